@@ -1,0 +1,30 @@
+/**
+ * What the core offers apps beyond the channel fold: read access to a channel's state and log,
+ * and publishing on the server's own behalf (admin tools write ordinary events, so every viewer
+ * sees them through the same log).
+ */
+import type { LogEvent, StoredSnapshot } from './engine.ts';
+
+export interface ChannelView<S> {
+  epoch: number;
+  /** The state includes every event below this version. */
+  version: number;
+  /** Live state: read it, never mutate it. */
+  state: S;
+}
+
+export interface CoreApi {
+  /** Loads the channel if needed (snapshot + tail from the engine) and returns its live state. */
+  view<S>(channel: string): Promise<ChannelView<S>>;
+  /**
+   * Appends events on the server's behalf, bypassing `validate`; resolves with the first
+   * version once committed (they go out to subscribers in the next tick like any event).
+   */
+  publishInternal(channel: string, payloads: Uint8Array[], publisher: string): Promise<number>;
+  /** Log events from `fromVersion` (at most `limit`). */
+  readLog(channel: string, fromVersion: number, limit: number): Promise<LogEvent[]>;
+  /** The oldest version still in the log. */
+  oldestVersion(channel: string): Promise<number>;
+  /** Newest stored snapshot with version <= atOrBefore. */
+  getSnapshot(channel: string, atOrBefore?: number): Promise<StoredSnapshot | null>;
+}

@@ -1,0 +1,106 @@
+/**
+ * The engine contract: where channel logs, snapshots and (later) durable records live.
+ * The core talks to every engine only through this interface. `embedded` (SQLite, one process)
+ * and `redis` (many processes and machines) implement it, and one conformance suite
+ * (test/engines/engine-conformance.ts) runs against each.
+ *
+ * Versions: each channel's events are numbered 0, 1, 2, … with no gaps. A channel's `head` is
+ * the version the next event will get (= the number of events ever appended). A snapshot "at
+ * version V" is the state after applying events 0..V-1.
+ */
+
+/** One event as stored in the log. `payload` is app-defined and opaque to the engine. */
+export interface LogEvent {
+  payload: Uint8Array;
+  /** Who published it: a user id, 'admin', or '' when unknown. Used for audit and rollback. */
+  publisher: string;
+  /** Wall-clock time the node accepted it, ms since the epoch. */
+  timeMs: number;
+}
+
+export interface AppendRequest {
+  channel: string;
+  events: LogEvent[];
+}
+
+/** A committed batch, as every node sees it through `onBatch`. */
+export interface CommittedBatch {
+  channel: string;
+  firstVersion: number;
+  events: LogEvent[];
+}
+
+export interface StoredSnapshot {
+  /** The state after events 0..version-1. */
+  version: number;
+  bytes: Uint8Array;
+  timeMs: number;
+}
+
+export interface ChannelInfo {
+  /**
+   * Identifies this incarnation of the channel's log (a random non-zero u32 chosen when the
+   * channel is first written). A client whose epoch differs must take a snapshot: its versions
+   * refer to a log that no longer exists.
+   */
+  epoch: number;
+  /** Version the next appended event will get; 0 for a channel never written. */
+  head: number;
+  /** Lowest version still readable from the log (events below were trimmed behind a snapshot). */
+  oldest: number;
+}
+
+export type BatchHandler = (batch: CommittedBatch) => void;
+
+export interface Engine {
+  /** 'embedded' | 'redis' — for logs and metrics. */
+  readonly kind: string;
+
+  /** Opens files/connections and creates schema. Must be called once before anything else. */
+  open(): Promise<void>;
+
+  /**
+   * Appends each request's events to its channel's log. Guarantees:
+   * - per channel, the events of one request get consecutive versions (atomic, dense);
+   * - the promise resolves only once every request is durable (embedded: one SQLite
+   *   transaction for the whole call, committed in WAL mode), with each request's first version,
+   *   in request order;
+   * - every committed batch is passed to every registered BatchHandler (on every node that
+   *   shares the engine) exactly once, in version order per channel; the embedded engine calls
+   *   them synchronously, before the returned promise resolves;
+   * - on failure nothing is committed and the promise rejects with BrigadeError('UNAVAILABLE').
+   */
+  append(requests: AppendRequest[]): Promise<number[]>;
+
+  /** Events with versions fromVersion.. (at most `limit`), in order. Fewer when the head is reached. */
+  read(channel: string, fromVersion: number, limit: number): Promise<LogEvent[]>;
+
+  /** Epoch, head and oldest readable version. A channel never written has head 0 and a fresh epoch. */
+  info(channel: string): Promise<ChannelInfo>;
+
+  /**
+   * Stores a snapshot. Afterwards log entries older than `version - retainEvents` may be trimmed,
+   * but never ones at or after the oldest snapshot still kept (so rollback can replay from it).
+   * Keeps at most `keepSnapshots` snapshots per channel (the newest).
+   */
+  putSnapshot(channel: string, snapshot: StoredSnapshot): Promise<void>;
+
+  /** The newest snapshot with version <= atOrBefore (default: the newest), or null. */
+  getSnapshot(channel: string, atOrBefore?: number): Promise<StoredSnapshot | null>;
+
+  /** Registers a handler for committed batches (see `append`). */
+  onBatch(handler: BatchHandler): void;
+
+  /** True while the engine can accept appends (for /readyz). */
+  isReady(): boolean;
+
+  /** Flushes and closes. Further calls reject. */
+  close(): Promise<void>;
+}
+
+export interface RetentionOptions {
+  /** Log events kept behind the newest snapshot, for cheap catch-up. */
+  retainEvents: number;
+  /** Snapshots kept per channel (the newest). */
+  keepSnapshots: number;
+}
