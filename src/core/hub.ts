@@ -1,0 +1,384 @@
+/**
+ * The hub: every channel this node serves, the tick that appends their pending events, and the
+ * fan-out of committed batches. Data flows one way: publish → pending → engine.append (one call
+ * per tick) → engine.onBatch (every node) → fold into state → encode once → same bytes to every
+ * live subscriber.
+ */
+import {
+  BrigadeError, SubscribeMode, encodeAck, encodeBehind, encodeSubscribed, encodeUnsubscribed,
+  type ClientFrame,
+} from '../protocol/index.ts';
+import { Channel, type AckCallback } from './channel.ts';
+import type { ChannelType, Publisher } from './channel-type.ts';
+import type { ChannelView, CoreApi } from './core-api.ts';
+import type { CommittedBatch, Engine, LogEvent, StoredSnapshot } from './engine.ts';
+import { defaultCoreOptions, silentLogger, type CoreOptions, type Logger } from './options.ts';
+import { RateLimiter } from './rate-limiter.ts';
+import { Session, type Sink } from './session.ts';
+import { newStats, noopObserver, type CoreObserver } from './stats.ts';
+import { Subscription } from './subscription.ts';
+import { catchUp } from './catch-up.ts';
+
+type SubscribeFrame = Extract<ClientFrame, { kind: 'subscribe' }>;
+
+export interface HubDeps {
+  engine: Engine;
+  types: ChannelType<any>[];
+  options?: Partial<CoreOptions>;
+  logger?: Logger;
+  observer?: CoreObserver;
+  now?: () => number;
+}
+
+export class Hub implements CoreApi {
+  readonly options: CoreOptions;
+  readonly stats = newStats();
+  readonly engine: Engine;
+  readonly logger: Logger;
+  private readonly types: ChannelType<any>[];
+  private readonly observer: CoreObserver;
+  private readonly now: () => number;
+  private readonly channels = new Map<string, Channel>();
+  private readonly loading = new Map<string, Promise<Channel>>();
+  /** Batches that arrived while their channel was loading; applied after the load. */
+  private readonly early = new Map<string, CommittedBatch[]>();
+  private readonly dirty = new Set<Channel>();
+  private readonly ipLimiter: RateLimiter;
+  private timer: NodeJS.Timeout | null = null;
+  private tickRunning: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(deps: HubDeps) {
+    this.engine = deps.engine;
+    this.types = deps.types;
+    this.options = { ...defaultCoreOptions, ...deps.options };
+    this.logger = deps.logger ?? silentLogger;
+    this.observer = deps.observer ?? noopObserver;
+    this.now = deps.now ?? Date.now;
+    this.ipLimiter = new RateLimiter(this.options.publishPerSecondPerIp, this.options.publishBurstPerIp);
+    this.stats.currentTickMs = this.options.tickMs;
+    this.engine.onBatch((b) => this.onBatch(b));
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(this.options.tickMs);
+  }
+
+  /** Stops ticking after flushing every pending event (acknowledged or refused). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.tickRunning) await this.tickRunning;
+    await this.runTick();
+  }
+
+  connect(sink: Sink, publisher: Publisher): Session {
+    this.stats.connections++;
+    this.stats.connectsTotal++;
+    return new Session(this, sink, publisher);
+  }
+
+  disconnect(session: Session): void {
+    this.stats.connections--;
+    for (const sub of session.subscriptions.values()) {
+      sub.channel.live.delete(sub);
+      sub.channel.all.delete(sub);
+    }
+    session.subscriptions.clear();
+  }
+
+  typeFor(channel: string): ChannelType<any> | null {
+    for (const t of this.types) if (channel.startsWith(t.prefix) && t.exists(channel)) return t;
+    return null;
+  }
+
+  // ---- channels -------------------------------------------------------------------------
+
+  /** The loaded channel, loading it from the engine (snapshot + tail) on first use. */
+  channel(name: string): Promise<Channel> {
+    const ch = this.channels.get(name);
+    if (ch) return Promise.resolve(ch);
+    let p = this.loading.get(name);
+    if (!p) {
+      p = this.load(name).finally(() => this.loading.delete(name));
+      this.loading.set(name, p);
+    }
+    return p;
+  }
+
+  private async load(name: string): Promise<Channel> {
+    const type = this.typeFor(name);
+    if (!type) throw unknownChannel(name);
+    this.early.set(name, []);
+    try {
+      const info = await this.engine.info(name);
+      const snap = await this.engine.getSnapshot(name);
+      const state = snap ? type.decodeSnapshot(name, snap.bytes) : type.init(name);
+      let v = snap ? snap.version : 0;
+      for (;;) {
+        const events = await this.engine.read(name, v, this.options.catchUpChunkEvents);
+        for (let i = 0; i < events.length; i++) type.apply(state, events[i].payload, v + i);
+        v += events.length;
+        if (events.length < this.options.catchUpChunkEvents) break;
+      }
+      const ch = new Channel(name, type, info.epoch, v, info.oldest, state, this.options.recentBytesPerChannel);
+      this.channels.set(name, ch);
+      for (const b of this.early.get(name) ?? []) this.onBatch(b);
+      return ch;
+    } finally {
+      this.early.delete(name);
+    }
+  }
+
+  // ---- publish and tick -----------------------------------------------------------------
+
+  publish(session: Session, requestId: number, channel: string, payload: Uint8Array): void {
+    const refuse = (err: BrigadeError) => {
+      this.stats.publishesRefused++;
+      session.sendError(requestId, err, channel);
+    };
+    const type = this.typeFor(channel);
+    if (!type) return refuse(unknownChannel(channel));
+    if (payload.length > type.maxEventBytes) {
+      return refuse(new BrigadeError('EVENT_TOO_LARGE', `event of ${payload.length} bytes is over the ${type.maxEventBytes}-byte limit of ${type.prefix} channels`));
+    }
+    const nowMs = this.now();
+    const waitMs = this.ipLimiter.take(session.publisher.ip, nowMs);
+    if (waitMs > 0) {
+      return refuse(new BrigadeError('RATE_LIMITED', `more than ${this.options.publishPerSecondPerIp} publishes/s from ${session.publisher.ip}; retry in ${waitMs} ms`, waitMs));
+    }
+    const invalid = type.validate(channel, payload, session.publisher, nowMs);
+    if (invalid) return refuse(invalid);
+    const event: LogEvent = { payload: Uint8Array.prototype.slice.call(payload), publisher: session.publisher.userId, timeMs: nowMs };
+    const ack: AckCallback = (version, err) => {
+      if (err) session.sendError(requestId, err, channel);
+      else session.send(encodeAck(requestId, version));
+    };
+    const ch = this.channels.get(channel);
+    if (ch) this.enqueue(ch, [event], ack);
+    else this.channel(channel).then((c) => this.enqueue(c, [event], ack), (err) => ack(0, asBrigadeError(err)));
+  }
+
+  async publishInternal(channel: string, payloads: Uint8Array[], publisher: string): Promise<number> {
+    const ch = await this.channel(channel);
+    const timeMs = this.now();
+    return new Promise((resolve, reject) => {
+      this.enqueue(ch, payloads.map((payload) => ({ payload, publisher, timeMs })), (v, err) => (err ? reject(err) : resolve(v)));
+    });
+  }
+
+  private enqueue(ch: Channel, events: LogEvent[], ack: AckCallback): void {
+    if (this.stopped && this.timer === null && this.tickRunning === null) {
+      return ack(0, new BrigadeError('SHUTTING_DOWN', 'this node is shutting down; reconnect to another node'));
+    }
+    if (ch.pending.length + events.length > this.options.maxPendingPerChannel) {
+      return ack(0, new BrigadeError('RATE_LIMITED', `channel ${ch.name} has ${ch.pending.length} events waiting for the next tick (limit ${this.options.maxPendingPerChannel}); retry shortly`, this.options.tickMs));
+    }
+    for (const e of events) ch.pending.push(e);
+    ch.pendingAcks.push({ count: events.length, ack });
+    this.stats.eventsIn += events.length;
+    this.dirty.add(ch);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      const started = performance.now();
+      this.tickRunning = this.runTick().finally(() => {
+        this.tickRunning = null;
+        const took = performance.now() - started;
+        // Adaptive tick: when a tick's work outlasts the target, wait as long as it took (bounded),
+        // so batches grow instead of ticks queueing behind each other.
+        const next = Math.min(this.options.maxTickMs, Math.max(this.options.tickMs, took));
+        this.stats.currentTickMs = next;
+        this.schedule(Math.max(0, next - took));
+      });
+    }, delayMs);
+  }
+
+  /** Appends every dirty channel's pending events in one engine call and acknowledges them. */
+  private async runTick(): Promise<void> {
+    if (this.dirty.size === 0) return;
+    const started = performance.now();
+    const chans = [...this.dirty];
+    this.dirty.clear();
+    const requests = chans.map((ch) => ({ channel: ch.name, events: ch.pending }));
+    const acks = chans.map((ch) => ch.pendingAcks);
+    for (const ch of chans) {
+      ch.pending = [];
+      ch.pendingAcks = [];
+    }
+    let firsts: number[];
+    try {
+      firsts = await this.engine.append(requests);
+    } catch (err) {
+      const e = asBrigadeError(err);
+      this.logger.warn({ err: e.message, channels: chans.length }, 'append failed; publishes refused');
+      for (const list of acks) for (const a of list) a.ack(0, e);
+      return;
+    }
+    for (let i = 0; i < chans.length; i++) {
+      let v = firsts[i];
+      for (const a of acks[i]) {
+        a.ack(v, null);
+        v += a.count;
+      }
+    }
+    const took = performance.now() - started;
+    this.stats.ticks++;
+    this.stats.lastTickMs = took;
+    this.observer.tick(took);
+  }
+
+  // ---- committed batches → state → fan-out ------------------------------------------------
+
+  private onBatch(b: CommittedBatch): void {
+    const early = this.early.get(b.channel);
+    if (early) {
+      early.push(b);
+      return;
+    }
+    const ch = this.channels.get(b.channel);
+    if (!ch) return; // not loaded here: it will be read from the engine when first used
+    let first = b.firstVersion;
+    let events = b.events;
+    if (first < ch.head) {
+      // Already applied (seen while loading): keep only the new tail.
+      events = events.slice(ch.head - first);
+      first = ch.head;
+      if (events.length === 0) return;
+    } else if (first > ch.head) {
+      this.logger.error({ channel: ch.name, head: ch.head, firstVersion: first }, 'gap in committed batches; reloading channel');
+      // Never expected (engines deliver in order); recover by reloading from the engine and
+      // sending every subscriber BEHIND at the position it has, so each resumes exactly.
+      this.channels.delete(ch.name);
+      for (const sub of ch.all) {
+        if (sub.state !== 'behind') this.goBehind(sub, sub.state === 'live' ? ch.head : sub.position);
+      }
+      return;
+    }
+    const payloads = events.map((e) => e.payload);
+    const batch = ch.applyBatch(first, payloads);
+    this.stats.batches++;
+    this.observer.batch(payloads.length);
+    this.fanOut(ch, batch.firstVersion, batch.frame);
+    if (ch.head - ch.lastStoredSnapshot >= this.options.snapshotEvery) this.storeSnapshot(ch);
+  }
+
+  private fanOut(ch: Channel, firstVersion: number, frame: Uint8Array): void {
+    const limit = this.options.maxBufferedBytes;
+    let sent = 0;
+    for (const sub of ch.live) {
+      const sink = sub.session.sink;
+      const buffered = sink.bufferedAmount;
+      if (buffered > 0 && buffered + frame.length > limit) {
+        this.goBehind(sub, firstVersion);
+        continue;
+      }
+      sink.send(frame);
+      sent++;
+    }
+    this.stats.framesOut += sent;
+    this.stats.bytesOut += sent * frame.length;
+  }
+
+  /** Stops sending to a slow connection and tells it where to resume. */
+  goBehind(sub: Subscription, version: number): void {
+    sub.channel.live.delete(sub);
+    sub.state = 'behind';
+    sub.generation++;
+    this.stats.behindTotal++;
+    sub.session.send(encodeBehind(sub.channel.name, version));
+  }
+
+  private storeSnapshot(ch: Channel): void {
+    const version = ch.head;
+    ch.lastStoredSnapshot = version;
+    const bytes = ch.type.encodeSnapshot(ch.state);
+    this.engine.putSnapshot(ch.name, { version, bytes, timeMs: this.now() })
+      .then(() => this.engine.info(ch.name))
+      .then((info) => { ch.oldest = info.oldest; })
+      .catch((err) => this.logger.warn({ channel: ch.name, version, err: String(err) }, 'snapshot not stored'));
+  }
+
+  // ---- subscribe ---------------------------------------------------------------------------
+
+  subscribe(session: Session, f: SubscribeFrame): void {
+    const { requestId, channel } = f;
+    if (!this.typeFor(channel)) return session.sendError(requestId, unknownChannel(channel), channel);
+    const existing = session.subscriptions.get(channel);
+    if (!existing && session.subscriptions.size >= this.options.maxSubscriptionsPerConnection) {
+      return session.sendError(requestId, new BrigadeError('TOO_MANY_SUBSCRIPTIONS', `a connection may hold ${this.options.maxSubscriptionsPerConnection} subscriptions`), channel);
+    }
+    this.channel(channel).then((ch) => {
+      if (session.closed) return;
+      if (f.mode === SubscribeMode.FROM_VERSION && f.fromVersion > ch.head) {
+        return session.sendError(requestId, new BrigadeError('VERSION_AHEAD', `fromVersion ${f.fromVersion} is ahead of ${channel}'s head ${ch.head}; subscribe from ${ch.head} or lower`), channel);
+      }
+      let sub = session.subscriptions.get(channel);
+      if (sub && sub.channel !== ch) {
+        // The channel was reloaded since this subscription was made.
+        sub.channel.live.delete(sub);
+        sub.channel.all.delete(sub);
+        sub = undefined;
+      }
+      if (sub) {
+        if (sub.state === 'behind') this.stats.resumesTotal++;
+        ch.live.delete(sub);
+      } else {
+        sub = new Subscription(session, ch);
+        session.subscriptions.set(channel, sub);
+        ch.all.add(sub);
+      }
+      sub.state = 'catching-up';
+      const generation = ++sub.generation;
+      session.send(encodeSubscribed(requestId, channel, ch.epoch, ch.head));
+      catchUp(this, sub, generation, f).catch((err) => {
+        const e = asBrigadeError(err);
+        this.logger.warn({ channel, err: e.message }, 'catch-up failed');
+        session.sendError(requestId, e, channel);
+      });
+    }, (err) => session.sendError(requestId, asBrigadeError(err), channel));
+  }
+
+  unsubscribe(session: Session, requestId: number, channel: string): void {
+    const sub = session.subscriptions.get(channel);
+    if (!sub) return session.sendError(requestId, new BrigadeError('NOT_SUBSCRIBED', `not subscribed to ${channel}`), channel);
+    sub.generation++;
+    sub.channel.live.delete(sub);
+    sub.channel.all.delete(sub);
+    session.subscriptions.delete(channel);
+    session.send(encodeUnsubscribed(requestId, channel));
+  }
+
+  // ---- CoreApi -----------------------------------------------------------------------------
+
+  async view<S>(channel: string): Promise<ChannelView<S>> {
+    const ch = await this.channel(channel);
+    return { epoch: ch.epoch, version: ch.head, state: ch.state as S };
+  }
+
+  readLog(channel: string, fromVersion: number, limit: number): Promise<LogEvent[]> {
+    return this.engine.read(channel, fromVersion, limit);
+  }
+
+  async oldestVersion(channel: string): Promise<number> {
+    return (await this.engine.info(channel)).oldest;
+  }
+
+  getSnapshot(channel: string, atOrBefore?: number): Promise<StoredSnapshot | null> {
+    return this.engine.getSnapshot(channel, atOrBefore);
+  }
+}
+
+function unknownChannel(name: string): BrigadeError {
+  return new BrigadeError('UNKNOWN_CHANNEL', `no app serves channel ${JSON.stringify(name)}`);
+}
+
+export function asBrigadeError(err: unknown): BrigadeError {
+  if (err instanceof BrigadeError) return err;
+  return new BrigadeError('INTERNAL', err instanceof Error ? err.message : String(err));
+}

@@ -1,0 +1,13 @@
+export { Hub, asBrigadeError } from './hub.ts';
+export type { HubDeps } from './hub.ts';
+export { Session } from './session.ts';
+export type { Sink, FrameVerdict } from './session.ts';
+export { defaultCoreOptions, silentLogger } from './options.ts';
+export type { CoreOptions, Logger } from './options.ts';
+export type { CoreStats, CoreObserver } from './stats.ts';
+export type { ChannelType, Publisher } from './channel-type.ts';
+export type { CoreApi, ChannelView } from './core-api.ts';
+export type {
+  Engine, LogEvent, AppendRequest, CommittedBatch, StoredSnapshot, ChannelInfo, BatchHandler, RetentionOptions,
+} from './engine.ts';
+export { RateLimiter } from './rate-limiter.ts';

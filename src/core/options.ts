@@ -1,0 +1,51 @@
+/** Core limits and defaults, each with its unit. Every one is configurable (see src/cli/config.ts). */
+export interface CoreOptions {
+  /** Target time between appends, ms. Each tick appends every channel's pending events as one batch. */
+  tickMs: number;
+  /**
+   * Upper bound for the adaptive tick, ms. When appending and fanning out a tick takes longer than
+   * tickMs, the next tick waits that long instead (batches grow, per-tick cost is paid less often).
+   */
+  maxTickMs: number;
+  /** A connection whose unsent bytes would pass this is sent BEHIND and paused, bytes. */
+  maxBufferedBytes: number;
+  /** Store a snapshot every this many events per channel. */
+  snapshotEvery: number;
+  /** Encoded batches kept in memory per channel for cheap catch-up, bytes. */
+  recentBytesPerChannel: number;
+  /** Events per BATCH frame when catching a client up from the engine. */
+  catchUpChunkEvents: number;
+  /** Subscriptions one connection may hold. */
+  maxSubscriptionsPerConnection: number;
+  /** Events waiting for the next tick per channel; publishes past it are refused (RATE_LIMITED). */
+  maxPendingPerChannel: number;
+  /** Malformed frames tolerated per connection before it is closed with 4400. */
+  maxProtocolErrors: number;
+  /** Publishes per second per IP address (token bucket refill rate); 0 = unlimited. */
+  publishPerSecondPerIp: number;
+  /** Token bucket size for publishPerSecondPerIp. */
+  publishBurstPerIp: number;
+}
+
+export const defaultCoreOptions: CoreOptions = {
+  tickMs: 100,
+  maxTickMs: 1000,
+  maxBufferedBytes: 1 << 20,
+  snapshotEvery: 10_000,
+  recentBytesPerChannel: 1 << 20,
+  catchUpChunkEvents: 16_384,
+  maxSubscriptionsPerConnection: 64,
+  maxPendingPerChannel: 100_000,
+  maxProtocolErrors: 20,
+  publishPerSecondPerIp: 50,
+  publishBurstPerIp: 100,
+};
+
+/** Minimal structured logger (pino-compatible). */
+export interface Logger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} };

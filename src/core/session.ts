@@ -1,0 +1,66 @@
+/**
+ * One client connection as the core sees it: a sink to write frames to, who the client is, and
+ * its subscriptions. The gateway owns the socket; the core only writes through `Sink`.
+ */
+import {
+  BrigadeError, decodeClientFrame, encodeError, type ClientFrame,
+} from '../protocol/index.ts';
+import type { Publisher } from './channel-type.ts';
+import type { Hub } from './hub.ts';
+import type { Subscription } from './subscription.ts';
+
+export interface Sink {
+  /** Queues one binary frame. Must not throw. */
+  send(frame: Uint8Array): void;
+  /** Bytes queued and not yet written to the kernel (ws `bufferedAmount`). */
+  readonly bufferedAmount: number;
+}
+
+export type FrameVerdict = 'ok' | 'close-protocol-errors';
+
+export class Session {
+  readonly subscriptions = new Map<string, Subscription>();
+  closed = false;
+  private protocolErrors = 0;
+
+  constructor(private readonly hub: Hub, readonly sink: Sink, readonly publisher: Publisher) {}
+
+  /** Handles one binary frame from the client; never throws. */
+  handleFrame(bytes: Uint8Array): FrameVerdict {
+    let frame: ClientFrame;
+    try {
+      frame = decodeClientFrame(bytes);
+    } catch (err) {
+      return this.protocolError(err instanceof BrigadeError ? err : new BrigadeError('MALFORMED_FRAME', 'frame could not be decoded'));
+    }
+    switch (frame.kind) {
+      case 'subscribe': this.hub.subscribe(this, frame); break;
+      case 'unsubscribe': this.hub.unsubscribe(this, frame.requestId, frame.channel); break;
+      case 'publish': this.hub.publish(this, frame.requestId, frame.channel, frame.payload); break;
+    }
+    return 'ok';
+  }
+
+  /** Counts a protocol violation (malformed, unknown kind, text frame) and reports it to the client. */
+  protocolError(err: BrigadeError): FrameVerdict {
+    this.protocolErrors++;
+    this.hub.stats.protocolErrors++;
+    this.sendError(0, err);
+    return this.protocolErrors > this.hub.options.maxProtocolErrors ? 'close-protocol-errors' : 'ok';
+  }
+
+  sendError(requestId: number, err: BrigadeError, channel = ''): void {
+    if (!this.closed) this.sink.send(encodeError(requestId, err, channel));
+  }
+
+  send(frame: Uint8Array): void {
+    if (!this.closed) this.sink.send(frame);
+  }
+
+  /** Called by the gateway when the socket is gone. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.disconnect(this);
+  }
+}

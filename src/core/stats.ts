@@ -1,0 +1,38 @@
+/**
+ * Counters the core keeps for metrics. Plain numbers on the hot path; the gateway exports them
+ * (prom-client collect callbacks read them) so the core depends on no metrics library.
+ */
+export interface CoreStats {
+  connections: number;
+  connectsTotal: number;
+  eventsIn: number;
+  publishesRefused: number;
+  framesOut: number;
+  bytesOut: number;
+  batches: number;
+  behindTotal: number;
+  resumesTotal: number;
+  snapshotsSent: number;
+  ticks: number;
+  /** Duration of the last tick (append + fan-out), ms. */
+  lastTickMs: number;
+  /** Delay the adaptive tick currently waits between ticks, ms. */
+  currentTickMs: number;
+  protocolErrors: number;
+}
+
+export function newStats(): CoreStats {
+  return {
+    connections: 0, connectsTotal: 0, eventsIn: 0, publishesRefused: 0, framesOut: 0, bytesOut: 0,
+    batches: 0, behindTotal: 0, resumesTotal: 0, snapshotsSent: 0, ticks: 0, lastTickMs: 0,
+    currentTickMs: 0, protocolErrors: 0,
+  };
+}
+
+/** Distributions the gateway turns into histograms. */
+export interface CoreObserver {
+  tick(durationMs: number): void;
+  batch(events: number): void;
+}
+
+export const noopObserver: CoreObserver = { tick() {}, batch() {} };

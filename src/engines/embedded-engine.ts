@@ -1,0 +1,263 @@
+/**
+ * The embedded engine: every channel log and snapshot in one SQLite file, for a single process.
+ * better-sqlite3 is synchronous, so an append is one transaction that either commits whole or not
+ * at all, and handlers run on the same tick as the commit — no other append can interleave.
+ */
+import { randomInt } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
+import type {
+  AppendRequest, BatchHandler, ChannelInfo, CommittedBatch, Engine, LogEvent, RetentionOptions,
+  StoredSnapshot,
+} from '../core/engine.ts';
+import { BrigadeError } from '../protocol/index.ts';
+
+export interface EmbeddedEngineOptions {
+  /** The SQLite file; its parent directory is created when missing. */
+  path: string;
+  retention: RetentionOptions;
+  logger?: { warn(obj: object, msg: string): void };
+}
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS channels (
+    name TEXT PRIMARY KEY, epoch INTEGER NOT NULL, head INTEGER NOT NULL, oldest INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS events (
+    channel TEXT NOT NULL, version INTEGER NOT NULL, payload BLOB NOT NULL,
+    publisher TEXT NOT NULL, time_ms INTEGER NOT NULL, PRIMARY KEY (channel, version)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS snapshots (
+    channel TEXT NOT NULL, version INTEGER NOT NULL, bytes BLOB NOT NULL,
+    time_ms INTEGER NOT NULL, PRIMARY KEY (channel, version)
+  ) WITHOUT ROWID;
+`;
+
+interface ChannelRow { epoch: number; head: number; oldest: number }
+interface EventRow { payload: Buffer; publisher: string; time_ms: number }
+interface SnapshotRow { version: number; bytes: Buffer; time_ms: number }
+
+/** Prepared once at open(): re-preparing per call would dominate small appends. */
+interface Statements {
+  ensureChannel: Statement<[string, number]>;
+  channel: Statement<[string], ChannelRow>;
+  setHead: Statement<[number, string]>;
+  insertEvent: Statement<[string, number, Uint8Array, string, number]>;
+  readEvents: Statement<[string, number, number], EventRow>;
+  putSnapshot: Statement<[string, number, Uint8Array, number]>;
+  nthNewestSnapshot: Statement<[string, number], { version: number }>;
+  dropSnapshotsBelow: Statement<[string, number]>;
+  snapshotBounds: Statement<[string], { oldestKept: number; newest: number }>;
+  newestSnapshot: Statement<[string], SnapshotRow>;
+  snapshotAtOrBefore: Statement<[string, number], SnapshotRow>;
+  trimEvents: Statement<[string, number]>;
+  setOldest: Statement<[number, string]>;
+}
+
+const defaultLogger = { warn: (obj: object, msg: string) => console.warn(msg, obj) };
+
+export class EmbeddedEngine implements Engine {
+  readonly kind = 'embedded';
+  private readonly options: EmbeddedEngineOptions;
+  private readonly logger: { warn(obj: object, msg: string): void };
+  private readonly handlers: BatchHandler[] = [];
+  private db: SqliteDatabase | null = null;
+  private statements: Statements | null = null;
+  private closed = false;
+  private appendTx: ((requests: AppendRequest[]) => number[]) | null = null;
+  private snapshotTx: ((channel: string, snapshot: StoredSnapshot) => void) | null = null;
+
+  constructor(options: EmbeddedEngineOptions) {
+    this.options = options;
+    this.logger = options.logger ?? defaultLogger;
+  }
+
+  async open(): Promise<void> {
+    if (this.db) return;
+    this.guard();
+    try {
+      mkdirSync(dirname(this.options.path), { recursive: true });
+      const db = new Database(this.options.path);
+      db.pragma('journal_mode = WAL');
+      // NORMAL may lose the last commits on power loss; an ack promises the event is on disk.
+      db.pragma('synchronous = FULL');
+      db.exec(SCHEMA);
+      this.statements = prepare(db);
+      this.appendTx = db.transaction((requests: AppendRequest[]) => this.appendInTx(requests));
+      this.snapshotTx = db.transaction((channel: string, snapshot: StoredSnapshot) =>
+        this.putSnapshotInTx(channel, snapshot));
+      this.db = db;
+    } catch (err) {
+      throw unavailable('cannot open the embedded store', err);
+    }
+  }
+
+  async append(requests: AppendRequest[]): Promise<number[]> {
+    this.guard();
+    let firstVersions: number[];
+    try {
+      firstVersions = this.appendTx!(requests);
+    } catch (err) {
+      throw unavailable('append failed; nothing was committed', err);
+    }
+    for (let i = 0; i < requests.length; i++) {
+      const request = requests[i];
+      if (request.events.length === 0) continue;
+      this.emit({ channel: request.channel, firstVersion: firstVersions[i], events: request.events });
+    }
+    return firstVersions;
+  }
+
+  /**
+   * Returns the stored events in [fromVersion, fromVersion + limit). Events below `oldest` were
+   * trimmed, so a read starting there comes back short at the front: callers check info() first.
+   */
+  async read(channel: string, fromVersion: number, limit: number): Promise<LogEvent[]> {
+    const s = this.ready();
+    if (limit <= 0) return [];
+    try {
+      return s.readEvents.all(channel, fromVersion, fromVersion + limit).map((row) => ({
+        payload: row.payload, publisher: row.publisher, timeMs: row.time_ms,
+      }));
+    } catch (err) {
+      throw unavailable('read failed', err);
+    }
+  }
+
+  async info(channel: string): Promise<ChannelInfo> {
+    const s = this.ready();
+    try {
+      // The row is created here too so the epoch reported now is the one the first append keeps.
+      return this.channelRow(s, channel);
+    } catch (err) {
+      throw unavailable('info failed', err);
+    }
+  }
+
+  async putSnapshot(channel: string, snapshot: StoredSnapshot): Promise<void> {
+    this.guard();
+    try {
+      this.snapshotTx!(channel, snapshot);
+    } catch (err) {
+      throw unavailable('storing the snapshot failed; nothing was changed', err);
+    }
+  }
+
+  async getSnapshot(channel: string, atOrBefore?: number): Promise<StoredSnapshot | null> {
+    const s = this.ready();
+    try {
+      const row = atOrBefore === undefined
+        ? s.newestSnapshot.get(channel)
+        : s.snapshotAtOrBefore.get(channel, atOrBefore);
+      return row ? { version: row.version, bytes: row.bytes, timeMs: row.time_ms } : null;
+    } catch (err) {
+      throw unavailable('reading the snapshot failed', err);
+    }
+  }
+
+  onBatch(handler: BatchHandler): void {
+    this.handlers.push(handler);
+  }
+
+  isReady(): boolean {
+    return this.db !== null && !this.closed;
+  }
+
+  /** Idempotent, so shutdown paths can call it without checking. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const db = this.db;
+    this.db = null;
+    this.statements = null;
+    db?.close();
+  }
+
+  private appendInTx(requests: AppendRequest[]): number[] {
+    const s = this.statements!;
+    const firstVersions: number[] = [];
+    for (const { channel, events } of requests) {
+      const first = this.channelRow(s, channel).head;
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i];
+        s.insertEvent.run(channel, first + i, event.payload, event.publisher, event.timeMs);
+      }
+      // Written per request, so a second request for the same channel in one call follows on.
+      if (events.length > 0) s.setHead.run(first + events.length, channel);
+      firstVersions.push(first);
+    }
+    return firstVersions;
+  }
+
+  private putSnapshotInTx(channel: string, snapshot: StoredSnapshot): void {
+    const s = this.statements!;
+    const { retainEvents, keepSnapshots } = this.options.retention;
+    const row = this.channelRow(s, channel);
+    s.putSnapshot.run(channel, snapshot.version, snapshot.bytes, snapshot.timeMs);
+    const cutoff = s.nthNewestSnapshot.get(channel, Math.max(1, keepSnapshots) - 1);
+    if (cutoff) s.dropSnapshotsBelow.run(channel, cutoff.version);
+    const { oldestKept, newest } = s.snapshotBounds.get(channel)!;
+    // Rollback replays from the oldest kept snapshot, so its events must survive.
+    const trimBelow = Math.min(oldestKept, newest - retainEvents, row.head);
+    if (trimBelow > row.oldest) {
+      s.trimEvents.run(channel, trimBelow);
+      s.setOldest.run(trimBelow, channel);
+    }
+  }
+
+  private channelRow(s: Statements, channel: string): ChannelRow {
+    s.ensureChannel.run(channel, randomInt(1, 2 ** 32));
+    return s.channel.get(channel)!;
+  }
+
+  private emit(batch: CommittedBatch): void {
+    for (const handler of this.handlers) {
+      try {
+        handler(batch);
+      } catch (err) {
+        // The batch is committed; one faulty subscriber must not fail the publisher or the others.
+        this.logger.warn({ err, channel: batch.channel, firstVersion: batch.firstVersion },
+          'onBatch handler threw');
+      }
+    }
+  }
+
+  private guard(): void {
+    if (this.closed) throw new BrigadeError('UNAVAILABLE', 'the embedded engine is closed');
+  }
+
+  private ready(): Statements {
+    this.guard();
+    if (!this.statements) throw new BrigadeError('UNAVAILABLE', 'the embedded engine is not open; call open() first');
+    return this.statements;
+  }
+}
+
+function prepare(db: SqliteDatabase): Statements {
+  return {
+    ensureChannel: db.prepare('INSERT OR IGNORE INTO channels (name, epoch, head, oldest) VALUES (?, ?, 0, 0)'),
+    channel: db.prepare('SELECT epoch, head, oldest FROM channels WHERE name = ?'),
+    setHead: db.prepare('UPDATE channels SET head = ? WHERE name = ?'),
+    insertEvent: db.prepare('INSERT INTO events (channel, version, payload, publisher, time_ms) VALUES (?, ?, ?, ?, ?)'),
+    readEvents: db.prepare(
+      'SELECT payload, publisher, time_ms FROM events WHERE channel = ? AND version >= ? AND version < ? ORDER BY version'),
+    putSnapshot: db.prepare('INSERT OR REPLACE INTO snapshots (channel, version, bytes, time_ms) VALUES (?, ?, ?, ?)'),
+    nthNewestSnapshot: db.prepare('SELECT version FROM snapshots WHERE channel = ? ORDER BY version DESC LIMIT 1 OFFSET ?'),
+    dropSnapshotsBelow: db.prepare('DELETE FROM snapshots WHERE channel = ? AND version < ?'),
+    snapshotBounds: db.prepare(
+      'SELECT MIN(version) AS oldestKept, MAX(version) AS newest FROM snapshots WHERE channel = ?'),
+    newestSnapshot: db.prepare('SELECT version, bytes, time_ms FROM snapshots WHERE channel = ? ORDER BY version DESC LIMIT 1'),
+    snapshotAtOrBefore: db.prepare(
+      'SELECT version, bytes, time_ms FROM snapshots WHERE channel = ? AND version <= ? ORDER BY version DESC LIMIT 1'),
+    trimEvents: db.prepare('DELETE FROM events WHERE channel = ? AND version < ?'),
+    setOldest: db.prepare('UPDATE channels SET oldest = ? WHERE name = ?'),
+  };
+}
+
+function unavailable(what: string, cause: unknown): BrigadeError {
+  if (cause instanceof BrigadeError) return cause;
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new BrigadeError('UNAVAILABLE', `${what}: ${detail}`);
+}

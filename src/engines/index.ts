@@ -1,0 +1,2 @@
+export { EmbeddedEngine } from './embedded-engine.ts';
+export type { EmbeddedEngineOptions } from './embedded-engine.ts';

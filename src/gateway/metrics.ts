@@ -1,0 +1,68 @@
+/**
+ * Prometheus metrics (prom-client). The core keeps plain counters; these collectors read them at
+ * scrape time, so the hot path never touches a metrics library.
+ */
+import client from 'prom-client';
+import type { CoreObserver, CoreStats } from '../core/index.ts';
+
+export interface GatewayMetrics {
+  registry: client.Registry;
+  observer: CoreObserver;
+}
+
+export function createMetrics(stats: CoreStats, labels: Record<string, string> = {}): GatewayMetrics {
+  const registry = new client.Registry();
+  registry.setDefaultLabels(labels);
+  client.collectDefaultMetrics({ register: registry, prefix: 'brigade_process_' });
+
+  const counter = (name: string, help: string, read: () => number) => {
+    let last = 0;
+    new client.Counter({
+      name, help, registers: [registry],
+      collect() {
+        const v = read();
+        if (v > last) this.inc(v - last);
+        last = v;
+      },
+    });
+  };
+  const gauge = (name: string, help: string, read: () => number) => {
+    new client.Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+  };
+
+  gauge('brigade_connections', 'Open WebSocket connections', () => stats.connections);
+  counter('brigade_connects_total', 'WebSocket connections accepted', () => stats.connectsTotal);
+  let lastConnects = 0;
+  let lastAt = Date.now();
+  gauge('brigade_connects_per_second', 'Connections accepted per second since the previous scrape', () => {
+    const now = Date.now();
+    const rate = ((stats.connectsTotal - lastConnects) * 1000) / Math.max(1, now - lastAt);
+    lastConnects = stats.connectsTotal;
+    lastAt = now;
+    return rate;
+  });
+  counter('brigade_events_in_total', 'Events accepted for appending', () => stats.eventsIn);
+  counter('brigade_publishes_refused_total', 'Publishes refused with an error', () => stats.publishesRefused);
+  counter('brigade_frames_out_total', 'Frames written to subscribers (batches, catch-up, snapshots)', () => stats.framesOut);
+  counter('brigade_bytes_out_total', 'Bytes of frames written to subscribers', () => stats.bytesOut);
+  counter('brigade_batches_total', 'Committed batches fanned out', () => stats.batches);
+  counter('brigade_behind_total', 'Times a subscription was paused with BEHIND', () => stats.behindTotal);
+  counter('brigade_resumes_total', 'Times a paused subscription resumed', () => stats.resumesTotal);
+  counter('brigade_snapshots_sent_total', 'Snapshots sent to clients', () => stats.snapshotsSent);
+  counter('brigade_protocol_errors_total', 'Malformed or unknown frames received', () => stats.protocolErrors);
+  counter('brigade_ticks_total', 'Ticks that appended at least one batch', () => stats.ticks);
+  gauge('brigade_tick_interval_ms', 'Current adaptive tick interval, ms', () => stats.currentTickMs);
+
+  const tick = new client.Histogram({
+    name: 'brigade_tick_duration_seconds', help: 'Append + fan-out time per tick', registers: [registry],
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  });
+  const batch = new client.Histogram({
+    name: 'brigade_batch_events', help: 'Events per committed batch', registers: [registry],
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 20000],
+  });
+  return {
+    registry,
+    observer: { tick: (ms) => tick.observe(ms / 1000), batch: (n) => batch.observe(n) },
+  };
+}

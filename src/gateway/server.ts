@@ -1,0 +1,191 @@
+/**
+ * HTTP and WebSocket on one port. HTTP: app routes, /api/identity, /healthz, /readyz, /metrics,
+ * static web files. WebSocket at /ws: binary frames only, handed to the core's Session.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { BrigadeError, CloseCodes } from '../protocol/index.ts';
+import type { Hub, Logger, Session } from '../core/index.ts';
+import type { IdentityIssuer } from './identity.ts';
+import type { GatewayMetrics } from './metrics.ts';
+import { serveStatic } from './static-files.ts';
+
+export interface HttpRoute {
+  method: 'GET' | 'POST';
+  path: RegExp;
+  handle(req: IncomingMessage, res: ServerResponse, match: RegExpMatchArray): Promise<void>;
+}
+
+export interface GatewayOptions {
+  host: string;
+  port: number;
+  /** Largest WebSocket message accepted, bytes; larger ones close the connection with 1009. */
+  maxFrameBytes: number;
+  /** Frames one connection may send per second; past it frames are refused (RATE_LIMITED). */
+  maxFramesPerSecond: number;
+  /** Take the client address from X-Forwarded-For (behind nginx/HAProxy). */
+  trustProxy: boolean;
+  /** Directory of the bundled web clients, or '' for none. */
+  webRoot: string;
+}
+
+export interface GatewayDeps {
+  hub: Hub;
+  identity: IdentityIssuer;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  routes: HttpRoute[];
+  apps: { name: string; path: string; description: string }[];
+}
+
+const sessionOf = Symbol('brigade.session');
+const frameWindow = Symbol('brigade.frames');
+type BrigadeSocket = WebSocket & { [sessionOf]: Session; [frameWindow]: { startMs: number; count: number } };
+
+export class Gateway {
+  readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private draining = false;
+
+  constructor(private readonly options: GatewayOptions, private readonly deps: GatewayDeps) {
+    this.http = createServer((req, res) => this.onRequest(req, res));
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
+    this.http.on('upgrade', (req, socket, head) => {
+      const path = (req.url ?? '').split('?')[0];
+      if (this.draining || path !== '/ws') {
+        socket.end(this.draining ? 'HTTP/1.1 503 Service Unavailable\r\n\r\n' : 'HTTP/1.1 404 Not Found\r\n\r\n');
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws as BrigadeSocket, req));
+    });
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.options.port, this.options.host, () => resolve(this.http.address() as AddressInfo));
+    });
+  }
+
+  get ready(): boolean {
+    return !this.draining && this.deps.hub.engine.isReady();
+  }
+
+  /** Stops accepting connections and requests; existing sockets stay open until closeClients(). */
+  stopAccepting(): void {
+    this.draining = true;
+    this.http.close();
+  }
+
+  /** Closes every client with 1001 going-away and waits briefly for the close handshakes. */
+  async closeClients(timeoutMs = 2000): Promise<void> {
+    const clients = [...this.wss.clients];
+    for (const ws of clients) ws.close(CloseCodes.GOING_AWAY, 'server shutting down');
+    const deadline = Date.now() + timeoutMs;
+    while ([...this.wss.clients].length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const ws of this.wss.clients) ws.terminate();
+    this.http.closeAllConnections?.();
+  }
+
+  private clientIp(req: IncomingMessage): string {
+    if (this.options.trustProxy) {
+      const fwd = req.headers['x-forwarded-for'];
+      const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim();
+      if (first) return first;
+    }
+    return req.socket.remoteAddress ?? '';
+  }
+
+  private onConnection(ws: BrigadeSocket, req: IncomingMessage): void {
+    const { hub, identity } = this.deps;
+    const token = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
+    let userId = '';
+    let tokenError: BrigadeError | null = null;
+    if (token) {
+      const check = identity.verify(token);
+      if (check.ok) userId = check.userId;
+      else tokenError = new BrigadeError('INVALID_TOKEN', `${check.reason}; connected as anonymous (read-only)`);
+    }
+    const session = hub.connect({
+      send: (frame) => ws.send(frame),
+      get bufferedAmount() { return ws.bufferedAmount; },
+    }, { userId, ip: this.clientIp(req) });
+    ws[sessionOf] = session;
+    ws[frameWindow] = { startMs: Date.now(), count: 0 };
+    if (tokenError) session.sendError(0, tokenError);
+    ws.on('message', onMessage as (this: WebSocket, data: Buffer, isBinary: boolean) => void);
+    ws.on('close', onClose as (this: WebSocket) => void);
+    ws.on('error', onError as (this: WebSocket) => void);
+    ws.maxFramesPerSecond = this.options.maxFramesPerSecond;
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    try {
+      if (url.pathname === '/healthz') return json(res, 200, { ok: true });
+      if (url.pathname === '/readyz') {
+        return json(res, this.ready ? 200 : 503, { ready: this.ready, engine: this.deps.hub.engine.kind, draining: this.draining });
+      }
+      if (url.pathname === '/metrics') {
+        const reg = this.deps.metrics.registry;
+        res.writeHead(200, { 'Content-Type': reg.contentType }).end(await reg.metrics());
+        return;
+      }
+      if (url.pathname === '/api/apps') return json(res, 200, this.deps.apps);
+      if (url.pathname === '/api/identity' && req.method === 'POST') {
+        return json(res, 200, this.deps.identity.issue());
+      }
+      for (const r of this.deps.routes) {
+        const m = url.pathname.match(r.path);
+        if (m && r.method === req.method) return await r.handle(req, res, m);
+      }
+      if ((req.method === 'GET' || req.method === 'HEAD') && this.options.webRoot && serveStatic(this.options.webRoot, req, res)) return;
+      json(res, 404, { code: 'NOT_FOUND', message: `no route for ${req.method} ${url.pathname}` });
+    } catch (err) {
+      this.deps.logger.error({ err: String(err), path: url.pathname }, 'request failed');
+      if (!res.headersSent) json(res, 500, { code: 'INTERNAL', message: 'internal error' });
+      else res.destroy();
+    }
+  }
+}
+
+declare module 'ws' {
+  interface WebSocket { maxFramesPerSecond?: number }
+}
+
+// Module-level handlers (no per-connection closures on the hot path); state hangs off the socket.
+function onMessage(this: BrigadeSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+  const session = this[sessionOf];
+  const w = this[frameWindow];
+  const now = Date.now();
+  if (now - w.startMs >= 1000) { w.startMs = now; w.count = 0; }
+  const limit = this.maxFramesPerSecond ?? 0;
+  if (limit > 0 && ++w.count > limit) {
+    if (w.count > limit * 10) this.close(CloseCodes.FLOODING, 'frame rate far over the limit');
+    else if (w.count === limit + 1) session.sendError(0, new BrigadeError('RATE_LIMITED', `more than ${limit} frames/s on one connection; frames dropped until the next second`, 1000 - (now - w.startMs)));
+    return;
+  }
+  const verdict = isBinary
+    ? session.handleFrame(toBytes(data))
+    : session.protocolError(new BrigadeError('TEXT_NOT_SUPPORTED', 'text frames are not part of the protocol; send binary frames (docs/PROTOCOL.md)'));
+  if (verdict === 'close-protocol-errors') this.close(CloseCodes.PROTOCOL_ERRORS, 'too many malformed frames');
+}
+
+function onClose(this: BrigadeSocket): void {
+  this[sessionOf].close();
+}
+
+function onError(this: BrigadeSocket): void {
+  // ws emits 'error' for protocol violations (e.g. 1009 too big) and then closes; 'close' cleans up.
+}
+
+function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}
+
+export function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }).end(text);
+}

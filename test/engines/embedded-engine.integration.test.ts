@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import type { RetentionOptions } from '../../src/core/engine.ts';
+import { EmbeddedEngine } from '../../src/engines/index.ts';
+import { BrigadeError } from '../../src/protocol/index.ts';
+import { runEngineConformance } from './engine-conformance.ts';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const fixture = fileURLToPath(new URL('./fixtures/append-until-killed.ts', import.meta.url));
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function tempDb(): { path: string; cleanup: () => Promise<void> } {
+  const dir = mkdtempSync(join(tmpdir(), 'brigade-embedded-'));
+  return { path: join(dir, 'nested', 'brigade.db'), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+runEngineConformance('embedded', async (retention: RetentionOptions) => {
+  const { path, cleanup } = tempDb();
+  return {
+    engine: new EmbeddedEngine({ path, retention }),
+    reopen: async () => new EmbeddedEngine({ path, retention }),
+    cleanup,
+  };
+});
+
+describe('embedded engine', () => {
+  const retention = { retainEvents: 100, keepSnapshots: 2 };
+
+  it('commits nothing from a call when one of its requests fails', async () => {
+    const { path, cleanup } = tempDb();
+    const engine = new EmbeddedEngine({ path, retention });
+    await engine.open();
+    try {
+      await engine.append([{ channel: 'a', events: [{ payload: encoder.encode('a0'), publisher: '', timeMs: 1 }] }]);
+      const seen: number[] = [];
+      engine.onBatch((batch) => seen.push(batch.firstVersion));
+      const bad = { payload: { not: 'bytes' } as unknown as Uint8Array, publisher: '', timeMs: 2 };
+      await assert.rejects(
+        engine.append([
+          { channel: 'a', events: [{ payload: encoder.encode('a1'), publisher: '', timeMs: 2 }] },
+          { channel: 'b', events: [bad] },
+        ]),
+        (err: unknown) => err instanceof BrigadeError && err.code === 'UNAVAILABLE',
+      );
+      assert.deepEqual(seen, [], 'no batch announced');
+      assert.equal((await engine.info('a')).head, 1);
+      assert.equal((await engine.info('b')).head, 0);
+      assert.equal((await engine.read('a', 0, 10)).length, 1);
+      assert.deepEqual(await engine.append([{ channel: 'a', events: [{ payload: encoder.encode('a1'), publisher: '', timeMs: 3 }] }]), [1]);
+    } finally {
+      await engine.close();
+      await cleanup();
+    }
+  });
+
+  it('logs a throwing onBatch handler and still serves the others', async () => {
+    const { path, cleanup } = tempDb();
+    const warnings: string[] = [];
+    const engine = new EmbeddedEngine({ path, retention, logger: { warn: (_obj, msg) => warnings.push(msg) } });
+    await engine.open();
+    try {
+      const seen: number[] = [];
+      engine.onBatch(() => {
+        throw new Error('subscriber bug');
+      });
+      engine.onBatch((batch) => seen.push(batch.firstVersion));
+      assert.deepEqual(await engine.append([{ channel: 'a', events: [{ payload: encoder.encode('x'), publisher: '', timeMs: 1 }] }]), [0]);
+      assert.deepEqual(await engine.append([{ channel: 'a', events: [{ payload: encoder.encode('y'), publisher: '', timeMs: 1 }] }]), [1]);
+      assert.deepEqual(seen, [0, 1]);
+      assert.equal(warnings.length, 2);
+    } finally {
+      await engine.close();
+      await cleanup();
+    }
+  });
+
+  it('appends 10,000 events in one call as one batch', async () => {
+    const { path, cleanup } = tempDb();
+    const engine = new EmbeddedEngine({ path, retention });
+    await engine.open();
+    try {
+      const events = Array.from({ length: 10_000 }, (_, i) => ({ payload: encoder.encode(`e${i}`), publisher: 'u', timeMs: i }));
+      assert.deepEqual(await engine.append([{ channel: 'big', events }]), [0]);
+      assert.equal((await engine.info('big')).head, 10_000);
+      assert.equal(decoder.decode((await engine.read('big', 9_999, 1))[0].payload), 'e9999');
+    } finally {
+      await engine.close();
+      await cleanup();
+    }
+  });
+
+  it('keeps every acknowledged event when the process is SIGKILLed mid-stream', async () => {
+    const { path, cleanup } = tempDb();
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', fixture, path], {
+        cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const acknowledged: number[] = [];
+      let stderr = '';
+      let partial = '';
+      child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+      const exited = new Promise<NodeJS.Signals | number | null>((resolve) => {
+        child.on('exit', (code, signal) => resolve(signal ?? code));
+      });
+      child.stdout.on('data', (chunk: Buffer) => {
+        const lines = (partial + chunk.toString()).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) acknowledged.push(Number(line));
+        if (acknowledged.length >= 300 && !child.killed) child.kill('SIGKILL');
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const how = await exited;
+      clearTimeout(timer);
+      assert.equal(how, 'SIGKILL', `child ended otherwise: ${stderr}`);
+      assert.ok(acknowledged.length >= 300, `only ${acknowledged.length} acknowledged before the deadline: ${stderr}`);
+      assert.deepEqual(acknowledged, acknowledged.map((_, i) => i), 'printed versions are dense');
+
+      const engine = new EmbeddedEngine({ path, retention });
+      await engine.open();
+      try {
+        const info = await engine.info('crash');
+        assert.ok(info.head >= acknowledged.length, `head ${info.head} < ${acknowledged.length} acknowledged`);
+        const stored = await engine.read('crash', 0, info.head);
+        assert.equal(stored.length, info.head, 'no gaps in the log');
+        for (const version of acknowledged) {
+          assert.equal(decoder.decode(stored[version].payload), `crash-${version}`);
+          assert.equal(stored[version].timeMs, version);
+        }
+      } finally {
+        await engine.close();
+      }
+    } finally {
+      await cleanup();
+    }
+  });
+});

@@ -1,0 +1,279 @@
+/**
+ * The engine conformance suite: what every Engine must do, whatever it stores data in.
+ * Each engine's integration test calls runEngineConformance once with a factory.
+ *
+ * The factory gets the retention the suite asserts against and returns an engine that is NOT yet
+ * opened (the suite opens it). `reopen`, when given, returns a fresh, unopened engine over the
+ * same storage — the suite closes the first one before opening it. `cleanup` removes the storage;
+ * the suite has closed every engine it opened by then.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { CommittedBatch, Engine, LogEvent, RetentionOptions } from '../../src/core/engine.ts';
+import { BrigadeError } from '../../src/protocol/index.ts';
+
+export interface ConformanceSubject {
+  engine: Engine;
+  reopen?: () => Promise<Engine>;
+  cleanup: () => Promise<void>;
+}
+
+/** Small numbers, so both trimming branches (by snapshot count and by retainEvents) are reached. */
+export const CONFORMANCE_RETENTION: RetentionOptions = { retainEvents: 5, keepSnapshots: 2 };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function event(text: string, publisher = 'u1', timeMs = 1_700_000_000_000): LogEvent {
+  return { payload: encoder.encode(text), publisher, timeMs };
+}
+
+function events(prefix: string, from: number, count: number): LogEvent[] {
+  return Array.from({ length: count }, (_, i) => event(`${prefix}${from + i}`, `p${(from + i) % 3}`, 1000 + from + i));
+}
+
+function texts(list: LogEvent[]): string[] {
+  return list.map((e) => decoder.decode(e.payload));
+}
+
+/** Compares stored events by value: payloads may come back as Buffer or Uint8Array. */
+function assertEventsEqual(actual: LogEvent[], expected: LogEvent[]): void {
+  assert.equal(actual.length, expected.length, 'event count');
+  for (let i = 0; i < expected.length; i++) {
+    assert.deepEqual(Array.from(actual[i].payload), Array.from(expected[i].payload), `payload ${i}`);
+    assert.equal(actual[i].publisher, expected[i].publisher, `publisher ${i}`);
+    assert.equal(actual[i].timeMs, expected[i].timeMs, `timeMs ${i}`);
+  }
+}
+
+/** Channel names unique per test, so engines sharing storage across tests (Redis) stay isolated. */
+let channelCounter = 0;
+function channelName(label: string): string {
+  return `conf-${process.pid}-${Date.now().toString(36)}-${channelCounter++}-${label}`;
+}
+
+export function runEngineConformance(
+  name: string,
+  make: (retention: RetentionOptions) => Promise<ConformanceSubject>,
+): void {
+  describe(`engine conformance: ${name}`, () => {
+    let subject: ConformanceSubject;
+    let engine: Engine;
+    const opened: Engine[] = [];
+
+    beforeEach(async () => {
+      subject = await make(CONFORMANCE_RETENTION);
+      engine = subject.engine;
+      await engine.open();
+      opened.push(engine);
+    });
+
+    afterEach(async () => {
+      for (const e of opened.splice(0)) await e.close().catch(() => undefined);
+      await subject.cleanup();
+    });
+
+    it('is ready once opened and reports its kind', () => {
+      assert.equal(engine.isReady(), true);
+      assert.equal(typeof engine.kind, 'string');
+      assert.ok(engine.kind.length > 0);
+    });
+
+    it('numbers events densely from 0 per channel across appends', async () => {
+      const a = channelName('a');
+      const b = channelName('b');
+      assert.deepEqual(await engine.append([{ channel: a, events: events('a', 0, 3) }]), [0]);
+      assert.deepEqual(await engine.append([{ channel: b, events: events('b', 0, 2) }]), [0]);
+      assert.deepEqual(await engine.append([{ channel: a, events: events('a', 3, 1) }]), [3]);
+      assert.deepEqual(await engine.append([{ channel: a, events: events('a', 4, 4) }]), [4]);
+      assert.deepEqual(await engine.append([{ channel: b, events: events('b', 2, 1) }]), [2]);
+      assert.equal((await engine.info(a)).head, 8);
+      assert.equal((await engine.info(b)).head, 3);
+      assertEventsEqual(await engine.read(a, 0, 100), events('a', 0, 8));
+      assertEventsEqual(await engine.read(b, 0, 100), events('b', 0, 3));
+    });
+
+    it('returns first versions in request order for a call spanning several channels', async () => {
+      const [a, b, c] = [channelName('a'), channelName('b'), channelName('c')];
+      await engine.append([{ channel: b, events: events('b', 0, 5) }]);
+      await engine.append([{ channel: c, events: events('c', 0, 2) }]);
+      const firsts = await engine.append([
+        { channel: c, events: events('c', 2, 1) },
+        { channel: a, events: events('a', 0, 2) },
+        { channel: b, events: events('b', 5, 3) },
+      ]);
+      assert.deepEqual(firsts, [2, 0, 5]);
+      assertEventsEqual(await engine.read(a, 0, 10), events('a', 0, 2));
+      assertEventsEqual(await engine.read(b, 0, 10), events('b', 0, 8));
+      assertEventsEqual(await engine.read(c, 0, 10), events('c', 0, 3));
+    });
+
+    it('keeps versions dense when appends to one channel run concurrently', async () => {
+      const a = channelName('a');
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => engine.append([{ channel: a, events: events(`w${i}-`, 0, 2) }])),
+      );
+      const firsts = results.map(([first]) => first).sort((x, y) => x - y);
+      assert.deepEqual(firsts, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
+      assert.equal((await engine.info(a)).head, 20);
+      // Each call's two events sit together at its first version.
+      const stored = texts(await engine.read(a, 0, 100));
+      results.forEach(([first], i) => assert.deepEqual(stored.slice(first, first + 2), [`w${i}-0`, `w${i}-1`]));
+    });
+
+    it('passes every committed batch to onBatch once, in version order, with its events', async () => {
+      const a = channelName('a');
+      const b = channelName('b');
+      const seen: CommittedBatch[] = [];
+      engine.onBatch((batch) => {
+        if (batch.channel === a || batch.channel === b) seen.push(batch);
+      });
+      await engine.append([{ channel: a, events: events('a', 0, 2) }]);
+      await engine.append([{ channel: a, events: events('a', 2, 3) }, { channel: b, events: events('b', 0, 1) }]);
+      await engine.append([{ channel: a, events: events('a', 5, 1) }]);
+      // Engines that deliver through a bus (Redis) may lag the append's resolution a little.
+      await waitFor(() => seen.length >= 4);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(seen.length, 4, 'each batch exactly once');
+      const forA = seen.filter((batch) => batch.channel === a);
+      assert.deepEqual(forA.map((batch) => batch.firstVersion), [0, 2, 5]);
+      assertEventsEqual(forA[0].events, events('a', 0, 2));
+      assertEventsEqual(forA[1].events, events('a', 2, 3));
+      assertEventsEqual(forA[2].events, events('a', 5, 1));
+      const forB = seen.filter((batch) => batch.channel === b);
+      assert.equal(forB.length, 1);
+      assert.equal(forB[0].firstVersion, 0);
+      assertEventsEqual(forB[0].events, events('b', 0, 1));
+    });
+
+    it('reads exactly the requested slice, and fewer events at the head', async () => {
+      const a = channelName('a');
+      await engine.append([{ channel: a, events: events('a', 0, 10) }]);
+      assert.deepEqual(texts(await engine.read(a, 3, 4)), ['a3', 'a4', 'a5', 'a6']);
+      assert.deepEqual(texts(await engine.read(a, 0, 1)), ['a0']);
+      assert.deepEqual(texts(await engine.read(a, 8, 5)), ['a8', 'a9']);
+      assert.deepEqual(await engine.read(a, 10, 5), []);
+      assert.deepEqual(await engine.read(a, 25, 5), []);
+      assert.deepEqual(await engine.read(channelName('never'), 0, 5), []);
+      assertEventsEqual(await engine.read(a, 2, 3), events('a', 2, 3));
+    });
+
+    it('reports head 0 and a stable non-zero epoch for a channel never written', async () => {
+      const a = channelName('a');
+      const before = await engine.info(a);
+      assert.equal(before.head, 0);
+      assert.equal(before.oldest, 0);
+      assert.ok(Number.isInteger(before.epoch) && before.epoch > 0 && before.epoch < 2 ** 32, `epoch ${before.epoch}`);
+      assert.equal((await engine.info(a)).epoch, before.epoch, 'info twice');
+      await engine.append([{ channel: a, events: events('a', 0, 1) }]);
+      const after = await engine.info(a);
+      assert.deepEqual(after, { epoch: before.epoch, head: 1, oldest: 0 });
+    });
+
+    it('gives a channel first seen through append a non-zero epoch that stays put', async () => {
+      const a = channelName('a');
+      await engine.append([{ channel: a, events: events('a', 0, 2) }]);
+      const first = await engine.info(a);
+      assert.ok(first.epoch > 0);
+      await engine.append([{ channel: a, events: events('a', 2, 2) }]);
+      assert.deepEqual(await engine.info(a), { epoch: first.epoch, head: 4, oldest: 0 });
+    });
+
+    it('stores snapshots and finds the newest one at or before a version', async () => {
+      const a = channelName('a');
+      await engine.append([{ channel: a, events: events('a', 0, 30) }]);
+      assert.equal(await engine.getSnapshot(a), null);
+      await engine.putSnapshot(a, { version: 20, bytes: encoder.encode('s20'), timeMs: 20 });
+      await engine.putSnapshot(a, { version: 25, bytes: encoder.encode('s25'), timeMs: 25 });
+      const newest = await engine.getSnapshot(a);
+      assert.ok(newest);
+      assert.equal(newest.version, 25);
+      assert.equal(decoder.decode(newest.bytes), 's25');
+      assert.equal(newest.timeMs, 25);
+      assert.equal((await engine.getSnapshot(a, 25))?.version, 25);
+      assert.equal((await engine.getSnapshot(a, 24))?.version, 20);
+      assert.equal(decoder.decode((await engine.getSnapshot(a, 24))!.bytes), 's20');
+      assert.equal(await engine.getSnapshot(a, 19), null);
+      assert.equal(await engine.getSnapshot(channelName('never')), null);
+    });
+
+    it('keeps only the newest keepSnapshots and trims the log behind the oldest kept one', async () => {
+      const a = channelName('a');
+      await engine.append([{ channel: a, events: events('a', 0, 30) }]);
+      for (const version of [10, 20, 25]) {
+        await engine.putSnapshot(a, { version, bytes: encoder.encode(`s${version}`), timeMs: version });
+      }
+      // keepSnapshots 2 keeps 20 and 25; the oldest kept (20) bounds the trim, not 25 - 5.
+      assert.equal(await engine.getSnapshot(a, 19), null, 'snapshot 10 dropped');
+      assert.equal((await engine.getSnapshot(a, 24))?.version, 20);
+      const info = await engine.info(a);
+      assert.equal(info.oldest, 20);
+      assert.equal(info.head, 30);
+      assertEventsEqual(await engine.read(a, 20, 100), events('a', 20, 10));
+      assert.deepEqual(texts(await engine.read(a, 25, 2)), ['a25', 'a26']);
+    });
+
+    it('keeps retainEvents behind the newest snapshot when that reaches further back', async () => {
+      const a = channelName('a');
+      await engine.append([{ channel: a, events: events('a', 0, 15) }]);
+      await engine.putSnapshot(a, { version: 10, bytes: encoder.encode('s10'), timeMs: 10 });
+      await engine.putSnapshot(a, { version: 12, bytes: encoder.encode('s12'), timeMs: 12 });
+      // Kept: 10 and 12; min(10, 12 - 5) = 7.
+      const info = await engine.info(a);
+      assert.equal(info.oldest, 7);
+      assertEventsEqual(await engine.read(a, 7, 100), events('a', 7, 8));
+      // Appends after trimming keep numbering from the head.
+      assert.deepEqual(await engine.append([{ channel: a, events: events('a', 15, 2) }]), [15]);
+      assertEventsEqual(await engine.read(a, 7, 100), events('a', 7, 10));
+      assert.equal((await engine.info(a)).epoch, info.epoch);
+    });
+
+    it('survives close and reopen with everything acknowledged and the same epoch', async (t) => {
+      if (!subject.reopen) {
+        t.skip('this engine has no reopen');
+        return;
+      }
+      const a = channelName('a');
+      const b = channelName('b');
+      await engine.append([{ channel: a, events: events('a', 0, 12) }, { channel: b, events: events('b', 0, 3) }]);
+      await engine.putSnapshot(a, { version: 8, bytes: encoder.encode('s8'), timeMs: 8 });
+      await engine.putSnapshot(a, { version: 11, bytes: encoder.encode('s11'), timeMs: 11 });
+      const unwritten = channelName('unwritten');
+      const before = { a: await engine.info(a), b: await engine.info(b), unwritten: await engine.info(unwritten) };
+      await engine.close();
+      assert.equal(engine.isReady(), false);
+
+      const again = await subject.reopen();
+      await again.open();
+      opened.push(again);
+      assert.deepEqual(await again.info(a), before.a);
+      assert.deepEqual(await again.info(b), before.b);
+      assert.equal((await again.info(unwritten)).epoch, before.unwritten.epoch);
+      assertEventsEqual(await again.read(a, before.a.oldest, 100), events('a', before.a.oldest, 12 - before.a.oldest));
+      assertEventsEqual(await again.read(b, 0, 100), events('b', 0, 3));
+      assert.equal(decoder.decode((await again.getSnapshot(a))!.bytes), 's11');
+      assert.equal((await again.getSnapshot(a, 10))?.version, 8);
+      assert.deepEqual(await again.append([{ channel: a, events: events('a', 12, 1) }]), [12]);
+    });
+
+    it('rejects with UNAVAILABLE after close', async () => {
+      const a = channelName('a');
+      await engine.append([{ channel: a, events: events('a', 0, 1) }]);
+      await engine.close();
+      assert.equal(engine.isReady(), false);
+      const isUnavailable = (err: unknown): boolean => {
+        assert.ok(err instanceof BrigadeError, `expected a BrigadeError, got ${String(err)}`);
+        assert.equal(err.code, 'UNAVAILABLE');
+        return true;
+      };
+      await assert.rejects(engine.append([{ channel: a, events: events('a', 1, 1) }]), isUnavailable);
+      await assert.rejects(engine.read(a, 0, 10), isUnavailable);
+      await assert.rejects(engine.info(a), isUnavailable);
+    });
+  });
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+}
