@@ -55,6 +55,18 @@ export interface CanvasSpec {
 
 const COLOUR_PATTERN = /^#[0-9A-Fa-f]{6}$/;
 
+/**
+ * The pixel an event sets, or null for an event that sets nothing. Admin events skip `validate`,
+ * so a malformed one must be skipped here, the same way on every node and in every replay.
+ */
+export function decodeEditFor(state: CanvasState, payload: Uint8Array): { index: number; colour: number } | null {
+  const { codec } = state;
+  if (payload.length !== codec.eventSize) return null;
+  const { x, y, colour } = codec.decode(payload);
+  if (x >= state.width || y >= state.height || colour >= codec.paletteSize) return null;
+  return { index: y * state.width + x, colour };
+}
+
 export function canvasChannel(name: string): string {
   return PLACE_PREFIX + name;
 }
@@ -131,12 +143,8 @@ export class PlaceChannelType implements ChannelType<CanvasState> {
 
   apply(state: CanvasState, payload: Uint8Array, version: number): void {
     state.version = version + 1;
-    const { codec } = state;
-    // Admin events skip `validate`; a malformed one is skipped the same way on every node.
-    if (payload.length !== codec.eventSize) return;
-    const { x, y, colour } = codec.decode(payload);
-    if (x >= state.width || y >= state.height || colour >= codec.paletteSize) return;
-    state.pixels[y * state.width + x] = colour;
+    const edit = decodeEditFor(state, payload);
+    if (edit !== null) state.pixels[edit.index] = edit.colour;
   }
 
   encodeSnapshot(state: CanvasState): Uint8Array {

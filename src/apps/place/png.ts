@@ -5,6 +5,7 @@
  */
 import { encode } from 'fast-png';
 import type { ChannelView } from '../../core/core-api.ts';
+import { BrigadeError } from '../../protocol/index.ts';
 import type { CanvasState, PlaceChannelType } from './canvas.ts';
 import { RenderCache, type RenderCacheOptions } from './render-cache.ts';
 
@@ -76,7 +77,9 @@ export class PngCache {
     let rgb = this.palettes.get(channel);
     if (rgb === undefined) {
       const spec = this.type.canvas(channel);
-      if (spec === undefined) throw new RangeError(`png: no canvas is configured for ${channel}`);
+      if (spec === undefined) {
+        throw new BrigadeError('PLACE_UNKNOWN_CANVAS', `no canvas is configured for ${channel}; see /api/place/canvases`);
+      }
       rgb = parsePalette(spec.palette);
       this.palettes.set(channel, rgb);
     }

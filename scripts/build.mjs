@@ -1,0 +1,34 @@
+// Bundles the server CLI (dist/cli.js) and the web clients (dist/web) with esbuild.
+import { build } from 'esbuild';
+import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+
+await build({
+  entryPoints: ['src/cli/main.ts'],
+  outfile: 'dist/cli.js',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  logLevel: 'warning',
+});
+
+mkdirSync('dist/web', { recursive: true });
+const entries = existsSync('web') ? readdirSync('web').filter((f) => f.endsWith('.ts')).map((f) => `web/${f}`) : [];
+if (entries.length > 0) {
+  await build({
+    entryPoints: entries,
+    outdir: 'dist/web',
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2020',
+    minify: true,
+    sourcemap: true,
+    logLevel: 'warning',
+  });
+}
+for (const f of existsSync('web') ? readdirSync('web') : []) {
+  if (/\.(html|css|svg|ico)$/.test(f)) cpSync(`web/${f}`, `dist/web/${f}`);
+}

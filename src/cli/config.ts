@@ -1,0 +1,141 @@
+/**
+ * Settings, lowest precedence first: defaults, a JSON config file (--config FILE or
+ * BRIGADE_CONFIG), environment variables (BRIGADE_TICK_MS for tickMs), command-line flags
+ * (--tick-ms). Every key below can be set all four ways.
+ */
+import { readFileSync } from 'node:fs';
+import { defaultCoreOptions } from '../core/index.ts';
+
+export interface Config {
+  host: string;
+  port: number;
+  /** Directory for the embedded engine's SQLite file and generated secrets. */
+  data: string;
+  logLevel: string;
+  // core (units in src/core/options.ts)
+  tickMs: number;
+  maxTickMs: number;
+  maxBufferedBytes: number;
+  snapshotEvery: number;
+  recentBytesPerChannel: number;
+  maxSubscriptionsPerConnection: number;
+  maxPendingPerChannel: number;
+  maxProtocolErrors: number;
+  publishPerSecondPerIp: number;
+  publishBurstPerIp: number;
+  /** Log events kept behind the newest snapshot. */
+  retainEvents: number;
+  /** Snapshots kept per channel (rollback can reach back to the oldest). */
+  keepSnapshots: number;
+  // gateway
+  maxFrameBytes: number;
+  maxFramesPerSecond: number;
+  trustProxy: boolean;
+  /** Bearer token for admin routes; generated into DATA/admin-token when empty. */
+  adminToken: string;
+  /** HMAC key for identity tokens; generated into DATA/identity-secret when empty. */
+  identitySecret: string;
+  // place
+  /** Canvases as name:WIDTHxHEIGHT, comma-separated. */
+  placeCanvases: string;
+  /** Palette as comma-separated #rrggbb; empty = the 16 r/place colours. */
+  placePalette: string;
+  /** Per-user cooldown between edits, ms; 0 disables it. */
+  placeCooldownMs: number;
+  /** A PNG snapshot is rendered at most this often per canvas, ms. */
+  placePngMinIntervalMs: number;
+}
+
+export const defaultConfig: Config = {
+  host: '0.0.0.0',
+  port: 8080,
+  data: './data',
+  logLevel: 'info',
+  tickMs: defaultCoreOptions.tickMs,
+  maxTickMs: defaultCoreOptions.maxTickMs,
+  maxBufferedBytes: defaultCoreOptions.maxBufferedBytes,
+  snapshotEvery: defaultCoreOptions.snapshotEvery,
+  recentBytesPerChannel: defaultCoreOptions.recentBytesPerChannel,
+  maxSubscriptionsPerConnection: defaultCoreOptions.maxSubscriptionsPerConnection,
+  maxPendingPerChannel: defaultCoreOptions.maxPendingPerChannel,
+  maxProtocolErrors: defaultCoreOptions.maxProtocolErrors,
+  publishPerSecondPerIp: defaultCoreOptions.publishPerSecondPerIp,
+  publishBurstPerIp: defaultCoreOptions.publishBurstPerIp,
+  retainEvents: 100_000,
+  keepSnapshots: 8,
+  maxFrameBytes: 64 * 1024,
+  maxFramesPerSecond: 200,
+  trustProxy: false,
+  adminToken: '',
+  identitySecret: '',
+  placeCanvases: 'main:1000x1000',
+  placePalette: '',
+  placeCooldownMs: 5 * 60_000,
+  placePngMinIntervalMs: 1000,
+};
+
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+const snake = (k: string) => 'BRIGADE_' + k.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+
+export class ConfigError extends Error {}
+
+function coerce(key: keyof Config, raw: unknown, source: string): Config[keyof Config] {
+  const want = typeof defaultConfig[key];
+  if (want === 'number') {
+    const n = typeof raw === 'number' ? raw : Number(raw);
+    if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${source}: ${key} must be a non-negative number, got ${JSON.stringify(raw)}`);
+    return n;
+  }
+  if (want === 'boolean') {
+    if (raw === true || raw === 'true' || raw === '1' || raw === '') return true;
+    if (raw === false || raw === 'false' || raw === '0') return false;
+    throw new ConfigError(`${source}: ${key} must be true or false, got ${JSON.stringify(raw)}`);
+  }
+  return String(raw);
+}
+
+/** Resolves the configuration from file, environment and flags (`--key value` or `--key=value`). */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
+  const config: Config = { ...defaultConfig };
+  const keys = Object.keys(defaultConfig) as (keyof Config)[];
+  const byFlag = new Map(keys.map((k) => [kebab(k), k]));
+  const flags = new Map<keyof Config, string>();
+  let configFile = env.BRIGADE_CONFIG ?? '';
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}; see --help`);
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const isBool = typeof defaultConfig[byFlag.get(name) as keyof Config] === 'boolean';
+    const value = eq >= 0 ? arg.slice(eq + 1) : isBool && (argv[i + 1] ?? '--').startsWith('--') ? 'true' : argv[++i];
+    if (value === undefined) throw new ConfigError(`--${name} needs a value`);
+    if (name === 'config') { configFile = value; continue; }
+    const key = byFlag.get(name);
+    if (!key) throw new ConfigError(`unknown option --${name}; see --help`);
+    flags.set(key, value);
+  }
+  if (configFile) {
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(readFileSync(configFile, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config file ${configFile}: ${(err as Error).message}`);
+    }
+    for (const [k, v] of Object.entries(parsed)) {
+      if (!(k in defaultConfig)) throw new ConfigError(`config file ${configFile}: unknown key ${k}`);
+      (config as any)[k] = coerce(k as keyof Config, v, configFile);
+    }
+  }
+  for (const k of keys) {
+    const v = env[snake(k)];
+    if (v !== undefined) (config as any)[k] = coerce(k, v, snake(k));
+  }
+  for (const [k, v] of flags) (config as any)[k] = coerce(k, v, `--${kebab(k)}`);
+  return config;
+}
+
+export function configHelp(): string {
+  return (Object.keys(defaultConfig) as (keyof Config)[])
+    .map((k) => `  --${kebab(k).padEnd(34)} ${snake(k).padEnd(40)} default ${JSON.stringify(defaultConfig[k])}`)
+    .join('\n');
+}

@@ -1,0 +1,55 @@
+/** The `brigade` command. */
+import { ConfigError, configHelp, loadConfig } from './config.ts';
+import { serve } from './serve.ts';
+
+const usage = `brigade — a real-time server for live many-user apps
+
+Usage:
+  brigade serve [--port N] [--data DIR] [--config FILE] [options]
+  brigade --help
+
+Every option can also be set in a JSON config file (--config FILE, keys as in the first
+column without dashes, camelCase) or an environment variable (second column).
+Flags beat environment variables, which beat the config file, which beats the defaults.
+
+Options:
+  --config FILE                        BRIGADE_CONFIG
+${configHelp()}
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
+    process.stdout.write(usage);
+    return command === undefined ? 1 : 0;
+  }
+  if (command !== 'serve') {
+    process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${usage}`);
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig(rest);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`brigade: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const running = await serve(config);
+  const stop = (signal: string) => {
+    running.shutdown(signal).then(() => process.exit(0), (err) => {
+      process.stderr.write(`shutdown failed: ${String(err)}\n`);
+      process.exit(1);
+    });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  return -1; // keep running
+}
+
+main(process.argv.slice(2)).then((code) => { if (code >= 0) process.exit(code); }, (err) => {
+  process.stderr.write(`brigade: ${err?.stack ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,105 @@
+/**
+ * `brigade serve`: wires an engine, the hub, the apps and the gateway together (the only place
+ * that knows all of them), and shuts them down in order on SIGTERM/SIGINT.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { Hub } from '../core/index.ts';
+import { EmbeddedEngine } from '../engines/index.ts';
+import { Gateway, IdentityIssuer, createMetrics, type HttpRoute } from '../gateway/index.ts';
+import { DEFAULT_PALETTE, PlaceChannelType, placeRoutes } from '../apps/place/index.ts';
+import type { Config } from './config.ts';
+
+export interface Running {
+  gateway: Gateway;
+  hub: Hub;
+  port: number;
+  shutdown(reason: string): Promise<void>;
+}
+
+/** Reads a secret from DATA/name, creating it on first start so tokens survive restarts. */
+function persistentSecret(dataDir: string, name: string, given: string): string {
+  if (given) return given;
+  const path = join(dataDir, name);
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  const secret = randomBytes(24).toString('base64url');
+  writeFileSync(path, secret + '\n', { mode: 0o600 });
+  return secret;
+}
+
+export function parseCanvases(spec: string, palette: string[]): Record<string, { width: number; height: number; palette: string[] }> {
+  const out: Record<string, { width: number; height: number; palette: string[] }> = {};
+  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z0-9_.-]+):(\d+)x(\d+)$/.exec(part);
+    if (!m) throw new Error(`placeCanvases: ${JSON.stringify(part)} is not name:WIDTHxHEIGHT`);
+    out[m[1]] = { width: Number(m[2]), height: Number(m[3]), palette };
+  }
+  return out;
+}
+
+export function webRoot(): string {
+  // dist/cli.js → dist/web; src/cli/serve.ts (under tsx) → dist/web as well.
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [join(here, 'web'), join(here, '../../dist/web')]) if (existsSync(candidate)) return candidate;
+  return '';
+}
+
+export async function serve(config: Config): Promise<Running> {
+  const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
+  const dataDir = resolve(config.data);
+  mkdirSync(dataDir, { recursive: true });
+
+  const engine = new EmbeddedEngine({
+    path: join(dataDir, 'brigade.sqlite'),
+    retention: { retainEvents: config.retainEvents, keepSnapshots: config.keepSnapshots },
+    logger,
+  });
+  await engine.open();
+
+  const palette = config.placePalette ? config.placePalette.split(',').map((s) => s.trim()) : [...DEFAULT_PALETTE];
+  const place = new PlaceChannelType({ canvases: parseCanvases(config.placeCanvases, palette), cooldownMs: config.placeCooldownMs });
+
+  let metrics: ReturnType<typeof createMetrics> | null = null;
+  const hub = new Hub({
+    engine,
+    types: [place],
+    logger,
+    observer: { tick: (ms) => metrics?.observer.tick(ms), batch: (n) => metrics?.observer.batch(n) },
+    options: {
+      tickMs: config.tickMs, maxTickMs: config.maxTickMs, maxBufferedBytes: config.maxBufferedBytes,
+      snapshotEvery: config.snapshotEvery, recentBytesPerChannel: config.recentBytesPerChannel,
+      maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
+      maxPendingPerChannel: config.maxPendingPerChannel, maxProtocolErrors: config.maxProtocolErrors,
+      publishPerSecondPerIp: config.publishPerSecondPerIp, publishBurstPerIp: config.publishBurstPerIp,
+    },
+  });
+  metrics = createMetrics(hub.stats, { engine: engine.kind });
+  const adminToken = persistentSecret(dataDir, 'admin-token', config.adminToken);
+  const identity = new IdentityIssuer(persistentSecret(dataDir, 'identity-secret', config.identitySecret));
+  const routes: HttpRoute[] = placeRoutes(hub, place, { adminToken, pngMinIntervalMs: config.placePngMinIntervalMs });
+
+  const gateway = new Gateway(
+    { host: config.host, port: config.port, maxFrameBytes: config.maxFrameBytes, maxFramesPerSecond: config.maxFramesPerSecond, trustProxy: config.trustProxy, webRoot: webRoot() },
+    { hub, identity, metrics, logger, routes, apps: [{ name: 'place', path: '/place', description: 'A shared pixel canvas (r/place)' }] },
+  );
+  hub.start();
+  const address = await gateway.listen();
+  logger.info({ port: address.port, data: dataDir, engine: engine.kind, adminTokenFile: config.adminToken ? null : join(dataDir, 'admin-token') }, 'brigade listening');
+
+  let closing: Promise<void> | null = null;
+  const shutdown = (reason: string) => {
+    closing ??= (async () => {
+      logger.info({ reason }, 'shutting down: no new connections, flushing the tick');
+      gateway.stopAccepting();
+      await hub.stop();
+      await gateway.closeClients();
+      await engine.close();
+      logger.info({}, 'shut down');
+    })();
+    return closing;
+  };
+  return { gateway, hub, port: address.port, shutdown };
+}

@@ -1,0 +1,53 @@
+/** The client's options, events and defaults, and the shape of WebSocket it needs. */
+import type { BrigadeError } from '../protocol/index.ts';
+import type { BackoffOptions } from './backoff.ts';
+
+/** What the client needs of a WebSocket; both the browser's and the `ws` package's fit. */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  onopen: ((event: never) => void) | null;
+  onmessage: ((event: never) => void) | null;
+  onclose: ((event: never) => void) | null;
+  onerror: ((event: never) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface BrigadeClientOptions {
+  /** Signed identity token, sent as `?token=` on every (re)connect. */
+  token?: string;
+  /** WebSocket implementation; default globalThis.WebSocket. In Node 20: `import { WebSocket } from 'ws'`. */
+  WebSocket?: WebSocketConstructor;
+  reconnect?: Partial<BackoffOptions>;
+  /** A publish with no ACK or ERROR by then rejects with TIMEOUT, ms. */
+  publishTimeoutMs?: number;
+}
+
+/** Defaults, each with its unit. */
+export const ClientDefaults = {
+  reconnectMinDelayMs: 250,
+  reconnectMaxDelayMs: 10_000,
+  publishTimeoutMs: 10_000,
+  /** A connection that stayed open this long was healthy: the next drop starts the backoff afresh, ms. */
+  stableConnectionMs: 5_000,
+} as const;
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  /** False once close() was called. */
+  willReconnect: boolean;
+}
+
+export interface ClientEvents {
+  /** Connected, and every live subscription has been re-sent. */
+  open: () => void;
+  close: (info: CloseInfo) => void;
+  /** A reconnect is scheduled: attempt counts from 0 after each healthy connection. */
+  reconnecting: (info: { attempt: number; delayMs: number }) => void;
+  /** Errors not tied to a publish or to a subscription with its own onError. */
+  error: (err: BrigadeError) => void;
+}

@@ -1,0 +1,15 @@
+/**
+ * The Brigade SDK: a typed client for browsers and Node (Node users pass the `ws` package's
+ * WebSocket). The wire format it speaks is specified in docs/PROTOCOL.md.
+ */
+export { BrigadeClient } from './client.ts';
+export { ClientDefaults } from './client-options.ts';
+export type {
+  BrigadeClientOptions, ClientEvents, CloseInfo, WebSocketConstructor, WebSocketLike,
+} from './client-options.ts';
+export type {
+  SubscribeFrom, SubscribeFromMode, Subscription, SubscriptionHandlers,
+} from './subscription.ts';
+export type { BackoffOptions } from './backoff.ts';
+export { BrigadeError, ErrorCodes, CloseCodes } from '../protocol/index.ts';
+export type { ErrorCode } from '../protocol/index.ts';

@@ -1,0 +1,76 @@
+/**
+ * Starts a real `brigade serve` process (the built dist/cli.js) on a free port with its own temp
+ * data directory, for integration and end-to-end tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../../bin/brigade.js', import.meta.url));
+
+export interface ServerProcess {
+  proc: ChildProcess;
+  port: number;
+  url: string;
+  wsUrl: string;
+  dataDir: string;
+  adminToken: string;
+  /** Lines the server logged (JSON strings). */
+  logs: string[];
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait for exit. */
+  kill(): Promise<void>;
+  /** Removes the data directory. */
+  cleanup(): void;
+}
+
+export async function startServer(args: string[] = [], options: { dataDir?: string; env?: Record<string, string> } = {}): Promise<ServerProcess> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'brigade-test-'));
+  const adminToken = 'test-admin-token';
+  const proc = spawn(process.execPath, [cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir,
+    '--admin-token', adminToken, '--place-cooldown-ms', '0', '--log-level', 'info', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
+  const logs: string[] = [];
+  let stderr = '';
+  proc.stderr!.on('data', (d) => { stderr += d; });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start in 20 s; stderr: ${stderr}`)), 20_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        logs.push(line);
+        try {
+          const rec = JSON.parse(line);
+          if (rec.msg === 'brigade listening') { clearTimeout(timer); resolve(rec.port); }
+        } catch { /* not JSON */ }
+      }
+    });
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}: ${stderr}`)); });
+  });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  return {
+    proc, port, dataDir, adminToken, logs,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+    cleanup() {
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
