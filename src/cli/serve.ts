@@ -76,7 +76,7 @@ export async function serve(config: Config): Promise<Running> {
       publishPerSecondPerIp: config.publishPerSecondPerIp, publishBurstPerIp: config.publishBurstPerIp,
     },
   });
-  metrics = createMetrics(hub.stats, { engine: engine.kind });
+  metrics = createMetrics(hub.stats, { engine: engine.kind }, () => hub.maxBufferedBytes());
   const adminToken = persistentSecret(dataDir, 'admin-token', config.adminToken);
   const identity = new IdentityIssuer(persistentSecret(dataDir, 'identity-secret', config.identitySecret));
   const routes: HttpRoute[] = placeRoutes(hub, place, { adminToken, pngMinIntervalMs: config.placePngMinIntervalMs });

@@ -43,6 +43,8 @@ export class Hub implements CoreApi {
   /** Batches that arrived while their channel was loading; applied after the load. */
   private readonly early = new Map<string, CommittedBatch[]>();
   private readonly dirty = new Set<Channel>();
+  /** Open sessions, for shutdown and scrape-time gauges (never iterated on the hot path). */
+  readonly sessions = new Set<Session>();
   private readonly ipLimiter: RateLimiter;
   private timer: NodeJS.Timeout | null = null;
   private tickRunning: Promise<void> | null = null;
@@ -77,11 +79,14 @@ export class Hub implements CoreApi {
   connect(sink: Sink, publisher: Publisher): Session {
     this.stats.connections++;
     this.stats.connectsTotal++;
-    return new Session(this, sink, publisher);
+    const session = new Session(this, sink, publisher);
+    this.sessions.add(session);
+    return session;
   }
 
   disconnect(session: Session): void {
     this.stats.connections--;
+    this.sessions.delete(session);
     for (const sub of session.subscriptions.values()) {
       sub.channel.live.delete(sub);
       sub.channel.all.delete(sub);
@@ -352,6 +357,13 @@ export class Hub implements CoreApi {
     sub.channel.all.delete(sub);
     session.subscriptions.delete(channel);
     session.send(encodeUnsubscribed(requestId, channel));
+  }
+
+  /** Largest number of unsent bytes on any one connection right now (bounded by maxBufferedBytes + one frame). */
+  maxBufferedBytes(): number {
+    let max = 0;
+    for (const s of this.sessions) max = Math.max(max, s.sink.bufferedAmount);
+    return max;
   }
 
   // ---- CoreApi -----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ export interface GatewayMetrics {
   observer: CoreObserver;
 }
 
-export function createMetrics(stats: CoreStats, labels: Record<string, string> = {}): GatewayMetrics {
+export function createMetrics(stats: CoreStats, labels: Record<string, string> = {}, maxBufferedBytes: () => number = () => 0): GatewayMetrics {
   const registry = new client.Registry();
   registry.setDefaultLabels(labels);
   client.collectDefaultMetrics({ register: registry, prefix: 'brigade_process_' });
@@ -51,6 +51,7 @@ export function createMetrics(stats: CoreStats, labels: Record<string, string> =
   counter('brigade_snapshots_sent_total', 'Snapshots sent to clients', () => stats.snapshotsSent);
   counter('brigade_protocol_errors_total', 'Malformed or unknown frames received', () => stats.protocolErrors);
   counter('brigade_ticks_total', 'Ticks that appended at least one batch', () => stats.ticks);
+  gauge('brigade_connection_buffered_bytes_max', 'Largest unsent byte count on any one connection', maxBufferedBytes);
   gauge('brigade_tick_interval_ms', 'Current adaptive tick interval, ms', () => stats.currentTickMs);
 
   const tick = new client.Histogram({

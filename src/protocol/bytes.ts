@@ -6,7 +6,8 @@
 import { BrigadeError } from './errors.ts';
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is content, not a byte-order mark (else decode(encode(s)) !== s).
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export const MAX_CHANNEL_BYTES = 255;
 /** Channel names: 1-255 bytes of [A-Za-z0-9_.:/-]. */

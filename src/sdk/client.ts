@@ -35,6 +35,8 @@ export function nextRequestId(last: number): number {
   return last >= 0xffffffff || last < 1 ? 1 : last + 1;
 }
 
+function ignoreEvent(): void {}
+
 export class BrigadeClient {
   /** The URL given, without the token. */
   readonly url: string;
@@ -234,7 +236,12 @@ export class BrigadeClient {
   /** Forgets the socket and everything in flight on it. */
   private dropConnection(): void {
     const ws = this.socket;
-    if (ws) ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      // Not null: closing a socket that is still connecting makes the `ws` package emit 'error',
+      // which throws when nobody listens.
+      ws.onerror = ignoreEvent;
+    }
     this.socket = null;
     this.isOpen = false;
     this.subscribeRequests.clear();

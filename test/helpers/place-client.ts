@@ -1,0 +1,86 @@
+/**
+ * A Node place viewer for tests: keeps the canvas pixels from snapshots and batches through the
+ * real SDK over a real WebSocket.
+ */
+import { WebSocket } from 'ws';
+import { BrigadeClient, type Subscription, type SubscribeFrom } from '../../src/sdk/index.ts';
+import { makeEditCodec } from '../../src/apps/place/edit-codec.ts';
+import { decodePixels } from '../../src/apps/place/snapshot-codec.ts';
+
+export const codec = makeEditCodec(1000, 1000, 16);
+
+export interface Viewer {
+  client: BrigadeClient;
+  sub: Subscription;
+  pixels: Uint8Array;
+  /** Events received in batches (after the SDK dropped duplicates). */
+  eventsReceived: number;
+  snapshots: number;
+  behind: number;
+  untilVersion(v: number, timeoutMs?: number): Promise<void>;
+  close(): void;
+}
+
+export async function identity(baseUrl: string): Promise<string> {
+  const res = await fetch(`${baseUrl}/api/identity`, { method: 'POST' });
+  return ((await res.json()) as { token: string }).token;
+}
+
+export function viewer(wsUrl: string, options: { token?: string; from?: SubscribeFrom; width?: number; height?: number } = {}): Viewer {
+  const width = options.width ?? 1000;
+  const height = options.height ?? 1000;
+  const client = new BrigadeClient(wsUrl, { token: options.token, WebSocket: WebSocket as never, reconnect: { minDelayMs: 50, maxDelayMs: 500 } });
+  const v: Viewer = {
+    client,
+    sub: undefined as unknown as Subscription,
+    pixels: new Uint8Array(width * height),
+    eventsReceived: 0,
+    snapshots: 0,
+    behind: 0,
+    async untilVersion(target, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (v.sub.version < target || !v.sub.synced) {
+        if (Date.now() > deadline) throw new Error(`viewer stuck at version ${v.sub.version}, wanted ${target}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    close() { client.close(); },
+  };
+  v.sub = client.subscribe('place:main', {
+    onBatch(_first, events) {
+      for (const e of events) {
+        const { x, y, colour } = codec.decode(e);
+        v.pixels[y * width + x] = colour;
+      }
+      v.eventsReceived += events.length;
+    },
+    onSnapshot(_version, state) {
+      v.pixels = decodePixels(state, width, height, 16, 'place:main');
+      v.snapshots++;
+    },
+    onBehind() { v.behind++; },
+  }, options.from ?? { mode: 'snapshot' });
+  return v;
+}
+
+export async function serverPixels(baseUrl: string): Promise<{ version: number; pixels: Uint8Array }> {
+  const res = await fetch(`${baseUrl}/api/place/main/snapshot.bin`);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  return { version: Number(res.headers.get('x-brigade-version')), pixels: decodePixels(bytes, 1000, 1000, 16, 'place:main') };
+}
+
+export function randomEdit(rand: () => number): Uint8Array {
+  return codec.encode(Math.floor(rand() * 1000), Math.floor(rand() * 1000), Math.floor(rand() * 16));
+}
+
+/** Deterministic PRNG (mulberry32) so failures reproduce. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,271 @@
+/**
+ * Round trips for every client and server frame kind, the exact byte layout of a few frames (so a
+ * change to the wire format fails here, not in a client in the field), and the typed errors every
+ * kind of bad input must produce.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  BrigadeError, ErrorCodes, SubscribeMode, decodeClientFrame, decodeServerFrame, encodeAck, encodeBatch,
+  encodeBehind, encodeClientFrame, encodeError, encodeSnapshot, encodeSubscribed, encodeUnsubscribed,
+  errorCodeFromWire, type ClientFrame, type ErrorCode,
+} from '../../src/protocol/index.ts';
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER; // 2^53 - 1
+const versions = [0, 1, 255, 256, 0xffffffff, 0x100000000, 0x100000001, 2 ** 52, MAX_SAFE - 1, MAX_SAFE];
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+function bytes(h: string): Uint8Array {
+  return new Uint8Array(Buffer.from(h.replace(/\s+/g, ''), 'hex'));
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+}
+
+function throwsCode(fn: () => unknown, code: ErrorCode, what = ''): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof BrigadeError, `${what}: expected BrigadeError, got ${String(err)}`);
+    assert.equal(err.code, code, `${what}: ${err.message}`);
+    return true;
+  }, what);
+}
+
+function clientRoundTrip(frame: ClientFrame): Uint8Array {
+  const encoded = encodeClientFrame(frame);
+  const decoded = decodeClientFrame(encoded);
+  if (decoded.kind === 'publish') {
+    assert.deepEqual({ ...decoded, payload: [...decoded.payload] }, { ...frame, payload: [...(frame as { payload: Uint8Array }).payload] });
+  } else {
+    assert.deepEqual(decoded, frame);
+  }
+  assert.equal(hex(encodeClientFrame(decoded)), hex(encoded));
+  return encoded;
+}
+
+const ev = (...b: number[]) => new Uint8Array(b);
+
+// ---- client frames ---------------------------------------------------------------------------
+
+test('SUBSCRIBE round trips in every mode, with versions up to 2^53-1 and u32 extremes', () => {
+  for (const mode of [SubscribeMode.FROM_VERSION, SubscribeMode.SNAPSHOT, SubscribeMode.HEAD]) {
+    for (const fromVersion of versions) {
+      for (const [requestId, epoch] of [[1, 0], [0xffffffff, 0xffffffff], [0, 12345]]) {
+        clientRoundTrip({ kind: 'subscribe', requestId, channel: 'place:main', mode, fromVersion, epoch });
+      }
+    }
+  }
+});
+
+test('SUBSCRIBE has the documented layout', () => {
+  const b = encodeClientFrame({ kind: 'subscribe', requestId: 7, channel: 'ab', mode: SubscribeMode.FROM_VERSION, fromVersion: 0x100000002, epoch: 0xdeadbeef });
+  assert.equal(hex(b), '01' + '07000000' + '02' + '6162' + '00' + '0200000001000000' + 'efbeadde');
+});
+
+test('UNSUBSCRIBE and PUBLISH round trip', () => {
+  clientRoundTrip({ kind: 'unsubscribe', requestId: 42, channel: 'a' });
+  clientRoundTrip({ kind: 'unsubscribe', requestId: 0xffffffff, channel: 'x'.repeat(255) });
+  assert.equal(hex(clientRoundTrip({ kind: 'publish', requestId: 3, channel: 'c', payload: ev(1, 2, 3) })), '03' + '03000000' + '01' + '63' + '010203');
+  clientRoundTrip({ kind: 'publish', requestId: 1, channel: 'inbox:all', payload: new Uint8Array(0) });
+  const big = new Uint8Array(70_000).map((_, i) => i * 31);
+  clientRoundTrip({ kind: 'publish', requestId: 9, channel: 'A-Z_a.z:0/9', payload: big });
+});
+
+test('channel names: every allowed character, 1 and 255 bytes', () => {
+  const all = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:/-';
+  for (const channel of [all, 'a', 'z'.repeat(255)]) {
+    clientRoundTrip({ kind: 'unsubscribe', requestId: 1, channel });
+    const batch = decodeServerFrame(encodeBatch(channel, 0, [ev(1)]));
+    assert.equal(batch.kind === 'batch' && batch.channel, channel);
+  }
+});
+
+// ---- server frames ---------------------------------------------------------------------------
+
+function decodeBatch(b: Uint8Array) {
+  const f = decodeServerFrame(b);
+  assert.equal(f.kind, 'batch');
+  return f as Extract<typeof f, { kind: 'batch' }>;
+}
+
+test('BATCH of fixed-size events is packed without prefixes and round trips', () => {
+  const events = [ev(0x01, 0x90, 0x3a), ev(0xff, 0xff, 0xff), ev(0, 0, 0)];
+  for (const firstVersion of versions) {
+    const b = encodeBatch('place:main', firstVersion, events);
+    const f = decodeBatch(b);
+    assert.equal(f.firstVersion, firstVersion);
+    assert.deepEqual(f.events.map((e) => [...e]), events.map((e) => [...e]));
+    assert.equal(hex(encodeBatch(f.channel, f.firstVersion, f.events)), hex(b));
+  }
+  const b = encodeBatch('p', 0x100000005, [ev(1, 2, 3), ev(4, 5, 6)]);
+  assert.equal(hex(b), '81' + '01' + '70' + '0500000001000000' + '02000000' + '0300' + '010203' + '040506');
+});
+
+test('BATCH of variable-size events carries u32 lengths and round trips (zero-length events too)', () => {
+  const events = [ev(1), ev(), ev(2, 3), new Uint8Array(70_000).fill(7), ev(9, 9, 9, 9)];
+  const b = encodeBatch('inbox:all', MAX_SAFE - events.length, events);
+  const f = decodeBatch(b);
+  assert.equal(f.firstVersion, MAX_SAFE - events.length);
+  assert.deepEqual(f.events.map((e) => e.length), events.map((e) => e.length));
+  assert.deepEqual(f.events.map((e) => [...e]), events.map((e) => [...e]));
+  assert.equal(hex(encodeBatch(f.channel, f.firstVersion, f.events)), hex(b));
+  assert.equal(hex(encodeBatch('c', 1, [ev(5), ev(6, 7)])), '81' + '0163' + '0100000000000000' + '02000000' + '0000' + '01000000' + '05' + '02000000' + '0607');
+});
+
+test('BATCH: empty, single event, and an explicit event size', () => {
+  const empty = encodeBatch('c', 10, []);
+  assert.equal(hex(empty), '81' + '0163' + '0a00000000000000' + '00000000' + '0000');
+  const f = decodeBatch(empty);
+  assert.deepEqual([f.firstVersion, f.events.length], [10, 0]);
+  // An empty batch declared with a fixed size is also well-formed.
+  assert.equal(decodeBatch(encodeBatch('c', 10, [], 3)).events.length, 0);
+  assert.deepEqual([...decodeBatch(encodeBatch('c', 0, [ev(1, 2)])).events[0]], [1, 2]);
+  // A channel type's fixed size is honoured even when it is given explicitly.
+  const fixed = encodeBatch('c', 0, [ev(1, 2, 3)], 3);
+  assert.equal(hex(fixed), hex(encodeBatch('c', 0, [ev(1, 2, 3)])));
+  const variable = encodeBatch('c', 0, [ev(1, 2, 3), ev(4, 5, 6)], 0);
+  assert.deepEqual(decodeBatch(variable).events.map((e) => [...e]), [[1, 2, 3], [4, 5, 6]]);
+});
+
+test('SUBSCRIBED, SNAPSHOT, ACK, BEHIND, UNSUBSCRIBED round trip', () => {
+  for (const v of versions) {
+    assert.deepEqual(decodeServerFrame(encodeSubscribed(0xffffffff, 'a:b', 0x80000001, v)),
+      { kind: 'subscribed', requestId: 0xffffffff, channel: 'a:b', epoch: 0x80000001, headVersion: v });
+    assert.deepEqual(decodeServerFrame(encodeAck(5, v)), { kind: 'ack', requestId: 5, version: v });
+    assert.deepEqual(decodeServerFrame(encodeBehind('place:main', v)), { kind: 'behind', channel: 'place:main', version: v });
+    const snap = decodeServerFrame(encodeSnapshot('s', 7, v, ev(1, 2, 3)));
+    assert.deepEqual(snap.kind === 'snapshot' && { ...snap, state: [...snap.state] },
+      { kind: 'snapshot', channel: 's', epoch: 7, version: v, state: [1, 2, 3] });
+  }
+  const empty = decodeServerFrame(encodeSnapshot('s', 1, 0, new Uint8Array(0)));
+  assert.equal(empty.kind === 'snapshot' && empty.state.length, 0);
+  const state = new Uint8Array(500_000).map((_, i) => i);
+  const big = decodeServerFrame(encodeSnapshot('place:main', 1, 3, state));
+  assert.ok(big.kind === 'snapshot' && Buffer.from(big.state).equals(Buffer.from(state)));
+  assert.deepEqual(decodeServerFrame(encodeUnsubscribed(8, 'x')), { kind: 'unsubscribed', requestId: 8, channel: 'x' });
+  assert.equal(hex(encodeAck(1, 2)), '84' + '01000000' + '0200000000000000');
+  assert.equal(hex(encodeBehind('c', 0x100000000)), '86' + '0163' + '0000000001000000');
+  assert.equal(hex(encodeSubscribed(2, 'c', 3, 4)), '82' + '02000000' + '0163' + '03000000' + '0400000000000000');
+  assert.equal(hex(encodeSnapshot('c', 3, 4, ev(0xaa))), '83' + '0163' + '03000000' + '0400000000000000' + 'aa');
+  assert.equal(hex(encodeUnsubscribed(2, 'c')), '87' + '02000000' + '0163');
+});
+
+test('ERROR round trips every code, unicode messages, retryAfterMs and an empty channel', () => {
+  const messages = ['', 'plain', 'überlänge — 日本語 — 🎨🖌️', '\uFEFFleading BOM is content', 'x'.repeat(1000)];
+  for (const code of Object.keys(ErrorCodes) as ErrorCode[]) {
+    for (const message of messages) {
+      for (const [requestId, channel, retryAfterMs] of [[0, '', 0], [77, 'place:main', 1500], [0xffffffff, 'c', 0xffffffff]] as const) {
+        const b = encodeError(requestId, new BrigadeError(code, message, retryAfterMs), channel);
+        assert.deepEqual(decodeServerFrame(b), { kind: 'error', requestId, code, retryAfterMs, channel, message });
+      }
+    }
+  }
+  assert.equal(hex(encodeError(3, new BrigadeError('COOLDOWN', 'é', 500), 'c')),
+    '85' + '03000000' + '2900' + 'f4010000' + '0163' + 'c3a9');
+  assert.equal(hex(encodeError(0, new BrigadeError('VERSION_AHEAD', ''))), '85' + '00000000' + '0c00' + '00000000' + '00');
+});
+
+test('ERROR: an unknown wire code (a newer server) decodes as INTERNAL; long messages are cut to 1000 characters', () => {
+  const b = bytes('85 01000000 3930 00000000 00'); // wire code 12345
+  const f = decodeServerFrame(concat(b, new TextEncoder().encode('new')));
+  assert.equal(f.kind === 'error' && f.code, 'INTERNAL');
+  assert.equal(errorCodeFromWire(9999), 'INTERNAL');
+  assert.equal(errorCodeFromWire(41), 'COOLDOWN');
+  const long = decodeServerFrame(encodeError(1, new BrigadeError('INTERNAL', 'y'.repeat(5000))));
+  assert.equal(long.kind === 'error' && long.message.length, 1000);
+});
+
+// ---- refusals --------------------------------------------------------------------------------
+
+const fixedClientFrames = [
+  encodeClientFrame({ kind: 'subscribe', requestId: 1, channel: 'place:main', mode: 0, fromVersion: 5, epoch: 9 }),
+  encodeClientFrame({ kind: 'unsubscribe', requestId: 1, channel: 'place:main' }),
+];
+const fixedServerFrames = [
+  encodeBatch('place:main', 3, [ev(1, 2, 3), ev(4, 5, 6)]),
+  encodeBatch('inbox:all', 3, [ev(1), ev(2, 3)]),
+  encodeBatch('c', 0, []),
+  encodeSubscribed(1, 'place:main', 2, 3),
+  encodeAck(1, 2),
+  encodeBehind('place:main', 4),
+  encodeUnsubscribed(1, 'place:main'),
+];
+
+test('truncated frames throw MALFORMED_FRAME at every cut', () => {
+  throwsCode(() => decodeClientFrame(new Uint8Array(0)), 'MALFORMED_FRAME', 'empty client frame');
+  throwsCode(() => decodeServerFrame(new Uint8Array(0)), 'MALFORMED_FRAME', 'empty server frame');
+  for (const f of fixedClientFrames) {
+    for (let n = 1; n < f.length; n++) throwsCode(() => decodeClientFrame(f.subarray(0, n)), 'MALFORMED_FRAME', `client ${hex(f)} cut at ${n}`);
+  }
+  for (const f of fixedServerFrames) {
+    for (let n = 1; n < f.length; n++) throwsCode(() => decodeServerFrame(f.subarray(0, n)), 'MALFORMED_FRAME', `server ${hex(f)} cut at ${n}`);
+  }
+  // Frames whose tail is "the rest" still need their whole header.
+  const publish = encodeClientFrame({ kind: 'publish', requestId: 1, channel: 'place:main', payload: ev(1) });
+  for (let n = 1; n < 1 + 4 + 1 + 10; n++) throwsCode(() => decodeClientFrame(publish.subarray(0, n)), 'MALFORMED_FRAME', `publish cut at ${n}`);
+  const snapshot = encodeSnapshot('place:main', 1, 2, ev(1));
+  for (let n = 1; n < 1 + 11 + 4 + 8; n++) throwsCode(() => decodeServerFrame(snapshot.subarray(0, n)), 'MALFORMED_FRAME', `snapshot cut at ${n}`);
+  const error = encodeError(1, new BrigadeError('INTERNAL', 'm'), 'place:main');
+  for (let n = 1; n < 1 + 4 + 2 + 4 + 11; n++) throwsCode(() => decodeServerFrame(error.subarray(0, n)), 'MALFORMED_FRAME', `error cut at ${n}`);
+});
+
+test('trailing bytes throw MALFORMED_FRAME', () => {
+  for (const f of fixedClientFrames) throwsCode(() => decodeClientFrame(concat(f, ev(0))), 'MALFORMED_FRAME', hex(f));
+  for (const f of fixedServerFrames) throwsCode(() => decodeServerFrame(concat(f, ev(0))), 'MALFORMED_FRAME', hex(f));
+});
+
+test('a batch whose count does not match its bytes throws without allocating for the claimed count', () => {
+  // fixed size 3, count 0xffffffff, 3 bytes of events
+  throwsCode(() => decodeServerFrame(bytes('81 0163 0000000000000000 ffffffff 0300 010203')), 'MALFORMED_FRAME');
+  // variable size, count 0xffffffff, one 4-byte length
+  throwsCode(() => decodeServerFrame(bytes('81 0163 0000000000000000 ffffffff 0000 00000000')), 'MALFORMED_FRAME');
+  // variable size, an event length past the end
+  throwsCode(() => decodeServerFrame(bytes('81 0163 0000000000000000 01000000 0000 05000000 0102')), 'MALFORMED_FRAME');
+});
+
+test('unknown frame kinds throw UNKNOWN_FRAME_KIND', () => {
+  for (const k of [0x00, 0x04, 0x7f, 0x81, 0x85, 0xff]) throwsCode(() => decodeClientFrame(ev(k, 1, 2, 3)), 'UNKNOWN_FRAME_KIND', `client 0x${k.toString(16)}`);
+  for (const k of [0x00, 0x01, 0x03, 0x80, 0x88, 0xff]) throwsCode(() => decodeServerFrame(ev(k, 1, 2, 3)), 'UNKNOWN_FRAME_KIND', `server 0x${k.toString(16)}`);
+  throwsCode(() => decodeClientFrame(ev(0x42)), 'UNKNOWN_FRAME_KIND');
+});
+
+test('bad channel names throw INVALID_CHANNEL_NAME, on encode and on decode', () => {
+  for (const channel of ['', 'a b', 'é', 'place:main!', 'x'.repeat(256), 'tab\t', 'new\nline', '🎨']) {
+    throwsCode(() => encodeClientFrame({ kind: 'unsubscribe', requestId: 1, channel }), 'INVALID_CHANNEL_NAME', JSON.stringify(channel));
+    throwsCode(() => encodeClientFrame({ kind: 'publish', requestId: 1, channel, payload: ev() }), 'INVALID_CHANNEL_NAME', JSON.stringify(channel));
+  }
+  const withChannel = (kind: number, name: Uint8Array, tail: string) =>
+    concat(ev(kind), bytes('01000000'), ev(name.length), name, bytes(tail));
+  const enc = (s: string) => new TextEncoder().encode(s);
+  for (const name of [enc('a b'), enc('é'), enc('semi;colon'), enc('🎨')]) {
+    throwsCode(() => decodeClientFrame(withChannel(0x02, name, '')), 'INVALID_CHANNEL_NAME', `unsubscribe ${hex(name)}`);
+    throwsCode(() => decodeClientFrame(withChannel(0x03, name, 'aa')), 'INVALID_CHANNEL_NAME', `publish ${hex(name)}`);
+    throwsCode(() => decodeServerFrame(concat(ev(0x86, name.length), name, bytes('0000000000000000'))), 'INVALID_CHANNEL_NAME', `behind ${hex(name)}`);
+  }
+  throwsCode(() => decodeClientFrame(withChannel(0x02, ev(), '')), 'INVALID_CHANNEL_NAME', 'empty channel');
+  throwsCode(() => decodeServerFrame(bytes('81 00 0000000000000000 00000000 0000')), 'INVALID_CHANNEL_NAME', 'empty batch channel');
+});
+
+test('bad UTF-8 throws MALFORMED_FRAME, in channel names and in error messages', () => {
+  // invalid byte, lone lead, overlong NUL, truncated sequence, UTF-16 surrogate, above U+10FFFF, lone continuation
+  const badUtf8 = ['ff', 'c0', 'c080', 'e282', 'eda080', 'f4908080', '80', '41ff42'].map(bytes);
+  for (const b of badUtf8) {
+    throwsCode(() => decodeClientFrame(concat(ev(0x02), bytes('01000000'), ev(b.length), b)), 'MALFORMED_FRAME', `channel ${hex(b)}`);
+    throwsCode(() => decodeServerFrame(concat(bytes('85 01000000 0100 00000000 00'), b)), 'MALFORMED_FRAME', `message ${hex(b)}`);
+    throwsCode(() => decodeServerFrame(concat(bytes('85 01000000 0100 00000000'), ev(b.length), b)), 'MALFORMED_FRAME', `error channel ${hex(b)}`);
+  }
+});
+
+test('versions at or above 2^53 and unknown subscribe modes throw MALFORMED_FRAME', () => {
+  throwsCode(() => decodeServerFrame(bytes('84 01000000 0000000000002000')), 'MALFORMED_FRAME', '2^53');
+  throwsCode(() => decodeServerFrame(bytes('86 0163 ffffffffffffffff')), 'MALFORMED_FRAME', '2^64-1');
+  assert.deepEqual(decodeServerFrame(bytes('84 01000000 ffffffffffff1f00')), { kind: 'ack', requestId: 1, version: MAX_SAFE });
+  throwsCode(() => decodeClientFrame(bytes('01 01000000 0163 03 0000000000000000 00000000')), 'MALFORMED_FRAME', 'mode 3');
+  throwsCode(() => decodeClientFrame(bytes('01 01000000 0163 00 0000000000002000 00000000')), 'MALFORMED_FRAME', 'fromVersion 2^53');
+});
