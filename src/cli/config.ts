@@ -18,6 +18,7 @@ export interface Config {
   maxBufferedBytes: number;
   snapshotEvery: number;
   recentBytesPerChannel: number;
+  maxEventsPerFrame: number;
   maxSubscriptionsPerConnection: number;
   maxPendingPerChannel: number;
   maxProtocolErrors: number;
@@ -56,6 +57,7 @@ export const defaultConfig: Config = {
   maxBufferedBytes: defaultCoreOptions.maxBufferedBytes,
   snapshotEvery: defaultCoreOptions.snapshotEvery,
   recentBytesPerChannel: defaultCoreOptions.recentBytesPerChannel,
+  maxEventsPerFrame: defaultCoreOptions.maxEventsPerFrame,
   maxSubscriptionsPerConnection: defaultCoreOptions.maxSubscriptionsPerConnection,
   maxPendingPerChannel: defaultCoreOptions.maxPendingPerChannel,
   maxProtocolErrors: defaultCoreOptions.maxProtocolErrors,

@@ -71,6 +71,7 @@ export async function serve(config: Config): Promise<Running> {
     options: {
       tickMs: config.tickMs, maxTickMs: config.maxTickMs, maxBufferedBytes: config.maxBufferedBytes,
       snapshotEvery: config.snapshotEvery, recentBytesPerChannel: config.recentBytesPerChannel,
+      maxEventsPerFrame: config.maxEventsPerFrame,
       maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
       maxPendingPerChannel: config.maxPendingPerChannel, maxProtocolErrors: config.maxProtocolErrors,
       publishPerSecondPerIp: config.publishPerSecondPerIp, publishBurstPerIp: config.publishBurstPerIp,

@@ -43,7 +43,7 @@ export async function catchUp(hub: Hub, sub: Subscription, generation: number, f
       ch.live.add(sub);
       return;
     }
-    const want = Math.min(hub.options.catchUpChunkEvents, ch.recentStart - v);
+    const want = Math.min(hub.options.maxEventsPerFrame, ch.recentStart - v);
     const events = await hub.engine.read(ch.name, v, want);
     if (stale()) return;
     if (events.length < want) {

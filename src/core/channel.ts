@@ -46,17 +46,26 @@ export class Channel<S = unknown> {
     this.lastStoredSnapshot = head;
   }
 
-  /** Folds a committed batch into the state and returns its encoded frame (encoded once). */
-  applyBatch(firstVersion: number, payloads: Uint8Array[]): RecentBatch {
+  /**
+   * Folds a committed batch into the state and returns its frames, each encoded once and holding
+   * at most `maxEventsPerFrame` events.
+   */
+  applyBatch(firstVersion: number, payloads: Uint8Array[], maxEventsPerFrame: number): RecentBatch[] {
     for (let i = 0; i < payloads.length; i++) this.type.apply(this.state, payloads[i], firstVersion + i);
     this.head = firstVersion + payloads.length;
-    const batch = { firstVersion, events: payloads, frame: encodeBatch(this.name, firstVersion, payloads, this.type.eventSize) };
-    this.recent.push(batch);
-    this.recentBytes += batch.frame.length;
+    const frames: RecentBatch[] = [];
+    for (let start = 0; start < payloads.length; start += maxEventsPerFrame) {
+      const events = payloads.length <= maxEventsPerFrame ? payloads : payloads.slice(start, start + maxEventsPerFrame);
+      const v = firstVersion + start;
+      const batch = { firstVersion: v, events, frame: encodeBatch(this.name, v, events, this.type.eventSize) };
+      frames.push(batch);
+      this.recent.push(batch);
+      this.recentBytes += batch.frame.length;
+    }
     while (this.recentBytes > this.recentLimitBytes && this.recent.length > 1) {
       this.recentBytes -= this.recent.shift()!.frame.length;
     }
-    return batch;
+    return frames;
   }
 
   /** First version the in-memory ring can replay; `head` when it is empty. */

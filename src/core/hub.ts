@@ -123,10 +123,10 @@ export class Hub implements CoreApi {
       const state = snap ? type.decodeSnapshot(name, snap.bytes) : type.init(name);
       let v = snap ? snap.version : 0;
       for (;;) {
-        const events = await this.engine.read(name, v, this.options.catchUpChunkEvents);
+        const events = await this.engine.read(name, v, this.options.maxEventsPerFrame);
         for (let i = 0; i < events.length; i++) type.apply(state, events[i].payload, v + i);
         v += events.length;
-        if (events.length < this.options.catchUpChunkEvents) break;
+        if (events.length < this.options.maxEventsPerFrame) break;
       }
       const ch = new Channel(name, type, info.epoch, v, info.oldest, state, this.options.recentBytesPerChannel);
       this.channels.set(name, ch);
@@ -266,10 +266,10 @@ export class Hub implements CoreApi {
       return;
     }
     const payloads = events.map((e) => e.payload);
-    const batch = ch.applyBatch(first, payloads);
+    const frames = ch.applyBatch(first, payloads, this.options.maxEventsPerFrame);
     this.stats.batches++;
     this.observer.batch(payloads.length);
-    this.fanOut(ch, batch.firstVersion, batch.frame);
+    for (const f of frames) this.fanOut(ch, f.firstVersion, f.frame);
     if (ch.head - ch.lastStoredSnapshot >= this.options.snapshotEvery) this.storeSnapshot(ch);
   }
 

@@ -13,8 +13,11 @@ export interface CoreOptions {
   snapshotEvery: number;
   /** Encoded batches kept in memory per channel for cheap catch-up, bytes. */
   recentBytesPerChannel: number;
-  /** Events per BATCH frame when catching a client up from the engine. */
-  catchUpChunkEvents: number;
+  /**
+   * Most events in one BATCH frame (live, ring and catch-up alike), so one frame, and with it the
+   * bytes queued per connection, stays bounded however large a tick's batch is.
+   */
+  maxEventsPerFrame: number;
   /** Subscriptions one connection may hold. */
   maxSubscriptionsPerConnection: number;
   /** Events waiting for the next tick per channel; publishes past it are refused (RATE_LIMITED). */
@@ -33,7 +36,7 @@ export const defaultCoreOptions: CoreOptions = {
   maxBufferedBytes: 1 << 20,
   snapshotEvery: 10_000,
   recentBytesPerChannel: 1 << 20,
-  catchUpChunkEvents: 16_384,
+  maxEventsPerFrame: 16_384,
   maxSubscriptionsPerConnection: 64,
   maxPendingPerChannel: 100_000,
   maxProtocolErrors: 20,

@@ -124,6 +124,11 @@ export class ChannelSubscription implements Subscription {
     };
   }
 
+  /** True between sending a SUBSCRIBE and its SUBSCRIBED. */
+  get awaitingSubscribed(): boolean {
+    return this.phase === 'subscribing';
+  }
+
   /** The connection dropped: nothing is in flight any more. */
   disconnected(): void {
     this.phase = 'idle';
