@@ -1,0 +1,41 @@
+/**
+ * Helpers for end-to-end tests in a real browser: Debian's Chromium driven by playwright-core,
+ * and typed access to the hooks the place page exposes on window.__place.
+ */
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { PlaceHooks } from '../../web/place.ts';
+
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+type PlaceWindow = { __place?: PlaceHooks };
+
+/** The page's hooks, each one evaluate() away. */
+export function placeHooks(page: Page) {
+  return {
+    ready: () => page.evaluate(() => (window as unknown as PlaceWindow).__place !== undefined),
+    version: () => page.evaluate(() => (window as unknown as PlaceWindow).__place!.version()),
+    connected: () => page.evaluate(() => (window as unknown as PlaceWindow).__place?.connected() ?? false),
+    pixel: (x: number, y: number) => page.evaluate(([px, py]) => (window as unknown as PlaceWindow).__place!.pixel(px, py), [x, y] as const),
+    screenPoint: (x: number, y: number) => page.evaluate(([px, py]) => (window as unknown as PlaceWindow).__place!.screenPoint(px, py), [x, y] as const),
+  };
+}
+
+/** Polls `read` until `accept` holds; fails with the last value read after `timeoutMs`. */
+export async function eventually<T>(what: string, read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await read();
+    if (accept(last)) return last;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The place page in a real browser against a real server: two viewers, a pixel placed with real
+ * mouse clicks in one showing up in the other, catch-up after a viewer's connection is cut, and
+ * the cooldown shown to a user. Needs `npm run build` first (the server serves dist/web).
+ * Screenshots land in test-artifacts/.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, BrowserContext, Page, WebSocketRoute } from 'playwright-core';
+import { startServer, type ServerProcess } from '../helpers/server-process.ts';
+import { eventually, launchChromium, placeHooks } from './browser.ts';
+
+const ARTIFACTS = 'test-artifacts';
+
+let browser: Browser;
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** The version the server's snapshot PNG says it includes. */
+async function snapshotVersion(server: ServerProcess): Promise<number> {
+  const res = await fetch(`${server.url}/api/place/main/snapshot.png`);
+  await res.arrayBuffer();
+  return Number(res.headers.get('X-Brigade-Version'));
+}
+
+/** Opens /place in a fresh browser context (its own identity) and waits until it is connected. */
+async function openPlace(server: ServerProcess, errors: string[], setup?: (page: Page) => Promise<void>, context?: BrowserContext): Promise<Page> {
+  const ctx = context ?? await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const page = await ctx.newPage();
+  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+  page.on('console', (msg) => { if (msg.type() === 'error') errors.push(`console: ${msg.text()} (${msg.location().url})`); });
+  await setup?.(page);
+  const res = await page.goto(`${server.url}/place`);
+  assert.equal(res?.status(), 200);
+  await eventually('the page to connect', placeHooks(page).connected, (c) => c);
+  return page;
+}
+
+/** Selects a palette colour and clicks canvas pixel (x, y) with the mouse, zoomed in so one pixel is several screen pixels. */
+async function clickPixel(page: Page, x: number, y: number, colour: number): Promise<void> {
+  await page.click(`.swatch[data-colour="${colour}"]`);
+  const p = await placeHooks(page).screenPoint(x, y);
+  await page.mouse.click(p.x, p.y);
+}
+
+async function zoomIn(page: Page, times: number): Promise<void> {
+  for (let i = 0; i < times; i++) await page.click('#zoom-in');
+}
+
+describe('place page (Chromium)', () => {
+  let server: ServerProcess;
+  const errors: string[] = [];
+
+  before(async () => {
+    server = await startServer();
+  });
+
+  after(async () => {
+    await server?.stop();
+    server?.cleanup();
+  });
+
+  test('/place is served and / lists it', async () => {
+    const place = await fetch(`${server.url}/place`);
+    assert.equal(place.status, 200);
+    assert.match(await place.text(), /<canvas id="screen"/);
+    const apps = await (await fetch(`${server.url}/api/apps`)).json() as { path: string }[];
+    assert.ok(apps.some((a) => a.path === '/place'), `/api/apps lists /place: ${JSON.stringify(apps)}`);
+
+    const page = await browser.newPage();
+    try {
+      const res = await page.goto(`${server.url}/`);
+      assert.equal(res?.status(), 200);
+      await page.waitForSelector('#apps a[href="/place"]', { timeout: 10_000 });
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('a pixel clicked in one page appears in another; a cut viewer catches up', async () => {
+    // Page B's WebSocket goes through a route the test can cut, as a network drop would.
+    const link = { cut: false, routes: new Set<WebSocketRoute>() };
+    const a = await openPlace(server, errors);
+    const b = await openPlace(server, errors, (page) => page.routeWebSocket((url) => url.pathname === '/ws', (ws) => {
+      if (link.cut) {
+        void ws.close({ code: 4000, reason: 'cut by the test' });
+        return;
+      }
+      ws.connectToServer();
+      link.routes.add(ws);
+    }));
+    const A = placeHooks(a);
+    const B = placeHooks(b);
+    const start = await A.version();
+    assert.equal(await A.pixel(517, 483), 0, 'the canvas starts blank');
+
+    // A drag pans and places nothing.
+    const before = await A.screenPoint(517, 483);
+    await a.mouse.move(640, 400);
+    await a.mouse.down();
+    await a.mouse.move(700, 430, { steps: 5 });
+    await a.mouse.up();
+    const panned = await A.screenPoint(517, 483);
+    assert.deepEqual([panned.x - before.x, panned.y - before.y], [60, 30]);
+
+    await zoomIn(a, 2);
+    await clickPixel(a, 517, 483, 5);
+    await eventually('page B to show colour 5 at (517, 483)', () => B.pixel(517, 483), (c) => c === 5);
+    assert.equal(await A.pixel(517, 483), 5);
+    assert.equal(await A.pixel(516, 483), 0, 'only the clicked pixel changed');
+    const v1 = await eventually('page A to reach version start + 1', A.version, (v) => v === start + 1);
+    await eventually('page B to reach the same version', B.version, (v) => v === v1);
+    await eventually('the server snapshot to include it', () => snapshotVersion(server), (v) => v === v1);
+    assert.match(await a.textContent('#status') ?? '', /placed colour 5 at \(517, 483\)/);
+
+    // Cut B off; A places another pixel that B cannot see yet.
+    link.cut = true;
+    for (const ws of link.routes) await ws.close({ code: 4000, reason: 'cut by the test' });
+    link.routes.clear();
+    await eventually('page B to notice the drop', () => b.getAttribute('#connection', 'data-state'), (s) => s === 'reconnecting');
+    await clickPixel(a, 520, 483, 13);
+    const v2 = await eventually('page A to apply its second pixel', A.version, (v) => v === v1 + 1);
+    assert.equal(await A.pixel(520, 483), 13);
+    assert.equal(await B.pixel(520, 483), 0, 'B is cut off and has not seen the pixel');
+    assert.equal(await B.version(), v1);
+
+    // Restore the link: the SDK resubscribes from B's version and B catches up without a reload.
+    link.cut = false;
+    await eventually('page B to reconnect', B.connected, (c) => c);
+    await eventually('page B to catch up on (520, 483)', () => B.pixel(520, 483), (c) => c === 13);
+    await eventually('page B to reach version v2', B.version, (v) => v === v2);
+    assert.equal(await b.getAttribute('#connection', 'data-state'), 'connected');
+    await eventually('the server snapshot to match page B', () => snapshotVersion(server), (v) => v === v2);
+
+    await b.mouse.move(10, 10); // no hover outline in the screenshot
+    await a.screenshot({ path: `${ARTIFACTS}/place-a.png` });
+    await b.screenshot({ path: `${ARTIFACTS}/place-b.png` });
+    assert.deepEqual(errors, []);
+    await a.context().close();
+    await b.context().close();
+  });
+});
+
+describe('place page cooldown (Chromium)', () => {
+  let server: ServerProcess;
+  const errors: string[] = [];
+
+  before(async () => {
+    server = await startServer(['--place-cooldown-ms', '60000']);
+  });
+
+  after(async () => {
+    await server?.stop();
+    server?.cleanup();
+  });
+
+  test('a placed pixel starts the countdown; another tab of the same user gets COOLDOWN', async () => {
+    const first = await openPlace(server, errors);
+    await zoomIn(first, 2);
+    await clickPixel(first, 500, 500, 9);
+    await eventually('the pixel to be placed', () => placeHooks(first).pixel(500, 500), (c) => c === 9);
+    const countdown = await eventually('the countdown', async () => await first.textContent('#cooldown') ?? '', (t) => /next pixel in [01]:\d\d/.test(t));
+    assert.match(countdown, /next pixel in (1:00|0:5\d)/);
+
+    // Clicking again in the same tab is refused locally, with the time left.
+    await clickPixel(first, 501, 500, 9);
+    assert.match(await first.textContent('#status') ?? '', /cooldown: the next pixel is allowed in 0:5\d|1:00/);
+
+    // A second tab shares the browser's identity (localStorage) but not the countdown: the server refuses.
+    const second = await openPlace(server, errors, undefined, first.context());
+    await zoomIn(second, 2);
+    await clickPixel(second, 502, 500, 9);
+    const status = await eventually('the COOLDOWN error', async () => await second.textContent('#status') ?? '', (t) => t.startsWith('COOLDOWN'));
+    assert.match(status, /next is allowed in/);
+    assert.match(await second.textContent('#cooldown') ?? '', /next pixel in (1:00|0:5\d)/);
+    assert.equal(await placeHooks(second).pixel(502, 500), 0);
+    assert.deepEqual(errors, []);
+    await first.context().close();
+  });
+});
