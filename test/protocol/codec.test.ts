@@ -269,3 +269,20 @@ test('versions at or above 2^53 and unknown subscribe modes throw MALFORMED_FRAM
   throwsCode(() => decodeClientFrame(bytes('01 01000000 0163 03 0000000000000000 00000000')), 'MALFORMED_FRAME', 'mode 3');
   throwsCode(() => decodeClientFrame(bytes('01 01000000 0163 00 0000000000002000 00000000')), 'MALFORMED_FRAME', 'fromVersion 2^53');
 });
+
+test('the worked example in docs/PROTOCOL.md is what the codecs produce', () => {
+  const edit = (x: number, y: number, colour: number) => {
+    const v = (x << 14) | (y << 4) | colour; // the place app's 3-byte edit, big-endian
+    return ev(v >>> 16, (v >>> 8) & 0xff, v & 0xff);
+  };
+  const batch = encodeBatch('place:main', 1500, [edit(3, 5, 2), edit(999, 999, 15), edit(500, 0, 7)]);
+  assert.equal(hex(batch), [
+    '81', '0a706c6163653a6d61696e', 'dc05000000000000', '03000000', '0300', '00c052', 'f9fe7f', '7d0007',
+  ].join(''));
+  assert.equal(hex(encodeClientFrame({ kind: 'publish', requestId: 7, channel: 'place:main', payload: edit(3, 5, 2) })),
+    '03' + '07000000' + '0a706c6163653a6d61696e' + '00c052');
+  assert.equal(hex(encodeAck(7, 1500)), '84' + '07000000' + 'dc05000000000000');
+  assert.equal(hex(encodeError(8, new BrigadeError('COOLDOWN', 'wait 4 s', 4000), 'place:main')),
+    '85' + '08000000' + '2900' + 'a00f0000' + '0a706c6163653a6d61696e' + '7761697420342073');
+  assert.equal(hex(encodeAck(0, 2 ** 32 + 2)).slice(10), '0200000001000000');
+});
