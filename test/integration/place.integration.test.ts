@@ -7,6 +7,7 @@ import { WebSocket } from 'ws';
 import { BrigadeClient, BrigadeError } from '../../src/sdk/index.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { codec, identity, prng, randomEdit, serverPixels, viewer } from '../helpers/place-client.ts';
+import { metric } from '../helpers/metrics.ts';
 
 const fast = ['--tick-ms', '20', '--place-png-min-interval-ms', '0', '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0'];
 
@@ -135,5 +136,38 @@ describe('place over a real server', () => {
       await s.stop();
       s.cleanup();
     }
+  });
+
+  it('limits publishes per IP address with RATE_LIMITED and retryAfterMs', async () => {
+    const s = await startServer(['--publish-per-second-per-ip', '1', '--publish-burst-per-ip', '3']);
+    const c = new BrigadeClient(s.wsUrl, { token: await identity(s.url), WebSocket: WebSocket as never });
+    try {
+      await c.ready();
+      const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => c.publish('place:main', codec.encode(i, 0, 1))));
+      const ok = results.filter((r) => r.status === 'fulfilled').length;
+      const limited = results.filter((r) => r.status === 'rejected' && (r.reason as BrigadeError).code === 'RATE_LIMITED' && (r.reason as BrigadeError).retryAfterMs > 0);
+      assert.equal(ok, 3, 'the burst goes through');
+      assert.equal(limited.length, 3, 'the rest are refused with RATE_LIMITED');
+      assert.equal((await serverPixels(s.url)).version, 3, 'refused publishes consumed no version');
+    } finally {
+      c.close();
+      await s.stop();
+      s.cleanup();
+    }
+  });
+
+  it('exports the metrics operators need, and they move', async () => {
+    const names = [
+      'brigade_connections', 'brigade_connects_total', 'brigade_connects_per_second', 'brigade_events_in_total',
+      'brigade_frames_out_total', 'brigade_bytes_out_total', 'brigade_behind_total', 'brigade_resumes_total',
+      'brigade_batch_events_count', 'brigade_tick_duration_seconds_count', 'brigade_tick_interval_ms',
+    ];
+    for (const n of names) assert.ok(Number.isFinite(await metric(server.url, n)), n);
+    assert.ok(await metric(server.url, 'brigade_events_in_total') > 500);
+    assert.ok(await metric(server.url, 'brigade_frames_out_total') > 0);
+    assert.ok(await metric(server.url, 'brigade_tick_duration_seconds_count') > 0);
+    assert.ok(await metric(server.url, 'brigade_connections') >= 1, 'the editor is connected');
+    const ready = await fetch(`${server.url}/readyz`);
+    assert.equal(ready.status, 200);
   });
 });
