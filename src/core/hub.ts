@@ -46,6 +46,12 @@ export class Hub implements CoreApi {
   /** Open sessions, for shutdown and scrape-time gauges (never iterated on the hot path). */
   readonly sessions = new Set<Session>();
   private readonly ipLimiter: RateLimiter;
+  /**
+   * Batches committed while this node's own append is in flight, handled right after its ACKs
+   * are sent: a publisher hears "committed" before the node spends the tick writing to every
+   * viewer, and every frame still goes out in version order.
+   */
+  private heldBatches: CommittedBatch[] | null = null;
   private timer: NodeJS.Timeout | null = null;
   private tickRunning: Promise<void> | null = null;
   private stopped = false;
@@ -217,12 +223,14 @@ export class Hub implements CoreApi {
       ch.pendingAcks = [];
     }
     let firsts: number[];
+    this.heldBatches = [];
     try {
       firsts = await this.engine.append(requests);
     } catch (err) {
       const e = asBrigadeError(err);
       this.logger.warn({ err: e.message, channels: chans.length }, 'append failed; publishes refused');
       for (const list of acks) for (const a of list) a.ack(0, e);
+      this.releaseHeldBatches();
       return;
     }
     for (let i = 0; i < chans.length; i++) {
@@ -232,6 +240,7 @@ export class Hub implements CoreApi {
         v += a.count;
       }
     }
+    this.releaseHeldBatches();
     const took = performance.now() - started;
     this.stats.ticks++;
     this.stats.lastTickMs = took;
@@ -240,7 +249,17 @@ export class Hub implements CoreApi {
 
   // ---- committed batches → state → fan-out ------------------------------------------------
 
+  private releaseHeldBatches(): void {
+    const held = this.heldBatches;
+    this.heldBatches = null;
+    if (held) for (const b of held) this.onBatch(b);
+  }
+
   private onBatch(b: CommittedBatch): void {
+    if (this.heldBatches) {
+      this.heldBatches.push(b);
+      return;
+    }
     const early = this.early.get(b.channel);
     if (early) {
       early.push(b);

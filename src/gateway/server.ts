@@ -10,6 +10,7 @@ import type { Hub, Logger, Session } from '../core/index.ts';
 import type { IdentityIssuer } from './identity.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { serveStatic } from './static-files.ts';
+import { wsSink } from './ws-sink.ts';
 
 export interface HttpRoute {
   method: 'GET' | 'POST';
@@ -107,10 +108,7 @@ export class Gateway {
       if (check.ok) userId = check.userId;
       else tokenError = new BrigadeError('INVALID_TOKEN', `${check.reason}; connected as anonymous (read-only)`);
     }
-    const session = hub.connect({
-      send: (frame) => ws.send(frame),
-      get bufferedAmount() { return ws.bufferedAmount; },
-    }, { userId, ip: this.clientIp(req) });
+    const session = hub.connect(wsSink(ws), { userId, ip: this.clientIp(req) });
     ws[sessionOf] = session;
     ws[frameWindow] = { startMs: Date.now(), count: 0 };
     if (tokenError) session.sendError(0, tokenError);
