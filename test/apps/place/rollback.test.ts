@@ -5,7 +5,7 @@ import type { LogEvent } from '../../../src/core/engine.ts';
 import {
   DEFAULT_PALETTE, PlaceChannelType, computeRollback, findRollbackBase, planRollback, type CanvasState,
 } from '../../../src/apps/place/index.ts';
-import { FakeCore } from './fake-core.ts';
+import { createRealCore } from '../../helpers/real-core.ts';
 
 const type = new PlaceChannelType({ canvases: { t: { width: 4, height: 4, palette: [...DEFAULT_PALETTE] } }, cooldownMs: 0 });
 const ch = 'place:t';
@@ -56,21 +56,23 @@ test('computeRollback starts from a snapshot base and compares with the live can
   assert.deepEqual(computeRollback(base, tail, 'someone', 0, live), []);
 });
 
-test('findRollbackBase picks the newest snapshot stored before sinceMs', async () => {
-  const core = new FakeCore(type);
-  core.append(ch, [codec.encode(0, 0, 1)], 'a', 100);
-  core.snapshot(ch, 150); // version 1
-  core.append(ch, [codec.encode(0, 0, 2)], 'a', 200);
-  core.snapshot(ch, 250); // version 2
-  core.append(ch, [codec.encode(0, 0, 3)], 'a', 300);
-  core.trimBefore(ch, 1);
+test('findRollbackBase picks the newest snapshot stored before sinceMs', async (t) => {
+  // Two snapshots kept, no events behind the newest: the log starts at the oldest kept snapshot.
+  const core = await createRealCore(type, { retention: { retainEvents: 0, keepSnapshots: 2 } });
+  t.after(() => core.close());
+  await core.append(ch, [codec.encode(0, 0, 1)], 'a', 100);
+  await core.snapshot(ch, 150); // version 1; trims version 0
+  await core.append(ch, [codec.encode(0, 0, 2)], 'a', 200);
+  await core.snapshot(ch, 250); // version 2; version 1 stays (the oldest kept snapshot)
+  await core.append(ch, [codec.encode(0, 0, 3)], 'a', 300);
+  assert.equal(await core.hub.oldestVersion(ch), 1);
 
-  assert.equal((await findRollbackBase(core, type, ch, 260)).version, 2);
-  const base = await findRollbackBase(core, type, ch, 250);
+  assert.equal((await findRollbackBase(core.hub, type, ch, 260)).version, 2);
+  const base = await findRollbackBase(core.hub, type, ch, 250);
   assert.equal(base.version, 1);
   assert.equal(base.pixels[0], 1);
 
-  await assert.rejects(findRollbackBase(core, type, ch, 150), (e: unknown) => {
+  await assert.rejects(findRollbackBase(core.hub, type, ch, 150), (e: unknown) => {
     assert.ok(e instanceof BrigadeError);
     assert.equal(e.code, 'PLACE_ROLLBACK_TOO_OLD');
     assert.match(e.message, /rollback is possible for sinceMs >= 151/);
@@ -78,19 +80,30 @@ test('findRollbackBase picks the newest snapshot stored before sinceMs', async (
   });
 });
 
-test('with an untrimmed log and no snapshot, the base is the empty canvas', async () => {
-  const core = new FakeCore(type);
-  core.append(ch, [codec.encode(0, 0, 1)], 'a', 100);
-  assert.equal((await findRollbackBase(core, type, ch, 0)).version, 0);
+test('with an untrimmed log and no snapshot, the base is the empty canvas', async (t) => {
+  const core = await createRealCore(type);
+  t.after(() => core.close());
+  await core.append(ch, [codec.encode(0, 0, 1)], 'a', 100);
+  assert.equal(await core.hub.oldestVersion(ch), 0);
+  assert.equal(await core.hub.getSnapshot(ch), null);
+  assert.equal((await findRollbackBase(core.hub, type, ch, 0)).version, 0);
 });
 
-test('planRollback reads the log in pages from the base to the live version', async () => {
-  const core = new FakeCore(type);
-  core.append(ch, [codec.encode(1, 1, 4)], 'bob', 100);
-  core.snapshot(ch, 110);
-  for (let i = 0; i < 25_000; i++) core.append(ch, [codec.encode(i % 4, 0, 1 + (i % 3))], 'bot', 200 + i);
-  core.append(ch, [codec.encode(1, 1, 8)], 'bot', 30_000);
-  const edits = await planRollback(core, type, ch, 'bot', 150);
+test('planRollback reads the log in pages from the base to the live version', async (t) => {
+  const core = await createRealCore(type);
+  t.after(() => core.close());
+  await core.append(ch, [codec.encode(1, 1, 4)], 'bob', 100);
+  await core.snapshot(ch, 110);
+  // 25,000 bot edits (several read pages), in batches of 5,000 stamped 200, 5200, ...: all after
+  // sinceMs. The hub also stores its own snapshots along the way (every snapshotEvery events).
+  const batch = 5_000;
+  for (let b = 0; b < 25_000; b += batch) {
+    const payloads = Array.from({ length: batch }, (_, j) => codec.encode((b + j) % 4, 0, 1 + ((b + j) % 3)));
+    await core.append(ch, payloads, 'bot', 200 + b);
+  }
+  await core.append(ch, [codec.encode(1, 1, 8)], 'bot', 30_000);
+  assert.equal((await core.hub.view(ch)).version, 25_002);
+  const edits = await planRollback(core.hub, type, ch, 'bot', 150);
   const byPixel = new Map(decoded(edits).map((e) => [`${e.x},${e.y}`, e.colour]));
   assert.deepEqual(Object.fromEntries(byPixel), { '0,0': 0, '1,0': 0, '2,0': 0, '3,0': 0, '1,1': 4 });
 });

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { decode } from 'fast-png';
 import { DEFAULT_PALETTE, PlaceChannelType, placeRoutes, type CanvasState } from '../../../src/apps/place/index.ts';
-import { FakeCore } from './fake-core.ts';
+import { createRealCore, type RealCore } from '../../helpers/real-core.ts';
 
 const type = new PlaceChannelType({
   canvases: { main: { width: 10, height: 6, palette: [...DEFAULT_PALETTE] } },
@@ -12,13 +12,17 @@ const type = new PlaceChannelType({
 });
 const ch = 'place:main';
 const codec = type.canvas(ch)!.codec;
-const core = new FakeCore(type, 99);
+// One snapshot kept and no events behind it: storing a snapshot trims the log up to it.
+let core: RealCore;
+let epoch = 0;
 const TOKEN = 'sekrit-token';
 let server: Server;
 let base = '';
 
 before(async () => {
-  const routes = placeRoutes(core, type, { adminToken: TOKEN, pngMinIntervalMs: 0 });
+  core = await createRealCore(type, { retention: { retainEvents: 0, keepSnapshots: 1 } });
+  epoch = (await core.hub.view(ch)).epoch;
+  const routes = placeRoutes(core.hub, type, { adminToken: TOKEN, pngMinIntervalMs: 0 });
   server = createServer((req, res) => {
     const url = req.url ?? '/';
     for (const r of routes) {
@@ -31,7 +35,10 @@ before(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 
-after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+after(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await core.close();
+});
 
 const admin = (path: string, body: unknown, token = TOKEN) => fetch(`${base}/api/place/main/admin/${path}`, {
   method: 'POST',
@@ -40,7 +47,7 @@ const admin = (path: string, body: unknown, token = TOKEN) => fetch(`${base}/api
 });
 
 async function liveState(): Promise<CanvasState> {
-  return (await core.view<CanvasState>(ch)).state;
+  return (await core.hub.view<CanvasState>(ch)).state;
 }
 
 test('canvases and info describe each canvas', async () => {
@@ -48,10 +55,10 @@ test('canvases and info describe each canvas', async () => {
   assert.deepEqual(list, [{
     name: 'main', width: 10, height: 6, palette: [...DEFAULT_PALETTE], cooldownMs: 1000, eventSize: 2, snapshotEncoding: 'nibbles',
   }]);
-  core.append(ch, [codec.encode(1, 1, 5)], 'alice');
+  await core.append(ch, [codec.encode(1, 1, 5)], 'alice');
   const info = await (await fetch(`${base}/api/place/main/info?x=1`)).json();
   assert.equal(info.version, 1);
-  assert.equal(info.epoch, 99);
+  assert.equal(info.epoch, epoch);
   assert.equal(info.width, 10);
 });
 
@@ -68,17 +75,17 @@ test('snapshot.png carries version, epoch, ETag and caching headers; 304 on If-N
   const res = await fetch(`${base}/api/place/main/snapshot.png`);
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('content-type'), 'image/png');
-  const version = (await core.view(ch)).version;
+  const version = (await core.hub.view(ch)).version;
   assert.equal(res.headers.get('x-brigade-version'), String(version));
-  assert.equal(res.headers.get('x-brigade-epoch'), '99');
-  assert.equal(res.headers.get('etag'), `"99-${version}"`);
+  assert.equal(res.headers.get('x-brigade-epoch'), String(epoch));
+  assert.equal(res.headers.get('etag'), `"${epoch}-${version}"`);
   assert.equal(res.headers.get('cache-control'), 'public, max-age=1');
   assert.match(res.headers.get('access-control-expose-headers')!, /X-Brigade-Version.*X-Brigade-Epoch/);
   const png = decode(new Uint8Array(await res.arrayBuffer()));
   assert.equal(png.width, 10);
   assert.equal(png.data[1 * 5 + 0] & 0x0f, 5); // (1,1): row 1, low nibble of byte 0
 
-  const again = await fetch(`${base}/api/place/main/snapshot.png`, { headers: { 'If-None-Match': `W/"1-1", "99-${version}"` } });
+  const again = await fetch(`${base}/api/place/main/snapshot.png`, { headers: { 'If-None-Match': `W/"0-1", "${epoch}-${version}"` } });
   assert.equal(again.status, 304);
   assert.equal(again.headers.get('x-brigade-version'), String(version));
 });
@@ -102,7 +109,7 @@ test('admin routes need the bearer token', async () => {
     assert.match(body.message, /Authorization: Bearer/);
   }
   // With no token configured the admin API is off, whatever the request says.
-  const erase = placeRoutes(core, type, { adminToken: '' }).find((r) => r.path.test('/api/place/main/admin/erase'))!;
+  const erase = placeRoutes(core.hub, type, { adminToken: '' }).find((r) => r.path.test('/api/place/main/admin/erase'))!;
   let status = 0;
   let text = '';
   const res = { headersSent: false, writeHead(s: number) { status = s; return this; }, end(t: string) { text = t; } };
@@ -113,8 +120,8 @@ test('admin routes need the bearer token', async () => {
 });
 
 test('erase writes one admin edit per differing pixel', async () => {
-  core.append(ch, [codec.encode(2, 2, 7), codec.encode(3, 2, 7)], 'bob');
-  const head = (await core.view(ch)).version;
+  await core.append(ch, [codec.encode(2, 2, 7), codec.encode(3, 2, 7)], 'bob');
+  const head = (await core.hub.view(ch)).version;
   const res = await admin('erase', { x: 2, y: 2, width: 3, height: 2, colour: 0 });
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { edits: 2, firstVersion: head });
@@ -143,12 +150,14 @@ test('erase refuses bad bodies with typed 400s', async () => {
 });
 
 test('rollback undoes one user since a time, keeping later edits by others', async () => {
-  core.nowMs = 5_000_000;
-  core.snapshot(ch, 5_000_000);
-  core.append(ch, [codec.encode(5, 5, 9)], 'artist', 5_000_001);
-  core.append(ch, [codec.encode(5, 5, 3), codec.encode(6, 5, 3), codec.encode(7, 5, 3)], 'vandal', 5_000_100);
-  core.append(ch, [codec.encode(6, 5, 12)], 'carol', 5_000_200);
-  const head = (await core.view(ch)).version;
+  await core.snapshot(ch, 5_000_000);
+  const snapshotVersion = (await core.hub.view(ch)).version;
+  // The snapshot trimmed the log up to itself: rollback replays from it.
+  assert.equal(await core.hub.oldestVersion(ch), snapshotVersion);
+  await core.append(ch, [codec.encode(5, 5, 9)], 'artist', 5_000_001);
+  await core.append(ch, [codec.encode(5, 5, 3), codec.encode(6, 5, 3), codec.encode(7, 5, 3)], 'vandal', 5_000_100);
+  await core.append(ch, [codec.encode(6, 5, 12)], 'carol', 5_000_200);
+  const head = (await core.hub.view(ch)).version;
   const res = await admin('rollback', { userId: 'vandal', sinceMs: 5_000_050 });
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { edits: 2, firstVersion: head });
@@ -157,7 +166,11 @@ test('rollback undoes one user since a time, keeping later edits by others', asy
 });
 
 test('rollback past the retained log is a 409 saying from when it is possible', async () => {
-  core.trimBefore(ch, (await core.getSnapshot(ch))!.version);
+  // The log starts at the only snapshot (stored at 5_000_000), so nothing before it is reachable.
+  const snapshot = (await core.hub.getSnapshot(ch))!;
+  assert.equal(await core.hub.getSnapshot(ch, snapshot.version - 1), null);
+  assert.ok(snapshot.version > 0);
+  assert.equal(await core.hub.oldestVersion(ch), snapshot.version);
   const res = await admin('rollback', { userId: 'vandal', sinceMs: 10 });
   assert.equal(res.status, 409);
   const body = await res.json();
