@@ -1,2 +1,3 @@
 export { EmbeddedEngine } from './embedded-engine.ts';
 export type { EmbeddedEngineOptions } from './embedded-engine.ts';
+export { RedisEngine } from './redis-engine.ts';

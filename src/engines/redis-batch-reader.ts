@@ -1,0 +1,176 @@
+/**
+ * Delivery of committed batches for the Redis engine. One dedicated connection per engine loops on
+ *   XREAD COUNT <n> BLOCK <ms> STREAMS <log of each watched channel…> <cursor of each…>
+ * where a channel's cursor is the id of the last batch delivered (or the position just before the
+ * version it is watched from). Each batch comes back exactly once and in id order, that is in
+ * version order, whichever node appended it, this one included.
+ *
+ * Which channels: those the engine was asked about (info, read, append); see RedisEngine. A channel
+ * watched while an XREAD is blocked would wait for its timeout, so watching one interrupts the
+ * blocked call with CLIENT UNBLOCK (sent on the command connection) and the loop re-issues XREAD
+ * with the longer key list. Cursors live in memory, so after a reconnect the loop resumes from them
+ * and nothing is skipped or repeated.
+ *
+ * Known limits of this first step: channels are never unwatched (the key list grows with the
+ * channels a node has touched); one XREAD names every watched log, which Redis Cluster refuses when
+ * they span slots; and a log that Redis loses (no persistence, a flush) restarts at a new epoch with
+ * ids below the cursor, which this reader does not follow.
+ */
+import type { Redis } from 'ioredis';
+import { parseBatchEntry, positionBefore } from './redis-keys.ts';
+import type { BatchEntry, RawStreamEntry } from './redis-keys.ts';
+
+export interface BatchReaderOptions {
+  /** Longest time one XREAD blocks, ms; also bounds how late a missed interrupt can be. */
+  blockMs: number;
+  /** Most batches taken per channel per XREAD, bounding one reply's size. */
+  batchesPerRead: number;
+  /** The log stream key of a channel. */
+  logKey: (channel: string) => string;
+  /** Called once per batch, in version order per channel. */
+  deliver: (channel: string, batch: BatchEntry) => void;
+  /** Sends CLIENT UNBLOCK <clientId> on another connection; resolves to 1 when a call was unblocked. */
+  unblock: (clientId: number) => Promise<number>;
+  logger: { warn(obj: object, msg: string): void };
+}
+
+/** Pause after a reply error (not a dropped connection), so a persistent one does not spin. */
+const ERROR_PAUSE_MS = 1000;
+/** Retry delay for CLIENT UNBLOCK when the XREAD has not reached Redis yet. */
+const UNBLOCK_RETRY_MS = 2;
+
+export class RedisBatchReader {
+  private readonly conn: Redis;
+  private readonly options: BatchReaderOptions;
+  /** channel → stream id of the last batch delivered (or the position it is watched from). */
+  private readonly cursors = new Map<string, string>();
+  private readonly channelOfKey = new Map<string, string>();
+  private waiters: Array<() => void> = [];
+  private clientId: number | null = null;
+  private calls = 0;
+  /** The number of the XREAD now blocked in Redis, or 0. */
+  private blockingCall = 0;
+  private interrupting = false;
+  private stopped = false;
+  private loop: Promise<void> | null = null;
+
+  constructor(conn: Redis, options: BatchReaderOptions) {
+    this.conn = conn;
+    this.options = options;
+    conn.on('ready', () => this.signal());
+    conn.on('close', () => {
+      this.clientId = null;
+    });
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Delivers every batch of `channel` from `fromVersion` on; no effect when already watched. */
+  watch(channel: string, fromVersion: number): void {
+    if (this.stopped || this.cursors.has(channel)) return;
+    this.cursors.set(channel, positionBefore(fromVersion));
+    this.channelOfKey.set(this.options.logKey(channel), channel);
+    this.signal();
+    this.interrupt();
+  }
+
+  isWatching(channel: string): boolean {
+    return this.cursors.has(channel);
+  }
+
+  /** Ends the loop and the connection; batches not yet delivered are not. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.signal();
+    this.conn.disconnect();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      if (this.conn.status !== 'ready' || this.cursors.size === 0) {
+        await this.nextSignal();
+        continue;
+      }
+      try {
+        if (this.clientId === null) this.clientId = Number(await this.conn.client('ID'));
+        await this.readOnce();
+      } catch (err) {
+        if (this.stopped) break;
+        // A dropped connection rejects the XREAD; the 'ready' signal resumes from the same cursors.
+        if (this.conn.status === 'ready') {
+          this.options.logger.warn({ err }, 'reading committed batches from redis failed; retrying');
+          await this.nextSignal(ERROR_PAUSE_MS);
+        }
+      }
+    }
+  }
+
+  private async readOnce(): Promise<void> {
+    const channels = [...this.cursors.keys()];
+    const args: string[] = ['COUNT', String(this.options.batchesPerRead), 'BLOCK', String(this.options.blockMs), 'STREAMS'];
+    for (const channel of channels) args.push(this.options.logKey(channel));
+    for (const channel of channels) args.push(this.cursors.get(channel)!);
+    const call = ++this.calls;
+    this.blockingCall = call;
+    let reply: unknown;
+    try {
+      reply = await this.conn.callBuffer('XREAD', ...args);
+    } finally {
+      if (this.blockingCall === call) this.blockingCall = 0;
+    }
+    if (!Array.isArray(reply)) return; // timed out or unblocked
+    for (const [key, entries] of reply as Array<[Buffer, RawStreamEntry[]]>) {
+      const channel = this.channelOfKey.get(key.toString());
+      if (channel === undefined) continue;
+      for (const entry of entries) {
+        // Moved before delivering: a throwing handler must not make the batch come again.
+        this.cursors.set(channel, entry[0].toString());
+        const batch = parseBatchEntry(entry);
+        if (batch) this.options.deliver(channel, batch);
+        else this.options.logger.warn({ channel, id: entry[0].toString() }, 'malformed batch in the redis log; skipped');
+      }
+    }
+  }
+
+  /** Makes a blocked XREAD return now, so a newly watched channel joins the next one. */
+  private interrupt(): void {
+    if (this.interrupting || this.blockingCall === 0) return;
+    const call = this.blockingCall;
+    this.interrupting = true;
+    const attempt = (): void => {
+      const clientId = this.clientId;
+      if (this.stopped || this.blockingCall !== call || clientId === null) {
+        this.interrupting = false;
+        return;
+      }
+      this.options.unblock(clientId).then((unblocked) => {
+        if (unblocked === 1) this.interrupting = false;
+        else setTimeout(attempt, UNBLOCK_RETRY_MS); // not blocked yet: the XREAD is still on its way
+      }, () => {
+        this.interrupting = false; // command connection down: the XREAD ends by its own timeout
+      });
+    };
+    attempt();
+  }
+
+  private signal(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private nextSignal(timeoutMs?: number): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const wake = (): void => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.push(wake);
+      if (timeoutMs !== undefined) timer = setTimeout(wake, timeoutMs);
+    });
+  }
+}

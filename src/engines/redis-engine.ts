@@ -1,0 +1,349 @@
+/**
+ * The Redis engine: channel logs, snapshots and epochs in one Redis shared by many processes and
+ * machines. Keys are laid out in redis-keys.ts; every write is one Lua script (redis-lua-*.ts), so
+ * each step is atomic in Redis whichever node runs it.
+ *
+ * - append: one script call per request (per channel per tick), all requests of a call in one
+ *   pipeline (one round trip). The script numbers the batch from the channel's head and adds ONE
+ *   stream entry holding the packed events, so commands per tick do not grow with events.
+ * - delivery: a second connection per engine XREADs the logs of the channels this engine watches
+ *   (redis-batch-reader.ts). A channel is watched from its head when info() first sees it, from the
+ *   first version of this engine's first append to it, and from the end of the first read() that
+ *   reaches its head. onBatch handlers then get every batch of it, from every node, exactly once and
+ *   in version order — possibly before, possibly after the append() that wrote it resolves.
+ * - durability: append resolves once Redis has run the script; whether that survives a Redis crash
+ *   is Redis's persistence setting (appendonly yes + appendfsync always for an ack on disk).
+ * - failure: with the connection down, calls reject at once with UNAVAILABLE (no offline queue);
+ *   a call in flight when it drops rejects too, and is not re-sent (it may have run: in doubt).
+ *   Requests of one append() run atomically each, not together: a call that fails part-way may have
+ *   committed some of its requests; those are delivered to every node like any other batch.
+ *   ioredis reconnects by itself and the reader resumes from its cursors.
+ */
+import { randomInt } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type {
+  AppendRequest, BatchHandler, ChannelInfo, CommittedBatch, Engine, LogEvent, RetentionOptions,
+  StoredSnapshot,
+} from '../core/engine.ts';
+import { BrigadeError } from '../protocol/index.ts';
+import { RedisBatchReader } from './redis-batch-reader.ts';
+import { packEvents, unpackEvents } from './redis-event-codec.ts';
+import { batchId, channelKeys, checkPrefix, parseBatchEntry } from './redis-keys.ts';
+import type { RawStreamEntry } from './redis-keys.ts';
+import { APPEND_LUA } from './redis-lua-append.ts';
+import { GET_SNAPSHOT_LUA } from './redis-lua-get-snapshot.ts';
+import { INFO_LUA } from './redis-lua-info.ts';
+import { PUT_SNAPSHOT_LUA } from './redis-lua-put-snapshot.ts';
+
+export interface RedisEngineOptions {
+  /** redis://[user:password@]host:port[/db] */
+  url: string;
+  /** Prepended to every key; no braces. Default 'brigade:'. */
+  prefix?: string;
+  retention: RetentionOptions;
+  /** Longest a command may take before it rejects with UNAVAILABLE, ms. Default 5000. */
+  commandTimeoutMs?: number;
+  /** Longest one blocking XREAD of the delivery loop waits, ms. Default 2000. */
+  readBlockMs?: number;
+  /** Most batches per channel taken by one XREAD. Default 100. */
+  batchesPerRead?: number;
+  logger?: { warn(obj: object, msg: string): void };
+}
+
+export const REDIS_ENGINE_DEFAULTS = {
+  prefix: 'brigade:',
+  commandTimeoutMs: 5000,
+  readBlockMs: 2000,
+  batchesPerRead: 100,
+} as const;
+
+/** The scripts as ioredis commands (defineCommand adds them at runtime; EVALSHA, EVAL on NOSCRIPT). */
+interface ScriptCommands {
+  brigadeAppend(meta: string, log: string, epoch: string, count: string, packed: Buffer): Promise<number>;
+  brigadeInfo(meta: string, epoch: string): Promise<[number, number, number]>;
+  brigadePutSnapshot(meta: string, log: string, snaps: string, snap: string, version: string, bytes: Buffer,
+    timeMs: string, keepSnapshots: string, retainEvents: string, epoch: string): Promise<number>;
+  brigadeGetSnapshotBuffer(snaps: string, snap: string, atOrBefore: string): Promise<[Buffer, Buffer, Buffer] | null>;
+}
+interface PipelineScriptCommands {
+  brigadeAppend(meta: string, log: string, epoch: string, count: string, packed: Buffer): ChainableCommander;
+}
+
+const defaultLogger = { warn: (obj: object, msg: string) => console.warn(msg, obj) };
+
+export class RedisEngine implements Engine {
+  readonly kind = 'redis';
+  private readonly options: RedisEngineOptions;
+  private readonly prefix: string;
+  private readonly logger: { warn(obj: object, msg: string): void };
+  private readonly handlers: BatchHandler[] = [];
+  private cmd: Redis | null = null;
+  private reader: RedisBatchReader | null = null;
+  private closed = false;
+  private lastWarnedDown = false;
+
+  constructor(options: RedisEngineOptions) {
+    this.options = options;
+    this.prefix = options.prefix ?? REDIS_ENGINE_DEFAULTS.prefix;
+    checkPrefix(this.prefix);
+    this.logger = options.logger ?? defaultLogger;
+  }
+
+  async open(): Promise<void> {
+    this.guard();
+    if (this.cmd) return;
+    const commandTimeoutMs = this.options.commandTimeoutMs ?? REDIS_ENGINE_DEFAULTS.commandTimeoutMs;
+    const readBlockMs = this.options.readBlockMs ?? REDIS_ENGINE_DEFAULTS.readBlockMs;
+    const common = {
+      lazyConnect: true,
+      protocol: 2 as const,
+      // Refuse at once while disconnected, and never re-send a command that may already have run.
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+    };
+    // socketTimeout: a connection that stops answering (half-open TCP) is dropped and reconnected.
+    const cmd = new Redis(this.options.url, {
+      ...common, commandTimeout: commandTimeoutMs, socketTimeout: commandTimeoutMs, connectionName: 'brigade-engine',
+    });
+    const readerConn = new Redis(this.options.url, {
+      ...common, socketTimeout: readBlockMs + commandTimeoutMs, connectionName: 'brigade-engine-reader',
+    });
+    for (const conn of [cmd, readerConn]) {
+      conn.on('error', (err: Error) => this.connectionTrouble(err));
+      conn.on('ready', () => {
+        this.lastWarnedDown = false;
+      });
+    }
+    cmd.defineCommand('brigadeAppend', { numberOfKeys: 2, lua: APPEND_LUA });
+    cmd.defineCommand('brigadeInfo', { numberOfKeys: 1, lua: INFO_LUA });
+    cmd.defineCommand('brigadePutSnapshot', { numberOfKeys: 4, lua: PUT_SNAPSHOT_LUA });
+    cmd.defineCommand('brigadeGetSnapshot', { numberOfKeys: 2, lua: GET_SNAPSHOT_LUA, readOnly: true });
+    try {
+      await Promise.all([cmd.connect(), readerConn.connect()]);
+    } catch (err) {
+      cmd.disconnect();
+      readerConn.disconnect();
+      throw unavailable(`cannot connect to redis at ${redactUrl(this.options.url)}`, err);
+    }
+    this.cmd = cmd;
+    this.reader = new RedisBatchReader(readerConn, {
+      blockMs: readBlockMs,
+      batchesPerRead: this.options.batchesPerRead ?? REDIS_ENGINE_DEFAULTS.batchesPerRead,
+      logKey: (channel) => channelKeys(this.prefix, channel).log,
+      deliver: (channel, batch) => this.deliver(channel, batch.firstVersion, batch.count, batch.packed),
+      unblock: async (clientId) => Number(await cmd.client('UNBLOCK', clientId)),
+      logger: this.logger,
+    });
+    this.reader.start();
+  }
+
+  async append(requests: AppendRequest[]): Promise<number[]> {
+    const cmd = this.connected();
+    if (requests.length === 0) return [];
+    let packed: Buffer[];
+    try {
+      packed = requests.map((request) => packEvents(request.events));
+    } catch (err) {
+      throw unavailable('append refused; nothing was committed', err);
+    }
+    const pipeline = cmd.pipeline();
+    const scripts = pipeline as unknown as PipelineScriptCommands;
+    for (let i = 0; i < requests.length; i++) {
+      const keys = channelKeys(this.prefix, requests[i].channel);
+      scripts.brigadeAppend(keys.meta, keys.log, newEpoch(), String(requests[i].events.length), packed[i]);
+    }
+    let results: Array<[Error | null, unknown]> | null;
+    try {
+      results = await pipeline.exec();
+    } catch (err) {
+      throw unavailable('append failed', err);
+    }
+    if (!results || results.length !== requests.length) throw unavailable('append failed', 'no reply');
+    const firstVersions: number[] = [];
+    const failed = results.find(([err]) => err !== null);
+    if (failed) {
+      throw unavailable('append failed; other requests of the call may have been committed', failed[0]);
+    }
+    for (let i = 0; i < requests.length; i++) {
+      const first = Number(results[i][1]);
+      firstVersions.push(first);
+      this.reader!.watch(requests[i].channel, first);
+    }
+    return firstVersions;
+  }
+
+  /**
+   * The stored events in [fromVersion, fromVersion + limit), never below `oldest`; like the
+   * embedded engine, a read starting below `oldest` comes back short at the front.
+   */
+  async read(channel: string, fromVersion: number, limit: number): Promise<LogEvent[]> {
+    const cmd = this.connected();
+    if (limit <= 0) return [];
+    const keys = channelKeys(this.prefix, channel);
+    const rangeEnd = Math.min(fromVersion + limit, Number.MAX_SAFE_INTEGER);
+    const start = Math.max(0, fromVersion);
+    if (rangeEnd <= start) return [];
+    let results: Array<[Error | null, unknown]> | null;
+    try {
+      // One round trip: the batch straddling fromVersion, the batches starting after it within the
+      // range, and the bounds. Trimming only removes whole batches below `oldest`, and appends only
+      // add above the head, so the three need not be read atomically.
+      results = await cmd.pipeline()
+        .xrevrangeBuffer(keys.log, batchId(start), '-', 'COUNT', 1)
+        .xrangeBuffer(keys.log, `${start + 1}-0`, batchId(rangeEnd - 1))
+        .hmget(keys.meta, 'head', 'oldest')
+        .exec();
+    } catch (err) {
+      throw unavailable('read failed', err);
+    }
+    if (!results) throw unavailable('read failed', 'no reply');
+    const failed = results.find(([err]) => err !== null);
+    if (failed) throw unavailable('read failed', failed[0]);
+    const straddling = results[0][1] as RawStreamEntry[];
+    const following = results[1][1] as RawStreamEntry[];
+    const [head, oldest] = (results[2][1] as Array<string | null>).map((v) => Number(v ?? 0));
+    const from = Math.max(start, oldest);
+    const end = Math.min(rangeEnd, head);
+    const events: LogEvent[] = [];
+    let next = from;
+    for (const entry of [...straddling, ...following]) {
+      if (next >= end) break;
+      const batch = parseBatchEntry(entry);
+      if (!batch) continue;
+      if (batch.firstVersion + batch.count <= next) continue;
+      if (batch.firstVersion > next) break; // a gap: the log is trimmed or damaged here
+      const skip = next - batch.firstVersion;
+      const taken = unpackEvents(batch.packed, skip, Math.min(batch.count - skip, end - next));
+      for (const event of taken) events.push(event);
+      next += taken.length;
+      if (taken.length === 0) break;
+    }
+    if (next >= head) this.reader!.watch(channel, head);
+    return events;
+  }
+
+  async info(channel: string): Promise<ChannelInfo> {
+    const cmd = this.connected();
+    const keys = channelKeys(this.prefix, channel);
+    let row: [number, number, number];
+    try {
+      row = await (cmd as unknown as ScriptCommands).brigadeInfo(keys.meta, newEpoch());
+    } catch (err) {
+      throw unavailable('info failed', err);
+    }
+    const [epoch, head, oldest] = row.map(Number);
+    this.reader!.watch(channel, head);
+    return { epoch, head, oldest };
+  }
+
+  async putSnapshot(channel: string, snapshot: StoredSnapshot): Promise<void> {
+    const cmd = this.connected();
+    const keys = channelKeys(this.prefix, channel);
+    const { keepSnapshots, retainEvents } = this.options.retention;
+    try {
+      await (cmd as unknown as ScriptCommands).brigadePutSnapshot(
+        keys.meta, keys.log, keys.snaps, keys.snap, String(snapshot.version), asBuffer(snapshot.bytes),
+        String(snapshot.timeMs), String(Math.max(1, keepSnapshots)), String(retainEvents), newEpoch());
+    } catch (err) {
+      throw unavailable('storing the snapshot failed', err);
+    }
+  }
+
+  async getSnapshot(channel: string, atOrBefore?: number): Promise<StoredSnapshot | null> {
+    const cmd = this.connected();
+    const keys = channelKeys(this.prefix, channel);
+    let row: [Buffer, Buffer, Buffer] | null;
+    try {
+      row = await (cmd as unknown as ScriptCommands).brigadeGetSnapshotBuffer(
+        keys.snaps, keys.snap, atOrBefore === undefined ? '+inf' : String(atOrBefore));
+    } catch (err) {
+      throw unavailable('reading the snapshot failed', err);
+    }
+    if (!row || !row[1]) return null;
+    return { version: Number(row[0].toString()), bytes: row[1], timeMs: Number(row[2].toString()) };
+  }
+
+  onBatch(handler: BatchHandler): void {
+    this.handlers.push(handler);
+  }
+
+  isReady(): boolean {
+    return !this.closed && this.cmd !== null && this.cmd.status === 'ready';
+  }
+
+  /** Idempotent. Commands already sent finish before the connection closes. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const cmd = this.cmd;
+    const reader = this.reader;
+    this.cmd = null;
+    this.reader = null;
+    await reader?.stop();
+    if (cmd) {
+      if (cmd.status === 'ready') await cmd.quit().catch(() => cmd.disconnect());
+      else cmd.disconnect();
+    }
+  }
+
+  private deliver(channel: string, firstVersion: number, count: number, packed: Buffer): void {
+    if (this.handlers.length === 0) return;
+    let events: LogEvent[];
+    try {
+      events = unpackEvents(packed, 0, count);
+    } catch (err) {
+      this.logger.warn({ err, channel, firstVersion }, 'undecodable batch in the redis log; skipped');
+      return;
+    }
+    const batch: CommittedBatch = { channel, firstVersion, events };
+    for (const handler of this.handlers) {
+      try {
+        handler(batch);
+      } catch (err) {
+        // The batch is committed; one faulty subscriber must not stop delivery to the others.
+        this.logger.warn({ err, channel, firstVersion }, 'onBatch handler threw');
+      }
+    }
+  }
+
+  /** One warning per outage: ioredis reports every failed reconnect attempt. */
+  private connectionTrouble(err: Error): void {
+    if (this.closed || this.lastWarnedDown) return;
+    this.lastWarnedDown = true;
+    this.logger.warn({ err: err.message }, 'redis connection trouble; reconnecting');
+  }
+
+  private guard(): void {
+    if (this.closed) throw new BrigadeError('UNAVAILABLE', 'the redis engine is closed');
+  }
+
+  private connected(): Redis {
+    this.guard();
+    if (!this.cmd) throw new BrigadeError('UNAVAILABLE', 'the redis engine is not open; call open() first');
+    if (this.cmd.status !== 'ready') {
+      throw new BrigadeError('UNAVAILABLE', `redis is unreachable (connection ${this.cmd.status}); retry later`, 1000);
+    }
+    return this.cmd;
+  }
+}
+
+/** ioredis sends a Buffer as bytes but a plain Uint8Array as its String() ("1,2,3"): wrap, no copy. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function newEpoch(): string {
+  return String(randomInt(1, 2 ** 32));
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+function unavailable(what: string, cause: unknown): BrigadeError {
+  if (cause instanceof BrigadeError) return cause;
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new BrigadeError('UNAVAILABLE', `${what}: ${detail}`);
+}

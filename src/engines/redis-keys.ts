@@ -1,0 +1,71 @@
+/**
+ * Key layout of the Redis engine. Every key of a channel carries the hash tag `{channel}`, so all of
+ * them live in one cluster slot and one Lua script may touch them together.
+ *
+ *   <prefix>{<channel>}:meta    hash    epoch, head, oldest (see ChannelInfo)
+ *   <prefix>{<channel>}:log     stream  one entry per append request (per node per tick):
+ *                                       id "<firstVersion>-1", fields n (event count), d (packed events)
+ *   <prefix>{<channel>}:snaps   zset    member and score: the version of each kept snapshot
+ *   <prefix>{<channel>}:snap    hash    "<version>" → snapshot bytes, "<version>:t" → timeMs
+ *
+ * Stream ids are versions: the first version of a batch is the id's millisecond part (the sequence
+ * part is always 1, as Redis refuses the id 0-0). Versions only grow, so ids do too, and XREAD,
+ * XRANGE, XREVRANGE and XTRIM MINID address versions directly: no separate index is needed.
+ */
+
+export interface ChannelKeys {
+  meta: string;
+  log: string;
+  snaps: string;
+  snap: string;
+}
+
+export function channelKeys(prefix: string, channel: string): ChannelKeys {
+  const base = `${prefix}{${channel}}:`;
+  return { meta: `${base}meta`, log: `${base}log`, snaps: `${base}snaps`, snap: `${base}snap` };
+}
+
+/** The stream id of the batch whose first version is `version`. */
+export function batchId(version: number): string {
+  return `${version}-1`;
+}
+
+/** A stream position just before the batch starting at `version`: XREAD after it yields that batch. */
+export function positionBefore(version: number): string {
+  return `${version}-0`;
+}
+
+/** The first version of the batch with stream id `id`. */
+export function versionOfId(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+/** Hash tags end at the first '}' and a prefix with braces would move the tag: refuse it. */
+export function checkPrefix(prefix: string): void {
+  if (/[{}]/.test(prefix)) throw new RangeError(`redis prefix must not contain braces: ${JSON.stringify(prefix)}`);
+}
+
+/** One log entry as XRANGE/XREAD return it with Buffer replies: [id, [field, value, …]]. */
+export type RawStreamEntry = [Buffer, Buffer[]];
+
+export interface BatchEntry {
+  id: string;
+  firstVersion: number;
+  count: number;
+  /** The events, packed by redis-event-codec.ts. */
+  packed: Buffer;
+}
+
+/** Null for an entry lacking its fields (not written by the append script). */
+export function parseBatchEntry([rawId, fields]: RawStreamEntry): BatchEntry | null {
+  let count = -1;
+  let packed: Buffer | null = null;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i].toString();
+    if (name === 'n') count = Number(fields[i + 1].toString());
+    else if (name === 'd') packed = fields[i + 1];
+  }
+  if (count < 0 || packed === null) return null;
+  const id = rawId.toString();
+  return { id, firstVersion: versionOfId(id), count, packed };
+}

@@ -1,0 +1,338 @@
+/**
+ * The Redis engine against a real redis-server (test/helpers/redis-server.ts): the shared
+ * conformance suite, then what only a shared engine must do — several engines on one Redis, an
+ * outage and recovery, and Redis work per tick that does not grow with the events.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import type { CommittedBatch, LogEvent, RetentionOptions } from '../../src/core/engine.ts';
+import { RedisEngine } from '../../src/engines/index.ts';
+import type { RedisEngineOptions } from '../../src/engines/redis-engine.ts';
+import { BrigadeError } from '../../src/protocol/index.ts';
+import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
+import { runEngineConformance } from './engine-conformance.ts';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const quiet = { warn: () => undefined };
+
+const shared = await startRedis();
+after(() => shared.destroy());
+
+function freshPrefix(label: string): string {
+  return `test-${label}-${randomBytes(4).toString('hex')}:`;
+}
+
+function engineOn(server: RedisServer, prefix: string, extra: Partial<RedisEngineOptions> = {}): RedisEngine {
+  return new RedisEngine({
+    url: server.url, prefix, retention: { retainEvents: 100, keepSnapshots: 2 }, logger: quiet, ...extra,
+  });
+}
+
+async function deleteKeys(server: RedisServer, prefix: string): Promise<void> {
+  const admin = new Redis(server.url, { lazyConnect: true });
+  await admin.connect();
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      if (keys.length > 0) await admin.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    admin.disconnect();
+  }
+}
+
+runEngineConformance('redis', async (retention: RetentionOptions) => {
+  const prefix = freshPrefix('conf');
+  return {
+    engine: new RedisEngine({ url: shared.url, prefix, retention, logger: quiet }),
+    reopen: async () => new RedisEngine({ url: shared.url, prefix, retention, logger: quiet }),
+    cleanup: () => deleteKeys(shared, prefix),
+  };
+});
+
+function texted(texts: string[], publisher = 'u', timeMs = 1): LogEvent[] {
+  return texts.map((text) => ({ payload: encoder.encode(text), publisher, timeMs }));
+}
+
+function textsOf(events: LogEvent[]): string[] {
+  return events.map((event) => decoder.decode(event.payload));
+}
+
+interface Seen {
+  firstVersion: number;
+  texts: string[];
+}
+
+function record(engine: RedisEngine, channel: string): Seen[] {
+  const seen: Seen[] = [];
+  engine.onBatch((batch: CommittedBatch) => {
+    if (batch.channel === channel) seen.push({ firstVersion: batch.firstVersion, texts: textsOf(batch.events) });
+  });
+  return seen;
+}
+
+function eventCount(seen: Seen[]): number {
+  return seen.reduce((sum, batch) => sum + batch.texts.length, 0);
+}
+
+/** Batches follow each other without gap or overlap, from version 0. */
+function assertDense(seen: Seen[], what: string): void {
+  let next = 0;
+  for (const batch of seen) {
+    assert.equal(batch.firstVersion, next, `${what}: batch at ${batch.firstVersion}, expected ${next}`);
+    next += batch.texts.length;
+  }
+}
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function isUnavailable(err: unknown): boolean {
+  assert.ok(err instanceof BrigadeError, `expected a BrigadeError, got ${String(err)}`);
+  assert.equal(err.code, 'UNAVAILABLE');
+  return true;
+}
+
+/** Calls per command name since the server started, from INFO commandstats. */
+async function commandCalls(admin: Redis): Promise<Map<string, number>> {
+  const calls = new Map<string, number>();
+  for (const line of (await admin.info('commandstats')).split('\n')) {
+    const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line.trim());
+    if (match) calls.set(match[1], Number(match[2]));
+  }
+  return calls;
+}
+
+/** Commands run between two INFO commandstats readings, leaving out the test's and the reader's own. */
+function callsBetween(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const delta: Record<string, number> = {};
+  for (const [name, count] of after) {
+    if (name === 'info' || name === 'xread' || name.startsWith('client')) continue;
+    const d = count - (before.get(name) ?? 0);
+    if (d > 0) delta[name] = d;
+  }
+  return delta;
+}
+
+describe('redis engine', () => {
+  const opened: RedisEngine[] = [];
+  const open = async (engine: RedisEngine): Promise<RedisEngine> => {
+    opened.push(engine);
+    await engine.open();
+    return engine;
+  };
+  after(async () => {
+    for (const engine of opened) await engine.close().catch(() => undefined);
+  });
+
+  it('gives dense versions to appends from two engines and shows both the same batches in the same order', async () => {
+    const prefix = freshPrefix('two');
+    const a = await open(engineOn(shared, prefix));
+    const b = await open(engineOn(shared, prefix));
+    const channel = 'shared-channel';
+    const seenA = record(a, channel);
+    const seenB = record(b, channel);
+    await a.info(channel);
+    await b.info(channel);
+
+    const acked: Seen[] = [];
+    const appendFrom = async (engine: RedisEngine, name: string, i: number, size: number): Promise<void> => {
+      const texts = Array.from({ length: size }, (_, j) => `${name}${i}-${j}`);
+      const [firstVersion] = await engine.append([{ channel, events: texted(texts) }]);
+      acked.push({ firstVersion, texts });
+    };
+    await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) => appendFrom(a, 'a', i, 3)),
+      ...Array.from({ length: 20 }, (_, i) => appendFrom(b, 'b', i, 2)),
+    ]);
+    acked.sort((x, y) => x.firstVersion - y.firstVersion);
+    assertDense(acked, 'acknowledged');
+    assert.equal((await a.info(channel)).head, 100);
+
+    await waitFor('both engines see 100 events', () => eventCount(seenA) >= 100 && eventCount(seenB) >= 100);
+    assert.deepEqual(seenA, acked, 'engine a saw every batch once, in version order');
+    assert.deepEqual(seenB, acked, 'engine b saw every batch once, in version order');
+    assert.deepEqual(textsOf(await b.read(channel, 0, 1000)), acked.flatMap((batch) => batch.texts));
+  });
+
+  it('delivers another engine\'s batches to an engine from the head it read on', async () => {
+    const prefix = freshPrefix('late');
+    const writer = await open(engineOn(shared, prefix));
+    const channel = 'late-channel';
+    await writer.append([{ channel, events: texted(['x0', 'x1', 'x2']) }]);
+    const late = await open(engineOn(shared, prefix));
+    const seen = record(late, channel);
+    assert.equal((await late.info(channel)).head, 3);
+    await writer.append([{ channel, events: texted(['x3']) }]);
+    await writer.append([{ channel, events: texted(['x4', 'x5']) }]);
+    await waitFor('the late engine sees 3 events', () => eventCount(seen) >= 3);
+    assert.deepEqual(seen, [{ firstVersion: 3, texts: ['x3'] }, { firstVersion: 4, texts: ['x4', 'x5'] }]);
+  });
+
+  it('adds a channel watched while its reader is blocked to the reader at once', async () => {
+    const prefix = freshPrefix('join');
+    // A block longer than the test's wait: only interrupting the blocked XREAD delivers in time.
+    const reader = await open(engineOn(shared, prefix, { readBlockMs: 600_000 }));
+    const writer = await open(engineOn(shared, prefix));
+    const first = record(reader, 'first');
+    const second = record(reader, 'second');
+    await reader.info('first');
+    await writer.append([{ channel: 'first', events: texted(['f0']) }]);
+    await waitFor('the first channel delivered', () => first.length === 1, 10_000);
+    await reader.info('second'); // the reader is blocked on 'first' alone by now
+    await writer.append([{ channel: 'second', events: texted(['s0']) }]);
+    await waitFor('the second channel delivered', () => second.length === 1, 10_000);
+    assert.deepEqual(second, [{ firstVersion: 0, texts: ['s0'] }]);
+  });
+
+  it('runs one script per channel per append, whatever the number of events', async () => {
+    const server = await startRedis();
+    const admin = new Redis(server.url);
+    try {
+      const engine = await open(engineOn(server, freshPrefix('count')));
+      // The first call on a connection sends the script's source (EVAL); later ones its hash.
+      await engine.append([{ channel: 'c', events: texted(['warm-up']) }]);
+      const measure = async (requests: Array<{ channel: string; size: number }>): Promise<Record<string, number>> => {
+        const before = await commandCalls(admin);
+        await engine.append(requests.map(({ channel, size }) => ({
+          channel, events: texted(Array.from({ length: size }, (_, i) => `e${i}`)),
+        })));
+        return callsBetween(before, await commandCalls(admin));
+      };
+      const one = await measure([{ channel: 'c', size: 1 }]);
+      const many = await measure([{ channel: 'c', size: 10_000 }]);
+      const three = await measure([{ channel: 'c', size: 1 }, { channel: 'd', size: 5_000 }, { channel: 'e', size: 2 }]);
+      const scripts = (delta: Record<string, number>): number => (delta.evalsha ?? 0) + (delta.eval ?? 0);
+      assert.equal(scripts(one), 1, `1 event: ${JSON.stringify(one)}`);
+      assert.equal(scripts(many), 1, `10,000 events: ${JSON.stringify(many)}`);
+      assert.equal(scripts(three), 3, `3 channels: ${JSON.stringify(three)}`);
+      assert.deepEqual(many, one, 'the same Redis commands for 1 and for 10,000 events');
+      assert.equal((await engine.info('c')).head, 10_003);
+      assert.deepEqual(textsOf(await engine.read('c', 2 + 9_998, 5)), ['e9998', 'e9999', 'e0']);
+    } finally {
+      admin.disconnect();
+      await server.destroy();
+    }
+  });
+
+  it('rejects with UNAVAILABLE while Redis is down and loses nothing acknowledged across a crash', async () => {
+    const server = await startRedis({ appendonly: true });
+    try {
+      const prefix = freshPrefix('outage');
+      const a = await open(engineOn(server, prefix));
+      const b = await open(engineOn(server, prefix));
+      const channel = 'outage-channel';
+      const seenB = record(b, channel);
+      await b.info(channel);
+
+      const acked: Seen[] = [];
+      const failures: unknown[] = [];
+      let writing = true;
+      const writer = (async () => {
+        for (let i = 0; writing; i++) {
+          const texts = [`w${i}-0`, `w${i}-1`];
+          try {
+            const [firstVersion] = await a.append([{ channel, events: texted(texts) }]);
+            acked.push({ firstVersion, texts });
+          } catch (err) {
+            failures.push(err);
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+        }
+      })();
+      await waitFor('20 acknowledged appends', () => acked.length >= 20);
+      await server.kill();
+      await waitFor('the engine notices the outage', () => !a.isReady());
+      await waitFor('the writer sees appends refused', () => failures.length > 0);
+      writing = false;
+      await writer;
+      for (const err of failures) isUnavailable(err);
+      await assert.rejects(a.append([{ channel, events: texted(['refused']) }]), isUnavailable);
+      await assert.rejects(a.info(channel), isUnavailable);
+      await assert.rejects(b.read(channel, 0, 10), isUnavailable);
+
+      await server.restart();
+      await waitFor('both engines reconnect', () => a.isReady() && b.isReady(), 60_000);
+      const head = (await a.info(channel)).head;
+      const last = acked[acked.length - 1];
+      // An append in flight at the crash may have committed without being acknowledged.
+      assert.ok(head >= last.firstVersion + 2, `head ${head} lost acknowledged events`);
+      const stored = textsOf(await a.read(channel, 0, head));
+      assert.equal(stored.length, head, 'no gaps in the log');
+      for (const batch of acked) {
+        assert.deepEqual(stored.slice(batch.firstVersion, batch.firstVersion + 2), batch.texts, `batch at ${batch.firstVersion}`);
+      }
+      assert.deepEqual(await a.append([{ channel, events: texted(['after']) }]), [head]);
+      await waitFor('the reader resumes after the restart', () => eventCount(seenB) >= head + 1);
+      assertDense(seenB, 'engine b');
+      assert.deepEqual(seenB.flatMap((batch) => batch.texts), [...stored, 'after'], 'each batch once, in order');
+    } finally {
+      await server.destroy();
+    }
+  });
+
+  it('rejects open with UNAVAILABLE when Redis cannot be reached', async () => {
+    const server = await startRedis();
+    const url = server.url;
+    await server.destroy();
+    const engine = new RedisEngine({ url, retention: { retainEvents: 1, keepSnapshots: 1 }, logger: quiet });
+    await assert.rejects(engine.open(), isUnavailable);
+    assert.equal(engine.isReady(), false);
+    await engine.close();
+  });
+
+  it('refuses a batch it cannot encode before sending anything', async () => {
+    const engine = await open(engineOn(shared, freshPrefix('bad')));
+    await engine.append([{ channel: 'a', events: texted(['a0']) }]);
+    const bad = { payload: { not: 'bytes' } as unknown as Uint8Array, publisher: '', timeMs: 2 };
+    await assert.rejects(engine.append([
+      { channel: 'a', events: texted(['a1']) },
+      { channel: 'b', events: [bad] },
+    ]), isUnavailable);
+    assert.equal((await engine.info('a')).head, 1);
+    assert.equal((await engine.info('b')).head, 0);
+  });
+
+  it('logs a throwing onBatch handler and still serves the others', async () => {
+    const warnings: string[] = [];
+    const engine = await open(engineOn(shared, freshPrefix('throw'), { logger: { warn: (_obj, msg) => warnings.push(msg) } }));
+    engine.onBatch(() => {
+      throw new Error('subscriber bug');
+    });
+    const seen = record(engine, 'a');
+    await engine.append([{ channel: 'a', events: texted(['x']) }]);
+    await engine.append([{ channel: 'a', events: texted(['y']) }]);
+    await waitFor('both batches delivered', () => seen.length >= 2);
+    assert.deepEqual(seen, [{ firstVersion: 0, texts: ['x'] }, { firstVersion: 1, texts: ['y'] }]);
+    assert.equal(warnings.filter((msg) => msg === 'onBatch handler threw').length, 2);
+  });
+
+  it('keeps publishers, times and binary payloads intact, and reads across batch boundaries', async () => {
+    const engine = await open(engineOn(shared, freshPrefix('bytes')));
+    const events: LogEvent[] = [
+      { payload: new Uint8Array([0, 255, 10, 13]), publisher: 'ünïcødé 👋', timeMs: 1_700_000_000_123 },
+      { payload: new Uint8Array(0), publisher: '', timeMs: 0 },
+      { payload: new Uint8Array(70_000).fill(7), publisher: 'admin', timeMs: 2.5 },
+    ];
+    await engine.append([{ channel: 'bin', events: events.slice(0, 2) }]);
+    await engine.append([{ channel: 'bin', events: events.slice(2) }]);
+    const back = await engine.read('bin', 1, 2);
+    assert.equal(back.length, 2);
+    for (const [i, event] of back.entries()) {
+      assert.deepEqual(Array.from(event.payload), Array.from(events[i + 1].payload));
+      assert.equal(event.publisher, events[i + 1].publisher);
+      assert.equal(event.timeMs, events[i + 1].timeMs);
+    }
+    assert.equal((await engine.read('bin', 0, 1))[0].publisher, 'ünïcødé 👋');
+  });
+});
