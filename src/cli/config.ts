@@ -12,6 +12,12 @@ export interface Config {
   /** Directory for the embedded engine's SQLite file and generated secrets. */
   data: string;
   logLevel: string;
+  /** redis://host:port — use the Redis engine (many processes and machines); empty = embedded SQLite. */
+  redis: string;
+  /** Key prefix in Redis, so several deployments can share one Redis. */
+  redisPrefix: string;
+  /** Node processes on this machine (node:cluster, one port); more than 1 needs --redis. */
+  workers: number;
   // core (units in src/core/options.ts)
   tickMs: number;
   maxTickMs: number;
@@ -52,6 +58,9 @@ export const defaultConfig: Config = {
   port: 8080,
   data: './data',
   logLevel: 'info',
+  redis: '',
+  redisPrefix: 'brigade:',
+  workers: 1,
   tickMs: defaultCoreOptions.tickMs,
   maxTickMs: defaultCoreOptions.maxTickMs,
   maxBufferedBytes: defaultCoreOptions.maxBufferedBytes,

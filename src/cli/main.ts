@@ -1,6 +1,7 @@
 /** The `brigade` command. */
 import { ConfigError, configHelp, loadConfig } from './config.ts';
 import { serve } from './serve.ts';
+import { isPrimaryOfCluster, runCluster } from './cluster.ts';
 
 const usage = `brigade — a real-time server for live many-user apps
 
@@ -37,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+  if (isPrimaryOfCluster(config)) return runCluster(config);
   const running = await serve(config);
   const stop = (signal: string) => {
     running.shutdown(signal).then(() => process.exit(0), (err) => {

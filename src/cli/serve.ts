@@ -8,7 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { Hub } from '../core/index.ts';
-import { EmbeddedEngine } from '../engines/index.ts';
+import { EmbeddedEngine, RedisEngine } from '../engines/index.ts';
+import type { Engine } from '../core/index.ts';
 import { Gateway, IdentityIssuer, createMetrics, type HttpRoute } from '../gateway/index.ts';
 import { DEFAULT_PALETTE, PlaceChannelType, placeRoutes } from '../apps/place/index.ts';
 import type { Config } from './config.ts';
@@ -20,8 +21,12 @@ export interface Running {
   shutdown(reason: string): Promise<void>;
 }
 
-/** Reads a secret from DATA/name, creating it on first start so tokens survive restarts. */
-function persistentSecret(dataDir: string, name: string, given: string): string {
+/**
+ * Reads a secret from DATA/name, creating it on first start so tokens survive restarts. Nodes that
+ * share a data directory (--workers) share it; separate machines pass --identity-secret and
+ * --admin-token.
+ */
+export function persistentSecret(dataDir: string, name: string, given: string): string {
   if (given) return given;
   const path = join(dataDir, name);
   if (existsSync(path)) return readFileSync(path, 'utf8').trim();
@@ -52,11 +57,10 @@ export async function serve(config: Config): Promise<Running> {
   const dataDir = resolve(config.data);
   mkdirSync(dataDir, { recursive: true });
 
-  const engine = new EmbeddedEngine({
-    path: join(dataDir, 'brigade.sqlite'),
-    retention: { retainEvents: config.retainEvents, keepSnapshots: config.keepSnapshots },
-    logger,
-  });
+  const retention = { retainEvents: config.retainEvents, keepSnapshots: config.keepSnapshots };
+  const engine: Engine = config.redis
+    ? new RedisEngine({ url: config.redis, prefix: config.redisPrefix, retention, logger })
+    : new EmbeddedEngine({ path: join(dataDir, 'brigade.sqlite'), retention, logger });
   await engine.open();
 
   const palette = config.placePalette ? config.placePalette.split(',').map((s) => s.trim()) : [...DEFAULT_PALETTE];
@@ -79,6 +83,7 @@ export async function serve(config: Config): Promise<Running> {
   });
   metrics = createMetrics(hub.stats, { engine: engine.kind }, () => hub.maxBufferedBytes());
   const adminToken = persistentSecret(dataDir, 'admin-token', config.adminToken);
+  if (!config.redis && config.workers > 1) throw new Error('--workers > 1 needs --redis: the embedded engine serves one process');
   const identity = new IdentityIssuer(persistentSecret(dataDir, 'identity-secret', config.identitySecret));
   const routes: HttpRoute[] = placeRoutes(hub, place, { adminToken, pngMinIntervalMs: config.placePngMinIntervalMs });
 
@@ -88,7 +93,7 @@ export async function serve(config: Config): Promise<Running> {
   );
   hub.start();
   const address = await gateway.listen();
-  logger.info({ port: address.port, data: dataDir, engine: engine.kind, adminTokenFile: config.adminToken ? null : join(dataDir, 'admin-token') }, 'brigade listening');
+  logger.info({ port: address.port, worker: process.env.BRIGADE_WORKER ?? null, data: dataDir, engine: engine.kind, adminTokenFile: config.adminToken ? null : join(dataDir, 'admin-token') }, 'brigade listening');
 
   let closing: Promise<void> | null = null;
   const shutdown = (reason: string) => {

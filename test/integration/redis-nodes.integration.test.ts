@@ -1,0 +1,80 @@
+/**
+ * Several nodes over one real Redis: any client on any node; every node applies every batch in
+ * the same order, so canvases are byte-identical at the same version everywhere.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { WebSocket } from 'ws';
+import { BrigadeClient } from '../../src/sdk/index.ts';
+import { startServer, type ServerProcess } from '../helpers/server-process.ts';
+import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
+import { identity, prng, randomEdit, serverPixels, viewer } from '../helpers/place-client.ts';
+
+const common = ['--tick-ms', '20', '--place-png-min-interval-ms', '0', '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0', '--identity-secret', 'shared-secret-for-tests-0123456789'];
+
+describe('nodes over Redis', () => {
+  let redis: RedisServer;
+  before(async () => { redis = await startRedis({ appendonly: true }); });
+  after(async () => { await redis.destroy(); });
+
+  it('two node processes: edits on one reach viewers on the other; canvases are byte-identical', async () => {
+    const prefix = ['--redis', redis.url, '--redis-prefix', 'two:'];
+    const a = await startServer([...common, ...prefix]);
+    const b = await startServer([...common, ...prefix]);
+    const token = await identity(a.url);
+    const editorA = new BrigadeClient(a.wsUrl, { token, WebSocket: WebSocket as never });
+    const editorB = new BrigadeClient(b.wsUrl, { token, WebSocket: WebSocket as never });
+    const onA = viewer(a.wsUrl);
+    const onB = viewer(b.wsUrl);
+    try {
+      await editorA.ready();
+      await editorB.ready();
+      const rand = prng(3);
+      const versions = await Promise.all(Array.from({ length: 400 }, (_, i) => (i % 2 ? editorA : editorB).publish('place:main', randomEdit(rand))));
+      assert.deepEqual([...versions].sort((x, y) => x - y), Array.from({ length: 400 }, (_, i) => i), 'dense versions across nodes');
+      await onA.untilVersion(400);
+      await onB.untilVersion(400);
+      const [pa, pb] = [await serverPixels(a.url), await serverPixels(b.url)];
+      assert.equal(pa.version, 400);
+      assert.equal(pb.version, 400);
+      assert.equal(Buffer.compare(pa.pixels, pb.pixels), 0, 'node canvases are byte-identical');
+      assert.equal(Buffer.compare(onA.pixels, pa.pixels), 0);
+      assert.equal(Buffer.compare(onB.pixels, pa.pixels), 0);
+    } finally {
+      for (const c of [editorA, editorB]) c.close();
+      onA.close();
+      onB.close();
+      await a.stop();
+      await b.stop();
+      a.cleanup();
+      b.cleanup();
+    }
+  });
+
+  it('--workers 2 runs two processes on one port that converge', async () => {
+    const server = await startServer([...common, '--redis', redis.url, '--redis-prefix', 'workers:', '--workers', '2']);
+    const clients: BrigadeClient[] = [];
+    const viewers = Array.from({ length: 6 }, () => viewer(server.wsUrl));
+    try {
+      const deadline = Date.now() + 15_000;
+      while (server.logs.filter((l) => l.includes('brigade listening')).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const pids = new Set(server.logs.filter((l) => l.includes('brigade listening')).map((l) => JSON.parse(l).pid));
+      assert.equal(pids.size, 2, 'two worker processes listen');
+      const token = await identity(server.url);
+      for (let i = 0; i < 6; i++) clients.push(new BrigadeClient(server.wsUrl, { token, WebSocket: WebSocket as never }));
+      await Promise.all(clients.map((c) => c.ready()));
+      const rand = prng(4);
+      await Promise.all(clients.flatMap((c) => Array.from({ length: 50 }, () => c.publish('place:main', randomEdit(rand)))));
+      for (const v of viewers) await v.untilVersion(300);
+      for (const v of viewers) assert.equal(Buffer.compare(v.pixels, viewers[0].pixels), 0, 'every viewer converges');
+      const { version, pixels } = await serverPixels(server.url);
+      assert.equal(version, 300);
+      assert.equal(Buffer.compare(pixels, viewers[0].pixels), 0);
+    } finally {
+      for (const c of clients) c.close();
+      for (const v of viewers) v.close();
+      assert.equal(await server.stop(), 0, 'the primary stops its workers and exits cleanly');
+      server.cleanup();
+    }
+  });
+});
