@@ -39,7 +39,10 @@ function ignoreEvent(): void {}
 
 export class BrigadeClient {
   /** The URL given, without the token. */
-  readonly url: string;
+  /** The node this client connects to now; with several URLs it moves to the next one after a drop. */
+  url: string;
+  private readonly urls: readonly string[];
+  private urlIndex = 0;
   private token: string | undefined;
   private readonly WebSocketImpl: WebSocketConstructor;
   private readonly backoff: BackoffOptions;
@@ -63,8 +66,14 @@ export class BrigadeClient {
   private readonly unsubscribeRequests = new Set<number>();
   private readonly publishes = new Map<number, PendingPublish>();
 
-  constructor(url: string, options: BrigadeClientOptions = {}) {
-    this.url = url;
+  /**
+   * @param url one node's WebSocket URL (`ws://host/ws`), or several: after a connection drops the
+   * client tries the next one, so the clients of a failed node spread over the others.
+   */
+  constructor(url: string | readonly string[], options: BrigadeClientOptions = {}) {
+    this.urls = typeof url === 'string' ? [url] : [...url];
+    if (this.urls.length === 0) throw new BrigadeError('UNAVAILABLE', 'BrigadeClient needs at least one URL');
+    this.url = this.urls[0];
     this.token = options.token;
     const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!impl) {
@@ -229,6 +238,10 @@ export class BrigadeClient {
     this.dropConnection();
     if (wasOpen && Date.now() - this.openedAtMs >= ClientDefaults.stableConnectionMs) this.attempt = 0;
     this.events.emit('close', { code, reason, willReconnect: !this.closed });
+    if (this.urls.length > 1) {
+      this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+      this.url = this.urls[this.urlIndex];
+    }
     // A node going away (shutdown) is not a failure of ours: come back promptly, with jitter.
     this.scheduleReconnect(code === GOING_AWAY ? 0 : this.attempt);
   }
