@@ -124,19 +124,34 @@ export class Hub implements CoreApi {
     if (!type) throw unknownChannel(name);
     this.early.set(name, []);
     try {
-      const info = await this.engine.info(name);
-      const snap = await this.engine.getSnapshot(name);
-      const state = snap ? type.decodeSnapshot(name, snap.bytes) : type.init(name);
-      let v = snap ? snap.version : 0;
-      for (;;) {
-        const events = await this.engine.read(name, v, this.options.maxEventsPerFrame);
-        for (let i = 0; i < events.length; i++) type.apply(state, events[i].payload, v + i);
-        v += events.length;
-        if (events.length < this.options.maxEventsPerFrame) break;
+      let loaded: { epoch: number; oldest: number; v: number; state: unknown } | null = null;
+      for (let attempt = 0; loaded === null; attempt++) {
+        const info = await this.engine.info(name);
+        const snap = await this.engine.getSnapshot(name);
+        const state = snap ? type.decodeSnapshot(name, snap.bytes) : type.init(name);
+        const base = snap ? snap.version : 0;
+        let v = base;
+        for (;;) {
+          const events = await this.engine.read(name, v, this.options.maxEventsPerFrame);
+          for (let i = 0; i < events.length; i++) type.apply(state, events[i].payload, v + i);
+          v += events.length;
+          if (events.length < this.options.maxEventsPerFrame) break;
+        }
+        // Another node may have stored a newer snapshot and trimmed the log past our base while
+        // we read: the events we got would then not start at `base`. Start again from it.
+        const after = await this.engine.info(name);
+        if (after.oldest <= base || attempt >= 5) {
+          if (after.oldest > base) throw new BrigadeError('UNAVAILABLE', `channel ${name} kept being trimmed while loading; retry`);
+          loaded = { epoch: info.epoch, oldest: after.oldest, v, state };
+        }
       }
-      const ch = new Channel(name, type, info.epoch, v, info.oldest, state, this.options.recentBytesPerChannel);
+      const ch = new Channel(name, type, loaded.epoch, loaded.v, loaded.oldest, loaded.state, this.options.recentBytesPerChannel);
       this.channels.set(name, ch);
-      for (const b of this.early.get(name) ?? []) this.onBatch(b);
+      // Taken out of `early` first: while it is there onBatch appends to it, and replaying the
+      // list into itself would never end.
+      const early = this.early.get(name) ?? [];
+      this.early.delete(name);
+      for (const b of early) this.onBatch(b);
       return ch;
     } finally {
       this.early.delete(name);
