@@ -3,7 +3,7 @@
  * Each engine's integration test calls runEngineConformance once with a factory.
  *
  * The factory gets the retention the suite asserts against and returns an engine that is NOT yet
- * opened (the suite opens it). `reopen`, when given, returns a fresh, unopened engine over the
+ * opened (the suite opens it). `reopen` returns a fresh, unopened engine over the
  * same storage — the suite closes the first one before opening it. `cleanup` removes the storage;
  * the suite has closed every engine it opened by then.
  */
@@ -14,7 +14,7 @@ import { BrigadeError } from '../../src/protocol/index.ts';
 
 export interface ConformanceSubject {
   engine: Engine;
-  reopen?: () => Promise<Engine>;
+  reopen: () => Promise<Engine>;
   cleanup: () => Promise<void>;
 }
 
@@ -228,11 +228,7 @@ export function runEngineConformance(
       assert.equal((await engine.info(a)).epoch, info.epoch);
     });
 
-    it('survives close and reopen with everything acknowledged and the same epoch', async (t) => {
-      if (!subject.reopen) {
-        t.skip('this engine has no reopen');
-        return;
-      }
+    it('survives close and reopen with everything acknowledged and the same epoch', async () => {
       const a = channelName('a');
       const b = channelName('b');
       await engine.append([{ channel: a, events: events('a', 0, 12) }, { channel: b, events: events('b', 0, 3) }]);

@@ -14,21 +14,11 @@ import {
   encodeBehind, encodeClientFrame, encodeError, encodeSnapshot, encodeSubscribed, encodeUnsubscribed,
   type ClientFrame, type ErrorCode, type ServerFrame,
 } from '../../src/protocol/index.ts';
+import { prng } from '../helpers/prng.ts';
 
 const seed = Number(process.env.BRIGADE_FUZZ_SEED ?? (Date.now() ^ (Math.random() * 0x100000000)) >>> 0) >>> 0;
 const frameCount = Number(process.env.BRIGADE_FUZZ_FRAMES ?? 120_000);
 
-/** mulberry32: small, fast, and good enough to drive a fuzzer. */
-function prng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x100000000;
-  };
-}
 
 const rand = prng(seed);
 const int = (n: number) => Math.floor(rand() * n);
