@@ -1,0 +1,194 @@
+/**
+ * Draws a place-fanout result as an SVG chart (hand-written SVG, no libraries): latency per
+ * second of the run on top, delivered frames/s and CPU below.
+ *
+ *   node --import tsx bench/chart.ts [bench/results/<file>.json] [--out docs/bench-place-fanout.svg]
+ *
+ * Without a file it draws the newest result in bench/results.
+ */
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface Pct { p50: number | null; p99: number | null; max: number | null }
+interface Second {
+  s: number;
+  framesPerSecond: number;
+  serverCpuPct: number | null;
+  simCpuPct: number | null;
+  ackToReceipt: Pct;
+  publishToReceipt: Pct;
+  fanOutSpread?: Pct;
+}
+interface Result {
+  startedAt: string;
+  command: string;
+  machine: { cores: number; cpuModel: string; node: string };
+  params: { viewers: number; editsPerSecond: number; seconds: number; tickMs: number | null };
+  timeline: Second[];
+}
+
+function parseArgs(argv: string[]): { file: string; out: string } {
+  let file = '';
+  let out = join(here, '..', 'docs', 'bench-place-fanout.svg');
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--out') out = argv[++i];
+    else if (argv[i].startsWith('--out=')) out = argv[i].slice(6);
+    else file = argv[i];
+  }
+  if (!file) {
+    const dir = join(here, 'results');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+    if (files.length === 0) throw new Error(`no results in ${dir}; run bench/place-fanout.ts first`);
+    file = join(dir, files[files.length - 1]);
+  }
+  return { file, out };
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const fmt = (n: number) => (Math.abs(n) >= 1000 ? `${Math.round(n / 1000)}k` : String(Math.round(n * 10) / 10));
+
+/** Round tick values covering [lo, hi]. */
+function ticks(lo: number, hi: number, want = 5): number[] {
+  if (hi <= lo) hi = lo + 1;
+  const raw = (hi - lo) / want;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const out: number[] = [];
+  for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.round(v * 1e6) / 1e6);
+  if (out[out.length - 1] < hi) out.push(out[out.length - 1] + step);
+  return out;
+}
+
+interface Series { name: string; colour: string; dash?: string; values: (number | null)[]; axis?: 'left' | 'right' }
+
+interface Panel {
+  x: number; y: number; w: number; h: number;
+  title: string;
+  leftLabel: string;
+  rightLabel?: string;
+  series: Series[];
+}
+
+function drawPanel(p: Panel, seconds: number[]): string {
+  const out: string[] = [];
+  const left = p.series.filter((s) => (s.axis ?? 'left') === 'left');
+  const right = p.series.filter((s) => s.axis === 'right');
+  const range = (ss: Series[]) => {
+    const vals = ss.flatMap((s) => s.values.filter((v): v is number => v !== null && Number.isFinite(v)));
+    return vals.length ? [Math.min(0, ...vals), Math.max(...vals)] : [0, 1];
+  };
+  const [l0, l1] = range(left);
+  const lt = ticks(l0, l1);
+  const [r0, r1] = range(right);
+  const rt = right.length ? ticks(r0, r1) : [];
+  const xMin = seconds[0] ?? 1;
+  const xMax = seconds[seconds.length - 1] ?? 1;
+  const X = (s: number) => p.x + ((s - xMin) / Math.max(1, xMax - xMin)) * p.w;
+  const YL = (v: number) => p.y + p.h - ((v - lt[0]) / (lt[lt.length - 1] - lt[0])) * p.h;
+  const YR = (v: number) => p.y + p.h - ((v - rt[0]) / (rt[rt.length - 1] - rt[0])) * p.h;
+
+  out.push(`<text x="${p.x}" y="${p.y - 12}" class="title">${esc(p.title)}</text>`);
+  out.push(`<rect x="${p.x}" y="${p.y}" width="${p.w}" height="${p.h}" class="frame"/>`);
+  for (const v of lt) {
+    const y = YL(v).toFixed(1);
+    out.push(`<line x1="${p.x}" x2="${p.x + p.w}" y1="${y}" y2="${y}" class="${v === 0 ? 'zero' : 'grid'}"/>`);
+    out.push(`<text x="${p.x - 6}" y="${y}" class="ytick" text-anchor="end" dominant-baseline="middle">${fmt(v)}</text>`);
+  }
+  for (const v of rt) {
+    const y = YR(v).toFixed(1);
+    out.push(`<text x="${p.x + p.w + 6}" y="${y}" class="ytick" dominant-baseline="middle">${fmt(v)}</text>`);
+  }
+  for (const s of ticks(xMin, xMax, 10)) {
+    if (s < xMin || s > xMax) continue;
+    const x = X(s).toFixed(1);
+    out.push(`<line x1="${x}" x2="${x}" y1="${p.y + p.h}" y2="${p.y + p.h + 4}" class="axis"/>`);
+    out.push(`<text x="${x}" y="${p.y + p.h + 16}" class="xtick" text-anchor="middle">${s}</text>`);
+  }
+  out.push(`<text x="${p.x + p.w / 2}" y="${p.y + p.h + 32}" class="label" text-anchor="middle">second of the run</text>`);
+  out.push(`<text transform="translate(${p.x - 44},${p.y + p.h / 2}) rotate(-90)" class="label" text-anchor="middle">${esc(p.leftLabel)}</text>`);
+  if (p.rightLabel) out.push(`<text transform="translate(${p.x + p.w + 46},${p.y + p.h / 2}) rotate(90)" class="label" text-anchor="middle">${esc(p.rightLabel)}</text>`);
+
+  for (const s of p.series) {
+    const Y = s.axis === 'right' ? YR : YL;
+    let d = '';
+    let pen = false;
+    s.values.forEach((v, i) => {
+      if (v === null || !Number.isFinite(v)) { pen = false; return; }
+      d += `${pen ? 'L' : 'M'}${X(seconds[i]).toFixed(1)},${Y(v).toFixed(1)}`;
+      pen = true;
+    });
+    out.push(`<path d="${d}" fill="none" stroke="${s.colour}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
+  }
+  // Legend, top right inside the panel.
+  const lx = p.x + p.w - 250;
+  let ly = p.y + 14;
+  out.push(`<rect x="${lx - 8}" y="${p.y + 4}" width="254" height="${p.series.length * 16 + 6}" class="legend"/>`);
+  for (const s of p.series) {
+    out.push(`<line x1="${lx}" x2="${lx + 22}" y1="${ly}" y2="${ly}" stroke="${s.colour}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
+    out.push(`<text x="${lx + 28}" y="${ly}" class="legendtext" dominant-baseline="middle">${esc(s.name)}</text>`);
+    ly += 16;
+  }
+  return out.join('\n');
+}
+
+function main(): void {
+  const { file, out } = parseArgs(process.argv.slice(2));
+  const r = JSON.parse(readFileSync(file, 'utf8')) as Result;
+  // Seconds in which edits were published or delivered (drop the idle settle seconds at the end).
+  const tl = r.timeline.filter((t, i) => i < r.params.seconds + 1 || t.framesPerSecond > 0);
+  const seconds = tl.map((t) => t.s);
+  const W = 960;
+  const H = 640;
+  const pw = W - 150;
+  const title = `Brigade place fan-out: ${r.params.viewers.toLocaleString('en-US')} viewers × ${r.params.editsPerSecond} edits/s, ${r.params.seconds} s, tick ${r.params.tickMs ?? 100} ms`;
+  const sub = `${r.machine.cores} cores (${r.machine.cpuModel}), Node ${r.machine.node}; server and simulator share the machine; ${r.startedAt}`;
+  const top = drawPanel({
+    x: 80, y: 80, w: pw, h: 210, title: 'Latency per (viewer, edit), by the second the edit was acknowledged', leftLabel: 'ms',
+    series: [
+      { name: 'publish → viewer receipt, p99', colour: '#d62728', values: tl.map((t) => t.publishToReceipt.p99) },
+      { name: 'publish → viewer receipt, p50', colour: '#ff9896', values: tl.map((t) => t.publishToReceipt.p50) },
+      { name: 'ack → viewer receipt, p99', colour: '#1f77b4', values: tl.map((t) => t.ackToReceipt.p99) },
+      { name: 'ack → viewer receipt, p50', colour: '#aec7e8', values: tl.map((t) => t.ackToReceipt.p50) },
+      ...(tl.some((t) => t.fanOutSpread)
+        ? [{ name: 'fan-out spread (first → each viewer), p99', colour: '#7f7f7f', dash: '5 4', values: tl.map((t) => t.fanOutSpread?.p99 ?? null) }]
+        : []),
+    ],
+  }, seconds);
+  const bottom = drawPanel({
+    x: 80, y: 380, w: pw, h: 200, title: 'Frames delivered to viewers per second, and CPU', leftLabel: 'frames/s', rightLabel: '% of one core',
+    series: [
+      { name: 'frames/s received by viewers', colour: '#2ca02c', values: tl.map((t) => t.framesPerSecond) },
+      { name: 'server CPU %', colour: '#9467bd', axis: 'right', values: tl.map((t) => t.serverCpuPct) },
+      { name: 'simulator CPU % (all bench processes)', colour: '#8c564b', dash: '5 4', axis: 'right', values: tl.map((t) => t.simCpuPct) },
+    ],
+  }, seconds);
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif">
+<style>
+  .title { font-size: 13px; font-weight: 600; fill: #222; }
+  .head { font-size: 16px; font-weight: 700; fill: #111; }
+  .sub { font-size: 11px; fill: #555; }
+  .frame { fill: #fff; stroke: #999; }
+  .grid { stroke: #e4e4e4; }
+  .zero { stroke: #888; stroke-dasharray: 2 2; }
+  .axis { stroke: #999; }
+  .ytick, .xtick { font-size: 10px; fill: #444; }
+  .label { font-size: 11px; fill: #333; }
+  .legend { fill: #fff; fill-opacity: 0.85; stroke: #ccc; }
+  .legendtext { font-size: 10.5px; fill: #222; }
+</style>
+<rect width="${W}" height="${H}" fill="#fafafa"/>
+<text x="20" y="26" class="head">${esc(title)}</text>
+<text x="20" y="44" class="sub">${esc(sub)}</text>
+<text x="20" y="58" class="sub">${esc(r.command)}</text>
+${top}
+${bottom}
+</svg>
+`;
+  writeFileSync(out, svg);
+  console.log(`chart of ${file} written to ${out}`);
+}
+
+main();
