@@ -7,8 +7,8 @@ import { makeEditCodec, type EditCodec } from '../src/apps/place/edit-codec.ts';
 import { decodePixels } from '../src/apps/place/snapshot-codec.ts';
 import { PLACE_PREFIX } from '../src/apps/place/constants.ts';
 import { BrigadeClient, BrigadeError, type Subscription } from '../src/sdk/index.ts';
-import { PixelStore } from './place-pixels.ts';
-import { View } from './place-view.ts';
+import { PixelStore } from './place/pixels.ts';
+import { View } from './place/view.ts';
 
 /** One entry of GET /api/place/canvases. */
 interface CanvasInfo {
@@ -29,6 +29,8 @@ export interface PlaceHooks {
   connected(): boolean;
   /** Viewport coordinates of the centre of pixel (x, y), for real mouse clicks. */
   screenPoint(x: number, y: number): { x: number; y: number };
+  /** The pixel under viewport point (clientX, clientY), or null. */
+  pixelAt(clientX: number, clientY: number): { x: number; y: number } | null;
 }
 
 declare global {
@@ -218,7 +220,7 @@ async function main(): Promise<void> {
     setConnection('connecting');
     c.on('open', () => { if (c === client) setConnection('connected'); });
     c.on('reconnecting', () => { if (c === client) setConnection('reconnecting'); });
-    c.on('close', (info) => { if (c === client && info.willReconnect) setConnection('reconnecting'); });
+    c.on('close', (closed) => { if (c === client && closed.willReconnect) setConnection('reconnecting'); });
     c.on('error', (err) => {
       if (c !== client) return;
       if (err.code === 'INVALID_TOKEN' && token !== undefined) {
@@ -254,6 +256,7 @@ async function main(): Promise<void> {
     pixel: (x, y) => pixels.get(x, y),
     connected: () => client?.connected ?? false,
     screenPoint: (x, y) => view.screenPoint(x, y),
+    pixelAt: (clientX, clientY) => view.pixelAt(clientX, clientY),
   };
 }
 

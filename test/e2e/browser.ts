@@ -25,6 +25,17 @@ export function placeHooks(page: Page) {
     connected: () => page.evaluate(() => (window as unknown as PlaceWindow).__place?.connected() ?? false),
     pixel: (x: number, y: number) => page.evaluate(([px, py]) => (window as unknown as PlaceWindow).__place!.pixel(px, py), [x, y] as const),
     screenPoint: (x: number, y: number) => page.evaluate(([px, py]) => (window as unknown as PlaceWindow).__place!.screenPoint(px, py), [x, y] as const),
+    /** Every pixel that is not colour 0, as [x, y, colour], row by row. */
+    nonBlank: (width: number, height: number) => page.evaluate(([w, h]) => {
+      const place = (window as unknown as PlaceWindow).__place!;
+      const out: [number, number, number][] = [];
+      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+        const c = place.pixel(x, y);
+        if (c !== 0) out.push([x, y, c]);
+      }
+      return out;
+    }, [width, height] as const),
+    pixelAt: (x: number, y: number) => page.evaluate(([px, py]) => (window as unknown as PlaceWindow).__place!.pixelAt(px, py), [x, y] as const),
   };
 }
 
@@ -38,4 +49,11 @@ export async function eventually<T>(what: string, read: () => Promise<T>, accept
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The non-blank pixels of one-byte-per-pixel state, in the form nonBlank() returns. */
+export function nonBlankOf(pixels: Uint8Array, width: number): [number, number, number][] {
+  const out: [number, number, number][] = [];
+  pixels.forEach((c, i) => { if (c !== 0) out.push([i % width, Math.floor(i / width), c]); });
+  return out;
 }

@@ -8,8 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page, WebSocketRoute } from 'playwright-core';
+import { encode as encodePng } from 'fast-png';
+import { WebSocket } from 'ws';
+import { BrigadeClient } from '../../src/sdk/index.ts';
+import { codec, identity, serverPixels } from '../helpers/place-client.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
-import { eventually, launchChromium, placeHooks } from './browser.ts';
+import { eventually, launchChromium, nonBlankOf, placeHooks } from './browser.ts';
 
 const ARTIFACTS = 'test-artifacts';
 
@@ -32,7 +36,7 @@ async function snapshotVersion(server: ServerProcess): Promise<number> {
 }
 
 /** Opens /place in a fresh browser context (its own identity) and waits until it is connected. */
-async function openPlace(server: ServerProcess, errors: string[], setup?: (page: Page) => Promise<void>, context?: BrowserContext): Promise<Page> {
+async function openPlace(server: ServerProcess, errors: string[], setup?: (page: Page) => Promise<unknown>, context?: BrowserContext): Promise<Page> {
   const ctx = context ?? await browser.newContext({ viewport: { width: 1280, height: 720 } });
   const page = await ctx.newPage();
   page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
@@ -140,12 +144,57 @@ describe('place page (Chromium)', () => {
     assert.equal(await b.getAttribute('#connection', 'data-state'), 'connected');
     await eventually('the server snapshot to match page B', () => snapshotVersion(server), (v) => v === v2);
 
-    await b.mouse.move(10, 10); // no hover outline in the screenshot
+    // Wheel-zoom both pages about the placed pixels (the point under the cursor stays put), then save screenshots.
+    for (const [page, hooks, turns] of [[a, A, 1], [b, B, 2]] as const) {
+      const p = await hooks.screenPoint(518, 483);
+      const at = { x: Math.round(p.x), y: Math.round(p.y) }; // mouse events carry whole CSS pixels
+      await page.mouse.move(at.x, at.y);
+      const under = await hooks.pixelAt(at.x, at.y); // (518, 483) or a neighbour, when zoomed out
+      assert.ok(under && Math.abs(under.x - 518) <= 1 && Math.abs(under.y - 483) <= 1, JSON.stringify(under));
+      for (let i = 0; i < turns; i++) await page.mouse.wheel(0, -1000);
+      assert.deepEqual(await hooks.pixelAt(at.x, at.y), under, 'wheel zoom keeps the pixel under the cursor');
+      const zoomed = await hooks.screenPoint(519, 483);
+      assert.ok(zoomed.x - (await hooks.screenPoint(518, 483)).x > 10, 'zoomed past 10 screen pixels per canvas pixel');
+      await page.mouse.move(5, 700); // no hover outline in the screenshot
+    }
     await a.screenshot({ path: `${ARTIFACTS}/place-a.png` });
     await b.screenshot({ path: `${ARTIFACTS}/place-b.png` });
+    // Every pixel agrees with the server's state, in both pages.
+    const server1 = await serverPixels(server.url);
+    assert.equal(server1.version, v2);
+    assert.deepEqual(await A.nonBlank(1000, 1000), nonBlankOf(server1.pixels, 1000));
+    assert.deepEqual(await B.nonBlank(1000, 1000), [[517, 483, 5], [520, 483, 13]]);
     assert.deepEqual(errors, []);
     await a.context().close();
     await b.context().close();
+  });
+
+  test('a PNG from a stale epoch is replaced by the server\'s snapshot', async () => {
+    // Another user places a pixel through the SDK from Node.
+    const client = new BrigadeClient(server.wsUrl, { token: await identity(server.url), WebSocket: WebSocket as never });
+    try {
+      await client.ready();
+      await client.publish('place:main', codec.encode(600, 601, 7));
+    } finally {
+      client.close();
+    }
+    const expected = await eventually('the server to render the pixel', () => serverPixels(server.url), (s) => s.pixels[601 * 1000 + 600] === 7);
+
+    // The page gets a blank image claiming the current version but an older log (another epoch):
+    // the server must answer its subscription with a full snapshot, which the page draws instead.
+    const blank = encodePng({ width: 1000, height: 1000, channels: 3, data: new Uint8Array(1000 * 1000 * 3).fill(255) });
+    const page = await openPlace(server, errors, (p) => p.route('**/api/place/main/snapshot.png', async (route) => {
+      const real = await route.fetch();
+      const headers = real.headers();
+      headers['x-brigade-epoch'] = String(Number(headers['x-brigade-epoch']) + 1);
+      await route.fulfill({ status: 200, headers, body: Buffer.from(blank) });
+    }));
+    const hooks = placeHooks(page);
+    await eventually('the snapshot to be drawn', () => hooks.pixel(600, 601), (c) => c === 7);
+    assert.equal(await hooks.version(), expected.version);
+    assert.deepEqual(await hooks.nonBlank(1000, 1000), nonBlankOf(expected.pixels, 1000));
+    assert.deepEqual(errors, []);
+    await page.context().close();
   });
 });
 

@@ -3,7 +3,7 @@
  * canvas of RGBA (what gets drawn). The offscreen canvas has the image's own size, one canvas
  * pixel per image pixel; the view scales it onto the screen.
  */
-import type { EditCodec } from '../src/apps/place/edit-codec.ts';
+import type { EditCodec } from '../../src/apps/place/edit-codec.ts';
 
 export class PixelStore {
   /** The offscreen canvas the view draws from. */
