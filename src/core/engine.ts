@@ -104,3 +104,50 @@ export interface RetentionOptions {
   /** Snapshots kept per channel (the newest). */
   keepSnapshots: number;
 }
+
+/*
+ * Optional abilities. An engine that has one implements its interface as well as Engine; callers
+ * check with the type guards below instead of widening Engine.
+ */
+
+/**
+ * Node-to-node messages by address (tracker relays, inbox pushes). Delivery goes to every handler
+ * that currently receives the address, on whichever node(s) of the shared engine registered it.
+ * - at most once, never persisted: a message to an address nobody receives is dropped, and so is
+ *   one sent while a receiver is being set up (a shared engine subscribes shortly after receive()
+ *   returns) or while the connection is down;
+ * - order is preserved per sender→address pair (one engine instance sending to one address);
+ * - handlers run later, never inside sendTo(); one that throws is logged and skipped.
+ */
+export interface DirectMessages {
+  /** Resolves once the message is handed on (not once it is received); UNAVAILABLE when it cannot be. */
+  sendTo(address: string, bytes: Uint8Array): Promise<void>;
+  /** Starts delivering `address`'s messages to `handler`; returns the function that stops it. */
+  receive(address: string, handler: (bytes: Uint8Array) => void): () => void;
+}
+
+/**
+ * Named sets of members that expire unless re-joined (presence). Expiry uses each node's clock,
+ * so nodes sharing an engine should keep their clocks in step (NTP) relative to the TTLs used.
+ */
+export interface Membership {
+  /** Adds `member`, or refreshes it: it stays for `ttlMs` from now. */
+  join(set: string, member: string, ttlMs: number): Promise<void>;
+  /** Removes `member` now; a member not in the set is fine. */
+  leave(set: string, member: string): Promise<void>;
+  /** The unexpired members, sorted (by UTF-16 code units). */
+  members(set: string): Promise<string[]>;
+  /** How many unexpired members the set has. */
+  count(set: string): Promise<number>;
+}
+
+export function hasDirectMessages(e: Engine): e is Engine & DirectMessages {
+  const candidate = e as Partial<DirectMessages>;
+  return typeof candidate.sendTo === 'function' && typeof candidate.receive === 'function';
+}
+
+export function hasMembership(e: Engine): e is Engine & Membership {
+  const candidate = e as Partial<Membership>;
+  return typeof candidate.join === 'function' && typeof candidate.leave === 'function'
+    && typeof candidate.members === 'function' && typeof candidate.count === 'function';
+}

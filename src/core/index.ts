@@ -10,4 +10,6 @@ export type { CoreApi, ChannelView } from './core-api.ts';
 export type {
   Engine, LogEvent, AppendRequest, CommittedBatch, StoredSnapshot, ChannelInfo, BatchHandler, RetentionOptions,
 } from './engine.ts';
+export type { DirectMessages, Membership } from './engine.ts';
+export { hasDirectMessages, hasMembership } from './engine.ts';
 export { RateLimiter } from './rate-limiter.ts';

@@ -2,6 +2,11 @@
  * The embedded engine: every channel log and snapshot in one SQLite file, for a single process.
  * better-sqlite3 is synchronous, so an append is one transaction that either commits whole or not
  * at all, and handlers run on the same tick as the commit — no other append can interleave.
+ *
+ * It also has the optional abilities DirectMessages and Membership, kept in memory: there is one
+ * process, so nothing needs to be shared or to outlive it (a presence set is rebuilt by re-joins
+ * after a restart anyway). Messages go to the handlers on a microtask, never inside sendTo();
+ * expired members are dropped lazily, when their set is next read or joined.
  */
 import { randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -9,8 +14,8 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import type {
-  AppendRequest, BatchHandler, ChannelInfo, CommittedBatch, Engine, LogEvent, RetentionOptions,
-  StoredSnapshot,
+  AppendRequest, BatchHandler, ChannelInfo, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
+  RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
 import { BrigadeError } from '../protocol/index.ts';
 
@@ -58,7 +63,10 @@ interface Statements {
 
 const defaultLogger = { warn: (obj: object, msg: string) => console.warn(msg, obj) };
 
-export class EmbeddedEngine implements Engine {
+/** One receive() call: its own object, so the same function registered twice is two receivers. */
+interface Receiver { handler: (bytes: Uint8Array) => void }
+
+export class EmbeddedEngine implements Engine, DirectMessages, Membership {
   readonly kind = 'embedded';
   private readonly options: EmbeddedEngineOptions;
   private readonly logger: { warn(obj: object, msg: string): void };
@@ -68,6 +76,9 @@ export class EmbeddedEngine implements Engine {
   private closed = false;
   private appendTx: ((requests: AppendRequest[]) => number[]) | null = null;
   private snapshotTx: ((channel: string, snapshot: StoredSnapshot) => void) | null = null;
+  private readonly receivers = new Map<string, Set<Receiver>>();
+  /** set → member → expiresAtMs. */
+  private readonly sets = new Map<string, Map<string, number>>();
 
   constructor(options: EmbeddedEngineOptions) {
     this.options = options;
@@ -172,7 +183,82 @@ export class EmbeddedEngine implements Engine {
     const db = this.db;
     this.db = null;
     this.statements = null;
+    this.receivers.clear();
+    this.sets.clear();
     db?.close();
+  }
+
+  async sendTo(address: string, bytes: Uint8Array): Promise<void> {
+    this.ready();
+    const receivers = this.receivers.get(address);
+    if (!receivers || receivers.size === 0) return;
+    // Captured now: a receiver added after the send does not get it; one removed before delivery does not either.
+    const targets = [...receivers];
+    queueMicrotask(() => {
+      for (const receiver of targets) {
+        if (this.closed || !receivers.has(receiver)) continue;
+        try {
+          receiver.handler(bytes);
+        } catch (err) {
+          this.logger.warn({ err, address }, 'direct message handler threw');
+        }
+      }
+    });
+  }
+
+  receive(address: string, handler: (bytes: Uint8Array) => void): () => void {
+    this.ready();
+    let receivers = this.receivers.get(address);
+    if (!receivers) {
+      receivers = new Set();
+      this.receivers.set(address, receivers);
+    }
+    const receiver: Receiver = { handler };
+    receivers.add(receiver);
+    return () => {
+      const current = this.receivers.get(address);
+      if (!current?.delete(receiver)) return;
+      if (current.size === 0) this.receivers.delete(address);
+    };
+  }
+
+  async join(set: string, member: string, ttlMs: number): Promise<void> {
+    this.ready();
+    const now = Date.now();
+    const entries = this.liveSet(set, now) ?? new Map<string, number>();
+    entries.set(member, now + ttlMs);
+    this.sets.set(set, entries);
+  }
+
+  async leave(set: string, member: string): Promise<void> {
+    this.ready();
+    const entries = this.sets.get(set);
+    if (!entries) return;
+    entries.delete(member);
+    if (entries.size === 0) this.sets.delete(set);
+  }
+
+  async members(set: string): Promise<string[]> {
+    this.ready();
+    const entries = this.liveSet(set, Date.now());
+    return entries ? [...entries.keys()].sort() : [];
+  }
+
+  async count(set: string): Promise<number> {
+    this.ready();
+    return this.liveSet(set, Date.now())?.size ?? 0;
+  }
+
+  /** The set with its expired members removed (the set itself too once empty); undefined when empty. */
+  private liveSet(set: string, now: number): Map<string, number> | undefined {
+    const entries = this.sets.get(set);
+    if (!entries) return undefined;
+    for (const [member, expiresAtMs] of entries) {
+      if (expiresAtMs <= now) entries.delete(member);
+    }
+    if (entries.size > 0) return entries;
+    this.sets.delete(set);
+    return undefined;
   }
 
   private appendInTx(requests: AppendRequest[]): number[] {

@@ -18,22 +18,31 @@
  *   Requests of one append() run atomically each, not together: a call that fails part-way may have
  *   committed some of its requests; those are delivered to every node like any other batch.
  *   ioredis reconnects by itself and the reader resumes from its cursors.
+ *
+ * Optional abilities:
+ * - DirectMessages over Redis pub/sub: PUBLISH on the command connection to `<prefix>dm:<address>`;
+ *   a third connection, opened on the first receive(), SUBSCRIBEs to the addresses received here
+ *   (binary-safe, through `messageBuffer`) and resubscribes by itself after a reconnect. Messages
+ *   published while it is (re)subscribing are lost: at most once, as DirectMessages promises.
+ * - Membership as a sorted set `<prefix>{<set>}:members` scored by expiresAtMs (redis-lua-join.ts);
+ *   the key expires with its latest member, so an abandoned set leaves nothing behind.
  */
 import { randomInt } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { ChainableCommander } from 'ioredis';
 import type {
-  AppendRequest, BatchHandler, ChannelInfo, CommittedBatch, Engine, LogEvent, RetentionOptions,
-  StoredSnapshot,
+  AppendRequest, BatchHandler, ChannelInfo, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
+  RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
 import { BrigadeError } from '../protocol/index.ts';
 import { RedisBatchReader } from './redis-batch-reader.ts';
 import { packEvents, unpackEvents } from './redis-event-codec.ts';
-import { batchId, channelKeys, checkPrefix, parseBatchEntry } from './redis-keys.ts';
+import { batchId, channelKeys, checkPrefix, directChannel, membersKey, parseBatchEntry } from './redis-keys.ts';
 import type { RawStreamEntry } from './redis-keys.ts';
 import { APPEND_LUA } from './redis-lua-append.ts';
 import { GET_SNAPSHOT_LUA } from './redis-lua-get-snapshot.ts';
 import { INFO_LUA } from './redis-lua-info.ts';
+import { JOIN_LUA } from './redis-lua-join.ts';
 import { PUT_SNAPSHOT_LUA } from './redis-lua-put-snapshot.ts';
 
 export interface RedisEngineOptions {
@@ -65,6 +74,7 @@ interface ScriptCommands {
   brigadePutSnapshot(meta: string, log: string, snaps: string, snap: string, version: string, bytes: Buffer,
     timeMs: string, keepSnapshots: string, retainEvents: string, epoch: string): Promise<number>;
   brigadeGetSnapshotBuffer(snaps: string, snap: string, atOrBefore: string): Promise<[Buffer, Buffer, Buffer] | null>;
+  brigadeJoin(members: string, now: string, expiresAtMs: string, member: string): Promise<number>;
 }
 interface PipelineScriptCommands {
   brigadeAppend(meta: string, log: string, epoch: string, count: string, packed: Buffer): ChainableCommander;
@@ -72,7 +82,10 @@ interface PipelineScriptCommands {
 
 const defaultLogger = { warn: (obj: object, msg: string) => console.warn(msg, obj) };
 
-export class RedisEngine implements Engine {
+/** One receive() call: its own object, so the same function registered twice is two receivers. */
+interface Receiver { handler: (bytes: Uint8Array) => void }
+
+export class RedisEngine implements Engine, DirectMessages, Membership {
   readonly kind = 'redis';
   private readonly options: RedisEngineOptions;
   private readonly prefix: string;
@@ -80,6 +93,10 @@ export class RedisEngine implements Engine {
   private readonly handlers: BatchHandler[] = [];
   private cmd: Redis | null = null;
   private reader: RedisBatchReader | null = null;
+  /** The pub/sub connection for direct messages, opened on the first receive(). */
+  private subscriber: Redis | null = null;
+  /** Pub/sub channel → the receivers of its address on this engine. */
+  private readonly receivers = new Map<string, Set<Receiver>>();
   private closed = false;
   private lastWarnedDown = false;
 
@@ -120,6 +137,7 @@ export class RedisEngine implements Engine {
     cmd.defineCommand('brigadeInfo', { numberOfKeys: 1, lua: INFO_LUA });
     cmd.defineCommand('brigadePutSnapshot', { numberOfKeys: 4, lua: PUT_SNAPSHOT_LUA });
     cmd.defineCommand('brigadeGetSnapshot', { numberOfKeys: 2, lua: GET_SNAPSHOT_LUA, readOnly: true });
+    cmd.defineCommand('brigadeJoin', { numberOfKeys: 1, lua: JOIN_LUA });
     try {
       await Promise.all([cmd.connect(), readerConn.connect()]);
     } catch (err) {
@@ -265,6 +283,90 @@ export class RedisEngine implements Engine {
     return { version: Number(row[0].toString()), bytes: row[1], timeMs: Number(row[2].toString()) };
   }
 
+  async sendTo(address: string, bytes: Uint8Array): Promise<void> {
+    const cmd = this.connected();
+    try {
+      await cmd.publish(directChannel(this.prefix, address), asBuffer(bytes));
+    } catch (err) {
+      throw unavailable('sending the direct message failed', err);
+    }
+  }
+
+  receive(address: string, handler: (bytes: Uint8Array) => void): () => void {
+    this.guard();
+    if (!this.cmd) throw new BrigadeError('UNAVAILABLE', 'the redis engine is not open; call open() first');
+    const channel = directChannel(this.prefix, address);
+    const subscriber = this.subscriber ?? this.openSubscriber();
+    let receivers = this.receivers.get(channel);
+    if (!receivers) {
+      receivers = new Set();
+      this.receivers.set(channel, receivers);
+      // Queued until the connection is ready; commands on one connection run in order, so a later
+      // UNSUBSCRIBE of the same channel cannot overtake this.
+      subscriber.subscribe(channel).catch((err: unknown) =>
+        this.logger.warn({ err: String(err), address }, 'subscribing to direct messages failed'));
+    }
+    const receiver: Receiver = { handler };
+    receivers.add(receiver);
+    return () => {
+      const current = this.receivers.get(channel);
+      if (!current?.delete(receiver) || current.size > 0) return;
+      this.receivers.delete(channel);
+      if (this.subscriber && !this.closed) {
+        this.subscriber.unsubscribe(channel).catch((err: unknown) =>
+          this.logger.warn({ err: String(err), address }, 'unsubscribing from direct messages failed'));
+      }
+    };
+  }
+
+  async join(set: string, member: string, ttlMs: number): Promise<void> {
+    const cmd = this.connected();
+    const now = Date.now();
+    try {
+      await (cmd as unknown as ScriptCommands).brigadeJoin(
+        membersKey(this.prefix, set), String(now), String(Math.ceil(now + ttlMs)), member);
+    } catch (err) {
+      throw unavailable('joining the set failed', err);
+    }
+  }
+
+  async leave(set: string, member: string): Promise<void> {
+    const cmd = this.connected();
+    try {
+      await cmd.zrem(membersKey(this.prefix, set), member);
+    } catch (err) {
+      throw unavailable('leaving the set failed', err);
+    }
+  }
+
+  async members(set: string): Promise<string[]> {
+    const cmd = this.connected();
+    const key = membersKey(this.prefix, set);
+    const now = Date.now();
+    let results: Array<[Error | null, unknown]> | null;
+    try {
+      results = await cmd.pipeline()
+        .zremrangebyscore(key, '-inf', now)
+        .zrangebyscore(key, `(${now}`, '+inf')
+        .exec();
+    } catch (err) {
+      throw unavailable('reading the set failed', err);
+    }
+    if (!results) throw unavailable('reading the set failed', 'no reply');
+    const failed = results.find(([err]) => err !== null);
+    if (failed) throw unavailable('reading the set failed', failed[0]);
+    return (results[1][1] as string[]).sort();
+  }
+
+  async count(set: string): Promise<number> {
+    const cmd = this.connected();
+    try {
+      return await cmd.zcount(membersKey(this.prefix, set), `(${Date.now()}`, '+inf');
+    } catch (err) {
+      throw unavailable('counting the set failed', err);
+    }
+  }
+
   onBatch(handler: BatchHandler): void {
     this.handlers.push(handler);
   }
@@ -279,12 +381,50 @@ export class RedisEngine implements Engine {
     this.closed = true;
     const cmd = this.cmd;
     const reader = this.reader;
+    const subscriber = this.subscriber;
     this.cmd = null;
     this.reader = null;
+    this.subscriber = null;
+    this.receivers.clear();
     await reader?.stop();
+    if (subscriber) {
+      if (subscriber.status === 'ready') await subscriber.quit().catch(() => subscriber.disconnect());
+      else subscriber.disconnect();
+    }
     if (cmd) {
       if (cmd.status === 'ready') await cmd.quit().catch(() => cmd.disconnect());
       else cmd.disconnect();
+    }
+  }
+
+  /**
+   * Unlike the others, this connection queues commands while (re)connecting and resubscribes after a
+   * reconnect: a subscription is standing state, not a command that may have run.
+   */
+  private openSubscriber(): Redis {
+    const subscriber = new Redis(this.options.url, {
+      protocol: 2,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      autoResubscribe: true,
+      connectionName: 'brigade-engine-dm',
+    });
+    subscriber.on('error', (err: Error) => this.connectionTrouble(err));
+    subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.deliverDirect(channel.toString(), message));
+    this.subscriber = subscriber;
+    return subscriber;
+  }
+
+  private deliverDirect(channel: string, message: Buffer): void {
+    const receivers = this.receivers.get(channel);
+    if (!receivers) return;
+    for (const receiver of [...receivers]) {
+      if (!receivers.has(receiver)) continue; // removed by an earlier handler of this message
+      try {
+        receiver.handler(message);
+      } catch (err) {
+        this.logger.warn({ err, channel }, 'direct message handler threw');
+      }
     }
   }
 

@@ -8,6 +8,11 @@
  *   <prefix>{<channel>}:snaps   zset    member and score: the version of each kept snapshot
  *   <prefix>{<channel>}:snap    hash    "<version>" → snapshot bytes, "<version>:t" → timeMs
  *
+ * Optional abilities (see DirectMessages and Membership in core/engine.ts):
+ *
+ *   <prefix>{<set>}:members     zset    member → expiresAtMs; the key expires with its last member
+ *   <prefix>dm:<address>        pub/sub channel of direct messages to an address (not a key)
+ *
  * Stream ids are versions: the first version of a batch is the id's millisecond part (the sequence
  * part is always 1, as Redis refuses the id 0-0). Versions only grow, so ids do too, and XREAD,
  * XRANGE, XREVRANGE and XTRIM MINID address versions directly: no separate index is needed.
@@ -23,6 +28,14 @@ export interface ChannelKeys {
 export function channelKeys(prefix: string, channel: string): ChannelKeys {
   const base = `${prefix}{${channel}}:`;
   return { meta: `${base}meta`, log: `${base}log`, snaps: `${base}snaps`, snap: `${base}snap` };
+}
+
+export function membersKey(prefix: string, set: string): string {
+  return `${prefix}{${set}}:members`;
+}
+
+export function directChannel(prefix: string, address: string): string {
+  return `${prefix}dm:${address}`;
 }
 
 /** The stream id of the batch whose first version is `version`. */

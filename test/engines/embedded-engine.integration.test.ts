@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import type { RetentionOptions } from '../../src/core/engine.ts';
 import { EmbeddedEngine } from '../../src/engines/index.ts';
 import { BrigadeError } from '../../src/protocol/index.ts';
+import { runAbilitiesConformance } from './abilities-conformance.ts';
 import { runEngineConformance } from './engine-conformance.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -27,6 +28,18 @@ runEngineConformance('embedded', async (retention: RetentionOptions) => {
     reopen: async () => new EmbeddedEngine({ path, retention }),
     cleanup,
   };
+});
+
+// One process: no second engine shares the in-memory abilities, so the cross-instance cases skip.
+const abilityDbs: Array<() => Promise<void>> = [];
+runAbilitiesConformance('embedded', async () => {
+  const { path, cleanup } = tempDb();
+  abilityDbs.push(cleanup);
+  return new EmbeddedEngine({ path, retention: { retainEvents: 100, keepSnapshots: 2 } });
+}, {
+  cleanup: async () => {
+    for (const cleanup of abilityDbs.splice(0)) await cleanup();
+  },
 });
 
 describe('embedded engine', () => {

@@ -12,6 +12,7 @@ import { RedisEngine } from '../../src/engines/index.ts';
 import type { RedisEngineOptions } from '../../src/engines/redis-engine.ts';
 import { BrigadeError } from '../../src/protocol/index.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
+import { runAbilitiesConformance } from './abilities-conformance.ts';
 import { runEngineConformance } from './engine-conformance.ts';
 
 const encoder = new TextEncoder();
@@ -53,6 +54,21 @@ runEngineConformance('redis', async (retention: RetentionOptions) => {
     reopen: async () => new RedisEngine({ url: shared.url, prefix, retention, logger: quiet }),
     cleanup: () => deleteKeys(shared, prefix),
   };
+});
+
+const abilityPrefixes: string[] = [];
+function abilityEngine(prefix: string): RedisEngine {
+  if (!abilityPrefixes.includes(prefix)) abilityPrefixes.push(prefix);
+  return engineOn(shared, prefix);
+}
+runAbilitiesConformance('redis', async () => abilityEngine(freshPrefix('abil')), {
+  makePair: async () => {
+    const prefix = freshPrefix('abil-pair');
+    return [abilityEngine(prefix), abilityEngine(prefix)];
+  },
+  cleanup: async () => {
+    for (const prefix of abilityPrefixes.splice(0)) await deleteKeys(shared, prefix);
+  },
 });
 
 function texted(texts: string[], publisher = 'u', timeMs = 1): LogEvent[] {
@@ -315,6 +331,40 @@ describe('redis engine', () => {
     await waitFor('both batches delivered', () => seen.length >= 2);
     assert.deepEqual(seen, [{ firstVersion: 0, texts: ['x'] }, { firstVersion: 1, texts: ['y'] }]);
     assert.equal(warnings.filter((msg) => msg === 'onBatch handler threw').length, 2);
+  });
+
+  it('lets an abandoned membership set expire and closes the direct-message connection', async () => {
+    const prefix = freshPrefix('abandon');
+    const engine = await open(engineOn(shared, prefix));
+    const admin = new Redis(shared.url);
+    try {
+      await engine.join('room', 'm', 150);
+      const key = `${prefix}{room}:members`;
+      const ttl = await admin.pttl(key);
+      assert.ok(ttl > 0 && ttl <= 150, `the key expires with its member (pttl ${ttl})`);
+      const deadline = Date.now() + 5000;
+      while (await admin.exists(key)) {
+        assert.ok(Date.now() < deadline, 'the abandoned set key disappears');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const dmClients = async (): Promise<number> =>
+        (await admin.client('LIST') as string).split('\n').filter((line) => line.includes('name=brigade-engine-dm')).length;
+      const before = await dmClients();
+      engine.receive('someone', () => undefined);
+      const connectDeadline = Date.now() + 5000;
+      while ((await dmClients()) <= before) {
+        assert.ok(Date.now() < connectDeadline, 'the subscriber connection opens on receive()');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await engine.close();
+      const closeDeadline = Date.now() + 5000;
+      while ((await dmClients()) > before) {
+        assert.ok(Date.now() < closeDeadline, 'close() closes the subscriber connection');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      admin.disconnect();
+    }
   });
 
   it('keeps publishers, times and binary payloads intact, and reads across batch boundaries', async () => {

@@ -1,0 +1,317 @@
+/**
+ * The conformance suite of the optional engine abilities DirectMessages and Membership
+ * (core/engine.ts), run by each engine that has them.
+ *
+ * `make` returns a fresh, unopened engine (the suite opens and closes it). `options.makePair`, for
+ * engines shared between processes, returns two fresh, unopened engines over ONE storage; the
+ * cross-instance cases are only registered with it (an engine that cannot be shared has no such case). `options.cleanup` runs once, after every case.
+ *
+ * A shared engine starts delivering a little after receive() returns, so before counting messages
+ * the cases send probes until every receiver has seen one ("settle"); probes are filtered out, and
+ * as order holds per sender→address, no probe can arrive after the messages sent behind it.
+ */
+import assert from 'node:assert/strict';
+import { after, afterEach, describe, it } from 'node:test';
+import {
+  hasDirectMessages, hasMembership, type DirectMessages, type Engine, type Membership,
+} from '../../src/core/engine.ts';
+import { BrigadeError } from '../../src/protocol/index.ts';
+
+type Able = Engine & DirectMessages & Membership;
+
+export interface AbilitiesOptions {
+  makePair?: () => Promise<[Engine, Engine]>;
+  cleanup?: () => Promise<void>;
+}
+
+const encoder = new TextEncoder();
+const PROBE = encoder.encode('\u0000brigade-conformance-probe\u0000');
+
+let counter = 0;
+function unique(label: string): string {
+  return `abil-${process.pid}-${Date.now().toString(36)}-${counter++}-${label}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function isProbe(bytes: Uint8Array): boolean {
+  return bytes.length === PROBE.length && bytes.every((b, i) => b === PROBE[i]);
+}
+
+async function eventually(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
+    await sleep(10);
+  }
+}
+
+interface Inbox {
+  got: number[][];
+  probes: number;
+  stop: () => void;
+}
+
+function inbox(engine: Able, address: string): Inbox {
+  const box: Inbox = { got: [], probes: 0, stop: () => undefined };
+  box.stop = engine.receive(address, (bytes) => {
+    assert.ok(bytes instanceof Uint8Array, 'delivered as bytes');
+    if (isProbe(bytes)) box.probes++;
+    else box.got.push(Array.from(bytes));
+  });
+  return box;
+}
+
+/** Sends probes until every inbox has seen one: from then on, their subscriptions are in place. */
+async function settle(sender: Able, address: string, boxes: Inbox[]): Promise<void> {
+  await eventually(`receivers of ${address} in place`, async () => {
+    if (boxes.every((box) => box.probes > 0)) return true;
+    await sender.sendTo(address, PROBE);
+    return false;
+  });
+}
+
+function isUnavailable(err: unknown): boolean {
+  assert.ok(err instanceof BrigadeError, `expected a BrigadeError, got ${String(err)}`);
+  assert.equal(err.code, 'UNAVAILABLE');
+  return true;
+}
+
+export function runAbilitiesConformance(
+  name: string,
+  make: () => Promise<Engine>,
+  options: AbilitiesOptions = {},
+): void {
+  describe(`engine abilities conformance: ${name}`, () => {
+    const opened: Engine[] = [];
+    const open = async (engine: Engine): Promise<Able> => {
+      assert.ok(hasDirectMessages(engine), 'has DirectMessages');
+      assert.ok(hasMembership(engine), 'has Membership');
+      opened.push(engine);
+      await engine.open();
+      return engine;
+    };
+    const fresh = async (): Promise<Able> => open(await make());
+
+    afterEach(async () => {
+      for (const e of opened.splice(0)) await e.close().catch(() => undefined);
+    });
+    after(async () => {
+      await options.cleanup?.();
+    });
+
+    describe('direct messages', () => {
+      it('delivers identical bytes to the receiver, zeros included', async () => {
+        const engine = await fresh();
+        const address = unique('bytes');
+        const box = inbox(engine, address);
+        await settle(engine, address, [box]);
+        const payloads = [
+          new Uint8Array([0, 0, 255, 0, 10, 13, 0]),
+          new Uint8Array(0),
+          Uint8Array.from({ length: 70_000 }, (_, i) => (i * 7) % 256),
+          encoder.encode('ünïcødé 👋'),
+        ];
+        // A view into a larger buffer: only its own bytes go out.
+        const backing = new Uint8Array([9, 9, 1, 2, 3, 9]);
+        const view = backing.subarray(2, 5);
+        for (const bytes of [...payloads, view]) await engine.sendTo(address, bytes);
+        await eventually('all five delivered', () => box.got.length >= 5);
+        await sleep(50);
+        assert.deepEqual(box.got, [...payloads.map((p) => Array.from(p)), [1, 2, 3]]);
+      });
+
+      it('never runs a handler inside sendTo', async () => {
+        const engine = await fresh();
+        const address = unique('reentry');
+        let inside = false;
+        let reentered = false;
+        const stop = engine.receive(address, () => {
+          if (inside) reentered = true;
+        });
+        const box = inbox(engine, address);
+        await settle(engine, address, [box]);
+        inside = true;
+        const sent = engine.sendTo(address, new Uint8Array([1]));
+        inside = false;
+        await sent;
+        await eventually('delivered', () => box.got.length === 1);
+        assert.equal(reentered, false);
+        stop();
+      });
+
+      it('stops delivering to an unsubscribed handler and keeps the others', async () => {
+        const engine = await fresh();
+        const address = unique('unsub');
+        const stays = inbox(engine, address);
+        const leaves = inbox(engine, address);
+        await settle(engine, address, [stays, leaves]);
+        await engine.sendTo(address, new Uint8Array([1]));
+        await eventually('both get the first', () => stays.got.length === 1 && leaves.got.length === 1);
+        leaves.stop();
+        leaves.stop(); // idempotent
+        await engine.sendTo(address, new Uint8Array([2]));
+        await eventually('the remaining one gets the second', () => stays.got.length === 2);
+        await sleep(50);
+        assert.deepEqual(leaves.got, [[1]]);
+        assert.deepEqual(stays.got, [[1], [2]]);
+
+        // The last receiver gone and a new one added: the address works again.
+        stays.stop();
+        const again = inbox(engine, address);
+        await settle(engine, address, [again]);
+        await engine.sendTo(address, new Uint8Array([3]));
+        await eventually('the new receiver gets the third', () => again.got.length === 1);
+        assert.deepEqual(stays.got, [[1], [2]]);
+      });
+
+      it('resolves a send to an address nobody receives and drops the message', async () => {
+        const engine = await fresh();
+        const address = unique('nobody');
+        await engine.sendTo(address, new Uint8Array([42]));
+        const box = inbox(engine, address);
+        await settle(engine, address, [box]);
+        await engine.sendTo(address, new Uint8Array([43]));
+        await eventually('the later message delivered', () => box.got.length === 1);
+        assert.deepEqual(box.got, [[43]], 'the earlier message was not kept for a later receiver');
+      });
+
+      it('keeps the order of 100 messages from one sender to one address', async () => {
+        const engine = await fresh();
+        const address = unique('order');
+        const box = inbox(engine, address);
+        await settle(engine, address, [box]);
+        // Issued back to back without waiting: the order of the calls is the order promised.
+        await Promise.all(Array.from({ length: 100 }, (_, i) => engine.sendTo(address, new Uint8Array([i, 0, i]))));
+        await eventually('100 delivered', () => box.got.length >= 100);
+        assert.deepEqual(box.got, Array.from({ length: 100 }, (_, i) => [i, 0, i]));
+      });
+
+      it('keeps addresses apart', async () => {
+        const engine = await fresh();
+        const [x, y] = [unique('x'), unique('y')];
+        const boxX = inbox(engine, x);
+        const boxY = inbox(engine, y);
+        await settle(engine, x, [boxX]);
+        await settle(engine, y, [boxY]);
+        await engine.sendTo(x, new Uint8Array([1]));
+        await engine.sendTo(y, new Uint8Array([2]));
+        await eventually('both delivered', () => boxX.got.length === 1 && boxY.got.length === 1);
+        await sleep(50);
+        assert.deepEqual(boxX.got, [[1]]);
+        assert.deepEqual(boxY.got, [[2]]);
+      });
+
+      if (options.makePair) it('delivers to receivers on two engines sharing the storage', async () => {
+        const [a, b] = await Promise.all((await options.makePair!()).map(open));
+        const address = unique('pair');
+        const onA = inbox(a, address);
+        const onB = inbox(b, address);
+        await settle(a, address, [onA, onB]);
+        await a.sendTo(address, new Uint8Array([0, 1, 0]));
+        await b.sendTo(address, new Uint8Array([2]));
+        await eventually('both engines get both', () => onA.got.length === 2 && onB.got.length === 2);
+        for (const box of [onA, onB]) {
+          assert.deepEqual([...box.got].sort((p, q) => p.length - q.length), [[2], [0, 1, 0]]);
+        }
+      });
+
+      it('rejects with UNAVAILABLE after close', async () => {
+        const engine = await fresh();
+        await engine.close();
+        await assert.rejects(engine.sendTo(unique('closed'), new Uint8Array([1])), isUnavailable);
+        assert.throws(() => engine.receive(unique('closed'), () => undefined), isUnavailable);
+      });
+    });
+
+    describe('membership', () => {
+      it('lists members sorted and counts them', async () => {
+        const engine = await fresh();
+        const set = unique('set');
+        assert.deepEqual(await engine.members(set), []);
+        assert.equal(await engine.count(set), 0);
+        for (const member of ['carol', 'alice', 'bob', 'Zed', 'ünï']) await engine.join(set, member, 60_000);
+        await engine.join(set, 'alice', 60_000); // twice is once
+        assert.deepEqual(await engine.members(set), ['Zed', 'alice', 'bob', 'carol', 'ünï']);
+        assert.equal(await engine.count(set), 5);
+      });
+
+      it('expires a member not re-joined within its TTL, and keeps the others', async () => {
+        const engine = await fresh();
+        const set = unique('ttl');
+        await engine.join(set, 'short', 150);
+        await engine.join(set, 'long', 60_000);
+        assert.deepEqual(await engine.members(set), ['long', 'short'], 'present right after join');
+        await eventually('the short one expires', async () => (await engine.count(set)) === 1);
+        assert.deepEqual(await engine.members(set), ['long']);
+      });
+
+      it('refreshes the TTL on re-join', async () => {
+        const engine = await fresh();
+        const set = unique('rejoin');
+        await engine.join(set, 'm', 150);
+        await engine.join(set, 'm', 60_000);
+        await engine.join(set, 'gone', 150);
+        await eventually('the other short one expires', async () => (await engine.count(set)) === 1);
+        assert.deepEqual(await engine.members(set), ['m'], 're-joined member outlives its first TTL');
+        // And a re-join may shorten it again.
+        await engine.join(set, 'm', 150);
+        await eventually('the re-joined member expires', async () => (await engine.count(set)) === 0);
+        assert.deepEqual(await engine.members(set), []);
+      });
+
+      it('removes a member on leave; leaving twice or from an unknown set is fine', async () => {
+        const engine = await fresh();
+        const set = unique('leave');
+        await engine.join(set, 'a', 60_000);
+        await engine.join(set, 'b', 60_000);
+        await engine.leave(set, 'a');
+        assert.deepEqual(await engine.members(set), ['b']);
+        assert.equal(await engine.count(set), 1);
+        await engine.leave(set, 'a');
+        await engine.leave(unique('unknown'), 'a');
+        await engine.leave(set, 'b');
+        assert.deepEqual(await engine.members(set), []);
+        assert.equal(await engine.count(set), 0);
+        await engine.join(set, 'a', 60_000);
+        assert.deepEqual(await engine.members(set), ['a'], 'a member may come back');
+      });
+
+      it('keeps sets independent', async () => {
+        const engine = await fresh();
+        const [s1, s2] = [unique('s1'), unique('s2')];
+        await engine.join(s1, 'a', 60_000);
+        await engine.join(s2, 'b', 60_000);
+        await engine.join(s2, 'a', 150);
+        await engine.leave(s1, 'a');
+        assert.deepEqual(await engine.members(s1), []);
+        assert.deepEqual(await engine.members(s2), ['a', 'b']);
+        await eventually('a expires in s2', async () => (await engine.count(s2)) === 1);
+        assert.deepEqual(await engine.members(s2), ['b']);
+      });
+
+      if (options.makePair) it('shares sets between two engines on one storage', async () => {
+        const [a, b] = await Promise.all((await options.makePair!()).map(open));
+        const set = unique('shared');
+        await a.join(set, 'from-a', 60_000);
+        await b.join(set, 'from-b', 60_000);
+        assert.deepEqual(await a.members(set), ['from-a', 'from-b']);
+        assert.equal(await b.count(set), 2);
+        await b.leave(set, 'from-a');
+        assert.deepEqual(await a.members(set), ['from-b']);
+      });
+
+      it('rejects with UNAVAILABLE after close', async () => {
+        const engine = await fresh();
+        await engine.close();
+        const set = unique('closed');
+        await assert.rejects(engine.join(set, 'a', 1000), isUnavailable);
+        await assert.rejects(engine.leave(set, 'a'), isUnavailable);
+        await assert.rejects(engine.members(set), isUnavailable);
+        await assert.rejects(engine.count(set), isUnavailable);
+      });
+    });
+  });
+}
