@@ -28,8 +28,14 @@ export class Channel<S = unknown> {
   pending: LogEvent[] = [];
   pendingAcks: { count: number; ack: AckCallback }[] = [];
 
-  /** Version of the last snapshot stored in the engine. */
+  /** Version of the last snapshot this node stored in the engine. */
   lastStoredSnapshot = 0;
+  /**
+   * Set when one of this node's own appends crossed a multiple of snapshotEvery: the snapshot is
+   * stored once the state reaches this version. Exactly one node's batch crosses each multiple,
+   * so over Redis one node stores each snapshot instead of every node storing the same one.
+   */
+  snapshotDueAt = 0;
   private snapshotFrame: { version: number; frame: Uint8Array; stateBytes: number } | null = null;
 
   constructor(

@@ -248,14 +248,17 @@ export class Hub implements CoreApi {
       this.releaseHeldBatches();
       return;
     }
+    const every = this.options.snapshotEvery;
     for (let i = 0; i < chans.length; i++) {
       let v = firsts[i];
       for (const a of acks[i]) {
         a.ack(v, null);
         v += a.count;
       }
+      if (every > 0 && Math.floor(v / every) > Math.floor(firsts[i] / every)) chans[i].snapshotDueAt = v;
     }
     this.releaseHeldBatches();
+    for (const ch of chans) this.maybeStoreSnapshot(ch);
     const took = performance.now() - started;
     this.stats.ticks++;
     this.stats.lastTickMs = took;
@@ -304,7 +307,7 @@ export class Hub implements CoreApi {
     this.stats.batches++;
     this.observer.batch(payloads.length);
     for (const f of frames) this.fanOut(ch, f.firstVersion, f.frame);
-    if (ch.head - ch.lastStoredSnapshot >= this.options.snapshotEvery) this.storeSnapshot(ch);
+    this.maybeStoreSnapshot(ch);
   }
 
   private fanOut(ch: Channel, firstVersion: number, frame: Uint8Array): void {
@@ -331,6 +334,13 @@ export class Hub implements CoreApi {
     sub.generation++;
     this.stats.behindTotal++;
     sub.session.send(encodeBehind(sub.channel.name, version));
+  }
+
+  private maybeStoreSnapshot(ch: Channel): void {
+    if (ch.snapshotDueAt > 0 && ch.head >= ch.snapshotDueAt && this.channels.get(ch.name) === ch) {
+      ch.snapshotDueAt = 0;
+      this.storeSnapshot(ch);
+    }
   }
 
   private storeSnapshot(ch: Channel): void {

@@ -9,7 +9,7 @@ export interface CoreOptions {
   maxTickMs: number;
   /** A connection whose unsent bytes would pass this is sent BEHIND and paused, bytes. */
   maxBufferedBytes: number;
-  /** Store a snapshot every this many events per channel. */
+  /** Store a snapshot every this many events per channel (by the node whose append crosses each multiple); 0 = never. */
   snapshotEvery: number;
   /** Encoded batches kept in memory per channel for cheap catch-up, bytes. */
   recentBytesPerChannel: number;
