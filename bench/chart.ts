@@ -40,7 +40,9 @@ function parseArgs(argv: string[]): { file: string; out: string } {
   }
   if (!file) {
     const dir = join(here, 'results');
-    const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+    // Newest place-fanout result (other benches may write to bench/results too).
+    const files = readdirSync(dir).filter((f) => /^\d.*\.json$/.test(f)).sort()
+      .filter((f) => { try { return JSON.parse(readFileSync(join(dir, f), 'utf8')).bench === 'place-fanout'; } catch { return false; } });
     if (files.length === 0) throw new Error(`no results in ${dir}; run bench/place-fanout.ts first`);
     file = join(dir, files[files.length - 1]);
   }
@@ -90,7 +92,7 @@ function drawPanel(p: Panel, seconds: number[]): string {
   const YL = (v: number) => p.y + p.h - ((v - lt[0]) / (lt[lt.length - 1] - lt[0])) * p.h;
   const YR = (v: number) => p.y + p.h - ((v - rt[0]) / (rt[rt.length - 1] - rt[0])) * p.h;
 
-  out.push(`<text x="${p.x}" y="${p.y - 12}" class="title">${esc(p.title)}</text>`);
+  out.push(`<text x="${p.x}" y="${p.y - 48}" class="title">${esc(p.title)}</text>`);
   out.push(`<rect x="${p.x}" y="${p.y}" width="${p.w}" height="${p.h}" class="frame"/>`);
   for (const v of lt) {
     const y = YL(v).toFixed(1);
@@ -122,15 +124,15 @@ function drawPanel(p: Panel, seconds: number[]): string {
     });
     out.push(`<path d="${d}" fill="none" stroke="${s.colour}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
   }
-  // Legend, top right inside the panel.
-  const lx = p.x + p.w - 250;
-  let ly = p.y + 14;
-  out.push(`<rect x="${lx - 8}" y="${p.y + 4}" width="254" height="${p.series.length * 16 + 6}" class="legend"/>`);
-  for (const s of p.series) {
+  // Legend: rows of up to three entries between the panel's title and the panel.
+  const perRow = 3;
+  const colW = p.w / perRow;
+  p.series.forEach((s, i) => {
+    const lx = p.x + (i % perRow) * colW;
+    const ly = p.y - 42 + Math.floor(i / perRow) * 15 + 16;
     out.push(`<line x1="${lx}" x2="${lx + 22}" y1="${ly}" y2="${ly}" stroke="${s.colour}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
     out.push(`<text x="${lx + 28}" y="${ly}" class="legendtext" dominant-baseline="middle">${esc(s.name)}</text>`);
-    ly += 16;
-  }
+  });
   return out.join('\n');
 }
 
@@ -141,12 +143,12 @@ function main(): void {
   const tl = r.timeline.filter((t, i) => i < r.params.seconds + 1 || t.framesPerSecond > 0);
   const seconds = tl.map((t) => t.s);
   const W = 960;
-  const H = 640;
+  const H = 700;
   const pw = W - 150;
   const title = `Brigade place fan-out: ${r.params.viewers.toLocaleString('en-US')} viewers × ${r.params.editsPerSecond} edits/s, ${r.params.seconds} s, tick ${r.params.tickMs ?? 100} ms`;
   const sub = `${r.machine.cores} cores (${r.machine.cpuModel}), Node ${r.machine.node}; server and simulator share the machine; ${r.startedAt}`;
   const top = drawPanel({
-    x: 80, y: 80, w: pw, h: 210, title: 'Latency per (viewer, edit), by the second the edit was acknowledged', leftLabel: 'ms',
+    x: 80, y: 132, w: pw, h: 210, title: 'Latency per (viewer, edit), by the second the edit was acknowledged', leftLabel: 'ms',
     series: [
       { name: 'publish → viewer receipt, p99', colour: '#d62728', values: tl.map((t) => t.publishToReceipt.p99) },
       { name: 'publish → viewer receipt, p50', colour: '#ff9896', values: tl.map((t) => t.publishToReceipt.p50) },
@@ -158,7 +160,7 @@ function main(): void {
     ],
   }, seconds);
   const bottom = drawPanel({
-    x: 80, y: 380, w: pw, h: 200, title: 'Frames delivered to viewers per second, and CPU', leftLabel: 'frames/s', rightLabel: '% of one core',
+    x: 80, y: 458, w: pw, h: 196, title: 'Frames delivered to viewers per second, and CPU', leftLabel: 'frames/s', rightLabel: '% of one core',
     series: [
       { name: 'frames/s received by viewers', colour: '#2ca02c', values: tl.map((t) => t.framesPerSecond) },
       { name: 'server CPU %', colour: '#9467bd', axis: 'right', values: tl.map((t) => t.serverCpuPct) },

@@ -13,11 +13,11 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Histogram, type HistogramJson } from './lib/histogram.ts';
-import { clockTicksPerSecond, cmdline, cpuSeconds, nowMs, openFds, rssBytes } from './lib/proc.ts';
+import { clockTicksPerSecond, cmdline, cpuSeconds, machineBusySeconds, nowMs, openFds, rssBytes } from './lib/proc.ts';
 import type { EditorCounters, FromEditor, FromViewer, ToEditor, ToViewer, ViewerCounters } from './lib/messages.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -252,13 +252,17 @@ async function getJson<T>(url: string): Promise<T> {
   return (await res.json()) as T;
 }
 
-async function snapshotVersion(httpUrl: string): Promise<number> {
+async function snapshotBin(httpUrl: string): Promise<{ version: number; bytes: Uint8Array }> {
   const res = await fetch(`${httpUrl}/api/place/${CANVAS.name}/snapshot.bin`);
   if (!res.ok) throw new Error(`GET snapshot.bin answered ${res.status}`);
-  await res.arrayBuffer();
-  const v = Number(res.headers.get('x-brigade-version'));
-  if (!Number.isFinite(v)) throw new Error('snapshot.bin has no X-Brigade-Version header');
-  return v;
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const version = Number(res.headers.get('x-brigade-version'));
+  if (!Number.isFinite(version)) throw new Error('snapshot.bin has no X-Brigade-Version header');
+  return { version, bytes };
+}
+
+async function snapshotVersion(httpUrl: string): Promise<number> {
+  return (await snapshotBin(httpUrl)).version;
 }
 
 async function metrics(httpUrl: string): Promise<Record<string, number>> {
@@ -308,6 +312,9 @@ async function main(): Promise<void> {
     cleanup().finally(() => process.exit(1));
   }, watchdogMs).unref();
 
+  // Other work on the machine skews every figure here: say so when the machine was not quiet.
+  const loadBefore = loadavg().map((x) => Math.round(x * 100) / 100);
+  if (loadBefore[0] > 0.5) log(`warning: load average is ${loadBefore.join(' ')} before the run; other processes share these cores`);
   log(`place-fanout: ${fmt(o.viewers)} viewers in ${o.workers} processes, ${o.editsPerSecond} edits/s over ${o.editorConnections} connections, ${o.seconds} s, tick ${o.tickMs ?? 'default'} ms`);
   const server = await startServer(o);
   log(`server pid ${server.pid} on ${server.httpUrl} (data ${dataDir})`);
@@ -329,18 +336,18 @@ async function main(): Promise<void> {
 
   // Viewer processes, each with its own source addresses (127.0.0.10+).
   const viewers: Worker<ToViewer, FromViewer>[] = [];
-  let firstId = 0;
   for (let k = 0; k < o.workers; k++) {
     const count = Math.floor(o.viewers / o.workers) + (k < o.viewers % o.workers ? 1 : 0);
     const w = startWorker<ToViewer, FromViewer>('viewer-worker.ts');
     w.send({
-      t: 'connect', wsUrl: server.wsUrl, channel: CHANNEL, count, concurrency: o.connectConcurrency, firstId,
+      t: 'connect', wsUrl: server.wsUrl, channel: CHANNEL, count, concurrency: o.connectConcurrency,
+      width: CANVAS.width, height: CANVAS.height, colours: CANVAS.colours,
       localAddresses: [`127.0.0.${10 + 2 * k}`, `127.0.0.${11 + 2 * k}`],
     });
-    firstId += count;
     viewers.push(w);
   }
-  const simPids = () => [editor.pid, ...viewers.map((w) => w.pid)];
+  // The simulator: this process, the editor and the viewer processes.
+  const simPids = () => [process.pid, editor.pid, ...viewers.map((w) => w.pid)];
   const simCpu = () => simPids().reduce((s, pid) => s + (cpuSeconds(pid) || 0), 0);
   const liveCounters = () => sumCounters(viewers.map((w) => {
     const m = w.latest.get('progress') ?? w.latest.get('ready');
@@ -385,6 +392,7 @@ async function main(): Promise<void> {
   while (nowMs() < t0) await sleep(5);
   const cpu0 = cpuSeconds(server.pid);
   const sim0 = simCpu();
+  const busy0 = machineBusySeconds();
 
   interface Tick { s: number; serverCpuPct: number; simCpuPct: number; rssMB: number; framesPerSecond: number; eventsPerSecond: number; bytesPerSecond: number; sent: number; acked: number }
   const ticks: Tick[] = [];
@@ -428,13 +436,16 @@ async function main(): Promise<void> {
   const tEnd = nowMs();
   const cpu1 = cpuSeconds(server.pid);
   const sim1 = simCpu();
+  const busy1 = machineBusySeconds();
   const endRss = rssBytes(server.pid);
   peakRss = Math.max(peakRss, endRss);
   const windowMsgs = await Promise.all(viewers.map((w) => { const p = w.next('window-counters', 30_000); w.send({ t: 'stop-window' }); return p; }));
   const win = sumCounters(windowMsgs.map((m) => m.counters));
 
   // ---- convergence: every viewer at the server's head ----
-  const headSnapshot = await snapshotVersion(server.httpUrl);
+  // snapshot.bin is rendered at most once a second: the settle delay makes it current.
+  let snap = await snapshotBin(server.httpUrl);
+  const headSnapshot = snap.version;
   const info = await getJson<{ version: number }>(`${server.httpUrl}/api/place/${CANVAS.name}/info`);
   const head = Math.max(headSnapshot, info.version);
   const convergeStart = nowMs();
@@ -450,6 +461,22 @@ async function main(): Promise<void> {
   const below = versions.reduce((s, v) => s + v.below, 0);
   const above = versions.reduce((s, v) => s + v.above, 0);
   const liveViewers = versions.reduce((s, v) => s + v.live, 0);
+
+  // Canvas check: each viewer process's checker folded the snapshot and every edit it received
+  // into a canvas; it must equal snapshot.bin byte for byte at the same version.
+  if (snap.version !== head) { await sleep(1100); snap = await snapshotBin(server.httpUrl); }
+  const checks = await Promise.all(viewers.map((w) => {
+    const p = w.next('canvas-check', 30_000);
+    w.send({ t: 'check-canvas', version: snap.version, bytes: snap.bytes });
+    return p;
+  }));
+  const canvasCheck = {
+    checkers: checks.length,
+    equal: checks.filter((c) => c.equal === true).length,
+    different: checks.filter((c) => c.equal === false).length,
+    notComparable: checks.filter((c) => c.equal === null).length,
+    differingBytes: checks.reduce((s2, c) => s2 + c.differingBytes, 0),
+  };
 
   const m = await metrics(server.httpUrl);
 
@@ -530,7 +557,7 @@ async function main(): Promise<void> {
     startedAt: new Date(t0).toISOString(),
     label: o.label,
     command,
-    machine: machine(),
+    machine: { ...machine(), loadAverageBefore: loadBefore },
     params: {
       viewers: o.viewers, editsPerSecond: o.editsPerSecond, seconds: o.seconds, tickMs: o.tickMs, workers: o.workers,
       editorConnections: o.editorConnections, settleMs: o.settleMs, serverArgs: server.serverArgs.filter((a, i, all) => all[i - 1] !== '--data' && a !== '--data'),
@@ -548,6 +575,7 @@ async function main(): Promise<void> {
       fanOutSpreadMs: spreadH.summary(),
       behindTotal: m.brigade_behind_total ?? null,
       converged: below === 0 && above === 0 && atHead === o.viewers,
+      canvasesEqual: canvasCheck.equal === canvasCheck.checkers,
     },
     server: {
       pid: server.pid,
@@ -598,7 +626,7 @@ async function main(): Promise<void> {
     convergence: {
       headFromSnapshotBin: headSnapshot, headFromInfo: info.version, head, versionBefore: v0,
       viewersAtHead: atHead, viewersBelowHead: below, viewersAboveHead: above, liveViewers,
-      checkedAfterSettleMs: o.settleMs, convergedAfterMs,
+      checkedAfterSettleMs: o.settleMs, convergedAfterMs, canvasCheck,
       converged: below === 0 && above === 0 && atHead === o.viewers,
     },
     viewers: {
@@ -613,6 +641,11 @@ async function main(): Promise<void> {
       cpuPercentOfOneCore: r1(((sim1 - sim0) / windowSeconds) * 100),
       cpuPercentSteady: steadySim,
     },
+    /** CPU the rest of the machine used in the window (not the server, not this bench): should be near 0. */
+    otherProcesses: {
+      cpuPercentOfOneCore: r1(((busy1 - busy0 - serverCpu - (sim1 - sim0)) / windowSeconds) * 100),
+      machineBusyPercentOfAllCores: r1(((busy1 - busy0) / windowSeconds / cpus().length) * 100),
+    },
     timeline,
   };
 
@@ -622,7 +655,7 @@ async function main(): Promise<void> {
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   log(`\nresult written to ${file}`);
   const h = result.headline;
-  log(`summary: ${fmt(h.framesPerServerCpuSecond)} frames per server CPU-second; ${fmt(h.eventsDeliveredPerSecond)} events/s delivered; server CPU ${h.serverCpuPercentOfOneCore}% of one core; ack→receipt p50 ${h.latencyAckToReceiptMs.p50} p99 ${h.latencyAckToReceiptMs.p99} max ${h.latencyAckToReceiptMs.max} ms; behind ${h.behindTotal}; converged ${h.converged}`);
+  log(`summary: ${fmt(h.framesPerServerCpuSecond)} frames per server CPU-second; ${fmt(h.eventsDeliveredPerSecond)} events/s delivered; server CPU ${h.serverCpuPercentOfOneCore}% of one core; ack→receipt p50 ${h.latencyAckToReceiptMs.p50} p99 ${h.latencyAckToReceiptMs.p99} max ${h.latencyAckToReceiptMs.max} ms; publish→receipt p50 ${h.latencyPublishToReceiptMs.p50} p99 ${h.latencyPublishToReceiptMs.p99} ms; other processes ${result.otherProcesses.cpuPercentOfOneCore}% of a core; behind ${h.behindTotal}; converged ${h.converged}; canvases equal ${h.canvasesEqual}`);
 }
 
 main().then(

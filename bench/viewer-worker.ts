@@ -10,6 +10,8 @@
  */
 import { WebSocket } from 'ws';
 import { SubscribeMode, decodeServerFrame, encodeClientFrame } from '../src/protocol/index.ts';
+import { makeEditCodec, type EditCodec } from '../src/apps/place/edit-codec.ts';
+import { decodePixels, encodePixels } from '../src/apps/place/snapshot-codec.ts';
 import { Histogram } from './lib/histogram.ts';
 import { nowMs } from './lib/proc.ts';
 import type { FromViewer, ToViewer, ViewerCounters } from './lib/messages.ts';
@@ -37,6 +39,21 @@ let version = new Float64Array(0);
 let state = new Uint8Array(0);
 let attempts = new Uint8Array(0);
 let nextRequestId = 1;
+
+// The checker (viewer 0 of this process) keeps a full canvas: snapshot + every edit, in order.
+let width = 0;
+let height = 0;
+let colours = 0;
+let codec: EditCodec | null = null;
+let canvas: Uint8Array | null = null;
+
+function applyToCanvas(data: Buffer, offset: number, count: number, eventSize: number, skip: number): void {
+  if (canvas === null || codec === null || eventSize !== codec.eventSize) return;
+  for (let k = skip; k < count; k++) {
+    const e = codec.decode(data, offset + k * eventSize);
+    if (e.x < width && e.y < height && e.colour < colours) canvas[e.y * width + e.x] = e.colour;
+  }
+}
 
 const counters: ViewerCounters = {
   live: 0, failed: 0, closed: 0, frames: 0, bytes: 0, events: 0, gaps: 0, duplicates: 0, behind: 0,
@@ -120,6 +137,7 @@ function onMessage(i: number, data: Buffer): void {
       if (first > v) counters.gaps++;
       else counters.duplicates++;
     }
+    if (i === 0 && first <= v && first + count > v) applyToCanvas(data, o + 14, count, eventSize, v - first);
     if (first + count > v) version[i] = first + count;
     if (recording) record(first, count, at, data.length);
     return;
@@ -144,6 +162,13 @@ function onMessage(i: number, data: Buffer): void {
     case 'snapshot':
       counters.snapshots++;
       version[i] = frame.version;
+      if (i === 0) {
+        try {
+          canvas = decodePixels(frame.state, width, height, colours, channel);
+        } catch (err) {
+          noteError(`checker snapshot: ${(err as Error).message}`);
+        }
+      }
       break;
     case 'behind':
       // The server paused this viewer: resume from where it says, at once (we are reading).
@@ -194,7 +219,7 @@ function open(i: number): void {
     handshakeTimeout: 30_000,
   });
   sockets[i] = ws;
-  ws.on('open', () => subscribe(i, SubscribeMode.HEAD, 0));
+  ws.on('open', () => subscribe(i, i === 0 ? SubscribeMode.SNAPSHOT : SubscribeMode.HEAD, 0));
   ws.on('message', (data: Buffer) => onMessage(i, data));
   ws.on('error', (err: Error) => {
     if (state[i] !== S_CONNECTING || attempts[i] > CONNECT_RETRIES) noteError(`socket ${i}: ${err.message}`);
@@ -302,6 +327,10 @@ process.on('message', (m: ToViewer) => {
       wsUrl = m.wsUrl;
       localAddresses = m.localAddresses;
       concurrency = m.concurrency;
+      width = m.width;
+      height = m.height;
+      colours = m.colours;
+      codec = makeEditCodec(width, height, colours);
       sockets = new Array<WebSocket>(m.count);
       version = new Float64Array(m.count);
       state = new Uint8Array(m.count);
@@ -339,6 +368,18 @@ process.on('message', (m: ToViewer) => {
         if (v > max) max = v;
       }
       send({ t: 'versions', pid: process.pid, atHead, below, above, min, max, live: counters.live });
+      break;
+    }
+    case 'check-canvas': {
+      const v = version[0];
+      if (canvas === null || state[0] !== S_LIVE || v !== m.version) {
+        send({ t: 'canvas-check', pid: process.pid, checkerVersion: v, equal: null, differingBytes: 0 });
+        break;
+      }
+      const mine = encodePixels(canvas, colours);
+      let differing = Math.abs(mine.length - m.bytes.length);
+      for (let k = 0; k < Math.min(mine.length, m.bytes.length); k++) if (mine[k] !== m.bytes[k]) differing++;
+      send({ t: 'canvas-check', pid: process.pid, checkerVersion: v, equal: differing === 0, differingBytes: differing });
       break;
     }
     case 'batch-mins':

@@ -7,7 +7,11 @@ import type { HistogramJson } from './histogram.ts';
 // ---- viewer workers ---------------------------------------------------------------------------
 
 export type ToViewer =
-  | { t: 'connect'; wsUrl: string; channel: string; count: number; localAddresses: string[]; concurrency: number; firstId: number }
+  /**
+   * Open `count` viewers. The first of them is a checker: it subscribes with a snapshot and folds
+   * every edit into its own copy of the canvas (width x height, `colours` colours).
+   */
+  | { t: 'connect'; wsUrl: string; channel: string; count: number; localAddresses: string[]; concurrency: number; width: number; height: number; colours: number }
   /** Start of the measured window: counters restart and every batch's receipt time is kept. */
   | { t: 'window'; t0: number; maxSeconds: number }
   /** End of the measured window: reply with `window-counters`; nothing more is recorded. */
@@ -15,6 +19,8 @@ export type ToViewer =
   | { t: 'versions'; head: number }
   /** Reply `batch-mins`: the earliest receipt of each distinct batch in this process. */
   | { t: 'batch-mins' }
+  /** Compare the checker's canvas with snapshot.bin's bytes at `version`; reply `canvas-check`. */
+  | { t: 'check-canvas'; version: number; bytes: Uint8Array }
   /**
    * Ack and send times of every edit, indexed by version - v0 (NaN: unknown), and the earliest
    * receipt of each batch over all viewer processes (keys as in `batch-mins`); reply `latency`.
@@ -56,6 +62,8 @@ export type FromViewer =
   | { t: 'versions'; pid: number; atHead: number; below: number; above: number; min: number; max: number; live: number }
   /** key = firstVersion * 2^20 + count, min = earliest receipt time (ms, shared clock). */
   | { t: 'batch-mins'; pid: number; keys: Float64Array; mins: Float64Array }
+  /** checkerVersion: the checker's version; equal: its canvas equals the bytes (null: versions differ or no checker). */
+  | { t: 'canvas-check'; pid: number; checkerVersion: number; equal: boolean | null; differingBytes: number }
   | {
     t: 'latency'; pid: number; ack: HistogramJson; send: HistogramJson;
     /** receipt - the earliest receipt of the same batch by any viewer: how long one fan-out takes to reach everyone. */

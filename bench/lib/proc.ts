@@ -63,3 +63,16 @@ export function cmdline(pid: number): string {
     return '';
   }
 }
+
+/** CPU seconds the whole machine has spent busy (all cores; /proc/stat less idle and iowait); NaN off Linux. */
+export function machineBusySeconds(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    const busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+    return busy / clockTicksPerSecond();
+  } catch {
+    return NaN;
+  }
+}
