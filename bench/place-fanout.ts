@@ -17,6 +17,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Histogram, type HistogramJson } from './lib/histogram.ts';
+import { startBrigade } from './lib/listening.ts';
 import { clockTicksPerSecond, cmdline, cpuSeconds, machineBusySeconds, nowMs, openFds, rssBytes } from './lib/proc.ts';
 import type { EditorCounters, FromEditor, FromViewer, ToEditor, ToViewer, ViewerCounters } from './lib/messages.ts';
 
@@ -151,31 +152,9 @@ async function startServer(o: Options): Promise<Server> {
     '--place-cooldown-ms', '0', '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0',
     ...(o.tickMs !== null ? ['--tick-ms', String(o.tickMs)] : []),
   ];
-  const proc = spawn(process.execPath, [cli, ...serverArgs], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
+  const { proc, port, logTail } = await startBrigade(cli, serverArgs, root);
   serverProc = proc;
   children.add(proc);
-  const logTail: string[] = [];
-  const keep = (line: string) => { logTail.push(line); if (logTail.length > 50) logTail.shift(); };
-  let errBuf = '';
-  proc.stderr!.on('data', (d: Buffer) => { errBuf += d.toString(); for (const l of errBuf.split('\n').slice(0, -1)) keep(l); errBuf = errBuf.slice(errBuf.lastIndexOf('\n') + 1); });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start in 20 s:\n${logTail.join('\n')}`)), 20_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        keep(line);
-        try {
-          const rec = JSON.parse(line) as { msg?: string; port?: number };
-          if (rec.msg === 'brigade listening' && rec.port) { clearTimeout(timer); resolve(rec.port); }
-        } catch { /* not JSON */ }
-      }
-    });
-    proc.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`server exited (${code ?? signal}) before listening:\n${logTail.join('\n')}`)); });
-  });
   const pid = proc.pid!;
   // `node bin/brigade.js serve` runs the server in this very process: check we measure the right one.
   if (!cmdline(pid).includes('brigade.js')) throw new Error(`PID ${pid} is not the brigade server: ${cmdline(pid)}`);

@@ -36,6 +36,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Histogram } from './lib/histogram.ts';
+import { startBrigade } from './lib/listening.ts';
 import { clockTicksPerSecond, cmdline, cpuSeconds, nowMs } from './lib/proc.ts';
 import { drawRedisCharts } from './redis-chart.ts';
 import type { EditorCounters, FromWorker, NodeAddress, ToWorker, ViewerCounters } from './redis-log-worker.ts';
@@ -347,34 +348,8 @@ async function startNode(redisUrl: string, prefix: string, tickMs: number | null
   const cli = join(root, 'bin', 'brigade.js');
   const dataDir = mkdtempSync(join(tmpRoot, 'node-'));
   const args = nodeArgs(redisUrl, prefix, dataDir, tickMs);
-  const proc = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
+  const { proc, port, logTail } = await startBrigade(cli, args, root);
   nodeProcs.add(proc);
-  const logTail: string[] = [];
-  const keep = (line: string) => { logTail.push(line); if (logTail.length > 40) logTail.shift(); };
-  let errBuf = '';
-  proc.stderr!.on('data', (d: Buffer) => {
-    errBuf += d.toString();
-    for (const l of errBuf.split('\n').slice(0, -1)) keep(l);
-    errBuf = errBuf.slice(errBuf.lastIndexOf('\n') + 1);
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`node did not start in 20 s:\n${logTail.join('\n')}`)), 20_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        keep(line);
-        try {
-          const rec = JSON.parse(line) as { msg?: string; port?: number };
-          if (rec.msg === 'brigade listening' && rec.port) { clearTimeout(timer); resolve(rec.port); }
-        } catch { /* not JSON */ }
-      }
-    });
-    proc.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`node exited (${code ?? signal}) before listening:\n${logTail.join('\n')}`)); });
-  });
   const pid = proc.pid!;
   if (!cmdline(pid).includes('brigade.js')) throw new Error(`PID ${pid} is not a brigade node: ${cmdline(pid)}`);
   proc.once('exit', (code, signal) => {
