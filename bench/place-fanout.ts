@@ -12,13 +12,13 @@
  * by PID, also on error or Ctrl-C. See docs/BENCHMARKS.md.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Histogram, type HistogramJson } from './lib/histogram.ts';
 import { startBrigade } from './lib/listening.ts';
-import { clockTicksPerSecond, cmdline, cpuSeconds, machineBusySeconds, nowMs, openFds, rssBytes } from './lib/proc.ts';
+import { clockTicksPerSecond, cmdline, cpuSeconds, machineBusySeconds, nowMs, openFds, rssBytes, machineInfo } from './lib/proc.ts';
 import type { EditorCounters, FromEditor, FromViewer, ToEditor, ToViewer, ViewerCounters } from './lib/messages.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -270,14 +270,6 @@ function sumCounters(list: ViewerCounters[]): ViewerCounters {
   return s;
 }
 
-function machine() {
-  let model = cpus()[0]?.model ?? 'unknown';
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) model = m[1].trim();
-  } catch { /* not Linux */ }
-  return { cores: cpus().length, cpuModel: model, node: process.version, kernel: release(), memoryGiB: r1(totalmem() / 2 ** 30), clockTicksPerSecond: clockTicksPerSecond() };
-}
 
 // ---- the run ----------------------------------------------------------------------------------
 
@@ -536,7 +528,7 @@ async function main(): Promise<void> {
     startedAt: new Date(t0).toISOString(),
     label: o.label,
     command,
-    machine: { ...machine(), loadAverageBefore: loadBefore },
+    machine: { ...machineInfo(), loadAverageBefore: loadBefore },
     params: {
       viewers: o.viewers, editsPerSecond: o.editsPerSecond, seconds: o.seconds, tickMs: o.tickMs, workers: o.workers,
       editorConnections: o.editorConnections, settleMs: o.settleMs, serverArgs: server.serverArgs.filter((a, i, all) => all[i - 1] !== '--data' && a !== '--data'),

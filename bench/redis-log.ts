@@ -31,13 +31,13 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Histogram } from './lib/histogram.ts';
 import { startBrigade } from './lib/listening.ts';
-import { clockTicksPerSecond, cmdline, cpuSeconds, nowMs } from './lib/proc.ts';
+import { clockTicksPerSecond, cmdline, cpuSeconds, nowMs, machineInfo } from './lib/proc.ts';
 import { drawRedisCharts } from './redis-chart.ts';
 import type { EditorCounters, FromWorker, NodeAddress, ToWorker, ViewerCounters } from './redis-log-worker.ts';
 
@@ -770,14 +770,6 @@ async function rateRuns(o: Options, admin: Redis, redis: RedisInfo, runId: strin
 
 // ---- the run ----------------------------------------------------------------------------------
 
-function machine() {
-  let model = cpus()[0]?.model ?? 'unknown';
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) model = m[1].trim();
-  } catch { /* not Linux */ }
-  return { cores: cpus().length, cpuModel: model, node: process.version, kernel: release(), memoryGiB: r1(totalmem() / 2 ** 30), clockTicksPerSecond: clockTicksPerSecond() };
-}
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
@@ -822,7 +814,7 @@ async function main(): Promise<void> {
       startedAt,
       label: o.label,
       command,
-      machine: machine(),
+      machine: machineInfo(),
       redis: { version: redis.version, args: redis.args, persistence: 'appendonly yes, appendfsync everysec (CONFIG SET appendfsync always for the runs marked so)' },
       params: {
         seconds: o.seconds, inFlightPerConnection: o.inFlight, connectionsPerNode: o.connectionsPerNode, tickMs: o.tickMs,

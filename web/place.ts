@@ -7,18 +7,12 @@ import { makeEditCodec, type EditCodec } from '../src/apps/place/edit-codec.ts';
 import { decodePixels } from '../src/apps/place/snapshot-codec.ts';
 import { PLACE_PREFIX } from '../src/apps/place/constants.ts';
 import { BrigadeClient, BrigadeError, type Subscription } from '../src/sdk/index.ts';
+import type { CanvasDescription } from '../src/apps/place/routes.ts';
 import { PixelStore } from './place/pixels.ts';
 import { View } from './place/view.ts';
 
 /** One entry of GET /api/place/canvases. */
-interface CanvasInfo {
-  name: string;
-  width: number;
-  height: number;
-  palette: string[];
-  cooldownMs: number;
-  eventSize: number;
-}
+type CanvasInfo = Pick<CanvasDescription, 'name' | 'width' | 'height' | 'palette' | 'cooldownMs' | 'eventSize'>;
 
 /** What end-to-end tests read from the page. */
 export interface PlaceHooks {

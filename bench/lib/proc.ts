@@ -1,6 +1,7 @@
 /** Process accounting from /proc (Linux), and the one clock every bench process shares. */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
 
 /**
  * Wall-clock time in milliseconds with sub-millisecond resolution. Every bench process uses this
@@ -75,4 +76,18 @@ export function machineBusySeconds(): number {
   } catch {
     return NaN;
   }
+}
+
+/** The machine a result was measured on, as every benchmark records it. */
+export function machineInfo() {
+  const { cpus, release, totalmem } = os;
+  let model = cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) model = m[1].trim();
+  } catch { /* not Linux */ }
+  return {
+    cores: cpus().length, cpuModel: model, node: process.version, kernel: release(),
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10, clockTicksPerSecond: clockTicksPerSecond(),
+  };
 }
