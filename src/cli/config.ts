@@ -4,9 +4,10 @@
  * (--tick-ms). Every key below can be set all four ways.
  */
 import { readFileSync } from 'node:fs';
-import { defaultCoreOptions } from '../core/index.ts';
+import { defaultCoreOptions, type CoreOptions } from '../core/index.ts';
 
-export interface Config {
+/** Every core option (units in src/core/options.ts) is a setting too, under the same name. */
+export interface Config extends CoreOptions {
   host: string;
   port: number;
   /** Directory for the embedded engine's SQLite file and generated secrets. */
@@ -18,18 +19,7 @@ export interface Config {
   redisPrefix: string;
   /** Node processes on this machine (node:cluster, one port); more than 1 needs --redis. */
   workers: number;
-  // core (units in src/core/options.ts)
-  tickMs: number;
-  maxTickMs: number;
-  maxBufferedBytes: number;
-  snapshotEvery: number;
-  recentBytesPerChannel: number;
-  maxEventsPerFrame: number;
-  maxSubscriptionsPerConnection: number;
-  maxPendingPerChannel: number;
-  maxProtocolErrors: number;
-  publishPerSecondPerIp: number;
-  publishBurstPerIp: number;
+  // engine retention
   /** Log events kept behind the newest snapshot. */
   retainEvents: number;
   /** Snapshots kept per channel (rollback can reach back to the oldest). */
@@ -61,17 +51,7 @@ export const defaultConfig: Config = {
   redis: '',
   redisPrefix: 'brigade:',
   workers: 1,
-  tickMs: defaultCoreOptions.tickMs,
-  maxTickMs: defaultCoreOptions.maxTickMs,
-  maxBufferedBytes: defaultCoreOptions.maxBufferedBytes,
-  snapshotEvery: defaultCoreOptions.snapshotEvery,
-  recentBytesPerChannel: defaultCoreOptions.recentBytesPerChannel,
-  maxEventsPerFrame: defaultCoreOptions.maxEventsPerFrame,
-  maxSubscriptionsPerConnection: defaultCoreOptions.maxSubscriptionsPerConnection,
-  maxPendingPerChannel: defaultCoreOptions.maxPendingPerChannel,
-  maxProtocolErrors: defaultCoreOptions.maxProtocolErrors,
-  publishPerSecondPerIp: defaultCoreOptions.publishPerSecondPerIp,
-  publishBurstPerIp: defaultCoreOptions.publishBurstPerIp,
+  ...defaultCoreOptions,
   retainEvents: 100_000,
   keepSnapshots: 8,
   maxFrameBytes: 64 * 1024,
@@ -149,4 +129,11 @@ export function configHelp(): string {
   return (Object.keys(defaultConfig) as (keyof Config)[])
     .map((k) => `  --${kebab(k).padEnd(34)} ${snake(k).padEnd(40)} default ${JSON.stringify(defaultConfig[k])}`)
     .join('\n');
+}
+
+/** The core's options out of a configuration. */
+export function coreOptionsOf(config: Config): CoreOptions {
+  const out = { ...defaultCoreOptions };
+  for (const k of Object.keys(defaultCoreOptions) as (keyof CoreOptions)[]) out[k] = config[k];
+  return out;
 }

@@ -12,7 +12,7 @@ import { EmbeddedEngine, RedisEngine } from '../engines/index.ts';
 import type { Engine } from '../core/index.ts';
 import { Gateway, IdentityIssuer, createMetrics, type HttpRoute } from '../gateway/index.ts';
 import { DEFAULT_PALETTE, PlaceChannelType, placeRoutes } from '../apps/place/index.ts';
-import type { Config } from './config.ts';
+import { coreOptionsOf, type Config } from './config.ts';
 
 export interface Running {
   gateway: Gateway;
@@ -72,14 +72,7 @@ export async function serve(config: Config): Promise<Running> {
     types: [place],
     logger,
     observer: { tick: (ms) => metrics?.observer.tick(ms), batch: (n) => metrics?.observer.batch(n) },
-    options: {
-      tickMs: config.tickMs, maxTickMs: config.maxTickMs, maxBufferedBytes: config.maxBufferedBytes,
-      snapshotEvery: config.snapshotEvery, recentBytesPerChannel: config.recentBytesPerChannel,
-      maxEventsPerFrame: config.maxEventsPerFrame,
-      maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
-      maxPendingPerChannel: config.maxPendingPerChannel, maxProtocolErrors: config.maxProtocolErrors,
-      publishPerSecondPerIp: config.publishPerSecondPerIp, publishBurstPerIp: config.publishBurstPerIp,
-    },
+    options: coreOptionsOf(config),
   });
   metrics = createMetrics(hub.stats, { engine: engine.kind }, () => hub.maxBufferedBytes());
   const adminToken = persistentSecret(dataDir, 'admin-token', config.adminToken);
