@@ -324,6 +324,7 @@ export class Hub implements CoreApi {
       sent++;
     }
     this.stats.framesOut += sent;
+    this.stats.messagesOut += sent;
     this.stats.bytesOut += sent * frame.length;
   }
 

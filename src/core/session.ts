@@ -27,6 +27,7 @@ export class Session {
 
   /** Handles one binary frame from the client; never throws. */
   handleFrame(bytes: Uint8Array): FrameVerdict {
+    this.hub.stats.messagesIn++;
     let frame: ClientFrame;
     try {
       frame = decodeClientFrame(bytes);
@@ -50,11 +51,15 @@ export class Session {
   }
 
   sendError(requestId: number, err: BrigadeError, channel = ''): void {
-    if (!this.closed) this.sink.send(encodeError(requestId, err, channel));
+    if (this.closed) return;
+    this.hub.stats.messagesOut++;
+    this.sink.send(encodeError(requestId, err, channel));
   }
 
   send(frame: Uint8Array): void {
-    if (!this.closed) this.sink.send(frame);
+    if (this.closed) return;
+    this.hub.stats.messagesOut++;
+    this.sink.send(frame);
   }
 
   /** Called by the gateway when the socket is gone. */

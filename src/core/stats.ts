@@ -19,13 +19,17 @@ export interface CoreStats {
   /** Delay the adaptive tick currently waits between ticks, ms. */
   currentTickMs: number;
   protocolErrors: number;
+  /** Every WebSocket message received, whatever the app (core frames, tracker JSON). */
+  messagesIn: number;
+  /** Every WebSocket message sent, whatever the app (batches, acks, errors, tracker JSON). */
+  messagesOut: number;
 }
 
 export function newStats(): CoreStats {
   return {
     connections: 0, connectsTotal: 0, eventsIn: 0, publishesRefused: 0, framesOut: 0, bytesOut: 0,
     batches: 0, behindTotal: 0, resumesTotal: 0, snapshotsSent: 0, ticks: 0, lastTickMs: 0,
-    currentTickMs: 0, protocolErrors: 0,
+    currentTickMs: 0, protocolErrors: 0, messagesIn: 0, messagesOut: 0,
   };
 }
 

@@ -1,6 +1,6 @@
 export { Gateway, json } from './server.ts';
-export type { GatewayOptions, GatewayDeps, HttpRoute } from './server.ts';
+export type { GatewayOptions, GatewayDeps, HttpRoute, WsRoute } from './server.ts';
 export { IdentityIssuer } from './identity.ts';
 export type { TokenCheck } from './identity.ts';
-export { createMetrics } from './metrics.ts';
+export { createMetrics, RateWindow } from './metrics.ts';
 export type { GatewayMetrics } from './metrics.ts';

@@ -32,15 +32,18 @@ export function createMetrics(stats: CoreStats, labels: Record<string, string> =
 
   gauge('brigade_connections', 'Open WebSocket connections', () => stats.connections);
   counter('brigade_connects_total', 'WebSocket connections accepted', () => stats.connectsTotal);
-  let lastConnects = 0;
-  let lastAt = Date.now();
-  gauge('brigade_connects_per_second', 'Connections accepted per second since the previous scrape', () => {
-    const now = Date.now();
-    const rate = ((stats.connectsTotal - lastConnects) * 1000) / Math.max(1, now - lastAt);
-    lastConnects = stats.connectsTotal;
-    lastAt = now;
-    return rate;
+  // Rates over a sliding window sampled once a second, so any number of scrapers (Prometheus,
+  // `brigade autoscale`) read the same figure.
+  const rates = new RateWindow(10, {
+    connects: () => stats.connectsTotal,
+    messagesIn: () => stats.messagesIn,
+    messagesOut: () => stats.messagesOut,
   });
+  gauge('brigade_connects_per_second', 'WebSocket connections accepted per second, mean over the last 10 s', () => rates.perSecond('connects'));
+  gauge('brigade_messages_in_per_second', 'WebSocket messages received per second (all apps), mean over the last 10 s', () => rates.perSecond('messagesIn'));
+  gauge('brigade_messages_out_per_second', 'WebSocket messages sent per second (all apps), mean over the last 10 s', () => rates.perSecond('messagesOut'));
+  counter('brigade_messages_in_total', 'WebSocket messages received (all apps)', () => stats.messagesIn);
+  counter('brigade_messages_out_total', 'WebSocket messages sent (all apps)', () => stats.messagesOut);
   counter('brigade_events_in_total', 'Events accepted for appending', () => stats.eventsIn);
   counter('brigade_publishes_refused_total', 'Publishes refused with an error', () => stats.publishesRefused);
   counter('brigade_frames_out_total', 'Frames written to subscribers (batches, catch-up, snapshots)', () => stats.framesOut);
@@ -66,4 +69,42 @@ export function createMetrics(stats: CoreStats, labels: Record<string, string> =
     registry,
     observer: { tick: (ms) => tick.observe(ms / 1000), batch: (n) => batch.observe(n) },
   };
+}
+
+/**
+ * Per-second rates of monotonically growing counters over the last `seconds` seconds: one sample
+ * a second in a ring (timer unref'd, so it never keeps a process alive).
+ */
+export class RateWindow<K extends string> {
+  private readonly samples: { at: number; values: Record<K, number> }[] = [];
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly seconds: number, private readonly readers: Record<K, () => number>) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), 1000);
+    this.timer.unref();
+  }
+
+  private read(): Record<K, number> {
+    const values = {} as Record<K, number>;
+    for (const k of Object.keys(this.readers) as K[]) values[k] = this.readers[k]();
+    return values;
+  }
+
+  private sample(): void {
+    this.samples.push({ at: Date.now(), values: this.read() });
+    if (this.samples.length > this.seconds + 1) this.samples.shift();
+  }
+
+  /** Mean rate from the oldest sample in the window to now. */
+  perSecond(key: K): number {
+    const oldest = this.samples[0];
+    const elapsed = Date.now() - oldest.at;
+    if (elapsed <= 0) return 0;
+    return ((this.readers[key]() - oldest.values[key]) * 1000) / elapsed;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
 }

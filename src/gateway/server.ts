@@ -18,6 +18,15 @@ export interface HttpRoute {
   handle(req: IncomingMessage, res: ServerResponse, match: RegExpMatchArray): Promise<void>;
 }
 
+/**
+ * A WebSocket endpoint of an app that speaks its own protocol (the tracker's JSON). The gateway
+ * does the upgrade (same maxPayload, draining, client address); the route owns the socket.
+ */
+export interface WsRoute {
+  path: string;
+  onConnection(ws: WebSocket, req: IncomingMessage, ip: string): void;
+}
+
 export interface GatewayOptions {
   host: string;
   port: number;
@@ -37,6 +46,8 @@ export interface GatewayDeps {
   metrics: GatewayMetrics;
   logger: Logger;
   routes: HttpRoute[];
+  /** Extra WebSocket paths besides /ws (which is the core protocol). */
+  wsRoutes?: WsRoute[];
   apps: { name: string; path: string; description: string }[];
 }
 
@@ -54,11 +65,15 @@ export class Gateway {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
     this.http.on('upgrade', (req, socket, head) => {
       const path = (req.url ?? '').split('?')[0];
-      if (this.draining || path !== '/ws') {
+      const route = path === '/ws' ? null : deps.wsRoutes?.find((r) => r.path === path);
+      if (this.draining || (path !== '/ws' && !route)) {
         socket.end(this.draining ? 'HTTP/1.1 503 Service Unavailable\r\n\r\n' : 'HTTP/1.1 404 Not Found\r\n\r\n');
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws as BrigadeSocket, req));
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        if (route) route.onConnection(ws, req, this.clientIp(req));
+        else this.onConnection(ws as BrigadeSocket, req);
+      });
     });
   }
 
