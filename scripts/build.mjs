@@ -1,10 +1,29 @@
-// Bundles the server CLI (dist/cli.js) and the web clients (dist/web) with esbuild.
+// Bundles the server CLI (dist/cli.js), the simulator's worker processes and target adapters
+// (dist/sim, forked and loaded by `brigade bench`) and the web clients (dist/web) with esbuild.
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 
 await build({
   entryPoints: ['src/cli/main.ts'],
   outfile: 'dist/cli.js',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  logLevel: 'warning',
+});
+
+// `brigade bench` forks dist/sim/viewer-worker.js and editor-worker.js, which load the adapter of
+// the target under test, dist/sim/protocols/<name>.js, by name: each is its own entry point.
+const simProtocols = existsSync('src/sim/protocols')
+  ? readdirSync('src/sim/protocols').filter((f) => f.endsWith('.ts')).map((f) => `src/sim/protocols/${f}`)
+  : [];
+await build({
+  entryPoints: ['src/sim/viewer-worker.ts', 'src/sim/editor-worker.ts', ...simProtocols],
+  outdir: 'dist/sim',
+  outbase: 'src/sim',
   bundle: true,
   platform: 'node',
   format: 'esm',
