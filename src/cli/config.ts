@@ -5,9 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { defaultCoreOptions, type CoreOptions } from '../core/index.ts';
+import { defaultTrackerOptions, type TrackerOptions } from '../apps/tracker/options.ts';
 
-/** Every core option (units in src/core/options.ts) is a setting too, under the same name. */
-export interface Config extends CoreOptions {
+/**
+ * Every core option (units in src/core/options.ts) and every tracker option (units in
+ * src/apps/tracker/options.ts) is a setting too, under the same name.
+ */
+export interface Config extends CoreOptions, TrackerOptions {
   host: string;
   port: number;
   /** Directory for the embedded engine's SQLite file and generated secrets. */
@@ -63,6 +67,7 @@ export const defaultConfig: Config = {
   placePalette: '',
   placeCooldownMs: 5 * 60_000,
   placePngMinIntervalMs: 1000,
+  ...defaultTrackerOptions,
 };
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());

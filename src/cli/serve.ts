@@ -7,11 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { Hub } from '../core/index.ts';
+import { Hub, hasDirectMessages, hasMembership } from '../core/index.ts';
 import { EmbeddedEngine, RedisEngine } from '../engines/index.ts';
 import type { Engine } from '../core/index.ts';
 import { Gateway, IdentityIssuer, createMetrics, type HttpRoute } from '../gateway/index.ts';
 import { DEFAULT_PALETTE, PlaceChannelType, placeRoutes } from '../apps/place/index.ts';
+import { Tracker, trackerHttpRoutes, trackerOptionsOf, trackerWsRoutes } from '../apps/tracker/index.ts';
 import { coreOptionsOf, type Config } from './config.ts';
 
 export interface Running {
@@ -79,12 +80,22 @@ export async function serve(config: Config): Promise<Running> {
   if (!config.redis && config.workers > 1) throw new Error('--workers > 1 needs --redis: the embedded engine serves one process');
   const identity = new IdentityIssuer(persistentSecret(dataDir, 'identity-secret', config.identitySecret));
   const routes: HttpRoute[] = placeRoutes(hub, place, { adminToken, pngMinIntervalMs: config.placePngMinIntervalMs });
+  if (!hasDirectMessages(engine) || !hasMembership(engine)) throw new Error(`the ${engine.kind} engine lacks direct messages or membership, which the tracker needs`);
+  const tracker = new Tracker(trackerOptionsOf(config), { engine, coreStats: hub.stats, logger, maxBufferedBytes: config.maxBufferedBytes, registry: metrics.registry });
+  routes.push(...trackerHttpRoutes(tracker));
 
   const gateway = new Gateway(
     { host: config.host, port: config.port, maxFrameBytes: config.maxFrameBytes, maxFramesPerSecond: config.maxFramesPerSecond, trustProxy: config.trustProxy, webRoot: webRoot() },
-    { hub, identity, metrics, logger, routes, apps: [{ name: 'place', path: '/place', description: 'A shared pixel canvas (r/place)' }] },
+    {
+      hub, identity, metrics, logger, routes, wsRoutes: trackerWsRoutes(tracker),
+      apps: [
+        { name: 'place', path: '/place', description: 'A shared pixel canvas (r/place)' },
+        { name: 'tracker', path: '/tracker', description: 'WebTorrent tracker: swarms, peers and messages/s per node, live' },
+      ],
+    },
   );
   hub.start();
+  tracker.start();
   const address = await gateway.listen();
   logger.info({ port: address.port, worker: process.env.BRIGADE_WORKER ?? null, data: dataDir, engine: engine.kind, adminTokenFile: config.adminToken ? null : join(dataDir, 'admin-token') }, 'brigade listening');
 
@@ -95,6 +106,7 @@ export async function serve(config: Config): Promise<Running> {
       gateway.stopAccepting();
       await hub.stop();
       await gateway.closeClients();
+      await tracker.stop(); // after the clients' peers left their swarms, before the engine closes
       await engine.close();
       logger.info({}, 'shut down');
     })();

@@ -1,0 +1,332 @@
+/**
+ * One load-generator process of the tracker benchmark (forked by bench/tracker/announce.ts): runs
+ * a slice of the simulated WebTorrent peers, each on its own WebSocket (the `ws` package).
+ *
+ * A peer announces in a closed loop: the next announce leaves when the reply to the previous one
+ * has arrived (or, paced, no sooner than 1/rate s after the previous one left). Every announce but
+ * `stopped` carries `offers` offers with a full SDP and numwant = offers, as the bittorrent-tracker
+ * client sends them. A peer that receives a relayed offer answers it at once (to_peer_id, offer_id),
+ * so the server relays answers too; an answer that comes back to the offerer is matched against the
+ * offer ids it sent. With churn, a peer now and then sends `stopped` and then `started` again.
+ *
+ * Counters are cumulative and go to the parent when it asks (once a second); latency histograms
+ * restart at the parent's `window` message and go to it at `stop-window`.
+ */
+import WebSocket from 'ws';
+import { Histogram } from '../lib/histogram.ts';
+import { nowMs } from '../lib/proc.ts';
+import { emptyCounters, type FromPeerWorker, type LoadSpec, type PeerCounters, type ToPeerWorker } from './messages.ts';
+import { announceJson, answerJson, binaryId, identityJson, offerJson, peerId, prng, sdp, type AnnounceEvent } from './wire.ts';
+
+interface Peer {
+  index: number;
+  url: string;
+  localAddress: string | undefined;
+  ws: WebSocket | null;
+  infoHash: string;
+  peerId: string;
+  identity: string;
+  left: number;
+  /** An announce of this peer waits for its reply. */
+  waiting: boolean;
+  sentAt: number;
+  /** Whether the last announce sent was `stopped` (the next one is `started` again). */
+  stopped: boolean;
+  /** Time of the next churn (stopped + started); Infinity without churn. */
+  churnAt: number;
+  pace: NodeJS.Timeout | null;
+  /** offer_id → time the announce carrying it left. */
+  offers: Map<string, number>;
+}
+
+const SDP_POOL = 64;
+/** Unanswered offers a peer remembers, per offer of an announce; older ones count as never answered. */
+const MAX_OPEN_OFFERS_PER_K = 64;
+
+const send = (m: FromPeerWorker) => process.send!(m);
+const counters: PeerCounters = emptyCounters();
+let rtt = new Histogram();
+let offerToAnswer = new Histogram();
+let spec: LoadSpec;
+let peers: Peer[] = [];
+let running = false;
+let exiting = false;
+let rand: () => number;
+let offerSdps: string[] = [];
+let answerSdps: string[] = [];
+/** With several nodes: every peer id of the run → its node, to count relays that crossed nodes. */
+let nodeOfPeerId: Map<string, number> | null = null;
+
+function noteError(msg: string): void {
+  if (counters.firstErrors.length < 10) counters.firstErrors.push(msg.slice(0, 300));
+}
+
+function bump(map: Record<string, number>, key: string): void {
+  map[key] = (map[key] ?? 0) + 1;
+}
+
+/** Node by index / swarms: consecutive members of a swarm (i, i + S, …) alternate nodes, so with two nodes every swarm spans both and relays cross nodes. */
+const nodeOf = (index: number) => Math.floor(index / spec.swarms) % spec.urls.length;
+
+/** Peer i's id and seeder status (and its swarm) are functions of the seed and i only, the same in every run. */
+function identityOf(index: number): { r: () => number; seeder: boolean; id: string } {
+  const r = prng(spec.seed * 1_000_003 + index);
+  const seeder = r() < spec.seederFraction;
+  return { r, seeder, id: peerId(r) };
+}
+
+function makePeer(index: number): Peer {
+  const { r, seeder, id } = identityOf(index);
+  const infoHash = binaryId(prng(spec.seed * 7919 + (index % spec.swarms)));
+  return {
+    index, url: spec.urls[nodeOf(index)],
+    localAddress: spec.localAddresses.length ? spec.localAddresses[index % spec.localAddresses.length] : undefined,
+    ws: null, infoHash, peerId: id, identity: identityJson(infoHash, id), left: seeder ? 0 : 1 + ((r() * 1e9) | 0),
+    waiting: false, sentAt: 0, stopped: false,
+    churnAt: spec.churnSeconds > 0 ? nowMs() + spec.churnSeconds * 1000 * (0.5 + r()) : Infinity,
+    pace: null, offers: new Map(),
+  };
+}
+
+/**
+ * Sockets corked during this turn of the event loop. A peer that gets several messages in one read
+ * (a server that groups per tick) answers them all in the same turn; corking turns those frames
+ * into one write system call instead of one each, which keeps the load generator cheap. The
+ * server still receives one WebSocket message per answer, as from a browser.
+ */
+const corked: import('node:net').Socket[] = [];
+function uncorkAll(): void {
+  for (const s of corked) s.uncork();
+  corked.length = 0;
+}
+
+function transmit(p: Peer, text: string): void {
+  if (!p.ws || p.ws.readyState !== WebSocket.OPEN) return;
+  counters.bytesSent += Buffer.byteLength(text);
+  // ws keeps its net.Socket in _socket (not public API): the load generator's hot path.
+  const sock = (p.ws as unknown as { _socket: import('node:net').Socket })._socket;
+  if (sock && sock.writableCorked === 0) {
+    sock.cork();
+    if (corked.push(sock) === 1) process.nextTick(uncorkAll);
+  }
+  p.ws.send(text);
+}
+
+function announce(p: Peer): void {
+  if (!running || !p.ws || p.ws.readyState !== WebSocket.OPEN) return;
+  const now = nowMs();
+  let event: AnnounceEvent = null;
+  let offers: string[] | null = null;
+  if (!p.stopped && now >= p.churnAt) {
+    event = 'stopped';
+    p.stopped = true;
+    p.churnAt = now + spec.churnSeconds * 1000 * (0.5 + rand());
+    counters.stoppedSent++;
+  } else {
+    if (p.stopped || p.sentAt === 0) event = 'started';
+    p.stopped = false;
+    offers = [];
+    for (let k = 0; k < spec.offers; k++) {
+      const id = binaryId(rand);
+      p.offers.set(id, now);
+      offers.push(offerJson(offerSdps[(rand() * SDP_POOL) | 0], id));
+    }
+    // Offers nobody answers (swarm smaller than K + 1, targets that left) must not pile up: keep
+    // the newest MAX_OPEN_OFFERS_PER_K * K (a Map iterates oldest first).
+    while (p.offers.size > MAX_OPEN_OFFERS_PER_K * spec.offers) p.offers.delete(p.offers.keys().next().value as string);
+    counters.offersSent += offers.length;
+  }
+  p.waiting = true;
+  p.sentAt = now;
+  counters.announcesSent++;
+  transmit(p, announceJson(p.identity, p.left, event, offers));
+}
+
+/** After a reply (or a timeout): the next announce now, or when the pace allows. */
+function next(p: Peer): void {
+  if (spec.ratePerPeer <= 0) { announce(p); return; }
+  const due = p.sentAt + 1000 / spec.ratePerPeer - nowMs();
+  if (due <= 0) announce(p);
+  else p.pace = setTimeout(() => { p.pace = null; announce(p); }, due);
+}
+
+interface TrackerMessage {
+  action?: unknown;
+  'failure reason'?: unknown;
+  info_hash?: unknown;
+  peer_id?: unknown;
+  offer?: unknown;
+  offer_id?: unknown;
+  answer?: unknown;
+  complete?: unknown;
+  incomplete?: unknown;
+  interval?: unknown;
+}
+
+function onMessage(p: Peer, data: Buffer): void {
+  counters.messagesReceived++;
+  counters.bytesReceived += data.length;
+  let m: TrackerMessage;
+  try {
+    m = JSON.parse(data.toString('utf8')) as TrackerMessage;
+    if (typeof m !== 'object' || m === null) throw new Error('not an object');
+  } catch {
+    counters.malformed++;
+    noteError(`not JSON: ${data.toString('utf8', 0, 120)}`);
+    return;
+  }
+  const failure = m['failure reason'];
+  if (failure !== undefined) {
+    // Not the end of a round trip: the failure may be about an answer, not the announce waiting.
+    // An announce refused outright ends as a timeout (replyTimeoutMs) instead.
+    bump(counters.failures, String(failure));
+    return;
+  }
+  if (m.action !== 'announce') {
+    counters.malformed++;
+    noteError(`unexpected action: ${JSON.stringify(m).slice(0, 200)}`);
+    return;
+  }
+  if (m.info_hash !== p.infoHash) {
+    counters.misrouted++;
+    noteError('message for another info_hash');
+    return;
+  }
+  if (m.offer !== undefined) {
+    counters.offersReceived++;
+    if (typeof m.peer_id !== 'string' || typeof m.offer_id !== 'string' || m.peer_id.length !== 20 || m.offer_id.length !== 20) {
+      counters.malformed++;
+      noteError(`offer without peer_id/offer_id: ${JSON.stringify(m).slice(0, 200)}`);
+      return;
+    }
+    if (m.peer_id === p.peerId) { counters.misrouted++; noteError('own offer relayed back'); return; }
+    // A peer that has announced `stopped` has left the swarm (a real client has destroyed its
+    // tracker by then): offers still in flight to it go unanswered.
+    if (p.stopped) { counters.offersIgnoredStopped++; return; }
+    if (nodeOfPeerId && nodeOfPeerId.get(m.peer_id) !== nodeOf(p.index)) counters.crossNodeOffers++;
+    counters.answersSent++;
+    transmit(p, answerJson(p.identity, JSON.stringify(m.peer_id), JSON.stringify(m.offer_id), answerSdps[(rand() * SDP_POOL) | 0]));
+    return;
+  }
+  if (m.answer !== undefined) {
+    counters.answersReceived++;
+    const sentAt = typeof m.offer_id === 'string' ? p.offers.get(m.offer_id) : undefined;
+    if (sentAt === undefined) { counters.misrouted++; noteError('answer to an offer_id this peer did not send (or already answered)'); return; }
+    p.offers.delete(m.offer_id as string);
+    counters.answersMatched++;
+    if (nodeOfPeerId && nodeOfPeerId.get(m.peer_id as string) !== nodeOf(p.index)) counters.crossNodeAnswers++;
+    offerToAnswer.record(nowMs() - sentAt);
+    return;
+  }
+  if (m.complete !== undefined || m.incomplete !== undefined || m.interval !== undefined) {
+    counters.announceResponses++;
+    if (typeof m.complete === 'number') counters.completeSum += m.complete;
+    if (typeof m.incomplete === 'number') counters.incompleteSum += m.incomplete;
+    if (!p.waiting) { counters.unsolicitedResponses++; return; }
+    p.waiting = false;
+    rtt.record(nowMs() - p.sentAt);
+    next(p);
+    return;
+  }
+  counters.malformed++;
+  noteError(`announce message of no known shape: ${JSON.stringify(m).slice(0, 200)}`);
+}
+
+function open(p: Peer, retry: boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(p.url, { perMessageDeflate: false, localAddress: p.localAddress, handshakeTimeout: 20_000 });
+    let opened = false;
+    ws.on('open', () => {
+      opened = true;
+      p.ws = ws;
+      counters.open++;
+      resolve();
+    });
+    ws.on('message', (data: Buffer) => onMessage(p, data));
+    ws.on('error', (err) => {
+      if (!opened) return; // 'close' follows and handles it
+      noteError(`socket error: ${err.message}`);
+    });
+    ws.on('close', (code) => {
+      if (!opened) {
+        if (retry) { setTimeout(() => void open(p, false).then(resolve), 200); return; }
+        counters.connectFailures++;
+        noteError(`connect to ${p.url} failed (close ${code})`);
+        resolve();
+        return;
+      }
+      counters.open--;
+      p.ws = null;
+      if (p.pace) clearTimeout(p.pace);
+      if (!exiting) { counters.closedByServer++; bump(counters.closeCodes, String(code)); }
+    });
+  });
+}
+
+async function connectAll(): Promise<void> {
+  rand = prng(spec.seed * 31 + spec.firstPeer);
+  const sdpRand = prng(spec.seed * 131 + spec.firstPeer);
+  offerSdps = Array.from({ length: SDP_POOL }, () => JSON.stringify(sdp(sdpRand, 'offer')));
+  answerSdps = Array.from({ length: SDP_POOL }, () => JSON.stringify(sdp(sdpRand, 'answer')));
+  peers = Array.from({ length: spec.peers }, (_, i) => makePeer(spec.firstPeer + i));
+  if (spec.urls.length > 1) {
+    nodeOfPeerId = new Map();
+    for (let i = 0; i < spec.totalPeers; i++) nodeOfPeerId.set(identityOf(i).id, nodeOf(i));
+  }
+  let nextPeer = 0;
+  const lane = async () => {
+    while (nextPeer < peers.length) await open(peers[nextPeer++], true);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, spec.connectConcurrency) }, lane));
+}
+
+/** Announces that got no reply in time end their round trip as timeouts; old unanswered offers are forgotten. */
+function sweep(): void {
+  const now = nowMs();
+  for (const p of peers) {
+    if (p.waiting && now - p.sentAt > spec.replyTimeoutMs) {
+      counters.announceTimeouts++;
+      p.waiting = false;
+      next(p);
+    }
+    // Oldest first: stop at the first offer young enough to be answered still.
+    for (const [id, at] of p.offers) { if (now - at <= 60_000) break; p.offers.delete(id); }
+  }
+}
+
+process.on('message', (msg: ToPeerWorker) => {
+  switch (msg.t) {
+    case 'connect':
+      spec = msg.spec;
+      connectAll().then(
+        () => send({ t: 'connected', pid: process.pid, counters }),
+        (err: Error) => send({ t: 'error', pid: process.pid, message: err.stack ?? err.message }),
+      );
+      break;
+    case 'go':
+      running = true;
+      // Spread the first announces over the first ~100 ms rather than one burst.
+      peers.forEach((p, i) => setTimeout(() => announce(p), (i * 100) / peers.length));
+      setInterval(sweep, 500).unref();
+      break;
+    case 'sample':
+      send({ t: 'counters', pid: process.pid, at: nowMs(), counters });
+      break;
+    case 'window':
+      rtt = new Histogram();
+      offerToAnswer = new Histogram();
+      send({ t: 'counters', pid: process.pid, at: nowMs(), counters });
+      break;
+    case 'stop-window':
+      send({ t: 'counters', pid: process.pid, at: nowMs(), counters, announceRtt: rtt.toJSON(), offerToAnswer: offerToAnswer.toJSON() });
+      break;
+    case 'exit':
+      exiting = true;
+      running = false;
+      for (const p of peers) p.ws?.terminate();
+      setTimeout(() => process.exit(0), 50);
+      break;
+  }
+});
+
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,602 @@
+/**
+ * The tracker node: WebTorrent's websocket-tracker protocol (as bittorrent-tracker serves it),
+ * with swarms kept as expiring membership in the engine and relays to peers of other nodes sent
+ * through the engine's direct messages, so peers on different nodes sharing one Redis find each
+ * other.
+ *
+ * Everything is grouped per tick (trackerTickMs), the lesson of the seed (streamroot's tracker):
+ * - the announces of one swarm within a tick share one membership read;
+ * - everything bound for one other node within a tick travels as ONE direct message;
+ * - everything bound for one local socket within a tick is written in one corked burst;
+ * - trickle candidates (extension) from one peer to one peer within a tick become one message.
+ * Answers and signals need no shared read: the answering peer's node remembers which node the
+ * offer came from (peer.ts links), so it routes the answer straight there.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type client from 'prom-client';
+import type { WebSocket } from 'ws';
+import type { CoreStats, DirectMessages, Engine, Logger, Membership } from '../../core/index.ts';
+import { RateWindow } from '../../gateway/metrics.ts';
+import { CloseCodes } from '../../protocol/index.ts';
+import { failure, failureText, type TrackerFailure } from './failures.ts';
+import { hexToBin } from './ids.ts';
+import { EMPTY_SWARM, NODES_SET, SWARMS_SET, nodeAddress, peerMember, swarmSet, swarmView, type SwarmView } from './members.ts';
+import type { TrackerOptions } from './options.ts';
+import { parseMessage, type AnnounceRequest, type AnswerRequest, type ParseLimits, type ScrapeRequest, type SignalRequest } from './parse.ts';
+import { knowsPeer, linkKey, pickTargets, rememberLink, type LocalPeer } from './peer.ts';
+import { decodeRelay, encodeRelay, type RelayItem } from './relay.ts';
+import { TrackerSocket } from './socket.ts';
+import { bump, newTrackerStats, registerTrackerMetrics, type TrackerStats } from './stats.ts';
+
+export type TrackerEngine = Engine & DirectMessages & Membership;
+
+export interface TrackerDeps {
+  engine: TrackerEngine;
+  /** The node's core counters: tracker sockets count in connections and messages in/out too. */
+  coreStats: CoreStats;
+  logger: Logger;
+  /** A socket with more unsent bytes than this gets no more relays until it drains, bytes. */
+  maxBufferedBytes: number;
+  /** Fixed node id (tests); random by default. */
+  nodeId?: string;
+  /** The node's prom-client registry (/metrics): the tracker's metrics are added to it. */
+  registry?: client.Registry;
+}
+
+/** What each node publishes about itself for /api/tracker (see status.ts). */
+export interface NodeStats {
+  nodeId: string;
+  connections: number;
+  peers: number;
+  swarms: number;
+  connectsPerSecond: number;
+  messagesInPerSecond: number;
+  messagesOutPerSecond: number;
+  /** ms since the epoch when the record was made. */
+  at: number;
+}
+
+interface PendingAnnounce {
+  socket: TrackerSocket;
+  req: AnnounceRequest;
+  /** Set while applying: refused at the tick (too many peers on the socket). */
+  refused?: TrackerFailure;
+}
+
+interface PendingSignal {
+  nodeId: string;
+  item: Extract<RelayItem, { k: 'c' }>;
+}
+
+/** How often each node re-publishes its stats record, ms; the record lives three times as long. */
+export const NODE_STATS_INTERVAL_MS = 2000;
+
+export class Tracker {
+  readonly nodeId: string;
+  readonly stats: TrackerStats = newTrackerStats();
+  /** infoHex → peerHex → peer held by this node. */
+  private readonly swarms = new Map<string, Map<string, LocalPeer>>();
+  private localPeers = 0;
+  /** When this node last refreshed each of its swarms in the shared index (SWARMS_SET). */
+  private readonly indexRefreshedAt = new Map<string, number>();
+  private readonly limits: ParseLimits;
+
+  private pendingAnnounces = new Map<string, PendingAnnounce[]>();
+  private pendingScrapes: { socket: TrackerSocket; req: ScrapeRequest }[] = [];
+  private pendingSignals = new Map<string, PendingSignal>();
+  private remoteOutbox = new Map<string, RelayItem[]>();
+  private readonly dirtySockets = new Set<TrackerSocket>();
+
+  private timer: NodeJS.Timeout | null = null;
+  private ticking = false;
+  private stopped = false;
+  private tickDone: Promise<void> = Promise.resolve();
+  /** Engine writes not tied to a tick (leaves on close, stats records): awaited by stop(). */
+  private readonly inflight = new Set<Promise<unknown>>();
+  private stopReceiving: (() => void) | null = null;
+  private statsTimer: NodeJS.Timeout | null = null;
+  private statsMember = '';
+  private readonly rates: RateWindow<'connects' | 'messagesIn' | 'messagesOut'>;
+
+  constructor(private readonly options: TrackerOptions, private readonly deps: TrackerDeps) {
+    this.nodeId = deps.nodeId ?? randomBytes(6).toString('hex');
+    this.limits = {
+      maxOffers: options.trackerMaxOffers,
+      maxNumwant: options.trackerMaxNumwant,
+      maxScrapeHashes: options.trackerMaxScrapeHashes,
+      maxCandidates: options.trackerMaxCandidates,
+      trickle: options.trackerTrickle,
+    };
+    this.rates = new RateWindow(10, {
+      connects: () => this.stats.connectsTotal,
+      messagesIn: () => this.stats.messagesIn,
+      messagesOut: () => this.stats.messagesOut,
+    });
+    if (deps.registry) registerTrackerMetrics(deps.registry, this.stats, () => this.local());
+  }
+
+  get engine(): TrackerEngine {
+    return this.deps.engine;
+  }
+
+  /** Starts receiving relays from other nodes and publishing this node's stats. */
+  start(): void {
+    this.stopReceiving = this.deps.engine.receive(nodeAddress(this.nodeId), (bytes) => this.onRelay(bytes));
+    this.publishStats();
+    this.statsTimer = setInterval(() => this.publishStats(), NODE_STATS_INTERVAL_MS);
+    this.statsTimer.unref();
+  }
+
+  /**
+   * Stops ticking and receiving, and removes this node's stats record. Call after the gateway has
+   * closed the clients (their peers leave their swarms then) and before the engine closes.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.rates.stop();
+    await this.tickDone;
+    this.stopReceiving?.();
+    if (this.statsMember) this.track(this.deps.engine.leave(NODES_SET, this.statsMember));
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  /** Local counts (for metrics and the stats record). */
+  local(): { swarms: number; peers: number } {
+    return { swarms: this.swarms.size, peers: this.localPeers };
+  }
+
+  nodeStats(): NodeStats {
+    return {
+      nodeId: this.nodeId,
+      connections: this.stats.connections,
+      peers: this.localPeers,
+      swarms: this.swarms.size,
+      connectsPerSecond: round(this.rates.perSecond('connects')),
+      messagesInPerSecond: round(this.rates.perSecond('messagesIn')),
+      messagesOutPerSecond: round(this.rates.perSecond('messagesOut')),
+      at: Date.now(),
+    };
+  }
+
+  // ---------------------------------------------------------------- connections
+
+  /** The gateway hands over each upgraded socket of /announce and /. */
+  onConnection(ws: WebSocket, _req: IncomingMessage, ip: string): void {
+    const socket = new TrackerSocket(ws, ip);
+    this.stats.connections++;
+    this.stats.connectsTotal++;
+    this.deps.coreStats.connections++;
+    this.deps.coreStats.connectsTotal++;
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => this.onMessage(socket, data));
+    ws.on('close', () => this.onClose(socket));
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws closes with 1009 by itself when a message passes maxPayload; count it with the rest.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        bump(this.stats.failures, 'too_big');
+        bump(this.stats.closes, CloseCodes.MESSAGE_TOO_BIG);
+      }
+    });
+  }
+
+  private onClose(socket: TrackerSocket): void {
+    if (socket.closed) return;
+    socket.closed = true;
+    socket.outbox = [];
+    this.dirtySockets.delete(socket);
+    this.stats.connections--;
+    this.deps.coreStats.connections--;
+    // A closed socket's peers leave at once (their announces still queued are skipped by the tick).
+    for (const peer of [...socket.peers.values()]) {
+      this.track(this.removePeer(peer));
+    }
+  }
+
+  private onMessage(socket: TrackerSocket, data: Buffer | ArrayBuffer | Buffer[]): void {
+    if (socket.closed) return;
+    this.stats.messagesIn++;
+    this.deps.coreStats.messagesIn++;
+    const now = Date.now();
+    if (now - socket.windowStartMs >= 1000) { socket.windowStartMs = now; socket.windowCount = 0; }
+    const limit = this.options.trackerMaxMessagesPerSecond;
+    if (limit > 0 && ++socket.windowCount > limit) {
+      bump(this.stats.failures, 'rate_limited');
+      if (socket.windowCount > limit * 10) return this.closeSocket(socket, CloseCodes.FLOODING, 'message rate far over the limit');
+      // Told once per window; the rest of the window's messages are dropped silently.
+      if (socket.windowCount === limit + 1) {
+        this.queue(socket, failureText(failure('rate_limited', `more than ${limit} messages/s on one connection; messages dropped until the next second`)));
+      }
+      return;
+    }
+    const text = Buffer.isBuffer(data) ? data.toString('utf8')
+      : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
+    const req = parseMessage(text, this.limits);
+    if ('reason' in req) return this.refuse(socket, req);
+    switch (req.kind) {
+      case 'announce': return this.onAnnounce(socket, req);
+      case 'answer': return this.onAnswer(socket, req);
+      case 'signal': return this.onSignal(socket, req);
+      case 'scrape':
+        this.pendingScrapes.push({ socket, req });
+        return this.schedule();
+    }
+  }
+
+  /**
+   * Replies with a failure, counts it, and closes the socket past the error limit (4400). Our own
+   * trouble (the store unreachable) is not held against the client.
+   */
+  private refuse(socket: TrackerSocket, f: TrackerFailure): void {
+    bump(this.stats.failures, f.reason);
+    this.queue(socket, failureText(f));
+    if (f.reason === 'unavailable') return;
+    const now = Date.now();
+    if (now - socket.errorWindowStartMs >= 60_000) { socket.errorWindowStartMs = now; socket.errors = 0; }
+    if (++socket.errors > this.options.trackerMaxErrors) this.closeSocket(socket, CloseCodes.PROTOCOL_ERRORS, 'too many refused messages');
+  }
+
+  private closeSocket(socket: TrackerSocket, code: number, reason: string): void {
+    if (socket.closed) return;
+    bump(this.stats.closes, code);
+    this.dirtySockets.delete(socket);
+    this.countOut(socket.flush()); // the failure that explains the close goes first
+    socket.ws.close(code, reason);
+    this.onClose(socket);
+  }
+
+  private onAnnounce(socket: TrackerSocket, req: AnnounceRequest): void {
+    this.stats.announces++;
+    let list = this.pendingAnnounces.get(req.infoHex);
+    if (!list) this.pendingAnnounces.set(req.infoHex, (list = []));
+    list.push({ socket, req });
+    this.schedule();
+  }
+
+  /** An answer goes to the node the offer came from, as this peer's link to the offerer says. */
+  private onAnswer(socket: TrackerSocket, req: AnswerRequest): void {
+    const peer = socket.peers.get(req.infoHex + req.peerHex);
+    if (!peer) return this.refuse(socket, failure('not_announced', 'answer from a peer_id that has not announced this info_hash on this connection', 'announce', req.infoHash));
+    const link = peer.links.get(linkKey(req.toPeerHex, req.offerId));
+    if (!link || link.answered) {
+      return this.refuse(socket, knowsPeer(peer, req.toPeerHex) && !link
+        ? failure('unknown_offer', 'no offer with that offer_id was relayed to you from to_peer_id (or it is too old)', 'announce', req.infoHash)
+        : link ? failure('unknown_offer', 'that offer_id was already answered', 'announce', req.infoHash)
+          : failure('unknown_peer', 'no offer from to_peer_id was relayed to you (unknown peer, or too old)', 'announce', req.infoHash));
+    }
+    link.answered = true;
+    this.stats.answers++;
+    const item: RelayItem = { k: 'a', h: req.infoHex, p: req.toPeerHex, f: req.peerHex, o: req.offerId, x: req.answer };
+    if (link.nodeId === this.nodeId) this.stats.answersRelayedLocal++;
+    else this.stats.answersRelayedRemote++;
+    this.route(link.nodeId, item);
+    this.schedule();
+  }
+
+  /** Trickle extension: candidates for the other end of a link, merged per target per tick. */
+  private onSignal(socket: TrackerSocket, req: SignalRequest): void {
+    const peer = socket.peers.get(req.infoHex + req.peerHex);
+    if (!peer) return this.refuse(socket, failure('not_announced', 'signal from a peer_id that has not announced this info_hash on this connection', 'signal', req.infoHash));
+    const link = peer.links.get(linkKey(req.toPeerHex, req.offerId));
+    if (!link) {
+      return this.refuse(socket, knowsPeer(peer, req.toPeerHex)
+        ? failure('unknown_offer', 'no offer or answer with that offer_id was exchanged with to_peer_id', 'signal', req.infoHash)
+        : failure('unknown_peer', 'no offer or answer was exchanged with to_peer_id', 'signal', req.infoHash));
+    }
+    this.stats.signals++;
+    const key = `${req.infoHex}${req.toPeerHex}${req.peerHex}${req.offerId}`;
+    const pending = this.pendingSignals.get(key);
+    if (pending) {
+      for (const c of req.candidates) pending.item.c.push(c);
+    } else {
+      this.pendingSignals.set(key, { nodeId: link.nodeId, item: { k: 'c', h: req.infoHex, p: req.toPeerHex, f: req.peerHex, o: req.offerId, c: [...req.candidates] } });
+    }
+    this.schedule();
+  }
+
+  // ---------------------------------------------------------------- relays
+
+  /** Sends an item to the node holding its target: queued locally, or into that node's group. */
+  private route(nodeId: string, item: RelayItem): void {
+    if (nodeId === this.nodeId) return this.deliver(item, this.nodeId);
+    let items = this.remoteOutbox.get(nodeId);
+    if (!items) this.remoteOutbox.set(nodeId, (items = []));
+    items.push(item);
+  }
+
+  /** A relay item for a peer of this node (from this node or, via onRelay, from `fromNode`). */
+  private deliver(item: RelayItem, fromNode: string): void {
+    const peer = this.swarms.get(item.h)?.get(item.p);
+    if (!peer || peer.socket.closed) {
+      bump(this.stats.dropped, 'gone');
+      return;
+    }
+    const max = this.options.trackerMaxPendingOffers;
+    let text: string;
+    if (item.k === 'o') {
+      rememberLink(peer, linkKey(item.f, item.o), { nodeId: fromNode, answered: false }, max);
+      text = JSON.stringify({ action: 'announce', offer: item.x, offer_id: item.o, peer_id: hexToBin(item.f), info_hash: peer.infoHash });
+    } else if (item.k === 'a') {
+      // The offerer learns where the answerer is, for the trickle extension's signals back.
+      rememberLink(peer, linkKey(item.f, item.o), { nodeId: fromNode, answered: true }, max);
+      text = JSON.stringify({ action: 'announce', answer: item.x, offer_id: item.o, peer_id: hexToBin(item.f), info_hash: peer.infoHash });
+    } else {
+      text = JSON.stringify({ action: 'signal', info_hash: peer.infoHash, peer_id: hexToBin(item.f), offer_id: item.o, candidates: item.c });
+    }
+    this.queue(peer.socket, text);
+  }
+
+  /** One direct message from another node: this tick's relays for peers of this node. */
+  private onRelay(bytes: Uint8Array): void {
+    const msg = decodeRelay(bytes);
+    if (!msg || this.stopped) return;
+    this.stats.directMessagesReceived++;
+    this.stats.relayItemsReceived += msg.i.length;
+    for (const item of msg.i) this.deliver(item, msg.n);
+    this.schedule();
+  }
+
+  private queue(socket: TrackerSocket, text: string): void {
+    if (socket.closed) return;
+    socket.outbox.push(text);
+    this.dirtySockets.add(socket);
+    this.schedule();
+  }
+
+  private countOut(n: number): void {
+    this.stats.messagesOut += n;
+    this.deps.coreStats.messagesOut += n;
+  }
+
+  // ---------------------------------------------------------------- the tick
+
+  private hasWork(): boolean {
+    return this.pendingAnnounces.size > 0 || this.pendingScrapes.length > 0 || this.pendingSignals.size > 0
+      || this.remoteOutbox.size > 0 || this.dirtySockets.size > 0;
+  }
+
+  /** The first work after an idle spell starts a tick; everything until it fires is grouped. */
+  private schedule(): void {
+    if (this.timer || this.ticking || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.ticking = true;
+      this.tickDone = this.tick()
+        .catch((err: unknown) => this.deps.logger.error({ err: String(err) }, 'tracker tick failed'))
+        .finally(() => {
+          this.ticking = false;
+          if (this.hasWork()) this.schedule();
+        });
+    }, this.options.trackerTickMs);
+  }
+
+  private async tick(): Promise<void> {
+    this.stats.ticks++;
+    const announces = this.pendingAnnounces;
+    const scrapes = this.pendingScrapes;
+    const signals = this.pendingSignals;
+    this.pendingAnnounces = new Map();
+    this.pendingScrapes = [];
+    this.pendingSignals = new Map();
+    const { engine } = this.deps;
+    const ttl = this.options.trackerPeerTtlMs;
+
+    // 1. Membership writes, all swarms at once; a swarm whose writes failed gets failures.
+    const failed = new Set<string>();
+    await Promise.all([...announces].map(async ([infoHex, list]) => {
+      const ops: Promise<void>[] = [];
+      for (const entry of list) if (!entry.socket.closed) this.apply(entry, ops);
+      // The shared index of swarms needs refreshing only now and then (each join costs the
+      // engine: the embedded one scans the set), not on every tick with an announce.
+      const local = this.swarms.get(infoHex);
+      const now = Date.now();
+      if (!local || now - (this.indexRefreshedAt.get(infoHex) ?? 0) > ttl / 4) {
+        ops.push(engine.join(SWARMS_SET, infoHex, ttl));
+        if (local) this.indexRefreshedAt.set(infoHex, now);
+      }
+      try {
+        await Promise.all(ops);
+      } catch (err) {
+        failed.add(infoHex);
+        this.deps.logger.warn({ err: String(err), infoHex }, 'tracker membership write failed');
+      }
+    }));
+
+    // 2. One read per swarm, shared by every announce and scrape of the tick.
+    const wanted = new Set<string>();
+    for (const infoHex of announces.keys()) if (!failed.has(infoHex)) wanted.add(infoHex);
+    let allSwarms: string[] | null = null;
+    if (scrapes.some((s) => s.req.infoHashes === null)) {
+      try {
+        allSwarms = (await engine.members(SWARMS_SET)).slice(0, this.options.trackerMaxScrapeHashes);
+      } catch {
+        allSwarms = null;
+      }
+    }
+    for (const { req } of scrapes) {
+      for (const h of req.infoHashes ?? allSwarms ?? []) wanted.add(req.infoHashes ? toHex(h) : h);
+    }
+    const views = new Map<string, SwarmView>();
+    await Promise.all([...wanted].map(async (infoHex) => {
+      try {
+        views.set(infoHex, swarmView(await engine.members(swarmSet(infoHex))));
+        this.stats.swarmReads++;
+      } catch (err) {
+        this.deps.logger.warn({ err: String(err), infoHex }, 'tracker swarm read failed');
+      }
+    }));
+
+    // 3. Replies and offers.
+    const interval = Math.ceil(this.options.trackerIntervalMs / 1000);
+    for (const [infoHex, list] of announces) {
+      const view = views.get(infoHex);
+      for (const entry of list) {
+        const { socket, req } = entry;
+        if (socket.closed) continue;
+        if (entry.refused) { this.refuse(socket, entry.refused); continue; }
+        if (!view) {
+          this.refuse(socket, failure('unavailable', 'the tracker could not reach its store; retry later', 'announce', req.infoHash));
+          continue;
+        }
+        this.queue(socket, JSON.stringify({ action: 'announce', interval, info_hash: req.infoHash, complete: view.complete, incomplete: view.incomplete }));
+        if (req.numwant === 0) continue;
+        const targets = pickTargets(view.peers, req.numwant, req.peerHex);
+        for (let i = 0; i < targets.length; i++) {
+          const t = targets[i];
+          const offer = req.offers[i];
+          if (t.nodeId === this.nodeId) this.stats.offersRelayedLocal++;
+          else this.stats.offersRelayedRemote++;
+          this.route(t.nodeId, { k: 'o', h: infoHex, p: t.peerHex, f: req.peerHex, o: offer.offerId, x: offer.offer });
+        }
+      }
+    }
+    for (const { socket, req } of scrapes) {
+      if (socket.closed) continue;
+      // Named swarms must all have been read; "every swarm" lists those read that have peers.
+      const named = req.infoHashes?.map(toHex) ?? null;
+      const hexes = named ?? allSwarms;
+      if (!hexes || (named && named.some((h) => !views.has(h)))) {
+        this.refuse(socket, failure('unavailable', 'the tracker could not reach its store; retry later', 'scrape'));
+        continue;
+      }
+      const files: Record<string, { complete: number; incomplete: number; downloaded: number }> = {};
+      for (const h of hexes) {
+        const v = views.get(h) ?? EMPTY_SWARM;
+        if (!named && v.peers.length === 0) continue;
+        // downloaded: like bittorrent-tracker, the seeders are the only lower bound known.
+        files[hexToBin(h)] = { complete: v.complete, incomplete: v.incomplete, downloaded: v.complete };
+      }
+      this.stats.scrapes++;
+      this.queue(socket, JSON.stringify({ action: 'scrape', files, flags: { min_request_interval: interval } }));
+    }
+
+    // 4. Candidate groups (trickle extension), one per sender → target per tick.
+    for (const { nodeId, item } of signals.values()) {
+      if (nodeId === this.nodeId) this.stats.signalsRelayedLocal++;
+      else this.stats.signalsRelayedRemote++;
+      this.route(nodeId, item);
+    }
+
+    this.flush();
+  }
+
+  /** Applies one announce to this node's peers and queues its membership writes into `ops`. */
+  private apply(entry: PendingAnnounce, ops: Promise<void>[]): void {
+    const { socket, req } = entry;
+    const key = req.infoHex + req.peerHex;
+    let swarm = this.swarms.get(req.infoHex);
+    let peer = swarm?.get(req.peerHex);
+    if (req.event === 'stopped') {
+      // Only the connection holding a peer may stop it (peer_ids are relayed to other peers).
+      if (peer && peer.socket === socket) ops.push(this.removePeer(peer));
+      return;
+    }
+    if (peer && peer.socket !== socket) {
+      // The same peer on a new connection (a reconnect seen before the old close): it moves.
+      peer.socket.peers.delete(key);
+      peer.socket = socket;
+      socket.peers.set(key, peer);
+    }
+    const { engine } = this.deps;
+    if (!peer) {
+      if (socket.peers.size >= this.options.trackerMaxPeersPerSocket) {
+        entry.refused = failure('too_many_peers', `this connection already holds ${socket.peers.size} (info_hash, peer_id) pairs; at most ${this.options.trackerMaxPeersPerSocket}`, 'announce', req.infoHash);
+        return;
+      }
+      peer = { infoHex: req.infoHex, infoHash: req.infoHash, peerHex: req.peerHex, socket, seeder: req.seeder, member: peerMember(req.peerHex, this.nodeId, req.seeder), lastAnnounceMs: 0, links: new Map() };
+      if (!swarm) this.swarms.set(req.infoHex, (swarm = new Map()));
+      swarm.set(req.peerHex, peer);
+      socket.peers.set(key, peer);
+      this.localPeers++;
+    } else if (req.seeder && !peer.seeder) {
+      // A leecher became a seeder (left = 0 or completed): its member string changes. Never back.
+      ops.push(engine.leave(swarmSet(req.infoHex), peer.member));
+      peer.seeder = true;
+      peer.member = peerMember(req.peerHex, this.nodeId, true);
+    }
+    peer.lastAnnounceMs = Date.now();
+    ops.push(engine.join(swarmSet(req.infoHex), peer.member, this.options.trackerPeerTtlMs));
+  }
+
+  /**
+   * Forgets peers that stopped announcing on a socket that stays open (a half-open connection,
+   * a client that went quiet): their members have expired in the engine; this keeps the node's
+   * own maps and gauges in step. Runs with the stats record, every NODE_STATS_INTERVAL_MS.
+   */
+  private sweepIdle(): void {
+    const cutoff = Date.now() - this.options.trackerPeerTtlMs;
+    for (const swarm of [...this.swarms.values()]) {
+      for (const peer of [...swarm.values()]) if (peer.lastAnnounceMs < cutoff) this.track(this.removePeer(peer));
+    }
+  }
+
+  /** Forgets a peer here and removes it from its swarm's set now. */
+  private removePeer(peer: LocalPeer): Promise<void> {
+    const swarm = this.swarms.get(peer.infoHex);
+    if (swarm?.get(peer.peerHex) === peer) {
+      swarm.delete(peer.peerHex);
+      if (swarm.size === 0) {
+        this.swarms.delete(peer.infoHex);
+        this.indexRefreshedAt.delete(peer.infoHex);
+      }
+      this.localPeers--;
+    }
+    peer.socket.peers.delete(peer.infoHex + peer.peerHex);
+    return this.deps.engine.leave(swarmSet(peer.infoHex), peer.member);
+  }
+
+  /** Writes every group: one direct message per other node, one corked burst per socket. */
+  private flush(): void {
+    const remote = this.remoteOutbox;
+    this.remoteOutbox = new Map();
+    for (const [nodeId, items] of remote) {
+      this.stats.directMessagesSent++;
+      this.stats.relayItemsSent += items.length;
+      this.deps.engine.sendTo(nodeAddress(nodeId), encodeRelay({ n: this.nodeId, i: items })).catch(() => {
+        bump(this.stats.dropped, 'unavailable', items.length);
+      });
+    }
+    const sockets = [...this.dirtySockets];
+    this.dirtySockets.clear();
+    for (const socket of sockets) {
+      if (socket.ws.bufferedAmount > this.deps.maxBufferedBytes) {
+        // A client that does not read gets nothing more until it drains; the rest are unaffected.
+        bump(this.stats.dropped, 'slow', socket.outbox.length);
+        socket.outbox = [];
+        continue;
+      }
+      const n = socket.flush();
+      if (n > 0) this.stats.socketFlushes++;
+      this.countOut(n);
+    }
+  }
+
+  // ---------------------------------------------------------------- node stats
+
+  private publishStats(): void {
+    if (this.stopped) return;
+    this.sweepIdle();
+    const member = `${this.nodeId} ${JSON.stringify(this.nodeStats())}`;
+    const previous = this.statsMember;
+    this.statsMember = member;
+    const { engine } = this.deps;
+    this.track(engine.join(NODES_SET, member, NODE_STATS_INTERVAL_MS * 3).then(() => previous ? engine.leave(NODES_SET, previous) : undefined));
+  }
+
+  private track(p: Promise<unknown>): void {
+    const tracked = p.catch((err: unknown) => this.deps.logger.warn({ err: String(err) }, 'tracker engine write failed'));
+    this.inflight.add(tracked);
+    void tracked.finally(() => this.inflight.delete(tracked));
+  }
+}
+
+function toHex(bin: string): string {
+  return Buffer.from(bin, 'latin1').toString('hex');
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
