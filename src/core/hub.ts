@@ -42,6 +42,23 @@ export class Hub implements CoreApi {
   private readonly loading = new Map<string, Promise<Channel>>();
   /** Batches that arrived while their channel was loading; applied after the load. */
   private readonly early = new Map<string, CommittedBatch[]>();
+  /**
+   * Committed batches waiting for this node's next tick to be fanned out, per channel, in order.
+   * Batches come from this node's appends and, with Redis, from every other node's: fanning out
+   * once per local tick, with the batches of a channel merged into one frame, keeps the frames per
+   * subscriber at one per tick however many nodes write, and lets the adaptive tick (which times
+   * the fan-out) slow a busy node down.
+   */
+  private fanOutQueue = new Map<string, CommittedBatch[]>();
+  /**
+   * Fan-outs are throttled, leading edge: a batch that arrives when the last fan-out is at least
+   * one (adaptive) tick old goes out at once; otherwise it waits for that tick to end, merged with
+   * whatever else arrives meanwhile.
+   */
+  private lastFanOutAt = -Infinity;
+  private lastFanOutMs = 0;
+  private fanOutTimer: NodeJS.Timeout | null = null;
+  private fanOutPosted = false;
   private readonly dirty = new Set<Channel>();
   /** Open sessions, for shutdown and scrape-time gauges (never iterated on the hot path). */
   readonly sessions = new Set<Session>();
@@ -80,6 +97,9 @@ export class Hub implements CoreApi {
     this.timer = null;
     if (this.tickRunning) await this.tickRunning;
     await this.runTick();
+    if (this.fanOutTimer) clearTimeout(this.fanOutTimer);
+    this.fanOutTimer = null;
+    this.flushFanOut();
   }
 
   connect(sink: Sink, publisher: Publisher): Session {
@@ -215,12 +235,13 @@ export class Hub implements CoreApi {
       const started = performance.now();
       this.tickRunning = this.runTick().finally(() => {
         this.tickRunning = null;
-        const took = performance.now() - started;
-        // Adaptive tick: when a tick's work outlasts the target, wait as long as it took (bounded),
-        // so batches grow instead of ticks queueing behind each other.
+        const took = Math.max(performance.now() - started, this.lastFanOutMs);
+        // Adaptive tick: when a tick's work (append + fan-out of every batch that arrived, this
+        // node's and other nodes') outlasts the target, wait as long as it took (bounded), so
+        // batches and frames grow instead of ticks queueing behind each other.
         const next = Math.min(this.options.maxTickMs, Math.max(this.options.tickMs, took));
         this.stats.currentTickMs = next;
-        this.schedule(Math.max(0, next - took));
+        this.schedule(Math.max(0, next - (performance.now() - started)));
       });
     }, delayMs);
   }
@@ -283,6 +304,53 @@ export class Hub implements CoreApi {
       early.push(b);
       return;
     }
+    if (!this.channels.has(b.channel)) return; // not loaded here: it will be read from the engine when first used
+    const queued = this.fanOutQueue.get(b.channel);
+    if (queued) queued.push(b);
+    else this.fanOutQueue.set(b.channel, [b]);
+    this.requestFanOut();
+  }
+
+  private requestFanOut(): void {
+    if (this.fanOutTimer || this.fanOutPosted) return;
+    const wait = this.lastFanOutAt + this.stats.currentTickMs - performance.now();
+    if (wait <= 0 || this.stopped) {
+      // setImmediate, not now: batches delivered together (one XREAD reply) merge into one frame.
+      this.fanOutPosted = true;
+      setImmediate(() => {
+        this.fanOutPosted = false;
+        this.flushFanOut();
+      });
+    } else {
+      this.fanOutTimer = setTimeout(() => {
+        this.fanOutTimer = null;
+        this.flushFanOut();
+      }, wait);
+    }
+  }
+
+  /** Applies and fans out every queued batch: contiguous batches of a channel become one. */
+  private flushFanOut(): void {
+    if (this.fanOutQueue.size === 0) return;
+    const started = performance.now();
+    const queue = this.fanOutQueue;
+    this.fanOutQueue = new Map();
+    for (const batches of queue.values()) {
+      let start = 0;
+      for (let i = 1; i <= batches.length; i++) {
+        const prev = batches[i - 1];
+        if (i < batches.length && batches[i].firstVersion === prev.firstVersion + prev.events.length) continue;
+        // batches[start..i) are contiguous: one merged batch.
+        const first = batches[start];
+        this.deliver(i - start === 1 ? first : { channel: first.channel, firstVersion: first.firstVersion, events: batches.slice(start, i).flatMap((b) => b.events) });
+        start = i;
+      }
+    }
+    this.lastFanOutAt = started;
+    this.lastFanOutMs = performance.now() - started;
+  }
+
+  private deliver(b: CommittedBatch): void {
     const ch = this.channels.get(b.channel);
     if (!ch) return; // not loaded here: it will be read from the engine when first used
     let first = b.firstVersion;
@@ -415,6 +483,8 @@ export class Hub implements CoreApi {
 
   async view<S>(channel: string): Promise<ChannelView<S>> {
     const ch = await this.channel(channel);
+    // Read-your-writes: an acknowledged batch still waiting for its fan-out is applied now.
+    if (this.fanOutQueue.has(channel)) this.flushFanOut();
     return { epoch: ch.epoch, version: ch.head, state: ch.state as S };
   }
 
