@@ -64,3 +64,14 @@ export function swarmView(members: string[]): SwarmView {
   for (const p of peers) if (p.seeder) complete++;
   return { peers, complete, incomplete: peers.length - complete };
 }
+
+/**
+ * Whether two reads of a swarm's set listed the same members in the same order: then the earlier
+ * read's view stands (the embedded engine even returns the very same strings, so this is mostly
+ * pointer compares), and a tick that reads a swarm whose membership did not change builds nothing.
+ */
+export function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -5,11 +5,15 @@
  */
 import { binToHex, isBinaryId } from './ids.ts';
 import { failure, type TrackerFailure } from './failures.ts';
+import { readMessage, type IdMemo } from './json-bytes.ts';
 
 export type AnnounceEvent = 'started' | 'stopped' | 'completed' | 'update' | 'paused';
 
 export interface Offer {
-  /** The SDP offer object, relayed unchanged. */
+  /**
+   * The SDP offer object, relayed unchanged: a RawJson (its bytes as received) when read by
+   * parseMessageBytes' fast reader, else the parsed object.
+   */
   offer: object;
   /** Binary string, 20 characters. */
   offerId: string;
@@ -37,6 +41,7 @@ export interface AnswerRequest extends PeerRef {
   kind: 'answer';
   toPeerHex: string;
   offerId: string;
+  /** The SDP answer object, relayed unchanged (a RawJson or the parsed object, as Offer.offer). */
   answer: object;
 }
 
@@ -80,9 +85,24 @@ export function parseMessage(text: string, limits: ParseLimits): TrackerRequest 
   } catch {
     return failure('malformed_json', 'message is not valid JSON');
   }
+  return checkMessage(msg, limits);
+}
+
+/**
+ * Parses one WebSocket message as ws delivered it. A text frame is read from its bytes by the fast
+ * reader (json-bytes.ts: SDPs kept as bytes); whatever that reader is unsure of, and binary
+ * frames, go through parseMessage. Both end in the same checks, so they accept and refuse alike.
+ */
+export function parseMessageBytes(bytes: Buffer, isBinary: boolean, limits: ParseLimits, ids: IdMemo | null = null): TrackerRequest | TrackerFailure {
+  const msg = isBinary ? undefined : readMessage(bytes, ids);
+  return msg ? checkMessage(msg, limits, ids) : parseMessage(bytes.toString('utf8'), limits);
+}
+
+/** Checks a parsed message (JSON.parse's value, or the fast reader's) into a request. */
+function checkMessage(msg: unknown, limits: ParseLimits, ids: IdMemo | null = null): TrackerRequest | TrackerFailure {
   if (!isObject(msg)) return failure('not_an_object', 'message must be a JSON object');
   const action = msg.action;
-  if (action === 'announce') return parseAnnounce(msg, limits);
+  if (action === 'announce') return parseAnnounce(msg, limits, ids);
   if (action === 'scrape') return parseScrape(msg, limits);
   if (action === 'signal' && limits.trickle) return parseSignal(msg, limits);
   const allowed = limits.trickle ? 'announce, scrape or signal' : 'announce or scrape';
@@ -98,29 +118,50 @@ function parsePeerRef(msg: Record<string, unknown>, action: 'announce' | 'signal
   return { infoHash, infoHex: binToHex(infoHash), peerId, peerHex: binToHex(peerId) };
 }
 
-function parseAnnounce(msg: Record<string, unknown>, limits: ParseLimits): AnnounceRequest | AnswerRequest | TrackerFailure {
-  const ref = parsePeerRef(msg, 'announce');
-  if ('reason' in ref) return ref;
-  const fail = (reason: Parameters<typeof failure>[0], message: string) => failure(reason, message, 'announce', ref.infoHash);
+/** The hex of the connection's usual ids is made once (json-bytes.ts IdMemo), not per message. */
+function infoHexOf(infoHash: string, ids: IdMemo | null): string {
+  if (!ids || infoHash !== ids.infoHash) return binToHex(infoHash);
+  return ids.infoHex || (ids.infoHex = binToHex(infoHash));
+}
 
-  if (msg.answer !== undefined && msg.answer !== null) {
-    if (!isObject(msg.answer)) return fail('bad_answer', 'answer must be an object (the SDP answer)');
-    if (!isBinaryId(msg.to_peer_id)) return fail('bad_to_peer_id', 'to_peer_id must be a 20-character binary string (required with answer)');
-    if (!isBinaryId(msg.offer_id)) return fail('bad_offer_id', 'offer_id must be a 20-character binary string (required with answer)');
-    return { kind: 'answer', ...ref, toPeerHex: binToHex(msg.to_peer_id), offerId: msg.offer_id, answer: msg.answer };
+function peerHexOf(peerId: string, ids: IdMemo | null): string {
+  if (!ids || peerId !== ids.peerId) return binToHex(peerId);
+  return ids.peerHex || (ids.peerHex = binToHex(peerId));
+}
+
+function announceFailure(reason: Parameters<typeof failure>[0], infoHash: string, message: string): TrackerFailure {
+  return failure(reason, message, 'announce', infoHash);
+}
+
+// Every message of a peer passes here (an announce, then one answer per offer it received): no
+// closures or object spreads, which were a good part of the parse's garbage.
+function parseAnnounce(msg: Record<string, unknown>, limits: ParseLimits, ids: IdMemo | null): AnnounceRequest | AnswerRequest | TrackerFailure {
+  const infoHash = msg.info_hash;
+  if (!isBinaryId(infoHash)) return failure('bad_info_hash', 'info_hash must be a 20-character binary string', 'announce');
+  const peerId = msg.peer_id;
+  if (!isBinaryId(peerId)) return failure('bad_peer_id', 'peer_id must be a 20-character binary string', 'announce', infoHash);
+
+  const answer = msg.answer;
+  if (answer !== undefined && answer !== null) {
+    if (!isObject(answer)) return announceFailure('bad_answer', infoHash, 'answer must be an object (the SDP answer)');
+    const toPeerId = msg.to_peer_id;
+    if (!isBinaryId(toPeerId)) return announceFailure('bad_to_peer_id', infoHash, 'to_peer_id must be a 20-character binary string (required with answer)');
+    const offerId = msg.offer_id;
+    if (!isBinaryId(offerId)) return announceFailure('bad_offer_id', infoHash, 'offer_id must be a 20-character binary string (required with answer)');
+    return { kind: 'answer', infoHash, infoHex: infoHexOf(infoHash, ids), peerId, peerHex: peerHexOf(peerId, ids), toPeerHex: binToHex(toPeerId), offerId, answer };
   }
 
   const rawEvent = msg.event ?? '';
   const event = typeof rawEvent === 'string' && Object.hasOwn(EVENTS, rawEvent) ? EVENTS[rawEvent] : undefined;
-  if (!event) return fail('bad_event', `event must be started, stopped, completed, update, paused or absent, got ${JSON.stringify(rawEvent)}`);
+  if (!event) return announceFailure('bad_event', infoHash, `event must be started, stopped, completed, update, paused or absent, got ${JSON.stringify(rawEvent)}`);
 
   const rawOffers = msg.offers ?? [];
-  if (!Array.isArray(rawOffers)) return fail('bad_offers', 'offers must be an array of {offer, offer_id}');
-  if (rawOffers.length > limits.maxOffers) return fail('too_many_offers', `${rawOffers.length} offers; at most ${limits.maxOffers} per announce`);
+  if (!Array.isArray(rawOffers)) return announceFailure('bad_offers', infoHash, 'offers must be an array of {offer, offer_id}');
+  if (rawOffers.length > limits.maxOffers) return announceFailure('too_many_offers', infoHash, `${rawOffers.length} offers; at most ${limits.maxOffers} per announce`);
   const offers: Offer[] = [];
   for (const o of rawOffers) {
-    if (!isObject(o) || !isObject(o.offer)) return fail('bad_offers', 'each offer must be {offer: <SDP object>, offer_id}');
-    if (!isBinaryId(o.offer_id)) return fail('bad_offer_id', 'offer_id must be a 20-character binary string');
+    if (!isObject(o) || !isObject(o.offer)) return announceFailure('bad_offers', infoHash, 'each offer must be {offer: <SDP object>, offer_id}');
+    if (!isBinaryId(o.offer_id)) return announceFailure('bad_offer_id', infoHash, 'offer_id must be a 20-character binary string');
     offers.push({ offer: o.offer, offerId: o.offer_id });
   }
 
@@ -132,7 +173,7 @@ function parseAnnounce(msg: Record<string, unknown>, limits: ParseLimits): Annou
   if (msg.numwant !== undefined && msg.numwant !== null && checked) {
     const n = msg.numwant;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > limits.maxNumwant) {
-      return fail('bad_numwant', `numwant must be an integer from 0 to ${limits.maxNumwant}, got ${JSON.stringify(n)}`);
+      return announceFailure('bad_numwant', infoHash, `numwant must be an integer from 0 to ${limits.maxNumwant}, got ${JSON.stringify(n)}`);
     }
     numwant = Math.min(n, offers.length);
   }
@@ -140,7 +181,10 @@ function parseAnnounce(msg: Record<string, unknown>, limits: ParseLimits): Annou
   // left: like bittorrent-tracker, anything that is not a number (absent, null for "unknown") is a leecher.
   const left = Number(msg.left ?? NaN);
   const seeder = event === 'completed' || left === 0;
-  return { kind: 'announce', ...ref, event, seeder, numwant: checked ? numwant : 0, offers: checked ? offers : [] };
+  return {
+    kind: 'announce', infoHash, infoHex: infoHexOf(infoHash, ids), peerId, peerHex: peerHexOf(peerId, ids), event, seeder,
+    numwant: checked ? numwant : 0, offers: checked ? offers : [],
+  };
 }
 
 function parseSignal(msg: Record<string, unknown>, limits: ParseLimits): SignalRequest | TrackerFailure {

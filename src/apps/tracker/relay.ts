@@ -2,15 +2,30 @@
  * The node-to-node relay message: everything one node has for one other node within one tick,
  * as ONE direct message (the seed's lesson: group the messages). Compact keys, ids in hex;
  * offer_id stays the client's binary string (it is only ever echoed back to clients).
+ *
+ * `x` may be a RawJson (the SDP as the sender's client wrote it), which the encoder writes into
+ * the message as is. (Relays within a node need no item at all: tracker.ts deliverSdp.)
  */
 import { isBinaryId, isHexId } from './ids.ts';
+import { RawJson } from './json-bytes.ts';
+
+interface ItemBase {
+  /** Swarm (info hash, hex). */
+  h: string;
+  /** The target peer (hex). */
+  p: string;
+  /** The sending peer (hex). */
+  f: string;
+  /** offer_id (binary string). */
+  o: string;
+}
 
 /** An offer for peer `p` of swarm `h`, from peer `f` (held by the sending node). */
-export interface OfferItem { k: 'o'; h: string; p: string; f: string; o: string; x: object }
+export interface OfferItem extends ItemBase { k: 'o'; x: object }
 /** An answer for peer `p` (the offerer) from peer `f`, for offer `o`. */
-export interface AnswerItem { k: 'a'; h: string; p: string; f: string; o: string; x: object }
+export interface AnswerItem extends ItemBase { k: 'a'; x: object }
 /** Trickle extension: candidates for peer `p` from peer `f` about offer `o`, merged per tick. */
-export interface SignalItem { k: 'c'; h: string; p: string; f: string; o: string; c: unknown[] }
+export interface SignalItem extends ItemBase { k: 'c'; c: unknown[] }
 
 export type RelayItem = OfferItem | AnswerItem | SignalItem;
 
@@ -20,9 +35,23 @@ export interface RelayMessage {
   i: RelayItem[];
 }
 
+/** JSON of the message, SDPs kept as RawJson written in as they are (no parse and stringify). */
 export function encodeRelay(message: RelayMessage): Uint8Array {
-  return Buffer.from(JSON.stringify(message));
+  const parts: Buffer[] = [Buffer.from(`{"n":${JSON.stringify(message.n)},"i":[`)];
+  message.i.forEach((it, idx) => {
+    const head = `${idx ? ',' : ''}{"k":"${it.k}","h":${JSON.stringify(it.h)},"p":${JSON.stringify(it.p)},"f":${JSON.stringify(it.f)},"o":${JSON.stringify(it.o)},`;
+    if (it.k === 'c') {
+      parts.push(Buffer.from(`${head}"c":${JSON.stringify(it.c)}}`));
+    } else {
+      parts.push(Buffer.from(`${head}"x":`), it.x instanceof RawJson ? it.x.bytes : Buffer.from(JSON.stringify(it.x)), CLOSE_ITEM);
+    }
+  });
+  parts.push(CLOSE_MESSAGE);
+  return Buffer.concat(parts);
 }
+
+const CLOSE_ITEM = Buffer.from('}');
+const CLOSE_MESSAGE = Buffer.from(']}');
 
 /** Decodes and checks the shape (nodes trust each other, but a bad message must not throw later). */
 export function decodeRelay(bytes: Uint8Array): RelayMessage | null {

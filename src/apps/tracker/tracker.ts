@@ -20,11 +20,12 @@ import type { CoreStats, DirectMessages, Engine, Logger, Membership } from '../.
 import { RateWindow } from '../../gateway/metrics.ts';
 import { CloseCodes } from '../../protocol/index.ts';
 import { failure, failureText, type TrackerFailure } from './failures.ts';
-import { hexToBin } from './ids.ts';
-import { EMPTY_SWARM, NODES_SET, SWARMS_SET, nodeAddress, peerMember, swarmSet, swarmView, type SwarmView } from './members.ts';
+import { hexToBin, idJson } from './ids.ts';
+import { RawJson } from './json-bytes.ts';
+import { EMPTY_SWARM, NODES_SET, SWARMS_SET, nodeAddress, peerMember, sameMembers, swarmSet, swarmView, type SwarmView } from './members.ts';
 import type { TrackerOptions } from './options.ts';
-import { parseMessage, type AnnounceRequest, type AnswerRequest, type ParseLimits, type ScrapeRequest, type SignalRequest } from './parse.ts';
-import { knowsPeer, linkKey, pickTargets, rememberLink, type LocalPeer } from './peer.ts';
+import { parseMessageBytes, type AnnounceRequest, type AnswerRequest, type ParseLimits, type ScrapeRequest, type SignalRequest } from './parse.ts';
+import { PeerLinks, pickTargets, type LocalPeer } from './peer.ts';
 import { decodeRelay, encodeRelay, type RelayItem } from './relay.ts';
 import { TrackerSocket } from './socket.ts';
 import { bump, newTrackerStats, registerTrackerMetrics, type TrackerStats } from './stats.ts';
@@ -60,6 +61,8 @@ export interface NodeStats {
 interface PendingAnnounce {
   socket: TrackerSocket;
   req: AnnounceRequest;
+  /** The peer once applied (its cached JSON ids build the reply and the offers). */
+  peer?: LocalPeer;
   /** Set while applying: refused at the tick (too many peers on the socket). */
   refused?: TrackerFailure;
 }
@@ -68,6 +71,16 @@ interface PendingSignal {
   nodeId: string;
   item: Extract<RelayItem, { k: 'c' }>;
 }
+
+// Fixed pieces of the messages the tracker sends, as bytes (socket.ts assembles them per tick).
+const OFFER_HEAD = Buffer.from('{"action":"announce","offer":');
+const ANSWER_HEAD = Buffer.from('{"action":"announce","answer":');
+const OFFER_ID_KEY = Buffer.from(',"offer_id":');
+const PEER_ID_KEY = Buffer.from(',"peer_id":');
+const INFO_HASH_KEY = Buffer.from(',"info_hash":');
+const COMPLETE_KEY = Buffer.from(',"complete":');
+const INCOMPLETE_KEY = Buffer.from(',"incomplete":');
+const CLOSE = Buffer.from('}');
 
 /** How often each node re-publishes its stats record, ms; the record lives three times as long. */
 export const NODE_STATS_INTERVAL_MS = 2000;
@@ -80,13 +93,16 @@ export class Tracker {
   private localPeers = 0;
   /** When this node last refreshed each of its swarms in the shared index (SWARMS_SET). */
   private readonly indexRefreshedAt = new Map<string, number>();
+  /** The last read of each swarm this node holds peers of, and its view (reused while unchanged). */
+  private readonly lastReads = new Map<string, { members: string[]; view: SwarmView }>();
   private readonly limits: ParseLimits;
 
   private pendingAnnounces = new Map<string, PendingAnnounce[]>();
   private pendingScrapes: { socket: TrackerSocket; req: ScrapeRequest }[] = [];
   private pendingSignals = new Map<string, PendingSignal>();
   private remoteOutbox = new Map<string, RelayItem[]>();
-  private readonly dirtySockets = new Set<TrackerSocket>();
+  /** Sockets with messages for this tick's flush (each once: TrackerSocket.dirty). */
+  private dirtySockets: TrackerSocket[] = [];
 
   private timer: NodeJS.Timeout | null = null;
   private ticking = false;
@@ -98,6 +114,8 @@ export class Tracker {
   private statsTimer: NodeJS.Timeout | null = null;
   private statsMember = '';
   private readonly rates: RateWindow<'connects' | 'messagesIn' | 'messagesOut'>;
+  /** `{"action":"announce","interval":N,"info_hash":` — every announce reply starts so. */
+  private readonly replyHead: Buffer;
 
   constructor(private readonly options: TrackerOptions, private readonly deps: TrackerDeps) {
     this.nodeId = deps.nodeId ?? randomBytes(6).toString('hex');
@@ -108,6 +126,7 @@ export class Tracker {
       maxCandidates: options.trackerMaxCandidates,
       trickle: options.trackerTrickle,
     };
+    this.replyHead = Buffer.from(`{"action":"announce","interval":${Math.ceil(options.trackerIntervalMs / 1000)},"info_hash":`);
     this.rates = new RateWindow(10, {
       connects: () => this.stats.connectsTotal,
       messagesIn: () => this.stats.messagesIn,
@@ -172,7 +191,7 @@ export class Tracker {
     this.stats.connectsTotal++;
     this.deps.coreStats.connections++;
     this.deps.coreStats.connectsTotal++;
-    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => this.onMessage(socket, data));
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => this.onMessage(socket, data, isBinary));
     ws.on('close', () => this.onClose(socket));
     ws.on('error', (err: Error & { code?: string }) => {
       // ws closes with 1009 by itself when a message passes maxPayload; count it with the rest.
@@ -186,8 +205,7 @@ export class Tracker {
   private onClose(socket: TrackerSocket): void {
     if (socket.closed) return;
     socket.closed = true;
-    socket.outbox = [];
-    this.dirtySockets.delete(socket);
+    socket.discard();
     this.stats.connections--;
     this.deps.coreStats.connections--;
     // A closed socket's peers leave at once (their announces still queued are skipped by the tick).
@@ -196,7 +214,7 @@ export class Tracker {
     }
   }
 
-  private onMessage(socket: TrackerSocket, data: Buffer | ArrayBuffer | Buffer[]): void {
+  private onMessage(socket: TrackerSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     if (socket.closed) return;
     this.stats.messagesIn++;
     this.deps.coreStats.messagesIn++;
@@ -212,9 +230,9 @@ export class Tracker {
       }
       return;
     }
-    const text = Buffer.isBuffer(data) ? data.toString('utf8')
-      : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
-    const req = parseMessage(text, this.limits);
+    // ws hands a Buffer (binaryType nodebuffer); the other shapes are converted, never expected.
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    const req = parseMessageBytes(bytes, isBinary, this.limits, socket.ids);
     if ('reason' in req) return this.refuse(socket, req);
     switch (req.kind) {
       case 'announce': return this.onAnnounce(socket, req);
@@ -242,7 +260,6 @@ export class Tracker {
   private closeSocket(socket: TrackerSocket, code: number, reason: string): void {
     if (socket.closed) return;
     bump(this.stats.closes, code);
-    this.dirtySockets.delete(socket);
     this.countOut(socket.flush()); // the failure that explains the close goes first
     socket.ws.close(code, reason);
     this.onClose(socket);
@@ -252,37 +269,42 @@ export class Tracker {
     this.stats.announces++;
     let list = this.pendingAnnounces.get(req.infoHex);
     if (!list) this.pendingAnnounces.set(req.infoHex, (list = []));
-    list.push({ socket, req });
+    // Every field from the start: one object shape, no property added later.
+    list.push({ socket, req, peer: undefined, refused: undefined });
     this.schedule();
   }
 
   /** An answer goes to the node the offer came from, as this peer's link to the offerer says. */
   private onAnswer(socket: TrackerSocket, req: AnswerRequest): void {
-    const peer = socket.peers.get(req.infoHex + req.peerHex);
+    const peer = socket.peerOf(req.infoHex, req.peerHex);
     if (!peer) return this.refuse(socket, failure('not_announced', 'answer from a peer_id that has not announced this info_hash on this connection', 'announce', req.infoHash));
-    const link = peer.links.get(linkKey(req.toPeerHex, req.offerId));
-    if (!link || link.answered) {
-      return this.refuse(socket, knowsPeer(peer, req.toPeerHex) && !link
+    const link = peer.links.find(req.toPeerHex, req.offerId);
+    if (link < 0 || peer.links.answered(link)) {
+      return this.refuse(socket, link < 0 && peer.links.knows(req.toPeerHex)
         ? failure('unknown_offer', 'no offer with that offer_id was relayed to you from to_peer_id (or it is too old)', 'announce', req.infoHash)
-        : link ? failure('unknown_offer', 'that offer_id was already answered', 'announce', req.infoHash)
+        : link >= 0 ? failure('unknown_offer', 'that offer_id was already answered', 'announce', req.infoHash)
           : failure('unknown_peer', 'no offer from to_peer_id was relayed to you (unknown peer, or too old)', 'announce', req.infoHash));
     }
-    link.answered = true;
+    peer.links.markAnswered(link);
+    const linkNode = peer.links.nodeId(link);
     this.stats.answers++;
-    const item: RelayItem = { k: 'a', h: req.infoHex, p: req.toPeerHex, f: req.peerHex, o: req.offerId, x: req.answer };
-    if (link.nodeId === this.nodeId) this.stats.answersRelayedLocal++;
-    else this.stats.answersRelayedRemote++;
-    this.route(link.nodeId, item);
+    if (linkNode === this.nodeId) {
+      this.stats.answersRelayedLocal++;
+      this.deliverSdp('a', req.infoHex, req.toPeerHex, req.peerHex, req.offerId, req.answer, peer.peerIdJson, this.nodeId);
+    } else {
+      this.stats.answersRelayedRemote++;
+      this.toNode(linkNode, { k: 'a', h: req.infoHex, p: req.toPeerHex, f: req.peerHex, o: req.offerId, x: req.answer });
+    }
     this.schedule();
   }
 
   /** Trickle extension: candidates for the other end of a link, merged per target per tick. */
   private onSignal(socket: TrackerSocket, req: SignalRequest): void {
-    const peer = socket.peers.get(req.infoHex + req.peerHex);
+    const peer = socket.peerOf(req.infoHex, req.peerHex);
     if (!peer) return this.refuse(socket, failure('not_announced', 'signal from a peer_id that has not announced this info_hash on this connection', 'signal', req.infoHash));
-    const link = peer.links.get(linkKey(req.toPeerHex, req.offerId));
-    if (!link) {
-      return this.refuse(socket, knowsPeer(peer, req.toPeerHex)
+    const link = peer.links.find(req.toPeerHex, req.offerId);
+    if (link < 0) {
+      return this.refuse(socket, peer.links.knows(req.toPeerHex)
         ? failure('unknown_offer', 'no offer or answer with that offer_id was exchanged with to_peer_id', 'signal', req.infoHash)
         : failure('unknown_peer', 'no offer or answer was exchanged with to_peer_id', 'signal', req.infoHash));
     }
@@ -292,7 +314,7 @@ export class Tracker {
     if (pending) {
       for (const c of req.candidates) pending.item.c.push(c);
     } else {
-      this.pendingSignals.set(key, { nodeId: link.nodeId, item: { k: 'c', h: req.infoHex, p: req.toPeerHex, f: req.peerHex, o: req.offerId, c: [...req.candidates] } });
+      this.pendingSignals.set(key, { nodeId: peer.links.nodeId(link), item: { k: 'c', h: req.infoHex, p: req.toPeerHex, f: req.peerHex, o: req.offerId, c: [...req.candidates] } });
     }
     this.schedule();
   }
@@ -302,31 +324,63 @@ export class Tracker {
   /** Sends an item to the node holding its target: queued locally, or into that node's group. */
   private route(nodeId: string, item: RelayItem): void {
     if (nodeId === this.nodeId) return this.deliver(item, this.nodeId);
+    this.toNode(nodeId, item);
+  }
+
+  /** Into the group for another node (one direct message per node per tick). */
+  private toNode(nodeId: string, item: RelayItem): void {
     let items = this.remoteOutbox.get(nodeId);
     if (!items) this.remoteOutbox.set(nodeId, (items = []));
     items.push(item);
   }
 
-  /** A relay item for a peer of this node (from this node or, via onRelay, from `fromNode`). */
+  /**
+   * A relay item for a peer of this node (from this node or, via onRelay, from `fromNode`): its
+   * message is queued as pieces — fixed keys, the SDP's bytes as the sender's client wrote them,
+   * the ids' cached JSON — and assembled into the socket's frames at the flush.
+   */
   private deliver(item: RelayItem, fromNode: string): void {
     const peer = this.swarms.get(item.h)?.get(item.p);
     if (!peer || peer.socket.closed) {
       bump(this.stats.dropped, 'gone');
       return;
     }
-    const max = this.options.trackerMaxPendingOffers;
-    let text: string;
-    if (item.k === 'o') {
-      rememberLink(peer, linkKey(item.f, item.o), { nodeId: fromNode, answered: false }, max);
-      text = JSON.stringify({ action: 'announce', offer: item.x, offer_id: item.o, peer_id: hexToBin(item.f), info_hash: peer.infoHash });
-    } else if (item.k === 'a') {
-      // The offerer learns where the answerer is, for the trickle extension's signals back.
-      rememberLink(peer, linkKey(item.f, item.o), { nodeId: fromNode, answered: true }, max);
-      text = JSON.stringify({ action: 'announce', answer: item.x, offer_id: item.o, peer_id: hexToBin(item.f), info_hash: peer.infoHash });
-    } else {
-      text = JSON.stringify({ action: 'signal', info_hash: peer.infoHash, peer_id: hexToBin(item.f), offer_id: item.o, candidates: item.c });
+    const socket = peer.socket;
+    if (item.k === 'c') {
+      this.queue(socket, JSON.stringify({ action: 'signal', info_hash: peer.infoHash, peer_id: hexToBin(item.f), offer_id: item.o, candidates: item.c }));
+      return;
     }
-    this.queue(peer.socket, text);
+    this.deliverSdp(item.k, item.h, item.p, item.f, item.o, item.x, undefined, fromNode, peer);
+  }
+
+  /**
+   * An offer ('o') or answer ('a') for peer `p` of swarm `h` from peer `f`: queued as pieces —
+   * fixed keys, the SDP's bytes as the sender's client wrote them, the ids written from their
+   * strings or the sender's cached JSON (`fj`) — and assembled into frames at the flush. Local
+   * relays come here directly, without an item object.
+   */
+  private deliverSdp(k: 'o' | 'a', h: string, p: string, f: string, o: string, x: object, fj: Buffer | undefined, fromNode: string, target?: LocalPeer): void {
+    const peer = target ?? this.swarms.get(h)?.get(p);
+    if (!peer || peer.socket.closed) {
+      bump(this.stats.dropped, 'gone');
+      return;
+    }
+    const socket = peer.socket;
+    // An offer: the target may answer it. An answer: the offerer learns where the answerer is,
+    // for the trickle extension's signals back (without the extension nothing would read it).
+    if (k === 'o') peer.links.remember(f, o, fromNode, false);
+    else if (this.options.trackerTrickle) peer.links.remember(f, o, fromNode, true);
+    socket.add(k === 'o' ? OFFER_HEAD : ANSWER_HEAD);
+    socket.add(x instanceof RawJson ? x : Buffer.from(JSON.stringify(x), 'utf8'));
+    socket.add(OFFER_ID_KEY);
+    socket.add(o);
+    socket.add(PEER_ID_KEY);
+    socket.add(fj ?? hexToBin(f));
+    socket.add(INFO_HASH_KEY);
+    socket.add(peer.infoHashJson);
+    socket.add(CLOSE);
+    socket.end();
+    this.dirty(socket);
   }
 
   /** One direct message from another node: this tick's relays for peers of this node. */
@@ -341,8 +395,15 @@ export class Tracker {
 
   private queue(socket: TrackerSocket, text: string): void {
     if (socket.closed) return;
-    socket.outbox.push(text);
-    this.dirtySockets.add(socket);
+    socket.pushText(text);
+    this.dirty(socket);
+  }
+
+  /** The socket has messages for this tick's flush. */
+  private dirty(socket: TrackerSocket): void {
+    if (socket.dirty) return;
+    socket.dirty = true;
+    this.dirtySockets.push(socket);
     this.schedule();
   }
 
@@ -355,7 +416,7 @@ export class Tracker {
 
   private hasWork(): boolean {
     return this.pendingAnnounces.size > 0 || this.pendingScrapes.length > 0 || this.pendingSignals.size > 0
-      || this.remoteOutbox.size > 0 || this.dirtySockets.size > 0;
+      || this.remoteOutbox.size > 0 || this.dirtySockets.length > 0;
   }
 
   /** The first work after an idle spell starts a tick; everything until it fires is grouped. */
@@ -422,8 +483,16 @@ export class Tracker {
     const views = new Map<string, SwarmView>();
     await Promise.all([...wanted].map(async (infoHex) => {
       try {
-        views.set(infoHex, swarmView(await engine.members(swarmSet(infoHex))));
+        const members = await engine.members(swarmSet(infoHex));
         this.stats.swarmReads++;
+        const last = this.lastReads.get(infoHex);
+        if (last && sameMembers(last.members, members)) {
+          views.set(infoHex, last.view);
+        } else {
+          const view = swarmView(members);
+          views.set(infoHex, view);
+          if (this.swarms.has(infoHex)) this.lastReads.set(infoHex, { members, view });
+        }
       } catch (err) {
         this.deps.logger.warn({ err: String(err), infoHex }, 'tracker swarm read failed');
       }
@@ -441,15 +510,28 @@ export class Tracker {
           this.refuse(socket, failure('unavailable', 'the tracker could not reach its store; retry later', 'announce', req.infoHash));
           continue;
         }
-        this.queue(socket, JSON.stringify({ action: 'announce', interval, info_hash: req.infoHash, complete: view.complete, incomplete: view.incomplete }));
+        socket.add(this.replyHead);
+        socket.add(entry.peer?.infoHashJson ?? req.infoHash);
+        socket.add(COMPLETE_KEY);
+        socket.add(view.complete);
+        socket.add(INCOMPLETE_KEY);
+        socket.add(view.incomplete);
+        socket.add(CLOSE);
+        socket.end();
+        this.dirty(socket);
         if (req.numwant === 0) continue;
         const targets = pickTargets(view.peers, req.numwant, req.peerHex);
+        const fj = entry.peer?.peerIdJson;
         for (let i = 0; i < targets.length; i++) {
           const t = targets[i];
           const offer = req.offers[i];
-          if (t.nodeId === this.nodeId) this.stats.offersRelayedLocal++;
-          else this.stats.offersRelayedRemote++;
-          this.route(t.nodeId, { k: 'o', h: infoHex, p: t.peerHex, f: req.peerHex, o: offer.offerId, x: offer.offer });
+          if (t.nodeId === this.nodeId) {
+            this.stats.offersRelayedLocal++;
+            this.deliverSdp('o', infoHex, t.peerHex, req.peerHex, offer.offerId, offer.offer, fj, this.nodeId);
+          } else {
+            this.stats.offersRelayedRemote++;
+            this.toNode(t.nodeId, { k: 'o', h: infoHex, p: t.peerHex, f: req.peerHex, o: offer.offerId, x: offer.offer });
+          }
         }
       }
     }
@@ -496,7 +578,7 @@ export class Tracker {
     }
     if (peer && peer.socket !== socket) {
       // The same peer on a new connection (a reconnect seen before the old close): it moves.
-      peer.socket.peers.delete(key);
+      peer.socket.release(key);
       peer.socket = socket;
       socket.peers.set(key, peer);
     }
@@ -506,7 +588,11 @@ export class Tracker {
         entry.refused = failure('too_many_peers', `this connection already holds ${socket.peers.size} (info_hash, peer_id) pairs; at most ${this.options.trackerMaxPeersPerSocket}`, 'announce', req.infoHash);
         return;
       }
-      peer = { infoHex: req.infoHex, infoHash: req.infoHash, peerHex: req.peerHex, socket, seeder: req.seeder, member: peerMember(req.peerHex, this.nodeId, req.seeder), lastAnnounceMs: 0, links: new Map() };
+      peer = {
+        infoHex: req.infoHex, infoHash: req.infoHash, peerHex: req.peerHex, socket, seeder: req.seeder,
+        member: peerMember(req.peerHex, this.nodeId, req.seeder), lastAnnounceMs: 0, links: new PeerLinks(this.options.trackerMaxPendingOffers),
+        peerIdJson: idJson(req.peerId), infoHashJson: idJson(req.infoHash), setName: swarmSet(req.infoHex),
+      };
       if (!swarm) this.swarms.set(req.infoHex, (swarm = new Map()));
       swarm.set(req.peerHex, peer);
       socket.peers.set(key, peer);
@@ -518,7 +604,8 @@ export class Tracker {
       peer.member = peerMember(req.peerHex, this.nodeId, true);
     }
     peer.lastAnnounceMs = Date.now();
-    ops.push(engine.join(swarmSet(req.infoHex), peer.member, this.options.trackerPeerTtlMs));
+    entry.peer = peer;
+    ops.push(engine.join(peer.setName, peer.member, this.options.trackerPeerTtlMs));
   }
 
   /**
@@ -541,10 +628,11 @@ export class Tracker {
       if (swarm.size === 0) {
         this.swarms.delete(peer.infoHex);
         this.indexRefreshedAt.delete(peer.infoHex);
+        this.lastReads.delete(peer.infoHex);
       }
       this.localPeers--;
     }
-    peer.socket.peers.delete(peer.infoHex + peer.peerHex);
+    peer.socket.release(peer.infoHex + peer.peerHex);
     return this.deps.engine.leave(swarmSet(peer.infoHex), peer.member);
   }
 
@@ -559,13 +647,14 @@ export class Tracker {
         bump(this.stats.dropped, 'unavailable', items.length);
       });
     }
-    const sockets = [...this.dirtySockets];
-    this.dirtySockets.clear();
+    const sockets = this.dirtySockets;
+    this.dirtySockets = [];
     for (const socket of sockets) {
+      socket.dirty = false;
+      if (socket.closed) continue;
       if (socket.ws.bufferedAmount > this.deps.maxBufferedBytes) {
         // A client that does not read gets nothing more until it drains; the rest are unaffected.
-        bump(this.stats.dropped, 'slow', socket.outbox.length);
-        socket.outbox = [];
+        bump(this.stats.dropped, 'slow', socket.discard());
         continue;
       }
       const n = socket.flush();
