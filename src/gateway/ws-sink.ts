@@ -41,16 +41,28 @@ function framed(payload: Uint8Array): Buffer {
   return lastFramed!;
 }
 
+/**
+ * A class, not an object literal: the fan-out loop reads `bufferedAmount` and calls `send` on every
+ * subscriber's sink in a row, and instances of one class share one hidden class, so those property
+ * accesses stay monomorphic (object literals with getters each got their own accessor pair, and the
+ * loop fell back to V8's generic LoadIC: about 5 % of the server's CPU at 5,000 viewers).
+ */
+class WsSink implements Sink {
+  constructor(private readonly ws: WebSocket) {}
+
+  send(frame: Uint8Array): void {
+    const ws = this.ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    const socket = (ws as unknown as { _socket?: RawSocket })._socket;
+    if (socket) socket.write(framed(frame));
+    else ws.send(frame);
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+}
+
 export function wsSink(ws: WebSocket): Sink {
-  return {
-    send(frame: Uint8Array): void {
-      if (ws.readyState !== WebSocket.OPEN) return;
-      const socket = (ws as unknown as { _socket?: RawSocket })._socket;
-      if (socket) socket.write(framed(frame));
-      else ws.send(frame);
-    },
-    get bufferedAmount(): number {
-      return ws.bufferedAmount;
-    },
-  };
+  return new WsSink(ws);
 }
