@@ -10,17 +10,8 @@
  * the load generator has to stay far cheaper than the servers it measures.
  */
 
-/** A small fast PRNG (mulberry32), so the same seed gives every target the same peers and SDPs. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The shared seeded PRNG (mulberry32): the same seed gives every target the same peers and SDPs. */
+export { prng } from '../../src/util/prng.ts';
 
 /** 20 random latin1 code units (0..255), as hex2bin(randomBytes(20)) gives in the real client. */
 export function binaryId(rand: () => number): string {

@@ -10,22 +10,28 @@ export interface GatewayMetrics {
   observer: CoreObserver;
 }
 
+/**
+ * A prom-client Counter that reads a plain, monotonically growing number at scrape time, so the
+ * hot path only increments a field and never touches the metrics library.
+ */
+export function pollingCounter(registry: client.Registry, name: string, help: string, read: () => number): void {
+  let last = 0;
+  new client.Counter({
+    name, help, registers: [registry],
+    collect() {
+      const v = read();
+      if (v > last) this.inc(v - last);
+      last = v;
+    },
+  });
+}
+
 export function createMetrics(stats: CoreStats, labels: Record<string, string> = {}, maxBufferedBytes: () => number = () => 0): GatewayMetrics {
   const registry = new client.Registry();
   registry.setDefaultLabels(labels);
   client.collectDefaultMetrics({ register: registry, prefix: 'brigade_process_' });
 
-  const counter = (name: string, help: string, read: () => number) => {
-    let last = 0;
-    new client.Counter({
-      name, help, registers: [registry],
-      collect() {
-        const v = read();
-        if (v > last) this.inc(v - last);
-        last = v;
-      },
-    });
-  };
+  const counter = (name: string, help: string, read: () => number) => pollingCounter(registry, name, help, read);
   const gauge = (name: string, help: string, read: () => number) => {
     new client.Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
   };

@@ -11,6 +11,7 @@ import { Histogram } from './histogram.ts';
 import { loadProtocol } from './load-protocol.ts';
 import type { EditorCounters, FromEditor, ToEditor } from './messages.ts';
 import { simNow, type SimEditor } from './protocol.ts';
+import { prng } from '../util/prng.ts';
 
 if (!process.send) {
   console.error('editor-worker is started by `brigade bench` (it needs an IPC channel)');
@@ -35,17 +36,6 @@ let finished = false;
 let progressTimer: NodeJS.Timeout | null = null;
 let ackDeadline: NodeJS.Timeout | null = null;
 
-/** mulberry32: seeded, so a run's edits can be reproduced. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x100000000;
-  };
-}
 
 function fail(message: string): void {
   send({ t: 'error', pid: process.pid, message });

@@ -1,11 +1,2 @@
-/** Deterministic PRNG (mulberry32): small, fast, and seeded so a failing run reproduces. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x100000000;
-  };
-}
+/** Deterministic PRNG (mulberry32), shared with the simulator and the benchmarks: seeded so a failing run reproduces. */
+export { prng } from '../../src/util/prng.ts';

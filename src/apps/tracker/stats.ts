@@ -5,6 +5,7 @@
  */
 import client from 'prom-client';
 import { TrackerFailureCodes, type FailureReason } from './failures.ts';
+import { pollingCounter } from '../../gateway/metrics.ts';
 
 export interface TrackerStats {
   connections: number;
@@ -57,17 +58,7 @@ export function bump<K>(map: Map<K, number>, key: K, by = 1): void {
 
 /** Registers the tracker's metrics; `local` reads the node's current swarms and peers. */
 export function registerTrackerMetrics(registry: client.Registry, stats: TrackerStats, local: () => { swarms: number; peers: number }): void {
-  const counter = (name: string, help: string, read: () => number) => {
-    let last = 0;
-    new client.Counter({
-      name, help, registers: [registry],
-      collect() {
-        const v = read();
-        if (v > last) this.inc(v - last);
-        last = v;
-      },
-    });
-  };
+  const counter = (name: string, help: string, read: () => number) => pollingCounter(registry, name, help, read);
   const labelled = <K>(name: string, help: string, label: string, map: Map<K, number>) => {
     const last = new Map<K, number>();
     new client.Counter({

@@ -1,0 +1,14 @@
+/**
+ * mulberry32: a small, fast, seeded PRNG. Tests, the simulator and the benchmarks use it so a
+ * failing run or a measured workload reproduces from its seed. Not for anything secret.
+ */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 0x100000000;
+  };
+}
