@@ -13,6 +13,7 @@
  * whole frames in one write, so ours never interleave with its control frames.
  */
 import type { WebSocket } from 'ws';
+import { writeWsHeader, wsHeaderSize } from '../../gateway/ws-sink.ts';
 import { writeIdJson } from './ids.ts';
 import { IdMemo, RawJson } from './json-bytes.ts';
 import type { LocalPeer } from './peer.ts';
@@ -154,27 +155,17 @@ export class TrackerSocket {
     if (this.messageStart < 0) this.add(EMPTY);
     const start = this.messageStart;
     const len = this.at - start - RESERVED;
-    const out = this.out!;
-    if (len < 126) {
-      // A two-byte header: the payload moves two bytes back into the reserved room.
-      out.copyWithin(start + 2, start + RESERVED, this.at);
+    // The payload was written after RESERVED (4) bytes: move it to sit right after its header.
+    const size = wsHeaderSize(len);
+    if (size === 2) {
+      this.out!.copyWithin(start + 2, start + RESERVED, this.at);
       this.at -= 2;
-      out[start] = 0x81; // FIN + text
-      out[start + 1] = len;
-    } else if (len < 65536) {
-      out[start] = 0x81;
-      out[start + 1] = 126;
-      out.writeUInt16BE(len, start + 2);
-    } else {
+    } else if (size === 10) {
       this.room(6);
-      const o = this.out!;
-      o.copyWithin(start + 10, start + RESERVED, this.at);
+      this.out!.copyWithin(start + 10, start + RESERVED, this.at);
       this.at += 6;
-      o[start] = 0x81;
-      o[start + 1] = 127;
-      o.writeUInt32BE(Math.floor(len / 2 ** 32), start + 2);
-      o.writeUInt32BE(len >>> 0, start + 6);
     }
+    writeWsHeader(this.out!, start, 0x81, len); // FIN + text
     this.messageStart = -1;
     this.count++;
   }
