@@ -30,7 +30,6 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +39,7 @@ import { startBrigade } from './lib/listening.ts';
 import { clockTicksPerSecond, cmdline, cpuSeconds, nowMs, machineInfo } from './lib/proc.ts';
 import { drawRedisCharts } from './redis-chart.ts';
 import type { EditorCounters, FromWorker, NodeAddress, ToWorker, ViewerCounters } from './redis-log-worker.ts';
+import { exited, freePort, waitExit } from '../src/sim/child.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -134,17 +134,7 @@ let redisProc: ChildProcess | null = null;
 let tmpRoot = '';
 let stopping = false;
 
-function exited(p: ChildProcess): boolean {
-  return p.exitCode !== null || p.signalCode !== null;
-}
 
-function waitExit(p: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(p)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    p.once('exit', () => { clearTimeout(timer); resolve(true); });
-  });
-}
 
 /** SIGTERM (or an IPC 'exit' for workers), then SIGKILL after `graceMs`; by PID only. */
 const stopped = new Set<ChildProcess>();
@@ -188,16 +178,6 @@ process.on('exit', () => {
   }
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 // ---- redis ------------------------------------------------------------------------------------
 

@@ -8,12 +8,13 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBrigade } from '../lib/listening.ts';
 import { cpuSeconds, rssBytes } from '../lib/proc.ts';
 import type { FromPeerWorker, ToPeerWorker } from './messages.ts';
+import { exited, freePort, waitExit } from '../../src/sim/child.ts';
+export { freePort };
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = join(here, '..', '..');
@@ -29,15 +30,6 @@ export function setUnexpectedExitHandler(fn: (what: string) => void): void {
   onUnexpectedExit = fn;
 }
 
-const exited = (p: ChildProcess) => p.exitCode !== null || p.signalCode !== null;
-
-function waitExit(p: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(p)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    p.once('exit', () => { clearTimeout(timer); resolve(true); });
-  });
-}
 
 function track(p: ChildProcess, what: string): void {
   tracked.add(p);
@@ -72,16 +64,6 @@ process.on('exit', () => {
   for (const p of tracked) if (!exited(p) && p.pid) try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
 });
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 // ---- CPU and memory of a process tree ----------------------------------------------------------
 

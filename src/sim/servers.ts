@@ -11,7 +11,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import { startBrigade } from './listening.ts';
 import { cmdline } from './proc.ts';
 import type { BenchOptions } from './options.ts';
 import type { Target } from './load-protocol.ts';
+import { exited, freePort, waitExit } from './child.ts';
 
 const bundled = !import.meta.url.endsWith('.ts');
 /** The repository (or installed package) root: dist/cli.js and src/sim/*.ts are both two levels in or one. */
@@ -45,17 +45,7 @@ export interface RunningTarget {
   stop(): Promise<void>;
 }
 
-function exited(p: ChildProcess): boolean {
-  return p.exitCode !== null || p.signalCode !== null;
-}
 
-function waitExit(p: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(p)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    p.once('exit', () => { clearTimeout(timer); resolve(true); });
-  });
-}
 
 /** SIGTERM by PID, SIGKILL after `graceMs`. */
 export async function stopProcess(p: ChildProcess, graceMs = 15_000): Promise<void> {
@@ -66,16 +56,6 @@ export async function stopProcess(p: ChildProcess, graceMs = 15_000): Promise<vo
   await waitExit(p, 2000);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const a = probe.address();
-      probe.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no free port'))));
-    });
-  });
-}
 
 /** Resolves once `proc` prints a line for which `match` returns a value. */
 function waitForLine<T>(proc: ChildProcess, what: string, match: (line: string) => T | undefined, timeoutMs = 20_000): Promise<T> {

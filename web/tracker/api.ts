@@ -4,35 +4,12 @@
  * error on screen instead of NaN in a table.
  */
 
-/** One node's figures, as that node last published them. */
-export interface TrackerNode {
-  nodeId: string;
-  connections: number;
-  peers: number;
-  swarms: number;
-  connectsPerSecond: number;
-  messagesInPerSecond: number;
-  messagesOutPerSecond: number;
-  /** When the node measured these, ms since the epoch. */
-  at: number;
-}
+import type { NodeStats, SwarmSummary, TrackerStatus } from '../../src/apps/tracker/index.ts';
 
-export interface TrackerSwarm {
-  /** 40 hex digits. */
-  infoHash: string;
-  peers: number;
-  complete: number;
-  incomplete: number;
-}
-
-export interface TrackerSummary {
-  /** The node that answered. */
-  nodeId: string;
-  nodes: TrackerNode[];
-  /** Largest first, at most 50. */
-  swarms: TrackerSwarm[];
-  totals: { swarms: number; peers: number };
-}
+// The server's own types for GET /api/tracker (src/apps/tracker/status.ts), under the page's names.
+export type TrackerNode = NodeStats;
+export type TrackerSwarm = SwarmSummary;
+export type TrackerSummary = TrackerStatus;
 
 export class ApiShapeError extends Error {
   readonly code = 'BAD_RESPONSE';
