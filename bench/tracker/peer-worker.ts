@@ -16,7 +16,7 @@ import WebSocket from 'ws';
 import { Histogram } from '../lib/histogram.ts';
 import { nowMs } from '../lib/proc.ts';
 import { emptyCounters, type FromPeerWorker, type LoadSpec, type PeerCounters, type ToPeerWorker } from './messages.ts';
-import { announceJson, answerJson, binaryId, identityJson, offerJson, peerId, prng, sdp, type AnnounceEvent } from './wire.ts';
+import { announceBytes, answerBytes, binaryId, identityJson, offerParts, peerId, prng, sdp, sdpJsonBytes, type AnnounceEvent } from './wire.ts';
 
 interface Peer {
   index: number;
@@ -52,8 +52,8 @@ let peers: Peer[] = [];
 let running = false;
 let exiting = false;
 let rand: () => number;
-let offerSdps: string[] = [];
-let answerSdps: string[] = [];
+let offerSdps: Buffer[] = [];
+let answerSdps: Buffer[] = [];
 /** With several nodes: every peer id of the run → its node, to count relays that crossed nodes. */
 let nodeOfPeerId: Map<string, number> | null = null;
 
@@ -100,23 +100,24 @@ function uncorkAll(): void {
   corked.length = 0;
 }
 
-function transmit(p: Peer, text: string): void {
+/** Sends one message (UTF-8 bytes) as a text frame. */
+function transmit(p: Peer, bytes: Buffer): void {
   if (!p.ws || p.ws.readyState !== WebSocket.OPEN) return;
-  counters.bytesSent += Buffer.byteLength(text);
+  counters.bytesSent += bytes.length;
   // ws keeps its net.Socket in _socket (not public API): the load generator's hot path.
   const sock = (p.ws as unknown as { _socket: import('node:net').Socket })._socket;
   if (sock && sock.writableCorked === 0) {
     sock.cork();
     if (corked.push(sock) === 1) process.nextTick(uncorkAll);
   }
-  p.ws.send(text);
+  p.ws.send(bytes, { binary: false });
 }
 
 function announce(p: Peer): void {
   if (!running || !p.ws || p.ws.readyState !== WebSocket.OPEN) return;
   const now = nowMs();
   let event: AnnounceEvent = null;
-  let offers: string[] | null = null;
+  let offers: Buffer[][] | null = null;
   if (!p.stopped && now >= p.churnAt) {
     event = 'stopped';
     p.stopped = true;
@@ -129,7 +130,7 @@ function announce(p: Peer): void {
     for (let k = 0; k < spec.offers; k++) {
       const id = binaryId(rand);
       p.offers.set(id, now);
-      offers.push(offerJson(offerSdps[(rand() * SDP_POOL) | 0], id));
+      offers.push(offerParts(offerSdps[(rand() * SDP_POOL) | 0], id));
     }
     // Offers nobody answers (swarm smaller than K + 1, targets that left) must not pile up: keep
     // the newest MAX_OPEN_OFFERS_PER_K * K (a Map iterates oldest first).
@@ -139,7 +140,7 @@ function announce(p: Peer): void {
   p.waiting = true;
   p.sentAt = now;
   counters.announcesSent++;
-  transmit(p, announceJson(p.identity, p.left, event, offers));
+  transmit(p, announceBytes(p.identity, p.left, event, offers));
 }
 
 /** After a reply (or a timeout): the next announce now, or when the pace allows. */
@@ -163,17 +164,104 @@ interface TrackerMessage {
   interval?: unknown;
 }
 
+// The load generator reads what it needs from a message's bytes instead of JSON.parse-ing all of
+// it (an offer is ~600 bytes of SDP the peer never looks at): the generator shares the machine
+// with the server it measures, and parsing every byte made it the bottleneck. A key pattern such
+// as `"offer_id":` cannot occur inside a JSON string (every quote in one is escaped), so finding
+// it finds the key, whatever order a server writes its keys in. One message in FULL_CHECK_EVERY is
+// still JSON.parse-d whole and compared with what was read (a mismatch counts as malformed).
+const FULL_CHECK_EVERY = 64;
+const KEY = (k: string) => Buffer.from(`"${k}":`);
+const K_FAILURE = KEY('failure reason');
+const K_ACTION = KEY('action');
+const K_INFO = KEY('info_hash');
+const K_PEER = KEY('peer_id');
+const K_OFFER = KEY('offer');
+const K_OFFER_ID = KEY('offer_id');
+const K_ANSWER = KEY('answer');
+const K_COMPLETE = KEY('complete');
+const K_INCOMPLETE = KEY('incomplete');
+const K_INTERVAL = KEY('interval');
+let messagesSeen = 0;
+
+/**
+ * Where the value of `key` starts (whitespace skipped), or -1. `last`: searched from the end —
+ * the ids follow the SDP in both servers' relays, so that finds them without scanning it.
+ */
+function valueAt(data: Buffer, key: Buffer, last = false): number {
+  const i = last ? data.lastIndexOf(key) : data.indexOf(key);
+  if (i < 0) return -1;
+  let p = i + key.length;
+  while (p < data.length && (data[p] === 0x20 || data[p] === 0x0a || data[p] === 0x0d || data[p] === 0x09)) p++;
+  return p < data.length ? p : -1;
+}
+
+/** The JSON string value of `key` (JSON.parse of just that string), undefined when absent or not a string. */
+function stringOf(data: Buffer, key: Buffer, last = false): string | undefined {
+  const p = valueAt(data, key, last);
+  if (p < 0 || data[p] !== 0x22) return undefined;
+  let q = p + 1;
+  let plain = true;
+  while (q < data.length && data[q] !== 0x22) {
+    if (data[q] === 0x5c) { q++; plain = false; } else if (data[q] >= 0x80) plain = false;
+    q++;
+  }
+  if (q >= data.length) return undefined;
+  return plain ? data.toString('latin1', p + 1, q) : JSON.parse(data.toString('utf8', p, q + 1)) as string;
+}
+
+/** A non-negative integer value of `key`, or undefined. */
+function intOf(data: Buffer, key: Buffer): number | undefined {
+  let p = valueAt(data, key);
+  if (p < 0 || data[p] < 0x30 || data[p] > 0x39) return undefined;
+  let n = 0;
+  while (p < data.length && data[p] >= 0x30 && data[p] <= 0x39) n = n * 10 + data[p++] - 0x30;
+  return n;
+}
+
+/** What onMessage needs of a message, read from its bytes; `undefined` fields are absent. */
+function readFast(data: Buffer): TrackerMessage {
+  // Relays first (most messages): their kind is near the start, their ids at the end.
+  const offer = valueAt(data, K_OFFER) >= 0;
+  if (offer || valueAt(data, K_ANSWER) >= 0) {
+    const m: TrackerMessage = { action: stringOf(data, K_ACTION), info_hash: stringOf(data, K_INFO, true), peer_id: stringOf(data, K_PEER, true), offer_id: stringOf(data, K_OFFER_ID, true) };
+    if (offer) m.offer = true;
+    else m.answer = true;
+    return m;
+  }
+  const failure = valueAt(data, K_FAILURE);
+  if (failure >= 0) return { 'failure reason': stringOf(data, K_FAILURE) ?? data.toString('utf8', failure, failure + 100) };
+  return {
+    action: stringOf(data, K_ACTION), info_hash: stringOf(data, K_INFO),
+    complete: intOf(data, K_COMPLETE), incomplete: intOf(data, K_INCOMPLETE), interval: intOf(data, K_INTERVAL),
+  };
+}
+
+/** The fields readFast reads, from JSON.parse's value, for the sampled cross-check. */
+function sameAsFull(fast: TrackerMessage, full: TrackerMessage): boolean {
+  if ('failure reason' in fast) return full['failure reason'] !== undefined;
+  if (fast.action !== full.action || fast.info_hash !== full.info_hash) return false;
+  if (fast.offer !== undefined || fast.answer !== undefined) {
+    return (fast.offer !== undefined) === (full.offer !== undefined) && fast.peer_id === full.peer_id && fast.offer_id === full.offer_id;
+  }
+  const num = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined);
+  return fast.complete === num(full.complete) && fast.incomplete === num(full.incomplete) && fast.interval === num(full.interval);
+}
+
 function onMessage(p: Peer, data: Buffer): void {
   counters.messagesReceived++;
   counters.bytesReceived += data.length;
-  let m: TrackerMessage;
-  try {
-    m = JSON.parse(data.toString('utf8')) as TrackerMessage;
-    if (typeof m !== 'object' || m === null) throw new Error('not an object');
-  } catch {
-    counters.malformed++;
-    noteError(`not JSON: ${data.toString('utf8', 0, 120)}`);
-    return;
+  const m = readFast(data);
+  if (++messagesSeen % FULL_CHECK_EVERY === 0) {
+    let full: TrackerMessage | null = null;
+    try {
+      full = JSON.parse(data.toString('utf8')) as TrackerMessage;
+    } catch { /* counted below */ }
+    if (typeof full !== 'object' || full === null || !sameAsFull(m, full)) {
+      counters.malformed++;
+      noteError(`not JSON, or not what the byte reader read: ${data.toString('utf8', 0, 120)}`);
+      return;
+    }
   }
   const failure = m['failure reason'];
   if (failure !== undefined) {
@@ -184,7 +272,7 @@ function onMessage(p: Peer, data: Buffer): void {
   }
   if (m.action !== 'announce') {
     counters.malformed++;
-    noteError(`unexpected action: ${JSON.stringify(m).slice(0, 200)}`);
+    noteError(`unexpected action: ${data.toString('utf8', 0, 200)}`);
     return;
   }
   if (m.info_hash !== p.infoHash) {
@@ -196,7 +284,7 @@ function onMessage(p: Peer, data: Buffer): void {
     counters.offersReceived++;
     if (typeof m.peer_id !== 'string' || typeof m.offer_id !== 'string' || m.peer_id.length !== 20 || m.offer_id.length !== 20) {
       counters.malformed++;
-      noteError(`offer without peer_id/offer_id: ${JSON.stringify(m).slice(0, 200)}`);
+      noteError(`offer without peer_id/offer_id: ${data.toString('utf8', 0, 200)}`);
       return;
     }
     if (m.peer_id === p.peerId) { counters.misrouted++; noteError('own offer relayed back'); return; }
@@ -205,7 +293,7 @@ function onMessage(p: Peer, data: Buffer): void {
     if (p.stopped) { counters.offersIgnoredStopped++; return; }
     if (nodeOfPeerId && nodeOfPeerId.get(m.peer_id) !== nodeOf(p.index)) counters.crossNodeOffers++;
     counters.answersSent++;
-    transmit(p, answerJson(p.identity, JSON.stringify(m.peer_id), JSON.stringify(m.offer_id), answerSdps[(rand() * SDP_POOL) | 0]));
+    transmit(p, answerBytes(p.identity, JSON.stringify(m.peer_id), JSON.stringify(m.offer_id), answerSdps[(rand() * SDP_POOL) | 0]));
     return;
   }
   if (m.answer !== undefined) {
@@ -229,7 +317,7 @@ function onMessage(p: Peer, data: Buffer): void {
     return;
   }
   counters.malformed++;
-  noteError(`announce message of no known shape: ${JSON.stringify(m).slice(0, 200)}`);
+  noteError(`announce message of no known shape: ${data.toString('utf8', 0, 200)}`);
 }
 
 function open(p: Peer, retry: boolean): Promise<void> {
@@ -266,8 +354,8 @@ function open(p: Peer, retry: boolean): Promise<void> {
 async function connectAll(): Promise<void> {
   rand = prng(spec.seed * 31 + spec.firstPeer);
   const sdpRand = prng(spec.seed * 131 + spec.firstPeer);
-  offerSdps = Array.from({ length: SDP_POOL }, () => JSON.stringify(sdp(sdpRand, 'offer')));
-  answerSdps = Array.from({ length: SDP_POOL }, () => JSON.stringify(sdp(sdpRand, 'answer')));
+  offerSdps = Array.from({ length: SDP_POOL }, () => sdpJsonBytes(sdp(sdpRand, 'offer')));
+  answerSdps = Array.from({ length: SDP_POOL }, () => sdpJsonBytes(sdp(sdpRand, 'answer')));
   peers = Array.from({ length: spec.peers }, (_, i) => makePeer(spec.firstPeer + i));
   if (spec.urls.length > 1) {
     nodeOfPeerId = new Map();

@@ -118,9 +118,14 @@ export interface Started {
 
 export interface WarningCounts { warnings: number; byReason: Record<string, number> }
 
+/** TRACKER_BENCH_SERVER_NODE_ARGS="--flag …": node flags for every server process, both targets alike. */
+function serverNodeArgs(): string[] {
+  return (process.env.TRACKER_BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+}
+
 /** Starts bench/tracker/reference-server.ts (bittorrent-tracker's server) on a free port. */
 export async function startReference(): Promise<Started> {
-  const args = ['--import', 'tsx', join(here, 'reference-server.ts'), '--port', '0', '--host', '127.0.0.1'];
+  const args = [...serverNodeArgs(), '--import', 'tsx', join(here, 'reference-server.ts'), '--port', '0', '--host', '127.0.0.1'];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot });
   track(proc, 'reference tracker');
   const stderr: string[] = [];
@@ -159,8 +164,9 @@ export async function startBrigadeNode(dataDir: string, extra: string[]): Promis
   // TRACKER_BENCH_SERVER_CPU_PROF=DIR: a V8 CPU profile of each Brigade node, written when it exits.
   // startBrigade runs `node <first> <rest…>`, so node's own flags go first (NODE_OPTIONS refuses --cpu-prof).
   const prof = process.env.TRACKER_BENCH_SERVER_CPU_PROF;
-  const started = prof
-    ? await startBrigade('--cpu-prof', [`--cpu-prof-dir=${prof}`, cli, ...args], repoRoot)
+  const nodeArgs = [...serverNodeArgs(), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+  const started = nodeArgs.length > 0
+    ? await startBrigade(nodeArgs[0], [...nodeArgs.slice(1), cli, ...args], repoRoot)
     : await startBrigade(cli, args, repoRoot);
   track(started.proc, 'brigade node');
   const hide: Record<string, string> = { '--data': '<tmp>', '--identity-secret': '<shared>', '--redis': '<redis-url>', '--redis-prefix': '<fresh prefix>' };

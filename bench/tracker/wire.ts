@@ -78,22 +78,45 @@ export type AnnounceEvent = 'started' | 'stopped' | 'completed' | null;
 
 /**
  * An announce as the client sends it: numwant, uploaded, downloaded, left, event (none for the
- * periodic update), and for every event but stopped/completed the offers `[{offer, offer_id}]`.
- * `offersJson` is the already serialised array (see offerJson).
+ * periodic update), and for every event but stopped/completed the offers `[{offer, offer_id}]`,
+ * as UTF-8 bytes. `offers` are offerParts' pieces (the SDPs pre-encoded: only the small parts are
+ * encoded per message).
  */
-export function announceJson(identity: string, left: number, event: AnnounceEvent, offersJson: string[] | null): string {
-  const head = `{"numwant":${offersJson ? offersJson.length : 0},"uploaded":0,"downloaded":0,"left":${left}`;
+export function announceBytes(identity: string, left: number, event: AnnounceEvent, offers: Buffer[][] | null): Buffer {
+  const head = `{"numwant":${offers ? offers.length : 0},"uploaded":0,"downloaded":0,"left":${left}`;
   const ev = event ? `,"event":"${event}"` : '';
-  const offers = offersJson ? `,"offers":[${offersJson.join(',')}]` : '';
-  return `${head}${ev},"action":"announce",${identity}${offers}}`;
+  const parts: Buffer[] = [Buffer.from(`${head}${ev},"action":"announce",${identity}${offers ? ',"offers":[' : ''}`)];
+  if (offers) {
+    offers.forEach((o, i) => {
+      if (i > 0) parts.push(COMMA);
+      parts.push(...o);
+    });
+    parts.push(CLOSE_ARRAY);
+  }
+  parts.push(CLOSE_OBJECT);
+  return Buffer.concat(parts);
 }
 
-/** One `{offer:{type:'offer',sdp}, offer_id}` element; `sdpJson` is JSON.stringify(sdp) made once. */
-export function offerJson(sdpJson: string, offerId: string): string {
-  return `{"offer":{"type":"offer","sdp":${sdpJson}},"offer_id":${JSON.stringify(offerId)}}`;
+const COMMA = Buffer.from(',');
+const CLOSE_ARRAY = Buffer.from(']');
+const CLOSE_OBJECT = Buffer.from('}');
+const OFFER_HEAD = Buffer.from('{"offer":{"type":"offer","sdp":');
+
+/** An SDP as the bytes of its JSON string, made once per SDP of the pool. */
+export function sdpJsonBytes(sdpText: string): Buffer {
+  return Buffer.from(JSON.stringify(sdpText));
+}
+
+/** One `{offer:{type:'offer',sdp}, offer_id}` element as pieces; `sdpJson` from sdpJsonBytes. */
+export function offerParts(sdpJson: Buffer, offerId: string): Buffer[] {
+  return [OFFER_HEAD, sdpJson, Buffer.from(`},"offer_id":${JSON.stringify(offerId)}}`)];
 }
 
 /** The answer to a relayed offer: to_peer_id and offer_id as received (already JSON-escaped). */
-export function answerJson(identity: string, toPeerIdJson: string, offerIdJson: string, sdpJson: string): string {
-  return `{"action":"announce",${identity},"to_peer_id":${toPeerIdJson},"answer":{"type":"answer","sdp":${sdpJson}},"offer_id":${offerIdJson}}`;
+export function answerBytes(identity: string, toPeerIdJson: string, offerIdJson: string, sdpJson: Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from(`{"action":"announce",${identity},"to_peer_id":${toPeerIdJson},"answer":{"type":"answer","sdp":`),
+    sdpJson,
+    Buffer.from(`},"offer_id":${offerIdJson}}`),
+  ]);
 }

@@ -40,6 +40,74 @@ export class RawJson {
 }
 
 /**
+ * A top-level message as the protocol reads it: every field it uses, in one object shape (a class
+ * with all fields set from the start), so the checks that read it (parse.ts) see one hidden class
+ * instead of one per key order — a profile showed those loads as the largest single cost. Keys
+ * the protocol does not use are checked as JSON and dropped, as the checks would ignore them.
+ */
+export class Message {
+  action: unknown = undefined;
+  info_hash: unknown = undefined;
+  peer_id: unknown = undefined;
+  numwant: unknown = undefined;
+  uploaded: unknown = undefined;
+  downloaded: unknown = undefined;
+  left: unknown = undefined;
+  event: unknown = undefined;
+  offers: unknown = undefined;
+  answer: unknown = undefined;
+  offer_id: unknown = undefined;
+  to_peer_id: unknown = undefined;
+  candidates: unknown = undefined;
+}
+
+/** One entry of `offers`, in one shape (see Message). */
+export class OfferEntry {
+  offer: unknown = undefined;
+  offer_id: unknown = undefined;
+}
+
+/** Stores a top-level field; a key the protocol does not use is dropped. */
+function putTop(m: Message, key: string, v: unknown): void {
+  switch (key) {
+    case 'action': m.action = v; return;
+    case 'info_hash': m.info_hash = v; return;
+    case 'peer_id': m.peer_id = v; return;
+    case 'numwant': m.numwant = v; return;
+    case 'uploaded': m.uploaded = v; return;
+    case 'downloaded': m.downloaded = v; return;
+    case 'left': m.left = v; return;
+    case 'event': m.event = v; return;
+    case 'offers': m.offers = v; return;
+    case 'answer': m.answer = v; return;
+    case 'offer_id': m.offer_id = v; return;
+    case 'to_peer_id': m.to_peer_id = v; return;
+    case 'candidates': m.candidates = v; return;
+  }
+}
+
+/**
+ * JSON.parse's value in the reader's shapes: a plain object becomes a Message (its `offers`
+ * entries that are plain objects OfferEntry), so the checks see the same shapes on both paths.
+ * Anything else (an array, a string, null…) is returned as it is, for the checks to refuse.
+ */
+export function toMessage(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+  const m = new Message();
+  for (const key of Object.keys(v)) putTop(m, key, (v as Record<string, unknown>)[key]);
+  if (Array.isArray(m.offers)) {
+    m.offers = m.offers.map((o: unknown) => {
+      if (typeof o !== 'object' || o === null || Array.isArray(o)) return o;
+      const e = new OfferEntry();
+      e.offer = (o as Record<string, unknown>).offer;
+      e.offer_id = (o as Record<string, unknown>).offer_id;
+      return e;
+    });
+  }
+  return m;
+}
+
+/**
  * The ids a connection sent last (info_hash and peer_id), as the bytes of their JSON strings and
  * as read: every message of a peer repeats them, so a repeat is found by comparing some 30 to 60
  * bytes instead of decoding (and the caller reuses what it derived from them, such as the hex).
@@ -84,7 +152,7 @@ let end = 0;
  * The message as JSON.parse would read it, except that `offers[i].offer` and `answer`, when
  * they are objects, are RawJson. `undefined`: not sure; parse the text with JSON.parse.
  */
-export function readMessage(bytes: Buffer, ids: IdMemo | null = null): Record<string, unknown> | undefined {
+export function readMessage(bytes: Buffer, ids: IdMemo | null = null): Message | undefined {
   b = bytes as Buffer & Slicers;
   pos = 0;
   end = bytes.length;
@@ -93,7 +161,7 @@ export function readMessage(bytes: Buffer, ids: IdMemo | null = null): Record<st
   try {
     skipWs();
     if (pos >= end || b[pos] !== 0x7b /* { */) return undefined;
-    const msg = readObject(0, TOP);
+    const msg = readObject(0, TOP) as Message;
     skipWs();
     if (pos !== end) return undefined;
     if (ids) remember(ids, msg);
@@ -108,7 +176,7 @@ export function readMessage(bytes: Buffer, ids: IdMemo | null = null): Record<st
 }
 
 /** Puts this message's ids in the memo (their bytes and strings; the hex is the caller's to set). */
-function remember(ids: IdMemo, msg: Record<string, unknown>): void {
+function remember(ids: IdMemo, msg: Message): void {
   if (infoStart >= 0 && msg.info_hash !== ids.infoHash && infoEnd - infoStart <= ids.infoRaw.length) {
     b.copy(ids.infoRaw, 0, infoStart, infoEnd);
     ids.infoLength = infoEnd - infoStart;
@@ -158,10 +226,10 @@ function skipWs(): void {
 }
 
 /** At `{`. `where` says which keys hold raw values. */
-function readObject(depth: number, where: number): Record<string, unknown> {
+function readObject(depth: number, where: number): Message | OfferEntry | Record<string, unknown> {
   if (depth >= MAX_DEPTH) throw GIVE_UP;
   pos++;
-  const obj: Record<string, unknown> = {};
+  const obj = where === TOP ? new Message() : where === OFFER ? new OfferEntry() : {};
   skipWs();
   if (pos < end && b[pos] === 0x7d /* } */) { pos++; return obj; }
   for (;;) {
@@ -188,7 +256,9 @@ function readObject(depth: number, where: number): Record<string, unknown> {
     } else {
       value = readValue(depth + 1);
     }
-    obj[key] = value;
+    if (where === TOP) putTop(obj as Message, key, value);
+    else if (where === OFFER) { if (key === 'offer') (obj as OfferEntry).offer = value; else if (key === 'offer_id') (obj as OfferEntry).offer_id = value; }
+    else (obj as Record<string, unknown>)[key] = value;
     skipWs();
     if (pos >= end) throw GIVE_UP;
     const d = b[pos++];
@@ -274,10 +344,16 @@ function isDigit(c: number): boolean {
  * The keys and the few string values the protocol uses, by length: found by their bytes, they
  * cost no new string each time (JSON.parse has a key cache for the same reason).
  */
-const KNOWN: string[][] = [];
+class Known {
+  readonly bytes: Uint8Array;
+  constructor(readonly text: string) {
+    this.bytes = Buffer.from(text, 'latin1');
+  }
+}
+const KNOWN: Known[][] = [];
 for (const k of ['action', 'info_hash', 'peer_id', 'numwant', 'uploaded', 'downloaded', 'left', 'event', 'offers', 'offer', 'offer_id',
   'answer', 'to_peer_id', 'candidates', 'trackerid', 'type', 'sdp', 'announce', 'scrape', 'signal', 'started', 'stopped', 'completed',
-  'update', 'paused', '']) (KNOWN[k.length] ??= []).push(k);
+  'update', 'paused', '']) (KNOWN[k.length] ??= []).push(new Known(k));
 
 /** After an opening quote: a known string that ends at the next quote (no escapes), and `pos` after it; or undefined. */
 function readKnown(): string | undefined {
@@ -288,12 +364,15 @@ function readKnown(): string | undefined {
   if (p >= end || buf[p] !== 0x22) return undefined;
   const known = KNOWN[p - start];
   if (!known) return undefined;
-  for (const k of known) {
+  // Compared as bytes: no string is read in the loop (see ids.ts on megamorphic string sites).
+  const n = p - start;
+  for (let j = 0; j < known.length; j++) {
+    const k = known[j].bytes;
     let i = 0;
-    while (i < k.length && buf[start + i] === k.charCodeAt(i)) i++;
-    if (i === k.length) {
+    while (i < n && buf[start + i] === k[i]) i++;
+    if (i === n) {
       pos = p + 1;
-      return k;
+      return known[j].text;
     }
   }
   return undefined;

@@ -5,7 +5,7 @@
  */
 import { binToHex, isBinaryId } from './ids.ts';
 import { failure, type TrackerFailure } from './failures.ts';
-import { readMessage, type IdMemo } from './json-bytes.ts';
+import { readMessage, toMessage, type IdMemo, type Message } from './json-bytes.ts';
 
 export type AnnounceEvent = 'started' | 'stopped' | 'completed' | 'update' | 'paused';
 
@@ -85,7 +85,7 @@ export function parseMessage(text: string, limits: ParseLimits): TrackerRequest 
   } catch {
     return failure('malformed_json', 'message is not valid JSON');
   }
-  return checkMessage(msg, limits);
+  return checkMessage(toMessage(msg), limits);
 }
 
 /**
@@ -101,6 +101,11 @@ export function parseMessageBytes(bytes: Buffer, isBinary: boolean, limits: Pars
 /** Checks a parsed message (JSON.parse's value, or the fast reader's) into a request. */
 function checkMessage(msg: unknown, limits: ParseLimits, ids: IdMemo | null = null): TrackerRequest | TrackerFailure {
   if (!isObject(msg)) return failure('not_an_object', 'message must be a JSON object');
+  return checkFields(msg as unknown as Message, limits, ids);
+}
+
+/** Both paths hand a Message (one object shape; see json-bytes.ts), so these loads stay monomorphic. */
+function checkFields(msg: Message, limits: ParseLimits, ids: IdMemo | null): TrackerRequest | TrackerFailure {
   const action = msg.action;
   if (action === 'announce') return parseAnnounce(msg, limits, ids);
   if (action === 'scrape') return parseScrape(msg, limits);
@@ -110,7 +115,7 @@ function checkMessage(msg: unknown, limits: ParseLimits, ids: IdMemo | null = nu
 }
 
 /** info_hash and peer_id, checked in that order. */
-function parsePeerRef(msg: Record<string, unknown>, action: 'announce' | 'signal'): PeerRef | TrackerFailure {
+function parsePeerRef(msg: Message, action: 'announce' | 'signal'): PeerRef | TrackerFailure {
   const infoHash = msg.info_hash;
   if (!isBinaryId(infoHash)) return failure('bad_info_hash', 'info_hash must be a 20-character binary string', action);
   const peerId = msg.peer_id;
@@ -135,7 +140,7 @@ function announceFailure(reason: Parameters<typeof failure>[0], infoHash: string
 
 // Every message of a peer passes here (an announce, then one answer per offer it received): no
 // closures or object spreads, which were a good part of the parse's garbage.
-function parseAnnounce(msg: Record<string, unknown>, limits: ParseLimits, ids: IdMemo | null): AnnounceRequest | AnswerRequest | TrackerFailure {
+function parseAnnounce(msg: Message, limits: ParseLimits, ids: IdMemo | null): AnnounceRequest | AnswerRequest | TrackerFailure {
   const infoHash = msg.info_hash;
   if (!isBinaryId(infoHash)) return failure('bad_info_hash', 'info_hash must be a 20-character binary string', 'announce');
   const peerId = msg.peer_id;
@@ -187,7 +192,7 @@ function parseAnnounce(msg: Record<string, unknown>, limits: ParseLimits, ids: I
   };
 }
 
-function parseSignal(msg: Record<string, unknown>, limits: ParseLimits): SignalRequest | TrackerFailure {
+function parseSignal(msg: Message, limits: ParseLimits): SignalRequest | TrackerFailure {
   const ref = parsePeerRef(msg, 'signal');
   if ('reason' in ref) return ref;
   const fail = (reason: Parameters<typeof failure>[0], message: string) => failure(reason, message, 'signal', ref.infoHash);
@@ -199,7 +204,7 @@ function parseSignal(msg: Record<string, unknown>, limits: ParseLimits): SignalR
   return { kind: 'signal', ...ref, toPeerHex: binToHex(msg.to_peer_id), offerId: msg.offer_id, candidates };
 }
 
-function parseScrape(msg: Record<string, unknown>, limits: ParseLimits): ScrapeRequest | TrackerFailure {
+function parseScrape(msg: Message, limits: ParseLimits): ScrapeRequest | TrackerFailure {
   const raw = msg.info_hash;
   if (raw === undefined || raw === null) return { kind: 'scrape', infoHashes: null };
   const list = typeof raw === 'string' ? [raw] : raw;

@@ -8,85 +8,169 @@ import type { TrackerSocket } from './socket.ts';
 
 /**
  * A peer's links: the offers relayed to it and the answers relayed to it, at most `max`, the
- * oldest forgotten first. Held as a ring of parallel arrays plus a Map from key to slot, so
- * remembering one allocates nothing once the ring is full (it replaces the oldest slot in place)
- * and nothing walks the Map (a Map trimmed from its front leaves holes that "oldest key" lookups
- * walk over). The key is the offer_id (a 20-character string the parser made anyway: nothing to
- * build, cheap to hash); two peers may send the same offer_id (random in the real client, but
- * chosen by the sender), so a later one from another peer is kept under fromHex + offerId.
+ * oldest forgotten first (a ring). A link is (offer_id, the other peer, that peer's node,
+ * answered).
+ *
+ * Laid out for the garbage collector: offer ids are kept as their 20 bytes in one buffer per peer
+ * and found through an open-addressing table of slot numbers in the same buffer, so remembering
+ * a link stores no new object. With a string and a Map entry per link (the first version), every
+ * relayed offer's id string was kept by a long-lived peer — copied by two scavenges, promoted, and
+ * then marked by every full collection until its slot was reused: tens of MB of old generation
+ * at 2,000 peers, and the largest share of the tracker's GC time. The other peer's hex and its
+ * node are references to strings that live as long as those peers and nodes do.
+ *
+ * Two peers may send the same offer_id (random in the real client, but chosen by the sender), so
+ * a link is found by offer_id and other peer together. The table grows with the links (a peer
+ * that gets few offers costs little) up to `max`.
  */
 export class PeerLinks {
-  private readonly slotOf = new Map<string, number>();
-  /**
-   * Slot i is data[4i..4i+3]: its key, the other peer (hex), that peer's node, answered. One
-   * array, so a slot is one cache line, not four (with thousands of peers these are cold).
-   */
-  private readonly data: (string | boolean)[] = [];
+  /** Slots in use, and the next slot the ring overwrites once full. */
   private size = 0;
   private next = 0;
-  /** Links kept under fromHex + offerId (shared offer_ids): while none, a miss needs no second lookup. */
-  private composite = 0;
+  /** Slot capacity (a power of two until it reaches max). */
+  private cap = 0;
+  /** Offer id bytes, 20 per slot. */
+  private ids: Uint8Array = EMPTY_BYTES;
+  /** Answered flags, one per slot. */
+  private flags: Uint8Array = EMPTY_BYTES;
+  /** Open addressing, 2·cap entries: slot + 1, or 0 for empty. */
+  private table: Int32Array = EMPTY_TABLE;
+  private readonly other: string[] = [];
+  private readonly node: string[] = [];
 
   constructor(private readonly max: number) {}
 
   /** The slot of the link with `fromHex` about `offerId`, or -1. */
   find(fromHex: string, offerId: string): number {
-    const slot = this.slotOf.get(offerId);
-    if (slot !== undefined && this.data[4 * slot + 1] === fromHex) return slot;
-    return this.composite > 0 ? this.slotOf.get(fromHex + offerId) ?? -1 : -1;
+    if (this.size === 0 || offerId.length !== 20) return -1;
+    const table = this.table;
+    const mask = table.length - 1;
+    for (let i = idHash(offerId) & mask; ; i = (i + 1) & mask) {
+      const e = table[i];
+      if (e === 0) return -1;
+      if (this.other[e - 1] === fromHex && this.idIs(e - 1, offerId)) return e - 1;
+    }
   }
 
   /** The node holding the other peer (where an answer or signal for it goes). */
   nodeId(slot: number): string {
-    return this.data[4 * slot + 2] as string;
+    return this.node[slot];
   }
 
   /** An offer link that was already answered (a second answer is refused). */
   answered(slot: number): boolean {
-    return this.data[4 * slot + 3] as boolean;
+    return this.flags[slot] === 1;
   }
 
   markAnswered(slot: number): void {
-    this.data[4 * slot + 3] = true;
+    this.flags[slot] = 1;
   }
 
-  /** Records (or refreshes, in its slot) a link. */
+  /** Records (or refreshes, in its slot) a link. `offerId` is a binary id (isBinaryId). */
   remember(fromHex: string, offerId: string, nodeId: string, answered: boolean): void {
-    if (this.max <= 0) return;
-    const data = this.data;
-    let slot = this.slotOf.get(offerId);
-    let key = offerId;
-    if (slot !== undefined && data[4 * slot + 1] !== fromHex) {
-      // That offer_id is another peer's: this link is kept under the longer key.
-      key = fromHex + offerId;
-      slot = this.composite > 0 ? this.slotOf.get(key) : undefined;
-    }
-    if (slot === undefined) {
+    if (this.max <= 0 || offerId.length !== 20) return;
+    let slot = this.find(fromHex, offerId);
+    if (slot < 0) {
       if (this.size < this.max) {
+        if (this.size === this.cap) this.grow();
         slot = this.size++;
       } else {
         if (this.next >= this.max) this.next = 0;
         slot = this.next++;
-        const old = data[4 * slot] as string;
-        if (this.slotOf.get(old) === slot) {
-          this.slotOf.delete(old);
-          if (old.length !== offerId.length) this.composite--;
-        }
+        this.unlink(slot);
       }
-      this.slotOf.set(key, slot);
-      if (key !== offerId) this.composite++;
-      data[4 * slot] = key;
-      data[4 * slot + 1] = fromHex;
+      const ids = this.ids;
+      for (let i = 0, at = 20 * slot; i < 20; i++) ids[at + i] = charCodeAt.call(offerId, i);
+      this.other[slot] = fromHex;
+      this.link(slot, idHash(offerId));
     }
-    data[4 * slot + 2] = nodeId;
-    data[4 * slot + 3] = answered;
+    this.node[slot] = nodeId;
+    this.flags[slot] = answered ? 1 : 0;
   }
 
   /** Whether any link names the other peer (to tell "unknown peer" from "unknown offer"). */
   knows(fromHex: string): boolean {
-    for (const slot of this.slotOf.values()) if (this.data[4 * slot + 1] === fromHex) return true;
+    for (let s = 0; s < this.size; s++) if (this.other[s] === fromHex) return true;
     return false;
   }
+
+  private idIs(slot: number, offerId: string): boolean {
+    const ids = this.ids;
+    for (let i = 0, at = 20 * slot; i < 20; i++) if (ids[at + i] !== (charCodeAt.call(offerId, i) & 0xff)) return false;
+    return true;
+  }
+
+  /** The hash of the id stored in `slot` (the same as idHash of its string). */
+  private slotHash(slot: number): number {
+    const ids = this.ids;
+    const at = 20 * slot;
+    return mix(ids[at] | (ids[at + 1] << 8) | (ids[at + 2] << 16) | (ids[at + 3] << 24), ids[at + 4] | (ids[at + 5] << 8) | (ids[at + 6] << 16) | (ids[at + 7] << 24));
+  }
+
+  private link(slot: number, hash: number): void {
+    const table = this.table;
+    const mask = table.length - 1;
+    let i = hash & mask;
+    while (table[i] !== 0) i = (i + 1) & mask;
+    table[i] = slot + 1;
+  }
+
+  /** Removes `slot` from the table (backward-shift deletion: no tombstones). */
+  private unlink(slot: number): void {
+    const table = this.table;
+    const mask = table.length - 1;
+    let i = this.slotHash(slot) & mask;
+    while (table[i] !== slot + 1) i = (i + 1) & mask;
+    for (let j = (i + 1) & mask; table[j] !== 0; j = (j + 1) & mask) {
+      const home = this.slotHash(table[j] - 1) & mask;
+      // Entry j may move into the hole at i when its home is not in (i, j] (cyclically).
+      if (i <= j ? home <= i || home > j : home <= i && home > j) {
+        table[i] = table[j];
+        i = j;
+      }
+    }
+    table[i] = 0;
+  }
+
+  /** Doubles the slot capacity (up to max) and rebuilds the table. */
+  private grow(): void {
+    const cap = Math.min(this.max, Math.max(8, 2 * this.cap));
+    const ids = new Uint8Array(20 * cap);
+    ids.set(this.ids);
+    const flags = new Uint8Array(cap);
+    flags.set(this.flags);
+    let t = 16;
+    while (t < 2 * cap) t *= 2;
+    this.ids = ids;
+    this.flags = flags;
+    this.table = new Int32Array(t);
+    this.cap = cap;
+    for (let s = 0; s < this.size; s++) this.link(s, this.slotHash(s));
+  }
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+const EMPTY_TABLE = new Int32Array(1);
+/** String.prototype.charCodeAt called as a known function (see ids.ts on megamorphic string sites). */
+const charCodeAt = String.prototype.charCodeAt;
+/** Per process, so which offer ids collide cannot be chosen from outside. */
+const SEED = (Math.random() * 0x7fffffff) | 0;
+
+function mix(a: number, b: number): number {
+  let h = Math.imul(a ^ SEED, 0x9e3779b1);
+  h ^= Math.imul(b, 0x85ebca6b);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+/** An offer id's hash from its first 8 characters (bytes). */
+function idHash(id: string): number {
+  let a = 0;
+  let b = 0;
+  for (let i = 0; i < 4; i++) {
+    a |= (charCodeAt.call(id, i) & 0xff) << (8 * i);
+    b |= (charCodeAt.call(id, i + 4) & 0xff) << (8 * i);
+  }
+  return mix(a, b);
 }
 
 export interface LocalPeer {

@@ -10,22 +10,28 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { idJson } from '../../../src/apps/tracker/ids.ts';
-import { IdMemo, RawJson, readMessage } from '../../../src/apps/tracker/json-bytes.ts';
+import { IdMemo, Message, RawJson, readMessage, toMessage } from '../../../src/apps/tracker/json-bytes.ts';
 import { parseMessage, parseMessageBytes, type ParseLimits } from '../../../src/apps/tracker/parse.ts';
 import { TrackerSocket } from '../../../src/apps/tracker/socket.ts';
 import { prng } from '../../helpers/prng.ts';
 
 const limits: ParseLimits = { maxOffers: 10, maxNumwant: 100, maxScrapeHashes: 5, maxCandidates: 4, trickle: true };
 
-/** RawJson values replaced by what they hold, so the reader's result compares with JSON.parse's. */
+/**
+ * RawJson values replaced by what they hold and unset fields dropped, so the reader's result
+ * compares with JSON.parse's.
+ */
 function plain(v: unknown): unknown {
   if (v instanceof RawJson) return v.value();
   if (Array.isArray(v)) return v.map(plain);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => [k, plain(x)]));
   return v;
 }
 
-/** The invariant: the reader gives up, or gives what JSON.parse gives; JSON.parse refusing means it gave up. */
+/**
+ * The invariant: the reader gives up, or gives what JSON.parse gives (in the protocol's shapes:
+ * toMessage keeps the fields the protocol reads); JSON.parse refusing means it gave up.
+ */
 function agrees(bytes: Buffer, label: string): 'read' | 'gave up' {
   const read = readMessage(bytes);
   let parsed: unknown;
@@ -37,7 +43,8 @@ function agrees(bytes: Buffer, label: string): 'read' | 'gave up' {
   }
   if (read === undefined) return 'gave up';
   assert.ok(ok, `read what JSON.parse refuses: ${label}`);
-  assert.deepEqual(plain(read), parsed, label);
+  assert.ok(read instanceof Message, 'one shape for every message');
+  assert.deepEqual(plain(read), plain(toMessage(parsed)), label);
   return 'read';
 }
 
@@ -66,9 +73,23 @@ describe('tracker byte reader', () => {
       assert.equal(agrees(Buffer.from(JSON.stringify(answer, null, i % 3)), 'answer'), 'read');
       assert.ok(readMessage(Buffer.from(JSON.stringify(answer)))!.answer instanceof RawJson);
     }
-    for (const text of ['{}', '{"action":"scrape"}', '{"action":"scrape","info_hash":["a","b"]}', ' {"a" : [ ] , "b":{ } } ', '{"\\u0061ction":"x"}', '{"a":"\\ud800"}', '{"n":[0,-0,1e5,1E-5,-12.5e+3]}']) {
+    for (const text of ['{}', '{"action":"scrape"}', '{"action":"scrape","info_hash":["a","b"]}', ' {"candidates" : [ ] , "event":{ "a" : [ ] , "b":{ } } } ', '{"\\u0061ction":"x"}', '{"action":"\\ud800"}', '{"candidates":[0,-0,1e5,1E-5,-12.5e+3]}', '{"numwant":3,"numwant":"x"}']) {
       assert.equal(agrees(Buffer.from(text), text), 'read', text);
     }
+  });
+
+  it('gives every message one shape whatever its key order, and drops keys the protocol does not use', () => {
+    const a = Buffer.from('{"zz":[1,{"q":2}],"peer_id":"p","action":"announce","offers":[{"x":1,"offer_id":"o","offer":{"sdp":"s"}}],"info_hash":"h"}');
+    const b = Buffer.from('{"action":"announce","info_hash":"h","peer_id":"p","offers":[{"offer":{"sdp":"s"},"offer_id":"o"}]}');
+    const ra = readMessage(a)!;
+    const rb = readMessage(b)!;
+    assert.ok(ra instanceof Message && rb instanceof Message);
+    assert.deepEqual(Object.keys(ra), Object.keys(rb), 'same fields in the same order');
+    assert.deepEqual(plain(ra), plain(rb));
+    assert.equal('zz' in ra, false);
+    assert.deepEqual(plain(ra), { action: 'announce', info_hash: 'h', peer_id: 'p', offers: [{ offer: { sdp: 's' }, offer_id: 'o' }] });
+    // A key the protocol ignores must still be valid JSON for the reader to accept the message.
+    assert.equal(readMessage(Buffer.from('{"action":"announce","zz":[1,}')), undefined);
   });
 
   it('gives up on whatever JSON.parse refuses, and on keys it leaves to JSON.parse', () => {
