@@ -1,6 +1,8 @@
 /**
  * One load-generator process of the tracker benchmark (forked by bench/tracker/announce.ts): runs
- * a slice of the simulated WebTorrent peers, each on its own WebSocket (the `ws` package).
+ * a slice of the simulated WebTorrent peers, each on its own WebSocket: the simulator's minimal
+ * client (src/sim/raw-ws.ts, text frames), so the load generator, which shares the machine with the
+ * server it measures, stays far cheaper than that server.
  *
  * A peer announces in a closed loop: the next announce leaves when the reply to the previous one
  * has arrived (or, paced, no sooner than 1/rate s after the previous one left). Every announce but
@@ -12,7 +14,7 @@
  * Counters are cumulative and go to the parent when it asks (once a second); latency histograms
  * restart at the parent's `window` message and go to it at `stop-window`.
  */
-import WebSocket from 'ws';
+import { RawWs } from '../../src/sim/raw-ws.ts';
 import { Histogram } from '../lib/histogram.ts';
 import { nowMs } from '../lib/proc.ts';
 import { emptyCounters, type FromPeerWorker, type LoadSpec, type PeerCounters, type ToPeerWorker } from './messages.ts';
@@ -22,7 +24,7 @@ interface Peer {
   index: number;
   url: string;
   localAddress: string | undefined;
-  ws: WebSocket | null;
+  ws: RawWs | null;
   infoHash: string;
   peerId: string;
   identity: string;
@@ -94,27 +96,23 @@ function makePeer(index: number): Peer {
  * into one write system call instead of one each, which keeps the load generator cheap. The
  * server still receives one WebSocket message per answer, as from a browser.
  */
-const corked: import('node:net').Socket[] = [];
+const corked: RawWs[] = [];
 function uncorkAll(): void {
-  for (const s of corked) s.uncork();
+  for (const ws of corked) ws.uncork();
   corked.length = 0;
 }
 
 /** Sends one message (UTF-8 bytes) as a text frame. */
 function transmit(p: Peer, bytes: Buffer): void {
-  if (!p.ws || p.ws.readyState !== WebSocket.OPEN) return;
+  const ws = p.ws;
+  if (!ws || !ws.isOpen) return;
   counters.bytesSent += bytes.length;
-  // ws keeps its net.Socket in _socket (not public API): the load generator's hot path.
-  const sock = (p.ws as unknown as { _socket: import('node:net').Socket })._socket;
-  if (sock && sock.writableCorked === 0) {
-    sock.cork();
-    if (corked.push(sock) === 1) process.nextTick(uncorkAll);
-  }
-  p.ws.send(bytes, { binary: false });
+  if (ws.cork() && corked.push(ws) === 1) process.nextTick(uncorkAll);
+  ws.send(bytes, true);
 }
 
 function announce(p: Peer): void {
-  if (!running || !p.ws || p.ws.readyState !== WebSocket.OPEN) return;
+  if (!running || !p.ws || !p.ws.isOpen) return;
   const now = nowMs();
   let event: AnnounceEvent = null;
   let offers: Buffer[][] | null = null;
@@ -322,31 +320,31 @@ function onMessage(p: Peer, data: Buffer): void {
 
 function open(p: Peer, retry: boolean): Promise<void> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(p.url, { perMessageDeflate: false, localAddress: p.localAddress, handshakeTimeout: 20_000 });
+    const url = new URL(p.url);
     let opened = false;
-    ws.on('open', () => {
-      opened = true;
-      p.ws = ws;
-      counters.open++;
-      resolve();
-    });
-    ws.on('message', (data: Buffer) => onMessage(p, data));
-    ws.on('error', (err) => {
-      if (!opened) return; // 'close' follows and handles it
-      noteError(`socket error: ${err.message}`);
-    });
-    ws.on('close', (code) => {
-      if (!opened) {
-        if (retry) { setTimeout(() => void open(p, false).then(resolve), 200); return; }
-        counters.connectFailures++;
-        noteError(`connect to ${p.url} failed (close ${code})`);
+    const ws: RawWs = new RawWs({ host: url.hostname, port: Number(url.port), path: url.pathname, localAddress: p.localAddress, handshakeTimeoutMs: 20_000 }, {
+      onOpen: () => {
+        opened = true;
+        p.ws = ws;
+        counters.open++;
         resolve();
-        return;
-      }
-      counters.open--;
-      p.ws = null;
-      if (p.pace) clearTimeout(p.pace);
-      if (!exiting) { counters.closedByServer++; bump(counters.closeCodes, String(code)); }
+      },
+      onMessage: (data) => onMessage(p, data),
+      onClose: (reason) => {
+        // RawWs says "closed with <code>" for a close frame; anything else is a dropped connection.
+        const code = /^closed with (\d+)$/.exec(reason)?.[1] ?? '1006';
+        if (!opened) {
+          if (retry) { setTimeout(() => void open(p, false).then(resolve), 200); return; }
+          counters.connectFailures++;
+          noteError(`connect to ${p.url} failed (${reason})`);
+          resolve();
+          return;
+        }
+        counters.open--;
+        p.ws = null;
+        if (p.pace) clearTimeout(p.pace);
+        if (!exiting) { counters.closedByServer++; bump(counters.closeCodes, code); }
+      },
     });
   });
 }

@@ -84,13 +84,32 @@ export class RawWs {
     this.socket.on('close', () => this.fail(this.open ? 'connection closed' : 'closed before the handshake completed'));
   }
 
-  /** Sends one binary message (masked, as a client must). */
-  send(payload: Uint8Array): void {
+  /** Whether the handshake is done and the socket not closed (messages can be sent). */
+  get isOpen(): boolean {
+    return this.open && !this.closed;
+  }
+
+  /**
+   * Holds this socket's writes until uncork() (one system call for several messages); false when
+   * it was already held.
+   */
+  cork(): boolean {
+    if (this.closed || this.socket.writableCorked > 0) return false;
+    this.socket.cork();
+    return true;
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
+  /** Sends one message (masked, as a client must): binary, or text when `text` (UTF-8 bytes). */
+  send(payload: Uint8Array, text = false): void {
     if (this.closed) return;
     const n = payload.length;
     const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
     const frame = Buffer.allocUnsafe(head + 4 + n);
-    frame[0] = 0x82;
+    frame[0] = text ? 0x81 : 0x82;
     if (n < 126) frame[1] = 0x80 | n;
     else if (n < 65536) { frame[1] = 0x80 | 126; frame.writeUInt16BE(n, 2); }
     else { frame[1] = 0x80 | 127; frame.writeUInt32BE(0, 2); frame.writeUInt32BE(n, 6); }
