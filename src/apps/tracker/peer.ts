@@ -4,6 +4,7 @@
  * forgotten, so an answer or trickle signal can be checked against what really happened and
  * routed straight to the node of the other peer without reading anything shared.
  */
+import { charCodeAt } from './ids.ts';
 import type { TrackerSocket } from './socket.ts';
 
 /**
@@ -151,8 +152,6 @@ export class PeerLinks {
 
 const EMPTY_BYTES = new Uint8Array(0);
 const EMPTY_TABLE = new Int32Array(1);
-/** String.prototype.charCodeAt called as a known function (see ids.ts on megamorphic string sites). */
-const charCodeAt = String.prototype.charCodeAt;
 /** Per process, so which offer ids collide cannot be chosen from outside. */
 const SEED = (Math.random() * 0x7fffffff) | 0;
 
