@@ -10,7 +10,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startBrigade } from '../lib/listening.ts';
+import { onLines, startBrigade } from '../lib/listening.ts';
 import { cpuSeconds, rssBytes } from '../lib/proc.ts';
 import type { FromPeerWorker, ToPeerWorker } from './messages.ts';
 import { exited, freePort, waitExit } from '../../src/sim/child.ts';
@@ -132,20 +132,13 @@ export async function startReference(): Promise<Started> {
   proc.stderr!.on('data', (d: Buffer) => stderr.push(...d.toString().split('\n').filter(Boolean)));
   let onCounts: ((c: WarningCounts) => void) | null = null;
   const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
     const timer = setTimeout(() => reject(new Error(`reference tracker did not start in 20 s: ${stderr.join('\n')}`)), 20_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const m = JSON.parse(line) as { listening?: number } & Partial<WarningCounts>;
-          if (typeof m.listening === 'number') { clearTimeout(timer); resolve(m.listening); }
-          if (typeof m.warnings === 'number' && onCounts) onCounts(m as WarningCounts);
-        } catch { /* not ours */ }
-      }
+    onLines(proc.stdout!, (line) => {
+      try {
+        const m = JSON.parse(line) as { listening?: number } & Partial<WarningCounts>;
+        if (typeof m.listening === 'number') { clearTimeout(timer); resolve(m.listening); }
+        if (typeof m.warnings === 'number' && onCounts) onCounts(m as WarningCounts);
+      } catch { /* not ours */ }
     });
     proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`reference tracker exited (${code}): ${stderr.join('\n')}`)); });
   });
@@ -162,12 +155,10 @@ export async function startBrigadeNode(dataDir: string, extra: string[]): Promis
   const cli = join(repoRoot, 'bin', 'brigade.js');
   const args = ['serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir, ...extra];
   // TRACKER_BENCH_SERVER_CPU_PROF=DIR: a V8 CPU profile of each Brigade node, written when it exits.
-  // startBrigade runs `node <first> <rest…>`, so node's own flags go first (NODE_OPTIONS refuses --cpu-prof).
+  // Node's own flags go before the CLI (NODE_OPTIONS refuses --cpu-prof).
   const prof = process.env.TRACKER_BENCH_SERVER_CPU_PROF;
   const nodeArgs = [...serverNodeArgs(), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
-  const started = nodeArgs.length > 0
-    ? await startBrigade(nodeArgs[0], [...nodeArgs.slice(1), cli, ...args], repoRoot)
-    : await startBrigade(cli, args, repoRoot);
+  const started = await startBrigade(cli, args, repoRoot, undefined, nodeArgs);
   track(started.proc, 'brigade node');
   const hide: Record<string, string> = { '--data': '<tmp>', '--identity-secret': '<shared>', '--redis': '<redis-url>', '--redis-prefix': '<fresh prefix>' };
   const shown = ['node bin/brigade.js', ...args.map((a, i) => hide[args[i - 1]] ?? a)].join(' ');

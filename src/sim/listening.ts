@@ -12,31 +12,34 @@ export interface StartedBrigade {
   logTail: string[];
 }
 
-export async function startBrigade(cli: string, args: string[], cwd: string, keepLines = 50): Promise<StartedBrigade> {
-  const proc = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
+/** Calls `onLine` for every whole line `stream` gives (a partial last line waits for the rest). */
+export function onLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let buf = '';
+  stream.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      onLine(line);
+    }
+  });
+}
+
+/** `nodeArgs`: node's own flags, before the CLI (`--cpu-prof`, `--perf-basic-prof`…). */
+export async function startBrigade(cli: string, args: string[], cwd: string, keepLines = 50, nodeArgs: string[] = []): Promise<StartedBrigade> {
+  const proc = spawn(process.execPath, [...nodeArgs, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
   const logTail: string[] = [];
   const keep = (line: string) => { logTail.push(line); if (logTail.length > keepLines) logTail.shift(); };
-  let errBuf = '';
-  proc.stderr!.on('data', (d: Buffer) => {
-    errBuf += d.toString();
-    for (const l of errBuf.split('\n').slice(0, -1)) keep(l);
-    errBuf = errBuf.slice(errBuf.lastIndexOf('\n') + 1);
-  });
+  onLines(proc.stderr!, keep);
   const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`brigade did not start in 20 s:\n${logTail.join('\n')}`)); }, 20_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        keep(line);
-        try {
-          const rec = JSON.parse(line) as { msg?: string; port?: number };
-          if (rec.msg === 'brigade listening' && rec.port) { clearTimeout(timer); resolve(rec.port); }
-        } catch { /* not JSON */ }
-      }
+    onLines(proc.stdout!, (line) => {
+      keep(line);
+      try {
+        const rec = JSON.parse(line) as { msg?: string; port?: number };
+        if (rec.msg === 'brigade listening' && rec.port) { clearTimeout(timer); resolve(rec.port); }
+      } catch { /* not JSON */ }
     });
     proc.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`brigade exited (${code ?? signal}) before listening:\n${logTail.join('\n')}`)); });
   });
