@@ -135,8 +135,8 @@ export interface Membership {
   join(set: string, member: string, ttlMs: number): Promise<void>;
   /** Removes `member` now; a member not in the set is fine. */
   leave(set: string, member: string): Promise<void>;
-  /** The unexpired members, sorted (by UTF-16 code units). */
-  members(set: string): Promise<string[]>;
+  /** The unexpired members, sorted (by UTF-16 code units). Read-only: an engine may hand out the same array again. */
+  members(set: string): Promise<readonly string[]>;
   /** How many unexpired members the set has. */
   count(set: string): Promise<number>;
 }

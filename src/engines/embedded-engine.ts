@@ -78,7 +78,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership {
   private snapshotTx: ((channel: string, snapshot: StoredSnapshot) => void) | null = null;
   private readonly receivers = new Map<string, Set<Receiver>>();
   /** set → member → expiresAtMs. */
-  private readonly sets = new Map<string, Map<string, number>>();
+  private readonly sets = new Map<string, MemberSet>();
 
   constructor(options: EmbeddedEngineOptions) {
     this.options = options;
@@ -225,23 +225,22 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership {
   async join(set: string, member: string, ttlMs: number): Promise<void> {
     this.ready();
     const now = Date.now();
-    const entries = this.liveSet(set, now) ?? new Map<string, number>();
-    entries.set(member, now + ttlMs);
-    this.sets.set(set, entries);
+    let entries = this.liveSet(set, now);
+    if (!entries) this.sets.set(set, (entries = new MemberSet()));
+    entries.join(member, now + ttlMs);
   }
 
   async leave(set: string, member: string): Promise<void> {
     this.ready();
     const entries = this.sets.get(set);
     if (!entries) return;
-    entries.delete(member);
+    entries.leave(member);
     if (entries.size === 0) this.sets.delete(set);
   }
 
-  async members(set: string): Promise<string[]> {
+  async members(set: string): Promise<readonly string[]> {
     this.ready();
-    const entries = this.liveSet(set, Date.now());
-    return entries ? [...entries.keys()].sort() : [];
+    return this.liveSet(set, Date.now())?.sorted() ?? [];
   }
 
   async count(set: string): Promise<number> {
@@ -250,12 +249,10 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership {
   }
 
   /** The set with its expired members removed (the set itself too once empty); undefined when empty. */
-  private liveSet(set: string, now: number): Map<string, number> | undefined {
+  private liveSet(set: string, now: number): MemberSet | undefined {
     const entries = this.sets.get(set);
     if (!entries) return undefined;
-    for (const [member, expiresAtMs] of entries) {
-      if (expiresAtMs <= now) entries.delete(member);
-    }
+    entries.expire(now);
     if (entries.size > 0) return entries;
     this.sets.delete(set);
     return undefined;
@@ -346,4 +343,52 @@ function unavailable(what: string, cause: unknown): BrigadeError {
   if (cause instanceof BrigadeError) return cause;
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new BrigadeError('UNAVAILABLE', `${what}: ${detail}`);
+}
+
+/**
+ * One membership set of the embedded engine. Reads and refreshes are the hot path (the tracker
+ * refreshes every announcing peer and reads every swarm once per tick), so neither walks the set:
+ * expired members are looked for only once the earliest expiry has passed, and the sorted list
+ * is kept until a member comes or goes (a refresh changes neither).
+ */
+class MemberSet {
+  private readonly expiresAt = new Map<string, number>();
+  /** No member expires before this (ms); a lower bound, exact after each scan. */
+  private nextExpiry = Infinity;
+  private list: readonly string[] | null = null;
+
+  get size(): number {
+    return this.expiresAt.size;
+  }
+
+  join(member: string, expiresAtMs: number): void {
+    const had = this.expiresAt.has(member);
+    this.expiresAt.set(member, expiresAtMs);
+    if (!had) this.list = null;
+    if (expiresAtMs < this.nextExpiry) this.nextExpiry = expiresAtMs;
+  }
+
+  leave(member: string): void {
+    if (this.expiresAt.delete(member)) this.list = null;
+  }
+
+  /** Removes the members whose time has come (expiry at or before `now`). */
+  expire(now: number): void {
+    if (now < this.nextExpiry) return;
+    let next = Infinity;
+    for (const [member, at] of this.expiresAt) {
+      if (at <= now) {
+        this.expiresAt.delete(member);
+        this.list = null;
+      } else if (at < next) {
+        next = at;
+      }
+    }
+    this.nextExpiry = next;
+  }
+
+  /** The members sorted by UTF-16 code units; the same array until the set changes (read-only). */
+  sorted(): readonly string[] {
+    return (this.list ??= Object.freeze([...this.expiresAt.keys()].sort()));
+  }
 }

@@ -339,7 +339,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership {
     }
   }
 
-  async members(set: string): Promise<string[]> {
+  async members(set: string): Promise<readonly string[]> {
     const cmd = this.connected();
     const key = membersKey(this.prefix, set);
     const now = Date.now();

@@ -279,6 +279,26 @@ export function runAbilitiesConformance(
         assert.deepEqual(await engine.members(set), ['a'], 'a member may come back');
       });
 
+      it('reads every change after a read (refresh, join, leave, expiry), and never changes a list it handed out', async () => {
+        const engine = await fresh();
+        const set = unique('reread');
+        await engine.join(set, 'b', 60_000);
+        await engine.join(set, 'x', 150);
+        const first = await engine.members(set);
+        assert.deepEqual(first, ['b', 'x']);
+        await engine.join(set, 'b', 60_000); // a refresh changes nothing listed
+        assert.deepEqual(await engine.members(set), ['b', 'x']);
+        await engine.join(set, 'a', 60_000);
+        const second = await engine.members(set);
+        assert.deepEqual(second, ['a', 'b', 'x'], 'a member joined after a read is listed');
+        await engine.leave(set, 'b');
+        assert.deepEqual(await engine.members(set), ['a', 'x'], 'a member that left after a read is gone');
+        await eventually('x expires after the reads', async () => (await engine.count(set)) === 1);
+        assert.deepEqual(await engine.members(set), ['a']);
+        assert.deepEqual(first, ['b', 'x'], 'the lists read earlier are as they were');
+        assert.deepEqual(second, ['a', 'b', 'x']);
+      });
+
       it('keeps sets independent', async () => {
         const engine = await fresh();
         const [s1, s2] = [unique('s1'), unique('s2')];

@@ -48,7 +48,7 @@ export const EMPTY_SWARM: SwarmView = { peers: [], complete: 0, incomplete: 0 };
  * (the old entry expires with the TTL): it counts once, as a seeder if either entry says so, and
  * relays go to the first entry in member order (one sent to the stale node is dropped there).
  */
-export function swarmView(members: string[]): SwarmView {
+export function swarmView(members: readonly string[]): SwarmView {
   const byPeer = new Map<string, SwarmPeer>();
   for (const m of members) {
     const at = m.indexOf('@', 1);

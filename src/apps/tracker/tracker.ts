@@ -94,7 +94,7 @@ export class Tracker {
   /** When this node last refreshed each of its swarms in the shared index (SWARMS_SET). */
   private readonly indexRefreshedAt = new Map<string, number>();
   /** The last read of each swarm this node holds peers of, and its view (reused while unchanged). */
-  private readonly lastReads = new Map<string, { members: string[]; view: SwarmView }>();
+  private readonly lastReads = new Map<string, { members: readonly string[]; view: SwarmView }>();
   private readonly limits: ParseLimits;
 
   private pendingAnnounces = new Map<string, PendingAnnounce[]>();
@@ -486,7 +486,7 @@ export class Tracker {
         const members = await engine.members(swarmSet(infoHex));
         this.stats.swarmReads++;
         const last = this.lastReads.get(infoHex);
-        if (last && sameMembers(last.members, members)) {
+        if (last && (last.members === members || sameMembers(last.members, members))) {
           views.set(infoHex, last.view);
         } else {
           const view = swarmView(members);
