@@ -205,7 +205,57 @@ function stringOf(data: Buffer, key: Buffer, last = false): string | undefined {
     q++;
   }
   if (q >= data.length) return undefined;
-  return plain ? data.toString('latin1', p + 1, q) : JSON.parse(data.toString('utf8', p, q + 1)) as string;
+  if (plain) return data.toString('latin1', p + 1, q);
+  return decodeId(data, p + 1, q) ?? JSON.parse(data.toString('utf8', p, q + 1)) as string;
+}
+
+const units = new Uint16Array(20);
+
+/** A hex digit's value, or 16 for anything else. */
+function hex(c: number): number {
+  return c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : 16;
+}
+const ESCAPED: Record<number, number> = { 0x22: 0x22, 0x5c: 0x5c, 0x2f: 0x2f, 0x62: 8, 0x66: 12, 0x6e: 10, 0x72: 13, 0x74: 9 };
+
+/**
+ * A 20-character binary id (every character below U+0100) from the bytes of its JSON string
+ * between the quotes; undefined for anything else (the caller falls back to JSON.parse). Most ids
+ * hold escapes and two-byte UTF-8, and decoding them here instead of toString + JSON.parse was a
+ * tenth of the load generator's time.
+ */
+function decodeId(data: Buffer, start: number, end: number): string | undefined {
+  let n = 0;
+  for (let i = start; i < end;) {
+    const c = data[i];
+    let u: number;
+    if (c === 0x5c) {
+      const x = data[i + 1];
+      if (x === 0x75) {
+        const h0 = hex(data[i + 2]), h1 = hex(data[i + 3]), h2 = hex(data[i + 4]), h3 = hex(data[i + 5]);
+        if ((h0 | h1 | h2 | h3) > 15) return undefined;
+        u = (h0 << 12) | (h1 << 8) | (h2 << 4) | h3;
+        i += 6;
+      } else {
+        const e = ESCAPED[x];
+        if (e === undefined) return undefined;
+        u = e;
+        i += 2;
+      }
+    } else if (c < 0x80) {
+      u = c;
+      i++;
+    } else if ((c & 0xe0) === 0xc0 && i + 1 < end && (data[i + 1] & 0xc0) === 0x80) {
+      u = ((c & 0x1f) << 6) | (data[i + 1] & 0x3f);
+      i += 2;
+    } else {
+      return undefined;
+    }
+    if (n === 20 || u > 0xff) return undefined;
+    units[n++] = u;
+  }
+  if (n !== 20) return undefined;
+  const a = units;
+  return String.fromCharCode(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], a[19]);
 }
 
 /** A non-negative integer value of `key`, or undefined. */

@@ -9,6 +9,7 @@ import { BrigadeError, CloseCodes } from '../protocol/index.ts';
 import type { Hub, Logger, Session } from '../core/index.ts';
 import type { IdentityIssuer } from './identity.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { acceptLeanUpgrade, type LeanSocket } from './lean-ws.ts';
 import { serveStatic } from './static-files.ts';
 import { wsSink } from './ws-sink.ts';
 
@@ -20,11 +21,12 @@ export interface HttpRoute {
 
 /**
  * A WebSocket endpoint of an app that speaks its own protocol (the tracker's JSON). The gateway
- * does the upgrade (same maxPayload, draining, client address); the route owns the socket.
+ * does the upgrade (same maxPayload, draining, client address) with the lean server of
+ * lean-ws.ts (the app's messages are its hot path); the route owns the socket.
  */
 export interface WsRoute {
   path: string;
-  onConnection(ws: WebSocket, req: IncomingMessage, ip: string): void;
+  onConnection(socket: LeanSocket, req: IncomingMessage, ip: string): void;
 }
 
 export interface GatewayOptions {
@@ -58,6 +60,8 @@ type BrigadeSocket = WebSocket & { [sessionOf]: Session; [frameWindow]: { startM
 export class Gateway {
   readonly http: Server;
   private readonly wss: WebSocketServer;
+  /** Open sockets of the app routes (lean-ws.ts), closed with the others at shutdown. */
+  private readonly leanSockets = new Set<LeanSocket>();
   private draining = false;
 
   constructor(private readonly options: GatewayOptions, private readonly deps: GatewayDeps) {
@@ -70,10 +74,16 @@ export class Gateway {
         socket.end(this.draining ? 'HTTP/1.1 503 Service Unavailable\r\n\r\n' : 'HTTP/1.1 404 Not Found\r\n\r\n');
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        if (route) route.onConnection(ws, req, this.clientIp(req));
-        else this.onConnection(ws as BrigadeSocket, req);
-      });
+      if (route) {
+        const lean = acceptLeanUpgrade(req, socket, head, { maxPayload: options.maxFrameBytes });
+        if (!lean) return;
+        this.leanSockets.add(lean);
+        lean.socket.once('close', () => this.leanSockets.delete(lean));
+        route.onConnection(lean, req, this.clientIp(req));
+        lean.start();
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws as BrigadeSocket, req));
     });
   }
 
@@ -98,9 +108,11 @@ export class Gateway {
   async closeClients(timeoutMs = 2000): Promise<void> {
     const clients = [...this.wss.clients];
     for (const ws of clients) ws.close(CloseCodes.GOING_AWAY, 'server shutting down');
+    for (const lean of this.leanSockets) lean.close(CloseCodes.GOING_AWAY, 'server shutting down');
     const deadline = Date.now() + timeoutMs;
-    while ([...this.wss.clients].length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (this.wss.clients.size + this.leanSockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const ws of this.wss.clients) ws.terminate();
+    for (const lean of this.leanSockets) lean.terminate();
     this.http.closeAllConnections?.();
   }
 

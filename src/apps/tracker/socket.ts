@@ -12,7 +12,7 @@
  * the connection: reading, ping/pong and the close handshake; we write only while it is OPEN, and
  * whole frames in one write, so ours never interleave with its control frames.
  */
-import type { WebSocket } from 'ws';
+import type { LeanSocket } from '../../gateway/lean-ws.ts';
 import { writeWsHeader, wsHeaderSize } from '../../gateway/ws-sink.ts';
 import { writeIdJson } from './ids.ts';
 import { IdMemo, RawJson } from './json-bytes.ts';
@@ -24,8 +24,6 @@ import type { LocalPeer } from './peer.ts';
  * in decimal. Every piece is copied into the socket's frame buffer as it is added.
  */
 export type Part = Buffer | RawJson | string | number;
-
-type RawSocket = { write(chunk: Buffer): boolean; readonly writableLength: number };
 
 /**
  * Frame buffers not in use. A socket takes one when its first message of a tick is queued and
@@ -82,7 +80,7 @@ export class TrackerSocket {
   errorWindowStartMs = 0;
   errors = 0;
 
-  constructor(readonly ws: WebSocket, readonly ip: string) {}
+  constructor(readonly ws: LeanSocket, readonly ip: string) {}
 
   /**
    * The peer this connection holds for (infoHex, peerHex). A browser's connection mostly holds
@@ -198,9 +196,8 @@ export class TrackerSocket {
     const n = this.count;
     const out = this.out;
     if (n === 0 || !out) return 0;
-    // ws keeps its net.Socket in _socket (not public API).
-    const raw = (this.ws as unknown as { _socket?: RawSocket })._socket;
-    if (this.closed || this.ws.readyState !== this.ws.OPEN || !raw) {
+    const ws = this.ws;
+    if (this.closed || !ws.open) {
       this.discard();
       return 0;
     }
@@ -208,10 +205,10 @@ export class TrackerSocket {
     this.out = null;
     this.at = 0;
     this.count = 0;
-    const before = raw.writableLength;
-    raw.write(out.subarray(0, len));
+    const before = ws.bufferedAmount;
+    ws.write(out.subarray(0, len));
     // Taken whole by the kernel: nothing refers to the buffer any more, it can be reused.
-    if (before === 0 && raw.writableLength === 0) giveBack(out);
+    if (before === 0 && ws.bufferedAmount === 0) giveBack(out);
     return n;
   }
 }

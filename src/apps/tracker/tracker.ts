@@ -15,8 +15,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type client from 'prom-client';
-import type { WebSocket } from 'ws';
 import type { CoreStats, DirectMessages, Engine, Logger, Membership } from '../../core/index.ts';
+import type { LeanSocket } from '../../gateway/lean-ws.ts';
 import { RateWindow } from '../../gateway/metrics.ts';
 import { CloseCodes } from '../../protocol/index.ts';
 import { failure, failureText, type TrackerFailure } from './failures.ts';
@@ -185,21 +185,19 @@ export class Tracker {
   // ---------------------------------------------------------------- connections
 
   /** The gateway hands over each upgraded socket of /announce and /. */
-  onConnection(ws: WebSocket, _req: IncomingMessage, ip: string): void {
+  onConnection(ws: LeanSocket, _req: IncomingMessage, ip: string): void {
     const socket = new TrackerSocket(ws, ip);
     this.stats.connections++;
     this.stats.connectsTotal++;
     this.deps.coreStats.connections++;
     this.deps.coreStats.connectsTotal++;
-    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => this.onMessage(socket, data, isBinary));
-    ws.on('close', () => this.onClose(socket));
-    ws.on('error', (err: Error & { code?: string }) => {
-      // ws closes with 1009 by itself when a message passes maxPayload; count it with the rest.
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-        bump(this.stats.failures, 'too_big');
-        bump(this.stats.closes, CloseCodes.MESSAGE_TOO_BIG);
-      }
-    });
+    ws.onMessage = (data, isBinary) => this.onMessage(socket, data, isBinary);
+    ws.onClose = () => this.onClose(socket);
+    ws.onProtocolError = (err) => {
+      // The socket's reader closes by itself (1002, 1007, 1009); counted with the rest.
+      bump(this.stats.failures, err.code === 1009 ? 'too_big' : err.code === 1007 ? 'bad_utf8' : 'bad_frame');
+      bump(this.stats.closes, err.code);
+    };
   }
 
   private onClose(socket: TrackerSocket): void {
@@ -214,7 +212,7 @@ export class Tracker {
     }
   }
 
-  private onMessage(socket: TrackerSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+  private onMessage(socket: TrackerSocket, bytes: Buffer, isBinary: boolean): void {
     if (socket.closed) return;
     this.stats.messagesIn++;
     this.deps.coreStats.messagesIn++;
@@ -230,8 +228,6 @@ export class Tracker {
       }
       return;
     }
-    // ws hands a Buffer (binaryType nodebuffer); the other shapes are converted, never expected.
-    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     const req = parseMessageBytes(bytes, isBinary, this.limits, socket.ids);
     if ('reason' in req) return this.refuse(socket, req);
     switch (req.kind) {

@@ -6,13 +6,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import { idJson } from '../../../src/apps/tracker/ids.ts';
 import { IdMemo, Message, RawJson, readMessage, toMessage } from '../../../src/apps/tracker/json-bytes.ts';
 import { parseMessage, parseMessageBytes, type ParseLimits } from '../../../src/apps/tracker/parse.ts';
 import { TrackerSocket } from '../../../src/apps/tracker/socket.ts';
+import { startLeanServer } from '../../helpers/lean-server.ts';
 import { prng } from '../../helpers/prng.ts';
 
 const limits: ParseLimits = { maxOffers: 10, maxNumwant: 100, maxScrapeHashes: 5, maxCandidates: 4, trickle: true };
@@ -161,12 +160,11 @@ describe('tracker byte reader', () => {
 
 describe('tracker socket frames', () => {
   it('a real ws client receives every queued message whole, for every header length', async () => {
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
-    await once(wss, 'listening');
-    const serverSide = once(wss, 'connection');
-    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, { perMessageDeflate: false });
+    const server = await startLeanServer({ maxPayload: 1 << 20 });
+    const serverSide = server.next();
+    const client = new WebSocket(server.url, { perMessageDeflate: false });
     try {
-      const [ws] = (await serverSide) as [WebSocket];
+      const ws = await serverSide;
       const got: string[] = [];
       client.on('message', (d) => got.push(d.toString()));
       const socket = new TrackerSocket(ws, '127.0.0.1');
@@ -189,7 +187,7 @@ describe('tracker socket frames', () => {
       assert.deepEqual(JSON.parse(got[0]), { a: 7, id });
     } finally {
       client.close();
-      await new Promise((resolve) => wss.close(resolve));
+      await server.close();
     }
   });
 });

@@ -1,0 +1,344 @@
+/**
+ * The server side of RFC 6455 for app routes whose messages are the hot path (the tracker): the
+ * upgrade handshake and a frame reader over the raw socket, written for the case that matters —
+ * many small text messages, several per read.
+ *
+ * Why not `ws` here: its receiver turns every frame into four `consume` calls, each making two
+ * Buffer views, plus an array of fragments and a concat (about 600 bytes of short-lived objects
+ * per frame). At tens of thousands of frames per second that was more than a third of everything
+ * the tracker allocated (heap sampling under bench/tracker), and with it the scavenges and the
+ * promotions that drive the old generation's collections. This reader unmasks each frame in place
+ * in the chunk the socket delivered and hands out one view of it; a frame split across reads is the
+ * only case that copies. The core protocol (/ws) still runs on `ws`.
+ *
+ * What it implements, as `ws` does for a server: masked client frames only (1002 otherwise), RSV
+ * bits refused (no extension is ever negotiated, so permessage-deflate stays off), control frames
+ * at most 125 bytes and unfragmented, fragmented messages with continuation frames (control
+ * frames may come between), text validated as UTF-8 (1007), a message or frame larger than
+ * `maxPayload` refused with 1009 as soon as its length is read (nothing buffered), pings answered
+ * with pongs, the close handshake (a close frame is echoed and the server ends the TCP connection
+ * first, RFC 6455 §7.1.1), and a close we start that the client does not answer in
+ * `closeTimeoutMs` ends in a reset.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { isUtf8 } from 'node:buffer';
+import type { Duplex } from 'node:stream';
+
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+export interface LeanSocketOptions {
+  /** Largest message (all of its fragments), and so largest frame, in bytes. */
+  maxPayload: number;
+  /** How long a close we sent waits for the client's close frame before the socket is destroyed, ms. */
+  closeTimeoutMs?: number;
+}
+
+/** Why a connection was failed by the reader: the close code sent and a short reason. */
+export interface LeanProtocolError {
+  code: 1002 | 1007 | 1009;
+  reason: string;
+}
+
+/**
+ * Completes the upgrade of `req` (already routed to a lean path) or answers 400 and destroys the
+ * socket. Returns the open socket, or null when the request was refused.
+ */
+export function acceptLeanUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, options: LeanSocketOptions): LeanSocket | null {
+  const key = req.headers['sec-websocket-key'];
+  const version = req.headers['sec-websocket-version'];
+  const upgrade = req.headers.upgrade;
+  let refusal = '';
+  if (req.method !== 'GET') refusal = 'Invalid HTTP method';
+  else if (typeof upgrade !== 'string' || upgrade.toLowerCase() !== 'websocket') refusal = 'Invalid Upgrade header';
+  else if (typeof key !== 'string' || !KEY.test(key)) refusal = 'Missing or invalid Sec-WebSocket-Key header';
+  else if (version !== '13' && version !== '8') refusal = 'Missing or invalid Sec-WebSocket-Version header';
+  if (refusal || !socket.readable || !socket.writable) {
+    if (socket.writable) {
+      socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(refusal)}\r\n`
+        + (version !== '13' && version !== '8' ? 'Sec-WebSocket-Version: 13\r\n' : '') + `\r\n${refusal}`);
+    }
+    socket.destroy();
+    return null;
+  }
+  const accept = createHash('sha1').update(key + GUID).digest('base64');
+  // Like ws without handleProtocols: the first subprotocol the client offers is accepted.
+  const offered = req.headers['sec-websocket-protocol'];
+  const protocol = typeof offered === 'string' ? offered.split(',')[0].trim() : '';
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n`
+    + (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : '') + '\r\n');
+  const net = socket as Partial<Socket>;
+  net.setTimeout?.(0);
+  net.setNoDelay?.(true);
+  return new LeanSocket(socket, head, options);
+}
+
+const enum State { OPEN, CLOSING, CLOSED }
+
+const EMPTY: Buffer = Buffer.alloc(0);
+
+/**
+ * One upgraded connection. The owner sets the handlers and calls start(), writes whole pre-framed server frames
+ * with write() (ws-sink.ts writeWsHeader), and closes with close() or terminate().
+ */
+export class LeanSocket {
+  /** A whole message: a view of the bytes received (valid until the handler returns, or kept: nothing reuses it). */
+  onMessage: (data: Buffer, isBinary: boolean) => void = () => {};
+  /** Once, when the TCP connection is gone (after a close handshake, an error or terminate()). */
+  onClose: () => void = () => {};
+  /** The reader failed the connection (the close frame with `code` is on its way). */
+  onProtocolError: (err: LeanProtocolError) => void = () => {};
+
+  private state = State.OPEN;
+  private closeSent = false;
+  /** Frames are still read (false once a close frame came in or the reader failed the connection). */
+  private reading = true;
+  private closeTimer: NodeJS.Timeout | null = null;
+  /** Bytes of an incomplete frame, waiting for the rest. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes needed before the incomplete frame can be looked at again. */
+  private need = 0;
+  /** A fragmented message in progress: its opcode (1 text, 2 binary) and its pieces (copies). */
+  private fragOpcode = 0;
+  private fragments: Buffer[] = [];
+  private fragBytes = 0;
+  private readonly maxPayload: number;
+  private readonly closeTimeoutMs: number;
+
+  constructor(readonly socket: Duplex, head: Buffer, options: LeanSocketOptions) {
+    this.maxPayload = options.maxPayload;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+    if (head.length > 0) socket.unshift(head);
+    socket.on('end', () => this.onEnd());
+    socket.on('close', () => this.onSocketClose());
+    socket.on('error', () => socket.destroy());
+  }
+
+  /** Starts reading: call once the handlers are set (no message is read before). */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+  }
+
+  private started = false;
+
+  /** Open for messages both ways (no close sent or received). */
+  get open(): boolean {
+    return this.state === State.OPEN;
+  }
+
+  /** Bytes written but not yet taken by the kernel. */
+  get bufferedAmount(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Writes whole server frames (unmasked); ignored once closing. Returns false when the socket's buffer is over its mark. */
+  write(frames: Buffer): boolean {
+    if (this.state !== State.OPEN) return false;
+    return this.socket.write(frames);
+  }
+
+  /** Starts the close handshake with `code` and `reason` (at most 123 bytes of UTF-8). */
+  close(code: number, reason = ''): void {
+    if (this.state === State.CLOSED || this.closeSent) return;
+    this.sendClose(code, reason);
+    this.state = State.CLOSING;
+    this.closeTimer = setTimeout(() => this.socket.destroy(), this.closeTimeoutMs);
+    this.closeTimer.unref();
+  }
+
+  /** Destroys the connection at once (no handshake). */
+  terminate(): void {
+    this.socket.destroy();
+  }
+
+  // ------------------------------------------------------------------ reading
+
+  private onData(chunk: Buffer): void {
+    if (!this.reading) return;
+    let data = chunk;
+    if (this.pendingBytes > 0) {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      if (this.pendingBytes < this.need) return;
+      data = Buffer.concat(this.pending, this.pendingBytes);
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+    const n = data.length;
+    let p = 0;
+    while (p < n) {
+      if (!this.reading || this.socket.destroyed) return;
+      if (n - p < 2) { this.keep(data, p, 2); return; }
+      const b0 = data[p];
+      const b1 = data[p + 1];
+      const opcode = b0 & 0x0f;
+      let len = b1 & 0x7f;
+      let h = 2;
+      if (len === 126) {
+        if (n - p < 4) { this.keep(data, p, 4); return; }
+        len = (data[p + 2] << 8) | data[p + 3];
+        h = 4;
+      } else if (len === 127) {
+        if (n - p < 10) { this.keep(data, p, 10); return; }
+        const hi = data.readUInt32BE(p + 2);
+        // Anything past 2^53 is not a length JavaScript can hold; far past any maxPayload anyway.
+        len = hi > 0x1fffff ? Infinity : hi * 0x100000000 + data.readUInt32BE(p + 6);
+        h = 10;
+      }
+      if ((b0 & 0x70) !== 0) return this.fail(1002, 'RSV bits must be clear (no extension was negotiated)');
+      if ((b1 & 0x80) === 0) return this.fail(1002, 'client frames must be masked');
+      const fin = (b0 & 0x80) !== 0;
+      if (opcode >= 8) {
+        if (opcode > 10) return this.fail(1002, `invalid opcode ${opcode}`);
+        if (!fin) return this.fail(1002, 'control frames must not be fragmented');
+        if (len > 125) return this.fail(1002, 'control frame payload over 125 bytes');
+      } else {
+        if (opcode > 2) return this.fail(1002, `invalid opcode ${opcode}`);
+        if (opcode === 0 ? this.fragOpcode === 0 : this.fragOpcode !== 0) {
+          return this.fail(1002, opcode === 0 ? 'continuation frame without a message to continue' : 'new message before the fragmented one ended');
+        }
+        if (len > this.maxPayload - this.fragBytes) return this.fail(1009, `message over ${this.maxPayload} bytes`);
+      }
+      const start = p + h + 4;
+      const end = start + len;
+      if (end > n) { this.keep(data, p, end - p); return; }
+      unmask(data, p + h, start, end);
+      p = end;
+      if (opcode === 1 || opcode === 2) {
+        if (fin) {
+          const message = data.subarray(start, end);
+          if (opcode === 1 && !isUtf8(message)) return this.fail(1007, 'text message is not valid UTF-8');
+          this.onMessage(message, opcode === 2);
+        } else {
+          this.fragOpcode = opcode;
+          this.fragments.push(Buffer.from(data.subarray(start, end)));
+          this.fragBytes = len;
+        }
+      } else if (opcode === 0) {
+        this.fragments.push(Buffer.from(data.subarray(start, end)));
+        this.fragBytes += len;
+        if (fin) {
+          const message = Buffer.concat(this.fragments, this.fragBytes);
+          const binary = this.fragOpcode === 2;
+          this.fragments = [];
+          this.fragBytes = 0;
+          this.fragOpcode = 0;
+          if (!binary && !isUtf8(message)) return this.fail(1007, 'text message is not valid UTF-8');
+          this.onMessage(message, binary);
+        }
+      } else if (opcode === 9) {
+        if (this.state === State.OPEN) this.socket.write(controlFrame(0x8a, data.subarray(start, end)));
+      } else if (opcode === 8) {
+        this.onCloseFrame(data.subarray(start, end));
+        return;
+      }
+      // opcode 10 (pong): nothing to do.
+    }
+  }
+
+  /** Keeps data[p..] until `need` bytes of it are there. */
+  private keep(data: Buffer, p: number, need: number): void {
+    const rest = data.subarray(p);
+    this.pending = [rest];
+    this.pendingBytes = rest.length;
+    this.need = need;
+  }
+
+  private onCloseFrame(payload: Buffer): void {
+    this.reading = false;
+    let code = 1005;
+    let reason: Buffer = EMPTY;
+    if (payload.length === 1) return this.fail(1002, 'close frame payload of 1 byte');
+    if (payload.length >= 2) {
+      code = payload.readUInt16BE(0);
+      if (!validCloseCode(code)) return this.fail(1002, `invalid close code ${code}`);
+      reason = payload.subarray(2);
+      if (!isUtf8(reason)) return this.fail(1007, 'close reason is not valid UTF-8');
+    }
+    // Echo it (RFC 6455 §5.5.1) unless ours went first, then end the TCP connection: the server closes first.
+    if (!this.closeSent) this.sendCloseFrame(code === 1005 ? EMPTY : payload.subarray(0, 2));
+    this.state = State.CLOSING;
+    this.socket.end();
+  }
+
+  private onEnd(): void {
+    // The client ended its side: finish ours (after a close frame, or an abrupt end).
+    if (this.state !== State.CLOSED) this.socket.end();
+  }
+
+  private onSocketClose(): void {
+    if (this.state === State.CLOSED) return;
+    this.state = State.CLOSED;
+    this.reading = false;
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.closeTimer = null;
+    this.pending = [];
+    this.fragments = [];
+    this.onClose();
+  }
+
+  /** Fails the connection: a close frame with `code`, then the socket ends; nothing more is read. */
+  private fail(code: LeanProtocolError['code'], reason: string): void {
+    this.reading = false;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (this.state === State.OPEN) this.onProtocolError({ code, reason });
+    if (!this.closeSent) this.sendClose(code, reason);
+    this.state = State.CLOSING;
+    this.socket.end();
+    if (!this.closeTimer) {
+      this.closeTimer = setTimeout(() => this.socket.destroy(), this.closeTimeoutMs);
+      this.closeTimer.unref();
+    }
+  }
+
+  private sendClose(code: number, reason: string): void {
+    const text = Buffer.from(reason, 'utf8').subarray(0, 123);
+    const payload = Buffer.allocUnsafe(2 + text.length);
+    payload.writeUInt16BE(code, 0);
+    text.copy(payload, 2);
+    this.sendCloseFrame(payload);
+  }
+
+  private sendCloseFrame(payload: Buffer): void {
+    this.closeSent = true;
+    if (this.socket.writable) this.socket.write(controlFrame(0x88, payload));
+  }
+}
+
+/** A server control frame (FIN + opcode in `first`), payload ≤ 125 bytes. */
+function controlFrame(first: number, payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(2 + payload.length);
+  out[0] = first;
+  out[1] = payload.length;
+  payload.copy(out, 2);
+  return out;
+}
+
+/** Close codes a peer may send (RFC 6455 §7.4; 1004-1006 and 1015 are never sent on the wire). */
+function validCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
+
+/** XORs data[start..end) with the 4-byte mask at data[m..m+4), in place. */
+function unmask(data: Buffer, m: number, start: number, end: number): void {
+  const m0 = data[m];
+  const m1 = data[m + 1];
+  const m2 = data[m + 2];
+  const m3 = data[m + 3];
+  if ((m0 | m1 | m2 | m3) === 0) return;
+  let i = start;
+  const last4 = end - 3;
+  for (; i < last4; i += 4) {
+    data[i] ^= m0;
+    data[i + 1] ^= m1;
+    data[i + 2] ^= m2;
+    data[i + 3] ^= m3;
+  }
+  for (let k = 0; i < end; i++, k++) data[i] ^= k === 0 ? m0 : k === 1 ? m1 : m2;
+}
