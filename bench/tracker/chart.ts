@@ -5,8 +5,8 @@
  */
 import { AQUATIC, type TrackerBenchResult } from './result.ts';
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+export const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 interface Bar { label: string; value: number; colour: string; note?: string; dashed?: boolean }
 
@@ -17,7 +17,7 @@ function niceMax(v: number): number {
 }
 
 /** A horizontal bar chart; `mark` draws a dashed vertical line at a value (the 2.5x target). */
-function panel(title: string, bars: Bar[], x: number, y: number, width: number, mark?: { value: number; label: string }): { svg: string; height: number } {
+export function panel(title: string, bars: Bar[], x: number, y: number, width: number, mark?: { value: number; label: string }): { svg: string; height: number } {
   const labelW = 190;
   const barH = 26;
   const gap = 12;
@@ -46,7 +46,7 @@ function panel(title: string, bars: Bar[], x: number, y: number, width: number, 
   return { svg: out.join('\n'), height: 28 + bars.length * (barH + gap) + 22 };
 }
 
-const COLOURS: Record<string, string> = { brigade: '#1f77b4', reference: '#e8a33d' };
+export const COLOURS: Record<string, string> = { brigade: '#1f77b4', reference: '#e8a33d' };
 
 function nameOf(t: TrackerBenchResult['targets'][number]): string {
   return t.target === 'reference' ? 'bittorrent-tracker' : `Brigade${t.nodes > 1 ? ` (${t.nodes} nodes + redis)` : ''}`;

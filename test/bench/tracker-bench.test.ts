@@ -13,6 +13,7 @@ import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { summarize } from '../../bench/tracker/rounds.ts';
 import { BEGIN, END, updateDoc } from '../../bench/tracker/report.ts';
 import type { TargetResult, TrackerBenchResult } from '../../bench/tracker/result.ts';
 
@@ -123,6 +124,31 @@ describe('tracker benchmark harness', () => {
     assert.match(chart, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     assert.match(chart, /bittorrent-tracker/);
     assert.match(chart, /aquatic_ws, published/);
+  });
+
+  it('pools alternating rounds: all of a target\'s responses over all of its server CPU-seconds', () => {
+    const first = join(dir, 'round-1.json');
+    const second = join(dir, 'round-2.json');
+    writeFileSync(first, JSON.stringify(oneNode));
+    // The second round ran the other way round, on a machine twice as slow for Brigade.
+    const slower = structuredClone(oneNode);
+    slower.targets.reverse();
+    const b2 = slower.targets.find((t) => t.target === 'brigade')!;
+    b2.cpu.serverSeconds *= 2;
+    b2.perServerCpuSecond.announceResponses /= 2;
+    writeFileSync(second, JSON.stringify(slower));
+    const r = summarize([first, second], 'cmd', new Date());
+    assert.deepEqual(r.rounds.map((x) => x.order), ['brigade → reference', 'reference → brigade']);
+    const [b, ref] = oneNode.targets;
+    const responses = (t: typeof b) => t.rates.announceResponsesPerSecond * t.windowSeconds;
+    const cpu = (t: typeof b) => t.cpu.serverSeconds + t.cpu.redisSeconds;
+    const pooledBrigade = (2 * responses(b)) / (3 * cpu(b));
+    const pooledReference = responses(ref) / cpu(ref);
+    assert.ok(Math.abs(r.pooled.brigade.perCpuSecond - pooledBrigade) <= 1, `${r.pooled.brigade.perCpuSecond} vs ${pooledBrigade}`);
+    assert.ok(Math.abs(r.pooled.reference.perCpuSecond - pooledReference) <= 1);
+    assert.ok(Math.abs(r.pooled.ratio - pooledBrigade / pooledReference) < 0.01 * r.pooled.ratio, 'pooled, not the mean of the rounds');
+    assert.equal(r.perRoundRatio.max, r.rounds[0].ratio);
+    assert.ok(r.perRoundRatio.min < r.perRoundRatio.max);
   });
 
   it('refuses bad options with a clear message and starts nothing', async () => {
