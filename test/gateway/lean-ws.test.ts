@@ -6,99 +6,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import type { LeanProtocolError, LeanSocket } from '../../src/gateway/lean-ws.ts';
-import { writeWsHeader, wsHeaderSize } from '../../src/gateway/ws-sink.ts';
 import { startLeanServer, type LeanServer } from '../helpers/lean-server.ts';
+import { RawClient, clientFrame, serverFrame } from '../helpers/raw-frames.ts';
 import { prng } from '../helpers/prng.ts';
 
 const MAX = 4096;
-
-/** A server frame (unmasked) around `payload`. */
-function serverFrame(payload: Buffer, first = 0x81): Buffer {
-  const out = Buffer.alloc(wsHeaderSize(payload.length) + payload.length);
-  writeWsHeader(out, 0, first, payload.length);
-  payload.copy(out, wsHeaderSize(payload.length));
-  return out;
-}
-
-/** A client frame: masked with a random key unless `mask` is false; `first` is FIN/RSV/opcode. */
-function clientFrame(payload: Buffer, first = 0x81, mask = true, declared = payload.length): Buffer {
-  const ext = declared < 126 ? 0 : declared < 65536 ? 2 : 8;
-  const head = Buffer.alloc(2 + ext + (mask ? 4 : 0));
-  head[0] = first;
-  head[1] = (mask ? 0x80 : 0) | (ext === 0 ? declared : ext === 2 ? 126 : 127);
-  if (ext === 2) head.writeUInt16BE(declared, 2);
-  if (ext === 8) head.writeBigUInt64BE(BigInt(declared), 2);
-  const body = Buffer.from(payload);
-  if (mask) {
-    const key = randomBytes(4);
-    key.copy(head, 2 + ext);
-    for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3];
-  }
-  return Buffer.concat([head, body]);
-}
-
-/** A raw TCP client that has done the handshake; reads the server's frames. */
-class RawClient {
-  readonly frames: Array<{ opcode: number; payload: Buffer }> = [];
-  readonly ended: Promise<void>;
-  private buf = Buffer.alloc(0);
-  private waiters: Array<() => void> = [];
-  private constructor(readonly socket: Socket) {
-    this.ended = new Promise((resolve) => socket.once('close', () => resolve()));
-    socket.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      for (;;) {
-        if (this.buf.length < 2) break;
-        let len = this.buf[1] & 0x7f;
-        let h = 2;
-        if (len === 126) { if (this.buf.length < 4) break; len = this.buf.readUInt16BE(2); h = 4; }
-        if (this.buf.length < h + len) break;
-        this.frames.push({ opcode: this.buf[0] & 0x0f, payload: this.buf.subarray(h, h + len) });
-        this.buf = this.buf.subarray(h + len);
-      }
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
-
-  static async open(server: LeanServer, first: Buffer = Buffer.alloc(0), request?: string): Promise<{ client: RawClient; response: string }> {
-    const socket = connect(server.port, '127.0.0.1');
-    await new Promise((resolve) => socket.once('connect', resolve));
-    const key = randomBytes(16).toString('base64');
-    socket.write(Buffer.concat([Buffer.from(request ?? `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`), first]));
-    let head = Buffer.alloc(0);
-    while (!head.includes('\r\n\r\n')) {
-      const d = await new Promise<Buffer | null>((resolve) => { socket.once('data', resolve); socket.once('close', () => resolve(null)); });
-      if (!d) break;
-      head = Buffer.concat([head, d]);
-    }
-    const at = head.indexOf('\r\n\r\n');
-    const response = head.subarray(0, at < 0 ? head.length : at).toString();
-    socket.pause();
-    const client = new RawClient(socket);
-    const rest = at < 0 ? Buffer.alloc(0) : head.subarray(at + 4);
-    if (rest.length) socket.emit('data', rest);
-    socket.resume();
-    return { client, response };
-  }
-
-  async frame(opcode: number, timeoutMs = 3000): Promise<Buffer> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.frames.findIndex((f) => f.opcode === opcode);
-      if (i >= 0) return this.frames.splice(i, 1)[0].payload;
-      if (Date.now() > deadline) throw new Error(`no frame with opcode ${opcode}; got ${this.frames.map((f) => f.opcode)}`);
-      await new Promise<void>((resolve) => { this.waiters.push(resolve); setTimeout(resolve, 50); });
-    }
-  }
-
-  /** The close frame's code. */
-  async closeCode(): Promise<number> {
-    return (await this.frame(8)).readUInt16BE(0);
-  }
-}
 
 describe('lean WebSocket server', () => {
   let server: LeanServer;
@@ -147,7 +61,7 @@ describe('lean WebSocket server', () => {
 
   it('reads messages however the bytes are split across reads, and several per read', async () => {
     const serverSide = nextSocket();
-    const { client } = await RawClient.open(server);
+    const { client } = await RawClient.open(server.port);
     const s = await serverSide;
     const rand = prng(7);
     const texts = Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? 'ü' : 'a').repeat(1 + Math.floor(rand() * 500)) + i);
@@ -162,7 +76,7 @@ describe('lean WebSocket server', () => {
     assert.deepEqual(s.got.map((g) => g.text), texts);
     // And the first frame may ride in the same packet as the upgrade request (the "head").
     const headSide = nextSocket();
-    await RawClient.open(server, clientFrame(Buffer.from('in the head')));
+    await RawClient.open(server.port, clientFrame(Buffer.from('in the head')));
     const h = await headSide;
     await eventually(() => h.got.length === 1);
     assert.equal(h.got[0].text, 'in the head');
@@ -171,7 +85,7 @@ describe('lean WebSocket server', () => {
 
   it('joins a fragmented message, answering a ping sent between its fragments', async () => {
     const serverSide = nextSocket();
-    const { client } = await RawClient.open(server);
+    const { client } = await RawClient.open(server.port);
     const s = await serverSide;
     client.socket.write(Buffer.concat([
       clientFrame(Buffer.from('frag'), 0x01), // text, not FIN
@@ -209,7 +123,7 @@ describe('lean WebSocket server', () => {
   for (const [what, frames, code] of refusals) {
     it(`closes with ${code} on ${what}, after delivering what came before, and ends the connection`, async () => {
       const serverSide = nextSocket();
-      const { client } = await RawClient.open(server);
+      const { client } = await RawClient.open(server.port);
       const s = await serverSide;
       client.socket.write(Buffer.concat([clientFrame(Buffer.from('fine')), frames(), clientFrame(Buffer.from('after'))]));
       assert.equal(await client.closeCode(), code);
@@ -233,7 +147,7 @@ describe('lean WebSocket server', () => {
     await eventually(() => s.closes() === 1);
 
     const silentSide = nextSocket();
-    const { client: raw } = await RawClient.open(server);
+    const { client: raw } = await RawClient.open(server.port);
     const quiet = await silentSide;
     raw.socket.on('end', () => { /* a client that neither answers nor ends */ });
     quiet.socket.close(1001, 'going away');
@@ -243,16 +157,16 @@ describe('lean WebSocket server', () => {
   });
 
   it('refuses an upgrade without a valid key or version with 400, and accepts no socket', async () => {
-    const noKey = await RawClient.open(server, Buffer.alloc(0), 'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    const noKey = await RawClient.open(server.port, Buffer.alloc(0), 'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n');
     assert.match(noKey.response, /^HTTP\/1.1 400 /);
-    const badVersion = await RawClient.open(server, Buffer.alloc(0), `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 12\r\n\r\n`);
+    const badVersion = await RawClient.open(server.port, Buffer.alloc(0), `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 12\r\n\r\n`);
     assert.match(badVersion.response, /^HTTP\/1.1 400 /);
     assert.match(badVersion.response, /Sec-WebSocket-Version: 13/);
     await noKey.client.ended;
     await badVersion.client.ended;
     // The next accepted socket is a real one (the refused ones never reached the app).
     const serverSide = nextSocket();
-    const ok = await RawClient.open(server);
+    const ok = await RawClient.open(server.port);
     assert.match(ok.response, /^HTTP\/1.1 101 /);
     const s: { socket: LeanSocket } = await serverSide;
     s.socket.start(); // twice is once

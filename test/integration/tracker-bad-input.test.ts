@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { RawClient, clientFrame } from '../helpers/raw-frames.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { WireClient, WirePeer, binaryId, eventually, scrape, sdp, type Json } from '../apps/tracker/wire-client.ts';
 
@@ -168,6 +169,28 @@ describe('tracker bad input', () => {
     c.send({ action: 'announce', info_hash: infoHash, peer_id: binaryId(), offers: [{ offer: { type: 'offer', sdp: 'x'.repeat(20_000) }, offer_id: binaryId() }] });
     assert.equal((await c.closed).code, 1009);
     await eventually(async () => (await series(server.url, 'brigade_tracker_failures_total', 'reason', 'too_big')) === before + 1, 'too_big counted');
+    await goodPairWorks();
+  });
+
+  it('frames that break RFC 6455 or carry bad UTF-8 are closed with 1002 / 1007 and counted', async () => {
+    for (const [frame, code, reason] of [
+      [clientFrame(Buffer.from('{"action":"scrape"}'), 0x81, false), 1002, 'bad_frame'], // unmasked
+      [clientFrame(Buffer.from('{}'), 0xc1), 1002, 'bad_frame'], // RSV1: no extension was negotiated
+      [clientFrame(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x7d])), 1007, 'bad_utf8'],
+    ] as const) {
+      const before = await series(server.url, 'brigade_tracker_failures_total', 'reason', reason);
+      const beforeClose = await series(server.url, 'brigade_tracker_closes_total', 'code', String(code));
+      const { client, response } = await RawClient.open(server.port, Buffer.alloc(0), undefined, '/announce');
+      assert.match(response, /^HTTP\/1.1 101 /);
+      client.socket.write(clientFrame(Buffer.from(JSON.stringify({ action: 'scrape', info_hash: infoHash }))));
+      const scraped = JSON.parse((await client.frame(1)).toString()) as Json;
+      assert.equal(scraped.action, 'scrape', 'the connection worked before the bad frame');
+      client.socket.write(frame);
+      assert.equal(await client.closeCode(), code);
+      await client.ended;
+      await eventually(async () => (await series(server.url, 'brigade_tracker_failures_total', 'reason', reason)) === before + 1, `${reason} counted`);
+      assert.equal(await series(server.url, 'brigade_tracker_closes_total', 'code', String(code)), beforeClose + 1);
+    }
     await goodPairWorks();
   });
 });
