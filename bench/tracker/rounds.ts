@@ -19,6 +19,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onLines } from '../lib/listening.ts';
 import { COLOURS, esc, fmt, panel } from './chart.ts';
 import type { TargetResult, TrackerBenchResult } from './result.ts';
 
@@ -62,17 +63,10 @@ function runOnce(args: string[], tag: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 'tracker', 'announce.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     let file = '';
-    let buf = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const m = /^result: (.+\.json)$/.exec(line.trim());
-        if (m) file = m[1];
-        if (line.trim()) process.stdout.write(`${tag} ${line}\n`);
-      }
+    onLines(child.stdout, (line) => {
+      const m = /^result: (.+\.json)$/.exec(line.trim());
+      if (m) file = m[1];
+      if (line.trim()) process.stdout.write(`${tag} ${line}\n`);
     });
     child.on('exit', (code) => (code === 0 && file ? resolve(file) : reject(new Error(`${tag} announce.ts exited with ${code}`))));
   });

@@ -25,6 +25,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
+import { writeWsHeader } from './ws-sink.ts';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
@@ -101,9 +102,12 @@ export class LeanSocket {
   private pendingBytes = 0;
   /** Bytes needed before the incomplete frame can be looked at again. */
   private need = 0;
-  /** A fragmented message in progress: its opcode (1 text, 2 binary) and its pieces (copies). */
+  /**
+   * A fragmented message in progress: its opcode (1 text, 2 binary) and its bytes so far, copied
+   * into one buffer that grows by doubling up to maxPayload (so tiny fragments cost no object each).
+   */
   private fragOpcode = 0;
-  private fragments: Buffer[] = [];
+  private fragBuf: Buffer = EMPTY;
   private fragBytes = 0;
   private readonly maxPayload: number;
   private readonly closeTimeoutMs: number;
@@ -216,16 +220,14 @@ export class LeanSocket {
           this.onMessage(message, opcode === 2);
         } else {
           this.fragOpcode = opcode;
-          this.fragments.push(Buffer.from(data.subarray(start, end)));
-          this.fragBytes = len;
+          this.appendFragment(data, start, end);
         }
       } else if (opcode === 0) {
-        this.fragments.push(Buffer.from(data.subarray(start, end)));
-        this.fragBytes += len;
+        this.appendFragment(data, start, end);
         if (fin) {
-          const message = Buffer.concat(this.fragments, this.fragBytes);
+          const message = this.fragBuf.subarray(0, this.fragBytes);
           const binary = this.fragOpcode === 2;
-          this.fragments = [];
+          this.fragBuf = EMPTY;
           this.fragBytes = 0;
           this.fragOpcode = 0;
           if (!binary && !isUtf8(message)) return this.fail(1007, 'text message is not valid UTF-8');
@@ -239,6 +241,19 @@ export class LeanSocket {
       }
       // opcode 10 (pong): nothing to do.
     }
+  }
+
+  /** Copies data[start..end) after the fragmented message's bytes so far (the size was checked against maxPayload). */
+  private appendFragment(data: Buffer, start: number, end: number): void {
+    const len = end - start;
+    const need = this.fragBytes + len;
+    if (need > this.fragBuf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.maxPayload, Math.max(256, need, 2 * this.fragBuf.length)));
+      this.fragBuf.copy(grown, 0, 0, this.fragBytes);
+      this.fragBuf = grown;
+    }
+    data.copy(this.fragBuf, this.fragBytes, start, end);
+    this.fragBytes = need;
   }
 
   /** Keeps data[p..] until `need` bytes of it are there. */
@@ -278,7 +293,7 @@ export class LeanSocket {
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = null;
     this.pending = [];
-    this.fragments = [];
+    this.fragBuf = EMPTY;
     this.onClose();
   }
 
@@ -314,8 +329,7 @@ export class LeanSocket {
 /** A server control frame (FIN + opcode in `first`), payload ≤ 125 bytes. */
 function controlFrame(first: number, payload: Buffer): Buffer {
   const out = Buffer.allocUnsafe(2 + payload.length);
-  out[0] = first;
-  out[1] = payload.length;
+  writeWsHeader(out, 0, first, payload.length);
   payload.copy(out, 2);
   return out;
 }

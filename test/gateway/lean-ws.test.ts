@@ -100,6 +100,12 @@ describe('lean WebSocket server', () => {
     assert.equal(s.got[0].text, 'fragments');
     assert.deepEqual([...s.got[1].bytes], [0xde, 0xad, 0xbe, 0xef]);
     assert.equal(s.got[1].binary, true);
+    // A message in a thousand one-byte fragments (its bytes kept in one buffer, not an object each).
+    const text = 'ü'.repeat(500);
+    const bytes = Buffer.from(text);
+    client.socket.write(Buffer.concat([...bytes].map((b, i) => clientFrame(Buffer.from([b]), (i === bytes.length - 1 ? 0x80 : 0) | (i === 0 ? 0x01 : 0x00)))));
+    await eventually(() => s.got.length === 3);
+    assert.equal(s.got[2].text, text);
     assert.deepEqual(s.errors, []);
     client.socket.destroy();
   });
