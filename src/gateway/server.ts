@@ -1,10 +1,11 @@
 /**
  * HTTP and WebSocket on one port. HTTP: app routes, /api/identity, /healthz, /readyz, /metrics,
- * static web files. WebSocket at /ws: binary frames only, handed to the core's Session.
+ * static web files. WebSocket at /ws: binary frames only, handed to the core's Session; at the
+ * apps' paths (the tracker's /announce), their own protocol. Every WebSocket is served by the
+ * lean server of lean-ws.ts (upgrade + frame reader; no per-frame objects).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
 import { BrigadeError, CloseCodes } from '../protocol/index.ts';
 import type { Hub, Logger, Session } from '../core/index.ts';
 import type { IdentityIssuer } from './identity.ts';
@@ -53,20 +54,14 @@ export interface GatewayDeps {
   apps: { name: string; path: string; description: string }[];
 }
 
-const sessionOf = Symbol('brigade.session');
-const frameWindow = Symbol('brigade.frames');
-type BrigadeSocket = WebSocket & { [sessionOf]: Session; [frameWindow]: { startMs: number; count: number } };
-
 export class Gateway {
   readonly http: Server;
-  private readonly wss: WebSocketServer;
-  /** Open sockets of the app routes (lean-ws.ts), closed with the others at shutdown. */
-  private readonly leanSockets = new Set<LeanSocket>();
+  /** Every open WebSocket (lean-ws.ts), closed at shutdown. */
+  private readonly sockets = new Set<LeanSocket>();
   private draining = false;
 
   constructor(private readonly options: GatewayOptions, private readonly deps: GatewayDeps) {
     this.http = createServer((req, res) => this.onRequest(req, res));
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
     this.http.on('upgrade', (req, socket, head) => {
       const path = (req.url ?? '').split('?')[0];
       const route = path === '/ws' ? null : deps.wsRoutes?.find((r) => r.path === path);
@@ -74,16 +69,13 @@ export class Gateway {
         socket.end(this.draining ? 'HTTP/1.1 503 Service Unavailable\r\n\r\n' : 'HTTP/1.1 404 Not Found\r\n\r\n');
         return;
       }
-      if (route) {
-        const lean = acceptLeanUpgrade(req, socket, head, { maxPayload: options.maxFrameBytes });
-        if (!lean) return;
-        this.leanSockets.add(lean);
-        lean.socket.once('close', () => this.leanSockets.delete(lean));
-        route.onConnection(lean, req, this.clientIp(req));
-        lean.start();
-        return;
-      }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws as BrigadeSocket, req));
+      const lean = acceptLeanUpgrade(req, socket, head, { maxPayload: options.maxFrameBytes });
+      if (!lean) return;
+      this.sockets.add(lean);
+      lean.socket.once('close', () => this.sockets.delete(lean));
+      if (route) route.onConnection(lean, req, this.clientIp(req));
+      else this.onConnection(lean, req);
+      lean.start();
     });
   }
 
@@ -106,13 +98,10 @@ export class Gateway {
 
   /** Closes every client with 1001 going-away and waits briefly for the close handshakes. */
   async closeClients(timeoutMs = 2000): Promise<void> {
-    const clients = [...this.wss.clients];
-    for (const ws of clients) ws.close(CloseCodes.GOING_AWAY, 'server shutting down');
-    for (const lean of this.leanSockets) lean.close(CloseCodes.GOING_AWAY, 'server shutting down');
+    for (const socket of this.sockets) socket.close(CloseCodes.GOING_AWAY, 'server shutting down');
     const deadline = Date.now() + timeoutMs;
-    while (this.wss.clients.size + this.leanSockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const ws of this.wss.clients) ws.terminate();
-    for (const lean of this.leanSockets) lean.terminate();
+    while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const socket of this.sockets) socket.terminate();
     this.http.closeAllConnections?.();
   }
 
@@ -125,7 +114,7 @@ export class Gateway {
     return req.socket.remoteAddress ?? '';
   }
 
-  private onConnection(ws: BrigadeSocket, req: IncomingMessage): void {
+  private onConnection(socket: LeanSocket, req: IncomingMessage): void {
     const { hub, identity } = this.deps;
     const token = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
     let userId = '';
@@ -135,14 +124,11 @@ export class Gateway {
       if (check.ok) userId = check.userId;
       else tokenError = new BrigadeError('INVALID_TOKEN', `${check.reason}; connected as anonymous (read-only)`);
     }
-    const session = hub.connect(wsSink(ws), { userId, ip: this.clientIp(req) });
-    ws[sessionOf] = session;
-    ws[frameWindow] = { startMs: Date.now(), count: 0 };
+    const session = hub.connect(wsSink(socket), { userId, ip: this.clientIp(req) });
     if (tokenError) session.sendError(0, tokenError);
-    ws.on('message', onMessage as (this: WebSocket, data: Buffer, isBinary: boolean) => void);
-    ws.on('close', onClose as (this: WebSocket) => void);
-    ws.on('error', onError as (this: WebSocket) => void);
-    ws.maxFramesPerSecond = this.options.maxFramesPerSecond;
+    const conn = new CoreConnection(socket, session, this.options.maxFramesPerSecond);
+    socket.onMessage = (data, isBinary) => conn.onMessage(data, isBinary);
+    socket.onClose = () => session.close();
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -175,39 +161,28 @@ export class Gateway {
   }
 }
 
-declare module 'ws' {
-  interface WebSocket { maxFramesPerSecond?: number }
-}
+/** A core protocol connection: its session and its frame-rate window (one object, no closures per frame). */
+class CoreConnection {
+  private windowStartMs = Date.now();
+  private windowCount = 0;
 
-// Module-level handlers (no per-connection closures on the hot path); state hangs off the socket.
-function onMessage(this: BrigadeSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
-  const session = this[sessionOf];
-  const w = this[frameWindow];
-  const now = Date.now();
-  if (now - w.startMs >= 1000) { w.startMs = now; w.count = 0; }
-  const limit = this.maxFramesPerSecond ?? 0;
-  if (limit > 0 && ++w.count > limit) {
-    if (w.count > limit * 10) this.close(CloseCodes.FLOODING, 'frame rate far over the limit');
-    else if (w.count === limit + 1) session.sendError(0, new BrigadeError('RATE_LIMITED', `more than ${limit} frames/s on one connection; frames dropped until the next second`, 1000 - (now - w.startMs)));
-    return;
+  constructor(private readonly socket: LeanSocket, private readonly session: Session, private readonly maxFramesPerSecond: number) {}
+
+  onMessage(data: Buffer, isBinary: boolean): void {
+    const { session } = this;
+    const now = Date.now();
+    if (now - this.windowStartMs >= 1000) { this.windowStartMs = now; this.windowCount = 0; }
+    const limit = this.maxFramesPerSecond;
+    if (limit > 0 && ++this.windowCount > limit) {
+      if (this.windowCount > limit * 10) this.socket.close(CloseCodes.FLOODING, 'frame rate far over the limit');
+      else if (this.windowCount === limit + 1) session.sendError(0, new BrigadeError('RATE_LIMITED', `more than ${limit} frames/s on one connection; frames dropped until the next second`, 1000 - (now - this.windowStartMs)));
+      return;
+    }
+    const verdict = isBinary
+      ? session.handleFrame(data)
+      : session.protocolError(new BrigadeError('TEXT_NOT_SUPPORTED', 'text frames are not part of the protocol; send binary frames (docs/PROTOCOL.md)'));
+    if (verdict === 'close-protocol-errors') this.socket.close(CloseCodes.PROTOCOL_ERRORS, 'too many malformed frames');
   }
-  const verdict = isBinary
-    ? session.handleFrame(toBytes(data))
-    : session.protocolError(new BrigadeError('TEXT_NOT_SUPPORTED', 'text frames are not part of the protocol; send binary frames (docs/PROTOCOL.md)'));
-  if (verdict === 'close-protocol-errors') this.close(CloseCodes.PROTOCOL_ERRORS, 'too many malformed frames');
-}
-
-function onClose(this: BrigadeSocket): void {
-  this[sessionOf].close();
-}
-
-function onError(this: BrigadeSocket): void {
-  // ws emits 'error' for protocol violations (e.g. 1009 too big) and then closes; 'close' cleans up.
-}
-
-function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
 }
 
 export function json(res: ServerResponse, status: number, body: unknown): void {

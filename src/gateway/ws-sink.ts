@@ -1,14 +1,11 @@
 /**
- * The core's Sink over a `ws` socket, with the fan-out hot path written by hand: the core sends
- * the same frame to every subscriber in a row, so the WebSocket framing (header + payload) is
- * built once per frame and written to each TCP socket as one buffer — one `write` per subscriber
- * instead of ws.send's header allocation and two writes. permessage-deflate is off on our server,
- * so ws's own sender never holds a frame back and writing beside it keeps the order.
+ * The core's Sink over a lean socket (lean-ws.ts), with the fan-out hot path written by hand: the
+ * core sends the same frame to every subscriber in a row, so the WebSocket framing (header +
+ * payload) is built once per frame and written to each TCP socket as one buffer — one `write` per
+ * subscriber. No extension is ever negotiated, so nothing transforms a frame on its way.
  */
-import { WebSocket } from 'ws';
 import type { Sink } from '../core/index.ts';
-
-interface RawSocket { write(b: Buffer): boolean; writableLength: number }
+import type { LeanSocket } from './lean-ws.ts';
 
 let lastPayload: Uint8Array | null = null;
 let lastFramed: Buffer | null = null;
@@ -57,21 +54,17 @@ function framed(payload: Uint8Array): Buffer {
  * loop fell back to V8's generic LoadIC: about 5 % of the server's CPU at 5,000 viewers).
  */
 class WsSink implements Sink {
-  constructor(private readonly ws: WebSocket) {}
+  constructor(private readonly socket: LeanSocket) {}
 
   send(frame: Uint8Array): void {
-    const ws = this.ws;
-    if (ws.readyState !== WebSocket.OPEN) return;
-    const socket = (ws as unknown as { _socket?: RawSocket })._socket;
-    if (socket) socket.write(framed(frame));
-    else ws.send(frame);
+    this.socket.write(framed(frame));
   }
 
   get bufferedAmount(): number {
-    return this.ws.bufferedAmount;
+    return this.socket.bufferedAmount;
   }
 }
 
-export function wsSink(ws: WebSocket): Sink {
-  return new WsSink(ws);
+export function wsSink(socket: LeanSocket): Sink {
+  return new WsSink(socket);
 }

@@ -77,7 +77,7 @@ export class BrigadeError extends Error {
 export const CloseCodes = {
   /** Server shutting down (SIGTERM) — reconnect to another node or later. */
   GOING_AWAY: 1001,
-  /** A frame larger than maxFrameBytes (sent by `ws` itself). */
+  /** A frame larger than maxFrameBytes (sent by the frame reader, src/gateway/lean-ws.ts). */
   MESSAGE_TOO_BIG: 1009,
   /** Too many protocol errors (malformed frames) on one connection. */
   PROTOCOL_ERRORS: 4400,
