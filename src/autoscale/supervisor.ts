@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { Logger } from 'pino';
+import { onLines } from '../sim/listening.ts';
 import type { NodeFigures } from './decide.ts';
 import type { LocalPolicy, Policy } from './policy.ts';
 import { read } from './scrape.ts';
@@ -159,23 +160,12 @@ export class Supervisor {
   /** Reads the node's output line by line: the 'brigade listening' line gives its port. */
   private watchOutput(node: ManagedNode): void {
     const forward = this.local.forwardLogs;
-    const onLines = (stream: NodeJS.ReadableStream, isStdout: boolean) => {
-      let buf = '';
-      stream.on('data', (d: Buffer) => {
-        // Always drain the pipe: a full pipe would block the node's logging, and so the node.
-        buf += d.toString();
-        let nl;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (forward) process.stderr.write(line + '\n');
-          if (isStdout && node.state === 'starting' && line.includes('brigade listening')) this.onListening(node, line);
-        }
-        if (buf.length > 1 << 20) buf = ''; // no newline in 1 MiB: not a log line worth keeping
-      });
-    };
-    onLines(node.proc.stdout!, true);
-    onLines(node.proc.stderr!, false);
+    const watch = (stream: NodeJS.ReadableStream, isStdout: boolean) => onLines(stream, (line) => {
+      if (forward) process.stderr.write(line + '\n');
+      if (isStdout && node.state === 'starting' && line.includes('brigade listening')) this.onListening(node, line);
+    });
+    watch(node.proc.stdout!, true);
+    watch(node.proc.stderr!, false);
   }
 
   private onListening(node: ManagedNode, line: string): void {

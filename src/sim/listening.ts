@@ -12,7 +12,11 @@ export interface StartedBrigade {
   logTail: string[];
 }
 
-/** Calls `onLine` for every whole line `stream` gives (a partial last line waits for the rest). */
+/**
+ * Calls `onLine` for every whole line `stream` gives (a partial last line waits for the rest). It
+ * always drains the stream (a full pipe would block the child's logging, and so the child), and
+ * drops a partial line past 1 MiB (no newline that far: not a log line worth keeping).
+ */
 export function onLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
   let buf = '';
   stream.on('data', (d: Buffer) => {
@@ -23,6 +27,7 @@ export function onLines(stream: NodeJS.ReadableStream, onLine: (line: string) =>
       buf = buf.slice(nl + 1);
       onLine(line);
     }
+    if (buf.length > 1 << 20) buf = '';
   });
 }
 
