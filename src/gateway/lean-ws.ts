@@ -35,7 +35,34 @@ export interface LeanSocketOptions {
   maxPayload: number;
   /** How long a close we sent waits for the client's close frame before the socket is destroyed, ms. */
   closeTimeoutMs?: number;
+  /** A set the socket is in while it is open (the gateway's, to close every client at shutdown). */
+  registry?: Set<LeanSocket>;
 }
+
+/**
+ * What a socket's owner is told. An object with methods rather than three closures: with tens of
+ * thousands of connections the closures and their contexts were a measurable part of the memory
+ * per connection, and the core's per-connection object can be its own handler.
+ */
+export interface LeanHandler {
+  /** A whole message: a view of the bytes received (nothing reuses them; keep it if needed). */
+  onMessage(data: Buffer, isBinary: boolean): void;
+  /** Once, when the TCP connection is gone (after a close handshake, an error or terminate()). */
+  onClose(): void;
+  /** The reader failed the connection (the close frame with `err.code` is on its way). */
+  onProtocolError?(err: LeanProtocolError): void;
+}
+
+const NO_HANDLER: LeanHandler = { onMessage() {}, onClose() {} };
+const NO_BUFFERS: Buffer[] = Object.freeze([]) as unknown as Buffer[];
+const kLean = Symbol('brigade.lean');
+type Owned = Duplex & { [kLean]: LeanSocket };
+
+// One set of listener functions for every socket (no closures per connection): `this` is the socket.
+function onSocketData(this: Owned, chunk: Buffer): void { this[kLean].onData(chunk); }
+function onSocketEnd(this: Owned): void { this[kLean].onEnd(); }
+function onSocketClose(this: Owned): void { this[kLean].onSocketClose(); }
+function onSocketError(this: Owned): void { this.destroy(); }
 
 /** Why a connection was failed by the reader: the close code sent and a short reason. */
 export interface LeanProtocolError {
@@ -81,16 +108,12 @@ const enum State { OPEN, CLOSING, CLOSED }
 const EMPTY: Buffer = Buffer.alloc(0);
 
 /**
- * One upgraded connection. The owner sets the handlers and calls start(), writes whole pre-framed server frames
+ * One upgraded connection. The owner sets `handler` and calls start(), writes whole pre-framed server frames
  * with write() (ws-sink.ts writeWsHeader), and closes with close() or terminate().
  */
 export class LeanSocket {
-  /** A whole message: a view of the bytes received (valid until the handler returns, or kept: nothing reuses it). */
-  onMessage: (data: Buffer, isBinary: boolean) => void = () => {};
-  /** Once, when the TCP connection is gone (after a close handshake, an error or terminate()). */
-  onClose: () => void = () => {};
-  /** The reader failed the connection (the close frame with `code` is on its way). */
-  onProtocolError: (err: LeanProtocolError) => void = () => {};
+  /** Set by the owner before start(). */
+  handler: LeanHandler = NO_HANDLER;
 
   private state = State.OPEN;
   private closeSent = false;
@@ -98,7 +121,7 @@ export class LeanSocket {
   private reading = true;
   private closeTimer: NodeJS.Timeout | null = null;
   /** Bytes of an incomplete frame, waiting for the rest. */
-  private pending: Buffer[] = [];
+  private pending: Buffer[] = NO_BUFFERS;
   private pendingBytes = 0;
   /** Bytes needed before the incomplete frame can be looked at again. */
   private need = 0;
@@ -111,21 +134,25 @@ export class LeanSocket {
   private fragBytes = 0;
   private readonly maxPayload: number;
   private readonly closeTimeoutMs: number;
+  private readonly registry: Set<LeanSocket> | null;
 
   constructor(readonly socket: Duplex, head: Buffer, options: LeanSocketOptions) {
     this.maxPayload = options.maxPayload;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
     if (head.length > 0) socket.unshift(head);
-    socket.on('end', () => this.onEnd());
-    socket.on('close', () => this.onSocketClose());
-    socket.on('error', () => socket.destroy());
+    this.registry = options.registry ?? null;
+    this.registry?.add(this);
+    (socket as Owned)[kLean] = this;
+    socket.on('end', onSocketEnd);
+    socket.on('close', onSocketClose);
+    socket.on('error', onSocketError);
   }
 
   /** Starts reading: call once the handlers are set (no message is read before). */
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('data', onSocketData);
   }
 
   private started = false;
@@ -162,7 +189,8 @@ export class LeanSocket {
 
   // ------------------------------------------------------------------ reading
 
-  private onData(chunk: Buffer): void {
+  /** @internal (the socket's 'data' listener) */
+  onData(chunk: Buffer): void {
     if (!this.reading) return;
     let data = chunk;
     if (this.pendingBytes > 0) {
@@ -170,7 +198,7 @@ export class LeanSocket {
       this.pendingBytes += chunk.length;
       if (this.pendingBytes < this.need) return;
       data = Buffer.concat(this.pending, this.pendingBytes);
-      this.pending = [];
+      this.pending = NO_BUFFERS;
       this.pendingBytes = 0;
     }
     const n = data.length;
@@ -217,7 +245,7 @@ export class LeanSocket {
         if (fin) {
           const message = data.subarray(start, end);
           if (opcode === 1 && !isUtf8(message)) return this.fail(1007, 'text message is not valid UTF-8');
-          this.onMessage(message, opcode === 2);
+          this.handler.onMessage(message, opcode === 2);
         } else {
           this.fragOpcode = opcode;
           this.appendFragment(data, start, end);
@@ -231,7 +259,7 @@ export class LeanSocket {
           this.fragBytes = 0;
           this.fragOpcode = 0;
           if (!binary && !isUtf8(message)) return this.fail(1007, 'text message is not valid UTF-8');
-          this.onMessage(message, binary);
+          this.handler.onMessage(message, binary);
         }
       } else if (opcode === 9) {
         if (this.state === State.OPEN) this.socket.write(controlFrame(0x8a, data.subarray(start, end)));
@@ -281,28 +309,31 @@ export class LeanSocket {
     this.socket.end();
   }
 
-  private onEnd(): void {
+  /** @internal (the socket's 'end' listener) */
+  onEnd(): void {
     // The client ended its side: finish ours (after a close frame, or an abrupt end).
     if (this.state !== State.CLOSED) this.socket.end();
   }
 
-  private onSocketClose(): void {
+  /** @internal (the socket's 'close' listener) */
+  onSocketClose(): void {
     if (this.state === State.CLOSED) return;
     this.state = State.CLOSED;
     this.reading = false;
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = null;
-    this.pending = [];
+    this.pending = NO_BUFFERS;
     this.fragBuf = EMPTY;
-    this.onClose();
+    this.registry?.delete(this);
+    this.handler.onClose();
   }
 
   /** Fails the connection: a close frame with `code`, then the socket ends; nothing more is read. */
   private fail(code: LeanProtocolError['code'], reason: string): void {
     this.reading = false;
-    this.pending = [];
+    this.pending = NO_BUFFERS;
     this.pendingBytes = 0;
-    if (this.state === State.OPEN) this.onProtocolError({ code, reason });
+    if (this.state === State.OPEN) this.handler.onProtocolError?.({ code, reason });
     if (!this.closeSent) this.sendClose(code, reason);
     this.state = State.CLOSING;
     this.socket.end();

@@ -10,7 +10,7 @@ import { BrigadeError, CloseCodes } from '../protocol/index.ts';
 import type { Hub, Logger, Session } from '../core/index.ts';
 import type { IdentityIssuer } from './identity.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import { acceptLeanUpgrade, type LeanSocket } from './lean-ws.ts';
+import { acceptLeanUpgrade, type LeanHandler, type LeanSocket } from './lean-ws.ts';
 import { serveStatic } from './static-files.ts';
 import { wsSink } from './ws-sink.ts';
 
@@ -69,10 +69,8 @@ export class Gateway {
         socket.end(this.draining ? 'HTTP/1.1 503 Service Unavailable\r\n\r\n' : 'HTTP/1.1 404 Not Found\r\n\r\n');
         return;
       }
-      const lean = acceptLeanUpgrade(req, socket, head, { maxPayload: options.maxFrameBytes });
+      const lean = acceptLeanUpgrade(req, socket, head, { maxPayload: options.maxFrameBytes, registry: this.sockets });
       if (!lean) return;
-      this.sockets.add(lean);
-      lean.socket.once('close', () => this.sockets.delete(lean));
       if (route) route.onConnection(lean, req, this.clientIp(req));
       else this.onConnection(lean, req);
       lean.start();
@@ -126,9 +124,7 @@ export class Gateway {
     }
     const session = hub.connect(wsSink(socket), { userId, ip: this.clientIp(req) });
     if (tokenError) session.sendError(0, tokenError);
-    const conn = new CoreConnection(socket, session, this.options.maxFramesPerSecond);
-    socket.onMessage = (data, isBinary) => conn.onMessage(data, isBinary);
-    socket.onClose = () => session.close();
+    socket.handler = new CoreConnection(socket, session, this.options.maxFramesPerSecond);
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -161,8 +157,8 @@ export class Gateway {
   }
 }
 
-/** A core protocol connection: its session and its frame-rate window (one object, no closures per frame). */
-class CoreConnection {
+/** A core protocol connection: its session and its frame-rate window; the socket's handler (no closure per connection). */
+class CoreConnection implements LeanHandler {
   private windowStartMs = Date.now();
   private windowCount = 0;
 
@@ -182,6 +178,10 @@ class CoreConnection {
       ? session.handleFrame(data)
       : session.protocolError(new BrigadeError('TEXT_NOT_SUPPORTED', 'text frames are not part of the protocol; send binary frames (docs/PROTOCOL.md)'));
     if (verdict === 'close-protocol-errors') this.socket.close(CloseCodes.PROTOCOL_ERRORS, 'too many malformed frames');
+  }
+
+  onClose(): void {
+    this.session.close();
   }
 }
 

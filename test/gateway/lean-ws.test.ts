@@ -25,9 +25,11 @@ describe('lean WebSocket server', () => {
     const got: Array<{ text: string; binary: boolean; bytes: Buffer }> = [];
     const errors: LeanProtocolError[] = [];
     let closes = 0;
-    socket.onMessage = (data, binary) => got.push({ text: data.toString(), binary, bytes: Buffer.from(data) });
-    socket.onProtocolError = (e) => errors.push(e);
-    socket.onClose = () => { closes++; };
+    socket.handler = {
+      onMessage: (data, binary) => got.push({ text: data.toString(), binary, bytes: Buffer.from(data) }),
+      onProtocolError: (e) => errors.push(e),
+      onClose: () => { closes++; },
+    };
     socket.start();
     return { socket, got, errors, closes: () => closes };
   };

@@ -20,10 +20,8 @@ export async function startLeanServer(options: LeanSocketOptions): Promise<LeanS
   const open = new Set<LeanSocket>();
   const http: Server = createServer((_req, res) => { res.statusCode = 426; res.end(); });
   http.on('upgrade', (req, socket, head) => {
-    const lean = acceptLeanUpgrade(req, socket, head, options);
+    const lean = acceptLeanUpgrade(req, socket, head, { ...options, registry: open });
     if (!lean) return;
-    open.add(lean);
-    socket.once('close', () => open.delete(lean));
     const w = waiting.shift();
     if (w) w(lean);
     else accepted.push(lean);

@@ -191,12 +191,14 @@ export class Tracker {
     this.stats.connectsTotal++;
     this.deps.coreStats.connections++;
     this.deps.coreStats.connectsTotal++;
-    ws.onMessage = (data, isBinary) => this.onMessage(socket, data, isBinary);
-    ws.onClose = () => this.onClose(socket);
-    ws.onProtocolError = (err) => {
-      // The socket's reader closes by itself (1002, 1007, 1009); counted with the rest.
-      bump(this.stats.failures, err.code === 1009 ? 'too_big' : err.code === 1007 ? 'bad_utf8' : 'bad_frame');
-      bump(this.stats.closes, err.code);
+    ws.handler = {
+      onMessage: (data, isBinary) => this.onMessage(socket, data, isBinary),
+      onClose: () => this.onClose(socket),
+      onProtocolError: (err) => {
+        // The socket's reader closes by itself (1002, 1007, 1009); counted with the rest.
+        bump(this.stats.failures, err.code === 1009 ? 'too_big' : err.code === 1007 ? 'bad_utf8' : 'bad_frame');
+        bump(this.stats.closes, err.code);
+      },
     };
   }
 
