@@ -120,6 +120,7 @@ export class LeanSocket {
   /** Frames are still read (false once a close frame came in or the reader failed the connection). */
   private reading = true;
   private closeTimer: NodeJS.Timeout | null = null;
+  private started = false;
   /** Bytes of an incomplete frame, waiting for the rest. */
   private pending: Buffer[] = NO_BUFFERS;
   private pendingBytes = 0;
@@ -155,8 +156,6 @@ export class LeanSocket {
     this.socket.on('data', onSocketData);
   }
 
-  private started = false;
-
   /** Open for messages both ways (no close sent or received). */
   get open(): boolean {
     return this.state === State.OPEN;
@@ -178,6 +177,12 @@ export class LeanSocket {
     if (this.state === State.CLOSED || this.closeSent) return;
     this.sendClose(code, reason);
     this.state = State.CLOSING;
+    this.armCloseTimer();
+  }
+
+  /** A close under way ends in destroy() if the client has not closed within closeTimeoutMs. */
+  private armCloseTimer(): void {
+    if (this.closeTimer) return;
     this.closeTimer = setTimeout(() => this.socket.destroy(), this.closeTimeoutMs);
     this.closeTimer.unref();
   }
@@ -337,10 +342,7 @@ export class LeanSocket {
     if (!this.closeSent) this.sendClose(code, reason);
     this.state = State.CLOSING;
     this.socket.end();
-    if (!this.closeTimer) {
-      this.closeTimer = setTimeout(() => this.socket.destroy(), this.closeTimeoutMs);
-      this.closeTimer.unref();
-    }
+    this.armCloseTimer();
   }
 
   private sendClose(code: number, reason: string): void {
