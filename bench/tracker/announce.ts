@@ -30,6 +30,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Histogram } from '../lib/histogram.ts';
+import { r3 } from '../lib/rounds.ts';
 import { machineBusySeconds, machineInfo, nowMs } from '../lib/proc.ts';
 import { emptyCounters, type LoadSpec, type PeerCounters } from './messages.ts';
 import {
@@ -171,7 +172,6 @@ function loadFlags(o: Options): [flag: string, value: string][] {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const r1 = (v: number) => Math.round(v * 10) / 10;
-const r3 = (v: number) => Math.round(v * 1000) / 1000;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 function sumCounters(list: PeerCounters[]): PeerCounters {

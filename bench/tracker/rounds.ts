@@ -14,12 +14,11 @@
  * each round's own result file); --update-doc rewrites the section between the tracker-rounds
  * markers of docs/benchmarks-tracker.md and docs/bench-tracker-rounds.svg.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { onLines } from '../lib/listening.ts';
+import { r3, replaceSection, runForResult, spread } from '../lib/rounds.ts';
 import { COLOURS, esc, fmt, panel } from './chart.ts';
 import type { TargetResult, TrackerBenchResult } from './result.ts';
 
@@ -60,16 +59,7 @@ function parseArgs(argv: string[]): { rounds: number; updateDoc: boolean; pass: 
 
 /** Runs one announce.ts; shows its progress lines; returns its result file. */
 function runOnce(args: string[], tag: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench', 'tracker', 'announce.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-    let file = '';
-    onLines(child.stdout, (line) => {
-      const m = /^result: (.+\.json)$/.exec(line.trim());
-      if (m) file = m[1];
-      if (line.trim()) process.stdout.write(`${tag} ${line}\n`);
-    });
-    child.on('exit', (code) => (code === 0 && file ? resolve(file) : reject(new Error(`${tag} announce.ts exited with ${code}`))));
-  });
+  return runForResult(['--import', 'tsx', join(root, 'bench', 'tracker', 'announce.ts'), ...args], root, tag);
 }
 
 function pool(ts: TargetResult[]): Pooled {
@@ -85,7 +75,6 @@ function pool(ts: TargetResult[]): Pooled {
 }
 
 const r2 = (n: number) => Math.round(n * 100) / 100;
-const r3 = (n: number) => Math.round(n * 1000) / 1000;
 
 export function summarize(files: string[], command: string, startedAt: Date): RoundsResult {
   const results = files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as TrackerBenchResult);
@@ -111,14 +100,13 @@ export function summarize(files: string[], command: string, startedAt: Date): Ro
   });
   const brigade = pool(results.map((r) => get(r, 'brigade')));
   const reference = pool(results.map((r) => get(r, 'reference')));
-  const ratios = rounds.map((r) => r.ratio).sort((a, b) => a - b);
   return {
     bench: 'tracker-rounds',
     startedAt: startedAt.toISOString(),
     command,
     rounds,
     pooled: { brigade, reference, ratio: r3(brigade.perCpuSecond / reference.perCpuSecond), messagesRatio: r3(brigade.messagesPerCpuSecond / reference.messagesPerCpuSecond) },
-    perRoundRatio: { min: ratios[0], median: ratios.length % 2 ? ratios[(ratios.length - 1) / 2] : r3((ratios[ratios.length / 2 - 1] + ratios[ratios.length / 2]) / 2), max: ratios[ratios.length - 1] },
+    perRoundRatio: spread(rounds.map((r) => r.ratio)),
     target: 2.5,
     machine: results[0].machine,
     params: results[0].params,
@@ -169,11 +157,7 @@ function render(r: RoundsResult, file: string): string {
 function updateDoc(r: RoundsResult, file: string): string[] {
   const docFile = join(root, 'docs', 'benchmarks-tracker.md');
   const svgFile = join(root, 'docs', 'bench-tracker-rounds.svg');
-  const doc = readFileSync(docFile, 'utf8');
-  const a = doc.indexOf(BEGIN);
-  const z = doc.indexOf(END);
-  if (a < 0 || z < a) throw new Error(`${docFile} has no ${BEGIN} … ${END} section to replace`);
-  writeFileSync(docFile, `${doc.slice(0, a + BEGIN.length)}\n\n${render(r, file)}\n\n${doc.slice(z)}`);
+  replaceSection(docFile, BEGIN, END, render(r, file));
   writeFileSync(svgFile, chart(r));
   return [relative(root, docFile), relative(root, svgFile)];
 }
