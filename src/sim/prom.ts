@@ -2,10 +2,11 @@
  * Reads the brigade_* counters and gauges the bench reports from a Brigade process's /metrics
  * (Prometheus text; histogram buckets and prom-client's process metrics left out).
  */
+import { simFetch } from './loopback-fetch.ts';
 export type Metrics = Record<string, number>;
 
 export async function scrapeMetrics(httpUrl: string, timeoutMs = 5000): Promise<Metrics> {
-  const res = await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+  const res = await simFetch(`${httpUrl}/metrics`, { timeoutMs });
   if (!res.ok) throw new Error(`GET ${httpUrl}/metrics answered ${res.status}`);
   const out: Metrics = {};
   for (const line of (await res.text()).split('\n')) {

@@ -23,6 +23,7 @@ import { Progress } from './progress.ts';
 import { scrapeMetrics, sumMetrics, type Metrics } from './prom.ts';
 import { startTarget, type RunningTarget, type ServerProcessInfo } from './servers.ts';
 import { startWorker, type Worker } from './workers.ts';
+import { simFetch } from './loopback-fetch.ts';
 
 const CHANNEL = 'place:main';
 const CANVAS = 'main';
@@ -137,7 +138,7 @@ function sumOver(pids: number[], f: (pid: number) => number): number {
 }
 
 async function snapshotBin(httpUrl: string): Promise<{ version: number; bytes: Uint8Array }> {
-  const res = await fetch(`${httpUrl}/api/place/${CANVAS}/snapshot.bin`, { signal: AbortSignal.timeout(10_000) });
+  const res = await simFetch(`${httpUrl}/api/place/${CANVAS}/snapshot.bin`);
   if (!res.ok) throw new Error(`GET snapshot.bin answered ${res.status}`);
   const bytes = new Uint8Array(await res.arrayBuffer());
   return { version: Number(res.headers.get('x-brigade-version')), bytes };
@@ -189,13 +190,13 @@ export async function runTarget(target: Target, o: BenchOptions, progress: Progr
     let initialPixels: Uint8Array | null = null;
     if (isBrigade) {
       // Loads the canvas (so its memory is in the idle baseline) and says where the log stands.
-      const res = await fetch(`${running.httpUrls[0]}/api/place/${CANVAS}/info`, { signal: AbortSignal.timeout(10_000) });
+      const res = await simFetch(`${running.httpUrls[0]}/api/place/${CANVAS}/info`);
       if (!res.ok) throw new Error(`GET /api/place/${CANVAS}/info answered ${res.status}`);
       const info = (await res.json()) as { width: number; height: number; palette: string[]; version: number };
       ({ width, height } = info);
       colours = info.palette.length;
       from = info.version;
-      for (const h of running.httpUrls.slice(1)) await fetch(`${h}/api/place/${CANVAS}/info`, { signal: AbortSignal.timeout(10_000) });
+      for (const h of running.httpUrls.slice(1)) await simFetch(`${h}/api/place/${CANVAS}/info`);
       const snap = await snapshotAt(running.httpUrls[0], from, 2500);
       if (snap.version === from) initialPixels = decodePixels(snap.bytes, width, height, colours, CHANNEL);
     }
@@ -345,7 +346,7 @@ export async function runTarget(target: Target, o: BenchOptions, progress: Progr
     let serverCanvasEqual: boolean | null = null;
     let serverHead: number | null = null;
     if (isBrigade) {
-      const info = (await (await fetch(`${running.httpUrls[0]}/api/place/${CANVAS}/info`)).json()) as { version: number };
+      const info = (await (await simFetch(`${running.httpUrls[0]}/api/place/${CANVAS}/info`)).json()) as { version: number };
       serverHead = info.version;
       const snap = await snapshotAt(running.httpUrls[0], head, 3000);
       if (initialPixels && snap.version === head && logComplete) {

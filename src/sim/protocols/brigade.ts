@@ -14,6 +14,7 @@ import { WebSocket } from 'ws';
 import { SubscribeMode, decodeServerFrame, encodeClientFrame } from '../../protocol/index.ts';
 import { RawWs } from '../raw-ws.ts';
 import type { EditorOptions, SimConnection, SimEditor, SimProtocol, ViewerOptions } from '../protocol.ts';
+import { simFetch } from '../loopback-fetch.ts';
 
 const BATCH = 0x81;
 const HANDSHAKE_TIMEOUT_MS = 30_000;
@@ -124,7 +125,7 @@ function openViewer(o: ViewerOptions): Promise<SimConnection> {
  * bench that has its edits refused measures nothing useful.
  */
 async function openEditor(o: EditorOptions): Promise<SimEditor> {
-  const res = await fetch(`${httpBase(o.url)}/api/identity`, { method: 'POST' });
+  const res = await simFetch(`${httpBase(o.url)}/api/identity`, { method: 'POST', localAddress: o.localAddress });
   if (!res.ok) throw new Error(`POST /api/identity answered ${res.status}`);
   const { token } = (await res.json()) as { token: string };
   const ws = new WebSocket(`${wsEndpoint(o.url)}?token=${encodeURIComponent(token)}`, { perMessageDeflate: false, localAddress: o.localAddress, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });

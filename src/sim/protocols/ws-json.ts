@@ -16,6 +16,7 @@
 import { WebSocket } from 'ws';
 import type { PeerStats } from '../../../bench/peers/lib/stats.ts';
 import { simNow, type EditorOptions, type SimConnection, type SimEditor, type SimProtocol, type ViewerOptions } from '../protocol.ts';
+import { simFetch } from '../loopback-fetch.ts';
 
 /** http(s):// for a ws(s):// or http(s):// base URL, without a trailing slash. */
 export function httpBase(url: string): string {
@@ -28,7 +29,7 @@ function wsBase(url: string): string {
 
 /** GET /snapshot of a peer with an HTTP port (ws-json, socketio). */
 export async function httpSnapshot(url: string): Promise<{ position: number; canvas: Uint8Array }> {
-  const res = await fetch(`${httpBase(url)}/snapshot`);
+  const res = await simFetch(`${httpBase(url)}/snapshot`);
   if (!res.ok) throw new Error(`GET ${httpBase(url)}/snapshot: ${res.status} ${await res.text()}`);
   const position = Number(res.headers.get('x-position'));
   if (!Number.isSafeInteger(position)) throw new Error(`GET ${httpBase(url)}/snapshot: no X-Position header`);
@@ -37,7 +38,7 @@ export async function httpSnapshot(url: string): Promise<{ position: number; can
 
 /** GET /stats of a peer with an HTTP port. */
 export async function httpStats(url: string): Promise<PeerStats> {
-  const res = await fetch(`${httpBase(url)}/stats`);
+  const res = await simFetch(`${httpBase(url)}/stats`);
   if (!res.ok) throw new Error(`GET ${httpBase(url)}/stats: ${res.status} ${await res.text()}`);
   return (await res.json()) as PeerStats;
 }
