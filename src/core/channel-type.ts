@@ -13,6 +13,14 @@ export interface Publisher {
   ip: string;
 }
 
+/** A claim a publish must take on the shared engine before it is queued (ChannelType.sharedClaim). */
+export interface SharedClaim {
+  key: string;
+  ttlMs: number;
+  /** The refusal when another node's publish holds the claim for `remainingMs` more. */
+  refused(remainingMs: number): BrigadeError;
+}
+
 export interface ChannelType<S> {
   /** Channels whose name starts with this prefix belong to this type, e.g. 'place:'. */
   readonly prefix: string;
@@ -35,4 +43,13 @@ export interface ChannelType<S> {
    * changes), or null to accept. May record the acceptance (a cooldown starts).
    */
   validate(channel: string, payload: Uint8Array, publisher: Publisher, nowMs: number): BrigadeError | null;
+
+  /**
+   * For a publish `validate` accepted: a claim to take on the engine, when it is shared by several
+   * nodes (Claims in engine.ts), before the event is queued, or null. This is how a limit that
+   * `validate` keeps per node (a per-user cooldown) holds across every node: the publish goes ahead
+   * only if the claim is free, and is refused with `refused(remaining)` otherwise. Not called when
+   * the engine has no claims (one node: `validate` is the whole truth).
+   */
+  sharedClaim?(channel: string, publisher: Publisher, nowMs: number): SharedClaim | null;
 }

@@ -141,6 +141,24 @@ export interface Membership {
   count(set: string): Promise<number>;
 }
 
+/**
+ * Claims that expire, shared by every node of the engine: a per-user cooldown that holds however
+ * many nodes a user reaches. An engine used by one node alone need not have it (the app's own,
+ * in-process limit is then the whole truth).
+ */
+export interface Claims {
+  /**
+   * Takes `key` for `ttlMs` from now if nobody holds it, atomically across nodes: resolves 0. When
+   * it is held, resolves the milliseconds until it is free (at least 1) and changes nothing.
+   * Rejects with UNAVAILABLE when the engine cannot be reached.
+   */
+  claim(key: string, ttlMs: number): Promise<number>;
+}
+
+export function hasClaims(e: Engine): e is Engine & Claims {
+  return typeof (e as Partial<Claims>).claim === 'function';
+}
+
 export function hasDirectMessages(e: Engine): e is Engine & DirectMessages {
   const candidate = e as Partial<DirectMessages>;
   return typeof candidate.sendTo === 'function' && typeof candidate.receive === 'function';

@@ -11,7 +11,7 @@ import {
 import { Channel, type AckCallback } from './channel.ts';
 import type { ChannelType, Publisher } from './channel-type.ts';
 import type { ChannelView, CoreApi } from './core-api.ts';
-import type { CommittedBatch, Engine, LogEvent, StoredSnapshot } from './engine.ts';
+import { hasClaims, type Claims, type CommittedBatch, type Engine, type LogEvent, type StoredSnapshot } from './engine.ts';
 import { defaultCoreOptions, silentLogger, type CoreOptions, type Logger } from './options.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { Session, type Sink } from './session.ts';
@@ -34,6 +34,8 @@ export class Hub implements CoreApi {
   readonly options: CoreOptions;
   readonly stats = newStats();
   readonly engine: Engine;
+  /** The engine's shared claims, when it has them (apps' cross-node limits: ChannelType.sharedClaim). */
+  private readonly claims: Claims | null;
   readonly logger: Logger;
   private readonly types: ChannelType<any>[];
   private readonly observer: CoreObserver;
@@ -75,6 +77,7 @@ export class Hub implements CoreApi {
 
   constructor(deps: HubDeps) {
     this.engine = deps.engine;
+    this.claims = hasClaims(deps.engine) ? deps.engine : null;
     this.types = deps.types;
     this.options = { ...defaultCoreOptions, ...deps.options };
     this.logger = deps.logger ?? silentLogger;
@@ -202,6 +205,19 @@ export class Hub implements CoreApi {
       if (err) session.sendError(requestId, err, channel);
       else session.send(encodeAck(requestId, version));
     };
+    const claim = this.claims && type.sharedClaim ? type.sharedClaim(channel, session.publisher, nowMs) : null;
+    if (claim) {
+      // Another node may hold it: the event is queued only once the claim is ours.
+      this.claims!.claim(claim.key, claim.ttlMs).then(
+        (remainingMs) => (remainingMs > 0 ? refuse(claim.refused(remainingMs)) : this.queue(channel, event, ack)),
+        (err) => refuse(asBrigadeError(err)),
+      );
+      return;
+    }
+    this.queue(channel, event, ack);
+  }
+
+  private queue(channel: string, event: LogEvent, ack: AckCallback): void {
     const ch = this.channels.get(channel);
     if (ch) this.enqueue(ch, [event], ack);
     else this.channel(channel).then((c) => this.enqueue(c, [event], ack), (err) => ack(0, asBrigadeError(err)));

@@ -5,11 +5,11 @@ export type { Sink, FrameVerdict } from './session.ts';
 export { defaultCoreOptions, silentLogger } from './options.ts';
 export type { CoreOptions, Logger } from './options.ts';
 export type { CoreStats, CoreObserver } from './stats.ts';
-export type { ChannelType, Publisher } from './channel-type.ts';
+export type { ChannelType, Publisher, SharedClaim } from './channel-type.ts';
 export type { CoreApi, ChannelView } from './core-api.ts';
 export type {
   Engine, LogEvent, AppendRequest, CommittedBatch, StoredSnapshot, ChannelInfo, BatchHandler, RetentionOptions,
 } from './engine.ts';
-export type { DirectMessages, Membership } from './engine.ts';
-export { hasDirectMessages, hasMembership } from './engine.ts';
+export type { Claims, DirectMessages, Membership } from './engine.ts';
+export { hasClaims, hasDirectMessages, hasMembership } from './engine.ts';
 export { RateLimiter } from './rate-limiter.ts';

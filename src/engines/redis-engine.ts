@@ -31,15 +31,16 @@ import { randomInt } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { ChainableCommander } from 'ioredis';
 import type {
-  AppendRequest, BatchHandler, ChannelInfo, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
+  AppendRequest, BatchHandler, ChannelInfo, Claims, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
   RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
 import { BrigadeError } from '../protocol/index.ts';
 import { RedisBatchReader } from './redis-batch-reader.ts';
 import { packEvents, unpackEvents } from './redis-event-codec.ts';
-import { batchId, channelKeys, checkPrefix, directChannel, membersKey, parseBatchEntry } from './redis-keys.ts';
+import { batchId, channelKeys, checkPrefix, claimKey, directChannel, membersKey, parseBatchEntry } from './redis-keys.ts';
 import type { RawStreamEntry } from './redis-keys.ts';
 import { APPEND_LUA } from './redis-lua-append.ts';
+import { CLAIM_LUA } from './redis-lua-claim.ts';
 import { GET_SNAPSHOT_LUA } from './redis-lua-get-snapshot.ts';
 import { INFO_LUA } from './redis-lua-info.ts';
 import { JOIN_LUA } from './redis-lua-join.ts';
@@ -75,6 +76,7 @@ interface ScriptCommands {
     timeMs: string, keepSnapshots: string, retainEvents: string, epoch: string): Promise<number>;
   brigadeGetSnapshotBuffer(snaps: string, snap: string, atOrBefore: string): Promise<[Buffer, Buffer, Buffer] | null>;
   brigadeJoin(members: string, now: string, expiresAtMs: string, member: string): Promise<number>;
+  brigadeClaim(key: string, ttlMs: string): Promise<number>;
 }
 interface PipelineScriptCommands {
   brigadeAppend(meta: string, log: string, epoch: string, count: string, packed: Buffer): ChainableCommander;
@@ -85,7 +87,7 @@ const defaultLogger = { warn: (obj: object, msg: string) => console.warn(msg, ob
 /** One receive() call: its own object, so the same function registered twice is two receivers. */
 interface Receiver { handler: (bytes: Uint8Array) => void }
 
-export class RedisEngine implements Engine, DirectMessages, Membership {
+export class RedisEngine implements Engine, DirectMessages, Membership, Claims {
   readonly kind = 'redis';
   private readonly options: RedisEngineOptions;
   private readonly prefix: string;
@@ -138,6 +140,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership {
     cmd.defineCommand('brigadePutSnapshot', { numberOfKeys: 4, lua: PUT_SNAPSHOT_LUA });
     cmd.defineCommand('brigadeGetSnapshot', { numberOfKeys: 2, lua: GET_SNAPSHOT_LUA, readOnly: true });
     cmd.defineCommand('brigadeJoin', { numberOfKeys: 1, lua: JOIN_LUA });
+    cmd.defineCommand('brigadeClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
     try {
       await Promise.all([cmd.connect(), readerConn.connect()]);
     } catch (err) {
@@ -364,6 +367,16 @@ export class RedisEngine implements Engine, DirectMessages, Membership {
       return await cmd.zcount(membersKey(this.prefix, set), `(${Date.now()}`, '+inf');
     } catch (err) {
       throw unavailable('counting the set failed', err);
+    }
+  }
+
+  async claim(key: string, ttlMs: number): Promise<number> {
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError(`a claim's ttlMs must be a positive number, got ${ttlMs}`);
+    const cmd = this.connected();
+    try {
+      return Number(await (cmd as unknown as ScriptCommands).brigadeClaim(claimKey(this.prefix, key), String(Math.ceil(ttlMs))));
+    } catch (err) {
+      throw unavailable('claiming failed', err);
     }
   }
 

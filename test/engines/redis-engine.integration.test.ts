@@ -297,6 +297,31 @@ describe('redis engine', () => {
     }
   });
 
+  it('takes a claim once across engines until it expires, and refuses claims with UNAVAILABLE while Redis is down', async () => {
+    const server = await startRedis();
+    try {
+      const prefix = freshPrefix('claims');
+      const a = await open(engineOn(server, prefix));
+      const b = await open(engineOn(server, prefix));
+      assert.equal(await a.claim('cooldown:alice', 60_000), 0, 'free: taken');
+      const left = await b.claim('cooldown:alice', 60_000);
+      assert.ok(left > 55_000 && left <= 60_000, `held by the other engine for about a minute more (${left} ms)`);
+      assert.ok((await a.claim('cooldown:alice', 60_000)) > 0, 'and by its own');
+      assert.equal(await b.claim('cooldown:bob', 60_000), 0, 'another key is free');
+      assert.equal(await a.claim('short', 40), 0);
+      assert.ok((await b.claim('short', 40)) > 0);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      assert.equal(await b.claim('short', 40), 0, 'free again once it expired');
+      await assert.rejects(a.claim('x', 0), RangeError);
+      await assert.rejects(a.claim('x', Number.NaN), RangeError);
+      await server.kill();
+      await waitFor('the engine notices the outage', () => !a.isReady());
+      await assert.rejects(a.claim('cooldown:carol', 60_000), isUnavailable);
+    } finally {
+      await server.destroy();
+    }
+  });
+
   it('rejects open with UNAVAILABLE when Redis cannot be reached', async () => {
     const server = await startRedis();
     const url = server.url;

@@ -5,10 +5,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
-import { BrigadeClient } from '../../src/sdk/index.ts';
+import { BrigadeClient, BrigadeError } from '../../src/sdk/index.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
-import { identity, prng, randomEdit, serverPixels, viewer } from '../helpers/place-client.ts';
+import { codec, identity, prng, randomEdit, serverPixels, viewer } from '../helpers/place-client.ts';
 
 const common = ['--tick-ms', '20', '--place-png-min-interval-ms', '0', '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0', '--identity-secret', 'shared-secret-for-tests-0123456789'];
 
@@ -44,6 +44,37 @@ describe('nodes over Redis', () => {
       for (const c of [editorA, editorB]) c.close();
       onA.close();
       onB.close();
+      await a.stop();
+      await b.stop();
+      a.cleanup();
+      b.cleanup();
+    }
+  });
+
+  it('a place cooldown holds across nodes: an edit on one starts it on every other', async () => {
+    const prefix = ['--redis', redis.url, '--redis-prefix', 'cool:', '--place-cooldown-ms', '60000'];
+    const a = await startServer([...common, ...prefix]);
+    const b = await startServer([...common, ...prefix]);
+    const token = await identity(a.url);
+    const onA = new BrigadeClient(a.wsUrl, { token, WebSocket: WebSocket as never });
+    const onB = new BrigadeClient(b.wsUrl, { token, WebSocket: WebSocket as never });
+    const someoneElse = new BrigadeClient(b.wsUrl, { token: await identity(b.url), WebSocket: WebSocket as never });
+    const cooldown = (e: unknown) => e instanceof BrigadeError && e.code === 'COOLDOWN' && e.retryAfterMs > 50_000 && e.retryAfterMs <= 60_000;
+    try {
+      await Promise.all([onA.ready(), onB.ready(), someoneElse.ready()]);
+      assert.equal(await onA.publish('place:main', codec.encode(1, 1, 1)), 0);
+      await assert.rejects(onB.publish('place:main', codec.encode(2, 2, 2)), cooldown, 'the same user on the other node is held');
+      await assert.rejects(onB.publish('place:main', codec.encode(3, 3, 3)), cooldown, 'and stays held there');
+      await assert.rejects(onA.publish('place:main', codec.encode(4, 4, 4)), cooldown, 'as on the first node');
+      assert.equal(await someoneElse.publish('place:main', codec.encode(5, 5, 5)), 1, 'another user is not');
+      const deadline = Date.now() + 5000;
+      while ((await serverPixels(b.url)).version < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const { version, pixels } = await serverPixels(b.url);
+      assert.equal(version, 2, 'nothing refused was appended');
+      assert.equal(pixels[2 * 1000 + 2], 0, 'the refused pixel is untouched');
+      assert.equal(pixels[5 * 1000 + 5], 5);
+    } finally {
+      for (const c of [onA, onB, someoneElse]) c.close();
       await a.stop();
       await b.stop();
       a.cleanup();

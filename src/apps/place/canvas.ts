@@ -4,7 +4,7 @@
  * happens here before an edit is queued; `apply` then never refuses, so every node folds the
  * same log to the same pixels.
  */
-import type { ChannelType, Publisher } from '../../core/channel-type.ts';
+import type { ChannelType, Publisher, SharedClaim } from '../../core/channel-type.ts';
 import { BrigadeError, isValidChannelName } from '../../protocol/index.ts';
 import {
   CANVAS_NAME_PATTERN, MAX_CANVAS_SIDE, MAX_PALETTE_SIZE, PLACE_PREFIX,
@@ -184,14 +184,36 @@ export class PlaceChannelType implements ChannelType<CanvasState> {
       return new BrigadeError('AUTH_REQUIRED', `placing a pixel on ${spec.name} needs a signed-in user; connect with a token`);
     }
     const remainingMs = this.cooldowns.get(channel)!.tryStart(publisher.userId, nowMs);
-    if (remainingMs > 0) {
-      return new BrigadeError(
-        'COOLDOWN',
-        `one pixel per ${formatSeconds(this.cooldownMs)} per user on ${spec.name}; the next is allowed in ${formatSeconds(remainingMs)}`,
-        remainingMs,
-      );
-    }
+    if (remainingMs > 0) return this.cooldownError(spec.name, remainingMs);
     return null;
+  }
+
+  /**
+   * With several nodes sharing an engine, the cooldown `validate` started on this node must also be
+   * free on the others: the user's claim on the canvas, held for one cooldown period. When another
+   * node holds it, this node's tracker takes the remaining time, so the next edits are refused here
+   * without asking the engine.
+   */
+  sharedClaim(channel: string, publisher: Publisher, nowMs: number): SharedClaim | null {
+    const spec = this.specs.get(channel);
+    if (spec === undefined || this.cooldownMs <= 0 || publisher.userId === '') return null;
+    return {
+      key: `place:cooldown:${channel}:${publisher.userId}`,
+      ttlMs: this.cooldownMs,
+      refused: (remainingMs) => {
+        const remaining = Math.min(remainingMs, this.cooldownMs);
+        this.cooldowns.get(channel)!.restart(publisher.userId, remaining, nowMs);
+        return this.cooldownError(spec.name, remaining);
+      },
+    };
+  }
+
+  private cooldownError(canvas: string, remainingMs: number): BrigadeError {
+    return new BrigadeError(
+      'COOLDOWN',
+      `one pixel per ${formatSeconds(this.cooldownMs)} per user on ${canvas}; the next is allowed in ${formatSeconds(remainingMs)}`,
+      remainingMs,
+    );
   }
 
   /** Milliseconds until the user may place on this canvas (0 = now), e.g. for a client's timer. */

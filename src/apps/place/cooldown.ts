@@ -5,8 +5,9 @@
  * `cooldownMs` can no longer refuse anything, so a lazy sweep (run from `tryStart`, at most once
  * per cooldown period) drops them. Memory follows active users, not everyone who ever drew.
  *
- * The tracker is per node: with several nodes a user who reaches two of them could edit twice
- * in one period. The gateway's sticky routing keeps that rare; it is a limit, not a guarantee.
+ * The tracker is per node. With several nodes sharing an engine, the canvas also takes a claim on
+ * the engine for each accepted edit (PlaceChannelType.sharedClaim), so the cooldown holds across
+ * nodes; a claim another node holds sets this node's entry with restart().
  */
 import { COOLDOWN_SWEEP_MIN_INTERVAL_MS } from './constants.ts';
 
@@ -41,6 +42,12 @@ export class CooldownTracker {
     if (remaining > 0) return remaining;
     this.lastEditMs.set(userId, nowMs);
     return 0;
+  }
+
+  /** Sets the user's cooldown to end `remainingMs` after `nowMs` (another node started it). */
+  restart(userId: string, remainingMs: number, nowMs: number): void {
+    if (this.cooldownMs <= 0) return;
+    this.lastEditMs.set(userId, nowMs - this.cooldownMs + Math.min(Math.max(0, remainingMs), this.cooldownMs));
   }
 
   /** Users currently tracked (for tests and metrics). */

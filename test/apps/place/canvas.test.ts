@@ -178,3 +178,27 @@ test('decodeSnapshot refuses bytes of the wrong length or colours outside the pa
   assert.throws(() => type.decodeSnapshot('place:small', new Uint8Array(8).fill(0xff)), /colours are 0-9/);
   assert.throws(() => type.decodeSnapshot('place:odd', new Uint8Array(21).fill(40)), isMalformed);
 });
+
+test('cooldown across nodes: the shared claim per user and canvas, and a claim held elsewhere re-bases this node', () => {
+  let clock = 50_000;
+  const type = new PlaceChannelType({ canvases: { a: { width: 10, height: 10, palette: [...DEFAULT_PALETTE] } }, cooldownMs: 5000, now: () => clock });
+  const edit = type.canvas('place:a')!.codec.encode(1, 1, 1);
+  assert.equal(type.validate('place:a', edit, user, clock), null);
+  const claim = type.sharedClaim('place:a', user, clock)!;
+  assert.deepEqual([claim.key, claim.ttlMs], ['place:cooldown:place:a:alice', 5000]);
+  assert.notEqual(type.sharedClaim('place:a', { userId: 'bob', ip: '' }, clock)!.key, claim.key, 'one claim per user');
+  assert.equal(type.sharedClaim('place:a', { userId: '', ip: '' }, clock), null, 'anonymous edits never get this far');
+  assert.equal(type.sharedClaim('place:nope', user, clock), null);
+  assert.equal(makeType(0).sharedClaim('place:main', user, clock), null, 'no cooldown, no claim');
+
+  // Another node's edit holds the claim for 2 s more: the refusal says so, and so does this node from now on.
+  const refused = claim.refused(2000);
+  assert.equal(codeOf(refused), 'COOLDOWN');
+  assert.equal(refused.retryAfterMs, 2000);
+  assert.equal(type.cooldownRemainingMs('place:a', 'alice'), 2000);
+  clock += 500;
+  assert.equal(type.validate('place:a', edit, user, clock)!.retryAfterMs, 1500);
+  assert.equal(claim.refused(60_000).retryAfterMs, 5000, 'never more than one period');
+  clock += 5000;
+  assert.equal(type.validate('place:a', edit, user, clock), null);
+});
