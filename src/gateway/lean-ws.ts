@@ -26,6 +26,7 @@ import type { Socket } from 'node:net';
 import { isUtf8 } from 'node:buffer';
 import { writeSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
+import { maskInPlace } from './ws-mask.ts';
 import { writeWsHeader } from './ws-sink.ts';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -279,7 +280,7 @@ export class LeanSocket {
       const start = p + h + 4;
       const end = start + len;
       if (end > n) { this.keep(data, p, end - p); return; }
-      unmask(data, p + h, start, end);
+      maskInPlace(data, start, end, data[p + h], data[p + h + 1], data[p + h + 2], data[p + h + 3]);
       p = end;
       if (opcode === 1 || opcode === 2) {
         if (fin) {
@@ -407,20 +408,3 @@ function validCloseCode(code: number): boolean {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
 
-/** XORs data[start..end) with the 4-byte mask at data[m..m+4), in place. */
-function unmask(data: Buffer, m: number, start: number, end: number): void {
-  const m0 = data[m];
-  const m1 = data[m + 1];
-  const m2 = data[m + 2];
-  const m3 = data[m + 3];
-  if ((m0 | m1 | m2 | m3) === 0) return;
-  let i = start;
-  const last4 = end - 3;
-  for (; i < last4; i += 4) {
-    data[i] ^= m0;
-    data[i + 1] ^= m1;
-    data[i + 2] ^= m2;
-    data[i + 3] ^= m3;
-  }
-  for (let k = 0; i < end; i++, k++) data[i] ^= k === 0 ? m0 : k === 1 ? m1 : m2;
-}
