@@ -31,6 +31,13 @@ export interface Config extends CoreOptions, TrackerOptions {
   // gateway
   maxFrameBytes: number;
   maxFramesPerSecond: number;
+  /**
+   * WebSocket connections one process holds at most; 0 = automatic: the open-file limit less 512
+   * (so files, Redis and the listening socket always have descriptors), or none where it cannot be read.
+   */
+  maxConnections: number;
+  /** WebSocket connections one client address may hold per process; 0 = no limit. */
+  maxConnectionsPerIp: number;
   trustProxy: boolean;
   /** Bearer token for admin routes; generated into DATA/admin-token when empty. */
   adminToken: string;
@@ -60,6 +67,8 @@ export const defaultConfig: Config = {
   keepSnapshots: 8,
   maxFrameBytes: 64 * 1024,
   maxFramesPerSecond: 200,
+  maxConnections: 0,
+  maxConnectionsPerIp: 0,
   trustProxy: false,
   adminToken: '',
   identitySecret: '',

@@ -14,6 +14,7 @@ import { Gateway, IdentityIssuer, createMetrics, type HttpRoute } from '../gatew
 import { DEFAULT_PALETTE, PlaceChannelType, placeRoutes } from '../apps/place/index.ts';
 import { Tracker, trackerHttpRoutes, trackerOptionsOf, trackerWsRoutes } from '../apps/tracker/index.ts';
 import { coreOptionsOf, type Config } from './config.ts';
+import { effectiveMaxConnections, openFileSoftLimit } from './limits.ts';
 
 export interface Running {
   gateway: Gateway;
@@ -84,8 +85,12 @@ export async function serve(config: Config): Promise<Running> {
   const tracker = new Tracker(trackerOptionsOf(config), { engine, coreStats: hub.stats, logger, maxBufferedBytes: config.maxBufferedBytes, registry: metrics.registry });
   routes.push(...trackerHttpRoutes(tracker));
 
+  const maxConnections = effectiveMaxConnections(config.maxConnections, openFileSoftLimit());
   const gateway = new Gateway(
-    { host: config.host, port: config.port, maxFrameBytes: config.maxFrameBytes, maxFramesPerSecond: config.maxFramesPerSecond, trustProxy: config.trustProxy, webRoot: webRoot() },
+    {
+      host: config.host, port: config.port, maxFrameBytes: config.maxFrameBytes, maxFramesPerSecond: config.maxFramesPerSecond, trustProxy: config.trustProxy, webRoot: webRoot(),
+      maxConnections, maxConnectionsPerIp: Math.floor(config.maxConnectionsPerIp),
+    },
     {
       hub, identity, metrics, logger, routes, wsRoutes: trackerWsRoutes(tracker),
       apps: [
@@ -97,7 +102,7 @@ export async function serve(config: Config): Promise<Running> {
   hub.start();
   tracker.start();
   const address = await gateway.listen();
-  logger.info({ port: address.port, worker: process.env.BRIGADE_WORKER ?? null, data: dataDir, engine: engine.kind, adminTokenFile: config.adminToken ? null : join(dataDir, 'admin-token') }, 'brigade listening');
+  logger.info({ port: address.port, worker: process.env.BRIGADE_WORKER ?? null, data: dataDir, engine: engine.kind, maxConnections: maxConnections || null, adminTokenFile: config.adminToken ? null : join(dataDir, 'admin-token') }, 'brigade listening');
 
   let closing: Promise<void> | null = null;
   const shutdown = (reason: string) => {

@@ -6,6 +6,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import client from 'prom-client';
 import { BrigadeError, CloseCodes } from '../protocol/index.ts';
 import type { Hub, Logger, Session } from '../core/index.ts';
 import type { IdentityIssuer } from './identity.ts';
@@ -41,6 +43,10 @@ export interface GatewayOptions {
   trustProxy: boolean;
   /** Directory of the bundled web clients, or '' for none. */
   webRoot: string;
+  /** WebSocket connections this node holds at most (every path); 0 = no limit. Past it: HTTP 503 TOO_MANY_CONNECTIONS. */
+  maxConnections: number;
+  /** WebSocket connections one client address may hold; 0 = no limit. Past it: HTTP 429 TOO_MANY_CONNECTIONS_PER_IP. */
+  maxConnectionsPerIp: number;
 }
 
 export interface GatewayDeps {
@@ -58,9 +64,16 @@ export class Gateway {
   readonly http: Server;
   /** Every open WebSocket (lean-ws.ts), closed at shutdown. */
   private readonly sockets = new Set<LeanSocket>();
+  /** Open WebSocket connections per client address (kept only with a per-address limit). */
+  private readonly perIp = new Map<string, number>();
+  private readonly refusals: client.Counter<'reason'>;
   private draining = false;
 
   constructor(private readonly options: GatewayOptions, private readonly deps: GatewayDeps) {
+    this.refusals = new client.Counter({
+      name: 'brigade_connections_refused_total', help: 'WebSocket upgrades refused by a connection limit',
+      labelNames: ['reason'], registers: [deps.metrics.registry],
+    });
     this.http = createServer((req, res) => this.onRequest(req, res));
     this.http.on('upgrade', (req, socket, head) => {
       const path = (req.url ?? '').split('?')[0];
@@ -69,12 +82,45 @@ export class Gateway {
         socket.end(this.draining ? 'HTTP/1.1 503 Service Unavailable\r\n\r\n' : 'HTTP/1.1 404 Not Found\r\n\r\n');
         return;
       }
+      const ip = this.clientIp(req);
+      if (!this.admit(ip, socket)) return;
       const lean = acceptLeanUpgrade(req, socket, head, { maxPayload: options.maxFrameBytes, registry: this.sockets });
       if (!lean) return;
-      if (route) route.onConnection(lean, req, this.clientIp(req));
-      else this.onConnection(lean, req);
+      if (route) route.onConnection(lean, req, ip);
+      else this.onConnection(lean, req, ip);
       lean.start();
     });
+  }
+
+  /**
+   * The connection limits, checked before the upgrade: a refusal is an HTTP answer with a JSON body
+   * ({code, message}) and Retry-After, and the socket is closed. An admitted connection is counted
+   * against its address until the socket closes (whatever the upgrade's outcome).
+   */
+  private admit(ip: string, socket: Duplex): boolean {
+    const { maxConnections, maxConnectionsPerIp } = this.options;
+    if (maxConnections > 0 && this.sockets.size >= maxConnections) {
+      this.refusals.inc({ reason: 'node' });
+      refuseUpgrade(socket, 503, 'Service Unavailable', 'TOO_MANY_CONNECTIONS',
+        `this node holds its limit of ${maxConnections} WebSocket connections (--max-connections); retry later, or on another node`);
+      return false;
+    }
+    if (maxConnectionsPerIp > 0) {
+      const open = this.perIp.get(ip) ?? 0;
+      if (open >= maxConnectionsPerIp) {
+        this.refusals.inc({ reason: 'ip' });
+        refuseUpgrade(socket, 429, 'Too Many Requests', 'TOO_MANY_CONNECTIONS_PER_IP',
+          `${ip} already has ${open} WebSocket connections open here, the limit per address (--max-connections-per-ip)`);
+        return false;
+      }
+      this.perIp.set(ip, open + 1);
+      socket.once('close', () => {
+        const left = (this.perIp.get(ip) ?? 1) - 1;
+        if (left > 0) this.perIp.set(ip, left);
+        else this.perIp.delete(ip);
+      });
+    }
+    return true;
   }
 
   listen(): Promise<AddressInfo> {
@@ -112,7 +158,7 @@ export class Gateway {
     return req.socket.remoteAddress ?? '';
   }
 
-  private onConnection(socket: LeanSocket, req: IncomingMessage): void {
+  private onConnection(socket: LeanSocket, req: IncomingMessage, ip: string): void {
     const { hub, identity } = this.deps;
     const token = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
     let userId = '';
@@ -122,7 +168,7 @@ export class Gateway {
       if (check.ok) userId = check.userId;
       else tokenError = new BrigadeError('INVALID_TOKEN', `${check.reason}; connected as anonymous (read-only)`);
     }
-    const session = hub.connect(wsSink(socket), { userId, ip: this.clientIp(req) });
+    const session = hub.connect(wsSink(socket), { userId, ip });
     if (tokenError) session.sendError(0, tokenError);
     socket.handler = new CoreConnection(socket, session, this.options.maxFramesPerSecond);
   }
@@ -183,6 +229,13 @@ class CoreConnection implements LeanHandler {
   onClose(): void {
     this.session.close();
   }
+}
+
+/** Answers an upgrade request with an HTTP error (JSON {code, message}, Retry-After) and closes the socket. */
+function refuseUpgrade(socket: Duplex, status: number, reason: string, code: string, message: string): void {
+  const body = JSON.stringify({ code, message });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
+    + `Retry-After: 5\r\nConnection: close\r\n\r\n${body}`);
 }
 
 export function json(res: ServerResponse, status: number, body: unknown): void {
