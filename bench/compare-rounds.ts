@@ -19,7 +19,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { r3, replaceSection, runForResult, spread } from './lib/rounds.ts';
+import { r3, replaceSection, runForResult, runHeader, spread } from './lib/rounds.ts';
 import { esc, fmt, panel } from './tracker/chart.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -127,12 +127,7 @@ function render(r: CompareRounds, file: string): string {
   const peers = r.targets.slice(1);
   const name = (t: string) => NAMES[t] ?? t;
   const lines = [
-    `Run ${r.startedAt.replace('T', ' ').slice(0, 19)} UTC on ${r.machine.cores} cores (${r.machine.cpuModel}), Node ${r.machine.node}, ${r.rounds.length} rounds:`,
-    '',
-    '```sh',
-    'npm run build',
-    r.command,
-    '```',
+    ...runHeader(r.startedAt, r.machine, r.command, `, ${r.rounds.length} rounds`),
     '',
     `| round | order | ${r.targets.map(name).join(' | ')} | ${peers.map((p) => `Brigade / ${name(p)}`).join(' | ')} |`,
     `|---|---|${r.targets.map(() => '---|').join('')}${peers.map(() => '---|').join('')}`,

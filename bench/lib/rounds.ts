@@ -41,3 +41,15 @@ export function replaceSection(docFile: string, begin: string, end: string, body
   if (a < 0 || z < a) throw new Error(`${docFile} has no ${begin} … ${end} section to replace`);
   writeFileSync(docFile, `${doc.slice(0, a + begin.length)}\n\n${body}\n\n${doc.slice(z)}`);
 }
+
+/** The opening lines of a generated section: when and where it ran, and the commands that made it. */
+export function runHeader(startedAt: string, machine: { cores: number; cpuModel: string; node: string }, command: string, extra = ''): string[] {
+  return [
+    `Run ${startedAt.replace('T', ' ').slice(0, 19)} UTC on ${machine.cores} cores (${machine.cpuModel}), Node ${machine.node}${extra}:`,
+    '',
+    '```sh',
+    'npm run build',
+    command,
+    '```',
+  ];
+}

@@ -18,7 +18,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { r3, replaceSection, runForResult, spread } from '../lib/rounds.ts';
+import { r3, replaceSection, runForResult, runHeader, spread } from '../lib/rounds.ts';
 import { COLOURS, esc, fmt, panel } from './chart.ts';
 import type { TargetResult, TrackerBenchResult } from './result.ts';
 
@@ -133,12 +133,7 @@ function render(r: RoundsResult, file: string): string {
   const ref = r.pooled.reference;
   const met = r.pooled.ratio >= r.target;
   const lines = [
-    `Run ${r.startedAt.replace('T', ' ').slice(0, 19)} UTC on ${r.machine.cores} cores (${r.machine.cpuModel}), Node ${r.machine.node}:`,
-    '',
-    '```sh',
-    'npm run build',
-    r.command,
-    '```',
+    ...runHeader(r.startedAt, r.machine, r.command),
     '',
     '| round | order | Brigade | bittorrent-tracker | ratio | server CPU, % of a core (Brigade / reference) | load generator CPU, % | errors |',
     '|---|---|---|---|---|---|---|---|',
