@@ -36,6 +36,8 @@ export class Channel<S = unknown> {
    * so over Redis one node stores each snapshot instead of every node storing the same one.
    */
   snapshotDueAt = 0;
+  /** When the idle sweep first found this channel without subscriptions or pending events (ms since the epoch); 0 = in use. */
+  idleSince = 0;
   private snapshotFrame: { version: number; frame: Uint8Array; stateBytes: number } | null = null;
 
   constructor(

@@ -155,6 +155,23 @@ export interface Claims {
   claim(key: string, ttlMs: number): Promise<number>;
 }
 
+/**
+ * Delivery that follows what a node uses. An engine that delivers a channel's batches only to the
+ * nodes that have touched it (Redis: one XREAD per node names each channel's log) lets a node say
+ * it is done with one, so that what it watches does not grow with every channel it ever served.
+ */
+export interface ChannelRelease {
+  /**
+   * Stops delivering `channel`'s batches to this node's handlers (batches already on their way may
+   * still arrive). The next info(), read() or append() of it starts delivery again from its head.
+   */
+  releaseChannel(channel: string): void;
+}
+
+export function hasChannelRelease(e: Engine): e is Engine & ChannelRelease {
+  return typeof (e as Partial<ChannelRelease>).releaseChannel === 'function';
+}
+
 export function hasClaims(e: Engine): e is Engine & Claims {
   return typeof (e as Partial<Claims>).claim === 'function';
 }

@@ -11,7 +11,7 @@ import {
 import { Channel, type AckCallback } from './channel.ts';
 import type { ChannelType, Publisher } from './channel-type.ts';
 import type { ChannelView, CoreApi } from './core-api.ts';
-import { hasClaims, type Claims, type CommittedBatch, type Engine, type LogEvent, type StoredSnapshot } from './engine.ts';
+import { hasChannelRelease, hasClaims, type ChannelRelease, type Claims, type CommittedBatch, type Engine, type LogEvent, type StoredSnapshot } from './engine.ts';
 import { defaultCoreOptions, silentLogger, type CoreOptions, type Logger } from './options.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { Session, type Sink } from './session.ts';
@@ -36,6 +36,8 @@ export class Hub implements CoreApi {
   readonly engine: Engine;
   /** The engine's shared claims, when it has them (apps' cross-node limits: ChannelType.sharedClaim). */
   private readonly claims: Claims | null;
+  /** The engine's per-channel delivery release, when it has one (told when a channel is unloaded). */
+  private readonly release: ChannelRelease | null;
   readonly logger: Logger;
   private readonly types: ChannelType<any>[];
   private readonly observer: CoreObserver;
@@ -72,12 +74,14 @@ export class Hub implements CoreApi {
    */
   private heldBatches: CommittedBatch[] | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
   private tickRunning: Promise<void> | null = null;
   private stopped = false;
 
   constructor(deps: HubDeps) {
     this.engine = deps.engine;
     this.claims = hasClaims(deps.engine) ? deps.engine : null;
+    this.release = hasChannelRelease(deps.engine) ? deps.engine : null;
     this.types = deps.types;
     this.options = { ...defaultCoreOptions, ...deps.options };
     this.logger = deps.logger ?? silentLogger;
@@ -91,6 +95,12 @@ export class Hub implements CoreApi {
   start(): void {
     this.stopped = false;
     this.schedule(this.options.tickMs);
+    const idleMs = this.options.channelIdleMs;
+    if (idleMs > 0 && this.sweepTimer === null) {
+      // A channel goes at most idleMs + one sweep interval after its last use.
+      this.sweepTimer = setInterval(() => this.unloadIdleChannels(), Math.max(10, Math.min(idleMs / 2, 10_000)));
+      this.sweepTimer.unref();
+    }
   }
 
   /** Stops ticking after flushing every pending event (acknowledged or refused). */
@@ -98,6 +108,8 @@ export class Hub implements CoreApi {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
     if (this.tickRunning) await this.tickRunning;
     await this.runTick();
     if (this.fanOutTimer) clearTimeout(this.fanOutTimer);
@@ -170,6 +182,7 @@ export class Hub implements CoreApi {
       }
       const ch = new Channel(name, type, loaded.epoch, loaded.v, loaded.oldest, loaded.state, this.options.recentBytesPerChannel);
       this.channels.set(name, ch);
+      this.stats.channelsLoaded = this.channels.size;
       // Taken out of `early` first: while it is there onBatch appends to it, and replaying the
       // list into itself would never end.
       const early = this.early.get(name) ?? [];
@@ -179,6 +192,34 @@ export class Hub implements CoreApi {
     } finally {
       this.early.delete(name);
     }
+  }
+
+  /**
+   * Unloads every channel that has had no subscription and nothing to append or fan out for
+   * channelIdleMs. Skipped while a tick's append is in flight, so a batch of this node's own is
+   * never dropped between its append and its fan-out. A subscribe, publish or view later loads
+   * the channel again from the engine, exactly as on a fresh node.
+   */
+  unloadIdleChannels(nowMs = this.now()): number {
+    if (this.tickRunning !== null || this.heldBatches !== null) return 0;
+    let unloaded = 0;
+    for (const ch of this.channels.values()) {
+      const idle = ch.all.size === 0 && ch.pending.length === 0 && !this.dirty.has(ch)
+        && !this.fanOutQueue.has(ch.name) && ch.snapshotDueAt === 0;
+      if (!idle) {
+        ch.idleSince = 0;
+        continue;
+      }
+      if (ch.idleSince === 0) ch.idleSince = nowMs;
+      if (nowMs - ch.idleSince < this.options.channelIdleMs) continue;
+      this.channels.delete(ch.name);
+      this.release?.releaseChannel(ch.name);
+      unloaded++;
+    }
+    this.stats.channelsLoaded = this.channels.size;
+    this.stats.channelsUnloadedTotal += unloaded;
+    if (unloaded > 0) this.logger.info({ unloaded, loaded: this.channels.size }, 'unloaded idle channels');
+    return unloaded;
   }
 
   // ---- publish and tick -----------------------------------------------------------------
@@ -239,6 +280,7 @@ export class Hub implements CoreApi {
       return ack(0, new BrigadeError('RATE_LIMITED', `channel ${ch.name} has ${ch.pending.length} events waiting for the next tick (limit ${this.options.maxPendingPerChannel}); retry shortly`, this.options.tickMs));
     }
     for (const e of events) ch.pending.push(e);
+    ch.idleSince = 0;
     ch.pendingAcks.push({ count: events.length, ack });
     this.stats.eventsIn += events.length;
     this.dirty.add(ch);
@@ -381,6 +423,7 @@ export class Hub implements CoreApi {
       // Never expected (engines deliver in order); recover by reloading from the engine and
       // sending every subscriber BEHIND at the position it has, so each resumes exactly.
       this.channels.delete(ch.name);
+      this.stats.channelsLoaded = this.channels.size;
       for (const sub of ch.all) {
         if (sub.state !== 'behind') this.goBehind(sub, sub.state === 'live' ? ch.head : sub.position);
       }
@@ -452,6 +495,7 @@ export class Hub implements CoreApi {
       if (f.mode === SubscribeMode.FROM_VERSION && f.fromVersion > ch.head) {
         return session.sendError(requestId, new BrigadeError('VERSION_AHEAD', `fromVersion ${f.fromVersion} is ahead of ${channel}'s head ${ch.head}; subscribe from ${ch.head} or lower`), channel);
       }
+      ch.idleSince = 0;
       let sub = session.subscriptions.get(channel);
       if (sub && sub.channel !== ch) {
         // The channel was reloaded since this subscription was made.
@@ -499,6 +543,7 @@ export class Hub implements CoreApi {
 
   async view<S>(channel: string): Promise<ChannelView<S>> {
     const ch = await this.channel(channel);
+    ch.idleSince = 0;
     // Read-your-writes: an acknowledged batch still waiting for its fan-out is applied now.
     if (this.fanOutQueue.has(channel)) this.flushFanOut();
     return { epoch: ch.epoch, version: ch.head, state: ch.state as S };

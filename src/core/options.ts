@@ -24,6 +24,12 @@ export interface CoreOptions {
   maxPendingPerChannel: number;
   /** Malformed frames tolerated per connection before it is closed with 4400. */
   maxProtocolErrors: number;
+  /**
+   * A loaded channel with no subscriptions and nothing pending for this long is unloaded: its state
+   * and recent batches leave memory and the engine stops delivering its batches here (over Redis,
+   * its log leaves this node's XREAD). The next use loads it again from snapshot + log. ms; 0 = never.
+   */
+  channelIdleMs: number;
   /** Publishes per second per IP address (token bucket refill rate); 0 = unlimited. */
   publishPerSecondPerIp: number;
   /** Token bucket size for publishPerSecondPerIp. */
@@ -40,6 +46,7 @@ export const defaultCoreOptions: CoreOptions = {
   maxSubscriptionsPerConnection: 64,
   maxPendingPerChannel: 100_000,
   maxProtocolErrors: 20,
+  channelIdleMs: 60_000,
   publishPerSecondPerIp: 50,
   publishBurstPerIp: 100,
 };

@@ -19,6 +19,10 @@ export interface CoreStats {
   /** Delay the adaptive tick currently waits between ticks, ms. */
   currentTickMs: number;
   protocolErrors: number;
+  /** Channels loaded in memory on this node now. */
+  channelsLoaded: number;
+  /** Channels unloaded after channelIdleMs without subscriptions. */
+  channelsUnloadedTotal: number;
   /** Every WebSocket message received, whatever the app (core frames, tracker JSON). */
   messagesIn: number;
   /** Every WebSocket message sent, whatever the app (batches, acks, errors, tracker JSON). */
@@ -29,7 +33,7 @@ export function newStats(): CoreStats {
   return {
     connections: 0, connectsTotal: 0, eventsIn: 0, publishesRefused: 0, framesOut: 0, bytesOut: 0,
     batches: 0, behindTotal: 0, resumesTotal: 0, snapshotsSent: 0, ticks: 0, lastTickMs: 0,
-    currentTickMs: 0, protocolErrors: 0, messagesIn: 0, messagesOut: 0,
+    currentTickMs: 0, protocolErrors: 0, channelsLoaded: 0, channelsUnloadedTotal: 0, messagesIn: 0, messagesOut: 0,
   };
 }
 

@@ -11,10 +11,14 @@
  * with the longer key list. Cursors live in memory, so after a reconnect the loop resumes from them
  * and nothing is skipped or repeated.
  *
- * Known limits of this first step: channels are never unwatched (the key list grows with the
- * channels a node has touched); one XREAD names every watched log, which Redis Cluster refuses when
- * they span slots; and a log that Redis loses (no persistence, a flush) restarts at a new epoch with
- * ids below the cursor, which this reader does not follow.
+ * A channel is unwatched when the hub unloads it (RedisEngine.releaseChannel): it leaves the key
+ * list at the next XREAD, and entries of it in a reply already on its way are dropped, even when
+ * the channel is watched again meanwhile (each watch is its own object, compared by identity), so a
+ * re-watched channel gets batches from its new cursor only.
+ *
+ * Known limits: one XREAD names every watched log, which Redis Cluster refuses when they span
+ * slots; and a log that Redis loses (no persistence, a flush) restarts at a new epoch with ids
+ * below the cursor, which this reader does not follow.
  */
 import type { Redis } from 'ioredis';
 import { parseBatchEntry, positionBefore } from './redis-keys.ts';
@@ -42,9 +46,8 @@ const UNBLOCK_RETRY_MS = 2;
 export class RedisBatchReader {
   private readonly conn: Redis;
   private readonly options: BatchReaderOptions;
-  /** channel → stream id of the last batch delivered (or the position it is watched from). */
-  private readonly cursors = new Map<string, string>();
-  private readonly channelOfKey = new Map<string, string>();
+  /** channel → its watch: the stream id of the last batch delivered (or the position it is watched from). */
+  private readonly watches = new Map<string, { cursor: string }>();
   private waiters: Array<() => void> = [];
   private clientId: number | null = null;
   private calls = 0;
@@ -69,15 +72,24 @@ export class RedisBatchReader {
 
   /** Delivers every batch of `channel` from `fromVersion` on; no effect when already watched. */
   watch(channel: string, fromVersion: number): void {
-    if (this.stopped || this.cursors.has(channel)) return;
-    this.cursors.set(channel, positionBefore(fromVersion));
-    this.channelOfKey.set(this.options.logKey(channel), channel);
+    if (this.stopped || this.watches.has(channel)) return;
+    this.watches.set(channel, { cursor: positionBefore(fromVersion) });
     this.signal();
     this.interrupt();
   }
 
+  /** Stops delivering `channel`; it leaves the key list at the next XREAD. No effect when not watched. */
+  unwatch(channel: string): void {
+    this.watches.delete(channel);
+  }
+
   isWatching(channel: string): boolean {
-    return this.cursors.has(channel);
+    return this.watches.has(channel);
+  }
+
+  /** How many channels the next XREAD names. */
+  get watching(): number {
+    return this.watches.size;
   }
 
   /** Ends the loop and the connection; batches not yet delivered are not. */
@@ -90,7 +102,7 @@ export class RedisBatchReader {
 
   private async run(): Promise<void> {
     while (!this.stopped) {
-      if (this.conn.status !== 'ready' || this.cursors.size === 0) {
+      if (this.conn.status !== 'ready' || this.watches.size === 0) {
         await this.nextSignal();
         continue;
       }
@@ -109,10 +121,14 @@ export class RedisBatchReader {
   }
 
   private async readOnce(): Promise<void> {
-    const channels = [...this.cursors.keys()];
+    const byKey = new Map<string, { channel: string; watch: { cursor: string } }>();
     const args: string[] = ['COUNT', String(this.options.batchesPerRead), 'BLOCK', String(this.options.blockMs), 'STREAMS'];
-    for (const channel of channels) args.push(this.options.logKey(channel));
-    for (const channel of channels) args.push(this.cursors.get(channel)!);
+    for (const [channel, watch] of this.watches) {
+      const key = this.options.logKey(channel);
+      byKey.set(key, { channel, watch });
+      args.push(key);
+    }
+    for (const { watch } of byKey.values()) args.push(watch.cursor);
     const call = ++this.calls;
     this.blockingCall = call;
     let reply: unknown;
@@ -123,11 +139,14 @@ export class RedisBatchReader {
     }
     if (!Array.isArray(reply)) return; // timed out or unblocked
     for (const [key, entries] of reply as Array<[Buffer, RawStreamEntry[]]>) {
-      const channel = this.channelOfKey.get(key.toString());
-      if (channel === undefined) continue;
+      const read = byKey.get(key.toString());
+      if (read === undefined) continue;
+      const { channel, watch } = read;
       for (const entry of entries) {
+        // Unwatched (or unwatched and watched again) while this reply was on its way: not wanted.
+        if (this.watches.get(channel) !== watch) break;
         // Moved before delivering: a throwing handler must not make the batch come again.
-        this.cursors.set(channel, entry[0].toString());
+        watch.cursor = entry[0].toString();
         const batch = parseBatchEntry(entry);
         if (batch) this.options.deliver(channel, batch);
         else this.options.logger.warn({ channel, id: entry[0].toString() }, 'malformed batch in the redis log; skipped');

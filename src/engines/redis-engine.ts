@@ -11,6 +11,7 @@
  *   first version of this engine's first append to it, and from the end of the first read() that
  *   reaches its head. onBatch handlers then get every batch of it, from every node, exactly once and
  *   in version order — possibly before, possibly after the append() that wrote it resolves.
+ *   releaseChannel() (the hub unloading an idle channel) takes it out of the XREAD again.
  * - durability: append resolves once Redis has run the script; whether that survives a Redis crash
  *   is Redis's persistence setting (appendonly yes + appendfsync always for an ack on disk).
  * - failure: with the connection down, calls reject at once with UNAVAILABLE (no offline queue);
@@ -31,7 +32,7 @@ import { randomInt } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { ChainableCommander } from 'ioredis';
 import type {
-  AppendRequest, BatchHandler, ChannelInfo, Claims, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
+  AppendRequest, BatchHandler, ChannelInfo, ChannelRelease, Claims, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
   RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
 import { BrigadeError } from '../protocol/index.ts';
@@ -87,7 +88,7 @@ const defaultLogger = { warn: (obj: object, msg: string) => console.warn(msg, ob
 /** One receive() call: its own object, so the same function registered twice is two receivers. */
 interface Receiver { handler: (bytes: Uint8Array) => void }
 
-export class RedisEngine implements Engine, DirectMessages, Membership, Claims {
+export class RedisEngine implements Engine, DirectMessages, Membership, Claims, ChannelRelease {
   readonly kind = 'redis';
   private readonly options: RedisEngineOptions;
   private readonly prefix: string;
@@ -243,6 +244,16 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims {
     }
     if (next >= head) this.reader!.watch(channel, head);
     return events;
+  }
+
+  /** The hub unloaded `channel`: its log leaves this engine's XREAD (see redis-batch-reader.ts). */
+  releaseChannel(channel: string): void {
+    this.reader?.unwatch(channel);
+  }
+
+  /** Channels whose batches this engine now reads (for tests and metrics). */
+  watchedChannels(): number {
+    return this.reader?.watching ?? 0;
   }
 
   async info(channel: string): Promise<ChannelInfo> {

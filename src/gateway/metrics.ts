@@ -61,6 +61,8 @@ export function createMetrics(stats: CoreStats, labels: Record<string, string> =
   counter('brigade_protocol_errors_total', 'Malformed or unknown frames received', () => stats.protocolErrors);
   counter('brigade_ticks_total', 'Ticks that appended at least one batch', () => stats.ticks);
   gauge('brigade_connection_buffered_bytes_max', 'Largest unsent byte count on any one connection', maxBufferedBytes);
+  gauge('brigade_channels_loaded', 'Channels loaded in memory on this node', () => stats.channelsLoaded);
+  counter('brigade_channels_unloaded_total', 'Channels unloaded after channelIdleMs without subscriptions', () => stats.channelsUnloadedTotal);
   gauge('brigade_tick_interval_ms', 'Current adaptive tick interval, ms', () => stats.currentTickMs);
 
   const tick = new client.Histogram({

@@ -16,11 +16,11 @@ import { SubscribeMode, decodeServerFrame, encodeClientFrame, type ServerFrame }
 const dirs: string[] = [];
 afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
 
-function setup(dir = mkdtempSync(join(tmpdir(), 'brigade-hub-')), options: Record<string, number> = {}) {
+function setup(dir = mkdtempSync(join(tmpdir(), 'brigade-hub-')), options: Record<string, number> = {}, now?: () => number) {
   dirs.push(dir);
   const engine = new EmbeddedEngine({ path: join(dir, 'db.sqlite'), retention: { retainEvents: 1000, keepSnapshots: 2 } });
   const place = new PlaceChannelType({ canvases: { main: { width: 100, height: 100, palette: [...DEFAULT_PALETTE] } }, cooldownMs: 0 });
-  const hub = new Hub({ engine, types: [place], options: { tickMs: 5, publishPerSecondPerIp: 0, ...options } });
+  const hub = new Hub({ engine, types: [place], options: { tickMs: 5, publishPerSecondPerIp: 0, ...options }, now });
   return { dir, engine, place, hub };
 }
 
@@ -129,5 +129,87 @@ describe('hub', () => {
     assert.deepEqual(view.state.pixels, replay.pixels);
     assert.deepEqual(view.state.pixels, live);
     await second.engine.close();
+  });
+
+  it('unloads a channel idle for channelIdleMs and loads it again, state and versions intact, on next use', async () => {
+    const clock = { ms: 1_000_000 };
+    const { engine, place, hub } = setup(undefined, { channelIdleMs: 60_000 }, () => clock.ms);
+    await engine.open();
+    hub.start();
+    const viewer = new RecordingSink();
+    const viewerSession = hub.connect(viewer, { userId: '', ip: '1' });
+    subscribe(viewerSession);
+    const editorSink = new RecordingSink();
+    const editor = hub.connect(editorSink, { userId: 'u', ip: '2' });
+    await until(() => viewer.frames.length === 1);
+    for (let i = 0; i < 5; i++) publish(editor, i + 1, edit(place, i, 7, 3));
+    await until(() => editorSink.frames.length === 5 && viewer.frames.length === 2);
+    const before = await hub.view<CanvasState>('place:main');
+    const pixelsBefore = before.state.pixels.slice();
+
+    // Subscribed: never unloaded, however long.
+    assert.equal(hub.unloadIdleChannels(), 0);
+    clock.ms += 3_600_000;
+    assert.equal(hub.unloadIdleChannels(), 0);
+    assert.equal(hub.stats.channelsLoaded, 1);
+
+    hub.disconnect(viewerSession);
+    assert.equal(hub.unloadIdleChannels(), 0, 'idle from now on');
+    clock.ms += 59_999;
+    assert.equal(hub.unloadIdleChannels(), 0, 'not yet idle for 60 s');
+    clock.ms += 1;
+    assert.equal(hub.unloadIdleChannels(), 1);
+    assert.equal(hub.stats.channelsLoaded, 0);
+    assert.equal(hub.stats.channelsUnloadedTotal, 1);
+
+    // A new subscriber from version 0 gets every event (read back from the engine) and then live ones.
+    const again = new RecordingSink();
+    subscribe(hub.connect(again, { userId: '', ip: '3' }), SubscribeMode.FROM_VERSION, 0);
+    await until(() => again.decoded().some((f) => f.kind === 'batch'));
+    assert.equal(hub.stats.channelsLoaded, 1);
+    const after = await hub.view<CanvasState>('place:main');
+    assert.notEqual(after.state, before.state, 'a new state object: the channel was loaded again');
+    assert.equal(after.version, 5);
+    assert.deepEqual(after.state.pixels, pixelsBefore);
+    publish(editor, 6, edit(place, 9, 9, 4));
+    await until(() => again.decoded().filter((f) => f.kind === 'batch').length === 2);
+    const versions = again.decoded().flatMap((f) => (f.kind === 'batch' ? [[f.firstVersion, f.events.length]] : []));
+    assert.deepEqual(versions, [[0, 5], [5, 1]], 'catch-up from the engine, then the live batch, with no gap');
+    const ack = editorSink.decoded().at(-1);
+    assert.deepEqual(ack && ack.kind === 'ack' ? ack.version : -1, 5);
+    await hub.stop();
+    await engine.close();
+  });
+
+  it('keeps a channel loaded while events for it wait for the tick, and acknowledges them', async () => {
+    const clock = { ms: 1_000_000 };
+    // A tick far away: the published events stay pending while the sweep runs.
+    const { engine, place, hub } = setup(undefined, { channelIdleMs: 1000, tickMs: 60_000, maxTickMs: 60_000 }, () => clock.ms);
+    await engine.open();
+    await hub.view('place:main');
+    hub.start();
+    const editorSink = new RecordingSink();
+    const editor = hub.connect(editorSink, { userId: 'u', ip: '2' });
+    publish(editor, 1, edit(place, 1, 1, 1));
+    await until(() => hub.stats.eventsIn === 1);
+    hub.unloadIdleChannels();
+    clock.ms += 10_000;
+    assert.equal(hub.unloadIdleChannels(), 0);
+    await hub.stop(); // flushes the pending event
+    assert.deepEqual(editorSink.decoded(), [{ kind: 'ack', requestId: 1, version: 0 }]);
+    assert.equal(hub.stats.channelsLoaded, 1);
+    await engine.close();
+  });
+
+  it('unloads idle channels on its own timer', async () => {
+    const { engine, hub } = setup(undefined, { channelIdleMs: 20 });
+    await engine.open();
+    hub.start();
+    await hub.view('place:main');
+    assert.equal(hub.stats.channelsLoaded, 1);
+    await until(() => hub.stats.channelsUnloadedTotal === 1);
+    assert.equal(hub.stats.channelsLoaded, 0);
+    await hub.stop();
+    await engine.close();
   });
 });

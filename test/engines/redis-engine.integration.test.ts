@@ -211,6 +211,33 @@ describe('redis engine', () => {
     assert.deepEqual(second, [{ firstVersion: 0, texts: ['s0'] }]);
   });
 
+  it('stops delivering a released channel, and delivers it again from its head once it is used again', async () => {
+    const prefix = freshPrefix('release');
+    const reader = await open(engineOn(shared, prefix));
+    const writer = await open(engineOn(shared, prefix));
+    const released = record(reader, 'released');
+    const kept = record(reader, 'kept');
+    await reader.info('released');
+    await reader.info('kept');
+    assert.equal(reader.watchedChannels(), 2);
+    await writer.append([{ channel: 'released', events: texted(['r0']) }]);
+    await waitFor('the channel delivered while watched', () => released.length === 1, 10_000);
+
+    reader.releaseChannel('released');
+    assert.equal(reader.watchedChannels(), 1);
+    // Appended before 'kept': had 'released' still been read, its entry would come no later.
+    await writer.append([{ channel: 'released', events: texted(['r1']) }]);
+    await writer.append([{ channel: 'kept', events: texted(['k0']) }]);
+    await waitFor('the kept channel delivered', () => kept.length === 1, 10_000);
+    assert.deepEqual(released, [{ firstVersion: 0, texts: ['r0'] }], 'nothing of the released channel after its release');
+
+    assert.equal((await reader.info('released')).head, 2);
+    assert.equal(reader.watchedChannels(), 2);
+    await writer.append([{ channel: 'released', events: texted(['r2']) }]);
+    await waitFor('the channel delivered again', () => released.length === 2, 10_000);
+    assert.deepEqual(released[1], { firstVersion: 2, texts: ['r2'] }, 'from the head it was used again at, not from where it was released');
+  });
+
   it('runs one script per channel per append, whatever the number of events', async () => {
     const server = await startRedis();
     const admin = new Redis(server.url);
