@@ -37,13 +37,15 @@ export interface BenchOptions {
   seed: number;
   progress: boolean;
   fault: Fault;
+  /** Node's own flags for every server process the bench starts (each target's, so the comparison stays fair). */
+  serverNodeOptions: string[];
 }
 
 export const defaultBenchOptions: BenchOptions = {
   workload: 'place', viewers: 1000, editsPerSecond: 333, seconds: 10, editors: 10, targets: ['brigade'], url: null,
   serverPids: [], redis: false, workers: 1, tickMs: 100, maxTickMs: 1000, width: 1000, height: 1000,
   simProcesses: 0, maxViewersPerProcess: 18_000, connectConcurrency: 200, settleMs: 2000, out: 'bench/results',
-  label: '', seed: 1, progress: true, fault: 'none',
+  label: '', seed: 1, progress: true, fault: 'none', serverNodeOptions: [],
 };
 
 /** Each process may hold about 19,000 sockets here (20,000 open files, less what Node itself uses). */
@@ -90,9 +92,11 @@ Options (flag, environment variable, default, allowed):
   --seed N                      BRIGADE_BENCH_SEED               1        edits are seeded-random
   --no-progress                 BRIGADE_BENCH_PROGRESS=false              no progress line on stderr
   --fault KIND                  BRIGADE_BENCH_FAULT              none     test only: drop-frame|corrupt-byte in one viewer
+  --server-node-options=FLAGS   BRIGADE_BENCH_SERVER_NODE_OPTIONS         node flags for every server it starts, space-separated,
+                                                                          e.g. --server-node-options=--max-semi-space-size=4
 `;
 
-type Key = Exclude<keyof BenchOptions, 'targets' | 'url' | 'serverPids' | 'workload'> | 'target' | 'compare' | 'url' | 'serverPid' | 'workload' | 'editorConnections' | 'noProgress';
+type Key = Exclude<keyof BenchOptions, 'targets' | 'url' | 'serverPids' | 'workload' | 'serverNodeOptions'> | 'serverNodeOptions' | 'target' | 'compare' | 'url' | 'serverPid' | 'workload' | 'editorConnections' | 'noProgress';
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 const envName = (k: string) => 'BRIGADE_BENCH_' + k.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 
@@ -103,8 +107,11 @@ const INTS: Partial<Record<Key, [number, number]>> = {
   maxViewersPerProcess: [1, SOCKETS_PER_PROCESS_CAP], connectConcurrency: [1, 5000], settleMs: [0, 60_000], seed: [0, 2 ** 31 - 1],
 };
 const BOOLS = new Set<Key>(['redis', 'progress', 'noProgress']);
-const STRINGS = new Set<Key>(['out', 'label', 'target', 'compare', 'url', 'serverPid', 'workload', 'fault']);
+const STRINGS = new Set<Key>(['out', 'label', 'target', 'compare', 'url', 'serverPid', 'workload', 'fault', 'serverNodeOptions']);
 const ALL = new Set<string>([...Object.keys(INTS), ...BOOLS, ...STRINGS, 'editsPerSecond']);
+
+/** One node flag, with an optional plain value: nothing a shell or node could read as more. */
+const NODE_FLAG = /^--[a-z][a-z0-9-]*(=[\w.,:/+-]+)?$/;
 
 function bad(message: string): never {
   throw new SimOptionError('BENCH_BAD_OPTION', message);
@@ -160,6 +167,12 @@ function setOne(o: BenchOptions, key: Key, raw: string, source: string): void {
       if (raw !== 'none' && raw !== 'drop-frame' && raw !== 'corrupt-byte') bad(`${source} must be none, drop-frame or corrupt-byte, got ${JSON.stringify(raw)}`);
       o.fault = raw;
       return;
+    case 'serverNodeOptions': {
+      const flags = raw.split(/\s+/).filter(Boolean);
+      for (const f of flags) if (!NODE_FLAG.test(f)) bad(`${source} takes node flags like --max-semi-space-size=4, separated by spaces; ${JSON.stringify(f)} is not one`);
+      o.serverNodeOptions = flags;
+      return;
+    }
     case 'out': case 'label':
       o[key] = raw;
       return;
@@ -194,6 +207,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   if (o.maxTickMs < o.tickMs) throw new SimOptionError('BENCH_CONFLICT', `--max-tick-ms (${o.maxTickMs}) must be at least --tick-ms (${o.tickMs})`);
   if (o.url !== null && o.targets.length > 1) throw new SimOptionError('BENCH_CONFLICT', '--url names one running server: use --target, not --compare');
   if (o.url !== null && (o.redis || o.workers > 1)) throw new SimOptionError('BENCH_CONFLICT', '--redis and --workers start servers; with --url the server is already running');
+  if (o.url !== null && o.serverNodeOptions.length > 0) throw new SimOptionError('BENCH_CONFLICT', '--server-node-options applies to servers the bench starts; with --url the server is already running');
   if (o.url === null && o.serverPids.length > 0) throw new SimOptionError('BENCH_CONFLICT', '--server-pid goes with --url (the bench knows the PIDs of servers it starts)');
   if (o.workers > 1 && !o.redis) throw new SimOptionError('BENCH_CONFLICT', '--workers > 1 needs --redis: the embedded engine serves one process');
   if ((o.redis || o.workers > 1) && !o.targets.includes('brigade')) throw new SimOptionError('BENCH_CONFLICT', '--redis and --workers apply to the brigade target only');

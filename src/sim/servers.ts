@@ -104,7 +104,7 @@ export async function startTarget(target: Target, o: BenchOptions, onUnexpectedE
     if (target === 'brigade') return await startBrigadeTarget(o, children, dirs, watch, stop);
     const script = join(ROOT, 'bench', 'peers', `${target}.ts`);
     if (!existsSync(script)) throw new Error(`the ${target} peer server (${script}) is missing`);
-    const args = ['--import', 'tsx', script, '--host', '127.0.0.1', '--port', '0', '--tick-ms', String(o.tickMs), '--width', String(o.width), '--height', String(o.height)];
+    const args = [...o.serverNodeOptions, '--import', 'tsx', script, '--host', '127.0.0.1', '--port', '0', '--tick-ms', String(o.tickMs), '--width', String(o.width), '--height', String(o.height)];
     const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(proc);
     const port = await waitForLine(proc, `peer ${target}`, (line) => {
@@ -157,7 +157,7 @@ async function startBrigadeTarget(
   const httpUrls: string[] = [];
   for (let k = 0; k < o.workers; k++) {
     const args = ['serve', ...common, ...engineArgs, '--data', dataDir, ...secrets];
-    const started = await startBrigade(cli, args, ROOT);
+    const started = await startBrigade(cli, args, ROOT, 50, o.serverNodeOptions);
     children.push(started.proc);
     drain(started.proc);
     if (!cmdline(started.pid).includes('brigade.js')) throw new Error(`PID ${started.pid} is not the brigade server: ${cmdline(started.pid)}`);
@@ -165,7 +165,7 @@ async function startBrigadeTarget(
     urls.push(`ws://127.0.0.1:${started.port}`);
     httpUrls.push(`http://127.0.0.1:${started.port}`);
     processes.push({ pid: started.pid, role: `brigade ${k}`, url: urls[k] });
-    if (k === 0) commands.push(`node bin/brigade.js ${['serve', ...common, ...engineArgs].join(' ')} --data <temp dir> --identity-secret <random> --admin-token <random>${o.workers > 1 ? ` (x${o.workers}, one per port)` : ''}`);
+    if (k === 0) commands.push(`node ${o.serverNodeOptions.map((f) => f + ' ').join('')}bin/brigade.js ${['serve', ...common, ...engineArgs].join(' ')} --data <temp dir> --identity-secret <random> --admin-token <random>${o.workers > 1 ? ` (x${o.workers}, one per port)` : ''}`);
   }
   return { target: 'brigade', urls, httpUrls, processes, commands, stop };
 }

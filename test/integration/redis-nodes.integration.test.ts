@@ -9,6 +9,7 @@ import { BrigadeClient, BrigadeError } from '../../src/sdk/index.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { codec, identity, prng, randomEdit, serverPixels, viewer } from '../helpers/place-client.ts';
+import { metric } from '../helpers/metrics.ts';
 
 const common = ['--tick-ms', '20', '--place-png-min-interval-ms', '0', '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0', '--identity-secret', 'shared-secret-for-tests-0123456789'];
 
@@ -75,6 +76,62 @@ describe('nodes over Redis', () => {
       assert.equal(pixels[5 * 1000 + 5], 5);
     } finally {
       for (const c of [onA, onB, someoneElse]) c.close();
+      await a.stop();
+      await b.stop();
+      a.cleanup();
+      b.cleanup();
+    }
+  });
+
+  it('a node unloads a channel nobody watches and, loading it again, misses nothing written meanwhile', async () => {
+    const prefix = ['--redis', redis.url, '--redis-prefix', 'idle:', '--channel-idle-ms', '150'];
+    const a = await startServer([...common, ...prefix]);
+    const b = await startServer([...common, ...prefix]);
+    const editor = new BrigadeClient(a.wsUrl, { token: await identity(a.url), WebSocket: WebSocket as never });
+    const first = viewer(b.wsUrl);
+    let again: ReturnType<typeof viewer> | undefined;
+    let resumed: ReturnType<typeof viewer> | undefined;
+    const waitFor = async (what: string, ok: () => Promise<boolean>) => {
+      const deadline = Date.now() + 10_000;
+      while (!(await ok())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    try {
+      await editor.ready();
+      const rand = prng(5);
+      await Promise.all(Array.from({ length: 100 }, () => editor.publish('place:main', randomEdit(rand))));
+      await first.untilVersion(100);
+      const leftAt = first.sub.version;
+      const saved = first.pixels.slice();
+      assert.ok(await metric(b.url, 'brigade_channels_loaded') >= 1, 'B holds the channel while watched');
+      first.close();
+      // Only /metrics from here on: a snapshot request would load the channel again.
+      await waitFor('B unloads place:main', async () => await metric(b.url, 'brigade_channels_loaded') === 0);
+      assert.ok(await metric(b.url, 'brigade_channels_unloaded_total') >= 1);
+      // Written while B does not hold (or watch) the channel.
+      await Promise.all(Array.from({ length: 150 }, () => editor.publish('place:main', randomEdit(rand))));
+      again = viewer(b.wsUrl);
+      resumed = viewer(b.wsUrl, { from: { mode: 'version', version: leftAt } });
+      resumed.pixels = saved;
+      await again.untilVersion(250);
+      await resumed.untilVersion(250);
+      assert.equal(resumed.snapshots, 0, 'catch-up from the engine, not a snapshot');
+      assert.equal(resumed.eventsReceived, 150, 'exactly the 150 events written meanwhile');
+      // Live again: B watches the channel's log from its new head.
+      await Promise.all(Array.from({ length: 50 }, () => editor.publish('place:main', randomEdit(rand))));
+      await again.untilVersion(300);
+      await resumed.untilVersion(300);
+      const [pa, pb] = [await serverPixels(a.url), await serverPixels(b.url)];
+      assert.equal(pa.version, 300);
+      assert.equal(pb.version, 300);
+      assert.equal(Buffer.compare(pb.pixels, pa.pixels), 0, "B's canvas equals A's");
+      assert.equal(Buffer.compare(again.pixels, pa.pixels), 0, 'a new viewer on B converges');
+      assert.equal(Buffer.compare(resumed.pixels, pa.pixels), 0, 'a resumed viewer on B converges');
+    } finally {
+      editor.close();
+      for (const v of [first, again, resumed]) v?.close();
       await a.stop();
       await b.stop();
       a.cleanup();

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,10 +118,14 @@ for (const fault of ['drop-frame', 'corrupt-byte']) {
   });
 }
 
-test('--compare runs the same workload against every target in one run', async () => {
+test('--compare runs the same workload against every target in one run, each server with the same node flags', async () => {
   const out = mkdtempSync(join(tmpdir(), 'sim-test-'));
+  // A module every server process imports first (--server-node-options): it leaves its argv behind.
+  const probes = mkdtempSync(join(tmpdir(), 'sim-probe-'));
+  const probe = join(probes, 'probe.mjs');
+  writeFileSync(probe, "import { writeFileSync } from 'node:fs';\nwriteFileSync(new URL('./started-' + process.pid, import.meta.url), process.argv.slice(1).join(' '));\n");
   try {
-    const r = await bench(['--compare', 'brigade,socketio,ws-json,net', '--viewers', '20', '--edits-per-second', '20', '--seconds', '2', '--editors', '2', '--settle-ms', '1000', '--out', out, '--no-progress']);
+    const r = await bench(['--compare', 'brigade,socketio,ws-json,net', '--viewers', '20', '--edits-per-second', '20', '--seconds', '2', '--editors', '2', '--settle-ms', '1000', '--out', out, '--no-progress', `--server-node-options=--import=${probe} --max-semi-space-size=4`]);
     assert.equal(r.code, 0, `exit 0; stderr:\n${r.stderr}\nstdout:\n${r.stdout}`);
     const { result, html } = resultIn(out);
     assert.deepEqual(result.targets.map((t) => t.target), ['brigade', 'socketio', 'ws-json', 'net']);
@@ -132,8 +136,13 @@ test('--compare runs the same workload against every target in one run', async (
       assert.ok(t.server.cpuSeconds > 0 && t.headline.framesPerServerCpuSecond! > 0, t.target);
     }
     for (const name of ['socketio', 'ws-json', 'net']) assert.match(html, new RegExp(`<th>${name}</th>`));
+    const started = readdirSync(probes).filter((f) => f.startsWith('started-')).map((f) => readFileSync(join(probes, f), 'utf8'));
+    assert.equal(started.length, 4, `one probe per server process and none from the simulator: ${started.join(' | ')}`);
+    for (const name of ['brigade.js', 'socketio.ts', 'ws-json.ts', 'net.ts']) assert.equal(started.filter((a) => a.includes(name)).length, 1, name);
+    assert.match(result.targets[0].servers.commands[0], /^node --import=\S+probe\.mjs --max-semi-space-size=4 bin\/brigade\.js serve/);
   } finally {
     rmSync(out, { recursive: true, force: true });
+    rmSync(probes, { recursive: true, force: true });
   }
 });
 
@@ -154,6 +163,9 @@ test('bad options get a typed error, exit 2, and start nothing', async () => {
       [['--url', 'not a url'], /BENCH_BAD_OPTION: --url must be a URL/],
       [['--server-pid', '123'], /BENCH_CONFLICT: --server-pid goes with --url/],
       [['--fault', 'sometimes'], /BENCH_BAD_OPTION: --fault/],
+      [['--server-node-options=--max-semi-space-size=4;reboot'], /BENCH_BAD_OPTION: --server-node-options takes node flags/],
+      [['--server-node-options=max-semi-space-size'], /BENCH_BAD_OPTION: --server-node-options takes node flags/],
+      [['--url', 'ws://127.0.0.1:9', '--server-node-options=--expose-gc'], /BENCH_CONFLICT: --server-node-options applies to servers the bench starts/],
       [['--frobnicate'], /BENCH_UNKNOWN_OPTION: unknown option --frobnicate/],
       [['--seconds'], /BENCH_BAD_OPTION: --seconds needs a value/],
     ];
