@@ -102,7 +102,7 @@ export async function serve(config: Config): Promise<Running> {
   hub.start();
   tracker.start();
   const address = await gateway.listen();
-  logger.info({ port: address.port, worker: process.env.BRIGADE_WORKER ?? null, data: dataDir, engine: engine.kind, maxConnections: maxConnections || null, adminTokenFile: config.adminToken ? null : join(dataDir, 'admin-token') }, 'brigade listening');
+  logger.info({ port: address.port, worker: process.env.BRIGADE_WORKER ?? null, data: dataDir, engine: engine.kind, nodeFlags: process.execArgv, maxConnections: maxConnections || null, adminTokenFile: config.adminToken ? null : join(dataDir, 'admin-token') }, 'brigade listening');
 
   let closing: Promise<void> | null = null;
   const shutdown = (reason: string) => {

@@ -10,7 +10,7 @@
  * RSS. Viewers and editors are spread over the processes' ports round-robin.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +122,17 @@ export async function startTarget(target: Target, o: BenchOptions, onUnexpectedE
   }
 }
 
+/**
+ * The node flags `brigade` ships with: those on bin/brigade.js's `#!/usr/bin/env -S node …` line.
+ * The bench starts `node bin/brigade.js`, which skips that line, so it passes them itself and
+ * measures Brigade as `brigade serve` runs.
+ */
+export function shippedNodeFlags(cli: string): string[] {
+  const first = readFileSync(cli, 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env -S node(?:\s(.*))?$/.exec(first);
+  return m?.[1] ? m[1].trim().split(/\s+/) : [];
+}
+
 async function startBrigadeTarget(
   o: BenchOptions, children: ChildProcess[], dirs: string[], watch: (p: ChildProcess, what: string) => void, stop: () => Promise<void>,
 ): Promise<RunningTarget> {
@@ -133,6 +144,8 @@ async function startBrigadeTarget(
     '--host', '127.0.0.1', '--port', '0', '--place-cooldown-ms', '0', '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0',
     '--tick-ms', String(o.tickMs), '--max-tick-ms', String(o.maxTickMs), '--place-canvases', `main:${o.width}x${o.height}`,
   ];
+  // Later flags win in node, so --server-node-options can override what ships.
+  const nodeFlags = [...shippedNodeFlags(cli), ...o.serverNodeOptions];
   const engineArgs: string[] = [];
   if (o.redis) {
     const port = await freePort();
@@ -157,7 +170,7 @@ async function startBrigadeTarget(
   const httpUrls: string[] = [];
   for (let k = 0; k < o.workers; k++) {
     const args = ['serve', ...common, ...engineArgs, '--data', dataDir, ...secrets];
-    const started = await startBrigade(cli, args, ROOT, 50, o.serverNodeOptions);
+    const started = await startBrigade(cli, args, ROOT, 50, nodeFlags);
     children.push(started.proc);
     drain(started.proc);
     if (!cmdline(started.pid).includes('brigade.js')) throw new Error(`PID ${started.pid} is not the brigade server: ${cmdline(started.pid)}`);
@@ -165,7 +178,7 @@ async function startBrigadeTarget(
     urls.push(`ws://127.0.0.1:${started.port}`);
     httpUrls.push(`http://127.0.0.1:${started.port}`);
     processes.push({ pid: started.pid, role: `brigade ${k}`, url: urls[k] });
-    if (k === 0) commands.push(`node ${o.serverNodeOptions.map((f) => f + ' ').join('')}bin/brigade.js ${['serve', ...common, ...engineArgs].join(' ')} --data <temp dir> --identity-secret <random> --admin-token <random>${o.workers > 1 ? ` (x${o.workers}, one per port)` : ''}`);
+    if (k === 0) commands.push(`node ${nodeFlags.map((f) => f + ' ').join('')}bin/brigade.js ${['serve', ...common, ...engineArgs].join(' ')} --data <temp dir> --identity-secret <random> --admin-token <random>${o.workers > 1 ? ` (x${o.workers}, one per port)` : ''}`);
   }
   return { target: 'brigade', urls, httpUrls, processes, commands, stop };
 }

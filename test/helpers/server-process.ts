@@ -27,11 +27,13 @@ export interface ServerProcess {
   cleanup(): void;
 }
 
-export async function startServer(args: string[] = [], options: { dataDir?: string; env?: Record<string, string> } = {}): Promise<ServerProcess> {
+/** `executable`: run bin/brigade.js itself (its #! line and node flags), as `brigade` and `npm start` do. */
+export async function startServer(args: string[] = [], options: { dataDir?: string; env?: Record<string, string>; executable?: boolean } = {}): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'brigade-test-'));
   const adminToken = 'test-admin-token';
-  const proc = spawn(process.execPath, [cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir,
-    '--admin-token', adminToken, '--place-cooldown-ms', '0', '--log-level', 'info', ...args], {
+  const serveArgs = ['serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir,
+    '--admin-token', adminToken, '--place-cooldown-ms', '0', '--log-level', 'info', ...args];
+  const proc = spawn(options.executable ? cli : process.execPath, options.executable ? serveArgs : [cli, ...serveArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env },
   });

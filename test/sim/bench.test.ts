@@ -123,9 +123,9 @@ test('--compare runs the same workload against every target in one run, each ser
   // A module every server process imports first (--server-node-options): it leaves its argv behind.
   const probes = mkdtempSync(join(tmpdir(), 'sim-probe-'));
   const probe = join(probes, 'probe.mjs');
-  writeFileSync(probe, "import { writeFileSync } from 'node:fs';\nwriteFileSync(new URL('./started-' + process.pid, import.meta.url), process.argv.slice(1).join(' '));\n");
+  writeFileSync(probe, "import { writeFileSync } from 'node:fs';\nwriteFileSync(new URL('./started-' + process.pid, import.meta.url), process.execArgv.join(' ') + ' | ' + process.argv.slice(1).join(' '));\n");
   try {
-    const r = await bench(['--compare', 'brigade,socketio,ws-json,net', '--viewers', '20', '--edits-per-second', '20', '--seconds', '2', '--editors', '2', '--settle-ms', '1000', '--out', out, '--no-progress', `--server-node-options=--import=${probe} --max-semi-space-size=4`]);
+    const r = await bench(['--compare', 'brigade,socketio,ws-json,net', '--viewers', '20', '--edits-per-second', '20', '--seconds', '2', '--editors', '2', '--settle-ms', '1000', '--out', out, '--no-progress', `--server-node-options=--import=${probe} --stack-size=900`]);
     assert.equal(r.code, 0, `exit 0; stderr:\n${r.stderr}\nstdout:\n${r.stdout}`);
     const { result, html } = resultIn(out);
     assert.deepEqual(result.targets.map((t) => t.target), ['brigade', 'socketio', 'ws-json', 'net']);
@@ -138,8 +138,14 @@ test('--compare runs the same workload against every target in one run, each ser
     for (const name of ['socketio', 'ws-json', 'net']) assert.match(html, new RegExp(`<th>${name}</th>`));
     const started = readdirSync(probes).filter((f) => f.startsWith('started-')).map((f) => readFileSync(join(probes, f), 'utf8'));
     assert.equal(started.length, 4, `one probe per server process and none from the simulator: ${started.join(' | ')}`);
-    for (const name of ['brigade.js', 'socketio.ts', 'ws-json.ts', 'net.ts']) assert.equal(started.filter((a) => a.includes(name)).length, 1, name);
-    assert.match(result.targets[0].servers.commands[0], /^node --import=\S+probe\.mjs --max-semi-space-size=4 bin\/brigade\.js serve/);
+    for (const name of ['brigade.js', 'socketio.ts', 'ws-json.ts', 'net.ts']) {
+      const argv = started.filter((a) => a.includes(name));
+      assert.equal(argv.length, 1, name);
+      assert.match(argv[0], /--stack-size=900/, `${name} got the flags asked for`);
+      // Brigade also runs with the flags it ships with (bin/brigade.js's #! line); the peers with node's defaults.
+      assert.equal(/--max-semi-space-size=4/.test(argv[0]), name === 'brigade.js', `${name}: ${argv[0]}`);
+    }
+    assert.match(result.targets[0].servers.commands[0], /^node --max-semi-space-size=4 --import=\S+probe\.mjs --stack-size=900 bin\/brigade\.js serve/);
   } finally {
     rmSync(out, { recursive: true, force: true });
     rmSync(probes, { recursive: true, force: true });
