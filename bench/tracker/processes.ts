@@ -10,7 +10,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { onLines, startBrigade } from '../lib/listening.ts';
+import { onLines, shippedNodeFlags, startBrigade } from '../lib/listening.ts';
 import { cpuSeconds, rssBytes } from '../lib/proc.ts';
 import type { FromPeerWorker, ToPeerWorker } from './messages.ts';
 import { exited, freePort, waitExit } from '../../src/sim/child.ts';
@@ -157,11 +157,12 @@ export async function startBrigadeNode(dataDir: string, extra: string[]): Promis
   // TRACKER_BENCH_SERVER_CPU_PROF=DIR: a V8 CPU profile of each Brigade node, written when it exits.
   // Node's own flags go before the CLI (NODE_OPTIONS refuses --cpu-prof).
   const prof = process.env.TRACKER_BENCH_SERVER_CPU_PROF;
-  const nodeArgs = [...serverNodeArgs(), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+  // Brigade runs with the node flags it ships with (bin/brigade.js's #! line), then the bench's own.
+  const nodeArgs = [...shippedNodeFlags(cli), ...serverNodeArgs(), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
   const started = await startBrigade(cli, args, repoRoot, undefined, nodeArgs);
   track(started.proc, 'brigade node');
   const hide: Record<string, string> = { '--data': '<tmp>', '--identity-secret': '<shared>', '--redis': '<redis-url>', '--redis-prefix': '<fresh prefix>' };
-  const shown = ['node bin/brigade.js', ...args.map((a, i) => hide[args[i - 1]] ?? a)].join(' ');
+  const shown = ['node', ...nodeArgs.filter((a) => !a.startsWith('--cpu-prof')), 'bin/brigade.js', ...args.map((a, i) => hide[args[i - 1]] ?? a)].join(' ');
   return { proc: started.proc, pid: started.pid, port: started.port, shown, stderr: started.logTail };
 }
 

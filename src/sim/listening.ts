@@ -3,6 +3,7 @@
  * stdout), keeping the last log lines for error messages. Shared by the benchmarks.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 export interface StartedBrigade {
   proc: ChildProcess;
@@ -29,6 +30,17 @@ export function onLines(stream: NodeJS.ReadableStream, onLine: (line: string) =>
     }
     if (buf.length > 1 << 20) buf = '';
   });
+}
+
+/**
+ * The node flags `brigade` ships with: those on bin/brigade.js's `#!/usr/bin/env -S node …` line.
+ * The bench starts `node bin/brigade.js`, which skips that line, so it passes them itself and
+ * measures Brigade as `brigade serve` runs.
+ */
+export function shippedNodeFlags(cli: string): string[] {
+  const first = readFileSync(cli, 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env -S node(?:\s(.*))?$/.exec(first);
+  return m?.[1] ? m[1].trim().split(/\s+/) : [];
 }
 
 /** `nodeArgs`: node's own flags, before the CLI (`--cpu-prof`, `--perf-basic-prof`…). */

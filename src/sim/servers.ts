@@ -10,12 +10,12 @@
  * RSS. Viewers and editors are spread over the processes' ports round-robin.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startBrigade } from './listening.ts';
+import { shippedNodeFlags, startBrigade } from './listening.ts';
 import { cmdline } from './proc.ts';
 import type { BenchOptions } from './options.ts';
 import type { Target } from './load-protocol.ts';
@@ -120,17 +120,6 @@ export async function startTarget(target: Target, o: BenchOptions, onUnexpectedE
     await stop();
     throw err;
   }
-}
-
-/**
- * The node flags `brigade` ships with: those on bin/brigade.js's `#!/usr/bin/env -S node …` line.
- * The bench starts `node bin/brigade.js`, which skips that line, so it passes them itself and
- * measures Brigade as `brigade serve` runs.
- */
-export function shippedNodeFlags(cli: string): string[] {
-  const first = readFileSync(cli, 'utf8').split('\n', 1)[0];
-  const m = /^#!\/usr\/bin\/env -S node(?:\s(.*))?$/.exec(first);
-  return m?.[1] ? m[1].trim().split(/\s+/) : [];
 }
 
 async function startBrigadeTarget(

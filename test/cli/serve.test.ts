@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../helpers/server-process.ts';
-import { shippedNodeFlags } from '../../src/sim/servers.ts';
+import { shippedNodeFlags } from '../../src/sim/listening.ts';
 
 const cli = fileURLToPath(new URL('../../bin/brigade.js', import.meta.url));
 
