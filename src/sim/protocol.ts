@@ -56,6 +56,7 @@ export interface EditorOptions extends OpenOptions {
 }
 
 export interface SimConnection {
+  /** Ends the connection (our own close: onClose is not called); a TCP reset where the adapter can, so no TIME_WAIT holds its port. */
   close(): void;
 }
 

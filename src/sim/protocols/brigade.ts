@@ -93,7 +93,7 @@ function openViewer(o: ViewerOptions): Promise<SimConnection> {
       }
       if (frame.kind === 'subscribed' && frame.requestId === requestId) {
         subscribed = true;
-        if (!settled) { settled = true; resolve({ close: () => { ended = true; ws.terminate(); } }); }
+        if (!settled) { settled = true; resolve({ close: () => { ended = true; ws.reset(); } }); }
       } else if (frame.kind === 'behind') {
         // Paused by the server's byte limit: resume from the first version it did not send.
         subscribed = false;

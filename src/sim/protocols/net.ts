@@ -135,7 +135,8 @@ function connect(
     sock.setNoDelay(true);
     let isReady = false;
     let done = false;
-    const conn = { sock, close: () => { done = true; sock.destroy(); } };
+    // Our own close resets (no TIME_WAIT left holding the source port; see RawWs.reset).
+    const conn = { sock, close: () => { done = true; if (sock.readyState === 'open') sock.resetAndDestroy(); else sock.destroy(); } };
     const fail: Fail = (reason) => {
       if (done) return;
       done = true;
