@@ -136,6 +136,14 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (v !== undefined) (config as any)[k] = coerce(k, v, snake(k));
   }
   for (const [k, v] of flags) (config as any)[k] = coerce(k, v, `--${kebab(k)}`);
+  // The tick's grid is multiples of tickMs (src/core/hub.ts): it must be a whole, positive number
+  // of milliseconds, and the adaptive tick can only stretch upward from it.
+  if (!Number.isInteger(config.tickMs) || config.tickMs < 1) {
+    throw new ConfigError(`tickMs must be a whole number of milliseconds, at least 1, got ${config.tickMs}`);
+  }
+  if (config.maxTickMs < config.tickMs) {
+    throw new ConfigError(`maxTickMs (${config.maxTickMs}) must be at least tickMs (${config.tickMs})`);
+  }
   return config;
 }
 

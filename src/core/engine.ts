@@ -21,6 +21,12 @@ export interface LogEvent {
 export interface AppendRequest {
   channel: string;
   events: LogEvent[];
+  /**
+   * The appending node's tick interval, ms, carried with the batch to every node (0 or absent:
+   * not said). Nodes over a shared engine tick at the longest interval they see, so they stay
+   * aligned (see the hub's schedule).
+   */
+  tickMs?: number;
 }
 
 /** A committed batch, as every node sees it through `onBatch`. */
@@ -28,6 +34,10 @@ export interface CommittedBatch {
   channel: string;
   firstVersion: number;
   events: LogEvent[];
+  /** The appending node's tick interval, ms, when the engine carries it (AppendRequest.tickMs). */
+  tickMs?: number;
+  /** Which engine instance (node) appended it, when the engine carries tickMs. */
+  origin?: string;
 }
 
 export interface StoredSnapshot {
@@ -55,6 +65,13 @@ export type BatchHandler = (batch: CommittedBatch) => void;
 export interface Engine {
   /** 'embedded' | 'redis' — for logs and metrics. */
   readonly kind: string;
+
+  /**
+   * Whether other nodes append to the same logs (their batches reach this node's BatchHandlers).
+   * A hub over a shared engine waits `fanOutGraceMs` after its tick's append, so the batches every
+   * node committed on the same tick go out in one frame.
+   */
+  readonly shared: boolean;
 
   /** Opens files/connections and creates schema. Must be called once before anything else. */
   open(): Promise<void>;

@@ -54,15 +54,23 @@ export class Hub implements CoreApi {
    * the fan-out) slow a busy node down.
    */
   private fanOutQueue = new Map<string, CommittedBatch[]>();
+  /** The grid point (wall-clock ms, a multiple of the interval) the next tick is due at. */
+  private nextTickAt = 0;
+  /** The interval this node's own work asks for: tickMs × 2^k (see intervalFor). */
+  private ownInterval = 0;
   /**
-   * Fan-outs are throttled, leading edge: a batch that arrives when the last fan-out is at least
-   * one (adaptive) tick old goes out at once; otherwise it waits for that tick to end, merged with
-   * whatever else arrives meanwhile.
+   * The tick interval each node last said in its batches (CommittedBatch.tickMs, by origin), and
+   * when: over a shared engine every node ticks at the longest any node needs, so they stay aligned.
    */
-  private lastFanOutAt = -Infinity;
-  private lastFanOutMs = 0;
-  private fanOutTimer: NodeJS.Timeout | null = null;
-  private fanOutPosted = false;
+  private readonly peers = new Map<string, { tickMs: number; seenAt: number }>();
+  /** The interval in force: max(ownInterval, the peers'), at most maxTickMs. */
+  private interval = 0;
+  /** The grid point of the tick running or last run, wall-clock ms. */
+  private tickDue = 0;
+  /** The latest a batch reached this node after its tick's grid point, decaying (see graceMs). */
+  private lateMs = 0;
+  /** Ticks in a row whose work would have fit in half the interval (see intervalFor). */
+  private calmTicks = 0;
   private readonly dirty = new Set<Channel>();
   /** Open sessions, for shutdown and scrape-time gauges (never iterated on the hot path). */
   readonly sessions = new Set<Session>();
@@ -94,7 +102,7 @@ export class Hub implements CoreApi {
 
   start(): void {
     this.stopped = false;
-    this.schedule(this.options.tickMs);
+    this.schedule(wallNow() + this.options.tickMs);
     const idleMs = this.options.channelIdleMs;
     if (idleMs > 0 && this.sweepTimer === null) {
       // A channel goes at most idleMs + one sweep interval after its last use.
@@ -112,9 +120,6 @@ export class Hub implements CoreApi {
     this.sweepTimer = null;
     if (this.tickRunning) await this.tickRunning;
     await this.runTick();
-    if (this.fanOutTimer) clearTimeout(this.fanOutTimer);
-    this.fanOutTimer = null;
-    this.flushFanOut();
   }
 
   connect(sink: Sink, publisher: Publisher): Session {
@@ -286,31 +291,117 @@ export class Hub implements CoreApi {
     this.dirty.add(ch);
   }
 
-  private schedule(delayMs: number): void {
+  /**
+   * Ticks fall on a wall-clock grid shared by every node, so over Redis the nodes append on the
+   * same instants and each node's fan-out, `fanOutGraceMs` later, carries every node's batch of
+   * that tick in one frame. (Unaligned, a node fans out at most once per tick at its own phase, and
+   * a batch from a node at another phase waits up to a whole tick more.)
+   *
+   * Adaptive tick: when a tick's work (its append and the fan-out of every batch that arrived,
+   * this node's and other nodes') outlasts tickMs, the interval doubles until it covers that work,
+   * up to maxTickMs, so batches and frames grow instead of ticks queueing behind each other. The
+   * interval is always tickMs × 2^k and a tick falls on a multiple of its interval; each node says
+   * its own need in its batches (AppendRequest.tickMs) and every node ticks at the longest need it
+   * hears, so loaded nodes stay on the same instants. Were they not, every tick of the slower node
+   * would still be a tick of the faster one, and only the faster one's other batches would wait.
+   */
+  private schedule(earliest: number, interval = this.options.tickMs): void {
     if (this.stopped) return;
+    const now = wallNow();
+    const at = Math.ceil(Math.max(earliest, now) / interval) * interval;
+    this.nextTickAt = at;
     this.timer = setTimeout(() => {
       this.timer = null;
-      const started = performance.now();
-      this.tickRunning = this.runTick().finally(() => {
+      const due = this.nextTickAt;
+      this.tickDue = due;
+      this.lateMs *= LATE_DECAY;
+      this.tickRunning = this.runTick().catch((err) => {
+        this.logger.error({ err: String(err) }, 'tick failed');
+        return 0;
+      }).then((took) => {
         this.tickRunning = null;
-        const took = Math.max(performance.now() - started, this.lastFanOutMs);
-        // Adaptive tick: when a tick's work (append + fan-out of every batch that arrived, this
-        // node's and other nodes') outlasts the target, wait as long as it took (bounded), so
-        // batches and frames grow instead of ticks queueing behind each other.
-        const next = Math.min(this.options.maxTickMs, Math.max(this.options.tickMs, took));
-        this.stats.currentTickMs = next;
-        this.schedule(Math.max(0, next - (performance.now() - started)));
+        const next = this.intervalFor(took, due);
+        this.schedule(due + next, next);
+        this.stats.currentTickMs = this.interval;
       });
-    }, delayMs);
+    }, Math.max(0, at - now));
+  }
+
+  /**
+   * The next interval after a tick that did `took` ms of work. This node's own need: doubled (up
+   * to maxTickMs) at once until it covers the work; halved (down to tickMs) only after CALM_TICKS
+   * ticks in a row whose work took under CALM_SHARE of it, so the shorter interval would still
+   * leave room. The hysteresis keeps a node under a steady load at one interval instead of
+   * flapping between two (each flap misaligns it from the other nodes for a tick). The interval in
+   * force is the longest of its own need and what other nodes said in their batches lately.
+   */
+  private intervalFor(took: number, now: number): number {
+    const { tickMs, maxTickMs } = this.options;
+    let interval = Math.max(tickMs, this.ownInterval);
+    if (took > interval) {
+      while (interval < took && interval * 2 <= maxTickMs) interval *= 2;
+      this.calmTicks = 0;
+    } else if (interval > tickMs && took < interval * CALM_SHARE) {
+      if (++this.calmTicks >= CALM_TICKS) {
+        interval = Math.max(tickMs, interval / 2);
+        this.calmTicks = 0;
+      }
+    } else {
+      this.calmTicks = 0;
+    }
+    this.ownInterval = interval;
+    let peers = 0;
+    for (const [origin, p] of this.peers) {
+      // A node that stopped publishing stops counting two of its ticks (and a second) later.
+      if (now - p.seenAt > 2 * p.tickMs + 1000) this.peers.delete(origin);
+      else if (p.tickMs > peers) peers = p.tickMs;
+    }
+    this.interval = Math.min(maxTickMs, Math.max(interval, peers));
+    return this.interval;
+  }
+
+  /**
+   * How long after its grid point a tick's fan-out waits over a shared engine, ms: at least
+   * fanOutGraceMs, more when batches of recent ticks came later than that (a busy machine delays
+   * other nodes' appends and their delivery), at most a quarter of the interval.
+   */
+  graceMs(): number {
+    const floor = this.options.fanOutGraceMs;
+    return Math.min(Math.max(floor, this.lateMs + 2), Math.max(floor, this.interval / 4));
+  }
+
+  /**
+   * One tick: appends every dirty channel's pending events in one engine call and acknowledges
+   * them, then (over a shared engine, after fanOutGraceMs) fans out every batch that arrived.
+   * Resolves with the milliseconds of work it did (append + fan-out, not the grace).
+   */
+  private async runTick(): Promise<number> {
+    const started = performance.now();
+    const appended = this.dirty.size > 0;
+    if (appended) await this.appendDirty();
+    const took = performance.now() - started;
+    // Over a shared engine this node's own batch comes back through the engine's reader, after the
+    // append resolves: wait for it (and the other nodes' batches of this tick) even when nothing is
+    // queued yet.
+    if (this.fanOutQueue.size === 0 && !(appended && this.engine.shared)) return took;
+    if (this.engine.shared && !this.stopped) {
+      const wait = this.tickDue + this.graceMs() - wallNow();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    const fanOutStarted = performance.now();
+    this.flushFanOut();
+    return took + (performance.now() - fanOutStarted);
   }
 
   /** Appends every dirty channel's pending events in one engine call and acknowledges them. */
-  private async runTick(): Promise<void> {
-    if (this.dirty.size === 0) return;
+  private async appendDirty(): Promise<void> {
     const started = performance.now();
     const chans = [...this.dirty];
     this.dirty.clear();
-    const requests = chans.map((ch) => ({ channel: ch.name, events: ch.pending }));
+    // What this node's own work asks for, not the interval in force: saying the peers' back would
+    // keep every node at the longest interval any node ever needed.
+    const tickMs = this.engine.shared ? Math.max(this.options.tickMs, this.ownInterval) : undefined;
+    const requests = chans.map((ch) => ({ channel: ch.name, events: ch.pending, tickMs }));
     const acks = chans.map((ch) => ch.pendingAcks);
     for (const ch of chans) {
       ch.pending = [];
@@ -353,6 +444,14 @@ export class Hub implements CoreApi {
   }
 
   private onBatch(b: CommittedBatch): void {
+    if (b.tickMs !== undefined) {
+      const at = wallNow();
+      if (b.origin !== undefined) this.peers.set(b.origin, { tickMs: b.tickMs, seenAt: at });
+      // How long after the grid point a batch of that tick got here (within half an interval:
+      // later than that, it belongs to another tick). The fan-out waits about the latest of these.
+      const late = at - this.tickDue;
+      if (late >= 0 && late < this.interval / 2 && late > this.lateMs) this.lateMs = late;
+    }
     if (this.heldBatches) {
       this.heldBatches.push(b);
       return;
@@ -366,31 +465,12 @@ export class Hub implements CoreApi {
     const queued = this.fanOutQueue.get(b.channel);
     if (queued) queued.push(b);
     else this.fanOutQueue.set(b.channel, [b]);
-    this.requestFanOut();
-  }
-
-  private requestFanOut(): void {
-    if (this.fanOutTimer || this.fanOutPosted) return;
-    const wait = this.lastFanOutAt + this.stats.currentTickMs - performance.now();
-    if (wait <= 0 || this.stopped) {
-      // setImmediate, not now: batches delivered together (one XREAD reply) merge into one frame.
-      this.fanOutPosted = true;
-      setImmediate(() => {
-        this.fanOutPosted = false;
-        this.flushFanOut();
-      });
-    } else {
-      this.fanOutTimer = setTimeout(() => {
-        this.fanOutTimer = null;
-        this.flushFanOut();
-      }, wait);
-    }
+    // Fanned out by this node's next tick (runTick), merged with whatever else arrives by then.
   }
 
   /** Applies and fans out every queued batch: contiguous batches of a channel become one. */
   private flushFanOut(): void {
     if (this.fanOutQueue.size === 0) return;
-    const started = performance.now();
     const queue = this.fanOutQueue;
     this.fanOutQueue = new Map();
     for (const batches of queue.values()) {
@@ -404,8 +484,6 @@ export class Hub implements CoreApi {
         start = i;
       }
     }
-    this.lastFanOutAt = started;
-    this.lastFanOutMs = performance.now() - started;
   }
 
   private deliver(b: CommittedBatch): void {
@@ -564,6 +642,17 @@ export class Hub implements CoreApi {
 
 function unknownChannel(name: string): BrigadeError {
   return new BrigadeError('UNKNOWN_CHANNEL', `no app serves channel ${JSON.stringify(name)}`);
+}
+
+/** The adaptive tick halves its interval after this many ticks in a row whose work took under CALM_SHARE of it. */
+const CALM_TICKS = 5;
+const CALM_SHARE = 0.3;
+/** Per tick, the remembered lateness of batches (graceMs) shrinks by this factor. */
+const LATE_DECAY = 0.9;
+
+/** Wall-clock milliseconds with sub-millisecond resolution: the tick grid every node shares. */
+function wallNow(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 export function asBrigadeError(err: unknown): BrigadeError {

@@ -4,9 +4,17 @@ export interface CoreOptions {
   tickMs: number;
   /**
    * Upper bound for the adaptive tick, ms. When appending and fanning out a tick takes longer than
-   * tickMs, the next tick waits that long instead (batches grow, per-tick cost is paid less often).
+   * tickMs, the interval doubles (tickMs × 2^k, the shortest that covers the work, at most this) so
+   * batches grow and per-tick cost is paid less often. Ticks fall on multiples of their interval in
+   * wall-clock time, so nodes over Redis tick together.
    */
   maxTickMs: number;
+  /**
+   * Over a shared engine (Redis): how long a node waits after its tick's append before fanning out,
+   * ms, so the batches other nodes appended on the same tick (ticks fall on a shared wall-clock
+   * grid of tickMs) reach it first and go out in the same frame. Ignored on the embedded engine.
+   */
+  fanOutGraceMs: number;
   /** A connection whose unsent bytes would pass this is sent BEHIND and paused, bytes. */
   maxBufferedBytes: number;
   /** Store a snapshot every this many events per channel (by the node whose append crosses each multiple); 0 = never. */
@@ -39,6 +47,7 @@ export interface CoreOptions {
 export const defaultCoreOptions: CoreOptions = {
   tickMs: 100,
   maxTickMs: 1000,
+  fanOutGraceMs: 15,
   maxBufferedBytes: 1 << 20,
   snapshotEvery: 10_000,
   recentBytesPerChannel: 1 << 20,

@@ -68,6 +68,7 @@ interface Receiver { handler: (bytes: Uint8Array) => void }
 
 export class EmbeddedEngine implements Engine, DirectMessages, Membership {
   readonly kind = 'embedded';
+  readonly shared = false;
   private readonly options: EmbeddedEngineOptions;
   private readonly logger: { warn(obj: object, msg: string): void };
   private readonly handlers: BatchHandler[] = [];

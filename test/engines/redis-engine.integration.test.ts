@@ -181,6 +181,21 @@ describe('redis engine', () => {
     assert.deepEqual(textsOf(await b.read(channel, 0, 1000)), acked.flatMap((batch) => batch.texts));
   });
 
+  it("carries the appending node's tick interval with each batch to every engine", async () => {
+    const prefix = freshPrefix('tick');
+    const a = await open(engineOn(shared, prefix));
+    const b = await open(engineOn(shared, prefix));
+    const channel = 'tick-channel';
+    const got: CommittedBatch[] = [];
+    b.onBatch((batch) => { if (batch.channel === channel) got.push(batch); });
+    await b.info(channel);
+    await a.append([{ channel, events: texted(['said']), tickMs: 400 }]);
+    await a.append([{ channel, events: texted(['unsaid']) }]);
+    await a.append([{ channel, events: texted(['zero']), tickMs: 0 }]);
+    await waitFor('b sees three batches', () => got.length >= 3);
+    assert.deepEqual(got.map((batch) => batch.tickMs), [400, undefined, undefined]);
+  });
+
   it('delivers another engine\'s batches to an engine from the head it read on', async () => {
     const prefix = freshPrefix('late');
     const writer = await open(engineOn(shared, prefix));

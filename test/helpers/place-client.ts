@@ -15,6 +15,8 @@ export interface Viewer {
   pixels: Uint8Array;
   /** Events received in batches (after the SDK dropped duplicates). */
   eventsReceived: number;
+  /** Events in each BATCH frame received, in order. */
+  batchSizes: number[];
   snapshots: number;
   behind: number;
   untilVersion(v: number, timeoutMs?: number): Promise<void>;
@@ -35,6 +37,7 @@ export function viewer(wsUrl: string, options: { token?: string; from?: Subscrib
     sub: undefined as unknown as Subscription,
     pixels: new Uint8Array(width * height),
     eventsReceived: 0,
+    batchSizes: [],
     snapshots: 0,
     behind: 0,
     async untilVersion(target, timeoutMs = 15_000) {
@@ -53,6 +56,7 @@ export function viewer(wsUrl: string, options: { token?: string; from?: Subscrib
         v.pixels[y * width + x] = colour;
       }
       v.eventsReceived += events.length;
+      v.batchSizes.push(events.length);
     },
     onSnapshot(_version, state) {
       v.pixels = decodePixels(state, width, height, 16, 'place:main');

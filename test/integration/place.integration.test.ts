@@ -167,6 +167,10 @@ describe('place over a real server', () => {
     assert.ok(await metric(server.url, 'brigade_frames_out_total') > 0);
     assert.ok(await metric(server.url, 'brigade_tick_duration_seconds_count') > 0);
     assert.ok(await metric(server.url, 'brigade_connections') >= 1, 'the editor is connected');
+    // Open descriptors are read off the event loop; the per-handle gauges, which cost a step per
+    // socket on the event loop at every scrape, are not exported.
+    assert.ok(await metric(server.url, 'brigade_process_process_open_fds') >= 3, 'open descriptors counted');
+    await assert.rejects(metric(server.url, 'brigade_process_nodejs_active_handles_total'), /not exported/);
     const ready = await fetch(`${server.url}/readyz`);
     assert.equal(ready.status, 200);
   });

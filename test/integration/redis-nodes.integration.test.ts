@@ -52,6 +52,44 @@ describe('nodes over Redis', () => {
     }
   });
 
+  it("nodes tick on one wall-clock grid: a tick's edits from two nodes reach a viewer in one frame", async () => {
+    const tickMs = 500;
+    const args = [...common.filter((a, i) => a !== '--tick-ms' && common[i - 1] !== '--tick-ms'),
+      '--tick-ms', String(tickMs), '--fan-out-grace-ms', '60', '--redis', redis.url, '--redis-prefix', 'grid:'];
+    const a = await startServer(args);
+    const b = await startServer(args);
+    const token = await identity(a.url);
+    const editorA = new BrigadeClient(a.wsUrl, { token, WebSocket: WebSocket as never });
+    const editorB = new BrigadeClient(b.wsUrl, { token, WebSocket: WebSocket as never });
+    const onB = viewer(b.wsUrl);
+    try {
+      await editorA.ready();
+      await editorB.ready();
+      await onB.untilVersion(0);
+      const rand = prng(11);
+      const rounds = 4;
+      for (let r = 1; r <= rounds; r++) {
+        // Publish both 200 ms into a grid interval, so they cannot fall on either side of a tick.
+        const into = Date.now() % tickMs;
+        await new Promise((res) => setTimeout(res, (200 - into + tickMs) % tickMs));
+        await Promise.all([editorA.publish('place:main', randomEdit(rand)), editorB.publish('place:main', randomEdit(rand))]);
+        await onB.untilVersion(2 * r);
+      }
+      // Each tick, A's batch (through Redis) and B's own went out together. Unaligned ticks, or a
+      // fan-out that does not wait for the other node, send them as two frames.
+      assert.deepEqual(onB.batchSizes, Array.from({ length: rounds }, () => 2), `frames on B: ${onB.batchSizes.join(',')}`);
+      const pb = await serverPixels(b.url);
+      assert.equal(Buffer.compare(onB.pixels, pb.pixels), 0);
+    } finally {
+      for (const c of [editorA, editorB]) c.close();
+      onB.close();
+      await a.stop();
+      await b.stop();
+      a.cleanup();
+      b.cleanup();
+    }
+  });
+
   it('a place cooldown holds across nodes: an edit on one starts it on every other', async () => {
     const prefix = ['--redis', redis.url, '--redis-prefix', 'cool:', '--place-cooldown-ms', '60000'];
     const a = await startServer([...common, ...prefix]);

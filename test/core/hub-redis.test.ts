@@ -1,0 +1,110 @@
+/**
+ * The hub's tick over a shared engine (a real redis-server): nodes tick on a shared wall-clock
+ * grid, at the longest interval any of them says it needs (carried in its batches), and a node's
+ * fan-out waits as long as other nodes' batches of the same tick have lately taken to arrive.
+ * The other node here is a bare RedisEngine appending as a busy or slow node would.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { PlaceChannelType, DEFAULT_PALETTE } from '../../src/apps/place/index.ts';
+import { Hub } from '../../src/core/index.ts';
+import { RedisEngine } from '../../src/engines/index.ts';
+import { startRedis } from '../helpers/redis-server.ts';
+
+const redis = await startRedis();
+after(() => redis.destroy());
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const channel = 'place:main';
+
+function engine(prefix: string): RedisEngine {
+  return new RedisEngine({ url: redis.url, prefix, retention: { retainEvents: 10_000, keepSnapshots: 2 }, logger: quiet });
+}
+
+async function nodes(options: Record<string, number>) {
+  const prefix = `hub-${randomBytes(4).toString('hex')}:`;
+  const place = new PlaceChannelType({ canvases: { main: { width: 100, height: 100, palette: [...DEFAULT_PALETTE] } }, cooldownMs: 0 });
+  const mine = engine(prefix);
+  const other = engine(prefix);
+  await mine.open();
+  await other.open();
+  const hub = new Hub({ engine: mine, types: [place], logger: quiet, options: { publishPerSecondPerIp: 0, ...options } });
+  hub.start();
+  await hub.channel(channel); // loaded here: the hub fans out its batches
+  await other.info(channel);
+  const codec = place.canvas(channel)!.codec;
+  let n = 0;
+  /** One edit from the other node, saying it ticks every `tickMs`. */
+  const appendFromOther = (tickMs: number) =>
+    other.append([{ channel, events: [{ payload: codec.encode(n++ % 100, 0, 1), publisher: 'other', timeMs: Date.now() }], tickMs }]);
+  const close = async () => {
+    await hub.stop();
+    await mine.close();
+    await other.close();
+  };
+  return { hub, appendFromOther, close };
+}
+
+/** Waits until `ms` past the next multiple of `grid` in wall-clock time. */
+const atGridPlus = (grid: number, ms: number) => new Promise((r) => setTimeout(r, (ms - (Date.now() % grid) + grid) % grid || grid));
+
+async function until(what: string, cond: () => boolean, timeoutMs: number, step?: () => Promise<unknown>): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    if (step) await step();
+    else await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('hub over redis: the tick', () => {
+  it('ticks at the longest interval another node says it needs, and at its own again once that node needs less or goes quiet', async () => {
+    const { hub, appendFromOther, close } = await nodes({ tickMs: 50, maxTickMs: 1600, fanOutGraceMs: 5 });
+    try {
+      await until('the idle node ticks every 50 ms', () => hub.stats.currentTickMs === 50, 5000);
+      // The other node's batches say 400 ms: this node follows, so their ticks stay aligned.
+      await until('the node ticks every 400 ms', () => hub.stats.currentTickMs === 400, 10_000, async () => {
+        await appendFromOther(400);
+        await new Promise((r) => setTimeout(r, 100));
+      });
+      // It never goes past its own maxTickMs, whatever a peer says.
+      await until('the node is capped at its maxTickMs', () => hub.stats.currentTickMs === 1600, 10_000, async () => {
+        await appendFromOther(6400);
+        await new Promise((r) => setTimeout(r, 100));
+      });
+      // A node that says it needs less again is followed down at once.
+      await until('the node is back at 50 ms', () => hub.stats.currentTickMs === 50, 5000, async () => {
+        await appendFromOther(50);
+        await new Promise((r) => setTimeout(r, 100));
+      });
+      // And one that stops publishing stops counting two of its ticks (and a second) later.
+      await until('the node ticks every 400 ms again', () => hub.stats.currentTickMs === 400, 10_000, async () => {
+        await appendFromOther(400);
+        await new Promise((r) => setTimeout(r, 100));
+      });
+      await until('the silent node is forgotten', () => hub.stats.currentTickMs === 50, 5000);
+    } finally {
+      await close();
+    }
+  });
+
+  it('waits longer before fanning out when the other nodes\' batches of a tick arrive late', async () => {
+    const tickMs = 400;
+    const { hub, appendFromOther, close } = await nodes({ tickMs, maxTickMs: tickMs, fanOutGraceMs: 5 });
+    try {
+      await until('the node ticks every 400 ms', () => hub.stats.currentTickMs === tickMs, 5000);
+      assert.ok(hub.graceMs() < 20, `an idle node waits about fanOutGraceMs, got ${hub.graceMs()}`);
+      // The other node appends 60 ms after each grid point, as a busy node would.
+      for (let i = 0; i < 6; i++) {
+        await atGridPlus(tickMs, 60);
+        await appendFromOther(tickMs);
+      }
+      await new Promise((r) => setTimeout(r, 50)); // the last batch reaches the hub
+      const grace = hub.graceMs();
+      assert.ok(grace >= 50 && grace <= tickMs / 4, `the fan-out waits for batches 60 ms late, within a quarter tick: ${grace}`);
+    } finally {
+      await close();
+    }
+  });
+});
