@@ -300,7 +300,7 @@ export class Hub implements CoreApi {
    * Adaptive tick: when a tick's work (its append and the fan-out of every batch that arrived,
    * this node's and other nodes') outlasts tickMs, the interval doubles until it covers that work,
    * up to maxTickMs, so batches and frames grow instead of ticks queueing behind each other. The
-   * interval is always tickMs × 2^k and a tick falls on a multiple of its interval; each node says
+   * interval is tickMs × 2^k (or maxTickMs, the last step) and a tick falls on a multiple of it; each node says
    * its own need in its batches (AppendRequest.tickMs) and every node ticks at the longest need it
    * hears, so loaded nodes stay on the same instants. Were they not, every tick of the slower node
    * would still be a tick of the faster one, and only the faster one's other batches would wait.
@@ -328,8 +328,8 @@ export class Hub implements CoreApi {
   }
 
   /**
-   * The next interval after a tick that did `took` ms of work. This node's own need: doubled (up
-   * to maxTickMs) at once until it covers the work; halved (down to tickMs) only after CALM_TICKS
+   * The next interval after a tick that did `took` ms of work. This node's own need: doubled (the
+   * last step capped at maxTickMs) at once until it covers the work; halved (down to tickMs) only after CALM_TICKS
    * ticks in a row whose work took under CALM_SHARE of it, so the shorter interval would still
    * leave room. The hysteresis keeps a node under a steady load at one interval instead of
    * flapping between two (each flap misaligns it from the other nodes for a tick). The interval in
@@ -339,11 +339,14 @@ export class Hub implements CoreApi {
     const { tickMs, maxTickMs } = this.options;
     let interval = Math.max(tickMs, this.ownInterval);
     if (took > interval) {
-      while (interval < took && interval * 2 <= maxTickMs) interval *= 2;
+      while (interval < took && interval < maxTickMs) interval = Math.min(interval * 2, maxTickMs);
       this.calmTicks = 0;
     } else if (interval > tickMs && took < interval * CALM_SHARE) {
       if (++this.calmTicks >= CALM_TICKS) {
-        interval = Math.max(tickMs, interval / 2);
+        // Down a level: from maxTickMs (which need not be tickMs × 2^k) to the largest level below it.
+        let lower = tickMs;
+        while (lower * 2 < interval) lower *= 2;
+        interval = lower;
         this.calmTicks = 0;
       }
     } else {
@@ -385,7 +388,9 @@ export class Hub implements CoreApi {
     // queued yet.
     if (this.fanOutQueue.size === 0 && !(appended && this.engine.shared)) return took;
     if (this.engine.shared && !this.stopped) {
-      const wait = this.tickDue + this.graceMs() - wallNow();
+      const grace = this.graceMs();
+      this.stats.fanOutGraceMs = grace;
+      const wait = this.tickDue + grace - wallNow();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     }
     const fanOutStarted = performance.now();

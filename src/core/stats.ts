@@ -16,8 +16,10 @@ export interface CoreStats {
   ticks: number;
   /** Duration of the last tick (append + fan-out), ms. */
   lastTickMs: number;
-  /** Delay the adaptive tick currently waits between ticks, ms. */
+  /** The adaptive tick's interval now (tickMs × 2^k), ms. */
   currentTickMs: number;
+  /** Over a shared engine, how long after its grid point a tick's fan-out last waited for other nodes' batches, ms. */
+  fanOutGraceMs: number;
   protocolErrors: number;
   /** Channels loaded in memory on this node now. */
   channelsLoaded: number;
@@ -33,7 +35,7 @@ export function newStats(): CoreStats {
   return {
     connections: 0, connectsTotal: 0, eventsIn: 0, publishesRefused: 0, framesOut: 0, bytesOut: 0,
     batches: 0, behindTotal: 0, resumesTotal: 0, snapshotsSent: 0, ticks: 0, lastTickMs: 0,
-    currentTickMs: 0, protocolErrors: 0, channelsLoaded: 0, channelsUnloadedTotal: 0, messagesIn: 0, messagesOut: 0,
+    currentTickMs: 0, fanOutGraceMs: 0, protocolErrors: 0, channelsLoaded: 0, channelsUnloadedTotal: 0, messagesIn: 0, messagesOut: 0,
   };
 }
 

@@ -83,6 +83,7 @@ export function createMetrics(stats: CoreStats, labels: Record<string, string> =
   gauge('brigade_channels_loaded', 'Channels loaded in memory on this node', () => stats.channelsLoaded);
   counter('brigade_channels_unloaded_total', 'Channels unloaded after channelIdleMs without subscriptions', () => stats.channelsUnloadedTotal);
   gauge('brigade_tick_interval_ms', 'Current adaptive tick interval, ms', () => stats.currentTickMs);
+  gauge('brigade_fan_out_grace_ms', 'Over Redis: how long after its grid point the last tick waited for other nodes\' batches before fanning out, ms', () => stats.fanOutGraceMs);
 
   const tick = new client.Histogram({
     name: 'brigade_tick_duration_seconds', help: 'Append + fan-out time per tick', registers: [registry],

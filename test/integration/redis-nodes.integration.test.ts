@@ -80,6 +80,8 @@ describe('nodes over Redis', () => {
       assert.deepEqual(onB.batchSizes, Array.from({ length: rounds }, () => 2), `frames on B: ${onB.batchSizes.join(',')}`);
       const pb = await serverPixels(b.url);
       assert.equal(Buffer.compare(onB.pixels, pb.pixels), 0);
+      assert.ok(await metric(b.url, 'brigade_fan_out_grace_ms') >= 60, 'B waited at least --fan-out-grace-ms');
+      assert.equal(await metric(b.url, 'brigade_tick_interval_ms'), tickMs);
     } finally {
       for (const c of [editorA, editorB]) c.close();
       onB.close();
