@@ -54,8 +54,6 @@ export class Hub implements CoreApi {
    * the fan-out) slow a busy node down.
    */
   private fanOutQueue = new Map<string, CommittedBatch[]>();
-  /** The grid point (wall-clock ms, a multiple of the interval) the next tick is due at. */
-  private nextTickAt = 0;
   /** The interval this node's own work asks for: tickMs × 2^k (see intervalFor). */
   private ownInterval = 0;
   /**
@@ -69,7 +67,7 @@ export class Hub implements CoreApi {
   private tickDue = 0;
   /** The latest a batch reached this node after its tick's grid point, decaying (see graceMs). */
   private lateMs = 0;
-  /** Ticks in a row whose work would have fit in half the interval (see intervalFor). */
+  /** Ticks in a row whose work took under CALM_SHARE of the interval (see intervalFor). */
   private calmTicks = 0;
   private readonly dirty = new Set<Channel>();
   /** Open sessions, for shutdown and scrape-time gauges (never iterated on the hot path). */
@@ -300,19 +298,17 @@ export class Hub implements CoreApi {
    * Adaptive tick: when a tick's work (its append and the fan-out of every batch that arrived,
    * this node's and other nodes') outlasts tickMs, the interval doubles until it covers that work,
    * up to maxTickMs, so batches and frames grow instead of ticks queueing behind each other. The
-   * interval is tickMs × 2^k (or maxTickMs, the last step) and a tick falls on a multiple of it; each node says
-   * its own need in its batches (AppendRequest.tickMs) and every node ticks at the longest need it
-   * hears, so loaded nodes stay on the same instants. Were they not, every tick of the slower node
+   * interval is tickMs × 2^k (or maxTickMs, the last step) and a tick falls on a multiple of it;
+   * each node says its own need in its batches (AppendRequest.tickMs) and every node ticks at the
+   * longest need it hears, so loaded nodes stay on the same instants. Were they not, every tick of the slower node
    * would still be a tick of the faster one, and only the faster one's other batches would wait.
    */
   private schedule(earliest: number, interval = this.options.tickMs): void {
     if (this.stopped) return;
     const now = wallNow();
-    const at = Math.ceil(Math.max(earliest, now) / interval) * interval;
-    this.nextTickAt = at;
+    const due = Math.ceil(Math.max(earliest, now) / interval) * interval;
     this.timer = setTimeout(() => {
       this.timer = null;
-      const due = this.nextTickAt;
       this.tickDue = due;
       this.lateMs *= LATE_DECAY;
       this.tickRunning = this.runTick().catch((err) => {
@@ -324,14 +320,14 @@ export class Hub implements CoreApi {
         this.schedule(due + next, next);
         this.stats.currentTickMs = this.interval;
       });
-    }, Math.max(0, at - now));
+    }, Math.max(0, due - now));
   }
 
   /**
    * The next interval after a tick that did `took` ms of work. This node's own need: doubled (the
-   * last step capped at maxTickMs) at once until it covers the work; halved (down to tickMs) only after CALM_TICKS
-   * ticks in a row whose work took under CALM_SHARE of it, so the shorter interval would still
-   * leave room. The hysteresis keeps a node under a steady load at one interval instead of
+   * last step capped at maxTickMs) at once until it covers the work; halved (down to tickMs) only
+   * after CALM_TICKS ticks in a row whose work took under CALM_SHARE of it, so the shorter
+   * interval would still leave room. The hysteresis keeps a node under a steady load at one interval instead of
    * flapping between two (each flap misaligns it from the other nodes for a tick). The interval in
    * force is the longest of its own need and what other nodes said in their batches lately.
    */
@@ -375,7 +371,7 @@ export class Hub implements CoreApi {
 
   /**
    * One tick: appends every dirty channel's pending events in one engine call and acknowledges
-   * them, then (over a shared engine, after fanOutGraceMs) fans out every batch that arrived.
+   * them, then (over a shared engine, graceMs() after the grid point) fans out every batch that arrived.
    * Resolves with the milliseconds of work it did (append + fan-out, not the grace).
    */
   private async runTick(): Promise<number> {
