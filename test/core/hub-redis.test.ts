@@ -61,28 +61,21 @@ async function until(what: string, cond: () => boolean, timeoutMs: number, step?
 describe('hub over redis: the tick', () => {
   it('ticks at the longest interval another node says it needs, and at its own again once that node needs less or goes quiet', async () => {
     const { hub, appendFromOther, close } = await nodes({ tickMs: 50, maxTickMs: 1600, fanOutGraceMs: 5 });
+    /** One step of a wait: the other node publishes an edit saying it needs `ms`, then a pause. */
+    const saying = (ms: number) => async () => {
+      await appendFromOther(ms);
+      await new Promise((r) => setTimeout(r, 100));
+    };
     try {
       await until('the idle node ticks every 50 ms', () => hub.stats.currentTickMs === 50, 5000);
       // The other node's batches say 400 ms: this node follows, so their ticks stay aligned.
-      await until('the node ticks every 400 ms', () => hub.stats.currentTickMs === 400, 10_000, async () => {
-        await appendFromOther(400);
-        await new Promise((r) => setTimeout(r, 100));
-      });
+      await until('the node ticks every 400 ms', () => hub.stats.currentTickMs === 400, 10_000, saying(400));
       // It never goes past its own maxTickMs, whatever a peer says.
-      await until('the node is capped at its maxTickMs', () => hub.stats.currentTickMs === 1600, 10_000, async () => {
-        await appendFromOther(6400);
-        await new Promise((r) => setTimeout(r, 100));
-      });
+      await until('the node is capped at its maxTickMs', () => hub.stats.currentTickMs === 1600, 10_000, saying(6400));
       // A node that says it needs less again is followed down at once.
-      await until('the node is back at 50 ms', () => hub.stats.currentTickMs === 50, 5000, async () => {
-        await appendFromOther(50);
-        await new Promise((r) => setTimeout(r, 100));
-      });
+      await until('the node is back at 50 ms', () => hub.stats.currentTickMs === 50, 5000, saying(50));
       // And one that stops publishing stops counting two of its ticks (and a second) later.
-      await until('the node ticks every 400 ms again', () => hub.stats.currentTickMs === 400, 10_000, async () => {
-        await appendFromOther(400);
-        await new Promise((r) => setTimeout(r, 100));
-      });
+      await until('the node ticks every 400 ms again', () => hub.stats.currentTickMs === 400, 10_000, saying(400));
       await until('the silent node is forgotten', () => hub.stats.currentTickMs === 50, 5000);
     } finally {
       await close();
