@@ -300,8 +300,9 @@ export class Hub implements CoreApi {
    * up to maxTickMs, so batches and frames grow instead of ticks queueing behind each other. The
    * interval is tickMs × 2^k (or maxTickMs, the last step) and a tick falls on a multiple of it;
    * each node says its own need in its batches (AppendRequest.tickMs) and every node ticks at the
-   * longest need it hears, so loaded nodes stay on the same instants. Were they not, every tick of the slower node
-   * would still be a tick of the faster one, and only the faster one's other batches would wait.
+   * longest need it hears, so loaded nodes stay on the same instants. Were they not, every tick of
+   * the slower node would still be a tick of the faster one, and only the faster one's other
+   * batches would wait.
    */
   private schedule(earliest: number, interval = this.options.tickMs): void {
     if (this.stopped) return;
@@ -327,8 +328,9 @@ export class Hub implements CoreApi {
    * The next interval after a tick that did `took` ms of work. This node's own need: doubled (the
    * last step capped at maxTickMs) at once until it covers the work; halved (down to tickMs) only
    * after CALM_TICKS ticks in a row whose work took under CALM_SHARE of it, so the shorter
-   * interval would still leave room. The hysteresis keeps a node under a steady load at one interval instead of
-   * flapping between two (each flap misaligns it from the other nodes for a tick). The interval in
+   * interval would still leave room. The hysteresis keeps a node under a steady load at one
+   * interval instead of flapping between two (each flap misaligns it from the other nodes for a
+   * tick). The interval in
    * force is the longest of its own need and what other nodes said in their batches lately.
    */
   private intervalFor(took: number, now: number): number {
@@ -366,12 +368,13 @@ export class Hub implements CoreApi {
    */
   graceMs(): number {
     const floor = this.options.fanOutGraceMs;
-    return Math.min(Math.max(floor, this.lateMs + 2), Math.max(floor, this.interval / 4));
+    return Math.min(Math.max(floor, this.lateMs + LATE_MARGIN_MS), Math.max(floor, this.interval / 4));
   }
 
   /**
    * One tick: appends every dirty channel's pending events in one engine call and acknowledges
-   * them, then (over a shared engine, graceMs() after the grid point) fans out every batch that arrived.
+   * them, then (over a shared engine, graceMs() after the grid point) fans out every batch that
+   * arrived.
    * Resolves with the milliseconds of work it did (append + fan-out, not the grace).
    */
   private async runTick(): Promise<number> {
@@ -650,6 +653,8 @@ const CALM_TICKS = 5;
 const CALM_SHARE = 0.3;
 /** Per tick, the remembered lateness of batches (graceMs) shrinks by this factor. */
 const LATE_DECAY = 0.9;
+/** The fan-out waits this much past the latest recent arrival, ms (delivery jitter). */
+const LATE_MARGIN_MS = 2;
 
 /** Wall-clock milliseconds with sub-millisecond resolution: the tick grid every node shares. */
 function wallNow(): number {

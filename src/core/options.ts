@@ -10,9 +10,11 @@ export interface CoreOptions {
    */
   maxTickMs: number;
   /**
-   * Over a shared engine (Redis): how long a node waits after its tick's append before fanning out,
-   * ms, so the batches other nodes appended on the same tick (ticks fall on a shared wall-clock
-   * grid of tickMs) reach it first and go out in the same frame. Ignored on the embedded engine.
+   * Over a shared engine (Redis): the least a node waits after its tick's grid point before fanning
+   * out, ms, so the batches other nodes appended on the same tick (ticks fall on a shared
+   * wall-clock grid) reach it first and go out in the same frame. It waits longer when their
+   * batches have lately arrived later (at most a quarter of the interval). Ignored on the
+   * embedded engine.
    */
   fanOutGraceMs: number;
   /** A connection whose unsent bytes would pass this is sent BEHIND and paused, bytes. */
