@@ -52,4 +52,29 @@ export interface ChannelType<S> {
    * the engine has no claims (one node: `validate` is the whole truth).
    */
   sharedClaim?(channel: string, publisher: Publisher, nowMs: number): SharedClaim | null;
+
+  /**
+   * Who may read a channel: a BrigadeError refuses the subscribe (FORBIDDEN, or a code of the
+   * app's block) and nothing changes; null allows it. Absent: everyone may read. (An inbox device
+   * may read only its own channel.)
+   */
+  authorizeSubscribe?(channel: string, publisher: Publisher): BrigadeError | null;
+
+  /**
+   * Ephemeral channels are not logged: a publish is fanned out at the type's tick with a version
+   * this node assigns, never appended to the engine. What a client may rely on: order and dense
+   * versions within one epoch on one node; catch-up from the node's recent frames (or a snapshot
+   * of the node's state); nothing survives a restart (a new epoch, state from `init`); each node
+   * has its own copy of the channel (subscribers and publishers on other nodes do not see it).
+   * For live media and presence-like state (choir), where latency matters and history does not.
+   */
+  ephemeral?: boolean;
+
+  /**
+   * How often this type's pending events go out, ms. Ephemeral types run their own tick on the
+   * wall-clock grid at this interval (default: the core's tickMs). Logged types append on the
+   * core's tick whose grid point crosses a multiple of it (a multiple of tickMs; default: every
+   * tick).
+   */
+  tickMs?: number;
 }

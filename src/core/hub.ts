@@ -18,6 +18,9 @@ import { Session, type Sink } from './session.ts';
 import { newStats, noopObserver, type CoreObserver } from './stats.ts';
 import { Subscription } from './subscription.ts';
 import { catchUp } from './catch-up.ts';
+import { everyOnGrid, type GridTimer } from './grid-timer.ts';
+import { RequestRouter } from './requests.ts';
+import { wallNow } from './grid-timer.ts';
 
 type SubscribeFrame = Extract<ClientFrame, { kind: 'subscribe' }>;
 
@@ -39,7 +42,12 @@ export class Hub implements CoreApi {
   /** The engine's per-channel delivery release, when it has one (told when a channel is unloaded). */
   private readonly release: ChannelRelease | null;
   readonly logger: Logger;
+  /** REQUEST frames, routed to the apps that registered their kinds. */
+  readonly requests: RequestRouter;
   private readonly types: ChannelType<any>[];
+  /** Ephemeral channels with events to fan out, by their type's tick interval (see ChannelType.ephemeral). */
+  private readonly ephemeralDirty = new Map<number, Set<Channel>>();
+  private readonly ephemeralTimers = new Map<number, GridTimer>();
   private readonly observer: CoreObserver;
   private readonly now: () => number;
   private readonly channels = new Map<string, Channel>();
@@ -88,7 +96,9 @@ export class Hub implements CoreApi {
     this.engine = deps.engine;
     this.claims = hasClaims(deps.engine) ? deps.engine : null;
     this.release = hasChannelRelease(deps.engine) ? deps.engine : null;
-    this.types = deps.types;
+    this.types = [];
+    for (const t of deps.types) this.addType(t);
+    this.requests = new RequestRouter(deps.logger ?? silentLogger);
     this.options = { ...defaultCoreOptions, ...deps.options };
     this.logger = deps.logger ?? silentLogger;
     this.observer = deps.observer ?? noopObserver;
@@ -98,8 +108,37 @@ export class Hub implements CoreApi {
     this.engine.onBatch((b) => this.onBatch(b));
   }
 
+  /**
+   * Serves channels of `type` (an app's ChannelType). Prefixes may not overlap another type's, so
+   * every channel name has one owner.
+   */
+  addType(type: ChannelType<any>): void {
+    for (const t of this.types) {
+      if (t.prefix.startsWith(type.prefix) || type.prefix.startsWith(t.prefix)) {
+        throw new Error(`channel prefix ${JSON.stringify(type.prefix)} overlaps ${JSON.stringify(t.prefix)}`);
+      }
+    }
+    if (type.tickMs !== undefined && !(Number.isInteger(type.tickMs) && type.tickMs >= 1)) {
+      throw new Error(`${type.prefix} channels: tickMs must be a whole number of milliseconds ≥ 1, got ${type.tickMs}`);
+    }
+    this.types.push(type);
+    if (type.ephemeral && !this.stopped && this.started) this.startEphemeralTick(type);
+  }
+
+  private started = false;
+
+  private startEphemeralTick(type: ChannelType<any>): void {
+    const interval = type.tickMs ?? this.options.tickMs;
+    if (this.ephemeralTimers.has(interval)) return;
+    this.ephemeralTimers.set(interval, everyOnGrid(interval, () => this.flushEphemeral(interval), (err) => {
+      this.logger.error({ err: String(err), intervalMs: interval }, 'ephemeral tick failed');
+    }));
+  }
+
   start(): void {
     this.stopped = false;
+    this.started = true;
+    for (const t of this.types) if (t.ephemeral) this.startEphemeralTick(t);
     this.schedule(wallNow() + this.options.tickMs);
     const idleMs = this.options.channelIdleMs;
     if (idleMs > 0 && this.sweepTimer === null) {
@@ -116,6 +155,9 @@ export class Hub implements CoreApi {
     this.timer = null;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    for (const t of this.ephemeralTimers.values()) await t.stop();
+    this.ephemeralTimers.clear();
+    for (const interval of [...this.ephemeralDirty.keys()]) this.flushEphemeral(interval);
     if (this.tickRunning) await this.tickRunning;
     await this.runTick();
   }
@@ -160,6 +202,13 @@ export class Hub implements CoreApi {
   private async load(name: string): Promise<Channel> {
     const type = this.typeFor(name);
     if (!type) throw unknownChannel(name);
+    if (type.ephemeral) {
+      // Nothing in the engine: a fresh epoch each time this node loads it, state from init.
+      const ch = new Channel(name, type, randomEpoch(), 0, 0, type.init(name), this.options.recentBytesPerChannel);
+      this.channels.set(name, ch);
+      this.stats.channelsLoaded = this.channels.size;
+      return ch;
+    }
     this.early.set(name, []);
     try {
       let loaded: { epoch: number; oldest: number; v: number; state: unknown } | null = null;
@@ -207,7 +256,7 @@ export class Hub implements CoreApi {
     if (this.tickRunning !== null || this.heldBatches !== null) return 0;
     let unloaded = 0;
     for (const ch of this.channels.values()) {
-      const idle = ch.all.size === 0 && ch.pending.length === 0 && !this.dirty.has(ch)
+      const idle = ch.all.size === 0 && ch.pending.length === 0 && !this.dirty.has(ch) && !this.ephemeralDirty.get(ch.type.tickMs ?? this.options.tickMs)?.has(ch)
         && !this.fanOutQueue.has(ch.name) && ch.snapshotDueAt === 0;
       if (!idle) {
         ch.idleSince = 0;
@@ -286,7 +335,42 @@ export class Hub implements CoreApi {
     ch.idleSince = 0;
     ch.pendingAcks.push({ count: events.length, ack });
     this.stats.eventsIn += events.length;
-    this.dirty.add(ch);
+    if (ch.type.ephemeral) {
+      const interval = ch.type.tickMs ?? this.options.tickMs;
+      let set = this.ephemeralDirty.get(interval);
+      if (!set) this.ephemeralDirty.set(interval, (set = new Set()));
+      set.add(ch);
+    } else {
+      this.dirty.add(ch);
+    }
+  }
+
+  /**
+   * An ephemeral type's tick: each channel's pending events get the next versions of this node's
+   * copy, are acknowledged, and go out to its subscribers at once (no engine, no grace).
+   */
+  private flushEphemeral(interval: number): void {
+    const set = this.ephemeralDirty.get(interval);
+    if (!set || set.size === 0) return;
+    this.ephemeralDirty.delete(interval);
+    for (const ch of set) {
+      if (this.channels.get(ch.name) !== ch) {
+        for (const a of ch.pendingAcks) a.ack(0, new BrigadeError('UNAVAILABLE', `channel ${ch.name} was unloaded before its tick; retry`));
+        ch.pending = [];
+        ch.pendingAcks = [];
+        continue;
+      }
+      const events = ch.pending;
+      const acks = ch.pendingAcks;
+      ch.pending = [];
+      ch.pendingAcks = [];
+      let v = ch.head;
+      for (const a of acks) {
+        a.ack(v, null);
+        v += a.count;
+      }
+      this.deliver({ channel: ch.name, firstVersion: ch.head, events });
+    }
   }
 
   /**
@@ -567,7 +651,10 @@ export class Hub implements CoreApi {
 
   subscribe(session: Session, f: SubscribeFrame): void {
     const { requestId, channel } = f;
-    if (!this.typeFor(channel)) return session.sendError(requestId, unknownChannel(channel), channel);
+    const type = this.typeFor(channel);
+    if (!type) return session.sendError(requestId, unknownChannel(channel), channel);
+    const refused = type.authorizeSubscribe?.(channel, session.publisher) ?? null;
+    if (refused) return session.sendError(requestId, refused, channel);
     const existing = session.subscriptions.get(channel);
     if (!existing && session.subscriptions.size >= this.options.maxSubscriptionsPerConnection) {
       return session.sendError(requestId, new BrigadeError('TOO_MANY_SUBSCRIPTIONS', `a connection may hold ${this.options.maxSubscriptionsPerConnection} subscriptions`), channel);
@@ -656,9 +743,9 @@ const LATE_DECAY = 0.9;
 /** The fan-out waits this much past the latest recent arrival, ms (delivery jitter). */
 const LATE_MARGIN_MS = 2;
 
-/** Wall-clock milliseconds with sub-millisecond resolution: the tick grid every node shares. */
-function wallNow(): number {
-  return performance.timeOrigin + performance.now();
+/** A random non-zero u32 (an ephemeral channel's epoch on this node). */
+function randomEpoch(): number {
+  return (Math.floor(Math.random() * 0xffffffff) >>> 0) || 1;
 }
 
 export function asBrigadeError(err: unknown): BrigadeError {

@@ -32,12 +32,20 @@ export class Session {
     try {
       frame = decodeClientFrame(bytes);
     } catch (err) {
-      return this.protocolError(err instanceof BrigadeError ? err : new BrigadeError('MALFORMED_FRAME', 'frame could not be decoded'));
+      const e = err instanceof BrigadeError ? err : new BrigadeError('MALFORMED_FRAME', 'frame could not be decoded');
+      // A well-formed frame naming a bad channel is a refused request, answered with its own id,
+      // not a protocol violation.
+      if (e.code === 'INVALID_CHANNEL_NAME' && e.requestId !== 0) {
+        this.sendError(e.requestId, e);
+        return 'ok';
+      }
+      return this.protocolError(e);
     }
     switch (frame.kind) {
       case 'subscribe': this.hub.subscribe(this, frame); break;
       case 'unsubscribe': this.hub.unsubscribe(this, frame.requestId, frame.channel); break;
       case 'publish': this.hub.publish(this, frame.requestId, frame.channel, frame.payload); break;
+      case 'request': this.hub.requests.handle(this, frame); break;
     }
     return 'ok';
   }
@@ -46,7 +54,7 @@ export class Session {
   protocolError(err: BrigadeError): FrameVerdict {
     this.protocolErrors++;
     this.hub.stats.protocolErrors++;
-    this.sendError(0, err);
+    this.sendError(err.requestId, err);
     return this.protocolErrors > this.hub.options.maxProtocolErrors ? 'close-protocol-errors' : 'ok';
   }
 

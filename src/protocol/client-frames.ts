@@ -5,6 +5,8 @@
  *   SUBSCRIBE   0x01 u32 requestId, channel, u8 mode, u64 fromVersion, u32 epoch
  *   UNSUBSCRIBE 0x02 u32 requestId, channel
  *   PUBLISH     0x03 u32 requestId, channel, payload (the rest of the frame)
+ *   REQUEST     0x04 u32 requestId, u8 kind length + kind (ASCII [a-z0-9._-], e.g. `place.canvases`),
+ *               u8 encoding (0 bytes, 1 JSON), body (the rest of the frame)
  */
 import { BrigadeError } from './errors.ts';
 import { ByteReader, ByteWriter, isValidChannelName, utf8Encode } from './bytes.ts';
@@ -13,7 +15,18 @@ export const ClientKind = {
   SUBSCRIBE: 0x01,
   UNSUBSCRIBE: 0x02,
   PUBLISH: 0x03,
+  REQUEST: 0x04,
 } as const;
+
+/** How a REQUEST or REPLY body is encoded: raw bytes, or UTF-8 JSON. */
+export const BodyEncoding = { BYTES: 0, JSON: 1 } as const;
+export type BodyEncodingValue = (typeof BodyEncoding)[keyof typeof BodyEncoding];
+
+const requestKindPattern = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** A request kind: 1-64 bytes of [a-z0-9._-], starting with a letter or digit; `app.method` by convention. */
+export function isValidRequestKind(kind: string): boolean {
+  return requestKindPattern.test(kind);
+}
 
 /**
  * How a subscription starts.
@@ -28,7 +41,8 @@ export type SubscribeModeValue = (typeof SubscribeMode)[keyof typeof SubscribeMo
 export type ClientFrame =
   | { kind: 'subscribe'; requestId: number; channel: string; mode: SubscribeModeValue; fromVersion: number; epoch: number }
   | { kind: 'unsubscribe'; requestId: number; channel: string }
-  | { kind: 'publish'; requestId: number; channel: string; payload: Uint8Array };
+  | { kind: 'publish'; requestId: number; channel: string; payload: Uint8Array }
+  | { kind: 'request'; requestId: number; requestKind: string; encoding: BodyEncodingValue; body: Uint8Array };
 
 function channelBytes(name: string): Uint8Array {
   if (!isValidChannelName(name)) {
@@ -38,6 +52,14 @@ function channelBytes(name: string): Uint8Array {
 }
 
 export function encodeClientFrame(frame: ClientFrame): Uint8Array {
+  if (frame.kind === 'request') {
+    if (!isValidRequestKind(frame.requestKind)) {
+      throw new BrigadeError('MALFORMED_FRAME', `request kind ${JSON.stringify(frame.requestKind)} must be 1-64 bytes of [a-z0-9._-]`);
+    }
+    const k = utf8Encode(frame.requestKind);
+    return new ByteWriter(1 + 4 + 1 + k.length + 1 + frame.body.length)
+      .u8(ClientKind.REQUEST).u32(frame.requestId).u8(k.length).bytes(k).u8(frame.encoding).bytes(frame.body).finish();
+  }
   const ch = channelBytes(frame.channel);
   switch (frame.kind) {
     case 'subscribe':
@@ -59,6 +81,19 @@ export function encodeClientFrame(frame: ClientFrame): Uint8Array {
  * The returned payload is a view into `bytes`: copy it if `bytes` will be reused.
  */
 export function decodeClientFrame(bytes: Uint8Array): ClientFrame {
+  try {
+    return decodeFrame(bytes);
+  } catch (err) {
+    // Past its request id a frame's refusal answers that request (a bad channel name, a bad kind).
+    if (err instanceof BrigadeError && err.requestId === 0 && bytes.length >= 5 && bytes[0] >= ClientKind.SUBSCRIBE && bytes[0] <= ClientKind.REQUEST) {
+      const requestId = (bytes[1] | (bytes[2] << 8) | (bytes[3] << 16)) + bytes[4] * 0x1000000;
+      throw new BrigadeError(err.code, err.message, err.retryAfterMs, requestId);
+    }
+    throw err;
+  }
+}
+
+function decodeFrame(bytes: Uint8Array): ClientFrame {
   const r = new ByteReader(bytes);
   const kind = r.u8('frame kind');
   switch (kind) {
@@ -83,7 +118,18 @@ export function decodeClientFrame(bytes: Uint8Array): ClientFrame {
       const channel = r.channel();
       return { kind: 'publish', requestId, channel, payload: r.rest() };
     }
+    case ClientKind.REQUEST: {
+      const requestId = r.u32('requestId');
+      const len = r.u8('request kind length');
+      const requestKind = r.string(len, 'request kind');
+      if (!isValidRequestKind(requestKind)) {
+        throw new BrigadeError('MALFORMED_FRAME', `request kind ${JSON.stringify(requestKind.slice(0, 64))} must be 1-64 bytes of [a-z0-9._-]`);
+      }
+      const encoding = r.u8('encoding');
+      if (encoding > 1) throw new BrigadeError('MALFORMED_FRAME', `request body encoding ${encoding} is unknown; use 0 (bytes) or 1 (JSON)`);
+      return { kind: 'request', requestId, requestKind, encoding: encoding as BodyEncodingValue, body: r.rest() };
+    }
     default:
-      throw new BrigadeError('UNKNOWN_FRAME_KIND', `frame kind 0x${kind.toString(16).padStart(2, '0')} is unknown; client frames are 0x01 subscribe, 0x02 unsubscribe, 0x03 publish`);
+      throw new BrigadeError('UNKNOWN_FRAME_KIND', `frame kind 0x${kind.toString(16).padStart(2, '0')} is unknown; client frames are 0x01 subscribe, 0x02 unsubscribe, 0x03 publish, 0x04 request`);
   }
 }

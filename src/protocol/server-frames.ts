@@ -10,11 +10,13 @@
  *   ERROR        0x85 u32 requestId (0 = not tied to a request), u16 code, u32 retryAfterMs, channel (may be empty), UTF-8 message (the rest)
  *   BEHIND       0x86 channel, u64 version — the server stopped sending this channel; resume from `version`
  *   UNSUBSCRIBED 0x87 u32 requestId, channel
+ *   REPLY        0x88 u32 requestId, u8 encoding (0 bytes, 1 JSON), body (the rest) — the answer to a REQUEST
  *
  * A BATCH is encoded once per tick and the same bytes go to every subscriber.
  */
 import { BrigadeError, errorCodeFromWire, type ErrorCode } from './errors.ts';
 import { ByteReader, ByteWriter, utf8Encode } from './bytes.ts';
+import type { BodyEncodingValue } from './client-frames.ts';
 
 export const ServerKind = {
   BATCH: 0x81,
@@ -24,6 +26,7 @@ export const ServerKind = {
   ERROR: 0x85,
   BEHIND: 0x86,
   UNSUBSCRIBED: 0x87,
+  REPLY: 0x88,
 } as const;
 
 export type ServerFrame =
@@ -33,7 +36,8 @@ export type ServerFrame =
   | { kind: 'ack'; requestId: number; version: number }
   | { kind: 'error'; requestId: number; code: ErrorCode; retryAfterMs: number; channel: string; message: string }
   | { kind: 'behind'; channel: string; version: number }
-  | { kind: 'unsubscribed'; requestId: number; channel: string };
+  | { kind: 'unsubscribed'; requestId: number; channel: string }
+  | { kind: 'reply'; requestId: number; encoding: BodyEncodingValue; body: Uint8Array };
 
 /** Channel names are validated where they enter (decodeClientFrame, subscribe); encoders trust them. */
 const channelCache = new Map<string, Uint8Array>();
@@ -105,6 +109,10 @@ export function encodeUnsubscribed(requestId: number, channel: string): Uint8Arr
   return new ByteWriter(1 + 4 + 1 + c.length).u8(ServerKind.UNSUBSCRIBED).u32(requestId).channel(c).finish();
 }
 
+export function encodeReply(requestId: number, encoding: BodyEncodingValue, body: Uint8Array): Uint8Array {
+  return new ByteWriter(1 + 4 + 1 + body.length).u8(ServerKind.REPLY).u32(requestId).u8(encoding).bytes(body).finish();
+}
+
 function readChannelAllowEmpty(r: ByteReader): string {
   const len = r.u8('channel length');
   return len === 0 ? '' : r.string(len, 'channel name');
@@ -172,6 +180,12 @@ export function decodeServerFrame(bytes: Uint8Array): ServerFrame {
       const channel = r.channel();
       r.end('unsubscribed');
       return { kind: 'unsubscribed', requestId, channel };
+    }
+    case ServerKind.REPLY: {
+      const requestId = r.u32('requestId');
+      const encoding = r.u8('encoding');
+      if (encoding > 1) throw new BrigadeError('MALFORMED_FRAME', `reply body encoding ${encoding} is unknown`);
+      return { kind: 'reply', requestId, encoding: encoding as BodyEncodingValue, body: r.rest() };
     }
     default:
       throw new BrigadeError('UNKNOWN_FRAME_KIND', `server frame kind 0x${kind.toString(16).padStart(2, '0')} is unknown`);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import {
   BrigadeError, ErrorCodes, SubscribeMode, decodeClientFrame, decodeServerFrame, encodeAck, encodeBatch,
   encodeBehind, encodeClientFrame, encodeError, encodeSnapshot, encodeSubscribed, encodeUnsubscribed,
-  errorCodeFromWire, type ClientFrame, type ErrorCode,
+  errorCodeFromWire, encodeReply, httpStatusFor, registerErrorCodes, type ClientFrame, type ErrorCode,
 } from '../../src/protocol/index.ts';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER; // 2^53 - 1
@@ -230,8 +230,8 @@ test('a batch whose count does not match its bytes throws without allocating for
 });
 
 test('unknown frame kinds throw UNKNOWN_FRAME_KIND', () => {
-  for (const k of [0x00, 0x04, 0x7f, 0x81, 0x85, 0xff]) throwsCode(() => decodeClientFrame(ev(k, 1, 2, 3)), 'UNKNOWN_FRAME_KIND', `client 0x${k.toString(16)}`);
-  for (const k of [0x00, 0x01, 0x03, 0x80, 0x88, 0xff]) throwsCode(() => decodeServerFrame(ev(k, 1, 2, 3)), 'UNKNOWN_FRAME_KIND', `server 0x${k.toString(16)}`);
+  for (const k of [0x00, 0x05, 0x7f, 0x81, 0x85, 0xff]) throwsCode(() => decodeClientFrame(ev(k, 1, 2, 3)), 'UNKNOWN_FRAME_KIND', `client 0x${k.toString(16)}`);
+  for (const k of [0x00, 0x01, 0x03, 0x80, 0x89, 0xff]) throwsCode(() => decodeServerFrame(ev(k, 1, 2, 3)), 'UNKNOWN_FRAME_KIND', `server 0x${k.toString(16)}`);
   throwsCode(() => decodeClientFrame(ev(0x42)), 'UNKNOWN_FRAME_KIND');
 });
 
@@ -285,4 +285,47 @@ test('the worked example in docs/PROTOCOL.md is what the codecs produce', () => 
   assert.equal(hex(encodeError(8, new BrigadeError('COOLDOWN', 'wait 4 s', 4000), 'place:main')),
     '85' + '08000000' + '2900' + 'a00f0000' + '0a706c6163653a6d61696e' + '7761697420342073');
   assert.equal(hex(encodeAck(0, 2 ** 32 + 2)).slice(10), '0200000001000000');
+});
+
+test('REQUEST and REPLY round-trip; a bad kind or encoding is refused with the request id', () => {
+  const body = new TextEncoder().encode('{"a":1}');
+  const f = decodeClientFrame(encodeClientFrame({ kind: 'request', requestId: 77, requestKind: 'place.canvases', encoding: 1, body }));
+  assert.equal(f.kind, 'request');
+  if (f.kind !== 'request') return;
+  assert.equal(f.requestId, 77);
+  assert.equal(f.requestKind, 'place.canvases');
+  assert.equal(f.encoding, 1);
+  assert.deepEqual([...f.body], [...body]);
+  const r = decodeServerFrame(encodeReply(77, 0, new Uint8Array([9, 8])));
+  assert.deepEqual(r, { kind: 'reply', requestId: 77, encoding: 0, body: new Uint8Array([9, 8]) });
+  assert.throws(() => encodeClientFrame({ kind: 'request', requestId: 1, requestKind: 'Bad Kind', encoding: 0, body }), (e: unknown) => e instanceof BrigadeError && e.code === 'MALFORMED_FRAME');
+  // kind "A!" (uppercase, punctuation), then encoding 7: each refused naming request 5
+  const badKind = bytes('04 05000000 02 4121 00');
+  assert.throws(() => decodeClientFrame(badKind), (e: unknown) => e instanceof BrigadeError && e.code === 'MALFORMED_FRAME' && e.requestId === 5);
+  const badEncoding = bytes('04 05000000 01 61 07');
+  assert.throws(() => decodeClientFrame(badEncoding), (e: unknown) => e instanceof BrigadeError && e.code === 'MALFORMED_FRAME' && e.requestId === 5);
+});
+
+test('a well-formed frame with a bad channel name names its own request id', () => {
+  // PUBLISH request 0x01020304 to "a b"
+  const frame = bytes('03 04030201 03 612062 ff');
+  assert.throws(() => decodeClientFrame(frame), (e: unknown) => e instanceof BrigadeError && e.code === 'INVALID_CHANNEL_NAME' && e.requestId === 0x01020304);
+  // too short to hold a request id: 0
+  assert.throws(() => decodeClientFrame(bytes('03 0403')), (e: unknown) => e instanceof BrigadeError && e.requestId === 0);
+});
+
+test('app error blocks: registered once, refused when they overlap, decoded by name', () => {
+  registerErrorCodes({ owner: 'zeta', first: 900, codes: { ZETA_BROKEN: { wire: 901, http: 409, temporary: true } } });
+  registerErrorCodes({ owner: 'zeta', first: 900, codes: { ZETA_BROKEN: { wire: 901, http: 409, temporary: true } } });
+  assert.equal(errorCodeFromWire(901), 'ZETA_BROKEN');
+  assert.equal(new BrigadeError('ZETA_BROKEN', 'x').wireCode, 901);
+  assert.equal(new BrigadeError('ZETA_BROKEN', 'x').temporary, true);
+  assert.equal(httpStatusFor('ZETA_BROKEN'), 409);
+  const refused = (block: Parameters<typeof registerErrorCodes>[0], why: RegExp) => assert.throws(() => registerErrorCodes(block), why);
+  refused({ owner: 'other', first: 900, codes: { OTHER_X: { wire: 902 } } }, /belongs to zeta/);
+  refused({ owner: 'other', first: 50, codes: {} }, /multiple of 100/);
+  refused({ owner: 'other', first: 800, codes: { ZETA_X: { wire: 801 } } }, /must be OTHER_/);
+  refused({ owner: 'other', first: 800, codes: { OTHER_X: { wire: 950 } } }, /outside its block/);
+  refused({ owner: 'zeta', first: 900, codes: { ZETA_OTHER: { wire: 901 } } }, /already ZETA_BROKEN/);
+  assert.equal(errorCodeFromWire(802), 'INTERNAL', 'a refused block registers nothing');
 });

@@ -3,6 +3,7 @@
  * through the log (publisher 'admin'), so viewers, other nodes and later replays see them like
  * any edit, and a later rollback of a user never undoes an admin's repair.
  */
+import './errors.ts';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CoreApi } from '../../core/core-api.ts';

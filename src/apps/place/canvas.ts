@@ -4,6 +4,7 @@
  * happens here before an edit is queued; `apply` then never refuses, so every node folds the
  * same log to the same pixels.
  */
+import './errors.ts';
 import type { ChannelType, Publisher, SharedClaim } from '../../core/channel-type.ts';
 import { BrigadeError, isValidChannelName } from '../../protocol/index.ts';
 import {

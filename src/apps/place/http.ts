@@ -2,6 +2,7 @@
  * Small HTTP helpers for the place routes: JSON replies, typed error replies, bounded JSON
  * bodies. Errors keep the same {code, message} shape as wire errors, so clients branch on `code`.
  */
+import './errors.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BrigadeError, type ErrorCode } from '../../protocol/index.ts';
 

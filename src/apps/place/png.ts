@@ -3,6 +3,7 @@
  * bytes as PNG requires), larger ones an 8-bit PNG. The PNG's palette indexes are the canvas's
  * colour indexes, so a client may read pixels straight from the decoded image.
  */
+import './errors.ts';
 import { encode } from 'fast-png';
 import type { ChannelView } from '../../core/core-api.ts';
 import { BrigadeError } from '../../protocol/index.ts';

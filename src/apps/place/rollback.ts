@@ -7,6 +7,7 @@
  * live one, an ordinary edit restores it. Nothing is rewritten in place: the fix goes through
  * the log like any edit, so every viewer and every node sees it (principle 1).
  */
+import './errors.ts';
 import type { CoreApi } from '../../core/core-api.ts';
 import type { LogEvent } from '../../core/engine.ts';
 import { BrigadeError } from '../../protocol/index.ts';

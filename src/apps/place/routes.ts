@@ -3,6 +3,7 @@
  * (PNG and raw bytes, each naming the version it includes so a client catches up from there),
  * and the admin tools. Paths match with or without a query string.
  */
+import './errors.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CoreApi } from '../../core/core-api.ts';
 import type { CanvasSpec, CanvasState, PlaceChannelType } from './canvas.ts';

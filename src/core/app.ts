@@ -1,0 +1,185 @@
+/**
+ * The App contract: the one way an app plugs into Brigade (docs/APPS.md is the guide).
+ *
+ * An app is a plain object (`App`) that says who it is, which options it takes and which error
+ * codes it owns, and a `start(core)` that registers everything it serves through the ports of
+ * `AppCore`: its channel types, HTTP routes, WebSocket paths of its own protocol, request
+ * handlers, tick callbacks and metrics. The core and the gateway own every socket, timer and
+ * engine; an app only answers callbacks (Phoenix channels, Fastify plugins). An app imports
+ * `core/` and `protocol/` only (the layer rules in .dependency-cruiser.cjs check it).
+ *
+ * Life: the CLI resolves each app's options (defaults, config file `apps.<name>.<option>`,
+ * `BRIGADE_<NAME>_<OPTION>`, `--<name>-<option>`), validates them, calls `start(core)` for
+ * every app it runs before the node listens, and the handle's `stop()` after the clients are
+ * closed and before the engine closes.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorBlock } from '../protocol/index.ts';
+import type { ChannelType, Publisher } from './channel-type.ts';
+import type { CoreApi } from './core-api.ts';
+import type { Claims, DirectMessages, Membership } from './engine.ts';
+import type { Logger } from './options.ts';
+import type { CoreStats } from './stats.ts';
+
+/** An option value: what a flag, an environment variable or a config file can give. */
+export type OptionValue = number | string | boolean;
+
+/** One option of an app: its default (which fixes its type), what it means, and its check. */
+export interface OptionSpec<T extends OptionValue = OptionValue> {
+  default: T;
+  /** One line for `--help`, with the unit. */
+  help: string;
+  /** Returns why a value is refused (the node does not start), or null. Numbers are already known to be finite and ≥ 0. */
+  validate?(value: T): string | null;
+}
+
+/** The specs of an app's options, one per key of its options object. */
+export type OptionSpecs<O> = { [K in keyof O]: O[K] extends OptionValue ? OptionSpec<O[K]> : never };
+
+/** The resolved options of an app. */
+export type AppOptions = Record<string, OptionValue>;
+
+/** An HTTP route of an app. `path` is matched against the path without the query string. */
+export interface HttpRoute {
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  path: RegExp;
+  handle(req: IncomingMessage, res: ServerResponse, match: RegExpMatchArray): Promise<void>;
+}
+
+/** What an app's socket handler is told. `data` is only valid during the call. */
+export interface FrameHandler {
+  onMessage(data: Buffer, isBinary: boolean): void;
+  onClose(): void;
+  /** The transport refused a frame and is closing the socket (code: 1002, 1007 or 1009). */
+  onProtocolError?(code: number): void;
+}
+
+/**
+ * How a transport frames messages, for apps that build a tick's messages into one buffer
+ * (Outbox): the header that goes in front of a payload of `length` bytes.
+ */
+export interface Framing {
+  headerSize(length: number): number;
+  /** Writes the header of one message at `at`; returns the offset after it. */
+  writeHeader(buf: Uint8Array, at: number, length: number, text: boolean): number;
+}
+
+/**
+ * A client connection on an app's own protocol (the tracker's JSON), implemented by the gateway.
+ * The app never sees the underlying socket or WebSocket library.
+ */
+export interface FrameSocket {
+  /** The client's address (X-Forwarded-For behind a trusted proxy). */
+  readonly ip: string;
+  /** The request path and query the client connected with. */
+  readonly url: string;
+  readonly open: boolean;
+  /** Bytes queued in user space, not yet taken by the kernel. Compare with AppCore.limits.maxBufferedBytes. */
+  readonly bufferedAmount: number;
+  /** The message framing of this transport (for Outbox). */
+  readonly framing: Framing;
+  /** Receives this socket's messages; set it once, in the accept callback. */
+  handler: FrameHandler;
+  /** Sends one message (text or binary). */
+  send(payload: Uint8Array, text: boolean): void;
+  /** Writes bytes that hold whole messages framed with `framing`, in one write. */
+  writeFramed(bytes: Uint8Array): void;
+  /** Starts the closing handshake. */
+  close(code: number, reason: string): void;
+}
+
+/** Called for every upgraded connection on one of the app's socket paths. */
+export type SocketAcceptor = (socket: FrameSocket) => void;
+
+/** A request from a client (REQUEST frame, docs/PROTOCOL.md) as its handler sees it. */
+export interface AppRequest {
+  /** The full kind, e.g. `place.canvases`. */
+  kind: string;
+  body: Uint8Array;
+  /** The body as JSON; throws BrigadeError INVALID_REQUEST when it is not JSON. */
+  json(): unknown;
+  /** Who sent it, as the gateway established it. */
+  publisher: Publisher;
+}
+
+/**
+ * Answers one request: bytes (sent as they are) or any JSON value (sent as JSON). Throwing a
+ * BrigadeError sends it as the request's ERROR; anything else is logged and answered INTERNAL.
+ */
+export type RequestHandler = (request: AppRequest) => unknown;
+
+/** A callback run on the core's tick grid every `intervalMs` (wall-clock multiples of it). */
+export type TickCallback = (nowMs: number) => void | Promise<void>;
+
+/** Limits the core enforces that an app's own protocol should follow too. */
+export interface CoreLimits {
+  /** A connection with more unsent bytes than this gets nothing more until it drains, bytes. */
+  maxBufferedBytes: number;
+  /** Largest message a client may send, bytes. */
+  maxFrameBytes: number;
+}
+
+/** The ports the core offers an app in `start`. */
+export interface AppCore<O extends AppOptions = AppOptions> {
+  /** This app's options, resolved and validated. */
+  readonly options: O;
+  /** This node's id (random per process), the same for every app. */
+  readonly nodeId: string;
+  readonly logger: Logger;
+  readonly limits: CoreLimits;
+  /** The node's counters: an app's connections and messages count in them too. */
+  readonly stats: CoreStats;
+  /** Channel state, logs, snapshots and server-side publishes. */
+  readonly channels: CoreApi;
+  /** Engine abilities, or null when this node's engine lacks one. */
+  readonly direct: DirectMessages | null;
+  readonly membership: Membership | null;
+  readonly claims: Claims | null;
+  /**
+   * The node's metrics registry (a prom-client Registry, typed loosely so the core depends on no
+   * metrics library): register the app's metrics in it; they appear on /metrics.
+   */
+  readonly metricsRegistry: unknown;
+  /**
+   * A secret kept in the node's data directory (created on first start), or `given` when set:
+   * admin tokens and publisher keys survive restarts.
+   */
+  secret(name: string, given: string): string;
+  /** Serves channels whose names start with `type.prefix`. */
+  channelType(type: ChannelType<any>): void;
+  http(route: HttpRoute): void;
+  /** Upgrades WebSocket connections on `path` to the app's own protocol. */
+  socket(path: string, accept: SocketAcceptor): void;
+  /** Answers REQUEST frames of `kind`, which must start with the app's name and a dot (`place.canvases`). */
+  request(kind: string, handler: RequestHandler): void;
+  /** Runs `fn` on the core's tick grid every `intervalMs`; a run never overlaps the previous one. */
+  tick(intervalMs: number, fn: TickCallback): void;
+}
+
+/** What a started app hands back. */
+export interface AppHandle {
+  /** Called after the clients are closed, before the engine closes. */
+  stop?(): Promise<void>;
+}
+
+export interface App<O extends AppOptions = AppOptions> {
+  /** Lower case letters and digits: the config section, flag prefix and request-kind prefix. */
+  readonly name: string;
+  /** One line for the `/` page and /api/apps. */
+  readonly description: string;
+  /** The app's web page, when it has one (`/place`). */
+  readonly page?: string;
+  readonly options: OptionSpecs<O>;
+  /** The app's error codes (a block of 100 from 100 up), registered before it starts. */
+  readonly errors?: ErrorBlock;
+  /** Engine abilities the app cannot run without; the node refuses to start it on an engine that lacks one. */
+  readonly needs?: readonly ('direct' | 'membership' | 'claims')[];
+  start(core: AppCore<O>): AppHandle | void | Promise<AppHandle | void>;
+}
+
+/** What /api/apps and the `/` page list. */
+export interface AppListing {
+  name: string;
+  description: string;
+  path: string;
+}
