@@ -3,6 +3,7 @@
  * image includes. Everything after the PNG is the SDK's job: ordered batches, catch-up after a
  * reconnect (it resubscribes from its version), and a full snapshot when the server prefers one.
  */
+import '../src/apps/place/errors.ts'; // place's error codes, decoded by name
 import { makeEditCodec, type EditCodec } from '../src/apps/place/edit-codec.ts';
 import { decodePixels } from '../src/apps/place/snapshot-codec.ts';
 import { PLACE_PREFIX } from '../src/apps/place/constants.ts';

@@ -22,7 +22,7 @@ export function runCluster(config: Config): Promise<number> {
   const dataDir = resolve(config.data);
   mkdirSync(dataDir, { recursive: true });
   const env = {
-    BRIGADE_ADMIN_TOKEN: persistentSecret(dataDir, 'admin-token', config.adminToken),
+    BRIGADE_ADMIN_TOKEN: persistentSecret(dataDir, 'admin-token', String(config.app.place?.adminToken ?? '')),
     BRIGADE_IDENTITY_SECRET: persistentSecret(dataDir, 'identity-secret', config.identitySecret),
   };
   let stopping = false;

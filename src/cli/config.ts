@@ -1,17 +1,22 @@
 /**
  * Settings, lowest precedence first: defaults, a JSON config file (--config FILE or
- * BRIGADE_CONFIG), environment variables (BRIGADE_TICK_MS for tickMs), command-line flags
- * (--tick-ms). Every key below can be set all four ways.
+ * BRIGADE_CONFIG), environment variables, command-line flags. Every key can be set all four ways:
+ *
+ * - the node's own settings: file key `tickMs`, `BRIGADE_TICK_MS`, `--tick-ms`;
+ * - each app's options, one section per app (src/core/app.ts `App.options`): file key
+ *   `apps.place.cooldownMs`, `BRIGADE_PLACE_COOLDOWN_MS`, `--place-cooldown-ms`. The flat file key
+ *   `placeCooldownMs` is read too, and an option's `alias` (place's `adminToken`) names a
+ *   top-level setting it also answers to.
+ *
+ * `--apps place,tracker` (file key `apps.enabled`, `BRIGADE_APPS`) runs a subset; default: all.
  */
 import { readFileSync } from 'node:fs';
+import type { App, AppOptions, OptionSpec, OptionValue } from '../core/app.ts';
 import { defaultCoreOptions, type CoreOptions } from '../core/index.ts';
-import { defaultTrackerOptions, type TrackerOptions } from '../apps/tracker/options.ts';
+import { allApps } from './apps.ts';
 
-/**
- * Every core option (units in src/core/options.ts) and every tracker option (units in
- * src/apps/tracker/options.ts) is a setting too, under the same name.
- */
-export interface Config extends CoreOptions, TrackerOptions {
+/** Every core option (units in src/core/options.ts) is a setting too, under the same name. */
+export interface NodeConfig extends CoreOptions {
   host: string;
   port: number;
   /** Directory for the embedded engine's SQLite file and generated secrets. */
@@ -39,22 +44,18 @@ export interface Config extends CoreOptions, TrackerOptions {
   /** WebSocket connections one client address may hold per process; 0 = no limit. */
   maxConnectionsPerIp: number;
   trustProxy: boolean;
-  /** Bearer token for admin routes; generated into DATA/admin-token when empty. */
-  adminToken: string;
   /** HMAC key for identity tokens; generated into DATA/identity-secret when empty. */
   identitySecret: string;
-  // place
-  /** Canvases as name:WIDTHxHEIGHT, comma-separated. */
-  placeCanvases: string;
-  /** Palette as comma-separated #rrggbb; empty = the 16 r/place colours. */
-  placePalette: string;
-  /** Per-user cooldown between edits, ms; 0 disables it. */
-  placeCooldownMs: number;
-  /** A PNG snapshot is rendered at most this often per canvas, ms. */
-  placePngMinIntervalMs: number;
+  /** Apps to run, comma-separated (`place,tracker`); empty = every app. */
+  apps: string;
 }
 
-export const defaultConfig: Config = {
+export interface Config extends NodeConfig {
+  /** Each app's resolved options, by app name (every known app, run or not). */
+  app: Record<string, AppOptions>;
+}
+
+export const defaultNodeConfig: NodeConfig = {
   host: '0.0.0.0',
   port: 8080,
   data: './data',
@@ -70,54 +71,99 @@ export const defaultConfig: Config = {
   maxConnections: 0,
   maxConnectionsPerIp: 0,
   trustProxy: false,
-  adminToken: '',
   identitySecret: '',
-  placeCanvases: 'main:1000x1000',
-  placePalette: '',
-  placeCooldownMs: 5 * 60_000,
-  placePngMinIntervalMs: 1000,
-  ...defaultTrackerOptions,
+  apps: '',
 };
+
+/** The defaults of every setting, apps' options included. */
+export const defaultConfig: Config = { ...defaultNodeConfig, app: appDefaults(allApps) };
+
+function appDefaults(apps: readonly App<any>[]): Record<string, AppOptions> {
+  const out: Record<string, AppOptions> = {};
+  for (const app of apps) {
+    const o: AppOptions = {};
+    for (const [k, spec] of Object.entries(app.options) as [string, OptionSpec][]) o[k] = spec.default;
+    out[app.name] = o;
+  }
+  return out;
+}
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 const snake = (k: string) => 'BRIGADE_' + k.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+const capital = (k: string) => k[0].toUpperCase() + k.slice(1);
 
 export class ConfigError extends Error {}
 
-function coerce(key: keyof Config, raw: unknown, source: string): Config[keyof Config] {
-  const want = typeof defaultConfig[key];
+/** One setting: where it lives in Config and what its default says about its type. */
+interface Setting {
+  /** The flat camelCase name: `tickMs`, `placeCooldownMs`. */
+  name: string;
+  defaultValue: OptionValue;
+  /** Other flat names it answers to (an option's alias). */
+  aliases: string[];
+  set(config: Config, value: OptionValue): void;
+  /** For app options: the app and option names. */
+  app?: { name: string; option: string; spec: OptionSpec };
+}
+
+function settings(apps: readonly App<any>[]): Setting[] {
+  const out: Setting[] = [];
+  for (const name of Object.keys(defaultNodeConfig) as (keyof NodeConfig)[]) {
+    out.push({ name, defaultValue: defaultNodeConfig[name], aliases: [], set: (c, v) => { (c as any)[name] = v; } });
+  }
+  for (const app of apps) {
+    for (const [option, spec] of Object.entries(app.options) as [string, OptionSpec][]) {
+      out.push({
+        name: app.name + capital(option), defaultValue: spec.default, aliases: spec.alias ? [spec.alias] : [],
+        set: (c, v) => { c.app[app.name][option] = v; }, app: { name: app.name, option, spec },
+      });
+    }
+  }
+  return out;
+}
+
+function coerce(s: Setting, raw: unknown, source: string): OptionValue {
+  const want = typeof s.defaultValue;
   if (want === 'number') {
-    const n = typeof raw === 'number' ? raw : Number(raw);
-    if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${source}: ${key} must be a non-negative number, got ${JSON.stringify(raw)}`);
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+    if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${source}: ${s.name} must be a non-negative number, got ${JSON.stringify(raw)}`);
     return n;
   }
   if (want === 'boolean') {
     if (raw === true || raw === 'true' || raw === '1' || raw === '') return true;
     if (raw === false || raw === 'false' || raw === '0') return false;
-    throw new ConfigError(`${source}: ${key} must be true or false, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(`${source}: ${s.name} must be true or false, got ${JSON.stringify(raw)}`);
   }
+  if (typeof raw === 'object' && raw !== null) throw new ConfigError(`${source}: ${s.name} must be a string, got ${JSON.stringify(raw)}`);
   return String(raw);
 }
 
 /** Resolves the configuration from file, environment and flags (`--key value` or `--key=value`). */
-export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
-  const config: Config = { ...defaultConfig };
-  const keys = Object.keys(defaultConfig) as (keyof Config)[];
-  const byFlag = new Map(keys.map((k) => [kebab(k), k]));
-  const flags = new Map<keyof Config, string>();
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env, apps: readonly App<any>[] = allApps): Config {
+  const config: Config = { ...defaultNodeConfig, app: appDefaults(apps) };
+  const all = settings(apps);
+  const byFlag = new Map<string, Setting>();
+  const byFlat = new Map<string, Setting>();
+  for (const s of all) {
+    for (const n of [s.name, ...s.aliases]) {
+      byFlag.set(kebab(n), s);
+      byFlat.set(n, s);
+    }
+  }
+  const flags: [Setting, string, string][] = [];
   let configFile = env.BRIGADE_CONFIG ?? '';
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}; see --help`);
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
-    const isBool = typeof defaultConfig[byFlag.get(name) as keyof Config] === 'boolean';
+    const isBool = typeof byFlag.get(name)?.defaultValue === 'boolean';
     const value = eq >= 0 ? arg.slice(eq + 1) : isBool && (argv[i + 1] ?? '--').startsWith('--') ? 'true' : argv[++i];
     if (value === undefined) throw new ConfigError(`--${name} needs a value`);
     if (name === 'config') { configFile = value; continue; }
-    const key = byFlag.get(name);
-    if (!key) throw new ConfigError(`unknown option --${name}; see --help`);
-    flags.set(key, value);
+    const s = byFlag.get(name);
+    if (!s) throw new ConfigError(`unknown option --${name}; see --help`);
+    flags.push([s, value, `--${name}`]);
   }
   if (configFile) {
     let parsed: Record<string, unknown>;
@@ -127,15 +173,45 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       throw new ConfigError(`config file ${configFile}: ${(err as Error).message}`);
     }
     for (const [k, v] of Object.entries(parsed)) {
-      if (!(k in defaultConfig)) throw new ConfigError(`config file ${configFile}: unknown key ${k}`);
-      (config as any)[k] = coerce(k as keyof Config, v, configFile);
+      if (k === 'apps' && typeof v === 'object' && v !== null && !Array.isArray(v)) {
+        readAppSections(config, v as Record<string, unknown>, apps, all, configFile);
+        continue;
+      }
+      const s = byFlat.get(k);
+      if (!s) throw new ConfigError(`config file ${configFile}: unknown key ${k}`);
+      s.set(config, coerce(s, Array.isArray(v) && k === 'apps' ? v.join(',') : v, configFile));
     }
   }
-  for (const k of keys) {
-    const v = env[snake(k)];
-    if (v !== undefined) (config as any)[k] = coerce(k, v, snake(k));
+  for (const s of all) {
+    for (const n of [...s.aliases, s.name]) {
+      const v = env[snake(n)];
+      if (v !== undefined) s.set(config, coerce(s, v, snake(n)));
+    }
   }
-  for (const [k, v] of flags) (config as any)[k] = coerce(k, v, `--${kebab(k)}`);
+  for (const [s, v, source] of flags) s.set(config, coerce(s, v, source));
+  check(config, apps, all);
+  return config;
+}
+
+/** The file's `apps` object: `enabled` (the list to run) and one section per app. */
+function readAppSections(config: Config, sections: Record<string, unknown>, apps: readonly App<any>[], all: Setting[], file: string): void {
+  for (const [name, section] of Object.entries(sections)) {
+    if (name === 'enabled') {
+      config.apps = Array.isArray(section) ? section.join(',') : String(section);
+      continue;
+    }
+    const app = apps.find((a) => a.name === name);
+    if (!app) throw new ConfigError(`config file ${file}: apps.${name}: no such app; apps: ${apps.map((a) => a.name).join(', ')}`);
+    if (typeof section !== 'object' || section === null) throw new ConfigError(`config file ${file}: apps.${name} must be an object of options`);
+    for (const [option, v] of Object.entries(section)) {
+      const s = all.find((x) => x.app?.name === name && x.app.option === option);
+      if (!s) throw new ConfigError(`config file ${file}: apps.${name}.${option}: unknown option; options: ${Object.keys(app.options).join(', ')}`);
+      s.set(config, coerce(s, v, `${file} apps.${name}.${option}`));
+    }
+  }
+}
+
+function check(config: Config, apps: readonly App<any>[], all: Setting[]): void {
   // The tick's grid is multiples of tickMs (src/core/hub.ts): it must be a whole, positive number
   // of milliseconds, and the adaptive tick can only stretch upward from it.
   if (!Number.isInteger(config.tickMs) || config.tickMs < 1) {
@@ -144,13 +220,38 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (config.maxTickMs < config.tickMs) {
     throw new ConfigError(`maxTickMs (${config.maxTickMs}) must be at least tickMs (${config.tickMs})`);
   }
-  return config;
+  selectedApps(config, apps);
+  for (const s of all) {
+    if (!s.app?.spec.validate) continue;
+    const why = s.app.spec.validate(config.app[s.app.name][s.app.option]);
+    if (why) throw new ConfigError(`${s.name} (--${kebab(s.name)}): ${why}`);
+  }
 }
 
-export function configHelp(): string {
-  return (Object.keys(defaultConfig) as (keyof Config)[])
-    .map((k) => `  --${kebab(k).padEnd(34)} ${snake(k).padEnd(40)} default ${JSON.stringify(defaultConfig[k])}`)
-    .join('\n');
+/** The apps `config.apps` names, in the order given (every app when empty); unknown names refused. */
+export function selectedApps(config: Pick<Config, 'apps'>, apps: readonly App<any>[] = allApps): App<any>[] {
+  const names = config.apps.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) return [...apps];
+  const out: App<any>[] = [];
+  for (const n of names) {
+    const app = apps.find((a) => a.name === n);
+    if (!app) throw new ConfigError(`apps: no app named ${JSON.stringify(n)}; apps: ${apps.map((a) => a.name).join(', ')}`);
+    if (!out.includes(app)) out.push(app);
+  }
+  return out;
+}
+
+export function configHelp(apps: readonly App<any>[] = allApps): string {
+  const line = (name: string, value: OptionValue, help = '') =>
+    `  --${kebab(name).padEnd(34)} ${snake(name).padEnd(40)} default ${JSON.stringify(value)}${help ? `  ${help}` : ''}`;
+  const lines = (Object.keys(defaultNodeConfig) as (keyof NodeConfig)[]).map((k) => line(k, defaultNodeConfig[k]));
+  for (const app of apps) {
+    lines.push('', `  ${app.name}: ${app.description} (config file: apps.${app.name}.<option>)`);
+    for (const [option, spec] of Object.entries(app.options) as [string, OptionSpec][]) {
+      lines.push(line(app.name + capital(option), spec.default, spec.help + (spec.alias ? ` (also --${kebab(spec.alias)})` : '')));
+    }
+  }
+  return lines.join('\n');
 }
 
 /** The core's options out of a configuration. */

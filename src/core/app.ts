@@ -31,6 +31,11 @@ export interface OptionSpec<T extends OptionValue = OptionValue> {
   help: string;
   /** Returns why a value is refused (the node does not start), or null. Numbers are already known to be finite and ≥ 0. */
   validate?(value: T): string | null;
+  /**
+   * A top-level setting name this option also answers to, kept when an option moved into its app
+   * (`adminToken` for `apps.place.adminToken`: `--admin-token` keeps working).
+   */
+  alias?: string;
 }
 
 /** The specs of an app's options, one per key of its options object. */

@@ -13,3 +13,13 @@ export type {
 export type { Claims, DirectMessages, Membership } from './engine.ts';
 export { hasClaims, hasDirectMessages, hasMembership } from './engine.ts';
 export { RateLimiter } from './rate-limiter.ts';
+export type {
+  App, AppCore, AppHandle, AppListing, AppOptions, AppRequest, CoreLimits, FrameHandler, FrameSocket, Framing, HttpRoute,
+  OptionSpec, OptionSpecs, OptionValue, RequestHandler, SocketAcceptor, TickCallback,
+} from './app.ts';
+export { AppHost } from './app-host.ts';
+export type { AppHostDeps, AppRun } from './app-host.ts';
+export { HttpError, sendJson, sendError, readJsonBody } from './http.ts';
+export { RequestRouter } from './requests.ts';
+export { everyOnGrid, wallNow } from './grid-timer.ts';
+export type { GridTimer } from './grid-timer.ts';

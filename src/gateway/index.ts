@@ -1,5 +1,6 @@
 export { Gateway, json } from './server.ts';
-export type { GatewayOptions, GatewayDeps, HttpRoute, WsRoute } from './server.ts';
+export type { GatewayOptions, GatewayDeps } from './server.ts';
+export { LeanFrameSocket, wsFraming } from './frame-socket.ts';
 export { IdentityIssuer } from './identity.ts';
 export type { TokenCheck } from './identity.ts';
 export { createMetrics, RateWindow } from './metrics.ts';

@@ -4,27 +4,13 @@
  */
 import { readdir } from 'node:fs/promises';
 import client from 'prom-client';
+import { pollingCounter, RateWindow } from '../util/metrics.ts';
+export { pollingCounter, RateWindow } from '../util/metrics.ts';
 import type { CoreObserver, CoreStats } from '../core/index.ts';
 
 export interface GatewayMetrics {
   registry: client.Registry;
   observer: CoreObserver;
-}
-
-/**
- * A prom-client Counter that reads a plain, monotonically growing number at scrape time, so the
- * hot path only increments a field and never touches the metrics library.
- */
-export function pollingCounter(registry: client.Registry, name: string, help: string, read: () => number): void {
-  let last = 0;
-  new client.Counter({
-    name, help, registers: [registry],
-    collect() {
-      const v = read();
-      if (v > last) this.inc(v - last);
-      last = v;
-    },
-  });
 }
 
 export function createMetrics(stats: CoreStats, labels: Record<string, string> = {}, maxBufferedBytes: () => number = () => 0): GatewayMetrics {
@@ -97,42 +83,4 @@ export function createMetrics(stats: CoreStats, labels: Record<string, string> =
     registry,
     observer: { tick: (ms) => tick.observe(ms / 1000), batch: (n) => batch.observe(n) },
   };
-}
-
-/**
- * Per-second rates of monotonically growing counters over the last `seconds` seconds: one sample
- * a second in a ring (timer unref'd, so it never keeps a process alive).
- */
-export class RateWindow<K extends string> {
-  private readonly samples: { at: number; values: Record<K, number> }[] = [];
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(private readonly seconds: number, private readonly readers: Record<K, () => number>) {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), 1000);
-    this.timer.unref();
-  }
-
-  private read(): Record<K, number> {
-    const values = {} as Record<K, number>;
-    for (const k of Object.keys(this.readers) as K[]) values[k] = this.readers[k]();
-    return values;
-  }
-
-  private sample(): void {
-    this.samples.push({ at: Date.now(), values: this.read() });
-    if (this.samples.length > this.seconds + 1) this.samples.shift();
-  }
-
-  /** Mean rate from the oldest sample in the window to now. */
-  perSecond(key: K): number {
-    const oldest = this.samples[0];
-    const elapsed = Date.now() - oldest.at;
-    if (elapsed <= 0) return 0;
-    return ((this.readers[key]() - oldest.values[key]) * 1000) / elapsed;
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-  }
 }

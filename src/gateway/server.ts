@@ -1,36 +1,22 @@
 /**
- * HTTP and WebSocket on one port. HTTP: app routes, /api/identity, /healthz, /readyz, /metrics,
- * static web files. WebSocket at /ws: binary frames only, handed to the core's Session; at the
- * apps' paths (the tracker's /announce), their own protocol. Every WebSocket is served by the
- * lean server of lean-ws.ts (upgrade + frame reader; no per-frame objects).
+ * HTTP and WebSocket on one port. HTTP: app routes, /api/identity, /api/apps, /healthz, /readyz,
+ * /metrics, static web files. WebSocket at /ws: binary frames only, handed to the core's Session;
+ * at the apps' socket paths (the tracker's /announce and /), their own protocol through the core's
+ * FrameSocket (frame-socket.ts). Every WebSocket is served by the lean server of lean-ws.ts
+ * (upgrade + frame reader; no per-frame objects).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import client from 'prom-client';
 import { BrigadeError, CloseCodes } from '../protocol/index.ts';
-import type { Hub, Logger, Session } from '../core/index.ts';
+import type { AppListing, Hub, HttpRoute, Logger, Session, SocketAcceptor } from '../core/index.ts';
+import { LeanFrameSocket } from './frame-socket.ts';
 import type { IdentityIssuer } from './identity.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { acceptLeanUpgrade, type LeanHandler, type LeanSocket } from './lean-ws.ts';
 import { serveStatic } from './static-files.ts';
 import { wsSink } from './ws-sink.ts';
-
-export interface HttpRoute {
-  method: 'GET' | 'POST';
-  path: RegExp;
-  handle(req: IncomingMessage, res: ServerResponse, match: RegExpMatchArray): Promise<void>;
-}
-
-/**
- * A WebSocket endpoint of an app that speaks its own protocol (the tracker's JSON). The gateway
- * does the upgrade (same maxPayload, draining, client address) with the lean server of
- * lean-ws.ts (the app's messages are its hot path); the route owns the socket.
- */
-export interface WsRoute {
-  path: string;
-  onConnection(socket: LeanSocket, req: IncomingMessage, ip: string): void;
-}
 
 export interface GatewayOptions {
   host: string;
@@ -54,10 +40,12 @@ export interface GatewayDeps {
   identity: IdentityIssuer;
   metrics: GatewayMetrics;
   logger: Logger;
-  routes: HttpRoute[];
-  /** Extra WebSocket paths besides /ws (which is the core protocol). */
-  wsRoutes?: WsRoute[];
-  apps: { name: string; path: string; description: string }[];
+  /** The apps' HTTP routes (read on every request: apps may register until the node listens). */
+  routes: readonly HttpRoute[];
+  /** The apps' WebSocket paths besides /ws (which is the core protocol), by path. */
+  sockets?: ReadonlyMap<string, { accept: SocketAcceptor }>;
+  /** The running apps, for /api/apps and the `/` page. */
+  apps: readonly AppListing[];
 }
 
 export class Gateway {
@@ -77,7 +65,7 @@ export class Gateway {
     this.http = createServer((req, res) => this.onRequest(req, res));
     this.http.on('upgrade', (req, socket, head) => {
       const path = (req.url ?? '').split('?')[0];
-      const route = path === '/ws' ? null : deps.wsRoutes?.find((r) => r.path === path);
+      const route = path === '/ws' ? null : deps.sockets?.get(path);
       if (this.draining || (path !== '/ws' && !route)) {
         socket.end(this.draining ? 'HTTP/1.1 503 Service Unavailable\r\n\r\n' : 'HTTP/1.1 404 Not Found\r\n\r\n');
         return;
@@ -86,7 +74,7 @@ export class Gateway {
       if (!this.admit(ip, socket)) return;
       const lean = acceptLeanUpgrade(req, socket, head, { maxPayload: options.maxFrameBytes, registry: this.sockets });
       if (!lean) return;
-      if (route) route.onConnection(lean, req, ip);
+      if (route) route.accept(new LeanFrameSocket(lean, ip, req.url ?? path));
       else this.onConnection(lean, req, ip);
       lean.start();
     });

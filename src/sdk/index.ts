@@ -13,3 +13,5 @@ export type {
 export type { BackoffOptions } from './backoff.ts';
 export { BrigadeError, ErrorCodes, CloseCodes } from '../protocol/index.ts';
 export type { ErrorCode } from '../protocol/index.ts';
+export { registerErrorCodes } from '../protocol/index.ts';
+export type { ErrorBlock } from '../protocol/index.ts';

@@ -1,6 +1,7 @@
 /**
  * place against a real server process, with real WebSocket clients through the SDK.
  */
+import '../../src/apps/place/errors.ts'; // a client names an app's codes once it registers the app's block
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';

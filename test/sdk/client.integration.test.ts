@@ -2,6 +2,7 @@
  * The SDK against a real server: publish with acknowledgement, and a reconnect after the node
  * restarts that resumes from the last version seen — no gap, no duplicate.
  */
+import '../../src/apps/place/errors.ts'; // a client names an app's codes once it registers the app's block
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';

@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CoreApi } from '../../core/core-api.ts';
 import type { CanvasSpec, CanvasState, PlaceChannelType } from './canvas.ts';
 import { ADMIN_BODY_LIMIT_BYTES, MAX_EDITS_PER_PUBLISH } from './constants.ts';
-import { HttpError, readJsonBody, sendJson } from './http.ts';
+import { HttpError, readJsonBody, sendJson } from '../../core/http.ts';
 import { planRollback } from './rollback.ts';
 
 export const ADMIN_PUBLISHER = 'admin';
@@ -102,7 +102,7 @@ export async function publishAdminEdits(core: CoreApi, channel: string, edits: U
 export async function handleErase(
   core: CoreApi, spec: CanvasSpec, req: IncomingMessage, res: ServerResponse,
 ): Promise<void> {
-  const rect = parseEraseRect(await readJsonBody(req, ADMIN_BODY_LIMIT_BYTES), spec);
+  const rect = parseEraseRect(await readJsonBody(req, ADMIN_BODY_LIMIT_BYTES, 'PLACE_BAD_EDIT'), spec);
   const view = await core.view<CanvasState>(spec.channel);
   const edits = planErase(view.state, rect);
   const firstVersion = await publishAdminEdits(core, spec.channel, edits);
@@ -114,7 +114,7 @@ const ROLLBACK_SHAPE = '{userId, sinceMs}';
 export async function handleRollback(
   core: CoreApi, type: PlaceChannelType, spec: CanvasSpec, req: IncomingMessage, res: ServerResponse,
 ): Promise<void> {
-  const o = bodyObject(await readJsonBody(req, ADMIN_BODY_LIMIT_BYTES), ROLLBACK_SHAPE);
+  const o = bodyObject(await readJsonBody(req, ADMIN_BODY_LIMIT_BYTES, 'PLACE_BAD_EDIT'), ROLLBACK_SHAPE);
   const { userId, sinceMs } = o;
   if (typeof userId !== 'string' || userId === '') {
     throw new HttpError(400, 'PLACE_BAD_EDIT', `userId must be a non-empty string; send ${ROLLBACK_SHAPE}`);

@@ -40,3 +40,6 @@ export { planErase, parseEraseRect, publishAdminEdits, ADMIN_PUBLISHER } from '.
 export type { EraseRect } from './admin.ts';
 export { placeRoutes, describeCanvas } from './routes.ts';
 export type { PlaceRoute, PlaceRoutesOptions, CanvasDescription } from './routes.ts';
+export { placeApp, parseCanvases } from './app.ts';
+export type { PlaceOptions } from './app.ts';
+export { PLACE_ERRORS } from './errors.ts';

@@ -9,16 +9,15 @@ import type { CoreApi } from '../../core/core-api.ts';
 import type { CanvasSpec, CanvasState, PlaceChannelType } from './canvas.ts';
 import { makeAdminCheck, handleErase, handleRollback } from './admin.ts';
 import { CANVAS_NAME_PATTERN, PNG_MIN_INTERVAL_MS } from './constants.ts';
-import { HttpError, matchesIfNoneMatch, sendError, sendJson } from './http.ts';
+import type { HttpRoute } from '../../core/app.ts';
+import { HttpError, sendError, sendJson } from '../../core/http.ts';
+import { matchesIfNoneMatch } from './http.ts';
 import { PngCache } from './png.ts';
 import { RenderCache } from './render-cache.ts';
 import { isNibblePalette } from './snapshot-codec.ts';
 
-export interface PlaceRoute {
-  method: 'GET' | 'POST';
-  path: RegExp;
-  handle(req: IncomingMessage, res: ServerResponse, match: RegExpMatchArray): Promise<void>;
-}
+/** A place route: the core's HttpRoute. */
+export type PlaceRoute = HttpRoute;
 
 export interface PlaceRoutesOptions {
   /** Bearer token for /admin routes; '' disables them (every call is refused). */

@@ -5,9 +5,11 @@
  */
 export { Tracker, NODE_STATS_INTERVAL_MS } from './tracker.ts';
 export type { TrackerDeps, TrackerEngine, NodeStats } from './tracker.ts';
-export { defaultTrackerOptions, trackerOptionsOf } from './options.ts';
+export { defaultTrackerOptions } from './options.ts';
 export type { TrackerOptions } from './options.ts';
-export { trackerWsRoutes, trackerHttpRoutes, TRACKER_WS_PATHS } from './routes.ts';
+export { trackerHttpRoutes, TRACKER_WS_PATHS } from './routes.ts';
+export { trackerApp, trackerOptionsFrom } from './app.ts';
+export type { TrackerAppOptions } from './app.ts';
 export { TrackerStatusView, STATUS_TOP_SWARMS, STATUS_SCAN_SWARMS } from './status.ts';
 export type { TrackerStatus, SwarmSummary } from './status.ts';
 export { parseMessage } from './parse.ts';

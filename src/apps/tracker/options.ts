@@ -1,6 +1,6 @@
 /**
- * The tracker's limits and timings, each with its unit. Every one is a setting of `brigade serve`
- * under the same name (src/cli/config.ts), so defaults live here once.
+ * The tracker's limits and timings, each with its unit. Every one is an option of the tracker app
+ * (app.ts): `trackerIntervalMs` is `--tracker-interval-ms`, file key `apps.tracker.intervalMs`.
  */
 export interface TrackerOptions {
   /** Announce interval told to clients (the reply's `interval`, sent in seconds), ms. */
@@ -46,10 +46,3 @@ export const defaultTrackerOptions: TrackerOptions = {
   trackerTrickle: false,
   trackerMaxCandidates: 32,
 };
-
-/** The tracker's options out of any object that has them (the CLI's Config). */
-export function trackerOptionsOf(source: TrackerOptions): TrackerOptions {
-  const out = { ...defaultTrackerOptions };
-  for (const k of Object.keys(defaultTrackerOptions) as (keyof TrackerOptions)[]) (out as any)[k] = source[k];
-  return out;
-}

@@ -12,8 +12,7 @@
  * the connection: reading, ping/pong and the close handshake; we write only while it is OPEN, and
  * whole frames in one write, so ours never interleave with its control frames.
  */
-import type { LeanSocket } from '../../gateway/lean-ws.ts';
-import { writeWsHeader, wsHeaderSize } from '../../gateway/ws-sink.ts';
+import type { FrameSocket } from '../../core/index.ts';
 import { writeIdJson } from './ids.ts';
 import { IdMemo, RawJson } from './json-bytes.ts';
 import type { LocalPeer } from './peer.ts';
@@ -80,7 +79,7 @@ export class TrackerSocket {
   errorWindowStartMs = 0;
   errors = 0;
 
-  constructor(readonly ws: LeanSocket, readonly ip: string) {}
+  constructor(readonly ws: FrameSocket, readonly ip: string) {}
 
   /**
    * The peer this connection holds for (infoHex, peerHex). A browser's connection mostly holds
@@ -154,16 +153,17 @@ export class TrackerSocket {
     const start = this.messageStart;
     const len = this.at - start - RESERVED;
     // The payload was written after RESERVED (4) bytes: move it to sit right after its header.
-    const size = wsHeaderSize(len);
-    if (size === 2) {
-      this.out!.copyWithin(start + 2, start + RESERVED, this.at);
-      this.at -= 2;
-    } else if (size === 10) {
-      this.room(6);
-      this.out!.copyWithin(start + 10, start + RESERVED, this.at);
-      this.at += 6;
+    const framing = this.ws.framing;
+    const size = framing.headerSize(len);
+    if (size < RESERVED) {
+      this.out!.copyWithin(start + size, start + RESERVED, this.at);
+      this.at -= RESERVED - size;
+    } else if (size > RESERVED) {
+      this.room(size - RESERVED);
+      this.out!.copyWithin(start + size, start + RESERVED, this.at);
+      this.at += size - RESERVED;
     }
-    writeWsHeader(this.out!, start, 0x81, len); // FIN + text
+    framing.writeHeader(this.out!, start, len, true);
     this.messageStart = -1;
     this.count++;
   }
@@ -206,7 +206,7 @@ export class TrackerSocket {
     this.at = 0;
     this.count = 0;
     const before = ws.bufferedAmount;
-    ws.write(out.subarray(0, len));
+    ws.writeFramed(out.subarray(0, len));
     // Taken whole by the kernel: nothing refers to the buffer any more, it can be reused.
     if (before === 0 && ws.bufferedAmount === 0) giveBack(out);
     return n;

@@ -5,7 +5,7 @@
  */
 import client from 'prom-client';
 import { TrackerFailureCodes, type FailureReason } from './failures.ts';
-import { pollingCounter } from '../../gateway/metrics.ts';
+import { pollingCounter } from '../../util/metrics.ts';
 
 export interface TrackerStats {
   connections: number;

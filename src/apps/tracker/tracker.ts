@@ -13,11 +13,9 @@
  * offer came from (peer.ts links), so it routes the answer straight there.
  */
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type client from 'prom-client';
-import type { CoreStats, DirectMessages, Engine, Logger, Membership } from '../../core/index.ts';
-import type { LeanSocket } from '../../gateway/lean-ws.ts';
-import { RateWindow } from '../../gateway/metrics.ts';
+import type { CoreStats, DirectMessages, FrameSocket, Logger, Membership } from '../../core/index.ts';
+import { RateWindow } from '../../util/metrics.ts';
 import { CloseCodes } from '../../protocol/index.ts';
 import { failure, failureText, type TrackerFailure } from './failures.ts';
 import { hexToBin, idJson } from './ids.ts';
@@ -30,10 +28,14 @@ import { decodeRelay, encodeRelay, type RelayItem } from './relay.ts';
 import { TrackerSocket } from './socket.ts';
 import { bump, newTrackerStats, registerTrackerMetrics, type TrackerStats } from './stats.ts';
 
-export type TrackerEngine = Engine & DirectMessages & Membership;
+/** The engine abilities the tracker uses: shared swarms (membership) and relays between nodes (direct messages). */
+export type TrackerEngine = DirectMessages & Membership;
 
 export interface TrackerDeps {
-  engine: TrackerEngine;
+  /** Swarms and node records: expiring members shared by every node of the engine. */
+  membership: Membership;
+  /** Relays to peers held by other nodes. */
+  direct: DirectMessages;
   /** The node's core counters: tracker sockets count in connections and messages in/out too. */
   coreStats: CoreStats;
   logger: Logger;
@@ -135,13 +137,14 @@ export class Tracker {
     if (deps.registry) registerTrackerMetrics(deps.registry, this.stats, () => this.local());
   }
 
-  get engine(): TrackerEngine {
-    return this.deps.engine;
+  /** The shared membership (swarms, node records), for the status view. */
+  get membership(): Membership {
+    return this.deps.membership;
   }
 
   /** Starts receiving relays from other nodes and publishing this node's stats. */
   start(): void {
-    this.stopReceiving = this.deps.engine.receive(nodeAddress(this.nodeId), (bytes) => this.onRelay(bytes));
+    this.stopReceiving = this.deps.direct.receive(nodeAddress(this.nodeId), (bytes) => this.onRelay(bytes));
     this.publishStats();
     this.statsTimer = setInterval(() => this.publishStats(), NODE_STATS_INTERVAL_MS);
     this.statsTimer.unref();
@@ -160,7 +163,7 @@ export class Tracker {
     this.rates.stop();
     await this.tickDone;
     this.stopReceiving?.();
-    if (this.statsMember) this.track(this.deps.engine.leave(NODES_SET, this.statsMember));
+    if (this.statsMember) this.track(this.deps.membership.leave(NODES_SET, this.statsMember));
     await Promise.allSettled([...this.inflight]);
   }
 
@@ -184,9 +187,9 @@ export class Tracker {
 
   // ---------------------------------------------------------------- connections
 
-  /** The gateway hands over each upgraded socket of /announce and /. */
-  onConnection(ws: LeanSocket, _req: IncomingMessage, ip: string): void {
-    const socket = new TrackerSocket(ws, ip);
+  /** The core hands over each upgraded socket of /announce and /. */
+  onConnection(ws: FrameSocket): void {
+    const socket = new TrackerSocket(ws, ws.ip);
     this.stats.connections++;
     this.stats.connectsTotal++;
     this.deps.coreStats.connections++;
@@ -194,10 +197,10 @@ export class Tracker {
     ws.handler = {
       onMessage: (data, isBinary) => this.onMessage(socket, data, isBinary),
       onClose: () => this.onClose(socket),
-      onProtocolError: (err) => {
+      onProtocolError: (code) => {
         // The socket's reader closes by itself (1002, 1007, 1009); counted with the rest.
-        bump(this.stats.failures, err.code === 1009 ? 'too_big' : err.code === 1007 ? 'bad_utf8' : 'bad_frame');
-        bump(this.stats.closes, err.code);
+        bump(this.stats.failures, code === 1009 ? 'too_big' : code === 1007 ? 'bad_utf8' : 'bad_frame');
+        bump(this.stats.closes, code);
       },
     };
   }
@@ -440,7 +443,7 @@ export class Tracker {
     this.pendingAnnounces = new Map();
     this.pendingScrapes = [];
     this.pendingSignals = new Map();
-    const { engine } = this.deps;
+    const engine = this.deps.membership;
     const ttl = this.options.trackerPeerTtlMs;
 
     // 1. Membership writes, all swarms at once; a swarm whose writes failed gets failures.
@@ -580,7 +583,7 @@ export class Tracker {
       peer.socket = socket;
       socket.peers.set(key, peer);
     }
-    const { engine } = this.deps;
+    const engine = this.deps.membership;
     if (!peer) {
       if (socket.peers.size >= this.options.trackerMaxPeersPerSocket) {
         entry.refused = failure('too_many_peers', `this connection already holds ${socket.peers.size} (info_hash, peer_id) pairs; at most ${this.options.trackerMaxPeersPerSocket}`, 'announce', req.infoHash);
@@ -631,7 +634,7 @@ export class Tracker {
       this.localPeers--;
     }
     peer.socket.release(peer.infoHex + peer.peerHex);
-    return this.deps.engine.leave(swarmSet(peer.infoHex), peer.member);
+    return this.deps.membership.leave(swarmSet(peer.infoHex), peer.member);
   }
 
   /** Writes every group: one direct message per other node, one corked burst per socket. */
@@ -641,7 +644,7 @@ export class Tracker {
     for (const [nodeId, items] of remote) {
       this.stats.directMessagesSent++;
       this.stats.relayItemsSent += items.length;
-      this.deps.engine.sendTo(nodeAddress(nodeId), encodeRelay({ n: this.nodeId, i: items })).catch(() => {
+      this.deps.direct.sendTo(nodeAddress(nodeId), encodeRelay({ n: this.nodeId, i: items })).catch(() => {
         bump(this.stats.dropped, 'unavailable', items.length);
       });
     }
@@ -669,7 +672,7 @@ export class Tracker {
     const member = `${this.nodeId} ${JSON.stringify(this.nodeStats())}`;
     const previous = this.statsMember;
     this.statsMember = member;
-    const { engine } = this.deps;
+    const engine = this.deps.membership;
     this.track(engine.join(NODES_SET, member, NODE_STATS_INTERVAL_MS * 3).then(() => previous ? engine.leave(NODES_SET, previous) : undefined));
   }
 

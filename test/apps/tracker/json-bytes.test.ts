@@ -11,6 +11,7 @@ import { idJson } from '../../../src/apps/tracker/ids.ts';
 import { IdMemo, Message, RawJson, readMessage, toMessage } from '../../../src/apps/tracker/json-bytes.ts';
 import { parseMessage, parseMessageBytes, type ParseLimits } from '../../../src/apps/tracker/parse.ts';
 import { TrackerSocket } from '../../../src/apps/tracker/socket.ts';
+import { LeanFrameSocket } from '../../../src/gateway/frame-socket.ts';
 import { startLeanServer } from '../../helpers/lean-server.ts';
 import { prng } from '../../helpers/prng.ts';
 
@@ -167,7 +168,7 @@ describe('tracker socket frames', () => {
       const ws = await serverSide;
       const got: string[] = [];
       client.on('message', (d) => got.push(d.toString()));
-      const socket = new TrackerSocket(ws, '127.0.0.1');
+      const socket = new TrackerSocket(new LeanFrameSocket(ws, '127.0.0.1', '/announce'), '127.0.0.1');
       const id = binary();
       const big = 'é'.repeat(40_000); // 80,000 bytes: the 8-byte length
       const raw = Buffer.from(`xx{"sdp":"${'a'.repeat(300)}"}yy`);

@@ -1,0 +1,9 @@
+/**
+ * Every app this build ships, in the order they start. Adding an app: write it on the App
+ * contract (src/core/app.ts, docs/APPS.md) and list it here; nothing else in the CLI changes.
+ */
+import type { App } from '../core/index.ts';
+import { placeApp } from '../apps/place/index.ts';
+import { trackerApp } from '../apps/tracker/index.ts';
+
+export const allApps: readonly App<any>[] = [placeApp, trackerApp];
