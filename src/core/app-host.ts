@@ -3,7 +3,6 @@
  * registers (channel types into the hub, routes and socket paths for the gateway, request kinds
  * into the router, tick callbacks on the grid), and stops them in reverse order.
  */
-import { randomBytes } from 'node:crypto';
 import { registerErrorCodes } from '../protocol/index.ts';
 import type {
   App, AppCore, AppHandle, AppListing, AppOptions, CoreLimits, HttpRoute, SocketAcceptor, TickCallback,
@@ -22,7 +21,6 @@ export interface AppHostDeps {
   metricsRegistry: unknown;
   /** Persistent secrets (AppCore.secret). */
   secret(name: string, given: string): string;
-  nodeId?: string;
 }
 
 /** An app to run, with its resolved options. */
@@ -43,7 +41,7 @@ export class AppHost {
   private readonly timers: GridTimer[] = [];
 
   constructor(private readonly deps: AppHostDeps) {
-    this.nodeId = deps.nodeId ?? randomBytes(6).toString('hex');
+    this.nodeId = deps.hub.nodeId;
   }
 
   /**

@@ -21,12 +21,6 @@ export interface LogEvent {
 export interface AppendRequest {
   channel: string;
   events: LogEvent[];
-  /**
-   * The appending node's tick interval, ms, carried with the batch to every node (0 or absent:
-   * not said). Nodes over a shared engine tick at the longest interval they see, so they stay
-   * aligned (see the hub's schedule).
-   */
-  tickMs?: number;
 }
 
 /** A committed batch, as every node sees it through `onBatch`. */
@@ -34,10 +28,6 @@ export interface CommittedBatch {
   channel: string;
   firstVersion: number;
   events: LogEvent[];
-  /** The appending node's tick interval, ms, when the engine carries it (AppendRequest.tickMs). */
-  tickMs?: number;
-  /** Which engine instance (node) appended it, when the engine carries tickMs. */
-  origin?: string;
 }
 
 export interface StoredSnapshot {
@@ -69,7 +59,8 @@ export interface Engine {
   /**
    * Whether other nodes append to the same logs (their batches reach this node's BatchHandlers).
    * A hub over a shared engine waits `fanOutGraceMs` after its tick's append, so the batches every
-   * node committed on the same tick go out in one frame.
+   * node committed on the same tick go out in one frame; with Membership it also tells the other
+   * nodes its tick need (core/tick-needs.ts), so they tick together.
    */
   readonly shared: boolean;
 

@@ -11,16 +11,18 @@ import {
 import { Channel, type AckCallback } from './channel.ts';
 import type { ChannelType, Publisher } from './channel-type.ts';
 import type { ChannelView, CoreApi } from './core-api.ts';
-import { hasChannelRelease, hasClaims, type ChannelRelease, type Claims, type CommittedBatch, type Engine, type LogEvent, type StoredSnapshot } from './engine.ts';
+import { hasChannelRelease, hasClaims, hasMembership, type ChannelRelease, type Claims, type CommittedBatch, type Engine, type LogEvent, type StoredSnapshot } from './engine.ts';
 import { defaultCoreOptions, silentLogger, type CoreOptions, type Logger } from './options.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { Session, type Sink } from './session.ts';
 import { newStats, noopObserver, type CoreObserver } from './stats.ts';
 import { Subscription } from './subscription.ts';
+import { TickClock } from './tick-clock.ts';
+import { TickNeeds } from './tick-needs.ts';
+import { randomBytes } from 'node:crypto';
 import { catchUp } from './catch-up.ts';
 import { everyOnGrid, type GridTimer } from './grid-timer.ts';
 import { RequestRouter } from './requests.ts';
-import { wallNow } from './grid-timer.ts';
 
 type SubscribeFrame = Extract<ClientFrame, { kind: 'subscribe' }>;
 
@@ -31,6 +33,8 @@ export interface HubDeps {
   logger?: Logger;
   observer?: CoreObserver;
   now?: () => number;
+  /** This node's id among the nodes of a shared engine (no spaces); random when not given. */
+  nodeId?: string;
 }
 
 export class Hub implements CoreApi {
@@ -42,6 +46,8 @@ export class Hub implements CoreApi {
   /** The engine's per-channel delivery release, when it has one (told when a channel is unloaded). */
   private readonly release: ChannelRelease | null;
   readonly logger: Logger;
+  /** This node's id (random per process): the tick needs' member, and every app's AppCore.nodeId. */
+  readonly nodeId: string;
   /** REQUEST frames, routed to the apps that registered their kinds. */
   readonly requests: RequestRouter;
   private readonly types: ChannelType<any>[];
@@ -62,21 +68,10 @@ export class Hub implements CoreApi {
    * the fan-out) slow a busy node down.
    */
   private fanOutQueue = new Map<string, CommittedBatch[]>();
-  /** The interval this node's own work asks for: tickMs × 2^k (see intervalFor). */
-  private ownInterval = 0;
-  /**
-   * The tick interval each node last said in its batches (CommittedBatch.tickMs, by origin), and
-   * when: over a shared engine every node ticks at the longest any node needs, so they stay aligned.
-   */
-  private readonly peers = new Map<string, { tickMs: number; seenAt: number }>();
-  /** The interval in force: max(ownInterval, the peers'), at most maxTickMs. */
-  private interval = 0;
-  /** The grid point of the tick running or last run, wall-clock ms. */
-  private tickDue = 0;
-  /** The latest a batch reached this node after its tick's grid point, decaying (see graceMs). */
-  private lateMs = 0;
-  /** Ticks in a row whose work took under CALM_SHARE of the interval (see intervalFor). */
-  private calmTicks = 0;
+  /** When ticks fall and how long their fan-out waits (on the wall clock: the grid every node shares). */
+  private readonly clock: TickClock;
+  /** Over a shared engine with Membership: this node's tick need told to, and the peers' read from, the other nodes. */
+  private readonly tickNeeds: TickNeeds | null;
   private readonly dirty = new Set<Channel>();
   /** Open sessions, for shutdown and scrape-time gauges (never iterated on the hot path). */
   readonly sessions = new Set<Session>();
@@ -105,6 +100,11 @@ export class Hub implements CoreApi {
     this.now = deps.now ?? Date.now;
     this.ipLimiter = new RateLimiter(this.options.publishPerSecondPerIp, this.options.publishBurstPerIp);
     this.stats.currentTickMs = this.options.tickMs;
+    this.clock = new TickClock(this.options);
+    this.nodeId = deps.nodeId ?? randomBytes(6).toString('hex');
+    this.tickNeeds = this.engine.shared && hasMembership(this.engine)
+      ? new TickNeeds(this.engine, this.nodeId, this.clock, this.logger)
+      : null;
     this.engine.onBatch((b) => this.onBatch(b));
   }
 
@@ -139,7 +139,8 @@ export class Hub implements CoreApi {
     this.stopped = false;
     this.started = true;
     for (const t of this.types) if (t.ephemeral) this.startEphemeralTick(t);
-    this.schedule(wallNow() + this.options.tickMs);
+    this.schedule(this.clock.nextDue(this.clock.now() + this.options.tickMs));
+    this.tickNeeds?.start();
     const idleMs = this.options.channelIdleMs;
     if (idleMs > 0 && this.sweepTimer === null) {
       // A channel goes at most idleMs + one sweep interval after its last use.
@@ -160,6 +161,7 @@ export class Hub implements CoreApi {
     for (const interval of [...this.ephemeralDirty.keys()]) this.flushEphemeral(interval);
     if (this.tickRunning) await this.tickRunning;
     await this.runTick();
+    await this.tickNeeds?.stop();
   }
 
   connect(sink: Sink, publisher: Publisher): Session {
@@ -374,85 +376,33 @@ export class Hub implements CoreApi {
   }
 
   /**
-   * Ticks fall on a wall-clock grid shared by every node, so over Redis the nodes append on the
-   * same instants and each node's fan-out, `fanOutGraceMs` later, carries every node's batch of
-   * that tick in one frame. (Unaligned, a node fans out at most once per tick at its own phase, and
-   * a batch from a node at another phase waits up to a whole tick more.)
-   *
-   * Adaptive tick: when a tick's work (its append and the fan-out of every batch that arrived,
-   * this node's and other nodes') outlasts tickMs, the interval doubles until it covers that work,
-   * up to maxTickMs, so batches and frames grow instead of ticks queueing behind each other. The
-   * interval is tickMs × 2^k (or maxTickMs, the last step) and a tick falls on a multiple of it;
-   * each node says its own need in its batches (AppendRequest.tickMs) and every node ticks at the
-   * longest need it hears, so loaded nodes stay on the same instants. Were they not, every tick of
-   * the slower node would still be a tick of the faster one, and only the faster one's other
-   * batches would wait.
+   * Runs the tick due at `due` (a grid point: see tick-clock.ts for the grid, the adaptive interval
+   * and how the nodes of a shared engine keep to the longest need among them), then schedules the
+   * next one.
    */
-  private schedule(earliest: number, interval = this.options.tickMs): void {
+  private schedule(due: number): void {
     if (this.stopped) return;
-    const now = wallNow();
-    const due = Math.ceil(Math.max(earliest, now) / interval) * interval;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.tickDue = due;
-      this.lateMs *= LATE_DECAY;
+      this.clock.begin(due);
       this.tickRunning = this.runTick().catch((err) => {
         this.logger.error({ err: String(err) }, 'tick failed');
         return 0;
       }).then((took) => {
         this.tickRunning = null;
-        const next = this.intervalFor(took, due);
-        this.schedule(due + next, next);
-        this.stats.currentTickMs = this.interval;
+        this.schedule(this.clock.end(took));
+        this.stats.currentTickMs = this.clock.intervalMs;
+        this.tickNeeds?.tickEnded();
       });
-    }, Math.max(0, due - now));
-  }
-
-  /**
-   * The next interval after a tick that did `took` ms of work. This node's own need: doubled (the
-   * last step capped at maxTickMs) at once until it covers the work; halved (down to tickMs) only
-   * after CALM_TICKS ticks in a row whose work took under CALM_SHARE of it, so the shorter
-   * interval would still leave room. The hysteresis keeps a node under a steady load at one
-   * interval instead of flapping between two (each flap misaligns it from the other nodes for a
-   * tick). The interval in
-   * force is the longest of its own need and what other nodes said in their batches lately.
-   */
-  private intervalFor(took: number, now: number): number {
-    const { tickMs, maxTickMs } = this.options;
-    let interval = Math.max(tickMs, this.ownInterval);
-    if (took > interval) {
-      while (interval < took && interval < maxTickMs) interval = Math.min(interval * 2, maxTickMs);
-      this.calmTicks = 0;
-    } else if (interval > tickMs && took < interval * CALM_SHARE) {
-      if (++this.calmTicks >= CALM_TICKS) {
-        // Down a level: from maxTickMs (which need not be tickMs × 2^k) to the largest level below it.
-        let lower = tickMs;
-        while (lower * 2 < interval) lower *= 2;
-        interval = lower;
-        this.calmTicks = 0;
-      }
-    } else {
-      this.calmTicks = 0;
-    }
-    this.ownInterval = interval;
-    let peers = 0;
-    for (const [origin, p] of this.peers) {
-      // A node that stopped publishing stops counting two of its ticks (and a second) later.
-      if (now - p.seenAt > 2 * p.tickMs + 1000) this.peers.delete(origin);
-      else if (p.tickMs > peers) peers = p.tickMs;
-    }
-    this.interval = Math.min(maxTickMs, Math.max(interval, peers));
-    return this.interval;
+    }, Math.max(0, due - this.clock.now()));
   }
 
   /**
    * How long after its grid point a tick's fan-out waits over a shared engine, ms: at least
-   * fanOutGraceMs, more when batches of recent ticks came later than that (a busy machine delays
-   * other nodes' appends and their delivery), at most a quarter of the interval.
+   * fanOutGraceMs, more when batches of recent ticks came later (see TickClock.graceMs).
    */
   graceMs(): number {
-    const floor = this.options.fanOutGraceMs;
-    return Math.min(Math.max(floor, this.lateMs + LATE_MARGIN_MS), Math.max(floor, this.interval / 4));
+    return this.clock.graceMs();
   }
 
   /**
@@ -473,7 +423,7 @@ export class Hub implements CoreApi {
     if (this.engine.shared && !this.stopped) {
       const grace = this.graceMs();
       this.stats.fanOutGraceMs = grace;
-      const wait = this.tickDue + grace - wallNow();
+      const wait = this.clock.dueMs + grace - this.clock.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     }
     const fanOutStarted = performance.now();
@@ -486,10 +436,7 @@ export class Hub implements CoreApi {
     const started = performance.now();
     const chans = [...this.dirty];
     this.dirty.clear();
-    // What this node's own work asks for, not the interval in force: saying the peers' back would
-    // keep every node at the longest interval any node ever needed.
-    const tickMs = this.engine.shared ? Math.max(this.options.tickMs, this.ownInterval) : undefined;
-    const requests = chans.map((ch) => ({ channel: ch.name, events: ch.pending, tickMs }));
+    const requests = chans.map((ch) => ({ channel: ch.name, events: ch.pending }));
     const acks = chans.map((ch) => ch.pendingAcks);
     for (const ch of chans) {
       ch.pending = [];
@@ -532,14 +479,8 @@ export class Hub implements CoreApi {
   }
 
   private onBatch(b: CommittedBatch): void {
-    if (b.tickMs !== undefined) {
-      const at = wallNow();
-      if (b.origin !== undefined) this.peers.set(b.origin, { tickMs: b.tickMs, seenAt: at });
-      // How long after the grid point a batch of that tick got here (within half an interval:
-      // later than that, it belongs to another tick). The fan-out waits about the latest of these.
-      const late = at - this.tickDue;
-      if (late >= 0 && late < this.interval / 2 && late > this.lateMs) this.lateMs = late;
-    }
+    // How late after the tick's grid point batches get here: the fan-out waits about that long.
+    if (this.engine.shared) this.clock.batchArrived();
     if (this.heldBatches) {
       this.heldBatches.push(b);
       return;
@@ -734,14 +675,6 @@ export class Hub implements CoreApi {
 function unknownChannel(name: string): BrigadeError {
   return new BrigadeError('UNKNOWN_CHANNEL', `no app serves channel ${JSON.stringify(name)}`);
 }
-
-/** The adaptive tick halves its interval after this many ticks in a row whose work took under CALM_SHARE of it. */
-const CALM_TICKS = 5;
-const CALM_SHARE = 0.3;
-/** Per tick, the remembered lateness of batches (graceMs) shrinks by this factor. */
-const LATE_DECAY = 0.9;
-/** The fan-out waits this much past the latest recent arrival, ms (delivery jitter). */
-const LATE_MARGIN_MS = 2;
 
 /** A random non-zero u32 (an ephemeral channel's epoch on this node). */
 function randomEpoch(): number {

@@ -28,7 +28,7 @@
  * - Membership as a sorted set `<prefix>{<set>}:members` scored by expiresAtMs (redis-lua-join.ts);
  *   the key expires with its latest member, so an abandoned set leaves nothing behind.
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { ChainableCommander } from 'ioredis';
 import type {
@@ -71,7 +71,7 @@ export const REDIS_ENGINE_DEFAULTS = {
 
 /** The scripts as ioredis commands (defineCommand adds them at runtime; EVALSHA, EVAL on NOSCRIPT). */
 interface ScriptCommands {
-  brigadeAppend(meta: string, log: string, epoch: string, count: string, packed: Buffer, tickMs: string, origin: string): Promise<number>;
+  brigadeAppend(meta: string, log: string, epoch: string, count: string, packed: Buffer): Promise<number>;
   brigadeInfo(meta: string, epoch: string): Promise<[number, number, number]>;
   brigadePutSnapshot(meta: string, log: string, snaps: string, snap: string, version: string, bytes: Buffer,
     timeMs: string, keepSnapshots: string, retainEvents: string, epoch: string): Promise<number>;
@@ -80,7 +80,7 @@ interface ScriptCommands {
   brigadeClaim(key: string, ttlMs: string): Promise<number>;
 }
 interface PipelineScriptCommands {
-  brigadeAppend(meta: string, log: string, epoch: string, count: string, packed: Buffer, tickMs: string, origin: string): ChainableCommander;
+  brigadeAppend(meta: string, log: string, epoch: string, count: string, packed: Buffer): ChainableCommander;
 }
 
 const defaultLogger = { warn: (obj: object, msg: string) => console.warn(msg, obj) };
@@ -91,8 +91,6 @@ interface Receiver { handler: (bytes: Uint8Array) => void }
 export class RedisEngine implements Engine, DirectMessages, Membership, Claims, ChannelRelease {
   readonly kind = 'redis';
   readonly shared = true;
-  /** This engine instance's id, carried with its batches (CommittedBatch.origin). */
-  readonly id = randomBytes(6).toString('hex');
   private readonly options: RedisEngineOptions;
   private readonly prefix: string;
   private readonly logger: { warn(obj: object, msg: string): void };
@@ -157,7 +155,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       blockMs: readBlockMs,
       batchesPerRead: this.options.batchesPerRead ?? REDIS_ENGINE_DEFAULTS.batchesPerRead,
       logKey: (channel) => channelKeys(this.prefix, channel).log,
-      deliver: (channel, batch) => this.deliver(channel, batch.firstVersion, batch.count, batch.packed, batch.tickMs, batch.origin),
+      deliver: (channel, batch) => this.deliver(channel, batch.firstVersion, batch.count, batch.packed),
       unblock: async (clientId) => Number(await cmd.client('UNBLOCK', clientId)),
       logger: this.logger,
     });
@@ -177,9 +175,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     const scripts = pipeline as unknown as PipelineScriptCommands;
     for (let i = 0; i < requests.length; i++) {
       const keys = channelKeys(this.prefix, requests[i].channel);
-      const tickMs = requests[i].tickMs;
-      scripts.brigadeAppend(keys.meta, keys.log, newEpoch(), String(requests[i].events.length), packed[i],
-        tickMs !== undefined && Number.isFinite(tickMs) && tickMs > 0 ? String(Math.round(tickMs)) : '0', this.id);
+      scripts.brigadeAppend(keys.meta, keys.log, newEpoch(), String(requests[i].events.length), packed[i]);
     }
     let results: Array<[Error | null, unknown]> | null;
     try {
@@ -457,7 +453,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     }
   }
 
-  private deliver(channel: string, firstVersion: number, count: number, packed: Buffer, tickMs: number, origin: string): void {
+  private deliver(channel: string, firstVersion: number, count: number, packed: Buffer): void {
     if (this.handlers.length === 0) return;
     let events: LogEvent[];
     try {
@@ -466,7 +462,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       this.logger.warn({ err, channel, firstVersion }, 'undecodable batch in the redis log; skipped');
       return;
     }
-    const batch: CommittedBatch = tickMs > 0 ? { channel, firstVersion, events, tickMs, origin } : { channel, firstVersion, events };
+    const batch: CommittedBatch = { channel, firstVersion, events };
     for (const handler of this.handlers) {
       try {
         handler(batch);

@@ -72,26 +72,22 @@ export interface BatchEntry {
   count: number;
   /** The events, packed by redis-event-codec.ts. */
   packed: Buffer;
-  /** The appending node's tick interval, ms; 0 when the entry does not say. */
-  tickMs: number;
-  /** The appending engine's id ('' when the entry does not say). */
-  origin: string;
 }
 
-/** Null for an entry lacking its fields (not written by the append script). */
+/**
+ * Null for an entry lacking its fields (not written by the append script). Other fields are
+ * ignored: entries written by earlier versions also hold 't' and 'o' (the appending node's tick
+ * need and id, which now travel through membership: core/tick-needs.ts).
+ */
 export function parseBatchEntry([rawId, fields]: RawStreamEntry): BatchEntry | null {
   let count = -1;
   let packed: Buffer | null = null;
-  let tickMs = 0;
-  let origin = '';
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = fields[i].toString();
     if (name === 'n') count = Number(fields[i + 1].toString());
     else if (name === 'd') packed = fields[i + 1];
-    else if (name === 't') tickMs = Number(fields[i + 1].toString()) || 0;
-    else if (name === 'o') origin = fields[i + 1].toString();
   }
   if (count < 0 || packed === null) return null;
   const id = rawId.toString();
-  return { id, firstVersion: versionOfId(id), count, packed, tickMs, origin };
+  return { id, firstVersion: versionOfId(id), count, packed };
 }

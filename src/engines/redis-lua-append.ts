@@ -7,8 +7,6 @@
  * ARGV[1]  epoch candidate: a random non-zero u32, kept only when the channel is new
  * ARGV[2]  count: number of events in the batch; 0 appends nothing
  * ARGV[3]  the packed events (redis-event-codec.ts)
- * ARGV[4]  the appending node's tick interval, ms ('0': not said; then the entry has no 't' field)
- * ARGV[5]  the appending engine's id (field 'o', with 't')
  *
  * Returns the first version assigned (the head before the append), an integer. The entry's stream
  * id is "<firstVersion>-1". XADD runs before the head moves, so a refused XADD (an id not above the
@@ -22,11 +20,7 @@ end
 local head = tonumber(redis.call('HGET', meta, 'head'))
 local count = tonumber(ARGV[2])
 if count > 0 then
-  if ARGV[4] ~= nil and ARGV[4] ~= '0' then
-    redis.call('XADD', log, string.format('%d-1', head), 'n', ARGV[2], 'd', ARGV[3], 't', ARGV[4], 'o', ARGV[5])
-  else
-    redis.call('XADD', log, string.format('%d-1', head), 'n', ARGV[2], 'd', ARGV[3])
-  end
+  redis.call('XADD', log, string.format('%d-1', head), 'n', ARGV[2], 'd', ARGV[3])
   redis.call('HSET', meta, 'head', string.format('%d', head + count))
 end
 return head

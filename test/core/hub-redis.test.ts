@@ -1,14 +1,16 @@
 /**
  * The hub's tick over a shared engine (a real redis-server): nodes tick on a shared wall-clock
- * grid, at the longest interval any of them says it needs (carried in its batches), and a node's
- * fan-out waits as long as other nodes' batches of the same tick have lately taken to arrive.
- * The other node here is a bare RedisEngine appending as a busy or slow node would.
+ * grid, at the longest interval any of them says it needs (told through the engine's membership
+ * set, not the log), and a node's fan-out waits as long as other nodes' batches of the same tick
+ * have lately taken to arrive. The other node is a second hub, or a bare RedisEngine appending or
+ * joining as a busy, slow or dead node would.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { PlaceChannelType, DEFAULT_PALETTE } from '../../src/apps/place/index.ts';
 import { Hub } from '../../src/core/index.ts';
+import { TICK_NEEDS_SET, tickNeedMember } from '../../src/core/tick-needs.ts';
 import { RedisEngine } from '../../src/engines/index.ts';
 import { startRedis } from '../helpers/redis-server.ts';
 
@@ -24,7 +26,7 @@ function engine(prefix: string): RedisEngine {
 
 async function nodes(options: Record<string, number>) {
   const prefix = `hub-${randomBytes(4).toString('hex')}:`;
-  const place = new PlaceChannelType({ canvases: { main: { width: 100, height: 100, palette: [...DEFAULT_PALETTE] } }, cooldownMs: 0 });
+  const place = placeType();
   const mine = engine(prefix);
   const other = engine(prefix);
   await mine.open();
@@ -35,48 +37,64 @@ async function nodes(options: Record<string, number>) {
   await other.info(channel);
   const codec = place.canvas(channel)!.codec;
   let n = 0;
-  /** One edit from the other node, saying it ticks every `tickMs`. */
-  const appendFromOther = (tickMs: number) =>
-    other.append([{ channel, events: [{ payload: codec.encode(n++ % 100, 0, 1), publisher: 'other', timeMs: Date.now() }], tickMs }]);
+  /** One edit from the other node. */
+  const appendFromOther = () =>
+    other.append([{ channel, events: [{ payload: codec.encode(n++ % 100, 0, 1), publisher: 'other', timeMs: Date.now() }] }]);
+  /** A second hub over the same redis, as another node would run. */
+  const otherHub = (nodeId: string, otherOptions: Record<string, number>) =>
+    new Hub({ engine: other, types: [placeType()], logger: quiet, nodeId, options: { publishPerSecondPerIp: 0, ...otherOptions } });
   const close = async () => {
     await hub.stop();
     await mine.close();
     await other.close();
   };
-  return { hub, appendFromOther, close };
+  return { hub, other, otherHub, appendFromOther, close };
+}
+
+function placeType(): PlaceChannelType {
+  return new PlaceChannelType({ canvases: { main: { width: 100, height: 100, palette: [...DEFAULT_PALETTE] } }, cooldownMs: 0 });
 }
 
 /** Waits until `ms` past the next multiple of `grid` in wall-clock time. */
 const atGridPlus = (grid: number, ms: number) => new Promise((r) => setTimeout(r, (ms - (Date.now() % grid) + grid) % grid || grid));
 
-async function until(what: string, cond: () => boolean, timeoutMs: number, step?: () => Promise<unknown>): Promise<void> {
+async function until(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    if (step) await step();
-    else await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 describe('hub over redis: the tick', () => {
-  it('ticks at the longest interval another node says it needs, and at its own again once that node needs less or goes quiet', async () => {
-    const { hub, appendFromOther, close } = await nodes({ tickMs: 50, maxTickMs: 1600, fanOutGraceMs: 5 });
-    /** One step of a wait: the other node publishes an edit saying it needs `ms`, then a pause. */
-    const saying = (ms: number) => async () => {
-      await appendFromOther(ms);
-      await new Promise((r) => setTimeout(r, 100));
-    };
+  it('ticks at the longest interval another node needs, told through membership, and at its own again once that node stops', async () => {
+    const { hub, other, otherHub, close } = await nodes({ tickMs: 50, maxTickMs: 1600, fanOutGraceMs: 5 });
+    const slow = otherHub('slow-node', { tickMs: 400, maxTickMs: 1600, fanOutGraceMs: 5 });
     try {
       await until('the idle node ticks every 50 ms', () => hub.stats.currentTickMs === 50, 5000);
-      // The other node's batches say 400 ms: this node follows, so their ticks stay aligned.
-      await until('the node ticks every 400 ms', () => hub.stats.currentTickMs === 400, 10_000, saying(400));
-      // It never goes past its own maxTickMs, whatever a peer says.
-      await until('the node is capped at its maxTickMs', () => hub.stats.currentTickMs === 1600, 10_000, saying(6400));
-      // A node that says it needs less again is followed down at once.
-      await until('the node is back at 50 ms', () => hub.stats.currentTickMs === 50, 5000, saying(50));
-      // And one that stops publishing stops counting two of its ticks (and a second) later.
-      await until('the node ticks every 400 ms again', () => hub.stats.currentTickMs === 400, 10_000, saying(400));
-      await until('the silent node is forgotten', () => hub.stats.currentTickMs === 50, 5000);
+      // The other node needs 400 ms (its own tickMs): it says so in the membership set, nothing
+      // in the log, and this node follows, so their ticks stay aligned.
+      slow.start();
+      await until('the node ticks every 400 ms', () => hub.stats.currentTickMs === 400, 10_000);
+      assert.ok((await other.members(TICK_NEEDS_SET)).includes(tickNeedMember('slow-node', 400)), 'the slow node\'s need is in the set');
+      // A node that stops leaves the set, and is forgotten at this node's next read.
+      await slow.stop();
+      assert.ok(!(await other.members(TICK_NEEDS_SET)).includes(tickNeedMember('slow-node', 400)), 'the stopped node left the set');
+      await until('the node is back at 50 ms', () => hub.stats.currentTickMs === 50, 5000);
+    } finally {
+      await slow.stop();
+      await close();
+    }
+  });
+
+  it('never goes past its own maxTickMs, and forgets a node that dies once its need expires', async () => {
+    const { hub, other, close } = await nodes({ tickMs: 50, maxTickMs: 1600, fanOutGraceMs: 5 });
+    try {
+      await until('the idle node ticks every 50 ms', () => hub.stats.currentTickMs === 50, 5000);
+      // A node that said it needs 6400 ms and then died: it never re-joins, so its member expires.
+      await other.join(TICK_NEEDS_SET, tickNeedMember('dead-node', 6400), 2500);
+      await until('the node is capped at its maxTickMs', () => hub.stats.currentTickMs === 1600, 5000);
+      await until('the dead node is forgotten', () => hub.stats.currentTickMs === 50, 10_000);
     } finally {
       await close();
     }
@@ -91,7 +109,7 @@ describe('hub over redis: the tick', () => {
       // The other node appends 60 ms after each grid point, as a busy node would.
       for (let i = 0; i < 6; i++) {
         await atGridPlus(tickMs, 60);
-        await appendFromOther(tickMs);
+        await appendFromOther();
       }
       await new Promise((r) => setTimeout(r, 50)); // the last batch reaches the hub
       const grace = hub.graceMs();

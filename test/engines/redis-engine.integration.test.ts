@@ -10,6 +10,8 @@ import { Redis } from 'ioredis';
 import type { CommittedBatch, LogEvent, RetentionOptions } from '../../src/core/engine.ts';
 import { RedisEngine } from '../../src/engines/index.ts';
 import type { RedisEngineOptions } from '../../src/engines/redis-engine.ts';
+import { packEvents } from '../../src/engines/redis-event-codec.ts';
+import { channelKeys } from '../../src/engines/redis-keys.ts';
 import { BrigadeError } from '../../src/protocol/index.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { runAbilitiesConformance } from './abilities-conformance.ts';
@@ -181,7 +183,7 @@ describe('redis engine', () => {
     assert.deepEqual(textsOf(await b.read(channel, 0, 1000)), acked.flatMap((batch) => batch.texts));
   });
 
-  it("carries the appending node's tick interval with each batch to every engine", async () => {
+  it('keeps no tick need in the log, and reads and delivers entries an earlier version wrote with one', async () => {
     const prefix = freshPrefix('tick');
     const a = await open(engineOn(shared, prefix));
     const b = await open(engineOn(shared, prefix));
@@ -189,11 +191,23 @@ describe('redis engine', () => {
     const got: CommittedBatch[] = [];
     b.onBatch((batch) => { if (batch.channel === channel) got.push(batch); });
     await b.info(channel);
-    await a.append([{ channel, events: texted(['said']), tickMs: 400 }]);
-    await a.append([{ channel, events: texted(['unsaid']) }]);
-    await a.append([{ channel, events: texted(['zero']), tickMs: 0 }]);
-    await waitFor('b sees three batches', () => got.length >= 3);
-    assert.deepEqual(got.map((batch) => batch.tickMs), [400, undefined, undefined]);
+    await a.append([{ channel, events: texted(['new']) }]);
+    const keys = channelKeys(prefix, channel);
+    const admin = new Redis(shared.url);
+    try {
+      const entries = await admin.xrange(keys.log, '-', '+');
+      assert.equal(entries.length, 1);
+      const names = entries[0][1].filter((_, i) => i % 2 === 0);
+      assert.ok(!names.includes('t') && !names.includes('o'), `no tick need or node id in the entry: ${names}`);
+      // An entry as the earlier append script wrote it: the node's tick need ('t') and id ('o') beside the events.
+      await admin.xadd(keys.log, '1-1', 'n', '1', 'd', packEvents(texted(['old'])), 't', '400', 'o', 'abc');
+      await admin.hset(keys.meta, 'head', 2);
+    } finally {
+      admin.disconnect();
+    }
+    await waitFor('b sees both batches', () => got.length >= 2);
+    assert.deepEqual(got.map((batch) => [batch.firstVersion, textsOf(batch.events)]), [[0, ['new']], [1, ['old']]]);
+    assert.deepEqual(textsOf(await a.read(channel, 0, 10)), ['new', 'old']);
   });
 
   it('delivers another engine\'s batches to an engine from the head it read on', async () => {
