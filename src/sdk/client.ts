@@ -9,7 +9,7 @@
  *   const version = await client.publish('place:main', edit);
  */
 import {
-  BrigadeError, decodeServerFrame, encodeClientFrame, isValidChannelName, type ClientFrame, type ServerFrame,
+  BodyEncoding, BrigadeError, decodeServerFrame, encodeClientFrame, isValidChannelName, type ClientFrame, type ServerFrame,
 } from '../protocol/index.ts';
 import { backoffDelayMs, type BackoffOptions } from './backoff.ts';
 import {
@@ -19,6 +19,15 @@ import { Emitter } from './emitter.ts';
 import {
   ChannelSubscription, type SubscribeFrom, type Subscription, type SubscriptionHandlers, type SubscriptionHost,
 } from './subscription.ts';
+
+interface PendingRequest {
+  resolve(value: unknown): void;
+  reject(err: BrigadeError): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+const textDecoder = new TextDecoder();
+const textEncoder = new TextEncoder();
 
 interface PendingPublish {
   resolve(version: number): void;
@@ -65,6 +74,8 @@ export class BrigadeClient {
   /** UNSUBSCRIBEs not yet answered: their errors (NOT_SUBSCRIBED) concern no one any more. */
   private readonly unsubscribeRequests = new Set<number>();
   private readonly publishes = new Map<number, PendingPublish>();
+  /** REQUESTs waiting for their REPLY or ERROR, by requestId. */
+  private readonly requests = new Map<number, PendingRequest>();
 
   /**
    * @param url one node's WebSocket URL (`ws://host/ws`), or several: after a connection drops the
@@ -171,6 +182,34 @@ export class BrigadeClient {
     });
   }
 
+  /**
+   * Sends a REQUEST to the app that answers `kind` (`place.canvases`) and resolves with its reply:
+   * a Uint8Array body is sent as bytes and a bytes reply resolves as a Uint8Array; anything else
+   * goes as JSON and a JSON reply resolves parsed. Rejects with the server's BrigadeError
+   * (UNKNOWN_REQUEST, APP_NOT_RUNNING, INVALID_REQUEST, or the app's own codes), DISCONNECTED or
+   * TIMEOUT. A request is not re-sent after a reconnect: the caller decides whether it is safe to.
+   */
+  request<T = unknown>(kind: string, body: unknown = null): Promise<T> {
+    if (!this.isOpen) return Promise.reject(new BrigadeError('DISCONNECTED', `not connected to ${this.url}; await client.ready() before a request`));
+    const requestId = this.newRequestId();
+    let frame: Uint8Array;
+    try {
+      frame = body instanceof Uint8Array
+        ? encodeClientFrame({ kind: 'request', requestId, requestKind: kind, encoding: BodyEncoding.BYTES, body })
+        : encodeClientFrame({ kind: 'request', requestId, requestKind: kind, encoding: BodyEncoding.JSON, body: textEncoder.encode(JSON.stringify(body ?? null)) });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.requests.delete(requestId);
+        reject(new BrigadeError('TIMEOUT', `no answer to request ${kind} within ${this.publishTimeoutMs} ms`));
+      }, this.publishTimeoutMs);
+      this.requests.set(requestId, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.sendBytes(frame);
+    });
+  }
+
   /** Closes the connection for good: no reconnect; pending publishes and ready() reject with DISCONNECTED. */
   close(): void {
     if (this.closed) return;
@@ -266,6 +305,12 @@ export class BrigadeClient {
       clearTimeout(p.timer);
       p.reject(new BrigadeError('DISCONNECTED', `connection to ${this.url} closed before the publish was acknowledged; it may or may not have been committed`));
     }
+    const unanswered = [...this.requests.values()];
+    this.requests.clear();
+    for (const r of unanswered) {
+      clearTimeout(r.timer);
+      r.reject(new BrigadeError('DISCONNECTED', `connection to ${this.url} closed before the request was answered`));
+    }
   }
 
   private scheduleReconnect(attempt: number): void {
@@ -320,6 +365,19 @@ export class BrigadeClient {
         p.resolve(frame.version);
         return;
       }
+      case 'reply': {
+        const r = this.requests.get(frame.requestId);
+        if (!r) return; // timed out already
+        this.requests.delete(frame.requestId);
+        clearTimeout(r.timer);
+        if (frame.encoding === BodyEncoding.BYTES) return r.resolve(frame.body.slice());
+        try {
+          r.resolve(JSON.parse(textDecoder.decode(frame.body)));
+        } catch {
+          r.reject(new BrigadeError('MALFORMED_FRAME', 'a JSON reply could not be parsed'));
+        }
+        return;
+      }
       case 'error':
         this.handleErrorFrame(frame);
         return;
@@ -330,6 +388,13 @@ export class BrigadeClient {
     const err = new BrigadeError(frame.code, frame.message, frame.retryAfterMs);
     const id = frame.requestId;
     if (id !== 0) {
+      const r = this.requests.get(id);
+      if (r) {
+        this.requests.delete(id);
+        clearTimeout(r.timer);
+        r.reject(err);
+        return;
+      }
       const p = this.publishes.get(id);
       if (p) {
         this.publishes.delete(id);
