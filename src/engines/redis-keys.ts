@@ -4,7 +4,8 @@
  *
  *   <prefix>{<channel>}:meta    hash    epoch, head, oldest (see ChannelInfo)
  *   <prefix>{<channel>}:log     stream  one entry per append request (per node per tick):
- *                                       id "<firstVersion>-1", fields n (event count), d (packed events)
+ *                                       id "<firstVersion>-1", fields n (event count), d (packed events),
+ *                                       e (epoch), and t, o (tick interval, appending engine) when said
  *   <prefix>{<channel>}:snaps   zset    member and score: the version of each kept snapshot
  *   <prefix>{<channel>}:snap    hash    "<version>" → snapshot bytes, "<version>:t" → timeMs
  *
@@ -76,6 +77,8 @@ export interface BatchEntry {
   tickMs: number;
   /** The appending engine's id ('' when the entry does not say). */
   origin: string;
+  /** The epoch of the log it was appended to; 0 when the entry does not say (written before epochs were). */
+  epoch: number;
 }
 
 /** Null for an entry lacking its fields (not written by the append script). */
@@ -84,14 +87,16 @@ export function parseBatchEntry([rawId, fields]: RawStreamEntry): BatchEntry | n
   let packed: Buffer | null = null;
   let tickMs = 0;
   let origin = '';
+  let epoch = 0;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = fields[i].toString();
     if (name === 'n') count = Number(fields[i + 1].toString());
     else if (name === 'd') packed = fields[i + 1];
     else if (name === 't') tickMs = Number(fields[i + 1].toString()) || 0;
     else if (name === 'o') origin = fields[i + 1].toString();
+    else if (name === 'e') epoch = Number(fields[i + 1].toString()) || 0;
   }
   if (count < 0 || packed === null) return null;
   const id = rawId.toString();
-  return { id, firstVersion: versionOfId(id), count, packed, tickMs, origin };
+  return { id, firstVersion: versionOfId(id), count, packed, tickMs, origin, epoch };
 }
