@@ -7,7 +7,21 @@
  * Versions: each channel's events are numbered 0, 1, 2, … with no gaps. A channel's `head` is
  * the version the next event will get (= the number of events ever appended). A snapshot "at
  * version V" is the state after applying events 0..V-1.
+ *
+ * Positions are values: a version only means something within its epoch (ChannelInfo.epoch), so
+ * everything that names a place in a log names both (`Position`). When an engine loses a channel's
+ * log (Redis restarted without persistence, a deleted key), the channel starts again at version 0
+ * in a new epoch; every append result and committed batch after that carries the new epoch, and a
+ * caller holding the old one must reload the channel instead of comparing versions.
  */
+
+/** A place in one incarnation of a channel's log. */
+export interface Position {
+  /** A version in the log (for an append result: the first version the request's events got). */
+  version: number;
+  /** The epoch (ChannelInfo.epoch) `version` counts in. */
+  epoch: number;
+}
 
 /** One event as stored in the log. `payload` is app-defined and opaque to the engine. */
 export interface LogEvent {
@@ -23,16 +37,29 @@ export interface AppendRequest {
   events: LogEvent[];
 }
 
-/** A committed batch, as every node sees it through `onBatch`. */
+/**
+ * A committed batch, as every node sees it through `onBatch`: events `firstVersion…` of the log
+ * named by `epoch`. A batch with no events is a position notice: an engine that finds a channel's
+ * log replaced by a new epoch before anything was appended to it says so with `events: []` at
+ * `firstVersion` = the new log's head (see `onBatch`).
+ */
 export interface CommittedBatch {
   channel: string;
   firstVersion: number;
+  /** The epoch of the log the batch was committed to. */
+  epoch: number;
   events: LogEvent[];
 }
 
 export interface StoredSnapshot {
   /** The state after events 0..version-1. */
   version: number;
+  /**
+   * putSnapshot: the epoch `version` counts in. When given, the snapshot is stored only while the
+   * channel's log is at this epoch; otherwise putSnapshot changes nothing and rejects with
+   * UNAVAILABLE (a state of a lost log must not land in its successor). getSnapshot leaves it out.
+   */
+  epoch?: number;
   bytes: Uint8Array;
   timeMs: number;
 }
@@ -70,15 +97,21 @@ export interface Engine {
   /**
    * Appends each request's events to its channel's log. Guarantees:
    * - per channel, the events of one request get consecutive versions (atomic, dense);
-   * - the promise resolves only once every request is durable (embedded: one SQLite
-   *   transaction for the whole call, committed in WAL mode), with each request's first version,
-   *   in request order;
+   * - the whole call is atomic: it commits every request or none (embedded: one SQLite
+   *   transaction; redis: one Lua script over every channel of the call);
+   * - the promise resolves only once every request is durable (embedded: committed in WAL mode;
+   *   redis: as durable as Redis's persistence setting), with each request's position, in request
+   *   order: the first version its events got and the epoch of the log they went to. An epoch
+   *   different from the one the caller knew means the log it knew is gone (see Position);
    * - every committed batch is passed to every registered BatchHandler (on every node that
-   *   shares the engine) exactly once, in version order per channel; the embedded engine calls
-   *   them synchronously, before the returned promise resolves;
-   * - on failure nothing is committed and the promise rejects with BrigadeError('UNAVAILABLE').
+   *   shares the engine) exactly once, in version order per channel and epoch; the embedded
+   *   engine calls them synchronously, before the returned promise resolves;
+   * - on failure the promise rejects with BrigadeError('UNAVAILABLE') and nothing was committed,
+   *   with one exception a networked engine cannot rule out: a connection lost while the call was
+   *   in flight leaves its outcome unknown (all of it committed, or none of it; the message says
+   *   "in doubt"). Committed requests are then delivered through onBatch like any other.
    */
-  append(requests: AppendRequest[]): Promise<number[]>;
+  append(requests: AppendRequest[]): Promise<Position[]>;
 
   /** Events with versions fromVersion.. (at most `limit`), in order. Fewer when the head is reached. */
   read(channel: string, fromVersion: number, limit: number): Promise<LogEvent[]>;
@@ -96,7 +129,14 @@ export interface Engine {
   /** The newest snapshot with version <= atOrBefore (default: the newest), or null. */
   getSnapshot(channel: string, atOrBefore?: number): Promise<StoredSnapshot | null>;
 
-  /** Registers a handler for committed batches (see `append`). */
+  /**
+   * Registers a handler for committed batches (see `append`). When a shared engine finds that a
+   * channel it delivers was lost and started again in a new epoch (redis: after a reconnect, and
+   * at least every `epochCheckMs`), it passes one batch of the new epoch with no events at its
+   * head, then the batches appended after it; a handler that held the channel at the old epoch
+   * must reload it from info/getSnapshot/read. Batches of the new epoch below that head are not
+   * delivered: they are read back by that reload.
+   */
   onBatch(handler: BatchHandler): void;
 
   /** True while the engine can accept appends (for /readyz). */

@@ -11,7 +11,10 @@ import {
 import { Channel, type AckCallback } from './channel.ts';
 import type { ChannelType, Publisher } from './channel-type.ts';
 import type { ChannelView, CoreApi } from './core-api.ts';
-import { hasChannelRelease, hasClaims, hasMembership, type ChannelRelease, type Claims, type CommittedBatch, type Engine, type LogEvent, type StoredSnapshot } from './engine.ts';
+import {
+  hasChannelRelease, hasClaims, hasMembership, type ChannelRelease, type Claims, type CommittedBatch, type Engine, type LogEvent,
+  type Position, type StoredSnapshot,
+} from './engine.ts';
 import { defaultCoreOptions, silentLogger, type CoreOptions, type Logger } from './options.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { Session, type Sink } from './session.ts';
@@ -58,6 +61,11 @@ export class Hub implements CoreApi {
   private readonly now: () => number;
   private readonly channels = new Map<string, Channel>();
   private readonly loading = new Map<string, Promise<Channel>>();
+  /**
+   * Per loaded channel, the epochs this node has left behind (its log was lost and started again):
+   * a late batch of one of them is dropped, one of an epoch never seen means the log moved on again.
+   */
+  private readonly retiredEpochs = new Map<string, Set<number>>();
   /** Batches that arrived while their channel was loading; applied after the load. */
   private readonly early = new Map<string, CommittedBatch[]>();
   /**
@@ -229,7 +237,10 @@ export class Hub implements CoreApi {
         // Another node may have stored a newer snapshot and trimmed the log past our base while
         // we read: the events we got would then not start at `base`. Start again from it.
         const after = await this.engine.info(name);
+        // A log lost and started again while we read (a new epoch): what we read is a mix. Again.
+        if (after.epoch !== info.epoch && attempt < 5) continue;
         if (after.oldest <= base || attempt >= 5) {
+          if (after.epoch !== info.epoch) throw new BrigadeError('UNAVAILABLE', `channel ${name} kept changing epoch while loading; retry`);
           if (after.oldest > base) throw new BrigadeError('UNAVAILABLE', `channel ${name} kept being trimmed while loading; retry`);
           loaded = { epoch: info.epoch, oldest: after.oldest, v, state };
         }
@@ -267,6 +278,7 @@ export class Hub implements CoreApi {
       if (ch.idleSince === 0) ch.idleSince = nowMs;
       if (nowMs - ch.idleSince < this.options.channelIdleMs) continue;
       this.channels.delete(ch.name);
+      this.retiredEpochs.delete(ch.name);
       this.release?.releaseChannel(ch.name);
       unloaded++;
     }
@@ -371,7 +383,7 @@ export class Hub implements CoreApi {
         a.ack(v, null);
         v += a.count;
       }
-      this.deliver({ channel: ch.name, firstVersion: ch.head, events });
+      this.deliver({ channel: ch.name, firstVersion: ch.head, epoch: ch.epoch, events });
     }
   }
 
@@ -442,10 +454,10 @@ export class Hub implements CoreApi {
       ch.pending = [];
       ch.pendingAcks = [];
     }
-    let firsts: number[];
+    let positions: Position[];
     this.heldBatches = [];
     try {
-      firsts = await this.engine.append(requests);
+      positions = await this.engine.append(requests);
     } catch (err) {
       const e = asBrigadeError(err);
       this.logger.warn({ err: e.message, channels: chans.length }, 'append failed; publishes refused');
@@ -455,14 +467,20 @@ export class Hub implements CoreApi {
     }
     const every = this.options.snapshotEvery;
     for (let i = 0; i < chans.length; i++) {
-      let v = firsts[i];
+      // Committed at this version of the log the engine names, whichever epoch that is: true.
+      const first = positions[i].version;
+      let v = first;
       for (const a of acks[i]) {
         a.ack(v, null);
         v += a.count;
       }
-      if (every > 0 && Math.floor(v / every) > Math.floor(firsts[i] / every)) chans[i].snapshotDueAt = v;
+      if (every > 0 && Math.floor(v / every) > Math.floor(first / every)) chans[i].snapshotDueAt = v;
     }
     this.releaseHeldBatches();
+    // The engine may say a new epoch before (or instead of) a batch of it reaching onBatch.
+    for (let i = 0; i < chans.length; i++) {
+      if (positions[i].epoch !== chans[i].epoch) this.epochSeen(chans[i], positions[i].epoch);
+    }
     for (const ch of chans) this.maybeStoreSnapshot(ch);
     const took = performance.now() - started;
     this.stats.ticks++;
@@ -490,7 +508,13 @@ export class Hub implements CoreApi {
       early.push(b);
       return;
     }
-    if (!this.channels.has(b.channel)) return; // not loaded here: it will be read from the engine when first used
+    const ch = this.channels.get(b.channel);
+    if (!ch) return; // not loaded here: it will be read from the engine when first used
+    if (b.epoch !== ch.epoch) {
+      this.epochSeen(ch, b.epoch);
+      return;
+    }
+    if (b.events.length === 0) return; // a position notice of the epoch we have: nothing to do
     const queued = this.fanOutQueue.get(b.channel);
     if (queued) queued.push(b);
     else this.fanOutQueue.set(b.channel, [b]);
@@ -509,7 +533,7 @@ export class Hub implements CoreApi {
         if (i < batches.length && batches[i].firstVersion === prev.firstVersion + prev.events.length) continue;
         // batches[start..i) are contiguous: one merged batch.
         const first = batches[start];
-        this.deliver(i - start === 1 ? first : { channel: first.channel, firstVersion: first.firstVersion, events: batches.slice(start, i).flatMap((b) => b.events) });
+        this.deliver(i - start === 1 ? first : { channel: first.channel, firstVersion: first.firstVersion, epoch: first.epoch, events: batches.slice(start, i).flatMap((b) => b.events) });
         start = i;
       }
     }
@@ -517,7 +541,7 @@ export class Hub implements CoreApi {
 
   private deliver(b: CommittedBatch): void {
     const ch = this.channels.get(b.channel);
-    if (!ch) return; // not loaded here: it will be read from the engine when first used
+    if (!ch || b.epoch !== ch.epoch) return; // not loaded here, or reloaded since it was queued (epochSeen)
     let first = b.firstVersion;
     let events = b.events;
     if (first < ch.head) {
@@ -542,6 +566,84 @@ export class Hub implements CoreApi {
     this.observer.batch(payloads.length);
     for (const f of frames) this.fanOut(ch, f.firstVersion, f.frame);
     this.maybeStoreSnapshot(ch);
+  }
+
+  /**
+   * A batch or an append result of `epoch` for `ch`, loaded at another epoch. An epoch this node
+   * already left behind: a late batch of a lost log, dropped. Any other: the log `ch` folded is
+   * gone (the engine lost it and started again); reload the channel and give every subscriber a
+   * snapshot at the new position (replaceChannel).
+   */
+  private epochSeen(ch: Channel, epoch: number): void {
+    if (this.channels.get(ch.name) !== ch) return; // already being reloaded
+    const retired = this.retiredEpochs.get(ch.name);
+    if (retired?.has(epoch)) {
+      this.stats.staleEpochBatchesTotal++;
+      this.logger.warn({ channel: ch.name, epoch, current: ch.epoch }, 'batch of a lost epoch dropped');
+      return;
+    }
+    this.stats.epochChangesTotal++;
+    this.logger.warn({ channel: ch.name, epoch: ch.epoch, head: ch.head, newEpoch: epoch },
+      'channel log replaced by a new epoch (the engine lost it); reloading, subscribers get a snapshot');
+    const left = retired ?? new Set<number>();
+    left.add(ch.epoch);
+    // Its batches not yet fanned out belong to the lost log: the snapshot replaces them. Its
+    // pending events stay with it (still in `dirty`): they are appended by name, into the new log.
+    this.fanOutQueue.delete(ch.name);
+    this.channels.delete(ch.name);
+    this.stats.channelsLoaded = this.channels.size;
+    this.channel(ch.name).then((next) => {
+      const known = this.retiredEpochs.get(next.name) ?? new Set<number>();
+      for (const e of left) if (e !== next.epoch) known.add(e);
+      this.retiredEpochs.set(next.name, known);
+      this.replaceChannel(ch, next);
+    }, (err) => {
+      // Cannot reload now: tell each subscriber where it stopped; its resubscribe (with the old
+      // epoch) loads the channel again and gets a snapshot.
+      this.logger.warn({ channel: ch.name, err: String(err) }, 'reloading after an epoch change failed; subscribers told BEHIND');
+      for (const sub of ch.all) {
+        if (sub.state !== 'behind' && sub.session.subscriptions.get(ch.name) === sub) this.goBehind(sub, sub.state === 'live' ? ch.head : sub.position);
+      }
+    });
+  }
+
+  /**
+   * Moves `old`'s subscribers to its reloaded successor: each live or catching-up one gets the
+   * SNAPSHOT of the new epoch at its head and goes live (or BEHIND at its old position when its
+   * connection is over the byte limit: it resubscribes with the old epoch and gets the snapshot
+   * then); a subscription already BEHIND stays so and gets the snapshot when it resumes.
+   */
+  private replaceChannel(old: Channel, ch: Channel): void {
+    const limit = this.options.maxBufferedBytes;
+    for (const sub of [...old.all]) {
+      old.all.delete(sub);
+      old.live.delete(sub);
+      sub.generation++; // stops a catch-up still running on the old channel
+      const session = sub.session;
+      if (session.closed || session.subscriptions.get(old.name) !== sub) continue; // gone, or replaced by a new SUBSCRIBE
+      const next = new Subscription(session, ch);
+      session.subscriptions.set(ch.name, next);
+      ch.all.add(next);
+      ch.idleSince = 0;
+      next.position = sub.state === 'live' ? old.head : sub.position;
+      if (sub.state === 'behind') {
+        next.state = 'behind';
+        continue;
+      }
+      const snap = ch.snapshotAtHead();
+      const buffered = session.sink.bufferedAmount;
+      if (buffered > 0 && buffered + snap.frame.length > limit) {
+        this.goBehind(next, next.position);
+        continue;
+      }
+      session.send(snap.frame);
+      this.stats.snapshotsSent++;
+      this.stats.framesOut++;
+      this.stats.bytesOut += snap.frame.length;
+      next.position = snap.version;
+      next.state = 'live';
+      ch.live.add(next);
+    }
   }
 
   private fanOut(ch: Channel, firstVersion: number, frame: Uint8Array): void {
@@ -582,7 +684,7 @@ export class Hub implements CoreApi {
     const version = ch.head;
     ch.lastStoredSnapshot = version;
     const bytes = ch.type.encodeSnapshot(ch.state);
-    this.engine.putSnapshot(ch.name, { version, bytes, timeMs: this.now() })
+    this.engine.putSnapshot(ch.name, { version, epoch: ch.epoch, bytes, timeMs: this.now() })
       .then(() => this.engine.info(ch.name))
       .then((info) => { ch.oldest = info.oldest; })
       .catch((err) => this.logger.warn({ channel: ch.name, version, err: String(err) }, 'snapshot not stored'));
@@ -602,7 +704,10 @@ export class Hub implements CoreApi {
     }
     this.channel(channel).then((ch) => {
       if (session.closed) return;
-      if (f.mode === SubscribeMode.FROM_VERSION && f.fromVersion > ch.head) {
+      // A stale non-zero epoch gets a snapshot (catchUp) whatever its version: only a version of
+      // this epoch (or an unknown one) can be ahead.
+      const sameEpoch = f.epoch === 0 || f.epoch === ch.epoch;
+      if (f.mode === SubscribeMode.FROM_VERSION && sameEpoch && f.fromVersion > ch.head) {
         return session.sendError(requestId, new BrigadeError('VERSION_AHEAD', `fromVersion ${f.fromVersion} is ahead of ${channel}'s head ${ch.head}; subscribe from ${ch.head} or lower`), channel);
       }
       ch.idleSince = 0;

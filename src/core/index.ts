@@ -8,7 +8,7 @@ export type { CoreStats, CoreObserver } from './stats.ts';
 export type { ChannelType, Publisher, SharedClaim } from './channel-type.ts';
 export type { CoreApi, ChannelView } from './core-api.ts';
 export type {
-  Engine, LogEvent, AppendRequest, CommittedBatch, StoredSnapshot, ChannelInfo, BatchHandler, RetentionOptions,
+  Engine, LogEvent, AppendRequest, CommittedBatch, Position, StoredSnapshot, ChannelInfo, BatchHandler, RetentionOptions,
 } from './engine.ts';
 export type { Claims, DirectMessages, Membership } from './engine.ts';
 export { hasClaims, hasDirectMessages, hasMembership } from './engine.ts';

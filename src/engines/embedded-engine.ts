@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import type {
   AppendRequest, BatchHandler, ChannelInfo, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
-  RetentionOptions, StoredSnapshot,
+  Position, RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
 import { BrigadeError } from '../protocol/index.ts';
 
@@ -75,7 +75,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership {
   private db: SqliteDatabase | null = null;
   private statements: Statements | null = null;
   private closed = false;
-  private appendTx: ((requests: AppendRequest[]) => number[]) | null = null;
+  private appendTx: ((requests: AppendRequest[]) => Position[]) | null = null;
   private snapshotTx: ((channel: string, snapshot: StoredSnapshot) => void) | null = null;
   private readonly receivers = new Map<string, Set<Receiver>>();
   /** set → member → expiresAtMs. */
@@ -106,20 +106,20 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership {
     }
   }
 
-  async append(requests: AppendRequest[]): Promise<number[]> {
+  async append(requests: AppendRequest[]): Promise<Position[]> {
     this.guard();
-    let firstVersions: number[];
+    let positions: Position[];
     try {
-      firstVersions = this.appendTx!(requests);
+      positions = this.appendTx!(requests);
     } catch (err) {
       throw unavailable('append failed; nothing was committed', err);
     }
     for (let i = 0; i < requests.length; i++) {
       const request = requests[i];
       if (request.events.length === 0) continue;
-      this.emit({ channel: request.channel, firstVersion: firstVersions[i], events: request.events });
+      this.emit({ channel: request.channel, firstVersion: positions[i].version, epoch: positions[i].epoch, events: request.events });
     }
-    return firstVersions;
+    return positions;
   }
 
   /**
@@ -259,26 +259,30 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership {
     return undefined;
   }
 
-  private appendInTx(requests: AppendRequest[]): number[] {
+  private appendInTx(requests: AppendRequest[]): Position[] {
     const s = this.statements!;
-    const firstVersions: number[] = [];
+    const positions: Position[] = [];
     for (const { channel, events } of requests) {
-      const first = this.channelRow(s, channel).head;
+      const row = this.channelRow(s, channel);
+      const first = row.head;
       for (let i = 0; i < events.length; i++) {
         const event = events[i];
         s.insertEvent.run(channel, first + i, event.payload, event.publisher, event.timeMs);
       }
       // Written per request, so a second request for the same channel in one call follows on.
       if (events.length > 0) s.setHead.run(first + events.length, channel);
-      firstVersions.push(first);
+      positions.push({ version: first, epoch: row.epoch });
     }
-    return firstVersions;
+    return positions;
   }
 
   private putSnapshotInTx(channel: string, snapshot: StoredSnapshot): void {
     const s = this.statements!;
     const { retainEvents, keepSnapshots } = this.options.retention;
     const row = this.channelRow(s, channel);
+    if (snapshot.epoch !== undefined && snapshot.epoch !== row.epoch) {
+      throw new BrigadeError('UNAVAILABLE', `snapshot of epoch ${snapshot.epoch} refused: ${channel}'s log is at epoch ${row.epoch}`);
+    }
     s.putSnapshot.run(channel, snapshot.version, snapshot.bytes, snapshot.timeMs);
     const cutoff = s.nthNewestSnapshot.get(channel, Math.max(1, keepSnapshots) - 1);
     if (cutoff) s.dropSnapshotsBelow.run(channel, cutoff.version);

@@ -1,6 +1,7 @@
 /** The client's options, events and defaults, and the shape of WebSocket it needs. */
 import type { BrigadeError } from '../protocol/index.ts';
 import type { BackoffOptions } from './backoff.ts';
+import type { EpochChange } from './subscription.ts';
 
 /** What the client needs of a WebSocket; both the browser's and the `ws` package's fit. */
 export interface WebSocketLike {
@@ -50,4 +51,9 @@ export interface ClientEvents {
   reconnecting: (info: { attempt: number; delayMs: number }) => void;
   /** Errors not tied to a publish or to a subscription with its own onError. */
   error: (err: BrigadeError) => void;
+  /**
+   * A subscription's log was replaced by a new epoch (the server's storage lost it): its state was
+   * replaced by a snapshot of the new log (SubscriptionHandlers.onEpochChange says the same per channel).
+   */
+  epoch: (change: EpochChange) => void;
 }

@@ -100,6 +100,7 @@ export class BrigadeClient {
       resubscribe: (sub) => this.sendSubscribe(sub),
       release: (sub) => this.release(sub),
       reportError: (err) => this.events.emit('error', err),
+      reportEpochChange: (change) => this.events.emit('epoch', change),
       minRetryDelayMs: this.backoff.minDelayMs,
     };
     this.connect();

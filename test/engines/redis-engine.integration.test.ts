@@ -49,12 +49,30 @@ async function deleteKeys(server: RedisServer, prefix: string): Promise<void> {
   }
 }
 
+/** A plain connection to `server`, for changing keys behind the engines' backs. */
+async function withAdmin<T>(server: RedisServer, use: (admin: Redis) => Promise<T>): Promise<T> {
+  const admin = new Redis(server.url, { lazyConnect: true });
+  await admin.connect();
+  try {
+    return await use(admin);
+  } finally {
+    admin.disconnect();
+  }
+}
+
 runEngineConformance('redis', async (retention: RetentionOptions) => {
   const prefix = freshPrefix('conf');
   return {
     engine: new RedisEngine({ url: shared.url, prefix, retention, logger: quiet }),
     reopen: async () => new RedisEngine({ url: shared.url, prefix, retention, logger: quiet }),
     cleanup: () => deleteKeys(shared, prefix),
+    loseChannel: (channel) => withAdmin(shared, async (admin) => {
+      const keys = channelKeys(prefix, channel);
+      await admin.del(keys.meta, keys.log, keys.snaps, keys.snap);
+    }),
+    breakChannel: (channel) => withAdmin(shared, async (admin) => {
+      await admin.set(channelKeys(prefix, channel).meta, 'not a hash');
+    }),
   };
 });
 
@@ -131,11 +149,14 @@ async function commandCalls(admin: Redis): Promise<Map<string, number>> {
   return calls;
 }
 
-/** Commands run between two INFO commandstats readings, leaving out the test's and the reader's own. */
+/**
+ * Commands run between two INFO commandstats readings, leaving out the test's and the reader's
+ * own (XREAD, CLIENT UNBLOCK, and the HGETs of its periodic epoch check).
+ */
 function callsBetween(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
   const delta: Record<string, number> = {};
   for (const [name, count] of after) {
-    if (name === 'info' || name === 'xread' || name.startsWith('client')) continue;
+    if (name === 'info' || name === 'xread' || name === 'hget' || name.startsWith('client')) continue;
     const d = count - (before.get(name) ?? 0);
     if (d > 0) delta[name] = d;
   }
@@ -166,7 +187,7 @@ describe('redis engine', () => {
     const acked: Seen[] = [];
     const appendFrom = async (engine: RedisEngine, name: string, i: number, size: number): Promise<void> => {
       const texts = Array.from({ length: size }, (_, j) => `${name}${i}-${j}`);
-      const [firstVersion] = await engine.append([{ channel, events: texted(texts) }]);
+      const [{ version: firstVersion }] = await engine.append([{ channel, events: texted(texts) }]);
       acked.push({ firstVersion, texts });
     };
     await Promise.all([
@@ -267,7 +288,7 @@ describe('redis engine', () => {
     assert.deepEqual(released[1], { firstVersion: 2, texts: ['r2'] }, 'from the head it was used again at, not from where it was released');
   });
 
-  it('runs one script per channel per append, whatever the number of events', async () => {
+  it('runs one script per append call (one tick), whatever the number of events or channels', async () => {
     const server = await startRedis();
     const admin = new Redis(server.url);
     try {
@@ -287,12 +308,56 @@ describe('redis engine', () => {
       const scripts = (delta: Record<string, number>): number => (delta.evalsha ?? 0) + (delta.eval ?? 0);
       assert.equal(scripts(one), 1, `1 event: ${JSON.stringify(one)}`);
       assert.equal(scripts(many), 1, `10,000 events: ${JSON.stringify(many)}`);
-      assert.equal(scripts(three), 3, `3 channels: ${JSON.stringify(three)}`);
+      assert.equal(scripts(three), 1, `3 channels: ${JSON.stringify(three)}`);
       assert.deepEqual(many, one, 'the same Redis commands for 1 and for 10,000 events');
       assert.equal((await engine.info('c')).head, 10_003);
       assert.deepEqual(textsOf(await engine.read('c', 2 + 9_998, 5)), ['e9998', 'e9999', 'e0']);
     } finally {
       admin.disconnect();
+      await server.destroy();
+    }
+  });
+
+  it('tells a watching engine when a channel\'s log is lost, after a restart without persistence and after a deleted key', async () => {
+    const server = await startRedis();
+    try {
+      const prefix = freshPrefix('epoch');
+      const a = await open(engineOn(server, prefix));
+      // b only watches: it learns of the new epoch from its own checks, not from an append.
+      const b = await open(engineOn(server, prefix, { epochCheckMs: 100 }));
+      const channel = 'epoch-channel';
+      const seen: CommittedBatch[] = [];
+      b.onBatch((batch) => {
+        if (batch.channel === channel) seen.push(batch);
+      });
+      await a.append([{ channel, events: texted(['a0', 'a1', 'a2']) }]);
+      const first = await b.info(channel);
+      assert.equal(first.head, 3);
+
+      await server.kill();
+      await server.restart(); // no AOF, no RDB: empty
+      await waitFor('both engines reconnect', () => a.isReady() && b.isReady(), 60_000);
+      await waitFor('b announces the new epoch', () => seen.some((batch) => batch.epoch !== first.epoch));
+      const notice = seen.find((batch) => batch.epoch !== first.epoch)!;
+      assert.deepEqual({ firstVersion: notice.firstVersion, events: notice.events.length }, { firstVersion: 0, events: 0 });
+      const second = await a.info(channel);
+      assert.equal(second.epoch, notice.epoch, 'the epoch b announced is the one the log has');
+      const [position] = await a.append([{ channel, events: texted(['n0', 'n1']) }]);
+      assert.deepEqual(position, { version: 0, epoch: second.epoch });
+      await waitFor('b delivers the new log', () => seen.some((batch) => batch.epoch === second.epoch && batch.events.length > 0));
+      const fresh = seen.filter((batch) => batch.epoch === second.epoch && batch.events.length > 0);
+      assert.deepEqual(fresh.map((batch) => [batch.firstVersion, textsOf(batch.events)]), [[0, ['n0', 'n1']]]);
+
+      // Deleted while everyone stays connected: found by b's periodic check.
+      await withAdmin(server, async (admin) => {
+        const keys = channelKeys(prefix, channel);
+        await admin.del(keys.meta, keys.log);
+      });
+      await waitFor('b announces a third epoch', () => seen.some((batch) => batch.epoch !== first.epoch && batch.epoch !== second.epoch));
+      const third = seen[seen.length - 1];
+      assert.deepEqual({ firstVersion: third.firstVersion, events: third.events.length }, { firstVersion: 0, events: 0 });
+      assert.equal((await a.info(channel)).epoch, third.epoch);
+    } finally {
       await server.destroy();
     }
   });
@@ -314,7 +379,7 @@ describe('redis engine', () => {
         for (let i = 0; writing; i++) {
           const texts = [`w${i}-0`, `w${i}-1`];
           try {
-            const [firstVersion] = await a.append([{ channel, events: texted(texts) }]);
+            const [{ version: firstVersion }] = await a.append([{ channel, events: texted(texts) }]);
             acked.push({ firstVersion, texts });
           } catch (err) {
             failures.push(err);
@@ -344,7 +409,7 @@ describe('redis engine', () => {
       for (const batch of acked) {
         assert.deepEqual(stored.slice(batch.firstVersion, batch.firstVersion + 2), batch.texts, `batch at ${batch.firstVersion}`);
       }
-      assert.deepEqual(await a.append([{ channel, events: texted(['after']) }]), [head]);
+      assert.deepEqual((await a.append([{ channel, events: texted(['after']) }])).map((p) => p.version), [head]);
       await waitFor('the reader resumes after the restart', () => eventCount(seenB) >= head + 1);
       assertDense(seenB, 'engine b');
       assert.deepEqual(seenB.flatMap((batch) => batch.texts), [...stored, 'after'], 'each batch once, in order');

@@ -207,6 +207,17 @@ export async function redisHead(redisUrl: string, prefix: string): Promise<numbe
   }
 }
 
+/** The channel's epoch as Redis holds it (0 while it has none). */
+export async function redisEpoch(redisUrl: string, prefix: string): Promise<number> {
+  const r = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await r.connect();
+    return Number((await r.hget(channelKeys(prefix, CHANNEL).meta, 'epoch')) ?? 0);
+  } finally {
+    r.disconnect();
+  }
+}
+
 /**
  * Every event of the log from version 0 to `head`, through a real subscription. Ask a node that
  * has sent no SNAPSHOT of the channel yet (a fresh one): with a small canvas a node that has one

@@ -13,8 +13,9 @@ import { BrigadeError } from '../../src/protocol/index.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { identity, prng } from '../helpers/place-client.ts';
+import { metric } from '../helpers/metrics.ts';
 import {
-  CANVAS_ARGS, CHANNEL, WireRecorder, lightViewer, nodeCanvasAt, readLog, readyStatus, redisHead,
+  CANVAS_ARGS, CHANNEL, WireRecorder, lightViewer, nodeCanvasAt, readLog, readyStatus, redisEpoch, redisHead,
   replayCanvas, samePixels, sleep, smallEdit, waitFor, type LightViewer,
 } from '../helpers/fault-kit.ts';
 
@@ -226,6 +227,61 @@ describe('nodes over Redis: faults', { concurrency: 1 }, () => {
     const log = await readLog(auditor.wsUrl, head);
     assertAckedInLog(writers.acked, log);
     assert.ok(samePixels(replayCanvas(log), ca), 'a full replay of the restored log gives the nodes\' canvas');
+  });
+
+  it('Redis restarted WITHOUT AOF (data lost) under live clients on two nodes: every node and client moves to the new epoch and converges', LIMIT, async (t) => {
+    const redis = await redisServer(false);
+    const prefix = 'lost:';
+    const [a, b] = await Promise.all([node(redis, prefix, ['--snapshot-every', '200']), node(redis, prefix, ['--snapshot-every', '200'])]);
+    const viewers = [a, a, b, b].map((n, i) => track(lightViewer(n.wsUrl, { mode: i % 2 === 0 ? 'version' : 'snapshot' })));
+    // What each client says about epochs: the client's 'epoch' event.
+    const changes = viewers.map((v) => {
+      const seen: Array<{ previousEpoch: number; epoch: number; version: number }> = [];
+      v.client.on('epoch', (c) => seen.push({ previousEpoch: c.previousEpoch, epoch: c.epoch, version: c.version }));
+      return seen;
+    });
+    const editors = await Promise.all([a, b, a, b].map(async (n) => editor(n.wsUrl, await identity(n.url))));
+    await Promise.all(editors.map((e) => e.ready()));
+
+    const before = startWriters(editors, 4, 3000, ['UNAVAILABLE']);
+    await waitFor(() => before.acked.size >= 300, '300 acknowledged edits');
+    await before.stop();
+    assert.deepEqual(before.problems, []);
+    const oldHead = await redisHead(redis.url, prefix);
+    await waitFor(() => viewers.every((v) => v.sub.version === oldHead), 'every client at the old head');
+    const oldEpoch = viewers[0].sub.epoch;
+    assert.ok(oldEpoch > 0 && viewers.every((v) => v.sub.epoch === oldEpoch), 'one epoch everywhere before');
+
+    await redis.restart(); // no AOF, no RDB: Redis comes back empty
+    // Publishing goes on through the same connections as soon as Redis is back, in the new log.
+    const afterRestart = startWriters(editors, 4, 4000, ['UNAVAILABLE']);
+    await waitFor(() => afterRestart.acked.size >= 100, '100 acknowledged edits in the new log', 30_000);
+    await afterRestart.stop();
+    assert.deepEqual(afterRestart.problems, []);
+    t.diagnostic(`old head ${oldHead}; new log: ${afterRestart.acked.size} acknowledged; failures ${JSON.stringify(Object.fromEntries(afterRestart.failures))}`);
+
+    const head = await redisHead(redis.url, prefix);
+    const newEpoch = await redisEpoch(redis.url, prefix);
+    assert.notEqual(newEpoch, oldEpoch, 'Redis started a new epoch');
+    assert.ok(Math.max(...afterRestart.acked.keys()) < head, 'every acknowledgement counts in the new log');
+    const [ca, cb] = [await nodeCanvasAt(a.url, head), await nodeCanvasAt(b.url, head)];
+    assert.ok(samePixels(ca, cb), 'both nodes hold the same canvas at the new head');
+    for (const n of [a, b]) assert.ok(await metric(n.url, 'brigade_epoch_changes_total') >= 1, `node ${n.port} noticed the new epoch`);
+
+    await waitFor(() => viewers.every((v) => v.sub.epoch === newEpoch && v.sub.version === head), 'every client at the new head of the new epoch', 30_000);
+    for (const [i, v] of viewers.entries()) {
+      assert.deepEqual(v.discontinuities, [], `client ${i} applied no batch out of place`);
+      assert.ok(samePixels(v.pixels, ca), `client ${i}'s canvas equals the nodes' at the new head`);
+      assert.ok(changes[i].length >= 1, `client ${i} was told its log was replaced`);
+      assert.equal(changes[i][0].previousEpoch, oldEpoch, `client ${i}'s first change leaves the old epoch`);
+      assert.equal(changes[i].at(-1)!.epoch, newEpoch, `client ${i} ends in the new epoch`);
+    }
+
+    // The new log alone gives that canvas: nothing of the lost one was mixed in.
+    const auditor = await node(redis, prefix);
+    const log = await readLog(auditor.wsUrl, head);
+    assertAckedInLog(afterRestart.acked, log);
+    assert.ok(samePixels(replayCanvas(log), ca), 'a full replay of the new log gives the nodes\' canvas');
   });
 
   it('Redis unreachable: publishes are refused with UNAVAILABLE, viewers keep their state, /readyz is 503; service resumes by itself', LIMIT, async () => {
