@@ -13,7 +13,7 @@ import { WebSocket } from 'ws';
 import { AppHost, Hub, type App, type ChannelType } from '../../src/core/index.ts';
 import { EmbeddedEngine } from '../../src/engines/index.ts';
 import { Gateway, IdentityIssuer, createMetrics } from '../../src/gateway/index.ts';
-import { BrigadeError } from '../../src/protocol/index.ts';
+import { BrigadeError, decodeServerFrame } from '../../src/protocol/index.ts';
 import { BrigadeClient, registerErrorCodes } from '../../src/sdk/index.ts';
 
 interface EchoState { count: number }
@@ -184,6 +184,27 @@ describe('App contract', () => {
       c.subscribe(`echo:u-${userId}`, { onBatch() {}, onSnapshot: (v) => resolve(v) }, { mode: 'snapshot' });
     });
     assert.equal(await mine, 0);
+  });
+
+  it('a well-formed frame with a bad channel name is answered with its own id and is not a protocol error', async () => {
+    const ws = new WebSocket(wsUrl);
+    const answers: { requestId: number; code: string }[] = [];
+    const count = 25; // past maxProtocolErrors (20): protocol errors would close the connection
+    const all = new Promise<void>((resolve) => ws.on('message', (d) => {
+      const f = decodeServerFrame(new Uint8Array(d as Buffer));
+      if (f.kind === 'error') answers.push({ requestId: f.requestId, code: f.code });
+      if (answers.length === count) resolve();
+    }));
+    await new Promise((r) => ws.once('open', r));
+    for (let id = 1; id <= count; id++) {
+      // PUBLISH, requestId id, channel "a b" (3 bytes), payload 0x01
+      ws.send(Buffer.from([0x03, id, 0, 0, 0, 3, 0x61, 0x20, 0x62, 0x01]));
+    }
+    await all;
+    assert.deepEqual(answers.map((a) => a.requestId), Array.from({ length: count }, (_, i) => i + 1));
+    assert.ok(answers.every((a) => a.code === 'INVALID_CHANNEL_NAME'));
+    assert.equal(ws.readyState, WebSocket.OPEN, 'not closed for protocol errors');
+    ws.close();
   });
 
   it('serves the app its own WebSocket path through FrameSocket', async () => {
