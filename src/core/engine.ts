@@ -32,9 +32,49 @@ export interface LogEvent {
   timeMs: number;
 }
 
+/**
+ * One publish of an AppendRequest, stamped by its producer so that re-sending it never commits it
+ * twice (idempotent publishing, as Kafka's idempotent producer). The engine records, atomically
+ * with the append, each producer's committed sequence numbers per channel and the version each
+ * got, within PRODUCER_WINDOW; a publish whose (producer, seq) is already recorded for the channel
+ * (in the same epoch) is not appended again, and the result gives its original version.
+ */
+export interface PublishStamp {
+  /** The producer: an id a client chose at random (the SDK's), or a node's own; 1-64 bytes of [A-Za-z0-9_.:-]. */
+  producer: string;
+  /** Its sequence number within (producer, channel): 1, 2, 3, …, dense per producer and channel. */
+  seq: number;
+  /** How many of the request's events are this publish's (consecutive, in request order; may be 0). */
+  count: number;
+}
+
+/** How far back an engine remembers a producer's publishes on a channel. */
+export const PRODUCER_WINDOW = {
+  /** The newest this many sequence numbers of a producer per channel. */
+  seqs: 1024,
+  /** For this long after the producer's last publish on the channel, ms. */
+  ms: 60 * 60_000,
+} as const;
+
 export interface AppendRequest {
   channel: string;
+  /** The events to append: the concatenation of the publishes' events when `publishes` is given. */
   events: LogEvent[];
+  /**
+   * The request's publishes, in order, each stamped; their counts add up to events.length. Absent:
+   * the request is one unstamped publish (never recognised as a repeat).
+   */
+  publishes?: PublishStamp[];
+}
+
+/**
+ * What an append says of one request: `version` is the first version its newly appended events got
+ * (the head before them, when every publish was a repeat), `epoch` the log's, and `firsts[i]` the
+ * first version of publish i (its original one for a repeat); with no `publishes`, `firsts` is
+ * [version].
+ */
+export interface AppendResult extends Position {
+  firsts: number[];
 }
 
 /**
@@ -100,9 +140,14 @@ export interface Engine {
    * - the whole call is atomic: it commits every request or none (embedded: one SQLite
    *   transaction; redis: one Lua script over every channel of the call);
    * - the promise resolves only once every request is durable (embedded: committed in WAL mode;
-   *   redis: as durable as Redis's persistence setting), with each request's position, in request
-   *   order: the first version its events got and the epoch of the log they went to. An epoch
-   *   different from the one the caller knew means the log it knew is gone (see Position);
+   *   redis: as durable as Redis's persistence setting), with each request's AppendResult, in
+   *   request order: the first version its events got, each publish's first version, and the epoch
+   *   of the log they went to. An epoch different from the one the caller knew means the log it
+   *   knew is gone (see Position);
+   * - stamped publishes (AppendRequest.publishes) are idempotent: one whose (producer, seq) the
+   *   channel's log already holds in this epoch, within PRODUCER_WINDOW, is not appended again and
+   *   its result is its original version. So a call whose outcome was in doubt can be made again with
+   *   the same stamps, and exactly one copy of each publish is ever committed;
    * - every committed batch is passed to every registered BatchHandler (on every node that
    *   shares the engine) exactly once, in version order per channel and epoch; the embedded
    *   engine calls them synchronously, before the returned promise resolves;
@@ -111,7 +156,7 @@ export interface Engine {
    *   in flight leaves its outcome unknown (all of it committed, or none of it; the message says
    *   "in doubt"). Committed requests are then delivered through onBatch like any other.
    */
-  append(requests: AppendRequest[]): Promise<Position[]>;
+  append(requests: AppendRequest[]): Promise<AppendResult[]>;
 
   /** Events with versions fromVersion.. (at most `limit`), in order. Fewer when the head is reached. */
   read(channel: string, fromVersion: number, limit: number): Promise<LogEvent[]>;

@@ -39,12 +39,14 @@ import { randomInt } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type {
   AppendRequest, BatchHandler, ChannelInfo, ChannelRelease, Claims, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
-  Position, RetentionOptions, StoredSnapshot,
+  AppendResult, Position, RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
+import { PRODUCER_WINDOW } from '../core/engine.ts';
 import { BrigadeError } from '../protocol/index.ts';
 import { RedisBatchReader } from './redis-batch-reader.ts';
 import { packEvents, unpackEvents } from './redis-event-codec.ts';
-import { batchId, channelKeys, checkPrefix, claimKey, directChannel, membersKey, parseBatchEntry } from './redis-keys.ts';
+import { batchId, channelKeys, checkPrefix, claimKey, directChannel, membersKey, parseBatchEntry, producerKey } from './redis-keys.ts';
+import { validateStamps } from './stamps.ts';
 import type { BatchEntry, RawStreamEntry } from './redis-keys.ts';
 import { APPEND_LUA } from './redis-lua-append.ts';
 import { CLAIM_LUA } from './redis-lua-claim.ts';
@@ -84,7 +86,7 @@ export const REDIS_ENGINE_DEFAULTS = {
 
 /** The scripts as ioredis commands (defineCommand adds them at runtime; EVALSHA, EVAL on NOSCRIPT). */
 interface ScriptCommands {
-  /** KEYS: 4 per request; ARGV: n, then 3 per request (see redis-lua-append.ts). */
+  /** KEYS and ARGV as redis-lua-append.ts describes. */
   brigadeAppend(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<number[]>;
   brigadeInfo(meta: string, log: string, snaps: string, snap: string, epoch: string): Promise<[number, number, number]>;
   brigadePutSnapshot(meta: string, log: string, snaps: string, snap: string, version: string, bytes: Buffer,
@@ -177,16 +179,24 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     this.reader.start();
   }
 
-  async append(requests: AppendRequest[]): Promise<Position[]> {
+  async append(requests: AppendRequest[]): Promise<AppendResult[]> {
     const cmd = this.connected();
     if (requests.length === 0) return [];
     const keys: string[] = [];
-    const args: Array<string | Buffer> = [String(requests.length)];
+    const args: Array<string | Buffer> = [String(requests.length), String(PRODUCER_WINDOW.seqs), String(PRODUCER_WINDOW.ms)];
+    for (const request of requests) validateStamps(request.channel, request.events, request.publishes);
     try {
       for (const request of requests) {
         const k = channelKeys(this.prefix, request.channel);
         keys.push(k.meta, k.log, k.snaps, k.snap);
-        args.push(newEpoch(), String(request.events.length), packEvents(request.events));
+        const publishes = request.publishes ?? [{ producer: '', seq: 0, count: request.events.length }];
+        args.push(newEpoch(), String(publishes.length));
+        let at = 0;
+        for (const p of publishes) {
+          keys.push(p.producer ? producerKey(this.prefix, request.channel, p.producer) : k.meta);
+          args.push(p.producer ? String(p.seq) : '0', String(p.count), packEvents(request.events.slice(at, at + p.count)));
+          at += p.count;
+        }
       }
     } catch (err) {
       throw unavailable('append refused; nothing was committed', err);
@@ -200,14 +210,19 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       throw unavailable(inDoubt ? 'append in doubt (the connection failed with the call in flight; it committed whole or not at all)'
         : 'append refused; nothing was committed', err);
     }
-    if (!Array.isArray(reply) || reply.length !== requests.length * 2) throw unavailable('append in doubt', 'malformed reply');
-    const positions: Position[] = [];
+    const results: AppendResult[] = [];
+    let at = 0;
     for (let i = 0; i < requests.length; i++) {
-      const position = { version: Number(reply[i * 2]), epoch: Number(reply[i * 2 + 1]) };
-      positions.push(position);
-      this.reader!.follow(requests[i].channel, position.version, position.epoch);
+      if (!Array.isArray(reply) || at + 3 > reply.length) throw unavailable('append in doubt', 'malformed reply');
+      const version = Number(reply[at]);
+      const epoch = Number(reply[at + 1]);
+      const p = Number(reply[at + 2]);
+      const firsts = reply.slice(at + 3, at + 3 + p).map(Number);
+      at += 3 + p;
+      results.push({ version, epoch, firsts });
+      this.reader!.follow(requests[i].channel, version, epoch);
     }
-    return positions;
+    return results;
   }
 
   /**

@@ -8,6 +8,8 @@
  *                                       e (epoch), and t, o (tick interval, appending engine) when said
  *   <prefix>{<channel>}:snaps   zset    member and score: the version of each kept snapshot
  *   <prefix>{<channel>}:snap    hash    "<version>" → snapshot bytes, "<version>:t" → timeMs
+ *   <prefix>{<channel>}:p:<producer>  hash  seq → "<first version>:<epoch>": a producer's newest
+ *                                publishes on the channel (idempotent publishing; expires)
  *
  * Optional abilities (see DirectMessages and Membership in core/engine.ts):
  *
@@ -30,6 +32,11 @@ export interface ChannelKeys {
 export function channelKeys(prefix: string, channel: string): ChannelKeys {
   const base = `${prefix}{${channel}}:`;
   return { meta: `${base}meta`, log: `${base}log`, snaps: `${base}snaps`, snap: `${base}snap` };
+}
+
+/** A producer's window on a channel (PublishStamp; redis-lua-append.ts). Same slot as the channel's keys. */
+export function producerKey(prefix: string, channel: string, producer: string): string {
+  return `${prefix}{${channel}}:p:${producer}`;
 }
 
 export function membersKey(prefix: string, set: string): string {

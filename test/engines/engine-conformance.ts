@@ -273,7 +273,7 @@ export function runEngineConformance(
       await engine.append([{ channel: a, events: events('a', 0, 2) }]);
       const positions = await engine.append([{ channel: b, events: events('b', 0, 1) }, { channel: a, events: events('a', 2, 1) }]);
       const [infoA, infoB] = [await engine.info(a), await engine.info(b)];
-      assert.deepEqual(positions, [{ version: 0, epoch: infoB.epoch }, { version: 2, epoch: infoA.epoch }]);
+      assert.deepEqual(positions, [{ version: 0, epoch: infoB.epoch, firsts: [0] }, { version: 2, epoch: infoA.epoch, firsts: [2] }]);
       await waitFor(() => seen.length >= 3);
       // Order is promised per channel only.
       const of = (channel: string) => seen.filter((batch) => batch.channel === channel).map((batch) => [batch.firstVersion, batch.epoch]);
@@ -323,7 +323,7 @@ export function runEngineConformance(
       assert.equal(await engine.getSnapshot(a), null, 'no snapshot of the lost log');
       assert.deepEqual(await engine.read(a, 0, 10), []);
       const [position] = await engine.append([{ channel: a, events: events('new', 0, 2) }]);
-      assert.deepEqual(position, { version: 0, epoch: after.epoch });
+      assert.deepEqual(position, { version: 0, epoch: after.epoch, firsts: [0] });
       assertEventsEqual(await engine.read(a, 0, 10), events('new', 0, 2));
       await waitFor(() => seen.some((batch) => batch.epoch === after.epoch && batch.events.length > 0));
       const fresh = seen.filter((batch) => batch.epoch === after.epoch);
@@ -339,6 +339,70 @@ export function runEngineConformance(
       assert.equal(await engine.getSnapshot(a), null);
       await engine.putSnapshot(a, { version: 2, epoch: after.epoch, bytes: encoder.encode('new-s2'), timeMs: 6 });
       assert.equal(decoder.decode((await engine.getSnapshot(a))!.bytes), 'new-s2');
+    });
+
+    it('commits a stamped publish once: a repeat gets its original version and appends nothing', async () => {
+      const [a, b] = [channelName('a'), channelName('b')];
+      const seen: CommittedBatch[] = [];
+      engine.onBatch((batch) => { if (batch.channel === a) seen.push(batch); });
+      const first = await engine.append([{
+        channel: a, events: events('x', 0, 3),
+        publishes: [{ producer: 'pA', seq: 1, count: 1 }, { producer: 'pA', seq: 2, count: 2 }],
+      }]);
+      assert.deepEqual(first[0].firsts, [0, 1]);
+      // Re-sent with one new publish after them, and another producer's seq 1 on the same channel,
+      // and pA's seq 1 on another channel: only the repeats are recognised.
+      const again = await engine.append([
+        {
+          channel: a, events: [...events('x', 0, 3), ...events('y', 0, 1), ...events('z', 0, 1)],
+          publishes: [{ producer: 'pA', seq: 1, count: 1 }, { producer: 'pA', seq: 2, count: 2 }, { producer: 'pA', seq: 3, count: 1 }, { producer: 'pB', seq: 1, count: 1 }],
+        },
+        { channel: b, events: events('b', 0, 1), publishes: [{ producer: 'pA', seq: 1, count: 1 }] },
+      ]);
+      assert.deepEqual(again.map((r) => [r.version, r.firsts]), [[3, [0, 1, 3, 4]], [0, [0]]]);
+      assert.deepEqual(texts(await engine.read(a, 0, 100)), ['x0', 'x1', 'x2', 'y0', 'z0']);
+      // The same publish twice in one request: once.
+      const twice = await engine.append([{ channel: a, events: events('w', 0, 2), publishes: [{ producer: 'pA', seq: 4, count: 1 }, { producer: 'pA', seq: 4, count: 1 }] }]);
+      assert.deepEqual(twice[0].firsts, [5, 5]);
+      assert.equal((await engine.info(a)).head, 6);
+      // Every node hears each committed event once, and only the new ones.
+      await waitFor(() => seen.reduce((n, batch) => n + batch.events.length, 0) >= 6);
+      assert.deepEqual(seen.flatMap((batch) => texts(batch.events)), ['x0', 'x1', 'x2', 'y0', 'z0', 'w0']);
+      assert.deepEqual(seen.map((batch) => batch.firstVersion), [0, 3, 5]);
+    });
+
+    it('remembers a producer\'s newest 1024 sequence numbers per channel', async () => {
+      const a = channelName('a');
+      const n = 1025;
+      await engine.append([{ channel: a, events: events('e', 0, n), publishes: Array.from({ length: n }, (_, i) => ({ producer: 'pW', seq: i + 1, count: 1 })) }]);
+      const [r] = await engine.append([{
+        channel: a, events: events('r', 0, 2),
+        publishes: [{ producer: 'pW', seq: 1, count: 1 }, { producer: 'pW', seq: 2, count: 1 }],
+      }]);
+      assert.deepEqual(r.firsts, [n, 1], 'seq 1 has left the window and is appended again; seq 2 is still known');
+    });
+
+    it('refuses a whole call whose stamps do not describe its events, committing nothing', async () => {
+      const [a, b] = [channelName('a'), channelName('b')];
+      for (const publishes of [
+        [{ producer: 'p A', seq: 1, count: 1 }],
+        [{ producer: 'pA', seq: 0, count: 1 }],
+        [{ producer: 'pA', seq: 1, count: 2 }],
+      ]) {
+        await assert.rejects(engine.append([{ channel: b, events: events('b', 0, 1) }, { channel: a, events: events('a', 0, 1), publishes }]),
+          (err: unknown) => err instanceof BrigadeError && err.code === 'INVALID_EVENT', JSON.stringify(publishes));
+      }
+      assert.equal((await engine.info(a)).head, 0);
+      assert.equal((await engine.info(b)).head, 0);
+    });
+
+    it('forgets a producer\'s publishes with the log that held them (a lost channel)', async () => {
+      const a = channelName('a');
+      await engine.append([{ channel: a, events: events('old', 0, 1), publishes: [{ producer: 'pL', seq: 1, count: 1 }] }]);
+      await subject.loseChannel(a);
+      const [r] = await engine.append([{ channel: a, events: events('old', 0, 1), publishes: [{ producer: 'pL', seq: 1, count: 1 }] }]);
+      assert.deepEqual(r.firsts, [0]);
+      assert.deepEqual(texts(await engine.read(a, 0, 10)), ['old0'], 'committed again, in the new log');
     });
 
     it('rejects with UNAVAILABLE after close', async () => {

@@ -343,7 +343,7 @@ describe('redis engine', () => {
       const second = await a.info(channel);
       assert.equal(second.epoch, notice.epoch, 'the epoch b announced is the one the log has');
       const [position] = await a.append([{ channel, events: texted(['n0', 'n1']) }]);
-      assert.deepEqual(position, { version: 0, epoch: second.epoch });
+      assert.deepEqual(position, { version: 0, epoch: second.epoch, firsts: [0] });
       await waitFor('b delivers the new log', () => seen.some((batch) => batch.epoch === second.epoch && batch.events.length > 0));
       const fresh = seen.filter((batch) => batch.epoch === second.epoch && batch.events.length > 0);
       assert.deepEqual(fresh.map((batch) => [batch.firstVersion, textsOf(batch.events)]), [[0, ['n0', 'n1']]]);
