@@ -61,6 +61,10 @@ export class ChannelRegistry {
     if (type.tickMs !== undefined && !(Number.isInteger(type.tickMs) && type.tickMs >= 1)) {
       throw new Error(`${type.prefix} channels: tickMs must be a whole number of milliseconds ≥ 1, got ${type.tickMs}`);
     }
+    const coreTickMs = this.ctx.options.tickMs;
+    if (!type.ephemeral && type.tickMs !== undefined && type.tickMs % coreTickMs !== 0) {
+      throw new Error(`${type.prefix} channels: a logged type's tickMs must be a multiple of the core's tickMs (${coreTickMs} ms), got ${type.tickMs}; use ${Math.max(1, Math.round(type.tickMs / coreTickMs)) * coreTickMs}, or make the type ephemeral`);
+    }
     this.types.push(type);
   }
 

@@ -123,7 +123,7 @@ export class PublishPath {
       return ack(0, new BrigadeError('SHUTTING_DOWN', 'this node is shutting down; reconnect to another node'));
     }
     if (ch.pendingCount + events.length > options.maxPendingPerChannel) {
-      const retryMs = options.tickMs;
+      const retryMs = Math.max(options.tickMs, ch.type.ephemeral ? 0 : ch.type.tickMs ?? 0);
       return ack(0, new BrigadeError('RATE_LIMITED', `channel ${ch.name} has ${ch.pendingCount} events waiting for the next tick (limit ${options.maxPendingPerChannel}); retry shortly`, retryMs));
     }
     ch.queue(events, ack);
@@ -203,7 +203,7 @@ export class PublishPath {
     const coreTickMs = this.ctx.options.tickMs;
     const chans: SubscribedChannel[] = [];
     for (const ch of this.dirty) {
-      if (everything || loggedTypeDue(undefined, coreTickMs, dueMs, previousDueMs)) chans.push(ch);
+      if (everything || loggedTypeDue(ch.type.tickMs, coreTickMs, dueMs, previousDueMs)) chans.push(ch);
     }
     if (chans.length === 0) return false;
     for (const ch of chans) this.dirty.delete(ch);
