@@ -301,7 +301,7 @@ describe('a logged type\'s own tickMs', () => {
     assert.doesNotThrow(() => new Hub({ engine, types: [counterType('slow:', 40), counterType('voice:', 15, true)], options: { tickMs: 10 } }));
   });
 
-  it('appends on every tick by the rule of a type without its own tickMs', () => {
+  it('loggedTypeDue: due on the ticks that cross a multiple of the type\'s tickMs; on every tick without one', () => {
     assert.equal(loggedTypeDue(undefined, 10, 20, 10), true);
     assert.equal(loggedTypeDue(40, 10, 30, 20), false);
     assert.equal(loggedTypeDue(40, 10, 40, 30), true);
