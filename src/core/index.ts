@@ -1,7 +1,9 @@
-export { Hub, asBrigadeError } from './hub.ts';
+export { Hub } from './hub.ts';
+export { asBrigadeError } from './as-brigade-error.ts';
 export type { HubDeps } from './hub.ts';
 export { Session } from './session.ts';
-export type { Sink, FrameVerdict } from './session.ts';
+export type { FrameVerdict } from './session.ts';
+export type { Sink } from './sink.ts';
 export { defaultCoreOptions, silentLogger } from './options.ts';
 export type { CoreOptions, Logger } from './options.ts';
 export type { CoreStats, CoreObserver } from './stats.ts';

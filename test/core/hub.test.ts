@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Hub, type Session } from '../../src/core/index.ts';
+import { Hub, type ChannelType, type Session } from '../../src/core/index.ts';
+import { loggedTypeDue } from '../../src/core/publish.ts';
 import { EmbeddedEngine } from '../../src/engines/index.ts';
 import { PlaceChannelType, DEFAULT_PALETTE, type CanvasState } from '../../src/apps/place/index.ts';
 import { SubscribeMode, decodeServerFrame, encodeClientFrame, type ServerFrame } from '../../src/protocol/index.ts';
@@ -211,5 +212,100 @@ describe('hub', () => {
     assert.equal(hub.stats.channelsLoaded, 0);
     await hub.stop();
     await engine.close();
+  });
+});
+
+/** A logged type counting its events, with its own tick interval when `tickMs` is given. */
+function counterType(prefix: string, tickMs?: number, ephemeral = false): ChannelType<{ n: number }> {
+  return {
+    prefix, eventSize: 0, maxEventBytes: 16, tickMs, ephemeral,
+    exists: () => true,
+    init: () => ({ n: 0 }),
+    apply: (s) => { s.n++; },
+    encodeSnapshot: (s) => new Uint8Array([s.n & 0xff]),
+    decodeSnapshot: (_c, b) => ({ n: b[0] }),
+    validate: () => null,
+  };
+}
+
+describe('a logged type\'s own tickMs', () => {
+  it('appends a slower type only on the ticks whose grid point crosses a multiple of its tickMs, a plain type every tick', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'brigade-hub-'));
+    dirs.push(dir);
+    const engine = new EmbeddedEngine({ path: join(dir, 'db.sqlite'), retention: { retainEvents: 1000, keepSnapshots: 2 } });
+    const coreTickMs = 10;
+    const slowTickMs = 4 * coreTickMs;
+    const hub = new Hub({ engine, types: [counterType('fast:'), counterType('slow:', slowTickMs)], options: { tickMs: coreTickMs, maxTickMs: coreTickMs, publishPerSecondPerIp: 0 } });
+    await engine.open();
+    // Every append, with the grid point of the tick that made it (the hub's tick clock; read-only here).
+    const appends: { dueMs: number; channels: string[] }[] = [];
+    const append = engine.append.bind(engine);
+    engine.append = (requests) => {
+      appends.push({ dueMs: (hub as any).clock.dueMs, channels: requests.map((r) => r.channel).sort() });
+      return append(requests);
+    };
+    // Each channel gets its next publish as soon as its last one is acknowledged, so both always
+    // have events waiting: the fast one is appended on every tick, and every tick appends.
+    let running = true;
+    const acks = { 'fast:a': [] as number[], 'slow:a': [] as number[] };
+    const sink = {
+      bufferedAmount: 0,
+      send(frame: Uint8Array) {
+        const f = decodeServerFrame(frame);
+        assert.equal(f.kind, 'ack');
+        if (f.kind !== 'ack') return;
+        const channel = f.requestId % 2 === 0 ? 'fast:a' : 'slow:a';
+        acks[channel].push(f.version);
+        if (running) send(channel);
+      },
+    };
+    const session = hub.connect(sink, { userId: 'u', ip: '1' });
+    // Even request ids publish on the fast channel, odd ones on the slow one.
+    const nextId = { 'fast:a': 0, 'slow:a': -1 };
+    const sent = { 'fast:a': 0, 'slow:a': 0 };
+    const send = (channel: 'fast:a' | 'slow:a') => {
+      const requestId = (nextId[channel] += 2);
+      sent[channel]++;
+      session.handleFrame(encodeClientFrame({ kind: 'publish', requestId, channel, payload: new Uint8Array([1]) }));
+    };
+    hub.start();
+    send('fast:a');
+    send('slow:a');
+    await until(() => acks['fast:a'].length >= 24);
+    running = false;
+    send('slow:a'); // still waiting at stop: the last tick appends every channel
+    await hub.stop();
+    await engine.close();
+
+    // Versions: dense and in order on both channels, every publish acknowledged.
+    assert.deepEqual(acks['fast:a'], acks['fast:a'].map((_, i) => i));
+    assert.deepEqual(acks['slow:a'], acks['slow:a'].map((_, i) => i));
+    const ticks = appends.slice(0, -1); // the last one is stop's flush
+    assert.ok(ticks.every((a) => a.channels.includes('fast:a')), 'the fast type goes out on every tick');
+    const slowTicks = ticks.filter((a) => a.channels.includes('slow:a'));
+    // How many of each depends on how late the timers fired (a late tick may skip grid points);
+    // which ticks carry the slow type does not.
+    assert.ok(slowTicks.length >= 1 && slowTicks.length < ticks.length, `slow appended on ${slowTicks.length} of ${ticks.length} ticks`);
+    // Exactly on the ticks that cross a multiple of its tickMs (the first tick has no previous one).
+    for (let i = 1; i < ticks.length; i++) {
+      const crosses = Math.floor(ticks[i].dueMs / slowTickMs) > Math.floor(ticks[i - 1].dueMs / slowTickMs);
+      assert.equal(ticks[i].channels.includes('slow:a'), crosses, `tick due at ${ticks[i].dueMs} (previous ${ticks[i - 1].dueMs})`);
+    }
+    assert.ok(appends.at(-1)!.channels.includes('slow:a'), 'stop appends what was still waiting, due or not');
+    assert.deepEqual([acks['fast:a'].length, acks['slow:a'].length], [sent['fast:a'], sent['slow:a']], 'every publish acknowledged');
+  });
+
+  it('refuses a logged type whose tickMs is not a multiple of the core\'s; an ephemeral type may have any', () => {
+    const engine = new EmbeddedEngine({ path: ':memory:', retention: { retainEvents: 1000, keepSnapshots: 2 } });
+    assert.throws(() => new Hub({ engine, types: [counterType('slow:', 15)], options: { tickMs: 10 } }), /multiple of the core's tickMs \(10 ms\)/);
+    assert.doesNotThrow(() => new Hub({ engine, types: [counterType('slow:', 40), counterType('voice:', 15, true)], options: { tickMs: 10 } }));
+  });
+
+  it('loggedTypeDue: due on the ticks that cross a multiple of the type\'s tickMs; on every tick without one', () => {
+    assert.equal(loggedTypeDue(undefined, 10, 20, 10), true);
+    assert.equal(loggedTypeDue(40, 10, 30, 20), false);
+    assert.equal(loggedTypeDue(40, 10, 40, 30), true);
+    assert.equal(loggedTypeDue(40, 10, 50, 30), true, 'a skipped grid point still counts');
+    assert.equal(loggedTypeDue(40, 10, 80, 40), true, 'the adaptive interval may cross one per tick');
   });
 });
