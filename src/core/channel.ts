@@ -25,6 +25,11 @@ export type AckCallback = (firstVersion: number, error: BrigadeError | null) => 
 export interface PendingAck {
   count: number;
   ack: AckCallback;
+  /** The publish's stamp (PUBLISH_ONCE, or the node's own once an append of it was in doubt). */
+  producer?: string;
+  seq?: number;
+  /** When an append holding it first ended in doubt (ms since the epoch); 0 = never. */
+  doubtSince?: number;
 }
 
 export class Channel<S = unknown, M = unknown> {
@@ -110,10 +115,20 @@ export class Channel<S = unknown, M = unknown> {
     return this.pending.length;
   }
 
-  /** Queues one publish request's events for the next tick; `ack` hears when they are committed. */
-  queue(events: readonly LogEvent[], ack: AckCallback): void {
+  /**
+   * Queues one publish request's events for the next tick; `ack` hears when they are committed.
+   * A stamped publish (producer, seq) is committed once however often it is queued.
+   */
+  queue(events: readonly LogEvent[], ack: AckCallback, stamp?: { producer: string; seq: number }): void {
     for (const e of events) this.pending.push(e);
-    this.pendingAcks.push({ count: events.length, ack });
+    this.pendingAcks.push(stamp ? { count: events.length, ack, producer: stamp.producer, seq: stamp.seq } : { count: events.length, ack });
+    this.idleSince = 0;
+  }
+
+  /** Puts taken events back in front of any queued since (an append in doubt, tried again next tick). */
+  requeueFront(taken: { events: LogEvent[]; acks: PendingAck[] }): void {
+    this.pending = taken.events.concat(this.pending);
+    this.pendingAcks = taken.acks.concat(this.pendingAcks);
     this.idleSince = 0;
   }
 

@@ -13,6 +13,8 @@ export interface CoreContext {
   readonly stats: CoreStats;
   readonly logger: Logger;
   readonly observer: CoreObserver;
+  /** This node's id (random per process). */
+  readonly nodeId: string;
   /** Milliseconds since the Unix epoch (publish times, cooldowns, the idle sweep). */
   now(): number;
 }

@@ -152,9 +152,13 @@ export interface Engine {
    *   shares the engine) exactly once, in version order per channel and epoch; the embedded
    *   engine calls them synchronously, before the returned promise resolves;
    * - on failure the promise rejects with BrigadeError('UNAVAILABLE') and nothing was committed,
-   *   with one exception a networked engine cannot rule out: a connection lost while the call was
-   *   in flight leaves its outcome unknown (all of it committed, or none of it; the message says
-   *   "in doubt"). Committed requests are then delivered through onBatch like any other.
+   *   with one exception a networked engine cannot rule out: a call sent that got no answer (a
+   *   timeout, a connection lost with the call in flight) rejects with 'OUTCOME_UNKNOWN': all of it
+   *   was committed, or none of it. Committed requests are then delivered through onBatch like any
+   *   other, and calling append again with the same stamped publishes resolves the doubt: each is
+   *   committed once, and the results give the versions they have;
+   * - a stamp that does not describe its request (a bad producer id, seq < 1, counts that do not
+   *   add up) refuses the whole call with 'INVALID_EVENT' before anything is written.
    */
   append(requests: AppendRequest[]): Promise<AppendResult[]>;
 

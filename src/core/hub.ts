@@ -81,9 +81,10 @@ export class Hub implements CoreApi, SessionHost {
     this.logger = deps.logger ?? silentLogger;
     this.now = deps.now ?? Date.now;
     this.requests = new RequestRouter(this.logger);
+    this.nodeId = deps.nodeId ?? randomBytes(6).toString('hex');
     const ctx: CoreContext = {
       engine: this.engine, options: this.options, stats: this.stats, logger: this.logger,
-      observer: deps.observer ?? noopObserver, now: this.now,
+      observer: deps.observer ?? noopObserver, now: this.now, nodeId: this.nodeId,
     };
     this.clock = new TickClock(this.options);
     this.registry = new ChannelRegistry(ctx, {
@@ -103,7 +104,6 @@ export class Hub implements CoreApi, SessionHost {
     this.subscriptions = new Subscriptions(ctx, this.registry, this.fanOut);
     for (const t of deps.types) this.addType(t);
     this.stats.currentTickMs = this.options.tickMs;
-    this.nodeId = deps.nodeId ?? randomBytes(6).toString('hex');
     this.tickNeeds = this.engine.shared && hasMembership(this.engine)
       ? new TickNeeds(this.engine, this.nodeId, this.clock, this.logger)
       : null;
@@ -174,8 +174,8 @@ export class Hub implements CoreApi, SessionHost {
     this.subscriptions.unsubscribe(session, requestId, channel);
   }
 
-  publish(session: Session, requestId: number, channel: string, payload: Uint8Array): void {
-    this.publishing.publish(session, requestId, channel, payload);
+  publish(session: Session, requestId: number, channel: string, payload: Uint8Array, stamp?: { producer: string; seq: number }): void {
+    this.publishing.publish(session, requestId, channel, payload, stamp);
   }
 
   /** Stops sending to a slow connection and tells it where to resume. */

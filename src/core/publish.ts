@@ -15,7 +15,8 @@ import { unknownChannel } from './channel-registry.ts';
 import type { AckCallback } from './channel.ts';
 import type { ChannelType, Publisher } from './channel-type.ts';
 import type { CoreContext } from './core-context.ts';
-import { hasClaims, type Claims, type LogEvent, type Position } from './engine.ts';
+import { hasClaims, type AppendRequest, type AppendResult, type Claims, type LogEvent, type PublishStamp } from './engine.ts';
+import type { PendingAck } from './channel.ts';
 import type { FanOut } from './fan-out.ts';
 import { everyOnGrid, type GridTimer } from './grid-timer.ts';
 import { RateLimiter } from './rate-limiter.ts';
@@ -55,6 +56,12 @@ export class PublishPath {
   private readonly ephemeralTimers = new Map<number, GridTimer>();
   /** The grid point of the last tick (logged types with their own tickMs count from it). */
   private lastDueMs = 0;
+  /** This node's producer id, for the unstamped publishes it stamps itself (see stamp()). */
+  private readonly nodeProducer: string;
+  /** The next sequence number of nodeProducer per channel. */
+  private readonly nodeSeqs = new Map<string, number>();
+  /** True while appends fail: the failure is logged once per outage, with a count when it ends. */
+  private failing: { since: number; ticks: number; publishes: number } | null = null;
 
   constructor(
     private readonly ctx: CoreContext,
@@ -65,9 +72,16 @@ export class PublishPath {
   ) {
     this.claims = hasClaims(ctx.engine) ? ctx.engine : null;
     this.ipLimiter = new RateLimiter(ctx.options.publishPerSecondPerIp, ctx.options.publishBurstPerIp);
+    this.nodeProducer = `node-${ctx.nodeId}`;
   }
 
-  publish(session: PublishingSession, requestId: number, channel: string, payload: Uint8Array): void {
+  /**
+   * A client's publish. With a stamp (PUBLISH_ONCE: producer, seq) it is idempotent: sent again
+   * (after a reconnect, to any node, or after OUTCOME_UNKNOWN) it is committed once and answered
+   * with its one version. The stamp skips the checks that already passed the first time only in
+   * the engine (a repeat is answered, not appended); validate and rate limits run as for any publish.
+   */
+  publish(session: PublishingSession, requestId: number, channel: string, payload: Uint8Array, stamp?: { producer: string; seq: number }): void {
     const { options, stats } = this.ctx;
     const refuse = (err: BrigadeError) => {
       stats.publishesRefused++;
@@ -94,12 +108,12 @@ export class PublishPath {
     if (claim) {
       // Another node may hold it: the event is queued only once the claim is ours.
       this.claims!.claim(claim.key, claim.ttlMs).then(
-        (remainingMs) => (remainingMs > 0 ? refuse(claim.refused(remainingMs)) : this.queue(channel, event, ack)),
+        (remainingMs) => (remainingMs > 0 ? refuse(claim.refused(remainingMs)) : this.queue(channel, event, ack, stamp)),
         (err) => refuse(asBrigadeError(err)),
       );
       return;
     }
-    this.queue(channel, event, ack);
+    this.queue(channel, event, ack, stamp);
   }
 
   /** Appends events on the server's behalf (no validate); resolves with the first version once committed. */
@@ -111,13 +125,13 @@ export class PublishPath {
     });
   }
 
-  private queue(channel: string, event: LogEvent, ack: AckCallback): void {
+  private queue(channel: string, event: LogEvent, ack: AckCallback, stamp?: { producer: string; seq: number }): void {
     const ch = this.registry.get(channel);
-    if (ch) this.enqueue(ch, [event], ack);
-    else this.registry.channel(channel).then((c) => this.enqueue(c, [event], ack), (err) => ack(0, asBrigadeError(err)));
+    if (ch) this.enqueue(ch, [event], ack, stamp);
+    else this.registry.channel(channel).then((c) => this.enqueue(c, [event], ack, stamp), (err) => ack(0, asBrigadeError(err)));
   }
 
-  private enqueue(ch: SubscribedChannel, events: LogEvent[], ack: AckCallback): void {
+  private enqueue(ch: SubscribedChannel, events: LogEvent[], ack: AckCallback, stamp?: { producer: string; seq: number }): void {
     const { options, stats } = this.ctx;
     if (!this.host.accepting()) {
       return ack(0, new BrigadeError('SHUTTING_DOWN', 'this node is shutting down; reconnect to another node'));
@@ -126,7 +140,7 @@ export class PublishPath {
       const retryMs = Math.max(options.tickMs, ch.type.ephemeral ? 0 : ch.type.tickMs ?? 0);
       return ack(0, new BrigadeError('RATE_LIMITED', `channel ${ch.name} has ${ch.pendingCount} events waiting for the next tick (limit ${options.maxPendingPerChannel}); retry shortly`, retryMs));
     }
-    ch.queue(events, ack);
+    ch.queue(events, ack, ch.type.ephemeral ? undefined : stamp);
     stats.eventsIn += events.length;
     if (ch.type.ephemeral) {
       const interval = this.ephemeralInterval(ch.type);
@@ -211,42 +225,123 @@ export class PublishPath {
     return true;
   }
 
-  /** Appends `chans`' pending events in one engine call and acknowledges them. */
+  /**
+   * Appends `chans`' pending events in one engine call and acknowledges them. Every publish goes to
+   * the engine stamped (stamp()), so when the call ends in doubt (OUTCOME_UNKNOWN: the store stopped
+   * answering mid-call) the same publishes are put back in front of their channels and go again
+   * with the same stamps next tick: the engine commits each once and answers a repeat with its
+   * original version, so the answer each publisher finally gets is the true one. Past
+   * outcomeUnknownAfterMs a publish still unresolved is answered OUTCOME_UNKNOWN. Any other failure
+   * committed nothing: each publish is refused with it.
+   */
   private async append(chans: SubscribedChannel[]): Promise<void> {
-    const { engine, stats, logger, observer } = this.ctx;
+    const { engine, stats, observer } = this.ctx;
     const started = performance.now();
     const taken = chans.map((ch) => ch.takePending());
-    const requests = chans.map((ch, i) => ({ channel: ch.name, events: taken[i].events }));
-    let positions: Position[];
+    const requests: AppendRequest[] = chans.map((ch, i) => ({ channel: ch.name, events: taken[i].events, publishes: this.stamp(ch.name, taken[i].acks) }));
+    let results: AppendResult[];
     this.fanOut.hold();
     try {
-      positions = await engine.append(requests);
+      results = await engine.append(requests);
     } catch (err) {
       const e = asBrigadeError(err);
-      logger.warn({ err: e.message, channels: chans.length }, 'append failed; publishes refused');
-      for (const t of taken) for (const a of t.acks) a.ack(0, e);
+      this.appendFailed(e, chans, taken);
       this.fanOut.release();
       return;
     }
+    this.appendSucceeded();
     for (let i = 0; i < chans.length; i++) {
-      // Committed at this version of the log the engine names, whichever epoch that is: true.
-      const first = positions[i].version;
-      let v = first;
-      for (const a of taken[i].acks) {
-        a.ack(v, null);
-        v += a.count;
+      // Committed at these versions of the log the engine names, whichever epoch that is: true.
+      const { firsts } = results[i];
+      const acks = taken[i].acks;
+      let end = results[i].version;
+      for (let j = 0; j < acks.length; j++) {
+        acks[j].ack(firsts[j], null);
+        end = Math.max(end, firsts[j] + acks[j].count);
       }
-      this.snapshots.appended(chans[i], first, v);
+      this.snapshots.appended(chans[i], results[i].version, end);
     }
     this.fanOut.release();
     // The engine may say a new epoch before (or instead of) a batch of it reaching onBatch.
     for (let i = 0; i < chans.length; i++) {
-      if (positions[i].epoch !== chans[i].epoch) this.registry.epochSeen(chans[i], positions[i].epoch);
+      if (results[i].epoch !== chans[i].epoch) this.registry.epochSeen(chans[i], results[i].epoch);
     }
     for (const ch of chans) this.snapshots.maybeStore(ch);
     const took = performance.now() - started;
     stats.ticks++;
     stats.lastTickMs = took;
     observer.tick(took);
+  }
+
+  /**
+   * One stamp per publish: its own (PUBLISH_ONCE), or this node's, given once and kept (it stays
+   * on the PendingAck), so a publish tried again after a doubt carries the same one.
+   */
+  private stamp(channel: string, acks: PendingAck[]): PublishStamp[] {
+    const out: PublishStamp[] = new Array(acks.length);
+    for (let i = 0; i < acks.length; i++) {
+      const a = acks[i];
+      if (a.producer === undefined) {
+        const seq = (this.nodeSeqs.get(channel) ?? 0) + 1;
+        this.nodeSeqs.set(channel, seq);
+        a.producer = this.nodeProducer;
+        a.seq = seq;
+      }
+      out[i] = { producer: a.producer, seq: a.seq!, count: a.count };
+    }
+    return out;
+  }
+
+  private appendFailed(e: BrigadeError, chans: SubscribedChannel[], taken: { events: LogEvent[]; acks: PendingAck[] }[]): void {
+    const { logger, options, stats } = this.ctx;
+    const nowMs = this.ctx.now();
+    const publishes = taken.reduce((n, t) => n + t.acks.length, 0);
+    if (this.failing === null) {
+      this.failing = { since: nowMs, ticks: 0, publishes: 0 };
+      logger.warn({ err: e.message, code: e.code, channels: chans.length }, e.code === 'OUTCOME_UNKNOWN'
+        ? 'append in doubt; its publishes are tried again each tick with the same stamps'
+        : 'append failed; publishes refused until the store answers again');
+    }
+    this.failing.ticks++;
+    this.failing.publishes += publishes;
+    const unknown = e.code === 'OUTCOME_UNKNOWN';
+    if (unknown) stats.appendsInDoubt++;
+    for (let i = 0; i < chans.length; i++) {
+      const ch = chans[i];
+      const again: { events: LogEvent[]; acks: PendingAck[] } = { events: [], acks: [] };
+      let at = 0;
+      for (const a of taken[i].acks) {
+        const events = taken[i].events.slice(at, at + a.count);
+        at += a.count;
+        // A publish never in doubt was not committed by this failed call: refused, truthfully. One
+        // that was in doubt before still is (an earlier call may have committed it), whatever
+        // this call's failure.
+        if (!unknown && !a.doubtSince) {
+          a.ack(0, e);
+          continue;
+        }
+        a.doubtSince ||= nowMs;
+        if (nowMs - a.doubtSince >= options.outcomeUnknownAfterMs || !this.registry.isCurrent(ch) || !this.host.accepting()) {
+          stats.outcomesUnknown++;
+          a.ack(0, new BrigadeError('OUTCOME_UNKNOWN', `the store did not answer whether this publish on ${ch.name} was committed; `
+            + 're-send it with the same producer and seq (PUBLISH_ONCE), which commits it at most once', options.tickMs));
+          continue;
+        }
+        for (const ev of events) again.events.push(ev);
+        again.acks.push(a);
+      }
+      if (again.acks.length > 0) {
+        ch.requeueFront(again);
+        this.dirty.add(ch);
+      }
+    }
+  }
+
+  /** The first append that works after failures ends the outage: one log line with what it cost. */
+  private appendSucceeded(): void {
+    if (this.failing === null) return;
+    const f = this.failing;
+    this.failing = null;
+    this.ctx.logger.info({ failedTicks: f.ticks, publishesAffected: f.publishes, outageMs: this.ctx.now() - f.since }, 'appends work again');
   }
 }

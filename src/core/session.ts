@@ -22,7 +22,7 @@ export interface SessionHost {
   readonly requests: { handle(session: Session, frame: Extract<ClientFrame, { kind: 'request' }>): void };
   subscribe(session: Session, frame: Extract<ClientFrame, { kind: 'subscribe' }>): void;
   unsubscribe(session: Session, requestId: number, channel: string): void;
-  publish(session: Session, requestId: number, channel: string, payload: Uint8Array): void;
+  publish(session: Session, requestId: number, channel: string, payload: Uint8Array, stamp?: { producer: string; seq: number }): void;
   /** The session is closed: forget it and its subscriptions. */
   disconnect(session: Session): void;
 }
@@ -53,7 +53,10 @@ export class Session implements SubscriberSession {
     switch (frame.kind) {
       case 'subscribe': this.hub.subscribe(this, frame); break;
       case 'unsubscribe': this.hub.unsubscribe(this, frame.requestId, frame.channel); break;
-      case 'publish': this.hub.publish(this, frame.requestId, frame.channel, frame.payload); break;
+      case 'publish':
+        this.hub.publish(this, frame.requestId, frame.channel, frame.payload,
+          frame.producer === undefined ? undefined : { producer: frame.producer, seq: frame.seq! });
+        break;
       case 'request': this.hub.requests.handle(this, frame); break;
     }
     return 'ok';

@@ -207,13 +207,13 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     } catch (err) {
       // A reply error means the script refused before writing; a lost connection leaves it unknown.
       const inDoubt = !(err instanceof Error && err.name === 'ReplyError');
-      throw unavailable(inDoubt ? 'append in doubt (the connection failed with the call in flight; it committed whole or not at all)'
-        : 'append refused; nothing was committed', err);
+      if (inDoubt) throw outcomeUnknown(err);
+      throw unavailable('append refused; nothing was committed', err);
     }
     const results: AppendResult[] = [];
     let at = 0;
     for (let i = 0; i < requests.length; i++) {
-      if (!Array.isArray(reply) || at + 3 > reply.length) throw unavailable('append in doubt', 'malformed reply');
+      if (!Array.isArray(reply) || at + 3 > reply.length) throw outcomeUnknown('malformed reply');
       const version = Number(reply[at]);
       const epoch = Number(reply[at + 1]);
       const p = Number(reply[at + 2]);
@@ -561,6 +561,16 @@ function newEpoch(): string {
 
 function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+/**
+ * An append whose outcome is unknown: the call was sent and no answer came (a timeout, the
+ * connection lost mid-call). The script runs whole or not at all, so every request of it committed
+ * or none did; trying again with the same stamps tells which (engine.ts append).
+ */
+function outcomeUnknown(cause: unknown): BrigadeError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new BrigadeError('OUTCOME_UNKNOWN', `append in doubt (no answer with the call in flight: ${detail}); it committed whole or not at all`);
 }
 
 function unavailable(what: string, cause: unknown): BrigadeError {

@@ -23,8 +23,16 @@ export interface BrigadeClientOptions {
   /** WebSocket implementation; default globalThis.WebSocket. In Node 20: `import { WebSocket } from 'ws'`. */
   WebSocket?: WebSocketConstructor;
   reconnect?: Partial<BackoffOptions>;
-  /** A publish with no ACK or ERROR by then rejects with TIMEOUT, ms. */
+  /**
+   * A publish with no ACK or ERROR by then rejects with TIMEOUT, ms. Until then an unanswered
+   * publish is re-sent, with the same stamp, after every reconnect and after OUTCOME_UNKNOWN.
+   */
   publishTimeoutMs?: number;
+  /**
+   * The producer id publishes are stamped with (PUBLISH_ONCE), 1-64 bytes of [A-Za-z0-9_.:-];
+   * default: random per client. Reuse one only for a client that continues another's sequence.
+   */
+  producer?: string;
 }
 
 /** Defaults, each with its unit. */

@@ -33,6 +33,12 @@ interface PendingPublish {
   resolve(version: number): void;
   reject(err: BrigadeError): void;
   timer: ReturnType<typeof setTimeout>;
+  channel: string;
+  payload: Uint8Array;
+  /** This client's sequence number for the publish on its channel (PUBLISH_ONCE). */
+  seq: number;
+  /** A re-send waiting for OUTCOME_UNKNOWN's retryAfterMs. */
+  retry: ReturnType<typeof setTimeout> | null;
 }
 
 const OPEN = 1; // WebSocket.OPEN in browsers and in `ws`
@@ -74,6 +80,12 @@ export class BrigadeClient {
   /** UNSUBSCRIBEs not yet answered: their errors (NOT_SUBSCRIBED) concern no one any more. */
   private readonly unsubscribeRequests = new Set<number>();
   private readonly publishes = new Map<number, PendingPublish>();
+  /**
+   * This client's producer id: every publish is stamped with it and a sequence number per channel
+   * (PUBLISH_ONCE), so re-sending an unanswered publish never commits it twice.
+   */
+  readonly producer: string;
+  private readonly seqs = new Map<string, number>();
   /** REQUESTs waiting for their REPLY or ERROR, by requestId. */
   private readonly requests = new Map<number, PendingRequest>();
 
@@ -96,6 +108,7 @@ export class BrigadeClient {
       maxDelayMs: options.reconnect?.maxDelayMs ?? ClientDefaults.reconnectMaxDelayMs,
     };
     this.publishTimeoutMs = options.publishTimeoutMs ?? ClientDefaults.publishTimeoutMs;
+    this.producer = options.producer ?? randomProducer();
     this.host = {
       resubscribe: (sub) => this.sendSubscribe(sub),
       release: (sub) => this.release(sub),
@@ -166,21 +179,30 @@ export class BrigadeClient {
    */
   publish(channel: string, payload: Uint8Array): Promise<number> {
     if (!this.isOpen) return Promise.reject(new BrigadeError('DISCONNECTED', `not connected to ${this.url}; await client.ready() before publishing`));
-    const requestId = this.newRequestId();
-    let frame: Uint8Array;
-    try {
-      frame = encodeClientFrame({ kind: 'publish', requestId, channel, payload });
-    } catch (err) {
-      return Promise.reject(err);
+    if (!isValidChannelName(channel)) {
+      return Promise.reject(new BrigadeError('INVALID_CHANNEL_NAME', `channel name ${JSON.stringify(channel)} must be 1-255 bytes of [A-Za-z0-9_.:/-]`));
     }
+    const seq = (this.seqs.get(channel) ?? 0) + 1;
+    this.seqs.set(channel, seq);
+    const requestId = this.newRequestId();
+    const copy = payload.slice();
     return new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
+        const p = this.publishes.get(requestId);
+        if (p?.retry) clearTimeout(p.retry);
         this.publishes.delete(requestId);
         reject(new BrigadeError('TIMEOUT', `no answer to a publish on ${channel} within ${this.publishTimeoutMs} ms; it may or may not have been committed`));
       }, this.publishTimeoutMs);
-      this.publishes.set(requestId, { resolve, reject, timer });
-      this.sendBytes(frame);
+      this.publishes.set(requestId, { resolve, reject, timer, channel, payload: copy, seq, retry: null });
+      this.sendPublish(requestId);
     });
+  }
+
+  /** Sends (or re-sends, with the same stamp) a pending publish. */
+  private sendPublish(requestId: number): void {
+    const p = this.publishes.get(requestId);
+    if (!p || !this.isOpen) return;
+    this.sendBytes(encodeClientFrame({ kind: 'publish', requestId, channel: p.channel, payload: p.payload, producer: this.producer, seq: p.seq }));
   }
 
   /**
@@ -211,7 +233,10 @@ export class BrigadeClient {
     });
   }
 
-  /** Closes the connection for good: no reconnect; pending publishes and ready() reject with DISCONNECTED. */
+  /**
+   * Closes the connection for good: no reconnect; pending publishes, requests and ready() reject
+   * with DISCONNECTED.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -219,6 +244,13 @@ export class BrigadeClient {
     this.reconnectTimer = null;
     for (const w of this.readyWaiters) w.reject(clientClosed());
     this.readyWaiters = [];
+    const unanswered = [...this.publishes.values()];
+    this.publishes.clear();
+    for (const p of unanswered) {
+      clearTimeout(p.timer);
+      if (p.retry) clearTimeout(p.retry);
+      p.reject(new BrigadeError('DISCONNECTED', 'the client was closed before the publish was acknowledged; it may or may not have been committed'));
+    }
     const ws = this.socket;
     if (ws) {
       try {
@@ -266,6 +298,7 @@ export class BrigadeClient {
     this.isOpen = true;
     this.openedAtMs = Date.now();
     for (const sub of this.subscriptions.values()) this.sendSubscribe(sub);
+    for (const requestId of this.publishes.keys()) this.sendPublish(requestId);
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
     for (const w of waiters) w.resolve();
@@ -300,11 +333,11 @@ export class BrigadeClient {
     this.subscribeRequests.clear();
     this.unsubscribeRequests.clear();
     for (const sub of this.subscriptions.values()) sub.disconnected();
-    const lost = [...this.publishes.values()];
-    this.publishes.clear();
-    for (const p of lost) {
-      clearTimeout(p.timer);
-      p.reject(new BrigadeError('DISCONNECTED', `connection to ${this.url} closed before the publish was acknowledged; it may or may not have been committed`));
+    // Unanswered publishes stay pending: they are re-sent with the same stamp once connected again
+    // (handleOpen), which never commits one twice. close() rejects them.
+    for (const p of this.publishes.values()) {
+      if (p.retry) clearTimeout(p.retry);
+      p.retry = null;
     }
     const unanswered = [...this.requests.values()];
     this.requests.clear();
@@ -398,8 +431,15 @@ export class BrigadeClient {
       }
       const p = this.publishes.get(id);
       if (p) {
+        if (err.code === 'OUTCOME_UNKNOWN') {
+          // Safe to re-send with the same stamp: it answers with the one version it has.
+          if (p.retry) clearTimeout(p.retry);
+          p.retry = setTimeout(() => { p.retry = null; this.sendPublish(id); }, Math.max(err.retryAfterMs, this.backoff.minDelayMs));
+          return;
+        }
         this.publishes.delete(id);
         clearTimeout(p.timer);
+        if (p.retry) clearTimeout(p.retry);
         p.reject(err);
         return;
       }
@@ -485,4 +525,11 @@ function toBytes(data: unknown): Uint8Array | null {
   }
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return null;
+}
+
+/** A random producer id for this client: `sdk-` and 16 hex digits. */
+function randomProducer(): string {
+  const bytes = new Uint8Array(8);
+  globalThis.crypto.getRandomValues(bytes);
+  return 'sdk-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
