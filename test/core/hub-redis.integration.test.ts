@@ -11,6 +11,7 @@ import { PlaceChannelType, DEFAULT_PALETTE } from '../../src/apps/place/index.ts
 import { Hub } from '../../src/core/index.ts';
 import { RedisEngine } from '../../src/engines/index.ts';
 import { startRedis } from '../helpers/redis-server.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const redis = await startRedis();
 after(() => redis.destroy());
@@ -49,15 +50,6 @@ async function nodes(options: Record<string, number>) {
 /** Waits until `ms` past the next multiple of `grid` in wall-clock time. */
 const atGridPlus = (grid: number, ms: number) => new Promise((r) => setTimeout(r, (ms - (Date.now() % grid) + grid) % grid || grid));
 
-async function until(what: string, cond: () => boolean, timeoutMs: number, step?: () => Promise<unknown>): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-    if (step) await step();
-    else await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('hub over redis: the tick', () => {
   it('ticks at the longest interval another node says it needs, and at its own again once that node needs less or goes quiet', async () => {
     const { hub, appendFromOther, close } = await nodes({ tickMs: 50, maxTickMs: 1600, fanOutGraceMs: 5 });
@@ -67,16 +59,16 @@ describe('hub over redis: the tick', () => {
       await new Promise((r) => setTimeout(r, 100));
     };
     try {
-      await until('the idle node ticks every 50 ms', () => hub.stats.currentTickMs === 50, 5000);
+      await eventually(() => hub.stats.currentTickMs === 50, { what: 'the idle node ticks every 50 ms', timeoutMs: 5000 });
       // The other node's batches say 400 ms: this node follows, so their ticks stay aligned.
-      await until('the node ticks every 400 ms', () => hub.stats.currentTickMs === 400, 10_000, saying(400));
+      await eventually(async () => { if (hub.stats.currentTickMs === 400) return true; await saying(400)(); return false; }, { what: 'the node ticks every 400 ms', timeoutMs: 10_000 });
       // It never goes past its own maxTickMs, whatever a peer says.
-      await until('the node is capped at its maxTickMs', () => hub.stats.currentTickMs === 1600, 10_000, saying(6400));
+      await eventually(async () => { if (hub.stats.currentTickMs === 1600) return true; await saying(6400)(); return false; }, { what: 'the node is capped at its maxTickMs', timeoutMs: 10_000 });
       // A node that says it needs less again is followed down at once.
-      await until('the node is back at 50 ms', () => hub.stats.currentTickMs === 50, 5000, saying(50));
+      await eventually(async () => { if (hub.stats.currentTickMs === 50) return true; await saying(50)(); return false; }, { what: 'the node is back at 50 ms', timeoutMs: 5000 });
       // And one that stops publishing stops counting two of its ticks (and a second) later.
-      await until('the node ticks every 400 ms again', () => hub.stats.currentTickMs === 400, 10_000, saying(400));
-      await until('the silent node is forgotten', () => hub.stats.currentTickMs === 50, 5000);
+      await eventually(async () => { if (hub.stats.currentTickMs === 400) return true; await saying(400)(); return false; }, { what: 'the node ticks every 400 ms again', timeoutMs: 10_000 });
+      await eventually(() => hub.stats.currentTickMs === 50, { what: 'the silent node is forgotten', timeoutMs: 5000 });
     } finally {
       await close();
     }
@@ -86,14 +78,16 @@ describe('hub over redis: the tick', () => {
     const tickMs = 400;
     const { hub, appendFromOther, close } = await nodes({ tickMs, maxTickMs: tickMs, fanOutGraceMs: 5 });
     try {
-      await until('the node ticks every 400 ms', () => hub.stats.currentTickMs === tickMs, 5000);
+      await eventually(() => hub.stats.currentTickMs === tickMs, { what: 'the node ticks every 400 ms', timeoutMs: 5000 });
       assert.ok(hub.graceMs() < 20, `an idle node waits about fanOutGraceMs, got ${hub.graceMs()}`);
       // The other node appends 60 ms after each grid point, as a busy node would.
+      let last = 0;
       for (let i = 0; i < 6; i++) {
         await atGridPlus(tickMs, 60);
-        await appendFromOther(tickMs);
+        [last] = await appendFromOther(tickMs);
       }
-      await new Promise((r) => setTimeout(r, 50)); // the last batch reaches the hub
+      // The hub applies a batch after noting how late it came: once it holds the last one, it has noted them all.
+      await eventually(async () => (await hub.channel(channel)).head > last, { what: 'the last batch to reach the hub' });
       const grace = hub.graceMs();
       assert.ok(grace >= 50 && grace <= tickMs / 4, `the fan-out waits for batches 60 ms late, within a quarter tick: ${grace}`);
     } finally {

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { CommittedBatch, Engine, LogEvent, RetentionOptions } from '../../src/core/engine.ts';
 import { BrigadeError } from '../../src/protocol/index.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 export interface ConformanceSubject {
   engine: Engine;
@@ -132,15 +133,19 @@ export function runEngineConformance(
       await engine.append([{ channel: a, events: events('a', 2, 3) }, { channel: b, events: events('b', 0, 1) }]);
       await engine.append([{ channel: a, events: events('a', 5, 1) }]);
       // Engines that deliver through a bus (Redis) may lag the append's resolution a little.
-      await waitFor(() => seen.length >= 4);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal(seen.length, 4, 'each batch exactly once');
-      const forA = seen.filter((batch) => batch.channel === a);
+      // "Exactly once" needs a positive signal that nothing else is coming: a marker batch on each
+      // channel after them; batches of one channel arrive in version order, so once both markers are
+      // here, every earlier batch (or duplicate) is too.
+      await engine.append([{ channel: a, events: events('a', 6, 1) }, { channel: b, events: events('b', 1, 1) }]);
+      const isMarker = (batch: CommittedBatch) => (batch.channel === a && batch.firstVersion === 6) || (batch.channel === b && batch.firstVersion === 1);
+      await eventually(() => seen.filter(isMarker).length === 2, { what: 'both marker batches' });
+      assert.equal(seen.filter((batch) => !isMarker(batch)).length, 4, 'each batch exactly once');
+      const forA = seen.filter((batch) => batch.channel === a && !isMarker(batch));
       assert.deepEqual(forA.map((batch) => batch.firstVersion), [0, 2, 5]);
       assertEventsEqual(forA[0].events, events('a', 0, 2));
       assertEventsEqual(forA[1].events, events('a', 2, 3));
       assertEventsEqual(forA[2].events, events('a', 5, 1));
-      const forB = seen.filter((batch) => batch.channel === b);
+      const forB = seen.filter((batch) => batch.channel === b && !isMarker(batch));
       assert.equal(forB.length, 1);
       assert.equal(forB[0].firstVersion, 0);
       assertEventsEqual(forB[0].events, events('b', 0, 1));
@@ -269,7 +274,3 @@ export function runEngineConformance(
   });
 }
 
-async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-}

@@ -14,6 +14,7 @@ import { BrigadeError } from '../../src/protocol/index.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { runAbilitiesConformance } from './abilities-conformance.ts';
 import { runEngineConformance } from './engine-conformance.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -105,14 +106,6 @@ function assertDense(seen: Seen[], what: string): void {
   }
 }
 
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 function isUnavailable(err: unknown): boolean {
   assert.ok(err instanceof BrigadeError, `expected a BrigadeError, got ${String(err)}`);
   assert.equal(err.code, 'UNAVAILABLE');
@@ -175,7 +168,7 @@ describe('redis engine', () => {
     assertDense(acked, 'acknowledged');
     assert.equal((await a.info(channel)).head, 100);
 
-    await waitFor('both engines see 100 events', () => eventCount(seenA) >= 100 && eventCount(seenB) >= 100);
+    await eventually(() => eventCount(seenA) >= 100 && eventCount(seenB) >= 100, { what: 'both engines see 100 events' });
     assert.deepEqual(seenA, acked, 'engine a saw every batch once, in version order');
     assert.deepEqual(seenB, acked, 'engine b saw every batch once, in version order');
     assert.deepEqual(textsOf(await b.read(channel, 0, 1000)), acked.flatMap((batch) => batch.texts));
@@ -192,7 +185,7 @@ describe('redis engine', () => {
     await a.append([{ channel, events: texted(['said']), tickMs: 400 }]);
     await a.append([{ channel, events: texted(['unsaid']) }]);
     await a.append([{ channel, events: texted(['zero']), tickMs: 0 }]);
-    await waitFor('b sees three batches', () => got.length >= 3);
+    await eventually(() => got.length >= 3, { what: 'b sees three batches' });
     assert.deepEqual(got.map((batch) => batch.tickMs), [400, undefined, undefined]);
   });
 
@@ -206,7 +199,7 @@ describe('redis engine', () => {
     assert.equal((await late.info(channel)).head, 3);
     await writer.append([{ channel, events: texted(['x3']) }]);
     await writer.append([{ channel, events: texted(['x4', 'x5']) }]);
-    await waitFor('the late engine sees 3 events', () => eventCount(seen) >= 3);
+    await eventually(() => eventCount(seen) >= 3, { what: 'the late engine sees 3 events' });
     assert.deepEqual(seen, [{ firstVersion: 3, texts: ['x3'] }, { firstVersion: 4, texts: ['x4', 'x5'] }]);
   });
 
@@ -219,10 +212,10 @@ describe('redis engine', () => {
     const second = record(reader, 'second');
     await reader.info('first');
     await writer.append([{ channel: 'first', events: texted(['f0']) }]);
-    await waitFor('the first channel delivered', () => first.length === 1, 10_000);
+    await eventually(() => first.length === 1, { what: 'the first channel delivered', timeoutMs: 10_000 });
     await reader.info('second'); // the reader is blocked on 'first' alone by now
     await writer.append([{ channel: 'second', events: texted(['s0']) }]);
-    await waitFor('the second channel delivered', () => second.length === 1, 10_000);
+    await eventually(() => second.length === 1, { what: 'the second channel delivered', timeoutMs: 10_000 });
     assert.deepEqual(second, [{ firstVersion: 0, texts: ['s0'] }]);
   });
 
@@ -236,20 +229,20 @@ describe('redis engine', () => {
     await reader.info('kept');
     assert.equal(reader.watchedChannels(), 2);
     await writer.append([{ channel: 'released', events: texted(['r0']) }]);
-    await waitFor('the channel delivered while watched', () => released.length === 1, 10_000);
+    await eventually(() => released.length === 1, { what: 'the channel delivered while watched', timeoutMs: 10_000 });
 
     reader.releaseChannel('released');
     assert.equal(reader.watchedChannels(), 1);
     // Appended before 'kept': had 'released' still been read, its entry would come no later.
     await writer.append([{ channel: 'released', events: texted(['r1']) }]);
     await writer.append([{ channel: 'kept', events: texted(['k0']) }]);
-    await waitFor('the kept channel delivered', () => kept.length === 1, 10_000);
+    await eventually(() => kept.length === 1, { what: 'the kept channel delivered', timeoutMs: 10_000 });
     assert.deepEqual(released, [{ firstVersion: 0, texts: ['r0'] }], 'nothing of the released channel after its release');
 
     assert.equal((await reader.info('released')).head, 2);
     assert.equal(reader.watchedChannels(), 2);
     await writer.append([{ channel: 'released', events: texted(['r2']) }]);
-    await waitFor('the channel delivered again', () => released.length === 2, 10_000);
+    await eventually(() => released.length === 2, { what: 'the channel delivered again', timeoutMs: 10_000 });
     assert.deepEqual(released[1], { firstVersion: 2, texts: ['r2'] }, 'from the head it was used again at, not from where it was released');
   });
 
@@ -308,10 +301,10 @@ describe('redis engine', () => {
           }
         }
       })();
-      await waitFor('20 acknowledged appends', () => acked.length >= 20);
+      await eventually(() => acked.length >= 20, { what: '20 acknowledged appends' });
       await server.kill();
-      await waitFor('the engine notices the outage', () => !a.isReady());
-      await waitFor('the writer sees appends refused', () => failures.length > 0);
+      await eventually(() => !a.isReady(), { what: 'the engine notices the outage' });
+      await eventually(() => failures.length > 0, { what: 'the writer sees appends refused' });
       writing = false;
       await writer;
       for (const err of failures) isUnavailable(err);
@@ -320,7 +313,7 @@ describe('redis engine', () => {
       await assert.rejects(b.read(channel, 0, 10), isUnavailable);
 
       await server.restart();
-      await waitFor('both engines reconnect', () => a.isReady() && b.isReady(), 60_000);
+      await eventually(() => a.isReady() && b.isReady(), { what: 'both engines reconnect', timeoutMs: 60_000 });
       const head = (await a.info(channel)).head;
       const last = acked[acked.length - 1];
       // An append in flight at the crash may have committed without being acknowledged.
@@ -331,7 +324,7 @@ describe('redis engine', () => {
         assert.deepEqual(stored.slice(batch.firstVersion, batch.firstVersion + 2), batch.texts, `batch at ${batch.firstVersion}`);
       }
       assert.deepEqual(await a.append([{ channel, events: texted(['after']) }]), [head]);
-      await waitFor('the reader resumes after the restart', () => eventCount(seenB) >= head + 1);
+      await eventually(() => eventCount(seenB) >= head + 1, { what: 'the reader resumes after the restart' });
       assertDense(seenB, 'engine b');
       assert.deepEqual(seenB.flatMap((batch) => batch.texts), [...stored, 'after'], 'each batch once, in order');
     } finally {
@@ -352,12 +345,12 @@ describe('redis engine', () => {
       assert.equal(await b.claim('cooldown:bob', 60_000), 0, 'another key is free');
       assert.equal(await a.claim('short', 40), 0);
       assert.ok((await b.claim('short', 40)) > 0);
-      await new Promise((resolve) => setTimeout(resolve, 80));
-      assert.equal(await b.claim('short', 40), 0, 'free again once it expired');
+      // Free again once it expired: a claim that finds it held changes nothing, so trying until one takes it is safe.
+      await eventually(async () => (await b.claim('short', 40)) === 0, { what: 'the 40 ms claim to expire and be taken again' });
       await assert.rejects(a.claim('x', 0), RangeError);
       await assert.rejects(a.claim('x', Number.NaN), RangeError);
       await server.kill();
-      await waitFor('the engine notices the outage', () => !a.isReady());
+      await eventually(() => !a.isReady(), { what: 'the engine notices the outage' });
       await assert.rejects(a.claim('cooldown:carol', 60_000), isUnavailable);
     } finally {
       await server.destroy();
@@ -395,7 +388,7 @@ describe('redis engine', () => {
     const seen = record(engine, 'a');
     await engine.append([{ channel: 'a', events: texted(['x']) }]);
     await engine.append([{ channel: 'a', events: texted(['y']) }]);
-    await waitFor('both batches delivered', () => seen.length >= 2);
+    await eventually(() => seen.length >= 2, { what: 'both batches delivered' });
     assert.deepEqual(seen, [{ firstVersion: 0, texts: ['x'] }, { firstVersion: 1, texts: ['y'] }]);
     assert.equal(warnings.filter((msg) => msg === 'onBatch handler threw').length, 2);
   });
@@ -409,26 +402,14 @@ describe('redis engine', () => {
       const key = `${prefix}{room}:members`;
       const ttl = await admin.pttl(key);
       assert.ok(ttl > 0 && ttl <= 150, `the key expires with its member (pttl ${ttl})`);
-      const deadline = Date.now() + 5000;
-      while (await admin.exists(key)) {
-        assert.ok(Date.now() < deadline, 'the abandoned set key disappears');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await eventually(async () => (await admin.exists(key)) === 0, { what: 'the abandoned set key to disappear' });
       const dmClients = async (): Promise<number> =>
         (await admin.client('LIST') as string).split('\n').filter((line) => line.includes('name=brigade-engine-dm')).length;
       const before = await dmClients();
       engine.receive('someone', () => undefined);
-      const connectDeadline = Date.now() + 5000;
-      while ((await dmClients()) <= before) {
-        assert.ok(Date.now() < connectDeadline, 'the subscriber connection opens on receive()');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await eventually(async () => (await dmClients()) > before, { what: 'the subscriber connection to open on receive()' });
       await engine.close();
-      const closeDeadline = Date.now() + 5000;
-      while ((await dmClients()) > before) {
-        assert.ok(Date.now() < closeDeadline, 'close() closes the subscriber connection');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await eventually(async () => (await dmClients()) <= before, { what: 'close() to close the subscriber connection' });
     } finally {
       admin.disconnect();
     }
