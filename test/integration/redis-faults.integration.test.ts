@@ -147,17 +147,26 @@ describe('nodes over Redis: faults', { concurrency: 1 }, () => {
     const writers = startWriters(viewers.slice(0, 50).map((v) => v.client), 50, 1000, ['DISCONNECTED']);
     await eventually(() => writers.acked.size >= 300, { what: '300 acknowledged edits' });
     const ackedBeforeKill = writers.acked.size;
-    const perLoopAtKill = [...writers.ackedPerLoop];
     await nodes[0].kill();
     const moved = viewers.filter((_, i) => i % 3 === 0);
+    const movedLoops = Array.from({ length: 50 }, (_, i) => i).filter((i) => i % 3 === 0);
     // Clients of the dead node reconnect to the others and go on publishing there.
-    await eventually(() => moved.every((v) => v.client.connected && v.client.url !== urls[0]), { what: 'the dead node\'s clients to reconnect elsewhere' });
-    await eventually(() => writers.acked.size >= ackedBeforeKill + 700, { what: '700 more acknowledged edits after the kill', timeoutMs: 30_000 });
+    await eventually(() => moved.every((v) => v.client.connected && v.client.url !== urls[0]), { what: 'the dead node\'s clients to reconnect elsewhere', timeoutMs: 30_000 });
+    // Counted from here, every acknowledgement of a moved publisher comes from a surviving node: its
+    // old connection is closed and node 0 is gone. (Counting from before the kill raced twice over:
+    // an ack node 0 had already written could land after the count and pass for one from elsewhere,
+    // and the 700 edits could all come from the other loops while the moved ones were still
+    // reconnecting, so a moved loop could be stopped before its first publish on a new node.)
+    const perLoopAtMove = [...writers.ackedPerLoop];
+    await eventually(
+      () => writers.acked.size >= ackedBeforeKill + 700 && movedLoops.every((i) => writers.ackedPerLoop[i] > perLoopAtMove[i]),
+      { what: () => `700 more acknowledged edits after the kill (${writers.acked.size - ackedBeforeKill}) and one on a surviving node from every publisher first on the killed node (missing: ${movedLoops.filter((i) => writers.ackedPerLoop[i] <= perLoopAtMove[i]).join(', ')})`, timeoutMs: 30_000 },
+    );
     await writers.stop();
     assert.deepEqual(writers.problems, []);
     t.diagnostic(`${ackedBeforeKill} acknowledged before the kill, ${writers.acked.size} in all; failures ${JSON.stringify(Object.fromEntries(writers.failures))}`);
-    for (let i = 0; i < 50; i += 3) {
-      assert.ok(writers.ackedPerLoop[i] > perLoopAtKill[i], `publisher ${i}, first on the killed node, went on publishing on another`);
+    for (const i of movedLoops) {
+      assert.ok(writers.ackedPerLoop[i] > perLoopAtMove[i], `publisher ${i}, first on the killed node, went on publishing on another`);
     }
 
     const head = await redisHead(redis.url, prefix);
