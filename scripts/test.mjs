@@ -8,11 +8,13 @@
 //   + e2e         *.e2e.test.ts          servers; real Chromium. Each file starts its own on free
 //                                        ports with temp directories, so a few run at a time.
 //   bench         *.bench.test.ts        benchmark smoke tests: tiny real runs of bench/ and
-//                                        `brigade bench`. Their own lane, still run by npm test.
+//                                        `brigade bench`. Their own lane, still run by npm test;
+//                                        it runs beside the integration lane (both mostly wait),
+//                                        its output held and printed after that lane's.
 //
 // Every lane runs even when an earlier one failed (CI sees every failure at once); the exit code
-// is 1 when any lane failed. Node's test runner output (TAP) goes through unchanged; a summary of
-// the lanes' counts follows it.
+// is 1 when any lane failed. Node's test runner output (TAP) goes through unchanged, one lane
+// after the other; a summary of the lanes' counts follows it.
 //
 //   node scripts/test.mjs                 every lane
 //   node scripts/test.mjs unit bench      only these lanes
@@ -24,14 +26,37 @@ import { join, relative } from 'node:path';
 
 const kind = (file) => /\.(integration|e2e|bench)\.test\.ts$/.exec(file)?.[1] ?? 'unit';
 
-// Concurrency: unit files are CPU-light and independent; integration and e2e files mostly wait on
-// their servers and browsers, so three overlap well even on two cores (measured: docs in README);
-// the bench smoke tests measure CPU, so two at a time.
+// Concurrency: unit files are CPU-light and independent. Integration and e2e files mostly wait on
+// their servers and browsers (three at a time used about 1.1 of the 2 cores), but some tests probe
+// with timeouts of a few hundred ms, and the bench lane runs beside them: three, and two benches.
 const LANES = [
   { name: 'unit', kinds: ['unit'], concurrency: Math.max(2, availableParallelism()) },
   { name: 'integration', kinds: ['integration', 'e2e'], concurrency: 3 },
-  { name: 'bench', kinds: ['bench'], concurrency: 2 },
+  // Beside the integration lane, not after it: its runs mostly wait out their --seconds.
+  { name: 'bench', kinds: ['bench'], concurrency: 2, beside: 'integration' },
 ];
+
+// The longest files start first, so that they do not start last and run on alone (measured on the
+// 2-core CI machine: backpressure ~40-90 s, redis-faults ~60 s, the Chromium tracker ~30 s, ...).
+// The rest follow in name order. A file missing from this list only costs time.
+const SLOW_FIRST = [
+  'test/integration/backpressure.integration.test.ts',
+  'test/integration/redis-faults.integration.test.ts',
+  'test/e2e/tracker.e2e.test.ts',
+  'test/integration/redis-nodes.integration.test.ts',
+  'test/autoscale/local.integration.test.ts',
+  'test/e2e/place.e2e.test.ts',
+  'test/integration/tracker-redis.integration.test.ts',
+  'test/integration/durability.integration.test.ts',
+  'test/bench/compare-rounds.bench.test.ts',
+  'test/sim/bench.bench.test.ts',
+  'test/bench/tracker-bench.bench.test.ts',
+  'test/sim/bench-faults.bench.test.ts',
+];
+const rank = (file) => {
+  const i = SLOW_FIRST.indexOf(file);
+  return i < 0 ? SLOW_FIRST.length : i;
+};
 
 function testFiles(dir) {
   const out = [];
@@ -43,17 +68,29 @@ function testFiles(dir) {
   return out;
 }
 
-/** Runs one lane, passing its output through; resolves with its exit code and TAP counts. */
-function runLane(lane, files) {
+/** Where a lane's output goes: straight through, or held until the lane beside which it runs is done. */
+const direct = { out: (chunk) => process.stdout.write(chunk), err: (chunk) => process.stderr.write(chunk), flush: () => {} };
+function held() {
+  const chunks = [];
+  return {
+    out: (chunk) => chunks.push(['out', chunk]),
+    err: (chunk) => chunks.push(['err', chunk]),
+    flush: () => { for (const [to, chunk] of chunks.splice(0)) (to === 'out' ? process.stdout : process.stderr).write(chunk); },
+  };
+}
+
+/** Runs one lane, its output to `sink`; resolves with its exit code and TAP counts. */
+function runLane(lane, files, sink) {
   const concurrency = Number(process.env[`TEST_CONCURRENCY_${lane.name.toUpperCase()}`] ?? lane.concurrency);
   const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files];
-  console.log(`# lane ${lane.name}: ${files.length} files, ${concurrency} at a time`);
+  sink.out(`# lane ${lane.name}: ${files.length} files, ${concurrency} at a time${lane.beside ? ` (beside ${lane.beside}; its output follows that lane's)` : ''}\n`);
   const started = Date.now();
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr.on('data', (chunk) => sink.err(chunk));
   const counts = {};
   let tail = '';
   child.stdout.on('data', (chunk) => {
-    process.stdout.write(chunk);
+    sink.out(chunk);
     const text = tail + chunk.toString();
     const lines = text.split('\n');
     tail = lines.pop();
@@ -76,15 +113,21 @@ if (unknown.length > 0) {
   console.error(`unknown lane(s) ${unknown.join(', ')}; lanes: ${LANES.map((l) => l.name).join(', ')}`);
   process.exit(2);
 }
-const all = testFiles('test').sort();
+const all = testFiles('test');
+const filesOf = (lane) => all.filter((f) => lane.kinds.includes(kind(f))).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+const selected = LANES.filter((l) => (wanted.length === 0 || wanted.includes(l.name)) && filesOf(l).length > 0);
 const results = [];
-for (const lane of LANES) {
-  if (wanted.length > 0 && !wanted.includes(lane.name)) continue;
-  const files = all.filter((f) => lane.kinds.includes(kind(f)));
-  if (files.length === 0) continue;
-  results.push(await runLane(lane, files));
+for (const lane of selected) {
+  if (lane.beside && selected.some((l) => l.name === lane.beside)) continue; // runs with that lane
+  const companions = selected.filter((l) => l.beside === lane.name).map((l) => ({ lane: l, sink: held() }));
+  const running = [runLane(lane, filesOf(lane), direct), ...companions.map((c) => runLane(c.lane, filesOf(c.lane), c.sink))];
+  results.push(await running[0]);
+  for (const [i, c] of companions.entries()) {
+    const r = await running[i + 1];
+    c.sink.flush();
+    results.push(r);
+  }
 }
-
 const total = { tests: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
 console.log('# lanes');
 for (const r of results) {

@@ -30,7 +30,8 @@ describe('brigade autoscale --print', () => {
     const [a, b] = nodes;
     const policy = {
       connectsPerSecond: 0.5, messagesPerSecond: 1_000_000, minNodes: 1, maxNodes: 4,
-      cooldownMs: 0, intervalMs: 300, health: { timeoutMs: 250, failuresBeforeReplace: 2 },
+      // A 1 s probe timeout: a loaded machine can stall a healthy node's answer past a few hundred ms.
+      cooldownMs: 0, intervalMs: 1000, health: { timeoutMs: 1000, failuresBeforeReplace: 2 },
       nodes: [a.url, b.url + '/'],
     };
     const scaler = startAutoscaler(policy, ['--print', '--status-file', 'status.json']);
