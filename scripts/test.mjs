@@ -80,10 +80,10 @@ function held() {
 }
 
 /** Runs one lane, its output to `sink`; resolves with its exit code and TAP counts. */
-function runLane(lane, files, sink) {
+function runLane(lane, files, sink, besideOf = null) {
   const concurrency = Number(process.env[`TEST_CONCURRENCY_${lane.name.toUpperCase()}`] ?? lane.concurrency);
   const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files];
-  sink.out(`# lane ${lane.name}: ${files.length} files, ${concurrency} at a time${lane.beside ? ` (beside ${lane.beside}; its output follows that lane's)` : ''}\n`);
+  sink.out(`# lane ${lane.name}: ${files.length} files, ${concurrency} at a time${besideOf ? ` (beside ${besideOf}; its output follows that lane's)` : ''}\n`);
   const started = Date.now();
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.on('data', (chunk) => sink.err(chunk));
@@ -120,7 +120,7 @@ const results = [];
 for (const lane of selected) {
   if (lane.beside && selected.some((l) => l.name === lane.beside)) continue; // runs with that lane
   const companions = selected.filter((l) => l.beside === lane.name).map((l) => ({ lane: l, sink: held() }));
-  const running = [runLane(lane, filesOf(lane), direct), ...companions.map((c) => runLane(c.lane, filesOf(c.lane), c.sink))];
+  const running = [runLane(lane, filesOf(lane), direct), ...companions.map((c) => runLane(c.lane, filesOf(c.lane), c.sink, lane.name))];
   results.push(await running[0]);
   for (const [i, c] of companions.entries()) {
     const r = await running[i + 1];
