@@ -13,6 +13,7 @@ import { loggedTypeDue } from '../../src/core/publish.ts';
 import { EmbeddedEngine } from '../../src/engines/index.ts';
 import { PlaceChannelType, DEFAULT_PALETTE, type CanvasState } from '../../src/apps/place/index.ts';
 import { SubscribeMode, decodeServerFrame, encodeClientFrame, type ServerFrame } from '../../src/protocol/index.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const dirs: string[] = [];
 afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
@@ -33,13 +34,6 @@ class RecordingSink {
 }
 
 const edit = (place: PlaceChannelType, x: number, y: number, c: number) => place.canvas('place:main')!.codec.encode(x, y, c);
-const until = async (cond: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 2));
-  }
-};
 function subscribe(session: Session, mode: number = SubscribeMode.HEAD, fromVersion = 0) {
   session.handleFrame(encodeClientFrame({ kind: 'subscribe', requestId: 1, channel: 'place:main', mode: mode as 0, fromVersion, epoch: 0 }));
 }
@@ -55,14 +49,14 @@ describe('hub', () => {
     const viewers = Array.from({ length: 3 }, () => new RecordingSink());
     const sessions = viewers.map((s) => hub.connect(s, { userId: '', ip: '1' }));
     sessions.forEach((s) => subscribe(s));
-    await until(() => viewers.every((v) => v.decoded().some((f) => f.kind === 'subscribed')));
+    await eventually(() => viewers.every((v) => v.decoded().some((f) => f.kind === 'subscribed')), { intervalMs: 2 });
     const editorSink = new RecordingSink();
     const editor = hub.connect(editorSink, { userId: 'u1', ip: '2' });
     for (let i = 0; i < 100; i++) publish(editor, i + 1, edit(place, i % 100, 0, 1 + (i % 15)));
-    await until(() => editorSink.frames.length === 100);
+    await eventually(() => editorSink.frames.length === 100, { intervalMs: 2 });
     const acks = editorSink.decoded().map((f) => (f.kind === 'ack' ? f.version : -1)).sort((a, b) => a - b);
     assert.deepEqual(acks, Array.from({ length: 100 }, (_, i) => i));
-    await until(() => viewers.every((v) => v.frames.length === 2));
+    await eventually(() => viewers.every((v) => v.frames.length === 2), { intervalMs: 2 });
     const batches = viewers.map((v) => v.frames[1]);
     assert.ok(batches.every((b) => b === batches[0]), 'the very same bytes go to every subscriber');
     const f = decodeServerFrame(batches[0]);
@@ -83,14 +77,14 @@ describe('hub', () => {
     subscribe(slowSession);
     subscribe(hub.connect(fast, { userId: '', ip: '1' }));
     const editor = hub.connect(new RecordingSink(), { userId: 'u', ip: '2' });
-    await until(() => slow.frames.length === 1 && fast.frames.length === 1);
+    await eventually(() => slow.frames.length === 1 && fast.frames.length === 1, { intervalMs: 2 });
     publish(editor, 1, edit(place, 1, 1, 1));
-    await until(() => slow.frames.length === 2 && fast.frames.length === 2);
+    await eventually(() => slow.frames.length === 2 && fast.frames.length === 2, { intervalMs: 2 });
     slow.bufferedAmount = 999; // the client stopped reading
     publish(editor, 2, edit(place, 2, 2, 2));
-    await until(() => fast.frames.length === 3);
+    await eventually(() => fast.frames.length === 3, { intervalMs: 2 });
     publish(editor, 3, edit(place, 3, 3, 3));
-    await until(() => fast.frames.length === 4);
+    await eventually(() => fast.frames.length === 4, { intervalMs: 2 });
     const slowFrames = slow.decoded();
     assert.equal(slowFrames.length, 3);
     assert.deepEqual(slowFrames[2], { kind: 'behind', channel: 'place:main', version: 1 });
@@ -98,7 +92,7 @@ describe('hub', () => {
     // Drained: resubscribing from the BEHIND version replays exactly what it missed.
     slow.bufferedAmount = 0;
     subscribe(slowSession, SubscribeMode.FROM_VERSION, 1);
-    await until(() => slow.frames.length === 6);
+    await eventually(() => slow.frames.length === 6, { intervalMs: 2 });
     const resumed = slow.decoded().slice(3);
     assert.equal(resumed[0].kind, 'subscribed');
     // The same per-tick frames live subscribers got, replayed from the ring: versions 1 and 2.
@@ -142,9 +136,9 @@ describe('hub', () => {
     subscribe(viewerSession);
     const editorSink = new RecordingSink();
     const editor = hub.connect(editorSink, { userId: 'u', ip: '2' });
-    await until(() => viewer.frames.length === 1);
+    await eventually(() => viewer.frames.length === 1, { intervalMs: 2 });
     for (let i = 0; i < 5; i++) publish(editor, i + 1, edit(place, i, 7, 3));
-    await until(() => editorSink.frames.length === 5 && viewer.frames.length === 2);
+    await eventually(() => editorSink.frames.length === 5 && viewer.frames.length === 2, { intervalMs: 2 });
     const before = await hub.view<CanvasState>('place:main');
     const pixelsBefore = before.state.pixels.slice();
 
@@ -166,14 +160,14 @@ describe('hub', () => {
     // A new subscriber from version 0 gets every event (read back from the engine) and then live ones.
     const again = new RecordingSink();
     subscribe(hub.connect(again, { userId: '', ip: '3' }), SubscribeMode.FROM_VERSION, 0);
-    await until(() => again.decoded().some((f) => f.kind === 'batch'));
+    await eventually(() => again.decoded().some((f) => f.kind === 'batch'), { intervalMs: 2 });
     assert.equal(hub.stats.channelsLoaded, 1);
     const after = await hub.view<CanvasState>('place:main');
     assert.notEqual(after.state, before.state, 'a new state object: the channel was loaded again');
     assert.equal(after.version, 5);
     assert.deepEqual(after.state.pixels, pixelsBefore);
     publish(editor, 6, edit(place, 9, 9, 4));
-    await until(() => again.decoded().filter((f) => f.kind === 'batch').length === 2);
+    await eventually(() => again.decoded().filter((f) => f.kind === 'batch').length === 2, { intervalMs: 2 });
     const versions = again.decoded().flatMap((f) => (f.kind === 'batch' ? [[f.firstVersion, f.events.length]] : []));
     assert.deepEqual(versions, [[0, 5], [5, 1]], 'catch-up from the engine, then the live batch, with no gap');
     const ack = editorSink.decoded().at(-1);
@@ -192,7 +186,7 @@ describe('hub', () => {
     const editorSink = new RecordingSink();
     const editor = hub.connect(editorSink, { userId: 'u', ip: '2' });
     publish(editor, 1, edit(place, 1, 1, 1));
-    await until(() => hub.stats.eventsIn === 1);
+    await eventually(() => hub.stats.eventsIn === 1, { intervalMs: 2 });
     hub.unloadIdleChannels();
     clock.ms += 10_000;
     assert.equal(hub.unloadIdleChannels(), 0);
@@ -208,7 +202,7 @@ describe('hub', () => {
     hub.start();
     await hub.view('place:main');
     assert.equal(hub.stats.channelsLoaded, 1);
-    await until(() => hub.stats.channelsUnloadedTotal === 1);
+    await eventually(() => hub.stats.channelsUnloadedTotal === 1, { intervalMs: 2 });
     assert.equal(hub.stats.channelsLoaded, 0);
     await hub.stop();
     await engine.close();
@@ -271,7 +265,7 @@ describe('a logged type\'s own tickMs', () => {
     hub.start();
     send('fast:a');
     send('slow:a');
-    await until(() => acks['fast:a'].length >= 24);
+    await eventually(() => acks['fast:a'].length >= 24);
     running = false;
     send('slow:a'); // still waiting at stop: the last tick appends every channel
     await hub.stop();

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { CommittedBatch, Engine, LogEvent, RetentionOptions } from '../../src/core/engine.ts';
 import { BrigadeError } from '../../src/protocol/index.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 export interface ConformanceSubject {
   engine: Engine;
@@ -144,15 +145,19 @@ export function runEngineConformance(
       await engine.append([{ channel: a, events: events('a', 2, 3) }, { channel: b, events: events('b', 0, 1) }]);
       await engine.append([{ channel: a, events: events('a', 5, 1) }]);
       // Engines that deliver through a bus (Redis) may lag the append's resolution a little.
-      await waitFor(() => seen.length >= 4);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal(seen.length, 4, 'each batch exactly once');
-      const forA = seen.filter((batch) => batch.channel === a);
+      // "Exactly once" needs a positive signal that nothing else is coming: a marker batch on each
+      // channel after them; batches of one channel arrive in version order, so once both markers are
+      // here, every earlier batch (or duplicate) is too.
+      await engine.append([{ channel: a, events: events('a', 6, 1) }, { channel: b, events: events('b', 1, 1) }]);
+      const isMarker = (batch: CommittedBatch) => (batch.channel === a && batch.firstVersion === 6) || (batch.channel === b && batch.firstVersion === 1);
+      await eventually(() => seen.filter(isMarker).length === 2, { what: 'both marker batches' });
+      assert.equal(seen.filter((batch) => !isMarker(batch)).length, 4, 'each batch exactly once');
+      const forA = seen.filter((batch) => batch.channel === a && !isMarker(batch));
       assert.deepEqual(forA.map((batch) => batch.firstVersion), [0, 2, 5]);
       assertEventsEqual(forA[0].events, events('a', 0, 2));
       assertEventsEqual(forA[1].events, events('a', 2, 3));
       assertEventsEqual(forA[2].events, events('a', 5, 1));
-      const forB = seen.filter((batch) => batch.channel === b);
+      const forB = seen.filter((batch) => batch.channel === b && !isMarker(batch));
       assert.equal(forB.length, 1);
       assert.equal(forB[0].firstVersion, 0);
       assertEventsEqual(forB[0].events, events('b', 0, 1));
@@ -274,7 +279,7 @@ export function runEngineConformance(
       const positions = await engine.append([{ channel: b, events: events('b', 0, 1) }, { channel: a, events: events('a', 2, 1) }]);
       const [infoA, infoB] = [await engine.info(a), await engine.info(b)];
       assert.deepEqual(positions, [{ version: 0, epoch: infoB.epoch, firsts: [0] }, { version: 2, epoch: infoA.epoch, firsts: [2] }]);
-      await waitFor(() => seen.length >= 3);
+      await eventually(() => seen.length >= 3);
       // Order is promised per channel only.
       const of = (channel: string) => seen.filter((batch) => batch.channel === channel).map((batch) => [batch.firstVersion, batch.epoch]);
       assert.deepEqual(of(a), [[0, infoA.epoch], [2, infoA.epoch]]);
@@ -300,7 +305,7 @@ export function runEngineConformance(
       assert.equal(next.version, 2);
       // Batches of the first append (0, 1) may still be on their way to a shared engine's reader.
       const later = () => seen.filter((batch) => batch.channel === b || batch.firstVersion >= 2);
-      await waitFor(() => later().length >= 1);
+      await eventually(() => later().length >= 1);
       assert.deepEqual(later().map((batch) => [batch.channel, batch.firstVersion, texts(batch.events)]), [[a, 2, ['x2']]]);
     });
 
@@ -313,7 +318,7 @@ export function runEngineConformance(
       await engine.append([{ channel: a, events: events('old', 0, 4) }]);
       await engine.putSnapshot(a, { version: 4, bytes: encoder.encode('old-s4'), timeMs: 4 });
       const before = await engine.info(a);
-      await waitFor(() => seen.length >= 1);
+      await eventually(() => seen.length >= 1);
       await subject.loseChannel(a);
 
       const after = await engine.info(a);
@@ -325,7 +330,7 @@ export function runEngineConformance(
       const [position] = await engine.append([{ channel: a, events: events('new', 0, 2) }]);
       assert.deepEqual(position, { version: 0, epoch: after.epoch, firsts: [0] });
       assertEventsEqual(await engine.read(a, 0, 10), events('new', 0, 2));
-      await waitFor(() => seen.some((batch) => batch.epoch === after.epoch && batch.events.length > 0));
+      await eventually(() => seen.some((batch) => batch.epoch === after.epoch && batch.events.length > 0));
       const fresh = seen.filter((batch) => batch.epoch === after.epoch);
       // A shared engine may first announce the new epoch with an empty batch at its head.
       const withEvents = fresh.filter((batch) => batch.events.length > 0);
@@ -366,7 +371,7 @@ export function runEngineConformance(
       assert.deepEqual(twice[0].firsts, [5, 5]);
       assert.equal((await engine.info(a)).head, 6);
       // Every node hears each committed event once, and only the new ones.
-      await waitFor(() => seen.reduce((n, batch) => n + batch.events.length, 0) >= 6);
+      await eventually(() => seen.reduce((n, batch) => n + batch.events.length, 0) >= 6);
       assert.deepEqual(seen.flatMap((batch) => texts(batch.events)), ['x0', 'x1', 'x2', 'y0', 'z0', 'w0']);
       assert.deepEqual(seen.map((batch) => batch.firstVersion), [0, 3, 5]);
     });
@@ -422,7 +427,3 @@ export function runEngineConformance(
   });
 }
 
-async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-}

@@ -15,6 +15,7 @@ import { EmbeddedEngine } from '../../src/engines/index.ts';
 import { Gateway, IdentityIssuer, createMetrics } from '../../src/gateway/index.ts';
 import { BrigadeError, decodeServerFrame } from '../../src/protocol/index.ts';
 import { BrigadeClient, registerErrorCodes } from '../../src/sdk/index.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 interface EchoState { count: number }
 
@@ -224,10 +225,7 @@ describe('App contract', () => {
 
   it('runs the app tick on the grid', async () => {
     const seen = ticks;
-    await new Promise<void>((resolve) => {
-      const check = setInterval(() => { if (ticks >= seen + 2) { clearInterval(check); resolve(); } }, 5);
-    });
-    assert.ok(ticks >= seen + 2);
+    await eventually(() => ticks >= seen + 2, { what: 'two more app ticks' });
   });
 
   it('refuses an app whose abilities, name or socket path clash', async () => {
