@@ -28,7 +28,7 @@ import { isUtf8 } from 'node:buffer';
 import { writeSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { maskInPlace } from './ws-mask.ts';
-import { writeWsHeader } from './ws-sink.ts';
+import { writeWsHeader } from './ws-frame.ts';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
