@@ -312,7 +312,7 @@ function nodeArgs(redisUrl: string, prefix: string, dataDir: string, tickMs: num
   return [
     'serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir,
     '--redis', redisUrl, '--redis-prefix', prefix,
-    '--place-cooldown-ms', '0', '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0',
+    '--place-cooldown-ms', '0', '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0', '--identity-per-minute-per-ip', '0',
     '--place-canvases', `${CANVAS.name}:${CANVAS.width}x${CANVAS.height}`, '--place-png-min-interval-ms', '0',
     '--identity-secret', IDENTITY_SECRET, '--admin-token', ADMIN_TOKEN,
     ...(tickMs !== null ? ['--tick-ms', String(tickMs)] : []),

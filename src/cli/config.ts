@@ -44,6 +44,11 @@ export interface NodeConfig extends CoreOptions {
   /** WebSocket connections one client address may hold per process; 0 = no limit. */
   maxConnectionsPerIp: number;
   trustProxy: boolean;
+  /**
+   * Identity tokens (`POST /api/identity`) one client address may mint per minute, per process, with
+   * a burst of as many (a token bucket); past it HTTP 429 RATE_LIMITED with Retry-After. 0 = no limit.
+   */
+  identityPerMinutePerIp: number;
   /** HMAC key for identity tokens; generated into DATA/identity-secret when empty. */
   identitySecret: string;
   /** Apps to run, comma-separated (`place,tracker`); empty = every app. */
@@ -71,6 +76,7 @@ export const defaultNodeConfig: NodeConfig = {
   maxConnections: 0,
   maxConnectionsPerIp: 0,
   trustProxy: false,
+  identityPerMinutePerIp: 10,
   identitySecret: '',
   apps: '',
 };

@@ -80,6 +80,7 @@ export async function serve(config: Config): Promise<Running> {
     {
       host: config.host, port: config.port, maxFrameBytes: config.maxFrameBytes, maxFramesPerSecond: config.maxFramesPerSecond, trustProxy: config.trustProxy, webRoot: webRoot(),
       maxConnections, maxConnectionsPerIp: Math.floor(config.maxConnectionsPerIp),
+      identityPerMinutePerIp: config.identityPerMinutePerIp,
     },
     { hub, identity, metrics, logger, routes: apps.httpRoutes, sockets: apps.socketRoutes, apps: apps.listing },
   );

@@ -44,7 +44,11 @@ export type OptionSpecs<O> = { [K in keyof O]: O[K] extends OptionValue ? Option
 /** The resolved options of an app. */
 export type AppOptions = Record<string, OptionValue>;
 
-/** An HTTP route of an app. `path` is matched against the path without the query string. */
+/**
+ * An HTTP route of an app. `path` is matched against the path without the query string. A `GET`
+ * route answers `HEAD` as well, with the same handler: node's http server sends the status and
+ * headers and drops the body (so set Content-Length explicitly for it to reach a HEAD answer).
+ */
 export interface HttpRoute {
   method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
   path: RegExp;

@@ -3,6 +3,8 @@
  * better-sqlite3 is synchronous, so an append is one transaction that either commits whole or not
  * at all, and handlers run on the same tick as the commit — no other append can interleave.
  *
+ * Claims are a SQLite table (embedded-claims.ts), so a claim (place's cooldown) survives a restart.
+ *
  * It also has the optional abilities DirectMessages and Membership, kept in memory: there is one
  * process, so nothing needs to be shared or to outlive it (a presence set is rebuilt by re-joins
  * after a restart anyway). Messages go to the handlers on a microtask, never inside sendTo();
@@ -14,12 +16,13 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import type {
-  AppendRequest, AppendResult, BatchHandler, ChannelInfo, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
+  AppendRequest, AppendResult, BatchHandler, ChannelInfo, Claims, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
   RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
 import { PRODUCER_WINDOW } from '../core/engine.ts';
 import { validateStamps } from './stamps.ts';
 import { BrigadeError } from '../protocol/index.ts';
+import { EmbeddedClaims } from './embedded-claims.ts';
 
 export interface EmbeddedEngineOptions {
   /** The SQLite file; its parent directory is created when missing. */
@@ -78,7 +81,7 @@ const defaultLogger = { warn: (obj: object, msg: string) => console.warn(msg, ob
 /** One receive() call: its own object, so the same function registered twice is two receivers. */
 interface Receiver { handler: (bytes: Uint8Array) => void }
 
-export class EmbeddedEngine implements Engine, DirectMessages, Membership {
+export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claims {
   readonly kind = 'embedded';
   readonly shared = false;
   private readonly options: EmbeddedEngineOptions;
@@ -94,6 +97,8 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership {
   private readonly receivers = new Map<string, Set<Receiver>>();
   /** set → member → expiresAtMs. */
   private readonly sets = new Map<string, MemberSet>();
+  /** Claims are kept in SQLite (embedded-claims.ts), so a cooldown outlives a restart. */
+  private claims: EmbeddedClaims | null = null;
 
   constructor(options: EmbeddedEngineOptions) {
     this.options = options;
@@ -114,6 +119,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership {
       this.appendTx = db.transaction((requests: AppendRequest[]) => this.appendInTx(requests));
       this.snapshotTx = db.transaction((channel: string, snapshot: StoredSnapshot) =>
         this.putSnapshotInTx(channel, snapshot));
+      this.claims = new EmbeddedClaims(db);
       this.db = db;
     } catch (err) {
       throw unavailable('cannot open the embedded store', err);
@@ -199,6 +205,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership {
     const db = this.db;
     this.db = null;
     this.statements = null;
+    this.claims = null;
     this.receivers.clear();
     this.sets.clear();
     db?.close();
@@ -236,6 +243,16 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership {
       if (!current?.delete(receiver)) return;
       if (current.size === 0) this.receivers.delete(address);
     };
+  }
+
+  async claim(key: string, ttlMs: number): Promise<number> {
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError(`a claim's ttlMs must be a positive number, got ${ttlMs}`);
+    this.ready();
+    try {
+      return this.claims!.claim(key, ttlMs, Date.now());
+    } catch (err) {
+      throw unavailable('claiming failed', err);
+    }
   }
 
   async join(set: string, member: string, ttlMs: number): Promise<void> {

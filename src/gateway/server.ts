@@ -10,8 +10,9 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import client from 'prom-client';
 import { BrigadeError, CloseCodes } from '../protocol/index.ts';
-import type { AppListing, Hub, HttpRoute, Logger, Session, SocketAcceptor } from '../core/index.ts';
+import { RateLimiter, type AppListing, type Hub, type HttpRoute, type Logger, type Session, type SocketAcceptor } from '../core/index.ts';
 import { LeanFrameSocket } from './frame-socket.ts';
+import { FrameRateLimiter } from './frame-rate.ts';
 import type { IdentityIssuer } from './identity.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { acceptLeanUpgrade, type LeanHandler, type LeanSocket } from './lean-ws.ts';
@@ -23,7 +24,7 @@ export interface GatewayOptions {
   port: number;
   /** Largest WebSocket message accepted, bytes; larger ones close the connection with 1009. */
   maxFrameBytes: number;
-  /** Frames one connection may send per second; past it frames are refused (RATE_LIMITED). */
+  /** Frames one connection may send per second (bursts of one second's worth); past it each frame is refused with RATE_LIMITED (frame-rate.ts). 0 = no limit. */
   maxFramesPerSecond: number;
   /** Take the client address from X-Forwarded-For (behind nginx/HAProxy). */
   trustProxy: boolean;
@@ -33,6 +34,11 @@ export interface GatewayOptions {
   maxConnections: number;
   /** WebSocket connections one client address may hold; 0 = no limit. Past it: HTTP 429 TOO_MANY_CONNECTIONS_PER_IP. */
   maxConnectionsPerIp: number;
+  /**
+   * Identity tokens (`POST /api/identity`) one client address may mint per minute, with a burst of as
+   * many; past it: HTTP 429 RATE_LIMITED with Retry-After. 0 = no limit. Per process.
+   */
+  identityPerMinutePerIp: number;
 }
 
 export interface GatewayDeps {
@@ -56,12 +62,15 @@ export class Gateway {
   private readonly perIp = new Map<string, number>();
   private readonly refusals: client.Counter<'reason'>;
   private draining = false;
+  /** Identity tokens minted per client address (token buckets). */
+  private readonly identityLimiter: RateLimiter;
 
   constructor(private readonly options: GatewayOptions, private readonly deps: GatewayDeps) {
     this.refusals = new client.Counter({
       name: 'brigade_connections_refused_total', help: 'WebSocket upgrades refused by a connection limit',
       labelNames: ['reason'], registers: [deps.metrics.registry],
     });
+    this.identityLimiter = new RateLimiter(options.identityPerMinutePerIp / 60, Math.max(1, options.identityPerMinutePerIp));
     this.http = createServer((req, res) => this.onRequest(req, res));
     this.http.on('upgrade', (req, socket, head) => {
       const path = (req.url ?? '').split('?')[0];
@@ -161,6 +170,42 @@ export class Gateway {
     socket.handler = new CoreConnection(socket, session, this.options.maxFramesPerSecond);
   }
 
+  /**
+   * `POST /api/identity`: the body, when there is one, must be a JSON object (the endpoint takes no
+   * fields yet; `{}` or nothing is fine), and each client address may mint `identityPerMinutePerIp`
+   * tokens a minute (a bucket of as many, refilled evenly), so fresh identities cannot be used to
+   * step around per-user limits such as place's cooldown.
+   */
+  private async mintIdentity(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req, IDENTITY_BODY_LIMIT);
+    if (body === null) {
+      return json(res, 413, { code: 'INVALID_REQUEST', message: `the body is over ${IDENTITY_BODY_LIMIT} bytes; send {} or nothing` });
+    }
+    const text = body.toString('utf8').trim();
+    if (text !== '') {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        return json(res, 400, { code: 'INVALID_REQUEST', message: 'the body is not JSON; send {} or nothing' });
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        return json(res, 400, { code: 'INVALID_REQUEST', message: 'the body must be a JSON object; send {} or nothing' });
+      }
+    }
+    const ip = this.clientIp(req);
+    const waitMs = this.identityLimiter.take(ip, Date.now());
+    if (waitMs > 0) {
+      const text = JSON.stringify({
+        code: 'RATE_LIMITED',
+        message: `${ip} minted its ${this.options.identityPerMinutePerIp} identities per minute (--identity-per-minute-per-ip); keep the token you have, or retry in ${Math.ceil(waitMs / 1000)} s`,
+      });
+      res.writeHead(429, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Retry-After': String(Math.ceil(waitMs / 1000)) }).end(text);
+      return;
+    }
+    json(res, 200, this.deps.identity.issue());
+  }
+
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     try {
@@ -174,12 +219,12 @@ export class Gateway {
         return;
       }
       if (url.pathname === '/api/apps') return json(res, 200, this.deps.apps);
-      if (url.pathname === '/api/identity' && req.method === 'POST') {
-        return json(res, 200, this.deps.identity.issue());
-      }
+      if (url.pathname === '/api/identity' && req.method === 'POST') return await this.mintIdentity(req, res);
       for (const r of this.deps.routes) {
         const m = url.pathname.match(r.path);
-        if (m && r.method === req.method) return await r.handle(req, res, m);
+        // A GET route answers HEAD too: node's ServerResponse sends the status and headers (an
+        // explicit Content-Length included) and drops the body of a HEAD answer.
+        if (m && (r.method === req.method || (req.method === 'HEAD' && r.method === 'GET'))) return await r.handle(req, res, m);
       }
       if ((req.method === 'GET' || req.method === 'HEAD') && this.options.webRoot && serveStatic(this.options.webRoot, req, res)) return;
       json(res, 404, { code: 'NOT_FOUND', message: `no route for ${req.method} ${url.pathname}` });
@@ -191,21 +236,26 @@ export class Gateway {
   }
 }
 
-/** A core protocol connection: its session and its frame-rate window; the socket's handler (no closure per connection). */
+/** A core protocol connection: its session and its frame-rate limit; the socket's handler (no closure per connection). */
 class CoreConnection implements LeanHandler {
-  private windowStartMs = Date.now();
-  private windowCount = 0;
+  private readonly limiter: FrameRateLimiter;
 
-  constructor(private readonly socket: LeanSocket, private readonly session: Session, private readonly maxFramesPerSecond: number) {}
+  constructor(private readonly socket: LeanSocket, private readonly session: Session, private readonly maxFramesPerSecond: number) {
+    this.limiter = new FrameRateLimiter(maxFramesPerSecond);
+  }
 
   onMessage(data: Buffer, isBinary: boolean): void {
     const { session } = this;
-    const now = Date.now();
-    if (now - this.windowStartMs >= 1000) { this.windowStartMs = now; this.windowCount = 0; }
-    const limit = this.maxFramesPerSecond;
-    if (limit > 0 && ++this.windowCount > limit) {
-      if (this.windowCount > limit * 10) this.socket.close(CloseCodes.FLOODING, 'frame rate far over the limit');
-      else if (this.windowCount === limit + 1) session.sendError(0, new BrigadeError('RATE_LIMITED', `more than ${limit} frames/s on one connection; frames dropped until the next second`, 1000 - (now - this.windowStartMs)));
+    const admission = this.limiter.admit();
+    if (admission === 'flood') {
+      this.socket.close(CloseCodes.FLOODING, 'frame rate far over the limit');
+      return;
+    }
+    if (admission > 0) {
+      // Every refused frame is answered, by its own request id when it has one (frame-rate.ts).
+      const limit = this.maxFramesPerSecond;
+      session.sendError(isBinary ? requestIdOf(data) : 0, new BrigadeError('RATE_LIMITED',
+        `more than ${limit} frames/s on this connection (--max-frames-per-second); this frame was not handled: send it again in ${admission} ms`, admission));
       return;
     }
     const verdict = isBinary
@@ -217,6 +267,29 @@ class CoreConnection implements LeanHandler {
   onClose(): void {
     this.session.close();
   }
+}
+
+/** Largest body `POST /api/identity` reads, bytes. */
+const IDENTITY_BODY_LIMIT = 4096;
+
+/** The request's body, or null when it is over `limit` bytes (the rest is not read). */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return null;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The request id of a client frame without decoding it: SUBSCRIBE, UNSUBSCRIBE, PUBLISH and REQUEST
+ * (kinds 0x01-0x04) carry a u32 at bytes 1..4. 0 ("not tied to a request") for anything else.
+ */
+function requestIdOf(frame: Buffer): number {
+  return frame.length >= 5 && frame[0] >= 0x01 && frame[0] <= 0x04 ? frame.readUInt32LE(1) : 0;
 }
 
 /** Answers an upgrade request with an HTTP error (JSON {code, message}, Retry-After) and closes the socket. */

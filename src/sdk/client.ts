@@ -446,6 +446,8 @@ export class BrigadeClient {
       const sub = this.subscribeRequests.get(id);
       if (sub) {
         this.subscribeRequests.delete(id);
+        // A SUBSCRIBE over the frame-rate limit is answered RATE_LIMITED by its own id, as every
+        // temporary refusal: handleSubscribeError sends it again after retryAfterMs.
         if (sub.requestId === id) sub.handleSubscribeError(err);
         return;
       }
@@ -454,20 +456,6 @@ export class BrigadeClient {
     const sub = frame.channel === '' ? undefined : this.subscriptions.get(frame.channel);
     if (sub) sub.handleError(err);
     else this.events.emit('error', err);
-    if (id === 0 && err.code === 'RATE_LIMITED' && frame.channel === '') this.resendUnansweredSubscribes(err.retryAfterMs);
-  }
-
-  /**
-   * Past its frame-rate limit the gateway drops frames (after one RATE_LIMITED with requestId 0),
-   * so a SUBSCRIBE may have been lost. Sending it again is harmless: a SUBSCRIBE for a channel
-   * already subscribed replaces that subscription, and frames before its SUBSCRIBED are ignored.
-   */
-  private resendUnansweredSubscribes(afterMs: number): void {
-    const ws = this.socket;
-    setTimeout(() => {
-      if (ws !== this.socket) return; // reconnecting re-sends them anyway
-      for (const sub of this.subscriptions.values()) if (sub.awaitingSubscribed) this.sendSubscribe(sub);
-    }, Math.max(afterMs, this.backoff.minDelayMs));
   }
 
   // ---- subscriptions ------------------------------------------------------------------------

@@ -131,7 +131,7 @@ async function startBrigadeTarget(
   const commands: string[] = [];
   const common = [
     '--host', '127.0.0.1', '--port', '0', '--place-cooldown-ms', '0', '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0',
-    '--tick-ms', String(o.tickMs), '--max-tick-ms', String(o.maxTickMs), '--place-canvases', `main:${o.width}x${o.height}`,
+    '--identity-per-minute-per-ip', '0', '--tick-ms', String(o.tickMs), '--max-tick-ms', String(o.maxTickMs), '--place-canvases', `main:${o.width}x${o.height}`,
   ];
   // Later flags win in node, so --server-node-options can override what ships.
   const nodeFlags = [...shippedNodeFlags(cli), ...o.serverNodeOptions];

@@ -1,5 +1,5 @@
 /**
- * The conformance suite of the optional engine abilities DirectMessages and Membership
+ * The conformance suite of the optional engine abilities DirectMessages, Membership and Claims
  * (core/engine.ts), run by each engine that has them.
  *
  * `make` returns a fresh, unopened engine (the suite opens and closes it). `options.makePair`, for
@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
 import {
-  hasDirectMessages, hasMembership, type DirectMessages, type Engine, type Membership,
+  hasClaims, hasDirectMessages, hasMembership, type Claims, type DirectMessages, type Engine, type Membership,
 } from '../../src/core/engine.ts';
 import { BrigadeError } from '../../src/protocol/index.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -348,6 +348,54 @@ export function runAbilitiesConformance(
         await assert.rejects(engine.leave(set, 'a'), isUnavailable);
         await assert.rejects(engine.members(set), isUnavailable);
         await assert.rejects(engine.count(set), isUnavailable);
+      });
+    });
+
+    describe('claims', () => {
+      const claimer = async (): Promise<Able & Claims> => {
+        const engine = await fresh();
+        assert.ok(hasClaims(engine), 'has Claims');
+        return engine;
+      };
+
+      it('takes a key once until its ttl is up, and says how long is left', async () => {
+        const engine = await claimer();
+        const key = unique('cooldown');
+        assert.equal(await engine.claim(key, 60_000), 0, 'free: taken');
+        const left = await engine.claim(key, 60_000);
+        assert.ok(left > 0 && left <= 60_000, `held: ${left} ms left`);
+        assert.equal(await engine.claim(unique('other'), 60_000), 0, 'another key is free');
+        const short = unique('short');
+        assert.equal(await engine.claim(short, 40), 0);
+        assert.ok((await engine.claim(short, 40)) > 0, 'held until it expires');
+        await eventually('the short claim expires', async () => (await engine.claim(short, 60_000)) === 0);
+        assert.ok((await engine.claim(short, 40)) > 0, 'taken again, for the new ttl');
+      });
+
+      it('gives a key to exactly one of many claims made at once', async () => {
+        const engine = await claimer();
+        const key = unique('race');
+        const results = await Promise.all(Array.from({ length: 20 }, () => engine.claim(key, 60_000)));
+        assert.equal(results.filter((r) => r === 0).length, 1, `one taken: ${results.join(',')}`);
+      });
+
+      it('refuses a ttl that is not a positive number', async () => {
+        const engine = await claimer();
+        await assert.rejects(engine.claim(unique('x'), 0), RangeError);
+        await assert.rejects(engine.claim(unique('x'), Number.NaN), RangeError);
+      });
+
+      if (options.makePair) it('shares claims between two engines on one storage', async () => {
+        const [a, b] = await Promise.all((await options.makePair!()).map(open)) as (Able & Claims)[];
+        const key = unique('shared-claim');
+        assert.equal(await a.claim(key, 60_000), 0);
+        assert.ok((await b.claim(key, 60_000)) > 0, 'held by the other engine');
+      });
+
+      it('rejects with UNAVAILABLE after close', async () => {
+        const engine = await claimer();
+        await engine.close();
+        await assert.rejects(engine.claim(unique('closed'), 1000), isUnavailable);
       });
     });
   });

@@ -67,6 +67,24 @@ runAbilitiesConformance('embedded', async () => {
 describe('embedded engine', () => {
   const retention = { retainEvents: 100, keepSnapshots: 2 };
 
+  it('keeps a claim across a close and a reopen of its file', async () => {
+    const { path, cleanup } = tempDb();
+    try {
+      const first = new EmbeddedEngine({ path, retention });
+      await first.open();
+      assert.equal(await first.claim('cooldown:alice', 60_000), 0);
+      await first.close();
+      const second = new EmbeddedEngine({ path, retention });
+      await second.open();
+      const left = await second.claim('cooldown:alice', 60_000);
+      assert.ok(left > 0 && left <= 60_000, `still held after the reopen: ${left} ms left`);
+      assert.equal(await second.claim('cooldown:bob', 60_000), 0);
+      await second.close();
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('commits nothing from a call when one of its requests fails', async () => {
     const { path, cleanup } = tempDb();
     const engine = new EmbeddedEngine({ path, retention });

@@ -32,7 +32,7 @@ export async function startServer(args: string[] = [], options: { dataDir?: stri
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'brigade-test-'));
   const adminToken = 'test-admin-token';
   const serveArgs = ['serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir,
-    '--admin-token', adminToken, '--place-cooldown-ms', '0', '--log-level', 'info', ...args];
+    '--admin-token', adminToken, '--place-cooldown-ms', '0', '--identity-per-minute-per-ip', '0', '--log-level', 'info', ...args];
   const proc = spawn(options.executable ? cli : process.execPath, options.executable ? serveArgs : [cli, ...serveArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env },

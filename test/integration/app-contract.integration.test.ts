@@ -95,7 +95,7 @@ describe('App contract', () => {
     });
     await host.start([{ app: echoApp, options: { greeting: 'bonjour' } }], ['echo', 'jobs']);
     gateway = new Gateway(
-      { host: '127.0.0.1', port: 0, maxFrameBytes: 65536, maxFramesPerSecond: 1000, trustProxy: false, webRoot: '', maxConnections: 0, maxConnectionsPerIp: 0 },
+      { host: '127.0.0.1', port: 0, maxFrameBytes: 65536, maxFramesPerSecond: 1000, trustProxy: false, webRoot: '', maxConnections: 0, maxConnectionsPerIp: 0, identityPerMinutePerIp: 0 },
       { hub, identity, metrics, logger: hub.logger, routes: host.httpRoutes, sockets: host.socketRoutes, apps: host.listing },
     );
     hub.start();
@@ -233,8 +233,14 @@ describe('App contract', () => {
       hub, engine, logger: hub.logger, metricsRegistry: null,
       limits: { maxBufferedBytes: 1, maxFrameBytes: 1 }, secret: () => '',
     });
+    // The embedded engine has every ability now: one without claims stands in for an engine that lacks it.
+    const noClaims = Object.create(engine, { claim: { value: undefined } }) as typeof engine;
+    const lacking = new AppHost({
+      hub, engine: noClaims, logger: hub.logger, metricsRegistry: null,
+      limits: { maxBufferedBytes: 1, maxFrameBytes: 1 }, secret: () => '',
+    });
     const needy: App = { name: 'needy', description: '', options: {}, needs: ['claims'], start() {} };
-    await assert.rejects(second.start([{ app: needy, options: {} }]), /needs the engine's claims ability/);
+    await assert.rejects(lacking.start([{ app: needy, options: {} }]), /needs the engine's claims ability/);
     const twice: App = { name: 'twice', description: '', options: {}, start() {} };
     await assert.rejects(second.start([{ app: twice, options: {} }, { app: twice, options: {} }]), /listed twice/);
     const wsThief: App = { name: 'thief', description: '', options: {}, start(core) { core.socket('/ws', () => {}); } };

@@ -49,4 +49,27 @@ describe('SDK', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
+
+  it('subscribes over the frame-rate limit are refused RATE_LIMITED by their own ids and sent again after retryAfterMs', async () => {
+    const canvases = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const server = await startServer(['--max-frames-per-second', '2', '--place-canvases', canvases.map((c) => `${c}:10x10`).join(',')]);
+    const client = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never });
+    try {
+      await client.ready();
+      const refusals: BrigadeError[] = [];
+      await Promise.all(canvases.map((c) => new Promise<void>((resolve) => {
+        client.subscribe(`place:${c}`, {
+          onBatch() {},
+          onSnapshot() { resolve(); },
+          onError(err: BrigadeError) { refusals.push(err); },
+        }, { mode: 'snapshot' });
+      })));
+      assert.ok(refusals.length > 0, 'some subscribes were over the limit');
+      for (const err of refusals) assert.ok(err.code === 'RATE_LIMITED' && err.retryAfterMs > 0, `${err.code} ${err.retryAfterMs}`);
+    } finally {
+      client.close();
+      await server.stop();
+      server.cleanup();
+    }
+  });
 });
