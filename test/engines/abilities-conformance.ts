@@ -368,7 +368,7 @@ export function runAbilitiesConformance(
         const short = unique('short');
         assert.equal(await engine.claim(short, 40), 0);
         assert.ok((await engine.claim(short, 40)) > 0, 'held until it expires');
-        await eventually('the short claim expires', async () => (await engine.claim(short, 60_000)) === 0);
+        await eventually(async () => (await engine.claim(short, 60_000)) === 0, { what: 'the short claim expires' });
         assert.ok((await engine.claim(short, 40)) > 0, 'taken again, for the new ttl');
       });
 
