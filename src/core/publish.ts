@@ -256,6 +256,7 @@ export class PublishPath {
       const acks = taken[i].acks;
       let end = results[i].version;
       for (let j = 0; j < acks.length; j++) {
+        if (firsts[j] < results[i].version) stats.publishRepeats++;
         acks[j].ack(firsts[j], null);
         end = Math.max(end, firsts[j] + acks[j].count);
       }

@@ -11,6 +11,8 @@ export interface CoreStats {
   appendsInDoubt: number;
   /** Publishes answered OUTCOME_UNKNOWN: still unresolved after outcomeUnknownAfterMs. */
   outcomesUnknown: number;
+  /** Publishes the engine found already committed (a re-send), answered with their original version. */
+  publishRepeats: number;
   framesOut: number;
   bytesOut: number;
   batches: number;
@@ -41,7 +43,7 @@ export interface CoreStats {
 
 export function newStats(): CoreStats {
   return {
-    connections: 0, connectsTotal: 0, eventsIn: 0, publishesRefused: 0, appendsInDoubt: 0, outcomesUnknown: 0, framesOut: 0, bytesOut: 0,
+    connections: 0, connectsTotal: 0, eventsIn: 0, publishesRefused: 0, appendsInDoubt: 0, outcomesUnknown: 0, publishRepeats: 0, framesOut: 0, bytesOut: 0,
     batches: 0, behindTotal: 0, resumesTotal: 0, snapshotsSent: 0, ticks: 0, lastTickMs: 0,
     currentTickMs: 0, fanOutGraceMs: 0, protocolErrors: 0, channelsLoaded: 0, channelsUnloadedTotal: 0,
     epochChangesTotal: 0, staleEpochBatchesTotal: 0, messagesIn: 0, messagesOut: 0,

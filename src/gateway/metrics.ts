@@ -58,6 +58,7 @@ export function createMetrics(stats: CoreStats, labels: Record<string, string> =
   counter('brigade_events_in_total', 'Events accepted for appending', () => stats.eventsIn);
   counter('brigade_publishes_refused_total', 'Publishes refused with an error', () => stats.publishesRefused);
   counter('brigade_appends_in_doubt_total', 'Appends whose outcome the engine could not tell, tried again with the same stamps', () => stats.appendsInDoubt);
+  counter('brigade_publish_repeats_total', 'Publishes found already committed (re-sent with the same stamp), answered with their original version', () => stats.publishRepeats);
   counter('brigade_outcomes_unknown_total', 'Publishes answered OUTCOME_UNKNOWN after outcomeUnknownAfterMs', () => stats.outcomesUnknown);
   counter('brigade_frames_out_total', 'Frames written to subscribers (batches, catch-up, snapshots)', () => stats.framesOut);
   counter('brigade_bytes_out_total', 'Bytes of frames written to subscribers', () => stats.bytesOut);

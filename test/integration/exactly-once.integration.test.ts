@@ -33,7 +33,8 @@ function editOf(k: number, seq: number): Uint8Array {
 }
 
 async function node(redis: RedisServer, extra: string[] = []): Promise<ServerProcess> {
-  const s = await startServer(['--redis', redis.url, ...CANVAS_ARGS, '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0', '--tick-ms', '50', ...extra]);
+  // One identity secret for every node, as a deployment has: a token works on any of them.
+  const s = await startServer(['--redis', redis.url, '--identity-secret', 'exactly-once-test-secret', ...CANVAS_ARGS, '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0', '--tick-ms', '50', ...extra]);
   started.servers.push(s);
   return s;
 }
@@ -121,13 +122,19 @@ describe('exactly once', () => {
       for (const p of publishers) for (let i = 0; i < 100; i++) p.publishNext();
       for (const p of publishers) p.cut();
       for (const p of publishers) await p.connect(); // the other node; re-sends what is unanswered
-      await eventually(() => publishers.every((p) => p.outstanding === 0), { what: 'every publish acknowledged', timeoutMs: 30_000 });
+      await eventually(() => publishers.every((p) => p.outstanding === 0), {
+        what: () => `every publish acknowledged (round ${round}; outstanding ${publishers.map((p) => p.outstanding).join(', ')}; `
+          + `refused ${publishers.map((p) => JSON.stringify([...p.temporary]) + p.finalErrors.slice(0, 2).join(';')).join(' | ')})`,
+        timeoutMs: 30_000,
+      });
     }
     for (const p of publishers) {
       assert.deepEqual(p.badlyAnswered(), []);
       assert.deepEqual(p.finalErrors, []);
       assert.deepEqual(p.conflicts, []);
     }
+    // Re-sent publishes that had been committed were recognised (on the node they were re-sent to).
+    assert.ok(await metric(b.url, 'brigade_publish_repeats_total') + await metric(a.url, 'brigade_publish_repeats_total') >= 1, 'some re-sends were repeats');
     const head = (await (await fetch(`${a.url}/api/place/main/info`)).json() as { version: number }).version;
     const fresh = await node(redis);
     checkLog(await readLog(fresh.wsUrl, head), publishers);
