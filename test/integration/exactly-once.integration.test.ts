@@ -14,6 +14,8 @@ import { identity } from '../helpers/place-client.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { metric } from '../helpers/metrics.ts';
+import { WebSocket } from 'ws';
+import { BrigadeClient } from '../../src/sdk/index.ts';
 
 const started: { servers: ServerProcess[]; redis: RedisServer[]; publishers: OncePublisher[] } = { servers: [], redis: [], publishers: [] };
 
@@ -138,5 +140,34 @@ describe('exactly once', () => {
     const head = (await (await fetch(`${a.url}/api/place/main/info`)).json() as { version: number }).version;
     const fresh = await node(redis);
     checkLog(await readLog(fresh.wsUrl, head), publishers);
+  });
+
+  it('the SDK re-sends its unanswered publishes after its node is killed: each committed once, every promise resolved', async () => {
+    const redis = await startRedis({ appendonly: true });
+    started.redis.push(redis);
+    const a = await node(redis);
+    const b = await node(redis);
+    const token = await identity(a.url);
+    const client = new BrigadeClient([a.wsUrl, b.wsUrl], { token, WebSocket: WebSocket as never, reconnect: { minDelayMs: 20, maxDelayMs: 100 }, publishTimeoutMs: 30_000 });
+    try {
+      await client.ready();
+      const n = 400;
+      const versions: Promise<number>[] = [];
+      for (let seq = 1; seq <= n; seq++) {
+        versions.push(client.publish(CHANNEL, editOf(0, seq)));
+        if (seq === n / 2) await sleep(120); // some are committed and acknowledged, some committed only
+      }
+      await a.kill(); // mid-stream: some committed without their ACK, some never appended
+      const got = await Promise.all(versions);
+      assert.equal(new Set(got).size, n, 'one version per publish');
+      const head = (await (await fetch(`${b.url}/api/place/main/info`)).json() as { version: number }).version;
+      const log = await readLog((await node(redis)).wsUrl, head);
+      assert.equal(log.length, n, 'each publish committed once');
+      for (let seq = 1; seq <= n; seq++) {
+        assert.deepEqual([...log[got[seq - 1]]], [...editOf(0, seq)], `publish ${seq} is at the version its promise gave`);
+      }
+    } finally {
+      client.close();
+    }
   });
 });
