@@ -23,3 +23,5 @@ export { HttpError, sendJson, sendError, readJsonBody } from './http.ts';
 export { RequestRouter } from './requests.ts';
 export { everyOnGrid, wallNow } from './grid-timer.ts';
 export type { GridTimer } from './grid-timer.ts';
+export { Outbox, newOutboxCounters } from './outbox.ts';
+export type { FlushOutcome, OutboxCounters } from './outbox.ts';
