@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type client from 'prom-client';
-import type { CoreStats, DirectMessages, FrameSocket, Logger, Membership } from '../../core/index.ts';
+import { newOutboxCounters, type CoreStats, type DirectMessages, type FrameSocket, type Logger, type Membership } from '../../core/index.ts';
 import { RateWindow } from '../../util/metrics.ts';
 import { CloseCodes } from '../../protocol/index.ts';
 import { failure, failureText, type TrackerFailure } from './failures.ts';
@@ -106,14 +106,12 @@ export class Tracker {
   /** Sockets with messages for this tick's flush (each once: TrackerSocket.dirty). */
   private dirtySockets: TrackerSocket[] = [];
 
-  private timer: NodeJS.Timeout | null = null;
-  private ticking = false;
+  /** What every socket's outbox sent and dropped (read after each flush into the stats). */
+  private readonly outCounters = newOutboxCounters();
   private stopped = false;
-  private tickDone: Promise<void> = Promise.resolve();
   /** Engine writes not tied to a tick (leaves on close, stats records): awaited by stop(). */
   private readonly inflight = new Set<Promise<unknown>>();
   private stopReceiving: (() => void) | null = null;
-  private statsTimer: NodeJS.Timeout | null = null;
   private statsMember = '';
   private readonly rates: RateWindow<'connects' | 'messagesIn' | 'messagesOut'>;
   /** `{"action":"announce","interval":N,"info_hash":` — every announce reply starts so. */
@@ -142,26 +140,25 @@ export class Tracker {
     return this.deps.membership;
   }
 
-  /** Starts receiving relays from other nodes and publishing this node's stats. */
+  /**
+   * Starts receiving relays from other nodes and publishes this node's stats record. The core
+   * runs the ticks: `tick` every trackerTickMs and `publishStats` every NODE_STATS_INTERVAL_MS
+   * (app.ts registers them with AppCore.tick).
+   */
   start(): void {
     this.stopReceiving = this.deps.direct.receive(nodeAddress(this.nodeId), (bytes) => this.onRelay(bytes));
     this.publishStats();
-    this.statsTimer = setInterval(() => this.publishStats(), NODE_STATS_INTERVAL_MS);
-    this.statsTimer.unref();
   }
 
   /**
-   * Stops ticking and receiving, and removes this node's stats record. Call after the gateway has
-   * closed the clients (their peers leave their swarms then) and before the engine closes.
+   * Stops receiving, and removes this node's stats record. Call after the core has stopped this
+   * app's ticks (AppHost.stop awaits a running one) and the gateway has closed the clients (their
+   * peers leave their swarms then), and before the engine closes.
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (this.statsTimer) clearInterval(this.statsTimer);
     this.rates.stop();
-    await this.tickDone;
     this.stopReceiving?.();
     if (this.statsMember) this.track(this.deps.membership.leave(NODES_SET, this.statsMember));
     await Promise.allSettled([...this.inflight]);
@@ -189,7 +186,7 @@ export class Tracker {
 
   /** The core hands over each upgraded socket of /announce and /. */
   onConnection(ws: FrameSocket): void {
-    const socket = new TrackerSocket(ws, ws.ip);
+    const socket = new TrackerSocket(ws, ws.ip, this.outCounters);
     this.stats.connections++;
     this.stats.connectsTotal++;
     this.deps.coreStats.connections++;
@@ -241,7 +238,7 @@ export class Tracker {
       case 'signal': return this.onSignal(socket, req);
       case 'scrape':
         this.pendingScrapes.push({ socket, req });
-        return this.schedule();
+        return;
     }
   }
 
@@ -261,7 +258,8 @@ export class Tracker {
   private closeSocket(socket: TrackerSocket, code: number, reason: string): void {
     if (socket.closed) return;
     bump(this.stats.closes, code);
-    this.countOut(socket.flush()); // the failure that explains the close goes first
+    // The failure that explains the close goes first (unless the socket is over the byte limit).
+    this.flushSockets([socket]);
     socket.ws.close(code, reason);
     this.onClose(socket);
   }
@@ -272,7 +270,6 @@ export class Tracker {
     if (!list) this.pendingAnnounces.set(req.infoHex, (list = []));
     // Every field from the start: one object shape, no property added later.
     list.push({ socket, req, peer: undefined, refused: undefined });
-    this.schedule();
   }
 
   /** An answer goes to the node the offer came from, as this peer's link to the offerer says. */
@@ -296,7 +293,6 @@ export class Tracker {
       this.stats.answersRelayedRemote++;
       this.toNode(linkNode, { k: 'a', h: req.infoHex, p: req.toPeerHex, f: req.peerHex, o: req.offerId, x: req.answer });
     }
-    this.schedule();
   }
 
   /** Trickle extension: candidates for the other end of a link, merged per target per tick. */
@@ -317,7 +313,6 @@ export class Tracker {
     } else {
       this.pendingSignals.set(key, { nodeId: peer.links.nodeId(link), item: { k: 'c', h: req.infoHex, p: req.toPeerHex, f: req.peerHex, o: req.offerId, c: [...req.candidates] } });
     }
-    this.schedule();
   }
 
   // ---------------------------------------------------------------- relays
@@ -391,7 +386,6 @@ export class Tracker {
     this.stats.directMessagesReceived++;
     this.stats.relayItemsReceived += msg.i.length;
     for (const item of msg.i) this.deliver(item, msg.n);
-    this.schedule();
   }
 
   private queue(socket: TrackerSocket, text: string): void {
@@ -405,7 +399,6 @@ export class Tracker {
     if (socket.dirty) return;
     socket.dirty = true;
     this.dirtySockets.push(socket);
-    this.schedule();
   }
 
   private countOut(n: number): void {
@@ -420,22 +413,17 @@ export class Tracker {
       || this.remoteOutbox.size > 0 || this.dirtySockets.length > 0;
   }
 
-  /** The first work after an idle spell starts a tick; everything until it fires is grouped. */
-  private schedule(): void {
-    if (this.timer || this.ticking || this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.ticking = true;
-      this.tickDone = this.tick()
-        .catch((err: unknown) => this.deps.logger.error({ err: String(err) }, 'tracker tick failed'))
-        .finally(() => {
-          this.ticking = false;
-          if (this.hasWork()) this.schedule();
-        });
-    }, this.options.trackerTickMs);
-  }
+  /**
+   * The core calls this every trackerTickMs on its grid (AppCore.tick: never two at once). Work
+   * that arrived since the last tick is done now, so none waits longer than trackerTickMs; an idle
+   * tick returns at once, without a promise.
+   */
+  readonly tick = (): Promise<void> | undefined => {
+    if (this.stopped || !this.hasWork()) return undefined;
+    return this.runTick();
+  };
 
-  private async tick(): Promise<void> {
+  private async runTick(): Promise<void> {
     this.stats.ticks++;
     const announces = this.pendingAnnounces;
     const scrapes = this.pendingScrapes;
@@ -650,23 +638,30 @@ export class Tracker {
     }
     const sockets = this.dirtySockets;
     this.dirtySockets = [];
-    for (const socket of sockets) {
-      socket.dirty = false;
-      if (socket.closed) continue;
-      if (socket.ws.bufferedAmount > this.deps.maxBufferedBytes) {
-        // A client that does not read gets nothing more until it drains; the rest are unaffected.
-        bump(this.stats.dropped, 'slow', socket.discard());
-        continue;
-      }
-      const n = socket.flush();
-      if (n > 0) this.stats.socketFlushes++;
-      this.countOut(n);
-    }
+    for (const socket of sockets) socket.dirty = false;
+    this.flushSockets(sockets);
+  }
+
+  /**
+   * One write per socket, under the core's byte limit: a client that does not read gets nothing
+   * more until it drains (its messages are dropped and counted as 'slow'); the rest are unaffected.
+   */
+  private flushSockets(sockets: readonly TrackerSocket[]): void {
+    const counters = this.outCounters;
+    const sent = counters.sent;
+    const writes = counters.writes;
+    const overLimit = counters.overLimit;
+    const limit = this.deps.maxBufferedBytes;
+    for (const socket of sockets) if (!socket.closed) socket.flush(limit);
+    this.countOut(counters.sent - sent);
+    this.stats.socketFlushes += counters.writes - writes;
+    if (counters.overLimit !== overLimit) bump(this.stats.dropped, 'slow', counters.overLimit - overLimit);
   }
 
   // ---------------------------------------------------------------- node stats
 
-  private publishStats(): void {
+  /** Re-publishes this node's stats record (and forgets idle peers); the core calls it every NODE_STATS_INTERVAL_MS. */
+  publishStats(): void {
     if (this.stopped) return;
     this.sweepIdle();
     const member = `${this.nodeId} ${JSON.stringify(this.nodeStats())}`;
