@@ -51,8 +51,14 @@ export interface HttpRoute {
   handle(req: IncomingMessage, res: ServerResponse, match: RegExpMatchArray): Promise<void>;
 }
 
-/** What an app's socket handler is told. `data` is only valid during the call. */
+/** What an app's socket handler is told. */
 export interface FrameHandler {
+  /**
+   * One whole message. A text message is valid UTF-8 (the transport closes with 1007 otherwise).
+   * `data` is the app's to keep: the transport never writes into its bytes again (it is a view of
+   * a read chunk or a buffer of its own), so an app may relay slices of it later (the tracker's
+   * RawJson) without copying.
+   */
   onMessage(data: Buffer, isBinary: boolean): void;
   onClose(): void;
   /** The transport refused a frame and is closing the socket (code: 1002, 1007 or 1009). */

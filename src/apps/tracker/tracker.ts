@@ -4,10 +4,11 @@
  * through the engine's direct messages, so peers on different nodes sharing one Redis find each
  * other.
  *
- * Everything is grouped per tick (trackerTickMs), the lesson of the seed (streamroot's tracker):
+ * Everything is grouped per tick (trackerTickMs, run by the core: AppCore.tick), the lesson of the
+ * seed (streamroot's tracker):
  * - the announces of one swarm within a tick share one membership read;
  * - everything bound for one other node within a tick travels as ONE direct message;
- * - everything bound for one local socket within a tick is written in one corked burst;
+ * - everything bound for one local socket within a tick is written in one write (core/outbox.ts);
  * - trickle candidates (extension) from one peer to one peer within a tick become one message.
  * Answers and signals need no shared read: the answering peer's node remembers which node the
  * offer came from (peer.ts links), so it routes the answer straight there.
@@ -625,7 +626,7 @@ export class Tracker {
     return this.deps.membership.leave(swarmSet(peer.infoHex), peer.member);
   }
 
-  /** Writes every group: one direct message per other node, one corked burst per socket. */
+  /** Writes every group: one direct message per other node, one write per socket. */
   private flush(): void {
     const remote = this.remoteOutbox;
     this.remoteOutbox = new Map();
