@@ -3,8 +3,9 @@
  * without first decoding the whole message to a string and without building the SDP objects: the
  * offers' and the answer's SDP objects (about 90 % of an announce's bytes, relayed unchanged) are
  * checked to be valid JSON and kept as byte slices (RawJson), so relaying one is a copy of bytes,
- * not JSON.parse followed by JSON.stringify. Everything else (action, ids, event, numwant, left, ...) is read into plain
- * values exactly as JSON.parse would give them, and then checked by the same code (parse.ts).
+ * not JSON.parse followed by JSON.stringify. Everything else (action, ids, event, numwant, left,
+ * ...) is read into plain values exactly as JSON.parse would give them, and then checked by the
+ * same code (parse.ts).
  *
  * It is an accelerator, never a judge: anything it is not sure of (a syntax error, a key spelt
  * with escapes, "__proto__", nesting deeper than MAX_DEPTH, a binary frame) makes it answer
