@@ -15,7 +15,7 @@ export { hasClaims, hasDirectMessages, hasMembership } from './engine.ts';
 export { RateLimiter } from './rate-limiter.ts';
 export type {
   App, AppCore, AppHandle, AppListing, AppOptions, AppRequest, CoreLimits, FrameHandler, FrameSocket, Framing, HttpRoute,
-  OptionSpec, OptionSpecs, OptionValue, RequestHandler, SocketAcceptor, TickCallback,
+  OptionSpec, OptionSpecs, OptionValue, RequestHandler, SocketAcceptor, TickCallback, TickHandle, TickOptions,
 } from './app.ts';
 export { AppHost } from './app-host.ts';
 export type { AppHostDeps, AppRun } from './app-host.ts';

@@ -64,9 +64,9 @@ export const trackerApp: App<TrackerAppOptions> = {
     });
     for (const path of TRACKER_WS_PATHS) core.socket(path, (socket) => tracker.onConnection(socket));
     for (const route of trackerHttpRoutes(tracker)) core.http(route);
-    tracker.start();
-    // The core owns the timers: the tick (an idle one returns at once) and the stats record.
-    core.tick(options.trackerTickMs, tracker.tick);
+    // The core owns the timers: the tick, on demand (woken by the first work after an idle spell,
+    // so an idle tracker costs no timer), and the stats record.
+    tracker.start(core.tick(options.trackerTickMs, tracker.tick, { onDemand: true }));
     core.tick(NODE_STATS_INTERVAL_MS, () => tracker.publishStats());
     return { stop: () => tracker.stop() };
   },

@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type client from 'prom-client';
-import { newOutboxCounters, type CoreStats, type DirectMessages, type FrameSocket, type Logger, type Membership } from '../../core/index.ts';
+import { newOutboxCounters, type CoreStats, type DirectMessages, type FrameSocket, type Logger, type Membership, type TickHandle } from '../../core/index.ts';
 import { RateWindow } from '../../util/metrics.ts';
 import { CloseCodes } from '../../protocol/index.ts';
 import { failure, failureText, type TrackerFailure } from './failures.ts';
@@ -110,6 +110,8 @@ export class Tracker {
   /** What every socket's outbox sent and dropped (read after each flush into the stats). */
   private readonly outCounters = newOutboxCounters();
   private stopped = false;
+  /** The core's on-demand tick: woken by every piece of work (until start, nothing runs it). */
+  private tickTimer: TickHandle = { wake() {} };
   /** Engine writes not tied to a tick (leaves on close, stats records): awaited by stop(). */
   private readonly inflight = new Set<Promise<unknown>>();
   private stopReceiving: (() => void) | null = null;
@@ -143,10 +145,11 @@ export class Tracker {
 
   /**
    * Starts receiving relays from other nodes and publishes this node's stats record. The core
-   * runs the ticks: `tick` every trackerTickMs and `publishStats` every NODE_STATS_INTERVAL_MS
-   * (app.ts registers them with AppCore.tick).
+   * runs the ticks (app.ts registers them with AppCore.tick): `tick` at most trackerTickMs after
+   * it is woken (`tickTimer`, on demand), and `publishStats` every NODE_STATS_INTERVAL_MS.
    */
-  start(): void {
+  start(tickTimer: TickHandle): void {
+    this.tickTimer = tickTimer;
     this.stopReceiving = this.deps.direct.receive(nodeAddress(this.nodeId), (bytes) => this.onRelay(bytes));
     this.publishStats();
   }
@@ -239,7 +242,7 @@ export class Tracker {
       case 'signal': return this.onSignal(socket, req);
       case 'scrape':
         this.pendingScrapes.push({ socket, req });
-        return;
+        return this.tickTimer.wake();
     }
   }
 
@@ -271,6 +274,7 @@ export class Tracker {
     if (!list) this.pendingAnnounces.set(req.infoHex, (list = []));
     // Every field from the start: one object shape, no property added later.
     list.push({ socket, req, peer: undefined, refused: undefined });
+    this.tickTimer.wake();
   }
 
   /** An answer goes to the node the offer came from, as this peer's link to the offerer says. */
@@ -294,6 +298,7 @@ export class Tracker {
       this.stats.answersRelayedRemote++;
       this.toNode(linkNode, { k: 'a', h: req.infoHex, p: req.toPeerHex, f: req.peerHex, o: req.offerId, x: req.answer });
     }
+    this.tickTimer.wake();
   }
 
   /** Trickle extension: candidates for the other end of a link, merged per target per tick. */
@@ -314,6 +319,7 @@ export class Tracker {
     } else {
       this.pendingSignals.set(key, { nodeId: peer.links.nodeId(link), item: { k: 'c', h: req.infoHex, p: req.toPeerHex, f: req.peerHex, o: req.offerId, c: [...req.candidates] } });
     }
+    this.tickTimer.wake();
   }
 
   // ---------------------------------------------------------------- relays
@@ -387,6 +393,7 @@ export class Tracker {
     this.stats.directMessagesReceived++;
     this.stats.relayItemsReceived += msg.i.length;
     for (const item of msg.i) this.deliver(item, msg.n);
+    this.tickTimer.wake();
   }
 
   private queue(socket: TrackerSocket, text: string): void {
@@ -400,6 +407,7 @@ export class Tracker {
     if (socket.dirty) return;
     socket.dirty = true;
     this.dirtySockets.push(socket);
+    this.tickTimer.wake();
   }
 
   private countOut(n: number): void {
@@ -415,9 +423,9 @@ export class Tracker {
   }
 
   /**
-   * The core calls this every trackerTickMs on its grid (AppCore.tick: never two at once). Work
-   * that arrived since the last tick is done now, so none waits longer than trackerTickMs; an idle
-   * tick returns at once, without a promise.
+   * The core calls this on its grid, at most trackerTickMs after the first work since the last
+   * tick woke it (AppCore.tick on demand: never two at once), so no work waits longer; a tick
+   * with nothing to do (after a wake during the last run) returns at once, without a promise.
    */
   readonly tick = (): Promise<void> | undefined => {
     if (this.stopped || !this.hasWork()) return undefined;
