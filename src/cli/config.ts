@@ -212,7 +212,7 @@ function readAppSections(config: Config, sections: Record<string, unknown>, apps
 }
 
 function check(config: Config, apps: readonly App<any>[], all: Setting[]): void {
-  // The tick's grid is multiples of tickMs (src/core/hub.ts): it must be a whole, positive number
+  // The tick's grid is multiples of tickMs (src/core/tick-clock.ts): it must be a whole, positive number
   // of milliseconds, and the adaptive tick can only stretch upward from it.
   if (!Number.isInteger(config.tickMs) || config.tickMs < 1) {
     throw new ConfigError(`tickMs must be a whole number of milliseconds, at least 1, got ${config.tickMs}`);

@@ -5,15 +5,27 @@
  * longer holds the versions, the client's epoch is stale, or a snapshot is simply smaller.
  * Every frame obeys the connection's byte limit: past it the subscription goes BEHIND at the
  * next version it lacks, and the client resumes from there when it has drained.
+ * Depends on the subscription and its channel, and on the `CatchUpHost` it defines here (the
+ * subscriptions part of the hub implements it).
  */
 import { SubscribeMode, encodeBatch, type ClientFrame } from '../protocol/index.ts';
-import type { Channel } from './channel.ts';
-import type { Hub } from './hub.ts';
-import type { Subscription } from './subscription.ts';
+import type { Engine } from './engine.ts';
+import type { CoreOptions } from './options.ts';
+import type { CoreStats } from './stats.ts';
+import type { SubscribedChannel, Subscription } from './subscription.ts';
 
 type SubscribeFrame = Extract<ClientFrame, { kind: 'subscribe' }>;
 
-export async function catchUp(hub: Hub, sub: Subscription, generation: number, f: SubscribeFrame): Promise<void> {
+/** What a catch-up needs: the engine's log, the limits, the counters, and how to pause a subscription. */
+export interface CatchUpHost {
+  readonly engine: Pick<Engine, 'read'>;
+  readonly options: Pick<CoreOptions, 'maxEventsPerFrame' | 'maxBufferedBytes'>;
+  readonly stats: CoreStats;
+  /** Stops sending to a slow connection and tells it where to resume. */
+  goBehind(sub: Subscription, version: number): void;
+}
+
+export async function catchUp(hub: CatchUpHost, sub: Subscription, generation: number, f: SubscribeFrame): Promise<void> {
   const ch = sub.channel;
   const stale = () => sub.session.closed || sub.generation !== generation;
   let v = f.fromVersion;
@@ -40,7 +52,7 @@ export async function catchUp(hub: Hub, sub: Subscription, generation: number, f
       }
       sub.position = ch.head;
       sub.state = 'live';
-      ch.live.add(sub);
+      ch.goLive(sub);
       return;
     }
     const want = Math.min(hub.options.maxEventsPerFrame, ch.recentStart - v);
@@ -60,7 +72,7 @@ export async function catchUp(hub: Hub, sub: Subscription, generation: number, f
 }
 
 /** Sends one catch-up frame unless the connection is over its limit (then: BEHIND at `version`). */
-function sendFrame(hub: Hub, sub: Subscription, frame: Uint8Array, version: number): boolean {
+function sendFrame(hub: CatchUpHost, sub: Subscription, frame: Uint8Array, version: number): boolean {
   const buffered = sub.session.sink.bufferedAmount;
   if (buffered > 0 && buffered + frame.length > hub.options.maxBufferedBytes) {
     hub.goBehind(sub, version);
@@ -72,7 +84,7 @@ function sendFrame(hub: Hub, sub: Subscription, frame: Uint8Array, version: numb
   return true;
 }
 
-function sendSnapshot(hub: Hub, sub: Subscription, ch: Channel): boolean {
+function sendSnapshot(hub: CatchUpHost, sub: Subscription, ch: SubscribedChannel): boolean {
   const snap = ch.snapshotAtHead();
   // A snapshot may be larger than the limit on its own: it goes whenever the buffer is empty.
   if (!sendFrame(hub, sub, snap.frame, sub.position)) return false;

@@ -74,7 +74,9 @@ export interface ChannelType<S> {
    * How often this type's pending events go out, ms. Ephemeral types run their own tick on the
    * wall-clock grid at this interval (default: the core's tickMs). Logged types append on the
    * core's tick whose grid point crosses a multiple of it (a multiple of tickMs; default: every
-   * tick).
+   * tick): their events wait pending until then, and are acknowledged then. A logged type's tickMs
+   * that is not a multiple of the core's is refused when the type is added. Stopping appends
+   * every pending event, due or not.
    */
   tickMs?: number;
 }

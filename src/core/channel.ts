@@ -1,12 +1,15 @@
 /**
  * One channel in memory on this node: its folded state at `head`, the recent encoded batches
- * (the same bytes every subscriber got, replayed to clients that catch up), the live subscribers,
- * and the events waiting for the next tick.
+ * (the same bytes every subscriber got, replayed to clients that catch up), its subscribers
+ * (all of them, and the live ones that get every batch), and the events waiting for the next tick.
+ *
+ * The channel owns these: the rest of the core changes them only through its methods. It knows
+ * its subscribers only as members of type `M` (subscription.ts names them), so it imports nothing
+ * of the core but the channel type and the log event.
  */
 import { encodeBatch, encodeSnapshot, type BrigadeError } from '../protocol/index.ts';
 import type { ChannelType } from './channel-type.ts';
 import type { LogEvent } from './engine.ts';
-import type { Subscription } from './subscription.ts';
 
 export interface RecentBatch {
   firstVersion: number;
@@ -18,15 +21,26 @@ export interface RecentBatch {
 /** Called once per publish request when its events are committed (version) or refused. */
 export type AckCallback = (firstVersion: number, error: BrigadeError | null) => void;
 
-export class Channel<S = unknown> {
-  readonly live = new Set<Subscription>();
-  /** Every subscription of this channel on this node, live or not (for counting and cleanup). */
-  readonly all = new Set<Subscription>();
-  readonly recent: RecentBatch[] = [];
-  private recentBytes = 0;
+/** One publish request's events waiting in a channel: `count` events, acknowledged together. */
+export interface PendingAck {
+  count: number;
+  ack: AckCallback;
+  /** The publish's stamp (PUBLISH_ONCE, or the node's own once an append of it was in doubt). */
+  producer?: string;
+  seq?: number;
+  /** When an append holding it first ended in doubt (ms since the epoch); 0 = never. */
+  doubtSince?: number;
+}
 
-  pending: LogEvent[] = [];
-  pendingAcks: { count: number; ack: AckCallback }[] = [];
+export class Channel<S = unknown, M = unknown> {
+  private readonly liveMembers = new Set<M>();
+  /** Every subscription of this channel on this node, live or not (for counting and cleanup). */
+  private readonly members = new Set<M>();
+  private readonly recent: RecentBatch[] = [];
+  private recentBytes = 0;
+  private pending: LogEvent[] = [];
+  private pendingAcks: PendingAck[] = [];
+  private headVersion: number;
 
   /** Version of the last snapshot this node stored in the engine. */
   lastStoredSnapshot = 0;
@@ -45,14 +59,88 @@ export class Channel<S = unknown> {
     readonly type: ChannelType<S>,
     readonly epoch: number,
     /** Next version to be applied (= number of events folded into state). */
-    public head: number,
+    head: number,
     /** Lowest version the engine can still read. */
     public oldest: number,
     public state: S,
     private readonly recentLimitBytes: number,
   ) {
+    this.headVersion = head;
     this.lastStoredSnapshot = head;
   }
+
+  /** Next version to be applied (= number of events folded into state). */
+  get head(): number {
+    return this.headVersion;
+  }
+
+  // ---- subscribers ---------------------------------------------------------------------------
+
+  /** The subscribers that get every committed batch as it is fanned out. */
+  get live(): ReadonlySet<M> {
+    return this.liveMembers;
+  }
+
+  /** Every subscriber on this node, live, catching up or behind. */
+  get subscribers(): ReadonlySet<M> {
+    return this.members;
+  }
+
+  /** A new subscriber (not live until `goLive`); the channel is in use again. */
+  addSubscriber(member: M): void {
+    this.members.add(member);
+    this.idleSince = 0;
+  }
+
+  /** The subscriber is gone (unsubscribed, disconnected, or moved to a reloaded channel). */
+  removeSubscriber(member: M): void {
+    this.liveMembers.delete(member);
+    this.members.delete(member);
+  }
+
+  /** The subscriber has caught up: it gets every batch from now on. */
+  goLive(member: M): void {
+    this.liveMembers.add(member);
+  }
+
+  /** The subscriber stops getting batches (behind, or catching up again) but stays subscribed. */
+  pause(member: M): void {
+    this.liveMembers.delete(member);
+  }
+
+  // ---- pending events ---------------------------------------------------------------------
+
+  /** Events waiting for the next tick. */
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /**
+   * Queues one publish request's events for the next tick; `ack` hears when they are committed.
+   * A stamped publish (producer, seq) is committed once however often it is queued.
+   */
+  queue(events: readonly LogEvent[], ack: AckCallback, stamp?: { producer: string; seq: number }): void {
+    for (const e of events) this.pending.push(e);
+    this.pendingAcks.push(stamp ? { count: events.length, ack, producer: stamp.producer, seq: stamp.seq } : { count: events.length, ack });
+    this.idleSince = 0;
+  }
+
+  /** Puts taken events back in front of any queued since (an append in doubt, tried again next tick). */
+  requeueFront(taken: { events: LogEvent[]; acks: PendingAck[] }): void {
+    this.pending = taken.events.concat(this.pending);
+    this.pendingAcks = taken.acks.concat(this.pendingAcks);
+    this.idleSince = 0;
+  }
+
+  /** Takes every waiting event and its acks (in order), leaving none. */
+  takePending(): { events: LogEvent[]; acks: PendingAck[] } {
+    const taken = { events: this.pending, acks: this.pendingAcks };
+    this.pending = [];
+    this.pendingAcks = [];
+    return taken;
+  }
+
+  // ---- committed batches ------------------------------------------------------------------
 
   /**
    * Folds a committed batch into the state and returns its frames, each encoded once and holding
@@ -60,7 +148,7 @@ export class Channel<S = unknown> {
    */
   applyBatch(firstVersion: number, payloads: Uint8Array[], maxEventsPerFrame: number): RecentBatch[] {
     for (let i = 0; i < payloads.length; i++) this.type.apply(this.state, payloads[i], firstVersion + i);
-    this.head = firstVersion + payloads.length;
+    this.headVersion = firstVersion + payloads.length;
     const frames: RecentBatch[] = [];
     for (let start = 0; start < payloads.length; start += maxEventsPerFrame) {
       const events = payloads.length <= maxEventsPerFrame ? payloads : payloads.slice(start, start + maxEventsPerFrame);

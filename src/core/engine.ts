@@ -7,7 +7,21 @@
  * Versions: each channel's events are numbered 0, 1, 2, … with no gaps. A channel's `head` is
  * the version the next event will get (= the number of events ever appended). A snapshot "at
  * version V" is the state after applying events 0..V-1.
+ *
+ * Positions are values: a version only means something within its epoch (ChannelInfo.epoch), so
+ * everything that names a place in a log names both (`Position`). When an engine loses a channel's
+ * log (Redis restarted without persistence, a deleted key), the channel starts again at version 0
+ * in a new epoch; every append result and committed batch after that carries the new epoch, and a
+ * caller holding the old one must reload the channel instead of comparing versions.
  */
+
+/** A place in one incarnation of a channel's log. */
+export interface Position {
+  /** A version in the log (for an append result: the first version the request's events got). */
+  version: number;
+  /** The epoch (ChannelInfo.epoch) `version` counts in. */
+  epoch: number;
+}
 
 /** One event as stored in the log. `payload` is app-defined and opaque to the engine. */
 export interface LogEvent {
@@ -18,21 +32,74 @@ export interface LogEvent {
   timeMs: number;
 }
 
-export interface AppendRequest {
-  channel: string;
-  events: LogEvent[];
+/**
+ * One publish of an AppendRequest, stamped by its producer so that re-sending it never commits it
+ * twice (idempotent publishing, as Kafka's idempotent producer). The engine records, atomically
+ * with the append, each producer's committed sequence numbers per channel and the version each
+ * got, within PRODUCER_WINDOW; a publish whose (producer, seq) is already recorded for the channel
+ * (in the same epoch) is not appended again, and the result gives its original version.
+ */
+export interface PublishStamp {
+  /** The producer: an id a client chose at random (the SDK's), or a node's own; 1-64 bytes of [A-Za-z0-9_.:-]. */
+  producer: string;
+  /** Its sequence number within (producer, channel): 1, 2, 3, …, dense per producer and channel. */
+  seq: number;
+  /** How many of the request's events are this publish's (consecutive, in request order; may be 0). */
+  count: number;
 }
 
-/** A committed batch, as every node sees it through `onBatch`. */
+/** How far back an engine remembers a producer's publishes on a channel. */
+export const PRODUCER_WINDOW = {
+  /** The newest this many sequence numbers of a producer per channel. */
+  seqs: 1024,
+  /** For this long after the producer's last publish on the channel, ms. */
+  ms: 60 * 60_000,
+} as const;
+
+export interface AppendRequest {
+  channel: string;
+  /** The events to append: the concatenation of the publishes' events when `publishes` is given. */
+  events: LogEvent[];
+  /**
+   * The request's publishes, in order, each stamped; their counts add up to events.length. Absent:
+   * the request is one unstamped publish (never recognised as a repeat).
+   */
+  publishes?: PublishStamp[];
+}
+
+/**
+ * What an append says of one request: `version` is the first version its newly appended events got
+ * (the head before them, when every publish was a repeat), `epoch` the log's, and `firsts[i]` the
+ * first version of publish i (its original one for a repeat); with no `publishes`, `firsts` is
+ * [version].
+ */
+export interface AppendResult extends Position {
+  firsts: number[];
+}
+
+/**
+ * A committed batch, as every node sees it through `onBatch`: events `firstVersion…` of the log
+ * named by `epoch`. A batch with no events is a position notice: an engine that finds a channel's
+ * log replaced by a new epoch before anything was appended to it says so with `events: []` at
+ * `firstVersion` = the new log's head (see `onBatch`).
+ */
 export interface CommittedBatch {
   channel: string;
   firstVersion: number;
+  /** The epoch of the log the batch was committed to. */
+  epoch: number;
   events: LogEvent[];
 }
 
 export interface StoredSnapshot {
   /** The state after events 0..version-1. */
   version: number;
+  /**
+   * putSnapshot: the epoch `version` counts in. When given, the snapshot is stored only while the
+   * channel's log is at this epoch; otherwise putSnapshot changes nothing and rejects with
+   * UNAVAILABLE (a state of a lost log must not land in its successor). getSnapshot leaves it out.
+   */
+  epoch?: number;
   bytes: Uint8Array;
   timeMs: number;
 }
@@ -70,15 +137,30 @@ export interface Engine {
   /**
    * Appends each request's events to its channel's log. Guarantees:
    * - per channel, the events of one request get consecutive versions (atomic, dense);
-   * - the promise resolves only once every request is durable (embedded: one SQLite
-   *   transaction for the whole call, committed in WAL mode), with each request's first version,
-   *   in request order;
+   * - the whole call is atomic: it commits every request or none (embedded: one SQLite
+   *   transaction; redis: one Lua script over every channel of the call);
+   * - the promise resolves only once every request is durable (embedded: committed in WAL mode;
+   *   redis: as durable as Redis's persistence setting), with each request's AppendResult, in
+   *   request order: the first version its events got, each publish's first version, and the epoch
+   *   of the log they went to. An epoch different from the one the caller knew means the log it
+   *   knew is gone (see Position);
+   * - stamped publishes (AppendRequest.publishes) are idempotent: one whose (producer, seq) the
+   *   channel's log already holds in this epoch, within PRODUCER_WINDOW, is not appended again and
+   *   its result is its original version. So a call whose outcome was in doubt can be made again with
+   *   the same stamps, and exactly one copy of each publish is ever committed;
    * - every committed batch is passed to every registered BatchHandler (on every node that
-   *   shares the engine) exactly once, in version order per channel; the embedded engine calls
-   *   them synchronously, before the returned promise resolves;
-   * - on failure nothing is committed and the promise rejects with BrigadeError('UNAVAILABLE').
+   *   shares the engine) exactly once, in version order per channel and epoch; the embedded
+   *   engine calls them synchronously, before the returned promise resolves;
+   * - on failure the promise rejects with BrigadeError('UNAVAILABLE') and nothing was committed,
+   *   with one exception a networked engine cannot rule out: a call sent that got no answer (a
+   *   timeout, a connection lost with the call in flight) rejects with 'OUTCOME_UNKNOWN': all of it
+   *   was committed, or none of it. Committed requests are then delivered through onBatch like any
+   *   other, and calling append again with the same stamped publishes resolves the doubt: each is
+   *   committed once, and the results give the versions they have;
+   * - a stamp that does not describe its request (a bad producer id, seq < 1, counts that do not
+   *   add up) refuses the whole call with 'INVALID_EVENT' before anything is written.
    */
-  append(requests: AppendRequest[]): Promise<number[]>;
+  append(requests: AppendRequest[]): Promise<AppendResult[]>;
 
   /** Events with versions fromVersion.. (at most `limit`), in order. Fewer when the head is reached. */
   read(channel: string, fromVersion: number, limit: number): Promise<LogEvent[]>;
@@ -96,7 +178,14 @@ export interface Engine {
   /** The newest snapshot with version <= atOrBefore (default: the newest), or null. */
   getSnapshot(channel: string, atOrBefore?: number): Promise<StoredSnapshot | null>;
 
-  /** Registers a handler for committed batches (see `append`). */
+  /**
+   * Registers a handler for committed batches (see `append`). When a shared engine finds that a
+   * channel it delivers was lost and started again in a new epoch (redis: after a reconnect, and
+   * at least every `epochCheckMs`), it passes one batch of the new epoch with no events at its
+   * head, then the batches appended after it; a handler that held the channel at the old epoch
+   * must reload it from info/getSnapshot/read. Batches of the new epoch below that head are not
+   * delivered: they are read back by that reload.
+   */
   onBatch(handler: BatchHandler): void;
 
   /** True while the engine can accept appends (for /readyz). */

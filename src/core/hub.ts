@@ -1,29 +1,40 @@
 /**
- * The hub: every channel this node serves, the tick that appends their pending events, and the
- * fan-out of committed batches. Data flows one way: publish → pending → engine.append (one call
- * per tick) → engine.onBatch (every node) → fold into state → encode once → same bytes to every
- * live subscriber.
+ * The hub: the facade over this node's core. Data flows one way: publish → pending → engine.append
+ * (one call per tick) → engine.onBatch (every node) → fold into state → encode once → same bytes
+ * to every live subscriber. The work is done by its parts, each one role:
+ *
+ * - channel-registry.ts: channel types, loading/unloading channels, reloading on a new epoch;
+ * - publish.ts: publish checks and queueing, the append + acks of a tick, ephemeral ticks;
+ * - fan-out.ts: committed batches → state → frames → live subscribers, backpressure;
+ * - snapshots.ts: storing snapshots in the engine;
+ * - subscriptions.ts (+ catch-up.ts): subscribe, unsubscribe, moving subscribers on a new epoch;
+ * - tick-clock.ts / tick-needs.ts: when ticks fall and how long their fan-out waits.
+ *
+ * The hub wires them, owns start/stop and the tick timer, the sessions (connect/disconnect), and
+ * implements CoreApi (what apps get) and SessionHost (what a session hands its frames to).
+ * Nothing below imports it back: each part names what it needs as a small interface of its own.
  */
-import {
-  BrigadeError, SubscribeMode, encodeAck, encodeBehind, encodeSubscribed, encodeUnsubscribed,
-  type ClientFrame,
-} from '../protocol/index.ts';
-import { Channel, type AckCallback } from './channel.ts';
+import type { ClientFrame } from '../protocol/index.ts';
+import { ChannelRegistry } from './channel-registry.ts';
 import type { ChannelType, Publisher } from './channel-type.ts';
+import type { CoreContext } from './core-context.ts';
 import type { ChannelView, CoreApi } from './core-api.ts';
-import { hasChannelRelease, hasClaims, hasMembership, type ChannelRelease, type Claims, type CommittedBatch, type Engine, type LogEvent, type StoredSnapshot } from './engine.ts';
+import { hasMembership, type Engine, type LogEvent, type StoredSnapshot } from './engine.ts';
+import { FanOut } from './fan-out.ts';
 import { defaultCoreOptions, silentLogger, type CoreOptions, type Logger } from './options.ts';
-import { RateLimiter } from './rate-limiter.ts';
-import { Session, type Sink } from './session.ts';
+import { PublishPath } from './publish.ts';
+import { RequestRouter } from './requests.ts';
+import { Session, type SessionHost } from './session.ts';
+import type { Sink } from './sink.ts';
+import { Snapshots } from './snapshots.ts';
 import { newStats, noopObserver, type CoreObserver } from './stats.ts';
-import { Subscription } from './subscription.ts';
+import type { SubscribedChannel, Subscription } from './subscription.ts';
+import { Subscriptions } from './subscriptions.ts';
 import { TickClock } from './tick-clock.ts';
 import { TickNeeds } from './tick-needs.ts';
 import { randomBytes } from 'node:crypto';
-import { catchUp } from './catch-up.ts';
-import { everyOnGrid, type GridTimer } from './grid-timer.ts';
-import { RequestRouter } from './requests.ts';
 
+export { asBrigadeError } from './as-brigade-error.ts';
 type SubscribeFrame = Extract<ClientFrame, { kind: 'subscribe' }>;
 
 export interface HubDeps {
@@ -37,108 +48,85 @@ export interface HubDeps {
   nodeId?: string;
 }
 
-export class Hub implements CoreApi {
+export class Hub implements CoreApi, SessionHost {
   readonly options: CoreOptions;
   readonly stats = newStats();
   readonly engine: Engine;
-  /** The engine's shared claims, when it has them (apps' cross-node limits: ChannelType.sharedClaim). */
-  private readonly claims: Claims | null;
-  /** The engine's per-channel delivery release, when it has one (told when a channel is unloaded). */
-  private readonly release: ChannelRelease | null;
   readonly logger: Logger;
   /** This node's id (random per process): the tick needs' member, and every app's AppCore.nodeId. */
   readonly nodeId: string;
   /** REQUEST frames, routed to the apps that registered their kinds. */
   readonly requests: RequestRouter;
-  private readonly types: ChannelType<any>[];
-  /** Ephemeral channels with events to fan out, by their type's tick interval (see ChannelType.ephemeral). */
-  private readonly ephemeralDirty = new Map<number, Set<Channel>>();
-  private readonly ephemeralTimers = new Map<number, GridTimer>();
-  private readonly observer: CoreObserver;
+  /** Open sessions, for shutdown and scrape-time gauges (never iterated on the hot path). */
+  readonly sessions = new Set<Session>();
   private readonly now: () => number;
-  private readonly channels = new Map<string, Channel>();
-  private readonly loading = new Map<string, Promise<Channel>>();
-  /** Batches that arrived while their channel was loading; applied after the load. */
-  private readonly early = new Map<string, CommittedBatch[]>();
-  /**
-   * Committed batches waiting for this node's next tick to be fanned out, per channel, in order.
-   * Batches come from this node's appends and, with Redis, from every other node's: fanning out
-   * once per local tick, with the batches of a channel merged into one frame, keeps the frames per
-   * subscriber at one per tick however many nodes write, and lets the adaptive tick (which times
-   * the fan-out) slow a busy node down.
-   */
-  private fanOutQueue = new Map<string, CommittedBatch[]>();
+  private readonly registry: ChannelRegistry;
+  private readonly snapshots: Snapshots;
+  private readonly fanOut: FanOut;
+  private readonly publishing: PublishPath;
+  private readonly subscriptions: Subscriptions;
   /** When ticks fall and how long their fan-out waits (on the wall clock: the grid every node shares). */
   private readonly clock: TickClock;
   /** Over a shared engine with Membership: this node's tick need told to, and the peers' read from, the other nodes. */
   private readonly tickNeeds: TickNeeds | null;
-  private readonly dirty = new Set<Channel>();
-  /** Open sessions, for shutdown and scrape-time gauges (never iterated on the hot path). */
-  readonly sessions = new Set<Session>();
-  private readonly ipLimiter: RateLimiter;
-  /**
-   * Batches committed while this node's own append is in flight, handled right after its ACKs
-   * are sent: a publisher hears "committed" before the node spends the tick writing to every
-   * viewer, and every frame still goes out in version order.
-   */
-  private heldBatches: CommittedBatch[] | null = null;
   private timer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private tickRunning: Promise<void> | null = null;
+  private started = false;
   private stopped = false;
 
   constructor(deps: HubDeps) {
     this.engine = deps.engine;
-    this.claims = hasClaims(deps.engine) ? deps.engine : null;
-    this.release = hasChannelRelease(deps.engine) ? deps.engine : null;
-    this.types = [];
-    for (const t of deps.types) this.addType(t);
-    this.requests = new RequestRouter(deps.logger ?? silentLogger);
     this.options = { ...defaultCoreOptions, ...deps.options };
     this.logger = deps.logger ?? silentLogger;
-    this.observer = deps.observer ?? noopObserver;
     this.now = deps.now ?? Date.now;
-    this.ipLimiter = new RateLimiter(this.options.publishPerSecondPerIp, this.options.publishBurstPerIp);
-    this.stats.currentTickMs = this.options.tickMs;
-    this.clock = new TickClock(this.options);
+    this.requests = new RequestRouter(this.logger);
     this.nodeId = deps.nodeId ?? randomBytes(6).toString('hex');
+    const ctx: CoreContext = {
+      engine: this.engine, options: this.options, stats: this.stats, logger: this.logger,
+      observer: deps.observer ?? noopObserver, now: this.now, nodeId: this.nodeId,
+    };
+    this.clock = new TickClock(this.options);
+    this.registry = new ChannelRegistry(ctx, {
+      replay: (b) => this.fanOut.onBatch(b),
+      appendInFlight: () => this.tickRunning !== null || this.fanOut.holding,
+      hasWork: (ch) => this.publishing.isDirty(ch) || this.fanOut.hasQueued(ch.name),
+      dropQueued: (name) => this.fanOut.drop(name),
+      replaced: (old, next) => this.subscriptions.moveSubscribers(old, next),
+      reloadFailed: (old) => this.subscriptions.stopAll(old),
+    });
+    this.snapshots = new Snapshots(ctx, this.registry);
+    this.fanOut = new FanOut(ctx, this.registry, this.snapshots, this.clock);
+    this.publishing = new PublishPath(ctx, this.registry, this.fanOut, this.snapshots, {
+      // Refused once stopped, except while the last tick (stop's flush) is still to run.
+      accepting: () => !(this.stopped && this.timer === null && this.tickRunning === null),
+    });
+    this.subscriptions = new Subscriptions(ctx, this.registry, this.fanOut);
+    for (const t of deps.types) this.addType(t);
+    this.stats.currentTickMs = this.options.tickMs;
     this.tickNeeds = this.engine.shared && hasMembership(this.engine)
       ? new TickNeeds(this.engine, this.nodeId, this.clock, this.logger)
       : null;
-    this.engine.onBatch((b) => this.onBatch(b));
+    this.engine.onBatch((b) => this.fanOut.onBatch(b));
   }
 
   /**
    * Serves channels of `type` (an app's ChannelType). Prefixes may not overlap another type's, so
-   * every channel name has one owner.
+   * every channel name has one owner; a logged type's tickMs must be a multiple of the core's.
    */
   addType(type: ChannelType<any>): void {
-    for (const t of this.types) {
-      if (t.prefix.startsWith(type.prefix) || type.prefix.startsWith(t.prefix)) {
-        throw new Error(`channel prefix ${JSON.stringify(type.prefix)} overlaps ${JSON.stringify(t.prefix)}`);
-      }
-    }
-    if (type.tickMs !== undefined && !(Number.isInteger(type.tickMs) && type.tickMs >= 1)) {
-      throw new Error(`${type.prefix} channels: tickMs must be a whole number of milliseconds ≥ 1, got ${type.tickMs}`);
-    }
-    this.types.push(type);
-    if (type.ephemeral && !this.stopped && this.started) this.startEphemeralTick(type);
+    this.registry.addType(type);
+    if (type.ephemeral && !this.stopped && this.started) this.publishing.startEphemeralTick(type);
   }
 
-  private started = false;
-
-  private startEphemeralTick(type: ChannelType<any>): void {
-    const interval = type.tickMs ?? this.options.tickMs;
-    if (this.ephemeralTimers.has(interval)) return;
-    this.ephemeralTimers.set(interval, everyOnGrid(interval, () => this.flushEphemeral(interval), (err) => {
-      this.logger.error({ err: String(err), intervalMs: interval }, 'ephemeral tick failed');
-    }));
+  typeFor(channel: string): ChannelType<any> | null {
+    return this.registry.typeFor(channel);
   }
 
   start(): void {
     this.stopped = false;
     this.started = true;
-    for (const t of this.types) if (t.ephemeral) this.startEphemeralTick(t);
+    for (const t of this.registry.allTypes()) this.publishing.startEphemeralTick(t);
     this.schedule(this.clock.nextDue(this.clock.now() + this.options.tickMs));
     this.tickNeeds?.start();
     const idleMs = this.options.channelIdleMs;
@@ -156,13 +144,13 @@ export class Hub implements CoreApi {
     this.timer = null;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    for (const t of this.ephemeralTimers.values()) await t.stop();
-    this.ephemeralTimers.clear();
-    for (const interval of [...this.ephemeralDirty.keys()]) this.flushEphemeral(interval);
+    await this.publishing.stopEphemeralTicks();
     if (this.tickRunning) await this.tickRunning;
-    await this.runTick();
+    await this.runTick(true);
     await this.tickNeeds?.stop();
   }
+
+  // ---- sessions ---------------------------------------------------------------------------
 
   connect(sink: Sink, publisher: Publisher): Session {
     this.stats.connections++;
@@ -175,205 +163,49 @@ export class Hub implements CoreApi {
   disconnect(session: Session): void {
     this.stats.connections--;
     this.sessions.delete(session);
-    for (const sub of session.subscriptions.values()) {
-      sub.channel.live.delete(sub);
-      sub.channel.all.delete(sub);
-    }
-    session.subscriptions.clear();
+    this.subscriptions.detach(session);
   }
 
-  typeFor(channel: string): ChannelType<any> | null {
-    for (const t of this.types) if (channel.startsWith(t.prefix) && t.exists(channel)) return t;
-    return null;
+  subscribe(session: Session, f: SubscribeFrame): void {
+    this.subscriptions.subscribe(session, f);
   }
 
-  // ---- channels -------------------------------------------------------------------------
+  unsubscribe(session: Session, requestId: number, channel: string): void {
+    this.subscriptions.unsubscribe(session, requestId, channel);
+  }
+
+  publish(session: Session, requestId: number, channel: string, payload: Uint8Array, stamp?: { producer: string; seq: number }): void {
+    this.publishing.publish(session, requestId, channel, payload, stamp);
+  }
+
+  /** Stops sending to a slow connection and tells it where to resume. */
+  goBehind(sub: Subscription, version: number): void {
+    this.fanOut.goBehind(sub, version);
+  }
+
+  /** Largest number of unsent bytes on any one connection right now (bounded by maxBufferedBytes + one frame). */
+  maxBufferedBytes(): number {
+    let max = 0;
+    for (const s of this.sessions) max = Math.max(max, s.sink.bufferedAmount);
+    return max;
+  }
+
+  // ---- channels ---------------------------------------------------------------------------
 
   /** The loaded channel, loading it from the engine (snapshot + tail) on first use. */
-  channel(name: string): Promise<Channel> {
-    const ch = this.channels.get(name);
-    if (ch) return Promise.resolve(ch);
-    let p = this.loading.get(name);
-    if (!p) {
-      p = this.load(name).finally(() => this.loading.delete(name));
-      this.loading.set(name, p);
-    }
-    return p;
-  }
-
-  private async load(name: string): Promise<Channel> {
-    const type = this.typeFor(name);
-    if (!type) throw unknownChannel(name);
-    if (type.ephemeral) {
-      // Nothing in the engine: a fresh epoch each time this node loads it, state from init.
-      const ch = new Channel(name, type, randomEpoch(), 0, 0, type.init(name), this.options.recentBytesPerChannel);
-      this.channels.set(name, ch);
-      this.stats.channelsLoaded = this.channels.size;
-      return ch;
-    }
-    this.early.set(name, []);
-    try {
-      let loaded: { epoch: number; oldest: number; v: number; state: unknown } | null = null;
-      for (let attempt = 0; loaded === null; attempt++) {
-        const info = await this.engine.info(name);
-        const snap = await this.engine.getSnapshot(name);
-        const state = snap ? type.decodeSnapshot(name, snap.bytes) : type.init(name);
-        const base = snap ? snap.version : 0;
-        let v = base;
-        for (;;) {
-          const events = await this.engine.read(name, v, this.options.maxEventsPerFrame);
-          for (let i = 0; i < events.length; i++) type.apply(state, events[i].payload, v + i);
-          v += events.length;
-          if (events.length < this.options.maxEventsPerFrame) break;
-        }
-        // Another node may have stored a newer snapshot and trimmed the log past our base while
-        // we read: the events we got would then not start at `base`. Start again from it.
-        const after = await this.engine.info(name);
-        if (after.oldest <= base || attempt >= 5) {
-          if (after.oldest > base) throw new BrigadeError('UNAVAILABLE', `channel ${name} kept being trimmed while loading; retry`);
-          loaded = { epoch: info.epoch, oldest: after.oldest, v, state };
-        }
-      }
-      const ch = new Channel(name, type, loaded.epoch, loaded.v, loaded.oldest, loaded.state, this.options.recentBytesPerChannel);
-      this.channels.set(name, ch);
-      this.stats.channelsLoaded = this.channels.size;
-      // Taken out of `early` first: while it is there onBatch appends to it, and replaying the
-      // list into itself would never end.
-      const early = this.early.get(name) ?? [];
-      this.early.delete(name);
-      for (const b of early) this.onBatch(b);
-      return ch;
-    } finally {
-      this.early.delete(name);
-    }
+  channel(name: string): Promise<SubscribedChannel> {
+    return this.registry.channel(name);
   }
 
   /**
    * Unloads every channel that has had no subscription and nothing to append or fan out for
-   * channelIdleMs. Skipped while a tick's append is in flight, so a batch of this node's own is
-   * never dropped between its append and its fan-out. A subscribe, publish or view later loads
-   * the channel again from the engine, exactly as on a fresh node.
+   * channelIdleMs (see ChannelRegistry.unloadIdle). Returns how many went.
    */
   unloadIdleChannels(nowMs = this.now()): number {
-    if (this.tickRunning !== null || this.heldBatches !== null) return 0;
-    let unloaded = 0;
-    for (const ch of this.channels.values()) {
-      const idle = ch.all.size === 0 && ch.pending.length === 0 && !this.dirty.has(ch) && !this.ephemeralDirty.get(ch.type.tickMs ?? this.options.tickMs)?.has(ch)
-        && !this.fanOutQueue.has(ch.name) && ch.snapshotDueAt === 0;
-      if (!idle) {
-        ch.idleSince = 0;
-        continue;
-      }
-      if (ch.idleSince === 0) ch.idleSince = nowMs;
-      if (nowMs - ch.idleSince < this.options.channelIdleMs) continue;
-      this.channels.delete(ch.name);
-      this.release?.releaseChannel(ch.name);
-      unloaded++;
-    }
-    this.stats.channelsLoaded = this.channels.size;
-    this.stats.channelsUnloadedTotal += unloaded;
-    if (unloaded > 0) this.logger.info({ unloaded, loaded: this.channels.size }, 'unloaded idle channels');
-    return unloaded;
+    return this.registry.unloadIdle(nowMs);
   }
 
-  // ---- publish and tick -----------------------------------------------------------------
-
-  publish(session: Session, requestId: number, channel: string, payload: Uint8Array): void {
-    const refuse = (err: BrigadeError) => {
-      this.stats.publishesRefused++;
-      session.sendError(requestId, err, channel);
-    };
-    const type = this.typeFor(channel);
-    if (!type) return refuse(unknownChannel(channel));
-    if (payload.length > type.maxEventBytes) {
-      return refuse(new BrigadeError('EVENT_TOO_LARGE', `event of ${payload.length} bytes is over the ${type.maxEventBytes}-byte limit of ${type.prefix} channels`));
-    }
-    const nowMs = this.now();
-    const waitMs = this.ipLimiter.take(session.publisher.ip, nowMs);
-    if (waitMs > 0) {
-      return refuse(new BrigadeError('RATE_LIMITED', `more than ${this.options.publishPerSecondPerIp} publishes/s from ${session.publisher.ip}; retry in ${waitMs} ms`, waitMs));
-    }
-    const invalid = type.validate(channel, payload, session.publisher, nowMs);
-    if (invalid) return refuse(invalid);
-    const event: LogEvent = { payload: Uint8Array.prototype.slice.call(payload), publisher: session.publisher.userId, timeMs: nowMs };
-    const ack: AckCallback = (version, err) => {
-      if (err) session.sendError(requestId, err, channel);
-      else session.send(encodeAck(requestId, version));
-    };
-    const claim = this.claims && type.sharedClaim ? type.sharedClaim(channel, session.publisher, nowMs) : null;
-    if (claim) {
-      // Another node may hold it: the event is queued only once the claim is ours.
-      this.claims!.claim(claim.key, claim.ttlMs).then(
-        (remainingMs) => (remainingMs > 0 ? refuse(claim.refused(remainingMs)) : this.queue(channel, event, ack)),
-        (err) => refuse(asBrigadeError(err)),
-      );
-      return;
-    }
-    this.queue(channel, event, ack);
-  }
-
-  private queue(channel: string, event: LogEvent, ack: AckCallback): void {
-    const ch = this.channels.get(channel);
-    if (ch) this.enqueue(ch, [event], ack);
-    else this.channel(channel).then((c) => this.enqueue(c, [event], ack), (err) => ack(0, asBrigadeError(err)));
-  }
-
-  async publishInternal(channel: string, payloads: Uint8Array[], publisher: string): Promise<number> {
-    const ch = await this.channel(channel);
-    const timeMs = this.now();
-    return new Promise((resolve, reject) => {
-      this.enqueue(ch, payloads.map((payload) => ({ payload, publisher, timeMs })), (v, err) => (err ? reject(err) : resolve(v)));
-    });
-  }
-
-  private enqueue(ch: Channel, events: LogEvent[], ack: AckCallback): void {
-    if (this.stopped && this.timer === null && this.tickRunning === null) {
-      return ack(0, new BrigadeError('SHUTTING_DOWN', 'this node is shutting down; reconnect to another node'));
-    }
-    if (ch.pending.length + events.length > this.options.maxPendingPerChannel) {
-      return ack(0, new BrigadeError('RATE_LIMITED', `channel ${ch.name} has ${ch.pending.length} events waiting for the next tick (limit ${this.options.maxPendingPerChannel}); retry shortly`, this.options.tickMs));
-    }
-    for (const e of events) ch.pending.push(e);
-    ch.idleSince = 0;
-    ch.pendingAcks.push({ count: events.length, ack });
-    this.stats.eventsIn += events.length;
-    if (ch.type.ephemeral) {
-      const interval = ch.type.tickMs ?? this.options.tickMs;
-      let set = this.ephemeralDirty.get(interval);
-      if (!set) this.ephemeralDirty.set(interval, (set = new Set()));
-      set.add(ch);
-    } else {
-      this.dirty.add(ch);
-    }
-  }
-
-  /**
-   * An ephemeral type's tick: each channel's pending events get the next versions of this node's
-   * copy, are acknowledged, and go out to its subscribers at once (no engine, no grace).
-   */
-  private flushEphemeral(interval: number): void {
-    const set = this.ephemeralDirty.get(interval);
-    if (!set || set.size === 0) return;
-    this.ephemeralDirty.delete(interval);
-    for (const ch of set) {
-      if (this.channels.get(ch.name) !== ch) {
-        for (const a of ch.pendingAcks) a.ack(0, new BrigadeError('UNAVAILABLE', `channel ${ch.name} was unloaded before its tick; retry`));
-        ch.pending = [];
-        ch.pendingAcks = [];
-        continue;
-      }
-      const events = ch.pending;
-      const acks = ch.pendingAcks;
-      ch.pending = [];
-      ch.pendingAcks = [];
-      let v = ch.head;
-      for (const a of acks) {
-        a.ack(v, null);
-        v += a.count;
-      }
-      this.deliver({ channel: ch.name, firstVersion: ch.head, events });
-    }
-  }
+  // ---- the tick ---------------------------------------------------------------------------
 
   /**
    * Runs the tick due at `due` (a grid point: see tick-clock.ts for the grid, the adaptive interval
@@ -406,20 +238,19 @@ export class Hub implements CoreApi {
   }
 
   /**
-   * One tick: appends every dirty channel's pending events in one engine call and acknowledges
-   * them, then (over a shared engine, graceMs() after the grid point) fans out every batch that
-   * arrived.
+   * One tick: appends the pending events of every channel due in one engine call and acknowledges
+   * them (every channel when `everything`: the flush on stop), then (over a shared engine,
+   * graceMs() after the grid point) fans out every batch that arrived.
    * Resolves with the milliseconds of work it did (append + fan-out, not the grace).
    */
-  private async runTick(): Promise<number> {
+  private async runTick(everything = false): Promise<number> {
     const started = performance.now();
-    const appended = this.dirty.size > 0;
-    if (appended) await this.appendDirty();
+    const appended = await this.publishing.appendDue(this.clock.dueMs, everything);
     const took = performance.now() - started;
     // Over a shared engine this node's own batch comes back through the engine's reader, after the
     // append resolves: wait for it (and the other nodes' batches of this tick) even when nothing is
     // queued yet.
-    if (this.fanOutQueue.size === 0 && !(appended && this.engine.shared)) return took;
+    if (!this.fanOut.hasQueued() && !(appended && this.engine.shared)) return took;
     if (this.engine.shared && !this.stopped) {
       const grace = this.graceMs();
       this.stats.fanOutGraceMs = grace;
@@ -427,236 +258,22 @@ export class Hub implements CoreApi {
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     }
     const fanOutStarted = performance.now();
-    this.flushFanOut();
+    this.fanOut.flush();
     return took + (performance.now() - fanOutStarted);
-  }
-
-  /** Appends every dirty channel's pending events in one engine call and acknowledges them. */
-  private async appendDirty(): Promise<void> {
-    const started = performance.now();
-    const chans = [...this.dirty];
-    this.dirty.clear();
-    const requests = chans.map((ch) => ({ channel: ch.name, events: ch.pending }));
-    const acks = chans.map((ch) => ch.pendingAcks);
-    for (const ch of chans) {
-      ch.pending = [];
-      ch.pendingAcks = [];
-    }
-    let firsts: number[];
-    this.heldBatches = [];
-    try {
-      firsts = await this.engine.append(requests);
-    } catch (err) {
-      const e = asBrigadeError(err);
-      this.logger.warn({ err: e.message, channels: chans.length }, 'append failed; publishes refused');
-      for (const list of acks) for (const a of list) a.ack(0, e);
-      this.releaseHeldBatches();
-      return;
-    }
-    const every = this.options.snapshotEvery;
-    for (let i = 0; i < chans.length; i++) {
-      let v = firsts[i];
-      for (const a of acks[i]) {
-        a.ack(v, null);
-        v += a.count;
-      }
-      if (every > 0 && Math.floor(v / every) > Math.floor(firsts[i] / every)) chans[i].snapshotDueAt = v;
-    }
-    this.releaseHeldBatches();
-    for (const ch of chans) this.maybeStoreSnapshot(ch);
-    const took = performance.now() - started;
-    this.stats.ticks++;
-    this.stats.lastTickMs = took;
-    this.observer.tick(took);
-  }
-
-  // ---- committed batches → state → fan-out ------------------------------------------------
-
-  private releaseHeldBatches(): void {
-    const held = this.heldBatches;
-    this.heldBatches = null;
-    if (held) for (const b of held) this.onBatch(b);
-  }
-
-  private onBatch(b: CommittedBatch): void {
-    // How late after the tick's grid point batches get here: the fan-out waits about that long.
-    if (this.engine.shared) this.clock.batchArrived();
-    if (this.heldBatches) {
-      this.heldBatches.push(b);
-      return;
-    }
-    const early = this.early.get(b.channel);
-    if (early) {
-      early.push(b);
-      return;
-    }
-    if (!this.channels.has(b.channel)) return; // not loaded here: it will be read from the engine when first used
-    const queued = this.fanOutQueue.get(b.channel);
-    if (queued) queued.push(b);
-    else this.fanOutQueue.set(b.channel, [b]);
-    // Fanned out by this node's next tick (runTick), merged with whatever else arrives by then.
-  }
-
-  /** Applies and fans out every queued batch: contiguous batches of a channel become one. */
-  private flushFanOut(): void {
-    if (this.fanOutQueue.size === 0) return;
-    const queue = this.fanOutQueue;
-    this.fanOutQueue = new Map();
-    for (const batches of queue.values()) {
-      let start = 0;
-      for (let i = 1; i <= batches.length; i++) {
-        const prev = batches[i - 1];
-        if (i < batches.length && batches[i].firstVersion === prev.firstVersion + prev.events.length) continue;
-        // batches[start..i) are contiguous: one merged batch.
-        const first = batches[start];
-        this.deliver(i - start === 1 ? first : { channel: first.channel, firstVersion: first.firstVersion, events: batches.slice(start, i).flatMap((b) => b.events) });
-        start = i;
-      }
-    }
-  }
-
-  private deliver(b: CommittedBatch): void {
-    const ch = this.channels.get(b.channel);
-    if (!ch) return; // not loaded here: it will be read from the engine when first used
-    let first = b.firstVersion;
-    let events = b.events;
-    if (first < ch.head) {
-      // Already applied (seen while loading): keep only the new tail.
-      events = events.slice(ch.head - first);
-      first = ch.head;
-      if (events.length === 0) return;
-    } else if (first > ch.head) {
-      this.logger.error({ channel: ch.name, head: ch.head, firstVersion: first }, 'gap in committed batches; reloading channel');
-      // Never expected (engines deliver in order); recover by reloading from the engine and
-      // sending every subscriber BEHIND at the position it has, so each resumes exactly.
-      this.channels.delete(ch.name);
-      this.stats.channelsLoaded = this.channels.size;
-      for (const sub of ch.all) {
-        if (sub.state !== 'behind') this.goBehind(sub, sub.state === 'live' ? ch.head : sub.position);
-      }
-      return;
-    }
-    const payloads = events.map((e) => e.payload);
-    const frames = ch.applyBatch(first, payloads, this.options.maxEventsPerFrame);
-    this.stats.batches++;
-    this.observer.batch(payloads.length);
-    for (const f of frames) this.fanOut(ch, f.firstVersion, f.frame);
-    this.maybeStoreSnapshot(ch);
-  }
-
-  private fanOut(ch: Channel, firstVersion: number, frame: Uint8Array): void {
-    const limit = this.options.maxBufferedBytes;
-    let sent = 0;
-    for (const sub of ch.live) {
-      const sink = sub.session.sink;
-      const buffered = sink.bufferedAmount;
-      if (buffered > 0 && buffered + frame.length > limit) {
-        this.goBehind(sub, firstVersion);
-        continue;
-      }
-      sink.send(frame);
-      sent++;
-    }
-    this.stats.framesOut += sent;
-    this.stats.messagesOut += sent;
-    this.stats.bytesOut += sent * frame.length;
-  }
-
-  /** Stops sending to a slow connection and tells it where to resume. */
-  goBehind(sub: Subscription, version: number): void {
-    sub.channel.live.delete(sub);
-    sub.state = 'behind';
-    sub.generation++;
-    this.stats.behindTotal++;
-    sub.session.send(encodeBehind(sub.channel.name, version));
-  }
-
-  private maybeStoreSnapshot(ch: Channel): void {
-    if (ch.snapshotDueAt > 0 && ch.head >= ch.snapshotDueAt && this.channels.get(ch.name) === ch) {
-      ch.snapshotDueAt = 0;
-      this.storeSnapshot(ch);
-    }
-  }
-
-  private storeSnapshot(ch: Channel): void {
-    const version = ch.head;
-    ch.lastStoredSnapshot = version;
-    const bytes = ch.type.encodeSnapshot(ch.state);
-    this.engine.putSnapshot(ch.name, { version, bytes, timeMs: this.now() })
-      .then(() => this.engine.info(ch.name))
-      .then((info) => { ch.oldest = info.oldest; })
-      .catch((err) => this.logger.warn({ channel: ch.name, version, err: String(err) }, 'snapshot not stored'));
-  }
-
-  // ---- subscribe ---------------------------------------------------------------------------
-
-  subscribe(session: Session, f: SubscribeFrame): void {
-    const { requestId, channel } = f;
-    const type = this.typeFor(channel);
-    if (!type) return session.sendError(requestId, unknownChannel(channel), channel);
-    const refused = type.authorizeSubscribe?.(channel, session.publisher) ?? null;
-    if (refused) return session.sendError(requestId, refused, channel);
-    const existing = session.subscriptions.get(channel);
-    if (!existing && session.subscriptions.size >= this.options.maxSubscriptionsPerConnection) {
-      return session.sendError(requestId, new BrigadeError('TOO_MANY_SUBSCRIPTIONS', `a connection may hold ${this.options.maxSubscriptionsPerConnection} subscriptions`), channel);
-    }
-    this.channel(channel).then((ch) => {
-      if (session.closed) return;
-      if (f.mode === SubscribeMode.FROM_VERSION && f.fromVersion > ch.head) {
-        return session.sendError(requestId, new BrigadeError('VERSION_AHEAD', `fromVersion ${f.fromVersion} is ahead of ${channel}'s head ${ch.head}; subscribe from ${ch.head} or lower`), channel);
-      }
-      ch.idleSince = 0;
-      let sub = session.subscriptions.get(channel);
-      if (sub && sub.channel !== ch) {
-        // The channel was reloaded since this subscription was made.
-        sub.channel.live.delete(sub);
-        sub.channel.all.delete(sub);
-        sub = undefined;
-      }
-      if (sub) {
-        if (sub.state === 'behind') this.stats.resumesTotal++;
-        ch.live.delete(sub);
-      } else {
-        sub = new Subscription(session, ch);
-        session.subscriptions.set(channel, sub);
-        ch.all.add(sub);
-      }
-      sub.state = 'catching-up';
-      const generation = ++sub.generation;
-      session.send(encodeSubscribed(requestId, channel, ch.epoch, ch.head));
-      catchUp(this, sub, generation, f).catch((err) => {
-        const e = asBrigadeError(err);
-        this.logger.warn({ channel, err: e.message }, 'catch-up failed');
-        session.sendError(requestId, e, channel);
-      });
-    }, (err) => session.sendError(requestId, asBrigadeError(err), channel));
-  }
-
-  unsubscribe(session: Session, requestId: number, channel: string): void {
-    const sub = session.subscriptions.get(channel);
-    if (!sub) return session.sendError(requestId, new BrigadeError('NOT_SUBSCRIBED', `not subscribed to ${channel}`), channel);
-    sub.generation++;
-    sub.channel.live.delete(sub);
-    sub.channel.all.delete(sub);
-    session.subscriptions.delete(channel);
-    session.send(encodeUnsubscribed(requestId, channel));
-  }
-
-  /** Largest number of unsent bytes on any one connection right now (bounded by maxBufferedBytes + one frame). */
-  maxBufferedBytes(): number {
-    let max = 0;
-    for (const s of this.sessions) max = Math.max(max, s.sink.bufferedAmount);
-    return max;
   }
 
   // ---- CoreApi -----------------------------------------------------------------------------
 
   async view<S>(channel: string): Promise<ChannelView<S>> {
-    const ch = await this.channel(channel);
+    const ch = await this.registry.channel(channel);
     ch.idleSince = 0;
     // Read-your-writes: an acknowledged batch still waiting for its fan-out is applied now.
-    if (this.fanOutQueue.has(channel)) this.flushFanOut();
+    if (this.fanOut.hasQueued(channel)) this.fanOut.flush();
     return { epoch: ch.epoch, version: ch.head, state: ch.state as S };
+  }
+
+  publishInternal(channel: string, payloads: Uint8Array[], publisher: string): Promise<number> {
+    return this.publishing.publishInternal(channel, payloads, publisher);
   }
 
   readLog(channel: string, fromVersion: number, limit: number): Promise<LogEvent[]> {
@@ -670,18 +287,4 @@ export class Hub implements CoreApi {
   getSnapshot(channel: string, atOrBefore?: number): Promise<StoredSnapshot | null> {
     return this.engine.getSnapshot(channel, atOrBefore);
   }
-}
-
-function unknownChannel(name: string): BrigadeError {
-  return new BrigadeError('UNKNOWN_CHANNEL', `no app serves channel ${JSON.stringify(name)}`);
-}
-
-/** A random non-zero u32 (an ephemeral channel's epoch on this node). */
-function randomEpoch(): number {
-  return (Math.floor(Math.random() * 0xffffffff) >>> 0) || 1;
-}
-
-export function asBrigadeError(err: unknown): BrigadeError {
-  if (err instanceof BrigadeError) return err;
-  return new BrigadeError('INTERNAL', err instanceof Error ? err.message : String(err));
 }

@@ -1,14 +1,16 @@
-export { Hub, asBrigadeError } from './hub.ts';
+export { Hub } from './hub.ts';
+export { asBrigadeError } from './as-brigade-error.ts';
 export type { HubDeps } from './hub.ts';
 export { Session } from './session.ts';
-export type { Sink, FrameVerdict } from './session.ts';
+export type { FrameVerdict } from './session.ts';
+export type { Sink } from './sink.ts';
 export { defaultCoreOptions, silentLogger } from './options.ts';
 export type { CoreOptions, Logger } from './options.ts';
 export type { CoreStats, CoreObserver } from './stats.ts';
 export type { ChannelType, Publisher, SharedClaim } from './channel-type.ts';
 export type { CoreApi, ChannelView } from './core-api.ts';
 export type {
-  Engine, LogEvent, AppendRequest, CommittedBatch, StoredSnapshot, ChannelInfo, BatchHandler, RetentionOptions,
+  Engine, LogEvent, AppendRequest, CommittedBatch, Position, StoredSnapshot, ChannelInfo, BatchHandler, RetentionOptions,
 } from './engine.ts';
 export type { Claims, DirectMessages, Membership } from './engine.ts';
 export { hasClaims, hasDirectMessages, hasMembership } from './engine.ts';

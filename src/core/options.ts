@@ -40,6 +40,12 @@ export interface CoreOptions {
    * its log leaves this node's XREAD). The next use loads it again from snapshot + log. ms; 0 = never.
    */
   channelIdleMs: number;
+  /**
+   * How long a node keeps trying to learn the outcome of an append that ended in doubt (the store
+   * stopped answering mid-call), ms. It tries again each tick with the same stamps, which commits
+   * nothing twice; past this, each publish still unresolved is answered OUTCOME_UNKNOWN.
+   */
+  outcomeUnknownAfterMs: number;
   /** Publishes per second per IP address (token bucket refill rate); 0 = unlimited. */
   publishPerSecondPerIp: number;
   /** Token bucket size for publishPerSecondPerIp. */
@@ -58,6 +64,7 @@ export const defaultCoreOptions: CoreOptions = {
   maxPendingPerChannel: 100_000,
   maxProtocolErrors: 20,
   channelIdleMs: 60_000,
+  outcomeUnknownAfterMs: 15_000,
   publishPerSecondPerIp: 50,
   publishBurstPerIp: 100,
 };

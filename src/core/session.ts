@@ -1,29 +1,38 @@
 /**
  * One client connection as the core sees it: a sink to write frames to, who the client is, and
  * its subscriptions. The gateway owns the socket; the core only writes through `Sink`.
+ * Depends on the `SessionHost` it defines here (the hub implements it), never on the hub itself.
  */
 import {
   BrigadeError, decodeClientFrame, encodeError, type ClientFrame,
 } from '../protocol/index.ts';
 import type { Publisher } from './channel-type.ts';
-import type { Hub } from './hub.ts';
-import type { Subscription } from './subscription.ts';
+import type { CoreStats } from './stats.ts';
+import type { Sink } from './sink.ts';
+import type { SubscriberSession, Subscription } from './subscription.ts';
 
-export interface Sink {
-  /** Queues one binary frame. Must not throw. */
-  send(frame: Uint8Array): void;
-  /** Bytes queued and not yet written to the kernel (ws `bufferedAmount`). */
-  readonly bufferedAmount: number;
-}
+export type { Sink } from './sink.ts';
 
 export type FrameVerdict = 'ok' | 'close-protocol-errors';
 
-export class Session {
+/** What a session hands its frames to (the hub). */
+export interface SessionHost {
+  readonly stats: CoreStats;
+  readonly options: { readonly maxProtocolErrors: number };
+  readonly requests: { handle(session: Session, frame: Extract<ClientFrame, { kind: 'request' }>): void };
+  subscribe(session: Session, frame: Extract<ClientFrame, { kind: 'subscribe' }>): void;
+  unsubscribe(session: Session, requestId: number, channel: string): void;
+  publish(session: Session, requestId: number, channel: string, payload: Uint8Array, stamp?: { producer: string; seq: number }): void;
+  /** The session is closed: forget it and its subscriptions. */
+  disconnect(session: Session): void;
+}
+
+export class Session implements SubscriberSession {
   readonly subscriptions = new Map<string, Subscription>();
   closed = false;
   private protocolErrors = 0;
 
-  constructor(private readonly hub: Hub, readonly sink: Sink, readonly publisher: Publisher) {}
+  constructor(private readonly hub: SessionHost, readonly sink: Sink, readonly publisher: Publisher) {}
 
   /** Handles one binary frame from the client; never throws. */
   handleFrame(bytes: Uint8Array): FrameVerdict {
@@ -44,7 +53,10 @@ export class Session {
     switch (frame.kind) {
       case 'subscribe': this.hub.subscribe(this, frame); break;
       case 'unsubscribe': this.hub.unsubscribe(this, frame.requestId, frame.channel); break;
-      case 'publish': this.hub.publish(this, frame.requestId, frame.channel, frame.payload); break;
+      case 'publish':
+        this.hub.publish(this, frame.requestId, frame.channel, frame.payload,
+          frame.producer === undefined ? undefined : { producer: frame.producer, seq: frame.seq! });
+        break;
       case 'request': this.hub.requests.handle(this, frame); break;
     }
     return 'ok';

@@ -7,6 +7,10 @@ export interface CoreStats {
   connectsTotal: number;
   eventsIn: number;
   publishesRefused: number;
+  /** Appends whose outcome the engine could not tell (OUTCOME_UNKNOWN), tried again with the same stamps. */
+  appendsInDoubt: number;
+  /** Publishes answered OUTCOME_UNKNOWN: still unresolved after outcomeUnknownAfterMs. */
+  outcomesUnknown: number;
   framesOut: number;
   bytesOut: number;
   batches: number;
@@ -25,6 +29,10 @@ export interface CoreStats {
   channelsLoaded: number;
   /** Channels unloaded after channelIdleMs without subscriptions. */
   channelsUnloadedTotal: number;
+  /** Times a loaded channel's log was found at a new epoch (data lost by the engine) and reloaded. */
+  epochChangesTotal: number;
+  /** Committed batches of an epoch this node had already left behind, dropped (each one logged). */
+  staleEpochBatchesTotal: number;
   /** Every WebSocket message received, whatever the app (core frames, tracker JSON). */
   messagesIn: number;
   /** Every WebSocket message sent, whatever the app (batches, acks, errors, tracker JSON). */
@@ -33,9 +41,10 @@ export interface CoreStats {
 
 export function newStats(): CoreStats {
   return {
-    connections: 0, connectsTotal: 0, eventsIn: 0, publishesRefused: 0, framesOut: 0, bytesOut: 0,
+    connections: 0, connectsTotal: 0, eventsIn: 0, publishesRefused: 0, appendsInDoubt: 0, outcomesUnknown: 0, framesOut: 0, bytesOut: 0,
     batches: 0, behindTotal: 0, resumesTotal: 0, snapshotsSent: 0, ticks: 0, lastTickMs: 0,
-    currentTickMs: 0, fanOutGraceMs: 0, protocolErrors: 0, channelsLoaded: 0, channelsUnloadedTotal: 0, messagesIn: 0, messagesOut: 0,
+    currentTickMs: 0, fanOutGraceMs: 0, protocolErrors: 0, channelsLoaded: 0, channelsUnloadedTotal: 0,
+    epochChangesTotal: 0, staleEpochBatchesTotal: 0, messagesIn: 0, messagesOut: 0,
   };
 }
 

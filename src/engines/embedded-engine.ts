@@ -14,9 +14,11 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import type {
-  AppendRequest, BatchHandler, ChannelInfo, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
+  AppendRequest, AppendResult, BatchHandler, ChannelInfo, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
   RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
+import { PRODUCER_WINDOW } from '../core/engine.ts';
+import { validateStamps } from './stamps.ts';
 import { BrigadeError } from '../protocol/index.ts';
 
 export interface EmbeddedEngineOptions {
@@ -37,6 +39,13 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS snapshots (
     channel TEXT NOT NULL, version INTEGER NOT NULL, bytes BLOB NOT NULL,
     time_ms INTEGER NOT NULL, PRIMARY KEY (channel, version)
+  ) WITHOUT ROWID;
+  -- Idempotent publishing: per channel and producer, its newest committed sequence numbers and the
+  -- first version each got, packed as float64 pairs (seq, version); one row written per producer
+  -- per append, however many of its publishes the append holds.
+  CREATE TABLE IF NOT EXISTS producers (
+    channel TEXT NOT NULL, producer TEXT NOT NULL, epoch INTEGER NOT NULL, pairs BLOB NOT NULL, time_ms INTEGER NOT NULL,
+    PRIMARY KEY (channel, producer)
   ) WITHOUT ROWID;
 `;
 
@@ -59,6 +68,9 @@ interface Statements {
   snapshotAtOrBefore: Statement<[string, number], SnapshotRow>;
   trimEvents: Statement<[string, number]>;
   setOldest: Statement<[number, string]>;
+  producerPairs: Statement<[string, string], { pairs: Buffer; epoch: number }>;
+  putProducerPairs: Statement<[string, string, number, Uint8Array, number]>;
+  dropOldProducers: Statement<[number]>;
 }
 
 const defaultLogger = { warn: (obj: object, msg: string) => console.warn(msg, obj) };
@@ -75,7 +87,9 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership {
   private db: SqliteDatabase | null = null;
   private statements: Statements | null = null;
   private closed = false;
-  private appendTx: ((requests: AppendRequest[]) => number[]) | null = null;
+  private appendTx: ((requests: AppendRequest[]) => { results: AppendResult[]; appended: LogEvent[][] }) | null = null;
+  /** When producer windows were last pruned of producers silent for PRODUCER_WINDOW.ms. */
+  private producersPrunedAt = 0;
   private snapshotTx: ((channel: string, snapshot: StoredSnapshot) => void) | null = null;
   private readonly receivers = new Map<string, Set<Receiver>>();
   /** set → member → expiresAtMs. */
@@ -106,20 +120,21 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership {
     }
   }
 
-  async append(requests: AppendRequest[]): Promise<number[]> {
+  async append(requests: AppendRequest[]): Promise<AppendResult[]> {
     this.guard();
-    let firstVersions: number[];
+    for (const request of requests) validateStamps(request.channel, request.events, request.publishes);
+    let out: { results: AppendResult[]; appended: LogEvent[][] };
     try {
-      firstVersions = this.appendTx!(requests);
+      out = this.appendTx!(requests);
     } catch (err) {
       throw unavailable('append failed; nothing was committed', err);
     }
     for (let i = 0; i < requests.length; i++) {
-      const request = requests[i];
-      if (request.events.length === 0) continue;
-      this.emit({ channel: request.channel, firstVersion: firstVersions[i], events: request.events });
+      const events = out.appended[i];
+      if (events.length === 0) continue;
+      this.emit({ channel: requests[i].channel, firstVersion: out.results[i].version, epoch: out.results[i].epoch, events });
     }
-    return firstVersions;
+    return out.results;
   }
 
   /**
@@ -259,26 +274,70 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership {
     return undefined;
   }
 
-  private appendInTx(requests: AppendRequest[]): number[] {
+  private appendInTx(requests: AppendRequest[]): { results: AppendResult[]; appended: LogEvent[][] } {
     const s = this.statements!;
-    const firstVersions: number[] = [];
-    for (const { channel, events } of requests) {
-      const first = this.channelRow(s, channel).head;
-      for (let i = 0; i < events.length; i++) {
-        const event = events[i];
-        s.insertEvent.run(channel, first + i, event.payload, event.publisher, event.timeMs);
+    const results: AppendResult[] = [];
+    const appended: LogEvent[][] = [];
+    const nowMs = Date.now();
+    /** `channel producer` → seq → first version, read once per call and written back once. */
+    const windows = new Map<string, { channel: string; producer: string; epoch: number; seqs: Map<number, number> }>();
+    for (const { channel, events, publishes } of requests) {
+      const row = this.channelRow(s, channel);
+      const first = row.head;
+      let v = first;
+      const firsts: number[] = [];
+      let kept = events;
+      if (!publishes) {
+        for (let i = 0; i < events.length; i++) s.insertEvent.run(channel, v + i, events[i].payload, events[i].publisher, events[i].timeMs);
+        v += events.length;
+        firsts.push(first);
+      } else {
+        kept = [];
+        let at = 0;
+        for (const p of publishes) {
+          const key = `${channel} ${p.producer}`;
+          let w = windows.get(key);
+          if (!w) {
+            // A window recorded in another epoch belonged to a log that is gone: it is empty now.
+            const stored = s.producerPairs.get(channel, p.producer);
+            w = { channel, producer: p.producer, epoch: row.epoch, seqs: readPairs(stored && stored.epoch === row.epoch ? stored.pairs : undefined) };
+            windows.set(key, w);
+          }
+          const original = w.seqs.get(p.seq);
+          if (original !== undefined) {
+            firsts.push(original); // a repeat: already committed, not appended again
+          } else {
+            firsts.push(v);
+            for (let i = at; i < at + p.count; i++) {
+              s.insertEvent.run(channel, v, events[i].payload, events[i].publisher, events[i].timeMs);
+              kept.push(events[i]);
+              v++;
+            }
+            w.seqs.set(p.seq, firsts[firsts.length - 1]);
+          }
+          at += p.count;
+        }
       }
       // Written per request, so a second request for the same channel in one call follows on.
-      if (events.length > 0) s.setHead.run(first + events.length, channel);
-      firstVersions.push(first);
+      if (v > first) s.setHead.run(v, channel);
+      results.push({ version: first, epoch: row.epoch, firsts });
+      appended.push(kept);
     }
-    return firstVersions;
+    for (const w of windows.values()) s.putProducerPairs.run(w.channel, w.producer, w.epoch, writePairs(w.seqs), nowMs);
+    if (windows.size > 0 && nowMs - this.producersPrunedAt > PRODUCER_WINDOW.ms / 10) {
+      this.producersPrunedAt = nowMs;
+      s.dropOldProducers.run(nowMs - PRODUCER_WINDOW.ms);
+    }
+    return { results, appended };
   }
 
   private putSnapshotInTx(channel: string, snapshot: StoredSnapshot): void {
     const s = this.statements!;
     const { retainEvents, keepSnapshots } = this.options.retention;
     const row = this.channelRow(s, channel);
+    if (snapshot.epoch !== undefined && snapshot.epoch !== row.epoch) {
+      throw new BrigadeError('UNAVAILABLE', `snapshot of epoch ${snapshot.epoch} refused: ${channel}'s log is at epoch ${row.epoch}`);
+    }
     s.putSnapshot.run(channel, snapshot.version, snapshot.bytes, snapshot.timeMs);
     const cutoff = s.nthNewestSnapshot.get(channel, Math.max(1, keepSnapshots) - 1);
     if (cutoff) s.dropSnapshotsBelow.run(channel, cutoff.version);
@@ -337,6 +396,9 @@ function prepare(db: SqliteDatabase): Statements {
       'SELECT version, bytes, time_ms FROM snapshots WHERE channel = ? AND version <= ? ORDER BY version DESC LIMIT 1'),
     trimEvents: db.prepare('DELETE FROM events WHERE channel = ? AND version < ?'),
     setOldest: db.prepare('UPDATE channels SET oldest = ? WHERE name = ?'),
+    producerPairs: db.prepare('SELECT pairs, epoch FROM producers WHERE channel = ? AND producer = ?'),
+    putProducerPairs: db.prepare('INSERT OR REPLACE INTO producers (channel, producer, epoch, pairs, time_ms) VALUES (?, ?, ?, ?, ?)'),
+    dropOldProducers: db.prepare('DELETE FROM producers WHERE time_ms < ?'),
   };
 }
 
@@ -392,4 +454,23 @@ class MemberSet {
   sorted(): readonly string[] {
     return (this.list ??= Object.freeze([...this.expiresAt.keys()].sort()));
   }
+}
+
+/** A producer's window: float64 pairs (seq, first version). */
+function readPairs(blob: Buffer | undefined): Map<number, number> {
+  const seqs = new Map<number, number>();
+  if (!blob) return seqs;
+  const f = new Float64Array(blob.buffer.slice(blob.byteOffset, blob.byteOffset + blob.byteLength));
+  for (let i = 0; i + 1 < f.length; i += 2) seqs.set(f[i], f[i + 1]);
+  return seqs;
+}
+
+/** The newest PRODUCER_WINDOW.seqs sequence numbers of a window, packed. */
+function writePairs(seqs: Map<number, number>): Uint8Array {
+  let newest = 0;
+  for (const seq of seqs.keys()) if (seq > newest) newest = seq;
+  const kept = [...seqs].filter(([seq]) => seq > newest - PRODUCER_WINDOW.seqs);
+  const f = new Float64Array(kept.length * 2);
+  kept.forEach(([seq, version], i) => { f[2 * i] = seq; f[2 * i + 1] = version; });
+  return new Uint8Array(f.buffer);
 }

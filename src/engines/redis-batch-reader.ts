@@ -16,11 +16,18 @@
  * the channel is watched again meanwhile (each watch is its own object, compared by identity), so a
  * re-watched channel gets batches from its new cursor only.
  *
- * Known limits: one XREAD names every watched log, which Redis Cluster refuses when they span
- * slots; and a log that Redis loses (no persistence, a flush) restarts at a new epoch with ids
- * below the cursor, which this reader does not follow.
+ * Epochs: each watch knows the epoch its cursor counts in. A log that Redis loses (no persistence,
+ * a flush) starts again at a new epoch with ids below the cursor, which XREAD would never return.
+ * So after every reconnect, and at least every `epochCheckMs`, the loop reads each watched
+ * channel's epoch (one pipelined HGET each); a channel whose log moved to another epoch (or is
+ * gone) is asked where it is now (`currentPositions`), its watch restarts from that head, and
+ * `announce` tells the engine's handlers. follow() does the same when an append, info or read
+ * meets a new epoch first, and an entry carrying an epoch the watch did not know moves it along.
+ *
+ * Known limit: one XREAD names every watched log, which Redis Cluster refuses when they span slots.
  */
 import type { Redis } from 'ioredis';
+import type { Position } from '../core/engine.ts';
 import { parseBatchEntry, positionBefore } from './redis-keys.ts';
 import type { BatchEntry, RawStreamEntry } from './redis-keys.ts';
 
@@ -31,11 +38,24 @@ export interface BatchReaderOptions {
   batchesPerRead: number;
   /** The log stream key of a channel. */
   logKey: (channel: string) => string;
-  /** Called once per batch, in version order per channel. */
+  /** The meta hash key of a channel (its field `epoch`). */
+  metaKey: (channel: string) => string;
+  /** Called once per batch, in version order per channel and epoch; `batch.epoch` is always set. */
   deliver: (channel: string, batch: BatchEntry) => void;
+  /** Called when a watched channel's log is found at a new epoch; delivery goes on from `position`. */
+  announce: (channel: string, position: Position) => void;
+  /** Where the channels' logs are now (creating a lost one's new epoch); null where it failed. */
+  currentPositions: (channels: string[]) => Promise<Array<Position | null>>;
+  /** Longest time between two epoch checks while connected, ms. */
+  epochCheckMs: number;
   /** Sends CLIENT UNBLOCK <clientId> on another connection; resolves to 1 when a call was unblocked. */
   unblock: (clientId: number) => Promise<number>;
   logger: { warn(obj: object, msg: string): void };
+}
+
+interface Watch {
+  cursor: string;
+  epoch: number;
 }
 
 /** Pause after a reply error (not a dropped connection), so a persistent one does not spin. */
@@ -46,8 +66,13 @@ const UNBLOCK_RETRY_MS = 2;
 export class RedisBatchReader {
   private readonly conn: Redis;
   private readonly options: BatchReaderOptions;
-  /** channel → its watch: the stream id of the last batch delivered (or the position it is watched from). */
-  private readonly watches = new Map<string, { cursor: string }>();
+  /**
+   * channel → its watch: the stream id of the last batch delivered (or the position it is watched
+   * from) and the epoch of the log that cursor counts in.
+   */
+  private readonly watches = new Map<string, Watch>();
+  /** When the epochs were last checked (ms, Date.now); 0 = at the next turn of the loop. */
+  private lastEpochCheck = 0;
   private waiters: Array<() => void> = [];
   private clientId: number | null = null;
   private calls = 0;
@@ -63,6 +88,7 @@ export class RedisBatchReader {
     conn.on('ready', () => this.signal());
     conn.on('close', () => {
       this.clientId = null;
+      this.lastEpochCheck = 0; // Redis may have restarted without its data: check on reconnect
     });
   }
 
@@ -70,10 +96,17 @@ export class RedisBatchReader {
     this.loop ??= this.run();
   }
 
-  /** Delivers every batch of `channel` from `fromVersion` on; no effect when already watched. */
-  watch(channel: string, fromVersion: number): void {
-    if (this.stopped || this.watches.has(channel)) return;
-    this.watches.set(channel, { cursor: positionBefore(fromVersion) });
+  /**
+   * Delivers every batch of `channel` from `fromVersion` of log `epoch` on. No effect when already
+   * watched at that epoch; watched at another, the log was replaced: the watch restarts there and
+   * `announce` says so.
+   */
+  follow(channel: string, fromVersion: number, epoch: number): void {
+    if (this.stopped) return;
+    const current = this.watches.get(channel);
+    if (current !== undefined && current.epoch === epoch) return;
+    this.watches.set(channel, { cursor: positionBefore(fromVersion), epoch });
+    if (current !== undefined) this.options.announce(channel, { version: fromVersion, epoch });
     this.signal();
     this.interrupt();
   }
@@ -108,6 +141,7 @@ export class RedisBatchReader {
       }
       try {
         if (this.clientId === null) this.clientId = Number(await this.conn.client('ID'));
+        if (Date.now() - this.lastEpochCheck >= this.options.epochCheckMs) await this.checkEpochs();
         await this.readOnce();
       } catch (err) {
         if (this.stopped) break;
@@ -120,9 +154,35 @@ export class RedisBatchReader {
     }
   }
 
+  /** Finds the watched channels whose log is no longer at the watch's epoch, and follows the new one. */
+  private async checkEpochs(): Promise<void> {
+    const watched = [...this.watches];
+    if (watched.length === 0) return;
+    const pipeline = this.conn.pipeline();
+    for (const [channel] of watched) pipeline.hget(this.options.metaKey(channel), 'epoch');
+    const results = await pipeline.exec();
+    const moved: string[] = [];
+    watched.forEach(([channel, watch], i) => {
+      const [err, epoch] = results?.[i] ?? [new Error('no reply'), null];
+      if (err) throw err;
+      if (Number(epoch ?? 0) !== watch.epoch && this.watches.get(channel) === watch) moved.push(channel);
+    });
+    if (moved.length > 0) {
+      const positions = await this.options.currentPositions(moved);
+      moved.forEach((channel, i) => {
+        const position = positions[i];
+        if (position === null) throw new Error(`could not read ${channel}'s position`);
+        // Only if still watched: unwatched meanwhile, it starts again from its head when next used.
+        if (this.watches.has(channel)) this.follow(channel, position.version, position.epoch);
+      });
+    }
+    this.lastEpochCheck = Date.now();
+  }
+
   private async readOnce(): Promise<void> {
-    const byKey = new Map<string, { channel: string; watch: { cursor: string } }>();
-    const args: string[] = ['COUNT', String(this.options.batchesPerRead), 'BLOCK', String(this.options.blockMs), 'STREAMS'];
+    const byKey = new Map<string, { channel: string; watch: Watch }>();
+    const blockMs = Math.max(1, Math.min(this.options.blockMs, this.lastEpochCheck + this.options.epochCheckMs - Date.now()));
+    const args: string[] = ['COUNT', String(this.options.batchesPerRead), 'BLOCK', String(blockMs), 'STREAMS'];
     for (const [channel, watch] of this.watches) {
       const key = this.options.logKey(channel);
       byKey.set(key, { channel, watch });
@@ -148,8 +208,12 @@ export class RedisBatchReader {
         // Moved before delivering: a throwing handler must not make the batch come again.
         watch.cursor = entry[0].toString();
         const batch = parseBatchEntry(entry);
-        if (batch) this.options.deliver(channel, batch);
-        else this.options.logger.warn({ channel, id: entry[0].toString() }, 'malformed batch in the redis log; skipped');
+        if (batch) {
+          // An entry of an epoch the watch did not know: the log was replaced past the cursor.
+          if (batch.epoch === 0) batch.epoch = watch.epoch;
+          else watch.epoch = batch.epoch;
+          this.options.deliver(channel, batch);
+        } else this.options.logger.warn({ channel, id: entry[0].toString() }, 'malformed batch in the redis log; skipped');
       }
     }
   }

@@ -3,21 +3,28 @@
  * machines. Keys are laid out in redis-keys.ts; every write is one Lua script (redis-lua-*.ts), so
  * each step is atomic in Redis whichever node runs it.
  *
- * - append: one script call per request (per channel per tick), all requests of a call in one
- *   pipeline (one round trip). The script numbers the batch from the channel's head and adds ONE
- *   stream entry holding the packed events, so commands per tick do not grow with events.
+ * - append: ONE script call per append() (per node per tick) over every channel of the call
+ *   (redis-lua-append.ts), so a tick commits whole or not at all, as the Engine contract says. The
+ *   script numbers each request's batch from its channel's head and adds ONE stream entry holding
+ *   the packed events, so commands per tick do not grow with events or channels.
+ *   Redis Cluster (not supported yet) refuses a script over keys of several slots: an engine for
+ *   it must group a tick's channels by slot, and the contract must then say per request what
+ *   committed.
  * - delivery: a second connection per engine XREADs the logs of the channels this engine watches
  *   (redis-batch-reader.ts). A channel is watched from its head when info() first sees it, from the
  *   first version of this engine's first append to it, and from the end of the first read() that
  *   reaches its head. onBatch handlers then get every batch of it, from every node, exactly once and
  *   in version order — possibly before, possibly after the append() that wrote it resolves.
  *   releaseChannel() (the hub unloading an idle channel) takes it out of the XREAD again.
+ * - epochs: each stream entry carries its epoch (field e). A channel whose keys Redis lost starts
+ *   again at version 0 in a new epoch (redis-lua-meta.ts). The reader finds that out after every
+ *   reconnect and at least every `epochCheckMs` (and this engine's own appends find it at once),
+ *   then delivers a batch with no events at the new epoch's head and follows the new log from there.
  * - durability: append resolves once Redis has run the script; whether that survives a Redis crash
  *   is Redis's persistence setting (appendonly yes + appendfsync always for an ack on disk).
  * - failure: with the connection down, calls reject at once with UNAVAILABLE (no offline queue);
- *   a call in flight when it drops rejects too, and is not re-sent (it may have run: in doubt).
- *   Requests of one append() run atomically each, not together: a call that fails part-way may have
- *   committed some of its requests; those are delivered to every node like any other batch.
+ *   a call in flight when it drops rejects too, and is not re-sent: it may have run, whole (the
+ *   message says "in doubt"). A script error (a key of the wrong type) commits nothing.
  *   ioredis reconnects by itself and the reader resumes from its cursors.
  *
  * Optional abilities:
@@ -30,16 +37,17 @@
  */
 import { randomInt } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { ChainableCommander } from 'ioredis';
 import type {
   AppendRequest, BatchHandler, ChannelInfo, ChannelRelease, Claims, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
-  RetentionOptions, StoredSnapshot,
+  AppendResult, Position, RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
+import { PRODUCER_WINDOW } from '../core/engine.ts';
 import { BrigadeError } from '../protocol/index.ts';
 import { RedisBatchReader } from './redis-batch-reader.ts';
 import { packEvents, unpackEvents } from './redis-event-codec.ts';
-import { batchId, channelKeys, checkPrefix, claimKey, directChannel, membersKey, parseBatchEntry } from './redis-keys.ts';
-import type { RawStreamEntry } from './redis-keys.ts';
+import { batchId, channelKeys, checkPrefix, claimKey, directChannel, membersKey, parseBatchEntry, producerKey } from './redis-keys.ts';
+import { validateStamps } from './stamps.ts';
+import type { BatchEntry, RawStreamEntry } from './redis-keys.ts';
 import { APPEND_LUA } from './redis-lua-append.ts';
 import { CLAIM_LUA } from './redis-lua-claim.ts';
 import { GET_SNAPSHOT_LUA } from './redis-lua-get-snapshot.ts';
@@ -59,6 +67,12 @@ export interface RedisEngineOptions {
   readBlockMs?: number;
   /** Most batches per channel taken by one XREAD. Default 100. */
   batchesPerRead?: number;
+  /**
+   * Longest time between two checks that the watched channels' logs are still at the epoch this
+   * engine follows (one HGET each, pipelined), ms: how late a lost log is noticed while the
+   * connection stays up. After a reconnect they are checked at once. Default 2000.
+   */
+  epochCheckMs?: number;
   logger?: { warn(obj: object, msg: string): void };
 }
 
@@ -67,20 +81,19 @@ export const REDIS_ENGINE_DEFAULTS = {
   commandTimeoutMs: 5000,
   readBlockMs: 2000,
   batchesPerRead: 100,
+  epochCheckMs: 2000,
 } as const;
 
 /** The scripts as ioredis commands (defineCommand adds them at runtime; EVALSHA, EVAL on NOSCRIPT). */
 interface ScriptCommands {
-  brigadeAppend(meta: string, log: string, epoch: string, count: string, packed: Buffer): Promise<number>;
-  brigadeInfo(meta: string, epoch: string): Promise<[number, number, number]>;
+  /** KEYS and ARGV as redis-lua-append.ts describes. */
+  brigadeAppend(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<number[]>;
+  brigadeInfo(meta: string, log: string, snaps: string, snap: string, epoch: string): Promise<[number, number, number]>;
   brigadePutSnapshot(meta: string, log: string, snaps: string, snap: string, version: string, bytes: Buffer,
-    timeMs: string, keepSnapshots: string, retainEvents: string, epoch: string): Promise<number>;
+    timeMs: string, keepSnapshots: string, retainEvents: string, epoch: string, expectedEpoch: string): Promise<number>;
   brigadeGetSnapshotBuffer(snaps: string, snap: string, atOrBefore: string): Promise<[Buffer, Buffer, Buffer] | null>;
   brigadeJoin(members: string, now: string, expiresAtMs: string, member: string): Promise<number>;
   brigadeClaim(key: string, ttlMs: string): Promise<number>;
-}
-interface PipelineScriptCommands {
-  brigadeAppend(meta: string, log: string, epoch: string, count: string, packed: Buffer): ChainableCommander;
 }
 
 const defaultLogger = { warn: (obj: object, msg: string) => console.warn(msg, obj) };
@@ -137,8 +150,8 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
         this.lastWarnedDown = false;
       });
     }
-    cmd.defineCommand('brigadeAppend', { numberOfKeys: 2, lua: APPEND_LUA });
-    cmd.defineCommand('brigadeInfo', { numberOfKeys: 1, lua: INFO_LUA });
+    cmd.defineCommand('brigadeAppend', { lua: APPEND_LUA });
+    cmd.defineCommand('brigadeInfo', { numberOfKeys: 4, lua: INFO_LUA });
     cmd.defineCommand('brigadePutSnapshot', { numberOfKeys: 4, lua: PUT_SNAPSHOT_LUA });
     cmd.defineCommand('brigadeGetSnapshot', { numberOfKeys: 2, lua: GET_SNAPSHOT_LUA, readOnly: true });
     cmd.defineCommand('brigadeJoin', { numberOfKeys: 1, lua: JOIN_LUA });
@@ -155,46 +168,61 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       blockMs: readBlockMs,
       batchesPerRead: this.options.batchesPerRead ?? REDIS_ENGINE_DEFAULTS.batchesPerRead,
       logKey: (channel) => channelKeys(this.prefix, channel).log,
-      deliver: (channel, batch) => this.deliver(channel, batch.firstVersion, batch.count, batch.packed),
+      metaKey: (channel) => channelKeys(this.prefix, channel).meta,
+      deliver: (channel, batch) => this.deliver(channel, batch),
+      announce: (channel, position) => this.emit({ channel, firstVersion: position.version, epoch: position.epoch, events: [] }),
+      currentPositions: (channels) => this.currentPositions(channels),
+      epochCheckMs: this.options.epochCheckMs ?? REDIS_ENGINE_DEFAULTS.epochCheckMs,
       unblock: async (clientId) => Number(await cmd.client('UNBLOCK', clientId)),
       logger: this.logger,
     });
     this.reader.start();
   }
 
-  async append(requests: AppendRequest[]): Promise<number[]> {
+  async append(requests: AppendRequest[]): Promise<AppendResult[]> {
     const cmd = this.connected();
     if (requests.length === 0) return [];
-    let packed: Buffer[];
+    const keys: string[] = [];
+    const args: Array<string | Buffer> = [String(requests.length), String(PRODUCER_WINDOW.seqs), String(PRODUCER_WINDOW.ms)];
+    for (const request of requests) validateStamps(request.channel, request.events, request.publishes);
     try {
-      packed = requests.map((request) => packEvents(request.events));
+      for (const request of requests) {
+        const k = channelKeys(this.prefix, request.channel);
+        keys.push(k.meta, k.log, k.snaps, k.snap);
+        const publishes = request.publishes ?? [{ producer: '', seq: 0, count: request.events.length }];
+        args.push(newEpoch(), String(publishes.length));
+        let at = 0;
+        for (const p of publishes) {
+          keys.push(p.producer ? producerKey(this.prefix, request.channel, p.producer) : k.meta);
+          args.push(p.producer ? String(p.seq) : '0', String(p.count), packEvents(request.events.slice(at, at + p.count)));
+          at += p.count;
+        }
+      }
     } catch (err) {
       throw unavailable('append refused; nothing was committed', err);
     }
-    const pipeline = cmd.pipeline();
-    const scripts = pipeline as unknown as PipelineScriptCommands;
-    for (let i = 0; i < requests.length; i++) {
-      const keys = channelKeys(this.prefix, requests[i].channel);
-      scripts.brigadeAppend(keys.meta, keys.log, newEpoch(), String(requests[i].events.length), packed[i]);
-    }
-    let results: Array<[Error | null, unknown]> | null;
+    let reply: number[];
     try {
-      results = await pipeline.exec();
+      reply = await (cmd as unknown as ScriptCommands).brigadeAppend(keys.length, ...keys, ...args);
     } catch (err) {
-      throw unavailable('append failed', err);
+      // A reply error means the script refused before writing; a lost connection leaves it unknown.
+      const inDoubt = !(err instanceof Error && err.name === 'ReplyError');
+      if (inDoubt) throw outcomeUnknown(err);
+      throw unavailable('append refused; nothing was committed', err);
     }
-    if (!results || results.length !== requests.length) throw unavailable('append failed', 'no reply');
-    const firstVersions: number[] = [];
-    const failed = results.find(([err]) => err !== null);
-    if (failed) {
-      throw unavailable('append failed; other requests of the call may have been committed', failed[0]);
-    }
+    const results: AppendResult[] = [];
+    let at = 0;
     for (let i = 0; i < requests.length; i++) {
-      const first = Number(results[i][1]);
-      firstVersions.push(first);
-      this.reader!.watch(requests[i].channel, first);
+      if (!Array.isArray(reply) || at + 3 > reply.length) throw outcomeUnknown('malformed reply');
+      const version = Number(reply[at]);
+      const epoch = Number(reply[at + 1]);
+      const p = Number(reply[at + 2]);
+      const firsts = reply.slice(at + 3, at + 3 + p).map(Number);
+      at += 3 + p;
+      results.push({ version, epoch, firsts });
+      this.reader!.follow(requests[i].channel, version, epoch);
     }
-    return firstVersions;
+    return results;
   }
 
   /**
@@ -216,7 +244,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       results = await cmd.pipeline()
         .xrevrangeBuffer(keys.log, batchId(start), '-', 'COUNT', 1)
         .xrangeBuffer(keys.log, `${start + 1}-0`, batchId(rangeEnd - 1))
-        .hmget(keys.meta, 'head', 'oldest')
+        .hmget(keys.meta, 'head', 'oldest', 'epoch')
         .exec();
     } catch (err) {
       throw unavailable('read failed', err);
@@ -226,7 +254,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     if (failed) throw unavailable('read failed', failed[0]);
     const straddling = results[0][1] as RawStreamEntry[];
     const following = results[1][1] as RawStreamEntry[];
-    const [head, oldest] = (results[2][1] as Array<string | null>).map((v) => Number(v ?? 0));
+    const [head, oldest, epoch] = (results[2][1] as Array<string | null>).map((v) => Number(v ?? 0));
     const from = Math.max(start, oldest);
     const end = Math.min(rangeEnd, head);
     const events: LogEvent[] = [];
@@ -243,7 +271,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       next += taken.length;
       if (taken.length === 0) break;
     }
-    if (next >= head) this.reader!.watch(channel, head);
+    if (next >= head && epoch > 0) this.reader!.follow(channel, head, epoch);
     return events;
   }
 
@@ -262,12 +290,12 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     const keys = channelKeys(this.prefix, channel);
     let row: [number, number, number];
     try {
-      row = await (cmd as unknown as ScriptCommands).brigadeInfo(keys.meta, newEpoch());
+      row = await (cmd as unknown as ScriptCommands).brigadeInfo(keys.meta, keys.log, keys.snaps, keys.snap, newEpoch());
     } catch (err) {
       throw unavailable('info failed', err);
     }
     const [epoch, head, oldest] = row.map(Number);
-    this.reader!.watch(channel, head);
+    this.reader!.follow(channel, head, epoch);
     return { epoch, head, oldest };
   }
 
@@ -275,12 +303,17 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     const cmd = this.connected();
     const keys = channelKeys(this.prefix, channel);
     const { keepSnapshots, retainEvents } = this.options.retention;
+    let oldest: number;
     try {
-      await (cmd as unknown as ScriptCommands).brigadePutSnapshot(
+      oldest = Number(await (cmd as unknown as ScriptCommands).brigadePutSnapshot(
         keys.meta, keys.log, keys.snaps, keys.snap, String(snapshot.version), asBuffer(snapshot.bytes),
-        String(snapshot.timeMs), String(Math.max(1, keepSnapshots)), String(retainEvents), newEpoch());
+        String(snapshot.timeMs), String(Math.max(1, keepSnapshots)), String(retainEvents), newEpoch(),
+        String(snapshot.epoch ?? 0)));
     } catch (err) {
       throw unavailable('storing the snapshot failed', err);
+    }
+    if (oldest < 0) {
+      throw new BrigadeError('UNAVAILABLE', `snapshot of epoch ${snapshot.epoch} refused: ${channel}'s log is no longer at that epoch`);
     }
   }
 
@@ -453,24 +486,47 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     }
   }
 
-  private deliver(channel: string, firstVersion: number, count: number, packed: Buffer): void {
+  private deliver(channel: string, entry: BatchEntry): void {
     if (this.handlers.length === 0) return;
     let events: LogEvent[];
     try {
-      events = unpackEvents(packed, 0, count);
+      events = unpackEvents(entry.packed, 0, entry.count);
     } catch (err) {
-      this.logger.warn({ err, channel, firstVersion }, 'undecodable batch in the redis log; skipped');
+      this.logger.warn({ err, channel, firstVersion: entry.firstVersion }, 'undecodable batch in the redis log; skipped');
       return;
     }
-    const batch: CommittedBatch = { channel, firstVersion, events };
+    const { firstVersion, epoch } = entry;
+    this.emit({ channel, firstVersion, epoch, events });
+  }
+
+  private emit(batch: CommittedBatch): void {
     for (const handler of this.handlers) {
       try {
         handler(batch);
       } catch (err) {
         // The batch is committed; one faulty subscriber must not stop delivery to the others.
-        this.logger.warn({ err, channel, firstVersion }, 'onBatch handler threw');
+        this.logger.warn({ err, channel: batch.channel, firstVersion: batch.firstVersion }, 'onBatch handler threw');
       }
     }
+  }
+
+  /**
+   * Where each channel's log is now (creating the meta of a lost one, as info() does), for the
+   * reader's epoch check; null for a channel it could not ask about.
+   */
+  private async currentPositions(channels: string[]): Promise<Array<Position | null>> {
+    const cmd = this.connected();
+    const pipeline = cmd.pipeline();
+    for (const channel of channels) {
+      const keys = channelKeys(this.prefix, channel);
+      (pipeline as unknown as { brigadeInfo(...args: string[]): unknown }).brigadeInfo(keys.meta, keys.log, keys.snaps, keys.snap, newEpoch());
+    }
+    const results = await pipeline.exec();
+    return channels.map((_, i) => {
+      const [err, row] = results?.[i] ?? [new Error('no reply'), null];
+      if (err || !Array.isArray(row)) return null;
+      return { epoch: Number(row[0]), version: Number(row[1]) };
+    });
   }
 
   /** One warning per outage: ioredis reports every failed reconnect attempt. */
@@ -505,6 +561,16 @@ function newEpoch(): string {
 
 function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+/**
+ * An append whose outcome is unknown: the call was sent and no answer came (a timeout, the
+ * connection lost mid-call). The script runs whole or not at all, so every request of it committed
+ * or none did; trying again with the same stamps tells which (engine.ts append).
+ */
+function outcomeUnknown(cause: unknown): BrigadeError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new BrigadeError('OUTCOME_UNKNOWN', `append in doubt (no answer with the call in flight: ${detail}); it committed whole or not at all`);
 }
 
 function unavailable(what: string, cause: unknown): BrigadeError {

@@ -4,9 +4,12 @@
  *
  *   <prefix>{<channel>}:meta    hash    epoch, head, oldest (see ChannelInfo)
  *   <prefix>{<channel>}:log     stream  one entry per append request (per node per tick):
- *                                       id "<firstVersion>-1", fields n (event count), d (packed events)
+ *                                       id "<firstVersion>-1", fields n (event count), d (packed events),
+ *                                       e (epoch), and t, o (tick interval, appending engine) when said
  *   <prefix>{<channel>}:snaps   zset    member and score: the version of each kept snapshot
  *   <prefix>{<channel>}:snap    hash    "<version>" → snapshot bytes, "<version>:t" → timeMs
+ *   <prefix>{<channel>}:p:<producer>  hash  seq → "<first version>:<epoch>": a producer's newest
+ *                                publishes on the channel (idempotent publishing; expires)
  *
  * Optional abilities (see DirectMessages and Membership in core/engine.ts):
  *
@@ -29,6 +32,11 @@ export interface ChannelKeys {
 export function channelKeys(prefix: string, channel: string): ChannelKeys {
   const base = `${prefix}{${channel}}:`;
   return { meta: `${base}meta`, log: `${base}log`, snaps: `${base}snaps`, snap: `${base}snap` };
+}
+
+/** A producer's window on a channel (PublishStamp; redis-lua-append.ts). Same slot as the channel's keys. */
+export function producerKey(prefix: string, channel: string, producer: string): string {
+  return `${prefix}{${channel}}:p:${producer}`;
 }
 
 export function membersKey(prefix: string, set: string): string {
@@ -72,6 +80,8 @@ export interface BatchEntry {
   count: number;
   /** The events, packed by redis-event-codec.ts. */
   packed: Buffer;
+  /** The epoch of the log it was appended to; 0 when the entry does not say (written before epochs were). */
+  epoch: number;
 }
 
 /**
@@ -82,12 +92,14 @@ export interface BatchEntry {
 export function parseBatchEntry([rawId, fields]: RawStreamEntry): BatchEntry | null {
   let count = -1;
   let packed: Buffer | null = null;
+  let epoch = 0;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = fields[i].toString();
     if (name === 'n') count = Number(fields[i + 1].toString());
     else if (name === 'd') packed = fields[i + 1];
+    else if (name === 'e') epoch = Number(fields[i + 1].toString()) || 0;
   }
   if (count < 0 || packed === null) return null;
   const id = rawId.toString();
-  return { id, firstVersion: versionOfId(id), count, packed };
+  return { id, firstVersion: versionOfId(id), count, packed, epoch };
 }

@@ -1,17 +1,20 @@
 /**
  * Lua: a channel's epoch, head and oldest, creating the meta hash when missing so that the epoch
- * reported for a channel never written is the one its first append keeps.
+ * reported for a channel never written (or lost) is the one its first append keeps.
  *
  * KEYS[1]  <prefix>{channel}:meta   hash: epoch, head, oldest
+ * KEYS[2]  <prefix>{channel}:log    } deleted when the meta is missing: leftovers of a lost
+ * KEYS[3]  <prefix>{channel}:snaps  } incarnation (see redis-lua-meta.ts)
+ * KEYS[4]  <prefix>{channel}:snap   }
  * ARGV[1]  epoch candidate: a random non-zero u32, kept only when the channel is new
  *
  * Returns { epoch, head, oldest }, three integers.
  */
-export const INFO_LUA = `
+import { CREATE_META_LUA } from './redis-lua-meta.ts';
+
+export const INFO_LUA = `${CREATE_META_LUA}
 local meta = KEYS[1]
-if redis.call('HSETNX', meta, 'epoch', ARGV[1]) == 1 then
-  redis.call('HSET', meta, 'head', 0, 'oldest', 0)
-end
+create_meta(meta, KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 local row = redis.call('HMGET', meta, 'epoch', 'head', 'oldest')
 return { tonumber(row[1]), tonumber(row[2]), tonumber(row[3]) }
 `;

@@ -15,15 +15,21 @@
  * ARGV[4]  keepSnapshots (at least 1)
  * ARGV[5]  retainEvents
  * ARGV[6]  epoch candidate: a random non-zero u32, kept only when the channel is new
+ * ARGV[7]  the epoch the snapshot's version counts in ('0': not said)
  *
- * Returns the oldest readable version after trimming, an integer.
+ * Returns the oldest readable version after trimming, an integer; -1 (nothing changed) when ARGV[7]
+ * is given and the channel's log is not at that epoch (lost since): the snapshot is not a state
+ * of this log.
  */
-export const PUT_SNAPSHOT_LUA = `
+import { CREATE_META_LUA } from './redis-lua-meta.ts';
+
+export const PUT_SNAPSHOT_LUA = `${CREATE_META_LUA}
 local meta, log, snaps, snap = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local version = ARGV[1]
-if redis.call('HSETNX', meta, 'epoch', ARGV[6]) == 1 then
-  redis.call('HSET', meta, 'head', 0, 'oldest', 0)
+if ARGV[7] ~= '0' and redis.call('HGET', meta, 'epoch') ~= ARGV[7] then
+  return -1
 end
+create_meta(meta, log, snaps, snap, ARGV[6])
 redis.call('ZADD', snaps, version, version)
 redis.call('HSET', snap, version, ARGV[2], version .. ':t', ARGV[3])
 local excess = redis.call('ZCARD', snaps) - tonumber(ARGV[4])

@@ -5,7 +5,7 @@
  */
 import type { FrameHandler, FrameSocket, Framing } from '../core/index.ts';
 import type { LeanHandler, LeanProtocolError, LeanSocket } from './lean-ws.ts';
-import { frameBinary, wsHeaderSize, writeWsHeader } from './ws-sink.ts';
+import { frameBinary, wsHeaderSize, writeWsHeader } from './ws-frame.ts';
 
 /** RFC 6455 server framing: unmasked, FIN set, no extensions (none is ever negotiated). */
 export const wsFraming: Framing = {

@@ -1,7 +1,8 @@
 /**
- * The server side of RFC 6455 for app routes whose messages are the hot path (the tracker): the
- * upgrade handshake and a frame reader over the raw socket, written for the case that matters —
- * many small text messages, several per read.
+ * The server side of RFC 6455 for every WebSocket Brigade serves: the core protocol at /ws and the
+ * apps' own paths (the tracker's /announce and /, through frame-socket.ts). The upgrade handshake
+ * and a frame reader over the raw socket, written for the case that matters — many small
+ * messages, several per read.
  *
  * Why not `ws` here: its receiver turns every frame into four `consume` calls, each making two
  * Buffer views, plus an array of fragments and a concat (about 600 bytes of short-lived objects
@@ -9,7 +10,7 @@
  * the tracker allocated (heap sampling under bench/tracker), and with it the scavenges and the
  * promotions that drive the old generation's collections. This reader unmasks each frame in place
  * in the chunk the socket delivered and hands out one view of it; a frame split across reads is the
- * only case that copies. The core protocol (/ws) still runs on `ws`.
+ * only case that copies. (`ws` remains in the tests and the simulator as a client.)
  *
  * What it implements, as `ws` does for a server: masked client frames only (1002 otherwise), RSV
  * bits refused (no extension is ever negotiated, so permessage-deflate stays off), control frames
@@ -27,7 +28,7 @@ import { isUtf8 } from 'node:buffer';
 import { writeSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { maskInPlace } from './ws-mask.ts';
-import { writeWsHeader } from './ws-sink.ts';
+import { writeWsHeader } from './ws-frame.ts';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const KEY = /^[+/0-9A-Za-z]{22}==$/;

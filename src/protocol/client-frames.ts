@@ -5,6 +5,8 @@
  *   SUBSCRIBE   0x01 u32 requestId, channel, u8 mode, u64 fromVersion, u32 epoch
  *   UNSUBSCRIBE 0x02 u32 requestId, channel
  *   PUBLISH     0x03 u32 requestId, channel, payload (the rest of the frame)
+ *   PUBLISH_ONCE 0x05 u32 requestId, channel, u8 producer length + producer (ASCII [A-Za-z0-9_.:-],
+ *               1-64), u32 seq (≥ 1), payload (the rest): a PUBLISH stamped for idempotence
  *   REQUEST     0x04 u32 requestId, u8 kind length + kind (ASCII [a-z0-9._-], e.g. `place.canvases`),
  *               u8 encoding (0 bytes, 1 JSON), body (the rest of the frame)
  */
@@ -16,7 +18,14 @@ export const ClientKind = {
   UNSUBSCRIBE: 0x02,
   PUBLISH: 0x03,
   REQUEST: 0x04,
+  PUBLISH_ONCE: 0x05,
 } as const;
+
+const producerPattern = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** A producer id of PUBLISH_ONCE: 1-64 bytes of [A-Za-z0-9_.:-]. */
+export function isValidProducer(producer: string): boolean {
+  return producerPattern.test(producer);
+}
 
 /** How a REQUEST or REPLY body is encoded: raw bytes, or UTF-8 JSON. */
 export const BodyEncoding = { BYTES: 0, JSON: 1 } as const;
@@ -41,7 +50,11 @@ export type SubscribeModeValue = (typeof SubscribeMode)[keyof typeof SubscribeMo
 export type ClientFrame =
   | { kind: 'subscribe'; requestId: number; channel: string; mode: SubscribeModeValue; fromVersion: number; epoch: number }
   | { kind: 'unsubscribe'; requestId: number; channel: string }
-  | { kind: 'publish'; requestId: number; channel: string; payload: Uint8Array }
+  /**
+   * With `producer` and `seq` (PUBLISH_ONCE): the publish is idempotent: re-sent with the same
+   * stamp it is committed once, and answered with its original version (docs/PROTOCOL.md).
+   */
+  | { kind: 'publish'; requestId: number; channel: string; payload: Uint8Array; producer?: string; seq?: number }
   | { kind: 'request'; requestId: number; requestKind: string; encoding: BodyEncodingValue; body: Uint8Array };
 
 function channelBytes(name: string): Uint8Array {
@@ -69,9 +82,18 @@ export function encodeClientFrame(frame: ClientFrame): Uint8Array {
     case 'unsubscribe':
       return new ByteWriter(1 + 4 + 1 + ch.length)
         .u8(ClientKind.UNSUBSCRIBE).u32(frame.requestId).channel(ch).finish();
-    case 'publish':
-      return new ByteWriter(1 + 4 + 1 + ch.length + frame.payload.length)
-        .u8(ClientKind.PUBLISH).u32(frame.requestId).channel(ch).bytes(frame.payload).finish();
+    case 'publish': {
+      if (frame.producer === undefined) {
+        return new ByteWriter(1 + 4 + 1 + ch.length + frame.payload.length)
+          .u8(ClientKind.PUBLISH).u32(frame.requestId).channel(ch).bytes(frame.payload).finish();
+      }
+      const seq = frame.seq ?? 0;
+      if (!isValidProducer(frame.producer)) throw new BrigadeError('MALFORMED_FRAME', `producer ${JSON.stringify(frame.producer)} must be 1-64 bytes of [A-Za-z0-9_.:-]`);
+      if (!Number.isInteger(seq) || seq < 1 || seq > 0xffffffff) throw new BrigadeError('MALFORMED_FRAME', `seq ${seq} must be a whole number from 1 to 2^32-1`);
+      const p = utf8Encode(frame.producer);
+      return new ByteWriter(1 + 4 + 1 + ch.length + 1 + p.length + 4 + frame.payload.length)
+        .u8(ClientKind.PUBLISH_ONCE).u32(frame.requestId).channel(ch).u8(p.length).bytes(p).u32(seq).bytes(frame.payload).finish();
+    }
   }
 }
 
@@ -85,7 +107,7 @@ export function decodeClientFrame(bytes: Uint8Array): ClientFrame {
     return decodeFrame(bytes);
   } catch (err) {
     // Past its request id a frame's refusal answers that request (a bad channel name, a bad kind).
-    if (err instanceof BrigadeError && err.requestId === 0 && bytes.length >= 5 && bytes[0] >= ClientKind.SUBSCRIBE && bytes[0] <= ClientKind.REQUEST) {
+    if (err instanceof BrigadeError && err.requestId === 0 && bytes.length >= 5 && bytes[0] >= ClientKind.SUBSCRIBE && bytes[0] <= ClientKind.PUBLISH_ONCE) {
       const requestId = (bytes[1] | (bytes[2] << 8) | (bytes[3] << 16)) + bytes[4] * 0x1000000;
       throw new BrigadeError(err.code, err.message, err.retryAfterMs, requestId);
     }
@@ -118,6 +140,15 @@ function decodeFrame(bytes: Uint8Array): ClientFrame {
       const channel = r.channel();
       return { kind: 'publish', requestId, channel, payload: r.rest() };
     }
+    case ClientKind.PUBLISH_ONCE: {
+      const requestId = r.u32('requestId');
+      const channel = r.channel();
+      const producer = r.string(r.u8('producer length'), 'producer');
+      if (!isValidProducer(producer)) throw new BrigadeError('MALFORMED_FRAME', `producer ${JSON.stringify(producer.slice(0, 64))} must be 1-64 bytes of [A-Za-z0-9_.:-]`);
+      const seq = r.u32('seq');
+      if (seq === 0) throw new BrigadeError('MALFORMED_FRAME', 'seq must be at least 1');
+      return { kind: 'publish', requestId, channel, payload: r.rest(), producer, seq };
+    }
     case ClientKind.REQUEST: {
       const requestId = r.u32('requestId');
       const len = r.u8('request kind length');
@@ -130,6 +161,6 @@ function decodeFrame(bytes: Uint8Array): ClientFrame {
       return { kind: 'request', requestId, requestKind, encoding: encoding as BodyEncodingValue, body: r.rest() };
     }
     default:
-      throw new BrigadeError('UNKNOWN_FRAME_KIND', `frame kind 0x${kind.toString(16).padStart(2, '0')} is unknown; client frames are 0x01 subscribe, 0x02 unsubscribe, 0x03 publish, 0x04 request`);
+      throw new BrigadeError('UNKNOWN_FRAME_KIND', `frame kind 0x${kind.toString(16).padStart(2, '0')} is unknown; client frames are 0x01 subscribe, 0x02 unsubscribe, 0x03 publish, 0x04 request, 0x05 publish once`);
   }
 }

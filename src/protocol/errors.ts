@@ -32,6 +32,12 @@ export const CoreErrorCodes = {
   SHUTTING_DOWN: 51,
   DISCONNECTED: 52,
   TIMEOUT: 53,
+  /**
+   * The node could not learn whether a publish was committed (the store stopped answering
+   * mid-append) within its bound. Re-send it with the same producer and seq (PUBLISH_ONCE): that is
+   * safe, and answers with its one version whether or not the first try had committed it.
+   */
+  OUTCOME_UNKNOWN: 54,
   INTERNAL: 60,
   /** A REQUEST whose kind no running app (or no handler of its app) answers. */
   UNKNOWN_REQUEST: 70,
@@ -70,12 +76,12 @@ export interface ErrorBlock {
 }
 
 const byWire = new Map<number, string>(Object.entries(CoreErrorCodes).map(([k, v]) => [v, k]));
-const temporary = new Set<string>(['RATE_LIMITED', 'COOLDOWN', 'UNAVAILABLE', 'SHUTTING_DOWN', 'DISCONNECTED', 'TIMEOUT']);
+const temporary = new Set<string>(['RATE_LIMITED', 'COOLDOWN', 'UNAVAILABLE', 'SHUTTING_DOWN', 'DISCONNECTED', 'TIMEOUT', 'OUTCOME_UNKNOWN']);
 const httpStatus = new Map<string, number>([
   ['UNKNOWN_CHANNEL', 404], ['UNKNOWN_REQUEST', 404], ['APP_NOT_RUNNING', 404],
   ['AUTH_REQUIRED', 401], ['INVALID_TOKEN', 401], ['FORBIDDEN', 403],
   ['RATE_LIMITED', 429], ['COOLDOWN', 429],
-  ['UNAVAILABLE', 503], ['SHUTTING_DOWN', 503], ['DISCONNECTED', 503], ['TIMEOUT', 504],
+  ['UNAVAILABLE', 503], ['SHUTTING_DOWN', 503], ['DISCONNECTED', 503], ['TIMEOUT', 504], ['OUTCOME_UNKNOWN', 504],
   ['INTERNAL', 500], ['VERSION_AHEAD', 409],
 ]);
 /** Blocks by first code, with their owner. */

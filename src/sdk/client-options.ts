@@ -1,6 +1,7 @@
 /** The client's options, events and defaults, and the shape of WebSocket it needs. */
 import type { BrigadeError } from '../protocol/index.ts';
 import type { BackoffOptions } from './backoff.ts';
+import type { EpochChange } from './subscription.ts';
 
 /** What the client needs of a WebSocket; both the browser's and the `ws` package's fit. */
 export interface WebSocketLike {
@@ -22,8 +23,16 @@ export interface BrigadeClientOptions {
   /** WebSocket implementation; default globalThis.WebSocket. In Node 20: `import { WebSocket } from 'ws'`. */
   WebSocket?: WebSocketConstructor;
   reconnect?: Partial<BackoffOptions>;
-  /** A publish with no ACK or ERROR by then rejects with TIMEOUT, ms. */
+  /**
+   * A publish with no ACK or ERROR by then rejects with TIMEOUT, ms. Until then an unanswered
+   * publish is re-sent, with the same stamp, after every reconnect and after OUTCOME_UNKNOWN.
+   */
   publishTimeoutMs?: number;
+  /**
+   * The producer id publishes are stamped with (PUBLISH_ONCE), 1-64 bytes of [A-Za-z0-9_.:-];
+   * default: random per client. Reuse one only for a client that continues another's sequence.
+   */
+  producer?: string;
 }
 
 /** Defaults, each with its unit. */
@@ -50,4 +59,9 @@ export interface ClientEvents {
   reconnecting: (info: { attempt: number; delayMs: number }) => void;
   /** Errors not tied to a publish or to a subscription with its own onError. */
   error: (err: BrigadeError) => void;
+  /**
+   * A subscription's log was replaced by a new epoch (the server's storage lost it): its state was
+   * replaced by a snapshot of the new log (SubscriptionHandlers.onEpochChange says the same per channel).
+   */
+  epoch: (change: EpochChange) => void;
 }

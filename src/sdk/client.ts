@@ -9,7 +9,7 @@
  *   const version = await client.publish('place:main', edit);
  */
 import {
-  BrigadeError, decodeServerFrame, encodeClientFrame, isValidChannelName, type ClientFrame, type ServerFrame,
+  BodyEncoding, BrigadeError, decodeServerFrame, encodeClientFrame, isValidChannelName, type ClientFrame, type ServerFrame,
 } from '../protocol/index.ts';
 import { backoffDelayMs, type BackoffOptions } from './backoff.ts';
 import {
@@ -20,10 +20,25 @@ import {
   ChannelSubscription, type SubscribeFrom, type Subscription, type SubscriptionHandlers, type SubscriptionHost,
 } from './subscription.ts';
 
+interface PendingRequest {
+  resolve(value: unknown): void;
+  reject(err: BrigadeError): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+const textDecoder = new TextDecoder();
+const textEncoder = new TextEncoder();
+
 interface PendingPublish {
   resolve(version: number): void;
   reject(err: BrigadeError): void;
   timer: ReturnType<typeof setTimeout>;
+  channel: string;
+  payload: Uint8Array;
+  /** This client's sequence number for the publish on its channel (PUBLISH_ONCE). */
+  seq: number;
+  /** A re-send waiting for OUTCOME_UNKNOWN's retryAfterMs. */
+  retry: ReturnType<typeof setTimeout> | null;
 }
 
 const OPEN = 1; // WebSocket.OPEN in browsers and in `ws`
@@ -65,6 +80,14 @@ export class BrigadeClient {
   /** UNSUBSCRIBEs not yet answered: their errors (NOT_SUBSCRIBED) concern no one any more. */
   private readonly unsubscribeRequests = new Set<number>();
   private readonly publishes = new Map<number, PendingPublish>();
+  /**
+   * This client's producer id: every publish is stamped with it and a sequence number per channel
+   * (PUBLISH_ONCE), so re-sending an unanswered publish never commits it twice.
+   */
+  readonly producer: string;
+  private readonly seqs = new Map<string, number>();
+  /** REQUESTs waiting for their REPLY or ERROR, by requestId. */
+  private readonly requests = new Map<number, PendingRequest>();
 
   /**
    * @param url one node's WebSocket URL (`ws://host/ws`), or several: after a connection drops the
@@ -85,10 +108,12 @@ export class BrigadeClient {
       maxDelayMs: options.reconnect?.maxDelayMs ?? ClientDefaults.reconnectMaxDelayMs,
     };
     this.publishTimeoutMs = options.publishTimeoutMs ?? ClientDefaults.publishTimeoutMs;
+    this.producer = options.producer ?? randomProducer();
     this.host = {
       resubscribe: (sub) => this.sendSubscribe(sub),
       release: (sub) => this.release(sub),
       reportError: (err) => this.events.emit('error', err),
+      reportEpochChange: (change) => this.events.emit('epoch', change),
       minRetryDelayMs: this.backoff.minDelayMs,
     };
     this.connect();
@@ -154,24 +179,64 @@ export class BrigadeClient {
    */
   publish(channel: string, payload: Uint8Array): Promise<number> {
     if (!this.isOpen) return Promise.reject(new BrigadeError('DISCONNECTED', `not connected to ${this.url}; await client.ready() before publishing`));
-    const requestId = this.newRequestId();
-    let frame: Uint8Array;
-    try {
-      frame = encodeClientFrame({ kind: 'publish', requestId, channel, payload });
-    } catch (err) {
-      return Promise.reject(err);
+    if (!isValidChannelName(channel)) {
+      return Promise.reject(new BrigadeError('INVALID_CHANNEL_NAME', `channel name ${JSON.stringify(channel)} must be 1-255 bytes of [A-Za-z0-9_.:/-]`));
     }
+    const seq = (this.seqs.get(channel) ?? 0) + 1;
+    this.seqs.set(channel, seq);
+    const requestId = this.newRequestId();
+    const copy = payload.slice();
     return new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
+        const p = this.publishes.get(requestId);
+        if (p?.retry) clearTimeout(p.retry);
         this.publishes.delete(requestId);
         reject(new BrigadeError('TIMEOUT', `no answer to a publish on ${channel} within ${this.publishTimeoutMs} ms; it may or may not have been committed`));
       }, this.publishTimeoutMs);
-      this.publishes.set(requestId, { resolve, reject, timer });
+      this.publishes.set(requestId, { resolve, reject, timer, channel, payload: copy, seq, retry: null });
+      this.sendPublish(requestId);
+    });
+  }
+
+  /** Sends (or re-sends, with the same stamp) a pending publish. */
+  private sendPublish(requestId: number): void {
+    const p = this.publishes.get(requestId);
+    if (!p || !this.isOpen) return;
+    this.sendBytes(encodeClientFrame({ kind: 'publish', requestId, channel: p.channel, payload: p.payload, producer: this.producer, seq: p.seq }));
+  }
+
+  /**
+   * Sends a REQUEST to the app that answers `kind` (`place.canvases`) and resolves with its reply:
+   * a Uint8Array body is sent as bytes and a bytes reply resolves as a Uint8Array; anything else
+   * goes as JSON and a JSON reply resolves parsed. Rejects with the server's BrigadeError
+   * (UNKNOWN_REQUEST, APP_NOT_RUNNING, INVALID_REQUEST, or the app's own codes), DISCONNECTED or
+   * TIMEOUT. A request is not re-sent after a reconnect: the caller decides whether it is safe to.
+   */
+  request<T = unknown>(kind: string, body: unknown = null): Promise<T> {
+    if (!this.isOpen) return Promise.reject(new BrigadeError('DISCONNECTED', `not connected to ${this.url}; await client.ready() before a request`));
+    const requestId = this.newRequestId();
+    let frame: Uint8Array;
+    try {
+      frame = body instanceof Uint8Array
+        ? encodeClientFrame({ kind: 'request', requestId, requestKind: kind, encoding: BodyEncoding.BYTES, body })
+        : encodeClientFrame({ kind: 'request', requestId, requestKind: kind, encoding: BodyEncoding.JSON, body: textEncoder.encode(JSON.stringify(body ?? null)) });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.requests.delete(requestId);
+        reject(new BrigadeError('TIMEOUT', `no answer to request ${kind} within ${this.publishTimeoutMs} ms`));
+      }, this.publishTimeoutMs);
+      this.requests.set(requestId, { resolve: resolve as (v: unknown) => void, reject, timer });
       this.sendBytes(frame);
     });
   }
 
-  /** Closes the connection for good: no reconnect; pending publishes and ready() reject with DISCONNECTED. */
+  /**
+   * Closes the connection for good: no reconnect; pending publishes, requests and ready() reject
+   * with DISCONNECTED.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -179,6 +244,13 @@ export class BrigadeClient {
     this.reconnectTimer = null;
     for (const w of this.readyWaiters) w.reject(clientClosed());
     this.readyWaiters = [];
+    const unanswered = [...this.publishes.values()];
+    this.publishes.clear();
+    for (const p of unanswered) {
+      clearTimeout(p.timer);
+      if (p.retry) clearTimeout(p.retry);
+      p.reject(new BrigadeError('DISCONNECTED', 'the client was closed before the publish was acknowledged; it may or may not have been committed'));
+    }
     const ws = this.socket;
     if (ws) {
       try {
@@ -226,6 +298,7 @@ export class BrigadeClient {
     this.isOpen = true;
     this.openedAtMs = Date.now();
     for (const sub of this.subscriptions.values()) this.sendSubscribe(sub);
+    for (const requestId of this.publishes.keys()) this.sendPublish(requestId);
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
     for (const w of waiters) w.resolve();
@@ -260,11 +333,17 @@ export class BrigadeClient {
     this.subscribeRequests.clear();
     this.unsubscribeRequests.clear();
     for (const sub of this.subscriptions.values()) sub.disconnected();
-    const lost = [...this.publishes.values()];
-    this.publishes.clear();
-    for (const p of lost) {
-      clearTimeout(p.timer);
-      p.reject(new BrigadeError('DISCONNECTED', `connection to ${this.url} closed before the publish was acknowledged; it may or may not have been committed`));
+    // Unanswered publishes stay pending: they are re-sent with the same stamp once connected again
+    // (handleOpen), which never commits one twice. close() rejects them.
+    for (const p of this.publishes.values()) {
+      if (p.retry) clearTimeout(p.retry);
+      p.retry = null;
+    }
+    const unanswered = [...this.requests.values()];
+    this.requests.clear();
+    for (const r of unanswered) {
+      clearTimeout(r.timer);
+      r.reject(new BrigadeError('DISCONNECTED', `connection to ${this.url} closed before the request was answered`));
     }
   }
 
@@ -320,6 +399,19 @@ export class BrigadeClient {
         p.resolve(frame.version);
         return;
       }
+      case 'reply': {
+        const r = this.requests.get(frame.requestId);
+        if (!r) return; // timed out already
+        this.requests.delete(frame.requestId);
+        clearTimeout(r.timer);
+        if (frame.encoding === BodyEncoding.BYTES) return r.resolve(frame.body.slice());
+        try {
+          r.resolve(JSON.parse(textDecoder.decode(frame.body)));
+        } catch {
+          r.reject(new BrigadeError('MALFORMED_FRAME', 'a JSON reply could not be parsed'));
+        }
+        return;
+      }
       case 'error':
         this.handleErrorFrame(frame);
         return;
@@ -330,10 +422,24 @@ export class BrigadeClient {
     const err = new BrigadeError(frame.code, frame.message, frame.retryAfterMs);
     const id = frame.requestId;
     if (id !== 0) {
+      const r = this.requests.get(id);
+      if (r) {
+        this.requests.delete(id);
+        clearTimeout(r.timer);
+        r.reject(err);
+        return;
+      }
       const p = this.publishes.get(id);
       if (p) {
+        if (err.code === 'OUTCOME_UNKNOWN') {
+          // Safe to re-send with the same stamp: it answers with the one version it has.
+          if (p.retry) clearTimeout(p.retry);
+          p.retry = setTimeout(() => { p.retry = null; this.sendPublish(id); }, Math.max(err.retryAfterMs, this.backoff.minDelayMs));
+          return;
+        }
         this.publishes.delete(id);
         clearTimeout(p.timer);
+        if (p.retry) clearTimeout(p.retry);
         p.reject(err);
         return;
       }
@@ -419,4 +525,11 @@ function toBytes(data: unknown): Uint8Array | null {
   }
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return null;
+}
+
+/** A random producer id for this client: `sdk-` and 16 hex digits. */
+function randomProducer(): string {
+  const bytes = new Uint8Array(8);
+  globalThis.crypto.getRandomValues(bytes);
+  return 'sdk-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }

@@ -8,7 +8,7 @@ export type {
   BrigadeClientOptions, ClientEvents, CloseInfo, WebSocketConstructor, WebSocketLike,
 } from './client-options.ts';
 export type {
-  SubscribeFrom, SubscribeFromMode, Subscription, SubscriptionHandlers,
+  EpochChange, SubscribeFrom, SubscribeFromMode, Subscription, SubscriptionHandlers,
 } from './subscription.ts';
 export type { BackoffOptions } from './backoff.ts';
 export { BrigadeError, ErrorCodes, CloseCodes } from '../protocol/index.ts';

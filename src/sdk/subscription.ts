@@ -5,6 +5,12 @@
  * resume), a batch that starts past `version` is never applied (the subscription re-subscribes
  * from `version` instead), and a snapshot replaces both version and epoch.
  *
+ * A snapshot in another epoch than the one held means the log the application counted in is gone
+ * (the server's storage lost it and started again): the state is replaced (onSnapshot) and the
+ * change is reported (onEpochChange, and the client's 'epoch' event). Batches are never applied
+ * across it: the server sends the new epoch's snapshot before any batch of it, and after it
+ * `version` counts in the new log only.
+ *
  * Frames for a channel that arrive between sending a SUBSCRIBE and its SUBSCRIBED belong to the
  * stream being replaced (the server answers SUBSCRIBED before any catch-up), so they are ignored.
  */
@@ -36,10 +42,27 @@ export interface SubscriptionHandlers {
    * 'version' whenever the server finds a snapshot cheaper or the client's epoch is stale.
    */
   onSnapshot?(version: number, state: Uint8Array, epoch: number): void;
+  /**
+   * The log this subscription counted in is gone and a new one (a new epoch) replaced it, for
+   * example after the server's storage lost its data. Called right after the onSnapshot that
+   * replaced the state; `previousVersion` events of the old log are not part of it any more.
+   */
+  onEpochChange?(change: EpochChange): void;
   /** Errors about this channel. Without it they go to the client's 'error' event. */
   onError?(err: BrigadeError): void;
   /** The server stopped sending at `version` (this client was too slow); the SDK resumes from there by itself. */
   onBehind?(version: number): void;
+}
+
+/** A subscription moved to a new epoch (see SubscriptionHandlers.onEpochChange). */
+export interface EpochChange {
+  channel: string;
+  previousEpoch: number;
+  /** Events the application had applied from the old log. */
+  previousVersion: number;
+  epoch: number;
+  /** The version of the snapshot that replaced the state. */
+  version: number;
 }
 
 /** What the application holds: a position and a way out. */
@@ -64,6 +87,8 @@ export interface SubscriptionHost {
   release(sub: ChannelSubscription): void;
   /** Fallback for errors when the subscription has no onError. */
   reportError(err: BrigadeError): void;
+  /** Tells the application (the client's 'epoch' event) that a subscription moved to a new epoch. */
+  reportEpochChange(change: EpochChange): void;
   /** Least wait before retrying a subscribe the server refused for now, ms. */
   readonly minRetryDelayMs: number;
 }
@@ -166,11 +191,20 @@ export class ChannelSubscription implements Subscription {
 
   handleSnapshot(version: number, epoch: number, state: Uint8Array): void {
     if (this.closed || this.phase !== 'live') return;
+    const previous = { epoch: this.epoch, version: this.version, synced: this.synced };
     this.version = version;
     this.epoch = epoch;
     this.synced = true;
     const onSnapshot = this.handlers.onSnapshot;
     if (onSnapshot) callSafely(() => onSnapshot.call(this.handlers, version, state, epoch));
+    if (previous.synced && previous.epoch !== 0 && previous.epoch !== epoch && !this.closed) {
+      const change: EpochChange = {
+        channel: this.channel, previousEpoch: previous.epoch, previousVersion: previous.version, epoch, version,
+      };
+      const onEpochChange = this.handlers.onEpochChange;
+      if (onEpochChange) callSafely(() => onEpochChange.call(this.handlers, change));
+      this.host.reportEpochChange(change);
+    }
   }
 
   handleBehind(version: number): void {

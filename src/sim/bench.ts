@@ -9,22 +9,10 @@ import { join, resolve } from 'node:path';
 import { benchUsage, parseBenchOptions, SimOptionError, type BenchOptions } from './options.ts';
 import { machineInfo } from './proc.ts';
 import { Progress } from './progress.ts';
-import { renderHtml } from './report.ts';
+import { renderHtml, type BenchResult } from './report.ts';
 import { runTarget, type TargetResult } from './run-target.ts';
+export type { BenchResult } from './report.ts';
 import type { Target } from './load-protocol.ts';
-
-export interface BenchResult {
-  bench: 'brigade-bench';
-  workload: 'place';
-  ok: boolean;
-  startedAt: string;
-  command: string;
-  machine: ReturnType<typeof machineInfo>;
-  loadAverageBefore: number[];
-  options: BenchOptions;
-  targets: TargetResult[];
-  files: { json: string; html: string };
-}
 
 function failedResult(target: Target, error: string): TargetResult {
   return {

@@ -4,9 +4,24 @@
  * bytes/s delivered, server CPU and RSS (and Brigade's adaptive tick); for several targets a
  * table side by side. The JSON result it is drawn from is embedded too.
  */
-import type { BenchResult } from './bench.ts';
+import type { BenchOptions } from './options.ts';
+import type { machineInfo } from './proc.ts';
 import type { TargetResult } from './run-target.ts';
 import { esc, panelSvg } from './svg.ts';
+
+/** A `brigade bench` run, as its JSON file holds it and the report draws it. */
+export interface BenchResult {
+  bench: 'brigade-bench';
+  workload: 'place';
+  ok: boolean;
+  startedAt: string;
+  command: string;
+  machine: ReturnType<typeof machineInfo>;
+  loadAverageBefore: number[];
+  options: BenchOptions;
+  targets: TargetResult[];
+  files: { json: string; html: string };
+}
 
 const n = (v: number | null | undefined, digits = 0) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
 

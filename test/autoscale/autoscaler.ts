@@ -58,17 +58,6 @@ export function startAutoscaler(policy: object, args: string[] = []): Autoscaler
   };
 }
 
-/** Polls `check` every 100 ms until it returns a value other than undefined/false, or throws after `ms`. */
-export async function until<T>(what: string, ms: number, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Opens and closes `n` WebSocket connections to a node's /ws, one after another. */
 export async function churn(baseUrl: string, n: number): Promise<void> {
   const wsUrl = baseUrl.replace(/^http/, 'ws') + '/ws';

@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
-import { alive, churn, startAutoscaler, until, type Autoscaler } from './autoscaler.ts';
+import { alive, churn, startAutoscaler, type Autoscaler } from './autoscaler.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 describe('brigade autoscale (local mode)', () => {
   let redis: RedisServer;
@@ -28,7 +29,7 @@ describe('brigade autoscale (local mode)', () => {
     });
     const seen = new Set<number>(); // every node PID, so none outlives the test
     try {
-      const statusPort = (await until('the status port', 15_000, () => scaler.lines.find((l) => l.msg === 'autoscale status listening')))!.port as number;
+      const statusPort = (await eventually(() => scaler.lines.find((l) => l.msg === 'autoscale status listening'), { what: 'the status port', timeoutMs: 15_000, intervalMs: 100 }))!.port as number;
       const status = async () => {
         const s = await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json() as any;
         for (const n of s.nodes ?? []) seen.add(n.pid);
@@ -37,12 +38,12 @@ describe('brigade autoscale (local mode)', () => {
       const running = async () => (await status()).nodes.filter((n: any) => n.state === 'running');
 
       // minNodes at once.
-      const [first] = await until('the first node', 20_000, async () => { const r = await running(); return r.length === 1 && r; });
+      const [first] = await eventually(async () => { const r = await running(); return r.length === 1 && r; }, { what: 'the first node', timeoutMs: 20_000, intervalMs: 100 });
       assert.equal((await fetch(`${first.url}/healthz`)).status, 200, 'a real node answers');
 
       // Churn: 30 connects in a 10 s window is 3/s against a target of 1/s per node.
       await churn(first.url, 30);
-      const more = await until('a second node', 20_000, async () => { const r = await running(); return r.length >= 2 && r; });
+      const more = await eventually(async () => { const r = await running(); return r.length >= 2 && r; }, { what: 'a second node', timeoutMs: 20_000, intervalMs: 100 });
       const up = scaler.lines.find((l) => l.msg === 'autoscale decision' && l.action === 'up')!;
       assert.ok(up.sums.connectsPerSecond > 1, `scaled on connects/s: ${JSON.stringify(up.sums)}`);
       assert.equal(up.desired, Math.min(3, Math.ceil(up.sums.connectsPerSecond / 1)));
@@ -52,27 +53,27 @@ describe('brigade autoscale (local mode)', () => {
       assert.equal((await fetch(`${second.url}/readyz`)).status, 200, 'the new node is a ready Brigade node on the same Redis');
 
       // Load stops: the 10 s window empties, then the scale-down cool-down, then back to one.
-      const one = await until('back to one node', 30_000, async () => {
+      const one = await eventually(async () => {
         const s = await status();
         return s.nodes.length === 1 && s.nodes[0].state === 'running' && s;
-      });
+      }, { what: 'back to one node', timeoutMs: 30_000, intervalMs: 100 });
       const down = scaler.lines.find((l) => l.msg === 'autoscale decision' && l.action === 'down')!;
       assert.equal(down.desired, 1);
       assert.ok(down.time - up.time >= 2000, 'no scale-down before scaleDownCooldownMs after the scale-up');
       const stopped = [...seen].filter((pid) => pid !== one.nodes[0].pid);
       assert.ok(stopped.length >= 1);
-      await until('stopped nodes to exit', 10_000, () => stopped.every((pid) => !alive(pid)));
+      await eventually(() => stopped.every((pid) => !alive(pid)), { what: 'stopped nodes to exit', timeoutMs: 10_000, intervalMs: 100 });
       const scaleDownExits = one.events.filter((e: any) => e.event === 'exit' && e.reason === 'scale down');
       assert.ok(scaleDownExits.length >= 1 && scaleDownExits.every((e: any) => e.code === 0), 'graceful stops exit 0');
 
       // A frozen node: /healthz times out twice → replaced; it ignores SIGTERM while stopped → SIGKILL.
       const frozen = one.nodes[0].pid as number;
       process.kill(frozen, 'SIGSTOP');
-      const replacement = await until('a replacement node', 20_000, async () => {
+      const replacement = await eventually(async () => {
         const r = await running();
         return r.length === 1 && r[0].pid !== frozen && r[0];
-      });
-      await until('the frozen node to be killed', 10_000, () => !alive(frozen));
+      }, { what: 'a replacement node', timeoutMs: 20_000, intervalMs: 100 });
+      await eventually(() => !alive(frozen), { what: 'the frozen node to be killed', timeoutMs: 10_000, intervalMs: 100 });
       const events = (await status()).events as any[];
       assert.ok(events.some((e) => e.event === 'replace' && e.pid === frozen && /health checks failed/.test(e.reason)));
       assert.ok(events.some((e) => e.event === 'kill' && e.pid === frozen));
@@ -81,10 +82,10 @@ describe('brigade autoscale (local mode)', () => {
 
       // A node that dies by itself is restarted.
       process.kill(replacement.pid, 'SIGKILL');
-      const restarted = await until('a restarted node', 20_000, async () => {
+      const restarted = await eventually(async () => {
         const r = await running();
         return r.length === 1 && r[0].pid !== replacement.pid && r[0];
-      });
+      }, { what: 'a restarted node', timeoutMs: 20_000, intervalMs: 100 });
       assert.ok((await status()).events.some((e: any) => e.event === 'exit' && e.pid === replacement.pid && e.reason === 'exited by itself'));
 
       // The status file says the same.

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { metric } from '../helpers/metrics.ts';
-import { churn, startAutoscaler, until } from './autoscaler.ts';
+import { churn, startAutoscaler } from './autoscaler.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 describe('brigade autoscale --print', () => {
   let redis: RedisServer;
@@ -29,13 +30,14 @@ describe('brigade autoscale --print', () => {
     const [a, b] = nodes;
     const policy = {
       connectsPerSecond: 0.5, messagesPerSecond: 1_000_000, minNodes: 1, maxNodes: 4,
-      cooldownMs: 0, intervalMs: 300, health: { timeoutMs: 250, failuresBeforeReplace: 2 },
+      // A 1 s probe timeout: a loaded machine can stall a healthy node's answer past a few hundred ms.
+      cooldownMs: 0, intervalMs: 1000, health: { timeoutMs: 1000, failuresBeforeReplace: 2 },
       nodes: [a.url, b.url + '/'],
     };
     const scaler = startAutoscaler(policy, ['--print', '--status-file', 'status.json']);
     try {
       // Idle: no load, so the two listed nodes are more than needed: minNodes.
-      const idle = await until('an idle line', 15_000, () => scaler.lines[0]);
+      const idle = await eventually(() => scaler.lines[0], { what: 'an idle line', timeoutMs: 15_000, intervalMs: 100 });
       assert.deepEqual(idle.nodes.map((n: any) => [n.url, n.healthy]), [[a.url, true], [b.url, true]]);
       assert.equal(idle.current, 2);
       assert.deepEqual(idle.sums, { connections: 0, connectsPerSecond: 0, messagesPerSecond: 0 });
@@ -45,7 +47,7 @@ describe('brigade autoscale --print', () => {
       // 20 connects on each node within one 10 s window: at least 40/11 ≈ 3.6/s against 0.5/s
       // per node, i.e. 8 nodes' worth, clamped to maxNodes.
       await Promise.all([churn(a.url, 20), churn(b.url, 20)]);
-      const loaded = await until('a line with the load', 15_000, () => scaler.lines.find((l) => l.desired === 4));
+      const loaded = await eventually(() => scaler.lines.find((l) => l.desired === 4), { what: 'a line with the load', timeoutMs: 15_000, intervalMs: 100 });
       assert.equal(loaded.action, 'up');
       const perNode = loaded.nodes.map((n: any) => n.figures.connectsPerSecond);
       assert.ok(perNode.every((v: number) => v > 0), `both nodes counted: ${perNode}`);
@@ -56,13 +58,13 @@ describe('brigade autoscale --print', () => {
 
       // A node that dies is reported unhealthy, with the reason; the rest still counts.
       await b.kill();
-      const dead = await until('a line with the dead node', 15_000, () => scaler.lines.find((l) => l.nodes[1].healthy === false));
+      const dead = await eventually(() => scaler.lines.find((l) => l.nodes[1].healthy === false), { what: 'a line with the dead node', timeoutMs: 15_000, intervalMs: 100 });
       assert.match(dead.nodes[1].error, /127\.0\.0\.1/);
       assert.equal(dead.nodes[1].figures, null);
       assert.equal(dead.nodes[0].healthy, true);
       assert.equal(dead.sums.connectsPerSecond, dead.nodes[0].figures.connectsPerSecond);
       assert.deepEqual([dead.nodes[1].healthFailures, dead.nodes[1].replace], [1, false]);
-      const replace = await until('the replace cue', 15_000, () => scaler.lines.find((l) => l.nodes[1].replace));
+      const replace = await eventually(() => scaler.lines.find((l) => l.nodes[1].replace), { what: 'the replace cue', timeoutMs: 15_000, intervalMs: 100 });
       assert.equal(replace.nodes[1].healthFailures, 2);
       assert.equal(replace.nodes[0].replace, false);
 

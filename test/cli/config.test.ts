@@ -19,3 +19,47 @@ test('tick settings: whole positive milliseconds, and a maximum no lower than th
   }
   assert.throws(() => loadConfig([], { BRIGADE_TICK_MS: '0' }), ConfigError, 'the environment is checked too');
 });
+
+test('app options: one section per app, by file, environment and flag, with the flat and alias names too', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'brigade-config-'));
+  try {
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ tickMs: 50, apps: { enabled: ['place'], place: { cooldownMs: 1234, canvases: 'a:10x10' }, tracker: { intervalMs: 60000 } } }));
+    let c = loadConfig(['--config', file], {});
+    assert.equal(c.tickMs, 50);
+    assert.equal(c.apps, 'place');
+    assert.equal(c.app.place.cooldownMs, 1234);
+    assert.equal(c.app.place.canvases, 'a:10x10');
+    assert.equal(c.app.tracker.intervalMs, 60000);
+    assert.equal(c.app.tracker.maxOffers, 10, 'defaults fill the rest');
+    // Environment beats the file, flags beat the environment.
+    c = loadConfig(['--config', file, '--place-cooldown-ms', '7'], { BRIGADE_PLACE_COOLDOWN_MS: '99', BRIGADE_TRACKER_INTERVAL_MS: '30000' });
+    assert.equal(c.app.place.cooldownMs, 7);
+    assert.equal(c.app.tracker.intervalMs, 30000);
+    // The flat file key of before and the alias of a moved option.
+    writeFileSync(file, JSON.stringify({ placeCooldownMs: 5, adminToken: 'tok' }));
+    c = loadConfig(['--config', file], {});
+    assert.equal(c.app.place.cooldownMs, 5);
+    assert.equal(c.app.place.adminToken, 'tok');
+    assert.equal(loadConfig(['--admin-token', 'x'], {}).app.place.adminToken, 'x');
+    assert.equal(loadConfig(['--place-admin-token', 'y'], {}).app.place.adminToken, 'y');
+    // Refusals: an unknown app or option, a bad value, an app's own check.
+    for (const [content, message] of [
+      [{ apps: { nope: {} } }, /apps\.nope: no such app/],
+      [{ apps: { place: { colour: 1 } } }, /apps\.place\.colour: unknown option/],
+      [{ apps: { place: { cooldownMs: 'soon' } } }, /placeCooldownMs must be a non-negative number/],
+      [{ apps: { place: { canvases: 'a:0x0' } } }, /placeCanvases \(--place-canvases\)/],
+      [{ apps: { enabled: 'place,chess' } }, /no app named "chess"/],
+    ] as const) {
+      writeFileSync(file, JSON.stringify(content));
+      assert.throws(() => loadConfig(['--config', file], {}), (err: unknown) => err instanceof ConfigError && message.test(err.message), JSON.stringify(content));
+    }
+    assert.throws(() => loadConfig(['--apps', 'tracker,x'], {}), /no app named "x"/);
+    assert.throws(() => loadConfig(['--tracker-tick-ms', '0'], {}), /trackerTickMs/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Hub, type Session } from '../../src/core/index.ts';
+import { Hub, type ChannelType, type Session } from '../../src/core/index.ts';
+import { loggedTypeDue } from '../../src/core/publish.ts';
 import { EmbeddedEngine } from '../../src/engines/index.ts';
 import { PlaceChannelType, DEFAULT_PALETTE, type CanvasState } from '../../src/apps/place/index.ts';
 import { SubscribeMode, decodeServerFrame, encodeClientFrame, type ServerFrame } from '../../src/protocol/index.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const dirs: string[] = [];
 afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
@@ -32,13 +34,6 @@ class RecordingSink {
 }
 
 const edit = (place: PlaceChannelType, x: number, y: number, c: number) => place.canvas('place:main')!.codec.encode(x, y, c);
-const until = async (cond: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 2));
-  }
-};
 function subscribe(session: Session, mode: number = SubscribeMode.HEAD, fromVersion = 0) {
   session.handleFrame(encodeClientFrame({ kind: 'subscribe', requestId: 1, channel: 'place:main', mode: mode as 0, fromVersion, epoch: 0 }));
 }
@@ -54,14 +49,14 @@ describe('hub', () => {
     const viewers = Array.from({ length: 3 }, () => new RecordingSink());
     const sessions = viewers.map((s) => hub.connect(s, { userId: '', ip: '1' }));
     sessions.forEach((s) => subscribe(s));
-    await until(() => viewers.every((v) => v.decoded().some((f) => f.kind === 'subscribed')));
+    await eventually(() => viewers.every((v) => v.decoded().some((f) => f.kind === 'subscribed')), { intervalMs: 2 });
     const editorSink = new RecordingSink();
     const editor = hub.connect(editorSink, { userId: 'u1', ip: '2' });
     for (let i = 0; i < 100; i++) publish(editor, i + 1, edit(place, i % 100, 0, 1 + (i % 15)));
-    await until(() => editorSink.frames.length === 100);
+    await eventually(() => editorSink.frames.length === 100, { intervalMs: 2 });
     const acks = editorSink.decoded().map((f) => (f.kind === 'ack' ? f.version : -1)).sort((a, b) => a - b);
     assert.deepEqual(acks, Array.from({ length: 100 }, (_, i) => i));
-    await until(() => viewers.every((v) => v.frames.length === 2));
+    await eventually(() => viewers.every((v) => v.frames.length === 2), { intervalMs: 2 });
     const batches = viewers.map((v) => v.frames[1]);
     assert.ok(batches.every((b) => b === batches[0]), 'the very same bytes go to every subscriber');
     const f = decodeServerFrame(batches[0]);
@@ -82,14 +77,14 @@ describe('hub', () => {
     subscribe(slowSession);
     subscribe(hub.connect(fast, { userId: '', ip: '1' }));
     const editor = hub.connect(new RecordingSink(), { userId: 'u', ip: '2' });
-    await until(() => slow.frames.length === 1 && fast.frames.length === 1);
+    await eventually(() => slow.frames.length === 1 && fast.frames.length === 1, { intervalMs: 2 });
     publish(editor, 1, edit(place, 1, 1, 1));
-    await until(() => slow.frames.length === 2 && fast.frames.length === 2);
+    await eventually(() => slow.frames.length === 2 && fast.frames.length === 2, { intervalMs: 2 });
     slow.bufferedAmount = 999; // the client stopped reading
     publish(editor, 2, edit(place, 2, 2, 2));
-    await until(() => fast.frames.length === 3);
+    await eventually(() => fast.frames.length === 3, { intervalMs: 2 });
     publish(editor, 3, edit(place, 3, 3, 3));
-    await until(() => fast.frames.length === 4);
+    await eventually(() => fast.frames.length === 4, { intervalMs: 2 });
     const slowFrames = slow.decoded();
     assert.equal(slowFrames.length, 3);
     assert.deepEqual(slowFrames[2], { kind: 'behind', channel: 'place:main', version: 1 });
@@ -97,7 +92,7 @@ describe('hub', () => {
     // Drained: resubscribing from the BEHIND version replays exactly what it missed.
     slow.bufferedAmount = 0;
     subscribe(slowSession, SubscribeMode.FROM_VERSION, 1);
-    await until(() => slow.frames.length === 6);
+    await eventually(() => slow.frames.length === 6, { intervalMs: 2 });
     const resumed = slow.decoded().slice(3);
     assert.equal(resumed[0].kind, 'subscribed');
     // The same per-tick frames live subscribers got, replayed from the ring: versions 1 and 2.
@@ -141,9 +136,9 @@ describe('hub', () => {
     subscribe(viewerSession);
     const editorSink = new RecordingSink();
     const editor = hub.connect(editorSink, { userId: 'u', ip: '2' });
-    await until(() => viewer.frames.length === 1);
+    await eventually(() => viewer.frames.length === 1, { intervalMs: 2 });
     for (let i = 0; i < 5; i++) publish(editor, i + 1, edit(place, i, 7, 3));
-    await until(() => editorSink.frames.length === 5 && viewer.frames.length === 2);
+    await eventually(() => editorSink.frames.length === 5 && viewer.frames.length === 2, { intervalMs: 2 });
     const before = await hub.view<CanvasState>('place:main');
     const pixelsBefore = before.state.pixels.slice();
 
@@ -165,14 +160,14 @@ describe('hub', () => {
     // A new subscriber from version 0 gets every event (read back from the engine) and then live ones.
     const again = new RecordingSink();
     subscribe(hub.connect(again, { userId: '', ip: '3' }), SubscribeMode.FROM_VERSION, 0);
-    await until(() => again.decoded().some((f) => f.kind === 'batch'));
+    await eventually(() => again.decoded().some((f) => f.kind === 'batch'), { intervalMs: 2 });
     assert.equal(hub.stats.channelsLoaded, 1);
     const after = await hub.view<CanvasState>('place:main');
     assert.notEqual(after.state, before.state, 'a new state object: the channel was loaded again');
     assert.equal(after.version, 5);
     assert.deepEqual(after.state.pixels, pixelsBefore);
     publish(editor, 6, edit(place, 9, 9, 4));
-    await until(() => again.decoded().filter((f) => f.kind === 'batch').length === 2);
+    await eventually(() => again.decoded().filter((f) => f.kind === 'batch').length === 2, { intervalMs: 2 });
     const versions = again.decoded().flatMap((f) => (f.kind === 'batch' ? [[f.firstVersion, f.events.length]] : []));
     assert.deepEqual(versions, [[0, 5], [5, 1]], 'catch-up from the engine, then the live batch, with no gap');
     const ack = editorSink.decoded().at(-1);
@@ -191,7 +186,7 @@ describe('hub', () => {
     const editorSink = new RecordingSink();
     const editor = hub.connect(editorSink, { userId: 'u', ip: '2' });
     publish(editor, 1, edit(place, 1, 1, 1));
-    await until(() => hub.stats.eventsIn === 1);
+    await eventually(() => hub.stats.eventsIn === 1, { intervalMs: 2 });
     hub.unloadIdleChannels();
     clock.ms += 10_000;
     assert.equal(hub.unloadIdleChannels(), 0);
@@ -207,9 +202,104 @@ describe('hub', () => {
     hub.start();
     await hub.view('place:main');
     assert.equal(hub.stats.channelsLoaded, 1);
-    await until(() => hub.stats.channelsUnloadedTotal === 1);
+    await eventually(() => hub.stats.channelsUnloadedTotal === 1, { intervalMs: 2 });
     assert.equal(hub.stats.channelsLoaded, 0);
     await hub.stop();
     await engine.close();
+  });
+});
+
+/** A logged type counting its events, with its own tick interval when `tickMs` is given. */
+function counterType(prefix: string, tickMs?: number, ephemeral = false): ChannelType<{ n: number }> {
+  return {
+    prefix, eventSize: 0, maxEventBytes: 16, tickMs, ephemeral,
+    exists: () => true,
+    init: () => ({ n: 0 }),
+    apply: (s) => { s.n++; },
+    encodeSnapshot: (s) => new Uint8Array([s.n & 0xff]),
+    decodeSnapshot: (_c, b) => ({ n: b[0] }),
+    validate: () => null,
+  };
+}
+
+describe('a logged type\'s own tickMs', () => {
+  it('appends a slower type only on the ticks whose grid point crosses a multiple of its tickMs, a plain type every tick', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'brigade-hub-'));
+    dirs.push(dir);
+    const engine = new EmbeddedEngine({ path: join(dir, 'db.sqlite'), retention: { retainEvents: 1000, keepSnapshots: 2 } });
+    const coreTickMs = 10;
+    const slowTickMs = 4 * coreTickMs;
+    const hub = new Hub({ engine, types: [counterType('fast:'), counterType('slow:', slowTickMs)], options: { tickMs: coreTickMs, maxTickMs: coreTickMs, publishPerSecondPerIp: 0 } });
+    await engine.open();
+    // Every append, with the grid point of the tick that made it (the hub's tick clock; read-only here).
+    const appends: { dueMs: number; channels: string[] }[] = [];
+    const append = engine.append.bind(engine);
+    engine.append = (requests) => {
+      appends.push({ dueMs: (hub as any).clock.dueMs, channels: requests.map((r) => r.channel).sort() });
+      return append(requests);
+    };
+    // Each channel gets its next publish as soon as its last one is acknowledged, so both always
+    // have events waiting: the fast one is appended on every tick, and every tick appends.
+    let running = true;
+    const acks = { 'fast:a': [] as number[], 'slow:a': [] as number[] };
+    const sink = {
+      bufferedAmount: 0,
+      send(frame: Uint8Array) {
+        const f = decodeServerFrame(frame);
+        assert.equal(f.kind, 'ack');
+        if (f.kind !== 'ack') return;
+        const channel = f.requestId % 2 === 0 ? 'fast:a' : 'slow:a';
+        acks[channel].push(f.version);
+        if (running) send(channel);
+      },
+    };
+    const session = hub.connect(sink, { userId: 'u', ip: '1' });
+    // Even request ids publish on the fast channel, odd ones on the slow one.
+    const nextId = { 'fast:a': 0, 'slow:a': -1 };
+    const sent = { 'fast:a': 0, 'slow:a': 0 };
+    const send = (channel: 'fast:a' | 'slow:a') => {
+      const requestId = (nextId[channel] += 2);
+      sent[channel]++;
+      session.handleFrame(encodeClientFrame({ kind: 'publish', requestId, channel, payload: new Uint8Array([1]) }));
+    };
+    hub.start();
+    send('fast:a');
+    send('slow:a');
+    await eventually(() => acks['fast:a'].length >= 24);
+    running = false;
+    send('slow:a'); // still waiting at stop: the last tick appends every channel
+    await hub.stop();
+    await engine.close();
+
+    // Versions: dense and in order on both channels, every publish acknowledged.
+    assert.deepEqual(acks['fast:a'], acks['fast:a'].map((_, i) => i));
+    assert.deepEqual(acks['slow:a'], acks['slow:a'].map((_, i) => i));
+    const ticks = appends.slice(0, -1); // the last one is stop's flush
+    assert.ok(ticks.every((a) => a.channels.includes('fast:a')), 'the fast type goes out on every tick');
+    const slowTicks = ticks.filter((a) => a.channels.includes('slow:a'));
+    // How many of each depends on how late the timers fired (a late tick may skip grid points);
+    // which ticks carry the slow type does not.
+    assert.ok(slowTicks.length >= 1 && slowTicks.length < ticks.length, `slow appended on ${slowTicks.length} of ${ticks.length} ticks`);
+    // Exactly on the ticks that cross a multiple of its tickMs (the first tick has no previous one).
+    for (let i = 1; i < ticks.length; i++) {
+      const crosses = Math.floor(ticks[i].dueMs / slowTickMs) > Math.floor(ticks[i - 1].dueMs / slowTickMs);
+      assert.equal(ticks[i].channels.includes('slow:a'), crosses, `tick due at ${ticks[i].dueMs} (previous ${ticks[i - 1].dueMs})`);
+    }
+    assert.ok(appends.at(-1)!.channels.includes('slow:a'), 'stop appends what was still waiting, due or not');
+    assert.deepEqual([acks['fast:a'].length, acks['slow:a'].length], [sent['fast:a'], sent['slow:a']], 'every publish acknowledged');
+  });
+
+  it('refuses a logged type whose tickMs is not a multiple of the core\'s; an ephemeral type may have any', () => {
+    const engine = new EmbeddedEngine({ path: ':memory:', retention: { retainEvents: 1000, keepSnapshots: 2 } });
+    assert.throws(() => new Hub({ engine, types: [counterType('slow:', 15)], options: { tickMs: 10 } }), /multiple of the core's tickMs \(10 ms\)/);
+    assert.doesNotThrow(() => new Hub({ engine, types: [counterType('slow:', 40), counterType('voice:', 15, true)], options: { tickMs: 10 } }));
+  });
+
+  it('loggedTypeDue: due on the ticks that cross a multiple of the type\'s tickMs; on every tick without one', () => {
+    assert.equal(loggedTypeDue(undefined, 10, 20, 10), true);
+    assert.equal(loggedTypeDue(40, 10, 30, 20), false);
+    assert.equal(loggedTypeDue(40, 10, 40, 30), true);
+    assert.equal(loggedTypeDue(40, 10, 50, 30), true, 'a skipped grid point still counts');
+    assert.equal(loggedTypeDue(40, 10, 80, 40), true, 'the adaptive interval may cross one per tick');
   });
 });

@@ -39,18 +39,6 @@ export function placeHooks(page: Page) {
   };
 }
 
-/** Polls `read` until `accept` holds; fails with the last value read after `timeoutMs`. */
-export async function eventually<T>(what: string, read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  for (;;) {
-    last = await read();
-    if (accept(last)) return last;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** The non-blank pixels of one-byte-per-pixel state, in the form nonBlank() returns. */
 export function nonBlankOf(pixels: Uint8Array, width: number): [number, number, number][] {
   const out: [number, number, number][] = [];

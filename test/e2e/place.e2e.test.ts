@@ -13,7 +13,8 @@ import { WebSocket } from 'ws';
 import { BrigadeClient } from '../../src/sdk/index.ts';
 import { codec, identity, serverPixels } from '../helpers/place-client.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
-import { eventually, launchChromium, nonBlankOf, placeHooks } from './browser.ts';
+import { launchChromium, nonBlankOf, placeHooks } from './browser.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const ARTIFACTS = 'test-artifacts';
 
@@ -44,7 +45,7 @@ async function openPlace(server: ServerProcess, errors: string[], setup?: (page:
   await setup?.(page);
   const res = await page.goto(`${server.url}/place`);
   assert.equal(res?.status(), 200);
-  await eventually('the page to connect', placeHooks(page).connected, (c) => c);
+  await eventually(async () => await placeHooks(page).connected(), { what: 'the page to connect', intervalMs: 50 });
   return page;
 }
 
@@ -117,32 +118,32 @@ describe('place page (Chromium)', () => {
 
     await zoomIn(a, 2);
     await clickPixel(a, 517, 483, 5);
-    await eventually('page B to show colour 5 at (517, 483)', () => B.pixel(517, 483), (c) => c === 5);
+    await eventually(async () => { const c = await B.pixel(517, 483); return c === 5 ? c : false; }, { what: 'page B to show colour 5 at (517, 483)', intervalMs: 50 });
     assert.equal(await A.pixel(517, 483), 5);
     assert.equal(await A.pixel(516, 483), 0, 'only the clicked pixel changed');
-    const v1 = await eventually('page A to reach version start + 1', A.version, (v) => v === start + 1);
-    await eventually('page B to reach the same version', B.version, (v) => v === v1);
-    await eventually('the server snapshot to include it', () => snapshotVersion(server), (v) => v === v1);
+    const v1 = await eventually(async () => { const v = await A.version(); return v === start + 1 ? v : false; }, { what: 'page A to reach version start + 1', intervalMs: 50 });
+    await eventually(async () => { const v = await B.version(); return v === v1 ? v : false; }, { what: 'page B to reach the same version', intervalMs: 50 });
+    await eventually(async () => { const v = await snapshotVersion(server); return v === v1 ? v : false; }, { what: 'the server snapshot to include it', intervalMs: 50 });
     assert.match(await a.textContent('#status') ?? '', /placed colour 5 at \(517, 483\)/);
 
     // Cut B off; A places another pixel that B cannot see yet.
     link.cut = true;
     for (const ws of link.routes) await ws.close({ code: 4000, reason: 'cut by the test' });
     link.routes.clear();
-    await eventually('page B to notice the drop', () => b.getAttribute('#connection', 'data-state'), (s) => s === 'reconnecting');
+    await eventually(async () => { const s = await b.getAttribute('#connection', 'data-state'); return s === 'reconnecting' ? s : false; }, { what: 'page B to notice the drop', intervalMs: 50 });
     await clickPixel(a, 520, 483, 13);
-    const v2 = await eventually('page A to apply its second pixel', A.version, (v) => v === v1 + 1);
+    const v2 = await eventually(async () => { const v = await A.version(); return v === v1 + 1 ? v : false; }, { what: 'page A to apply its second pixel', intervalMs: 50 });
     assert.equal(await A.pixel(520, 483), 13);
     assert.equal(await B.pixel(520, 483), 0, 'B is cut off and has not seen the pixel');
     assert.equal(await B.version(), v1);
 
     // Restore the link: the SDK resubscribes from B's version and B catches up without a reload.
     link.cut = false;
-    await eventually('page B to reconnect', B.connected, (c) => c);
-    await eventually('page B to catch up on (520, 483)', () => B.pixel(520, 483), (c) => c === 13);
-    await eventually('page B to reach version v2', B.version, (v) => v === v2);
+    await eventually(async () => await B.connected(), { what: 'page B to reconnect', intervalMs: 50 });
+    await eventually(async () => { const c = await B.pixel(520, 483); return c === 13 ? c : false; }, { what: 'page B to catch up on (520, 483)', intervalMs: 50 });
+    await eventually(async () => { const v = await B.version(); return v === v2 ? v : false; }, { what: 'page B to reach version v2', intervalMs: 50 });
     assert.equal(await b.getAttribute('#connection', 'data-state'), 'connected');
-    await eventually('the server snapshot to match page B', () => snapshotVersion(server), (v) => v === v2);
+    await eventually(async () => { const v = await snapshotVersion(server); return v === v2 ? v : false; }, { what: 'the server snapshot to match page B', intervalMs: 50 });
 
     // Wheel-zoom both pages about the placed pixels (the point under the cursor stays put), then save screenshots.
     for (const [page, hooks, turns] of [[a, A, 1], [b, B, 2]] as const) {
@@ -178,7 +179,7 @@ describe('place page (Chromium)', () => {
     } finally {
       client.close();
     }
-    const expected = await eventually('the server to render the pixel', () => serverPixels(server.url), (s) => s.pixels[601 * 1000 + 600] === 7);
+    const expected = await eventually(async () => { const s = await serverPixels(server.url); return s.pixels[601 * 1000 + 600] === 7 ? s : false; }, { what: 'the server to render the pixel', intervalMs: 50 });
 
     // The page gets a blank image claiming the current version but an older log (another epoch):
     // the server must answer its subscription with a full snapshot, which the page draws instead.
@@ -190,7 +191,7 @@ describe('place page (Chromium)', () => {
       await route.fulfill({ status: 200, headers, body: Buffer.from(blank) });
     }));
     const hooks = placeHooks(page);
-    await eventually('the snapshot to be drawn', () => hooks.pixel(600, 601), (c) => c === 7);
+    await eventually(async () => { const c = await hooks.pixel(600, 601); return c === 7 ? c : false; }, { what: 'the snapshot to be drawn', intervalMs: 50 });
     assert.equal(await hooks.version(), expected.version);
     assert.deepEqual(await hooks.nonBlank(1000, 1000), nonBlankOf(expected.pixels, 1000));
     assert.deepEqual(errors, []);
@@ -215,8 +216,8 @@ describe('place page cooldown (Chromium)', () => {
     const first = await openPlace(server, errors);
     await zoomIn(first, 2);
     await clickPixel(first, 500, 500, 9);
-    await eventually('the pixel to be placed', () => placeHooks(first).pixel(500, 500), (c) => c === 9);
-    const countdown = await eventually('the countdown', async () => await first.textContent('#cooldown') ?? '', (t) => /next pixel in [01]:\d\d/.test(t));
+    await eventually(async () => { const c = await placeHooks(first).pixel(500, 500); return c === 9 ? c : false; }, { what: 'the pixel to be placed', intervalMs: 50 });
+    const countdown = await eventually(async () => { const t = await first.textContent('#cooldown') ?? ''; return /next pixel in [01]:\d\d/.test(t) ? t : false; }, { what: 'the countdown', intervalMs: 50 });
     assert.match(countdown, /next pixel in (1:00|0:5\d)/);
 
     // Clicking again in the same tab is refused locally, with the time left.
@@ -227,7 +228,7 @@ describe('place page cooldown (Chromium)', () => {
     const second = await openPlace(server, errors, undefined, first.context());
     await zoomIn(second, 2);
     await clickPixel(second, 502, 500, 9);
-    const status = await eventually('the COOLDOWN error', async () => await second.textContent('#status') ?? '', (t) => t.startsWith('COOLDOWN'));
+    const status = await eventually(async () => { const t = await second.textContent('#status') ?? ''; return t.startsWith('COOLDOWN') ? t : false; }, { what: 'the COOLDOWN error', intervalMs: 50 });
     assert.match(status, /next is allowed in/);
     assert.match(await second.textContent('#cooldown') ?? '', /next pixel in (1:00|0:5\d)/);
     assert.equal(await placeHooks(second).pixel(502, 500), 0);

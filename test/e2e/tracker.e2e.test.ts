@@ -14,7 +14,8 @@ import type { Browser, Page } from 'playwright-core';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { launchWebRtcChromium, openDemo, type DemoPage } from '../helpers/tracker-pages.ts';
-import { eventually } from './browser.ts';
+import { eventually } from '../helpers/eventually.ts';
+
 
 const ARTIFACTS = 'test-artifacts';
 
@@ -84,7 +85,7 @@ describe('tracker: the real client in Chromium through two Brigade nodes sharing
       page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
       assert.equal((await page.goto(`${node1.url}/tracker`))?.status(), 200);
       assert.equal(await page.textContent('#announce-url'), `ws://127.0.0.1:${node1.port}/announce`);
-      await eventually('the page to read /api/tracker', () => page.getAttribute('#connection', 'data-state'), (s) => s === 'connected');
+      await eventually(async () => { const s = await page.getAttribute('#connection', 'data-state'); return s === 'connected' ? s : false; }, { what: 'the page to read /api/tracker', intervalMs: 50 });
       assert.match(await page.textContent('#swarms tbody') ?? '', /no swarms yet/);
       assert.equal(await page.textContent('#total-swarms'), '0');
       assert.equal(await page.textContent('#total-peers'), '0');
@@ -99,7 +100,7 @@ describe('tracker: the real client in Chromium through two Brigade nodes sharing
       const sockets: string[] = [];
       page.on('websocket', (ws) => sockets.push(ws.url()));
       await page.goto(`${node1.url}/tracker-demo.html?infoHash=not-a-hash`);
-      await eventually('the demo to show the error', () => page.getAttribute('#state', 'data-state'), (s) => s === 'error');
+      await eventually(async () => { const s = await page.getAttribute('#state', 'data-state'); return s === 'error' ? s : false; }, { what: 'the demo to show the error', intervalMs: 50 });
       assert.match(await page.textContent('#status') ?? '', /infoHash must be 40 hex digits/);
       assert.deepEqual(sockets, []);
     } finally {
@@ -117,15 +118,15 @@ describe('tracker: the real client in Chromium through two Brigade nodes sharing
       assert.equal(await a.hooks.announce(), `ws://127.0.0.1:${node1.port}/announce`);
       assert.equal(await b.hooks.announce(), `ws://127.0.0.1:${node2.port}/announce`);
 
-      await eventually('page A to open a data channel to B', a.hooks.connectedPeers, (p) => p.includes(b.peerId), 30_000);
-      await eventually('page B to open a data channel to A', b.hooks.connectedPeers, (p) => p.includes(a.peerId), 30_000);
-      await eventually('the peer lists to show it', () => a.page.getAttribute(`#peers li[data-peer-id="${b.peerId}"]`, 'data-state'), (s) => s === 'connected');
+      await eventually(async () => { const p = await a.hooks.connectedPeers(); return p.includes(b.peerId) ? p : false; }, { what: 'page A to open a data channel to B', timeoutMs: 30_000, intervalMs: 50 });
+      await eventually(async () => { const p = await b.hooks.connectedPeers(); return p.includes(a.peerId) ? p : false; }, { what: 'page B to open a data channel to A', timeoutMs: 30_000, intervalMs: 50 });
+      await eventually(async () => { const s = await a.page.getAttribute(`#peers li[data-peer-id="${b.peerId}"]`, 'data-state'); return s === 'connected' ? s : false; }, { what: 'the peer lists to show it', intervalMs: 50 });
 
       // Typed and sent with the page's own form, received over the data channel (the tracker never sees it).
       await sendFromPage(a, 'hello from node 1 ✓');
       await sendFromPage(b, 'and back from node 2 ✓');
-      await eventually('B to receive A\'s message', b.hooks.received, (m) => m.some((x) => x.from === a.peerId && x.text === 'hello from node 1 ✓'));
-      await eventually('A to receive B\'s message', a.hooks.received, (m) => m.some((x) => x.from === b.peerId && x.text === 'and back from node 2 ✓'));
+      await eventually(async () => { const m = await b.hooks.received(); return m.some((x) => x.from === a.peerId && x.text === 'hello from node 1 ✓') ? m : false; }, { what: 'B to receive A\'s message', intervalMs: 50 });
+      await eventually(async () => { const m = await a.hooks.received(); return m.some((x) => x.from === b.peerId && x.text === 'and back from node 2 ✓') ? m : false; }, { what: 'A to receive B\'s message', intervalMs: 50 });
       assert.match(await b.page.textContent('#messages') ?? '', /hello from node 1 ✓/);
       assert.match(await a.page.textContent('#messages') ?? '', /and back from node 2 ✓/);
       assert.deepEqual(a.sockets, [`ws://127.0.0.1:${node1.port}/announce`]);
@@ -141,27 +142,23 @@ describe('tracker: the real client in Chromium through two Brigade nodes sharing
       await tracker.goto(`${node1.url}/tracker`);
       const row = `#swarms tbody tr[data-info-hash="${infoHash}"]`;
       // Neither page has the whole torrent (the client announces no `left`): both are leechers.
-      await eventually('/tracker to show the swarm with 2 peers, both leeching', () => swarmRow(tracker!, row),
-        (r) => r?.peers === '2' && r.complete === '0' && r.incomplete === '2');
+      await eventually(async () => { const r = await swarmRow(tracker!, row); return r?.peers === '2' && r.complete === '0' && r.incomplete === '2' ? r : false; }, { what: '/tracker to show the swarm with 2 peers, both leeching', intervalMs: 50 });
       // Totals add up the nodes' own records, which each node re-publishes every few seconds.
-      await eventually('/tracker totals of 1 swarm and 2 peers', () => tracker!.evaluate(() =>
-        [document.getElementById('total-swarms')!.textContent, document.getElementById('total-peers')!.textContent]),
-      (t) => t[0] === '1' && t[1] === '2');
-      const nodes = await eventually('/tracker to list both nodes', () => nodeRows(tracker!),
-        (rows) => [id1, id2].every((id) => rows.some((r) => r.nodeId === id && r.connections >= 1)));
+      await eventually(async () => { const t = await tracker!.evaluate(() =>
+        [document.getElementById('total-swarms')!.textContent, document.getElementById('total-peers')!.textContent]); return t[0] === '1' && t[1] === '2' ? t : false; }, { what: '/tracker totals of 1 swarm and 2 peers', intervalMs: 50 });
+      const nodes = await eventually(async () => { const rows = await nodeRows(tracker!); return [id1, id2].every((id) => rows.some((r) => r.nodeId === id && r.connections >= 1)) ? rows : false; }, { what: '/tracker to list both nodes', intervalMs: 50 });
       assert.deepEqual(nodes.filter((r) => r.self).map((r) => r.nodeId), [id1], 'node 1 answered and is marked as this node');
-      await eventually('a few sparkline samples per node', () => tracker!.$$eval('#nodes svg.spark', (s) => s.map((e) => Number((e as SVGElement).dataset.samples))),
-        (n) => n.length === 2 && n.every((x) => x >= 3));
+      await eventually(async () => { const n = await tracker!.$$eval('#nodes svg.spark', (s) => s.map((e) => Number((e as SVGElement).dataset.samples))); return n.length === 2 && n.every((x) => x >= 3) ? n : false; }, { what: 'a few sparkline samples per node', intervalMs: 50 });
       await tracker.screenshot({ path: `${ARTIFACTS}/tracker-page.png`, fullPage: true });
       await a.page.screenshot({ path: `${ARTIFACTS}/tracker-demo-a.png` });
       await b.page.screenshot({ path: `${ARTIFACTS}/tracker-demo-b.png` });
 
       // B leaves (its page sends 'stopped' as it unloads, and its socket closes): the swarm shrinks to 1.
       await b.page.close();
-      await eventually('/tracker to show the swarm with 1 peer', () => cellText(tracker!, row, 'peers'), (t) => t === '1');
+      await eventually(async () => { const t = await cellText(tracker!, row, 'peers'); return t === '1' ? t : false; }, { what: '/tracker to show the swarm with 1 peer', intervalMs: 50 });
       // A's channel closes too. Usually at once (the closing page's SCTP abort arrives); when it does
       // not, Chromium finds out from failed ICE consent checks, which took 17 s in one run here.
-      await eventually('A to see B go', a.hooks.connectedPeers, (p) => !p.includes(b.peerId), 60_000);
+      await eventually(async () => { const p = await a.hooks.connectedPeers(); return !p.includes(b.peerId) ? p : false; }, { what: 'A to see B go', timeoutMs: 60_000, intervalMs: 50 });
     } finally {
       await tracker?.context().close();
       await a.page.context().close();
@@ -174,19 +171,19 @@ describe('tracker: the real client in Chromium through two Brigade nodes sharing
     const page = await browser.newPage();
     try {
       await page.goto(`${node2.url}/tracker`);
-      await eventually('the first answer', () => page.getAttribute('#connection', 'data-state'), (s) => s === 'connected');
+      await eventually(async () => { const s = await page.getAttribute('#connection', 'data-state'); return s === 'connected' ? s : false; }, { what: 'the first answer', intervalMs: 50 });
       // Cut the API as a failing proxy would; the page is told nothing else.
       await page.route('**/api/tracker', (route) => route.abort('connectionrefused'));
-      await eventually('the error to show', () => page.getAttribute('#connection', 'data-state'), (s) => s === 'error');
+      await eventually(async () => { const s = await page.getAttribute('#connection', 'data-state'); return s === 'error' ? s : false; }, { what: 'the error to show', intervalMs: 50 });
       assert.equal(await page.isVisible('#error'), true);
       assert.match(await page.textContent('#error') ?? '', /Cannot read \/api\/tracker/);
       await page.unroute('**/api/tracker');
       // An answer of the wrong shape (a proxy's error page, an incompatible server) is an error too, not NaN in a table.
       await page.route('**/api/tracker', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ nodeId: 'x', nodes: 'none' }) }));
-      await eventually('the shape error to show', () => page.textContent('#error'), (t) => /response\.nodes is not an array/.test(t ?? ''));
+      await eventually(async () => { const t = await page.textContent('#error'); return /response\.nodes is not an array/.test(t ?? '') ? t : false; }, { what: 'the shape error to show', intervalMs: 50 });
       assert.equal(await page.getAttribute('#connection', 'data-state'), 'error');
       await page.unroute('**/api/tracker');
-      await eventually('the page to recover', () => page.getAttribute('#connection', 'data-state'), (s) => s === 'connected');
+      await eventually(async () => { const s = await page.getAttribute('#connection', 'data-state'); return s === 'connected' ? s : false; }, { what: 'the page to recover', intervalMs: 50 });
       assert.equal(await page.isVisible('#error'), false);
     } finally {
       await page.close();
@@ -197,5 +194,5 @@ describe('tracker: the real client in Chromium through two Brigade nodes sharing
 async function sendFromPage(p: DemoPage, text: string): Promise<void> {
   await p.page.fill('#message', text);
   await p.page.click('#send');
-  await eventually('the box to clear after sending', () => p.page.inputValue('#message'), (v) => v === '');
+  await eventually(async () => { const v = await p.page.inputValue('#message'); return v === '' ? v : false; }, { what: 'the box to clear after sending', intervalMs: 50 });
 }

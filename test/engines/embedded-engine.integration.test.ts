@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import type { RetentionOptions } from '../../src/core/engine.ts';
 import { EmbeddedEngine } from '../../src/engines/index.ts';
 import { BrigadeError } from '../../src/protocol/index.ts';
@@ -21,12 +22,33 @@ function tempDb(): { path: string; cleanup: () => Promise<void> } {
   return { path: join(dir, 'nested', 'brigade.db'), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A second connection to the engine's file, changing it behind the engine's back. */
+function tamper(path: string, change: (db: Database.Database) => void): void {
+  const db = new Database(path);
+  try {
+    change(db);
+  } finally {
+    db.close();
+  }
+}
+
+let brokenCount = 0;
 runEngineConformance('embedded', async (retention: RetentionOptions) => {
   const { path, cleanup } = tempDb();
   return {
     engine: new EmbeddedEngine({ path, retention }),
     reopen: async () => new EmbeddedEngine({ path, retention }),
     cleanup,
+    loseChannel: async (channel) => tamper(path, (db) => {
+      for (const table of ['channels', 'events', 'snapshots']) {
+        db.prepare(`DELETE FROM ${table} WHERE ${table === 'channels' ? 'name' : 'channel'} = ?`).run(channel);
+      }
+    }),
+    breakChannel: async (channel) => tamper(path, (db) => {
+      const name = `broken_${brokenCount++}`;
+      db.exec(`CREATE TRIGGER ${name} BEFORE INSERT ON events WHEN NEW.channel = '${channel.replace(/'/g, "''")}'
+        BEGIN SELECT RAISE(ABORT, 'broken by the test'); END`);
+    }),
   };
 });
 
@@ -65,7 +87,7 @@ describe('embedded engine', () => {
       assert.equal((await engine.info('a')).head, 1);
       assert.equal((await engine.info('b')).head, 0);
       assert.equal((await engine.read('a', 0, 10)).length, 1);
-      assert.deepEqual(await engine.append([{ channel: 'a', events: [{ payload: encoder.encode('a1'), publisher: '', timeMs: 3 }] }]), [1]);
+      assert.deepEqual((await engine.append([{ channel: 'a', events: [{ payload: encoder.encode('a1'), publisher: '', timeMs: 3 }] }]))[0].version, 1);
     } finally {
       await engine.close();
       await cleanup();
@@ -83,8 +105,8 @@ describe('embedded engine', () => {
         throw new Error('subscriber bug');
       });
       engine.onBatch((batch) => seen.push(batch.firstVersion));
-      assert.deepEqual(await engine.append([{ channel: 'a', events: [{ payload: encoder.encode('x'), publisher: '', timeMs: 1 }] }]), [0]);
-      assert.deepEqual(await engine.append([{ channel: 'a', events: [{ payload: encoder.encode('y'), publisher: '', timeMs: 1 }] }]), [1]);
+      assert.deepEqual((await engine.append([{ channel: 'a', events: [{ payload: encoder.encode('x'), publisher: '', timeMs: 1 }] }])).map((p) => p.version), [0]);
+      assert.deepEqual((await engine.append([{ channel: 'a', events: [{ payload: encoder.encode('y'), publisher: '', timeMs: 1 }] }])).map((p) => p.version), [1]);
       assert.deepEqual(seen, [0, 1]);
       assert.equal(warnings.length, 2);
     } finally {
@@ -99,7 +121,7 @@ describe('embedded engine', () => {
     await engine.open();
     try {
       const events = Array.from({ length: 10_000 }, (_, i) => ({ payload: encoder.encode(`e${i}`), publisher: 'u', timeMs: i }));
-      assert.deepEqual(await engine.append([{ channel: 'big', events }]), [0]);
+      assert.deepEqual((await engine.append([{ channel: 'big', events }])).map((p) => p.version), [0]);
       assert.equal((await engine.info('big')).head, 10_000);
       assert.equal(decoder.decode((await engine.read('big', 9_999, 1))[0].payload), 'e9999');
     } finally {

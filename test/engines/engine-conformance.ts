@@ -11,11 +11,24 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { CommittedBatch, Engine, LogEvent, RetentionOptions } from '../../src/core/engine.ts';
 import { BrigadeError } from '../../src/protocol/index.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 export interface ConformanceSubject {
   engine: Engine;
   reopen: () => Promise<Engine>;
   cleanup: () => Promise<void>;
+  /**
+   * Loses everything stored for `channel` behind the engine's back, as a storage failure would
+   * (Redis restarted without persistence, a deleted key; rows deleted from SQLite).
+   */
+  loseChannel: (channel: string) => Promise<void>;
+  /** Makes every later write to `channel` fail inside the store (a key of the wrong type; a trigger that aborts). */
+  breakChannel: (channel: string) => Promise<void>;
+}
+
+/** Each request's first version, for the tests about numbering. */
+async function versionsOf(engine: Engine, requests: Parameters<Engine['append']>[0]): Promise<number[]> {
+  return (await engine.append(requests)).map((position) => position.version);
 }
 
 /** Small numbers, so both trimming branches (by snapshot count and by retainEvents) are reached. */
@@ -82,11 +95,11 @@ export function runEngineConformance(
     it('numbers events densely from 0 per channel across appends', async () => {
       const a = channelName('a');
       const b = channelName('b');
-      assert.deepEqual(await engine.append([{ channel: a, events: events('a', 0, 3) }]), [0]);
-      assert.deepEqual(await engine.append([{ channel: b, events: events('b', 0, 2) }]), [0]);
-      assert.deepEqual(await engine.append([{ channel: a, events: events('a', 3, 1) }]), [3]);
-      assert.deepEqual(await engine.append([{ channel: a, events: events('a', 4, 4) }]), [4]);
-      assert.deepEqual(await engine.append([{ channel: b, events: events('b', 2, 1) }]), [2]);
+      assert.deepEqual(await versionsOf(engine, [{ channel: a, events: events('a', 0, 3) }]), [0]);
+      assert.deepEqual(await versionsOf(engine, [{ channel: b, events: events('b', 0, 2) }]), [0]);
+      assert.deepEqual(await versionsOf(engine, [{ channel: a, events: events('a', 3, 1) }]), [3]);
+      assert.deepEqual(await versionsOf(engine, [{ channel: a, events: events('a', 4, 4) }]), [4]);
+      assert.deepEqual(await versionsOf(engine, [{ channel: b, events: events('b', 2, 1) }]), [2]);
       assert.equal((await engine.info(a)).head, 8);
       assert.equal((await engine.info(b)).head, 3);
       assertEventsEqual(await engine.read(a, 0, 100), events('a', 0, 8));
@@ -97,7 +110,7 @@ export function runEngineConformance(
       const [a, b, c] = [channelName('a'), channelName('b'), channelName('c')];
       await engine.append([{ channel: b, events: events('b', 0, 5) }]);
       await engine.append([{ channel: c, events: events('c', 0, 2) }]);
-      const firsts = await engine.append([
+      const firsts = await versionsOf(engine, [
         { channel: c, events: events('c', 2, 1) },
         { channel: a, events: events('a', 0, 2) },
         { channel: b, events: events('b', 5, 3) },
@@ -113,12 +126,12 @@ export function runEngineConformance(
       const results = await Promise.all(
         Array.from({ length: 10 }, (_, i) => engine.append([{ channel: a, events: events(`w${i}-`, 0, 2) }])),
       );
-      const firsts = results.map(([first]) => first).sort((x, y) => x - y);
+      const firsts = results.map(([first]) => first.version).sort((x, y) => x - y);
       assert.deepEqual(firsts, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
       assert.equal((await engine.info(a)).head, 20);
       // Each call's two events sit together at its first version.
       const stored = texts(await engine.read(a, 0, 100));
-      results.forEach(([first], i) => assert.deepEqual(stored.slice(first, first + 2), [`w${i}-0`, `w${i}-1`]));
+      results.forEach(([{ version: first }], i) => assert.deepEqual(stored.slice(first, first + 2), [`w${i}-0`, `w${i}-1`]));
     });
 
     it('passes every committed batch to onBatch once, in version order, with its events', async () => {
@@ -132,15 +145,19 @@ export function runEngineConformance(
       await engine.append([{ channel: a, events: events('a', 2, 3) }, { channel: b, events: events('b', 0, 1) }]);
       await engine.append([{ channel: a, events: events('a', 5, 1) }]);
       // Engines that deliver through a bus (Redis) may lag the append's resolution a little.
-      await waitFor(() => seen.length >= 4);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal(seen.length, 4, 'each batch exactly once');
-      const forA = seen.filter((batch) => batch.channel === a);
+      // "Exactly once" needs a positive signal that nothing else is coming: a marker batch on each
+      // channel after them; batches of one channel arrive in version order, so once both markers are
+      // here, every earlier batch (or duplicate) is too.
+      await engine.append([{ channel: a, events: events('a', 6, 1) }, { channel: b, events: events('b', 1, 1) }]);
+      const isMarker = (batch: CommittedBatch) => (batch.channel === a && batch.firstVersion === 6) || (batch.channel === b && batch.firstVersion === 1);
+      await eventually(() => seen.filter(isMarker).length === 2, { what: 'both marker batches' });
+      assert.equal(seen.filter((batch) => !isMarker(batch)).length, 4, 'each batch exactly once');
+      const forA = seen.filter((batch) => batch.channel === a && !isMarker(batch));
       assert.deepEqual(forA.map((batch) => batch.firstVersion), [0, 2, 5]);
       assertEventsEqual(forA[0].events, events('a', 0, 2));
       assertEventsEqual(forA[1].events, events('a', 2, 3));
       assertEventsEqual(forA[2].events, events('a', 5, 1));
-      const forB = seen.filter((batch) => batch.channel === b);
+      const forB = seen.filter((batch) => batch.channel === b && !isMarker(batch));
       assert.equal(forB.length, 1);
       assert.equal(forB[0].firstVersion, 0);
       assertEventsEqual(forB[0].events, events('b', 0, 1));
@@ -223,7 +240,7 @@ export function runEngineConformance(
       assert.equal(info.oldest, 7);
       assertEventsEqual(await engine.read(a, 7, 100), events('a', 7, 8));
       // Appends after trimming keep numbering from the head.
-      assert.deepEqual(await engine.append([{ channel: a, events: events('a', 15, 2) }]), [15]);
+      assert.deepEqual(await versionsOf(engine, [{ channel: a, events: events('a', 15, 2) }]), [15]);
       assertEventsEqual(await engine.read(a, 7, 100), events('a', 7, 10));
       assert.equal((await engine.info(a)).epoch, info.epoch);
     });
@@ -249,7 +266,148 @@ export function runEngineConformance(
       assertEventsEqual(await again.read(b, 0, 100), events('b', 0, 3));
       assert.equal(decoder.decode((await again.getSnapshot(a))!.bytes), 's11');
       assert.equal((await again.getSnapshot(a, 10))?.version, 8);
-      assert.deepEqual(await again.append([{ channel: a, events: events('a', 12, 1) }]), [12]);
+      assert.deepEqual(await versionsOf(again, [{ channel: a, events: events('a', 12, 1) }]), [12]);
+    });
+
+    it('gives every append result and committed batch the epoch of the log it went to', async () => {
+      const [a, b] = [channelName('a'), channelName('b')];
+      const seen: CommittedBatch[] = [];
+      engine.onBatch((batch) => {
+        if (batch.channel === a || batch.channel === b) seen.push(batch);
+      });
+      await engine.append([{ channel: a, events: events('a', 0, 2) }]);
+      const positions = await engine.append([{ channel: b, events: events('b', 0, 1) }, { channel: a, events: events('a', 2, 1) }]);
+      const [infoA, infoB] = [await engine.info(a), await engine.info(b)];
+      assert.deepEqual(positions, [{ version: 0, epoch: infoB.epoch, firsts: [0] }, { version: 2, epoch: infoA.epoch, firsts: [2] }]);
+      await eventually(() => seen.length >= 3);
+      // Order is promised per channel only.
+      const of = (channel: string) => seen.filter((batch) => batch.channel === channel).map((batch) => [batch.firstVersion, batch.epoch]);
+      assert.deepEqual(of(a), [[0, infoA.epoch], [2, infoA.epoch]]);
+      assert.deepEqual(of(b), [[0, infoB.epoch]]);
+    });
+
+    it('commits none of a call\'s requests when one of them fails in the store', async () => {
+      const [a, b] = [channelName('a'), channelName('broken')];
+      await engine.append([{ channel: a, events: events('a', 0, 2) }]);
+      const seen: CommittedBatch[] = [];
+      engine.onBatch((batch) => {
+        if (batch.channel === a || batch.channel === b) seen.push(batch);
+      });
+      await subject.breakChannel(b);
+      await assert.rejects(
+        engine.append([{ channel: a, events: events('a', 2, 3) }, { channel: b, events: events('b', 0, 1) }]),
+        (err: unknown) => err instanceof BrigadeError && err.code === 'UNAVAILABLE',
+      );
+      assert.equal((await engine.info(a)).head, 2, 'the first request was not committed either');
+      assertEventsEqual(await engine.read(a, 0, 10), events('a', 0, 2));
+      // Whatever was announced by now would have come: the next append's batch follows it.
+      const [next] = await engine.append([{ channel: a, events: events('x', 2, 1) }]);
+      assert.equal(next.version, 2);
+      // Batches of the first append (0, 1) may still be on their way to a shared engine's reader.
+      const later = () => seen.filter((batch) => batch.channel === b || batch.firstVersion >= 2);
+      await eventually(() => later().length >= 1);
+      assert.deepEqual(later().map((batch) => [batch.channel, batch.firstVersion, texts(batch.events)]), [[a, 2, ['x2']]]);
+    });
+
+    it('starts a lost channel again at version 0 in a new epoch, and says so in results and batches', async () => {
+      const a = channelName('a');
+      const seen: CommittedBatch[] = [];
+      engine.onBatch((batch) => {
+        if (batch.channel === a) seen.push(batch);
+      });
+      await engine.append([{ channel: a, events: events('old', 0, 4) }]);
+      await engine.putSnapshot(a, { version: 4, bytes: encoder.encode('old-s4'), timeMs: 4 });
+      const before = await engine.info(a);
+      await eventually(() => seen.length >= 1);
+      await subject.loseChannel(a);
+
+      const after = await engine.info(a);
+      assert.notEqual(after.epoch, before.epoch, 'a new epoch');
+      assert.ok(after.epoch > 0 && after.epoch < 2 ** 32);
+      assert.deepEqual({ head: after.head, oldest: after.oldest }, { head: 0, oldest: 0 });
+      assert.equal(await engine.getSnapshot(a), null, 'no snapshot of the lost log');
+      assert.deepEqual(await engine.read(a, 0, 10), []);
+      const [position] = await engine.append([{ channel: a, events: events('new', 0, 2) }]);
+      assert.deepEqual(position, { version: 0, epoch: after.epoch, firsts: [0] });
+      assertEventsEqual(await engine.read(a, 0, 10), events('new', 0, 2));
+      await eventually(() => seen.some((batch) => batch.epoch === after.epoch && batch.events.length > 0));
+      const fresh = seen.filter((batch) => batch.epoch === after.epoch);
+      // A shared engine may first announce the new epoch with an empty batch at its head.
+      const withEvents = fresh.filter((batch) => batch.events.length > 0);
+      assert.deepEqual(withEvents.map((batch) => [batch.firstVersion, texts(batch.events)]), [[0, ['new0', 'new1']]]);
+      for (const notice of fresh.filter((batch) => batch.events.length === 0)) assert.ok(notice.firstVersion <= 2);
+      assert.ok(seen.every((batch) => batch.epoch === before.epoch || batch.epoch === after.epoch));
+
+      // A snapshot of the lost log must not land in the new one.
+      await assert.rejects(engine.putSnapshot(a, { version: 4, epoch: before.epoch, bytes: encoder.encode('stale'), timeMs: 5 }),
+        (err: unknown) => err instanceof BrigadeError && err.code === 'UNAVAILABLE');
+      assert.equal(await engine.getSnapshot(a), null);
+      await engine.putSnapshot(a, { version: 2, epoch: after.epoch, bytes: encoder.encode('new-s2'), timeMs: 6 });
+      assert.equal(decoder.decode((await engine.getSnapshot(a))!.bytes), 'new-s2');
+    });
+
+    it('commits a stamped publish once: a repeat gets its original version and appends nothing', async () => {
+      const [a, b] = [channelName('a'), channelName('b')];
+      const seen: CommittedBatch[] = [];
+      engine.onBatch((batch) => { if (batch.channel === a) seen.push(batch); });
+      const first = await engine.append([{
+        channel: a, events: events('x', 0, 3),
+        publishes: [{ producer: 'pA', seq: 1, count: 1 }, { producer: 'pA', seq: 2, count: 2 }],
+      }]);
+      assert.deepEqual(first[0].firsts, [0, 1]);
+      // Re-sent with one new publish after them, and another producer's seq 1 on the same channel,
+      // and pA's seq 1 on another channel: only the repeats are recognised.
+      const again = await engine.append([
+        {
+          channel: a, events: [...events('x', 0, 3), ...events('y', 0, 1), ...events('z', 0, 1)],
+          publishes: [{ producer: 'pA', seq: 1, count: 1 }, { producer: 'pA', seq: 2, count: 2 }, { producer: 'pA', seq: 3, count: 1 }, { producer: 'pB', seq: 1, count: 1 }],
+        },
+        { channel: b, events: events('b', 0, 1), publishes: [{ producer: 'pA', seq: 1, count: 1 }] },
+      ]);
+      assert.deepEqual(again.map((r) => [r.version, r.firsts]), [[3, [0, 1, 3, 4]], [0, [0]]]);
+      assert.deepEqual(texts(await engine.read(a, 0, 100)), ['x0', 'x1', 'x2', 'y0', 'z0']);
+      // The same publish twice in one request: once.
+      const twice = await engine.append([{ channel: a, events: events('w', 0, 2), publishes: [{ producer: 'pA', seq: 4, count: 1 }, { producer: 'pA', seq: 4, count: 1 }] }]);
+      assert.deepEqual(twice[0].firsts, [5, 5]);
+      assert.equal((await engine.info(a)).head, 6);
+      // Every node hears each committed event once, and only the new ones.
+      await eventually(() => seen.reduce((n, batch) => n + batch.events.length, 0) >= 6);
+      assert.deepEqual(seen.flatMap((batch) => texts(batch.events)), ['x0', 'x1', 'x2', 'y0', 'z0', 'w0']);
+      assert.deepEqual(seen.map((batch) => batch.firstVersion), [0, 3, 5]);
+    });
+
+    it('remembers a producer\'s newest 1024 sequence numbers per channel', async () => {
+      const a = channelName('a');
+      const n = 1025;
+      await engine.append([{ channel: a, events: events('e', 0, n), publishes: Array.from({ length: n }, (_, i) => ({ producer: 'pW', seq: i + 1, count: 1 })) }]);
+      const [r] = await engine.append([{
+        channel: a, events: events('r', 0, 2),
+        publishes: [{ producer: 'pW', seq: 1, count: 1 }, { producer: 'pW', seq: 2, count: 1 }],
+      }]);
+      assert.deepEqual(r.firsts, [n, 1], 'seq 1 has left the window and is appended again; seq 2 is still known');
+    });
+
+    it('refuses a whole call whose stamps do not describe its events, committing nothing', async () => {
+      const [a, b] = [channelName('a'), channelName('b')];
+      for (const publishes of [
+        [{ producer: 'p A', seq: 1, count: 1 }],
+        [{ producer: 'pA', seq: 0, count: 1 }],
+        [{ producer: 'pA', seq: 1, count: 2 }],
+      ]) {
+        await assert.rejects(engine.append([{ channel: b, events: events('b', 0, 1) }, { channel: a, events: events('a', 0, 1), publishes }]),
+          (err: unknown) => err instanceof BrigadeError && err.code === 'INVALID_EVENT', JSON.stringify(publishes));
+      }
+      assert.equal((await engine.info(a)).head, 0);
+      assert.equal((await engine.info(b)).head, 0);
+    });
+
+    it('forgets a producer\'s publishes with the log that held them (a lost channel)', async () => {
+      const a = channelName('a');
+      await engine.append([{ channel: a, events: events('old', 0, 1), publishes: [{ producer: 'pL', seq: 1, count: 1 }] }]);
+      await subject.loseChannel(a);
+      const [r] = await engine.append([{ channel: a, events: events('old', 0, 1), publishes: [{ producer: 'pL', seq: 1, count: 1 }] }]);
+      assert.deepEqual(r.firsts, [0]);
+      assert.deepEqual(texts(await engine.read(a, 0, 10)), ['old0'], 'committed again, in the new log');
     });
 
     it('rejects with UNAVAILABLE after close', async () => {
@@ -269,7 +427,3 @@ export function runEngineConformance(
   });
 }
 
-async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-}

@@ -10,6 +10,7 @@ import { SubscribeMode, decodeServerFrame, encodeClientFrame } from '../../src/p
 import { makeEditCodec } from '../../src/apps/place/edit-codec.ts';
 import { decodePixels } from '../../src/apps/place/snapshot-codec.ts';
 import { channelKeys } from '../../src/engines/redis-keys.ts';
+import { eventually } from './eventually.ts';
 
 /** A small canvas keeps each viewer's state at 4 KiB and each SNAPSHOT frame at 2 KiB. */
 export const SIDE = 64;
@@ -29,16 +30,6 @@ export function applyEdits(pixels: Uint8Array, events: readonly Uint8Array[]): v
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `cond` every `everyMs` until it holds; throws `what` after `timeoutMs`. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000, everyMs = 20): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 export interface LightViewer {
   client: BrigadeClient;
@@ -184,10 +175,10 @@ export async function nodeCanvas(baseUrl: string): Promise<{ version: number; pi
 /** Waits until the node's canvas reaches `version` and returns it. */
 export async function nodeCanvasAt(baseUrl: string, version: number, timeoutMs = 20_000): Promise<Uint8Array> {
   let last: { version: number; pixels: Uint8Array } = { version: -1, pixels: new Uint8Array(0) };
-  await waitFor(async () => {
+  await eventually(async () => {
     last = await nodeCanvas(baseUrl);
     return last.version >= version;
-  }, `${baseUrl} to reach version ${version} (at ${last.version})`, timeoutMs, 50);
+  }, { what: `${baseUrl} to reach version ${version} (at ${last.version})`, timeoutMs: timeoutMs, intervalMs: 50 });
   if (last.version !== version) throw new Error(`${baseUrl} is at ${last.version}, past the expected head ${version}`);
   return last.pixels;
 }
@@ -202,6 +193,17 @@ export async function redisHead(redisUrl: string, prefix: string): Promise<numbe
   try {
     await r.connect();
     return Number((await r.hget(channelKeys(prefix, CHANNEL).meta, 'head')) ?? 0);
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** The channel's epoch as Redis holds it (0 while it has none). */
+export async function redisEpoch(redisUrl: string, prefix: string): Promise<number> {
+  const r = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await r.connect();
+    return Number((await r.hget(channelKeys(prefix, CHANNEL).meta, 'epoch')) ?? 0);
   } finally {
     r.disconnect();
   }
@@ -225,7 +227,7 @@ export async function readLog(wsUrl: string, head: number, timeoutMs = 20_000): 
         snapshotAt = version;
       },
     }, { mode: 'version', version: 0 });
-    await waitFor(() => sub.version >= head || snapshotAt >= 0, `the replay to reach ${head} (at ${sub.version})`, timeoutMs);
+    await eventually(() => sub.version >= head || snapshotAt >= 0, { what: `the replay to reach ${head} (at ${sub.version})`, timeoutMs: timeoutMs });
     if (snapshotAt >= 0) throw new Error(`the replay from 0 got a SNAPSHOT at ${snapshotAt} instead of the log`);
     if (sub.version !== head) throw new Error(`replay went past the head: ${sub.version} > ${head}`);
     return events;

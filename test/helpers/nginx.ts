@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './free-port.ts';
+import { eventually } from './eventually.ts';
 
 const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 const START_TIMEOUT_MS = 15_000;
@@ -130,23 +131,22 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   };
 
   // Ready once it proxies: /healthz through nginx answers 200.
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    const failure = spawnError ? `could not be spawned: ${(spawnError as Error).message}`
-      : !running() ? 'exited' : Date.now() > deadline ? `did not answer within ${START_TIMEOUT_MS} ms` : '';
-    if (failure) {
-      await stop();
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`nginx ${failure}; output:\n${output}`);
-    }
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+  let failure = '';
+  try {
+    const state = await eventually(async () => {
+      if (spawnError || !running()) return 'gone';
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`); // throws while not listening yet
       await res.arrayBuffer();
-      if (res.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
+      return res.status === 200 && 'ready';
+    }, { what: 'nginx to proxy /healthz', timeoutMs: START_TIMEOUT_MS, intervalMs: 50 });
+    if (state === 'gone') failure = spawnError ? `could not be spawned: ${(spawnError as Error).message}` : 'exited';
+  } catch (err) {
+    failure = (err as Error).message;
+  }
+  if (failure) {
+    await stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`nginx ${failure}; output:\n${output}`);
   }
 
   return {

@@ -6,6 +6,7 @@ import { WebSocket } from 'ws';
 import { BrigadeClient, type Subscription, type SubscribeFrom } from '../../src/sdk/index.ts';
 import { makeEditCodec } from '../../src/apps/place/edit-codec.ts';
 import { decodePixels } from '../../src/apps/place/snapshot-codec.ts';
+import { eventually } from './eventually.ts';
 
 export const codec = makeEditCodec(1000, 1000, 16);
 
@@ -41,11 +42,9 @@ export function viewer(wsUrl: string, options: { token?: string; from?: Subscrib
     snapshots: 0,
     behind: 0,
     async untilVersion(target, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (v.sub.version < target || !v.sub.synced) {
-        if (Date.now() > deadline) throw new Error(`viewer stuck at version ${v.sub.version}, wanted ${target}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await eventually(() => v.sub.version >= target && v.sub.synced, {
+        what: () => `the viewer to reach version ${target} (stuck at ${v.sub.version})`, timeoutMs, intervalMs: 10,
+      });
     },
     close() { client.close(); },
   };

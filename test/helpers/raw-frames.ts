@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { writeWsHeader, wsHeaderSize } from '../../src/gateway/ws-sink.ts';
+import { eventually } from './eventually.ts';
 
 /** A server frame (unmasked) around `payload`. */
 export function serverFrame(payload: Buffer, first = 0x81): Buffer {
@@ -36,7 +37,6 @@ export class RawClient {
   readonly frames: Array<{ opcode: number; payload: Buffer }> = [];
   readonly ended: Promise<void>;
   private buf = Buffer.alloc(0);
-  private waiters: Array<() => void> = [];
   private constructor(readonly socket: Socket) {
     this.ended = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('data', (d: Buffer) => {
@@ -50,7 +50,6 @@ export class RawClient {
         this.frames.push({ opcode: this.buf[0] & 0x0f, payload: this.buf.subarray(h, h + len) });
         this.buf = this.buf.subarray(h + len);
       }
-      for (const w of this.waiters.splice(0)) w();
     });
   }
 
@@ -76,13 +75,10 @@ export class RawClient {
   }
 
   async frame(opcode: number, timeoutMs = 3000): Promise<Buffer> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    return eventually(() => {
       const i = this.frames.findIndex((f) => f.opcode === opcode);
-      if (i >= 0) return this.frames.splice(i, 1)[0].payload;
-      if (Date.now() > deadline) throw new Error(`no frame with opcode ${opcode}; got ${this.frames.map((f) => f.opcode)}`);
-      await new Promise<void>((resolve) => { this.waiters.push(resolve); setTimeout(resolve, 50); });
-    }
+      return i >= 0 && this.frames.splice(i, 1)[0].payload;
+    }, { what: () => `a frame with opcode ${opcode} (got ${this.frames.map((f) => f.opcode)})`, timeoutMs, intervalMs: 5 });
   }
 
   /** The close frame's code. */

@@ -36,14 +36,27 @@ export interface RedisServer {
 }
 
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
-  const port = await freePort();
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'brigade-redis-'));
-  const args = [
+  const argsFor = (port: number) => [
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir,
     '--appendonly', options.appendonly ? 'yes' : 'no', '--appendfsync', 'always', '--daemonize', 'no',
   ];
-  let proc = await launch(args);
+  // freePort() closes the port before redis-server binds it; a test file running beside this one
+  // can take it in between. Then redis-server says so and exits: try another port.
+  let port = await freePort();
+  let args = argsFor(port);
+  let proc: ChildProcess;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      proc = await launch(args);
+      break;
+    } catch (err) {
+      if (attempt >= 5 || !/Address already in use/i.test((err as Error).message)) throw err;
+      port = await freePort();
+      args = argsFor(port);
+    }
+  }
   const killOnExit = (): void => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   };

@@ -5,7 +5,8 @@
  */
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { TrackerDemoHooks } from '../../web/tracker-demo.ts';
-import { CHROMIUM_PATH, eventually } from '../e2e/browser.ts';
+import { CHROMIUM_PATH } from '../e2e/browser.ts';
+import { eventually } from './eventually.ts';
 
 /**
  * The flags of test/e2e/browser.ts plus one for WebRTC. By default Chromium hides host ICE
@@ -66,7 +67,7 @@ export async function openDemo(browser: Browser, baseUrl: string, infoHash: stri
   const res = await page.goto(`${baseUrl}/tracker-demo.html?infoHash=${infoHash}`);
   if (res?.status() !== 200) throw new Error(`${baseUrl}/tracker-demo.html: HTTP ${res?.status()}`);
   const hooks = demoHooks(page);
-  await eventually(`the demo from ${baseUrl} to join the swarm`, hooks.state, (s) => s === 'joined' || s === 'error');
+  await eventually(async () => { const s = await hooks.state(); return s === 'joined' || s === 'error' ? s : false; }, { what: `the demo from ${baseUrl} to join the swarm`, intervalMs: 50 });
   if (await hooks.state() === 'error') throw new Error(`the demo failed to join: ${await page.textContent('#status')}`);
   return { page, hooks, peerId: await hooks.peerId(), sockets };
 }

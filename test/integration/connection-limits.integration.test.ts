@@ -10,6 +10,7 @@ import { WebSocket } from 'ws';
 import { startServer } from '../helpers/server-process.ts';
 import { metric } from '../helpers/metrics.ts';
 import { FD_RESERVE, openFileSoftLimit } from '../../src/cli/limits.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 type Outcome = { ok: true; ws: WebSocket } | { ok: false; status: number; retryAfter: string | undefined; body: { code: string; message: string } };
 
@@ -39,14 +40,11 @@ async function openWs(url: string, localAddress?: string): Promise<WebSocket> {
 
 /** Opens once the server has seen a closed connection's slot freed (its 'close' comes a moment after ours). */
 async function openOnceFreed(url: string): Promise<WebSocket> {
-  const deadline = Date.now() + 5000;
-  let again = await open(url);
-  while (!again.ok && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 20));
-    again = await open(url);
-  }
-  assert.ok(again.ok, `a closed connection frees its slot: ${again.ok ? '' : JSON.stringify(again)}`);
-  return again.ws;
+  return eventually(async () => {
+    const again = await open(url);
+    if (!again.ok) throw new Error(`refused: ${JSON.stringify(again)}`);
+    return again.ws;
+  }, { what: 'a closed connection to free its slot' });
 }
 
 describe('connection limits', () => {

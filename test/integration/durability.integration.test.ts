@@ -8,6 +8,7 @@ import { WebSocket } from 'ws';
 import { BrigadeClient } from '../../src/sdk/index.ts';
 import { startServer } from '../helpers/server-process.ts';
 import { codec, identity, prng, randomEdit, serverPixels } from '../helpers/place-client.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const args = ['--tick-ms', '20', '--snapshot-every', '100', '--place-png-min-interval-ms', '0', '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0'];
 
@@ -20,9 +21,7 @@ async function readAll(wsUrl: string, head: number): Promise<Uint8Array[]> {
       for (let i = 0; i < batch.length; i++) events[first + i] = batch[i].slice();
     },
   }, { mode: 'version', version: 0 });
-  const deadline = Date.now() + 15_000;
-  while (sub.version < head && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  c.close();
+  await eventually(() => sub.version >= head, { what: `the replay to reach ${head}` }).finally(() => c.close());
   assert.equal(sub.version, head, 'replayed to the head');
   return events;
 }
@@ -49,7 +48,7 @@ describe('durability', () => {
         }
       };
       const writers = Array.from({ length: 8 }, writer);
-      while (acked.size < 1500) await new Promise((r) => setTimeout(r, 5));
+      await eventually(() => acked.size >= 1500, { what: '1,500 acknowledged edits', timeoutMs: 60_000, intervalMs: 5 });
       killed = true;
       await first.kill();
       await Promise.all(writers);

@@ -14,6 +14,7 @@ import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { startNginx, type Nginx } from '../helpers/nginx.ts';
 import { metric } from '../helpers/metrics.ts';
 import { identity, prng, randomEdit, serverPixels, viewer, type Viewer } from '../helpers/place-client.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const nodeArgs = (redisUrl: string): string[] => [
   '--redis', redisUrl, '--redis-prefix', 'nginx:', '--trust-proxy',
@@ -21,14 +22,6 @@ const nodeArgs = (redisUrl: string): string[] => [
   '--tick-ms', '20', '--place-png-min-interval-ms', '0',
   '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0',
 ];
-
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Buffer }> {
   const res = await fetch(url, { headers });
@@ -140,10 +133,10 @@ describe('nodes behind nginx (deploy/nginx/brigade.conf)', () => {
     const before = await get(`${nginx.url}/api/place/main/snapshot.png`);
     await publishThroughNginx([editor], 20, 12);
     assert.ok(Number(before.headers.get('x-brigade-version')) < head);
-    await until(`snapshot.png through nginx at version ${head}`, async () => {
+    await eventually(async () => {
       const r = await get(`${nginx.url}/api/place/main/snapshot.png`);
       return Number(r.headers.get('x-brigade-version')) === head;
-    });
+    }, { what: `snapshot.png through nginx at version ${head}` });
     for (const v of viewers) await v.untilVersion(head);
   });
 
@@ -161,8 +154,8 @@ describe('nodes behind nginx (deploy/nginx/brigade.conf)', () => {
     assert.ok(onGone > 0);
     assert.equal(await gone.stop(), 0, 'the node drains and exits cleanly');
     const everyone = clients.length + viewers.length;
-    await until('every client connected to the remaining node', async () => (await metric(left.url, 'brigade_connections')) === everyone
-      && clients.every((c) => c.connected) && viewers.every((v) => v.client.connected));
+    await eventually(async () => (await metric(left.url, 'brigade_connections')) === everyone
+      && clients.every((c) => c.connected) && viewers.every((v) => v.client.connected), { what: 'every client connected to the remaining node' });
     // New connections go to the node that is left (nginx skips the one that refuses).
     const late = viewer(nginx.wsUrl);
     viewers.push(late);

@@ -9,6 +9,7 @@ import { BrigadeClient, BrigadeError } from '../../src/sdk/index.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { codec, identity, prng, randomEdit, serverPixels, viewer } from '../helpers/place-client.ts';
 import { metric } from '../helpers/metrics.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const fast = ['--tick-ms', '20', '--place-png-min-interval-ms', '0', '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0'];
 
@@ -114,8 +115,7 @@ describe('place over a real server', () => {
     const c = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never });
     c.subscribe('place:main', { onBatch() {}, onError: (e) => errors.push(e) }, { mode: 'version', version: version + 10 });
     try {
-      const deadline = Date.now() + 5000;
-      while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await eventually(() => errors.length > 0, { what: 'the subscription to be refused' });
       assert.equal(errors[0]?.code, 'VERSION_AHEAD');
       assert.match(errors[0].message, new RegExp(`head ${version}`));
     } finally {

@@ -13,10 +13,12 @@ import { BrigadeError } from '../../src/protocol/index.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { identity, prng } from '../helpers/place-client.ts';
+import { metric } from '../helpers/metrics.ts';
 import {
-  CANVAS_ARGS, CHANNEL, WireRecorder, lightViewer, nodeCanvasAt, readLog, readyStatus, redisHead,
-  replayCanvas, samePixels, sleep, smallEdit, waitFor, type LightViewer,
+  CANVAS_ARGS, CHANNEL, WireRecorder, lightViewer, nodeCanvasAt, readLog, readyStatus, redisEpoch, redisHead,
+  replayCanvas, samePixels, sleep, smallEdit, type LightViewer,
 } from '../helpers/fault-kit.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const SECRET = 'shared-secret-for-tests-0123456789';
 const common = [
@@ -139,24 +141,33 @@ describe('nodes over Redis: faults', { concurrency: 1 }, () => {
     for (let i = 0; i < 1000; i++) {
       const rotated = [...urls.slice(i % 3), ...urls.slice(0, i % 3)];
       viewers.push(track(lightViewer(rotated, { token: i < 50 ? tokens[i] : undefined })));
-      if (i % 100 === 99) await waitFor(() => viewers.every((v) => v.sub.synced), 'viewers to take their first snapshot');
+      if (i % 100 === 99) await eventually(() => viewers.every((v) => v.sub.synced), { what: 'viewers to take their first snapshot' });
     }
     for (let n = 0; n < 3; n++) assert.equal(viewers.filter((v) => v.client.url === urls[n]).length, n === 0 ? 334 : 333);
 
     const writers = startWriters(viewers.slice(0, 50).map((v) => v.client), 50, 1000, ['DISCONNECTED']);
-    await waitFor(() => writers.acked.size >= 300, '300 acknowledged edits');
+    await eventually(() => writers.acked.size >= 300, { what: '300 acknowledged edits' });
     const ackedBeforeKill = writers.acked.size;
-    const perLoopAtKill = [...writers.ackedPerLoop];
     await nodes[0].kill();
     const moved = viewers.filter((_, i) => i % 3 === 0);
+    const movedLoops = Array.from({ length: 50 }, (_, i) => i).filter((i) => i % 3 === 0);
     // Clients of the dead node reconnect to the others and go on publishing there.
-    await waitFor(() => moved.every((v) => v.client.connected && v.client.url !== urls[0]), 'the dead node\'s clients to reconnect elsewhere');
-    await waitFor(() => writers.acked.size >= ackedBeforeKill + 700, '700 more acknowledged edits after the kill', 30_000);
+    await eventually(() => moved.every((v) => v.client.connected && v.client.url !== urls[0]), { what: 'the dead node\'s clients to reconnect elsewhere', timeoutMs: 30_000 });
+    // Counted from here, every acknowledgement of a moved publisher comes from a surviving node: its
+    // old connection is closed and node 0 is gone. (Counting from before the kill raced twice over:
+    // an ack node 0 had already written could land after the count and pass for one from elsewhere,
+    // and the 700 edits could all come from the other loops while the moved ones were still
+    // reconnecting, so a moved loop could be stopped before its first publish on a new node.)
+    const perLoopAtMove = [...writers.ackedPerLoop];
+    await eventually(
+      () => writers.acked.size >= ackedBeforeKill + 700 && movedLoops.every((i) => writers.ackedPerLoop[i] > perLoopAtMove[i]),
+      { what: () => `700 more acknowledged edits after the kill (${writers.acked.size - ackedBeforeKill}) and one on a surviving node from every publisher first on the killed node (missing: ${movedLoops.filter((i) => writers.ackedPerLoop[i] <= perLoopAtMove[i]).join(', ')})`, timeoutMs: 30_000 },
+    );
     await writers.stop();
     assert.deepEqual(writers.problems, []);
     t.diagnostic(`${ackedBeforeKill} acknowledged before the kill, ${writers.acked.size} in all; failures ${JSON.stringify(Object.fromEntries(writers.failures))}`);
-    for (let i = 0; i < 50; i += 3) {
-      assert.ok(writers.ackedPerLoop[i] > perLoopAtKill[i], `publisher ${i}, first on the killed node, went on publishing on another`);
+    for (const i of movedLoops) {
+      assert.ok(writers.ackedPerLoop[i] > perLoopAtMove[i], `publisher ${i}, first on the killed node, went on publishing on another`);
     }
 
     const head = await redisHead(redis.url, prefix);
@@ -165,7 +176,7 @@ describe('nodes over Redis: faults', { concurrency: 1 }, () => {
     const [c1, c2] = [await nodeCanvasAt(nodes[1].url, head), await nodeCanvasAt(nodes[2].url, head)];
     assert.ok(samePixels(c1, c2), 'the surviving nodes\' canvases are byte-identical at the head');
 
-    await waitFor(() => viewers.every((v) => v.sub.version >= head), 'every client to reach the head', 30_000);
+    await eventually(() => viewers.every((v) => v.sub.version >= head), { what: 'every client to reach the head', timeoutMs: 30_000 });
     for (const [i, v] of viewers.entries()) {
       assert.equal(v.sub.version, head, `client ${i} stops at the head`);
       assert.deepEqual(v.discontinuities, [], `client ${i} saw batches in order`);
@@ -193,10 +204,10 @@ describe('nodes over Redis: faults', { concurrency: 1 }, () => {
     await Promise.all(editors.map((e) => e.ready()));
 
     const writers = startWriters(editors, 8, 2000, ['UNAVAILABLE']);
-    await waitFor(() => writers.acked.size >= 300, '300 acknowledged edits');
+    await eventually(() => writers.acked.size >= 300, { what: '300 acknowledged edits' });
     await redis.restart();
     const ackedAtRestart = writers.acked.size;
-    await waitFor(() => writers.acked.size >= ackedAtRestart + 300, '300 acknowledged edits after the restart', 30_000);
+    await eventually(() => writers.acked.size >= ackedAtRestart + 300, { what: '300 acknowledged edits after the restart', timeoutMs: 30_000 });
     await writers.stop();
     assert.deepEqual(writers.problems, []);
     assert.ok(editors.every((e) => e.connected), 'clients stayed connected to their nodes');
@@ -208,7 +219,7 @@ describe('nodes over Redis: faults', { concurrency: 1 }, () => {
     const [ca, cb] = [await nodeCanvasAt(a.url, head), await nodeCanvasAt(b.url, head)];
     assert.ok(samePixels(ca, cb), 'both nodes\' canvases are byte-identical at the head');
 
-    await waitFor(() => viewers.every((v) => v.sub.version >= head) && wires.every((w) => w.end >= head), 'viewers to reach the head');
+    await eventually(() => viewers.every((v) => v.sub.version >= head) && wires.every((w) => w.end >= head), { what: 'viewers to reach the head' });
     const expected = Array.from({ length: head }, (_, i) => i);
     for (const [i, v] of viewers.entries()) {
       assert.deepEqual(v.discontinuities, [], `viewer ${i}: each onBatch starts where the previous one ended`);
@@ -228,6 +239,61 @@ describe('nodes over Redis: faults', { concurrency: 1 }, () => {
     assert.ok(samePixels(replayCanvas(log), ca), 'a full replay of the restored log gives the nodes\' canvas');
   });
 
+  it('Redis restarted WITHOUT AOF (data lost) under live clients on two nodes: every node and client moves to the new epoch and converges', LIMIT, async (t) => {
+    const redis = await redisServer(false);
+    const prefix = 'lost:';
+    const [a, b] = await Promise.all([node(redis, prefix, ['--snapshot-every', '200']), node(redis, prefix, ['--snapshot-every', '200'])]);
+    const viewers = [a, a, b, b].map((n, i) => track(lightViewer(n.wsUrl, { mode: i % 2 === 0 ? 'version' : 'snapshot' })));
+    // What each client says about epochs: the client's 'epoch' event.
+    const changes = viewers.map((v) => {
+      const seen: Array<{ previousEpoch: number; epoch: number; version: number }> = [];
+      v.client.on('epoch', (c) => seen.push({ previousEpoch: c.previousEpoch, epoch: c.epoch, version: c.version }));
+      return seen;
+    });
+    const editors = await Promise.all([a, b, a, b].map(async (n) => editor(n.wsUrl, await identity(n.url))));
+    await Promise.all(editors.map((e) => e.ready()));
+
+    const before = startWriters(editors, 4, 3000, ['UNAVAILABLE']);
+    await eventually(() => before.acked.size >= 300, { what: '300 acknowledged edits' });
+    await before.stop();
+    assert.deepEqual(before.problems, []);
+    const oldHead = await redisHead(redis.url, prefix);
+    await eventually(() => viewers.every((v) => v.sub.version === oldHead), { what: 'every client at the old head' });
+    const oldEpoch = viewers[0].sub.epoch;
+    assert.ok(oldEpoch > 0 && viewers.every((v) => v.sub.epoch === oldEpoch), 'one epoch everywhere before');
+
+    await redis.restart(); // no AOF, no RDB: Redis comes back empty
+    // Publishing goes on through the same connections as soon as Redis is back, in the new log.
+    const afterRestart = startWriters(editors, 4, 4000, ['UNAVAILABLE']);
+    await eventually(() => afterRestart.acked.size >= 100, { what: '100 acknowledged edits in the new log', timeoutMs: 30_000 });
+    await afterRestart.stop();
+    assert.deepEqual(afterRestart.problems, []);
+    t.diagnostic(`old head ${oldHead}; new log: ${afterRestart.acked.size} acknowledged; failures ${JSON.stringify(Object.fromEntries(afterRestart.failures))}`);
+
+    const head = await redisHead(redis.url, prefix);
+    const newEpoch = await redisEpoch(redis.url, prefix);
+    assert.notEqual(newEpoch, oldEpoch, 'Redis started a new epoch');
+    assert.ok(Math.max(...afterRestart.acked.keys()) < head, 'every acknowledgement counts in the new log');
+    const [ca, cb] = [await nodeCanvasAt(a.url, head), await nodeCanvasAt(b.url, head)];
+    assert.ok(samePixels(ca, cb), 'both nodes hold the same canvas at the new head');
+    for (const n of [a, b]) assert.ok(await metric(n.url, 'brigade_epoch_changes_total') >= 1, `node ${n.port} noticed the new epoch`);
+
+    await eventually(() => viewers.every((v) => v.sub.epoch === newEpoch && v.sub.version === head), { what: 'every client at the new head of the new epoch', timeoutMs: 30_000 });
+    for (const [i, v] of viewers.entries()) {
+      assert.deepEqual(v.discontinuities, [], `client ${i} applied no batch out of place`);
+      assert.ok(samePixels(v.pixels, ca), `client ${i}'s canvas equals the nodes' at the new head`);
+      assert.ok(changes[i].length >= 1, `client ${i} was told its log was replaced`);
+      assert.equal(changes[i][0].previousEpoch, oldEpoch, `client ${i}'s first change leaves the old epoch`);
+      assert.equal(changes[i].at(-1)!.epoch, newEpoch, `client ${i} ends in the new epoch`);
+    }
+
+    // The new log alone gives that canvas: nothing of the lost one was mixed in.
+    const auditor = await node(redis, prefix);
+    const log = await readLog(auditor.wsUrl, head);
+    assertAckedInLog(afterRestart.acked, log);
+    assert.ok(samePixels(replayCanvas(log), ca), 'a full replay of the new log gives the nodes\' canvas');
+  });
+
   it('Redis unreachable: publishes are refused with UNAVAILABLE, viewers keep their state, /readyz is 503; service resumes by itself', LIMIT, async () => {
     const redis = await redisServer(true);
     const prefix = 'down:';
@@ -242,13 +308,13 @@ describe('nodes over Redis: faults', { concurrency: 1 }, () => {
       acked.set(await (i % 2 ? ea : eb).publish(CHANNEL, edit), edit);
     }));
     const before = 60;
-    await waitFor(() => viewers.every((v) => v.sub.version === before), 'viewers to reach 60');
+    await eventually(() => viewers.every((v) => v.sub.version === before), { what: 'viewers to reach 60' });
     assert.equal(await readyStatus(a.url), 200);
     assert.equal(await readyStatus(b.url), 200);
     const held = viewers.map((v) => v.pixels.slice());
 
     await redis.stop();
-    await waitFor(async () => (await readyStatus(a.url)) === 503 && (await readyStatus(b.url)) === 503, '/readyz to report 503 on both nodes');
+    await eventually(async () => (await readyStatus(a.url)) === 503 && (await readyStatus(b.url)) === 503, { what: '/readyz to report 503 on both nodes' });
     const outageEnds = Date.now() + 3000;
     let refused = 0;
     while (Date.now() < outageEnds) {
@@ -274,7 +340,7 @@ describe('nodes over Redis: faults', { concurrency: 1 }, () => {
     assert.ok(ea.connected && eb.connected, 'publishers stay connected');
 
     await redis.restart();
-    await waitFor(async () => (await readyStatus(a.url)) === 200 && (await readyStatus(b.url)) === 200, '/readyz to report 200 again', 20_000, 100);
+    await eventually(async () => (await readyStatus(a.url)) === 200 && (await readyStatus(b.url)) === 200, { what: '/readyz to report 200 again', timeoutMs: 20_000, intervalMs: 100 });
     assert.equal(await redisHead(redis.url, prefix), before, 'nothing refused was committed');
     const ea2 = smallEdit(rand);
     const eb2 = smallEdit(rand);
@@ -282,7 +348,7 @@ describe('nodes over Redis: faults', { concurrency: 1 }, () => {
     assert.deepEqual(versions, [before, before + 1], 'new publishes are acknowledged at the next versions');
     acked.set(before, ea2);
     acked.set(before + 1, eb2);
-    await waitFor(() => viewers.every((v) => v.sub.version >= before + 2), 'viewers on both nodes to see the new edits');
+    await eventually(() => viewers.every((v) => v.sub.version >= before + 2), { what: 'viewers on both nodes to see the new edits' });
     const [ca, cb] = [await nodeCanvasAt(a.url, before + 2), await nodeCanvasAt(b.url, before + 2)];
     assert.ok(samePixels(ca, cb));
     for (const [i, v] of viewers.entries()) {
@@ -304,11 +370,11 @@ describe('nodes over Redis: faults', { concurrency: 1 }, () => {
     const [a, b] = await Promise.all([node(redis, prefix, retention), node(redis, prefix, retention)]);
     const onA = [0, 1].map(() => track(lightViewer(a.wsUrl)));
     const onB = [0, 1].map(() => track(lightViewer(b.wsUrl)));
-    await waitFor(() => [...onA, ...onB].every((v) => v.sub.synced), 'viewers to sync');
+    await eventually(() => [...onA, ...onB].every((v) => v.sub.synced), { what: 'viewers to sync' });
     const editors = await Promise.all([0, 1].map(async () => editor(a.wsUrl, await identity(a.url))));
     await Promise.all(editors.map((e) => e.ready()));
     const writers = startWriters(editors, 8, 4000, []);
-    await waitFor(() => writers.acked.size >= 100, '100 acknowledged edits');
+    await eventually(() => writers.acked.size >= 100, { what: '100 acknowledged edits' });
 
     const frozenFrom = await redisHead(redis.url, prefix);
     b.proc.kill('SIGSTOP');
@@ -320,7 +386,7 @@ describe('nodes over Redis: faults', { concurrency: 1 }, () => {
       b.proc.kill('SIGCONT');
     }
     const ackedAtResume = writers.acked.size;
-    await waitFor(() => writers.acked.size >= ackedAtResume + 100, '100 more acknowledged edits after SIGCONT');
+    await eventually(() => writers.acked.size >= ackedAtResume + 100, { what: '100 more acknowledged edits after SIGCONT' });
     await writers.stop();
     assert.deepEqual(writers.problems, []);
     t.diagnostic(`frozen from version ${frozenFrom} to ${frozenTo}; ${writers.acked.size} acknowledged`);
@@ -329,7 +395,7 @@ describe('nodes over Redis: faults', { concurrency: 1 }, () => {
     const head = await redisHead(redis.url, prefix);
     const [ca, cb] = [await nodeCanvasAt(a.url, head), await nodeCanvasAt(b.url, head)];
     assert.ok(samePixels(ca, cb), 'the frozen node\'s snapshot.bin equals the other\'s at the same version');
-    await waitFor(() => [...onA, ...onB].every((v) => v.sub.version >= head), 'every viewer to reach the head');
+    await eventually(() => [...onA, ...onB].every((v) => v.sub.version >= head), { what: 'every viewer to reach the head' });
     for (const [i, v] of [...onA, ...onB].entries()) {
       assert.equal(v.sub.version, head);
       assert.deepEqual(v.discontinuities, [], `viewer ${i} saw batches in order`);
@@ -358,19 +424,19 @@ describe('nodes over Redis: faults', { concurrency: 1 }, () => {
     const editors = await Promise.all([0, 1].map(async () => editor(a.wsUrl, await identity(a.url))));
     await Promise.all(editors.map((e) => e.ready()));
     const writers = startWriters(editors, 8, 5000, []);
-    await waitFor(() => writers.acked.size >= 2000, '2,000 acknowledged edits');
+    await eventually(() => writers.acked.size >= 2000, { what: '2,000 acknowledged edits' });
     // Small read chunks make loading the channel take many round trips, while batches keep coming.
     const joiners = await Promise.all([0, 1].map(() => node(redis, prefix, ['--max-events-per-frame', '16'])));
     const viewers = joiners.map((n) => track(lightViewer(n.wsUrl)));
-    await waitFor(() => viewers.every((v) => v.sub.synced), 'viewers on the joining nodes to sync');
-    await waitFor(() => writers.acked.size >= 3000, '3,000 acknowledged edits');
+    await eventually(() => viewers.every((v) => v.sub.synced), { what: 'viewers on the joining nodes to sync' });
+    await eventually(() => writers.acked.size >= 3000, { what: '3,000 acknowledged edits' });
     await writers.stop();
     assert.deepEqual(writers.problems, []);
 
     const head = await redisHead(redis.url, prefix);
     const ca = await nodeCanvasAt(a.url, head);
     for (const n of joiners) assert.ok(samePixels(await nodeCanvasAt(n.url, head), ca), 'a joining node\'s canvas equals the first one\'s');
-    await waitFor(() => viewers.every((v) => v.sub.version >= head), 'viewers to reach the head');
+    await eventually(() => viewers.every((v) => v.sub.version >= head), { what: 'viewers to reach the head' });
     for (const v of viewers) assert.ok(samePixels(v.pixels, ca));
   });
 });

@@ -10,6 +10,7 @@ import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { codec, identity, prng, randomEdit, serverPixels, viewer } from '../helpers/place-client.ts';
 import { metric } from '../helpers/metrics.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const common = ['--tick-ms', '20', '--place-png-min-interval-ms', '0', '--publish-per-second-per-ip', '0', '--max-frames-per-second', '0', '--identity-secret', 'shared-secret-for-tests-0123456789'];
 
@@ -108,8 +109,7 @@ describe('nodes over Redis', () => {
       await assert.rejects(onB.publish('place:main', codec.encode(3, 3, 3)), cooldown, 'and stays held there');
       await assert.rejects(onA.publish('place:main', codec.encode(4, 4, 4)), cooldown, 'as on the first node');
       assert.equal(await someoneElse.publish('place:main', codec.encode(5, 5, 5)), 1, 'another user is not');
-      const deadline = Date.now() + 5000;
-      while ((await serverPixels(b.url)).version < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await eventually(async () => (await serverPixels(b.url)).version >= 2, { what: 'node B to reach version 2' });
       const { version, pixels } = await serverPixels(b.url);
       assert.equal(version, 2, 'nothing refused was appended');
       assert.equal(pixels[2 * 1000 + 2], 0, 'the refused pixel is untouched');
@@ -131,13 +131,6 @@ describe('nodes over Redis', () => {
     const first = viewer(b.wsUrl);
     let again: ReturnType<typeof viewer> | undefined;
     let resumed: ReturnType<typeof viewer> | undefined;
-    const waitFor = async (what: string, ok: () => Promise<boolean>) => {
-      const deadline = Date.now() + 10_000;
-      while (!(await ok())) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    };
     try {
       await editor.ready();
       const rand = prng(5);
@@ -148,7 +141,7 @@ describe('nodes over Redis', () => {
       assert.ok(await metric(b.url, 'brigade_channels_loaded') >= 1, 'B holds the channel while watched');
       first.close();
       // Only /metrics from here on: a snapshot request would load the channel again.
-      await waitFor('B unloads place:main', async () => await metric(b.url, 'brigade_channels_loaded') === 0);
+      await eventually(async () => await metric(b.url, 'brigade_channels_loaded') === 0, { what: 'B unloads place:main' });
       assert.ok(await metric(b.url, 'brigade_channels_unloaded_total') >= 1);
       // Written while B does not hold (or watch) the channel.
       await Promise.all(Array.from({ length: 150 }, () => editor.publish('place:main', randomEdit(rand))));
@@ -184,8 +177,7 @@ describe('nodes over Redis', () => {
     const clients: BrigadeClient[] = [];
     const viewers = Array.from({ length: 6 }, () => viewer(server.wsUrl));
     try {
-      const deadline = Date.now() + 15_000;
-      while (server.logs.filter((l) => l.includes('brigade listening')).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await eventually(() => server.logs.filter((l) => l.includes('brigade listening')).length >= 2, { what: 'two workers to listen' });
       const pids = new Set(server.logs.filter((l) => l.includes('brigade listening')).map((l) => JSON.parse(l).pid));
       assert.equal(pids.size, 2, 'two worker processes listen');
       const token = await identity(server.url);

@@ -230,7 +230,7 @@ test('a batch whose count does not match its bytes throws without allocating for
 });
 
 test('unknown frame kinds throw UNKNOWN_FRAME_KIND', () => {
-  for (const k of [0x00, 0x05, 0x7f, 0x81, 0x85, 0xff]) throwsCode(() => decodeClientFrame(ev(k, 1, 2, 3)), 'UNKNOWN_FRAME_KIND', `client 0x${k.toString(16)}`);
+  for (const k of [0x00, 0x06, 0x7f, 0x81, 0x85, 0xff]) throwsCode(() => decodeClientFrame(ev(k, 1, 2, 3)), 'UNKNOWN_FRAME_KIND', `client 0x${k.toString(16)}`);
   for (const k of [0x00, 0x01, 0x03, 0x80, 0x89, 0xff]) throwsCode(() => decodeServerFrame(ev(k, 1, 2, 3)), 'UNKNOWN_FRAME_KIND', `server 0x${k.toString(16)}`);
   throwsCode(() => decodeClientFrame(ev(0x42)), 'UNKNOWN_FRAME_KIND');
 });
@@ -328,4 +328,20 @@ test('app error blocks: registered once, refused when they overlap, decoded by n
   refused({ owner: 'other', first: 800, codes: { OTHER_X: { wire: 950 } } }, /outside its block/);
   refused({ owner: 'zeta', first: 900, codes: { ZETA_OTHER: { wire: 901 } } }, /already ZETA_BROKEN/);
   assert.equal(errorCodeFromWire(802), 'INTERNAL', 'a refused block registers nothing');
+});
+
+test('PUBLISH_ONCE round-trips its producer and seq; bad stamps are refused naming the request', () => {
+  const payload = new Uint8Array([1, 2, 3]);
+  const f = decodeClientFrame(encodeClientFrame({ kind: 'publish', requestId: 9, channel: 'place:main', payload, producer: 'sdk-0123abcd', seq: 42 }));
+  assert.deepEqual(f, { kind: 'publish', requestId: 9, channel: 'place:main', payload, producer: 'sdk-0123abcd', seq: 42 });
+  // Unstamped stays a plain PUBLISH (0x03).
+  assert.equal(encodeClientFrame({ kind: 'publish', requestId: 9, channel: 'a', payload })[0], 0x03);
+  assert.equal(encodeClientFrame({ kind: 'publish', requestId: 9, channel: 'a', payload, producer: 'p', seq: 1 })[0], 0x05);
+  for (const [producer, seq] of [['', 1], ['a b', 1], ['p', 0], ['p', 2 ** 32]] as const) {
+    assert.throws(() => encodeClientFrame({ kind: 'publish', requestId: 1, channel: 'a', payload, producer, seq }), (e: unknown) => e instanceof BrigadeError && e.code === 'MALFORMED_FRAME', `${producer} ${seq}`);
+  }
+  // seq 0 on the wire: refused with request 7's id
+  assert.throws(() => decodeClientFrame(bytes('05 07000000 0161 0170 00000000')), (e: unknown) => e instanceof BrigadeError && e.code === 'MALFORMED_FRAME' && e.requestId === 7);
+  // producer "a b": refused with its id
+  assert.throws(() => decodeClientFrame(bytes('05 07000000 0161 03612062 01000000')), (e: unknown) => e instanceof BrigadeError && e.requestId === 7);
 });

@@ -11,6 +11,7 @@ import { BrigadeClient, BrigadeError } from '../../src/sdk/index.ts';
 import { startServer } from '../helpers/server-process.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { codec, identity } from '../helpers/place-client.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 describe('SDK', () => {
   it('reconnects after a restart and resumes from its version with no gap and no duplicate', async () => {
@@ -36,8 +37,7 @@ describe('SDK', () => {
       server = await startServer(args, { dataDir });
       await writer.ready();
       for (let i = 0; i < 7; i++) acks.push(await writer.publish('place:main', codec.encode(10 + i, 1, 5)));
-      const deadline = Date.now() + 10_000;
-      while (sub.version < 12 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await eventually(() => sub.version >= 12, { what: 'the reader to resume to version 12' });
       assert.ok(closes.includes(1001), `the reader saw going-away: ${closes}`);
       assert.deepEqual(acks, Array.from({ length: 12 }, (_, i) => i), 'acknowledged versions are dense across the restart');
       assert.deepEqual(seen, acks, 'every version exactly once, in order');

@@ -9,22 +9,7 @@
  * --sample-ms: off the fan-out path, so counting costs the measured server nothing per message.
  */
 
-export interface PeerStats {
-  server: 'socketio' | 'ws-json' | 'net';
-  pid: number;
-  /** Edits accepted = the position the canvas reflects. */
-  position: number;
-  viewers: number;
-  editors: number;
-  /** Fan-outs done: batches for the ticked peers, single edits for ws-json. */
-  fanouts: number;
-  /** Messages handed to viewer sockets (fan-outs x viewers at the time). */
-  viewerMessages: number;
-  bufferedBytes: number;
-  peakBufferedBytes: number;
-  /** When the peak was seen, ms since the epoch (0 if never above 0). */
-  peakAtMs: number;
-}
+export type { PeerStats } from '../../../src/sim/peer-stats.ts';
 
 /** Samples a "bytes buffered now" function on a timer and keeps the peak. */
 export class BufferSampler {

@@ -18,14 +18,14 @@
  *     ACK 0x81       u32 first | u32 count       (one per EDITS, in order, sent at the tick)
  *     ERROR 0x82     UTF-8 JSON { code, message } (in order with the ACKs; nothing was applied)
  *     SNAPSHOT 0x83  u32 position | u32 width | u32 height | canvas (width*height bytes, row-major)
- *     STATS 0x84     UTF-8 JSON PeerStats (bench/peers/lib/stats.ts)
+ *     STATS 0x84     UTF-8 JSON PeerStats (src/sim/peer-stats.ts)
  *
  * A message longer than the server's --max-message-bytes gets ERROR TOO_LARGE and the
  * connection is closed (its framing can no longer be trusted). URLs: only host and port are
  * used, so `tcp://host:port` and the `ws://host:port` base URL `brigade bench` passes both work.
  */
 import net from 'node:net';
-import type { PeerStats } from '../../../bench/peers/lib/stats.ts';
+import type { PeerStats } from '../peer-stats.ts';
 import { simNow, type EditorOptions, type SimConnection, type SimEditor, type SimProtocol, type ViewerOptions } from '../protocol.ts';
 
 export const NetKind = { VIEW: 1, EDITS: 2, SNAPSHOT: 3, STATS: 4 } as const;

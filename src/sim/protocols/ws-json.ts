@@ -14,7 +14,7 @@
  * server sends them one by one); wireBytes is the JSON text's length.
  */
 import { WebSocket } from 'ws';
-import type { PeerStats } from '../../../bench/peers/lib/stats.ts';
+import type { PeerStats } from '../peer-stats.ts';
 import { simNow, type EditorOptions, type SimConnection, type SimEditor, type SimProtocol, type ViewerOptions } from '../protocol.ts';
 import { simFetch } from '../loopback-fetch.ts';
 

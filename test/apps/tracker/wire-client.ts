@@ -150,18 +150,3 @@ export function scrape(client: WireClient, infoHash?: string | string[]): Promis
   return client.next((m) => m.action === 'scrape' && m['failure reason'] === undefined);
 }
 
-/** Polls `check` until it returns a truthy value (no timing assertions: only a generous deadline). */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -13,6 +13,7 @@ import { Hub } from '../../src/core/index.ts';
 import { TICK_NEEDS_SET, tickNeedMember } from '../../src/core/tick-needs.ts';
 import { RedisEngine } from '../../src/engines/index.ts';
 import { startRedis } from '../helpers/redis-server.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const redis = await startRedis();
 after(() => redis.destroy());
@@ -104,14 +105,16 @@ describe('hub over redis: the tick', () => {
     const tickMs = 400;
     const { hub, appendFromOther, close } = await nodes({ tickMs, maxTickMs: tickMs, fanOutGraceMs: 5 });
     try {
-      await until('the node ticks every 400 ms', () => hub.stats.currentTickMs === tickMs, 5000);
+      await eventually(() => hub.stats.currentTickMs === tickMs, { what: 'the node ticks every 400 ms', timeoutMs: 5000 });
       assert.ok(hub.graceMs() < 20, `an idle node waits about fanOutGraceMs, got ${hub.graceMs()}`);
       // The other node appends 60 ms after each grid point, as a busy node would.
+      let last = 0;
       for (let i = 0; i < 6; i++) {
         await atGridPlus(tickMs, 60);
         await appendFromOther();
       }
-      await new Promise((r) => setTimeout(r, 50)); // the last batch reaches the hub
+      // The hub applies a batch after noting how late it came: once it holds the last one, it has noted them all.
+      await eventually(async () => (await hub.channel(channel)).head > last, { what: 'the last batch to reach the hub' });
       const grace = hub.graceMs();
       assert.ok(grace >= 50 && grace <= tickMs / 4, `the fan-out waits for batches 60 ms late, within a quarter tick: ${grace}`);
     } finally {

@@ -11,7 +11,8 @@ import { Redis } from 'ioredis';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { metric } from '../helpers/metrics.ts';
-import { WireClient, WirePeer, binaryId, eventually, hex, scrape, sdp } from '../apps/tracker/wire-client.ts';
+import { WireClient, WirePeer, binaryId, hex, scrape, sdp } from '../apps/tracker/wire-client.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 /** Nodes 1 and 2 keep peers long enough for any test step; node 3 (quiet and killed peers) expires them fast. */
 const LONG_TTL_MS = 60_000;
@@ -88,7 +89,7 @@ describe('tracker over Redis, several nodes', () => {
     const status = await eventually(async () => {
       const s = await (await fetch(`${node1.url}/api/tracker`)).json() as any;
       return s.nodes.length === 2 && s.swarms.some((x: any) => x.infoHash === hex(infoHash)) ? s : null;
-    }, 'two nodes in /api/tracker');
+    }, { what: 'two nodes in /api/tracker', intervalMs: 50 });
     assert.deepEqual(status.swarms.find((x: any) => x.infoHash === hex(infoHash)), { infoHash: hex(infoHash), peers: 2, complete: 1, incomplete: 1 });
   });
 
@@ -112,7 +113,7 @@ describe('tracker over Redis, several nodes', () => {
     const got = await eventually(async () => {
       const msgs = receiversClient.received.filter((m) => m.offer && m.peer_id === sender.peerId);
       return msgs.length === 5 ? msgs : null;
-    }, 'five offers on node 2');
+    }, { what: 'five offers on node 2', intervalMs: 50 });
     assert.deepEqual(new Set(got.map((m) => m.offer_id)), new Set(offers.map((o) => o.offer_id)));
     assert.equal(await metric(node1.url, 'brigade_tracker_direct_messages_sent_total') - sent1, 1, 'one direct message');
     assert.equal(await metric(node1.url, 'brigade_tracker_relay_items_sent_total') - items1, 5, 'carrying five offers');
@@ -149,8 +150,8 @@ describe('tracker over Redis, several nodes', () => {
       await quiet.reply();
       assert.equal(await metric(node3.url, 'brigade_tracker_peers'), 1);
       assert.equal((await scrape(a.client, infoHash)).files[infoHash].incomplete, 2);
-      await eventually(async () => (await scrape(a.client, infoHash)).files[infoHash].incomplete === 1, 'the quiet peer to expire');
-      await eventually(async () => (await metric(node3.url, 'brigade_tracker_peers')) === 0, 'node 3 to forget it');
+      await eventually(async () => (await scrape(a.client, infoHash)).files[infoHash].incomplete === 1, { what: 'the quiet peer to expire', intervalMs: 50 });
+      await eventually(async () => (await metric(node3.url, 'brigade_tracker_peers')) === 0, { what: 'node 3 to forget it', intervalMs: 50 });
       assert.equal(quiet.client.ws.readyState, quiet.client.ws.OPEN, 'its connection is untouched');
       quiet.client.close();
 
@@ -164,11 +165,11 @@ describe('tracker over Redis, several nodes', () => {
         a.announce({});
         const reply = await a.reply();
         return reply.complete === 0 ? reply : null;
-      }, 'the killed node\'s seeder to expire');
+      }, { what: 'the killed node\'s seeder to expire', intervalMs: 50 });
       assert.deepEqual([r.complete, r.incomplete], [0, 1]);
       assert.deepEqual((await scrape(a.client, infoHash)).files[infoHash], { complete: 0, incomplete: 1, downloaded: 0 });
       // And the dead node's stats record leaves /api/tracker (it lives 3 × 2 s).
-      await eventually(async () => ((await (await fetch(`${node1.url}/api/tracker`)).json()) as any).nodes.length === 2, 'node 3 gone from /api/tracker');
+      await eventually(async () => ((await (await fetch(`${node1.url}/api/tracker`)).json()) as any).nodes.length === 2, { what: 'node 3 gone from /api/tracker', intervalMs: 50 });
     } finally {
       await node3.kill();
       node3.cleanup();
@@ -199,7 +200,7 @@ describe('tracker while Redis is down', () => {
         p.announce({});
         const m = await client.next((x) => x.action === 'announce' && (x.complete !== undefined || x['failure reason'] !== undefined));
         return m.complete !== undefined ? m : null;
-      }, 'announces to work again');
+      }, { what: 'announces to work again', intervalMs: 50 });
       assert.deepEqual([r.complete, r.incomplete], [0, 1]);
       assert.equal(client.ws.readyState, client.ws.OPEN, 'the client stayed connected throughout');
     } finally {

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { RawWs } from '../../src/sim/raw-ws.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 /** /proc/net/tcp's local_address for an IPv4 address: the four bytes little-endian, in hex. */
 function procAddress(ip: string): string {
@@ -25,8 +26,6 @@ function statesOn(ip: string): string[] {
     .map((f) => f[3]);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 async function openAndEnd(port: number, localAddress: string, end: (ws: RawWs) => void, serverClosed: Promise<void>): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const ws: RawWs = new RawWs({ host: '127.0.0.1', port, path: '/', localAddress }, {
@@ -36,7 +35,6 @@ async function openAndEnd(port: number, localAddress: string, end: (ws: RawWs) =
     });
   });
   await serverClosed;
-  await sleep(100);
 }
 
 test('reset() leaves no socket behind on the source address; terminate() leaves one in TIME_WAIT or FIN_WAIT', async () => {
@@ -51,12 +49,14 @@ test('reset() leaves no socket behind on the source address; terminate() leaves 
     assert.deepEqual(statesOn(resetAddr), []);
 
     await openAndEnd(port, finAddr, (ws) => ws.terminate(), nextClose());
-    const afterFin = statesOn(finAddr);
-    // 06 TIME_WAIT, 05 FIN_WAIT2, 04 FIN_WAIT1: the port stays taken after a FIN.
-    assert.ok(afterFin.some((s) => ['04', '05', '06'].includes(s)), `expected a closing socket on ${finAddr}, got ${afterFin.join(',') || 'none'}`);
+    // 06 TIME_WAIT, 05 FIN_WAIT2, 04 FIN_WAIT1: the port stays taken after a FIN (for a minute).
+    await eventually(() => statesOn(finAddr).some((s) => ['04', '05', '06'].includes(s)),
+      { what: () => `a closing socket on ${finAddr} (got ${statesOn(finAddr).join(',') || 'none'})` });
 
     await openAndEnd(port, resetAddr, (ws) => ws.reset(), nextClose());
-    assert.deepEqual(statesOn(resetAddr), [], 'a reset leaves no socket on the source address');
+    // After a FIN the row stays for a minute (above), far past this wait; after a reset it goes.
+    await eventually(() => statesOn(resetAddr).length === 0,
+      { what: () => `no socket left on ${resetAddr} after a reset (got ${statesOn(resetAddr).join(',')})` });
   } finally {
     for (const c of wss.clients) c.terminate();
     await new Promise<void>((r) => wss.close(() => r()));

@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { metric } from '../helpers/metrics.ts';
-import { WireClient, WirePeer, binaryId, eventually, hex, scrape, sdp } from '../apps/tracker/wire-client.ts';
+import { WireClient, WirePeer, binaryId, hex, scrape, sdp } from '../apps/tracker/wire-client.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 describe('tracker on one node (embedded engine)', () => {
   let server: ServerProcess;
@@ -75,7 +76,7 @@ describe('tracker on one node (embedded engine)', () => {
     const s = await eventually(async () => {
       const r = await scrape(a.client, infoHash);
       return r.files[infoHash].incomplete === 0 ? r : null;
-    }, 'C to leave on close');
+    }, { what: 'C to leave on close', intervalMs: 50 });
     assert.deepEqual(s.files[infoHash], { complete: 1, incomplete: 0, downloaded: 1 });
     // A periodic update (no event) keeps a seeder a seeder.
     a.announce({});
@@ -95,7 +96,7 @@ describe('tracker on one node (embedded engine)', () => {
     const got = await eventually(async () => {
       const n = receivers.reduce((sum, r) => sum + r.client.received.filter((m) => m.offer).length, 0);
       return n >= 4 ? receivers.flatMap((r) => r.client.received.filter((m) => m.offer)) : null;
-    }, '4 offers');
+    }, { what: '4 offers', intervalMs: 50 });
     assert.equal(got.length, 4);
     assert.deepEqual(new Set(got.map((m) => m.offer_id)), new Set(sent.map((o) => o.offer_id)), 'each offer once');
     assert.ok(receivers.every((r) => r.client.received.filter((m) => m.offer).length <= 1), 'distinct peers');
@@ -142,7 +143,7 @@ describe('tracker on one node (embedded engine)', () => {
     }
     c1.close();
     c2.close();
-    await eventually(async () => (await metric(server.url, 'brigade_connections')) === conns0, 'closed sockets to leave brigade_connections');
+    await eventually(async () => (await metric(server.url, 'brigade_connections')) === conns0, { what: 'closed sockets to leave brigade_connections', intervalMs: 50 });
   });
 
   it('GET /api/tracker lists this node and the largest swarms', async () => {
@@ -152,7 +153,7 @@ describe('tracker on one node (embedded engine)', () => {
     const status = await eventually(async () => {
       const s = await (await fetch(`${server.url}/api/tracker`)).json() as any;
       return s.swarms.some((x: any) => x.infoHash === hex(infoHash)) && s.nodes[0]?.peers >= 3 ? s : null;
-    }, 'the swarm and node stats in /api/tracker');
+    }, { what: 'the swarm and node stats in /api/tracker', intervalMs: 50 });
     assert.equal(typeof status.nodeId, 'string');
     assert.equal(status.nodes.length, 1);
     assert.equal(status.nodes[0].nodeId, status.nodeId);

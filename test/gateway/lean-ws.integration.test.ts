@@ -11,6 +11,7 @@ import type { LeanProtocolError, LeanSocket } from '../../src/gateway/lean-ws.ts
 import { startLeanServer, type LeanServer } from '../helpers/lean-server.ts';
 import { RawClient, clientFrame, serverFrame } from '../helpers/raw-frames.ts';
 import { prng } from '../helpers/prng.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const MAX = 4096;
 
@@ -74,7 +75,7 @@ describe('lean WebSocket server', () => {
       at += n;
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
-    await eventually(() => s.got.length === texts.length).catch((e) => { console.log("GOT", s.got.length, s.errors, s.closes()); throw e; });
+    await eventually(() => s.got.length === texts.length, { what: () => `${texts.length} texts (got ${s.got.length}; errors ${JSON.stringify(s.errors)})` });
     assert.deepEqual(s.got.map((g) => g.text), texts);
     // And the first frame may ride in the same packet as the upgrade request (the "head").
     const headSide = nextSocket();
@@ -183,10 +184,3 @@ describe('lean WebSocket server', () => {
   });
 });
 
-async function eventually(check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

@@ -20,6 +20,7 @@ import * as socketio from '../../src/sim/protocols/socketio.ts';
 import * as wsJson from '../../src/sim/protocols/ws-json.ts';
 import * as netPeer from '../../src/sim/protocols/net.ts';
 import { prng } from '../helpers/prng.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 // 60x30 with 10 colours packs into 6+5+4 bits = 2 bytes, and leaves encodable values that are
@@ -60,15 +61,6 @@ async function startPeer(name: string, extra: string[] = []): Promise<Peer> {
     proc, port, url, stderr: () => stderr,
     stop: () => { proc.kill('SIGTERM'); return exited; },
   };
-}
-
-/** Polls until `done()` holds; fails with `what()` after a generous bound (a liveness guard, not a timing check). */
-async function until(done: () => boolean, what: () => string, boundMs = 20_000): Promise<void> {
-  const deadline = Date.now() + boundMs;
-  while (!done()) {
-    if (Date.now() > deadline) assert.fail(`gave up waiting: ${what()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -123,8 +115,7 @@ for (const name of ['socketio', 'ws-json', 'net']) {
       }
       const total = sent.flat().reduce((s, m) => s + m.length / SIZE, 0);
       const received = (v: number) => views[v].reduce((s, r) => s + r.count, 0);
-      await until(() => acks.every((a, e) => a.length === sent[e].length) && views.every((_, v) => received(v) >= total),
-        () => `acks ${acks.map((a) => a.length)} of ${sent.map((s) => s.length)}, viewers have ${views.map((_, v) => received(v))} of ${total}`);
+      await eventually(() => acks.every((a, e) => a.length === sent[e].length) && views.every((_, v) => received(v) >= total), { what: () => `acks ${acks.map((a) => a.length)} of ${sent.map((s) => s.length)}, viewers have ${views.map((_, v) => received(v))} of ${total}` });
 
       // Acks: one per message, in send order, with its count; together they tile [0, total).
       const atPosition = new Map<number, Uint8Array>();
@@ -175,7 +166,12 @@ for (const name of ['socketio', 'ws-json', 'net']) {
 
       assert.deepEqual(closes, []);
       for (const c of [...viewers, ...editors]) c.close();
-      await sleep(100);
+      // The positive signal that every close has happened on both ends: the peer counts none left
+      // (our sockets were gone before it saw them go, so an onClose would have been called by now).
+      await eventually(async () => {
+        const now = await adapter.stats(peer.url);
+        return now.viewers === 0 && now.editors === 0;
+      }, { what: 'the peer to see every connection closed' });
       assert.deepEqual(closes, [], 'our own close() is not reported as a failure');
       assert.equal(await peer.stop(), 0, `SIGTERM exits 0; stderr: ${peer.stderr()}`);
     });
@@ -201,7 +197,7 @@ for (const name of ['socketio', 'ws-json', 'net']) {
       const acked: number[] = [];
       const editor = await adapter.protocol.openEditor({ ...base, onAck: (first, count) => acked.push(first, count) });
       editor.send(codec.encode(59, 29, 9));
-      await until(() => acked.length === 2 && got.length === 2, () => `acked ${acked}, got ${got}`);
+      await eventually(() => acked.length === 2 && got.length === 2, { what: () => `acked ${acked}, got ${got}` });
       assert.deepEqual(acked, [0, 1]);
       assert.deepEqual(got, [0, 1]);
       const after1 = await adapter.snapshot(peer.url);
@@ -219,7 +215,7 @@ for (const name of ['socketio', 'ws-json', 'net']) {
         onClose: (r) => closed.push(r), onAck: () => assert.fail('a refused edit must not be acknowledged'),
       });
       editor.send(codec.encode(60, 0, 1)); // x 60 is off the 60-wide canvas
-      await until(() => closed.length > 0, () => 'no onClose after a refused edit');
+      await eventually(() => closed.length > 0, { what: () => 'no onClose after a refused edit' });
       assert.match(closed[0], /server refused edits: OUT_OF_RANGE: edit 0: pixel \(60, 0\) is outside the 60x30 canvas/);
       assert.equal((await adapter.snapshot(peer.url)).position, 1, 'unchanged by the refused edit');
       editor.close();
@@ -237,7 +233,7 @@ for (const name of ['socketio', 'ws-json', 'net']) {
           netPeer.encodeNetRequest(netPeer.NetKind.EDITS, codec.encode(4, 4, 14)),
           netPeer.encodeNetRequest(netPeer.NetKind.STATS),
         ]));
-        await until(() => kinds.length === 3, () => `replies so far: ${kinds}`);
+        await eventually(() => kinds.length === 3, { what: () => `replies so far: ${kinds}` });
         assert.deepEqual(kinds, [netPeer.NetReply.ACK, netPeer.NetReply.ERROR, netPeer.NetReply.STATS]);
         sock.destroy();
       });
@@ -332,7 +328,7 @@ async function sendBadInput(name: string, peer: Peer): Promise<Record<string, st
     const ask = async (bytes: Buffer) => {
       const n = replies.length;
       sock.write(bytes);
-      await until(() => replies.length > n || closed, () => 'no reply');
+      await eventually(() => replies.length > n || closed, { what: () => 'no reply' });
       return replies[n] ?? 'closed';
     };
     out.emptyMessage = await ask(Buffer.from([0, 0, 0, 0]));
@@ -344,7 +340,7 @@ async function sendBadInput(name: string, peer: Peer): Promise<Record<string, st
     const huge = Buffer.alloc(8);
     huge.writeUInt32LE(1_000_000, 0);
     out.tooLarge = await ask(huge);
-    await until(() => closed, () => 'the server should close a connection whose framing is lost');
+    await eventually(() => closed, { what: () => 'the server should close a connection whose framing is lost' });
   }
   return out;
 }

@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RawClient, clientFrame } from '../helpers/raw-frames.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
-import { WireClient, WirePeer, binaryId, eventually, scrape, sdp, type Json } from '../apps/tracker/wire-client.ts';
+import { WireClient, WirePeer, binaryId, scrape, sdp, type Json } from '../apps/tracker/wire-client.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 /** A labelled series from /metrics, summed over the other labels; 0 when absent. */
 async function series(baseUrl: string, name: string, label: string, value: string): Promise<number> {
@@ -168,7 +169,7 @@ describe('tracker bad input', () => {
     const before = await series(server.url, 'brigade_tracker_failures_total', 'reason', 'too_big');
     c.send({ action: 'announce', info_hash: infoHash, peer_id: binaryId(), offers: [{ offer: { type: 'offer', sdp: 'x'.repeat(20_000) }, offer_id: binaryId() }] });
     assert.equal((await c.closed).code, 1009);
-    await eventually(async () => (await series(server.url, 'brigade_tracker_failures_total', 'reason', 'too_big')) === before + 1, 'too_big counted');
+    await eventually(async () => (await series(server.url, 'brigade_tracker_failures_total', 'reason', 'too_big')) === before + 1, { what: 'too_big counted', intervalMs: 50 });
     await goodPairWorks();
   });
 
@@ -188,7 +189,7 @@ describe('tracker bad input', () => {
       client.socket.write(frame);
       assert.equal(await client.closeCode(), code);
       await client.ended;
-      await eventually(async () => (await series(server.url, 'brigade_tracker_failures_total', 'reason', reason)) === before + 1, `${reason} counted`);
+      await eventually(async () => (await series(server.url, 'brigade_tracker_failures_total', 'reason', reason)) === before + 1, { what: `${reason} counted`, intervalMs: 50 });
       assert.equal(await series(server.url, 'brigade_tracker_closes_total', 'code', String(code)), beforeClose + 1);
     }
     await goodPairWorks();

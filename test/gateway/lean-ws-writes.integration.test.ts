@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { LeanProtocolError, LeanSocket } from '../../src/gateway/lean-ws.ts';
 import { startLeanServer } from '../helpers/lean-server.ts';
 import { RawClient, serverFrame } from '../helpers/raw-frames.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const SIZE = 8000;
 
@@ -101,10 +102,3 @@ describe('lean socket writes', () => {
   });
 });
 
-async function eventually(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
