@@ -11,16 +11,9 @@ import { WebSocket } from 'ws';
 import { Outbox, newOutboxCounters } from '../../src/core/outbox.ts';
 import type { LeanSocket } from '../../src/gateway/lean-ws.ts';
 import { LeanFrameSocket } from '../../src/gateway/frame-socket.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { startLeanServer } from '../helpers/lean-server.ts';
 import { RawClient } from '../helpers/raw-frames.ts';
-
-async function eventually(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not met in time`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 function frameSocket(lean: LeanSocket): LeanFrameSocket {
   const socket = new LeanFrameSocket(lean, '127.0.0.1', '/test');
@@ -87,7 +80,7 @@ describe('core outbox', () => {
       assert.equal(outbox.queued, 0);
       assert.equal(writes, 1, 'one write for the whole tick');
       assert.deepEqual(counters, { sent: want.length, writes: 1, overLimit: 0, closed: 0 });
-      await eventually(() => got.length >= want.length, 'every message received');
+      await eventually(() => got.length >= want.length, { what: 'every message received' });
       assert.equal(got.length, want.length);
       got.forEach((m, i) => {
         assert.equal(m.text, want[i].text, `message ${i}: its kind`);
@@ -98,7 +91,7 @@ describe('core outbox', () => {
       // The next tick reuses buffers: what it sends must not be mixed with the last tick's bytes.
       outbox.pushText('next');
       assert.equal(outbox.flush(1 << 20), 'sent');
-      await eventually(() => got.length === want.length + 1, 'the next tick');
+      await eventually(() => got.length === want.length + 1, { what: 'the next tick' });
       assert.equal(got[want.length].data.toString(), 'next');
     } finally {
       client.close();
@@ -155,10 +148,10 @@ describe('core outbox', () => {
       assert.equal(counters.sent, sent);
 
       client.socket.resume();
-      await eventually(() => socket.bufferedAmount === 0, 'the socket drains');
+      await eventually(() => socket.bufferedAmount === 0, { what: 'the socket drains' });
       outbox.pushText('after');
       assert.equal(outbox.flush(limit), 'sent');
-      await eventually(() => client.frames.length === sent + 1, 'every sent message received');
+      await eventually(() => client.frames.length === sent + 1, { what: 'every sent message received' });
       client.frames.slice(0, sent).forEach((f, i) => {
         assert.equal(f.opcode, 2);
         const p = pattern(SIZE, i);
@@ -183,7 +176,7 @@ describe('core outbox', () => {
       const counters = newOutboxCounters();
       const outbox = new Outbox(socket, counters);
       client.socket.destroy();
-      await eventually(() => !socket.open, 'the server sees the close');
+      await eventually(() => !socket.open, { what: 'the server sees the close' });
       outbox.pushText('too late');
       assert.equal(outbox.flush(Infinity), 'closed');
       assert.deepEqual(counters, { sent: 0, writes: 0, overLimit: 0, closed: 1 });

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { RawClient, clientFrame } from '../helpers/raw-frames.ts';
 import { WireClient, binaryId } from '../apps/tracker/wire-client.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 const LIMIT = 64 * 1024;
 /** Each relayed offer carries about this many bytes of SDP, so the kernel's buffers fill after a few hundred. */
@@ -66,20 +67,21 @@ describe('tracker: a client that stops reading', () => {
       }
 
       slow.socket.resume();
-      // Announce until the relay of the latest announce reaches the slow peer (it drains first;
-      // one flushed while it was still over the limit is dropped, and the next one is tried).
+      // Announce until a relay is written to the slow peer again (it drains first): the reply to
+      // the sender comes in the tick that flushed the relay, so the counter then says whether it
+      // was dropped; one that was not must arrive.
       const lastTag = () => {
         const f = slow.frames.at(-1);
         return f && f.opcode === 1 ? (JSON.parse(f.payload.toString()) as { offer: { sdp: string } }).offer.sdp.split(' ')[0] : '';
       };
-      for (let arrived = false; !arrived;) {
+      for (let written = false; !written;) {
         assert.ok(sent < 8000, 'the slow peer never got a relay again');
+        const before = dropped;
         const tag = `after-${sent}`;
         await announce(tag);
-        for (let polls = 0; polls < 100 && !arrived; polls++) {
-          arrived = lastTag() === tag;
-          if (!arrived) await new Promise((resolve) => setTimeout(resolve, 10));
-        }
+        dropped = await droppedSlow(base);
+        written = dropped === before;
+        if (written) await eventually(() => lastTag() === tag, { what: `the relay ${tag} at the slow peer` });
       }
       const tags = slow.frames.filter((f) => f.opcode === 1).map((f) => (JSON.parse(f.payload.toString()) as { offer: { sdp: string } }).offer.sdp.split(' ')[0]);
       const numbers = tags.map((t) => Number(t.split('-')[1]));
