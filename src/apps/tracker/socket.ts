@@ -12,7 +12,6 @@
 import { Outbox, type FlushOutcome, type FrameSocket, type OutboxCounters } from '../../core/index.ts';
 import { writeIdJson } from './ids.ts';
 import { IdMemo, RawJson } from './json-bytes.ts';
-import type { LocalPeer } from './peer.ts';
 
 /**
  * A piece of a queued message: bytes; a RawJson (bytes of a received message); a string, which is
@@ -21,9 +20,15 @@ import type { LocalPeer } from './peer.ts';
  */
 export type Part = Buffer | RawJson | string | number;
 
-export class TrackerSocket {
+/** What a connection needs to know of the peers it holds (peer.ts LocalPeer, which names its socket). */
+export interface HeldPeer {
+  readonly infoHex: string;
+  readonly peerHex: string;
+}
+
+export class TrackerSocket<P extends HeldPeer = HeldPeer> {
   /** Peers held by this connection, by infoHex + peerHex. */
-  readonly peers = new Map<string, LocalPeer>();
+  readonly peers = new Map<string, P>();
   /** This tick's messages, built as they are queued. */
   private readonly outbox: Outbox;
   /** The ids this connection sent last, to skip decoding their repeats (json-bytes.ts). */
@@ -37,7 +42,7 @@ export class TrackerSocket {
   /** Refusals in the current one-minute window. */
   errorWindowStartMs = 0;
   errors = 0;
-  private lastPeer: LocalPeer | undefined;
+  private lastPeer: P | undefined;
 
   /** `counters`: shared by every socket of one tracker (what its flushes sent and dropped). */
   constructor(readonly ws: FrameSocket, readonly ip: string, counters?: OutboxCounters) {
@@ -48,7 +53,7 @@ export class TrackerSocket {
    * The peer this connection holds for (infoHex, peerHex). A browser's connection mostly holds
    * one, so the last one found is checked first: no key string built per message.
    */
-  peerOf(infoHex: string, peerHex: string): LocalPeer | undefined {
+  peerOf(infoHex: string, peerHex: string): P | undefined {
     const last = this.lastPeer;
     if (last && last.peerHex === peerHex && last.infoHex === infoHex) return last;
     const peer = this.peers.get(infoHex + peerHex);

@@ -24,7 +24,7 @@ import { RawJson } from './json-bytes.ts';
 import { EMPTY_SWARM, NODES_SET, SWARMS_SET, nodeAddress, peerMember, sameMembers, swarmSet, swarmView, type SwarmView } from './members.ts';
 import type { TrackerOptions } from './options.ts';
 import { parseMessageBytes, type AnnounceRequest, type AnswerRequest, type ParseLimits, type ScrapeRequest, type SignalRequest } from './parse.ts';
-import { PeerLinks, pickTargets, type LocalPeer } from './peer.ts';
+import { PeerLinks, pickTargets, type LocalPeer, type PeerSocket } from './peer.ts';
 import { decodeRelay, encodeRelay, type RelayItem } from './relay.ts';
 import { TrackerSocket } from './socket.ts';
 import { bump, newTrackerStats, registerTrackerMetrics, type TrackerStats } from './stats.ts';
@@ -62,7 +62,7 @@ export interface NodeStats {
 }
 
 interface PendingAnnounce {
-  socket: TrackerSocket;
+  socket: PeerSocket;
   req: AnnounceRequest;
   /** The peer once applied (its cached JSON ids build the reply and the offers). */
   peer?: LocalPeer;
@@ -101,11 +101,11 @@ export class Tracker {
   private readonly limits: ParseLimits;
 
   private pendingAnnounces = new Map<string, PendingAnnounce[]>();
-  private pendingScrapes: { socket: TrackerSocket; req: ScrapeRequest }[] = [];
+  private pendingScrapes: { socket: PeerSocket; req: ScrapeRequest }[] = [];
   private pendingSignals = new Map<string, PendingSignal>();
   private remoteOutbox = new Map<string, RelayItem[]>();
   /** Sockets with messages for this tick's flush (each once: TrackerSocket.dirty). */
-  private dirtySockets: TrackerSocket[] = [];
+  private dirtySockets: PeerSocket[] = [];
 
   /** What every socket's outbox sent and dropped (read after each flush into the stats). */
   private readonly outCounters = newOutboxCounters();
@@ -190,7 +190,7 @@ export class Tracker {
 
   /** The core hands over each upgraded socket of /announce and /. */
   onConnection(ws: FrameSocket): void {
-    const socket = new TrackerSocket(ws, ws.ip, this.outCounters);
+    const socket = new TrackerSocket<LocalPeer>(ws, ws.ip, this.outCounters);
     this.stats.connections++;
     this.stats.connectsTotal++;
     this.deps.coreStats.connections++;
@@ -206,7 +206,7 @@ export class Tracker {
     };
   }
 
-  private onClose(socket: TrackerSocket): void {
+  private onClose(socket: PeerSocket): void {
     if (socket.closed) return;
     socket.closed = true;
     socket.discard();
@@ -218,7 +218,7 @@ export class Tracker {
     }
   }
 
-  private onMessage(socket: TrackerSocket, bytes: Buffer, isBinary: boolean): void {
+  private onMessage(socket: PeerSocket, bytes: Buffer, isBinary: boolean): void {
     if (socket.closed) return;
     this.stats.messagesIn++;
     this.deps.coreStats.messagesIn++;
@@ -250,7 +250,7 @@ export class Tracker {
    * Replies with a failure, counts it, and closes the socket past the error limit (4400). Our own
    * trouble (the store unreachable) is not held against the client.
    */
-  private refuse(socket: TrackerSocket, f: TrackerFailure): void {
+  private refuse(socket: PeerSocket, f: TrackerFailure): void {
     bump(this.stats.failures, f.reason);
     this.queue(socket, failureText(f));
     if (f.reason === 'unavailable') return;
@@ -259,7 +259,7 @@ export class Tracker {
     if (++socket.errors > this.options.trackerMaxErrors) this.closeSocket(socket, CloseCodes.PROTOCOL_ERRORS, 'too many refused messages');
   }
 
-  private closeSocket(socket: TrackerSocket, code: number, reason: string): void {
+  private closeSocket(socket: PeerSocket, code: number, reason: string): void {
     if (socket.closed) return;
     bump(this.stats.closes, code);
     // The failure that explains the close goes first (unless the socket is over the byte limit).
@@ -268,7 +268,7 @@ export class Tracker {
     this.onClose(socket);
   }
 
-  private onAnnounce(socket: TrackerSocket, req: AnnounceRequest): void {
+  private onAnnounce(socket: PeerSocket, req: AnnounceRequest): void {
     this.stats.announces++;
     let list = this.pendingAnnounces.get(req.infoHex);
     if (!list) this.pendingAnnounces.set(req.infoHex, (list = []));
@@ -278,7 +278,7 @@ export class Tracker {
   }
 
   /** An answer goes to the node the offer came from, as this peer's link to the offerer says. */
-  private onAnswer(socket: TrackerSocket, req: AnswerRequest): void {
+  private onAnswer(socket: PeerSocket, req: AnswerRequest): void {
     const peer = socket.peerOf(req.infoHex, req.peerHex);
     if (!peer) return this.refuse(socket, failure('not_announced', 'answer from a peer_id that has not announced this info_hash on this connection', 'announce', req.infoHash));
     const link = peer.links.find(req.toPeerHex, req.offerId);
@@ -302,7 +302,7 @@ export class Tracker {
   }
 
   /** Trickle extension: candidates for the other end of a link, merged per target per tick. */
-  private onSignal(socket: TrackerSocket, req: SignalRequest): void {
+  private onSignal(socket: PeerSocket, req: SignalRequest): void {
     const peer = socket.peerOf(req.infoHex, req.peerHex);
     if (!peer) return this.refuse(socket, failure('not_announced', 'signal from a peer_id that has not announced this info_hash on this connection', 'signal', req.infoHash));
     const link = peer.links.find(req.toPeerHex, req.offerId);
@@ -396,14 +396,14 @@ export class Tracker {
     this.tickTimer.wake();
   }
 
-  private queue(socket: TrackerSocket, text: string): void {
+  private queue(socket: PeerSocket, text: string): void {
     if (socket.closed) return;
     socket.pushText(text);
     this.dirty(socket);
   }
 
   /** The socket has messages for this tick's flush. */
-  private dirty(socket: TrackerSocket): void {
+  private dirty(socket: PeerSocket): void {
     if (socket.dirty) return;
     socket.dirty = true;
     this.dirtySockets.push(socket);
@@ -655,7 +655,7 @@ export class Tracker {
    * One write per socket, under the core's byte limit: a client that does not read gets nothing
    * more until it drains (its messages are dropped and counted as 'slow'); the rest are unaffected.
    */
-  private flushSockets(sockets: readonly TrackerSocket[]): void {
+  private flushSockets(sockets: readonly PeerSocket[]): void {
     const counters = this.outCounters;
     const sent = counters.sent;
     const writes = counters.writes;
