@@ -5,7 +5,7 @@
  */
 import { registerErrorCodes } from '../protocol/index.ts';
 import type {
-  App, AppCore, AppHandle, AppListing, AppOptions, CoreLimits, HttpRoute, SocketAcceptor, TickCallback,
+  App, AppCore, AppHandle, AppListing, AppOptions, CoreLimits, HttpRoute, SocketAcceptor, TickCallback, TickOptions,
 } from './app.ts';
 import { hasClaims, hasDirectMessages, hasMembership, type Engine } from './engine.ts';
 import { everyOnGrid, type GridTimer } from './grid-timer.ts';
@@ -107,8 +107,10 @@ export class AppHost {
         host.socketRoutes.set(path, { app: name, accept });
       },
       request: (kind, handler) => hub.requests.register(name, kind, handler),
-      tick(intervalMs: number, fn: TickCallback) {
-        host.timers.push(everyOnGrid(intervalMs, fn, (err) => logger.error({ app: name, err: String(err) }, 'app tick failed')));
+      tick(intervalMs: number, fn: TickCallback, options?: TickOptions) {
+        const timer = everyOnGrid(intervalMs, fn, (err) => logger.error({ app: name, err: String(err) }, 'app tick failed'), options?.onDemand === true);
+        host.timers.push(timer);
+        return timer;
       },
     };
   }

@@ -55,8 +55,14 @@ export interface HttpRoute {
   handle(req: IncomingMessage, res: ServerResponse, match: RegExpMatchArray): Promise<void>;
 }
 
-/** What an app's socket handler is told. `data` is only valid during the call. */
+/** What an app's socket handler is told. */
 export interface FrameHandler {
+  /**
+   * One whole message. A text message is valid UTF-8 (the transport closes with 1007 otherwise).
+   * `data` is the app's to keep: the transport never writes into its bytes again (it is a view of
+   * a read chunk or a buffer of its own), so an app may relay slices of it later (the tracker's
+   * RawJson) without copying.
+   */
   onMessage(data: Buffer, isBinary: boolean): void;
   onClose(): void;
   /** The transport refused a frame and is closing the socket (code: 1002, 1007 or 1009). */
@@ -120,6 +126,22 @@ export type RequestHandler = (request: AppRequest) => unknown;
 /** A callback run on the core's tick grid every `intervalMs` (wall-clock multiples of it). */
 export type TickCallback = (nowMs: number) => void | Promise<void>;
 
+/** How a tick callback is run. */
+export interface TickOptions {
+  /**
+   * Run only when asked: after `TickHandle.wake()` (work arrived), at the next grid point, so the
+   * work waits at most `intervalMs`; a wake during a run makes one more run after it. While the
+   * app is idle no timer runs at all. Default false: a run at every grid point.
+   */
+  onDemand?: boolean;
+}
+
+/** What `AppCore.tick` hands back. */
+export interface TickHandle {
+  /** Asks for a run at the next grid point (on-demand ticks; a no-op otherwise). Cheap enough to call for every piece of work. */
+  wake(): void;
+}
+
 /** Limits the core enforces that an app's own protocol should follow too. */
 export interface CoreLimits {
   /** A connection with more unsent bytes than this gets nothing more until it drains, bytes. */
@@ -161,8 +183,11 @@ export interface AppCore<O extends AppOptions = AppOptions> {
   socket(path: string, accept: SocketAcceptor): void;
   /** Answers REQUEST frames of `kind`, which must start with the app's name and a dot (`place.canvases`). */
   request(kind: string, handler: RequestHandler): void;
-  /** Runs `fn` on the core's tick grid every `intervalMs`; a run never overlaps the previous one. */
-  tick(intervalMs: number, fn: TickCallback): void;
+  /**
+   * Runs `fn` on the core's tick grid every `intervalMs` (or, on demand, at the grid point after a
+   * wake); a run never overlaps the previous one. The core stops it before the app's `stop()`.
+   */
+  tick(intervalMs: number, fn: TickCallback, options?: TickOptions): TickHandle;
 }
 
 /** What a started app hands back. */

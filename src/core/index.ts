@@ -17,7 +17,7 @@ export { hasClaims, hasDirectMessages, hasMembership } from './engine.ts';
 export { RateLimiter } from './rate-limiter.ts';
 export type {
   App, AppCore, AppHandle, AppListing, AppOptions, AppRequest, CoreLimits, FrameHandler, FrameSocket, Framing, HttpRoute,
-  OptionSpec, OptionSpecs, OptionValue, RequestHandler, SocketAcceptor, TickCallback,
+  OptionSpec, OptionSpecs, OptionValue, RequestHandler, SocketAcceptor, TickCallback, TickHandle, TickOptions,
 } from './app.ts';
 export { AppHost } from './app-host.ts';
 export type { AppHostDeps, AppRun } from './app-host.ts';
@@ -25,3 +25,5 @@ export { HttpError, sendJson, sendError, readJsonBody } from './http.ts';
 export { RequestRouter } from './requests.ts';
 export { everyOnGrid, wallNow } from './grid-timer.ts';
 export type { GridTimer } from './grid-timer.ts';
+export { Outbox, newOutboxCounters } from './outbox.ts';
+export type { FlushOutcome, OutboxCounters } from './outbox.ts';

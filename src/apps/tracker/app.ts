@@ -6,7 +6,7 @@
 import type { App, OptionSpec, OptionSpecs } from '../../core/index.ts';
 import { defaultTrackerOptions, type TrackerOptions } from './options.ts';
 import { TRACKER_WS_PATHS, trackerHttpRoutes } from './routes.ts';
-import { Tracker } from './tracker.ts';
+import { NODE_STATS_INTERVAL_MS, Tracker } from './tracker.ts';
 import type client from 'prom-client';
 
 /** The app's option names: TrackerOptions' without the `tracker` prefix (`intervalMs` → `--tracker-interval-ms`). */
@@ -52,7 +52,8 @@ export const trackerApp: App<TrackerAppOptions> = {
   options: specs as OptionSpecs<TrackerAppOptions>,
   needs: ['direct', 'membership'],
   start(core) {
-    const tracker = new Tracker(trackerOptionsFrom(core.options), {
+    const options = trackerOptionsFrom(core.options);
+    const tracker = new Tracker(options, {
       membership: core.membership!,
       direct: core.direct!,
       coreStats: core.stats,
@@ -63,7 +64,10 @@ export const trackerApp: App<TrackerAppOptions> = {
     });
     for (const path of TRACKER_WS_PATHS) core.socket(path, (socket) => tracker.onConnection(socket));
     for (const route of trackerHttpRoutes(tracker)) core.http(route);
-    tracker.start();
+    // The core owns the timers: the tick, on demand (woken by the first work after an idle spell,
+    // so an idle tracker costs no timer), and the stats record.
+    tracker.start(core.tick(options.trackerTickMs, tracker.tick, { onDemand: true }));
+    core.tick(NODE_STATS_INTERVAL_MS, () => tracker.publishStats());
     return { stop: () => tracker.stop() };
   },
 };

@@ -1,25 +1,28 @@
 /**
- * Reads a tracker message straight from the bytes ws received, without first decoding the whole
- * message to a string and without building the SDP objects: the offers' and the answer's SDP
- * objects (about 90 % of an announce's bytes, relayed unchanged) are checked to be valid JSON and
- * kept as byte slices (RawJson), so relaying one is a copy of bytes, not JSON.parse followed by
- * JSON.stringify. Everything else (action, ids, event, numwant, left, ...) is read into plain
- * values exactly as JSON.parse would give them, and then checked by the same code (parse.ts).
+ * Reads a tracker message straight from the bytes its connection received (FrameHandler.onMessage),
+ * without first decoding the whole message to a string and without building the SDP objects: the
+ * offers' and the answer's SDP objects (about 90 % of an announce's bytes, relayed unchanged) are
+ * checked to be valid JSON and kept as byte slices (RawJson), so relaying one is a copy of bytes,
+ * not JSON.parse followed by JSON.stringify. Everything else (action, ids, event, numwant, left,
+ * ...) is read into plain values exactly as JSON.parse would give them, and then checked by the
+ * same code (parse.ts).
  *
  * It is an accelerator, never a judge: anything it is not sure of (a syntax error, a key spelt
  * with escapes, "__proto__", nesting deeper than MAX_DEPTH, a binary frame) makes it answer
  * `undefined`, and the caller parses the text with JSON.parse instead, which then also gives the
  * precise failure. So what is accepted, and every failure, stays JSON.parse's.
  *
- * Bytes are assumed to be valid UTF-8: ws checks that for every text frame (a binary frame goes
- * the JSON.parse way), and UTF-8 never hides an ASCII byte such as `"` or `\` inside a multi-byte
+ * Bytes are assumed to be valid UTF-8: the FrameSocket contract (core/app.ts) promises it for every
+ * text message (the gateway's frame reader closes with 1007 otherwise; a binary frame goes the
+ * JSON.parse way), and UTF-8 never hides an ASCII byte such as `"` or `\` inside a multi-byte
  * character, so the structure can be read bytewise.
  */
 
 /**
  * A JSON object value kept as its bytes (valid JSON, relayed as is): bytes start..end of `source`,
- * the message ws received. Not a copy: ws hands each message in a buffer of its own (a fresh read
- * chunk, or a concatenation), never reused, and a relay lives one tick.
+ * the message the connection received. Not a copy: FrameHandler.onMessage (core/app.ts) promises
+ * that the transport never writes into a message's bytes again (the gateway hands a view of the
+ * read chunk it arrived in, or a buffer of its own), and a relay lives one tick.
  */
 export class RawJson {
   /** The bytes as a plain view, made once: copying it is one TypedArray set, without Buffer.copy's own view. */

@@ -172,12 +172,15 @@ function idHash(id: string): number {
   return mix(a, b);
 }
 
+/** A tracker connection holding LocalPeers. */
+export type PeerSocket = TrackerSocket<LocalPeer>;
+
 export interface LocalPeer {
   infoHex: string;
   /** Binary info_hash, as the client spelt it (for replies). */
   infoHash: string;
   peerHex: string;
-  socket: TrackerSocket;
+  socket: PeerSocket;
   seeder: boolean;
   /** Its member string in the swarm's set (changes when it becomes a seeder). */
   member: string;

@@ -4,17 +4,18 @@
  * through the engine's direct messages, so peers on different nodes sharing one Redis find each
  * other.
  *
- * Everything is grouped per tick (trackerTickMs), the lesson of the seed (streamroot's tracker):
+ * Everything is grouped per tick (trackerTickMs, run by the core: AppCore.tick), the lesson of the
+ * seed (streamroot's tracker):
  * - the announces of one swarm within a tick share one membership read;
  * - everything bound for one other node within a tick travels as ONE direct message;
- * - everything bound for one local socket within a tick is written in one corked burst;
+ * - everything bound for one local socket within a tick is written in one write (core/outbox.ts);
  * - trickle candidates (extension) from one peer to one peer within a tick become one message.
  * Answers and signals need no shared read: the answering peer's node remembers which node the
  * offer came from (peer.ts links), so it routes the answer straight there.
  */
 import { randomBytes } from 'node:crypto';
 import type client from 'prom-client';
-import type { CoreStats, DirectMessages, FrameSocket, Logger, Membership } from '../../core/index.ts';
+import { newOutboxCounters, type CoreStats, type DirectMessages, type FrameSocket, type Logger, type Membership, type TickHandle } from '../../core/index.ts';
 import { RateWindow } from '../../util/metrics.ts';
 import { CloseCodes } from '../../protocol/index.ts';
 import { failure, failureText, type TrackerFailure } from './failures.ts';
@@ -23,7 +24,7 @@ import { RawJson } from './json-bytes.ts';
 import { EMPTY_SWARM, NODES_SET, SWARMS_SET, nodeAddress, peerMember, sameMembers, swarmSet, swarmView, type SwarmView } from './members.ts';
 import type { TrackerOptions } from './options.ts';
 import { parseMessageBytes, type AnnounceRequest, type AnswerRequest, type ParseLimits, type ScrapeRequest, type SignalRequest } from './parse.ts';
-import { PeerLinks, pickTargets, type LocalPeer } from './peer.ts';
+import { PeerLinks, pickTargets, type LocalPeer, type PeerSocket } from './peer.ts';
 import { decodeRelay, encodeRelay, type RelayItem } from './relay.ts';
 import { TrackerSocket } from './socket.ts';
 import { bump, newTrackerStats, registerTrackerMetrics, type TrackerStats } from './stats.ts';
@@ -61,7 +62,7 @@ export interface NodeStats {
 }
 
 interface PendingAnnounce {
-  socket: TrackerSocket;
+  socket: PeerSocket;
   req: AnnounceRequest;
   /** The peer once applied (its cached JSON ids build the reply and the offers). */
   peer?: LocalPeer;
@@ -100,20 +101,20 @@ export class Tracker {
   private readonly limits: ParseLimits;
 
   private pendingAnnounces = new Map<string, PendingAnnounce[]>();
-  private pendingScrapes: { socket: TrackerSocket; req: ScrapeRequest }[] = [];
+  private pendingScrapes: { socket: PeerSocket; req: ScrapeRequest }[] = [];
   private pendingSignals = new Map<string, PendingSignal>();
   private remoteOutbox = new Map<string, RelayItem[]>();
   /** Sockets with messages for this tick's flush (each once: TrackerSocket.dirty). */
-  private dirtySockets: TrackerSocket[] = [];
+  private dirtySockets: PeerSocket[] = [];
 
-  private timer: NodeJS.Timeout | null = null;
-  private ticking = false;
+  /** What every socket's outbox sent and dropped (read after each flush into the stats). */
+  private readonly outCounters = newOutboxCounters();
   private stopped = false;
-  private tickDone: Promise<void> = Promise.resolve();
+  /** The core's on-demand tick: woken by every piece of work (until start, nothing runs it). */
+  private tickTimer: TickHandle = { wake() {} };
   /** Engine writes not tied to a tick (leaves on close, stats records): awaited by stop(). */
   private readonly inflight = new Set<Promise<unknown>>();
   private stopReceiving: (() => void) | null = null;
-  private statsTimer: NodeJS.Timeout | null = null;
   private statsMember = '';
   private readonly rates: RateWindow<'connects' | 'messagesIn' | 'messagesOut'>;
   /** `{"action":"announce","interval":N,"info_hash":` — every announce reply starts so. */
@@ -142,26 +143,26 @@ export class Tracker {
     return this.deps.membership;
   }
 
-  /** Starts receiving relays from other nodes and publishing this node's stats. */
-  start(): void {
+  /**
+   * Starts receiving relays from other nodes and publishes this node's stats record. The core
+   * runs the ticks (app.ts registers them with AppCore.tick): `tick` at most trackerTickMs after
+   * it is woken (`tickTimer`, on demand), and `publishStats` every NODE_STATS_INTERVAL_MS.
+   */
+  start(tickTimer: TickHandle): void {
+    this.tickTimer = tickTimer;
     this.stopReceiving = this.deps.direct.receive(nodeAddress(this.nodeId), (bytes) => this.onRelay(bytes));
     this.publishStats();
-    this.statsTimer = setInterval(() => this.publishStats(), NODE_STATS_INTERVAL_MS);
-    this.statsTimer.unref();
   }
 
   /**
-   * Stops ticking and receiving, and removes this node's stats record. Call after the gateway has
-   * closed the clients (their peers leave their swarms then) and before the engine closes.
+   * Stops receiving, and removes this node's stats record. Call after the core has stopped this
+   * app's ticks (AppHost.stop awaits a running one) and the gateway has closed the clients (their
+   * peers leave their swarms then), and before the engine closes.
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (this.statsTimer) clearInterval(this.statsTimer);
     this.rates.stop();
-    await this.tickDone;
     this.stopReceiving?.();
     if (this.statsMember) this.track(this.deps.membership.leave(NODES_SET, this.statsMember));
     await Promise.allSettled([...this.inflight]);
@@ -189,7 +190,7 @@ export class Tracker {
 
   /** The core hands over each upgraded socket of /announce and /. */
   onConnection(ws: FrameSocket): void {
-    const socket = new TrackerSocket(ws, ws.ip);
+    const socket = new TrackerSocket<LocalPeer>(ws, ws.ip, this.outCounters);
     this.stats.connections++;
     this.stats.connectsTotal++;
     this.deps.coreStats.connections++;
@@ -205,7 +206,7 @@ export class Tracker {
     };
   }
 
-  private onClose(socket: TrackerSocket): void {
+  private onClose(socket: PeerSocket): void {
     if (socket.closed) return;
     socket.closed = true;
     socket.discard();
@@ -217,7 +218,7 @@ export class Tracker {
     }
   }
 
-  private onMessage(socket: TrackerSocket, bytes: Buffer, isBinary: boolean): void {
+  private onMessage(socket: PeerSocket, bytes: Buffer, isBinary: boolean): void {
     if (socket.closed) return;
     this.stats.messagesIn++;
     this.deps.coreStats.messagesIn++;
@@ -241,7 +242,7 @@ export class Tracker {
       case 'signal': return this.onSignal(socket, req);
       case 'scrape':
         this.pendingScrapes.push({ socket, req });
-        return this.schedule();
+        return this.tickTimer.wake();
     }
   }
 
@@ -249,7 +250,7 @@ export class Tracker {
    * Replies with a failure, counts it, and closes the socket past the error limit (4400). Our own
    * trouble (the store unreachable) is not held against the client.
    */
-  private refuse(socket: TrackerSocket, f: TrackerFailure): void {
+  private refuse(socket: PeerSocket, f: TrackerFailure): void {
     bump(this.stats.failures, f.reason);
     this.queue(socket, failureText(f));
     if (f.reason === 'unavailable') return;
@@ -258,25 +259,26 @@ export class Tracker {
     if (++socket.errors > this.options.trackerMaxErrors) this.closeSocket(socket, CloseCodes.PROTOCOL_ERRORS, 'too many refused messages');
   }
 
-  private closeSocket(socket: TrackerSocket, code: number, reason: string): void {
+  private closeSocket(socket: PeerSocket, code: number, reason: string): void {
     if (socket.closed) return;
     bump(this.stats.closes, code);
-    this.countOut(socket.flush()); // the failure that explains the close goes first
+    // The failure that explains the close goes first (unless the socket is over the byte limit).
+    this.flushSockets([socket]);
     socket.ws.close(code, reason);
     this.onClose(socket);
   }
 
-  private onAnnounce(socket: TrackerSocket, req: AnnounceRequest): void {
+  private onAnnounce(socket: PeerSocket, req: AnnounceRequest): void {
     this.stats.announces++;
     let list = this.pendingAnnounces.get(req.infoHex);
     if (!list) this.pendingAnnounces.set(req.infoHex, (list = []));
     // Every field from the start: one object shape, no property added later.
     list.push({ socket, req, peer: undefined, refused: undefined });
-    this.schedule();
+    this.tickTimer.wake();
   }
 
   /** An answer goes to the node the offer came from, as this peer's link to the offerer says. */
-  private onAnswer(socket: TrackerSocket, req: AnswerRequest): void {
+  private onAnswer(socket: PeerSocket, req: AnswerRequest): void {
     const peer = socket.peerOf(req.infoHex, req.peerHex);
     if (!peer) return this.refuse(socket, failure('not_announced', 'answer from a peer_id that has not announced this info_hash on this connection', 'announce', req.infoHash));
     const link = peer.links.find(req.toPeerHex, req.offerId);
@@ -296,11 +298,11 @@ export class Tracker {
       this.stats.answersRelayedRemote++;
       this.toNode(linkNode, { k: 'a', h: req.infoHex, p: req.toPeerHex, f: req.peerHex, o: req.offerId, x: req.answer });
     }
-    this.schedule();
+    this.tickTimer.wake();
   }
 
   /** Trickle extension: candidates for the other end of a link, merged per target per tick. */
-  private onSignal(socket: TrackerSocket, req: SignalRequest): void {
+  private onSignal(socket: PeerSocket, req: SignalRequest): void {
     const peer = socket.peerOf(req.infoHex, req.peerHex);
     if (!peer) return this.refuse(socket, failure('not_announced', 'signal from a peer_id that has not announced this info_hash on this connection', 'signal', req.infoHash));
     const link = peer.links.find(req.toPeerHex, req.offerId);
@@ -317,7 +319,7 @@ export class Tracker {
     } else {
       this.pendingSignals.set(key, { nodeId: peer.links.nodeId(link), item: { k: 'c', h: req.infoHex, p: req.toPeerHex, f: req.peerHex, o: req.offerId, c: [...req.candidates] } });
     }
-    this.schedule();
+    this.tickTimer.wake();
   }
 
   // ---------------------------------------------------------------- relays
@@ -391,21 +393,21 @@ export class Tracker {
     this.stats.directMessagesReceived++;
     this.stats.relayItemsReceived += msg.i.length;
     for (const item of msg.i) this.deliver(item, msg.n);
-    this.schedule();
+    this.tickTimer.wake();
   }
 
-  private queue(socket: TrackerSocket, text: string): void {
+  private queue(socket: PeerSocket, text: string): void {
     if (socket.closed) return;
     socket.pushText(text);
     this.dirty(socket);
   }
 
   /** The socket has messages for this tick's flush. */
-  private dirty(socket: TrackerSocket): void {
+  private dirty(socket: PeerSocket): void {
     if (socket.dirty) return;
     socket.dirty = true;
     this.dirtySockets.push(socket);
-    this.schedule();
+    this.tickTimer.wake();
   }
 
   private countOut(n: number): void {
@@ -420,22 +422,17 @@ export class Tracker {
       || this.remoteOutbox.size > 0 || this.dirtySockets.length > 0;
   }
 
-  /** The first work after an idle spell starts a tick; everything until it fires is grouped. */
-  private schedule(): void {
-    if (this.timer || this.ticking || this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.ticking = true;
-      this.tickDone = this.tick()
-        .catch((err: unknown) => this.deps.logger.error({ err: String(err) }, 'tracker tick failed'))
-        .finally(() => {
-          this.ticking = false;
-          if (this.hasWork()) this.schedule();
-        });
-    }, this.options.trackerTickMs);
-  }
+  /**
+   * The core calls this on its grid, at most trackerTickMs after the first work since the last
+   * tick woke it (AppCore.tick on demand: never two at once), so no work waits longer; a tick
+   * with nothing to do (after a wake during the last run) returns at once, without a promise.
+   */
+  readonly tick = (): Promise<void> | undefined => {
+    if (this.stopped || !this.hasWork()) return undefined;
+    return this.runTick();
+  };
 
-  private async tick(): Promise<void> {
+  private async runTick(): Promise<void> {
     this.stats.ticks++;
     const announces = this.pendingAnnounces;
     const scrapes = this.pendingScrapes;
@@ -637,7 +634,7 @@ export class Tracker {
     return this.deps.membership.leave(swarmSet(peer.infoHex), peer.member);
   }
 
-  /** Writes every group: one direct message per other node, one corked burst per socket. */
+  /** Writes every group: one direct message per other node, one write per socket. */
   private flush(): void {
     const remote = this.remoteOutbox;
     this.remoteOutbox = new Map();
@@ -650,23 +647,30 @@ export class Tracker {
     }
     const sockets = this.dirtySockets;
     this.dirtySockets = [];
-    for (const socket of sockets) {
-      socket.dirty = false;
-      if (socket.closed) continue;
-      if (socket.ws.bufferedAmount > this.deps.maxBufferedBytes) {
-        // A client that does not read gets nothing more until it drains; the rest are unaffected.
-        bump(this.stats.dropped, 'slow', socket.discard());
-        continue;
-      }
-      const n = socket.flush();
-      if (n > 0) this.stats.socketFlushes++;
-      this.countOut(n);
-    }
+    for (const socket of sockets) socket.dirty = false;
+    this.flushSockets(sockets);
+  }
+
+  /**
+   * One write per socket, under the core's byte limit: a client that does not read gets nothing
+   * more until it drains (its messages are dropped and counted as 'slow'); the rest are unaffected.
+   */
+  private flushSockets(sockets: readonly PeerSocket[]): void {
+    const counters = this.outCounters;
+    const sent = counters.sent;
+    const writes = counters.writes;
+    const overLimit = counters.overLimit;
+    const limit = this.deps.maxBufferedBytes;
+    for (const socket of sockets) if (!socket.closed) socket.flush(limit);
+    this.countOut(counters.sent - sent);
+    this.stats.socketFlushes += counters.writes - writes;
+    if (counters.overLimit !== overLimit) bump(this.stats.dropped, 'slow', counters.overLimit - overLimit);
   }
 
   // ---------------------------------------------------------------- node stats
 
-  private publishStats(): void {
+  /** Re-publishes this node's stats record (and forgets idle peers); the core calls it every NODE_STATS_INTERVAL_MS. */
+  publishStats(): void {
     if (this.stopped) return;
     this.sweepIdle();
     const member = `${this.nodeId} ${JSON.stringify(this.nodeStats())}`;
