@@ -51,8 +51,9 @@ describe('durability', () => {
       await eventually(() => acked.size >= 1500, { what: '1,500 acknowledged edits', timeoutMs: 60_000, intervalMs: 5 });
       killed = true;
       await first.kill();
-      await Promise.all(writers);
+      // The SDK would re-send the unanswered publishes once connected again; closing it fails them.
       client.close();
+      await Promise.all(writers);
     } finally {
       await first.kill();
     }
@@ -95,6 +96,8 @@ describe('durability', () => {
       await new Promise((r) => setTimeout(r, 5));
       const exitCode = await server.stop();
       assert.equal(exitCode, 0, 'clean exit');
+      // Anything still unanswered (it came after the last tick) would be re-sent on reconnect: closing fails it.
+      client.close();
       const settled = await Promise.all(results);
       const ok = settled.filter((r): r is { v: number; e: Uint8Array } => 'v' in r);
       assert.ok(ok.length > 0, 'publishes before SIGTERM were acknowledged');
