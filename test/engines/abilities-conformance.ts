@@ -366,8 +366,9 @@ export function runAbilitiesConformance(
         assert.ok(left > 0 && left <= 60_000, `held: ${left} ms left`);
         assert.equal(await engine.claim(unique('other'), 60_000), 0, 'another key is free');
         const short = unique('short');
-        assert.equal(await engine.claim(short, 40), 0);
-        assert.ok((await engine.claim(short, 40)) > 0, 'held until it expires');
+        // A second is a liveness margin on a loaded machine, not a timing assertion: held, then free.
+        assert.equal(await engine.claim(short, 1000), 0);
+        assert.ok((await engine.claim(short, 1000)) > 0, 'held until it expires');
         await eventually(async () => (await engine.claim(short, 60_000)) === 0, { what: 'the short claim expires' });
         assert.ok((await engine.claim(short, 40)) > 0, 'taken again, for the new ttl');
       });
