@@ -126,6 +126,8 @@ const EMPTY: Buffer = Buffer.alloc(0);
 export class LeanSocket {
   /** Set by the owner before start(). */
   handler: LeanHandler = NO_HANDLER;
+  /** Called once before a close frame is written (the sink's held frames go first). */
+  beforeClose: (() => void) | null = null;
 
   private state = State.OPEN;
   private closeSent = false;
@@ -391,6 +393,10 @@ export class LeanSocket {
   }
 
   private sendCloseFrame(payload: Buffer): void {
+    // Frames held for the end of this loop iteration (ws-sink.ts) go before the close.
+    const flush = this.beforeClose;
+    this.beforeClose = null;
+    flush?.();
     this.closeSent = true;
     if (this.socket.writable) this.socket.write(controlFrame(0x88, payload));
   }

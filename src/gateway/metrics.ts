@@ -7,6 +7,7 @@ import client from 'prom-client';
 import { pollingCounter, RateWindow } from '../util/metrics.ts';
 export { pollingCounter, RateWindow } from '../util/metrics.ts';
 import type { CoreObserver, CoreStats } from '../core/index.ts';
+import { sinkWrites } from './ws-sink.ts';
 
 export interface GatewayMetrics {
   registry: client.Registry;
@@ -57,6 +58,7 @@ export function createMetrics(stats: CoreStats, labels: Record<string, string> =
   counter('brigade_messages_out_total', 'WebSocket messages sent (all apps)', () => stats.messagesOut);
   counter('brigade_events_in_total', 'Events accepted for appending', () => stats.eventsIn);
   counter('brigade_publishes_refused_total', 'Publishes refused with an error', () => stats.publishesRefused);
+  counter('brigade_socket_writes_total', 'Writes to /ws sockets: one per socket per event-loop iteration that sent it anything', () => sinkWrites.total);
   counter('brigade_appends_in_doubt_total', 'Appends whose outcome the engine could not tell, tried again with the same stamps', () => stats.appendsInDoubt);
   counter('brigade_publish_repeats_total', 'Publishes found already committed (re-sent with the same stamp), answered with their original version', () => stats.publishRepeats);
   counter('brigade_outcomes_unknown_total', 'Publishes answered OUTCOME_UNKNOWN after outcomeUnknownAfterMs', () => stats.outcomesUnknown);

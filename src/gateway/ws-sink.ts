@@ -2,11 +2,12 @@
  * The core's Sink over a lean socket (lean-ws.ts), with the fan-out hot path written by hand: the
  * core sends the same frame to every subscriber in a row, so the WebSocket framing (header +
  * payload) is built once per frame and written to each TCP socket as one buffer — one `write` per
- * subscriber. No extension is ever negotiated, so nothing transforms a frame on its way.
+ * subscriber per loop iteration, whatever else that connection is sent in it. No extension is ever
+ * negotiated, so nothing transforms a frame on its way.
  */
 import type { Sink } from '../core/index.ts';
 import type { LeanSocket } from './lean-ws.ts';
-import { frameBinary } from './ws-frame.ts';
+import { frameBinary, writeWsHeader, wsHeaderSize } from './ws-frame.ts';
 export { frameBinary, writeWsHeader, wsHeaderSize } from './ws-frame.ts';
 
 let lastPayload: Uint8Array | null = null;
@@ -21,16 +22,78 @@ function framed(payload: Uint8Array): Buffer {
 }
 
 /**
+ * Writes are held until the end of the event-loop iteration and then go out as ONE write per
+ * socket (uWebSockets.js corks the same way): a tick's ACKs, errors and batch frames for one
+ * connection cost one syscall, not one each. As in uWS, held bytes are not "buffered" (the byte
+ * limit looks at what the kernel did not take); instead a socket holds at most CORK_BYTES and writes
+ * at once past it, so what one iteration holds stays small, and a large frame (a snapshot) after a
+ * small one still goes out at once with it. A close flushes them first (LeanSocket.beforeClose).
+ */
+const CORK_BYTES = 16 * 1024;
+const held: WsSink[] = [];
+let scheduled = false;
+/** Socket writes made by sinks since start (brigade_socket_writes_total). */
+export const sinkWrites = { total: 0 };
+
+/** Writes every socket's held frames now. */
+export function flushSinks(): void {
+  scheduled = false;
+  const list = held.splice(0);
+  for (let i = 0; i < list.length; i++) list[i].flush();
+}
+
+/**
  * A class, not an object literal: the fan-out loop reads `bufferedAmount` and calls `send` on every
  * subscriber's sink in a row, and instances of one class share one hidden class, so those property
  * accesses stay monomorphic (object literals with getters each got their own accessor pair, and the
  * loop fell back to V8's generic LoadIC: about 5 % of the server's CPU at 5,000 viewers).
  */
 class WsSink implements Sink {
-  constructor(private readonly socket: LeanSocket) {}
+  /** Frames held for this iteration's write, or null. */
+  private pending: Uint8Array[] | null = null;
+  private pendingBytes = 0;
+
+  constructor(private readonly socket: LeanSocket) {
+    socket.beforeClose = () => this.flush();
+  }
 
   send(frame: Uint8Array): void {
-    this.socket.write(framed(frame));
+    if (this.pending === null) {
+      this.pending = [frame];
+      held.push(this);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flushSinks);
+      }
+    } else {
+      this.pending.push(frame);
+    }
+    this.pendingBytes += frame.length;
+    if (this.pendingBytes >= CORK_BYTES) this.flush();
+  }
+
+  /** One write with every held frame (the fan-out's shared frame, framed once, when it is alone). */
+  flush(): void {
+    const frames = this.pending;
+    if (frames === null) return;
+    this.pending = null;
+    this.pendingBytes = 0;
+    sinkWrites.total++;
+    if (frames.length === 1) {
+      this.socket.write(framed(frames[0]));
+      return;
+    }
+    let size = 0;
+    for (const f of frames) size += wsHeaderSize(f.length) + f.length;
+    const out = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (const f of frames) {
+      writeWsHeader(out, at, 0x82, f.length);
+      at += wsHeaderSize(f.length);
+      out.set(f, at);
+      at += f.length;
+    }
+    this.socket.write(out);
   }
 
   get bufferedAmount(): number {
