@@ -49,8 +49,10 @@ export function flushSinks(): void {
  * loop fell back to V8's generic LoadIC: about 5 % of the server's CPU at 5,000 viewers).
  */
 class WsSink implements Sink {
-  /** Frames held for this iteration's write, or null. */
-  private pending: Uint8Array[] | null = null;
+  /** The first frame held for this iteration's write (the fan-out's usual only one), or null. */
+  private first: Uint8Array | null = null;
+  /** Any more, in order (allocated only when a connection gets several frames in one iteration). */
+  private more: Uint8Array[] | null = null;
   private pendingBytes = 0;
 
   constructor(private readonly socket: LeanSocket) {
@@ -58,15 +60,17 @@ class WsSink implements Sink {
   }
 
   send(frame: Uint8Array): void {
-    if (this.pending === null) {
-      this.pending = [frame];
+    if (this.first === null) {
+      this.first = frame;
       held.push(this);
       if (!scheduled) {
         scheduled = true;
         setImmediate(flushSinks);
       }
+    } else if (this.more === null) {
+      this.more = [frame];
     } else {
-      this.pending.push(frame);
+      this.more.push(frame);
     }
     this.pendingBytes += frame.length;
     if (this.pendingBytes >= CORK_BYTES) this.flush();
@@ -74,31 +78,36 @@ class WsSink implements Sink {
 
   /** One write with every held frame (the fan-out's shared frame, framed once, when it is alone). */
   flush(): void {
-    const frames = this.pending;
-    if (frames === null) return;
-    this.pending = null;
+    const first = this.first;
+    if (first === null) return;
+    const more = this.more;
+    this.first = null;
+    this.more = null;
     this.pendingBytes = 0;
     sinkWrites.total++;
-    if (frames.length === 1) {
-      this.socket.write(framed(frames[0]));
+    if (more === null) {
+      this.socket.write(framed(first));
       return;
     }
-    let size = 0;
-    for (const f of frames) size += wsHeaderSize(f.length) + f.length;
+    let size = wsHeaderSize(first.length) + first.length;
+    for (const f of more) size += wsHeaderSize(f.length) + f.length;
     const out = Buffer.allocUnsafe(size);
-    let at = 0;
-    for (const f of frames) {
-      writeWsHeader(out, at, 0x82, f.length);
-      at += wsHeaderSize(f.length);
-      out.set(f, at);
-      at += f.length;
-    }
+    let at = put(out, 0, first);
+    for (const f of more) at = put(out, at, f);
     this.socket.write(out);
   }
 
   get bufferedAmount(): number {
     return this.socket.bufferedAmount;
   }
+}
+
+/** Writes one binary frame (header + payload) at `at`; returns the offset after it. */
+function put(out: Buffer, at: number, f: Uint8Array): number {
+  writeWsHeader(out, at, 0x82, f.length);
+  at += wsHeaderSize(f.length);
+  out.set(f, at);
+  return at + f.length;
 }
 
 export function wsSink(socket: LeanSocket): Sink {
