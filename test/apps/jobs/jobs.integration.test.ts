@@ -167,4 +167,24 @@ describe('jobs app', () => {
     assert.deepEqual(attempts, [1, 2]);
     assert.equal((await get(`/api/jobs/flaky/${id}`)).body.error, 'nope 2');
   });
+
+  it('jobs.slots: index and count come from expiring membership and rebalance when a worker leaves', async () => {
+    const c = (await jobsClient() as unknown as { client: BrigadeClient }).client;
+    const slots = (worker: string) => c.request<{ index: number; count: number; separationMs: number; ttlMs: number }>(
+      'jobs.slots', { key: WORKER, queue: 'slotq', worker });
+    assert.deepEqual(await slots('w-b').then((r) => [r.index, r.count, r.separationMs]), [0, 1, 20]);
+    assert.deepEqual(await slots('w-a').then((r) => [r.index, r.count]), [0, 2]);
+    assert.deepEqual(await slots('w-b').then((r) => [r.index, r.count]), [1, 2]);
+    // w-a stops re-joining: after its ttl, w-b is alone again and takes index 0.
+    const { ttlMs } = await slots('w-b');
+    const keepAlive = setInterval(() => void slots('w-b'), 500);
+    try {
+      await eventually(async () => {
+        const r = await slots('w-b');
+        return r.index === 0 && r.count === 1;
+      }, { what: 'w-a expired', timeoutMs: ttlMs + 3000 });
+    } finally {
+      clearInterval(keepAlive);
+    }
+  });
 });
