@@ -7,7 +7,7 @@ import { registerErrorCodes } from '../protocol/index.ts';
 import type {
   App, AppCore, AppHandle, AppListing, AppOptions, CoreLimits, HttpRoute, SocketAcceptor, TickCallback, TickOptions,
 } from './app.ts';
-import { hasClaims, hasDirectMessages, hasMembership, type Engine } from './engine.ts';
+import { hasClaims, hasDirectMessages, hasJobQueues, hasMembership, type Engine } from './engine.ts';
 import { everyOnGrid, type GridTimer } from './grid-timer.ts';
 import type { Hub } from './hub.ts';
 import type { Logger } from './options.ts';
@@ -55,7 +55,8 @@ export class AppHost {
       if (names.has(app.name)) throw new Error(`app ${app.name} is listed twice`);
       names.add(app.name);
       for (const need of app.needs ?? []) {
-        const has = need === 'direct' ? hasDirectMessages(engine) : need === 'membership' ? hasMembership(engine) : hasClaims(engine);
+        const has = need === 'direct' ? hasDirectMessages(engine) : need === 'membership' ? hasMembership(engine)
+          : need === 'jobs' ? hasJobQueues(engine) : hasClaims(engine);
         if (!has) throw new Error(`app ${app.name} needs the engine's ${need} ability, which the ${engine.kind} engine lacks`);
       }
     }
@@ -96,6 +97,7 @@ export class AppHost {
       direct: hasDirectMessages(engine) ? engine : null,
       membership: hasMembership(engine) ? engine : null,
       claims: hasClaims(engine) ? engine : null,
+      jobs: hasJobQueues(engine) ? engine : null,
       metricsRegistry: this.deps.metricsRegistry,
       secret: (secretName, given) => this.deps.secret(secretName, given),
       channelType: (type) => hub.addType(type),

@@ -17,7 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorBlock } from '../protocol/index.ts';
 import type { ChannelType, Publisher } from './channel-type.ts';
 import type { CoreApi } from './core-api.ts';
-import type { Claims, DirectMessages, Membership } from './engine.ts';
+import type { Claims, DirectMessages, JobQueues, Membership } from './engine.ts';
 import type { Logger } from './options.ts';
 import type { CoreStats } from './stats.ts';
 
@@ -166,6 +166,8 @@ export interface AppCore<O extends AppOptions = AppOptions> {
   readonly direct: DirectMessages | null;
   readonly membership: Membership | null;
   readonly claims: Claims | null;
+  /** Durable job queues (the jobs app). */
+  readonly jobs: JobQueues | null;
   /**
    * The node's metrics registry (a prom-client Registry, typed loosely so the core depends on no
    * metrics library): register the app's metrics in it; they appear on /metrics.
@@ -207,7 +209,7 @@ export interface App<O extends AppOptions = AppOptions> {
   /** The app's error codes (a block of 100 from 100 up), registered before it starts. */
   readonly errors?: ErrorBlock;
   /** Engine abilities the app cannot run without; the node refuses to start it on an engine that lacks one. */
-  readonly needs?: readonly ('direct' | 'membership' | 'claims')[];
+  readonly needs?: readonly ('direct' | 'membership' | 'claims' | 'jobs')[];
   start(core: AppCore<O>): AppHandle | void | Promise<AppHandle | void>;
 }
 

@@ -283,3 +283,133 @@ export function hasMembership(e: Engine): e is Engine & Membership {
   return typeof candidate.join === 'function' && typeof candidate.leave === 'function'
     && typeof candidate.members === 'function' && typeof candidate.count === 'function';
 }
+
+/**
+ * Durable job queues (the jobs app): competing consumers over leases. Every call is one atomic step
+ * (embedded: one SQLite transaction; redis: one Lua script) and resolves once it is committed.
+ *
+ * A job is `waiting` (ready), `delayed` (its runAtMs is ahead), `active` (claimed: it holds a lease
+ * until leaseExpiresAtMs), `failed` (its last attempt failed; a retry is scheduled at runAtMs),
+ * `completed` (with its result) or `dead` (it failed maxAttempts times). `claimJobs` takes the
+ * ready jobs with the highest priority first, then the oldest (lowest id), first promoting those
+ * whose runAtMs has come. Each claim is one attempt (`attempt` counts them, 1 for the first) and
+ * gets a lease token of its own; heartbeat, complete and fail name that token, and a token that is
+ * not the job's current, unexpired lease is refused (they resolve null/false) and changes nothing.
+ * A lease that expires is reaped (`reapJobs`) as a failed attempt. So a job runs at least once;
+ * every run is an attempt on record; it is completed at most once.
+ *
+ * Times are ms since the epoch, given by the caller (`nowMs`): nodes sharing an engine should keep
+ * their clocks in step (NTP). Queue names: 1-64 of [A-Za-z0-9_.-] (JOB_QUEUE_NAME).
+ */
+export interface NewJob {
+  /** App-defined text (the jobs app stores JSON). */
+  payload: string;
+  /** When it may run first; at or before nowMs: ready at once. */
+  runAtMs: number;
+  /** Higher runs first; an integer in [-1000, 1000]. */
+  priority: number;
+  /** Attempts before it goes dead, ≥ 1. */
+  maxAttempts: number;
+  /** Backoff after failed attempt n: min(backoffMaxMs, backoffMs × 2^(n-1)), jittered to [½, 1] of it. */
+  backoffMs: number;
+  backoffMaxMs: number;
+  /** A claim's lease (visibility timeout), ms; a heartbeat extends it by as much again. */
+  timeoutMs: number;
+  /** Idempotency key: another enqueue with this key within keyTtlMs returns the first job's id. */
+  key?: string;
+  keyTtlMs?: number;
+}
+
+export type JobState = 'waiting' | 'delayed' | 'active' | 'failed' | 'completed' | 'dead';
+export const JOB_STATES: readonly JobState[] = ['waiting', 'delayed', 'active', 'failed', 'completed', 'dead'];
+
+export interface JobRecord {
+  queue: string;
+  id: string;
+  state: JobState;
+  payload: string;
+  priority: number;
+  runAtMs: number;
+  /** Claims so far (the attempt now running, when active). */
+  attempt: number;
+  maxAttempts: number;
+  backoffMs: number;
+  backoffMaxMs: number;
+  timeoutMs: number;
+  createdAtMs: number;
+  /** Lease expiry while active, else 0. */
+  leaseExpiresAtMs: number;
+  /** When it completed or went dead, else 0. */
+  finishedAtMs: number;
+  /** The completing attempt's result, when completed. */
+  result: string | null;
+  /** The last failed attempt's error, when it has one. */
+  error: string | null;
+}
+
+export interface EnqueuedJob {
+  id: string;
+  /** False when the key named a job enqueued earlier within its window (the id is that job's). */
+  created: boolean;
+}
+
+export interface ClaimedJob {
+  id: string;
+  payload: string;
+  attempt: number;
+  maxAttempts: number;
+  lease: string;
+  leaseExpiresAtMs: number;
+  timeoutMs: number;
+}
+
+/** What a failed attempt led to. */
+export interface FailOutcome {
+  state: 'failed' | 'dead';
+  /** The retry's time (failed), or 0 (dead). */
+  runAtMs: number;
+}
+
+export type JobCounts = Record<JobState, number>;
+
+/** Valid queue names. */
+export const JOB_QUEUE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Delay before the retry after failed attempt `attempt` (≥ 1); jitter in [0, 1). Both engines use it (the Lua copies it). */
+export function jobBackoffMs(attempt: number, backoffMs: number, backoffMaxMs: number, jitter: number): number {
+  const full = Math.min(backoffMaxMs, backoffMs * 2 ** (attempt - 1));
+  return Math.floor(full / 2 + (jitter * full) / 2);
+}
+
+export interface JobQueues {
+  /** Adds the jobs to `queue` in one step, in order; ids are decimal, increasing per queue. */
+  enqueueJobs(queue: string, jobs: NewJob[], nowMs: number): Promise<EnqueuedJob[]>;
+  /**
+   * Takes up to `max` ready jobs (promoting due delayed/failed ones first), highest priority first,
+   * then lowest id: each becomes active with attempt + 1 and a new lease until nowMs + timeoutMs.
+   */
+  claimJobs(queue: string, max: number, nowMs: number): Promise<ClaimedJob[]>;
+  /** Extends a current lease to nowMs + the job's timeoutMs; resolves the new expiry, or null (lease lost: nothing changed). */
+  heartbeatJob(queue: string, id: string, lease: string, nowMs: number): Promise<number | null>;
+  /** Completes an active job with `result`; false when the lease is not current (nothing recorded). */
+  completeJob(queue: string, id: string, lease: string, result: string, nowMs: number): Promise<boolean>;
+  /**
+   * Fails the attempt: a retry at nowMs + jobBackoffMs(attempt, …, jitter) while attempt < maxAttempts
+   * (state failed), else dead. Null when the lease is not current (nothing recorded).
+   */
+  failJob(queue: string, id: string, lease: string, error: string, jitter: number, nowMs: number): Promise<FailOutcome | null>;
+  /** Makes up to `limit` due delayed/failed jobs waiting; resolves how many. */
+  promoteJobs(queue: string, nowMs: number, limit: number): Promise<number>;
+  /** Fails (as failJob with error 'lease expired') up to `limit` active jobs whose lease has expired; resolves how many. */
+  reapJobs(queue: string, nowMs: number, jitter: number, limit: number): Promise<number>;
+  getJob(queue: string, id: string): Promise<JobRecord | null>;
+  jobCounts(queue: string): Promise<JobCounts>;
+  /** Every queue that was ever enqueued to, sorted. */
+  jobQueueNames(): Promise<string[]>;
+}
+
+export function hasJobQueues(e: Engine): e is Engine & JobQueues {
+  const candidate = e as Partial<JobQueues>;
+  return typeof candidate.enqueueJobs === 'function' && typeof candidate.claimJobs === 'function'
+    && typeof candidate.completeJob === 'function' && typeof candidate.failJob === 'function';
+}

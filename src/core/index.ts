@@ -13,7 +13,8 @@ export type {
   Engine, LogEvent, AppendRequest, CommittedBatch, Position, StoredSnapshot, ChannelInfo, BatchHandler, RetentionOptions,
 } from './engine.ts';
 export type { Claims, DirectMessages, Membership } from './engine.ts';
-export { hasClaims, hasDirectMessages, hasMembership } from './engine.ts';
+export type { ClaimedJob, EnqueuedJob, FailOutcome, JobCounts, JobQueues, JobRecord, JobState, NewJob } from './engine.ts';
+export { hasClaims, hasDirectMessages, hasJobQueues, hasMembership, jobBackoffMs, JOB_QUEUE_NAME, JOB_STATES } from './engine.ts';
 export { RateLimiter } from './rate-limiter.ts';
 export type {
   App, AppCore, AppHandle, AppListing, AppOptions, AppRequest, CoreLimits, FrameHandler, FrameSocket, Framing, HttpRoute,

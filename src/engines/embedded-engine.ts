@@ -16,13 +16,14 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import type {
-  AppendRequest, AppendResult, BatchHandler, ChannelInfo, Claims, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
-  RetentionOptions, StoredSnapshot,
+  AppendRequest, AppendResult, BatchHandler, ChannelInfo, Claims, ClaimedJob, CommittedBatch, DirectMessages, EnqueuedJob, Engine,
+  FailOutcome, JobCounts, JobQueues, JobRecord, LogEvent, Membership, NewJob, RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
 import { PRODUCER_WINDOW } from '../core/engine.ts';
 import { validateStamps } from './stamps.ts';
 import { BrigadeError } from '../protocol/index.ts';
 import { EmbeddedClaims } from './embedded-claims.ts';
+import { EmbeddedJobs } from './embedded-jobs.ts';
 
 export interface EmbeddedEngineOptions {
   /** The SQLite file; its parent directory is created when missing. */
@@ -81,7 +82,7 @@ const defaultLogger = { warn: (obj: object, msg: string) => console.warn(msg, ob
 /** One receive() call: its own object, so the same function registered twice is two receivers. */
 interface Receiver { handler: (bytes: Uint8Array) => void }
 
-export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claims {
+export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claims, JobQueues {
   readonly kind = 'embedded';
   readonly shared = false;
   private readonly options: EmbeddedEngineOptions;
@@ -99,6 +100,8 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
   private readonly sets = new Map<string, MemberSet>();
   /** Claims are kept in SQLite (embedded-claims.ts), so a cooldown outlives a restart. */
   private claims: EmbeddedClaims | null = null;
+  /** Job queues in SQLite (embedded-jobs.ts), one transaction per call. */
+  private jobs: EmbeddedJobs | null = null;
 
   constructor(options: EmbeddedEngineOptions) {
     this.options = options;
@@ -120,6 +123,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
       this.snapshotTx = db.transaction((channel: string, snapshot: StoredSnapshot) =>
         this.putSnapshotInTx(channel, snapshot));
       this.claims = new EmbeddedClaims(db);
+      this.jobs = new EmbeddedJobs(db);
       this.db = db;
     } catch (err) {
       throw unavailable('cannot open the embedded store', err);
@@ -206,6 +210,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
     this.db = null;
     this.statements = null;
     this.claims = null;
+    this.jobs = null;
     this.receivers.clear();
     this.sets.clear();
     db?.close();
@@ -252,6 +257,55 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
       return this.claims!.claim(key, ttlMs, Date.now());
     } catch (err) {
       throw unavailable('claiming failed', err);
+    }
+  }
+
+  async enqueueJobs(queue: string, jobs: NewJob[], nowMs: number): Promise<EnqueuedJob[]> {
+    return this.jobStep('enqueueing jobs', (j) => j.enqueue(queue, jobs, nowMs));
+  }
+
+  async claimJobs(queue: string, max: number, nowMs: number): Promise<ClaimedJob[]> {
+    return this.jobStep('claiming jobs', (j) => j.claim(queue, max, nowMs));
+  }
+
+  async heartbeatJob(queue: string, id: string, lease: string, nowMs: number): Promise<number | null> {
+    return this.jobStep('extending a lease', (j) => j.heartbeat(queue, id, lease, nowMs));
+  }
+
+  async completeJob(queue: string, id: string, lease: string, result: string, nowMs: number): Promise<boolean> {
+    return this.jobStep('completing a job', (j) => j.complete(queue, id, lease, result, nowMs));
+  }
+
+  async failJob(queue: string, id: string, lease: string, error: string, jitter: number, nowMs: number): Promise<FailOutcome | null> {
+    return this.jobStep('failing a job', (j) => j.fail(queue, id, lease, error, jitter, nowMs));
+  }
+
+  async promoteJobs(queue: string, nowMs: number, limit: number): Promise<number> {
+    return this.jobStep('promoting jobs', (j) => j.promote(queue, nowMs, limit));
+  }
+
+  async reapJobs(queue: string, nowMs: number, jitter: number, limit: number): Promise<number> {
+    return this.jobStep('reaping leases', (j) => j.reap(queue, nowMs, jitter, limit));
+  }
+
+  async getJob(queue: string, id: string): Promise<JobRecord | null> {
+    return this.jobStep('reading a job', (j) => j.get(queue, id));
+  }
+
+  async jobCounts(queue: string): Promise<JobCounts> {
+    return this.jobStep('counting jobs', (j) => j.counts(queue));
+  }
+
+  async jobQueueNames(): Promise<string[]> {
+    return this.jobStep('listing queues', (j) => j.queueNames());
+  }
+
+  private jobStep<T>(what: string, step: (jobs: EmbeddedJobs) => T): T {
+    this.ready();
+    try {
+      return step(this.jobs!);
+    } catch (err) {
+      throw unavailable(`${what} failed`, err);
     }
   }
 

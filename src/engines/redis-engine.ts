@@ -38,7 +38,8 @@
 import { randomInt } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type {
-  AppendRequest, BatchHandler, ChannelInfo, ChannelRelease, Claims, CommittedBatch, DirectMessages, Engine, LogEvent, Membership,
+  AppendRequest, BatchHandler, ChannelInfo, ChannelRelease, Claims, ClaimedJob, CommittedBatch, DirectMessages, EnqueuedJob, Engine,
+  FailOutcome, JobCounts, JobQueues, JobRecord, LogEvent, Membership, NewJob,
   AppendResult, Position, RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
 import { PRODUCER_WINDOW } from '../core/engine.ts';
@@ -54,6 +55,7 @@ import { GET_SNAPSHOT_LUA } from './redis-lua-get-snapshot.ts';
 import { INFO_LUA } from './redis-lua-info.ts';
 import { JOIN_LUA } from './redis-lua-join.ts';
 import { PUT_SNAPSHOT_LUA } from './redis-lua-put-snapshot.ts';
+import { defineJobCommands, RedisJobs } from './redis-jobs.ts';
 
 export interface RedisEngineOptions {
   /** redis://[user:password@]host:port[/db] */
@@ -101,7 +103,7 @@ const defaultLogger = { warn: (obj: object, msg: string) => console.warn(msg, ob
 /** One receive() call: its own object, so the same function registered twice is two receivers. */
 interface Receiver { handler: (bytes: Uint8Array) => void }
 
-export class RedisEngine implements Engine, DirectMessages, Membership, Claims, ChannelRelease {
+export class RedisEngine implements Engine, DirectMessages, Membership, Claims, ChannelRelease, JobQueues {
   readonly kind = 'redis';
   readonly shared = true;
   private readonly options: RedisEngineOptions;
@@ -116,12 +118,15 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
   private readonly receivers = new Map<string, Set<Receiver>>();
   private closed = false;
   private lastWarnedDown = false;
+  /** Job queues: one Lua script per step (redis-jobs.ts, redis-lua-jobs.ts). */
+  private readonly jobs: RedisJobs;
 
   constructor(options: RedisEngineOptions) {
     this.options = options;
     this.prefix = options.prefix ?? REDIS_ENGINE_DEFAULTS.prefix;
     checkPrefix(this.prefix);
     this.logger = options.logger ?? defaultLogger;
+    this.jobs = new RedisJobs(this.prefix);
   }
 
   async open(): Promise<void> {
@@ -156,6 +161,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     cmd.defineCommand('brigadeGetSnapshot', { numberOfKeys: 2, lua: GET_SNAPSHOT_LUA, readOnly: true });
     cmd.defineCommand('brigadeJoin', { numberOfKeys: 1, lua: JOIN_LUA });
     cmd.defineCommand('brigadeClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
+    defineJobCommands(cmd);
     try {
       await Promise.all([cmd.connect(), readerConn.connect()]);
     } catch (err) {
@@ -527,6 +533,56 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       if (err || !Array.isArray(row)) return null;
       return { epoch: Number(row[0]), version: Number(row[1]) };
     });
+  }
+
+  async enqueueJobs(queue: string, jobs: NewJob[], nowMs: number): Promise<EnqueuedJob[]> {
+    return this.jobStep('enqueueing jobs', (cmd) => this.jobs.enqueue(cmd, queue, jobs, nowMs));
+  }
+
+  async claimJobs(queue: string, max: number, nowMs: number): Promise<ClaimedJob[]> {
+    return this.jobStep('claiming jobs', (cmd) => this.jobs.claim(cmd, queue, max, nowMs));
+  }
+
+  async heartbeatJob(queue: string, id: string, lease: string, nowMs: number): Promise<number | null> {
+    return this.jobStep('extending a lease', (cmd) => this.jobs.heartbeat(cmd, queue, id, lease, nowMs));
+  }
+
+  async completeJob(queue: string, id: string, lease: string, result: string, nowMs: number): Promise<boolean> {
+    return this.jobStep('completing a job', (cmd) => this.jobs.complete(cmd, queue, id, lease, result, nowMs));
+  }
+
+  async failJob(queue: string, id: string, lease: string, error: string, jitter: number, nowMs: number): Promise<FailOutcome | null> {
+    return this.jobStep('failing a job', (cmd) => this.jobs.fail(cmd, queue, id, lease, error, jitter, nowMs));
+  }
+
+  async promoteJobs(queue: string, nowMs: number, limit: number): Promise<number> {
+    return this.jobStep('promoting jobs', (cmd) => this.jobs.promote(cmd, queue, nowMs, limit));
+  }
+
+  async reapJobs(queue: string, nowMs: number, jitter: number, limit: number): Promise<number> {
+    return this.jobStep('reaping leases', (cmd) => this.jobs.reap(cmd, queue, nowMs, jitter, limit));
+  }
+
+  async getJob(queue: string, id: string): Promise<JobRecord | null> {
+    return this.jobStep('reading a job', (cmd) => this.jobs.get(cmd, queue, id));
+  }
+
+  async jobCounts(queue: string): Promise<JobCounts> {
+    return this.jobStep('counting jobs', (cmd) => this.jobs.counts(cmd, queue));
+  }
+
+  async jobQueueNames(): Promise<string[]> {
+    return this.jobStep('listing queues', (cmd) => this.jobs.queueNames(cmd));
+  }
+
+  /** A job step: UNAVAILABLE when Redis is down or the call fails (a call in flight may have run, whole). */
+  private async jobStep<T>(what: string, step: (cmd: Redis) => Promise<T>): Promise<T> {
+    const cmd = this.connected();
+    try {
+      return await step(cmd);
+    } catch (err) {
+      throw unavailable(`${what} failed`, err);
+    }
   }
 
   /** One warning per outage: ioredis reports every failed reconnect attempt. */

@@ -15,3 +15,7 @@ export { BrigadeError, ErrorCodes, CloseCodes } from '../protocol/index.ts';
 export type { ErrorCode } from '../protocol/index.ts';
 export { registerErrorCodes } from '../protocol/index.ts';
 export type { ErrorBlock } from '../protocol/index.ts';
+export { JobsClient, enqueueHttp, JOBS_ERROR_BLOCK } from './jobs.ts';
+export type { EnqueueOptions, JobContext, JobHandler, JobsWorker, WorkerOptions, WorkerStats } from './jobs.ts';
+export { nextPollAt, sleepUntilSlotMs, slotPeriodMs } from './slots.ts';
+export type { SlotInput } from './slots.ts';

@@ -11,6 +11,7 @@ import { EmbeddedEngine } from '../../src/engines/index.ts';
 import { BrigadeError } from '../../src/protocol/index.ts';
 import { runAbilitiesConformance } from './abilities-conformance.ts';
 import { runEngineConformance } from './engine-conformance.ts';
+import { runJobsConformance } from './jobs-conformance.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = fileURLToPath(new URL('./fixtures/append-until-killed.ts', import.meta.url));
@@ -61,6 +62,23 @@ runAbilitiesConformance('embedded', async () => {
 }, {
   cleanup: async () => {
     for (const cleanup of abilityDbs.splice(0)) await cleanup();
+  },
+});
+
+const jobDbs: Array<() => Promise<void>> = [];
+function jobsDb(): string {
+  const { path, cleanup } = tempDb();
+  jobDbs.push(cleanup);
+  return path;
+}
+runJobsConformance('embedded', async () => new EmbeddedEngine({ path: jobsDb(), retention: { retainEvents: 100, keepSnapshots: 2 } }), {
+  reopenable: async () => {
+    const path = jobsDb();
+    const retention = { retainEvents: 100, keepSnapshots: 2 };
+    return { engine: new EmbeddedEngine({ path, retention }), reopen: async () => new EmbeddedEngine({ path, retention }) };
+  },
+  cleanup: async () => {
+    for (const cleanup of jobDbs.splice(0)) await cleanup();
   },
 });
 

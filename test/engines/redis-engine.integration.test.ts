@@ -16,6 +16,7 @@ import { BrigadeError } from '../../src/protocol/index.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { runAbilitiesConformance } from './abilities-conformance.ts';
 import { runEngineConformance } from './engine-conformance.ts';
+import { runJobsConformance } from './jobs-conformance.ts';
 import { eventually } from '../helpers/eventually.ts';
 
 const encoder = new TextEncoder();
@@ -89,6 +90,25 @@ runAbilitiesConformance('redis', async () => abilityEngine(freshPrefix('abil')),
   },
   cleanup: async () => {
     for (const prefix of abilityPrefixes.splice(0)) await deleteKeys(shared, prefix);
+  },
+});
+
+const jobPrefixes: string[] = [];
+function jobEngine(prefix: string): RedisEngine {
+  if (!jobPrefixes.includes(prefix)) jobPrefixes.push(prefix);
+  return engineOn(shared, prefix);
+}
+runJobsConformance('redis', async () => jobEngine(freshPrefix('jobs')), {
+  makePair: async () => {
+    const prefix = freshPrefix('jobs-pair');
+    return [jobEngine(prefix), jobEngine(prefix)];
+  },
+  reopenable: async () => {
+    const prefix = freshPrefix('jobs-durable');
+    return { engine: jobEngine(prefix), reopen: async () => jobEngine(prefix) };
+  },
+  cleanup: async () => {
+    for (const prefix of jobPrefixes.splice(0)) await deleteKeys(shared, prefix);
   },
 });
 

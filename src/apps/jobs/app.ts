@@ -1,0 +1,246 @@
+/**
+ * jobs on the App contract: durable queues over the engine's JobQueues ability (`needs: ['jobs']`).
+ *
+ * - HTTP: `POST /api/jobs/:queue` (Bearer producer key; one job or an array), `GET /api/jobs/:queue`
+ *   (counts), `GET /api/jobs/:queue/:id` (a job's record).
+ * - Requests over the WebSocket: `jobs.enqueue` (producer key), `jobs.claim`, `jobs.heartbeat`,
+ *   `jobs.complete`, `jobs.fail`, `jobs.slots` (worker key). Every reply carries the server's `now`.
+ * - A tick every `tickMs` promotes due delayed/failed jobs and reaps expired leases in every queue.
+ */
+import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { App, AppCore, AppRequest } from '../../core/app.ts';
+import type { ClaimedJob, JobQueues, JobRecord } from '../../core/engine.ts';
+import { readJsonBody, sendError, sendJson } from '../../core/http.ts';
+import { JOBS_ERRORS, JobsError } from './errors.ts';
+import { Slots } from './slots-registry.ts';
+import { checkQueue, jsonText, parseJobs, type JobLimits } from './spec.ts';
+
+export interface JobsOptions {
+  [key: string]: string | number | boolean;
+  producerKey: string;
+  workerKey: string;
+  maxPayloadBytes: number;
+  maxBodyBytes: number;
+  maxBulk: number;
+  keyWindowMs: number;
+  timeoutMs: number;
+  maxAttempts: number;
+  backoffMs: number;
+  maxBackoffMs: number;
+  tickMs: number;
+  slotSeparationMs: number;
+}
+
+/** Most jobs one claim takes. */
+export const MAX_CLAIM = 100;
+/** Most jobs promoted or reaped per queue per tick. */
+const TICK_BATCH = 1000;
+/** Longest error text kept from a failed attempt, characters. */
+const MAX_ERROR_CHARS = 4096;
+
+const positive = (v: number): string | null => (v >= 1 ? null : 'must be at least 1');
+
+export const jobsApp: App<JobsOptions> = {
+  name: 'jobs',
+  description: 'Durable job queues: producers over HTTP, competing workers over the WebSocket',
+  errors: JOBS_ERRORS,
+  needs: ['jobs'],
+  options: {
+    producerKey: { default: '', help: 'Bearer key for POST /api/jobs/:queue and jobs.enqueue; generated into DATA/jobs-producer-key when empty' },
+    workerKey: { default: '', help: 'key workers give in jobs.claim/heartbeat/complete/fail; generated into DATA/jobs-worker-key when empty' },
+    maxPayloadBytes: { default: 1024 * 1024, help: 'largest job payload (and result) as JSON, bytes', validate: positive },
+    maxBodyBytes: { default: 8 * 1024 * 1024, help: 'largest POST /api/jobs body, bytes', validate: positive },
+    maxBulk: { default: 1000, help: 'most jobs in one bulk enqueue', validate: positive },
+    keyWindowMs: { default: 24 * 3_600_000, help: 'how long an idempotency key names its job, ms', validate: positive },
+    timeoutMs: { default: 30_000, help: 'default lease (visibility timeout) of a claim, ms', validate: (v) => (v >= 100 ? null : 'must be at least 100') },
+    maxAttempts: { default: 3, help: 'default attempts before a job goes dead', validate: positive },
+    backoffMs: { default: 1000, help: 'default backoff before the first retry, ms (doubling each attempt)' },
+    maxBackoffMs: { default: 3_600_000, help: 'default longest backoff between attempts, ms' },
+    tickMs: { default: 250, help: 'how often delayed jobs are promoted and expired leases reaped, ms', validate: (v) => (v >= 10 ? null : 'must be at least 10') },
+    slotSeparationMs: { default: 250, help: 'slot polling: the declared gap between polls of one worker group arriving here, ms', validate: positive },
+  },
+  start(core) {
+    const queues = core.jobs;
+    if (!queues) throw new Error('jobs needs the engine\'s jobs ability');
+    const o = core.options;
+    const producerKey = core.secret('jobs-producer-key', o.producerKey);
+    const workerKey = core.secret('jobs-worker-key', o.workerKey);
+    const limits: JobLimits = {
+      maxPayloadBytes: o.maxPayloadBytes, maxBulk: o.maxBulk, keyWindowMs: o.keyWindowMs, defaultTimeoutMs: o.timeoutMs,
+      defaultMaxAttempts: o.maxAttempts, defaultBackoffMs: o.backoffMs, defaultMaxBackoffMs: Math.max(o.backoffMs, o.maxBackoffMs),
+    };
+    const slots = new Slots(core.membership, o.slotSeparationMs);
+    registerRoutes(core, queues, limits, producerKey);
+    registerRequests(core, queues, limits, producerKey, workerKey, slots);
+    core.tick(o.tickMs, async (nowMs) => {
+      for (const queue of await queues.jobQueueNames()) {
+        await queues.promoteJobs(queue, nowMs, TICK_BATCH);
+        await queues.reapJobs(queue, nowMs, Math.random(), TICK_BATCH);
+      }
+    });
+    return { async stop() {} };
+  },
+};
+
+function sameKey(given: unknown, expected: string): boolean {
+  if (typeof given !== 'string') return false;
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+function bearer(req: IncomingMessage): string | undefined {
+  const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+  return m?.[1];
+}
+
+/** A job as clients see it: payload and result as JSON values. */
+export function describeJob(job: JobRecord): Record<string, unknown> {
+  return {
+    queue: job.queue, id: job.id, state: job.state, payload: JSON.parse(job.payload) as unknown, priority: job.priority,
+    runAt: job.runAtMs, attempt: job.attempt, maxAttempts: job.maxAttempts, timeoutMs: job.timeoutMs,
+    backoff: { delayMs: job.backoffMs, maxDelayMs: job.backoffMaxMs }, createdAt: job.createdAtMs,
+    leaseExpiresAt: job.leaseExpiresAtMs || null, finishedAt: job.finishedAtMs || null,
+    result: job.result === null ? null : JSON.parse(job.result) as unknown, error: job.error,
+  };
+}
+
+function describeClaimed(job: ClaimedJob): Record<string, unknown> {
+  return {
+    id: job.id, payload: JSON.parse(job.payload) as unknown, attempt: job.attempt, maxAttempts: job.maxAttempts,
+    lease: job.lease, leaseExpiresAt: job.leaseExpiresAtMs, timeoutMs: job.timeoutMs,
+  };
+}
+
+function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: JobLimits, producerKey: string): void {
+  const fail = (res: Parameters<typeof sendError>[0], err: unknown, what: string): void => {
+    if (err instanceof JobsError) {
+      sendJson(res, statusOf(err), { code: err.code, message: err.message, field: err.field });
+      return;
+    }
+    if (!(err instanceof Error && 'code' in err)) core.logger.error({ err: String(err) }, `jobs: ${what} failed`);
+    sendError(res, err, what);
+  };
+  core.http({
+    method: 'POST',
+    path: /^\/api\/jobs\/([^/]+)$/,
+    async handle(req, res, match) {
+      try {
+        if (!sameKey(bearer(req), producerKey)) throw new JobsError('JOBS_BAD_KEY', 'send Authorization: Bearer <the producer key>');
+        const queue = checkQueue(decodeURIComponent(match[1]!));
+        const body = await readJsonBody(req, core.options.maxBodyBytes, 'JOBS_PAYLOAD_TOO_LARGE');
+        const now = Date.now();
+        const { jobs, bulk } = parseJobs(body, now, limits);
+        const ids = await queues.enqueueJobs(queue, jobs, now);
+        sendJson(res, 201, bulk ? { jobs: ids } : ids[0]);
+      } catch (err) {
+        fail(res, err, 'enqueue');
+      }
+    },
+  });
+  core.http({
+    method: 'GET',
+    path: /^\/api\/jobs\/([^/]+)$/,
+    async handle(_req, res, match) {
+      try {
+        const queue = checkQueue(decodeURIComponent(match[1]!));
+        sendJson(res, 200, { queue, counts: await queues.jobCounts(queue) });
+      } catch (err) {
+        fail(res, err, 'queue counts');
+      }
+    },
+  });
+  core.http({
+    method: 'GET',
+    path: /^\/api\/jobs\/([^/]+)\/([^/]+)$/,
+    async handle(_req, res, match) {
+      try {
+        const queue = checkQueue(decodeURIComponent(match[1]!));
+        const job = await queues.getJob(queue, decodeURIComponent(match[2]!));
+        if (!job) throw new JobsError('JOBS_NOT_FOUND', `no job ${match[2]} in queue ${queue}`);
+        sendJson(res, 200, describeJob(job));
+      } catch (err) {
+        fail(res, err, 'job read');
+      }
+    },
+  });
+}
+
+function statusOf(err: JobsError): number {
+  const spec = JOBS_ERRORS.codes[err.code];
+  return spec?.http ?? 400;
+}
+
+interface Body { [k: string]: unknown }
+
+function bodyOf(req: AppRequest): Body {
+  const body = req.json();
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new JobsError('JOBS_BAD_OPTION', 'the request body is a JSON object', 'body');
+  return body as Body;
+}
+
+function str(body: Body, field: string, max = 200): string {
+  const v = body[field];
+  if (typeof v !== 'string' || v.length < 1 || v.length > max) throw new JobsError('JOBS_BAD_OPTION', `is a string of 1-${max} characters`, field);
+  return v;
+}
+
+function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits: JobLimits, producerKey: string,
+  workerKey: string, slots: Slots): void {
+  const worker = (req: AppRequest): { body: Body; queue: string } => {
+    const body = bodyOf(req);
+    if (!sameKey(body.key, workerKey)) throw new JobsError('JOBS_BAD_KEY', 'give the worker key as `key`');
+    return { body, queue: checkQueue(body.queue) };
+  };
+  core.request('jobs.enqueue', async (req) => {
+    const body = bodyOf(req);
+    if (!sameKey(body.key, producerKey)) throw new JobsError('JOBS_BAD_KEY', 'give the producer key as `key`');
+    const queue = checkQueue(body.queue);
+    const now = Date.now();
+    const { jobs, bulk } = parseJobs(body.jobs, now, limits);
+    const ids = await queues.enqueueJobs(queue, jobs, now);
+    return bulk ? { jobs: ids, now } : { ...ids[0], now };
+  });
+  core.request('jobs.claim', async (req) => {
+    const { body, queue } = worker(req);
+    const max = body.max === undefined ? 1 : body.max;
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > MAX_CLAIM) {
+      throw new JobsError('JOBS_BAD_OPTION', `must be an integer from 1 to ${MAX_CLAIM}`, 'max');
+    }
+    const now = Date.now();
+    const jobs = await queues.claimJobs(queue, max, now);
+    return { jobs: jobs.map(describeClaimed), now };
+  });
+  core.request('jobs.heartbeat', async (req) => {
+    const { body, queue } = worker(req);
+    const now = Date.now();
+    const expires = await queues.heartbeatJob(queue, str(body, 'id'), str(body, 'lease'), now);
+    if (expires === null) throw leaseLost(body);
+    return { leaseExpiresAt: expires, now };
+  });
+  core.request('jobs.complete', async (req) => {
+    const { body, queue } = worker(req);
+    const result = jsonText(body.result, limits.maxPayloadBytes, 'result');
+    const now = Date.now();
+    if (!(await queues.completeJob(queue, str(body, 'id'), str(body, 'lease'), result, now))) throw leaseLost(body);
+    return { ok: true, now };
+  });
+  core.request('jobs.fail', async (req) => {
+    const { body, queue } = worker(req);
+    const error = typeof body.error === 'string' ? body.error.slice(0, MAX_ERROR_CHARS) : 'failed';
+    const now = Date.now();
+    const outcome = await queues.failJob(queue, str(body, 'id'), str(body, 'lease'), error, randomInt(0, 2 ** 30) / 2 ** 30, now);
+    if (!outcome) throw leaseLost(body);
+    return { state: outcome.state, runAt: outcome.runAtMs || null, now };
+  });
+  core.request('jobs.slots', async (req) => {
+    const { body, queue } = worker(req);
+    const group = body.group === undefined ? queue : str(body, 'group', 64);
+    return slots.join(group, str(body, 'worker', 64), Date.now());
+  });
+}
+
+function leaseLost(body: Body): JobsError {
+  return new JobsError('JOBS_LEASE_LOST', `job ${String(body.id)}'s lease is not current (it expired, or another attempt holds it): nothing was recorded`, 'lease');
+}

@@ -1,0 +1,209 @@
+/**
+ * The embedded engine's JobQueues (core/engine.ts): jobs in the engine's SQLite file, one
+ * transaction per call, so a step commits whole or not at all and survives a restart of the process.
+ *
+ *   jobs        one row per job; `state` as JobState; indexes for the claim order (waiting by
+ *               priority desc, id), due delayed/failed jobs (run_at_ms) and leases (lease_expires_ms)
+ *   job_queues  queue → the next id
+ *   job_keys    (queue, key) → job id until expires_ms (idempotent enqueue)
+ */
+import { randomBytes } from 'node:crypto';
+import type { Database as SqliteDatabase, Statement, Transaction } from 'better-sqlite3';
+import {
+  JOB_STATES, jobBackoffMs,
+  type ClaimedJob, type EnqueuedJob, type FailOutcome, type JobCounts, type JobRecord, type JobState, type NewJob,
+} from '../core/engine.ts';
+
+export const JOBS_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS jobs (
+    queue TEXT NOT NULL, id INTEGER NOT NULL, state TEXT NOT NULL, payload TEXT NOT NULL,
+    priority INTEGER NOT NULL, run_at_ms INTEGER NOT NULL, attempt INTEGER NOT NULL, max_attempts INTEGER NOT NULL,
+    backoff_ms INTEGER NOT NULL, backoff_max_ms INTEGER NOT NULL, timeout_ms INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL, lease TEXT, lease_expires_ms INTEGER NOT NULL DEFAULT 0,
+    finished_ms INTEGER NOT NULL DEFAULT 0, result TEXT, error TEXT,
+    PRIMARY KEY (queue, id)
+  );
+  CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, state, priority DESC, id);
+  CREATE INDEX IF NOT EXISTS jobs_due ON jobs (queue, state, run_at_ms);
+  CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (queue, state, lease_expires_ms);
+  CREATE TABLE IF NOT EXISTS job_queues (queue TEXT PRIMARY KEY, next_id INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS job_keys (
+    queue TEXT NOT NULL, key TEXT NOT NULL, id INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
+    PRIMARY KEY (queue, key)
+  ) WITHOUT ROWID;
+`;
+
+interface JobRow {
+  id: number; state: JobState; payload: string; priority: number; run_at_ms: number; attempt: number;
+  max_attempts: number; backoff_ms: number; backoff_max_ms: number; timeout_ms: number; created_ms: number;
+  lease: string | null; lease_expires_ms: number; finished_ms: number; result: string | null; error: string | null;
+}
+
+export function newLease(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+export class EmbeddedJobs {
+  private readonly s: Record<string, Statement<any[], any>>;
+  private readonly enqueueTx: Transaction<(queue: string, jobs: NewJob[], nowMs: number) => EnqueuedJob[]>;
+  private readonly claimTx: Transaction<(queue: string, max: number, nowMs: number) => ClaimedJob[]>;
+  private readonly failTx: Transaction<(queue: string, id: number, lease: string, error: string, jitter: number, nowMs: number) => FailOutcome | null>;
+  private readonly reapTx: Transaction<(queue: string, nowMs: number, jitter: number, limit: number) => number>;
+
+  constructor(db: SqliteDatabase) {
+    db.exec(JOBS_SCHEMA);
+    this.s = {
+      nextId: db.prepare(`INSERT INTO job_queues (queue, next_id) VALUES (?, 2)
+        ON CONFLICT (queue) DO UPDATE SET next_id = next_id + 1 RETURNING next_id - 1 AS id`),
+      keyGet: db.prepare('SELECT id FROM job_keys WHERE queue = ? AND key = ? AND expires_ms > ?'),
+      keyPut: db.prepare('INSERT OR REPLACE INTO job_keys (queue, key, id, expires_ms) VALUES (?, ?, ?, ?)'),
+      keyPrune: db.prepare('DELETE FROM job_keys WHERE expires_ms <= ?'),
+      insert: db.prepare(`INSERT INTO jobs (queue, id, state, payload, priority, run_at_ms, attempt, max_attempts,
+        backoff_ms, backoff_max_ms, timeout_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`),
+      promote: db.prepare(`UPDATE jobs SET state = 'waiting' WHERE queue = ? AND id IN (
+        SELECT id FROM jobs WHERE queue = ? AND state IN ('delayed', 'failed') AND run_at_ms <= ? ORDER BY run_at_ms LIMIT ?)`),
+      ready: db.prepare(`SELECT id, payload, attempt, max_attempts, timeout_ms FROM jobs
+        WHERE queue = ? AND state = 'waiting' ORDER BY priority DESC, id LIMIT ?`),
+      take: db.prepare(`UPDATE jobs SET state = 'active', attempt = attempt + 1, lease = ?, lease_expires_ms = ?
+        WHERE queue = ? AND id = ?`),
+      get: db.prepare('SELECT * FROM jobs WHERE queue = ? AND id = ?'),
+      heartbeat: db.prepare(`UPDATE jobs SET lease_expires_ms = ? + timeout_ms
+        WHERE queue = ? AND id = ? AND state = 'active' AND lease = ? AND lease_expires_ms > ? RETURNING lease_expires_ms`),
+      complete: db.prepare(`UPDATE jobs SET state = 'completed', result = ?, finished_ms = ?, lease = NULL, lease_expires_ms = 0
+        WHERE queue = ? AND id = ? AND state = 'active' AND lease = ? AND lease_expires_ms > ?`),
+      current: db.prepare(`SELECT attempt, max_attempts, backoff_ms, backoff_max_ms FROM jobs
+        WHERE queue = ? AND id = ? AND state = 'active' AND lease = ? AND lease_expires_ms > ?`),
+      retry: db.prepare(`UPDATE jobs SET state = 'failed', run_at_ms = ?, error = ?, lease = NULL, lease_expires_ms = 0
+        WHERE queue = ? AND id = ?`),
+      bury: db.prepare(`UPDATE jobs SET state = 'dead', finished_ms = ?, error = ?, lease = NULL, lease_expires_ms = 0
+        WHERE queue = ? AND id = ?`),
+      expired: db.prepare(`SELECT id, lease FROM jobs WHERE queue = ? AND state = 'active' AND lease_expires_ms <= ?
+        ORDER BY lease_expires_ms LIMIT ?`),
+      counts: db.prepare('SELECT state, COUNT(*) AS n FROM jobs WHERE queue = ? GROUP BY state'),
+      queues: db.prepare('SELECT queue FROM job_queues ORDER BY queue'),
+    };
+    this.enqueueTx = db.transaction((queue, jobs, nowMs) => this.enqueueIn(queue, jobs, nowMs));
+    this.claimTx = db.transaction((queue, max, nowMs) => this.claimIn(queue, max, nowMs));
+    this.failTx = db.transaction((queue, id, lease, error, jitter, nowMs) => this.failIn(queue, id, lease, error, jitter, nowMs, nowMs));
+    this.reapTx = db.transaction((queue, nowMs, jitter, limit) => {
+      const rows = this.s.expired.all(queue, nowMs, limit) as { id: number; lease: string }[];
+      // The reaper fails leases that have expired: no expiry bound.
+      for (const row of rows) this.failIn(queue, row.id, row.lease, 'lease expired', jitter, nowMs, Number.MIN_SAFE_INTEGER);
+      return rows.length;
+    });
+  }
+
+  enqueue(queue: string, jobs: NewJob[], nowMs: number): EnqueuedJob[] {
+    return this.enqueueTx(queue, jobs, nowMs);
+  }
+
+  claim(queue: string, max: number, nowMs: number): ClaimedJob[] {
+    return this.claimTx(queue, max, nowMs);
+  }
+
+  heartbeat(queue: string, id: string, lease: string, nowMs: number): number | null {
+    const n = idOf(id);
+    if (n === null) return null;
+    const row = this.s.heartbeat.get(nowMs, queue, n, lease, nowMs) as { lease_expires_ms: number } | undefined;
+    return row ? row.lease_expires_ms : null;
+  }
+
+  complete(queue: string, id: string, lease: string, result: string, nowMs: number): boolean {
+    const n = idOf(id);
+    if (n === null) return false;
+    return this.s.complete.run(result, nowMs, queue, n, lease, nowMs).changes > 0;
+  }
+
+  fail(queue: string, id: string, lease: string, error: string, jitter: number, nowMs: number): FailOutcome | null {
+    const n = idOf(id);
+    if (n === null) return null;
+    return this.failTx(queue, n, lease, error, jitter, nowMs);
+  }
+
+  promote(queue: string, nowMs: number, limit: number): number {
+    return this.s.promote.run(queue, queue, nowMs, limit).changes;
+  }
+
+  reap(queue: string, nowMs: number, jitter: number, limit: number): number {
+    return this.reapTx(queue, nowMs, jitter, limit);
+  }
+
+  get(queue: string, id: string): JobRecord | null {
+    const n = idOf(id);
+    if (n === null) return null;
+    const row = this.s.get.get(queue, n) as JobRow | undefined;
+    return row ? recordOf(queue, row) : null;
+  }
+
+  counts(queue: string): JobCounts {
+    const counts = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as JobCounts;
+    for (const row of this.s.counts.all(queue) as { state: JobState; n: number }[]) counts[row.state] = row.n;
+    return counts;
+  }
+
+  queueNames(): string[] {
+    return (this.s.queues.all() as { queue: string }[]).map((r) => r.queue);
+  }
+
+  private enqueueIn(queue: string, jobs: NewJob[], nowMs: number): EnqueuedJob[] {
+    if (jobs.some((j) => j.key !== undefined)) this.s.keyPrune.run(nowMs);
+    const out: EnqueuedJob[] = [];
+    for (const job of jobs) {
+      if (job.key !== undefined) {
+        const existing = this.s.keyGet.get(queue, job.key, nowMs) as { id: number } | undefined;
+        if (existing) {
+          out.push({ id: String(existing.id), created: false });
+          continue;
+        }
+      }
+      const { id } = this.s.nextId.get(queue) as { id: number };
+      const state: JobState = job.runAtMs > nowMs ? 'delayed' : 'waiting';
+      this.s.insert.run(queue, id, state, job.payload, job.priority, job.runAtMs, job.maxAttempts,
+        job.backoffMs, job.backoffMaxMs, job.timeoutMs, nowMs);
+      if (job.key !== undefined) this.s.keyPut.run(queue, job.key, id, nowMs + (job.keyTtlMs ?? 86_400_000));
+      out.push({ id: String(id), created: true });
+    }
+    return out;
+  }
+
+  private claimIn(queue: string, max: number, nowMs: number): ClaimedJob[] {
+    this.s.promote.run(queue, queue, nowMs, Math.max(max, 100));
+    const rows = this.s.ready.all(queue, max) as Pick<JobRow, 'id' | 'payload' | 'attempt' | 'max_attempts' | 'timeout_ms'>[];
+    return rows.map((row) => {
+      const lease = newLease();
+      const leaseExpiresAtMs = nowMs + row.timeout_ms;
+      this.s.take.run(lease, leaseExpiresAtMs, queue, row.id);
+      return {
+        id: String(row.id), payload: row.payload, attempt: row.attempt + 1, maxAttempts: row.max_attempts,
+        lease, leaseExpiresAtMs, timeoutMs: row.timeout_ms,
+      };
+    });
+  }
+
+  /** `liveAfterMs`: the lease must expire after this (nowMs for an ack; MIN_SAFE_INTEGER for the reaper). */
+  private failIn(queue: string, id: number, lease: string, error: string, jitter: number, nowMs: number, liveAfterMs: number): FailOutcome | null {
+    const row = this.s.current.get(queue, id, lease, liveAfterMs) as
+      Pick<JobRow, 'attempt' | 'max_attempts' | 'backoff_ms' | 'backoff_max_ms'> | undefined;
+    if (!row) return null;
+    if (row.attempt >= row.max_attempts) {
+      this.s.bury.run(nowMs, error, queue, id);
+      return { state: 'dead', runAtMs: 0 };
+    }
+    const runAtMs = nowMs + jobBackoffMs(row.attempt, row.backoff_ms, row.backoff_max_ms, jitter);
+    this.s.retry.run(runAtMs, error, queue, id);
+    return { state: 'failed', runAtMs };
+  }
+}
+
+function idOf(id: string): number | null {
+  return /^[1-9][0-9]{0,14}$/.test(id) ? Number(id) : null;
+}
+
+function recordOf(queue: string, row: JobRow): JobRecord {
+  return {
+    queue, id: String(row.id), state: row.state, payload: row.payload, priority: row.priority, runAtMs: row.run_at_ms,
+    attempt: row.attempt, maxAttempts: row.max_attempts, backoffMs: row.backoff_ms, backoffMaxMs: row.backoff_max_ms,
+    timeoutMs: row.timeout_ms, createdAtMs: row.created_ms, leaseExpiresAtMs: row.lease_expires_ms,
+    finishedAtMs: row.finished_ms, result: row.result, error: row.error,
+  };
+}

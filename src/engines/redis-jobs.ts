@@ -1,0 +1,137 @@
+/**
+ * The Redis engine's JobQueues (core/engine.ts): one Lua script per step (redis-lua-jobs.ts, which
+ * documents the keys), on the engine's command connection. Queue names are kept in the set
+ * `<prefix>jobs:queues` (added before the first enqueue's script, outside it: it is another slot).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import {
+  JOB_STATES,
+  type ClaimedJob, type EnqueuedJob, type FailOutcome, type JobCounts, type JobRecord, type JobState, type NewJob,
+} from '../core/engine.ts';
+import {
+  JOBS_CLAIM_LUA, JOBS_COMPLETE_LUA, JOBS_ENQUEUE_LUA, JOBS_FAIL_LUA, JOBS_HEARTBEAT_LUA, JOBS_PROMOTE_LUA, JOBS_REAP_LUA,
+} from './redis-lua-jobs.ts';
+
+interface JobCommands {
+  brigadeJobsEnqueue(base: string, ...args: string[]): Promise<Array<string | number>>;
+  brigadeJobsClaim(base: string, now: string, max: string, lease: string, promote: string): Promise<Array<string | number>>;
+  brigadeJobsHeartbeat(base: string, id: string, lease: string, now: string): Promise<number>;
+  brigadeJobsComplete(base: string, id: string, lease: string, result: string, now: string): Promise<number>;
+  brigadeJobsFail(base: string, id: string, lease: string, error: string, jitter: string, now: string): Promise<Array<string | number>>;
+  brigadeJobsPromote(base: string, now: string, limit: string): Promise<number>;
+  brigadeJobsReap(base: string, now: string, jitter: string, limit: string): Promise<number>;
+}
+
+/** Adds the job scripts to a connection (ioredis: EVALSHA, EVAL on NOSCRIPT). */
+export function defineJobCommands(cmd: Redis): void {
+  cmd.defineCommand('brigadeJobsEnqueue', { numberOfKeys: 1, lua: JOBS_ENQUEUE_LUA });
+  cmd.defineCommand('brigadeJobsClaim', { numberOfKeys: 1, lua: JOBS_CLAIM_LUA });
+  cmd.defineCommand('brigadeJobsHeartbeat', { numberOfKeys: 1, lua: JOBS_HEARTBEAT_LUA });
+  cmd.defineCommand('brigadeJobsComplete', { numberOfKeys: 1, lua: JOBS_COMPLETE_LUA });
+  cmd.defineCommand('brigadeJobsFail', { numberOfKeys: 1, lua: JOBS_FAIL_LUA });
+  cmd.defineCommand('brigadeJobsPromote', { numberOfKeys: 1, lua: JOBS_PROMOTE_LUA });
+  cmd.defineCommand('brigadeJobsReap', { numberOfKeys: 1, lua: JOBS_REAP_LUA });
+}
+
+export function jobQueueBase(prefix: string, queue: string): string {
+  return `${prefix}jobs:{${queue}}:`;
+}
+
+export class RedisJobs {
+  private readonly known = new Set<string>();
+
+  constructor(private readonly prefix: string) {}
+
+  async enqueue(cmd: Redis, queue: string, jobs: NewJob[], nowMs: number): Promise<EnqueuedJob[]> {
+    if (jobs.length === 0) return [];
+    if (!this.known.has(queue)) {
+      await cmd.sadd(`${this.prefix}jobs:queues`, queue);
+      this.known.add(queue);
+    }
+    const args: string[] = [String(nowMs), String(jobs.length)];
+    for (const j of jobs) {
+      args.push(j.payload, String(j.runAtMs), String(j.priority), String(j.maxAttempts), String(j.backoffMs),
+        String(j.backoffMaxMs), String(j.timeoutMs), j.key ?? '', String(Math.max(1, Math.ceil(j.keyTtlMs ?? 86_400_000))));
+    }
+    const flat = await c(cmd).brigadeJobsEnqueue(this.base(queue), ...args);
+    const out: EnqueuedJob[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ id: String(flat[i]), created: Number(flat[i + 1]) === 1 });
+    return out;
+  }
+
+  async claim(cmd: Redis, queue: string, max: number, nowMs: number): Promise<ClaimedJob[]> {
+    const flat = await c(cmd).brigadeJobsClaim(this.base(queue), String(nowMs), String(max),
+      randomBytes(12).toString('base64url'), String(Math.max(max, 100)));
+    const out: ClaimedJob[] = [];
+    for (let i = 0; i < flat.length; i += 7) {
+      out.push({
+        id: String(flat[i]), payload: String(flat[i + 1]), attempt: Number(flat[i + 2]), maxAttempts: Number(flat[i + 3]),
+        lease: String(flat[i + 4]), leaseExpiresAtMs: Number(flat[i + 5]), timeoutMs: Number(flat[i + 6]),
+      });
+    }
+    return out;
+  }
+
+  async heartbeat(cmd: Redis, queue: string, id: string, lease: string, nowMs: number): Promise<number | null> {
+    const expires = Number(await c(cmd).brigadeJobsHeartbeat(this.base(queue), id, lease, String(nowMs)));
+    return expires < 0 ? null : expires;
+  }
+
+  async complete(cmd: Redis, queue: string, id: string, lease: string, result: string, nowMs: number): Promise<boolean> {
+    return Number(await c(cmd).brigadeJobsComplete(this.base(queue), id, lease, result, String(nowMs))) === 1;
+  }
+
+  async fail(cmd: Redis, queue: string, id: string, lease: string, error: string, jitter: number, nowMs: number): Promise<FailOutcome | null> {
+    const r = await c(cmd).brigadeJobsFail(this.base(queue), id, lease, error, String(jitter), String(nowMs));
+    if (r.length === 0) return null;
+    return { state: r[0] === 'dead' ? 'dead' : 'failed', runAtMs: Number(r[1]) };
+  }
+
+  async promote(cmd: Redis, queue: string, nowMs: number, limit: number): Promise<number> {
+    return Number(await c(cmd).brigadeJobsPromote(this.base(queue), String(nowMs), String(limit)));
+  }
+
+  async reap(cmd: Redis, queue: string, nowMs: number, jitter: number, limit: number): Promise<number> {
+    return Number(await c(cmd).brigadeJobsReap(this.base(queue), String(nowMs), String(jitter), String(limit)));
+  }
+
+  async get(cmd: Redis, queue: string, id: string): Promise<JobRecord | null> {
+    if (!/^[1-9][0-9]{0,14}$/.test(id)) return null;
+    const h = await cmd.hgetall(`${this.base(queue)}job:${id}`);
+    if (!h.state) return null;
+    const num = (k: string): number => Number(h[k] ?? 0);
+    return {
+      queue, id, state: h.state as JobState, payload: h.payload ?? '', priority: num('priority'), runAtMs: num('runAt'),
+      attempt: num('attempt'), maxAttempts: num('maxAttempts'), backoffMs: num('backoffMs'), backoffMaxMs: num('backoffMaxMs'),
+      timeoutMs: num('timeoutMs'), createdAtMs: num('createdAt'), leaseExpiresAtMs: num('leaseExpiresAt'),
+      finishedAtMs: num('finishedAt'), result: h.result ?? null, error: h.error ?? null,
+    };
+  }
+
+  async counts(cmd: Redis, queue: string): Promise<JobCounts> {
+    const base = this.base(queue);
+    const pipeline = cmd.pipeline();
+    for (const state of JOB_STATES) pipeline.zcard(base + state);
+    const replies = (await pipeline.exec()) ?? [];
+    const counts = {} as JobCounts;
+    JOB_STATES.forEach((state, i) => {
+      const [err, n] = replies[i] ?? [new Error('no reply'), 0];
+      if (err) throw err;
+      counts[state] = Number(n);
+    });
+    return counts;
+  }
+
+  async queueNames(cmd: Redis): Promise<string[]> {
+    return (await cmd.smembers(`${this.prefix}jobs:queues`)).sort();
+  }
+
+  private base(queue: string): string {
+    return jobQueueBase(this.prefix, queue);
+  }
+}
+
+function c(cmd: Redis): JobCommands {
+  return cmd as unknown as JobCommands;
+}

@@ -1,0 +1,233 @@
+/**
+ * Lua: the job queue steps of the Redis engine (JobQueues in core/engine.ts; redis-jobs.ts calls
+ * them). One script per atomic step. Every script gets one key, KEYS[1] = `<prefix>jobs:{<queue>}:`,
+ * the queue's key base, and builds the queue's keys from it (all in the `{<queue>}` slot):
+ *
+ *   <base>seq          string  the last job id given (INCR)
+ *   <base>job:<id>     hash    state, payload, priority, runAt, attempt, maxAttempts, backoffMs,
+ *                              backoffMaxMs, timeoutMs, createdAt, lease, leaseExpiresAt, finishedAt,
+ *                              result, error
+ *   <base>waiting      zset    ready jobs; score (1000 - priority) × 2^42 + id: highest priority, then oldest
+ *   <base>delayed      zset    jobs whose first run is ahead; score runAt
+ *   <base>failed       zset    jobs waiting for a retry after a failed attempt; score runAt
+ *   <base>active       zset    claimed jobs; score leaseExpiresAt
+ *   <base>completed    zset    score finishedAt
+ *   <base>dead         zset    score finishedAt
+ *   <base>key:<key>    string  idempotency key → job id, PX = the key's window
+ *
+ * Numbers written into Redis go through string.format('%.0f'), as Lua's default number format
+ * keeps only 14 digits. A lease is current when the job is active, holds that lease, and its
+ * leaseExpiresAt is after the caller's now.
+ */
+
+/** Shared by CLAIM and PROMOTE: moves up to `limit` due jobs of delayed and failed to waiting. */
+const PROMOTE_FN = `
+local function score_of(base, id)
+  local prio = tonumber(redis.call('HGET', base .. 'job:' .. id, 'priority'))
+  return string.format('%.0f', (1000 - prio) * 4398046511104 + tonumber(id))
+end
+local function promote(base, now, limit)
+  local moved = 0
+  for _, zset in ipairs({'delayed', 'failed'}) do
+    local ids = redis.call('ZRANGEBYSCORE', base .. zset, '-inf', now, 'LIMIT', 0, limit)
+    for _, id in ipairs(ids) do
+      redis.call('ZREM', base .. zset, id)
+      redis.call('ZADD', base .. 'waiting', score_of(base, id), id)
+      redis.call('HSET', base .. 'job:' .. id, 'state', 'waiting')
+      moved = moved + 1
+    end
+  end
+  return moved
+end
+`;
+
+/** Shared by FAIL and REAP: one failed attempt of an active job (the caller checked its lease). */
+const FAIL_FN = `
+local function fail_job(base, id, err, jitter, now)
+  local job = base .. 'job:' .. id
+  local f = redis.call('HMGET', job, 'attempt', 'maxAttempts', 'backoffMs', 'backoffMaxMs')
+  local attempt, maxAttempts = tonumber(f[1]), tonumber(f[2])
+  redis.call('ZREM', base .. 'active', id)
+  if attempt >= maxAttempts then
+    redis.call('HSET', job, 'state', 'dead', 'error', err, 'lease', '', 'leaseExpiresAt', 0,
+      'finishedAt', string.format('%.0f', now))
+    redis.call('ZADD', base .. 'dead', string.format('%.0f', now), id)
+    return {'dead', 0}
+  end
+  local full = math.min(tonumber(f[4]), tonumber(f[3]) * 2 ^ (attempt - 1))
+  local runAt = string.format('%.0f', now + math.floor(full / 2 + (jitter * full) / 2))
+  redis.call('HSET', job, 'state', 'failed', 'error', err, 'lease', '', 'leaseExpiresAt', 0, 'runAt', runAt)
+  redis.call('ZADD', base .. 'failed', runAt, id)
+  return {'failed', tonumber(runAt)}
+end
+`;
+
+/** Shared by HEARTBEAT, COMPLETE and FAIL: whether `lease` is the job's current one. */
+const CURRENT_FN = `
+local function current(base, id, lease, now)
+  local f = redis.call('HMGET', base .. 'job:' .. id, 'state', 'lease', 'leaseExpiresAt')
+  return f[1] == 'active' and f[2] == lease and tonumber(f[3]) > now
+end
+`;
+
+/**
+ * ENQUEUE: adds jobs in order.
+ *
+ * KEYS[1]  the queue's key base
+ * ARGV[1]  now, ms;  ARGV[2]  n, the number of jobs
+ * then per job, 9 values: payload, runAt, priority, maxAttempts, backoffMs, backoffMaxMs, timeoutMs,
+ *          key ('' for none), keyTtlMs
+ *
+ * Returns a flat array, per job: id, 1 when created or 0 when its key named a job of the window.
+ */
+export const JOBS_ENQUEUE_LUA = `
+local base = KEYS[1]
+local now = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local out = {}
+for i = 0, n - 1 do
+  local a = 3 + i * 9
+  local key = ARGV[a + 7]
+  local existing = false
+  if key ~= '' then existing = redis.call('GET', base .. 'key:' .. key) end
+  if existing then
+    out[#out + 1] = existing
+    out[#out + 1] = 0
+  else
+    local id = redis.call('INCR', base .. 'seq')
+    local runAt = tonumber(ARGV[a + 1])
+    local state = 'waiting'
+    if runAt > now then state = 'delayed' end
+    redis.call('HSET', base .. 'job:' .. id, 'state', state, 'payload', ARGV[a], 'runAt', ARGV[a + 1],
+      'priority', ARGV[a + 2], 'attempt', 0, 'maxAttempts', ARGV[a + 3], 'backoffMs', ARGV[a + 4],
+      'backoffMaxMs', ARGV[a + 5], 'timeoutMs', ARGV[a + 6], 'createdAt', ARGV[1], 'lease', '',
+      'leaseExpiresAt', 0, 'finishedAt', 0)
+    if state == 'waiting' then
+      redis.call('ZADD', base .. 'waiting', string.format('%.0f', (1000 - tonumber(ARGV[a + 2])) * 4398046511104 + id), id)
+    else
+      redis.call('ZADD', base .. 'delayed', ARGV[a + 1], id)
+    end
+    if key ~= '' then redis.call('SET', base .. 'key:' .. key, id, 'PX', ARGV[a + 8]) end
+    out[#out + 1] = tostring(id)
+    out[#out + 1] = 1
+  end
+end
+return out
+`;
+
+/**
+ * CLAIM: promotes due jobs, then takes up to `max` ready ones, each with a lease of its own.
+ *
+ * KEYS[1]  the queue's key base
+ * ARGV[1]  now, ms;  ARGV[2]  max;  ARGV[3]  lease prefix (random; job i's lease is "<prefix>.<i>");
+ * ARGV[4]  most jobs promoted per zset first
+ *
+ * Returns a flat array, per job: id, payload, attempt, maxAttempts, lease, leaseExpiresAt, timeoutMs.
+ */
+export const JOBS_CLAIM_LUA = PROMOTE_FN + `
+local base = KEYS[1]
+local now = tonumber(ARGV[1])
+promote(base, now, tonumber(ARGV[4]))
+local ids = redis.call('ZRANGE', base .. 'waiting', 0, tonumber(ARGV[2]) - 1)
+local out = {}
+for i, id in ipairs(ids) do
+  local job = base .. 'job:' .. id
+  redis.call('ZREM', base .. 'waiting', id)
+  local attempt = redis.call('HINCRBY', job, 'attempt', 1)
+  local f = redis.call('HMGET', job, 'timeoutMs', 'maxAttempts', 'payload')
+  local expires = string.format('%.0f', now + tonumber(f[1]))
+  local lease = ARGV[3] .. '.' .. i
+  redis.call('HSET', job, 'state', 'active', 'lease', lease, 'leaseExpiresAt', expires)
+  redis.call('ZADD', base .. 'active', expires, id)
+  out[#out + 1] = id
+  out[#out + 1] = f[3]
+  out[#out + 1] = attempt
+  out[#out + 1] = f[2]
+  out[#out + 1] = lease
+  out[#out + 1] = expires
+  out[#out + 1] = f[1]
+end
+return out
+`;
+
+/**
+ * HEARTBEAT: extends a current lease to now + the job's timeoutMs.
+ *
+ * KEYS[1]  the queue's key base
+ * ARGV[1]  id;  ARGV[2]  lease;  ARGV[3]  now, ms
+ *
+ * Returns the new leaseExpiresAt, or -1 when the lease is not current (nothing changed).
+ */
+export const JOBS_HEARTBEAT_LUA = CURRENT_FN + `
+local base, id = KEYS[1], ARGV[1]
+local now = tonumber(ARGV[3])
+if not current(base, id, ARGV[2], now) then return -1 end
+local job = base .. 'job:' .. id
+local expires = string.format('%.0f', now + tonumber(redis.call('HGET', job, 'timeoutMs')))
+redis.call('HSET', job, 'leaseExpiresAt', expires)
+redis.call('ZADD', base .. 'active', expires, id)
+return tonumber(expires)
+`;
+
+/**
+ * COMPLETE: completes an active job with its result.
+ *
+ * KEYS[1]  the queue's key base
+ * ARGV[1]  id;  ARGV[2]  lease;  ARGV[3]  result;  ARGV[4]  now, ms
+ *
+ * Returns 1, or 0 when the lease is not current (nothing recorded).
+ */
+export const JOBS_COMPLETE_LUA = CURRENT_FN + `
+local base, id = KEYS[1], ARGV[1]
+local now = tonumber(ARGV[4])
+if not current(base, id, ARGV[2], now) then return 0 end
+redis.call('HSET', base .. 'job:' .. id, 'state', 'completed', 'result', ARGV[3], 'lease', '', 'leaseExpiresAt', 0,
+  'finishedAt', ARGV[4])
+redis.call('ZREM', base .. 'active', id)
+redis.call('ZADD', base .. 'completed', ARGV[4], id)
+return 1
+`;
+
+/**
+ * FAIL: fails the attempt: a retry after min(backoffMaxMs, backoffMs × 2^(attempt-1)), jittered to
+ * [½, 1] of it, while attempt < maxAttempts; else the job goes dead (jobBackoffMs in core/engine.ts).
+ *
+ * KEYS[1]  the queue's key base
+ * ARGV[1]  id;  ARGV[2]  lease;  ARGV[3]  error;  ARGV[4]  jitter in [0, 1);  ARGV[5]  now, ms
+ *
+ * Returns {'failed', runAt} or {'dead', 0}, or {} when the lease is not current (nothing recorded).
+ */
+export const JOBS_FAIL_LUA = CURRENT_FN + FAIL_FN + `
+local base, id = KEYS[1], ARGV[1]
+local now = tonumber(ARGV[5])
+if not current(base, id, ARGV[2], now) then return {} end
+return fail_job(base, id, ARGV[3], tonumber(ARGV[4]), now)
+`;
+
+/**
+ * PROMOTE: makes due delayed and failed jobs waiting.
+ *
+ * KEYS[1]  the queue's key base
+ * ARGV[1]  now, ms;  ARGV[2]  most jobs moved per zset
+ *
+ * Returns how many moved.
+ */
+export const JOBS_PROMOTE_LUA = PROMOTE_FN + `
+return promote(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+`;
+
+/**
+ * REAP: fails, as FAIL with the error 'lease expired', active jobs whose lease expired at or before now.
+ *
+ * KEYS[1]  the queue's key base
+ * ARGV[1]  now, ms;  ARGV[2]  jitter in [0, 1);  ARGV[3]  most jobs reaped
+ *
+ * Returns how many were reaped.
+ */
+export const JOBS_REAP_LUA = FAIL_FN + `
+local base = KEYS[1]
+local now = tonumber(ARGV[1])
+local ids = redis.call('ZRANGEBYSCORE', base .. 'active', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do fail_job(base, id, 'lease expired', tonumber(ARGV[2]), now) end
+return #ids
+`;

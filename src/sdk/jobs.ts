@@ -1,0 +1,285 @@
+/**
+ * The jobs app's client (docs/jobs.md): `enqueue` over a request (or HTTP), and `worker`, which
+ * claims jobs over the BrigadeClient's requests, heartbeats while the handler runs, completes with
+ * the handler's result, and fails the attempt (a retry, with backoff, on the server) when the handler
+ * throws or outlives its timeout. `attempt` is visible to the handler: a job runs at least once.
+ *
+ * Polling: `poll: 'slots'` (default) sleeps to the worker's own slot (sdk/slots.ts) as the server's
+ * `jobs.slots` assigns it; `poll: 'fixed'` sleeps `pollMs` between empty polls (the seed's baseline).
+ */
+import { BrigadeError, registerErrorCodes, type ErrorBlock } from '../protocol/index.ts';
+import type { BrigadeClient } from './client.ts';
+import { sleepUntilSlotMs } from './slots.ts';
+
+/**
+ * The jobs app's codes, as src/apps/jobs/errors.ts registers them (the SDK imports nothing of the
+ * server; test/sdk/jobs-sdk.test.ts checks the two agree), so a client decodes them by name.
+ */
+export const JOBS_ERROR_BLOCK: ErrorBlock = {
+  owner: 'jobs',
+  first: 300,
+  codes: {
+    JOBS_INVALID_QUEUE: { wire: 300 },
+    JOBS_BAD_OPTION: { wire: 301 },
+    JOBS_PAYLOAD_TOO_LARGE: { wire: 302, http: 413 },
+    JOBS_BAD_KEY: { wire: 303, http: 401 },
+    JOBS_LEASE_LOST: { wire: 304, http: 409 },
+    JOBS_NOT_FOUND: { wire: 305, http: 404 },
+  },
+};
+registerErrorCodes(JOBS_ERROR_BLOCK);
+
+export interface EnqueueOptions {
+  runAt?: number | string;
+  delayMs?: number;
+  priority?: number;
+  maxAttempts?: number;
+  backoff?: number | { type?: 'exponential' | 'fixed'; delayMs?: number; maxDelayMs?: number };
+  timeoutMs?: number;
+  key?: string;
+}
+
+export interface JobContext<P = unknown> {
+  queue: string;
+  id: string;
+  payload: P;
+  /** 1 for the first run; more when an earlier attempt failed, timed out or lost its lease. */
+  attempt: number;
+  maxAttempts: number;
+  /** Aborted when the handler's time is up or the lease was lost: stop working. */
+  signal: AbortSignal;
+}
+
+export type JobHandler<P = unknown> = (job: JobContext<P>) => unknown;
+
+export interface WorkerOptions {
+  /** Jobs run at once. Default 1. */
+  concurrency?: number;
+  mode?: 'poll';
+  /** How to wait after an empty poll: 'slots' (default) or 'fixed'. */
+  poll?: 'slots' | 'fixed';
+  /** 'fixed': ms between empty polls. Default 1000. */
+  pollMs?: number;
+  /** 'slots': the worker group (default: the queue). */
+  group?: string;
+  /** A handler running longer fails its attempt, ms. Default 300000. */
+  handlerTimeoutMs?: number;
+  /** Heartbeat every this fraction of the lease. Default 1/3. */
+  heartbeatFraction?: number;
+  /** This worker's id in its group. Default random. */
+  workerId?: string;
+  /** Called on errors the worker handles itself (lost leases, disconnects). */
+  onError?: (err: unknown) => void;
+}
+
+export interface WorkerStats {
+  polls: number;
+  claimed: number;
+  completed: number;
+  failed: number;
+  /** Completions or failures refused with JOBS_LEASE_LOST. */
+  leasesLost: number;
+}
+
+export interface JobsWorker {
+  readonly stats: WorkerStats;
+  /** Stops claiming and waits for the running handlers. */
+  stop(): Promise<void>;
+}
+
+interface ClaimReply {
+  jobs: { id: string; payload: unknown; attempt: number; maxAttempts: number; lease: string; leaseExpiresAt: number; timeoutMs: number }[];
+  now: number;
+}
+
+interface SlotsReply { index: number; count: number; separationMs: number; groupOffsetMs: number; ttlMs: number; now: number }
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class JobsClient {
+  constructor(private readonly client: BrigadeClient, private readonly keys: { producerKey?: string; workerKey?: string } = {}) {}
+
+  /** Enqueues one job over a request; resolves its id (and whether its key named an earlier one). */
+  async enqueue(queue: string, payload: unknown, options: EnqueueOptions = {}): Promise<{ id: string; created: boolean }> {
+    const reply = await this.client.request<{ id: string; created: boolean }>('jobs.enqueue', {
+      key: this.keys.producerKey, queue, jobs: { payload, ...options },
+    });
+    return { id: reply.id, created: reply.created };
+  }
+
+  /** Enqueues many jobs in one step. */
+  async enqueueMany(queue: string, jobs: Array<{ payload: unknown } & EnqueueOptions>): Promise<{ id: string; created: boolean }[]> {
+    const reply = await this.client.request<{ jobs: { id: string; created: boolean }[] }>('jobs.enqueue', {
+      key: this.keys.producerKey, queue, jobs,
+    });
+    return reply.jobs;
+  }
+
+  worker<P = unknown>(queue: string, handler: JobHandler<P>, options: WorkerOptions = {}): JobsWorker {
+    return new PollingWorker<P>(this.client, this.keys.workerKey ?? '', queue, handler, options);
+  }
+}
+
+/** Enqueues over HTTP (`POST /api/jobs/:queue`): `baseUrl` is `http://host:port`. */
+export async function enqueueHttp(baseUrl: string, producerKey: string, queue: string, jobs: unknown): Promise<unknown> {
+  const res = await fetch(`${baseUrl}/api/jobs/${encodeURIComponent(queue)}`, {
+    method: 'POST', headers: { Authorization: `Bearer ${producerKey}`, 'Content-Type': 'application/json' }, body: JSON.stringify(jobs),
+  });
+  const body = await res.json() as { code?: string; message?: string };
+  if (!res.ok) throw new BrigadeError(body.code ?? 'INTERNAL', body.message ?? `HTTP ${res.status}`);
+  return body;
+}
+
+class PollingWorker<P> implements JobsWorker {
+  readonly stats: WorkerStats = { polls: 0, claimed: 0, completed: 0, failed: 0, leasesLost: 0 };
+  private stopped = false;
+  private readonly running = new Set<Promise<void>>();
+  private readonly loop: Promise<void>;
+  private readonly concurrency: number;
+  private readonly workerId: string;
+  private clockOffsetMs = 0;
+  private latencyMs = 0;
+  private slots: SlotsReply | null = null;
+  private slotsAtMs = 0;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly client: BrigadeClient, private readonly key: string, private readonly queue: string,
+    private readonly handler: JobHandler<P>, private readonly options: WorkerOptions) {
+    this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
+    this.workerId = options.workerId ?? Math.random().toString(36).slice(2, 12);
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+    await Promise.all([...this.running]);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.client.ready();
+        const free = this.concurrency - this.running.size;
+        if (free === 0) {
+          await this.nap(Infinity);
+          continue;
+        }
+        const sent = Date.now();
+        const reply = await this.client.request<ClaimReply>('jobs.claim', { key: this.key, queue: this.queue, max: free });
+        this.measure(sent, Date.now(), reply.now);
+        this.stats.polls++;
+        for (const job of reply.jobs) this.start(job);
+        if (reply.jobs.length > 0) continue;
+        await this.nap(await this.idleWaitMs());
+      } catch (err) {
+        if (this.stopped) break;
+        this.options.onError?.(err);
+        await this.nap(err instanceof BrigadeError && err.code === 'DISCONNECTED' ? 50 : 500);
+      }
+    }
+  }
+
+  /** Sleeps up to `ms`, or until a handler finishes or stop() is called. */
+  private nap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = Number.isFinite(ms) ? setTimeout(done, ms) : null;
+      const self = this;
+      function done(): void {
+        if (timer) clearTimeout(timer);
+        self.wake = null;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private measure(sentMs: number, receivedMs: number, serverNow: number): void {
+    const rtt = Math.max(0, receivedMs - sentMs);
+    const offset = serverNow - (sentMs + rtt / 2);
+    this.clockOffsetMs = this.stats.polls === 0 ? offset : this.clockOffsetMs * 0.8 + offset * 0.2;
+    this.latencyMs = this.stats.polls === 0 ? rtt / 2 : this.latencyMs * 0.8 + (rtt / 2) * 0.2;
+  }
+
+  private async idleWaitMs(): Promise<number> {
+    if (this.options.poll === 'fixed') return this.options.pollMs ?? 1000;
+    const now = Date.now();
+    if (!this.slots || now - this.slotsAtMs > this.slots.ttlMs / 3) {
+      this.slots = await this.client.request<SlotsReply>('jobs.slots', {
+        key: this.key, queue: this.queue, group: this.options.group, worker: this.workerId,
+      });
+      this.slotsAtMs = Date.now();
+    }
+    const s = this.slots;
+    return sleepUntilSlotMs({
+      groupOffsetMs: s.groupOffsetMs, index: s.index, count: s.count, separationMs: s.separationMs,
+      nowMs: Date.now(), clockOffsetMs: this.clockOffsetMs, latencyMs: this.latencyMs,
+    });
+  }
+
+  private start(job: ClaimReply['jobs'][number]): void {
+    this.stats.claimed++;
+    const p = this.runJob(job).finally(() => {
+      this.running.delete(p);
+      this.wake?.();
+    });
+    this.running.add(p);
+  }
+
+  private async runJob(job: ClaimReply['jobs'][number]): Promise<void> {
+    const abort = new AbortController();
+    const base = { key: this.key, queue: this.queue, id: job.id, lease: job.lease };
+    let lost = false;
+    const beatMs = Math.max(50, job.timeoutMs * (this.options.heartbeatFraction ?? 1 / 3));
+    const beat = setInterval(() => {
+      this.client.request('jobs.heartbeat', base).catch((err: unknown) => {
+        if (err instanceof BrigadeError && err.code === 'JOBS_LEASE_LOST') {
+          lost = true;
+          abort.abort(err);
+        }
+        this.options.onError?.(err);
+      });
+    }, beatMs);
+    const timeoutMs = this.options.handlerTimeoutMs ?? 300_000;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new Error(`handler timed out after ${timeoutMs} ms`);
+        abort.abort(err);
+        reject(err);
+      }, timeoutMs);
+    });
+    let outcome: { ok: true; result: unknown } | { ok: false; error: string };
+    try {
+      const result = await Promise.race([
+        Promise.resolve().then(() => this.handler({
+          queue: this.queue, id: job.id, payload: job.payload as P, attempt: job.attempt, maxAttempts: job.maxAttempts, signal: abort.signal,
+        })),
+        timedOut,
+      ]);
+      outcome = { ok: true, result: result === undefined ? null : result };
+    } catch (err) {
+      outcome = { ok: false, error: err instanceof Error ? err.message : String(err) };
+    } finally {
+      clearInterval(beat);
+      if (timer) clearTimeout(timer);
+    }
+    if (lost) {
+      this.stats.leasesLost++;
+      return;
+    }
+    try {
+      if (outcome.ok) {
+        await this.client.request('jobs.complete', { ...base, result: outcome.result });
+        this.stats.completed++;
+      } else {
+        await this.client.request('jobs.fail', { ...base, error: outcome.error });
+        this.stats.failed++;
+      }
+    } catch (err) {
+      if (err instanceof BrigadeError && err.code === 'JOBS_LEASE_LOST') this.stats.leasesLost++;
+      this.options.onError?.(err);
+    }
+  }
+}

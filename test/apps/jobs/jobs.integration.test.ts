@@ -1,0 +1,190 @@
+/**
+ * The jobs app in a real `brigade serve` (embedded engine): producing over HTTP with typed refusals,
+ * workers over the SDK completing every job exactly once on record, and a worker killed with
+ * kill -9 mid-job whose lease expires so another worker completes the job as attempt 2.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { BrigadeClient } from '../../../src/sdk/index.ts';
+import { JobsClient, type JobsWorker } from '../../../src/sdk/jobs.ts';
+import { eventually } from '../../helpers/eventually.ts';
+import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const hangingWorker = fileURLToPath(new URL('./fixtures/hanging-worker.ts', import.meta.url));
+const PRODUCER = 'producer-key-for-tests';
+const WORKER = 'worker-key-for-tests';
+
+let server: ServerProcess;
+const clients: BrigadeClient[] = [];
+
+before(async () => {
+  server = await startServer(['--apps', 'jobs', '--jobs-producer-key', PRODUCER, '--jobs-worker-key', WORKER,
+    '--jobs-tick-ms', '100', '--jobs-slot-separation-ms', '20']);
+});
+after(async () => {
+  for (const c of clients) c.close();
+  await server.stop();
+  server.cleanup();
+});
+
+async function post(queue: string, body: unknown, key = PRODUCER, raw?: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${server.url}/api/jobs/${queue}`, {
+    method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: raw ?? JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+async function get(path: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${server.url}${path}`);
+  return { status: res.status, body: await res.json() };
+}
+
+async function jobsClient(): Promise<JobsClient> {
+  const client = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never, reconnect: { minDelayMs: 50, maxDelayMs: 500 } });
+  clients.push(client);
+  await client.ready();
+  return new JobsClient(client, { producerKey: PRODUCER, workerKey: WORKER });
+}
+
+describe('jobs app', () => {
+  it('enqueues over HTTP, one job or a bulk array, and reads jobs and counts back', async () => {
+    const one = await post('http-one', { payload: { to: 'a@b.c' }, priority: 3, key: 'k-1' });
+    assert.equal(one.status, 201);
+    assert.deepEqual(one.body, { id: '1', created: true });
+    const again = await post('http-one', { payload: { to: 'other' }, key: 'k-1' });
+    assert.deepEqual(again.body, { id: '1', created: false });
+    const bulk = await post('http-one', [{ payload: 1 }, { payload: 2, delayMs: 60_000 }]);
+    assert.equal(bulk.status, 201);
+    assert.deepEqual(bulk.body.jobs.map((j: { id: string }) => j.id), ['2', '3']);
+    const job = await get('/api/jobs/http-one/1');
+    assert.equal(job.status, 200);
+    assert.deepEqual([job.body.state, job.body.payload, job.body.priority, job.body.attempt], ['waiting', { to: 'a@b.c' }, 3, 0]);
+    const counts = await get('/api/jobs/http-one');
+    assert.deepEqual(counts.body.counts, { waiting: 2, delayed: 1, active: 0, failed: 0, completed: 0, dead: 0 });
+    assert.equal((await get('/api/jobs/http-one/99')).body.code, 'JOBS_NOT_FOUND');
+  });
+
+  it('refuses bad input with typed errors and enqueues nothing', async () => {
+    const wrongKey = await post('bad', { payload: 1 }, 'nope');
+    assert.deepEqual([wrongKey.status, wrongKey.body.code], [401, 'JOBS_BAD_KEY']);
+    const unknown = await post('bad', { payload: 1, colour: 'red' });
+    assert.deepEqual([unknown.status, unknown.body.code, unknown.body.field], [400, 'JOBS_BAD_OPTION', 'colour']);
+    const badBulk = await post('bad', [{ payload: 1 }, { maxAttempts: 0 }]);
+    assert.deepEqual([badBulk.status, badBulk.body.field], [400, 'jobs[1].maxAttempts']);
+    const big = await post('bad', { payload: 'x'.repeat(1024 * 1024 + 1) });
+    assert.deepEqual([big.status, big.body.code, big.body.field], [413, 'JOBS_PAYLOAD_TOO_LARGE', 'payload']);
+    const notJson = await post('bad', null, PRODUCER, '{nope');
+    assert.equal(notJson.status, 400);
+    const badQueue = await post('has%20space', { payload: 1 });
+    assert.deepEqual([badQueue.status, badQueue.body.code], [400, 'JOBS_INVALID_QUEUE']);
+    assert.deepEqual((await get('/api/jobs/bad')).body.counts.waiting, 0);
+    const jobs = await jobsClient();
+    const claim = (jobs as unknown as { client: BrigadeClient }).client.request('jobs.claim', { key: WORKER, queue: 'no/such' });
+    await assert.rejects(claim, { code: 'JOBS_INVALID_QUEUE' });
+    const wrongWorker = (jobs as unknown as { client: BrigadeClient }).client.request('jobs.claim', { key: 'x', queue: 'bad' });
+    await assert.rejects(wrongWorker, { code: 'JOBS_BAD_KEY' });
+    const stale = (jobs as unknown as { client: BrigadeClient }).client.request('jobs.complete', { key: WORKER, queue: 'bad', id: '1', lease: 'old' });
+    await assert.rejects(stale, { code: 'JOBS_LEASE_LOST' });
+  });
+
+  it('200 jobs, 3 workers: every job completed exactly once on record', async () => {
+    const producer = await jobsClient();
+    const ids = await producer.enqueueMany('bulk200', Array.from({ length: 200 }, (_, i) => ({ payload: { n: i } })));
+    assert.equal(new Set(ids.map((r) => r.id)).size, 200);
+    const runs = new Map<number, number>();
+    const workers: JobsWorker[] = [];
+    for (let w = 0; w < 3; w++) {
+      const jobs = await jobsClient();
+      workers.push(jobs.worker<{ n: number }>('bulk200', async (job) => {
+        runs.set(job.payload.n, (runs.get(job.payload.n) ?? 0) + 1);
+        await new Promise((r) => setTimeout(r, Math.random() * 5));
+        return { doubled: job.payload.n * 2, by: w };
+      }, { concurrency: 5 }));
+    }
+    await eventually(async () => (await get('/api/jobs/bulk200')).body.counts.completed === 200, { what: '200 jobs completed', timeoutMs: 30_000 });
+    await Promise.all(workers.map((w) => w.stop()));
+    assert.equal(runs.size, 200);
+    assert.ok([...runs.values()].every((n) => n === 1), 'each handler ran once');
+    const byWorker = new Set<number>();
+    for (const { id } of ids.filter((_, i) => i % 20 === 0)) {
+      const job = (await get(`/api/jobs/bulk200/${id}`)).body;
+      assert.equal(job.state, 'completed');
+      assert.equal(job.attempt, 1);
+      assert.equal(job.result.doubled, job.payload.n * 2);
+      byWorker.add(job.result.by);
+    }
+    assert.ok(byWorker.size >= 2, 'the workers shared the work');
+    assert.equal(workers.reduce((s, w) => s + w.stats.completed, 0), 200);
+  });
+
+  it('a worker killed with kill -9 mid-job loses its lease; another completes the job as attempt 2', async () => {
+    const producer = await jobsClient();
+    const { id } = await producer.enqueue('crash', { work: 'x' }, { timeoutMs: 1000, backoff: 0, maxAttempts: 3 });
+    const child = spawn(process.execPath, ['--import', 'tsx', hangingWorker, server.wsUrl, WORKER, 'crash'], {
+      cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    let out = '';
+    child.stdout!.on('data', (d) => { out += d; });
+    try {
+      await eventually(() => out.includes(`started ${id} 1`), { what: 'the child worker took the job', timeoutMs: 15_000 });
+      // It heartbeats: the lease outlives its 1 s timeout while the child lives.
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal((await get(`/api/jobs/crash/${id}`)).body.state, 'active');
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    const jobs = await jobsClient();
+    const seen: number[] = [];
+    const worker = jobs.worker('crash', (job) => {
+      seen.push(job.attempt);
+      return 'done';
+    }, { poll: 'fixed', pollMs: 50 });
+    await eventually(async () => (await get(`/api/jobs/crash/${id}`)).body.state === 'completed', { what: 'the job completed by another worker', timeoutMs: 10_000 });
+    await worker.stop();
+    const job = (await get(`/api/jobs/crash/${id}`)).body;
+    assert.deepEqual(seen, [2]);
+    assert.equal(job.attempt, 2);
+    assert.equal(job.result, 'done');
+    assert.equal(job.error, 'lease expired');
+  });
+
+  it('a handler that throws retries with backoff; past maxAttempts the job is dead', async () => {
+    const jobs = await jobsClient();
+    const { id } = await jobs.enqueue('flaky', null, { maxAttempts: 2, backoff: 10 });
+    const attempts: number[] = [];
+    const worker = jobs.worker('flaky', (job) => {
+      attempts.push(job.attempt);
+      throw new Error(`nope ${job.attempt}`);
+    }, { poll: 'fixed', pollMs: 20 });
+    await eventually(async () => (await get(`/api/jobs/flaky/${id}`)).body.state === 'dead', { what: 'dead', timeoutMs: 10_000 });
+    await worker.stop();
+    assert.deepEqual(attempts, [1, 2]);
+    assert.equal((await get(`/api/jobs/flaky/${id}`)).body.error, 'nope 2');
+  });
+
+  it('jobs.slots: index and count come from expiring membership and rebalance when a worker leaves', async () => {
+    const c = (await jobsClient() as unknown as { client: BrigadeClient }).client;
+    const slots = (worker: string) => c.request<{ index: number; count: number; separationMs: number; ttlMs: number }>(
+      'jobs.slots', { key: WORKER, queue: 'slotq', worker });
+    assert.deepEqual(await slots('w-b').then((r) => [r.index, r.count, r.separationMs]), [0, 1, 20]);
+    assert.deepEqual(await slots('w-a').then((r) => [r.index, r.count]), [0, 2]);
+    assert.deepEqual(await slots('w-b').then((r) => [r.index, r.count]), [1, 2]);
+    // w-a stops re-joining: after its ttl, w-b is alone again and takes index 0.
+    const { ttlMs } = await slots('w-b');
+    const keepAlive = setInterval(() => void slots('w-b'), 500);
+    try {
+      await eventually(async () => {
+        const r = await slots('w-b');
+        return r.index === 0 && r.count === 1;
+      }, { what: 'w-a expired', timeoutMs: ttlMs + 3000 });
+    } finally {
+      clearInterval(keepAlive);
+    }
+  });
+});

@@ -1,0 +1,268 @@
+/**
+ * The conformance suite of the optional engine ability JobQueues (core/engine.ts), run by each
+ * engine that has it. Every call takes its `nowMs`, so the cases move time by hand: no sleeping.
+ *
+ * `make` returns a fresh, unopened engine over fresh storage (the suite opens and closes it).
+ * `options.makePair` (engines shared between processes) returns two unopened engines over ONE
+ * storage; `options.reopenable` returns an engine and a function making another one over the same
+ * storage (durability). `options.cleanup` runs once, after every case.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { hasJobQueues, jobBackoffMs, type Engine, type JobQueues, type NewJob } from '../../src/core/engine.ts';
+
+type Q = Engine & JobQueues;
+
+export interface JobsConformanceOptions {
+  makePair?: () => Promise<[Engine, Engine]>;
+  reopenable?: () => Promise<{ engine: Engine; reopen: () => Promise<Engine> }>;
+  cleanup?: () => Promise<void>;
+}
+
+const T0 = 1_700_000_000_000;
+let counter = 0;
+function queueName(label: string): string {
+  return `q-${process.pid}-${counter++}-${label}`;
+}
+
+function job(payload: string, extra: Partial<NewJob> = {}): NewJob {
+  return {
+    payload, runAtMs: T0, priority: 0, maxAttempts: 3, backoffMs: 1000, backoffMaxMs: 60_000, timeoutMs: 30_000, ...extra,
+  };
+}
+
+export function runJobsConformance(name: string, make: () => Promise<Engine>, options: JobsConformanceOptions = {}): void {
+  async function withQueues(use: (q: Q) => Promise<void>): Promise<void> {
+    const engine = await make();
+    assert.ok(hasJobQueues(engine), `${name} has JobQueues`);
+    await engine.open();
+    try {
+      await use(engine);
+    } finally {
+      await engine.close();
+    }
+  }
+
+  describe(`${name} engine: job queues`, () => {
+    after(async () => {
+      await options.cleanup?.();
+    });
+
+    it('enqueues jobs with increasing ids and keeps their record', async () => {
+      await withQueues(async (q) => {
+        const queue = queueName('enq');
+        const ids = await q.enqueueJobs(queue, [job('{"a":1}'), job('"b"', { priority: 5 })], T0);
+        assert.deepEqual(ids.map((r) => r.created), [true, true]);
+        assert.ok(Number(ids[1]!.id) > Number(ids[0]!.id));
+        const record = await q.getJob(queue, ids[0]!.id);
+        assert.ok(record);
+        assert.equal(record.state, 'waiting');
+        assert.equal(record.payload, '{"a":1}');
+        assert.equal(record.attempt, 0);
+        assert.equal(record.maxAttempts, 3);
+        assert.equal(record.timeoutMs, 30_000);
+        assert.equal(record.createdAtMs, T0);
+        assert.equal(record.result, null);
+        assert.deepEqual(await q.jobCounts(queue), { waiting: 2, delayed: 0, active: 0, failed: 0, completed: 0, dead: 0 });
+        assert.equal(await q.getJob(queue, '999999'), null);
+        assert.equal(await q.getJob(queue, 'not-an-id'), null);
+        assert.ok((await q.jobQueueNames()).includes(queue));
+        assert.deepEqual(await q.enqueueJobs(queue, [], T0), []);
+      });
+    });
+
+    it('claims the highest priority first, then the oldest, each with its own lease', async () => {
+      await withQueues(async (q) => {
+        const queue = queueName('order');
+        const [low, high1, mid, high2] = await q.enqueueJobs(queue, [
+          job('low', { priority: -5 }), job('high1', { priority: 10 }), job('mid'), job('high2', { priority: 10 }),
+        ], T0);
+        const first = await q.claimJobs(queue, 3, T0 + 1);
+        assert.deepEqual(first.map((j) => j.id), [high1!.id, high2!.id, mid!.id]);
+        assert.deepEqual(first.map((j) => j.payload), ['high1', 'high2', 'mid']);
+        assert.equal(new Set(first.map((j) => j.lease)).size, 3);
+        for (const j of first) {
+          assert.equal(j.attempt, 1);
+          assert.equal(j.leaseExpiresAtMs, T0 + 1 + 30_000);
+        }
+        const second = await q.claimJobs(queue, 10, T0 + 2);
+        assert.deepEqual(second.map((j) => j.id), [low!.id]);
+        assert.deepEqual(await q.claimJobs(queue, 10, T0 + 3), []);
+        const counts = await q.jobCounts(queue);
+        assert.equal(counts.active, 4);
+        assert.equal(counts.waiting, 0);
+        assert.equal((await q.getJob(queue, low!.id))!.state, 'active');
+      });
+    });
+
+    it('holds a delayed job until its runAt, then a claim or a promote makes it ready', async () => {
+      await withQueues(async (q) => {
+        const queue = queueName('delay');
+        const [later, soon] = await q.enqueueJobs(queue, [job('later', { runAtMs: T0 + 5000 }), job('soon', { runAtMs: T0 + 1000 })], T0);
+        assert.equal((await q.jobCounts(queue)).delayed, 2);
+        assert.equal((await q.getJob(queue, later!.id))!.state, 'delayed');
+        assert.deepEqual(await q.claimJobs(queue, 10, T0 + 999), []);
+        assert.deepEqual((await q.claimJobs(queue, 10, T0 + 1000)).map((j) => j.id), [soon!.id]);
+        assert.equal(await q.promoteJobs(queue, T0 + 4999, 100), 0);
+        assert.equal(await q.promoteJobs(queue, T0 + 5000, 100), 1);
+        assert.equal((await q.getJob(queue, later!.id))!.state, 'waiting');
+        assert.equal((await q.jobCounts(queue)).waiting, 1);
+      });
+    });
+
+    it('an idempotency key returns the first job within its window, and a new job after it', async () => {
+      await withQueues(async (q) => {
+        const queue = queueName('key');
+        const [a] = await q.enqueueJobs(queue, [job('one', { key: 'order-7', keyTtlMs: 10_000 })], T0);
+        const [b, c] = await q.enqueueJobs(queue, [
+          job('two', { key: 'order-7', keyTtlMs: 10_000 }), job('other', { key: 'order-8', keyTtlMs: 10_000 }),
+        ], T0 + 9000);
+        assert.deepEqual(b, { id: a!.id, created: false });
+        assert.equal(c!.created, true);
+        assert.equal((await q.getJob(queue, a!.id))!.payload, 'one');
+        assert.equal((await q.jobCounts(queue)).waiting, 2);
+        // Within one call, the second use of a key names the first.
+        const [d, e] = await q.enqueueJobs(queue, [job('x', { key: 'k2' }), job('y', { key: 'k2' })], T0);
+        assert.deepEqual(e, { id: d!.id, created: false });
+        // A real clock for the window's end: the engine may expire keys by its own clock (Redis PX).
+        const [f] = await q.enqueueJobs(queue, [job('short', { key: 'brief', keyTtlMs: 30 })], Date.now());
+        await new Promise((r) => setTimeout(r, 80));
+        const [g] = await q.enqueueJobs(queue, [job('again', { key: 'brief', keyTtlMs: 30 })], Date.now());
+        assert.equal(g!.created, true);
+        assert.notEqual(g!.id, f!.id);
+      });
+    });
+
+    it('heartbeat extends a current lease and refuses any other, changing nothing', async () => {
+      await withQueues(async (q) => {
+        const queue = queueName('hb');
+        await q.enqueueJobs(queue, [job('p', { timeoutMs: 1000 })], T0);
+        const [claimed] = await q.claimJobs(queue, 1, T0);
+        assert.equal(await q.heartbeatJob(queue, claimed!.id, claimed!.lease, T0 + 900), T0 + 1900);
+        assert.equal((await q.getJob(queue, claimed!.id))!.leaseExpiresAtMs, T0 + 1900);
+        assert.equal(await q.heartbeatJob(queue, claimed!.id, 'not-the-lease', T0 + 1000), null);
+        assert.equal(await q.heartbeatJob(queue, '424242', claimed!.lease, T0 + 1000), null);
+        // Expired (not yet reaped): lost.
+        assert.equal(await q.heartbeatJob(queue, claimed!.id, claimed!.lease, T0 + 1900), null);
+        assert.equal((await q.getJob(queue, claimed!.id))!.leaseExpiresAtMs, T0 + 1900);
+      });
+    });
+
+    it('completes once with its result; a stale or second completion records nothing', async () => {
+      await withQueues(async (q) => {
+        const queue = queueName('done');
+        await q.enqueueJobs(queue, [job('p')], T0);
+        const [claimed] = await q.claimJobs(queue, 1, T0);
+        assert.equal(await q.completeJob(queue, claimed!.id, 'wrong', '"no"', T0 + 1), false);
+        assert.equal((await q.getJob(queue, claimed!.id))!.state, 'active');
+        assert.equal(await q.completeJob(queue, claimed!.id, claimed!.lease, '{"ok":true}', T0 + 2), true);
+        assert.equal(await q.completeJob(queue, claimed!.id, claimed!.lease, '"again"', T0 + 3), false);
+        assert.equal(await q.failJob(queue, claimed!.id, claimed!.lease, 'late', 0, T0 + 3), null);
+        const record = (await q.getJob(queue, claimed!.id))!;
+        assert.equal(record.state, 'completed');
+        assert.equal(record.result, '{"ok":true}');
+        assert.equal(record.finishedAtMs, T0 + 2);
+        assert.equal(record.attempt, 1);
+        assert.deepEqual(await q.jobCounts(queue), { waiting: 0, delayed: 0, active: 0, failed: 0, completed: 1, dead: 0 });
+      });
+    });
+
+    it('a failed attempt retries after an exponential, jittered backoff, then the job goes dead', async () => {
+      await withQueues(async (q) => {
+        const queue = queueName('fail');
+        await q.enqueueJobs(queue, [job('p', { maxAttempts: 3, backoffMs: 1000, backoffMaxMs: 3000 })], T0);
+        let now = T0;
+        const delays: number[] = [];
+        for (const [attempt, jitter] of [[1, 0], [2, 0.5]] as const) {
+          const [claimed] = await q.claimJobs(queue, 1, now);
+          assert.equal(claimed!.attempt, attempt);
+          const outcome = await q.failJob(queue, claimed!.id, claimed!.lease, `boom ${attempt}`, jitter, now);
+          const delay = jobBackoffMs(attempt, 1000, 3000, jitter);
+          delays.push(delay);
+          assert.deepEqual(outcome, { state: 'failed', runAtMs: now + delay });
+          const record = (await q.getJob(queue, claimed!.id))!;
+          assert.equal(record.state, 'failed');
+          assert.equal(record.error, `boom ${attempt}`);
+          assert.equal((await q.jobCounts(queue)).failed, 1);
+          assert.deepEqual(await q.claimJobs(queue, 1, now + delay - 1), []);
+          now += delay;
+        }
+        assert.deepEqual(delays, [500, 1500]);
+        const [last] = await q.claimJobs(queue, 1, now);
+        assert.equal(last!.attempt, 3);
+        assert.deepEqual(await q.failJob(queue, last!.id, last!.lease, 'boom 3', 0.3, now), { state: 'dead', runAtMs: 0 });
+        const record = (await q.getJob(queue, last!.id))!;
+        assert.equal(record.state, 'dead');
+        assert.equal(record.error, 'boom 3');
+        assert.deepEqual(await q.jobCounts(queue), { waiting: 0, delayed: 0, active: 0, failed: 0, completed: 0, dead: 1 });
+        assert.deepEqual(await q.claimJobs(queue, 1, now + 10 ** 9), []);
+      });
+    });
+
+    it('reaps an expired lease as a failed attempt; the next worker runs attempt 2; the old lease is refused', async () => {
+      await withQueues(async (q) => {
+        const queue = queueName('reap');
+        await q.enqueueJobs(queue, [job('p', { timeoutMs: 1000, backoffMs: 100, backoffMaxMs: 100 }), job('q', { timeoutMs: 5000 })], T0);
+        const [first, other] = await q.claimJobs(queue, 2, T0);
+        assert.equal(await q.reapJobs(queue, T0 + 999, 0, 100), 0);
+        assert.equal(await q.reapJobs(queue, T0 + 1000, 0, 100), 1);
+        const record = (await q.getJob(queue, first!.id))!;
+        assert.equal(record.state, 'failed');
+        assert.equal(record.error, 'lease expired');
+        assert.equal(record.runAtMs, T0 + 1000 + 50);
+        assert.equal((await q.getJob(queue, other!.id))!.state, 'active');
+        const [again] = await q.claimJobs(queue, 1, T0 + 1050);
+        assert.equal(again!.id, first!.id);
+        assert.equal(again!.attempt, 2);
+        assert.notEqual(again!.lease, first!.lease);
+        assert.equal(await q.completeJob(queue, first!.id, first!.lease, '"stale"', T0 + 1060), false);
+        assert.equal(await q.heartbeatJob(queue, first!.id, first!.lease, T0 + 1060), null);
+        assert.equal(await q.completeJob(queue, again!.id, again!.lease, '"fresh"', T0 + 1070), true);
+        assert.equal((await q.getJob(queue, first!.id))!.result, '"fresh"');
+      });
+    });
+
+    it('concurrent claims never hand one job out twice', async () => {
+      const engines: Q[] = [];
+      if (options.makePair) {
+        for (const e of await options.makePair()) engines.push(e as Q);
+      } else {
+        engines.push((await make()) as Q);
+      }
+      for (const e of engines) await e.open();
+      try {
+        const queue = queueName('race');
+        await engines[0]!.enqueueJobs(queue, Array.from({ length: 200 }, (_, i) => job(`j${i}`)), T0);
+        const claims = await Promise.all(Array.from({ length: 40 }, (_, i) => engines[i % engines.length]!.claimJobs(queue, 7, T0 + 1)));
+        const ids = claims.flat().map((j) => j.id);
+        assert.equal(ids.length, 200);
+        assert.equal(new Set(ids).size, 200);
+      } finally {
+        for (const e of engines) await e.close();
+      }
+    });
+
+    if (options.reopenable) {
+      const reopenable = options.reopenable;
+      it('keeps jobs, leases and results across a close and a reopen', async () => {
+        const { engine, reopen } = await reopenable();
+        await engine.open();
+        const q = engine as Q;
+        const queue = queueName('durable');
+        const [a, b] = await q.enqueueJobs(queue, [job('a'), job('b', { key: 'kb' })], T0);
+        const [claimed] = await q.claimJobs(queue, 1, T0);
+        await engine.close();
+        const again = (await reopen()) as Q;
+        await again.open();
+        try {
+          assert.equal(await again.completeJob(queue, claimed!.id, claimed!.lease, '"r"', T0 + 1), true);
+          assert.equal((await again.getJob(queue, a!.id))!.result, '"r"');
+          assert.deepEqual(await again.enqueueJobs(queue, [job('b2', { key: 'kb' })], T0 + 2), [{ id: b!.id, created: false }]);
+          assert.deepEqual((await again.claimJobs(queue, 5, T0 + 3)).map((j) => j.id), [b!.id]);
+        } finally {
+          await again.close();
+        }
+      });
+    }
+  });
+}
