@@ -5,5 +5,6 @@
 import type { App } from '../core/index.ts';
 import { placeApp } from '../apps/place/index.ts';
 import { trackerApp } from '../apps/tracker/index.ts';
+import { inboxApp } from '../apps/inbox/index.ts';
 
-export const allApps: readonly App<any>[] = [placeApp, trackerApp];
+export const allApps: readonly App<any>[] = [placeApp, trackerApp, inboxApp];

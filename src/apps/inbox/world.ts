@@ -163,6 +163,8 @@ export interface MessagesState {
   /** Recent changes that devices see: seq → message id, oldest first (not in snapshots). */
   changeSeqs: number[];
   changeIds: string[];
+  /** Every change after this seq is in changeSeqs (after a snapshot load: none until the first event). */
+  changesSince: number;
 }
 
 function parseOrNull(to: string): Expr | null {
@@ -185,7 +187,7 @@ export class MessagesChannelType implements ChannelType<MessagesState> {
   }
 
   init(): MessagesState {
-    return { live: new Map(), gone: new Map(), head: 0, changeSeqs: [], changeIds: [] };
+    return { live: new Map(), gone: new Map(), head: 0, changeSeqs: [], changeIds: [], changesSince: 0 };
   }
 
   private changed(state: MessagesState, m: StoredMessage, seq: number): void {
@@ -193,6 +195,7 @@ export class MessagesChannelType implements ChannelType<MessagesState> {
     state.changeSeqs.push(seq);
     state.changeIds.push(m.id);
     if (state.changeSeqs.length > CHANGES_KEPT * 2) {
+      state.changesSince = state.changeSeqs[CHANGES_KEPT - 1];
       state.changeSeqs.splice(0, CHANGES_KEPT);
       state.changeIds.splice(0, CHANGES_KEPT);
     }
@@ -208,6 +211,7 @@ export class MessagesChannelType implements ChannelType<MessagesState> {
 
   apply(state: MessagesState, payload: Uint8Array, version: number): void {
     const seq = version + 1;
+    if (state.changesSince === Number.MAX_SAFE_INTEGER) state.changesSince = version;
     state.head = seq;
     const e = decodeEvent<MessageEvent>(payload);
     if (!e) return;
@@ -275,6 +279,7 @@ export class MessagesChannelType implements ChannelType<MessagesState> {
   decodeSnapshot(_channel: string, bytes: Uint8Array): MessagesState {
     const s = JSON.parse(dec.decode(bytes)) as { live: StoredMessage[]; gone: StoredMessage[] };
     const state = this.init();
+    state.changesSince = Number.MAX_SAFE_INTEGER;
     for (const m of s.live) state.live.set(m.id, { ...m, expr: parseOrNull(m.to) });
     for (const m of s.gone) state.gone.set(m.id, { ...m, expr: parseOrNull(m.to) });
     return state;
