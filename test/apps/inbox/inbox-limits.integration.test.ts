@@ -89,3 +89,29 @@ test('device TTL: a device not seen for --inbox-device-ttl is forgotten; a conne
   inbox.close();
   c.close();
 });
+
+test('restart on the same data: devices, messages and the publisher key come back (the world-view is refolded from the log)', async () => {
+  const first = await startServer(['--apps', 'inbox']);
+  const key = (await import('node:fs')).readFileSync(`${first.dataDir}/inbox-publisher-key`, 'utf8').trim();
+  const post = async (node: ServerProcess, path: string, body: unknown, auth?: string) => {
+    const res = await fetch(node.url + path, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) }, body: JSON.stringify(body) });
+    return { status: res.status, json: await res.json() as any };
+  };
+  const d = (await post(first, '/api/inbox/devices', { groups: ['r'], attributes: { age: 40 } })).json;
+  const m = (await post(first, '/api/inbox/messages', { to: 'group:r', title: 'survives' }, key)).json;
+  await first.stop();
+  const second = await startServer(['--apps', 'inbox'], { dataDir: first.dataDir });
+  try {
+    const me = await fetch(second.url + '/api/inbox/devices/me', { headers: { authorization: `Bearer ${d.token}` } });
+    assert.equal(me.status, 200);
+    assert.deepEqual(((await me.json()) as any).attributes, { age: 40 });
+    const got = await fetch(`${second.url}/api/inbox/messages/${m.id}`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(((await got.json()) as any).title, 'survives');
+    assert.equal((await post(second, '/api/inbox/expressions/check', { to: 'group:r and age > 30' }, key)).json.matching, 1);
+  } finally {
+    await second.stop();
+    first.cleanup();
+    const { rmSync } = await import('node:fs');
+    rmSync(first.dataDir, { recursive: true, force: true });
+  }
+});
