@@ -5,6 +5,7 @@
 import type { App } from '../core/index.ts';
 import { placeApp } from '../apps/place/index.ts';
 import { trackerApp } from '../apps/tracker/index.ts';
+import { inboxApp } from '../apps/inbox/index.ts';
 import { jobsApp } from '../apps/jobs/index.ts';
 
-export const allApps: readonly App<any>[] = [placeApp, trackerApp, jobsApp];
+export const allApps: readonly App<any>[] = [placeApp, trackerApp, inboxApp, jobsApp];

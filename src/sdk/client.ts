@@ -8,6 +8,7 @@
  *   await client.ready();
  *   const version = await client.publish('place:main', edit);
  */
+import { Inbox, type InboxOptions } from './inbox.ts';
 import {
   BodyEncoding, BrigadeError, decodeServerFrame, encodeClientFrame, isValidChannelName, type ClientFrame, type ServerFrame,
 } from '../protocol/index.ts';
@@ -231,6 +232,14 @@ export class BrigadeClient {
       this.requests.set(requestId, { resolve: resolve as (v: unknown) => void, reject, timer });
       this.sendBytes(frame);
     });
+  }
+
+  /**
+   * The inbox of one device (the inbox app): an async iterable of {kind, message} that keeps its
+   * cursor and resumes from it after every reconnect. The client needs an identity (`token`).
+   */
+  inbox(deviceToken: string, options?: InboxOptions): Inbox {
+    return new Inbox(this, deviceToken, options);
   }
 
   /**

@@ -4,6 +4,8 @@
  */
 export { BrigadeClient } from './client.ts';
 export { ClientDefaults } from './client-options.ts';
+export { Inbox } from './inbox.ts';
+export type { InboxCursor, InboxItem, InboxMessage, InboxOptions } from './inbox.ts';
 export type {
   BrigadeClientOptions, ClientEvents, CloseInfo, WebSocketConstructor, WebSocketLike,
 } from './client-options.ts';

@@ -1,0 +1,101 @@
+/**
+ * inbox on the App contract: options (`--inbox-device-ttl`, `--inbox-unacked-bytes`, limits, the
+ * publisher key), its error block (errors.ts), the two world-view channel types, the per-device
+ * delivery channel type, HTTP routes, requests and the tick.
+ */
+import type { App } from '../../core/app.ts';
+import { Delivery } from './delivery.ts';
+import { INBOX_ERRORS } from './errors.ts';
+import { Inbox } from './inbox.ts';
+import { inboxRoutes } from './routes.ts';
+import { DeviceTokens } from './tokens.ts';
+import { MessagesChannelType, RegistryChannelType } from './world.ts';
+
+export interface InboxOptions {
+  [key: string]: string | number | boolean;
+  publisherKey: string;
+  deviceSecret: string;
+  deviceTtl: string;
+  unackedBytes: number;
+  maxTitleBytes: number;
+  maxBodyBytes: number;
+  maxDataBytes: number;
+  maxGroups: number;
+  maxAttributes: number;
+  maxAheadMs: number;
+  publishPerSecond: number;
+  registerPerMinute: number;
+  tickMs: number;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration such as `90d`, `12h`, `30s`, `500ms` (a bare number is ms). */
+export function parseDuration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
+  if (!m) throw new Error(`${JSON.stringify(v)} is not a duration such as 90d, 12h, 30s or 500ms`);
+  return Number(m[1]) * UNITS[m[2] ?? 'ms'];
+}
+
+const positive = (what: string) => (v: number) => (v >= 1 ? null : `${what} must be at least 1`);
+
+export const inboxApp: App<InboxOptions> = {
+  name: 'inbox',
+  description: 'Targeted messages to devices chosen by an expression; schedule, edit, recall',
+  errors: INBOX_ERRORS,
+  options: {
+    publisherKey: { default: '', help: 'Bearer key for the publisher API (/api/inbox/messages, expressions/check); generated into DATA/inbox-publisher-key when empty' },
+    deviceSecret: { default: '', help: 'HMAC secret for device tokens; generated into DATA/inbox-device-secret when empty (nodes of one deployment must share it)' },
+    deviceTtl: {
+      default: '90d', help: 'a device not seen for this long (90d, 12h, 30s, 500ms) is forgotten',
+      validate(v) {
+        try {
+          return parseDuration(v) >= 1000 ? null : 'deviceTtl must be at least 1s';
+        } catch (err) {
+          return (err as Error).message;
+        }
+      },
+    },
+    unackedBytes: { default: 1024 * 1024, help: 'bytes sent to one device and not yet acknowledged, at most; then "more awaiting"', validate: positive('unackedBytes') },
+    maxTitleBytes: { default: 256, help: 'largest message title, bytes of UTF-8', validate: positive('maxTitleBytes') },
+    maxBodyBytes: { default: 4096, help: 'largest message body, bytes of UTF-8', validate: positive('maxBodyBytes') },
+    maxDataBytes: { default: 4096, help: 'largest message data, bytes of JSON', validate: positive('maxDataBytes') },
+    maxGroups: { default: 256, help: 'groups per device, at most', validate: positive('maxGroups') },
+    maxAttributes: { default: 64, help: 'attributes per device, at most', validate: positive('maxAttributes') },
+    maxAheadMs: { default: 366 * 86_400_000, help: 'how far ahead deliverAt and expiresAt may be, ms', validate: positive('maxAheadMs') },
+    publishPerSecond: { default: 20, help: 'publisher API requests per second per client address (burst: twice as many); 0 = no limit' },
+    registerPerMinute: { default: 600, help: 'device registrations per minute per client address; 0 = no limit' },
+    tickMs: { default: 100, help: 'how often a node pushes changes to its devices and looks for due deliveries and expiries, ms', validate: positive('tickMs') },
+  },
+  start(core) {
+    const o = core.options;
+    const limits = {
+      maxTitleBytes: o.maxTitleBytes, maxBodyBytes: o.maxBodyBytes, maxDataBytes: o.maxDataBytes,
+      maxGroups: o.maxGroups, maxAttributes: o.maxAttributes, maxAheadMs: o.maxAheadMs, deviceTtlMs: parseDuration(o.deviceTtl),
+    };
+    const tokens = new DeviceTokens(core.secret('inbox-device-secret', o.deviceSecret));
+    const publisherKey = core.secret('inbox-publisher-key', o.publisherKey);
+    core.channelType(new RegistryChannelType());
+    core.channelType(new MessagesChannelType());
+    const inbox = new Inbox(core, limits);
+    const delivery = new Delivery(core, inbox, tokens, { unackedBytes: o.unackedBytes });
+    core.channelType(delivery.channelType);
+    const maxRequestBytes = Math.max(64 * 1024, o.maxTitleBytes + o.maxBodyBytes * 6 + o.maxDataBytes * 2 + 16 * 1024);
+    for (const r of inboxRoutes(inbox, tokens, {
+      publisherKey, publishPerSecond: o.publishPerSecond, registerPerMinute: o.registerPerMinute, maxRequestBytes,
+    }, (id) => delivery.deviceChanged(id))) core.http(r);
+    delivery.registerRequests();
+    let running = false;
+    core.tick(o.tickMs, async (now) => {
+      if (running) return;
+      running = true;
+      try {
+        await inbox.tick(now, delivery.connectedIds());
+        await delivery.tick(now);
+      } finally {
+        running = false;
+      }
+    });
+    return { async stop() { delivery.stop(); } };
+  },
+};

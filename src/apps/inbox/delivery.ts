@@ -1,0 +1,278 @@
+/**
+ * Delivery to connected devices over the core WebSocket (/ws), docs/inbox.md "Delivery".
+ *
+ * A device connects with an identity (`?token=`), then:
+ * 1. REQUEST `inbox.hello {token}`: the device token is verified and bound to the connection's
+ *    identity on this node;
+ * 2. SUBSCRIBE `inbox:device:<id>` (mode HEAD): an ephemeral channel type whose authorizeSubscribe
+ *    admits only the identity bound to that device. Ephemeral: nothing of it is logged; each node
+ *    pushes to the devices connected to it, computed from its own copy of the world-view;
+ * 3. REQUEST `inbox.sync {token, epoch, seq}`: its cursor. The node pushes, through the channel, the
+ *    device's messages changed after `seq` (or all of them after a `reset` when the epoch is not the
+ *    inbox's), then `sync {epoch, seq, held}` (held: every message id the device should hold now)
+ *    — or, past `--inbox-unacked-bytes`, `more {after}`: the device acks and syncs from `after`;
+ * 4. live: at each inbox tick, the changes of the messages log since what the node sent (publish,
+ *    edit, deliver at the scheduled time, recall, expire) are evaluated for each connected device
+ *    and pushed (`message`, `edit`, `recall`, `expire`), as is a change of the device's own groups;
+ * 5. REQUEST `inbox.ack {token, seq, read?}`: resets the unacked bytes, counts reads, and keeps the
+ *    device's lease on this node (a device silent for LEASE_MS is dropped here).
+ */
+import type { AppCore, ChannelType, Publisher } from '../../core/index.ts';
+import { BrigadeError } from '../../protocol/index.ts';
+import { evaluate } from './expression.ts';
+import type { DeviceRecipient, Inbox } from './inbox.ts';
+import type { DeviceTokens } from './tokens.ts';
+import { MESSAGES_CHANNEL, encodeEvent, publicMessage, type MessagesState, type StoredMessage } from './world.ts';
+import './errors.ts';
+
+export const DEVICE_PREFIX = 'inbox:device:';
+/** A device that neither syncs nor acks for this long stops being pushed to on this node. */
+export const LEASE_MS = 60_000;
+
+/** One item of a device's stream (a JSON event of its channel). */
+export type DeviceItem =
+  | { kind: 'message' | 'edit'; seq: number; message: Record<string, unknown> }
+  | { kind: 'recall' | 'expire'; seq: number; message: { id: string } }
+  | { kind: 'reset'; epoch: number }
+  | { kind: 'sync'; epoch: number; seq: number; held: string[] }
+  | { kind: 'more'; epoch: number; after: number };
+
+interface Conn {
+  id: string;
+  userId: string;
+  channel: string;
+  epoch: number;
+  /** The messages log is pushed up to here (seq). */
+  sentSeq: number;
+  /** What the device holds, as far as this node knows: id → seq. */
+  held: Map<string, number>;
+  unacked: number;
+  stalled: boolean;
+  /** The registry revision of the device's profile when last evaluated. */
+  rev: number;
+  lastMs: number;
+}
+
+const enc = new TextEncoder();
+
+export class Delivery {
+  readonly channelType: ChannelType<null>;
+  /** identity userId → device id, bound by inbox.hello on this node. */
+  private readonly bindings = new Map<string, string>();
+  private readonly conns = new Map<string, Conn>();
+  private readonly counts = new Map<string, [number, number]>();
+  private lastCountsMs = 0;
+
+  constructor(private readonly core: AppCore<any>, private readonly inbox: Inbox, private readonly tokens: DeviceTokens, private readonly options: { unackedBytes: number }) {
+    const bindings = this.bindings;
+    this.channelType = {
+      prefix: DEVICE_PREFIX,
+      eventSize: 0,
+      maxEventBytes: 1,
+      ephemeral: true,
+      exists: (channel) => /^inbox:device:[0-9a-f]{16}$/.test(channel),
+      init: () => null,
+      apply: () => {},
+      encodeSnapshot: () => new Uint8Array(0),
+      decodeSnapshot: () => null,
+      validate: () => new BrigadeError('FORBIDDEN', 'devices do not publish on their channel; use the inbox.ack request'),
+      authorizeSubscribe(channel: string, publisher: Publisher) {
+        const id = channel.slice(DEVICE_PREFIX.length);
+        if (publisher.userId && bindings.get(publisher.userId) === id) return null;
+        return new BrigadeError('FORBIDDEN', `${channel} is readable only by its device: connect with an identity (?token=) and send inbox.hello {"token": <device token>} first`);
+      },
+    };
+  }
+
+  registerRequests(): void {
+    this.core.request('inbox.hello', async (req) => {
+      const id = await this.verify(req.json(), req.publisher);
+      this.bindings.set(req.publisher.userId, id);
+      return { id, channel: DEVICE_PREFIX + id };
+    });
+    this.core.request('inbox.sync', async (req) => {
+      const body = req.json() as { epoch?: unknown; seq?: unknown };
+      const id = await this.verify(body, req.publisher);
+      if (this.bindings.get(req.publisher.userId) !== id) throw new BrigadeError('FORBIDDEN', 'send inbox.hello first');
+      const epoch = typeof body.epoch === 'number' ? body.epoch : 0;
+      const seq = typeof body.seq === 'number' && body.seq >= 0 ? Math.floor(body.seq) : 0;
+      const conn: Conn = {
+        id, userId: req.publisher.userId, channel: DEVICE_PREFIX + id, epoch: 0, sentSeq: 0, held: new Map(),
+        unacked: 0, stalled: false, rev: 0, lastMs: Date.now(),
+      };
+      this.conns.set(id, conn);
+      return this.catchUp(conn, epoch, seq, false);
+    });
+    this.core.request('inbox.ack', async (req) => {
+      const body = req.json() as { read?: unknown };
+      const id = await this.verify(body, req.publisher);
+      const conn = this.conns.get(id);
+      if (conn && conn.userId === req.publisher.userId) {
+        conn.unacked = 0;
+        conn.lastMs = Date.now();
+      }
+      if (Array.isArray(body.read)) for (const m of body.read.slice(0, 1000)) if (typeof m === 'string') this.count(m, 0, 1);
+      return { ok: true, stalled: conn?.stalled ?? false };
+    });
+  }
+
+  private async verify(body: unknown, publisher: Publisher): Promise<string> {
+    if (!publisher.userId) throw new BrigadeError('AUTH_REQUIRED', 'connect with an identity (?token= from POST /api/identity) to receive an inbox');
+    const id = this.tokens.verify((body as { token?: unknown } | null)?.token);
+    await this.inbox.device(id);
+    return id;
+  }
+
+  /** The devices connected to this node (for last-seen). */
+  connectedIds(): Iterable<string> {
+    return this.conns.keys();
+  }
+
+  /** A device's profile changed through this node: re-evaluated at the next tick (other nodes see the registry's revision). */
+  deviceChanged(id: string): void {
+    const c = this.conns.get(id);
+    if (c) c.rev = -1;
+  }
+
+  stop(): void {
+    this.conns.clear();
+    this.bindings.clear();
+  }
+
+  private count(id: string, delivered: number, read: number): void {
+    const c = this.counts.get(id) ?? [0, 0];
+    c[0] += delivered;
+    c[1] += read;
+    this.counts.set(id, c);
+  }
+
+  private push(conn: Conn, items: DeviceItem[]): void {
+    if (items.length === 0) return;
+    this.core.channels.publishInternal(conn.channel, items.map((i) => enc.encode(JSON.stringify(i))), 'inbox').catch((err) => {
+      this.core.logger.warn({ device: conn.id, err: String(err) }, 'inbox: push failed; the device resyncs from its cursor');
+    });
+  }
+
+  /** Adds an item within the unacked budget; false (and a `more`) when the budget is spent. */
+  private add(conn: Conn, items: DeviceItem[], item: DeviceItem, lastSeq: number): boolean {
+    const bytes = JSON.stringify(item).length + 16;
+    if (conn.unacked + bytes > this.options.unackedBytes && (conn.unacked > 0 || items.length > 0)) {
+      items.push({ kind: 'more', epoch: conn.epoch, after: lastSeq });
+      conn.stalled = true;
+      return false;
+    }
+    conn.unacked += bytes;
+    items.push(item);
+    return true;
+  }
+
+  private matches(m: StoredMessage, rec: DeviceRecipient | null): boolean {
+    return m.status === 'live' && m.expr !== null && rec !== null && evaluate(m.expr, rec);
+  }
+
+  /**
+   * Sends the device what changed after `seq` (all of it, after a `reset`, when `epoch` is not the
+   * inbox's or `seq` is past its head), then `sync` with what it should hold; or stops at the byte
+   * budget with `more`. `known`: conn.held is what the device holds (a live re-evaluation), so
+   * unchanged messages it holds are not sent again and ones it no longer matches are recalled.
+   */
+  private async catchUp(conn: Conn, epoch: number, seq: number, known: boolean): Promise<Record<string, unknown>> {
+    const view = await this.inbox.messages();
+    const rec = await this.inbox.recipientFor(conn.id);
+    conn.rev = rec?.rev ?? 0;
+    const items: DeviceItem[] = [];
+    let from = seq;
+    if (epoch !== view.epoch || seq > view.version) {
+      items.push({ kind: 'reset', epoch: view.epoch });
+      from = 0;
+      known = false;
+      conn.held.clear();
+    }
+    conn.epoch = view.epoch;
+    conn.stalled = false;
+    const wanted = [...view.state.live.values()].filter((m) => this.matches(m, rec)).sort((a, b) => a.seq - b.seq);
+    const heldBefore = known ? new Map(conn.held) : new Map<string, number>();
+    if (!known) conn.held.clear();
+    let last = from;
+    let complete = true;
+    for (const m of wanted) {
+      const had = heldBefore.get(m.id);
+      const send = known ? had !== m.seq : m.seq > from;
+      if (send) {
+        const kind = (known ? had !== undefined : m.createdSeq <= from) ? 'edit' : 'message';
+        if (!this.add(conn, items, { kind, seq: m.seq, message: publicMessage(m) }, last)) {
+          complete = false;
+          break;
+        }
+        if (had === undefined) this.count(m.id, 1, 0);
+        last = m.seq;
+      }
+      conn.held.set(m.id, m.seq);
+    }
+    if (complete) {
+      if (known) {
+        for (const [id] of heldBefore) {
+          if (conn.held.has(id)) continue;
+          const gone = view.state.gone.get(id);
+          items.push({ kind: gone?.status === 'expired' ? 'expire' : 'recall', seq: gone?.seq ?? view.version, message: { id } });
+        }
+      }
+      items.push({ kind: 'sync', epoch: view.epoch, seq: view.version, held: [...conn.held.keys()] });
+      conn.sentSeq = view.version;
+    }
+    this.push(conn, items);
+    return { epoch: view.epoch, head: view.version, complete, after: complete ? view.version : last };
+  }
+
+  /** Pushes each connected device what changed since the last tick. */
+  async tick(nowMs: number): Promise<void> {
+    if (this.counts.size > 0 && nowMs - this.lastCountsMs >= 1000) {
+      this.lastCountsMs = nowMs;
+      const c = Object.fromEntries(this.counts);
+      this.counts.clear();
+      this.core.channels.publishInternal(MESSAGES_CHANNEL, [encodeEvent({ t: 'counts', c })], 'inbox').catch(() => {});
+    }
+    if (this.conns.size === 0) return;
+    const view = await this.inbox.messages();
+    const st: MessagesState = view.state;
+    for (const conn of [...this.conns.values()]) {
+      if (nowMs - conn.lastMs > LEASE_MS) {
+        this.conns.delete(conn.id);
+        if (this.bindings.get(conn.userId) === conn.id) this.bindings.delete(conn.userId);
+        continue;
+      }
+      if (conn.stalled) continue;
+      const rec = await this.inbox.recipientFor(conn.id);
+      if (rec === null) continue;
+      if (conn.epoch !== view.epoch || rec.rev !== conn.rev || conn.sentSeq < Math.min(st.changesSince, view.version)) {
+        await this.catchUp(conn, conn.epoch, conn.sentSeq, conn.epoch === view.epoch);
+        continue;
+      }
+      if (conn.sentSeq >= view.version) continue;
+      const items: DeviceItem[] = [];
+      const ids = new Set<string>();
+      for (let k = st.changeSeqs.length - 1; k >= 0 && st.changeSeqs[k] > conn.sentSeq; k--) ids.add(st.changeIds[k]);
+      const changed = [...ids].map((id) => st.live.get(id) ?? st.gone.get(id)!).filter(Boolean).sort((a, b) => a.seq - b.seq);
+      let last = conn.sentSeq;
+      let complete = true;
+      for (const m of changed) {
+        const had = conn.held.get(m.id);
+        let item: DeviceItem | null = null;
+        if (this.matches(m, rec)) item = { kind: had === undefined ? 'message' : 'edit', seq: m.seq, message: publicMessage(m) };
+        else if (had !== undefined) item = { kind: m.status === 'expired' ? 'expire' : 'recall', seq: m.seq, message: { id: m.id } };
+        if (item) {
+          if (!this.add(conn, items, item, last)) {
+            complete = false;
+            break;
+          }
+          if (item.kind === 'message') this.count(m.id, 1, 0);
+          if (item.kind === 'message' || item.kind === 'edit') conn.held.set(m.id, m.seq);
+          else conn.held.delete(m.id);
+        }
+        last = m.seq;
+      }
+      if (complete) conn.sentSeq = view.version;
+      this.push(conn, items);
+    }
+  }
+}

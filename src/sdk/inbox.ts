@@ -1,0 +1,213 @@
+/**
+ * The inbox of one device (docs/inbox.md "Delivery"): `client.inbox(deviceToken)` is an async
+ * iterable of `{kind: 'message' | 'edit' | 'recall' | 'expire', message}`. It keeps the cursor
+ * (inbox epoch, last seq, and the ids it holds) through `load`/`save` (default: localStorage in a
+ * browser, memory otherwise), resumes from it after every (re)connect, acks what it consumed and
+ * marks messages read.
+ */
+import { BrigadeError } from '../protocol/index.ts';
+import type { SubscribeFrom, Subscription, SubscriptionHandlers } from './subscription.ts';
+
+/** What the inbox needs of a client (BrigadeClient). */
+export interface InboxClient {
+  readonly connected: boolean;
+  request<T = unknown>(kind: string, body?: unknown): Promise<T>;
+  subscribe(channel: string, handlers: SubscriptionHandlers, from?: SubscribeFrom): Subscription;
+  on(event: 'open', listener: () => void): () => void;
+}
+
+export interface InboxMessage {
+  id: string;
+  title?: string;
+  body?: string;
+  data?: unknown;
+  expiresAt?: number | null;
+  seq?: number;
+  [key: string]: unknown;
+}
+
+export interface InboxItem {
+  kind: 'message' | 'edit' | 'recall' | 'expire';
+  message: InboxMessage;
+}
+
+/** Where a device is: the inbox epoch, the last seq it has, and the messages it holds (id → [seq, expiresAt]). */
+export interface InboxCursor {
+  epoch: number;
+  seq: number;
+  held: Record<string, [number, number]>;
+}
+
+export interface InboxOptions {
+  /** The saved cursor (default: localStorage `brigade-inbox:<device id>` in a browser). */
+  load?(): InboxCursor | null;
+  save?(cursor: InboxCursor): void;
+  /** How often the inbox acks while idle (its lease on the node), ms; default 20 s. */
+  heartbeatMs?: number;
+}
+
+type Wire =
+  | { kind: 'message' | 'edit'; seq: number; message: InboxMessage }
+  | { kind: 'recall' | 'expire'; seq: number; message: { id: string } }
+  | { kind: 'reset'; epoch: number }
+  | { kind: 'sync'; epoch: number; seq: number; held: string[] }
+  | { kind: 'more'; epoch: number; after: number };
+
+function storage(): { getItem(k: string): string | null; setItem(k: string, v: string): void } | null {
+  const ls = (globalThis as { localStorage?: { getItem(k: string): string | null; setItem(k: string, v: string): void } }).localStorage;
+  return ls ?? null;
+}
+
+export class Inbox implements AsyncIterable<InboxItem> {
+  readonly deviceId: string;
+  cursor: InboxCursor;
+  private sub: Subscription | null = null;
+  private readonly queue: InboxItem[] = [];
+  private waiters: ((r: IteratorResult<InboxItem>) => void)[] = [];
+  private readonly unread = new Set<string>();
+  private closed = false;
+  private readonly offOpen: () => void;
+  private readonly heartbeat: ReturnType<typeof setInterval>;
+  private readonly decoder = new TextDecoder();
+
+  constructor(private readonly client: InboxClient, private readonly token: string, private readonly options: InboxOptions = {}) {
+    this.deviceId = token.split('.')[0];
+    const key = `brigade-inbox:${this.deviceId}`;
+    const ls = storage();
+    const loaded = options.load ? options.load() : ls ? (JSON.parse(ls.getItem(key) ?? 'null') as InboxCursor | null) : null;
+    this.cursor = loaded ?? { epoch: 0, seq: 0, held: {} };
+    if (!options.save && ls) this.options = { ...options, save: (c) => ls.setItem(key, JSON.stringify(c)) };
+    this.offOpen = client.on('open', () => void this.attach());
+    if (client.connected) void this.attach();
+    this.heartbeat = setInterval(() => void this.ack(), options.heartbeatMs ?? 20_000);
+    (this.heartbeat as { unref?(): void }).unref?.();
+  }
+
+  /** Marks a message read (sent with the next ack). */
+  markRead(id: string): void {
+    this.unread.add(id);
+    void this.ack();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.offOpen();
+    clearInterval(this.heartbeat);
+    this.sub?.unsubscribe();
+    for (const w of this.waiters) w({ value: undefined, done: true });
+    this.waiters = [];
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<InboxItem> {
+    return {
+      next: () => {
+        const item = this.queue.shift();
+        if (item) return Promise.resolve({ value: item, done: false });
+        if (this.closed) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => this.waiters.push(resolve));
+      },
+      return: () => {
+        this.close();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+
+  private emit(item: InboxItem): void {
+    const w = this.waiters.shift();
+    if (w) w({ value: item, done: false });
+    else this.queue.push(item);
+  }
+
+  /** The last error of a hello, sync or ack (each is tried again at the next reconnect or ack). */
+  lastError: BrigadeError | null = null;
+
+  private report(err: unknown): void {
+    if (err instanceof BrigadeError) this.lastError = err;
+  }
+
+  /** hello, subscribe to the device's channel, sync from the cursor: after every (re)connect. */
+  private async attach(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const hello = await this.client.request<{ channel: string }>('inbox.hello', { token: this.token });
+      this.sub?.unsubscribe();
+      this.sub = this.client.subscribe(hello.channel, {
+        onBatch: (_v, events) => {
+          for (const e of events) this.handle(JSON.parse(this.decoder.decode(e)) as Wire);
+        },
+        onError: (err) => this.report(err),
+      }, { mode: 'head' });
+      await this.sync(this.cursor.seq);
+    } catch (err) {
+      this.report(err);
+    }
+  }
+
+  private sync(seq: number): Promise<unknown> {
+    return this.client.request('inbox.sync', { token: this.token, epoch: this.cursor.epoch, seq });
+  }
+
+  private async ack(): Promise<void> {
+    if (this.closed || !this.client.connected) return;
+    const read = [...this.unread];
+    this.unread.clear();
+    try {
+      await this.client.request('inbox.ack', { token: this.token, seq: this.cursor.seq, read });
+    } catch (err) {
+      for (const id of read) this.unread.add(id);
+      this.report(err);
+    }
+  }
+
+  private save(): void {
+    this.options.save?.(this.cursor);
+  }
+
+  private handle(w: Wire): void {
+    const c = this.cursor;
+    switch (w.kind) {
+      case 'reset':
+        // What follows is the whole inbox of a new epoch; the sync at its end says what to keep.
+        c.epoch = w.epoch;
+        c.seq = 0;
+        break;
+      case 'message':
+      case 'edit': {
+        const had = c.held[w.message.id];
+        if (had && had[0] === w.seq) break;
+        c.held[w.message.id] = [w.seq, Number(w.message.expiresAt ?? 0)];
+        c.seq = Math.max(c.seq, w.seq);
+        this.emit({ kind: had ? 'edit' : 'message', message: w.message });
+        break;
+      }
+      case 'recall':
+      case 'expire':
+        c.seq = Math.max(c.seq, w.seq);
+        if (c.held[w.message.id]) {
+          delete c.held[w.message.id];
+          this.emit({ kind: w.kind, message: w.message });
+        }
+        break;
+      case 'sync': {
+        c.epoch = w.epoch;
+        c.seq = w.seq;
+        const keep = new Set(w.held);
+        for (const [id, [, expiresAt]] of Object.entries(c.held)) {
+          if (keep.has(id)) continue;
+          delete c.held[id];
+          this.emit({ kind: expiresAt && expiresAt <= Date.now() ? 'expire' : 'recall', message: { id } });
+        }
+        this.save();
+        void this.ack();
+        break;
+      }
+      case 'more':
+        c.epoch = w.epoch;
+        c.seq = w.after;
+        this.save();
+        void this.ack().then(() => this.sync(w.after)).catch((err) => this.report(err));
+        break;
+    }
+  }
+}

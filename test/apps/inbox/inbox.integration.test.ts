@@ -1,0 +1,212 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { WebSocket } from 'ws';
+import { BrigadeClient, type InboxItem } from '../../../src/sdk/index.ts';
+import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
+import { eventually } from '../../helpers/eventually.ts';
+import '../../../src/apps/inbox/errors.ts'; // so the client names INBOX_* codes
+
+const KEY = 'test-publisher-key-0123456789';
+let server: ServerProcess;
+
+before(async () => {
+  server = await startServer(['--apps', 'inbox', '--inbox-publisher-key', KEY, '--inbox-max-title-bytes', '32',
+    '--inbox-publish-per-second', '50', '--inbox-device-ttl', '1h']);
+});
+after(async () => {
+  await server.stop();
+  server.cleanup();
+});
+
+async function call(method: string, path: string, body?: unknown, auth: string | null = KEY): Promise<{ status: number; json: any }> {
+  const res = await fetch(server.url + path, {
+    method,
+    headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+test('devices: register, self-update with the device token, forged and unknown tokens', async () => {
+  const r = await call('POST', '/api/inbox/devices', { groups: ['sports'], attributes: { country: 'FR', age: 30 } }, null);
+  assert.equal(r.status, 201);
+  assert.match(r.json.id, /^[0-9a-f]{16}$/);
+  assert.match(r.json.token, new RegExp(`^${r.json.id}\\.`));
+  const me = await call('GET', '/api/inbox/devices/me', undefined, r.json.token);
+  assert.equal(me.status, 200);
+  assert.deepEqual(me.json.groups, ['sports']);
+  const upd = await call('PATCH', '/api/inbox/devices/me', { groups: ['sports', 'news'] }, r.json.token);
+  assert.equal(upd.status, 200);
+  assert.deepEqual(upd.json.groups, ['sports', 'news']);
+  assert.deepEqual(upd.json.attributes, { country: 'FR', age: 30 });
+  const forged = r.json.token.slice(0, -2) + (r.json.token.endsWith('AA') ? 'BB' : 'AA');
+  assert.equal((await call('PATCH', '/api/inbox/devices/me', { groups: [] }, forged)).json.code, 'INBOX_BAD_DEVICE_TOKEN');
+  assert.equal((await call('GET', '/api/inbox/devices/me', undefined, 'garbage')).status, 401);
+  assert.equal((await call('GET', '/api/inbox/devices/me', undefined, null)).status, 401);
+  const bad = await call('POST', '/api/inbox/devices', { groups: ['has space'] }, null);
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.code, 'INBOX_BAD_REQUEST');
+});
+
+test('publisher API: key, expressions/check, publish, edit, recall, get, typed refusals', async () => {
+  // Key.
+  assert.equal((await call('POST', '/api/inbox/messages', { to: 'all', title: 't' }, null)).json.code, 'INBOX_BAD_KEY');
+  assert.equal((await call('POST', '/api/inbox/messages', { to: 'all', title: 't' }, 'wrong')).status, 401);
+  // Check: parse + count of active matching devices.
+  await call('POST', '/api/inbox/devices', { groups: ['chk'], attributes: { n: 1 } }, null);
+  await call('POST', '/api/inbox/devices', { groups: ['chk'], attributes: { n: 2 } }, null);
+  const chk = await call('POST', '/api/inbox/expressions/check', { to: 'group:chk and n >= 2' });
+  assert.equal(chk.status, 200);
+  assert.equal(chk.json.matching, 1);
+  assert.equal(chk.json.expression, 'group:chk and n >= 2');
+  const badExpr = await call('POST', '/api/inbox/expressions/check', { to: 'group:chk and (n >= ' });
+  assert.equal(badExpr.status, 400);
+  assert.equal(badExpr.json.code, 'INBOX_BAD_EXPRESSION');
+  assert.equal(badExpr.json.position, 20);
+  assert.match(badExpr.json.expected, /a value/);
+  // Publish.
+  const p = await call('POST', '/api/inbox/messages', { to: 'group:chk', title: 'hello', body: 'b', data: { x: 1 } });
+  assert.equal(p.status, 201);
+  assert.match(p.json.id, /^[0-9a-f]{16}$/);
+  assert.ok(p.json.seq >= 1);
+  const g = await call('GET', `/api/inbox/messages/${p.json.id}`);
+  assert.equal(g.status, 200);
+  assert.equal(g.json.title, 'hello');
+  assert.equal(g.json.status, 'live');
+  assert.equal(g.json.recalled, false);
+  // Edit.
+  const e = await call('PATCH', `/api/inbox/messages/${p.json.id}`, { title: 'hello again' });
+  assert.equal(e.status, 200);
+  assert.ok(e.json.seq > p.json.seq);
+  assert.equal((await call('GET', `/api/inbox/messages/${p.json.id}`)).json.title, 'hello again');
+  // Refusals: bad expression, over-limit title (32 bytes here), data, schedule, unknown id.
+  const cases: [unknown, number, string][] = [
+    [{ to: 'group:', title: 't' }, 400, 'INBOX_BAD_EXPRESSION'],
+    [{ to: 'all', title: 'x'.repeat(33) }, 413, 'INBOX_TOO_LARGE'],
+    [{ to: 'all', title: 't', data: { big: 'x'.repeat(5000) } }, 413, 'INBOX_TOO_LARGE'],
+    [{ to: 'all', title: 't', deliverAt: Date.now() - 3_600_000 }, 400, 'INBOX_BAD_SCHEDULE'],
+    [{ to: 'all', title: 't', deliverAt: Date.now() + 3 * 365 * 86_400_000 }, 400, 'INBOX_BAD_SCHEDULE'],
+    [{ to: 'all', title: 't', expiresAt: Date.now() - 3_600_000 }, 400, 'INBOX_BAD_SCHEDULE'],
+    [{ to: 'all' }, 400, 'INBOX_BAD_REQUEST'],
+  ];
+  for (const [body, status, code] of cases) {
+    const r = await call('POST', '/api/inbox/messages', body);
+    assert.equal(r.status, status, JSON.stringify(body).slice(0, 80));
+    assert.equal(r.json.code, code, JSON.stringify(body).slice(0, 80));
+  }
+  assert.equal((await call('GET', '/api/inbox/messages/0000000000000000')).status, 404);
+  assert.equal((await call('PATCH', '/api/inbox/messages/0000000000000000', { title: 'x' })).json.code, 'INBOX_UNKNOWN_MESSAGE');
+  assert.equal((await call('DELETE', '/api/inbox/messages/nothex')).status, 404);
+  // Recall; then it cannot change any more.
+  const d = await call('DELETE', `/api/inbox/messages/${p.json.id}`);
+  assert.equal(d.status, 200);
+  const after = await call('GET', `/api/inbox/messages/${p.json.id}`);
+  assert.equal(after.json.status, 'recalled');
+  assert.equal(after.json.recalled, true);
+  assert.equal((await call('PATCH', `/api/inbox/messages/${p.json.id}`, { title: 'x' })).status, 409);
+  // Scheduled: delivered at its time by the tick (once), expires at its time.
+  const s = await call('POST', '/api/inbox/messages', { to: 'all', title: 'later', deliverAt: Date.now() + 500, expiresAt: Date.now() + 1500 });
+  assert.equal(s.json.status, 'scheduled');
+  await eventually(async () => (await call('GET', `/api/inbox/messages/${s.json.id}`)).json.status === 'live', { what: 'scheduled delivery' });
+  await eventually(async () => (await call('GET', `/api/inbox/messages/${s.json.id}`)).json.status === 'expired', { what: 'expiry' });
+});
+
+test('rate limit: a flooding publisher gets 429 RATE_LIMITED with Retry-After; nothing lost before it', async () => {
+  let limited: Response | null = null;
+  for (let i = 0; i < 300 && !limited; i++) {
+    const res = await fetch(server.url + '/api/inbox/messages/0000000000000000', { headers: { authorization: `Bearer ${KEY}` } });
+    if (res.status === 429) limited = res;
+    else await res.arrayBuffer();
+  }
+  assert.ok(limited, 'no 429 after 300 requests');
+  assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+  assert.equal(((await limited.json()) as { code: string }).code, 'RATE_LIMITED');
+  await eventually(async () => (await call('GET', '/api/inbox/messages')).status === 200, { what: 'the bucket refills' });
+});
+
+async function identity(): Promise<string> {
+  const res = await fetch(server.url + '/api/identity', { method: 'POST' });
+  return ((await res.json()) as { token: string }).token;
+}
+
+function collect(items: InboxItem[], it: AsyncIterable<InboxItem>): void {
+  void (async () => {
+    for await (const item of it) items.push(item);
+  })();
+}
+
+test('delivery: only the matching device gets a message; an edit and a recall reach it; a device offline gets what it missed', async () => {
+  await eventually(async () => (await call('GET', '/api/inbox/messages')).status === 200, { what: 'the bucket refills' });
+  const a = (await call('POST', '/api/inbox/devices', { groups: ['dlv-a'], attributes: { age: 20 } }, null)).json;
+  const b = (await call('POST', '/api/inbox/devices', { groups: ['dlv-b'], attributes: { age: 20 } }, null)).json;
+  const opts = { WebSocket: WebSocket as never, reconnect: { minDelayMs: 50, maxDelayMs: 200 } };
+  const ca = new BrigadeClient(server.wsUrl, { ...opts, token: await identity() });
+  const cb = new BrigadeClient(server.wsUrl, { ...opts, token: await identity() });
+  await ca.ready();
+  await cb.ready();
+  const ia = ca.inbox(a.token);
+  const ib = cb.inbox(b.token);
+  const got: InboxItem[] = [];
+  const gotB: InboxItem[] = [];
+  collect(got, ia);
+  collect(gotB, ib);
+  await eventually(() => ia.cursor.epoch !== 0 && ib.cursor.epoch !== 0, { what: 'both synced' });
+  const m = (await call('POST', '/api/inbox/messages', { to: 'group:dlv-a and age >= 18', title: 'for a', body: 'hi' })).json;
+  await eventually(() => got.find((i) => i.kind === 'message' && i.message.id === m.id), { what: 'a gets the message' });
+  await call('PATCH', `/api/inbox/messages/${m.id}`, { body: 'edited' });
+  await eventually(() => got.find((i) => i.kind === 'edit' && i.message.body === 'edited'), { what: 'a gets the edit' });
+  await call('DELETE', `/api/inbox/messages/${m.id}`);
+  await eventually(() => got.find((i) => i.kind === 'recall' && i.message.id === m.id), { what: 'a gets the recall' });
+  // A marker for b proves b got nothing of a's message.
+  const mb = (await call('POST', '/api/inbox/messages', { to: `device:${b.id}`, title: 'for b' })).json;
+  await eventually(() => gotB.find((i) => i.message.id === mb.id), { what: 'b gets its own' });
+  assert.equal(gotB.filter((i) => i.message.id === m.id).length, 0, 'b never saw a\'s message');
+  assert.equal(got.filter((i) => i.message.id === mb.id).length, 0, 'a never saw b\'s message');
+
+  // a goes offline; meanwhile one message arrives, one is edited into not matching, one recalled.
+  const keep = (await call('POST', '/api/inbox/messages', { to: 'group:dlv-a', title: 'kept' })).json;
+  const unmatch = (await call('POST', '/api/inbox/messages', { to: 'group:dlv-a', title: 'unmatched later' })).json;
+  await eventually(() => got.find((i) => i.message.id === unmatch.id), { what: 'a holds both' });
+  const cursor = structuredClone(ia.cursor);
+  ia.close();
+  ca.close();
+  const missed = (await call('POST', '/api/inbox/messages', { to: 'group:dlv-a', title: 'missed' })).json;
+  await call('PATCH', `/api/inbox/messages/${unmatch.id}`, { to: 'group:nobody' });
+  await call('PATCH', `/api/inbox/messages/${keep.id}`, { title: 'kept, edited' });
+  const ca2 = new BrigadeClient(server.wsUrl, { ...opts, token: await identity() });
+  await ca2.ready();
+  const ia2 = ca2.inbox(a.token, { load: () => cursor });
+  const got2: InboxItem[] = [];
+  collect(got2, ia2);
+  await eventually(() => got2.find((i) => i.kind === 'message' && i.message.id === missed.id), { what: 'the missed message' });
+  await eventually(() => got2.find((i) => i.kind === 'edit' && i.message.id === keep.id && i.message.title === 'kept, edited'), { what: 'the missed edit' });
+  await eventually(() => got2.find((i) => i.kind === 'recall' && i.message.id === unmatch.id), { what: 'the unmatched one leaves' });
+  assert.equal(got2.filter((i) => i.message.id === m.id).length, 0, 'the recalled one is not sent again');
+  assert.ok(!('' + Object.keys(ia2.cursor.held)).includes(unmatch.id));
+  // Read counts reach GET.
+  ia2.markRead(missed.id);
+  await eventually(async () => {
+    const r = (await call('GET', `/api/inbox/messages/${missed.id}`)).json;
+    return r.delivered >= 1 && r.read === 1;
+  }, { what: 'delivered and read counts' });
+  ia2.close();
+  ia.close();
+  ib.close();
+  ca2.close();
+  cb.close();
+});
+
+test('delivery: the device channel is closed to everyone but its device', async () => {
+  const a = (await call('POST', '/api/inbox/devices', { groups: [] }, null)).json;
+  const c = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never, token: await identity() });
+  await c.ready();
+  const err = await new Promise<{ code: string }>((resolve) => c.subscribe(`inbox:device:${a.id}`, { onBatch() {}, onError: resolve }, { mode: 'head' }));
+  assert.equal(err.code, 'FORBIDDEN');
+  await assert.rejects(c.request('inbox.hello', { token: a.token.slice(0, -1) + 'x' }), { code: 'INBOX_BAD_DEVICE_TOKEN' });
+  const errors: string[] = [];
+  await new Promise<void>((resolve) => {
+    c.subscribe('inbox:messages', { onBatch() {}, onError: (e) => { errors.push(e.code); resolve(); } }, { mode: 'head' });
+  });
+  assert.deepEqual(errors, ['FORBIDDEN']);
+  c.close();
+});
