@@ -6,5 +6,6 @@ import type { App } from '../core/index.ts';
 import { placeApp } from '../apps/place/index.ts';
 import { trackerApp } from '../apps/tracker/index.ts';
 import { jobsApp } from '../apps/jobs/index.ts';
+import { choirApp } from '../apps/choir/index.ts';
 
-export const allApps: readonly App<any>[] = [placeApp, trackerApp, jobsApp];
+export const allApps: readonly App<any>[] = [placeApp, trackerApp, jobsApp, choirApp];
