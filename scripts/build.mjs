@@ -15,6 +15,20 @@ await build({
   logLevel: 'warning',
 });
 
+// The choir app's codec shards are worker threads it starts by path: dist/choir-shard.js, beside
+// dist/cli.js (src/apps/choir/shards.ts looks for it next to the bundle).
+await build({
+  entryPoints: { 'choir-shard': 'src/apps/choir/shard-worker.ts' },
+  outdir: 'dist',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  logLevel: 'warning',
+});
+
 // `brigade bench` forks dist/sim/viewer-worker.js and editor-worker.js, which load the adapter of
 // the target under test, dist/sim/protocols/<name>.js, by name: each is its own entry point.
 const simProtocols = existsSync('src/sim/protocols')

@@ -7,5 +7,6 @@ import { placeApp } from '../apps/place/index.ts';
 import { trackerApp } from '../apps/tracker/index.ts';
 import { inboxApp } from '../apps/inbox/index.ts';
 import { jobsApp } from '../apps/jobs/index.ts';
+import { choirApp } from '../apps/choir/index.ts';
 
-export const allApps: readonly App<any>[] = [placeApp, trackerApp, inboxApp, jobsApp];
+export const allApps: readonly App<any>[] = [placeApp, trackerApp, inboxApp, jobsApp, choirApp];

@@ -1,0 +1,192 @@
+/**
+ * The choir app on the App contract: rooms (room.ts) owned by the main thread, codec shards
+ * (shards.ts) over worker threads, and the transport through the core's REQUEST/REPLY
+ * (`choir.join`, `choir.leave`, `choir.start`, `choir.stop`, `choir.state`, `choir.frame`).
+ */
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import client from 'prom-client';
+import type { App, AppRequest } from '../../core/index.ts';
+import { BrigadeError } from '../../protocol/index.ts';
+import { CHOIR_ERRORS, choirError } from './errors.ts';
+import { FRAME_SAMPLES, Room, SAMPLE_RATE, type Singer } from './room.ts';
+import { ShardPool } from './shards.ts';
+import { decodeFrame, encodeReply } from './wire.ts';
+
+export interface ChoirOptions {
+  [k: string]: number;
+  shards: number;
+  maxSingers: number;
+  bufferMs: number;
+  aheadMs: number;
+  ownWindowMs: number;
+  maxFrameBytes: number;
+  bitrate: number;
+  complexity: number;
+  singerIdleMs: number;
+  deadlineMs: number;
+}
+
+const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const wholeFrames = (ms: number) => (Math.round((ms * SAMPLE_RATE) / 1000) % FRAME_SAMPLES === 0 ? null : 'must be a multiple of 20 ms');
+
+export const choirApp: App<ChoirOptions> = {
+  name: 'choir',
+  description: 'Bucket-brigade group singing: one shared audio buffer per room, Opus codec sharded over worker threads',
+  errors: CHOIR_ERRORS,
+  options: {
+    shards: { default: 0, help: 'codec shards (worker threads); 0: cores − 1, at least 1' },
+    maxSingers: { default: 64, help: 'singers per room at most', validate: (v) => (v >= 1 ? null : 'at least 1') },
+    bufferMs: { default: 60_000, help: 'length of each room\'s circular audio buffer, ms', validate: (v) => (v >= 1000 ? wholeFrames(v) : 'at least 1000') },
+    aheadMs: { default: 1000, help: 'how far past the room\'s clock a frame may be stamped, ms', validate: wholeFrames },
+    ownWindowMs: { default: 5000, help: 'how long each singer\'s own voice is kept to take out of their mix, ms', validate: (v) => (v >= 20 ? null : 'at least 20') },
+    maxFrameBytes: { default: 1275, help: 'largest Opus packet accepted for one 20 ms frame, bytes' },
+    bitrate: { default: 64_000, help: 'Opus bitrate of each mix sent to a singer, bits/s', validate: (v) => (v >= 6000 && v <= 510_000 ? null : '6000..510000') },
+    complexity: { default: 5, help: 'Opus encoder complexity 0..10', validate: (v) => (v <= 10 ? null : '0..10') },
+    singerIdleMs: { default: 15_000, help: 'a singer who sends nothing this long leaves the room, ms' },
+    deadlineMs: { default: 20, help: 'a mix answered later than this after its frame arrived counts as a deadline miss, ms' },
+  },
+
+  start(core) {
+    const o = core.options;
+    if (o.aheadMs >= o.bufferMs) throw new Error('choir: --choir-ahead-ms must be less than --choir-buffer-ms');
+    const shardCount = o.shards > 0 ? o.shards : Math.max(1, availableParallelism() - 1);
+    const pool = new ShardPool({ count: shardCount, bitrate: o.bitrate, complexity: o.complexity });
+    const rooms = new Map<string, Room & { created: number }>();
+    const singers = new Map<number, { room: Room; singer: Singer }>();
+    let nextSinger = 1;
+    const ms = (v: number) => Math.round((v * SAMPLE_RATE) / 1000);
+
+    const roomOf = (name: unknown, create: boolean): Room => {
+      if (typeof name !== 'string' || !ROOM_NAME.test(name)) throw choirError('CHOIR_BAD_ROOM', 'a room name is 1-64 of [A-Za-z0-9_.-]');
+      let room = rooms.get(name);
+      if (!room) {
+        if (!create) throw choirError('CHOIR_BAD_ROOM', `no room ${name}`);
+        const created = performance.now();
+        room = Object.assign(new Room(name, {
+          bufferSamples: ms(o.bufferMs), aheadSamples: ms(o.aheadMs), ownWindowSamples: ms(o.ownWindowMs), maxSingers: o.maxSingers,
+          now: () => Math.floor((performance.now() - created) * (SAMPLE_RATE / 1000)),
+        }), { created });
+        rooms.set(name, room);
+      }
+      return room;
+    };
+    const singerOf = (id: unknown, key: unknown): { room: Room; singer: Singer } => {
+      const s = typeof id === 'number' ? singers.get(id) : undefined;
+      if (!s || s.singer.key !== key) throw choirError('CHOIR_NOT_A_SINGER', `no singer ${String(id)} with that key (never joined, left, or idle past --choir-singer-idle-ms)`);
+      s.singer.lastSeenMs = Date.now();
+      return s;
+    };
+    const body = (req: AppRequest): Record<string, unknown> => {
+      const b = req.json();
+      if (!b || typeof b !== 'object') throw new BrigadeError('INVALID_REQUEST', 'the body is a JSON object');
+      return b as Record<string, unknown>;
+    };
+    const leave = (id: number) => {
+      const s = singers.get(id);
+      if (!s) return;
+      singers.delete(id);
+      s.room.leave(id);
+      pool.unpin(id);
+      if (s.room.singers.size === 0) rooms.delete(s.room.name);
+    };
+
+    core.request('choir.join', (req) => {
+      const b = body(req);
+      const room = roomOf(b.room, true);
+      const delayMs = b.delayMs ?? 0;
+      const gain = b.gain ?? 1;
+      if (typeof delayMs !== 'number' || !(delayMs >= 0) || delayMs > o.bufferMs - o.aheadMs) throw new BrigadeError('INVALID_REQUEST', `delayMs is 0..${o.bufferMs - o.aheadMs}`);
+      if (typeof gain !== 'number' || !(gain >= 0 && gain <= 4)) throw new BrigadeError('INVALID_REQUEST', 'gain is 0..4');
+      const name = typeof b.name === 'string' ? b.name.slice(0, 64) : '';
+      const id = nextSinger++;
+      const key = randomBytes(8).toString('hex');
+      const shard = pool.pin(id);
+      let singer: Singer;
+      try {
+        singer = room.join(id, key, name, ms(delayMs), gain, shard, Date.now());
+      } catch (err) {
+        pool.unpin(id);
+        if (room.singers.size === 0) rooms.delete(room.name);
+        throw err;
+      }
+      singers.set(id, { room, singer });
+      return { singer: id, key, shard, delaySamples: singer.delaySamples, ...room.state() };
+    });
+    core.request('choir.leave', (req) => {
+      const b = body(req);
+      singerOf(b.singer, b.key);
+      leave(b.singer as number);
+      return { left: true };
+    });
+    core.request('choir.start', (req) => {
+      const b = body(req);
+      const { room } = singerOf(b.singer, b.key);
+      const bpm = b.metronomeBpm ?? null;
+      if (bpm !== null && (typeof bpm !== 'number' || !(bpm >= 20 && bpm <= 300))) throw new BrigadeError('INVALID_REQUEST', 'metronomeBpm is 20..300 or null');
+      return { startedAt: room.start(b.singer as number, bpm as number | null), ...room.state() };
+    });
+    core.request('choir.stop', (req) => {
+      const b = body(req);
+      const { room } = singerOf(b.singer, b.key);
+      return { stoppedAt: room.stop(b.singer as number), ...room.state() };
+    });
+    core.request('choir.state', (req) => roomOf(body(req).room, false).state());
+    core.request('choir.frame', async (req) => {
+      const arrived = performance.now();
+      const f = decodeFrame(req.body);
+      const { room, singer } = singerOf(f.singer, f.key);
+      if (f.opus.length > o.maxFrameBytes) throw choirError('CHOIR_FRAME_TOO_LARGE', `an Opus packet is at most ${o.maxFrameBytes} bytes; got ${f.opus.length}`);
+      const writes = f.writePos >= 0 && f.opus.length > 0;
+      // Refuse out-of-window frames before spending codec time on them.
+      if (writes) {
+        if (f.writePos % FRAME_SAMPLES !== 0) throw choirError('CHOIR_BAD_FRAME', `a write position is a multiple of ${FRAME_SAMPLES}; got ${f.writePos}`);
+        room.checkWindow(f.writePos, FRAME_SAMPLES);
+      }
+      if (f.readPos >= 0) room.checkWindow(f.readPos, FRAME_SAMPLES);
+      if (writes) room.write(singer, f.writePos, await pool.decode(singer.id, f.opus));
+      let opus: Uint8Array = new Uint8Array(0);
+      if (f.readPos >= 0) opus = await pool.encode(singer.id, room.read(singer, f.readPos));
+      if (performance.now() - arrived > o.deadlineMs) room.deadlineMisses++;
+      return encodeReply({ clock: room.clock, readPos: f.readPos, opus });
+    });
+
+    // A singer who stops sending goes quiet at once (nobody waits for them) and leaves after singerIdleMs.
+    core.tick(1000, () => {
+      const cutoff = Date.now() - o.singerIdleMs;
+      for (const [id, s] of singers) if (s.singer.lastSeenMs < cutoff) leave(id);
+    });
+
+    registerChoirMetrics(core.metricsRegistry as client.Registry, rooms, pool);
+    return { async stop() { await pool.close(); } };
+  },
+};
+
+function registerChoirMetrics(registry: client.Registry, rooms: Map<string, Room>, pool: ShardPool): void {
+  const perRoom = (name: string, help: string, read: (r: Room) => number) => {
+    const last = new Map<string, number>();
+    new client.Counter({
+      name, help, labelNames: ['room'], registers: [registry],
+      collect() {
+        for (const r of rooms.values()) {
+          const v = read(r);
+          const prev = last.get(r.name) ?? 0;
+          this.inc({ room: r.name }, Math.max(0, v - prev)); // by 0 too: the room shows from its first scrape
+          last.set(r.name, v);
+        }
+      },
+    });
+  };
+  new client.Gauge({
+    name: 'brigade_choir_singers', help: 'Singers in each choir room', labelNames: ['room'], registers: [registry],
+    collect() { this.reset(); for (const r of rooms.values()) this.set({ room: r.name }, r.singers.size); },
+  });
+  perRoom('brigade_choir_frames_total', 'Voice frames added into each room\'s buffer', (r) => r.framesIn);
+  perRoom('brigade_choir_late_frames_total', 'Voice frames added at a position a singer behind had already heard', (r) => r.lateFrames);
+  perRoom('brigade_choir_mix_deadline_misses_total', 'Mixes answered later than --choir-deadline-ms after their frame arrived', (r) => r.deadlineMisses);
+  new client.Gauge({
+    name: 'brigade_choir_shard_queue_depth', help: 'Codec calls waiting for or in each shard\'s RPC', labelNames: ['shard'], registers: [registry],
+    collect() { for (let i = 0; i < pool.size; i++) this.set({ shard: String(i) }, pool.queueDepth(i)); },
+  });
+}

@@ -1,0 +1,250 @@
+/**
+ * The room owner: one circular audio buffer per room (48 kHz mono Float32), its clock, and its
+ * state (leader, song start and stop, singers with their delays and gains, an optional metronome).
+ *
+ * Positions are sample indexes on the room's clock (0 when the room was created, 48 per ms). The
+ * buffer keeps the samples of the window [clock + ahead − length, clock + ahead): writes and reads
+ * outside it are refused (too old: overwritten; ahead: not yet the room's). As the clock moves, the
+ * slots that enter the window at its end are zeroed, so an old song never comes back.
+ *
+ * Mixing is addition at offsets into the Float32 sum (never clipped in the buffer, so a voice can be
+ * taken out again exactly). A singer never hears their own voice: each singer keeps their own
+ * contributions for the last `ownWindowSamples` (Int16 and the gain they were added with), and a
+ * read subtracts them; clipping protection (a hard limit to ±1 after a soft knee) comes last, on
+ * the way out. A singer that reads more than `ownWindowSamples` behind their own latest write could
+ * hear themselves: bucket-brigade singers read ahead of what they sing, so this never happens in a
+ * song (docs/choir.md).
+ */
+import { choirError } from './errors.ts';
+
+export const SAMPLE_RATE = 48_000;
+export const FRAME_SAMPLES = 960; // 20 ms
+
+export interface RoomOptions {
+  /** Length of the circular buffer, samples (default 60 s). */
+  bufferSamples: number;
+  /** How far past the clock a position may be written or read, samples (default 1 s). */
+  aheadSamples: number;
+  /** How long each singer's own contributions are kept to take out of their mix, samples. */
+  ownWindowSamples: number;
+  maxSingers: number;
+  /** The room's clock: samples since the room was created. */
+  now(): number;
+}
+
+export interface SingerInfo {
+  id: number;
+  name: string;
+  delaySamples: number;
+  gain: number;
+  shard: number;
+}
+
+export class Singer implements SingerInfo {
+  /** Int16 samples of this singer's recent contributions, a ring of whole frames. */
+  readonly own: Int16Array;
+  /** The frame index each ring slot holds (−1: none). */
+  readonly ownFrame: Float64Array;
+  readonly ownGain: Float32Array;
+  lastSeenMs = 0;
+  /** End (exclusive) of the latest read, samples. */
+  lastReadEnd = -Infinity;
+  frames = 0;
+
+  constructor(readonly id: number, readonly key: string, public name: string, public delaySamples: number,
+    public gain: number, readonly shard: number, ownWindowSamples: number) {
+    const slots = Math.max(1, Math.ceil(ownWindowSamples / FRAME_SAMPLES));
+    this.own = new Int16Array(slots * FRAME_SAMPLES);
+    this.ownFrame = new Float64Array(slots).fill(-1);
+    this.ownGain = new Float32Array(slots);
+  }
+
+  info(): SingerInfo {
+    return { id: this.id, name: this.name, delaySamples: this.delaySamples, gain: this.gain, shard: this.shard };
+  }
+}
+
+export interface RoomState {
+  name: string;
+  clock: number;
+  sampleRate: number;
+  frameSamples: number;
+  bufferSamples: number;
+  leader: number | null;
+  song: { startedAt: number; stoppedAt: number | null } | null;
+  metronomeBpm: number | null;
+  singers: SingerInfo[];
+}
+
+export class Room {
+  readonly buffer: Float32Array;
+  readonly singers = new Map<number, Singer>();
+  leader: number | null = null;
+  song: { startedAt: number; stoppedAt: number | null } | null = null;
+  metronomeBpm: number | null = null;
+  /** Positions below this have been zeroed for reuse up to it (exclusive end of the live window). */
+  private zeroedTo: number;
+  lateFrames = 0;
+  deadlineMisses = 0;
+  framesIn = 0;
+
+  constructor(readonly name: string, readonly options: RoomOptions) {
+    if (options.aheadSamples >= options.bufferSamples) throw new Error('aheadSamples must be less than bufferSamples');
+    this.buffer = new Float32Array(options.bufferSamples);
+    this.zeroedTo = options.now() + options.aheadSamples;
+  }
+
+  get clock(): number {
+    return this.options.now();
+  }
+
+  /** Moves the window to the clock: zeroes the slots that enter it. Returns the clock. */
+  advance(): number {
+    const clock = this.options.now();
+    const end = clock + this.options.aheadSamples;
+    if (end > this.zeroedTo) {
+      const L = this.buffer.length;
+      const from = Math.max(this.zeroedTo, end - L);
+      for (let p = from; p < end; p++) this.buffer[p % L] = 0;
+      this.zeroedTo = end;
+    }
+    return clock;
+  }
+
+  /** Refuses [pos, pos + n) unless it lies in the buffer's window now. */
+  checkWindow(pos: number, n: number): void {
+    const clock = this.advance();
+    const end = clock + this.options.aheadSamples;
+    const start = end - this.buffer.length;
+    if (!Number.isSafeInteger(pos) || pos < start) {
+      throw choirError('CHOIR_FRAME_TOO_OLD', `position ${pos} is before the buffer's start ${start} (clock ${clock}, buffer ${this.buffer.length} samples)`);
+    }
+    if (pos + n > end) {
+      throw choirError('CHOIR_FRAME_AHEAD', `position ${pos}+${n} is past the buffer's end ${end} (clock ${clock}, at most ${this.options.aheadSamples} samples ahead)`);
+    }
+  }
+
+  join(id: number, key: string, name: string, delaySamples: number, gain: number, shard: number, nowMs: number): Singer {
+    if (this.singers.size >= this.options.maxSingers) {
+      throw choirError('CHOIR_ROOM_FULL', `room ${this.name} has ${this.singers.size} singers, at most ${this.options.maxSingers}`);
+    }
+    const singer = new Singer(id, key, name, delaySamples, gain, shard, this.options.ownWindowSamples);
+    singer.lastSeenMs = nowMs;
+    this.singers.set(id, singer);
+    if (this.leader === null) this.leader = id;
+    return singer;
+  }
+
+  leave(id: number): void {
+    this.singers.delete(id);
+    if (this.leader === id) {
+      // The next leader is the singer with the smallest delay (the front of the brigade).
+      let next: Singer | null = null;
+      for (const s of this.singers.values()) if (!next || s.delaySamples < next.delaySamples) next = s;
+      this.leader = next ? next.id : null;
+    }
+  }
+
+  /** Starts a song: clears the buffer; the song's first beat is at the clock (aligned to a frame). */
+  start(singerId: number, metronomeBpm: number | null): number {
+    this.requireLeader(singerId, 'start');
+    const clock = this.advance();
+    this.buffer.fill(0);
+    for (const s of this.singers.values()) s.ownFrame.fill(-1);
+    const at = Math.ceil(clock / FRAME_SAMPLES) * FRAME_SAMPLES;
+    this.song = { startedAt: at, stoppedAt: null };
+    this.metronomeBpm = metronomeBpm;
+    return at;
+  }
+
+  stop(singerId: number): number {
+    this.requireLeader(singerId, 'stop');
+    const at = this.advance();
+    if (this.song && this.song.stoppedAt === null) this.song.stoppedAt = at;
+    return at;
+  }
+
+  private requireLeader(singerId: number, what: string): void {
+    if (this.leader !== singerId) throw choirError('CHOIR_NOT_LEADER', `only the leader (singer ${this.leader}) may ${what} the song`);
+  }
+
+  /**
+   * Adds one frame of a singer's voice (Int16 PCM, FRAME_SAMPLES long) at `pos`, a multiple of
+   * FRAME_SAMPLES. Writing the same position again replaces the singer's earlier frame there.
+   * Returns whether it was late (a singer behind this one already read that position).
+   */
+  write(singer: Singer, pos: number, pcm: Int16Array): boolean {
+    if (pcm.length !== FRAME_SAMPLES) throw choirError('CHOIR_BAD_OPUS', `a frame is ${FRAME_SAMPLES} samples, not ${pcm.length}`);
+    if (pos % FRAME_SAMPLES !== 0) throw choirError('CHOIR_BAD_FRAME', `a write position is a multiple of ${FRAME_SAMPLES}, not ${pos}`);
+    this.checkWindow(pos, FRAME_SAMPLES);
+    const L = this.buffer.length;
+    const frame = pos / FRAME_SAMPLES;
+    const slots = singer.ownFrame.length;
+    const slot = frame % slots;
+    const base = slot * FRAME_SAMPLES;
+    const at = pos % L; // FRAME_SAMPLES divides L (checked by the app's options), so a frame never wraps
+    const buf = this.buffer;
+    if (singer.ownFrame[slot] === frame) {
+      const g = singer.ownGain[slot] / 32768;
+      for (let i = 0; i < FRAME_SAMPLES; i++) buf[at + i] -= singer.own[base + i] * g;
+    }
+    const g = singer.gain / 32768;
+    for (let i = 0; i < FRAME_SAMPLES; i++) buf[at + i] += pcm[i] * g;
+    singer.own.set(pcm, base);
+    singer.ownFrame[slot] = frame;
+    singer.ownGain[slot] = singer.gain;
+    singer.frames++;
+    this.framesIn++;
+    let late = false;
+    for (const other of this.singers.values()) {
+      if (other !== singer && other.delaySamples >= singer.delaySamples && other.lastReadEnd > pos) { late = true; break; }
+    }
+    if (late) this.lateFrames++;
+    return late;
+  }
+
+  /**
+   * The mix `singer` hears at [pos, pos + n): everyone's voices but their own, plus the metronome,
+   * clipped to Int16.
+   */
+  read(singer: Singer | null, pos: number, n = FRAME_SAMPLES, out = new Int16Array(n)): Int16Array {
+    this.checkWindow(pos, n);
+    const L = this.buffer.length;
+    const buf = this.buffer;
+    const beat = this.metronomeBpm && this.song && this.song.stoppedAt === null ? Math.round((SAMPLE_RATE * 60) / this.metronomeBpm) : 0;
+    const clickLen = 480; // 10 ms
+    for (let i = 0; i < n; i++) {
+      const p = pos + i;
+      let v = buf[p % L];
+      if (singer) {
+        const frame = Math.floor(p / FRAME_SAMPLES);
+        const slot = frame % singer.ownFrame.length;
+        if (singer.ownFrame[slot] === frame) v -= singer.own[slot * FRAME_SAMPLES + (p - frame * FRAME_SAMPLES)] * (singer.ownGain[slot] / 32768);
+      }
+      if (beat > 0 && p >= this.song!.startedAt) {
+        const into = (p - this.song!.startedAt) % beat;
+        if (into < clickLen) v += 0.3 * Math.sin((2 * Math.PI * 1000 * into) / SAMPLE_RATE) * (1 - into / clickLen);
+      }
+      out[i] = toInt16(v);
+    }
+    if (singer) singer.lastReadEnd = Math.max(singer.lastReadEnd, pos + n);
+    return out;
+  }
+
+  state(): RoomState {
+    return {
+      name: this.name, clock: this.advance(), sampleRate: SAMPLE_RATE, frameSamples: FRAME_SAMPLES,
+      bufferSamples: this.buffer.length, leader: this.leader, song: this.song, metronomeBpm: this.metronomeBpm,
+      singers: [...this.singers.values()].map((s) => s.info()),
+    };
+  }
+}
+
+/** Clipping protection: linear up to 0.9, a soft knee to 1, then a hard limit; to Int16. */
+export function toInt16(v: number): number {
+  const a = Math.abs(v);
+  let y = a;
+  if (a > 0.9) y = 0.9 + 0.1 * Math.tanh((a - 0.9) / 0.1);
+  const s = Math.round((v < 0 ? -y : y) * 32767);
+  return s > 32767 ? 32767 : s < -32768 ? -32768 : s;
+}

@@ -1,0 +1,85 @@
+/**
+ * The shard RPC's shared-memory layout (the seed's, docs/choir.md): one SharedArrayBuffer per
+ * codec shard, used by the owner (main thread) and that shard (a worker thread), one message at a
+ * time, the status word saying whose turn it is.
+ *
+ *   offset  size     field
+ *   0       4        status (Int32, Atomics): 0 IDLE, 1 REQUEST (shard's turn), 2 REPLY (owner's turn), 3 CLOSE
+ *   4       2        JSON length, u16 LE (≤ 10,240)
+ *   6       10,240   JSON (UTF-8)
+ *   10,246  4        data length, u32 LE (≤ 204,800)
+ *   10,250  204,800  data (PCM Int16 LE or Opus packets, concatenated)
+ *
+ * The same layout carries requests and replies. Whoever reads a message checks both lengths and
+ * parses the JSON before trusting it: a bad message is answered with a typed error, never thrown
+ * out of the loop.
+ */
+export const STATUS_IDLE = 0;
+export const STATUS_REQUEST = 1;
+export const STATUS_REPLY = 2;
+export const STATUS_CLOSE = 3;
+
+export const JSON_LEN_AT = 4;
+export const JSON_AT = 6;
+export const MAX_JSON_BYTES = 10 * 1024;
+export const DATA_LEN_AT = JSON_AT + MAX_JSON_BYTES;
+export const DATA_AT = DATA_LEN_AT + 4;
+export const MAX_DATA_BYTES = 200 * 1024;
+export const RPC_BYTES = DATA_AT + MAX_DATA_BYTES;
+
+/** A refusal inside the RPC (its code is one of choir's). */
+export class RpcError extends Error {
+  constructor(readonly code: 'CHOIR_RPC_TOO_LARGE' | 'CHOIR_RPC_MALFORMED', message: string) {
+    super(message);
+  }
+}
+
+export interface RpcMessage {
+  json: unknown;
+  data: Uint8Array;
+}
+
+export function statusWord(sab: SharedArrayBuffer): Int32Array {
+  return new Int32Array(sab, 0, 1);
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Encodes a JSON value, refusing one over the limit before anything is written. */
+export function encodeJson(value: unknown): Uint8Array {
+  const bytes = encoder.encode(JSON.stringify(value));
+  if (bytes.length > MAX_JSON_BYTES) throw new RpcError('CHOIR_RPC_TOO_LARGE', `JSON is ${bytes.length} bytes, at most ${MAX_JSON_BYTES}`);
+  return bytes;
+}
+
+/**
+ * Writes a message (not the status). `rawLengths` lets a test write lengths that lie, to prove the
+ * reader refuses them.
+ */
+export function writeMessage(sab: SharedArrayBuffer, json: Uint8Array, data: Uint8Array, rawLengths?: { json?: number; data?: number }): void {
+  if (!rawLengths && json.length > MAX_JSON_BYTES) throw new RpcError('CHOIR_RPC_TOO_LARGE', `JSON is ${json.length} bytes, at most ${MAX_JSON_BYTES}`);
+  if (!rawLengths && data.length > MAX_DATA_BYTES) throw new RpcError('CHOIR_RPC_TOO_LARGE', `data is ${data.length} bytes, at most ${MAX_DATA_BYTES}`);
+  const view = new DataView(sab);
+  const bytes = new Uint8Array(sab);
+  bytes.set(json.subarray(0, MAX_JSON_BYTES), JSON_AT);
+  bytes.set(data.subarray(0, MAX_DATA_BYTES), DATA_AT);
+  view.setUint16(JSON_LEN_AT, rawLengths?.json ?? json.length, true);
+  view.setUint32(DATA_LEN_AT, rawLengths?.data ?? data.length, true);
+}
+
+/** Reads and checks a message; the data is a copy (the buffer is reused by the next message). */
+export function readMessage(sab: SharedArrayBuffer): RpcMessage {
+  const view = new DataView(sab);
+  const jsonLen = view.getUint16(JSON_LEN_AT, true);
+  const dataLen = view.getUint32(DATA_LEN_AT, true);
+  if (jsonLen > MAX_JSON_BYTES) throw new RpcError('CHOIR_RPC_TOO_LARGE', `JSON length ${jsonLen} is over ${MAX_JSON_BYTES}`);
+  if (dataLen > MAX_DATA_BYTES) throw new RpcError('CHOIR_RPC_TOO_LARGE', `data length ${dataLen} is over ${MAX_DATA_BYTES}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(decoder.decode(new Uint8Array(sab, JSON_AT, jsonLen)));
+  } catch (err) {
+    throw new RpcError('CHOIR_RPC_MALFORMED', `JSON does not parse: ${(err as Error).message}`);
+  }
+  return { json, data: new Uint8Array(sab, DATA_AT, dataLen).slice() };
+}

@@ -1,0 +1,138 @@
+/**
+ * A codec shard: a worker thread that holds the Opus encoder and decoder of every singer pinned to
+ * it, and answers the owner's RPCs over its SharedArrayBuffer (rpc.ts). It blocks in Atomics.wait
+ * between requests; nothing on the audio path goes through postMessage.
+ *
+ * Request JSON: `{"items": [{"op": "dec"|"enc"|"drop"|"ping", "s": singerId, "len": bytes}, …]}`
+ * with each item's input bytes concatenated in the data, in order. Reply JSON: `{"items": [{"len":
+ * bytes} | {"err": CODE, "msg": "…"}, …]}` with the outputs concatenated; or `{"err": CODE, "msg"}`
+ * for a request that could not be read at all. A failing item (a malformed Opus packet) fails alone.
+ *
+ * Built as its own entry (dist/choir-shard.js, scripts/build.mjs); the owner loads it by path.
+ */
+import { createRequire } from 'node:module';
+import { workerData } from 'node:worker_threads';
+import {
+  encodeJson, readMessage, RpcError, statusWord, STATUS_CLOSE, STATUS_REPLY, STATUS_REQUEST, writeMessage, MAX_DATA_BYTES,
+} from './rpc.ts';
+
+const require = createRequire(import.meta.url);
+
+interface OpusCodec {
+  encode(pcm: Buffer): Buffer;
+  decode(packet: Buffer): Buffer;
+  setBitrate(bitrate: number): void;
+  applyEncoderCTL(ctl: number, value: number): void;
+}
+type OpusCtor = new (rate: number, channels: number) => OpusCodec;
+
+export interface ShardData {
+  sab: SharedArrayBuffer;
+  index: number;
+  bitrate: number;
+  complexity: number;
+}
+
+const FRAME_BYTES = 960 * 2;
+const OPUS_SET_COMPLEXITY = 4010;
+
+function main(): void {
+  const { sab, bitrate, complexity } = workerData as ShardData;
+  const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: OpusCtor };
+  const codecs = new Map<number, OpusCodec>();
+  const codecOf = (s: number): OpusCodec => {
+    let c = codecs.get(s);
+    if (!c) {
+      c = new OpusEncoder(48_000, 1);
+      c.setBitrate(bitrate);
+      c.applyEncoderCTL(OPUS_SET_COMPLEXITY, complexity);
+      codecs.set(s, c);
+    }
+    return c;
+  };
+  const status = statusWord(sab);
+
+  for (;;) {
+    const st = Atomics.load(status, 0);
+    if (st === STATUS_CLOSE) return;
+    if (st !== STATUS_REQUEST) {
+      Atomics.wait(status, 0, st);
+      continue;
+    }
+    let reply: { json: unknown; data: Uint8Array };
+    try {
+      const msg = readMessage(sab);
+      reply = handle(msg.json, msg.data, codecOf, codecs);
+    } catch (err) {
+      const code = err instanceof RpcError ? err.code : 'CHOIR_RPC_MALFORMED';
+      reply = { json: { err: code, msg: (err as Error).message }, data: new Uint8Array(0) };
+    }
+    try {
+      writeMessage(sab, encodeJson(reply.json), reply.data);
+    } catch (err) {
+      writeMessage(sab, encodeJson({ err: 'CHOIR_RPC_TOO_LARGE', msg: `reply: ${(err as Error).message}` }), new Uint8Array(0));
+    }
+    Atomics.store(status, 0, STATUS_REPLY);
+    Atomics.notify(status, 0);
+  }
+}
+
+function handle(json: unknown, data: Uint8Array, codecOf: (s: number) => OpusCodec, codecs: Map<number, OpusCodec>): { json: unknown; data: Uint8Array } {
+  const items = (json as { items?: unknown })?.items;
+  if (!Array.isArray(items)) throw new RpcError('CHOIR_RPC_MALFORMED', 'the request has no items array');
+  let inAt = 0;
+  for (const it of items) {
+    const len = (it as { len?: unknown })?.len;
+    if (!Number.isSafeInteger(len) || (len as number) < 0) throw new RpcError('CHOIR_RPC_MALFORMED', 'an item without a whole len');
+    inAt += len as number;
+  }
+  if (inAt !== data.length) throw new RpcError('CHOIR_RPC_MALFORMED', `the items' lengths add up to ${inAt}, the data is ${data.length} bytes`);
+  const out = new Uint8Array(MAX_DATA_BYTES);
+  let outAt = 0;
+  inAt = 0;
+  const replies: unknown[] = [];
+  for (const it of items as { op: unknown; s: unknown; len: number }[]) {
+    const input = data.subarray(inAt, inAt + it.len);
+    inAt += it.len;
+    const s = it.s as number;
+    try {
+      if (!Number.isSafeInteger(s)) throw new RpcError('CHOIR_RPC_MALFORMED', 'an item without a singer id');
+      let result: Uint8Array;
+      switch (it.op) {
+        case 'ping': result = input; break;
+        case 'drop': codecs.delete(s); result = new Uint8Array(0); break;
+        case 'dec': {
+          let pcm: Buffer;
+          try {
+            pcm = codecOf(s).decode(Buffer.from(input.buffer, input.byteOffset, input.length));
+          } catch (err) {
+            replies.push({ err: 'CHOIR_BAD_OPUS', msg: `the Opus packet did not decode: ${(err as Error).message}` });
+            continue;
+          }
+          if (pcm.length !== FRAME_BYTES) {
+            replies.push({ err: 'CHOIR_BAD_OPUS', msg: `the packet decoded to ${pcm.length / 2} samples, a frame is 960 (20 ms)` });
+            continue;
+          }
+          result = pcm;
+          break;
+        }
+        case 'enc': {
+          if (input.length !== FRAME_BYTES) throw new RpcError('CHOIR_RPC_MALFORMED', `enc takes ${FRAME_BYTES} bytes of PCM, not ${input.length}`);
+          result = codecOf(s).encode(Buffer.from(input.buffer, input.byteOffset, input.length));
+          break;
+        }
+        default: throw new RpcError('CHOIR_RPC_MALFORMED', `unknown op ${JSON.stringify(it.op)}`);
+      }
+      if (outAt + result.length > MAX_DATA_BYTES) throw new RpcError('CHOIR_RPC_TOO_LARGE', 'the reply data would be over 200 KB');
+      out.set(result, outAt);
+      outAt += result.length;
+      replies.push({ len: result.length });
+    } catch (err) {
+      const code = err instanceof RpcError ? err.code : 'CHOIR_RPC_MALFORMED';
+      replies.push({ err: code, msg: (err as Error).message });
+    }
+  }
+  return { json: { items: replies }, data: out.subarray(0, outAt) };
+}
+
+main();

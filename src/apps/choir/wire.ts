@@ -1,0 +1,69 @@
+/**
+ * choir's audio frames on the wire: the body of a `choir.frame` REQUEST (bytes) and of its REPLY.
+ * Little-endian; positions are samples on the room's clock (48 kHz), a write position a multiple
+ * of 960 (20 ms). docs/choir.md has the tables.
+ *
+ * Request: u8 version (1) | u32 singer | 8 bytes key | f64 write position (−1: nothing to add) |
+ *          f64 read position (−1: no mix wanted) | Opus packet (the rest; empty: nothing to add)
+ * Reply:   u8 version (1) | f64 room clock now | f64 read position | Opus packet of the mix (empty: none)
+ */
+import { choirError } from './errors.ts';
+
+export const WIRE_VERSION = 1;
+export const FRAME_HEADER_BYTES = 29;
+export const REPLY_HEADER_BYTES = 17;
+
+export interface FrameRequest {
+  singer: number;
+  key: string;
+  writePos: number;
+  readPos: number;
+  opus: Uint8Array;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+
+export function encodeFrame(f: FrameRequest): Uint8Array {
+  const out = new Uint8Array(FRAME_HEADER_BYTES + f.opus.length);
+  const v = new DataView(out.buffer);
+  v.setUint8(0, WIRE_VERSION);
+  v.setUint32(1, f.singer, true);
+  out.set(Buffer.from(f.key, 'hex').subarray(0, 8), 5);
+  v.setFloat64(13, f.writePos, true);
+  v.setFloat64(21, f.readPos, true);
+  out.set(f.opus, FRAME_HEADER_BYTES);
+  return out;
+}
+
+export function decodeFrame(body: Uint8Array): FrameRequest {
+  if (body.length < FRAME_HEADER_BYTES) throw choirError('CHOIR_BAD_FRAME', `a frame has a ${FRAME_HEADER_BYTES}-byte header; got ${body.length} bytes`);
+  const v = new DataView(body.buffer, body.byteOffset, body.length);
+  if (v.getUint8(0) !== WIRE_VERSION) throw choirError('CHOIR_BAD_FRAME', `frame version ${v.getUint8(0)}; this server speaks ${WIRE_VERSION}`);
+  const writePos = v.getFloat64(13, true);
+  const readPos = v.getFloat64(21, true);
+  for (const [name, p] of [['write', writePos], ['read', readPos]] as const) {
+    if (p !== -1 && !(Number.isSafeInteger(p) && p >= 0)) throw choirError('CHOIR_BAD_FRAME', `the ${name} position is a whole number of samples ≥ 0, or −1; got ${p}`);
+  }
+  return { singer: v.getUint32(1, true), key: hex(body.subarray(5, 13)), writePos, readPos, opus: body.subarray(FRAME_HEADER_BYTES) };
+}
+
+export interface FrameReply {
+  clock: number;
+  readPos: number;
+  opus: Uint8Array;
+}
+
+export function encodeReply(r: FrameReply): Uint8Array {
+  const out = new Uint8Array(REPLY_HEADER_BYTES + r.opus.length);
+  const v = new DataView(out.buffer);
+  v.setUint8(0, WIRE_VERSION);
+  v.setFloat64(1, r.clock, true);
+  v.setFloat64(9, r.readPos, true);
+  out.set(r.opus, REPLY_HEADER_BYTES);
+  return out;
+}
+
+export function decodeReply(body: Uint8Array): FrameReply {
+  const v = new DataView(body.buffer, body.byteOffset, body.length);
+  return { clock: v.getFloat64(1, true), readPos: v.getFloat64(9, true), opus: body.subarray(REPLY_HEADER_BYTES) };
+}

@@ -1,0 +1,137 @@
+/**
+ * The choir app in a real `brigade serve` with two codec shards: two simulated singers in Node
+ * with their own Opus codecs (real 20 ms packets of synthesised tones) over the SDK's requests.
+ * Singer 1's 440 Hz tone is found (Goertzel) in the mix singer 2 receives at the position it was
+ * sung at (within 20 ms: the two Opus encode/decode passes add ~13 ms), and never in singer 1's
+ * own mix; singer 2's 660 Hz is in singer 1's mix and not in its own. Typed refusals: a frame
+ * ahead of the buffer's end or before its start, an oversize packet, garbage Opus (the next frame
+ * is fine), a third singer in a room of two. Metrics on /metrics.
+ */
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { BrigadeClient } from '../../../src/sdk/index.ts';
+import '../../../src/apps/choir/errors.ts';
+import { decodeReply, encodeFrame } from '../../../src/apps/choir/wire.ts';
+import { goertzel, tone } from '../../../src/apps/choir/dsp.ts';
+import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
+
+const require = createRequire(import.meta.url);
+const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: new (r: number, c: number) => { encode(b: Buffer): Buffer; decode(b: Buffer): Buffer } };
+const F = 960;
+
+let server: ServerProcess;
+const clients: BrigadeClient[] = [];
+before(async () => {
+  server = await startServer(['--apps', 'choir', '--choir-shards', '2', '--choir-max-singers', '2', '--choir-buffer-ms', '4000', '--choir-ahead-ms', '1000']);
+});
+after(async () => {
+  for (const c of clients) c.close();
+  await server.stop();
+  server.cleanup();
+});
+
+interface Joined { singer: number; key: string; shard: number; clock: number }
+class SimSinger {
+  codec = new OpusEncoder(48_000, 1);
+  constructor(readonly client: BrigadeClient, readonly j: Joined) {}
+  /** Sends one frame (PCM encoded here, or raw bytes); returns the decoded mix and the server's clock. */
+  async frame(writePos: number, readPos: number, pcm: Int16Array | null, raw?: Uint8Array): Promise<{ mix: Int16Array | null; clock: number }> {
+    const opus = raw ?? (pcm ? new Uint8Array(this.codec.encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength))) : new Uint8Array(0));
+    const body = encodeFrame({ singer: this.j.singer, key: this.j.key, writePos, readPos, opus });
+    const reply = decodeReply(await this.client.request<Uint8Array>('choir.frame', body));
+    if (reply.opus.length === 0) return { mix: null, clock: reply.clock };
+    const out = this.codec.decode(Buffer.from(reply.opus));
+    return { mix: new Int16Array(out.buffer, out.byteOffset, out.length / 2).slice(), clock: reply.clock };
+  }
+}
+
+async function join(room: string, delayMs: number): Promise<SimSinger> {
+  const client = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never });
+  clients.push(client);
+  await client.ready();
+  return new SimSinger(client, await client.request<Joined>('choir.join', { room, delayMs }));
+}
+
+const codeOf = async (p: Promise<unknown>) => { try { await p; return null; } catch (e) { return (e as { code?: string }).code; } };
+
+/** The first sample where the tone's amplitude (5 ms windows) passes `level`, or -1. */
+function onset(stream: Int16Array, hz: number, level: number): number {
+  for (let at = 0; at + 240 <= stream.length; at += 48) if (goertzel(stream.subarray(at, at + 240), hz) > level) return at;
+  return -1;
+}
+
+describe('choir over a real server', () => {
+  it('singer 1\'s tone is in singer 2\'s mix at the sung offset and not in singer 1\'s own; and the other way round', async () => {
+    const s1 = await join('r1', 0);
+    const s2 = await join('r1', 500);
+    assert.notEqual(s1.j.shard, s2.j.shard, 'the two singers are pinned to different shards');
+    await new Promise((r) => setTimeout(r, 1500)); // the room's clock starts at 0 when it is created
+    const { clock } = await s1.frame(-1, -1, null);
+    const P0 = Math.floor((clock - 48_000) / F) * F; // one second behind the clock
+    const SUNG = 25; // 0.5 s of 440 Hz
+    let own1Max = 0;
+    for (let k = 0; k < SUNG + 5; k++) {
+      const W = P0 + k * F;
+      const { mix } = await s1.frame(W, W, k < SUNG ? tone(440, F, 0.5, W) : new Int16Array(F));
+      own1Max = Math.max(own1Max, goertzel(mix!, 440));
+    }
+    // Singer 2 listens from 10 frames before P0 and sings 660 Hz at what it hears.
+    const heard2: Int16Array[] = [];
+    for (let k = -10; k < SUNG + 10; k++) {
+      const R = P0 + k * F;
+      const { mix } = await s2.frame(R, R, tone(660, F, 0.4, R));
+      heard2.push(mix!);
+    }
+    const stream2 = new Int16Array(heard2.length * F);
+    heard2.forEach((m, i) => stream2.set(m, i * F));
+    const expected = 10 * F; // P0 in singer 2's stream
+    const at = onset(stream2, 440, 0.2);
+    assert.ok(at >= 0, 'singer 2 hears the 440 Hz tone');
+    assert.ok(Math.abs(at - expected) <= F, `the tone starts at ${at}, expected ${expected} ± ${F} samples (20 ms)`);
+    const middle = stream2.subarray(expected + 5 * F, expected + 20 * F);
+    assert.ok(goertzel(middle, 440) > 0.35, `the tone at ~0.5 in the middle (got ${goertzel(middle, 440)})`);
+    assert.ok(goertzel(stream2.subarray(0, 9 * F), 440) < 0.02, 'silence before it');
+    assert.ok(goertzel(stream2.subarray(expected + (SUNG + 2) * F), 440) < 0.02, 'silence after it');
+    assert.ok(goertzel(middle, 660) < 0.05, 'singer 2 does not hear its own 660 Hz');
+    assert.ok(own1Max < 0.02, `singer 1 never heard its own tone (max ${own1Max})`);
+    // Singer 1 reads the same stretch again: singer 2's voice is there, its own is not.
+    const again: Int16Array[] = [];
+    for (let k = 5; k < 20; k++) again.push((await s1.frame(-1, P0 + k * F, null)).mix!);
+    const stream1 = new Int16Array(again.length * F);
+    again.forEach((m, i) => stream1.set(m, i * F));
+    assert.ok(goertzel(stream1, 440) < 0.03, `singer 1's mix has no 440 Hz (${goertzel(stream1, 440)})`);
+    assert.ok(goertzel(stream1, 660) > 0.25, `singer 1 hears singer 2's 660 Hz (${goertzel(stream1, 660)})`);
+
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /brigade_choir_singers\{room="r1"[^}]*\} 2\n/);
+    assert.match(metrics, /brigade_choir_frames_total\{room="r1"[^}]*\} 75\n/, '30 frames of singer 1 and 45 of singer 2');
+    assert.match(metrics, /brigade_choir_shard_queue_depth\{shard="1"[^}]*\} \d+\n/);
+    assert.match(metrics, /brigade_choir_late_frames_total\{room="r1"[^}]*\} \d+\n/);
+    assert.match(metrics, /brigade_choir_mix_deadline_misses_total\{room="r1"[^}]*\} \d+\n/);
+  });
+
+  it('refuses bad frames with typed errors, and the singer goes on', async () => {
+    const a = await join('r2', 0);
+    await join('r2', 100);
+    assert.equal(await codeOf(join('r2', 200)), 'CHOIR_ROOM_FULL');
+    await new Promise((r) => setTimeout(r, 1000));
+    let { clock } = await a.frame(-1, -1, null);
+    const W = Math.floor((clock - 24_000) / F) * F;
+    assert.equal(await codeOf(a.frame(W + 2 * 48_000, -1, tone(440, F))), 'CHOIR_FRAME_AHEAD');
+    assert.equal(await codeOf(a.frame(W, -1, null, new Uint8Array(1300))), 'CHOIR_FRAME_TOO_LARGE');
+    assert.equal(await codeOf(a.frame(W, -1, null, new Uint8Array([0xff, 0xff, 0xff, 1, 2, 3, 0xff]))), 'CHOIR_BAD_OPUS');
+    assert.equal(await codeOf(a.frame(W + 7, -1, tone(440, F))), 'CHOIR_BAD_FRAME');
+    assert.equal(await codeOf(a.client.request('choir.frame', new Uint8Array(5))), 'CHOIR_BAD_FRAME');
+    assert.equal(await codeOf(a.client.request('choir.frame', encodeFrame({ singer: a.j.singer, key: '0000000000000000', writePos: -1, readPos: -1, opus: new Uint8Array(0) }))), 'CHOIR_NOT_A_SINGER');
+    const ok = await a.frame(W, W, tone(440, F));
+    assert.equal(ok.mix!.length, F, 'the frame after the garbage is handled');
+    // before the buffer's start: 4 s buffer, 1 s ahead → 3 s behind the clock is gone
+    clock = ok.clock;
+    if (clock < 3.5 * 48_000) { await new Promise((r) => setTimeout(r, (3.5 * 48_000 - clock) / 48 + 50)); clock = (await a.frame(-1, -1, null)).clock; }
+    const old = Math.floor((clock - 3.2 * 48_000) / F) * F;
+    assert.equal(await codeOf(a.frame(old, -1, tone(440, F))), 'CHOIR_FRAME_TOO_OLD');
+    assert.equal(await codeOf(a.frame(-1, old, null)), 'CHOIR_FRAME_TOO_OLD');
+  });
+});

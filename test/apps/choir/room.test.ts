@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BrigadeError } from '../../../src/protocol/index.ts';
+import { FRAME_SAMPLES, Room, SAMPLE_RATE, toInt16 } from '../../../src/apps/choir/room.ts';
+import { goertzel, tone } from '../../../src/apps/choir/dsp.ts';
+
+function room(opts: Partial<{ bufferSamples: number; aheadSamples: number; ownWindowSamples: number; maxSingers: number }> = {}) {
+  const clock = { now: 10 * SAMPLE_RATE };
+  const r = new Room('r', {
+    bufferSamples: opts.bufferSamples ?? 60 * SAMPLE_RATE, aheadSamples: opts.aheadSamples ?? SAMPLE_RATE,
+    ownWindowSamples: opts.ownWindowSamples ?? 5 * SAMPLE_RATE, maxSingers: opts.maxSingers ?? 8, now: () => clock.now,
+  });
+  return { r, clock };
+}
+const code = (fn: () => unknown) => { try { fn(); } catch (e) { return (e as BrigadeError).code; } return null; };
+
+describe('choir room', () => {
+  it('a tone singer A adds at T is in the mix B reads at T, and not in A\'s own mix', () => {
+    const { r } = room();
+    const a = r.join(1, 'ka', 'A', 0, 1, 0, 0);
+    const b = r.join(2, 'kb', 'B', 4800, 1, 0, 0);
+    const T = 9 * SAMPLE_RATE; // one second behind the clock
+    r.write(a, T, tone(440, FRAME_SAMPLES, 0.5, T));
+    const heardByB = r.read(b, T);
+    assert.ok(Math.abs(goertzel(heardByB, 440) - 0.5) < 0.02, `B hears A's 440 Hz at ~0.5 (got ${goertzel(heardByB, 440)})`);
+    assert.ok(goertzel(r.read(a, T), 440) < 0.001, 'A does not hear itself');
+    assert.ok(goertzel(r.read(b, T + FRAME_SAMPLES), 440) < 0.001, 'nothing in the next frame');
+    assert.ok(goertzel(r.read(b, T - FRAME_SAMPLES), 440) < 0.001, 'nothing in the frame before');
+  });
+
+  it('mixes by addition at offsets: B hears A and C, A hears only C', () => {
+    const { r } = room();
+    const a = r.join(1, 'ka', 'A', 0, 1, 0, 0);
+    const b = r.join(2, 'kb', 'B', 0, 1, 0, 0);
+    const c = r.join(3, 'kc', 'C', 0, 0.5, 0, 0);
+    const T = 9 * SAMPLE_RATE;
+    r.write(a, T, tone(440, FRAME_SAMPLES, 0.3, T));
+    r.write(c, T, tone(660, FRAME_SAMPLES, 0.4, T)); // gain 0.5 → 0.2
+    const mixB = r.read(b, T);
+    assert.ok(Math.abs(goertzel(mixB, 440) - 0.3) < 0.02);
+    assert.ok(Math.abs(goertzel(mixB, 660) - 0.2) < 0.02);
+    const mixA = r.read(a, T);
+    assert.ok(goertzel(mixA, 440) < 0.03, 'only leakage of 660');
+    assert.ok(Math.abs(goertzel(mixA, 660) - 0.2) < 0.02);
+    // offset: a frame written at T + 960 shows up exactly there
+    r.write(a, T + FRAME_SAMPLES, tone(880, FRAME_SAMPLES, 0.3));
+    assert.ok(goertzel(r.read(b, T), 880) < 0.03, 'only leakage of 440 and 660 at 880');
+    assert.ok(goertzel(r.read(b, T + FRAME_SAMPLES), 880) > 0.25);
+  });
+
+  it('writing the same frame again replaces the singer\'s earlier one', () => {
+    const { r } = room();
+    const a = r.join(1, 'ka', 'A', 0, 1, 0, 0);
+    const b = r.join(2, 'kb', 'B', 0, 1, 0, 0);
+    const T = 9 * SAMPLE_RATE;
+    r.write(a, T, tone(440, FRAME_SAMPLES, 0.5));
+    r.write(a, T, tone(440, FRAME_SAMPLES, 0.5));
+    assert.ok(Math.abs(goertzel(r.read(b, T), 440) - 0.5) < 0.02);
+  });
+
+  it('clips the sum, not the buffer: loud singers saturate, and a singer still hears only the others', () => {
+    const { r } = room();
+    const singers = [1, 2, 3, 4].map((i) => r.join(i, 'k', `s${i}`, 0, 1, 0, 0));
+    const T = 9 * SAMPLE_RATE;
+    const full = new Int16Array(FRAME_SAMPLES).fill(30000);
+    for (const s of singers) r.write(s, T, full);
+    const listener = r.join(9, 'k', 'L', 0, 1, 0, 0);
+    const out = r.read(listener, T);
+    assert.ok(out.every((v) => v <= 32767 && v > 32000), 'clipped near full scale, no wrap-around');
+    const own = r.read(singers[0], T); // 3 others: still over full scale, clipped
+    assert.ok(own.every((v) => v > 32000));
+    assert.equal(toInt16(-5), -32767);
+    assert.equal(toInt16(0.5), 16384);
+  });
+
+  it('refuses frames before the buffer\'s start or past its end, and unaligned writes', () => {
+    const { r, clock } = room({ bufferSamples: 2 * SAMPLE_RATE, aheadSamples: FRAME_SAMPLES * 5 });
+    const a = r.join(1, 'ka', 'A', 0, 1, 0, 0);
+    const start = clock.now + FRAME_SAMPLES * 5 - 2 * SAMPLE_RATE;
+    assert.equal(code(() => r.write(a, start - FRAME_SAMPLES, tone(440, FRAME_SAMPLES))), 'CHOIR_FRAME_TOO_OLD');
+    assert.equal(code(() => r.write(a, start, tone(440, FRAME_SAMPLES))), null);
+    assert.equal(code(() => r.write(a, clock.now + 5 * FRAME_SAMPLES, tone(440, FRAME_SAMPLES))), 'CHOIR_FRAME_AHEAD');
+    assert.equal(code(() => r.write(a, clock.now + 4 * FRAME_SAMPLES, tone(440, FRAME_SAMPLES))), null);
+    assert.equal(code(() => r.write(a, clock.now + 7, tone(440, FRAME_SAMPLES))), 'CHOIR_BAD_FRAME');
+    assert.equal(code(() => r.read(a, start - 1)), 'CHOIR_FRAME_TOO_OLD');
+  });
+
+  it('the window moves with the clock: old audio is gone when its slots come round again', () => {
+    const { r, clock } = room({ bufferSamples: SAMPLE_RATE, aheadSamples: 10 * FRAME_SAMPLES });
+    const a = r.join(1, 'ka', 'A', 0, 1, 0, 0);
+    const b = r.join(2, 'kb', 'B', 0, 1, 0, 0);
+    const T = clock.now;
+    r.write(a, T, tone(440, FRAME_SAMPLES, 0.5));
+    clock.now += SAMPLE_RATE; // the slot of T now belongs to T + 1 s
+    assert.equal(code(() => r.read(b, T)), 'CHOIR_FRAME_TOO_OLD');
+    assert.ok(goertzel(r.read(b, T + SAMPLE_RATE), 440) < 0.001, 'the reused slot was zeroed');
+  });
+
+  it('too many singers is a typed refusal; the leader is the first, then the front of the brigade', () => {
+    const { r } = room({ maxSingers: 2 });
+    r.join(1, 'k', 'A', 9600, 1, 0, 0);
+    r.join(2, 'k', 'B', 4800, 1, 0, 0);
+    assert.equal(code(() => r.join(3, 'k', 'C', 0, 1, 0, 0)), 'CHOIR_ROOM_FULL');
+    assert.equal(r.leader, 1);
+    assert.equal(code(() => r.start(2, null)), 'CHOIR_NOT_LEADER');
+    r.leave(1);
+    assert.equal(r.leader, 2);
+  });
+
+  it('start clears the buffer and runs the metronome from the song\'s start; late frames are counted', () => {
+    const { r, clock } = room();
+    const a = r.join(1, 'ka', 'A', 0, 1, 0, 0);
+    const b = r.join(2, 'kb', 'B', 4800, 1, 0, 0);
+    const T = clock.now - SAMPLE_RATE;
+    r.write(a, T, tone(440, FRAME_SAMPLES, 0.5));
+    const at = r.start(1, 120);
+    assert.equal(at % FRAME_SAMPLES, 0);
+    assert.ok(goertzel(r.read(b, T), 440) < 0.001, 'cleared');
+    assert.ok(goertzel(r.read(b, at, 480), 1000) > 0.05, 'a click on the first beat');
+    assert.ok(goertzel(r.read(b, at + 2400, 480), 1000) < 0.01, 'quiet between beats');
+    assert.ok(goertzel(r.read(b, at + 24000, 480), 1000) > 0.05, 'a click on the second beat (120 bpm)');
+    r.read(b, at, FRAME_SAMPLES);
+    assert.equal(r.write(a, at, tone(440, FRAME_SAMPLES)), true, 'B (behind A) already read it');
+    assert.equal(r.lateFrames, 1);
+    assert.equal(r.write(b, at + FRAME_SAMPLES, tone(440, FRAME_SAMPLES)), false);
+  });
+});

@@ -1,0 +1,90 @@
+/**
+ * The codec shards over worker threads, through the SharedArrayBuffer RPC: a tone survives
+ * encode → decode, oversize and malformed requests are refused with typed errors without stopping
+ * the shard, a garbage Opus packet fails only its own item, and singers are spread over shards.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ShardPool } from '../../../src/apps/choir/shards.ts';
+import { tone, goertzel } from '../../../src/apps/choir/dsp.ts';
+import { MAX_DATA_BYTES, MAX_JSON_BYTES } from '../../../src/apps/choir/rpc.ts';
+
+let pool: ShardPool;
+before(() => { pool = new ShardPool({ count: 2, bitrate: 64_000, complexity: 5, timeoutMs: 5000 }); });
+after(async () => { await pool.close(); });
+
+const codeOf = async (p: Promise<unknown>) => { try { await p; return null; } catch (e) { return (e as { code?: string }).code ?? String(e); } };
+const enc = new TextEncoder();
+
+describe('choir codec shards', () => {
+  it('round-trips a 440 Hz tone through encode → decode across the shard RPC', async () => {
+    const s = 1;
+    pool.pin(s);
+    let heard = 0;
+    for (let f = 0; f < 10; f++) {
+      const packet = await pool.encode(s, tone(440, 960, 0.5, f * 960));
+      assert.ok(packet.length > 0 && packet.length < 400, `a 20 ms packet (${packet.length} bytes)`);
+      const pcm = await pool.decode(s, packet);
+      assert.equal(pcm.length, 960);
+      if (f >= 2) heard = Math.min(heard || 1, goertzel(pcm, 440));
+    }
+    assert.ok(heard > 0.4, `the tone comes back at ~0.5 after the codec's warm-up (got ${heard})`);
+  });
+
+  it('refuses oversize JSON and data, on the owner side and in the shard', async () => {
+    assert.equal(await codeOf(pool.call(0, 'ping', 1, new Uint8Array(MAX_DATA_BYTES + 1))), 'CHOIR_RPC_TOO_LARGE');
+    // lengths that lie: the shard reads the header and refuses, and keeps serving
+    const big = await pool.rawRpc(0, enc.encode('{"items":[]}'), new Uint8Array(0), { json: MAX_JSON_BYTES + 1 });
+    assert.equal((big.json as { err: string }).err, 'CHOIR_RPC_TOO_LARGE');
+    const bigData = await pool.rawRpc(0, enc.encode('{"items":[]}'), new Uint8Array(0), { data: MAX_DATA_BYTES + 1 });
+    assert.equal((bigData.json as { err: string }).err, 'CHOIR_RPC_TOO_LARGE');
+    const { encodeJson } = await import('../../../src/apps/choir/rpc.ts');
+    assert.throws(() => encodeJson({ x: 'y'.repeat(MAX_JSON_BYTES) }), { code: 'CHOIR_RPC_TOO_LARGE' });
+    const echoed = await pool.call(0, 'ping', 1, new Uint8Array([1, 2, 3]));
+    assert.deepEqual([...echoed], [1, 2, 3], 'the shard still answers');
+  });
+
+  it('refuses malformed requests with a typed error', async () => {
+    const bad = await pool.rawRpc(1, enc.encode('{not json'), new Uint8Array(0));
+    assert.equal((bad.json as { err: string }).err, 'CHOIR_RPC_MALFORMED');
+    const noItems = await pool.rawRpc(1, enc.encode('{"x":1}'), new Uint8Array(0));
+    assert.equal((noItems.json as { err: string }).err, 'CHOIR_RPC_MALFORMED');
+    const mismatch = await pool.rawRpc(1, enc.encode('{"items":[{"op":"ping","s":1,"len":5}]}'), new Uint8Array(2));
+    assert.equal((mismatch.json as { err: string }).err, 'CHOIR_RPC_MALFORMED');
+    const unknownOp = await pool.rawRpc(1, enc.encode('{"items":[{"op":"zap","s":1,"len":0}]}'), new Uint8Array(0));
+    assert.equal((unknownOp.json as { items: { err: string }[] }).items[0].err, 'CHOIR_RPC_MALFORMED');
+    assert.deepEqual([...(await pool.call(1, 'ping', 1, new Uint8Array([9])))], [9]);
+  });
+
+  it('a garbage Opus packet fails its own frame only; the shard and the other frames go on', async () => {
+    const a = 10, b = 11;
+    pool.pin(a);
+    pool.pin(b);
+    const good = await pool.encode(b, tone(440, 960, 0.5));
+    const results = await Promise.allSettled([
+      pool.decode(a, new Uint8Array([0xff, 0xff, 0xff, 0x01, 0x02, 0x03, 0xff])),
+      pool.decode(b, good),
+      pool.decode(a, new Uint8Array(2000)),
+    ]);
+    assert.equal(results[0].status, 'rejected');
+    assert.equal((results[0] as PromiseRejectedResult).reason.code, 'CHOIR_BAD_OPUS');
+    assert.equal(results[1].status, 'fulfilled');
+    assert.equal((results[1] as PromiseFulfilledResult<Int16Array>).value.length, 960);
+    assert.equal(results[2].status, 'rejected');
+    assert.equal((results[2] as PromiseRejectedResult).reason.code, 'CHOIR_BAD_OPUS');
+    const again = await pool.decode(a, await pool.encode(a, tone(440, 960)));
+    assert.equal(again.length, 960, 'the singer whose packet was garbage goes on');
+  });
+
+  it('pins singers to both shards and batches each shard\'s calls into one RPC', async () => {
+    const ids = [20, 21, 22, 23];
+    const shards = ids.map((id) => pool.pin(id));
+    assert.deepEqual(new Set(shards), new Set([0, 1]), 'singers on both shards');
+    const before0 = pool.rpcCount(0), before1 = pool.rpcCount(1);
+    const packets = await Promise.all(ids.map((id, i) => pool.encode(id, tone(440 + 10 * i, 960))));
+    assert.equal(packets.length, 4);
+    assert.equal(pool.rpcCount(0) - before0, 1, 'one RPC for shard 0\'s two singers');
+    assert.equal(pool.rpcCount(1) - before1, 1, 'one RPC for shard 1\'s two singers');
+    for (const id of ids) pool.unpin(id);
+  });
+});
