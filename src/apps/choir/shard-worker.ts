@@ -11,7 +11,7 @@
  * Built as its own entry (dist/choir-shard.js, scripts/build.mjs); the owner loads it by path.
  */
 import { createRequire } from 'node:module';
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import {
   encodeJson, readMessage, RpcError, statusWord, STATUS_CLOSE, STATUS_REPLY, STATUS_REQUEST, writeMessage, MAX_DATA_BYTES,
 } from './rpc.ts';
@@ -51,6 +51,8 @@ function main(): void {
     return c;
   };
   const status = statusWord(sab);
+  // The one message a shard sends: it is loaded and listening (the owner's RPC timeouts start now).
+  parentPort?.postMessage('ready');
 
   for (;;) {
     const st = Atomics.load(status, 0);

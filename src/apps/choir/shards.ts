@@ -53,6 +53,8 @@ class Shard {
   closed = false;
   rpcs = 0;
   generation = 0;
+  /** Resolves once the current worker is loaded and listening (a slow start is not a stuck shard). */
+  ready: Promise<void> = Promise.resolve();
 
   constructor(readonly index: number, private readonly options: ShardOptions) {
     this.spawn();
@@ -63,6 +65,7 @@ class Shard {
     const gen = ++this.generation;
     this.worker = workerFor({ sab: this.sab, index: this.index, bitrate: this.options.bitrate, complexity: this.options.complexity });
     this.worker.unref();
+    this.ready = new Promise((resolve) => this.worker.once('message', () => resolve()));
     this.worker.on('error', () => { /* the exit handler follows */ });
     this.worker.once('exit', () => {
       if (this.closed || gen !== this.generation) return;
@@ -117,6 +120,9 @@ class Shard {
       return;
     }
     this.inFlight = batch;
+    const generation = this.generation;
+    await this.ready;
+    if (this.inFlight !== batch || generation !== this.generation) return; // the shard died while starting
     let reply: { json: unknown; data: Uint8Array };
     try {
       reply = await this.rpc(json, data);
