@@ -625,6 +625,17 @@ function devicePane(): InboxHooks['device'] {
     }
   }, 1000);
 
+  // A browser that knows it is offline drops its socket (a half-dead one can linger for minutes on
+  // a lost network) and reconnects as soon as it is back, resuming from the cursor.
+  window.addEventListener('offline', () => {
+    if (!device || !client) return;
+    disconnect();
+    setState('reconnecting', 'offline: waiting for the network');
+  });
+  window.addEventListener('online', () => {
+    if (device && !client) void connect(device).catch((err) => { setState('error'); setStatus(describeError(err), true); });
+  });
+
   showDevice();
   if (device) {
     ui.groups.value = device.groups.join(', ');

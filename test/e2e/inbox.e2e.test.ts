@@ -3,7 +3,7 @@
  * and two devices in different groups. Only the matching device shows a message; an edit and a
  * recall reach it; a scheduled message arrives at its time; delivered and read counts reach the
  * console; a device page that was closed comes back (same browser context: its localStorage
- * cursor) and gets what it missed; a bad expression shows its error position under the input.
+ * cursor) and gets what it missed, and so does one whose browser went offline and back; a bad expression shows its error position under the input.
  * Needs `npm run build` first (the server serves dist/web). Screenshots land in test-artifacts/.
  */
 import assert from 'node:assert/strict';
@@ -194,6 +194,21 @@ describe('inbox page: a publisher console and two devices in Chromium', () => {
     assert.ok(!ev.includes(`message:${m1.id}`), 'nothing it already had is sent again');
     assert.deepEqual(titles(await ha2.held()), ['While you were away']);
     await a2.screenshot({ path: `${ARTIFACTS}/inbox-device-a-back.png`, fullPage: true });
+
+    // ---- B's browser goes offline (its context's network cut); meanwhile an edit and a new message ----
+    await b.context().setOffline(true);
+    await eventually(async () => !(await hb.connected()), { what: 'B to see its connection drop', intervalMs: 100 });
+    assert.equal(await b.getAttribute('#device-state', 'data-state'), 'reconnecting');
+    const m5 = await publish(pub, { to: 'group:weather', title: 'Sent while offline' });
+    await pub.click(`#sent tr[data-id="${m3.id}"] button.edit`);
+    await pub.fill('#title', 'Storm warning (upgraded)');
+    await pub.click('#send');
+    await eventually(async () => (await p.sent()).find((m) => m.id === m3.id)?.title === 'Storm warning (upgraded)', { what: 'the edit in the console', intervalMs: 50 });
+    assert.ok(!(await hb.held()).some((m) => m.id === m5.id), 'nothing reaches an offline page');
+    await b.context().setOffline(false);
+    await eventually(async () => { const h = await hb.held(); return h.some((m) => m.id === m5.id) && h.find((m) => m.id === m3.id)?.title === 'Storm warning (upgraded)' ? h : false; }, { what: 'B back online: the missed message and the missed edit', timeoutMs: 30_000, intervalMs: 100 });
+    assert.deepEqual(titles(await hb.held()), ['Sent while offline', 'Storm warning (upgraded)']);
+    await b.screenshot({ path: `${ARTIFACTS}/inbox-device-b-back-online.png`, fullPage: true });
     assert.deepEqual(errors, []);
   });
 
