@@ -135,6 +135,9 @@ export class Inbox implements AsyncIterable<InboxItem> {
       this.sub = this.client.subscribe(hello.channel, {
         onBatch: (_v, events) => {
           for (const e of events) this.handle(JSON.parse(this.decoder.decode(e)) as Wire);
+          // Saved after every batch, not only at a sync: a page closed between syncs comes back
+          // holding what it was given (so a recall while it was away reaches it), not resent it.
+          this.save();
         },
         onError: (err) => this.report(err),
       }, { mode: 'head' });

@@ -42,6 +42,7 @@ const positive = (what: string) => (v: number) => (v >= 1 ? null : `${what} must
 export const inboxApp: App<InboxOptions> = {
   name: 'inbox',
   description: 'Targeted messages to devices chosen by an expression; schedule, edit, recall',
+  page: '/inbox',
   errors: INBOX_ERRORS,
   options: {
     publisherKey: { default: '', help: 'Bearer key for the publisher API (/api/inbox/messages, expressions/check); generated into DATA/inbox-publisher-key when empty' },
