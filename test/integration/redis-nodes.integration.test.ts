@@ -124,7 +124,8 @@ describe('nodes over Redis', () => {
   });
 
   it('a node unloads a channel nobody watches and, loading it again, misses nothing written meanwhile', async () => {
-    const prefix = ['--redis', redis.url, '--redis-prefix', 'idle:', '--channel-idle-ms', '150'];
+    // Place alone: the test counts loaded channels, and the inbox keeps its world-view loaded.
+    const prefix = ['--redis', redis.url, '--redis-prefix', 'idle:', '--channel-idle-ms', '150', '--apps', 'place'];
     const a = await startServer([...common, ...prefix]);
     const b = await startServer([...common, ...prefix]);
     const editor = new BrigadeClient(a.wsUrl, { token: await identity(a.url), WebSocket: WebSocket as never });

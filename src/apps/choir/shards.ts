@@ -46,7 +46,8 @@ function workerFor(data: unknown): Worker {
 
 class Shard {
   sab = new SharedArrayBuffer(RPC_BYTES);
-  worker!: Worker;
+  /** Started on the first call: a node whose rooms never sing costs no thread. */
+  worker: Worker | null = null;
   queue: Pending[] = [];
   inFlight: Pending[] | null = null;
   scheduled = false;
@@ -56,18 +57,17 @@ class Shard {
   /** Resolves once the current worker is loaded and listening (a slow start is not a stuck shard). */
   ready: Promise<void> = Promise.resolve();
 
-  constructor(readonly index: number, private readonly options: ShardOptions) {
-    this.spawn();
-  }
+  constructor(readonly index: number, private readonly options: ShardOptions) {}
 
   private spawn(): void {
     this.sab = new SharedArrayBuffer(RPC_BYTES);
     const gen = ++this.generation;
-    this.worker = workerFor({ sab: this.sab, index: this.index, bitrate: this.options.bitrate, complexity: this.options.complexity });
-    this.worker.unref();
-    this.ready = new Promise((resolve) => this.worker.once('message', () => resolve()));
-    this.worker.on('error', () => { /* the exit handler follows */ });
-    this.worker.once('exit', () => {
+    const worker = workerFor({ sab: this.sab, index: this.index, bitrate: this.options.bitrate, complexity: this.options.complexity });
+    this.worker = worker;
+    worker.unref();
+    this.ready = new Promise((resolve) => worker.once('message', () => resolve()));
+    worker.on('error', () => { /* the exit handler follows */ });
+    worker.once('exit', () => {
       if (this.closed || gen !== this.generation) return;
       this.fail(choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} stopped; it is restarting`));
       this.spawn();
@@ -82,6 +82,7 @@ class Shard {
 
   call(p: Pending): void {
     if (this.closed) { p.reject(choirError('CHOIR_SHARD_UNAVAILABLE', 'the codec shards are closed')); return; }
+    if (this.worker === null) this.spawn();
     this.queue.push(p);
     this.schedule();
   }
@@ -150,6 +151,8 @@ class Shard {
 
   /** One raw round trip over the shared buffer (tests use `rawLengths` to send lying lengths). */
   async rpc(json: Uint8Array, data: Uint8Array, rawLengths?: { json?: number; data?: number }): Promise<{ json: unknown; data: Uint8Array }> {
+    if (this.worker === null) this.spawn();
+    await this.ready;
     const sab = this.sab;
     const status = statusWord(sab);
     if (Atomics.load(status, 0) !== STATUS_IDLE) throw choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} is busy`);
@@ -158,7 +161,7 @@ class Shard {
     Atomics.notify(status, 0);
     this.rpcs++;
     // Atomics.waitAsync does not keep the event loop alive: the worker does, while a reply is due.
-    const worker = this.worker;
+    const worker = this.worker!;
     worker.ref();
     const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } })
       .waitAsync(status, 0, STATUS_REQUEST, this.options.timeoutMs ?? 2000);
@@ -168,7 +171,7 @@ class Shard {
       if (sab === this.sab && !this.closed) {
         // A stuck shard: replace it so the next frames are served.
         this.generation++;
-        void this.worker.terminate();
+        void this.worker?.terminate();
         this.spawn();
       }
       throw choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} did not answer within ${this.options.timeoutMs ?? 2000} ms`);
@@ -189,7 +192,7 @@ class Shard {
     const status = statusWord(this.sab);
     Atomics.store(status, 0, STATUS_CLOSE);
     Atomics.notify(status, 0);
-    await this.worker.terminate();
+    await this.worker?.terminate();
   }
 }
 
