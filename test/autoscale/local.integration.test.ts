@@ -57,9 +57,10 @@ describe('brigade autoscale (local mode)', () => {
         const s = await status();
         return s.nodes.length === 1 && s.nodes[0].state === 'running' && s;
       }, { what: 'back to one node', timeoutMs: 30_000, intervalMs: 100 });
-      const down = scaler.lines.find((l) => l.msg === 'autoscale decision' && l.action === 'down')!;
-      assert.equal(down.desired, 1);
-      assert.ok(down.time - up.time >= 2000, 'no scale-down before scaleDownCooldownMs after the scale-up');
+      // On a loaded machine it may have gone up to 3 and come down a step at a time: the last step is to 1.
+      const downs = scaler.lines.filter((l) => l.msg === 'autoscale decision' && l.action === 'down');
+      assert.equal(downs[downs.length - 1].desired, 1);
+      assert.ok(downs[0].time - up.time >= 2000, 'no scale-down before scaleDownCooldownMs after the scale-up');
       const stopped = [...seen].filter((pid) => pid !== one.nodes[0].pid);
       assert.ok(stopped.length >= 1);
       await eventually(() => stopped.every((pid) => !alive(pid)), { what: 'stopped nodes to exit', timeoutMs: 10_000, intervalMs: 100 });

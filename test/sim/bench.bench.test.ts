@@ -78,7 +78,9 @@ test('a tiny run against a Brigade it starts measures, converges and reports', a
     const l = t.latency.ackToReceiptMs!;
     assert.equal(t.latency.samples, 60 * 50);
     assert.ok(l.min! <= l.p50! && l.p50! <= l.p90! && l.p90! <= l.p99! && l.p99! <= l.max!, JSON.stringify(l));
-    assert.ok(l.max! > 0 && l.p99! > 0 && l.min! > -100, JSON.stringify(l));
+    // Receipt minus acknowledgement across processes: a loaded machine can make it negative (the
+    // editor read its ACK late); the test checks it is measured, not how fast.
+    assert.ok(l.max! > 0 && l.p99! > 0 && Number.isFinite(l.min!), JSON.stringify(l));
 
     // Server accounting from /proc, and the derived figures.
     assert.ok(t.server.cpuSeconds > 0);
