@@ -10,10 +10,12 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { App, AppCore, AppRequest } from '../../core/app.ts';
-import type { ClaimedJob, JobQueues, JobRecord } from '../../core/engine.ts';
+import type { ClaimedJob, EnqueuedJob, JobCounts, JobQueues, JobRecord } from '../../core/engine.ts';
 import { readJsonBody, sendError, sendJson } from '../../core/http.ts';
 import { JOBS_ERRORS, JobsError } from './errors.ts';
 import { Slots } from './slots-registry.ts';
+import { JobsStats, registerJobsMetrics } from './stats.ts';
+import type client from 'prom-client';
 import { checkQueue, jsonText, parseJobs, type JobLimits } from './spec.ts';
 
 export interface JobsOptions {
@@ -71,17 +73,30 @@ export const jobsApp: App<JobsOptions> = {
       defaultMaxAttempts: o.maxAttempts, defaultBackoffMs: o.backoffMs, defaultMaxBackoffMs: Math.max(o.backoffMs, o.maxBackoffMs),
     };
     const slots = new Slots(core.membership, o.slotSeparationMs);
-    registerRoutes(core, queues, limits, producerKey);
-    registerRequests(core, queues, limits, producerKey, workerKey, slots);
+    const stats = new JobsStats();
+    registerJobsMetrics(core.metricsRegistry as client.Registry, stats, () => readAllCounts(queues));
+    registerRoutes(core, queues, limits, producerKey, stats);
+    registerRequests(core, queues, limits, producerKey, workerKey, slots, stats);
     core.tick(o.tickMs, async (nowMs) => {
       for (const queue of await queues.jobQueueNames()) {
         await queues.promoteJobs(queue, nowMs, TICK_BATCH);
-        await queues.reapJobs(queue, nowMs, Math.random(), TICK_BATCH);
+        const reaped = await queues.reapJobs(queue, nowMs, Math.random(), TICK_BATCH);
+        if (reaped > 0) {
+          stats.queue(queue).count('leaseExpired', reaped, nowMs);
+          stats.queue(queue).count('failed', reaped, nowMs);
+        }
       }
     });
     return { async stop() {} };
   },
 };
+
+/** Every queue's state counts (one engine call per queue). */
+export async function readAllCounts(queues: JobQueues): Promise<Map<string, JobCounts>> {
+  const out = new Map<string, JobCounts>();
+  for (const queue of await queues.jobQueueNames()) out.set(queue, await queues.jobCounts(queue));
+  return out;
+}
 
 function sameKey(given: unknown, expected: string): boolean {
   if (typeof given !== 'string') return false;
@@ -113,7 +128,7 @@ function describeClaimed(job: ClaimedJob): Record<string, unknown> {
   };
 }
 
-function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: JobLimits, producerKey: string): void {
+function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: JobLimits, producerKey: string, stats: JobsStats): void {
   const fail = (res: Parameters<typeof sendError>[0], err: unknown, what: string): void => {
     if (err instanceof JobsError) {
       sendJson(res, statusOf(err), { code: err.code, message: err.message, field: err.field });
@@ -133,6 +148,7 @@ function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: J
         const now = Date.now();
         const { jobs, bulk } = parseJobs(body, now, limits);
         const ids = await queues.enqueueJobs(queue, jobs, now);
+        countEnqueued(stats, queue, ids, now);
         sendJson(res, 201, bulk ? { jobs: ids } : ids[0]);
       } catch (err) {
         fail(res, err, 'enqueue');
@@ -167,6 +183,11 @@ function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: J
   });
 }
 
+function countEnqueued(stats: JobsStats, queue: string, ids: EnqueuedJob[], nowMs: number): void {
+  const created = ids.filter((j) => j.created).length;
+  if (created > 0) stats.queue(queue).count('enqueued', created, nowMs);
+}
+
 function statusOf(err: JobsError): number {
   const spec = JOBS_ERRORS.codes[err.code];
   return spec?.http ?? 400;
@@ -187,7 +208,7 @@ function str(body: Body, field: string, max = 200): string {
 }
 
 function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits: JobLimits, producerKey: string,
-  workerKey: string, slots: Slots): void {
+  workerKey: string, slots: Slots, stats: JobsStats): void {
   const worker = (req: AppRequest): { body: Body; queue: string } => {
     const body = bodyOf(req);
     if (!sameKey(body.key, workerKey)) throw new JobsError('JOBS_BAD_KEY', 'give the worker key as `key`');
@@ -200,6 +221,7 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
     const now = Date.now();
     const { jobs, bulk } = parseJobs(body.jobs, now, limits);
     const ids = await queues.enqueueJobs(queue, jobs, now);
+    countEnqueued(stats, queue, ids, now);
     return bulk ? { jobs: ids, now } : { ...ids[0], now };
   });
   core.request('jobs.claim', async (req) => {
@@ -209,7 +231,10 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
       throw new JobsError('JOBS_BAD_OPTION', `must be an integer from 1 to ${MAX_CLAIM}`, 'max');
     }
     const now = Date.now();
+    const q = stats.queue(queue);
+    q.count('claimRequests', 1, now);
     const jobs = await queues.claimJobs(queue, max, now);
+    if (jobs.length > 0) q.count('claimed', jobs.length, now);
     return { jobs: jobs.map(describeClaimed), now };
   });
   core.request('jobs.heartbeat', async (req) => {
@@ -224,6 +249,7 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
     const result = jsonText(body.result, limits.maxPayloadBytes, 'result');
     const now = Date.now();
     if (!(await queues.completeJob(queue, str(body, 'id'), str(body, 'lease'), result, now))) throw leaseLost(body);
+    stats.queue(queue).count('completed', 1, now);
     return { ok: true, now };
   });
   core.request('jobs.fail', async (req) => {
@@ -232,6 +258,8 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
     const now = Date.now();
     const outcome = await queues.failJob(queue, str(body, 'id'), str(body, 'lease'), error, randomInt(0, 2 ** 30) / 2 ** 30, now);
     if (!outcome) throw leaseLost(body);
+    stats.queue(queue).count('failed', 1, now);
+    if (outcome.state === 'dead') stats.queue(queue).count('dead', 1, now);
     return { state: outcome.state, runAt: outcome.runAtMs || null, now };
   });
   core.request('jobs.slots', async (req) => {
