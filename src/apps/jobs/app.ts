@@ -13,6 +13,7 @@ import type { App, AppCore, AppRequest } from '../../core/app.ts';
 import type { ClaimedJob, EnqueuedJob, JobCounts, JobQueues, JobRecord } from '../../core/engine.ts';
 import { readJsonBody, sendError, sendJson } from '../../core/http.ts';
 import { JOBS_ERRORS, JobsError } from './errors.ts';
+import { MAX_CREDIT, PushDispatcher } from './push.ts';
 import { Slots } from './slots-registry.ts';
 import { JobsStats, registerJobsMetrics } from './stats.ts';
 import type client from 'prom-client';
@@ -75,9 +76,13 @@ export const jobsApp: App<JobsOptions> = {
     const slots = new Slots(core.membership, o.slotSeparationMs);
     const stats = new JobsStats();
     registerJobsMetrics(core.metricsRegistry as client.Registry, stats, () => readAllCounts(queues));
-    registerRoutes(core, queues, limits, producerKey, stats);
-    registerRequests(core, queues, limits, producerKey, workerKey, slots, stats);
+    const push = new PushDispatcher(queues, (q) => stats.queue(q), (err) => core.logger.error({ err: String(err) }, 'jobs: push dispatch failed'));
+    registerRoutes(core, queues, limits, producerKey, stats, push);
+    registerRequests(core, queues, limits, producerKey, workerKey, slots, stats, push);
     core.tick(o.tickMs, async (nowMs) => {
+      // Queues with hungry push workers are offered what became ready meanwhile (promoted here,
+      // or enqueued on another node sharing the engine).
+      for (const queue of push.hungryQueues()) push.ready(queue);
       for (const queue of await queues.jobQueueNames()) {
         await queues.promoteJobs(queue, nowMs, TICK_BATCH);
         const reaped = await queues.reapJobs(queue, nowMs, Math.random(), TICK_BATCH);
@@ -87,7 +92,7 @@ export const jobsApp: App<JobsOptions> = {
         }
       }
     });
-    return { async stop() {} };
+    return { async stop() { push.close(); } };
   },
 };
 
@@ -128,7 +133,7 @@ function describeClaimed(job: ClaimedJob): Record<string, unknown> {
   };
 }
 
-function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: JobLimits, producerKey: string, stats: JobsStats): void {
+function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: JobLimits, producerKey: string, stats: JobsStats, push: PushDispatcher): void {
   const fail = (res: Parameters<typeof sendError>[0], err: unknown, what: string): void => {
     if (err instanceof JobsError) {
       sendJson(res, statusOf(err), { code: err.code, message: err.message, field: err.field });
@@ -149,6 +154,7 @@ function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: J
         const { jobs, bulk } = parseJobs(body, now, limits);
         const ids = await queues.enqueueJobs(queue, jobs, now);
         countEnqueued(stats, queue, ids, now);
+        push.ready(queue);
         sendJson(res, 201, bulk ? { jobs: ids } : ids[0]);
       } catch (err) {
         fail(res, err, 'enqueue');
@@ -208,7 +214,7 @@ function str(body: Body, field: string, max = 200): string {
 }
 
 function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits: JobLimits, producerKey: string,
-  workerKey: string, slots: Slots, stats: JobsStats): void {
+  workerKey: string, slots: Slots, stats: JobsStats, push: PushDispatcher): void {
   const worker = (req: AppRequest): { body: Body; queue: string } => {
     const body = bodyOf(req);
     if (!sameKey(body.key, workerKey)) throw new JobsError('JOBS_BAD_KEY', 'give the worker key as `key`');
@@ -222,6 +228,7 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
     const { jobs, bulk } = parseJobs(body.jobs, now, limits);
     const ids = await queues.enqueueJobs(queue, jobs, now);
     countEnqueued(stats, queue, ids, now);
+    push.ready(queue);
     return bulk ? { jobs: ids, now } : { ...ids[0], now };
   });
   core.request('jobs.claim', async (req) => {
@@ -248,7 +255,13 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
     const { body, queue } = worker(req);
     const result = jsonText(body.result, limits.maxPayloadBytes, 'result');
     const now = Date.now();
-    if (!(await queues.completeJob(queue, str(body, 'id'), str(body, 'lease'), result, now))) throw leaseLost(body);
+    const credit = creditOf(body, false);
+    try {
+      if (!(await queues.completeJob(queue, str(body, 'id'), str(body, 'lease'), result, now))) throw leaseLost(body);
+    } finally {
+      // The worker's slot is free whatever became of the lease.
+      if (credit > 0) push.credit(queue, str(body, 'worker', 64), credit);
+    }
     stats.queue(queue).count('completed', 1, now);
     return { ok: true, now };
   });
@@ -256,17 +269,47 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
     const { body, queue } = worker(req);
     const error = typeof body.error === 'string' ? body.error.slice(0, MAX_ERROR_CHARS) : 'failed';
     const now = Date.now();
-    const outcome = await queues.failJob(queue, str(body, 'id'), str(body, 'lease'), error, randomInt(0, 2 ** 30) / 2 ** 30, now);
+    const credit = creditOf(body, false);
+    let outcome;
+    try {
+      outcome = await queues.failJob(queue, str(body, 'id'), str(body, 'lease'), error, randomInt(0, 2 ** 30) / 2 ** 30, now);
+    } finally {
+      if (credit > 0) push.credit(queue, str(body, 'worker', 64), credit);
+    }
     if (!outcome) throw leaseLost(body);
     stats.queue(queue).count('failed', 1, now);
     if (outcome.state === 'dead') stats.queue(queue).count('dead', 1, now);
     return { state: outcome.state, runAt: outcome.runAtMs || null, now };
+  });
+  core.request('jobs.subscribe', async (req) => {
+    const { body, queue } = worker(req);
+    const jobs = await push.subscribe(queue, str(body, 'worker', 64), creditOf(body, true), req.onClose);
+    return { jobs: jobs.map(describeClaimed), now: Date.now() };
+  });
+  core.request('jobs.credit', (req) => {
+    const { body, queue } = worker(req);
+    return { subscribed: push.credit(queue, str(body, 'worker', 64), creditOf(body, true)), now: Date.now() };
+  });
+  core.request('jobs.unsubscribe', (req) => {
+    const { body, queue } = worker(req);
+    push.unsubscribe(queue, str(body, 'worker', 64));
+    return { ok: true, now: Date.now() };
   });
   core.request('jobs.slots', async (req) => {
     const { body, queue } = worker(req);
     const group = body.group === undefined ? queue : str(body, 'group', 64);
     return slots.join(group, str(body, 'worker', 64), Date.now());
   });
+}
+
+/** The credit a request grants (push mode): an integer 0…MAX_CREDIT; absent is 0 unless `required`. */
+function creditOf(body: Body, required: boolean): number {
+  const v = body.credit;
+  if (v === undefined && !required) return 0;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_CREDIT) {
+    throw new JobsError('JOBS_BAD_OPTION', `must be an integer from 0 to ${MAX_CREDIT}`, 'credit');
+  }
+  return v;
 }
 
 function leaseLost(body: Body): JobsError {
