@@ -13,6 +13,7 @@ import type { App, AppCore, AppRequest } from '../../core/app.ts';
 import type { ClaimedJob, EnqueuedJob, JobCounts, JobQueues, JobRecord } from '../../core/engine.ts';
 import { readJsonBody, sendError, sendJson } from '../../core/http.ts';
 import { JOBS_ERRORS, JobsError } from './errors.ts';
+import { registerDashboard } from './dashboard.ts';
 import { MAX_CREDIT, PushDispatcher } from './push.ts';
 import { Slots } from './slots-registry.ts';
 import { JobsStats, registerJobsMetrics } from './stats.ts';
@@ -33,6 +34,7 @@ export interface JobsOptions {
   maxBackoffMs: number;
   tickMs: number;
   slotSeparationMs: number;
+  adminToken: string;
 }
 
 /** Most jobs one claim takes. */
@@ -48,6 +50,7 @@ export const jobsApp: App<JobsOptions> = {
   name: 'jobs',
   description: 'Durable job queues: producers over HTTP, competing workers over the WebSocket',
   errors: JOBS_ERRORS,
+  page: '/jobs',
   needs: ['jobs'],
   options: {
     producerKey: { default: '', help: 'Bearer key for POST /api/jobs/:queue and jobs.enqueue; generated into DATA/jobs-producer-key when empty' },
@@ -61,6 +64,7 @@ export const jobsApp: App<JobsOptions> = {
     backoffMs: { default: 1000, help: 'default backoff before the first retry, ms (doubling each attempt)' },
     maxBackoffMs: { default: 3_600_000, help: 'default longest backoff between attempts, ms' },
     tickMs: { default: 250, help: 'how often delayed jobs are promoted and expired leases reaped, ms', validate: (v) => (v >= 10 ? null : 'must be at least 10') },
+    adminToken: { default: '', alias: 'adminToken', help: 'Bearer token for the /jobs page\'s tools (retry/drop dead jobs, enqueue); shared with place, generated into DATA/admin-token when empty' },
     slotSeparationMs: { default: 250, help: 'slot polling: the declared gap between polls of one worker group arriving here, ms', validate: positive },
   },
   start(core) {
@@ -69,6 +73,7 @@ export const jobsApp: App<JobsOptions> = {
     const o = core.options;
     const producerKey = core.secret('jobs-producer-key', o.producerKey);
     const workerKey = core.secret('jobs-worker-key', o.workerKey);
+    const adminToken = core.secret('admin-token', o.adminToken);
     const limits: JobLimits = {
       maxPayloadBytes: o.maxPayloadBytes, maxBulk: o.maxBulk, keyWindowMs: o.keyWindowMs, defaultTimeoutMs: o.timeoutMs,
       defaultMaxAttempts: o.maxAttempts, defaultBackoffMs: o.backoffMs, defaultMaxBackoffMs: Math.max(o.backoffMs, o.maxBackoffMs),
@@ -77,7 +82,7 @@ export const jobsApp: App<JobsOptions> = {
     const stats = new JobsStats();
     registerJobsMetrics(core.metricsRegistry as client.Registry, stats, () => readAllCounts(queues));
     const push = new PushDispatcher(queues, (q) => stats.queue(q), (err) => core.logger.error({ err: String(err) }, 'jobs: push dispatch failed'));
-    registerRoutes(core, queues, limits, producerKey, stats, push);
+    registerRoutes(core, queues, limits, producerKey, stats, push, adminToken);
     registerRequests(core, queues, limits, producerKey, workerKey, slots, stats, push);
     core.tick(o.tickMs, async (nowMs) => {
       // Queues with hungry push workers are offered what became ready meanwhile (promoted here,
@@ -133,7 +138,7 @@ function describeClaimed(job: ClaimedJob): Record<string, unknown> {
   };
 }
 
-function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: JobLimits, producerKey: string, stats: JobsStats, push: PushDispatcher): void {
+function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: JobLimits, producerKey: string, stats: JobsStats, push: PushDispatcher, adminToken: string): void {
   const fail = (res: Parameters<typeof sendError>[0], err: unknown, what: string): void => {
     if (err instanceof JobsError) {
       sendJson(res, statusOf(err), { code: err.code, message: err.message, field: err.field });
@@ -142,12 +147,16 @@ function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: J
     if (!(err instanceof Error && 'code' in err)) core.logger.error({ err: String(err) }, `jobs: ${what} failed`);
     sendError(res, err, what);
   };
+  // Before the routes below: /api/jobs/:queue/:id/retry must not read as a job id.
+  registerDashboard(core as unknown as AppCore, describeJob, queues, stats, push, (auth) => sameKey(/^Bearer (.+)$/.exec(auth ?? '')?.[1], adminToken), fail);
   core.http({
     method: 'POST',
     path: /^\/api\/jobs\/([^/]+)$/,
     async handle(req, res, match) {
       try {
-        if (!sameKey(bearer(req), producerKey)) throw new JobsError('JOBS_BAD_KEY', 'send Authorization: Bearer <the producer key>');
+        const given = bearer(req);
+        // The admin token enqueues too: the /jobs page's form.
+        if (!sameKey(given, producerKey) && !sameKey(given, adminToken)) throw new JobsError('JOBS_BAD_KEY', 'send Authorization: Bearer <the producer key>');
         const queue = checkQueue(decodeURIComponent(match[1]!));
         const body = await readJsonBody(req, core.options.maxBodyBytes, 'JOBS_PAYLOAD_TOO_LARGE');
         const now = Date.now();
