@@ -115,6 +115,12 @@ export interface AppRequest {
   json(): unknown;
   /** Who sent it, as the gateway established it. */
   publisher: Publisher;
+  /**
+   * Calls `fn` once when the connection that sent this request closes (at once if it already has):
+   * a handler that holds its reply (a long poll: the jobs app's push mode) lets go of it then.
+   * Returns a function that cancels the call.
+   */
+  onClose(fn: () => void): () => void;
 }
 
 /**

@@ -406,6 +406,12 @@ export interface JobQueues {
   jobCounts(queue: string): Promise<JobCounts>;
   /** Every queue that was ever enqueued to, sorted. */
   jobQueueNames(): Promise<string[]>;
+  /** The newest `limit` jobs in `state` (the dashboard's dead letters). Optional: the embedded engine has it so far. */
+  listJobs?(queue: string, state: JobState, limit: number): Promise<JobRecord[]>;
+  /** A dead job runs again: waiting now, with one more attempt allowed (its attempts stay on record); false when it is not dead. */
+  retryDeadJob?(queue: string, id: string, nowMs: number): Promise<boolean>;
+  /** Deletes a dead job; false when it is not dead. */
+  dropDeadJob?(queue: string, id: string): Promise<boolean>;
 }
 
 export function hasJobQueues(e: Engine): e is Engine & JobQueues {

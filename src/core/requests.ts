@@ -16,6 +16,8 @@ export interface ReplyTarget {
   readonly publisher: Publisher;
   readonly closed: boolean;
   send(frame: Uint8Array): void;
+  /** Calls `fn` once when the connection closes; returns its cancel. */
+  onClose(fn: () => void): () => void;
   sendError(requestId: number, err: BrigadeError): void;
 }
 
@@ -57,6 +59,7 @@ export class RequestRouter {
       body: f.body,
       publisher: target.publisher,
       json: () => parseJson(f.body, requestKind),
+      onClose: (fn) => target.onClose(fn),
     };
     let result: unknown;
     try {

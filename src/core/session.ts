@@ -31,6 +31,7 @@ export class Session implements SubscriberSession {
   readonly subscriptions = new Map<string, Subscription>();
   closed = false;
   private protocolErrors = 0;
+  private closeHandlers: Set<() => void> | null = null;
 
   constructor(private readonly hub: SessionHost, readonly sink: Sink, readonly publisher: Publisher) {}
 
@@ -82,10 +83,25 @@ export class Session implements SubscriberSession {
     this.sink.send(frame);
   }
 
+  /** Calls `fn` once when this session closes (at once when it already has); returns its cancel. */
+  onClose(fn: () => void): () => void {
+    if (this.closed) {
+      fn();
+      return () => {};
+    }
+    const handlers = (this.closeHandlers ??= new Set());
+    const once = (): void => fn();
+    handlers.add(once);
+    return () => { handlers.delete(once); };
+  }
+
   /** Called by the gateway when the socket is gone. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.hub.disconnect(this);
+    const handlers = this.closeHandlers;
+    this.closeHandlers = null;
+    if (handlers) for (const fn of handlers) fn();
   }
 }

@@ -17,7 +17,7 @@ import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import type {
   AppendRequest, AppendResult, BatchHandler, ChannelInfo, Claims, ClaimedJob, CommittedBatch, DirectMessages, EnqueuedJob, Engine,
-  FailOutcome, JobCounts, JobQueues, JobRecord, LogEvent, Membership, NewJob, RetentionOptions, StoredSnapshot,
+  FailOutcome, JobCounts, JobQueues, JobState, JobRecord, LogEvent, Membership, NewJob, RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
 import { PRODUCER_WINDOW } from '../core/engine.ts';
 import { validateStamps } from './stamps.ts';
@@ -290,6 +290,18 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
 
   async getJob(queue: string, id: string): Promise<JobRecord | null> {
     return this.jobStep('reading a job', (j) => j.get(queue, id));
+  }
+
+  async listJobs(queue: string, state: JobState, limit: number): Promise<JobRecord[]> {
+    return this.jobStep('listing jobs', (j) => j.list(queue, state, limit));
+  }
+
+  async retryDeadJob(queue: string, id: string, nowMs: number): Promise<boolean> {
+    return this.jobStep('retrying a dead job', (j) => j.retryDead(queue, id, nowMs));
+  }
+
+  async dropDeadJob(queue: string, id: string): Promise<boolean> {
+    return this.jobStep('dropping a dead job', (j) => j.dropDead(queue, id));
   }
 
   async jobCounts(queue: string): Promise<JobCounts> {

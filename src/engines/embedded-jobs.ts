@@ -81,6 +81,10 @@ export class EmbeddedJobs {
         ORDER BY lease_expires_ms LIMIT ?`),
       counts: db.prepare('SELECT state, COUNT(*) AS n FROM jobs WHERE queue = ? GROUP BY state'),
       queues: db.prepare('SELECT queue FROM job_queues ORDER BY queue'),
+      list: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY id DESC LIMIT ?'),
+      revive: db.prepare(`UPDATE jobs SET state = 'waiting', run_at_ms = ?, finished_ms = 0, max_attempts = MAX(max_attempts, attempt + 1)
+        WHERE queue = ? AND id = ? AND state = 'dead'`),
+      drop: db.prepare(`DELETE FROM jobs WHERE queue = ? AND id = ? AND state = 'dead'`),
     };
     this.enqueueTx = db.transaction((queue, jobs, nowMs) => this.enqueueIn(queue, jobs, nowMs));
     this.claimTx = db.transaction((queue, max, nowMs) => this.claimIn(queue, max, nowMs));
@@ -139,6 +143,20 @@ export class EmbeddedJobs {
     const counts = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as JobCounts;
     for (const row of this.s.counts.all(queue) as { state: JobState; n: number }[]) counts[row.state] = row.n;
     return counts;
+  }
+
+  list(queue: string, state: JobState, limit: number): JobRecord[] {
+    return (this.s.list.all(queue, state, limit) as JobRow[]).map((row) => recordOf(queue, row));
+  }
+
+  retryDead(queue: string, id: string, nowMs: number): boolean {
+    const n = idOf(id);
+    return n !== null && this.s.revive.run(nowMs, queue, n).changes > 0;
+  }
+
+  dropDead(queue: string, id: string): boolean {
+    const n = idOf(id);
+    return n !== null && this.s.drop.run(queue, n).changes > 0;
   }
 
   queueNames(): string[] {

@@ -24,7 +24,7 @@ import {
 interface PendingRequest {
   resolve(value: unknown): void;
   reject(err: BrigadeError): void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 const textDecoder = new TextDecoder();
@@ -211,9 +211,10 @@ export class BrigadeClient {
    * a Uint8Array body is sent as bytes and a bytes reply resolves as a Uint8Array; anything else
    * goes as JSON and a JSON reply resolves parsed. Rejects with the server's BrigadeError
    * (UNKNOWN_REQUEST, APP_NOT_RUNNING, INVALID_REQUEST, or the app's own codes), DISCONNECTED or
-   * TIMEOUT. A request is not re-sent after a reconnect: the caller decides whether it is safe to.
+   * TIMEOUT (after `options.timeoutMs`, by default the client's publishTimeoutMs; Infinity for none).
+   * A request is not re-sent after a reconnect: the caller decides whether it is safe to.
    */
-  request<T = unknown>(kind: string, body: unknown = null): Promise<T> {
+  request<T = unknown>(kind: string, body: unknown = null, options: { timeoutMs?: number } = {}): Promise<T> {
     if (!this.isOpen) return Promise.reject(new BrigadeError('DISCONNECTED', `not connected to ${this.url}; await client.ready() before a request`));
     const requestId = this.newRequestId();
     let frame: Uint8Array;
@@ -224,11 +225,13 @@ export class BrigadeClient {
     } catch (err) {
       return Promise.reject(err);
     }
+    const timeoutMs = options.timeoutMs ?? this.publishTimeoutMs;
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      // timeoutMs Infinity: a held request (a long poll), answered when the server has something.
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => {
         this.requests.delete(requestId);
-        reject(new BrigadeError('TIMEOUT', `no answer to request ${kind} within ${this.publishTimeoutMs} ms`));
-      }, this.publishTimeoutMs);
+        reject(new BrigadeError('TIMEOUT', `no answer to request ${kind} within ${timeoutMs} ms`));
+      }, timeoutMs) : undefined;
       this.requests.set(requestId, { resolve: resolve as (v: unknown) => void, reject, timer });
       this.sendBytes(frame);
     });

@@ -53,9 +53,14 @@ export interface JobContext<P = unknown> {
 export type JobHandler<P = unknown> = (job: JobContext<P>) => unknown;
 
 export interface WorkerOptions {
-  /** Jobs run at once. Default 1. */
+  /** Jobs run at once (push mode: the credit it grants). Default 1. */
   concurrency?: number;
-  mode?: 'poll';
+  /**
+   * 'poll' (default): claim with `jobs.claim`, sleeping between empty polls. 'push': keep one
+   * `jobs.subscribe` open and be sent jobs as they become ready, within `concurrency` credit; an idle
+   * push worker sends nothing.
+   */
+  mode?: 'poll' | 'push';
   /** How to wait after an empty poll: 'slots' (default) or 'fixed'. */
   poll?: 'slots' | 'fixed';
   /** 'fixed': ms between empty polls. Default 1000. */
@@ -79,6 +84,10 @@ export interface WorkerStats {
   failed: number;
   /** Completions or failures refused with JOBS_LEASE_LOST. */
   leasesLost: number;
+  /** Push mode: `jobs.subscribe` requests sent. */
+  subscribes: number;
+  /** Most handlers running at once (never over `concurrency`). */
+  maxHeld: number;
 }
 
 export interface JobsWorker {
@@ -116,6 +125,7 @@ export class JobsClient {
   }
 
   worker<P = unknown>(queue: string, handler: JobHandler<P>, options: WorkerOptions = {}): JobsWorker {
+    if (options.mode === 'push') return new PushWorker<P>(this.client, this.keys.workerKey ?? '', queue, handler, options);
     return new PollingWorker<P>(this.client, this.keys.workerKey ?? '', queue, handler, options);
   }
 }
@@ -130,23 +140,166 @@ export async function enqueueHttp(baseUrl: string, producerKey: string, queue: s
   return body;
 }
 
-class PollingWorker<P> implements JobsWorker {
-  readonly stats: WorkerStats = { polls: 0, claimed: 0, completed: 0, failed: 0, leasesLost: 0 };
-  private stopped = false;
-  private readonly running = new Set<Promise<void>>();
+type ClaimedJob = ClaimReply['jobs'][number];
+
+/** What both kinds of worker share: running a claimed job, heartbeats, completion or failure. */
+abstract class BaseWorker<P> implements JobsWorker {
+  readonly stats: WorkerStats = { polls: 0, claimed: 0, completed: 0, failed: 0, leasesLost: 0, subscribes: 0, maxHeld: 0 };
+  protected stopped = false;
+  protected readonly running = new Set<Promise<void>>();
+  protected readonly concurrency: number;
+  protected readonly workerId: string;
+  protected wake: (() => void) | null = null;
+  private handling = 0;
+
+  constructor(protected readonly client: BrigadeClient, protected readonly key: string, protected readonly queue: string,
+    protected readonly handler: JobHandler<P>, protected readonly options: WorkerOptions) {
+    this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
+    this.workerId = options.workerId ?? Math.random().toString(36).slice(2, 12);
+  }
+
+  abstract stop(): Promise<void>;
+
+  /** Extra fields of complete/fail (push mode: the credit the finished job frees). */
+  protected finishFields(): Record<string, unknown> {
+    return {};
+  }
+
+  /** A job finished without a complete or fail reaching the server (its lease was lost). */
+  protected onSlotFreedSilently(): void {}
+
+  protected start(job: ClaimedJob): void {
+    this.stats.claimed++;
+    const p = this.runJob(job).finally(() => {
+      this.running.delete(p);
+      this.wake?.();
+    });
+    this.running.add(p);
+  }
+
+  private async runJob(job: ClaimedJob): Promise<void> {
+    const abort = new AbortController();
+    const base = { key: this.key, queue: this.queue, id: job.id, lease: job.lease };
+    let lost = false;
+    const beatMs = Math.max(50, job.timeoutMs * (this.options.heartbeatFraction ?? 1 / 3));
+    const beat = setInterval(() => {
+      this.client.request('jobs.heartbeat', base).catch((err: unknown) => {
+        if (err instanceof BrigadeError && err.code === 'JOBS_LEASE_LOST') {
+          lost = true;
+          abort.abort(err);
+        }
+        this.options.onError?.(err);
+      });
+    }, beatMs);
+    const timeoutMs = this.options.handlerTimeoutMs ?? 300_000;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new Error(`handler timed out after ${timeoutMs} ms`);
+        abort.abort(err);
+        reject(err);
+      }, timeoutMs);
+    });
+    let outcome: { ok: true; result: unknown } | { ok: false; error: string };
+    this.stats.maxHeld = Math.max(this.stats.maxHeld, ++this.handling);
+    try {
+      const result = await Promise.race([
+        Promise.resolve().then(() => this.handler({
+          queue: this.queue, id: job.id, payload: job.payload as P, attempt: job.attempt, maxAttempts: job.maxAttempts, signal: abort.signal,
+        })),
+        timedOut,
+      ]);
+      outcome = { ok: true, result: result === undefined ? null : result };
+    } catch (err) {
+      outcome = { ok: false, error: err instanceof Error ? err.message : String(err) };
+    } finally {
+      this.handling--;
+      clearInterval(beat);
+      if (timer) clearTimeout(timer);
+    }
+    if (lost) {
+      this.stats.leasesLost++;
+      this.onSlotFreedSilently();
+      return;
+    }
+    try {
+      if (outcome.ok) {
+        await this.client.request('jobs.complete', { ...base, ...this.finishFields(), result: outcome.result });
+        this.stats.completed++;
+      } else {
+        await this.client.request('jobs.fail', { ...base, ...this.finishFields(), error: outcome.error });
+        this.stats.failed++;
+      }
+    } catch (err) {
+      if (err instanceof BrigadeError && err.code === 'JOBS_LEASE_LOST') this.stats.leasesLost++;
+      this.options.onError?.(err);
+    }
+  }
+}
+
+/**
+ * Push mode: one `jobs.subscribe` open at a time (its reply is the mailbox, held by the server
+ * until it has claimed jobs for this worker), credit granted additively: the free slots on each new
+ * connection, then one per finished job (carried by its complete or fail). So the jobs held never
+ * exceed `concurrency`, and an idle worker sends nothing.
+ */
+class PushWorker<P> extends BaseWorker<P> {
   private readonly loop: Promise<void>;
-  private readonly concurrency: number;
-  private readonly workerId: string;
+  /** Credit to grant with the next subscribe (the free slots, on a new connection). */
+  private grant = -1;
+
+  constructor(client: BrigadeClient, key: string, queue: string, handler: JobHandler<P>, options: WorkerOptions) {
+    super(client, key, queue, handler, options);
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.client.request('jobs.unsubscribe', { key: this.key, queue: this.queue, worker: this.workerId }).catch(() => {});
+    await this.loop;
+    await Promise.all([...this.running]);
+  }
+
+  protected override finishFields(): Record<string, unknown> {
+    return { worker: this.workerId, credit: 1 };
+  }
+
+  protected override onSlotFreedSilently(): void {
+    if (this.stopped || this.grant < 0) return;
+    this.client.request('jobs.credit', { key: this.key, queue: this.queue, worker: this.workerId, credit: 1 }).catch(() => {});
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.client.ready();
+        // A new connection is a new subscription on the server: grant the slots free now.
+        const credit = this.grant < 0 ? this.concurrency - this.running.size : 0;
+        this.grant = 0;
+        this.stats.subscribes++;
+        const reply = await this.client.request<ClaimReply>('jobs.subscribe', {
+          key: this.key, queue: this.queue, worker: this.workerId, credit,
+        }, { timeoutMs: Infinity });
+        for (const job of reply.jobs) this.start(job);
+      } catch (err) {
+        if (this.stopped) break;
+        this.grant = -1;
+        this.options.onError?.(err);
+        await sleep(err instanceof BrigadeError && err.code === 'DISCONNECTED' ? 50 : 500);
+      }
+    }
+  }
+}
+
+class PollingWorker<P> extends BaseWorker<P> {
+  private readonly loop: Promise<void>;
   private clockOffsetMs = 0;
   private latencyMs = 0;
   private slots: SlotsReply | null = null;
   private slotsAtMs = 0;
-  private wake: (() => void) | null = null;
 
-  constructor(private readonly client: BrigadeClient, private readonly key: string, private readonly queue: string,
-    private readonly handler: JobHandler<P>, private readonly options: WorkerOptions) {
-    this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
-    this.workerId = options.workerId ?? Math.random().toString(36).slice(2, 12);
+  constructor(client: BrigadeClient, key: string, queue: string, handler: JobHandler<P>, options: WorkerOptions) {
+    super(client, key, queue, handler, options);
     this.loop = this.run();
   }
 
@@ -216,70 +369,5 @@ class PollingWorker<P> implements JobsWorker {
       groupOffsetMs: s.groupOffsetMs, index: s.index, count: s.count, separationMs: s.separationMs,
       nowMs: Date.now(), clockOffsetMs: this.clockOffsetMs, latencyMs: this.latencyMs,
     });
-  }
-
-  private start(job: ClaimReply['jobs'][number]): void {
-    this.stats.claimed++;
-    const p = this.runJob(job).finally(() => {
-      this.running.delete(p);
-      this.wake?.();
-    });
-    this.running.add(p);
-  }
-
-  private async runJob(job: ClaimReply['jobs'][number]): Promise<void> {
-    const abort = new AbortController();
-    const base = { key: this.key, queue: this.queue, id: job.id, lease: job.lease };
-    let lost = false;
-    const beatMs = Math.max(50, job.timeoutMs * (this.options.heartbeatFraction ?? 1 / 3));
-    const beat = setInterval(() => {
-      this.client.request('jobs.heartbeat', base).catch((err: unknown) => {
-        if (err instanceof BrigadeError && err.code === 'JOBS_LEASE_LOST') {
-          lost = true;
-          abort.abort(err);
-        }
-        this.options.onError?.(err);
-      });
-    }, beatMs);
-    const timeoutMs = this.options.handlerTimeoutMs ?? 300_000;
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = new Error(`handler timed out after ${timeoutMs} ms`);
-        abort.abort(err);
-        reject(err);
-      }, timeoutMs);
-    });
-    let outcome: { ok: true; result: unknown } | { ok: false; error: string };
-    try {
-      const result = await Promise.race([
-        Promise.resolve().then(() => this.handler({
-          queue: this.queue, id: job.id, payload: job.payload as P, attempt: job.attempt, maxAttempts: job.maxAttempts, signal: abort.signal,
-        })),
-        timedOut,
-      ]);
-      outcome = { ok: true, result: result === undefined ? null : result };
-    } catch (err) {
-      outcome = { ok: false, error: err instanceof Error ? err.message : String(err) };
-    } finally {
-      clearInterval(beat);
-      if (timer) clearTimeout(timer);
-    }
-    if (lost) {
-      this.stats.leasesLost++;
-      return;
-    }
-    try {
-      if (outcome.ok) {
-        await this.client.request('jobs.complete', { ...base, result: outcome.result });
-        this.stats.completed++;
-      } else {
-        await this.client.request('jobs.fail', { ...base, error: outcome.error });
-        this.stats.failed++;
-      }
-    } catch (err) {
-      if (err instanceof BrigadeError && err.code === 'JOBS_LEASE_LOST') this.stats.leasesLost++;
-      this.options.onError?.(err);
-    }
   }
 }

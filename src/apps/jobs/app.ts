@@ -10,10 +10,14 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { App, AppCore, AppRequest } from '../../core/app.ts';
-import type { ClaimedJob, JobQueues, JobRecord } from '../../core/engine.ts';
+import type { ClaimedJob, EnqueuedJob, JobCounts, JobQueues, JobRecord } from '../../core/engine.ts';
 import { readJsonBody, sendError, sendJson } from '../../core/http.ts';
 import { JOBS_ERRORS, JobsError } from './errors.ts';
+import { registerDashboard } from './dashboard.ts';
+import { MAX_CREDIT, PushDispatcher } from './push.ts';
 import { Slots } from './slots-registry.ts';
+import { JobsStats, registerJobsMetrics } from './stats.ts';
+import type client from 'prom-client';
 import { checkQueue, jsonText, parseJobs, type JobLimits } from './spec.ts';
 
 export interface JobsOptions {
@@ -30,6 +34,7 @@ export interface JobsOptions {
   maxBackoffMs: number;
   tickMs: number;
   slotSeparationMs: number;
+  adminToken: string;
 }
 
 /** Most jobs one claim takes. */
@@ -45,6 +50,7 @@ export const jobsApp: App<JobsOptions> = {
   name: 'jobs',
   description: 'Durable job queues: producers over HTTP, competing workers over the WebSocket',
   errors: JOBS_ERRORS,
+  page: '/jobs',
   needs: ['jobs'],
   options: {
     producerKey: { default: '', help: 'Bearer key for POST /api/jobs/:queue and jobs.enqueue; generated into DATA/jobs-producer-key when empty' },
@@ -58,6 +64,7 @@ export const jobsApp: App<JobsOptions> = {
     backoffMs: { default: 1000, help: 'default backoff before the first retry, ms (doubling each attempt)' },
     maxBackoffMs: { default: 3_600_000, help: 'default longest backoff between attempts, ms' },
     tickMs: { default: 250, help: 'how often delayed jobs are promoted and expired leases reaped, ms', validate: (v) => (v >= 10 ? null : 'must be at least 10') },
+    adminToken: { default: '', alias: 'adminToken', help: 'Bearer token for the /jobs page\'s tools (retry/drop dead jobs, enqueue); shared with place, generated into DATA/admin-token when empty' },
     slotSeparationMs: { default: 250, help: 'slot polling: the declared gap between polls of one worker group arriving here, ms', validate: positive },
   },
   start(core) {
@@ -66,22 +73,40 @@ export const jobsApp: App<JobsOptions> = {
     const o = core.options;
     const producerKey = core.secret('jobs-producer-key', o.producerKey);
     const workerKey = core.secret('jobs-worker-key', o.workerKey);
+    const adminToken = core.secret('admin-token', o.adminToken);
     const limits: JobLimits = {
       maxPayloadBytes: o.maxPayloadBytes, maxBulk: o.maxBulk, keyWindowMs: o.keyWindowMs, defaultTimeoutMs: o.timeoutMs,
       defaultMaxAttempts: o.maxAttempts, defaultBackoffMs: o.backoffMs, defaultMaxBackoffMs: Math.max(o.backoffMs, o.maxBackoffMs),
     };
     const slots = new Slots(core.membership, o.slotSeparationMs);
-    registerRoutes(core, queues, limits, producerKey);
-    registerRequests(core, queues, limits, producerKey, workerKey, slots);
+    const stats = new JobsStats();
+    registerJobsMetrics(core.metricsRegistry as client.Registry, stats, () => readAllCounts(queues));
+    const push = new PushDispatcher(queues, (q) => stats.queue(q), (err) => core.logger.error({ err: String(err) }, 'jobs: push dispatch failed'));
+    registerRoutes(core, queues, limits, producerKey, stats, push, adminToken);
+    registerRequests(core, queues, limits, producerKey, workerKey, slots, stats, push);
     core.tick(o.tickMs, async (nowMs) => {
+      // Queues with hungry push workers are offered what became ready meanwhile (promoted here,
+      // or enqueued on another node sharing the engine).
+      for (const queue of push.hungryQueues()) push.ready(queue);
       for (const queue of await queues.jobQueueNames()) {
         await queues.promoteJobs(queue, nowMs, TICK_BATCH);
-        await queues.reapJobs(queue, nowMs, Math.random(), TICK_BATCH);
+        const reaped = await queues.reapJobs(queue, nowMs, Math.random(), TICK_BATCH);
+        if (reaped > 0) {
+          stats.queue(queue).count('leaseExpired', reaped, nowMs);
+          stats.queue(queue).count('failed', reaped, nowMs);
+        }
       }
     });
-    return { async stop() {} };
+    return { async stop() { push.close(); } };
   },
 };
+
+/** Every queue's state counts (one engine call per queue). */
+export async function readAllCounts(queues: JobQueues): Promise<Map<string, JobCounts>> {
+  const out = new Map<string, JobCounts>();
+  for (const queue of await queues.jobQueueNames()) out.set(queue, await queues.jobCounts(queue));
+  return out;
+}
 
 function sameKey(given: unknown, expected: string): boolean {
   if (typeof given !== 'string') return false;
@@ -113,7 +138,7 @@ function describeClaimed(job: ClaimedJob): Record<string, unknown> {
   };
 }
 
-function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: JobLimits, producerKey: string): void {
+function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: JobLimits, producerKey: string, stats: JobsStats, push: PushDispatcher, adminToken: string): void {
   const fail = (res: Parameters<typeof sendError>[0], err: unknown, what: string): void => {
     if (err instanceof JobsError) {
       sendJson(res, statusOf(err), { code: err.code, message: err.message, field: err.field });
@@ -122,17 +147,23 @@ function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: J
     if (!(err instanceof Error && 'code' in err)) core.logger.error({ err: String(err) }, `jobs: ${what} failed`);
     sendError(res, err, what);
   };
+  // Before the routes below: /api/jobs/:queue/:id/retry must not read as a job id.
+  registerDashboard(core as unknown as AppCore, describeJob, queues, stats, push, (auth) => sameKey(/^Bearer (.+)$/.exec(auth ?? '')?.[1], adminToken), fail);
   core.http({
     method: 'POST',
     path: /^\/api\/jobs\/([^/]+)$/,
     async handle(req, res, match) {
       try {
-        if (!sameKey(bearer(req), producerKey)) throw new JobsError('JOBS_BAD_KEY', 'send Authorization: Bearer <the producer key>');
+        const given = bearer(req);
+        // The admin token enqueues too: the /jobs page's form.
+        if (!sameKey(given, producerKey) && !sameKey(given, adminToken)) throw new JobsError('JOBS_BAD_KEY', 'send Authorization: Bearer <the producer key>');
         const queue = checkQueue(decodeURIComponent(match[1]!));
         const body = await readJsonBody(req, core.options.maxBodyBytes, 'JOBS_PAYLOAD_TOO_LARGE');
         const now = Date.now();
         const { jobs, bulk } = parseJobs(body, now, limits);
         const ids = await queues.enqueueJobs(queue, jobs, now);
+        countEnqueued(stats, queue, ids, now);
+        push.ready(queue);
         sendJson(res, 201, bulk ? { jobs: ids } : ids[0]);
       } catch (err) {
         fail(res, err, 'enqueue');
@@ -167,6 +198,11 @@ function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: J
   });
 }
 
+function countEnqueued(stats: JobsStats, queue: string, ids: EnqueuedJob[], nowMs: number): void {
+  const created = ids.filter((j) => j.created).length;
+  if (created > 0) stats.queue(queue).count('enqueued', created, nowMs);
+}
+
 function statusOf(err: JobsError): number {
   const spec = JOBS_ERRORS.codes[err.code];
   return spec?.http ?? 400;
@@ -187,7 +223,7 @@ function str(body: Body, field: string, max = 200): string {
 }
 
 function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits: JobLimits, producerKey: string,
-  workerKey: string, slots: Slots): void {
+  workerKey: string, slots: Slots, stats: JobsStats, push: PushDispatcher): void {
   const worker = (req: AppRequest): { body: Body; queue: string } => {
     const body = bodyOf(req);
     if (!sameKey(body.key, workerKey)) throw new JobsError('JOBS_BAD_KEY', 'give the worker key as `key`');
@@ -200,6 +236,8 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
     const now = Date.now();
     const { jobs, bulk } = parseJobs(body.jobs, now, limits);
     const ids = await queues.enqueueJobs(queue, jobs, now);
+    countEnqueued(stats, queue, ids, now);
+    push.ready(queue);
     return bulk ? { jobs: ids, now } : { ...ids[0], now };
   });
   core.request('jobs.claim', async (req) => {
@@ -209,7 +247,10 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
       throw new JobsError('JOBS_BAD_OPTION', `must be an integer from 1 to ${MAX_CLAIM}`, 'max');
     }
     const now = Date.now();
+    const q = stats.queue(queue);
+    q.count('claimRequests', 1, now);
     const jobs = await queues.claimJobs(queue, max, now);
+    if (jobs.length > 0) q.count('claimed', jobs.length, now);
     return { jobs: jobs.map(describeClaimed), now };
   });
   core.request('jobs.heartbeat', async (req) => {
@@ -223,22 +264,61 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
     const { body, queue } = worker(req);
     const result = jsonText(body.result, limits.maxPayloadBytes, 'result');
     const now = Date.now();
-    if (!(await queues.completeJob(queue, str(body, 'id'), str(body, 'lease'), result, now))) throw leaseLost(body);
+    const credit = creditOf(body, false);
+    try {
+      if (!(await queues.completeJob(queue, str(body, 'id'), str(body, 'lease'), result, now))) throw leaseLost(body);
+    } finally {
+      // The worker's slot is free whatever became of the lease.
+      if (credit > 0) push.credit(queue, str(body, 'worker', 64), credit);
+    }
+    stats.queue(queue).count('completed', 1, now);
     return { ok: true, now };
   });
   core.request('jobs.fail', async (req) => {
     const { body, queue } = worker(req);
     const error = typeof body.error === 'string' ? body.error.slice(0, MAX_ERROR_CHARS) : 'failed';
     const now = Date.now();
-    const outcome = await queues.failJob(queue, str(body, 'id'), str(body, 'lease'), error, randomInt(0, 2 ** 30) / 2 ** 30, now);
+    const credit = creditOf(body, false);
+    let outcome;
+    try {
+      outcome = await queues.failJob(queue, str(body, 'id'), str(body, 'lease'), error, randomInt(0, 2 ** 30) / 2 ** 30, now);
+    } finally {
+      if (credit > 0) push.credit(queue, str(body, 'worker', 64), credit);
+    }
     if (!outcome) throw leaseLost(body);
+    stats.queue(queue).count('failed', 1, now);
+    if (outcome.state === 'dead') stats.queue(queue).count('dead', 1, now);
     return { state: outcome.state, runAt: outcome.runAtMs || null, now };
+  });
+  core.request('jobs.subscribe', async (req) => {
+    const { body, queue } = worker(req);
+    const jobs = await push.subscribe(queue, str(body, 'worker', 64), creditOf(body, true), req.onClose);
+    return { jobs: jobs.map(describeClaimed), now: Date.now() };
+  });
+  core.request('jobs.credit', (req) => {
+    const { body, queue } = worker(req);
+    return { subscribed: push.credit(queue, str(body, 'worker', 64), creditOf(body, true)), now: Date.now() };
+  });
+  core.request('jobs.unsubscribe', (req) => {
+    const { body, queue } = worker(req);
+    push.unsubscribe(queue, str(body, 'worker', 64));
+    return { ok: true, now: Date.now() };
   });
   core.request('jobs.slots', async (req) => {
     const { body, queue } = worker(req);
     const group = body.group === undefined ? queue : str(body, 'group', 64);
     return slots.join(group, str(body, 'worker', 64), Date.now());
   });
+}
+
+/** The credit a request grants (push mode): an integer 0…MAX_CREDIT; absent is 0 unless `required`. */
+function creditOf(body: Body, required: boolean): number {
+  const v = body.credit;
+  if (v === undefined && !required) return 0;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_CREDIT) {
+    throw new JobsError('JOBS_BAD_OPTION', `must be an integer from 0 to ${MAX_CREDIT}`, 'credit');
+  }
+  return v;
 }
 
 function leaseLost(body: Body): JobsError {

@@ -1,0 +1,121 @@
+/**
+ * Push mode on a real `brigade serve`: two push workers with concurrency 5 are sent 100 jobs as they
+ * are enqueued; every job completes once, no worker holds more than its credit, no jobs.claim is
+ * ever sent, and while idle the workers send nothing at all.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { BrigadeClient } from '../../../src/sdk/index.ts';
+import { JobsClient } from '../../../src/sdk/jobs.ts';
+import { eventually } from '../../helpers/eventually.ts';
+import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
+
+const PRODUCER = 'producer-key-for-tests';
+const WORKER = 'worker-key-for-tests';
+let server: ServerProcess;
+const clients: BrigadeClient[] = [];
+
+before(async () => {
+  server = await startServer(['--apps', 'jobs', '--jobs-producer-key', PRODUCER, '--jobs-worker-key', WORKER, '--jobs-tick-ms', '100']);
+});
+after(async () => {
+  for (const c of clients) c.close();
+  await server.stop();
+  server.cleanup();
+});
+
+/** A client whose requests are counted by kind. */
+async function countingClient(): Promise<{ client: BrigadeClient; sent: Map<string, number> }> {
+  const client = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never });
+  clients.push(client);
+  await client.ready();
+  const sent = new Map<string, number>();
+  const request = client.request.bind(client);
+  client.request = ((kind: string, body?: unknown, options?: { timeoutMs?: number }) => {
+    sent.set(kind, (sent.get(kind) ?? 0) + 1);
+    return request(kind, body, options);
+  }) as typeof client.request;
+  return { client, sent };
+}
+
+async function metric(name: string, queue: string): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(name + '{') && l.includes(`queue="${queue}"`));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+/** Observes a quiet stretch: a window to see that nothing happens in, not a wait for an event. */
+const observeFor = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('jobs push mode', () => {
+  it('pushes 100 jobs to 2 workers within their credit, each completed once, with no polling', async () => {
+    const queue = 'push-100';
+    const producer = new JobsClient((await countingClient()).client, { producerKey: PRODUCER });
+    const seen = new Map<string, number>();
+    const workers = await Promise.all(['w1', 'w2'].map(async (name) => {
+      const { client, sent } = await countingClient();
+      let held = 0;
+      let maxHeld = 0;
+      const worker = new JobsClient(client, { workerKey: WORKER }).worker<number>(queue, async ({ id, attempt }) => {
+        assert.equal(attempt, 1);
+        held++;
+        maxHeld = Math.max(maxHeld, held);
+        seen.set(id, (seen.get(id) ?? 0) + 1);
+        await new Promise((r) => setTimeout(r, 2 + Math.random() * 8));
+        held--;
+      }, { mode: 'push', concurrency: 5, workerId: name });
+      return { name, worker, sent, maxHeld: () => maxHeld };
+    }));
+    // Both subscribed (one open subscribe each) before anything is enqueued: the enqueues push.
+    await eventually(() => workers.every((w) => w.sent.get('jobs.subscribe') === 1));
+    for (let batch = 0; batch < 4; batch++) {
+      await producer.enqueueMany(queue, Array.from({ length: 25 }, (_, i) => ({ payload: batch * 25 + i })));
+    }
+    await eventually(async () => {
+      const completed = workers.reduce((n, w) => n + w.worker.stats.completed, 0);
+      return completed === 100 && (await metric('brigade_jobs_completed', queue)) === 100;
+    }, { what: 'all 100 completed' });
+    assert.equal(seen.size, 100);
+    assert.ok([...seen.values()].every((n) => n === 1), 'each job ran once');
+    for (const w of workers) {
+      assert.ok(w.maxHeld() <= 5, `${w.name} held ${w.maxHeld()} jobs at once, over its credit of 5`);
+      assert.ok(w.worker.stats.maxHeld <= 5);
+      assert.ok(w.worker.stats.completed > 0, `${w.name} got work`);
+      assert.equal(w.sent.get('jobs.claim') ?? 0, 0, 'push workers never poll');
+    }
+    assert.equal(await metric('brigade_jobs_claim_requests_total', queue), 0);
+    assert.equal(await metric('brigade_jobs_pushed_total', queue), 100);
+
+    // Idle: no request of any kind from either worker.
+    const before = workers.map((w) => [...w.sent.values()].reduce((a, b) => a + b, 0));
+    await observeFor(1500);
+    assert.deepEqual(workers.map((w) => [...w.sent.values()].reduce((a, b) => a + b, 0)), before, 'idle workers send nothing');
+
+    // And still subscribed: a job enqueued now is pushed at once.
+    await producer.enqueue(queue, 'late');
+    await eventually(() => workers.reduce((n, w) => n + w.worker.stats.completed, 0) === 101);
+    await Promise.all(workers.map((w) => w.worker.stop()));
+  });
+
+  it('a push worker that disconnects loses nothing: its leases expire and the other worker runs the jobs', async () => {
+    const queue = 'push-drop';
+    const { client: dropping } = await countingClient();
+    const producer = new JobsClient((await countingClient()).client, { producerKey: PRODUCER });
+    let started = 0;
+    new JobsClient(dropping, { workerKey: WORKER }).worker(queue, async () => {
+      started++;
+      await new Promise(() => {}); // never finishes
+    }, { mode: 'push', concurrency: 2, workerId: 'dropper', heartbeatFraction: 1 / 3 });
+    await producer.enqueueMany(queue, [{ payload: 1, timeoutMs: 300 }, { payload: 2, timeoutMs: 300 }]);
+    await eventually(() => started === 2);
+    dropping.close();
+    const { client } = await countingClient();
+    const attempts: number[] = [];
+    const rescuer = new JobsClient(client, { workerKey: WORKER }).worker(queue, ({ attempt }) => { attempts.push(attempt); },
+      { mode: 'push', concurrency: 2, workerId: 'rescuer' });
+    await eventually(() => attempts.length === 2);
+    assert.deepEqual(attempts, [2, 2]);
+    await rescuer.stop();
+  });
+});
