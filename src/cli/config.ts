@@ -148,12 +148,14 @@ function coerce(s: Setting, raw: unknown, source: string): OptionValue {
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env, apps: readonly App<any>[] = allApps): Config {
   const config: Config = { ...defaultNodeConfig, app: appDefaults(apps) };
   const all = settings(apps);
-  const byFlag = new Map<string, Setting>();
-  const byFlat = new Map<string, Setting>();
+  // A name may stand for several settings: an alias several apps share (place's and jobs'
+  // `adminToken`) sets each of them.
+  const byFlag = new Map<string, Setting[]>();
+  const byFlat = new Map<string, Setting[]>();
   for (const s of all) {
     for (const n of [s.name, ...s.aliases]) {
-      byFlag.set(kebab(n), s);
-      byFlat.set(n, s);
+      byFlag.set(kebab(n), [...(byFlag.get(kebab(n)) ?? []), s]);
+      byFlat.set(n, [...(byFlat.get(n) ?? []), s]);
     }
   }
   const flags: [Setting, string, string][] = [];
@@ -163,13 +165,13 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
     if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}; see --help`);
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
-    const isBool = typeof byFlag.get(name)?.defaultValue === 'boolean';
+    const isBool = typeof byFlag.get(name)?.[0].defaultValue === 'boolean';
     const value = eq >= 0 ? arg.slice(eq + 1) : isBool && (argv[i + 1] ?? '--').startsWith('--') ? 'true' : argv[++i];
     if (value === undefined) throw new ConfigError(`--${name} needs a value`);
     if (name === 'config') { configFile = value; continue; }
-    const s = byFlag.get(name);
-    if (!s) throw new ConfigError(`unknown option --${name}; see --help`);
-    flags.push([s, value, `--${name}`]);
+    const settingsNamed = byFlag.get(name);
+    if (!settingsNamed) throw new ConfigError(`unknown option --${name}; see --help`);
+    for (const s of settingsNamed) flags.push([s, value, `--${name}`]);
   }
   if (configFile) {
     let parsed: Record<string, unknown>;
@@ -183,9 +185,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
         readAppSections(config, v as Record<string, unknown>, apps, all, configFile);
         continue;
       }
-      const s = byFlat.get(k);
-      if (!s) throw new ConfigError(`config file ${configFile}: unknown key ${k}`);
-      s.set(config, coerce(s, Array.isArray(v) && k === 'apps' ? v.join(',') : v, configFile));
+      const named = byFlat.get(k);
+      if (!named) throw new ConfigError(`config file ${configFile}: unknown key ${k}`);
+      for (const s of named) s.set(config, coerce(s, Array.isArray(v) && k === 'apps' ? v.join(',') : v, configFile));
     }
   }
   for (const s of all) {

@@ -44,6 +44,7 @@ test('app options: one section per app, by file, environment and flag, with the 
     c = loadConfig(['--config', file], {});
     assert.equal(c.app.place.cooldownMs, 5);
     assert.equal(c.app.place.adminToken, 'tok');
+    assert.equal(c.app.jobs.adminToken, 'tok', 'an alias two apps share sets both');
     assert.equal(loadConfig(['--admin-token', 'x'], {}).app.place.adminToken, 'x');
     assert.equal(loadConfig(['--place-admin-token', 'y'], {}).app.place.adminToken, 'y');
     // Refusals: an unknown app or option, a bad value, an app's own check.

@@ -103,9 +103,10 @@ describe('jobs push mode', () => {
     const { client: dropping } = await countingClient();
     const producer = new JobsClient((await countingClient()).client, { producerKey: PRODUCER });
     let started = 0;
-    new JobsClient(dropping, { workerKey: WORKER }).worker(queue, async () => {
+    const hung: Array<() => void> = [];
+    const dropper = new JobsClient(dropping, { workerKey: WORKER }).worker(queue, async () => {
       started++;
-      await new Promise(() => {}); // never finishes
+      await new Promise<void>((resolve) => hung.push(resolve)); // does not finish until the test ends
     }, { mode: 'push', concurrency: 2, workerId: 'dropper', heartbeatFraction: 1 / 3 });
     await producer.enqueueMany(queue, [{ payload: 1, timeoutMs: 300 }, { payload: 2, timeoutMs: 300 }]);
     await eventually(() => started === 2);
@@ -117,5 +118,8 @@ describe('jobs push mode', () => {
     await eventually(() => attempts.length === 2);
     assert.deepEqual(attempts, [2, 2]);
     await rescuer.stop();
+    // Let the disconnected worker's handlers end, so it stops and leaves nothing running.
+    for (const resolve of hung) resolve();
+    await dropper.stop();
   });
 });
