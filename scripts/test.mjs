@@ -79,13 +79,23 @@ function held() {
   };
 }
 
+/** A lane that runs longer than this is killed and fails (ms); TEST_LANE_TIMEOUT_MS overrides it. */
+const LANE_TIMEOUT_MS = Number(process.env.TEST_LANE_TIMEOUT_MS ?? 25 * 60_000);
+
 /** Runs one lane, its output to `sink`; resolves with its exit code and TAP counts. */
 function runLane(lane, files, sink, besideOf = null) {
   const concurrency = Number(process.env[`TEST_CONCURRENCY_${lane.name.toUpperCase()}`] ?? lane.concurrency);
   const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files];
   sink.out(`# lane ${lane.name}: ${files.length} files, ${concurrency} at a time${besideOf ? ` (beside ${besideOf}; its output follows that lane's)` : ''}\n`);
   const started = Date.now();
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, so a lane that outlives LANE_TIMEOUT_MS (a test file whose process never
+  // exits: a handle left open) is killed whole and fails, instead of holding CI until its limit.
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const watchdog = setTimeout(() => {
+    sink.err(`# lane ${lane.name} still running after ${Math.round(LANE_TIMEOUT_MS / 1000)} s: killed (a test file that never exits?)\n`);
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+  }, LANE_TIMEOUT_MS);
+  child.once('exit', () => clearTimeout(watchdog));
   child.stderr.on('data', (chunk) => sink.err(chunk));
   const counts = {};
   let tail = '';
