@@ -89,7 +89,9 @@ test('a tiny run against a Brigade it starts measures, converges and reports', a
     assert.ok(t.headline.framesPerServerCpuSecond! > 0 && t.headline.viewersPerServerCore! > 0);
     assert.ok(t.simulator.rssPerViewerKB !== null && t.simulator.viewerCpuMicrosecondsPerFrame! > 0);
     assert.ok(t.timeline.length >= 3);
-    assert.ok(t.timeline.some((s) => s.framesPerSecond > 0 && s.serverCpuPct !== null && s.serverRssMB! > 0 && s.tickIntervalMs === 100));
+    // The tick interval is recorded: 100 ms, or more where a loaded machine stretched the adaptive tick.
+    assert.ok(t.timeline.some((s) => s.framesPerSecond > 0 && s.serverCpuPct !== null && s.serverRssMB! > 0
+      && s.tickIntervalMs !== null && s.tickIntervalMs! >= 100), JSON.stringify(t.timeline.map((s) => s.tickIntervalMs)));
 
     // The report: one self-contained file with the charts and the table.
     assert.ok((html.match(/<svg /g) ?? []).length >= 4, 'latency, delivery, CPU/RSS and tick charts');
