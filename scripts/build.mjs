@@ -3,9 +3,8 @@
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 
-await build({
-  entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/cli.js',
+/** How every Node bundle is built: ESM for Node 20, npm packages left as imports, with source maps. */
+const nodeBundle = {
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -13,20 +12,14 @@ await build({
   packages: 'external',
   sourcemap: true,
   logLevel: 'warning',
-});
+};
 
-// The choir app's codec shards are worker threads it starts by path: dist/choir-shard.js, beside
-// dist/cli.js (src/apps/choir/shards.ts looks for it next to the bundle).
+// The CLI, and the choir app's codec shards: worker threads it starts by path, dist/choir-shard.js,
+// beside dist/cli.js (src/apps/choir/shards.ts looks for it next to the bundle).
 await build({
-  entryPoints: { 'choir-shard': 'src/apps/choir/shard-worker.ts' },
+  ...nodeBundle,
+  entryPoints: { cli: 'src/cli/main.ts', 'choir-shard': 'src/apps/choir/shard-worker.ts' },
   outdir: 'dist',
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  packages: 'external',
-  sourcemap: true,
-  logLevel: 'warning',
 });
 
 // `brigade bench` forks dist/sim/viewer-worker.js and editor-worker.js, which load the adapter of
@@ -35,16 +28,10 @@ const simProtocols = existsSync('src/sim/protocols')
   ? readdirSync('src/sim/protocols').filter((f) => f.endsWith('.ts')).map((f) => `src/sim/protocols/${f}`)
   : [];
 await build({
+  ...nodeBundle,
   entryPoints: ['src/sim/viewer-worker.ts', 'src/sim/editor-worker.ts', ...simProtocols],
   outdir: 'dist/sim',
   outbase: 'src/sim',
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  packages: 'external',
-  sourcemap: true,
-  logLevel: 'warning',
 });
 
 mkdirSync('dist/web', { recursive: true });
