@@ -4,6 +4,7 @@ import { WebSocket } from 'ws';
 import { BrigadeClient, type InboxItem } from '../../../src/sdk/index.ts';
 import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
 import { eventually } from '../../helpers/eventually.ts';
+import { inboxApi } from './inbox-api.ts';
 import '../../../src/apps/inbox/errors.ts';
 
 const KEY = 'test-publisher-key-0123456789';
@@ -18,14 +19,7 @@ after(async () => {
   server.cleanup();
 });
 
-async function call(method: string, path: string, body?: unknown, auth: string | null = KEY): Promise<{ status: number; json: any }> {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: await res.json() };
-}
+const call = inboxApi(() => server.url, KEY);
 
 async function client(): Promise<BrigadeClient> {
   const token = ((await (await fetch(server.url + '/api/identity', { method: 'POST' })).json()) as { token: string }).token;

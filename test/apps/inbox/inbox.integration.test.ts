@@ -4,6 +4,7 @@ import { WebSocket } from 'ws';
 import { BrigadeClient, type InboxItem } from '../../../src/sdk/index.ts';
 import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
 import { eventually } from '../../helpers/eventually.ts';
+import { inboxApi } from './inbox-api.ts';
 import '../../../src/apps/inbox/errors.ts'; // so the client names INBOX_* codes
 
 const KEY = 'test-publisher-key-0123456789';
@@ -18,14 +19,7 @@ after(async () => {
   server.cleanup();
 });
 
-async function call(method: string, path: string, body?: unknown, auth: string | null = KEY): Promise<{ status: number; json: any }> {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: await res.json() };
-}
+const call = inboxApi(() => server.url, KEY);
 
 test('devices: register, self-update with the device token, forged and unknown tokens', async () => {
   const r = await call('POST', '/api/inbox/devices', { groups: ['sports'], attributes: { country: 'FR', age: 30 } }, null);
