@@ -7,7 +7,7 @@ import { registerErrorCodes } from '../protocol/index.ts';
 import type {
   App, AppCore, AppHandle, AppListing, AppOptions, CoreLimits, HttpRoute, SocketAcceptor, TickCallback, TickOptions,
 } from './app.ts';
-import { hasClaims, hasDirectMessages, hasJobQueues, hasMembership, type Engine } from './engine.ts';
+import { hasClaims, hasDirectMessages, hasHeldClaims, hasJobQueues, hasMembership, type Engine } from './engine.ts';
 import { everyOnGrid, type GridTimer } from './grid-timer.ts';
 import type { Hub } from './hub.ts';
 import type { Logger } from './options.ts';
@@ -21,6 +21,8 @@ export interface AppHostDeps {
   metricsRegistry: unknown;
   /** Persistent secrets (AppCore.secret). */
   secret(name: string, given: string): string;
+  /** This node's own public URL (AppCore.publicUrl); "" when the node does not know it. */
+  publicUrl?: () => string;
 }
 
 /** An app to run, with its resolved options. */
@@ -97,6 +99,8 @@ export class AppHost {
       direct: hasDirectMessages(engine) ? engine : null,
       membership: hasMembership(engine) ? engine : null,
       claims: hasClaims(engine) ? engine : null,
+      heldClaims: hasHeldClaims(engine) ? engine : null,
+      publicUrl: () => this.deps.publicUrl?.() ?? '',
       jobs: hasJobQueues(engine) ? engine : null,
       metricsRegistry: this.deps.metricsRegistry,
       secret: (secretName, given) => this.deps.secret(secretName, given),

@@ -17,7 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorBlock } from '../protocol/index.ts';
 import type { ChannelType, Publisher } from './channel-type.ts';
 import type { CoreApi } from './core-api.ts';
-import type { Claims, DirectMessages, JobQueues, Membership } from './engine.ts';
+import type { Claims, DirectMessages, HeldClaims, JobQueues, Membership } from './engine.ts';
 import type { Logger } from './options.ts';
 import type { CoreStats } from './stats.ts';
 
@@ -172,6 +172,13 @@ export interface AppCore<O extends AppOptions = AppOptions> {
   readonly direct: DirectMessages | null;
   readonly membership: Membership | null;
   readonly claims: Claims | null;
+  /** Claims with a holder, renewed by it (choir's "this room lives here"). */
+  readonly heldClaims: HeldClaims | null;
+  /**
+   * The base URL (http: or https:) at which a client reaches this node alone, from `--public-url`
+   * (`{port}` is this node's own port). Read it once the node listens (from a request, not in start).
+   */
+  publicUrl(): string;
   /** Durable job queues (the jobs app). */
   readonly jobs: JobQueues | null;
   /**

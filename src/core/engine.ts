@@ -253,6 +253,23 @@ export interface Claims {
 }
 
 /**
+ * Claims with a holder, renewed by their holder: "this room lives on this node" (choir). A key is
+ * held by one holder string at a time; the holder renews it before it expires, and when the holder
+ * stops renewing (its process died) the key is free again after the TTL. Atomic across nodes.
+ */
+export interface HeldClaims {
+  /**
+   * Takes `key` for `holder` for `ttlMs` from now when it is free or already `holder`'s (a renewal).
+   * Resolves who holds it now and the ms until that claim ends: `holder` itself and `ttlMs` when
+   * taken or renewed; otherwise the other holder and its time left (at least 1), changing nothing.
+   * Rejects with UNAVAILABLE when the engine cannot be reached, RangeError for a bad ttl or holder.
+   */
+  holdClaim(key: string, holder: string, ttlMs: number): Promise<{ holder: string; ttlMs: number }>;
+  /** Ends `key` now if `holder` holds it; resolves whether it did. Another holder's claim is untouched. */
+  releaseClaim(key: string, holder: string): Promise<boolean>;
+}
+
+/**
  * Delivery that follows what a node uses. An engine that delivers a channel's batches only to the
  * nodes that have touched it (Redis: one XREAD per node names each channel's log) lets a node say
  * it is done with one, so that what it watches does not grow with every channel it ever served.
@@ -271,6 +288,11 @@ export function hasChannelRelease(e: Engine): e is Engine & ChannelRelease {
 
 export function hasClaims(e: Engine): e is Engine & Claims {
   return typeof (e as Partial<Claims>).claim === 'function';
+}
+
+export function hasHeldClaims(e: Engine): e is Engine & HeldClaims {
+  const candidate = e as Partial<HeldClaims>;
+  return typeof candidate.holdClaim === 'function' && typeof candidate.releaseClaim === 'function';
 }
 
 export function hasDirectMessages(e: Engine): e is Engine & DirectMessages {

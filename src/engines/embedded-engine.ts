@@ -23,6 +23,7 @@ import { PRODUCER_WINDOW } from '../core/engine.ts';
 import { validateStamps } from './stamps.ts';
 import { BrigadeError } from '../protocol/index.ts';
 import { EmbeddedClaims } from './embedded-claims.ts';
+import { checkHeldClaim, EmbeddedHeldClaims } from './embedded-held-claims.ts';
 import { EmbeddedJobs } from './embedded-jobs.ts';
 
 export interface EmbeddedEngineOptions {
@@ -100,6 +101,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
   private readonly sets = new Map<string, MemberSet>();
   /** Claims are kept in SQLite (embedded-claims.ts), so a cooldown outlives a restart. */
   private claims: EmbeddedClaims | null = null;
+  private heldClaims: EmbeddedHeldClaims | null = null;
   /** Job queues in SQLite (embedded-jobs.ts), one transaction per call. */
   private jobs: EmbeddedJobs | null = null;
 
@@ -123,6 +125,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
       this.snapshotTx = db.transaction((channel: string, snapshot: StoredSnapshot) =>
         this.putSnapshotInTx(channel, snapshot));
       this.claims = new EmbeddedClaims(db);
+      this.heldClaims = new EmbeddedHeldClaims(db);
       this.jobs = new EmbeddedJobs(db);
       this.db = db;
     } catch (err) {
@@ -210,6 +213,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
     this.db = null;
     this.statements = null;
     this.claims = null;
+    this.heldClaims = null;
     this.jobs = null;
     this.receivers.clear();
     this.sets.clear();
@@ -257,6 +261,25 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
       return this.claims!.claim(key, ttlMs, Date.now());
     } catch (err) {
       throw unavailable('claiming failed', err);
+    }
+  }
+
+  async holdClaim(key: string, holder: string, ttlMs: number): Promise<{ holder: string; ttlMs: number }> {
+    checkHeldClaim(holder, ttlMs);
+    this.ready();
+    try {
+      return this.heldClaims!.hold(key, holder, ttlMs, Date.now());
+    } catch (err) {
+      throw unavailable('holding the claim failed', err);
+    }
+  }
+
+  async releaseClaim(key: string, holder: string): Promise<boolean> {
+    this.ready();
+    try {
+      return this.heldClaims!.drop(key, holder);
+    } catch (err) {
+      throw unavailable('releasing the claim failed', err);
     }
   }
 

@@ -46,11 +46,13 @@ import { PRODUCER_WINDOW } from '../core/engine.ts';
 import { BrigadeError } from '../protocol/index.ts';
 import { RedisBatchReader } from './redis-batch-reader.ts';
 import { packEvents, unpackEvents } from './redis-event-codec.ts';
-import { batchId, channelKeys, checkPrefix, claimKey, directChannel, membersKey, parseBatchEntry, producerKey } from './redis-keys.ts';
+import { batchId, channelKeys, checkPrefix, claimKey, directChannel, heldClaimKey, membersKey, parseBatchEntry, producerKey } from './redis-keys.ts';
 import { validateStamps } from './stamps.ts';
 import type { BatchEntry, RawStreamEntry } from './redis-keys.ts';
 import { APPEND_LUA } from './redis-lua-append.ts';
 import { CLAIM_LUA } from './redis-lua-claim.ts';
+import { HOLD_CLAIM_LUA, RELEASE_CLAIM_LUA } from './redis-lua-hold-claim.ts';
+import { checkHeldClaim } from './embedded-held-claims.ts';
 import { GET_SNAPSHOT_LUA } from './redis-lua-get-snapshot.ts';
 import { INFO_LUA } from './redis-lua-info.ts';
 import { JOIN_LUA } from './redis-lua-join.ts';
@@ -96,6 +98,8 @@ interface ScriptCommands {
   brigadeGetSnapshotBuffer(snaps: string, snap: string, atOrBefore: string): Promise<[Buffer, Buffer, Buffer] | null>;
   brigadeJoin(members: string, now: string, expiresAtMs: string, member: string): Promise<number>;
   brigadeClaim(key: string, ttlMs: string): Promise<number>;
+  brigadeHoldClaim(key: string, holder: string, ttlMs: string): Promise<[string, number]>;
+  brigadeReleaseClaim(key: string, holder: string): Promise<number>;
 }
 
 const defaultLogger = { warn: (obj: object, msg: string) => console.warn(msg, obj) };
@@ -161,6 +165,8 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     cmd.defineCommand('brigadeGetSnapshot', { numberOfKeys: 2, lua: GET_SNAPSHOT_LUA, readOnly: true });
     cmd.defineCommand('brigadeJoin', { numberOfKeys: 1, lua: JOIN_LUA });
     cmd.defineCommand('brigadeClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
+    cmd.defineCommand('brigadeHoldClaim', { numberOfKeys: 1, lua: HOLD_CLAIM_LUA });
+    cmd.defineCommand('brigadeReleaseClaim', { numberOfKeys: 1, lua: RELEASE_CLAIM_LUA });
     defineJobCommands(cmd);
     try {
       await Promise.all([cmd.connect(), readerConn.connect()]);
@@ -431,6 +437,26 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     }
   }
 
+  async holdClaim(key: string, holder: string, ttlMs: number): Promise<{ holder: string; ttlMs: number }> {
+    checkHeldClaim(holder, ttlMs);
+    const cmd = this.connected();
+    try {
+      const [h, left] = await (cmd as unknown as ScriptCommands).brigadeHoldClaim(heldClaimKey(this.prefix, key), holder, String(Math.ceil(ttlMs)));
+      return { holder: h, ttlMs: Number(left) };
+    } catch (err) {
+      throw unavailable('holding the claim failed', err);
+    }
+  }
+
+  async releaseClaim(key: string, holder: string): Promise<boolean> {
+    const cmd = this.connected();
+    try {
+      return Number(await (cmd as unknown as ScriptCommands).brigadeReleaseClaim(heldClaimKey(this.prefix, key), holder)) === 1;
+    } catch (err) {
+      throw unavailable('releasing the claim failed', err);
+    }
+  }
+
   onBatch(handler: BatchHandler): void {
     this.handlers.push(handler);
   }
@@ -634,3 +660,4 @@ function unavailable(what: string, cause: unknown): BrigadeError {
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new BrigadeError('UNAVAILABLE', `${what}: ${detail}`);
 }
+

@@ -16,6 +16,7 @@
  *   <prefix>{<set>}:members     zset    member → expiresAtMs; the key expires with its last member
  *   <prefix>dm:<address>        pub/sub channel of direct messages to an address (not a key)
  *   <prefix>claim:{<key>}       string  held while it exists (PX = the claim's TTL)
+ *   <prefix>held:{<key>}        string  a held claim: the holder (PX = the claim's TTL)
  *
  * Stream ids are versions: the first version of a batch is the id's millisecond part (the sequence
  * part is always 1, as Redis refuses the id 0-0). Versions only grow, so ids do too, and XREAD,
@@ -45,6 +46,10 @@ export function membersKey(prefix: string, set: string): string {
 
 export function claimKey(prefix: string, key: string): string {
   return `${prefix}claim:{${key}}`;
+}
+
+export function heldClaimKey(prefix: string, key: string): string {
+  return `${prefix}held:{${key}}`;
 }
 
 export function directChannel(prefix: string, address: string): string {

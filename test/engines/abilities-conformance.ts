@@ -1,5 +1,5 @@
 /**
- * The conformance suite of the optional engine abilities DirectMessages, Membership and Claims
+ * The conformance suite of the optional engine abilities DirectMessages, Membership, Claims and HeldClaims
  * (core/engine.ts), run by each engine that has them.
  *
  * `make` returns a fresh, unopened engine (the suite opens and closes it). `options.makePair`, for
@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
 import {
-  hasClaims, hasDirectMessages, hasMembership, type Claims, type DirectMessages, type Engine, type Membership,
+  hasClaims, hasDirectMessages, hasHeldClaims, hasMembership, type Claims, type DirectMessages, type Engine, type HeldClaims, type Membership,
 } from '../../src/core/engine.ts';
 import { BrigadeError } from '../../src/protocol/index.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -397,6 +397,63 @@ export function runAbilitiesConformance(
         const engine = await claimer();
         await engine.close();
         await assert.rejects(engine.claim(unique('closed'), 1000), isUnavailable);
+      });
+    });
+
+    describe('held claims', () => {
+      const holderOf = async (): Promise<Able & HeldClaims> => {
+        const engine = await fresh();
+        assert.ok(hasHeldClaims(engine), 'has HeldClaims');
+        return engine;
+      };
+
+      it('is held by one holder, renewed by it, refused to another until it ends', async () => {
+        const engine = await holderOf();
+        const key = unique('room');
+        assert.deepEqual(await engine.holdClaim(key, 'node-a', 60_000), { holder: 'node-a', ttlMs: 60_000 }, 'free: taken');
+        assert.deepEqual(await engine.holdClaim(key, 'node-a', 30_000), { holder: 'node-a', ttlMs: 30_000 }, 'renewed by its holder');
+        const other = await engine.holdClaim(key, 'node-b', 60_000);
+        assert.equal(other.holder, 'node-a', 'another holder is told who holds it');
+        assert.ok(other.ttlMs > 0 && other.ttlMs <= 30_000, `and for how long: ${other.ttlMs}`);
+        assert.equal(await engine.releaseClaim(key, 'node-b'), false, 'not node-b\'s to release');
+        assert.equal((await engine.holdClaim(key, 'node-b', 60_000)).holder, 'node-a', 'still node-a\'s');
+        assert.equal(await engine.releaseClaim(key, 'node-a'), true);
+        assert.equal((await engine.holdClaim(key, 'node-b', 60_000)).holder, 'node-b', 'free after release');
+      });
+
+      it('is free for another holder once its holder stops renewing', async () => {
+        const engine = await holderOf();
+        const key = unique('expiring');
+        assert.equal((await engine.holdClaim(key, 'dead-node', 300)).holder, 'dead-node');
+        await eventually(async () => (await engine.holdClaim(key, 'next-node', 60_000)).holder === 'next-node', { what: 'the claim expires' });
+        assert.equal((await engine.holdClaim(key, 'dead-node', 60_000)).holder, 'next-node', 'the old holder does not get it back');
+      });
+
+      it('gives a key to exactly one of many holders at once', async () => {
+        const engine = await holderOf();
+        const key = unique('race');
+        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => engine.holdClaim(key, `node-${i}`, 60_000)));
+        const winners = new Set(results.map((r) => r.holder));
+        assert.equal(winners.size, 1, `every answer names one holder: ${[...winners].join(',')}`);
+      });
+
+      it('refuses a bad ttl or holder', async () => {
+        const engine = await holderOf();
+        await assert.rejects(engine.holdClaim(unique('x'), 'a', 0), RangeError);
+        await assert.rejects(engine.holdClaim(unique('x'), '', 1000), RangeError);
+      });
+
+      if (options.makePair) it('shares held claims between two engines on one storage', async () => {
+        const [a, b] = await Promise.all((await options.makePair!()).map(open)) as (Able & HeldClaims)[];
+        const key = unique('shared-held');
+        assert.equal((await a.holdClaim(key, 'node-a', 60_000)).holder, 'node-a');
+        assert.equal((await b.holdClaim(key, 'node-b', 60_000)).holder, 'node-a', 'held through the other engine');
+      });
+
+      it('rejects with UNAVAILABLE after close', async () => {
+        const engine = await holderOf();
+        await engine.close();
+        await assert.rejects(engine.holdClaim(unique('closed'), 'a', 1000), isUnavailable);
       });
     });
   });
