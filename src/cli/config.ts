@@ -28,6 +28,16 @@ export interface NodeConfig extends CoreOptions {
   redisPrefix: string;
   /** Node processes on this machine (node:cluster, one port); more than 1 needs --redis. */
   workers: number;
+  /**
+   * A second port this node serves alone, so clients can be sent to it (choir's rooms): 0 = none;
+   * each `--workers` worker always opens one: this port + its index, or any free port when 0.
+   */
+  nodePort: number;
+  /**
+   * The base URL at which clients reach this node alone, `{port}` standing for its own port (the
+   * node port when open, else --port); empty = `http://<host>:{port}` (the machine's hostname for 0.0.0.0).
+   */
+  publicUrl: string;
   // engine retention
   /** Log events kept behind the newest snapshot. */
   retainEvents: number;
@@ -68,6 +78,8 @@ export const defaultNodeConfig: NodeConfig = {
   redis: '',
   redisPrefix: 'brigade:',
   workers: 1,
+  nodePort: 0,
+  publicUrl: '',
   ...defaultCoreOptions,
   retainEvents: 100_000,
   keepSnapshots: 8,

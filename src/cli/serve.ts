@@ -4,6 +4,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
@@ -68,8 +69,11 @@ export async function serve(config: Config): Promise<Running> {
 
   // Every app runs on the App contract (src/core/app.ts): the host gives each its ports and
   // collects its channel types, routes, socket paths, requests and ticks.
+  let ownPort = 0; // known once the node listens
+  const publicUrl = () => (config.publicUrl || `http://${config.host === '0.0.0.0' || config.host === '::' ? hostname() : config.host}:{port}`)
+    .replaceAll('{port}', String(ownPort));
   const apps = new AppHost({
-    hub, engine, logger, metricsRegistry: metrics.registry,
+    hub, engine, logger, metricsRegistry: metrics.registry, publicUrl,
     limits: { maxBufferedBytes: config.maxBufferedBytes, maxFrameBytes: config.maxFrameBytes },
     secret: (name, given) => persistentSecret(dataDir, name, given),
   });
@@ -86,7 +90,13 @@ export async function serve(config: Config): Promise<Running> {
   );
   hub.start();
   const address = await gateway.listen();
-  logger.info({ port: address.port, worker: process.env.BRIGADE_WORKER ?? null, data: dataDir, engine: engine.kind, apps: apps.listing.map((a) => a.name), nodeId: apps.nodeId, nodeFlags: process.execArgv, maxConnections: maxConnections || null }, 'brigade listening');
+  ownPort = address.port;
+  // A cluster worker always opens its own port (the shared one reaches any worker).
+  const worker = process.env.BRIGADE_WORKER;
+  if (config.nodePort > 0 || worker !== undefined) {
+    ownPort = await gateway.listenNodePort(config.nodePort > 0 ? config.nodePort + Number(worker ?? 0) : 0);
+  }
+  logger.info({ port: address.port, nodePort: ownPort, publicUrl: publicUrl(), worker: worker ?? null, data: dataDir, engine: engine.kind, apps: apps.listing.map((a) => a.name), nodeId: apps.nodeId, nodeFlags: process.execArgv, maxConnections: maxConnections || null }, 'brigade listening');
 
   let closing: Promise<void> | null = null;
   const shutdown = (reason: string) => {

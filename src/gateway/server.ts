@@ -56,6 +56,8 @@ export interface GatewayDeps {
 
 export class Gateway {
   readonly http: Server;
+  /** This node's own port beside the shared one (`--node-port`, every `--workers` worker), when open. */
+  private nodeServer: Server | null = null;
   /** Every open WebSocket (lean-ws.ts), closed at shutdown. */
   private readonly sockets = new Set<LeanSocket>();
   /** Open WebSocket connections per client address (kept only with a per-address limit). */
@@ -127,6 +129,22 @@ export class Gateway {
     });
   }
 
+  /**
+   * Also serves everything on `port` of this process alone (`exclusive`: under node:cluster the
+   * shared port reaches any worker, this one only this worker), so a client can be sent to this
+   * node (choir's rooms). Port 0: any free port. Resolves the port it listens on.
+   */
+  listenNodePort(port: number): Promise<number> {
+    const server = createServer();
+    server.on('request', (req, res) => this.http.emit('request', req, res));
+    server.on('upgrade', (req, socket, head) => this.http.emit('upgrade', req, socket, head));
+    this.nodeServer = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port, host: this.options.host, exclusive: true }, () => resolve((server.address() as AddressInfo).port));
+    });
+  }
+
   get ready(): boolean {
     return !this.draining && this.deps.hub.engine.isReady();
   }
@@ -135,6 +153,7 @@ export class Gateway {
   stopAccepting(): void {
     this.draining = true;
     this.http.close();
+    this.nodeServer?.close();
   }
 
   /** Closes every client with 1001 going-away and waits briefly for the close handshakes. */
@@ -144,6 +163,7 @@ export class Gateway {
     while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const socket of this.sockets) socket.terminate();
     this.http.closeAllConnections?.();
+    this.nodeServer?.closeAllConnections?.();
   }
 
   private clientIp(req: IncomingMessage): string {

@@ -11,6 +11,8 @@ import type { App, AppRequest } from '../../core/index.ts';
 import { BrigadeError } from '../../protocol/index.ts';
 import { CHOIR_ERRORS, choirError } from './errors.ts';
 import { FRAME_SAMPLES, Room, SAMPLE_RATE, type Singer } from './room.ts';
+import { OwnerCodecs, type Codecs } from './owner-codecs.ts';
+import { RoomPlacement } from './placement.ts';
 import { ShardPool } from './shards.ts';
 import { decodeFrame, encodeReply } from './wire.ts';
 
@@ -26,6 +28,8 @@ export interface ChoirOptions {
   complexity: number;
   singerIdleMs: number;
   deadlineMs: number;
+  claimMs: number;
+  ownerCodec: number;
 }
 
 const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -46,14 +50,18 @@ export const choirApp: App<ChoirOptions> = {
     complexity: { default: 5, help: 'Opus encoder complexity 0..10', validate: (v) => (v <= 10 ? null : '0..10') },
     singerIdleMs: { default: 15_000, help: 'a singer who sends nothing this long leaves the room, ms' },
     deadlineMs: { default: 20, help: 'a mix answered later than this after its frame arrived counts as a deadline miss, ms' },
+    claimMs: { default: 5000, help: 'a room\'s claim on its node (engine), renewed every third of it; a room whose node died moves after this, ms', validate: (v) => (v >= 300 ? null : 'at least 300') },
+    ownerCodec: { default: 0, help: '1: run every singer\'s Opus codec in the owner thread, no shards (the unsharded baseline of the benchmarks)', validate: (v) => (v === 0 || v === 1 ? null : '0 or 1') },
   },
 
   start(core) {
     const o = core.options;
     if (o.aheadMs >= o.bufferMs) throw new Error('choir: --choir-ahead-ms must be less than --choir-buffer-ms');
     const shardCount = o.shards > 0 ? o.shards : Math.max(1, availableParallelism() - 1);
-    const pool = new ShardPool({ count: shardCount, bitrate: o.bitrate, complexity: o.complexity });
+    const codecOptions = { count: shardCount, bitrate: o.bitrate, complexity: o.complexity };
+    const pool: Codecs = o.ownerCodec === 1 ? new OwnerCodecs(codecOptions) : new ShardPool(codecOptions);
     const rooms = new Map<string, Room & { created: number }>();
+    const placement = new RoomPlacement(core, o.claimMs);
     const singers = new Map<number, { room: Room; singer: Singer }>();
     let nextSinger = 1;
     const ms = (v: number) => Math.round((v * SAMPLE_RATE) / 1000);
@@ -89,11 +97,22 @@ export const choirApp: App<ChoirOptions> = {
       singers.delete(id);
       s.room.leave(id);
       pool.unpin(id);
-      if (s.room.singers.size === 0) rooms.delete(s.room.name);
+      if (s.room.singers.size === 0) dropRoom(s.room.name);
+    };
+    const dropRoom = (name: string) => {
+      rooms.delete(name);
+      placement.release(name);
     };
 
-    core.request('choir.join', (req) => {
+    core.request('choir.join', async (req) => {
       const b = body(req);
+      if (typeof b.room !== 'string' || !ROOM_NAME.test(b.room)) throw choirError('CHOIR_BAD_ROOM', 'a room name is 1-64 of [A-Za-z0-9_.-]');
+      // A room lives on one node at a time: a room not here is claimed for this node, or the client
+      // is told which node's URL holds it (docs/choir.md, "Many nodes").
+      if (!rooms.has(b.room)) {
+        const elsewhere = await placement.claim(b.room);
+        if (elsewhere) return { room: b.room, elsewhere: elsewhere.url, node: elsewhere.node, retryAfterMs: elsewhere.retryAfterMs };
+      }
       const room = roomOf(b.room, true);
       const delayMs = b.delayMs ?? 0;
       const gain = b.gain ?? 1;
@@ -108,11 +127,11 @@ export const choirApp: App<ChoirOptions> = {
         singer = room.join(id, key, name, ms(delayMs), gain, shard, Date.now());
       } catch (err) {
         pool.unpin(id);
-        if (room.singers.size === 0) rooms.delete(room.name);
+        if (room.singers.size === 0) dropRoom(room.name);
         throw err;
       }
       singers.set(id, { room, singer });
-      return { singer: id, key, shard, delaySamples: singer.delaySamples, ...room.state() };
+      return { singer: id, key, shard, delaySamples: singer.delaySamples, node: core.nodeId, url: core.publicUrl(), ...room.state() };
     });
     core.request('choir.leave', (req) => {
       const b = body(req);
@@ -158,12 +177,28 @@ export const choirApp: App<ChoirOptions> = {
       for (const [id, s] of singers) if (s.singer.lastSeenMs < cutoff) leave(id);
     });
 
+    // Renew the claims of the rooms held here; a room whose claim another node now holds (this node
+    // was cut off from the engine past --choir-claim-ms) is dropped here with its singers.
+    core.tick(Math.max(100, Math.floor(o.claimMs / 3)), async () => {
+      for (const name of await placement.renew([...rooms.keys()])) {
+        core.logger.warn({ room: name }, 'choir: another node holds this room\'s claim now; dropping it here');
+        const room = rooms.get(name);
+        if (room) for (const id of [...room.singers.keys()]) leave(id);
+        rooms.delete(name);
+      }
+    });
+
     registerChoirMetrics(core.metricsRegistry as client.Registry, rooms, pool);
-    return { async stop() { await pool.close(); } };
+    return {
+      async stop() {
+        await placement.releaseAll([...rooms.keys()]); // a graceful stop hands its rooms over at once
+        await pool.close();
+      },
+    };
   },
 };
 
-function registerChoirMetrics(registry: client.Registry, rooms: Map<string, Room>, pool: ShardPool): void {
+function registerChoirMetrics(registry: client.Registry, rooms: Map<string, Room>, pool: Codecs): void {
   const perRoom = (name: string, help: string, read: (r: Room) => number) => {
     const last = new Map<string, number>();
     new client.Counter({
@@ -185,6 +220,16 @@ function registerChoirMetrics(registry: client.Registry, rooms: Map<string, Room
   perRoom('brigade_choir_frames_total', 'Voice frames added into each room\'s buffer', (r) => r.framesIn);
   perRoom('brigade_choir_late_frames_total', 'Voice frames added at a position a singer behind had already heard', (r) => r.lateFrames);
   perRoom('brigade_choir_mix_deadline_misses_total', 'Mixes answered later than --choir-deadline-ms after their frame arrived', (r) => r.deadlineMisses);
+  const cpuLast: number[] = [];
+  new client.Counter({
+    name: 'brigade_choir_shard_cpu_seconds_total', help: 'CPU seconds used by each codec shard\'s thread (Linux: the thread\'s own clock)', labelNames: ['shard'], registers: [registry],
+    collect() {
+      for (const [i, v] of pool.cpuSeconds().entries()) {
+        this.inc({ shard: String(i) }, Math.max(0, v - (cpuLast[i] ?? 0)));
+        cpuLast[i] = Math.max(v, cpuLast[i] ?? 0);
+      }
+    },
+  });
   new client.Gauge({
     name: 'brigade_choir_shard_queue_depth', help: 'Codec calls waiting for or in each shard\'s RPC', labelNames: ['shard'], registers: [registry],
     collect() { for (let i = 0; i < pool.size; i++) this.set({ shard: String(i) }, pool.queueDepth(i)); },

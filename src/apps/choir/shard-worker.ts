@@ -7,10 +7,14 @@
  * with each item's input bytes concatenated in the data, in order. Reply JSON: `{"items": [{"len":
  * bytes} | {"err": CODE, "msg": "…"}, …]}` with the outputs concatenated; or `{"err": CODE, "msg"}`
  * for a request that could not be read at all. A failing item (a malformed Opus packet) fails alone.
+ * Every reply also carries `"cpu"`: this thread's CPU seconds so far (Linux: /proc/thread-self/stat,
+ * read at most every 200 ms; elsewhere the time spent handling requests), for the owner's metrics.
  *
  * Built as its own entry (dist/choir-shard.js, scripts/build.mjs); the owner loads it by path.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   encodeJson, readMessage, RpcError, statusWord, STATUS_CLOSE, STATUS_REPLY, STATUS_REQUEST, writeMessage, MAX_DATA_BYTES,
@@ -34,6 +38,20 @@ export interface ShardData {
 }
 
 const FRAME_BYTES = 960 * 2;
+const CPU_READ_EVERY_MS = 200;
+/** Clock ticks per second of /proc's utime and stime (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+/** This thread's CPU seconds, or null where /proc/thread-self cannot be read. */
+function threadCpuSeconds(): number | null {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ; // utime, stime (fields 14 and 15)
+  } catch {
+    return null;
+  }
+}
 const OPUS_SET_COMPLEXITY = 4010;
 
 function main(): void {
@@ -53,6 +71,10 @@ function main(): void {
   const status = statusWord(sab);
   // The one message a shard sends: it is loaded and listening (the owner's RPC timeouts start now).
   parentPort?.postMessage('ready');
+  let cpu = threadCpuSeconds() ?? 0;
+  let cpuReadAt = performance.now();
+  let busySeconds = 0;
+  const fromProc = threadCpuSeconds() !== null;
 
   for (;;) {
     const st = Atomics.load(status, 0);
@@ -61,7 +83,8 @@ function main(): void {
       Atomics.wait(status, 0, st);
       continue;
     }
-    let reply: { json: unknown; data: Uint8Array };
+    let reply: { json: Record<string, unknown>; data: Uint8Array };
+    const began = performance.now();
     try {
       const msg = readMessage(sab);
       reply = handle(msg.json, msg.data, codecOf, codecs);
@@ -69,6 +92,11 @@ function main(): void {
       const code = err instanceof RpcError ? err.code : 'CHOIR_RPC_MALFORMED';
       reply = { json: { err: code, msg: (err as Error).message }, data: new Uint8Array(0) };
     }
+    const ended = performance.now();
+    busySeconds += (ended - began) / 1000;
+    if (!fromProc) cpu = busySeconds;
+    else if (ended - cpuReadAt >= CPU_READ_EVERY_MS) { cpu = threadCpuSeconds() ?? cpu; cpuReadAt = ended; }
+    reply.json.cpu = cpu;
     try {
       writeMessage(sab, encodeJson(reply.json), reply.data);
     } catch (err) {
@@ -79,7 +107,7 @@ function main(): void {
   }
 }
 
-function handle(json: unknown, data: Uint8Array, codecOf: (s: number) => OpusCodec, codecs: Map<number, OpusCodec>): { json: unknown; data: Uint8Array } {
+function handle(json: unknown, data: Uint8Array, codecOf: (s: number) => OpusCodec, codecs: Map<number, OpusCodec>): { json: Record<string, unknown>; data: Uint8Array } {
   const items = (json as { items?: unknown })?.items;
   if (!Array.isArray(items)) throw new RpcError('CHOIR_RPC_MALFORMED', 'the request has no items array');
   let inAt = 0;

@@ -10,6 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import { BrigadeError } from '../../protocol/index.ts';
 import { choirError } from './errors.ts';
+import type { Codecs } from './owner-codecs.ts';
 import {
   encodeJson, MAX_DATA_BYTES, readMessage, RPC_BYTES, RpcError, statusWord, STATUS_CLOSE, STATUS_IDLE, STATUS_REPLY, STATUS_REQUEST, writeMessage,
 } from './rpc.ts';
@@ -54,6 +55,9 @@ class Shard {
   closed = false;
   rpcs = 0;
   generation = 0;
+  /** CPU seconds of the current thread (from its last reply) and of the threads before it. */
+  cpuNow = 0;
+  cpuBefore = 0;
   /** Resolves once the current worker is loaded and listening (a slow start is not a stuck shard). */
   ready: Promise<void> = Promise.resolve();
 
@@ -61,6 +65,8 @@ class Shard {
 
   private spawn(): void {
     this.sab = new SharedArrayBuffer(RPC_BYTES);
+    this.cpuBefore += this.cpuNow;
+    this.cpuNow = 0;
     const gen = ++this.generation;
     const worker = workerFor({ sab: this.sab, index: this.index, bitrate: this.options.bitrate, complexity: this.options.complexity });
     this.worker = worker;
@@ -134,7 +140,8 @@ class Shard {
     }
     if (this.inFlight !== batch) return; // failed meanwhile (the shard died)
     this.inFlight = null;
-    const r = reply.json as { err?: string; msg?: string; items?: ({ len: number } | { err: string; msg: string })[] };
+    const r = reply.json as { err?: string; msg?: string; cpu?: number; items?: ({ len: number } | { err: string; msg: string })[] };
+    if (typeof r.cpu === 'number' && generation === this.generation) this.cpuNow = r.cpu;
     if (r.err || !Array.isArray(r.items) || r.items.length !== batch.length) {
       const err = new BrigadeError((r.err as 'CHOIR_RPC_MALFORMED') ?? 'CHOIR_RPC_MALFORMED', r.msg ?? 'the shard\'s reply does not match the request');
       for (const p of batch) p.reject(err);
@@ -196,7 +203,7 @@ class Shard {
   }
 }
 
-export class ShardPool {
+export class ShardPool implements Codecs {
   private readonly shards: Shard[];
   private readonly load: number[];
   private readonly pinned = new Map<number, number>();
@@ -256,6 +263,10 @@ export class ShardPool {
   }
 
   rpcCount(shard: number): number { return this.shards[shard].rpcs; }
+
+  cpuSeconds(): number[] {
+    return this.shards.map((s) => s.cpuBefore + s.cpuNow);
+  }
 
   /** A raw RPC to one shard, for tests of the shard's own checks (waits until the shard is idle). */
   async rawRpc(shard: number, json: Uint8Array, data: Uint8Array, rawLengths?: { json?: number; data?: number }): Promise<{ json: unknown; data: Uint8Array }> {

@@ -1,0 +1,79 @@
+/**
+ * The codec in the owner thread, no shards (`--choir-owner-codec 1`): every singer's Opus encoder
+ * and decoder run synchronously in the main thread, between the room's reads and writes. This is
+ * the unsharded baseline of the benchmarks (docs/choir.md), the seed's "216 singers" setup; it has
+ * the ShardPool's surface so the app does not know which it has.
+ */
+import { createRequire } from 'node:module';
+import { choirError } from './errors.ts';
+
+const require = createRequire(import.meta.url);
+const OPUS_SET_COMPLEXITY = 4010;
+const FRAME_BYTES = 1920;
+
+interface OpusCodec {
+  encode(pcm: Buffer): Buffer;
+  decode(packet: Buffer): Buffer;
+  setBitrate(bitrate: number): void;
+  applyEncoderCTL(ctl: number, value: number): void;
+}
+
+/** What the app needs of its codecs: ShardPool (worker threads) or OwnerCodecs (this thread). */
+export interface Codecs {
+  readonly size: number;
+  pin(singer: number): number;
+  unpin(singer: number): void;
+  decode(singer: number, packet: Uint8Array): Promise<Int16Array>;
+  encode(singer: number, pcm: Int16Array): Promise<Uint8Array>;
+  queueDepth(shard: number): number;
+  /** CPU seconds each shard's thread has used (index = shard); owner codecs: none. */
+  cpuSeconds(): number[];
+  close(): Promise<void>;
+}
+
+export class OwnerCodecs implements Codecs {
+  readonly size = 0;
+  private readonly codecs = new Map<number, OpusCodec>();
+  private readonly Opus: new (rate: number, channels: number) => OpusCodec;
+
+  constructor(private readonly options: { bitrate: number; complexity: number }) {
+    this.Opus = (require('@discordjs/opus') as { OpusEncoder: new (rate: number, channels: number) => OpusCodec }).OpusEncoder;
+  }
+
+  pin(singer: number): number {
+    const c = new this.Opus(48_000, 1);
+    c.setBitrate(this.options.bitrate);
+    c.applyEncoderCTL(OPUS_SET_COMPLEXITY, this.options.complexity);
+    this.codecs.set(singer, c);
+    return -1;
+  }
+
+  unpin(singer: number): void { this.codecs.delete(singer); }
+
+  private codecOf(singer: number): OpusCodec {
+    const c = this.codecs.get(singer);
+    if (!c) throw choirError('CHOIR_NOT_A_SINGER', `singer ${singer} has no codec`);
+    return c;
+  }
+
+  async decode(singer: number, packet: Uint8Array): Promise<Int16Array> {
+    let out: Buffer;
+    try {
+      out = this.codecOf(singer).decode(Buffer.from(packet.buffer, packet.byteOffset, packet.length));
+    } catch (err) {
+      throw choirError('CHOIR_BAD_OPUS', `the Opus packet did not decode: ${(err as Error).message}`);
+    }
+    if (out.length !== FRAME_BYTES) throw choirError('CHOIR_BAD_OPUS', `the packet decoded to ${out.length / 2} samples, a frame is 960 (20 ms)`);
+    const pcm = new Int16Array(out.length / 2);
+    new Uint8Array(pcm.buffer).set(out);
+    return pcm;
+  }
+
+  async encode(singer: number, pcm: Int16Array): Promise<Uint8Array> {
+    return new Uint8Array(this.codecOf(singer).encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength)));
+  }
+
+  queueDepth(): number { return 0; }
+  cpuSeconds(): number[] { return []; }
+  async close(): Promise<void> { this.codecs.clear(); }
+}
