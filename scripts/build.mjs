@@ -29,7 +29,7 @@ const simProtocols = existsSync('src/sim/protocols')
   : [];
 await build({
   ...nodeBundle,
-  entryPoints: ['src/sim/viewer-worker.ts', 'src/sim/editor-worker.ts', ...simProtocols],
+  entryPoints: ['src/sim/viewer-worker.ts', 'src/sim/editor-worker.ts', 'src/sim/choir-worker.ts', ...simProtocols],
   outdir: 'dist/sim',
   outbase: 'src/sim',
 });

@@ -49,6 +49,8 @@ function summaryLine(t: TargetResult): string {
 }
 
 export async function runBench(argv: string[]): Promise<number> {
+  const scenario = argv.indexOf('--scenario');
+  if (scenario >= 0 && argv[scenario + 1] === 'choir') return (await import('./choir-bench.ts')).runChoirBench(argv);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(benchUsage);
     return 0;

@@ -1,0 +1,325 @@
+/**
+ * `brigade bench --scenario choir`: how many bucket-brigade singers one node serves in real time,
+ * with the codec in the owner thread (`--choir-owner-codec 1`, unsharded) against codec shards
+ * (worker threads), beside the codec-only ceiling measured in the same run. docs/choir.md and
+ * docs/BENCHMARKS.md ("choir") have the figures and how to read them.
+ *
+ * Per mode, a ramp of steps (--choir-steps 40,80,…): a fresh `brigade serve --apps choir`, singer
+ * processes (choir-worker.ts) joining rooms of --room-size singers, a warm-up, then a window of
+ * --seconds in which each singer sends a real Opus frame every 20 ms and receives its mix. A step
+ * passes when at least 99.9 % of the frames due in the window got their mix back within the
+ * server's deadline (--choir-deadline-ms 20, counted by the server: brigade_choir_frames_total −
+ * brigade_choir_mix_deadline_misses_total) and nothing failed; a mode stops at its first failing
+ * step. Measured per step: the server's CPU (all its threads, /proc), the shards' CPU (the new
+ * brigade_choir_shard_cpu_seconds_total), so the owner's CPU per singer frame, and the client's
+ * round trips and CPU.
+ *
+ * The codec-only ceiling: one thread doing only each singer's decode + encode (same bitrate and
+ * complexity, the voice packets the singers send), frames per CPU-second / 50 = singers per core.
+ * The owner's inner cost: the room's write + read (mix, own-voice removal, clipping) per singer
+ * frame at several room sizes, in this process (src/apps/choir/room.ts), no codec or transport.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Room } from '../apps/choir/room.ts';
+import { tone } from '../apps/choir/dsp.ts';
+import type { ChoirSingerSpec, ChoirWorkerIn, ChoirWorkerOut, ChoirWorkerStats } from './choir-messages.ts';
+import { Histogram } from './histogram.ts';
+import { shippedNodeFlags, startBrigade, type StartedBrigade } from './listening.ts';
+import { cpuSeconds, machineInfo } from './proc.ts';
+import { ROOT, stopProcess } from './servers.ts';
+import { esc, panelSvg } from './svg.ts';
+import { startWorker, type Worker } from './workers.ts';
+
+const require = createRequire(import.meta.url);
+interface Opus { encode(pcm: Buffer): Buffer; decode(p: Buffer): Buffer; setBitrate(b: number): void; applyEncoderCTL(c: number, v: number): void }
+const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: new (r: number, c: number) => Opus };
+
+export interface ChoirBenchOptions {
+  steps: number[];
+  modes: ('owner' | 'sharded')[];
+  seconds: number;
+  warmupSeconds: number;
+  roomSize: number;
+  singerProcesses: number;
+  shards: number;
+  bitrate: number;
+  complexity: number;
+  deadlineMs: number;
+  decodeEvery: number;
+  ceilingSeconds: number;
+  out: string;
+  /** Write docs/bench-choir.svg from the result too. */
+  chart: string;
+}
+
+export interface ChoirStep {
+  mode: 'owner' | 'sharded';
+  singers: number;
+  passed: boolean;
+  /** Frames due in the window whose mix the server answered within its deadline. */
+  onTimeFraction: number;
+  due: number;
+  serverFrames: number;
+  deadlineMisses: number;
+  skipped: number;
+  errors: number;
+  firstErrors: string[];
+  rttMs: ReturnType<Histogram['summary']>;
+  serverCores: number;
+  shardCores: number;
+  ownerCores: number;
+  /** Owner-thread CPU per singer frame, µs (sharded: without the codec; owner mode: with it). */
+  ownerUsPerFrame: number | null;
+  clientCores: number;
+  voicedFraction: number | null;
+}
+
+export interface ChoirBenchResult {
+  scenario: 'choir';
+  startedAt: string;
+  command: string;
+  machine: ReturnType<typeof machineInfo>;
+  options: ChoirBenchOptions;
+  steps: ChoirStep[];
+  best: Record<string, { singers: number; serverCores: number; singersPerServerCore: number } | null>;
+  ceiling: { framesPerCpuSecond: number; singersPerCore: number; decodeUs: number; encodeUs: number };
+  inner: { singersInRoom: number; usPerSingerFrame: number }[];
+}
+
+const num = (v: string, name: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got ${v}`);
+  return n;
+};
+
+export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
+  const o: ChoirBenchOptions = {
+    steps: [40, 80, 120, 160, 200, 240, 280], modes: ['owner', 'sharded'], seconds: 6, warmupSeconds: 2, roomSize: 16,
+    singerProcesses: 1, shards: 0, bitrate: 64_000, complexity: 5, deadlineMs: 20, decodeEvery: 50, ceilingSeconds: 3,
+    out: 'bench/results', chart: '',
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split('=', 2);
+    const v = inline ?? argv[++i];
+    if (v === undefined) throw new Error(`${flag} needs a value`);
+    switch (flag) {
+      case '--scenario': break;
+      case '--choir-steps': o.steps = v.split(',').map((s) => num(s, flag)).filter((n) => n > 0); break;
+      case '--choir-modes': o.modes = v.split(',').map((m) => { if (m !== 'owner' && m !== 'sharded') throw new Error(`${flag}: owner or sharded, got ${m}`); return m; }); break;
+      case '--seconds': o.seconds = num(v, flag); break;
+      case '--warmup': o.warmupSeconds = num(v, flag); break;
+      case '--room-size': o.roomSize = Math.max(2, num(v, flag)); break;
+      case '--singer-processes': o.singerProcesses = Math.max(1, num(v, flag)); break;
+      case '--choir-shards': o.shards = num(v, flag); break;
+      case '--choir-bitrate': o.bitrate = num(v, flag); break;
+      case '--choir-complexity': o.complexity = num(v, flag); break;
+      case '--choir-deadline-ms': o.deadlineMs = num(v, flag); break;
+      case '--decode-every': o.decodeEvery = num(v, flag); break;
+      case '--ceiling-seconds': o.ceilingSeconds = num(v, flag); break;
+      case '--out': o.out = v; break;
+      case '--chart': o.chart = v; break;
+      default: throw new Error(`unknown option ${flag} for --scenario choir; see docs/choir.md`);
+    }
+  }
+  if (o.steps.length === 0) throw new Error('--choir-steps needs at least one count of singers');
+  return o;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sums of the choir metrics on a node's /metrics. */
+async function scrape(port: number): Promise<{ frames: number; misses: number; shardCpu: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const sum = (name: string) => text.split('\n').filter((l) => l.startsWith(name)).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  return { frames: sum('brigade_choir_frames_total'), misses: sum('brigade_choir_mix_deadline_misses_total'), shardCpu: sum('brigade_choir_shard_cpu_seconds_total') };
+}
+
+async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers: number, log: (s: string) => void): Promise<ChoirStep> {
+  const cli = join(ROOT, 'bin/brigade.js');
+  const data = mkdtempSync(join(tmpdir(), 'brigade-choir-bench-'));
+  const codec = mode === 'owner' ? ['--choir-owner-codec', '1'] : ['--choir-shards', String(o.shards)];
+  let server: StartedBrigade | null = null;
+  const workers: Worker<ChoirWorkerIn, ChoirWorkerOut>[] = [];
+  let fatal = '';
+  try {
+    server = await startBrigade(cli, ['serve', '--port', '0', '--host', '127.0.0.1', '--data', data, '--apps', 'choir', '--log-level', 'info',
+      '--choir-bitrate', String(o.bitrate), '--choir-complexity', String(o.complexity), '--choir-deadline-ms', String(o.deadlineMs),
+      '--choir-max-singers', String(o.roomSize), ...codec], ROOT, 50, shippedNodeFlags(cli));
+    const specs: ChoirSingerSpec[] = Array.from({ length: singers }, (_, i) => ({ room: `bench-${Math.floor(i / o.roomSize)}`, delayMs: (i % o.roomSize) * 100 }));
+    const perProc = Math.ceil(singers / o.singerProcesses);
+    for (let p = 0; p * perProc < singers; p++) {
+      const w = startWorker<ChoirWorkerIn, ChoirWorkerOut>('choir-worker', (m) => { fatal ||= m; });
+      workers.push(w);
+      w.send({ t: 'start', url: `ws://127.0.0.1:${server.port}`, singers: specs.slice(p * perProc, (p + 1) * perProc), decodeEvery: o.decodeEvery });
+    }
+    await Promise.all(workers.map((w) => w.next('joined', 60_000)));
+    await sleep(o.warmupSeconds * 1000);
+    if (fatal) throw new Error(fatal);
+    const before = await scrape(server.port);
+    const cpu0 = cpuSeconds(server.pid);
+    const clientCpu0 = (await Promise.all(workers.map((w) => w.ask({ t: 'report' }, 'stats', 10_000)))).reduce((a, r) => a + r.cpuSeconds, 0);
+    for (const w of workers) w.send({ t: 'reset' });
+    const t0 = performance.now();
+    await sleep(o.seconds * 1000);
+    const reports = await Promise.all(workers.map((w) => w.ask({ t: 'report' }, 'stats', 10_000)));
+    const wall = (performance.now() - t0) / 1000;
+    const cpu1 = cpuSeconds(server.pid);
+    const after = await scrape(server.port);
+    if (fatal) throw new Error(fatal);
+    const s: ChoirWorkerStats = reports.map((r) => r.stats).reduce((a, b) => ({
+      due: a.due + b.due, sent: a.sent + b.sent, replies: a.replies + b.replies, errors: a.errors + b.errors, skipped: a.skipped + b.skipped,
+      rtt: a.rtt, decoded: a.decoded + b.decoded, voiced: a.voiced + b.voiced, firstErrors: [...a.firstErrors, ...b.firstErrors].slice(0, 5),
+    }));
+    const rtt = new Histogram();
+    for (const r of reports) rtt.add(r.stats.rtt);
+    const frames = after.frames - before.frames;
+    const misses = after.misses - before.misses;
+    const serverCpu = cpu1 - cpu0;
+    const shardCpu = after.shardCpu - before.shardCpu;
+    const ownerCpu = serverCpu - shardCpu;
+    const onTime = s.due > 0 ? Math.min(frames - misses, s.due) / s.due : 0;
+    const step: ChoirStep = {
+      mode, singers, passed: onTime >= 0.999 && s.errors === 0, onTimeFraction: Math.round(onTime * 1e5) / 1e5,
+      due: s.due, serverFrames: frames, deadlineMisses: misses, skipped: s.skipped, errors: s.errors, firstErrors: s.firstErrors,
+      rttMs: rtt.summary(), serverCores: round(serverCpu / wall), shardCores: round(shardCpu / wall), ownerCores: round(ownerCpu / wall),
+      ownerUsPerFrame: frames > 0 ? round((ownerCpu / frames) * 1e6) : null,
+      clientCores: round((reports.reduce((a, r) => a + r.cpuSeconds, 0) - clientCpu0) / wall),
+      voicedFraction: s.decoded > 0 ? round(s.voiced / s.decoded) : null,
+    };
+    log(`${mode} ${singers} singers: ${(step.onTimeFraction * 100).toFixed(2)}% on time (${frames}/${s.due} frames, ${misses} late, ${s.skipped} skipped, ${s.errors} errors); `
+      + `server ${step.serverCores} cores (owner ${step.ownerCores}, shards ${step.shardCores}), owner ${step.ownerUsPerFrame} µs/frame; rtt p50 ${step.rttMs.p50} p99 ${step.rttMs.p99} ms; clients ${step.clientCores} cores`);
+    return step;
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    if (server) await stopProcess(server.proc);
+    rmSync(data, { recursive: true, force: true });
+  }
+}
+
+const round = (v: number) => Math.round(v * 1000) / 1000;
+
+/** One thread doing only decode + encode per singer frame, same settings: the codec's own limit. */
+function codecCeiling(o: ChoirBenchOptions): ChoirBenchResult['ceiling'] {
+  const voice = new OpusEncoder(48_000, 1);
+  voice.setBitrate(32_000);
+  const packets = Array.from({ length: 50 }, (_, k) => voice.encode(Buffer.from(tone(220, 960, 0.4, k * 960).buffer)));
+  const codecs = Array.from({ length: 32 }, () => {
+    const c = new OpusEncoder(48_000, 1);
+    c.setBitrate(o.bitrate);
+    c.applyEncoderCTL(4010, o.complexity);
+    return c;
+  });
+  let frames = 0, decodeMs = 0, encodeMs = 0;
+  const cpu0 = process.cpuUsage();
+  const end = performance.now() + o.ceilingSeconds * 1000;
+  while (performance.now() < end) {
+    for (const c of codecs) {
+      const t0 = performance.now();
+      const pcm = c.decode(packets[frames % 50]);
+      const t1 = performance.now();
+      c.encode(pcm);
+      encodeMs += performance.now() - t1;
+      decodeMs += t1 - t0;
+      frames++;
+    }
+  }
+  const u = process.cpuUsage(cpu0);
+  const cpu = (u.user + u.system) / 1e6;
+  // CPU per frame, split between decode and encode as their wall times were (a shared machine preempts).
+  const usPerFrame = (cpu / frames) * 1e6;
+  const decodeShare = decodeMs / (decodeMs + encodeMs);
+  return { framesPerCpuSecond: Math.round(frames / cpu), singersPerCore: Math.round(frames / cpu / 50), decodeUs: round(usPerFrame * decodeShare), encodeUs: round(usPerFrame * (1 - decodeShare)) };
+}
+
+/** The room's own work per singer frame (write + read), no codec, no transport. */
+function innerCost(): ChoirBenchResult['inner'] {
+  const out: ChoirBenchResult['inner'] = [];
+  for (const n of [4, 16, 64, 256]) {
+    let clock = 48_000 * 10;
+    const room = new Room('inner', { bufferSamples: 48_000 * 60, aheadSamples: 48_000, ownWindowSamples: 48_000 * 5, maxSingers: n, now: () => clock });
+    const singers = Array.from({ length: n }, (_, i) => room.join(i + 1, 'k', '', (i % 16) * 4800, 1, 0, 0));
+    const pcm = tone(220, 960, 0.3);
+    let ops = 0;
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    for (let k = 0; k < 300 || performance.now() - t0 < 300; k++) {
+      clock += 960;
+      for (const s of singers) {
+        const pos = clock - 96_000 - s.delaySamples;
+        const at = Math.floor(pos / 960) * 960;
+        room.write(s, at, pcm);
+        room.read(s, at);
+        ops++;
+      }
+    }
+    const u = process.cpuUsage(cpu0);
+    out.push({ singersInRoom: n, usPerSingerFrame: round((u.user + u.system) / ops) }); // CPU µs, not wall
+  }
+  return out;
+}
+
+function chart(r: ChoirBenchResult): string {
+  const xs = [...new Set(r.steps.map((s) => s.singers))].sort((a, b) => a - b);
+  const series = (mode: 'owner' | 'sharded', pick: (s: ChoirStep) => number | null) => xs.map((x) => {
+    const s = r.steps.find((t) => t.mode === mode && t.singers === x);
+    return s ? pick(s) : null;
+  });
+  return panelSvg({
+    title: `choir: mixes on time (within ${r.options.deadlineMs} ms) by singers on one node; codec-only ceiling ${r.ceiling.singersPerCore} singers per core (${r.machine.cores}-core machine)`,
+    leftLabel: '% of mixes on time',
+    rightLabel: 'server cores used',
+    series: [
+      { name: 'unsharded (codec in the owner thread): % on time', colour: '#d62728', values: series('owner', (s) => s.onTimeFraction * 100) },
+      { name: `sharded (${r.options.shards || 'cores − 1'} shard threads): % on time`, colour: '#1f77b4', values: series('sharded', (s) => s.onTimeFraction * 100) },
+      { name: 'unsharded: server cores', colour: '#d62728', dash: '4 3', axis: 'right', values: series('owner', (s) => s.serverCores) },
+      { name: 'sharded: server cores', colour: '#1f77b4', dash: '4 3', axis: 'right', values: series('sharded', (s) => s.serverCores) },
+    ],
+  }, xs).replace('</svg>', `<text x="80" y="${300 - 8}" font-size="11" fill="#555">x: singers (${esc(r.command)})</text>\n</svg>`);
+}
+
+export async function runChoirBench(argv: string[]): Promise<number> {
+  let o: ChoirBenchOptions;
+  try {
+    o = parseChoirOptions(argv);
+  } catch (err) {
+    process.stderr.write(`brigade bench --scenario choir: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const log = (s: string) => process.stdout.write(s + '\n');
+  const result: ChoirBenchResult = {
+    scenario: 'choir', startedAt: new Date().toISOString(), command: `brigade bench ${argv.join(' ')}`, machine: machineInfo(), options: o,
+    steps: [], best: {}, ceiling: codecCeiling(o), inner: innerCost(),
+  };
+  log(`codec-only ceiling: ${result.ceiling.framesPerCpuSecond} frames per CPU-second = ${result.ceiling.singersPerCore} singers per core (decode ${result.ceiling.decodeUs} µs + encode ${result.ceiling.encodeUs} µs)`);
+  log(`owner inner cost (write + read per singer frame): ${result.inner.map((i) => `${i.singersInRoom} singers ${i.usPerSingerFrame} µs`).join(', ')}`);
+  let failed = false;
+  for (const mode of o.modes) {
+    let best: ChoirStep | null = null;
+    for (const singers of o.steps) {
+      let step: ChoirStep;
+      try {
+        step = await runStep(o, mode, singers, log);
+      } catch (err) {
+        log(`${mode} ${singers} singers: FAILED: ${(err as Error).message}`);
+        failed = true;
+        break;
+      }
+      result.steps.push(step);
+      if (!step.passed) break;
+      best = step;
+    }
+    result.best[mode] = best ? { singers: best.singers, serverCores: best.serverCores, singersPerServerCore: Math.round(best.singers / Math.max(best.serverCores, 0.01)) } : null;
+    log(`${mode}: best ${best ? `${best.singers} singers on ${best.serverCores} server cores` : 'none passed'}`);
+  }
+  const dir = resolve(o.out);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `choir-${result.startedAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  if (o.chart) writeFileSync(o.chart, chart(result));
+  log(`result: ${file}${o.chart ? `; chart: ${o.chart}` : ''}`);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,193 @@
+/**
+ * A singer process of `brigade bench --scenario choir`: S simulated singers, one WebSocket each
+ * (raw-ws.ts, cheap), each sending one `choir.frame` REQUEST per 20 ms in real time with a real
+ * Opus packet of a synthesised voice and receiving their mix.
+ *
+ * The client is made cheap so that the server, not the singers, is what the run measures on a
+ * 2-core machine: the voice (a 220 Hz vowel-like tone with a vibrato, 1 s) is Opus-encoded ONCE at
+ * start (50 packets) and replayed in a loop, so a frame costs the client a REQUEST header and a
+ * socket write; only one mix in `decodeEvery` is decoded (to check that it carries the others'
+ * voice). Singers' 20 ms slots are spread over the period (singer i at i/S of it), like real
+ * singers who are not in phase. A singer whose previous frame has no reply yet skips its slot
+ * (counted): a real client would not queue audio behind a stalled server either.
+ */
+import { createRequire } from 'node:module';
+import { ClientKind, BodyEncoding } from '../protocol/client-frames.ts';
+import { ServerKind } from '../protocol/server-frames.ts';
+import { encodeFrame, decodeReply } from '../apps/choir/wire.ts';
+import { goertzel } from '../apps/choir/dsp.ts';
+import { Histogram } from './histogram.ts';
+import { RawWs } from './raw-ws.ts';
+import type { ChoirWorkerIn, ChoirWorkerOut, ChoirWorkerStats } from './choir-messages.ts';
+
+const require = createRequire(import.meta.url);
+interface Opus { encode(pcm: Buffer): Buffer; decode(p: Buffer): Buffer; setBitrate(b: number): void }
+const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: new (r: number, c: number) => Opus };
+
+const F = 960;
+const PERIOD_MS = 20;
+const VOICE_HZ = 220;
+
+const send = (m: ChoirWorkerOut) => process.send!(m);
+
+/** One second of a synthesised voice: 220 Hz with two harmonics and a 5 Hz vibrato, Opus at 32 kb/s. */
+function voicePackets(): Uint8Array[] {
+  const enc = new OpusEncoder(48_000, 1);
+  enc.setBitrate(32_000);
+  const out: Uint8Array[] = [];
+  let phase = 0;
+  for (let k = 0; k < 50; k++) {
+    const pcm = new Int16Array(F);
+    for (let i = 0; i < F; i++) {
+      const t = (k * F + i) / 48_000;
+      phase += (2 * Math.PI * VOICE_HZ * (1 + 0.01 * Math.sin(2 * Math.PI * 5 * t))) / 48_000;
+      pcm[i] = Math.round(9000 * (Math.sin(phase) + 0.5 * Math.sin(2 * phase) + 0.25 * Math.sin(3 * phase)));
+    }
+    out.push(new Uint8Array(enc.encode(Buffer.from(pcm.buffer))));
+  }
+  return out;
+}
+
+/** REQUEST frame: kind 0x04, u32 requestId, u8 kind length + kind, u8 encoding, body. */
+const KIND = Buffer.from('choir.frame');
+function requestFrame(requestId: number, body: Uint8Array): Uint8Array {
+  const out = Buffer.allocUnsafe(1 + 4 + 1 + KIND.length + 1 + body.length);
+  out[0] = ClientKind.REQUEST;
+  out.writeUInt32LE(requestId, 1);
+  out[5] = KIND.length;
+  KIND.copy(out, 6);
+  out[6 + KIND.length] = BodyEncoding.BYTES;
+  out.set(body, 7 + KIND.length);
+  return out;
+}
+function jsonRequest(requestId: number, kind: string, body: unknown): Uint8Array {
+  const k = Buffer.from(kind);
+  const b = Buffer.from(JSON.stringify(body));
+  const out = Buffer.allocUnsafe(1 + 4 + 1 + k.length + 1 + b.length);
+  out[0] = ClientKind.REQUEST;
+  out.writeUInt32LE(requestId, 1);
+  out[5] = k.length;
+  k.copy(out, 6);
+  out[6 + k.length] = BodyEncoding.JSON;
+  b.copy(out, 7 + k.length);
+  return out;
+}
+
+interface Singer {
+  ws: RawWs;
+  id: number;
+  key: string;
+  /** Read position of frame 0 (samples on the room clock). */
+  base: number;
+  frame: number;
+  /** performance.now() of the frame in flight, or 0. */
+  inFlightAt: number;
+  reqId: number;
+  slotOffsetMs: number;
+  nextAt: number;
+  joined: (r: { singer: number; key: string; clock: number; node: string }) => void;
+  failed: (why: string) => void;
+}
+
+function emptyStats(): ChoirWorkerStats & { hist: Histogram } {
+  const hist = new Histogram();
+  return { due: 0, sent: 0, replies: 0, errors: 0, skipped: 0, rtt: hist.toJSON(), decoded: 0, voiced: 0, firstErrors: [], hist };
+}
+
+let stats = emptyStats();
+const decoder = new OpusEncoder(48_000, 1);
+
+async function start(url: string, specs: { room: string; delayMs: number }[], decodeEvery: number): Promise<void> {
+  const packets = voicePackets();
+  const u = new URL(url);
+  const singers: Singer[] = [];
+  const nodes = new Set<string>();
+  let decodeTurn = 0;
+  // Connect and join a few at a time (a burst of hundreds of handshakes is not what is measured).
+  for (let i = 0; i < specs.length; i += 20) {
+    await Promise.all(specs.slice(i, i + 20).map((spec, j) => new Promise<void>((resolve, reject) => {
+      const s = { id: 0, key: '', base: 0, frame: 0, inFlightAt: 0, reqId: 1, slotOffsetMs: ((i + j) / specs.length) * PERIOD_MS, nextAt: 0 } as Singer;
+      s.joined = (r) => {
+        s.id = r.singer; s.key = r.key; nodes.add(r.node);
+        const delay = Math.round((spec.delayMs * 48_000) / 1000);
+        s.base = Math.max(0, Math.floor((r.clock - delay - 9600) / F) * F); // read 200 ms behind the slot: inside the window
+        resolve();
+      };
+      s.failed = (why) => reject(new Error(why));
+      s.ws = new RawWs({ host: u.hostname, port: Number(u.port), path: '/ws', localAddress: `127.0.0.${2 + ((i + j) % 200)}` }, {
+        onOpen: () => s.ws.send(jsonRequest(s.reqId++, 'choir.join', { room: spec.room, delayMs: spec.delayMs })),
+        onClose: (why) => { if (s.id === 0) s.failed(`singer closed before joining: ${why}`); else { stats.errors++; if (stats.firstErrors.length < 5) stats.firstErrors.push(`closed: ${why}`); } },
+        onMessage: (data) => onMessage(s, data),
+      });
+      singers.push(s);
+    })));
+  }
+  function onMessage(s: Singer, data: Buffer): void {
+    if (data[0] === ServerKind.REPLY) {
+      const encoding = data[5];
+      const body = data.subarray(6);
+      if (s.id === 0) {
+        if (encoding !== BodyEncoding.JSON) return;
+        const r = JSON.parse(body.toString());
+        if ('elsewhere' in r) s.failed(`room ${r.room} lives at ${r.elsewhere}: run one node per bench target`);
+        else s.joined(r);
+        return;
+      }
+      if (s.inFlightAt > 0) {
+        stats.replies++;
+        stats.hist.record(performance.now() - s.inFlightAt);
+        s.inFlightAt = 0;
+      }
+      if (decodeEvery > 0 && ++decodeTurn % decodeEvery === 0) {
+        const reply = decodeReply(body);
+        if (reply.opus.length > 0) {
+          const out = decoder.decode(Buffer.from(reply.opus));
+          stats.decoded++;
+          if (goertzel(new Int16Array(out.buffer, out.byteOffset, out.length / 2), VOICE_HZ) > 0.01) stats.voiced++;
+        }
+      }
+    } else if (data[0] === ServerKind.ERROR) {
+      if (s.id === 0) { s.failed(`join refused: ${data.subarray(1).toString('latin1')}`); return; }
+      s.inFlightAt = 0;
+      stats.errors++;
+      if (stats.firstErrors.length < 5) stats.firstErrors.push(data.subarray(1).toString('latin1').replace(/[^\x20-\x7e]/g, ' ').trim());
+    }
+  }
+  send({ t: 'joined', singers: singers.length, nodes: [...nodes] });
+
+  // Real time: each singer's slot every 20 ms at its offset; a 1 ms timer sends every slot that is due.
+  const t0 = performance.now() + 50;
+  for (const s of singers) s.nextAt = t0 + s.slotOffsetMs;
+  const tick = () => {
+    const now = performance.now();
+    for (const s of singers) {
+      while (s.nextAt <= now) {
+        s.nextAt += PERIOD_MS;
+        stats.due++;
+        if (s.inFlightAt > 0) { stats.skipped++; s.frame++; continue; }
+        const pos = s.base + s.frame * F;
+        s.ws.send(requestFrame(s.reqId++, encodeFrame({ singer: s.id, key: s.key, writePos: pos, readPos: pos, opus: packets[s.frame % packets.length] })));
+        s.inFlightAt = now;
+        s.frame++;
+        stats.sent++;
+      }
+    }
+  };
+  setInterval(tick, 1);
+}
+
+process.on('message', (m: ChoirWorkerIn) => {
+  switch (m.t) {
+    case 'start':
+      start(m.url, m.singers, m.decodeEvery).catch((err) => send({ t: 'error', message: (err as Error).message }));
+      break;
+    case 'reset': stats = emptyStats(); break;
+    case 'report': {
+      const { hist, ...rest } = stats;
+      const u = process.cpuUsage();
+      send({ t: 'stats', stats: { ...rest, rtt: hist.toJSON() }, cpuSeconds: (u.user + u.system) / 1e6 });
+      break;
+    }
+    case 'exit': process.exit(0);
+  }
+});

@@ -1,0 +1,37 @@
+/**
+ * Smoke test of `brigade bench --scenario choir` at a tiny size: one step per mode (unsharded and
+ * sharded) with 4 singers for 1 s, through the built CLI. It asserts the run completes and that
+ * its result has the right shape (steps of both modes, the codec-only ceiling, the owner's inner
+ * cost, the chart written); never a figure.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, it } from 'node:test';
+import type { ChoirBenchResult } from '../../src/sim/choir-bench.ts';
+import { bench } from '../helpers/bench-run.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'choir-bench-smoke-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+it('runs both modes and writes a result of the right shape', async () => {
+  const chart = join(dir, 'choir.svg');
+  const run = await bench(['--scenario', 'choir', '--choir-steps', '4', '--seconds', '1', '--warmup', '0.5', '--ceiling-seconds', '0.2',
+    '--room-size', '2', '--choir-shards', '1', '--out', dir, '--chart', chart]);
+  assert.ok(run.code === 0, `exit ${run.code}: ${run.stderr}\n${run.stdout}`);
+  const file = readdirSync(dir).find((f) => f.startsWith('choir-') && f.endsWith('.json'));
+  assert.ok(file, 'a result file');
+  const r = JSON.parse(readFileSync(join(dir, file), 'utf8')) as ChoirBenchResult;
+  assert.equal(r.scenario, 'choir');
+  assert.deepEqual(r.steps.map((s) => [s.mode, s.singers]), [['owner', 4], ['sharded', 4]]);
+  for (const s of r.steps) {
+    assert.ok(s.due > 0 && s.serverFrames > 0, `${s.mode}: frames were sung and mixed`);
+    assert.equal(s.errors, 0, `${s.mode}: ${s.firstErrors.join('; ')}`);
+    assert.ok(s.onTimeFraction >= 0 && s.onTimeFraction <= 1);
+  }
+  assert.ok(r.steps[1].shardCores > 0, 'the shards\' CPU is read from the metrics');
+  assert.ok(r.ceiling.framesPerCpuSecond > 0 && r.ceiling.singersPerCore > 0);
+  assert.deepEqual(r.inner.map((i) => i.singersInRoom), [4, 16, 64, 256]);
+  assert.match(readFileSync(chart, 'utf8'), /^<svg[\s\S]*% of mixes on time[\s\S]*<\/svg>$/);
+});
