@@ -108,6 +108,8 @@ describe('choir over a real server', () => {
     assert.match(metrics, /brigade_choir_singers\{room="r1"[^}]*\} 2\n/);
     assert.match(metrics, /brigade_choir_frames_total\{room="r1"[^}]*\} 75\n/, '30 frames of singer 1 and 45 of singer 2');
     assert.match(metrics, /brigade_choir_shard_queue_depth\{shard="1"[^}]*\} \d+\n/);
+    // Both shards have worked: their threads' CPU (from /proc/thread-self/stat) is counted, above zero.
+    for (const shard of ['0', '1']) assert.match(metrics, new RegExp(`brigade_choir_shard_cpu_seconds_total\\{shard="${shard}"[^}]*\\} 0?\\.?[0-9.e-]*[1-9]`));
     assert.match(metrics, /brigade_choir_late_frames_total\{room="r1"[^}]*\} \d+\n/);
     assert.match(metrics, /brigade_choir_mix_deadline_misses_total\{room="r1"[^}]*\} \d+\n/);
   });
