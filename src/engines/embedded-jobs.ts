@@ -87,6 +87,8 @@ export class EmbeddedJobs {
       listWaiting: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY priority DESC, id LIMIT ?'),
       listDue: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY run_at_ms, id LIMIT ?'),
       listActive: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY lease_expires_ms, id LIMIT ?'),
+      keyPruneSome: db.prepare(`DELETE FROM job_keys WHERE queue = ? AND key IN (
+        SELECT key FROM job_keys WHERE queue = ? AND expires_ms <= ? LIMIT ?)`),
       countIn: db.prepare('SELECT COUNT(*) AS n FROM jobs WHERE queue = ? AND state = ?'),
       pruneOldest: db.prepare(`DELETE FROM jobs WHERE queue = ? AND id IN (
         SELECT id FROM jobs WHERE queue = ? AND state = ? ORDER BY finished_ms, id LIMIT ?)`),
@@ -105,9 +107,12 @@ export class EmbeddedJobs {
       for (const row of rows) this.failIn(queue, row.id, row.lease, 'lease expired', jitter, nowMs, Number.MIN_SAFE_INTEGER);
       return rows.length;
     });
-    this.pruneTx = db.transaction((queue, retention, nowMs, limit) =>
-      this.pruneIn(queue, 'completed', retention.completedMaxAgeMs, retention.completedMaxCount, nowMs, limit)
-      + this.pruneIn(queue, 'dead', retention.deadMaxAgeMs, retention.deadMaxCount, nowMs, limit));
+    this.pruneTx = db.transaction((queue, retention, nowMs, limit) => {
+      // Keys past their window go too (Redis expires its own): a bounded batch, not counted.
+      this.s.keyPruneSome.run(queue, queue, nowMs, limit);
+      return this.pruneIn(queue, 'completed', retention.completedMaxAgeMs, retention.completedMaxCount, nowMs, limit)
+        + this.pruneIn(queue, 'dead', retention.deadMaxAgeMs, retention.deadMaxCount, nowMs, limit);
+    });
   }
 
   enqueue(queue: string, jobs: NewJob[], nowMs: number): EnqueuedJob[] {
