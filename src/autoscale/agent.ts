@@ -115,7 +115,7 @@ export class LocalAgent extends Loop {
       const current = pool.wanted;
       const d = decideWorkers({ now, current, depth: depthOf(pool.policy.queue, readings), lastChangeAt: pool.lastChangeAt, pool: pool.policy, policy: this.policy });
       pool.lastDecision = { at: new Date(now).toISOString(), current, ...d };
-      this.logger.info({ pool: pool.policy.name, queue: pool.policy.queue, current, ...d }, 'autoscale workers decision');
+      this.logger.info({ pool: pool.policy.name, queue: pool.policy.queue, ...pool.lastDecision }, 'autoscale workers decision');
       if (d.action !== 'hold') pool.lastChangeAt = now;
       pool.setWant(d.desired, urls);
     }

@@ -59,7 +59,8 @@ describe('brigade autoscale: job workers on queue depth', () => {
     const three = await eventually(async () => { const p = await pool(); return p.workers.filter((w: any) => w.state === 'running').length === 3 && p; },
       { what: 'three workers', timeoutMs: 20_000, intervalMs: 100 });
     assert.ok(three.workers.every((w: any) => alive(w.pid) && w.url === node.url), 'real processes, pointed at the node');
-    const up = scaler.lines.find((l) => l.msg === 'autoscale workers decision' && l.action === 'up')!;
+    // The log comes over another pipe than the status: it may trail it.
+    const up = (await eventually(() => scaler!.lines.find((l) => l.msg === 'autoscale workers decision' && l.action === 'up'), { what: 'the up decision logged', timeoutMs: 10_000, intervalMs: 100 }))!;
     assert.equal(up.pool, 'backlog-pool');
     assert.ok(up.jobs >= 30, `scaled on depth: ${up.jobs} jobs`);
     assert.equal(up.desired, 3);
@@ -80,9 +81,11 @@ describe('brigade autoscale: job workers on queue depth', () => {
     const exits = idle.events.filter((e: any) => e.event === 'exit');
     assert.ok(exits.length >= 3 && exits.every((e: any) => e.reason === 'scale down' && e.code === 0), JSON.stringify(exits));
     assert.ok(three.workers.every((w: any) => !alive(w.pid)));
-    const down = scaler.lines.filter((l) => l.msg === 'autoscale workers decision' && l.action === 'down');
+    const downs = () => scaler!.lines.filter((l) => l.msg === 'autoscale workers decision' && l.action === 'down');
+    await eventually(() => downs().some((l) => l.desired === 0), { what: 'the scale-down to 0 logged', timeoutMs: 10_000, intervalMs: 100 });
+    const down = downs();
     assert.equal(down[down.length - 1].desired, 0);
-    assert.ok(down[0].time - up.time >= 1500, 'no scale-down before scaleDownCooldownMs after the scale-up');
+    assert.ok(Date.parse(down[0].at) - Date.parse(up.at) >= 1500, 'no scale-down before scaleDownCooldownMs after the scale-up');
     assert.deepEqual(await counts(), { waiting: 0, delayed: 0, active: 0, failed: 0, completed: JOBS, dead: 0 });
   });
 });
