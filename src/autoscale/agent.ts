@@ -7,11 +7,27 @@
  *   figures and the desired count, for an external orchestrator; it starts and stops nothing.
  */
 import type { Logger } from 'pino';
-import { decide, type Decision, type NodeFigures } from './decide.ts';
+import { decide, decideWorkers, type Decision, type NodeFigures, type QueueDepth, type WorkerDecision } from './decide.ts';
 import type { Policy } from './policy.ts';
 import { read, type NodeReading } from './scrape.ts';
 import type { StatusPublisher } from './status.ts';
 import { nodeUrl, Supervisor } from './supervisor.ts';
+import { WorkerPool } from './worker-pool.ts';
+
+/** A queue's depth over the nodes that reported it: the largest (every node reads the same engine; one may lag). */
+export function depthOf(queue: string, readings: ReadonlyArray<Map<string, QueueDepth>>): QueueDepth | null {
+  let found = false;
+  let waiting = 0;
+  let active = 0;
+  for (const queues of readings) {
+    const d = queues.get(queue);
+    if (!d) continue;
+    found = true;
+    waiting = Math.max(waiting, d.waiting);
+    active = Math.max(active, d.active);
+  }
+  return found ? { waiting, active } : null;
+}
 
 /** Runs `round` every intervalMs, never two at once; stop() waits for the one in flight. */
 abstract class Loop {
@@ -55,9 +71,12 @@ export class LocalAgent extends Loop {
   private lastChangeAt: number | null = null;
   private lastDecision: (ReturnType<typeof record> & { at: string }) | null = null;
 
-  constructor(policy: Policy, command: string[], env: NodeJS.ProcessEnv, logger: Logger, private readonly status: StatusPublisher) {
+  readonly pools: WorkerPool[];
+
+  constructor(policy: Policy, command: string[], env: NodeJS.ProcessEnv, logger: Logger, private readonly status: StatusPublisher, workerEnv: NodeJS.ProcessEnv = env) {
     super(policy, logger);
     this.supervisor = new Supervisor(policy, command, env, logger, () => this.publish());
+    this.pools = policy.workers.map((p) => new WorkerPool(p, workerEnv, logger, () => this.publish()));
   }
 
   /** Starts minNodes at once, then follows the load. */
@@ -86,7 +105,20 @@ export class LocalAgent extends Loop {
     } else {
       this.supervisor.reconcile(); // catches up after restarts delayed by backoff
     }
+    this.scaleWorkers(now, running.map((n) => n.queues), running.map((n) => nodeUrl(this.policy.local.host, n.port)));
     this.publish();
+  }
+
+  /** One decision per worker pool on its queue's depth; workers are pointed at the running nodes. */
+  private scaleWorkers(now: number, readings: Map<string, QueueDepth>[], urls: string[]): void {
+    for (const pool of this.pools) {
+      const current = pool.wanted;
+      const d = decideWorkers({ now, current, depth: depthOf(pool.policy.queue, readings), lastChangeAt: pool.lastChangeAt, pool: pool.policy, policy: this.policy });
+      pool.lastDecision = { at: new Date(now).toISOString(), current, ...d };
+      this.logger.info({ pool: pool.policy.name, queue: pool.policy.queue, ...pool.lastDecision }, 'autoscale workers decision');
+      if (d.action !== 'hold') pool.lastChangeAt = now;
+      pool.setWant(d.desired, urls);
+    }
   }
 
   publish(): void {
@@ -105,15 +137,23 @@ export class LocalAgent extends Loop {
         figures: figuresOut(n.figures), lastError: n.lastError,
       })),
       events: this.supervisor.events,
+      workers: this.pools.map((p) => p.describe()),
     });
   }
 
-  /** Stops the loop, then every node (graceful first). */
+  /** Stops the loop, then every worker (they finish their jobs while the nodes still run), then every node. */
   async stop(reason: string): Promise<void> {
-    this.logger.info({ reason }, 'autoscale stopping its nodes');
+    this.logger.info({ reason }, 'autoscale stopping its workers and nodes');
     await this.stopLoop();
+    await Promise.all(this.pools.map((p) => p.shutdown(reason)));
     await this.supervisor.shutdown(reason);
     this.publish();
+  }
+
+  /** Last resort on the autoscaler's own exit: leave no orphans behind. */
+  killAllNow(): void {
+    for (const p of this.pools) p.killAllNow();
+    this.supervisor.killAllNow();
   }
 }
 
@@ -123,11 +163,14 @@ export class PrintAgent extends Loop {
   private lastChangeAt: number | null = null;
   /** Failed health probes in a row, per listed node. */
   private readonly failures: number[];
+  /** Per worker pool: the count last printed and when it changed. */
+  private readonly pools: { current: number; lastChangeAt: number | null }[];
 
   constructor(policy: Policy, logger: Logger, private readonly status: StatusPublisher, private readonly out: (line: string) => void) {
     super(policy, logger);
     this.current = policy.nodes.length;
     this.failures = policy.nodes.map(() => 0);
+    this.pools = policy.workers.map((p) => ({ current: p.minWorkers, lastChangeAt: null }));
   }
 
   start(): void {
@@ -149,7 +192,18 @@ export class PrintAgent extends Loop {
       url, healthy: readings[i].healthy, healthFailures: this.failures[i], replace: this.failures[i] >= this.policy.health.failuresBeforeReplace,
       figures: figuresOut(readings[i].figures), error: readings[i].healthError ?? readings[i].scrapeError,
     }));
-    const line = { at: new Date(now).toISOString(), ...record(nodes, this.current, d) };
+    const queues = readings.map((r) => r.queues);
+    const workers = this.policy.workers.map((pool, i) => {
+      const state = this.pools[i]!;
+      const w: WorkerDecision = decideWorkers({ now, current: state.current, depth: depthOf(pool.queue, queues), lastChangeAt: state.lastChangeAt, pool, policy: this.policy });
+      const out = { pool: pool.name, queue: pool.queue, current: state.current, ...w };
+      if (w.action !== 'hold') {
+        state.lastChangeAt = now;
+        state.current = w.desired;
+      }
+      return out;
+    });
+    const line = { at: new Date(now).toISOString(), ...record(nodes, this.current, d), ...(workers.length > 0 ? { workers } : {}) };
     if (d.action !== 'hold') {
       this.lastChangeAt = now;
       this.current = d.desired;

@@ -78,3 +78,62 @@ export function decide(input: DecisionInput): Decision {
 function round(n: number): number {
   return Math.round(n * 100) / 100;
 }
+
+/** One queue's depth as the nodes report it (gauges read from the engine: the same on every node sharing it). */
+export interface QueueDepth {
+  waiting: number;
+  active: number;
+}
+
+export interface WorkerDecisionInput {
+  now: number;
+  /** Workers the pool runs (or asked for) now. */
+  current: number;
+  /** The queue's depth, or null when no node reported it this round (then nothing changes). */
+  depth: QueueDepth | null;
+  lastChangeAt: number | null;
+  pool: { minWorkers: number; maxWorkers: number; jobsPerWorker: number };
+  policy: Pick<Policy, 'scaleDownBelow' | 'cooldownMs' | 'scaleDownCooldownMs'>;
+}
+
+export interface WorkerDecision {
+  /** waiting + active: the jobs that want a worker now (delayed jobs and scheduled retries do not). */
+  jobs: number | null;
+  /** jobs ÷ jobsPerWorker: workers' worth of work. */
+  load: number | null;
+  formula: number;
+  desired: number;
+  action: Action;
+  reason: string;
+}
+
+/**
+ * Workers for one pool, as decide() does for nodes: clamp(ceil(jobs ÷ jobsPerWorker)), up after
+ * cooldownMs, down only when the work would fit in fewer workers each below scaleDownBelow of the
+ * target and after scaleDownCooldownMs. minWorkers may be 0 (no worker while the queue is empty).
+ */
+export function decideWorkers(input: WorkerDecisionInput): WorkerDecision {
+  const { now, current, depth, lastChangeAt, pool, policy: p } = input;
+  const { minWorkers: min, maxWorkers: max } = pool;
+  if (depth === null) {
+    const desired = clamp(current, min, max);
+    return { jobs: null, load: null, formula: desired, desired, action: desired > current ? 'up' : desired < current ? 'down' : 'hold', reason: 'no node reported the queue' };
+  }
+  const jobs = depth.waiting + depth.active;
+  const load = jobs / pool.jobsPerWorker;
+  const formula = clamp(Math.ceil(load), min, max);
+  const result = (desired: number, action: Action, reason: string): WorkerDecision => ({ jobs, load, formula, desired, action, reason });
+  if (current < min) return result(Math.max(formula, min), 'up', `below minWorkers (${min})`);
+  if (current > max) return result(Math.min(formula, max), 'down', `above maxWorkers (${max})`);
+  const since = lastChangeAt === null ? Infinity : now - lastChangeAt;
+  if (formula > current) {
+    if (since < p.cooldownMs) return result(current, 'hold', `wants ${formula}, cooling down (${p.cooldownMs - since} ms left)`);
+    return result(formula, 'up', `${jobs} jobs: ${round(load)} workers' worth > ${current}`);
+  }
+  const relaxed = clamp(Math.ceil(load / p.scaleDownBelow), min, max);
+  if (relaxed < current) {
+    if (since < p.scaleDownCooldownMs) return result(current, 'hold', `wants ${relaxed}, cooling down (${p.scaleDownCooldownMs - since} ms left)`);
+    return result(relaxed, 'down', `${jobs} jobs fit in ${relaxed} below ${p.scaleDownBelow} of target`);
+  }
+  return result(current, 'hold', formula < current ? `${jobs} jobs would need ${relaxed} below ${p.scaleDownBelow} of target` : 'at target');
+}

@@ -57,6 +57,33 @@ export interface StatusPolicy {
   host: string;
 }
 
+/**
+ * A pool of job workers scaled on one queue's depth (the jobs app's `brigade_jobs_waiting` +
+ * `brigade_jobs_active` gauges for that queue, read from the nodes' /metrics): as many workers as
+ * depth ÷ jobsPerWorker, within minWorkers…maxWorkers, with the top level's scaleDownBelow,
+ * cooldownMs and scaleDownCooldownMs.
+ */
+export interface WorkerPoolPolicy {
+  /** In the status and the logs; default: the queue. */
+  name: string;
+  /** The queue whose depth drives the pool (1-64 of [A-Za-z0-9_.-]). */
+  queue: string;
+  /** argv of one worker process. It gets BRIGADE_URL (a running node), BRIGADE_JOBS_QUEUE, BRIGADE_JOBS_WORKER_KEY, BRIGADE_WORKER_ID. */
+  command: string[];
+  /** Working directory of the workers; default the autoscaler's. */
+  cwd: string;
+  minWorkers: number;
+  maxWorkers: number;
+  /** Target: jobs waiting or active per worker. */
+  jobsPerWorker: number;
+  env: Record<string, string>;
+  /** SIGTERM first (the worker finishes its jobs); SIGKILL if it has not exited by then. */
+  stopTimeoutMs: number;
+  /** Delay before replacing a worker that exited by itself; doubles while workers die young. */
+  restartDelayMs: number;
+  forwardLogs: boolean;
+}
+
 export interface Policy {
   /** Per-node target: WebSocket connections accepted per second. */
   connectsPerSecond: number;
@@ -80,12 +107,16 @@ export interface Policy {
   /** --print mode: node base URLs to watch (started and stopped by someone else). */
   nodes: string[];
   status: StatusPolicy;
+  /** Job worker pools scaled on queue depth (local mode starts them; --print prints their counts). */
+  workers: WorkerPoolPolicy[];
 }
 
 export type Mode = 'local' | 'print';
 
 /** Hard upper bounds, so a slip of the keyboard cannot ask for 10^6 processes. */
-export const LIMITS = { maxNodes: 1000, minIntervalMs: 50 } as const;
+export const LIMITS = { maxNodes: 1000, minIntervalMs: 50, maxWorkers: 1000, maxPools: 32 } as const;
+
+const POOL_KEYS = ['name', 'queue', 'command', 'cwd', 'minWorkers', 'maxWorkers', 'jobsPerWorker', 'env', 'stopTimeoutMs', 'restartDelayMs', 'forwardLogs'];
 
 const HEALTH_DEFAULTS: HealthPolicy = { path: '/healthz', timeoutMs: 2000, failuresBeforeReplace: 3 };
 const LOCAL_DEFAULTS: LocalPolicy = {
@@ -118,7 +149,7 @@ export function parsePolicy(raw: unknown, mode: Mode, source = 'policy'): Policy
   };
   const top = object(raw, '(top level)', bad);
   only(top, '', ['connectsPerSecond', 'messagesPerSecond', 'minNodes', 'maxNodes', 'scaleDownBelow', 'cooldownMs',
-    'scaleDownCooldownMs', 'intervalMs', 'health', 'local', 'nodes', 'status'], bad);
+    'scaleDownCooldownMs', 'intervalMs', 'health', 'local', 'nodes', 'status', 'workers'], bad);
 
   const connectsPerSecond = positive(top, 'connectsPerSecond', undefined, '', bad);
   const messagesPerSecond = positive(top, 'messagesPerSecond', undefined, '', bad);
@@ -172,6 +203,8 @@ export function parsePolicy(raw: unknown, mode: Mode, source = 'policy'): Policy
     host: str(s, 'host', STATUS_DEFAULTS.host, 'status.', bad),
   };
 
+  const workers = top.workers === undefined ? [] : pools(top.workers, local.forwardLogs, bad);
+
   if (mode === 'print') {
     if (nodes.length === 0) bad('nodes', '(a non-empty list of node URLs) is required with --print');
   } else {
@@ -179,7 +212,46 @@ export function parsePolicy(raw: unknown, mode: Mode, source = 'policy'): Policy
     // Nodes that do not share Redis would each hold their own state: refuse rather than split users.
     if (!local.redis && maxNodes > 1) bad('local.redis', 'is required when maxNodes > 1 (nodes share state only through Redis)');
   }
-  return { connectsPerSecond, messagesPerSecond, minNodes, maxNodes, scaleDownBelow, cooldownMs, scaleDownCooldownMs, intervalMs, health, local, nodes, status };
+  return { connectsPerSecond, messagesPerSecond, minNodes, maxNodes, scaleDownBelow, cooldownMs, scaleDownCooldownMs, intervalMs, health, local, nodes, status, workers };
+}
+
+function pools(v: unknown, forwardLogs: boolean, bad: Bad): WorkerPoolPolicy[] {
+  if (!Array.isArray(v)) bad('workers', 'must be a list of worker pools', v);
+  const list = v as unknown[];
+  if (list.length > LIMITS.maxPools) bad('workers', `holds at most ${LIMITS.maxPools} pools`, list.length);
+  const out = list.map((raw, i): WorkerPoolPolicy => {
+    const at = `workers[${i}].`;
+    const w = object(raw, `workers[${i}]`, bad);
+    only(w, at, POOL_KEYS, bad);
+    const queue = str(w, 'queue', '', at, bad);
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(queue)) bad(at + 'queue', 'must be a queue name: 1-64 of A-Z a-z 0-9 _ . -', w.queue);
+    if (w.command === undefined) bad(at + 'command', 'is required (the argv of one worker process)');
+    const minWorkers = integer(w, 'minWorkers', 0, 0, LIMITS.maxWorkers, at, bad);
+    const maxWorkers = integer(w, 'maxWorkers', Math.max(minWorkers, 1), 1, LIMITS.maxWorkers, at, bad);
+    if (maxWorkers < minWorkers) bad(at + 'maxWorkers', `must be >= minWorkers (${minWorkers})`, maxWorkers);
+    if (w.env !== undefined) {
+      const e = object(w.env, at + 'env', bad);
+      for (const [k, x] of Object.entries(e)) if (typeof x !== 'string') bad(`${at}env.${k}`, 'must be a string', x);
+    }
+    return {
+      name: str(w, 'name', queue, at, bad),
+      queue,
+      command: strings(w.command, at + 'command', bad, true),
+      cwd: str(w, 'cwd', '', at, bad),
+      minWorkers, maxWorkers,
+      jobsPerWorker: positive(w, 'jobsPerWorker', undefined, at, bad),
+      env: (w.env ?? {}) as Record<string, string>,
+      stopTimeoutMs: integer(w, 'stopTimeoutMs', 15_000, 0, Number.MAX_SAFE_INTEGER, at, bad),
+      restartDelayMs: integer(w, 'restartDelayMs', 1000, 0, Number.MAX_SAFE_INTEGER, at, bad),
+      forwardLogs: bool(w, 'forwardLogs', forwardLogs, at, bad),
+    };
+  });
+  const names = new Set<string>();
+  out.forEach((p, i) => {
+    if (names.has(p.name)) bad(`workers[${i}].name`, 'must be unique among the pools', p.name);
+    names.add(p.name);
+  });
+  return out;
 }
 
 // ---- field readers: each names the field it refuses ----
@@ -203,7 +275,7 @@ function num(v: unknown, field: string, bad: Bad): number {
 
 function positive(o: Obj, key: string, dflt: number | undefined, prefix: string, bad: Bad): number {
   if (o[key] === undefined) {
-    if (dflt === undefined) bad(prefix + key, 'is required (a per-node target, > 0)');
+    if (dflt === undefined) bad(prefix + key, prefix ? 'is required (a target, > 0)' : 'is required (a per-node target, > 0)');
     return dflt as number;
   }
   const n = num(o[key], prefix + key, bad);

@@ -6,7 +6,7 @@
  * npm parser (parse-prometheus-text-format) is not installed here and would be a dependency for
  * thirty lines. prom-client only writes the format.
  */
-import type { NodeFigures } from './decide.ts';
+import type { NodeFigures, QueueDepth } from './decide.ts';
 
 /** The gauges Brigade exports for autoscaling (src/gateway/metrics.ts). */
 export const GAUGES = {
@@ -15,6 +15,9 @@ export const GAUGES = {
   messagesInPerSecond: 'brigade_messages_in_per_second',
   messagesOutPerSecond: 'brigade_messages_out_per_second',
 } as const satisfies Record<keyof NodeFigures, string>;
+
+/** The jobs app's per-queue gauges a worker pool scales on (src/apps/jobs/stats.ts). */
+export const QUEUE_GAUGES = { waiting: 'brigade_jobs_waiting', active: 'brigade_jobs_active' } as const satisfies Record<keyof QueueDepth, string>;
 
 export class ScrapeError extends Error {
   constructor(readonly code: 'UNREACHABLE' | 'TIMEOUT' | 'HTTP_STATUS' | 'BAD_METRICS', message: string) {
@@ -83,6 +86,26 @@ export function figuresOf(text: string): NodeFigures {
   return out;
 }
 
+/**
+ * Each queue's depth out of a /metrics body: the `queue` label of QUEUE_GAUGES' samples. A node
+ * without the jobs app exports none (an empty map). Queue names need no escapes ([A-Za-z0-9_.-]).
+ */
+export function queueDepthsOf(text: string): Map<string, QueueDepth> {
+  const out = new Map<string, QueueDepth>();
+  for (const line of text.split('\n')) {
+    for (const [key, name] of Object.entries(QUEUE_GAUGES) as [keyof QueueDepth, string][]) {
+      if (!line.startsWith(name + '{')) continue;
+      const queue = /[{,]queue="([A-Za-z0-9_.-]{1,64})"/.exec(line)?.[1];
+      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (queue === undefined || !Number.isFinite(value) || value < 0) throw new ScrapeError('BAD_METRICS', `bad ${name} sample ${JSON.stringify(line.slice(0, 120))}`);
+      let depth = out.get(queue);
+      if (!depth) out.set(queue, (depth = { waiting: 0, active: 0 }));
+      depth[key] = value;
+    }
+  }
+  return out;
+}
+
 async function get(url: string, timeoutMs: number): Promise<string> {
   let res: Response;
   try {
@@ -105,8 +128,9 @@ export async function probe(baseUrl: string, path: string, timeoutMs: number): P
   await get(baseUrl + path, timeoutMs);
 }
 
-export async function scrape(baseUrl: string, timeoutMs: number): Promise<NodeFigures> {
-  return figuresOf(await get(`${baseUrl}/metrics`, timeoutMs));
+export async function scrape(baseUrl: string, timeoutMs: number): Promise<{ figures: NodeFigures; queues: Map<string, QueueDepth> }> {
+  const text = await get(`${baseUrl}/metrics`, timeoutMs);
+  return { figures: figuresOf(text), queues: queueDepthsOf(text) };
 }
 
 /** One round on one node: health and figures, each failing on its own. */
@@ -114,6 +138,8 @@ export interface NodeReading {
   healthy: boolean;
   healthError: string | null;
   figures: NodeFigures | null;
+  /** Per-queue depth (jobs app); empty when the scrape failed or the node has no jobs. */
+  queues: Map<string, QueueDepth>;
   scrapeError: string | null;
 }
 
@@ -122,7 +148,8 @@ export async function read(baseUrl: string, healthPath: string, timeoutMs: numbe
   return {
     healthy: h.status === 'fulfilled',
     healthError: h.status === 'rejected' ? String((h.reason as Error).message) : null,
-    figures: f.status === 'fulfilled' ? f.value : null,
+    figures: f.status === 'fulfilled' ? f.value.figures : null,
+    queues: f.status === 'fulfilled' ? f.value.queues : new Map(),
     scrapeError: f.status === 'rejected' ? String((f.reason as Error).message) : null,
   };
 }

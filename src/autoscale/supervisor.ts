@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { Logger } from 'pino';
 import { onLines } from '../sim/listening.ts';
-import type { NodeFigures } from './decide.ts';
+import type { NodeFigures, QueueDepth } from './decide.ts';
 import type { LocalPolicy, Policy } from './policy.ts';
 import { read } from './scrape.ts';
 
@@ -27,6 +27,8 @@ export interface ManagedNode {
   listeningAt: number | null;
   healthFailures: number;
   figures: NodeFigures | null;
+  /** Per-queue depth from its last scrape (jobs app). */
+  queues: Map<string, QueueDepth>;
   lastError: string | null;
   stopReason: string | null;
   exited: Promise<void>;
@@ -134,7 +136,7 @@ export class Supervisor {
     const id = this.nextId++;
     const node: ManagedNode = {
       id, pid: proc.pid ?? -1, proc, port, state: 'starting', startedAt: Date.now(), listeningAt: null,
-      healthFailures: 0, figures: null, lastError: null, stopReason: null,
+      healthFailures: 0, figures: null, queues: new Map(), lastError: null, stopReason: null,
       exited: new Promise((resolve) => proc.once('exit', () => resolve())),
     };
     if (proc.pid === undefined) {
@@ -254,6 +256,7 @@ export class Supervisor {
     running.forEach((node, i) => {
       const r = readings[i];
       node.figures = r.figures;
+      node.queues = r.queues;
       node.lastError = r.healthError ?? r.scrapeError;
       node.healthFailures = r.healthy ? 0 : node.healthFailures + 1;
       if (!r.healthy) this.logger.warn({ node: node.id, pid: node.pid, failures: node.healthFailures, err: r.healthError }, 'health check failed');

@@ -11,7 +11,7 @@ import { loadPolicy, PolicyError, type Policy } from '../autoscale/policy.ts';
 import { StatusPublisher } from '../autoscale/status.ts';
 import { persistentSecret } from './serve.ts';
 
-export const autoscaleUsage = `brigade autoscale — start and stop local Brigade nodes on load, or print the count to run
+export const autoscaleUsage = `brigade autoscale — start and stop local Brigade nodes on load (and job workers on queue depth), or print the counts to run
 
 Usage:
   brigade autoscale --policy FILE                 run nodes on this machine (local mode)
@@ -118,9 +118,14 @@ export async function runAutoscale(argv: string[], env: NodeJS.ProcessEnv = proc
     };
     // Default node command: this same CLI (and Node flags, e.g. a loader), subcommand `serve`.
     const command = policy.local.command ?? [process.execPath, ...process.execArgv, process.argv[1], 'serve'];
-    const local = new LocalAgent({ ...policy, local: { ...policy.local, data } }, command, nodeEnv, logger, status);
-    // Whatever ends this process, leave no node behind (the graceful path below runs first).
-    process.once('exit', () => local.supervisor.killAllNow());
+    // Worker pools: nodes and workers share one worker key, made here once like the secrets above.
+    if (policy.workers.length > 0) {
+      nodeEnv.BRIGADE_JOBS_WORKER_KEY = env.BRIGADE_JOBS_WORKER_KEY || policy.local.env.BRIGADE_JOBS_WORKER_KEY || persistentSecret(data, 'jobs-worker-key', '');
+    }
+    const workerEnv: NodeJS.ProcessEnv = { ...process.env, BRIGADE_JOBS_WORKER_KEY: nodeEnv.BRIGADE_JOBS_WORKER_KEY };
+    const local = new LocalAgent({ ...policy, local: { ...policy.local, data } }, command, nodeEnv, logger, status, workerEnv);
+    // Whatever ends this process, leave no node or worker behind (the graceful path below runs first).
+    process.once('exit', () => local.killAllNow());
     agent = local;
   }
   agent.start();

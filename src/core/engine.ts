@@ -428,12 +428,36 @@ export interface JobQueues {
   jobCounts(queue: string): Promise<JobCounts>;
   /** Every queue that was ever enqueued to, sorted. */
   jobQueueNames(): Promise<string[]>;
-  /** The newest `limit` jobs in `state` (the dashboard's dead letters). Optional: the embedded engine has it so far. */
-  listJobs?(queue: string, state: JobState, limit: number): Promise<JobRecord[]>;
+  /**
+   * Up to `limit` jobs in `state`: completed and dead ones newest finished first (then highest id);
+   * the others in the order they move next (waiting: claim order; delayed and failed: soonest
+   * runAtMs; active: soonest lease expiry). The dashboard's dead letters.
+   */
+  listJobs(queue: string, state: JobState, limit: number): Promise<JobRecord[]>;
   /** A dead job runs again: waiting now, with one more attempt allowed (its attempts stay on record); false when it is not dead. */
-  retryDeadJob?(queue: string, id: string, nowMs: number): Promise<boolean>;
+  retryDeadJob(queue: string, id: string, nowMs: number): Promise<boolean>;
   /** Deletes a dead job; false when it is not dead. */
-  dropDeadJob?(queue: string, id: string): Promise<boolean>;
+  dropDeadJob(queue: string, id: string): Promise<boolean>;
+  /**
+   * Retention: deletes completed and dead jobs past `retention`, oldest finished first, at most
+   * `limit` of each of the two states per call (a bounded step: call again while it returns more
+   * than 0). Resolves how many were deleted. Idempotency keys are not touched: a key names its job
+   * for its whole window even after the job was deleted (an enqueue with it answers that id with
+   * created: false, and getJob null).
+   */
+  pruneJobs(queue: string, retention: JobRetention, nowMs: number, limit: number): Promise<number>;
+}
+
+/** How long finished jobs are kept; 0 in a field: no limit of that kind. */
+export interface JobRetention {
+  /** Completed jobs that finished at or before nowMs − this are deleted, ms. */
+  completedMaxAgeMs: number;
+  /** Only the newest this many completed jobs are kept. */
+  completedMaxCount: number;
+  /** Dead jobs that went dead at or before nowMs − this are deleted, ms. */
+  deadMaxAgeMs: number;
+  /** Only the newest this many dead jobs are kept. */
+  deadMaxCount: number;
 }
 
 export function hasJobQueues(e: Engine): e is Engine & JobQueues {

@@ -17,7 +17,7 @@ import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import type {
   AppendRequest, AppendResult, BatchHandler, ChannelInfo, Claims, ClaimedJob, CommittedBatch, DirectMessages, EnqueuedJob, Engine,
-  FailOutcome, JobCounts, JobQueues, JobState, JobRecord, LogEvent, Membership, NewJob, RetentionOptions, StoredSnapshot,
+  FailOutcome, JobCounts, JobQueues, JobState, JobRecord, JobRetention, LogEvent, Membership, NewJob, RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
 import { PRODUCER_WINDOW } from '../core/engine.ts';
 import { validateStamps } from './stamps.ts';
@@ -325,6 +325,10 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
 
   async dropDeadJob(queue: string, id: string): Promise<boolean> {
     return this.jobStep('dropping a dead job', (j) => j.dropDead(queue, id));
+  }
+
+  async pruneJobs(queue: string, retention: JobRetention, nowMs: number, limit: number): Promise<number> {
+    return this.jobStep('pruning jobs', (j) => j.prune(queue, retention, nowMs, limit));
   }
 
   async jobCounts(queue: string): Promise<JobCounts> {

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database as SqliteDatabase, Statement, Transaction } from 'better-sqlite3';
 import {
   JOB_STATES, jobBackoffMs,
-  type ClaimedJob, type EnqueuedJob, type FailOutcome, type JobCounts, type JobRecord, type JobState, type NewJob,
+  type ClaimedJob, type EnqueuedJob, type FailOutcome, type JobCounts, type JobRecord, type JobRetention, type JobState, type NewJob,
 } from '../core/engine.ts';
 
 export const JOBS_SCHEMA = `
@@ -26,6 +26,7 @@ export const JOBS_SCHEMA = `
   CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, state, priority DESC, id);
   CREATE INDEX IF NOT EXISTS jobs_due ON jobs (queue, state, run_at_ms);
   CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (queue, state, lease_expires_ms);
+  CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (queue, state, finished_ms, id);
   CREATE TABLE IF NOT EXISTS job_queues (queue TEXT PRIMARY KEY, next_id INTEGER NOT NULL) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS job_keys (
     queue TEXT NOT NULL, key TEXT NOT NULL, id INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
@@ -49,6 +50,7 @@ export class EmbeddedJobs {
   private readonly claimTx: Transaction<(queue: string, max: number, nowMs: number) => ClaimedJob[]>;
   private readonly failTx: Transaction<(queue: string, id: number, lease: string, error: string, jitter: number, nowMs: number) => FailOutcome | null>;
   private readonly reapTx: Transaction<(queue: string, nowMs: number, jitter: number, limit: number) => number>;
+  private readonly pruneTx: Transaction<(queue: string, retention: JobRetention, nowMs: number, limit: number) => number>;
 
   constructor(db: SqliteDatabase) {
     db.exec(JOBS_SCHEMA);
@@ -81,7 +83,17 @@ export class EmbeddedJobs {
         ORDER BY lease_expires_ms LIMIT ?`),
       counts: db.prepare('SELECT state, COUNT(*) AS n FROM jobs WHERE queue = ? GROUP BY state'),
       queues: db.prepare('SELECT queue FROM job_queues ORDER BY queue'),
-      list: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY id DESC LIMIT ?'),
+      listFinished: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY finished_ms DESC, id DESC LIMIT ?'),
+      listWaiting: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY priority DESC, id LIMIT ?'),
+      listDue: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY run_at_ms, id LIMIT ?'),
+      listActive: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY lease_expires_ms, id LIMIT ?'),
+      keyPruneSome: db.prepare(`DELETE FROM job_keys WHERE queue = ? AND key IN (
+        SELECT key FROM job_keys WHERE queue = ? AND expires_ms <= ? LIMIT ?)`),
+      countIn: db.prepare('SELECT COUNT(*) AS n FROM jobs WHERE queue = ? AND state = ?'),
+      pruneOldest: db.prepare(`DELETE FROM jobs WHERE queue = ? AND id IN (
+        SELECT id FROM jobs WHERE queue = ? AND state = ? ORDER BY finished_ms, id LIMIT ?)`),
+      pruneBefore: db.prepare(`DELETE FROM jobs WHERE queue = ? AND id IN (
+        SELECT id FROM jobs WHERE queue = ? AND state = ? AND finished_ms <= ? ORDER BY finished_ms, id LIMIT ?)`),
       revive: db.prepare(`UPDATE jobs SET state = 'waiting', run_at_ms = ?, finished_ms = 0, max_attempts = MAX(max_attempts, attempt + 1)
         WHERE queue = ? AND id = ? AND state = 'dead'`),
       drop: db.prepare(`DELETE FROM jobs WHERE queue = ? AND id = ? AND state = 'dead'`),
@@ -94,6 +106,12 @@ export class EmbeddedJobs {
       // The reaper fails leases that have expired: no expiry bound.
       for (const row of rows) this.failIn(queue, row.id, row.lease, 'lease expired', jitter, nowMs, Number.MIN_SAFE_INTEGER);
       return rows.length;
+    });
+    this.pruneTx = db.transaction((queue, retention, nowMs, limit) => {
+      // Keys past their window go too (Redis expires its own): a bounded batch, not counted.
+      this.s.keyPruneSome.run(queue, queue, nowMs, limit);
+      return this.pruneIn(queue, 'completed', retention.completedMaxAgeMs, retention.completedMaxCount, nowMs, limit)
+        + this.pruneIn(queue, 'dead', retention.deadMaxAgeMs, retention.deadMaxCount, nowMs, limit);
     });
   }
 
@@ -146,7 +164,13 @@ export class EmbeddedJobs {
   }
 
   list(queue: string, state: JobState, limit: number): JobRecord[] {
-    return (this.s.list.all(queue, state, limit) as JobRow[]).map((row) => recordOf(queue, row));
+    const statement = state === 'completed' || state === 'dead' ? this.s.listFinished
+      : state === 'waiting' ? this.s.listWaiting : state === 'active' ? this.s.listActive : this.s.listDue;
+    return (statement.all(queue, state, limit) as JobRow[]).map((row) => recordOf(queue, row));
+  }
+
+  prune(queue: string, retention: JobRetention, nowMs: number, limit: number): number {
+    return this.pruneTx(queue, retention, nowMs, limit);
   }
 
   retryDead(queue: string, id: string, nowMs: number): boolean {
@@ -196,6 +220,17 @@ export class EmbeddedJobs {
         lease, leaseExpiresAtMs, timeoutMs: row.timeout_ms,
       };
     });
+  }
+
+  /** Deletes up to `limit` jobs of `state`: first the oldest beyond `maxCount`, then those finished `maxAgeMs` ago or earlier. */
+  private pruneIn(queue: string, state: 'completed' | 'dead', maxAgeMs: number, maxCount: number, nowMs: number, limit: number): number {
+    let removed = 0;
+    if (maxCount > 0) {
+      const { n } = this.s.countIn.get(queue, state) as { n: number };
+      if (n > maxCount) removed += this.s.pruneOldest.run(queue, queue, state, Math.min(n - maxCount, limit)).changes;
+    }
+    if (maxAgeMs > 0 && removed < limit) removed += this.s.pruneBefore.run(queue, queue, state, nowMs - maxAgeMs, limit - removed).changes;
+    return removed;
   }
 
   /** `liveAfterMs`: the lease must expire after this (nowMs for an ack; MIN_SAFE_INTEGER for the reaper). */

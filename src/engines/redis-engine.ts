@@ -39,7 +39,7 @@ import { randomInt } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type {
   AppendRequest, BatchHandler, ChannelInfo, ChannelRelease, Claims, ClaimedJob, CommittedBatch, DirectMessages, EnqueuedJob, Engine,
-  FailOutcome, JobCounts, JobQueues, JobRecord, LogEvent, Membership, NewJob,
+  FailOutcome, JobCounts, JobQueues, JobRecord, JobRetention, JobState, LogEvent, Membership, NewJob,
   AppendResult, Position, RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
 import { PRODUCER_WINDOW } from '../core/engine.ts';
@@ -591,6 +591,22 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
 
   async getJob(queue: string, id: string): Promise<JobRecord | null> {
     return this.jobStep('reading a job', (cmd) => this.jobs.get(cmd, queue, id));
+  }
+
+  async listJobs(queue: string, state: JobState, limit: number): Promise<JobRecord[]> {
+    return this.jobStep('listing jobs', (cmd) => this.jobs.list(cmd, queue, state, limit));
+  }
+
+  async retryDeadJob(queue: string, id: string, nowMs: number): Promise<boolean> {
+    return this.jobStep('retrying a dead job', (cmd) => this.jobs.retryDead(cmd, queue, id, nowMs));
+  }
+
+  async dropDeadJob(queue: string, id: string): Promise<boolean> {
+    return this.jobStep('dropping a dead job', (cmd) => this.jobs.dropDead(cmd, queue, id));
+  }
+
+  async pruneJobs(queue: string, retention: JobRetention, nowMs: number, limit: number): Promise<number> {
+    return this.jobStep('pruning jobs', (cmd) => this.jobs.prune(cmd, queue, retention, nowMs, limit));
   }
 
   async jobCounts(queue: string): Promise<JobCounts> {

@@ -7,11 +7,12 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import {
   JOB_STATES,
-  type ClaimedJob, type EnqueuedJob, type FailOutcome, type JobCounts, type JobRecord, type JobState, type NewJob,
+  type ClaimedJob, type EnqueuedJob, type FailOutcome, type JobCounts, type JobRecord, type JobRetention, type JobState, type NewJob,
 } from '../core/engine.ts';
 import {
   JOBS_CLAIM_LUA, JOBS_COMPLETE_LUA, JOBS_ENQUEUE_LUA, JOBS_FAIL_LUA, JOBS_HEARTBEAT_LUA, JOBS_PROMOTE_LUA, JOBS_REAP_LUA,
 } from './redis-lua-jobs.ts';
+import { JOBS_DROP_DEAD_LUA, JOBS_LIST_LUA, JOBS_PRUNE_LUA, JOBS_RETRY_DEAD_LUA } from './redis-lua-jobs-admin.ts';
 
 interface JobCommands {
   brigadeJobsEnqueue(base: string, ...args: string[]): Promise<Array<string | number>>;
@@ -21,6 +22,10 @@ interface JobCommands {
   brigadeJobsFail(base: string, id: string, lease: string, error: string, jitter: string, now: string): Promise<Array<string | number>>;
   brigadeJobsPromote(base: string, now: string, limit: string): Promise<number>;
   brigadeJobsReap(base: string, now: string, jitter: string, limit: string): Promise<number>;
+  brigadeJobsList(base: string, state: string, limit: string): Promise<Array<string | string[]>>;
+  brigadeJobsRetryDead(base: string, id: string, now: string): Promise<number>;
+  brigadeJobsDropDead(base: string, id: string): Promise<number>;
+  brigadeJobsPrune(base: string, now: string, completedAge: string, completedCount: string, deadAge: string, deadCount: string, limit: string): Promise<number>;
 }
 
 /** Adds the job scripts to a connection (ioredis: EVALSHA, EVAL on NOSCRIPT). */
@@ -32,6 +37,10 @@ export function defineJobCommands(cmd: Redis): void {
   cmd.defineCommand('brigadeJobsFail', { numberOfKeys: 1, lua: JOBS_FAIL_LUA });
   cmd.defineCommand('brigadeJobsPromote', { numberOfKeys: 1, lua: JOBS_PROMOTE_LUA });
   cmd.defineCommand('brigadeJobsReap', { numberOfKeys: 1, lua: JOBS_REAP_LUA });
+  cmd.defineCommand('brigadeJobsList', { numberOfKeys: 1, lua: JOBS_LIST_LUA });
+  cmd.defineCommand('brigadeJobsRetryDead', { numberOfKeys: 1, lua: JOBS_RETRY_DEAD_LUA });
+  cmd.defineCommand('brigadeJobsDropDead', { numberOfKeys: 1, lua: JOBS_DROP_DEAD_LUA });
+  cmd.defineCommand('brigadeJobsPrune', { numberOfKeys: 1, lua: JOBS_PRUNE_LUA });
 }
 
 export function jobQueueBase(prefix: string, queue: string): string {
@@ -97,16 +106,35 @@ export class RedisJobs {
   }
 
   async get(cmd: Redis, queue: string, id: string): Promise<JobRecord | null> {
-    if (!/^[1-9][0-9]{0,14}$/.test(id)) return null;
+    if (!isJobId(id)) return null;
     const h = await cmd.hgetall(`${this.base(queue)}job:${id}`);
-    if (!h.state) return null;
-    const num = (k: string): number => Number(h[k] ?? 0);
-    return {
-      queue, id, state: h.state as JobState, payload: h.payload ?? '', priority: num('priority'), runAtMs: num('runAt'),
-      attempt: num('attempt'), maxAttempts: num('maxAttempts'), backoffMs: num('backoffMs'), backoffMaxMs: num('backoffMaxMs'),
-      timeoutMs: num('timeoutMs'), createdAtMs: num('createdAt'), leaseExpiresAtMs: num('leaseExpiresAt'),
-      finishedAtMs: num('finishedAt'), result: h.result ?? null, error: h.error ?? null,
-    };
+    return h.state ? recordOf(queue, id, h) : null;
+  }
+
+  async list(cmd: Redis, queue: string, state: JobState, limit: number): Promise<JobRecord[]> {
+    const flat = await c(cmd).brigadeJobsList(this.base(queue), state, String(limit));
+    const out: JobRecord[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      const fields = flat[i + 1] as string[];
+      const h: Record<string, string> = {};
+      for (let f = 0; f < fields.length; f += 2) h[fields[f]!] = fields[f + 1]!;
+      out.push(recordOf(queue, String(flat[i]), h));
+    }
+    return out;
+  }
+
+  async retryDead(cmd: Redis, queue: string, id: string, nowMs: number): Promise<boolean> {
+    return isJobId(id) && Number(await c(cmd).brigadeJobsRetryDead(this.base(queue), id, String(nowMs))) === 1;
+  }
+
+  async dropDead(cmd: Redis, queue: string, id: string): Promise<boolean> {
+    return isJobId(id) && Number(await c(cmd).brigadeJobsDropDead(this.base(queue), id)) === 1;
+  }
+
+  async prune(cmd: Redis, queue: string, retention: JobRetention, nowMs: number, limit: number): Promise<number> {
+    const r = retention;
+    return Number(await c(cmd).brigadeJobsPrune(this.base(queue), String(nowMs), String(r.completedMaxAgeMs), String(r.completedMaxCount),
+      String(r.deadMaxAgeMs), String(r.deadMaxCount), String(limit)));
   }
 
   async counts(cmd: Redis, queue: string): Promise<JobCounts> {
@@ -130,6 +158,20 @@ export class RedisJobs {
   private base(queue: string): string {
     return jobQueueBase(this.prefix, queue);
   }
+}
+
+function isJobId(id: string): boolean {
+  return /^[1-9][0-9]{0,14}$/.test(id);
+}
+
+function recordOf(queue: string, id: string, h: Record<string, string>): JobRecord {
+  const num = (k: string): number => Number(h[k] ?? 0);
+  return {
+    queue, id, state: h.state as JobState, payload: h.payload ?? '', priority: num('priority'), runAtMs: num('runAt'),
+    attempt: num('attempt'), maxAttempts: num('maxAttempts'), backoffMs: num('backoffMs'), backoffMaxMs: num('backoffMaxMs'),
+    timeoutMs: num('timeoutMs'), createdAtMs: num('createdAt'), leaseExpiresAtMs: num('leaseExpiresAt'),
+    finishedAtMs: num('finishedAt'), result: h.result ?? null, error: h.error ?? null,
+  };
 }
 
 function c(cmd: Redis): JobCommands {

@@ -33,6 +33,8 @@ describe('brigade autoscale --print', () => {
       // A 1 s probe timeout: a loaded machine can stall a healthy node's answer past a few hundred ms.
       cooldownMs: 0, intervalMs: 1000, health: { timeoutMs: 1000, failuresBeforeReplace: 2 },
       nodes: [a.url, b.url + '/'],
+      // A worker pool: --print only prints its count (the command is never run).
+      workers: [{ queue: 'print-q', command: ['never-run'], jobsPerWorker: 5, maxWorkers: 4 }],
     };
     const scaler = startAutoscaler(policy, ['--print', '--status-file', 'status.json']);
     try {
@@ -43,6 +45,18 @@ describe('brigade autoscale --print', () => {
       assert.deepEqual(idle.sums, { connections: 0, connectsPerSecond: 0, messagesPerSecond: 0 });
       assert.equal(idle.desired, 1);
       assert.equal(idle.action, 'down');
+      assert.deepEqual([idle.workers[0].pool, idle.workers[0].current, idle.workers[0].desired, idle.workers[0].reason], ['print-q', 0, 0, 'no node reported the queue']);
+
+      // 12 jobs on the queue (both nodes read it from the same Redis): ceil(12 / 5) = 3 workers.
+      const producerKey = readFileSync(join(a.dataDir, 'jobs-producer-key'), 'utf8').trim();
+      const enqueued = await fetch(`${a.url}/api/jobs/print-q`, {
+        method: 'POST', headers: { Authorization: `Bearer ${producerKey}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(Array.from({ length: 12 }, (_, i) => ({ payload: i }))),
+      });
+      assert.equal(enqueued.status, 201);
+      const withJobs = await eventually(() => scaler.lines.find((l) => l.workers[0].jobs === 12), { what: 'a line with the queue', timeoutMs: 15_000, intervalMs: 100 });
+      assert.deepEqual([withJobs.workers[0].current, withJobs.workers[0].desired, withJobs.workers[0].action], [0, 3, 'up']);
+      assert.equal(scaler.lines[scaler.lines.indexOf(withJobs) + 1]?.workers[0].current ?? 3, 3, 'current follows the printed count');
 
       // 20 connects on each node within one 10 s window: at least 40/11 ≈ 3.6/s against 0.5/s
       // per node, i.e. 8 nodes' worth, clamped to maxNodes.

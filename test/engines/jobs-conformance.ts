@@ -222,6 +222,125 @@ export function runJobsConformance(name: string, make: () => Promise<Engine>, op
       });
     });
 
+    /** Jobs of `queue` finished at the given times: completed (claimed, then completed at t) or dead (maxAttempts 1, failed at t). */
+    async function finish(q: Q, queue: string, how: 'completed' | 'dead', times: number[]): Promise<string[]> {
+      const ids: string[] = [];
+      for (const t of times) {
+        const [created] = await q.enqueueJobs(queue, [job(`${how}@${t}`, { maxAttempts: 1 })], T0);
+        const [claimed] = await q.claimJobs(queue, 1, t);
+        assert.equal(claimed!.id, created!.id);
+        if (how === 'completed') assert.equal(await q.completeJob(queue, claimed!.id, claimed!.lease, `"r${t}"`, t), true);
+        else assert.deepEqual(await q.failJob(queue, claimed!.id, claimed!.lease, `boom@${t}`, 0, t), { state: 'dead', runAtMs: 0 });
+        ids.push(created!.id);
+      }
+      return ids;
+    }
+
+    it('lists dead and completed jobs newest finished first, and waiting ones in claim order', async () => {
+      await withQueues(async (q) => {
+        const queue = queueName('list');
+        const [d1, d2, d3] = await finish(q, queue, 'dead', [T0 + 30, T0 + 10, T0 + 30]);
+        const [c1, c2] = await finish(q, queue, 'completed', [T0 + 5, T0 + 6]);
+        const dead = await q.listJobs(queue, 'dead', 10);
+        // Newest first; equal times by the higher id.
+        assert.deepEqual(dead.map((j) => j.id), [d3, d1, d2]);
+        assert.deepEqual(dead.map((j) => j.error), ['boom@' + (T0 + 30), 'boom@' + (T0 + 30), 'boom@' + (T0 + 10)]);
+        assert.equal(dead[0]!.state, 'dead');
+        assert.equal(dead[0]!.finishedAtMs, T0 + 30);
+        assert.equal(dead[0]!.attempt, 1);
+        assert.deepEqual((await q.listJobs(queue, 'dead', 2)).map((j) => j.id), [d3, d1]);
+        const completed = await q.listJobs(queue, 'completed', 10);
+        assert.deepEqual(completed.map((j) => j.id), [c2, c1]);
+        assert.equal(completed[0]!.result, `"r${T0 + 6}"`);
+        const [w1, w2, w3] = await q.enqueueJobs(queue, [job('w1'), job('w2', { priority: 3 }), job('w3')], T0);
+        assert.deepEqual((await q.listJobs(queue, 'waiting', 10)).map((j) => j.id), [w2!.id, w1!.id, w3!.id]);
+        assert.deepEqual(await q.listJobs(queue, 'failed', 10), []);
+        assert.deepEqual(await q.listJobs(queueName('none'), 'dead', 10), []);
+      });
+    });
+
+    it('retries a dead job with one more attempt allowed, drops one, and refuses jobs that are not dead', async () => {
+      await withQueues(async (q) => {
+        const queue = queueName('dead-admin');
+        const [a, b] = await finish(q, queue, 'dead', [T0 + 1, T0 + 2]);
+        const [alive] = await q.enqueueJobs(queue, [job('alive')], T0);
+        assert.equal(await q.retryDeadJob(queue, alive!.id, T0 + 3), false, 'a waiting job is not retried');
+        assert.equal(await q.dropDeadJob(queue, alive!.id), false, 'a waiting job is not dropped');
+        assert.equal(await q.retryDeadJob(queue, '424242', T0 + 3), false);
+        assert.equal(await q.dropDeadJob(queue, 'not-an-id'), false);
+        assert.equal((await q.getJob(queue, alive!.id))!.state, 'waiting');
+
+        assert.equal(await q.retryDeadJob(queue, a!, T0 + 100), true);
+        const revived = (await q.getJob(queue, a!))!;
+        assert.equal(revived.state, 'waiting');
+        assert.equal(revived.attempt, 1, 'its attempts stay on record');
+        assert.equal(revived.maxAttempts, 2);
+        assert.equal(revived.finishedAtMs, 0);
+        assert.equal(revived.error, `boom@${T0 + 1}`);
+        assert.equal(await q.retryDeadJob(queue, a!, T0 + 101), false, 'no longer dead');
+        // It goes ahead of later jobs of its priority (it keeps its id).
+        const [again] = await q.claimJobs(queue, 1, T0 + 200);
+        assert.equal(again!.id, a);
+        assert.equal(again!.attempt, 2);
+        assert.equal(await q.completeJob(queue, a!, again!.lease, '"second time"', T0 + 201), true);
+
+        assert.equal(await q.dropDeadJob(queue, b!), true);
+        assert.equal(await q.getJob(queue, b!), null);
+        assert.equal(await q.dropDeadJob(queue, b!), false);
+        assert.deepEqual(await q.jobCounts(queue), { waiting: 1, delayed: 0, active: 0, failed: 0, completed: 1, dead: 0 });
+      });
+    });
+
+    it('retention deletes completed and dead jobs by age and count, oldest first, in bounded steps', async () => {
+      await withQueues(async (q) => {
+        const queue = queueName('retain');
+        const completed = await finish(q, queue, 'completed', [T0 + 1, T0 + 2, T0 + 3, T0 + 4, T0 + 5]);
+        const dead = await finish(q, queue, 'dead', [T0 + 1, T0 + 2, T0 + 3]);
+        const [waiting] = await q.enqueueJobs(queue, [job('still waiting')], T0);
+        const off = { completedMaxAgeMs: 0, completedMaxCount: 0, deadMaxAgeMs: 0, deadMaxCount: 0 };
+        assert.equal(await q.pruneJobs(queue, off, T0 + 10 ** 9, 100), 0, 'zeros keep everything');
+
+        // Count: keep the newest 2 completed, at most 2 deleted per step.
+        const byCount = { ...off, completedMaxCount: 2 };
+        assert.equal(await q.pruneJobs(queue, byCount, T0 + 10, 2), 2);
+        assert.equal(await q.getJob(queue, completed[0]!), null);
+        assert.equal(await q.getJob(queue, completed[1]!), null);
+        assert.equal((await q.getJob(queue, completed[2]!))!.state, 'completed');
+        assert.equal(await q.pruneJobs(queue, byCount, T0 + 10, 2), 1);
+        assert.equal(await q.pruneJobs(queue, byCount, T0 + 10, 2), 0);
+        assert.deepEqual((await q.listJobs(queue, 'completed', 10)).map((j) => j.id), [completed[4], completed[3]]);
+
+        // Age: dead jobs that went dead at or before now − 2 ms.
+        const byAge = { ...off, deadMaxAgeMs: 2 };
+        assert.equal(await q.pruneJobs(queue, byAge, T0 + 3, 100), 1);
+        assert.equal(await q.getJob(queue, dead[0]!), null);
+        assert.equal(await q.pruneJobs(queue, byAge, T0 + 4, 100), 1);
+        assert.equal((await q.getJob(queue, dead[2]!))!.state, 'dead');
+
+        // Both states in one step; what is not finished is never touched.
+        const all = { completedMaxAgeMs: 1, completedMaxCount: 0, deadMaxAgeMs: 0, deadMaxCount: 1 };
+        assert.equal(await q.pruneJobs(queue, all, T0 + 10 ** 9, 100), 2);
+        assert.deepEqual(await q.jobCounts(queue), { waiting: 1, delayed: 0, active: 0, failed: 0, completed: 0, dead: 1 });
+        assert.equal((await q.getJob(queue, waiting!.id))!.state, 'waiting');
+      });
+    });
+
+    it('an idempotency key keeps its window after retention deleted its job', async () => {
+      await withQueues(async (q) => {
+        const queue = queueName('retain-key');
+        const now = Date.now(); // a real clock: the engine may expire keys by its own (Redis PX)
+        const [first] = await q.enqueueJobs(queue, [job('once', { key: 'pay-1', keyTtlMs: 60_000 })], now);
+        const [claimed] = await q.claimJobs(queue, 1, now);
+        assert.equal(await q.completeJob(queue, claimed!.id, claimed!.lease, '"paid"', now), true);
+        const retention = { completedMaxAgeMs: 1, completedMaxCount: 0, deadMaxAgeMs: 0, deadMaxCount: 0 };
+        assert.equal(await q.pruneJobs(queue, retention, now + 10, 100), 1);
+        assert.equal(await q.getJob(queue, first!.id), null);
+        // Within the window: the first id, nothing new.
+        assert.deepEqual(await q.enqueueJobs(queue, [job('twice', { key: 'pay-1', keyTtlMs: 60_000 })], now + 20), [{ id: first!.id, created: false }]);
+        assert.deepEqual(await q.jobCounts(queue), { waiting: 0, delayed: 0, active: 0, failed: 0, completed: 0, dead: 0 });
+      });
+    });
+
     it('concurrent claims never hand one job out twice', async () => {
       const engines: Q[] = [];
       if (options.makePair) {

@@ -5,13 +5,14 @@
  *   (counts), `GET /api/jobs/:queue/:id` (a job's record).
  * - Requests over the WebSocket: `jobs.enqueue` (producer key), `jobs.claim`, `jobs.heartbeat`,
  *   `jobs.complete`, `jobs.fail`, `jobs.slots` (worker key). Every reply carries the server's `now`.
- * - A tick every `tickMs` promotes due delayed/failed jobs and reaps expired leases in every queue.
+ * - A tick every `tickMs` promotes due delayed/failed jobs and reaps expired leases in every queue,
+ *   and (at most once a second, a bounded batch per queue) deletes finished jobs past the retention.
  */
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { App, AppCore, AppRequest } from '../../core/app.ts';
-import type { ClaimedJob, EnqueuedJob, JobCounts, JobQueues, JobRecord } from '../../core/engine.ts';
-import { readJsonBody, sendError, sendJson } from '../../core/http.ts';
+import type { ClaimedJob, EnqueuedJob, JobCounts, JobQueues, JobRecord, JobRetention } from '../../core/engine.ts';
+import { HttpError, readJsonBody, sendError, sendJson } from '../../core/http.ts';
 import { JOBS_ERRORS, JobsError } from './errors.ts';
 import { registerDashboard } from './dashboard.ts';
 import { MAX_CREDIT, PushDispatcher } from './push.ts';
@@ -35,16 +36,25 @@ export interface JobsOptions {
   tickMs: number;
   slotSeparationMs: number;
   adminToken: string;
+  keepCompletedMs: number;
+  keepCompletedCount: number;
+  keepDeadMs: number;
+  keepDeadCount: number;
 }
 
 /** Most jobs one claim takes. */
 export const MAX_CLAIM = 100;
 /** Most jobs promoted or reaped per queue per tick. */
 const TICK_BATCH = 1000;
+/** Retention runs at most this often, ms (it scans every queue). */
+const RETENTION_EVERY_MS = 1000;
+/** Most completed (and, apart, dead) jobs deleted per queue per retention pass. */
+const RETENTION_BATCH = 1000;
 /** Longest error text kept from a failed attempt, characters. */
 const MAX_ERROR_CHARS = 4096;
 
 const positive = (v: number): string | null => (v >= 1 ? null : 'must be at least 1');
+const zeroOrMore = (v: number): string | null => (Number.isInteger(v) && v >= 0 ? null : 'must be a whole number, 0 or more (0: no limit)');
 
 export const jobsApp: App<JobsOptions> = {
   name: 'jobs',
@@ -65,6 +75,10 @@ export const jobsApp: App<JobsOptions> = {
     maxBackoffMs: { default: 3_600_000, help: 'default longest backoff between attempts, ms' },
     tickMs: { default: 250, help: 'how often delayed jobs are promoted and expired leases reaped, ms', validate: (v) => (v >= 10 ? null : 'must be at least 10') },
     adminToken: { default: '', alias: 'adminToken', help: 'Bearer token for the /jobs page\'s tools (retry/drop dead jobs, enqueue); shared with place, generated into DATA/admin-token when empty' },
+    keepCompletedMs: { default: 7 * 86_400_000, help: 'retention: completed jobs are deleted this long after they completed, ms (0: no age limit)', validate: zeroOrMore },
+    keepCompletedCount: { default: 0, help: 'retention: only the newest this many completed jobs per queue are kept (0: no count limit)', validate: zeroOrMore },
+    keepDeadMs: { default: 30 * 86_400_000, help: 'retention: dead jobs are deleted this long after they went dead, ms (0: no age limit)', validate: zeroOrMore },
+    keepDeadCount: { default: 0, help: 'retention: only the newest this many dead jobs per queue are kept (0: no count limit)', validate: zeroOrMore },
     slotSeparationMs: { default: 250, help: 'slot polling: the declared gap between polls of one worker group arriving here, ms', validate: positive },
   },
   start(core) {
@@ -84,11 +98,23 @@ export const jobsApp: App<JobsOptions> = {
     const push = new PushDispatcher(queues, (q) => stats.queue(q), (err) => core.logger.error({ err: String(err) }, 'jobs: push dispatch failed'));
     registerRoutes(core, queues, limits, producerKey, stats, push, adminToken);
     registerRequests(core, queues, limits, producerKey, workerKey, slots, stats, push);
+    const retention: JobRetention = {
+      completedMaxAgeMs: o.keepCompletedMs, completedMaxCount: o.keepCompletedCount, deadMaxAgeMs: o.keepDeadMs, deadMaxCount: o.keepDeadCount,
+    };
+    const retains = Object.values(retention).some((v) => v > 0);
+    let retainedAtMs = 0;
     core.tick(o.tickMs, async (nowMs) => {
       // Queues with hungry push workers are offered what became ready meanwhile (promoted here,
       // or enqueued on another node sharing the engine).
       for (const queue of push.hungryQueues()) push.ready(queue);
+      const retainNow = retains && nowMs - retainedAtMs >= RETENTION_EVERY_MS;
+      if (retainNow) retainedAtMs = nowMs;
       for (const queue of await queues.jobQueueNames()) {
+        // One bounded batch per pass: a backlog of finished jobs is worked off over several passes.
+        if (retainNow) {
+          const pruned = await queues.pruneJobs(queue, retention, nowMs, RETENTION_BATCH);
+          if (pruned > 0) stats.queue(queue).count('pruned', pruned, nowMs);
+        }
         await queues.promoteJobs(queue, nowMs, TICK_BATCH);
         const reaped = await queues.reapJobs(queue, nowMs, Math.random(), TICK_BATCH);
         if (reaped > 0) {
@@ -158,7 +184,11 @@ function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: J
         // The admin token enqueues too: the /jobs page's form.
         if (!sameKey(given, producerKey) && !sameKey(given, adminToken)) throw new JobsError('JOBS_BAD_KEY', 'send Authorization: Bearer <the producer key>');
         const queue = checkQueue(decodeURIComponent(match[1]!));
-        const body = await readJsonBody(req, core.options.maxBodyBytes, 'JOBS_PAYLOAD_TOO_LARGE');
+        const body = await readJsonBody(req, core.options.maxBodyBytes, 'JOBS_PAYLOAD_TOO_LARGE').catch((err: unknown) => {
+          // readJsonBody gives one code for both refusals: name the field, and keep 413 for size only.
+          if (err instanceof HttpError) throw new JobsError(err.status === 413 ? 'JOBS_PAYLOAD_TOO_LARGE' : 'JOBS_BAD_OPTION', err.message, 'body');
+          throw err;
+        });
         const now = Date.now();
         const { jobs, bulk } = parseJobs(body, now, limits);
         const ids = await queues.enqueueJobs(queue, jobs, now);
@@ -210,9 +240,28 @@ function statusOf(err: JobsError): number {
 
 interface Body { [k: string]: unknown }
 
+/** The fields each request takes; any other is refused (JOBS_BAD_OPTION naming it), so a typo is never ignored. */
+const REQUEST_FIELDS: Record<string, readonly string[]> = {
+  'jobs.enqueue': ['key', 'queue', 'jobs'],
+  'jobs.claim': ['key', 'queue', 'max'],
+  'jobs.heartbeat': ['key', 'queue', 'id', 'lease'],
+  'jobs.complete': ['key', 'queue', 'id', 'lease', 'result', 'worker', 'credit'],
+  'jobs.fail': ['key', 'queue', 'id', 'lease', 'error', 'worker', 'credit'],
+  'jobs.subscribe': ['key', 'queue', 'worker', 'credit'],
+  'jobs.credit': ['key', 'queue', 'worker', 'credit'],
+  'jobs.unsubscribe': ['key', 'queue', 'worker'],
+  'jobs.slots': ['key', 'queue', 'group', 'worker'],
+};
+
 function bodyOf(req: AppRequest): Body {
   const body = req.json();
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new JobsError('JOBS_BAD_OPTION', 'the request body is a JSON object', 'body');
+  const known = REQUEST_FIELDS[req.kind];
+  if (known) {
+    for (const name of Object.keys(body)) {
+      if (!known.includes(name)) throw new JobsError('JOBS_BAD_OPTION', `unknown field of ${req.kind}; it takes ${known.join(', ')}`, name);
+    }
+  }
   return body as Body;
 }
 

@@ -31,13 +31,13 @@ export function registerDashboard(core: AppCore, describeJob: (job: JobRecord) =
         for (const queue of await queues.jobQueueNames()) {
           const q = stats.queue(queue);
           const series = Object.fromEntries(SERIES_KINDS.map((k) => [k, q.series[k].last(now, OVERVIEW_SECONDS)]));
-          const dead = queues.listJobs ? (await queues.listJobs(queue, 'dead', DEAD_LISTED)).map(describeJob) : [];
+          const dead = (await queues.listJobs(queue, 'dead', DEAD_LISTED)).map(describeJob);
           out.push({
             queue, counts: await queues.jobCounts(queue), push: pushed[queue] ?? { workers: 0, credit: 0 },
             totals: q.counters, series, arrivals: q.arrivalsSince(now - ARRIVALS_MS), dead,
           });
         }
-        sendJson(res, 200, { now, seconds: OVERVIEW_SECONDS, nodeId: core.nodeId, canRetry: Boolean(queues.retryDeadJob), queues: out });
+        sendJson(res, 200, { now, seconds: OVERVIEW_SECONDS, nodeId: core.nodeId, queues: out });
       } catch (err) {
         fail(res, err, 'jobs overview');
       }
@@ -52,9 +52,8 @@ export function registerDashboard(core: AppCore, describeJob: (job: JobRecord) =
         const queue = checkQueue(decodeURIComponent(match[1]!));
         const id = decodeURIComponent(match[2]!);
         const retry = match[3] === 'retry';
-        const step = retry ? queues.retryDeadJob?.bind(queues) : queues.dropDeadJob?.bind(queues);
-        if (!step) throw new JobsError('JOBS_NOT_FOUND', 'this engine cannot retry or drop dead jobs yet (the embedded engine can)');
-        if (!(await step(queue, id, Date.now()))) throw new JobsError('JOBS_NOT_FOUND', `no dead job ${id} in queue ${queue}`);
+        const done = retry ? await queues.retryDeadJob(queue, id, Date.now()) : await queues.dropDeadJob(queue, id);
+        if (!done) throw new JobsError('JOBS_NOT_FOUND', `no dead job ${id} in queue ${queue}`);
         if (retry) push.ready(queue);
         sendJson(res, 200, { ok: true, queue, id, action: match[3] });
       } catch (err) {

@@ -12,7 +12,7 @@ export const HISTORY_SECONDS = 300;
 /** Claim-request arrival times kept per queue. */
 export const ARRIVALS_KEPT = 400;
 
-export const COUNTER_KINDS = ['enqueued', 'claimed', 'completed', 'failed', 'dead', 'leaseExpired', 'claimRequests', 'pushed'] as const;
+export const COUNTER_KINDS = ['enqueued', 'claimed', 'completed', 'failed', 'dead', 'leaseExpired', 'claimRequests', 'pushed', 'pruned'] as const;
 export type CounterKind = typeof COUNTER_KINDS[number];
 /** The kinds with a per-second history. */
 export const SERIES_KINDS = ['enqueued', 'completed', 'failed', 'claimRequests'] as const;
@@ -88,6 +88,7 @@ const COUNTER_HELP: Record<CounterKind, [string, string]> = {
   failed: ['brigade_jobs_failed_total', 'Attempts failed through this node: reported by a worker, or a lease reaped by its tick'],
   dead: ['brigade_jobs_dead_total', 'Jobs that went dead through a failure a worker reported on this node (reaped ones count in the dead gauge only)'],
   leaseExpired: ['brigade_jobs_lease_expired_total', 'Leases this node reaped after they expired (counted in failed too)'],
+  pruned: ['brigade_jobs_pruned_total', 'Completed and dead jobs this node deleted under the retention options'],
   claimRequests: ['brigade_jobs_claim_requests_total', 'jobs.claim requests (polls) that arrived at this node'],
   pushed: ['brigade_jobs_pushed_total', 'Jobs this node claimed for push-mode workers and sent them'],
 };

@@ -23,7 +23,7 @@ const clients: BrigadeClient[] = [];
 
 before(async () => {
   server = await startServer(['--apps', 'jobs', '--jobs-producer-key', PRODUCER, '--jobs-worker-key', WORKER,
-    '--jobs-tick-ms', '100', '--jobs-slot-separation-ms', '20']);
+    '--jobs-tick-ms', '100', '--jobs-slot-separation-ms', '20', '--jobs-max-payload-bytes', '20000', '--jobs-max-body-bytes', '50000']);
 });
 after(async () => {
   for (const c of clients) c.close();
@@ -75,10 +75,16 @@ describe('jobs app', () => {
     assert.deepEqual([unknown.status, unknown.body.code, unknown.body.field], [400, 'JOBS_BAD_OPTION', 'colour']);
     const badBulk = await post('bad', [{ payload: 1 }, { maxAttempts: 0 }]);
     assert.deepEqual([badBulk.status, badBulk.body.field], [400, 'jobs[1].maxAttempts']);
-    const big = await post('bad', { payload: 'x'.repeat(1024 * 1024 + 1) });
+    // --jobs-max-payload-bytes 20000: the JSON text of the payload, quotes included.
+    const big = await post('bad', { payload: 'x'.repeat(19_999) });
     assert.deepEqual([big.status, big.body.code, big.body.field], [413, 'JOBS_PAYLOAD_TOO_LARGE', 'payload']);
+    // --jobs-max-body-bytes 50000: three payloads each under the limit, a body over its own.
+    const bigBody = await post('bad', [1, 2, 3].map(() => ({ payload: 'y'.repeat(19_000) })));
+    assert.deepEqual([bigBody.status, bigBody.body.code, bigBody.body.field], [413, 'JOBS_PAYLOAD_TOO_LARGE', 'body']);
     const notJson = await post('bad', null, PRODUCER, '{nope');
-    assert.equal(notJson.status, 400);
+    assert.deepEqual([notJson.status, notJson.body.code, notJson.body.field], [400, 'JOBS_BAD_OPTION', 'body']);
+    const badValue = await post('bad', { payload: 1, priority: 1.5 });
+    assert.deepEqual([badValue.status, badValue.body.code, badValue.body.field], [400, 'JOBS_BAD_OPTION', 'priority']);
     const badQueue = await post('has%20space', { payload: 1 });
     assert.deepEqual([badQueue.status, badQueue.body.code], [400, 'JOBS_INVALID_QUEUE']);
     assert.deepEqual((await get('/api/jobs/bad')).body.counts.waiting, 0);
@@ -89,6 +95,45 @@ describe('jobs app', () => {
     await assert.rejects(wrongWorker, { code: 'JOBS_BAD_KEY' });
     const stale = (jobs as unknown as { client: BrigadeClient }).client.request('jobs.complete', { key: WORKER, queue: 'bad', id: '1', lease: 'old' });
     await assert.rejects(stale, { code: 'JOBS_LEASE_LOST' });
+    const c = (jobs as unknown as { client: BrigadeClient }).client;
+    // Unknown fields of a worker request are refused by name, not ignored.
+    await assert.rejects(c.request('jobs.claim', { key: WORKER, queue: 'bad', max: 1, colour: 'red' }),
+      (err: Error & { code: string }) => err.code === 'JOBS_BAD_OPTION' && /^colour: /.test(err.message));
+    await assert.rejects(c.request('jobs.claim', { key: WORKER, queue: 'bad', max: 0 }), (err: Error & { code: string }) => err.code === 'JOBS_BAD_OPTION' && /^max: /.test(err.message));
+    await assert.rejects(c.request('jobs.claim', { key: WORKER, queue: '' }), { code: 'JOBS_INVALID_QUEUE' });
+    await assert.rejects(c.request('jobs.claim', { key: WORKER, queue: 'q'.repeat(65) }), { code: 'JOBS_INVALID_QUEUE' });
+    assert.equal((await get('/api/jobs/bad')).body.counts.waiting, 0, 'nothing was enqueued by any refusal');
+
+    // A real lease: a result over the limit is refused and records nothing; then a completion,
+    // after which the same lease is stale for heartbeat, complete and fail alike.
+    await post('leases', { payload: 'p' });
+    const [claimed] = (await c.request<{ jobs: { id: string; lease: string }[] }>('jobs.claim', { key: WORKER, queue: 'leases' })).jobs;
+    const lease = { key: WORKER, queue: 'leases', id: claimed!.id, lease: claimed!.lease };
+    await assert.rejects(c.request('jobs.complete', { ...lease, result: 'r'.repeat(20_000) }),
+      (err: Error & { code: string }) => err.code === 'JOBS_PAYLOAD_TOO_LARGE' && /^result: /.test(err.message));
+    assert.equal((await get(`/api/jobs/leases/${claimed!.id}`)).body.state, 'active');
+    await c.request('jobs.complete', { ...lease, result: 'first' });
+    await assert.rejects(c.request('jobs.heartbeat', lease), { code: 'JOBS_LEASE_LOST' });
+    await assert.rejects(c.request('jobs.complete', { ...lease, result: 'second' }), { code: 'JOBS_LEASE_LOST' });
+    await assert.rejects(c.request('jobs.fail', { ...lease, error: 'late' }), { code: 'JOBS_LEASE_LOST' });
+    const done = (await get(`/api/jobs/leases/${claimed!.id}`)).body;
+    assert.deepEqual([done.state, done.result, done.attempt, done.error], ['completed', 'first', 1, null]);
+  });
+
+  it('a handler that never returns fails its attempt at handlerTimeoutMs; past maxAttempts the job is dead', async () => {
+    const jobs = await jobsClient();
+    const { id } = await jobs.enqueue('hangs', null, { maxAttempts: 2, backoff: 10 });
+    const attempts: number[] = [];
+    const worker = jobs.worker('hangs', (job) => {
+      attempts.push(job.attempt);
+      return new Promise(() => {}); // never settles, ignores its signal
+    }, { poll: 'fixed', pollMs: 20, handlerTimeoutMs: 150 });
+    await eventually(async () => (await get(`/api/jobs/hangs/${id}`)).body.state === 'dead', { what: 'dead after two timeouts', timeoutMs: 10_000 });
+    await worker.stop();
+    const job = (await get(`/api/jobs/hangs/${id}`)).body;
+    assert.deepEqual(attempts, [1, 2]);
+    assert.equal(job.attempt, 2);
+    assert.equal(job.error, 'handler timed out after 150 ms');
   });
 
   it('200 jobs, 3 workers: every job completed exactly once on record', async () => {
