@@ -44,6 +44,7 @@ const SLOW_FIRST = [
   'test/integration/backpressure.integration.test.ts',
   'test/integration/redis-faults.integration.test.ts',
   'test/e2e/tracker.e2e.test.ts',
+  'test/e2e/choir.e2e.test.ts',
   'test/integration/redis-nodes.integration.test.ts',
   'test/autoscale/local.integration.test.ts',
   'test/e2e/place.e2e.test.ts',

@@ -10,7 +10,7 @@ const types: Record<string, string> = {
 };
 
 /** Pretty paths for the app pages. */
-const aliases: Record<string, string> = { '/': '/index.html', '/place': '/place.html', '/tracker': '/tracker.html', '/inbox': '/inbox.html', '/jobs': '/jobs.html' };
+const aliases: Record<string, string> = { '/': '/index.html', '/place': '/place.html', '/tracker': '/tracker.html', '/inbox': '/inbox.html', '/jobs': '/jobs.html', '/choir': '/choir.html' };
 
 export function serveStatic(root: string, req: IncomingMessage, res: ServerResponse): boolean {
   const url = new URL(req.url ?? '/', 'http://x');

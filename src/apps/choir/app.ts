@@ -38,6 +38,7 @@ const wholeFrames = (ms: number) => (Math.round((ms * SAMPLE_RATE) / 1000) % FRA
 export const choirApp: App<ChoirOptions> = {
   name: 'choir',
   description: 'Bucket-brigade group singing: one shared audio buffer per room, Opus codec sharded over worker threads',
+  page: '/choir',
   errors: CHOIR_ERRORS,
   options: {
     shards: { default: 0, help: 'codec shards (worker threads); 0: cores − 1, at least 1' },

@@ -6,6 +6,8 @@
  * Request: u8 version (1) | u32 singer | 8 bytes key | f64 write position (−1: nothing to add) |
  *          f64 read position (−1: no mix wanted) | Opus packet (the rest; empty: nothing to add)
  * Reply:   u8 version (1) | f64 room clock now | f64 read position | Opus packet of the mix (empty: none)
+ *
+ * No Buffer here: the /choir page (web/choir.ts) encodes its frames with this module too.
  */
 import { choirError } from './errors.ts';
 
@@ -21,14 +23,20 @@ export interface FrameRequest {
   opus: Uint8Array;
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+/** The key's 16 hex digits as 8 bytes (a shorter or malformed key leaves zeros, which name no singer). */
+function keyBytes(key: string): Uint8Array {
+  const out = new Uint8Array(8);
+  for (let i = 0; i < 8; i++) out[i] = parseInt(key.slice(2 * i, 2 * i + 2), 16) || 0;
+  return out;
+}
 
 export function encodeFrame(f: FrameRequest): Uint8Array {
   const out = new Uint8Array(FRAME_HEADER_BYTES + f.opus.length);
   const v = new DataView(out.buffer);
   v.setUint8(0, WIRE_VERSION);
   v.setUint32(1, f.singer, true);
-  out.set(Buffer.from(f.key, 'hex').subarray(0, 8), 5);
+  out.set(keyBytes(f.key), 5);
   v.setFloat64(13, f.writePos, true);
   v.setFloat64(21, f.readPos, true);
   out.set(f.opus, FRAME_HEADER_BYTES);

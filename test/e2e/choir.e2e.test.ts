@@ -1,0 +1,208 @@
+/**
+ * The /choir page in real Chromium against a real server: two singers in one room, each in its own
+ * browser with a fake microphone playing a WAV this test writes (Chromium's
+ * --use-file-for-fake-audio-capture): singer A (slot 0, the leader) sings bursts of a 440 Hz tone,
+ * singer B (slot 1, 1 s behind) sings silence. Opus runs in the pages through WebCodecs, the
+ * microphone through getUserMedia and the page's AudioWorklet.
+ *
+ * A starts the song, stops it a few seconds later. Then, from the pages' logs (window.__choir:
+ * what each page sang and the mix it received, by room position), with Goertzel in this file:
+ * every tone burst A sang during the song starts in B's mix at the room position A stamped it with,
+ * within ±TOLERANCE (5 ms); nothing of it is in A's own mix, nor in B's mix before the song or
+ * after it stopped. Also: the two pages' estimates of the room's clock agree; only the leader can
+ * start; the click loopback test hears no clicks from a fake microphone (it does not take the tone
+ * for them). Needs `npm run build` first (the server serves dist/web).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { goertzel } from '../../src/apps/choir/dsp.ts';
+import { startServer, type ServerProcess } from '../helpers/server-process.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { launchChromium } from './browser.ts';
+import type { ChoirDebugState, ChoirHooks } from '../../web/choir.ts';
+import type { LoopbackResult } from '../../web/choir/latency.ts';
+
+const RATE = 48_000;
+const ms = (v: number) => Math.round((v * RATE) / 1000);
+/** The fake microphone of A: 440 Hz at half scale for BURST_MS, then silence, every PERIOD_MS (Chromium loops the file). */
+const BURST_MS = 300;
+const PERIOD_MS = 1000;
+const TOLERANCE = ms(5);
+const SONG_MS = 3500;
+
+/** A 48 kHz mono 16-bit WAV. */
+function wav(pcm: Int16Array): Buffer {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0); h.writeUInt32LE(36 + pcm.byteLength, 4); h.write('WAVE', 8);
+  h.write('fmt ', 12); h.writeUInt32LE(16, 16); h.writeUInt16LE(1, 20); h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(RATE, 24); h.writeUInt32LE(RATE * 2, 28); h.writeUInt16LE(2, 32); h.writeUInt16LE(16, 34);
+  h.write('data', 36); h.writeUInt32LE(pcm.byteLength, 40);
+  return Buffer.concat([h, Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength)]);
+}
+
+function toneBursts(): Int16Array {
+  const pcm = new Int16Array(ms(PERIOD_MS));
+  for (let i = 0; i < ms(BURST_MS); i++) pcm[i] = Math.round(0.5 * 32767 * Math.sin((2 * Math.PI * 440 * i) / RATE));
+  return pcm;
+}
+
+/** The 440 Hz amplitude of `pcm` in 5 ms windows every 1 ms: [window start, amplitude]. */
+function levels(pcm: Int16Array, hz = 440): [number, number][] {
+  const out: [number, number][] = [];
+  for (let at = 0; at + ms(5) <= pcm.length; at += ms(1)) out.push([at, goertzel(pcm.subarray(at, at + ms(5)), hz)]);
+  return out;
+}
+
+/** Where the tone starts: windows whose level rises through `level` after at least 50 ms below it. */
+function onsets(pcm: Int16Array, level: number): number[] {
+  const out: number[] = [];
+  let quietSince = 0;
+  let loud = true; // a burst already under way when the stream starts is not an onset
+  for (const [at, v] of levels(pcm)) {
+    if (v < level) {
+      if (loud) { loud = false; quietSince = at; }
+    } else if (!loud) {
+      loud = true;
+      if (at - quietSince >= ms(50)) out.push(at);
+    }
+  }
+  return out;
+}
+
+const peak = (pcm: Int16Array) => Math.max(0, ...levels(pcm).map(([, v]) => v));
+
+type W = { __choir?: ChoirHooks };
+
+function hooks(page: Page) {
+  return {
+    ready: () => page.evaluate(() => (window as unknown as W).__choir !== undefined),
+    state: () => page.evaluate(() => (window as unknown as W).__choir!.state()) as Promise<ChoirDebugState>,
+    // As one JSON string: Playwright serialises an array element by element, slowly for 300k samples.
+    sung: async (from: number, to: number) => Int16Array.from(JSON.parse(await page.evaluate(([a, b]) => JSON.stringify((window as unknown as W).__choir!.sung(a, b)), [from, to] as const)) as number[]),
+    heard: async (from: number, to: number) => Int16Array.from(JSON.parse(await page.evaluate(([a, b]) => JSON.stringify((window as unknown as W).__choir!.heard(a, b)), [from, to] as const)) as number[]),
+    roomClockAt: (epochMs: number) => page.evaluate((t) => (window as unknown as W).__choir!.roomClockAt(t), epochMs),
+    latencyTest: () => page.evaluate(() => (window as unknown as W).__choir!.latencyTest()) as Promise<LoopbackResult>,
+  };
+}
+
+describe('choir page: two singers in Chromium, Opus through WebCodecs', () => {
+  let server: ServerProcess;
+  let dir: string;
+  const browsers: Browser[] = [];
+  const errors: string[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'brigade-choir-e2e-'));
+    writeFileSync(join(dir, 'tone.wav'), wav(toneBursts()));
+    writeFileSync(join(dir, 'silence.wav'), wav(new Int16Array(ms(PERIOD_MS))));
+    server = await startServer(['--apps', 'choir', '--choir-shards', '1']);
+  });
+
+  after(async () => {
+    for (const b of browsers) await b.close().catch(() => {});
+    await server?.stop();
+    server?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function singer(wavFile: string, name: string, slot: number): Promise<Page> {
+    const browser = await launchChromium([
+      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${join(dir, wavFile)}`, '--autoplay-policy=no-user-gesture-required',
+    ]);
+    browsers.push(browser);
+    const page = await browser.newPage();
+    page.on('pageerror', (err) => errors.push(`${name} pageerror: ${err.message}`));
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(`${name} console: ${m.text()}`); });
+    assert.equal((await page.goto(`${server.url}/choir?room=e2e`))?.status(), 200);
+    await page.fill('#name', name);
+    await page.selectOption('#slot', String(slot));
+    await page.click('#join');
+    const h = hooks(page);
+    await eventually(async () => { const s = await h.state(); return s.joined && s.offsetSamples !== null && s.mixesReceived > 10; }, { what: `${name} to join, sync its clock and hear mixes`, intervalMs: 100 });
+    return page;
+  }
+
+  test('the leader\'s tone reaches the singer behind at the position it was sung at, and not the leader\'s own mix', async () => {
+    const pageA = await singer('tone.wav', 'A', 0);
+    const pageB = await singer('silence.wav', 'B', 1);
+    const a = hooks(pageA), b = hooks(pageB);
+
+    const [sa, sb] = [await a.state(), await b.state()];
+    assert.equal(sa.leader, true, 'the first singer leads');
+    assert.equal(sb.leader, false);
+    assert.equal(sb.delaySamples! - sa.delaySamples!, ms(1000), 'slot 1 sings 1 s behind slot 0');
+    assert.equal(await pageB.isDisabled('#start'), true, 'only the leader may start the song');
+
+    // Both pages map their audio clocks onto the room's: at one instant they agree.
+    const now = Date.now();
+    const [clockA, clockB] = [await a.roomClockAt(now), await b.roomClockAt(now)];
+    assert.ok(Math.abs(clockA! - clockB!) <= ms(10), `the pages' room clocks differ by ${((clockA! - clockB!) / 48).toFixed(1)} ms`);
+
+    // The click loopback test: a fake microphone hears no clicks, and the tone does not pass for them.
+    const [loopA, loopB] = await Promise.all([a.latencyTest(), b.latencyTest()]);
+    assert.equal(loopA.heard, false, JSON.stringify(loopA));
+    assert.equal(loopB.heard, false, JSON.stringify(loopB));
+
+    await pageA.click('#start');
+    const startedAt = (await eventually(async () => (await a.state()).song, { what: 'the song to start' }))!.startedAt;
+    await eventually(async () => (await b.state()).song?.startedAt === startedAt, { what: 'B to see the song', intervalMs: 100 });
+    await new Promise((r) => setTimeout(r, SONG_MS));
+    await pageA.click('#stop');
+    const stoppedAt = (await eventually(async () => (await a.state()).song?.stoppedAt ?? null, { what: 'the song to stop' }))!;
+    // B hears 1 s behind: wait until its mix has come past the stop, with room to spare.
+    const to = stoppedAt + ms(1200);
+    await eventually(async () => ((await b.state()).heardRange?.[1] ?? 0) >= to, { what: 'B to hear past the song\'s end', timeoutMs: 10_000, intervalMs: 100 });
+
+    const from = startedAt - ms(600);
+    const sungA = await a.sung(from, to);
+    const heardA = await a.heard(from, to);
+    const heardB = await b.heard(from, to);
+    const sungB = await b.sung(from, to);
+    const song = (pos: number) => pos - from;
+
+    // What A sang: tone bursts of ~0.5 amplitude; B sang silence.
+    const sungLevel = peak(sungA.subarray(song(startedAt), song(stoppedAt)));
+    assert.ok(sungLevel > 0.3, `A's microphone carries the tone (440 Hz amplitude ${sungLevel.toFixed(3)})`);
+    assert.ok(peak(sungB) < 0.01, `B's microphone is silent (440 Hz amplitude ${peak(sungB).toFixed(4)})`);
+    const threshold = sungLevel / 2;
+
+    // Every burst A sent whole into the room during the song starts in B's mix at the same position.
+    // (A sends frames wholly inside the song that it knows of: on a loaded machine it may learn of
+    // the start late, so the bursts counted are those inside what it sent.)
+    // (The stop is the same: frames A sent before the stop's reply came back still count, so its
+    // voice may run a round trip past stoppedAt; after that it keeps capturing but sends nothing.)
+    const endState = await a.state();
+    const [voiceFrom, voiceTo] = endState.voiceRange!;
+    assert.ok(voiceFrom >= startedAt, `A's voice starts in the song: ${voiceFrom} ≥ ${startedAt}`);
+    assert.ok(endState.sungRange![1] - voiceTo > ms(500), `A stopped sending after the stop: voice to ${voiceTo}, microphone to ${endState.sungRange![1]}`);
+    const sungOnsets = onsets(sungA, threshold).map((x) => x + from).filter((p) => p - ms(5) >= voiceFrom && p + ms(BURST_MS) <= voiceTo);
+    const heardOnsets = onsets(heardB, threshold).map((x) => x + from);
+    assert.ok(sungOnsets.length >= 2, `A sang at least two whole bursts during the song (onsets ${sungOnsets})`);
+    const nearest = (p: number) => heardOnsets.reduce((best, q) => (Math.abs(q - p) < Math.abs(best - p) ? q : best), Infinity);
+    const offsets = sungOnsets.map((p) => nearest(p) - p);
+    const report = `A sang bursts at ${sungOnsets.map((p) => p - startedAt)}, B heard them at ${heardOnsets.map((p) => p - startedAt)} (samples into the song): offsets ${offsets.map((d) => (d / 48).toFixed(2))} ms`;
+    for (const d of offsets) assert.ok(Math.abs(d) <= TOLERANCE, `each burst is in B's mix within ±5 ms of where A sang it: ${report}`);
+    const heardLevel = peak(heardB.subarray(song(startedAt), song(stoppedAt)));
+    assert.ok(heardLevel > threshold, `B hears the tone at about the level sung (${heardLevel.toFixed(3)} against ${sungLevel.toFixed(3)})`);
+    console.log(`# ${report}; levels sung ${sungLevel.toFixed(3)}, heard by B ${heardLevel.toFixed(3)}`);
+
+    // Nowhere else: not in A's own mix, not in B's before the song or after it stopped.
+    assert.ok(peak(heardA) < 0.02, `A's own tone is not in A's mix (440 Hz amplitude ${peak(heardA).toFixed(4)})`);
+    assert.ok(peak(heardB.subarray(0, song(startedAt))) < 0.02, 'B hears no tone before the song');
+    const quietFrom = song(Math.max(stoppedAt, voiceTo));
+    assert.ok(peak(heardB.subarray(quietFrom)) < 0.02, `B hears no tone after the song (440 Hz amplitude ${peak(heardB.subarray(quietFrom)).toFixed(4)})`);
+
+    // No refusals (a TIMEOUT is not one: on a loaded machine a reply can take over 2 s).
+    const [endA, endB] = [await a.state(), await b.state()];
+    const refusals = (e: Record<string, number>) => Object.keys(e).filter((code) => code !== 'TIMEOUT');
+    assert.deepEqual(refusals(endA.errors), [], `A: ${JSON.stringify(endA.errors)}`);
+    assert.deepEqual(refusals(endB.errors), [], `B: ${JSON.stringify(endB.errors)}`);
+    assert.ok(endA.voiceFramesSent > 0 && endB.voiceFramesSent > 0, 'both sang during the song');
+    assert.deepEqual(errors, []);
+  });
+});

@@ -1,0 +1,360 @@
+/**
+ * The /choir page (docs/choir.md "The page"): join a room at a delay slot, sing into the
+ * microphone, hear the mix of the singers ahead of you; the leader starts and stops the song.
+ *
+ * Audio path: microphone → getUserMedia → AudioWorklet (web/choir-worklet.ts) → 20 ms frames
+ * stamped with the room position they were sung against → WebCodecs Opus → `choir.frame` REQUEST
+ * through the SDK; its REPLY carries the mix at the position this page asked for → WebCodecs →
+ * the worklet's playback ring → speakers. Each reply also carries the room's clock, from which
+ * web/choir/clock.ts keeps the offset between the room's clock and this page's audio clock.
+ * The click loopback test (web/choir/latency.ts) measures this device's output + input latency.
+ *
+ * Your voice goes into the room only during a song (between the leader's start and stop); the mix
+ * plays all the time (between songs it is silent, or the metronome).
+ *
+ * Tests read state through window.__choir (ChoirHooks), never from the DOM's text.
+ */
+import { FRAME_SAMPLES, SAMPLE_RATE, type RoomState } from '../src/apps/choir/room.ts';
+import { decodeReply, encodeFrame } from '../src/apps/choir/wire.ts';
+import { BrigadeClient, BrigadeError } from '../src/sdk/index.ts';
+import type { FromWorklet, ToWorklet } from './choir-worklet.ts';
+import { ClockSync } from './choir/clock.ts';
+import { CODEC_DELAY_SAMPLES, OpusFrameDecoder, OpusFrameEncoder, opusSupport } from './choir/codec.ts';
+import { CLICK_TIMES_MS, clickShape, measureLoopback, type LoopbackResult } from './choir/latency.ts';
+import { PcmLog } from './choir/pcm-log.ts';
+
+/** Delay slots: slot n sings n × SLOT_MS behind the room's clock (slot 0 leads). */
+const SLOT_MS = 1000;
+const SLOTS = 8;
+/** How far ahead of hearing it the page asks for the mix, ms: room for the round trip and the decode. */
+const LEAD_MS = 100;
+/** How often the page asks for the room's state (leader, song, singers), ms. */
+const STATE_POLL_MS = 500;
+const ms = (v: number) => Math.round((v * SAMPLE_RATE) / 1000);
+
+interface Joined extends RoomState { singer: number; key: string; shard: number; delaySamples: number }
+
+/** What end-to-end tests read from the page. */
+export interface ChoirDebugState {
+  joined: boolean;
+  singer: number | null;
+  leader: boolean;
+  delaySamples: number | null;
+  song: RoomState['song'];
+  /** Room position − local audio frame (the frame being heard), samples; null before the first reply. */
+  offsetSamples: number | null;
+  /** Output + input latency subtracted from the stamps, samples. */
+  latencySamples: number;
+  minRttMs: number | null;
+  lastRttMs: number | null;
+  framesSent: number;
+  voiceFramesSent: number;
+  mixesReceived: number;
+  /** Refusals and failures, by error code. */
+  errors: Record<string, number>;
+  sungRange: [number, number] | null;
+  heardRange: [number, number] | null;
+  /** [first, end) of the positions this page sent its voice for (frames written into the room). */
+  voiceRange: [number, number] | null;
+}
+
+export interface ChoirHooks {
+  state(): ChoirDebugState;
+  /** The microphone by the room position each sample was sung against, [from, to), Int16; zeros where none (sent or not: see voiceRange). */
+  sung(from: number, to: number): number[];
+  /** The mix this page received, by room position, [from, to), Int16; zeros where none arrived. */
+  heard(from: number, to: number): number[];
+  /** The room's clock (samples) this page estimates at `epochMs` (ms since 1970: the same scale in every page). */
+  roomClockAt(epochMs: number): number | null;
+  latencyTest(): Promise<LoopbackResult>;
+}
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const roomInput = $<HTMLInputElement>('room');
+const nameInput = $<HTMLInputElement>('name');
+const slotSelect = $<HTMLSelectElement>('slot');
+const latencyInput = $<HTMLInputElement>('latency');
+const bpmInput = $<HTMLInputElement>('bpm');
+const statusLine = $<HTMLParagraphElement>('status');
+
+for (let n = 0; n < SLOTS; n++) slotSelect.append(new Option(n === 0 ? 'slot 0: leads (0 s)' : `slot ${n}: ${((n * SLOT_MS) / 1000).toFixed(1)} s behind`, String(n)));
+roomInput.value = new URLSearchParams(location.search).get('room') ?? 'main';
+
+/** The microphone, the worklet and the speakers: made on the first click that needs them. */
+interface Audio { ctx: AudioContext; node: AudioWorkletNode; stream: MediaStream }
+let audio: Audio | null = null;
+let recorded: ((m: Extract<FromWorklet, { type: 'recorded' }>) => void) | null = null;
+
+/** A joined singer's session. */
+interface Session {
+  client: BrigadeClient;
+  joined: Joined;
+  encoder: OpusFrameEncoder;
+  decoder: OpusFrameDecoder;
+  clock: ClockSync;
+  nextRead: number | null;
+  poll: ReturnType<typeof setInterval>;
+  state: RoomState;
+}
+let session: Session | null = null;
+let latencySamples = 0;
+const stats = { framesSent: 0, voiceFramesSent: 0, mixesReceived: 0, errors: {} as Record<string, number> };
+let voiceRange: [number, number] | null = null;
+const sungLog = new PcmLog(ms(30_000));
+const heardLog = new PcmLog(ms(30_000));
+
+function say(text: string, error = false): void {
+  statusLine.textContent = text;
+  statusLine.classList.toggle('error', error);
+}
+
+function countError(err: unknown): void {
+  const code = err instanceof BrigadeError ? err.code : 'CLIENT_ERROR';
+  stats.errors[code] = (stats.errors[code] ?? 0) + 1;
+  say(`${code}: ${(err as Error).message}`, true);
+}
+
+async function ensureAudio(): Promise<Audio> {
+  if (audio) return audio;
+  const ctx = new AudioContext({ sampleRate: SAMPLE_RATE, latencyHint: 'interactive' });
+  await ctx.audioWorklet.addModule('choir-worklet.js');
+  // No echo cancellation or gain control: they would eat the clicks of the latency test and colour the voice.
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
+  const node = new AudioWorkletNode(ctx, 'choir', {
+    numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1],
+    processorOptions: { frameSamples: FRAME_SAMPLES, ringSamples: ms(4000) },
+  });
+  ctx.createMediaStreamSource(stream).connect(node);
+  node.connect(ctx.destination);
+  node.port.onmessage = (e: MessageEvent<FromWorklet>) => {
+    if (e.data.type === 'frame') onMicFrame(e.data.label, e.data.pcm);
+    else recorded?.(e.data);
+  };
+  await ctx.resume();
+  audio = { ctx, node, stream };
+  return audio;
+}
+
+const toWorklet = (m: ToWorklet, transfer: Transferable[] = []) => audio?.node.port.postMessage(m, transfer);
+
+/** The local audio frame being heard at `perfMs` (performance.now()), from the output's timestamp. */
+function heardFrameAt(perfMs: number): number {
+  const ctx = audio!.ctx;
+  const t = ctx.getOutputTimestamp();
+  if (t.contextTime && t.performanceTime) return (t.contextTime + (perfMs - t.performanceTime) / 1000) * SAMPLE_RATE;
+  return ctx.currentTime * SAMPLE_RATE;
+}
+
+/**
+ * The worklet's shifts from the clock offset: the output at local frame f plays room position
+ * f + offset − delay; a microphone sample at local frame f was sung against what was heard
+ * `latency` frames earlier, room position f + offset − delay − latency, and goes into the encoder
+ * frame labelled that less the codec's delay (the server's decode puts it back in place).
+ */
+function sendShifts(): void {
+  const s = session;
+  const offset = s?.clock.offset ?? null;
+  if (!s || offset === null) return toWorklet({ type: 'shifts', play: null, capture: null });
+  const play = offset - s.joined.delaySamples;
+  toWorklet({ type: 'shifts', play, capture: play - latencySamples - CODEC_DELAY_SAMPLES });
+}
+
+/** A whole microphone frame from the worklet, labelled with its encoder position. */
+function onMicFrame(label: number, pcm: Float32Array<ArrayBuffer>): void {
+  if (!session) return;
+  sungLog.add(label + CODEC_DELAY_SAMPLES, pcm);
+  session.encoder.encode(label, pcm);
+}
+
+/** The next position to read the mix at: LEAD_MS ahead of what is heard now, one frame after the last. */
+function nextReadPos(s: Session): number {
+  const offset = s.clock.offset!;
+  const hearing = heardFrameAt(performance.now()) + offset - s.joined.delaySamples;
+  const want = Math.floor((hearing + ms(LEAD_MS) + CODEC_DELAY_SAMPLES) / FRAME_SAMPLES) * FRAME_SAMPLES;
+  // Steady state: one frame after the last. Fallen behind or run ahead (a jump of the offset): catch up.
+  if (s.nextRead === null || s.nextRead < want - 2 * FRAME_SAMPLES || s.nextRead > want + 4 * FRAME_SAMPLES) s.nextRead = want;
+  const pos = s.nextRead;
+  s.nextRead += FRAME_SAMPLES;
+  return pos;
+}
+
+/** An encoded microphone frame: sends it (during a song) with the read of the next mix frame. */
+function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
+  if (session !== s) return;
+  const song = s.state.song;
+  // Whole frames inside the song only (its start is a frame boundary, its stop need not be).
+  const singing = song !== null && writePos >= song.startedAt && (song.stoppedAt === null || writePos + FRAME_SAMPLES <= song.stoppedAt);
+  const readPos = nextReadPos(s);
+  const body = encodeFrame({
+    singer: s.joined.singer, key: s.joined.key,
+    writePos: singing ? writePos : -1, readPos: readPos >= 0 ? readPos : -1,
+    opus: singing ? packet : new Uint8Array(0),
+  });
+  const sentAt = performance.now();
+  stats.framesSent++;
+  if (singing) {
+    stats.voiceFramesSent++;
+    voiceRange = voiceRange ? [Math.min(voiceRange[0], writePos), Math.max(voiceRange[1], writePos + FRAME_SAMPLES)] : [writePos, writePos + FRAME_SAMPLES];
+  }
+  s.client.request<Uint8Array>('choir.frame', body, { timeoutMs: 2000 }).then((bytes) => {
+    if (session !== s) return;
+    const arrived = performance.now();
+    const reply = decodeReply(bytes);
+    const before = s.clock.offset;
+    if (s.clock.add({ rttMs: arrived - sentAt, roomClock: reply.clock, localFrame: heardFrameAt(arrived) }) !== before) sendShifts();
+    if (reply.opus.length > 0) s.decoder.decode(reply.readPos, reply.opus);
+  }, countError);
+}
+
+/** A decoded mix frame: what was read at `readPos` is the mix of [readPos − codec delay, …). */
+function onMixPcm(readPos: number, pcm: Float32Array): void {
+  const pos = readPos - CODEC_DELAY_SAMPLES;
+  stats.mixesReceived++;
+  heardLog.add(pos, pcm);
+  toWorklet({ type: 'mix', pos, pcm }, [pcm.buffer]);
+}
+
+async function join(): Promise<void> {
+  const unsupported = await opusSupport();
+  if (unsupported) throw new Error(unsupported);
+  await ensureAudio();
+  const client = new BrigadeClient(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
+  try {
+    await client.ready();
+    const sentAt = performance.now();
+    const joined = await client.request<Joined>('choir.join', { room: roomInput.value.trim(), name: nameInput.value.trim(), delayMs: Number(slotSelect.value) * SLOT_MS });
+    const clock = new ClockSync(SAMPLE_RATE);
+    const arrived = performance.now();
+    clock.add({ rttMs: arrived - sentAt, roomClock: joined.clock, localFrame: heardFrameAt(arrived) });
+    const s: Session = {
+      client, joined, clock, nextRead: null, state: joined,
+      encoder: new OpusFrameEncoder((pos, packet) => onPacket(s, pos, packet), countError),
+      decoder: new OpusFrameDecoder(onMixPcm, countError),
+      poll: setInterval(() => { pollState(s).catch(countError); }, STATE_POLL_MS),
+    };
+    session = s;
+    sendShifts();
+    render();
+    say(`joined ${joined.name} as singer ${joined.singer}, ${(joined.delaySamples / SAMPLE_RATE).toFixed(1)} s behind the clock`);
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+}
+
+async function pollState(s: Session): Promise<void> {
+  const state = await s.client.request<RoomState>('choir.state', { room: s.joined.name });
+  if (session !== s) return;
+  s.state = state;
+  render();
+}
+
+async function leave(): Promise<void> {
+  const s = session;
+  if (!s) return;
+  session = null;
+  clearInterval(s.poll);
+  sendShifts();
+  await s.client.request('choir.leave', { singer: s.joined.singer, key: s.joined.key }).catch(() => {});
+  s.client.close();
+  s.encoder.close();
+  s.decoder.close();
+  render();
+  say('left the room');
+}
+
+async function startOrStop(start: boolean): Promise<void> {
+  const s = session;
+  if (!s) return;
+  const auth = { singer: s.joined.singer, key: s.joined.key };
+  const bpm = bpmInput.value.trim() === '' ? null : Number(bpmInput.value);
+  s.state = await s.client.request<RoomState>(start ? 'choir.start' : 'choir.stop', start ? { ...auth, metronomeBpm: bpm } : auth);
+  render();
+}
+
+/** Plays the clicks, records the microphone, and takes the latency from what it heard. */
+async function latencyTest(): Promise<LoopbackResult> {
+  const a = await ensureAudio();
+  const click = clickShape(SAMPLE_RATE);
+  const start = Math.ceil(a.ctx.currentTime * SAMPLE_RATE) + ms(200);
+  const at = CLICK_TIMES_MS.map((t) => start + ms(t));
+  const recordTo = at[at.length - 1] + ms(600);
+  const done = new Promise<Extract<FromWorklet, { type: 'recorded' }>>((resolve) => { recorded = resolve; });
+  toWorklet({ type: 'clicks', at, click, recordFrom: start, recordTo });
+  const rec = await done;
+  recorded = null;
+  const result = measureLoopback(rec.pcm, rec.from, at, click, { sampleRate: SAMPLE_RATE });
+  if (result.heard) {
+    latencySamples = result.latencySamples;
+    latencyInput.value = ((latencySamples * 1000) / SAMPLE_RATE).toFixed(1);
+    sendShifts();
+    say(`latency ${latencyInput.value} ms (${result.clicksHeard} clicks agree within ${((result.spreadSamples * 1000) / SAMPLE_RATE).toFixed(1)} ms)`);
+  } else {
+    say(`latency test: ${result.reason}; the latency stays ${latencyInput.value} ms (turn the speakers up, or type it)`, true);
+  }
+  return result;
+}
+
+function render(): void {
+  const s = session;
+  $('join').hidden = s !== null;
+  $('leave').hidden = s === null;
+  $('room-pane').hidden = s === null;
+  roomInput.disabled = nameInput.disabled = slotSelect.disabled = s !== null;
+  if (!s) return;
+  const leader = s.state.leader === s.joined.singer;
+  $('room-name').textContent = s.joined.name;
+  $('role').textContent = leader ? 'you lead' : `singer ${s.joined.singer}`;
+  ($('start') as HTMLButtonElement).disabled = !leader;
+  ($('stop') as HTMLButtonElement).disabled = !leader || !s.state.song || s.state.song.stoppedAt !== null;
+  const song = s.state.song;
+  $('song').textContent = !song ? 'no song yet: the leader starts it'
+    : song.stoppedAt === null ? `singing since ${(song.startedAt / SAMPLE_RATE).toFixed(1)} s on the room's clock`
+      : `the song ran ${(song.startedAt / SAMPLE_RATE).toFixed(1)}–${(song.stoppedAt / SAMPLE_RATE).toFixed(1)} s`;
+  const rows = s.state.singers.map((x) => {
+    const tr = document.createElement('tr');
+    for (const v of [x.name || `singer ${x.id}`, `${(x.delaySamples / SAMPLE_RATE).toFixed(1)} s`, x.id === s.state.leader ? 'leads' : '']) tr.append(Object.assign(document.createElement('td'), { textContent: v }));
+    return tr;
+  });
+  $('singers').querySelector('tbody')!.replaceChildren(...rows);
+  const f = (v: number | null, unit: string) => (v === null ? '–' : `${v.toFixed(1)} ${unit}`);
+  $('rtt').textContent = `${f(s.clock.lastRttMs, 'ms')} (best ${f(s.clock.minRttMs, 'ms')})`;
+  $('offset').textContent = s.clock.offset === null ? '–' : `${s.clock.offset} samples (±${f((s.clock.minRttMs ?? 0) / 2, 'ms')})`;
+  $('frames').textContent = `${stats.framesSent} sent (${stats.voiceFramesSent} with voice), ${stats.mixesReceived} mixes`;
+}
+
+function debugState(): ChoirDebugState {
+  const s = session;
+  return {
+    joined: s !== null, singer: s?.joined.singer ?? null, leader: s !== null && s.state.leader === s.joined.singer,
+    delaySamples: s?.joined.delaySamples ?? null, song: s?.state.song ?? null, offsetSamples: s?.clock.offset ?? null,
+    latencySamples, minRttMs: s?.clock.minRttMs ?? null, lastRttMs: s?.clock.lastRttMs ?? null,
+    ...stats, errors: { ...stats.errors }, sungRange: sungLog.range(), heardRange: heardLog.range(), voiceRange,
+  };
+}
+
+const run = (fn: () => Promise<unknown>) => () => { fn().catch(countError); };
+$('join-form').addEventListener('submit', (e) => { e.preventDefault(); run(join)(); });
+$('leave').addEventListener('click', run(leave));
+$('start').addEventListener('click', run(() => startOrStop(true)));
+$('stop').addEventListener('click', run(() => startOrStop(false)));
+$('latency-test').addEventListener('click', run(latencyTest));
+latencyInput.addEventListener('change', () => {
+  const v = Number(latencyInput.value);
+  latencySamples = Number.isFinite(v) && v >= 0 ? ms(v) : 0;
+  sendShifts();
+});
+setInterval(() => { if (session) render(); }, 500);
+window.addEventListener('pagehide', () => { void leave(); });
+
+(window as unknown as { __choir: ChoirHooks }).__choir = {
+  state: debugState,
+  sung: (from, to) => sungLog.read(from, to),
+  heard: (from, to) => heardLog.read(from, to),
+  roomClockAt: (epochMs) => {
+    const offset = session?.clock.offset;
+    if (offset === undefined || offset === null || !audio) return null;
+    return heardFrameAt(epochMs - performance.timeOrigin) + offset;
+  },
+  latencyTest,
+};
