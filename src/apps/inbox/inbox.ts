@@ -6,7 +6,7 @@
  */
 import type { AppCore } from '../../core/index.ts';
 import { BrigadeError } from '../../protocol/index.ts';
-import { evaluate, formatExpression, parseExpression, type Expr, type Recipient, type Value } from './expression.ts';
+import { formatExpression, parseExpression, type Expr, type Recipient, type Value } from './expression.ts';
 import { newId } from './tokens.ts';
 import {
   MESSAGES_CHANNEL, REGISTRY_CHANNEL, encodeEvent, inboxEpoch, publicMessage,
@@ -140,13 +140,9 @@ export class Inbox {
     const { state } = await this.registry();
     const d = state.devices;
     const since = Math.floor((this.now() - this.limits.deviceTtlMs) / 1000);
-    const r = d.recipient();
+    const matches = d.matcher(expr);
     let n = 0;
-    for (const i of d.indexes()) {
-      if (d.seenSec[i] < since) continue;
-      r.at(i);
-      if (evaluate(expr, r)) n++;
-    }
+    for (const i of d.indexes()) if (d.seenSec[i] >= since && matches(i)) n++;
     return n;
   }
 

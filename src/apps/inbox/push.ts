@@ -24,7 +24,6 @@ import client from 'prom-client';
 import webpush from 'web-push';
 import type { AppCore } from '../../core/index.ts';
 import { BrigadeError } from '../../protocol/index.ts';
-import { evaluate } from './expression.ts';
 import type { Inbox } from './inbox.ts';
 import type { PushSubscriptionData } from './world.ts';
 import './errors.ts';
@@ -249,13 +248,11 @@ export class Pusher {
             kind: msg.editedAt ? 'edit' : 'message', id: msg.id, seq: msg.seq, title: msg.title.slice(0, MAX_TITLE_CHARS),
           });
           const d = reg.state.devices;
-          const r = d.recipient();
+          const matches = d.matcher(msg.expr);
           for (const [device, sub] of reg.state.push) {
             if (online.has(device)) continue;
             const i = d.findHex(device);
-            if (i < 0) continue;
-            r.at(i);
-            if (!evaluate(msg.expr, r)) continue;
+            if (i < 0 || !matches(i)) continue;
             if (this.queue.length >= this.options.queueMax) this.stats.dropped++;
             else this.queue.push({ device, sub, payload });
           }
