@@ -105,10 +105,10 @@ export class Delivery {
       };
       // The device is no longer connected here once this connection goes (not only when its lease
       // lapses): Web Push counts on it. One hook per device: a newer sync's replaces the older's.
+      // The identity's binding stays (dropped with the lease): the same identity may already have
+      // said hello on a new connection when the old one's close is noticed.
       conn.offClose = req.onClose(() => {
-        if (this.conns.get(id) !== conn) return;
-        this.conns.delete(id);
-        if (this.bindings.get(userId) === id) this.bindings.delete(userId);
+        if (this.conns.get(id) === conn) this.conns.delete(id);
       });
       this.conns.get(id)?.offClose();
       this.conns.set(id, conn);
