@@ -4,6 +4,7 @@ import { serve } from './serve.ts';
 import { isPrimaryOfCluster, runCluster } from './cluster.ts';
 import { runAutoscale } from './autoscale.ts';
 import { runBench } from '../sim/bench.ts';
+import { runInbox } from './inbox-epoch.ts';
 
 const usage = `brigade — a real-time server for live many-user apps
 
@@ -11,6 +12,7 @@ Usage:
   brigade serve [--port N] [--data DIR] [--config FILE] [options]
   brigade autoscale --policy FILE [--print]   (brigade autoscale --help)
   brigade bench [--viewers V] [--compare brigade,socketio,ws-json,net] [options]   (brigade bench --help)
+  brigade inbox new-epoch [--data DIR | --redis URL]   (after restoring older data; docs/inbox.md)
   brigade --help
 
 Every option can also be set in a JSON config file (--config FILE, keys as in the first
@@ -26,6 +28,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'autoscale') return runAutoscale(rest);
   if (command === 'bench') return runBench(rest);
+  if (command === 'inbox') return runInbox(rest);
   if (command === undefined || command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
     process.stdout.write(usage);
     return command === undefined ? 1 : 0;

@@ -44,16 +44,22 @@ export function webRoot(): string {
   return '';
 }
 
-export async function serve(config: Config): Promise<Running> {
-  const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
+/** The engine the configuration names (Redis, or the data directory's SQLite file), opened. */
+export async function openEngine(config: Config, logger: pino.Logger): Promise<Engine> {
   const dataDir = resolve(config.data);
   mkdirSync(dataDir, { recursive: true });
-
   const retention = { retainEvents: config.retainEvents, keepSnapshots: config.keepSnapshots };
   const engine: Engine = config.redis
     ? new RedisEngine({ url: config.redis, prefix: config.redisPrefix, retention, logger })
     : new EmbeddedEngine({ path: join(dataDir, 'brigade.sqlite'), retention, logger });
   await engine.open();
+  return engine;
+}
+
+export async function serve(config: Config): Promise<Running> {
+  const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
+  const dataDir = resolve(config.data);
+  const engine = await openEngine(config, logger);
 
   let metrics: ReturnType<typeof createMetrics> | null = null;
   const hub = new Hub({

@@ -3,10 +3,12 @@
  * publisher key), its error block (errors.ts), the two world-view channel types, the per-device
  * delivery channel type, HTTP routes, requests and the tick.
  */
+import type { Registry } from 'prom-client';
 import type { App } from '../../core/app.ts';
 import { Delivery } from './delivery.ts';
 import { INBOX_ERRORS } from './errors.ts';
 import { Inbox } from './inbox.ts';
+import { Pusher, vapidKeys } from './push.ts';
 import { inboxRoutes } from './routes.ts';
 import { DeviceTokens } from './tokens.ts';
 import { MessagesChannelType, RegistryChannelType } from './world.ts';
@@ -26,6 +28,14 @@ export interface InboxOptions {
   publishPerSecond: number;
   registerPerMinute: number;
   tickMs: number;
+  vapidPrivateKey: string;
+  vapidSubject: string;
+  pushPerSecond: number;
+  pushConcurrency: number;
+  pushQueue: number;
+  pushTtlS: number;
+  pushTimeoutMs: number;
+  pushAllowHttp: boolean;
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -66,6 +76,17 @@ export const inboxApp: App<InboxOptions> = {
     maxAheadMs: { default: 366 * 86_400_000, help: 'how far ahead deliverAt and expiresAt may be, ms', validate: positive('maxAheadMs') },
     publishPerSecond: { default: 20, help: 'publisher API requests per second per client address (burst: twice as many); 0 = no limit' },
     registerPerMinute: { default: 600, help: 'device registrations per minute per client address; 0 = no limit' },
+    vapidPrivateKey: { default: '', help: 'VAPID private key for Web Push (base64url, 32 bytes); derived from DATA/inbox-vapid-secret when empty (nodes of one deployment must share it)' },
+    vapidSubject: {
+      default: 'mailto:inbox@example.invalid', help: 'VAPID subject: a mailto: or https: URL the push services can reach the operator at',
+      validate: (v) => (/^(mailto:|https:\/\/)\S+$/.test(v) ? null : 'vapidSubject must be a mailto: or https: URL'),
+    },
+    pushPerSecond: { default: 200, help: 'Web Pushes sent per second by one node, at most; 0 = no limit' },
+    pushConcurrency: { default: 16, help: 'Web Push requests in flight at once from one node', validate: positive('pushConcurrency') },
+    pushQueue: { default: 100_000, help: 'Web Pushes waiting to be sent on one node, at most; more are dropped (counted in inbox_push_dropped_total)', validate: positive('pushQueue') },
+    pushTtlS: { default: 86_400, help: 'how long a push service keeps a push for an offline browser (the TTL header), s' },
+    pushTimeoutMs: { default: 10_000, help: 'a Web Push request that takes longer fails (counted as timeout), ms', validate: positive('pushTimeoutMs') },
+    pushAllowHttp: { default: false, help: 'accept http: push endpoints (a local push-service stand-in in tests); otherwise https: only' },
     tickMs: { default: 100, help: 'how often a node pushes changes to its devices and looks for due deliveries and expiries, ms', validate: positive('tickMs') },
   },
   start(core) {
@@ -81,10 +102,18 @@ export const inboxApp: App<InboxOptions> = {
     const inbox = new Inbox(core, limits);
     const delivery = new Delivery(core, inbox, tokens, { unackedBytes: o.unackedBytes });
     core.channelType(delivery.channelType);
+    const pusher = new Pusher(core, inbox, vapidKeys(o.vapidPrivateKey, core.secret('inbox-vapid-secret', '')), {
+      vapidSubject: o.vapidSubject, perSecond: o.pushPerSecond, concurrency: o.pushConcurrency, queueMax: o.pushQueue,
+      ttlS: o.pushTtlS, timeoutMs: o.pushTimeoutMs, allowHttp: o.pushAllowHttp,
+    });
+    pusher.registerMetrics(core.metricsRegistry as Registry);
     const maxRequestBytes = Math.max(64 * 1024, o.maxTitleBytes + o.maxBodyBytes * 6 + o.maxDataBytes * 2 + 16 * 1024);
     for (const r of inboxRoutes(inbox, tokens, {
       publisherKey, publishPerSecond: o.publishPerSecond, registerPerMinute: o.registerPerMinute, maxRequestBytes,
-    }, (id) => delivery.deviceChanged(id))) core.http(r);
+    }, (id) => delivery.deviceChanged(id), {
+      publicKey: pusher.publicKey, allowHttp: o.pushAllowHttp,
+      online: async (id) => delivery.isConnected(id) || (await pusher.onlineElsewhere(id)),
+    })) core.http(r);
     delivery.registerRequests();
     let running = false;
     core.tick(o.tickMs, async (now) => {
@@ -93,10 +122,11 @@ export const inboxApp: App<InboxOptions> = {
       try {
         await inbox.tick(now, delivery.connectedIds());
         await delivery.tick(now);
+        await pusher.tick(now, delivery.connectedIds());
       } finally {
         running = false;
       }
     });
-    return { async stop() { delivery.stop(); } };
+    return { async stop() { pusher.stop(); delivery.stop(); } };
   },
 };

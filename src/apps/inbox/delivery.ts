@@ -51,6 +51,8 @@ interface Conn {
   /** The registry revision of the device's profile when last evaluated. */
   rev: number;
   lastMs: number;
+  /** Stops listening for the connection's close. */
+  offClose: () => void;
 }
 
 const enc = new TextEncoder();
@@ -96,10 +98,19 @@ export class Delivery {
       if (this.bindings.get(req.publisher.userId) !== id) throw new BrigadeError('FORBIDDEN', 'send inbox.hello first');
       const epoch = typeof body.epoch === 'number' ? body.epoch : 0;
       const seq = typeof body.seq === 'number' && body.seq >= 0 ? Math.floor(body.seq) : 0;
+      const userId = req.publisher.userId;
       const conn: Conn = {
-        id, userId: req.publisher.userId, channel: DEVICE_PREFIX + id, epoch: 0, sentSeq: 0, held: new Map(),
-        unacked: 0, stalled: false, rev: 0, lastMs: Date.now(),
+        id, userId, channel: DEVICE_PREFIX + id, epoch: 0, sentSeq: 0, held: new Map(),
+        unacked: 0, stalled: false, rev: 0, lastMs: Date.now(), offClose: () => {},
       };
+      // The device is no longer connected here once this connection goes (not only when its lease
+      // lapses): Web Push counts on it. One hook per device: a newer sync's replaces the older's.
+      // The identity's binding stays (dropped with the lease): the same identity may already have
+      // said hello on a new connection when the old one's close is noticed.
+      conn.offClose = req.onClose(() => {
+        if (this.conns.get(id) === conn) this.conns.delete(id);
+      });
+      this.conns.get(id)?.offClose();
       this.conns.set(id, conn);
       return this.catchUp(conn, epoch, seq, false);
     });
@@ -121,6 +132,11 @@ export class Delivery {
     const id = this.tokens.verify((body as { token?: unknown } | null)?.token);
     await this.inbox.device(id);
     return id;
+  }
+
+  /** Whether the device is connected to this node. */
+  isConnected(id: string): boolean {
+    return this.conns.has(id);
   }
 
   /** The devices connected to this node (for last-seen). */
@@ -237,6 +253,7 @@ export class Delivery {
     const st: MessagesState = view.state;
     for (const conn of [...this.conns.values()]) {
       if (nowMs - conn.lastMs > LEASE_MS) {
+        conn.offClose();
         this.conns.delete(conn.id);
         if (this.bindings.get(conn.userId) === conn.id) this.bindings.delete(conn.userId);
         continue;

@@ -6,11 +6,11 @@
  */
 import type { AppCore } from '../../core/index.ts';
 import { BrigadeError } from '../../protocol/index.ts';
-import { evaluate, formatExpression, parseExpression, type Expr, type Recipient, type Value } from './expression.ts';
+import { formatExpression, parseExpression, type Expr, type Recipient, type Value } from './expression.ts';
 import { newId } from './tokens.ts';
 import {
-  MESSAGES_CHANNEL, REGISTRY_CHANNEL, encodeEvent, publicMessage,
-  type MessageEvent, type MessagesState, type RegistryEvent, type RegistryState, type StoredMessage,
+  MESSAGES_CHANNEL, REGISTRY_CHANNEL, encodeEvent, inboxEpoch, publicMessage,
+  type MessageEvent, type MessagesState, type PushSubscriptionData, type RegistryEvent, type RegistryState, type StoredMessage,
 } from './world.ts';
 import './errors.ts';
 
@@ -74,8 +74,10 @@ export class Inbox {
     return this.core.channels.view<RegistryState>(REGISTRY_CHANNEL);
   }
 
-  messages(): Promise<{ epoch: number; version: number; state: MessagesState }> {
-    return this.core.channels.view<MessagesState>(MESSAGES_CHANNEL);
+  /** The messages' world-view; `epoch` is the inbox epoch (inboxEpoch: the log's and the operator's), not the log's alone. */
+  async messages(): Promise<{ epoch: number; version: number; state: MessagesState }> {
+    const view = await this.core.channels.view<MessagesState>(MESSAGES_CHANNEL);
+    return { epoch: inboxEpoch(view.epoch, view.state.generation), version: view.version, state: view.state };
   }
 
   private async write(channel: string, e: RegistryEvent | MessageEvent, by: string): Promise<number> {
@@ -95,11 +97,22 @@ export class Inbox {
   }
 
   /** Throws INBOX_UNKNOWN_DEVICE when the registry does not hold `id` (never registered, or forgotten). */
-  async device(id: string): Promise<{ groups: string[]; attributes: Record<string, Value>; lastSeen: number }> {
+  async device(id: string): Promise<{ groups: string[]; attributes: Record<string, Value>; lastSeen: number; push: boolean }> {
     const { state } = await this.registry();
     const i = state.devices.findHex(id);
     if (i < 0) throw new BrigadeError('INBOX_UNKNOWN_DEVICE', `device ${id} is not registered here (or was forgotten after --inbox-device-ttl without being seen); register it again`);
-    return { ...state.devices.profile(i), lastSeen: state.devices.seenSec[i] * 1000 };
+    return { ...state.devices.profile(i), lastSeen: state.devices.seenSec[i] * 1000, push: state.push.has(id) };
+  }
+
+  /** Sets the device's Web Push subscription (checked by the caller: push.ts checkSubscription). */
+  async setPush(id: string, sub: PushSubscriptionData): Promise<void> {
+    await this.device(id);
+    await this.write(REGISTRY_CHANNEL, { t: 'push', id, sub }, 'inbox');
+  }
+
+  /** Drops the device's Web Push subscription; with `endpoint`, only while it is still that one (a push service said it is gone). */
+  async dropPush(id: string, endpoint?: string): Promise<void> {
+    await this.write(REGISTRY_CHANNEL, { t: 'push', id, sub: null, ...(endpoint === undefined ? {} : { endpoint }) }, 'inbox');
   }
 
   async updateDevice(id: string, body: unknown): Promise<void> {
@@ -127,13 +140,9 @@ export class Inbox {
     const { state } = await this.registry();
     const d = state.devices;
     const since = Math.floor((this.now() - this.limits.deviceTtlMs) / 1000);
-    const r = d.recipient();
+    const matches = d.matcher(expr);
     let n = 0;
-    for (const i of d.indexes()) {
-      if (d.seenSec[i] < since) continue;
-      r.at(i);
-      if (evaluate(expr, r)) n++;
-    }
+    for (const i of d.indexes()) if (d.seenSec[i] >= since && matches(i)) n++;
     return n;
   }
 

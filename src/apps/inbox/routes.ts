@@ -9,6 +9,7 @@ import { RateLimiter, readJsonBody, sendError, sendJson, type HttpRoute } from '
 import { BrigadeError } from '../../protocol/index.ts';
 import { ExpressionError } from './expression.ts';
 import type { Inbox } from './inbox.ts';
+import { checkSubscription } from './push.ts';
 import { bearer, checkKey, type DeviceTokens } from './tokens.ts';
 
 export interface RoutesOptions {
@@ -33,7 +34,10 @@ function ipOf(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? '';
 }
 
-export function inboxRoutes(inbox: Inbox, tokens: DeviceTokens, options: RoutesOptions, onDeviceChanged: (id: string) => void): HttpRoute[] {
+export function inboxRoutes(
+  inbox: Inbox, tokens: DeviceTokens, options: RoutesOptions, onDeviceChanged: (id: string) => void,
+  push: { publicKey: string; allowHttp: boolean; online(id: string): Promise<boolean> },
+): HttpRoute[] {
   const publishLimiter = new RateLimiter(options.publishPerSecond, Math.max(1, options.publishPerSecond * 2));
   const registerLimiter = new RateLimiter(options.registerPerMinute / 60, Math.max(1, options.registerPerMinute));
   const body = (req: IncomingMessage) => readJsonBody(req, options.maxRequestBytes, 'INBOX_BAD_REQUEST');
@@ -69,12 +73,25 @@ export function inboxRoutes(inbox: Inbox, tokens: DeviceTokens, options: RoutesO
     }),
     route('GET', /^\/api\/inbox\/devices\/me$/, async (req) => {
       const id = tokens.verify(bearer(req.headers.authorization));
-      return [200, { id, ...(await inbox.device(id)) }];
+      return [200, { id, ...(await inbox.device(id)), online: await push.online(id) }];
     }),
     route('PATCH', /^\/api\/inbox\/devices\/me$/, async (req) => {
       const id = tokens.verify(bearer(req.headers.authorization));
       await inbox.updateDevice(id, await body(req));
       onDeviceChanged(id);
+      return [200, { id, ...(await inbox.device(id)) }];
+    }),
+    route('GET', /^\/api\/inbox\/push\/key$/, async () => [200, { publicKey: push.publicKey }]),
+    route('PUT', /^\/api\/inbox\/devices\/me\/push$/, async (req) => {
+      const id = tokens.verify(bearer(req.headers.authorization));
+      await inbox.device(id);
+      await inbox.setPush(id, checkSubscription(await body(req), push.allowHttp));
+      return [200, { id, ...(await inbox.device(id)) }];
+    }),
+    route('DELETE', /^\/api\/inbox\/devices\/me\/push$/, async (req) => {
+      const id = tokens.verify(bearer(req.headers.authorization));
+      await inbox.device(id);
+      await inbox.dropPush(id);
       return [200, { id, ...(await inbox.device(id)) }];
     }),
     route('POST', /^\/api\/inbox\/expressions\/check$/, async (req) => {

@@ -47,13 +47,26 @@ export type RegistryEvent =
   | { t: 'reg'; id: string; g: string[]; a: Record<string, Value>; at: number }
   | { t: 'upd'; id: string; g?: string[]; a?: Record<string, Value>; at: number }
   | { t: 'seen'; ids: string[]; at: number }
-  | { t: 'sweep'; before: number };
+  | { t: 'sweep'; before: number }
+  /** A device's Web Push subscription set (sub) or dropped (sub null; with `endpoint`, only while it is still that one). */
+  | { t: 'push'; id: string; sub: PushSubscriptionData | null; endpoint?: string };
+
+/** A browser's PushSubscription, as its toJSON() gives it. */
+export interface PushSubscriptionData {
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+}
 
 export interface RegistryState {
   devices: DeviceStore;
+  /** Web Push subscriptions by device id (only devices that have one: the rest cost nothing here). */
+  push: Map<string, PushSubscriptionData>;
   /** Events folded (the channel's version). */
   head: number;
 }
+
+/** Snapshots that carry push subscriptions start with this u32 (a DeviceStore's header length never is). */
+const WITH_PUSH = 0xffffffff;
 
 export class RegistryChannelType implements ChannelType<RegistryState> {
   readonly prefix = REGISTRY_CHANNEL;
@@ -65,7 +78,7 @@ export class RegistryChannelType implements ChannelType<RegistryState> {
   }
 
   init(): RegistryState {
-    return { devices: new DeviceStore(), head: 0 };
+    return { devices: new DeviceStore(), push: new Map(), head: 0 };
   }
 
   apply(state: RegistryState, payload: Uint8Array, version: number): void {
@@ -90,16 +103,36 @@ export class RegistryChannelType implements ChannelType<RegistryState> {
         break;
       case 'sweep':
         d.sweep(e.before);
+        for (const id of state.push.keys()) if (d.findHex(id) < 0) state.push.delete(id);
+        break;
+      case 'push':
+        if (d.findHex(e.id) < 0) break;
+        if (e.sub) state.push.set(e.id, e.sub);
+        else if (e.endpoint === undefined || state.push.get(e.id)?.endpoint === e.endpoint) state.push.delete(e.id);
         break;
     }
   }
 
+  /** The DeviceStore's bytes; with push subscriptions: [WITH_PUSH][u32 store length][store][JSON of them]. */
   encodeSnapshot(state: RegistryState): Uint8Array {
-    return state.devices.encode();
+    const store = state.devices.encode();
+    if (state.push.size === 0) return store;
+    const json = enc.encode(JSON.stringify([...state.push]));
+    const out = new Uint8Array(8 + store.length + json.length);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, WITH_PUSH, true);
+    dv.setUint32(4, store.length, true);
+    out.set(store, 8);
+    out.set(json, 8 + store.length);
+    return out;
   }
 
   decodeSnapshot(_channel: string, bytes: Uint8Array): RegistryState {
-    return { devices: DeviceStore.decode(bytes), head: 0 };
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (bytes.length < 8 || dv.getUint32(0, true) !== WITH_PUSH) return { devices: DeviceStore.decode(bytes), push: new Map(), head: 0 };
+    const storeLength = dv.getUint32(4, true);
+    const push = new Map(JSON.parse(dec.decode(bytes.subarray(8 + storeLength))) as [string, PushSubscriptionData][]);
+    return { devices: DeviceStore.decode(bytes.subarray(8, 8 + storeLength)), push, head: 0 };
   }
 
   validate(channel: string): BrigadeError | null {
@@ -148,7 +181,18 @@ export type MessageEvent =
   | { t: 'recall'; id: string; at: number }
   | { t: 'deliver'; id: string }
   | { t: 'expire'; id: string }
-  | { t: 'counts'; c: Record<string, [number, number]> };
+  | { t: 'counts'; c: Record<string, [number, number]> }
+  /** A new inbox epoch (`brigade inbox new-epoch`, after restoring an older copy of the data): n is a random u32. */
+  | { t: 'epoch'; n: number; at: number };
+
+/**
+ * The inbox epoch devices keep in their cursor: the messages log's epoch (a store that lost the
+ * log starts a new one) combined with the generation of the last `epoch` event (an operator who
+ * restored an older copy starts a new one). 0 is never an epoch (a device's "none yet").
+ */
+export function inboxEpoch(logEpoch: number, generation: number): number {
+  return ((logEpoch ^ generation) >>> 0) || 1;
+}
 
 /** Changes kept for incremental pushes (a node further behind recomputes its devices whole). */
 export const CHANGES_KEPT = 4096;
@@ -160,6 +204,8 @@ export interface MessagesState {
   gone: Map<string, StoredMessage>;
   /** Events folded (the channel's version) = the newest seq. */
   head: number;
+  /** The `n` of the last `epoch` event (0: none), part of the inbox epoch (inboxEpoch). */
+  generation: number;
   /** Recent changes that devices see: seq → message id, oldest first (not in snapshots). */
   changeSeqs: number[];
   changeIds: string[];
@@ -187,7 +233,7 @@ export class MessagesChannelType implements ChannelType<MessagesState> {
   }
 
   init(): MessagesState {
-    return { live: new Map(), gone: new Map(), head: 0, changeSeqs: [], changeIds: [], changesSince: 0 };
+    return { live: new Map(), gone: new Map(), head: 0, generation: 0, changeSeqs: [], changeIds: [], changesSince: 0 };
   }
 
   private changed(state: MessagesState, m: StoredMessage, seq: number): void {
@@ -268,17 +314,21 @@ export class MessagesChannelType implements ChannelType<MessagesState> {
           m.read += read;
         }
         break;
+      case 'epoch':
+        if (Number.isInteger(e.n)) state.generation = e.n >>> 0;
+        break;
     }
   }
 
   encodeSnapshot(state: MessagesState): Uint8Array {
     const strip = (m: StoredMessage) => ({ ...m, expr: undefined });
-    return enc.encode(JSON.stringify({ live: [...state.live.values()].map(strip), gone: [...state.gone.values()].map(strip) }));
+    return enc.encode(JSON.stringify({ live: [...state.live.values()].map(strip), gone: [...state.gone.values()].map(strip), generation: state.generation }));
   }
 
   decodeSnapshot(_channel: string, bytes: Uint8Array): MessagesState {
-    const s = JSON.parse(dec.decode(bytes)) as { live: StoredMessage[]; gone: StoredMessage[] };
+    const s = JSON.parse(dec.decode(bytes)) as { live: StoredMessage[]; gone: StoredMessage[]; generation?: number };
     const state = this.init();
+    state.generation = s.generation ?? 0;
     state.changesSince = Number.MAX_SAFE_INTEGER;
     for (const m of s.live) state.live.set(m.id, { ...m, expr: parseOrNull(m.to) });
     for (const m of s.gone) state.gone.set(m.id, { ...m, expr: parseOrNull(m.to) });

@@ -105,6 +105,44 @@ test('publisher API: key, expressions/check, publish, edit, recall, get, typed r
   await eventually(async () => (await call('GET', `/api/inbox/messages/${s.json.id}`)).json.status === 'expired', { what: 'expiry' });
 });
 
+test('bad input changes nothing: refused publishes, edits and device updates leave the world as it was', async () => {
+  const live = async () => JSON.stringify((await call('GET', '/api/inbox/messages')).json.map((m: any) => [m.id, m.seq, m.title]));
+  const d = (await call('POST', '/api/inbox/devices', { groups: ['bad-in'], attributes: { age: 30 } }, null)).json;
+  const m = (await call('POST', '/api/inbox/messages', { to: 'group:bad-in', title: 'keep' })).json;
+  const before = await live();
+  const refusals: [string, string, unknown, string | null, number, string][] = [
+    ['POST', '/api/inbox/messages', { to: 'all', title: 't', body: 'x'.repeat(4097) }, KEY, 413, 'INBOX_TOO_LARGE'],
+    ['POST', '/api/inbox/messages', { to: 'all', title: 't', expiresAt: Date.now() + 60_000, deliverAt: Date.now() + 120_000 }, KEY, 400, 'INBOX_BAD_SCHEDULE'],
+    ['POST', '/api/inbox/messages', { to: 'all', title: 't', deliverAt: 'not a date' }, KEY, 400, 'INBOX_BAD_SCHEDULE'],
+    ['POST', '/api/inbox/messages', { to: 'group:x and', title: 't' }, KEY, 400, 'INBOX_BAD_EXPRESSION'],
+    ['POST', '/api/inbox/messages', { to: 'all', title: 't' }, null, 401, 'INBOX_BAD_KEY'],
+    ['POST', '/api/inbox/messages', { to: 'all', title: 't' }, KEY + 'x', 401, 'INBOX_BAD_KEY'],
+    ['POST', '/api/inbox/messages', [1, 2], KEY, 400, 'INBOX_BAD_REQUEST'],
+    ['PATCH', `/api/inbox/messages/${m.id}`, { title: 'x'.repeat(33) }, KEY, 413, 'INBOX_TOO_LARGE'],
+    ['PATCH', `/api/inbox/messages/${m.id}`, { to: 'group:(' }, KEY, 400, 'INBOX_BAD_EXPRESSION'],
+    ['PATCH', `/api/inbox/messages/${m.id}`, { title: 'ok', deliverAt: Date.now() }, KEY, 400, 'INBOX_BAD_REQUEST'],
+    ['PATCH', `/api/inbox/messages/${m.id}`, { expiresAt: Date.now() - 3_600_000 }, KEY, 400, 'INBOX_BAD_SCHEDULE'],
+    ['PATCH', `/api/inbox/messages/${m.id}`, { title: 'x' }, null, 401, 'INBOX_BAD_KEY'],
+    ['DELETE', `/api/inbox/messages/${m.id}`, undefined, 'wrong-key', 401, 'INBOX_BAD_KEY'],
+    ['PATCH', '/api/inbox/devices/me', { groups: ['ok', 'not ok'] }, d.token, 400, 'INBOX_BAD_REQUEST'],
+    ['PATCH', '/api/inbox/devices/me', { attributes: { age: { deep: 1 } } }, d.token, 400, 'INBOX_BAD_REQUEST'],
+    ['PATCH', '/api/inbox/devices/me', { attributes: { and: 1 } }, d.token, 400, 'INBOX_BAD_REQUEST'],
+    ['PATCH', '/api/inbox/devices/me', { groups: Array.from({ length: 300 }, (_, i) => `g${i}`) }, d.token, 413, 'INBOX_TOO_LARGE'],
+    ['PATCH', '/api/inbox/devices/me', { attributes: { s: 'x'.repeat(300) } }, d.token, 413, 'INBOX_TOO_LARGE'],
+    ['PATCH', '/api/inbox/devices/me', { groups: [] }, `${d.id}.${'A'.repeat(43)}`, 401, 'INBOX_BAD_DEVICE_TOKEN'],
+  ];
+  for (const [method, path, body, auth, status, code] of refusals) {
+    const r = await call(method, path, body, auth);
+    assert.equal(r.status, status, `${method} ${path} ${JSON.stringify(body)?.slice(0, 60)}`);
+    assert.equal(r.json.code, code, `${method} ${path} ${JSON.stringify(body)?.slice(0, 60)}`);
+    assert.equal(typeof r.json.message, 'string');
+  }
+  assert.equal(await live(), before, 'no message was added or changed');
+  assert.equal((await call('GET', `/api/inbox/messages/${m.id}`)).json.title, 'keep');
+  const me = (await call('GET', '/api/inbox/devices/me', undefined, d.token)).json;
+  assert.deepEqual([me.groups, me.attributes], [['bad-in'], { age: 30 }], 'the device is as it was');
+});
+
 test('rate limit: a flooding publisher gets 429 RATE_LIMITED with Retry-After; nothing lost before it', async () => {
   let limited: Response | null = null;
   // Bursts of 50 at once: however slow the machine, a burst arrives faster than the bucket refills.

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { DeviceStore, idToHex } from '../../../src/apps/inbox/devices.ts';
 import { evaluate, parseExpression } from '../../../src/apps/inbox/expression.ts';
 import {
-  MessagesChannelType, RegistryChannelType, encodeEvent, type MessageEvent, type RegistryEvent,
+  MessagesChannelType, RegistryChannelType, encodeEvent, inboxEpoch, type MessageEvent, type RegistryEvent,
 } from '../../../src/apps/inbox/world.ts';
 
 const hex = (n: number) => idToHex(0x9000_0000 + n, (n * 2654435761) >>> 0);
@@ -117,4 +117,96 @@ test('messages fold: publish, scheduled deliver (once), edit, recall, expire, co
   const copy = t.decodeSnapshot('inbox:messages', t.encodeSnapshot(st));
   assert.deepEqual(copy.live.get('m4'), st.live.get('m4'));
   assert.deepEqual([...copy.gone.keys()], [...st.gone.keys()]);
+});
+
+test('matcher: compiled over interned ids, it decides as evaluate() does, on every device and expression', () => {
+  const s = new DeviceStore();
+  const groups = ['a', 'b', 'c', 'd'];
+  const values: (string | number)[] = ['FR', 'DE', 'x', 0, 1, 2.5, -3, 2 ** 40];
+  let seed = 7;
+  const pick = <T>(xs: T[]): T => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return xs[(seed >>> 8) % xs.length];
+  };
+  for (let i = 0; i < 300; i++) {
+    const attributes: Record<string, string | number> = {};
+    for (const name of ['k', 'n', 'm']) if (pick([true, false, true])) attributes[name] = pick(values);
+    s.register(hex(i), { groups: groups.filter(() => pick([true, false])), attributes }, 1_000_000, i);
+  }
+  const sources = [
+    'all', 'group:a', 'group:zz', `device:${hex(7)}`, 'k = "FR"', 'k != "FR"', 'k = "nowhere"', 'k != "nowhere"', 'k < "G"', 'k >= "x"',
+    'n = 1', 'n != 1', 'n > 0', 'n <= 2.5', 'n < 0', 'm >= 1099511627776', 'k in ["FR", "x", "nowhere"]', 'n in [0, 2.5, 7]', 'k in [1, "DE"]',
+    'missing = 1', 'missing != "a"', 'not k = "FR"', 'group:a and (k = "DE" or n >= 1) and not group:b', 'group:c or group:d or m = -3',
+    'not (group:a or not n in [1, 2.5])',
+  ];
+  const r = s.recipient();
+  for (const src of sources) {
+    const e = parseExpression(src);
+    const matches = s.matcher(e);
+    let n = 0;
+    for (const i of s.indexes()) {
+      r.at(i);
+      assert.equal(matches(i), evaluate(e, r), `${src} on device ${i}`);
+      if (matches(i)) n++;
+    }
+    if (src === 'all') assert.equal(n, 300);
+  }
+});
+
+test('device store snapshots: the first format still loads; the registry snapshot carries push subscriptions', () => {
+  // The first format: per device hi, lo, seen, rev, profile length; profiles [nGroups, g…, nAttrs, (tag, value…)…].
+  const strings = ['g1', 'country', 'FR', 'age', 'ratio'];
+  const profiles = [
+    { hi: 1, lo: 2, seen: 1000, rev: 3, words: [1, 0, 3, 1 * 4 + 0, 2, 3 * 4 + 1, 42, 4 * 4 + 2, 0, 0x3ff80000] },
+    { hi: 5, lo: 6, seen: 2000, rev: 4, words: [0, 0] },
+  ];
+  const header = new TextEncoder().encode(JSON.stringify({ n: 2, strings, poolWords: 12 }));
+  const bytes = new Uint8Array(4 + header.length + 2 * 20 + 12 * 4);
+  const dv = new DataView(bytes.buffer);
+  dv.setUint32(0, header.length, true);
+  bytes.set(header, 4);
+  let at = 4 + header.length;
+  let pool = at + 40;
+  for (const p of profiles) {
+    [p.hi, p.lo, p.seen, p.rev, p.words.length].forEach((v, k) => dv.setUint32(at + k * 4, v, true));
+    at += 20;
+    for (const w of p.words) { dv.setInt32(pool, w, true); pool += 4; }
+  }
+  const s = DeviceStore.decode(bytes);
+  assert.equal(s.size, 2);
+  const i = s.findHex(idToHex(1, 2));
+  assert.deepEqual(s.profile(i), { groups: ['g1'], attributes: { country: 'FR', age: 42, ratio: 1.5 } });
+  assert.equal(s.rev[i], 3);
+  assert.equal(s.seenSec[i], 1000);
+  assert.deepEqual(s.profile(s.findHex(idToHex(5, 6))), { groups: [], attributes: {} });
+  // Registry snapshots with push subscriptions round-trip; a sweep forgets a forgotten device's.
+  const t = new RegistryChannelType();
+  const st = t.init();
+  t.apply(st, encodeEvent({ t: 'reg', id: hex(1), g: ['a'], a: { n: 1 }, at: 5_000_000 }), 0);
+  t.apply(st, encodeEvent({ t: 'reg', id: hex(2), g: [], a: {}, at: 1_000_000 }), 1);
+  const sub = (n: number) => ({ endpoint: `https://push.example/${n}`, keys: { p256dh: 'p', auth: 'a' } });
+  t.apply(st, encodeEvent({ t: 'push', id: hex(1), sub: sub(1) }), 2);
+  t.apply(st, encodeEvent({ t: 'push', id: hex(2), sub: sub(2) }), 3);
+  t.apply(st, encodeEvent({ t: 'push', id: hex(9), sub: sub(9) }), 4);
+  assert.deepEqual([...st.push.keys()], [hex(1), hex(2)], 'an unknown device gets no subscription');
+  const copy = t.decodeSnapshot('inbox:registry', t.encodeSnapshot(st));
+  assert.deepEqual(copy.push, st.push);
+  assert.deepEqual(copy.devices.profile(copy.devices.findHex(hex(1))), { groups: ['a'], attributes: { n: 1 } });
+  t.apply(st, encodeEvent({ t: 'push', id: hex(1), sub: null, endpoint: 'https://push.example/old' }), 5);
+  assert.ok(st.push.has(hex(1)), 'a 410 for an older endpoint keeps the newer subscription');
+  t.apply(st, encodeEvent({ t: 'push', id: hex(1), sub: null, endpoint: 'https://push.example/1' }), 6);
+  assert.ok(!st.push.has(hex(1)));
+  t.apply(st, encodeEvent({ t: 'sweep', before: 2_000_000 }), 7);
+  assert.equal(st.push.size, 0, 'swept with its device');
+});
+
+test('messages fold: an operator epoch event changes the inbox epoch, and snapshots keep it', () => {
+  const t = new MessagesChannelType();
+  const st = t.init();
+  assert.equal(inboxEpoch(77, st.generation), 77);
+  t.apply(st, encodeEvent({ t: 'epoch', n: 12345, at: 1 }), 0);
+  assert.equal(st.generation, 12345);
+  assert.notEqual(inboxEpoch(77, st.generation), 77);
+  assert.equal(t.decodeSnapshot('inbox:messages', t.encodeSnapshot(st)).generation, 12345);
+  assert.equal(inboxEpoch(5, 5), 1, 'never 0');
 });
