@@ -202,6 +202,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       conn.on('ready', () => {
         this.lastWarnedDown = false;
       });
+      this.keepConnecting(conn);
     }
     cmd.on('ready', () => this.primaryInUse(cmd));
     for (const conn of new Set([cmd, appendConn])) conn.defineCommand('brigadeAppend', { lua: APPEND_LUA });
@@ -696,6 +697,21 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     } catch (err) {
       throw unavailable(`${what} failed`, err);
     }
+  }
+
+  /**
+   * ioredis ends a connection for good when a connect attempt is cut short (a Sentinel lookup
+   * interrupted, for one): a node would then stay unready until restarted. Until close(), an ended
+   * connection is connected again.
+   */
+  private keepConnecting(conn: Redis): void {
+    conn.on('end', () => {
+      if (this.closed) return;
+      this.logger.warn({ connection: conn.options.connectionName }, 'redis connection ended by the client library; connecting again');
+      setTimeout(() => {
+        if (!this.closed && conn.status === 'end') conn.connect().catch(() => undefined);
+      }, 200);
+    });
   }
 
   /** One warning per outage: ioredis reports every failed reconnect attempt. */

@@ -6,8 +6,11 @@
  * Sentinel: ioredis asks the sentinels in turn for the primary of `masterName`, connects to it,
  * checks with INFO that it really is a primary (a stale one demoted to replica is refused and the
  * sentinels are asked again), and reconnects through the sentinels whenever the connection drops.
- * `failoverDetector` also subscribes to the sentinels' +switch-master, so a failover moves the
- * connections at once even when the old primary is still reachable. Before the first connection,
+ * An old primary that is still reachable after a failover is demoted by the sentinels; the first
+ * write it refuses (READONLY, nothing written) makes the connection ask the sentinels again.
+ * ioredis's `failoverDetector` (+switch-master) is NOT used: its disconnect can land while the
+ * connection is reconnecting, which leaves it ended for good (seen in the failover test about one
+ * run in four, a node that never came back). Before the first connection,
  * open() asks every sentinel directly (checkSentinels), so wrong addresses or a wrong name fail the
  * start with a typed error instead of a connection that retries forever.
  */
@@ -53,7 +56,8 @@ export function connectTo(target: RedisTarget, options: RedisOptions): Redis {
     sentinels: target.sentinels,
     name: target.masterName,
     role: 'master',
-    failoverDetector: true,
+    // A demoted primary refuses writes: reconnect (through the sentinels) without re-sending.
+    reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
     // Ask the sentinels again soon after all of them failed (a failover in progress), never slower than 1 s.
     sentinelRetryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
   });

@@ -24,7 +24,11 @@ export interface SentinelDeployment {
   sentinelList: string;
   /** The port of the server the sentinels name as primary now. */
   primaryPort(): Promise<number>;
-  /** Waits until the sentinels name another primary than `port`, and returns its port. */
+  /**
+   * Waits until every sentinel names the same other primary than `port`, and returns its port.
+   * (Until they agree, a lagging sentinel may still name the old address: a primary restarted
+   * there meanwhile would be taken for the primary by clients that ask that sentinel.)
+   */
   failedOverFrom(port: number, timeoutMs?: number): Promise<number>;
   destroy(): Promise<void>;
 }
@@ -56,6 +60,20 @@ export async function startSentinelDeployment(options: { replicas?: number; sent
     procs.push(await launch([file, '--sentinel'], '+monitor master'));
     sentinelPorts.push(port);
   }
+  /** The primary's port as each sentinel names it (0 where one did not answer). */
+  const askEach = async (): Promise<number[]> => Promise.all(sentinelPorts.map(async (port) => {
+    const s = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    s.on('error', () => undefined);
+    try {
+      await s.connect();
+      const reply = await s.call('SENTINEL', 'get-master-addr-by-name', MASTER_NAME) as [string, string] | null;
+      return reply ? Number(reply[1]) : 0;
+    } catch {
+      return 0;
+    } finally {
+      s.disconnect();
+    }
+  }));
   const ask = async (): Promise<number> => {
     for (const port of sentinelPorts) {
       const s = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -92,7 +110,11 @@ export async function startSentinelDeployment(options: { replicas?: number; sent
     primaryPort: ask,
     async failedOverFrom(port, timeoutMs = 30_000) {
       let now = port;
-      await eventually(async () => (now = await ask()) !== port, { what: `a failover away from ${port}`, timeoutMs, intervalMs: 100 });
+      await eventually(async () => {
+        const named = await askEach();
+        now = named[0];
+        return named.every((p) => p === now && p !== port && p !== 0);
+      }, { what: `every sentinel to name a primary other than ${port}`, timeoutMs, intervalMs: 100 });
       return now;
     },
     async destroy() {
