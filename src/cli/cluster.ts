@@ -7,7 +7,7 @@
 import cluster from 'node:cluster';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Config } from './config.ts';
+import { usesRedis, type Config } from './config.ts';
 import { persistentSecret } from './serve.ts';
 
 export function isPrimaryOfCluster(config: Config): boolean {
@@ -15,7 +15,7 @@ export function isPrimaryOfCluster(config: Config): boolean {
 }
 
 export function runCluster(config: Config): Promise<number> {
-  if (!config.redis) {
+  if (!usesRedis(config)) {
     process.stderr.write('brigade: --workers > 1 needs --redis: the embedded engine serves one process\n');
     return Promise.resolve(2);
   }

@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import type { App, AppOptions, OptionSpec, OptionValue } from '../core/app.ts';
 import { defaultCoreOptions, type CoreOptions } from '../core/index.ts';
 import { allApps } from './apps.ts';
+import { parseHostPorts, type RedisTarget } from '../engines/redis-target.ts';
 
 /** Every core option (units in src/core/options.ts) is a setting too, under the same name. */
 export interface NodeConfig extends CoreOptions {
@@ -26,6 +27,23 @@ export interface NodeConfig extends CoreOptions {
   redis: string;
   /** Key prefix in Redis, so several deployments can share one Redis. */
   redisPrefix: string;
+  /**
+   * Redis Sentinel instead of --redis: the sentinels' `host:port,host:port,…`; the node finds the
+   * primary of --redis-master-name through them and follows its failovers. Empty = not used.
+   */
+  redisSentinels: string;
+  /** The master name the sentinels monitor (their `sentinel monitor NAME …` line); with --redis-sentinels. */
+  redisMasterName: string;
+  /**
+   * Replicas that must hold a tick's append before its publishes are acknowledged (WAIT after the
+   * append script); 0 = acknowledge once the primary has it (a failover may then lose it).
+   */
+  redisMinReplicasAcked: number;
+  /**
+   * Longest a tick waits for --redis-min-replicas-acked replicas, ms; past it the publishes are
+   * in doubt and tried again with the same stamps (OUTCOME_UNKNOWN after --outcome-unknown-after-ms).
+   */
+  redisReplicaAckTimeoutMs: number;
   /** Node processes on this machine (node:cluster, one port); more than 1 needs --redis. */
   workers: number;
   /**
@@ -77,6 +95,10 @@ export const defaultNodeConfig: NodeConfig = {
   logLevel: 'info',
   redis: '',
   redisPrefix: 'brigade:',
+  redisSentinels: '',
+  redisMasterName: '',
+  redisMinReplicasAcked: 0,
+  redisReplicaAckTimeoutMs: 1000,
   workers: 1,
   nodePort: 0,
   publicUrl: '',
@@ -240,12 +262,44 @@ function check(config: Config, apps: readonly App<any>[], all: Setting[]): void 
   if (config.maxTickMs < config.tickMs) {
     throw new ConfigError(`maxTickMs (${config.maxTickMs}) must be at least tickMs (${config.tickMs})`);
   }
+  redisTargetOf(config);
+  if (!Number.isInteger(config.redisMinReplicasAcked)) {
+    throw new ConfigError(`redisMinReplicasAcked must be a whole number of replicas, got ${config.redisMinReplicasAcked}`);
+  }
+  if (config.redisMinReplicasAcked > 0 && !usesRedis(config)) {
+    throw new ConfigError('redisMinReplicasAcked needs --redis or --redis-sentinels: the embedded engine has no replicas');
+  }
+  if (config.redisReplicaAckTimeoutMs < 1) {
+    throw new ConfigError(`redisReplicaAckTimeoutMs must be at least 1 ms (WAIT with 0 would wait forever), got ${config.redisReplicaAckTimeoutMs}`);
+  }
   selectedApps(config, apps);
   for (const s of all) {
     if (!s.app?.spec.validate) continue;
     const why = s.app.spec.validate(config.app[s.app.name][s.app.option]);
     if (why) throw new ConfigError(`${s.name} (--${kebab(s.name)}): ${why}`);
   }
+}
+
+/** Whether the node runs on Redis (one server or through Sentinel) rather than the embedded engine. */
+export function usesRedis(config: Pick<NodeConfig, 'redis' | 'redisSentinels'>): boolean {
+  return config.redis !== '' || config.redisSentinels !== '';
+}
+
+/** Where the Redis engine finds Redis; null for the embedded engine. Throws ConfigError on a bad combination. */
+export function redisTargetOf(config: Pick<NodeConfig, 'redis' | 'redisSentinels' | 'redisMasterName'>): RedisTarget | null {
+  if (config.redisSentinels) {
+    if (config.redis) throw new ConfigError('give --redis (one server) or --redis-sentinels (a Sentinel-managed primary), not both');
+    if (!config.redisMasterName) throw new ConfigError('--redis-sentinels needs --redis-master-name: the name the sentinels monitor the primary under');
+    let sentinels;
+    try {
+      sentinels = parseHostPorts(config.redisSentinels, 'redisSentinels');
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+    return { kind: 'sentinel', sentinels, masterName: config.redisMasterName };
+  }
+  if (config.redisMasterName) throw new ConfigError('--redis-master-name needs --redis-sentinels');
+  return config.redis ? { kind: 'single', url: config.redis } : null;
 }
 
 /** The apps `config.apps` names, in the order given (every app when empty); unknown names refused. */

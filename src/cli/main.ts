@@ -5,6 +5,10 @@ import { isPrimaryOfCluster, runCluster } from './cluster.ts';
 import { runAutoscale } from './autoscale.ts';
 import { runBench } from '../sim/bench.ts';
 import { runInbox } from './inbox-epoch.ts';
+import { BrigadeError } from '../protocol/index.ts';
+
+/** Startup refusals that mean "fix the configuration": exit 2 like a bad flag. */
+const STARTUP_CODES = new Set(['REDIS_SENTINELS_UNREACHABLE', 'REDIS_MASTER_UNKNOWN', 'REDIS_CLUSTER_DOWN']);
 
 const usage = `brigade — a real-time server for live many-user apps
 
@@ -48,7 +52,18 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   if (isPrimaryOfCluster(config)) return runCluster(config);
-  const running = await serve(config);
+  let running;
+  try {
+    running = await serve(config);
+  } catch (err) {
+    // A start that cannot work as configured (wrong sentinels, an unknown master name): its code
+    // and what to check, not a stack.
+    if (err instanceof BrigadeError && STARTUP_CODES.has(String(err.code))) {
+      process.stderr.write(`brigade: ${err.code}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
   const stop = (signal: string) => {
     running.shutdown(signal).then(() => process.exit(0), (err) => {
       process.stderr.write(`shutdown failed: ${String(err)}\n`);

@@ -13,7 +13,8 @@ import { EmbeddedEngine, RedisEngine } from '../engines/index.ts';
 import type { Engine } from '../core/index.ts';
 import { Gateway, IdentityIssuer, createMetrics } from '../gateway/index.ts';
 import { allApps } from './apps.ts';
-import { coreOptionsOf, selectedApps, type Config } from './config.ts';
+import { coreOptionsOf, redisTargetOf, selectedApps, type Config } from './config.ts';
+import { redisMetrics } from './redis-metrics.ts';
 import { effectiveMaxConnections, openFileSoftLimit } from './limits.ts';
 
 export interface Running {
@@ -49,9 +50,14 @@ export async function openEngine(config: Config, logger: pino.Logger): Promise<E
   const dataDir = resolve(config.data);
   mkdirSync(dataDir, { recursive: true });
   const retention = { retainEvents: config.retainEvents, keepSnapshots: config.keepSnapshots };
-  const engine: Engine = config.redis
-    ? new RedisEngine({ url: config.redis, prefix: config.redisPrefix, retention, logger })
-    : new EmbeddedEngine({ path: join(dataDir, 'brigade.sqlite'), retention, logger });
+  const target = redisTargetOf(config);
+  const redis = target
+    ? new RedisEngine({
+      target, prefix: config.redisPrefix, retention, logger,
+      minReplicasAcked: config.redisMinReplicasAcked, replicaAckTimeoutMs: config.redisReplicaAckTimeoutMs,
+    })
+    : null;
+  const engine: Engine = redis ?? new EmbeddedEngine({ path: join(dataDir, 'brigade.sqlite'), retention, logger });
   await engine.open();
   return engine;
 }
@@ -60,6 +66,7 @@ export async function serve(config: Config): Promise<Running> {
   const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
   const dataDir = resolve(config.data);
   const engine = await openEngine(config, logger);
+  const redis = engine instanceof RedisEngine ? engine : null;
 
   let metrics: ReturnType<typeof createMetrics> | null = null;
   const hub = new Hub({
@@ -70,7 +77,8 @@ export async function serve(config: Config): Promise<Running> {
     options: coreOptionsOf(config),
   });
   metrics = createMetrics(hub.stats, { engine: engine.kind }, () => hub.maxBufferedBytes());
-  if (!config.redis && config.workers > 1) throw new Error('--workers > 1 needs --redis: the embedded engine serves one process');
+  if (redis) redisMetrics(metrics.registry, redis);
+  if (!redis && config.workers > 1) throw new Error('--workers > 1 needs --redis: the embedded engine serves one process');
   const identity = new IdentityIssuer(persistentSecret(dataDir, 'identity-secret', config.identitySecret));
 
   // Every app runs on the App contract (src/core/app.ts): the host gives each its ports and

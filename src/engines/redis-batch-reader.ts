@@ -24,6 +24,12 @@
  * `announce` tells the engine's handlers. follow() does the same when an append, info or read
  * meets a new epoch first, and an entry carrying an epoch the watch did not know moves it along.
  *
+ * Roll-backs: each watch also knows the end of what it delivered. A log found at the same epoch
+ * but with its head below that end went back: the Redis now serving lost batches this node
+ * delivered (a failover to a replica that lacked them). `rollBack` moves the channel to a new
+ * epoch (redis-lua-roll-back.ts), and the watch follows it like any other epoch change. The same
+ * check runs after every reconnect, which is when a failover shows.
+ *
  * Known limit: one XREAD names every watched log, which Redis Cluster refuses when they span slots.
  */
 import type { Redis } from 'ioredis';
@@ -46,6 +52,11 @@ export interface BatchReaderOptions {
   announce: (channel: string, position: Position) => void;
   /** Where the channels' logs are now (creating a lost one's new epoch); null where it failed. */
   currentPositions: (channels: string[]) => Promise<Array<Position | null>>;
+  /**
+   * The channel's log is at `seen.epoch` with its head below `seen.version` (the end this watch
+   * delivered): move it to a new epoch unless that was done already; resolves where it is now.
+   */
+  rollBack: (channel: string, seen: Position) => Promise<Position>;
   /** Longest time between two epoch checks while connected, ms. */
   epochCheckMs: number;
   /** Sends CLIENT UNBLOCK <clientId> on another connection; resolves to 1 when a call was unblocked. */
@@ -56,6 +67,8 @@ export interface BatchReaderOptions {
 interface Watch {
   cursor: string;
   epoch: number;
+  /** The version after the last one known to exist in this epoch (delivered, or the head watched from). */
+  end: number;
 }
 
 /** Pause after a reply error (not a dropped connection), so a persistent one does not spin. */
@@ -105,7 +118,7 @@ export class RedisBatchReader {
     if (this.stopped) return;
     const current = this.watches.get(channel);
     if (current !== undefined && current.epoch === epoch) return;
-    this.watches.set(channel, { cursor: positionBefore(fromVersion), epoch });
+    this.watches.set(channel, { cursor: positionBefore(fromVersion), epoch, end: fromVersion });
     if (current !== undefined) this.options.announce(channel, { version: fromVersion, epoch });
     this.signal();
     this.interrupt();
@@ -114,6 +127,12 @@ export class RedisBatchReader {
   /** Stops delivering `channel`; it leaves the key list at the next XREAD. No effect when not watched. */
   unwatch(channel: string): void {
     this.watches.delete(channel);
+  }
+
+  /** The epoch and end of what this reader has delivered of `channel`; undefined when not watched. */
+  seen(channel: string): Position | undefined {
+    const watch = this.watches.get(channel);
+    return watch === undefined ? undefined : { epoch: watch.epoch, version: watch.end };
   }
 
   isWatching(channel: string): boolean {
@@ -154,18 +173,25 @@ export class RedisBatchReader {
     }
   }
 
-  /** Finds the watched channels whose log is no longer at the watch's epoch, and follows the new one. */
+  /**
+   * Finds the watched channels whose log is no longer at the watch's epoch, or went back below
+   * what the watch delivered, and follows where each is now.
+   */
   private async checkEpochs(): Promise<void> {
     const watched = [...this.watches];
     if (watched.length === 0) return;
     const pipeline = this.conn.pipeline();
-    for (const [channel] of watched) pipeline.hget(this.options.metaKey(channel), 'epoch');
+    for (const [channel] of watched) pipeline.hmget(this.options.metaKey(channel), 'epoch', 'head');
     const results = await pipeline.exec();
     const moved: string[] = [];
+    const wentBack: Array<[string, Watch]> = [];
     watched.forEach(([channel, watch], i) => {
-      const [err, epoch] = results?.[i] ?? [new Error('no reply'), null];
+      const [err, row] = results?.[i] ?? [new Error('no reply'), null];
       if (err) throw err;
-      if (Number(epoch ?? 0) !== watch.epoch && this.watches.get(channel) === watch) moved.push(channel);
+      if (this.watches.get(channel) !== watch) return;
+      const [epoch, head] = (row as Array<string | null>).map((v) => Number(v ?? 0));
+      if (epoch !== watch.epoch) moved.push(channel);
+      else if (head < watch.end) wentBack.push([channel, watch]);
     });
     if (moved.length > 0) {
       const positions = await this.options.currentPositions(moved);
@@ -176,7 +202,14 @@ export class RedisBatchReader {
         if (this.watches.has(channel)) this.follow(channel, position.version, position.epoch);
       });
     }
-    this.lastEpochCheck = Date.now();
+    let again = false;
+    for (const [channel, watch] of wentBack) {
+      const position = await this.options.rollBack(channel, { epoch: watch.epoch, version: watch.end });
+      if (this.watches.get(channel) !== watch) continue;
+      if (position.epoch !== 0) this.follow(channel, position.version, position.epoch);
+      else again = true; // lost meanwhile: the next turn's check takes it as a moved epoch
+    }
+    this.lastEpochCheck = again ? 0 : Date.now();
   }
 
   private async readOnce(): Promise<void> {
@@ -212,6 +245,7 @@ export class RedisBatchReader {
           // An entry of an epoch the watch did not know: the log was replaced past the cursor.
           if (batch.epoch === 0) batch.epoch = watch.epoch;
           else watch.epoch = batch.epoch;
+          watch.end = batch.firstVersion + batch.count;
           this.options.deliver(channel, batch);
         } else this.options.logger.warn({ channel, id: entry[0].toString() }, 'malformed batch in the redis log; skipped');
       }

@@ -57,11 +57,26 @@ import { GET_SNAPSHOT_LUA } from './redis-lua-get-snapshot.ts';
 import { INFO_LUA } from './redis-lua-info.ts';
 import { JOIN_LUA } from './redis-lua-join.ts';
 import { PUT_SNAPSHOT_LUA } from './redis-lua-put-snapshot.ts';
+import { ROLL_BACK_LUA } from './redis-lua-roll-back.ts';
+import { checkSentinels, connectTo, describeTarget, hostPort, type RedisTarget } from './redis-target.ts';
 import { defineJobCommands, RedisJobs } from './redis-jobs.ts';
 
 export interface RedisEngineOptions {
-  /** redis://[user:password@]host:port[/db] */
-  url: string;
+  /** redis://[user:password@]host:port[/db]; or give `target`. */
+  url?: string;
+  /** Where Redis is (redis-target.ts): one server by URL, or a Sentinel-managed primary. Default: `url`. */
+  target?: RedisTarget;
+  /**
+   * Replicas that must hold an append before it resolves (WAIT after the tick's script); 0 = do
+   * not wait (replication stays asynchronous and a failover may lose acknowledged appends).
+   */
+  minReplicasAcked?: number;
+  /**
+   * Longest an append waits for `minReplicasAcked` replicas, ms. Past it the append rejects with
+   * OUTCOME_UNKNOWN (it is committed on the primary but may not survive a failover); the core
+   * tries it again with the same stamps. Default 1000.
+   */
+  replicaAckTimeoutMs?: number;
   /** Prepended to every key; no braces. Default 'brigade:'. */
   prefix?: string;
   retention: RetentionOptions;
@@ -77,11 +92,17 @@ export interface RedisEngineOptions {
    * connection stays up. After a reconnect they are checked at once. Default 2000.
    */
   epochCheckMs?: number;
-  logger?: { warn(obj: object, msg: string): void };
+  logger?: EngineLogger;
+}
+
+export interface EngineLogger {
+  warn(obj: object, msg: string): void;
+  info?(obj: object, msg: string): void;
 }
 
 export const REDIS_ENGINE_DEFAULTS = {
   prefix: 'brigade:',
+  replicaAckTimeoutMs: 1000,
   commandTimeoutMs: 5000,
   readBlockMs: 2000,
   batchesPerRead: 100,
@@ -100,6 +121,7 @@ interface ScriptCommands {
   brigadeClaim(key: string, ttlMs: string): Promise<number>;
   brigadeHoldClaim(key: string, holder: string, ttlMs: string): Promise<[string, number]>;
   brigadeReleaseClaim(key: string, holder: string): Promise<number>;
+  brigadeRollBack(meta: string, knownEpoch: string, seenEnd: string, candidate: string): Promise<[number, number]>;
 }
 
 const defaultLogger = { warn: (obj: object, msg: string) => console.warn(msg, obj) };
@@ -112,9 +134,17 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
   readonly shared = true;
   private readonly options: RedisEngineOptions;
   private readonly prefix: string;
-  private readonly logger: { warn(obj: object, msg: string): void };
+  private readonly logger: EngineLogger;
   private readonly handlers: BatchHandler[] = [];
   private cmd: Redis | null = null;
+  /** The connection appends go on: `cmd`, or its own with minReplicasAcked (WAIT blocks it). */
+  private appendConn: Redis | null = null;
+  private readonly target: RedisTarget;
+  private readonly minReplicasAcked: number;
+  private readonly replicaAckTimeoutMs: number;
+  private primary: string | null = null;
+  private primaryMoves = 0;
+  private replicaShortfalls = 0;
   private reader: RedisBatchReader | null = null;
   /** The pub/sub connection for direct messages, opened on the first receive(). */
   private subscriber: Redis | null = null;
@@ -131,13 +161,24 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     checkPrefix(this.prefix);
     this.logger = options.logger ?? defaultLogger;
     this.jobs = new RedisJobs(this.prefix);
+    if (options.target === undefined && !options.url) throw new RangeError('the redis engine needs a url or a target');
+    this.target = options.target ?? { kind: 'single', url: options.url! };
+    const n = options.minReplicasAcked ?? 0;
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`minReplicasAcked must be a whole number >= 0, got ${n}`);
+    this.minReplicasAcked = n;
+    const waitMs = options.replicaAckTimeoutMs ?? REDIS_ENGINE_DEFAULTS.replicaAckTimeoutMs;
+    // WAIT 0 would wait forever: the bound is what keeps a replica that never answers from holding ACKs.
+    if (!Number.isFinite(waitMs) || waitMs < 1) throw new RangeError(`replicaAckTimeoutMs must be at least 1, got ${waitMs}`);
+    this.replicaAckTimeoutMs = Math.ceil(waitMs);
   }
 
   async open(): Promise<void> {
     this.guard();
     if (this.cmd) return;
+    const target = this.target;
     const commandTimeoutMs = this.options.commandTimeoutMs ?? REDIS_ENGINE_DEFAULTS.commandTimeoutMs;
     const readBlockMs = this.options.readBlockMs ?? REDIS_ENGINE_DEFAULTS.readBlockMs;
+    if (target.kind === 'sentinel') await checkSentinels(target);
     const common = {
       lazyConnect: true,
       protocol: 2 as const,
@@ -147,20 +188,30 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       maxRetriesPerRequest: 0,
     };
     // socketTimeout: a connection that stops answering (half-open TCP) is dropped and reconnected.
-    const cmd = new Redis(this.options.url, {
+    const cmd = connectTo(target, {
       ...common, commandTimeout: commandTimeoutMs, socketTimeout: commandTimeoutMs, connectionName: 'brigade-engine',
     });
-    const readerConn = new Redis(this.options.url, {
+    const readerConn = connectTo(target, {
       ...common, socketTimeout: readBlockMs + commandTimeoutMs, connectionName: 'brigade-engine-reader',
     });
-    for (const conn of [cmd, readerConn]) {
+    // With minReplicasAcked, the tick's script and its WAIT go on a connection of their own: WAIT
+    // blocks its connection up to replicaAckTimeoutMs, which must not hold up reads and claims.
+    const waitMs = this.replicaAckTimeoutMs;
+    const appendConn = this.minReplicasAcked > 0
+      ? connectTo(target, { ...common, commandTimeout: commandTimeoutMs + waitMs, socketTimeout: commandTimeoutMs + waitMs, connectionName: 'brigade-engine-append' })
+      : cmd;
+    const conns = appendConn === cmd ? [cmd, readerConn] : [cmd, readerConn, appendConn];
+    for (const conn of conns) {
       conn.on('error', (err: Error) => this.connectionTrouble(err));
       conn.on('ready', () => {
         this.lastWarnedDown = false;
       });
+      this.keepConnecting(conn);
     }
-    cmd.defineCommand('brigadeAppend', { lua: APPEND_LUA });
+    cmd.on('ready', () => this.primaryInUse(cmd));
+    for (const conn of new Set([cmd, appendConn])) conn.defineCommand('brigadeAppend', { lua: APPEND_LUA });
     cmd.defineCommand('brigadeInfo', { numberOfKeys: 4, lua: INFO_LUA });
+    cmd.defineCommand('brigadeRollBack', { numberOfKeys: 1, lua: ROLL_BACK_LUA });
     cmd.defineCommand('brigadePutSnapshot', { numberOfKeys: 4, lua: PUT_SNAPSHOT_LUA });
     cmd.defineCommand('brigadeGetSnapshot', { numberOfKeys: 2, lua: GET_SNAPSHOT_LUA, readOnly: true });
     cmd.defineCommand('brigadeJoin', { numberOfKeys: 1, lua: JOIN_LUA });
@@ -169,13 +220,14 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     cmd.defineCommand('brigadeReleaseClaim', { numberOfKeys: 1, lua: RELEASE_CLAIM_LUA });
     defineJobCommands(cmd);
     try {
-      await Promise.all([cmd.connect(), readerConn.connect()]);
+      await Promise.all(conns.map((conn) => conn.connect()));
     } catch (err) {
-      cmd.disconnect();
-      readerConn.disconnect();
-      throw unavailable(`cannot connect to redis at ${redactUrl(this.options.url)}`, err);
+      for (const conn of conns) conn.disconnect();
+      throw unavailable(`cannot connect to redis at ${describeTarget(target)}`, err);
     }
     this.cmd = cmd;
+    this.appendConn = appendConn;
+    this.primaryInUse(cmd);
     this.reader = new RedisBatchReader(readerConn, {
       blockMs: readBlockMs,
       batchesPerRead: this.options.batchesPerRead ?? REDIS_ENGINE_DEFAULTS.batchesPerRead,
@@ -184,6 +236,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       deliver: (channel, batch) => this.deliver(channel, batch),
       announce: (channel, position) => this.emit({ channel, firstVersion: position.version, epoch: position.epoch, events: [] }),
       currentPositions: (channels) => this.currentPositions(channels),
+      rollBack: (channel, seen) => this.rollBack(channel, seen),
       epochCheckMs: this.options.epochCheckMs ?? REDIS_ENGINE_DEFAULTS.epochCheckMs,
       unblock: async (clientId) => Number(await cmd.client('UNBLOCK', clientId)),
       logger: this.logger,
@@ -191,8 +244,34 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     this.reader.start();
   }
 
+  /** The primary the command connection is on now ("host:port"), or null before the first connect. */
+  primaryAddress(): string | null {
+    return this.primary;
+  }
+
+  /** Times the command connection came up on another primary than before (a failover followed). */
+  get primaryChanges(): number {
+    return this.primaryMoves;
+  }
+
+  private primaryInUse(conn: Redis): void {
+    const stream = (conn as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
+    if (!stream?.remoteAddress || conn.status !== 'ready') return;
+    const address = hostPort({ host: stream.remoteAddress, port: stream.remotePort ?? 0 });
+    if (address === this.primary) return;
+    const previous = this.primary;
+    this.primary = address;
+    if (previous !== null) this.primaryMoves++;
+    const log = this.logger.info?.bind(this.logger) ?? this.logger.warn.bind(this.logger);
+    log({ primary: address, previous, redis: describeTarget(this.target) }, previous === null ? 'redis primary in use' : 'redis primary changed (failover followed)');
+  }
+
   async append(requests: AppendRequest[]): Promise<AppendResult[]> {
-    const cmd = this.connected();
+    this.connected();
+    const conn = this.appendConn!;
+    if (conn.status !== 'ready') {
+      throw new BrigadeError('UNAVAILABLE', `redis is unreachable (connection ${conn.status}); retry later`, 1000);
+    }
     if (requests.length === 0) return [];
     const keys: string[] = [];
     const args: Array<string | Buffer> = [String(requests.length), String(PRODUCER_WINDOW.seqs), String(PRODUCER_WINDOW.ms)];
@@ -202,7 +281,9 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
         const k = channelKeys(this.prefix, request.channel);
         keys.push(k.meta, k.log, k.snaps, k.snap);
         const publishes = request.publishes ?? [{ producer: '', seq: 0, count: request.events.length }];
-        args.push(newEpoch(), String(publishes.length));
+        // What this engine has seen of the channel: a log found below it went back (a failover).
+        const seen = this.reader!.seen(request.channel);
+        args.push(newEpoch(), String(seen?.epoch ?? 0), String(seen?.version ?? 0), String(publishes.length));
         let at = 0;
         for (const p of publishes) {
           keys.push(p.producer ? producerKey(this.prefix, request.channel, p.producer) : k.meta);
@@ -214,13 +295,25 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       throw unavailable('append refused; nothing was committed', err);
     }
     let reply: number[];
+    let replicas = Infinity;
     try {
-      reply = await (cmd as unknown as ScriptCommands).brigadeAppend(keys.length, ...keys, ...args);
+      const script = (conn as unknown as ScriptCommands).brigadeAppend(keys.length, ...keys, ...args);
+      // Sent right behind the script on the same connection: WAIT counts the replicas that have
+      // every write of this connection so far, the script's included.
+      const waited = this.minReplicasAcked > 0 ? conn.wait(this.minReplicasAcked, this.replicaAckTimeoutMs) : null;
+      waited?.catch(() => undefined); // judged below, after the script's own outcome
+      reply = await script;
+      if (waited) replicas = Number(await waited);
     } catch (err) {
       // A reply error means the script refused before writing; a lost connection leaves it unknown.
       const inDoubt = !(err instanceof Error && err.name === 'ReplyError');
       if (inDoubt) throw outcomeUnknown(err);
       throw unavailable('append refused; nothing was committed', err);
+    }
+    if (replicas < this.minReplicasAcked) {
+      this.replicaShortfalls++;
+      throw outcomeUnknown(`committed on the primary, but ${replicas} of the ${this.minReplicasAcked} replicas asked for `
+        + `acknowledged it within ${this.replicaAckTimeoutMs} ms, so a failover could still lose it`);
     }
     const results: AppendResult[] = [];
     let at = 0;
@@ -235,6 +328,11 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       this.reader!.follow(requests[i].channel, version, epoch);
     }
     return results;
+  }
+
+  /** Appends that committed on the primary but were not on minReplicasAcked replicas in time. */
+  get replicaAckShortfalls(): number {
+    return this.replicaShortfalls;
   }
 
   /**
@@ -462,7 +560,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
   }
 
   isReady(): boolean {
-    return !this.closed && this.cmd !== null && this.cmd.status === 'ready';
+    return !this.closed && this.cmd !== null && this.cmd.status === 'ready' && this.appendConn?.status === 'ready';
   }
 
   /** Idempotent. Commands already sent finish before the connection closes. */
@@ -470,20 +568,21 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     if (this.closed) return;
     this.closed = true;
     const cmd = this.cmd;
+    const appendConn = this.appendConn !== cmd ? this.appendConn : null;
     const reader = this.reader;
     const subscriber = this.subscriber;
     this.cmd = null;
+    this.appendConn = null;
     this.reader = null;
     this.subscriber = null;
     this.receivers.clear();
     await reader?.stop();
-    if (subscriber) {
-      if (subscriber.status === 'ready') await subscriber.quit().catch(() => subscriber.disconnect());
-      else subscriber.disconnect();
-    }
-    if (cmd) {
-      if (cmd.status === 'ready') await cmd.quit().catch(() => cmd.disconnect());
-      else cmd.disconnect();
+    for (const conn of [subscriber, appendConn, cmd]) {
+      if (!conn) continue;
+      if (conn.status === 'ready') await conn.quit().catch(() => undefined);
+      // Also after QUIT: only disconnect() ends a Sentinel connection's failover detector (its own
+      // connections to the sentinels), which would otherwise reconnect forever.
+      conn.disconnect();
     }
   }
 
@@ -492,7 +591,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
    * reconnect: a subscription is standing state, not a command that may have run.
    */
   private openSubscriber(): Redis {
-    const subscriber = new Redis(this.options.url, {
+    const subscriber = connectTo(this.target, {
       protocol: 2,
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
@@ -540,6 +639,21 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
         this.logger.warn({ err, channel: batch.channel, firstVersion: batch.firstVersion }, 'onBatch handler threw');
       }
     }
+  }
+
+  /**
+   * The channel's log is below what this engine saw of it in the same epoch: the Redis now serving
+   * lost batches that were delivered (a failover to a replica that had not got them). Its epoch is
+   * moved on (redis-lua-roll-back.ts; once, whichever engine sees it first), so every node reloads
+   * it and every client takes a snapshot instead of trusting versions that now mean other events.
+   */
+  private async rollBack(channel: string, seen: Position): Promise<Position> {
+    const cmd = this.connected();
+    const [epoch, head] = (await (cmd as unknown as ScriptCommands).brigadeRollBack(
+      channelKeys(this.prefix, channel).meta, String(seen.epoch), String(seen.version), newEpoch())).map(Number);
+    this.logger.warn({ channel, seenEpoch: seen.epoch, seenEnd: seen.version, epoch, head },
+      'redis log went back below what this node had delivered (a failover lost batches); the channel moves to a new epoch');
+    return { epoch, version: head };
   }
 
   /**
@@ -627,6 +741,21 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     }
   }
 
+  /**
+   * ioredis ends a connection for good when a connect attempt is cut short (a Sentinel lookup
+   * interrupted, for one): a node would then stay unready until restarted. Until close(), an ended
+   * connection is connected again.
+   */
+  private keepConnecting(conn: Redis): void {
+    conn.on('end', () => {
+      if (this.closed) return;
+      this.logger.warn({ connection: conn.options.connectionName }, 'redis connection ended by the client library; connecting again');
+      setTimeout(() => {
+        if (!this.closed && conn.status === 'end') conn.connect().catch(() => undefined);
+      }, 200);
+    });
+  }
+
   /** One warning per outage: ioredis reports every failed reconnect attempt. */
   private connectionTrouble(err: Error): void {
     if (this.closed || this.lastWarnedDown) return;
@@ -655,10 +784,6 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 function newEpoch(): string {
   return String(randomInt(1, 2 ** 32));
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }
 
 /**

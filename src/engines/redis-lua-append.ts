@@ -9,15 +9,23 @@
  * <prefix>{channel}:p:<producer>, a hash of seq → "<first version>:<epoch>" for the producer's
  * newest window.seqs sequence numbers on the channel, expiring window.ms after its last publish. A
  * publish whose seq is there in the log's epoch is a repeat: it is not appended, and its original
- * version is returned. One recorded in another epoch belonged to a log that is gone: appended anew.
+ * version is returned. One recorded in another lineage belonged to a log that is gone: appended
+ * anew. The lineage is the epoch the log was created in; a roll-back (redis-lua-roll-back.ts)
+ * changes the epoch but keeps the lineage, so a publish retried across it is still found.
+ *
+ * Roll-back: each request says the epoch and the end of what the appending engine has seen of the
+ * channel. A log found at that epoch with its head below that end went back (a failover to a
+ * replica that lacked the last batches): it moves to a new epoch before the append, and the
+ * request's result carries the new epoch.
  *
  * KEYS     per request, in request order: <prefix>{channel}:meta, :log, :snaps, :snap, then one key
  *          per publish (its producer's; an unstamped publish names the meta key, unused)
  * ARGV[1]  number of requests, n
  * ARGV[2]  window.seqs   ARGV[3]  window.ms
- * then per request: epoch candidate (a random non-zero u32, kept only when the channel is new or
- *          was lost), the number of publishes p, then per publish: seq ('0' = unstamped), count,
- *          the packed events (redis-event-codec.ts)
+ * then per request: epoch candidate (a random non-zero u32, kept only when the channel is new, was
+ *          lost or rolled back), the epoch and end the engine has seen ('0', '0' when none), the
+ *          number of publishes p, then per publish: seq ('0' = unstamped), count, the packed
+ *          events (redis-event-codec.ts)
  *
  * Returns, per request: head before, epoch, p, then each publish's first version. An entry's
  * stream id is "<firstVersion>-1"; its fields are n (count), d (events) and e (epoch).
@@ -28,8 +36,9 @@
  * version only means something in its epoch.
  */
 import { CREATE_META_LUA } from './redis-lua-meta.ts';
+import { ROLL_BACK_FN_LUA } from './redis-lua-roll-back.ts';
 
-export const APPEND_LUA = `${CREATE_META_LUA}
+export const APPEND_LUA = `${CREATE_META_LUA}${ROLL_BACK_FN_LUA}
 local n = tonumber(ARGV[1])
 local windowSeqs, windowMs = tonumber(ARGV[2]), ARGV[3]
 local expected = { 'hash', 'stream', 'zset', 'hash' }
@@ -45,35 +54,38 @@ for i = 1, n do
     local err = check(KEYS[ki + k], expected[k + 1])
     if err then return err end
   end
-  local p = tonumber(ARGV[ai + 1])
+  local p = tonumber(ARGV[ai + 3])
   for j = 1, p do
     local err = check(KEYS[ki + 3 + j], 'hash')
     if err then return err end
   end
   ki = ki + 4 + p
-  ai = ai + 2 + 3 * p
+  ai = ai + 4 + 3 * p
 end
 local out = {}
 ki, ai = 1, 4
 for i = 1, n do
   local meta, log, snaps, snap = KEYS[ki], KEYS[ki + 1], KEYS[ki + 2], KEYS[ki + 3]
-  create_meta(meta, log, snaps, snap, ARGV[ai])
-  local p = tonumber(ARGV[ai + 1])
-  local row = redis.call('HMGET', meta, 'epoch', 'head')
+  if not create_meta(meta, log, snaps, snap, ARGV[ai]) and ARGV[ai + 1] ~= '0' then
+    rolled_back(meta, ARGV[ai + 1], ARGV[ai + 2], ARGV[ai])
+  end
+  local p = tonumber(ARGV[ai + 3])
+  local row = redis.call('HMGET', meta, 'epoch', 'head', 'lineage')
   local epoch, head = row[1], tonumber(row[2])
+  local lineage = row[3] or epoch
   local v = head
   local parts = {}
   local firsts = {}
   for j = 1, p do
     local pkey = KEYS[ki + 3 + j]
-    local a = ai + 2 + 3 * (j - 1)
+    local a = ai + 4 + 3 * (j - 1)
     local seq, count = ARGV[a], tonumber(ARGV[a + 1])
     local original = nil
     if seq ~= '0' then
       local rec = redis.call('HGET', pkey, seq)
       if rec then
         local colon = string.find(rec, ':', 1, true)
-        if string.sub(rec, colon + 1) == epoch then original = tonumber(string.sub(rec, 1, colon - 1)) end
+        if string.sub(rec, colon + 1) == lineage then original = tonumber(string.sub(rec, 1, colon - 1)) end
       end
     end
     if original then
@@ -85,7 +97,7 @@ for i = 1, n do
         v = v + count
       end
       if seq ~= '0' then
-        redis.call('HSET', pkey, seq, string.format('%d', firsts[j]) .. ':' .. epoch)
+        redis.call('HSET', pkey, seq, string.format('%d', firsts[j]) .. ':' .. lineage)
         redis.call('HDEL', pkey, string.format('%d', tonumber(seq) - windowSeqs))
         redis.call('PEXPIRE', pkey, windowMs)
       end
@@ -100,7 +112,7 @@ for i = 1, n do
   out[#out + 1] = p
   for j = 1, p do out[#out + 1] = firsts[j] end
   ki = ki + 4 + p
-  ai = ai + 2 + 3 * p
+  ai = ai + 4 + 3 * p
 end
 return out
 `;

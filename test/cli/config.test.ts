@@ -64,3 +64,43 @@ test('app options: one section per app, by file, environment and flag, with the 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('Redis shapes: sentinels and master name by file, environment and flag; bad combinations refused', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { redisTargetOf } = await import('../../src/cli/config.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'brigade-config-'));
+  try {
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ redisSentinels: '10.0.0.1:26379,[::1]:26380', redisMasterName: 'main', redisMinReplicasAcked: 1 }));
+    const c = loadConfig(['--config', file], {});
+    assert.deepEqual(redisTargetOf(c), {
+      kind: 'sentinel', masterName: 'main', sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: '::1', port: 26380 }],
+    });
+    assert.equal(c.redisMinReplicasAcked, 1);
+    assert.equal(c.redisReplicaAckTimeoutMs, 1000);
+    const env = loadConfig(['--redis-master-name', 'other', '--redis-replica-ack-timeout-ms', '250'], {
+      BRIGADE_REDIS_SENTINELS: 'a:1', BRIGADE_REDIS_MASTER_NAME: 'ignored', BRIGADE_REDIS_MIN_REPLICAS_ACKED: '2',
+    });
+    assert.deepEqual(redisTargetOf(env), { kind: 'sentinel', masterName: 'other', sentinels: [{ host: 'a', port: 1 }] });
+    assert.equal(env.redisMinReplicasAcked, 2);
+    assert.equal(env.redisReplicaAckTimeoutMs, 250);
+    assert.deepEqual(redisTargetOf(loadConfig(['--redis', 'redis://h:1'], {})), { kind: 'single', url: 'redis://h:1' });
+    assert.equal(redisTargetOf(loadConfig([], {})), null);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  for (const [argv, message] of [
+    [['--redis-sentinels', 'a:1'], /--redis-sentinels needs --redis-master-name/],
+    [['--redis-master-name', 'm'], /--redis-master-name needs --redis-sentinels/],
+    [['--redis', 'redis://h:1', '--redis-sentinels', 'a:1', '--redis-master-name', 'm'], /not both/],
+    [['--redis-sentinels', 'a:1,b', '--redis-master-name', 'm'], /redisSentinels: "b" is not host:port/],
+    [['--redis-sentinels', 'a:70000', '--redis-master-name', 'm'], /port 1-65535/],
+    [['--redis-min-replicas-acked', '1'], /needs --redis or --redis-sentinels/],
+    [['--redis', 'redis://h:1', '--redis-min-replicas-acked', '1.5'], /whole number of replicas/],
+    [['--redis', 'redis://h:1', '--redis-replica-ack-timeout-ms', '0'], /at least 1 ms/],
+  ] as const) {
+    assert.throws(() => loadConfig([...argv], {}), (err: unknown) => err instanceof ConfigError && message.test(err.message), argv.join(' '));
+  }
+});

@@ -11,7 +11,7 @@ import type { CommittedBatch, LogEvent, RetentionOptions } from '../../src/core/
 import { RedisEngine } from '../../src/engines/index.ts';
 import type { RedisEngineOptions } from '../../src/engines/redis-engine.ts';
 import { packEvents } from '../../src/engines/redis-event-codec.ts';
-import { channelKeys } from '../../src/engines/redis-keys.ts';
+import { channelKeys, producerKey as producerKeyOf } from '../../src/engines/redis-keys.ts';
 import { BrigadeError } from '../../src/protocol/index.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { runAbilitiesConformance } from './abilities-conformance.ts';
@@ -137,6 +137,18 @@ function eventCount(seen: Seen[]): number {
   return seen.reduce((sum, batch) => sum + batch.texts.length, 0);
 }
 
+/**
+ * Makes the channel's log look like a promoted replica's that lacked its batches from `version` on:
+ * the stream rebuilt without them (so its last id is lower too) and the head back at `version`.
+ */
+async function loseBatchesFrom(admin: Redis, prefix: string, channel: string, version: number): Promise<void> {
+  const keys = channelKeys(prefix, channel);
+  const kept = (await admin.xrangeBuffer(keys.log, '-', '+')).filter(([id]) => Number(id.toString().split('-')[0]) < version);
+  await admin.del(keys.log);
+  for (const [id, fields] of kept) await admin.xadd(keys.log, id, ...fields);
+  await admin.hset(keys.meta, 'head', version);
+}
+
 /** Batches follow each other without gap or overlap, from version 0. */
 function assertDense(seen: Seen[], what: string): void {
   let next = 0;
@@ -164,12 +176,12 @@ async function commandCalls(admin: Redis): Promise<Map<string, number>> {
 
 /**
  * Commands run between two INFO commandstats readings, leaving out the test's and the reader's
- * own (XREAD, CLIENT UNBLOCK, and the HGETs of its periodic epoch check).
+ * own (XREAD, CLIENT UNBLOCK, and the HMGETs of its periodic epoch check).
  */
 function callsBetween(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
   const delta: Record<string, number> = {};
   for (const [name, count] of after) {
-    if (name === 'info' || name === 'xread' || name === 'hget' || name.startsWith('client')) continue;
+    if (name === 'info' || name === 'xread' || name === 'hget' || name === 'hmget' || name.startsWith('client')) continue;
     const d = count - (before.get(name) ?? 0);
     if (d > 0) delta[name] = d;
   }
@@ -373,6 +385,52 @@ describe('redis engine', () => {
     } finally {
       await server.destroy();
     }
+  });
+
+  it('moves a channel whose log went back below what was delivered (a failover that lost batches) to a new epoch, keeping publishes once', async () => {
+    const prefix = freshPrefix('back');
+    const a = await open(engineOn(shared, prefix));
+    // b only watches: it finds the roll-back through its own check.
+    const b = await open(engineOn(shared, prefix, { epochCheckMs: 100 }));
+    const channel = 'rolled';
+    const seenB: CommittedBatch[] = [];
+    b.onBatch((batch) => { if (batch.channel === channel) seenB.push(batch); });
+    const stamped = [{ producer: 'p1', seq: 1, count: 2 }];
+    const [first] = await a.append([{ channel, events: texted(['a0', 'a1']), publishes: stamped }]);
+    await b.info(channel);
+    const [lost] = await a.append([{ channel, events: texted(['a2', 'a3', 'a4']), publishes: [{ producer: 'p1', seq: 2, count: 3 }] }]);
+    assert.equal(lost.version, 2);
+    await eventually(() => seenB.reduce((n, x) => n + x.events.length, 0) >= 3, { what: 'b to deliver the batch about to be lost' });
+    // What a replica that lacked the last batch looks like once promoted: same epoch, head back at 2.
+    await withAdmin(shared, async (admin) => {
+      await loseBatchesFrom(admin, prefix, channel, 2);
+      await admin.hdel(producerKeyOf(prefix, channel, 'p1'), '2');
+    });
+    await eventually(() => seenB.some((x) => x.epoch !== first.epoch), { what: 'b to announce a new epoch' });
+    const announced = seenB.find((x) => x.epoch !== first.epoch)!;
+    assert.deepEqual({ firstVersion: announced.firstVersion, events: announced.events.length }, { firstVersion: 2, events: 0 }, 'at the head the log has');
+    const info = await a.info(channel);
+    assert.deepEqual({ epoch: info.epoch, head: info.head }, { epoch: announced.epoch, head: 2 });
+    // A publish that survived is still found by its stamp across the new epoch; the lost one is appended anew.
+    const [again] = await a.append([{ channel, events: texted(['a0', 'a1']), publishes: stamped }]);
+    assert.deepEqual({ firsts: again.firsts, epoch: again.epoch }, { firsts: [0], epoch: announced.epoch });
+    const [redo] = await a.append([{ channel, events: texted(['a2', 'a3', 'a4']), publishes: [{ producer: 'p1', seq: 2, count: 3 }] }]);
+    assert.deepEqual(redo.firsts, [2]);
+    assert.deepEqual(textsOf(await a.read(channel, 0, 10)), ['a0', 'a1', 'a2', 'a3', 'a4']);
+  });
+
+  it('an engine that appends finds the roll-back itself, before writing over versions it delivered', async () => {
+    const prefix = freshPrefix('back-append');
+    const a = await open(engineOn(shared, prefix, { epochCheckMs: 60_000 }));
+    const channel = 'rolled';
+    const seen: CommittedBatch[] = [];
+    a.onBatch((batch) => { if (batch.channel === channel) seen.push(batch); });
+    const [first] = await a.append([{ channel, events: texted(['x0', 'x1', 'x2']) }]);
+    await eventually(() => seen.length >= 1, { what: 'the batch delivered' });
+    await withAdmin(shared, (admin) => loseBatchesFrom(admin, prefix, channel, 0));
+    const [next] = await a.append([{ channel, events: texted(['y0']) }]);
+    assert.equal(next.version, 0);
+    assert.notEqual(next.epoch, first.epoch, 'version 0 now means another event: a new epoch says so');
   });
 
   it('rejects with UNAVAILABLE while Redis is down (OUTCOME_UNKNOWN for the call in flight) and loses nothing acknowledged across a crash', async () => {

@@ -17,6 +17,8 @@ export interface RedisServerOptions {
   appendonly?: boolean;
   /** Data directory; a fresh temp directory (removed by destroy()) when omitted. */
   dir?: string;
+  /** More redis-server arguments (`--replicaof`, `--cluster-enabled`, …), after the helper's own. */
+  extraArgs?: string[];
 }
 
 export interface RedisServer {
@@ -41,6 +43,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   const argsFor = (port: number) => [
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir,
     '--appendonly', options.appendonly ? 'yes' : 'no', '--appendfsync', 'always', '--daemonize', 'no',
+    ...(options.extraArgs ?? []),
   ];
   // freePort() closes the port before redis-server binds it; a test file running beside this one
   // can take it in between. Then redis-server says so and exits: try another port.
@@ -90,8 +93,8 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   };
 }
 
-/** Spawns redis-server and resolves once it logs that it accepts connections. */
-function launch(args: string[]): Promise<ChildProcess> {
+/** Spawns redis-server and resolves once it logs `ready` (by default, that it accepts connections). */
+export function launch(args: string[], ready = 'Ready to accept connections'): Promise<ChildProcess> {
   const proc = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let output = '';
@@ -103,7 +106,7 @@ function launch(args: string[]): Promise<ChildProcess> {
     const timer = setTimeout(() => fail(`did not start within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
-      if (output.includes('Ready to accept connections')) {
+      if (output.includes(ready)) {
         clearTimeout(timer);
         proc.off('exit', onExit);
         resolve(proc);
