@@ -20,11 +20,13 @@ import { startServer, type ServerProcess } from '../../helpers/server-process.ts
 const require = createRequire(import.meta.url);
 const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: new (r: number, c: number) => { encode(b: Buffer): Buffer; decode(b: Buffer): Buffer } };
 const F = 960;
+/** The room buffer: long enough that the first test's ~90 sequential round trips stay inside it on a loaded machine (a 4 s buffer did not). */
+const BUFFER_S = 8;
 
 let server: ServerProcess;
 const clients: BrigadeClient[] = [];
 before(async () => {
-  server = await startServer(['--apps', 'choir', '--choir-shards', '2', '--choir-max-singers', '2', '--choir-buffer-ms', '4000', '--choir-ahead-ms', '1000']);
+  server = await startServer(['--apps', 'choir', '--choir-shards', '2', '--choir-max-singers', '2', '--choir-buffer-ms', String(BUFFER_S * 1000), '--choir-ahead-ms', '1000']);
 });
 after(async () => {
   for (const c of clients) c.close();
@@ -129,10 +131,11 @@ describe('choir over a real server', () => {
     assert.equal(await codeOf(a.client.request('choir.frame', encodeFrame({ singer: a.j.singer, key: '0000000000000000', writePos: -1, readPos: -1, opus: new Uint8Array(0) }))), 'CHOIR_NOT_A_SINGER');
     const ok = await a.frame(W, W, tone(440, F));
     assert.equal(ok.mix!.length, F, 'the frame after the garbage is handled');
-    // before the buffer's start: 4 s buffer, 1 s ahead → 3 s behind the clock is gone
+    // before the buffer's start: BUFFER_S buffer, 1 s ahead → BUFFER_S − 1 s behind the clock is gone
     clock = ok.clock;
-    if (clock < 3.5 * 48_000) { await new Promise((r) => setTimeout(r, (3.5 * 48_000 - clock) / 48 + 50)); clock = (await a.frame(-1, -1, null)).clock; }
-    const old = Math.floor((clock - 3.2 * 48_000) / F) * F;
+    const gone = (BUFFER_S - 1) * 48_000;
+    if (clock < gone + 24_000) { await new Promise((r) => setTimeout(r, (gone + 24_000 - clock) / 48 + 50)); clock = (await a.frame(-1, -1, null)).clock; }
+    const old = Math.floor((clock - gone - 0.2 * 48_000) / F) * F;
     assert.equal(await codeOf(a.frame(old, -1, tone(440, F))), 'CHOIR_FRAME_TOO_OLD');
     assert.equal(await codeOf(a.frame(-1, old, null)), 'CHOIR_FRAME_TOO_OLD');
   });
