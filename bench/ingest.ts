@@ -4,7 +4,7 @@
  *
  *   npm run build
  *   node --import tsx bench/ingest.ts [--engine embedded,redis] [--seconds 10] [--clients 2]
- *     [--connections 20] [--in-flight 2000] [--tick-ms 100] [--cpu-prof DIR] [--out DIR]
+ *     [--connections 20] [--in-flight 1000] [--tick-ms 100] [--cpu-prof DIR] [--out DIR] [--cli other/bin/brigade.js]
  *
  * Brigade: `brigade serve` as the simulator starts it (place app, cooldown 0, rate limits off),
  * embedded engine (SQLite, WAL, synchronous FULL) or `--redis` on a redis-server this script starts.
@@ -48,7 +48,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CHANNEL = 'place:main';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export interface IngestOptions { engines: ('embedded' | 'redis')[]; seconds: number; warmupSeconds: number; clients: number; connections: number; inFlight: number; tickMs: number; cpuProf: string | null; out: string }
+export interface IngestOptions { engines: ('embedded' | 'redis')[]; seconds: number; warmupSeconds: number; clients: number; connections: number; inFlight: number; tickMs: number; cpuProf: string | null; out: string; cli: string }
 
 export interface IngestSide { editsPerSecond: number; cpuSeconds: number; perCpuSecond: number; edits: number; seconds: number }
 export interface IngestResult {
@@ -138,7 +138,7 @@ async function plainRedisMain(): Promise<void> {
       keys.push(pkey);
       args.push(String(++seq), '1', packEvents([{ payload: randomBytes(3), publisher: 'u-0123456789abcdef', timeMs: Date.now() }]));
     }
-    return (redis as unknown as { brigadeAppend(...a: unknown[]): Promise<number[]> }).brigadeAppend(keys.length, ...keys, ...args).then(() => { edits += batch; });
+    return (redis as unknown as { brigadeAppend(a: unknown[]): Promise<number[]> }).brigadeAppend([keys.length, ...keys, ...args]).then(() => { edits += batch; });
   };
   const end = performance.now() + seconds * 1000;
   const cpu0 = process.cpuUsage();
@@ -195,7 +195,7 @@ async function runEngine(engine: 'embedded' | 'redis', o: IngestOptions): Promis
       children.push(redis.proc);
       engineArgs.push('--redis', `redis://127.0.0.1:${redis.port}`, '--redis-prefix', `ingest-${randomBytes(4).toString('hex')}:`);
     }
-    const cli = join(root, 'bin', 'brigade.js');
+    const cli = o.cli;
     const nodeFlags = [...shippedNodeFlags(cli), ...(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${resolve(o.cpuProf)}`] : [])];
     const server = await startBrigade(cli, ['serve', '--host', '127.0.0.1', '--port', '0', '--data', dir, '--place-cooldown-ms', '0', '--publish-per-second-per-ip', '0',
       '--identity-per-minute-per-ip', '0', '--max-frames-per-second', '0', '--tick-ms', String(o.tickMs), '--place-canvases', 'main:1000x1000', ...engineArgs], root, 50, nodeFlags);
@@ -214,11 +214,11 @@ async function runEngine(engine: 'embedded' | 'redis', o: IngestOptions): Promis
       return got.reduce((s, g) => ({ acked: s.acked + g.acked, refused: s.refused + g.refused }), { acked: 0, refused: 0 });
     };
     await sleep(o.warmupSeconds * 1000);
-    const m0 = await scrapeMetrics(http);
+    const m0 = await scrapeMetrics(http, 30_000);
     const c0 = await count(), cpu0 = cpuNow(), t0 = performance.now();
     await sleep(o.seconds * 1000);
     const c1 = await count(), cpu1 = cpuNow(), t1 = performance.now();
-    const m1 = await scrapeMetrics(http);
+    const m1 = await scrapeMetrics(http, 30_000);
     for (const c of clients) c.send({ t: 'stop' });
     await Promise.all(clients.map((c) => waitExit(c, 10_000)));
     await stop(server.proc);
@@ -264,7 +264,7 @@ const r2 = (n: number) => Math.round(n * 100) / 100;
 const r3 = (n: number) => Math.round(n * 1000) / 1000;
 
 export function parseIngestArgs(argv: string[]): IngestOptions {
-  const o: IngestOptions = { engines: ['embedded', 'redis'], seconds: 10, warmupSeconds: 3, clients: 2, connections: 20, inFlight: 2000, tickMs: 100, cpuProf: null, out: join(root, 'bench', 'results') };
+  const o: IngestOptions = { engines: ['embedded', 'redis'], seconds: 10, warmupSeconds: 3, clients: 2, connections: 20, inFlight: 1000, tickMs: 100, cpuProf: null, out: join(root, 'bench', 'results'), cli: join(root, 'bin', 'brigade.js') };
   const ints: Record<string, [keyof IngestOptions, number, number]> = {
     '--seconds': ['seconds', 1, 300], '--warmup-seconds': ['warmupSeconds', 0, 60], '--clients': ['clients', 1, 16], '--connections': ['connections', 1, 500],
     '--in-flight': ['inFlight', 1, 10_000], '--tick-ms': ['tickMs', 1, 10_000],
@@ -283,6 +283,8 @@ export function parseIngestArgs(argv: string[]): IngestOptions {
       o.engines = list as IngestOptions['engines'];
     } else if (a === '--cpu-prof') o.cpuProf = String(v);
     else if (a === '--out') o.out = resolve(String(v));
+    // Another build's CLI (a checkout of an earlier commit, built), for a before/after on the same plain loop.
+    else if (a === '--cli') o.cli = resolve(String(v));
     else throw new Error(`unknown option ${a}; see the comment at the top of bench/ingest.ts`);
   }
   if (o.clients * o.connections * o.inFlight > 100_000) throw new Error(`${o.clients * o.connections * o.inFlight} publishes in flight is over the channel's 100,000 pending limit`);

@@ -89,7 +89,8 @@ export const REDIS_ENGINE_DEFAULTS = {
 /** The scripts as ioredis commands (defineCommand adds them at runtime; EVALSHA, EVAL on NOSCRIPT). */
 interface ScriptCommands {
   /** KEYS and ARGV as redis-lua-append.ts describes. */
-  brigadeAppend(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<number[]>;
+  /** One array (ioredis flattens it): a tick of tens of thousands of publishes is too many arguments to spread into a call. */
+  brigadeAppend(numberOfKeysKeysAndArgs: Array<number | string | Buffer>): Promise<number[]>;
   brigadeInfo(meta: string, log: string, snaps: string, snap: string, epoch: string): Promise<[number, number, number]>;
   brigadePutSnapshot(meta: string, log: string, snaps: string, snap: string, version: string, bytes: Buffer,
     timeMs: string, keepSnapshots: string, retainEvents: string, epoch: string, expectedEpoch: string): Promise<number>;
@@ -209,7 +210,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     }
     let reply: number[];
     try {
-      reply = await (cmd as unknown as ScriptCommands).brigadeAppend(keys.length, ...keys, ...args);
+      reply = await (cmd as unknown as ScriptCommands).brigadeAppend([keys.length, ...keys, ...args]);
     } catch (err) {
       // A reply error means the script refused before writing; a lost connection leaves it unknown.
       const inDoubt = !(err instanceof Error && err.name === 'ReplyError');

@@ -407,6 +407,20 @@ export function runEngineConformance(
       assert.deepEqual(again.firsts, [4, 2, 3, 5], 'every seq of the first call is remembered, the late one too');
     });
 
+    it('commits one call of 50,000 stamped publishes (a busy tick), each at its own version', async () => {
+      const a = channelName('a');
+      const n = 50_000;
+      const [r] = await engine.append([{
+        channel: a, events: Array.from({ length: n }, (_, i) => ({ payload: new Uint8Array([i & 255, i >> 8]), publisher: 'u', timeMs: i })),
+        publishes: Array.from({ length: n }, (_, i) => ({ producer: 'pBig', seq: i + 1, count: 1 })),
+      }]);
+      assert.equal(r.firsts.length, n);
+      assert.ok(r.firsts.every((v, i) => v === i), 'publish i at version i');
+      assert.equal((await engine.info(a)).head, n);
+      const tail = await engine.read(a, n - 2, 10);
+      assert.deepEqual(tail.map((e) => [...e.payload]), [[(n - 2) & 255, (n - 2) >> 8], [(n - 1) & 255, (n - 1) >> 8]]);
+    });
+
     it('refuses a whole call whose stamps do not describe its events, committing nothing', async () => {
       const [a, b] = [channelName('a'), channelName('b')];
       for (const publishes of [
