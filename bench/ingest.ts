@@ -21,7 +21,8 @@
  * them and 4 calls in flight (pipelined) — each batch the size of Brigade's mean append in this run.
  * Nothing else: no network, no WebSocket, no acknowledgement. Its rate is the store's own limit.
  *
- * Prints the figures and writes bench/results/ingest-<time>.json.
+ * Prints the figures and writes bench/results/ingest-<time>.json; `--chart FILE.svg` also draws them
+ * (per CPU-second and per second, Brigade beside its plain loop, each engine; 0.5x marked).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,12 +44,13 @@ import { shippedNodeFlags, startBrigade } from '../src/sim/listening.ts';
 import { cpuSeconds, machineInfo } from '../src/sim/proc.ts';
 import { scrapeMetrics } from '../src/sim/prom.ts';
 import { freePort, waitExit } from '../src/sim/child.ts';
+import { esc, panel } from './tracker/chart.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CHANNEL = 'place:main';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export interface IngestOptions { engines: ('embedded' | 'redis')[]; seconds: number; warmupSeconds: number; clients: number; connections: number; inFlight: number; tickMs: number; cpuProf: string | null; out: string; cli: string }
+export interface IngestOptions { engines: ('embedded' | 'redis')[]; seconds: number; warmupSeconds: number; clients: number; connections: number; inFlight: number; tickMs: number; cpuProf: string | null; out: string; cli: string; chart: string | null }
 
 export interface IngestSide { editsPerSecond: number; cpuSeconds: number; perCpuSecond: number; edits: number; seconds: number }
 export interface IngestResult {
@@ -264,7 +266,7 @@ const r2 = (n: number) => Math.round(n * 100) / 100;
 const r3 = (n: number) => Math.round(n * 1000) / 1000;
 
 export function parseIngestArgs(argv: string[]): IngestOptions {
-  const o: IngestOptions = { engines: ['embedded', 'redis'], seconds: 10, warmupSeconds: 3, clients: 2, connections: 20, inFlight: 1000, tickMs: 100, cpuProf: null, out: join(root, 'bench', 'results'), cli: join(root, 'bin', 'brigade.js') };
+  const o: IngestOptions = { engines: ['embedded', 'redis'], seconds: 10, warmupSeconds: 3, clients: 2, connections: 20, inFlight: 1000, tickMs: 100, cpuProf: null, out: join(root, 'bench', 'results'), cli: join(root, 'bin', 'brigade.js'), chart: null };
   const ints: Record<string, [keyof IngestOptions, number, number]> = {
     '--seconds': ['seconds', 1, 300], '--warmup-seconds': ['warmupSeconds', 0, 60], '--clients': ['clients', 1, 16], '--connections': ['connections', 1, 500],
     '--in-flight': ['inFlight', 1, 10_000], '--tick-ms': ['tickMs', 1, 10_000],
@@ -285,6 +287,7 @@ export function parseIngestArgs(argv: string[]): IngestOptions {
     else if (a === '--out') o.out = resolve(String(v));
     // Another build's CLI (a checkout of an earlier commit, built), for a before/after on the same plain loop.
     else if (a === '--cli') o.cli = resolve(String(v));
+    else if (a === '--chart') o.chart = resolve(String(v));
     else throw new Error(`unknown option ${a}; see the comment at the top of bench/ingest.ts`);
   }
   if (o.clients * o.connections * o.inFlight > 100_000) throw new Error(`${o.clients * o.connections * o.inFlight} publishes in flight is over the channel's 100,000 pending limit`);
@@ -301,6 +304,31 @@ async function main(): Promise<void> {
   const file = join(o.out, `ingest-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify({ bench: 'ingest', startedAt: startedAt.toISOString(), command: ['node --import tsx bench/ingest.ts', ...process.argv.slice(2)].join(' '), machine: machineInfo(), options: o, results }, null, 2) + '\n');
   console.log(`result: ${file}`);
+  if (o.chart) {
+    writeFileSync(o.chart, ingestChart(results, `${o.clients * o.connections * o.inFlight} publishes in flight, tick ${o.tickMs} ms, ${o.seconds} s; ${cpus().length} cores, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`));
+    console.log(`chart: ${o.chart}`);
+  }
+}
+
+/** Brigade beside its plain loop, per CPU-second and per second, one pair of panels per engine. */
+export function ingestChart(results: IngestResult[], note: string): string {
+  const width = 760;
+  let y = 10;
+  const parts: string[] = [];
+  for (const r of results) {
+    const store = r.engine === 'redis' ? 'Lua append loop' : 'better-sqlite3 loop';
+    for (const [what, key] of [['per CPU-second', 'perCpuSecond'], ['per second', 'editsPerSecond']] as const) {
+      const p = panel(`${r.engine}: acknowledged edits ${what}`, [
+        { label: 'Brigade', value: r.brigade[key], colour: '#1f77b4', note: `(${key === 'perCpuSecond' ? r.ratio.perCpuSecond : r.ratio.perSecond}×)` },
+        { label: `plain ${store}`, value: r.plain[key], colour: '#7f7f7f' },
+      ], 10, y, width, { value: r.plain[key] * 0.5, label: '0.5× the plain loop' });
+      parts.push(p.svg);
+      y += p.height + 10;
+    }
+  }
+  const h = y + 20;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${h}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n`
+    + `<text x="10" y="${h - 8}" font-size="11" fill="#555">${esc(note)}</text>\n</svg>\n`;
 }
 
 const role = process.argv[2];
