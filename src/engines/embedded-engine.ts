@@ -33,7 +33,8 @@ export interface EmbeddedEngineOptions {
   logger?: { warn(obj: object, msg: string): void };
 }
 
-const SCHEMA = `
+/** The embedded store's tables (bench/ingest.ts's plain loop uses the same). */
+export const EMBEDDED_SCHEMA = `
   CREATE TABLE IF NOT EXISTS channels (
     name TEXT PRIMARY KEY, epoch INTEGER NOT NULL, head INTEGER NOT NULL, oldest INTEGER NOT NULL
   ) WITHOUT ROWID;
@@ -119,7 +120,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
       db.pragma('journal_mode = WAL');
       // NORMAL may lose the last commits on power loss; an ack promises the event is on disk.
       db.pragma('synchronous = FULL');
-      db.exec(SCHEMA);
+      db.exec(EMBEDDED_SCHEMA);
       this.statements = prepare(db);
       this.appendTx = db.transaction((requests: AppendRequest[]) => this.appendInTx(requests));
       this.snapshotTx = db.transaction((channel: string, snapshot: StoredSnapshot) =>
@@ -389,8 +390,8 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
     const results: AppendResult[] = [];
     const appended: LogEvent[][] = [];
     const nowMs = Date.now();
-    /** `channel producer` → seq → first version, read once per call and written back once. */
-    const windows = new Map<string, { channel: string; producer: string; epoch: number; seqs: Map<number, number> }>();
+    /** `channel producer` → its window, read once per call and written back once. */
+    const windows = new Map<string, ProducerWindow>();
     for (const { channel, events, publishes } of requests) {
       const row = this.channelRow(s, channel);
       const first = row.head;
@@ -402,28 +403,39 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
         v += events.length;
         firsts.push(first);
       } else {
-        kept = [];
+        // A tick's publishes mostly come from one producer (the node's own stamps): its window is
+        // looked up once per run of publishes, not once per publish.
+        let w: ProducerWindow | null = null;
+        /** Events of this request not appended (repeats) so far; `kept` is copied only once there is one. */
+        let repeats = false;
         let at = 0;
-        for (const p of publishes) {
-          const key = `${channel} ${p.producer}`;
-          let w = windows.get(key);
-          if (!w) {
-            // A window recorded in another epoch belonged to a log that is gone: it is empty now.
-            const stored = s.producerPairs.get(channel, p.producer);
-            w = { channel, producer: p.producer, epoch: row.epoch, seqs: readPairs(stored && stored.epoch === row.epoch ? stored.pairs : undefined) };
-            windows.set(key, w);
+        for (let j = 0; j < publishes.length; j++) {
+          const p = publishes[j];
+          if (w === null || w.producer !== p.producer) {
+            const key = `${channel} ${p.producer}`;
+            w = windows.get(key) ?? null;
+            if (w === null) {
+              // A window recorded in another epoch belonged to a log that is gone: it is empty now.
+              const stored = s.producerPairs.get(channel, p.producer);
+              w = new ProducerWindow(channel, p.producer, row.epoch, stored && stored.epoch === row.epoch ? stored.pairs : undefined);
+              windows.set(key, w);
+            }
           }
-          const original = w.seqs.get(p.seq);
+          const original = w.firstOf(p.seq);
           if (original !== undefined) {
             firsts.push(original); // a repeat: already committed, not appended again
+            if (!repeats) {
+              repeats = true;
+              kept = events.slice(0, at);
+            }
           } else {
             firsts.push(v);
+            w.add(p.seq, v);
             for (let i = at; i < at + p.count; i++) {
               s.insertEvent.run(channel, v, events[i].payload, events[i].publisher, events[i].timeMs);
-              kept.push(events[i]);
+              if (repeats) kept.push(events[i]);
               v++;
             }
-            w.seqs.set(p.seq, firsts[firsts.length - 1]);
           }
           at += p.count;
         }
@@ -433,7 +445,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
       results.push({ version: first, epoch: row.epoch, firsts });
       appended.push(kept);
     }
-    for (const w of windows.values()) s.putProducerPairs.run(w.channel, w.producer, w.epoch, writePairs(w.seqs), nowMs);
+    for (const w of windows.values()) s.putProducerPairs.run(w.channel, w.producer, w.epoch, w.pack(), nowMs);
     if (windows.size > 0 && nowMs - this.producersPrunedAt > PRODUCER_WINDOW.ms / 10) {
       this.producersPrunedAt = nowMs;
       s.dropOldProducers.run(nowMs - PRODUCER_WINDOW.ms);
@@ -566,21 +578,78 @@ class MemberSet {
   }
 }
 
-/** A producer's window: float64 pairs (seq, first version). */
-function readPairs(blob: Buffer | undefined): Map<number, number> {
-  const seqs = new Map<number, number>();
-  if (!blob) return seqs;
-  const f = new Float64Array(blob.buffer.slice(blob.byteOffset, blob.byteOffset + blob.byteLength));
-  for (let i = 0; i + 1 < f.length; i += 2) seqs.set(f[i], f[i + 1]);
-  return seqs;
-}
+/**
+ * A producer's window on a channel during one append: the pairs (seq, first version) stored for it
+ * (float64 pairs, its newest PRODUCER_WINDOW.seqs) and those this call adds. Sequence numbers are
+ * dense and rise per producer, so a seq above every one seen cannot be a repeat: it is appended to
+ * a flat array (sorted, since each is above the last) without a lookup, and only a seq at or below
+ * the newest is looked for. pack() keeps the newest PRODUCER_WINDOW.seqs without building a pair
+ * per entry.
+ */
+class ProducerWindow {
+  private readonly stored = new Map<number, number>();
+  /** This call's new pairs, flat (seq, version, seq, version, …), seqs rising. */
+  private added: number[] = [];
+  private newest = 0;
 
-/** The newest PRODUCER_WINDOW.seqs sequence numbers of a window, packed. */
-function writePairs(seqs: Map<number, number>): Uint8Array {
-  let newest = 0;
-  for (const seq of seqs.keys()) if (seq > newest) newest = seq;
-  const kept = [...seqs].filter(([seq]) => seq > newest - PRODUCER_WINDOW.seqs);
-  const f = new Float64Array(kept.length * 2);
-  kept.forEach(([seq, version], i) => { f[2 * i] = seq; f[2 * i + 1] = version; });
-  return new Uint8Array(f.buffer);
+  constructor(readonly channel: string, readonly producer: string, readonly epoch: number, blob: Buffer | undefined) {
+    if (!blob) return;
+    const f = new Float64Array(blob.buffer.slice(blob.byteOffset, blob.byteOffset + blob.byteLength));
+    for (let i = 0; i + 1 < f.length; i += 2) {
+      this.stored.set(f[i], f[i + 1]);
+      if (f[i] > this.newest) this.newest = f[i];
+    }
+  }
+
+  /** The first version `seq` was committed at, or undefined when it is new. */
+  firstOf(seq: number): number | undefined {
+    if (seq > this.newest) return undefined;
+    const stored = this.stored.get(seq);
+    if (stored !== undefined) return stored;
+    return this.findAdded(seq);
+  }
+
+  add(seq: number, version: number): void {
+    if (seq > this.newest) {
+      this.added.push(seq, version);
+      this.newest = seq;
+    } else {
+      // Below the newest (a gap filled late): the rare case; kept in the map.
+      this.stored.set(seq, version);
+    }
+  }
+
+  /** Binary search of the rising seqs this call added. */
+  private findAdded(seq: number): number | undefined {
+    const a = this.added;
+    let lo = 0, hi = a.length / 2 - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = a[2 * mid];
+      if (s === seq) return a[2 * mid + 1];
+      if (s < seq) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
+  /** The newest PRODUCER_WINDOW.seqs pairs, packed. */
+  pack(): Uint8Array {
+    const floor = this.newest - PRODUCER_WINDOW.seqs;
+    let n = 0;
+    for (const seq of this.stored.keys()) if (seq > floor) n++;
+    const a = this.added;
+    let from = a.length;
+    while (from > 0 && a[from - 2] > floor) from -= 2;
+    n += (a.length - from) / 2;
+    const f = new Float64Array(n * 2);
+    let i = 0;
+    for (const [seq, version] of this.stored) {
+      if (seq <= floor) continue;
+      f[i++] = seq;
+      f[i++] = version;
+    }
+    for (let k = from; k < a.length; k++) f[i++] = a[k];
+    return new Uint8Array(f.buffer);
+  }
 }

@@ -112,7 +112,8 @@ export const REDIS_ENGINE_DEFAULTS = {
 /** The scripts as ioredis commands (defineCommand adds them at runtime; EVALSHA, EVAL on NOSCRIPT). */
 interface ScriptCommands {
   /** KEYS and ARGV as redis-lua-append.ts describes. */
-  brigadeAppend(numberOfKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<number[]>;
+  /** One array (ioredis flattens it): a tick of tens of thousands of publishes is too many arguments to spread into a call. */
+  brigadeAppend(numberOfKeysKeysAndArgs: Array<number | string | Buffer>): Promise<number[]>;
   brigadeInfo(meta: string, log: string, snaps: string, snap: string, epoch: string): Promise<[number, number, number]>;
   brigadePutSnapshot(meta: string, log: string, snaps: string, snap: string, version: string, bytes: Buffer,
     timeMs: string, keepSnapshots: string, retainEvents: string, epoch: string, expectedEpoch: string): Promise<number>;
@@ -297,7 +298,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     let reply: number[];
     let replicas = Infinity;
     try {
-      const script = (conn as unknown as ScriptCommands).brigadeAppend(keys.length, ...keys, ...args);
+      const script = (conn as unknown as ScriptCommands).brigadeAppend([keys.length, ...keys, ...args]);
       // Sent right behind the script on the same connection: WAIT counts the replicas that have
       // every write of this connection so far, the script's included.
       const waited = this.minReplicasAcked > 0 ? conn.wait(this.minReplicasAcked, this.replicaAckTimeoutMs) : null;

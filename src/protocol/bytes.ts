@@ -21,24 +21,55 @@ export function utf8Encode(s: string): Uint8Array {
   return encoder.encode(s);
 }
 
+/**
+ * Small frames (ACKs, SUBSCRIBED, errors: one or more per publish on a busy node) are cut from a
+ * shared slab, as Node's Buffer pool does, instead of each getting an ArrayBuffer (and a DataView)
+ * of its own: an ArrayBuffer is the costly part of a 13-byte ACK. A frame is a view into the slab
+ * (byteOffset may be non-zero); the slab is freed once no frame cut from it is referenced, so frames
+ * that are kept (batches in a channel's recent ring, snapshots) are allocated on their own.
+ */
+const SLAB_BYTES = 8192;
+const POOLED_MAX_BYTES = 512;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabAt = 0;
+
+function allocate(size: number): Uint8Array {
+  if (size > POOLED_MAX_BYTES) return new Uint8Array(size);
+  if (slabAt + size > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabAt = 0;
+  }
+  const out = slab.subarray(slabAt, slabAt + size);
+  // The next frame starts on an 8-byte boundary (word-wise masking and copies stay aligned).
+  slabAt = (slabAt + size + 7) & ~7;
+  return out;
+}
+
 export class ByteWriter {
   private buf: Uint8Array;
-  private view: DataView;
   offset = 0;
 
-  constructor(size: number) {
-    this.buf = new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer);
+  /** `kept`: the frame may be held for long (a channel's recent batches): its own memory, never a slab's. */
+  constructor(size: number, kept = false) {
+    this.buf = kept ? new Uint8Array(size) : allocate(size);
   }
 
   u8(v: number): this { this.buf[this.offset++] = v; return this; }
-  u16(v: number): this { this.view.setUint16(this.offset, v, true); this.offset += 2; return this; }
-  u32(v: number): this { this.view.setUint32(this.offset, v, true); this.offset += 4; return this; }
-  u64(v: number): this {
-    this.view.setUint32(this.offset, v >>> 0, true);
-    this.view.setUint32(this.offset + 4, Math.floor(v / 0x100000000), true);
-    this.offset += 8;
+  u16(v: number): this {
+    const b = this.buf, o = this.offset;
+    b[o] = v; b[o + 1] = v >>> 8;
+    this.offset = o + 2;
     return this;
+  }
+  u32(v: number): this {
+    const b = this.buf, o = this.offset;
+    b[o] = v; b[o + 1] = v >>> 8; b[o + 2] = v >>> 16; b[o + 3] = v >>> 24;
+    this.offset = o + 4;
+    return this;
+  }
+  u64(v: number): this {
+    this.u32(v >>> 0);
+    return this.u32(Math.floor(v / 0x100000000));
   }
   bytes(b: Uint8Array): this { this.buf.set(b, this.offset); this.offset += b.length; return this; }
   /** u8 length + bytes; the caller has validated the name. */

@@ -60,7 +60,7 @@ export function encodeBatch(channel: string, firstVersion: number, events: reado
   let body = 0;
   for (const e of events) body += e.length;
   if (eventSize === 0) body += 4 * events.length;
-  const w = new ByteWriter(1 + 1 + c.length + 8 + 4 + 2 + body)
+  const w = new ByteWriter(1 + 1 + c.length + 8 + 4 + 2 + body, true)
     .u8(ServerKind.BATCH).channel(c).u64(firstVersion).u32(events.length).u16(eventSize);
   if (eventSize === 0) for (const e of events) w.u32(e.length).bytes(e);
   else for (const e of events) w.bytes(e);
@@ -83,7 +83,7 @@ export function encodeSubscribed(requestId: number, channel: string, epoch: numb
 
 export function encodeSnapshot(channel: string, epoch: number, version: number, state: Uint8Array): Uint8Array {
   const c = ch(channel);
-  return new ByteWriter(1 + 1 + c.length + 4 + 8 + state.length)
+  return new ByteWriter(1 + 1 + c.length + 4 + 8 + state.length, true)
     .u8(ServerKind.SNAPSHOT).channel(c).u32(epoch).u64(version).bytes(state).finish();
 }
 

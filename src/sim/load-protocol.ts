@@ -5,7 +5,7 @@
  */
 import type { SimProtocol } from './protocol.ts';
 
-export const TARGETS = ['brigade', 'socketio', 'ws-json', 'net'] as const;
+export const TARGETS = ['brigade', 'socketio', 'ws-json', 'net', 'uws'] as const;
 export type Target = (typeof TARGETS)[number];
 
 export async function loadProtocol(name: string): Promise<SimProtocol> {

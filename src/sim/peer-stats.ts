@@ -3,7 +3,7 @@
  * request): the simulator reads it; the peers in bench/peers/ write it.
  */
 export interface PeerStats {
-  server: 'socketio' | 'ws-json' | 'net';
+  server: 'socketio' | 'ws-json' | 'net' | 'uws';
   pid: number;
   /** Edits accepted = the position the canvas reflects. */
   position: number;

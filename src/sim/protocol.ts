@@ -66,7 +66,7 @@ export interface SimEditor extends SimConnection {
 }
 
 export interface SimProtocol {
-  /** 'brigade' | 'socketio' | 'ws-json' | 'net' */
+  /** 'brigade' | 'socketio' | 'ws-json' | 'net' | 'uws' */
   readonly name: string;
   /** Resolves once the viewer is receiving (subscribed); rejects if it cannot connect. */
   openViewer(o: ViewerOptions): Promise<SimConnection>;

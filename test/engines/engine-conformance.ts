@@ -387,6 +387,40 @@ export function runEngineConformance(
       assert.deepEqual(r.firsts, [n, 1], 'seq 1 has left the window and is appended again; seq 2 is still known');
     });
 
+    it('keeps each producer\'s window apart when their publishes interleave in one call, repeats and late seqs included', async () => {
+      const a = channelName('a');
+      const [r] = await engine.append([{
+        channel: a, events: events('i', 0, 7),
+        publishes: [
+          { producer: 'pA', seq: 1, count: 1 }, { producer: 'pB', seq: 1, count: 1 }, { producer: 'pA', seq: 3, count: 1 },
+          { producer: 'pB', seq: 2, count: 1 }, { producer: 'pA', seq: 1, count: 1 }, { producer: 'pA', seq: 2, count: 1 },
+          { producer: 'pB', seq: 1, count: 1 },
+        ],
+      }]);
+      // pA 1 → 0, pB 1 → 1, pA 3 → 2, pB 2 → 3, pA 1 again, pA 2 (below pA's newest, new) → 4, pB 1 again.
+      assert.deepEqual(r.firsts, [0, 1, 2, 3, 0, 4, 1]);
+      assert.deepEqual(texts(await engine.read(a, 0, 100)), ['i0', 'i1', 'i2', 'i3', 'i5']);
+      const [again] = await engine.append([{
+        channel: a, events: events('j', 0, 4),
+        publishes: [{ producer: 'pA', seq: 2, count: 1 }, { producer: 'pA', seq: 3, count: 1 }, { producer: 'pB', seq: 2, count: 1 }, { producer: 'pA', seq: 4, count: 1 }],
+      }]);
+      assert.deepEqual(again.firsts, [4, 2, 3, 5], 'every seq of the first call is remembered, the late one too');
+    });
+
+    it('commits one call of 50,000 stamped publishes (a busy tick), each at its own version', async () => {
+      const a = channelName('a');
+      const n = 50_000;
+      const [r] = await engine.append([{
+        channel: a, events: Array.from({ length: n }, (_, i) => ({ payload: new Uint8Array([i & 255, i >> 8]), publisher: 'u', timeMs: i })),
+        publishes: Array.from({ length: n }, (_, i) => ({ producer: 'pBig', seq: i + 1, count: 1 })),
+      }]);
+      assert.equal(r.firsts.length, n);
+      assert.ok(r.firsts.every((v, i) => v === i), 'publish i at version i');
+      assert.equal((await engine.info(a)).head, n);
+      const tail = await engine.read(a, n - 2, 10);
+      assert.deepEqual(tail.map((e) => [...e.payload]), [[(n - 2) & 255, (n - 2) >> 8], [(n - 1) & 255, (n - 1) >> 8]]);
+    });
+
     it('refuses a whole call whose stamps do not describe its events, committing nothing', async () => {
       const [a, b] = [channelName('a'), channelName('b')];
       for (const publishes of [

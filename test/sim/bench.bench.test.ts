@@ -88,20 +88,20 @@ test('--compare runs the same workload against every target in one run, each ser
   const probe = join(probes, 'probe.mjs');
   writeFileSync(probe, "import { writeFileSync } from 'node:fs';\nwriteFileSync(new URL('./started-' + process.pid, import.meta.url), process.execArgv.join(' ') + ' | ' + process.argv.slice(1).join(' '));\n");
   try {
-    const r = await bench(['--compare', 'brigade,socketio,ws-json,net', '--viewers', '20', '--edits-per-second', '20', '--seconds', '2', '--editors', '2', '--settle-ms', '1000', '--out', out, '--no-progress', `--server-node-options=--import=${probe} --stack-size=900`]);
+    const r = await bench(['--compare', 'brigade,socketio,ws-json,net,uws', '--viewers', '20', '--edits-per-second', '20', '--seconds', '2', '--editors', '2', '--settle-ms', '1000', '--out', out, '--no-progress', `--server-node-options=--import=${probe} --stack-size=900`]);
     assert.equal(r.code, 0, `exit 0; stderr:\n${r.stderr}\nstdout:\n${r.stdout}`);
     const { result, html } = resultIn(out);
-    assert.deepEqual(result.targets.map((t) => t.target), ['brigade', 'socketio', 'ws-json', 'net']);
+    assert.deepEqual(result.targets.map((t) => t.target), ['brigade', 'socketio', 'ws-json', 'net', 'uws']);
     for (const t of result.targets) {
       assert.equal(t.convergence.viewersConverged, 20, t.target);
       assert.equal(t.convergence.head, 40, t.target);
       assert.equal(t.delivered.events, 40 * 20, t.target);
       assert.ok(t.server.cpuSeconds > 0 && t.headline.framesPerServerCpuSecond! > 0, t.target);
     }
-    for (const name of ['socketio', 'ws-json', 'net']) assert.match(html, new RegExp(`<th>${name}</th>`));
+    for (const name of ['socketio', 'ws-json', 'net', 'uws']) assert.match(html, new RegExp(`<th>${name}</th>`));
     const started = readdirSync(probes).filter((f) => f.startsWith('started-')).map((f) => readFileSync(join(probes, f), 'utf8'));
-    assert.equal(started.length, 4, `one probe per server process and none from the simulator: ${started.join(' | ')}`);
-    for (const name of ['brigade.js', 'socketio.ts', 'ws-json.ts', 'net.ts']) {
+    assert.equal(started.length, 5, `one probe per server process and none from the simulator: ${started.join(' | ')}`);
+    for (const name of ['brigade.js', 'socketio.ts', 'ws-json.ts', 'net.ts', 'uws.ts']) {
       const argv = started.filter((a) => a.includes(name));
       assert.equal(argv.length, 1, name);
       assert.match(argv[0], /--stack-size=900/, `${name} got the flags asked for`);

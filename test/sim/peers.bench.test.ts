@@ -1,5 +1,5 @@
 /**
- * The benchmark's peer servers (bench/peers: socket.io, naive ws + JSON, raw net), each as a real
+ * The benchmark's peer servers (bench/peers: socket.io, naive ws + JSON, raw net, uWS), each as a real
  * process, driven through its SimProtocol adapter (src/sim/protocols) over loopback: every viewer
  * gets every edit exactly once, in position order, with the bytes the editors sent; every editor
  * message is acknowledged with positions that tile the log; the server's snapshot is the fold of
@@ -19,6 +19,8 @@ import type { PeerStats } from '../../bench/peers/lib/stats.ts';
 import * as socketio from '../../src/sim/protocols/socketio.ts';
 import * as wsJson from '../../src/sim/protocols/ws-json.ts';
 import * as netPeer from '../../src/sim/protocols/net.ts';
+import * as uwsPeer from '../../src/sim/protocols/uws.ts';
+import { decodeServerFrame, encodeClientFrame } from '../../src/protocol/index.ts';
 import { prng } from '../helpers/prng.ts';
 import { eventually } from '../helpers/eventually.ts';
 
@@ -36,7 +38,7 @@ interface Adapter {
   snapshot(url: string): Promise<{ position: number; canvas: Uint8Array }>;
   stats(url: string): Promise<PeerStats>;
 }
-const adapters: Record<string, Adapter> = { socketio, 'ws-json': wsJson, net: netPeer };
+const adapters: Record<string, Adapter> = { socketio, 'ws-json': wsJson, net: netPeer, uws: uwsPeer };
 
 interface Peer { proc: ChildProcess; port: number; url: string; stderr: () => string; stop(): Promise<number | null> }
 
@@ -74,7 +76,7 @@ function fold(edits: Map<number, Uint8Array>, total: number): Uint8Array {
   return canvas;
 }
 
-for (const name of ['socketio', 'ws-json', 'net']) {
+for (const name of ['socketio', 'ws-json', 'net', 'uws']) {
   const adapter = adapters[name];
 
   describe(`peer ${name}`, () => {
@@ -84,7 +86,8 @@ for (const name of ['socketio', 'ws-json', 'net']) {
 
     it('delivers every edit once, in order, to every viewer; acks tile the log; the snapshot is the fold', async () => {
       const closes: string[] = [];
-      const base = { url: peer.url, localAddress: '127.0.0.1', codec, channel: 'main', onClose: (r: string) => closes.push(r) };
+      // The uWS peer speaks Brigade's protocol, with the channel the bench uses.
+      const base = { url: peer.url, localAddress: '127.0.0.1', codec, channel: name === 'uws' ? 'place:main' : 'main', onClose: (r: string) => closes.push(r) };
 
       const views: { first: number; count: number; bytes: Buffer; wire: number }[][] = [[], [], []];
       const viewers: SimConnection[] = [];
@@ -177,7 +180,8 @@ for (const name of ['socketio', 'ws-json', 'net']) {
     });
   });
 
-  describe(`peer ${name}: bad input`, () => {
+  // The uWS peer speaks Brigade's frames, so its bad input is Brigade's: tested below.
+  if (name !== 'uws') describe(`peer ${name}: bad input`, () => {
     let peer: Peer;
     before(async () => { peer = await startPeer(name, ['--max-message-bytes', '1024']); });
     after(async () => { if (peer.proc.exitCode === null) await peer.stop(); });
@@ -258,6 +262,44 @@ for (const name of ['socketio', 'ws-json', 'net']) {
     }
   });
 }
+
+describe('peer uws: bad input', () => {
+  let peer: Peer;
+  before(async () => { peer = await startPeer('uws', ['--max-message-bytes', '1024']); });
+  after(async () => { if (peer.proc.exitCode === null) await peer.stop(); });
+
+  it('refuses frames it does not serve with an ERROR frame, changes nothing, keeps serving', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${peer.port}/ws`);
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    const replies: Buffer[] = [];
+    ws.on('message', (d: Buffer) => replies.push(d));
+    const ask = async (frame: Uint8Array) => {
+      const n = replies.length;
+      ws.send(frame);
+      await eventually(() => replies.length > n, { what: 'a reply' });
+      return decodeServerFrame(replies[n]);
+    };
+    const offCanvas = await ask(encodeClientFrame({ kind: 'publish', requestId: 7, channel: 'place:main', payload: codec.encode(60, 0, 1) }));
+    assert.equal(offCanvas.kind, 'error');
+    assert.equal(offCanvas.kind === 'error' && offCanvas.requestId, 7);
+    assert.match(offCanvas.kind === 'error' ? offCanvas.message : '', /OUT_OF_RANGE|outside the 60x30 canvas/);
+    const otherChannel = await ask(encodeClientFrame({ kind: 'publish', requestId: 8, channel: 'place:other', payload: codec.encode(1, 1, 1) }));
+    assert.match(otherChannel.kind === 'error' ? otherChannel.message : '', /serves channel place:main only/);
+    const unsub = await ask(encodeClientFrame({ kind: 'unsubscribe', requestId: 9, channel: 'place:main' }));
+    assert.match(unsub.kind === 'error' ? unsub.message : '', /frame kind 2 is not served/);
+    ws.close();
+    const snap = await uwsPeer.snapshot(peer.url);
+    assert.equal(snap.position, 0, 'no bad frame was applied');
+    assert.ok(snap.canvas.every((b) => b === 0), 'canvas unchanged');
+
+    const closed: string[] = [];
+    const editor = await uwsPeer.protocol.openEditor({ url: peer.url, localAddress: '127.0.0.1', codec, channel: 'place:main', onClose: (r) => closed.push(r), onAck: () => {} });
+    editor.send(codec.encode(3, 30, 1));
+    await eventually(() => closed.length > 0, { what: 'onClose after a refused edit' });
+    assert.match(closed[0], /publish refused: .*outside the 60x30 canvas/);
+    assert.equal(peer.proc.exitCode, null, 'the server is still running');
+  });
+});
 
 const expectedRefusal: Record<string, RegExp> = {
   notBinary: /MALFORMED/,
