@@ -76,6 +76,12 @@ export interface ChoirStep {
   ownerUsPerFrame: number | null;
   clientCores: number;
   voicedFraction: number | null;
+  /**
+   * Sharded only (null otherwise): the shard RPCs' stages in the window. A round trip is REQUEST
+   * stored → REPLY read by the owner (the codec work and both thread hand-offs); a frame's wait is
+   * its time queued behind the RPC in flight.
+   */
+  rpc: { perFrame: number; framesPerRpc: number; roundTripUs: number; waitUs: number; restarts: number } | null;
 }
 
 export interface ChoirBenchResult {
@@ -132,11 +138,16 @@ export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Sums of the choir metrics on a node's /metrics. */
-async function scrape(port: number): Promise<{ frames: number; misses: number; shardCpu: number }> {
+async function scrape(port: number): Promise<Scraped> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const sum = (name: string) => text.split('\n').filter((l) => l.startsWith(name)).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-  return { frames: sum('brigade_choir_frames_total'), misses: sum('brigade_choir_mix_deadline_misses_total'), shardCpu: sum('brigade_choir_shard_cpu_seconds_total') };
+  const sum = (name: string) => text.split('\n').filter((l) => l.startsWith(name + '{') || l.startsWith(name + ' ')).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  return {
+    frames: sum('brigade_choir_frames_total'), misses: sum('brigade_choir_mix_deadline_misses_total'), shardCpu: sum('brigade_choir_shard_cpu_seconds_total'),
+    rpcs: sum('brigade_choir_shard_rpcs_total'), rpcSeconds: sum('brigade_choir_shard_rpc_seconds_total'), jobs: sum('brigade_choir_shard_jobs_total'),
+    waitSeconds: sum('brigade_choir_shard_wait_seconds_total'), restarts: sum('brigade_choir_shard_restarts_total'),
+  };
 }
+interface Scraped { frames: number; misses: number; shardCpu: number; rpcs: number; rpcSeconds: number; jobs: number; waitSeconds: number; restarts: number }
 
 async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers: number, log: (s: string) => void): Promise<ChoirStep> {
   const cli = join(ROOT, 'bin/brigade.js');
@@ -189,9 +200,17 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
       ownerUsPerFrame: frames > 0 ? round((ownerCpu / frames) * 1e6) : null,
       clientCores: round((reports.reduce((a, r) => a + r.cpuSeconds, 0) - clientCpu0) / wall),
       voicedFraction: s.decoded > 0 ? round(s.voiced / s.decoded) : null,
+      rpc: mode === 'sharded' && after.rpcs > before.rpcs ? {
+        perFrame: round((after.rpcs - before.rpcs) / Math.max(1, frames)),
+        framesPerRpc: round((after.jobs - before.jobs) / (after.rpcs - before.rpcs)),
+        roundTripUs: round(((after.rpcSeconds - before.rpcSeconds) / (after.rpcs - before.rpcs)) * 1e6),
+        waitUs: round(((after.waitSeconds - before.waitSeconds) / Math.max(1, after.jobs - before.jobs)) * 1e6),
+        restarts: after.restarts - before.restarts,
+      } : null,
     };
     log(`${mode} ${singers} singers: ${(step.onTimeFraction * 100).toFixed(2)}% on time (${frames}/${s.due} frames, ${misses} late, ${s.skipped} skipped, ${s.errors} errors); `
-      + `server ${step.serverCores} cores (owner ${step.ownerCores}, shards ${step.shardCores}), owner ${step.ownerUsPerFrame} µs/frame; rtt p50 ${step.rttMs.p50} p99 ${step.rttMs.p99} ms; clients ${step.clientCores} cores`);
+      + `server ${step.serverCores} cores (owner ${step.ownerCores}, shards ${step.shardCores}), owner ${step.ownerUsPerFrame} µs/frame; rtt p50 ${step.rttMs.p50} p99 ${step.rttMs.p99} ms; clients ${step.clientCores} cores`
+      + (step.rpc ? `; shard RPCs ${step.rpc.perFrame}/frame (${step.rpc.framesPerRpc} frames each), round trip ${step.rpc.roundTripUs} µs, wait ${step.rpc.waitUs} µs, ${step.rpc.restarts} restarts` : ''));
     return step;
   } finally {
     await Promise.all(workers.map((w) => w.stop()));

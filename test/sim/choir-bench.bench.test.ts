@@ -31,6 +31,9 @@ it('runs both modes and writes a result of the right shape', async () => {
     assert.ok(s.onTimeFraction >= 0 && s.onTimeFraction <= 1);
   }
   assert.ok(r.steps[1].shardCores > 0, 'the shards\' CPU is read from the metrics');
+  assert.equal(r.steps[0].rpc, null, 'no shard RPCs unsharded');
+  const rpc = r.steps[1].rpc;
+  assert.ok(rpc && rpc.perFrame > 0 && rpc.framesPerRpc >= 1 && rpc.roundTripUs > 0 && rpc.restarts === 0, `the shard RPC stages are read from the metrics: ${JSON.stringify(rpc)}`);
   assert.ok(r.ceiling.framesPerCpuSecond > 0 && r.ceiling.singersPerCore > 0);
   assert.deepEqual(r.inner.map((i) => i.singersInRoom), [4, 16, 64, 256]);
   assert.match(readFileSync(chart, 'utf8'), /^<svg[\s\S]*% of mixes on time[\s\S]*<\/svg>$/);

@@ -11,7 +11,7 @@ import type { App, AppRequest } from '../../core/index.ts';
 import { BrigadeError } from '../../protocol/index.ts';
 import { CHOIR_ERRORS, choirError } from './errors.ts';
 import { FRAME_SAMPLES, Room, SAMPLE_RATE, type Singer } from './room.ts';
-import { OwnerCodecs, type Codecs } from './owner-codecs.ts';
+import { OwnerCodecs, type Codecs, type ShardFigures } from './owner-codecs.ts';
 import { RoomPlacement } from './placement.ts';
 import { ShardPool } from './shards.ts';
 import { decodeFrame, encodeReply } from './wire.ts';
@@ -32,6 +32,7 @@ export interface ChoirOptions {
   ownerCodec: number;
 }
 
+const NO_BYTES = new Uint8Array(0);
 const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const wholeFrames = (ms: number) => (Math.round((ms * SAMPLE_RATE) / 1000) % FRAME_SAMPLES === 0 ? null : 'must be a multiple of 20 ms');
 
@@ -164,12 +165,14 @@ export const choirApp: App<ChoirOptions> = {
         if (f.writePos % FRAME_SAMPLES !== 0) throw choirError('CHOIR_BAD_FRAME', `a write position is a multiple of ${FRAME_SAMPLES}; got ${f.writePos}`);
         room.checkWindow(f.writePos, FRAME_SAMPLES);
       }
-      if (f.readPos >= 0) room.checkWindow(f.readPos, FRAME_SAMPLES);
-      if (writes) room.write(singer, f.writePos, await pool.decode(singer.id, f.opus));
-      let opus: Uint8Array = new Uint8Array(0);
-      if (f.readPos >= 0) opus = await pool.encode(singer.id, room.read(singer, f.readPos));
+      // The mix is read now, from what the buffer holds; the frame's decode and the mix's encode
+      // then go to the singer's shard as one job, batched with the other frames of that shard into
+      // one RPC; the decoded voice is added when it comes back (docs/choir.md, "Batches").
+      const mix = f.readPos >= 0 ? room.read(singer, f.readPos) : null;
+      const done = await pool.frame(singer.id, writes ? f.opus : null, mix);
+      if (done.pcm) room.write(singer, f.writePos, done.pcm);
       if (performance.now() - arrived > o.deadlineMs) room.deadlineMisses++;
-      return encodeReply({ clock: room.clock, readPos: f.readPos, opus });
+      return encodeReply({ clock: room.clock, readPos: f.readPos, opus: done.opus ?? NO_BYTES });
     });
 
     // A singer who stops sending goes quiet at once (nobody waits for them) and leaves after singerIdleMs.
@@ -231,6 +234,27 @@ function registerChoirMetrics(registry: client.Registry, rooms: Map<string, Room
       }
     },
   });
+  // The shards' RPC stages, as sums (rate them; divide by the counts for means): a round trip is
+  // REQUEST stored → REPLY read by the owner (the shard's work and both thread hand-offs); a job's
+  // wait is its time queued behind the RPC in flight before its own went out.
+  const figureCounter = (name: string, help: string, read: (f: ShardFigures) => number) => {
+    const last: number[] = [];
+    new client.Counter({
+      name, help, labelNames: ['shard'], registers: [registry],
+      collect() {
+        for (const [i, f] of pool.figures().entries()) {
+          const v = read(f);
+          this.inc({ shard: String(i) }, Math.max(0, v - (last[i] ?? 0)));
+          last[i] = Math.max(v, last[i] ?? 0);
+        }
+      },
+    });
+  };
+  figureCounter('brigade_choir_shard_rpcs_total', 'RPCs to each codec shard (one per batch of jobs)', (f) => f.rpcs);
+  figureCounter('brigade_choir_shard_rpc_seconds_total', 'Sum of the RPCs\' round trips to each codec shard, seconds', (f) => f.rpcSeconds);
+  figureCounter('brigade_choir_shard_jobs_total', 'Frames (jobs) sent to each codec shard', (f) => f.jobs);
+  figureCounter('brigade_choir_shard_wait_seconds_total', 'Sum of the jobs\' waits in each shard\'s queue before their RPC went out, seconds', (f) => f.waitSeconds);
+  figureCounter('brigade_choir_shard_restarts_total', 'Codec shard threads restarted (exited, threw, or did not answer in time)', (f) => f.restarts);
   new client.Gauge({
     name: 'brigade_choir_shard_queue_depth', help: 'Codec calls waiting for or in each shard\'s RPC', labelNames: ['shard'], registers: [registry],
     collect() { for (let i = 0; i < pool.size; i++) this.set({ shard: String(i) }, pool.queueDepth(i)); },

@@ -18,16 +18,37 @@ interface OpusCodec {
   applyEncoderCTL(ctl: number, value: number): void;
 }
 
+/** Per-shard figures for the metrics and the benchmark's stage timings. */
+export interface ShardFigures {
+  rpcs: number;
+  /** Sum of the RPCs' round trips (REQUEST stored → the owner reads the REPLY), seconds. */
+  rpcSeconds: number;
+  jobs: number;
+  /** Sum of the jobs' waits in the queue before their RPC went out, seconds. */
+  waitSeconds: number;
+  restarts: number;
+}
+
+/** One frame's codec outputs: the singer's voice as PCM (null: nothing sung) and their mix as Opus (null: none asked). */
+export interface FrameCodecResult {
+  pcm: Int16Array | null;
+  opus: Uint8Array | null;
+}
+
 /** What the app needs of its codecs: ShardPool (worker threads) or OwnerCodecs (this thread). */
 export interface Codecs {
   readonly size: number;
   pin(singer: number): number;
   unpin(singer: number): void;
+  /** A frame's codec work: decode `packet` and encode `mix`, together; a bad packet rejects (CHOIR_BAD_OPUS). */
+  frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null): Promise<FrameCodecResult>;
   decode(singer: number, packet: Uint8Array): Promise<Int16Array>;
   encode(singer: number, pcm: Int16Array): Promise<Uint8Array>;
   queueDepth(shard: number): number;
   /** CPU seconds each shard's thread has used (index = shard); owner codecs: none. */
   cpuSeconds(): number[];
+  /** Each shard's RPC figures (round trips, waits, restarts); owner codecs: none. */
+  figures(): ShardFigures[];
   close(): Promise<void>;
 }
 
@@ -69,11 +90,16 @@ export class OwnerCodecs implements Codecs {
     return pcm;
   }
 
+  async frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null): Promise<FrameCodecResult> {
+    return { pcm: packet ? await this.decode(singer, packet) : null, opus: mix ? await this.encode(singer, mix) : null };
+  }
+
   async encode(singer: number, pcm: Int16Array): Promise<Uint8Array> {
     return new Uint8Array(this.codecOf(singer).encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength)));
   }
 
   queueDepth(): number { return 0; }
   cpuSeconds(): number[] { return []; }
+  figures(): ShardFigures[] { return []; }
   async close(): Promise<void> { this.codecs.clear(); }
 }

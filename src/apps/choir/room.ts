@@ -211,24 +211,51 @@ export class Room {
     this.checkWindow(pos, n);
     const L = this.buffer.length;
     const buf = this.buffer;
-    const beat = this.metronomeBpm && this.song && this.song.stoppedAt === null ? Math.round((SAMPLE_RATE * 60) / this.metronomeBpm) : 0;
-    const clickLen = 480; // 10 ms
-    for (let i = 0; i < n; i++) {
+    // By runs that stay within one frame: the buffer is contiguous there (FRAME_SAMPLES divides
+    // its length) and the singer's own voice to take out is one slot or none.
+    for (let i = 0; i < n;) {
       const p = pos + i;
-      let v = buf[p % L];
+      const frame = Math.floor(p / FRAME_SAMPLES);
+      const into = p - frame * FRAME_SAMPLES;
+      const run = Math.min(n - i, FRAME_SAMPLES - into);
+      const at = p % L;
+      let own: Int16Array | null = null, ownAt = 0, g = 0;
+      if (singer) {
+        const slot = frame % singer.ownFrame.length;
+        if (singer.ownFrame[slot] === frame) { own = singer.own; ownAt = slot * FRAME_SAMPLES + into; g = singer.ownGain[slot] / 32768; }
+      }
+      if (own) for (let k = 0; k < run; k++) out[i + k] = toInt16(buf[at + k] - own[ownAt + k] * g);
+      else for (let k = 0; k < run; k++) out[i + k] = toInt16(buf[at + k]);
+      i += run;
+    }
+    if (this.metronomeBpm && this.song && this.song.stoppedAt === null) this.addClicks(pos, n, singer, out);
+    if (singer) singer.lastReadEnd = Math.max(singer.lastReadEnd, pos + n);
+    return out;
+  }
+
+  /**
+   * The metronome, added at read time (a 1 kHz click of 10 ms at each beat from the song's start):
+   * the few samples under a click are mixed again with it, so the common case (no click in the
+   * frame) costs nothing.
+   */
+  private addClicks(pos: number, n: number, singer: Singer | null, out: Int16Array): void {
+    const beat = Math.round((SAMPLE_RATE * 60) / this.metronomeBpm!);
+    const clickLen = 480; // 10 ms
+    const startedAt = this.song!.startedAt;
+    const L = this.buffer.length;
+    for (let i = Math.max(0, startedAt - pos); i < n; i++) {
+      const p = pos + i;
+      const into = (p - startedAt) % beat;
+      if (into >= clickLen) { i += beat - into - 1; continue; } // jump to the next beat
+      let v = this.buffer[p % L];
       if (singer) {
         const frame = Math.floor(p / FRAME_SAMPLES);
         const slot = frame % singer.ownFrame.length;
         if (singer.ownFrame[slot] === frame) v -= singer.own[slot * FRAME_SAMPLES + (p - frame * FRAME_SAMPLES)] * (singer.ownGain[slot] / 32768);
       }
-      if (beat > 0 && p >= this.song!.startedAt) {
-        const into = (p - this.song!.startedAt) % beat;
-        if (into < clickLen) v += 0.3 * Math.sin((2 * Math.PI * 1000 * into) / SAMPLE_RATE) * (1 - into / clickLen);
-      }
+      v += 0.3 * Math.sin((2 * Math.PI * 1000 * into) / SAMPLE_RATE) * (1 - into / clickLen);
       out[i] = toInt16(v);
     }
-    if (singer) singer.lastReadEnd = Math.max(singer.lastReadEnd, pos + n);
-    return out;
   }
 
   state(): RoomState {
@@ -242,6 +269,7 @@ export class Room {
 
 /** Clipping protection: linear up to 0.9, a soft knee to 1, then a hard limit; to Int16. */
 export function toInt16(v: number): number {
+  if (v <= 0.9 && v >= -0.9) return Math.round(v * 32767); // the common case: linear
   const a = Math.abs(v);
   let y = a;
   if (a > 0.9) y = 0.9 + 0.1 * Math.tanh((a - 0.9) / 0.1);

@@ -68,8 +68,11 @@ export function writeMessage(sab: SharedArrayBuffer, json: Uint8Array, data: Uin
   view.setUint32(DATA_LEN_AT, rawLengths?.data ?? data.length, true);
 }
 
-/** Reads and checks a message; the data is a copy (the buffer is reused by the next message). */
-export function readMessage(sab: SharedArrayBuffer): RpcMessage {
+/**
+ * Reads and checks a message's header and JSON, leaving its data in the buffer (at DATA_AT, the
+ * returned length): the reader copies out what it keeps before the buffer's next turn.
+ */
+export function readJson(sab: SharedArrayBuffer): { json: unknown; dataLen: number } {
   const view = new DataView(sab);
   const jsonLen = view.getUint16(JSON_LEN_AT, true);
   const dataLen = view.getUint32(DATA_LEN_AT, true);
@@ -81,5 +84,24 @@ export function readMessage(sab: SharedArrayBuffer): RpcMessage {
   } catch (err) {
     throw new RpcError('CHOIR_RPC_MALFORMED', `JSON does not parse: ${(err as Error).message}`);
   }
+  return { json, dataLen };
+}
+
+/** Reads and checks a message; the data is a copy (the buffer is reused by the next message). */
+export function readMessage(sab: SharedArrayBuffer): RpcMessage {
+  const { json, dataLen } = readJson(sab);
   return { json, data: new Uint8Array(sab, DATA_AT, dataLen).slice() };
+}
+
+/**
+ * Writes a message whose data is already in place at DATA_AT (`dataLen` bytes): the JSON and both
+ * lengths. The hot path's writer, which copies each item's bytes into the buffer once.
+ */
+export function writeJsonOver(sab: SharedArrayBuffer, json: Uint8Array, dataLen: number): void {
+  if (json.length > MAX_JSON_BYTES) throw new RpcError('CHOIR_RPC_TOO_LARGE', `JSON is ${json.length} bytes, at most ${MAX_JSON_BYTES}`);
+  if (dataLen > MAX_DATA_BYTES) throw new RpcError('CHOIR_RPC_TOO_LARGE', `data is ${dataLen} bytes, at most ${MAX_DATA_BYTES}`);
+  new Uint8Array(sab).set(json, JSON_AT);
+  const view = new DataView(sab);
+  view.setUint16(JSON_LEN_AT, json.length, true);
+  view.setUint32(DATA_LEN_AT, dataLen, true);
 }

@@ -9,6 +9,12 @@
  * for a request that could not be read at all. A failing item (a malformed Opus packet) fails alone.
  * Every reply also carries `"cpu"`: this thread's CPU seconds so far (Linux: /proc/thread-self/stat,
  * read at most every 200 ms; elsewhere the time spent handling requests), for the owner's metrics.
+ * The request's data is copied out once and the outputs are written straight into the buffer: no
+ * per-request allocation beyond the codec's own.
+ *
+ * Test-only ops, served only when started with `testFaults` (ShardOptions; docs/choir.md): `exit`
+ * (process.exit in this thread), `throw` (an error thrown out of the loop), `hang` (the request is
+ * taken and never answered). Without it they are unknown ops, refused like any other.
  *
  * Built as its own entry (dist/choir-shard.js, scripts/build.mjs); the owner loads it by path.
  */
@@ -17,7 +23,7 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
-  encodeJson, readMessage, RpcError, statusWord, STATUS_CLOSE, STATUS_REPLY, STATUS_REQUEST, writeMessage, MAX_DATA_BYTES,
+  DATA_AT, encodeJson, MAX_DATA_BYTES, readJson, RpcError, statusWord, STATUS_CLOSE, STATUS_REPLY, STATUS_REQUEST, writeJsonOver, writeMessage,
 } from './rpc.ts';
 
 const require = createRequire(import.meta.url);
@@ -35,6 +41,7 @@ export interface ShardData {
   index: number;
   bitrate: number;
   complexity: number;
+  testFaults?: boolean;
 }
 
 const FRAME_BYTES = 960 * 2;
@@ -53,9 +60,10 @@ function threadCpuSeconds(): number | null {
   }
 }
 const OPUS_SET_COMPLEXITY = 4010;
+const encoder = new TextEncoder();
 
 function main(): void {
-  const { sab, bitrate, complexity } = workerData as ShardData;
+  const { sab, bitrate, complexity, testFaults } = workerData as ShardData;
   const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: OpusCtor };
   const codecs = new Map<number, OpusCodec>();
   const codecOf = (s: number): OpusCodec => {
@@ -69,6 +77,7 @@ function main(): void {
     return c;
   };
   const status = statusWord(sab);
+  const bytes = new Uint8Array(sab);
   // The one message a shard sends: it is loaded and listening (the owner's RPC timeouts start now).
   parentPort?.postMessage('ready');
   let cpu = threadCpuSeconds() ?? 0;
@@ -83,31 +92,44 @@ function main(): void {
       Atomics.wait(status, 0, st);
       continue;
     }
-    let reply: { json: Record<string, unknown>; data: Uint8Array };
+    let replyJson: string;
+    let replyLen = 0;
     const began = performance.now();
     try {
-      const msg = readMessage(sab);
-      reply = handle(msg.json, msg.data, codecOf, codecs);
+      const { json, dataLen } = readJson(sab);
+      const input = bytes.slice(DATA_AT, DATA_AT + dataLen); // the outputs are written over it
+      const r = handle(json, input, bytes, codecOf, codecs, testFaults === true, status);
+      replyJson = r.json;
+      replyLen = r.dataLen;
     } catch (err) {
+      if (err instanceof FaultThrow) throw err;
       const code = err instanceof RpcError ? err.code : 'CHOIR_RPC_MALFORMED';
-      reply = { json: { err: code, msg: (err as Error).message }, data: new Uint8Array(0) };
+      replyJson = `"err":${JSON.stringify(code)},"msg":${JSON.stringify((err as Error).message)}`;
+      replyLen = 0;
     }
     const ended = performance.now();
     busySeconds += (ended - began) / 1000;
     if (!fromProc) cpu = busySeconds;
     else if (ended - cpuReadAt >= CPU_READ_EVERY_MS) { cpu = threadCpuSeconds() ?? cpu; cpuReadAt = ended; }
-    reply.json.cpu = cpu;
     try {
-      writeMessage(sab, encodeJson(reply.json), reply.data);
+      writeJsonOver(sab, encoder.encode(`{${replyJson},"cpu":${cpu}}`), replyLen);
     } catch (err) {
-      writeMessage(sab, encodeJson({ err: 'CHOIR_RPC_TOO_LARGE', msg: `reply: ${(err as Error).message}` }), new Uint8Array(0));
+      writeMessage(sab, encodeJson({ err: 'CHOIR_RPC_TOO_LARGE', msg: `reply: ${(err as Error).message}`, cpu }), new Uint8Array(0));
     }
     Atomics.store(status, 0, STATUS_REPLY);
     Atomics.notify(status, 0);
   }
 }
 
-function handle(json: unknown, data: Uint8Array, codecOf: (s: number) => OpusCodec, codecs: Map<number, OpusCodec>): { json: Record<string, unknown>; data: Uint8Array } {
+/** The error a `throw` fault op raises out of the loop (testFaults only). */
+class FaultThrow extends Error {}
+
+/**
+ * Handles one request's items; writes the outputs into `bytes` from DATA_AT and returns the reply's
+ * JSON members (without braces) and the outputs' length.
+ */
+function handle(json: unknown, data: Uint8Array, bytes: Uint8Array, codecOf: (s: number) => OpusCodec, codecs: Map<number, OpusCodec>,
+  testFaults: boolean, status: Int32Array): { json: string; dataLen: number } {
   const items = (json as { items?: unknown })?.items;
   if (!Array.isArray(items)) throw new RpcError('CHOIR_RPC_MALFORMED', 'the request has no items array');
   let inAt = 0;
@@ -117,10 +139,11 @@ function handle(json: unknown, data: Uint8Array, codecOf: (s: number) => OpusCod
     inAt += len as number;
   }
   if (inAt !== data.length) throw new RpcError('CHOIR_RPC_MALFORMED', `the items' lengths add up to ${inAt}, the data is ${data.length} bytes`);
-  const out = new Uint8Array(MAX_DATA_BYTES);
   let outAt = 0;
   inAt = 0;
-  const replies: unknown[] = [];
+  let replies = '';
+  const reply = (member: string) => { replies += (replies.length > 0 ? ',' : '') + member; };
+  const refuse = (code: string, msg: string) => reply(`{"err":${JSON.stringify(code)},"msg":${JSON.stringify(msg)}}`);
   for (const it of items as { op: unknown; s: unknown; len: number }[]) {
     const input = data.subarray(inAt, inAt + it.len);
     inAt += it.len;
@@ -136,11 +159,11 @@ function handle(json: unknown, data: Uint8Array, codecOf: (s: number) => OpusCod
           try {
             pcm = codecOf(s).decode(Buffer.from(input.buffer, input.byteOffset, input.length));
           } catch (err) {
-            replies.push({ err: 'CHOIR_BAD_OPUS', msg: `the Opus packet did not decode: ${(err as Error).message}` });
+            refuse('CHOIR_BAD_OPUS', `the Opus packet did not decode: ${(err as Error).message}`);
             continue;
           }
           if (pcm.length !== FRAME_BYTES) {
-            replies.push({ err: 'CHOIR_BAD_OPUS', msg: `the packet decoded to ${pcm.length / 2} samples, a frame is 960 (20 ms)` });
+            refuse('CHOIR_BAD_OPUS', `the packet decoded to ${pcm.length / 2} samples, a frame is 960 (20 ms)`);
             continue;
           }
           result = pcm;
@@ -151,18 +174,23 @@ function handle(json: unknown, data: Uint8Array, codecOf: (s: number) => OpusCod
           result = codecOf(s).encode(Buffer.from(input.buffer, input.byteOffset, input.length));
           break;
         }
-        default: throw new RpcError('CHOIR_RPC_MALFORMED', `unknown op ${JSON.stringify(it.op)}`);
+        case 'exit': if (testFaults) process.exit(3); throw unknownOp(it.op);
+        case 'throw': if (testFaults) throw new FaultThrow('a test fault: the shard throws out of its loop'); throw unknownOp(it.op);
+        case 'hang': if (testFaults) for (;;) Atomics.wait(status, 0, Atomics.load(status, 0)); throw unknownOp(it.op);
+        default: throw unknownOp(it.op);
       }
       if (outAt + result.length > MAX_DATA_BYTES) throw new RpcError('CHOIR_RPC_TOO_LARGE', 'the reply data would be over 200 KB');
-      out.set(result, outAt);
+      bytes.set(result, DATA_AT + outAt);
       outAt += result.length;
-      replies.push({ len: result.length });
+      reply(`{"len":${result.length}}`);
     } catch (err) {
-      const code = err instanceof RpcError ? err.code : 'CHOIR_RPC_MALFORMED';
-      replies.push({ err: code, msg: (err as Error).message });
+      if (err instanceof FaultThrow) throw err;
+      refuse(err instanceof RpcError ? err.code : 'CHOIR_RPC_MALFORMED', (err as Error).message);
     }
   }
-  return { json: { items: replies }, data: out.subarray(0, outAt) };
+  return { json: `"items":[${replies}]`, dataLen: outAt };
 }
+
+const unknownOp = (op: unknown) => new RpcError('CHOIR_RPC_MALFORMED', `unknown op ${JSON.stringify(op)}`);
 
 main();

@@ -1,36 +1,62 @@
 /**
  * The owner's side of the codec shards: N worker threads (shard-worker.ts), each with its
- * SharedArrayBuffer (rpc.ts), one RPC in flight per shard. Calls made while one is in flight
- * wait in the shard's queue and go together in the next RPC (one batch of up to `MAX_ITEMS` items,
- * within the 10 KB / 200 KB limits), so a tick's frames for one shard cost one round trip. The
- * owner never blocks: it waits for the REPLY with Atomics.waitAsync. A shard that does not answer
- * within `timeoutMs`, or whose thread exits, fails its calls with CHOIR_SHARD_UNAVAILABLE and is
- * started again (its singers' codec state starts afresh).
+ * SharedArrayBuffer (rpc.ts), one RPC in flight per shard.
+ *
+ * A frame's codec work is one job: decode the singer's packet and encode the mix the owner has
+ * already read for them, two items that always travel in the same RPC. Jobs made while a shard's
+ * RPC is in flight wait in its queue and go together in the next one (up to `MAX_ITEMS` items,
+ * within the 10 KB / 200 KB limits), so the owner pays one round trip per shard per batch, however
+ * many singers it holds, and the shards work in parallel. Inputs are copied into the shared buffer
+ * once and outputs copied out once; nothing of 200 KB is allocated per RPC.
+ *
+ * The owner never blocks: it waits for the REPLY with Atomics.waitAsync, without a timeout (a
+ * waitAsync timeout leaves a timer behind per RPC). One watchdog per pool instead finds a shard
+ * whose RPC has been out longer than `timeoutMs`; such a shard, or one whose thread exits or
+ * throws, fails its jobs with CHOIR_SHARD_UNAVAILABLE and is started again (its singers stay pinned
+ * to it; their codec state starts afresh).
  */
 import { Worker } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
 import { BrigadeError } from '../../protocol/index.ts';
 import { choirError } from './errors.ts';
-import type { Codecs } from './owner-codecs.ts';
+import type { Codecs, FrameCodecResult, ShardFigures } from './owner-codecs.ts';
 import {
-  encodeJson, MAX_DATA_BYTES, readMessage, RPC_BYTES, RpcError, statusWord, STATUS_CLOSE, STATUS_IDLE, STATUS_REPLY, STATUS_REQUEST, writeMessage,
+  DATA_AT, MAX_DATA_BYTES, readJson, readMessage, RPC_BYTES, RpcError, statusWord, STATUS_CLOSE, STATUS_IDLE, STATUS_REPLY,
+  STATUS_REQUEST, writeJsonOver, writeMessage,
 } from './rpc.ts';
 
 const MAX_ITEMS = 100;
 const FRAME_BYTES = 1920;
+/** The largest Opus packet (RFC 6716): what an `enc` item may add to the reply's data. */
+const MAX_PACKET_BYTES = 1275;
+/** A shard whose thread died before it was ready is not started again sooner than this, ms. */
+const RESPAWN_BACKOFF_MS = 1000;
+
+export type CodecOp = 'dec' | 'enc' | 'drop' | 'ping';
+/**
+ * Test-only ops, served only by a shard started with `testFaults` (docs/choir.md): the thread
+ * exits (`process.exit`), throws out of its loop, or takes the request and never answers.
+ */
+export type FaultOp = 'exit' | 'throw' | 'hang';
 
 export interface ShardOptions {
   count: number;
   bitrate: number;
   complexity: number;
-  /** How long a shard may take over one RPC before it is given up on, ms. */
+  /** How long a shard may take over one RPC before it is given up on and restarted, ms (2000). */
   timeoutMs?: number;
+  /** Serve the fault ops (tests of a shard that dies or hangs). Never set by the app. */
+  testFaults?: boolean;
 }
 
-interface Pending {
-  op: 'dec' | 'enc' | 'drop' | 'ping';
+interface Job {
   s: number;
-  input: Uint8Array;
-  resolve(out: Uint8Array): void;
+  ops: (CodecOp | FaultOp)[];
+  inputs: Uint8Array[];
+  /** When it was queued (performance.now()), for the wait figures. */
+  queuedAt: number;
+  /** Each item's output, or its own refusal (a bad packet fails its item only). */
+  resolve(outs: (Uint8Array | BrigadeError)[]): void;
   reject(err: Error): void;
 }
 
@@ -45,16 +71,25 @@ function workerFor(data: unknown): Worker {
   return new Worker(new URL('./choir-shard.js', here), { workerData: data });
 }
 
+const textEncoder = new TextEncoder();
+
+type WaitAsync = (a: Int32Array, i: number, v: number) => { async: boolean; value: Promise<string> | string };
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
 class Shard {
   sab = new SharedArrayBuffer(RPC_BYTES);
   /** Started on the first call: a node whose rooms never sing costs no thread. */
   worker: Worker | null = null;
-  queue: Pending[] = [];
-  inFlight: Pending[] | null = null;
+  queue: Job[] = [];
+  inFlight: Job[] | null = null;
   scheduled = false;
   closed = false;
-  rpcs = 0;
   generation = 0;
+  /** performance.now() when the RPC in flight was handed to the shard; 0: none out. */
+  sentAt = 0;
+  readyNow = false;
+  notBefore = 0;
+  figures: ShardFigures = { rpcs: 0, rpcSeconds: 0, jobs: 0, waitSeconds: 0, restarts: 0 };
   /** CPU seconds of the current thread (from its last reply) and of the threads before it. */
   cpuNow = 0;
   cpuBefore = 0;
@@ -63,97 +98,204 @@ class Shard {
 
   constructor(readonly index: number, private readonly options: ShardOptions) {}
 
+  get timeoutMs(): number { return this.options.timeoutMs ?? 2000; }
+
   private spawn(): void {
     this.sab = new SharedArrayBuffer(RPC_BYTES);
     this.cpuBefore += this.cpuNow;
     this.cpuNow = 0;
+    this.readyNow = false;
     const gen = ++this.generation;
-    const worker = workerFor({ sab: this.sab, index: this.index, bitrate: this.options.bitrate, complexity: this.options.complexity });
+    const worker = workerFor({
+      sab: this.sab, index: this.index, bitrate: this.options.bitrate, complexity: this.options.complexity, testFaults: this.options.testFaults === true,
+    });
     this.worker = worker;
     worker.unref();
-    this.ready = new Promise((resolve) => worker.once('message', () => resolve()));
+    this.ready = new Promise((resolve) => worker.once('message', () => { if (gen === this.generation) this.readyNow = true; resolve(); }));
     worker.on('error', () => { /* the exit handler follows */ });
     worker.once('exit', () => {
       if (this.closed || gen !== this.generation) return;
-      this.fail(choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} stopped; it is restarting`));
-      this.spawn();
+      const early = !this.readyNow;
+      this.restart(choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} stopped; it is restarting`), !early);
+      if (early) this.notBefore = performance.now() + RESPAWN_BACKOFF_MS; // a thread that cannot start is not started in a loop
     });
+  }
+
+  /**
+   * Gives up on the current thread: its jobs in flight fail with `err`, a new thread (and buffer)
+   * takes over (now, or at the next job when `now` is false), and the old buffer is notified so the
+   * round trip still waiting on it ends.
+   */
+  private restart(err: Error, now: boolean): void {
+    const old = this.sab;
+    const oldWorker = this.worker;
+    this.figures.restarts++;
+    this.sentAt = 0;
+    this.fail(err);
+    this.generation++;
+    this.worker = null;
+    if (now) this.spawn();
+    void oldWorker?.terminate();
+    Atomics.notify(statusWord(old), 0);
+    this.schedule();
+  }
+
+  /** The watchdog's look at this shard: restarts it when its RPC has been out too long. */
+  check(now: number): void {
+    if (this.sentAt > 0 && now - this.sentAt > this.timeoutMs && !this.closed) {
+      this.restart(choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} did not answer within ${this.timeoutMs} ms; it is restarting`), true);
+    }
   }
 
   private fail(err: Error): void {
     const batch = this.inFlight ?? [];
     this.inFlight = null;
-    for (const p of batch) p.reject(err);
+    for (const j of batch) j.reject(err);
   }
 
-  call(p: Pending): void {
-    if (this.closed) { p.reject(choirError('CHOIR_SHARD_UNAVAILABLE', 'the codec shards are closed')); return; }
-    if (this.worker === null) this.spawn();
-    this.queue.push(p);
+  call(j: Job): void {
+    if (this.closed) { j.reject(choirError('CHOIR_SHARD_UNAVAILABLE', 'the codec shards are closed')); return; }
+    if (this.worker === null) {
+      if (performance.now() < this.notBefore) { j.reject(choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} failed to start; it is retried shortly`)); return; }
+      this.spawn();
+    }
+    this.queue.push(j);
     this.schedule();
   }
 
-  private schedule(): void {
-    if (this.scheduled || this.inFlight || this.queue.length === 0) return;
+  schedule(): void {
+    if (this.scheduled || this.inFlight || this.queue.length === 0 || this.closed) return;
     this.scheduled = true;
-    setImmediate(() => { this.scheduled = false; void this.flush(); });
+    // setImmediate: the frames read from the sockets in this turn of the loop go in one RPC.
+    setImmediate(() => { this.scheduled = false; this.flush(); });
   }
 
-  /** Sends the queue's head (as much as fits) as one RPC and hands out the reply's items. */
-  private async flush(): Promise<void> {
+  /** Sends the queue's head (as much as fits) as one RPC, its inputs written into the buffer once. */
+  private flush(): void {
     if (this.inFlight || this.queue.length === 0 || this.closed) return;
-    const batch: Pending[] = [];
-    let inBytes = 0, outBytes = 0;
-    while (batch.length < MAX_ITEMS && this.queue.length > 0) {
-      const p = this.queue[0];
-      const out = p.op === 'dec' ? FRAME_BYTES : p.op === 'enc' ? FRAME_BYTES : p.input.length;
-      if (batch.length > 0 && (inBytes + p.input.length > MAX_DATA_BYTES || outBytes + out > MAX_DATA_BYTES)) break;
-      this.queue.shift();
-      if (p.input.length > MAX_DATA_BYTES) { p.reject(choirError('CHOIR_RPC_TOO_LARGE', `data is ${p.input.length} bytes, at most ${MAX_DATA_BYTES}`)); continue; }
-      batch.push(p);
-      inBytes += p.input.length;
-      outBytes += out;
+    if (this.worker === null) {
+      if (performance.now() < this.notBefore) {
+        for (const j of this.queue.splice(0)) j.reject(choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} failed to start; it is retried shortly`));
+        return;
+      }
+      this.spawn();
     }
-    if (batch.length === 0) { this.schedule(); return; }
-    const data = new Uint8Array(inBytes);
-    let at = 0;
-    for (const p of batch) { data.set(p.input, at); at += p.input.length; }
-    let json: Uint8Array;
+    const sab = this.sab;
+    const bytes = new Uint8Array(sab);
+    const batch: Job[] = [];
+    let items = 0, inBytes = 0, outBytes = 0;
+    let json = '{"items":[';
+    while (this.queue.length > 0) {
+      const j = this.queue[0];
+      let jin = 0, jout = 0;
+      for (let k = 0; k < j.ops.length; k++) {
+        jin += j.inputs[k].length;
+        const op = j.ops[k];
+        jout += op === 'dec' ? FRAME_BYTES : op === 'enc' ? MAX_PACKET_BYTES : j.inputs[k].length;
+      }
+      if (batch.length > 0 && (items + j.ops.length > MAX_ITEMS || inBytes + jin > MAX_DATA_BYTES || outBytes + jout > MAX_DATA_BYTES)) break;
+      this.queue.shift();
+      if (jin > MAX_DATA_BYTES || jout > MAX_DATA_BYTES || j.ops.length > MAX_ITEMS) {
+        j.reject(choirError('CHOIR_RPC_TOO_LARGE', `data is ${Math.max(jin, jout)} bytes, at most ${MAX_DATA_BYTES}`));
+        continue;
+      }
+      for (let k = 0; k < j.ops.length; k++) {
+        const input = j.inputs[k];
+        bytes.set(input, DATA_AT + inBytes);
+        inBytes += input.length;
+        json += `${items > 0 ? ',' : ''}{"op":"${j.ops[k]}","s":${j.s},"len":${input.length}}`;
+        items++;
+      }
+      outBytes += jout;
+      batch.push(j);
+    }
+    if (batch.length === 0) return;
+    json += ']}';
     try {
-      json = encodeJson({ items: batch.map((p) => ({ op: p.op, s: p.s, len: p.input.length })) });
+      writeJsonOver(sab, textEncoder.encode(json), inBytes);
     } catch (err) {
-      for (const p of batch) p.reject(choirError('CHOIR_RPC_TOO_LARGE', (err as Error).message));
+      for (const j of batch) j.reject(choirError('CHOIR_RPC_TOO_LARGE', (err as Error).message));
       this.schedule();
       return;
     }
     this.inFlight = batch;
+    void this.exchange(batch, sab);
+  }
+
+  /** Waits for the shard, hands out the reply's items to the batch's jobs, and sends the next batch. */
+  private async exchange(batch: Job[], sab: SharedArrayBuffer): Promise<void> {
     const generation = this.generation;
     await this.ready;
     if (this.inFlight !== batch || generation !== this.generation) return; // the shard died while starting
-    let reply: { json: unknown; data: Uint8Array };
+    const sent = performance.now();
+    for (const j of batch) this.figures.waitSeconds += (sent - j.queuedAt) / 1000;
+    this.figures.jobs += batch.length;
+    let json: unknown;
     try {
-      reply = await this.rpc(json, data);
+      await this.roundTrip(sab);
+      json = readJson(sab).json;
     } catch (err) {
-      if (this.inFlight === batch) this.fail(err as Error);
+      if (this.inFlight === batch) {
+        this.fail(err instanceof BrigadeError ? err : new BrigadeError(err instanceof RpcError ? err.code : 'CHOIR_RPC_MALFORMED', (err as Error).message));
+      }
+      if (sab === this.sab) Atomics.store(statusWord(sab), 0, STATUS_IDLE);
       this.schedule();
       return;
     }
     if (this.inFlight !== batch) return; // failed meanwhile (the shard died)
     this.inFlight = null;
-    const r = reply.json as { err?: string; msg?: string; cpu?: number; items?: ({ len: number } | { err: string; msg: string })[] };
-    if (typeof r.cpu === 'number' && generation === this.generation) this.cpuNow = r.cpu;
-    if (r.err || !Array.isArray(r.items) || r.items.length !== batch.length) {
+    const r = json as { err?: string; msg?: string; cpu?: number; items?: ({ len: number } | { err: string; msg: string })[] };
+    if (typeof r.cpu === 'number') this.cpuNow = r.cpu;
+    const itemCount = batch.reduce((a, j) => a + j.ops.length, 0);
+    if (r.err || !Array.isArray(r.items) || r.items.length !== itemCount) {
       const err = new BrigadeError((r.err as 'CHOIR_RPC_MALFORMED') ?? 'CHOIR_RPC_MALFORMED', r.msg ?? 'the shard\'s reply does not match the request');
-      for (const p of batch) p.reject(err);
+      for (const j of batch) j.reject(err);
     } else {
-      let off = 0;
-      for (const [i, p] of batch.entries()) {
-        const it = r.items[i];
-        if ('err' in it) p.reject(new BrigadeError(it.err as 'CHOIR_BAD_OPUS', it.msg));
-        else { p.resolve(reply.data.subarray(off, off + it.len)); off += it.len; }
+      // Each output is copied out of the shared buffer once (slice: its own aligned ArrayBuffer).
+      const bytes = new Uint8Array(sab);
+      let off = DATA_AT, i = 0;
+      for (const j of batch) {
+        const outs: (Uint8Array | BrigadeError)[] = [];
+        for (let k = 0; k < j.ops.length; k++) {
+          const it = r.items[i++];
+          if ('err' in it) outs.push(new BrigadeError(it.err as 'CHOIR_BAD_OPUS', it.msg));
+          else { outs.push(bytes.slice(off, off + it.len)); off += it.len; }
+        }
+        j.resolve(outs);
       }
     }
+    Atomics.store(statusWord(sab), 0, STATUS_IDLE);
     this.schedule();
+  }
+
+  /**
+   * Hands the message in the buffer to the shard and waits for its reply. Throws
+   * CHOIR_SHARD_UNAVAILABLE when the shard was given up on meanwhile (the watchdog, its exit).
+   */
+  private async roundTrip(sab: SharedArrayBuffer): Promise<void> {
+    const status = statusWord(sab);
+    if (Atomics.load(status, 0) !== STATUS_IDLE) throw choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} is busy`);
+    const worker = this.worker!;
+    Atomics.store(status, 0, STATUS_REQUEST);
+    Atomics.notify(status, 0);
+    const sent = performance.now();
+    this.sentAt = sent;
+    this.figures.rpcs++;
+    // Atomics.waitAsync does not keep the event loop alive: the worker does, while a reply is due.
+    worker.ref();
+    // A wake-up is only a hint: the shard's notify for the previous REPLY may come late (the owner
+    // saw that REPLY without waiting) and land on this wait. So wait until the status moves, or
+    // this buffer is given up (the watchdog or the thread's exit notifies it after replacing it).
+    while (Atomics.load(status, 0) === STATUS_REQUEST && sab === this.sab && !this.closed) {
+      const waited = waitAsync(status, 0, STATUS_REQUEST);
+      if (waited.async) await waited.value;
+    }
+    worker.unref();
+    if (sab !== this.sab || Atomics.load(status, 0) !== STATUS_REPLY) {
+      throw choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} stopped or did not answer within ${this.timeoutMs} ms; it is restarting`);
+    }
+    this.sentAt = 0;
+    this.figures.rpcSeconds += (performance.now() - sent) / 1000;
   }
 
   /** One raw round trip over the shared buffer (tests use `rawLengths` to send lying lengths). */
@@ -161,40 +303,21 @@ class Shard {
     if (this.worker === null) this.spawn();
     await this.ready;
     const sab = this.sab;
-    const status = statusWord(sab);
-    if (Atomics.load(status, 0) !== STATUS_IDLE) throw choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} is busy`);
+    if (Atomics.load(statusWord(sab), 0) !== STATUS_IDLE) throw choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} is busy`);
     writeMessage(sab, json, data, rawLengths);
-    Atomics.store(status, 0, STATUS_REQUEST);
-    Atomics.notify(status, 0);
-    this.rpcs++;
-    // Atomics.waitAsync does not keep the event loop alive: the worker does, while a reply is due.
-    const worker = this.worker!;
-    worker.ref();
-    const waited = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string } })
-      .waitAsync(status, 0, STATUS_REQUEST, this.options.timeoutMs ?? 2000);
-    const outcome = waited.async ? await waited.value : waited.value;
-    worker.unref();
-    if (outcome === 'timed-out' || Atomics.load(status, 0) !== STATUS_REPLY) {
-      if (sab === this.sab && !this.closed) {
-        // A stuck shard: replace it so the next frames are served.
-        this.generation++;
-        void this.worker?.terminate();
-        this.spawn();
-      }
-      throw choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} did not answer within ${this.options.timeoutMs ?? 2000} ms`);
-    }
+    await this.roundTrip(sab);
     try {
       return readMessage(sab);
     } catch (err) {
       throw new BrigadeError(err instanceof RpcError ? err.code : 'CHOIR_RPC_MALFORMED', (err as Error).message);
     } finally {
-      Atomics.store(status, 0, STATUS_IDLE);
+      Atomics.store(statusWord(sab), 0, STATUS_IDLE);
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const p of this.queue.splice(0)) p.reject(choirError('CHOIR_SHARD_UNAVAILABLE', 'the codec shards are closed'));
+    for (const j of this.queue.splice(0)) j.reject(choirError('CHOIR_SHARD_UNAVAILABLE', 'the codec shards are closed'));
     this.fail(choirError('CHOIR_SHARD_UNAVAILABLE', 'the codec shards are closed'));
     const status = statusWord(this.sab);
     Atomics.store(status, 0, STATUS_CLOSE);
@@ -207,10 +330,14 @@ export class ShardPool implements Codecs {
   private readonly shards: Shard[];
   private readonly load: number[];
   private readonly pinned = new Map<number, number>();
+  private readonly watchdog: NodeJS.Timeout;
 
   constructor(options: ShardOptions) {
     this.shards = Array.from({ length: Math.max(1, options.count) }, (_, i) => new Shard(i, options));
     this.load = this.shards.map(() => 0);
+    const every = Math.max(10, Math.min(500, Math.floor((options.timeoutMs ?? 2000) / 4)));
+    this.watchdog = setInterval(() => { const now = performance.now(); for (const s of this.shards) s.check(now); }, every);
+    this.watchdog.unref();
   }
 
   get size(): number { return this.shards.length; }
@@ -239,30 +366,55 @@ export class ShardPool implements Codecs {
     return shard;
   }
 
-  call(shard: number, op: Pending['op'], s: number, input: Uint8Array): Promise<Uint8Array> {
-    return new Promise((resolve, reject) => this.shards[shard].call({ op, s, input, resolve, reject }));
+  private job(shard: number, s: number, ops: (CodecOp | FaultOp)[], inputs: Uint8Array[]): Promise<(Uint8Array | BrigadeError)[]> {
+    return new Promise((resolve, reject) => this.shards[shard].call({ s, ops, inputs, queuedAt: performance.now(), resolve, reject }));
+  }
+
+  /** One op in a shard; an item's refusal rejects. */
+  async call(shard: number, op: CodecOp | FaultOp, s: number, input: Uint8Array): Promise<Uint8Array> {
+    const [out] = await this.job(shard, s, [op], [input]);
+    if (out instanceof BrigadeError) throw out;
+    return out;
+  }
+
+  /**
+   * A frame's codec work in the singer's shard, in one item pair of one RPC: decode `packet` (null:
+   * nothing sung) and encode `mix` (null: no mix asked). A bad packet rejects with CHOIR_BAD_OPUS.
+   */
+  async frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null): Promise<FrameCodecResult> {
+    const ops: CodecOp[] = [];
+    const inputs: Uint8Array[] = [];
+    if (packet) { ops.push('dec'); inputs.push(packet); }
+    if (mix) { ops.push('enc'); inputs.push(new Uint8Array(mix.buffer, mix.byteOffset, mix.byteLength)); }
+    if (ops.length === 0) return { pcm: null, opus: null };
+    const outs = await this.job(this.shardOf(singer), singer, ops, inputs);
+    for (const o of outs) if (o instanceof BrigadeError) throw o;
+    const pcmBytes = packet ? (outs[0] as Uint8Array) : null;
+    return {
+      pcm: pcmBytes ? new Int16Array(pcmBytes.buffer, pcmBytes.byteOffset, pcmBytes.length >> 1) : null,
+      opus: mix ? (outs[outs.length - 1] as Uint8Array) : null,
+    };
   }
 
   /** Decodes one singer's Opus packet to 960 Int16 samples in their shard. */
   async decode(singer: number, packet: Uint8Array): Promise<Int16Array> {
-    const out = await this.call(this.shardOf(singer), 'dec', singer, packet);
-    const pcm = new Int16Array(out.length / 2);
-    new Uint8Array(pcm.buffer).set(out);
-    return pcm;
+    return (await this.frame(singer, packet, null)).pcm!;
   }
 
   /** Encodes 960 Int16 samples with the singer's encoder in their shard. */
   async encode(singer: number, pcm: Int16Array): Promise<Uint8Array> {
-    return this.call(this.shardOf(singer), 'enc', singer, new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength)).then((b) => b.slice());
+    return (await this.frame(singer, null, pcm)).opus!;
   }
 
-  /** Calls waiting for, or in, a shard's RPC. */
+  /** Jobs waiting for, or in, a shard's RPC. */
   queueDepth(shard: number): number {
     const s = this.shards[shard];
     return s.queue.length + (s.inFlight?.length ?? 0);
   }
 
-  rpcCount(shard: number): number { return this.shards[shard].rpcs; }
+  rpcCount(shard: number): number { return this.shards[shard].figures.rpcs; }
+
+  figures(): ShardFigures[] { return this.shards.map((s) => ({ ...s.figures })); }
 
   cpuSeconds(): number[] {
     return this.shards.map((s) => s.cpuBefore + s.cpuNow);
@@ -276,6 +428,7 @@ export class ShardPool implements Codecs {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.watchdog);
     await Promise.all(this.shards.map((s) => s.close()));
   }
 }
