@@ -11,6 +11,7 @@ import { machineInfo } from './proc.ts';
 import { Progress } from './progress.ts';
 import { renderHtml, type BenchResult } from './report.ts';
 import { runTarget, type TargetResult } from './run-target.ts';
+import { jobsBenchUsage, runJobsBench } from './jobs-bench.ts';
 export type { BenchResult } from './report.ts';
 import type { Target } from './load-protocol.ts';
 
@@ -50,9 +51,10 @@ function summaryLine(t: TargetResult): string {
 
 export async function runBench(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(benchUsage);
+    process.stdout.write(benchUsage + jobsBenchUsage);
     return 0;
   }
+  if (argv.some((a) => a === '--scenario' || a.startsWith('--scenario='))) return runJobsBench(argv);
   let o: BenchOptions;
   try {
     o = parseBenchOptions(argv);
