@@ -24,6 +24,7 @@ import { validateStamps } from './stamps.ts';
 import { BrigadeError } from '../protocol/index.ts';
 import { EmbeddedClaims } from './embedded-claims.ts';
 import { EmbeddedJobs } from './embedded-jobs.ts';
+import { GroupCommit } from './group-commit.ts';
 
 export interface EmbeddedEngineOptions {
   /** The SQLite file; its parent directory is created when missing. */
@@ -100,8 +101,9 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
   private readonly sets = new Map<string, MemberSet>();
   /** Claims are kept in SQLite (embedded-claims.ts), so a cooldown outlives a restart. */
   private claims: EmbeddedClaims | null = null;
-  /** Job queues in SQLite (embedded-jobs.ts), one transaction per call. */
+  /** Job queues in SQLite (embedded-jobs.ts); the steps of one event-loop turn commit together (group-commit.ts). */
   private jobs: EmbeddedJobs | null = null;
+  private jobsGroup: GroupCommit | null = null;
 
   constructor(options: EmbeddedEngineOptions) {
     this.options = options;
@@ -124,6 +126,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
         this.putSnapshotInTx(channel, snapshot));
       this.claims = new EmbeddedClaims(db);
       this.jobs = new EmbeddedJobs(db);
+      this.jobsGroup = new GroupCommit(db);
       this.db = db;
     } catch (err) {
       throw unavailable('cannot open the embedded store', err);
@@ -210,6 +213,9 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
     this.db = null;
     this.statements = null;
     this.claims = null;
+    // Steps asked for before close() still commit; none is left hanging.
+    this.jobsGroup?.flush();
+    this.jobsGroup = null;
     this.jobs = null;
     this.receivers.clear();
     this.sets.clear();
@@ -312,10 +318,12 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
     return this.jobStep('listing queues', (j) => j.queueNames());
   }
 
-  private jobStep<T>(what: string, step: (jobs: EmbeddedJobs) => T): T {
+  /** One job step in this turn's group commit; settles after the commit, as `unavailable` if it failed. */
+  private async jobStep<T>(what: string, step: (jobs: EmbeddedJobs) => T): Promise<T> {
     this.ready();
+    const jobs = this.jobs!;
     try {
-      return step(this.jobs!);
+      return await this.jobsGroup!.run(() => step(jobs));
     } catch (err) {
       throw unavailable(`${what} failed`, err);
     }

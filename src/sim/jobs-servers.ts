@@ -70,7 +70,9 @@ export async function startJobsServer(target: JobsTargetName, o: JobsServerOptio
       ...(o.brigadeArgs ?? []),
     ];
     const secrets = ['--data', join(dir, 'data'), '--jobs-producer-key', conn.producerKey, '--jobs-worker-key', conn.workerKey];
-    const nodeFlags = [...shippedNodeFlags(cli), ...(o.nodeFlags ?? [])];
+    // BRIGADE_BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the node.
+    const extra = (process.env.BRIGADE_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const nodeFlags = [...shippedNodeFlags(cli), ...(o.nodeFlags ?? []), ...extra];
     commands.push(`node ${nodeFlags.map((f) => f + ' ').join('')}bin/brigade.js ${args.join(' ')} --data <temp dir> --jobs-producer-key <random> --jobs-worker-key <random>`);
     const launch = async () => {
       const started = await startBrigade(cli, [...args, ...secrets], ROOT, 50, nodeFlags);
