@@ -108,9 +108,10 @@ export async function throughputRun(target: JobsTargetName, round: number, o: Th
     const deadline = nowMs() + o.maxSeconds * 1000;
     let reports: JobsWorkerReport[] = [];
     for (;;) {
-      await sleep(100);
+      await sleep(250);
       run.check();
-      reports = await reportsOf(workers);
+      // A plainjob process can hold its event loop for seconds (synchronous SQLite waiting on the file's lock).
+      reports = await reportsOf(workers, 120_000);
       const handled = reports.reduce((s, r) => s + r.handled, 0);
       if (handled >= o.jobs) break;
       if (nowMs() > deadline) throw new Error(`${target}: ${handled} of ${o.jobs} jobs handled after ${o.maxSeconds} s`);
