@@ -92,6 +92,7 @@ async function produce(m: Extract<ToJobsWorker, { t: 'produce' }>): Promise<void
         } catch (err) {
           errors++;
           if (!m.retry) throw err;
+          if (errors === 1) process.stderr.write(`jobs-worker: enqueue failed, retrying: ${err instanceof Error ? err.message : String(err)}\n`);
           await sleep(100);
         }
       }
