@@ -8,7 +8,7 @@
  *
  * and measures what arrives at the server: the node's own record of `jobs.claim` arrival times
  * (GET /api/jobs, the dashboard's `arrivals`, read every second and merged), over a window after a
- * warm-up of one polling period + 2 s. From them: polls per second, the coefficient of variation of
+ * warm-up of one polling period + 3 s. From them: polls per second, the coefficient of variation of
  * the gaps between arrivals (0 = perfectly even), the longest gap; and from the jobs, the longest
  * wait from enqueue to pick-up.
  */
@@ -84,7 +84,7 @@ export async function slotsExperiment(o: SlotsOptions, log: (s: string) => void)
         const queue = `seed-${mode}-${count}`;
         const sleepMs = mode === 'fixed' ? fixedMs : mode === 'scaled' ? count * S : null;
         const period = mode === 'fixed' ? fixedMs : count * S;
-        const warmupSeconds = Math.ceil((period + 2000) / 1000);
+        const warmupSeconds = Math.ceil((period + 3000) / 1000);
         const produce = (n: number, perSecond: number) => producer.ask({
           t: 'produce', target: 'brigade', conn: server.conn, spec: { queue }, first: (nextJob += n) - n, count: n, batch: 1, perSecond, inFlight: 1, retry: false,
         }, 'produced', (o.seconds + 60) * 1000);
