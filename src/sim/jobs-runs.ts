@@ -75,6 +75,8 @@ export interface ThroughputRun {
   handled: number;
   seconds: number;
   jobsPerSecond: number;
+  /** From the first enqueue to the last one stored, s. */
+  enqueueSeconds: number;
   /** CPU-seconds of the processes that do the queue's work: the Brigade node (+ redis-server), redis-server for bullmq, every process for plainjob. */
   serverCpuSeconds: number;
   jobsPerServerCpuSecond: number;
@@ -127,7 +129,7 @@ export async function throughputRun(target: JobsTargetName, round: number, o: Th
     const inProcess = server.pids().length === 0;
     const totalCpu = inProcess ? serverCpu : serverCpu + workersCpu + producerCpu;
     const result: ThroughputRun = {
-      target, round, jobs: o.jobs, handled, seconds: r3(seconds), jobsPerSecond: Math.round(o.jobs / seconds),
+      target, round, jobs: o.jobs, handled, seconds: r3(seconds), jobsPerSecond: Math.round(o.jobs / seconds), enqueueSeconds: r3((p.lastAt - p.firstAt) / 1000),
       serverCpuSeconds: r3(serverCpu), jobsPerServerCpuSecond: Math.round(o.jobs / serverCpu),
       totalCpuSeconds: r3(totalCpu), jobsPerTotalCpuSecond: Math.round(o.jobs / totalCpu),
       workersCpuSeconds: r3(workersCpu), producerCpuSeconds: r3(producerCpu), machineBusyCpuSeconds: r3(cpu1.machine - cpu0.machine),
