@@ -1,5 +1,6 @@
 /**
- * The jobs crash run: N jobs (enqueued 200 a request, under the node's 64 KiB frame limit, with idempotency keys: a batch resent after a server crash
+ * The jobs crash run: N jobs (enqueued evenly over the first three quarters of the chaos, so the kills
+ * land on work in flight throughout; 200 a request, under the node's 64 KiB frame limit, with idempotency keys: a batch resent after a server crash
  * adds nothing twice), push workers in several processes, and for `seconds` a loop that every
  * ~killEveryMs sends SIGKILL to a random worker process (a new one takes its place) or, with
  * serverKillShare % chance, to the Brigade node, which starts again on the same port and the same
@@ -84,7 +85,7 @@ export async function crashRun(o: CrashOptions, log: (s: string) => void): Promi
     const producer = run.spawn();
     const produced = producer.ask({
       t: 'produce', target: 'brigade', conn: server.conn, spec: { queue, timeoutMs: o.leaseMs, keyed: true, maxAttempts: 1000 },
-      first: 0, count: o.jobs, batch: 200, perSecond: 0, inFlight: 2, retry: true,
+      first: 0, count: o.jobs, batch: 200, perSecond: Math.ceil(o.jobs / (0.75 * o.seconds)), inFlight: 2, retry: true,
     }, 'produced', (o.seconds + o.drainSeconds + 60) * 1000);
     const kills = { workers: 0, server: 0 };
     const chaosEnd = Date.now() + o.seconds * 1000;
