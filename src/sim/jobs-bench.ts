@@ -129,6 +129,7 @@ Jobs scenarios (docs/jobs.md#benchmarks):
   brigade bench --scenario jobs-crash [--jobs 100000] [--seconds 60] [--workers 4] [--concurrency 50] [--kill-every-ms 3000]
                 [--server-kill-share 25] [--lease-ms 2000] [--drain-seconds 120] [--seed 1]
   every scenario: [--out bench/results] [--charts DIR (writes its SVG charts there)] [--label TEXT] [--no-progress]
+  profiling: BRIGADE_BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" (the node), BRIGADE_BENCH_WORKER_NODE_ARGS (worker processes)
 `;
 
 export async function runJobsBench(argv: string[]): Promise<number> {
