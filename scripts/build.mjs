@@ -22,14 +22,14 @@ await build({
   outdir: 'dist',
 });
 
-// `brigade bench` forks dist/sim/viewer-worker.js and editor-worker.js, which load the adapter of
+// `brigade bench` forks dist/sim/viewer-worker.js, editor-worker.js and jobs-worker.js, which load the adapter of
 // the target under test, dist/sim/protocols/<name>.js, by name: each is its own entry point.
 const simProtocols = existsSync('src/sim/protocols')
   ? readdirSync('src/sim/protocols').filter((f) => f.endsWith('.ts')).map((f) => `src/sim/protocols/${f}`)
   : [];
 await build({
   ...nodeBundle,
-  entryPoints: ['src/sim/viewer-worker.ts', 'src/sim/editor-worker.ts', 'src/sim/choir-worker.ts', ...simProtocols],
+  entryPoints: ['src/sim/viewer-worker.ts', 'src/sim/editor-worker.ts', 'src/sim/choir-worker.ts', 'src/sim/jobs-worker.ts', ...simProtocols],
   outdir: 'dist/sim',
   outbase: 'src/sim',
 });

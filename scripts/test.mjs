@@ -53,6 +53,7 @@ const SLOW_FIRST = [
   'test/bench/compare-rounds.bench.test.ts',
   'test/sim/bench.bench.test.ts',
   'test/bench/tracker-bench.bench.test.ts',
+  'test/sim/jobs-bench.bench.test.ts',
   'test/sim/bench-faults.bench.test.ts',
 ];
 const rank = (file) => {

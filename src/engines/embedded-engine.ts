@@ -25,6 +25,7 @@ import { BrigadeError } from '../protocol/index.ts';
 import { EmbeddedClaims } from './embedded-claims.ts';
 import { checkHeldClaim, EmbeddedHeldClaims } from './embedded-held-claims.ts';
 import { EmbeddedJobs } from './embedded-jobs.ts';
+import { GroupCommit } from './group-commit.ts';
 
 export interface EmbeddedEngineOptions {
   /** The SQLite file; its parent directory is created when missing. */
@@ -103,8 +104,9 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
   /** Claims are kept in SQLite (embedded-claims.ts), so a cooldown outlives a restart. */
   private claims: EmbeddedClaims | null = null;
   private heldClaims: EmbeddedHeldClaims | null = null;
-  /** Job queues in SQLite (embedded-jobs.ts), one transaction per call. */
+    /** Job queues in SQLite (embedded-jobs.ts); the steps of one event-loop turn commit together (group-commit.ts). */
   private jobs: EmbeddedJobs | null = null;
+  private jobsGroup: GroupCommit | null = null;
 
   constructor(options: EmbeddedEngineOptions) {
     this.options = options;
@@ -128,6 +130,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
       this.claims = new EmbeddedClaims(db);
       this.heldClaims = new EmbeddedHeldClaims(db);
       this.jobs = new EmbeddedJobs(db);
+      this.jobsGroup = new GroupCommit(db);
       this.db = db;
     } catch (err) {
       throw unavailable('cannot open the embedded store', err);
@@ -215,6 +218,9 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
     this.statements = null;
     this.claims = null;
     this.heldClaims = null;
+    // Steps asked for before close() still commit; none is left hanging.
+    this.jobsGroup?.flush();
+    this.jobsGroup = null;
     this.jobs = null;
     this.receivers.clear();
     this.sets.clear();
@@ -340,10 +346,12 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
     return this.jobStep('listing queues', (j) => j.queueNames());
   }
 
-  private jobStep<T>(what: string, step: (jobs: EmbeddedJobs) => T): T {
+  /** One job step in this turn's group commit; settles after the commit, as `unavailable` if it failed. */
+  private async jobStep<T>(what: string, step: (jobs: EmbeddedJobs) => T): Promise<T> {
     this.ready();
+    const jobs = this.jobs!;
     try {
-      return step(this.jobs!);
+      return await this.jobsGroup!.run(() => step(jobs));
     } catch (err) {
       throw unavailable(`${what} failed`, err);
     }

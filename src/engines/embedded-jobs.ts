@@ -1,6 +1,8 @@
 /**
- * The embedded engine's JobQueues (core/engine.ts): jobs in the engine's SQLite file, one
- * transaction per call, so a step commits whole or not at all and survives a restart of the process.
+ * The embedded engine's JobQueues (core/engine.ts): jobs in the engine's SQLite file. Each call is
+ * atomic (one statement, or its own transaction: a savepoint when the engine runs it inside the
+ * group commit of its event-loop turn, group-commit.ts), so a step commits whole or not at all and
+ * survives a restart of the process.
  *
  *   jobs        one row per job; `state` as JobState; indexes for the claim order (waiting by
  *               priority desc, id), due delayed/failed jobs (run_at_ms) and leases (lease_expires_ms)

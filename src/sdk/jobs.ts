@@ -297,6 +297,8 @@ class PollingWorker<P> extends BaseWorker<P> {
   private latencyMs = 0;
   private slots: SlotsReply | null = null;
   private slotsAtMs = 0;
+  /** Ends the current nap early (stop()). */
+  private stopWake: (() => void) | null = null;
 
   constructor(client: BrigadeClient, key: string, queue: string, handler: JobHandler<P>, options: WorkerOptions) {
     super(client, key, queue, handler, options);
@@ -305,7 +307,7 @@ class PollingWorker<P> extends BaseWorker<P> {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.stopWake?.();
     await this.loop;
     await Promise.all([...this.running]);
   }
@@ -316,7 +318,7 @@ class PollingWorker<P> extends BaseWorker<P> {
         await this.client.ready();
         const free = this.concurrency - this.running.size;
         if (free === 0) {
-          await this.nap(Infinity);
+          await this.nap(Infinity, true);
           continue;
         }
         const sent = Date.now();
@@ -324,27 +326,32 @@ class PollingWorker<P> extends BaseWorker<P> {
         this.measure(sent, Date.now(), reply.now);
         this.stats.polls++;
         for (const job of reply.jobs) this.start(job);
-        if (reply.jobs.length > 0) continue;
-        await this.nap(await this.idleWaitMs());
+        // A full claim: there may be more (a backlog drains at full speed). Otherwise the queue is
+        // empty for now: the next poll waits for the worker's slot (or pollMs), however soon its
+        // handlers finish, so the polls that reach the server keep their separation (seed 002).
+        if (reply.jobs.length === free) continue;
+        await this.idle();
       } catch (err) {
         if (this.stopped) break;
         this.options.onError?.(err);
-        await this.nap(err instanceof BrigadeError && err.code === 'DISCONNECTED' ? 50 : 500);
+        await this.nap(err instanceof BrigadeError && err.code === 'DISCONNECTED' ? 50 : 500, false);
       }
     }
   }
 
-  /** Sleeps up to `ms`, or until a handler finishes or stop() is called. */
-  private nap(ms: number): Promise<void> {
+  /** Sleeps up to `ms`, or until stop() is called, or (`onFinish`) a handler finishes. */
+  private nap(ms: number, onFinish: boolean): Promise<void> {
     return new Promise((resolve) => {
       const timer = Number.isFinite(ms) ? setTimeout(done, ms) : null;
       const self = this;
       function done(): void {
         if (timer) clearTimeout(timer);
         self.wake = null;
+        self.stopWake = null;
         resolve();
       }
-      this.wake = done;
+      if (onFinish) this.wake = done;
+      this.stopWake = done;
     });
   }
 
@@ -353,6 +360,20 @@ class PollingWorker<P> extends BaseWorker<P> {
     const offset = serverNow - (sentMs + rtt / 2);
     this.clockOffsetMs = this.stats.polls === 0 ? offset : this.clockOffsetMs * 0.8 + offset * 0.2;
     this.latencyMs = this.stats.polls === 0 ? rtt / 2 : this.latencyMs * 0.8 + (rtt / 2) * 0.2;
+  }
+
+  /**
+   * Waits for the next poll. Slots: in steps of at most a third of the membership's TTL, re-joining
+   * the group at each (so a worker whose period is longer than the TTL stays a member, and learns a
+   * new count or index while it sleeps), until the slot.
+   */
+  private async idle(): Promise<void> {
+    for (;;) {
+      const waitMs = await this.idleWaitMs();
+      const stepMs = this.options.poll === 'fixed' ? waitMs : Math.min(waitMs, (this.slots?.ttlMs ?? 3000) / 3);
+      await this.nap(stepMs, false);
+      if (this.stopped || stepMs === waitMs) return;
+    }
   }
 
   private async idleWaitMs(): Promise<number> {

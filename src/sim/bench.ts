@@ -11,6 +11,7 @@ import { machineInfo } from './proc.ts';
 import { Progress } from './progress.ts';
 import { renderHtml, type BenchResult } from './report.ts';
 import { runTarget, type TargetResult } from './run-target.ts';
+import { jobsBenchUsage, runJobsBench } from './jobs-bench.ts';
 export type { BenchResult } from './report.ts';
 import type { Target } from './load-protocol.ts';
 
@@ -52,9 +53,10 @@ export async function runBench(argv: string[]): Promise<number> {
   const scenario = argv.indexOf('--scenario');
   if (scenario >= 0 && argv[scenario + 1] === 'choir') return (await import('./choir-bench.ts')).runChoirBench(argv);
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(benchUsage);
+    process.stdout.write(benchUsage + jobsBenchUsage);
     return 0;
   }
+  if (argv.some((a) => a === '--scenario' || a.startsWith('--scenario='))) return runJobsBench(argv);
   let o: BenchOptions;
   try {
     o = parseBenchOptions(argv);

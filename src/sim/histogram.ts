@@ -111,6 +111,16 @@ export class Histogram {
     }
   }
 
+  /** Empties it (a warm-up's samples dropped). */
+  reset(): void {
+    this.pos.fill(0);
+    this.neg.fill(0);
+    this.count = 0;
+    this.sum = 0;
+    this.min = Infinity;
+    this.max = -Infinity;
+  }
+
   toJSON(): HistogramJson {
     const pairs = (a: Float64Array) => {
       const out: [number, number][] = [];

@@ -89,6 +89,20 @@ function drain(p: ChildProcess): void {
   p.stderr?.resume();
 }
 
+/**
+ * Starts redis-server on a free loopback port, no persistence, its files in `dir`; `track` gets the
+ * process as soon as it is spawned (so a failed start is still stopped by the caller).
+ */
+export async function startRedisServer(dir: string, track: (p: ChildProcess) => void): Promise<{ proc: ChildProcess; port: number; command: string }> {
+  const port = await freePort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
+  const proc = spawn(process.env.REDIS_SERVER_BIN ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  track(proc);
+  await waitForLine(proc, 'redis-server', (line) => (line.includes('Ready to accept connections') ? true : undefined), 15_000);
+  drain(proc);
+  return { proc, port, command: `redis-server ${args.filter((a) => a !== dir).join(' ')}` };
+}
+
 export async function startTarget(target: Target, o: BenchOptions, onUnexpectedExit: (what: string) => void): Promise<RunningTarget> {
   const children: ChildProcess[] = [];
   const dirs: string[] = [];
@@ -137,17 +151,12 @@ async function startBrigadeTarget(
   const nodeFlags = [...shippedNodeFlags(cli), ...o.serverNodeOptions];
   const engineArgs: string[] = [];
   if (o.redis) {
-    const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'brigade-bench-redis-'));
     dirs.push(dir);
-    const redisArgs = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
-    const redis = spawn(process.env.REDIS_SERVER_BIN ?? 'redis-server', redisArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(redis);
-    await waitForLine(redis, 'redis-server', (line) => (line.includes('Ready to accept connections') ? true : undefined), 15_000);
-    drain(redis);
+    const { proc: redis, port, command } = await startRedisServer(dir, (p) => children.push(p));
     watch(redis, 'redis-server');
     processes.push({ pid: redis.pid!, role: 'redis-server', url: null });
-    commands.push(`redis-server ${redisArgs.filter((a) => a !== dir).join(' ')}`);
+    commands.push(command);
     // A fresh prefix per run: the log starts at position 0 like the embedded engine's.
     engineArgs.push('--redis', `redis://127.0.0.1:${port}`, '--redis-prefix', `bench-${randomBytes(4).toString('hex')}:`);
   }

@@ -21,7 +21,7 @@ export interface Worker<In, Out extends { t: string }> {
   stop(): Promise<void>;
 }
 
-export function startWorker<In, Out extends { t: string }>(name: 'viewer-worker' | 'editor-worker' | 'choir-worker', onFatal: (message: string) => void): Worker<In, Out> {
+export function startWorker<In, Out extends { t: string }>(name: 'viewer-worker' | 'editor-worker' | 'choir-worker' | 'jobs-worker', onFatal: (message: string) => void): Worker<In, Out> {
   const file = join(SIM_DIR, `${name}${WORKER_EXT}`);
   // BRIGADE_BENCH_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the simulator itself.
   const extra = (process.env.BRIGADE_BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);

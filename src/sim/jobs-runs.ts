@@ -1,0 +1,203 @@
+/**
+ * The jobs benchmarks' runs that measure a steady queue (src/sim/jobs-bench.ts picks one):
+ *
+ * - throughput: W worker processes of concurrency C with no-op handlers, idle and connected, then
+ *   one producer process enqueues N jobs in bulk batches as fast as they are stored; measured from
+ *   the first enqueue to the last handler start, with the CPU of every process of the run.
+ * - push latency: push workers, and a producer that enqueues one job per request at R jobs/s,
+ *   evenly paced; enqueue → handler start (both taken on the run's one clock) after a warm-up.
+ *
+ * Plus what the other runs share: forking jobs-worker processes, asking them for reports, CPU.
+ */
+import { Histogram } from './histogram.ts';
+import type { FromJobsWorker, JobsWorkerReport, ToJobsWorker } from './jobs-worker.ts';
+import { startJobsServer, type JobsServer } from './jobs-servers.ts';
+import type { JobsConn, JobsTargetName, WorkerSpec } from './jobs-target.ts';
+import type { LatencySummary } from './histogram.ts';
+import { cpuSeconds, machineBusySeconds, nowMs } from './proc.ts';
+import { startWorker, type Worker } from './workers.ts';
+
+export type JobsProc = Worker<ToJobsWorker, FromJobsWorker>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const r1 = (n: number) => Math.round(n * 10) / 10;
+const r3 = (n: number) => Math.round(n * 1000) / 1000;
+
+/** Worker processes and the server of one run, stopped together (also when the run fails). */
+export class RunProcesses {
+  readonly procs: JobsProc[] = [];
+  fatal: string | null = null;
+  /** Processes the run killed on purpose (the crash run): their exit is no failure. */
+  readonly killed = new Set<number>();
+
+  constructor(readonly server: JobsServer) {}
+
+  spawn(): JobsProc {
+    const w: JobsProc = startWorker<ToJobsWorker, FromJobsWorker>('jobs-worker', (message) => {
+      if (!this.killed.has(w.pid)) this.fatal ??= message;
+    });
+    this.procs.push(w);
+    return w;
+  }
+
+  /** Throws the first failure a worker process reported. */
+  check(): void {
+    if (this.fatal) throw new Error(this.fatal);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.procs.map((p) => p.stop()));
+    await this.server.stop();
+  }
+}
+
+export async function startWorkerProcs(run: RunProcesses, target: JobsTargetName, conn: JobsConn, spec: WorkerSpec,
+  processes: number, workersPerProcess: number, keepNumbers = false): Promise<JobsProc[]> {
+  const procs = Array.from({ length: processes }, () => run.spawn());
+  await Promise.all(procs.map((p, i) => p.ask({ t: 'workers', target, conn, spec: { ...spec, workerId: `${spec.workerId ?? 'w'}${i}` }, count: workersPerProcess, keepNumbers }, 'ready', 60_000)));
+  return procs;
+}
+
+export async function reportsOf(procs: JobsProc[], timeoutMs = 15_000): Promise<JobsWorkerReport[]> {
+  return Promise.all(procs.map((p) => p.ask({ t: 'report' }, 'report', timeoutMs)));
+}
+
+export const sumCpu = (pids: number[]): number => pids.reduce((s, pid) => s + (cpuSeconds(pid) || 0), 0);
+
+export interface ThroughputOptions {
+  jobs: number; workers: number; concurrency: number; batch: number; inFlight: number; peerPollMs: number; brigadeMode: 'push' | 'poll'; maxSeconds: number;
+}
+
+export interface ThroughputRun {
+  target: JobsTargetName;
+  round: number;
+  jobs: number;
+  handled: number;
+  seconds: number;
+  jobsPerSecond: number;
+  /** From the first enqueue to the last one stored, s. */
+  enqueueSeconds: number;
+  /** CPU-seconds of the processes that do the queue's work: the Brigade node (+ redis-server), redis-server for bullmq, every process for plainjob. */
+  serverCpuSeconds: number;
+  jobsPerServerCpuSecond: number;
+  /** CPU-seconds of every process of the run: server, workers, producer. */
+  totalCpuSeconds: number;
+  jobsPerTotalCpuSecond: number;
+  workersCpuSeconds: number;
+  producerCpuSeconds: number;
+  /** What the whole machine was busy with meanwhile (other helpers included), CPU-seconds. */
+  machineBusyCpuSeconds: number;
+  serverCounted: string;
+  commands: string[];
+}
+
+export async function throughputRun(target: JobsTargetName, round: number, o: ThroughputOptions, log: (s: string) => void): Promise<ThroughputRun> {
+  const server = await startJobsServer(target);
+  const run = new RunProcesses(server);
+  try {
+    const producer = run.spawn();
+    await producer.ask({ t: 'prepare', target, conn: server.conn }, 'prepared', 30_000);
+    // Peers poll every peerPollMs when they find nothing (their way); Brigade in poll mode does the same.
+    const spec: WorkerSpec = { queue: 'bench', concurrency: o.concurrency, mode: o.brigadeMode, poll: 'fixed', pollMs: o.peerPollMs, leaseMs: 30_000 };
+    const workers = await startWorkerProcs(run, target, server.conn, spec, o.workers, 1);
+    await sleep(500);
+    const workerPids = workers.map((w) => w.pid);
+    const queuePids = server.pids().length > 0 ? server.pids() : [producer.pid, ...workerPids];
+    const cpu0 = { server: sumCpu(queuePids), workers: sumCpu(workerPids), producer: sumCpu([producer.pid]), machine: machineBusySeconds() };
+    const produced = producer.ask({
+      t: 'produce', target, conn: server.conn, spec: { queue: 'bench' }, first: 0, count: o.jobs, batch: o.batch, perSecond: 0, inFlight: o.inFlight, retry: false,
+    }, 'produced', o.maxSeconds * 1000);
+    const deadline = nowMs() + o.maxSeconds * 1000;
+    let reports: JobsWorkerReport[] = [];
+    for (;;) {
+      await sleep(250);
+      run.check();
+      // A plainjob process can hold its event loop for seconds (synchronous SQLite waiting on the file's lock).
+      reports = await reportsOf(workers, 120_000);
+      const handled = reports.reduce((s, r) => s + r.handled, 0);
+      if (handled >= o.jobs) break;
+      if (nowMs() > deadline) throw new Error(`${target}: ${handled} of ${o.jobs} jobs handled after ${o.maxSeconds} s`);
+    }
+    const cpu1 = { server: sumCpu(queuePids), workers: sumCpu(workerPids), producer: sumCpu([producer.pid]), machine: machineBusySeconds() };
+    const p = await produced;
+    const lastAt = Math.max(...reports.map((r) => r.lastAt));
+    const seconds = (lastAt - p.firstAt) / 1000;
+    const handled = reports.reduce((s, r) => s + r.handled, 0);
+    const serverCpu = cpu1.server - cpu0.server;
+    const workersCpu = cpu1.workers - cpu0.workers;
+    const producerCpu = cpu1.producer - cpu0.producer;
+    const inProcess = server.pids().length === 0;
+    const totalCpu = inProcess ? serverCpu : serverCpu + workersCpu + producerCpu;
+    const result: ThroughputRun = {
+      target, round, jobs: o.jobs, handled, seconds: r3(seconds), jobsPerSecond: Math.round(o.jobs / seconds), enqueueSeconds: r3((p.lastAt - p.firstAt) / 1000),
+      serverCpuSeconds: r3(serverCpu), jobsPerServerCpuSecond: Math.round(o.jobs / serverCpu),
+      totalCpuSeconds: r3(totalCpu), jobsPerTotalCpuSecond: Math.round(o.jobs / totalCpu),
+      workersCpuSeconds: r3(workersCpu), producerCpuSeconds: r3(producerCpu), machineBusyCpuSeconds: r3(cpu1.machine - cpu0.machine),
+      serverCounted: inProcess ? 'producer and worker processes (the queue runs in them)' : target === 'bullmq' ? 'redis-server' : target === 'brigade-redis' ? 'brigade node + redis-server' : 'brigade node',
+      commands: server.commands,
+    };
+    log(`[${target} round ${round}] ${result.jobsPerSecond.toLocaleString('en-US')} jobs/s, ${result.jobsPerServerCpuSecond.toLocaleString('en-US')} jobs per server CPU-second (${result.serverCounted}), ${result.jobsPerTotalCpuSecond.toLocaleString('en-US')} per CPU-second of all processes`);
+    return result;
+  } finally {
+    await run.stop();
+  }
+}
+
+export interface PushOptions { rate: number; seconds: number; warmupSeconds: number; workers: number; concurrency: number }
+
+export interface PushRun {
+  target: JobsTargetName;
+  rate: number;
+  jobs: number;
+  handled: number;
+  /** Enqueue (just before the request is sent) → handler start, ms. */
+  pickupMs: LatencySummary;
+  serverCpuSeconds: number;
+  serverCpuPercentOfOneCore: number;
+  commands: string[];
+}
+
+export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: string) => void): Promise<PushRun> {
+  const server = await startJobsServer(target);
+  const run = new RunProcesses(server);
+  try {
+    const workers = await startWorkerProcs(run, target, server.conn, { queue: 'push', concurrency: o.concurrency, mode: 'push' }, o.workers, 1);
+    const producer = run.spawn();
+    const inFlight = Math.max(4, Math.ceil(o.rate / 100));
+    const produce = (first: number, seconds: number) => producer.ask({
+      t: 'produce', target, conn: server.conn, spec: { queue: 'push' }, first, count: Math.round(o.rate * seconds), batch: 1, perSecond: o.rate, inFlight, retry: false,
+    }, 'produced', (seconds + 60) * 1000);
+    const waitHandled = async (n: number) => {
+      const deadline = nowMs() + 30_000;
+      for (;;) {
+        run.check();
+        const handled = (await reportsOf(workers)).reduce((s, r) => s + r.handled, 0);
+        if (handled >= n) return;
+        if (nowMs() > deadline) throw new Error(`${target}: ${handled} of ${n} jobs handled 30 s after the last enqueue`);
+        await sleep(50);
+      }
+    };
+    const warm = Math.round(o.rate * o.warmupSeconds);
+    if (warm > 0) {
+      await produce(0, o.warmupSeconds);
+      await waitHandled(warm);
+      for (const w of workers) w.send({ t: 'reset' });
+    }
+    const cpu0 = sumCpu(server.pids());
+    const t0 = nowMs();
+    const p = await produce(warm, o.seconds);
+    await waitHandled(p.enqueued);
+    const cpu = sumCpu(server.pids()) - cpu0;
+    const reports = await reportsOf(workers);
+    const h = new Histogram();
+    for (const r of reports) h.add(r.pickup);
+    const result: PushRun = {
+      target, rate: o.rate, jobs: p.enqueued, handled: h.count, pickupMs: h.summary(), serverCpuSeconds: r3(cpu),
+      serverCpuPercentOfOneCore: r1((cpu / ((nowMs() - t0) / 1000)) * 100), commands: server.commands,
+    };
+    log(`[${target}] ${o.rate} jobs/s pushed: pick-up p50 ${result.pickupMs.p50} ms, p99 ${result.pickupMs.p99} ms, max ${result.pickupMs.max} ms (${result.handled} jobs)`);
+    return result;
+  } finally {
+    await run.stop();
+  }
+}

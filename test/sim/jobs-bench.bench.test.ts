@@ -1,0 +1,95 @@
+/**
+ * `brigade bench --scenario jobs-*` works end to end at tiny sizes (docs/jobs.md#benchmarks): real
+ * Brigade nodes (embedded and over a real redis-server), the real plainjob and bullmq peers, real
+ * worker processes. A harness check, not a performance test: no figure is compared with a threshold;
+ * what is asserted is that every job enqueued was handled, the report has its fields, the crash
+ * run lost nothing, and bad options are refused with a code before anything starts.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { bench } from '../helpers/bench-run.ts';
+
+const dirs: string[] = [];
+after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+
+async function run(args: string[]): Promise<{ result: Record<string, any>; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'jobs-bench-'));
+  dirs.push(dir);
+  const r = await bench([...args, '--out', dir, '--no-progress']);
+  assert.equal(r.code, 0, `exit 0\n${r.stdout}\n${r.stderr}`);
+  const file = readdirSync(dir).find((f) => f.endsWith('.json'));
+  assert.ok(file, 'a result file');
+  assert.match(r.stdout, new RegExp(`result: .*${file}`));
+  const result = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Record<string, any>;
+  assert.equal(result.bench, 'brigade-jobs-bench');
+  assert.equal(result.ok, true);
+  assert.equal(result.machine.cores > 0, true);
+  return { result: result.result, dir };
+}
+
+describe('brigade bench --scenario jobs-*', () => {
+  it('refuses an unknown scenario and bad values with a code, starting nothing', async () => {
+    const a = await bench(['--scenario', 'jobs-nope']);
+    assert.equal(a.code, 2);
+    assert.match(a.stderr, /BENCH_BAD_OPTION: --scenario must be one of jobs-throughput/);
+    const b = await bench(['--scenario', 'jobs-throughput', '--targets', 'brigade,nope']);
+    assert.equal(b.code, 2);
+    assert.match(b.stderr, /unknown "nope"/);
+    const c = await bench(['--scenario', 'jobs-push', '--jobs', '5']);
+    assert.equal(c.code, 2);
+    assert.match(c.stderr, /BENCH_UNKNOWN_OPTION: unknown option --jobs for jobs-push/);
+  });
+
+  it('jobs-throughput: every target handles every job, with jobs/s and CPU figures', async () => {
+    const { result } = await run(['--scenario', 'jobs-throughput', '--jobs', '300', '--workers', '2', '--concurrency', '5']);
+    const targets = ['brigade', 'plainjob', 'brigade-redis', 'bullmq'];
+    assert.deepEqual(result.runs.map((r: any) => r.target), targets);
+    for (const r of result.runs) {
+      assert.ok(r.handled >= 300, `${r.target}: every job handled`);
+      assert.ok(r.jobsPerSecond > 0 && r.seconds > 0, `${r.target}: a rate`);
+      assert.ok(r.totalCpuSeconds > 0 && r.jobsPerTotalCpuSecond > 0, `${r.target}: CPU counted`);
+      assert.equal(typeof r.serverCounted, 'string');
+    }
+    assert.deepEqual(Object.keys(result.byTarget), targets);
+  });
+
+  it('jobs-push: pick-up latency of every job enqueued after the warm-up', async () => {
+    const { result } = await run(['--scenario', 'jobs-push', '--rate', '40', '--seconds', '2', '--warmup-seconds', '1', '--workers', '1', '--concurrency', '5']);
+    const [r] = result.runs;
+    assert.equal(r.target, 'brigade');
+    assert.equal(r.jobs, 80);
+    assert.equal(r.handled, 80);
+    assert.equal(r.pickupMs.samples, 80);
+    assert.ok(r.pickupMs.p50 !== null && r.pickupMs.p99 >= r.pickupMs.p50);
+  });
+
+  it('jobs-slots: arrivals, gaps and waits per mode and count, and one chart per mode', async () => {
+    const charts = mkdtempSync(join(tmpdir(), 'jobs-charts-'));
+    dirs.push(charts);
+    const { result } = await run(['--scenario', 'jobs-slots', '--counts', '2', '--modes', 'fixed,slots', '--separation-ms', '100',
+      '--seconds', '2', '--job-rate', '2', '--charts', charts]);
+    assert.deepEqual(result.runs.map((r: any) => [r.mode, r.workers]), [['fixed', 2], ['slots', 2]]);
+    for (const r of result.runs) {
+      assert.ok(r.arrivals > 0, `${r.mode}: polls arrived`);
+      assert.equal(r.bins.length, 20, 'a bin per separation of the window');
+      assert.ok(r.longestWaitMs !== null, `${r.mode}: every job picked up`);
+      assert.equal(typeof r.gapCv, 'number');
+    }
+    assert.deepEqual(readdirSync(charts).sort(), ['bench-jobs-slots-fixed.svg', 'bench-jobs-slots-slots.svg']);
+    assert.match(readFileSync(join(charts, 'bench-jobs-slots-slots.svg'), 'utf8'), /^<svg[^]*polls arriving at the server[^]*<\/svg>\s*$/);
+  });
+
+  it('jobs-crash: kill -9 of workers and of the node, and every job completed', async () => {
+    const { result } = await run(['--scenario', 'jobs-crash', '--jobs', '300', '--seconds', '4', '--workers', '2', '--concurrency', '10',
+      '--kill-every-ms', '1000', '--server-kill-share', '50', '--lease-ms', '1000', '--drain-seconds', '60']);
+    assert.equal(result.jobs, 300);
+    assert.ok(result.kills.workers + result.kills.server > 0, 'something was killed');
+    assert.equal(result.completed, 300);
+    assert.equal(result.lost, 0);
+    assert.ok(result.handlerRuns >= result.jobs - result.jobsNotSeenRunning, 'every job seen running counts a run');
+    assert.equal(result.extraRuns >= result.jobsRunTwiceOrMore, true);
+  });
+});
