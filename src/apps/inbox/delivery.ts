@@ -235,6 +235,10 @@ export class Delivery {
     if (this.conns.size === 0) return;
     const view = await this.inbox.messages();
     const st: MessagesState = view.state;
+    // A device's registry revision is read from the store's column: building its recipient (a copy
+    // of its profile) only when there is a change to evaluate keeps an idle tick at a lookup per
+    // connected device, not a profile copy per device every 100 ms.
+    const devices = (await this.inbox.registry()).state.devices;
     for (const conn of [...this.conns.values()]) {
       if (nowMs - conn.lastMs > LEASE_MS) {
         this.conns.delete(conn.id);
@@ -242,13 +246,15 @@ export class Delivery {
         continue;
       }
       if (conn.stalled) continue;
-      const rec = await this.inbox.recipientFor(conn.id);
-      if (rec === null) continue;
-      if (conn.epoch !== view.epoch || rec.rev !== conn.rev || conn.sentSeq < Math.min(st.changesSince, view.version)) {
+      const index = devices.findHex(conn.id);
+      if (index < 0) continue;
+      if (conn.epoch !== view.epoch || devices.rev[index] !== conn.rev || conn.sentSeq < Math.min(st.changesSince, view.version)) {
         await this.catchUp(conn, conn.epoch, conn.sentSeq, conn.epoch === view.epoch);
         continue;
       }
       if (conn.sentSeq >= view.version) continue;
+      const rec = await this.inbox.recipientFor(conn.id);
+      if (rec === null) continue;
       const items: DeviceItem[] = [];
       const ids = new Set<string>();
       for (let k = st.changeSeqs.length - 1; k >= 0 && st.changeSeqs[k] > conn.sentSeq; k--) ids.add(st.changeIds[k]);

@@ -94,6 +94,29 @@ export class Inbox {
     return { id };
   }
 
+  /**
+   * Registers many devices in one write (the publisher's bulk path, for importing a population):
+   * every profile is checked before anything is written, so a bad one changes nothing.
+   */
+  async registerMany(body: unknown, maxDevices: number): Promise<{ ids: string[] }> {
+    const list = (body as { devices?: unknown } | null)?.devices;
+    if (!Array.isArray(list) || list.length === 0) throw bad('send {"devices": [{"groups": [...], "attributes": {...}}, ...]}');
+    if (list.length > maxDevices) throw tooLarge(`at most ${maxDevices} devices per bulk registration, got ${list.length}`);
+    const at = this.now();
+    const events: RegistryEvent[] = list.map((d, k) => {
+      if (d === null || typeof d !== 'object' || Array.isArray(d)) throw bad(`devices[${k}] must be {"groups": [...], "attributes": {...}}`);
+      const b = d as Record<string, unknown>;
+      try {
+        return { t: 'reg', id: newId(), g: checkGroups(b.groups ?? [], this.limits), a: checkAttributes(b.attributes ?? {}, this.limits), at };
+      } catch (err) {
+        if (err instanceof BrigadeError) throw new BrigadeError(err.code, `devices[${k}]: ${err.message}`);
+        throw err;
+      }
+    });
+    await this.core.channels.publishInternal(REGISTRY_CHANNEL, events.map(encodeEvent), 'inbox');
+    return { ids: events.map((e) => (e as { id: string }).id) };
+  }
+
   /** Throws INBOX_UNKNOWN_DEVICE when the registry does not hold `id` (never registered, or forgotten). */
   async device(id: string): Promise<{ groups: string[]; attributes: Record<string, Value>; lastSeen: number }> {
     const { state } = await this.registry();
