@@ -60,7 +60,7 @@ export interface MessageReport {
 }
 
 export type FromDeviceWorker =
-  | { t: 'connected'; ok: number; failed: number; errors: string[]; seconds: number; epoch: number; head: number; handshake: HistogramJson }
+  | { t: 'connected'; ok: number; failed: number; retries: number; errors: string[]; seconds: number; epoch: number; head: number; handshake: HistogramJson }
   /** firstMessage: per device, its connect → its first message, ms (a storm's figure). */
   | { t: 'report'; messages: MessageReport[]; firstMessage: HistogramJson; closed: number; errors: string[] }
   | { t: 'disconnected' }
@@ -84,6 +84,8 @@ interface Device {
 let devices: Device[] = [];
 let spec: ConnectSpec | null = null;
 let closed = 0;
+/** Connections tried again after a refusal before they were open. */
+let retries = 0;
 const errors: string[] = [];
 const noteError = (e: string) => { if (errors.length < 10) errors.push(e); };
 let ackTimer: NodeJS.Timeout | null = null;
@@ -208,6 +210,7 @@ async function connectAll(s: ConnectSpec): Promise<void> {
   const t0 = nowMs();
   const handshake = new Histogram();
   let ok = 0, failed = 0, started = 0, inFlight = 0;
+  retries = 0;
   let epoch = 0, head = 0;
   const n = s.devices.length;
   devices = new Array(n);
@@ -223,10 +226,25 @@ async function connectAll(s: ConnectSpec): Promise<void> {
       if (ok + failed === n) resolve();
       else if (s.ratePerSecond === 0) startSome();
     };
+    const open = (k: number, done: (err: string | null, pos?: [number, number]) => void): Device =>
+      (s.kind === 'brigade' ? brigadeDevice(s, k, done) : s.kind === 'sql' ? sqlDevice(s, k, done) : mqttDevice(s, k, done));
     const startOne = () => {
       const k = started++;
       inFlight++;
-      devices[k] = s.kind === 'brigade' ? brigadeDevice(s, k, finish(k)) : s.kind === 'sql' ? sqlDevice(s, k, finish(k)) : mqttDevice(s, k, finish(k));
+      const startedMs = nowMs();
+      let tries = 0;
+      // A connection refused or reset before it was open (a full accept queue, a source port still
+      // in use) is tried again, as a device would, up to 3 times; its time counts from the first try.
+      const attempt = (err: string | null, pos?: [number, number]) => {
+        if (err && !devices[k].open && tries < 3 && /ECONNRESET|ECONNREFUSED|EADDRINUSE|closed before the handshake/.test(err)) {
+          tries++;
+          retries++;
+          setTimeout(() => { devices[k] = open(k, attempt); devices[k].startedMs = startedMs; }, 50 * tries);
+          return;
+        }
+        finish(k)(err, pos);
+      };
+      devices[k] = open(k, attempt);
     };
     function startSome(): void {
       while (started < n && inFlight < s.concurrency) startOne();
@@ -247,7 +265,7 @@ async function connectAll(s: ConnectSpec): Promise<void> {
       for (let k = round; k < devices.length; k += 20) (devices[k] as (Device & { ack?(): void }) | undefined)?.ack?.();
     }, 1000);
   }
-  send({ t: 'connected', ok, failed, errors: errors.splice(0), seconds: (nowMs() - t0) / 1000, epoch, head, handshake: handshake.toJSON() });
+  send({ t: 'connected', ok, failed, retries, errors: errors.splice(0), seconds: (nowMs() - t0) / 1000, epoch, head, handshake: handshake.toJSON() });
 }
 
 /** Per expression, which of this process's devices it selects (the report is polled while a message spreads). */

@@ -199,7 +199,7 @@ function startWorkers(count: number, firstAddress: number, onFatal: (m: string) 
   return { workers, addresses };
 }
 
-interface Connected { ok: number; failed: number; seconds: number; epoch: number; head: number; handshakeMs: LatencySummary; errors: string[] }
+interface Connected { ok: number; failed: number; retries: number; seconds: number; epoch: number; head: number; handshakeMs: LatencySummary; errors: string[] }
 
 async function connectDevices(
   workers: DeviceWorker[], addresses: string[], kind: DeviceKind, count: number, urls: string[], o: Options,
@@ -220,7 +220,7 @@ async function connectDevices(
   const hs = new Histogram();
   for (const r of replies) hs.add(r.handshake);
   return {
-    ok: replies.reduce((s, r) => s + r.ok, 0), failed: replies.reduce((s, r) => s + r.failed, 0), seconds: (nowMs() - t0) / 1000,
+    ok: replies.reduce((s, r) => s + r.ok, 0), failed: replies.reduce((s, r) => s + r.failed, 0), retries: replies.reduce((s, r) => s + r.retries, 0), seconds: (nowMs() - t0) / 1000,
     epoch: replies.find((r) => r.epoch)?.epoch ?? 0, head: Math.max(...replies.map((r) => r.head)), handshakeMs: hs.summary(),
     errors: replies.flatMap((r) => r.errors).slice(0, 5),
   };
@@ -444,7 +444,7 @@ async function main(): Promise<void> {
       const x = await waitDelivered(w.workers, { id: before.id, to: 'all' }, 30_000);
       const seconds = (nowMs() - t0) / 1000;
       result.storm = {
-        devices: o.connected, askedPerSecond: o.stormRate, connected: storm.ok, failed: storm.failed, connectSeconds: r3(storm.seconds),
+        devices: o.connected, askedPerSecond: o.stormRate, connected: storm.ok, failed: storm.failed, retries: storm.retries, connectSeconds: r3(storm.seconds),
         achievedPerSecond: Math.round(storm.ok / storm.seconds), withFirstMessage: x.received, unexpectedMessages: x.unexpected,
         connectToFirstMessageMs: x.firstMessage.summary(), handshakeMs: storm.handshakeMs, serverCpuSeconds: r3(cpuOf(serverPids) - cpu0), windowSeconds: r3(seconds),
         errors: storm.errors,

@@ -62,6 +62,8 @@ export class Delivery {
   private readonly conns = new Map<string, Conn>();
   private readonly counts = new Map<string, [number, number]>();
   private lastCountsMs = 0;
+  /** The registry's version at the last tick: while it stays, no device's profile changed. */
+  private registryVersion = -1;
 
   constructor(private readonly core: AppCore<any>, private readonly inbox: Inbox, private readonly tokens: DeviceTokens, private readonly options: { unackedBytes: number }) {
     const bindings = this.bindings;
@@ -235,10 +237,14 @@ export class Delivery {
     if (this.conns.size === 0) return;
     const view = await this.inbox.messages();
     const st: MessagesState = view.state;
-    // A device's registry revision is read from the store's column: building its recipient (a copy
-    // of its profile) only when there is a change to evaluate keeps an idle tick at a lookup per
-    // connected device, not a profile copy per device every 100 ms.
-    const devices = (await this.inbox.registry()).state.devices;
+    // A device's profile can have changed only when the registry has: while it has not, an idle
+    // tick looks up nothing per device; when it has, each device's revision is read from the
+    // store's column, and its recipient (a copy of its profile) is built only when there is a
+    // change to evaluate.
+    const registry = await this.inbox.registry();
+    const devices = registry.state.devices;
+    const registryChanged = registry.version !== this.registryVersion;
+    this.registryVersion = registry.version;
     for (const conn of [...this.conns.values()]) {
       if (nowMs - conn.lastMs > LEASE_MS) {
         this.conns.delete(conn.id);
@@ -246,9 +252,13 @@ export class Delivery {
         continue;
       }
       if (conn.stalled) continue;
-      const index = devices.findHex(conn.id);
-      if (index < 0) continue;
-      if (conn.epoch !== view.epoch || devices.rev[index] !== conn.rev || conn.sentSeq < Math.min(st.changesSince, view.version)) {
+      let revChanged = conn.rev < 0;
+      if (registryChanged && !revChanged) {
+        const index = devices.findHex(conn.id);
+        if (index < 0) continue;
+        revChanged = devices.rev[index] !== conn.rev;
+      }
+      if (conn.epoch !== view.epoch || revChanged || conn.sentSeq < Math.min(st.changesSince, view.version)) {
         await this.catchUp(conn, conn.epoch, conn.sentSeq, conn.epoch === view.epoch);
         continue;
       }

@@ -266,6 +266,7 @@ export class Inbox {
 
   private readonly inFlight = new Set<string>();
   private nextSweepMs = 0;
+  private nextSeenScanMs = 0;
 
   /** Takes `key` for `ttlMs` across nodes (always, without a shared Claims). */
   private async claim(key: string, ttlMs: number): Promise<boolean> {
@@ -310,6 +311,9 @@ export class Inbox {
       if (stale) this.once(`inbox:sweep:${Math.floor(nowMs / every)}`, REGISTRY_CHANNEL, { t: 'sweep', before });
     }
     // Last seen: written when the registry's time is older than a tenth of the TTL (at most an hour).
+    // That is at least a second, so the connected devices are looked at once a second, not every tick.
+    if (nowMs < this.nextSeenScanMs) return;
+    this.nextSeenScanMs = nowMs + 1000;
     const ids: string[] = [];
     const staleSec = Math.floor((nowMs - every) / 1000);
     for (const id of seenIds) {
