@@ -426,6 +426,15 @@ async function main(): Promise<void> {
     if (conn.failed > 0 || fatalError) throw new Error(`devices failed to connect: ${conn.errors.join('; ')} ${fatalError ?? ''}`);
     await sleep(1000);
 
+    // -- idle: what the nodes spend with every device connected and nothing to deliver -----------
+    {
+      const c0 = cpuOf(serverPids), t0 = nowMs();
+      await sleep(3000);
+      const seconds = (nowMs() - t0) / 1000;
+      result.idle = { seconds: r3(seconds), serverCpuPercentOfOneCore: r1((100 * (cpuOf(serverPids) - c0)) / seconds) };
+      log(`idle: the nodes and redis-server use ${(result.idle as { serverCpuPercentOfOneCore: number }).serverCpuPercentOfOneCore} % of a core`);
+    }
+
     // -- fan-out ---------------------------------------------------------------------------------
     const publishBrigade = async (to: string, k: number) => ((await api(http[k % http.length], '/api/inbox/messages', { to, title: TITLE, body: BODY })) as { id: string }).id;
     const fanout = await deliveryRound('brigade', w.workers, ['groups', 'mixed'], o.messages, conn.ok, serverPids, genPids, publishBrigade);

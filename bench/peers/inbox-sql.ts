@@ -39,7 +39,7 @@ function open(): { db: Database.Database; reused: boolean } {
     const db = new Database(file, { fileMustExist: true });
     const meta = db.prepare('SELECT devices, seed FROM meta').get() as { devices: number; seed: number } | undefined;
     if (meta?.devices === devices && meta.seed === seed) {
-      db.exec('DELETE FROM inbox; DELETE FROM messages; VACUUM;');
+      db.exec('DELETE FROM inbox; DELETE FROM messages;');
       return { db, reused: true };
     }
     db.close();
