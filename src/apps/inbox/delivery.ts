@@ -64,6 +64,12 @@ export class Delivery {
   private lastCountsMs = 0;
   /** The registry's version at the last tick: while it stays, no device's profile changed. */
   private registryVersion = -1;
+  /** The messages log's position and epoch at the last walk over the connected devices. */
+  private pushedVersion = -1;
+  private pushedEpoch = -1;
+  /** A device's profile changed through this node since the last walk (deviceChanged). */
+  private profileChanged = false;
+  private nextLeaseCheckMs = 0;
 
   constructor(private readonly core: AppCore<any>, private readonly inbox: Inbox, private readonly tokens: DeviceTokens, private readonly options: { unackedBytes: number }) {
     const bindings = this.bindings;
@@ -133,7 +139,10 @@ export class Delivery {
   /** A device's profile changed through this node: re-evaluated at the next tick (other nodes see the registry's revision). */
   deviceChanged(id: string): void {
     const c = this.conns.get(id);
-    if (c) c.rev = -1;
+    if (c) {
+      c.rev = -1;
+      this.profileChanged = true;
+    }
   }
 
   stop(): void {
@@ -245,6 +254,14 @@ export class Delivery {
     const devices = registry.state.devices;
     const registryChanged = registry.version !== this.registryVersion;
     this.registryVersion = registry.version;
+    // Nothing new to push to anyone (no message changed, no profile changed): skip the walk over
+    // every connected device, but for the leases, once a second.
+    const quiet = view.version === this.pushedVersion && view.epoch === this.pushedEpoch && !registryChanged && !this.profileChanged;
+    if (quiet && nowMs < this.nextLeaseCheckMs) return;
+    this.pushedVersion = view.version;
+    this.pushedEpoch = view.epoch;
+    this.profileChanged = false;
+    this.nextLeaseCheckMs = nowMs + 1000;
     for (const conn of [...this.conns.values()]) {
       if (nowMs - conn.lastMs > LEASE_MS) {
         this.conns.delete(conn.id);
