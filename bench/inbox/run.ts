@@ -40,6 +40,7 @@ import { simFetch } from '../../src/sim/loopback-fetch.ts';
 import { cpuSeconds, machineBusySeconds, machineInfo, nowMs, rssBytes } from '../../src/sim/proc.ts';
 import { startWorker, type Worker } from '../../src/sim/workers.ts';
 import { panelSvg } from '../../src/sim/svg.ts';
+import { scrapeMetrics } from '../../src/sim/prom.ts';
 import type { ConnectSpec, DeviceKind, FromDeviceWorker, MessageReport, ToDeviceWorker } from './device-worker.ts';
 import { EXPRESSIONS, GROUPS_EXPRESSION_TOPICS, matcher, profileOf, type ExpressionName } from './population.ts';
 
@@ -439,6 +440,8 @@ async function main(): Promise<void> {
     const publishBrigade = async (to: string, k: number) => ((await api(http[k % http.length], '/api/inbox/messages', { to, title: TITLE, body: BODY })) as { id: string }).id;
     const fanout = await deliveryRound('brigade', w.workers, ['groups', 'mixed'], o.messages, conn.ok, serverPids, genPids, publishBrigade);
     result.fanout = fanout;
+    // The adaptive tick each node ran at (it stretches when a tick's work outlasts it, on every node at once).
+    result.tickIntervalMs = await Promise.all(http.map(async (base) => (await scrapeMetrics(base)).brigade_tick_interval_ms ?? null));
 
     // -- storm -----------------------------------------------------------------------------------
     if (o.stormRate > 0) {
