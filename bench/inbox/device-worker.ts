@@ -214,6 +214,15 @@ async function connectAll(s: ConnectSpec): Promise<void> {
   let epoch = 0, head = 0;
   const n = s.devices.length;
   devices = new Array(n);
+  if (s.kind === 'brigade' && ackTimer === null) {
+    // Each device acks every 20 s (its lease on the node: 60 s), a twentieth of them each second,
+    // from the start: a connect phase can outlast a lease.
+    let round = 0;
+    ackTimer = setInterval(() => {
+      round = (round + 1) % 20;
+      for (let k = round; k < devices.length; k += 20) (devices[k] as (Device & { ack?(): void }) | undefined)?.ack?.();
+    }, 1000);
+  }
   await new Promise<void>((resolve) => {
     if (n === 0) { resolve(); return; }
     const finish = (k: number) => (err: string | null, pos?: [number, number]) => {
@@ -257,14 +266,6 @@ async function connectAll(s: ConnectSpec): Promise<void> {
       if (started >= n) clearInterval(timer);
     }, 5);
   });
-  if (s.kind === 'brigade' && ackTimer === null) {
-    // Each device acks every 20 s (its lease on the node), a twentieth of them each second.
-    let round = 0;
-    ackTimer = setInterval(() => {
-      round = (round + 1) % 20;
-      for (let k = round; k < devices.length; k += 20) (devices[k] as (Device & { ack?(): void }) | undefined)?.ack?.();
-    }, 1000);
-  }
   send({ t: 'connected', ok, failed, retries, errors: errors.splice(0), seconds: (nowMs() - t0) / 1000, epoch, head, handshake: handshake.toJSON() });
 }
 
