@@ -17,6 +17,9 @@ export const SIM_HTTP_SOURCE = '127.0.0.8';
 
 export interface SimFetchInit {
   method?: 'GET' | 'POST';
+  /** A request body (sent as is) and headers. */
+  body?: string | Uint8Array;
+  headers?: Record<string, string>;
   /** Whole request, ms (default 10 s). */
   timeoutMs?: number;
   /** Source address; default SIM_HTTP_SOURCE for 127.x hosts, none otherwise. */
@@ -29,7 +32,7 @@ export function simFetch(url: string, init: SimFetchInit = {}): Promise<Response
   const timeoutMs = init.timeoutMs ?? 10_000;
   const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(u, { method: init.method ?? 'GET', localAddress, agent: false }, (res: IncomingMessage) => {
+    const req = request(u, { method: init.method ?? 'GET', localAddress, agent: false, headers: init.headers }, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', fail);
@@ -48,6 +51,6 @@ export function simFetch(url: string, init: SimFetchInit = {}): Promise<Response
       reject(new Error(`${init.method ?? 'GET'} ${url}${localAddress ? ` from ${localAddress}` : ''}: ${err.message}`));
     }
     req.on('error', fail);
-    req.end();
+    req.end(init.body);
   });
 }

@@ -25,6 +25,8 @@ export interface Panel {
   title: string;
   leftLabel: string;
   rightLabel?: string;
+  /** The x axis's label (default "second of the run"). */
+  xLabel?: string;
   series: Series[];
 }
 
@@ -63,7 +65,7 @@ export function drawPanel(p: Panel, seconds: number[]): string {
     out.push(`<line x1="${x}" x2="${x}" y1="${p.y + p.h}" y2="${p.y + p.h + 4}" class="axis"/>`);
     out.push(`<text x="${x}" y="${p.y + p.h + 16}" class="xtick" text-anchor="middle">${s}</text>`);
   }
-  out.push(`<text x="${p.x + p.w / 2}" y="${p.y + p.h + 32}" class="label" text-anchor="middle">second of the run</text>`);
+  out.push(`<text x="${p.x + p.w / 2}" y="${p.y + p.h + 32}" class="label" text-anchor="middle">${esc(p.xLabel ?? 'second of the run')}</text>`);
   out.push(`<text transform="translate(${p.x - 44},${p.y + p.h / 2}) rotate(-90)" class="label" text-anchor="middle">${esc(p.leftLabel)}</text>`);
   if (p.rightLabel) out.push(`<text transform="translate(${p.x + p.w + 46},${p.y + p.h / 2}) rotate(90)" class="label" text-anchor="middle">${esc(p.rightLabel)}</text>`);
 

@@ -21,11 +21,16 @@ export interface Worker<In, Out extends { t: string }> {
   stop(): Promise<void>;
 }
 
-export function startWorker<In, Out extends { t: string }>(name: 'viewer-worker' | 'editor-worker' | 'choir-worker' | 'jobs-worker', onFatal: (message: string) => void): Worker<In, Out> {
-  const file = join(SIM_DIR, `${name}${WORKER_EXT}`);
+/**
+ * `name`: one of the simulator's own workers, or the path of a scenario's worker script in bench/
+ * (run through tsx), e.g. bench/inbox/device-worker.ts.
+ */
+export function startWorker<In, Out extends { t: string }>(name: 'viewer-worker' | 'editor-worker' | 'choir-worker' | 'jobs-worker' | `${string}.ts`, onFatal: (message: string) => void): Worker<In, Out> {
+  const script = name.endsWith('.ts');
+  const file = script ? name : join(SIM_DIR, `${name}${WORKER_EXT}`);
   // BRIGADE_BENCH_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the simulator itself.
   const extra = (process.env.BRIGADE_BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const proc = fork(file, [], { execArgv: [...WORKER_EXEC_ARGV, ...extra], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const proc = fork(file, [], { execArgv: [...(script ? ['--import', 'tsx'] : WORKER_EXEC_ARGV), ...extra], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const latest = new Map<string, Out>();
   const waiters: { t: string; resolve(m: Out): void }[] = [];
   let stopping = false;

@@ -64,6 +64,14 @@ export class Delivery {
   private readonly conns = new Map<string, Conn>();
   private readonly counts = new Map<string, [number, number]>();
   private lastCountsMs = 0;
+  /** The registry's version at the last tick: while it stays, no device's profile changed. */
+  private registryVersion = -1;
+  /** The messages log's position and epoch at the last walk over the connected devices. */
+  private pushedVersion = -1;
+  private pushedEpoch = -1;
+  /** A device's profile changed through this node since the last walk (deviceChanged). */
+  private profileChanged = false;
+  private nextLeaseCheckMs = 0;
 
   constructor(private readonly core: AppCore<any>, private readonly inbox: Inbox, private readonly tokens: DeviceTokens, private readonly options: { unackedBytes: number }) {
     const bindings = this.bindings;
@@ -147,7 +155,10 @@ export class Delivery {
   /** A device's profile changed through this node: re-evaluated at the next tick (other nodes see the registry's revision). */
   deviceChanged(id: string): void {
     const c = this.conns.get(id);
-    if (c) c.rev = -1;
+    if (c) {
+      c.rev = -1;
+      this.profileChanged = true;
+    }
   }
 
   stop(): void {
@@ -251,6 +262,22 @@ export class Delivery {
     if (this.conns.size === 0) return;
     const view = await this.inbox.messages();
     const st: MessagesState = view.state;
+    // A device's profile can have changed only when the registry has: while it has not, an idle
+    // tick looks up nothing per device; when it has, each device's revision is read from the
+    // store's column, and its recipient (a copy of its profile) is built only when there is a
+    // change to evaluate.
+    const registry = await this.inbox.registry();
+    const devices = registry.state.devices;
+    const registryChanged = registry.version !== this.registryVersion;
+    this.registryVersion = registry.version;
+    // Nothing new to push to anyone (no message changed, no profile changed): skip the walk over
+    // every connected device, but for the leases, once a second.
+    const quiet = view.version === this.pushedVersion && view.epoch === this.pushedEpoch && !registryChanged && !this.profileChanged;
+    if (quiet && nowMs < this.nextLeaseCheckMs) return;
+    this.pushedVersion = view.version;
+    this.pushedEpoch = view.epoch;
+    this.profileChanged = false;
+    this.nextLeaseCheckMs = nowMs + 1000;
     for (const conn of [...this.conns.values()]) {
       if (nowMs - conn.lastMs > LEASE_MS) {
         conn.offClose();
@@ -259,13 +286,19 @@ export class Delivery {
         continue;
       }
       if (conn.stalled) continue;
-      const rec = await this.inbox.recipientFor(conn.id);
-      if (rec === null) continue;
-      if (conn.epoch !== view.epoch || rec.rev !== conn.rev || conn.sentSeq < Math.min(st.changesSince, view.version)) {
+      let revChanged = conn.rev < 0;
+      if (registryChanged && !revChanged) {
+        const index = devices.findHex(conn.id);
+        if (index < 0) continue;
+        revChanged = devices.rev[index] !== conn.rev;
+      }
+      if (conn.epoch !== view.epoch || revChanged || conn.sentSeq < Math.min(st.changesSince, view.version)) {
         await this.catchUp(conn, conn.epoch, conn.sentSeq, conn.epoch === view.epoch);
         continue;
       }
       if (conn.sentSeq >= view.version) continue;
+      const rec = await this.inbox.recipientFor(conn.id);
+      if (rec === null) continue;
       const items: DeviceItem[] = [];
       const ids = new Set<string>();
       for (let k = st.changeSeqs.length - 1; k >= 0 && st.changeSeqs[k] > conn.sentSeq; k--) ids.add(st.changeIds[k]);

@@ -96,6 +96,29 @@ export class Inbox {
     return { id };
   }
 
+  /**
+   * Registers many devices in one write (the publisher's bulk path, for importing a population):
+   * every profile is checked before anything is written, so a bad one changes nothing.
+   */
+  async registerMany(body: unknown, maxDevices: number): Promise<{ ids: string[] }> {
+    const list = (body as { devices?: unknown } | null)?.devices;
+    if (!Array.isArray(list) || list.length === 0) throw bad('send {"devices": [{"groups": [...], "attributes": {...}}, ...]}');
+    if (list.length > maxDevices) throw tooLarge(`at most ${maxDevices} devices per bulk registration, got ${list.length}`);
+    const at = this.now();
+    const events: RegistryEvent[] = list.map((d, k) => {
+      if (d === null || typeof d !== 'object' || Array.isArray(d)) throw bad(`devices[${k}] must be {"groups": [...], "attributes": {...}}`);
+      const b = d as Record<string, unknown>;
+      try {
+        return { t: 'reg', id: newId(), g: checkGroups(b.groups ?? [], this.limits), a: checkAttributes(b.attributes ?? {}, this.limits), at };
+      } catch (err) {
+        if (err instanceof BrigadeError) throw new BrigadeError(err.code, `devices[${k}]: ${err.message}`);
+        throw err;
+      }
+    });
+    await this.core.channels.publishInternal(REGISTRY_CHANNEL, events.map(encodeEvent), 'inbox');
+    return { ids: events.map((e) => (e as { id: string }).id) };
+  }
+
   /** Throws INBOX_UNKNOWN_DEVICE when the registry does not hold `id` (never registered, or forgotten). */
   async device(id: string): Promise<{ groups: string[]; attributes: Record<string, Value>; lastSeen: number; push: boolean }> {
     const { state } = await this.registry();
@@ -252,6 +275,7 @@ export class Inbox {
 
   private readonly inFlight = new Set<string>();
   private nextSweepMs = 0;
+  private nextSeenScanMs = 0;
 
   /** Takes `key` for `ttlMs` across nodes (always, without a shared Claims). */
   private async claim(key: string, ttlMs: number): Promise<boolean> {
@@ -296,6 +320,9 @@ export class Inbox {
       if (stale) this.once(`inbox:sweep:${Math.floor(nowMs / every)}`, REGISTRY_CHANNEL, { t: 'sweep', before });
     }
     // Last seen: written when the registry's time is older than a tenth of the TTL (at most an hour).
+    // That is at least a second, so the connected devices are looked at once a second, not every tick.
+    if (nowMs < this.nextSeenScanMs) return;
+    this.nextSeenScanMs = nowMs + 1000;
     const ids: string[] = [];
     const staleSec = Math.floor((nowMs - every) / 1000);
     for (const id of seenIds) {

@@ -22,6 +22,10 @@ export interface RoutesOptions {
   maxRequestBytes: number;
 }
 
+/** A bulk registration (POST /api/inbox/devices/bulk): at most this many devices, and this many bytes of JSON. */
+export const BULK_MAX_DEVICES = 10_000;
+export const BULK_MAX_BYTES = 16 * 1024 * 1024;
+
 function fail(res: ServerResponse, err: unknown): void {
   if (err instanceof ExpressionError) {
     sendJson(res, 400, { code: err.code, message: err.message, position: err.position, expected: err.expected });
@@ -70,6 +74,11 @@ export function inboxRoutes(
       if (wait > 0) throw new BrigadeError('RATE_LIMITED', `over ${options.registerPerMinute} device registrations a minute from this address (--inbox-register-per-minute); retry in ${wait} ms`, wait);
       const { id } = await inbox.register(await body(req));
       return [201, { id, token: tokens.issue(id) }];
+    }),
+    route('POST', /^\/api\/inbox\/devices\/bulk$/, async (req) => {
+      publisher(req);
+      const { ids } = await inbox.registerMany(await readJsonBody(req, BULK_MAX_BYTES, 'INBOX_BAD_REQUEST'), BULK_MAX_DEVICES);
+      return [201, { ids, tokens: ids.map((id) => tokens.issue(id)) }];
     }),
     route('GET', /^\/api\/inbox\/devices\/me$/, async (req) => {
       const id = tokens.verify(bearer(req.headers.authorization));

@@ -42,6 +42,25 @@ test('devices: register, self-update with the device token, forged and unknown t
   assert.equal(bad.json.code, 'INBOX_BAD_REQUEST');
 });
 
+test('bulk registration: the publisher key registers many devices at once; one bad profile registers none', async () => {
+  const devices = [{ groups: ['bulk'], attributes: { n: 1 } }, { groups: ['bulk'], attributes: { n: 2 } }, { groups: ['bulk', 'more'] }];
+  assert.equal((await call('POST', '/api/inbox/devices/bulk', { devices }, null)).json.code, 'INBOX_BAD_KEY');
+  const bad = await call('POST', '/api/inbox/devices/bulk', { devices: [...devices, { groups: ['has space'] }] });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.code, 'INBOX_BAD_REQUEST');
+  assert.match(bad.json.message, /devices\[3\]/);
+  assert.equal((await call('POST', '/api/inbox/devices/bulk', { devices: [] })).json.code, 'INBOX_BAD_REQUEST');
+  assert.equal((await call('POST', '/api/inbox/expressions/check', { to: 'group:bulk' })).json.matching, 0, 'nothing registered by the refused request');
+  const r = await call('POST', '/api/inbox/devices/bulk', { devices });
+  assert.equal(r.status, 201);
+  assert.equal(r.json.ids.length, 3);
+  assert.equal(new Set(r.json.ids).size, 3);
+  const me = await call('GET', '/api/inbox/devices/me', undefined, r.json.tokens[2]);
+  assert.equal(me.json.id, r.json.ids[2]);
+  assert.deepEqual(me.json.groups, ['bulk', 'more']);
+  assert.equal((await call('POST', '/api/inbox/expressions/check', { to: 'group:bulk and n >= 2' })).json.matching, 1);
+});
+
 test('publisher API: key, expressions/check, publish, edit, recall, get, typed refusals', async () => {
   // Key.
   assert.equal((await call('POST', '/api/inbox/messages', { to: 'all', title: 't' }, null)).json.code, 'INBOX_BAD_KEY');

@@ -1,0 +1,65 @@
+/**
+ * The inbox benchmark's harness works end to end (bench/inbox/run.ts) at a tiny size: two Brigade
+ * nodes on a real redis-server, devices registered through the bulk route, connected from a
+ * device process, two messages that reach exactly their matching devices, the RAM figures read
+ * through the inspector, a reconnect storm with cursors, and both peers (the SQLite WHERE server
+ * and a real mosquitto) delivering to the same devices. A harness check: no figure is compared
+ * with a threshold.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+test('inbox bench: a tiny run completes with every part of its report', { timeout: 240_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'inbox-bench-smoke-'));
+  try {
+    const args = ['--devices', '400', '--connected', '80', '--messages', '1', '--live-messages', '20', '--storm-rate', '400',
+      '--peer-connected', '80', '--peer-messages', '1', '--out', dir, '--svg', join(dir, 'chart.svg'), '--sql-db', join(dir, 'peer.db')];
+    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/inbox/run.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout!.on('data', (d: Buffer) => { out += d; });
+      p.stderr!.on('data', (d: Buffer) => { out += d; });
+      p.once('exit', (c) => resolve({ code: c, output: out }));
+    });
+    assert.equal(code, 0, output);
+    const file = readdirSync(dir).find((f) => /^inbox-.*\.json$/.test(f));
+    assert.ok(file, `a result file in ${dir}`);
+    const r = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+    assert.equal(r.error, undefined);
+    assert.equal(r.registration.devices, 400);
+    assert.equal(r.connect.ok, 80);
+    assert.ok(r.ram.perDeviceBytes > 0 && r.ram.perLiveMessageBytes > 0, JSON.stringify(r.ram));
+    const check = (d: any, expressions: string[]) => {
+      assert.deepEqual(d.messages.map((m: any) => m.expression), expressions);
+      for (const m of d.messages) {
+        assert.ok(m.expected > 0, `${d.target} ${m.expression}: some connected device matches`);
+        assert.equal(m.received, m.expected, `${d.target} ${m.expression}: every matching device got it`);
+        assert.equal(m.unexpected, 0, `${d.target} ${m.expression}: no other device got it`);
+        assert.equal(m.duplicates, 0);
+        assert.ok(m.p50Ms !== null && m.p99Ms !== null && m.p100Ms !== null);
+      }
+      assert.equal(d.deliveries, d.messages.reduce((s: number, m: any) => s + m.received, 0));
+      assert.ok(d.serverCpuSeconds >= 0);
+    };
+    check(r.fanout, ['groups', 'mixed']);
+    assert.equal(r.storm.connected, 80);
+    assert.equal(r.storm.withFirstMessage, 80, 'every reconnecting device got the message after its cursor');
+    assert.equal(r.storm.connectToFirstMessageMs.samples, 80);
+    assert.deepEqual(r.peers.map((p: any) => p.target), ['sql', 'mqtt']);
+    check(r.peers[0], ['groups', 'mixed']);
+    check(r.peers[1], ['groups']);
+    // Both peers reached the same devices Brigade did for the same expression.
+    assert.equal(r.peers[0].messages[0].expected, r.fanout.messages[0].expected);
+    assert.equal(r.peers[1].messages[0].expected, r.fanout.messages[0].expected);
+    assert.match(readFileSync(join(dir, 'chart.svg'), 'utf8'), /^<svg[\s\S]*SQLite WHERE[\s\S]*mosquitto[\s\S]*<\/svg>$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
