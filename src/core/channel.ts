@@ -119,9 +119,14 @@ export class Channel<S = unknown, M = unknown> {
    * Queues one publish request's events for the next tick; `ack` hears when they are committed.
    * A stamped publish (producer, seq) is committed once however often it is queued.
    */
-  queue(events: readonly LogEvent[], ack: AckCallback, stamp?: { producer: string; seq: number }): void {
-    for (const e of events) this.pending.push(e);
-    this.pendingAcks.push(stamp ? { count: events.length, ack, producer: stamp.producer, seq: stamp.seq } : { count: events.length, ack });
+  queue(events: LogEvent | readonly LogEvent[], ack: AckCallback, stamp?: { producer: string; seq: number }): void {
+    let count = 1;
+    if (Array.isArray(events)) {
+      for (const e of events as readonly LogEvent[]) this.pending.push(e);
+      count = events.length;
+    } else this.pending.push(events as LogEvent);
+    // One shape for every entry (the stamp is filled in later for unstamped publishes): no hidden-class change per publish.
+    this.pendingAcks.push({ count, ack, producer: stamp?.producer, seq: stamp?.seq, doubtSince: 0 });
     this.idleSince = 0;
   }
 

@@ -45,6 +45,28 @@ export function loggedTypeDue(typeTickMs: number | undefined, coreTickMs: number
   return Math.floor(dueMs / typeTickMs) > Math.floor(previousDueMs / typeTickMs);
 }
 
+/**
+ * A publish's payload is a view into the socket's read buffer, so it is copied before it is
+ * queued: into a shared slab (a view per event, not an ArrayBuffer per event, which the garbage
+ * collector tracks one by one; issue 21). A slab lives while any event copied into it does: events
+ * are dropped once committed and fanned out, so that is a few ticks.
+ */
+const PAYLOAD_SLAB_BYTES = 64 * 1024;
+let slab = new Uint8Array(PAYLOAD_SLAB_BYTES);
+let slabAt = 0;
+function copyPayload(payload: Uint8Array): Uint8Array {
+  const n = payload.length;
+  if (n > PAYLOAD_SLAB_BYTES / 8) return Uint8Array.prototype.slice.call(payload);
+  if (slabAt + n > PAYLOAD_SLAB_BYTES) {
+    slab = new Uint8Array(PAYLOAD_SLAB_BYTES);
+    slabAt = 0;
+  }
+  const out = slab.subarray(slabAt, slabAt + n);
+  out.set(payload);
+  slabAt += n;
+  return out;
+}
+
 export class PublishPath {
   /** The engine's shared claims, when it has them (apps' cross-node limits: ChannelType.sharedClaim). */
   private readonly claims: Claims | null;
@@ -82,24 +104,20 @@ export class PublishPath {
    * the engine (a repeat is answered, not appended); validate and rate limits run as for any publish.
    */
   publish(session: PublishingSession, requestId: number, channel: string, payload: Uint8Array, stamp?: { producer: string; seq: number }): void {
-    const { options, stats } = this.ctx;
-    const refuse = (err: BrigadeError) => {
-      stats.publishesRefused++;
-      session.sendError(requestId, err, channel);
-    };
+    const { options } = this.ctx;
     const type = this.registry.typeFor(channel);
-    if (!type) return refuse(unknownChannel(channel));
+    if (!type) return this.refuse(session, requestId, channel, unknownChannel(channel));
     if (payload.length > type.maxEventBytes) {
-      return refuse(new BrigadeError('EVENT_TOO_LARGE', `event of ${payload.length} bytes is over the ${type.maxEventBytes}-byte limit of ${type.prefix} channels`));
+      return this.refuse(session, requestId, channel, new BrigadeError('EVENT_TOO_LARGE', `event of ${payload.length} bytes is over the ${type.maxEventBytes}-byte limit of ${type.prefix} channels`));
     }
     const nowMs = this.ctx.now();
     const waitMs = this.ipLimiter.take(session.publisher.ip, nowMs);
     if (waitMs > 0) {
-      return refuse(new BrigadeError('RATE_LIMITED', `more than ${options.publishPerSecondPerIp} publishes/s from ${session.publisher.ip}; retry in ${waitMs} ms`, waitMs));
+      return this.refuse(session, requestId, channel, new BrigadeError('RATE_LIMITED', `more than ${options.publishPerSecondPerIp} publishes/s from ${session.publisher.ip}; retry in ${waitMs} ms`, waitMs));
     }
     const invalid = type.validate(channel, payload, session.publisher, nowMs);
-    if (invalid) return refuse(invalid);
-    const event: LogEvent = { payload: Uint8Array.prototype.slice.call(payload), publisher: session.publisher.userId, timeMs: nowMs };
+    if (invalid) return this.refuse(session, requestId, channel, invalid);
+    const event: LogEvent = { payload: copyPayload(payload), publisher: session.publisher.userId, timeMs: nowMs };
     const ack: AckCallback = (version, err) => {
       if (err) session.sendError(requestId, err, channel);
       else session.send(encodeAck(requestId, version));
@@ -108,12 +126,17 @@ export class PublishPath {
     if (claim) {
       // Another node may hold it: the event is queued only once the claim is ours.
       this.claims!.claim(claim.key, claim.ttlMs).then(
-        (remainingMs) => (remainingMs > 0 ? refuse(claim.refused(remainingMs)) : this.queue(channel, event, ack, stamp)),
-        (err) => refuse(asBrigadeError(err)),
+        (remainingMs) => (remainingMs > 0 ? this.refuse(session, requestId, channel, claim.refused(remainingMs)) : this.queue(channel, event, ack, stamp)),
+        (err) => this.refuse(session, requestId, channel, asBrigadeError(err)),
       );
       return;
     }
     this.queue(channel, event, ack, stamp);
+  }
+
+  private refuse(session: PublishingSession, requestId: number, channel: string, err: BrigadeError): void {
+    this.ctx.stats.publishesRefused++;
+    session.sendError(requestId, err, channel);
   }
 
   /** Appends events on the server's behalf (no validate); resolves with the first version once committed. */
@@ -127,21 +150,23 @@ export class PublishPath {
 
   private queue(channel: string, event: LogEvent, ack: AckCallback, stamp?: { producer: string; seq: number }): void {
     const ch = this.registry.get(channel);
-    if (ch) this.enqueue(ch, [event], ack, stamp);
-    else this.registry.channel(channel).then((c) => this.enqueue(c, [event], ack, stamp), (err) => ack(0, asBrigadeError(err)));
+    if (ch) this.enqueue(ch, event, ack, stamp);
+    else this.registry.channel(channel).then((c) => this.enqueue(c, event, ack, stamp), (err) => ack(0, asBrigadeError(err)));
   }
 
-  private enqueue(ch: SubscribedChannel, events: LogEvent[], ack: AckCallback, stamp?: { producer: string; seq: number }): void {
+  /** Queues one publish: one event (a client's publish, no array made for it) or several (publishInternal). */
+  private enqueue(ch: SubscribedChannel, events: LogEvent | LogEvent[], ack: AckCallback, stamp?: { producer: string; seq: number }): void {
+    const count = Array.isArray(events) ? events.length : 1;
     const { options, stats } = this.ctx;
     if (!this.host.accepting()) {
       return ack(0, new BrigadeError('SHUTTING_DOWN', 'this node is shutting down; reconnect to another node'));
     }
-    if (ch.pendingCount + events.length > options.maxPendingPerChannel) {
+    if (ch.pendingCount + count > options.maxPendingPerChannel) {
       const retryMs = Math.max(options.tickMs, ch.type.ephemeral ? 0 : ch.type.tickMs ?? 0);
       return ack(0, new BrigadeError('RATE_LIMITED', `channel ${ch.name} has ${ch.pendingCount} events waiting for the next tick (limit ${options.maxPendingPerChannel}); retry shortly`, retryMs));
     }
     ch.queue(events, ack, ch.type.ephemeral ? undefined : stamp);
-    stats.eventsIn += events.length;
+    stats.eventsIn += count;
     if (ch.type.ephemeral) {
       const interval = this.ephemeralInterval(ch.type);
       let set = this.ephemeralDirty.get(interval);
