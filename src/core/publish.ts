@@ -67,6 +67,24 @@ function copyPayload(payload: Uint8Array): Uint8Array {
   return out;
 }
 
+/** A client's publish waiting in its channel: answered with an ACK or ERROR frame on its session. */
+class ClientAck implements PendingAck {
+  readonly count = 1;
+  producer: string | undefined;
+  seq: number | undefined;
+  doubtSince = 0;
+
+  constructor(private readonly session: PublishingSession, private readonly requestId: number, private readonly channel: string, stamp: { producer: string; seq: number } | undefined) {
+    this.producer = stamp?.producer;
+    this.seq = stamp?.seq;
+  }
+
+  ack(firstVersion: number, error: BrigadeError | null): void {
+    if (error) this.session.sendError(this.requestId, error, this.channel);
+    else this.session.send(encodeAck(this.requestId, firstVersion));
+  }
+}
+
 export class PublishPath {
   /** The engine's shared claims, when it has them (apps' cross-node limits: ChannelType.sharedClaim). */
   private readonly claims: Claims | null;
@@ -118,20 +136,17 @@ export class PublishPath {
     const invalid = type.validate(channel, payload, session.publisher, nowMs);
     if (invalid) return this.refuse(session, requestId, channel, invalid);
     const event: LogEvent = { payload: copyPayload(payload), publisher: session.publisher.userId, timeMs: nowMs };
-    const ack: AckCallback = (version, err) => {
-      if (err) session.sendError(requestId, err, channel);
-      else session.send(encodeAck(requestId, version));
-    };
+    const ack = new ClientAck(session, requestId, channel, stamp);
     const claim = this.claims && type.sharedClaim ? type.sharedClaim(channel, session.publisher, nowMs) : null;
     if (claim) {
       // Another node may hold it: the event is queued only once the claim is ours.
       this.claims!.claim(claim.key, claim.ttlMs).then(
-        (remainingMs) => (remainingMs > 0 ? this.refuse(session, requestId, channel, claim.refused(remainingMs)) : this.queue(channel, event, ack, stamp)),
+        (remainingMs) => (remainingMs > 0 ? this.refuse(session, requestId, channel, claim.refused(remainingMs)) : this.queue(channel, event, ack)),
         (err) => this.refuse(session, requestId, channel, asBrigadeError(err)),
       );
       return;
     }
-    this.queue(channel, event, ack, stamp);
+    this.queue(channel, event, ack);
   }
 
   private refuse(session: PublishingSession, requestId: number, channel: string, err: BrigadeError): void {
@@ -144,28 +159,31 @@ export class PublishPath {
     const ch = await this.registry.channel(channel);
     const timeMs = this.ctx.now();
     return new Promise((resolve, reject) => {
-      this.enqueue(ch, payloads.map((payload) => ({ payload, publisher, timeMs })), (v, err) => (err ? reject(err) : resolve(v)));
+      const ack: AckCallback = (v, err) => (err ? reject(err) : resolve(v));
+      this.enqueue(ch, payloads.map((payload) => ({ payload, publisher, timeMs })), { count: payloads.length, ack, producer: undefined, seq: undefined, doubtSince: 0 });
     });
   }
 
-  private queue(channel: string, event: LogEvent, ack: AckCallback, stamp?: { producer: string; seq: number }): void {
+  private queue(channel: string, event: LogEvent, ack: PendingAck): void {
     const ch = this.registry.get(channel);
-    if (ch) this.enqueue(ch, event, ack, stamp);
-    else this.registry.channel(channel).then((c) => this.enqueue(c, event, ack, stamp), (err) => ack(0, asBrigadeError(err)));
+    if (ch) this.enqueue(ch, event, ack);
+    else this.registry.channel(channel).then((c) => this.enqueue(c, event, ack), (err) => ack.ack(0, asBrigadeError(err)));
   }
 
   /** Queues one publish: one event (a client's publish, no array made for it) or several (publishInternal). */
-  private enqueue(ch: SubscribedChannel, events: LogEvent | LogEvent[], ack: AckCallback, stamp?: { producer: string; seq: number }): void {
-    const count = Array.isArray(events) ? events.length : 1;
+  private enqueue(ch: SubscribedChannel, events: LogEvent | LogEvent[], ack: PendingAck): void {
+    const count = ack.count;
     const { options, stats } = this.ctx;
     if (!this.host.accepting()) {
-      return ack(0, new BrigadeError('SHUTTING_DOWN', 'this node is shutting down; reconnect to another node'));
+      return ack.ack(0, new BrigadeError('SHUTTING_DOWN', 'this node is shutting down; reconnect to another node'));
     }
     if (ch.pendingCount + count > options.maxPendingPerChannel) {
       const retryMs = Math.max(options.tickMs, ch.type.ephemeral ? 0 : ch.type.tickMs ?? 0);
-      return ack(0, new BrigadeError('RATE_LIMITED', `channel ${ch.name} has ${ch.pendingCount} events waiting for the next tick (limit ${options.maxPendingPerChannel}); retry shortly`, retryMs));
+      return ack.ack(0, new BrigadeError('RATE_LIMITED', `channel ${ch.name} has ${ch.pendingCount} events waiting for the next tick (limit ${options.maxPendingPerChannel}); retry shortly`, retryMs));
     }
-    ch.queue(events, ack, ch.type.ephemeral ? undefined : stamp);
+    // Ephemeral events are never appended: a stamp means nothing there.
+    if (ch.type.ephemeral) ack.producer = ack.seq = undefined;
+    ch.queue(events, ack);
     stats.eventsIn += count;
     if (ch.type.ephemeral) {
       const interval = this.ephemeralInterval(ch.type);
@@ -304,7 +322,6 @@ export class PublishPath {
    * on the PendingAck), so a publish tried again after a doubt carries the same one.
    */
   private stamp(channel: string, acks: PendingAck[]): PublishStamp[] {
-    const out: PublishStamp[] = new Array(acks.length);
     for (let i = 0; i < acks.length; i++) {
       const a = acks[i];
       if (a.producer === undefined) {
@@ -313,9 +330,9 @@ export class PublishPath {
         a.producer = this.nodeProducer;
         a.seq = seq;
       }
-      out[i] = { producer: a.producer, seq: a.seq!, count: a.count };
     }
-    return out;
+    // Each ack now has its producer, seq and count: it is its own stamp (no object per publish).
+    return acks as PublishStamp[];
   }
 
   private appendFailed(e: BrigadeError, chans: SubscribedChannel[], taken: { events: LogEvent[]; acks: PendingAck[] }[]): void {
