@@ -4,7 +4,7 @@
  *
  *   npm run build
  *   node --import tsx bench/ingest.ts [--engine embedded,redis] [--seconds 10] [--clients 2]
- *     [--connections 20] [--in-flight 1000] [--tick-ms 100] [--cpu-prof DIR] [--out DIR] [--cli other/bin/brigade.js]
+ *     [--connections 20] [--in-flight 1000] [--tick-ms 100] [--floor-tick-ms 100] [--cpu-prof DIR] [--out DIR] [--cli other/bin/brigade.js]
  *
  * Brigade: `brigade serve` as the simulator starts it (place app, cooldown 0, rate limits off),
  * embedded engine (SQLite, WAL, synchronous FULL) or `--redis` on a redis-server this script starts.
@@ -20,6 +20,13 @@
  * append script on a fresh redis-server, with stamped publishes built as the Redis engine builds
  * them and 4 calls in flight (pipelined) — each batch the size of Brigade's mean append in this run.
  * Nothing else: no network, no WebSocket, no acknowledgement. Its rate is the store's own limit.
+ *
+ * The floor, same run, its own process (bench/peers/ack-floor.ts): the same clients and frames
+ * against a raw `net` server that parses the WebSocket frames in place and ACKs each with the same
+ * ACK frame, no storage; run twice (ACKs written per read, and held to --tick-ms like Brigade's),
+ * the cheaper per publish kept. Floor µs + plain µs per publish is the least any Node server can
+ * spend per durably acknowledged publish: `ceiling.ratio` = plain / (floor + plain) is the best
+ * Brigade / plain per CPU-second a Node server could reach in this run.
  *
  * Prints the figures and writes bench/results/ingest-<time>.json; `--chart FILE.svg` also draws them
  * (per CPU-second and per second, Brigade beside its plain loop, each engine; 0.5x marked).
@@ -45,12 +52,13 @@ import { cpuSeconds, machineInfo } from '../src/sim/proc.ts';
 import { scrapeMetrics } from '../src/sim/prom.ts';
 import { freePort, waitExit } from '../src/sim/child.ts';
 import { esc, panel } from './tracker/chart.ts';
+import { startAckFloor } from './peers/ack-floor.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CHANNEL = 'place:main';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export interface IngestOptions { engines: ('embedded' | 'redis')[]; seconds: number; warmupSeconds: number; clients: number; connections: number; inFlight: number; tickMs: number; cpuProf: string | null; out: string; cli: string; chart: string | null }
+export interface IngestOptions { engines: ('embedded' | 'redis')[]; seconds: number; warmupSeconds: number; clients: number; connections: number; inFlight: number; tickMs: number; floorTickMs: number[]; cpuProf: string | null; out: string; cli: string; chart: string | null }
 
 export interface IngestSide { editsPerSecond: number; cpuSeconds: number; perCpuSecond: number; edits: number; seconds: number }
 export interface IngestResult {
@@ -58,6 +66,13 @@ export interface IngestResult {
   brigade: IngestSide & { socketWritesPerAck: number; editsPerAppend: number; refused: number; inFlight: number };
   plain: IngestSide & { batch: number };
   ratio: { perSecond: number; perCpuSecond: number };
+  /** The ack floor of this run (bench/peers/ack-floor.ts): of its runs (ACK per read, per tick), the cheaper per publish; the same for every engine. */
+  floor: IngestSide & { tickMs: number };
+  /**
+   * The best any Node server could do: CPU per publish = the floor's + the plain loop's per row.
+   * perCpuSecond = 1 / (floor µs + plain µs); ratio = that / the plain loop's = plain µs / (floor µs + plain µs).
+   */
+  ceiling: { perCpuSecond: number; ratio: number; floorMicros: number; plainMicros: number; brigadeMicros: number };
 }
 
 // ---- the client process: connections keeping publishes in flight ----
@@ -135,7 +150,7 @@ async function plainRedisMain(): Promise<void> {
   let seq = 0, edits = 0;
   const call = () => {
     const keys = [k.meta, k.log, k.snaps, k.snap];
-    const args: Array<string | Buffer> = ['1', String(PRODUCER_WINDOW.seqs), String(PRODUCER_WINDOW.ms), String(1 + (seq % 1000)), String(batch)];
+    const args: Array<string | Buffer> = ['1', String(PRODUCER_WINDOW.seqs), String(PRODUCER_WINDOW.ms), String(1 + (seq % 1000)), '0', '0', String(batch)];
     for (let i = 0; i < batch; i++) {
       keys.push(pkey);
       args.push(String(++seq), '1', packEvents([{ payload: randomBytes(3), publisher: 'u-0123456789abcdef', timeMs: Date.now() }]));
@@ -185,7 +200,51 @@ async function startRedis(dir: string): Promise<{ proc: ChildProcess; port: numb
   return { proc, port };
 }
 
-async function runEngine(engine: 'embedded' | 'redis', o: IngestOptions): Promise<IngestResult> {
+interface DriveWindow { edits: number; refused: number; seconds: number; cpu: number; m0: Record<string, number>; m1: Record<string, number> }
+
+/** Starts the client processes against `url`, warms up, then counts ACKs and the CPU of `pids` over the window; stops the clients. */
+async function driveClients(url: string, pids: number[], o: IngestOptions, metrics: (() => Promise<Record<string, number>>) | null, children: (ChildProcess | null)[]): Promise<DriveWindow> {
+  const clients = Array.from({ length: o.clients }, (_, i) => forkSelf('--client', [url, o.connections, o.inFlight, i + 1]));
+  children.push(...clients);
+  await Promise.all(clients.map((c) => nextMessage(c)));
+  const cpuNow = () => pids.reduce((s, p) => s + cpuSeconds(p), 0);
+  const count = async () => {
+    const got = await Promise.all(clients.map((c) => { const p = nextMessage<{ acked: number; refused: number }>(c); c.send({ t: 'count' }); return p; }));
+    return got.reduce((s, g) => ({ acked: s.acked + g.acked, refused: s.refused + g.refused }), { acked: 0, refused: 0 });
+  };
+  await sleep(o.warmupSeconds * 1000);
+  const m0 = metrics ? await metrics() : {};
+  const c0 = await count(), cpu0 = cpuNow(), t0 = performance.now();
+  await sleep(o.seconds * 1000);
+  const c1 = await count(), cpu1 = cpuNow(), t1 = performance.now();
+  const m1 = metrics ? await metrics() : {};
+  for (const c of clients) c.send({ t: 'stop' });
+  await Promise.all(clients.map((c) => waitExit(c, 10_000)));
+  return { edits: c1.acked - c0.acked, refused: c1.refused - c0.refused, seconds: (t1 - t0) / 1000, cpu: cpu1 - cpu0, m0, m1 };
+}
+
+/** The floor (bench/peers/ack-floor.ts): the same clients and frames, ACKed with no storage, its own process. */
+async function runFloor(o: IngestOptions, tickMs: number): Promise<IngestSide & { tickMs: number }> {
+  const children: (ChildProcess | null)[] = [];
+  try {
+    const floor = forkSelf('--floor', [tickMs]);
+    children.push(floor);
+    const { port } = await nextMessage<{ port: number }>(floor);
+    const w = await driveClients(`ws://127.0.0.1:${port}`, [floor.pid!], o, null, children);
+    const side = { tickMs, edits: w.edits, seconds: r2(w.seconds), cpuSeconds: r2(w.cpu), editsPerSecond: Math.round(w.edits / w.seconds), perCpuSecond: Math.round(w.edits / w.cpu) };
+    console.log(`[floor] raw net WebSocket ACK server, no storage, ACKs ${tickMs > 0 ? `per ${tickMs} ms tick` : 'per read'}: ${side.editsPerSecond.toLocaleString('en-US')} acked publishes/s, ${side.perCpuSecond.toLocaleString('en-US')} per CPU-second (${side.cpuSeconds} CPU-s in ${side.seconds} s), ${(1e6 / side.perCpuSecond).toFixed(2)} µs per publish`);
+    return side;
+  } finally {
+    for (const c of children.reverse()) await stop(c);
+  }
+}
+
+async function floorMain(): Promise<void> {
+  const f = await startAckFloor(Number(process.argv[3]));
+  process.send!({ port: f.port });
+}
+
+async function runEngine(engine: 'embedded' | 'redis', o: IngestOptions, floor: IngestSide & { tickMs: number }): Promise<IngestResult> {
   const dir = mkdtempSync(join(tmpdir(), 'brigade-ingest-'));
   const children: (ChildProcess | null)[] = [];
   try {
@@ -206,33 +265,16 @@ async function runEngine(engine: 'embedded' | 'redis', o: IngestOptions): Promis
     const url = `ws://127.0.0.1:${server.port}`;
     const http = `http://127.0.0.1:${server.port}`;
     await fetch(`${http}/api/place/main/info`);
-    const clients = Array.from({ length: o.clients }, (_, i) => forkSelf('--client', [url, o.connections, o.inFlight, i + 1]));
-    children.push(...clients);
-    await Promise.all(clients.map((c) => nextMessage(c)));
     const pids = [server.pid, ...(redis ? [redis.proc.pid!] : [])];
-    const cpuNow = () => pids.reduce((s, p) => s + cpuSeconds(p), 0);
-    const count = async () => {
-      const got = await Promise.all(clients.map((c) => { const p = nextMessage<{ acked: number; refused: number }>(c); c.send({ t: 'count' }); return p; }));
-      return got.reduce((s, g) => ({ acked: s.acked + g.acked, refused: s.refused + g.refused }), { acked: 0, refused: 0 });
-    };
-    await sleep(o.warmupSeconds * 1000);
-    const m0 = await scrapeMetrics(http, 30_000);
-    const c0 = await count(), cpu0 = cpuNow(), t0 = performance.now();
-    await sleep(o.seconds * 1000);
-    const c1 = await count(), cpu1 = cpuNow(), t1 = performance.now();
-    const m1 = await scrapeMetrics(http, 30_000);
-    for (const c of clients) c.send({ t: 'stop' });
-    await Promise.all(clients.map((c) => waitExit(c, 10_000)));
+    const w = await driveClients(url, pids, o, () => scrapeMetrics(http, 30_000), children);
     await stop(server.proc);
-    const edits = c1.acked - c0.acked;
-    const seconds = (t1 - t0) / 1000;
-    const cpu = cpu1 - cpu0;
+    const { edits, seconds, cpu, m0, m1 } = w;
     const delta = (k: string) => (m1[k] ?? 0) - (m0[k] ?? 0);
     const editsPerAppend = Math.round(delta('brigade_events_in_total') / Math.max(1, delta('brigade_ticks_total')));
     const brigade = {
       edits, seconds: r2(seconds), cpuSeconds: r2(cpu), editsPerSecond: Math.round(edits / seconds), perCpuSecond: Math.round(edits / cpu),
       socketWritesPerAck: Math.round((delta('brigade_socket_writes_total') / Math.max(1, edits)) * 10_000) / 10_000,
-      editsPerAppend, refused: c1.refused - c0.refused, inFlight: o.clients * o.connections * o.inFlight,
+      editsPerAppend, refused: w.refused, inFlight: o.clients * o.connections * o.inFlight,
     };
     console.log(`[${engine}] brigade: ${brigade.editsPerSecond.toLocaleString('en-US')} acked edits/s, ${brigade.perCpuSecond.toLocaleString('en-US')} per CPU-second (${brigade.cpuSeconds} CPU-s in ${brigade.seconds} s), ${editsPerAppend} edits per append, ${brigade.socketWritesPerAck} socket writes per ACK, ${brigade.refused} refused`);
 
@@ -255,7 +297,10 @@ async function runEngine(engine: 'embedded' | 'redis', o: IngestOptions): Promis
     console.log(`[${engine}] plain ${engine === 'redis' ? 'Lua append loop' : 'better-sqlite3 loop'}: ${p.editsPerSecond.toLocaleString('en-US')} edits/s, ${p.perCpuSecond.toLocaleString('en-US')} per CPU-second, ${batch} per ${engine === 'redis' ? 'script call' : 'transaction'}`);
     const ratio = { perSecond: r3(brigade.editsPerSecond / p.editsPerSecond), perCpuSecond: r3(brigade.perCpuSecond / p.perCpuSecond) };
     console.log(`[${engine}] Brigade / plain: ${ratio.perSecond}x per second, ${ratio.perCpuSecond}x per CPU-second`);
-    return { engine, brigade, plain: p, ratio };
+    const floorMicros = 1e6 / floor.perCpuSecond, plainMicros = 1e6 / p.perCpuSecond;
+    const ceiling = { perCpuSecond: Math.round(1e6 / (floorMicros + plainMicros)), ratio: r3(plainMicros / (floorMicros + plainMicros)), floorMicros: r2(floorMicros), plainMicros: r2(plainMicros), brigadeMicros: r2(1e6 / brigade.perCpuSecond) };
+    console.log(`[${engine}] CPU per acked publish: floor ${ceiling.floorMicros} µs + plain ${ceiling.plainMicros} µs = ${r2(floorMicros + plainMicros)} µs -> best Node server ${ceiling.ratio}x the plain loop per CPU-second (Brigade ${ceiling.brigadeMicros} µs, ${ratio.perCpuSecond}x)`);
+    return { engine, brigade, plain: p, ratio, floor, ceiling };
   } finally {
     for (const c of children.reverse()) await stop(c);
     rmSync(dir, { recursive: true, force: true });
@@ -266,7 +311,7 @@ const r2 = (n: number) => Math.round(n * 100) / 100;
 const r3 = (n: number) => Math.round(n * 1000) / 1000;
 
 export function parseIngestArgs(argv: string[]): IngestOptions {
-  const o: IngestOptions = { engines: ['embedded', 'redis'], seconds: 10, warmupSeconds: 3, clients: 2, connections: 20, inFlight: 1000, tickMs: 100, cpuProf: null, out: join(root, 'bench', 'results'), cli: join(root, 'bin', 'brigade.js'), chart: null };
+  const o: IngestOptions = { engines: ['embedded', 'redis'], seconds: 10, warmupSeconds: 3, clients: 2, connections: 20, inFlight: 1000, tickMs: 100, floorTickMs: [], cpuProf: null, out: join(root, 'bench', 'results'), cli: join(root, 'bin', 'brigade.js'), chart: null };
   const ints: Record<string, [keyof IngestOptions, number, number]> = {
     '--seconds': ['seconds', 1, 300], '--warmup-seconds': ['warmupSeconds', 0, 60], '--clients': ['clients', 1, 16], '--connections': ['connections', 1, 500],
     '--in-flight': ['inFlight', 1, 10_000], '--tick-ms': ['tickMs', 1, 10_000],
@@ -283,6 +328,10 @@ export function parseIngestArgs(argv: string[]): IngestOptions {
       const list = String(v).split(',');
       if (list.length === 0 || list.some((e) => e !== 'embedded' && e !== 'redis')) throw new Error(`--engine takes embedded, redis or both, got ${JSON.stringify(v)}`);
       o.engines = list as IngestOptions['engines'];
+    } else if (a === '--floor-tick-ms') {
+      const list = String(v).split(',').map(Number);
+      if (list.some((n) => !Number.isInteger(n) || n < 0 || n > 10_000)) throw new Error(`--floor-tick-ms takes whole numbers from 0 to 10000 (0: ACK per read), got ${JSON.stringify(v)}`);
+      o.floorTickMs = list;
     } else if (a === '--cpu-prof') o.cpuProf = String(v);
     else if (a === '--out') o.out = resolve(String(v));
     // Another build's CLI (a checkout of an earlier commit, built), for a before/after on the same plain loop.
@@ -290,6 +339,8 @@ export function parseIngestArgs(argv: string[]): IngestOptions {
     else if (a === '--chart') o.chart = resolve(String(v));
     else throw new Error(`unknown option ${a}; see the comment at the top of bench/ingest.ts`);
   }
+  // The floor is run ACKing per read and on Brigade's tick; the cheaper per publish is the floor.
+  if (o.floorTickMs.length === 0) o.floorTickMs = [0, o.tickMs];
   if (o.clients * o.connections * o.inFlight > 100_000) throw new Error(`${o.clients * o.connections * o.inFlight} publishes in flight is over the channel's 100,000 pending limit`);
   return o;
 }
@@ -298,11 +349,14 @@ async function main(): Promise<void> {
   const o = parseIngestArgs(process.argv.slice(2));
   const startedAt = new Date();
   console.log(`ingest: ${o.engines.join(', ')}; ${o.clients} client processes x ${o.connections} connections x ${o.inFlight} in flight; ${o.seconds} s after ${o.warmupSeconds} s warm-up; tick ${o.tickMs} ms; ${cpus().length} cores`);
+  const floors: (IngestSide & { tickMs: number })[] = [];
+  for (const t of o.floorTickMs) floors.push(await runFloor(o, t));
+  const floor = floors.reduce((a, b) => (b.perCpuSecond > a.perCpuSecond ? b : a));
   const results: IngestResult[] = [];
-  for (const e of o.engines) results.push(await runEngine(e, o));
+  for (const e of o.engines) results.push(await runEngine(e, o, floor));
   mkdirSync(o.out, { recursive: true });
   const file = join(o.out, `ingest-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ bench: 'ingest', startedAt: startedAt.toISOString(), command: ['node --import tsx bench/ingest.ts', ...process.argv.slice(2)].join(' '), machine: machineInfo(), options: o, results }, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify({ bench: 'ingest', startedAt: startedAt.toISOString(), command: ['node --import tsx bench/ingest.ts', ...process.argv.slice(2)].join(' '), machine: machineInfo(), options: o, floors, results }, null, 2) + '\n');
   console.log(`result: ${file}`);
   if (o.chart) {
     writeFileSync(o.chart, ingestChart(results, `${o.clients * o.connections * o.inFlight} publishes in flight, tick ${o.tickMs} ms, ${o.seconds} s; ${cpus().length} cores, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`));
@@ -320,6 +374,7 @@ export function ingestChart(results: IngestResult[], note: string): string {
     for (const [what, key] of [['per CPU-second', 'perCpuSecond'], ['per second', 'editsPerSecond']] as const) {
       const p = panel(`${r.engine}: acknowledged edits ${what}`, [
         { label: 'Brigade', value: r.brigade[key], colour: '#1f77b4', note: `(${key === 'perCpuSecond' ? r.ratio.perCpuSecond : r.ratio.perSecond}×)` },
+        ...(key === 'perCpuSecond' ? [{ label: 'best Node (floor + plain)', value: r.ceiling.perCpuSecond, colour: '#2ca02c', note: `(${r.ceiling.ratio}×)` }] : []),
         { label: `plain ${store}`, value: r.plain[key], colour: '#7f7f7f' },
       ], 10, y, width, { value: r.plain[key] * 0.5, label: '0.5× the plain loop' });
       parts.push(p.svg);
@@ -333,7 +388,7 @@ export function ingestChart(results: IngestResult[], note: string): string {
 
 const role = process.argv[2];
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const run = role === '--client' ? clientMain() : role === '--plain-sqlite' ? Promise.resolve(plainSqliteMain()) : role === '--plain-redis' ? plainRedisMain() : main();
+  const run = role === '--client' ? clientMain() : role === '--floor' ? floorMain() : role === '--plain-sqlite' ? Promise.resolve(plainSqliteMain()) : role === '--plain-redis' ? plainRedisMain() : main();
   run.catch((err: Error) => {
     console.error(err.stack ?? err.message);
     process.exit(1);

@@ -21,15 +21,19 @@ export interface RecentBatch {
 /** Called once per publish request when its events are committed (version) or refused. */
 export type AckCallback = (firstVersion: number, error: BrigadeError | null) => void;
 
-/** One publish request's events waiting in a channel: `count` events, acknowledged together. */
+/**
+ * One publish request's events waiting in a channel: `count` events, acknowledged together. A
+ * client's publish is one object of a class with an `ack` method (publish.ts ClientAck), not a
+ * closure beside it; server-side publishes use a callback.
+ */
 export interface PendingAck {
-  count: number;
-  ack: AckCallback;
-  /** The publish's stamp (PUBLISH_ONCE, or the node's own once an append of it was in doubt). */
-  producer?: string;
-  seq?: number;
+  readonly count: number;
+  ack(firstVersion: number, error: BrigadeError | null): void;
+  /** The publish's stamp (PUBLISH_ONCE, or the node's own, given at its first append). */
+  producer: string | undefined;
+  seq: number | undefined;
   /** When an append holding it first ended in doubt (ms since the epoch); 0 = never. */
-  doubtSince?: number;
+  doubtSince: number;
 }
 
 export class Channel<S = unknown, M = unknown> {
@@ -119,9 +123,12 @@ export class Channel<S = unknown, M = unknown> {
    * Queues one publish request's events for the next tick; `ack` hears when they are committed.
    * A stamped publish (producer, seq) is committed once however often it is queued.
    */
-  queue(events: readonly LogEvent[], ack: AckCallback, stamp?: { producer: string; seq: number }): void {
-    for (const e of events) this.pending.push(e);
-    this.pendingAcks.push(stamp ? { count: events.length, ack, producer: stamp.producer, seq: stamp.seq } : { count: events.length, ack });
+  /** Queues one publish request's events (pending.count of them) behind those already waiting. */
+  queue(events: LogEvent | readonly LogEvent[], pending: PendingAck): void {
+    if (Array.isArray(events)) {
+      for (const e of events as readonly LogEvent[]) this.pending.push(e);
+    } else this.pending.push(events as LogEvent);
+    this.pendingAcks.push(pending);
     this.idleSince = 0;
   }
 

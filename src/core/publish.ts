@@ -45,6 +45,46 @@ export function loggedTypeDue(typeTickMs: number | undefined, coreTickMs: number
   return Math.floor(dueMs / typeTickMs) > Math.floor(previousDueMs / typeTickMs);
 }
 
+/**
+ * A publish's payload is a view into the socket's read buffer, so it is copied before it is
+ * queued: into a shared slab (a view per event, not an ArrayBuffer per event, which the garbage
+ * collector tracks one by one; issue 21). A slab lives while any event copied into it does: events
+ * are dropped once committed and fanned out, so that is a few ticks.
+ */
+const PAYLOAD_SLAB_BYTES = 64 * 1024;
+let slab = new Uint8Array(PAYLOAD_SLAB_BYTES);
+let slabAt = 0;
+function copyPayload(payload: Uint8Array): Uint8Array {
+  const n = payload.length;
+  if (n > PAYLOAD_SLAB_BYTES / 8) return Uint8Array.prototype.slice.call(payload);
+  if (slabAt + n > PAYLOAD_SLAB_BYTES) {
+    slab = new Uint8Array(PAYLOAD_SLAB_BYTES);
+    slabAt = 0;
+  }
+  const out = slab.subarray(slabAt, slabAt + n);
+  out.set(payload);
+  slabAt += n;
+  return out;
+}
+
+/** A client's publish waiting in its channel: answered with an ACK or ERROR frame on its session. */
+class ClientAck implements PendingAck {
+  readonly count = 1;
+  producer: string | undefined;
+  seq: number | undefined;
+  doubtSince = 0;
+
+  constructor(private readonly session: PublishingSession, private readonly requestId: number, private readonly channel: string, stamp: { producer: string; seq: number } | undefined) {
+    this.producer = stamp?.producer;
+    this.seq = stamp?.seq;
+  }
+
+  ack(firstVersion: number, error: BrigadeError | null): void {
+    if (error) this.session.sendError(this.requestId, error, this.channel);
+    else this.session.send(encodeAck(this.requestId, firstVersion));
+  }
+}
+
 export class PublishPath {
   /** The engine's shared claims, when it has them (apps' cross-node limits: ChannelType.sharedClaim). */
   private readonly claims: Claims | null;
@@ -82,38 +122,36 @@ export class PublishPath {
    * the engine (a repeat is answered, not appended); validate and rate limits run as for any publish.
    */
   publish(session: PublishingSession, requestId: number, channel: string, payload: Uint8Array, stamp?: { producer: string; seq: number }): void {
-    const { options, stats } = this.ctx;
-    const refuse = (err: BrigadeError) => {
-      stats.publishesRefused++;
-      session.sendError(requestId, err, channel);
-    };
+    const { options } = this.ctx;
     const type = this.registry.typeFor(channel);
-    if (!type) return refuse(unknownChannel(channel));
+    if (!type) return this.refuse(session, requestId, channel, unknownChannel(channel));
     if (payload.length > type.maxEventBytes) {
-      return refuse(new BrigadeError('EVENT_TOO_LARGE', `event of ${payload.length} bytes is over the ${type.maxEventBytes}-byte limit of ${type.prefix} channels`));
+      return this.refuse(session, requestId, channel, new BrigadeError('EVENT_TOO_LARGE', `event of ${payload.length} bytes is over the ${type.maxEventBytes}-byte limit of ${type.prefix} channels`));
     }
     const nowMs = this.ctx.now();
     const waitMs = this.ipLimiter.take(session.publisher.ip, nowMs);
     if (waitMs > 0) {
-      return refuse(new BrigadeError('RATE_LIMITED', `more than ${options.publishPerSecondPerIp} publishes/s from ${session.publisher.ip}; retry in ${waitMs} ms`, waitMs));
+      return this.refuse(session, requestId, channel, new BrigadeError('RATE_LIMITED', `more than ${options.publishPerSecondPerIp} publishes/s from ${session.publisher.ip}; retry in ${waitMs} ms`, waitMs));
     }
     const invalid = type.validate(channel, payload, session.publisher, nowMs);
-    if (invalid) return refuse(invalid);
-    const event: LogEvent = { payload: Uint8Array.prototype.slice.call(payload), publisher: session.publisher.userId, timeMs: nowMs };
-    const ack: AckCallback = (version, err) => {
-      if (err) session.sendError(requestId, err, channel);
-      else session.send(encodeAck(requestId, version));
-    };
+    if (invalid) return this.refuse(session, requestId, channel, invalid);
+    const event: LogEvent = { payload: copyPayload(payload), publisher: session.publisher.userId, timeMs: nowMs };
+    const ack = new ClientAck(session, requestId, channel, stamp);
     const claim = this.claims && type.sharedClaim ? type.sharedClaim(channel, session.publisher, nowMs) : null;
     if (claim) {
       // Another node may hold it: the event is queued only once the claim is ours.
       this.claims!.claim(claim.key, claim.ttlMs).then(
-        (remainingMs) => (remainingMs > 0 ? refuse(claim.refused(remainingMs)) : this.queue(channel, event, ack, stamp)),
-        (err) => refuse(asBrigadeError(err)),
+        (remainingMs) => (remainingMs > 0 ? this.refuse(session, requestId, channel, claim.refused(remainingMs)) : this.queue(channel, event, ack)),
+        (err) => this.refuse(session, requestId, channel, asBrigadeError(err)),
       );
       return;
     }
-    this.queue(channel, event, ack, stamp);
+    this.queue(channel, event, ack);
+  }
+
+  private refuse(session: PublishingSession, requestId: number, channel: string, err: BrigadeError): void {
+    this.ctx.stats.publishesRefused++;
+    session.sendError(requestId, err, channel);
   }
 
   /** Appends events on the server's behalf (no validate); resolves with the first version once committed. */
@@ -121,27 +159,32 @@ export class PublishPath {
     const ch = await this.registry.channel(channel);
     const timeMs = this.ctx.now();
     return new Promise((resolve, reject) => {
-      this.enqueue(ch, payloads.map((payload) => ({ payload, publisher, timeMs })), (v, err) => (err ? reject(err) : resolve(v)));
+      const ack: AckCallback = (v, err) => (err ? reject(err) : resolve(v));
+      this.enqueue(ch, payloads.map((payload) => ({ payload, publisher, timeMs })), { count: payloads.length, ack, producer: undefined, seq: undefined, doubtSince: 0 });
     });
   }
 
-  private queue(channel: string, event: LogEvent, ack: AckCallback, stamp?: { producer: string; seq: number }): void {
+  private queue(channel: string, event: LogEvent, ack: PendingAck): void {
     const ch = this.registry.get(channel);
-    if (ch) this.enqueue(ch, [event], ack, stamp);
-    else this.registry.channel(channel).then((c) => this.enqueue(c, [event], ack, stamp), (err) => ack(0, asBrigadeError(err)));
+    if (ch) this.enqueue(ch, event, ack);
+    else this.registry.channel(channel).then((c) => this.enqueue(c, event, ack), (err) => ack.ack(0, asBrigadeError(err)));
   }
 
-  private enqueue(ch: SubscribedChannel, events: LogEvent[], ack: AckCallback, stamp?: { producer: string; seq: number }): void {
+  /** Queues one publish: one event (a client's publish, no array made for it) or several (publishInternal). */
+  private enqueue(ch: SubscribedChannel, events: LogEvent | LogEvent[], ack: PendingAck): void {
+    const count = ack.count;
     const { options, stats } = this.ctx;
     if (!this.host.accepting()) {
-      return ack(0, new BrigadeError('SHUTTING_DOWN', 'this node is shutting down; reconnect to another node'));
+      return ack.ack(0, new BrigadeError('SHUTTING_DOWN', 'this node is shutting down; reconnect to another node'));
     }
-    if (ch.pendingCount + events.length > options.maxPendingPerChannel) {
+    if (ch.pendingCount + count > options.maxPendingPerChannel) {
       const retryMs = Math.max(options.tickMs, ch.type.ephemeral ? 0 : ch.type.tickMs ?? 0);
-      return ack(0, new BrigadeError('RATE_LIMITED', `channel ${ch.name} has ${ch.pendingCount} events waiting for the next tick (limit ${options.maxPendingPerChannel}); retry shortly`, retryMs));
+      return ack.ack(0, new BrigadeError('RATE_LIMITED', `channel ${ch.name} has ${ch.pendingCount} events waiting for the next tick (limit ${options.maxPendingPerChannel}); retry shortly`, retryMs));
     }
-    ch.queue(events, ack, ch.type.ephemeral ? undefined : stamp);
-    stats.eventsIn += events.length;
+    // Ephemeral events are never appended: a stamp means nothing there.
+    if (ch.type.ephemeral) ack.producer = ack.seq = undefined;
+    ch.queue(events, ack);
+    stats.eventsIn += count;
     if (ch.type.ephemeral) {
       const interval = this.ephemeralInterval(ch.type);
       let set = this.ephemeralDirty.get(interval);
@@ -279,7 +322,6 @@ export class PublishPath {
    * on the PendingAck), so a publish tried again after a doubt carries the same one.
    */
   private stamp(channel: string, acks: PendingAck[]): PublishStamp[] {
-    const out: PublishStamp[] = new Array(acks.length);
     for (let i = 0; i < acks.length; i++) {
       const a = acks[i];
       if (a.producer === undefined) {
@@ -288,9 +330,9 @@ export class PublishPath {
         a.producer = this.nodeProducer;
         a.seq = seq;
       }
-      out[i] = { producer: a.producer, seq: a.seq!, count: a.count };
     }
-    return out;
+    // Each ack now has its producer, seq and count: it is its own stamp (no object per publish).
+    return acks as PublishStamp[];
   }
 
   private appendFailed(e: BrigadeError, chans: SubscribedChannel[], taken: { events: LogEvent[]; acks: PendingAck[] }[]): void {

@@ -26,6 +26,7 @@ import { EmbeddedClaims } from './embedded-claims.ts';
 import { checkHeldClaim, EmbeddedHeldClaims } from './embedded-held-claims.ts';
 import { EmbeddedJobs } from './embedded-jobs.ts';
 import { GroupCommit } from './group-commit.ts';
+import { EventRows } from './embedded-rows.ts';
 
 export interface EmbeddedEngineOptions {
   /** The SQLite file; its parent directory is created when missing. */
@@ -93,6 +94,8 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
   private readonly handlers: BatchHandler[] = [];
   private db: SqliteDatabase | null = null;
   private statements: Statements | null = null;
+  /** The append's event rows, written several per statement (embedded-rows.ts). */
+  private rows: EventRows | null = null;
   private closed = false;
   private appendTx: ((requests: AppendRequest[]) => { results: AppendResult[]; appended: LogEvent[][] }) | null = null;
   /** When producer windows were last pruned of producers silent for PRODUCER_WINDOW.ms. */
@@ -124,6 +127,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
       db.pragma('synchronous = FULL');
       db.exec(EMBEDDED_SCHEMA);
       this.statements = prepare(db);
+      this.rows = new EventRows(db);
       this.appendTx = db.transaction((requests: AppendRequest[]) => this.appendInTx(requests));
       this.snapshotTx = db.transaction((channel: string, snapshot: StoredSnapshot) =>
         this.putSnapshotInTx(channel, snapshot));
@@ -395,6 +399,8 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
 
   private appendInTx(requests: AppendRequest[]): { results: AppendResult[]; appended: LogEvent[][] } {
     const s = this.statements!;
+    const rows = this.rows!;
+    rows.clear(); // rows a failed call left buffered were never written
     const results: AppendResult[] = [];
     const appended: LogEvent[][] = [];
     const nowMs = Date.now();
@@ -407,7 +413,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
       const firsts: number[] = [];
       let kept = events;
       if (!publishes) {
-        for (let i = 0; i < events.length; i++) s.insertEvent.run(channel, v + i, events[i].payload, events[i].publisher, events[i].timeMs);
+        for (let i = 0; i < events.length; i++) rows.add(channel, v + i, events[i].payload, events[i].publisher, events[i].timeMs);
         v += events.length;
         firsts.push(first);
       } else {
@@ -440,7 +446,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
             firsts.push(v);
             w.add(p.seq, v);
             for (let i = at; i < at + p.count; i++) {
-              s.insertEvent.run(channel, v, events[i].payload, events[i].publisher, events[i].timeMs);
+              rows.add(channel, v, events[i].payload, events[i].publisher, events[i].timeMs);
               if (repeats) kept.push(events[i]);
               v++;
             }
@@ -453,6 +459,7 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
       results.push({ version: first, epoch: row.epoch, firsts });
       appended.push(kept);
     }
+    rows.flush();
     for (const w of windows.values()) s.putProducerPairs.run(w.channel, w.producer, w.epoch, w.pack(), nowMs);
     if (windows.size > 0 && nowMs - this.producersPrunedAt > PRODUCER_WINDOW.ms / 10) {
       this.producersPrunedAt = nowMs;

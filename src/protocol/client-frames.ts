@@ -115,7 +115,27 @@ export function decodeClientFrame(bytes: Uint8Array): ClientFrame {
   }
 }
 
+/**
+ * The channel name of the last PUBLISH decoded, with its bytes: publishes come to the same few
+ * channels over and over, so a name byte-equal to it (already validated) is neither decoded from
+ * UTF-8 nor matched against the pattern again, and decoding the frame needs no reader (issue 21).
+ */
+let lastPublishChannel = '';
+let lastPublishChannelBytes: Uint8Array = new Uint8Array(0);
+
+function publishFast(bytes: Uint8Array): ClientFrame | null {
+  const len = bytes.length >= 6 ? bytes[5] : 0;
+  if (len === 0 || len !== lastPublishChannelBytes.length || 6 + len > bytes.length) return null;
+  for (let i = 0; i < len; i++) if (bytes[6 + i] !== lastPublishChannelBytes[i]) return null;
+  const requestId = (bytes[1] | (bytes[2] << 8) | (bytes[3] << 16)) + bytes[4] * 0x1000000;
+  return { kind: 'publish', requestId, channel: lastPublishChannel, payload: bytes.subarray(6 + len) };
+}
+
 function decodeFrame(bytes: Uint8Array): ClientFrame {
+  if (bytes[0] === ClientKind.PUBLISH) {
+    const fast = publishFast(bytes);
+    if (fast !== null) return fast;
+  }
   const r = new ByteReader(bytes);
   const kind = r.u8('frame kind');
   switch (kind) {
@@ -138,6 +158,8 @@ function decodeFrame(bytes: Uint8Array): ClientFrame {
     case ClientKind.PUBLISH: {
       const requestId = r.u32('requestId');
       const channel = r.channel();
+      lastPublishChannel = channel;
+      lastPublishChannelBytes = bytes.slice(6, r.offset);
       return { kind: 'publish', requestId, channel, payload: r.rest() };
     }
     case ClientKind.PUBLISH_ONCE: {

@@ -103,6 +103,51 @@ describe('embedded engine', () => {
     }
   });
 
+  it('writes every event of an append, in order, whatever its size against the 64-row INSERT (1, 63, 64, 65, 200), repeats skipped', async () => {
+    const { path, cleanup } = tempDb();
+    const engine = new EmbeddedEngine({ path, retention: { retainEvents: 10_000, keepSnapshots: 2 } });
+    await engine.open();
+    try {
+      let seq = 0;
+      let expected: string[] = [];
+      for (const n of [1, 63, 64, 65, 200]) {
+        const events = Array.from({ length: n }, (_, i) => ({ payload: encoder.encode(`${n}-${i}`), publisher: `u${i % 3}`, timeMs: 1000 + i }));
+        const publishes = events.map(() => ({ producer: 'node-t', seq: ++seq, count: 1 }));
+        // The first publish of each call is sent again in the next call: a repeat, not a row.
+        const repeat = seq > n ? [{ producer: 'node-t', seq: seq - n, count: 1 }] : [];
+        const repeatEvents = repeat.length ? [{ payload: encoder.encode('again'), publisher: 'u0', timeMs: 1 }] : [];
+        const [r] = await engine.append([{ channel: 'rows', events: [...repeatEvents, ...events], publishes: [...repeat, ...publishes] }]);
+        assert.equal(r.version, expected.length);
+        expected = expected.concat(events.map((e) => decoder.decode(e.payload)));
+      }
+      const read = await engine.read('rows', 0, 10_000);
+      assert.deepEqual(read.map((e) => decoder.decode(e.payload)), expected);
+      assert.equal(read[70].publisher, `u${(70 - 1 - 63) % 3}`);
+      assert.equal((await engine.info('rows')).head, 393);
+    } finally {
+      await engine.close();
+      await cleanup();
+    }
+  });
+
+  it('a call failing on its 70th row commits none of its rows, and the next call starts clean', async () => {
+    const { path, cleanup } = tempDb();
+    const engine = new EmbeddedEngine({ path, retention });
+    await engine.open();
+    try {
+      const ev = (s: string) => ({ payload: encoder.encode(s), publisher: '', timeMs: 1 });
+      const events = Array.from({ length: 100 }, (_, i) => (i === 69 ? { payload: { not: 'bytes' } as unknown as Uint8Array, publisher: '', timeMs: 1 } : ev(`x${i}`)));
+      await assert.rejects(engine.append([{ channel: 'c', events }]), (err: unknown) => err instanceof BrigadeError && err.code === 'UNAVAILABLE');
+      const [r] = await engine.append([{ channel: 'c', events: [ev('y0'), ev('y1')] }]);
+      assert.equal(r.version, 0);
+      assert.deepEqual((await engine.read('c', 0, 1000)).map((e) => decoder.decode(e.payload)), ['y0', 'y1']);
+      assert.equal((await engine.info('c')).head, 2);
+    } finally {
+      await engine.close();
+      await cleanup();
+    }
+  });
+
   it('commits nothing from a call when one of its requests fails', async () => {
     const { path, cleanup } = tempDb();
     const engine = new EmbeddedEngine({ path, retention });

@@ -345,3 +345,22 @@ test('PUBLISH_ONCE round-trips its producer and seq; bad stamps are refused nami
   // producer "a b": refused with its id
   assert.throws(() => decodeClientFrame(bytes('05 07000000 0161 03612062 01000000')), (e: unknown) => e instanceof BrigadeError && e.requestId === 7);
 });
+
+test('PUBLISH decodes the right channel each time when names repeat, alternate or share a length (the last name is reused only when its bytes match)', () => {
+  const names = ['place:main', 'place:main', 'place:side', 'place:main', 'chat:abcde', 'x', 'place:main'];
+  for (const [i, channel] of names.entries()) {
+    const payload = new Uint8Array([i, 1, 2]);
+    const f = decodeClientFrame(encodeClientFrame({ kind: 'publish', requestId: 1000 + i, channel, payload }));
+    assert.deepEqual(f, { kind: 'publish', requestId: 1000 + i, channel, payload });
+  }
+  // A bad name of the same length as the last good one is still refused, naming its request.
+  const good = encodeClientFrame({ kind: 'publish', requestId: 7, channel: 'place:main', payload: new Uint8Array([1]) });
+  decodeClientFrame(good);
+  const bad = good.slice();
+  bad[6 + 5] = 0x20; // 'place main'
+  assert.throws(() => decodeClientFrame(bad), (e: BrigadeError) => e.code === 'INVALID_CHANNEL_NAME' && e.requestId === 7);
+  // The decoded frame does not share the cached bytes: a later frame's buffer can be reused.
+  const again = decodeClientFrame(good) as { channel: string; payload: Uint8Array };
+  good.fill(0);
+  assert.equal(again.channel, 'place:main');
+});
