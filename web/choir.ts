@@ -45,6 +45,8 @@ export interface ChoirDebugState {
   offsetSamples: number | null;
   /** Output + input latency subtracted from the stamps, samples. */
   latencySamples: number;
+  /** The mute box: no voice is sent (the mix still plays). */
+  muted: boolean;
   minRttMs: number | null;
   lastRttMs: number | null;
   framesSent: number;
@@ -80,6 +82,7 @@ const nameInput = $<HTMLInputElement>('name');
 const slotSelect = $<HTMLSelectElement>('slot');
 const latencyInput = $<HTMLInputElement>('latency');
 const bpmInput = $<HTMLInputElement>('bpm');
+const muteInput = $<HTMLInputElement>('mute');
 const statusLine = $<HTMLParagraphElement>('status');
 
 for (let n = 0; n < SLOTS; n++) slotSelect.append(new Option(n === 0 ? 'slot 0: leads (0 s)' : `slot ${n}: ${((n * SLOT_MS) / 1000).toFixed(1)} s behind`, String(n)));
@@ -206,7 +209,7 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
   if (session !== s) return;
   const song = s.state.song;
   // Whole frames inside the song only (its start is a frame boundary, its stop need not be).
-  const singing = song !== null && writePos >= song.startedAt && (song.stoppedAt === null || writePos + FRAME_SAMPLES <= song.stoppedAt);
+  const singing = !muteInput.checked && song !== null && writePos >= song.startedAt && (song.stoppedAt === null || writePos + FRAME_SAMPLES <= song.stoppedAt);
   const readPos = nextReadPos(s);
   const body = encodeFrame({
     singer: s.joined.singer, key: s.joined.key,
@@ -361,7 +364,7 @@ function debugState(): ChoirDebugState {
   return {
     joined: s !== null, singer: s?.joined.singer ?? null, leader: s !== null && s.state.leader === s.joined.singer,
     delaySamples: s?.joined.delaySamples ?? null, song: s?.state.song ?? null, offsetSamples: s?.clock.offset ?? null,
-    latencySamples, minRttMs: s?.clock.minRttMs ?? null, lastRttMs: s?.clock.lastRttMs ?? null,
+    latencySamples, muted: muteInput.checked, minRttMs: s?.clock.minRttMs ?? null, lastRttMs: s?.clock.lastRttMs ?? null,
     ...stats, errors: { ...stats.errors }, sungRange: sungLog.range(), heardRange: heardLog.range(), voiceRange, addedRange,
   };
 }
