@@ -63,6 +63,8 @@ export interface ChoirDebugState {
   /** Voice frames the replies said were added, and not added (outside the song as the server saw it). */
   voiceFramesAdded: number;
   voiceFramesOutside: number;
+  /** Added, but a singer behind had already read the position (they missed it). */
+  voiceFramesLate: number;
 }
 
 export interface ChoirHooks {
@@ -71,6 +73,8 @@ export interface ChoirHooks {
   sung(from: number, to: number): number[];
   /** The mix this page received, by room position, [from, to), Int16; zeros where none arrived. */
   heard(from: number, to: number): number[];
+  /** Positions in [from, to) of the frames the replies said were added in time (not late), ascending. */
+  addedFrames(from: number, to: number): number[];
   /** The room's clock (samples) this page estimates at `epochMs` (ms since 1970: the same scale in every page). */
   roomClockAt(epochMs: number): number | null;
   latencyTest(): Promise<LoopbackResult>;
@@ -108,9 +112,11 @@ interface Session {
 }
 let session: Session | null = null;
 let latencySamples = 0;
-const stats = { framesSent: 0, voiceFramesSent: 0, voiceFramesAdded: 0, voiceFramesOutside: 0, mixesReceived: 0, errors: {} as Record<string, number> };
+const stats = { framesSent: 0, voiceFramesSent: 0, voiceFramesAdded: 0, voiceFramesOutside: 0, voiceFramesLate: 0, mixesReceived: 0, errors: {} as Record<string, number> };
 let voiceRange: [number, number] | null = null;
 let addedRange: [number, number] | null = null;
+/** Positions of the frames added in time, the last 30 s of them (the hooks' addedFrames). */
+const addedFrames: number[] = [];
 const widen = (r: [number, number] | null, from: number, to: number): [number, number] => (r ? [Math.min(r[0], from), Math.max(r[1], to)] : [from, to]);
 
 /**
@@ -230,7 +236,9 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
     if (s.clock.add({ rttMs: arrived - sentAt, roomClock: reply.clock, localFrame: heardFrameAt(arrived) }) !== before) sendShifts();
     // The song's start and stop reach this page within one round trip of any frame.
     if (reply.song !== undefined) learnSong(s, reply.song, reply.clock);
-    if (reply.voice === 'added') { stats.voiceFramesAdded++; addedRange = widen(addedRange, writePos, writePos + FRAME_SAMPLES); }
+    if (reply.voice === 'added' || reply.voice === 'late') { stats.voiceFramesAdded++; addedRange = widen(addedRange, writePos, writePos + FRAME_SAMPLES); }
+    if (reply.voice === 'added') { addedFrames.push(writePos); if (addedFrames.length > 1500) addedFrames.shift(); }
+    else if (reply.voice === 'late') stats.voiceFramesLate++;
     else if (reply.voice === 'outside') stats.voiceFramesOutside++;
     if (reply.opus.length > 0) s.decoder.decode(reply.readPos, reply.opus);
   }, countError);
@@ -387,6 +395,7 @@ window.addEventListener('pagehide', () => { void leave(); });
   state: debugState,
   sung: (from, to) => sungLog.read(from, to),
   heard: (from, to) => heardLog.read(from, to),
+  addedFrames: (from, to) => addedFrames.filter((p) => p >= from && p < to).sort((x, y) => x - y),
   roomClockAt: (epochMs) => {
     const offset = session?.clock.offset;
     if (offset === undefined || offset === null || !audio) return null;

@@ -175,7 +175,7 @@ export const choirApp: App<ChoirOptions> = {
       const mix = f.readPos >= 0 ? room.read(singer, f.readPos) : null;
       const done = await pool.frame(singer.id, writes ? f.opus : null, mix);
       // Written only if the song still holds it: a stop may have come while the shard decoded.
-      if (done.pcm) voice = room.write(singer, f.writePos, done.pcm) === 'outside' ? 'outside' : 'added';
+      if (done.pcm) voice = room.write(singer, f.writePos, done.pcm);
       if (performance.now() - arrived > o.deadlineMs) room.deadlineMisses++;
       return encodeReply({ clock: room.clock, readPos: f.readPos, song: room.song, voice, opus: done.opus ?? NO_BYTES });
     });

@@ -7,7 +7,7 @@
  *          f64 read position (−1: no mix wanted) | Opus packet (the rest; empty: nothing to add)
  * Reply:   u8 version (2) | f64 room clock now | f64 read position | u8 song (0 none, 1 running,
  *          2 stopped) | f64 song's startedAt (−1: none) | f64 song's stoppedAt (−1: none or running) |
- *          u8 voice (0 none sent, 1 added, 2 not added: outside the song) | Opus packet of the mix (empty: none)
+ *          u8 voice (0 none sent, 1 added, 2 not added: outside the song, 3 added late) | Opus packet of the mix (empty: none)
  * Version 1 replies (no song, no voice: a 17-byte header) still decode, with `song` undefined.
  *
  * No Buffer here: the /choir page (web/choir.ts) encodes its frames with this module too.
@@ -62,9 +62,12 @@ export function decodeFrame(body: Uint8Array): FrameRequest {
 
 /** The room's song as the reply saw it: none yet, running since startedAt, or [startedAt, stoppedAt). */
 export type SongState = { startedAt: number; stoppedAt: number | null } | null;
-/** What became of the frame's voice: none sent (or empty), added to the room, or outside the song and not added. */
-export type VoiceOutcome = 'none' | 'added' | 'outside';
-const VOICE_CODES: VoiceOutcome[] = ['none', 'added', 'outside'];
+/**
+ * What became of the frame's voice: none sent (or empty), added to the room, outside the song and
+ * not added, or added late (a singer behind had already read that position: they missed it).
+ */
+export type VoiceOutcome = 'none' | 'added' | 'outside' | 'late';
+const VOICE_CODES: VoiceOutcome[] = ['none', 'added', 'outside', 'late'];
 
 export interface FrameReply {
   clock: number;

@@ -19,6 +19,7 @@ test('a reply round trips, with the song and what became of the voice', () => {
   assert.deepEqual({ ...running, opus: [...running.opus] }, { clock: 5, readPos: -1, song: { startedAt: 1920, stoppedAt: null }, voice: 'added', opus: [] });
   const stopped = decodeReply(encodeReply({ clock: 5, readPos: 0, song: { startedAt: 1920, stoppedAt: 9600 }, voice: 'outside', opus: new Uint8Array([1, 2]) }));
   assert.deepEqual({ ...stopped, opus: [...stopped.opus] }, { clock: 5, readPos: 0, song: { startedAt: 1920, stoppedAt: 9600 }, voice: 'outside', opus: [1, 2] });
+  assert.equal(decodeReply(encodeReply({ clock: 5, readPos: 0, song: null, voice: 'late', opus: new Uint8Array(0) })).voice, 'late');
 });
 
 test('a version 1 reply (a 17-byte header, no song) still decodes', () => {
