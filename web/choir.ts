@@ -45,6 +45,8 @@ export interface ChoirDebugState {
   offsetSamples: number | null;
   /** Output + input latency subtracted from the stamps, samples. */
   latencySamples: number;
+  /** The mute box: no voice is sent (the mix still plays). */
+  muted: boolean;
   minRttMs: number | null;
   lastRttMs: number | null;
   framesSent: number;
@@ -54,8 +56,15 @@ export interface ChoirDebugState {
   errors: Record<string, number>;
   sungRange: [number, number] | null;
   heardRange: [number, number] | null;
-  /** [first, end) of the positions this page sent its voice for (frames written into the room). */
+  /** [first, end) of the positions this page sent its voice for (whether or not the server added it). */
   voiceRange: [number, number] | null;
+  /** [first, end) of the positions the server's replies said it added this page's voice at. */
+  addedRange: [number, number] | null;
+  /** Voice frames the replies said were added, and not added (outside the song as the server saw it). */
+  voiceFramesAdded: number;
+  voiceFramesOutside: number;
+  /** Added, but a singer behind had already read the position (they missed it). */
+  voiceFramesLate: number;
 }
 
 export interface ChoirHooks {
@@ -64,6 +73,8 @@ export interface ChoirHooks {
   sung(from: number, to: number): number[];
   /** The mix this page received, by room position, [from, to), Int16; zeros where none arrived. */
   heard(from: number, to: number): number[];
+  /** Positions in [from, to) of the frames the replies said were added in time (not late), ascending. */
+  addedFrames(from: number, to: number): number[];
   /** The room's clock (samples) this page estimates at `epochMs` (ms since 1970: the same scale in every page). */
   roomClockAt(epochMs: number): number | null;
   latencyTest(): Promise<LoopbackResult>;
@@ -75,6 +86,7 @@ const nameInput = $<HTMLInputElement>('name');
 const slotSelect = $<HTMLSelectElement>('slot');
 const latencyInput = $<HTMLInputElement>('latency');
 const bpmInput = $<HTMLInputElement>('bpm');
+const muteInput = $<HTMLInputElement>('mute');
 const statusLine = $<HTMLParagraphElement>('status');
 
 for (let n = 0; n < SLOTS; n++) slotSelect.append(new Option(n === 0 ? 'slot 0: leads (0 s)' : `slot ${n}: ${((n * SLOT_MS) / 1000).toFixed(1)} s behind`, String(n)));
@@ -95,11 +107,31 @@ interface Session {
   nextRead: number | null;
   poll: ReturnType<typeof setInterval>;
   state: RoomState;
+  /** The room clock of the newest word on the song (a reply, a poll, a start or stop): an older one never overrides it. */
+  songClock: number;
 }
 let session: Session | null = null;
 let latencySamples = 0;
-const stats = { framesSent: 0, voiceFramesSent: 0, mixesReceived: 0, errors: {} as Record<string, number> };
+const stats = { framesSent: 0, voiceFramesSent: 0, voiceFramesAdded: 0, voiceFramesOutside: 0, voiceFramesLate: 0, mixesReceived: 0, errors: {} as Record<string, number> };
 let voiceRange: [number, number] | null = null;
+let addedRange: [number, number] | null = null;
+/** Positions of the frames added in time, the last 30 s of them (the hooks' addedFrames). */
+const addedFrames: number[] = [];
+const widen = (r: [number, number] | null, from: number, to: number): [number, number] => (r ? [Math.min(r[0], from), Math.max(r[1], to)] : [from, to]);
+
+/**
+ * The song as the server said it at room clock `clock`. Replies to frames, polls and the leader's
+ * start/stop all carry it and may come back out of order (a poll sent before the stop can land
+ * after it): the newest by the room's clock wins.
+ */
+function learnSong(s: Session, song: RoomState['song'], clock: number): void {
+  if (clock < s.songClock) return;
+  s.songClock = clock;
+  const was = s.state.song;
+  if (was?.startedAt === song?.startedAt && was?.stoppedAt === song?.stoppedAt) return;
+  s.state = { ...s.state, song };
+  render();
+}
 const sungLog = new PcmLog(ms(30_000));
 const heardLog = new PcmLog(ms(30_000));
 
@@ -183,7 +215,7 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
   if (session !== s) return;
   const song = s.state.song;
   // Whole frames inside the song only (its start is a frame boundary, its stop need not be).
-  const singing = song !== null && writePos >= song.startedAt && (song.stoppedAt === null || writePos + FRAME_SAMPLES <= song.stoppedAt);
+  const singing = !muteInput.checked && song !== null && writePos >= song.startedAt && (song.stoppedAt === null || writePos + FRAME_SAMPLES <= song.stoppedAt);
   const readPos = nextReadPos(s);
   const body = encodeFrame({
     singer: s.joined.singer, key: s.joined.key,
@@ -194,7 +226,7 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
   stats.framesSent++;
   if (singing) {
     stats.voiceFramesSent++;
-    voiceRange = voiceRange ? [Math.min(voiceRange[0], writePos), Math.max(voiceRange[1], writePos + FRAME_SAMPLES)] : [writePos, writePos + FRAME_SAMPLES];
+    voiceRange = widen(voiceRange, writePos, writePos + FRAME_SAMPLES);
   }
   s.client.request<Uint8Array>('choir.frame', body, { timeoutMs: 2000 }).then((bytes) => {
     if (session !== s) return;
@@ -202,6 +234,12 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
     const reply = decodeReply(bytes);
     const before = s.clock.offset;
     if (s.clock.add({ rttMs: arrived - sentAt, roomClock: reply.clock, localFrame: heardFrameAt(arrived) }) !== before) sendShifts();
+    // The song's start and stop reach this page within one round trip of any frame.
+    if (reply.song !== undefined) learnSong(s, reply.song, reply.clock);
+    if (reply.voice === 'added' || reply.voice === 'late') { stats.voiceFramesAdded++; addedRange = widen(addedRange, writePos, writePos + FRAME_SAMPLES); }
+    if (reply.voice === 'added') { addedFrames.push(writePos); if (addedFrames.length > 1500) addedFrames.shift(); }
+    else if (reply.voice === 'late') stats.voiceFramesLate++;
+    else if (reply.voice === 'outside') stats.voiceFramesOutside++;
     if (reply.opus.length > 0) s.decoder.decode(reply.readPos, reply.opus);
   }, countError);
 }
@@ -227,7 +265,7 @@ async function join(): Promise<void> {
     const arrived = performance.now();
     clock.add({ rttMs: arrived - sentAt, roomClock: joined.clock, localFrame: heardFrameAt(arrived) });
     const s: Session = {
-      client, joined, clock, nextRead: null, state: joined,
+      client, joined, clock, nextRead: null, state: joined, songClock: joined.clock,
       encoder: new OpusFrameEncoder((pos, packet) => onPacket(s, pos, packet), countError),
       decoder: new OpusFrameDecoder(onMixPcm, countError),
       poll: setInterval(() => { pollState(s).catch(countError); }, STATE_POLL_MS),
@@ -245,7 +283,9 @@ async function join(): Promise<void> {
 async function pollState(s: Session): Promise<void> {
   const state = await s.client.request<RoomState>('choir.state', { room: s.joined.name });
   if (session !== s) return;
-  s.state = state;
+  const song = s.state.song;
+  s.state = { ...state, song };
+  learnSong(s, state.song, state.clock);
   render();
 }
 
@@ -268,7 +308,11 @@ async function startOrStop(start: boolean): Promise<void> {
   if (!s) return;
   const auth = { singer: s.joined.singer, key: s.joined.key };
   const bpm = bpmInput.value.trim() === '' ? null : Number(bpmInput.value);
-  s.state = await s.client.request<RoomState>(start ? 'choir.start' : 'choir.stop', start ? { ...auth, metronomeBpm: bpm } : auth);
+  const state = await s.client.request<RoomState>(start ? 'choir.start' : 'choir.stop', start ? { ...auth, metronomeBpm: bpm } : auth);
+  if (session !== s) return;
+  const song = s.state.song;
+  s.state = { ...state, song };
+  learnSong(s, state.song, state.clock);
   render();
 }
 
@@ -328,8 +372,8 @@ function debugState(): ChoirDebugState {
   return {
     joined: s !== null, singer: s?.joined.singer ?? null, leader: s !== null && s.state.leader === s.joined.singer,
     delaySamples: s?.joined.delaySamples ?? null, song: s?.state.song ?? null, offsetSamples: s?.clock.offset ?? null,
-    latencySamples, minRttMs: s?.clock.minRttMs ?? null, lastRttMs: s?.clock.lastRttMs ?? null,
-    ...stats, errors: { ...stats.errors }, sungRange: sungLog.range(), heardRange: heardLog.range(), voiceRange,
+    latencySamples, muted: muteInput.checked, minRttMs: s?.clock.minRttMs ?? null, lastRttMs: s?.clock.lastRttMs ?? null,
+    ...stats, errors: { ...stats.errors }, sungRange: sungLog.range(), heardRange: heardLog.range(), voiceRange, addedRange,
   };
 }
 
@@ -351,6 +395,7 @@ window.addEventListener('pagehide', () => { void leave(); });
   state: debugState,
   sung: (from, to) => sungLog.read(from, to),
   heard: (from, to) => heardLog.read(from, to),
+  addedFrames: (from, to) => addedFrames.filter((p) => p >= from && p < to).sort((x, y) => x - y),
   roomClockAt: (epochMs) => {
     const offset = session?.clock.offset;
     if (offset === undefined || offset === null || !audio) return null;

@@ -261,6 +261,8 @@ function innerCost(): ChoirBenchResult['inner'] {
     let clock = 48_000 * 10;
     const room = new Room('inner', { bufferSamples: 48_000 * 60, aheadSamples: 48_000, ownWindowSamples: 48_000 * 5, maxSingers: n, now: () => clock });
     const singers = Array.from({ length: n }, (_, i) => room.join(i + 1, 'k', '', (i % 16) * 4800, 1, 0, 0));
+    room.start(1, null); // voices are added only during a song: every position written below is in it
+    clock += 48_000 * 5;
     const pcm = tone(220, 960, 0.3);
     let ops = 0;
     const t0 = performance.now();

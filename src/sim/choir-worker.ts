@@ -85,7 +85,7 @@ interface Singer {
   reqId: number;
   slotOffsetMs: number;
   nextAt: number;
-  joined: (r: { singer: number; key: string; clock: number; node: string }) => void;
+  joined: (r: { singer: number; key: string; clock: number; node: string; leader: number | null }) => void;
   failed: (why: string) => void;
 }
 
@@ -130,9 +130,15 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
         if (encoding !== BodyEncoding.JSON) return;
         const r = JSON.parse(body.toString());
         if ('elsewhere' in r) s.failed(`room ${r.room} lives at ${r.elsewhere}: run one node per bench target`);
-        else s.joined(r);
+        else {
+          s.joined(r);
+          // Voices are added only during a song: each room's leader starts one as it joins (its
+          // singers' first frames, up to their delay + 200 ms, fall before it: inside the warm-up).
+          if (r.leader === r.singer) s.ws.send(jsonRequest(s.reqId++, 'choir.start', { singer: r.singer, key: r.key }));
+        }
         return;
       }
+      if (encoding === BodyEncoding.JSON) return; // the reply to the leader's choir.start
       if (s.inFlightAt > 0) {
         stats.replies++;
         stats.hist.record(performance.now() - s.inFlightAt);

@@ -14,7 +14,7 @@ import { FRAME_SAMPLES, Room, SAMPLE_RATE, type Singer } from './room.ts';
 import { OwnerCodecs, type Codecs, type ShardFigures } from './owner-codecs.ts';
 import { RoomPlacement } from './placement.ts';
 import { ShardPool } from './shards.ts';
-import { decodeFrame, encodeReply } from './wire.ts';
+import { decodeFrame, encodeReply, type VoiceOutcome } from './wire.ts';
 
 export interface ChoirOptions {
   [k: string]: number;
@@ -159,20 +159,25 @@ export const choirApp: App<ChoirOptions> = {
       const f = decodeFrame(req.body);
       const { room, singer } = singerOf(f.singer, f.key);
       if (f.opus.length > o.maxFrameBytes) throw choirError('CHOIR_FRAME_TOO_LARGE', `an Opus packet is at most ${o.maxFrameBytes} bytes; got ${f.opus.length}`);
-      const writes = f.writePos >= 0 && f.opus.length > 0;
-      // Refuse out-of-window frames before spending codec time on them.
-      if (writes) {
+      const sent = f.writePos >= 0 && f.opus.length > 0;
+      // Refuse out-of-window frames before spending codec time on them; a frame outside the song
+      // is not decoded either (counted, not refused: docs/choir.md "Song edges").
+      let voice: VoiceOutcome = 'none';
+      if (sent) {
         if (f.writePos % FRAME_SAMPLES !== 0) throw choirError('CHOIR_BAD_FRAME', `a write position is a multiple of ${FRAME_SAMPLES}; got ${f.writePos}`);
         room.checkWindow(f.writePos, FRAME_SAMPLES);
+        if (!room.inSong(f.writePos)) { room.framesOutsideSong++; voice = 'outside'; }
       }
+      const writes = sent && voice === 'none';
       // The mix is read now, from what the buffer holds; the frame's decode and the mix's encode
       // then go to the singer's shard as one job, batched with the other frames of that shard into
       // one RPC; the decoded voice is added when it comes back (docs/choir.md, "Batches").
       const mix = f.readPos >= 0 ? room.read(singer, f.readPos) : null;
       const done = await pool.frame(singer.id, writes ? f.opus : null, mix);
-      if (done.pcm) room.write(singer, f.writePos, done.pcm);
+      // Written only if the song still holds it: a stop may have come while the shard decoded.
+      if (done.pcm) voice = room.write(singer, f.writePos, done.pcm);
       if (performance.now() - arrived > o.deadlineMs) room.deadlineMisses++;
-      return encodeReply({ clock: room.clock, readPos: f.readPos, opus: done.opus ?? NO_BYTES });
+      return encodeReply({ clock: room.clock, readPos: f.readPos, song: room.song, voice, opus: done.opus ?? NO_BYTES });
     });
 
     // A singer who stops sending goes quiet at once (nobody waits for them) and leaves after singerIdleMs.
@@ -222,6 +227,7 @@ function registerChoirMetrics(registry: client.Registry, rooms: Map<string, Room
     collect() { this.reset(); for (const r of rooms.values()) this.set({ room: r.name }, r.singers.size); },
   });
   perRoom('brigade_choir_frames_total', 'Voice frames added into each room\'s buffer', (r) => r.framesIn);
+  perRoom('brigade_choir_frames_outside_song_total', 'Voice frames not added: stamped outside the song (before its start, at or past its stop, or between songs)', (r) => r.framesOutsideSong);
   perRoom('brigade_choir_late_frames_total', 'Voice frames added at a position a singer behind had already heard', (r) => r.lateFrames);
   perRoom('brigade_choir_mix_deadline_misses_total', 'Mixes answered later than --choir-deadline-ms after their frame arrived', (r) => r.deadlineMisses);
   const cpuLast: number[] = [];

@@ -14,6 +14,12 @@
  * the way out. A singer that reads more than `ownWindowSamples` behind their own latest write could
  * hear themselves: bucket-brigade singers read ahead of what they sing, so this never happens in a
  * song (docs/choir.md).
+ *
+ * The song gates the voices: a frame is added only at positions inside the song, [startedAt,
+ * stoppedAt) (both frame boundaries), or from startedAt on while it runs; between songs and
+ * outside them nothing is added (counted in `framesOutsideSong`, not refused: a singer cannot know
+ * the leader's start or stop before the reply that tells it). So after a stop the buffer holds
+ * nothing at or past stoppedAt, whatever frames were still on their way.
  */
 import { choirError } from './errors.ts';
 
@@ -64,6 +70,9 @@ export class Singer implements SingerInfo {
   }
 }
 
+/** What became of a frame of voice: added, added but a singer behind already read it, or outside the song (not added). */
+export type WriteOutcome = 'added' | 'late' | 'outside';
+
 export interface RoomState {
   name: string;
   clock: number;
@@ -85,6 +94,8 @@ export class Room {
   /** Positions below this have been zeroed for reuse up to it (exclusive end of the live window). */
   private zeroedTo: number;
   lateFrames = 0;
+  /** Frames of voice not added: their position was outside the song (or there was no song). */
+  framesOutsideSong = 0;
   deadlineMisses = 0;
   framesIn = 0;
 
@@ -157,11 +168,29 @@ export class Room {
     return at;
   }
 
+  /**
+   * Stops the song at the first frame boundary at or after the clock. Nothing at or past it stays
+   * in the buffer (a frame stamped ahead of the clock may have been added already) and nothing is
+   * added there afterwards: the voices end at stoppedAt for everyone.
+   */
   stop(singerId: number): number {
     this.requireLeader(singerId, 'stop');
-    const at = this.advance();
-    if (this.song && this.song.stoppedAt === null) this.song.stoppedAt = at;
+    const clock = this.advance();
+    const song = this.song;
+    if (!song || song.stoppedAt !== null) return song?.stoppedAt ?? clock;
+    const at = Math.max(song.startedAt, Math.ceil(clock / FRAME_SAMPLES) * FRAME_SAMPLES);
+    song.stoppedAt = at;
+    const L = this.buffer.length;
+    for (let p = at; p < this.zeroedTo; p++) this.buffer[p % L] = 0;
+    const firstFrame = at / FRAME_SAMPLES;
+    for (const s of this.singers.values()) for (let i = 0; i < s.ownFrame.length; i++) if (s.ownFrame[i] >= firstFrame) s.ownFrame[i] = -1;
     return at;
+  }
+
+  /** Whether the frame at `pos` lies in the song: [startedAt, stoppedAt), or from startedAt while it runs. */
+  inSong(pos: number): boolean {
+    const song = this.song;
+    return song !== null && pos >= song.startedAt && (song.stoppedAt === null || pos + FRAME_SAMPLES <= song.stoppedAt);
   }
 
   private requireLeader(singerId: number, what: string): void {
@@ -171,12 +200,14 @@ export class Room {
   /**
    * Adds one frame of a singer's voice (Int16 PCM, FRAME_SAMPLES long) at `pos`, a multiple of
    * FRAME_SAMPLES. Writing the same position again replaces the singer's earlier frame there.
-   * Returns whether it was late (a singer behind this one already read that position).
+   * Returns 'late' when a singer behind this one already read that position, 'outside' (nothing
+   * added, counted) when the position is not in the song.
    */
-  write(singer: Singer, pos: number, pcm: Int16Array): boolean {
+  write(singer: Singer, pos: number, pcm: Int16Array): WriteOutcome {
     if (pcm.length !== FRAME_SAMPLES) throw choirError('CHOIR_BAD_OPUS', `a frame is ${FRAME_SAMPLES} samples, not ${pcm.length}`);
     if (pos % FRAME_SAMPLES !== 0) throw choirError('CHOIR_BAD_FRAME', `a write position is a multiple of ${FRAME_SAMPLES}, not ${pos}`);
     this.checkWindow(pos, FRAME_SAMPLES);
+    if (!this.inSong(pos)) { this.framesOutsideSong++; return 'outside'; }
     const L = this.buffer.length;
     const frame = pos / FRAME_SAMPLES;
     const slots = singer.ownFrame.length;
@@ -200,7 +231,7 @@ export class Room {
       if (other !== singer && other.delaySamples >= singer.delaySamples && other.lastReadEnd > pos) { late = true; break; }
     }
     if (late) this.lateFrames++;
-    return late;
+    return late ? 'late' : 'added';
   }
 
   /**

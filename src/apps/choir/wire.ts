@@ -5,7 +5,10 @@
  *
  * Request: u8 version (1) | u32 singer | 8 bytes key | f64 write position (−1: nothing to add) |
  *          f64 read position (−1: no mix wanted) | Opus packet (the rest; empty: nothing to add)
- * Reply:   u8 version (1) | f64 room clock now | f64 read position | Opus packet of the mix (empty: none)
+ * Reply:   u8 version (2) | f64 room clock now | f64 read position | u8 song (0 none, 1 running,
+ *          2 stopped) | f64 song's startedAt (−1: none) | f64 song's stoppedAt (−1: none or running) |
+ *          u8 voice (0 none sent, 1 added, 2 not added: outside the song, 3 added late) | Opus packet of the mix (empty: none)
+ * Version 1 replies (no song, no voice: a 17-byte header) still decode, with `song` undefined.
  *
  * No Buffer here: the /choir page (web/choir.ts) encodes its frames with this module too.
  */
@@ -13,7 +16,9 @@ import { choirError } from './errors.ts';
 
 export const WIRE_VERSION = 1;
 export const FRAME_HEADER_BYTES = 29;
-export const REPLY_HEADER_BYTES = 17;
+export const REPLY_VERSION = 2;
+export const REPLY_HEADER_BYTES = 35;
+const REPLY_V1_HEADER_BYTES = 17;
 
 export interface FrameRequest {
   singer: number;
@@ -55,23 +60,44 @@ export function decodeFrame(body: Uint8Array): FrameRequest {
   return { singer: v.getUint32(1, true), key: hex(body.subarray(5, 13)), writePos, readPos, opus: body.subarray(FRAME_HEADER_BYTES) };
 }
 
+/** The room's song as the reply saw it: none yet, running since startedAt, or [startedAt, stoppedAt). */
+export type SongState = { startedAt: number; stoppedAt: number | null } | null;
+/**
+ * What became of the frame's voice: none sent (or empty), added to the room, outside the song and
+ * not added, or added late (a singer behind had already read that position: they missed it).
+ */
+export type VoiceOutcome = 'none' | 'added' | 'outside' | 'late';
+const VOICE_CODES: VoiceOutcome[] = ['none', 'added', 'outside', 'late'];
+
 export interface FrameReply {
   clock: number;
   readPos: number;
+  /** The song when the reply left (undefined only in a version 1 reply). */
+  song?: SongState;
+  voice?: VoiceOutcome;
   opus: Uint8Array;
 }
 
 export function encodeReply(r: FrameReply): Uint8Array {
   const out = new Uint8Array(REPLY_HEADER_BYTES + r.opus.length);
   const v = new DataView(out.buffer);
-  v.setUint8(0, WIRE_VERSION);
+  v.setUint8(0, REPLY_VERSION);
   v.setFloat64(1, r.clock, true);
   v.setFloat64(9, r.readPos, true);
+  const song = r.song ?? null;
+  v.setUint8(17, song === null ? 0 : song.stoppedAt === null ? 1 : 2);
+  v.setFloat64(18, song?.startedAt ?? -1, true);
+  v.setFloat64(26, song?.stoppedAt ?? -1, true);
+  v.setUint8(34, VOICE_CODES.indexOf(r.voice ?? 'none'));
   out.set(r.opus, REPLY_HEADER_BYTES);
   return out;
 }
 
 export function decodeReply(body: Uint8Array): FrameReply {
   const v = new DataView(body.buffer, body.byteOffset, body.length);
-  return { clock: v.getFloat64(1, true), readPos: v.getFloat64(9, true), opus: body.subarray(REPLY_HEADER_BYTES) };
+  const clock = v.getFloat64(1, true), readPos = v.getFloat64(9, true);
+  if (v.getUint8(0) < REPLY_VERSION) return { clock, readPos, opus: body.subarray(REPLY_V1_HEADER_BYTES) };
+  const state = v.getUint8(17);
+  const song: SongState = state === 0 ? null : { startedAt: v.getFloat64(18, true), stoppedAt: state === 2 ? v.getFloat64(26, true) : null };
+  return { clock, readPos, song, voice: VOICE_CODES[v.getUint8(34)] ?? 'none', opus: body.subarray(REPLY_HEADER_BYTES) };
 }

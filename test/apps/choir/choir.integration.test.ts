@@ -69,9 +69,13 @@ describe('choir over a real server', () => {
     const s1 = await join('r1', 0);
     const s2 = await join('r1', 500);
     assert.notEqual(s1.j.shard, s2.j.shard, 'the two singers are pinned to different shards');
+    // Voices are added only during a song: singer 1 leads and starts it; singer 2 may not.
+    assert.equal(await codeOf(s2.client.request('choir.start', { singer: s2.j.singer, key: s2.j.key })), 'CHOIR_NOT_LEADER');
+    const { startedAt } = await s1.client.request<{ startedAt: number }>('choir.start', { singer: s1.j.singer, key: s1.j.key });
     await new Promise((r) => setTimeout(r, 1500)); // the room's clock starts at 0 when it is created
     const { clock } = await s1.frame(-1, -1, null);
     const P0 = Math.floor((clock - 48_000) / F) * F; // one second behind the clock
+    assert.ok(P0 >= startedAt, `P0 ${P0} is in the song (from ${startedAt})`);
     const SUNG = 25; // 0.5 s of 440 Hz
     let own1Max = 0;
     for (let k = 0; k < SUNG + 5; k++) {
@@ -113,6 +117,7 @@ describe('choir over a real server', () => {
     // Both shards have worked: their threads' CPU (from /proc/thread-self/stat) is counted, above zero.
     for (const shard of ['0', '1']) assert.match(metrics, new RegExp(`brigade_choir_shard_cpu_seconds_total\\{shard="${shard}"[^}]*\\} 0?\\.?[0-9.e-]*[1-9]`));
     assert.match(metrics, /brigade_choir_late_frames_total\{room="r1"[^}]*\} \d+\n/);
+    assert.match(metrics, /brigade_choir_frames_outside_song_total\{room="r1"[^}]*\} 0\n/, 'every frame was in the song');
     assert.match(metrics, /brigade_choir_mix_deadline_misses_total\{room="r1"[^}]*\} \d+\n/);
   });
 
@@ -120,6 +125,7 @@ describe('choir over a real server', () => {
     const a = await join('r2', 0);
     await join('r2', 100);
     assert.equal(await codeOf(join('r2', 200)), 'CHOIR_ROOM_FULL');
+    await a.client.request('choir.start', { singer: a.j.singer, key: a.j.key });
     await new Promise((r) => setTimeout(r, 1000));
     let { clock } = await a.frame(-1, -1, null);
     const W = Math.floor((clock - 24_000) / F) * F;

@@ -10,6 +10,7 @@ function room(opts: Partial<{ bufferSamples: number; aheadSamples: number; ownWi
     bufferSamples: opts.bufferSamples ?? 60 * SAMPLE_RATE, aheadSamples: opts.aheadSamples ?? SAMPLE_RATE,
     ownWindowSamples: opts.ownWindowSamples ?? 5 * SAMPLE_RATE, maxSingers: opts.maxSingers ?? 8, now: () => clock.now,
   });
+  r.song = { startedAt: 0, stoppedAt: null }; // a song running since the room's start: every position is in it
   return { r, clock };
 }
 const code = (fn: () => unknown) => { try { fn(); } catch (e) { return (e as BrigadeError).code; } return null; };
@@ -120,8 +121,51 @@ describe('choir room', () => {
     assert.ok(goertzel(r.read(b, at + 2400, 480), 1000) < 0.01, 'quiet between beats');
     assert.ok(goertzel(r.read(b, at + 24000, 480), 1000) > 0.05, 'a click on the second beat (120 bpm)');
     r.read(b, at, FRAME_SAMPLES);
-    assert.equal(r.write(a, at, tone(440, FRAME_SAMPLES)), true, 'B (behind A) already read it');
+    assert.equal(r.write(a, at, tone(440, FRAME_SAMPLES)), 'late', 'B (behind A) already read it');
     assert.equal(r.lateFrames, 1);
-    assert.equal(r.write(b, at + FRAME_SAMPLES, tone(440, FRAME_SAMPLES)), false);
+    assert.equal(r.write(b, at + FRAME_SAMPLES, tone(440, FRAME_SAMPLES)), 'added');
+  });
+
+  it('the song gates the voices: nothing is added before it, before its start, or at or past its stop', () => {
+    const { r, clock } = room();
+    r.song = null;
+    const a = r.join(1, 'ka', 'A', 0, 1, 0, 0);
+    const b = r.join(2, 'kb', 'B', SAMPLE_RATE, 1, 0, 0);
+    const T = 9 * SAMPLE_RATE;
+    assert.equal(r.write(a, T, tone(440, FRAME_SAMPLES, 0.5)), 'outside', 'no song yet');
+    assert.ok(goertzel(r.read(b, T), 440) < 0.001, 'not added');
+    clock.now += 7; // not on a frame boundary: the song starts at the next one
+    const startedAt = r.start(1, null);
+    assert.equal(startedAt, 10 * SAMPLE_RATE + FRAME_SAMPLES);
+    assert.deepEqual(r.state().song, { startedAt, stoppedAt: null });
+    // B, a second behind, sings before the start: not in the song. A sings in it.
+    assert.equal(r.write(b, startedAt - FRAME_SAMPLES, tone(660, FRAME_SAMPLES, 0.5)), 'outside');
+    assert.equal(r.write(a, startedAt, tone(440, FRAME_SAMPLES, 0.5)), 'added');
+    // A frame stamped ahead of the clock, past where the stop will fall, is already in the buffer.
+    const ahead = startedAt + 20 * FRAME_SAMPLES;
+    assert.equal(r.write(a, ahead, tone(440, FRAME_SAMPLES, 0.5)), 'added');
+    clock.now = startedAt + 10 * FRAME_SAMPLES - 5;
+    const stoppedAt = r.stop(1);
+    assert.equal(stoppedAt, startedAt + 10 * FRAME_SAMPLES, 'the stop falls on the next frame boundary');
+    assert.equal(r.stop(1), stoppedAt, 'stopping again changes nothing');
+    assert.deepEqual(r.state().song, { startedAt, stoppedAt });
+    assert.ok(goertzel(r.read(b, ahead), 440) < 0.001, 'what was added at or past the stop is gone');
+    assert.ok(goertzel(r.read(a, ahead), 440) < 0.001, 'and A does not hear the negative of its own voice there');
+    // Frames still on their way: the last whole frame before the stop is added, nothing at or past it.
+    assert.equal(r.write(a, stoppedAt - FRAME_SAMPLES, tone(440, FRAME_SAMPLES, 0.5)), 'late', 'added, late: B read past it already');
+    assert.equal(r.write(a, stoppedAt, tone(440, FRAME_SAMPLES, 0.5)), 'outside');
+    assert.equal(r.write(b, stoppedAt + 5 * FRAME_SAMPLES, tone(660, FRAME_SAMPLES, 0.5)), 'outside');
+    assert.ok(Math.abs(goertzel(r.read(b, stoppedAt - FRAME_SAMPLES), 440) - 0.5) < 0.02, 'B hears the song up to its stop');
+    assert.ok(goertzel(r.read(b, stoppedAt, 4 * FRAME_SAMPLES), 440) < 0.001, 'and nothing after it');
+    // B, a second behind, still sings the song after the leader stopped: positions before the stop count.
+    clock.now += SAMPLE_RATE / 2;
+    assert.equal(r.write(b, stoppedAt - 2 * FRAME_SAMPLES, tone(660, FRAME_SAMPLES, 0.5)), 'added');
+    assert.equal(r.framesOutsideSong, 4);
+    assert.equal(r.framesIn, 4);
+    // A new song: frames of the last one are outside it.
+    const next = r.start(1, null);
+    assert.equal(r.write(b, stoppedAt - 3 * FRAME_SAMPLES, tone(660, FRAME_SAMPLES, 0.5)), 'outside');
+    assert.equal(r.write(a, next, tone(440, FRAME_SAMPLES, 0.5)), 'added');
+    assert.equal(r.framesOutsideSong, 5);
   });
 });
