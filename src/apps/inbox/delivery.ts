@@ -162,6 +162,11 @@ export class Delivery {
     return this.conns.keys();
   }
 
+  /** The devices connected to this node, by id (read it, never change it). */
+  connected(): ReadonlyMap<string, unknown> {
+    return this.conns;
+  }
+
   /** A device's profile changed through this node: re-evaluated at the next tick (other nodes see the registry's revision). */
   deviceChanged(id: string): void {
     const c = this.conns.get(id);
@@ -186,6 +191,9 @@ export class Delivery {
   /** Pushes a device its items (each already JSON-encoded: one event of its channel each). */
   private push(conn: Conn, payloads: Uint8Array[]): void {
     if (payloads.length === 0) return;
+    // Straight to the device's subscription on this node (its channel is loaded once it subscribed);
+    // before that, or behind events still waiting for their tick, through the channel's tick.
+    if (this.core.channels.sendEphemeral(conn.channel, payloads, 'inbox')) return;
     this.core.channels.publishInternal(conn.channel, payloads, 'inbox').catch((err) => {
       this.core.logger.warn({ device: conn.id, err: String(err) }, 'inbox: push failed; the device resyncs from its cursor');
     });
