@@ -51,6 +51,9 @@ interface Conn {
   /** The registry revision of the device's profile when last evaluated. */
   rev: number;
   lastMs: number;
+  /** The device's index in the registry's store, found at registry version `indexVersion`. */
+  index: number;
+  indexVersion: number;
   /** Stops listening for the connection's close. */
   offClose: () => void;
 }
@@ -119,7 +122,7 @@ export class Delivery {
       const userId = req.publisher.userId;
       const conn: Conn = {
         id, userId, channel: DEVICE_PREFIX + id, epoch: 0, sentSeq: 0, held: new Map(),
-        unacked: 0, stalled: false, rev: 0, lastMs: Date.now(), offClose: () => {},
+        unacked: 0, stalled: false, rev: 0, lastMs: Date.now(), index: -1, indexVersion: -1, offClose: () => {},
       };
       // The device is no longer connected here once this connection goes (not only when its lease
       // lapses): Web Push counts on it. One hook per device: a newer sync's replaces the older's.
@@ -328,10 +331,14 @@ export class Delivery {
         continue;
       }
       if (conn.stalled) continue;
-      let index = -2;
+      // The device's index, looked up again only when the registry changed since it was found.
+      if (conn.indexVersion !== registry.version) {
+        conn.index = devices.findHex(conn.id);
+        conn.indexVersion = registry.version;
+      }
+      const index = conn.index;
       let revChanged = conn.rev < 0;
       if (registryChanged && !revChanged) {
-        index = devices.findHex(conn.id);
         if (index < 0) continue;
         revChanged = devices.rev[index] !== conn.rev;
       }
@@ -340,7 +347,6 @@ export class Delivery {
         continue;
       }
       if (conn.sentSeq >= view.version) continue;
-      if (index === -2) index = devices.findHex(conn.id);
       if (index < 0) continue;
       let changed = changedSince.get(conn.sentSeq);
       if (changed === undefined) {
