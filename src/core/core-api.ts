@@ -21,6 +21,14 @@ export interface CoreApi {
    * version once committed (they go out to subscribers in the next tick like any event).
    */
   publishInternal(channel: string, payloads: Uint8Array[], publisher: string): Promise<number>;
+  /**
+   * Ephemeral channels only: sends events to the channel's subscribers on this node now, in one
+   * synchronous step (numbered from this node's head of it; no tick, no promise, no engine), the
+   * same frames a publishInternal's tick would send. Returns false, sending nothing, when the
+   * channel is not loaded here, is not ephemeral, or has events waiting for its tick (they must go
+   * first): publishInternal then.
+   */
+  sendEphemeral(channel: string, payloads: Uint8Array[], publisher: string): boolean;
   /** Log events from `fromVersion` (at most `limit`). */
   readLog(channel: string, fromVersion: number, limit: number): Promise<LogEvent[]>;
   /** The oldest version still in the log. */

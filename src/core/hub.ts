@@ -276,6 +276,10 @@ export class Hub implements CoreApi, SessionHost {
     return this.publishing.publishInternal(channel, payloads, publisher);
   }
 
+  sendEphemeral(channel: string, payloads: Uint8Array[], publisher: string): boolean {
+    return this.publishing.sendEphemeral(channel, payloads, publisher);
+  }
+
   readLog(channel: string, fromVersion: number, limit: number): Promise<LogEvent[]> {
     return this.engine.read(channel, fromVersion, limit);
   }

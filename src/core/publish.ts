@@ -164,6 +164,17 @@ export class PublishPath {
     });
   }
 
+  /** CoreApi.sendEphemeral: an ephemeral tick of one channel, now (flushEphemeral without the queue). */
+  sendEphemeral(channel: string, payloads: Uint8Array[], publisher: string): boolean {
+    const ch = this.registry.get(channel);
+    if (!ch || !ch.type.ephemeral || ch.pendingCount > 0 || !this.registry.isCurrent(ch) || !this.host.accepting()) return false;
+    if (payloads.length === 0) return true;
+    const timeMs = this.ctx.now();
+    this.ctx.stats.eventsIn += payloads.length;
+    this.fanOut.deliver({ channel: ch.name, firstVersion: ch.head, epoch: ch.epoch, events: payloads.map((payload) => ({ payload, publisher, timeMs })) });
+    return true;
+  }
+
   private queue(channel: string, event: LogEvent, ack: PendingAck): void {
     const ch = this.registry.get(channel);
     if (ch) this.enqueue(ch, event, ack);

@@ -303,3 +303,36 @@ describe('a logged type\'s own tickMs', () => {
     assert.equal(loggedTypeDue(40, 10, 80, 40), true, 'the adaptive interval may cross one per tick');
   });
 });
+
+describe('CoreApi.sendEphemeral', () => {
+  it('sends an ephemeral channel\'s events to its subscribers at once, in version order; false (nothing sent) when not loaded, logged, or events wait for its tick', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'brigade-hub-'));
+    dirs.push(dir);
+    const engine = new EmbeddedEngine({ path: join(dir, 'db.sqlite'), retention: { retainEvents: 1000, keepSnapshots: 2 } });
+    // A long core tick: anything sent before it fires was sent by sendEphemeral itself.
+    const hub = new Hub({ engine, types: [counterType('log:'), counterType('eph:', 60_000, true)], options: { tickMs: 50, publishPerSecondPerIp: 0 } });
+    await engine.open();
+    hub.start();
+    const sink = new RecordingSink();
+    const session = hub.connect(sink, { userId: 'u', ip: '1' });
+    const p = (n: number) => new Uint8Array([n]);
+    assert.equal(hub.sendEphemeral('eph:a', [p(1)], 'srv'), false, 'not loaded here: nothing sent');
+    await hub.view('log:a');
+    assert.equal(hub.sendEphemeral('log:a', [p(1)], 'srv'), false, 'a logged channel goes through its log');
+    session.handleFrame(encodeClientFrame({ kind: 'subscribe', requestId: 1, channel: 'eph:a', mode: SubscribeMode.HEAD as 0, fromVersion: 0, epoch: 0 }));
+    await eventually(() => sink.decoded().some((f) => f.kind === 'subscribed'));
+    const before = sink.frames.length;
+    assert.equal(hub.sendEphemeral('eph:a', [p(1), p(2)], 'srv'), true);
+    assert.equal(hub.sendEphemeral('eph:a', [p(3)], 'srv'), true);
+    const batches = sink.decoded().slice(before).filter((f) => f.kind === 'batch');
+    assert.deepEqual(batches.map((f) => f.kind === 'batch' && [f.firstVersion, f.events.map((e) => e[0])]), [[0, [1, 2]], [2, [3]]], 'sent synchronously, versions dense');
+    assert.equal((await hub.view<{ n: number }>('eph:a')).state.n, 3, 'folded into the channel like a tick\'s events');
+    // An event waiting for the channel's (60 s) tick must go first: sendEphemeral declines.
+    void hub.publishInternal('eph:a', [p(4)], 'srv');
+    await eventually(() => ((hub as any).registry.get('eph:a')?.pendingCount ?? 0) > 0, { intervalMs: 1 });
+    assert.equal(hub.sendEphemeral('eph:a', [p(5)], 'srv'), false, 'behind a pending event: nothing sent');
+    assert.equal(sink.decoded().slice(before).filter((f) => f.kind === 'batch').length, 2);
+    await hub.stop();
+    await engine.close();
+  });
+});

@@ -122,7 +122,7 @@ export const inboxApp: App<InboxOptions> = {
       try {
         await inbox.tick(now, delivery.connectedIds());
         await delivery.tick(now);
-        await pusher.tick(now, delivery.connectedIds());
+        await pusher.tick(now, delivery.connected());
       } finally {
         running = false;
       }

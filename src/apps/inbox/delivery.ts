@@ -51,11 +51,22 @@ interface Conn {
   /** The registry revision of the device's profile when last evaluated. */
   rev: number;
   lastMs: number;
+  /** The device's index in the registry's store, found at registry version `indexVersion`. */
+  index: number;
+  indexVersion: number;
   /** Stops listening for the connection's close. */
   offClose: () => void;
 }
 
 const enc = new TextEncoder();
+
+type MessageItemKind = 'message' | 'edit' | 'recall' | 'expire';
+/** A message's items as encoded at one seq of it. */
+type Encoded = { seq: number } & { [K in MessageItemKind]?: Uint8Array };
+
+function encodeItem(item: DeviceItem): Uint8Array {
+  return enc.encode(JSON.stringify(item));
+}
 
 export class Delivery {
   readonly channelType: ChannelType<null>;
@@ -72,6 +83,8 @@ export class Delivery {
   /** A device's profile changed through this node since the last walk (deviceChanged). */
   private profileChanged = false;
   private nextLeaseCheckMs = 0;
+  /** Each message's items, encoded once per change (a message object is replaced or its seq moves). */
+  private readonly encoded = new WeakMap<StoredMessage, Encoded>();
 
   constructor(private readonly core: AppCore<any>, private readonly inbox: Inbox, private readonly tokens: DeviceTokens, private readonly options: { unackedBytes: number }) {
     const bindings = this.bindings;
@@ -109,7 +122,7 @@ export class Delivery {
       const userId = req.publisher.userId;
       const conn: Conn = {
         id, userId, channel: DEVICE_PREFIX + id, epoch: 0, sentSeq: 0, held: new Map(),
-        unacked: 0, stalled: false, rev: 0, lastMs: Date.now(), offClose: () => {},
+        unacked: 0, stalled: false, rev: 0, lastMs: Date.now(), index: -1, indexVersion: -1, offClose: () => {},
       };
       // The device is no longer connected here once this connection goes (not only when its lease
       // lapses): Web Push counts on it. One hook per device: a newer sync's replaces the older's.
@@ -152,6 +165,11 @@ export class Delivery {
     return this.conns.keys();
   }
 
+  /** The devices connected to this node, by id (read it, never change it). */
+  connected(): ReadonlyMap<string, unknown> {
+    return this.conns;
+  }
+
   /** A device's profile changed through this node: re-evaluated at the next tick (other nodes see the registry's revision). */
   deviceChanged(id: string): void {
     const c = this.conns.get(id);
@@ -173,23 +191,42 @@ export class Delivery {
     this.counts.set(id, c);
   }
 
-  private push(conn: Conn, items: DeviceItem[]): void {
-    if (items.length === 0) return;
-    this.core.channels.publishInternal(conn.channel, items.map((i) => enc.encode(JSON.stringify(i))), 'inbox').catch((err) => {
+  /** Pushes a device its items (each already JSON-encoded: one event of its channel each). */
+  private push(conn: Conn, payloads: Uint8Array[]): void {
+    if (payloads.length === 0) return;
+    // Straight to the device's subscription on this node (its channel is loaded once it subscribed);
+    // before that, or behind events still waiting for their tick, through the channel's tick.
+    if (this.core.channels.sendEphemeral(conn.channel, payloads, 'inbox')) return;
+    this.core.channels.publishInternal(conn.channel, payloads, 'inbox').catch((err) => {
       this.core.logger.warn({ device: conn.id, err: String(err) }, 'inbox: push failed; the device resyncs from its cursor');
     });
   }
 
-  /** Adds an item within the unacked budget; false (and a `more`) when the budget is spent. */
-  private add(conn: Conn, items: DeviceItem[], item: DeviceItem, lastSeq: number): boolean {
-    const bytes = JSON.stringify(item).length + 16;
-    if (conn.unacked + bytes > this.options.unackedBytes && (conn.unacked > 0 || items.length > 0)) {
-      items.push({ kind: 'more', epoch: conn.epoch, after: lastSeq });
+  /**
+   * The JSON bytes of a message's item (`message`, `edit`, `recall` or `expire` at its current
+   * seq), encoded once per change of the message and shared by every device it goes to.
+   */
+  private itemBytes(m: StoredMessage, kind: MessageItemKind): Uint8Array {
+    let e = this.encoded.get(m);
+    if (e === undefined || e.seq !== m.seq) this.encoded.set(m, (e = { seq: m.seq }));
+    let b = e[kind];
+    if (b === undefined) {
+      const message = kind === 'message' || kind === 'edit' ? publicMessage(m) : { id: m.id };
+      b = e[kind] = encodeItem({ kind, seq: m.seq, message } as DeviceItem);
+    }
+    return b;
+  }
+
+  /** Adds an item's bytes within the unacked budget; false (and a `more`) when the budget is spent. */
+  private add(conn: Conn, out: Uint8Array[], bytes: Uint8Array, lastSeq: number): boolean {
+    const size = bytes.length + 16;
+    if (conn.unacked + size > this.options.unackedBytes && (conn.unacked > 0 || out.length > 0)) {
+      out.push(encodeItem({ kind: 'more', epoch: conn.epoch, after: lastSeq }));
       conn.stalled = true;
       return false;
     }
-    conn.unacked += bytes;
-    items.push(item);
+    conn.unacked += size;
+    out.push(bytes);
     return true;
   }
 
@@ -207,10 +244,10 @@ export class Delivery {
     const view = await this.inbox.messages();
     const rec = await this.inbox.recipientFor(conn.id);
     conn.rev = rec?.rev ?? 0;
-    const items: DeviceItem[] = [];
+    const items: Uint8Array[] = [];
     let from = seq;
     if (epoch !== view.epoch || seq > view.version) {
-      items.push({ kind: 'reset', epoch: view.epoch });
+      items.push(encodeItem({ kind: 'reset', epoch: view.epoch }));
       from = 0;
       known = false;
       conn.held.clear();
@@ -227,7 +264,7 @@ export class Delivery {
       const send = known ? had !== m.seq : m.seq > from;
       if (send) {
         const kind = (known ? had !== undefined : m.createdSeq <= from) ? 'edit' : 'message';
-        if (!this.add(conn, items, { kind, seq: m.seq, message: publicMessage(m) }, last)) {
+        if (!this.add(conn, items, this.itemBytes(m, kind), last)) {
           complete = false;
           break;
         }
@@ -241,10 +278,10 @@ export class Delivery {
         for (const [id] of heldBefore) {
           if (conn.held.has(id)) continue;
           const gone = view.state.gone.get(id);
-          items.push({ kind: gone?.status === 'expired' ? 'expire' : 'recall', seq: gone?.seq ?? view.version, message: { id } });
+          items.push(gone ? this.itemBytes(gone, gone.status === 'expired' ? 'expire' : 'recall') : encodeItem({ kind: 'recall', seq: view.version, message: { id } }));
         }
       }
-      items.push({ kind: 'sync', epoch: view.epoch, seq: view.version, held: [...conn.held.keys()] });
+      items.push(encodeItem({ kind: 'sync', epoch: view.epoch, seq: view.version, held: [...conn.held.keys()] }));
       conn.sentSeq = view.version;
     }
     this.push(conn, items);
@@ -278,7 +315,15 @@ export class Delivery {
     this.pushedEpoch = view.epoch;
     this.profileChanged = false;
     this.nextLeaseCheckMs = nowMs + 1000;
-    for (const conn of [...this.conns.values()]) {
+    // One pass over the connected devices, with no await in it: each changed message's matcher is
+    // compiled once (over the registry's interned ids) and tested on a device's index, each item is
+    // encoded once per change (itemBytes) and the same bytes go to every device it reaches. A
+    // device that needs a full re-evaluation (new epoch, its profile changed, its cursor older
+    // than the changes kept) is caught up after the pass.
+    const catchUps: Conn[] = [];
+    const changedSince = new Map<number, StoredMessage[]>();
+    const matchers = new Map<StoredMessage, (index: number) => boolean>();
+    for (const conn of this.conns.values()) {
       if (nowMs - conn.lastMs > LEASE_MS) {
         conn.offClose();
         this.conns.delete(conn.id);
@@ -286,43 +331,59 @@ export class Delivery {
         continue;
       }
       if (conn.stalled) continue;
+      // The device's index, looked up again only when the registry changed since it was found.
+      if (conn.indexVersion !== registry.version) {
+        conn.index = devices.findHex(conn.id);
+        conn.indexVersion = registry.version;
+      }
+      const index = conn.index;
       let revChanged = conn.rev < 0;
       if (registryChanged && !revChanged) {
-        const index = devices.findHex(conn.id);
         if (index < 0) continue;
         revChanged = devices.rev[index] !== conn.rev;
       }
       if (conn.epoch !== view.epoch || revChanged || conn.sentSeq < Math.min(st.changesSince, view.version)) {
-        await this.catchUp(conn, conn.epoch, conn.sentSeq, conn.epoch === view.epoch);
+        catchUps.push(conn);
         continue;
       }
       if (conn.sentSeq >= view.version) continue;
-      const rec = await this.inbox.recipientFor(conn.id);
-      if (rec === null) continue;
-      const items: DeviceItem[] = [];
-      const ids = new Set<string>();
-      for (let k = st.changeSeqs.length - 1; k >= 0 && st.changeSeqs[k] > conn.sentSeq; k--) ids.add(st.changeIds[k]);
-      const changed = [...ids].map((id) => st.live.get(id) ?? st.gone.get(id)!).filter(Boolean).sort((a, b) => a.seq - b.seq);
+      if (index < 0) continue;
+      let changed = changedSince.get(conn.sentSeq);
+      if (changed === undefined) {
+        const ids = new Set<string>();
+        for (let k = st.changeSeqs.length - 1; k >= 0 && st.changeSeqs[k] > conn.sentSeq; k--) ids.add(st.changeIds[k]);
+        changed = [...ids].map((id) => st.live.get(id) ?? st.gone.get(id)!).filter(Boolean).sort((x, y) => x.seq - y.seq);
+        changedSince.set(conn.sentSeq, changed);
+      }
+      const out: Uint8Array[] = [];
       let last = conn.sentSeq;
       let complete = true;
       for (const m of changed) {
         const had = conn.held.get(m.id);
-        let item: DeviceItem | null = null;
-        if (this.matches(m, rec)) item = { kind: had === undefined ? 'message' : 'edit', seq: m.seq, message: publicMessage(m) };
-        else if (had !== undefined) item = { kind: m.status === 'expired' ? 'expire' : 'recall', seq: m.seq, message: { id: m.id } };
-        if (item) {
-          if (!this.add(conn, items, item, last)) {
+        let matches = false;
+        if (m.status === 'live' && m.expr !== null) {
+          let f = matchers.get(m);
+          if (f === undefined) matchers.set(m, (f = devices.matcher(m.expr)));
+          matches = f(index);
+        }
+        const kind: MessageItemKind | null = matches ? (had === undefined ? 'message' : 'edit') : had !== undefined ? (m.status === 'expired' ? 'expire' : 'recall') : null;
+        if (kind !== null) {
+          if (!this.add(conn, out, this.itemBytes(m, kind), last)) {
             complete = false;
             break;
           }
-          if (item.kind === 'message') this.count(m.id, 1, 0);
-          if (item.kind === 'message' || item.kind === 'edit') conn.held.set(m.id, m.seq);
+          if (kind === 'message') this.count(m.id, 1, 0);
+          if (matches) conn.held.set(m.id, m.seq);
           else conn.held.delete(m.id);
         }
         last = m.seq;
       }
       if (complete) conn.sentSeq = view.version;
-      this.push(conn, items);
+      this.push(conn, out);
+    }
+    for (const conn of catchUps) {
+      if (this.conns.get(conn.id) !== conn || conn.stalled) continue;
+      await this.catchUp(conn, conn.epoch, conn.sentSeq, conn.epoch === view.epoch);
     }
   }
 }

@@ -38,6 +38,13 @@ const CLAIM_TTL_MS = 10 * 60_000;
 const MAX_ENDPOINT_CHARS = 2048;
 const MAX_TITLE_CHARS = 100;
 
+/** The devices connected to this node (Delivery.connected()): read, never changed. */
+export interface Connected {
+  readonly size: number;
+  has(id: string): boolean;
+  keys(): IterableIterator<string>;
+}
+
 export interface PushOptions {
   vapidSubject: string;
   /** Pushes sent per second by this node, at most (0: no limit). */
@@ -187,14 +194,14 @@ export class Pusher {
   }
 
   /** The devices connected to some node (this one's own always count, whatever the engine). */
-  private async online(local: Iterable<string>): Promise<Set<string>> {
-    const set = new Set(local);
+  private async online(local: Connected): Promise<Set<string>> {
+    const set = new Set(local.keys());
     if (this.core.membership) for (const id of await this.core.membership.members(PUSH_ONLINE_SET)) set.add(id);
     return set;
   }
 
   /** Keeps PUSH_ONLINE_SET in step with this node's connected devices that have a subscription. */
-  private async presence(connected: Set<string>, push: Map<string, PushSubscriptionData>, nowMs: number): Promise<void> {
+  private async presence(connected: Connected, push: Map<string, PushSubscriptionData>, nowMs: number): Promise<void> {
     const m = this.core.membership;
     if (!m) return;
     for (const [id] of this.announced) {
@@ -202,8 +209,11 @@ export class Pusher {
       this.announced.delete(id);
       await m.leave(PUSH_ONLINE_SET, id);
     }
-    for (const id of connected) {
-      if (!push.has(id)) continue;
+    // Over the smaller of the two (most connected devices have no subscription: a tick with none
+    // looks at nothing).
+    const ids = push.size <= connected.size ? push.keys() : connected.keys();
+    for (const id of ids) {
+      if (!push.has(id) || !connected.has(id)) continue;
       const at = this.announced.get(id);
       if (at !== undefined && nowMs - at < PRESENCE_REFRESH_MS) continue;
       this.announced.set(id, nowMs);
@@ -221,10 +231,9 @@ export class Pusher {
   }
 
   /** Every tick of every node: presence, then the messages log's new changes, then sending. */
-  async tick(nowMs: number, connectedIds: Iterable<string>): Promise<void> {
+  async tick(nowMs: number, connected: Connected): Promise<void> {
     if (this.stopped) return;
     const reg = await this.inbox.registry();
-    const connected = new Set(connectedIds);
     await this.presence(connected, reg.state.push, nowMs);
     const view = await this.inbox.messages();
     const st = view.state;
