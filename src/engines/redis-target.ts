@@ -13,8 +13,18 @@
  * run in four, a node that never came back). Before the first connection,
  * open() asks every sentinel directly (checkSentinels), so wrong addresses or a wrong name fail the
  * start with a typed error instead of a connection that retries forever.
+ *
+ * Cluster: an ioredis `Cluster` over the seed nodes given. It learns the slot map (CLUSTER SLOTS)
+ * from them and sends each command to the primary of its key's slot; MOVED (a slot that moved for
+ * good: a failover, a finished resharding) and ASK (a slot being migrated) replies are followed by
+ * ioredis, which re-sends the command there and refreshes its map; a command refused so (MOVED,
+ * ASK, TRYAGAIN, CLUSTERDOWN) never ran, so re-sending it is safe. A command on a connection that
+ * closed with it in flight is NOT re-sent (retryDelayOnFailover 0): it may have run, and the
+ * engine reports that doubt instead. Before the first connection, open() asks the seed nodes for
+ * CLUSTER INFO (checkCluster): none reachable, or a cluster not fully covered (cluster_state
+ * other than ok), fail the start with REDIS_CLUSTER_DOWN naming what was found.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { BrigadeError } from '../protocol/index.ts';
 
 export interface HostPort {
@@ -24,7 +34,11 @@ export interface HostPort {
 
 export type RedisTarget =
   | { kind: 'single'; url: string }
-  | { kind: 'sentinel'; sentinels: HostPort[]; masterName: string };
+  | { kind: 'sentinel'; sentinels: HostPort[]; masterName: string }
+  | { kind: 'cluster'; nodes: HostPort[] };
+
+/** A connection the engine sends commands on: one server's, or a cluster's (which routes by slot). */
+export type RedisConn = Redis | Cluster;
 
 /** Parses `host:port,host:port` (IPv6 as `[::1]:26379`); throws RangeError naming the bad entry. */
 export function parseHostPorts(list: string, what: string): HostPort[] {
@@ -41,6 +55,7 @@ export function parseHostPorts(list: string, what: string): HostPort[] {
 
 export function describeTarget(target: RedisTarget): string {
   if (target.kind === 'single') return target.url.replace(/\/\/[^@/]*@/, '//***@');
+  if (target.kind === 'cluster') return `cluster via ${target.nodes.map(hostPort).join(',')}`;
   return `sentinel master ${JSON.stringify(target.masterName)} via ${target.sentinels.map(hostPort).join(',')}`;
 }
 
@@ -49,8 +64,29 @@ export function hostPort(a: HostPort): string {
 }
 
 /** A new, unconnected connection to the target's primary, with the engine's `options`. */
-export function connectTo(target: RedisTarget, options: RedisOptions): Redis {
+export function connectTo(target: RedisTarget, options: RedisOptions, clusterOptions: ClusterOptions = {}): RedisConn {
   if (target.kind === 'single') return new Redis(target.url, options);
+  if (target.kind === 'cluster') {
+    const { lazyConnect, enableOfflineQueue: _, ...perNode } = options;
+    return new Cluster(target.nodes, {
+      lazyConnect,
+      // Node connections open on first use: without a queue, a command sent while its node's
+      // connection is still opening would be refused. The engine refuses calls itself while the
+      // cluster is not ready (RedisEngine.connected), and a queued command is sent once, not re-sent.
+      enableOfflineQueue: true,
+      enableReadyCheck: true,
+      scaleReads: 'master',
+      // Never re-send a command whose connection closed with it in flight (it may have run).
+      retryDelayOnFailover: 0,
+      // CLUSTERDOWN/TRYAGAIN: nothing ran; try again a little later, up to maxRedirections times.
+      retryDelayOnClusterDown: 200,
+      retryDelayOnTryAgain: 100,
+      clusterRetryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
+      // Per-node connections queue nothing either way: the cluster's own queue (above) decides.
+      redisOptions: perNode,
+      ...clusterOptions,
+    });
+  }
   return new Redis({
     ...options,
     sentinels: target.sentinels,
@@ -97,4 +133,34 @@ export async function checkSentinels(target: Extract<RedisTarget, { kind: 'senti
   }
   throw new BrigadeError('REDIS_MASTER_UNKNOWN', `sentinels ${reached.map((a) => hostPort(a.sentinel)).join(',')} know no master named `
     + `${JSON.stringify(target.masterName)}; check --redis-master-name against the name in their "sentinel monitor" line`);
+}
+
+/**
+ * Asks every seed node for CLUSTER INFO. Resolves once one of them says cluster_state:ok. Rejects
+ * with REDIS_CLUSTER_DOWN when none answers, when one answers that it is not in cluster mode, or
+ * when those that answer say the cluster is not fully covered (CLUSTERDOWN: slots without a
+ * reachable primary); the message names what each node said.
+ */
+export async function checkCluster(target: Extract<RedisTarget, { kind: 'cluster' }>): Promise<void> {
+  const answers = await Promise.all(target.nodes.map(async (node) => {
+    const conn = new Redis({
+      host: node.host, port: node.port, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0,
+      connectTimeout: SENTINEL_CHECK_TIMEOUT_MS, commandTimeout: SENTINEL_CHECK_TIMEOUT_MS, retryStrategy: () => null,
+    });
+    conn.on('error', () => undefined);
+    try {
+      await conn.connect();
+      const info = String(await conn.call('CLUSTER', 'INFO'));
+      const state = /cluster_state:(\w+)/.exec(info)?.[1] ?? 'unknown';
+      const slots = /cluster_slots_ok:(\d+)/.exec(info)?.[1] ?? '?';
+      return { node, ok: state === 'ok', said: `cluster_state:${state}, ${slots} of 16384 slots ok` };
+    } catch (err) {
+      return { node, ok: false, said: err instanceof Error ? err.message : String(err) };
+    } finally {
+      conn.disconnect();
+    }
+  }));
+  if (answers.some((a) => a.ok)) return;
+  throw new BrigadeError('REDIS_CLUSTER_DOWN', `the redis cluster is not serving every slot (${answers.map((a) => `${hostPort(a.node)}: ${a.said}`).join('; ')}); `
+    + 'check --redis-cluster: each must be a node of a running cluster (cluster-enabled yes) whose slots are all assigned to reachable primaries');
 }

@@ -1,0 +1,204 @@
+/**
+ * The Redis engine on a real 3-primary Redis Cluster started on loopback (test/helpers/redis-cluster.ts):
+ * the engine, abilities and jobs conformance suites, then what only the cluster shape must do —
+ * a call over many channels spread over every shard, live delivery between two engines from every
+ * shard, and a start against a cluster that is not fully covered.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { Cluster, Redis } from 'ioredis';
+import type { CommittedBatch, LogEvent, RetentionOptions } from '../../src/core/engine.ts';
+import { RedisEngine } from '../../src/engines/index.ts';
+import type { RedisEngineOptions } from '../../src/engines/redis-engine.ts';
+import { channelKeys } from '../../src/engines/redis-keys.ts';
+import { keySlot } from '../../src/engines/redis-slot.ts';
+import { parseHostPorts, type RedisTarget } from '../../src/engines/redis-target.ts';
+import { BrigadeError } from '../../src/protocol/index.ts';
+import { startRedisCluster } from '../helpers/redis-cluster.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { runAbilitiesConformance } from './abilities-conformance.ts';
+import { runEngineConformance } from './engine-conformance.ts';
+import { runJobsConformance } from './jobs-conformance.ts';
+
+const quiet = { warn: () => undefined };
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+const cluster = await startRedisCluster({ primaries: 3 });
+after(() => cluster.destroy());
+const target: RedisTarget = { kind: 'cluster', nodes: parseHostPorts(cluster.nodeList, 'redisCluster') };
+
+function freshPrefix(label: string): string {
+  return `test-${label}-${randomBytes(4).toString('hex')}:`;
+}
+
+function engineOn(prefix: string, extra: Partial<RedisEngineOptions> = {}): RedisEngine {
+  return new RedisEngine({ target, prefix, retention: { retainEvents: 100, keepSnapshots: 2 }, logger: quiet, ...extra });
+}
+
+/** A plain cluster connection, for changing keys behind the engines' backs. */
+async function withAdmin<T>(use: (admin: Cluster) => Promise<T>): Promise<T> {
+  const admin = new Cluster(target.kind === 'cluster' ? target.nodes : [], { lazyConnect: true });
+  await admin.connect();
+  try {
+    return await use(admin);
+  } finally {
+    admin.disconnect();
+  }
+}
+
+async function deleteKeys(prefix: string): Promise<void> {
+  await withAdmin(async (admin) => {
+    for (const node of admin.nodes('master')) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        for (const key of keys) await node.del(key);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+  });
+}
+
+runEngineConformance('redis cluster', async (retention: RetentionOptions) => {
+  const prefix = freshPrefix('conf');
+  return {
+    engine: new RedisEngine({ target, prefix, retention, logger: quiet }),
+    reopen: async () => new RedisEngine({ target, prefix, retention, logger: quiet }),
+    cleanup: () => deleteKeys(prefix),
+    loseChannel: (channel) => withAdmin(async (admin) => {
+      const keys = channelKeys(prefix, channel);
+      await admin.del(keys.meta, keys.log, keys.snaps, keys.snap);
+    }),
+    breakChannel: (channel) => withAdmin(async (admin) => {
+      await admin.set(channelKeys(prefix, channel).meta, 'not a hash');
+    }),
+    atomicPerSlot: true,
+  };
+});
+
+const abilityPrefixes: string[] = [];
+function abilityEngine(prefix: string): RedisEngine {
+  if (!abilityPrefixes.includes(prefix)) abilityPrefixes.push(prefix);
+  return engineOn(prefix);
+}
+runAbilitiesConformance('redis cluster', async () => abilityEngine(freshPrefix('abil')), {
+  makePair: async () => {
+    const prefix = freshPrefix('abil-pair');
+    return [abilityEngine(prefix), abilityEngine(prefix)];
+  },
+  cleanup: async () => {
+    for (const prefix of abilityPrefixes.splice(0)) await deleteKeys(prefix);
+  },
+});
+
+const jobPrefixes: string[] = [];
+function jobEngine(prefix: string): RedisEngine {
+  if (!jobPrefixes.includes(prefix)) jobPrefixes.push(prefix);
+  return engineOn(prefix);
+}
+runJobsConformance('redis cluster', async () => jobEngine(freshPrefix('jobs')), {
+  makePair: async () => {
+    const prefix = freshPrefix('jobs-pair');
+    return [jobEngine(prefix), jobEngine(prefix)];
+  },
+  reopenable: async () => {
+    const prefix = freshPrefix('jobs-durable');
+    return { engine: jobEngine(prefix), reopen: async () => jobEngine(prefix) };
+  },
+  cleanup: async () => {
+    for (const prefix of jobPrefixes.splice(0)) await deleteKeys(prefix);
+  },
+});
+
+function texted(texts: string[]): LogEvent[] {
+  return texts.map((text) => ({ payload: encoder.encode(text), publisher: 'u', timeMs: 1 }));
+}
+
+/** `count` channel names whose slots are served by every primary of the cluster. */
+async function channelsOnEveryShard(label: string, count: number): Promise<string[]> {
+  const names = Array.from({ length: count }, (_, i) => `${label}-${i}`);
+  const ports = new Set<number>();
+  for (const name of names) ports.add(await cluster.primaryPortOf(keySlot(name)));
+  assert.equal(ports.size, 3, 'the channels are spread over all three primaries');
+  return names;
+}
+
+describe('redis engine on a cluster', () => {
+  const opened: RedisEngine[] = [];
+  const open = async (engine: RedisEngine): Promise<RedisEngine> => {
+    opened.push(engine);
+    await engine.open();
+    return engine;
+  };
+  after(async () => {
+    for (const engine of opened) await engine.close().catch(() => undefined);
+  });
+
+  it('appends one call over 60 channels on three shards and delivers every batch to another engine', async () => {
+    const prefix = freshPrefix('spread');
+    const writer = await open(engineOn(prefix));
+    const watcher = await open(engineOn(prefix));
+    const channels = await channelsOnEveryShard('spread', 60);
+    const seen = new Map<string, string[]>(channels.map((c) => [c, []]));
+    watcher.onBatch((batch: CommittedBatch) => {
+      seen.get(batch.channel)?.push(...batch.events.map((e) => decoder.decode(e.payload)));
+    });
+    for (const channel of channels) await watcher.info(channel);
+    for (let round = 0; round < 3; round++) {
+      const results = await writer.append(channels.map((channel) => ({ channel, events: texted([`${channel}:${round}a`, `${channel}:${round}b`]) })));
+      assert.deepEqual(results.map((r) => r.version), channels.map(() => round * 2));
+    }
+    await eventually(() => channels.every((c) => seen.get(c)!.length === 6), {
+      what: () => `every channel's 6 events (short: ${channels.filter((c) => seen.get(c)!.length !== 6).length})`,
+    });
+    for (const channel of channels) {
+      assert.deepEqual(seen.get(channel), [0, 1, 2].flatMap((r) => [`${channel}:${r}a`, `${channel}:${r}b`]));
+    }
+  });
+
+  it('delivers batches missed by pub/sub from the log, once and in order', async () => {
+    const prefix = freshPrefix('gap');
+    const writer = await open(engineOn(prefix));
+    const watcher = await open(engineOn(prefix, { epochCheckMs: 200 }));
+    const channel = 'gap-channel';
+    const seen: number[] = [];
+    watcher.onBatch((batch) => {
+      if (batch.channel === channel && batch.events.length > 0) seen.push(batch.firstVersion);
+    });
+    await watcher.info(channel);
+    await writer.append([{ channel, events: texted(['a']) }]);
+    await eventually(() => seen.length === 1);
+    // Written behind both engines' backs, as a batch whose message was lost: no SPUBLISH.
+    await withAdmin(async (admin) => {
+      const keys = channelKeys(prefix, channel);
+      const epoch = await admin.hget(keys.meta, 'epoch');
+      const [[, fields]] = await admin.xrangeBuffer(keys.log, '0-1', '0-1');
+      await admin.xadd(keys.log, '1-1', 'n', '1', 'd', fields[fields.findIndex((f) => f.toString() === 'd') + 1], 'e', epoch!);
+      await admin.hset(keys.meta, 'head', 2);
+    });
+    await writer.append([{ channel, events: texted(['c']) }]);
+    await eventually(() => seen.length === 3);
+    assert.deepEqual(seen, [0, 1, 2]);
+  });
+
+  it('refuses to start on a cluster not fully covered, with REDIS_CLUSTER_DOWN', async () => {
+    const lone = await import('../helpers/redis-server.ts').then((m) => m.startRedis({ extraArgs: ['--cluster-enabled', 'yes'] }));
+    try {
+      const engine = new RedisEngine({
+        target: { kind: 'cluster', nodes: [{ host: '127.0.0.1', port: lone.port }] }, retention: { retainEvents: 10, keepSnapshots: 1 }, logger: quiet,
+      });
+      await assert.rejects(engine.open(), (err: unknown) => err instanceof BrigadeError && err.code === 'REDIS_CLUSTER_DOWN'
+        && /cluster_state:fail/.test(err.message));
+      const plain = new RedisEngine({
+        target: { kind: 'cluster', nodes: [{ host: '127.0.0.1', port: 1 }] }, retention: { retainEvents: 10, keepSnapshots: 1 }, logger: quiet,
+      });
+      await assert.rejects(plain.open(), (err: unknown) => err instanceof BrigadeError && err.code === 'REDIS_CLUSTER_DOWN');
+    } finally {
+      await lone.destroy();
+    }
+  });
+});
+
+void Redis;
