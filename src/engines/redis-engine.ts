@@ -372,7 +372,13 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
         pipeline.wait(this.minReplicasAcked, this.replicaAckTimeoutMs);
         const replies = await pipeline.exec();
         if (!replies) throw new Error('no reply');
-        if (replies[0][0]) throw replies[0][0];
+        const refused = replies[0][0];
+        if (refused) {
+          // ioredis follows MOVED/ASK for a pipeline only when every command of it got one (WAIT
+          // does not): the script did not run; learn where the slot went, for the next tick.
+          if (/^(MOVED|ASK) /.test(refused.message)) (conn as Cluster).refreshSlotsCache();
+          throw refused;
+        }
         reply = replies[0][1] as number[];
         replicas = replies[1][0] ? 0 : Number(replies[1][1]);
       } else {

@@ -36,6 +36,11 @@ export interface RedisClusterOptions {
   replicasPerPrimary?: number;
   /** AOF with appendfsync always on every node. */
   appendonly?: boolean;
+  /**
+   * cluster-require-full-coverage (Redis's default: yes): with no, the shards that still have a
+   * primary keep serving their slots while one shard has none (a failover in progress).
+   */
+  requireFullCoverage?: boolean;
 }
 
 export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisClusterDeployment> {
@@ -53,7 +58,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'),
           '--cluster-port', String(await freePort()), '--cluster-node-timeout', '1000',
           // A replica takes over however long it was cut off from its primary (the test kills it).
-          '--cluster-replica-validity-factor', '0'],
+          '--cluster-replica-validity-factor', '0',
+          '--cluster-require-full-coverage', options.requireFullCoverage === false ? 'no' : 'yes'],
       }));
     }
     const addresses = servers.map((s) => `127.0.0.1:${s.port}`);
