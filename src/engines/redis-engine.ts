@@ -234,7 +234,13 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     cmd.defineCommand('brigadeReleaseClaim', { numberOfKeys: 1, lua: RELEASE_CLAIM_LUA });
     defineJobCommands(cmd);
     try {
-      await Promise.all(conns.map((conn) => conn.connect()));
+      const connecting = Promise.all(conns.map((conn) => conn.connect()));
+      // A cluster client keeps retrying a slot map it cannot use (no address for a slot, say):
+      // bound it, so a start fails with a typed error instead of waiting forever.
+      if (sharded) await withinMs(connecting, 2 * commandTimeoutMs, () => new BrigadeError('REDIS_CLUSTER_DOWN', `no usable slot map from the redis `
+        + `${describeTarget(target)} within ${2 * commandTimeoutMs} ms (CLUSTER SLOTS must name a reachable address for every slot; `
+        + 'set cluster-announce-ip on nodes that do not know theirs)'));
+      else await connecting;
     } catch (err) {
       for (const conn of conns) conn.disconnect();
       throw unavailable(`cannot connect to redis at ${describeTarget(target)}`, err);
@@ -878,6 +884,17 @@ function asBuffer(bytes: Uint8Array): Buffer {
 function inDoubt(err: unknown): boolean {
   if (!(err instanceof Error)) return true;
   return err.name !== 'ReplyError' && !err.message.startsWith('Too many Cluster redirections');
+}
+
+/** `promise`, or a rejection with `timedOut()` when it has not settled within `ms`. */
+async function withinMs<T>(promise: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  promise.catch(() => undefined);
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timedOut()), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The indexes of `requests`, grouped by the cluster slot of their channel (first-seen order). */

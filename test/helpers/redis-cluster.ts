@@ -1,7 +1,8 @@
 /**
  * A real Redis Cluster on loopback for tests: `primaries` primaries (each a redis-server with
  * --cluster-enabled yes, its own node file and cluster bus port in a temp directory), each with
- * `replicasPerPrimary` replicas, joined by `redis-cli --cluster create … --cluster-yes`; resolves
+ * `replicasPerPrimary` replicas, joined by `redis-cli --cluster create … --cluster-yes` (fewer than 3
+ * primaries, which redis-cli refuses: CLUSTER ADDSLOTSRANGE and CLUSTER MEET by hand); resolves
  * once every node says cluster_state:ok and knows every slot. cluster-node-timeout is low (1 s) so
  * a test that kills a primary sees its replica take over within a few seconds. Every process is
  * stopped by PID (SIGKILL when the test process exits, redis-server.ts), and the directories removed.
@@ -48,22 +49,35 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const replicas = options.replicasPerPrimary ?? 0;
   const root = mkdtempSync(join(tmpdir(), 'brigade-cluster-'));
   const servers: RedisServer[] = [];
+  const busPorts: number[] = [];
   try {
     for (let i = 0; i < primaries * (1 + replicas); i++) {
       const dir = join(root, `node-${i}`);
       mkdirSync(dir);
       // The bus port is set apart: the default (port + 10000) may be taken or past 65535.
+      busPorts.push(await freePort());
       servers.push(await startRedis({
         dir, appendonly: options.appendonly,
         extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'),
-          '--cluster-port', String(await freePort()), '--cluster-node-timeout', '1000',
+          '--cluster-port', String(busPorts[i]), '--cluster-node-timeout', '1000', '--cluster-announce-ip', '127.0.0.1',
           // A replica takes over however long it was cut off from its primary (the test kills it).
           '--cluster-replica-validity-factor', '0',
           '--cluster-require-full-coverage', options.requireFullCoverage === false ? 'no' : 'yes'],
       }));
     }
     const addresses = servers.map((s) => `127.0.0.1:${s.port}`);
-    await run(REDIS_CLI, ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30_000 });
+    if (primaries >= 3) {
+      await run(REDIS_CLI, ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30_000 });
+    } else {
+      // redis-cli refuses fewer than 3 primaries: give each its even share of the slots, then meet.
+      if (replicas > 0) throw new Error('replicas need at least 3 primaries (redis-cli --cluster create)');
+      for (const [i, s] of servers.entries()) {
+        const from = Math.floor((16384 * i) / primaries);
+        const to = Math.floor((16384 * (i + 1)) / primaries) - 1;
+        await run(REDIS_CLI, ['-p', String(s.port), 'CLUSTER', 'ADDSLOTSRANGE', String(from), String(to)], { timeout: 10_000 });
+        if (i > 0) await run(REDIS_CLI, ['-p', String(s.port), 'CLUSTER', 'MEET', '127.0.0.1', String(servers[0].port), String(busPorts[0])], { timeout: 10_000 });
+      }
+    }
   } catch (err) {
     for (const s of servers) await s.destroy();
     rmSync(root, { recursive: true, force: true });
