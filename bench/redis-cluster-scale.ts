@@ -11,7 +11,7 @@
  *
  *   flock /tmp/brigade-bench.lock node --import tsx bench/redis-cluster-scale.ts [--primaries 1,2,3]
  *     [--channels 600] [--workers 2] [--seconds 10] [--events-per-request 10] [--in-flight 4]
- *     [--min-replicas-acked 0] [--results-dir bench/results]
+ *     [--min-replicas-acked 0] [--replicas-per-primary 0] [--results-dir bench/results]
  *
  * Prints one line per primary count and writes a JSON result. A harness for figures, not a test.
  */
@@ -32,6 +32,7 @@ interface Options {
   eventsPerRequest: number;
   inFlight: number;
   minReplicasAcked: number;
+  replicasPerPrimary: number;
   resultsDir: string;
 }
 
@@ -44,6 +45,7 @@ interface WorkerJob {
   windowMs: number;
   eventsPerRequest: number;
   inFlight: number;
+  minReplicasAcked: number;
 }
 
 interface WorkerReport { events: number; calls: number; failures: number; latenciesMs: number[] }
@@ -51,7 +53,7 @@ interface WorkerReport { events: number; calls: number; failures: number; latenc
 const WARM_MS = 2000;
 
 function parse(argv: string[]): Options {
-  const o: Options = { primaries: [1, 2, 3], channels: 600, workers: 2, seconds: 10, eventsPerRequest: 10, inFlight: 4, minReplicasAcked: 0, resultsDir: 'bench/results' };
+  const o: Options = { primaries: [1, 2, 3], channels: 600, workers: 2, seconds: 10, eventsPerRequest: 10, inFlight: 4, minReplicasAcked: 0, replicasPerPrimary: 0, resultsDir: 'bench/results' };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--primaries') o.primaries = value.split(',').map(Number);
@@ -61,6 +63,7 @@ function parse(argv: string[]): Options {
     else if (flag === '--events-per-request') o.eventsPerRequest = Number(value);
     else if (flag === '--in-flight') o.inFlight = Number(value);
     else if (flag === '--min-replicas-acked') o.minReplicasAcked = Number(value);
+    else if (flag === '--replicas-per-primary') o.replicasPerPrimary = Number(value);
     else if (flag === '--results-dir') o.resultsDir = value;
     else throw new Error(`unknown option ${flag} (see the comment at the top of bench/redis-cluster-scale.ts)`);
   }
@@ -74,7 +77,7 @@ function percentile(sorted: number[], p: number): number {
 async function runWorker(job: WorkerJob): Promise<WorkerReport> {
   const engine = new RedisEngine({
     target: { kind: 'cluster', nodes: parseHostPorts(job.nodeList, 'redisCluster') }, prefix: job.prefix,
-    retention: { retainEvents: 1000, keepSnapshots: 1 }, logger: { warn: () => undefined },
+    retention: { retainEvents: 1000, keepSnapshots: 1 }, logger: { warn: () => undefined }, minReplicasAcked: job.minReplicasAcked,
   });
   await engine.open();
   const payload = Buffer.from([1, 2, 3]);
@@ -115,7 +118,7 @@ async function main(): Promise<void> {
   const o = parse(process.argv.slice(2));
   const rows = [];
   for (const primaries of o.primaries) {
-    const cluster = await startRedisCluster({ primaries });
+    const cluster = await startRedisCluster({ primaries, replicasPerPrimary: o.replicasPerPrimary });
     try {
       const prefix = `scale-${primaries}-${Date.now().toString(36)}:`;
       const channels = Array.from({ length: o.channels }, (_, i) => `scale:${i}`);
@@ -126,6 +129,7 @@ async function main(): Promise<void> {
         const job: WorkerJob = {
           nodeList: cluster.nodeList, prefix, worker: w, channels: channels.filter((_, i) => i % o.workers === w),
           warmMs: WARM_MS, windowMs: o.seconds * 1000, eventsPerRequest: o.eventsPerRequest, inFlight: o.inFlight,
+          minReplicasAcked: o.minReplicasAcked,
         };
         child.once('message', (m) => resolve(m as WorkerReport));
         child.once('exit', (code) => reject(new Error(`worker ${w} exited (${code}) without a report`)));
@@ -139,7 +143,9 @@ async function main(): Promise<void> {
       const t0 = nowMs();
       await new Promise((r) => setTimeout(r, o.seconds * 1000 - 1000));
       const elapsedS = (nowMs() - t0) / 1000;
-      const redisCpu = pids.map((pid, i) => (cpuSeconds(pid) - cpuBefore[i]) / elapsedS);
+      // Primaries first, then replicas (test/helpers/redis-cluster.ts); replicas are not counted per primary.
+      const redisCpuAll = pids.map((pid, i) => (cpuSeconds(pid) - cpuBefore[i]) / elapsedS);
+      const redisCpu = redisCpuAll.slice(0, primaries);
       const workerCpu = children.map((c, i) => (cpuSeconds(c.pid!) - workerCpuBefore[i]) / elapsedS);
       const all = await Promise.all(reports);
       const events = all.reduce((n, r) => n + r.events, 0);
@@ -149,7 +155,8 @@ async function main(): Promise<void> {
       const row = {
         primaries, eventsPerS: Math.round(eventsPerS), calls: all.reduce((n, r) => n + r.calls, 0), failures: all.reduce((n, r) => n + r.failures, 0),
         ackP50Ms: +percentile(latencies, 50).toFixed(1), ackP99Ms: +percentile(latencies, 99).toFixed(1),
-        redisCpuPerPrimary: redisCpu.map((c) => +(100 * c).toFixed(1)), workerCpu: workerCpu.map((c) => +(100 * c).toFixed(1)),
+        redisCpuPerPrimary: redisCpu.map((c) => +(100 * c).toFixed(1)), redisCpuPerReplica: redisCpuAll.slice(primaries).map((c) => +(100 * c).toFixed(1)),
+        minReplicasAcked: o.minReplicasAcked, workerCpu: workerCpu.map((c) => +(100 * c).toFixed(1)),
         eventsPerRedisCoreSecond: Math.round(eventsPerS / Math.max(redisCores, 1e-9)),
       };
       rows.push(row);
