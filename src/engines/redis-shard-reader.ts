@@ -59,6 +59,7 @@ export class RedisShardReader {
   private lastCheck = 0;
   private timer: NodeJS.Timeout | null = null;
   private checking: Promise<void> | null = null;
+  private checkFailing = false;
   private stopped = false;
 
   constructor(options: ShardReaderOptions) {
@@ -217,8 +218,12 @@ export class RedisShardReader {
         this.schedule(50);
         return;
       }
-      this.checking = this.check().catch((err: unknown) => {
-        if (!this.stopped) this.options.logger.warn({ err: String(err) }, 'checking the watched channels on the redis cluster failed; retrying');
+      this.checking = this.check().then(() => {
+        this.checkFailing = false;
+      }, (err: unknown) => {
+        // Once per outage: the check is retried every second until it succeeds.
+        if (!this.stopped && !this.checkFailing) this.options.logger.warn({ err: String(err) }, 'checking the watched channels on the redis cluster failed; retrying');
+        this.checkFailing = true;
         this.lastCheck = 0;
       }).finally(() => {
         this.checking = null;
@@ -237,12 +242,19 @@ export class RedisShardReader {
       this.lastCheck = Date.now();
       return;
     }
-    const rows = await Promise.all(watched.map(([channel]) => this.options.cmd.hmget(this.options.metaKey(channel), 'epoch', 'head')));
+    // Each channel on its own: a shard without a primary must not hold up the others' checks.
+    const rows = await Promise.allSettled(watched.map(([channel]) => this.options.cmd.hmget(this.options.metaKey(channel), 'epoch', 'head')));
     const moved: string[] = [];
     const wentBack: Array<[string, ShardWatch]> = [];
+    let failed = 0;
     watched.forEach(([channel, watch], i) => {
+      const row = rows[i];
+      if (row.status === 'rejected') {
+        failed++;
+        return;
+      }
       if (this.watches.get(channel) !== watch) return;
-      const [epoch, head] = rows[i].map((v) => Number(v ?? 0));
+      const [epoch, head] = row.value.map((v) => Number(v ?? 0));
       if (epoch !== watch.epoch) moved.push(channel);
       else if (head < watch.end && !watch.filling) wentBack.push([channel, watch]);
       else if (head > watch.end) this.fill(channel, watch);
@@ -263,6 +275,7 @@ export class RedisShardReader {
       else again = true;
     }
     this.lastCheck = again ? 0 : Date.now();
+    if (failed > 0) throw new Error(`${failed} of ${watched.length} channels could not be checked; checking again in 1 s`);
   }
 }
 
