@@ -183,6 +183,21 @@ describe('redis engine on a cluster', () => {
     assert.deepEqual(seen, [0, 1, 2]);
   });
 
+  it('with minReplicasAcked and no replica, an append over every shard is in doubt after the bound, never acknowledged; its retry commits nothing twice', async () => {
+    const prefix = freshPrefix('wait');
+    const engine = await open(engineOn(prefix, { minReplicasAcked: 1, replicaAckTimeoutMs: 100 }));
+    const channels = await channelsOnEveryShard('wait', 9);
+    const call = () => engine.append(channels.map((channel) => ({
+      channel, events: texted(['x', 'y']), publishes: [{ producer: 'w1', seq: 1, count: 2 }],
+    })));
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await assert.rejects(call(), (err: unknown) => err instanceof BrigadeError && err.code === 'OUTCOME_UNKNOWN'
+        && /0 of the 1 replicas/.test(err.message));
+    }
+    assert.equal(engine.replicaAckShortfalls, 2 * new Set(channels.map(keySlot)).size, 'one shortfall per slot per call');
+    for (const channel of channels) assert.equal((await engine.info(channel)).head, 2, `${channel}: committed once`);
+  });
+
   it('refuses to start on a cluster not fully covered, with REDIS_CLUSTER_DOWN', async () => {
     const lone = await import('../helpers/redis-server.ts').then((m) => m.startRedis({ extraArgs: ['--cluster-enabled', 'yes'] }));
     try {
