@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RedisEngine } from '../src/engines/index.ts';
 import { parseHostPorts } from '../src/engines/redis-target.ts';
-import { cpuSeconds, machineInfo, nowMs } from './lib/proc.ts';
+import { cpuSeconds, machineBusySeconds, machineInfo, nowMs } from './lib/proc.ts';
 import { startRedisCluster } from '../test/helpers/redis-cluster.ts';
 
 interface Options {
@@ -140,6 +140,8 @@ async function main(): Promise<void> {
       const pids = cluster.servers.map((s) => s.pid);
       const cpuBefore = pids.map(cpuSeconds);
       const workerCpuBefore = children.map((c) => cpuSeconds(c.pid!));
+      const mainCpuBefore = process.cpuUsage();
+      const busyBefore = machineBusySeconds();
       const t0 = nowMs();
       await new Promise((r) => setTimeout(r, o.seconds * 1000 - 1000));
       const elapsedS = (nowMs() - t0) / 1000;
@@ -147,6 +149,10 @@ async function main(): Promise<void> {
       const redisCpuAll = pids.map((pid, i) => (cpuSeconds(pid) - cpuBefore[i]) / elapsedS);
       const redisCpu = redisCpuAll.slice(0, primaries);
       const workerCpu = children.map((c, i) => (cpuSeconds(c.pid!) - workerCpuBefore[i]) / elapsedS);
+      const mainCpu = process.cpuUsage(mainCpuBefore);
+      // What everything outside this run used meanwhile (the machine is shared): measurement hygiene.
+      const otherCpu = (machineBusySeconds() - busyBefore) / elapsedS - redisCpuAll.reduce((a, b) => a + b, 0)
+        - workerCpu.reduce((a, b) => a + b, 0) - (mainCpu.user + mainCpu.system) / 1e6 / elapsedS;
       const all = await Promise.all(reports);
       const events = all.reduce((n, r) => n + r.events, 0);
       const latencies = all.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
@@ -156,13 +162,13 @@ async function main(): Promise<void> {
         primaries, eventsPerS: Math.round(eventsPerS), calls: all.reduce((n, r) => n + r.calls, 0), failures: all.reduce((n, r) => n + r.failures, 0),
         ackP50Ms: +percentile(latencies, 50).toFixed(1), ackP99Ms: +percentile(latencies, 99).toFixed(1),
         redisCpuPerPrimary: redisCpu.map((c) => +(100 * c).toFixed(1)), redisCpuPerReplica: redisCpuAll.slice(primaries).map((c) => +(100 * c).toFixed(1)),
-        minReplicasAcked: o.minReplicasAcked, workerCpu: workerCpu.map((c) => +(100 * c).toFixed(1)),
+        minReplicasAcked: o.minReplicasAcked, otherCpu: +(100 * otherCpu).toFixed(1), workerCpu: workerCpu.map((c) => +(100 * c).toFixed(1)),
         eventsPerRedisCoreSecond: Math.round(eventsPerS / Math.max(redisCores, 1e-9)),
       };
       rows.push(row);
       console.log(`${primaries} primar${primaries === 1 ? 'y' : 'ies'}: ${row.eventsPerS} acknowledged events/s, append ACK p50 ${row.ackP50Ms} ms p99 ${row.ackP99Ms} ms, `
         + `redis CPU per primary ${row.redisCpuPerPrimary.join(' / ')} %, workers ${row.workerCpu.join(' / ')} %, `
-        + `${row.eventsPerRedisCoreSecond} events per redis core-second, failures ${row.failures}`);
+        + `${row.eventsPerRedisCoreSecond} events per redis core-second, failures ${row.failures}, other processes ${row.otherCpu} % of a core`);
     } finally {
       await cluster.destroy();
     }
