@@ -1,7 +1,8 @@
 /**
  * Redis Cluster scale figures (issue 22): acknowledged events per second through the Redis engine
  * over many channels, with 1, 2 and 3 cluster primaries started here on loopback
- * (test/helpers/redis-cluster.ts), and what each primary's CPU did.
+ * (test/helpers/redis-cluster.ts), and what each primary's CPU did; `--primaries 0` is one plain
+ * redis-server (--redis), for comparison.
  *
  * Each worker process stands for a Brigade node: it opens a RedisEngine on the cluster and calls
  * append() as a node's tick does, over its share of the channels (one stamped publish of
@@ -23,6 +24,7 @@ import { RedisEngine } from '../src/engines/index.ts';
 import { parseHostPorts } from '../src/engines/redis-target.ts';
 import { cpuSeconds, machineBusySeconds, machineInfo, nowMs } from './lib/proc.ts';
 import { startRedisCluster } from '../test/helpers/redis-cluster.ts';
+import { startRedis } from '../test/helpers/redis-server.ts';
 
 interface Options {
   primaries: number[];
@@ -76,7 +78,8 @@ function percentile(sorted: number[], p: number): number {
 
 async function runWorker(job: WorkerJob): Promise<WorkerReport> {
   const engine = new RedisEngine({
-    target: { kind: 'cluster', nodes: parseHostPorts(job.nodeList, 'redisCluster') }, prefix: job.prefix,
+    target: job.nodeList.startsWith('redis://') ? { kind: 'single', url: job.nodeList } : { kind: 'cluster', nodes: parseHostPorts(job.nodeList, 'redisCluster') },
+    prefix: job.prefix,
     retention: { retainEvents: 1000, keepSnapshots: 1 }, logger: { warn: () => undefined }, minReplicasAcked: job.minReplicasAcked,
   });
   await engine.open();
@@ -118,7 +121,10 @@ async function main(): Promise<void> {
   const o = parse(process.argv.slice(2));
   const rows = [];
   for (const primaries of o.primaries) {
-    const cluster = await startRedisCluster({ primaries, replicasPerPrimary: o.replicasPerPrimary });
+    // 0 primaries: one plain redis-server (--redis), the shape a cluster is compared with.
+    const cluster = primaries === 0
+      ? await startRedis().then((r) => ({ nodeList: r.url, servers: [r], destroy: () => r.destroy() }))
+      : await startRedisCluster({ primaries, replicasPerPrimary: o.replicasPerPrimary });
     try {
       const prefix = `scale-${primaries}-${Date.now().toString(36)}:`;
       const channels = Array.from({ length: o.channels }, (_, i) => `scale:${i}`);
@@ -147,7 +153,7 @@ async function main(): Promise<void> {
       const elapsedS = (nowMs() - t0) / 1000;
       // Primaries first, then replicas (test/helpers/redis-cluster.ts); replicas are not counted per primary.
       const redisCpuAll = pids.map((pid, i) => (cpuSeconds(pid) - cpuBefore[i]) / elapsedS);
-      const redisCpu = redisCpuAll.slice(0, primaries);
+      const redisCpu = redisCpuAll.slice(0, Math.max(1, primaries));
       const workerCpu = children.map((c, i) => (cpuSeconds(c.pid!) - workerCpuBefore[i]) / elapsedS);
       const mainCpu = process.cpuUsage(mainCpuBefore);
       // What everything outside this run used meanwhile (the machine is shared): measurement hygiene.
@@ -163,10 +169,11 @@ async function main(): Promise<void> {
         ackP50Ms: +percentile(latencies, 50).toFixed(1), ackP99Ms: +percentile(latencies, 99).toFixed(1),
         redisCpuPerPrimary: redisCpu.map((c) => +(100 * c).toFixed(1)), redisCpuPerReplica: redisCpuAll.slice(primaries).map((c) => +(100 * c).toFixed(1)),
         minReplicasAcked: o.minReplicasAcked, otherCpu: +(100 * otherCpu).toFixed(1), workerCpu: workerCpu.map((c) => +(100 * c).toFixed(1)),
-        eventsPerRedisCoreSecond: Math.round(eventsPerS / Math.max(redisCores, 1e-9)),
+        // Only when Redis used enough CPU to measure (a few clock ticks).
+        eventsPerRedisCoreSecond: redisCores >= 0.02 ? Math.round(eventsPerS / redisCores) : null,
       };
       rows.push(row);
-      console.log(`${primaries} primar${primaries === 1 ? 'y' : 'ies'}: ${row.eventsPerS} acknowledged events/s, append ACK p50 ${row.ackP50Ms} ms p99 ${row.ackP99Ms} ms, `
+      console.log(`${primaries === 0 ? 'one redis (no cluster)' : `${primaries} primar${primaries === 1 ? 'y' : 'ies'}`}: ${row.eventsPerS} acknowledged events/s, append ACK p50 ${row.ackP50Ms} ms p99 ${row.ackP99Ms} ms, `
         + `redis CPU per primary ${row.redisCpuPerPrimary.join(' / ')} %, workers ${row.workerCpu.join(' / ')} %, `
         + `${row.eventsPerRedisCoreSecond} events per redis core-second, failures ${row.failures}, other processes ${row.otherCpu} % of a core`);
     } finally {
