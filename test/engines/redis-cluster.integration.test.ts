@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { after, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import type { CommittedBatch, LogEvent, RetentionOptions } from '../../src/core/engine.ts';
 import { RedisEngine } from '../../src/engines/index.ts';
@@ -40,6 +42,17 @@ function engineOn(prefix: string, extra: Partial<RedisEngineOptions> = {}): Redi
 /** A plain cluster connection, for changing keys behind the engines' backs. */
 async function withAdmin<T>(use: (admin: Cluster) => Promise<T>): Promise<T> {
   const admin = new Cluster(target.kind === 'cluster' ? target.nodes : [], { lazyConnect: true });
+  await admin.connect();
+  try {
+    return await use(admin);
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/** A plain connection to one node of the cluster. */
+async function withAdminNode<T>(port: number, use: (admin: Redis) => Promise<T>): Promise<T> {
+  const admin = new Redis({ host: '127.0.0.1', port, lazyConnect: true });
   await admin.connect();
   try {
     return await use(admin);
@@ -198,6 +211,58 @@ describe('redis engine on a cluster', () => {
     for (const channel of channels) assert.equal((await engine.info(channel)).head, 2, `${channel}: committed once`);
   });
 
+  it('keeps every acknowledged append once and every batch in order while slots move (MOVED/ASK during a resharding)', async (t) => {
+    const prefix = freshPrefix('reshard');
+    const writer = await open(engineOn(prefix));
+    const watcher = await open(engineOn(prefix, { epochCheckMs: 200 }));
+    const channels = await channelsOnEveryShard('reshard', 30);
+    const seen = new Map<string, number[]>(channels.map((c) => [c, []]));
+    watcher.onBatch((batch) => {
+      if (batch.events.length > 0) seen.get(batch.channel)?.push(...batch.events.map((_, i) => batch.firstVersion + i));
+    });
+    for (const channel of channels) await watcher.info(channel);
+    // The first primary's slots that these channels use, moved to the second while appends run.
+    const [from, to] = [cluster.servers[0].port, cluster.servers[1].port];
+    const before = await Promise.all(channels.map((c) => cluster.primaryPortOf(keySlot(c))));
+    const idOf = async (port: number) => withAdminNode(port, (c) => c.call('CLUSTER', 'MYID') as Promise<string>);
+    const [fromId, toId] = [await idOf(from), await idOf(to)];
+    let moving = true;
+    const acked = new Map<string, number>(); // `${channel}/${seq}` → first version
+    const refusals = new Map<string, number>();
+    const writing = (async () => {
+      for (let seq = 1; moving || seq <= 3; seq++) {
+        const call = () => writer.append(channels.map((channel) => ({ channel, events: texted([`${seq}`]), publishes: [{ producer: 'r1', seq, count: 1 }] })));
+        for (;;) {
+          try {
+            const results = await call();
+            results.forEach((r, i) => acked.set(`${channels[i]}/${seq}`, r.firsts[0]));
+            break;
+          } catch (err) {
+            assert.ok(err instanceof BrigadeError, String(err));
+            refusals.set(err.code, (refusals.get(err.code) ?? 0) + 1);
+            // Some requests may have committed (AppendSplitError): the same stamps find them.
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        }
+      }
+    })();
+    await promisify(execFile)('/usr/bin/redis-cli', ['--cluster', 'reshard', `127.0.0.1:${from}`, '--cluster-from', fromId, '--cluster-to', toId,
+      '--cluster-slots', '1500', '--cluster-yes', '--cluster-pipeline', '10'], { timeout: 60_000 });
+    moving = false;
+    await writing;
+    for (const channel of channels) {
+      const { head } = await writer.info(channel);
+      const versions = [...acked].filter(([k]) => k.startsWith(`${channel}/`)).map(([, v]) => v).sort((a, b) => a - b);
+      assert.deepEqual(versions, Array.from({ length: head }, (_, v) => v), `${channel}: each acknowledged publish once, densely`);
+      await eventually(() => seen.get(channel)!.length >= head, { what: () => `${channel}'s ${head} events on the watcher` });
+      assert.deepEqual(seen.get(channel), Array.from({ length: head }, (_, v) => v), `${channel}: every batch once, in order`);
+    }
+    const after = await Promise.all(channels.map((c) => cluster.primaryPortOf(keySlot(c))));
+    const moved = channels.filter((_, i) => before[i] === from && after[i] === to);
+    assert.ok(moved.length > 0, 'some channels\' slots moved while they were written');
+    t.diagnostic(`${moved.length} of ${channels.length} channels moved shard under appends; refusals on the way: ${JSON.stringify(Object.fromEntries(refusals))}`);
+  });
+
   it('refuses to start on a cluster not fully covered, with REDIS_CLUSTER_DOWN', async () => {
     const lone = await import('../helpers/redis-server.ts').then((m) => m.startRedis({ extraArgs: ['--cluster-enabled', 'yes'] }));
     try {
@@ -216,4 +281,3 @@ describe('redis engine on a cluster', () => {
   });
 });
 
-void Redis;
