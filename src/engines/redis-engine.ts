@@ -66,7 +66,7 @@ import { INFO_LUA } from './redis-lua-info.ts';
 import { JOIN_LUA } from './redis-lua-join.ts';
 import { PUT_SNAPSHOT_LUA } from './redis-lua-put-snapshot.ts';
 import { ROLL_BACK_LUA } from './redis-lua-roll-back.ts';
-import { checkCluster, checkSentinels, connectTo, describeTarget, hostPort, type RedisConn, type RedisTarget } from './redis-target.ts';
+import { checkCluster, checkSentinels, clusterNodesOpen, connectTo, describeTarget, hostPort, type RedisConn, type RedisTarget } from './redis-target.ts';
 import { defineJobCommands, RedisJobs } from './redis-jobs.ts';
 
 export interface RedisEngineOptions {
@@ -241,6 +241,10 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
         + `${describeTarget(target)} within ${2 * commandTimeoutMs} ms (CLUSTER SLOTS must name a reachable address for every slot; `
         + 'set cluster-announce-ip on nodes that do not know theirs)'));
       else await connecting;
+      if (sharded) {
+        await withinMs(Promise.all([cmd, appendConn].map((c) => clusterNodesOpen(c as Cluster))), commandTimeoutMs,
+          () => new BrigadeError('REDIS_CLUSTER_DOWN', `the primaries of the redis ${describeTarget(target)} did not all accept a connection within ${commandTimeoutMs} ms`));
+      }
     } catch (err) {
       for (const conn of conns) conn.disconnect();
       throw unavailable(`cannot connect to redis at ${describeTarget(target)}`, err);

@@ -67,13 +67,12 @@ export function hostPort(a: HostPort): string {
 export function connectTo(target: RedisTarget, options: RedisOptions, clusterOptions: ClusterOptions = {}): RedisConn {
   if (target.kind === 'single') return new Redis(target.url, options);
   if (target.kind === 'cluster') {
-    const { lazyConnect, enableOfflineQueue: _, ...perNode } = options;
-    return new Cluster(target.nodes, {
+    const { lazyConnect, enableOfflineQueue, ...perNode } = options;
+    const cluster = new Cluster(target.nodes, {
       lazyConnect,
-      // Node connections open on first use: without a queue, a command sent while its node's
-      // connection is still opening would be refused. The engine refuses calls itself while the
-      // cluster is not ready (RedisEngine.connected), and a queued command is sent once, not re-sent.
-      enableOfflineQueue: true,
+      // false: a command for a slot whose primary is gone is refused at once instead of waiting in
+      // the cluster's queue until a replica takes over, which would hold up a tick's other shards.
+      enableOfflineQueue,
       enableReadyCheck: true,
       scaleReads: 'master',
       // Never re-send a command whose connection closed with it in flight (it may have run).
@@ -86,6 +85,17 @@ export function connectTo(target: RedisTarget, options: RedisOptions, clusterOpt
       redisOptions: perNode,
       ...clusterOptions,
     });
+    // ioredis opens a node's connection on its first command, and without the cluster's queue a
+    // command sent while it is still opening is refused: open each one as soon as it is known.
+    if (enableOfflineQueue === false) {
+      // Only once ready: a node opened while the cluster client is still starting can stall its start.
+      const open = (node: Redis): void => {
+        if (cluster.status === 'ready' && node.status === 'wait') node.connect().catch(() => undefined);
+      };
+      cluster.on('ready', () => cluster.nodes('all').forEach(open));
+      cluster.on('+node', open);
+    }
+    return cluster;
   }
   return new Redis({
     ...options,
@@ -97,6 +107,21 @@ export function connectTo(target: RedisTarget, options: RedisOptions, clusterOpt
     // Ask the sentinels again soon after all of them failed (a failover in progress), never slower than 1 s.
     sentinelRetryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
   });
+}
+
+/**
+ * Resolves once every node connection of `cluster` is open (or has failed): a cluster client
+ * without an offline queue refuses a command sent while its node's connection is still opening.
+ */
+export async function clusterNodesOpen(cluster: Cluster): Promise<void> {
+  await Promise.all(cluster.nodes('all').map((node) => {
+    if (node.status === 'ready' || node.status === 'end') return null;
+    return new Promise<void>((resolve) => {
+      node.once('ready', () => resolve());
+      node.once('end', () => resolve());
+      if (node.status === 'wait') node.connect().catch(() => resolve());
+    });
+  }));
 }
 
 /** Longest one sentinel may take to answer checkSentinels, ms. */
