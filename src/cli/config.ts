@@ -35,6 +35,12 @@ export interface NodeConfig extends CoreOptions {
   /** The master name the sentinels monitor (their `sentinel monitor NAME …` line); with --redis-sentinels. */
   redisMasterName: string;
   /**
+   * Redis Cluster instead of --redis: some of its nodes' `host:port,host:port,…` (the node learns
+   * the rest and the slot map from them); channels, queues and sets spread over its shards by
+   * slot. Empty = not used.
+   */
+  redisCluster: string;
+  /**
    * Replicas that must hold a tick's append before its publishes are acknowledged (WAIT after the
    * append script); 0 = acknowledge once the primary has it (a failover may then lose it).
    */
@@ -97,6 +103,7 @@ export const defaultNodeConfig: NodeConfig = {
   redisPrefix: 'brigade:',
   redisSentinels: '',
   redisMasterName: '',
+  redisCluster: '',
   redisMinReplicasAcked: 0,
   redisReplicaAckTimeoutMs: 1000,
   workers: 1,
@@ -267,7 +274,7 @@ function check(config: Config, apps: readonly App<any>[], all: Setting[]): void 
     throw new ConfigError(`redisMinReplicasAcked must be a whole number of replicas, got ${config.redisMinReplicasAcked}`);
   }
   if (config.redisMinReplicasAcked > 0 && !usesRedis(config)) {
-    throw new ConfigError('redisMinReplicasAcked needs --redis or --redis-sentinels: the embedded engine has no replicas');
+    throw new ConfigError('redisMinReplicasAcked needs --redis, --redis-sentinels or --redis-cluster: the embedded engine has no replicas');
   }
   if (config.redisReplicaAckTimeoutMs < 1) {
     throw new ConfigError(`redisReplicaAckTimeoutMs must be at least 1 ms (WAIT with 0 would wait forever), got ${config.redisReplicaAckTimeoutMs}`);
@@ -281,12 +288,25 @@ function check(config: Config, apps: readonly App<any>[], all: Setting[]): void 
 }
 
 /** Whether the node runs on Redis (one server or through Sentinel) rather than the embedded engine. */
-export function usesRedis(config: Pick<NodeConfig, 'redis' | 'redisSentinels'>): boolean {
-  return config.redis !== '' || config.redisSentinels !== '';
+export function usesRedis(config: Pick<NodeConfig, 'redis' | 'redisSentinels'> & Partial<Pick<NodeConfig, 'redisCluster'>>): boolean {
+  return config.redis !== '' || config.redisSentinels !== '' || (config.redisCluster ?? '') !== '';
 }
 
 /** Where the Redis engine finds Redis; null for the embedded engine. Throws ConfigError on a bad combination. */
-export function redisTargetOf(config: Pick<NodeConfig, 'redis' | 'redisSentinels' | 'redisMasterName'>): RedisTarget | null {
+export function redisTargetOf(
+  config: Pick<NodeConfig, 'redis' | 'redisSentinels' | 'redisMasterName'> & Partial<Pick<NodeConfig, 'redisCluster'>>,
+): RedisTarget | null {
+  if (config.redisCluster) {
+    if (config.redis || config.redisSentinels) {
+      throw new ConfigError('give one of --redis (one server), --redis-sentinels (a Sentinel-managed primary) or --redis-cluster, not several');
+    }
+    if (config.redisMasterName) throw new ConfigError('--redis-master-name is for --redis-sentinels; a cluster has a primary per shard');
+    try {
+      return { kind: 'cluster', nodes: parseHostPorts(config.redisCluster, 'redisCluster') };
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+  }
   if (config.redisSentinels) {
     if (config.redis) throw new ConfigError('give --redis (one server) or --redis-sentinels (a Sentinel-managed primary), not both');
     if (!config.redisMasterName) throw new ConfigError('--redis-sentinels needs --redis-master-name: the name the sentinels monitor the primary under');

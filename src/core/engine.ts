@@ -16,6 +16,8 @@
  */
 
 /** A place in one incarnation of a channel's log. */
+import { BrigadeError } from '../protocol/index.ts';
+
 export interface Position {
   /** A version in the log (for an append result: the first version the request's events got). */
   version: number;
@@ -119,6 +121,26 @@ export interface ChannelInfo {
 
 export type BatchHandler = (batch: CommittedBatch) => void;
 
+/**
+ * append() on a sharded engine (redis cluster) over channels in several slots, when the slots did
+ * not all commit: each slot's group of requests commits whole or not at all, so some requests are
+ * committed and the rest are not (or may not be). `code` says what holds for the rest, as for any
+ * failed append: 'UNAVAILABLE' (none of them committed) or 'OUTCOME_UNKNOWN' (some group of them
+ * got no answer: it committed whole or not at all; re-send with the same stamps). `committed[i]`
+ * is request i's result when it committed, null otherwise; committed requests reach onBatch like
+ * any other.
+ */
+export class AppendSplitError extends BrigadeError {
+  readonly committed: ReadonlyArray<AppendResult | null>;
+
+  constructor(cause: BrigadeError, committed: ReadonlyArray<AppendResult | null>) {
+    const done = committed.filter((r) => r !== null).length;
+    super(cause.code, `${cause.message} (${done} of ${committed.length} requests committed, in other slots)`, cause.retryAfterMs);
+    this.name = 'AppendSplitError';
+    this.committed = committed;
+  }
+}
+
 export interface Engine {
   /** 'embedded' | 'redis' — for logs and metrics. */
   readonly kind: string;
@@ -138,7 +160,10 @@ export interface Engine {
    * Appends each request's events to its channel's log. Guarantees:
    * - per channel, the events of one request get consecutive versions (atomic, dense);
    * - the whole call is atomic: it commits every request or none (embedded: one SQLite
-   *   transaction; redis: one Lua script over every channel of the call);
+   *   transaction; redis: one Lua script over every channel of the call). A sharded engine (redis
+   *   cluster) is atomic per slot: it sends one script per slot of the call's channels, and a call
+   *   whose slots did not all commit rejects with AppendSplitError, which lists the requests that
+   *   did; for the others the failure rules below hold;
    * - the promise resolves only once every request is durable (embedded: committed in WAL mode;
    *   redis: as durable as Redis's persistence setting), with each request's AppendResult, in
    *   request order: the first version its events got, each publish's first version, and the epoch

@@ -15,7 +15,7 @@ import { unknownChannel } from './channel-registry.ts';
 import type { AckCallback } from './channel.ts';
 import type { ChannelType, Publisher } from './channel-type.ts';
 import type { CoreContext } from './core-context.ts';
-import { hasClaims, type AppendRequest, type AppendResult, type Claims, type LogEvent, type PublishStamp } from './engine.ts';
+import { AppendSplitError, hasClaims, type AppendRequest, type AppendResult, type Claims, type LogEvent, type PublishStamp } from './engine.ts';
 import type { PendingAck } from './channel.ts';
 import type { FanOut } from './fan-out.ts';
 import { everyOnGrid, type GridTimer } from './grid-timer.ts';
@@ -286,24 +286,36 @@ export class PublishPath {
    * with the same stamps next tick: the engine commits each once and answers a repeat with its
    * original version, so the answer each publisher finally gets is the true one. Past
    * outcomeUnknownAfterMs a publish still unresolved is answered OUTCOME_UNKNOWN. Any other failure
-   * committed nothing: each publish is refused with it.
+   * committed nothing: each publish is refused with it. A sharded engine may commit some channels
+   * and not others (AppendSplitError): the committed ones are acknowledged, the others go the
+   * failure's way.
    */
   private async append(chans: SubscribedChannel[]): Promise<void> {
     const { engine, stats, observer } = this.ctx;
     const started = performance.now();
-    const taken = chans.map((ch) => ch.takePending());
+    let taken = chans.map((ch) => ch.takePending());
     const requests: AppendRequest[] = chans.map((ch, i) => ({ channel: ch.name, events: taken[i].events, publishes: this.stamp(ch.name, taken[i].acks) }));
     let results: AppendResult[];
+    let split = false;
     this.fanOut.hold();
     try {
       results = await engine.append(requests);
     } catch (err) {
       const e = asBrigadeError(err);
-      this.appendFailed(e, chans, taken);
-      this.fanOut.release();
-      return;
+      if (!(err instanceof AppendSplitError)) {
+        this.appendFailed(e, chans, taken);
+        this.fanOut.release();
+        return;
+      }
+      const failed = chans.flatMap((_, i) => (err.committed[i] === null ? [i] : []));
+      this.appendFailed(e, failed.map((i) => chans[i]), failed.map((i) => taken[i]));
+      const done = chans.flatMap((_, i) => (err.committed[i] === null ? [] : [i]));
+      results = done.map((i) => err.committed[i]!);
+      taken = done.map((i) => taken[i]);
+      chans = done.map((i) => chans[i]);
+      split = true;
     }
-    this.appendSucceeded();
+    if (!split) this.appendSucceeded();
     for (let i = 0; i < chans.length; i++) {
       // Committed at these versions of the log the engine names, whichever epoch that is: true.
       const { firsts } = results[i];

@@ -7,11 +7,13 @@
  *   (redis-lua-append.ts), so a tick commits whole or not at all, as the Engine contract says. The
  *   script numbers each request's batch from its channel's head and adds ONE stream entry holding
  *   the packed events, so commands per tick do not grow with events or channels.
- *   Redis Cluster (not supported yet) refuses a script over keys of several slots: an engine for
- *   it must group a tick's channels by slot, and the contract must then say per request what
- *   committed.
+ *   Redis Cluster refuses a script over keys of several slots: there the call's channels are
+ *   grouped by slot (redis-slot.ts) and each group is one script call, sent at once to the
+ *   primary of its slot. Each group commits whole or not at all; a call whose groups did not all
+ *   commit rejects with an AppendSplitError that says which requests did (core/engine.ts).
  * - delivery: a second connection per engine XREADs the logs of the channels this engine watches
- *   (redis-batch-reader.ts). A channel is watched from its head when info() first sees it, from the
+ *   (redis-batch-reader.ts); on a cluster, sharded pub/sub with reads of the log to fill gaps
+ *   (redis-shard-reader.ts, which says why). A channel is watched from its head when info() first sees it, from the
  *   first version of this engine's first append to it, and from the end of the first read() that
  *   reaches its head. onBatch handlers then get every batch of it, from every node, exactly once and
  *   in version order — possibly before, possibly after the append() that wrote it resolves.
@@ -28,7 +30,9 @@
  *   ioredis reconnects by itself and the reader resumes from its cursors.
  *
  * Optional abilities:
- * - DirectMessages over Redis pub/sub: PUBLISH on the command connection to `<prefix>dm:<address>`;
+ * - DirectMessages over Redis pub/sub: PUBLISH on the command connection to `<prefix>dm:<address>`
+ *   (on a cluster: SPUBLISH to `<prefix>dm:{<address>}` on the shard of that slot, received on
+ *   the shard reader's subscriber; plain PUBLISH would go to every node of the cluster);
  *   a third connection, opened on the first receive(), SUBSCRIBEs to the addresses received here
  *   (binary-safe, through `messageBuffer`) and resubscribes by itself after a reconnect. Messages
  *   published while it is (re)subscribing are lost: at most once, as DirectMessages promises.
@@ -36,17 +40,21 @@
  *   the key expires with its latest member, so an abandoned set leaves nothing behind.
  */
 import { randomInt } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type {
   AppendRequest, BatchHandler, ChannelInfo, ChannelRelease, Claims, ClaimedJob, CommittedBatch, DirectMessages, EnqueuedJob, Engine,
   FailOutcome, JobCounts, JobQueues, JobRecord, JobRetention, JobState, LogEvent, Membership, NewJob,
   AppendResult, Position, RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
-import { PRODUCER_WINDOW } from '../core/engine.ts';
+import { AppendSplitError, PRODUCER_WINDOW } from '../core/engine.ts';
 import { BrigadeError } from '../protocol/index.ts';
 import { RedisBatchReader } from './redis-batch-reader.ts';
 import { packEvents, unpackEvents } from './redis-event-codec.ts';
-import { batchId, channelKeys, checkPrefix, claimKey, directChannel, heldClaimKey, membersKey, parseBatchEntry, producerKey } from './redis-keys.ts';
+import {
+  batchId, channelKeys, checkPrefix, claimKey, directChannel, heldClaimKey, liveChannel, membersKey, parseBatchEntry, producerKey,
+} from './redis-keys.ts';
+import { RedisShardReader } from './redis-shard-reader.ts';
+import { keySlot } from './redis-slot.ts';
 import { validateStamps } from './stamps.ts';
 import type { BatchEntry, RawStreamEntry } from './redis-keys.ts';
 import { APPEND_LUA } from './redis-lua-append.ts';
@@ -58,7 +66,7 @@ import { INFO_LUA } from './redis-lua-info.ts';
 import { JOIN_LUA } from './redis-lua-join.ts';
 import { PUT_SNAPSHOT_LUA } from './redis-lua-put-snapshot.ts';
 import { ROLL_BACK_LUA } from './redis-lua-roll-back.ts';
-import { checkSentinels, connectTo, describeTarget, hostPort, type RedisTarget } from './redis-target.ts';
+import { checkCluster, checkSentinels, clusterNodesOpen, connectTo, describeTarget, hostPort, type RedisConn, type RedisTarget } from './redis-target.ts';
 import { defineJobCommands, RedisJobs } from './redis-jobs.ts';
 
 export interface RedisEngineOptions {
@@ -137,18 +145,18 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
   private readonly prefix: string;
   private readonly logger: EngineLogger;
   private readonly handlers: BatchHandler[] = [];
-  private cmd: Redis | null = null;
+  private cmd: RedisConn | null = null;
   /** The connection appends go on: `cmd`, or its own with minReplicasAcked (WAIT blocks it). */
-  private appendConn: Redis | null = null;
+  private appendConn: RedisConn | null = null;
   private readonly target: RedisTarget;
   private readonly minReplicasAcked: number;
   private readonly replicaAckTimeoutMs: number;
   private primary: string | null = null;
   private primaryMoves = 0;
   private replicaShortfalls = 0;
-  private reader: RedisBatchReader | null = null;
-  /** The pub/sub connection for direct messages, opened on the first receive(). */
-  private subscriber: Redis | null = null;
+  private reader: RedisBatchReader | RedisShardReader | null = null;
+  /** The pub/sub connection for direct messages, opened on the first receive() (a cluster: the shard reader's). */
+  private subscriber: RedisConn | null = null;
   /** Pub/sub channel → the receivers of its address on this engine. */
   private readonly receivers = new Map<string, Set<Receiver>>();
   private closed = false;
@@ -180,6 +188,8 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     const commandTimeoutMs = this.options.commandTimeoutMs ?? REDIS_ENGINE_DEFAULTS.commandTimeoutMs;
     const readBlockMs = this.options.readBlockMs ?? REDIS_ENGINE_DEFAULTS.readBlockMs;
     if (target.kind === 'sentinel') await checkSentinels(target);
+    if (target.kind === 'cluster') await checkCluster(target);
+    const sharded = target.kind === 'cluster';
     const common = {
       lazyConnect: true,
       protocol: 2 as const,
@@ -192,9 +202,13 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     const cmd = connectTo(target, {
       ...common, commandTimeout: commandTimeoutMs, socketTimeout: commandTimeoutMs, connectionName: 'brigade-engine',
     });
-    const readerConn = connectTo(target, {
-      ...common, socketTimeout: readBlockMs + commandTimeoutMs, connectionName: 'brigade-engine-reader',
-    });
+    // A cluster's reader is a sharded subscriber (redis-shard-reader.ts): it queues and resubscribes.
+    const readerConn = sharded
+      ? connectTo(target, {
+        protocol: 2, lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true,
+        connectionName: 'brigade-engine-reader',
+      }, { shardedSubscribers: true })
+      : connectTo(target, { ...common, socketTimeout: readBlockMs + commandTimeoutMs, connectionName: 'brigade-engine-reader' });
     // With minReplicasAcked, the tick's script and its WAIT go on a connection of their own: WAIT
     // blocks its connection up to replicaAckTimeoutMs, which must not hold up reads and claims.
     const waitMs = this.replicaAckTimeoutMs;
@@ -221,7 +235,17 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     cmd.defineCommand('brigadeReleaseClaim', { numberOfKeys: 1, lua: RELEASE_CLAIM_LUA });
     defineJobCommands(cmd);
     try {
-      await Promise.all(conns.map((conn) => conn.connect()));
+      const connecting = Promise.all(conns.map((conn) => conn.connect()));
+      // A cluster client keeps retrying a slot map it cannot use (no address for a slot, say):
+      // bound it, so a start fails with a typed error instead of waiting forever.
+      if (sharded) await withinMs(connecting, 2 * commandTimeoutMs, () => new BrigadeError('REDIS_CLUSTER_DOWN', `no usable slot map from the redis `
+        + `${describeTarget(target)} within ${2 * commandTimeoutMs} ms (CLUSTER SLOTS must name a reachable address for every slot; `
+        + 'set cluster-announce-ip on nodes that do not know theirs)'));
+      else await connecting;
+      if (sharded) {
+        await withinMs(Promise.all([cmd, appendConn].map((c) => clusterNodesOpen(c as Cluster))), commandTimeoutMs,
+          () => new BrigadeError('REDIS_CLUSTER_DOWN', `the primaries of the redis ${describeTarget(target)} did not all accept a connection within ${commandTimeoutMs} ms`));
+      }
     } catch (err) {
       for (const conn of conns) conn.disconnect();
       throw unavailable(`cannot connect to redis at ${describeTarget(target)}`, err);
@@ -229,7 +253,28 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     this.cmd = cmd;
     this.appendConn = appendConn;
     this.primaryInUse(cmd);
-    this.reader = new RedisBatchReader(readerConn, {
+    if (sharded) {
+      const subscriber = readerConn as Cluster;
+      this.subscriber = subscriber;
+      subscriber.on('smessageBuffer', (channel: Buffer, message: Buffer) => this.deliverDirect(channel.toString(), message));
+      this.reader = new RedisShardReader({
+        cmd,
+        subscriber,
+        batchesPerRead: this.options.batchesPerRead ?? REDIS_ENGINE_DEFAULTS.batchesPerRead,
+        logKey: (channel) => channelKeys(this.prefix, channel).log,
+        metaKey: (channel) => channelKeys(this.prefix, channel).meta,
+        liveChannel: (channel) => liveChannel(this.prefix, channel),
+        deliver: (channel, batch) => this.deliver(channel, batch),
+        announce: (channel, position) => this.emit({ channel, firstVersion: position.version, epoch: position.epoch, events: [] }),
+        currentPositions: (channels) => this.currentPositions(channels),
+        rollBack: (channel, seen) => this.rollBack(channel, seen),
+        epochCheckMs: this.options.epochCheckMs ?? REDIS_ENGINE_DEFAULTS.epochCheckMs,
+        logger: this.logger,
+      });
+      this.reader.start();
+      return;
+    }
+    this.reader = new RedisBatchReader(readerConn as Redis, {
       blockMs: readBlockMs,
       batchesPerRead: this.options.batchesPerRead ?? REDIS_ENGINE_DEFAULTS.batchesPerRead,
       logKey: (channel) => channelKeys(this.prefix, channel).log,
@@ -239,7 +284,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       currentPositions: (channels) => this.currentPositions(channels),
       rollBack: (channel, seen) => this.rollBack(channel, seen),
       epochCheckMs: this.options.epochCheckMs ?? REDIS_ENGINE_DEFAULTS.epochCheckMs,
-      unblock: async (clientId) => Number(await cmd.client('UNBLOCK', clientId)),
+      unblock: async (clientId) => Number(await (cmd as Redis).client('UNBLOCK', clientId)),
       logger: this.logger,
     });
     this.reader.start();
@@ -255,7 +300,15 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     return this.primaryMoves;
   }
 
-  private primaryInUse(conn: Redis): void {
+  private primaryInUse(conn: RedisConn): void {
+    if (this.target.kind === 'cluster') {
+      // Many primaries, each for its slots: name the nodes once, and let ioredis follow MOVED.
+      if (this.primary === null && conn.status === 'ready') {
+        this.primary = (conn as Cluster).nodes('master').map((n) => hostPort({ host: n.options.host ?? '?', port: n.options.port ?? 0 })).sort().join(',');
+        (this.logger.info?.bind(this.logger) ?? this.logger.warn.bind(this.logger))({ primaries: this.primary, redis: describeTarget(this.target) }, 'redis cluster in use');
+      }
+      return;
+    }
     const stream = (conn as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
     if (!stream?.remoteAddress || conn.status !== 'ready') return;
     const address = hostPort({ host: stream.remoteAddress, port: stream.remotePort ?? 0 });
@@ -274,9 +327,34 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       throw new BrigadeError('UNAVAILABLE', `redis is unreachable (connection ${conn.status}); retry later`, 1000);
     }
     if (requests.length === 0) return [];
-    const keys: string[] = [];
-    const args: Array<string | Buffer> = [String(requests.length), String(PRODUCER_WINDOW.seqs), String(PRODUCER_WINDOW.ms)];
     for (const request of requests) validateStamps(request.channel, request.events, request.publishes);
+    const groups = this.target.kind === 'cluster' ? groupBySlot(this.prefix, requests) : [requests.map((_, i) => i)];
+    if (groups.length === 1) return this.appendGroup(conn, requests);
+    // One script per slot, all sent at once (each to its slot's primary).
+    const settled = await Promise.allSettled(groups.map((group) => this.appendGroup(conn, group.map((i) => requests[i]))));
+    const results: Array<AppendResult | null> = new Array(requests.length).fill(null);
+    let failure: BrigadeError | null = null;
+    settled.forEach((outcome, g) => {
+      if (outcome.status === 'fulfilled') {
+        outcome.value.forEach((result, j) => {
+          results[groups[g][j]] = result;
+        });
+      } else {
+        const err = unavailable('append refused; nothing was committed', outcome.reason);
+        // In doubt beats refused: the caller must then re-send with the same stamps.
+        if (failure === null || (err.code === 'OUTCOME_UNKNOWN' && failure.code !== 'OUTCOME_UNKNOWN')) failure = err;
+      }
+    });
+    if (failure === null) return results as AppendResult[];
+    if (results.every((r) => r === null)) throw failure;
+    throw new AppendSplitError(failure, results);
+  }
+
+  /** One script call (and its WAIT) for requests whose keys are all in one slot (or on one server). */
+  private async appendGroup(conn: RedisConn, requests: AppendRequest[]): Promise<AppendResult[]> {
+    const keys: string[] = [];
+    const args: Array<string | Buffer> = [String(requests.length), String(PRODUCER_WINDOW.seqs), String(PRODUCER_WINDOW.ms),
+      this.target.kind === 'cluster' ? '1' : '0'];
     try {
       for (const request of requests) {
         const k = channelKeys(this.prefix, request.channel);
@@ -298,18 +376,34 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     let reply: number[];
     let replicas = Infinity;
     try {
-      const script = (conn as unknown as ScriptCommands).brigadeAppend([keys.length, ...keys, ...args]);
-      // Sent right behind the script on the same connection: WAIT counts the replicas that have
-      // every write of this connection so far, the script's included.
-      const waited = this.minReplicasAcked > 0 ? conn.wait(this.minReplicasAcked, this.replicaAckTimeoutMs) : null;
-      waited?.catch(() => undefined); // judged below, after the script's own outcome
-      reply = await script;
-      if (waited) replicas = Number(await waited);
+      if (this.minReplicasAcked > 0 && this.target.kind === 'cluster') {
+        // A pipeline goes to one node, the primary of the script's slot: WAIT must ask that one.
+        const pipeline = conn.pipeline();
+        (pipeline as unknown as ScriptCommands).brigadeAppend([keys.length, ...keys, ...args]);
+        pipeline.wait(this.minReplicasAcked, this.replicaAckTimeoutMs);
+        const replies = await pipeline.exec();
+        if (!replies) throw new Error('no reply');
+        const refused = replies[0][0];
+        if (refused) {
+          // ioredis follows MOVED/ASK for a pipeline only when every command of it got one (WAIT
+          // does not): the script did not run; learn where the slot went, for the next tick.
+          if (/^(MOVED|ASK) /.test(refused.message)) (conn as Cluster).refreshSlotsCache();
+          throw refused;
+        }
+        reply = replies[0][1] as number[];
+        replicas = replies[1][0] ? 0 : Number(replies[1][1]);
+      } else {
+        const script = (conn as unknown as ScriptCommands).brigadeAppend([keys.length, ...keys, ...args]);
+        // Sent right behind the script on the same connection: WAIT counts the replicas that have
+        // every write of this connection so far, the script's included.
+        const waited = this.minReplicasAcked > 0 ? (conn as Redis).wait(this.minReplicasAcked, this.replicaAckTimeoutMs) : null;
+        waited?.catch(() => undefined); // judged below, after the script's own outcome
+        reply = await script;
+        if (waited) replicas = Number(await waited);
+      }
     } catch (err) {
-      // A reply error means the script refused before writing; a lost connection leaves it unknown.
-      const inDoubt = !(err instanceof Error && err.name === 'ReplyError');
-      if (inDoubt) throw outcomeUnknown(err);
-      throw unavailable('append refused; nothing was committed', err);
+      if (!inDoubt(err)) throw unavailable('append refused; nothing was committed', err);
+      throw outcomeUnknown(err);
     }
     if (replicas < this.minReplicasAcked) {
       this.replicaShortfalls++;
@@ -445,7 +539,8 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
   async sendTo(address: string, bytes: Uint8Array): Promise<void> {
     const cmd = this.connected();
     try {
-      await cmd.publish(directChannel(this.prefix, address), asBuffer(bytes));
+      if (this.target.kind === 'cluster') await cmd.spublish(directChannel(this.prefix, address, true), asBuffer(bytes));
+      else await cmd.publish(directChannel(this.prefix, address), asBuffer(bytes));
     } catch (err) {
       throw unavailable('sending the direct message failed', err);
     }
@@ -454,7 +549,8 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
   receive(address: string, handler: (bytes: Uint8Array) => void): () => void {
     this.guard();
     if (!this.cmd) throw new BrigadeError('UNAVAILABLE', 'the redis engine is not open; call open() first');
-    const channel = directChannel(this.prefix, address);
+    const sharded = this.target.kind === 'cluster';
+    const channel = directChannel(this.prefix, address, sharded);
     const subscriber = this.subscriber ?? this.openSubscriber();
     let receivers = this.receivers.get(channel);
     if (!receivers) {
@@ -462,7 +558,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       this.receivers.set(channel, receivers);
       // Queued until the connection is ready; commands on one connection run in order, so a later
       // UNSUBSCRIBE of the same channel cannot overtake this.
-      subscriber.subscribe(channel).catch((err: unknown) =>
+      (sharded ? subscriber.ssubscribe(channel) : subscriber.subscribe(channel)).catch((err: unknown) =>
         this.logger.warn({ err: String(err), address }, 'subscribing to direct messages failed'));
     }
     const receiver: Receiver = { handler };
@@ -472,7 +568,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
       if (!current?.delete(receiver) || current.size > 0) return;
       this.receivers.delete(channel);
       if (this.subscriber && !this.closed) {
-        this.subscriber.unsubscribe(channel).catch((err: unknown) =>
+        (sharded ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel)).catch((err: unknown) =>
           this.logger.warn({ err: String(err), address }, 'unsubscribing from direct messages failed'));
       }
     };
@@ -591,7 +687,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
    * Unlike the others, this connection queues commands while (re)connecting and resubscribes after a
    * reconnect: a subscription is standing state, not a command that may have run.
    */
-  private openSubscriber(): Redis {
+  private openSubscriber(): RedisConn {
     const subscriber = connectTo(this.target, {
       protocol: 2,
       enableOfflineQueue: true,
@@ -662,18 +758,17 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
    * reader's epoch check; null for a channel it could not ask about.
    */
   private async currentPositions(channels: string[]): Promise<Array<Position | null>> {
-    const cmd = this.connected();
-    const pipeline = cmd.pipeline();
-    for (const channel of channels) {
+    const cmd = this.connected() as unknown as ScriptCommands;
+    // One call each (a cluster refuses a pipeline over several slots); they go out together.
+    return Promise.all(channels.map(async (channel) => {
       const keys = channelKeys(this.prefix, channel);
-      (pipeline as unknown as { brigadeInfo(...args: string[]): unknown }).brigadeInfo(keys.meta, keys.log, keys.snaps, keys.snap, newEpoch());
-    }
-    const results = await pipeline.exec();
-    return channels.map((_, i) => {
-      const [err, row] = results?.[i] ?? [new Error('no reply'), null];
-      if (err || !Array.isArray(row)) return null;
-      return { epoch: Number(row[0]), version: Number(row[1]) };
-    });
+      try {
+        const row = await cmd.brigadeInfo(keys.meta, keys.log, keys.snaps, keys.snap, newEpoch());
+        return Array.isArray(row) ? { epoch: Number(row[0]), version: Number(row[1]) } : null;
+      } catch {
+        return null;
+      }
+    }));
   }
 
   async enqueueJobs(queue: string, jobs: NewJob[], nowMs: number): Promise<EnqueuedJob[]> {
@@ -733,7 +828,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
   }
 
   /** A job step: UNAVAILABLE when Redis is down or the call fails (a call in flight may have run, whole). */
-  private async jobStep<T>(what: string, step: (cmd: Redis) => Promise<T>): Promise<T> {
+  private async jobStep<T>(what: string, step: (cmd: RedisConn) => Promise<T>): Promise<T> {
     const cmd = this.connected();
     try {
       return await step(cmd);
@@ -747,10 +842,12 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
    * interrupted, for one): a node would then stay unready until restarted. Until close(), an ended
    * connection is connected again.
    */
-  private keepConnecting(conn: Redis): void {
+  private keepConnecting(conn: RedisConn): void {
     conn.on('end', () => {
       if (this.closed) return;
-      this.logger.warn({ connection: conn.options.connectionName }, 'redis connection ended by the client library; connecting again');
+      const options = conn.options as { connectionName?: string; redisOptions?: { connectionName?: string } };
+      const connection = options.connectionName ?? options.redisOptions?.connectionName;
+      this.logger.warn({ connection }, 'redis connection ended by the client library; connecting again');
       setTimeout(() => {
         if (!this.closed && conn.status === 'end') conn.connect().catch(() => undefined);
       }, 200);
@@ -768,7 +865,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     if (this.closed) throw new BrigadeError('UNAVAILABLE', 'the redis engine is closed');
   }
 
-  private connected(): Redis {
+  private connected(): RedisConn {
     this.guard();
     if (!this.cmd) throw new BrigadeError('UNAVAILABLE', 'the redis engine is not open; call open() first');
     if (this.cmd.status !== 'ready') {
@@ -781,6 +878,40 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
 /** ioredis sends a Buffer as bytes but a plain Uint8Array as its String() ("1,2,3"): wrap, no copy. */
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Whether a failed script call may have run: a reply error means Redis refused it before it wrote
+ * anything, and so does a cluster's "too many redirections" (every try was answered MOVED, ASK,
+ * TRYAGAIN or CLUSTERDOWN); anything else (a timeout, a connection lost with it in flight) leaves
+ * it unknown.
+ */
+function inDoubt(err: unknown): boolean {
+  if (!(err instanceof Error)) return true;
+  return err.name !== 'ReplyError' && !err.message.startsWith('Too many Cluster redirections');
+}
+
+/** `promise`, or a rejection with `timedOut()` when it has not settled within `ms`. */
+async function withinMs<T>(promise: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  promise.catch(() => undefined);
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timedOut()), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The indexes of `requests`, grouped by the cluster slot of their channel (first-seen order). */
+function groupBySlot(prefix: string, requests: AppendRequest[]): number[][] {
+  const bySlot = new Map<number, number[]>();
+  requests.forEach((request, i) => {
+    const slot = keySlot(channelKeys(prefix, request.channel).meta);
+    const group = bySlot.get(slot);
+    if (group) group.push(i);
+    else bySlot.set(slot, [i]);
+  });
+  return [...bySlot.values()];
 }
 
 function newEpoch(): string {

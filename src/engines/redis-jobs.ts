@@ -1,10 +1,14 @@
 /**
  * The Redis engine's JobQueues (core/engine.ts): one Lua script per step (redis-lua-jobs.ts, which
- * documents the keys), on the engine's command connection. Queue names are kept in the set
- * `<prefix>jobs:queues` (added before the first enqueue's script, outside it: it is another slot).
+ * documents the keys), on the engine's command connection. Every key of a queue is built in the
+ * scripts from ONE key argument, the base `<prefix>jobs:{<queue>}:`, whose hash tag keeps all of
+ * them in the queue's slot (so a queue works on a Redis Cluster, on the shard of that slot).
+ * Queue names are kept in the set `<prefix>jobs:queues` (added before the first enqueue's script,
+ * outside it: it is another slot; on a cluster, every node's first enqueue to a queue asks that
+ * one shard).
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisConn } from './redis-target.ts';
 import {
   JOB_STATES,
   type ClaimedJob, type EnqueuedJob, type FailOutcome, type JobCounts, type JobRecord, type JobRetention, type JobState, type NewJob,
@@ -29,7 +33,7 @@ interface JobCommands {
 }
 
 /** Adds the job scripts to a connection (ioredis: EVALSHA, EVAL on NOSCRIPT). */
-export function defineJobCommands(cmd: Redis): void {
+export function defineJobCommands(cmd: RedisConn): void {
   cmd.defineCommand('brigadeJobsEnqueue', { numberOfKeys: 1, lua: JOBS_ENQUEUE_LUA });
   cmd.defineCommand('brigadeJobsClaim', { numberOfKeys: 1, lua: JOBS_CLAIM_LUA });
   cmd.defineCommand('brigadeJobsHeartbeat', { numberOfKeys: 1, lua: JOBS_HEARTBEAT_LUA });
@@ -52,7 +56,7 @@ export class RedisJobs {
 
   constructor(private readonly prefix: string) {}
 
-  async enqueue(cmd: Redis, queue: string, jobs: NewJob[], nowMs: number): Promise<EnqueuedJob[]> {
+  async enqueue(cmd: RedisConn, queue: string, jobs: NewJob[], nowMs: number): Promise<EnqueuedJob[]> {
     if (jobs.length === 0) return [];
     if (!this.known.has(queue)) {
       await cmd.sadd(`${this.prefix}jobs:queues`, queue);
@@ -69,7 +73,7 @@ export class RedisJobs {
     return out;
   }
 
-  async claim(cmd: Redis, queue: string, max: number, nowMs: number): Promise<ClaimedJob[]> {
+  async claim(cmd: RedisConn, queue: string, max: number, nowMs: number): Promise<ClaimedJob[]> {
     const flat = await c(cmd).brigadeJobsClaim(this.base(queue), String(nowMs), String(max),
       randomBytes(12).toString('base64url'), String(Math.max(max, 100)));
     const out: ClaimedJob[] = [];
@@ -82,36 +86,36 @@ export class RedisJobs {
     return out;
   }
 
-  async heartbeat(cmd: Redis, queue: string, id: string, lease: string, nowMs: number): Promise<number | null> {
+  async heartbeat(cmd: RedisConn, queue: string, id: string, lease: string, nowMs: number): Promise<number | null> {
     const expires = Number(await c(cmd).brigadeJobsHeartbeat(this.base(queue), id, lease, String(nowMs)));
     return expires < 0 ? null : expires;
   }
 
-  async complete(cmd: Redis, queue: string, id: string, lease: string, result: string, nowMs: number): Promise<boolean> {
+  async complete(cmd: RedisConn, queue: string, id: string, lease: string, result: string, nowMs: number): Promise<boolean> {
     return Number(await c(cmd).brigadeJobsComplete(this.base(queue), id, lease, result, String(nowMs))) === 1;
   }
 
-  async fail(cmd: Redis, queue: string, id: string, lease: string, error: string, jitter: number, nowMs: number): Promise<FailOutcome | null> {
+  async fail(cmd: RedisConn, queue: string, id: string, lease: string, error: string, jitter: number, nowMs: number): Promise<FailOutcome | null> {
     const r = await c(cmd).brigadeJobsFail(this.base(queue), id, lease, error, String(jitter), String(nowMs));
     if (r.length === 0) return null;
     return { state: r[0] === 'dead' ? 'dead' : 'failed', runAtMs: Number(r[1]) };
   }
 
-  async promote(cmd: Redis, queue: string, nowMs: number, limit: number): Promise<number> {
+  async promote(cmd: RedisConn, queue: string, nowMs: number, limit: number): Promise<number> {
     return Number(await c(cmd).brigadeJobsPromote(this.base(queue), String(nowMs), String(limit)));
   }
 
-  async reap(cmd: Redis, queue: string, nowMs: number, jitter: number, limit: number): Promise<number> {
+  async reap(cmd: RedisConn, queue: string, nowMs: number, jitter: number, limit: number): Promise<number> {
     return Number(await c(cmd).brigadeJobsReap(this.base(queue), String(nowMs), String(jitter), String(limit)));
   }
 
-  async get(cmd: Redis, queue: string, id: string): Promise<JobRecord | null> {
+  async get(cmd: RedisConn, queue: string, id: string): Promise<JobRecord | null> {
     if (!isJobId(id)) return null;
     const h = await cmd.hgetall(`${this.base(queue)}job:${id}`);
     return h.state ? recordOf(queue, id, h) : null;
   }
 
-  async list(cmd: Redis, queue: string, state: JobState, limit: number): Promise<JobRecord[]> {
+  async list(cmd: RedisConn, queue: string, state: JobState, limit: number): Promise<JobRecord[]> {
     const flat = await c(cmd).brigadeJobsList(this.base(queue), state, String(limit));
     const out: JobRecord[] = [];
     for (let i = 0; i < flat.length; i += 2) {
@@ -123,21 +127,21 @@ export class RedisJobs {
     return out;
   }
 
-  async retryDead(cmd: Redis, queue: string, id: string, nowMs: number): Promise<boolean> {
+  async retryDead(cmd: RedisConn, queue: string, id: string, nowMs: number): Promise<boolean> {
     return isJobId(id) && Number(await c(cmd).brigadeJobsRetryDead(this.base(queue), id, String(nowMs))) === 1;
   }
 
-  async dropDead(cmd: Redis, queue: string, id: string): Promise<boolean> {
+  async dropDead(cmd: RedisConn, queue: string, id: string): Promise<boolean> {
     return isJobId(id) && Number(await c(cmd).brigadeJobsDropDead(this.base(queue), id)) === 1;
   }
 
-  async prune(cmd: Redis, queue: string, retention: JobRetention, nowMs: number, limit: number): Promise<number> {
+  async prune(cmd: RedisConn, queue: string, retention: JobRetention, nowMs: number, limit: number): Promise<number> {
     const r = retention;
     return Number(await c(cmd).brigadeJobsPrune(this.base(queue), String(nowMs), String(r.completedMaxAgeMs), String(r.completedMaxCount),
       String(r.deadMaxAgeMs), String(r.deadMaxCount), String(limit)));
   }
 
-  async counts(cmd: Redis, queue: string): Promise<JobCounts> {
+  async counts(cmd: RedisConn, queue: string): Promise<JobCounts> {
     const base = this.base(queue);
     const pipeline = cmd.pipeline();
     for (const state of JOB_STATES) pipeline.zcard(base + state);
@@ -151,7 +155,7 @@ export class RedisJobs {
     return counts;
   }
 
-  async queueNames(cmd: Redis): Promise<string[]> {
+  async queueNames(cmd: RedisConn): Promise<string[]> {
     return (await cmd.smembers(`${this.prefix}jobs:queues`)).sort();
   }
 
@@ -174,6 +178,6 @@ function recordOf(queue: string, id: string, h: Record<string, string>): JobReco
   };
 }
 
-function c(cmd: Redis): JobCommands {
+function c(cmd: RedisConn): JobCommands {
   return cmd as unknown as JobCommands;
 }

@@ -15,6 +15,12 @@
  *
  *   <prefix>{<set>}:members     zset    member → expiresAtMs; the key expires with its last member
  *   <prefix>dm:<address>        pub/sub channel of direct messages to an address (not a key)
+ *
+ * Cluster shape only (sharded pub/sub channels, not keys; their hash tag puts each on the shard
+ * that holds the slot it names):
+ *
+ *   <prefix>{<channel>}:live    each batch the append script adds to the channel's log
+ *   <prefix>dm:{<address>}      direct messages to an address
  *   <prefix>claim:{<key>}       string  held while it exists (PX = the claim's TTL)
  *   <prefix>held:{<key>}        string  a held claim: the holder (PX = the claim's TTL)
  *
@@ -52,8 +58,14 @@ export function heldClaimKey(prefix: string, key: string): string {
   return `${prefix}held:{${key}}`;
 }
 
-export function directChannel(prefix: string, address: string): string {
-  return `${prefix}dm:${address}`;
+/** Where direct messages to `address` are published: sharded (hash-tagged) on a cluster. */
+export function directChannel(prefix: string, address: string, sharded = false): string {
+  return sharded ? `${prefix}dm:{${address}}` : `${prefix}dm:${address}`;
+}
+
+/** The shard channel a cluster's append script publishes the channel's new batches to. */
+export function liveChannel(prefix: string, channel: string): string {
+  return `${prefix}{${channel}}:live`;
 }
 
 /** The stream id of the batch whose first version is `version`. */

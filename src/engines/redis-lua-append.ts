@@ -22,6 +22,9 @@
  *          per publish (its producer's; an unstamped publish names the meta key, unused)
  * ARGV[1]  number of requests, n
  * ARGV[2]  window.seqs   ARGV[3]  window.ms
+ * ARGV[4]  '1': also SPUBLISH each new entry to the shard channel <prefix>{channel}:live (the
+ *          cluster shape's live delivery, redis-shard-reader.ts) as "<firstVersion>:<count>:<epoch>:"
+ *          followed by the packed events; '0': do not (one server, read with XREAD)
  * then per request: epoch candidate (a random non-zero u32, kept only when the channel is new, was
  *          lost or rolled back), the epoch and end the engine has seen ('0', '0' when none), the
  *          number of publishes p, then per publish: seq ('0' = unstamped), count, the packed
@@ -40,7 +43,7 @@ import { ROLL_BACK_FN_LUA } from './redis-lua-roll-back.ts';
 
 export const APPEND_LUA = `${CREATE_META_LUA}${ROLL_BACK_FN_LUA}
 local n = tonumber(ARGV[1])
-local windowSeqs, windowMs = tonumber(ARGV[2]), ARGV[3]
+local windowSeqs, windowMs, live = tonumber(ARGV[2]), ARGV[3], ARGV[4] == '1'
 local expected = { 'hash', 'stream', 'zset', 'hash' }
 local function check(key, want)
   local t = redis.call('TYPE', key)['ok']
@@ -48,7 +51,7 @@ local function check(key, want)
     return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. t .. '; nothing was appended')
   end
 end
-local ki, ai = 1, 4
+local ki, ai = 1, 5
 for i = 1, n do
   for k = 0, 3 do
     local err = check(KEYS[ki + k], expected[k + 1])
@@ -63,7 +66,7 @@ for i = 1, n do
   ai = ai + 4 + 3 * p
 end
 local out = {}
-ki, ai = 1, 4
+ki, ai = 1, 5
 for i = 1, n do
   local meta, log, snaps, snap = KEYS[ki], KEYS[ki + 1], KEYS[ki + 2], KEYS[ki + 3]
   if not create_meta(meta, log, snaps, snap, ARGV[ai]) and ARGV[ai + 1] ~= '0' then
@@ -104,7 +107,11 @@ for i = 1, n do
     end
   end
   if v > head then
-    redis.call('XADD', log, string.format('%d-1', head), 'n', string.format('%d', v - head), 'd', table.concat(parts), 'e', epoch)
+    local d = table.concat(parts)
+    redis.call('XADD', log, string.format('%d-1', head), 'n', string.format('%d', v - head), 'd', d, 'e', epoch)
+    if live then
+      redis.call('SPUBLISH', string.sub(log, 1, -4) .. 'live', string.format('%d:%d:', head, v - head) .. epoch .. ':' .. d)
+    end
     redis.call('HSET', meta, 'head', string.format('%d', v))
   end
   out[#out + 1] = head

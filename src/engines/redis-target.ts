@@ -13,8 +13,18 @@
  * run in four, a node that never came back). Before the first connection,
  * open() asks every sentinel directly (checkSentinels), so wrong addresses or a wrong name fail the
  * start with a typed error instead of a connection that retries forever.
+ *
+ * Cluster: an ioredis `Cluster` over the seed nodes given. It learns the slot map (CLUSTER SLOTS)
+ * from them and sends each command to the primary of its key's slot; MOVED (a slot that moved for
+ * good: a failover, a finished resharding) and ASK (a slot being migrated) replies are followed by
+ * ioredis, which re-sends the command there and refreshes its map; a command refused so (MOVED,
+ * ASK, TRYAGAIN, CLUSTERDOWN) never ran, so re-sending it is safe. A command on a connection that
+ * closed with it in flight is NOT re-sent (retryDelayOnFailover 0): it may have run, and the
+ * engine reports that doubt instead. Before the first connection, open() asks the seed nodes for
+ * CLUSTER INFO (checkCluster): none reachable, or a cluster not fully covered (cluster_state
+ * other than ok), fail the start with REDIS_CLUSTER_DOWN naming what was found.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { BrigadeError } from '../protocol/index.ts';
 
 export interface HostPort {
@@ -24,7 +34,11 @@ export interface HostPort {
 
 export type RedisTarget =
   | { kind: 'single'; url: string }
-  | { kind: 'sentinel'; sentinels: HostPort[]; masterName: string };
+  | { kind: 'sentinel'; sentinels: HostPort[]; masterName: string }
+  | { kind: 'cluster'; nodes: HostPort[] };
+
+/** A connection the engine sends commands on: one server's, or a cluster's (which routes by slot). */
+export type RedisConn = Redis | Cluster;
 
 /** Parses `host:port,host:port` (IPv6 as `[::1]:26379`); throws RangeError naming the bad entry. */
 export function parseHostPorts(list: string, what: string): HostPort[] {
@@ -41,6 +55,7 @@ export function parseHostPorts(list: string, what: string): HostPort[] {
 
 export function describeTarget(target: RedisTarget): string {
   if (target.kind === 'single') return target.url.replace(/\/\/[^@/]*@/, '//***@');
+  if (target.kind === 'cluster') return `cluster via ${target.nodes.map(hostPort).join(',')}`;
   return `sentinel master ${JSON.stringify(target.masterName)} via ${target.sentinels.map(hostPort).join(',')}`;
 }
 
@@ -49,8 +64,39 @@ export function hostPort(a: HostPort): string {
 }
 
 /** A new, unconnected connection to the target's primary, with the engine's `options`. */
-export function connectTo(target: RedisTarget, options: RedisOptions): Redis {
+export function connectTo(target: RedisTarget, options: RedisOptions, clusterOptions: ClusterOptions = {}): RedisConn {
   if (target.kind === 'single') return new Redis(target.url, options);
+  if (target.kind === 'cluster') {
+    const { lazyConnect, enableOfflineQueue, ...perNode } = options;
+    const cluster = new Cluster(target.nodes, {
+      lazyConnect,
+      // false: a command for a slot whose primary is gone is refused at once instead of waiting in
+      // the cluster's queue until a replica takes over, which would hold up a tick's other shards.
+      enableOfflineQueue,
+      enableReadyCheck: true,
+      scaleReads: 'master',
+      // Never re-send a command whose connection closed with it in flight (it may have run).
+      retryDelayOnFailover: 0,
+      // CLUSTERDOWN/TRYAGAIN: nothing ran; try again a little later, up to maxRedirections times.
+      retryDelayOnClusterDown: 200,
+      retryDelayOnTryAgain: 100,
+      clusterRetryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
+      // Per-node connections queue nothing either way: the cluster's own queue (above) decides.
+      redisOptions: perNode,
+      ...clusterOptions,
+    });
+    // ioredis opens a node's connection on its first command, and without the cluster's queue a
+    // command sent while it is still opening is refused: open each one as soon as it is known.
+    if (enableOfflineQueue === false) {
+      // Only once ready: a node opened while the cluster client is still starting can stall its start.
+      const open = (node: Redis): void => {
+        if (cluster.status === 'ready' && node.status === 'wait') node.connect().catch(() => undefined);
+      };
+      cluster.on('ready', () => cluster.nodes('all').forEach(open));
+      cluster.on('+node', open);
+    }
+    return cluster;
+  }
   return new Redis({
     ...options,
     sentinels: target.sentinels,
@@ -61,6 +107,21 @@ export function connectTo(target: RedisTarget, options: RedisOptions): Redis {
     // Ask the sentinels again soon after all of them failed (a failover in progress), never slower than 1 s.
     sentinelRetryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
   });
+}
+
+/**
+ * Resolves once every node connection of `cluster` is open (or has failed): a cluster client
+ * without an offline queue refuses a command sent while its node's connection is still opening.
+ */
+export async function clusterNodesOpen(cluster: Cluster): Promise<void> {
+  await Promise.all(cluster.nodes('all').map((node) => {
+    if (node.status === 'ready' || node.status === 'end') return null;
+    return new Promise<void>((resolve) => {
+      node.once('ready', () => resolve());
+      node.once('end', () => resolve());
+      if (node.status === 'wait') node.connect().catch(() => resolve());
+    });
+  }));
 }
 
 /** Longest one sentinel may take to answer checkSentinels, ms. */
@@ -97,4 +158,34 @@ export async function checkSentinels(target: Extract<RedisTarget, { kind: 'senti
   }
   throw new BrigadeError('REDIS_MASTER_UNKNOWN', `sentinels ${reached.map((a) => hostPort(a.sentinel)).join(',')} know no master named `
     + `${JSON.stringify(target.masterName)}; check --redis-master-name against the name in their "sentinel monitor" line`);
+}
+
+/**
+ * Asks every seed node for CLUSTER INFO. Resolves once one of them says cluster_state:ok. Rejects
+ * with REDIS_CLUSTER_DOWN when none answers, when one answers that it is not in cluster mode, or
+ * when those that answer say the cluster is not fully covered (CLUSTERDOWN: slots without a
+ * reachable primary); the message names what each node said.
+ */
+export async function checkCluster(target: Extract<RedisTarget, { kind: 'cluster' }>): Promise<void> {
+  const answers = await Promise.all(target.nodes.map(async (node) => {
+    const conn = new Redis({
+      host: node.host, port: node.port, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0,
+      connectTimeout: SENTINEL_CHECK_TIMEOUT_MS, commandTimeout: SENTINEL_CHECK_TIMEOUT_MS, retryStrategy: () => null,
+    });
+    conn.on('error', () => undefined);
+    try {
+      await conn.connect();
+      const info = String(await conn.call('CLUSTER', 'INFO'));
+      const state = /cluster_state:(\w+)/.exec(info)?.[1] ?? 'unknown';
+      const slots = /cluster_slots_ok:(\d+)/.exec(info)?.[1] ?? '?';
+      return { node, ok: state === 'ok', said: `cluster_state:${state}, ${slots} of 16384 slots ok` };
+    } catch (err) {
+      return { node, ok: false, said: err instanceof Error ? err.message : String(err) };
+    } finally {
+      conn.disconnect();
+    }
+  }));
+  if (answers.some((a) => a.ok)) return;
+  throw new BrigadeError('REDIS_CLUSTER_DOWN', `the redis cluster is not serving every slot (${answers.map((a) => `${hostPort(a.node)}: ${a.said}`).join('; ')}); `
+    + 'check --redis-cluster: each must be a node of a running cluster (cluster-enabled yes) whose slots are all assigned to reachable primaries');
 }

@@ -65,7 +65,7 @@ test('app options: one section per app, by file, environment and flag, with the 
   }
 });
 
-test('Redis shapes: sentinels and master name by file, environment and flag; bad combinations refused', async () => {
+test('Redis shapes: sentinels and master name, cluster nodes, by file, environment and flag; bad combinations refused', async () => {
   const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
@@ -88,6 +88,14 @@ test('Redis shapes: sentinels and master name by file, environment and flag; bad
     assert.equal(env.redisReplicaAckTimeoutMs, 250);
     assert.deepEqual(redisTargetOf(loadConfig(['--redis', 'redis://h:1'], {})), { kind: 'single', url: 'redis://h:1' });
     assert.equal(redisTargetOf(loadConfig([], {})), null);
+    writeFileSync(file, JSON.stringify({ redisCluster: '10.0.0.1:7000,10.0.0.2:7000' }));
+    assert.deepEqual(redisTargetOf(loadConfig(['--config', file], {})), {
+      kind: 'cluster', nodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7000 }],
+    });
+    assert.deepEqual(redisTargetOf(loadConfig(['--config', file], { BRIGADE_REDIS_CLUSTER: 'e:1' })), { kind: 'cluster', nodes: [{ host: 'e', port: 1 }] });
+    assert.deepEqual(redisTargetOf(loadConfig(['--redis-cluster', 'f:2,[::1]:3'], { BRIGADE_REDIS_CLUSTER: 'e:1' })), {
+      kind: 'cluster', nodes: [{ host: 'f', port: 2 }, { host: '::1', port: 3 }],
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -97,7 +105,11 @@ test('Redis shapes: sentinels and master name by file, environment and flag; bad
     [['--redis', 'redis://h:1', '--redis-sentinels', 'a:1', '--redis-master-name', 'm'], /not both/],
     [['--redis-sentinels', 'a:1,b', '--redis-master-name', 'm'], /redisSentinels: "b" is not host:port/],
     [['--redis-sentinels', 'a:70000', '--redis-master-name', 'm'], /port 1-65535/],
-    [['--redis-min-replicas-acked', '1'], /needs --redis or --redis-sentinels/],
+    [['--redis-min-replicas-acked', '1'], /needs --redis, --redis-sentinels or --redis-cluster/],
+    [['--redis', 'redis://h:1', '--redis-cluster', 'a:1'], /not several/],
+    [['--redis-cluster', 'a:1', '--redis-sentinels', 'b:2'], /not several/],
+    [['--redis-cluster', 'a:1', '--redis-master-name', 'm'], /a cluster has a primary per shard/],
+    [['--redis-cluster', 'a:1,:2'], /redisCluster: ":2" is not host:port/],
     [['--redis', 'redis://h:1', '--redis-min-replicas-acked', '1.5'], /whole number of replicas/],
     [['--redis', 'redis://h:1', '--redis-replica-ack-timeout-ms', '0'], /at least 1 ms/],
   ] as const) {

@@ -1,0 +1,203 @@
+/**
+ * Redis Cluster scale figures (issue 22): acknowledged events per second through the Redis engine
+ * over many channels, with 1, 2 and 3 cluster primaries started here on loopback
+ * (test/helpers/redis-cluster.ts), and what each primary's CPU did; `--primaries 0` is one plain
+ * redis-server (--redis), for comparison.
+ *
+ * Each worker process stands for a Brigade node: it opens a RedisEngine on the cluster and calls
+ * append() as a node's tick does, over its share of the channels (one stamped publish of
+ * --events-per-request events per channel per call), with --in-flight calls outstanding. Nodes,
+ * sockets and fan-out are left out on purpose: on this 2-core machine they would be the limit
+ * (docs/benchmarks-redis.md), and the question here is what the store side does as shards are added.
+ *
+ *   flock /tmp/brigade-bench.lock node --import tsx bench/redis-cluster-scale.ts [--primaries 1,2,3]
+ *     [--channels 600] [--workers 2] [--seconds 10] [--events-per-request 10] [--in-flight 4]
+ *     [--min-replicas-acked 0] [--replicas-per-primary 0] [--results-dir bench/results]
+ *
+ * Prints one line per primary count and writes a JSON result. A harness for figures, not a test.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RedisEngine } from '../src/engines/index.ts';
+import { parseHostPorts } from '../src/engines/redis-target.ts';
+import { cpuSeconds, machineBusySeconds, machineInfo, nowMs } from './lib/proc.ts';
+import { startRedisCluster } from '../test/helpers/redis-cluster.ts';
+import { startRedis } from '../test/helpers/redis-server.ts';
+
+interface Options {
+  primaries: number[];
+  channels: number;
+  workers: number;
+  seconds: number;
+  eventsPerRequest: number;
+  inFlight: number;
+  minReplicasAcked: number;
+  replicasPerPrimary: number;
+  resultsDir: string;
+}
+
+interface WorkerJob {
+  nodeList: string;
+  prefix: string;
+  channels: string[];
+  worker: number;
+  warmMs: number;
+  windowMs: number;
+  eventsPerRequest: number;
+  inFlight: number;
+  minReplicasAcked: number;
+}
+
+interface WorkerReport { events: number; calls: number; failures: number; latenciesMs: number[] }
+
+const WARM_MS = 2000;
+
+function parse(argv: string[]): Options {
+  const o: Options = { primaries: [1, 2, 3], channels: 600, workers: 2, seconds: 10, eventsPerRequest: 10, inFlight: 4, minReplicasAcked: 0, replicasPerPrimary: 0, resultsDir: 'bench/results' };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (flag === '--primaries') o.primaries = value.split(',').map(Number);
+    else if (flag === '--channels') o.channels = Number(value);
+    else if (flag === '--workers') o.workers = Number(value);
+    else if (flag === '--seconds') o.seconds = Number(value);
+    else if (flag === '--events-per-request') o.eventsPerRequest = Number(value);
+    else if (flag === '--in-flight') o.inFlight = Number(value);
+    else if (flag === '--min-replicas-acked') o.minReplicasAcked = Number(value);
+    else if (flag === '--replicas-per-primary') o.replicasPerPrimary = Number(value);
+    else if (flag === '--results-dir') o.resultsDir = value;
+    else throw new Error(`unknown option ${flag} (see the comment at the top of bench/redis-cluster-scale.ts)`);
+  }
+  return o;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function runWorker(job: WorkerJob): Promise<WorkerReport> {
+  const engine = new RedisEngine({
+    target: job.nodeList.startsWith('redis://') ? { kind: 'single', url: job.nodeList } : { kind: 'cluster', nodes: parseHostPorts(job.nodeList, 'redisCluster') },
+    prefix: job.prefix,
+    retention: { retainEvents: 1000, keepSnapshots: 1 }, logger: { warn: () => undefined }, minReplicasAcked: job.minReplicasAcked,
+  });
+  await engine.open();
+  const payload = Buffer.from([1, 2, 3]);
+  const producer = `bench-w${job.worker}`;
+  let seq = 0;
+  const start = nowMs();
+  const from = start + job.warmMs;
+  const until = from + job.windowMs;
+  const report: WorkerReport = { events: 0, calls: 0, failures: 0, latenciesMs: [] };
+  const loop = async (): Promise<void> => {
+    while (nowMs() < until) {
+      const s = ++seq;
+      const requests = job.channels.map((channel) => ({
+        channel,
+        events: Array.from({ length: job.eventsPerRequest }, () => ({ payload, publisher: 'bench', timeMs: Date.now() })),
+        publishes: [{ producer, seq: s, count: job.eventsPerRequest }],
+      }));
+      const sent = nowMs();
+      try {
+        await engine.append(requests);
+        const done = nowMs();
+        if (sent >= from && done <= until) {
+          report.events += job.channels.length * job.eventsPerRequest;
+          report.calls++;
+          report.latenciesMs.push(done - sent);
+        }
+      } catch {
+        report.failures++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: job.inFlight }, loop));
+  await engine.close();
+  return report;
+}
+
+async function main(): Promise<void> {
+  const o = parse(process.argv.slice(2));
+  const rows = [];
+  for (const primaries of o.primaries) {
+    // 0 primaries: one plain redis-server (--redis), the shape a cluster is compared with.
+    const cluster = primaries === 0
+      ? await startRedis().then((r) => ({ nodeList: r.url, servers: [r], destroy: () => r.destroy() }))
+      : await startRedisCluster({ primaries, replicasPerPrimary: o.replicasPerPrimary });
+    try {
+      const prefix = `scale-${primaries}-${Date.now().toString(36)}:`;
+      const channels = Array.from({ length: o.channels }, (_, i) => `scale:${i}`);
+      const children: ChildProcess[] = [];
+      const reports = Array.from({ length: o.workers }, (_, w) => new Promise<WorkerReport>((resolve, reject) => {
+        const child = fork(fileURLToPath(import.meta.url), ['worker'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        children.push(child);
+        const job: WorkerJob = {
+          nodeList: cluster.nodeList, prefix, worker: w, channels: channels.filter((_, i) => i % o.workers === w),
+          warmMs: WARM_MS, windowMs: o.seconds * 1000, eventsPerRequest: o.eventsPerRequest, inFlight: o.inFlight,
+          minReplicasAcked: o.minReplicasAcked,
+        };
+        child.once('message', (m) => resolve(m as WorkerReport));
+        child.once('exit', (code) => reject(new Error(`worker ${w} exited (${code}) without a report`)));
+        child.send(job);
+      }));
+      // Redis CPU over the measured window (the workers' warm-up excluded).
+      await new Promise((r) => setTimeout(r, WARM_MS + 500));
+      const pids = cluster.servers.map((s) => s.pid);
+      const cpuBefore = pids.map(cpuSeconds);
+      const workerCpuBefore = children.map((c) => cpuSeconds(c.pid!));
+      const mainCpuBefore = process.cpuUsage();
+      const busyBefore = machineBusySeconds();
+      const t0 = nowMs();
+      await new Promise((r) => setTimeout(r, o.seconds * 1000 - 1000));
+      const elapsedS = (nowMs() - t0) / 1000;
+      // Primaries first, then replicas (test/helpers/redis-cluster.ts); replicas are not counted per primary.
+      const redisCpuAll = pids.map((pid, i) => (cpuSeconds(pid) - cpuBefore[i]) / elapsedS);
+      const redisCpu = redisCpuAll.slice(0, Math.max(1, primaries));
+      const workerCpu = children.map((c, i) => (cpuSeconds(c.pid!) - workerCpuBefore[i]) / elapsedS);
+      const mainCpu = process.cpuUsage(mainCpuBefore);
+      // What everything outside this run used meanwhile (the machine is shared): measurement hygiene.
+      const otherCpu = (machineBusySeconds() - busyBefore) / elapsedS - redisCpuAll.reduce((a, b) => a + b, 0)
+        - workerCpu.reduce((a, b) => a + b, 0) - (mainCpu.user + mainCpu.system) / 1e6 / elapsedS;
+      const all = await Promise.all(reports);
+      const events = all.reduce((n, r) => n + r.events, 0);
+      const latencies = all.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
+      const eventsPerS = events / o.seconds;
+      const redisCores = redisCpu.reduce((a, b) => a + b, 0);
+      const row = {
+        primaries, eventsPerS: Math.round(eventsPerS), calls: all.reduce((n, r) => n + r.calls, 0), failures: all.reduce((n, r) => n + r.failures, 0),
+        ackP50Ms: +percentile(latencies, 50).toFixed(1), ackP99Ms: +percentile(latencies, 99).toFixed(1),
+        redisCpuPerPrimary: redisCpu.map((c) => +(100 * c).toFixed(1)), redisCpuPerReplica: redisCpuAll.slice(primaries).map((c) => +(100 * c).toFixed(1)),
+        minReplicasAcked: o.minReplicasAcked, otherCpu: +(100 * otherCpu).toFixed(1), workerCpu: workerCpu.map((c) => +(100 * c).toFixed(1)),
+        // Only when Redis used enough CPU to measure (a few clock ticks).
+        eventsPerRedisCoreSecond: redisCores >= 0.02 ? Math.round(eventsPerS / redisCores) : null,
+      };
+      rows.push(row);
+      console.log(`${primaries === 0 ? 'one redis (no cluster)' : `${primaries} primar${primaries === 1 ? 'y' : 'ies'}`}: ${row.eventsPerS} acknowledged events/s, append ACK p50 ${row.ackP50Ms} ms p99 ${row.ackP99Ms} ms, `
+        + `redis CPU per primary ${row.redisCpuPerPrimary.join(' / ')} %, workers ${row.workerCpu.join(' / ')} %, `
+        + `${row.eventsPerRedisCoreSecond} events per redis core-second, failures ${row.failures}, other processes ${row.otherCpu} % of a core`);
+    } finally {
+      await cluster.destroy();
+    }
+  }
+  mkdirSync(o.resultsDir, { recursive: true });
+  const file = join(o.resultsDir, `redis-cluster-scale-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ options: o, machine: machineInfo(), rows }, null, 2));
+  console.log(`result: ${file}`);
+}
+
+if (process.argv[2] === 'worker') {
+  process.once('message', (job) => {
+    runWorker(job as WorkerJob).then((report) => {
+      process.send!(report, () => process.exit(0));
+    }, (err) => {
+      console.error(err);
+      process.exit(1);
+    });
+  });
+} else {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
