@@ -150,7 +150,7 @@ async function plainRedisMain(): Promise<void> {
   let seq = 0, edits = 0;
   const call = () => {
     const keys = [k.meta, k.log, k.snaps, k.snap];
-    const args: Array<string | Buffer> = ['1', String(PRODUCER_WINDOW.seqs), String(PRODUCER_WINDOW.ms), String(1 + (seq % 1000)), '0', '0', String(batch)];
+    const args: Array<string | Buffer> = ['1', String(PRODUCER_WINDOW.seqs), String(PRODUCER_WINDOW.ms), '0', String(1 + (seq % 1000)), '0', '0', String(batch)];
     for (let i = 0; i < batch; i++) {
       keys.push(pkey);
       args.push(String(++seq), '1', packEvents([{ payload: randomBytes(3), publisher: 'u-0123456789abcdef', timeMs: Date.now() }]));
