@@ -21,7 +21,8 @@
  * Deterministic: the same events in the same order give the same registry on every node (the
  * DevicesChannelType fold), so it can be rebuilt from a snapshot plus the log.
  */
-import type { Comparison, Expr, Recipient, Value } from './expression.ts';
+import { compare } from './expression.ts';
+import type { Expr, Recipient, Value } from './expression.ts';
 
 /** A device as the outside sees it. */
 export interface DeviceProfile {
@@ -414,7 +415,7 @@ export class DeviceStore {
             if (at < 0 || this.foundKind !== KIND_STRING) return false; // missing, or not a string
             const s = this.pool[at];
             if (byId) return (s === v) === (cmp === '=');
-            return compareValues(this.strings[s], cmp, value);
+            return compare(this.strings[s], cmp, value);
           };
         }
         return (i) => {
@@ -427,7 +428,7 @@ export class DeviceStore {
             this.i32[1] = this.pool[at + 1];
             n = this.f64[0];
           }
-          return compareValues(n, cmp, value);
+          return compare(n, cmp, value);
         };
       }
       case 'in': {
@@ -571,16 +572,5 @@ export class DeviceStore {
       store.register(idToHex(hi, lo), { groups, attributes }, seen * 1000, rev);
     }
     return store;
-  }
-}
-
-function compareValues(a: Value, cmp: Comparison, b: Value): boolean {
-  switch (cmp) {
-    case '=': return a === b;
-    case '!=': return a !== b;
-    case '<': return a < b;
-    case '<=': return a <= b;
-    case '>': return a > b;
-    case '>=': return a >= b;
   }
 }

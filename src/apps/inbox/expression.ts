@@ -295,7 +295,8 @@ export interface Recipient {
   attr(name: string): Value | undefined;
 }
 
-function compare(a: Value | undefined, cmp: Comparison, b: Value): boolean {
+/** One comparison of an attribute's value (shared by evaluate() and DeviceStore.matcher). */
+export function compare(a: Value | undefined, cmp: Comparison, b: Value): boolean {
   // A missing attribute, or one of the other type, makes every comparison false (as SQL's NULL).
   if (a === undefined || typeof a !== typeof b) return false;
   switch (cmp) {
