@@ -186,6 +186,17 @@ function coerce(s: Setting, raw: unknown, source: string): OptionValue {
 }
 
 /** Resolves the configuration from file, environment and flags (`--key value` or `--key=value`). */
+/** loadConfig for a command: a ConfigError is written to stderr as "brigade: …" and gives null (exit 2). */
+export function loadConfigOrReport(argv: string[]): Config | null {
+  try {
+    return loadConfig(argv);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`brigade: ${err.message}\n`);
+    return null;
+  }
+}
+
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env, apps: readonly App<any>[] = allApps): Config {
   const config: Config = { ...defaultNodeConfig, app: appDefaults(apps) };
   const all = settings(apps);

@@ -12,7 +12,7 @@
 import { randomInt } from 'node:crypto';
 import pino from 'pino';
 import { MESSAGES_CHANNEL, encodeEvent, inboxEpoch } from '../apps/inbox/world.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { loadConfigOrReport } from './config.ts';
 import { openEngine } from './serve.ts';
 
 const usage = `brigade inbox new-epoch [--data DIR | --redis URL [--redis-prefix P]] [--config FILE]
@@ -27,16 +27,8 @@ export async function runInbox(argv: string[]): Promise<number> {
     (sub === 'new-epoch' || sub === '--help' ? process.stdout : process.stderr).write(usage);
     return sub === 'new-epoch' || sub === '--help' ? 0 : 2;
   }
-  let config;
-  try {
-    config = loadConfig(rest);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`brigade: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = loadConfigOrReport(rest);
+  if (!config) return 2;
   const logger = pino({ level: 'warn' });
   const engine = await openEngine(config, logger);
   try {

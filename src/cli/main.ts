@@ -1,5 +1,5 @@
 /** The `brigade` command. */
-import { ConfigError, configHelp, loadConfig } from './config.ts';
+import { configHelp, loadConfigOrReport } from './config.ts';
 import { serve } from './serve.ts';
 import { isPrimaryOfCluster, runCluster } from './cluster.ts';
 import { runAutoscale } from './autoscale.ts';
@@ -41,16 +41,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${usage}`);
     return 2;
   }
-  let config;
-  try {
-    config = loadConfig(rest);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`brigade: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = loadConfigOrReport(rest);
+  if (!config) return 2;
   if (isPrimaryOfCluster(config)) return runCluster(config);
   let running;
   try {
