@@ -106,6 +106,23 @@ export interface FrameSocket {
 /** Called for every upgraded connection on one of the app's socket paths. */
 export type SocketAcceptor = (socket: FrameSocket) => void;
 
+/**
+ * The core connection a request came on, as an app may keep it to push to it later (PUSH frames,
+ * docs/PROTOCOL.md), never the socket: a frame goes out corked with the connection's other frames
+ * of the same event-loop turn, in order with its replies.
+ */
+export interface PushTarget {
+  readonly closed: boolean;
+  /** Bytes queued and not yet taken by the kernel. Compare with AppCore.limits.maxBufferedBytes before sending. */
+  readonly bufferedAmount: number;
+  /**
+   * Queues one whole server frame (protocol's `encodePush`). Send the same bytes to every
+   * connection a message goes to: the gateway frames a payload once for the connections it is
+   * written to in a row.
+   */
+  send(frame: Uint8Array): void;
+}
+
 /** A request from a client (REQUEST frame, docs/PROTOCOL.md) as its handler sees it. */
 export interface AppRequest {
   /** The full kind, e.g. `place.canvases`. */
@@ -121,6 +138,8 @@ export interface AppRequest {
    * Returns a function that cancels the call.
    */
   onClose(fn: () => void): () => void;
+  /** The connection the request came on, to push to it later (the inbox's deliveries). */
+  readonly connection: PushTarget;
 }
 
 /**

@@ -17,7 +17,7 @@ export type { ClaimedJob, EnqueuedJob, FailOutcome, JobCounts, JobQueues, JobRec
 export { hasClaims, hasDirectMessages, hasHeldClaims, hasJobQueues, hasMembership, jobBackoffMs, JOB_QUEUE_NAME, JOB_STATES } from './engine.ts';
 export { RateLimiter } from './rate-limiter.ts';
 export type {
-  App, AppCore, AppHandle, AppListing, AppOptions, AppRequest, CoreLimits, FrameHandler, FrameSocket, Framing, HttpRoute,
+  App, AppCore, AppHandle, AppListing, AppOptions, AppRequest, CoreLimits, FrameHandler, FrameSocket, Framing, HttpRoute, PushTarget,
   OptionSpec, OptionSpecs, OptionValue, RequestHandler, SocketAcceptor, TickCallback, TickHandle, TickOptions,
 } from './app.ts';
 export { AppHost } from './app-host.ts';

@@ -5,17 +5,15 @@
  * request to an app this node does not run is told so (APP_NOT_RUNNING) instead of UNKNOWN_REQUEST.
  */
 import { BodyEncoding, BrigadeError, encodeReply, type ClientFrame } from '../protocol/index.ts';
-import type { AppRequest, RequestHandler } from './app.ts';
+import type { AppRequest, PushTarget, RequestHandler } from './app.ts';
 import type { Logger } from './options.ts';
 import type { Publisher } from './channel-type.ts';
 
 type RequestFrame = Extract<ClientFrame, { kind: 'request' }>;
 
 /** Where a reply goes: one session's connection. */
-export interface ReplyTarget {
+export interface ReplyTarget extends PushTarget {
   readonly publisher: Publisher;
-  readonly closed: boolean;
-  send(frame: Uint8Array): void;
   /** Calls `fn` once when the connection closes; returns its cancel. */
   onClose(fn: () => void): () => void;
   sendError(requestId: number, err: BrigadeError): void;
@@ -60,6 +58,7 @@ export class RequestRouter {
       publisher: target.publisher,
       json: () => parseJson(f.body, requestKind),
       onClose: (fn) => target.onClose(fn),
+      connection: target,
     };
     let result: unknown;
     try {

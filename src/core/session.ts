@@ -77,6 +77,11 @@ export class Session implements SubscriberSession {
     this.sink.send(encodeError(requestId, err, channel));
   }
 
+  /** Bytes queued for this connection and not yet taken by the kernel. */
+  get bufferedAmount(): number {
+    return this.sink.bufferedAmount;
+  }
+
   send(frame: Uint8Array): void {
     if (this.closed) return;
     this.hub.stats.messagesOut++;

@@ -5,6 +5,6 @@ export { ClientKind, SubscribeMode, BodyEncoding, encodeClientFrame, decodeClien
 export type { ClientFrame, SubscribeModeValue, BodyEncodingValue } from './client-frames.ts';
 export {
   ServerKind, encodeBatch, encodeSubscribed, encodeSnapshot, encodeAck, encodeError, encodeBehind,
-  encodeUnsubscribed, encodeReply, decodeServerFrame,
+  encodeUnsubscribed, encodeReply, encodePush, decodeServerFrame,
 } from './server-frames.ts';
 export type { ServerFrame } from './server-frames.ts';

@@ -11,6 +11,9 @@
  *   BEHIND       0x86 channel, u64 version — the server stopped sending this channel; resume from `version`
  *   UNSUBSCRIBED 0x87 u32 requestId, channel
  *   REPLY        0x88 u32 requestId, u8 encoding (0 bytes, 1 JSON), body (the rest) — the answer to a REQUEST
+ *   PUSH         0x89 topic (u8 length + UTF-8, e.g. "inbox"), body (the rest) — an app's message for
+ *                this connection, tied to no channel or request; nothing in it names the connection,
+ *                so an app builds it once and the same bytes go to every connection it is for
  *
  * A BATCH is encoded once per tick and the same bytes go to every subscriber.
  */
@@ -27,6 +30,7 @@ export const ServerKind = {
   BEHIND: 0x86,
   UNSUBSCRIBED: 0x87,
   REPLY: 0x88,
+  PUSH: 0x89,
 } as const;
 
 export type ServerFrame =
@@ -37,7 +41,8 @@ export type ServerFrame =
   | { kind: 'error'; requestId: number; code: ErrorCode; retryAfterMs: number; channel: string; message: string }
   | { kind: 'behind'; channel: string; version: number }
   | { kind: 'unsubscribed'; requestId: number; channel: string }
-  | { kind: 'reply'; requestId: number; encoding: BodyEncodingValue; body: Uint8Array };
+  | { kind: 'reply'; requestId: number; encoding: BodyEncodingValue; body: Uint8Array }
+  | { kind: 'push'; topic: string; body: Uint8Array };
 
 /** Channel names are validated where they enter (decodeClientFrame, subscribe); encoders trust them. */
 const channelCache = new Map<string, Uint8Array>();
@@ -113,6 +118,15 @@ export function encodeReply(requestId: number, encoding: BodyEncodingValue, body
   return new ByteWriter(1 + 4 + 1 + body.length).u8(ServerKind.REPLY).u32(requestId).u8(encoding).bytes(body).finish();
 }
 
+/**
+ * A PUSH frame: `topic` names what the body is for (an app's name); the body is the app's. Built
+ * once per message and written unchanged to every connection it goes to.
+ */
+export function encodePush(topic: string, body: Uint8Array): Uint8Array {
+  const t = ch(topic);
+  return new ByteWriter(1 + 1 + t.length + body.length, true).u8(ServerKind.PUSH).channel(t).bytes(body).finish();
+}
+
 function readChannelAllowEmpty(r: ByteReader): string {
   const len = r.u8('channel length');
   return len === 0 ? '' : r.string(len, 'channel name');
@@ -186,6 +200,10 @@ export function decodeServerFrame(bytes: Uint8Array): ServerFrame {
       const encoding = r.u8('encoding');
       if (encoding > 1) throw new BrigadeError('MALFORMED_FRAME', `reply body encoding ${encoding} is unknown`);
       return { kind: 'reply', requestId, encoding: encoding as BodyEncodingValue, body: r.rest() };
+    }
+    case ServerKind.PUSH: {
+      const topic = r.channel();
+      return { kind: 'push', topic, body: r.rest() };
     }
     default:
       throw new BrigadeError('UNKNOWN_FRAME_KIND', `server frame kind 0x${kind.toString(16).padStart(2, '0')} is unknown`);

@@ -89,6 +89,8 @@ export class BrigadeClient {
   private readonly seqs = new Map<string, number>();
   /** REQUESTs waiting for their REPLY or ERROR, by requestId. */
   private readonly requests = new Map<number, PendingRequest>();
+  /** PUSH frames' receivers by topic (an app's name: the inbox's `inbox`). */
+  private readonly pushReceivers = new Map<string, (body: Uint8Array) => void>();
 
   /**
    * @param url one node's WebSocket URL (`ws://host/ws`), or several: after a connection drops the
@@ -128,6 +130,18 @@ export class BrigadeClient {
   /** Adds a listener; returns a function that removes it. */
   on<K extends keyof ClientEvents>(event: K, listener: ClientEvents[K]): () => void {
     return this.events.on(event, listener);
+  }
+
+  /**
+   * Receives the server's PUSH frames of `topic` (an app's messages for this connection, tied to no
+   * channel or request; docs/PROTOCOL.md). One receiver per topic; returns a function that removes
+   * it. `body` is valid only during the call.
+   */
+  onPush(topic: string, receiver: (body: Uint8Array) => void): () => void {
+    this.pushReceivers.set(topic, receiver);
+    return () => {
+      if (this.pushReceivers.get(topic) === receiver) this.pushReceivers.delete(topic);
+    };
   }
 
   off<K extends keyof ClientEvents>(event: K, listener: ClientEvents[K]): void {
@@ -426,6 +440,9 @@ export class BrigadeClient {
       }
       case 'error':
         this.handleErrorFrame(frame);
+        return;
+      case 'push':
+        this.pushReceivers.get(frame.topic)?.(frame.body);
         return;
     }
   }

@@ -6,13 +6,13 @@
  * marks messages read.
  */
 import { BrigadeError } from '../protocol/index.ts';
-import type { SubscribeFrom, Subscription, SubscriptionHandlers } from './subscription.ts';
 
 /** What the inbox needs of a client (BrigadeClient). */
 export interface InboxClient {
   readonly connected: boolean;
   request<T = unknown>(kind: string, body?: unknown): Promise<T>;
-  subscribe(channel: string, handlers: SubscriptionHandlers, from?: SubscribeFrom): Subscription;
+  /** The inbox's items arrive as PUSH frames of topic `inbox` (docs/PROTOCOL.md). */
+  onPush(topic: string, receiver: (body: Uint8Array) => void): () => void;
   on(event: 'open', listener: () => void): () => void;
 }
 
@@ -61,12 +61,12 @@ function storage(): { getItem(k: string): string | null; setItem(k: string, v: s
 export class Inbox implements AsyncIterable<InboxItem> {
   readonly deviceId: string;
   cursor: InboxCursor;
-  private sub: Subscription | null = null;
   private readonly queue: InboxItem[] = [];
   private waiters: ((r: IteratorResult<InboxItem>) => void)[] = [];
   private readonly unread = new Set<string>();
   private closed = false;
   private readonly offOpen: () => void;
+  private readonly offPush: () => void;
   private readonly heartbeat: ReturnType<typeof setInterval>;
   private readonly decoder = new TextDecoder();
 
@@ -77,6 +77,14 @@ export class Inbox implements AsyncIterable<InboxItem> {
     const loaded = options.load ? options.load() : ls ? (JSON.parse(ls.getItem(key) ?? 'null') as InboxCursor | null) : null;
     this.cursor = loaded ?? { epoch: 0, seq: 0, held: {} };
     if (!options.save && ls) this.options = { ...options, save: (c) => ls.setItem(key, JSON.stringify(c)) };
+    // Each PUSH of topic `inbox` is one item. The cursor is saved after every item, not only at a
+    // sync: a page closed between syncs comes back holding what it was given (so a recall while it
+    // was away reaches it), not resent it.
+    this.offPush = client.onPush('inbox', (body) => {
+      if (this.closed) return;
+      this.handle(JSON.parse(this.decoder.decode(body)) as Wire);
+      if (this.unsaved) this.save();
+    });
     this.offOpen = client.on('open', () => void this.attach());
     if (client.connected) void this.attach();
     this.heartbeat = setInterval(() => void this.ack(), options.heartbeatMs ?? 20_000);
@@ -92,8 +100,8 @@ export class Inbox implements AsyncIterable<InboxItem> {
   close(): void {
     this.closed = true;
     this.offOpen();
+    this.offPush();
     clearInterval(this.heartbeat);
-    this.sub?.unsubscribe();
     for (const w of this.waiters) w({ value: undefined, done: true });
     this.waiters = [];
   }
@@ -126,37 +134,41 @@ export class Inbox implements AsyncIterable<InboxItem> {
     if (err instanceof BrigadeError) this.lastError = err;
   }
 
-  /** hello, subscribe to the device's channel, sync from the cursor: after every (re)connect. */
+  /** hello, then sync from the cursor: after every (re)connect. */
   private async attach(): Promise<void> {
     if (this.closed) return;
     try {
-      const hello = await this.client.request<{ channel: string }>('inbox.hello', { token: this.token });
-      this.sub?.unsubscribe();
-      this.sub = this.client.subscribe(hello.channel, {
-        onBatch: (_v, events) => {
-          for (const e of events) this.handle(JSON.parse(this.decoder.decode(e)) as Wire);
-          // Saved after every batch, not only at a sync: a page closed between syncs comes back
-          // holding what it was given (so a recall while it was away reaches it), not resent it.
-          this.save();
-        },
-        onError: (err) => this.report(err),
-      }, { mode: 'head' });
+      await this.client.request('inbox.hello', { token: this.token });
       await this.sync(this.cursor.seq);
     } catch (err) {
       this.report(err);
     }
   }
 
-  private sync(seq: number): Promise<unknown> {
-    return this.client.request('inbox.sync', { token: this.token, epoch: this.cursor.epoch, seq });
+  /** True while a sync is unanswered (a stalled ack does not start a second). */
+  private syncing = false;
+  /** The cursor changed since it was last saved. */
+  private unsaved = false;
+
+  private async sync(seq: number): Promise<unknown> {
+    this.syncing = true;
+    try {
+      return await this.client.request('inbox.sync', { token: this.token, epoch: this.cursor.epoch, seq });
+    } finally {
+      this.syncing = false;
+    }
   }
 
-  private async ack(): Promise<void> {
+  /** `resync`: sync from the cursor when the node says it stopped pushing (not after a `more`, which syncs itself). */
+  private async ack(resync = true): Promise<void> {
     if (this.closed || !this.client.connected) return;
     const read = [...this.unread];
     this.unread.clear();
     try {
-      await this.client.request('inbox.ack', { token: this.token, seq: this.cursor.seq, read });
+      const r = await this.client.request<{ stalled?: boolean }>('inbox.ack', { token: this.token, seq: this.cursor.seq, read });
+      // The node stopped pushing to this device (its connection was over the node's byte limit,
+      // or a `more` was lost with it): ask again from the cursor; what it lacks is sent again.
+      if (resync && r?.stalled && !this.closed && !this.syncing) await this.sync(this.cursor.seq);
     } catch (err) {
       for (const id of read) this.unread.add(id);
       this.report(err);
@@ -164,11 +176,13 @@ export class Inbox implements AsyncIterable<InboxItem> {
   }
 
   private save(): void {
+    this.unsaved = false;
     this.options.save?.(this.cursor);
   }
 
   private handle(w: Wire): void {
     const c = this.cursor;
+    this.unsaved = true;
     switch (w.kind) {
       case 'reset':
         // What follows is the whole inbox of a new epoch; the sync at its end says what to keep.
@@ -209,7 +223,7 @@ export class Inbox implements AsyncIterable<InboxItem> {
         c.epoch = w.epoch;
         c.seq = w.after;
         this.save();
-        void this.ack().then(() => this.sync(w.after)).catch((err) => this.report(err));
+        void this.ack(false).then(() => this.sync(w.after)).catch((err) => this.report(err));
         break;
     }
   }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import {
   BrigadeError, ErrorCodes, SubscribeMode, decodeClientFrame, decodeServerFrame, encodeAck, encodeBatch,
   encodeBehind, encodeClientFrame, encodeError, encodeSnapshot, encodeSubscribed, encodeUnsubscribed,
-  errorCodeFromWire, encodeReply, httpStatusFor, registerErrorCodes, type ClientFrame, type ErrorCode,
+  errorCodeFromWire, encodeReply, encodePush, httpStatusFor, registerErrorCodes, type ClientFrame, type ErrorCode,
 } from '../../src/protocol/index.ts';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER; // 2^53 - 1
@@ -231,7 +231,7 @@ test('a batch whose count does not match its bytes throws without allocating for
 
 test('unknown frame kinds throw UNKNOWN_FRAME_KIND', () => {
   for (const k of [0x00, 0x06, 0x7f, 0x81, 0x85, 0xff]) throwsCode(() => decodeClientFrame(ev(k, 1, 2, 3)), 'UNKNOWN_FRAME_KIND', `client 0x${k.toString(16)}`);
-  for (const k of [0x00, 0x01, 0x03, 0x80, 0x89, 0xff]) throwsCode(() => decodeServerFrame(ev(k, 1, 2, 3)), 'UNKNOWN_FRAME_KIND', `server 0x${k.toString(16)}`);
+  for (const k of [0x00, 0x01, 0x03, 0x80, 0x8a, 0xff]) throwsCode(() => decodeServerFrame(ev(k, 1, 2, 3)), 'UNKNOWN_FRAME_KIND', `server 0x${k.toString(16)}`);
   throwsCode(() => decodeClientFrame(ev(0x42)), 'UNKNOWN_FRAME_KIND');
 });
 
@@ -363,4 +363,13 @@ test('PUBLISH decodes the right channel each time when names repeat, alternate o
   const again = decodeClientFrame(good) as { channel: string; payload: Uint8Array };
   good.fill(0);
   assert.equal(again.channel, 'place:main');
+});
+
+test('PUSH round-trips: topic and body, the body the rest of the frame; an empty topic is refused', () => {
+  const body = new TextEncoder().encode('{"kind":"message","seq":3}');
+  const frame = encodePush('inbox', body);
+  assert.deepEqual([...frame.subarray(0, 7)], [0x89, 5, ...new TextEncoder().encode('inbox')]);
+  assert.deepEqual(decodeServerFrame(frame), { kind: 'push', topic: 'inbox', body });
+  assert.throws(() => decodeServerFrame(bytes('89 00 7b7d')), (e: unknown) => e instanceof BrigadeError && e.code === 'INVALID_CHANNEL_NAME');
+  assert.throws(() => decodeServerFrame(bytes('89 05 696e')), (e: unknown) => e instanceof BrigadeError && e.code === 'MALFORMED_FRAME');
 });

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BrigadeError, ErrorCodes, SubscribeMode, decodeClientFrame, decodeServerFrame, encodeAck, encodeBatch,
-  encodeBehind, encodeClientFrame, encodeError, encodeSnapshot, encodeSubscribed, encodeUnsubscribed, encodeReply,
+  encodeBehind, encodeClientFrame, encodeError, encodeSnapshot, encodeSubscribed, encodeUnsubscribed, encodeReply, encodePush,
   type ClientFrame, type ErrorCode, type ServerFrame,
 } from '../../src/protocol/index.ts';
 import { prng } from '../helpers/prng.ts';
@@ -147,6 +147,7 @@ function reencodeServer(f: ServerFrame, bytes: Uint8Array): Uint8Array | null {
     case 'behind': return encodeBehind(f.channel, f.version);
     case 'unsubscribed': return encodeUnsubscribed(f.requestId, f.channel);
     case 'reply': return encodeReply(f.requestId, f.encoding, f.body);
+    case 'push': return encodePush(f.topic, f.body);
   }
 }
 

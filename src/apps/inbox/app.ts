@@ -101,7 +101,6 @@ export const inboxApp: App<InboxOptions> = {
     core.channelType(new MessagesChannelType());
     const inbox = new Inbox(core, limits);
     const delivery = new Delivery(core, inbox, tokens, { unackedBytes: o.unackedBytes });
-    core.channelType(delivery.channelType);
     const pusher = new Pusher(core, inbox, vapidKeys(o.vapidPrivateKey, core.secret('inbox-vapid-secret', '')), {
       vapidSubject: o.vapidSubject, perSecond: o.pushPerSecond, concurrency: o.pushConcurrency, queueMax: o.pushQueue,
       ttlS: o.pushTtlS, timeoutMs: o.pushTimeoutMs, allowHttp: o.pushAllowHttp,

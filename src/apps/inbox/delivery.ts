@@ -4,32 +4,35 @@
  * A device connects with an identity (`?token=`), then:
  * 1. REQUEST `inbox.hello {token}`: the device token is verified and bound to the connection's
  *    identity on this node;
- * 2. SUBSCRIBE `inbox:device:<id>` (mode HEAD): an ephemeral channel type whose authorizeSubscribe
- *    admits only the identity bound to that device. Ephemeral: nothing of it is logged; each node
- *    pushes to the devices connected to it, computed from its own copy of the world-view;
- * 3. REQUEST `inbox.sync {token, epoch, seq}`: its cursor. The node pushes, through the channel, the
- *    device's messages changed after `seq` (or all of them after a `reset` when the epoch is not the
- *    inbox's), then `sync {epoch, seq, held}` (held: every message id the device should hold now)
- *    — or, past `--inbox-unacked-bytes`, `more {after}`: the device acks and syncs from `after`;
- * 4. live: at each inbox tick, the changes of the messages log since what the node sent (publish,
+ * 2. REQUEST `inbox.sync {token, epoch, seq}`: its cursor. The node keeps the connection the sync
+ *    came on (AppRequest.connection) and pushes to it PUSH frames of topic `inbox` (one JSON item
+ *    each): the device's messages changed after `seq` (or all of them after a `reset` when the
+ *    epoch is not the inbox's), then `sync {epoch, seq, held}` (held: every message id the device
+ *    should hold now) — or, past `--inbox-unacked-bytes`, `more {after}`: the device acks and syncs
+ *    from `after`;
+ * 3. live: at each inbox tick, the changes of the messages log since what the node sent (publish,
  *    edit, deliver at the scheduled time, recall, expire) are evaluated for each connected device
- *    and pushed (`message`, `edit`, `recall`, `expire`), as is a change of the device's own groups;
- * 5. REQUEST `inbox.ack {token, seq, read?}`: resets the unacked bytes, counts reads, and keeps the
- *    device's lease on this node (a device silent for LEASE_MS is dropped here).
+ *    and pushed (`message`, `edit`, `recall`, `expire`), as is a change of the device's own groups.
+ *    A PUSH frame names no device (the item's seq is the cursor), so each item is one frame built
+ *    once per change of its message, and the same bytes go to every device it reaches;
+ * 4. REQUEST `inbox.ack {token, seq, read?}`: resets the unacked bytes, counts reads, and keeps the
+ *    device's lease on this node (a device silent for LEASE_MS is dropped here); `stalled: true` in
+ *    the reply tells a device the node stopped pushing to it (it syncs from its cursor).
  */
-import type { AppCore, ChannelType, Publisher } from '../../core/index.ts';
-import { BrigadeError } from '../../protocol/index.ts';
+import type { AppCore, Publisher, PushTarget } from '../../core/index.ts';
+import { BrigadeError, encodePush } from '../../protocol/index.ts';
 import { evaluate } from './expression.ts';
 import type { DeviceRecipient, Inbox } from './inbox.ts';
 import type { DeviceTokens } from './tokens.ts';
 import { MESSAGES_CHANNEL, encodeEvent, publicMessage, type MessagesState, type StoredMessage } from './world.ts';
 import './errors.ts';
 
-export const DEVICE_PREFIX = 'inbox:device:';
+/** The topic of the inbox's PUSH frames (docs/PROTOCOL.md). */
+export const PUSH_TOPIC = 'inbox';
 /** A device that neither syncs nor acks for this long stops being pushed to on this node. */
 export const LEASE_MS = 60_000;
 
-/** One item of a device's stream (a JSON event of its channel). */
+/** One item of a device's stream (the JSON body of one PUSH frame). */
 export type DeviceItem =
   | { kind: 'message' | 'edit'; seq: number; message: Record<string, unknown> }
   | { kind: 'recall' | 'expire'; seq: number; message: { id: string } }
@@ -40,7 +43,10 @@ export type DeviceItem =
 interface Conn {
   id: string;
   userId: string;
-  channel: string;
+  /** The device token the sync verified: an ack with the same token on this connection is not verified again. */
+  token: string;
+  /** The connection the sync came on: the device's items go there. */
+  target: PushTarget;
   epoch: number;
   /** The messages log is pushed up to here (seq). */
   sentSeq: number;
@@ -61,15 +67,15 @@ interface Conn {
 const enc = new TextEncoder();
 
 type MessageItemKind = 'message' | 'edit' | 'recall' | 'expire';
-/** A message's items as encoded at one seq of it. */
+/** A message's items (whole PUSH frames) as encoded at one seq of it. */
 type Encoded = { seq: number } & { [K in MessageItemKind]?: Uint8Array };
 
+/** One item as a whole PUSH frame: the same bytes for every device it goes to. */
 function encodeItem(item: DeviceItem): Uint8Array {
-  return enc.encode(JSON.stringify(item));
+  return encodePush(PUSH_TOPIC, enc.encode(JSON.stringify(item)));
 }
 
 export class Delivery {
-  readonly channelType: ChannelType<null>;
   /** identity userId → device id, bound by inbox.hello on this node. */
   private readonly bindings = new Map<string, string>();
   private readonly conns = new Map<string, Conn>();
@@ -86,42 +92,26 @@ export class Delivery {
   /** Each message's items, encoded once per change (a message object is replaced or its seq moves). */
   private readonly encoded = new WeakMap<StoredMessage, Encoded>();
 
-  constructor(private readonly core: AppCore<any>, private readonly inbox: Inbox, private readonly tokens: DeviceTokens, private readonly options: { unackedBytes: number }) {
-    const bindings = this.bindings;
-    this.channelType = {
-      prefix: DEVICE_PREFIX,
-      eventSize: 0,
-      maxEventBytes: 1,
-      ephemeral: true,
-      exists: (channel) => /^inbox:device:[0-9a-f]{16}$/.test(channel),
-      init: () => null,
-      apply: () => {},
-      encodeSnapshot: () => new Uint8Array(0),
-      decodeSnapshot: () => null,
-      validate: () => new BrigadeError('FORBIDDEN', 'devices do not publish on their channel; use the inbox.ack request'),
-      authorizeSubscribe(channel: string, publisher: Publisher) {
-        const id = channel.slice(DEVICE_PREFIX.length);
-        if (publisher.userId && bindings.get(publisher.userId) === id) return null;
-        return new BrigadeError('FORBIDDEN', `${channel} is readable only by its device: connect with an identity (?token=) and send inbox.hello {"token": <device token>} first`);
-      },
-    };
-  }
+  /** Items not written because the device's connection was over the core's byte limit. */
+  overLimit = 0;
+
+  constructor(private readonly core: AppCore<any>, private readonly inbox: Inbox, private readonly tokens: DeviceTokens, private readonly options: { unackedBytes: number }) {}
 
   registerRequests(): void {
     this.core.request('inbox.hello', async (req) => {
       const id = await this.verify(req.json(), req.publisher);
       this.bindings.set(req.publisher.userId, id);
-      return { id, channel: DEVICE_PREFIX + id };
+      return { id };
     });
     this.core.request('inbox.sync', async (req) => {
-      const body = req.json() as { epoch?: unknown; seq?: unknown };
+      const body = req.json() as { epoch?: unknown; seq?: unknown; token?: unknown };
       const id = await this.verify(body, req.publisher);
       if (this.bindings.get(req.publisher.userId) !== id) throw new BrigadeError('FORBIDDEN', 'send inbox.hello first');
       const epoch = typeof body.epoch === 'number' ? body.epoch : 0;
       const seq = typeof body.seq === 'number' && body.seq >= 0 ? Math.floor(body.seq) : 0;
       const userId = req.publisher.userId;
       const conn: Conn = {
-        id, userId, channel: DEVICE_PREFIX + id, epoch: 0, sentSeq: 0, held: new Map(),
+        id, userId, token: body.token as string, target: req.connection, epoch: 0, sentSeq: 0, held: new Map(),
         unacked: 0, stalled: false, rev: 0, lastMs: Date.now(), index: -1, indexVersion: -1, offClose: () => {},
       };
       // The device is no longer connected here once this connection goes (not only when its lease
@@ -135,17 +125,28 @@ export class Delivery {
       this.conns.set(id, conn);
       return this.catchUp(conn, epoch, seq, false);
     });
-    this.core.request('inbox.ack', async (req) => {
-      const body = req.json() as { read?: unknown };
-      const id = await this.verify(body, req.publisher);
-      const conn = this.conns.get(id);
-      if (conn && conn.userId === req.publisher.userId) {
-        conn.unacked = 0;
-        conn.lastMs = Date.now();
+    this.core.request('inbox.ack', (req) => {
+      const body = req.json() as { token?: unknown; read?: unknown };
+      const conn = this.conns.get(this.bindings.get(req.publisher.userId) ?? '');
+      // The connection's own device, with the token its sync verified: no signature to check again
+      // (the common case, answered at once); anything else is verified like a sync.
+      if (conn !== undefined && conn.userId === req.publisher.userId && conn.token === body.token && conn.target === req.connection) {
+        return this.acked(conn, body.read);
       }
-      if (Array.isArray(body.read)) for (const m of body.read.slice(0, 1000)) if (typeof m === 'string') this.count(m, 0, 1);
-      return { ok: true, stalled: conn?.stalled ?? false };
+      return this.verify(body, req.publisher).then((id) => {
+        const c = this.conns.get(id);
+        return this.acked(c && c.userId === req.publisher.userId ? c : undefined, body.read);
+      });
     });
+  }
+
+  private acked(conn: Conn | undefined, read: unknown): { ok: true; stalled: boolean } {
+    if (conn) {
+      conn.unacked = 0;
+      conn.lastMs = Date.now();
+    }
+    if (Array.isArray(read)) for (const m of read.slice(0, 1000)) if (typeof m === 'string') this.count(m, 0, 1);
+    return { ok: true, stalled: conn?.stalled ?? false };
   }
 
   private async verify(body: unknown, publisher: Publisher): Promise<string> {
@@ -191,20 +192,31 @@ export class Delivery {
     this.counts.set(id, c);
   }
 
-  /** Pushes a device its items (each already JSON-encoded: one event of its channel each). */
-  private push(conn: Conn, payloads: Uint8Array[]): void {
-    if (payloads.length === 0) return;
-    // Straight to the device's subscription on this node (its channel is loaded once it subscribed);
-    // before that, or behind events still waiting for their tick, through the channel's tick.
-    if (this.core.channels.sendEphemeral(conn.channel, payloads, 'inbox')) return;
-    this.core.channels.publishInternal(conn.channel, payloads, 'inbox').catch((err) => {
-      this.core.logger.warn({ device: conn.id, err: String(err) }, 'inbox: push failed; the device resyncs from its cursor');
-    });
+  /**
+   * Writes a device its items (whole PUSH frames, shared with every other device they go to) on
+   * its connection. Past the core's byte limit (a socket that does not drain) the rest is dropped
+   * and the device marked stalled: the node pushes it nothing more, and its next ack's reply says
+   * so, so it syncs from its cursor (what it did not get is sent again, nothing is lost).
+   */
+  private push(conn: Conn, frames: Uint8Array[]): void {
+    const target = conn.target;
+    if (target.closed) return;
+    const limit = this.core.limits.maxBufferedBytes;
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i];
+      const buffered = target.bufferedAmount;
+      if (buffered > 0 && buffered + frame.length > limit) {
+        conn.stalled = true;
+        this.overLimit += frames.length - i;
+        return;
+      }
+      target.send(frame);
+    }
   }
 
   /**
-   * The JSON bytes of a message's item (`message`, `edit`, `recall` or `expire` at its current
-   * seq), encoded once per change of the message and shared by every device it goes to.
+   * A message's item (`message`, `edit`, `recall` or `expire` at its current seq) as a whole PUSH
+   * frame, encoded once per change of the message and shared by every device it goes to.
    */
   private itemBytes(m: StoredMessage, kind: MessageItemKind): Uint8Array {
     let e = this.encoded.get(m);
@@ -219,7 +231,7 @@ export class Delivery {
 
   /** Adds an item's bytes within the unacked budget; false (and a `more`) when the budget is spent. */
   private add(conn: Conn, out: Uint8Array[], bytes: Uint8Array, lastSeq: number): boolean {
-    const size = bytes.length + 16;
+    const size = bytes.length;
     if (conn.unacked + size > this.options.unackedBytes && (conn.unacked > 0 || out.length > 0)) {
       out.push(encodeItem({ kind: 'more', epoch: conn.epoch, after: lastSeq }));
       conn.stalled = true;

@@ -5,8 +5,9 @@
  * The world-view is two logged core channels folded on every node (world.ts): `inbox:registry`
  * (devices, kept compactly: devices.ts) and `inbox:messages` (publish, edit, deliver, recall,
  * expire, counts). Recipient expressions: expression.ts. HTTP API: routes.ts. Delivery to
- * connected devices over /ws through an ephemeral per-device channel `inbox:device:<id>` and the
- * requests inbox.hello / inbox.sync / inbox.ack: delivery.ts. docs/inbox.md is the guide.
+ * connected devices over /ws as PUSH frames of topic `inbox` (built once per change of a message,
+ * the same bytes for every device) after the requests inbox.hello / inbox.sync, acked by
+ * inbox.ack: delivery.ts. docs/inbox.md is the guide.
  */
 export { inboxApp, parseDuration } from './app.ts';
 export type { InboxOptions } from './app.ts';
@@ -19,6 +20,6 @@ export { DeviceStore, idToHex, hexToId } from './devices.ts';
 export type { DeviceProfile } from './devices.ts';
 export { MessagesChannelType, RegistryChannelType, REGISTRY_CHANNEL, MESSAGES_CHANNEL, publicMessage } from './world.ts';
 export type { MessagesState, RegistryState, StoredMessage, MessageEvent, RegistryEvent } from './world.ts';
-export { Delivery, DEVICE_PREFIX, LEASE_MS } from './delivery.ts';
+export { Delivery, PUSH_TOPIC, LEASE_MS } from './delivery.ts';
 export type { DeviceItem } from './delivery.ts';
 export { DeviceTokens } from './tokens.ts';

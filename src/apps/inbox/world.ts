@@ -38,7 +38,7 @@ function decodeEvent<T>(payload: Uint8Array): T | null {
 }
 
 function forbidden(channel: string): BrigadeError {
-  return new BrigadeError('FORBIDDEN', `${channel} is the inbox's own; devices read inbox:device:<id>, publishers use /api/inbox`);
+  return new BrigadeError('FORBIDDEN', `${channel} is the inbox's own; devices get theirs through inbox.sync, publishers use /api/inbox`);
 }
 
 // ---- the registry ---------------------------------------------------------------------------

@@ -35,8 +35,8 @@ test('ACK throttle: past --inbox-unacked-bytes the node sends one "more" and sto
   // A raw device, to see the wire items.
   const c = await client();
   const seen: any[] = [];
-  const hello = await c.request<{ channel: string }>('inbox.hello', { token: d.token });
-  c.subscribe(hello.channel, { onBatch: (_v, evs) => { for (const e of evs) seen.push(JSON.parse(new TextDecoder().decode(e))); } }, { mode: 'head' });
+  await c.request('inbox.hello', { token: d.token });
+  c.onPush('inbox', (body) => seen.push(JSON.parse(new TextDecoder().decode(body))));
   const r = await c.request<{ complete: boolean; after: number }>('inbox.sync', { token: d.token, epoch: 0, seq: 0 });
   assert.equal(r.complete, false);
   const more = await eventually(() => seen.find((i) => i.kind === 'more'), { what: 'a more' });

@@ -2,6 +2,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import { BrigadeClient, type InboxItem } from '../../../src/sdk/index.ts';
+import { BodyEncoding, decodeServerFrame, encodeClientFrame, type ServerFrame } from '../../../src/protocol/index.ts';
 import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
 import { eventually } from '../../helpers/eventually.ts';
 import { inboxApi } from './inbox-api.ts';
@@ -251,17 +252,90 @@ test('delivery: only the matching device gets a message; an edit and a recall re
   cb.close();
 });
 
-test('delivery: the device channel is closed to everyone but its device', async () => {
-  const a = (await call('POST', '/api/inbox/devices', { groups: [] }, null)).json;
+/** A device over a plain `ws` socket, keeping the raw bytes of every PUSH frame it is sent. */
+async function rawDevice(deviceToken: string, sync = true) {
+  const ws = new WebSocket(`${server.wsUrl}?token=${encodeURIComponent(await identity())}`);
+  const pushes: Buffer[] = [];
+  const waiting = new Map<number, (f: ServerFrame) => void>();
+  ws.on('message', (data: Buffer) => {
+    const f = decodeServerFrame(data);
+    if (f.kind === 'push') pushes.push(Buffer.from(data));
+    else if (f.kind === 'reply' || f.kind === 'error') waiting.get(f.requestId)?.(f);
+  });
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  let nextId = 1;
+  const request = (kind: string, body: unknown) => new Promise<any>((resolve, reject) => {
+    const requestId = nextId++;
+    waiting.set(requestId, (f) => (f.kind === 'reply' ? resolve(JSON.parse(new TextDecoder().decode(f.body))) : reject(f)));
+    ws.send(encodeClientFrame({ kind: 'request', requestId, requestKind: kind, encoding: BodyEncoding.JSON, body: new TextEncoder().encode(JSON.stringify(body)) }));
+  });
+  if (sync) {
+    await request('inbox.hello', { token: deviceToken });
+    await request('inbox.sync', { token: deviceToken, epoch: 0, seq: 0 });
+  }
+  const items = () => pushes.map((b) => {
+    const f = decodeServerFrame(b);
+    return f.kind === 'push' ? { topic: f.topic, ...JSON.parse(new TextDecoder().decode(f.body)) } : null;
+  });
+  return { ws, pushes, request, items };
+}
+
+test('delivery: one PUSH frame per change of a message, byte for byte the same for every device it reaches, none for a device it does not match', async () => {
+  const [a, b, c] = await Promise.all([['pf', 'x'], ['pf'], ['pf-not']].map(async (groups) => (await call('POST', '/api/inbox/devices', { groups }, null)).json));
+  const [da, db, dc] = await Promise.all([a, b, c].map((d) => rawDevice(d.token)));
+  for (const d of [da, db, dc]) await eventually(() => d.items().some((i) => i.kind === 'sync'), { what: 'synced' });
+  const before = [da, db, dc].map((d) => d.pushes.length);
+  const m = (await call('POST', '/api/inbox/messages', { to: 'group:pf', title: 'shared', body: 'the same bytes' })).json;
+  const frameOf = (d: typeof da, kind: string) => d.pushes.slice(before[[da, db, dc].indexOf(d)]).find((buf) => {
+    const f = decodeServerFrame(buf);
+    return f.kind === 'push' && JSON.parse(new TextDecoder().decode(f.body)).kind === kind;
+  });
+  const fa = await eventually(() => frameOf(da, 'message'), { what: 'A gets the message' });
+  const fb = await eventually(() => frameOf(db, 'message'), { what: 'B gets the message' });
+  // Nothing in the frame names the device: the same WebSocket message went to both.
+  assert.ok(fa.equals(fb), 'identical bytes');
+  const item = da.items().find((i) => i?.kind === 'message' && i.message.id === m.id);
+  assert.equal(item.topic, 'inbox');
+  assert.equal(item.seq, m.seq);
+  assert.equal(item.message.title, 'shared');
+  // An edit: one new frame, again the same for both; a recall likewise.
+  await call('PATCH', `/api/inbox/messages/${m.id}`, { title: 'shared, edited' });
+  const ea = await eventually(() => frameOf(da, 'edit'), { what: 'A gets the edit' });
+  assert.ok(ea.equals(await eventually(() => frameOf(db, 'edit'), { what: 'B gets the edit' })));
+  await call('DELETE', `/api/inbox/messages/${m.id}`);
+  const ra = await eventually(() => frameOf(da, 'recall'), { what: 'A gets the recall' });
+  assert.ok(ra.equals(await eventually(() => frameOf(db, 'recall'), { what: 'B gets the recall' })));
+  // C matches none of it: a marker to every device, then C has had its chance and got nothing else.
+  const marker = (await call('POST', '/api/inbox/messages', { to: 'group:pf-not or group:pf', title: 'marker' })).json;
+  await eventually(() => dc.items().some((i) => i?.message?.id === marker.id), { what: 'C gets the marker' });
+  assert.deepEqual(dc.items().slice(before[2]).map((i) => i?.message?.id), [marker.id]);
+  // No device subscribes to anything: the old per-device channel is no channel at all.
+  const other = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never, token: await identity() });
+  await other.ready();
+  const err = await new Promise<{ code: string }>((resolve) => other.subscribe(`inbox:device:${a.id}`, { onBatch() {}, onError: resolve }, { mode: 'head' }));
+  assert.equal(err.code, 'UNKNOWN_CHANNEL');
+  other.close();
+  for (const d of [da, db, dc]) d.ws.close();
+});
+
+test('delivery: only the connection that said hello with the device token gets its items; the inbox channels are closed to clients', async () => {
+  const a = (await call('POST', '/api/inbox/devices', { groups: ['own'] }, null)).json;
+  const thief = await rawDevice(a.token, false);
+  await assert.rejects(thief.request('inbox.hello', { token: a.token.slice(0, -1) + (a.token.endsWith('x') ? 'y' : 'x') }), (f: any) => f.code === 'INBOX_BAD_DEVICE_TOKEN');
+  // A sync without the hello that binds the device to this connection's identity is refused.
+  await assert.rejects(thief.request('inbox.sync', { token: a.token, epoch: 0, seq: 0 }), (f: any) => f.code === 'FORBIDDEN');
+  const owner = await rawDevice(a.token);
+  const m = (await call('POST', '/api/inbox/messages', { to: 'group:own', title: 'mine' })).json;
+  await eventually(() => owner.items().some((i) => i?.message?.id === m.id), { what: 'the owner gets it' });
+  assert.equal(thief.pushes.length, 0, 'nothing pushed to the other connection');
   const c = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never, token: await identity() });
   await c.ready();
-  const err = await new Promise<{ code: string }>((resolve) => c.subscribe(`inbox:device:${a.id}`, { onBatch() {}, onError: resolve }, { mode: 'head' }));
-  assert.equal(err.code, 'FORBIDDEN');
-  await assert.rejects(c.request('inbox.hello', { token: a.token.slice(0, -1) + 'x' }), { code: 'INBOX_BAD_DEVICE_TOKEN' });
   const errors: string[] = [];
   await new Promise<void>((resolve) => {
     c.subscribe('inbox:messages', { onBatch() {}, onError: (e) => { errors.push(e.code); resolve(); } }, { mode: 'head' });
   });
   assert.deepEqual(errors, ['FORBIDDEN']);
   c.close();
+  owner.ws.close();
+  thief.ws.close();
 });
