@@ -2,7 +2,7 @@
  * One device process of the inbox benchmark (forked by bench/inbox/run.ts through the
  * simulator's startWorker): up to ~18,000 devices from its own 127.0.0.x source address, against
  * Brigade (the core WebSocket with the simulator's minimal client, src/sim/raw-ws.ts: hello,
- * subscribe, sync from a cursor, acks every 20 s as the SDK does), the SQLite peer (plain JSON over
+ * sync from a cursor, items as PUSH frames, acks every 20 s as the SDK does), the SQLite peer (plain JSON over
  * WebSocket) or mosquitto (the `mqtt` npm client, QoS 1, persistent sessions, one topic per group).
  *
  * It records when each device first receives each message (absolute ms on the shared clock), and,
@@ -13,7 +13,7 @@
 import { createHmac } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { MqttClient } from 'mqtt';
-import { SubscribeMode, decodeServerFrame, encodeClientFrame, BodyEncoding } from '../../src/protocol/index.ts';
+import { decodeServerFrame, encodeClientFrame, BodyEncoding } from '../../src/protocol/index.ts';
 import { Histogram, type HistogramJson } from '../../src/sim/histogram.ts';
 import { nowMs } from '../../src/sim/proc.ts';
 import { RawWs, nextLocalPort } from '../../src/sim/raw-ws.ts';
@@ -101,11 +101,10 @@ function received(d: Device, id: string, at: number): void {
   if (d.firstMessageMs === 0) d.firstMessageMs = at;
 }
 
-/** One Brigade device: hello → subscribe → sync, then messages as JSON events of its channel. */
+/** One Brigade device: hello → sync, then its items as PUSH frames (topic `inbox`, a JSON item each). */
 function brigadeDevice(s: ConnectSpec, k: number, done: (err: string | null, head?: [number, number]) => void): Device {
   const { id, token } = s.devices[k];
   const u = new URL(s.urls[(s.first + k) % s.urls.length]);
-  const channel = `inbox:device:${id}`;
   const hello = enc.encode(JSON.stringify({ token }));
   let settled = false;
   let lastSeq = 0;
@@ -120,16 +119,12 @@ function brigadeDevice(s: ConnectSpec, k: number, done: (err: string | null, hea
       const at = nowMs();
       let f;
       try { f = decodeServerFrame(data); } catch (err) { noteError(`device ${id}: ${(err as Error).message}`); return; }
-      if (f.kind === 'batch') {
-        for (const e of f.events) {
-          const item = JSON.parse(dec.decode(e)) as { kind: string; seq?: number; message?: { id: string } };
-          if (item.kind === 'message' && item.message) received(d, item.message.id, at);
-          if (item.seq !== undefined && item.kind !== 'sync') lastSeq = Math.max(lastSeq, item.seq);
-          if (item.kind === 'sync') lastSeq = item.seq!;
-        }
+      if (f.kind === 'push') {
+        const item = JSON.parse(dec.decode(f.body)) as { kind: string; seq?: number; message?: { id: string } };
+        if (item.kind === 'message' && item.message) received(d, item.message.id, at);
+        if (item.seq !== undefined && item.kind !== 'sync') lastSeq = Math.max(lastSeq, item.seq);
+        if (item.kind === 'sync') lastSeq = item.seq!;
       } else if (f.kind === 'reply' && f.requestId === 1) {
-        ws.send(encodeClientFrame({ kind: 'subscribe', requestId: 2, channel, mode: SubscribeMode.HEAD, fromVersion: 0, epoch: 0 }));
-      } else if (f.kind === 'subscribed' && f.requestId === 2) {
         request(3, 'inbox.sync', { token, epoch: s.cursor?.epoch ?? 0, seq: s.cursor?.seq ?? 0 });
       } else if (f.kind === 'reply' && f.requestId === 3) {
         const r = JSON.parse(dec.decode(f.body)) as { epoch: number; head: number };
