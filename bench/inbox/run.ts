@@ -25,7 +25,7 @@
  * Writes bench/results/inbox-<time>.json and prints a summary; `--svg FILE` draws the chart.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -367,7 +367,9 @@ async function main(): Promise<void> {
       const flags = [...shippedNodeFlags(cli), ...extra, ...(k === 0 && o.ram ? [`--inspect=127.0.0.1:${inspectPort}`] : [])];
       const n = await startBrigade(cli, args, ROOT, 50, flags);
       children.push(n.proc);
-      n.proc.stdout!.resume();
+      // INBOX_BENCH_SERVER_STDOUT=DIR: each node's stdout to DIR/node-<k>.log (e.g. with --trace-opt --trace-deopt).
+      if (process.env.INBOX_BENCH_SERVER_STDOUT) n.proc.stdout!.pipe(createWriteStream(join(process.env.INBOX_BENCH_SERVER_STDOUT, `node-${k}.log`)));
+      else n.proc.stdout!.resume();
       nodes.push(n);
     }
     const http = nodes.map((n) => `http://127.0.0.1:${n.port}`);

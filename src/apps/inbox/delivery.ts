@@ -24,6 +24,7 @@ import { BrigadeError, encodePush } from '../../protocol/index.ts';
 import { evaluate } from './expression.ts';
 import type { DeviceRecipient, Inbox } from './inbox.ts';
 import type { DeviceTokens } from './tokens.ts';
+import type { DeviceStore } from './devices.ts';
 import { MESSAGES_CHANNEL, encodeEvent, publicMessage, type MessagesState, type StoredMessage } from './world.ts';
 import './errors.ts';
 
@@ -40,28 +41,63 @@ export type DeviceItem =
   | { kind: 'sync'; epoch: number; seq: number; held: string[] }
   | { kind: 'more'; epoch: number; after: number };
 
-interface Conn {
-  id: string;
-  userId: string;
-  /** The device token the sync verified: an ack with the same token on this connection is not verified again. */
-  token: string;
-  /** The connection the sync came on: the device's items go there. */
-  target: PushTarget;
-  epoch: number;
+/**
+ * A device connected to this node. A class, not a literal: the live pass reads the same fields of
+ * every connected device in a row, and one class keeps those reads monomorphic (and its numbers
+ * start as doubles, so a large epoch does not change the object's layout under optimized code).
+ */
+class Conn {
   /** The messages log is pushed up to here (seq). */
-  sentSeq: number;
+  sentSeq = 0;
+  epoch = 0.5;
   /** What the device holds, as far as this node knows: id → seq. */
-  held: Map<string, number>;
-  unacked: number;
-  stalled: boolean;
-  /** The registry revision of the device's profile when last evaluated. */
-  rev: number;
-  lastMs: number;
+  readonly held = new Map<string, number>();
+  unacked = 0;
+  stalled = false;
+  /** The registry revision of the device's profile when last evaluated (-1: re-evaluate). */
+  rev = 0.5;
+  lastMs = Date.now() + 0.5;
   /** The device's index in the registry's store, found at registry version `indexVersion`. */
-  index: number;
-  indexVersion: number;
+  index = -1;
+  indexVersion = -1.5;
   /** Stops listening for the connection's close. */
-  offClose: () => void;
+  offClose: () => void = () => {};
+
+  constructor(
+    readonly id: string,
+    readonly userId: string,
+    /** The device token the sync verified: an ack with the same token on this connection is not verified again. */
+    readonly token: string,
+    /** The connection the sync came on: the device's items go there. */
+    readonly target: PushTarget,
+  ) {
+    this.epoch = 0;
+    this.rev = 0;
+    this.lastMs = Date.now();
+    this.indexVersion = -1;
+  }
+}
+
+/**
+ * One changed message of a tick's live pass, as every device's test reads it: one class, its
+ * matcher compiled once, its items (whole PUSH frames) looked up once per tick.
+ */
+class Change {
+  message: Uint8Array | null = null;
+  edit: Uint8Array | null = null;
+  recall: Uint8Array | null = null;
+  expire: Uint8Array | null = null;
+  /** Devices it went to as a `message` this tick (its delivered count). */
+  delivered = 0;
+
+  constructor(
+    readonly m: StoredMessage,
+    readonly id: string,
+    readonly seq: number,
+    /** The matcher over the registry's indexes, or null when the message is no longer live. */
+    readonly test: ((index: number) => boolean) | null,
+    readonly expired: boolean,
+  ) {}
 }
 
 const enc = new TextEncoder();
@@ -110,10 +146,7 @@ export class Delivery {
       const epoch = typeof body.epoch === 'number' ? body.epoch : 0;
       const seq = typeof body.seq === 'number' && body.seq >= 0 ? Math.floor(body.seq) : 0;
       const userId = req.publisher.userId;
-      const conn: Conn = {
-        id, userId, token: body.token as string, target: req.connection, epoch: 0, sentSeq: 0, held: new Map(),
-        unacked: 0, stalled: false, rev: 0, lastMs: Date.now(), index: -1, indexVersion: -1, offClose: () => {},
-      };
+      const conn = new Conn(id, userId, body.token as string, req.connection);
       // The device is no longer connected here once this connection goes (not only when its lease
       // lapses): Web Push counts on it. One hook per device: a newer sync's replaces the older's.
       // The identity's binding stays (dropped with the lease): the same identity may already have
@@ -300,6 +333,61 @@ export class Delivery {
     return { epoch: view.epoch, head: view.version, complete, after: complete ? view.version : last };
   }
 
+  /** The messages changed after `seq`, oldest first, each with its matcher (compiled once per tick). */
+  private changesAfter(st: MessagesState, seq: number, devices: DeviceStore, matchers: Map<StoredMessage, (index: number) => boolean>): Change[] {
+    const ids = new Set<string>();
+    for (let k = st.changeSeqs.length - 1; k >= 0 && st.changeSeqs[k] > seq; k--) ids.add(st.changeIds[k]);
+    const out: Change[] = [];
+    for (const id of ids) {
+      const m = st.live.get(id) ?? st.gone.get(id);
+      if (m === undefined) continue;
+      let test: ((index: number) => boolean) | null = null;
+      if (m.status === 'live' && m.expr !== null) {
+        test = matchers.get(m) ?? null;
+        if (test === null) matchers.set(m, (test = devices.matcher(m.expr)));
+      }
+      out.push(new Change(m, m.id, m.seq, test, m.status === 'expired'));
+    }
+    return out.sort((x, y) => x.seq - y.seq);
+  }
+
+  /**
+   * One device's share of the live pass: each change it matches (or held) as its item, within the
+   * unacked budget. Small and synchronous, apart from the tick, so the loop it runs for every
+   * connected device is optimized on its own. True when every change was sent.
+   */
+  private pushChanges(conn: Conn, changes: Change[], index: number): boolean {
+    const out: Uint8Array[] = [];
+    let last = conn.sentSeq;
+    for (let k = 0; k < changes.length; k++) {
+      const c = changes[k];
+      const had = conn.held.get(c.id);
+      const matches = c.test !== null && c.test(index);
+      let frame: Uint8Array | null = null;
+      if (matches) {
+        if (had === undefined) frame = c.message ??= this.itemBytes(c.m, 'message');
+        else frame = c.edit ??= this.itemBytes(c.m, 'edit');
+      } else if (had !== undefined) {
+        frame = c.expired ? (c.expire ??= this.itemBytes(c.m, 'expire')) : (c.recall ??= this.itemBytes(c.m, 'recall'));
+      }
+      if (frame !== null) {
+        if (!this.add(conn, out, frame, last)) {
+          this.push(conn, out);
+          return false;
+        }
+        if (matches) {
+          if (had === undefined) c.delivered++;
+          conn.held.set(c.id, c.seq);
+        } else {
+          conn.held.delete(c.id);
+        }
+      }
+      last = c.seq;
+    }
+    this.push(conn, out);
+    return true;
+  }
+
   /** Pushes each connected device what changed since the last tick. */
   async tick(nowMs: number): Promise<void> {
     if (this.counts.size > 0 && nowMs - this.lastCountsMs >= 1000) {
@@ -333,7 +421,7 @@ export class Delivery {
     // device that needs a full re-evaluation (new epoch, its profile changed, its cursor older
     // than the changes kept) is caught up after the pass.
     const catchUps: Conn[] = [];
-    const changedSince = new Map<number, StoredMessage[]>();
+    const changedSince = new Map<number, Change[]>();
     const matchers = new Map<StoredMessage, (index: number) => boolean>();
     for (const conn of this.conns.values()) {
       if (nowMs - conn.lastMs > LEASE_MS) {
@@ -362,37 +450,12 @@ export class Delivery {
       if (index < 0) continue;
       let changed = changedSince.get(conn.sentSeq);
       if (changed === undefined) {
-        const ids = new Set<string>();
-        for (let k = st.changeSeqs.length - 1; k >= 0 && st.changeSeqs[k] > conn.sentSeq; k--) ids.add(st.changeIds[k]);
-        changed = [...ids].map((id) => st.live.get(id) ?? st.gone.get(id)!).filter(Boolean).sort((x, y) => x.seq - y.seq);
+        changed = this.changesAfter(st, conn.sentSeq, devices, matchers);
         changedSince.set(conn.sentSeq, changed);
       }
-      const out: Uint8Array[] = [];
-      let last = conn.sentSeq;
-      let complete = true;
-      for (const m of changed) {
-        const had = conn.held.get(m.id);
-        let matches = false;
-        if (m.status === 'live' && m.expr !== null) {
-          let f = matchers.get(m);
-          if (f === undefined) matchers.set(m, (f = devices.matcher(m.expr)));
-          matches = f(index);
-        }
-        const kind: MessageItemKind | null = matches ? (had === undefined ? 'message' : 'edit') : had !== undefined ? (m.status === 'expired' ? 'expire' : 'recall') : null;
-        if (kind !== null) {
-          if (!this.add(conn, out, this.itemBytes(m, kind), last)) {
-            complete = false;
-            break;
-          }
-          if (kind === 'message') this.count(m.id, 1, 0);
-          if (matches) conn.held.set(m.id, m.seq);
-          else conn.held.delete(m.id);
-        }
-        last = m.seq;
-      }
-      if (complete) conn.sentSeq = view.version;
-      this.push(conn, out);
+      if (this.pushChanges(conn, changed, index)) conn.sentSeq = view.version;
     }
+    for (const changes of changedSince.values()) for (const c of changes) if (c.delivered > 0) this.count(c.id, c.delivered, 0);
     for (const conn of catchUps) {
       if (this.conns.get(conn.id) !== conn || conn.stalled) continue;
       await this.catchUp(conn, conn.epoch, conn.sentSeq, conn.epoch === view.epoch);
