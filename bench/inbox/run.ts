@@ -59,6 +59,8 @@ const usage = `usage: node --import tsx bench/inbox/run.ts [options]   (npm run 
   --peers LIST         sql,mqtt or none                                             default sql,mqtt
   --peer-connected P   connected devices for the peers (at most ${PER_PROCESS}; mosquitto is one process)  default min(M, ${PER_PROCESS})
   --peer-messages K    messages per peer                                            default 3
+  --warmup K           messages per expression before each server's measured window, not counted
+                       (Brigade and the peers alike: the JIT's first compiles out of the window)  default 0
   --seed S             the population's seed                                        default 1
   --sql-db FILE        the SQLite peer's database, kept to be reused by a later run of the same devices and seed
                        default <tmp>/brigade-inbox-sql-<devices>-<seed>.db
@@ -69,12 +71,14 @@ const usage = `usage: node --import tsx bench/inbox/run.ts [options]   (npm run 
 interface Options {
   devices: number; connected: number; nodes: number; messages: number; liveMessages: number; stormRate: number;
   peers: ('sql' | 'mqtt')[]; peerConnected: number; peerMessages: number; seed: number; sqlDb: string; ram: boolean; out: string; svg: string;
+  warmup: number;
 }
 
 function parse(argv: string[]): Options {
   const o: Options = {
     devices: 100_000, connected: 10_000, nodes: 2, messages: 3, liveMessages: 1000, stormRate: 10_000,
     peers: ['sql', 'mqtt'], peerConnected: -1, peerMessages: 3, seed: 1, sqlDb: '', ram: true, out: join(ROOT, 'bench', 'results'), svg: '',
+    warmup: 0,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -90,6 +94,7 @@ function parse(argv: string[]): Options {
       case '--peers': { const p = v(); o.peers = p === 'none' ? [] : p.split(',') as Options['peers']; if (o.peers.some((x) => x !== 'sql' && x !== 'mqtt')) throw new Error('--peers: sql, mqtt or none'); break; }
       case '--peer-connected': o.peerConnected = int(1, PER_PROCESS); break;
       case '--peer-messages': o.peerMessages = int(1, 100); break;
+      case '--warmup': o.warmup = int(0, 20); break;
       case '--seed': o.seed = int(0, 2 ** 31 - 1); break;
       case '--sql-db': o.sqlDb = v(); break;
       case '--no-ram': o.ram = false; break;
@@ -293,8 +298,19 @@ const BODY = 'Everything in the spring collection is 30 % off until midnight. Op
  */
 async function deliveryRound(
   target: DeliveryResult['target'], workers: DeviceWorker[], expressions: ExpressionName[], count: number, connected: number, serverPids: number[],
-  genPids: number[], publish: (to: string, k: number) => Promise<string>,
+  genPids: number[], publish: (to: string, k: number) => Promise<string>, warmup = 0,
 ): Promise<DeliveryResult> {
+  // Warm-up messages (not counted, before the window): each server's delivery path runs before it
+  // is measured, as it would in a server that has been delivering for a while.
+  for (let k = 0; k < warmup; k++) {
+    for (const name of expressions) {
+      const to = EXPRESSIONS[name];
+      const id = await publish(to, k);
+      const x = await waitDelivered(workers, { id, to }, 30_000);
+      if (fatalError) throw new Error(fatalError);
+      log(`${target} ${name} warm-up #${k + 1}: ${x.received}/${x.expected} delivered (not counted)`);
+    }
+  }
   const cpu0 = cpuOf(serverPids), gen0 = cpuOf(genPids), busy0 = machineBusySeconds(), w0 = nowMs();
   const messages: MessageResult[] = [];
   for (const name of expressions) {
@@ -442,7 +458,7 @@ async function main(): Promise<void> {
 
     // -- fan-out ---------------------------------------------------------------------------------
     const publishBrigade = async (to: string, k: number) => ((await api(http[k % http.length], '/api/inbox/messages', { to, title: TITLE, body: BODY })) as { id: string }).id;
-    const fanout = await deliveryRound('brigade', w.workers, ['groups', 'mixed'], o.messages, conn.ok, serverPids, genPids, publishBrigade);
+    const fanout = await deliveryRound('brigade', w.workers, ['groups', 'mixed'], o.messages, conn.ok, serverPids, genPids, publishBrigade, o.warmup);
     result.fanout = fanout;
     // The adaptive tick each node ran at (it stretches when a tick's work outlasts it, on every node at once).
     result.tickIntervalMs = await Promise.all(http.map(async (base) => (await scrapeMetrics(base)).brigade_tick_interval_ms ?? null));
@@ -517,7 +533,7 @@ async function main(): Promise<void> {
             const res = await simFetch(`http://127.0.0.1:${port}/publish`, { method: 'POST', body: JSON.stringify({ id, to, title: TITLE, body: BODY }), timeoutMs: 600_000 });
             if (!res.ok) throw new Error(`sql publish: ${await res.text()}`);
             return id;
-          });
+          }, o.warmup);
           peers.push(r);
           await stop(proc);
         } else {
@@ -540,7 +556,7 @@ async function main(): Promise<void> {
             const payload = JSON.stringify({ id, title: TITLE, body: BODY });
             await Promise.all(GROUPS_EXPRESSION_TOPICS.map((t) => pub.publishAsync(t, payload, { qos: 1 })));
             return id;
-          });
+          }, o.warmup);
           await pub.endAsync();
           peers.push(r);
           await Promise.all(pw.workers.map((x) => x.stop()));
