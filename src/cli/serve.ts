@@ -55,6 +55,8 @@ export async function openEngine(config: Config, logger: pino.Logger): Promise<E
     ? new RedisEngine({
       target, prefix: config.redisPrefix, retention, logger,
       minReplicasAcked: config.redisMinReplicasAcked, replicaAckTimeoutMs: config.redisReplicaAckTimeoutMs,
+      // On a cluster, a shard a whole tick behind the others is not waited for (its part in doubt).
+      straggleMs: config.tickMs,
     })
     : null;
   const engine: Engine = redis ?? new EmbeddedEngine({ path: join(dataDir, 'brigade.sqlite'), retention, logger });

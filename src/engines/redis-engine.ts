@@ -109,7 +109,7 @@ export interface RedisEngineOptions {
    * for (or as long again as the first took, when longer), ms. A shard still silent then is left
    * running and its part answered in doubt (OUTCOME_UNKNOWN: the core sends it again with the same
    * stamps once it has settled), so one shard in a failover does not set the pace of the others.
-   * Default 25.
+   * `brigade serve` passes --tick-ms. Default 100.
    */
   straggleMs?: number;
   logger?: EngineLogger;
@@ -127,7 +127,7 @@ export const REDIS_ENGINE_DEFAULTS = {
   readBlockMs: 2000,
   batchesPerRead: 100,
   epochCheckMs: 2000,
-  straggleMs: 25,
+  straggleMs: 100,
 } as const;
 
 /** The scripts as ioredis commands (defineCommand adds them at runtime; EVALSHA, EVAL on NOSCRIPT). */
