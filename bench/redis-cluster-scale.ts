@@ -12,11 +12,12 @@
  *
  *   flock /tmp/brigade-bench.lock node --import tsx bench/redis-cluster-scale.ts [--primaries 1,2,3]
  *     [--channels 600] [--workers 2] [--seconds 10] [--events-per-request 10] [--in-flight 4]
- *     [--min-replicas-acked 0[,1]] [--rounds 1] [--replicas-per-primary 0] [--results-dir bench/results]
+ *     [--min-replicas-acked 0[,1]] [--rounds 1] [--replicas-per-primary 0] [--tick-ms 0] [--results-dir bench/results]
  *
  * `--min-replicas-acked 0,1` runs each value in turn on the same deployment, `--rounds` times
  * (alternating, so both see the same machine); `--primaries 0 --replicas-per-primary 1` is one plain
- * redis-server with a replica (the Sentinel shape without the sentinels). Each row records the
+ * redis-server with a replica (the Sentinel shape without the sentinels). `--tick-ms N`: each loop
+ * starts a call at most every N ms, as a node's tick does (ACK latency at a load Redis is not queued at). Each row records the
  * machine's load average and what other processes used meanwhile, and the events per CPU-second of
  * Redis and of Redis + the workers (less sensitive to a shared machine than events/s).
  * Prints one line per row and writes a JSON result. A harness for figures, not a test.
@@ -46,6 +47,8 @@ interface Options {
   seconds: number;
   eventsPerRequest: number;
   inFlight: number;
+  /** Each loop starts a call at most every tickMs (as a node's tick does); 0: back to back. */
+  tickMs: number;
   replicasPerPrimary: number;
   resultsDir: string;
 }
@@ -59,6 +62,7 @@ interface WorkerJob {
   windowMs: number;
   eventsPerRequest: number;
   inFlight: number;
+  tickMs: number;
   minReplicasAcked: number;
 }
 
@@ -72,7 +76,7 @@ interface WorkerReport { events: number; calls: number; failures: number; inDoub
 const WARM_MS = 2000;
 
 function parse(argv: string[]): Options {
-  const o: Options = { primaries: [1, 2, 3], minReplicasAckedList: [0], rounds: 1, channels: 600, workers: 2, seconds: 10, eventsPerRequest: 10, inFlight: 4, replicasPerPrimary: 0, resultsDir: 'bench/results' };
+  const o: Options = { primaries: [1, 2, 3], minReplicasAckedList: [0], rounds: 1, channels: 600, workers: 2, seconds: 10, eventsPerRequest: 10, inFlight: 4, tickMs: 0, replicasPerPrimary: 0, resultsDir: 'bench/results' };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--primaries') o.primaries = value.split(',').map(Number);
@@ -83,6 +87,7 @@ function parse(argv: string[]): Options {
     else if (flag === '--in-flight') o.inFlight = Number(value);
     else if (flag === '--min-replicas-acked') o.minReplicasAckedList = value.split(',').map(Number);
     else if (flag === '--rounds') o.rounds = Number(value);
+    else if (flag === '--tick-ms') o.tickMs = Number(value);
     else if (flag === '--replicas-per-primary') o.replicasPerPrimary = Number(value);
     else if (flag === '--results-dir') o.resultsDir = value;
     else throw new Error(`unknown option ${flag} (see the comment at the top of bench/redis-cluster-scale.ts)`);
@@ -117,6 +122,7 @@ async function runWorker(job: WorkerJob): Promise<WorkerReport> {
         publishes: [{ producer, seq: s, count: job.eventsPerRequest }],
       }));
       const sent = nowMs();
+      const next = sent + job.tickMs;
       try {
         await engine.append(requests);
         const done = nowMs();
@@ -132,6 +138,7 @@ async function runWorker(job: WorkerJob): Promise<WorkerReport> {
           report.events += err.committed.filter((r) => r !== null).length * job.eventsPerRequest;
         }
       }
+      if (job.tickMs > 0 && nowMs() < next) await new Promise((r) => setTimeout(r, next - nowMs()));
     }
   };
   await Promise.all(Array.from({ length: job.inFlight }, loop));
@@ -174,7 +181,7 @@ async function measure(o: Options, deployment: { nodeList: string; servers: Redi
     const job: WorkerJob = {
       nodeList: deployment.nodeList, prefix, worker: w, channels: channels.filter((_, i) => i % o.workers === w),
       warmMs: WARM_MS, windowMs: o.seconds * 1000, eventsPerRequest: o.eventsPerRequest, inFlight: o.inFlight,
-      minReplicasAcked,
+      tickMs: o.tickMs, minReplicasAcked,
     };
     child.once('message', (m) => resolve(m as WorkerReport));
     child.once('exit', (code) => reject(new Error(`worker ${w} exited (${code}) without a report`)));
