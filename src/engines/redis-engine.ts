@@ -11,7 +11,7 @@
  *   grouped by slot (redis-slot.ts) and each group is one script call, sent at once to the
  *   primary of its slot. Each group commits whole or not at all; a call whose groups did not all
  *   commit rejects with an AppendSplitError that says which requests did (core/engine.ts). A shard
- *   that has not answered `straggleMs` after another shard answered the whole of its part (a
+ *   that has not answered `straggleMs` (+ twice what that took) after another shard answered (a
  *   failover, a replica that does not answer WAIT) is not waited for: its part is answered in doubt
  *   and its call runs on, and its channels are not sent again until that call settles, so one
  *   shard does not set the pace of the others' ticks (settleOrLeaveStragglers).
@@ -106,10 +106,10 @@ export interface RedisEngineOptions {
   epochCheckMs?: number;
   /**
    * Cluster: once one shard has answered a tick's append, how much longer the others are waited
-   * for (or as long again as the first took, when longer), ms. A shard still silent then is left
+   * for, ms, plus twice as long as the first took. A shard still silent then is left
    * running and its part answered in doubt (OUTCOME_UNKNOWN: the core sends it again with the same
    * stamps once it has settled), so one shard in a failover does not set the pace of the others.
-   * `brigade serve` passes --tick-ms. Default 100.
+   * `brigade serve` passes half of --tick-ms. Default 50.
    */
   straggleMs?: number;
   logger?: EngineLogger;
@@ -127,7 +127,7 @@ export const REDIS_ENGINE_DEFAULTS = {
   readBlockMs: 2000,
   batchesPerRead: 100,
   epochCheckMs: 2000,
-  straggleMs: 100,
+  straggleMs: 50,
 } as const;
 
 /** The scripts as ioredis commands (defineCommand adds them at runtime; EVALSHA, EVAL on NOSCRIPT). */
@@ -1000,8 +1000,8 @@ async function withinMs<T>(promise: Promise<T>, ms: number, timedOut: () => Erro
 /**
  * The outcomes of `calls` (each sent to the shard `shards[i]`; null: not sent, already settled),
  * waiting for all of them, except that once every call to some shard has settled, the calls to the
- * other shards get `straggleMs` more (or as long again as that took, when longer); those still
- * running then are 'straggling'. So one shard with no primary, or with a replica that does not
+ * other shards get `straggleMs` more plus twice as long as that took (a loaded cluster's shards
+ * differ by about that much); those still running then are 'straggling'. So one shard with no primary, or with a replica that does not
  * answer WAIT, does not set the pace of the others, and a cluster slow all over (every shard
  * alike) is still waited for.
  */
@@ -1029,7 +1029,7 @@ Promise<Array<PromiseSettledResult<T> | 'straggling'>> {
         left.set(shard, shardLeft);
         if (shardLeft === 0 && timer === undefined && left.size > 1) {
           // The first shard done: the others have a bound from now on.
-          timer = setTimeout(finish, Math.max(straggleMs, performance.now() - started));
+          timer = setTimeout(finish, straggleMs + 2 * (performance.now() - started));
         }
       };
       call.then((value) => settle({ status: 'fulfilled', value }), (reason: unknown) => settle({ status: 'rejected', reason }));
