@@ -59,6 +59,8 @@ import {
 } from './redis-keys.ts';
 import { RedisShardReader } from './redis-shard-reader.ts';
 import { keySlot } from './redis-slot.ts';
+import { groupBySlot, settleOrLeaveStragglers } from './redis-cluster-append.ts';
+import { inDoubt, outcomeUnknown, unavailable, withinMs } from './redis-errors.ts';
 import { validateStamps } from './stamps.ts';
 import type { BatchEntry, RawStreamEntry } from './redis-keys.ts';
 import { APPEND_LUA } from './redis-lua-append.ts';
@@ -975,98 +977,6 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/**
- * Whether a failed script call may have run: a reply error means Redis refused it before it wrote
- * anything, and so does a cluster's "too many redirections" (every try was answered MOVED, ASK,
- * TRYAGAIN or CLUSTERDOWN); anything else (a timeout, a connection lost with it in flight) leaves
- * it unknown.
- */
-function inDoubt(err: unknown): boolean {
-  if (!(err instanceof Error)) return true;
-  return err.name !== 'ReplyError' && !err.message.startsWith('Too many Cluster redirections');
-}
-
-/** `promise`, or a rejection with `timedOut()` when it has not settled within `ms`. */
-async function withinMs<T>(promise: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  promise.catch(() => undefined);
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timedOut()), ms); })]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * The outcomes of `calls` (each sent to the shard `shards[i]`; null: not sent, already settled),
- * waiting for all of them, except that once every call to some shard has settled, the calls to the
- * other shards get `straggleMs` more plus twice as long as that took (a loaded cluster's shards
- * differ by about that much); those still running then are 'straggling'. So one shard with no primary, or with a replica that does not
- * answer WAIT, does not set the pace of the others, and a cluster slow all over (every shard
- * alike) is still waited for.
- */
-export async function settleOrLeaveStragglers<T>(calls: Array<Promise<T>>, shards: Array<string | null>, straggleMs: number):
-Promise<Array<PromiseSettledResult<T> | 'straggling'>> {
-  const outcomes: Array<PromiseSettledResult<T> | 'straggling' | undefined> = new Array(calls.length).fill(undefined);
-  const started = performance.now();
-  const left = new Map<string, number>();
-  for (const shard of shards) if (shard !== null) left.set(shard, (left.get(shard) ?? 0) + 1);
-  let pending = calls.length;
-  let timer: NodeJS.Timeout | undefined;
-  await new Promise<void>((resolve) => {
-    const finish = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    calls.forEach((call, i) => {
-      const settle = (outcome: PromiseSettledResult<T>): void => {
-        if (outcomes[i] !== undefined) return;
-        outcomes[i] = outcome;
-        if (--pending === 0) return finish();
-        const shard = shards[i];
-        if (shard === null) return;
-        const shardLeft = left.get(shard)! - 1;
-        left.set(shard, shardLeft);
-        if (shardLeft === 0 && timer === undefined && left.size > 1) {
-          // The first shard done: the others have a bound from now on.
-          timer = setTimeout(finish, straggleMs + 2 * (performance.now() - started));
-        }
-      };
-      call.then((value) => settle({ status: 'fulfilled', value }), (reason: unknown) => settle({ status: 'rejected', reason }));
-    });
-  });
-  return outcomes.map((o) => o ?? 'straggling');
-}
-
-/** The indexes of `requests`, grouped by the cluster slot of their channel (first-seen order). */
-function groupBySlot(prefix: string, requests: AppendRequest[]): number[][] {
-  const bySlot = new Map<number, number[]>();
-  requests.forEach((request, i) => {
-    const slot = keySlot(channelKeys(prefix, request.channel).meta);
-    const group = bySlot.get(slot);
-    if (group) group.push(i);
-    else bySlot.set(slot, [i]);
-  });
-  return [...bySlot.values()];
-}
-
 function newEpoch(): string {
   return String(randomInt(1, 2 ** 32));
 }
-
-/**
- * An append whose outcome is unknown: the call was sent and no answer came (a timeout, the
- * connection lost mid-call). The script runs whole or not at all, so every request of it committed
- * or none did; trying again with the same stamps tells which (engine.ts append).
- */
-function outcomeUnknown(cause: unknown): BrigadeError {
-  const detail = cause instanceof Error ? cause.message : String(cause);
-  return new BrigadeError('OUTCOME_UNKNOWN', `append in doubt (no answer with the call in flight: ${detail}); it committed whole or not at all`);
-}
-
-function unavailable(what: string, cause: unknown): BrigadeError {
-  if (cause instanceof BrigadeError) return cause;
-  const detail = cause instanceof Error ? cause.message : String(cause);
-  return new BrigadeError('UNAVAILABLE', `${what}: ${detail}`);
-}
-

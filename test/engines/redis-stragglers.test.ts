@@ -1,10 +1,10 @@
 /**
- * settleOrLeaveStragglers (redis-engine.ts): how long a cluster append waits for its shards. Outcomes
+ * settleOrLeaveStragglers (redis-cluster-append.ts): how long a cluster append waits for its shards. Outcomes
  * only: which calls are waited for and which are left running, never how long anything took.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { settleOrLeaveStragglers } from '../../src/engines/redis-engine.ts';
+import { settleOrLeaveStragglers } from '../../src/engines/redis-cluster-append.ts';
 
 const after = <T>(ms: number, value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), ms));
 const never = new Promise<never>(() => undefined);
