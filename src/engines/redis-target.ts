@@ -148,7 +148,7 @@ export async function checkSentinels(target: Extract<RedisTarget, { kind: 'senti
       connectTimeout: SENTINEL_CHECK_TIMEOUT_MS, commandTimeout: SENTINEL_CHECK_TIMEOUT_MS, retryStrategy: () => null,
     });
     // The connection's own errors (an AUTH refused on connect) say more than "Connection is closed".
-    let connError: string | null = null;
+    let connError = null as string | null;
     conn.on('error', (err: Error) => { connError ??= err.message; });
     try {
       await conn.connect();
