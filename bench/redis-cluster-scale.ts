@@ -12,28 +12,43 @@
  *
  *   flock /tmp/brigade-bench.lock node --import tsx bench/redis-cluster-scale.ts [--primaries 1,2,3]
  *     [--channels 600] [--workers 2] [--seconds 10] [--events-per-request 10] [--in-flight 4]
- *     [--min-replicas-acked 0] [--replicas-per-primary 0] [--results-dir bench/results]
+ *     [--min-replicas-acked 0[,1]] [--rounds 1] [--replicas-per-primary 0] [--tick-ms 0] [--results-dir bench/results]
  *
- * Prints one line per primary count and writes a JSON result. A harness for figures, not a test.
+ * `--min-replicas-acked 0,1` runs each value in turn on the same deployment, `--rounds` times
+ * (alternating, so both see the same machine); `--primaries 0 --replicas-per-primary 1` is one plain
+ * redis-server with a replica (the Sentinel shape without the sentinels). `--tick-ms N`: each loop
+ * starts a call at most every N ms, as a node's tick does (ACK latency at a load Redis is not queued at). Each row records the
+ * machine's load average and what other processes used meanwhile, and the events per CPU-second of
+ * Redis and of Redis + the workers (less sensitive to a shared machine than events/s).
+ * Prints one line per row and writes a JSON result. A harness for figures, not a test.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { fileURLToPath } from 'node:url';
+import { AppendSplitError } from '../src/core/engine.ts';
 import { RedisEngine } from '../src/engines/index.ts';
+import { BrigadeError } from '../src/protocol/index.ts';
 import { parseHostPorts } from '../src/engines/redis-target.ts';
 import { cpuSeconds, machineBusySeconds, machineInfo, nowMs } from './lib/proc.ts';
 import { startRedisCluster } from '../test/helpers/redis-cluster.ts';
-import { startRedis } from '../test/helpers/redis-server.ts';
+import { startRedis, type RedisServer } from '../test/helpers/redis-server.ts';
+import { eventually } from '../test/helpers/eventually.ts';
 
 interface Options {
   primaries: number[];
+  /** Each value is run in turn on the same deployment (alternating, `rounds` times). */
+  minReplicasAckedList: number[];
+  rounds: number;
   channels: number;
   workers: number;
   seconds: number;
   eventsPerRequest: number;
   inFlight: number;
-  minReplicasAcked: number;
+  /** Each loop starts a call at most every tickMs (as a node's tick does); 0: back to back. */
+  tickMs: number;
   replicasPerPrimary: number;
   resultsDir: string;
 }
@@ -47,15 +62,21 @@ interface WorkerJob {
   windowMs: number;
   eventsPerRequest: number;
   inFlight: number;
+  tickMs: number;
   minReplicasAcked: number;
 }
 
-interface WorkerReport { events: number; calls: number; failures: number; latenciesMs: number[] }
+/**
+ * failures: calls refused (nothing committed, or some shards refused). inDoubt: calls with a shard
+ * left running (redis-engine.ts settleOrLeaveStragglers) or held back behind one: a node sends those
+ * publishes again with the same stamps; here the events of the parts that committed are counted.
+ */
+interface WorkerReport { events: number; calls: number; failures: number; inDoubt: number; latenciesMs: number[] }
 
 const WARM_MS = 2000;
 
 function parse(argv: string[]): Options {
-  const o: Options = { primaries: [1, 2, 3], channels: 600, workers: 2, seconds: 10, eventsPerRequest: 10, inFlight: 4, minReplicasAcked: 0, replicasPerPrimary: 0, resultsDir: 'bench/results' };
+  const o: Options = { primaries: [1, 2, 3], minReplicasAckedList: [0], rounds: 1, channels: 600, workers: 2, seconds: 10, eventsPerRequest: 10, inFlight: 4, tickMs: 0, replicasPerPrimary: 0, resultsDir: 'bench/results' };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--primaries') o.primaries = value.split(',').map(Number);
@@ -64,7 +85,9 @@ function parse(argv: string[]): Options {
     else if (flag === '--seconds') o.seconds = Number(value);
     else if (flag === '--events-per-request') o.eventsPerRequest = Number(value);
     else if (flag === '--in-flight') o.inFlight = Number(value);
-    else if (flag === '--min-replicas-acked') o.minReplicasAcked = Number(value);
+    else if (flag === '--min-replicas-acked') o.minReplicasAckedList = value.split(',').map(Number);
+    else if (flag === '--rounds') o.rounds = Number(value);
+    else if (flag === '--tick-ms') o.tickMs = Number(value);
     else if (flag === '--replicas-per-primary') o.replicasPerPrimary = Number(value);
     else if (flag === '--results-dir') o.resultsDir = value;
     else throw new Error(`unknown option ${flag} (see the comment at the top of bench/redis-cluster-scale.ts)`);
@@ -89,7 +112,7 @@ async function runWorker(job: WorkerJob): Promise<WorkerReport> {
   const start = nowMs();
   const from = start + job.warmMs;
   const until = from + job.windowMs;
-  const report: WorkerReport = { events: 0, calls: 0, failures: 0, latenciesMs: [] };
+  const report: WorkerReport = { events: 0, calls: 0, failures: 0, inDoubt: 0, latenciesMs: [] };
   const loop = async (): Promise<void> => {
     while (nowMs() < until) {
       const s = ++seq;
@@ -99,6 +122,7 @@ async function runWorker(job: WorkerJob): Promise<WorkerReport> {
         publishes: [{ producer, seq: s, count: job.eventsPerRequest }],
       }));
       const sent = nowMs();
+      const next = sent + job.tickMs;
       try {
         await engine.append(requests);
         const done = nowMs();
@@ -107,9 +131,14 @@ async function runWorker(job: WorkerJob): Promise<WorkerReport> {
           report.calls++;
           report.latenciesMs.push(done - sent);
         }
-      } catch {
-        report.failures++;
+      } catch (err) {
+        if (err instanceof BrigadeError && err.code === 'OUTCOME_UNKNOWN') report.inDoubt++;
+        else report.failures++;
+        if (err instanceof AppendSplitError && sent >= from && nowMs() <= until) {
+          report.events += err.committed.filter((r) => r !== null).length * job.eventsPerRequest;
+        }
       }
+      if (job.tickMs > 0 && nowMs() < next) await new Promise((r) => setTimeout(r, next - nowMs()));
     }
   };
   await Promise.all(Array.from({ length: job.inFlight }, loop));
@@ -117,67 +146,104 @@ async function runWorker(job: WorkerJob): Promise<WorkerReport> {
   return report;
 }
 
+/** One plain redis-server, and `replicas` replicas of it (the shape a cluster is compared with). */
+async function startPlain(replicas: number): Promise<{ nodeList: string; servers: RedisServer[]; destroy(): Promise<void> }> {
+  const primary = await startRedis();
+  const servers = [primary];
+  const destroy = async () => {
+    for (const s of servers) await s.destroy();
+  };
+  try {
+    for (let i = 0; i < replicas; i++) servers.push(await startRedis({ extraArgs: ['--replicaof', '127.0.0.1', String(primary.port)] }));
+    if (replicas > 0) {
+      const admin = new Redis({ port: primary.port, host: '127.0.0.1', lazyConnect: true });
+      await admin.connect();
+      try {
+        await eventually(async () => Number(/connected_slaves:(\d+)/.exec(await admin.info('replication'))?.[1]) === replicas, { what: 'the replicas connected', timeoutMs: 20_000 });
+      } finally {
+        admin.disconnect();
+      }
+    }
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
+  return { nodeList: primary.url, servers, destroy };
+}
+
+async function measure(o: Options, deployment: { nodeList: string; servers: RedisServer[] }, primaries: number, minReplicasAcked: number, round: number) {
+  const prefix = `scale-${primaries}-${minReplicasAcked}-${round}-${Date.now().toString(36)}:`;
+  const channels = Array.from({ length: o.channels }, (_, i) => `scale:${i}`);
+  const children: ChildProcess[] = [];
+  const reports = Array.from({ length: o.workers }, (_, w) => new Promise<WorkerReport>((resolve, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), ['worker'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.push(child);
+    const job: WorkerJob = {
+      nodeList: deployment.nodeList, prefix, worker: w, channels: channels.filter((_, i) => i % o.workers === w),
+      warmMs: WARM_MS, windowMs: o.seconds * 1000, eventsPerRequest: o.eventsPerRequest, inFlight: o.inFlight,
+      tickMs: o.tickMs, minReplicasAcked,
+    };
+    child.once('message', (m) => resolve(m as WorkerReport));
+    child.once('exit', (code) => reject(new Error(`worker ${w} exited (${code}) without a report`)));
+    child.send(job);
+  }));
+  // Redis CPU over the measured window (the workers' warm-up excluded).
+  await new Promise((r) => setTimeout(r, WARM_MS + 500));
+  const pids = deployment.servers.map((s) => s.pid);
+  const cpuBefore = pids.map(cpuSeconds);
+  const workerCpuBefore = children.map((c) => cpuSeconds(c.pid!));
+  const mainCpuBefore = process.cpuUsage();
+  const busyBefore = machineBusySeconds();
+  const t0 = nowMs();
+  await new Promise((r) => setTimeout(r, o.seconds * 1000 - 1000));
+  const elapsedS = (nowMs() - t0) / 1000;
+  // Primaries first, then replicas (test/helpers/redis-cluster.ts); replicas are not counted per primary.
+  const redisCpuAll = pids.map((pid, i) => (cpuSeconds(pid) - cpuBefore[i]) / elapsedS);
+  const redisCpu = redisCpuAll.slice(0, Math.max(1, primaries));
+  const workerCpu = children.map((c, i) => (cpuSeconds(c.pid!) - workerCpuBefore[i]) / elapsedS);
+  const mainCpu = process.cpuUsage(mainCpuBefore);
+  // What everything outside this run used meanwhile (the machine is shared): measurement hygiene.
+  const otherCpu = (machineBusySeconds() - busyBefore) / elapsedS - redisCpuAll.reduce((a, b) => a + b, 0)
+    - workerCpu.reduce((a, b) => a + b, 0) - (mainCpu.user + mainCpu.system) / 1e6 / elapsedS;
+  const loadAvg1 = loadavg()[0];
+  const all = await Promise.all(reports);
+  const events = all.reduce((n, r) => n + r.events, 0);
+  const latencies = all.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
+  const eventsPerS = events / o.seconds;
+  const redisCores = redisCpu.reduce((a, b) => a + b, 0);
+  const serverCores = redisCpuAll.reduce((a, b) => a + b, 0) + workerCpu.reduce((a, b) => a + b, 0);
+  const row = {
+    primaries, round, eventsPerS: Math.round(eventsPerS), calls: all.reduce((n, r) => n + r.calls, 0), failures: all.reduce((n, r) => n + r.failures, 0), inDoubt: all.reduce((n, r) => n + r.inDoubt, 0),
+    ackP50Ms: +percentile(latencies, 50).toFixed(1), ackP99Ms: +percentile(latencies, 99).toFixed(1),
+    redisCpuPerPrimary: redisCpu.map((c) => +(100 * c).toFixed(1)), redisCpuPerReplica: redisCpuAll.slice(Math.max(1, primaries)).map((c) => +(100 * c).toFixed(1)),
+    minReplicasAcked, otherCpu: +(100 * otherCpu).toFixed(1), loadAvg1: +loadAvg1.toFixed(2), workerCpu: workerCpu.map((c) => +(100 * c).toFixed(1)),
+    // Only when Redis used enough CPU to measure (a few clock ticks).
+    eventsPerRedisCoreSecond: redisCores >= 0.02 ? Math.round(eventsPerS / redisCores) : null,
+    // Redis (primaries and replicas) and the workers that stand for the Brigade nodes.
+    eventsPerServerCpuSecond: serverCores >= 0.02 ? Math.round(eventsPerS / serverCores) : null,
+  };
+  console.log(`${primaries === 0 ? 'one redis (no cluster)' : `${primaries} primar${primaries === 1 ? 'y' : 'ies'}`}, min-replicas-acked ${minReplicasAcked}, round ${round}: `
+    + `${row.eventsPerS} acknowledged events/s, append ACK p50 ${row.ackP50Ms} ms p99 ${row.ackP99Ms} ms, `
+    + `redis CPU per primary ${row.redisCpuPerPrimary.join(' / ')} %, workers ${row.workerCpu.join(' / ')} %, `
+    + `${row.eventsPerRedisCoreSecond} events per redis core-second, ${row.eventsPerServerCpuSecond} per server CPU-second, failures ${row.failures}, in doubt ${row.inDoubt}, `
+    + `other processes ${row.otherCpu} % of a core, load ${row.loadAvg1}`);
+  return row;
+}
+
 async function main(): Promise<void> {
   const o = parse(process.argv.slice(2));
   const rows = [];
   for (const primaries of o.primaries) {
     // 0 primaries: one plain redis-server (--redis), the shape a cluster is compared with.
-    const cluster = primaries === 0
-      ? await startRedis().then((r) => ({ nodeList: r.url, servers: [r], destroy: () => r.destroy() }))
+    const deployment = primaries === 0
+      ? await startPlain(o.replicasPerPrimary)
       : await startRedisCluster({ primaries, replicasPerPrimary: o.replicasPerPrimary });
     try {
-      const prefix = `scale-${primaries}-${Date.now().toString(36)}:`;
-      const channels = Array.from({ length: o.channels }, (_, i) => `scale:${i}`);
-      const children: ChildProcess[] = [];
-      const reports = Array.from({ length: o.workers }, (_, w) => new Promise<WorkerReport>((resolve, reject) => {
-        const child = fork(fileURLToPath(import.meta.url), ['worker'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-        children.push(child);
-        const job: WorkerJob = {
-          nodeList: cluster.nodeList, prefix, worker: w, channels: channels.filter((_, i) => i % o.workers === w),
-          warmMs: WARM_MS, windowMs: o.seconds * 1000, eventsPerRequest: o.eventsPerRequest, inFlight: o.inFlight,
-          minReplicasAcked: o.minReplicasAcked,
-        };
-        child.once('message', (m) => resolve(m as WorkerReport));
-        child.once('exit', (code) => reject(new Error(`worker ${w} exited (${code}) without a report`)));
-        child.send(job);
-      }));
-      // Redis CPU over the measured window (the workers' warm-up excluded).
-      await new Promise((r) => setTimeout(r, WARM_MS + 500));
-      const pids = cluster.servers.map((s) => s.pid);
-      const cpuBefore = pids.map(cpuSeconds);
-      const workerCpuBefore = children.map((c) => cpuSeconds(c.pid!));
-      const mainCpuBefore = process.cpuUsage();
-      const busyBefore = machineBusySeconds();
-      const t0 = nowMs();
-      await new Promise((r) => setTimeout(r, o.seconds * 1000 - 1000));
-      const elapsedS = (nowMs() - t0) / 1000;
-      // Primaries first, then replicas (test/helpers/redis-cluster.ts); replicas are not counted per primary.
-      const redisCpuAll = pids.map((pid, i) => (cpuSeconds(pid) - cpuBefore[i]) / elapsedS);
-      const redisCpu = redisCpuAll.slice(0, Math.max(1, primaries));
-      const workerCpu = children.map((c, i) => (cpuSeconds(c.pid!) - workerCpuBefore[i]) / elapsedS);
-      const mainCpu = process.cpuUsage(mainCpuBefore);
-      // What everything outside this run used meanwhile (the machine is shared): measurement hygiene.
-      const otherCpu = (machineBusySeconds() - busyBefore) / elapsedS - redisCpuAll.reduce((a, b) => a + b, 0)
-        - workerCpu.reduce((a, b) => a + b, 0) - (mainCpu.user + mainCpu.system) / 1e6 / elapsedS;
-      const all = await Promise.all(reports);
-      const events = all.reduce((n, r) => n + r.events, 0);
-      const latencies = all.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
-      const eventsPerS = events / o.seconds;
-      const redisCores = redisCpu.reduce((a, b) => a + b, 0);
-      const row = {
-        primaries, eventsPerS: Math.round(eventsPerS), calls: all.reduce((n, r) => n + r.calls, 0), failures: all.reduce((n, r) => n + r.failures, 0),
-        ackP50Ms: +percentile(latencies, 50).toFixed(1), ackP99Ms: +percentile(latencies, 99).toFixed(1),
-        redisCpuPerPrimary: redisCpu.map((c) => +(100 * c).toFixed(1)), redisCpuPerReplica: redisCpuAll.slice(primaries).map((c) => +(100 * c).toFixed(1)),
-        minReplicasAcked: o.minReplicasAcked, otherCpu: +(100 * otherCpu).toFixed(1), workerCpu: workerCpu.map((c) => +(100 * c).toFixed(1)),
-        // Only when Redis used enough CPU to measure (a few clock ticks).
-        eventsPerRedisCoreSecond: redisCores >= 0.02 ? Math.round(eventsPerS / redisCores) : null,
-      };
-      rows.push(row);
-      console.log(`${primaries === 0 ? 'one redis (no cluster)' : `${primaries} primar${primaries === 1 ? 'y' : 'ies'}`}: ${row.eventsPerS} acknowledged events/s, append ACK p50 ${row.ackP50Ms} ms p99 ${row.ackP99Ms} ms, `
-        + `redis CPU per primary ${row.redisCpuPerPrimary.join(' / ')} %, workers ${row.workerCpu.join(' / ')} %, `
-        + `${row.eventsPerRedisCoreSecond} events per redis core-second, failures ${row.failures}, other processes ${row.otherCpu} % of a core`);
+      for (let round = 1; round <= o.rounds; round++) {
+        for (const minReplicasAcked of o.minReplicasAckedList) rows.push(await measure(o, deployment, primaries, minReplicasAcked, round));
+      }
     } finally {
-      await cluster.destroy();
+      await deployment.destroy();
     }
   }
   mkdirSync(o.resultsDir, { recursive: true });

@@ -34,6 +34,10 @@ export interface NodeConfig extends CoreOptions {
   redisSentinels: string;
   /** The master name the sentinels monitor (their `sentinel monitor NAME …` line); with --redis-sentinels. */
   redisMasterName: string;
+  /** The sentinels' password (their `requirepass`); with --redis-sentinels. Empty = none. */
+  redisSentinelPassword: string;
+  /** The primary's and replicas' password (their `requirepass`); with --redis-sentinels. Empty = none. */
+  redisMasterPassword: string;
   /**
    * Redis Cluster instead of --redis: some of its nodes' `host:port,host:port,…` (the node learns
    * the rest and the slot map from them); channels, queues and sets spread over its shards by
@@ -103,6 +107,8 @@ export const defaultNodeConfig: NodeConfig = {
   redisPrefix: 'brigade:',
   redisSentinels: '',
   redisMasterName: '',
+  redisSentinelPassword: '',
+  redisMasterPassword: '',
   redisCluster: '',
   redisMinReplicasAcked: 0,
   redisReplicaAckTimeoutMs: 1000,
@@ -305,8 +311,11 @@ export function usesRedis(config: Pick<NodeConfig, 'redis' | 'redisSentinels'> &
 
 /** Where the Redis engine finds Redis; null for the embedded engine. Throws ConfigError on a bad combination. */
 export function redisTargetOf(
-  config: Pick<NodeConfig, 'redis' | 'redisSentinels' | 'redisMasterName'> & Partial<Pick<NodeConfig, 'redisCluster'>>,
+  config: Pick<NodeConfig, 'redis' | 'redisSentinels' | 'redisMasterName'> & Partial<Pick<NodeConfig, 'redisCluster' | 'redisSentinelPassword' | 'redisMasterPassword'>>,
 ): RedisTarget | null {
+  if (!config.redisSentinels && (config.redisSentinelPassword || config.redisMasterPassword)) {
+    throw new ConfigError('--redis-sentinel-password and --redis-master-password are for --redis-sentinels (with --redis, put the password in the URL)');
+  }
   if (config.redisCluster) {
     if (config.redis || config.redisSentinels) {
       throw new ConfigError('give one of --redis (one server), --redis-sentinels (a Sentinel-managed primary) or --redis-cluster, not several');
@@ -327,7 +336,11 @@ export function redisTargetOf(
     } catch (err) {
       throw new ConfigError((err as Error).message);
     }
-    return { kind: 'sentinel', sentinels, masterName: config.redisMasterName };
+    return {
+      kind: 'sentinel', sentinels, masterName: config.redisMasterName,
+      ...(config.redisSentinelPassword ? { sentinelPassword: config.redisSentinelPassword } : {}),
+      ...(config.redisMasterPassword ? { password: config.redisMasterPassword } : {}),
+    };
   }
   if (config.redisMasterName) throw new ConfigError('--redis-master-name needs --redis-sentinels');
   return config.redis ? { kind: 'single', url: config.redis } : null;

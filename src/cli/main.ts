@@ -8,7 +8,7 @@ import { runInbox } from './inbox-epoch.ts';
 import { BrigadeError } from '../protocol/index.ts';
 
 /** Startup refusals that mean "fix the configuration": exit 2 like a bad flag. */
-const STARTUP_CODES = new Set(['REDIS_SENTINELS_UNREACHABLE', 'REDIS_MASTER_UNKNOWN', 'REDIS_CLUSTER_DOWN']);
+const STARTUP_CODES = new Set(['REDIS_SENTINELS_UNREACHABLE', 'REDIS_MASTER_UNKNOWN', 'REDIS_SENTINEL_AUTH', 'REDIS_CLUSTER_DOWN']);
 
 const usage = `brigade — a real-time server for live many-user apps
 

@@ -10,7 +10,11 @@
  *   Redis Cluster refuses a script over keys of several slots: there the call's channels are
  *   grouped by slot (redis-slot.ts) and each group is one script call, sent at once to the
  *   primary of its slot. Each group commits whole or not at all; a call whose groups did not all
- *   commit rejects with an AppendSplitError that says which requests did (core/engine.ts).
+ *   commit rejects with an AppendSplitError that says which requests did (core/engine.ts). A shard
+ *   that has not answered `straggleMs` (+ twice what that took) after another shard answered (a
+ *   failover, a replica that does not answer WAIT) is not waited for: its part is answered in doubt
+ *   and its call runs on, and its channels are not sent again until that call settles, so one
+ *   shard does not set the pace of the others' ticks (settleOrLeaveStragglers).
  * - delivery: a second connection per engine XREADs the logs of the channels this engine watches
  *   (redis-batch-reader.ts); on a cluster, sharded pub/sub with reads of the log to fill gaps
  *   (redis-shard-reader.ts, which says why). A channel is watched from its head when info() first sees it, from the
@@ -55,6 +59,8 @@ import {
 } from './redis-keys.ts';
 import { RedisShardReader } from './redis-shard-reader.ts';
 import { keySlot } from './redis-slot.ts';
+import { groupBySlot, settleOrLeaveStragglers } from './redis-cluster-append.ts';
+import { inDoubt, outcomeUnknown, unavailable, withinMs } from './redis-errors.ts';
 import { validateStamps } from './stamps.ts';
 import type { BatchEntry, RawStreamEntry } from './redis-keys.ts';
 import { APPEND_LUA } from './redis-lua-append.ts';
@@ -100,6 +106,14 @@ export interface RedisEngineOptions {
    * connection stays up. After a reconnect they are checked at once. Default 2000.
    */
   epochCheckMs?: number;
+  /**
+   * Cluster: once one shard has answered a tick's append, how much longer the others are waited
+   * for, ms, plus twice as long as the first took. A shard still silent then is left
+   * running and its part answered in doubt (OUTCOME_UNKNOWN: the core sends it again with the same
+   * stamps once it has settled), so one shard in a failover does not set the pace of the others.
+   * `brigade serve` passes half of --tick-ms. Default 50.
+   */
+  straggleMs?: number;
   logger?: EngineLogger;
 }
 
@@ -115,6 +129,7 @@ export const REDIS_ENGINE_DEFAULTS = {
   readBlockMs: 2000,
   batchesPerRead: 100,
   epochCheckMs: 2000,
+  straggleMs: 50,
 } as const;
 
 /** The scripts as ioredis commands (defineCommand adds them at runtime; EVALSHA, EVAL on NOSCRIPT). */
@@ -161,6 +176,9 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
   private readonly receivers = new Map<string, Set<Receiver>>();
   private closed = false;
   private lastWarnedDown = false;
+  /** Cluster: channels whose last append was left running by append() (its shard straggled). */
+  private readonly stillRunning = new Set<string>();
+  private readonly straggleMs: number;
   /** Job queues: one Lua script per step (redis-jobs.ts, redis-lua-jobs.ts). */
   private readonly jobs: RedisJobs;
 
@@ -179,6 +197,9 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     // WAIT 0 would wait forever: the bound is what keeps a replica that never answers from holding ACKs.
     if (!Number.isFinite(waitMs) || waitMs < 1) throw new RangeError(`replicaAckTimeoutMs must be at least 1, got ${waitMs}`);
     this.replicaAckTimeoutMs = Math.ceil(waitMs);
+    const straggleMs = options.straggleMs ?? REDIS_ENGINE_DEFAULTS.straggleMs;
+    if (!Number.isFinite(straggleMs) || straggleMs < 0) throw new RangeError(`straggleMs must be a number >= 0, got ${straggleMs}`);
+    this.straggleMs = straggleMs;
   }
 
   async open(): Promise<void> {
@@ -328,13 +349,45 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     }
     if (requests.length === 0) return [];
     for (const request of requests) validateStamps(request.channel, request.events, request.publishes);
-    const groups = this.target.kind === 'cluster' ? groupBySlot(this.prefix, requests) : [requests.map((_, i) => i)];
-    if (groups.length === 1) return this.appendGroup(conn, requests);
-    // One script per slot, all sent at once (each to its slot's primary).
-    const settled = await Promise.allSettled(groups.map((group) => this.appendGroup(conn, group.map((i) => requests[i]))));
+    if (this.target.kind !== 'cluster') return this.appendGroup(conn, requests);
+    const groups = groupBySlot(this.prefix, requests);
+    // One script per slot, all sent at once (each to its slot's primary). A group with a channel
+    // whose earlier call still runs is not sent: one call per channel at a time keeps its order
+    // and keeps a stalled shard's queue from growing by a call every tick.
+    const shards: Array<string | null> = [];
+    const calls: Array<Promise<AppendResult[]>> = new Array(groups.length);
+    const byShard = new Map<string, number[]>();
+    groups.forEach((group, g) => {
+      const part = group.map((i) => requests[i]);
+      const running = part.find((r) => this.stillRunning.has(r.channel));
+      const shard = running ? null : this.shardOf(conn as Cluster, part[0].channel);
+      shards.push(shard);
+      if (running) calls[g] = Promise.reject(outcomeUnknown(`not sent: the append of ${running.channel} before it still has no answer from its shard`));
+      else if (this.minReplicasAcked === 0) calls[g] = this.appendGroup(conn, part);
+      else byShard.set(shard!, [...(byShard.get(shard!) ?? []), g]);
+    });
+    for (const gs of byShard.values()) {
+      this.appendShard(conn, gs.map((g) => groups[g].map((i) => requests[i]))).forEach((call, k) => {
+        calls[gs[k]] = call;
+      });
+    }
+    const settled = await settleOrLeaveStragglers(calls, shards, this.straggleMs);
     const results: Array<AppendResult | null> = new Array(requests.length).fill(null);
     let failure: BrigadeError | null = null;
     settled.forEach((outcome, g) => {
+      if (outcome === 'straggling') {
+        // Its shard answers far later than the others (a failover, a stalled primary): this tick's
+        // other shards are not held up for it. The call runs on and may commit; its publishes go
+        // again with the same stamps once it has settled, and are then answered with their versions.
+        const channels = groups[g].map((i) => requests[i].channel);
+        for (const channel of channels) this.stillRunning.add(channel);
+        void calls[g].catch(() => undefined).finally(() => {
+          for (const channel of channels) this.stillRunning.delete(channel);
+        });
+        const err = outcomeUnknown(`no answer from its shard ${this.straggleMs} ms after the other shards answered; the call runs on`);
+        if (failure === null || failure.code !== 'OUTCOME_UNKNOWN') failure = err;
+        return;
+      }
       if (outcome.status === 'fulfilled') {
         outcome.value.forEach((result, j) => {
           results[groups[g][j]] = result;
@@ -350,8 +403,13 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     throw new AppendSplitError(failure, results);
   }
 
-  /** One script call (and its WAIT) for requests whose keys are all in one slot (or on one server). */
-  private async appendGroup(conn: RedisConn, requests: AppendRequest[]): Promise<AppendResult[]> {
+  /** The primary that serves `channel`'s slot now ("host:port"; '' before the slot map is known). */
+  private shardOf(cluster: Cluster, channel: string): string {
+    return cluster.slots[keySlot(channelKeys(this.prefix, channel).meta)]?.[0] ?? '';
+  }
+
+  /** The script's arguments for requests whose keys are all in one slot (or on one server). */
+  private scriptArgs(requests: AppendRequest[]): Array<string | Buffer | number> {
     const keys: string[] = [];
     const args: Array<string | Buffer> = [String(requests.length), String(PRODUCER_WINDOW.seqs), String(PRODUCER_WINDOW.ms),
       this.target.kind === 'cluster' ? '1' : '0'];
@@ -373,38 +431,77 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
     } catch (err) {
       throw unavailable('append refused; nothing was committed', err);
     }
+    return [keys.length, ...keys, ...args];
+  }
+
+  /** One script call (and its WAIT) for requests whose keys are all in one slot (or on one server). */
+  private async appendGroup(conn: RedisConn, requests: AppendRequest[]): Promise<AppendResult[]> {
+    const call = this.scriptArgs(requests);
     let reply: number[];
     let replicas = Infinity;
     try {
-      if (this.minReplicasAcked > 0 && this.target.kind === 'cluster') {
-        // A pipeline goes to one node, the primary of the script's slot: WAIT must ask that one.
-        const pipeline = conn.pipeline();
-        (pipeline as unknown as ScriptCommands).brigadeAppend([keys.length, ...keys, ...args]);
-        pipeline.wait(this.minReplicasAcked, this.replicaAckTimeoutMs);
-        const replies = await pipeline.exec();
-        if (!replies) throw new Error('no reply');
-        const refused = replies[0][0];
-        if (refused) {
-          // ioredis follows MOVED/ASK for a pipeline only when every command of it got one (WAIT
-          // does not): the script did not run; learn where the slot went, for the next tick.
-          if (/^(MOVED|ASK) /.test(refused.message)) (conn as Cluster).refreshSlotsCache();
-          throw refused;
-        }
-        reply = replies[0][1] as number[];
-        replicas = replies[1][0] ? 0 : Number(replies[1][1]);
-      } else {
-        const script = (conn as unknown as ScriptCommands).brigadeAppend([keys.length, ...keys, ...args]);
-        // Sent right behind the script on the same connection: WAIT counts the replicas that have
-        // every write of this connection so far, the script's included.
-        const waited = this.minReplicasAcked > 0 ? (conn as Redis).wait(this.minReplicasAcked, this.replicaAckTimeoutMs) : null;
-        waited?.catch(() => undefined); // judged below, after the script's own outcome
-        reply = await script;
-        if (waited) replicas = Number(await waited);
-      }
+      const script = (conn as unknown as ScriptCommands).brigadeAppend(call);
+      // Sent right behind the script on the same connection: WAIT counts the replicas that have
+      // every write of this connection so far, the script's included.
+      const waited = this.minReplicasAcked > 0 ? (conn as Redis).wait(this.minReplicasAcked, this.replicaAckTimeoutMs) : null;
+      waited?.catch(() => undefined); // judged below, after the script's own outcome
+      reply = await script;
+      if (waited) replicas = Number(await waited);
     } catch (err) {
       if (!inDoubt(err)) throw unavailable('append refused; nothing was committed', err);
       throw outcomeUnknown(err);
     }
+    return this.appended(requests, reply, replicas);
+  }
+
+  /**
+   * Cluster with minReplicasAcked: the scripts of every slot group served by one primary, and ONE
+   * WAIT behind them, as one pipeline to that primary (a pipeline goes to one node: WAIT asks the
+   * right one). One WAIT per shard, not per slot: WAIT blocks its connection, so a WAIT per slot
+   * would queue each slot's behind the last's. A promise per group, in order.
+   */
+  private appendShard(conn: RedisConn, groups: AppendRequest[][]): Array<Promise<AppendResult[]>> {
+    let calls: Array<Array<string | Buffer | number>>;
+    try {
+      calls = groups.map((requests) => this.scriptArgs(requests));
+    } catch (err) {
+      return groups.map(() => Promise.reject(err));
+    }
+    const pipeline = conn.pipeline();
+    for (const call of calls) (pipeline as unknown as ScriptCommands).brigadeAppend(call);
+    pipeline.wait(this.minReplicasAcked, this.replicaAckTimeoutMs);
+    const sent = pipeline.exec().then((replies) => {
+      if (!replies) throw new Error('no reply');
+      return replies;
+    });
+    sent.catch(() => undefined);
+    let refreshed = false;
+    return groups.map(async (requests, g) => {
+      let replies: Array<[Error | null, unknown]>;
+      try {
+        replies = await sent;
+      } catch (err) {
+        if (!inDoubt(err)) throw unavailable('append refused; nothing was committed', err);
+        throw outcomeUnknown(err);
+      }
+      const [refused, reply] = replies[g];
+      if (refused) {
+        // ioredis follows MOVED/ASK for a pipeline only when every command of it got one (WAIT
+        // does not): the script did not run; learn where the slot went, for the next tick.
+        if (/^(MOVED|ASK) /.test(refused.message) && !refreshed) {
+          refreshed = true;
+          (conn as Cluster).refreshSlotsCache();
+        }
+        if (!inDoubt(refused)) throw unavailable('append refused; nothing was committed', refused);
+        throw outcomeUnknown(refused);
+      }
+      const waited = replies[groups.length];
+      return this.appended(requests, reply as number[], waited[0] ? 0 : Number(waited[1]));
+    });
+  }
+
+  /** The results of a script that ran, once `replicas` replicas (Infinity: none asked for) had it. */
+  private appended(requests: AppendRequest[], reply: number[], replicas: number): AppendResult[] {
     if (replicas < this.minReplicasAcked) {
       this.replicaShortfalls++;
       throw outcomeUnknown(`committed on the primary, but ${replicas} of the ${this.minReplicasAcked} replicas asked for `
@@ -880,57 +977,6 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/**
- * Whether a failed script call may have run: a reply error means Redis refused it before it wrote
- * anything, and so does a cluster's "too many redirections" (every try was answered MOVED, ASK,
- * TRYAGAIN or CLUSTERDOWN); anything else (a timeout, a connection lost with it in flight) leaves
- * it unknown.
- */
-function inDoubt(err: unknown): boolean {
-  if (!(err instanceof Error)) return true;
-  return err.name !== 'ReplyError' && !err.message.startsWith('Too many Cluster redirections');
-}
-
-/** `promise`, or a rejection with `timedOut()` when it has not settled within `ms`. */
-async function withinMs<T>(promise: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  promise.catch(() => undefined);
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timedOut()), ms); })]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The indexes of `requests`, grouped by the cluster slot of their channel (first-seen order). */
-function groupBySlot(prefix: string, requests: AppendRequest[]): number[][] {
-  const bySlot = new Map<number, number[]>();
-  requests.forEach((request, i) => {
-    const slot = keySlot(channelKeys(prefix, request.channel).meta);
-    const group = bySlot.get(slot);
-    if (group) group.push(i);
-    else bySlot.set(slot, [i]);
-  });
-  return [...bySlot.values()];
-}
-
 function newEpoch(): string {
   return String(randomInt(1, 2 ** 32));
 }
-
-/**
- * An append whose outcome is unknown: the call was sent and no answer came (a timeout, the
- * connection lost mid-call). The script runs whole or not at all, so every request of it committed
- * or none did; trying again with the same stamps tells which (engine.ts append).
- */
-function outcomeUnknown(cause: unknown): BrigadeError {
-  const detail = cause instanceof Error ? cause.message : String(cause);
-  return new BrigadeError('OUTCOME_UNKNOWN', `append in doubt (no answer with the call in flight: ${detail}); it committed whole or not at all`);
-}
-
-function unavailable(what: string, cause: unknown): BrigadeError {
-  if (cause instanceof BrigadeError) return cause;
-  const detail = cause instanceof Error ? cause.message : String(cause);
-  return new BrigadeError('UNAVAILABLE', `${what}: ${detail}`);
-}
-

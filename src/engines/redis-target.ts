@@ -34,7 +34,11 @@ export interface HostPort {
 
 export type RedisTarget =
   | { kind: 'single'; url: string }
-  | { kind: 'sentinel'; sentinels: HostPort[]; masterName: string }
+  /**
+   * sentinelPassword: the sentinels' `requirepass` (AUTH to each sentinel); password: the data
+   * servers' (`requirepass` on the primary and replicas, which the sentinels know as `auth-pass`).
+   */
+  | { kind: 'sentinel'; sentinels: HostPort[]; masterName: string; sentinelPassword?: string; password?: string }
   | { kind: 'cluster'; nodes: HostPort[] };
 
 /** A connection the engine sends commands on: one server's, or a cluster's (which routes by slot). */
@@ -101,6 +105,8 @@ export function connectTo(target: RedisTarget, options: RedisOptions, clusterOpt
     ...options,
     sentinels: target.sentinels,
     name: target.masterName,
+    ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
+    ...(target.password ? { password: target.password } : {}),
     role: 'master',
     // A demoted primary refuses writes: reconnect (through the sentinels) without re-sending.
     reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
@@ -136,15 +142,21 @@ export async function checkSentinels(target: Extract<RedisTarget, { kind: 'senti
   const answers = await Promise.all(target.sentinels.map(async (s) => {
     const conn = new Redis({
       host: s.host, port: s.port, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0,
+      // No INFO ready check: a sentinel that wants a password answers the command itself NOAUTH.
+      enableReadyCheck: false,
+      ...(target.sentinelPassword ? { password: target.sentinelPassword } : {}),
       connectTimeout: SENTINEL_CHECK_TIMEOUT_MS, commandTimeout: SENTINEL_CHECK_TIMEOUT_MS, retryStrategy: () => null,
     });
-    conn.on('error', () => undefined);
+    // The connection's own errors (an AUTH refused on connect) say more than "Connection is closed".
+    let connError = null as string | null;
+    conn.on('error', (err: Error) => { connError ??= err.message; });
     try {
       await conn.connect();
       const reply = await conn.call('SENTINEL', 'get-master-addr-by-name', target.masterName) as [string, string] | null;
       return { sentinel: s, reply, err: null as string | null };
     } catch (err) {
-      return { sentinel: s, reply: null, err: err instanceof Error ? err.message : String(err) };
+      const message = err instanceof Error ? err.message : String(err);
+      return { sentinel: s, reply: null, err: connError && !connError.includes(message) ? `${message} (${connError})` : message };
     } finally {
       conn.disconnect();
     }
@@ -152,6 +164,11 @@ export async function checkSentinels(target: Extract<RedisTarget, { kind: 'senti
   const found = answers.find((a) => Array.isArray(a.reply));
   if (found) return { host: found.reply![0], port: Number(found.reply![1]) };
   const reached = answers.filter((a) => a.err === null);
+  const refused = answers.find((a) => a.err !== null && /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(a.err));
+  if (refused && reached.length === 0) {
+    throw new BrigadeError('REDIS_SENTINEL_AUTH', `the sentinels refused this node (${answers.map((a) => `${hostPort(a.sentinel)}: ${a.err}`).join('; ')}); `
+      + 'check --redis-sentinel-password against the sentinels\' requirepass');
+  }
   if (reached.length === 0) {
     throw new BrigadeError('REDIS_SENTINELS_UNREACHABLE', `no sentinel answered (${answers.map((a) => `${hostPort(a.sentinel)}: ${a.err}`).join('; ')}); `
       + 'check --redis-sentinels: each must be a running redis-sentinel (redis-server --sentinel) reachable from this node');

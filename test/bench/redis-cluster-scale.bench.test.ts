@@ -30,11 +30,13 @@ it('runs with 1 and 2 primaries and reports acknowledged events, ACK latency and
     assert.deepEqual(result.rows.map((r) => r.primaries), [1, 2]);
     for (const row of result.rows) {
       assert.ok((row.eventsPerS as number) > 0, 'events acknowledged');
-      assert.equal(row.failures, 0, 'no append failed');
+      assert.equal(row.failures, 0, 'no append refused');
+      // Calls with a shard left running (in doubt) are possible on a loaded machine: counted, not failed.
+      assert.equal(typeof row.inDoubt, 'number');
       assert.equal((row.redisCpuPerPrimary as number[]).length, row.primaries, 'CPU measured per primary');
       assert.ok((row.ackP99Ms as number) >= (row.ackP50Ms as number));
     }
-    assert.match(output, /2 primaries: \d+ acknowledged events\/s/);
+    assert.match(output, /2 primaries, min-replicas-acked 0, round 1: \d+ acknowledged events\/s/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -86,6 +86,9 @@ test('Redis shapes: sentinels and master name, cluster nodes, by file, environme
     assert.deepEqual(redisTargetOf(env), { kind: 'sentinel', masterName: 'other', sentinels: [{ host: 'a', port: 1 }] });
     assert.equal(env.redisMinReplicasAcked, 2);
     assert.equal(env.redisReplicaAckTimeoutMs, 250);
+    assert.deepEqual(redisTargetOf(loadConfig(['--redis-sentinels', 'a:1', '--redis-master-name', 'm', '--redis-sentinel-password', 'sp'], {
+      BRIGADE_REDIS_MASTER_PASSWORD: 'mp',
+    })), { kind: 'sentinel', masterName: 'm', sentinels: [{ host: 'a', port: 1 }], sentinelPassword: 'sp', password: 'mp' });
     assert.deepEqual(redisTargetOf(loadConfig(['--redis', 'redis://h:1'], {})), { kind: 'single', url: 'redis://h:1' });
     assert.equal(redisTargetOf(loadConfig([], {})), null);
     writeFileSync(file, JSON.stringify({ redisCluster: '10.0.0.1:7000,10.0.0.2:7000' }));
@@ -102,6 +105,8 @@ test('Redis shapes: sentinels and master name, cluster nodes, by file, environme
   for (const [argv, message] of [
     [['--redis-sentinels', 'a:1'], /--redis-sentinels needs --redis-master-name/],
     [['--redis-master-name', 'm'], /--redis-master-name needs --redis-sentinels/],
+    [['--redis', 'redis://h:1', '--redis-master-password', 'p'], /are for --redis-sentinels/],
+    [['--redis-sentinel-password', 'p'], /are for --redis-sentinels/],
     [['--redis', 'redis://h:1', '--redis-sentinels', 'a:1', '--redis-master-name', 'm'], /not both/],
     [['--redis-sentinels', 'a:1,b', '--redis-master-name', 'm'], /redisSentinels: "b" is not host:port/],
     [['--redis-sentinels', 'a:70000', '--redis-master-name', 'm'], /port 1-65535/],

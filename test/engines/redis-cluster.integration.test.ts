@@ -17,6 +17,7 @@ import { channelKeys } from '../../src/engines/redis-keys.ts';
 import { keySlot } from '../../src/engines/redis-slot.ts';
 import { parseHostPorts, type RedisTarget } from '../../src/engines/redis-target.ts';
 import { BrigadeError } from '../../src/protocol/index.ts';
+import { AppendSplitError } from '../../src/core/engine.ts';
 import { startRedisCluster } from '../helpers/redis-cluster.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { runAbilitiesConformance } from './abilities-conformance.ts';
@@ -209,6 +210,35 @@ describe('redis engine on a cluster', () => {
     }
     assert.equal(engine.replicaAckShortfalls, 2 * new Set(channels.map(keySlot)).size, 'one shortfall per slot per call');
     for (const channel of channels) assert.equal((await engine.info(channel)).head, 2, `${channel}: committed once`);
+  });
+
+  it('a stalled shard does not hold up the others: its part is in doubt and runs on, the channel is not sent again until it settles, then its retry is found once', async () => {
+    const prefix = freshPrefix('stall');
+    const engine = await open(engineOn(prefix));
+    const channels = await channelsOnEveryShard('stall', 9);
+    const ports = await Promise.all(channels.map((c) => cluster.primaryPortOf(keySlot(c))));
+    const stalled = channels[0];
+    const others = channels.filter((_, i) => ports[i] !== ports[0]);
+    const request = (channel: string, seq: number) => ({ channel, events: texted([`${channel}:${seq}`]), publishes: [{ producer: 'p', seq, count: 1 }] });
+    // The stalled shard's primary holds every write (scripts included) for 3 s; the others answer.
+    await withAdminNode(ports[0], (admin) => admin.call('CLIENT', 'PAUSE', '3000', 'WRITE'));
+    const split = (err: unknown) => {
+      assert.ok(err instanceof AppendSplitError, `an AppendSplitError, got ${String(err)}`);
+      assert.equal(err.code, 'OUTCOME_UNKNOWN');
+      return err;
+    };
+    const first = split(await engine.append([request(stalled, 1), ...others.map((c) => request(c, 1))]).then(() => null, (err: unknown) => err));
+    assert.equal(first.committed[0], null, 'the stalled shard\'s part is not acknowledged');
+    assert.deepEqual(first.committed.slice(1).map((r) => r?.version), others.map(() => 0), 'the other shards committed');
+    // Still in flight: the stalled channel is held back (not sent), the others go on.
+    const second = split(await engine.append([request(stalled, 2), ...others.map((c) => request(c, 2))]).then(() => null, (err: unknown) => err));
+    assert.match(second.message, /not sent/);
+    assert.equal(second.committed[0], null);
+    assert.deepEqual(second.committed.slice(1).map((r) => r?.version), others.map(() => 1));
+    // Once the pause ends the first call commits; sent again with the same stamps, each is found once.
+    const again = await eventually(() => engine.append([request(stalled, 1), request(stalled, 2)]), { what: 'the stalled channel appended again', timeoutMs: 20_000, intervalMs: 100 });
+    assert.deepEqual(again.map((r) => r.firsts), [[0], [1]]);
+    assert.deepEqual((await engine.read(stalled, 0, 10)).map((e) => decoder.decode(e.payload)), [`${stalled}:1`, `${stalled}:2`]);
   });
 
   it('keeps every acknowledged append once and every batch in order while slots move (MOVED/ASK during a resharding)', async (t) => {

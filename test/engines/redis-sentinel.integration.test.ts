@@ -132,3 +132,49 @@ describe('redis engine through Sentinel', { concurrency: 1 }, () => {
     assert.equal((await e.info('fo')).head, 4);
   });
 });
+
+describe('redis engine through Sentinel with passwords (requirepass on the sentinels and on the data servers)', { concurrency: 1 }, () => {
+  let d: SentinelDeployment;
+  const engines: RedisEngine[] = [];
+  const quiet = { warn: () => undefined };
+  const engine = (passwords: { sentinelPassword?: string; password?: string }): RedisEngine => {
+    const e = new RedisEngine({
+      target: { kind: 'sentinel', sentinels: parseHostPorts(d.sentinelList, 'test'), masterName: MASTER_NAME, ...passwords },
+      prefix: 'sentpw:', retention, logger: quiet, commandTimeoutMs: 2000,
+    });
+    engines.push(e);
+    return e;
+  };
+
+  before(async () => {
+    d = await startSentinelDeployment({ replicas: 1, password: 'data-secret', sentinelPassword: 'sentinel-secret' });
+  });
+  after(async () => {
+    for (const e of engines) await e.close().catch(() => undefined);
+    await d?.destroy();
+  });
+
+  it('with both passwords: finds the primary, appends and reads back', async () => {
+    const e = engine({ sentinelPassword: 'sentinel-secret', password: 'data-secret' });
+    await e.open();
+    assert.equal(e.primaryAddress(), `127.0.0.1:${d.servers[0].port}`);
+    const [r] = await e.append([{ channel: 'pw', events: events(3, 'p') }]);
+    assert.equal(r.version, 0);
+    assert.deepEqual((await e.read('pw', 0, 10)).map((ev) => new TextDecoder().decode(ev.payload)), ['p0', 'p1', 'p2']);
+  });
+
+  it('without the sentinels\' password or with a wrong one: REDIS_SENTINEL_AUTH, naming the flag', async () => {
+    for (const sentinelPassword of [undefined, 'wrong']) {
+      await assert.rejects(engine({ sentinelPassword, password: 'data-secret' }).open(), (err: unknown) => {
+        hasCode('REDIS_SENTINEL_AUTH')(err);
+        assert.match((err as Error).message, /--redis-sentinel-password/);
+        return true;
+      });
+    }
+  });
+
+  it('without the data servers\' password: the open fails (UNAVAILABLE), nothing is written', async () => {
+    await assert.rejects(engine({ sentinelPassword: 'sentinel-secret' }).open(), hasCode('UNAVAILABLE'));
+  });
+});
+

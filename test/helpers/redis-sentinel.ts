@@ -33,11 +33,17 @@ export interface SentinelDeployment {
   destroy(): Promise<void>;
 }
 
-export async function startSentinelDeployment(options: { replicas?: number; sentinels?: number } = {}): Promise<SentinelDeployment> {
-  const primary = await startRedis();
+/**
+ * `password`: requirepass (and masterauth) on the primary and replicas, known to the sentinels as
+ * auth-pass; `sentinelPassword`: requirepass on the sentinels (and sentinel-pass between them).
+ */
+export async function startSentinelDeployment(options: { replicas?: number; sentinels?: number; password?: string; sentinelPassword?: string } = {}): Promise<SentinelDeployment> {
+  const auth = options.password ? ['--requirepass', options.password, '--masterauth', options.password] : [];
+  const sentinelAuth = options.sentinelPassword ? { password: options.sentinelPassword } : {};
+  const primary = await startRedis({ extraArgs: auth });
   const servers: RedisServer[] = [primary];
   for (let i = 0; i < (options.replicas ?? 1); i++) {
-    servers.push(await startRedis({ extraArgs: ['--replicaof', '127.0.0.1', String(primary.port)] }));
+    servers.push(await startRedis({ extraArgs: [...auth, '--replicaof', '127.0.0.1', String(primary.port)] }));
   }
   const dir = mkdtempSync(join(tmpdir(), 'brigade-sentinel-'));
   const procs: ChildProcess[] = [];
@@ -55,6 +61,8 @@ export async function startSentinelDeployment(options: { replicas?: number; sent
       `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
       `sentinel failover-timeout ${MASTER_NAME} 3000`,
       `sentinel parallel-syncs ${MASTER_NAME} 1`,
+      ...(options.password ? [`sentinel auth-pass ${MASTER_NAME} ${options.password}`] : []),
+      ...(options.sentinelPassword ? [`requirepass ${options.sentinelPassword}`, `sentinel sentinel-pass ${options.sentinelPassword}`] : []),
       '',
     ].join('\n'));
     procs.push(await launch([file, '--sentinel'], '+monitor master'));
@@ -62,7 +70,7 @@ export async function startSentinelDeployment(options: { replicas?: number; sent
   }
   /** The primary's port as each sentinel names it (0 where one did not answer). */
   const askEach = async (): Promise<number[]> => Promise.all(sentinelPorts.map(async (port) => {
-    const s = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const s = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...sentinelAuth });
     s.on('error', () => undefined);
     try {
       await s.connect();
@@ -76,7 +84,7 @@ export async function startSentinelDeployment(options: { replicas?: number; sent
   }));
   const ask = async (): Promise<number> => {
     for (const port of sentinelPorts) {
-      const s = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const s = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...sentinelAuth });
       s.on('error', () => undefined);
       try {
         await s.connect();
@@ -91,7 +99,7 @@ export async function startSentinelDeployment(options: { replicas?: number; sent
   // The sentinels find the replicas and each other through the primary (hello messages every 2 s).
   await eventually(async () => {
     for (const port of sentinelPorts) {
-      const s = new Redis({ port, host: '127.0.0.1', lazyConnect: true });
+      const s = new Redis({ port, host: '127.0.0.1', lazyConnect: true, ...sentinelAuth });
       try {
         await s.connect();
         const master = await s.call('SENTINEL', 'master', MASTER_NAME) as string[];

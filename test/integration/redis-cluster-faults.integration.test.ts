@@ -103,7 +103,17 @@ describe('Redis Cluster: kill -9 one primary under two nodes', () => {
     const acked = (channel: string) => publishers.get(channel)!.acked.size;
     await eventually(() => channels.every((c) => acked(c) >= 20), { what: 'publishes acknowledged on every canvas before the kill', timeoutMs: 30_000 });
 
+    // The nodes' first ticks on a fresh cluster are slow (scripts loaded, replicas still syncing),
+    // which stretches their adaptive tick; the kill comes once both are back near --tick-ms (50 ms;
+    // on a loaded machine it moves between 50 and 100 by itself).
+    const tickInterval = async (n: ServerProcess) => Number(/^brigade_tick_interval_ms(?:{[^}]*})? (\S+)$/m.exec(await (await fetch(`${n.url}/metrics`)).text())?.[1]);
+    await eventually(async () => (await Promise.all(nodes.map(tickInterval))).every((ms) => ms <= 100), { what: 'both nodes ticking near --tick-ms again', timeoutMs: 60_000, intervalMs: 100 });
+    // The pace before the kill, over 2 s, for the report.
+    const paceFrom = new Map(channels.map((c) => [c, acked(c)]));
+    const paceFromAt = Date.now();
+    await sleep(2000);
     const atKill = new Map(channels.map((c) => [c, acked(c)]));
+    const paceBefore = elsewhere.map((c) => (atKill.get(c)! - paceFrom.get(c)!) / ((Date.now() - paceFromAt) / 1000));
     const killed = cluster.servers.find((s) => s.port === killedPort)!;
     const killedAt = Date.now();
     await killed.kill();
@@ -117,8 +127,23 @@ describe('Redis Cluster: kill -9 one primary under two nodes', () => {
       console.log(channels.map((c) => `${c}: ${atKill.get(c)} -> ${acked(c)} ${shardOf[channels.indexOf(c)] === killedPort ? '(killed shard)' : ''}`).join('\n'));
     }
     const atFailover = new Map(channels.map((c) => [c, acked(c)]));
+    const failedOverAt = Date.now();
     for (const c of elsewhere) {
       assert.ok(atFailover.get(c)! > atKill.get(c)!, `${c} (another shard) was acknowledged while the killed shard had no primary`);
+    }
+    // The promoted replica has no replica of its own, so WAIT 1 fails there and the killed shard's
+    // canvases stay paused until the old primary is back. Meanwhile the other shards keep
+    // committing: each of their canvases gets 20 more acknowledged versions, and the paused ones none.
+    await eventually(() => elsewhere.every((c) => acked(c) >= atFailover.get(c)! + 20), {
+      what: () => `20 more acknowledged on every other shard's canvas while the killed shard is paused (${elsewhere.map((c) => acked(c) - atFailover.get(c)!).join(', ')})`,
+      timeoutMs: 30_000,
+    });
+    const pausedSeconds = (Date.now() - failedOverAt) / 1000;
+    const paceDuring = elsewhere.map((c) => (acked(c) - atFailover.get(c)!) / pausedSeconds);
+    for (const c of onKilled) assert.equal(acked(c), atFailover.get(c), `${c} (killed shard) acknowledged nothing while its shard had no replica`);
+    const versionsOf = (c: string) => new Set(publishers.get(c)!.acked.values());
+    for (const c of elsewhere) {
+      assert.ok(versionsOf(c).size >= atFailover.get(c)! + 20, `${c}: the acknowledgements during the pause are new versions`);
     }
     // As systemd would: the old primary comes back and the cluster makes it the new one's replica,
     // so WAIT 1 is answered again on that shard.
@@ -169,6 +194,7 @@ describe('Redis Cluster: kill -9 one primary under two nodes', () => {
     }
     t.diagnostic(`killed the primary of ${onKilled.length} of ${CANVASES} canvases; the cluster was whole again ${failedOverMs} ms after the kill; `
       + `meanwhile the other shards' canvases got ${elsewhere.map((c) => atFailover.get(c)! - atKill.get(c)!).join(', ')} acknowledgements; `
+      + `their pace before the kill ${paceBefore.map((r) => r.toFixed(0)).join(', ')}/s, after the failover with the killed shard paused ${paceDuring.map((r) => r.toFixed(0)).join(', ')}/s; `
       + `the killed shard's canvases had 20 more ${resumedMs} ms after the kill; ${total} acknowledged, ${lost} lost, ${duplicated} twice in the log`);
     assert.equal(lost, 0, 'no acknowledged publish lost');
     assert.equal(duplicated, 0, 'no publish committed twice');
