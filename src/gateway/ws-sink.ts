@@ -76,6 +76,21 @@ class WsSink implements Sink {
     if (this.pendingBytes >= CORK_BYTES) this.flush();
   }
 
+  /**
+   * The fan-out's frame: written at once, with whatever this connection holds in front of it (the
+   * tick's ACKs), instead of joining the held list to be written at the end of the iteration.
+   */
+  sendLast(frame: Uint8Array): void {
+    if (this.first === null) {
+      sinkWrites.total++;
+      this.socket.write(framed(frame));
+      return;
+    }
+    if (this.more === null) this.more = [frame];
+    else this.more.push(frame);
+    this.flush();
+  }
+
   /** One write with every held frame (the fan-out's shared frame, framed once, when it is alone). */
   flush(): void {
     const first = this.first;
