@@ -7,6 +7,7 @@ import {
   BrigadeError, decodeClientFrame, encodeError, type ClientFrame,
 } from '../protocol/index.ts';
 import type { Publisher } from './channel-type.ts';
+import { SessionSubscriptions } from './session-subscriptions.ts';
 import type { CoreStats } from './stats.ts';
 import type { Sink } from './sink.ts';
 import type { SubscriberSession, Subscription } from './subscription.ts';
@@ -28,7 +29,7 @@ export interface SessionHost {
 }
 
 export class Session implements SubscriberSession {
-  readonly subscriptions = new Map<string, Subscription>();
+  readonly subscriptions = new SessionSubscriptions<Subscription>();
   closed = false;
   private protocolErrors = 0;
   private closeHandlers: Set<() => void> | null = null;

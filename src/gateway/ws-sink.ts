@@ -48,15 +48,15 @@ export function flushSinks(): void {
  * accesses stay monomorphic (object literals with getters each got their own accessor pair, and the
  * loop fell back to V8's generic LoadIC: about 5 % of the server's CPU at 5,000 viewers).
  */
-class WsSink implements Sink {
+export class WsSink implements Sink {
   /** The first frame held for this iteration's write (the fan-out's usual only one), or null. */
   private first: Uint8Array | null = null;
   /** Any more, in order (allocated only when a connection gets several frames in one iteration). */
   private more: Uint8Array[] | null = null;
   private pendingBytes = 0;
 
-  constructor(private readonly socket: LeanSocket) {
-    socket.beforeClose = () => this.flush();
+  constructor(protected readonly socket: LeanSocket) {
+    socket.beforeClose = this;
   }
 
   send(frame: Uint8Array): void {
