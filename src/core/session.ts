@@ -28,13 +28,25 @@ export interface SessionHost {
   disconnect(session: Session): void;
 }
 
-export class Session implements SubscriberSession {
+export class Session implements SubscriberSession, Publisher {
   readonly subscriptions = new SessionSubscriptions<Subscription>();
   closed = false;
   private protocolErrors = 0;
   private closeHandlers: Set<() => void> | null = null;
 
-  constructor(private readonly hub: SessionHost, readonly sink: Sink, readonly publisher: Publisher) {}
+  /** Who publishes through this connection (Publisher): kept as two fields, not the caller's object (one object fewer per connection). */
+  readonly userId: string;
+  readonly ip: string;
+
+  constructor(private readonly hub: SessionHost, readonly sink: Sink, publisher: Publisher) {
+    this.userId = publisher.userId;
+    this.ip = publisher.ip;
+  }
+
+  /** The connection's publisher: the session itself. */
+  get publisher(): Publisher {
+    return this;
+  }
 
   /** Handles one binary frame from the client; never throws. */
   handleFrame(bytes: Uint8Array): FrameVerdict {
