@@ -79,9 +79,14 @@ export class WsSink implements Sink {
   /**
    * The fan-out's frame: written at once, with whatever this connection holds in front of it (the
    * tick's ACKs), instead of joining the held list to be written at the end of the iteration.
+   * Publishers hear their ACKs before the fan-out writes to anyone else: whatever other connections
+   * hold (the tick's ACKs and errors) is written first, at the first such frame of the iteration.
+   * A publisher that also subscribes gets its ACKs and the batch in two writes when the fan-out
+   * reaches it after that flush (one write when it comes first).
    */
   sendLast(frame: Uint8Array): void {
     if (this.first === null) {
+      if (held.length !== 0) flushSinks();
       sinkWrites.total++;
       this.socket.write(framed(frame));
       return;
