@@ -14,6 +14,17 @@
  * bench/results/compare-rounds-<timestamp>.json, or in --out (pointing at each round's own result file);
  * --update-doc rewrites the section between the compare-rounds markers of docs/BENCHMARKS.md and
  * docs/bench-compare-rounds.svg.
+ *
+ * Slow windows: this VM has stretches (tens of seconds) in which everything on it costs 15–30 % more
+ * CPU, the simulator's own unchanged client code included, with no other process busy. The
+ * simulator's CPU per frame is the control: a target's slot whose simulator spent more than
+ * SLOW_WINDOW× that target's median per frame ran in such a window. Every slot counts in the pooled
+ * figure; the `steady` figure pools only the slots outside slow windows, and both are reported. Use a
+ * multiple of the targets' count for --rounds so that every target runs in every position equally.
+ *
+ * --baseline-cli PATH adds the target `baseline`: Brigade as built at another checkout (PATH is its
+ * bin/brigade.js, its dist/ built), under this checkout's simulator, in the same rotation: to tell a
+ * regression from the machine.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -28,8 +39,10 @@ const END = '<!-- compare-rounds:end -->';
 
 /** Brigade's targets against each peer (issues 5 and 21): frames per server CPU-second, Brigade / peer. */
 export const TARGETS: Record<string, number> = { net: 0.9, socketio: 3, uws: 0.95 };
-const NAMES: Record<string, string> = { brigade: 'Brigade', net: 'raw net', socketio: 'socket.io', 'ws-json': 'naive ws + JSON', uws: 'uWS' };
-const COLOURS: Record<string, string> = { brigade: '#1f77b4', net: '#7f7f7f', socketio: '#e8a33d', 'ws-json': '#9467bd', uws: '#2ca02c' };
+const NAMES: Record<string, string> = { brigade: 'Brigade', net: 'raw net', socketio: 'socket.io', 'ws-json': 'naive ws + JSON', uws: 'uWS', baseline: 'Brigade (baseline build)' };
+const COLOURS: Record<string, string> = { brigade: '#1f77b4', net: '#7f7f7f', socketio: '#e8a33d', 'ws-json': '#9467bd', uws: '#2ca02c', baseline: '#8c564b' };
+/** A slot whose simulator spent more than this × its target's median CPU per frame ran in a slow window of the machine. */
+export const SLOW_WINDOW = 1.1;
 
 /** The part of a `brigade bench` result file this script reads. */
 export interface BenchFile {
@@ -43,19 +56,27 @@ export interface BenchFile {
     delivered: { frames: number };
     server: { cpuSeconds: number; rss: { perViewerKB: number } };
     headline: { framesPerServerCpuSecond: number; latencyMs: { p99: number }; converged: boolean };
+    /** The simulator's CPU per frame delivered, µs (viewers + editors): the machine's speed in that slot. */
+    simulator?: { cpuMicrosecondsPerFrame: number };
   }>;
 }
 
-interface PooledTarget { frames: number; cpuSeconds: number; perCpuSecond: number; rssPerViewerKB: number[]; p99Ms: number[]; converged: number }
+interface PooledTarget {
+  frames: number; cpuSeconds: number; perCpuSecond: number; rssPerViewerKB: number[]; p99Ms: number[]; converged: number;
+  /** The simulator's CPU per frame in each round's slot of this target, µs. */
+  simMicrosPerFrame: number[];
+  /** Pooled over the slots outside slow windows only (null when every slot was slow). */
+  steady: { rounds: number; frames: number; cpuSeconds: number; perCpuSecond: number } | null;
+}
 export interface CompareRounds {
   bench: 'compare-rounds';
   startedAt: string;
   command: string;
   targets: string[];
-  rounds: Array<{ order: string[]; file: string; perCpuSecond: Record<string, number>; ratio: Record<string, number> }>;
+  rounds: Array<{ order: string[]; file: string; perCpuSecond: Record<string, number>; ratio: Record<string, number>; simMicrosPerFrame: Record<string, number>; slow: string[] }>;
   pooled: Record<string, PooledTarget>;
   /** Brigade / peer, pooled, with the per-round spread and the target. */
-  ratios: Record<string, { pooled: number; min: number; median: number; max: number; target: number | null }>;
+  ratios: Record<string, { pooled: number; steady: number | null; min: number; median: number; max: number; target: number | null }>;
   machine: BenchFile['machine'];
   options: BenchFile['options'];
 }
@@ -66,6 +87,22 @@ export function rotation(targets: string[], i: number): string[] {
   return [...targets.slice(k), ...targets.slice(0, k)];
 }
 
+function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** `order` cut into runs of one process each: the baseline alone, the others together. */
+export function groups(order: string[]): string[][] {
+  const out: string[][] = [];
+  for (const t of order) {
+    const last = out[out.length - 1];
+    if (t === 'baseline' || !last || last[0] === 'baseline') out.push([t]);
+    else last.push(t);
+  }
+  return out;
+}
+
 export function summarize(results: BenchFile[], files: string[], command: string, startedAt: Date): CompareRounds {
   const targets = results[0].targets.map((t) => t.target).sort((a, b) => (a === 'brigade' ? -1 : b === 'brigade' ? 1 : 0));
   if (targets[0] !== 'brigade') throw new Error('the rounds need brigade among the targets');
@@ -74,17 +111,26 @@ export function summarize(results: BenchFile[], files: string[], command: string
     if (!t) throw new Error(`a round without ${name}`);
     return t;
   };
+  const simOf = (r: BenchFile, name: string) => get(r, name).simulator?.cpuMicrosecondsPerFrame ?? 0;
+  const medianSim = Object.fromEntries(targets.map((name) => [name, median(results.map((r) => simOf(r, name)))]));
+  const isSlow = (r: BenchFile, name: string) => medianSim[name] > 0 && simOf(r, name) > SLOW_WINDOW * medianSim[name];
   const rounds = results.map((r, i) => {
     const perCpuSecond = Object.fromEntries(targets.map((name) => [name, get(r, name).headline.framesPerServerCpuSecond]));
     const ratio = Object.fromEntries(targets.filter((n) => n !== 'brigade').map((n) => [n, r3(perCpuSecond.brigade / perCpuSecond[n])]));
-    return { order: r.targets.map((t) => t.target), file: files[i], perCpuSecond, ratio };
+    const simMicrosPerFrame = Object.fromEntries(targets.map((name) => [name, simOf(r, name)]));
+    return { order: r.targets.map((t) => t.target), file: files[i], perCpuSecond, ratio, simMicrosPerFrame, slow: targets.filter((n) => isSlow(r, n)) };
   });
   const pooled: Record<string, PooledTarget> = {};
   for (const name of targets) {
     const ts = results.map((r) => get(r, name));
     const frames = ts.reduce((s, t) => s + t.delivered.frames, 0);
     const cpuSeconds = ts.reduce((s, t) => s + t.server.cpuSeconds, 0);
+    const calm = results.filter((r) => !isSlow(r, name)).map((r) => get(r, name));
+    const calmFrames = calm.reduce((s, t) => s + t.delivered.frames, 0);
+    const calmCpu = calm.reduce((s, t) => s + t.server.cpuSeconds, 0);
     pooled[name] = {
+      simMicrosPerFrame: ts.map((t) => t.simulator?.cpuMicrosecondsPerFrame ?? 0),
+      steady: calm.length === 0 ? null : { rounds: calm.length, frames: calmFrames, cpuSeconds: Math.round(calmCpu * 100) / 100, perCpuSecond: Math.round(calmFrames / calmCpu) },
       frames,
       cpuSeconds: Math.round(cpuSeconds * 100) / 100,
       perCpuSecond: Math.round(frames / cpuSeconds),
@@ -95,7 +141,12 @@ export function summarize(results: BenchFile[], files: string[], command: string
   }
   const ratios: CompareRounds['ratios'] = {};
   for (const name of targets.slice(1)) {
-    ratios[name] = { pooled: r3(pooled.brigade.perCpuSecond / pooled[name].perCpuSecond), ...spread(rounds.map((r) => r.ratio[name])), target: TARGETS[name] ?? null };
+    const a = pooled.brigade.steady;
+    const b = pooled[name].steady;
+    ratios[name] = {
+      pooled: r3(pooled.brigade.perCpuSecond / pooled[name].perCpuSecond), steady: a && b ? r3(a.perCpuSecond / b.perCpuSecond) : null,
+      ...spread(rounds.map((r) => r.ratio[name])), target: TARGETS[name] ?? null,
+    };
   }
   return { bench: 'compare-rounds', startedAt: startedAt.toISOString(), command, targets, rounds, pooled, ratios, machine: results[0].machine, options: results[0].options };
 }
@@ -131,14 +182,17 @@ function render(r: CompareRounds, file: string): string {
     '',
     `| round | order | ${r.targets.map(name).join(' | ')} | ${peers.map((p) => `Brigade / ${name(p)}`).join(' | ')} |`,
     `|---|---|${r.targets.map(() => '---|').join('')}${peers.map(() => '---|').join('')}`,
-    ...r.rounds.map((x, i) => `| ${i + 1} | ${x.order.map(name).join(' → ')} | ${r.targets.map((t) => fmt(x.perCpuSecond[t])).join(' | ')} | ${peers.map((p) => `${x.ratio[p]}×`).join(' | ')} |`),
+    ...r.rounds.map((x, i) => `| ${i + 1} | ${x.order.map(name).join(' → ')} | ${r.targets.map((t) => `${fmt(x.perCpuSecond[t])} (sim ${x.simMicrosPerFrame[t]} µs${x.slow.includes(t) ? ', **slow window**' : ''})`).join(' | ')} | ${peers.map((p) => `${x.ratio[p]}×`).join(' | ')} |`),
     `| **pooled** | | ${r.targets.map((t) => `**${fmt(r.pooled[t].perCpuSecond)}** (${fmt(r.pooled[t].frames)} frames / ${r.pooled[t].cpuSeconds} CPU-s)`).join(' | ')} | ${peers.map((p) => `**${r.ratios[p].pooled}×**`).join(' | ')} |`,
     '',
-    `Frames delivered per server CPU-second, ${fmt(r.options.viewers)} viewers, ${r.options.editsPerSecond} edits/s, ${r.options.tickMs} ms tick.`,
+    `Frames delivered per server CPU-second, ${fmt(r.options.viewers)} viewers, ${r.options.editsPerSecond} edits/s, ${r.options.tickMs} ms tick; `
+      + `in brackets the simulator's own CPU per frame in that slot (the same client code every round: the machine's speed), `
+      + `"slow window" where it was over ${SLOW_WINDOW}× that target's median.`,
     ...peers.map((p) => {
       const x = r.ratios[p];
       const verdict = x.target === null ? '' : ` (target ≥ ${x.target}×: **${x.pooled >= x.target ? 'met' : 'not met'}**)`;
-      return `- **Brigade / ${name(p)}, pooled: ${x.pooled}×**${verdict}; per round ${x.min}× to ${x.max}× (median ${x.median}×).`;
+      const steady = x.steady === null ? '' : `; outside slow windows (Brigade ${r.pooled.brigade.steady!.rounds}, ${name(p)} ${r.pooled[p].steady!.rounds} of ${r.rounds.length} slots): **${x.steady}×**`;
+      return `- **Brigade / ${name(p)}, pooled: ${x.pooled}×**${verdict}; per round ${x.min}× to ${x.max}× (median ${x.median}×)${steady}.`;
     }),
     `- Server RSS per viewer above idle, by round: ${r.targets.map((t) => `${name(t)} ${r.pooled[t].rssPerViewerKB.join(' · ')} KB`).join('; ')}.`,
     `- ACK → viewer p99, by round: ${r.targets.map((t) => `${name(t)} ${r.pooled[t].p99Ms.map((v) => Math.round(v)).join(' · ')} ms`).join('; ')}.`,
@@ -151,7 +205,8 @@ function render(r: CompareRounds, file: string): string {
   return lines.join('\n');
 }
 
-function parseArgs(argv: string[]): { rounds: number; targets: string[]; updateDoc: boolean; pass: string[] } {
+function parseArgs(argv: string[]): { rounds: number; targets: string[]; updateDoc: boolean; pass: string[]; baselineCli: string | null } {
+  let baselineCli: string | null = null;
   let rounds = 3;
   let targets = ['brigade', 'net', 'socketio'];
   let updateDoc = false;
@@ -161,6 +216,7 @@ function parseArgs(argv: string[]): { rounds: number; targets: string[]; updateD
     if (a === '--rounds') rounds = Number(argv[++i]);
     else if (a === '--targets') targets = String(argv[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--update-doc') updateDoc = true;
+    else if (a === '--baseline-cli') baselineCli = resolve(String(argv[++i] ?? ''));
     else if (a === '--compare' || a === '--target' || a === '--url' || a === '--label') throw new Error(`${a} is set by this script (use --targets)`);
     else if (a === '--help') {
       console.log('node --import tsx bench/compare-rounds.ts --rounds N [--targets brigade,net,socketio] [--update-doc] [brigade bench options]');
@@ -169,21 +225,35 @@ function parseArgs(argv: string[]): { rounds: number; targets: string[]; updateD
   }
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 30) throw new Error(`--rounds must be an integer from 1 to 30, got ${rounds}`);
   if (!targets.includes('brigade') || targets.length < 2) throw new Error(`--targets must name brigade and at least one peer, got ${targets.join(',')}`);
-  return { rounds, targets, updateDoc, pass };
+  if (baselineCli) targets.push('baseline');
+  return { rounds, targets, updateDoc, pass, baselineCli };
 }
 
 async function main(): Promise<void> {
-  const { rounds, targets, updateDoc, pass } = parseArgs(process.argv.slice(2));
+  const { rounds, targets, updateDoc, pass, baselineCli } = parseArgs(process.argv.slice(2));
   const startedAt = new Date();
   const command = ['node --import tsx bench/compare-rounds.ts', ...process.argv.slice(2)].join(' ');
   console.log(`${rounds} rounds of brigade bench --compare (${targets.join(', ')}, rotated each round) ${pass.join(' ')} on ${cpus().length} cores`);
+  if (rounds % targets.length !== 0) console.log(`note: ${rounds} rounds is not a multiple of ${targets.length} targets, so the targets do not run in every position equally often`);
   const files: string[] = [];
+  const results: BenchFile[] = [];
   for (let i = 0; i < rounds; i++) {
-    const order = rotation(targets, i);
-    files.push(await runForResult([join(root, 'bin', 'brigade.js'), 'bench', '--compare', order.join(','), '--no-progress', '--label', `compare-rounds ${i + 1}/${rounds}`, ...pass], root, `[round ${i + 1}/${rounds}]`));
+    // Consecutive targets run in one `--compare`; the baseline build runs on its own, in its place in the order.
+    const parts: BenchFile[] = [];
+    const partFiles: string[] = [];
+    for (const group of groups(rotation(targets, i))) {
+      const baseline = group[0] === 'baseline';
+      const args = [join(root, 'bin', 'brigade.js'), 'bench', ...(baseline ? ['--target', 'brigade'] : ['--compare', group.join(',')]), '--no-progress', '--label', `compare-rounds ${i + 1}/${rounds}`, ...pass];
+      const f = await runForResult(args, root, `[round ${i + 1}/${rounds}${baseline ? ' baseline' : ''}]`, baseline ? { ...process.env, BRIGADE_BENCH_SERVER_CLI: baselineCli! } : undefined);
+      const part = JSON.parse(readFileSync(f, 'utf8')) as BenchFile;
+      if (baseline) part.targets = part.targets.map((t) => ({ ...t, target: 'baseline' }));
+      parts.push(part);
+      partFiles.push(f);
+    }
+    results.push({ ...parts[0], targets: parts.flatMap((p) => p.targets) });
+    files.push(partFiles.join(' + '));
   }
-  const results = files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as BenchFile);
-  const result = summarize(results, files.map((f) => relative(root, f)), command, startedAt);
+  const result = summarize(results, files.map((f) => f.split(' + ').map((x) => relative(root, x)).join(' + ')), command, startedAt);
   const outAt = pass.indexOf('--out');
   const dir = outAt >= 0 && pass[outAt + 1] ? resolve(root, pass[outAt + 1]) : join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });

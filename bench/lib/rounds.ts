@@ -11,9 +11,9 @@ import { onLines } from './listening.ts';
  * Runs `node ...args` in `cwd`, echoing its output lines with `tag` in front; resolves with the
  * path on its `result: <file>.json` line once it exits 0.
  */
-export function runForResult(args: string[], cwd: string, tag: string): Promise<string> {
+export function runForResult(args: string[], cwd: string, tag: string, env?: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], env: env ?? process.env });
     let file = '';
     onLines(child.stdout!, (line) => {
       const m = /^result: (.+\.json)$/.exec(line.trim());

@@ -152,7 +152,8 @@ export class FanOut {
         this.goBehind(sub, firstVersion);
         continue;
       }
-      sink.send(frame);
+      if (sink.sendLast !== undefined) sink.sendLast(frame);
+      else sink.send(frame);
       sent++;
     }
     stats.framesOut += sent;

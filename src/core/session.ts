@@ -7,6 +7,7 @@ import {
   BrigadeError, decodeClientFrame, encodeError, type ClientFrame,
 } from '../protocol/index.ts';
 import type { Publisher } from './channel-type.ts';
+import { SessionSubscriptions } from './session-subscriptions.ts';
 import type { CoreStats } from './stats.ts';
 import type { Sink } from './sink.ts';
 import type { SubscriberSession, Subscription } from './subscription.ts';
@@ -27,13 +28,25 @@ export interface SessionHost {
   disconnect(session: Session): void;
 }
 
-export class Session implements SubscriberSession {
-  readonly subscriptions = new Map<string, Subscription>();
+export class Session implements SubscriberSession, Publisher {
+  readonly subscriptions = new SessionSubscriptions<Subscription>();
   closed = false;
   private protocolErrors = 0;
   private closeHandlers: Set<() => void> | null = null;
 
-  constructor(private readonly hub: SessionHost, readonly sink: Sink, readonly publisher: Publisher) {}
+  /** Who publishes through this connection (Publisher): kept as two fields, not the caller's object (one object fewer per connection). */
+  readonly userId: string;
+  readonly ip: string;
+
+  constructor(private readonly hub: SessionHost, readonly sink: Sink, publisher: Publisher) {
+    this.userId = publisher.userId;
+    this.ip = publisher.ip;
+  }
+
+  /** The connection's publisher: the session itself. */
+  get publisher(): Publisher {
+    return this;
+  }
 
   /** Handles one binary frame from the client; never throws. */
   handleFrame(bytes: Uint8Array): FrameVerdict {

@@ -4,6 +4,7 @@
  * session.ts implements: neither of them imports this module's users back.
  */
 import type { Channel } from './channel.ts';
+import type { SessionSubscriptions } from './session-subscriptions.ts';
 import type { Sink } from './sink.ts';
 
 export type SubscriptionState =
@@ -19,7 +20,7 @@ export interface SubscriberSession {
   readonly closed: boolean;
   readonly sink: Sink;
   /** This connection's subscriptions, by channel name. */
-  readonly subscriptions: Map<string, Subscription>;
+  readonly subscriptions: SessionSubscriptions<Subscription>;
   /** Sends one frame (nothing once closed). */
   send(frame: Uint8Array): void;
 }

@@ -81,37 +81,58 @@ const stalls = new StallMonitor();
 /** What one frame gets: handled, refused with the ms until the next token, or the connection closed. */
 export type FrameAdmission = 0 | number | 'flood';
 
-/** One connection's limit; `rate` 0 = no limit. Time is `performance.now()` ms. */
-export class FrameRateLimiter {
-  private tokens: number;
-  private floodTokens: number;
-  private atMs: number;
+/**
+ * One connection's buckets; `rate` 0 = no limit. Time is `performance.now()` ms. Fields, not an
+ * object of its own: the gateway's per-connection object holds them (one object fewer per
+ * connection; docs/BENCHMARKS.md, idle memory). Set them with `initFrameRate`.
+ */
+export interface FrameRateState {
+  readonly rate: number;
+  tokens: number;
+  floodTokens: number;
+  atMs: number;
+}
 
-  constructor(private readonly rate: number) {
-    this.tokens = rate;
-    this.floodTokens = rate * FLOOD_FACTOR;
-    this.atMs = performance.now();
-    if (rate > 0) stalls.start();
+/** The starting buckets for `rate` (full). */
+export function initFrameRate(s: FrameRateState): void {
+  s.tokens = s.rate;
+  s.floodTokens = s.rate * FLOOD_FACTOR;
+  s.atMs = performance.now();
+  if (s.rate > 0) stalls.start();
+}
+
+/** 0: handle the frame. n > 0: refuse it, retry in n ms. 'flood': close the connection (4429). */
+export function admitFrame(s: FrameRateState, now = performance.now()): FrameAdmission {
+  const rate = s.rate;
+  if (rate <= 0) return 0;
+  const elapsedMs = Math.max(0, now - s.atMs);
+  const windowMs = WINDOW_MS + stalls.recentStallMs(s.atMs, now);
+  s.atMs = now;
+  const cap = (rate * windowMs) / 1000;
+  // Refilling never takes tokens away unless the surplus of a past stall has lapsed.
+  s.tokens = Math.min(cap, s.tokens + (elapsedMs * rate) / 1000);
+  const floodCap = rate * FLOOD_FACTOR * (windowMs / 1000);
+  s.floodTokens = Math.min(floodCap, s.floodTokens + (elapsedMs * rate * FLOOD_FACTOR) / 1000);
+  if (s.tokens >= 1) {
+    s.tokens -= 1;
+    return 0;
+  }
+  s.floodTokens -= 1;
+  if (s.floodTokens < 0) return 'flood';
+  return Math.max(1, Math.ceil(((1 - s.tokens) * 1000) / rate));
+}
+
+/** One connection's limit as an object of its own (for a connection that has no object to hold the fields). */
+export class FrameRateLimiter implements FrameRateState {
+  tokens = 0;
+  floodTokens = 0;
+  atMs = 0;
+
+  constructor(readonly rate: number) {
+    initFrameRate(this);
   }
 
-  /** 0: handle the frame. n > 0: refuse it, retry in n ms. 'flood': close the connection (4429). */
   admit(now = performance.now()): FrameAdmission {
-    const rate = this.rate;
-    if (rate <= 0) return 0;
-    const elapsedMs = Math.max(0, now - this.atMs);
-    const windowMs = WINDOW_MS + stalls.recentStallMs(this.atMs, now);
-    this.atMs = now;
-    const cap = (rate * windowMs) / 1000;
-    // Refilling never takes tokens away unless the surplus of a past stall has lapsed.
-    this.tokens = Math.min(cap, this.tokens + (elapsedMs * rate) / 1000);
-    const floodCap = rate * FLOOD_FACTOR * (windowMs / 1000);
-    this.floodTokens = Math.min(floodCap, this.floodTokens + (elapsedMs * rate * FLOOD_FACTOR) / 1000);
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return 0;
-    }
-    this.floodTokens -= 1;
-    if (this.floodTokens < 0) return 'flood';
-    return Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / rate));
+    return admitFrame(this, now);
   }
 }

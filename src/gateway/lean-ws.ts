@@ -117,7 +117,35 @@ export function acceptLeanUpgrade(req: IncomingMessage, socket: Duplex, head: Bu
 
 const enum State { OPEN, CLOSING, CLOSED }
 
+/** Bits of LeanSocket.flags. */
+const enum Flag { CLOSE_SENT = 1, READING = 2, STARTED = 4 }
+
 const EMPTY: Buffer = Buffer.alloc(0);
+
+/** What a socket flushes before its close frame (the sink's held frames, ws-sink.ts). */
+export interface BeforeClose {
+  flush(): void;
+}
+
+/**
+ * What the reader keeps between reads: bytes of an incomplete frame, and a fragmented message in
+ * progress. Most connections (small whole frames) never need one, so it is made on first use and
+ * dropped when done instead of being six fields on every socket.
+ */
+class ReadState {
+  /** Bytes of an incomplete frame, waiting for the rest. */
+  pending: Buffer[] = NO_BUFFERS;
+  pendingBytes = 0;
+  /** Bytes needed before the incomplete frame can be looked at again. */
+  need = 0;
+  /**
+   * A fragmented message in progress: its opcode (1 text, 2 binary) and its bytes so far, copied
+   * into one buffer that grows by doubling up to maxPayload (so tiny fragments cost no object each).
+   */
+  fragOpcode = 0;
+  fragBuf: Buffer = EMPTY;
+  fragBytes = 0;
+}
 
 /**
  * One upgraded connection. The owner sets `handler` and calls start(), writes whole pre-framed server frames
@@ -126,40 +154,27 @@ const EMPTY: Buffer = Buffer.alloc(0);
 export class LeanSocket {
   /** Set by the owner before start(). */
   handler: LeanHandler = NO_HANDLER;
-  /** Called once before a close frame is written (the sink's held frames go first). */
-  beforeClose: (() => void) | null = null;
+  /** Flushed once before a close frame is written (the sink's held frames go first). */
+  beforeClose: BeforeClose | null = null;
 
+  // Every open connection holds one of these, so its fields are kept few (docs/BENCHMARKS.md, idle
+  // memory): the options are shared, not copied; the booleans are bits of one number; what the
+  // reader keeps between reads is an object of its own, made only when a frame is split or fragmented.
   private state = State.OPEN;
-  private closeSent = false;
-  /** Frames are still read (false once a close frame came in or the reader failed the connection). */
-  private reading = true;
+  /** Flag bits: a close frame sent; frames still read (not after a close frame came in or the reader failed); start() called. */
+  private flags = Flag.READING;
   private closeTimer: NodeJS.Timeout | null = null;
-  private started = false;
-  /** Bytes of an incomplete frame, waiting for the rest. */
-  private pending: Buffer[] = NO_BUFFERS;
-  private pendingBytes = 0;
-  /** Bytes needed before the incomplete frame can be looked at again. */
-  private need = 0;
-  /**
-   * A fragmented message in progress: its opcode (1 text, 2 binary) and its bytes so far, copied
-   * into one buffer that grows by doubling up to maxPayload (so tiny fragments cost no object each).
-   */
-  private fragOpcode = 0;
-  private fragBuf: Buffer = EMPTY;
-  private fragBytes = 0;
-  private readonly maxPayload: number;
-  private readonly closeTimeoutMs: number;
-  private readonly registry: Set<LeanSocket> | null;
+  private read: ReadState | null = null;
+  /** Shared by every socket of one server (the gateway passes one object): maxPayload, closeTimeoutMs, registry. */
+  private readonly options: LeanSocketOptions;
   /** The TCP socket's file descriptor for direct writes (write()), or -1 (not a plain TCP socket, or off). */
   private readonly fd: number;
 
   constructor(readonly socket: Duplex, head: Buffer, options: LeanSocketOptions) {
-    this.maxPayload = options.maxPayload;
-    this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+    this.options = options;
     this.fd = options.directWrites === false ? -1 : socketFd(socket);
     if (head.length > 0) socket.unshift(head);
-    this.registry = options.registry ?? null;
-    this.registry?.add(this);
+    options.registry?.add(this);
     (socket as Owned)[kLean] = this;
     socket.on('end', onSocketEnd);
     socket.on('close', onSocketClose);
@@ -168,8 +183,8 @@ export class LeanSocket {
 
   /** Starts reading: call once the handlers are set (no message is read before). */
   start(): void {
-    if (this.started) return;
-    this.started = true;
+    if ((this.flags & Flag.STARTED) !== 0) return;
+    this.flags |= Flag.STARTED;
     this.socket.on('data', onSocketData);
   }
 
@@ -213,7 +228,7 @@ export class LeanSocket {
 
   /** Starts the close handshake with `code` and `reason` (at most 123 bytes of UTF-8). */
   close(code: number, reason = ''): void {
-    if (this.state === State.CLOSED || this.closeSent) return;
+    if (this.state === State.CLOSED || (this.flags & Flag.CLOSE_SENT) !== 0) return;
     this.sendClose(code, reason);
     this.state = State.CLOSING;
     this.armCloseTimer();
@@ -222,7 +237,7 @@ export class LeanSocket {
   /** A close under way ends in destroy() if the client has not closed within closeTimeoutMs. */
   private armCloseTimer(): void {
     if (this.closeTimer) return;
-    this.closeTimer = setTimeout(() => this.socket.destroy(), this.closeTimeoutMs);
+    this.closeTimer = setTimeout(() => this.socket.destroy(), this.options.closeTimeoutMs ?? 5000);
     this.closeTimer.unref();
   }
 
@@ -235,20 +250,23 @@ export class LeanSocket {
 
   /** @internal (the socket's 'data' listener) */
   onData(chunk: Buffer): void {
-    if (!this.reading) return;
+    if ((this.flags & Flag.READING) === 0) return;
     let data = chunk;
-    if (this.pendingBytes > 0) {
-      this.pending.push(chunk);
-      this.pendingBytes += chunk.length;
-      if (this.pendingBytes < this.need) return;
-      data = Buffer.concat(this.pending, this.pendingBytes);
-      this.pending = NO_BUFFERS;
-      this.pendingBytes = 0;
+    const read = this.read;
+    if (read !== null && read.pendingBytes > 0) {
+      read.pending.push(chunk);
+      read.pendingBytes += chunk.length;
+      if (read.pendingBytes < read.need) return;
+      data = Buffer.concat(read.pending, read.pendingBytes);
+      read.pending = NO_BUFFERS;
+      read.pendingBytes = 0;
+      this.dropReadStateIfIdle();
     }
     const n = data.length;
+    const maxPayload = this.options.maxPayload;
     let p = 0;
     while (p < n) {
-      if (!this.reading || this.socket.destroyed) return;
+      if ((this.flags & Flag.READING) === 0 || this.socket.destroyed) return;
       if (n - p < 2) { this.keep(data, p, 2); return; }
       const b0 = data[p];
       const b1 = data[p + 1];
@@ -275,10 +293,11 @@ export class LeanSocket {
         if (len > 125) return this.fail(1002, 'control frame payload over 125 bytes');
       } else {
         if (opcode > 2) return this.fail(1002, `invalid opcode ${opcode}`);
-        if (opcode === 0 ? this.fragOpcode === 0 : this.fragOpcode !== 0) {
+        const fragOpcode = this.read === null ? 0 : this.read.fragOpcode;
+        if (opcode === 0 ? fragOpcode === 0 : fragOpcode !== 0) {
           return this.fail(1002, opcode === 0 ? 'continuation frame without a message to continue' : 'new message before the fragmented one ended');
         }
-        if (len > this.maxPayload - this.fragBytes) return this.fail(1009, `message over ${this.maxPayload} bytes`);
+        if (len > maxPayload - (this.read === null ? 0 : this.read.fragBytes)) return this.fail(1009, `message over ${maxPayload} bytes`);
       }
       const start = p + h + 4;
       const end = start + len;
@@ -291,17 +310,19 @@ export class LeanSocket {
           if (opcode === 1 && !isUtf8(message)) return this.fail(1007, 'text message is not valid UTF-8');
           this.handler.onMessage(message, opcode === 2);
         } else {
-          this.fragOpcode = opcode;
+          (this.read ??= new ReadState()).fragOpcode = opcode;
           this.appendFragment(data, start, end);
         }
       } else if (opcode === 0) {
         this.appendFragment(data, start, end);
         if (fin) {
-          const message = this.fragBuf.subarray(0, this.fragBytes);
-          const binary = this.fragOpcode === 2;
-          this.fragBuf = EMPTY;
-          this.fragBytes = 0;
-          this.fragOpcode = 0;
+          const r = this.read!;
+          const message = r.fragBuf.subarray(0, r.fragBytes);
+          const binary = r.fragOpcode === 2;
+          r.fragBuf = EMPTY;
+          r.fragBytes = 0;
+          r.fragOpcode = 0;
+          this.dropReadStateIfIdle();
           if (!binary && !isUtf8(message)) return this.fail(1007, 'text message is not valid UTF-8');
           this.handler.onMessage(message, binary);
         }
@@ -317,27 +338,35 @@ export class LeanSocket {
 
   /** Copies data[start..end) after the fragmented message's bytes so far (the size was checked against maxPayload). */
   private appendFragment(data: Buffer, start: number, end: number): void {
+    const r = (this.read ??= new ReadState());
     const len = end - start;
-    const need = this.fragBytes + len;
-    if (need > this.fragBuf.length) {
-      const grown = Buffer.allocUnsafe(Math.min(this.maxPayload, Math.max(256, need, 2 * this.fragBuf.length)));
-      this.fragBuf.copy(grown, 0, 0, this.fragBytes);
-      this.fragBuf = grown;
+    const need = r.fragBytes + len;
+    if (need > r.fragBuf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.options.maxPayload, Math.max(256, need, 2 * r.fragBuf.length)));
+      r.fragBuf.copy(grown, 0, 0, r.fragBytes);
+      r.fragBuf = grown;
     }
-    data.copy(this.fragBuf, this.fragBytes, start, end);
-    this.fragBytes = need;
+    data.copy(r.fragBuf, r.fragBytes, start, end);
+    r.fragBytes = need;
   }
 
   /** Keeps data[p..] until `need` bytes of it are there. */
   private keep(data: Buffer, p: number, need: number): void {
+    const r = (this.read ??= new ReadState());
     const rest = data.subarray(p);
-    this.pending = [rest];
-    this.pendingBytes = rest.length;
-    this.need = need;
+    r.pending = [rest];
+    r.pendingBytes = rest.length;
+    r.need = need;
+  }
+
+  /** Forgets the reader's state once it holds nothing (no split frame, no fragmented message). */
+  private dropReadStateIfIdle(): void {
+    const r = this.read;
+    if (r !== null && r.pendingBytes === 0 && r.fragOpcode === 0) this.read = null;
   }
 
   private onCloseFrame(payload: Buffer): void {
-    this.reading = false;
+    this.flags &= ~Flag.READING;
     let code = 1005;
     let reason: Buffer = EMPTY;
     if (payload.length === 1) return this.fail(1002, 'close frame payload of 1 byte');
@@ -348,7 +377,7 @@ export class LeanSocket {
       if (!isUtf8(reason)) return this.fail(1007, 'close reason is not valid UTF-8');
     }
     // Echo it (RFC 6455 §5.5.1) unless ours went first, then end the TCP connection: the server closes first.
-    if (!this.closeSent) this.sendCloseFrame(code === 1005 ? EMPTY : payload.subarray(0, 2));
+    if ((this.flags & Flag.CLOSE_SENT) === 0) this.sendCloseFrame(code === 1005 ? EMPTY : payload.subarray(0, 2));
     this.state = State.CLOSING;
     this.socket.end();
   }
@@ -363,22 +392,20 @@ export class LeanSocket {
   onSocketClose(): void {
     if (this.state === State.CLOSED) return;
     this.state = State.CLOSED;
-    this.reading = false;
+    this.flags &= ~Flag.READING;
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = null;
-    this.pending = NO_BUFFERS;
-    this.fragBuf = EMPTY;
-    this.registry?.delete(this);
+    this.read = null;
+    this.options.registry?.delete(this);
     this.handler.onClose();
   }
 
   /** Fails the connection: a close frame with `code`, then the socket ends; nothing more is read. */
   private fail(code: LeanProtocolError['code'], reason: string): void {
-    this.reading = false;
-    this.pending = NO_BUFFERS;
-    this.pendingBytes = 0;
+    this.flags &= ~Flag.READING;
+    this.read = null;
     if (this.state === State.OPEN) this.handler.onProtocolError?.({ code, reason });
-    if (!this.closeSent) this.sendClose(code, reason);
+    if ((this.flags & Flag.CLOSE_SENT) === 0) this.sendClose(code, reason);
     this.state = State.CLOSING;
     this.socket.end();
     this.armCloseTimer();
@@ -394,10 +421,10 @@ export class LeanSocket {
 
   private sendCloseFrame(payload: Buffer): void {
     // Frames held for the end of this loop iteration (ws-sink.ts) go before the close.
-    const flush = this.beforeClose;
+    const before = this.beforeClose;
     this.beforeClose = null;
-    flush?.();
-    this.closeSent = true;
+    before?.flush();
+    this.flags |= Flag.CLOSE_SENT;
     if (this.socket.writable) this.socket.write(controlFrame(0x88, payload));
   }
 }

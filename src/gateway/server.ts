@@ -12,12 +12,12 @@ import client from 'prom-client';
 import { BrigadeError, CloseCodes } from '../protocol/index.ts';
 import { RateLimiter, type AppListing, type Hub, type HttpRoute, type Logger, type Session, type SocketAcceptor } from '../core/index.ts';
 import { LeanFrameSocket } from './frame-socket.ts';
-import { FrameRateLimiter } from './frame-rate.ts';
+import { admitFrame, initFrameRate, type FrameRateState } from './frame-rate.ts';
 import type { IdentityIssuer } from './identity.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import { acceptLeanUpgrade, type LeanHandler, type LeanSocket } from './lean-ws.ts';
+import { acceptLeanUpgrade, type LeanHandler, type LeanSocket, type LeanSocketOptions } from './lean-ws.ts';
 import { serveStatic } from './static-files.ts';
-import { wsSink } from './ws-sink.ts';
+import { WsSink } from './ws-sink.ts';
 
 export interface GatewayOptions {
   host: string;
@@ -66,12 +66,15 @@ export class Gateway {
   private draining = false;
   /** Identity tokens minted per client address (token buckets). */
   private readonly identityLimiter: RateLimiter;
+  /** One options object for every socket (each keeps a reference, not a copy). */
+  private readonly leanOptions: LeanSocketOptions;
 
   constructor(private readonly options: GatewayOptions, private readonly deps: GatewayDeps) {
     this.refusals = new client.Counter({
       name: 'brigade_connections_refused_total', help: 'WebSocket upgrades refused by a connection limit',
       labelNames: ['reason'], registers: [deps.metrics.registry],
     });
+    this.leanOptions = { maxPayload: options.maxFrameBytes, registry: this.sockets };
     this.identityLimiter = new RateLimiter(options.identityPerMinutePerIp / 60, Math.max(1, options.identityPerMinutePerIp));
     this.http = createServer((req, res) => this.onRequest(req, res));
     this.http.on('upgrade', (req, socket, head) => {
@@ -83,7 +86,7 @@ export class Gateway {
       }
       const ip = this.clientIp(req);
       if (!this.admit(ip, socket)) return;
-      const lean = acceptLeanUpgrade(req, socket, head, { maxPayload: options.maxFrameBytes, registry: this.sockets });
+      const lean = acceptLeanUpgrade(req, socket, head, this.leanOptions);
       if (!lean) return;
       if (route) route.accept(new LeanFrameSocket(lean, ip, req.url ?? path));
       else this.onConnection(lean, req, ip);
@@ -185,9 +188,11 @@ export class Gateway {
       if (check.ok) userId = check.userId;
       else tokenError = new BrigadeError('INVALID_TOKEN', `${check.reason}; connected as anonymous (read-only)`);
     }
-    const session = hub.connect(wsSink(socket), { userId, ip });
+    const conn = new CoreConnection(socket, this.options.maxFramesPerSecond);
+    const session = hub.connect(conn, { userId, ip });
+    conn.session = session;
     if (tokenError) session.sendError(0, tokenError);
-    socket.handler = new CoreConnection(socket, session, this.options.maxFramesPerSecond);
+    socket.handler = conn;
   }
 
   /**
@@ -256,24 +261,33 @@ export class Gateway {
   }
 }
 
-/** A core protocol connection: its session and its frame-rate limit; the socket's handler (no closure per connection). */
-class CoreConnection implements LeanHandler {
-  private readonly limiter: FrameRateLimiter;
+/**
+ * A core protocol connection in one object (no closure per connection): the session's sink (WsSink),
+ * the socket's handler, and its frame-rate buckets (frame-rate.ts), so an idle connection costs one
+ * object here instead of three (docs/BENCHMARKS.md, idle memory).
+ */
+class CoreConnection extends WsSink implements LeanHandler, FrameRateState {
+  /** Set right after hub.connect(this): nothing is read before the socket starts. */
+  session: Session | null = null;
+  tokens = 0;
+  floodTokens = 0;
+  atMs = 0;
 
-  constructor(private readonly socket: LeanSocket, private readonly session: Session, private readonly maxFramesPerSecond: number) {
-    this.limiter = new FrameRateLimiter(maxFramesPerSecond);
+  constructor(socket: LeanSocket, readonly rate: number) {
+    super(socket);
+    initFrameRate(this);
   }
 
   onMessage(data: Buffer, isBinary: boolean): void {
-    const { session } = this;
-    const admission = this.limiter.admit();
+    const session = this.session!;
+    const admission = admitFrame(this);
     if (admission === 'flood') {
       this.socket.close(CloseCodes.FLOODING, 'frame rate far over the limit');
       return;
     }
     if (admission > 0) {
       // Every refused frame is answered, by its own request id when it has one (frame-rate.ts).
-      const limit = this.maxFramesPerSecond;
+      const limit = this.rate;
       session.sendError(isBinary ? requestIdOf(data) : 0, new BrigadeError('RATE_LIMITED',
         `more than ${limit} frames/s on this connection (--max-frames-per-second); this frame was not handled: send it again in ${admission} ms`, admission));
       return;
@@ -285,7 +299,7 @@ class CoreConnection implements LeanHandler {
   }
 
   onClose(): void {
-    this.session.close();
+    this.session?.close();
   }
 }
 

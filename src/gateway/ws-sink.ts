@@ -48,15 +48,15 @@ export function flushSinks(): void {
  * accesses stay monomorphic (object literals with getters each got their own accessor pair, and the
  * loop fell back to V8's generic LoadIC: about 5 % of the server's CPU at 5,000 viewers).
  */
-class WsSink implements Sink {
+export class WsSink implements Sink {
   /** The first frame held for this iteration's write (the fan-out's usual only one), or null. */
   private first: Uint8Array | null = null;
   /** Any more, in order (allocated only when a connection gets several frames in one iteration). */
   private more: Uint8Array[] | null = null;
   private pendingBytes = 0;
 
-  constructor(private readonly socket: LeanSocket) {
-    socket.beforeClose = () => this.flush();
+  constructor(protected readonly socket: LeanSocket) {
+    socket.beforeClose = this;
   }
 
   send(frame: Uint8Array): void {
@@ -74,6 +74,26 @@ class WsSink implements Sink {
     }
     this.pendingBytes += frame.length;
     if (this.pendingBytes >= CORK_BYTES) this.flush();
+  }
+
+  /**
+   * The fan-out's frame: written at once, with whatever this connection holds in front of it (the
+   * tick's ACKs), instead of joining the held list to be written at the end of the iteration.
+   * Publishers hear their ACKs before the fan-out writes to anyone else: whatever other connections
+   * hold (the tick's ACKs and errors) is written first, at the first such frame of the iteration.
+   * A publisher that also subscribes gets its ACKs and the batch in two writes when the fan-out
+   * reaches it after that flush (one write when it comes first).
+   */
+  sendLast(frame: Uint8Array): void {
+    if (this.first === null) {
+      if (held.length !== 0) flushSinks();
+      sinkWrites.total++;
+      this.socket.write(framed(frame));
+      return;
+    }
+    if (this.more === null) this.more = [frame];
+    else this.more.push(frame);
+    this.flush();
   }
 
   /** One write with every held frame (the fan-out's shared frame, framed once, when it is alone). */

@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { shippedNodeFlags, startBrigade } from './listening.ts';
 import { cmdline } from './proc.ts';
@@ -139,8 +139,10 @@ export async function startTarget(target: Target, o: BenchOptions, onUnexpectedE
 async function startBrigadeTarget(
   o: BenchOptions, children: ChildProcess[], dirs: string[], watch: (p: ChildProcess, what: string) => void, stop: () => Promise<void>,
 ): Promise<RunningTarget> {
-  const cli = join(ROOT, 'bin', 'brigade.js');
-  if (!existsSync(join(ROOT, 'dist', 'cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first');
+  // BRIGADE_BENCH_SERVER_CLI: another build's bin/brigade.js (its dist/ built), to compare two builds
+  // under the same simulator in alternating runs (bench/compare-rounds.ts --baseline-cli).
+  const cli = resolve(process.env.BRIGADE_BENCH_SERVER_CLI ?? join(ROOT, 'bin', 'brigade.js'));
+  if (!existsSync(join(dirname(dirname(cli)), 'dist', 'cli.js'))) throw new Error(`${join(dirname(dirname(cli)), 'dist', 'cli.js')} is missing: run \`npm run build\` first`);
   const processes: ServerProcessInfo[] = [];
   const commands: string[] = [];
   const common = [
@@ -176,7 +178,7 @@ async function startBrigadeTarget(
     urls.push(`ws://127.0.0.1:${started.port}`);
     httpUrls.push(`http://127.0.0.1:${started.port}`);
     processes.push({ pid: started.pid, role: `brigade ${k}`, url: urls[k] });
-    if (k === 0) commands.push(`node ${nodeFlags.map((f) => f + ' ').join('')}bin/brigade.js ${['serve', ...common, ...engineArgs].join(' ')} --data <temp dir> --identity-secret <random> --admin-token <random>${o.workers > 1 ? ` (x${o.workers}, one per port)` : ''}`);
+    if (k === 0) commands.push(`node ${nodeFlags.map((f) => f + ' ').join('')}${process.env.BRIGADE_BENCH_SERVER_CLI ? cli : 'bin/brigade.js'} ${['serve', ...common, ...engineArgs].join(' ')} --data <temp dir> --identity-secret <random> --admin-token <random>${o.workers > 1 ? ` (x${o.workers}, one per port)` : ''}`);
   }
   return { target: 'brigade', urls, httpUrls, processes, commands, stop };
 }

@@ -10,12 +10,12 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rotation, summarize, type BenchFile, type CompareRounds } from '../../bench/compare-rounds.ts';
+import { groups, rotation, summarize, type BenchFile, type CompareRounds } from '../../bench/compare-rounds.ts';
 import { runForResult } from '../../bench/lib/rounds.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-function file(order: string[], figures: Record<string, [frames: number, cpuSeconds: number]>): BenchFile {
+function file(order: string[], figures: Record<string, [frames: number, cpuSeconds: number, simMicrosPerFrame?: number]>): BenchFile {
   return {
     startedAt: '2026-11-22T00:00:00.000Z',
     machine: { cores: 2, cpuModel: 'test', node: 'v20' },
@@ -26,6 +26,7 @@ function file(order: string[], figures: Record<string, [frames: number, cpuSecon
       delivered: { frames: figures[target][0] },
       server: { cpuSeconds: figures[target][1], rss: { perViewerKB: 5 } },
       headline: { framesPerServerCpuSecond: Math.round(figures[target][0] / figures[target][1]), latencyMs: { p99: 10 }, converged: true },
+      simulator: { cpuMicrosecondsPerFrame: figures[target][2] ?? 10 },
     })),
   };
 }
@@ -48,6 +49,25 @@ describe('compare rounds', () => {
     assert.equal(r.ratios.net.target, 0.9);
     assert.deepEqual(r.rounds.map((x) => x.order.join(',')), ['brigade,net', 'net,brigade']);
     assert.throws(() => summarize([file(['brigade', 'net'], { brigade: [1, 1], net: [1, 1] }), file(['brigade'], { brigade: [1, 1] })], ['a', 'b'], 'cmd', new Date(0)), /a round without net/);
+  });
+
+  it('flags the slots whose simulator spent over 1.1x its median per frame, and pools the others apart', () => {
+    const r = summarize([
+      file(['brigade', 'net'], { brigade: [1000, 1, 10], net: [1000, 1, 12] }),
+      file(['net', 'brigade'], { brigade: [1000, 2, 13], net: [1000, 1, 12] }), // Brigade's slot slow: 13 > 1.1 × 10
+      file(['brigade', 'net'], { brigade: [1000, 1, 10], net: [1000, 2, 20] }), // raw net's slot slow
+    ], ['a', 'b', 'c'], 'cmd', new Date(0));
+    assert.deepEqual(r.rounds.map((x) => x.slow), [[], ['brigade'], ['net']]);
+    assert.equal(r.pooled.brigade.perCpuSecond, 750);
+    assert.deepEqual(r.pooled.brigade.steady, { rounds: 2, frames: 2000, cpuSeconds: 2, perCpuSecond: 1000 });
+    assert.equal(r.pooled.net.steady!.perCpuSecond, 1000);
+    assert.equal(r.ratios.net.steady, 1);
+    assert.equal(r.ratios.net.pooled, 1);
+  });
+
+  it('runs the baseline build on its own, in its place in the rotation', () => {
+    assert.deepEqual(groups(['brigade', 'net', 'baseline', 'uws']), [['brigade', 'net'], ['baseline'], ['uws']]);
+    assert.deepEqual(groups(['baseline', 'brigade', 'net']), [['baseline'], ['brigade', 'net']]);
   });
 
   it('runs real rounds end to end and writes the pooled result', { timeout: 240_000 }, async () => {
