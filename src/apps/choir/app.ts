@@ -121,6 +121,22 @@ export const choirApp: App<ChoirOptions> = {
       if (typeof delayMs !== 'number' || !(delayMs >= 0) || delayMs > o.bufferMs - o.aheadMs) throw new BrigadeError('INVALID_REQUEST', `delayMs is 0..${o.bufferMs - o.aheadMs}`);
       if (typeof gain !== 'number' || !(gain >= 0 && gain <= 4)) throw new BrigadeError('INVALID_REQUEST', 'gain is 0..4');
       const name = typeof b.name === 'string' ? b.name.slice(0, 64) : '';
+      // A rejoin after a lost connection (docs/choir.md "Rejoining"): the singer this page was
+      // before gives up its place (and the lead, if it led) to the new one at once, instead of
+      // idling out after --choir-singer-idle-ms. One that is not here (the node restarted, another
+      // room, a wrong key) is no one to replace: the join goes on as a fresh one.
+      const replaces = b.replaces ?? null;
+      if (replaces !== null && (typeof replaces !== 'object' || typeof (replaces as { singer?: unknown }).singer !== 'number' || typeof (replaces as { key?: unknown }).key !== 'string')) {
+        throw new BrigadeError('INVALID_REQUEST', 'replaces is {singer: number, key: string} or null');
+      }
+      const old = replaces ? singers.get((replaces as { singer: number }).singer) : undefined;
+      const replaced = old && old.room === room && old.singer.key === (replaces as { key: string }).key ? old.singer : null;
+      const wasLeader = replaced !== null && room.leader === replaced.id;
+      if (replaced) {
+        singers.delete(replaced.id);
+        room.leave(replaced.id);
+        pool.unpin(replaced.id);
+      }
       const id = nextSinger++;
       const key = randomBytes(8).toString('hex');
       const shard = pool.pin(id);
@@ -133,7 +149,8 @@ export const choirApp: App<ChoirOptions> = {
         throw err;
       }
       singers.set(id, { room, singer });
-      return { singer: id, key, shard, delaySamples: singer.delaySamples, node: core.nodeId, url: core.publicUrl(), ...room.state() };
+      if (wasLeader) room.leader = id;
+      return { singer: id, key, shard, replaced: replaced?.id ?? null, delaySamples: singer.delaySamples, node: core.nodeId, url: core.publicUrl(), ...room.state() };
     });
     core.request('choir.leave', (req) => {
       const b = body(req);
