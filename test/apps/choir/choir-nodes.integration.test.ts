@@ -15,6 +15,7 @@ import { decodeReply, encodeFrame } from '../../../src/apps/choir/wire.ts';
 import { eventually } from '../../helpers/eventually.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.ts';
 import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
+import { ChoirLink } from '../../../web/choir/link.ts';
 
 interface Joined { singer: number; key: string; node: string; url: string; clock: number }
 interface Elsewhere { room: string; elsewhere: string; node: string; retryAfterMs: number }
@@ -22,6 +23,7 @@ interface Elsewhere { room: string; elsewhere: string; node: string; retryAfterM
 let redis: RedisServer;
 const servers: ServerProcess[] = [];
 const clients: BrigadeClient[] = [];
+const links: ChoirLink[] = [];
 const CLAIM_MS = 1000;
 const nodeArgs = () => ['--apps', 'choir', '--redis', redis.url, '--redis-prefix', `choir-nodes-${process.pid}:`,
   '--choir-claim-ms', String(CLAIM_MS), '--choir-shards', '1', '--choir-buffer-ms', '4000'];
@@ -29,6 +31,7 @@ const nodeArgs = () => ['--apps', 'choir', '--redis', redis.url, '--redis-prefix
 before(async () => { redis = await startRedis(); });
 after(async () => {
   for (const c of clients) c.close();
+  for (const l of links) await l.leave();
   for (const s of servers) { await s.kill(); s.cleanup(); }
   await redis.destroy();
 });
@@ -87,6 +90,15 @@ describe('choir over many nodes (redis)', () => {
     const other = await joinVia(b.wsUrl, 'other-hall');
     assert.ok('joined' in other && other.joined.url === b.url);
 
+    // The page's link (web/choir/link.ts) enters at b, follows `elsewhere` to a, and rejoins by
+    // itself after a's death, through b once the claim runs out (a fresh join: a's singer is gone).
+    assert.ok('joined' in await joinVia(a.wsUrl, 'aisle'), 'node a takes the room aisle');
+    const link = new ChoirLink(b.wsUrl, { room: 'aisle', delayMs: 500 }, { WebSocket: WebSocket as never, backoff: { minDelayMs: 50, maxDelayMs: 400 }, onJoined: () => {} });
+    links.push(link);
+    const linked = await link.start();
+    assert.equal(linked.url, a.url, 'the link followed elsewhere to node a');
+    assert.ok(await frameWorks(link.client!, linked));
+
     // Node a dies without a word: its claim runs out, and the singers reconnect through node b.
     await a.kill();
     const closed = await eventually(() => !first.client.connected || null, { what: 'the singer\'s socket to node a closes' });
@@ -99,6 +111,11 @@ describe('choir over many nodes (redis)', () => {
     assert.ok(await frameWorks(moved.client, moved.joined), 'node b serves its frames');
     const state = await moved.client.request<{ singers: unknown[] }>('choir.state', { room: 'hall' });
     assert.equal(state.singers.length, 1, 'a fresh room: only the singer that came back (the buffer and the old singers are gone)');
+    await eventually(() => link.rejoins === 1 && link.status.state === 'joined', { what: 'the link to rejoin through node b', timeoutMs: 20_000, intervalMs: 100 });
+    assert.equal(link.joined!.url, b.url);
+    assert.equal(link.joined!.replaced, null, 'a fresh join: the singer before lived on node a');
+    assert.equal(link.joined!.delaySamples, 24_000, 'the same delay');
+    assert.ok(await frameWorks(link.client!, link.joined!), 'node b serves the rejoined singer');
   });
 
   it('--workers 2 spreads rooms over both processes, and a killed worker\'s rooms come back on the restarted cluster', async () => {
