@@ -30,6 +30,7 @@ export interface ChoirOptions {
   deadlineMs: number;
   claimMs: number;
   ownerCodec: number;
+  shardSpinUs: number;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -52,6 +53,7 @@ export const choirApp: App<ChoirOptions> = {
     complexity: { default: 5, help: 'Opus encoder complexity 0..10', validate: (v) => (v <= 10 ? null : '0..10') },
     singerIdleMs: { default: 15_000, help: 'a singer who sends nothing this long leaves the room, ms' },
     deadlineMs: { default: 20, help: 'a mix answered later than this after its frame arrived counts as a deadline miss, ms' },
+    shardSpinUs: { default: 0, help: 'how long a codec shard spins on its status word after a reply before it sleeps in Atomics.wait, µs (0: sleeps at once)', validate: (v) => (v <= 5000 ? null : '0..5000') },
     claimMs: { default: 5000, help: 'a room\'s claim on its node (engine), renewed every third of it; a room whose node died moves after this, ms', validate: (v) => (v >= 300 ? null : 'at least 300') },
     ownerCodec: { default: 0, help: '1: run every singer\'s Opus codec in the owner thread, no shards (the unsharded baseline of the benchmarks)', validate: (v) => (v === 0 || v === 1 ? null : '0 or 1') },
   },
@@ -60,7 +62,7 @@ export const choirApp: App<ChoirOptions> = {
     const o = core.options;
     if (o.aheadMs >= o.bufferMs) throw new Error('choir: --choir-ahead-ms must be less than --choir-buffer-ms');
     const shardCount = o.shards > 0 ? o.shards : Math.max(1, availableParallelism() - 1);
-    const codecOptions = { count: shardCount, bitrate: o.bitrate, complexity: o.complexity };
+    const codecOptions = { count: shardCount, bitrate: o.bitrate, complexity: o.complexity, spinUs: o.shardSpinUs };
     const pool: Codecs = o.ownerCodec === 1 ? new OwnerCodecs(codecOptions) : new ShardPool(codecOptions);
     const rooms = new Map<string, Room & { created: number }>();
     const placement = new RoomPlacement(core, o.claimMs);
@@ -277,6 +279,11 @@ function registerChoirMetrics(registry: client.Registry, rooms: Map<string, Room
   figureCounter('brigade_choir_shard_rpc_seconds_total', 'Sum of the RPCs\' round trips to each codec shard, seconds', (f) => f.rpcSeconds);
   figureCounter('brigade_choir_shard_jobs_total', 'Frames (jobs) sent to each codec shard', (f) => f.jobs);
   figureCounter('brigade_choir_shard_wait_seconds_total', 'Sum of the jobs\' waits in each shard\'s queue before their RPC went out, seconds', (f) => f.waitSeconds);
+  figureCounter('brigade_choir_shard_wake_seconds_total', 'Sum over RPCs of REQUEST stored → the shard picks it up (its Atomics.wait wake-up), seconds', (f) => f.shardWakeSeconds);
+  figureCounter('brigade_choir_shard_work_seconds_total', 'Sum over RPCs of the shard\'s work: picked up → REPLY ready, seconds', (f) => f.shardWorkSeconds);
+  figureCounter('brigade_choir_shard_owner_wake_seconds_total', 'Sum over RPCs of REPLY ready → the owner reads it (Atomics.waitAsync on the event loop), seconds', (f) => f.ownerWakeSeconds);
+  figureCounter('brigade_choir_shard_backlog_rpcs_total', 'RPCs whose jobs were already queued when the previous reply was ready', (f) => f.backlogRpcs);
+  figureCounter('brigade_choir_shard_backlog_gap_seconds_total', 'Sum over those RPCs of previous REPLY ready → this REQUEST stored (the shard waiting on the owner), seconds', (f) => f.backlogGapSeconds);
   figureCounter('brigade_choir_shard_restarts_total', 'Codec shard threads restarted (exited, threw, or did not answer in time)', (f) => f.restarts);
   new client.Gauge({
     name: 'brigade_choir_shard_queue_depth', help: 'Codec calls waiting for or in each shard\'s RPC', labelNames: ['shard'], registers: [registry],

@@ -42,6 +42,8 @@ export interface ShardData {
   bitrate: number;
   complexity: number;
   testFaults?: boolean;
+  /** How long the shard checks for the next request after replying before it sleeps in Atomics.wait, µs (0: sleeps at once). */
+  spinUs?: number;
 }
 
 const FRAME_BYTES = 960 * 2;
@@ -64,6 +66,11 @@ const encoder = new TextEncoder();
 
 function main(): void {
   const { sab, bitrate, complexity, testFaults } = workerData as ShardData;
+  const spinMs = Math.max(0, (workerData as ShardData).spinUs ?? 0) / 1000;
+  /** Until when (performance.now()) the shard spins on the status word instead of sleeping. */
+  let spinUntil = 0;
+  /** Epoch ms with a fraction: comparable with the owner's thread (each thread has its own timeOrigin). */
+  const epochMs = () => performance.timeOrigin + performance.now();
   const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: OpusCtor };
   const codecs = new Map<number, OpusCodec>();
   const codecOf = (s: number): OpusCodec => {
@@ -89,9 +96,13 @@ function main(): void {
     const st = Atomics.load(status, 0);
     if (st === STATUS_CLOSE) return;
     if (st !== STATUS_REQUEST) {
+      // Spinning briefly after a reply catches the owner's next batch without a futex sleep and
+      // wake-up (docs/choir.md "Hand-off"); past spinUntil the shard sleeps.
+      if (spinMs > 0 && performance.now() < spinUntil) continue;
       Atomics.wait(status, 0, st);
       continue;
     }
+    const pickedUp = epochMs();
     let replyJson: string;
     let replyLen = 0;
     const began = performance.now();
@@ -112,12 +123,14 @@ function main(): void {
     if (!fromProc) cpu = busySeconds;
     else if (ended - cpuReadAt >= CPU_READ_EVERY_MS) { cpu = threadCpuSeconds() ?? cpu; cpuReadAt = ended; }
     try {
-      writeJsonOver(sab, encoder.encode(`{${replyJson},"cpu":${cpu}}`), replyLen);
+      // "at": when this request was picked up and when its reply was ready, epoch ms (the owner's stage figures).
+      writeJsonOver(sab, encoder.encode(`{${replyJson},"cpu":${cpu},"at":[${pickedUp},${epochMs()}]}`), replyLen);
     } catch (err) {
       writeMessage(sab, encodeJson({ err: 'CHOIR_RPC_TOO_LARGE', msg: `reply: ${(err as Error).message}`, cpu }), new Uint8Array(0));
     }
     Atomics.store(status, 0, STATUS_REPLY);
     Atomics.notify(status, 0);
+    if (spinMs > 0) spinUntil = performance.now() + spinMs;
   }
 }
 

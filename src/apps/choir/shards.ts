@@ -47,6 +47,14 @@ export interface ShardOptions {
   timeoutMs?: number;
   /** Serve the fault ops (tests of a shard that dies or hangs). Never set by the app. */
   testFaults?: boolean;
+  /** How long a shard spins on its status word after a reply before it sleeps in Atomics.wait, µs (0). */
+  spinUs?: number;
+  /**
+   * Send the next batch as soon as a reply is read, before the finished batch's jobs go on (true,
+   * the default); false: on the next turn of the event loop (setImmediate), as before. The
+   * hand-off benchmark compares both.
+   */
+  flushOnReply?: boolean;
 }
 
 interface Job {
@@ -89,7 +97,10 @@ class Shard {
   sentAt = 0;
   readyNow = false;
   notBefore = 0;
-  figures: ShardFigures = { rpcs: 0, rpcSeconds: 0, jobs: 0, waitSeconds: 0, restarts: 0 };
+  figures: ShardFigures = { rpcs: 0, rpcSeconds: 0, jobs: 0, waitSeconds: 0, restarts: 0, shardWakeSeconds: 0, shardWorkSeconds: 0, ownerWakeSeconds: 0, backlogRpcs: 0, backlogGapSeconds: 0 };
+  /** Epoch ms (timeOrigin + now, comparable with the shard's stamps) of this RPC's REQUEST and of the last REPLY's readiness. */
+  private requestedAt = 0;
+  private lastReplyReadyAt = 0;
   /** CPU seconds of the current thread (from its last reply) and of the threads before it. */
   cpuNow = 0;
   cpuBefore = 0;
@@ -105,9 +116,11 @@ class Shard {
     this.cpuBefore += this.cpuNow;
     this.cpuNow = 0;
     this.readyNow = false;
+    this.lastReplyReadyAt = 0;
     const gen = ++this.generation;
     const worker = workerFor({
       sab: this.sab, index: this.index, bitrate: this.options.bitrate, complexity: this.options.complexity, testFaults: this.options.testFaults === true,
+      spinUs: this.options.spinUs ?? 0,
     });
     this.worker = worker;
     worker.unref();
@@ -243,29 +256,48 @@ class Shard {
       return;
     }
     if (this.inFlight !== batch) return; // failed meanwhile (the shard died)
+    const seenAt = performance.timeOrigin + performance.now();
     this.inFlight = null;
-    const r = json as { err?: string; msg?: string; cpu?: number; items?: ({ len: number } | { err: string; msg: string })[] };
+    const r = json as { err?: string; msg?: string; cpu?: number; at?: [number, number]; items?: ({ len: number } | { err: string; msg: string })[] };
     if (typeof r.cpu === 'number') this.cpuNow = r.cpu;
+    if (Array.isArray(r.at) && r.at.length === 2) this.stages(batch, r.at[0], r.at[1], seenAt);
     const itemCount = batch.reduce((a, j) => a + j.ops.length, 0);
+    let results: (Uint8Array | BrigadeError)[][] | Error;
     if (r.err || !Array.isArray(r.items) || r.items.length !== itemCount) {
-      const err = new BrigadeError((r.err as 'CHOIR_RPC_MALFORMED') ?? 'CHOIR_RPC_MALFORMED', r.msg ?? 'the shard\'s reply does not match the request');
-      for (const j of batch) j.reject(err);
+      results = new BrigadeError((r.err as 'CHOIR_RPC_MALFORMED') ?? 'CHOIR_RPC_MALFORMED', r.msg ?? 'the shard\'s reply does not match the request');
     } else {
       // Each output is copied out of the shared buffer once (slice: its own aligned ArrayBuffer).
       const bytes = new Uint8Array(sab);
       let off = DATA_AT, i = 0;
-      for (const j of batch) {
-        const outs: (Uint8Array | BrigadeError)[] = [];
-        for (let k = 0; k < j.ops.length; k++) {
-          const it = r.items[i++];
-          if ('err' in it) outs.push(new BrigadeError(it.err as 'CHOIR_BAD_OPUS', it.msg));
-          else { outs.push(bytes.slice(off, off + it.len)); off += it.len; }
-        }
-        j.resolve(outs);
-      }
+      results = batch.map((j) => j.ops.map(() => {
+        const it = r.items![i++];
+        if ('err' in it) return new BrigadeError(it.err as 'CHOIR_BAD_OPUS', it.msg);
+        const out = bytes.slice(off, off + it.len);
+        off += it.len;
+        return out;
+      }));
     }
     Atomics.store(statusWord(sab), 0, STATUS_IDLE);
-    this.schedule();
+    // The next batch goes out before this one's jobs go on (their room writes and replies run while
+    // the shard codes the next batch): the shard does not wait for a turn of the owner's loop.
+    if (this.options.flushOnReply === false) this.schedule();
+    else this.flush();
+    if (results instanceof Error) for (const j of batch) j.reject(results);
+    else batch.forEach((j, k) => j.resolve((results as (Uint8Array | BrigadeError)[][])[k]));
+  }
+
+  /** Adds one round trip's hand-off stages to the figures (epoch ms: the shard's stamps and the owner's). */
+  private stages(batch: Job[], pickedUp: number, ready: number, seenAt: number): void {
+    const f = this.figures;
+    f.shardWakeSeconds += Math.max(0, pickedUp - this.requestedAt) / 1000;
+    f.shardWorkSeconds += Math.max(0, ready - pickedUp) / 1000;
+    f.ownerWakeSeconds += Math.max(0, seenAt - ready) / 1000;
+    const firstQueued = performance.timeOrigin + Math.min(...batch.map((j) => j.queuedAt));
+    if (this.lastReplyReadyAt > 0 && firstQueued < this.lastReplyReadyAt) {
+      f.backlogRpcs++;
+      f.backlogGapSeconds += Math.max(0, this.requestedAt - this.lastReplyReadyAt) / 1000;
+    }
+    this.lastReplyReadyAt = ready;
   }
 
   /**
@@ -276,6 +308,7 @@ class Shard {
     const status = statusWord(sab);
     if (Atomics.load(status, 0) !== STATUS_IDLE) throw choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} is busy`);
     const worker = this.worker!;
+    this.requestedAt = performance.timeOrigin + performance.now();
     Atomics.store(status, 0, STATUS_REQUEST);
     Atomics.notify(status, 0);
     const sent = performance.now();
