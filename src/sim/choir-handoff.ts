@@ -22,9 +22,10 @@ const require = createRequire(import.meta.url);
 interface Opus { encode(pcm: Buffer): Buffer; setBitrate(b: number): void }
 const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: new (r: number, c: number) => Opus };
 
-export interface HandoffVariant { name: string; spinUs: number; flushOnReply: boolean }
+export interface HandoffVariant { name: string; lanes: number; spinUs: number; flushOnReply: boolean }
 export interface HandoffFigure {
   variant: string;
+  lanes: number;
   spinUs: number;
   flushOnReply: boolean;
   /** Frames offered per second (singers × 50). */
@@ -48,10 +49,10 @@ export interface HandoffFigure {
 }
 
 export const HANDOFF_VARIANTS: HandoffVariant[] = [
-  { name: 'before: next batch on the next loop turn, no spin', spinUs: 0, flushOnReply: false },
-  { name: 'next batch on the reply', spinUs: 0, flushOnReply: true },
-  { name: 'on the reply + shard spins 50 µs', spinUs: 50, flushOnReply: true },
-  { name: 'on the reply + shard spins 200 µs', spinUs: 200, flushOnReply: true },
+  { name: 'before: 1 lane, next batch on the next loop turn', lanes: 1, spinUs: 0, flushOnReply: false },
+  { name: '1 lane, next batch on the reply', lanes: 1, spinUs: 0, flushOnReply: true },
+  { name: '2 lanes (pipelined), next batch on the reply', lanes: 2, spinUs: 0, flushOnReply: true },
+  { name: '2 lanes + shard spins 50 µs', lanes: 2, spinUs: 50, flushOnReply: true },
 ];
 
 const r1 = (v: number) => Math.round(v * 10) / 10;
@@ -59,7 +60,7 @@ const r3 = (v: number) => Math.round(v * 1000) / 1000;
 
 async function one(v: HandoffVariant, rate: number, seconds: number, bitrate: number, complexity: number): Promise<HandoffFigure> {
   const singers = Math.max(1, Math.round(rate / 50));
-  const pool = new ShardPool({ count: 1, bitrate, complexity, spinUs: v.spinUs, flushOnReply: v.flushOnReply });
+  const pool = new ShardPool({ count: 1, bitrate, complexity, lanes: v.lanes, spinUs: v.spinUs, flushOnReply: v.flushOnReply });
   try {
     const voice = new OpusEncoder(48_000, 1);
     voice.setBitrate(32_000);
@@ -105,7 +106,7 @@ async function one(v: HandoffVariant, rate: number, seconds: number, bitrate: nu
     const per = (a: number, b: number) => r1(((a - b) / rpcs) * 1e6);
     const backlog = f.backlogRpcs - f0.backlogRpcs;
     return {
-      variant: v.name, spinUs: v.spinUs, flushOnReply: v.flushOnReply, rate,
+      variant: v.name, lanes: v.lanes, spinUs: v.spinUs, flushOnReply: v.flushOnReply, rate,
       framesPerSecond: Math.round(frames / wall),
       latencyP50Ms: r3(latency.quantile(0.5)), latencyP99Ms: r3(latency.quantile(0.99)), latencyMaxMs: r3(latency.quantile(1)), framesPerRpc: r1((f.jobs - f0.jobs) / rpcs),
       roundTripUs: per(f.rpcSeconds, f0.rpcSeconds), shardWakeUs: per(f.shardWakeSeconds, f0.shardWakeSeconds),

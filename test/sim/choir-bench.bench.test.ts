@@ -42,7 +42,7 @@ it('runs both modes and writes a result of the right shape', async () => {
     assert.equal(h.rate, 500);
     assert.ok(h.framesPerSecond > 0 && h.framesPerRpc >= 1 && h.shardWorkUs > 0 && h.latencyP50Ms > 0, JSON.stringify(h));
   }
-  assert.deepEqual(new Set(r.handoff.map((h) => `${h.spinUs} ${h.flushOnReply}`)).size, 4, 'four variants');
+  assert.deepEqual(new Set(r.handoff.map((h) => `${h.lanes} ${h.spinUs} ${h.flushOnReply}`)).size, 4, 'four variants');
   assert.ok(r.ceiling.framesPerCpuSecond > 0 && r.ceiling.singersPerCore > 0);
   assert.deepEqual(r.inner.map((i) => i.singersInRoom), [4, 16, 64, 256]);
   assert.match(readFileSync(chart, 'utf8'), /^<svg[\s\S]*% of mixes on time[\s\S]*<\/svg>$/);

@@ -37,7 +37,8 @@ interface OpusCodec {
 type OpusCtor = new (rate: number, channels: number) => OpusCodec;
 
 export interface ShardData {
-  sab: SharedArrayBuffer;
+  /** The RPC lanes, each a buffer in rpc.ts's layout, served in turn: 0, 1, …, 0 (ShardOptions.lanes). */
+  lanes: SharedArrayBuffer[];
   index: number;
   bitrate: number;
   complexity: number;
@@ -65,7 +66,7 @@ const OPUS_SET_COMPLEXITY = 4010;
 const encoder = new TextEncoder();
 
 function main(): void {
-  const { sab, bitrate, complexity, testFaults } = workerData as ShardData;
+  const { lanes, bitrate, complexity, testFaults } = workerData as ShardData;
   const spinMs = Math.max(0, (workerData as ShardData).spinUs ?? 0) / 1000;
   /** Until when (performance.now()) the shard spins on the status word instead of sleeping. */
   let spinUntil = 0;
@@ -83,8 +84,9 @@ function main(): void {
     }
     return c;
   };
-  const status = statusWord(sab);
-  const bytes = new Uint8Array(sab);
+  const statuses = lanes.map(statusWord);
+  const views = lanes.map((b) => new Uint8Array(b));
+  let lane = 0;
   // The one message a shard sends: it is loaded and listening (the owner's RPC timeouts start now).
   parentPort?.postMessage('ready');
   let cpu = threadCpuSeconds() ?? 0;
@@ -93,6 +95,9 @@ function main(): void {
   const fromProc = threadCpuSeconds() !== null;
 
   for (;;) {
+    // The lanes are served in turn: the owner sends in the same turn, so the next request is on
+    // the next lane, maybe already waiting there while this shard coded the last one.
+    const sab = lanes[lane], status = statuses[lane], bytes = views[lane];
     const st = Atomics.load(status, 0);
     if (st === STATUS_CLOSE) return;
     if (st !== STATUS_REQUEST) {
@@ -131,6 +136,7 @@ function main(): void {
     Atomics.store(status, 0, STATUS_REPLY);
     Atomics.notify(status, 0);
     if (spinMs > 0) spinUntil = performance.now() + spinMs;
+    lane = (lane + 1) % lanes.length;
   }
 }
 
