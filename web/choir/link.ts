@@ -109,7 +109,8 @@ export class ChoirLink {
   }
 
   /**
-   * One try: the entry URL, then at most one hop to the node an `elsewhere` names. Resolves with
+   * One try: the entry URL, then at most two hops to the nodes `elsewhere` names (a lighter node,
+   * then, in a race, the one that took the room meanwhile). Resolves with
    * the join, or with why not and how long to wait (a claim's time left, or the backoff).
    */
   private async tryJoin(attempt: number): Promise<{ joined: Joined } | { error: Error; retryAfterMs: number }> {
@@ -132,7 +133,7 @@ export class ChoirLink {
           const there = wsUrlOf(r.elsewhere);
           // The room's node is another one: go there now. Told our own URL (a node restarted where
           // its predecessor's claim has not run out), or told again: wait for the claim.
-          if (there !== url && hop === 0) { url = there; continue; }
+          if (there !== url && hop < 2) { url = there; continue; }
           return { error: new BrigadeError('UNAVAILABLE', `room ${r.room} is held by ${r.elsewhere} (node ${r.node}) for ${r.retryAfterMs} ms more`), retryAfterMs: Math.max(50, Math.min(r.retryAfterMs, 10_000)) };
         }
         if (this.closed) { client.close(); return { error: new BrigadeError('DISCONNECTED', 'the link was closed'), retryAfterMs: 0 }; }

@@ -114,7 +114,7 @@ export const choirApp: App<ChoirOptions> = {
       // A room lives on one node at a time: a room not here is claimed for this node, or the client
       // is told which node's URL holds it (docs/choir.md, "Many nodes").
       if (!rooms.has(b.room)) {
-        const elsewhere = await placement.claim(b.room);
+        const elsewhere = await placement.place(b.room, singers.size);
         if (elsewhere) return { room: b.room, elsewhere: elsewhere.url, node: elsewhere.node, retryAfterMs: elsewhere.retryAfterMs };
       }
       const room = roomOf(b.room, true);
@@ -208,6 +208,7 @@ export const choirApp: App<ChoirOptions> = {
     // Renew the claims of the rooms held here; a room whose claim another node now holds (this node
     // was cut off from the engine past --choir-claim-ms) is dropped here with its singers.
     core.tick(Math.max(100, Math.floor(o.claimMs / 3)), async () => {
+      await placement.publishLoad(singers.size).catch((err: unknown) => core.logger.warn({ err: String(err) }, 'choir: publishing this node\'s load failed'));
       for (const name of await placement.renew([...rooms.keys()])) {
         core.logger.warn({ room: name }, 'choir: another node holds this room\'s claim now; dropping it here');
         const room = rooms.get(name);

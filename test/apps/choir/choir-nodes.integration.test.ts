@@ -151,4 +151,26 @@ describe('choir over many nodes (redis)', () => {
     }, { what: 'room-0 re-claimed by a live worker', timeoutMs: 30_000, intervalMs: 200 });
     assert.ok(await frameWorks(back.client, back.joined));
   });
+
+  it('--workers 2 places a new room on the worker with fewer singers, wherever its first singer\'s connection landed', async () => {
+    const cluster = await startServer([...nodeArgs(), '--workers', '2', '--public-url', 'http://127.0.0.1:{port}']);
+    servers.push(cluster);
+    await eventually(() => cluster.logs.filter((l) => l.includes('"brigade listening"')).length >= 2, { what: 'both workers listen' });
+    // Six singers in one room make its worker the heavy one (later singers land on either worker and are sent there).
+    const big = await joinVia(cluster.wsUrl, 'big');
+    assert.ok('joined' in big);
+    const heavy = big.joined.node;
+    for (let i = 0; i < 5; i++) assert.ok('joined' in await joinVia(cluster.wsUrl, 'big'));
+    // The nodes publish their loads every third of the claim's time.
+    await new Promise((r) => setTimeout(r, CLAIM_MS));
+    // New rooms' first singers come through the shared port, landing on both workers in turn: every
+    // room goes to the light worker (its 0-3 singers stay at least 2 below the heavy one's 6).
+    const placed: string[] = [];
+    for (const room of ['small-1', 'small-2', 'small-3', 'small-4']) {
+      const r = await joinVia(cluster.wsUrl, room);
+      assert.ok('joined' in r, `${room} joined`);
+      placed.push(r.joined.node);
+    }
+    assert.ok(placed.every((n) => n !== heavy), `new rooms on the light worker, not on ${heavy}: ${placed.join(' ')}`);
+  });
 });
