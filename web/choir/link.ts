@@ -122,8 +122,13 @@ export class ChoirLink {
       // starts over from the entry URL (a long minimum delay keeps the SDK from racing it).
       const client = new BrigadeClient(url, { WebSocket: this.options.WebSocket, reconnect: { minDelayMs: 60_000, maxDelayMs: 60_000 } });
       client.on('error', () => {}); // each failure surfaces through ready() or the request
+      // A refused or dropped connection ends the attempt at once (the SDK would only schedule its own reconnect).
+      const dropped = new Promise<never>((_, reject) => {
+        const off = client.on('close', (info) => { off(); reject(new BrigadeError('DISCONNECTED', `no connection to ${url} (${info.code})`)); });
+      });
+      dropped.catch(() => {});
       try {
-        await withTimeout(client.ready(), timeoutMs, `connect to ${url}`);
+        await withTimeout(Promise.race([client.ready(), dropped]), timeoutMs, `connect to ${url}`);
         const previous = this.joined;
         const body = { ...this.ask, replaces: previous ? { singer: previous.singer, key: previous.key } : null };
         const sentAt = performance.now();
