@@ -32,7 +32,7 @@ export interface ChoirLinkOptions {
   WebSocket?: WebSocketConstructor;
   /** Delays between rejoin attempts (default 250 ms doubling to 4 s, with jitter). */
   backoff?: BackoffOptions;
-  /** How long one connect or join may take before the attempt counts as failed, ms (default 3000). */
+  /** How long one connect or join may take before the attempt counts as failed, ms (default 5000). */
   attemptTimeoutMs?: number;
   /** Joined (the first time, `rejoin` false) or joined again on a new connection; `joinRttMs`: the join's round trip (its reply carries the room's clock). */
   onJoined(client: BrigadeClient, joined: Joined, rejoin: boolean, joinRttMs: number): void;
@@ -114,7 +114,7 @@ export class ChoirLink {
    * the join, or with why not and how long to wait (a claim's time left, or the backoff).
    */
   private async tryJoin(attempt: number): Promise<{ joined: Joined } | { error: Error; retryAfterMs: number }> {
-    const timeoutMs = this.options.attemptTimeoutMs ?? 3000;
+    const timeoutMs = this.options.attemptTimeoutMs ?? 5000;
     let url = this.entryUrl;
     for (let hop = 0; ; hop++) {
       this.setStatus({ state: 'connecting', attempt, url });
