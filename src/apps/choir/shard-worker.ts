@@ -1,6 +1,6 @@
 /**
  * A codec shard: a worker thread that holds the Opus encoder and decoder of every singer pinned to
- * it, and answers the owner's RPCs over its SharedArrayBuffer (rpc.ts). It blocks in Atomics.wait
+ * it, and answers the owner's RPCs over its lanes (a SharedArrayBuffer each, rpc.ts; served in turn). It blocks in Atomics.wait
  * between requests; nothing on the audio path goes through postMessage.
  *
  * Request JSON: `{"items": [{"op": "dec"|"enc"|"drop"|"ping", "s": singerId, "len": bytes}, …]}`

@@ -1,6 +1,7 @@
 /**
- * The owner's side of the codec shards: N worker threads (shard-worker.ts), each with its
- * SharedArrayBuffer (rpc.ts), one RPC in flight per shard.
+ * The owner's side of the codec shards: N worker threads (shard-worker.ts), each with two RPC
+ * lanes (a SharedArrayBuffer each, rpc.ts), one RPC in flight per lane: the next batch is handed
+ * over on the other lane while the shard codes this one (docs/choir.md "Hand-off").
  *
  * A frame's codec work is one job: decode the singer's packet and encode the mix the owner has
  * already read for them, two items that always travel in the same RPC. Jobs made while a shard's
