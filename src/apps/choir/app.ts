@@ -111,6 +111,15 @@ export const choirApp: App<ChoirOptions> = {
     core.request('choir.join', async (req) => {
       const b = body(req);
       if (typeof b.room !== 'string' || !ROOM_NAME.test(b.room)) throw choirError('CHOIR_BAD_ROOM', 'a room name is 1-64 of [A-Za-z0-9_.-]');
+      // Everything checked before anything changes (a claim taken, a room made).
+      const delayMs = b.delayMs ?? 0;
+      const gain = b.gain ?? 1;
+      if (typeof delayMs !== 'number' || !(delayMs >= 0) || delayMs > o.bufferMs - o.aheadMs) throw new BrigadeError('INVALID_REQUEST', `delayMs is 0..${o.bufferMs - o.aheadMs}`);
+      if (typeof gain !== 'number' || !(gain >= 0 && gain <= 4)) throw new BrigadeError('INVALID_REQUEST', 'gain is 0..4');
+      const replaces = b.replaces ?? null;
+      if (replaces !== null && (typeof replaces !== 'object' || typeof (replaces as { singer?: unknown }).singer !== 'number' || typeof (replaces as { key?: unknown }).key !== 'string')) {
+        throw new BrigadeError('INVALID_REQUEST', 'replaces is {singer: number, key: string} or null');
+      }
       // A room lives on one node at a time: a room not here is claimed for this node, or the client
       // is told which node's URL holds it (docs/choir.md, "Many nodes").
       if (!rooms.has(b.room)) {
@@ -118,19 +127,11 @@ export const choirApp: App<ChoirOptions> = {
         if (elsewhere) return { room: b.room, elsewhere: elsewhere.url, node: elsewhere.node, retryAfterMs: elsewhere.retryAfterMs };
       }
       const room = roomOf(b.room, true);
-      const delayMs = b.delayMs ?? 0;
-      const gain = b.gain ?? 1;
-      if (typeof delayMs !== 'number' || !(delayMs >= 0) || delayMs > o.bufferMs - o.aheadMs) throw new BrigadeError('INVALID_REQUEST', `delayMs is 0..${o.bufferMs - o.aheadMs}`);
-      if (typeof gain !== 'number' || !(gain >= 0 && gain <= 4)) throw new BrigadeError('INVALID_REQUEST', 'gain is 0..4');
       const name = typeof b.name === 'string' ? b.name.slice(0, 64) : '';
       // A rejoin after a lost connection (docs/choir.md "Rejoining"): the singer this page was
       // before gives up its place (and the lead, if it led) to the new one at once, instead of
       // idling out after --choir-singer-idle-ms. One that is not here (the node restarted, another
       // room, a wrong key) is no one to replace: the join goes on as a fresh one.
-      const replaces = b.replaces ?? null;
-      if (replaces !== null && (typeof replaces !== 'object' || typeof (replaces as { singer?: unknown }).singer !== 'number' || typeof (replaces as { key?: unknown }).key !== 'string')) {
-        throw new BrigadeError('INVALID_REQUEST', 'replaces is {singer: number, key: string} or null');
-      }
       const old = replaces ? singers.get((replaces as { singer: number }).singer) : undefined;
       const replaced = old && old.room === room && old.singer.key === (replaces as { key: string }).key ? old.singer : null;
       const wasLeader = replaced !== null && room.leader === replaced.id;
