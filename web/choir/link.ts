@@ -18,7 +18,7 @@ import { BrigadeClient, BrigadeError, type WebSocketConstructor } from '../../sr
 
 export interface JoinAsk { room: string; name?: string; delayMs: number; gain?: number }
 export interface Joined extends RoomState { singer: number; key: string; shard: number; delaySamples: number; node: string; url: string; replaced?: number | null }
-interface Elsewhere { room: string; elsewhere: string; node: string; retryAfterMs: number }
+interface Elsewhere { room: string; elsewhere: string; node: string; retryAfterMs: number; take?: boolean }
 
 /** Where the link stands; `attempt` counts the tries since the link was last joined. */
 export type LinkStatus =
@@ -116,6 +116,7 @@ export class ChoirLink {
   private async tryJoin(attempt: number): Promise<{ joined: Joined } | { error: Error; retryAfterMs: number }> {
     const timeoutMs = this.options.attemptTimeoutMs ?? 5000;
     let url = this.entryUrl;
+    let take: boolean = false;
     for (let hop = 0; ; hop++) {
       this.setStatus({ state: 'connecting', attempt, url });
       // The SDK's own reconnect is not used: after a drop the room may live elsewhere, so the link
@@ -130,15 +131,15 @@ export class ChoirLink {
       try {
         await withTimeout(Promise.race([client.ready(), dropped]), timeoutMs, `connect to ${url}`);
         const previous = this.joined;
-        const body = { ...this.ask, replaces: previous ? { singer: previous.singer, key: previous.key } : null };
+        const body: Record<string, unknown> = { ...this.ask, replaces: previous ? { singer: previous.singer, key: previous.key } : null, take };
         const sentAt = performance.now();
-        const r = await withTimeout(client.request<Joined | Elsewhere>('choir.join', body, { timeoutMs }), timeoutMs + 100, 'choir.join');
+        const r: Joined | Elsewhere = await withTimeout(client.request<Joined | Elsewhere>('choir.join', body, { timeoutMs }), timeoutMs + 100, 'choir.join');
         if ('elsewhere' in r) {
           client.close();
           const there = wsUrlOf(r.elsewhere);
           // The room's node is another one: go there now. Told our own URL (a node restarted where
           // its predecessor's claim has not run out), or told again: wait for the claim.
-          if (there !== url && hop < 2) { url = there; continue; }
+          if (there !== url && hop < 2) { url = there; take = r.take === true; continue; }
           return { error: new BrigadeError('UNAVAILABLE', `room ${r.room} is held by ${r.elsewhere} (node ${r.node}) for ${r.retryAfterMs} ms more`), retryAfterMs: Math.max(50, Math.min(r.retryAfterMs, 10_000)) };
         }
         if (this.closed) { client.close(); return { error: new BrigadeError('DISCONNECTED', 'the link was closed'), retryAfterMs: 0 }; }

@@ -120,11 +120,14 @@ export const choirApp: App<ChoirOptions> = {
       if (replaces !== null && (typeof replaces !== 'object' || typeof (replaces as { singer?: unknown }).singer !== 'number' || typeof (replaces as { key?: unknown }).key !== 'string')) {
         throw new BrigadeError('INVALID_REQUEST', 'replaces is {singer: number, key: string} or null');
       }
+      if (b.take !== undefined && typeof b.take !== 'boolean') throw new BrigadeError('INVALID_REQUEST', 'take is true or false');
       // A room lives on one node at a time: a room not here is claimed for this node, or the client
       // is told which node's URL holds it (docs/choir.md, "Many nodes").
       if (!rooms.has(b.room)) {
-        const elsewhere = await placement.place(b.room, singers.size);
-        if (elsewhere) return { room: b.room, elsewhere: elsewhere.url, node: elsewhere.node, retryAfterMs: elsewhere.retryAfterMs };
+        // `take`: this node was named by another for its load; it takes the room (loads read at two
+        // nodes a moment apart could otherwise send the singer back and forth).
+        const elsewhere = await placement.place(b.room, b.take === true ? null : singers.size);
+        if (elsewhere) return { room: b.room, elsewhere: elsewhere.url, node: elsewhere.node, retryAfterMs: elsewhere.retryAfterMs, ...(elsewhere.take ? { take: true } : {}) };
       }
       const room = roomOf(b.room, true);
       const name = typeof b.name === 'string' ? b.name.slice(0, 64) : '';

@@ -21,6 +21,8 @@ export interface Elsewhere {
   node: string;
   /** How long the holder's claim has left, ms: when `url` is dead, the room is free after this. */
   retryAfterMs: number;
+  /** Sent for load: nobody holds the room; the joiner asks `url` to take it (`choir.join {take: true}`). */
+  take?: boolean;
 }
 
 const keyOf = (room: string) => `choir.room.${room}`;
@@ -70,18 +72,19 @@ export class RoomPlacement {
   /**
    * Takes a room no node holds for the lightest node: this one (null), or another with at least
    * SPREAD_MARGIN fewer singers than `mySingers`, where the singer is sent (this node's claim, just
-   * taken, is given back; that node takes it on the singer's join). A room held elsewhere: where.
+   * taken, is given back; that node takes it on the singer's join with `take`). A room held
+   * elsewhere: where. `mySingers` null: take it here whatever the loads (this node was named).
    */
-  async place(room: string, mySingers: number): Promise<Elsewhere | null> {
+  async place(room: string, mySingers: number | null): Promise<Elsewhere | null> {
     const elsewhere = await this.claim(room);
-    if (elsewhere || !this.core.membership) return elsewhere;
+    if (elsewhere || !this.core.membership || mySingers === null) return elsewhere;
     let lightest: NodeLoad | null = null;
     for (const l of await this.otherLoads()) if (!lightest || l.singers < lightest.singers) lightest = l;
     if (!lightest || lightest.singers + SPREAD_MARGIN > mySingers) return null;
     await this.held!.releaseClaim(keyOf(room), this.holder).catch(() => false);
     // Counted there at once (until its next publication), so a burst of new rooms does not all go to it.
     lightest.singers++;
-    return { node: lightest.node, url: lightest.url, retryAfterMs: 0 };
+    return { node: lightest.node, url: lightest.url, retryAfterMs: 0, take: true };
   }
 
   private get holder(): string {

@@ -18,14 +18,16 @@ import { startServer, type ServerProcess } from '../../helpers/server-process.ts
 import { ChoirLink } from '../../../web/choir/link.ts';
 
 interface Joined { singer: number; key: string; node: string; url: string; clock: number }
-interface Elsewhere { room: string; elsewhere: string; node: string; retryAfterMs: number }
+interface Elsewhere { room: string; elsewhere: string; node: string; retryAfterMs: number; take?: boolean }
 
 let redis: RedisServer;
 const servers: ServerProcess[] = [];
 const clients: BrigadeClient[] = [];
 const links: ChoirLink[] = [];
+let deployments = 0;
 const CLAIM_MS = 1000;
-const nodeArgs = () => ['--apps', 'choir', '--redis', redis.url, '--redis-prefix', `choir-nodes-${process.pid}:`,
+/** Each test's nodes are one deployment of their own (a prefix each): nodes of another test are not theirs to place rooms on. */
+const nodeArgs = (deployment: string) => ['--apps', 'choir', '--redis', redis.url, '--redis-prefix', `choir-nodes-${process.pid}-${deployment}:`,
   '--choir-claim-ms', String(CLAIM_MS), '--choir-shards', '1', '--choir-buffer-ms', '4000'];
 
 before(async () => { redis = await startRedis(); });
@@ -56,7 +58,8 @@ async function joinVia(entryWsUrl: string, room: string): Promise<{ client: Brig
   client.close();
   const there = await connect(wsOf(r.elsewhere));
   if (!there) return { elsewhere: r };
-  const again = await there.request<Joined | Elsewhere>('choir.join', { room });
+  // Sent there for load (`take`): that node takes the room, whatever its view of the loads.
+  const again = await there.request<Joined | Elsewhere>('choir.join', { room, take: r.take === true });
   if ('elsewhere' in again) { there.close(); return { elsewhere: again }; }
   return { client: there, joined: again };
 }
@@ -69,8 +72,8 @@ async function frameWorks(client: BrigadeClient, j: Joined): Promise<boolean> {
 
 describe('choir over many nodes (redis)', () => {
   it('a room lives on one node: another node names its URL; after a SIGKILL the room is re-claimed where its singers reconnect', async () => {
-    const a = await startServer([...nodeArgs(), '--public-url', 'http://127.0.0.1:{port}']);
-    const b = await startServer([...nodeArgs(), '--public-url', 'http://127.0.0.1:{port}']);
+    const a = await startServer([...nodeArgs('ab'), '--public-url', 'http://127.0.0.1:{port}']);
+    const b = await startServer([...nodeArgs('ab'), '--public-url', 'http://127.0.0.1:{port}']);
     servers.push(a, b);
 
     const first = await joinVia(a.wsUrl, 'hall');
@@ -92,7 +95,9 @@ describe('choir over many nodes (redis)', () => {
 
     // The page's link (web/choir/link.ts) enters at b, follows `elsewhere` to a, and rejoins by
     // itself after a's death, through b once the claim runs out (a fresh join: a's singer is gone).
-    assert.ok('joined' in await joinVia(a.wsUrl, 'aisle'), 'node a takes the room aisle');
+    // (`take`: node a takes it whatever the loads; it could otherwise send it to b, the lighter node.)
+    const aisle = await connect(a.wsUrl);
+    assert.equal((await aisle!.request<Joined>('choir.join', { room: 'aisle', take: true })).url, a.url, 'node a takes the room aisle');
     const link = new ChoirLink(b.wsUrl, { room: 'aisle', delayMs: 500 }, { WebSocket: WebSocket as never, backoff: { minDelayMs: 50, maxDelayMs: 400 }, onJoined: () => {} });
     links.push(link);
     const linked = await link.start();
@@ -119,7 +124,7 @@ describe('choir over many nodes (redis)', () => {
   });
 
   it('--workers 2 spreads rooms over both processes, and a killed worker\'s rooms come back on the restarted cluster', async () => {
-    const cluster = await startServer([...nodeArgs(), '--workers', '2', '--public-url', 'http://127.0.0.1:{port}']);
+    const cluster = await startServer([...nodeArgs(`workers-${++deployments}`), '--workers', '2', '--public-url', 'http://127.0.0.1:{port}']);
     servers.push(cluster);
     const listening = () => cluster.logs.map((l) => JSON.parse(l)).filter((r) => r.msg === 'brigade listening');
     await eventually(() => listening().length >= 2, { what: 'both workers listen' });
@@ -153,7 +158,7 @@ describe('choir over many nodes (redis)', () => {
   });
 
   it('--workers 2 places a new room on the worker with fewer singers, wherever its first singer\'s connection landed', async () => {
-    const cluster = await startServer([...nodeArgs(), '--workers', '2', '--public-url', 'http://127.0.0.1:{port}']);
+    const cluster = await startServer([...nodeArgs(`workers-${++deployments}`), '--workers', '2', '--public-url', 'http://127.0.0.1:{port}']);
     servers.push(cluster);
     await eventually(() => cluster.logs.filter((l) => l.includes('"brigade listening"')).length >= 2, { what: 'both workers listen' });
     // Six singers in one room make its worker the heavy one (later singers land on either worker and are sent there).

@@ -154,6 +154,7 @@ describe('choir over a real server', () => {
     assert.equal(await codeOf(other.client.request('choir.join', { room: 'r3', delayMs: 0, replaces: 7 })), 'INVALID_REQUEST');
     // Refused before anything changes: a new room is not made.
     assert.equal(await codeOf(other.client.request('choir.join', { room: 'r3-new', delayMs: 0, replaces: 'x' })), 'INVALID_REQUEST');
+    assert.equal(await codeOf(other.client.request('choir.join', { room: 'r3-new', delayMs: 0, take: 'yes' })), 'INVALID_REQUEST');
     assert.equal(await codeOf(other.client.request('choir.state', { room: 'r3-new' })), 'CHOIR_BAD_ROOM');
     // A wrong key replaces no one: the room is full, so the join is refused.
     assert.equal(await codeOf(other.client.request('choir.join', { room: 'r3', delayMs: 0, replaces: { singer: lead.j.singer, key: '0000000000000000' } })), 'CHOIR_ROOM_FULL');
