@@ -16,11 +16,12 @@
  */
 import { FRAME_SAMPLES, SAMPLE_RATE, type RoomState } from '../src/apps/choir/room.ts';
 import { decodeReply, encodeFrame } from '../src/apps/choir/wire.ts';
-import { BrigadeClient, BrigadeError } from '../src/sdk/index.ts';
+import { BrigadeError, type BrigadeClient } from '../src/sdk/index.ts';
 import type { FromWorklet, ToWorklet } from './choir-worklet.ts';
 import { ClockSync } from './choir/clock.ts';
 import { CODEC_DELAY_SAMPLES, OpusFrameDecoder, OpusFrameEncoder, opusSupport } from './choir/codec.ts';
 import { CLICK_TIMES_MS, clickShape, measureLoopback, type LoopbackResult } from './choir/latency.ts';
+import { ChoirLink, type Joined, type LinkStatus } from './choir/link.ts';
 import { PcmLog } from './choir/pcm-log.ts';
 
 /** Delay slots: slot n sings n × SLOT_MS behind the room's clock (slot 0 leads). */
@@ -32,7 +33,6 @@ const LEAD_MS = 100;
 const STATE_POLL_MS = 500;
 const ms = (v: number) => Math.round((v * SAMPLE_RATE) / 1000);
 
-interface Joined extends RoomState { singer: number; key: string; shard: number; delaySamples: number }
 
 /** What end-to-end tests read from the page. */
 export interface ChoirDebugState {
@@ -65,6 +65,10 @@ export interface ChoirDebugState {
   voiceFramesOutside: number;
   /** Added, but a singer behind had already read the position (they missed it). */
   voiceFramesLate: number;
+  /** The link to the room: joined, or connecting / waiting to join again after a lost connection. */
+  link: LinkStatus['state'] | null;
+  /** Joins after the first (each after a lost connection, without a reload). */
+  rejoins: number;
 }
 
 export interface ChoirHooks {
@@ -97,9 +101,15 @@ interface Audio { ctx: AudioContext; node: AudioWorkletNode; stream: MediaStream
 let audio: Audio | null = null;
 let recorded: ((m: Extract<FromWorklet, { type: 'recorded' }>) => void) | null = null;
 
-/** A joined singer's session. */
+/**
+ * A joined singer's session. It outlives its connections: after a drop the link joins again
+ * (docs/choir.md "Rejoining"), and the session takes the new singer, clock and room state, keeping
+ * its microphone, codecs and audio.
+ */
 interface Session {
-  client: BrigadeClient;
+  link: ChoirLink;
+  /** The link's client while joined; null while it rejoins (frames are not sent then). */
+  client: BrigadeClient | null;
   joined: Joined;
   encoder: OpusFrameEncoder;
   decoder: OpusFrameDecoder;
@@ -141,6 +151,7 @@ function say(text: string, error = false): void {
 }
 
 function countError(err: unknown): void {
+  if (err instanceof BrigadeError && err.code === 'CHOIR_NOT_A_SINGER') session?.link.rejoin('the server no longer knows this singer');
   const code = err instanceof BrigadeError ? err.code : 'CLIENT_ERROR';
   stats.errors[code] = (stats.errors[code] ?? 0) + 1;
   say(`${code}: ${(err as Error).message}`, true);
@@ -212,7 +223,9 @@ function nextReadPos(s: Session): number {
 
 /** An encoded microphone frame: sends it (during a song) with the read of the next mix frame. */
 function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
-  if (session !== s) return;
+  const client = s.client;
+  if (session !== s || !client) return; // rejoining: the frame is dropped
+  if (s.clock.offset === null) return;
   const song = s.state.song;
   // Whole frames inside the song only (its start is a frame boundary, its stop need not be).
   const singing = !muteInput.checked && song !== null && writePos >= song.startedAt && (song.stoppedAt === null || writePos + FRAME_SAMPLES <= song.stoppedAt);
@@ -228,8 +241,8 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
     stats.voiceFramesSent++;
     voiceRange = widen(voiceRange, writePos, writePos + FRAME_SAMPLES);
   }
-  s.client.request<Uint8Array>('choir.frame', body, { timeoutMs: 2000 }).then((bytes) => {
-    if (session !== s) return;
+  client.request<Uint8Array>('choir.frame', body, { timeoutMs: 2000 }).then((bytes) => {
+    if (session !== s || s.client !== client) return;
     const arrived = performance.now();
     const reply = decodeReply(bytes);
     const before = s.clock.offset;
@@ -241,7 +254,7 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
     else if (reply.voice === 'late') stats.voiceFramesLate++;
     else if (reply.voice === 'outside') stats.voiceFramesOutside++;
     if (reply.opus.length > 0) s.decoder.decode(reply.readPos, reply.opus);
-  }, countError);
+  }, (err: unknown) => { if (s.client === client) countError(err); });
 }
 
 /** A decoded mix frame: what was read at `readPos` is the mix of [readPos − codec delay, …). */
@@ -256,33 +269,65 @@ async function join(): Promise<void> {
   const unsupported = await opusSupport();
   if (unsupported) throw new Error(unsupported);
   await ensureAudio();
-  const client = new BrigadeClient(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
-  try {
-    await client.ready();
-    const sentAt = performance.now();
-    const joined = await client.request<Joined>('choir.join', { room: roomInput.value.trim(), name: nameInput.value.trim(), delayMs: Number(slotSelect.value) * SLOT_MS });
-    const clock = new ClockSync(SAMPLE_RATE);
-    const arrived = performance.now();
-    clock.add({ rttMs: arrived - sentAt, roomClock: joined.clock, localFrame: heardFrameAt(arrived) });
-    const s: Session = {
-      client, joined, clock, nextRead: null, state: joined, songClock: joined.clock,
-      encoder: new OpusFrameEncoder((pos, packet) => onPacket(s, pos, packet), countError),
-      decoder: new OpusFrameDecoder(onMixPcm, countError),
-      poll: setInterval(() => { pollState(s).catch(countError); }, STATE_POLL_MS),
-    };
-    session = s;
+  const entry = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+  const link = new ChoirLink(entry, { room: roomInput.value.trim(), name: nameInput.value.trim(), delayMs: Number(slotSelect.value) * SLOT_MS }, {
+    onJoined: (client, joined, rejoin, rttMs) => onJoined(link, client, joined, rejoin, rttMs),
+    onLost: (reason) => {
+      const s = session;
+      if (!s || s.link !== link) return;
+      s.client = null;
+      say(`connection lost (${reason}): joining again…`, true);
+      render();
+    },
+    onStatus: (st) => {
+      if (session?.link !== link) return;
+      if (st.state === 'waiting' && st.attempt > 0) say(`rejoin attempt ${st.attempt} failed (${st.reason}); next in ${(st.delayMs / 1000).toFixed(1)} s`, true);
+      render();
+    },
+  });
+  await link.start();
+}
+
+/** Joined the first time, or again after a lost connection: the session goes on with the new singer. */
+function onJoined(link: ChoirLink, client: BrigadeClient, joined: Joined, rejoin: boolean, rttMs: number): void {
+  const clock = new ClockSync(SAMPLE_RATE);
+  clock.add({ rttMs, roomClock: joined.clock, localFrame: heardFrameAt(performance.now()) });
+  const s0 = session;
+  if (rejoin && s0?.link === link) {
+    // The same room on the same node (the singer before was replaced) keeps its clock and its
+    // positions; a room that is new (its node restarted or it moved) starts its positions afresh.
+    if (joined.replaced === null || joined.replaced === undefined) forgetPositions();
+    Object.assign(s0, { client, joined, clock, nextRead: null, state: joined, songClock: joined.clock });
     sendShifts();
     render();
-    say(`joined ${joined.name} as singer ${joined.singer}, ${(joined.delaySamples / SAMPLE_RATE).toFixed(1)} s behind the clock`);
-  } catch (err) {
-    client.close();
-    throw err;
+    say(`joined ${joined.name} again as singer ${joined.singer} (rejoin ${link.rejoins}${joined.replaced ? '' : ': a new room, the audio before is gone'})`);
+    return;
   }
+  const s: Session = {
+    link, client, joined, clock, nextRead: null, state: joined, songClock: joined.clock,
+    encoder: new OpusFrameEncoder((pos, packet) => onPacket(s, pos, packet), countError),
+    decoder: new OpusFrameDecoder(onMixPcm, countError),
+    poll: setInterval(() => { pollState(s).catch((err: unknown) => { if (s.client) countError(err); }); }, STATE_POLL_MS),
+  };
+  session = s;
+  sendShifts();
+  render();
+  say(`joined ${joined.name} as singer ${joined.singer}, ${(joined.delaySamples / SAMPLE_RATE).toFixed(1)} s behind the clock`);
+}
+
+/** A new room's positions are another room's audio: the logs and ranges by position start afresh. */
+function forgetPositions(): void {
+  sungLog.clear();
+  heardLog.clear();
+  addedFrames.length = 0;
+  voiceRange = addedRange = null;
 }
 
 async function pollState(s: Session): Promise<void> {
-  const state = await s.client.request<RoomState>('choir.state', { room: s.joined.name });
-  if (session !== s) return;
+  const client = s.client;
+  if (!client) return;
+  const state = await client.request<RoomState>('choir.state', { room: s.joined.name });
+  if (session !== s || s.client !== client) return;
   const song = s.state.song;
   s.state = { ...state, song };
   learnSong(s, state.song, state.clock);
@@ -295,8 +340,7 @@ async function leave(): Promise<void> {
   session = null;
   clearInterval(s.poll);
   sendShifts();
-  await s.client.request('choir.leave', { singer: s.joined.singer, key: s.joined.key }).catch(() => {});
-  s.client.close();
+  await s.link.leave();
   s.encoder.close();
   s.decoder.close();
   render();
@@ -305,10 +349,11 @@ async function leave(): Promise<void> {
 
 async function startOrStop(start: boolean): Promise<void> {
   const s = session;
-  if (!s) return;
+  const client = s?.client;
+  if (!s || !client) return;
   const auth = { singer: s.joined.singer, key: s.joined.key };
   const bpm = bpmInput.value.trim() === '' ? null : Number(bpmInput.value);
-  const state = await s.client.request<RoomState>(start ? 'choir.start' : 'choir.stop', start ? { ...auth, metronomeBpm: bpm } : auth);
+  const state = await client.request<RoomState>(start ? 'choir.start' : 'choir.stop', start ? { ...auth, metronomeBpm: bpm } : auth);
   if (session !== s) return;
   const song = s.state.song;
   s.state = { ...state, song };
@@ -348,6 +393,11 @@ function render(): void {
   if (!s) return;
   const leader = s.state.leader === s.joined.singer;
   $('room-name').textContent = s.joined.name;
+  const st = s.link.status;
+  $('link').textContent = st.state === 'joined' ? `connected${st.rejoins > 0 ? ` (rejoined ${st.rejoins}×)` : ''}`
+    : st.state === 'waiting' ? `connection lost: rejoining in ${(st.delayMs / 1000).toFixed(1)} s (${st.reason})`
+      : st.state === 'connecting' ? `connection lost: rejoining through ${st.url}…` : 'closed';
+  $('link').classList.toggle('error', st.state !== 'joined');
   $('role').textContent = leader ? 'you lead' : `singer ${s.joined.singer}`;
   ($('start') as HTMLButtonElement).disabled = !leader;
   ($('stop') as HTMLButtonElement).disabled = !leader || !s.state.song || s.state.song.stoppedAt !== null;
@@ -374,6 +424,7 @@ function debugState(): ChoirDebugState {
     delaySamples: s?.joined.delaySamples ?? null, song: s?.state.song ?? null, offsetSamples: s?.clock.offset ?? null,
     latencySamples, muted: muteInput.checked, minRttMs: s?.clock.minRttMs ?? null, lastRttMs: s?.clock.lastRttMs ?? null,
     ...stats, errors: { ...stats.errors }, sungRange: sungLog.range(), heardRange: heardLog.range(), voiceRange, addedRange,
+    link: s?.link.status.state ?? null, rejoins: s?.link.rejoins ?? 0,
   };
 }
 

@@ -27,6 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { Room } from '../apps/choir/room.ts';
 import { tone } from '../apps/choir/dsp.ts';
 import type { ChoirSingerSpec, ChoirWorkerIn, ChoirWorkerOut, ChoirWorkerStats } from './choir-messages.ts';
+import { handoffBench, type HandoffFigure } from './choir-handoff.ts';
 import { Histogram } from './histogram.ts';
 import { shippedNodeFlags, startBrigade, type StartedBrigade } from './listening.ts';
 import { cpuSeconds, machineInfo } from './proc.ts';
@@ -46,11 +47,18 @@ export interface ChoirBenchOptions {
   roomSize: number;
   singerProcesses: number;
   shards: number;
+  /** --choir-shard-spin-us of the server (sharded mode). */
+  shardSpinUs: number;
   bitrate: number;
   complexity: number;
   deadlineMs: number;
   decodeEvery: number;
   ceilingSeconds: number;
+  /** The shard hand-off micro-benchmark (choir-handoff.ts): seconds per variant and load, 0: skipped; and its rounds. */
+  handoffSeconds: number;
+  handoffRounds: number;
+  /** Its loads, frames per second (50 per singer). */
+  handoffRates: number[];
   out: string;
   /** Write docs/bench-choir.svg from the result too. */
   chart: string;
@@ -81,7 +89,11 @@ export interface ChoirStep {
    * stored → REPLY read by the owner (the codec work and both thread hand-offs); a frame's wait is
    * its time queued behind the RPC in flight.
    */
-  rpc: { perFrame: number; framesPerRpc: number; roundTripUs: number; waitUs: number; restarts: number } | null;
+  rpc: {
+    perFrame: number; framesPerRpc: number; roundTripUs: number; waitUs: number; restarts: number;
+    /** The round trip's stages and the shard's wait on the owner, means per RPC (docs/choir.md "Hand-off"). */
+    shardWakeUs: number; shardWorkUs: number; ownerWakeUs: number; backlogGapUs: number;
+  } | null;
 }
 
 export interface ChoirBenchResult {
@@ -94,6 +106,7 @@ export interface ChoirBenchResult {
   best: Record<string, { singers: number; serverCores: number; singersPerServerCore: number } | null>;
   ceiling: { framesPerCpuSecond: number; singersPerCore: number; decodeUs: number; encodeUs: number };
   inner: { singersInRoom: number; usPerSingerFrame: number }[];
+  handoff: HandoffFigure[];
 }
 
 const num = (v: string, name: string) => {
@@ -105,8 +118,8 @@ const num = (v: string, name: string) => {
 export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
   const o: ChoirBenchOptions = {
     steps: [40, 80, 120, 160, 200, 240, 280], modes: ['owner', 'sharded'], seconds: 6, warmupSeconds: 2, roomSize: 16,
-    singerProcesses: 1, shards: 0, bitrate: 64_000, complexity: 5, deadlineMs: 20, decodeEvery: 50, ceilingSeconds: 3,
-    out: 'bench/results', chart: '',
+    singerProcesses: 1, shards: 0, shardSpinUs: 0, bitrate: 64_000, complexity: 5, deadlineMs: 20, decodeEvery: 50, ceilingSeconds: 3,
+    handoffSeconds: 0, handoffRounds: 2, handoffRates: [1000, 3000, 5000], out: 'bench/results', chart: '',
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
@@ -115,17 +128,21 @@ export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
     switch (flag) {
       case '--scenario': break;
       case '--choir-steps': o.steps = v.split(',').map((s) => num(s, flag)).filter((n) => n > 0); break;
-      case '--choir-modes': o.modes = v.split(',').map((m) => { if (m !== 'owner' && m !== 'sharded') throw new Error(`${flag}: owner or sharded, got ${m}`); return m; }); break;
+      case '--choir-modes': o.modes = v === 'none' ? [] : v.split(',').map((m) => { if (m !== 'owner' && m !== 'sharded') throw new Error(`${flag}: owner or sharded, got ${m}`); return m; }); break;
       case '--seconds': o.seconds = num(v, flag); break;
       case '--warmup': o.warmupSeconds = num(v, flag); break;
       case '--room-size': o.roomSize = Math.max(2, num(v, flag)); break;
       case '--singer-processes': o.singerProcesses = Math.max(1, num(v, flag)); break;
       case '--choir-shards': o.shards = num(v, flag); break;
+      case '--choir-shard-spin-us': o.shardSpinUs = num(v, flag); break;
       case '--choir-bitrate': o.bitrate = num(v, flag); break;
       case '--choir-complexity': o.complexity = num(v, flag); break;
       case '--choir-deadline-ms': o.deadlineMs = num(v, flag); break;
       case '--decode-every': o.decodeEvery = num(v, flag); break;
       case '--ceiling-seconds': o.ceilingSeconds = num(v, flag); break;
+      case '--choir-handoff-seconds': o.handoffSeconds = num(v, flag); break;
+      case '--choir-handoff-rounds': o.handoffRounds = Math.max(1, num(v, flag)); break;
+      case '--choir-handoff-rates': o.handoffRates = v.split(',').map((r) => num(r, flag)).filter((r) => r > 0); break;
       case '--out': o.out = v; break;
       case '--chart': o.chart = v; break;
       default: throw new Error(`unknown option ${flag} for --scenario choir; see docs/choir.md`);
@@ -145,14 +162,19 @@ async function scrape(port: number): Promise<Scraped> {
     frames: sum('brigade_choir_frames_total'), misses: sum('brigade_choir_mix_deadline_misses_total'), shardCpu: sum('brigade_choir_shard_cpu_seconds_total'),
     rpcs: sum('brigade_choir_shard_rpcs_total'), rpcSeconds: sum('brigade_choir_shard_rpc_seconds_total'), jobs: sum('brigade_choir_shard_jobs_total'),
     waitSeconds: sum('brigade_choir_shard_wait_seconds_total'), restarts: sum('brigade_choir_shard_restarts_total'),
+    shardWake: sum('brigade_choir_shard_wake_seconds_total'), shardWork: sum('brigade_choir_shard_work_seconds_total'), ownerWake: sum('brigade_choir_shard_owner_wake_seconds_total'),
+    backlogRpcs: sum('brigade_choir_shard_backlog_rpcs_total'), backlogGap: sum('brigade_choir_shard_backlog_gap_seconds_total'),
   };
 }
-interface Scraped { frames: number; misses: number; shardCpu: number; rpcs: number; rpcSeconds: number; jobs: number; waitSeconds: number; restarts: number }
+interface Scraped {
+  frames: number; misses: number; shardCpu: number; rpcs: number; rpcSeconds: number; jobs: number; waitSeconds: number; restarts: number;
+  shardWake: number; shardWork: number; ownerWake: number; backlogRpcs: number; backlogGap: number;
+}
 
 async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers: number, log: (s: string) => void): Promise<ChoirStep> {
   const cli = join(ROOT, 'bin/brigade.js');
   const data = mkdtempSync(join(tmpdir(), 'brigade-choir-bench-'));
-  const codec = mode === 'owner' ? ['--choir-owner-codec', '1'] : ['--choir-shards', String(o.shards)];
+  const codec = mode === 'owner' ? ['--choir-owner-codec', '1'] : ['--choir-shards', String(o.shards), '--choir-shard-spin-us', String(o.shardSpinUs)];
   let server: StartedBrigade | null = null;
   const workers: Worker<ChoirWorkerIn, ChoirWorkerOut>[] = [];
   let fatal = '';
@@ -206,11 +228,16 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
         roundTripUs: round(((after.rpcSeconds - before.rpcSeconds) / (after.rpcs - before.rpcs)) * 1e6),
         waitUs: round(((after.waitSeconds - before.waitSeconds) / Math.max(1, after.jobs - before.jobs)) * 1e6),
         restarts: after.restarts - before.restarts,
+        shardWakeUs: round(((after.shardWake - before.shardWake) / (after.rpcs - before.rpcs)) * 1e6),
+        shardWorkUs: round(((after.shardWork - before.shardWork) / (after.rpcs - before.rpcs)) * 1e6),
+        ownerWakeUs: round(((after.ownerWake - before.ownerWake) / (after.rpcs - before.rpcs)) * 1e6),
+        backlogGapUs: after.backlogRpcs > before.backlogRpcs ? round(((after.backlogGap - before.backlogGap) / (after.backlogRpcs - before.backlogRpcs)) * 1e6) : 0,
       } : null,
     };
     log(`${mode} ${singers} singers: ${(step.onTimeFraction * 100).toFixed(2)}% on time (${frames}/${s.due} frames, ${misses} late, ${s.skipped} skipped, ${s.errors} errors); `
       + `server ${step.serverCores} cores (owner ${step.ownerCores}, shards ${step.shardCores}), owner ${step.ownerUsPerFrame} µs/frame; rtt p50 ${step.rttMs.p50} p99 ${step.rttMs.p99} ms; clients ${step.clientCores} cores`
-      + (step.rpc ? `; shard RPCs ${step.rpc.perFrame}/frame (${step.rpc.framesPerRpc} frames each), round trip ${step.rpc.roundTripUs} µs, wait ${step.rpc.waitUs} µs, ${step.rpc.restarts} restarts` : ''));
+      + (step.rpc ? `; shard RPCs ${step.rpc.perFrame}/frame (${step.rpc.framesPerRpc} frames each), round trip ${step.rpc.roundTripUs} µs (shard wake ${step.rpc.shardWakeUs} + work ${step.rpc.shardWorkUs} + owner wake ${step.rpc.ownerWakeUs}), `
+        + `gap reply → next request with jobs waiting ${step.rpc.backlogGapUs} µs, wait ${step.rpc.waitUs} µs, ${step.rpc.restarts} restarts` : ''));
     return step;
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
@@ -313,10 +340,11 @@ export async function runChoirBench(argv: string[]): Promise<number> {
   const log = (s: string) => process.stdout.write(s + '\n');
   const result: ChoirBenchResult = {
     scenario: 'choir', startedAt: new Date().toISOString(), command: `brigade bench ${argv.join(' ')}`, machine: machineInfo(), options: o,
-    steps: [], best: {}, ceiling: codecCeiling(o), inner: innerCost(),
+    steps: [], best: {}, ceiling: codecCeiling(o), inner: innerCost(), handoff: [],
   };
   log(`codec-only ceiling: ${result.ceiling.framesPerCpuSecond} frames per CPU-second = ${result.ceiling.singersPerCore} singers per core (decode ${result.ceiling.decodeUs} µs + encode ${result.ceiling.encodeUs} µs)`);
   log(`owner inner cost (write + read per singer frame): ${result.inner.map((i) => `${i.singersInRoom} singers ${i.usPerSingerFrame} µs`).join(', ')}`);
+  if (o.handoffSeconds > 0) result.handoff = await handoffBench(o.handoffSeconds, o.handoffRounds, o.handoffRates, o.bitrate, o.complexity, log);
   let failed = false;
   for (const mode of o.modes) {
     let best: ChoirStep | null = null;

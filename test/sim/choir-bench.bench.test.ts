@@ -2,7 +2,7 @@
  * Smoke test of `brigade bench --scenario choir` at a tiny size: one step per mode (unsharded and
  * sharded) with 4 singers for 1 s, through the built CLI. It asserts the run completes and that
  * its result has the right shape (steps of both modes, the codec-only ceiling, the owner's inner
- * cost, the chart written); never a figure.
+ * cost, the shard hand-off micro-benchmark's stages, the chart written); never a figure.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -18,7 +18,8 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 it('runs both modes and writes a result of the right shape', async () => {
   const chart = join(dir, 'choir.svg');
   const run = await bench(['--scenario', 'choir', '--choir-steps', '4', '--seconds', '1', '--warmup', '0.5', '--ceiling-seconds', '0.2',
-    '--room-size', '2', '--choir-shards', '1', '--out', dir, '--chart', chart]);
+    '--room-size', '2', '--choir-shards', '1', '--choir-handoff-seconds', '0.2', '--choir-handoff-rounds', '1', '--choir-handoff-rates', '500',
+    '--out', dir, '--chart', chart]);
   assert.ok(run.code === 0, `exit ${run.code}: ${run.stderr}\n${run.stdout}`);
   const file = readdirSync(dir).find((f) => f.startsWith('choir-') && f.endsWith('.json'));
   assert.ok(file, 'a result file');
@@ -34,6 +35,14 @@ it('runs both modes and writes a result of the right shape', async () => {
   assert.equal(r.steps[0].rpc, null, 'no shard RPCs unsharded');
   const rpc = r.steps[1].rpc;
   assert.ok(rpc && rpc.perFrame > 0 && rpc.framesPerRpc >= 1 && rpc.roundTripUs > 0 && rpc.restarts === 0, `the shard RPC stages are read from the metrics: ${JSON.stringify(rpc)}`);
+  assert.ok(rpc.shardWorkUs > 0 && rpc.shardWakeUs >= 0 && rpc.ownerWakeUs >= 0 && rpc.backlogGapUs >= 0, `the hand-off stages: ${JSON.stringify(rpc)}`);
+  // The hand-off micro-benchmark: every variant at the one rate, all frames back, stages read.
+  assert.equal(r.handoff.length, 4);
+  for (const h of r.handoff) {
+    assert.equal(h.rate, 500);
+    assert.ok(h.framesPerSecond > 0 && h.framesPerRpc >= 1 && h.shardWorkUs > 0 && h.latencyP50Ms > 0, JSON.stringify(h));
+  }
+  assert.deepEqual(new Set(r.handoff.map((h) => `${h.lanes} ${h.spinUs} ${h.flushOnReply}`)).size, 4, 'four variants');
   assert.ok(r.ceiling.framesPerCpuSecond > 0 && r.ceiling.singersPerCore > 0);
   assert.deepEqual(r.inner.map((i) => i.singersInRoom), [4, 16, 64, 256]);
   assert.match(readFileSync(chart, 'utf8'), /^<svg[\s\S]*% of mixes on time[\s\S]*<\/svg>$/);

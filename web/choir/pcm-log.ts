@@ -14,6 +14,11 @@ export class PcmLog {
     while (this.chunks.length > 0 && this.chunks[0].pos + this.chunks[0].pcm.length < newest - this.keepSamples) this.chunks.shift();
   }
 
+  /** Forgets everything (a rejoin into a new room: its positions mean other audio). */
+  clear(): void {
+    this.chunks.length = 0;
+  }
+
   /** [first, end) of the positions held, or null when empty. */
   range(): [number, number] | null {
     if (this.chunks.length === 0) return null;

@@ -30,6 +30,7 @@ export interface ChoirOptions {
   deadlineMs: number;
   claimMs: number;
   ownerCodec: number;
+  shardSpinUs: number;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -52,6 +53,7 @@ export const choirApp: App<ChoirOptions> = {
     complexity: { default: 5, help: 'Opus encoder complexity 0..10', validate: (v) => (v <= 10 ? null : '0..10') },
     singerIdleMs: { default: 15_000, help: 'a singer who sends nothing this long leaves the room, ms' },
     deadlineMs: { default: 20, help: 'a mix answered later than this after its frame arrived counts as a deadline miss, ms' },
+    shardSpinUs: { default: 0, help: 'how long a codec shard spins on its status word after a reply before it sleeps in Atomics.wait, µs (0: sleeps at once)', validate: (v) => (v <= 5000 ? null : '0..5000') },
     claimMs: { default: 5000, help: 'a room\'s claim on its node (engine), renewed every third of it; a room whose node died moves after this, ms', validate: (v) => (v >= 300 ? null : 'at least 300') },
     ownerCodec: { default: 0, help: '1: run every singer\'s Opus codec in the owner thread, no shards (the unsharded baseline of the benchmarks)', validate: (v) => (v === 0 || v === 1 ? null : '0 or 1') },
   },
@@ -60,7 +62,7 @@ export const choirApp: App<ChoirOptions> = {
     const o = core.options;
     if (o.aheadMs >= o.bufferMs) throw new Error('choir: --choir-ahead-ms must be less than --choir-buffer-ms');
     const shardCount = o.shards > 0 ? o.shards : Math.max(1, availableParallelism() - 1);
-    const codecOptions = { count: shardCount, bitrate: o.bitrate, complexity: o.complexity };
+    const codecOptions = { count: shardCount, bitrate: o.bitrate, complexity: o.complexity, spinUs: o.shardSpinUs };
     const pool: Codecs = o.ownerCodec === 1 ? new OwnerCodecs(codecOptions) : new ShardPool(codecOptions);
     const rooms = new Map<string, Room & { created: number }>();
     const placement = new RoomPlacement(core, o.claimMs);
@@ -109,18 +111,38 @@ export const choirApp: App<ChoirOptions> = {
     core.request('choir.join', async (req) => {
       const b = body(req);
       if (typeof b.room !== 'string' || !ROOM_NAME.test(b.room)) throw choirError('CHOIR_BAD_ROOM', 'a room name is 1-64 of [A-Za-z0-9_.-]');
-      // A room lives on one node at a time: a room not here is claimed for this node, or the client
-      // is told which node's URL holds it (docs/choir.md, "Many nodes").
-      if (!rooms.has(b.room)) {
-        const elsewhere = await placement.claim(b.room);
-        if (elsewhere) return { room: b.room, elsewhere: elsewhere.url, node: elsewhere.node, retryAfterMs: elsewhere.retryAfterMs };
-      }
-      const room = roomOf(b.room, true);
+      // Everything checked before anything changes (a claim taken, a room made).
       const delayMs = b.delayMs ?? 0;
       const gain = b.gain ?? 1;
       if (typeof delayMs !== 'number' || !(delayMs >= 0) || delayMs > o.bufferMs - o.aheadMs) throw new BrigadeError('INVALID_REQUEST', `delayMs is 0..${o.bufferMs - o.aheadMs}`);
       if (typeof gain !== 'number' || !(gain >= 0 && gain <= 4)) throw new BrigadeError('INVALID_REQUEST', 'gain is 0..4');
+      const replaces = b.replaces ?? null;
+      if (replaces !== null && (typeof replaces !== 'object' || typeof (replaces as { singer?: unknown }).singer !== 'number' || typeof (replaces as { key?: unknown }).key !== 'string')) {
+        throw new BrigadeError('INVALID_REQUEST', 'replaces is {singer: number, key: string} or null');
+      }
+      if (b.take !== undefined && typeof b.take !== 'boolean') throw new BrigadeError('INVALID_REQUEST', 'take is true or false');
+      // A room lives on one node at a time: a room not here is claimed for this node, or the client
+      // is told which node's URL holds it (docs/choir.md, "Many nodes").
+      if (!rooms.has(b.room)) {
+        // `take`: this node was named by another for its load; it takes the room (loads read at two
+        // nodes a moment apart could otherwise send the singer back and forth).
+        const elsewhere = await placement.place(b.room, b.take === true ? null : singers.size);
+        if (elsewhere) return { room: b.room, elsewhere: elsewhere.url, node: elsewhere.node, retryAfterMs: elsewhere.retryAfterMs, ...(elsewhere.take ? { take: true } : {}) };
+      }
+      const room = roomOf(b.room, true);
       const name = typeof b.name === 'string' ? b.name.slice(0, 64) : '';
+      // A rejoin after a lost connection (docs/choir.md "Rejoining"): the singer this page was
+      // before gives up its place (and the lead, if it led) to the new one at once, instead of
+      // idling out after --choir-singer-idle-ms. One that is not here (the node restarted, another
+      // room, a wrong key) is no one to replace: the join goes on as a fresh one.
+      const old = replaces ? singers.get((replaces as { singer: number }).singer) : undefined;
+      const replaced = old && old.room === room && old.singer.key === (replaces as { key: string }).key ? old.singer : null;
+      const wasLeader = replaced !== null && room.leader === replaced.id;
+      if (replaced) {
+        singers.delete(replaced.id);
+        room.leave(replaced.id);
+        pool.unpin(replaced.id);
+      }
       const id = nextSinger++;
       const key = randomBytes(8).toString('hex');
       const shard = pool.pin(id);
@@ -133,7 +155,8 @@ export const choirApp: App<ChoirOptions> = {
         throw err;
       }
       singers.set(id, { room, singer });
-      return { singer: id, key, shard, delaySamples: singer.delaySamples, node: core.nodeId, url: core.publicUrl(), ...room.state() };
+      if (wasLeader) room.leader = id;
+      return { singer: id, key, shard, replaced: replaced?.id ?? null, delaySamples: singer.delaySamples, node: core.nodeId, url: core.publicUrl(), ...room.state() };
     });
     core.request('choir.leave', (req) => {
       const b = body(req);
@@ -189,6 +212,7 @@ export const choirApp: App<ChoirOptions> = {
     // Renew the claims of the rooms held here; a room whose claim another node now holds (this node
     // was cut off from the engine past --choir-claim-ms) is dropped here with its singers.
     core.tick(Math.max(100, Math.floor(o.claimMs / 3)), async () => {
+      await placement.publishLoad(singers.size).catch((err: unknown) => core.logger.warn({ err: String(err) }, 'choir: publishing this node\'s load failed'));
       for (const name of await placement.renew([...rooms.keys()])) {
         core.logger.warn({ room: name }, 'choir: another node holds this room\'s claim now; dropping it here');
         const room = rooms.get(name);
@@ -260,6 +284,11 @@ function registerChoirMetrics(registry: client.Registry, rooms: Map<string, Room
   figureCounter('brigade_choir_shard_rpc_seconds_total', 'Sum of the RPCs\' round trips to each codec shard, seconds', (f) => f.rpcSeconds);
   figureCounter('brigade_choir_shard_jobs_total', 'Frames (jobs) sent to each codec shard', (f) => f.jobs);
   figureCounter('brigade_choir_shard_wait_seconds_total', 'Sum of the jobs\' waits in each shard\'s queue before their RPC went out, seconds', (f) => f.waitSeconds);
+  figureCounter('brigade_choir_shard_wake_seconds_total', 'Sum over RPCs of REQUEST stored → the shard picks it up (its Atomics.wait wake-up), seconds', (f) => f.shardWakeSeconds);
+  figureCounter('brigade_choir_shard_work_seconds_total', 'Sum over RPCs of the shard\'s work: picked up → REPLY ready, seconds', (f) => f.shardWorkSeconds);
+  figureCounter('brigade_choir_shard_owner_wake_seconds_total', 'Sum over RPCs of REPLY ready → the owner reads it (Atomics.waitAsync on the event loop), seconds', (f) => f.ownerWakeSeconds);
+  figureCounter('brigade_choir_shard_backlog_rpcs_total', 'RPCs whose jobs were already queued when the previous reply was ready', (f) => f.backlogRpcs);
+  figureCounter('brigade_choir_shard_backlog_gap_seconds_total', 'Sum over those RPCs of previous REPLY ready → this REQUEST stored (the shard waiting on the owner), seconds', (f) => f.backlogGapSeconds);
   figureCounter('brigade_choir_shard_restarts_total', 'Codec shard threads restarted (exited, threw, or did not answer in time)', (f) => f.restarts);
   new client.Gauge({
     name: 'brigade_choir_shard_queue_depth', help: 'Codec calls waiting for or in each shard\'s RPC', labelNames: ['shard'], registers: [registry],

@@ -27,6 +27,19 @@ export interface ShardFigures {
   /** Sum of the jobs' waits in the queue before their RPC went out, seconds. */
   waitSeconds: number;
   restarts: number;
+  /**
+   * The hand-off stages of the round trips (docs/choir.md "Hand-off"), sums in seconds, from the
+   * shard's "at" stamps and the owner's: `shardWake` REQUEST stored → the shard picks it up (its
+   * Atomics.wait wake-up, or a spin); `shardWork` picked up → REPLY ready; `ownerWake` REPLY ready →
+   * the owner reads it (Atomics.waitAsync's task on a busy event loop). `backlogGap`, over
+   * `backlogRpcs` RPCs: the previous REPLY ready → this REQUEST stored, for RPCs whose jobs were
+   * already queued when that reply was ready: the shard waiting on the owner while work waited.
+   */
+  shardWakeSeconds: number;
+  shardWorkSeconds: number;
+  ownerWakeSeconds: number;
+  backlogRpcs: number;
+  backlogGapSeconds: number;
 }
 
 /** One frame's codec outputs: the singer's voice as PCM (null: nothing sung) and their mix as Opus (null: none asked). */

@@ -1,7 +1,7 @@
 /**
- * The shard RPC's shared-memory layout (the seed's, docs/choir.md): one SharedArrayBuffer per
- * codec shard, used by the owner (main thread) and that shard (a worker thread), one message at a
- * time, the status word saying whose turn it is.
+ * The shard RPC's shared-memory layout (the seed's, docs/choir.md): one SharedArrayBuffer per RPC
+ * lane (two per codec shard), used by the owner (main thread) and that shard (a worker thread), one
+ * message at a time per lane, the status word saying whose turn it is.
  *
  *   offset  size     field
  *   0       4        status (Int32, Atomics): 0 IDLE, 1 REQUEST (shard's turn), 2 REPLY (owner's turn), 3 CLOSE

@@ -1,6 +1,6 @@
 /**
  * A codec shard: a worker thread that holds the Opus encoder and decoder of every singer pinned to
- * it, and answers the owner's RPCs over its SharedArrayBuffer (rpc.ts). It blocks in Atomics.wait
+ * it, and answers the owner's RPCs over its lanes (a SharedArrayBuffer each, rpc.ts; served in turn). It blocks in Atomics.wait
  * between requests; nothing on the audio path goes through postMessage.
  *
  * Request JSON: `{"items": [{"op": "dec"|"enc"|"drop"|"ping", "s": singerId, "len": bytes}, …]}`
@@ -37,11 +37,14 @@ interface OpusCodec {
 type OpusCtor = new (rate: number, channels: number) => OpusCodec;
 
 export interface ShardData {
-  sab: SharedArrayBuffer;
+  /** The RPC lanes, each a buffer in rpc.ts's layout, served in turn: 0, 1, …, 0 (ShardOptions.lanes). */
+  lanes: SharedArrayBuffer[];
   index: number;
   bitrate: number;
   complexity: number;
   testFaults?: boolean;
+  /** How long the shard checks for the next request after replying before it sleeps in Atomics.wait, µs (0: sleeps at once). */
+  spinUs?: number;
 }
 
 const FRAME_BYTES = 960 * 2;
@@ -63,7 +66,12 @@ const OPUS_SET_COMPLEXITY = 4010;
 const encoder = new TextEncoder();
 
 function main(): void {
-  const { sab, bitrate, complexity, testFaults } = workerData as ShardData;
+  const { lanes, bitrate, complexity, testFaults } = workerData as ShardData;
+  const spinMs = Math.max(0, (workerData as ShardData).spinUs ?? 0) / 1000;
+  /** Until when (performance.now()) the shard spins on the status word instead of sleeping. */
+  let spinUntil = 0;
+  /** Epoch ms with a fraction: comparable with the owner's thread (each thread has its own timeOrigin). */
+  const epochMs = () => performance.timeOrigin + performance.now();
   const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: OpusCtor };
   const codecs = new Map<number, OpusCodec>();
   const codecOf = (s: number): OpusCodec => {
@@ -76,8 +84,9 @@ function main(): void {
     }
     return c;
   };
-  const status = statusWord(sab);
-  const bytes = new Uint8Array(sab);
+  const statuses = lanes.map(statusWord);
+  const views = lanes.map((b) => new Uint8Array(b));
+  let lane = 0;
   // The one message a shard sends: it is loaded and listening (the owner's RPC timeouts start now).
   parentPort?.postMessage('ready');
   let cpu = threadCpuSeconds() ?? 0;
@@ -86,12 +95,19 @@ function main(): void {
   const fromProc = threadCpuSeconds() !== null;
 
   for (;;) {
+    // The lanes are served in turn: the owner sends in the same turn, so the next request is on
+    // the next lane, maybe already waiting there while this shard coded the last one.
+    const sab = lanes[lane], status = statuses[lane], bytes = views[lane];
     const st = Atomics.load(status, 0);
     if (st === STATUS_CLOSE) return;
     if (st !== STATUS_REQUEST) {
+      // Spinning briefly after a reply catches the owner's next batch without a futex sleep and
+      // wake-up (docs/choir.md "Hand-off"); past spinUntil the shard sleeps.
+      if (spinMs > 0 && performance.now() < spinUntil) continue;
       Atomics.wait(status, 0, st);
       continue;
     }
+    const pickedUp = epochMs();
     let replyJson: string;
     let replyLen = 0;
     const began = performance.now();
@@ -112,12 +128,15 @@ function main(): void {
     if (!fromProc) cpu = busySeconds;
     else if (ended - cpuReadAt >= CPU_READ_EVERY_MS) { cpu = threadCpuSeconds() ?? cpu; cpuReadAt = ended; }
     try {
-      writeJsonOver(sab, encoder.encode(`{${replyJson},"cpu":${cpu}}`), replyLen);
+      // "at": when this request was picked up and when its reply was ready, epoch ms (the owner's stage figures).
+      writeJsonOver(sab, encoder.encode(`{${replyJson},"cpu":${cpu},"at":[${pickedUp},${epochMs()}]}`), replyLen);
     } catch (err) {
       writeMessage(sab, encodeJson({ err: 'CHOIR_RPC_TOO_LARGE', msg: `reply: ${(err as Error).message}`, cpu }), new Uint8Array(0));
     }
     Atomics.store(status, 0, STATUS_REPLY);
     Atomics.notify(status, 0);
+    if (spinMs > 0) spinUntil = performance.now() + spinMs;
+    lane = (lane + 1) % lanes.length;
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * The owner's side of the codec shards: N worker threads (shard-worker.ts), each with its
- * SharedArrayBuffer (rpc.ts), one RPC in flight per shard.
+ * The owner's side of the codec shards: N worker threads (shard-worker.ts), each with two RPC
+ * lanes (a SharedArrayBuffer each, rpc.ts), one RPC in flight per lane: the next batch is handed
+ * over on the other lane while the shard codes this one (docs/choir.md "Hand-off").
  *
  * A frame's codec work is one job: decode the singer's packet and encode the mix the owner has
  * already read for them, two items that always travel in the same RPC. Jobs made while a shard's
@@ -47,6 +48,21 @@ export interface ShardOptions {
   timeoutMs?: number;
   /** Serve the fault ops (tests of a shard that dies or hangs). Never set by the app. */
   testFaults?: boolean;
+  /** How long a shard spins on its status word after a reply before it sleeps in Atomics.wait, µs (0). */
+  spinUs?: number;
+  /**
+   * Send the next batch as soon as a reply is read, before the finished batch's jobs go on (true,
+   * the default); false: on the next turn of the event loop (setImmediate), as before. The
+   * hand-off benchmark compares both.
+   */
+  flushOnReply?: boolean;
+  /**
+   * RPC lanes per shard (2, the default; 1: one RPC in flight, as before): each lane its own
+   * SharedArrayBuffer in rpc.ts's layout. The shard serves lane 0, 1, 0, … in turn and the owner
+   * sends in the same turn, so the next batch is handed over while the shard codes this one and
+   * the shard goes on to it without waiting for the owner to read the reply.
+   */
+  lanes?: number;
 }
 
 interface Job {
@@ -76,38 +92,61 @@ const textEncoder = new TextEncoder();
 type WaitAsync = (a: Int32Array, i: number, v: number) => { async: boolean; value: Promise<string> | string };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
+const newLanes = (n: number) => Array.from({ length: n }, () => new SharedArrayBuffer(RPC_BYTES));
+
 class Shard {
-  sab = new SharedArrayBuffer(RPC_BYTES);
+  /** One buffer per lane; replaced as a whole when the thread is. */
+  lanes: SharedArrayBuffer[];
   /** Started on the first call: a node whose rooms never sing costs no thread. */
   worker: Worker | null = null;
   queue: Job[] = [];
-  inFlight: Job[] | null = null;
+  /** The batch in flight on each lane. */
+  inFlight: (Job[] | null)[];
+  /** The lane the next RPC goes on: the one the shard serves next after those in flight. */
+  nextLane = 0;
   scheduled = false;
   closed = false;
   generation = 0;
-  /** performance.now() when the RPC in flight was handed to the shard; 0: none out. */
-  sentAt = 0;
+  /** performance.now() when each lane's RPC was handed to the shard; 0: none out. */
+  sentAt: number[];
+  /** Round trips being waited for: the worker is ref'd while any is. */
+  waiting = 0;
   readyNow = false;
   notBefore = 0;
-  figures: ShardFigures = { rpcs: 0, rpcSeconds: 0, jobs: 0, waitSeconds: 0, restarts: 0 };
+  figures: ShardFigures = { rpcs: 0, rpcSeconds: 0, jobs: 0, waitSeconds: 0, restarts: 0, shardWakeSeconds: 0, shardWorkSeconds: 0, ownerWakeSeconds: 0, backlogRpcs: 0, backlogGapSeconds: 0 };
+  /** Epoch ms (timeOrigin + now, comparable with the shard's stamps) of this RPC's REQUEST and of the last REPLY's readiness. */
+  private requestedAt: number[];
+  private lastReplyReadyAt = 0;
   /** CPU seconds of the current thread (from its last reply) and of the threads before it. */
   cpuNow = 0;
   cpuBefore = 0;
   /** Resolves once the current worker is loaded and listening (a slow start is not a stuck shard). */
   ready: Promise<void> = Promise.resolve();
 
-  constructor(readonly index: number, private readonly options: ShardOptions) {}
+  constructor(readonly index: number, private readonly options: ShardOptions) {
+    const n = Math.max(1, Math.min(4, options.lanes ?? 2));
+    this.lanes = newLanes(n);
+    this.inFlight = this.lanes.map(() => null);
+    this.sentAt = this.lanes.map(() => 0);
+    this.requestedAt = this.lanes.map(() => 0);
+  }
+
+  /** Jobs in the RPCs in flight. */
+  get inFlightJobs(): number { return this.inFlight.reduce((a, b) => a + (b?.length ?? 0), 0); }
 
   get timeoutMs(): number { return this.options.timeoutMs ?? 2000; }
 
   private spawn(): void {
-    this.sab = new SharedArrayBuffer(RPC_BYTES);
+    this.lanes = newLanes(this.lanes.length);
+    this.nextLane = 0;
     this.cpuBefore += this.cpuNow;
     this.cpuNow = 0;
     this.readyNow = false;
+    this.lastReplyReadyAt = 0;
     const gen = ++this.generation;
     const worker = workerFor({
-      sab: this.sab, index: this.index, bitrate: this.options.bitrate, complexity: this.options.complexity, testFaults: this.options.testFaults === true,
+      lanes: this.lanes, index: this.index, bitrate: this.options.bitrate, complexity: this.options.complexity, testFaults: this.options.testFaults === true,
+      spinUs: this.options.spinUs ?? 0,
     });
     this.worker = worker;
     worker.unref();
@@ -127,31 +166,37 @@ class Shard {
    * round trip still waiting on it ends.
    */
   private restart(err: Error, now: boolean): void {
-    const old = this.sab;
+    const old = this.lanes;
     const oldWorker = this.worker;
     this.figures.restarts++;
-    this.sentAt = 0;
+    this.sentAt.fill(0);
     this.fail(err);
     this.generation++;
     this.worker = null;
     if (now) this.spawn();
+    else { this.lanes = newLanes(old.length); this.nextLane = 0; }
     void oldWorker?.terminate();
-    Atomics.notify(statusWord(old), 0);
+    for (const sab of old) Atomics.notify(statusWord(sab), 0);
     this.schedule();
   }
 
   /** The watchdog's look at this shard: restarts it when its RPC has been out too long. */
   check(now: number): void {
-    if (this.sentAt > 0 && now - this.sentAt > this.timeoutMs && !this.closed) {
+    if (this.sentAt.some((t) => t > 0 && now - t > this.timeoutMs) && !this.closed) {
       this.restart(choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} did not answer within ${this.timeoutMs} ms; it is restarting`), true);
     }
   }
 
   private fail(err: Error): void {
-    const batch = this.inFlight ?? [];
-    this.inFlight = null;
-    for (const j of batch) j.reject(err);
+    for (let l = 0; l < this.inFlight.length; l++) {
+      const batch = this.inFlight[l] ?? [];
+      this.inFlight[l] = null;
+      for (const j of batch) j.reject(err);
+    }
   }
+
+  /** The next lane is free: its last reply has been read. */
+  private laneFree(): boolean { return this.inFlight[this.nextLane] === null; }
 
   call(j: Job): void {
     if (this.closed) { j.reject(choirError('CHOIR_SHARD_UNAVAILABLE', 'the codec shards are closed')); return; }
@@ -164,7 +209,7 @@ class Shard {
   }
 
   schedule(): void {
-    if (this.scheduled || this.inFlight || this.queue.length === 0 || this.closed) return;
+    if (this.scheduled || !this.laneFree() || this.queue.length === 0 || this.closed) return;
     this.scheduled = true;
     // setImmediate: the frames read from the sockets in this turn of the loop go in one RPC.
     setImmediate(() => { this.scheduled = false; this.flush(); });
@@ -172,7 +217,7 @@ class Shard {
 
   /** Sends the queue's head (as much as fits) as one RPC, its inputs written into the buffer once. */
   private flush(): void {
-    if (this.inFlight || this.queue.length === 0 || this.closed) return;
+    if (!this.laneFree() || this.queue.length === 0 || this.closed) return;
     if (this.worker === null) {
       if (performance.now() < this.notBefore) {
         for (const j of this.queue.splice(0)) j.reject(choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} failed to start; it is retried shortly`));
@@ -180,7 +225,8 @@ class Shard {
       }
       this.spawn();
     }
-    const sab = this.sab;
+    const lane = this.nextLane;
+    const sab = this.lanes[lane];
     const bytes = new Uint8Array(sab);
     const batch: Job[] = [];
     let items = 0, inBytes = 0, outBytes = 0;
@@ -218,83 +264,110 @@ class Shard {
       this.schedule();
       return;
     }
-    this.inFlight = batch;
-    void this.exchange(batch, sab);
+    this.inFlight[lane] = batch;
+    this.nextLane = (lane + 1) % this.lanes.length;
+    void this.exchange(batch, lane, sab);
+    this.schedule(); // more queued than one RPC holds, and the next lane free: it goes too
   }
 
   /** Waits for the shard, hands out the reply's items to the batch's jobs, and sends the next batch. */
-  private async exchange(batch: Job[], sab: SharedArrayBuffer): Promise<void> {
+  private async exchange(batch: Job[], lane: number, sab: SharedArrayBuffer): Promise<void> {
     const generation = this.generation;
     await this.ready;
-    if (this.inFlight !== batch || generation !== this.generation) return; // the shard died while starting
+    if (this.inFlight[lane] !== batch || generation !== this.generation) return; // the shard died while starting
     const sent = performance.now();
     for (const j of batch) this.figures.waitSeconds += (sent - j.queuedAt) / 1000;
     this.figures.jobs += batch.length;
     let json: unknown;
     try {
-      await this.roundTrip(sab);
+      await this.roundTrip(lane, sab);
       json = readJson(sab).json;
     } catch (err) {
-      if (this.inFlight === batch) {
-        this.fail(err instanceof BrigadeError ? err : new BrigadeError(err instanceof RpcError ? err.code : 'CHOIR_RPC_MALFORMED', (err as Error).message));
+      if (this.inFlight[lane] === batch) {
+        this.inFlight[lane] = null;
+        const e = err instanceof BrigadeError ? err : new BrigadeError(err instanceof RpcError ? err.code : 'CHOIR_RPC_MALFORMED', (err as Error).message);
+        for (const j of batch) j.reject(e);
       }
-      if (sab === this.sab) Atomics.store(statusWord(sab), 0, STATUS_IDLE);
+      if (sab === this.lanes[lane]) Atomics.store(statusWord(sab), 0, STATUS_IDLE);
       this.schedule();
       return;
     }
-    if (this.inFlight !== batch) return; // failed meanwhile (the shard died)
-    this.inFlight = null;
-    const r = json as { err?: string; msg?: string; cpu?: number; items?: ({ len: number } | { err: string; msg: string })[] };
+    if (this.inFlight[lane] !== batch) return; // failed meanwhile (the shard died)
+    const seenAt = performance.timeOrigin + performance.now();
+    this.inFlight[lane] = null;
+    const r = json as { err?: string; msg?: string; cpu?: number; at?: [number, number]; items?: ({ len: number } | { err: string; msg: string })[] };
     if (typeof r.cpu === 'number') this.cpuNow = r.cpu;
+    if (Array.isArray(r.at) && r.at.length === 2) this.stages(batch, lane, r.at[0], r.at[1], seenAt);
     const itemCount = batch.reduce((a, j) => a + j.ops.length, 0);
+    let results: (Uint8Array | BrigadeError)[][] | Error;
     if (r.err || !Array.isArray(r.items) || r.items.length !== itemCount) {
-      const err = new BrigadeError((r.err as 'CHOIR_RPC_MALFORMED') ?? 'CHOIR_RPC_MALFORMED', r.msg ?? 'the shard\'s reply does not match the request');
-      for (const j of batch) j.reject(err);
+      results = new BrigadeError((r.err as 'CHOIR_RPC_MALFORMED') ?? 'CHOIR_RPC_MALFORMED', r.msg ?? 'the shard\'s reply does not match the request');
     } else {
       // Each output is copied out of the shared buffer once (slice: its own aligned ArrayBuffer).
       const bytes = new Uint8Array(sab);
       let off = DATA_AT, i = 0;
-      for (const j of batch) {
-        const outs: (Uint8Array | BrigadeError)[] = [];
-        for (let k = 0; k < j.ops.length; k++) {
-          const it = r.items[i++];
-          if ('err' in it) outs.push(new BrigadeError(it.err as 'CHOIR_BAD_OPUS', it.msg));
-          else { outs.push(bytes.slice(off, off + it.len)); off += it.len; }
-        }
-        j.resolve(outs);
-      }
+      results = batch.map((j) => j.ops.map(() => {
+        const it = r.items![i++];
+        if ('err' in it) return new BrigadeError(it.err as 'CHOIR_BAD_OPUS', it.msg);
+        const out = bytes.slice(off, off + it.len);
+        off += it.len;
+        return out;
+      }));
     }
     Atomics.store(statusWord(sab), 0, STATUS_IDLE);
-    this.schedule();
+    // The next batch goes out before this one's jobs go on (their room writes and replies run while
+    // the shard codes the next batch): the shard does not wait for a turn of the owner's loop.
+    if (this.options.flushOnReply === false) this.schedule();
+    else { this.flush(); this.schedule(); }
+    if (results instanceof Error) for (const j of batch) j.reject(results);
+    else batch.forEach((j, k) => j.resolve((results as (Uint8Array | BrigadeError)[][])[k]));
+  }
+
+  /** Adds one round trip's hand-off stages to the figures (epoch ms: the shard's stamps and the owner's). */
+  private stages(batch: Job[], lane: number, pickedUp: number, ready: number, seenAt: number): void {
+    const f = this.figures;
+    const requestedAt = this.requestedAt[lane];
+    // From the later of its request and the previous reply: a request handed over while the shard
+    // was still on the other lane waits for that, which is not a wake-up.
+    f.shardWakeSeconds += Math.max(0, pickedUp - Math.max(requestedAt, this.lastReplyReadyAt)) / 1000;
+    f.shardWorkSeconds += Math.max(0, ready - pickedUp) / 1000;
+    f.ownerWakeSeconds += Math.max(0, seenAt - ready) / 1000;
+    const firstQueued = performance.timeOrigin + Math.min(...batch.map((j) => j.queuedAt));
+    if (this.lastReplyReadyAt > 0 && firstQueued < this.lastReplyReadyAt) {
+      f.backlogRpcs++;
+      f.backlogGapSeconds += Math.max(0, requestedAt - this.lastReplyReadyAt) / 1000;
+    }
+    this.lastReplyReadyAt = ready;
   }
 
   /**
    * Hands the message in the buffer to the shard and waits for its reply. Throws
    * CHOIR_SHARD_UNAVAILABLE when the shard was given up on meanwhile (the watchdog, its exit).
    */
-  private async roundTrip(sab: SharedArrayBuffer): Promise<void> {
+  private async roundTrip(lane: number, sab: SharedArrayBuffer): Promise<void> {
     const status = statusWord(sab);
     if (Atomics.load(status, 0) !== STATUS_IDLE) throw choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} is busy`);
     const worker = this.worker!;
+    this.requestedAt[lane] = performance.timeOrigin + performance.now();
     Atomics.store(status, 0, STATUS_REQUEST);
     Atomics.notify(status, 0);
     const sent = performance.now();
-    this.sentAt = sent;
+    this.sentAt[lane] = sent;
     this.figures.rpcs++;
     // Atomics.waitAsync does not keep the event loop alive: the worker does, while a reply is due.
-    worker.ref();
+    if (this.waiting++ === 0) worker.ref();
     // A wake-up is only a hint: the shard's notify for the previous REPLY may come late (the owner
     // saw that REPLY without waiting) and land on this wait. So wait until the status moves, or
     // this buffer is given up (the watchdog or the thread's exit notifies it after replacing it).
-    while (Atomics.load(status, 0) === STATUS_REQUEST && sab === this.sab && !this.closed) {
+    while (Atomics.load(status, 0) === STATUS_REQUEST && sab === this.lanes[lane] && !this.closed) {
       const waited = waitAsync(status, 0, STATUS_REQUEST);
       if (waited.async) await waited.value;
     }
-    worker.unref();
-    if (sab !== this.sab || Atomics.load(status, 0) !== STATUS_REPLY) {
+    if (--this.waiting === 0) worker.unref();
+    if (sab !== this.lanes[lane] || Atomics.load(status, 0) !== STATUS_REPLY) {
       throw choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} stopped or did not answer within ${this.timeoutMs} ms; it is restarting`);
     }
-    this.sentAt = 0;
+    this.sentAt[lane] = 0;
     this.figures.rpcSeconds += (performance.now() - sent) / 1000;
   }
 
@@ -302,10 +375,12 @@ class Shard {
   async rpc(json: Uint8Array, data: Uint8Array, rawLengths?: { json?: number; data?: number }): Promise<{ json: unknown; data: Uint8Array }> {
     if (this.worker === null) this.spawn();
     await this.ready;
-    const sab = this.sab;
+    const lane = this.nextLane;
+    const sab = this.lanes[lane];
     if (Atomics.load(statusWord(sab), 0) !== STATUS_IDLE) throw choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} is busy`);
     writeMessage(sab, json, data, rawLengths);
-    await this.roundTrip(sab);
+    this.nextLane = (lane + 1) % this.lanes.length;
+    await this.roundTrip(lane, sab);
     try {
       return readMessage(sab);
     } catch (err) {
@@ -319,9 +394,11 @@ class Shard {
     this.closed = true;
     for (const j of this.queue.splice(0)) j.reject(choirError('CHOIR_SHARD_UNAVAILABLE', 'the codec shards are closed'));
     this.fail(choirError('CHOIR_SHARD_UNAVAILABLE', 'the codec shards are closed'));
-    const status = statusWord(this.sab);
-    Atomics.store(status, 0, STATUS_CLOSE);
-    Atomics.notify(status, 0);
+    for (const sab of this.lanes) {
+      const status = statusWord(sab);
+      Atomics.store(status, 0, STATUS_CLOSE);
+      Atomics.notify(status, 0);
+    }
     await this.worker?.terminate();
   }
 }
@@ -409,7 +486,7 @@ export class ShardPool implements Codecs {
   /** Jobs waiting for, or in, a shard's RPC. */
   queueDepth(shard: number): number {
     const s = this.shards[shard];
-    return s.queue.length + (s.inFlight?.length ?? 0);
+    return s.queue.length + s.inFlightJobs;
   }
 
   rpcCount(shard: number): number { return this.shards[shard].figures.rpcs; }
@@ -423,7 +500,7 @@ export class ShardPool implements Codecs {
   /** A raw RPC to one shard, for tests of the shard's own checks (waits until the shard is idle). */
   async rawRpc(shard: number, json: Uint8Array, data: Uint8Array, rawLengths?: { json?: number; data?: number }): Promise<{ json: unknown; data: Uint8Array }> {
     const s = this.shards[shard];
-    while (s.inFlight || s.queue.length > 0) await new Promise((r) => setTimeout(r, 1));
+    while (s.inFlightJobs > 0 || s.queue.length > 0) await new Promise((r) => setTimeout(r, 1));
     return s.rpc(json, data, rawLengths);
   }
 

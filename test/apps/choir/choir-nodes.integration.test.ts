@@ -15,20 +15,25 @@ import { decodeReply, encodeFrame } from '../../../src/apps/choir/wire.ts';
 import { eventually } from '../../helpers/eventually.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.ts';
 import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
+import { ChoirLink } from '../../../web/choir/link.ts';
 
 interface Joined { singer: number; key: string; node: string; url: string; clock: number }
-interface Elsewhere { room: string; elsewhere: string; node: string; retryAfterMs: number }
+interface Elsewhere { room: string; elsewhere: string; node: string; retryAfterMs: number; take?: boolean }
 
 let redis: RedisServer;
 const servers: ServerProcess[] = [];
 const clients: BrigadeClient[] = [];
+const links: ChoirLink[] = [];
+let deployments = 0;
 const CLAIM_MS = 1000;
-const nodeArgs = () => ['--apps', 'choir', '--redis', redis.url, '--redis-prefix', `choir-nodes-${process.pid}:`,
+/** Each test's nodes are one deployment of their own (a prefix each): nodes of another test are not theirs to place rooms on. */
+const nodeArgs = (deployment: string) => ['--apps', 'choir', '--redis', redis.url, '--redis-prefix', `choir-nodes-${process.pid}-${deployment}:`,
   '--choir-claim-ms', String(CLAIM_MS), '--choir-shards', '1', '--choir-buffer-ms', '4000'];
 
 before(async () => { redis = await startRedis(); });
 after(async () => {
   for (const c of clients) c.close();
+  for (const l of links) await l.leave();
   for (const s of servers) { await s.kill(); s.cleanup(); }
   await redis.destroy();
 });
@@ -53,7 +58,8 @@ async function joinVia(entryWsUrl: string, room: string): Promise<{ client: Brig
   client.close();
   const there = await connect(wsOf(r.elsewhere));
   if (!there) return { elsewhere: r };
-  const again = await there.request<Joined | Elsewhere>('choir.join', { room });
+  // Sent there for load (`take`): that node takes the room, whatever its view of the loads.
+  const again = await there.request<Joined | Elsewhere>('choir.join', { room, take: r.take === true });
   if ('elsewhere' in again) { there.close(); return { elsewhere: again }; }
   return { client: there, joined: again };
 }
@@ -66,8 +72,8 @@ async function frameWorks(client: BrigadeClient, j: Joined): Promise<boolean> {
 
 describe('choir over many nodes (redis)', () => {
   it('a room lives on one node: another node names its URL; after a SIGKILL the room is re-claimed where its singers reconnect', async () => {
-    const a = await startServer([...nodeArgs(), '--public-url', 'http://127.0.0.1:{port}']);
-    const b = await startServer([...nodeArgs(), '--public-url', 'http://127.0.0.1:{port}']);
+    const a = await startServer([...nodeArgs('ab'), '--public-url', 'http://127.0.0.1:{port}']);
+    const b = await startServer([...nodeArgs('ab'), '--public-url', 'http://127.0.0.1:{port}']);
     servers.push(a, b);
 
     const first = await joinVia(a.wsUrl, 'hall');
@@ -87,6 +93,17 @@ describe('choir over many nodes (redis)', () => {
     const other = await joinVia(b.wsUrl, 'other-hall');
     assert.ok('joined' in other && other.joined.url === b.url);
 
+    // The page's link (web/choir/link.ts) enters at b, follows `elsewhere` to a, and rejoins by
+    // itself after a's death, through b once the claim runs out (a fresh join: a's singer is gone).
+    // (`take`: node a takes it whatever the loads; it could otherwise send it to b, the lighter node.)
+    const aisle = await connect(a.wsUrl);
+    assert.equal((await aisle!.request<Joined>('choir.join', { room: 'aisle', take: true })).url, a.url, 'node a takes the room aisle');
+    const link = new ChoirLink(b.wsUrl, { room: 'aisle', delayMs: 500 }, { WebSocket: WebSocket as never, backoff: { minDelayMs: 50, maxDelayMs: 400 }, onJoined: () => {} });
+    links.push(link);
+    const linked = await link.start();
+    assert.equal(linked.url, a.url, 'the link followed elsewhere to node a');
+    assert.ok(await frameWorks(link.client!, linked));
+
     // Node a dies without a word: its claim runs out, and the singers reconnect through node b.
     await a.kill();
     const closed = await eventually(() => !first.client.connected || null, { what: 'the singer\'s socket to node a closes' });
@@ -99,10 +116,15 @@ describe('choir over many nodes (redis)', () => {
     assert.ok(await frameWorks(moved.client, moved.joined), 'node b serves its frames');
     const state = await moved.client.request<{ singers: unknown[] }>('choir.state', { room: 'hall' });
     assert.equal(state.singers.length, 1, 'a fresh room: only the singer that came back (the buffer and the old singers are gone)');
+    await eventually(() => link.rejoins === 1 && link.status.state === 'joined', { what: 'the link to rejoin through node b', timeoutMs: 20_000, intervalMs: 100 });
+    assert.equal(link.joined!.url, b.url);
+    assert.equal(link.joined!.replaced, null, 'a fresh join: the singer before lived on node a');
+    assert.equal(link.joined!.delaySamples, 24_000, 'the same delay');
+    assert.ok(await frameWorks(link.client!, link.joined!), 'node b serves the rejoined singer');
   });
 
   it('--workers 2 spreads rooms over both processes, and a killed worker\'s rooms come back on the restarted cluster', async () => {
-    const cluster = await startServer([...nodeArgs(), '--workers', '2', '--public-url', 'http://127.0.0.1:{port}']);
+    const cluster = await startServer([...nodeArgs(`workers-${++deployments}`), '--workers', '2', '--public-url', 'http://127.0.0.1:{port}']);
     servers.push(cluster);
     const listening = () => cluster.logs.map((l) => JSON.parse(l)).filter((r) => r.msg === 'brigade listening');
     await eventually(() => listening().length >= 2, { what: 'both workers listen' });
@@ -133,5 +155,27 @@ describe('choir over many nodes (redis)', () => {
       return 'joined' in r && r.joined.url !== victimUrl ? r : null;
     }, { what: 'room-0 re-claimed by a live worker', timeoutMs: 30_000, intervalMs: 200 });
     assert.ok(await frameWorks(back.client, back.joined));
+  });
+
+  it('--workers 2 places a new room on the worker with fewer singers, wherever its first singer\'s connection landed', async () => {
+    const cluster = await startServer([...nodeArgs(`workers-${++deployments}`), '--workers', '2', '--public-url', 'http://127.0.0.1:{port}']);
+    servers.push(cluster);
+    await eventually(() => cluster.logs.filter((l) => l.includes('"brigade listening"')).length >= 2, { what: 'both workers listen' });
+    // Six singers in one room make its worker the heavy one (later singers land on either worker and are sent there).
+    const big = await joinVia(cluster.wsUrl, 'big');
+    assert.ok('joined' in big);
+    const heavy = big.joined.node;
+    for (let i = 0; i < 5; i++) assert.ok('joined' in await joinVia(cluster.wsUrl, 'big'));
+    // The nodes publish their loads every third of the claim's time.
+    await new Promise((r) => setTimeout(r, CLAIM_MS));
+    // New rooms' first singers come through the shared port, landing on both workers in turn: every
+    // room goes to the light worker (its 0-3 singers stay at least 2 below the heavy one's 6).
+    const placed: string[] = [];
+    for (const room of ['small-1', 'small-2', 'small-3', 'small-4']) {
+      const r = await joinVia(cluster.wsUrl, room);
+      assert.ok('joined' in r, `${room} joined`);
+      placed.push(r.joined.node);
+    }
+    assert.ok(placed.every((n) => n !== heavy), `new rooms on the light worker, not on ${heavy}: ${placed.join(' ')}`);
   });
 });

@@ -145,4 +145,28 @@ describe('choir over a real server', () => {
     assert.equal(await codeOf(a.frame(old, -1, tone(440, F))), 'CHOIR_FRAME_TOO_OLD');
     assert.equal(await codeOf(a.frame(-1, old, null)), 'CHOIR_FRAME_TOO_OLD');
   });
+
+  it('a rejoin replaces the singer it was (in a full room too, and keeps the lead); a malformed replaces is refused, nothing changed', async () => {
+    const lead = await join('r3', 0);
+    const other = await join('r3', 100);
+    const state = () => other.client.request<{ leader: number; singers: { id: number }[] }>('choir.state', { room: 'r3' });
+    assert.equal(await codeOf(other.client.request('choir.join', { room: 'r3', delayMs: 0, replaces: { singer: 'x', key: 1 } })), 'INVALID_REQUEST');
+    assert.equal(await codeOf(other.client.request('choir.join', { room: 'r3', delayMs: 0, replaces: 7 })), 'INVALID_REQUEST');
+    // Refused before anything changes: a new room is not made.
+    assert.equal(await codeOf(other.client.request('choir.join', { room: 'r3-new', delayMs: 0, replaces: 'x' })), 'INVALID_REQUEST');
+    assert.equal(await codeOf(other.client.request('choir.join', { room: 'r3-new', delayMs: 0, take: 'yes' })), 'INVALID_REQUEST');
+    assert.equal(await codeOf(other.client.request('choir.state', { room: 'r3-new' })), 'CHOIR_BAD_ROOM');
+    // A wrong key replaces no one: the room is full, so the join is refused.
+    assert.equal(await codeOf(other.client.request('choir.join', { room: 'r3', delayMs: 0, replaces: { singer: lead.j.singer, key: '0000000000000000' } })), 'CHOIR_ROOM_FULL');
+    assert.deepEqual((await state()).singers.map((x) => x.id).sort(), [lead.j.singer, other.j.singer].sort());
+    const again = await other.client.request<Joined & { replaced: number | null; leader: number }>('choir.join', { room: 'r3', delayMs: 0, replaces: { singer: lead.j.singer, key: lead.j.key } });
+    assert.equal(again.replaced, lead.j.singer);
+    assert.equal(again.leader, again.singer, 'the lead passes to the singer who replaced the leader');
+    const after = await state();
+    assert.deepEqual(after.singers.map((x) => x.id).sort(), [again.singer, other.j.singer].sort());
+    assert.equal(await codeOf(lead.frame(-1, -1, null)), 'CHOIR_NOT_A_SINGER', 'the replaced singer is gone');
+    // A singer who is not here (a node that restarted) replaces no one: a fresh join.
+    const fresh = await other.client.request<{ replaced: number | null }>('choir.join', { room: 'r3b', delayMs: 0, replaces: { singer: 999_999, key: 'ffffffffffffffff' } });
+    assert.equal(fresh.replaced, null);
+  });
 });

@@ -1,0 +1,71 @@
+/**
+ * What the choir e2e tests share: the fake microphone's WAV (bursts of 440 Hz), Goertzel levels
+ * and onsets, and typed access to the page's hooks (window.__choir).
+ */
+import type { Page } from 'playwright-core';
+import { goertzel } from '../../src/apps/choir/dsp.ts';
+import type { ChoirDebugState, ChoirHooks } from '../../web/choir.ts';
+import type { LoopbackResult } from '../../web/choir/latency.ts';
+
+export const RATE = 48_000;
+export const ms = (v: number) => Math.round((v * RATE) / 1000);
+/** The fake microphone of A: 440 Hz at half scale for BURST_MS, then silence, every PERIOD_MS (Chromium loops the file). */
+export const BURST_MS = 300;
+export const PERIOD_MS = 1000;
+
+/** A 48 kHz mono 16-bit WAV. */
+export function wav(pcm: Int16Array): Buffer {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0); h.writeUInt32LE(36 + pcm.byteLength, 4); h.write('WAVE', 8);
+  h.write('fmt ', 12); h.writeUInt32LE(16, 16); h.writeUInt16LE(1, 20); h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(RATE, 24); h.writeUInt32LE(RATE * 2, 28); h.writeUInt16LE(2, 32); h.writeUInt16LE(16, 34);
+  h.write('data', 36); h.writeUInt32LE(pcm.byteLength, 40);
+  return Buffer.concat([h, Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength)]);
+}
+
+export function toneBursts(): Int16Array {
+  const pcm = new Int16Array(ms(PERIOD_MS));
+  for (let i = 0; i < ms(BURST_MS); i++) pcm[i] = Math.round(0.5 * 32767 * Math.sin((2 * Math.PI * 440 * i) / RATE));
+  return pcm;
+}
+
+/** The 440 Hz amplitude of `pcm` in 5 ms windows every 1 ms: [window start, amplitude]. */
+export function levels(pcm: Int16Array, hz = 440): [number, number][] {
+  const out: [number, number][] = [];
+  for (let at = 0; at + ms(5) <= pcm.length; at += ms(1)) out.push([at, goertzel(pcm.subarray(at, at + ms(5)), hz)]);
+  return out;
+}
+
+/** Where the tone starts: windows whose level rises through `level` after at least 50 ms below it. */
+export function onsets(pcm: Int16Array, level: number): number[] {
+  const out: number[] = [];
+  let quietSince = 0;
+  let loud = true; // a burst already under way when the stream starts is not an onset
+  for (const [at, v] of levels(pcm)) {
+    if (v < level) {
+      if (loud) { loud = false; quietSince = at; }
+    } else if (!loud) {
+      loud = true;
+      if (at - quietSince >= ms(50)) out.push(at);
+    }
+  }
+  return out;
+}
+
+export const peak = (pcm: Int16Array) => Math.max(0, ...levels(pcm).map(([, v]) => v));
+
+type W = { __choir?: ChoirHooks };
+
+export function choirHooks(page: Page) {
+  return {
+    ready: () => page.evaluate(() => (window as unknown as W).__choir !== undefined),
+    state: () => page.evaluate(() => (window as unknown as W).__choir!.state()) as Promise<ChoirDebugState>,
+    // As one JSON string: Playwright serialises an array element by element, slowly for 300k samples.
+    sung: async (from: number, to: number) => Int16Array.from(JSON.parse(await page.evaluate(([a, b]) => JSON.stringify((window as unknown as W).__choir!.sung(a, b)), [from, to] as const)) as number[]),
+    heard: async (from: number, to: number) => Int16Array.from(JSON.parse(await page.evaluate(([a, b]) => JSON.stringify((window as unknown as W).__choir!.heard(a, b)), [from, to] as const)) as number[]),
+    addedFrames: (from: number, to: number) => page.evaluate(([x, y]) => (window as unknown as W).__choir!.addedFrames(x, y), [from, to] as const),
+    roomClockAt: (epochMs: number) => page.evaluate((t) => (window as unknown as W).__choir!.roomClockAt(t), epochMs),
+    latencyTest: () => page.evaluate(() => (window as unknown as W).__choir!.latencyTest()) as Promise<LoopbackResult>,
+  };
+}
+
