@@ -28,10 +28,22 @@ import { EmbeddedJobs } from './embedded-jobs.ts';
 import { GroupCommit } from './group-commit.ts';
 import { EventRows } from './embedded-rows.ts';
 
+/**
+ * SQLite's `synchronous` in WAL mode, as the engine offers it (`--sqlite-synchronous`):
+ * - 'full': the WAL is fsynced at every commit; an acknowledged step survives a power loss.
+ * - 'normal': the WAL is fsynced only at checkpoints; an acknowledged step survives the process's
+ *   crash (kill -9: the WAL is in the OS's page cache), but a power loss or an OS crash may lose the
+ *   last commits (never corrupt the file). plainjob's setting.
+ */
+export const SQLITE_SYNCHRONOUS = ['full', 'normal'] as const;
+export type SqliteSynchronous = (typeof SQLITE_SYNCHRONOUS)[number];
+
 export interface EmbeddedEngineOptions {
   /** The SQLite file; its parent directory is created when missing. */
   path: string;
   retention: RetentionOptions;
+  /** Default 'full'. */
+  synchronous?: SqliteSynchronous;
   logger?: { warn(obj: object, msg: string): void };
 }
 
@@ -123,8 +135,11 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
       mkdirSync(dirname(this.options.path), { recursive: true });
       const db = new Database(this.options.path);
       db.pragma('journal_mode = WAL');
-      // NORMAL may lose the last commits on power loss; an ack promises the event is on disk.
-      db.pragma('synchronous = FULL');
+      // FULL (default): an ack promises the step is on disk. NORMAL: in the OS's page cache, so it
+      // survives a kill -9 but a power loss may take the last commits (SQLITE_SYNCHRONOUS).
+      const synchronous = this.options.synchronous ?? 'full';
+      if (!SQLITE_SYNCHRONOUS.includes(synchronous)) throw new Error(`synchronous must be ${SQLITE_SYNCHRONOUS.join(' or ')}, got ${String(synchronous)}`);
+      db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
       db.exec(EMBEDDED_SCHEMA);
       this.statements = prepare(db);
       this.rows = new EventRows(db);

@@ -42,6 +42,7 @@ const SPECS: Record<Scenario, Record<string, Spec>> = {
     batch: { kind: 'int', min: 1, max: 1000, def: 100 }, inFlight: { kind: 'int', min: 1, max: 64, def: 4 },
     peerPollMs: { kind: 'int', min: 1, max: 10_000, def: 50 }, brigadeMode: { kind: 'choice', of: ['push', 'poll'], def: 'push' },
     maxSeconds: { kind: 'int', min: 1, max: 3600, def: 240 },
+    sqliteSynchronous: { kind: 'choice', of: ['full', 'normal'], def: 'full' },
   },
   'jobs-slots': {
     counts: { kind: 'ints', min: 1, max: 200, def: [2, 10, 50] }, modes: { kind: 'strings', of: ['fixed', 'scaled', 'slots'], def: ['fixed', 'scaled', 'slots'] },
@@ -53,6 +54,7 @@ const SPECS: Record<Scenario, Record<string, Spec>> = {
     targets: { kind: 'targets', def: ['brigade'] }, rate: { kind: 'int', min: 1, max: 20_000, def: 1000 },
     seconds: { kind: 'int', min: 1, max: 600, def: 10 }, warmupSeconds: { kind: 'int', min: 0, max: 60, def: 2 },
     workers: { kind: 'int', min: 1, max: 64, def: 4 }, concurrency: { kind: 'int', min: 1, max: 1000, def: 50 },
+    sqliteSynchronous: { kind: 'choice', of: ['full', 'normal'], def: 'full' },
   },
   'jobs-crash': {
     jobs: { kind: 'int', min: 1, max: 1_000_000, def: 100_000 }, seconds: { kind: 'int', min: 1, max: 600, def: 60 },
@@ -123,9 +125,11 @@ export const jobsBenchUsage = `
 Jobs scenarios (docs/jobs.md#benchmarks):
   brigade bench --scenario jobs-throughput [--targets ${JOBS_TARGETS.join(',')}] [--jobs 20000] [--workers 8] [--concurrency 50] [--rounds 1]
                 [--batch 100] [--in-flight 4] [--peer-poll-ms 50] [--brigade-mode push|poll] [--max-seconds 240]
+                [--sqlite-synchronous full|normal]  (both SQLite targets: Brigade embedded and plainjob)
   brigade bench --scenario jobs-slots [--counts 2,10,50] [--modes fixed,scaled,slots] [--separation-ms 250] [--fixed-ms 2*separation]
                 [--seconds 10] [--job-rate 1] [--concurrency 4] [--sim-processes 2]
   brigade bench --scenario jobs-push [--targets brigade] [--rate 1000] [--seconds 10] [--warmup-seconds 2] [--workers 4] [--concurrency 50]
+                [--sqlite-synchronous full|normal]
   brigade bench --scenario jobs-crash [--jobs 100000] [--seconds 60] [--workers 4] [--concurrency 50] [--kill-every-ms 3000]
                 [--server-kill-share 25] [--lease-ms 2000] [--drain-seconds 120] [--seed 1]
   every scenario: [--out bench/results] [--charts DIR (writes its SVG charts there)] [--label TEXT] [--no-progress]

@@ -235,7 +235,7 @@ function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: J
  */
 function enqueueAndOffer(queues: JobQueues, push: PushDispatcher, queue: string, jobs: Parameters<JobQueues['enqueueJobs']>[1], nowMs: number): Promise<EnqueuedJob[]> {
   const enqueued = queues.enqueueJobs(queue, jobs, nowMs);
-  push.ready(queue);
+  push.ready(queue, jobs.length);
   return enqueued;
 }
 
