@@ -17,7 +17,7 @@ import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import type {
   AppendRequest, AppendResult, BatchHandler, ChannelInfo, Claims, ClaimedJob, CommittedBatch, DirectMessages, EnqueuedJob, Engine,
-  FailOutcome, JobCounts, JobQueues, JobState, JobRecord, JobRetention, LogEvent, Membership, NewJob, RetentionOptions, StoredSnapshot,
+  FailOutcome, JobCompletion, JobCounts, JobQueues, JobState, JobRecord, JobRetention, LogEvent, Membership, NewJob, RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
 import { PRODUCER_WINDOW } from '../core/engine.ts';
 import { validateStamps } from './stamps.ts';
@@ -323,6 +323,10 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
 
   async completeJob(queue: string, id: string, lease: string, result: string, nowMs: number): Promise<boolean> {
     return this.jobStep('completing a job', (j) => j.complete(queue, id, lease, result, nowMs));
+  }
+
+  async completeJobs(queue: string, items: readonly JobCompletion[], nowMs: number): Promise<boolean[]> {
+    return this.jobStep('completing jobs', (j) => j.completeMany(queue, items, nowMs));
   }
 
   async failJob(queue: string, id: string, lease: string, error: string, jitter: number, nowMs: number): Promise<FailOutcome | null> {
