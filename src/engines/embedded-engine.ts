@@ -131,14 +131,16 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
   async open(): Promise<void> {
     if (this.db) return;
     this.guard();
+    const synchronous = this.options.synchronous ?? 'full';
+    if (!SQLITE_SYNCHRONOUS.includes(synchronous)) {
+      throw unavailable('cannot open the embedded store', new Error(`synchronous must be ${SQLITE_SYNCHRONOUS.join(' or ')}, got ${String(synchronous)}`));
+    }
     try {
       mkdirSync(dirname(this.options.path), { recursive: true });
       const db = new Database(this.options.path);
       db.pragma('journal_mode = WAL');
       // FULL (default): an ack promises the step is on disk. NORMAL: in the OS's page cache, so it
       // survives a kill -9 but a power loss may take the last commits (SQLITE_SYNCHRONOUS).
-      const synchronous = this.options.synchronous ?? 'full';
-      if (!SQLITE_SYNCHRONOUS.includes(synchronous)) throw new Error(`synchronous must be ${SQLITE_SYNCHRONOUS.join(' or ')}, got ${String(synchronous)}`);
       db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
       db.exec(EMBEDDED_SCHEMA);
       this.statements = prepare(db);
