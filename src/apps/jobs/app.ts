@@ -134,11 +134,15 @@ export async function readAllCounts(queues: JobQueues): Promise<Map<string, JobC
   return out;
 }
 
+/** The expected keys' digests, computed once (a node has a few keys; every request checks one). */
+const keyDigests = new Map<string, Buffer>();
+
+/** Compares digests in constant time, so neither the key's length nor its bytes leak through timing. */
 function sameKey(given: unknown, expected: string): boolean {
   if (typeof given !== 'string') return false;
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
+  let b = keyDigests.get(expected);
+  if (!b) keyDigests.set(expected, (b = createHash('sha256').update(expected).digest()));
+  return timingSafeEqual(createHash('sha256').update(given).digest(), b);
 }
 
 function bearer(req: IncomingMessage): string | undefined {
