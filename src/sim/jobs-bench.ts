@@ -16,6 +16,7 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { crashRun, type CrashOptions } from './jobs-crash.ts';
 import { pushRun, throughputRun, type PushRun, type ThroughputRun } from './jobs-runs.ts';
+import { panelSvg } from './svg.ts';
 import { slotsExperiment, slotsCharts, type SlotsOptions } from './jobs-slots.ts';
 import { JOBS_TARGETS, type JobsTargetName } from './jobs-target.ts';
 import { SimOptionError } from './options.ts';
@@ -163,6 +164,7 @@ export async function runJobsBench(argv: string[]): Promise<number> {
         for (const target of o.targets as JobsTargetName[]) runs.push(await throughputRun(target, round, o as never, log));
       }
       result = { runs, byTarget: throughputByTarget(runs) };
+      if (o.charts) charts.push(writeChart(o.charts as string, 'bench-jobs-throughput.svg', throughputChart(runs, startedAt)));
       summary = Object.entries(throughputByTarget(runs)).map(([t, v]) => `${t}: ${v.jobsPerSecond.toLocaleString('en-US')} jobs/s, ${v.jobsPerServerCpuSecond.toLocaleString('en-US')} jobs per server CPU-second, ${v.jobsPerTotalCpuSecond.toLocaleString('en-US')} per CPU-second of all processes (median of ${v.rounds})`);
     } else if (scenario === 'jobs-push') {
       const runs: PushRun[] = [];
@@ -214,4 +216,23 @@ export function throughputByTarget(runs: ThroughputRun[]): Record<string, Throug
     out[target] = { ...mine[Math.floor((mine.length - 1) / 2)]!, rounds: mine.length };
   }
   return out;
+}
+
+const TARGET_COLOURS: Record<JobsTargetName, string> = { brigade: '#1f77b4', plainjob: '#ff7f0e', 'brigade-redis': '#2ca02c', bullmq: '#d62728' };
+
+/** jobs/s (dashed) and jobs per server CPU-second (solid) of each target, per round. */
+function throughputChart(runs: ThroughputRun[], startedAt: Date): string {
+  const rounds = [...new Set(runs.map((r) => r.round))];
+  const targets = [...new Set(runs.map((r) => r.target))];
+  const of = (t: JobsTargetName, k: number) => runs.find((r) => r.target === t && r.round === k);
+  const label = (t: JobsTargetName) => `${t}${of(t, rounds[0]!)?.sqliteSynchronous ? ` (${of(t, rounds[0]!)!.sqliteSynchronous})` : ''}`;
+  const series = targets.flatMap((t) => [
+    { name: `${label(t)}: jobs per server CPU-s`, colour: TARGET_COLOURS[t], values: rounds.map((k) => of(t, k)?.jobsPerServerCpuSecond ?? null) },
+    { name: `${label(t)}: jobs/s`, colour: TARGET_COLOURS[t], dash: '5 4', values: rounds.map((k) => of(t, k)?.jobsPerSecond ?? null) },
+  ]);
+  const first = runs[0];
+  return panelSvg({
+    title: `jobs-throughput: ${first?.jobs ?? 0} no-op jobs, per round (${startedAt.toISOString().slice(0, 16)} UTC)`,
+    leftLabel: 'jobs', xLabel: 'round', series,
+  }, rounds, 960, 340);
 }

@@ -44,7 +44,11 @@ describe('brigade bench --scenario jobs-*', () => {
   });
 
   it('jobs-throughput: every target handles every job, with jobs/s and CPU figures', async () => {
-    const { result } = await run(['--scenario', 'jobs-throughput', '--jobs', '300', '--workers', '2', '--concurrency', '5', '--sqlite-synchronous', 'normal']);
+    const charts = mkdtempSync(join(tmpdir(), 'jobs-charts-'));
+    dirs.push(charts);
+    const { result } = await run(['--scenario', 'jobs-throughput', '--jobs', '300', '--workers', '2', '--concurrency', '5', '--sqlite-synchronous', 'normal', '--charts', charts]);
+    assert.deepEqual(readdirSync(charts), ['bench-jobs-throughput.svg']);
+    assert.match(readFileSync(join(charts, 'bench-jobs-throughput.svg'), 'utf8'), /^<svg[\s\S]*plainjob \(normal\): jobs per server CPU-s[\s\S]*<\/svg>\s*$/);
     const targets = ['brigade', 'plainjob', 'brigade-redis', 'bullmq'];
     assert.deepEqual(result.runs.map((r: any) => r.target), targets);
     // Both SQLite targets at the durability asked for; the Redis ones have none of it.
