@@ -15,6 +15,7 @@ import type { App, AppOptions, OptionSpec, OptionValue } from '../core/app.ts';
 import { defaultCoreOptions, type CoreOptions } from '../core/index.ts';
 import { allApps } from './apps.ts';
 import { parseHostPorts, type RedisTarget } from '../engines/redis-target.ts';
+import { SQLITE_SYNCHRONOUS, type SqliteSynchronous } from '../engines/index.ts';
 
 /** Every core option (units in src/core/options.ts) is a setting too, under the same name. */
 export interface NodeConfig extends CoreOptions {
@@ -54,6 +55,13 @@ export interface NodeConfig extends CoreOptions {
    * in doubt and tried again with the same stamps (OUTCOME_UNKNOWN after --outcome-unknown-after-ms).
    */
   redisReplicaAckTimeoutMs: number;
+  /**
+   * The embedded engine's SQLite `synchronous` (WAL): 'full' (default) fsyncs the WAL at every
+   * commit, so an acknowledged step survives a power loss; 'normal' fsyncs only at checkpoints, so
+   * an acknowledged step survives the process's crash (kill -9) but a power loss or an OS crash may
+   * lose the last commits (plainjob's setting). Refused with Redis (it has its own: appendfsync).
+   */
+  sqliteSynchronous: string;
   /** Node processes on this machine (node:cluster, one port); more than 1 needs --redis. */
   workers: number;
   /**
@@ -112,6 +120,7 @@ export const defaultNodeConfig: NodeConfig = {
   redisCluster: '',
   redisMinReplicasAcked: 0,
   redisReplicaAckTimeoutMs: 1000,
+  sqliteSynchronous: 'full',
   workers: 1,
   nodePort: 0,
   publicUrl: '',
@@ -295,6 +304,12 @@ function check(config: Config, apps: readonly App<any>[], all: Setting[]): void 
   }
   if (config.redisReplicaAckTimeoutMs < 1) {
     throw new ConfigError(`redisReplicaAckTimeoutMs must be at least 1 ms (WAIT with 0 would wait forever), got ${config.redisReplicaAckTimeoutMs}`);
+  }
+  if (!SQLITE_SYNCHRONOUS.includes(config.sqliteSynchronous as SqliteSynchronous)) {
+    throw new ConfigError(`sqliteSynchronous must be ${SQLITE_SYNCHRONOUS.join(' or ')}, got ${JSON.stringify(config.sqliteSynchronous)}`);
+  }
+  if (config.sqliteSynchronous !== 'full' && usesRedis(config)) {
+    throw new ConfigError('sqliteSynchronous is the embedded engine\'s: with --redis, Redis\'s own appendfsync decides what a power loss costs');
   }
   selectedApps(config, apps);
   for (const s of all) {

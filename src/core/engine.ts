@@ -411,6 +411,14 @@ export interface ClaimedJob {
 }
 
 /** What a failed attempt led to. */
+/** One job of a completeJobs batch. */
+export interface JobCompletion {
+  id: string;
+  lease: string;
+  /** JSON text. */
+  result: string;
+}
+
 export interface FailOutcome {
   state: 'failed' | 'dead';
   /** The retry's time (failed), or 0 (dead). */
@@ -440,6 +448,12 @@ export interface JobQueues {
   heartbeatJob(queue: string, id: string, lease: string, nowMs: number): Promise<number | null>;
   /** Completes an active job with `result`; false when the lease is not current (nothing recorded). */
   completeJob(queue: string, id: string, lease: string, result: string, nowMs: number): Promise<boolean>;
+  /**
+   * Completes several jobs in ONE step (one SQLite transaction, one Lua script), each as completeJob
+   * would: resolves one boolean per item, in order; an item whose lease is not current is false and
+   * records nothing, the others complete.
+   */
+  completeJobs(queue: string, items: readonly JobCompletion[], nowMs: number): Promise<boolean[]>;
   /**
    * Fails the attempt: a retry at nowMs + jobBackoffMs(attempt, …, jitter) while attempt < maxAttempts
    * (state failed), else dead. Null when the lease is not current (nothing recorded).

@@ -13,7 +13,7 @@ export type {
   Engine, LogEvent, AppendRequest, CommittedBatch, Position, StoredSnapshot, ChannelInfo, BatchHandler, RetentionOptions,
 } from './engine.ts';
 export type { Claims, DirectMessages, HeldClaims, Membership } from './engine.ts';
-export type { ClaimedJob, EnqueuedJob, FailOutcome, JobCounts, JobQueues, JobRecord, JobRetention, JobState, NewJob } from './engine.ts';
+export type { ClaimedJob, EnqueuedJob, FailOutcome, JobCompletion, JobCounts, JobQueues, JobRecord, JobRetention, JobState, NewJob } from './engine.ts';
 export { hasClaims, hasDirectMessages, hasHeldClaims, hasJobQueues, hasMembership, jobBackoffMs, JOB_QUEUE_NAME, JOB_STATES } from './engine.ts';
 export { RateLimiter } from './rate-limiter.ts';
 export type {

@@ -17,7 +17,7 @@ import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3';
 import type {
   AppendRequest, AppendResult, BatchHandler, ChannelInfo, Claims, ClaimedJob, CommittedBatch, DirectMessages, EnqueuedJob, Engine,
-  FailOutcome, JobCounts, JobQueues, JobState, JobRecord, JobRetention, LogEvent, Membership, NewJob, RetentionOptions, StoredSnapshot,
+  FailOutcome, JobCompletion, JobCounts, JobQueues, JobState, JobRecord, JobRetention, LogEvent, Membership, NewJob, RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
 import { PRODUCER_WINDOW } from '../core/engine.ts';
 import { validateStamps } from './stamps.ts';
@@ -28,10 +28,22 @@ import { EmbeddedJobs } from './embedded-jobs.ts';
 import { GroupCommit } from './group-commit.ts';
 import { EventRows } from './embedded-rows.ts';
 
+/**
+ * SQLite's `synchronous` in WAL mode, as the engine offers it (`--sqlite-synchronous`):
+ * - 'full': the WAL is fsynced at every commit; an acknowledged step survives a power loss.
+ * - 'normal': the WAL is fsynced only at checkpoints; an acknowledged step survives the process's
+ *   crash (kill -9: the WAL is in the OS's page cache), but a power loss or an OS crash may lose the
+ *   last commits (never corrupt the file). plainjob's setting.
+ */
+export const SQLITE_SYNCHRONOUS = ['full', 'normal'] as const;
+export type SqliteSynchronous = (typeof SQLITE_SYNCHRONOUS)[number];
+
 export interface EmbeddedEngineOptions {
   /** The SQLite file; its parent directory is created when missing. */
   path: string;
   retention: RetentionOptions;
+  /** Default 'full'. */
+  synchronous?: SqliteSynchronous;
   logger?: { warn(obj: object, msg: string): void };
 }
 
@@ -119,12 +131,17 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
   async open(): Promise<void> {
     if (this.db) return;
     this.guard();
+    const synchronous = this.options.synchronous ?? 'full';
+    if (!SQLITE_SYNCHRONOUS.includes(synchronous)) {
+      throw unavailable('cannot open the embedded store', new Error(`synchronous must be ${SQLITE_SYNCHRONOUS.join(' or ')}, got ${String(synchronous)}`));
+    }
     try {
       mkdirSync(dirname(this.options.path), { recursive: true });
       const db = new Database(this.options.path);
       db.pragma('journal_mode = WAL');
-      // NORMAL may lose the last commits on power loss; an ack promises the event is on disk.
-      db.pragma('synchronous = FULL');
+      // FULL (default): an ack promises the step is on disk. NORMAL: in the OS's page cache, so it
+      // survives a kill -9 but a power loss may take the last commits (SQLITE_SYNCHRONOUS).
+      db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
       db.exec(EMBEDDED_SCHEMA);
       this.statements = prepare(db);
       this.rows = new EventRows(db);
@@ -308,6 +325,10 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
 
   async completeJob(queue: string, id: string, lease: string, result: string, nowMs: number): Promise<boolean> {
     return this.jobStep('completing a job', (j) => j.complete(queue, id, lease, result, nowMs));
+  }
+
+  async completeJobs(queue: string, items: readonly JobCompletion[], nowMs: number): Promise<boolean[]> {
+    return this.jobStep('completing jobs', (j) => j.completeMany(queue, items, nowMs));
   }
 
   async failJob(queue: string, id: string, lease: string, error: string, jitter: number, nowMs: number): Promise<FailOutcome | null> {

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database as SqliteDatabase, Statement, Transaction } from 'better-sqlite3';
 import {
   JOB_STATES, jobBackoffMs,
-  type ClaimedJob, type EnqueuedJob, type FailOutcome, type JobCounts, type JobRecord, type JobRetention, type JobState, type NewJob,
+  type ClaimedJob, type EnqueuedJob, type FailOutcome, type JobCompletion, type JobCounts, type JobRecord, type JobRetention, type JobState, type NewJob,
 } from '../core/engine.ts';
 
 export const JOBS_SCHEMA = `
@@ -136,6 +136,11 @@ export class EmbeddedJobs {
     const n = idOf(id);
     if (n === null) return false;
     return this.s.complete.run(result, nowMs, queue, n, lease, nowMs).changes > 0;
+  }
+
+  /** Each as complete(), in one transaction (the caller's: the group commit's). */
+  completeMany(queue: string, items: readonly JobCompletion[], nowMs: number): boolean[] {
+    return items.map((item) => this.complete(queue, item.id, item.lease, item.result, nowMs));
   }
 
   fail(queue: string, id: string, lease: string, error: string, jitter: number, nowMs: number): FailOutcome | null {

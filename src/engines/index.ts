@@ -1,4 +1,4 @@
-export { EmbeddedEngine } from './embedded-engine.ts';
-export type { EmbeddedEngineOptions } from './embedded-engine.ts';
+export { EmbeddedEngine, SQLITE_SYNCHRONOUS } from './embedded-engine.ts';
+export type { EmbeddedEngineOptions, SqliteSynchronous } from './embedded-engine.ts';
 export { RedisEngine } from './redis-engine.ts';
 export type { RedisEngineOptions } from './redis-engine.ts';

@@ -47,7 +47,7 @@ import { randomInt } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type {
   AppendRequest, BatchHandler, ChannelInfo, ChannelRelease, Claims, ClaimedJob, CommittedBatch, DirectMessages, EnqueuedJob, Engine,
-  FailOutcome, JobCounts, JobQueues, JobRecord, JobRetention, JobState, LogEvent, Membership, NewJob,
+  FailOutcome, JobCompletion, JobCounts, JobQueues, JobRecord, JobRetention, JobState, LogEvent, Membership, NewJob,
   AppendResult, Position, RetentionOptions, StoredSnapshot,
 } from '../core/engine.ts';
 import { AppendSplitError, PRODUCER_WINDOW } from '../core/engine.ts';
@@ -881,7 +881,12 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
   }
 
   async completeJob(queue: string, id: string, lease: string, result: string, nowMs: number): Promise<boolean> {
-    return this.jobStep('completing a job', (cmd) => this.jobs.complete(cmd, queue, id, lease, result, nowMs));
+    return this.jobStep('completing a job', (cmd) => this.jobs.complete(cmd, queue, [{ id, lease, result }], nowMs).then((r) => r[0]!));
+  }
+
+  async completeJobs(queue: string, items: readonly JobCompletion[], nowMs: number): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    return this.jobStep('completing jobs', (cmd) => this.jobs.complete(cmd, queue, items, nowMs));
   }
 
   async failJob(queue: string, id: string, lease: string, error: string, jitter: number, nowMs: number): Promise<FailOutcome | null> {

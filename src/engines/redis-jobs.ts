@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { RedisConn } from './redis-target.ts';
 import {
   JOB_STATES,
-  type ClaimedJob, type EnqueuedJob, type FailOutcome, type JobCounts, type JobRecord, type JobRetention, type JobState, type NewJob,
+  type ClaimedJob, type EnqueuedJob, type FailOutcome, type JobCompletion, type JobCounts, type JobRecord, type JobRetention, type JobState, type NewJob,
 } from '../core/engine.ts';
 import {
   JOBS_CLAIM_LUA, JOBS_COMPLETE_LUA, JOBS_ENQUEUE_LUA, JOBS_FAIL_LUA, JOBS_HEARTBEAT_LUA, JOBS_PROMOTE_LUA, JOBS_REAP_LUA,
@@ -22,7 +22,7 @@ interface JobCommands {
   brigadeJobsEnqueue(base: string, ...args: string[]): Promise<Array<string | number>>;
   brigadeJobsClaim(base: string, now: string, max: string, lease: string, promote: string): Promise<Array<string | number>>;
   brigadeJobsHeartbeat(base: string, id: string, lease: string, now: string): Promise<number>;
-  brigadeJobsComplete(base: string, id: string, lease: string, result: string, now: string): Promise<number>;
+  brigadeJobsComplete(base: string, now: string, n: string, ...items: string[]): Promise<number[]>;
   brigadeJobsFail(base: string, id: string, lease: string, error: string, jitter: string, now: string): Promise<Array<string | number>>;
   brigadeJobsPromote(base: string, now: string, limit: string): Promise<number>;
   brigadeJobsReap(base: string, now: string, jitter: string, limit: string): Promise<number>;
@@ -91,8 +91,12 @@ export class RedisJobs {
     return expires < 0 ? null : expires;
   }
 
-  async complete(cmd: RedisConn, queue: string, id: string, lease: string, result: string, nowMs: number): Promise<boolean> {
-    return Number(await c(cmd).brigadeJobsComplete(this.base(queue), id, lease, result, String(nowMs))) === 1;
+  /** One script for the batch: one boolean per item. */
+  async complete(cmd: RedisConn, queue: string, items: readonly JobCompletion[], nowMs: number): Promise<boolean[]> {
+    const args: string[] = [];
+    for (const item of items) args.push(item.id, item.lease, item.result);
+    const r = await c(cmd).brigadeJobsComplete(this.base(queue), String(nowMs), String(items.length), ...args);
+    return r.map((v) => Number(v) === 1);
   }
 
   async fail(cmd: RedisConn, queue: string, id: string, lease: string, error: string, jitter: number, nowMs: number): Promise<FailOutcome | null> {

@@ -170,22 +170,34 @@ return tonumber(expires)
 `;
 
 /**
- * COMPLETE: completes an active job with its result.
+ * COMPLETE: completes active jobs with their results, each alone: a job whose lease is not current
+ * is left as it is, the others complete (one script for a worker's batch of completions).
  *
  * KEYS[1]  the queue's key base
- * ARGV[1]  id;  ARGV[2]  lease;  ARGV[3]  result;  ARGV[4]  now, ms
+ * ARGV[1]  now, ms;  ARGV[2]  n, the number of jobs
+ * then per job, 3 values: id, lease, result
  *
- * Returns 1, or 0 when the lease is not current (nothing recorded).
+ * Returns an array of n: 1 when that job completed, 0 when its lease was not current (nothing recorded).
  */
 export const JOBS_COMPLETE_LUA = CURRENT_FN + `
-local base, id = KEYS[1], ARGV[1]
-local now = tonumber(ARGV[4])
-if not current(base, id, ARGV[2], now) then return 0 end
-redis.call('HSET', base .. 'job:' .. id, 'state', 'completed', 'result', ARGV[3], 'lease', '', 'leaseExpiresAt', 0,
-  'finishedAt', ARGV[4])
-redis.call('ZREM', base .. 'active', id)
-redis.call('ZADD', base .. 'completed', ARGV[4], id)
-return 1
+local base = KEYS[1]
+local now = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local out = {}
+for i = 0, n - 1 do
+  local a = 3 + i * 3
+  local id = ARGV[a]
+  if current(base, id, ARGV[a + 1], now) then
+    redis.call('HSET', base .. 'job:' .. id, 'state', 'completed', 'result', ARGV[a + 2], 'lease', '', 'leaseExpiresAt', 0,
+      'finishedAt', ARGV[1])
+    redis.call('ZREM', base .. 'active', id)
+    redis.call('ZADD', base .. 'completed', ARGV[1], id)
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
 `;
 
 /**

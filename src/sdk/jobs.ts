@@ -75,6 +75,11 @@ export interface WorkerOptions {
   workerId?: string;
   /** Called on errors the worker handles itself (lost leases, disconnects). */
   onError?: (err: unknown) => void;
+  /**
+   * Completions of one event-loop turn go in one `jobs.complete_many` request (one engine step on the
+   * server), each job's outcome answered alone. Default true; false sends one `jobs.complete` each.
+   */
+  batchCompletions?: boolean;
 }
 
 export interface WorkerStats {
@@ -104,6 +109,13 @@ interface ClaimReply {
 interface SlotsReply { index: number; count: number; separationMs: number; groupOffsetMs: number; ttlMs: number; now: number }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** After this turn's I/O callbacks (Node), or as soon as a timer allows (browsers). */
+const afterTurn: (fn: () => void) => void = typeof setImmediate === 'function' ? (fn) => { setImmediate(fn); } : (fn) => { setTimeout(fn, 0); };
+/** Most jobs in one jobs.complete_many (the server's MAX_COMPLETE_BATCH). */
+const MAX_COMPLETE_BATCH = 1000;
+
+interface PendingCompletion { id: string; lease: string; result: unknown; settle: (ok: boolean | Error) => void }
+interface CompleteManyReply { outcomes: { id: string; ok: boolean; code?: string }[]; now: number }
 
 export class JobsClient {
   constructor(private readonly client: BrigadeClient, private readonly keys: { producerKey?: string; workerKey?: string } = {}) {}
@@ -151,6 +163,8 @@ abstract class BaseWorker<P> implements JobsWorker {
   protected readonly workerId: string;
   protected wake: (() => void) | null = null;
   private handling = 0;
+  private completions: PendingCompletion[] = [];
+  private completionsScheduled = false;
 
   constructor(protected readonly client: BrigadeClient, protected readonly key: string, protected readonly queue: string,
     protected readonly handler: JobHandler<P>, protected readonly options: WorkerOptions) {
@@ -160,9 +174,38 @@ abstract class BaseWorker<P> implements JobsWorker {
 
   abstract stop(): Promise<void>;
 
-  /** Extra fields of complete/fail (push mode: the credit the finished job frees). */
-  protected finishFields(): Record<string, unknown> {
+  /** Extra fields of complete/fail for `jobs` finished jobs (push mode: the credit they free). */
+  protected finishFields(_jobs: number): Record<string, unknown> {
     return {};
+  }
+
+  /** Completes the job: batched with the other completions of this turn unless batchCompletions is false. */
+  private complete(id: string, lease: string, result: unknown): Promise<boolean> {
+    if (this.options.batchCompletions === false) {
+      return this.client.request('jobs.complete', { key: this.key, queue: this.queue, id, lease, ...this.finishFields(1), result }).then(() => true);
+    }
+    return new Promise<boolean>((resolve, reject) => {
+      this.completions.push({ id, lease, result, settle: (ok) => (ok instanceof Error ? reject(ok) : resolve(ok)) });
+      if (!this.completionsScheduled) {
+        this.completionsScheduled = true;
+        afterTurn(() => this.sendCompletions());
+      }
+    });
+  }
+
+  private sendCompletions(): void {
+    this.completionsScheduled = false;
+    while (this.completions.length > 0) {
+      const batch = this.completions.splice(0, MAX_COMPLETE_BATCH);
+      this.client.request<CompleteManyReply>('jobs.complete_many', {
+        key: this.key, queue: this.queue, jobs: batch.map((c) => ({ id: c.id, lease: c.lease, result: c.result })), ...this.finishFields(batch.length),
+      }).then((reply) => {
+        batch.forEach((c, i) => c.settle(reply.outcomes[i]?.ok === true));
+      }, (err: unknown) => {
+        const e = err instanceof Error ? err : new Error(String(err));
+        for (const c of batch) c.settle(e);
+      });
+    }
   }
 
   /** A job finished without a complete or fail reaching the server (its lease was lost). */
@@ -224,10 +267,12 @@ abstract class BaseWorker<P> implements JobsWorker {
     }
     try {
       if (outcome.ok) {
-        await this.client.request('jobs.complete', { ...base, ...this.finishFields(), result: outcome.result });
+        if (!(await this.complete(job.id, job.lease, outcome.result))) {
+          throw new BrigadeError('JOBS_LEASE_LOST', `job ${job.id}'s lease is not current (it expired, or another attempt holds it): nothing was recorded`);
+        }
         this.stats.completed++;
       } else {
-        await this.client.request('jobs.fail', { ...base, ...this.finishFields(), error: outcome.error });
+        await this.client.request('jobs.fail', { ...base, ...this.finishFields(1), error: outcome.error });
         this.stats.failed++;
       }
     } catch (err) {
@@ -260,8 +305,8 @@ class PushWorker<P> extends BaseWorker<P> {
     await Promise.all([...this.running]);
   }
 
-  protected override finishFields(): Record<string, unknown> {
-    return { worker: this.workerId, credit: 1 };
+  protected override finishFields(jobs: number): Record<string, unknown> {
+    return { worker: this.workerId, credit: jobs };
   }
 
   protected override onSlotFreedSilently(): void {

@@ -16,6 +16,7 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { crashRun, type CrashOptions } from './jobs-crash.ts';
 import { pushRun, throughputRun, type PushRun, type ThroughputRun } from './jobs-runs.ts';
+import { panelSvg } from './svg.ts';
 import { slotsExperiment, slotsCharts, type SlotsOptions } from './jobs-slots.ts';
 import { JOBS_TARGETS, type JobsTargetName } from './jobs-target.ts';
 import { SimOptionError } from './options.ts';
@@ -42,6 +43,7 @@ const SPECS: Record<Scenario, Record<string, Spec>> = {
     batch: { kind: 'int', min: 1, max: 1000, def: 100 }, inFlight: { kind: 'int', min: 1, max: 64, def: 4 },
     peerPollMs: { kind: 'int', min: 1, max: 10_000, def: 50 }, brigadeMode: { kind: 'choice', of: ['push', 'poll'], def: 'push' },
     maxSeconds: { kind: 'int', min: 1, max: 3600, def: 240 },
+    sqliteSynchronous: { kind: 'choice', of: ['full', 'normal'], def: 'full' },
   },
   'jobs-slots': {
     counts: { kind: 'ints', min: 1, max: 200, def: [2, 10, 50] }, modes: { kind: 'strings', of: ['fixed', 'scaled', 'slots'], def: ['fixed', 'scaled', 'slots'] },
@@ -53,6 +55,7 @@ const SPECS: Record<Scenario, Record<string, Spec>> = {
     targets: { kind: 'targets', def: ['brigade'] }, rate: { kind: 'int', min: 1, max: 20_000, def: 1000 },
     seconds: { kind: 'int', min: 1, max: 600, def: 10 }, warmupSeconds: { kind: 'int', min: 0, max: 60, def: 2 },
     workers: { kind: 'int', min: 1, max: 64, def: 4 }, concurrency: { kind: 'int', min: 1, max: 1000, def: 50 },
+    sqliteSynchronous: { kind: 'choice', of: ['full', 'normal'], def: 'full' },
   },
   'jobs-crash': {
     jobs: { kind: 'int', min: 1, max: 1_000_000, def: 100_000 }, seconds: { kind: 'int', min: 1, max: 600, def: 60 },
@@ -123,9 +126,11 @@ export const jobsBenchUsage = `
 Jobs scenarios (docs/jobs.md#benchmarks):
   brigade bench --scenario jobs-throughput [--targets ${JOBS_TARGETS.join(',')}] [--jobs 20000] [--workers 8] [--concurrency 50] [--rounds 1]
                 [--batch 100] [--in-flight 4] [--peer-poll-ms 50] [--brigade-mode push|poll] [--max-seconds 240]
+                [--sqlite-synchronous full|normal]  (both SQLite targets: Brigade embedded and plainjob)
   brigade bench --scenario jobs-slots [--counts 2,10,50] [--modes fixed,scaled,slots] [--separation-ms 250] [--fixed-ms 2*separation]
                 [--seconds 10] [--job-rate 1] [--concurrency 4] [--sim-processes 2]
   brigade bench --scenario jobs-push [--targets brigade] [--rate 1000] [--seconds 10] [--warmup-seconds 2] [--workers 4] [--concurrency 50]
+                [--sqlite-synchronous full|normal]
   brigade bench --scenario jobs-crash [--jobs 100000] [--seconds 60] [--workers 4] [--concurrency 50] [--kill-every-ms 3000]
                 [--server-kill-share 25] [--lease-ms 2000] [--drain-seconds 120] [--seed 1]
   every scenario: [--out bench/results] [--charts DIR (writes its SVG charts there)] [--label TEXT] [--no-progress]
@@ -159,6 +164,7 @@ export async function runJobsBench(argv: string[]): Promise<number> {
         for (const target of o.targets as JobsTargetName[]) runs.push(await throughputRun(target, round, o as never, log));
       }
       result = { runs, byTarget: throughputByTarget(runs) };
+      if (o.charts) charts.push(writeChart(o.charts as string, 'bench-jobs-throughput.svg', throughputChart(runs, startedAt)));
       summary = Object.entries(throughputByTarget(runs)).map(([t, v]) => `${t}: ${v.jobsPerSecond.toLocaleString('en-US')} jobs/s, ${v.jobsPerServerCpuSecond.toLocaleString('en-US')} jobs per server CPU-second, ${v.jobsPerTotalCpuSecond.toLocaleString('en-US')} per CPU-second of all processes (median of ${v.rounds})`);
     } else if (scenario === 'jobs-push') {
       const runs: PushRun[] = [];
@@ -210,4 +216,23 @@ export function throughputByTarget(runs: ThroughputRun[]): Record<string, Throug
     out[target] = { ...mine[Math.floor((mine.length - 1) / 2)]!, rounds: mine.length };
   }
   return out;
+}
+
+const TARGET_COLOURS: Record<JobsTargetName, string> = { brigade: '#1f77b4', plainjob: '#ff7f0e', 'brigade-redis': '#2ca02c', bullmq: '#d62728' };
+
+/** jobs/s (dashed) and jobs per server CPU-second (solid) of each target, per round. */
+function throughputChart(runs: ThroughputRun[], startedAt: Date): string {
+  const rounds = [...new Set(runs.map((r) => r.round))];
+  const targets = [...new Set(runs.map((r) => r.target))];
+  const of = (t: JobsTargetName, k: number) => runs.find((r) => r.target === t && r.round === k);
+  const label = (t: JobsTargetName) => `${t}${of(t, rounds[0]!)?.sqliteSynchronous ? ` (${of(t, rounds[0]!)!.sqliteSynchronous})` : ''}`;
+  const series = targets.flatMap((t) => [
+    { name: `${label(t)}: jobs per server CPU-s`, colour: TARGET_COLOURS[t], values: rounds.map((k) => of(t, k)?.jobsPerServerCpuSecond ?? null) },
+    { name: `${label(t)}: jobs/s`, colour: TARGET_COLOURS[t], dash: '5 4', values: rounds.map((k) => of(t, k)?.jobsPerSecond ?? null) },
+  ]);
+  const first = runs[0];
+  return panelSvg({
+    title: `jobs-throughput: ${first?.jobs ?? 0} no-op jobs, per round (${startedAt.toISOString().slice(0, 16)} UTC)`,
+    leftLabel: 'jobs', xLabel: 'round', series,
+  }, rounds, 960, 340);
 }

@@ -12,7 +12,7 @@
 import { Histogram } from './histogram.ts';
 import type { FromJobsWorker, JobsWorkerReport, ToJobsWorker } from './jobs-worker.ts';
 import { startJobsServer, type JobsServer } from './jobs-servers.ts';
-import type { JobsConn, JobsTargetName, WorkerSpec } from './jobs-target.ts';
+import type { JobsConn, JobsTargetName, SqliteSynchronous, WorkerSpec } from './jobs-target.ts';
 import type { LatencySummary } from './histogram.ts';
 import { cpuSeconds, machineBusySeconds, nowMs } from './proc.ts';
 import { startWorker, type Worker } from './workers.ts';
@@ -62,10 +62,14 @@ export async function reportsOf(procs: JobsProc[], timeoutMs = 15_000): Promise<
   return Promise.all(procs.map((p) => p.ask({ t: 'report' }, 'report', timeoutMs)));
 }
 
+const usesSqlite = (target: JobsTargetName): boolean => target === 'brigade' || target === 'plainjob';
+
 export const sumCpu = (pids: number[]): number => pids.reduce((s, pid) => s + (cpuSeconds(pid) || 0), 0);
 
 export interface ThroughputOptions {
   jobs: number; workers: number; concurrency: number; batch: number; inFlight: number; peerPollMs: number; brigadeMode: 'push' | 'poll'; maxSeconds: number;
+  /** SQLite's synchronous for both SQLite targets (Brigade embedded, plainjob): like-for-like durability. */
+  sqliteSynchronous: SqliteSynchronous;
 }
 
 export interface ThroughputRun {
@@ -88,11 +92,12 @@ export interface ThroughputRun {
   /** What the whole machine was busy with meanwhile (other helpers included), CPU-seconds. */
   machineBusyCpuSeconds: number;
   serverCounted: string;
+  sqliteSynchronous: SqliteSynchronous | null;
   commands: string[];
 }
 
 export async function throughputRun(target: JobsTargetName, round: number, o: ThroughputOptions, log: (s: string) => void): Promise<ThroughputRun> {
-  const server = await startJobsServer(target);
+  const server = await startJobsServer(target, { sqliteSynchronous: o.sqliteSynchronous });
   const run = new RunProcesses(server);
   try {
     const producer = run.spawn();
@@ -133,6 +138,7 @@ export async function throughputRun(target: JobsTargetName, round: number, o: Th
       serverCpuSeconds: r3(serverCpu), jobsPerServerCpuSecond: Math.round(o.jobs / serverCpu),
       totalCpuSeconds: r3(totalCpu), jobsPerTotalCpuSecond: Math.round(o.jobs / totalCpu),
       workersCpuSeconds: r3(workersCpu), producerCpuSeconds: r3(producerCpu), machineBusyCpuSeconds: r3(cpu1.machine - cpu0.machine),
+      sqliteSynchronous: usesSqlite(target) ? o.sqliteSynchronous : null,
       serverCounted: inProcess ? 'producer and worker processes (the queue runs in them)' : target === 'bullmq' ? 'redis-server' : target === 'brigade-redis' ? 'brigade node + redis-server' : 'brigade node',
       commands: server.commands,
     };
@@ -143,7 +149,7 @@ export async function throughputRun(target: JobsTargetName, round: number, o: Th
   }
 }
 
-export interface PushOptions { rate: number; seconds: number; warmupSeconds: number; workers: number; concurrency: number }
+export interface PushOptions { rate: number; seconds: number; warmupSeconds: number; workers: number; concurrency: number; sqliteSynchronous: SqliteSynchronous }
 
 export interface PushRun {
   target: JobsTargetName;
@@ -154,11 +160,12 @@ export interface PushRun {
   pickupMs: LatencySummary;
   serverCpuSeconds: number;
   serverCpuPercentOfOneCore: number;
+  sqliteSynchronous: SqliteSynchronous | null;
   commands: string[];
 }
 
 export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: string) => void): Promise<PushRun> {
-  const server = await startJobsServer(target);
+  const server = await startJobsServer(target, { sqliteSynchronous: o.sqliteSynchronous });
   const run = new RunProcesses(server);
   try {
     const workers = await startWorkerProcs(run, target, server.conn, { queue: 'push', concurrency: o.concurrency, mode: 'push' }, o.workers, 1);
@@ -193,7 +200,8 @@ export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: s
     for (const r of reports) h.add(r.pickup);
     const result: PushRun = {
       target, rate: o.rate, jobs: p.enqueued, handled: h.count, pickupMs: h.summary(), serverCpuSeconds: r3(cpu),
-      serverCpuPercentOfOneCore: r1((cpu / ((nowMs() - t0) / 1000)) * 100), commands: server.commands,
+      serverCpuPercentOfOneCore: r1((cpu / ((nowMs() - t0) / 1000)) * 100),
+      sqliteSynchronous: usesSqlite(target) ? o.sqliteSynchronous : null, commands: server.commands,
     };
     log(`[${target}] ${o.rate} jobs/s pushed: pick-up p50 ${result.pickupMs.p50} ms, p99 ${result.pickupMs.p99} ms, max ${result.pickupMs.max} ms (${result.handled} jobs)`);
     return result;

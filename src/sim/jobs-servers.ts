@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './child.ts';
-import type { JobsConn, JobsTargetName } from './jobs-target.ts';
+import type { JobsConn, JobsTargetName, SqliteSynchronous } from './jobs-target.ts';
 import { shippedNodeFlags, startBrigade } from './listening.ts';
 import { cmdline } from './proc.ts';
 import { ROOT, startRedisServer, stopProcess } from './servers.ts';
@@ -32,6 +32,8 @@ export interface JobsServerOptions {
   /** Extra `brigade serve` flags (e.g. --jobs-slot-separation-ms 250). */
   brigadeArgs?: string[];
   nodeFlags?: string[];
+  /** The SQLite targets' synchronous (Brigade embedded: --sqlite-synchronous; plainjob: its connections). Default 'full'. */
+  sqliteSynchronous?: SqliteSynchronous;
 }
 
 export async function startJobsServer(target: JobsTargetName, o: JobsServerOptions = {}): Promise<JobsServer> {
@@ -54,6 +56,7 @@ export async function startJobsServer(target: JobsTargetName, o: JobsServerOptio
     }
     if (target === 'plainjob') {
       conn.sqliteFile = join(dir, `${target}.db`);
+      conn.sqliteSynchronous = o.sqliteSynchronous ?? 'full';
       return { conn, pids: () => [], httpUrl: null, commands, restart: async () => {}, stop };
     }
     if (target === 'bullmq') return { conn, pids: () => [redisPid!], httpUrl: null, commands, restart: async () => {}, stop };
@@ -67,6 +70,7 @@ export async function startJobsServer(target: JobsTargetName, o: JobsServerOptio
     const args = [
       'serve', '--host', '127.0.0.1', '--port', String(port), '--apps', 'jobs', '--max-frames-per-second', '0',
       ...(conn.redisUrl ? ['--redis', conn.redisUrl, '--redis-prefix', `jobs-bench-${randomBytes(3).toString('hex')}:`] : []),
+      ...(target === 'brigade' ? ['--sqlite-synchronous', o.sqliteSynchronous ?? 'full'] : []),
       ...(o.brigadeArgs ?? []),
     ];
     const secrets = ['--data', join(dir, 'data'), '--jobs-producer-key', conn.producerKey, '--jobs-worker-key', conn.workerKey];

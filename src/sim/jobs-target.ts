@@ -13,6 +13,9 @@ export type JobsTargetName = (typeof JOBS_TARGETS)[number];
 
 export interface JobPayload { n: number; t: number }
 
+/** SQLite's synchronous for the SQLite targets (Brigade's `--sqlite-synchronous`; plainjob's connections). */
+export type SqliteSynchronous = 'full' | 'normal';
+
 /** Where a target's queue lives; set by the coordinator for every process of a run. */
 export interface JobsConn {
   /** Brigade: ws://127.0.0.1:port (the SDK adds /ws). */
@@ -23,6 +26,8 @@ export interface JobsConn {
   redisUrl?: string;
   /** plainjob: the SQLite file every process opens. */
   sqliteFile?: string;
+  /** plainjob: SQLite's synchronous on its connections (plainjob itself sets NORMAL). */
+  sqliteSynchronous?: SqliteSynchronous;
 }
 
 export interface WorkerSpec {

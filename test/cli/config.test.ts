@@ -117,7 +117,16 @@ test('Redis shapes: sentinels and master name, cluster nodes, by file, environme
     [['--redis-cluster', 'a:1,:2'], /redisCluster: ":2" is not host:port/],
     [['--redis', 'redis://h:1', '--redis-min-replicas-acked', '1.5'], /whole number of replicas/],
     [['--redis', 'redis://h:1', '--redis-replica-ack-timeout-ms', '0'], /at least 1 ms/],
+    [['--sqlite-synchronous', 'off'], /sqliteSynchronous must be full or normal, got "off"/],
+    [['--redis', 'redis://h:1', '--sqlite-synchronous', 'normal'], /embedded engine's: with --redis/],
   ] as const) {
     assert.throws(() => loadConfig([...argv], {}), (err: unknown) => err instanceof ConfigError && message.test(err.message), argv.join(' '));
   }
+});
+
+test('--sqlite-synchronous: full by default, normal when asked (flag or environment)', () => {
+  assert.equal(loadConfig([], {}).sqliteSynchronous, 'full');
+  assert.equal(loadConfig(['--sqlite-synchronous', 'normal'], {}).sqliteSynchronous, 'normal');
+  assert.equal(loadConfig([], { BRIGADE_SQLITE_SYNCHRONOUS: 'normal' }).sqliteSynchronous, 'normal');
+  assert.equal(loadConfig(['--redis', 'redis://h:1', '--sqlite-synchronous', 'full'], {}).sqliteSynchronous, 'full');
 });

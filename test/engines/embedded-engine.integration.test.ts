@@ -211,10 +211,34 @@ describe('embedded engine', () => {
     }
   });
 
-  it('keeps every acknowledged event when the process is SIGKILLed mid-stream', async () => {
+  it('runs SQLite with synchronous FULL by default, NORMAL when asked; refuses another value', async () => {
+    const levels: Record<string, number> = {};
+    for (const synchronous of [undefined, 'full', 'normal'] as const) {
+      const { path, cleanup } = tempDb();
+      const engine = new EmbeddedEngine({ path, retention, synchronous });
+      try {
+        await engine.open();
+        const db = (engine as unknown as { db: Database.Database }).db;
+        levels[synchronous ?? 'default'] = db.pragma('synchronous', { simple: true }) as number;
+      } finally {
+        await engine.close();
+        await cleanup();
+      }
+    }
+    // SQLite's numbers: 1 NORMAL, 2 FULL.
+    assert.deepEqual(levels, { default: 2, full: 2, normal: 1 });
     const { path, cleanup } = tempDb();
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', fixture, path], {
+      await assert.rejects(new EmbeddedEngine({ path, retention, synchronous: 'off' as never }).open(), (err: unknown) => err instanceof BrigadeError && err.code === 'UNAVAILABLE');
+    } finally {
+      await cleanup();
+    }
+  });
+
+  for (const synchronous of ['full', 'normal'] as const) it(`keeps every acknowledged event when the process is SIGKILLed mid-stream (synchronous ${synchronous})`, async () => {
+    const { path, cleanup } = tempDb();
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', fixture, path, synchronous], {
         cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'],
       });
       const acknowledged: number[] = [];

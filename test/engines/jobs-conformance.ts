@@ -167,6 +167,37 @@ export function runJobsConformance(name: string, make: () => Promise<Engine>, op
       });
     });
 
+    it('completes a batch in one step: a stale lease in it is refused alone, the rest complete with their results', async () => {
+      await withQueues(async (q) => {
+        const queue = queueName('batch');
+        await q.enqueueJobs(queue, [job('a'), job('b'), job('c'), job('d')], T0);
+        const [a, b, c, d] = await q.claimJobs(queue, 4, T0);
+        // d's lease is lost: it expired and was reaped, and claimed again (attempt 2, a new lease).
+        assert.equal(await q.reapJobs(queue, T0 + 30_000, 0, 10), 4);
+        await q.promoteJobs(queue, T0 + 100_000, 10);
+        const again = await q.claimJobs(queue, 4, T0 + 100_000);
+        assert.equal(again.length, 4);
+        const byId = new Map(again.map((j) => [j.id, j]));
+        const outcomes = await q.completeJobs(queue, [
+          { id: a!.id, lease: byId.get(a!.id)!.lease, result: '"ra"' },
+          { id: b!.id, lease: byId.get(b!.id)!.lease, result: '"rb"' },
+          { id: d!.id, lease: d!.lease, result: '"stale"' },
+          { id: c!.id, lease: byId.get(c!.id)!.lease, result: '{"n":3}' },
+          { id: a!.id, lease: byId.get(a!.id)!.lease, result: '"twice"' },
+          { id: '424242', lease: 'x', result: 'null' },
+        ], T0 + 100_001);
+        assert.deepEqual(outcomes, [true, true, false, true, false, false]);
+        assert.equal((await q.getJob(queue, a!.id))!.result, '"ra"');
+        assert.equal((await q.getJob(queue, c!.id))!.result, '{"n":3}');
+        const stale = (await q.getJob(queue, d!.id))!;
+        assert.equal(stale.state, 'active');
+        assert.equal(stale.result, null);
+        assert.equal(stale.attempt, 2);
+        assert.deepEqual(await q.jobCounts(queue), { waiting: 0, delayed: 0, active: 1, failed: 0, completed: 3, dead: 0 });
+        assert.deepEqual(await q.completeJobs(queue, [], T0 + 100_002), []);
+      });
+    });
+
     it('a failed attempt retries after an exponential, jittered backoff, then the job goes dead', async () => {
       await withQueues(async (q) => {
         const queue = queueName('fail');

@@ -44,9 +44,15 @@ describe('brigade bench --scenario jobs-*', () => {
   });
 
   it('jobs-throughput: every target handles every job, with jobs/s and CPU figures', async () => {
-    const { result } = await run(['--scenario', 'jobs-throughput', '--jobs', '300', '--workers', '2', '--concurrency', '5']);
+    const charts = mkdtempSync(join(tmpdir(), 'jobs-charts-'));
+    dirs.push(charts);
+    const { result } = await run(['--scenario', 'jobs-throughput', '--jobs', '300', '--workers', '2', '--concurrency', '5', '--sqlite-synchronous', 'normal', '--charts', charts]);
+    assert.deepEqual(readdirSync(charts), ['bench-jobs-throughput.svg']);
+    assert.match(readFileSync(join(charts, 'bench-jobs-throughput.svg'), 'utf8'), /^<svg[\s\S]*plainjob \(normal\): jobs per server CPU-s[\s\S]*<\/svg>\s*$/);
     const targets = ['brigade', 'plainjob', 'brigade-redis', 'bullmq'];
     assert.deepEqual(result.runs.map((r: any) => r.target), targets);
+    // Both SQLite targets at the durability asked for; the Redis ones have none of it.
+    assert.deepEqual(result.runs.map((r: any) => r.sqliteSynchronous), ['normal', 'normal', null, null]);
     for (const r of result.runs) {
       assert.ok(r.handled >= 300, `${r.target}: every job handled`);
       assert.ok(r.jobsPerSecond > 0 && r.seconds > 0, `${r.target}: a rate`);
@@ -60,6 +66,7 @@ describe('brigade bench --scenario jobs-*', () => {
     const { result } = await run(['--scenario', 'jobs-push', '--rate', '40', '--seconds', '2', '--warmup-seconds', '1', '--workers', '1', '--concurrency', '5']);
     const [r] = result.runs;
     assert.equal(r.target, 'brigade');
+    assert.equal(r.sqliteSynchronous, 'full');
     assert.equal(r.jobs, 80);
     assert.equal(r.handled, 80);
     assert.equal(r.pickupMs.samples, 80);

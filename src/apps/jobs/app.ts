@@ -11,7 +11,7 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { App, AppCore, AppRequest } from '../../core/app.ts';
-import type { ClaimedJob, EnqueuedJob, JobCounts, JobQueues, JobRecord, JobRetention } from '../../core/engine.ts';
+import type { ClaimedJob, EnqueuedJob, JobCompletion, JobCounts, JobQueues, JobRecord, JobRetention } from '../../core/engine.ts';
 import { HttpError, readJsonBody, sendError, sendJson } from '../../core/http.ts';
 import { JOBS_ERRORS, JobsError } from './errors.ts';
 import { registerDashboard } from './dashboard.ts';
@@ -134,11 +134,15 @@ export async function readAllCounts(queues: JobQueues): Promise<Map<string, JobC
   return out;
 }
 
+/** The expected keys' digests, computed once (a node has a few keys; every request checks one). */
+const keyDigests = new Map<string, Buffer>();
+
+/** Compares digests in constant time, so neither the key's length nor its bytes leak through timing. */
 function sameKey(given: unknown, expected: string): boolean {
   if (typeof given !== 'string') return false;
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
+  let b = keyDigests.get(expected);
+  if (!b) keyDigests.set(expected, (b = createHash('sha256').update(expected).digest()));
+  return timingSafeEqual(createHash('sha256').update(given).digest(), b);
 }
 
 function bearer(req: IncomingMessage): string | undefined {
@@ -235,7 +239,7 @@ function registerRoutes(core: AppCore<JobsOptions>, queues: JobQueues, limits: J
  */
 function enqueueAndOffer(queues: JobQueues, push: PushDispatcher, queue: string, jobs: Parameters<JobQueues['enqueueJobs']>[1], nowMs: number): Promise<EnqueuedJob[]> {
   const enqueued = queues.enqueueJobs(queue, jobs, nowMs);
-  push.ready(queue);
+  push.ready(queue, jobs.length);
   return enqueued;
 }
 
@@ -257,6 +261,7 @@ const REQUEST_FIELDS: Record<string, readonly string[]> = {
   'jobs.claim': ['key', 'queue', 'max'],
   'jobs.heartbeat': ['key', 'queue', 'id', 'lease'],
   'jobs.complete': ['key', 'queue', 'id', 'lease', 'result', 'worker', 'credit'],
+  'jobs.complete_many': ['key', 'queue', 'jobs', 'worker', 'credit'],
   'jobs.fail': ['key', 'queue', 'id', 'lease', 'error', 'worker', 'credit'],
   'jobs.subscribe': ['key', 'queue', 'worker', 'credit'],
   'jobs.credit': ['key', 'queue', 'worker', 'credit'],
@@ -333,6 +338,24 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
     stats.queue(queue).count('completed', 1, now);
     return { ok: true, now };
   });
+  core.request('jobs.complete_many', async (req) => {
+    const { body, queue } = worker(req);
+    const items = completionsOf(body, limits.maxPayloadBytes);
+    const now = Date.now();
+    const credit = creditOf(body, false);
+    const workerId = credit > 0 ? str(body, 'worker', 64) : '';
+    // One engine step for the batch (one transaction, one Lua script); credit granted before it
+    // commits, as for jobs.complete.
+    const completed = queues.completeJobs(queue, items, now);
+    if (credit > 0) push.credit(queue, workerId, credit);
+    const outcomes = await completed;
+    const done = outcomes.filter(Boolean).length;
+    if (done > 0) stats.queue(queue).count('completed', done, now);
+    return {
+      outcomes: outcomes.map((ok, i) => (ok ? { id: items[i]!.id, ok: true } : { id: items[i]!.id, ok: false, code: 'JOBS_LEASE_LOST' })),
+      now,
+    };
+  });
   core.request('jobs.fail', async (req) => {
     const { body, queue } = worker(req);
     const error = typeof body.error === 'string' ? body.error.slice(0, MAX_ERROR_CHARS) : 'failed';
@@ -367,6 +390,32 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
     const { body, queue } = worker(req);
     const group = body.group === undefined ? queue : str(body, 'group', 64);
     return slots.join(group, str(body, 'worker', 64), Date.now());
+  });
+}
+
+/** Most jobs one jobs.complete_many completes. */
+export const MAX_COMPLETE_BATCH = 1000;
+
+/**
+ * jobs.complete_many's `jobs`: 1…MAX_COMPLETE_BATCH of `{id, lease, result}`, each checked before
+ * anything is recorded (a bad one refuses the whole request, naming it: `jobs[3].lease`).
+ */
+function completionsOf(body: Body, maxResultBytes: number): JobCompletion[] {
+  const list = body.jobs;
+  if (!Array.isArray(list) || list.length < 1 || list.length > MAX_COMPLETE_BATCH) {
+    throw new JobsError('JOBS_BAD_OPTION', `is an array of 1-${MAX_COMPLETE_BATCH} {id, lease, result}`, 'jobs');
+  }
+  return list.map((item: unknown, i) => {
+    const field = `jobs[${i}]`;
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new JobsError('JOBS_BAD_OPTION', 'is an object {id, lease, result}', field);
+    const o = item as Body;
+    for (const name of Object.keys(o)) {
+      if (name !== 'id' && name !== 'lease' && name !== 'result') throw new JobsError('JOBS_BAD_OPTION', 'unknown field; a completion takes id, lease, result', `${field}.${name}`);
+    }
+    const id = o.id, lease = o.lease;
+    if (typeof id !== 'string' || id.length < 1 || id.length > 200) throw new JobsError('JOBS_BAD_OPTION', 'is a string of 1-200 characters', `${field}.id`);
+    if (typeof lease !== 'string' || lease.length < 1 || lease.length > 200) throw new JobsError('JOBS_BAD_OPTION', 'is a string of 1-200 characters', `${field}.lease`);
+    return { id, lease, result: jsonText(o.result, maxResultBytes, `${field}.result`) };
   });
 }
 

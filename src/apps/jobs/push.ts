@@ -39,7 +39,15 @@ interface QueuePush {
   workers: Map<string, PushWorker>;
   /** Rotates who is offered first. */
   next: number;
-  running: boolean;
+  /** Credit promised to claims in flight: what they may bring back. */
+  reserved: number;
+  /** Claims in flight for this queue. */
+  claiming: number;
+  /** The last claim found fewer jobs than it asked for, and nothing may have become ready since. */
+  drained: boolean;
+  /** Grows with every ready(): a short claim marks the queue drained only if none came after it was asked. */
+  readyEpoch: number;
+  /** A ready() came while all credit was promised to claims in flight: claim again when one returns. */
   again: boolean;
 }
 
@@ -75,7 +83,7 @@ export class PushDispatcher {
         return;
       }
       worker.mailbox = resolve;
-      if (worker.credit > 0) this.dispatch(queue);
+      if (worker.credit > 0) this.dispatch(queue, 0);
     });
   }
 
@@ -84,7 +92,7 @@ export class PushDispatcher {
     const w = this.queues.get(queue)?.workers.get(workerId);
     if (!w || credit <= 0) return false;
     w.credit = Math.min(MAX_CREDIT, w.credit + credit);
-    this.dispatch(queue);
+    this.dispatch(queue, 0);
     return true;
   }
 
@@ -94,9 +102,12 @@ export class PushDispatcher {
     if (w) this.remove(w);
   }
 
-  /** Jobs may have become ready in `queue`: offer them to its push workers with credit. */
-  ready(queue: string): void {
-    if (this.queues.has(queue)) this.dispatch(queue);
+  /**
+   * Jobs may have become ready in `queue` (`count` of them when known: an enqueue on this node):
+   * offer them to its push workers with credit.
+   */
+  ready(queue: string, count = MAX_CLAIM_PER_CALL): void {
+    if (this.queues.has(queue)) this.dispatch(queue, Math.max(1, Math.min(count, MAX_CLAIM_PER_CALL)));
   }
 
   /** Queues with a push worker that has credit (the tick offers their promoted jobs). */
@@ -125,7 +136,7 @@ export class PushDispatcher {
   private queueOf(queue: string): QueuePush {
     let q = this.queues.get(queue);
     if (!q) {
-      q = { workers: new Map(), next: 0, running: false, again: false };
+      q = { workers: new Map(), next: 0, reserved: 0, claiming: 0, drained: false, readyEpoch: 0, again: false };
       this.queues.set(queue, q);
     }
     return q;
@@ -137,67 +148,107 @@ export class PushDispatcher {
     w.cancelClose();
     const q = this.queues.get(w.queue);
     q?.workers.delete(w.id);
-    if (q && q.workers.size === 0 && !q.running) this.queues.delete(w.queue);
+    if (q && q.workers.size === 0 && q.claiming === 0) this.queues.delete(w.queue);
     // Jobs held for it were claimed with a lease: they run again when it expires (at least once).
     w.held = [];
     w.mailbox?.([]);
     w.mailbox = null;
   }
 
-  /** Claims for the queue's workers with credit until the queue is empty or the credit spent; one run per queue at a time. */
-  private dispatch(queue: string): void {
+  /**
+   * Claims for the queue's workers with credit not yet promised to a claim in flight. Called the
+   * moment jobs may have become ready (`readyCount` > 0: how many, at most; an enqueue, a promote, a
+   * retry) or credit grew (0). The claim is asked for at once, in the same turn as the enqueue that
+   * triggered it, even while other claims are in flight (each is one atomic engine step, so two never
+   * return the same job): on the embedded engine it runs right after the enqueue in the enqueue's
+   * group commit, and the job is offered in the turn of that commit. It asks for no more than the
+   * enqueue added, so the credit stays free for the next enqueue's claim in the same turn. Credit alone
+   * (a completion) claims nothing while the queue is known drained, so completions add no claim steps
+   * ahead of the enqueues that follow them.
+   */
+  private dispatch(queue: string, readyCount: number): void {
     const q = this.queues.get(queue);
     if (!q) return;
-    if (q.running) {
-      q.again = true;
+    const wasDrained = q.drained;
+    if (readyCount > 0) {
+      q.readyEpoch++;
+      q.drained = false;
+    } else if (q.drained) {
       return;
     }
-    q.running = true;
-    void this.run(queue, q).catch(this.onError).finally(() => {
-      q.running = false;
-      if (q.workers.size === 0) this.queues.delete(queue);
-    });
-  }
-
-  private async run(queue: string, q: QueuePush): Promise<void> {
-    for (;;) {
-      q.again = false;
-      let want = 0;
-      for (const w of q.workers.values()) want += w.credit;
-      want = Math.min(want, MAX_CLAIM_PER_CALL);
-      if (want === 0) return;
-      const now = Date.now();
-      const jobs = await this.engine.claimJobs(queue, want, now);
+    let credit = 0;
+    for (const w of q.workers.values()) credit += w.credit;
+    const limit = readyCount > 0 ? readyCount : MAX_CLAIM_PER_CALL;
+    const want = Math.min(credit - q.reserved, limit);
+    if (want <= 0) {
+      if (readyCount > 0) q.again = true;
+      return;
+    }
+    q.reserved += want;
+    q.claiming++;
+    const epoch = q.readyEpoch;
+    const now = Date.now();
+    let more = false;
+    void this.engine.claimJobs(queue, want, now).then((jobs) => {
+      q.reserved -= want;
       if (jobs.length > 0) {
         const stats = this.statsOf(queue);
         stats.count('claimed', jobs.length, now);
         stats.count('pushed', jobs.length, now);
         this.deal(q, jobs);
       }
-      // Fewer than asked: the queue is empty for now; stop unless credit or jobs arrived meanwhile.
-      if (jobs.length < want && !q.again) return;
-    }
+      const noReadySince = epoch === q.readyEpoch;
+      if (jobs.length < want) {
+        if (noReadySince) q.drained = true;
+      } else if (want < limit || readyCount === 0) {
+        // Cut short by credit or the per-call cap: there may be more.
+        more = true;
+      } else if (wasDrained && noReadySince) {
+        // It took as many as the enqueue added to a drained queue: drained again.
+        q.drained = true;
+      }
+    }, (err: unknown) => {
+      q.reserved -= want;
+      this.onError(err);
+    }).finally(() => {
+      q.claiming--;
+      if (q.workers.size === 0 && q.claiming === 0) {
+        this.queues.delete(queue);
+        return;
+      }
+      // There may be more, or a ready() found all credit promised: claim for it now.
+      if (more || q.again) {
+        q.again = false;
+        this.dispatch(queue, 0);
+      }
+    });
   }
 
-  /** Deals the claimed jobs round robin to the workers with credit (credit only grew while claiming). */
+  /**
+   * Deals the claimed jobs round robin to the workers with credit: first to those with a subscribe
+   * open (the jobs go out now), then to the others (held until their next subscribe arrives, a round
+   * trip later).
+   */
   private deal(q: QueuePush, jobs: ClaimedJob[]): void {
     const workers = [...q.workers.values()];
     const given = new Map<PushWorker, ClaimedJob[]>();
-    let i = 0;
-    for (const job of jobs) {
-      let placed = false;
-      for (let tries = 0; tries < workers.length && !placed; tries++) {
-        const w = workers[(q.next + i++) % workers.length]!;
-        if (w.credit <= 0) continue;
-        w.credit--;
-        let list = given.get(w);
-        if (!list) given.set(w, (list = []));
-        list.push(job);
-        placed = true;
+    let j = 0;
+    for (const open of [true, false]) {
+      while (j < jobs.length) {
+        let placed = false;
+        for (let k = 0; k < workers.length && j < jobs.length; k++) {
+          const w = workers[(q.next + k) % workers.length]!;
+          if ((w.mailbox !== null) !== open || w.credit <= 0) continue;
+          w.credit--;
+          let list = given.get(w);
+          if (!list) given.set(w, (list = []));
+          list.push(jobs[j++]!);
+          placed = true;
+        }
+        if (!placed) break;
       }
-      // No worker left with credit (one disconnected while claiming): the lease expires, the job runs again.
-      if (!placed) break;
     }
+    // Jobs no worker had credit for (one disconnected while claiming): their leases expire, they run again.
     q.next = (q.next + 1) % Math.max(1, workers.length);
     for (const [w, list] of given) {
       if (w.mailbox) {

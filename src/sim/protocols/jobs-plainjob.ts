@@ -1,6 +1,6 @@
 /**
- * jobs-bench adapter for plainjob (SQLite through better-sqlite3, WAL, synchronous = NORMAL as it
- * sets them): the queue runs inside each process that opens the file. plainjob's worker takes one
+ * jobs-bench adapter for plainjob (SQLite through better-sqlite3, WAL; plainjob sets synchronous =
+ * NORMAL, and the bench then sets its --sqlite-synchronous, so both SQLite targets run at one durability): the queue runs inside each process that opens the file. plainjob's worker takes one
  * job at a time, so a worker of concurrency C is C plainjob workers on one connection. Producers
  * add a batch in one transaction. An idle plainjob worker polls every `pollMs` (plainjob's
  * `pollIntervall`, 1 s by default; the bench passes its own).
@@ -15,6 +15,8 @@ function open(conn: JobsConn, leaseMs?: number) {
   if (!conn.sqliteFile) throw new Error('plainjob needs conn.sqliteFile');
   const db = new Database(conn.sqliteFile);
   const queue = defineQueue({ connection: better(db), logger: silent, ...(leaseMs ? { timeout: leaseMs } : {}) });
+  // After plainjob's own `synchronous = 1` (NORMAL): the bench runs both SQLite queues at one durability.
+  if (conn.sqliteSynchronous) db.pragma(`synchronous = ${conn.sqliteSynchronous.toUpperCase()}`);
   return { db, queue };
 }
 

@@ -98,6 +98,58 @@ describe('jobs push mode', () => {
     await Promise.all(workers.map((w) => w.worker.stop()));
   });
 
+  it('a worker sends the completions of one turn in one jobs.complete_many, never one jobs.complete each', async () => {
+    const queue = 'push-batched';
+    const producer = new JobsClient((await countingClient()).client, { producerKey: PRODUCER });
+    await producer.enqueueMany(queue, Array.from({ length: 40 }, (_, i) => ({ payload: i })));
+    const { client, sent } = await countingClient();
+    const ran = new Map<number, number>();
+    // A no-op handler: the 10 jobs of one reply all finish in the turn they arrived.
+    const worker = new JobsClient(client, { workerKey: WORKER }).worker<number>(queue, ({ payload }) => {
+      ran.set(payload, (ran.get(payload) ?? 0) + 1);
+    }, { mode: 'push', concurrency: 10 });
+    await eventually(async () => worker.stats.completed === 40 && (await metric('brigade_jobs_completed', queue)) === 40, { what: 'all 40 completed' });
+    assert.equal(ran.size, 40);
+    assert.ok([...ran.values()].every((n) => n === 1), 'each job ran once');
+    assert.equal(sent.get('jobs.complete') ?? 0, 0);
+    const batches = sent.get('jobs.complete_many') ?? 0;
+    assert.ok(batches >= 4 && batches < 40, `${batches} jobs.complete_many for 40 jobs of concurrency 10`);
+    assert.ok(worker.stats.maxHeld <= 10);
+    await worker.stop();
+  });
+
+  it('jobs enqueued one by one between completions are pushed by their enqueue, not by the tick', async () => {
+    // A second node whose tick never comes in this test: whatever is pushed, the enqueue pushed.
+    const slow = await startServer(['--apps', 'jobs', '--jobs-producer-key', PRODUCER, '--jobs-worker-key', WORKER, '--jobs-tick-ms', '600000']);
+    const own: BrigadeClient[] = [];
+    try {
+      const connect = async () => {
+        const c = new BrigadeClient(slow.wsUrl, { WebSocket: WebSocket as never });
+        own.push(c);
+        await c.ready();
+        return c;
+      };
+      const queue = 'push-no-tick';
+      const producer = new JobsClient(await connect(), { producerKey: PRODUCER });
+      const ran: number[] = [];
+      const workers = await Promise.all([1, 2].map(async () => new JobsClient(await connect(), { workerKey: WORKER }).worker<number>(queue,
+        ({ payload }) => { ran.push(payload); }, { mode: 'push', concurrency: 3 })));
+      await eventually(() => workers.every((w) => w.stats.subscribes === 1));
+      for (let i = 0; i < 30; i++) {
+        await producer.enqueue(queue, i);
+        // Completions come in between the enqueues (and the credit they return): neither delays the next push.
+        await eventually(() => ran.length === i + 1, { what: `job ${i} pushed` });
+      }
+      assert.deepEqual([...ran].sort((x, y) => x - y), Array.from({ length: 30 }, (_, i) => i));
+      await eventually(() => workers.reduce((n, w) => n + w.stats.completed, 0) === 30);
+      await Promise.all(workers.map((w) => w.stop()));
+    } finally {
+      for (const c of own) c.close();
+      await slow.stop();
+      slow.cleanup();
+    }
+  });
+
   it('a push worker that disconnects loses nothing: its leases expire and the other worker runs the jobs', async () => {
     const queue = 'push-drop';
     const { client: dropping } = await countingClient();

@@ -120,6 +120,38 @@ describe('jobs app', () => {
     assert.deepEqual([done.state, done.result, done.attempt, done.error], ['completed', 'first', 1, null]);
   });
 
+  it('jobs.complete_many completes a batch in one request, a stale lease in it refused alone; bad input refused whole', async () => {
+    const c = (await jobsClient() as unknown as { client: BrigadeClient }).client;
+    await post('many', [{ payload: 1 }, { payload: 2 }, { payload: 3 }]);
+    const claimed = (await c.request<{ jobs: { id: string; lease: string }[] }>('jobs.claim', { key: WORKER, queue: 'many', max: 3 })).jobs;
+    assert.equal(claimed.length, 3);
+    const [a, b, d] = claimed as [{ id: string; lease: string }, { id: string; lease: string }, { id: string; lease: string }];
+    const ok = { key: WORKER, queue: 'many' };
+    // Refused whole, each naming its field; nothing completed by any of them.
+    const refusals: [unknown, string, RegExp][] = [
+      [[], 'JOBS_BAD_OPTION', /^jobs: /],
+      ['x', 'JOBS_BAD_OPTION', /^jobs: /],
+      [[{ id: a.id, lease: a.lease, result: 1 }, { id: b.id, lease: b.lease, colour: 'red' }], 'JOBS_BAD_OPTION', /^jobs\[1\]\.colour: /],
+      [[{ id: a.id, lease: a.lease, result: 1 }, { id: b.id, result: 1 }], 'JOBS_BAD_OPTION', /^jobs\[1\]\.lease: /],
+      [[{ id: a.id, lease: a.lease, result: 1 }, { id: b.id, lease: b.lease, result: 'r'.repeat(20_000) }], 'JOBS_PAYLOAD_TOO_LARGE', /^jobs\[1\]\.result: /],
+    ];
+    for (const [jobs, code, message] of refusals) {
+      await assert.rejects(c.request('jobs.complete_many', { ...ok, jobs }), (err: Error & { code: string }) => err.code === code && message.test(err.message));
+    }
+    await assert.rejects(c.request('jobs.complete_many', { ...ok, key: 'wrong', jobs: [{ id: a.id, lease: a.lease }] }), { code: 'JOBS_BAD_KEY' });
+    assert.equal((await get('/api/jobs/many')).body.counts.active, 3, 'no refusal completed anything');
+    // d completed alone first: its lease is stale in the batch.
+    await c.request('jobs.complete', { ...ok, id: d.id, lease: d.lease, result: 'alone' });
+    const reply = await c.request<{ outcomes: { id: string; ok: boolean; code?: string }[] }>('jobs.complete_many', {
+      ...ok, jobs: [{ id: a.id, lease: a.lease, result: { n: 1 } }, { id: d.id, lease: d.lease, result: 'again' }, { id: b.id, lease: b.lease }],
+    });
+    assert.deepEqual(reply.outcomes, [
+      { id: a.id, ok: true }, { id: d.id, ok: false, code: 'JOBS_LEASE_LOST' }, { id: b.id, ok: true },
+    ]);
+    const records = await Promise.all([a, b, d].map(async (j) => (await get(`/api/jobs/many/${j.id}`)).body));
+    assert.deepEqual(records.map((r) => [r.state, r.result]), [['completed', { n: 1 }], ['completed', null], ['completed', 'alone']]);
+  });
+
   it('a handler that never returns fails its attempt at handlerTimeoutMs; past maxAttempts the job is dead', async () => {
     const jobs = await jobsClient();
     const { id } = await jobs.enqueue('hangs', null, { maxAttempts: 2, backoff: 10 });
