@@ -17,9 +17,9 @@
  *   shard does not set the pace of the others' ticks (settleOrLeaveStragglers).
  * - delivery: a second connection per engine XREADs the logs of the channels this engine watches
  *   (redis-batch-reader.ts); on a cluster, sharded pub/sub with reads of the log to fill gaps
- *   (redis-shard-reader.ts, which says why). A channel is watched from its head when info() first sees it, from the
- *   first version of this engine's first append to it, and from the end of the first read() that
- *   reaches its head. onBatch handlers then get every batch of it, from every node, exactly once and
+ *   (redis-shard-reader.ts, which says why). A channel is watched from its head when info() first
+ *   sees it, from the first version of this engine's first append to it, and from the end of the
+ *   first read() that reaches its head. onBatch handlers then get every batch of it, from every node, exactly once and
  *   in version order — possibly before, possibly after the append() that wrote it resolves.
  *   releaseChannel() (the hub unloading an idle channel) takes it out of the XREAD again.
  * - epochs: each stream entry carries its epoch (field e). A channel whose keys Redis lost starts
@@ -33,15 +33,9 @@
  *   message says "in doubt"). A script error (a key of the wrong type) commits nothing.
  *   ioredis reconnects by itself and the reader resumes from its cursors.
  *
- * Optional abilities:
- * - DirectMessages over Redis pub/sub: PUBLISH on the command connection to `<prefix>dm:<address>`
- *   (on a cluster: SPUBLISH to `<prefix>dm:{<address>}` on the shard of that slot, received on
- *   the shard reader's subscriber; plain PUBLISH would go to every node of the cluster);
- *   a third connection, opened on the first receive(), SUBSCRIBEs to the addresses received here
- *   (binary-safe, through `messageBuffer`) and resubscribes by itself after a reconnect. Messages
- *   published while it is (re)subscribing are lost: at most once, as DirectMessages promises.
- * - Membership as a sorted set `<prefix>{<set>}:members` scored by expiresAtMs (redis-lua-join.ts);
- *   the key expires with its latest member, so an abandoned set leaves nothing behind.
+ * Optional abilities: DirectMessages over Redis pub/sub (redis-direct-messages.ts), Membership as
+ * expiring sorted sets (redis-membership.ts), Claims and held claims (redis-claims.ts), JobQueues
+ * (redis-jobs.ts), ChannelRelease (the reader stops watching the channel).
  *
  * The engine is a facade over its parts, each one role (as core/hub.ts is over the core's):
  * - redis-connections.ts: connecting (one server, Sentinel, Cluster), reconnecting, the primary in
@@ -51,8 +45,9 @@
  * - redis-delivery.ts: the reader (redis-batch-reader.ts or redis-shard-reader.ts), onBatch,
  *   epoch checks and roll-backs;
  * - redis-reads.ts: read, info, snapshots;
- * - redis-direct-messages.ts, redis-membership.ts, redis-claims.ts, redis-jobs.ts: the optional abilities;
+ * - redis-direct-messages.ts, redis-membership.ts, redis-claims.ts, redis-jobs.ts: the abilities;
  * - redis-scripts.ts: the Lua scripts as ioredis commands.
+ * The facade checks the options, wires the parts and owns open/close; nothing below imports it.
  */
 import type {
   AppendRequest, AppendResult, BatchHandler, ChannelInfo, ChannelRelease, Claims, ClaimedJob, DirectMessages, EnqueuedJob, Engine,
