@@ -36,6 +36,7 @@ import type { Redis } from 'ioredis';
 import type { Position } from '../core/engine.ts';
 import { parseBatchEntry, positionBefore } from './redis-keys.ts';
 import type { BatchEntry, RawStreamEntry } from './redis-keys.ts';
+import { seenIn, type ChannelReader } from './redis-reader.ts';
 
 export interface BatchReaderOptions {
   /** Longest time one XREAD blocks, ms; also bounds how late a missed interrupt can be. */
@@ -76,7 +77,7 @@ const ERROR_PAUSE_MS = 1000;
 /** Retry delay for CLIENT UNBLOCK when the XREAD has not reached Redis yet. */
 const UNBLOCK_RETRY_MS = 2;
 
-export class RedisBatchReader {
+export class RedisBatchReader implements ChannelReader {
   private readonly conn: Redis;
   private readonly options: BatchReaderOptions;
   /**
@@ -131,8 +132,7 @@ export class RedisBatchReader {
 
   /** The epoch and end of what this reader has delivered of `channel`; undefined when not watched. */
   seen(channel: string): Position | undefined {
-    const watch = this.watches.get(channel);
-    return watch === undefined ? undefined : { epoch: watch.epoch, version: watch.end };
+    return seenIn(this.watches, channel);
   }
 
   isWatching(channel: string): boolean {

@@ -1,6 +1,6 @@
 /**
  * The Redis engine's failures as typed errors: which failed calls may have run (in doubt) and which
- * did not (refused), and a bound on a promise. Shared by redis-engine.ts and its helpers.
+ * did not (refused), and a bound on a promise. Shared by the parts of the Redis engine (redis-engine.ts).
  */
 import { BrigadeError } from '../protocol/index.ts';
 

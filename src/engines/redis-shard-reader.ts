@@ -29,6 +29,7 @@ import type { Position } from '../core/engine.ts';
 import type { BatchReaderOptions } from './redis-batch-reader.ts';
 import { parseBatchEntry, positionBefore } from './redis-keys.ts';
 import type { BatchEntry, RawStreamEntry } from './redis-keys.ts';
+import { seenIn, type ChannelReader } from './redis-reader.ts';
 import type { RedisConn } from './redis-target.ts';
 
 export interface ShardReaderOptions extends Omit<BatchReaderOptions, 'blockMs' | 'unblock'> {
@@ -51,7 +52,7 @@ interface ShardWatch {
   waiting: BatchEntry[];
 }
 
-export class RedisShardReader {
+export class RedisShardReader implements ChannelReader {
   private readonly options: ShardReaderOptions;
   private readonly watches = new Map<string, ShardWatch>();
   /** live shard channel → watched channel. */
@@ -108,8 +109,7 @@ export class RedisShardReader {
   }
 
   seen(channel: string): Position | undefined {
-    const watch = this.watches.get(channel);
-    return watch === undefined ? undefined : { epoch: watch.epoch, version: watch.end };
+    return seenIn(this.watches, channel);
   }
 
   isWatching(channel: string): boolean {
