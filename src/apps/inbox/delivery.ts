@@ -16,7 +16,8 @@
  *    A PUSH frame names no device (the item's seq is the cursor), so each item is one frame built
  *    once per change of its message, and the same bytes go to every device it reaches;
  * 4. REQUEST `inbox.ack {token, seq, read?}`: resets the unacked bytes, counts reads, and keeps the
- *    device's lease on this node (a device silent for LEASE_MS is dropped here); `stalled: true` in
+ *    device's lease on this node (a device silent for `--inbox-device-lease-ms`, announced in the
+ *    sync reply as `leaseMs`, is dropped here); `stalled: true` in
  *    the reply tells a device the node stopped pushing to it (it syncs from its cursor).
  */
 import type { AppCore, Publisher, PushTarget } from '../../core/index.ts';
@@ -30,8 +31,10 @@ import './errors.ts';
 
 /** The topic of the inbox's PUSH frames (docs/PROTOCOL.md). */
 export const PUSH_TOPIC = 'inbox';
-/** A device that neither syncs nor acks for this long stops being pushed to on this node. */
-export const LEASE_MS = 60_000;
+/** A device that neither syncs nor acks for this long stops being pushed to on this node, ms (`--inbox-device-lease-ms`). */
+export const DEFAULT_LEASE_MS = 60_000;
+/** The shortest lease accepted, ms: the node checks leases once a second. */
+export const MIN_LEASE_MS = 1000;
 
 /** One item of a device's stream (the JSON body of one PUSH frame). */
 export type DeviceItem =
@@ -131,7 +134,7 @@ export class Delivery {
   /** Items not written because the device's connection was over the core's byte limit. */
   overLimit = 0;
 
-  constructor(private readonly core: AppCore<any>, private readonly inbox: Inbox, private readonly tokens: DeviceTokens, private readonly options: { unackedBytes: number }) {}
+  constructor(private readonly core: AppCore<any>, private readonly inbox: Inbox, private readonly tokens: DeviceTokens, private readonly options: { unackedBytes: number; leaseMs: number }) {}
 
   registerRequests(): void {
     this.core.request('inbox.hello', async (req) => {
@@ -330,7 +333,7 @@ export class Delivery {
       conn.sentSeq = view.version;
     }
     this.push(conn, items);
-    return { epoch: view.epoch, head: view.version, complete, after: complete ? view.version : last };
+    return { epoch: view.epoch, head: view.version, complete, after: complete ? view.version : last, leaseMs: this.options.leaseMs };
   }
 
   /** The messages changed after `seq`, oldest first, each with its matcher (compiled once per tick). */
@@ -423,8 +426,9 @@ export class Delivery {
     const catchUps: Conn[] = [];
     const changedSince = new Map<number, Change[]>();
     const matchers = new Map<StoredMessage, (index: number) => boolean>();
+    const leaseMs = this.options.leaseMs;
     for (const conn of this.conns.values()) {
-      if (nowMs - conn.lastMs > LEASE_MS) {
+      if (nowMs - conn.lastMs > leaseMs) {
         conn.offClose();
         this.conns.delete(conn.id);
         if (this.bindings.get(conn.userId) === conn.id) this.bindings.delete(conn.userId);
