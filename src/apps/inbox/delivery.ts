@@ -105,6 +105,12 @@ class Change {
 
 const enc = new TextEncoder();
 
+/** What inbox.hello verified for an identity on this node. */
+interface Binding {
+  readonly id: string;
+  readonly token: string;
+}
+
 type MessageItemKind = 'message' | 'edit' | 'recall' | 'expire';
 /** A message's items (whole PUSH frames) as encoded at one seq of it. */
 type Encoded = { seq: number } & { [K in MessageItemKind]?: Uint8Array };
@@ -115,8 +121,8 @@ function encodeItem(item: DeviceItem): Uint8Array {
 }
 
 export class Delivery {
-  /** identity userId → device id, bound by inbox.hello on this node. */
-  private readonly bindings = new Map<string, string>();
+  /** identity userId → the device id and token inbox.hello verified on this node. */
+  private readonly bindings = new Map<string, Binding>();
   private readonly conns = new Map<string, Conn>();
   private readonly counts = new Map<string, [number, number]>();
   private lastCountsMs = 0;
@@ -138,14 +144,24 @@ export class Delivery {
 
   registerRequests(): void {
     this.core.request('inbox.hello', async (req) => {
-      const id = await this.verify(req.json(), req.publisher);
-      this.bindings.set(req.publisher.userId, id);
+      const body = req.json() as { token?: unknown };
+      const id = await this.verify(body, req.publisher);
+      this.bindings.set(req.publisher.userId, { id, token: body.token as string });
       return { id };
     });
     this.core.request('inbox.sync', async (req) => {
       const body = req.json() as { epoch?: unknown; seq?: unknown; token?: unknown };
-      const id = await this.verify(body, req.publisher);
-      if (this.bindings.get(req.publisher.userId) !== id) throw new BrigadeError('FORBIDDEN', 'send inbox.hello first');
+      // The token the hello just verified for this identity is not verified again (a reconnect
+      // costs one HMAC, not two); the device must still be registered.
+      const bound = this.bindings.get(req.publisher.userId);
+      let id: string;
+      if (bound !== undefined && bound.token === body.token) {
+        id = bound.id;
+        await this.inbox.mustExist(id);
+      } else {
+        id = await this.verify(body, req.publisher);
+        if (bound?.id !== id) throw new BrigadeError('FORBIDDEN', 'send inbox.hello first');
+      }
       const epoch = typeof body.epoch === 'number' ? body.epoch : 0;
       const seq = typeof body.seq === 'number' && body.seq >= 0 ? Math.floor(body.seq) : 0;
       const userId = req.publisher.userId;
@@ -163,7 +179,7 @@ export class Delivery {
     });
     this.core.request('inbox.ack', (req) => {
       const body = req.json() as { token?: unknown; read?: unknown };
-      const conn = this.conns.get(this.bindings.get(req.publisher.userId) ?? '');
+      const conn = this.conns.get(this.bindings.get(req.publisher.userId)?.id ?? '');
       // The connection's own device, with the token its sync verified: no signature to check again
       // (the common case, answered at once); anything else is verified like a sync.
       if (conn !== undefined && conn.userId === req.publisher.userId && conn.token === body.token && conn.target === req.connection) {
@@ -188,7 +204,7 @@ export class Delivery {
   private async verify(body: unknown, publisher: Publisher): Promise<string> {
     if (!publisher.userId) throw new BrigadeError('AUTH_REQUIRED', 'connect with an identity (?token= from POST /api/identity) to receive an inbox');
     const id = this.tokens.verify((body as { token?: unknown } | null)?.token);
-    await this.inbox.device(id);
+    await this.inbox.mustExist(id);
     return id;
   }
 
@@ -431,7 +447,7 @@ export class Delivery {
       if (nowMs - conn.lastMs > leaseMs) {
         conn.offClose();
         this.conns.delete(conn.id);
-        if (this.bindings.get(conn.userId) === conn.id) this.bindings.delete(conn.userId);
+        if (this.bindings.get(conn.userId)?.id === conn.id) this.bindings.delete(conn.userId);
         continue;
       }
       if (conn.stalled) continue;
