@@ -39,6 +39,12 @@ export interface ConnectSpec {
   concurrency: number;
   /** Brigade: the cursor each device syncs from (null: from nothing). */
   cursor: { epoch: number; seq: number } | null;
+  /**
+   * The liveness window, ms, the same for every kind: a Brigade device acks every third of it (the
+   * node's --inbox-device-lease-ms is this), an MQTT client's keepalive is lease / 1.5 (a broker
+   * drops a client silent for 1.5 x keepalive).
+   */
+  leaseMs: number;
 }
 
 export type ToDeviceWorker =
@@ -174,7 +180,7 @@ function mqttDevice(s: ConnectSpec, k: number, done: (err: string | null) => voi
   const d: Device = { k, got: new Map(), duplicates: 0, startedMs: nowMs(), firstMessageMs: 0, open: false, close: () => client.end(true) };
   const client = new MqttClient(
     () => netConnect({ host: u.hostname, port: Number(u.port), localAddress: s.localAddress, localPort: nextLocalPort(s.localAddress), noDelay: true }),
-    { clientId: `dev${i}`, clean: false, protocolVersion: 4, reconnectPeriod: 0, keepalive: 300, connectTimeout: 60_000 },
+    { clientId: `dev${i}`, clean: false, protocolVersion: 4, reconnectPeriod: 0, keepalive: Math.max(1, Math.round(s.leaseMs / 1500)), connectTimeout: 60_000 },
   );
   const fail = (reason: string) => {
     if (d.open) { closed++; noteError(`mqtt device ${i}: ${reason}`); }
@@ -210,12 +216,13 @@ async function connectAll(s: ConnectSpec): Promise<void> {
   const n = s.devices.length;
   devices = new Array(n);
   if (s.kind === 'brigade' && ackTimer === null) {
-    // Each device acks every 20 s (its lease on the node: 60 s), a twentieth of them each second,
-    // from the start: a connect phase can outlast a lease.
+    // Each device acks every third of its lease (as the SDK does), an equal share of them each
+    // second, from the start: a connect phase can outlast a lease.
+    const every = Math.max(1, Math.floor(s.leaseMs / 3000));
     let round = 0;
     ackTimer = setInterval(() => {
-      round = (round + 1) % 20;
-      for (let k = round; k < devices.length; k += 20) (devices[k] as (Device & { ack?(): void }) | undefined)?.ack?.();
+      round = (round + 1) % every;
+      for (let k = round; k < devices.length; k += every) (devices[k] as (Device & { ack?(): void }) | undefined)?.ack?.();
     }, 1000);
   }
   await new Promise<void>((resolve) => {

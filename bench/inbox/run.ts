@@ -61,6 +61,8 @@ const usage = `usage: node --import tsx bench/inbox/run.ts [options]   (npm run 
   --peer-messages K    messages per peer                                            default 3
   --warmup K           messages per expression before each server's measured window, not counted
                        (Brigade and the peers alike: the JIT's first compiles out of the window)  default 0
+  --lease-ms L         the liveness window, the same for both: Brigade's --inbox-device-lease-ms (devices ack every L/3)
+                       and the MQTT clients' keepalive L/1.5 (a broker drops a client after 1.5 x keepalive)  default 60000
   --seed S             the population's seed                                        default 1
   --sql-db FILE        the SQLite peer's database, kept to be reused by a later run of the same devices and seed
                        default <tmp>/brigade-inbox-sql-<devices>-<seed>.db
@@ -72,13 +74,14 @@ interface Options {
   devices: number; connected: number; nodes: number; messages: number; liveMessages: number; stormRate: number;
   peers: ('sql' | 'mqtt')[]; peerConnected: number; peerMessages: number; seed: number; sqlDb: string; ram: boolean; out: string; svg: string;
   warmup: number;
+  leaseMs: number;
 }
 
 function parse(argv: string[]): Options {
   const o: Options = {
     devices: 100_000, connected: 10_000, nodes: 2, messages: 3, liveMessages: 1000, stormRate: 10_000,
     peers: ['sql', 'mqtt'], peerConnected: -1, peerMessages: 3, seed: 1, sqlDb: '', ram: true, out: join(ROOT, 'bench', 'results'), svg: '',
-    warmup: 0,
+    warmup: 0, leaseMs: 60_000,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -95,6 +98,7 @@ function parse(argv: string[]): Options {
       case '--peer-connected': o.peerConnected = int(1, PER_PROCESS); break;
       case '--peer-messages': o.peerMessages = int(1, 100); break;
       case '--warmup': o.warmup = int(0, 20); break;
+      case '--lease-ms': o.leaseMs = int(3000, 3_600_000); break;
       case '--seed': o.seed = int(0, 2 ** 31 - 1); break;
       case '--sql-db': o.sqlDb = v(); break;
       case '--no-ram': o.ram = false; break;
@@ -220,6 +224,7 @@ async function connectDevices(
       t: 'connect', kind, seed: o.seed, first, urls, localAddress: addresses[k], identitySecret: extra.identitySecret ?? '',
       devices: extra.devices ? extra.devices.slice(first, first + n) : Array.from({ length: n }, (_x, j) => ({ id: String(first + j) })),
       ratePerSecond: extra.ratePerSecond ? extra.ratePerSecond / workers.length : 0, concurrency: extra.concurrency ?? 500, cursor: extra.cursor ?? null,
+      leaseMs: o.leaseMs,
     };
     return w.ask(spec, 'connected', 600_000);
   }));
@@ -374,6 +379,8 @@ async function main(): Promise<void> {
       '--inbox-publish-per-second', '0', '--inbox-register-per-minute', '0', '--max-frames-per-second', '0', '--identity-per-minute-per-ip', '0',
       // A registry snapshot is the whole device table: every 10,000 of a million registrations would write 100 of them.
       '--snapshot-every', '0',
+      // The liveness window, the MQTT peer's too (device-worker.ts: keepalive = lease / 1.5).
+      '--inbox-device-lease-ms', String(o.leaseMs),
     ];
     const inspectPort = o.ram ? await freePort() : 0;
     const nodes = [];
@@ -590,7 +597,7 @@ async function main(): Promise<void> {
 const fmt = (n: unknown) => (typeof n === 'number' ? n.toLocaleString('en-US') : n === null || n === undefined ? '–' : String(n));
 
 function summary(r: Record<string, any>): string {
-  const out: string[] = [`inbox bench ${r.startedAt} — ${r.command}`];
+  const out: string[] = [`inbox bench ${r.startedAt} — ${r.command}`, `liveness window ${r.options.leaseMs} ms: Brigade's device lease (acks every ${Math.floor(r.options.leaseMs / 3000)} s), MQTT keepalive ${Math.max(1, Math.round(r.options.leaseMs / 1500))} s`];
   if (r.registration) out.push(`registration: ${fmt(r.registration.devices)} devices in ${r.registration.seconds} s (${r.registration.path}); on every node after ${r.registration.everyNodeHoldsThemAfterSeconds} s`);
   if (r.ram) out.push(`RAM: ${r.ram.perDeviceBytes} bytes per registered device (heap ${r.ram.perDeviceHeapBytes} + array buffers ${r.ram.perDeviceArrayBufferBytes}); ${fmt(r.ram.perLiveMessageBytes)} bytes per live message`);
   if (r.connect) out.push(`connect: ${fmt(r.connect.ok)} devices in ${r1(r.connect.seconds)} s`);

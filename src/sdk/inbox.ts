@@ -42,7 +42,11 @@ export interface InboxOptions {
   /** The saved cursor (default: localStorage `brigade-inbox:<device id>` in a browser). */
   load?(): InboxCursor | null;
   save?(cursor: InboxCursor): void;
-  /** How often the inbox acks while idle (its lease on the node), ms; default 20 s. */
+  /**
+   * How often the inbox acks while idle (to renew its lease on the node), ms. Default: a third of
+   * the lease the node announces in its sync reply (`leaseMs`, `--inbox-device-lease-ms`), 20 s
+   * until the first reply.
+   */
   heartbeatMs?: number;
 }
 
@@ -52,6 +56,11 @@ type Wire =
   | { kind: 'reset'; epoch: number }
   | { kind: 'sync'; epoch: number; seq: number; held: string[] }
   | { kind: 'more'; epoch: number; after: number };
+
+/** The heartbeat until the node announces its lease, ms (a third of the default 60 s lease). */
+const DEFAULT_HEARTBEAT_MS = 20_000;
+/** The shortest heartbeat a lease makes the SDK keep, ms. */
+const MIN_HEARTBEAT_MS = 100;
 
 function storage(): { getItem(k: string): string | null; setItem(k: string, v: string): void } | null {
   const ls = (globalThis as { localStorage?: { getItem(k: string): string | null; setItem(k: string, v: string): void } }).localStorage;
@@ -67,7 +76,11 @@ export class Inbox implements AsyncIterable<InboxItem> {
   private closed = false;
   private readonly offOpen: () => void;
   private readonly offPush: () => void;
-  private readonly heartbeat: ReturnType<typeof setInterval>;
+  private heartbeat: ReturnType<typeof setInterval> | null = null;
+  /** The interval the heartbeat runs at now, ms. */
+  heartbeatMs = 0;
+  /** The lease the node announced in its last sync reply, ms (null before the first). */
+  leaseMs: number | null = null;
   private readonly decoder = new TextDecoder();
 
   constructor(private readonly client: InboxClient, private readonly token: string, private readonly options: InboxOptions = {}) {
@@ -87,8 +100,24 @@ export class Inbox implements AsyncIterable<InboxItem> {
     });
     this.offOpen = client.on('open', () => void this.attach());
     if (client.connected) void this.attach();
-    this.heartbeat = setInterval(() => void this.ack(), options.heartbeatMs ?? 20_000);
+    this.startHeartbeat(options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+  }
+
+  private startHeartbeat(ms: number): void {
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeatMs = ms;
+    this.heartbeat = setInterval(() => void this.ack(), ms);
     (this.heartbeat as { unref?(): void }).unref?.();
+  }
+
+  /** Follows the lease a sync reply announces (unless heartbeatMs was given): an ack every third of it. */
+  private follow(reply: unknown): void {
+    const leaseMs = (reply as { leaseMs?: unknown } | null)?.leaseMs;
+    if (typeof leaseMs !== 'number' || !(leaseMs >= 1)) return;
+    this.leaseMs = leaseMs;
+    if (this.options.heartbeatMs !== undefined || this.closed) return;
+    const ms = Math.max(MIN_HEARTBEAT_MS, Math.floor(leaseMs / 3));
+    if (ms !== this.heartbeatMs) this.startHeartbeat(ms);
   }
 
   /** Marks a message read (sent with the next ack). */
@@ -101,7 +130,7 @@ export class Inbox implements AsyncIterable<InboxItem> {
     this.closed = true;
     this.offOpen();
     this.offPush();
-    clearInterval(this.heartbeat);
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
     for (const w of this.waiters) w({ value: undefined, done: true });
     this.waiters = [];
   }
@@ -153,7 +182,9 @@ export class Inbox implements AsyncIterable<InboxItem> {
   private async sync(seq: number): Promise<unknown> {
     this.syncing = true;
     try {
-      return await this.client.request('inbox.sync', { token: this.token, epoch: this.cursor.epoch, seq });
+      const reply = await this.client.request('inbox.sync', { token: this.token, epoch: this.cursor.epoch, seq });
+      this.follow(reply);
+      return reply;
     } finally {
       this.syncing = false;
     }

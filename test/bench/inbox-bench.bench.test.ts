@@ -20,7 +20,7 @@ test('inbox bench: a tiny run completes with every part of its report', { timeou
   const dir = mkdtempSync(join(tmpdir(), 'inbox-bench-smoke-'));
   try {
     const args = ['--devices', '400', '--connected', '80', '--messages', '1', '--live-messages', '20', '--storm-rate', '400',
-      '--peer-connected', '80', '--peer-messages', '1', '--warmup', '1', '--out', dir, '--svg', join(dir, 'chart.svg'), '--sql-db', join(dir, 'peer.db')];
+      '--peer-connected', '80', '--peer-messages', '1', '--warmup', '1', '--lease-ms', '3000', '--out', dir, '--svg', join(dir, 'chart.svg'), '--sql-db', join(dir, 'peer.db')];
     const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
       const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/inbox/run.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
@@ -34,6 +34,7 @@ test('inbox bench: a tiny run completes with every part of its report', { timeou
     const r = JSON.parse(readFileSync(join(dir, file), 'utf8'));
     assert.equal(r.error, undefined);
     assert.equal(r.registration.devices, 400);
+    assert.equal(r.options.leaseMs, 3000, 'the liveness window both peers ran with');
     assert.equal(r.connect.ok, 80);
     assert.ok(r.ram.perDeviceBytes > 0 && r.ram.perLiveMessageBytes > 0, JSON.stringify(r.ram));
     const check = (d: any, expressions: string[]) => {

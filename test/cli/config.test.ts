@@ -60,6 +60,15 @@ test('app options: one section per app, by file, environment and flag, with the 
     }
     assert.throws(() => loadConfig(['--apps', 'tracker,x'], {}), /no app named "x"/);
     assert.throws(() => loadConfig(['--tracker-tick-ms', '0'], {}), /trackerTickMs/);
+    // The inbox's device lease: flag, environment, file; a whole number of ms, at least 1000.
+    assert.equal(loadConfig([], {}).app.inbox.deviceLeaseMs, 60000);
+    assert.equal(loadConfig(['--inbox-device-lease-ms', '300000'], {}).app.inbox.deviceLeaseMs, 300000);
+    assert.equal(loadConfig([], { BRIGADE_INBOX_DEVICE_LEASE_MS: '5000' }).app.inbox.deviceLeaseMs, 5000);
+    writeFileSync(file, JSON.stringify({ apps: { inbox: { deviceLeaseMs: 9000 } } }));
+    assert.equal(loadConfig(['--config', file], {}).app.inbox.deviceLeaseMs, 9000);
+    for (const argv of [['--inbox-device-lease-ms', '999'], ['--inbox-device-lease-ms', '1500.5'], ['--inbox-device-lease-ms', 'soon']]) {
+      assert.throws(() => loadConfig(argv, {}), (err: unknown) => err instanceof ConfigError && /deviceLeaseMs/i.test(err.message), argv.join(' '));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

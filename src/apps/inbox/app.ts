@@ -1,11 +1,11 @@
 /**
- * inbox on the App contract: options (`--inbox-device-ttl`, `--inbox-unacked-bytes`, limits, the
+ * inbox on the App contract: options (`--inbox-device-ttl`, `--inbox-unacked-bytes`, `--inbox-device-lease-ms`, limits, the
  * publisher key), its error block (errors.ts), the two world-view channel types, the per-device
  * delivery channel type, HTTP routes, requests and the tick.
  */
 import type { Registry } from 'prom-client';
 import type { App } from '../../core/app.ts';
-import { Delivery } from './delivery.ts';
+import { DEFAULT_LEASE_MS, Delivery, MIN_LEASE_MS } from './delivery.ts';
 import { INBOX_ERRORS } from './errors.ts';
 import { Inbox } from './inbox.ts';
 import { Pusher, vapidKeys } from './push.ts';
@@ -19,6 +19,7 @@ export interface InboxOptions {
   deviceSecret: string;
   deviceTtl: string;
   unackedBytes: number;
+  deviceLeaseMs: number;
   maxTitleBytes: number;
   maxBodyBytes: number;
   maxDataBytes: number;
@@ -68,6 +69,11 @@ export const inboxApp: App<InboxOptions> = {
       },
     },
     unackedBytes: { default: 1024 * 1024, help: 'bytes sent to one device and not yet acknowledged, at most; then "more awaiting"', validate: positive('unackedBytes') },
+    deviceLeaseMs: {
+      default: DEFAULT_LEASE_MS,
+      help: 'a device that neither syncs nor acks for this long stops being pushed to on its node, ms; announced in the sync reply, the SDK acks every third of it',
+      validate: (v) => (Number.isInteger(v) && v >= MIN_LEASE_MS ? null : `deviceLeaseMs must be a whole number of milliseconds, at least ${MIN_LEASE_MS}, got ${v}`),
+    },
     maxTitleBytes: { default: 256, help: 'largest message title, bytes of UTF-8', validate: positive('maxTitleBytes') },
     maxBodyBytes: { default: 4096, help: 'largest message body, bytes of UTF-8', validate: positive('maxBodyBytes') },
     maxDataBytes: { default: 4096, help: 'largest message data, bytes of JSON', validate: positive('maxDataBytes') },
@@ -100,7 +106,7 @@ export const inboxApp: App<InboxOptions> = {
     core.channelType(new RegistryChannelType());
     core.channelType(new MessagesChannelType());
     const inbox = new Inbox(core, limits);
-    const delivery = new Delivery(core, inbox, tokens, { unackedBytes: o.unackedBytes });
+    const delivery = new Delivery(core, inbox, tokens, { unackedBytes: o.unackedBytes, leaseMs: o.deviceLeaseMs });
     const pusher = new Pusher(core, inbox, vapidKeys(o.vapidPrivateKey, core.secret('inbox-vapid-secret', '')), {
       vapidSubject: o.vapidSubject, perSecond: o.pushPerSecond, concurrency: o.pushConcurrency, queueMax: o.pushQueue,
       ttlS: o.pushTtlS, timeoutMs: o.pushTimeoutMs, allowHttp: o.pushAllowHttp,

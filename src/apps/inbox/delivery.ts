@@ -16,7 +16,8 @@
  *    A PUSH frame names no device (the item's seq is the cursor), so each item is one frame built
  *    once per change of its message, and the same bytes go to every device it reaches;
  * 4. REQUEST `inbox.ack {token, seq, read?}`: resets the unacked bytes, counts reads, and keeps the
- *    device's lease on this node (a device silent for LEASE_MS is dropped here); `stalled: true` in
+ *    device's lease on this node (a device silent for `--inbox-device-lease-ms`, announced in the
+ *    sync reply as `leaseMs`, is dropped here); `stalled: true` in
  *    the reply tells a device the node stopped pushing to it (it syncs from its cursor).
  */
 import type { AppCore, Publisher, PushTarget } from '../../core/index.ts';
@@ -30,8 +31,10 @@ import './errors.ts';
 
 /** The topic of the inbox's PUSH frames (docs/PROTOCOL.md). */
 export const PUSH_TOPIC = 'inbox';
-/** A device that neither syncs nor acks for this long stops being pushed to on this node. */
-export const LEASE_MS = 60_000;
+/** A device that neither syncs nor acks for this long stops being pushed to on this node, ms (`--inbox-device-lease-ms`). */
+export const DEFAULT_LEASE_MS = 60_000;
+/** The shortest lease accepted, ms: the node checks leases once a second. */
+export const MIN_LEASE_MS = 1000;
 
 /** One item of a device's stream (the JSON body of one PUSH frame). */
 export type DeviceItem =
@@ -102,6 +105,12 @@ class Change {
 
 const enc = new TextEncoder();
 
+/** What inbox.hello verified for an identity on this node. */
+interface Binding {
+  readonly id: string;
+  readonly token: string;
+}
+
 type MessageItemKind = 'message' | 'edit' | 'recall' | 'expire';
 /** A message's items (whole PUSH frames) as encoded at one seq of it. */
 type Encoded = { seq: number } & { [K in MessageItemKind]?: Uint8Array };
@@ -112,8 +121,8 @@ function encodeItem(item: DeviceItem): Uint8Array {
 }
 
 export class Delivery {
-  /** identity userId → device id, bound by inbox.hello on this node. */
-  private readonly bindings = new Map<string, string>();
+  /** identity userId → the device id and token inbox.hello verified on this node. */
+  private readonly bindings = new Map<string, Binding>();
   private readonly conns = new Map<string, Conn>();
   private readonly counts = new Map<string, [number, number]>();
   private lastCountsMs = 0;
@@ -131,18 +140,28 @@ export class Delivery {
   /** Items not written because the device's connection was over the core's byte limit. */
   overLimit = 0;
 
-  constructor(private readonly core: AppCore<any>, private readonly inbox: Inbox, private readonly tokens: DeviceTokens, private readonly options: { unackedBytes: number }) {}
+  constructor(private readonly core: AppCore<any>, private readonly inbox: Inbox, private readonly tokens: DeviceTokens, private readonly options: { unackedBytes: number; leaseMs: number }) {}
 
   registerRequests(): void {
     this.core.request('inbox.hello', async (req) => {
-      const id = await this.verify(req.json(), req.publisher);
-      this.bindings.set(req.publisher.userId, id);
+      const body = req.json() as { token?: unknown };
+      const id = await this.verify(body, req.publisher);
+      this.bindings.set(req.publisher.userId, { id, token: body.token as string });
       return { id };
     });
     this.core.request('inbox.sync', async (req) => {
       const body = req.json() as { epoch?: unknown; seq?: unknown; token?: unknown };
-      const id = await this.verify(body, req.publisher);
-      if (this.bindings.get(req.publisher.userId) !== id) throw new BrigadeError('FORBIDDEN', 'send inbox.hello first');
+      // The token the hello just verified for this identity is not verified again (a reconnect
+      // costs one HMAC, not two); the device must still be registered.
+      const bound = this.bindings.get(req.publisher.userId);
+      let id: string;
+      if (bound !== undefined && bound.token === body.token) {
+        id = bound.id;
+        await this.inbox.mustExist(id);
+      } else {
+        id = await this.verify(body, req.publisher);
+        if (bound?.id !== id) throw new BrigadeError('FORBIDDEN', 'send inbox.hello first');
+      }
       const epoch = typeof body.epoch === 'number' ? body.epoch : 0;
       const seq = typeof body.seq === 'number' && body.seq >= 0 ? Math.floor(body.seq) : 0;
       const userId = req.publisher.userId;
@@ -160,7 +179,7 @@ export class Delivery {
     });
     this.core.request('inbox.ack', (req) => {
       const body = req.json() as { token?: unknown; read?: unknown };
-      const conn = this.conns.get(this.bindings.get(req.publisher.userId) ?? '');
+      const conn = this.conns.get(this.bindings.get(req.publisher.userId)?.id ?? '');
       // The connection's own device, with the token its sync verified: no signature to check again
       // (the common case, answered at once); anything else is verified like a sync.
       if (conn !== undefined && conn.userId === req.publisher.userId && conn.token === body.token && conn.target === req.connection) {
@@ -185,7 +204,7 @@ export class Delivery {
   private async verify(body: unknown, publisher: Publisher): Promise<string> {
     if (!publisher.userId) throw new BrigadeError('AUTH_REQUIRED', 'connect with an identity (?token= from POST /api/identity) to receive an inbox');
     const id = this.tokens.verify((body as { token?: unknown } | null)?.token);
-    await this.inbox.device(id);
+    await this.inbox.mustExist(id);
     return id;
   }
 
@@ -330,7 +349,7 @@ export class Delivery {
       conn.sentSeq = view.version;
     }
     this.push(conn, items);
-    return { epoch: view.epoch, head: view.version, complete, after: complete ? view.version : last };
+    return { epoch: view.epoch, head: view.version, complete, after: complete ? view.version : last, leaseMs: this.options.leaseMs };
   }
 
   /** The messages changed after `seq`, oldest first, each with its matcher (compiled once per tick). */
@@ -423,11 +442,12 @@ export class Delivery {
     const catchUps: Conn[] = [];
     const changedSince = new Map<number, Change[]>();
     const matchers = new Map<StoredMessage, (index: number) => boolean>();
+    const leaseMs = this.options.leaseMs;
     for (const conn of this.conns.values()) {
-      if (nowMs - conn.lastMs > LEASE_MS) {
+      if (nowMs - conn.lastMs > leaseMs) {
         conn.offClose();
         this.conns.delete(conn.id);
-        if (this.bindings.get(conn.userId) === conn.id) this.bindings.delete(conn.userId);
+        if (this.bindings.get(conn.userId)?.id === conn.id) this.bindings.delete(conn.userId);
         continue;
       }
       if (conn.stalled) continue;

@@ -67,6 +67,10 @@ function checkAttributes(a: unknown, limits: InboxLimits): Record<string, Value>
   return out;
 }
 
+function unknownDevice(id: string): BrigadeError {
+  return new BrigadeError('INBOX_UNKNOWN_DEVICE', `device ${id} is not registered here (or was forgotten after --inbox-device-ttl without being seen); register it again`);
+}
+
 export class Inbox {
   constructor(private readonly core: AppCore<any>, readonly limits: InboxLimits, private readonly now: () => number = Date.now) {}
 
@@ -119,17 +123,23 @@ export class Inbox {
     return { ids: events.map((e) => (e as { id: string }).id) };
   }
 
+  /** Throws INBOX_UNKNOWN_DEVICE when the registry does not hold `id`; copies nothing (a reconnect's check). */
+  async mustExist(id: string): Promise<void> {
+    const { state } = await this.registry();
+    if (state.devices.findHex(id) < 0) throw unknownDevice(id);
+  }
+
   /** Throws INBOX_UNKNOWN_DEVICE when the registry does not hold `id` (never registered, or forgotten). */
   async device(id: string): Promise<{ groups: string[]; attributes: Record<string, Value>; lastSeen: number; push: boolean }> {
     const { state } = await this.registry();
     const i = state.devices.findHex(id);
-    if (i < 0) throw new BrigadeError('INBOX_UNKNOWN_DEVICE', `device ${id} is not registered here (or was forgotten after --inbox-device-ttl without being seen); register it again`);
+    if (i < 0) throw unknownDevice(id);
     return { ...state.devices.profile(i), lastSeen: state.devices.seenSec[i] * 1000, push: state.push.has(id) };
   }
 
   /** Sets the device's Web Push subscription (checked by the caller: push.ts checkSubscription). */
   async setPush(id: string, sub: PushSubscriptionData): Promise<void> {
-    await this.device(id);
+    await this.mustExist(id);
     await this.write(REGISTRY_CHANNEL, { t: 'push', id, sub }, 'inbox');
   }
 
@@ -139,7 +149,7 @@ export class Inbox {
   }
 
   async updateDevice(id: string, body: unknown): Promise<void> {
-    await this.device(id);
+    await this.mustExist(id);
     const b = body as Record<string, unknown>;
     if (b === null || typeof b !== 'object' || Array.isArray(b)) throw bad('send {"groups"?: [...], "attributes"?: {...}}');
     const g = b.groups === undefined ? undefined : checkGroups(b.groups, this.limits);

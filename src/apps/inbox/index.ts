@@ -20,6 +20,6 @@ export { DeviceStore, idToHex, hexToId } from './devices.ts';
 export type { DeviceProfile } from './devices.ts';
 export { MessagesChannelType, RegistryChannelType, REGISTRY_CHANNEL, MESSAGES_CHANNEL, publicMessage } from './world.ts';
 export type { MessagesState, RegistryState, StoredMessage, MessageEvent, RegistryEvent } from './world.ts';
-export { Delivery, PUSH_TOPIC, LEASE_MS } from './delivery.ts';
+export { Delivery, PUSH_TOPIC, DEFAULT_LEASE_MS } from './delivery.ts';
 export type { DeviceItem } from './delivery.ts';
 export { DeviceTokens } from './tokens.ts';

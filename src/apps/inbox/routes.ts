@@ -93,13 +93,13 @@ export function inboxRoutes(
     route('GET', /^\/api\/inbox\/push\/key$/, async () => [200, { publicKey: push.publicKey }]),
     route('PUT', /^\/api\/inbox\/devices\/me\/push$/, async (req) => {
       const id = tokens.verify(bearer(req.headers.authorization));
-      await inbox.device(id);
+      await inbox.mustExist(id);
       await inbox.setPush(id, checkSubscription(await body(req), push.allowHttp));
       return [200, { id, ...(await inbox.device(id)) }];
     }),
     route('DELETE', /^\/api\/inbox\/devices\/me\/push$/, async (req) => {
       const id = tokens.verify(bearer(req.headers.authorization));
-      await inbox.device(id);
+      await inbox.mustExist(id);
       await inbox.dropPush(id);
       return [200, { id, ...(await inbox.device(id)) }];
     }),

@@ -324,6 +324,14 @@ test('delivery: only the connection that said hello with the device token gets i
   await assert.rejects(thief.request('inbox.hello', { token: a.token.slice(0, -1) + (a.token.endsWith('x') ? 'y' : 'x') }), (f: any) => f.code === 'INBOX_BAD_DEVICE_TOKEN');
   // A sync without the hello that binds the device to this connection's identity is refused.
   await assert.rejects(thief.request('inbox.sync', { token: a.token, epoch: 0, seq: 0 }), (f: any) => f.code === 'FORBIDDEN');
+  // After a good hello, only the very token it verified skips the signature check at sync: a forged
+  // one, or another device's, is refused.
+  const b = (await call('POST', '/api/inbox/devices', { groups: ['own'] }, null)).json;
+  const helloed = await rawDevice(a.token, false);
+  await helloed.request('inbox.hello', { token: a.token });
+  await assert.rejects(helloed.request('inbox.sync', { token: a.token.slice(0, -1) + (a.token.endsWith('x') ? 'y' : 'x'), epoch: 0, seq: 0 }), (f: any) => f.code === 'INBOX_BAD_DEVICE_TOKEN');
+  await assert.rejects(helloed.request('inbox.sync', { token: b.token, epoch: 0, seq: 0 }), (f: any) => f.code === 'FORBIDDEN');
+  helloed.ws.close();
   const owner = await rawDevice(a.token);
   const m = (await call('POST', '/api/inbox/messages', { to: 'group:own', title: 'mine' })).json;
   await eventually(() => owner.items().some((i) => i?.message?.id === m.id), { what: 'the owner gets it' });
