@@ -112,7 +112,7 @@ describe('redis engine through Sentinel', { concurrency: 1 }, () => {
     await eventually(() => !e.isReady(), { what: 'readiness to drop with the primary gone', timeoutMs: 10_000 });
     await assert.rejects(e.append([{ channel: 'fo', events: events(1, 'x') }]), hasCode('UNAVAILABLE'));
     const newPort = await d.failedOverFrom(firstPort);
-    await eventually(() => e.isReady(), { what: () => `the engine on the new primary (${JSON.stringify(lines.slice(-5))} ${(e as any).cmd?.status} ${(e as any).appendConn?.status})`, timeoutMs: 20_000 });
+    await eventually(() => e.isReady(), { what: () => `the engine on the new primary (${JSON.stringify(lines.slice(-5))} ${(e as any).conns?.cmd?.status} ${(e as any).conns?.appendConn?.status})`, timeoutMs: 20_000 });
     assert.equal(e.primaryAddress(), `127.0.0.1:${newPort}`);
     assert.equal(e.primaryChanges, 1);
     assert.ok(lines.some((l) => l.msg === 'redis primary changed (failover followed)' && l.obj.primary === `127.0.0.1:${newPort}`));
