@@ -1,7 +1,8 @@
 /**
  * The /choir page's AudioWorklet (dist/web/choir-worklet.js, loaded with audioWorklet.addModule):
- * the one place that sees audio sample by sample, on the audio thread. It imports nothing (the
- * worklet scope has no TextEncoder and no DOM); the page tells it everything through its port.
+ * the one place that sees audio sample by sample, on the audio thread. It imports only the pure
+ * framing (web/choir/mic-framer.ts, bundled in: the worklet scope has no TextEncoder and no DOM);
+ * the page tells it everything through its port.
  *
  * Positions: `currentFrame` (the context's frame counter, "local frames") is the worklet's clock.
  * The page sends two shifts that map it onto the room's clock (web/choir.ts works them out):
@@ -9,8 +10,8 @@
  *   - capture shift: the microphone sample processed at local frame f goes into the encoder frame
  *     labelled f + capture (a room position less the codec's delay; see docs/choir.md "Clock alignment").
  * Out: `{type: 'frame', label, pcm}` for each whole encoder frame of microphone (label a multiple
- * of the frame size); `{type: 'recorded', from, pcm}` at the end of a click test.
- * In: `{type: 'shifts', play, capture}`, `{type: 'mix', pos, pcm}` (mix samples at room positions
+ * of the frame size; labels only go forward: MicFramer); `{type: 'recorded', from, pcm}` at the end of a click test.
+ * In: `{type: 'shifts', play, capture, fresh}` (`fresh`, or a null capture: positions start afresh, a new room), `{type: 'mix', pos, pcm}` (mix samples at room positions
  * pos…), `{type: 'clicks', at, click, recordFrom, recordTo}` (a loopback test: play `click` at each
  * local frame in `at`, record the microphone over [recordFrom, recordTo)).
  */
@@ -18,6 +19,8 @@
 // The AudioWorkletGlobalScope, which TypeScript's DOM library does not describe.
 declare const currentFrame: number;
 declare function registerProcessor(name: string, ctor: unknown): void;
+import { MicFramer } from './choir/mic-framer.ts';
+
 declare class AudioWorkletProcessor {
   readonly port: MessagePort;
   constructor(options?: { processorOptions?: unknown });
@@ -31,7 +34,7 @@ export interface ChoirWorkletOptions {
 }
 
 export type ToWorklet =
-  | { type: 'shifts'; play: number | null; capture: number | null }
+  | { type: 'shifts'; play: number | null; capture: number | null; fresh?: boolean }
   | { type: 'mix'; pos: number; pcm: Float32Array }
   | { type: 'clicks'; at: number[]; click: Float32Array; recordFrom: number; recordTo: number };
 
@@ -46,9 +49,8 @@ class ChoirProcessor extends AudioWorkletProcessor {
   private readonly ringPos: Float64Array;
   private play: number | null = null;
   private capture: number | null = null;
-  /** The encoder frame being filled: its label (NaN: none) and samples. */
-  private frameLabel = NaN;
-  private frame: Float32Array<ArrayBuffer>;
+  /** Microphone samples into encoder frames by label. */
+  private readonly framer: MicFramer;
   /** The microphone's channels averaged, one render quantum (reused: no garbage on the audio thread). */
   private mono = new Float32Array(128);
   private clicks: { at: number[]; click: Float32Array; recordFrom: number; pcm: Float32Array } | null = null;
@@ -57,7 +59,7 @@ class ChoirProcessor extends AudioWorkletProcessor {
     super(options);
     const o = options.processorOptions;
     this.frameSamples = o.frameSamples;
-    this.frame = new Float32Array(o.frameSamples);
+    this.framer = new MicFramer(o.frameSamples, (label, pcm) => this.port.postMessage({ type: 'frame', label, pcm } satisfies FromWorklet, [pcm.buffer]));
     this.ring = new Float32Array(o.ringSamples);
     this.ringPos = new Float64Array(o.ringSamples).fill(-1);
     this.port.onmessage = (e: MessageEvent<ToWorklet>) => this.receive(e.data);
@@ -67,6 +69,7 @@ class ChoirProcessor extends AudioWorkletProcessor {
     if (m.type === 'shifts') {
       this.play = m.play;
       this.capture = m.capture;
+      if (m.fresh || m.capture === null) this.framer.reset();
     } else if (m.type === 'mix') {
       const L = this.ring.length;
       for (let i = 0; i < m.pcm.length; i++) {
@@ -117,27 +120,9 @@ class ChoirProcessor extends AudioWorkletProcessor {
       for (let ch = 1; ch < out.length; ch++) out[ch].set(o);
     }
 
-    // Capture: whole encoder frames by label; a frame cut short (the shift moved) goes out as it is.
-    if (this.capture !== null) {
-      const F = this.frameSamples;
-      for (let i = 0; i < n; i++) {
-        const label = f0 + i + this.capture;
-        const start = Math.floor(label / F) * F;
-        if (start !== this.frameLabel) {
-          if (!Number.isNaN(this.frameLabel)) this.flush();
-          this.frameLabel = start;
-        }
-        this.frame[label - start] = mono[i];
-        if (label - start === F - 1) this.flush();
-      }
-    }
+    // Capture: whole encoder frames by label; labels only go forward (a moved shift: MicFramer).
+    if (this.capture !== null) this.framer.push(f0 + this.capture, mono, n);
     return true;
-  }
-
-  private flush(): void {
-    this.port.postMessage({ type: 'frame', label: this.frameLabel, pcm: this.frame } satisfies FromWorklet, [this.frame.buffer]);
-    this.frame = new Float32Array(this.frameSamples);
-    this.frameLabel = NaN;
   }
 }
 

@@ -22,6 +22,7 @@ import { ClockSync } from './choir/clock.ts';
 import { CODEC_DELAY_SAMPLES, OpusFrameDecoder, OpusFrameEncoder, opusSupport } from './choir/codec.ts';
 import { CLICK_TIMES_MS, clickShape, measureLoopback, type LoopbackResult } from './choir/latency.ts';
 import { ChoirLink, type Joined, type LinkStatus } from './choir/link.ts';
+import { PacketSequence } from './choir/packet-sequence.ts';
 import { PcmLog } from './choir/pcm-log.ts';
 
 /** Delay slots: slot n sings n × SLOT_MS behind the room's clock (slot 0 leads). */
@@ -114,6 +115,8 @@ interface Session {
   encoder: OpusFrameEncoder;
   decoder: OpusFrameDecoder;
   clock: ClockSync;
+  /** The mixes' packets in the order this singer's encoder on the server made them: a missed one restarts the decoder. */
+  mixes: PacketSequence;
   nextRead: number | null;
   poll: ReturnType<typeof setInterval>;
   state: RoomState;
@@ -192,14 +195,16 @@ function heardFrameAt(perfMs: number): number {
  * The worklet's shifts from the clock offset: the output at local frame f plays room position
  * f + offset − delay; a microphone sample at local frame f was sung against what was heard
  * `latency` frames earlier, room position f + offset − delay − latency, and goes into the encoder
- * frame labelled that less the codec's delay (the server's decode puts it back in place).
+ * frame labelled that less the codec's delay (the server's decode puts it back in place). The
+ * worklet's labels only go forward (web/choir/mic-framer.ts); `freshPositions`: a new room, whose
+ * positions start again from 0.
  */
-function sendShifts(): void {
+function sendShifts(freshPositions = false): void {
   const s = session;
   const offset = s?.clock.offset ?? null;
   if (!s || offset === null) return toWorklet({ type: 'shifts', play: null, capture: null });
   const play = offset - s.joined.delaySamples;
-  toWorklet({ type: 'shifts', play, capture: play - latencySamples - CODEC_DELAY_SAMPLES });
+  toWorklet({ type: 'shifts', play, capture: play - latencySamples - CODEC_DELAY_SAMPLES, fresh: freshPositions });
 }
 
 /** A whole microphone frame from the worklet, labelled with its encoder position. */
@@ -230,6 +235,8 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
   // Whole frames inside the song only (its start is a frame boundary, its stop need not be).
   const singing = !muteInput.checked && song !== null && writePos >= song.startedAt && (song.stoppedAt === null || writePos + FRAME_SAMPLES <= song.stoppedAt);
   const readPos = nextReadPos(s);
+  const mixes = s.mixes;
+  const mixNumber = readPos >= 0 ? mixes.take() : 0;
   const body = encodeFrame({
     singer: s.joined.singer, key: s.joined.key,
     writePos: singing ? writePos : -1, readPos: readPos >= 0 ? readPos : -1,
@@ -253,7 +260,10 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
     if (reply.voice === 'added') { addedFrames.push(writePos); if (addedFrames.length > 1500) addedFrames.shift(); }
     else if (reply.voice === 'late') stats.voiceFramesLate++;
     else if (reply.voice === 'outside') stats.voiceFramesOutside++;
-    if (reply.opus.length > 0) s.decoder.decode(reply.readPos, reply.opus);
+    if (reply.opus.length > 0) {
+      if (!mixes.follows(mixNumber)) s.decoder.restart(); // a mix before it was missed (or it is the first)
+      s.decoder.decode(reply.readPos, reply.opus);
+    }
   }, (err: unknown) => { if (s.client === client) countError(err); });
 }
 
@@ -296,15 +306,17 @@ function onJoined(link: ChoirLink, client: BrigadeClient, joined: Joined, rejoin
   if (rejoin && s0?.link === link) {
     // The same room on the same node (the singer before was replaced) keeps its clock and its
     // positions; a room that is new (its node restarted or it moved) starts its positions afresh.
-    if (joined.replaced === null || joined.replaced === undefined) forgetPositions();
-    Object.assign(s0, { client, joined, clock, nextRead: null, state: joined, songClock: joined.clock });
-    sendShifts();
+    const newRoom = joined.replaced === null || joined.replaced === undefined;
+    if (newRoom) forgetPositions();
+    // A new singer on the server: a fresh encoder makes its mixes, so the first one restarts the decoder here.
+    Object.assign(s0, { client, joined, clock, nextRead: null, state: joined, songClock: joined.clock, mixes: new PacketSequence() });
+    sendShifts(newRoom);
     render();
     say(`joined ${joined.name} again as singer ${joined.singer} (rejoin ${link.rejoins}${joined.replaced ? '' : ': a new room, the audio before is gone'})`);
     return;
   }
   const s: Session = {
-    link, client, joined, clock, nextRead: null, state: joined, songClock: joined.clock,
+    link, client, joined, clock, mixes: new PacketSequence(), nextRead: null, state: joined, songClock: joined.clock,
     encoder: new OpusFrameEncoder((pos, packet) => onPacket(s, pos, packet), countError),
     decoder: new OpusFrameDecoder(onMixPcm, countError),
     poll: setInterval(() => { pollState(s).catch((err: unknown) => { if (s.client) countError(err); }); }, STATE_POLL_MS),

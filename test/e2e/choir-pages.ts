@@ -52,6 +52,12 @@ export function onsets(pcm: Int16Array, level: number): number[] {
   return out;
 }
 
+/**
+ * How much louder than sung a tone may be heard (the 440 Hz level in 5 ms windows after two Opus
+ * passes reads up to ~5 % over; a voice added twice or a decoder that missed a packet, 45-95 %).
+ */
+export const MAX_GAIN = 1.3;
+
 export const peak = (pcm: Int16Array) => Math.max(0, ...levels(pcm).map(([, v]) => v));
 
 type W = { __choir?: ChoirHooks };

@@ -16,7 +16,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { launchChromium } from './browser.ts';
-import { PERIOD_MS, choirHooks, ms, peak, toneBursts, wav } from './choir-pages.ts';
+import { MAX_GAIN, PERIOD_MS, choirHooks, ms, peak, toneBursts, wav } from './choir-pages.ts';
 
 const SONG_MS = 3000;
 /** The restarted node refuses the room while the dead one's claim lasts: short here. */
@@ -89,6 +89,7 @@ describe('choir page: rejoins after its server process is killed and restarted',
 
     const first = await song([pageA, pageB], pageB, pageA);
     assert.ok(first.sungA > 0.3 && first.heardB > first.sungA / 2, `before: B hears A's tone (${JSON.stringify(first)})`);
+    assert.ok(first.heardB < first.sungA * MAX_GAIN, `before: no louder than sung (${JSON.stringify(first)})`);
     const [singerA, singerB] = [(await a.state()).singer, (await b.state()).singer];
 
     // kill -9 of the server process, by its PID.
@@ -117,6 +118,7 @@ describe('choir page: rejoins after its server process is killed and restarted',
     console.log(`# 440 Hz levels before: ${JSON.stringify(first)}; after the rejoin: ${JSON.stringify(second)}`);
     assert.ok(second.sungA > 0.3, `A sings the tone (${JSON.stringify(second)})`);
     assert.ok(second.heardB > second.sungA / 2, `after the rejoin, B hears A's tone again (${JSON.stringify(second)})`);
+    assert.ok(second.heardB < second.sungA * MAX_GAIN, `after the rejoin, no louder than sung (${JSON.stringify(second)})`);
     assert.ok(second.heardA < 0.02, `and A does not hear itself (${JSON.stringify(second)})`);
     const refusals = (e: Record<string, number>) => Object.keys(e).filter((code) => code !== 'TIMEOUT' && code !== 'DISCONNECTED');
     assert.deepEqual(refusals((await a.state()).errors), []);

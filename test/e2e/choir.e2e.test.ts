@@ -22,7 +22,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { launchChromium } from './browser.ts';
-import { BURST_MS, PERIOD_MS, choirHooks as hooks, ms, onsets, peak, toneBursts, wav } from './choir-pages.ts';
+import { BURST_MS, MAX_GAIN, PERIOD_MS, choirHooks as hooks, ms, onsets, peak, toneBursts, wav } from './choir-pages.ts';
 
 const TOLERANCE = ms(5);
 const SONG_MS = 3500;
@@ -145,6 +145,9 @@ describe('choir page: two singers in Chromium, Opus through WebCodecs', () => {
     for (const d of offsets) assert.ok(Math.abs(d) <= TOLERANCE, `each burst is in B's mix within ±5 ms of where A sang it: ${report}`);
     const heardLevel = peak(heardB.subarray(song(startedAt), song(stoppedAt)));
     assert.ok(heardLevel > threshold, `B hears the tone at about the level sung (${heardLevel.toFixed(3)} against ${sungLevel.toFixed(3)})`);
+    // Never louder than sung (by more than the codecs' ripple): a voice added twice, or a decoder
+    // that missed a packet (docs/choir.md "Codec state follows the packets"), read 0.76-1.04 here.
+    assert.ok(heardLevel < sungLevel * MAX_GAIN, `B hears the tone no louder than sung (${heardLevel.toFixed(3)} against ${sungLevel.toFixed(3)})`);
     console.log(`# ${report}; levels sung ${sungLevel.toFixed(3)}, heard by B ${heardLevel.toFixed(3)}`);
 
     // Nowhere else: not in A's own mix, not in B's before the song or after it stopped.

@@ -73,26 +73,33 @@ export class OpusFrameEncoder {
   }
 }
 
-/** Opus packets of the mix in, PCM out, labelled with the position the packet was read at; errors as the encoder's. */
+/**
+ * Opus packets of the mix in, PCM out, labelled with the position the packet was read at; errors
+ * as the encoder's. `restart()` puts a fresh decoder in for the next packet (the packet before it
+ * was missed: web/choir/packet-sequence.ts); the one before finishes what it was given.
+ */
 export class OpusFrameDecoder {
   private decoder: AudioDecoder;
-  private readonly positions: number[] = [];
+  /** The positions of the current decoder's packets in flight (each decoder has its own). */
+  private positions: number[] = [];
 
   constructor(private readonly onPcm: (pos: number, pcm: Float32Array) => void, private readonly onError: (err: Error) => void) {
     this.decoder = this.open();
   }
 
   private open(): AudioDecoder {
-    const decoder = new AudioDecoder({
+    const positions: number[] = [];
+    this.positions = positions;
+    const decoder: AudioDecoder = new AudioDecoder({
       output: (data) => {
         const pcm = new Float32Array(data.numberOfFrames);
         data.copyTo(pcm, { planeIndex: 0, format: 'f32-planar' });
-        this.onPcm(this.positions.shift()!, pcm);
+        this.onPcm(positions.shift()!, pcm);
         data.close();
       },
       error: (err) => {
-        this.positions.length = 0;
-        this.decoder = this.open();
+        positions.length = 0;
+        if (this.decoder === decoder) this.decoder = this.open();
         this.onError(err);
       },
     });
@@ -103,6 +110,13 @@ export class OpusFrameDecoder {
   decode(pos: number, packet: Uint8Array): void {
     this.positions.push(pos);
     this.decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: toMicros(pos), data: packet }));
+  }
+
+  /** A fresh decoder for the next packet; the current one decodes what it has, then closes. */
+  restart(): void {
+    const old = this.decoder;
+    this.decoder = this.open();
+    if (old.state === 'configured') old.flush().then(() => old.close(), () => { /* closed or failed: nothing left to finish */ });
   }
 
   close(): void {

@@ -196,7 +196,19 @@ export const choirApp: App<ChoirOptions> = {
       // then go to the singer's shard as one job, batched with the other frames of that shard into
       // one RPC; the decoded voice is added when it comes back (docs/choir.md, "Batches").
       const mix = f.readPos >= 0 ? room.read(singer, f.readPos) : null;
-      const done = await pool.frame(singer.id, writes ? f.opus : null, mix);
+      // The singer's encoder coded every frame in order; their decoder here sees only the packets
+      // added (none outside the song, none the page did not send). A packet that does not follow
+      // the last one decoded restarts the decoder: one that missed packets mis-predicts the band
+      // energies of the next ones (a tone came out twice as loud; docs/choir.md).
+      const freshDecoder = writes && singer.nextPacketPos !== f.writePos;
+      if (writes) singer.nextPacketPos = f.writePos + FRAME_SAMPLES;
+      let done;
+      try {
+        done = await pool.frame(singer.id, writes ? f.opus : null, mix, freshDecoder);
+      } catch (err) {
+        if (writes) singer.nextPacketPos = Number.NaN; // that packet may not have reached the decoder
+        throw err;
+      }
       // Written only if the song still holds it: a stop may have come while the shard decoded.
       if (done.pcm) voice = room.write(singer, f.writePos, done.pcm);
       if (performance.now() - arrived > o.deadlineMs) room.deadlineMisses++;

@@ -9,6 +9,7 @@ import { choirError } from './errors.ts';
 
 const require = createRequire(import.meta.url);
 const OPUS_SET_COMPLEXITY = 4010;
+const OPUS_RESET_STATE = 4028;
 const FRAME_BYTES = 1920;
 
 interface OpusCodec {
@@ -16,6 +17,7 @@ interface OpusCodec {
   decode(packet: Buffer): Buffer;
   setBitrate(bitrate: number): void;
   applyEncoderCTL(ctl: number, value: number): void;
+  applyDecoderCTL(ctl: number, value: number): void;
 }
 
 /** Per-shard figures for the metrics and the benchmark's stage timings. */
@@ -53,8 +55,13 @@ export interface Codecs {
   readonly size: number;
   pin(singer: number): number;
   unpin(singer: number): void;
-  /** A frame's codec work: decode `packet` and encode `mix`, together; a bad packet rejects (CHOIR_BAD_OPUS). */
-  frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null): Promise<FrameCodecResult>;
+  /**
+   * A frame's codec work: decode `packet` and encode `mix`, together; a bad packet rejects
+   * (CHOIR_BAD_OPUS). `freshDecoder`: the packet does not continue the last one decoded for this
+   * singer, so their decoder restarts before it (a decoder that missed packets mis-predicts the
+   * next ones' band energies, up to twice as loud).
+   */
+  frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null, freshDecoder?: boolean): Promise<FrameCodecResult>;
   decode(singer: number, packet: Uint8Array): Promise<Int16Array>;
   encode(singer: number, pcm: Int16Array): Promise<Uint8Array>;
   queueDepth(shard: number): number;
@@ -90,9 +97,10 @@ export class OwnerCodecs implements Codecs {
     return c;
   }
 
-  async decode(singer: number, packet: Uint8Array): Promise<Int16Array> {
+  async decode(singer: number, packet: Uint8Array, freshDecoder = false): Promise<Int16Array> {
     let out: Buffer;
     try {
+      if (freshDecoder) this.codecOf(singer).applyDecoderCTL(OPUS_RESET_STATE, 0);
       out = this.codecOf(singer).decode(Buffer.from(packet.buffer, packet.byteOffset, packet.length));
     } catch (err) {
       throw choirError('CHOIR_BAD_OPUS', `the Opus packet did not decode: ${(err as Error).message}`);
@@ -103,8 +111,8 @@ export class OwnerCodecs implements Codecs {
     return pcm;
   }
 
-  async frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null): Promise<FrameCodecResult> {
-    return { pcm: packet ? await this.decode(singer, packet) : null, opus: mix ? await this.encode(singer, mix) : null };
+  async frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null, freshDecoder = false): Promise<FrameCodecResult> {
+    return { pcm: packet ? await this.decode(singer, packet, freshDecoder) : null, opus: mix ? await this.encode(singer, mix) : null };
   }
 
   async encode(singer: number, pcm: Int16Array): Promise<Uint8Array> {

@@ -55,6 +55,12 @@ export class Singer implements SingerInfo {
   lastSeenMs = 0;
   /** End (exclusive) of the latest read, samples. */
   lastReadEnd = -Infinity;
+  /**
+   * The write position a packet must have to continue the last one sent to this singer's decoder
+   * (NaN: none yet, or that decode failed). Any other restarts the decoder (docs/choir.md "Codec
+   * state follows the packets").
+   */
+  nextPacketPos = Number.NaN;
   frames = 0;
 
   constructor(readonly id: number, readonly key: string, public name: string, public delaySamples: number,

@@ -3,7 +3,7 @@
  * it, and answers the owner's RPCs over its lanes (a SharedArrayBuffer each, rpc.ts; served in turn). It blocks in Atomics.wait
  * between requests; nothing on the audio path goes through postMessage.
  *
- * Request JSON: `{"items": [{"op": "dec"|"enc"|"drop"|"ping", "s": singerId, "len": bytes}, …]}`
+ * Request JSON: `{"items": [{"op": "dec"|"dec-fresh"|"enc"|"drop"|"ping", "s": singerId, "len": bytes}, …]}`
  * with each item's input bytes concatenated in the data, in order. Reply JSON: `{"items": [{"len":
  * bytes} | {"err": CODE, "msg": "…"}, …]}` with the outputs concatenated; or `{"err": CODE, "msg"}`
  * for a request that could not be read at all. A failing item (a malformed Opus packet) fails alone.
@@ -33,6 +33,7 @@ interface OpusCodec {
   decode(packet: Buffer): Buffer;
   setBitrate(bitrate: number): void;
   applyEncoderCTL(ctl: number, value: number): void;
+  applyDecoderCTL(ctl: number, value: number): void;
 }
 type OpusCtor = new (rate: number, channels: number) => OpusCodec;
 
@@ -63,6 +64,8 @@ function threadCpuSeconds(): number | null {
   }
 }
 const OPUS_SET_COMPLEXITY = 4010;
+/** opus_decoder_ctl's OPUS_RESET_STATE (takes no value; the binding passes one, which libopus ignores). */
+const OPUS_RESET_STATE = 4028;
 const encoder = new TextEncoder();
 
 function main(): void {
@@ -173,9 +176,11 @@ function handle(json: unknown, data: Uint8Array, bytes: Uint8Array, codecOf: (s:
       switch (it.op) {
         case 'ping': result = input; break;
         case 'drop': codecs.delete(s); result = new Uint8Array(0); break;
-        case 'dec': {
+        case 'dec':
+        case 'dec-fresh': {
           let pcm: Buffer;
           try {
+            if (it.op === 'dec-fresh') codecOf(s).applyDecoderCTL(OPUS_RESET_STATE, 0);
             pcm = codecOf(s).decode(Buffer.from(input.buffer, input.byteOffset, input.length));
           } catch (err) {
             refuse('CHOIR_BAD_OPUS', `the Opus packet did not decode: ${(err as Error).message}`);

@@ -33,7 +33,11 @@ const MAX_PACKET_BYTES = 1275;
 /** A shard whose thread died before it was ready is not started again sooner than this, ms. */
 const RESPAWN_BACKOFF_MS = 1000;
 
-export type CodecOp = 'dec' | 'enc' | 'drop' | 'ping';
+/**
+ * `dec-fresh`: decode after restarting the singer's decoder, for a packet that does not continue the
+ * last one decoded (docs/choir.md "Codec state follows the packets").
+ */
+export type CodecOp = 'dec' | 'dec-fresh' | 'enc' | 'drop' | 'ping';
 /**
  * Test-only ops, served only by a shard started with `testFaults` (docs/choir.md): the thread
  * exits (`process.exit`), throws out of its loop, or takes the request and never answers.
@@ -237,7 +241,7 @@ class Shard {
       for (let k = 0; k < j.ops.length; k++) {
         jin += j.inputs[k].length;
         const op = j.ops[k];
-        jout += op === 'dec' ? FRAME_BYTES : op === 'enc' ? MAX_PACKET_BYTES : j.inputs[k].length;
+        jout += op === 'dec' || op === 'dec-fresh' ? FRAME_BYTES : op === 'enc' ? MAX_PACKET_BYTES : j.inputs[k].length;
       }
       if (batch.length > 0 && (items + j.ops.length > MAX_ITEMS || inBytes + jin > MAX_DATA_BYTES || outBytes + jout > MAX_DATA_BYTES)) break;
       this.queue.shift();
@@ -456,12 +460,13 @@ export class ShardPool implements Codecs {
 
   /**
    * A frame's codec work in the singer's shard, in one item pair of one RPC: decode `packet` (null:
-   * nothing sung) and encode `mix` (null: no mix asked). A bad packet rejects with CHOIR_BAD_OPUS.
+   * nothing sung; `freshDecoder`: restart the singer's decoder first) and encode `mix` (null: no
+   * mix asked). A bad packet rejects with CHOIR_BAD_OPUS.
    */
-  async frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null): Promise<FrameCodecResult> {
+  async frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null, freshDecoder = false): Promise<FrameCodecResult> {
     const ops: CodecOp[] = [];
     const inputs: Uint8Array[] = [];
-    if (packet) { ops.push('dec'); inputs.push(packet); }
+    if (packet) { ops.push(freshDecoder ? 'dec-fresh' : 'dec'); inputs.push(packet); }
     if (mix) { ops.push('enc'); inputs.push(new Uint8Array(mix.buffer, mix.byteOffset, mix.byteLength)); }
     if (ops.length === 0) return { pcm: null, opus: null };
     const outs = await this.job(this.shardOf(singer), singer, ops, inputs);
