@@ -3,8 +3,8 @@
  * --cluster-enabled yes, its own node file and cluster bus port in a temp directory), each with
  * `replicasPerPrimary` replicas, joined by `redis-cli --cluster create … --cluster-yes` (fewer than 3
  * primaries, which redis-cli refuses: CLUSTER ADDSLOTSRANGE and CLUSTER MEET by hand); resolves
- * once every node says cluster_state:ok and knows every slot. cluster-node-timeout is low (1 s) so
- * a test that kills a primary sees its replica take over within a few seconds. Every process is
+ * once every node says cluster_state:ok and knows every slot. cluster-node-timeout is low (1 s) with
+ * replicas so a test that kills a primary sees its replica take over within a few seconds, 5 s without. Every process is
  * stopped by PID (SIGKILL when the test process exits, redis-server.ts), and the directories removed.
  */
 import { execFile } from 'node:child_process';
@@ -42,11 +42,18 @@ export interface RedisClusterOptions {
    * primary keep serving their slots while one shard has none (a failover in progress).
    */
   requireFullCoverage?: boolean;
+  /**
+   * cluster-node-timeout, ms. Default: 1000 with replicas (a test that kills a primary sees its
+   * replica take over within a few seconds), 5000 without (no replica could take over, and on a
+   * loaded machine a 1 s timeout marks a slow primary failed: the whole cluster answers CLUSTERDOWN).
+   */
+  nodeTimeoutMs?: number;
 }
 
 export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisClusterDeployment> {
   const primaries = options.primaries ?? 3;
   const replicas = options.replicasPerPrimary ?? 0;
+  const nodeTimeoutMs = options.nodeTimeoutMs ?? (replicas > 0 ? 1000 : 5000);
   const root = mkdtempSync(join(tmpdir(), 'brigade-cluster-'));
   const servers: RedisServer[] = [];
   const busPorts: number[] = [];
@@ -59,7 +66,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       servers.push(await startRedis({
         dir, appendonly: options.appendonly,
         extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'),
-          '--cluster-port', String(busPorts[i]), '--cluster-node-timeout', '1000', '--cluster-announce-ip', '127.0.0.1',
+          '--cluster-port', String(busPorts[i]), '--cluster-node-timeout', String(nodeTimeoutMs), '--cluster-announce-ip', '127.0.0.1',
           // A replica takes over however long it was cut off from its primary (the test kills it).
           '--cluster-replica-validity-factor', '0',
           '--cluster-require-full-coverage', options.requireFullCoverage === false ? 'no' : 'yes'],
