@@ -329,10 +329,11 @@ export class Inbox {
       for (const i of reg.state.devices.indexes()) if (reg.state.devices.seenSec[i] * 1000 < before - 1000) { stale = true; break; }
       if (stale) this.once(`inbox:sweep:${Math.floor(nowMs / every)}`, REGISTRY_CHANNEL, { t: 'sweep', before });
     }
-    // Last seen: written when the registry's time is older than a tenth of the TTL (at most an hour).
-    // That is at least a second, so the connected devices are looked at once a second, not every tick.
+    // Last seen: written when the registry's time is older than a tenth of the TTL (at most an hour),
+    // so the connected devices are looked at 60 times in that span (at most once a second, once a
+    // minute at the default TTL), not every tick: a node's idle work does not grow with its devices.
     if (nowMs < this.nextSeenScanMs) return;
-    this.nextSeenScanMs = nowMs + 1000;
+    this.nextSeenScanMs = nowMs + Math.max(1000, every / 60);
     const ids: string[] = [];
     const staleSec = Math.floor((nowMs - every) / 1000);
     for (const id of seenIds) {
