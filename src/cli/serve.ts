@@ -88,9 +88,12 @@ export async function serve(config: Config): Promise<Running> {
 
   // Every app runs on the App contract (src/core/app.ts): the host gives each its ports and
   // collects its channel types, routes, socket paths, requests and ticks.
-  let ownPort = 0; // known once the node listens
-  const publicUrl = () => (config.publicUrl || `http://${config.host === '0.0.0.0' || config.host === '::' ? hostname() : config.host}:{port}`)
-    .replaceAll('{port}', String(ownPort));
+  let ownPort = 0; // known once the node listens on its own port
+  let ownPortKnown = false;
+  // "" until then (AppCore.publicUrl): a tick that runs before (an app publishing its URL to other
+  // nodes) must not hand out port 0 or, for a cluster worker, the shared port.
+  const publicUrl = () => (!ownPortKnown ? '' : (config.publicUrl || `http://${config.host === '0.0.0.0' || config.host === '::' ? hostname() : config.host}:{port}`)
+    .replaceAll('{port}', String(ownPort)));
   const apps = new AppHost({
     hub, engine, logger, metricsRegistry: metrics.registry, publicUrl,
     limits: { maxBufferedBytes: config.maxBufferedBytes, maxFrameBytes: config.maxFrameBytes },
@@ -115,6 +118,7 @@ export async function serve(config: Config): Promise<Running> {
   if (config.nodePort > 0 || worker !== undefined) {
     ownPort = await gateway.listenNodePort(config.nodePort > 0 ? config.nodePort + Number(worker ?? 0) : 0);
   }
+  ownPortKnown = true;
   logger.info({ port: address.port, nodePort: ownPort, publicUrl: publicUrl(), worker: worker ?? null, data: dataDir, engine: engine.kind, apps: apps.listing.map((a) => a.name), nodeId: apps.nodeId, nodeFlags: process.execArgv, maxConnections: maxConnections || null }, 'brigade listening');
 
   let closing: Promise<void> | null = null;

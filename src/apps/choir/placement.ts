@@ -46,8 +46,11 @@ export class RoomPlacement {
   /** Publishes this node's singer count for the other nodes' placement (with held claims and membership). */
   async publishLoad(singers: number): Promise<void> {
     const m = this.core.membership;
-    if (!m || !this.held) return;
-    const member = `${this.core.nodeId} ${singers} ${this.core.publicUrl()}`;
+    const url = this.core.publicUrl();
+    // Not before the node listens on its own port: a URL with port 0 (or a worker's shared port)
+    // would send other nodes' joiners nowhere.
+    if (!m || !this.held || url === '') return;
+    const member = `${this.core.nodeId} ${singers} ${url}`;
     if (this.published !== null && this.published !== member) await m.leave(NODES, this.published);
     await m.join(NODES, member, this.claimMs);
     this.published = member;

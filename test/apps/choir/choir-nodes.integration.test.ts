@@ -53,15 +53,20 @@ async function connect(wsUrl: string): Promise<BrigadeClient | null> {
 async function joinVia(entryWsUrl: string, room: string): Promise<{ client: BrigadeClient; joined: Joined } | { elsewhere: Elsewhere }> {
   const client = await connect(entryWsUrl);
   assert.ok(client, `the entry ${entryWsUrl} answers`);
-  const r = await client.request<Joined | Elsewhere>('choir.join', { room });
+  let r = await client.request<Joined | Elsewhere>('choir.join', { room });
   if (!('elsewhere' in r)) return { client, joined: r };
   client.close();
-  const there = await connect(wsOf(r.elsewhere));
-  if (!there) return { elsewhere: r };
-  // Sent there for load (`take`): that node takes the room, whatever its view of the loads.
-  const again = await there.request<Joined | Elsewhere>('choir.join', { room, take: r.take === true });
-  if ('elsewhere' in again) { there.close(); return { elsewhere: again }; }
-  return { client: there, joined: again };
+  // Up to two hops, as the page's ChoirLink follows them.
+  for (let hop = 0; hop < 2; hop++) {
+    const there = await connect(wsOf(r.elsewhere));
+    if (!there) return { elsewhere: r };
+    // Sent there for load (`take`): that node takes the room, whatever its view of the loads.
+    const again: Joined | Elsewhere = await there.request<Joined | Elsewhere>('choir.join', { room, take: r.take === true });
+    if (!('elsewhere' in again)) return { client: there, joined: again };
+    there.close();
+    r = again;
+  }
+  return { elsewhere: r };
 }
 
 /** One empty frame that asks for a mix: the node serves this singer. */
@@ -134,7 +139,7 @@ describe('choir over many nodes (redis)', () => {
     // by the worker its first singer's connection landed on.
     for (const room of rooms) {
       const r = await joinVia(cluster.wsUrl, room);
-      assert.ok('joined' in r, `${room} joined`);
+      assert.ok('joined' in r, `${room} joined: ${JSON.stringify(r)}`);
       joined.set(room, r.joined);
     }
     for (const room of rooms) {
@@ -173,7 +178,7 @@ describe('choir over many nodes (redis)', () => {
     const placed: string[] = [];
     for (const room of ['small-1', 'small-2', 'small-3', 'small-4']) {
       const r = await joinVia(cluster.wsUrl, room);
-      assert.ok('joined' in r, `${room} joined`);
+      assert.ok('joined' in r, `${room} joined: ${JSON.stringify(r)}`);
       placed.push(r.joined.node);
     }
     assert.ok(placed.every((n) => n !== heavy), `new rooms on the light worker, not on ${heavy}: ${placed.join(' ')}`);
