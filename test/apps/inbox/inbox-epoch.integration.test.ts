@@ -8,11 +8,10 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WebSocket } from 'ws';
-import { BrigadeClient, type InboxCursor, type InboxItem } from '../../../src/sdk/index.ts';
+import type { InboxCursor, InboxItem } from '../../../src/sdk/index.ts';
 import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
 import { eventually } from '../../helpers/eventually.ts';
-import { inboxApi } from './inbox-api.ts';
+import { identifiedClient, inboxApi } from './inbox-api.ts';
 import '../../../src/apps/inbox/errors.ts';
 
 const KEY = 'test-publisher-key-0123456789';
@@ -21,9 +20,7 @@ const args = ['--apps', 'inbox', '--inbox-publisher-key', KEY, '--inbox-publish-
 
 /** A device on `server` from `cursor`: its items, and its cursor as the SDK saves it. */
 async function connect(server: ServerProcess, token: string, saved: { cursor: InboxCursor | null }) {
-  const identity = ((await (await fetch(server.url + '/api/identity', { method: 'POST' })).json()) as { token: string }).token;
-  const c = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never, token: identity });
-  await c.ready();
+  const c = await identifiedClient(server);
   const inbox = c.inbox(token, { load: () => structuredClone(saved.cursor) as InboxCursor, save: (cur) => { saved.cursor = structuredClone(cur); } });
   const items: InboxItem[] = [];
   void (async () => { for await (const i of inbox) items.push(i); })();

@@ -7,11 +7,10 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WebSocket } from 'ws';
-import { BrigadeClient, type InboxItem } from '../../../src/sdk/index.ts';
+import { type BrigadeClient, type InboxItem } from '../../../src/sdk/index.ts';
 import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
 import { eventually } from '../../helpers/eventually.ts';
-import { inboxApi } from './inbox-api.ts';
+import { identifiedClient, inboxApi } from './inbox-api.ts';
 
 const KEY = 'test-publisher-key-0123456789';
 const LEASE_MS = 1500;
@@ -27,12 +26,7 @@ after(async () => {
 
 const call = inboxApi(() => server.url, KEY);
 
-async function client(): Promise<BrigadeClient> {
-  const token = ((await (await fetch(server.url + '/api/identity', { method: 'POST' })).json()) as { token: string }).token;
-  const c = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never, token });
-  await c.ready();
-  return c;
-}
+const client = (): Promise<BrigadeClient> => identifiedClient(server);
 
 test('a short lease: a device that stops acking gets no more pushes (its next sync brings them); the SDK acks at a third of the announced lease and keeps receiving', async () => {
   const silent = (await call('POST', '/api/inbox/devices', { groups: ['lease'] }, null)).json;

@@ -1,10 +1,9 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { WebSocket } from 'ws';
-import { BrigadeClient, type InboxItem } from '../../../src/sdk/index.ts';
+import { type BrigadeClient, type InboxItem } from '../../../src/sdk/index.ts';
 import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
 import { eventually } from '../../helpers/eventually.ts';
-import { inboxApi } from './inbox-api.ts';
+import { identifiedClient, inboxApi } from './inbox-api.ts';
 import '../../../src/apps/inbox/errors.ts';
 
 const KEY = 'test-publisher-key-0123456789';
@@ -21,12 +20,7 @@ after(async () => {
 
 const call = inboxApi(() => server.url, KEY);
 
-async function client(): Promise<BrigadeClient> {
-  const token = ((await (await fetch(server.url + '/api/identity', { method: 'POST' })).json()) as { token: string }).token;
-  const c = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never, token });
-  await c.ready();
-  return c;
-}
+const client = (): Promise<BrigadeClient> => identifiedClient(server);
 
 test('ACK throttle: past --inbox-unacked-bytes the node sends one "more" and stops until the device syncs from it', async () => {
   const d = (await call('POST', '/api/inbox/devices', { groups: ['thr'] }, null)).json;

@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import webpush from 'web-push';
-import { WebSocket } from 'ws';
-import { BrigadeClient, type Inbox } from '../../../src/sdk/index.ts';
+import { type BrigadeClient, type Inbox } from '../../../src/sdk/index.ts';
 import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.ts';
 import { freePort } from '../../helpers/free-port.ts';
@@ -21,7 +20,7 @@ async function total(name: string): Promise<number> {
   for (const node of [a, b]) sum += await metric(node.url, name).catch(() => 0);
   return sum;
 }
-import { inboxApi } from './inbox-api.ts';
+import { identifiedClient, inboxApi } from './inbox-api.ts';
 import '../../../src/apps/inbox/errors.ts';
 
 const KEY = 'test-publisher-key-0123456789';
@@ -91,10 +90,8 @@ async function device(groups: string[]): Promise<{ id: string; token: string }> 
 }
 
 async function connect(node: ServerProcess, token: string): Promise<{ c: BrigadeClient; inbox: Inbox }> {
-  const identity = ((await (await fetch(node.url + '/api/identity', { method: 'POST' })).json()) as { token: string }).token;
-  const c = new BrigadeClient(node.wsUrl, { WebSocket: WebSocket as never, token: identity });
+  const c = await identifiedClient(node);
   clients.push(c);
-  await c.ready();
   const inbox = c.inbox(token, { load: () => null as never, save: () => {} });
   void (async () => { for await (const _ of inbox); })();
   await eventually(() => inbox.cursor.epoch !== 0, { what: 'synced' });

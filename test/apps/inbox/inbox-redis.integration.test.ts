@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { WebSocket } from 'ws';
-import { BrigadeClient, type Inbox, type InboxItem } from '../../../src/sdk/index.ts';
+import { identifiedClient } from './inbox-api.ts';
+import { type BrigadeClient, type Inbox, type InboxItem } from '../../../src/sdk/index.ts';
 import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.ts';
 import { eventually } from '../../helpers/eventually.ts';
@@ -38,9 +38,7 @@ async function call(node: ServerProcess, method: string, path: string, body?: un
 }
 
 async function device(node: ServerProcess, token: string, load?: () => any): Promise<{ c: BrigadeClient; inbox: Inbox; items: InboxItem[] }> {
-  const identity = ((await (await fetch(node.url + '/api/identity', { method: 'POST' })).json()) as { token: string }).token;
-  const c = new BrigadeClient(node.wsUrl, { WebSocket: WebSocket as never, token: identity });
-  await c.ready();
+  const c = await identifiedClient(node);
   const inbox = c.inbox(token, load ? { load } : {});
   const items: InboxItem[] = [];
   void (async () => { for await (const i of inbox) items.push(i); })();
