@@ -2,7 +2,10 @@
  * What the choir e2e tests share: the fake microphone's WAV (bursts of 440 Hz), Goertzel levels
  * and onsets, and typed access to the page's hooks (window.__choir).
  */
-import type { Page } from 'playwright-core';
+import assert from 'node:assert/strict';
+import type { Browser, Page } from 'playwright-core';
+import { eventually } from '../helpers/eventually.ts';
+import { launchChromium } from './browser.ts';
 import { goertzel } from '../../src/apps/choir/dsp.ts';
 import type { ChoirDebugState, ChoirHooks } from '../../web/choir.ts';
 import type { LoopbackResult } from '../../web/choir/latency.ts';
@@ -75,3 +78,29 @@ export function choirHooks(page: Page) {
   };
 }
 
+
+/**
+ * A singer's page in its own Chromium, its microphone the file `wavPath`: opens `/choir?room=`,
+ * joins at `slot` and resolves once its clock is synced and it hears mixes. The browser goes into
+ * `browsers` (closed by the caller); page errors, and console errors when `consoleErrors`, into `errors`.
+ */
+export async function openSinger(o: {
+  url: string; room: string; wavPath: string; name: string; slot: number;
+  browsers: Browser[]; errors: string[]; consoleErrors?: boolean;
+}): Promise<Page> {
+  const browser = await launchChromium([
+    '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+    `--use-file-for-fake-audio-capture=${o.wavPath}`, '--autoplay-policy=no-user-gesture-required',
+  ]);
+  o.browsers.push(browser);
+  const page = await browser.newPage();
+  page.on('pageerror', (err) => o.errors.push(`${o.name} pageerror: ${err.message}`));
+  if (o.consoleErrors) page.on('console', (m) => { if (m.type() === 'error') o.errors.push(`${o.name} console: ${m.text()}`); });
+  assert.equal((await page.goto(`${o.url}/choir?room=${o.room}`))?.status(), 200);
+  await page.fill('#name', o.name);
+  await page.selectOption('#slot', String(o.slot));
+  await page.click('#join');
+  const h = choirHooks(page);
+  await eventually(async () => { const s = await h.state(); return s.joined && s.offsetSamples !== null && s.mixesReceived > 10; }, { what: `${o.name} to join, sync its clock and hear mixes`, intervalMs: 100 });
+  return page;
+}

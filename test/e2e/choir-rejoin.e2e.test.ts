@@ -15,8 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { launchChromium } from './browser.ts';
-import { MAX_GAIN, PERIOD_MS, choirHooks, ms, peak, toneBursts, wav } from './choir-pages.ts';
+import { MAX_GAIN, PERIOD_MS, choirHooks, ms, openSinger, peak, toneBursts, wav } from './choir-pages.ts';
 
 const SONG_MS = 3000;
 /** The restarted node refuses the room while the dead one's claim lasts: short here. */
@@ -44,18 +43,7 @@ describe('choir page: rejoins after its server process is killed and restarted',
   });
 
   async function singer(wavFile: string, name: string, slot: number): Promise<Page> {
-    const browser = await launchChromium([
-      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${join(dir, wavFile)}`, '--autoplay-policy=no-user-gesture-required',
-    ]);
-    browsers.push(browser);
-    const page = await browser.newPage();
-    page.on('pageerror', (err) => errors.push(`${name} pageerror: ${err.message}`));
-    assert.equal((await page.goto(`${server.url}/choir?room=again`))?.status(), 200);
-    await page.fill('#name', name);
-    await page.selectOption('#slot', String(slot));
-    await page.click('#join');
-    await eventually(async () => { const s = await choirHooks(page).state(); return s.joined && s.offsetSamples !== null && s.mixesReceived > 10; }, { what: `${name} to join and hear mixes`, intervalMs: 100 });
+    const page = await openSinger({ url: server.url, room: 'again', wavPath: join(dir, wavFile), name, slot, browsers, errors });
     // A mark a reload would wipe.
     await page.evaluate((n) => { (window as unknown as { __mark?: string }).__mark = n; }, name);
     return page;

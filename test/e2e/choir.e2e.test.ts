@@ -21,8 +21,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { launchChromium } from './browser.ts';
-import { BURST_MS, MAX_GAIN, PERIOD_MS, choirHooks as hooks, ms, onsets, peak, toneBursts, wav } from './choir-pages.ts';
+import { BURST_MS, MAX_GAIN, PERIOD_MS, choirHooks as hooks, ms, onsets, openSinger, peak, toneBursts, wav } from './choir-pages.ts';
 
 const TOLERANCE = ms(5);
 const SONG_MS = 3500;
@@ -47,23 +46,8 @@ describe('choir page: two singers in Chromium, Opus through WebCodecs', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function singer(wavFile: string, name: string, slot: number): Promise<Page> {
-    const browser = await launchChromium([
-      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${join(dir, wavFile)}`, '--autoplay-policy=no-user-gesture-required',
-    ]);
-    browsers.push(browser);
-    const page = await browser.newPage();
-    page.on('pageerror', (err) => errors.push(`${name} pageerror: ${err.message}`));
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(`${name} console: ${m.text()}`); });
-    assert.equal((await page.goto(`${server.url}/choir?room=e2e`))?.status(), 200);
-    await page.fill('#name', name);
-    await page.selectOption('#slot', String(slot));
-    await page.click('#join');
-    const h = hooks(page);
-    await eventually(async () => { const s = await h.state(); return s.joined && s.offsetSamples !== null && s.mixesReceived > 10; }, { what: `${name} to join, sync its clock and hear mixes`, intervalMs: 100 });
-    return page;
-  }
+  const singer = (wavFile: string, name: string, slot: number): Promise<Page> =>
+    openSinger({ url: server.url, room: 'e2e', wavPath: join(dir, wavFile), name, slot, browsers, errors, consoleErrors: true });
 
   test('the leader\'s tone reaches the singer behind at the position it was sung at, and not the leader\'s own mix', async () => {
     const pageA = await singer('tone.wav', 'A', 0);
