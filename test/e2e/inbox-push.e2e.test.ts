@@ -207,12 +207,25 @@ describe('inbox page: Web Push in Chromium', () => {
     await eventually(async () => (await h.notifications()).length === 0 && !(await h.held()).some((x) => x.id === m2.id), { what: 'm2 and its notification gone', intervalMs: 50 });
     assert.equal((await standIn.receivedText(sub)).length, pushed, 'nothing pushed to a connected device, nor for a recall');
 
+    // A push that is not the inbox's still shows a notification (userVisibleOnly), a generic one.
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin: server.url, registrationId, data: 'not the inbox\'s' });
+    assert.deepEqual(await eventually(async () => { const n = await h.notifications(); return n.length === 1 ? n : false; }, { what: 'the generic notification', intervalMs: 50 }),
+      [{ title: 'Brigade inbox', tag: 'inbox:unknown', data: null }]);
+    await cdp.detach();
+
     // Stop: the node forgets the subscription.
     await device.click('#push-toggle');
     await eventually(async () => (await h.push()).state === 'off', { what: 'stopped', intervalMs: 50 });
     assert.equal((await me(device)).push, false);
     assert.equal(await device.textContent('#push-toggle'), 'notify me when offline');
-    await cdp.detach();
+
+    // Forget device drops the subscription too (with the token the device had).
+    const token = await device.evaluate(() => JSON.parse(localStorage.getItem('brigade.inbox.device')!).token as string);
+    assert.deepEqual(await h.postSubscription(json), { state: 'on' });
+    assert.equal((await call('GET', '/api/inbox/devices/me', undefined, token)).json.push, true);
+    await device.click('#forget');
+    await eventually(async () => (await call('GET', '/api/inbox/devices/me', undefined, token)).json.push === false, { what: 'forget to drop the subscription', intervalMs: 50 });
+    assert.equal(await device.isVisible('#push'), false);
     assert.deepEqual(errors, []);
   });
 
