@@ -152,8 +152,14 @@ describe('inbox page: Web Push in Chromium', () => {
     // A subscription as the stand-in issues it, in the shape of PushSubscription.toJSON().
     const sub = await standIn.subscribe(key);
     const json = { endpoint: sub.endpoint, expirationTime: null, keys: sub.keys };
+    // One the node refuses: the node's typed error in the pane, nothing kept.
+    const bad = { ...json, keys: { p256dh: sub.keys.auth, auth: sub.keys.auth } };
+    const refused = await h.postSubscription(bad);
+    assert.equal(refused.state === 'failed' && refused.code, 'PUSH_SERVER_REFUSED');
+    assert.match(await device.textContent('#push-status') ?? '', /^PUSH_SERVER_REFUSED: INBOX_BAD_REQUEST: keys\.p256dh must be an uncompressed P-256 public key/);
+    assert.equal((await me(device)).push, false);
     assert.deepEqual(await h.postSubscription(json), { state: 'on' });
-    assert.deepEqual(posted, [json], 'the page sent the subscription\'s JSON as it is');
+    assert.deepEqual(posted, [bad, json], 'the page sent the subscription\'s JSON as it is');
     assert.equal((await me(device)).push, true);
     assert.equal(await device.textContent('#push-toggle'), 'stop offline notifications');
 
