@@ -54,6 +54,7 @@ const SLOW_FIRST = [
   'test/integration/redis-nodes.integration.test.ts',
   'test/autoscale/local.integration.test.ts',
   'test/e2e/place.e2e.test.ts',
+  'test/e2e/inbox-push.e2e.test.ts',
   'test/integration/tracker-redis.integration.test.ts',
   'test/integration/durability.integration.test.ts',
   'test/bench/compare-rounds.bench.test.ts',

@@ -16,6 +16,8 @@
  */
 import '../src/apps/inbox/errors.ts'; // inbox's error codes, decoded by name
 import { BrigadeClient, BrigadeError, type Inbox, type InboxMessage } from '../src/sdk/index.ts';
+import { ApiError, api } from './inbox/api.ts';
+import { pushPane, type PushHooks } from './inbox/push-pane.ts';
 
 /** A message as GET /api/inbox/messages[/:id] shows it. */
 export interface SentMessage {
@@ -61,6 +63,8 @@ export interface InboxHooks {
     events(): string[];
     cursor(): { epoch: number; seq: number } | null;
     lastError(): string | null;
+    /** Web Push: the service worker and the *notify me when offline* control. */
+    push: PushHooks;
   };
 }
 
@@ -81,25 +85,6 @@ const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) 
 function describeError(err: unknown): string {
   if (err instanceof BrigadeError) return `${err.code}: ${err.message}`;
   return err instanceof Error ? err.message : String(err);
-}
-
-/** A refusal of the HTTP API, as its body says it. */
-class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly body: Record<string, unknown>) {
-    super(`${code}: ${message}`);
-  }
-}
-
-async function api<T>(method: string, path: string, key: string | null, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = {};
-  if (key) headers.Authorization = `Bearer ${key}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const out = await res.json().catch(() => null) as Record<string, unknown> | null;
-  if (!res.ok) {
-    throw new ApiError(res.status, String(out?.code ?? `HTTP ${res.status}`), String(out?.message ?? `${method} ${path} failed`), out ?? {});
-  }
-  return out as T;
 }
 
 function text(tag: string, content: string, className?: string): HTMLElement {
@@ -445,12 +430,19 @@ function devicePane(): InboxHooks['device'] {
     inbox: $('inbox'),
     count: $('inbox-count'),
     events: $('events'),
+    push: { box: $('push'), toggle: $<HTMLButtonElement>('push-toggle'), status: $('push-status') },
   };
   let device: StoredDevice | null = JSON.parse(localStorage.getItem(DEVICE_STORE) ?? 'null') as StoredDevice | null;
   let client: BrigadeClient | null = null;
   let inbox: Inbox | null = null;
   let held = new Map<string, HeldMessage>();
   const events: string[] = [];
+  const synced = () => (client?.connected ?? false) && inbox !== null && inbox.cursor.epoch !== 0;
+  const push = pushPane(ui.push, {
+    token: () => device?.token ?? null,
+    holds: (id) => held.has(id),
+    syncedSeq: () => (synced() ? inbox!.cursor.seq : null),
+  });
 
   function setStatus(msg: string, error = false): void {
     ui.status.textContent = msg;
@@ -563,6 +555,7 @@ function devicePane(): InboxHooks['device'] {
         held.delete(m.id);
         saveHeld();
         render();
+        push.messageGone(m.id);
       }
     }
   }
@@ -572,6 +565,7 @@ function devicePane(): InboxHooks['device'] {
     ui.register.textContent = device ? 'update groups and attributes' : 'register this device';
     ui.forget.hidden = !device;
     if (!device) setState('none');
+    push.deviceChanged();
   }
 
   ui.form.addEventListener('submit', (e) => {
@@ -603,6 +597,7 @@ function devicePane(): InboxHooks['device'] {
   ui.forget.addEventListener('click', () => {
     disconnect();
     if (device) {
+      void push.forget(device.token);
       localStorage.removeItem(HELD_STORE(device.id));
       localStorage.removeItem(`brigade-inbox:${device.id}`); // the SDK's cursor
     }
@@ -617,7 +612,9 @@ function devicePane(): InboxHooks['device'] {
   });
 
   // The SDK retries hello/sync at each reconnect; a device the server no longer knows shows here.
+  // Notifications of messages recalled or expired while the page was away close once it synced.
   setInterval(() => {
+    push.reconcile();
     const err = inbox?.lastError;
     if (err && (err.code === 'INBOX_UNKNOWN_DEVICE' || err.code === 'INBOX_BAD_DEVICE_TOKEN')) {
       setState('error', 'unknown device');
@@ -646,11 +643,12 @@ function devicePane(): InboxHooks['device'] {
 
   return {
     id: () => device?.id ?? null,
-    connected: () => (client?.connected ?? false) && inbox !== null && inbox.cursor.epoch !== 0,
+    connected: synced,
     messages: () => [...held.values()].sort((a, b) => b.seq - a.seq),
     events: () => [...events],
     cursor: () => (inbox ? { epoch: inbox.cursor.epoch, seq: inbox.cursor.seq } : null),
     lastError: () => (inbox?.lastError ? describeError(inbox.lastError) : null),
+    push: push.hooks,
   };
 }
 

@@ -2,18 +2,24 @@
  * Helpers for end-to-end tests in a real browser: Debian's Chromium driven by playwright-core,
  * and typed access to the hooks the place page exposes on window.__place.
  */
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { PlaceHooks } from '../../web/place.ts';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
 /** `extraArgs`: more switches, e.g. choir's fake microphone (--use-file-for-fake-audio-capture=…). */
 export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', ...extraArgs],
-  });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...ARGS, ...extraArgs] });
+}
+
+/**
+ * Chromium with a profile in `userDataDir`: a browser context that is not incognito, as a user's
+ * browser is (browser.newContext() is incognito-like, and Chromium has no Push API there).
+ */
+export function launchChromiumProfile(userDataDir: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM_PATH, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
 }
 
 type PlaceWindow = { __place?: PlaceHooks };

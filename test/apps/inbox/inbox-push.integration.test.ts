@@ -4,13 +4,12 @@
 // per node" and "connected on the other node" are tested too.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import webpush from 'web-push';
 import { type BrigadeClient, type Inbox } from '../../../src/sdk/index.ts';
 import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.ts';
 import { freePort } from '../../helpers/free-port.ts';
+import { startPushStandIn, type PushStandIn, type StandInSubscription } from '../../helpers/push-stand-in.ts';
 import { eventually } from '../../helpers/eventually.ts';
 import { metric } from '../../helpers/metrics.ts';
 
@@ -26,20 +25,12 @@ import '../../../src/apps/inbox/errors.ts';
 const KEY = 'test-publisher-key-0123456789';
 const vapid = webpush.generateVAPIDKeys();
 let redis: RedisServer;
-let pushService: ChildProcess;
-let pushUrl: string;
+let pushService: PushStandIn;
 let a: ServerProcess;
 let b: ServerProcess;
 
 before(async () => {
-  const port = await freePort();
-  pushUrl = `http://127.0.0.1:${port}`;
-  const standIn = fileURLToPath(new URL('../../../node_modules/web-push-testing/src/bin/server.js', import.meta.url));
-  pushService = spawn(process.execPath, [standIn, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    pushService.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('Server running')) resolve(); });
-    pushService.once('exit', (code) => reject(new Error(`web-push-testing exited with ${code}`)));
-  });
+  pushService = await startPushStandIn();
   redis = await startRedis();
   const shared = ['--apps', 'inbox', '--identity-secret', 'shared-secret-for-tests-0123456789', '--inbox-publisher-key', KEY,
     '--inbox-device-secret', 'shared-device-secret-0123456789', '--inbox-publish-per-second', '0',
@@ -56,32 +47,16 @@ after(async () => {
   a?.cleanup();
   b?.cleanup();
   await redis?.destroy();
-  pushService?.kill('SIGTERM');
+  pushService?.stop();
 });
 
 const callA = inboxApi(() => a.url, KEY);
 const callB = inboxApi(() => b.url, KEY);
 
-interface StandInSubscription { endpoint: string; keys: { p256dh: string; auth: string }; clientHash: string }
-
-async function standIn(path: string, body: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(pushUrl + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, json: text.startsWith('{') ? JSON.parse(text) : text };
-}
-
 /** A browser's subscription, as the stand-in issues it for our applicationServerKey. */
-async function subscribe(publicKey: string): Promise<StandInSubscription> {
-  const r = await standIn('/subscribe', { applicationServerKey: publicKey, userVisibleOnly: 'true' });
-  assert.equal(r.status, 200, JSON.stringify(r.json));
-  return r.json.data;
-}
-
+const subscribe = (publicKey: string): Promise<StandInSubscription> => pushService.subscribe(publicKey);
 /** What the stand-in received for a subscription, decrypted. */
-async function received(sub: StandInSubscription): Promise<any[]> {
-  const r = await standIn('/get-notifications', { clientHash: sub.clientHash });
-  return (r.json.data.messages as string[]).map((m) => JSON.parse(m));
-}
+const received = (sub: StandInSubscription): Promise<any[]> => pushService.received(sub);
 
 async function device(groups: string[]): Promise<{ id: string; token: string }> {
   const r = await callA('POST', '/api/inbox/devices', { groups }, null);
@@ -121,7 +96,7 @@ test('Web Push: an offline matching device gets one push per message change from
     for (const call of [callA, callB]) await eventually(async () => (await call('GET', '/api/inbox/devices/me', undefined, d.token)).json.push === true, { what: 'both nodes know the subscription' });
   }
   // The stand-in's subscription of `gone` expires: its push service answers 410 from now on.
-  assert.equal((await standIn(`/expire-subscription/${subs.gone.clientHash}`, {})).status, 200);
+  await pushService.expire(subs.gone);
 
   // `on` is connected to B; A must know it (presence across nodes) and not push to it.
   const live = await connect(b, on.token);
