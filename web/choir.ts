@@ -53,6 +53,9 @@ export interface ChoirDebugState {
   framesSent: number;
   voiceFramesSent: number;
   mixesReceived: number;
+  /** Times the mix decoder was restarted (the first mix, a missed one, a new codec epoch), and the last mix's codec epoch. */
+  mixDecoderRestarts: number;
+  codecEpoch: number | null;
   /** Refusals and failures, by error code. */
   errors: Record<string, number>;
   sungRange: [number, number] | null;
@@ -125,7 +128,7 @@ interface Session {
 }
 let session: Session | null = null;
 let latencySamples = 0;
-const stats = { framesSent: 0, voiceFramesSent: 0, voiceFramesAdded: 0, voiceFramesOutside: 0, voiceFramesLate: 0, mixesReceived: 0, errors: {} as Record<string, number> };
+const stats = { framesSent: 0, voiceFramesSent: 0, voiceFramesAdded: 0, voiceFramesOutside: 0, voiceFramesLate: 0, mixesReceived: 0, mixDecoderRestarts: 0, codecEpoch: null as number | null, errors: {} as Record<string, number> };
 let voiceRange: [number, number] | null = null;
 let addedRange: [number, number] | null = null;
 /** Positions of the frames added in time, the last 30 s of them (the hooks' addedFrames). */
@@ -261,7 +264,10 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
     else if (reply.voice === 'late') stats.voiceFramesLate++;
     else if (reply.voice === 'outside') stats.voiceFramesOutside++;
     if (reply.opus.length > 0) {
-      if (!mixes.follows(mixNumber)) s.decoder.restart(); // a mix before it was missed (or it is the first)
+      // A mix before it was missed, it is the first, or the server's codec state for this singer
+      // started afresh (a new codec epoch: their shard restarted; docs/choir.md "Shard restarts").
+      if (!mixes.follows(mixNumber, reply.codecEpoch)) { s.decoder.restart(); stats.mixDecoderRestarts++; }
+      stats.codecEpoch = reply.codecEpoch ?? null;
       s.decoder.decode(reply.readPos, reply.opus);
     }
   }, (err: unknown) => { if (s.client === client) countError(err); });
