@@ -73,6 +73,10 @@ export interface ChoirDebugState {
   link: LinkStatus['state'] | null;
   /** Joins after the first (each after a lost connection, without a reload). */
   rejoins: number;
+  /** The public URL of the node the singer joined (the join reply's `url`). */
+  nodeUrl: string | null;
+  /** The link's last connects and joins, oldest first: `connecting ws://…/ws`, `joined ws://…/ws` (at most 50). */
+  linkTrail: string[];
 }
 
 export interface ChoirHooks {
@@ -129,6 +133,9 @@ interface Session {
 let session: Session | null = null;
 let latencySamples = 0;
 const stats = { framesSent: 0, voiceFramesSent: 0, voiceFramesAdded: 0, voiceFramesOutside: 0, voiceFramesLate: 0, mixesReceived: 0, mixDecoderRestarts: 0, codecEpoch: null as number | null, errors: {} as Record<string, number> };
+/** The link's last connects and joins, `connecting <url>` / `joined <url>` (the hops of each join, for the hooks). */
+const linkTrail: string[] = [];
+const LINK_TRAIL_MAX = 50;
 let voiceRange: [number, number] | null = null;
 let addedRange: [number, number] | null = null;
 /** Positions of the frames added in time, the last 30 s of them (the hooks' addedFrames). */
@@ -296,6 +303,10 @@ async function join(): Promise<void> {
       render();
     },
     onStatus: (st) => {
+      if (st.state === 'connecting' || st.state === 'joined') {
+        linkTrail.push(`${st.state} ${st.url}`);
+        if (linkTrail.length > LINK_TRAIL_MAX) linkTrail.shift();
+      }
       if (session?.link !== link) return;
       if (st.state === 'waiting' && st.attempt > 0) say(`rejoin attempt ${st.attempt} failed (${st.reason}); next in ${(st.delayMs / 1000).toFixed(1)} s`, true);
       render();
@@ -442,7 +453,7 @@ function debugState(): ChoirDebugState {
     delaySamples: s?.joined.delaySamples ?? null, song: s?.state.song ?? null, offsetSamples: s?.clock.offset ?? null,
     latencySamples, muted: muteInput.checked, minRttMs: s?.clock.minRttMs ?? null, lastRttMs: s?.clock.lastRttMs ?? null,
     ...stats, errors: { ...stats.errors }, sungRange: sungLog.range(), heardRange: heardLog.range(), voiceRange, addedRange,
-    link: s?.link.status.state ?? null, rejoins: s?.link.rejoins ?? 0,
+    link: s?.link.status.state ?? null, rejoins: s?.link.rejoins ?? 0, nodeUrl: s?.joined.url ?? null, linkTrail: [...linkTrail],
   };
 }
 
