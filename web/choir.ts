@@ -75,7 +75,7 @@ export interface ChoirDebugState {
   rejoins: number;
   /** The public URL of the node the singer joined (the join reply's `url`). */
   nodeUrl: string | null;
-  /** The link's last connects and joins, oldest first: `connecting ws://…/ws`, `joined ws://…/ws` (at most 50). */
+  /** The link's last steps, oldest first: `connecting ws://…/ws`, `joined ws://…/ws`, `waiting 250 ms: why` (at most 50). */
   linkTrail: string[];
 }
 
@@ -133,7 +133,7 @@ interface Session {
 let session: Session | null = null;
 let latencySamples = 0;
 const stats = { framesSent: 0, voiceFramesSent: 0, voiceFramesAdded: 0, voiceFramesOutside: 0, voiceFramesLate: 0, mixesReceived: 0, mixDecoderRestarts: 0, codecEpoch: null as number | null, errors: {} as Record<string, number> };
-/** The link's last connects and joins, `connecting <url>` / `joined <url>` (the hops of each join, for the hooks). */
+/** The link's last steps, `connecting <url>` / `joined <url>` / `waiting <ms>: <why>` (the hops of each join, for the hooks). */
 const linkTrail: string[] = [];
 const LINK_TRAIL_MAX = 50;
 let voiceRange: [number, number] | null = null;
@@ -303,8 +303,8 @@ async function join(): Promise<void> {
       render();
     },
     onStatus: (st) => {
-      if (st.state === 'connecting' || st.state === 'joined') {
-        linkTrail.push(`${st.state} ${st.url}`);
+      if (st.state !== 'closed') {
+        linkTrail.push(st.state === 'waiting' ? `waiting ${Math.round(st.delayMs)} ms: ${st.reason}` : `${st.state} ${st.url}`);
         if (linkTrail.length > LINK_TRAIL_MAX) linkTrail.shift();
       }
       if (session?.link !== link) return;
