@@ -10,8 +10,9 @@
 //   bench         *.bench.test.ts        benchmark smoke tests: tiny real runs of bench/ and
 //                                        `brigade bench`. Their own lane, still run by npm test,
 //                                        after the integration lane.
-//   realtime  the choir pages' e2e files   real-time audio in Chromium, one at a time, after the
-//                                        integration lane (LANES names its files).
+//   realtime  test/e2e/choir*.e2e.test.ts  the choir pages: real-time audio in Chromium, one at a
+//                                        time, after the integration lane (a new choir page e2e
+//                                        file lands here by its name).
 //
 // Every lane runs even when an earlier one failed (CI sees every failure at once); the exit code
 // is 1 when any lane failed. Node's test runner output (TAP) goes through unchanged, one lane
@@ -36,7 +37,7 @@ const LANES = [
   // Real-time audio in Chromium (20 ms frames with deadlines): one file at a time, after the
   // integration lane. Beside it and each other on 2 cores, the two choir pages' frames timed out
   // and a clock re-estimate moved a burst by 48 ms (2026-12-06); alone they pass.
-  { name: 'realtime', files: ['test/e2e/choir.e2e.test.ts', 'test/e2e/choir-rejoin.e2e.test.ts'], concurrency: 1 },
+  { name: 'realtime', match: /^test\/e2e\/choir[^/]*\.e2e\.test\.ts$/, concurrency: 1 },
   // After the integration lane, not beside it: beside it (5 files at once on 2 cores) a benchmark
   // smoke run's server now and then missed its 20 s start (2026-12-06); alone, ~1 min more.
   // (`beside: 'integration'` runs it alongside again.)
@@ -134,8 +135,9 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const all = testFiles('test');
-const ownFiles = new Set(LANES.flatMap((l) => l.files ?? []));
-const filesOf = (lane) => all.filter((f) => (lane.files ? lane.files.includes(f) : lane.kinds.includes(kind(f)) && !ownFiles.has(f)))
+// A lane with `match` takes the files whose path matches it, out of the lanes of their kind.
+const ownFiles = new Set(all.filter((f) => LANES.some((l) => l.match?.test(f))));
+const filesOf = (lane) => all.filter((f) => (lane.match ? lane.match.test(f) : lane.kinds.includes(kind(f)) && !ownFiles.has(f)))
   .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 const selected = LANES.filter((l) => (wanted.length === 0 || wanted.includes(l.name)) && filesOf(l).length > 0);
 const results = [];

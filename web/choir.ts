@@ -53,6 +53,9 @@ export interface ChoirDebugState {
   framesSent: number;
   voiceFramesSent: number;
   mixesReceived: number;
+  /** Times the mix decoder was restarted (the first mix, a missed one, a new codec epoch), and the last mix's codec epoch. */
+  mixDecoderRestarts: number;
+  codecEpoch: number | null;
   /** Refusals and failures, by error code. */
   errors: Record<string, number>;
   sungRange: [number, number] | null;
@@ -70,6 +73,10 @@ export interface ChoirDebugState {
   link: LinkStatus['state'] | null;
   /** Joins after the first (each after a lost connection, without a reload). */
   rejoins: number;
+  /** The public URL of the node the singer joined (the join reply's `url`). */
+  nodeUrl: string | null;
+  /** The link's last steps, oldest first: `connecting ws://…/ws`, `joined ws://…/ws`, `waiting 250 ms: why` (at most 50). */
+  linkTrail: string[];
 }
 
 export interface ChoirHooks {
@@ -125,7 +132,10 @@ interface Session {
 }
 let session: Session | null = null;
 let latencySamples = 0;
-const stats = { framesSent: 0, voiceFramesSent: 0, voiceFramesAdded: 0, voiceFramesOutside: 0, voiceFramesLate: 0, mixesReceived: 0, errors: {} as Record<string, number> };
+const stats = { framesSent: 0, voiceFramesSent: 0, voiceFramesAdded: 0, voiceFramesOutside: 0, voiceFramesLate: 0, mixesReceived: 0, mixDecoderRestarts: 0, codecEpoch: null as number | null, errors: {} as Record<string, number> };
+/** The link's last steps, `connecting <url>` / `joined <url>` / `waiting <ms>: <why>` (the hops of each join, for the hooks). */
+const linkTrail: string[] = [];
+const LINK_TRAIL_MAX = 50;
 let voiceRange: [number, number] | null = null;
 let addedRange: [number, number] | null = null;
 /** Positions of the frames added in time, the last 30 s of them (the hooks' addedFrames). */
@@ -261,7 +271,10 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
     else if (reply.voice === 'late') stats.voiceFramesLate++;
     else if (reply.voice === 'outside') stats.voiceFramesOutside++;
     if (reply.opus.length > 0) {
-      if (!mixes.follows(mixNumber)) s.decoder.restart(); // a mix before it was missed (or it is the first)
+      // A mix before it was missed, it is the first, or the server's codec state for this singer
+      // started afresh (a new codec epoch: their shard restarted; docs/choir.md "Shard restarts").
+      if (!mixes.follows(mixNumber, reply.codecEpoch)) { s.decoder.restart(); stats.mixDecoderRestarts++; }
+      stats.codecEpoch = reply.codecEpoch ?? null;
       s.decoder.decode(reply.readPos, reply.opus);
     }
   }, (err: unknown) => { if (s.client === client) countError(err); });
@@ -290,6 +303,10 @@ async function join(): Promise<void> {
       render();
     },
     onStatus: (st) => {
+      if (st.state !== 'closed') {
+        linkTrail.push(st.state === 'waiting' ? `waiting ${Math.round(st.delayMs)} ms: ${st.reason}` : `${st.state} ${st.url}`);
+        if (linkTrail.length > LINK_TRAIL_MAX) linkTrail.shift();
+      }
       if (session?.link !== link) return;
       if (st.state === 'waiting' && st.attempt > 0) say(`rejoin attempt ${st.attempt} failed (${st.reason}); next in ${(st.delayMs / 1000).toFixed(1)} s`, true);
       render();
@@ -436,7 +453,7 @@ function debugState(): ChoirDebugState {
     delaySamples: s?.joined.delaySamples ?? null, song: s?.state.song ?? null, offsetSamples: s?.clock.offset ?? null,
     latencySamples, muted: muteInput.checked, minRttMs: s?.clock.minRttMs ?? null, lastRttMs: s?.clock.lastRttMs ?? null,
     ...stats, errors: { ...stats.errors }, sungRange: sungLog.range(), heardRange: heardLog.range(), voiceRange, addedRange,
-    link: s?.link.status.state ?? null, rejoins: s?.link.rejoins ?? 0,
+    link: s?.link.status.state ?? null, rejoins: s?.link.rejoins ?? 0, nodeUrl: s?.joined.url ?? null, linkTrail: [...linkTrail],
   };
 }
 

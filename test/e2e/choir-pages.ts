@@ -104,3 +104,25 @@ export async function openSinger(o: {
   await eventually(async () => { const s = await h.state(); return s.joined && s.offsetSamples !== null && s.mixesReceived > 10; }, { what: `${o.name} to join, sync its clock and hear mixes`, intervalMs: 100 });
   return page;
 }
+
+/**
+ * The leader among `pages` (whoever it is now) sings a song of `songMs`: starts it, waits until A
+ * sees it and B (1 s behind) has heard all of it, stops it. Returns the song's start and the peak
+ * 440 Hz levels of what B heard, what A heard and what A sang over it.
+ */
+export async function singSong(pages: Page[], b: Page, a: Page, songMs: number) {
+  const leader = await eventually(async () => {
+    for (const p of pages) if ((await choirHooks(p).state()).leader) return p;
+    return null;
+  }, { what: 'a leader' });
+  await leader!.click('#start');
+  const startedAt = (await eventually(async () => (await choirHooks(leader!).state()).song?.startedAt ?? null, { what: 'the song to start' }))!;
+  await eventually(async () => (await choirHooks(a).state()).song?.startedAt === startedAt, { what: 'A to see the song', intervalMs: 100 });
+  const to = startedAt + ms(songMs);
+  // B hears 1 s behind.
+  await eventually(async () => ((await choirHooks(b).state()).heardRange?.[1] ?? 0) >= to + ms(1000), { what: 'B to hear the song', timeoutMs: 15_000, intervalMs: 100 });
+  await leader!.click('#stop');
+  await eventually(async () => (await choirHooks(leader!).state()).song?.stoppedAt != null, { what: 'the song to stop' });
+  const [heardB, heardA, sungA] = [await choirHooks(b).heard(startedAt, to), await choirHooks(a).heard(startedAt, to), await choirHooks(a).sung(startedAt, to)];
+  return { startedAt, heardB: peak(heardB), heardA: peak(heardA), sungA: peak(sungA) };
+}

@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { MAX_GAIN, PERIOD_MS, choirHooks, ms, openSinger, peak, toneBursts, wav } from './choir-pages.ts';
+import { MAX_GAIN, PERIOD_MS, choirHooks, ms, openSinger, singSong, toneBursts, wav } from './choir-pages.ts';
 
 const SONG_MS = 3000;
 /** The restarted node refuses the room while the dead one's claim lasts: short here. */
@@ -49,24 +49,6 @@ describe('choir page: rejoins after its server process is killed and restarted',
     return page;
   }
 
-  /** The leader (whoever it is now) sings a song; returns what B heard of it and what A heard. */
-  async function song(pages: Page[], b: Page, a: Page) {
-    const leader = await eventually(async () => {
-      for (const p of pages) if ((await choirHooks(p).state()).leader) return p;
-      return null;
-    }, { what: 'a leader' });
-    await leader!.click('#start');
-    const startedAt = (await eventually(async () => (await choirHooks(leader!).state()).song?.startedAt ?? null, { what: 'the song to start' }))!;
-    await eventually(async () => (await choirHooks(a).state()).song?.startedAt === startedAt, { what: 'A to see the song', intervalMs: 100 });
-    const to = startedAt + ms(SONG_MS);
-    // B hears 1 s behind.
-    await eventually(async () => ((await choirHooks(b).state()).heardRange?.[1] ?? 0) >= to + ms(1000), { what: 'B to hear the song', timeoutMs: 15_000, intervalMs: 100 });
-    await leader!.click('#stop');
-    await eventually(async () => (await choirHooks(leader!).state()).song?.stoppedAt != null, { what: 'the song to stop' });
-    const [heardB, heardA, sungA] = [await choirHooks(b).heard(startedAt, to), await choirHooks(a).heard(startedAt, to), await choirHooks(a).sung(startedAt, to)];
-    return { startedAt, heardB: peak(heardB), heardA: peak(heardA), sungA: peak(sungA) };
-  }
-
   test('both pages rejoin without a reload, and A\'s tone is in B\'s mix again', async () => {
     const pageA = await singer('tone.wav', 'A', 0);
     const pageB = await singer('silence.wav', 'B', 1);
@@ -75,7 +57,7 @@ describe('choir page: rejoins after its server process is killed and restarted',
     assert.equal((await a.state()).link, 'joined');
     assert.match(await pageA.textContent('#link') ?? '', /^connected/);
 
-    const first = await song([pageA, pageB], pageB, pageA);
+    const first = await singSong([pageA, pageB], pageB, pageA, SONG_MS);
     assert.ok(first.sungA > 0.3 && first.heardB > first.sungA / 2, `before: B hears A's tone (${JSON.stringify(first)})`);
     assert.ok(first.heardB < first.sungA * MAX_GAIN, `before: no louder than sung (${JSON.stringify(first)})`);
     const [singerA, singerB] = [(await a.state()).singer, (await b.state()).singer];
@@ -102,7 +84,7 @@ describe('choir page: rejoins after its server process is killed and restarted',
     const mixesThen = againB.mixesReceived;
     await eventually(async () => (await b.state()).mixesReceived > mixesThen + 25, { what: 'B to hear mixes again', intervalMs: 100 });
 
-    const second = await song([pageA, pageB], pageB, pageA);
+    const second = await singSong([pageA, pageB], pageB, pageA, SONG_MS);
     console.log(`# 440 Hz levels before: ${JSON.stringify(first)}; after the rejoin: ${JSON.stringify(second)}`);
     assert.ok(second.sungA > 0.3, `A sings the tone (${JSON.stringify(second)})`);
     assert.ok(second.heardB > second.sungA / 2, `after the rejoin, B hears A's tone again (${JSON.stringify(second)})`);

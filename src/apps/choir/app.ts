@@ -212,7 +212,7 @@ export const choirApp: App<ChoirOptions> = {
       // Written only if the song still holds it: a stop may have come while the shard decoded.
       if (done.pcm) voice = room.write(singer, f.writePos, done.pcm);
       if (performance.now() - arrived > o.deadlineMs) room.deadlineMisses++;
-      return encodeReply({ clock: room.clock, readPos: f.readPos, song: room.song, voice, opus: done.opus ?? NO_BYTES });
+      return encodeReply({ clock: room.clock, readPos: f.readPos, song: room.song, voice, codecEpoch: done.epoch, opus: done.opus ?? NO_BYTES });
     });
 
     // A singer who stops sending goes quiet at once (nobody waits for them) and leaves after singerIdleMs.

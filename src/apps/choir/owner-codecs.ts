@@ -48,6 +48,12 @@ export interface ShardFigures {
 export interface FrameCodecResult {
   pcm: Int16Array | null;
   opus: Uint8Array | null;
+  /**
+   * The codec epoch of the singer's codec state that did the work: it changes when that state
+   * started afresh (the shard's thread was restarted), so a client decoding the mixes restarts its
+   * decoder (docs/choir.md "Shard restarts"). 0: no codec work in this frame; owner codecs: 1.
+   */
+  epoch: number;
 }
 
 /** What the app needs of its codecs: ShardPool (worker threads) or OwnerCodecs (this thread). */
@@ -112,7 +118,9 @@ export class OwnerCodecs implements Codecs {
   }
 
   async frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null, freshDecoder = false): Promise<FrameCodecResult> {
-    return { pcm: packet ? await this.decode(singer, packet, freshDecoder) : null, opus: mix ? await this.encode(singer, mix) : null };
+    const pcm = packet ? await this.decode(singer, packet, freshDecoder) : null;
+    const opus = mix ? await this.encode(singer, mix) : null;
+    return { pcm, opus, epoch: pcm || opus ? 1 : 0 }; // nothing here restarts: one epoch
   }
 
   async encode(singer: number, pcm: Int16Array): Promise<Uint8Array> {

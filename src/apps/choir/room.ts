@@ -22,6 +22,7 @@
  * nothing at or past stoppedAt, whatever frames were still on their way.
  */
 import { choirError } from './errors.ts';
+import { LateIndex } from './late-index.ts';
 
 export const SAMPLE_RATE = 48_000;
 export const FRAME_SAMPLES = 960; // 20 ms
@@ -104,6 +105,8 @@ export class Room {
   framesOutsideSong = 0;
   deadlineMisses = 0;
   framesIn = 0;
+  /** The singers by delay with their reads, for the late-frame check. */
+  private readonly late = new LateIndex<Singer>();
 
   constructor(readonly name: string, readonly options: RoomOptions) {
     if (options.aheadSamples >= options.bufferSamples) throw new Error('aheadSamples must be less than bufferSamples');
@@ -148,12 +151,13 @@ export class Room {
     const singer = new Singer(id, key, name, delaySamples, gain, shard, this.options.ownWindowSamples);
     singer.lastSeenMs = nowMs;
     this.singers.set(id, singer);
+    this.late.rebuild(this.singers.values());
     if (this.leader === null) this.leader = id;
     return singer;
   }
 
   leave(id: number): void {
-    this.singers.delete(id);
+    if (this.singers.delete(id)) this.late.rebuild(this.singers.values());
     if (this.leader === id) {
       // The next leader is the singer with the smallest delay (the front of the brigade).
       let next: Singer | null = null;
@@ -232,10 +236,8 @@ export class Room {
     singer.ownGain[slot] = singer.gain;
     singer.frames++;
     this.framesIn++;
-    let late = false;
-    for (const other of this.singers.values()) {
-      if (other !== singer && other.delaySamples >= singer.delaySamples && other.lastReadEnd > pos) { late = true; break; }
-    }
+    // Late: a singer at the same or a larger delay already read this position (O(log n): late-index.ts).
+    const late = this.late.readPast(singer, pos);
     if (late) this.lateFrames++;
     return late ? 'late' : 'added';
   }
@@ -266,7 +268,10 @@ export class Room {
       i += run;
     }
     if (this.metronomeBpm && this.song && this.song.stoppedAt === null) this.addClicks(pos, n, singer, out);
-    if (singer) singer.lastReadEnd = Math.max(singer.lastReadEnd, pos + n);
+    if (singer && pos + n > singer.lastReadEnd) {
+      singer.lastReadEnd = pos + n;
+      this.late.noteRead(singer);
+    }
     return out;
   }
 

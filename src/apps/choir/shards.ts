@@ -75,8 +75,11 @@ interface Job {
   inputs: Uint8Array[];
   /** When it was queued (performance.now()), for the wait figures. */
   queuedAt: number;
-  /** Each item's output, or its own refusal (a bad packet fails its item only). */
-  resolve(outs: (Uint8Array | BrigadeError)[]): void;
+  /**
+   * Each item's output, or its own refusal (a bad packet fails its item only), and the codec epoch
+   * of the thread that made them (Shard.epoch).
+   */
+  resolve(outs: (Uint8Array | BrigadeError)[], epoch: number): void;
   reject(err: Error): void;
 }
 
@@ -111,6 +114,12 @@ class Shard {
   scheduled = false;
   closed = false;
   generation = 0;
+  /**
+   * The codec epoch: how many threads this shard has started (1 for the first). Every singer's codec
+   * state lives in the thread, so a new epoch means their encoders and decoders started afresh; the
+   * frame replies carry it so a client restarts its mix decoder (docs/choir.md "Shard restarts").
+   */
+  epoch = 0;
   /** performance.now() when each lane's RPC was handed to the shard; 0: none out. */
   sentAt: number[];
   /** Round trips being waited for: the worker is ref'd while any is. */
@@ -148,6 +157,7 @@ class Shard {
     this.readyNow = false;
     this.lastReplyReadyAt = 0;
     const gen = ++this.generation;
+    this.epoch++;
     const worker = workerFor({
       lanes: this.lanes, index: this.index, bitrate: this.options.bitrate, complexity: this.options.complexity, testFaults: this.options.testFaults === true,
       spinUs: this.options.spinUs ?? 0,
@@ -277,6 +287,7 @@ class Shard {
   /** Waits for the shard, hands out the reply's items to the batch's jobs, and sends the next batch. */
   private async exchange(batch: Job[], lane: number, sab: SharedArrayBuffer): Promise<void> {
     const generation = this.generation;
+    const epoch = this.epoch;
     await this.ready;
     if (this.inFlight[lane] !== batch || generation !== this.generation) return; // the shard died while starting
     const sent = performance.now();
@@ -324,7 +335,7 @@ class Shard {
     if (this.options.flushOnReply === false) this.schedule();
     else { this.flush(); this.schedule(); }
     if (results instanceof Error) for (const j of batch) j.reject(results);
-    else batch.forEach((j, k) => j.resolve((results as (Uint8Array | BrigadeError)[][])[k]));
+    else batch.forEach((j, k) => j.resolve((results as (Uint8Array | BrigadeError)[][])[k], epoch));
   }
 
   /** Adds one round trip's hand-off stages to the figures (epoch ms: the shard's stamps and the owner's). */
@@ -447,13 +458,13 @@ export class ShardPool implements Codecs {
     return shard;
   }
 
-  private job(shard: number, s: number, ops: (CodecOp | FaultOp)[], inputs: Uint8Array[]): Promise<(Uint8Array | BrigadeError)[]> {
-    return new Promise((resolve, reject) => this.shards[shard].call({ s, ops, inputs, queuedAt: performance.now(), resolve, reject }));
+  private job(shard: number, s: number, ops: (CodecOp | FaultOp)[], inputs: Uint8Array[]): Promise<{ outs: (Uint8Array | BrigadeError)[]; epoch: number }> {
+    return new Promise((resolve, reject) => this.shards[shard].call({ s, ops, inputs, queuedAt: performance.now(), resolve: (outs, epoch) => resolve({ outs, epoch }), reject }));
   }
 
   /** One op in a shard; an item's refusal rejects. */
   async call(shard: number, op: CodecOp | FaultOp, s: number, input: Uint8Array): Promise<Uint8Array> {
-    const [out] = await this.job(shard, s, [op], [input]);
+    const { outs: [out] } = await this.job(shard, s, [op], [input]);
     if (out instanceof BrigadeError) throw out;
     return out;
   }
@@ -468,13 +479,14 @@ export class ShardPool implements Codecs {
     const inputs: Uint8Array[] = [];
     if (packet) { ops.push(freshDecoder ? 'dec-fresh' : 'dec'); inputs.push(packet); }
     if (mix) { ops.push('enc'); inputs.push(new Uint8Array(mix.buffer, mix.byteOffset, mix.byteLength)); }
-    if (ops.length === 0) return { pcm: null, opus: null };
-    const outs = await this.job(this.shardOf(singer), singer, ops, inputs);
+    if (ops.length === 0) return { pcm: null, opus: null, epoch: 0 };
+    const { outs, epoch } = await this.job(this.shardOf(singer), singer, ops, inputs);
     for (const o of outs) if (o instanceof BrigadeError) throw o;
     const pcmBytes = packet ? (outs[0] as Uint8Array) : null;
     return {
       pcm: pcmBytes ? new Int16Array(pcmBytes.buffer, pcmBytes.byteOffset, pcmBytes.length >> 1) : null,
       opus: mix ? (outs[outs.length - 1] as Uint8Array) : null,
+      epoch,
     };
   }
 
@@ -497,6 +509,9 @@ export class ShardPool implements Codecs {
   rpcCount(shard: number): number { return this.shards[shard].figures.rpcs; }
 
   figures(): ShardFigures[] { return this.shards.map((s) => ({ ...s.figures })); }
+
+  /** Each shard's codec epoch (0: no thread started yet). */
+  epochs(): number[] { return this.shards.map((s) => s.epoch); }
 
   cpuSeconds(): number[] {
     return this.shards.map((s) => s.cpuBefore + s.cpuNow);

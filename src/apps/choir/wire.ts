@@ -5,10 +5,12 @@
  *
  * Request: u8 version (1) | u32 singer | 8 bytes key | f64 write position (−1: nothing to add) |
  *          f64 read position (−1: no mix wanted) | Opus packet (the rest; empty: nothing to add)
- * Reply:   u8 version (2) | f64 room clock now | f64 read position | u8 song (0 none, 1 running,
+ * Reply:   u8 version (3) | f64 room clock now | f64 read position | u8 song (0 none, 1 running,
  *          2 stopped) | f64 song's startedAt (−1: none) | f64 song's stoppedAt (−1: none or running) |
- *          u8 voice (0 none sent, 1 added, 2 not added: outside the song, 3 added late) | Opus packet of the mix (empty: none)
- * Version 1 replies (no song, no voice: a 17-byte header) still decode, with `song` undefined.
+ *          u8 voice (0 none sent, 1 added, 2 not added: outside the song, 3 added late) |
+ *          u32 codec epoch (0: no codec work) | Opus packet of the mix (empty: none)
+ * Version 1 replies (no song, no voice: a 17-byte header) still decode, with `song` undefined;
+ * version 2 (35 bytes, no epoch), with `codecEpoch` undefined.
  *
  * No Buffer here: the /choir page (web/choir.ts) encodes its frames with this module too.
  */
@@ -16,9 +18,10 @@ import { choirError } from './errors.ts';
 
 export const WIRE_VERSION = 1;
 export const FRAME_HEADER_BYTES = 29;
-export const REPLY_VERSION = 2;
-export const REPLY_HEADER_BYTES = 35;
+export const REPLY_VERSION = 3;
+export const REPLY_HEADER_BYTES = 39;
 const REPLY_V1_HEADER_BYTES = 17;
+const REPLY_V2_HEADER_BYTES = 35;
 
 export interface FrameRequest {
   singer: number;
@@ -75,6 +78,13 @@ export interface FrameReply {
   /** The song when the reply left (undefined only in a version 1 reply). */
   song?: SongState;
   voice?: VoiceOutcome;
+  /**
+   * The epoch of the singer's codec state on the server that made this reply's mix (and decoded the
+   * frame's voice): it changes when that state started afresh (the singer's codec shard restarted),
+   * and a client then restarts its mix decoder, whose state the new encoder never had (docs/choir.md
+   * "Shard restarts"). 0: no codec work in this frame; undefined in a version 1 or 2 reply.
+   */
+  codecEpoch?: number;
   opus: Uint8Array;
 }
 
@@ -89,6 +99,7 @@ export function encodeReply(r: FrameReply): Uint8Array {
   v.setFloat64(18, song?.startedAt ?? -1, true);
   v.setFloat64(26, song?.stoppedAt ?? -1, true);
   v.setUint8(34, VOICE_CODES.indexOf(r.voice ?? 'none'));
+  v.setUint32(35, r.codecEpoch ?? 0, true);
   out.set(r.opus, REPLY_HEADER_BYTES);
   return out;
 }
@@ -96,8 +107,10 @@ export function encodeReply(r: FrameReply): Uint8Array {
 export function decodeReply(body: Uint8Array): FrameReply {
   const v = new DataView(body.buffer, body.byteOffset, body.length);
   const clock = v.getFloat64(1, true), readPos = v.getFloat64(9, true);
-  if (v.getUint8(0) < REPLY_VERSION) return { clock, readPos, opus: body.subarray(REPLY_V1_HEADER_BYTES) };
+  if (v.getUint8(0) < 2) return { clock, readPos, opus: body.subarray(REPLY_V1_HEADER_BYTES) };
   const state = v.getUint8(17);
   const song: SongState = state === 0 ? null : { startedAt: v.getFloat64(18, true), stoppedAt: state === 2 ? v.getFloat64(26, true) : null };
-  return { clock, readPos, song, voice: VOICE_CODES[v.getUint8(34)] ?? 'none', opus: body.subarray(REPLY_HEADER_BYTES) };
+  const voice = VOICE_CODES[v.getUint8(34)] ?? 'none';
+  if (v.getUint8(0) < 3) return { clock, readPos, song, voice, opus: body.subarray(REPLY_V2_HEADER_BYTES) };
+  return { clock, readPos, song, voice, codecEpoch: v.getUint32(35, true), opus: body.subarray(REPLY_HEADER_BYTES) };
 }

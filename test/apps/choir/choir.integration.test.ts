@@ -44,6 +44,8 @@ class SimSinger {
     const body = encodeFrame({ singer: this.j.singer, key: this.j.key, writePos, readPos, opus });
     const reply = decodeReply(await this.client.request<Uint8Array>('choir.frame', body));
     if (reply.opus.length === 0) return { mix: null, clock: reply.clock };
+    // The shard's first thread coded it (docs/choir.md "Shard restarts": a restart moves the epoch).
+    assert.equal(reply.codecEpoch, 1, 'a mix carries its codec epoch');
     const out = this.codec.decode(Buffer.from(reply.opus));
     return { mix: new Int16Array(out.buffer, out.byteOffset, out.length / 2).slice(), clock: reply.clock };
   }

@@ -14,11 +14,11 @@ test('a frame round trips: singer, the key as 8 bytes, positions and the packet'
 
 test('a reply round trips, with the song and what became of the voice', () => {
   const r = decodeReply(encodeReply({ clock: 123_456, readPos: 960, opus: new Uint8Array([9]) }));
-  assert.deepEqual({ ...r, opus: [...r.opus] }, { clock: 123_456, readPos: 960, song: null, voice: 'none', opus: [9] });
-  const running = decodeReply(encodeReply({ clock: 5, readPos: -1, song: { startedAt: 1920, stoppedAt: null }, voice: 'added', opus: new Uint8Array(0) }));
-  assert.deepEqual({ ...running, opus: [...running.opus] }, { clock: 5, readPos: -1, song: { startedAt: 1920, stoppedAt: null }, voice: 'added', opus: [] });
+  assert.deepEqual({ ...r, opus: [...r.opus] }, { clock: 123_456, readPos: 960, song: null, voice: 'none', codecEpoch: 0, opus: [9] });
+  const running = decodeReply(encodeReply({ clock: 5, readPos: -1, song: { startedAt: 1920, stoppedAt: null }, voice: 'added', codecEpoch: 70_000, opus: new Uint8Array(0) }));
+  assert.deepEqual({ ...running, opus: [...running.opus] }, { clock: 5, readPos: -1, song: { startedAt: 1920, stoppedAt: null }, voice: 'added', codecEpoch: 70_000, opus: [] });
   const stopped = decodeReply(encodeReply({ clock: 5, readPos: 0, song: { startedAt: 1920, stoppedAt: 9600 }, voice: 'outside', opus: new Uint8Array([1, 2]) }));
-  assert.deepEqual({ ...stopped, opus: [...stopped.opus] }, { clock: 5, readPos: 0, song: { startedAt: 1920, stoppedAt: 9600 }, voice: 'outside', opus: [1, 2] });
+  assert.deepEqual({ ...stopped, opus: [...stopped.opus] }, { clock: 5, readPos: 0, song: { startedAt: 1920, stoppedAt: 9600 }, voice: 'outside', codecEpoch: 0, opus: [1, 2] });
   assert.equal(decodeReply(encodeReply({ clock: 5, readPos: 0, song: null, voice: 'late', opus: new Uint8Array(0) })).voice, 'late');
 });
 
@@ -28,6 +28,15 @@ test('a version 1 reply (a 17-byte header, no song) still decodes', () => {
   v.setUint8(0, 1); v.setFloat64(1, 42, true); v.setFloat64(9, 960, true); v1.set([7, 8], 17);
   const r = decodeReply(v1);
   assert.deepEqual({ ...r, opus: [...r.opus] }, { clock: 42, readPos: 960, opus: [7, 8] });
+});
+
+test('a version 2 reply (a 35-byte header, no codec epoch) still decodes', () => {
+  const v2 = new Uint8Array(35 + 2);
+  const v = new DataView(v2.buffer);
+  v.setUint8(0, 2); v.setFloat64(1, 42, true); v.setFloat64(9, 960, true);
+  v.setUint8(17, 1); v.setFloat64(18, 0, true); v.setFloat64(26, -1, true); v.setUint8(34, 1); v2.set([7, 8], 35);
+  const r = decodeReply(v2);
+  assert.deepEqual({ ...r, opus: [...r.opus] }, { clock: 42, readPos: 960, song: { startedAt: 0, stoppedAt: null }, voice: 'added', opus: [7, 8] });
 });
 
 test('a short frame, another version or a position that is not a whole sample count is refused, typed', () => {
