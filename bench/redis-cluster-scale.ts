@@ -19,10 +19,11 @@
  * each run bounded to about 3 minutes: `scale`, acknowledged events/s with one plain redis-server
  * and 1, 2 and 3 primaries (2 rounds of 10 s each); `ack`, the ACK latency with
  * `--min-replicas-acked` 0 and 1 in alternating rounds on a primary + replica and on 3 primaries
- * + 3 replicas (4 rounds of 5 s each, calls paced as a 100 ms tick). `--straggler-ms`: the
- * engine's straggler bound (`brigade serve --redis-cluster-straggler-ms`; 50, serve's default at
- * --tick-ms 100). At the end it prints one summary line per shape and value: the median of the
- * rounds' p50 and p99 and the calls with a shard left behind.
+ * + 3 replicas (4 rounds of 5 s each, calls paced as a 100 ms tick). `--straggler-ms 50[,150]`:
+ * the engine's straggler bound (`brigade serve --redis-cluster-straggler-ms`; 50 is serve's default
+ * at --tick-ms 100), several values run in turn in each round like `--min-replicas-acked`'s. At the
+ * end it prints one summary line per shape and values: the median of the rounds' events/s, p50 and
+ * p99, and the calls in doubt (a shard left behind).
  *
  * `--min-replicas-acked 0,1` runs each value in turn on the same deployment, `--rounds` times
  * (alternating, so both see the same machine); `--primaries 0 --replicas-per-primary 1` is one plain
@@ -59,8 +60,8 @@ interface Options {
   inFlight: number;
   /** Each loop starts a call at most every tickMs (as a node's tick does); 0: back to back. */
   tickMs: number;
-  /** The engine's straggleMs (redis-cluster-append.ts): how long the other shards are waited for. */
-  stragglerMs: number;
+  /** The engine's straggleMs values (redis-cluster-append.ts), each run in turn like minReplicasAckedList. */
+  stragglerMsList: number[];
   replicasPerPrimary: number;
   resultsDir: string;
 }
@@ -97,7 +98,7 @@ const FIGURES: Record<string, Partial<Options>> = {
 function parse(argv: string[]): Options {
   const o: Options = {
     primaries: [1, 2, 3], minReplicasAckedList: [0], rounds: 1, channels: 600, workers: 2, seconds: 10, eventsPerRequest: 10, inFlight: 4, tickMs: 0,
-    stragglerMs: 50, replicasPerPrimary: 0, resultsDir: 'bench/results',
+    stragglerMsList: [50], replicasPerPrimary: 0, resultsDir: 'bench/results',
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
@@ -114,7 +115,7 @@ function parse(argv: string[]): Options {
     else if (flag === '--min-replicas-acked') o.minReplicasAckedList = value.split(',').map(Number);
     else if (flag === '--rounds') o.rounds = Number(value);
     else if (flag === '--tick-ms') o.tickMs = Number(value);
-    else if (flag === '--straggler-ms') o.stragglerMs = Number(value);
+    else if (flag === '--straggler-ms') o.stragglerMsList = value.split(',').map(Number);
     else if (flag === '--replicas-per-primary') o.replicasPerPrimary = Number(value);
     else if (flag === '--results-dir') o.resultsDir = value;
     else throw new Error(`unknown option ${flag} (see the comment at the top of bench/redis-cluster-scale.ts)`);
@@ -201,8 +202,8 @@ async function startPlain(replicas: number): Promise<{ nodeList: string; servers
   return { nodeList: primary.url, servers, destroy };
 }
 
-async function measure(o: Options, deployment: { nodeList: string; servers: RedisServer[] }, primaries: number, minReplicasAcked: number, round: number) {
-  const prefix = `scale-${primaries}-${minReplicasAcked}-${round}-${Date.now().toString(36)}:`;
+async function measure(o: Options, deployment: { nodeList: string; servers: RedisServer[] }, primaries: number, minReplicasAcked: number, stragglerMs: number, round: number) {
+  const prefix = `scale-${primaries}-${minReplicasAcked}-${stragglerMs}-${round}-${Date.now().toString(36)}:`;
   const channels = Array.from({ length: o.channels }, (_, i) => `scale:${i}`);
   const children: ChildProcess[] = [];
   const reports = Array.from({ length: o.workers }, (_, w) => new Promise<WorkerReport>((resolve, reject) => {
@@ -211,7 +212,7 @@ async function measure(o: Options, deployment: { nodeList: string; servers: Redi
     const job: WorkerJob = {
       nodeList: deployment.nodeList, prefix, worker: w, channels: channels.filter((_, i) => i % o.workers === w),
       warmMs: WARM_MS, windowMs: o.seconds * 1000, eventsPerRequest: o.eventsPerRequest, inFlight: o.inFlight,
-      tickMs: o.tickMs, stragglerMs: o.stragglerMs, minReplicasAcked,
+      tickMs: o.tickMs, stragglerMs, minReplicasAcked,
     };
     child.once('message', (m) => resolve(m as WorkerReport));
     child.once('exit', (code) => reject(new Error(`worker ${w} exited (${code}) without a report`)));
@@ -246,13 +247,13 @@ async function measure(o: Options, deployment: { nodeList: string; servers: Redi
     primaries, round, eventsPerS: Math.round(eventsPerS), calls: all.reduce((n, r) => n + r.calls, 0), failures: all.reduce((n, r) => n + r.failures, 0), inDoubt: all.reduce((n, r) => n + r.inDoubt, 0),
     ackP50Ms: +percentile(latencies, 50).toFixed(1), ackP99Ms: +percentile(latencies, 99).toFixed(1),
     redisCpuPerPrimary: redisCpu.map((c) => +(100 * c).toFixed(1)), redisCpuPerReplica: redisCpuAll.slice(Math.max(1, primaries)).map((c) => +(100 * c).toFixed(1)),
-    minReplicasAcked, otherCpu: +(100 * otherCpu).toFixed(1), loadAvg1: +loadAvg1.toFixed(2), workerCpu: workerCpu.map((c) => +(100 * c).toFixed(1)),
+    minReplicasAcked, stragglerMs, otherCpu: +(100 * otherCpu).toFixed(1), loadAvg1: +loadAvg1.toFixed(2), workerCpu: workerCpu.map((c) => +(100 * c).toFixed(1)),
     // Only when Redis used enough CPU to measure (a few clock ticks).
     eventsPerRedisCoreSecond: redisCores >= 0.02 ? Math.round(eventsPerS / redisCores) : null,
     // Redis (primaries and replicas) and the workers that stand for the Brigade nodes.
     eventsPerServerCpuSecond: serverCores >= 0.02 ? Math.round(eventsPerS / serverCores) : null,
   };
-  console.log(`${primaries === 0 ? 'one redis (no cluster)' : `${primaries} primar${primaries === 1 ? 'y' : 'ies'}`}, min-replicas-acked ${minReplicasAcked}, round ${round}: `
+  console.log(`${primaries === 0 ? 'one redis (no cluster)' : `${primaries} primar${primaries === 1 ? 'y' : 'ies'}`}, min-replicas-acked ${minReplicasAcked}, straggler ${stragglerMs} ms, round ${round}: `
     + `${row.eventsPerS} acknowledged events/s, append ACK p50 ${row.ackP50Ms} ms p99 ${row.ackP99Ms} ms, `
     + `redis CPU per primary ${row.redisCpuPerPrimary.join(' / ')} %, workers ${row.workerCpu.join(' / ')} %, `
     + `${row.eventsPerRedisCoreSecond} events per redis core-second, ${row.eventsPerServerCpuSecond} per server CPU-second, failures ${row.failures}, in doubt ${row.inDoubt}, `
@@ -266,10 +267,10 @@ const median = (xs: number[]): number => {
 };
 
 /** One line per shape and min-replicas-acked value over its rounds: medians, and the calls left in doubt. */
-function summary(rows: Array<{ primaries: number; minReplicasAcked: number; eventsPerS: number; ackP50Ms: number; ackP99Ms: number; calls: number; inDoubt: number; loadAvg1: number }>): string[] {
+function summary(rows: Array<{ primaries: number; minReplicasAcked: number; stragglerMs: number; eventsPerS: number; ackP50Ms: number; ackP99Ms: number; calls: number; inDoubt: number; loadAvg1: number }>): string[] {
   const groups = new Map<string, typeof rows>();
   for (const row of rows) {
-    const key = `${row.primaries === 0 ? 'one redis (no cluster)' : `${row.primaries} primar${row.primaries === 1 ? 'y' : 'ies'}`}, min-replicas-acked ${row.minReplicasAcked}`;
+    const key = `${row.primaries === 0 ? 'one redis (no cluster)' : `${row.primaries} primar${row.primaries === 1 ? 'y' : 'ies'}`}, min-replicas-acked ${row.minReplicasAcked}, straggler ${row.stragglerMs} ms`;
     groups.set(key, [...(groups.get(key) ?? []), row]);
   }
   return [...groups].map(([key, rs]) => `summary: ${key}, ${rs.length} round${rs.length === 1 ? '' : 's'}: median ${Math.round(median(rs.map((r) => r.eventsPerS)))} events/s, `
@@ -289,7 +290,9 @@ async function main(): Promise<void> {
       : await startRedisCluster({ primaries, replicasPerPrimary: o.replicasPerPrimary, nodeTimeoutMs: 5000 });
     try {
       for (let round = 1; round <= o.rounds; round++) {
-        for (const minReplicasAcked of o.minReplicasAckedList) rows.push(await measure(o, deployment, primaries, minReplicasAcked, round));
+        for (const minReplicasAcked of o.minReplicasAckedList) {
+          for (const stragglerMs of o.stragglerMsList) rows.push(await measure(o, deployment, primaries, minReplicasAcked, stragglerMs, round));
+        }
       }
     } finally {
       await deployment.destroy();
