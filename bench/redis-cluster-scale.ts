@@ -274,7 +274,7 @@ function summary(rows: Array<{ primaries: number; minReplicasAcked: number; stra
     groups.set(key, [...(groups.get(key) ?? []), row]);
   }
   return [...groups].map(([key, rs]) => `summary: ${key}, ${rs.length} round${rs.length === 1 ? '' : 's'}: median ${Math.round(median(rs.map((r) => r.eventsPerS)))} events/s, `
-    + `median ACK p50 ${median(rs.map((r) => r.ackP50Ms))} ms, median p99 ${median(rs.map((r) => r.ackP99Ms))} ms, `
+    + `median ACK p50 ${median(rs.map((r) => r.ackP50Ms)).toFixed(1)} ms, median p99 ${median(rs.map((r) => r.ackP99Ms)).toFixed(1)} ms, `
     + `calls in doubt (a shard left behind) ${rs.reduce((n, r) => n + r.inDoubt, 0)}, acknowledged ${rs.reduce((n, r) => n + r.calls, 0)}, `
     + `load ${Math.min(...rs.map((r) => r.loadAvg1))}-${Math.max(...rs.map((r) => r.loadAvg1))}`);
 }
