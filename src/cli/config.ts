@@ -46,6 +46,14 @@ export interface NodeConfig extends CoreOptions {
    */
   redisCluster: string;
   /**
+   * Cluster: once one shard has answered the whole of a tick's append, how much longer the other
+   * shards are waited for, ms (plus twice as long as that shard took); a shard still silent then is
+   * left running and its part answered in doubt (sent again with the same stamps a tick or more
+   * later). Longer: fewer parts left behind on a loaded cluster, but a stalled or failing shard holds
+   * every tick's ACKs that much longer. 0 = half of --tick-ms. Only with --redis-cluster.
+   */
+  redisClusterStragglerMs: number;
+  /**
    * Replicas that must hold a tick's append before its publishes are acknowledged (WAIT after the
    * append script); 0 = acknowledge once the primary has it (a failover may then lose it).
    */
@@ -118,6 +126,7 @@ export const defaultNodeConfig: NodeConfig = {
   redisSentinelPassword: '',
   redisMasterPassword: '',
   redisCluster: '',
+  redisClusterStragglerMs: 0,
   redisMinReplicasAcked: 0,
   redisReplicaAckTimeoutMs: 1000,
   sqliteSynchronous: 'full',
@@ -302,6 +311,12 @@ function check(config: Config, apps: readonly App<any>[], all: Setting[]): void 
   if (config.redisMinReplicasAcked > 0 && !usesRedis(config)) {
     throw new ConfigError('redisMinReplicasAcked needs --redis, --redis-sentinels or --redis-cluster: the embedded engine has no replicas');
   }
+  if (!Number.isInteger(config.redisClusterStragglerMs)) {
+    throw new ConfigError(`redisClusterStragglerMs must be a whole number of milliseconds (0 = half of --tick-ms), got ${config.redisClusterStragglerMs}`);
+  }
+  if (config.redisClusterStragglerMs > 0 && !config.redisCluster) {
+    throw new ConfigError('redisClusterStragglerMs is for --redis-cluster: one server or a Sentinel primary has no other shard to wait for');
+  }
   if (config.redisReplicaAckTimeoutMs < 1) {
     throw new ConfigError(`redisReplicaAckTimeoutMs must be at least 1 ms (WAIT with 0 would wait forever), got ${config.redisReplicaAckTimeoutMs}`);
   }
@@ -322,6 +337,15 @@ function check(config: Config, apps: readonly App<any>[], all: Setting[]): void 
 /** Whether the node runs on Redis (one server or through Sentinel) rather than the embedded engine. */
 export function usesRedis(config: Pick<NodeConfig, 'redis' | 'redisSentinels'> & Partial<Pick<NodeConfig, 'redisCluster'>>): boolean {
   return config.redis !== '' || config.redisSentinels !== '' || (config.redisCluster ?? '') !== '';
+}
+
+/**
+ * How long a cluster append waits for the other shards once one has answered, ms (the Redis
+ * engine's straggleMs): --redis-cluster-straggler-ms, or half a tick when 0, so a tick that waits
+ * for a failing shard still fits its interval (no adaptive stretch).
+ */
+export function clusterStragglerMsOf(config: Pick<NodeConfig, 'redisClusterStragglerMs' | 'tickMs'>): number {
+  return config.redisClusterStragglerMs > 0 ? config.redisClusterStragglerMs : Math.max(1, Math.floor(config.tickMs / 2));
 }
 
 /** Where the Redis engine finds Redis; null for the embedded engine. Throws ConfigError on a bad combination. */

@@ -13,7 +13,7 @@ import { EmbeddedEngine, RedisEngine, type SqliteSynchronous } from '../engines/
 import type { Engine } from '../core/index.ts';
 import { Gateway, IdentityIssuer, createMetrics } from '../gateway/index.ts';
 import { allApps } from './apps.ts';
-import { coreOptionsOf, redisTargetOf, selectedApps, type Config } from './config.ts';
+import { clusterStragglerMsOf, coreOptionsOf, redisTargetOf, selectedApps, type Config } from './config.ts';
 import { redisMetrics } from './redis-metrics.ts';
 import { effectiveMaxConnections, openFileSoftLimit } from './limits.ts';
 
@@ -55,9 +55,8 @@ export async function openEngine(config: Config, logger: pino.Logger): Promise<E
     ? new RedisEngine({
       target, prefix: config.redisPrefix, retention, logger,
       minReplicasAcked: config.redisMinReplicasAcked, replicaAckTimeoutMs: config.redisReplicaAckTimeoutMs,
-      // On a cluster, a shard half a tick behind the others is not waited for (its part in doubt),
-      // so a tick that waits for a failing shard still fits its interval (no adaptive stretch).
-      straggleMs: Math.max(1, Math.floor(config.tickMs / 2)),
+      // On a cluster, a shard this far behind the others is not waited for (its part in doubt).
+      straggleMs: clusterStragglerMsOf(config),
     })
     : null;
   const engine: Engine = redis ?? new EmbeddedEngine({

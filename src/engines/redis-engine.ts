@@ -104,7 +104,7 @@ export interface RedisEngineOptions {
    * for, ms, plus twice as long as the first took. A shard still silent then is left
    * running and its part answered in doubt (OUTCOME_UNKNOWN: the core sends it again with the same
    * stamps once it has settled), so one shard in a failover does not set the pace of the others.
-   * `brigade serve` passes half of --tick-ms. Default 50.
+   * `brigade serve` passes --redis-cluster-straggler-ms (default: half of --tick-ms). Default 50.
    */
   straggleMs?: number;
   logger?: EngineLogger;

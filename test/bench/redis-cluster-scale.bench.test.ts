@@ -18,7 +18,7 @@ it('runs with 1 and 2 primaries and reports acknowledged events, ACK latency and
   const dir = mkdtempSync(join(tmpdir(), 'brigade-cluster-scale-'));
   try {
     const run = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/redis-cluster-scale.ts'),
-      '--primaries', '1,2', '--channels', '12', '--seconds', '2', '--in-flight', '2', '--results-dir', dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      '--primaries', '1,2', '--channels', '12', '--seconds', '2', '--in-flight', '2', '--straggler-ms', '200', '--results-dir', dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     run.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
     run.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
@@ -26,8 +26,10 @@ it('runs with 1 and 2 primaries and reports acknowledged events, ACK latency and
     assert.equal(code, 0, output);
     const files = readdirSync(dir).filter((f) => f.startsWith('redis-cluster-scale-'));
     assert.equal(files.length, 1, 'one result file');
-    const result = JSON.parse(readFileSync(join(dir, files[0]), 'utf8')) as { rows: Array<Record<string, unknown>> };
+    const result = JSON.parse(readFileSync(join(dir, files[0]), 'utf8')) as { options: Record<string, unknown>; rows: Array<Record<string, unknown>> };
     assert.deepEqual(result.rows.map((r) => r.primaries), [1, 2]);
+    assert.deepEqual(result.options.stragglerMsList, [200], 'the straggler bound asked for is recorded');
+    assert.deepEqual(result.rows.map((r) => r.stragglerMs), [200, 200]);
     for (const row of result.rows) {
       assert.ok((row.eventsPerS as number) > 0, 'events acknowledged');
       assert.equal(row.failures, 0, 'no append refused');
@@ -36,7 +38,8 @@ it('runs with 1 and 2 primaries and reports acknowledged events, ACK latency and
       assert.equal((row.redisCpuPerPrimary as number[]).length, row.primaries, 'CPU measured per primary');
       assert.ok((row.ackP99Ms as number) >= (row.ackP50Ms as number));
     }
-    assert.match(output, /2 primaries, min-replicas-acked 0, round 1: \d+ acknowledged events\/s/);
+    assert.match(output, /2 primaries, min-replicas-acked 0, straggler 200 ms, round 1: \d+ acknowledged events\/s/);
+    assert.match(output, /summary: 2 primaries, min-replicas-acked 0, straggler 200 ms, 1 round: median \d+ events\/s, median ACK p50 [\d.]+ ms, median p99 [\d.]+ ms/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

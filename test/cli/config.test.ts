@@ -133,6 +133,41 @@ test('Redis shapes: sentinels and master name, cluster nodes, by file, environme
   }
 });
 
+test('--redis-cluster-straggler-ms: half a tick by default, set by file, environment or flag; bad values refused', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { clusterStragglerMsOf } = await import('../../src/cli/config.ts');
+  const cluster = ['--redis-cluster', 'a:1'];
+  assert.equal(clusterStragglerMsOf(loadConfig(cluster, {})), 50, 'half of the default --tick-ms (100)');
+  assert.equal(clusterStragglerMsOf(loadConfig([...cluster, '--tick-ms', '30'], {})), 15);
+  assert.equal(clusterStragglerMsOf(loadConfig([...cluster, '--tick-ms', '1'], {})), 1, 'never 0');
+  assert.equal(clusterStragglerMsOf(loadConfig([...cluster, '--redis-cluster-straggler-ms', '400'], {})), 400);
+  assert.equal(clusterStragglerMsOf(loadConfig(cluster, { BRIGADE_REDIS_CLUSTER_STRAGGLER_MS: '250' })), 250);
+  assert.equal(clusterStragglerMsOf(loadConfig([...cluster, '--redis-cluster-straggler-ms=0'], { BRIGADE_REDIS_CLUSTER_STRAGGLER_MS: '250' })), 50,
+    'the flag wins, and 0 is half a tick again');
+  const dir = mkdtempSync(join(tmpdir(), 'brigade-config-'));
+  try {
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ redisCluster: 'a:1', redisClusterStragglerMs: 1200 }));
+    assert.equal(clusterStragglerMsOf(loadConfig(['--config', file], {})), 1200);
+    writeFileSync(file, JSON.stringify({ redisCluster: 'a:1', redisClusterStragglerMs: '1e3x' }));
+    assert.throws(() => loadConfig(['--config', file], {}), (err: unknown) => err instanceof ConfigError && /redisClusterStragglerMs must be a non-negative number/.test(err.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  for (const [argv, env, message] of [
+    [[...cluster, '--redis-cluster-straggler-ms', '-5'], {}, /redisClusterStragglerMs must be a non-negative number, got "-5"/],
+    [[...cluster, '--redis-cluster-straggler-ms', 'soon'], {}, /must be a non-negative number, got "soon"/],
+    [[...cluster, '--redis-cluster-straggler-ms', '12.5'], {}, /whole number of milliseconds/],
+    [cluster, { BRIGADE_REDIS_CLUSTER_STRAGGLER_MS: '' }, /BRIGADE_REDIS_CLUSTER_STRAGGLER_MS: redisClusterStragglerMs must be a non-negative number/],
+    [['--redis', 'redis://h:1', '--redis-cluster-straggler-ms', '100'], {}, /is for --redis-cluster/],
+    [['--redis-cluster-straggler-ms', '100'], {}, /is for --redis-cluster/],
+  ] as const) {
+    assert.throws(() => loadConfig([...argv], env), (err: unknown) => err instanceof ConfigError && message.test(err.message), argv.join(' '));
+  }
+});
+
 test('--sqlite-synchronous: full by default, normal when asked (flag or environment)', () => {
   assert.equal(loadConfig([], {}).sqliteSynchronous, 'full');
   assert.equal(loadConfig(['--sqlite-synchronous', 'normal'], {}).sqliteSynchronous, 'normal');

@@ -11,6 +11,7 @@ import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import type { CommittedBatch, LogEvent, RetentionOptions } from '../../src/core/engine.ts';
+import { clusterStragglerMsOf, loadConfig } from '../../src/cli/config.ts';
 import { RedisEngine } from '../../src/engines/index.ts';
 import type { RedisEngineOptions } from '../../src/engines/redis-engine.ts';
 import { channelKeys } from '../../src/engines/redis-keys.ts';
@@ -212,16 +213,25 @@ describe('redis engine on a cluster', () => {
     for (const channel of channels) assert.equal((await engine.info(channel)).head, 2, `${channel}: committed once`);
   });
 
-  it('a stalled shard does not hold up the others: its part is in doubt and runs on, the channel is not sent again until it settles, then its retry is found once', async () => {
-    const prefix = freshPrefix('stall');
-    const engine = await open(engineOn(prefix));
-    const channels = await channelsOnEveryShard('stall', 9);
+  /**
+   * An engine with the straggler bound `brigade serve` gives it for `flags`, the channels of a call
+   * over every shard (the first on the shard to stall), and that shard's primary stalled: it holds
+   * every write (scripts included) for 3 s while the others answer.
+   */
+  const stalledShard = async (label: string, flags: string[]) => {
+    const straggleMs = clusterStragglerMsOf(loadConfig(['--redis-cluster', cluster.nodeList, ...flags], {}));
+    const engine = await open(engineOn(freshPrefix(label), { straggleMs }));
+    const channels = await channelsOnEveryShard(label, 9);
     const ports = await Promise.all(channels.map((c) => cluster.primaryPortOf(keySlot(c))));
-    const stalled = channels[0];
-    const others = channels.filter((_, i) => ports[i] !== ports[0]);
-    const request = (channel: string, seq: number) => ({ channel, events: texted([`${channel}:${seq}`]), publishes: [{ producer: 'p', seq, count: 1 }] });
-    // The stalled shard's primary holds every write (scripts included) for 3 s; the others answer.
     await withAdminNode(ports[0], (admin) => admin.call('CLIENT', 'PAUSE', '3000', 'WRITE'));
+    return { engine, stalled: channels[0], others: channels.filter((_, i) => ports[i] !== ports[0]) };
+  };
+  const stampedRequest = (channel: string, seq: number) => ({ channel, events: texted([`${channel}:${seq}`]), publishes: [{ producer: 'p', seq, count: 1 }] });
+
+  it('a stalled shard does not hold up the others: its part is in doubt and runs on, the channel is not sent again until it settles, then its retry is found once', async () => {
+    // The default bound (no --redis-cluster-straggler-ms): half a tick plus twice the first shard's time.
+    const { engine, stalled, others } = await stalledShard('stall', []);
+    const request = stampedRequest;
     const split = (err: unknown) => {
       assert.ok(err instanceof AppendSplitError, `an AppendSplitError, got ${String(err)}`);
       assert.equal(err.code, 'OUTCOME_UNKNOWN');
@@ -238,6 +248,16 @@ describe('redis engine on a cluster', () => {
     // Once the pause ends the first call commits; sent again with the same stamps, each is found once.
     const again = await eventually(() => engine.append([request(stalled, 1), request(stalled, 2)]), { what: 'the stalled channel appended again', timeoutMs: 20_000, intervalMs: 100 });
     assert.deepEqual(again.map((r) => r.firsts), [[0], [1]]);
+    assert.deepEqual((await engine.read(stalled, 0, 10)).map((e) => decoder.decode(e.payload)), [`${stalled}:1`, `${stalled}:2`]);
+  });
+
+  it('with --redis-cluster-straggler-ms past the stall, the same append waits for the stalled shard: every part acknowledged, none left in doubt', async () => {
+    const { engine, stalled, others } = await stalledShard('stall-wait', ['--redis-cluster-straggler-ms', '10000']);
+    const results = await engine.append([stampedRequest(stalled, 1), ...others.map((c) => stampedRequest(c, 1))]);
+    assert.deepEqual(results.map((r) => r.firsts), [stalled, ...others].map(() => [0]), 'every shard\'s part committed and acknowledged');
+    // Nothing was left running: the next call sends the stalled shard's channel at once.
+    const next = await engine.append([stampedRequest(stalled, 2), ...others.map((c) => stampedRequest(c, 2))]);
+    assert.deepEqual(next.map((r) => r.firsts), [stalled, ...others].map(() => [1]));
     assert.deepEqual((await engine.read(stalled, 0, 10)).map((e) => decoder.decode(e.payload)), [`${stalled}:1`, `${stalled}:2`]);
   });
 
@@ -308,6 +328,48 @@ describe('redis engine on a cluster', () => {
     } finally {
       await lone.destroy();
     }
+  });
+
+  it('while the cluster is not fully covered (a primary frozen past cluster-node-timeout: CLUSTERDOWN), appends are never acknowledged (refused, or in doubt when the retries outlast the command timeout), a new engine will not start, and the same stamps commit once after', { timeout: 90_000 }, async () => {
+    const prefix = freshPrefix('down');
+    const engine = await open(engineOn(prefix));
+    const channels = await channelsOnEveryShard('down', 12);
+    const ports = await Promise.all(channels.map((c) => cluster.primaryPortOf(keySlot(c))));
+    const frozen = cluster.servers.find((s) => s.port === ports[0])!;
+    const live = ports.find((p) => p !== frozen.port)!;
+    // Channels on one live shard only: their call is not cut short by the straggler bound.
+    const onLive = channels.filter((_, i) => ports[i] === live);
+    const call = (seq: number) => engine.append(onLive.map((channel) => stampedRequest(channel, seq)));
+    assert.deepEqual((await call(1)).map((r) => r.firsts), onLive.map(() => [0]));
+    // SIGSTOP keeps the primary's data (no replica to take over): once the others have marked it
+    // failed (cluster-node-timeout 5 s), every node answers CLUSTERDOWN until it is back.
+    process.kill(frozen.pid, 'SIGSTOP');
+    try {
+      const liveState = async () => withAdminNode(live, async (c) => /cluster_state:(\w+)/.exec(String(await c.call('CLUSTER', 'INFO')))?.[1]);
+      await eventually(async () => (await liveState()) === 'fail', { what: 'the live shards to see the cluster down', timeoutMs: 30_000, intervalMs: 200 });
+      // ioredis re-sends a command answered CLUSTERDOWN (it did not run) up to 16 times, each after
+      // a slot-map refresh; a refresh that asks the frozen node waits 1 s for it, so the retries may
+      // outlast the command timeout: then the call is in doubt instead of refused. Never acknowledged.
+      await assert.rejects(call(2), (err: unknown) => {
+        assert.ok(err instanceof BrigadeError && !(err instanceof AppendSplitError), `no part acknowledged, got ${String(err)}`);
+        if (err.code === 'UNAVAILABLE') assert.match(err.message, /nothing was committed.*CLUSTERDOWN/);
+        else assert.equal(err.code, 'OUTCOME_UNKNOWN', err.message);
+        return true;
+      });
+      const late = new RedisEngine({ target, prefix, retention: { retainEvents: 10, keepSnapshots: 1 }, logger: quiet });
+      await assert.rejects(late.open(), (err: unknown) => err instanceof BrigadeError && err.code === 'REDIS_CLUSTER_DOWN'
+        && /cluster_state:fail/.test(err.message));
+    } finally {
+      process.kill(frozen.pid, 'SIGCONT');
+    }
+    await cluster.waitHealthy(30_000);
+    // Nothing was written: the same stamps now commit, each once, right after seq 1.
+    const again = await eventually(() => call(2), { what: 'the refused publishes appended again', timeoutMs: 20_000, intervalMs: 200 });
+    assert.deepEqual(again.map((r) => r.firsts), onLive.map(() => [1]));
+    for (const channel of onLive) {
+      assert.deepEqual((await engine.read(channel, 0, 10)).map((e) => decoder.decode(e.payload)), [`${channel}:1`, `${channel}:2`]);
+    }
+    assert.deepEqual((await engine.append([stampedRequest(channels[0], 1)])).map((r) => r.firsts), [[0]], 'the frozen shard serves again');
   });
 });
 

@@ -14,6 +14,10 @@ import { MASTER_NAME, startSentinelDeployment, type SentinelDeployment } from '.
 import { freePort } from '../../src/sim/child.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { startServer } from '../helpers/server-process.ts';
+import { CANVAS_ARGS, CHANNEL, smallCodec } from '../helpers/fault-kit.ts';
+import { metric } from '../helpers/metrics.ts';
+import { OncePublisher } from '../helpers/once-publisher.ts';
+import { identity } from '../helpers/place-client.ts';
 
 const encoder = new TextEncoder();
 const retention = { retainEvents: 100, keepSnapshots: 2 };
@@ -96,6 +100,42 @@ describe('redis engine through Sentinel', { concurrency: 1 }, () => {
     assert.equal((await one.info('strict')).head, 2, 'appended once');
     const [next] = await one.append([{ channel: 'strict', events: events(1, 'n') }]);
     assert.equal(next.version, 2);
+  });
+
+  it('a replica that never acknowledges (frozen) under a node with --redis-min-replicas-acked 1: the publish is never acknowledged, answered OUTCOME_UNKNOWN past --outcome-unknown-after-ms; re-sent with the same stamp once the replica answers, it is acknowledged once', async () => {
+    const node = await startServer(['--redis-sentinels', d.sentinelList, '--redis-master-name', MASTER_NAME, '--redis-prefix', 'frozen:',
+      '--redis-min-replicas-acked', '1', '--redis-replica-ack-timeout-ms', '200', '--outcome-unknown-after-ms', '1500',
+      '--identity-secret', 'frozen-replica-secret', ...CANVAS_ARGS, '--publish-per-second-per-ip', '0', '--place-png-min-interval-ms', '0']);
+    const replica = d.servers[1];
+    let publisher: OncePublisher | null = null;
+    try {
+      publisher = new OncePublisher({ urls: [`${node.wsUrl}?token=${encodeURIComponent(await identity(node.url))}`], channel: CHANNEL, producer: 'frozen', payload: (seq) => smallCodec.encode(seq, 1, 2) });
+      await publisher.connect();
+      publisher.publishNext();
+      await eventually(() => publisher!.acked.size === 1, { what: 'the first publish acknowledged with the replica answering', timeoutMs: 20_000 });
+      process.kill(replica.pid, 'SIGSTOP');
+      try {
+        publisher.publishNext();
+        await eventually(() => (publisher!.temporary.get('OUTCOME_UNKNOWN') ?? 0) >= 1, { what: 'OUTCOME_UNKNOWN past the bound', timeoutMs: 20_000 });
+        assert.equal(publisher.acked.has(2), false, 'never acknowledged while no replica has it');
+        assert.ok(await metric(node.url, 'brigade_redis_replica_ack_shortfalls_total') >= 1, 'the shortfalls counted');
+        assert.ok(await metric(node.url, 'brigade_outcomes_unknown_total') >= 1);
+      } finally {
+        process.kill(replica.pid, 'SIGCONT');
+      }
+      // The publisher re-sends it with the same stamp: committed once, at the version after the first.
+      await eventually(() => publisher!.acked.size === 2, { what: 'acknowledged once the replica answers', timeoutMs: 20_000 });
+      assert.deepEqual([...publisher.acked], [[1, 0], [2, 1]]);
+      assert.deepEqual(publisher.badlyAnswered(), []);
+      assert.deepEqual(publisher.conflicts, []);
+      const log = engine({ prefix: 'frozen:' });
+      await log.open();
+      assert.deepEqual((await log.read(CHANNEL, 0, 10)).map((e) => [...e.payload]), [1, 2].map((seq) => [...smallCodec.encode(seq, 1, 2)]), 'each publish in the log once');
+    } finally {
+      publisher?.close();
+      await node.kill();
+      node.cleanup();
+    }
   });
 
   it('says which primary it uses, drops readiness while none is reachable, and follows a failover by itself', async () => {
