@@ -2,13 +2,16 @@
  * `brigade serve --workers N --redis URL`: N node processes on one port (node:cluster). Each
  * worker is a full node (hub, gateway, Redis engine); they share nothing but Redis and the data
  * directory's secrets, which the primary creates before forking so every worker signs alike.
- * The primary restarts a worker that dies and forwards SIGTERM/SIGINT for a graceful stop.
+ * The primary restarts a worker that dies and forwards SIGTERM/SIGINT for a graceful stop, and
+ * closes the connections it had handed to a worker that died before taking them
+ * (cluster-handoffs.ts).
  */
 import cluster from 'node:cluster';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { usesRedis, type Config } from './config.ts';
 import { persistentSecret } from './serve.ts';
+import { closeHandoffsOnDeath } from './cluster-handoffs.ts';
 
 export function isPrimaryOfCluster(config: Config): boolean {
   return config.workers > 1 && cluster.isPrimary;
@@ -28,6 +31,8 @@ export function runCluster(config: Config): Promise<number> {
   let stopping = false;
   const fork = (index: number) => {
     const worker = cluster.fork({ ...env, BRIGADE_WORKER: String(index) });
+    // A connection handed to this worker just as it dies would otherwise stay open, unanswered.
+    closeHandoffsOnDeath(worker);
     worker.on('exit', (code, signal) => {
       if (stopping) return;
       process.stderr.write(`brigade: worker ${index} exited (${signal ?? code}); starting a new one\n`);

@@ -22,13 +22,12 @@ import { MAX_GAIN, PERIOD_MS, choirHooks, ms, openSinger, singSong, toneBursts, 
 
 const SONG_MS = 3000;
 /**
- * A dead worker's room moves after its claim runs out (renewed every third of it: 6-9 s left at
- * the kill). Long enough to outlast a first rejoin attempt that hangs: the first connection to the
- * shared port right after the kill was left unanswered until the link's 5 s attempt timeout in 2
- * runs of 3 (node:cluster had likely handed it to the dead worker), and the next attempt, told
- * `elsewhere` while the claim lasts, is the path this test is about.
+ * A dead worker's room moves after its claim runs out (renewed every third of it: 2/3 to all of
+ * it left at the kill): the default, 5 s. The pages' first rejoin comes at once, while the claim
+ * lasts, so each is told `elsewhere` (the dead worker), is refused there and waits the claim's time
+ * left (`retryAfterMs`), the path this test is about.
  */
-const CLAIM_MS = 9000;
+const CLAIM_MS = 5000;
 
 describe('choir page: behind a --workers cluster, rejoins after the worker holding its room is killed', () => {
   let redis: RedisServer;

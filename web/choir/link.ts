@@ -49,6 +49,9 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => 
   p.then((v) => { clearTimeout(timer); resolve(v); }, (e: unknown) => { clearTimeout(timer); reject(e); });
 });
 
+/** A server's `retryAfterMs`, bounded: at least 50 ms (no busy loop), at most 10 s (a claim longer than that is a misconfiguration, not a reason to go silent). */
+const boundedWaitMs = (retryAfterMs: number) => Math.max(50, Math.min(Number.isFinite(retryAfterMs) ? retryAfterMs : 0, 10_000));
+
 export class ChoirLink {
   client: BrigadeClient | null = null;
   joined: Joined | null = null;
@@ -117,6 +120,10 @@ export class ChoirLink {
     const timeoutMs = this.options.attemptTimeoutMs ?? 5000;
     let url = this.entryUrl;
     let take: boolean = false;
+    // The last `elsewhere` this attempt followed, and when: a target that then refuses is most
+    // likely the dead node whose claim still names it, and that claim runs out no sooner than
+    // the server said; trying the entry again before then only gets the same dead URL.
+    let told: { retryAfterMs: number; at: number } | null = null;
     for (let hop = 0; ; hop++) {
       this.setStatus({ state: 'connecting', attempt, url });
       // The SDK's own reconnect is not used: after a drop the room may live elsewhere, so the link
@@ -139,15 +146,19 @@ export class ChoirLink {
           const there = wsUrlOf(r.elsewhere);
           // The room's node is another one: go there now. Told our own URL (a node restarted where
           // its predecessor's claim has not run out), or told again: wait for the claim.
-          if (there !== url && hop < 2) { url = there; take = r.take === true; continue; }
-          return { error: new BrigadeError('UNAVAILABLE', `room ${r.room} is held by ${r.elsewhere} (node ${r.node}) for ${r.retryAfterMs} ms more`), retryAfterMs: Math.max(50, Math.min(r.retryAfterMs, 10_000)) };
+          if (there !== url && hop < 2) { url = there; take = r.take === true; told = { retryAfterMs: r.retryAfterMs, at: performance.now() }; continue; }
+          return { error: new BrigadeError('UNAVAILABLE', `room ${r.room} is held by ${r.elsewhere} (node ${r.node}) for ${r.retryAfterMs} ms more`), retryAfterMs: boundedWaitMs(r.retryAfterMs) };
         }
         if (this.closed) { client.close(); return { error: new BrigadeError('DISCONNECTED', 'the link was closed'), retryAfterMs: 0 }; }
         this.attach(client, r, url, performance.now() - sentAt);
         return { joined: r };
       } catch (err) {
         client.close();
-        return { error: err as Error, retryAfterMs: backoffDelayMs(attempt, this.backoff) };
+        const backoffMs = backoffDelayMs(attempt, this.backoff);
+        // Sent here by `elsewhere` and refused (or unanswered): wait out the claim's time left, as
+        // the server said, rather than going round entry → dead URL with backoff until it ends.
+        if (told) return { error: err as Error, retryAfterMs: Math.max(backoffMs, boundedWaitMs(told.retryAfterMs - (performance.now() - told.at))) };
+        return { error: err as Error, retryAfterMs: backoffMs };
       }
     }
   }

@@ -27,8 +27,8 @@ const links: ChoirLink[] = [];
 let deployments = 0;
 const CLAIM_MS = 1000;
 /** Each test's nodes are one deployment of their own (a prefix each): nodes of another test are not theirs to place rooms on. */
-const nodeArgs = (deployment: string) => ['--apps', 'choir', '--redis', redis.url, '--redis-prefix', `choir-nodes-${process.pid}-${deployment}:`,
-  '--choir-claim-ms', String(CLAIM_MS), '--choir-shards', '1', '--choir-buffer-ms', '4000'];
+const nodeArgs = (deployment: string, claimMs = CLAIM_MS) => ['--apps', 'choir', '--redis', redis.url, '--redis-prefix', `choir-nodes-${process.pid}-${deployment}:`,
+  '--choir-claim-ms', String(claimMs), '--choir-shards', '1', '--choir-buffer-ms', '4000'];
 
 before(async () => { redis = await startRedis(); });
 after(async () => {
@@ -182,5 +182,36 @@ describe('choir over many nodes (redis)', () => {
       placed.push(r.joined.node);
     }
     assert.ok(placed.every((n) => n !== heavy), `new rooms on the light worker, not on ${heavy}: ${placed.join(' ')}`);
+  });
+  it('a link sent elsewhere to a dead node waits the claim\'s retryAfterMs, not its backoff, before trying again', async () => {
+    // A claim long enough that the link's backoff (50 ms doubling to 400 ms) would try the dead
+    // URL again and again while it lasts: at least two thirds of it (renewed every third) is left
+    // when node a dies.
+    const claimMs = 3000;
+    const a = await startServer([...nodeArgs('dead-url', claimMs), '--public-url', 'http://127.0.0.1:{port}']);
+    const b = await startServer([...nodeArgs('dead-url', claimMs), '--public-url', 'http://127.0.0.1:{port}']);
+    servers.push(a, b);
+    const atA = await connect(a.wsUrl);
+    assert.equal((await atA!.request<Joined>('choir.join', { room: 'nave', take: true })).url, a.url, 'node a takes the room nave');
+    const deadWs = wsOf(a.url);
+    const trail: string[] = [];
+    const link = new ChoirLink(b.wsUrl, { room: 'nave', delayMs: 500 }, {
+      WebSocket: WebSocket as never, backoff: { minDelayMs: 50, maxDelayMs: 400 }, onJoined: () => {},
+      onStatus: (st) => { trail.push(st.state === 'connecting' ? `connecting ${st.url}` : st.state === 'waiting' ? `waiting ${Math.round(st.delayMs)} ms` : st.state); },
+    });
+    links.push(link);
+    assert.equal((await link.start()).url, a.url, 'joined at node a through b');
+
+    const from = trail.length;
+    await a.kill();
+    await eventually(() => link.rejoins === 1 && link.status.state === 'joined', { what: 'the link to rejoin at node b once the claim runs out', timeoutMs: 20_000, intervalMs: 50 });
+    assert.equal(link.joined!.url, b.url);
+    const after = trail.slice(from);
+    const toDead = after.filter((t) => t === `connecting ${deadWs}`).length;
+    // Told `elsewhere: a` with the claim's time left, refused there, the link waits that long:
+    // one refused connect, or two when its wait ends a hair before the claim does (a backoff
+    // loop makes about eight in this claim).
+    assert.ok(toDead >= 1, `the link was told elsewhere to the dead node while its claim lasted: ${after.join(' | ')}`);
+    assert.ok(toDead <= 2, `and waited out the claim rather than trying the dead node again with backoff: ${after.join(' | ')}`);
   });
 });
