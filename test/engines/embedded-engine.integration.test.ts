@@ -242,6 +242,9 @@ describe('embedded engine', () => {
         cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'],
       });
       const acknowledged: number[] = [];
+      const spawnedAt = Date.now();
+      let firstLineMs = -1;
+      let lastLineMs = -1;
       let stderr = '';
       let partial = '';
       child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
@@ -252,13 +255,15 @@ describe('embedded engine', () => {
         const lines = (partial + chunk.toString()).split('\n');
         partial = lines.pop()!;
         for (const line of lines) acknowledged.push(Number(line));
+        if (firstLineMs < 0) firstLineMs = Date.now() - spawnedAt;
+        lastLineMs = Date.now() - spawnedAt;
         if (acknowledged.length >= 300 && !child.killed) child.kill('SIGKILL');
       });
       const timer = setTimeout(() => child.kill('SIGKILL'), 120_000); // a loaded machine: the fixture's tsx start alone can take many seconds
       const how = await exited;
       clearTimeout(timer);
       assert.equal(how, 'SIGKILL', `child ended otherwise: ${stderr}`);
-      assert.ok(acknowledged.length >= 300, `only ${acknowledged.length} acknowledged before the deadline: ${stderr}`);
+      assert.ok(acknowledged.length >= 300, `only ${acknowledged.length} acknowledged before the deadline (first after ${firstLineMs} ms, last after ${lastLineMs} ms): ${stderr}`);
       assert.deepEqual(acknowledged, acknowledged.map((_, i) => i), 'printed versions are dense');
 
       const engine = new EmbeddedEngine({ path, retention });
