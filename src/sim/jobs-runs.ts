@@ -14,6 +14,7 @@ import type { FromJobsWorker, JobsWorkerReport, ToJobsWorker } from './jobs-work
 import { startJobsServer, type JobsServer } from './jobs-servers.ts';
 import type { JobsConn, JobsTargetName, SqliteSynchronous, WorkerSpec } from './jobs-target.ts';
 import type { LatencySummary } from './histogram.ts';
+import { nodeLoopDelay, type LoopDelay } from './loop-delay.ts';
 import { cpuSeconds, machineBusySeconds, nowMs } from './proc.ts';
 import { startWorker, type Worker } from './workers.ts';
 
@@ -160,8 +161,20 @@ export interface PushRun {
   pickupMs: LatencySummary;
   serverCpuSeconds: number;
   serverCpuPercentOfOneCore: number;
+  /**
+   * Event-loop delay of each process on the path during the window, ms beyond a 10 ms timer
+   * (src/sim/loop-delay.ts): the Brigade node (null for targets without one), the producer, each
+   * worker process.
+   */
+  loopDelayMs: { node: LoopDelay | null; producer: LoopDelay; workers: LoopDelay[] };
   sqliteSynchronous: SqliteSynchronous | null;
   commands: string[];
+}
+
+/** `node 1.2/8.1 ms, producer …, workers …/… ms`: p99 and max of each process's event-loop delay. */
+export function describeLoopDelays(d: PushRun['loopDelayMs']): string {
+  const one = (l: LoopDelay | null) => (l ? `${l.p99 ?? '-'}/${l.max ?? '-'}` : '-');
+  return `${d.node ? `node ${one(d.node)}, ` : ''}producer ${one(d.producer)}, workers ${d.workers.map(one).join(' ')} ms`;
 }
 
 export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: string) => void): Promise<PushRun> {
@@ -188,22 +201,28 @@ export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: s
     if (warm > 0) {
       await produce(0, o.warmupSeconds);
       await waitHandled(warm);
-      for (const w of workers) w.send({ t: 'reset' });
     }
+    for (const w of [...workers, producer]) w.send({ t: 'reset' });
+    // A scrape restarts the node's loop-delay histogram: the one after the window reads just it.
+    if (server.httpUrl) await nodeLoopDelay(server.httpUrl);
     const cpu0 = sumCpu(server.pids());
     const t0 = nowMs();
     const p = await produce(warm, o.seconds);
     await waitHandled(p.enqueued);
     const cpu = sumCpu(server.pids()) - cpu0;
+    const nodeDelay = server.httpUrl ? await nodeLoopDelay(server.httpUrl) : null;
     const reports = await reportsOf(workers);
+    const [producerReport] = await reportsOf([producer]);
     const h = new Histogram();
     for (const r of reports) h.add(r.pickup);
     const result: PushRun = {
       target, rate: o.rate, jobs: p.enqueued, handled: h.count, pickupMs: h.summary(), serverCpuSeconds: r3(cpu),
       serverCpuPercentOfOneCore: r1((cpu / ((nowMs() - t0) / 1000)) * 100),
+      loopDelayMs: { node: nodeDelay, producer: producerReport!.loopDelay, workers: reports.map((r) => r.loopDelay) },
       sqliteSynchronous: usesSqlite(target) ? o.sqliteSynchronous : null, commands: server.commands,
     };
-    log(`[${target}] ${o.rate} jobs/s pushed: pick-up p50 ${result.pickupMs.p50} ms, p99 ${result.pickupMs.p99} ms, max ${result.pickupMs.max} ms (${result.handled} jobs)`);
+    log(`[${target}] ${o.rate} jobs/s pushed: pick-up p50 ${result.pickupMs.p50} ms, p99 ${result.pickupMs.p99} ms, p99.9 ${result.pickupMs.p999} ms, max ${result.pickupMs.max} ms (${result.handled} jobs); `
+      + `event-loop delay p99/max: ${describeLoopDelays(result.loopDelayMs)}`);
     return result;
   } finally {
     await run.stop();

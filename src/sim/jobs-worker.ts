@@ -5,6 +5,7 @@
  * latency from the payload's enqueue time, on the run's one clock) and the job's number.
  */
 import { Histogram, type HistogramJson } from './histogram.ts';
+import { LoopDelayMonitor, type LoopDelay } from './loop-delay.ts';
 import { loadJobsTarget, type EnqueueSpec, type JobPayload, type JobsConn, type RunningWorker, type WorkerSpec } from './jobs-target.ts';
 import { simNow } from './protocol.ts';
 
@@ -30,6 +31,8 @@ export interface JobsWorkerReport {
   numbers: number[];
   /** Handler runs that were not the job's first attempt. */
   retries: number;
+  /** This process's event-loop delay since it started or was reset. */
+  loopDelay: LoopDelay;
 }
 
 export type FromJobsWorker =
@@ -49,6 +52,7 @@ process.on('disconnect', () => process.exit(0));
 
 const workers: RunningWorker[] = [];
 const pickup = new Histogram();
+const loopDelay = new LoopDelayMonitor();
 let handled = 0, firstAt = 0, lastAt = 0, retries = 0;
 let keepNumbers = false;
 let numbers: number[] = [];
@@ -129,12 +133,13 @@ process.on('message', (m: ToJobsWorker) => {
       case 'report': {
         let polls = 0;
         for (const w of workers) polls += w.polls();
-        send({ t: 'report', handled, firstAt, lastAt, polls, pickup: pickup.toJSON(), numbers, retries });
+        send({ t: 'report', handled, firstAt, lastAt, polls, pickup: pickup.toJSON(), numbers, retries, loopDelay: loopDelay.summary() });
         numbers = [];
         return;
       }
       case 'reset':
         pickup.reset();
+        loopDelay.reset();
         handled = 0; firstAt = 0; lastAt = 0; retries = 0; numbers = [];
         return;
       case 'stop':

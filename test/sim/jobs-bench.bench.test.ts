@@ -71,6 +71,13 @@ describe('brigade bench --scenario jobs-*', () => {
     assert.equal(r.handled, 80);
     assert.equal(r.pickupMs.samples, 80);
     assert.ok(r.pickupMs.p50 !== null && r.pickupMs.p99 >= r.pickupMs.p50);
+    // Every process on the path has its event-loop delay: the node (off its /metrics), the producer, each worker.
+    const delays = [r.loopDelayMs.node, r.loopDelayMs.producer, ...r.loopDelayMs.workers];
+    assert.equal(r.loopDelayMs.workers.length, 1);
+    for (const d of delays) {
+      assert.deepEqual(Object.keys(d).sort(), ['max', 'mean', 'p50', 'p90', 'p99']);
+      assert.ok(typeof d.max === 'number' && d.max >= d.p50, 'a max at least the median');
+    }
   });
 
   it('jobs-slots: arrivals, gaps and waits per mode and count, and one chart per mode', async () => {
