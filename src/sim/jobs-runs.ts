@@ -12,7 +12,7 @@
 import { Histogram } from './histogram.ts';
 import type { FromJobsWorker, JobsWorkerReport, ToJobsWorker } from './jobs-worker.ts';
 import { startJobsServer, type JobsServer } from './jobs-servers.ts';
-import type { JobsConn, JobsTargetName, SqliteSynchronous, WorkerSpec } from './jobs-target.ts';
+import { LATE_MS, type JobsConn, type JobsTargetName, type SqliteSynchronous, type WorkerSpec } from './jobs-target.ts';
 import type { LatencySummary } from './histogram.ts';
 import { nodeLoopDelay, type LoopDelay } from './loop-delay.ts';
 import { cpuSeconds, machineBusySeconds, nowMs } from './proc.ts';
@@ -59,8 +59,8 @@ export async function startWorkerProcs(run: RunProcesses, target: JobsTargetName
   return procs;
 }
 
-export async function reportsOf(procs: JobsProc[], timeoutMs = 15_000): Promise<JobsWorkerReport[]> {
-  return Promise.all(procs.map((p) => p.ask({ t: 'report' }, 'report', timeoutMs)));
+export async function reportsOf(procs: JobsProc[], timeoutMs = 15_000, late = false): Promise<JobsWorkerReport[]> {
+  return Promise.all(procs.map((p) => p.ask({ t: 'report', late }, 'report', timeoutMs)));
 }
 
 const usesSqlite = (target: JobsTargetName): boolean => target === 'brigade' || target === 'plainjob';
@@ -167,14 +167,64 @@ export interface PushRun {
    * worker process.
    */
   loopDelayMs: { node: LoopDelay | null; producer: LoopDelay; workers: LoopDelay[] };
+  /** When the jobs slower than LATE_MS came (lateEpisodes). */
+  late: LateEpisodes;
   sqliteSynchronous: SqliteSynchronous | null;
   commands: string[];
+}
+
+export interface LateEpisodes {
+  /** Jobs picked up later than `overMs`. */
+  jobs: number;
+  overMs: number;
+  /** Runs of late jobs enqueued less than EPISODE_GAP_MS apart: one stall shows as one episode. */
+  episodes: number;
+  /** Episodes whose late jobs went to one worker process only (that process stalled), and to several (something upstream: the node, the producer, the machine). */
+  oneWorker: number;
+  severalWorkers: number;
+  /** Median time between the starts of successive episodes, ms (1,000 would be a once-a-second stall). */
+  medianSpacingMs: number | null;
+  /** Late jobs by when in the wall-clock second they were enqueued, per 100 ms (a timer on a whole-second grid shows as one full bin). */
+  bySecondPhase: number[];
+  /** The 5 worst episodes: start (ms into the second), length, late jobs, slowest pick-up, worker processes. */
+  worst: { atMs: number; phaseMs: number; lengthMs: number; jobs: number; maxMs: number; workers: number }[];
+}
+
+const EPISODE_GAP_MS = 20;
+
+/** Groups the late jobs of every worker process (`lists[i]`: process i's [enqueue time, pick-up ms]) into episodes. */
+export function lateEpisodes(lists: [number, number][][], overMs = LATE_MS): LateEpisodes {
+  const all = lists.flatMap((l, w) => l.map(([t, ms]) => ({ t, ms, w }))).sort((a, b) => a.t - b.t);
+  const groups: (typeof all)[] = [];
+  for (const j of all) {
+    const g = groups[groups.length - 1];
+    if (g && j.t - g[g.length - 1]!.t < EPISODE_GAP_MS) g.push(j);
+    else groups.push([j]);
+  }
+  const bySecondPhase = new Array<number>(10).fill(0);
+  for (const j of all) bySecondPhase[Math.floor((j.t % 1000) / 100)]!++;
+  const spacing = groups.slice(1).map((g, i) => g[0]!.t - groups[i]![0]!.t).sort((a, b) => a - b);
+  const episodes = groups.map((g) => ({
+    atMs: Math.round(g[0]!.t), phaseMs: Math.round(g[0]!.t % 1000), lengthMs: Math.round(g[g.length - 1]!.t - g[0]!.t), jobs: g.length,
+    maxMs: Math.max(...g.map((j) => j.ms)), workers: new Set(g.map((j) => j.w)).size,
+  }));
+  return {
+    jobs: all.length, overMs, episodes: groups.length,
+    oneWorker: episodes.filter((e) => e.workers === 1).length, severalWorkers: episodes.filter((e) => e.workers > 1).length,
+    medianSpacingMs: spacing.length ? Math.round(spacing[Math.floor(spacing.length / 2)]!) : null,
+    bySecondPhase, worst: episodes.sort((a, b) => b.maxMs - a.maxMs).slice(0, 5),
+  };
 }
 
 /** `node 1.2/8.1 ms, producer …, workers …/… ms`: p99 and max of each process's event-loop delay. */
 export function describeLoopDelays(d: PushRun['loopDelayMs']): string {
   const one = (l: LoopDelay | null) => (l ? `${l.p99 ?? '-'}/${l.max ?? '-'}` : '-');
   return `${d.node ? `node ${one(d.node)}, ` : ''}producer ${one(d.producer)}, workers ${d.workers.map(one).join(' ')} ms`;
+}
+
+/** `212 jobs in 31 episodes (4 one worker, 27 several), median 310 ms apart`. */
+export function describeLate(l: LateEpisodes): string {
+  return `${l.jobs} jobs in ${l.episodes} episodes (${l.oneWorker} one worker, ${l.severalWorkers} several), median ${l.medianSpacingMs ?? '-'} ms apart`;
 }
 
 export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: string) => void): Promise<PushRun> {
@@ -211,7 +261,7 @@ export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: s
     await waitHandled(p.enqueued);
     const cpu = sumCpu(server.pids()) - cpu0;
     const nodeDelay = server.httpUrl ? await nodeLoopDelay(server.httpUrl) : null;
-    const reports = await reportsOf(workers);
+    const reports = await reportsOf(workers, 15_000, true);
     const [producerReport] = await reportsOf([producer]);
     const h = new Histogram();
     for (const r of reports) h.add(r.pickup);
@@ -219,10 +269,11 @@ export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: s
       target, rate: o.rate, jobs: p.enqueued, handled: h.count, pickupMs: h.summary(), serverCpuSeconds: r3(cpu),
       serverCpuPercentOfOneCore: r1((cpu / ((nowMs() - t0) / 1000)) * 100),
       loopDelayMs: { node: nodeDelay, producer: producerReport!.loopDelay, workers: reports.map((r) => r.loopDelay) },
+      late: lateEpisodes(reports.map((r) => r.late)),
       sqliteSynchronous: usesSqlite(target) ? o.sqliteSynchronous : null, commands: server.commands,
     };
     log(`[${target}] ${o.rate} jobs/s pushed: pick-up p50 ${result.pickupMs.p50} ms, p99 ${result.pickupMs.p99} ms, p99.9 ${result.pickupMs.p999} ms, max ${result.pickupMs.max} ms (${result.handled} jobs); `
-      + `event-loop delay p99/max: ${describeLoopDelays(result.loopDelayMs)}`);
+      + `event-loop delay p99/max: ${describeLoopDelays(result.loopDelayMs)}; late (> ${LATE_MS} ms): ${describeLate(result.late)}`);
     return result;
   } finally {
     await run.stop();

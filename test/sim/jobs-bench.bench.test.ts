@@ -78,6 +78,12 @@ describe('brigade bench --scenario jobs-*', () => {
       assert.deepEqual(Object.keys(d).sort(), ['max', 'mean', 'p50', 'p90', 'p99']);
       assert.ok(typeof d.max === 'number' && d.max >= d.p50, 'a max at least the median');
     }
+    // The late jobs (over 5 ms) grouped into episodes: every late job in one, counted by phase of the second.
+    assert.equal(r.late.overMs, 5);
+    assert.equal(r.late.bySecondPhase.length, 10);
+    assert.equal(r.late.bySecondPhase.reduce((a: number, b: number) => a + b, 0), r.late.jobs);
+    assert.equal(r.late.oneWorker + r.late.severalWorkers, r.late.episodes);
+    assert.ok(r.late.jobs >= r.late.episodes && r.late.jobs <= 80);
   });
 
   it('jobs-slots: arrivals, gaps and waits per mode and count, and one chart per mode', async () => {
