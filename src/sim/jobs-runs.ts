@@ -85,6 +85,8 @@ export interface ThroughputRun {
   /** CPU-seconds of the processes that do the queue's work: the Brigade node (+ redis-server), redis-server for bullmq, every process for plainjob. */
   serverCpuSeconds: number;
   jobsPerServerCpuSecond: number;
+  /** The server's CPU-seconds per process, as `serverCounted` names them (Brigade/Redis: the node, then redis-server). */
+  serverCpuSecondsEach: number[];
   /** CPU-seconds of every process of the run: server, workers, producer. */
   totalCpuSeconds: number;
   jobsPerTotalCpuSecond: number;
@@ -109,6 +111,7 @@ export async function throughputRun(target: JobsTargetName, round: number, o: Th
     await sleep(500);
     const workerPids = workers.map((w) => w.pid);
     const queuePids = server.pids().length > 0 ? server.pids() : [producer.pid, ...workerPids];
+    const each0 = server.pids().map((pid) => cpuSeconds(pid) || 0);
     const cpu0 = { server: sumCpu(queuePids), workers: sumCpu(workerPids), producer: sumCpu([producer.pid]), machine: machineBusySeconds() };
     const produced = producer.ask({
       t: 'produce', target, conn: server.conn, spec: { queue: 'bench' }, first: 0, count: o.jobs, batch: o.batch, perSecond: 0, inFlight: o.inFlight, retry: false,
@@ -125,6 +128,7 @@ export async function throughputRun(target: JobsTargetName, round: number, o: Th
       if (nowMs() > deadline) throw new Error(`${target}: ${handled} of ${o.jobs} jobs handled after ${o.maxSeconds} s`);
     }
     const cpu1 = { server: sumCpu(queuePids), workers: sumCpu(workerPids), producer: sumCpu([producer.pid]), machine: machineBusySeconds() };
+    const serverCpuEach = server.pids().map((pid, i) => r3((cpuSeconds(pid) || 0) - each0[i]!));
     const p = await produced;
     const lastAt = Math.max(...reports.map((r) => r.lastAt));
     const seconds = (lastAt - p.firstAt) / 1000;
@@ -138,12 +142,12 @@ export async function throughputRun(target: JobsTargetName, round: number, o: Th
       target, round, jobs: o.jobs, handled, seconds: r3(seconds), jobsPerSecond: Math.round(o.jobs / seconds), enqueueSeconds: r3((p.lastAt - p.firstAt) / 1000),
       serverCpuSeconds: r3(serverCpu), jobsPerServerCpuSecond: Math.round(o.jobs / serverCpu),
       totalCpuSeconds: r3(totalCpu), jobsPerTotalCpuSecond: Math.round(o.jobs / totalCpu),
-      workersCpuSeconds: r3(workersCpu), producerCpuSeconds: r3(producerCpu), machineBusyCpuSeconds: r3(cpu1.machine - cpu0.machine),
+      serverCpuSecondsEach: serverCpuEach, workersCpuSeconds: r3(workersCpu), producerCpuSeconds: r3(producerCpu), machineBusyCpuSeconds: r3(cpu1.machine - cpu0.machine),
       sqliteSynchronous: usesSqlite(target) ? o.sqliteSynchronous : null,
       serverCounted: inProcess ? 'producer and worker processes (the queue runs in them)' : target === 'bullmq' ? 'redis-server' : target === 'brigade-redis' ? 'brigade node + redis-server' : 'brigade node',
       commands: server.commands,
     };
-    log(`[${target} round ${round}] ${result.jobsPerSecond.toLocaleString('en-US')} jobs/s, ${result.jobsPerServerCpuSecond.toLocaleString('en-US')} jobs per server CPU-second (${result.serverCounted}), ${result.jobsPerTotalCpuSecond.toLocaleString('en-US')} per CPU-second of all processes`);
+    log(`[${target} round ${round}] ${result.jobsPerSecond.toLocaleString('en-US')} jobs/s, ${result.jobsPerServerCpuSecond.toLocaleString('en-US')} jobs per server CPU-second (${result.serverCounted}: ${result.serverCpuSecondsEach.join(' + ') || result.serverCpuSeconds} CPU-s), ${result.jobsPerTotalCpuSecond.toLocaleString('en-US')} per CPU-second of all processes`);
     return result;
   } finally {
     await run.stop();

@@ -58,6 +58,8 @@ describe('brigade bench --scenario jobs-*', () => {
       assert.ok(r.jobsPerSecond > 0 && r.seconds > 0, `${r.target}: a rate`);
       assert.ok(r.totalCpuSeconds > 0 && r.jobsPerTotalCpuSecond > 0, `${r.target}: CPU counted`);
       assert.equal(typeof r.serverCounted, 'string');
+      // Per server process: Brigade/Redis counts two (node, redis-server), plainjob none (it has no server).
+      assert.equal(r.serverCpuSecondsEach.length, { brigade: 1, plainjob: 0, 'brigade-redis': 2, bullmq: 1 }[r.target as string]);
     }
     assert.deepEqual(Object.keys(result.byTarget), targets);
   });
