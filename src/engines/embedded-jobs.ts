@@ -34,6 +34,7 @@ export const JOBS_SCHEMA = `
     queue TEXT NOT NULL, key TEXT NOT NULL, id INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
     PRIMARY KEY (queue, key)
   ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS job_keys_expiry ON job_keys (queue, expires_ms);
 `;
 
 interface JobRow {
@@ -41,6 +42,9 @@ interface JobRow {
   max_attempts: number; backoff_ms: number; backoff_max_ms: number; timeout_ms: number; created_ms: number;
   lease: string | null; lease_expires_ms: number; finished_ms: number; result: string | null; error: string | null;
 }
+
+/** Expired keys a keyed enqueue deletes beyond twice the keys it adds. */
+const KEY_PRUNE_SLACK = 16;
 
 export function newLease(): string {
   return randomBytes(12).toString('base64url');
@@ -61,7 +65,8 @@ export class EmbeddedJobs {
         ON CONFLICT (queue) DO UPDATE SET next_id = next_id + 1 RETURNING next_id - 1 AS id`),
       keyGet: db.prepare('SELECT id FROM job_keys WHERE queue = ? AND key = ? AND expires_ms > ?'),
       keyPut: db.prepare('INSERT OR REPLACE INTO job_keys (queue, key, id, expires_ms) VALUES (?, ?, ?, ?)'),
-      keyPrune: db.prepare('DELETE FROM job_keys WHERE expires_ms <= ?'),
+      keyExpired: db.prepare('SELECT key FROM job_keys WHERE queue = ? AND expires_ms <= ? LIMIT ?').pluck(),
+      keyDelete: db.prepare('DELETE FROM job_keys WHERE queue = ? AND key = ?'),
       insert: db.prepare(`INSERT INTO jobs (queue, id, state, payload, priority, run_at_ms, attempt, max_attempts,
         backoff_ms, backoff_max_ms, timeout_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`),
       promote: db.prepare(`UPDATE jobs SET state = 'waiting' WHERE queue = ? AND id IN (
@@ -89,8 +94,6 @@ export class EmbeddedJobs {
       listWaiting: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY priority DESC, id LIMIT ?'),
       listDue: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY run_at_ms, id LIMIT ?'),
       listActive: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY lease_expires_ms, id LIMIT ?'),
-      keyPruneSome: db.prepare(`DELETE FROM job_keys WHERE queue = ? AND key IN (
-        SELECT key FROM job_keys WHERE queue = ? AND expires_ms <= ? LIMIT ?)`),
       countIn: db.prepare('SELECT COUNT(*) AS n FROM jobs WHERE queue = ? AND state = ?'),
       pruneOldest: db.prepare(`DELETE FROM jobs WHERE queue = ? AND id IN (
         SELECT id FROM jobs WHERE queue = ? AND state = ? ORDER BY finished_ms, id LIMIT ?)`),
@@ -111,7 +114,7 @@ export class EmbeddedJobs {
     });
     this.pruneTx = db.transaction((queue, retention, nowMs, limit) => {
       // Keys past their window go too (Redis expires its own): a bounded batch, not counted.
-      this.s.keyPruneSome.run(queue, queue, nowMs, limit);
+      this.pruneKeys(queue, nowMs, limit);
       return this.pruneIn(queue, 'completed', retention.completedMaxAgeMs, retention.completedMaxCount, nowMs, limit)
         + this.pruneIn(queue, 'dead', retention.deadMaxAgeMs, retention.deadMaxCount, nowMs, limit);
     });
@@ -195,7 +198,11 @@ export class EmbeddedJobs {
   }
 
   private enqueueIn(queue: string, jobs: NewJob[], nowMs: number): EnqueuedJob[] {
-    if (jobs.some((j) => j.key !== undefined)) this.s.keyPrune.run(nowMs);
+    // A few expired keys go with each keyed enqueue (more than it adds, so the table keeps pace with
+    // no retention pass), the rest in the retention pass: never one long delete in a request.
+    let keyed = 0;
+    for (const j of jobs) if (j.key !== undefined) keyed++;
+    if (keyed > 0) this.pruneKeys(queue, nowMs, 2 * keyed + KEY_PRUNE_SLACK);
     const out: EnqueuedJob[] = [];
     for (const job of jobs) {
       if (job.key !== undefined) {
@@ -227,6 +234,15 @@ export class EmbeddedJobs {
         lease, leaseExpiresAtMs, timeoutMs: row.timeout_ms,
       };
     });
+  }
+
+  /**
+   * Deletes up to `limit` of the queue's keys past their window, through the expiry index. (A
+   * `DELETE … WHERE key IN (SELECT … LIMIT ?)` took 0.9 ms with nothing to delete among 100,000 keys,
+   * and without the index 11-18 ms: once a second in the retention pass, and on every keyed enqueue.)
+   */
+  private pruneKeys(queue: string, nowMs: number, limit: number): void {
+    for (const key of this.s.keyExpired.all(queue, nowMs, limit) as string[]) this.s.keyDelete.run(queue, key);
   }
 
   /** Deletes up to `limit` jobs of `state`: first the oldest beyond `maxCount`, then those finished `maxAgeMs` ago or earlier. */

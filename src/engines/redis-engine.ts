@@ -59,7 +59,7 @@ import { quitAll, RedisConnections, type EngineLogger } from './redis-connection
 import { RedisDelivery } from './redis-delivery.ts';
 import { RedisDirectMessages } from './redis-direct-messages.ts';
 import { unavailable } from './redis-errors.ts';
-import { RedisJobs } from './redis-jobs.ts';
+import { corkForTurn, RedisJobs } from './redis-jobs.ts';
 import { checkPrefix } from './redis-keys.ts';
 import { RedisMembership } from './redis-membership.ts';
 import { RedisReads } from './redis-reads.ts';
@@ -345,6 +345,7 @@ export class RedisEngine implements Engine, DirectMessages, Membership, Claims, 
   /** A job step: UNAVAILABLE when Redis is down or the call fails (a call in flight may have run, whole). */
   private async jobStep<T>(what: string, step: (cmd: RedisConn) => Promise<T>): Promise<T> {
     const cmd = this.conns.connected();
+    corkForTurn(cmd);
     try {
       return await step(cmd);
     } catch (err) {

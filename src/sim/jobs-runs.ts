@@ -12,8 +12,9 @@
 import { Histogram } from './histogram.ts';
 import type { FromJobsWorker, JobsWorkerReport, ToJobsWorker } from './jobs-worker.ts';
 import { startJobsServer, type JobsServer } from './jobs-servers.ts';
-import type { JobsConn, JobsTargetName, SqliteSynchronous, WorkerSpec } from './jobs-target.ts';
+import { LATE_MS, type JobsConn, type JobsTargetName, type SqliteSynchronous, type WorkerSpec } from './jobs-target.ts';
 import type { LatencySummary } from './histogram.ts';
+import { nodeLoopDelay, type LoopDelay } from './loop-delay.ts';
 import { cpuSeconds, machineBusySeconds, nowMs } from './proc.ts';
 import { startWorker, type Worker } from './workers.ts';
 
@@ -58,8 +59,8 @@ export async function startWorkerProcs(run: RunProcesses, target: JobsTargetName
   return procs;
 }
 
-export async function reportsOf(procs: JobsProc[], timeoutMs = 15_000): Promise<JobsWorkerReport[]> {
-  return Promise.all(procs.map((p) => p.ask({ t: 'report' }, 'report', timeoutMs)));
+export async function reportsOf(procs: JobsProc[], timeoutMs = 15_000, late = false): Promise<JobsWorkerReport[]> {
+  return Promise.all(procs.map((p) => p.ask({ t: 'report', late }, 'report', timeoutMs)));
 }
 
 const usesSqlite = (target: JobsTargetName): boolean => target === 'brigade' || target === 'plainjob';
@@ -84,6 +85,8 @@ export interface ThroughputRun {
   /** CPU-seconds of the processes that do the queue's work: the Brigade node (+ redis-server), redis-server for bullmq, every process for plainjob. */
   serverCpuSeconds: number;
   jobsPerServerCpuSecond: number;
+  /** The server's CPU-seconds per process, as `serverCounted` names them (Brigade/Redis: the node, then redis-server). */
+  serverCpuSecondsEach: number[];
   /** CPU-seconds of every process of the run: server, workers, producer. */
   totalCpuSeconds: number;
   jobsPerTotalCpuSecond: number;
@@ -108,6 +111,7 @@ export async function throughputRun(target: JobsTargetName, round: number, o: Th
     await sleep(500);
     const workerPids = workers.map((w) => w.pid);
     const queuePids = server.pids().length > 0 ? server.pids() : [producer.pid, ...workerPids];
+    const each0 = server.pids().map((pid) => cpuSeconds(pid) || 0);
     const cpu0 = { server: sumCpu(queuePids), workers: sumCpu(workerPids), producer: sumCpu([producer.pid]), machine: machineBusySeconds() };
     const produced = producer.ask({
       t: 'produce', target, conn: server.conn, spec: { queue: 'bench' }, first: 0, count: o.jobs, batch: o.batch, perSecond: 0, inFlight: o.inFlight, retry: false,
@@ -124,6 +128,7 @@ export async function throughputRun(target: JobsTargetName, round: number, o: Th
       if (nowMs() > deadline) throw new Error(`${target}: ${handled} of ${o.jobs} jobs handled after ${o.maxSeconds} s`);
     }
     const cpu1 = { server: sumCpu(queuePids), workers: sumCpu(workerPids), producer: sumCpu([producer.pid]), machine: machineBusySeconds() };
+    const serverCpuEach = server.pids().map((pid, i) => r3((cpuSeconds(pid) || 0) - each0[i]!));
     const p = await produced;
     const lastAt = Math.max(...reports.map((r) => r.lastAt));
     const seconds = (lastAt - p.firstAt) / 1000;
@@ -137,12 +142,12 @@ export async function throughputRun(target: JobsTargetName, round: number, o: Th
       target, round, jobs: o.jobs, handled, seconds: r3(seconds), jobsPerSecond: Math.round(o.jobs / seconds), enqueueSeconds: r3((p.lastAt - p.firstAt) / 1000),
       serverCpuSeconds: r3(serverCpu), jobsPerServerCpuSecond: Math.round(o.jobs / serverCpu),
       totalCpuSeconds: r3(totalCpu), jobsPerTotalCpuSecond: Math.round(o.jobs / totalCpu),
-      workersCpuSeconds: r3(workersCpu), producerCpuSeconds: r3(producerCpu), machineBusyCpuSeconds: r3(cpu1.machine - cpu0.machine),
+      serverCpuSecondsEach: serverCpuEach, workersCpuSeconds: r3(workersCpu), producerCpuSeconds: r3(producerCpu), machineBusyCpuSeconds: r3(cpu1.machine - cpu0.machine),
       sqliteSynchronous: usesSqlite(target) ? o.sqliteSynchronous : null,
       serverCounted: inProcess ? 'producer and worker processes (the queue runs in them)' : target === 'bullmq' ? 'redis-server' : target === 'brigade-redis' ? 'brigade node + redis-server' : 'brigade node',
       commands: server.commands,
     };
-    log(`[${target} round ${round}] ${result.jobsPerSecond.toLocaleString('en-US')} jobs/s, ${result.jobsPerServerCpuSecond.toLocaleString('en-US')} jobs per server CPU-second (${result.serverCounted}), ${result.jobsPerTotalCpuSecond.toLocaleString('en-US')} per CPU-second of all processes`);
+    log(`[${target} round ${round}] ${result.jobsPerSecond.toLocaleString('en-US')} jobs/s, ${result.jobsPerServerCpuSecond.toLocaleString('en-US')} jobs per server CPU-second (${result.serverCounted}: ${result.serverCpuSecondsEach.join(' + ') || result.serverCpuSeconds} CPU-s), ${result.jobsPerTotalCpuSecond.toLocaleString('en-US')} per CPU-second of all processes`);
     return result;
   } finally {
     await run.stop();
@@ -160,8 +165,70 @@ export interface PushRun {
   pickupMs: LatencySummary;
   serverCpuSeconds: number;
   serverCpuPercentOfOneCore: number;
+  /**
+   * Event-loop delay of each process on the path during the window, ms beyond a 10 ms timer
+   * (src/sim/loop-delay.ts): the Brigade node (null for targets without one), the producer, each
+   * worker process.
+   */
+  loopDelayMs: { node: LoopDelay | null; producer: LoopDelay; workers: LoopDelay[] };
+  /** When the jobs slower than LATE_MS came (lateEpisodes). */
+  late: LateEpisodes;
   sqliteSynchronous: SqliteSynchronous | null;
   commands: string[];
+}
+
+export interface LateEpisodes {
+  /** Jobs picked up later than `overMs`. */
+  jobs: number;
+  overMs: number;
+  /** Runs of late jobs enqueued less than EPISODE_GAP_MS apart: one stall shows as one episode. */
+  episodes: number;
+  /** Episodes whose late jobs went to one worker process only (that process stalled), and to several (something upstream: the node, the producer, the machine). */
+  oneWorker: number;
+  severalWorkers: number;
+  /** Median time between the starts of successive episodes, ms (1,000 would be a once-a-second stall). */
+  medianSpacingMs: number | null;
+  /** Late jobs by when in the wall-clock second they were enqueued, per 100 ms (a timer on a whole-second grid shows as one full bin). */
+  bySecondPhase: number[];
+  /** The 5 worst episodes: start (ms into the second), length, late jobs, slowest pick-up, worker processes. */
+  worst: { atMs: number; phaseMs: number; lengthMs: number; jobs: number; maxMs: number; workers: number }[];
+}
+
+const EPISODE_GAP_MS = 20;
+
+/** Groups the late jobs of every worker process (`lists[i]`: process i's [enqueue time, pick-up ms]) into episodes. */
+export function lateEpisodes(lists: [number, number][][], overMs = LATE_MS): LateEpisodes {
+  const all = lists.flatMap((l, w) => l.map(([t, ms]) => ({ t, ms, w }))).sort((a, b) => a.t - b.t);
+  const groups: (typeof all)[] = [];
+  for (const j of all) {
+    const g = groups[groups.length - 1];
+    if (g && j.t - g[g.length - 1]!.t < EPISODE_GAP_MS) g.push(j);
+    else groups.push([j]);
+  }
+  const bySecondPhase = new Array<number>(10).fill(0);
+  for (const j of all) bySecondPhase[Math.floor((j.t % 1000) / 100)]!++;
+  const spacing = groups.slice(1).map((g, i) => g[0]!.t - groups[i]![0]!.t).sort((a, b) => a - b);
+  const episodes = groups.map((g) => ({
+    atMs: Math.round(g[0]!.t), phaseMs: Math.round(g[0]!.t % 1000), lengthMs: Math.round(g[g.length - 1]!.t - g[0]!.t), jobs: g.length,
+    maxMs: Math.max(...g.map((j) => j.ms)), workers: new Set(g.map((j) => j.w)).size,
+  }));
+  return {
+    jobs: all.length, overMs, episodes: groups.length,
+    oneWorker: episodes.filter((e) => e.workers === 1).length, severalWorkers: episodes.filter((e) => e.workers > 1).length,
+    medianSpacingMs: spacing.length ? Math.round(spacing[Math.floor(spacing.length / 2)]!) : null,
+    bySecondPhase, worst: episodes.sort((a, b) => b.maxMs - a.maxMs).slice(0, 5),
+  };
+}
+
+/** `node 1.2/8.1 ms, producer …, workers …/… ms`: p99 and max of each process's event-loop delay. */
+export function describeLoopDelays(d: PushRun['loopDelayMs']): string {
+  const one = (l: LoopDelay | null) => (l ? `${l.p99 ?? '-'}/${l.max ?? '-'}` : '-');
+  return `${d.node ? `node ${one(d.node)}, ` : ''}producer ${one(d.producer)}, workers ${d.workers.map(one).join(' ')} ms`;
+}
+
+/** `212 jobs in 31 episodes (4 one worker, 27 several), median 310 ms apart`. */
+export function describeLate(l: LateEpisodes): string {
+  return `${l.jobs} jobs in ${l.episodes} episodes (${l.oneWorker} one worker, ${l.severalWorkers} several), median ${l.medianSpacingMs ?? '-'} ms apart`;
 }
 
 export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: string) => void): Promise<PushRun> {
@@ -188,22 +255,29 @@ export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: s
     if (warm > 0) {
       await produce(0, o.warmupSeconds);
       await waitHandled(warm);
-      for (const w of workers) w.send({ t: 'reset' });
     }
+    for (const w of [...workers, producer]) w.send({ t: 'reset' });
+    // A scrape restarts the node's loop-delay histogram: the one after the window reads just it.
+    if (server.httpUrl) await nodeLoopDelay(server.httpUrl);
     const cpu0 = sumCpu(server.pids());
     const t0 = nowMs();
     const p = await produce(warm, o.seconds);
     await waitHandled(p.enqueued);
     const cpu = sumCpu(server.pids()) - cpu0;
-    const reports = await reportsOf(workers);
+    const nodeDelay = server.httpUrl ? await nodeLoopDelay(server.httpUrl) : null;
+    const reports = await reportsOf(workers, 15_000, true);
+    const [producerReport] = await reportsOf([producer]);
     const h = new Histogram();
     for (const r of reports) h.add(r.pickup);
     const result: PushRun = {
       target, rate: o.rate, jobs: p.enqueued, handled: h.count, pickupMs: h.summary(), serverCpuSeconds: r3(cpu),
       serverCpuPercentOfOneCore: r1((cpu / ((nowMs() - t0) / 1000)) * 100),
+      loopDelayMs: { node: nodeDelay, producer: producerReport!.loopDelay, workers: reports.map((r) => r.loopDelay) },
+      late: lateEpisodes(reports.map((r) => r.late)),
       sqliteSynchronous: usesSqlite(target) ? o.sqliteSynchronous : null, commands: server.commands,
     };
-    log(`[${target}] ${o.rate} jobs/s pushed: pick-up p50 ${result.pickupMs.p50} ms, p99 ${result.pickupMs.p99} ms, max ${result.pickupMs.max} ms (${result.handled} jobs)`);
+    log(`[${target}] ${o.rate} jobs/s pushed: pick-up p50 ${result.pickupMs.p50} ms, p99 ${result.pickupMs.p99} ms, p99.9 ${result.pickupMs.p999} ms, max ${result.pickupMs.max} ms (${result.handled} jobs); `
+      + `event-loop delay p99/max: ${describeLoopDelays(result.loopDelayMs)}; late (> ${LATE_MS} ms): ${describeLate(result.late)}`);
     return result;
   } finally {
     await run.stop();

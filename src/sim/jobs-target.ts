@@ -13,6 +13,9 @@ export type JobsTargetName = (typeof JOBS_TARGETS)[number];
 
 export interface JobPayload { n: number; t: number }
 
+/** A pick-up slower than this, ms, is kept with its time by the push run (when late jobs come, and to how many workers at once). */
+export const LATE_MS = 5;
+
 /** SQLite's synchronous for the SQLite targets (Brigade's `--sqlite-synchronous`; plainjob's connections). */
 export type SqliteSynchronous = 'full' | 'normal';
 

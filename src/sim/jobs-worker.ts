@@ -5,14 +5,16 @@
  * latency from the payload's enqueue time, on the run's one clock) and the job's number.
  */
 import { Histogram, type HistogramJson } from './histogram.ts';
-import { loadJobsTarget, type EnqueueSpec, type JobPayload, type JobsConn, type RunningWorker, type WorkerSpec } from './jobs-target.ts';
+import { LoopDelayMonitor, type LoopDelay } from './loop-delay.ts';
+import { LATE_MS, loadJobsTarget, type EnqueueSpec, type JobPayload, type JobsConn, type RunningWorker, type WorkerSpec } from './jobs-target.ts';
 import { simNow } from './protocol.ts';
 
 export type ToJobsWorker =
   | { t: 'workers'; target: string; conn: JobsConn; spec: WorkerSpec; count: number; keepNumbers: boolean }
   | { t: 'produce'; target: string; conn: JobsConn; spec: EnqueueSpec; first: number; count: number; batch: number; perSecond: number; inFlight: number; retry: boolean }
   | { t: 'prepare'; target: string; conn: JobsConn }
-  | { t: 'report' }
+  /** `late`: with the late jobs' times (the end of a measured window only: they are many). */
+  | { t: 'report'; late?: boolean }
   /** Forget what was measured so far (the end of a warm-up). */
   | { t: 'reset' }
   | { t: 'stop' }
@@ -30,7 +32,13 @@ export interface JobsWorkerReport {
   numbers: number[];
   /** Handler runs that were not the job's first attempt. */
   retries: number;
+  /** This process's event-loop delay since it started or was reset. */
+  loopDelay: LoopDelay;
+  /** Jobs picked up later than LATE_MS: [enqueue time on the run's clock, pick-up ms], the first LATE_KEPT. */
+  late: [number, number][];
 }
+
+const LATE_KEPT = 5000;
 
 export type FromJobsWorker =
   | { t: 'ready' }
@@ -49,13 +57,17 @@ process.on('disconnect', () => process.exit(0));
 
 const workers: RunningWorker[] = [];
 const pickup = new Histogram();
+const loopDelay = new LoopDelayMonitor();
 let handled = 0, firstAt = 0, lastAt = 0, retries = 0;
 let keepNumbers = false;
+let late: [number, number][] = [];
 let numbers: number[] = [];
 
 function onJob(payload: JobPayload, attempt: number): null {
   const now = simNow();
-  pickup.record(now - payload.t);
+  const ms = now - payload.t;
+  pickup.record(ms);
+  if (ms > LATE_MS && late.length < LATE_KEPT) late.push([payload.t, Math.round(ms * 100) / 100]);
   if (handled === 0) firstAt = now;
   lastAt = now;
   handled++;
@@ -129,12 +141,14 @@ process.on('message', (m: ToJobsWorker) => {
       case 'report': {
         let polls = 0;
         for (const w of workers) polls += w.polls();
-        send({ t: 'report', handled, firstAt, lastAt, polls, pickup: pickup.toJSON(), numbers, retries });
+        send({ t: 'report', handled, firstAt, lastAt, polls, pickup: pickup.toJSON(), numbers, retries, loopDelay: loopDelay.summary(), late: m.late ? late : [] });
         numbers = [];
         return;
       }
       case 'reset':
         pickup.reset();
+        loopDelay.reset();
+        late = [];
         handled = 0; firstAt = 0; lastAt = 0; retries = 0; numbers = [];
         return;
       case 'stop':

@@ -85,6 +85,43 @@ runJobsConformance('embedded', async () => new EmbeddedEngine({ path: jobsDb(), 
 describe('embedded engine', () => {
   const retention = { retainEvents: 100, keepSnapshots: 2 };
 
+  it('deletes idempotency keys past their window a bounded batch at a time: a few per keyed enqueue, the rest in the retention pass', async () => {
+    const { path, cleanup } = tempDb();
+    const engine = new EmbeddedEngine({ path, retention });
+    await engine.open();
+    const reader = new Database(path, { readonly: true });
+    try {
+      const keys = (queue: string) => (reader.prepare('SELECT COUNT(*) AS n FROM job_keys WHERE queue = ?').get(queue) as { n: number }).n;
+      const T = 1_000_000;
+      const keyed = (n: number, prefix: string, ttl: number) => Array.from({ length: n }, (_, i) => ({
+        payload: '1', runAtMs: T, priority: 0, maxAttempts: 1, backoffMs: 1000, backoffMaxMs: 1000, timeoutMs: 30_000, key: `${prefix}${i}`, keyTtlMs: ttl,
+      }));
+      await engine.enqueueJobs('a', keyed(100, 'old-', 10), T);
+      await engine.enqueueJobs('b', keyed(30, 'old-', 10), T);
+      assert.equal(keys('a'), 100);
+      // Past the window: one keyed enqueue to `a` deletes 2 × 1 + 16 of a's expired keys, none of b's.
+      const [fresh] = await engine.enqueueJobs('a', keyed(1, 'new-', 60_000), T + 100);
+      assert.equal(fresh!.created, true);
+      assert.equal(keys('a'), 100 - 18 + 1);
+      assert.equal(keys('b'), 30);
+      // An expired key, deleted or not, names no job: the same key makes a new one.
+      const [again] = await engine.enqueueJobs('a', keyed(1, 'old-', 60_000), T + 100);
+      assert.equal(again!.created, true);
+      assert.equal(keys('a'), 83 - 18 + 1);
+      // The retention pass deletes up to its limit of them (keys are not counted as pruned jobs).
+      const none = { completedMaxAgeMs: 0, completedMaxCount: 0, deadMaxAgeMs: 0, deadMaxCount: 0 };
+      assert.equal(await engine.pruneJobs('a', none, T + 100, 50), 0);
+      assert.equal(keys('a'), 66 - 50);
+      assert.equal(await engine.pruneJobs('a', none, T + 100, 50), 0);
+      // What is left: the two live keys.
+      assert.deepEqual(reader.prepare('SELECT key FROM job_keys WHERE queue = ? ORDER BY key').pluck().all('a'), ['new-0', 'old-0']);
+    } finally {
+      reader.close();
+      await engine.close();
+      await cleanup();
+    }
+  });
+
   it('keeps a claim across a close and a reopen of its file', async () => {
     const { path, cleanup } = tempDb();
     try {

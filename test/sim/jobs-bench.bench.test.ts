@@ -58,6 +58,8 @@ describe('brigade bench --scenario jobs-*', () => {
       assert.ok(r.jobsPerSecond > 0 && r.seconds > 0, `${r.target}: a rate`);
       assert.ok(r.totalCpuSeconds > 0 && r.jobsPerTotalCpuSecond > 0, `${r.target}: CPU counted`);
       assert.equal(typeof r.serverCounted, 'string');
+      // Per server process: Brigade/Redis counts two (node, redis-server), plainjob none (it has no server).
+      assert.equal(r.serverCpuSecondsEach.length, { brigade: 1, plainjob: 0, 'brigade-redis': 2, bullmq: 1 }[r.target as string]);
     }
     assert.deepEqual(Object.keys(result.byTarget), targets);
   });
@@ -71,6 +73,19 @@ describe('brigade bench --scenario jobs-*', () => {
     assert.equal(r.handled, 80);
     assert.equal(r.pickupMs.samples, 80);
     assert.ok(r.pickupMs.p50 !== null && r.pickupMs.p99 >= r.pickupMs.p50);
+    // Every process on the path has its event-loop delay: the node (off its /metrics), the producer, each worker.
+    const delays = [r.loopDelayMs.node, r.loopDelayMs.producer, ...r.loopDelayMs.workers];
+    assert.equal(r.loopDelayMs.workers.length, 1);
+    for (const d of delays) {
+      assert.deepEqual(Object.keys(d).sort(), ['max', 'mean', 'p50', 'p90', 'p99']);
+      assert.ok(typeof d.max === 'number' && d.max >= d.p50, 'a max at least the median');
+    }
+    // The late jobs (over 5 ms) grouped into episodes: every late job in one, counted by phase of the second.
+    assert.equal(r.late.overMs, 5);
+    assert.equal(r.late.bySecondPhase.length, 10);
+    assert.equal(r.late.bySecondPhase.reduce((a: number, b: number) => a + b, 0), r.late.jobs);
+    assert.equal(r.late.oneWorker + r.late.severalWorkers, r.late.episodes);
+    assert.ok(r.late.jobs >= r.late.episodes && r.late.jobs <= 80);
   });
 
   it('jobs-slots: arrivals, gaps and waits per mode and count, and one chart per mode', async () => {

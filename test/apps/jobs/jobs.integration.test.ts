@@ -168,6 +168,34 @@ describe('jobs app', () => {
     assert.equal(job.error, 'handler timed out after 150 ms');
   });
 
+  it('a handler\'s signal aborts at handlerTimeoutMs, whether the handler read it at the start or only afterwards', async () => {
+    const jobs = await jobsClient();
+    await jobs.enqueue('aborts', 'early', { maxAttempts: 1 });
+    await jobs.enqueue('aborts', 'late', { maxAttempts: 1 });
+    const seen: Record<string, { aborted: boolean; reason: string }> = {};
+    const worker = jobs.worker<string>('aborts', (job) => {
+      if (job.payload === 'early') {
+        const signal = job.signal;
+        assert.equal(signal.aborted, false);
+        return new Promise<void>((resolve) => signal.addEventListener('abort', () => {
+          seen.early = { aborted: signal.aborted, reason: String((signal.reason as Error).message) };
+          resolve();
+        }));
+      }
+      // Never reads its signal until its time is up.
+      return new Promise<void>((resolve) => setTimeout(() => {
+        seen.late = { aborted: job.signal.aborted, reason: String((job.signal.reason as Error).message) };
+        resolve();
+      }, 400));
+    }, { poll: 'fixed', pollMs: 20, concurrency: 2, handlerTimeoutMs: 150 });
+    await eventually(() => seen.early !== undefined && seen.late !== undefined, { what: 'both handlers saw their signal', timeoutMs: 10_000 });
+    await worker.stop();
+    assert.deepEqual(seen, {
+      early: { aborted: true, reason: 'handler timed out after 150 ms' },
+      late: { aborted: true, reason: 'handler timed out after 150 ms' },
+    });
+  });
+
   it('200 jobs, 3 workers: every job completed exactly once on record', async () => {
     const producer = await jobsClient();
     const ids = await producer.enqueueMany('bulk200', Array.from({ length: 200 }, (_, i) => ({ payload: { n: i } })));
