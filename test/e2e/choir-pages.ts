@@ -105,6 +105,16 @@ export async function openSinger(o: {
   return page;
 }
 
+/** Marks `page` with its singer's name; a reload wipes the mark, so `notReloaded` tells a rejoin in place from a reload. */
+export async function markPage(page: Page, name: string): Promise<void> {
+  await page.evaluate((n) => { (window as unknown as { __mark?: string }).__mark = n; }, name);
+}
+
+/** Whether `page` still carries the mark `markPage` left (it was not reloaded since). */
+export async function notReloaded(page: Page): Promise<boolean> {
+  return Boolean(await page.evaluate(() => (window as unknown as { __mark?: string }).__mark));
+}
+
 /**
  * The leader among `pages` (whoever it is now) sings a song of `songMs`: starts it, waits until A
  * sees it and B (1 s behind) has heard all of it, stops it. Returns the song's start and the peak

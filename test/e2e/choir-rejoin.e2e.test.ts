@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { MAX_GAIN, PERIOD_MS, choirHooks, ms, openSinger, singSong, toneBursts, wav } from './choir-pages.ts';
+import { MAX_GAIN, PERIOD_MS, choirHooks, ms, openSinger, singSong, toneBursts, wav, markPage, notReloaded } from './choir-pages.ts';
 
 const SONG_MS = 3000;
 /** The restarted node refuses the room while the dead one's claim lasts: short here. */
@@ -44,8 +44,7 @@ describe('choir page: rejoins after its server process is killed and restarted',
 
   async function singer(wavFile: string, name: string, slot: number): Promise<Page> {
     const page = await openSinger({ url: server.url, room: 'again', wavPath: join(dir, wavFile), name, slot, browsers, errors });
-    // A mark a reload would wipe.
-    await page.evaluate((n) => { (window as unknown as { __mark?: string }).__mark = n; }, name);
+    await markPage(page, name);
     return page;
   }
 
@@ -80,7 +79,7 @@ describe('choir page: rejoins after its server process is killed and restarted',
     assert.equal(againB.song, null);
     assert.equal(againB.delaySamples! - againA.delaySamples!, ms(1000), 'the same delay slots');
     assert.match(await pageB.textContent('#link') ?? '', /rejoined 1/);
-    for (const p of [pageA, pageB]) assert.ok(await p.evaluate(() => (window as unknown as { __mark?: string }).__mark), 'no reload');
+    for (const p of [pageA, pageB]) assert.ok(await notReloaded(p), 'no reload');
     const mixesThen = againB.mixesReceived;
     await eventually(async () => (await b.state()).mixesReceived > mixesThen + 25, { what: 'B to hear mixes again', intervalMs: 100 });
 

@@ -18,7 +18,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { MAX_GAIN, PERIOD_MS, choirHooks, ms, openSinger, singSong, toneBursts, wav } from './choir-pages.ts';
+import { MAX_GAIN, PERIOD_MS, choirHooks, ms, openSinger, singSong, toneBursts, wav, markPage, notReloaded } from './choir-pages.ts';
 
 const SONG_MS = 3000;
 /**
@@ -57,7 +57,7 @@ describe('choir page: behind a --workers cluster, rejoins after the worker holdi
 
   async function singer(wavFile: string, name: string, slot: number): Promise<Page> {
     const page = await openSinger({ url: cluster.url, room: 'workers', wavPath: join(dir, wavFile), name, slot, browsers, errors });
-    await page.evaluate((n) => { (window as unknown as { __mark?: string }).__mark = n; }, name); // a reload would wipe it
+    await markPage(page, name);
     return page;
   }
 
@@ -103,7 +103,7 @@ describe('choir page: behind a --workers cluster, rejoins after the worker holdi
       const last = trail[trail.length - 1];
       assert.ok(last.startsWith('joined ') && last !== `joined ${victimWs}`, `${name} joined at a live worker: ${trail.join(' | ')}`);
     }
-    for (const p of [pageA, pageB]) assert.ok(await p.evaluate(() => (window as unknown as { __mark?: string }).__mark), 'no reload');
+    for (const p of [pageA, pageB]) assert.ok(await notReloaded(p), 'no reload');
     const mixesThen = againB.mixesReceived;
     await eventually(async () => (await b.state()).mixesReceived > mixesThen + 25, { what: 'B to hear mixes again', intervalMs: 100 });
 
