@@ -245,9 +245,10 @@ async function connectAll(s: ConnectSpec): Promise<void> {
       const startedMs = nowMs();
       let tries = 0;
       // A connection refused or reset before it was open (a full accept queue, a source port still
-      // in use) is tried again, as a device would, up to 3 times; its time counts from the first try.
+      // in use), or a handshake not done in 30 s (a machine busier than the servers can keep up
+      // with), is tried again, as a device would, up to 3 times; its time counts from the first try.
       const attempt = (err: string | null, pos?: [number, number]) => {
-        if (err && !devices[k].open && tries < 3 && /ECONNRESET|ECONNREFUSED|EADDRINUSE|closed before the handshake/.test(err)) {
+        if (err && !devices[k].open && tries < 3 && /ECONNRESET|ECONNREFUSED|EADDRINUSE|closed before the handshake|handshake timed out/.test(err)) {
           tries++;
           retries++;
           setTimeout(() => { devices[k] = open(k, attempt); devices[k].startedMs = startedMs; }, 50 * tries);

@@ -37,7 +37,7 @@ import { freePort, waitExit, exited } from '../../src/sim/child.ts';
 import { Histogram, type LatencySummary } from '../../src/sim/histogram.ts';
 import { onLines, shippedNodeFlags, startBrigade } from '../../src/sim/listening.ts';
 import { simFetch } from '../../src/sim/loopback-fetch.ts';
-import { cpuSeconds, machineBusySeconds, machineInfo, nowMs, rssBytes } from '../../src/sim/proc.ts';
+import { cpuSeconds, machineBusySeconds, machineInfo, nowMs, openFds, rssBytes } from '../../src/sim/proc.ts';
 import { startWorker, type Worker } from '../../src/sim/workers.ts';
 import { panelSvg } from '../../src/sim/svg.ts';
 import { scrapeMetrics } from '../../src/sim/prom.ts';
@@ -482,9 +482,16 @@ async function main(): Promise<void> {
     const w = startWorkers(Math.max(1, Math.ceil(o.connected / PER_PROCESS)), 20, onFatal);
     allWorkers = w.workers;
     const genPids = w.workers.map((x) => x.pid);
+    const filesBefore = nodes.map((n) => openFds(n.pid));
     log(`connecting ${o.connected} devices from ${w.workers.length} processes`);
-    const conn = await connectDevices(w.workers, w.addresses, 'brigade', o.connected, wsUrls, o, { devices, identitySecret, concurrency: 500 });
-    result.connect = { ...conn, perSecond: Math.round(conn.ok / conn.seconds), serverRssMB: nodes.map((n) => r1(rssBytes(n.pid) / 2 ** 20)) };
+    // At most ~1,000 handshakes in flight over all the device processes: more only lengthens each
+    // one's wait (the servers' CPU bounds the rate), and past 30 s a handshake is tried again.
+    const conn = await connectDevices(w.workers, w.addresses, 'brigade', o.connected, wsUrls, o, { devices, identitySecret, concurrency: Math.max(100, Math.floor(1000 / w.workers.length)) });
+    result.connect = {
+      ...conn, perSecond: Math.round(conn.ok / conn.seconds), serverRssMB: nodes.map((n) => r1(rssBytes(n.pid) / 2 ** 20)),
+      // Each connected device is one open file of its node (20,000 a process here): before and after.
+      serverOpenFilesBefore: filesBefore, serverOpenFiles: nodes.map((n) => openFds(n.pid)), loadAverage: loadavg().map(r1),
+    };
     log(`connected ${conn.ok} (failed ${conn.failed}) in ${r1(conn.seconds)} s ${conn.errors.join('; ')}`);
     if (conn.failed > 0 || fatalError) throw new Error(`devices failed to connect: ${conn.errors.join('; ')} ${fatalError ?? ''}`);
     await sleep(1000);
