@@ -4,10 +4,12 @@
  * accounting, histograms, SVG charts):
  *
  *   npm run build
- *   node --import tsx bench/inbox/run.ts --devices 1000000 --connected 36000 --nodes 2 [--peers sql,mqtt]
+ *   node --import tsx bench/inbox/run.ts --devices 1000000 --connected 100000 --nodes 6 --peers none
  *
- * 1. Two (--nodes) `brigade serve --apps inbox` processes on one redis-server; N devices registered
- *    through the bulk route (POST /api/inbox/devices/bulk, 10,000 a request).
+ * 1. --nodes `brigade serve --apps inbox` processes on one redis-server; N devices registered
+ *    through the bulk route (POST /api/inbox/devices/bulk, 10,000 a request). Each connected device
+ *    is an open file of its node, and a process may hold 20,000 here: 100,000 connected needs six
+ *    nodes (and six device processes), two hold at most 36,000.
  * 2. Server RAM: node 0 runs with --inspect; through the inspector the bench forces a full GC and
  *    reads process.memoryUsage() (heapUsed + arrayBuffers) before and after the devices, and before
  *    and after L live messages. Per device and per message = the difference / the count.
@@ -15,8 +17,9 @@
  *    sync; K messages are published to each of two five-clause expressions matching about half; for
  *    each, the time after the publish until 50 / 99 / 100 % of the matching connected devices hold
  *    it, and deliveries per server CPU-second (both nodes and redis-server).
- * 4. Storm: every device disconnects, one message goes to `all`, and the devices reconnect at
- *    --storm-rate per second with the cursor they had; per device, connect → first message.
+ * 4. Storm, once per --storm-rate given: every device disconnects, one message goes to `all`, and
+ *    the devices reconnect at that rate with the cursor just before it; per device, connect → first
+ *    message, and whether it got anything at or before its cursor.
  * 5. Peers, same devices (--peer-connected of them, the first ones) and the same messages, after
  *    Brigade is stopped: the seed's first design (bench/peers/inbox-sql.ts: SQLite, recipients by
  *    a SQL WHERE at publish) and Debian's mosquitto (QoS 1, persistent sessions, one topic per
@@ -116,7 +119,7 @@ function parse(argv: string[]): Options {
   }
   if (o.connected > o.devices) throw new Error('--connected is more than --devices');
   if (o.connected > o.nodes * PER_PROCESS) {
-    throw new Error(`${o.connected} connected devices need ${Math.ceil(o.connected / PER_PROCESS)} server processes at ${PER_PROCESS} sockets each (20,000 open files per process); --nodes is ${o.nodes}`);
+    throw new Error(`${o.connected} connected devices need ${Math.ceil(o.connected / PER_PROCESS)} server processes at ${PER_PROCESS} sockets each (20,000 open files per process; the rest for Redis, the listener, the inspector); --nodes is ${o.nodes}`);
   }
   if (o.peerConnected < 0) o.peerConnected = Math.min(o.connected, PER_PROCESS);
   if (o.peerConnected > o.devices) throw new Error('--peer-connected is more than --devices');
@@ -134,10 +137,18 @@ const children: ChildProcess[] = [];
 /** A worker or server that died: the run stops waiting and fails. */
 let fatalError: string | null = null;
 
-async function stop(p: ChildProcess): Promise<void> {
+async function stop(p: ChildProcess, graceMs = 15_000): Promise<void> {
   if (exited(p) || !p.pid) return;
   try { process.kill(p.pid, 'SIGTERM'); } catch { /* gone */ }
-  if (!(await waitExit(p, 15_000))) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } await waitExit(p, 2000); }
+  if (!(await waitExit(p, graceMs))) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } await waitExit(p, 2000); }
+}
+
+/**
+ * Stops every server this run started, all at once (by PID), each killed if it has not exited
+ * after `graceMs`: an interrupted run (a `timeout`'s SIGTERM, Ctrl-C) must not leave a node behind.
+ */
+function stopAll(graceMs: number): Promise<void> {
+  return Promise.all([...children].reverse().map((c) => stop(c, graceMs))).then(() => undefined);
 }
 
 /** Spawns a server and resolves once a line of its output matches. */
@@ -386,7 +397,7 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
       log(`${sig}: stopping what this run started`);
-      void Promise.all(allWorkers.map((x) => x.stop())).then(async () => { for (const c of [...children].reverse()) await stop(c); process.exit(130); });
+      void Promise.all([...allWorkers.map((x) => x.stop()), stopAll(3000)]).then(() => process.exit(130));
     });
   }
   const dirs: string[] = [];
@@ -635,7 +646,7 @@ async function main(): Promise<void> {
     log(`FAILED: ${result.error}`);
   } finally {
     await Promise.all(allWorkers.map((x) => x.stop()));
-    for (const c of children.reverse()) await stop(c);
+    await stopAll(15_000);
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
   result.finishedAt = new Date().toISOString();
