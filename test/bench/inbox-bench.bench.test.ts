@@ -73,3 +73,20 @@ test('inbox bench: a tiny run completes with every part of its report', { timeou
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('inbox bench: sizes the open-file cap cannot hold and bad storm rates are refused before anything starts', { timeout: 60_000 }, async () => {
+  const run = (args: string[]) => new Promise<{ code: number | null; output: string }>((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/inbox/run.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout!.on('data', (d: Buffer) => { out += d; });
+    p.stderr!.on('data', (d: Buffer) => { out += d; });
+    p.once('exit', (c) => resolve({ code: c, output: out }));
+  });
+  // 100,000 connected: five nodes cannot hold them at 18,000 sockets a process; six is the fewest.
+  const five = await run(['--devices', '100000', '--connected', '100000', '--nodes', '5']);
+  assert.notEqual(five.code, 0);
+  assert.match(five.output, /100000 connected devices need 6 server processes/);
+  const storm = await run(['--storm-rate', '1000,fast']);
+  assert.notEqual(storm.code, 0);
+  assert.match(storm.output, /--storm-rate: whole numbers/);
+});
