@@ -68,7 +68,7 @@ export interface MessageReport {
 export type FromDeviceWorker =
   | { t: 'connected'; ok: number; failed: number; retries: number; errors: string[]; seconds: number; epoch: number; head: number; handshake: HistogramJson }
   /** firstMessage: per device, its connect → its first message, ms (a storm's figure). */
-  | { t: 'report'; messages: MessageReport[]; firstMessage: HistogramJson; closed: number; errors: string[] }
+  | { t: 'report'; messages: MessageReport[]; firstMessage: HistogramJson; otherMessages: number; closed: number; errors: string[] }
   | { t: 'disconnected' }
   | { t: 'error'; message: string };
 
@@ -245,9 +245,10 @@ async function connectAll(s: ConnectSpec): Promise<void> {
       const startedMs = nowMs();
       let tries = 0;
       // A connection refused or reset before it was open (a full accept queue, a source port still
-      // in use) is tried again, as a device would, up to 3 times; its time counts from the first try.
+      // in use), or a handshake not done in 30 s (a machine busier than the servers can keep up
+      // with), is tried again, as a device would, up to 3 times; its time counts from the first try.
       const attempt = (err: string | null, pos?: [number, number]) => {
-        if (err && !devices[k].open && tries < 3 && /ECONNRESET|ECONNREFUSED|EADDRINUSE|closed before the handshake/.test(err)) {
+        if (err && !devices[k].open && tries < 3 && /ECONNRESET|ECONNREFUSED|EADDRINUSE|closed before the handshake|handshake timed out/.test(err)) {
           tries++;
           retries++;
           setTimeout(() => { devices[k] = open(k, attempt); devices[k].startedMs = startedMs; }, 50 * tries);
@@ -297,7 +298,12 @@ function report(messages: { id: string; to: string }[]): void {
   });
   const firstMessage = new Histogram();
   for (const d of devices) if (d.firstMessageMs > 0) firstMessage.record(d.firstMessageMs - d.startedMs);
-  send({ t: 'report', messages: out, firstMessage: firstMessage.toJSON(), closed, errors: errors.splice(0) });
+  // Devices (since their last connect) that hold a message not asked about: in a storm, one at or
+  // before the cursor they reconnected with (each reconnect starts a fresh record).
+  const asked = new Set(messages.map((m) => m.id));
+  let otherMessages = 0;
+  for (const d of devices) for (const id of d.got.keys()) if (!asked.has(id)) { otherMessages++; break; }
+  send({ t: 'report', messages: out, firstMessage: firstMessage.toJSON(), otherMessages, closed, errors: errors.splice(0) });
 }
 
 process.on('message', (m: ToDeviceWorker) => {

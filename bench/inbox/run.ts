@@ -4,10 +4,12 @@
  * accounting, histograms, SVG charts):
  *
  *   npm run build
- *   node --import tsx bench/inbox/run.ts --devices 1000000 --connected 36000 --nodes 2 [--peers sql,mqtt]
+ *   node --import tsx bench/inbox/run.ts --devices 1000000 --connected 100000 --nodes 6 --peers none
  *
- * 1. Two (--nodes) `brigade serve --apps inbox` processes on one redis-server; N devices registered
- *    through the bulk route (POST /api/inbox/devices/bulk, 10,000 a request).
+ * 1. --nodes `brigade serve --apps inbox` processes on one redis-server; N devices registered
+ *    through the bulk route (POST /api/inbox/devices/bulk, 10,000 a request). Each connected device
+ *    is an open file of its node, and a process may hold 20,000 here: 100,000 connected needs six
+ *    nodes (and six device processes), two hold at most 36,000.
  * 2. Server RAM: node 0 runs with --inspect; through the inspector the bench forces a full GC and
  *    reads process.memoryUsage() (heapUsed + arrayBuffers) before and after the devices, and before
  *    and after L live messages. Per device and per message = the difference / the count.
@@ -15,8 +17,9 @@
  *    sync; K messages are published to each of two five-clause expressions matching about half; for
  *    each, the time after the publish until 50 / 99 / 100 % of the matching connected devices hold
  *    it, and deliveries per server CPU-second (both nodes and redis-server).
- * 4. Storm: every device disconnects, one message goes to `all`, and the devices reconnect at
- *    --storm-rate per second with the cursor they had; per device, connect → first message.
+ * 4. Storm, once per --storm-rate given: every device disconnects, one message goes to `all`, and
+ *    the devices reconnect at that rate with the cursor just before it; per device, connect → first
+ *    message, and whether it got anything at or before its cursor.
  * 5. Peers, same devices (--peer-connected of them, the first ones) and the same messages, after
  *    Brigade is stopped: the seed's first design (bench/peers/inbox-sql.ts: SQLite, recipients by
  *    a SQL WHERE at publish) and Debian's mosquitto (QoS 1, persistent sessions, one topic per
@@ -28,7 +31,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
@@ -37,7 +40,7 @@ import { freePort, waitExit, exited } from '../../src/sim/child.ts';
 import { Histogram, type LatencySummary } from '../../src/sim/histogram.ts';
 import { onLines, shippedNodeFlags, startBrigade } from '../../src/sim/listening.ts';
 import { simFetch } from '../../src/sim/loopback-fetch.ts';
-import { cpuSeconds, machineBusySeconds, machineInfo, nowMs, rssBytes } from '../../src/sim/proc.ts';
+import { cpuSeconds, machineBusySeconds, machineInfo, nowMs, openFds, rssBytes } from '../../src/sim/proc.ts';
 import { startWorker, type Worker } from '../../src/sim/workers.ts';
 import { panelSvg } from '../../src/sim/svg.ts';
 import { scrapeMetrics } from '../../src/sim/prom.ts';
@@ -55,7 +58,8 @@ const usage = `usage: node --import tsx bench/inbox/run.ts [options]   (npm run 
   --nodes K            brigade serve processes on one redis-server                  default 2
   --messages K         messages per expression in the fan-out                       default 3
   --live-messages L    messages published for the RAM-per-message figure           default 1000 (0: skip)
-  --storm-rate R       storm connects per second (all workers together; 0: skip)   default 10000
+  --storm-rate R[,R2]  storm connects per second (all workers together; 0: skip); a list runs one storm
+                       per rate, in that order                                      default 10000
   --peers LIST         sql,mqtt or none                                             default sql,mqtt
   --peer-connected P   connected devices for the peers (at most ${PER_PROCESS}; mosquitto is one process)  default min(M, ${PER_PROCESS})
   --peer-messages K    messages per peer                                            default 3
@@ -71,7 +75,7 @@ const usage = `usage: node --import tsx bench/inbox/run.ts [options]   (npm run 
   --svg FILE           also draw the chart there`;
 
 interface Options {
-  devices: number; connected: number; nodes: number; messages: number; liveMessages: number; stormRate: number;
+  devices: number; connected: number; nodes: number; messages: number; liveMessages: number; stormRates: number[];
   peers: ('sql' | 'mqtt')[]; peerConnected: number; peerMessages: number; seed: number; sqlDb: string; ram: boolean; out: string; svg: string;
   warmup: number;
   leaseMs: number;
@@ -79,7 +83,7 @@ interface Options {
 
 function parse(argv: string[]): Options {
   const o: Options = {
-    devices: 100_000, connected: 10_000, nodes: 2, messages: 3, liveMessages: 1000, stormRate: 10_000,
+    devices: 100_000, connected: 10_000, nodes: 2, messages: 3, liveMessages: 1000, stormRates: [10_000],
     peers: ['sql', 'mqtt'], peerConnected: -1, peerMessages: 3, seed: 1, sqlDb: '', ram: true, out: join(ROOT, 'bench', 'results'), svg: '',
     warmup: 0, leaseMs: 60_000,
   };
@@ -93,7 +97,12 @@ function parse(argv: string[]): Options {
       case '--nodes': o.nodes = int(1, 12); break;
       case '--messages': o.messages = int(1, 100); break;
       case '--live-messages': o.liveMessages = int(0, 100_000); break;
-      case '--storm-rate': o.stormRate = int(0, 100_000); break;
+      case '--storm-rate': {
+        const list = v().split(',').map(Number);
+        if (list.some((n) => !Number.isInteger(n) || n < 0 || n > 100_000)) throw new Error('--storm-rate: whole numbers from 0 to 100000, comma-separated');
+        o.stormRates = list.filter((n) => n > 0);
+        break;
+      }
       case '--peers': { const p = v(); o.peers = p === 'none' ? [] : p.split(',') as Options['peers']; if (o.peers.some((x) => x !== 'sql' && x !== 'mqtt')) throw new Error('--peers: sql, mqtt or none'); break; }
       case '--peer-connected': o.peerConnected = int(1, PER_PROCESS); break;
       case '--peer-messages': o.peerMessages = int(1, 100); break;
@@ -110,7 +119,7 @@ function parse(argv: string[]): Options {
   }
   if (o.connected > o.devices) throw new Error('--connected is more than --devices');
   if (o.connected > o.nodes * PER_PROCESS) {
-    throw new Error(`${o.connected} connected devices need ${Math.ceil(o.connected / PER_PROCESS)} server processes at ${PER_PROCESS} sockets each (20,000 open files per process); --nodes is ${o.nodes}`);
+    throw new Error(`${o.connected} connected devices need ${Math.ceil(o.connected / PER_PROCESS)} server processes at ${PER_PROCESS} sockets each (20,000 open files per process; the rest for Redis, the listener, the inspector); --nodes is ${o.nodes}`);
   }
   if (o.peerConnected < 0) o.peerConnected = Math.min(o.connected, PER_PROCESS);
   if (o.peerConnected > o.devices) throw new Error('--peer-connected is more than --devices');
@@ -128,10 +137,18 @@ const children: ChildProcess[] = [];
 /** A worker or server that died: the run stops waiting and fails. */
 let fatalError: string | null = null;
 
-async function stop(p: ChildProcess): Promise<void> {
+async function stop(p: ChildProcess, graceMs = 15_000): Promise<void> {
   if (exited(p) || !p.pid) return;
   try { process.kill(p.pid, 'SIGTERM'); } catch { /* gone */ }
-  if (!(await waitExit(p, 15_000))) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } await waitExit(p, 2000); }
+  if (!(await waitExit(p, graceMs))) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } await waitExit(p, 2000); }
+}
+
+/**
+ * Stops every server this run started, all at once (by PID), each killed if it has not exited
+ * after `graceMs`: an interrupted run (a `timeout`'s SIGTERM, Ctrl-C) must not leave a node behind.
+ */
+function stopAll(graceMs: number): Promise<void> {
+  return Promise.all([...children].reverse().map((c) => stop(c, graceMs))).then(() => undefined);
 }
 
 /** Spawns a server and resolves once a line of its output matches. */
@@ -167,7 +184,9 @@ const cpuOf = (pids: number[]) => pids.reduce((s, p) => s + (cpuSeconds(p) || 0)
 
 // ---- the inspector: forced GC and memoryUsage of node 0 -----------------------------------------
 
-async function inspector(port: number): Promise<{ memory(): Promise<{ heapUsed: number; arrayBuffers: number; external: number; rss: number }>; close(): void }> {
+interface LargeArray { bufferBytes: number; views: number; viewBytes: number; types: Record<string, number> }
+
+async function inspector(port: number): Promise<{ memory(): Promise<{ heapUsed: number; arrayBuffers: number; external: number; rss: number }>; largeArrays(): Promise<LargeArray[]>; close(): void }> {
   const list = await (await simFetch(`http://127.0.0.1:${port}/json/list`)).json() as { webSocketDebuggerUrl: string }[];
   const ws = new WebSocket(list[0].webSocketDebuggerUrl);
   await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
@@ -190,6 +209,31 @@ async function inspector(port: number): Promise<{ memory(): Promise<{ heapUsed: 
       await call('HeapProfiler.collectGarbage');
       const r = await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
       return JSON.parse(r.result.value);
+    },
+    /**
+     * Where the array-buffer bytes are: every buffer over 64 KiB that a live typed array or Buffer
+     * views (the inspector's queryObjects on the typed arrays' common prototype), largest first,
+     * with how many views hold it and how many of its bytes they cover.
+     */
+    async largeArrays() {
+      const proto = await call('Runtime.evaluate', { expression: 'Object.getPrototypeOf(Int32Array.prototype)' });
+      const found = await call('Runtime.queryObjects', { prototypeObjectId: proto.result.objectId });
+      const r = await call('Runtime.callFunctionOn', {
+        objectId: found.objects.objectId, returnByValue: true,
+        functionDeclaration: `function () {
+          const by = new Map();
+          for (const a of this) {
+            let b; try { b = a.buffer; } catch { continue; }
+            if (!b || b.byteLength <= 65536) continue;
+            let e = by.get(b);
+            if (!e) { e = { bufferBytes: b.byteLength, views: 0, viewBytes: 0, types: {} }; by.set(b, e); }
+            e.views++; e.viewBytes += a.byteLength; e.types[a.constructor.name] = (e.types[a.constructor.name] || 0) + 1;
+          }
+          return [...by.values()].sort((x, y) => y.bufferBytes - x.bufferBytes).slice(0, 30);
+        }`,
+      });
+      if (!Array.isArray(r.result?.value)) throw new Error(`queryObjects: ${JSON.stringify(r).slice(0, 300)}`);
+      return r.result.value as LargeArray[];
     },
     close: () => ws.close(),
   };
@@ -237,18 +281,19 @@ async function connectDevices(
   };
 }
 
-interface Merged { expected: number; received: number; unexpected: number; duplicates: number; times: number[]; firstMessage: Histogram; closed: number; errors: string[] }
+interface Merged { expected: number; received: number; unexpected: number; duplicates: number; times: number[]; firstMessage: Histogram; otherMessages: number; closed: number; errors: string[] }
 
 async function collect(workers: DeviceWorker[], messages: { id: string; to: string }[]): Promise<Merged[]> {
   const replies = await Promise.all(workers.map((w) => w.ask({ t: 'report', messages }, 'report', 120_000)));
   return messages.map((_m, i) => {
-    const out: Merged = { expected: 0, received: 0, unexpected: 0, duplicates: 0, times: [], firstMessage: new Histogram(), closed: 0, errors: [] };
+    const out: Merged = { expected: 0, received: 0, unexpected: 0, duplicates: 0, times: [], firstMessage: new Histogram(), otherMessages: 0, closed: 0, errors: [] };
     for (const r of replies) {
       const x: MessageReport = r.messages[i];
       out.expected += x.expected; out.received += x.received; out.unexpected += x.unexpected; out.duplicates += x.duplicates;
       for (const t of x.times) out.times.push(t);
       out.firstMessage.add(r.firstMessage);
       out.closed += r.closed;
+      out.otherMessages += r.otherMessages;
       out.errors.push(...r.errors);
     }
     return out;
@@ -352,7 +397,7 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
       log(`${sig}: stopping what this run started`);
-      void Promise.all(allWorkers.map((x) => x.stop())).then(async () => { for (const c of [...children].reverse()) await stop(c); process.exit(130); });
+      void Promise.all([...allWorkers.map((x) => x.stop()), stopAll(3000)]).then(() => process.exit(130));
     });
   }
   const dirs: string[] = [];
@@ -442,14 +487,22 @@ async function main(): Promise<void> {
     };
     log(`registered in ${r1(registerSeconds)} s, on every node after ${r1(foldedSeconds)} s`);
     const memDevices = insp ? await insp.memory() : null;
+    const arraysAfterDevices = insp ? await insp.largeArrays() : null;
 
     // -- connect ---------------------------------------------------------------------------------
     const w = startWorkers(Math.max(1, Math.ceil(o.connected / PER_PROCESS)), 20, onFatal);
     allWorkers = w.workers;
     const genPids = w.workers.map((x) => x.pid);
+    const filesBefore = nodes.map((n) => openFds(n.pid));
     log(`connecting ${o.connected} devices from ${w.workers.length} processes`);
-    const conn = await connectDevices(w.workers, w.addresses, 'brigade', o.connected, wsUrls, o, { devices, identitySecret, concurrency: 500 });
-    result.connect = { ...conn, perSecond: Math.round(conn.ok / conn.seconds), serverRssMB: nodes.map((n) => r1(rssBytes(n.pid) / 2 ** 20)) };
+    // At most ~1,000 handshakes in flight over all the device processes: more only lengthens each
+    // one's wait (the servers' CPU bounds the rate), and past 30 s a handshake is tried again.
+    const conn = await connectDevices(w.workers, w.addresses, 'brigade', o.connected, wsUrls, o, { devices, identitySecret, concurrency: Math.max(100, Math.floor(1000 / w.workers.length)) });
+    result.connect = {
+      ...conn, perSecond: Math.round(conn.ok / conn.seconds), serverRssMB: nodes.map((n) => r1(rssBytes(n.pid) / 2 ** 20)),
+      // Each connected device is one open file of its node (20,000 a process here): before and after.
+      serverOpenFilesBefore: filesBefore, serverOpenFiles: nodes.map((n) => openFds(n.pid)), loadAverage: loadavg().map(r1),
+    };
     log(`connected ${conn.ok} (failed ${conn.failed}) in ${r1(conn.seconds)} s ${conn.errors.join('; ')}`);
     if (conn.failed > 0 || fatalError) throw new Error(`devices failed to connect: ${conn.errors.join('; ')} ${fatalError ?? ''}`);
     await sleep(1000);
@@ -471,25 +524,36 @@ async function main(): Promise<void> {
     result.tickIntervalMs = await Promise.all(http.map(async (base) => (await scrapeMetrics(base)).brigade_tick_interval_ms ?? null));
 
     // -- storm -----------------------------------------------------------------------------------
-    if (o.stormRate > 0) {
+    // Each storm: every device disconnects, one message goes to `all`, and they reconnect at the
+    // rate with the cursor just before it; each device must get that message and nothing at or
+    // before its cursor.
+    const storms: Record<string, unknown>[] = [];
+    for (const rate of o.stormRates) {
       await Promise.all(w.workers.map((x) => x.ask({ t: 'disconnect' }, 'disconnected', 60_000)));
       await sleep(1000);
       const before = await api(http[0], '/api/inbox/messages', { to: 'all', title: TITLE, body: BODY }) as { id: string; seq: number };
       const cursor = { epoch: conn.epoch, seq: before.seq - 1 };
       await sleep(500);
       const cpu0 = cpuOf(serverPids), t0 = nowMs();
-      log(`storm: ${o.connected} devices reconnect at ${o.stormRate}/s with cursor ${JSON.stringify(cursor)}`);
-      const storm = await connectDevices(w.workers, w.addresses, 'brigade', o.connected, wsUrls, o, { devices, identitySecret, ratePerSecond: o.stormRate, concurrency: 5000, cursor });
+      log(`storm: ${o.connected} devices reconnect at ${rate}/s with cursor ${JSON.stringify(cursor)}`);
+      const storm = await connectDevices(w.workers, w.addresses, 'brigade', o.connected, wsUrls, o, { devices, identitySecret, ratePerSecond: rate, concurrency: 5000, cursor });
       const x = await waitDelivered(w.workers, { id: before.id, to: 'all' }, 30_000);
       const seconds = (nowMs() - t0) / 1000;
-      result.storm = {
-        devices: o.connected, askedPerSecond: o.stormRate, connected: storm.ok, failed: storm.failed, retries: storm.retries, connectSeconds: r3(storm.seconds),
+      const serverCpuSeconds = cpuOf(serverPids) - cpu0;
+      const s = {
+        devices: o.connected, askedPerSecond: rate, connected: storm.ok, failed: storm.failed, retries: storm.retries, connectSeconds: r3(storm.seconds),
         achievedPerSecond: Math.round(storm.ok / storm.seconds), withFirstMessage: x.received, unexpectedMessages: x.unexpected,
-        connectToFirstMessageMs: x.firstMessage.summary(), handshakeMs: storm.handshakeMs, serverCpuSeconds: r3(cpuOf(serverPids) - cpu0), windowSeconds: r3(seconds),
+        // Devices that got a message at or before their cursor (a resync the cursor should have prevented).
+        devicesWithOlderMessages: x.otherMessages, duplicates: x.duplicates,
+        connectToFirstMessageMs: x.firstMessage.summary(), handshakeMs: storm.handshakeMs, serverCpuSeconds: r3(serverCpuSeconds), windowSeconds: r3(seconds),
+        serverCpuMicrosecondsPerReconnect: storm.ok ? Math.round((serverCpuSeconds * 1e6) / storm.ok) : null,
+        loadAverage: loadavg().map(r1),
         errors: storm.errors,
       };
-      log(`storm: ${storm.ok} in ${r1(storm.seconds)} s (${Math.round(storm.ok / storm.seconds)}/s), first message p50 ${x.firstMessage.summary().p50} p99 ${x.firstMessage.summary().p99} ms`);
+      storms.push(s);
+      log(`storm: ${storm.ok} in ${r1(storm.seconds)} s (${s.achievedPerSecond}/s), first message p50 ${s.connectToFirstMessageMs.p50} p99 ${s.connectToFirstMessageMs.p99} ms, ${x.otherMessages} with older messages`);
     }
+    if (storms.length) result.storms = storms;
 
     // -- RAM per live message ----------------------------------------------------------------------
     if (insp && memBase && memDevices) {
@@ -512,6 +576,7 @@ async function main(): Promise<void> {
         perLiveMessageBytes: o.liveMessages ? Math.round((used(memMessages1) - used(memMessages0)) / o.liveMessages) : null,
         messageBytesOnTheWire: JSON.stringify({ to: 'group:nobody', title: TITLE, body: BODY }).length,
         rssAfterDevicesMB: r1(memDevices.rss / 2 ** 20),
+        largeArraysAfterDevices: arraysAfterDevices,
       };
       log(`RAM: ${JSON.stringify(result.ram)}`);
       insp.close();
@@ -581,7 +646,7 @@ async function main(): Promise<void> {
     log(`FAILED: ${result.error}`);
   } finally {
     await Promise.all(allWorkers.map((x) => x.stop()));
-    for (const c of children.reverse()) await stop(c);
+    await stopAll(15_000);
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
   result.finishedAt = new Date().toISOString();
@@ -605,7 +670,9 @@ function summary(r: Record<string, any>): string {
     out.push(`${d.target}: ${fmt(d.deliveries)} deliveries to ${fmt(d.connected)} connected devices, ${d.serverCpuSeconds} server CPU-s → ${fmt(d.deliveriesPerServerCpuSecond)} per server CPU-second`);
     for (const m of d.messages) out.push(`  ${m.expression}: ${fmt(m.received)}/${fmt(m.expected)}, 50% ${fmt(m.p50Ms)} ms, 99% ${fmt(m.p99Ms)} ms, 100% ${fmt(m.p100Ms)} ms${m.unexpected ? `, ${m.unexpected} unexpected` : ''}${m.duplicates ? `, ${m.duplicates} duplicates` : ''}`);
   }
-  if (r.storm) out.push(`storm: ${fmt(r.storm.connected)} at ${fmt(r.storm.achievedPerSecond)}/s (asked ${fmt(r.storm.askedPerSecond)}); connect → first message p50 ${r.storm.connectToFirstMessageMs.p50} p99 ${r.storm.connectToFirstMessageMs.p99} max ${r.storm.connectToFirstMessageMs.max} ms`);
+  for (const s of r.storms ?? []) {
+    out.push(`storm: ${fmt(s.connected)} at ${fmt(s.achievedPerSecond)}/s (asked ${fmt(s.askedPerSecond)}), ${fmt(s.serverCpuMicrosecondsPerReconnect)} µs of server CPU each; connect → first message p50 ${s.connectToFirstMessageMs.p50} p99 ${s.connectToFirstMessageMs.p99} max ${s.connectToFirstMessageMs.max} ms; ${fmt(s.withFirstMessage)} got it, ${s.devicesWithOlderMessages} got an older one`);
+  }
   if (r.ratios) out.push(`Brigade / peer, deliveries per server CPU-second: ${JSON.stringify(r.ratios)}`);
   if (r.error) out.push(`ERROR: ${r.error}`);
   return out.join('\n');

@@ -2,7 +2,7 @@
  * The inbox benchmark's harness works end to end (bench/inbox/run.ts) at a tiny size: two Brigade
  * nodes on a real redis-server, devices registered through the bulk route, connected from a
  * device process, two messages that reach exactly their matching devices, the RAM figures read
- * through the inspector, a reconnect storm with cursors, and both peers (the SQLite WHERE server
+ * through the inspector, two reconnect storms with cursors (one per rate asked), and both peers (the SQLite WHERE server
  * and a real mosquitto) delivering to the same devices, each after one warm-up message per
  * expression that is not counted. A harness check: no figure is compared with a threshold.
  */
@@ -19,7 +19,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 test('inbox bench: a tiny run completes with every part of its report', { timeout: 240_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'inbox-bench-smoke-'));
   try {
-    const args = ['--devices', '400', '--connected', '80', '--messages', '1', '--live-messages', '20', '--storm-rate', '400',
+    const args = ['--devices', '400', '--connected', '80', '--messages', '1', '--live-messages', '20', '--storm-rate', '400,200',
       '--peer-connected', '80', '--peer-messages', '1', '--warmup', '1', '--lease-ms', '3000', '--out', dir, '--svg', join(dir, 'chart.svg'), '--sql-db', join(dir, 'peer.db')];
     const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
       const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/inbox/run.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -37,6 +37,8 @@ test('inbox bench: a tiny run completes with every part of its report', { timeou
     assert.equal(r.options.leaseMs, 3000, 'the liveness window both peers ran with');
     assert.equal(r.connect.ok, 80);
     assert.ok(r.ram.perDeviceBytes > 0 && r.ram.perLiveMessageBytes > 0, JSON.stringify(r.ram));
+    // Where the array-buffer bytes are: the device store's columns and pool are among the large buffers.
+    assert.ok(Array.isArray(r.ram.largeArraysAfterDevices), JSON.stringify(r.ram));
     const check = (d: any, expressions: string[]) => {
       assert.deepEqual(d.messages.map((m: any) => m.expression), expressions);
       for (const m of d.messages) {
@@ -50,9 +52,16 @@ test('inbox bench: a tiny run completes with every part of its report', { timeou
       assert.ok(d.serverCpuSeconds >= 0);
     };
     check(r.fanout, ['groups', 'mixed']);
-    assert.equal(r.storm.connected, 80);
-    assert.equal(r.storm.withFirstMessage, 80, 'every reconnecting device got the message after its cursor');
-    assert.equal(r.storm.connectToFirstMessageMs.samples, 80);
+    // One storm per rate asked, in that order.
+    assert.deepEqual(r.storms.map((s: any) => s.askedPerSecond), [400, 200]);
+    for (const s of r.storms) {
+      assert.equal(s.connected, 80);
+      assert.equal(s.withFirstMessage, 80, 'every reconnecting device got the message after its cursor');
+      assert.equal(s.devicesWithOlderMessages, 0, 'no device got a message at or before its cursor');
+      assert.equal(s.duplicates, 0);
+      assert.equal(s.connectToFirstMessageMs.samples, 80);
+      assert.ok(s.serverCpuMicrosecondsPerReconnect > 0);
+    }
     assert.deepEqual(r.peers.map((p: any) => p.target), ['sql', 'mqtt']);
     check(r.peers[0], ['groups', 'mixed']);
     check(r.peers[1], ['groups']);
@@ -63,4 +72,21 @@ test('inbox bench: a tiny run completes with every part of its report', { timeou
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('inbox bench: sizes the open-file cap cannot hold and bad storm rates are refused before anything starts', { timeout: 60_000 }, async () => {
+  const run = (args: string[]) => new Promise<{ code: number | null; output: string }>((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/inbox/run.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout!.on('data', (d: Buffer) => { out += d; });
+    p.stderr!.on('data', (d: Buffer) => { out += d; });
+    p.once('exit', (c) => resolve({ code: c, output: out }));
+  });
+  // 100,000 connected: five nodes cannot hold them at 18,000 sockets a process; six is the fewest.
+  const five = await run(['--devices', '100000', '--connected', '100000', '--nodes', '5']);
+  assert.notEqual(five.code, 0);
+  assert.match(five.output, /100000 connected devices need 6 server processes/);
+  const storm = await run(['--storm-rate', '1000,fast']);
+  assert.notEqual(storm.code, 0);
+  assert.match(storm.output, /--storm-rate: whole numbers/);
 });
