@@ -124,6 +124,17 @@ export class TickClock {
   }
 
   /**
+   * The node goes idle (its last tick found nothing to do, and no tick is armed until work comes):
+   * a node with no work needs no more than tickMs, so its own need starts from there when it wakes.
+   * The peers' needs still count.
+   */
+  rest(): void {
+    this.ownMs = this.options.tickMs;
+    this.calmTicks = 0;
+    this.inForceMs = Math.min(this.options.maxTickMs, Math.max(this.ownMs, this.peersNeedMs()));
+  }
+
+  /**
    * What the other nodes say they need now, by node (this node's own entry left out), heard at
    * `atMs`: replaces what was heard before, so a node missing from it (it left, or its entry
    * expired) stops counting at once. Takes effect when the running tick ends.
