@@ -263,6 +263,7 @@ export class Hub implements CoreApi, SessionHost {
     if (!this.asleep || this.stopped || this.timer !== null || this.tickRunning !== null) return;
     this.asleep = false;
     this.schedule(this.clock.nextDue());
+    this.tickNeeds?.woke();
   }
 
   /**

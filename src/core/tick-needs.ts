@@ -13,8 +13,8 @@
  *   with hysteresis). A need change thus reaches the peers within about TICK_NEEDS_READ_MS; until
  *   then they tick on their own grid, which only delays the loaded node's batches by up to a tick.
  * - While this node's tick is asleep (it has nothing to do: hub.ts), it only re-joins, every
- *   TICK_NEED_REJOIN_MS, and reads nothing: the peers' needs matter to a tick, and the read
- *   resumes within TICK_NEEDS_READ_MS of its waking (until then the needs last read count).
+ *   TICK_NEED_REJOIN_MS, and reads nothing: the peers' needs matter to a tick, so waking reads
+ *   them at once (woke()), and every TICK_NEEDS_READ_MS after.
  * - If the engine cannot be reached, the needs last read stay in force until the tick clock
  *   forgets them (two of their intervals and a second).
  */
@@ -85,8 +85,7 @@ export class TickNeeds {
   }
 
   /**
-   * The next exchange: in readMs while the node ticks; while it is asleep, when the re-join is due
-   * (each firing checks again, so a node that wakes reads within readMs).
+   * The next exchange: in readMs while the node ticks; while it is asleep, when the re-join is due.
    */
   private arm(): void {
     if (this.stopped || this.timer !== null) return;
@@ -97,6 +96,13 @@ export class TickNeeds {
       this.exchange();
     }, waitMs);
     this.timer.unref();
+  }
+
+  /** The node's tick woke from sleep: reads the peers' needs now (they were not read while asleep). */
+  woke(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.exchange();
   }
 
   /** After each tick: tells the peers at once when this node's own need has changed. */
