@@ -262,6 +262,7 @@ export class Hub implements CoreApi, SessionHost {
   private wake(): void {
     if (!this.asleep || this.stopped || this.timer !== null || this.tickRunning !== null) return;
     this.asleep = false;
+    this.clock.wake();
     this.schedule(this.clock.nextDue());
     this.tickNeeds?.woke();
   }
