@@ -34,6 +34,8 @@ export class FanOut {
     private readonly registry: ChannelRegistry,
     private readonly snapshots: Snapshots,
     private readonly clock: Pick<TickClock, 'batchArrived'>,
+    /** A batch was queued for the next tick: the hub arms its tick if it was asleep. */
+    private readonly queued: () => void = () => {},
   ) {}
 
   /** A committed batch from the engine (or replayed after its channel's load). */
@@ -55,6 +57,7 @@ export class FanOut {
     const queued = this.queue.get(b.channel);
     if (queued) queued.push(b);
     else this.queue.set(b.channel, [b]);
+    this.queued();
     // Fanned out by this node's next tick, merged with whatever else arrives by then.
   }
 

@@ -70,6 +70,11 @@ export class Hub implements CoreApi, SessionHost {
   /** Over a shared engine with Membership: this node's tick need told to, and the peers' read from, the other nodes. */
   private readonly tickNeeds: TickNeeds | null;
   private timer: NodeJS.Timeout | null = null;
+  /**
+   * No tick is armed because the last one found nothing to do (nothing pending, nothing queued,
+   * no append in flight): the next event to append or batch to fan out arms it again (wake()).
+   */
+  private asleep = false;
   private sweepTimer: NodeJS.Timeout | null = null;
   private tickRunning: Promise<void> | null = null;
   private started = false;
@@ -96,16 +101,17 @@ export class Hub implements CoreApi, SessionHost {
       reloadFailed: (old) => this.subscriptions.stopAll(old),
     });
     this.snapshots = new Snapshots(ctx, this.registry);
-    this.fanOut = new FanOut(ctx, this.registry, this.snapshots, this.clock);
+    this.fanOut = new FanOut(ctx, this.registry, this.snapshots, this.clock, () => this.wake());
     this.publishing = new PublishPath(ctx, this.registry, this.fanOut, this.snapshots, {
       // Refused once stopped, except while the last tick (stop's flush) is still to run.
       accepting: () => !(this.stopped && this.timer === null && this.tickRunning === null),
+      pending: () => this.wake(),
     });
     this.subscriptions = new Subscriptions(ctx, this.registry, this.fanOut);
     for (const t of deps.types) this.addType(t);
     this.stats.currentTickMs = this.options.tickMs;
     this.tickNeeds = this.engine.shared && hasMembership(this.engine)
-      ? new TickNeeds(this.engine, this.nodeId, this.clock, this.logger)
+      ? new TickNeeds(this.engine, this.nodeId, this.clock, this.logger, undefined, () => !this.asleep)
       : null;
     this.engine.onBatch((b) => this.fanOut.onBatch(b));
   }
@@ -140,6 +146,7 @@ export class Hub implements CoreApi, SessionHost {
   /** Stops ticking after flushing every pending event (acknowledged or refused). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.asleep = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
@@ -222,11 +229,42 @@ export class Hub implements CoreApi, SessionHost {
         return 0;
       }).then((took) => {
         this.tickRunning = null;
-        this.schedule(this.clock.end(took));
+        const next = this.clock.end(took);
+        if (this.idle()) {
+          // Nothing to append, fan out or wait for: no timer until something arrives (wake()).
+          this.asleep = true;
+          this.clock.rest();
+        } else {
+          this.schedule(next);
+        }
         this.stats.currentTickMs = this.clock.intervalMs;
         this.tickNeeds?.tickEnded();
       });
     }, Math.max(0, due - this.clock.now()));
+  }
+
+  /** False while the tick sleeps (nothing to do, no timer armed) until work arrives. */
+  get ticking(): boolean {
+    return !this.asleep;
+  }
+
+  /** True when a tick would have nothing to do: no pending event, no batch queued or held back. */
+  private idle(): boolean {
+    return !this.publishing.hasPending() && !this.fanOut.hasQueued() && !this.fanOut.holding;
+  }
+
+  /**
+   * Work arrived (an event queued for appending, a committed batch for the fan-out): arms the tick
+   * at the next grid point if it was asleep, so the work waits at most one interval, as with an
+   * always-running tick. An idle node so wakes for nothing (docs/benchmarks-inbox.md, "An idle
+   * node").
+   */
+  private wake(): void {
+    if (!this.asleep || this.stopped || this.timer !== null || this.tickRunning !== null) return;
+    this.asleep = false;
+    this.clock.wake();
+    this.schedule(this.clock.nextDue());
+    this.tickNeeds?.woke();
   }
 
   /**

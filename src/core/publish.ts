@@ -33,6 +33,8 @@ export interface PublishingSession {
 export interface PublishHost {
   /** False once the node has stopped and its last tick ran: new events are refused. */
   accepting(): boolean;
+  /** An event of a logged channel was queued for the tick: the hub arms its tick if it was asleep. */
+  pending(): void;
 }
 
 /**
@@ -201,9 +203,16 @@ export class PublishPath {
       let set = this.ephemeralDirty.get(interval);
       if (!set) this.ephemeralDirty.set(interval, (set = new Set()));
       set.add(ch);
+      this.ephemeralTimers.get(interval)?.wake();
     } else {
       this.dirty.add(ch);
+      this.host.pending();
     }
+  }
+
+  /** True while a logged channel has events waiting for the core's tick. */
+  hasPending(): boolean {
+    return this.dirty.size > 0;
   }
 
   /** True while `ch` has events waiting for a tick (logged or ephemeral). */
@@ -222,9 +231,12 @@ export class PublishPath {
     if (!type.ephemeral) return;
     const interval = this.ephemeralInterval(type);
     if (this.ephemeralTimers.has(interval)) return;
-    this.ephemeralTimers.set(interval, everyOnGrid(interval, () => this.flushEphemeral(interval), (err) => {
+    // On demand: woken by the events it numbers (enqueue), so an idle type costs no wake-ups.
+    const timer = everyOnGrid(interval, () => this.flushEphemeral(interval), (err) => {
       this.ctx.logger.error({ err: String(err), intervalMs: interval }, 'ephemeral tick failed');
-    }));
+    }, true);
+    this.ephemeralTimers.set(interval, timer);
+    if (this.ephemeralDirty.get(interval)?.size) timer.wake();
   }
 
   /** Stops the ephemeral ticks, then numbers and sends what they had waiting. */

@@ -123,6 +123,33 @@ export class TickClock {
     return this.nextDue(this.tickDueMs + this.inForceMs);
   }
 
+  /** When the node's tick went to sleep (rest()), or 0 while it ticks. */
+  private restingSince = 0;
+
+  /**
+   * The node's tick goes to sleep (its last tick found nothing to do, and no tick is armed until
+   * work comes). Its own need is kept: a node that sleeps between two busy ticks is not calm.
+   */
+  rest(atMs = this.now()): void {
+    this.restingSince = atMs;
+  }
+
+  /**
+   * The tick wakes: the intervals it slept count as calm ticks, so after CALM_TICKS of them the own
+   * need is back at tickMs (as CALM_TICKS idle ticks in a row would have brought it down), and a
+   * shorter sleep leaves it where it was.
+   */
+  wake(atMs = this.now()): void {
+    if (this.restingSince === 0) return;
+    const slept = atMs - this.restingSince;
+    this.restingSince = 0;
+    if (slept >= CALM_TICKS * this.ownMs) {
+      this.ownMs = this.options.tickMs;
+      this.calmTicks = 0;
+      this.inForceMs = Math.min(this.options.maxTickMs, Math.max(this.ownMs, this.peersNeedMs()));
+    }
+  }
+
   /**
    * What the other nodes say they need now, by node (this node's own entry left out), heard at
    * `atMs`: replaces what was heard before, so a node missing from it (it left, or its entry

@@ -12,6 +12,9 @@
  *   50 ms tick that would be 20 a second per node for a value that changes rarely (the need moves
  *   with hysteresis). A need change thus reaches the peers within about TICK_NEEDS_READ_MS; until
  *   then they tick on their own grid, which only delays the loaded node's batches by up to a tick.
+ * - While this node's tick is asleep (it has nothing to do: hub.ts), it only re-joins, every
+ *   TICK_NEED_REJOIN_MS, and reads nothing: the peers' needs matter to a tick, so waking reads
+ *   them at once (woke()), and every TICK_NEEDS_READ_MS after.
  * - If the engine cannot be reached, the needs last read stay in force until the tick clock
  *   forgets them (two of their intervals and a second).
  */
@@ -56,13 +59,17 @@ export class TickNeeds {
   private readonly timing: TickNeedsTiming;
   /** The member this node last joined as, and its need and when (clock time). */
   private said: { member: string; needMs: number; atMs: number } | null = null;
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
   /** The exchange in flight: at most one at a time, however slow the engine. */
   private running: Promise<void> | null = null;
   private stopped = true;
   private warned = false;
 
-  constructor(membership: Membership, nodeId: string, clock: TickClock, logger: Logger, timing?: Partial<TickNeedsTiming>) {
+  /**
+   * `ticking`: false while the node's tick is asleep (only the re-joins are due then); the default
+   * says always.
+   */
+  constructor(membership: Membership, nodeId: string, clock: TickClock, logger: Logger, timing?: Partial<TickNeedsTiming>, private readonly ticking: () => boolean = () => true) {
     if (/\s/.test(nodeId) || nodeId === '') throw new RangeError(`a node id must be non-empty and hold no space, got ${JSON.stringify(nodeId)}`);
     this.membership = membership;
     this.nodeId = nodeId;
@@ -74,10 +81,27 @@ export class TickNeeds {
   /** Joins now, then re-joins and reads on its own timer. */
   start(): void {
     this.stopped = false;
-    if (this.timer === null) {
-      this.timer = setInterval(() => this.exchange(), this.timing.readMs);
-      this.timer.unref();
-    }
+    this.exchange();
+  }
+
+  /**
+   * The next exchange: in readMs while the node ticks; while it is asleep, when the re-join is due.
+   */
+  private arm(): void {
+    if (this.stopped || this.timer !== null) return;
+    const rejoinIn = this.said === null ? this.timing.readMs : this.said.atMs + this.timing.rejoinMs - this.clock.now();
+    const waitMs = this.ticking() ? this.timing.readMs : Math.max(this.timing.readMs, Math.min(rejoinIn, this.timing.rejoinMs));
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.exchange();
+    }, waitMs);
+    this.timer.unref();
+  }
+
+  /** The node's tick woke from sleep: reads the peers' needs now (they were not read while asleep). */
+  woke(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
     this.exchange();
   }
 
@@ -89,7 +113,7 @@ export class TickNeeds {
   /** Stops the timer and leaves the set, so the peers stop counting this node at their next read. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.running;
     const said = this.said;
@@ -99,7 +123,7 @@ export class TickNeeds {
 
   private exchange(): void {
     if (this.stopped || this.running !== null) return;
-    this.running = this.joinAndRead().then(() => {
+    this.running = this.joinAndRead(this.ticking()).then(() => {
       this.warned = false;
     }, (err: unknown) => {
       if (this.warned) return;
@@ -107,10 +131,11 @@ export class TickNeeds {
       this.logger.warn({ err: String(err) }, 'telling or reading the nodes\' tick needs failed; retrying');
     }).finally(() => {
       this.running = null;
+      this.arm();
     });
   }
 
-  private async joinAndRead(): Promise<void> {
+  private async joinAndRead(read: boolean): Promise<void> {
     const needMs = Math.round(this.clock.ownNeedMs);
     const now = this.clock.now();
     const said = this.said;
@@ -125,6 +150,7 @@ export class TickNeeds {
       this.said = { member, needMs, atMs: now };
       if (said !== null && said.member !== member) await this.membership.leave(TICK_NEEDS_SET, said.member);
     }
+    if (!read) return;
     const members = await this.membership.members(TICK_NEEDS_SET);
     const needs = new Map<string, number>();
     for (const m of members) {

@@ -107,12 +107,15 @@ export function acceptLeanUpgrade(req: IncomingMessage, socket: Duplex, head: Bu
   // Like ws without handleProtocols: the first subprotocol the client offers is accepted.
   const offered = req.headers['sec-websocket-protocol'];
   const protocol = typeof offered === 'string' ? offered.split(',')[0].trim() : '';
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n`
-    + (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : '') + '\r\n');
   const net = socket as Partial<Socket>;
   net.setTimeout?.(0);
   net.setNoDelay?.(true);
-  return new LeanSocket(socket, head, options);
+  const lean = new LeanSocket(socket, head, options);
+  // Through the socket's own write: one write(2) on the descriptor when it can, not the stream's
+  // write request and callbacks (a reconnect storm's profile showed them per upgrade).
+  lean.write(Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n`
+    + (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : '') + '\r\n', 'latin1'));
+  return lean;
 }
 
 const enum State { OPEN, CLOSING, CLOSED }

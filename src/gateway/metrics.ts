@@ -3,6 +3,7 @@
  * scrape time, so the hot path never touches a metrics library.
  */
 import { readdir } from 'node:fs/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import client from 'prom-client';
 import { pollingCounter, RateWindow } from '../util/metrics.ts';
 export { pollingCounter, RateWindow } from '../util/metrics.ts';
@@ -17,7 +18,9 @@ export interface GatewayMetrics {
 export function createMetrics(stats: CoreStats, labels: Record<string, string> = {}, maxBufferedBytes: () => number = () => 0): GatewayMetrics {
   const registry = new client.Registry();
   registry.setDefaultLabels(labels);
-  client.collectDefaultMetrics({ register: registry, prefix: 'brigade_process_' });
+  // Its own event-loop histogram times a timer every eventLoopMonitoringPrecision ms: pushed out of
+  // reach (2^31 - 1 ms); eventLoopLagGauges() below replaces its lag figures.
+  client.collectDefaultMetrics({ register: registry, prefix: 'brigade_process_', eventLoopMonitoringPrecision: 2 ** 31 - 1 });
   // prom-client reads these synchronously, and each costs one step per open socket: with 15,000
   // connections a scrape blocked the event loop for 35-50 ms (a tick's fan-out waited behind it;
   // over Redis that made ticks miss their grid point). Handles and requests are dropped (the
@@ -26,6 +29,7 @@ export function createMetrics(stats: CoreStats, labels: Record<string, string> =
     'nodejs_active_requests', 'nodejs_active_requests_total', 'nodejs_active_resources', 'nodejs_active_resources_total']) {
     if (registry.getSingleMetric(`brigade_process_${name}`)) registry.removeSingleMetric(`brigade_process_${name}`);
   }
+  eventLoopLagGauges(registry);
   if (process.platform === 'linux') {
     new client.Gauge({
       name: 'brigade_process_process_open_fds', help: 'Number of open file descriptors.', registers: [registry],
@@ -90,4 +94,43 @@ export function createMetrics(stats: CoreStats, labels: Record<string, string> =
     registry,
     observer: { tick: (ms) => tick.observe(ms / 1000), batch: (n) => batch.observe(n) },
   };
+}
+
+/** How often the event-loop lag is sampled, ms: one timer wake-up per sample, idle or not. */
+export const LAG_SAMPLE_MS = 1000;
+const LAG_NAMES = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'] as const;
+
+/**
+ * `brigade_process_nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds`, in place of
+ * prom-client's: its histogram times a timer every 10 ms (`eventLoopMonitoringPrecision`), 100
+ * wake-ups a second that were most of an idle node's CPU (docs/benchmarks-inbox.md, "An idle
+ * node"). This one samples every LAG_SAMPLE_MS and reports how late each sample came, the
+ * interval taken out (prom-client's figures include its 10 ms interval), so 0 means on time. A
+ * stall shows when it covers a sample's instant: every stall of a second or more, shorter ones in
+ * proportion to their length. Reset at each scrape, as prom-client's is.
+ */
+function eventLoopLagGauges(registry: client.Registry): void {
+  for (const k of LAG_NAMES) {
+    const name = `brigade_process_nodejs_eventloop_lag_${k}_seconds`;
+    if (registry.getSingleMetric(name)) registry.removeSingleMetric(name);
+  }
+  const histogram = monitorEventLoopDelay({ resolution: LAG_SAMPLE_MS });
+  histogram.enable();
+  const intervalNs = LAG_SAMPLE_MS * 1e6;
+  const lag = (ns: number) => (Number.isFinite(ns) && histogram.count > 0 ? Math.max(0, ns - intervalNs) / 1e9 : 0);
+  const read: Record<(typeof LAG_NAMES)[number], () => number> = {
+    min: () => lag(histogram.min), max: () => lag(histogram.max), mean: () => lag(histogram.mean),
+    stddev: () => (histogram.count > 1 ? histogram.stddev / 1e9 : 0),
+    p50: () => lag(histogram.percentile(50)), p90: () => lag(histogram.percentile(90)), p99: () => lag(histogram.percentile(99)),
+  };
+  for (const k of LAG_NAMES) {
+    new client.Gauge({
+      name: `brigade_process_nodejs_eventloop_lag_${k}_seconds`, help: `The ${k} of the event loop's lag, sampled every ${LAG_SAMPLE_MS} ms, seconds.`, registers: [registry],
+      collect() {
+        this.set(read[k]());
+        // The gauges are collected in this order: the last one starts the next scrape's samples.
+        if (k === 'p99') histogram.reset();
+      },
+    });
+  }
 }

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { PlaceChannelType, DEFAULT_PALETTE } from '../../src/apps/place/index.ts';
 import { Hub } from '../../src/core/index.ts';
+import { SubscribeMode, decodeServerFrame, encodeClientFrame } from '../../src/protocol/index.ts';
 import { TICK_NEEDS_SET, tickNeedMember } from '../../src/core/tick-needs.ts';
 import { RedisEngine } from '../../src/engines/index.ts';
 import { startRedis } from '../helpers/redis-server.ts';
@@ -44,12 +45,20 @@ async function nodes(options: Record<string, number>) {
   /** A second hub over the same redis, as another node would run. */
   const otherHub = (nodeId: string, otherOptions: Record<string, number>) =>
     new Hub({ engine: other, types: [placeType()], logger: quiet, nodeId, options: { publishPerSecondPerIp: 0, ...otherOptions } });
+  /**
+   * Keeps this node's tick running (an idle node's tick sleeps: hub.ts): the other node appends an
+   * edit every 20 ms, which this node fans out. Returns the stop.
+   */
+  const keepBusy = () => {
+    const timer = setInterval(() => void appendFromOther().catch(() => undefined), 20);
+    return () => clearInterval(timer);
+  };
   const close = async () => {
     await hub.stop();
     await mine.close();
     await other.close();
   };
-  return { hub, other, otherHub, appendFromOther, close };
+  return { hub, other, otherHub, appendFromOther, keepBusy, close };
 }
 
 function placeType(): PlaceChannelType {
@@ -69,10 +78,11 @@ async function until(what: string, cond: () => boolean, timeoutMs: number): Prom
 
 describe('hub over redis: the tick', () => {
   it('ticks at the longest interval another node needs, told through membership, and at its own again once that node stops', async () => {
-    const { hub, other, otherHub, close } = await nodes({ tickMs: 50, maxTickMs: 1600, fanOutGraceMs: 5 });
+    const { hub, other, otherHub, keepBusy, close } = await nodes({ tickMs: 50, maxTickMs: 1600, fanOutGraceMs: 5 });
     const slow = otherHub('slow-node', { tickMs: 400, maxTickMs: 1600, fanOutGraceMs: 5 });
+    const idle = keepBusy();
     try {
-      await until('the idle node ticks every 50 ms', () => hub.stats.currentTickMs === 50, 5000);
+      await until('the node ticks every 50 ms', () => hub.stats.currentTickMs === 50, 5000);
       // The other node needs 400 ms (its own tickMs): it says so in the membership set, nothing
       // in the log, and this node follows, so their ticks stay aligned.
       slow.start();
@@ -83,20 +93,42 @@ describe('hub over redis: the tick', () => {
       assert.ok(!(await other.members(TICK_NEEDS_SET)).includes(tickNeedMember('slow-node', 400)), 'the stopped node left the set');
       await until('the node is back at 50 ms', () => hub.stats.currentTickMs === 50, 5000);
     } finally {
+      idle();
       await slow.stop();
       await close();
     }
   });
 
-  it('never goes past its own maxTickMs, and forgets a node that dies once its need expires', async () => {
-    const { hub, other, close } = await nodes({ tickMs: 50, maxTickMs: 1600, fanOutGraceMs: 5 });
+  it('sleeps with nothing to do, and fans out another node\'s batch that comes after a long idle', async () => {
+    const { hub, appendFromOther, close } = await nodes({ tickMs: 50, maxTickMs: 400, fanOutGraceMs: 5 });
     try {
-      await until('the idle node ticks every 50 ms', () => hub.stats.currentTickMs === 50, 5000);
+      const frames: Uint8Array[] = [];
+      const session = hub.connect({ bufferedAmount: 0, send: (f: Uint8Array) => void frames.push(f) }, { userId: '', ip: '1' });
+      session.handleFrame(encodeClientFrame({ kind: 'subscribe', requestId: 1, channel, mode: SubscribeMode.HEAD as 0, fromVersion: 0, epoch: 0 }));
+      const batches = () => frames.map((f) => decodeServerFrame(f)).filter((f) => f.kind === 'batch');
+      for (let round = 0; round < 2; round++) {
+        await until('the idle tick sleeps', () => !hub.ticking, 5000);
+        await new Promise((r) => setTimeout(r, 600)); // twelve intervals, and past a tick-needs read
+        assert.equal(hub.ticking, false, 'nothing woke it');
+        await appendFromOther();
+        await until(`the subscriber gets round ${round}'s batch`, () => batches().length === round + 1, 5000);
+      }
+    } finally {
+      await close();
+    }
+  });
+
+  it('never goes past its own maxTickMs, and forgets a node that dies once its need expires', async () => {
+    const { hub, other, keepBusy, close } = await nodes({ tickMs: 50, maxTickMs: 1600, fanOutGraceMs: 5 });
+    const idle = keepBusy();
+    try {
+      await until('the node ticks every 50 ms', () => hub.stats.currentTickMs === 50, 5000);
       // A node that said it needs 6400 ms and then died: it never re-joins, so its member expires.
       await other.join(TICK_NEEDS_SET, tickNeedMember('dead-node', 6400), 2500);
       await until('the node is capped at its maxTickMs', () => hub.stats.currentTickMs === 1600, 5000);
       await until('the dead node is forgotten', () => hub.stats.currentTickMs === 50, 10_000);
     } finally {
+      idle();
       await close();
     }
   });

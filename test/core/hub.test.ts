@@ -67,6 +67,32 @@ describe('hub', () => {
     await engine.close();
   });
 
+  it('sleeps with nothing to do, and a publish after a long idle is acknowledged and delivered, every time', async () => {
+    const { engine, place, hub } = setup(undefined, { tickMs: 20 });
+    await engine.open();
+    hub.start();
+    const viewer = new RecordingSink();
+    subscribe(hub.connect(viewer, { userId: '', ip: '1' }));
+    await eventually(() => viewer.decoded().some((f) => f.kind === 'subscribed'), { intervalMs: 2 });
+    const editorSink = new RecordingSink();
+    const editor = hub.connect(editorSink, { userId: 'u1', ip: '2' });
+    for (let round = 0; round < 3; round++) {
+      // Idle: the tick found nothing to do and armed no timer.
+      await eventually(() => !hub.ticking, { what: 'the idle tick sleeps', intervalMs: 2 });
+      await new Promise((r) => setTimeout(r, 200)); // ten intervals with no tick at all
+      assert.equal(hub.ticking, false, 'nothing woke it');
+      publish(editor, round + 1, edit(place, round, 0, 2));
+      await eventually(() => editorSink.frames.length === round + 1, { what: `the publish of round ${round} is acknowledged`, intervalMs: 2 });
+      const ack = editorSink.decoded()[round];
+      assert.equal(ack.kind === 'ack' && ack.version, round);
+      await eventually(() => viewer.decoded().filter((f) => f.kind === 'batch').length === round + 1, { what: `the viewer gets round ${round}'s batch`, intervalMs: 2 });
+    }
+    const batches = viewer.decoded().filter((f) => f.kind === 'batch');
+    assert.deepEqual(batches.map((b) => b.kind === 'batch' && b.firstVersion), [0, 1, 2]);
+    await hub.stop();
+    await engine.close();
+  });
+
   it('sends BEHIND at the next version to a connection over its byte limit and stops sending to it', async () => {
     const { engine, place, hub } = setup(undefined, { maxBufferedBytes: 1000 });
     await engine.open();

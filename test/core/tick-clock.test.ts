@@ -26,6 +26,21 @@ function clock(options: Partial<TickClockOptions> = {}, startMs = 1_000_000_003)
 }
 
 describe('tick clock', () => {
+  it('a node that sleeps between busy ticks keeps its need; one that slept CALM_TICKS of it is back at tickMs', () => {
+    const { c, time, tick } = clock();
+    const next = tick(1_000_000_050, 300); // work of 300 ms: the need grows to 400
+    assert.equal(c.intervalMs, 400);
+    c.rest();
+    time.ms = next + 100; // a short sleep: not calm
+    c.wake();
+    assert.equal(c.intervalMs, 400);
+    c.rest();
+    time.ms += CALM_TICKS * 400; // slept as long as CALM_TICKS calm ticks
+    c.wake();
+    assert.equal(c.intervalMs, 50);
+    assert.equal(c.ownNeedMs, 50);
+  });
+
   it('puts ticks on multiples of the interval since the epoch, never before the earliest time asked', () => {
     const { c, time } = clock({}, 1_000_000_003);
     assert.equal(c.nextDue(), 1_000_000_050);

@@ -103,8 +103,10 @@ export const inboxApp: App<InboxOptions> = {
     };
     const tokens = new DeviceTokens(core.secret('inbox-device-secret', o.deviceSecret));
     const publisherKey = core.secret('inbox-publisher-key', o.publisherKey);
-    core.channelType(new RegistryChannelType());
-    core.channelType(new MessagesChannelType());
+    // The tick runs on demand (below): every event folded into the world-view wakes it.
+    let wake = () => {};
+    core.channelType(new RegistryChannelType(() => wake()));
+    core.channelType(new MessagesChannelType(undefined, () => wake()));
     const inbox = new Inbox(core, limits);
     const delivery = new Delivery(core, inbox, tokens, { unackedBytes: o.unackedBytes, leaseMs: o.deviceLeaseMs });
     const pusher = new Pusher(core, inbox, vapidKeys(o.vapidPrivateKey, core.secret('inbox-vapid-secret', '')), {
@@ -120,18 +122,55 @@ export const inboxApp: App<InboxOptions> = {
       online: async (id) => delivery.isConnected(id) || (await pusher.onlineElsewhere(id)),
     })) core.http(r);
     delivery.registerRequests();
+    // On demand: a run at the next grid point after a change (an event folded into the
+    // world-view, a device connecting or going, a profile changed here, a delivery or read to
+    // count), and at the time each part says it next has something to do (a scheduled delivery,
+    // an expiry, the once-a-second lease check while devices are connected, a presence to renew).
+    // An idle node with no device so sleeps instead of waking every tickMs.
     let running = false;
-    core.tick(o.tickMs, async (now) => {
+    let stopped = false;
+    let later: NodeJS.Timeout | null = null;
+    let laterAtMs = Infinity;
+    const wakeAt = (atMs: number, dueMs: number) => {
+      if (stopped || atMs === Infinity) return;
+      if (atMs <= dueMs + o.tickMs) return timer.wake();
+      if (later !== null && laterAtMs <= atMs) return;
+      if (later !== null) clearTimeout(later);
+      laterAtMs = atMs;
+      // Woken at atMs (or an hour on, to look again): the run is then the first grid point past it.
+      later = setTimeout(() => {
+        later = null;
+        laterAtMs = Infinity;
+        timer.wake();
+      }, Math.min(Math.max(0, atMs - Date.now()), 3_600_000));
+      later.unref();
+    };
+    const timer = core.tick(o.tickMs, async (now) => {
       if (running) return;
       running = true;
+      // A run that fails (the engine unreachable) is tried again at the next grid point.
+      let next = now;
       try {
-        await inbox.tick(now, delivery.connectedIds());
-        await delivery.tick(now);
-        await pusher.tick(now, delivery.connected());
+        next = Math.min(
+          await inbox.tick(now, delivery.connected()),
+          await delivery.tick(now),
+          await pusher.tick(now, delivery.connected()),
+        );
       } finally {
         running = false;
+        wakeAt(next, now);
       }
-    });
-    return { async stop() { pusher.stop(); delivery.stop(); } };
+    }, { onDemand: true });
+    wake = () => timer.wake();
+    delivery.wake = wake;
+    timer.wake();
+    return {
+      async stop() {
+        stopped = true;
+        if (later !== null) clearTimeout(later);
+        pusher.stop();
+        delivery.stop();
+      },
+    };
   },
 };

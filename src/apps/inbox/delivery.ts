@@ -139,6 +139,8 @@ export class Delivery {
 
   /** Items not written because the device's connection was over the core's byte limit. */
   overLimit = 0;
+  /** Asks for a tick (the app's on-demand tick: app.ts): a device connected, a profile changed, a count came. */
+  wake: () => void = () => {};
 
   constructor(private readonly core: AppCore<any>, private readonly inbox: Inbox, private readonly tokens: DeviceTokens, private readonly options: { unackedBytes: number; leaseMs: number }) {}
 
@@ -171,10 +173,14 @@ export class Delivery {
       // The identity's binding stays (dropped with the lease): the same identity may already have
       // said hello on a new connection when the old one's close is noticed.
       conn.offClose = req.onClose(() => {
-        if (this.conns.get(id) === conn) this.conns.delete(id);
+        if (this.conns.get(id) === conn) {
+          this.conns.delete(id);
+          this.wake(); // its Web Push presence goes at the next tick (push.ts)
+        }
       });
       this.conns.get(id)?.offClose();
       this.conns.set(id, conn);
+      this.wake();
       return this.catchUp(conn, epoch, seq, false);
     });
     this.core.request('inbox.ack', (req) => {
@@ -229,6 +235,7 @@ export class Delivery {
     if (c) {
       c.rev = -1;
       this.profileChanged = true;
+      this.wake();
     }
   }
 
@@ -242,6 +249,7 @@ export class Delivery {
     c[0] += delivered;
     c[1] += read;
     this.counts.set(id, c);
+    this.wake();
   }
 
   /**
@@ -407,8 +415,20 @@ export class Delivery {
     return true;
   }
 
-  /** Pushes each connected device what changed since the last tick. */
-  async tick(nowMs: number): Promise<void> {
+  /**
+   * Pushes each connected device what changed since the last tick. Resolves with when it next has
+   * something to do without a change coming (ms; Infinity: nothing): the counts of deliveries and
+   * reads, published at most once a second, and the lease check, once a second while devices
+   * are connected.
+   */
+  async tick(nowMs: number): Promise<number> {
+    await this.pass(nowMs);
+    let nextMs = this.conns.size > 0 ? this.nextLeaseCheckMs : Infinity;
+    if (this.counts.size > 0) nextMs = Math.min(nextMs, this.lastCountsMs + 1000);
+    return nextMs;
+  }
+
+  private async pass(nowMs: number): Promise<void> {
     if (this.counts.size > 0 && nowMs - this.lastCountsMs >= 1000) {
       this.lastCountsMs = nowMs;
       const c = Object.fromEntries(this.counts);

@@ -313,11 +313,25 @@ export class Inbox {
     })();
   }
 
-  async tick(nowMs: number, seenIds: Iterable<string>): Promise<void> {
+  /**
+   * Scheduled deliveries and expiries that are due, the sweep of forgotten devices, and last-seen
+   * times. Resolves with when it next has something to do (ms; Infinity: only when a change comes),
+   * so the app's on-demand tick sleeps until then (app.ts): the earliest deliverAt or expiresAt
+   * to come (now while one is due and not yet folded), the next sweep (a tenth of the device TTL),
+   * the next last-seen scan while `seenIds` has any.
+   */
+  async tick(nowMs: number, seenIds: ReadonlySet<string> | ReadonlyMap<string, unknown>): Promise<number> {
     const { state } = await this.messages();
+    let nextMs = Infinity;
     for (const m of state.live.values()) {
-      if (m.status === 'scheduled' && m.deliverAt <= nowMs) this.once(`inbox:deliver:${m.id}`, MESSAGES_CHANNEL, { t: 'deliver', id: m.id });
-      if (m.expiresAt && m.expiresAt <= nowMs) this.once(`inbox:expire:${m.id}`, MESSAGES_CHANNEL, { t: 'expire', id: m.id });
+      if (m.status === 'scheduled') {
+        if (m.deliverAt <= nowMs) this.once(`inbox:deliver:${m.id}`, MESSAGES_CHANNEL, { t: 'deliver', id: m.id });
+        nextMs = Math.min(nextMs, m.deliverAt);
+      }
+      if (m.expiresAt) {
+        if (m.expiresAt <= nowMs) this.once(`inbox:expire:${m.id}`, MESSAGES_CHANNEL, { t: 'expire', id: m.id });
+        nextMs = Math.min(nextMs, m.expiresAt);
+      }
     }
     const reg = await this.registry();
     const ttl = this.limits.deviceTtlMs;
@@ -329,18 +343,22 @@ export class Inbox {
       for (const i of reg.state.devices.indexes()) if (reg.state.devices.seenSec[i] * 1000 < before - 1000) { stale = true; break; }
       if (stale) this.once(`inbox:sweep:${Math.floor(nowMs / every)}`, REGISTRY_CHANNEL, { t: 'sweep', before });
     }
+    nextMs = Math.min(nextMs, this.nextSweepMs);
     // Last seen: written when the registry's time is older than a tenth of the TTL (at most an hour),
     // so the connected devices are looked at 60 times in that span (at most once a second, once a
     // minute at the default TTL), not every tick: a node's idle work does not grow with its devices.
-    if (nowMs < this.nextSeenScanMs) return;
-    this.nextSeenScanMs = nowMs + Math.max(1000, every / 60);
+    const scan = nowMs >= this.nextSeenScanMs;
+    if (scan) this.nextSeenScanMs = nowMs + Math.max(1000, every / 60);
+    if (seenIds.size > 0) nextMs = Math.min(nextMs, this.nextSeenScanMs);
+    if (!scan) return nextMs;
     const ids: string[] = [];
     const staleSec = Math.floor((nowMs - every) / 1000);
-    for (const id of seenIds) {
+    for (const id of seenIds.keys()) {
       const i = reg.state.devices.findHex(id);
       if (i >= 0 && reg.state.devices.seenSec[i] < staleSec) ids.push(id);
       if (ids.length >= 1000) break;
     }
     if (ids.length > 0) this.once(`inbox:seen:${ids[0]}:${nowMs}`, REGISTRY_CHANNEL, { t: 'seen', ids, at: nowMs });
+    return nextMs;
   }
 }

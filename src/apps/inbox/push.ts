@@ -230,8 +230,19 @@ export class Pusher {
     }
   }
 
-  /** Every tick of every node: presence, then the messages log's new changes, then sending. */
-  async tick(nowMs: number, connected: Connected): Promise<void> {
+  /**
+   * Every tick of every node: presence, then the messages log's new changes, then sending.
+   * Resolves with when it next has something to do without a change coming (ms; Infinity:
+   * nothing): a presence to renew, or pushes waiting (for a token of the rate, or a free slot).
+   */
+  async tick(nowMs: number, connected: Connected): Promise<number> {
+    await this.pass(nowMs, connected);
+    let nextMs = this.queue.length > 0 ? nowMs : Infinity;
+    for (const at of this.announced.values()) nextMs = Math.min(nextMs, at + PRESENCE_REFRESH_MS);
+    return nextMs;
+  }
+
+  private async pass(nowMs: number, connected: Connected): Promise<void> {
     if (this.stopped) return;
     const reg = await this.inbox.registry();
     await this.presence(connected, reg.state.push, nowMs);

@@ -73,6 +73,9 @@ export class RegistryChannelType implements ChannelType<RegistryState> {
   readonly eventSize = 0;
   readonly maxEventBytes = 256 * 1024;
 
+  /** `applied`: called for each event folded (the app wakes its tick on it: app.ts). */
+  constructor(private readonly applied: () => void = () => {}) {}
+
   exists(channel: string): boolean {
     return channel === REGISTRY_CHANNEL;
   }
@@ -82,6 +85,7 @@ export class RegistryChannelType implements ChannelType<RegistryState> {
   }
 
   apply(state: RegistryState, payload: Uint8Array, version: number): void {
+    this.applied();
     state.head = version + 1;
     const e = decodeEvent<RegistryEvent>(payload);
     if (!e) return;
@@ -226,7 +230,8 @@ export class MessagesChannelType implements ChannelType<MessagesState> {
   readonly eventSize = 0;
   readonly maxEventBytes = 1024 * 1024;
 
-  constructor(private readonly tombstones = 10_000) {}
+  /** `applied`: called for each event folded (the app wakes its tick on it: app.ts). */
+  constructor(private readonly tombstones = 10_000, private readonly applied: () => void = () => {}) {}
 
   exists(channel: string): boolean {
     return channel === MESSAGES_CHANNEL;
@@ -256,6 +261,7 @@ export class MessagesChannelType implements ChannelType<MessagesState> {
   }
 
   apply(state: MessagesState, payload: Uint8Array, version: number): void {
+    this.applied();
     const seq = version + 1;
     if (state.changesSince === Number.MAX_SAFE_INTEGER) state.changesSince = version;
     state.head = seq;

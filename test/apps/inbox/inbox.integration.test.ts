@@ -347,3 +347,28 @@ test('delivery: only the connection that said hello with the device token gets i
   owner.ws.close();
   thief.ws.close();
 });
+
+test('after a long idle (the tick sleeps: nothing to do): a publish reaches the connected device, a scheduled one goes out at its time, counts are kept', async () => {
+  await eventually(async () => (await call('GET', '/api/inbox/messages')).status === 200, { what: 'the bucket refills' });
+  const d = (await call('POST', '/api/inbox/devices', { groups: ['idle'] }, null)).json;
+  const c = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never, token: await identity() });
+  await c.ready();
+  const it = c.inbox(d.token);
+  const got: InboxItem[] = [];
+  collect(got, it);
+  await eventually(() => it.cursor.epoch !== 0, { what: 'synced' });
+  for (let round = 0; round < 2; round++) {
+    // Many tick intervals with nothing to publish, deliver or expire.
+    await new Promise((r) => setTimeout(r, 1500));
+    const m = (await call('POST', '/api/inbox/messages', { to: 'group:idle', title: `after idle ${round}` })).json;
+    await eventually(() => got.find((i) => i.kind === 'message' && i.message.id === m.id), { what: `round ${round}'s message reaches the device` });
+    await eventually(async () => (await call('GET', `/api/inbox/messages/${m.id}`)).json.delivered === 1, { what: `round ${round}'s delivery is counted` });
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+  const s = (await call('POST', '/api/inbox/messages', { to: 'group:idle', title: 'scheduled after idle', deliverAt: Date.now() + 2000 })).json;
+  assert.equal(s.status, 'scheduled');
+  await eventually(() => got.find((i) => i.kind === 'message' && i.message.id === s.id), { what: 'the scheduled message at its time', timeoutMs: 15_000 });
+  assert.equal(got.filter((i) => i.message.id === s.id).length, 1, 'delivered once');
+  it.close();
+  c.close();
+});
