@@ -96,9 +96,16 @@ const errors: string[] = [];
 const noteError = (e: string) => { if (errors.length < 10) errors.push(e); };
 let ackTimer: NodeJS.Timeout | null = null;
 
+/** A device keeps its identity token across reconnects, as a browser or app does (minted on its first connect). */
+const identityTokens = new Map<string, string>();
 function identityToken(secret: string, userId: string): string {
-  const body = `${userId}.${Date.now()}`;
-  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+  let token = identityTokens.get(userId);
+  if (token === undefined) {
+    const body = `${userId}.${Date.now()}`;
+    token = `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+    identityTokens.set(userId, token);
+  }
+  return token;
 }
 
 function received(d: Device, id: string, at: number): void {
