@@ -351,7 +351,10 @@ async function main(): Promise<void> {
   console.log(`ingest: ${o.engines.join(', ')}; ${o.clients} client processes x ${o.connections} connections x ${o.inFlight} in flight; ${o.seconds} s after ${o.warmupSeconds} s warm-up; tick ${o.tickMs} ms; ${cpus().length} cores`);
   const floors: (IngestSide & { tickMs: number })[] = [];
   for (const t of o.floorTickMs) floors.push(await runFloor(o, t));
-  const floor = floors.reduce((a, b) => (b.perCpuSecond > a.perCpuSecond ? b : a));
+  // A run that measured nothing (no ACK or no CPU tick in its window, on a starved machine) is no floor.
+  const measured = floors.filter((f) => f.edits > 0 && Number.isFinite(f.perCpuSecond) && f.perCpuSecond > 0);
+  if (measured.length === 0) throw new Error(`the ack floor measured nothing in any run (${JSON.stringify(floors)}): a longer --seconds may help on a busy machine`);
+  const floor = measured.reduce((a, b) => (b.perCpuSecond > a.perCpuSecond ? b : a));
   const results: IngestResult[] = [];
   for (const e of o.engines) results.push(await runEngine(e, o, floor));
   mkdirSync(o.out, { recursive: true });

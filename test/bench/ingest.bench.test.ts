@@ -29,7 +29,7 @@ function run(args: string[]): Promise<{ code: number | null; output: string }> {
 test('bench/ingest runs Brigade and the plain loop of each engine in one run and reports both', async () => {
   const out = mkdtempSync(join(tmpdir(), 'ingest-test-'));
   try {
-    const r = await run(['--engine', 'embedded,redis', '--seconds', '1', '--warmup-seconds', '1', '--clients', '1', '--connections', '2', '--in-flight', '20', '--out', out]);
+    const r = await run(['--engine', 'embedded,redis', '--seconds', '2', '--warmup-seconds', '1', '--clients', '1', '--connections', '2', '--in-flight', '20', '--out', out]);
     assert.equal(r.code, 0, r.output);
     const file = readdirSync(out).find((f) => f.startsWith('ingest-') && f.endsWith('.json'));
     assert.ok(file, `a result file in ${out}`);
