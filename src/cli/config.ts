@@ -54,6 +54,13 @@ export interface NodeConfig extends CoreOptions {
    */
   redisClusterStragglerMs: number;
   /**
+   * How often the event-loop lag in /metrics (`brigade_process_nodejs_eventloop_lag_*`) is sampled,
+   * ms: one timer wake-up per sample, idle or not. 1000 keeps an idle node asleep and shows every
+   * stall of a second or more; 10 (prom-client's default) shows short stalls too, at 100 wake-ups a
+   * second (the latency benchmarks use it).
+   */
+  metricsLoopLagMs: number;
+  /**
    * Replicas that must hold a tick's append before its publishes are acknowledged (WAIT after the
    * append script); 0 = acknowledge once the primary has it (a failover may then lose it).
    */
@@ -127,6 +134,7 @@ export const defaultNodeConfig: NodeConfig = {
   redisMasterPassword: '',
   redisCluster: '',
   redisClusterStragglerMs: 0,
+  metricsLoopLagMs: 1000,
   redisMinReplicasAcked: 0,
   redisReplicaAckTimeoutMs: 1000,
   sqliteSynchronous: 'full',
@@ -310,6 +318,9 @@ function check(config: Config, apps: readonly App<any>[], all: Setting[]): void 
   }
   if (config.redisMinReplicasAcked > 0 && !usesRedis(config)) {
     throw new ConfigError('redisMinReplicasAcked needs --redis, --redis-sentinels or --redis-cluster: the embedded engine has no replicas');
+  }
+  if (!Number.isInteger(config.metricsLoopLagMs) || config.metricsLoopLagMs < 1 || config.metricsLoopLagMs > 60_000) {
+    throw new ConfigError(`metricsLoopLagMs must be a whole number of milliseconds from 1 to 60000, got ${config.metricsLoopLagMs}`);
   }
   if (!Number.isInteger(config.redisClusterStragglerMs)) {
     throw new ConfigError(`redisClusterStragglerMs must be a whole number of milliseconds (0 = half of --tick-ms), got ${config.redisClusterStragglerMs}`);

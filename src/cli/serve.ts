@@ -80,7 +80,7 @@ export async function serve(config: Config): Promise<Running> {
     observer: { tick: (ms) => metrics?.observer.tick(ms), batch: (n) => metrics?.observer.batch(n) },
     options: coreOptionsOf(config),
   });
-  metrics = createMetrics(hub.stats, { engine: engine.kind }, () => hub.maxBufferedBytes());
+  metrics = createMetrics(hub.stats, { engine: engine.kind }, () => hub.maxBufferedBytes(), config.metricsLoopLagMs);
   if (redis) redisMetrics(metrics.registry, redis);
   if (!redis && config.workers > 1) throw new Error('--workers > 1 needs --redis: the embedded engine serves one process');
   const identity = new IdentityIssuer(persistentSecret(dataDir, 'identity-secret', config.identitySecret));

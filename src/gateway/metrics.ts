@@ -15,7 +15,7 @@ export interface GatewayMetrics {
   observer: CoreObserver;
 }
 
-export function createMetrics(stats: CoreStats, labels: Record<string, string> = {}, maxBufferedBytes: () => number = () => 0): GatewayMetrics {
+export function createMetrics(stats: CoreStats, labels: Record<string, string> = {}, maxBufferedBytes: () => number = () => 0, lagSampleMs = LAG_SAMPLE_MS): GatewayMetrics {
   const registry = new client.Registry();
   registry.setDefaultLabels(labels);
   // Its own event-loop histogram times a timer every eventLoopMonitoringPrecision ms: pushed out of
@@ -29,7 +29,7 @@ export function createMetrics(stats: CoreStats, labels: Record<string, string> =
     'nodejs_active_requests', 'nodejs_active_requests_total', 'nodejs_active_resources', 'nodejs_active_resources_total']) {
     if (registry.getSingleMetric(`brigade_process_${name}`)) registry.removeSingleMetric(`brigade_process_${name}`);
   }
-  eventLoopLagGauges(registry);
+  eventLoopLagGauges(registry, lagSampleMs);
   if (process.platform === 'linux') {
     new client.Gauge({
       name: 'brigade_process_process_open_fds', help: 'Number of open file descriptors.', registers: [registry],
@@ -96,7 +96,7 @@ export function createMetrics(stats: CoreStats, labels: Record<string, string> =
   };
 }
 
-/** How often the event-loop lag is sampled, ms: one timer wake-up per sample, idle or not. */
+/** How often the event-loop lag is sampled by default, ms (`--metrics-loop-lag-ms`): one timer wake-up per sample, idle or not. */
 export const LAG_SAMPLE_MS = 1000;
 const LAG_NAMES = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'] as const;
 
@@ -104,19 +104,19 @@ const LAG_NAMES = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'] as const
  * `brigade_process_nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds`, in place of
  * prom-client's: its histogram times a timer every 10 ms (`eventLoopMonitoringPrecision`), 100
  * wake-ups a second that were most of an idle node's CPU (docs/benchmarks-inbox.md, "An idle
- * node"). This one samples every LAG_SAMPLE_MS and reports how late each sample came, the
+ * node"). This one samples every `sampleMs` (LAG_SAMPLE_MS unless `--metrics-loop-lag-ms` says) and reports how late each sample came, the
  * interval taken out (prom-client's figures include its 10 ms interval), so 0 means on time. A
  * stall shows when it covers a sample's instant: every stall of a second or more, shorter ones in
  * proportion to their length. Reset at each scrape, as prom-client's is.
  */
-function eventLoopLagGauges(registry: client.Registry): void {
+function eventLoopLagGauges(registry: client.Registry, sampleMs: number): void {
   for (const k of LAG_NAMES) {
     const name = `brigade_process_nodejs_eventloop_lag_${k}_seconds`;
     if (registry.getSingleMetric(name)) registry.removeSingleMetric(name);
   }
-  const histogram = monitorEventLoopDelay({ resolution: LAG_SAMPLE_MS });
+  const histogram = monitorEventLoopDelay({ resolution: sampleMs });
   histogram.enable();
-  const intervalNs = LAG_SAMPLE_MS * 1e6;
+  const intervalNs = sampleMs * 1e6;
   const lag = (ns: number) => (Number.isFinite(ns) && histogram.count > 0 ? Math.max(0, ns - intervalNs) / 1e9 : 0);
   const read: Record<(typeof LAG_NAMES)[number], () => number> = {
     min: () => lag(histogram.min), max: () => lag(histogram.max), mean: () => lag(histogram.mean),
@@ -125,7 +125,7 @@ function eventLoopLagGauges(registry: client.Registry): void {
   };
   for (const k of LAG_NAMES) {
     new client.Gauge({
-      name: `brigade_process_nodejs_eventloop_lag_${k}_seconds`, help: `The ${k} of the event loop's lag, sampled every ${LAG_SAMPLE_MS} ms, seconds.`, registers: [registry],
+      name: `brigade_process_nodejs_eventloop_lag_${k}_seconds`, help: `The ${k} of the event loop's lag, sampled every ${sampleMs} ms, seconds.`, registers: [registry],
       collect() {
         this.set(read[k]());
         // The gauges are collected in this order: the last one starts the next scrape's samples.

@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './child.ts';
+import { LOOP_DELAY_RESOLUTION_MS } from './loop-delay.ts';
 import type { JobsConn, JobsTargetName, SqliteSynchronous } from './jobs-target.ts';
 import { shippedNodeFlags, startBrigade } from './listening.ts';
 import { cmdline } from './proc.ts';
@@ -69,6 +70,8 @@ export async function startJobsServer(target: JobsTargetName, o: JobsServerOptio
     conn.workerKey = randomBytes(12).toString('base64url');
     const args = [
       'serve', '--host', '127.0.0.1', '--port', String(port), '--apps', 'jobs', '--max-frames-per-second', '0',
+      // The node's loop delay in the push report (src/sim/loop-delay.ts) needs the same 10 ms sampling as the other processes'.
+      '--metrics-loop-lag-ms', String(LOOP_DELAY_RESOLUTION_MS),
       ...(conn.redisUrl ? ['--redis', conn.redisUrl, '--redis-prefix', `jobs-bench-${randomBytes(3).toString('hex')}:`] : []),
       ...(target === 'brigade' ? ['--sqlite-synchronous', o.sqliteSynchronous ?? 'full'] : []),
       ...(o.brigadeArgs ?? []),

@@ -2,8 +2,9 @@
  * Event-loop delay per process, for the benchmarks that measure latency across several processes
  * (jobs-push): a job late by 20 ms was held up somewhere, and this says in which process's loop.
  *
- * Every process samples the same way, Node's `monitorEventLoopDelay` with a 10 ms timer (prom-client's
- * default, which the Brigade node exports on /metrics as `brigade_process_nodejs_eventloop_lag_*`):
+ * Every process samples the same way, Node's `monitorEventLoopDelay` with a 10 ms timer (the node
+ * exports it on /metrics as `brigade_process_nodejs_eventloop_lag_*` when started with
+ * `--metrics-loop-lag-ms 10`, as the jobs benchmarks start it; its gauges have the interval taken out):
  * each sample is how long the timer took, so an idle loop reads ~10 ms. Figures here are the
  * *delay*, that minus the timer's 10 ms: how late the loop came back to its timers, which is how
  * long anything arriving meanwhile (a socket read, a reply) waited behind the work in front of it or
@@ -56,7 +57,8 @@ export async function nodeLoopDelay(httpUrl: string): Promise<LoopDelay | null> 
   if (!res.ok) return null;
   const read = (name: string): number | null => {
     const m = new RegExp(`^brigade_process_nodejs_eventloop_lag_${name}_seconds(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text);
-    return m ? ms(Number(m[1]) * 1e9) : null;
+    // The node's gauges are already the delay (its sampling interval taken out, src/gateway/metrics.ts).
+    return m ? Math.round(Number(m[1]) * 1e5) / 100 : null;
   };
   const out: LoopDelay = { p50: read('p50'), p90: read('p90'), p99: read('p99'), max: read('max'), mean: read('mean') };
   return Object.values(out).every((v) => v === null) ? null : out;
