@@ -106,8 +106,12 @@ export class PushDispatcher {
    * Jobs may have become ready in `queue` (`count` of them when known: an enqueue on this node):
    * offer them to its push workers with credit.
    */
-  ready(queue: string, count = MAX_CLAIM_PER_CALL): void {
-    if (this.queues.has(queue)) this.dispatch(queue, Math.max(1, Math.min(count, MAX_CLAIM_PER_CALL)));
+  ready(queue: string, count?: number): void {
+    if (!this.queues.has(queue)) return;
+    // A known count the claim can take in one call: the claim asked for it accounts for these jobs
+    // alone, so the queue's drained state does not change for them (see dispatch).
+    const exact = count !== undefined && count >= 1 && count <= MAX_CLAIM_PER_CALL;
+    this.dispatch(queue, Math.max(1, Math.min(count ?? MAX_CLAIM_PER_CALL, MAX_CLAIM_PER_CALL)), exact);
   }
 
   /** Queues with a push worker that has credit (the tick offers their promoted jobs). */
@@ -166,20 +170,26 @@ export class PushDispatcher {
    * (a completion) claims nothing while the queue is known drained, so completions add no claim steps
    * ahead of the enqueues that follow them.
    */
-  private dispatch(queue: string, readyCount: number): void {
+  private dispatch(queue: string, readyCount: number, exact = false): void {
     const q = this.queues.get(queue);
     if (!q) return;
     const wasDrained = q.drained;
-    if (readyCount > 0) {
+    if (readyCount > 0 && !exact) {
       q.readyEpoch++;
       q.drained = false;
-    } else if (q.drained) {
+    } else if (readyCount === 0 && q.drained) {
       return;
     }
     let credit = 0;
     for (const w of q.workers.values()) credit += w.credit;
     const limit = readyCount > 0 ? readyCount : MAX_CLAIM_PER_CALL;
     const want = Math.min(credit - q.reserved, limit);
+    if (exact && want < readyCount) {
+      // Not all of this enqueue's jobs can be claimed now (credit is short or promised): they are
+      // ready and unclaimed, so credit granted later claims for them.
+      q.readyEpoch++;
+      q.drained = false;
+    }
     if (want <= 0) {
       if (readyCount > 0) q.again = true;
       return;
@@ -203,12 +213,15 @@ export class PushDispatcher {
       } else if (want < limit || readyCount === 0) {
         // Cut short by credit or the per-call cap: there may be more.
         more = true;
-      } else if (wasDrained && noReadySince) {
+      } else if (!exact && wasDrained && noReadySince) {
         // It took as many as the enqueue added to a drained queue: drained again.
         q.drained = true;
       }
     }, (err: unknown) => {
       q.reserved -= want;
+      // The jobs it was to claim may still be ready: credit claims for them again.
+      q.readyEpoch++;
+      q.drained = false;
       this.onError(err);
     }).finally(() => {
       q.claiming--;
