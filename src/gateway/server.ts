@@ -304,28 +304,14 @@ class CoreConnection extends WsSink implements LeanHandler, FrameRateState {
 }
 
 /**
- * The first value of `name` in a request target's query, decoded as URLSearchParams decodes it, or
- * null: without a URL and a URLSearchParams per connection (a reconnect storm makes garbage of them).
+ * The first value of `name` in a request target's query, or null: URLSearchParams over the query
+ * alone, without a URL object per connection (a reconnect storm makes garbage of them).
  */
 export function queryParam(target: string, name: string): string | null {
   const q = target.indexOf('?');
   if (q < 0) return null;
-  const end = target.indexOf('#', q) < 0 ? target.length : target.indexOf('#', q);
-  let at = q + 1;
-  while (at <= end) {
-    let amp = target.indexOf('&', at);
-    if (amp < 0 || amp > end) amp = end;
-    const eq = target.indexOf('=', at);
-    const keyEnd = eq >= 0 && eq < amp ? eq : amp;
-    if (decodeQueryPart(target.slice(at, keyEnd)) === name) return keyEnd === amp ? '' : decodeQueryPart(target.slice(keyEnd + 1, amp));
-    at = amp + 1;
-  }
-  return null;
-}
-
-function decodeQueryPart(part: string): string {
-  if (part.indexOf('%') < 0 && part.indexOf('+') < 0) return part;
-  return new URLSearchParams('x=' + part).get('x') ?? '';
+  const hash = target.indexOf('#', q);
+  return new URLSearchParams(target.slice(q + 1, hash < 0 ? undefined : hash)).get(name);
 }
 
 /** Largest body `POST /api/identity` reads, bytes. */
