@@ -102,11 +102,12 @@ export async function openSinger(o: {
   await page.click('#join');
   const h = choirHooks(page);
   await eventually(async () => { const s = await h.state(); return s.joined && s.offsetSamples !== null && s.mixesReceived > 10; }, { what: `${o.name} to join, sync its clock and hear mixes`, intervalMs: 100 });
+  await markPage(page, o.name);
   return page;
 }
 
-/** Marks `page` with its singer's name; a reload wipes the mark, so `notReloaded` tells a rejoin in place from a reload. */
-export async function markPage(page: Page, name: string): Promise<void> {
+/** Marks `page` with its singer's name (openSinger does); a reload wipes the mark, so `notReloaded` tells a rejoin in place from a reload. */
+async function markPage(page: Page, name: string): Promise<void> {
   await page.evaluate((n) => { (window as unknown as { __mark?: string }).__mark = n; }, name);
 }
 

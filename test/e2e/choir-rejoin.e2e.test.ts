@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { MAX_GAIN, PERIOD_MS, choirHooks, ms, openSinger, singSong, toneBursts, wav, markPage, notReloaded } from './choir-pages.ts';
+import { MAX_GAIN, PERIOD_MS, choirHooks, ms, openSinger, singSong, toneBursts, wav, notReloaded } from './choir-pages.ts';
 
 const SONG_MS = 3000;
 /** The restarted node refuses the room while the dead one's claim lasts: short here. */
@@ -43,9 +43,7 @@ describe('choir page: rejoins after its server process is killed and restarted',
   });
 
   async function singer(wavFile: string, name: string, slot: number): Promise<Page> {
-    const page = await openSinger({ url: server.url, room: 'again', wavPath: join(dir, wavFile), name, slot, browsers, errors });
-    await markPage(page, name);
-    return page;
+    return openSinger({ url: server.url, room: 'again', wavPath: join(dir, wavFile), name, slot, browsers, errors });
   }
 
   test('both pages rejoin without a reload, and A\'s tone is in B\'s mix again', async () => {

@@ -18,7 +18,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { MAX_GAIN, PERIOD_MS, choirHooks, ms, openSinger, singSong, toneBursts, wav, markPage, notReloaded } from './choir-pages.ts';
+import { MAX_GAIN, PERIOD_MS, choirHooks, ms, openSinger, singSong, toneBursts, wav, notReloaded } from './choir-pages.ts';
 
 const SONG_MS = 3000;
 /**
@@ -56,9 +56,7 @@ describe('choir page: behind a --workers cluster, rejoins after the worker holdi
   });
 
   async function singer(wavFile: string, name: string, slot: number): Promise<Page> {
-    const page = await openSinger({ url: cluster.url, room: 'workers', wavPath: join(dir, wavFile), name, slot, browsers, errors });
-    await markPage(page, name);
-    return page;
+    return openSinger({ url: cluster.url, room: 'workers', wavPath: join(dir, wavFile), name, slot, browsers, errors });
   }
 
   test('both pages rejoin through the entry URL and elsewhere, without a reload, and A\'s tone is in B\'s mix again', async () => {
