@@ -153,6 +153,8 @@ function learnSong(s: Session, song: RoomState['song'], clock: number): void {
   const was = s.state.song;
   if (was?.startedAt === song?.startedAt && was?.stoppedAt === song?.stoppedAt) return;
   s.state = { ...s.state, song };
+  // The server wipes what was added at or past a stop (a frame stamped ahead of its clock): so does this count.
+  if (song?.stoppedAt != null && addedRange && addedRange[1] > song.stoppedAt) addedRange = addedRange[0] < song.stoppedAt ? [addedRange[0], song.stoppedAt] : null;
   render();
 }
 const sungLog = new PcmLog(ms(30_000));
@@ -266,7 +268,12 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
     if (s.clock.add({ rttMs: arrived - sentAt, roomClock: reply.clock, localFrame: heardFrameAt(arrived) }) !== before) sendShifts();
     // The song's start and stop reach this page within one round trip of any frame.
     if (reply.song !== undefined) learnSong(s, reply.song, reply.clock);
-    if (reply.voice === 'added' || reply.voice === 'late') { stats.voiceFramesAdded++; addedRange = widen(addedRange, writePos, writePos + FRAME_SAMPLES); }
+    if (reply.voice === 'added' || reply.voice === 'late') {
+      stats.voiceFramesAdded++;
+      // Past a known stop, the stop wiped it (its reply came back after the stop's, on the other lane).
+      const stoppedAt = s.state.song?.stoppedAt;
+      if (stoppedAt == null || writePos + FRAME_SAMPLES <= stoppedAt) addedRange = widen(addedRange, writePos, writePos + FRAME_SAMPLES);
+    }
     if (reply.voice === 'added') { addedFrames.push(writePos); if (addedFrames.length > 1500) addedFrames.shift(); }
     else if (reply.voice === 'late') stats.voiceFramesLate++;
     else if (reply.voice === 'outside') stats.voiceFramesOutside++;
