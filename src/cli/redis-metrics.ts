@@ -18,7 +18,7 @@ export function redisMetrics(registry: client.Registry, engine: RedisEngine): vo
     },
   });
   pollingCounter(registry, 'brigade_redis_primary_changes_total',
-    'Times this node came back on another Redis primary than before (failovers followed)', () => engine.primaryChanges);
+    'Times this node came back on another Redis primary than before, or (cluster) found another set of primaries (failovers followed)', () => engine.primaryChanges);
   pollingCounter(registry, 'brigade_redis_replica_ack_shortfalls_total',
     'Appends committed on the primary that fewer than --redis-min-replicas-acked replicas acknowledged in time (their publishes went on in doubt)',
     () => engine.replicaAckShortfalls);

@@ -107,6 +107,9 @@ export class RedisConnections {
       this.keepConnecting(conn);
     }
     cmd.on('ready', () => this.primaryInUse(cmd));
+    // A cluster's primaries change with a failover (a replica promoted) or a resharding: each slot
+    // map refresh names them again, so the log and brigade_redis_primary follow.
+    if (sharded) cmd.on('refresh', () => this.primaryInUse(cmd));
     defineScripts(cmd, appendConn);
     defineJobCommands(cmd);
     try {
@@ -191,11 +194,16 @@ export class RedisConnections {
 
   private primaryInUse(conn: RedisConn): void {
     if (this.target.kind === 'cluster') {
-      // Many primaries, each for its slots: name the nodes once, and let ioredis follow MOVED.
-      if (this.primary === null && conn.status === 'ready') {
-        this.primary = (conn as Cluster).nodes('master').map((n) => hostPort({ host: n.options.host ?? '?', port: n.options.port ?? 0 })).sort().join(',');
-        (this.logger.info?.bind(this.logger) ?? this.logger.warn.bind(this.logger))({ primaries: this.primary, redis: describeTarget(this.target) }, 'redis cluster in use');
-      }
+      // Many primaries, each for its slots (ioredis follows MOVED): named at the start and again
+      // whenever a slot map refresh shows another set (a failover promoted a replica).
+      if (conn.status !== 'ready') return;
+      const primaries = (conn as Cluster).nodes('master').map((n) => hostPort({ host: n.options.host ?? '?', port: n.options.port ?? 0 })).sort().join(',');
+      if (primaries === '' || primaries === this.primary) return;
+      const previous = this.primary;
+      this.primary = primaries;
+      if (previous !== null) this.primaryMoves++;
+      (this.logger.info?.bind(this.logger) ?? this.logger.warn.bind(this.logger))({ primaries, previous, redis: describeTarget(this.target) },
+        previous === null ? 'redis cluster in use' : 'redis cluster primaries changed (failover followed)');
       return;
     }
     const stream = (conn as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;

@@ -95,6 +95,9 @@ test('Redis shapes: sentinels and master name, cluster nodes, by file, environme
     assert.deepEqual(redisTargetOf(env), { kind: 'sentinel', masterName: 'other', sentinels: [{ host: 'a', port: 1 }] });
     assert.equal(env.redisMinReplicasAcked, 2);
     assert.equal(env.redisReplicaAckTimeoutMs, 250);
+    assert.equal(loadConfig(['--redis-sentinels', 'a:1', '--redis-master-name', 'm'], { BRIGADE_REDIS_REPLICA_ACK_TIMEOUT_MS: '300' }).redisReplicaAckTimeoutMs, 300);
+    writeFileSync(file, JSON.stringify({ redisSentinels: 'a:1', redisMasterName: 'm', redisReplicaAckTimeoutMs: 400 }));
+    assert.equal(loadConfig(['--config', file], {}).redisReplicaAckTimeoutMs, 400);
     assert.deepEqual(redisTargetOf(loadConfig(['--redis-sentinels', 'a:1', '--redis-master-name', 'm', '--redis-sentinel-password', 'sp'], {
       BRIGADE_REDIS_MASTER_PASSWORD: 'mp',
     })), { kind: 'sentinel', masterName: 'm', sentinels: [{ host: 'a', port: 1 }], sentinelPassword: 'sp', password: 'mp' });

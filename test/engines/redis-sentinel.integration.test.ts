@@ -120,6 +120,8 @@ describe('redis engine through Sentinel', { concurrency: 1 }, () => {
         assert.equal(publisher.acked.has(2), false, 'never acknowledged while no replica has it');
         assert.ok(await metric(node.url, 'brigade_redis_replica_ack_shortfalls_total') >= 1, 'the shortfalls counted');
         assert.ok(await metric(node.url, 'brigade_outcomes_unknown_total') >= 1);
+        assert.ok(node.logs.some((l) => l.includes('"msg":"append in doubt; its publishes are tried again each tick with the same stamps"')
+          && /0 of the 1 replicas asked for acknowledged it within 200 ms/.test(l)), 'the log line says why: no replica acknowledged within the bound');
       } finally {
         process.kill(replica.pid, 'SIGCONT');
       }

@@ -24,6 +24,7 @@ import { OncePublisher } from '../helpers/once-publisher.ts';
 import { identity } from '../helpers/place-client.ts';
 import { startRedisCluster, type RedisClusterDeployment } from '../helpers/redis-cluster.ts';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
+import { metric } from '../helpers/metrics.ts';
 
 const CANVASES = 9;
 const PREFIX = 'cf:';
@@ -157,6 +158,22 @@ describe('Redis Cluster: kill -9 one primary under two nodes', () => {
     await eventually(() => [...publishers.values()].every((p) => p.outstanding === 0), {
       what: () => `every publish answered with a version (outstanding: ${[...publishers.values()].map((p) => p.outstanding).join(', ')})`, timeoutMs: 40_000,
     });
+
+    // Each node says which primaries it uses now: the promoted replica in place of the killed one,
+    // in its log and in brigade_redis_primary; and it logged the killed shard's appends in doubt.
+    const promotedPort = await cluster.primaryPortOf(slot);
+    for (const n of nodes) {
+      await eventually(async () => {
+        const text = await (await fetch(`${n.url}/metrics`)).text();
+        const address = /^brigade_redis_primary\{address="([^"]+)"[^}]*\} 1$/m.exec(text)?.[1] ?? '';
+        return address.split(',').includes(`127.0.0.1:${promotedPort}`) && !address.split(',').includes(`127.0.0.1:${killedPort}`);
+      }, { what: `node ${n.port}'s brigade_redis_primary to name the promoted primary ${promotedPort}, not ${killedPort}`, timeoutMs: 20_000 });
+      assert.ok(await metric(n.url, 'brigade_redis_primary_changes_total') >= 1, 'the failover counted');
+      assert.ok(n.logs.some((l) => l.includes('"redis cluster primaries changed (failover followed)"') && l.includes(`127.0.0.1:${promotedPort}`)),
+        'the new primaries logged');
+    }
+    assert.ok(nodes.some((n) => n.logs.some((l) => /"msg":"(append in doubt; its publishes are tried again each tick with the same stamps|append failed; publishes refused until the store answers again)"/.test(l))),
+      'the killed shard\'s failed appends logged, saying whether they are in doubt or refused');
 
     // The logs as the cluster holds them now, read by a fresh engine.
     const auditor = new RedisEngine({ target: { kind: 'cluster', nodes: parseHostPorts(cluster.nodeList, 'redisCluster') }, prefix: PREFIX,

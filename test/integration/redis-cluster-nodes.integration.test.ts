@@ -40,6 +40,12 @@ describe('nodes over a Redis Cluster', () => {
     const editor = new BrigadeClient(a.wsUrl, { token: await identity(a.url), WebSocket: WebSocket as never });
     const watcher = new BrigadeClient(b.wsUrl, { WebSocket: WebSocket as never });
     try {
+      // Each node says which primaries it uses, in its log and in brigade_redis_primary.
+      const primaries = [...shards].sort().map((port) => `127.0.0.1:${port}`).join(',');
+      for (const n of [a, b]) {
+        assert.ok(n.logs.some((l) => l.includes('"msg":"redis cluster in use"') && l.includes(`"primaries":"${primaries}"`)), 'the primaries logged');
+        assert.match(await (await fetch(`${n.url}/metrics`)).text(), new RegExp(`^brigade_redis_primary\\{address="${primaries.replaceAll('.', '\\.')}"[^}]*\\} 1$`, 'm'));
+      }
       const got: number[][] = Array.from({ length: CANVASES }, () => []);
       const subs: Subscription[] = [];
       for (let i = 0; i < CANVASES; i++) {
