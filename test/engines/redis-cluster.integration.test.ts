@@ -325,6 +325,17 @@ describe('redis engine on a cluster', () => {
         target: { kind: 'cluster', nodes: [{ host: '127.0.0.1', port: 1 }] }, retention: { retainEvents: 10, keepSnapshots: 1 }, logger: quiet,
       });
       await assert.rejects(plain.open(), (err: unknown) => err instanceof BrigadeError && err.code === 'REDIS_CLUSTER_DOWN');
+      // A Redis not in cluster mode (the one-Redis shape's server given to --redis-cluster).
+      const single = await import('../helpers/redis-server.ts').then((m) => m.startRedis());
+      try {
+        const notCluster = new RedisEngine({
+          target: { kind: 'cluster', nodes: [{ host: '127.0.0.1', port: single.port }] }, retention: { retainEvents: 10, keepSnapshots: 1 }, logger: quiet,
+        });
+        await assert.rejects(notCluster.open(), (err: unknown) => err instanceof BrigadeError && err.code === 'REDIS_CLUSTER_DOWN'
+          && /cluster support disabled/.test(err.message));
+      } finally {
+        await single.destroy();
+      }
     } finally {
       await lone.destroy();
     }

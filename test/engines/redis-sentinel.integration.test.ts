@@ -71,6 +71,23 @@ describe('redis engine through Sentinel', { concurrency: 1 }, () => {
     const wrongName = engine({ target: { kind: 'sentinel', sentinels: parseHostPorts(d.sentinelList, 'test'), masterName: 'no-such-master' } });
     await assert.rejects(wrongName.open(), (err: unknown) => hasCode('REDIS_MASTER_UNKNOWN')(err) && /no-such-master/.test((err as Error).message));
     assert.equal(wrongName.isReady(), false);
+    // A data server's address where a sentinel's belongs: it does not speak SENTINEL.
+    const dataServer = new RedisEngine({
+      target: { kind: 'sentinel', sentinels: [{ host: '127.0.0.1', port: d.servers[0].port }], masterName: MASTER_NAME }, retention, logger,
+    });
+    await assert.rejects(dataServer.open(), (err: unknown) => hasCode('REDIS_SENTINELS_UNREACHABLE')(err) && /unknown command/i.test((err as Error).message));
+    await dataServer.close();
+    // One wrong address among right ones is no error: the others name the primary.
+    const someWrong = new RedisEngine({
+      target: { kind: 'sentinel', sentinels: [{ host: '127.0.0.1', port: nowhere }, ...parseHostPorts(d.sentinelList, 'test')], masterName: MASTER_NAME },
+      retention, logger: { warn: () => undefined },
+    });
+    try {
+      await someWrong.open();
+      assert.equal(someWrong.primaryAddress(), `127.0.0.1:${await d.primaryPort()}`);
+    } finally {
+      await someWrong.close();
+    }
   });
 
   it('the CLI refuses them too: exit 2 with the code and what to check', async () => {
