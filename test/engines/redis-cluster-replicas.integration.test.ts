@@ -150,6 +150,9 @@ describe('redis engine on a cluster with a replica per primary and minReplicasAc
           } catch (err) {
             assert.ok(err instanceof BrigadeError, String(err));
             refusals.set(err.code, (refusals.get(err.code) ?? 0) + 1);
+            // Each says which it is: refused (nothing written, with Redis's answer) or in doubt.
+            if (err.code === 'UNAVAILABLE') assert.match(err.message, /^append refused; nothing was committed: /);
+            else assert.match(err.message, /^append in doubt \(/);
             if (/MOVED|ASK|TRYAGAIN/.test(err.message) && answers.length < 3) answers.push(err.message.slice(0, 160));
             // The parts that committed are acknowledged now; the same stamps find them again.
             if (err instanceof AppendSplitError) err.committed.forEach((r, i) => { if (r) ack(`${channels[i]}/${seq}`, r.firsts[0]); });
