@@ -13,6 +13,12 @@ export interface Publisher {
   ip: string;
 }
 
+/** Who connects (hub.connect): without `ip`, the session looks it up through its sink when first needed (Sink.peerAddress). */
+export interface ConnectingPublisher {
+  userId: string;
+  ip?: string;
+}
+
 /** A claim a publish must take on the shared engine before it is queued (ChannelType.sharedClaim). */
 export interface SharedClaim {
   key: string;

@@ -16,7 +16,7 @@
  */
 import type { ClientFrame } from '../protocol/index.ts';
 import { ChannelRegistry } from './channel-registry.ts';
-import type { ChannelType, Publisher } from './channel-type.ts';
+import type { ChannelType, ConnectingPublisher, Publisher } from './channel-type.ts';
 import type { CoreContext } from './core-context.ts';
 import type { ChannelView, CoreApi } from './core-api.ts';
 import { hasMembership, type Engine, type LogEvent, type StoredSnapshot } from './engine.ts';
@@ -159,7 +159,7 @@ export class Hub implements CoreApi, SessionHost {
 
   // ---- sessions ---------------------------------------------------------------------------
 
-  connect(sink: Sink, publisher: Publisher): Session {
+  connect(sink: Sink, publisher: ConnectingPublisher): Session {
     this.stats.connections++;
     this.stats.connectsTotal++;
     const session = new Session(this, sink, publisher);

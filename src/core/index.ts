@@ -7,7 +7,7 @@ export type { Sink } from './sink.ts';
 export { defaultCoreOptions, silentLogger } from './options.ts';
 export type { CoreOptions, Logger } from './options.ts';
 export type { CoreStats, CoreObserver } from './stats.ts';
-export type { ChannelType, Publisher, SharedClaim } from './channel-type.ts';
+export type { ChannelType, ConnectingPublisher, Publisher, SharedClaim } from './channel-type.ts';
 export type { CoreApi, ChannelView } from './core-api.ts';
 export type {
   Engine, LogEvent, AppendRequest, CommittedBatch, Position, StoredSnapshot, ChannelInfo, BatchHandler, RetentionOptions,

@@ -6,7 +6,7 @@
 import {
   BrigadeError, decodeClientFrame, encodeError, type ClientFrame,
 } from '../protocol/index.ts';
-import type { Publisher } from './channel-type.ts';
+import type { ConnectingPublisher, Publisher } from './channel-type.ts';
 import { SessionSubscriptions } from './session-subscriptions.ts';
 import type { CoreStats } from './stats.ts';
 import type { Sink } from './sink.ts';
@@ -36,11 +36,17 @@ export class Session implements SubscriberSession, Publisher {
 
   /** Who publishes through this connection (Publisher): kept as two fields, not the caller's object (one object fewer per connection). */
   readonly userId: string;
-  readonly ip: string;
+  /** The remote address given to hub.connect, or null until `ip` asks the sink (Sink.peerAddress). */
+  private ipKnown: string | null;
 
-  constructor(private readonly hub: SessionHost, readonly sink: Sink, publisher: Publisher) {
+  constructor(private readonly hub: SessionHost, readonly sink: Sink, publisher: ConnectingPublisher) {
     this.userId = publisher.userId;
-    this.ip = publisher.ip;
+    this.ipKnown = publisher.ip ?? null;
+  }
+
+  /** The remote address, for per-IP limits: the one given at connect, else the sink's, looked up once on first use. */
+  get ip(): string {
+    return (this.ipKnown ??= this.sink.peerAddress?.() ?? '');
   }
 
   /** The connection's publisher: the session itself. */

@@ -14,4 +14,11 @@ export interface Sink {
   sendLast?(frame: Uint8Array): void;
   /** Bytes queued and not yet written to the kernel (ws `bufferedAmount`). */
   readonly bufferedAmount: number;
+  /**
+   * The remote address, looked up when a session first needs it (Session.ip): on a TCP socket that
+   * is a getpeername(2), 5–12 µs here, which a reconnect storm paid for every connection although
+   * only per-IP limits read it. Optional; without it (and without an address given to
+   * hub.connect) the address is ''.
+   */
+  peerAddress?(): string;
 }

@@ -6,7 +6,7 @@
  * (upgrade + frame reader; no per-frame objects).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import client from 'prom-client';
 import { BrigadeError, CloseCodes } from '../protocol/index.ts';
@@ -84,11 +84,14 @@ export class Gateway {
         socket.end(this.draining ? 'HTTP/1.1 503 Service Unavailable\r\n\r\n' : 'HTTP/1.1 404 Not Found\r\n\r\n');
         return;
       }
-      const ip = this.clientIp(req);
-      if (!this.admit(ip, socket)) return;
+      // The address only when something reads it now (an app's socket, the per-address limit, a
+      // trusted proxy's header); a /ws session looks it up on first use (Sink.peerAddress): the
+      // getpeername(2) was 2–6 % of a node's time in a reconnect storm, for nothing.
+      const ip = route || this.options.maxConnectionsPerIp > 0 || this.options.trustProxy ? this.clientIp(req) : undefined;
+      if (!this.admit(ip ?? '', socket)) return;
       const lean = acceptLeanUpgrade(req, socket, head, this.leanOptions);
       if (!lean) return;
-      if (route) route.accept(new LeanFrameSocket(lean, ip, req.url ?? path));
+      if (route) route.accept(new LeanFrameSocket(lean, ip!, req.url ?? path));
       else this.onConnection(lean, req, ip);
       lean.start();
     });
@@ -178,7 +181,7 @@ export class Gateway {
     return req.socket.remoteAddress ?? '';
   }
 
-  private onConnection(socket: LeanSocket, req: IncomingMessage, ip: string): void {
+  private onConnection(socket: LeanSocket, req: IncomingMessage, ip: string | undefined): void {
     const { hub, identity } = this.deps;
     const token = queryParam(req.url ?? '', 'token');
     let userId = '';
@@ -276,6 +279,11 @@ class CoreConnection extends WsSink implements LeanHandler, FrameRateState {
   constructor(socket: LeanSocket, readonly rate: number) {
     super(socket);
     initFrameRate(this);
+  }
+
+  /** The TCP peer's address (asked once, by the session, when a per-IP limit first needs it). */
+  peerAddress(): string {
+    return (this.socket.socket as Partial<Socket>).remoteAddress ?? '';
   }
 
   onMessage(data: Buffer, isBinary: boolean): void {

@@ -42,6 +42,21 @@ function publish(session: Session, requestId: number, payload: Uint8Array) {
 }
 
 describe('hub', () => {
+  it('a session connected without an address asks its sink once, when first needed; a given address is kept', () => {
+    const { hub } = setup();
+    let asked = 0;
+    const sink = Object.assign(new RecordingSink(), { peerAddress: () => { asked++; return '10.1.2.3'; } });
+    const lazy = hub.connect(sink, { userId: '' });
+    assert.equal(asked, 0, 'nothing looked up at connect');
+    assert.equal(lazy.publisher.ip, '10.1.2.3');
+    assert.equal(lazy.ip, '10.1.2.3');
+    assert.equal(asked, 1, 'looked up once');
+    assert.equal(hub.connect(new RecordingSink(), { userId: '' }).ip, '', 'no address and no way to look it up');
+    const given = hub.connect(sink, { userId: 'u', ip: '192.0.2.7' });
+    assert.equal(given.ip, '192.0.2.7');
+    assert.equal(asked, 1, 'a given address is not looked up');
+  });
+
   it('batches a tick\'s publishes into one frame, encoded once for every subscriber, with dense ACKs', async () => {
     const { engine, place, hub } = setup(undefined, { tickMs: 50 });
     await engine.open();

@@ -149,6 +149,8 @@ describe('place over a real server', () => {
       const limited = results.filter((r) => r.status === 'rejected' && (r.reason as BrigadeError).code === 'RATE_LIMITED' && (r.reason as BrigadeError).retryAfterMs > 0);
       assert.equal(ok, 3, 'the burst goes through');
       assert.equal(limited.length, 3, 'the rest are refused with RATE_LIMITED');
+      // The session looked its address up when the limit first needed it (Sink.peerAddress), not at the upgrade.
+      assert.match((limited[0] as PromiseRejectedResult).reason.message, /from 127\.0\.0\.1;/);
       assert.equal((await serverPixels(s.url)).version, 3, 'refused publishes consumed no version');
     } finally {
       c.close();
