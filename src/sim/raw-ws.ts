@@ -43,6 +43,24 @@ export function nextLocalPort(address: string): number {
   return FIRST_PORT + p;
 }
 
+/**
+ * Random bytes for each socket's key and mask, cut from one pool refilled when spent: a
+ * `randomBytes` call per socket for each was 18 µs of a device's ~250 µs per reconnect in the
+ * inbox bench's storm (its device process's CPU profile, 2026-12-07). A mask is a view of the
+ * pool, so the pool is replaced, never refilled in place.
+ */
+const RANDOM_POOL_BYTES = 64 * 1024;
+let randomPool = randomBytes(RANDOM_POOL_BYTES);
+let randomAt = 0;
+function randomSlice(n: number): Buffer {
+  if (randomAt + n > RANDOM_POOL_BYTES) {
+    randomPool = randomBytes(RANDOM_POOL_BYTES);
+    randomAt = 0;
+  }
+  randomAt += n;
+  return randomPool.subarray(randomAt - n, randomAt);
+}
+
 export interface RawWsHandlers {
   /** A whole binary (or text) message; `data` is valid only during the call. */
   onMessage(data: Buffer): void;
@@ -61,8 +79,8 @@ export interface RawWsOptions {
 
 export class RawWs {
   private readonly socket: Socket;
-  private readonly key = randomBytes(16).toString('base64');
-  private readonly mask = randomBytes(4);
+  private readonly key = randomSlice(16).toString('base64');
+  private readonly mask = randomSlice(4);
   private open = false;
   private closed = false;
   /** Bytes read but not yet parsed (a partial header or frame). */
