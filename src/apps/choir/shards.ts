@@ -69,8 +69,9 @@ export interface ShardOptions {
    */
   lanes?: number;
   /**
-   * How long a batch gathers before it goes out, ms (0, the default: as soon as a lane is free, on
-   * the next turn of the loop or on the reply). With N > 0 a batch leaves when its oldest job has
+   * How long a batch gathers before it goes out, ms (0, the default here; the app's
+   * --choir-batch-ms is 4: as soon as a lane is free, on the next turn of the loop or on the
+   * reply). With N > 0 a batch leaves when its oldest job has
    * waited N ms (or it is full): fewer, larger RPCs, so fewer thread wake-ups and notifies per
    * frame, for up to N ms more on each frame's round trip (docs/choir.md "Hand-off").
    */
