@@ -6,7 +6,8 @@
  * A frame's codec work is one job: decode the singer's packet and encode the mix the owner has
  * already read for them, two items that always travel in the same RPC. Jobs made while a shard's
  * RPC is in flight wait in its queue and go together in the next one (up to `MAX_ITEMS` items,
- * within the 10 KB / 200 KB limits), so the owner pays one round trip per shard per batch, however
+ * within the 10 KB / 200 KB limits; with `batchMs`, a batch also gathers that long from its first
+ * job), so the owner pays one round trip per shard per batch, however
  * many singers it holds, and the shards work in parallel. Inputs are copied into the shared buffer
  * once and outputs copied out once; nothing of 200 KB is allocated per RPC.
  *
