@@ -87,8 +87,10 @@ export interface ChoirStep {
   /** Server CPU (all threads) per frame added, µs. */
   serverUsPerFrame: number | null;
   /**
-   * The issue's figure: singers per server core (singers ÷ the server's cores used in the window),
-   * and that as a fraction of the codec-only ceiling's singers per core measured in the same run.
+   * The issue's figure: singers per server core, and that as a fraction of the codec-only ceiling's
+   * singers per core measured in the same run. Counted from the frames the server added per CPU
+   * second ÷ 50: singers ÷ server cores when every frame due was served (a passing step), and not
+   * inflated by a failing step whose singers skipped frames.
    */
   singersPerServerCore: number;
   ofCeiling: number;
@@ -233,8 +235,8 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
       rttMs: rtt.summary(), serverCores: round(serverCpu / wall), shardCores: round(shardCpu / wall), ownerCores: round(ownerCpu / wall),
       ownerUsPerFrame: frames > 0 ? round((ownerCpu / frames) * 1e6) : null,
       serverUsPerFrame: frames > 0 ? round((serverCpu / frames) * 1e6) : null,
-      singersPerServerCore: Math.round(singers / Math.max(serverCpu / wall, 0.01)),
-      ofCeiling: round(singers / Math.max(serverCpu / wall, 0.01) / ceilingPerCore),
+      singersPerServerCore: Math.round(frames / Math.max(serverCpu, 0.001) / 50),
+      ofCeiling: round(frames / Math.max(serverCpu, 0.001) / 50 / ceilingPerCore),
       clientCores: round((reports.reduce((a, r) => a + r.cpuSeconds, 0) - clientCpu0) / wall),
       voicedFraction: s.decoded > 0 ? round(s.voiced / s.decoded) : null,
       rpc: mode === 'sharded' && after.rpcs > before.rpcs ? {
