@@ -49,6 +49,8 @@ export interface ChoirBenchOptions {
   shards: number;
   /** --choir-shard-spin-us of the server (sharded mode). */
   shardSpinUs: number;
+  /** --choir-batch-ms of the server (sharded mode): how long a shard's batch gathers, ms. */
+  batchMs: number;
   bitrate: number;
   complexity: number;
   deadlineMs: number;
@@ -82,6 +84,16 @@ export interface ChoirStep {
   ownerCores: number;
   /** Owner-thread CPU per singer frame, µs (sharded: without the codec; owner mode: with it). */
   ownerUsPerFrame: number | null;
+  /** Server CPU (all threads) per frame added, µs. */
+  serverUsPerFrame: number | null;
+  /**
+   * The issue's figure: singers per server core, and that as a fraction of the codec-only ceiling's
+   * singers per core measured in the same run. Counted from the frames the server added per CPU
+   * second ÷ 50: singers ÷ server cores when every frame due was served (a passing step), and not
+   * inflated by a failing step whose singers skipped frames.
+   */
+  singersPerServerCore: number;
+  ofCeiling: number;
   clientCores: number;
   voicedFraction: number | null;
   /**
@@ -103,7 +115,8 @@ export interface ChoirBenchResult {
   machine: ReturnType<typeof machineInfo>;
   options: ChoirBenchOptions;
   steps: ChoirStep[];
-  best: Record<string, { singers: number; serverCores: number; singersPerServerCore: number } | null>;
+  /** Each mode's largest passing step: singers, the server's cores, singers per server core, and that ÷ the ceiling's singers per core. */
+  best: Record<string, { singers: number; serverCores: number; singersPerServerCore: number; ofCeiling: number } | null>;
   ceiling: { framesPerCpuSecond: number; singersPerCore: number; decodeUs: number; encodeUs: number };
   inner: { singersInRoom: number; usPerSingerFrame: number }[];
   handoff: HandoffFigure[];
@@ -118,7 +131,7 @@ const num = (v: string, name: string) => {
 export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
   const o: ChoirBenchOptions = {
     steps: [40, 80, 120, 160, 200, 240, 280], modes: ['owner', 'sharded'], seconds: 6, warmupSeconds: 2, roomSize: 16,
-    singerProcesses: 1, shards: 0, shardSpinUs: 0, bitrate: 64_000, complexity: 5, deadlineMs: 20, decodeEvery: 50, ceilingSeconds: 3,
+    singerProcesses: 1, shards: 0, shardSpinUs: 0, batchMs: 4, bitrate: 64_000, complexity: 5, deadlineMs: 20, decodeEvery: 50, ceilingSeconds: 3,
     handoffSeconds: 0, handoffRounds: 2, handoffRates: [1000, 3000, 5000], out: 'bench/results', chart: '',
   };
   for (let i = 0; i < argv.length; i++) {
@@ -135,6 +148,7 @@ export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
       case '--singer-processes': o.singerProcesses = Math.max(1, num(v, flag)); break;
       case '--choir-shards': o.shards = num(v, flag); break;
       case '--choir-shard-spin-us': o.shardSpinUs = num(v, flag); break;
+      case '--choir-batch-ms': o.batchMs = num(v, flag); break;
       case '--choir-bitrate': o.bitrate = num(v, flag); break;
       case '--choir-complexity': o.complexity = num(v, flag); break;
       case '--choir-deadline-ms': o.deadlineMs = num(v, flag); break;
@@ -171,17 +185,17 @@ interface Scraped {
   shardWake: number; shardWork: number; ownerWake: number; backlogRpcs: number; backlogGap: number;
 }
 
-async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers: number, log: (s: string) => void): Promise<ChoirStep> {
+async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers: number, ceilingPerCore: number, log: (s: string) => void): Promise<ChoirStep> {
   const cli = join(ROOT, 'bin/brigade.js');
   const data = mkdtempSync(join(tmpdir(), 'brigade-choir-bench-'));
-  const codec = mode === 'owner' ? ['--choir-owner-codec', '1'] : ['--choir-shards', String(o.shards), '--choir-shard-spin-us', String(o.shardSpinUs)];
+  const codec = mode === 'owner' ? ['--choir-owner-codec', '1'] : ['--choir-shards', String(o.shards), '--choir-shard-spin-us', String(o.shardSpinUs), '--choir-batch-ms', String(o.batchMs)];
   let server: StartedBrigade | null = null;
   const workers: Worker<ChoirWorkerIn, ChoirWorkerOut>[] = [];
   let fatal = '';
   try {
     server = await startBrigade(cli, ['serve', '--port', '0', '--host', '127.0.0.1', '--data', data, '--apps', 'choir', '--log-level', 'info',
       '--choir-bitrate', String(o.bitrate), '--choir-complexity', String(o.complexity), '--choir-deadline-ms', String(o.deadlineMs),
-      '--choir-max-singers', String(o.roomSize), ...codec], ROOT, 50, shippedNodeFlags(cli));
+      '--choir-max-singers', String(o.roomSize), ...codec], ROOT, 50, [...shippedNodeFlags(cli), ...serverNodeArgs()]);
     const specs: ChoirSingerSpec[] = Array.from({ length: singers }, (_, i) => ({ room: `bench-${Math.floor(i / o.roomSize)}`, delayMs: (i % o.roomSize) * 100 }));
     const perProc = Math.ceil(singers / o.singerProcesses);
     for (let p = 0; p * perProc < singers; p++) {
@@ -220,6 +234,9 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
       due: s.due, serverFrames: frames, deadlineMisses: misses, skipped: s.skipped, errors: s.errors, firstErrors: s.firstErrors,
       rttMs: rtt.summary(), serverCores: round(serverCpu / wall), shardCores: round(shardCpu / wall), ownerCores: round(ownerCpu / wall),
       ownerUsPerFrame: frames > 0 ? round((ownerCpu / frames) * 1e6) : null,
+      serverUsPerFrame: frames > 0 ? round((serverCpu / frames) * 1e6) : null,
+      singersPerServerCore: Math.round(frames / Math.max(serverCpu, 0.001) / 50),
+      ofCeiling: round(frames / Math.max(serverCpu, 0.001) / 50 / ceilingPerCore),
       clientCores: round((reports.reduce((a, r) => a + r.cpuSeconds, 0) - clientCpu0) / wall),
       voicedFraction: s.decoded > 0 ? round(s.voiced / s.decoded) : null,
       rpc: mode === 'sharded' && after.rpcs > before.rpcs ? {
@@ -235,7 +252,7 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
       } : null,
     };
     log(`${mode} ${singers} singers: ${(step.onTimeFraction * 100).toFixed(2)}% on time (${frames}/${s.due} frames, ${misses} late, ${s.skipped} skipped, ${s.errors} errors); `
-      + `server ${step.serverCores} cores (owner ${step.ownerCores}, shards ${step.shardCores}), owner ${step.ownerUsPerFrame} µs/frame; rtt p50 ${step.rttMs.p50} p99 ${step.rttMs.p99} ms; clients ${step.clientCores} cores`
+      + `server ${step.serverCores} cores (owner ${step.ownerCores}, shards ${step.shardCores}), owner ${step.ownerUsPerFrame} µs/frame, server ${step.serverUsPerFrame} µs/frame; ${step.singersPerServerCore} singers per server core = ${(step.ofCeiling * 100).toFixed(0)} % of the ceiling; rtt p50 ${step.rttMs.p50} p99 ${step.rttMs.p99} ms; clients ${step.clientCores} cores`
       + (step.rpc ? `; shard RPCs ${step.rpc.perFrame}/frame (${step.rpc.framesPerRpc} frames each), round trip ${step.rpc.roundTripUs} µs (shard wake ${step.rpc.shardWakeUs} + work ${step.rpc.shardWorkUs} + owner wake ${step.rpc.ownerWakeUs}), `
         + `gap reply → next request with jobs waiting ${step.rpc.backlogGapUs} µs, wait ${step.rpc.waitUs} µs, ${step.rpc.restarts} restarts` : ''));
     return step;
@@ -247,6 +264,9 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
 }
 
 const round = (v: number) => Math.round(v * 1000) / 1000;
+
+/** BRIGADE_BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" or "--trace-gc", as for the jobs bench: node flags for the server. */
+const serverNodeArgs = () => (process.env.BRIGADE_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 /** One thread doing only decode + encode per singer frame, same settings: the codec's own limit. */
 function codecCeiling(o: ChoirBenchOptions): ChoirBenchResult['ceiling'] {
@@ -351,7 +371,7 @@ export async function runChoirBench(argv: string[]): Promise<number> {
     for (const singers of o.steps) {
       let step: ChoirStep;
       try {
-        step = await runStep(o, mode, singers, log);
+        step = await runStep(o, mode, singers, result.ceiling.singersPerCore, log);
       } catch (err) {
         log(`${mode} ${singers} singers: FAILED: ${(err as Error).message}`);
         failed = true;
@@ -361,8 +381,8 @@ export async function runChoirBench(argv: string[]): Promise<number> {
       if (!step.passed) break;
       best = step;
     }
-    result.best[mode] = best ? { singers: best.singers, serverCores: best.serverCores, singersPerServerCore: Math.round(best.singers / Math.max(best.serverCores, 0.01)) } : null;
-    log(`${mode}: best ${best ? `${best.singers} singers on ${best.serverCores} server cores` : 'none passed'}`);
+    result.best[mode] = best ? { singers: best.singers, serverCores: best.serverCores, singersPerServerCore: best.singersPerServerCore, ofCeiling: best.ofCeiling } : null;
+    log(`${mode}: best ${best ? `${best.singers} singers on ${best.serverCores} server cores = ${best.singersPerServerCore} per server core, ${(best.ofCeiling * 100).toFixed(0)} % of the ceiling's ${result.ceiling.singersPerCore}` : 'none passed'}`);
   }
   const dir = resolve(o.out);
   mkdirSync(dir, { recursive: true });

@@ -32,6 +32,14 @@ it('runs both modes and writes a result of the right shape', async () => {
     assert.ok(s.onTimeFraction >= 0 && s.onTimeFraction <= 1);
   }
   assert.ok(r.steps[1].shardCores > 0, 'the shards\' CPU is read from the metrics');
+  for (const s of r.steps) {
+    assert.ok(s.serverUsPerFrame !== null && s.serverUsPerFrame > 0, `${s.mode}: server CPU per frame`);
+    assert.ok(s.singersPerServerCore > 0 && s.ofCeiling > 0, `${s.mode}: singers per server core against the ceiling`);
+  }
+  for (const mode of ['owner', 'sharded']) {
+    const best = r.best[mode];
+    if (best) assert.ok(best.singersPerServerCore > 0 && best.ofCeiling > 0, `${mode}: the best step's ratio to the ceiling`);
+  }
   assert.equal(r.steps[0].rpc, null, 'no shard RPCs unsharded');
   const rpc = r.steps[1].rpc;
   assert.ok(rpc && rpc.perFrame > 0 && rpc.framesPerRpc >= 1 && rpc.roundTripUs > 0 && rpc.restarts === 0, `the shard RPC stages are read from the metrics: ${JSON.stringify(rpc)}`);

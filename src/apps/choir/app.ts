@@ -12,6 +12,7 @@ import { BrigadeError } from '../../protocol/index.ts';
 import { CHOIR_ERRORS, choirError } from './errors.ts';
 import { FRAME_SAMPLES, Room, SAMPLE_RATE, type Singer } from './room.ts';
 import { OwnerCodecs, type Codecs, type ShardFigures } from './owner-codecs.ts';
+import { pcmFrames } from './frame-pool.ts';
 import { RoomPlacement } from './placement.ts';
 import { ShardPool } from './shards.ts';
 import { decodeFrame, encodeReply, type VoiceOutcome } from './wire.ts';
@@ -31,6 +32,7 @@ export interface ChoirOptions {
   claimMs: number;
   ownerCodec: number;
   shardSpinUs: number;
+  batchMs: number;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -54,6 +56,7 @@ export const choirApp: App<ChoirOptions> = {
     singerIdleMs: { default: 15_000, help: 'a singer who sends nothing this long leaves the room, ms' },
     deadlineMs: { default: 20, help: 'a mix answered later than this after its frame arrived counts as a deadline miss, ms' },
     shardSpinUs: { default: 0, help: 'how long a codec shard spins on its status word after a reply before it sleeps in Atomics.wait, µs (0: sleeps at once)', validate: (v) => (v <= 5000 ? null : '0..5000') },
+    batchMs: { default: 4, help: 'how long a codec shard\'s batch of frames gathers before its RPC goes out, ms (0: as soon as the shard is free); fewer, larger RPCs (fewer thread wake-ups, less CPU per frame) for up to that much more latency', validate: (v) => (v <= 10 ? null : '0..10') },
     claimMs: { default: 5000, help: 'a room\'s claim on its node (engine), renewed every third of it; a room whose node died moves after this, ms', validate: (v) => (v >= 300 ? null : 'at least 300') },
     ownerCodec: { default: 0, help: '1: run every singer\'s Opus codec in the owner thread, no shards (the unsharded baseline of the benchmarks)', validate: (v) => (v === 0 || v === 1 ? null : '0 or 1') },
   },
@@ -62,7 +65,7 @@ export const choirApp: App<ChoirOptions> = {
     const o = core.options;
     if (o.aheadMs >= o.bufferMs) throw new Error('choir: --choir-ahead-ms must be less than --choir-buffer-ms');
     const shardCount = o.shards > 0 ? o.shards : Math.max(1, availableParallelism() - 1);
-    const codecOptions = { count: shardCount, bitrate: o.bitrate, complexity: o.complexity, spinUs: o.shardSpinUs };
+    const codecOptions = { count: shardCount, bitrate: o.bitrate, complexity: o.complexity, spinUs: o.shardSpinUs, batchMs: o.batchMs };
     const pool: Codecs = o.ownerCodec === 1 ? new OwnerCodecs(codecOptions) : new ShardPool(codecOptions);
     const rooms = new Map<string, Room & { created: number }>();
     const placement = new RoomPlacement(core, o.claimMs);
@@ -195,7 +198,7 @@ export const choirApp: App<ChoirOptions> = {
       // The mix is read now, from what the buffer holds; the frame's decode and the mix's encode
       // then go to the singer's shard as one job, batched with the other frames of that shard into
       // one RPC; the decoded voice is added when it comes back (docs/choir.md, "Batches").
-      const mix = f.readPos >= 0 ? room.read(singer, f.readPos) : null;
+      const mix = f.readPos >= 0 ? room.read(singer, f.readPos, FRAME_SAMPLES, pcmFrames.take()) : null;
       // The singer's encoder coded every frame in order; their decoder here sees only the packets
       // added (none outside the song, none the page did not send). A packet that does not follow
       // the last one decoded restarts the decoder: one that missed packets mis-predicts the band
@@ -208,9 +211,17 @@ export const choirApp: App<ChoirOptions> = {
       } catch (err) {
         if (writes) singer.nextPacketPos = Number.NaN; // that packet may not have reached the decoder
         throw err;
+      } finally {
+        pcmFrames.give(mix); // settled: the shard's RPC copied it, or the owner's codec encoded it
       }
       // Written only if the song still holds it: a stop may have come while the shard decoded.
-      if (done.pcm) voice = room.write(singer, f.writePos, done.pcm);
+      if (done.pcm) {
+        try {
+          voice = room.write(singer, f.writePos, done.pcm);
+        } finally {
+          pcmFrames.give(done.pcm); // the room copied it into the singer's own-voice ring
+        }
+      }
       if (performance.now() - arrived > o.deadlineMs) room.deadlineMisses++;
       return encodeReply({ clock: room.clock, readPos: f.readPos, song: room.song, voice, codecEpoch: done.epoch, opus: done.opus ?? NO_BYTES });
     });

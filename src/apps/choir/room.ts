@@ -67,7 +67,10 @@ export class Singer implements SingerInfo {
   constructor(readonly id: number, readonly key: string, public name: string, public delaySamples: number,
     public gain: number, readonly shard: number, ownWindowSamples: number) {
     const slots = Math.max(1, Math.ceil(ownWindowSamples / FRAME_SAMPLES));
-    this.own = new Int16Array(slots * FRAME_SAMPLES);
+    // Touched now (fill), not frame by frame: a fresh typed array this large is lazily mapped zero
+    // pages, and each singer's first 5 s of frames paid a page fault per 4 KB in Room.write's copy
+    // into it (the profile's costliest line of the owner, ~12 µs per frame at 120 singers).
+    this.own = new Int16Array(slots * FRAME_SAMPLES).fill(0);
     this.ownFrame = new Float64Array(slots).fill(-1);
     this.ownGain = new Float32Array(slots);
   }
@@ -223,7 +226,7 @@ export class Room {
     const slots = singer.ownFrame.length;
     const slot = frame % slots;
     const base = slot * FRAME_SAMPLES;
-    const at = pos % L; // FRAME_SAMPLES divides L (checked by the app's options), so a frame never wraps
+    const at = (pos % L) | 0; // FRAME_SAMPLES divides L (checked by the app's options), so a frame never wraps; an integer index
     const buf = this.buffer;
     if (singer.ownFrame[slot] === frame) {
       const g = singer.ownGain[slot] / 32768;
@@ -257,14 +260,25 @@ export class Room {
       const frame = Math.floor(p / FRAME_SAMPLES);
       const into = p - frame * FRAME_SAMPLES;
       const run = Math.min(n - i, FRAME_SAMPLES - into);
-      const at = p % L;
+      const at = (p % L) | 0; // an integer index (a position from the wire is a double)
       let own: Int16Array | null = null, ownAt = 0, g = 0;
       if (singer) {
         const slot = frame % singer.ownFrame.length;
         if (singer.ownFrame[slot] === frame) { own = singer.own; ownAt = slot * FRAME_SAMPLES + into; g = singer.ownGain[slot] / 32768; }
       }
-      if (own) for (let k = 0; k < run; k++) out[i + k] = toInt16(buf[at + k] - own[ownAt + k] * g);
-      else for (let k = 0; k < run; k++) out[i + k] = toInt16(buf[at + k]);
+      // The linear case inline (V8 did not inline toInt16 here: a call per sample); a sample past
+      // ±0.9 takes the knee through toInt16.
+      if (own) {
+        for (let k = 0; k < run; k++) {
+          const v = buf[at + k] - own[ownAt + k] * g;
+          out[i + k] = v <= 0.9 && v >= -0.9 ? Math.floor(v * 32767 + 0.5) : toInt16(v);
+        }
+      } else {
+        for (let k = 0; k < run; k++) {
+          const v = buf[at + k];
+          out[i + k] = v <= 0.9 && v >= -0.9 ? Math.floor(v * 32767 + 0.5) : toInt16(v);
+        }
+      }
       i += run;
     }
     if (this.metronomeBpm && this.song && this.song.stoppedAt === null) this.addClicks(pos, n, singer, out);
@@ -309,12 +323,23 @@ export class Room {
   }
 }
 
-/** Clipping protection: linear up to 0.9, a soft knee to 1, then a hard limit; to Int16. */
+/** |v| at and past which the knee gives full scale: 0.9 + 0.1 · atanh(1 − 0.5 / 3276.7) ≈ 1.3739, rounded up. */
+const KNEE_FULL = 1.375;
+
+/**
+ * Clipping protection: linear up to 0.9, a soft knee to 1, then a hard limit; to Int16. Rounds with
+ * Math.floor(x + 0.5), not Math.round: the same integer for every sample (they differ only on
+ * doubles just under .5, far below an Int16 step), and V8 on this machine runs Math.round about
+ * 10× slower in this loop (a frame's read went from ~18 to ~2 µs; docs/choir.md).
+ */
 export function toInt16(v: number): number {
-  if (v <= 0.9 && v >= -0.9) return Math.round(v * 32767); // the common case: linear
+  if (v <= 0.9 && v >= -0.9) return Math.floor(v * 32767 + 0.5); // the common case: linear
   const a = Math.abs(v);
+  // Past KNEE_FULL the knee's tanh is within half an Int16 step of 1: full scale without it (a
+  // loud mix clips most of its samples, and tanh per sample was most of a frame's read).
+  if (a >= KNEE_FULL) return v < 0 ? -32767 : 32767;
   let y = a;
   if (a > 0.9) y = 0.9 + 0.1 * Math.tanh((a - 0.9) / 0.1);
-  const s = Math.round((v < 0 ? -y : y) * 32767);
+  const s = Math.floor((v < 0 ? -y : y) * 32767 + 0.5);
   return s > 32767 ? 32767 : s < -32768 ? -32768 : s;
 }

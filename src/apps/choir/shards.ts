@@ -6,7 +6,8 @@
  * A frame's codec work is one job: decode the singer's packet and encode the mix the owner has
  * already read for them, two items that always travel in the same RPC. Jobs made while a shard's
  * RPC is in flight wait in its queue and go together in the next one (up to `MAX_ITEMS` items,
- * within the 10 KB / 200 KB limits), so the owner pays one round trip per shard per batch, however
+ * within the 10 KB / 200 KB limits; with `batchMs`, a batch also gathers that long from its first
+ * job), so the owner pays one round trip per shard per batch, however
  * many singers it holds, and the shards work in parallel. Inputs are copied into the shared buffer
  * once and outputs copied out once; nothing of 200 KB is allocated per RPC.
  *
@@ -20,6 +21,7 @@ import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { BrigadeError } from '../../protocol/index.ts';
 import { choirError } from './errors.ts';
+import { pcmFrames } from './frame-pool.ts';
 import type { Codecs, FrameCodecResult, ShardFigures } from './owner-codecs.ts';
 import {
   DATA_AT, MAX_DATA_BYTES, readJson, readMessage, RPC_BYTES, RpcError, statusWord, STATUS_CLOSE, STATUS_IDLE, STATUS_REPLY,
@@ -67,6 +69,14 @@ export interface ShardOptions {
    * the shard goes on to it without waiting for the owner to read the reply.
    */
   lanes?: number;
+  /**
+   * How long a batch gathers before it goes out, ms (0, the default here; the app's
+   * --choir-batch-ms is 4: as soon as a lane is free, on the next turn of the loop or on the
+   * reply). With N > 0 a batch leaves when its oldest job has
+   * waited N ms (or it is full): fewer, larger RPCs, so fewer thread wake-ups and notifies per
+   * frame, for up to N ms more on each frame's round trip (docs/choir.md "Hand-off").
+   */
+  batchMs?: number;
 }
 
 interface Job {
@@ -225,13 +235,25 @@ class Shard {
   schedule(): void {
     if (this.scheduled || !this.laneFree() || this.queue.length === 0 || this.closed) return;
     this.scheduled = true;
-    // setImmediate: the frames read from the sockets in this turn of the loop go in one RPC.
-    setImmediate(() => { this.scheduled = false; this.flush(); });
+    const wait = this.gatherLeftMs();
+    // setImmediate: the frames read from the sockets in this turn of the loop go in one RPC; with
+    // --choir-batch-ms, a timer: those of the next few ms too.
+    if (wait <= 0) setImmediate(() => { this.scheduled = false; this.flush(); });
+    else setTimeout(() => { this.scheduled = false; this.flush(); this.schedule(); }, Math.ceil(wait));
+  }
+
+  /** How much longer the queue's batch gathers, ms (≤ 0: it may go now). */
+  private gatherLeftMs(): number {
+    const batchMs = this.options.batchMs ?? 0;
+    if (batchMs <= 0 || this.queue.length === 0) return 0;
+    if (this.queue.length * 2 >= MAX_ITEMS) return 0; // full: gathering more would not fit in one RPC
+    return this.queue[0].queuedAt + batchMs - performance.now();
   }
 
   /** Sends the queue's head (as much as fits) as one RPC, its inputs written into the buffer once. */
   private flush(): void {
     if (!this.laneFree() || this.queue.length === 0 || this.closed) return;
+    if (this.gatherLeftMs() > 0) return; // still gathering: its timer sends it
     if (this.worker === null) {
       if (performance.now() < this.notBefore) {
         for (const j of this.queue.splice(0)) j.reject(choirError('CHOIR_SHARD_UNAVAILABLE', `codec shard ${this.index} failed to start; it is retried shortly`));
@@ -318,13 +340,20 @@ class Shard {
     if (r.err || !Array.isArray(r.items) || r.items.length !== itemCount) {
       results = new BrigadeError((r.err as 'CHOIR_RPC_MALFORMED') ?? 'CHOIR_RPC_MALFORMED', r.msg ?? 'the shard\'s reply does not match the request');
     } else {
-      // Each output is copied out of the shared buffer once (slice: its own aligned ArrayBuffer).
+      // Each output is copied out of the shared buffer once: a decoded voice into a pooled frame
+      // (frame-pool.ts: the app gives it back once the room has added it), the rest by slice (its
+      // own aligned ArrayBuffer).
       const bytes = new Uint8Array(sab);
       let off = DATA_AT, i = 0;
-      results = batch.map((j) => j.ops.map(() => {
+      results = batch.map((j) => j.ops.map((op) => {
         const it = r.items![i++];
         if ('err' in it) return new BrigadeError(it.err as 'CHOIR_BAD_OPUS', it.msg);
-        const out = bytes.slice(off, off + it.len);
+        let out: Uint8Array;
+        if ((op === 'dec' || op === 'dec-fresh') && it.len === FRAME_BYTES) {
+          const frame = pcmFrames.take();
+          out = new Uint8Array(frame.buffer, frame.byteOffset, FRAME_BYTES);
+          out.set(bytes.subarray(off, off + FRAME_BYTES));
+        } else out = bytes.slice(off, off + it.len);
         off += it.len;
         return out;
       }));

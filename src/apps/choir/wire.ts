@@ -31,7 +31,10 @@ export interface FrameRequest {
   opus: Uint8Array;
 }
 
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+const HEX = Array.from({ length: 256 }, (_, x) => x.toString(16).padStart(2, '0'));
+/** 8 key bytes as 16 hex digits (a table, no array per frame: this runs for every frame the server reads). */
+const hex8 = (b: Uint8Array, at: number) => HEX[b[at]] + HEX[b[at + 1]] + HEX[b[at + 2]] + HEX[b[at + 3]] + HEX[b[at + 4]] + HEX[b[at + 5]] + HEX[b[at + 6]] + HEX[b[at + 7]];
+const badPosition = (p: number) => p !== -1 && !(Number.isSafeInteger(p) && p >= 0);
 /** The key's 16 hex digits as 8 bytes (a shorter or malformed key leaves zeros, which name no singer). */
 function keyBytes(key: string): Uint8Array {
   const out = new Uint8Array(8);
@@ -57,10 +60,9 @@ export function decodeFrame(body: Uint8Array): FrameRequest {
   if (v.getUint8(0) !== WIRE_VERSION) throw choirError('CHOIR_BAD_FRAME', `frame version ${v.getUint8(0)}; this server speaks ${WIRE_VERSION}`);
   const writePos = v.getFloat64(13, true);
   const readPos = v.getFloat64(21, true);
-  for (const [name, p] of [['write', writePos], ['read', readPos]] as const) {
-    if (p !== -1 && !(Number.isSafeInteger(p) && p >= 0)) throw choirError('CHOIR_BAD_FRAME', `the ${name} position is a whole number of samples ≥ 0, or −1; got ${p}`);
-  }
-  return { singer: v.getUint32(1, true), key: hex(body.subarray(5, 13)), writePos, readPos, opus: body.subarray(FRAME_HEADER_BYTES) };
+  if (badPosition(writePos)) throw choirError('CHOIR_BAD_FRAME', `the write position is a whole number of samples ≥ 0, or −1; got ${writePos}`);
+  if (badPosition(readPos)) throw choirError('CHOIR_BAD_FRAME', `the read position is a whole number of samples ≥ 0, or −1; got ${readPos}`);
+  return { singer: v.getUint32(1, true), key: hex8(body, 5), writePos, readPos, opus: body.subarray(FRAME_HEADER_BYTES) };
 }
 
 /** The room's song as the reply saw it: none yet, running since startedAt, or [startedAt, stoppedAt). */

@@ -72,6 +72,13 @@ describe('choir room', () => {
     assert.ok(own.every((v) => v > 32000));
     assert.equal(toInt16(-5), -32767);
     assert.equal(toInt16(0.5), 16384);
+    // The knee: tanh between 0.9 and 1.375, full scale from there (where tanh is within half a step of 1).
+    const knee = (v: number) => Math.sign(v) * Math.round((0.9 + 0.1 * Math.tanh((Math.abs(v) - 0.9) / 0.1)) * 32767);
+    for (const v of [0.95, 1, 1.1, 1.2, 1.3, 1.37, 1.374, 1.375, 1.5, 3]) {
+      assert.equal(toInt16(v), knee(v), `at ${v}`);
+      assert.equal(toInt16(-v), knee(-v), `at ${-v}`);
+    }
+    for (let v = -2; v <= 2; v += 0.001) assert.ok(toInt16(v + 0.001) >= toInt16(v), `monotonic at ${v}`);
   });
 
   it('refuses frames before the buffer\'s start or past its end, and unaligned writes', () => {

@@ -87,4 +87,30 @@ describe('choir codec shards', () => {
     assert.equal(pool.rpcCount(1) - before1, 1, 'one RPC for shard 1\'s two singers');
     for (const id of ids) pool.unpin(id);
   });
+
+  it('--choir-batch-ms: frames sent over several turns of the loop gather into fewer RPCs, each answered', async () => {
+    const batched = new ShardPool({ count: 1, bitrate: 64_000, complexity: 5, timeoutMs: 5000, batchMs: 10 });
+    try {
+      const ids = Array.from({ length: 20 }, (_, i) => 100 + i);
+      for (const id of ids) batched.pin(id);
+      await batched.call(0, 'ping', 1, new Uint8Array(0)); // the thread started
+      const rpcs0 = batched.rpcCount(0);
+      const frames: Promise<{ pcm: Int16Array | null; opus: Uint8Array | null }>[] = [];
+      const packet = await pool.encode(1, tone(440, 960, 0.5));
+      for (const id of ids) {
+        frames.push(batched.frame(id, packet, tone(330, 960, 0.5)));
+        await new Promise((r) => setImmediate(r)); // each frame in its own turn, as sockets deliver them
+      }
+      const done = await Promise.all(frames);
+      for (const d of done) {
+        assert.equal(d.pcm?.length, 960, 'the voice decoded');
+        assert.ok(d.opus && d.opus.length > 0, 'the mix encoded');
+      }
+      const rpcs = batched.rpcCount(0) - rpcs0;
+      // Without the window these 20 turns made ~9 RPCs here (each turn's frame leaves while a lane is free).
+      assert.ok(rpcs >= 1 && rpcs <= 4, `20 frames in ${rpcs} RPCs`);
+    } finally {
+      await batched.close();
+    }
+  });
 });
