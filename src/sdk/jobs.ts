@@ -115,7 +115,8 @@ const afterTurn: (fn: () => void) => void = typeof setImmediate === 'function' ?
 const MAX_COMPLETE_BATCH = 1000;
 
 interface PendingCompletion { id: string; lease: string; result: unknown }
-interface CompleteManyReply { outcomes: { id: string; ok: boolean; code?: string }[]; now: number }
+/** jobs.complete_many's reply with `compact: true`. */
+interface CompleteManyReply { lost: number[]; now: number }
 
 export class JobsClient {
   constructor(private readonly client: BrigadeClient, private readonly keys: { producerKey?: string; workerKey?: string } = {}) {}
@@ -234,11 +235,17 @@ abstract class BaseWorker<P> implements JobsWorker {
     while (this.completions.length > 0) {
       const batch = this.completions.splice(0, MAX_COMPLETE_BATCH);
       this.client.request<CompleteManyReply>('jobs.complete_many', {
-        key: this.key, queue: this.queue, jobs: batch, ...this.finishFields(batch.length),
+        key: this.key, queue: this.queue, jobs: batch, ...this.finishFields(batch.length), compact: true,
       }).then((reply) => {
+        // compact: the indexes of the jobs refused JOBS_LEASE_LOST, in order.
+        let k = 0;
         for (let i = 0; i < batch.length; i++) {
-          if (reply.outcomes[i]?.ok === true) this.stats.completed++;
-          else this.refused(new BrigadeError('JOBS_LEASE_LOST', `job ${batch[i]!.id}'s lease is not current (it expired, or another attempt holds it): nothing was recorded`));
+          if (reply.lost[k] === i) {
+            k++;
+            this.refused(new BrigadeError('JOBS_LEASE_LOST', `job ${batch[i]!.id}'s lease is not current (it expired, or another attempt holds it): nothing was recorded`));
+          } else {
+            this.stats.completed++;
+          }
           this.finished();
         }
       }, (err: unknown) => {

@@ -288,7 +288,7 @@ const REQUEST_FIELDS: Record<string, readonly string[]> = {
   'jobs.claim': ['key', 'queue', 'max'],
   'jobs.heartbeat': ['key', 'queue', 'id', 'lease'],
   'jobs.complete': ['key', 'queue', 'id', 'lease', 'result', 'worker', 'credit'],
-  'jobs.complete_many': ['key', 'queue', 'jobs', 'worker', 'credit'],
+  'jobs.complete_many': ['key', 'queue', 'jobs', 'worker', 'credit', 'compact'],
   'jobs.fail': ['key', 'queue', 'id', 'lease', 'error', 'worker', 'credit'],
   'jobs.subscribe': ['key', 'queue', 'worker', 'credit'],
   'jobs.credit': ['key', 'queue', 'worker', 'credit'],
@@ -368,6 +368,7 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
   core.request('jobs.complete_many', async (req) => {
     const { body, queue } = worker(req);
     const items = completionsOf(body, limits.maxPayloadBytes);
+    if (body.compact !== undefined && typeof body.compact !== 'boolean') throw new JobsError('JOBS_BAD_OPTION', 'is true (reply {lost, now}) or false', 'compact');
     const now = Date.now();
     const credit = creditOf(body, false);
     const workerId = credit > 0 ? str(body, 'worker', 64) : '';
@@ -378,6 +379,12 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
     const outcomes = await completed;
     const done = outcomes.filter(Boolean).length;
     if (done > 0) stats.queue(queue).count('completed', done, now);
+    if (body.compact === true) {
+      // {lost: [indexes of the jobs refused JOBS_LEASE_LOST], now}: no object per completed job.
+      let lost = '';
+      for (let i = 0; i < outcomes.length; i++) if (!outcomes[i]) lost += lost === '' ? String(i) : `,${i}`;
+      return new JsonText(`{"lost":[${lost}],"now":${now}}`);
+    }
     return {
       outcomes: outcomes.map((ok, i) => (ok ? { id: items[i]!.id, ok: true } : { id: items[i]!.id, ok: false, code: 'JOBS_LEASE_LOST' })),
       now,
