@@ -395,6 +395,11 @@ class PushWorker<P> extends BaseWorker<P> {
           key: this.key, queue: this.queue, worker: this.workerId, credit,
         }, { timeoutMs: Infinity });
         for (const job of reply.jobs) this.start(job);
+        // The next subscribe goes at the end of this turn, after the completions of the handlers that
+        // finished in it (their jobs.complete_many was scheduled first): the node reads both at once,
+        // and when the credit they grant claims jobs at once (a backlog), the completion's reply and
+        // the next jobs leave the node in one write.
+        if (reply.jobs.length > 0) await new Promise<void>((resolve) => afterTurn(resolve));
       } catch (err) {
         if (this.stopped) break;
         this.grant = -1;
