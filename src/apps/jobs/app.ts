@@ -439,17 +439,18 @@ function completionsOf(body: Body, maxResultBytes: number): JobCompletion[] {
   if (!Array.isArray(list) || list.length < 1 || list.length > MAX_COMPLETE_BATCH) {
     throw new JobsError('JOBS_BAD_OPTION', `is an array of 1-${MAX_COMPLETE_BATCH} {id, lease, result}`, 'jobs');
   }
+  // Field names are made only for a refusal, and for-in makes no array per item: this runs per job.
   return list.map((item: unknown, i) => {
-    const field = `jobs[${i}]`;
-    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new JobsError('JOBS_BAD_OPTION', 'is an object {id, lease, result}', field);
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new JobsError('JOBS_BAD_OPTION', 'is an object {id, lease, result}', `jobs[${i}]`);
     const o = item as Body;
-    for (const name of Object.keys(o)) {
-      if (name !== 'id' && name !== 'lease' && name !== 'result') throw new JobsError('JOBS_BAD_OPTION', 'unknown field; a completion takes id, lease, result', `${field}.${name}`);
+    for (const name in o) {
+      if (name !== 'id' && name !== 'lease' && name !== 'result') throw new JobsError('JOBS_BAD_OPTION', 'unknown field; a completion takes id, lease, result', `jobs[${i}].${name}`);
     }
     const id = o.id, lease = o.lease;
-    if (typeof id !== 'string' || id.length < 1 || id.length > 200) throw new JobsError('JOBS_BAD_OPTION', 'is a string of 1-200 characters', `${field}.id`);
-    if (typeof lease !== 'string' || lease.length < 1 || lease.length > 200) throw new JobsError('JOBS_BAD_OPTION', 'is a string of 1-200 characters', `${field}.lease`);
-    return { id, lease, result: jsonText(o.result, maxResultBytes, `${field}.result`) };
+    if (typeof id !== 'string' || id.length < 1 || id.length > 200) throw new JobsError('JOBS_BAD_OPTION', 'is a string of 1-200 characters', `jobs[${i}].id`);
+    if (typeof lease !== 'string' || lease.length < 1 || lease.length > 200) throw new JobsError('JOBS_BAD_OPTION', 'is a string of 1-200 characters', `jobs[${i}].lease`);
+    const result = o.result === undefined || o.result === null ? 'null' : jsonText(o.result, maxResultBytes, `jobs[${i}].result`);
+    return { id, lease, result };
   });
 }
 
