@@ -143,7 +143,16 @@ export interface AppRequest {
 }
 
 /**
- * Answers one request: bytes (sent as they are) or any JSON value (sent as JSON). Throwing a
+ * A reply that is JSON text already (sent as JSON, encoding 1, not stringified again): for a handler
+ * that holds stored JSON (a job's payload) and would otherwise parse it only to have it stringified
+ * back. The text must be valid JSON; the handler vouches for it.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * Answers one request: bytes (sent as they are), JSON text (JsonText) or any JSON value (sent as JSON). Throwing a
  * BrigadeError sends it as the request's ERROR; anything else is logged and answered INTERNAL.
  */
 export type RequestHandler = (request: AppRequest) => unknown;

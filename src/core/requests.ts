@@ -5,7 +5,7 @@
  * request to an app this node does not run is told so (APP_NOT_RUNNING) instead of UNKNOWN_REQUEST.
  */
 import { BodyEncoding, BrigadeError, encodeReply, type ClientFrame } from '../protocol/index.ts';
-import type { AppRequest, PushTarget, RequestHandler } from './app.ts';
+import { JsonText, type AppRequest, type PushTarget, type RequestHandler } from './app.ts';
 import type { Logger } from './options.ts';
 import type { Publisher } from './channel-type.ts';
 
@@ -88,7 +88,7 @@ export class RequestRouter {
   private reply(target: ReplyTarget, requestId: number, result: unknown): void {
     if (target.closed) return;
     if (result instanceof Uint8Array) return target.send(encodeReply(requestId, BodyEncoding.BYTES, result));
-    const text = JSON.stringify(result === undefined ? null : result);
+    const text = result instanceof JsonText ? result.text : JSON.stringify(result === undefined ? null : result);
     target.send(encodeReply(requestId, BodyEncoding.JSON, encoder.encode(text)));
   }
 

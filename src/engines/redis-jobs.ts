@@ -81,9 +81,19 @@ export class RedisJobs {
       this.known.add(queue);
     }
     const args: string[] = [String(nowMs), String(jobs.length)];
-    for (const j of jobs) {
-      args.push(j.payload, String(j.runAtMs), String(j.priority), String(j.maxAttempts), String(j.backoffMs),
-        String(j.backoffMaxMs), String(j.timeoutMs), j.key ?? '', String(Math.max(1, Math.ceil(j.keyTtlMs ?? 86_400_000))));
+    const keyTtl = (j: NewJob): string => String(Math.max(1, Math.ceil(j.keyTtlMs ?? 86_400_000)));
+    if (sameOptions(jobs)) {
+      // A bulk enqueue's usual case: the options once, then payload and key per job (9 values a job were 2).
+      const j = jobs[0]!;
+      args.push('shared', String(j.runAtMs), String(j.priority), String(j.maxAttempts), String(j.backoffMs),
+        String(j.backoffMaxMs), String(j.timeoutMs), keyTtl(j));
+      for (const job of jobs) args.push(job.payload, job.key ?? '');
+    } else {
+      args.push('each');
+      for (const j of jobs) {
+        args.push(j.payload, String(j.runAtMs), String(j.priority), String(j.maxAttempts), String(j.backoffMs),
+          String(j.backoffMaxMs), String(j.timeoutMs), j.key ?? '', keyTtl(j));
+      }
     }
     const flat = await c(cmd).brigadeJobsEnqueue(this.base(queue), ...args);
     const out: EnqueuedJob[] = [];
@@ -184,6 +194,17 @@ export class RedisJobs {
   private base(queue: string): string {
     return jobQueueBase(this.prefix, queue);
   }
+}
+
+/** Whether every job has the first one's options (all but payload and key). */
+function sameOptions(jobs: readonly NewJob[]): boolean {
+  const f = jobs[0]!;
+  const ttl = f.keyTtlMs ?? 86_400_000;
+  for (const j of jobs) {
+    if (j.runAtMs !== f.runAtMs || j.priority !== f.priority || j.maxAttempts !== f.maxAttempts || j.backoffMs !== f.backoffMs
+      || j.backoffMaxMs !== f.backoffMaxMs || j.timeoutMs !== f.timeoutMs || (j.keyTtlMs ?? 86_400_000) !== ttl) return false;
+  }
+  return true;
 }
 
 function isJobId(id: string): boolean {

@@ -6,7 +6,8 @@
  *   <base>seq          string  the last job id given (INCR)
  *   <base>job:<id>     hash    state, payload, priority, runAt, attempt, maxAttempts, backoffMs,
  *                              backoffMaxMs, timeoutMs, createdAt, lease, leaseExpiresAt, finishedAt,
- *                              result, error
+ *                              result, error (attempt, lease, leaseExpiresAt, finishedAt absent
+ *                              until first set: read as 0 / '')
  *   <base>waiting      zset    ready jobs; score (1000 - priority) × 2^42 + id: highest priority, then oldest
  *   <base>delayed      zset    jobs whose first run is ahead; score runAt
  *   <base>failed       zset    jobs waiting for a retry after a failed attempt; score runAt
@@ -71,47 +72,80 @@ end
 `;
 
 /**
+ * Shared by ENQUEUE, CLAIM and COMPLETE: one command over many values (ZADD's score-member pairs,
+ * ZREM's members), in calls of at most 4000 values (Lua's unpack is bounded by its C stack, 8000).
+ */
+const MANY_FN = `
+local function call_many(cmd, key, values)
+  for i = 1, #values, 4000 do
+    redis.call(cmd, key, unpack(values, i, math.min(i + 3999, #values)))
+  end
+end
+`;
+
+/**
  * ENQUEUE: adds jobs in order.
  *
  * KEYS[1]  the queue's key base
- * ARGV[1]  now, ms;  ARGV[2]  n, the number of jobs
- * then per job, 9 values: payload, runAt, priority, maxAttempts, backoffMs, backoffMaxMs, timeoutMs,
- *          key ('' for none), keyTtlMs
+ * ARGV[1]  now, ms;  ARGV[2]  n, the number of jobs;  ARGV[3]  the form: 'each' or 'shared'
+ * 'each': then per job, 9 values: payload, runAt, priority, maxAttempts, backoffMs, backoffMaxMs,
+ *          timeoutMs, key ('' for none), keyTtlMs
+ * 'shared' (every job of the batch has the same options, a bulk enqueue's usual case): then the 7
+ *          options once (runAt, priority, maxAttempts, backoffMs, backoffMaxMs, timeoutMs, keyTtlMs),
+ *          then per job 2 values: payload, key ('' for none)
  *
  * Returns a flat array, per job: id, 1 when created or 0 when its key named a job of the window.
  */
-export const JOBS_ENQUEUE_LUA = `
+export const JOBS_ENQUEUE_LUA = MANY_FN + `
 local base = KEYS[1]
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
+local shared = ARGV[3] == 'shared'
 local out = {}
+local first = tonumber(redis.call('GET', base .. 'seq') or '0')
+local seq = first
+local waiting = {}
+local payload, runAt, priority, maxAttempts, backoffMs, backoffMaxMs, timeoutMs, key, keyTtl
+if shared then
+  runAt, priority, maxAttempts, backoffMs, backoffMaxMs, timeoutMs, keyTtl = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+end
 for i = 0, n - 1 do
-  local a = 3 + i * 9
-  local key = ARGV[a + 7]
+  if shared then
+    local a = 11 + i * 2
+    payload, key = ARGV[a], ARGV[a + 1]
+  else
+    local a = 4 + i * 9
+    payload, runAt, priority, maxAttempts, backoffMs, backoffMaxMs, timeoutMs, key, keyTtl =
+      ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8]
+  end
   local existing = false
   if key ~= '' then existing = redis.call('GET', base .. 'key:' .. key) end
   if existing then
     out[#out + 1] = existing
     out[#out + 1] = 0
   else
-    local id = redis.call('INCR', base .. 'seq')
-    local runAt = tonumber(ARGV[a + 1])
+    seq = seq + 1
+    local id = string.format('%.0f', seq)
     local state = 'waiting'
-    if runAt > now then state = 'delayed' end
-    redis.call('HSET', base .. 'job:' .. id, 'state', state, 'payload', ARGV[a], 'runAt', ARGV[a + 1],
-      'priority', ARGV[a + 2], 'attempt', 0, 'maxAttempts', ARGV[a + 3], 'backoffMs', ARGV[a + 4],
-      'backoffMaxMs', ARGV[a + 5], 'timeoutMs', ARGV[a + 6], 'createdAt', ARGV[1], 'lease', '',
-      'leaseExpiresAt', 0, 'finishedAt', 0)
+    if tonumber(runAt) > now then state = 'delayed' end
+    -- attempt, lease, leaseExpiresAt and finishedAt start absent (read as 0 / ''): fewer fields to write.
+    redis.call('HSET', base .. 'job:' .. id, 'state', state, 'payload', payload, 'runAt', runAt,
+      'priority', priority, 'maxAttempts', maxAttempts, 'backoffMs', backoffMs,
+      'backoffMaxMs', backoffMaxMs, 'timeoutMs', timeoutMs, 'createdAt', ARGV[1])
     if state == 'waiting' then
-      redis.call('ZADD', base .. 'waiting', string.format('%.0f', (1000 - tonumber(ARGV[a + 2])) * 4398046511104 + id), id)
+      waiting[#waiting + 1] = string.format('%.0f', (1000 - tonumber(priority)) * 4398046511104 + seq)
+      waiting[#waiting + 1] = id
     else
-      redis.call('ZADD', base .. 'delayed', ARGV[a + 1], id)
+      redis.call('ZADD', base .. 'delayed', runAt, id)
     end
-    if key ~= '' then redis.call('SET', base .. 'key:' .. key, id, 'PX', ARGV[a + 8]) end
-    out[#out + 1] = tostring(id)
+    if key ~= '' then redis.call('SET', base .. 'key:' .. key, id, 'PX', keyTtl) end
+    out[#out + 1] = id
     out[#out + 1] = 1
   end
 end
+-- The batch's new ids and waiting jobs in one call each, not one per job.
+if seq ~= first then redis.call('SET', base .. 'seq', string.format('%.0f', seq)) end
+call_many('ZADD', base .. 'waiting', waiting)
 return out
 `;
 
@@ -124,29 +158,34 @@ return out
  *
  * Returns a flat array, per job: id, payload, attempt, maxAttempts, lease, leaseExpiresAt, timeoutMs.
  */
-export const JOBS_CLAIM_LUA = PROMOTE_FN + `
+export const JOBS_CLAIM_LUA = PROMOTE_FN + MANY_FN + `
 local base = KEYS[1]
 local now = tonumber(ARGV[1])
 promote(base, now, tonumber(ARGV[4]))
-local ids = redis.call('ZRANGE', base .. 'waiting', 0, tonumber(ARGV[2]) - 1)
+-- ZPOPMIN takes the lowest scores (priority, then id) and removes them in one call: {id, score, ...}.
+local popped = redis.call('ZPOPMIN', base .. 'waiting', tonumber(ARGV[2]))
 local out = {}
-for i, id in ipairs(ids) do
+local active = {}
+for k = 1, #popped, 2 do
+  local id, i = popped[k], (k + 1) / 2
   local job = base .. 'job:' .. id
-  redis.call('ZREM', base .. 'waiting', id)
-  local attempt = redis.call('HINCRBY', job, 'attempt', 1)
-  local f = redis.call('HMGET', job, 'timeoutMs', 'maxAttempts', 'payload')
-  local expires = string.format('%.0f', now + tonumber(f[1]))
+  local f = redis.call('HMGET', job, 'attempt', 'timeoutMs', 'maxAttempts', 'payload')
+  local attempt = (tonumber(f[1]) or 0) + 1
+  local expires = string.format('%.0f', now + tonumber(f[2]))
   local lease = ARGV[3] .. '.' .. i
-  redis.call('HSET', job, 'state', 'active', 'lease', lease, 'leaseExpiresAt', expires)
-  redis.call('ZADD', base .. 'active', expires, id)
+  redis.call('HSET', job, 'state', 'active', 'attempt', attempt, 'lease', lease, 'leaseExpiresAt', expires)
+  active[#active + 1] = expires
+  active[#active + 1] = id
   out[#out + 1] = id
-  out[#out + 1] = f[3]
+  out[#out + 1] = f[4]
   out[#out + 1] = attempt
-  out[#out + 1] = f[2]
+  out[#out + 1] = f[3]
   out[#out + 1] = lease
   out[#out + 1] = expires
-  out[#out + 1] = f[1]
+  out[#out + 1] = f[2]
 end
+-- The claimed jobs' leases in one call, not one per job.
+call_many('ZADD', base .. 'active', active)
 return out
 `;
 
@@ -179,24 +218,29 @@ return tonumber(expires)
  *
  * Returns an array of n: 1 when that job completed, 0 when its lease was not current (nothing recorded).
  */
-export const JOBS_COMPLETE_LUA = CURRENT_FN + `
+export const JOBS_COMPLETE_LUA = CURRENT_FN + MANY_FN + `
 local base = KEYS[1]
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
 local out = {}
+local done, finished = {}, {}
 for i = 0, n - 1 do
   local a = 3 + i * 3
   local id = ARGV[a]
   if current(base, id, ARGV[a + 1], now) then
     redis.call('HSET', base .. 'job:' .. id, 'state', 'completed', 'result', ARGV[a + 2], 'lease', '', 'leaseExpiresAt', 0,
       'finishedAt', ARGV[1])
-    redis.call('ZREM', base .. 'active', id)
-    redis.call('ZADD', base .. 'completed', ARGV[1], id)
+    done[#done + 1] = id
+    finished[#finished + 1] = ARGV[1]
+    finished[#finished + 1] = id
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
 end
+-- The batch's moves from active to completed in one call each, not one per job.
+call_many('ZREM', base .. 'active', done)
+call_many('ZADD', base .. 'completed', finished)
 return out
 `;
 

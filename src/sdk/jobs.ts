@@ -114,8 +114,9 @@ const afterTurn: (fn: () => void) => void = typeof setImmediate === 'function' ?
 /** Most jobs in one jobs.complete_many (the server's MAX_COMPLETE_BATCH). */
 const MAX_COMPLETE_BATCH = 1000;
 
-interface PendingCompletion { id: string; lease: string; result: unknown; settle: (ok: boolean | Error) => void }
-interface CompleteManyReply { outcomes: { id: string; ok: boolean; code?: string }[]; now: number }
+interface PendingCompletion { id: string; lease: string; result: unknown }
+/** jobs.complete_many's reply with `compact: true`. */
+interface CompleteManyReply { lost: number[]; now: number }
 
 export class JobsClient {
   constructor(private readonly client: BrigadeClient, private readonly keys: { producerKey?: string; workerKey?: string } = {}) {}
@@ -154,11 +155,46 @@ export async function enqueueHttp(baseUrl: string, producerKey: string, queue: s
 
 type ClaimedJob = ClaimReply['jobs'][number];
 
+/**
+ * One attempt as its handler sees it (JobContext). A class, so the per-job context costs one object
+ * and no closures; its AbortController is made only when the handler reads `signal` or the attempt
+ * is aborted (making one is slow in Node 20: 10-20 µs each on the loaded bench machine).
+ */
+class Attempt<P> implements JobContext<P> {
+  #controller: AbortController | null = null;
+  /** A heartbeat was refused: the lease is gone, nothing is reported for this attempt. */
+  #lost = false;
+
+  constructor(readonly queue: string, readonly id: string, readonly payload: P, readonly attempt: number, readonly maxAttempts: number) {}
+
+  get signal(): AbortSignal {
+    return (this.#controller ??= new AbortController()).signal;
+  }
+
+  get lost(): boolean {
+    return this.#lost;
+  }
+
+  abort(reason: unknown, lost: boolean): void {
+    if (lost) this.#lost = true;
+    (this.#controller ??= new AbortController()).abort(reason);
+  }
+}
+
+type Outcome = { ok: true; result: unknown } | { ok: false; error: string };
+
+const isThenable = (v: unknown): v is PromiseLike<unknown> =>
+  v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
 /** What both kinds of worker share: running a claimed job, heartbeats, completion or failure. */
 abstract class BaseWorker<P> implements JobsWorker {
   readonly stats: WorkerStats = { polls: 0, claimed: 0, completed: 0, failed: 0, leasesLost: 0, subscribes: 0, maxHeld: 0 };
   protected stopped = false;
-  protected readonly running = new Set<Promise<void>>();
+  /** Jobs taken and not yet finished: handler running, or its complete/fail not yet answered. */
+  protected held = 0;
+  private idleWaiters: (() => void)[] = [];
   protected readonly concurrency: number;
   protected readonly workerId: string;
   protected wake: (() => void) | null = null;
@@ -174,23 +210,24 @@ abstract class BaseWorker<P> implements JobsWorker {
 
   abstract stop(): Promise<void>;
 
+  /** Resolves when every job taken has finished (its complete or fail answered). */
+  protected allFinished(): Promise<void> {
+    if (this.held === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   /** Extra fields of complete/fail for `jobs` finished jobs (push mode: the credit they free). */
   protected finishFields(_jobs: number): Record<string, unknown> {
     return {};
   }
 
-  /** Completes the job: batched with the other completions of this turn unless batchCompletions is false. */
-  private complete(id: string, lease: string, result: unknown): Promise<boolean> {
-    if (this.options.batchCompletions === false) {
-      return this.client.request('jobs.complete', { key: this.key, queue: this.queue, id, lease, ...this.finishFields(1), result }).then(() => true);
+  /** Batches the completion with the other completions of this turn (one jobs.complete_many). */
+  private queueCompletion(id: string, lease: string, result: unknown): void {
+    this.completions.push({ id, lease, result });
+    if (!this.completionsScheduled) {
+      this.completionsScheduled = true;
+      afterTurn(() => this.sendCompletions());
     }
-    return new Promise<boolean>((resolve, reject) => {
-      this.completions.push({ id, lease, result, settle: (ok) => (ok instanceof Error ? reject(ok) : resolve(ok)) });
-      if (!this.completionsScheduled) {
-        this.completionsScheduled = true;
-        afterTurn(() => this.sendCompletions());
-      }
-    });
   }
 
   private sendCompletions(): void {
@@ -198,43 +235,76 @@ abstract class BaseWorker<P> implements JobsWorker {
     while (this.completions.length > 0) {
       const batch = this.completions.splice(0, MAX_COMPLETE_BATCH);
       this.client.request<CompleteManyReply>('jobs.complete_many', {
-        key: this.key, queue: this.queue, jobs: batch.map((c) => ({ id: c.id, lease: c.lease, result: c.result })), ...this.finishFields(batch.length),
+        key: this.key, queue: this.queue, jobs: batch, ...this.finishFields(batch.length), compact: true,
       }).then((reply) => {
-        batch.forEach((c, i) => c.settle(reply.outcomes[i]?.ok === true));
+        // compact: the indexes of the jobs refused JOBS_LEASE_LOST, in order.
+        let k = 0;
+        for (let i = 0; i < batch.length; i++) {
+          if (reply.lost[k] === i) {
+            k++;
+            this.refused(new BrigadeError('JOBS_LEASE_LOST', `job ${batch[i]!.id}'s lease is not current (it expired, or another attempt holds it): nothing was recorded`));
+          } else {
+            this.stats.completed++;
+          }
+          this.finished();
+        }
       }, (err: unknown) => {
-        const e = err instanceof Error ? err : new Error(String(err));
-        for (const c of batch) c.settle(e);
+        for (let i = 0; i < batch.length; i++) {
+          this.refused(err);
+          this.finished();
+        }
       });
     }
+  }
+
+  /** A complete or fail that did not go through: counted when its lease was lost, reported. */
+  private refused(err: unknown): void {
+    if (err instanceof BrigadeError && err.code === 'JOBS_LEASE_LOST') this.stats.leasesLost++;
+    this.options.onError?.(err);
+  }
+
+  /** A taken job is done with (its outcome answered, or its lease lost). */
+  private finished(): void {
+    this.held--;
+    this.wake?.();
+    if (this.held === 0 && this.idleWaiters.length > 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   /** A job finished without a complete or fail reaching the server (its lease was lost). */
   protected onSlotFreedSilently(): void {}
 
+  /**
+   * Runs a claimed job. A handler that returns without a promise (or throws) is done at once: no
+   * heartbeat or timeout timers are made for it (it held the event loop, so neither could have
+   * fired). One that returns a promise gets them for as long as it runs.
+   */
   protected start(job: ClaimedJob): void {
     this.stats.claimed++;
-    const p = this.runJob(job).finally(() => {
-      this.running.delete(p);
-      this.wake?.();
-    });
-    this.running.add(p);
+    this.held++;
+    const attempt = new Attempt<P>(this.queue, job.id, job.payload as P, job.attempt, job.maxAttempts);
+    this.stats.maxHeld = Math.max(this.stats.maxHeld, ++this.handling);
+    let result: unknown;
+    try {
+      result = this.handler(attempt);
+    } catch (err) {
+      this.handling--;
+      this.report(job, attempt, { ok: false, error: errorText(err) });
+      return;
+    }
+    if (!isThenable(result)) {
+      this.handling--;
+      this.report(job, attempt, { ok: true, result: result === undefined ? null : result });
+      return;
+    }
+    void this.awaitHandler(job, attempt, result);
   }
 
-  private async runJob(job: ClaimedJob): Promise<void> {
-    // Made when the handler first reads `signal`, or to abort: a handler that never looks costs none
-    // (making an AbortSignal is slow in Node 20: 10-20 µs each in a loop on the loaded bench machine,
-    // 2.5 % of a bench worker's busy samples plus its garbage).
-    let controller: AbortController | null = null;
-    const abort = { abort: (reason: unknown) => (controller ??= new AbortController()).abort(reason) };
+  private async awaitHandler(job: ClaimedJob, attempt: Attempt<P>, running: PromiseLike<unknown>): Promise<void> {
     const base = { key: this.key, queue: this.queue, id: job.id, lease: job.lease };
-    let lost = false;
     const beatMs = Math.max(50, job.timeoutMs * (this.options.heartbeatFraction ?? 1 / 3));
     const beat = setInterval(() => {
       this.client.request('jobs.heartbeat', base).catch((err: unknown) => {
-        if (err instanceof BrigadeError && err.code === 'JOBS_LEASE_LOST') {
-          lost = true;
-          abort.abort(err);
-        }
+        if (err instanceof BrigadeError && err.code === 'JOBS_LEASE_LOST') attempt.abort(err, true);
         this.options.onError?.(err);
       });
     }, beatMs);
@@ -243,47 +313,41 @@ abstract class BaseWorker<P> implements JobsWorker {
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const err = new Error(`handler timed out after ${timeoutMs} ms`);
-        abort.abort(err);
+        attempt.abort(err, false);
         reject(err);
       }, timeoutMs);
     });
-    let outcome: { ok: true; result: unknown } | { ok: false; error: string };
-    this.stats.maxHeld = Math.max(this.stats.maxHeld, ++this.handling);
+    let outcome: Outcome;
     try {
-      const result = await Promise.race([
-        Promise.resolve().then(() => this.handler({
-          queue: this.queue, id: job.id, payload: job.payload as P, attempt: job.attempt, maxAttempts: job.maxAttempts,
-          get signal() { return (controller ??= new AbortController()).signal; },
-        })),
-        timedOut,
-      ]);
+      const result = await Promise.race([running, timedOut]);
       outcome = { ok: true, result: result === undefined ? null : result };
     } catch (err) {
-      outcome = { ok: false, error: err instanceof Error ? err.message : String(err) };
+      outcome = { ok: false, error: errorText(err) };
     } finally {
       this.handling--;
       clearInterval(beat);
       if (timer) clearTimeout(timer);
     }
-    if (lost) {
+    this.report(job, attempt, outcome);
+  }
+
+  /** Sends the attempt's outcome (completions batched unless batchCompletions is false). */
+  private report(job: ClaimedJob, attempt: Attempt<P>, outcome: Outcome): void {
+    if (attempt.lost) {
       this.stats.leasesLost++;
       this.onSlotFreedSilently();
+      this.finished();
       return;
     }
-    try {
-      if (outcome.ok) {
-        if (!(await this.complete(job.id, job.lease, outcome.result))) {
-          throw new BrigadeError('JOBS_LEASE_LOST', `job ${job.id}'s lease is not current (it expired, or another attempt holds it): nothing was recorded`);
-        }
-        this.stats.completed++;
-      } else {
-        await this.client.request('jobs.fail', { ...base, ...this.finishFields(1), error: outcome.error });
-        this.stats.failed++;
-      }
-    } catch (err) {
-      if (err instanceof BrigadeError && err.code === 'JOBS_LEASE_LOST') this.stats.leasesLost++;
-      this.options.onError?.(err);
+    if (outcome.ok && this.options.batchCompletions !== false) {
+      this.queueCompletion(job.id, job.lease, outcome.result);
+      return;
     }
+    const body = { key: this.key, queue: this.queue, id: job.id, lease: job.lease, ...this.finishFields(1) };
+    const sent = outcome.ok
+      ? this.client.request('jobs.complete', { ...body, result: outcome.result }).then(() => { this.stats.completed++; })
+      : this.client.request('jobs.fail', { ...body, error: outcome.error }).then(() => { this.stats.failed++; });
+    sent.catch((err: unknown) => this.refused(err)).finally(() => this.finished());
   }
 }
 
@@ -307,7 +371,7 @@ class PushWorker<P> extends BaseWorker<P> {
     this.stopped = true;
     await this.client.request('jobs.unsubscribe', { key: this.key, queue: this.queue, worker: this.workerId }).catch(() => {});
     await this.loop;
-    await Promise.all([...this.running]);
+    await this.allFinished();
   }
 
   protected override finishFields(jobs: number): Record<string, unknown> {
@@ -324,13 +388,18 @@ class PushWorker<P> extends BaseWorker<P> {
       try {
         await this.client.ready();
         // A new connection is a new subscription on the server: grant the slots free now.
-        const credit = this.grant < 0 ? this.concurrency - this.running.size : 0;
+        const credit = this.grant < 0 ? this.concurrency - this.held : 0;
         this.grant = 0;
         this.stats.subscribes++;
         const reply = await this.client.request<ClaimReply>('jobs.subscribe', {
           key: this.key, queue: this.queue, worker: this.workerId, credit,
         }, { timeoutMs: Infinity });
         for (const job of reply.jobs) this.start(job);
+        // The next subscribe goes at the end of this turn, after the completions of the handlers that
+        // finished in it (their jobs.complete_many was scheduled first): the node reads both at once,
+        // and when the credit they grant claims jobs at once (a backlog), the completion's reply and
+        // the next jobs leave the node in one write.
+        if (reply.jobs.length > 0) await new Promise<void>((resolve) => afterTurn(resolve));
       } catch (err) {
         if (this.stopped) break;
         this.grant = -1;
@@ -359,14 +428,14 @@ class PollingWorker<P> extends BaseWorker<P> {
     this.stopped = true;
     this.stopWake?.();
     await this.loop;
-    await Promise.all([...this.running]);
+    await this.allFinished();
   }
 
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
         await this.client.ready();
-        const free = this.concurrency - this.running.size;
+        const free = this.concurrency - this.held;
         if (free === 0) {
           await this.nap(Infinity, true);
           continue;

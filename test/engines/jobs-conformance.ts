@@ -71,6 +71,26 @@ export function runJobsConformance(name: string, make: () => Promise<Engine>, op
       });
     });
 
+    it('takes batches past what one Lua command call holds: 4,500 jobs in one enqueue, 1,000 completions in one step', async () => {
+      await withQueues(async (q) => {
+        const queue = queueName('big');
+        const jobs = Array.from({ length: 4500 }, (_, i) => job(String(i)));
+        const ids = await q.enqueueJobs(queue, jobs, T0);
+        assert.equal(ids.length, 4500);
+        assert.ok(ids.every((r, i) => r.created && (i === 0 || Number(r.id) === Number(ids[i - 1]!.id) + 1)));
+        assert.equal((await q.jobCounts(queue)).waiting, 4500);
+        const claimed: Awaited<ReturnType<Q['claimJobs']>> = [];
+        for (let k = 0; k < 10; k++) claimed.push(...await q.claimJobs(queue, 100, T0 + 1));
+        assert.deepEqual(claimed.map((c) => c.payload), Array.from({ length: 1000 }, (_, i) => String(i)));
+        const outcomes = await q.completeJobs(queue, claimed.map((c) => ({ id: c.id, lease: c.lease, result: 'null' })), T0 + 2);
+        assert.ok(outcomes.length === 1000 && outcomes.every(Boolean));
+        assert.deepEqual(await q.jobCounts(queue), { waiting: 3500, delayed: 0, active: 0, failed: 0, completed: 1000, dead: 0 });
+        const next = await q.claimJobs(queue, 1, T0 + 3);
+        assert.equal(next[0]!.payload, '1000');
+        assert.equal(next[0]!.attempt, 1);
+      });
+    });
+
     it('claims the highest priority first, then the oldest, each with its own lease', async () => {
       await withQueues(async (q) => {
         const queue = queueName('order');

@@ -59,7 +59,8 @@ export function parseJob(input: unknown, nowMs: number, limits: JobLimits, at = 
     throw new JobsError('JOBS_BAD_OPTION', 'a job is a JSON object {payload, runAt | delayMs, priority, maxAttempts, backoff, timeoutMs, key}', at.replace(/\.$/, '') || 'job');
   }
   const o = input as Record<string, unknown>;
-  for (const name of Object.keys(o)) {
+  // for-in, not Object.keys: no array per job (a parsed JSON object has no inherited keys).
+  for (const name in o) {
     if (!KNOWN.has(name)) throw new JobsError('JOBS_BAD_OPTION', `unknown option; the options are ${JOB_OPTION_NAMES.join(', ')}`, at + name);
   }
   const payload = jsonText(o.payload, limits.maxPayloadBytes, `${at}payload`);

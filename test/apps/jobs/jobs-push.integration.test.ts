@@ -118,6 +118,31 @@ describe('jobs push mode', () => {
     await worker.stop();
   });
 
+  it('a claim fills one worker\'s free slots before the next worker gets any: 8 jobs to workers of concurrency 8 go to one of them', async () => {
+    const queue = 'push-fill';
+    const producer = new JobsClient((await countingClient()).client, { producerKey: PRODUCER });
+    const ranBy = new Map<string, number>();
+    const workers = await Promise.all(['f1', 'f2'].map(async (name) => {
+      const { client, sent } = await countingClient();
+      const worker = new JobsClient(client, { workerKey: WORKER }).worker<number>(queue, () => {
+        ranBy.set(name, (ranBy.get(name) ?? 0) + 1);
+      }, { mode: 'push', concurrency: 8, workerId: name });
+      return { worker, sent };
+    }));
+    await eventually(() => workers.every((w) => w.sent.get('jobs.subscribe') === 1));
+    await producer.enqueueMany(queue, Array.from({ length: 8 }, (_, i) => ({ payload: i })));
+    await eventually(() => workers.reduce((n, w) => n + w.worker.stats.completed, 0) === 8, { what: 'all 8 completed' });
+    assert.equal(ranBy.size, 1, `one worker ran all 8 (ran by ${JSON.stringify([...ranBy])})`);
+    const busy = workers.find((w) => w.worker.stats.completed === 8)!;
+    assert.equal(busy.sent.get('jobs.complete_many'), 1, 'its 8 completions went in one jobs.complete_many');
+    // Then more than one worker's credit: 12 jobs are 8 to one worker and 4 to the other.
+    ranBy.clear();
+    await producer.enqueueMany(queue, Array.from({ length: 12 }, (_, i) => ({ payload: 100 + i })));
+    await eventually(() => workers.reduce((n, w) => n + w.worker.stats.completed, 0) === 20, { what: 'all 20 completed' });
+    assert.deepEqual([...ranBy.values()].sort((a, b) => a - b), [4, 8]);
+    await Promise.all(workers.map((w) => w.worker.stop()));
+  });
+
   it('jobs enqueued one by one between completions are pushed by their enqueue, not by the tick', async () => {
     // A second node whose tick never comes in this test: whatever is pushed, the enqueue pushed.
     const slow = await startServer(['--apps', 'jobs', '--jobs-producer-key', PRODUCER, '--jobs-worker-key', WORKER, '--jobs-tick-ms', '600000']);

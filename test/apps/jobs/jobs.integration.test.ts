@@ -152,6 +152,41 @@ describe('jobs app', () => {
     assert.deepEqual(records.map((r) => [r.state, r.result]), [['completed', { n: 1 }], ['completed', null], ['completed', 'alone']]);
   });
 
+  it('jobs.complete_many with compact: true answers {lost: [indexes], now}; a compact that is not a boolean is refused, nothing completed', async () => {
+    const c = (await jobsClient() as unknown as { client: BrigadeClient }).client;
+    await post('compact', [{ payload: 1 }, { payload: 2 }, { payload: 3 }]);
+    const claimed = (await c.request<{ jobs: { id: string; lease: string }[] }>('jobs.claim', { key: WORKER, queue: 'compact', max: 3 })).jobs;
+    const [a, b, d] = claimed as [{ id: string; lease: string }, { id: string; lease: string }, { id: string; lease: string }];
+    const ok = { key: WORKER, queue: 'compact' };
+    await assert.rejects(c.request('jobs.complete_many', { ...ok, compact: 'yes', jobs: [{ id: a.id, lease: a.lease }] }),
+      (err: Error & { code: string }) => err.code === 'JOBS_BAD_OPTION' && /^compact: /.test(err.message));
+    assert.equal((await get('/api/jobs/compact')).body.counts.active, 3, 'the refusal completed nothing');
+    await c.request('jobs.complete', { ...ok, id: b.id, lease: b.lease, result: 'alone' });
+    const reply = await c.request<Record<string, unknown>>('jobs.complete_many', {
+      ...ok, compact: true, jobs: [{ id: a.id, lease: a.lease, result: 'A' }, { id: b.id, lease: b.lease, result: 'again' }, { id: d.id, lease: d.lease }],
+    });
+    assert.deepEqual(Object.keys(reply).sort(), ['lost', 'now']);
+    assert.deepEqual(reply.lost, [1]);
+    const records = await Promise.all([a, b, d].map(async (j) => (await get(`/api/jobs/compact/${j.id}`)).body));
+    assert.deepEqual(records.map((r) => [r.state, r.result]), [['completed', 'A'], ['completed', 'alone'], ['completed', null]]);
+  });
+
+  it('a handler that returns at once completes with its value, one that throws at once fails its attempt (no timers needed)', async () => {
+    const jobs = await jobsClient();
+    const { id: good } = await jobs.enqueue('sync', 'good', { maxAttempts: 1 });
+    const { id: bad } = await jobs.enqueue('sync', 'bad', { maxAttempts: 1 });
+    const worker = jobs.worker<string>('sync', (job) => {
+      if (job.payload === 'bad') throw new Error('thrown at once');
+      return { echoed: job.payload, attempt: job.attempt };
+    }, { poll: 'fixed', pollMs: 20, concurrency: 2 });
+    await eventually(async () => (await get(`/api/jobs/sync/${bad}`)).body.state === 'dead', { what: 'the thrower dead', timeoutMs: 10_000 });
+    await eventually(async () => (await get(`/api/jobs/sync/${good}`)).body.state === 'completed', { what: 'the good one completed', timeoutMs: 10_000 });
+    await worker.stop();
+    assert.deepEqual((await get(`/api/jobs/sync/${good}`)).body.result, { echoed: 'good', attempt: 1 });
+    assert.equal((await get(`/api/jobs/sync/${bad}`)).body.error, 'thrown at once');
+    assert.deepEqual([worker.stats.completed, worker.stats.failed, worker.stats.maxHeld <= 2], [1, 1, true]);
+  });
+
   it('a handler that never returns fails its attempt at handlerTimeoutMs; past maxAttempts the job is dead', async () => {
     const jobs = await jobsClient();
     const { id } = await jobs.enqueue('hangs', null, { maxAttempts: 2, backoff: 10 });
