@@ -16,13 +16,16 @@
  * next open replays it.
  *
  * A PASSIVE checkpoint copies the frames committed before it began; the WAL starts over (is reused
- * from its start) only when a writer finds every frame copied, which a steady stream of commits can
- * put off. The bound: when the WAL holds more than `boundBytes` after a pass, the worker runs a
- * TRUNCATE checkpoint, which waits for the current write to end, blocks writers while it copies
- * the rest (the engine's next commit waits in SQLite's busy handler, on the loop: the one stall
- * left, once per `boundBytes` of WAL) and empties the file. If the worker falls behind anyway (no
- * CPU for it) the engine itself truncates once the file passes twice the bound, and if the worker
- * dies the engine goes back to inline checkpoints. So the WAL never grows without bound.
+ * from its start) only when a writer finds every frame copied, which a steady stream of commits puts
+ * off for ever. So once the WAL holds `restartBytes` the worker tells the engine, and the engine's
+ * loop, between two commits, checkpoints the few frames committed since the pass (onPassComplete):
+ * its next write then starts the WAL over. That small checkpoint is the one left on the loop, once
+ * per `restartBytes` of WAL. The bound: when the WAL holds more than `boundBytes` after a pass, the
+ * worker runs a TRUNCATE checkpoint, which blocks writers while it copies the rest (the engine's
+ * next commit waits in SQLite's busy handler, on the loop) and empties the file. If the worker falls
+ * behind anyway (no CPU for it) the engine itself truncates once the file passes twice the bound,
+ * and if the worker dies the engine goes back to inline checkpoints. So the WAL never grows without
+ * bound.
  */
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
