@@ -15,7 +15,7 @@ import type { App, AppOptions, OptionSpec, OptionValue } from '../core/app.ts';
 import { defaultCoreOptions, type CoreOptions } from '../core/index.ts';
 import { allApps } from './apps.ts';
 import { parseHostPorts, type RedisTarget } from '../engines/redis-target.ts';
-import { SQLITE_SYNCHRONOUS, type SqliteSynchronous } from '../engines/index.ts';
+import { SQLITE_CHECKPOINT, SQLITE_SYNCHRONOUS, type SqliteCheckpoint, type SqliteSynchronous } from '../engines/index.ts';
 
 /** Every core option (units in src/core/options.ts) is a setting too, under the same name. */
 export interface NodeConfig extends CoreOptions {
@@ -77,6 +77,13 @@ export interface NodeConfig extends CoreOptions {
    * lose the last commits (plainjob's setting). Refused with Redis (it has its own: appendfsync).
    */
   sqliteSynchronous: string;
+  /**
+   * Who checkpoints the embedded engine's WAL: 'thread' (default) a second connection in a worker
+   * thread, PASSIVE, so no commit on the node's loop copies pages or fsyncs the database file;
+   * 'inline' SQLite's own automatic checkpoint inside the commit that passes 1,000 pages. Neither
+   * changes what an acknowledged step promises (src/engines/sqlite-checkpointer.ts). Refused with Redis.
+   */
+  sqliteCheckpoint: string;
   /** Node processes on this machine (node:cluster, one port); more than 1 needs --redis. */
   workers: number;
   /**
@@ -138,6 +145,7 @@ export const defaultNodeConfig: NodeConfig = {
   redisMinReplicasAcked: 0,
   redisReplicaAckTimeoutMs: 1000,
   sqliteSynchronous: 'full',
+  sqliteCheckpoint: 'thread',
   workers: 1,
   nodePort: 0,
   publicUrl: '',
@@ -336,6 +344,12 @@ function check(config: Config, apps: readonly App<any>[], all: Setting[]): void 
   }
   if (config.sqliteSynchronous !== 'full' && usesRedis(config)) {
     throw new ConfigError('sqliteSynchronous is the embedded engine\'s: with --redis, Redis\'s own appendfsync decides what a power loss costs');
+  }
+  if (!SQLITE_CHECKPOINT.includes(config.sqliteCheckpoint as SqliteCheckpoint)) {
+    throw new ConfigError(`sqliteCheckpoint must be ${SQLITE_CHECKPOINT.join(' or ')}, got ${JSON.stringify(config.sqliteCheckpoint)}`);
+  }
+  if (config.sqliteCheckpoint !== 'thread' && usesRedis(config)) {
+    throw new ConfigError('sqliteCheckpoint is the embedded engine\'s: with --redis there is no SQLite file to checkpoint');
   }
   selectedApps(config, apps);
   for (const s of all) {

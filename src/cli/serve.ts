@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { AppHost, Hub } from '../core/index.ts';
-import { EmbeddedEngine, RedisEngine, type SqliteSynchronous } from '../engines/index.ts';
+import { EmbeddedEngine, RedisEngine, type SqliteCheckpoint, type SqliteSynchronous } from '../engines/index.ts';
 import type { Engine } from '../core/index.ts';
 import { Gateway, IdentityIssuer, createMetrics } from '../gateway/index.ts';
 import { allApps } from './apps.ts';
@@ -61,6 +61,7 @@ export async function openEngine(config: Config, logger: pino.Logger): Promise<E
     : null;
   const engine: Engine = redis ?? new EmbeddedEngine({
       path: join(dataDir, 'brigade.sqlite'), retention, logger, synchronous: config.sqliteSynchronous as SqliteSynchronous,
+      checkpoint: config.sqliteCheckpoint as SqliteCheckpoint,
     });
   await engine.open();
   return engine;

@@ -27,6 +27,7 @@ import { checkHeldClaim, EmbeddedHeldClaims } from './embedded-held-claims.ts';
 import { EmbeddedJobs } from './embedded-jobs.ts';
 import { GroupCommit } from './group-commit.ts';
 import { EventRows } from './embedded-rows.ts';
+import { Checkpointer, type CheckpointStats, type SqliteCheckpoint, SQLITE_CHECKPOINT } from './sqlite-checkpointer.ts';
 
 /**
  * SQLite's `synchronous` in WAL mode, as the engine offers it (`--sqlite-synchronous`):
@@ -44,6 +45,14 @@ export interface EmbeddedEngineOptions {
   retention: RetentionOptions;
   /** Default 'full'. */
   synchronous?: SqliteSynchronous;
+  /** Who checkpoints the WAL (sqlite-checkpointer.ts); default 'thread'. */
+  checkpoint?: SqliteCheckpoint;
+  /** The thread's WAL bound, bytes (tests); default WAL_BOUND_BYTES. */
+  walBoundBytes?: number;
+  /** WAL size at which the loop finishes a pass so the WAL starts over, bytes (tests); default WAL_RESTART_BYTES. */
+  walRestartBytes?: number;
+  /** The thread's checkpoint interval, ms (tests); default CHECKPOINT_INTERVAL_MS. */
+  checkpointIntervalMs?: number;
   logger?: { warn(obj: object, msg: string): void };
 }
 
@@ -122,6 +131,8 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
     /** Job queues in SQLite (embedded-jobs.ts); the steps of one event-loop turn commit together (group-commit.ts). */
   private jobs: EmbeddedJobs | null = null;
   private jobsGroup: GroupCommit | null = null;
+  /** The WAL's checkpoint thread ('thread'); null when SQLite checkpoints inline. */
+  private checkpointer: Checkpointer | null = null;
 
   constructor(options: EmbeddedEngineOptions) {
     this.options = options;
@@ -134,6 +145,10 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
     const synchronous = this.options.synchronous ?? 'full';
     if (!SQLITE_SYNCHRONOUS.includes(synchronous)) {
       throw unavailable('cannot open the embedded store', new Error(`synchronous must be ${SQLITE_SYNCHRONOUS.join(' or ')}, got ${String(synchronous)}`));
+    }
+    const checkpoint = this.options.checkpoint ?? 'thread';
+    if (!SQLITE_CHECKPOINT.includes(checkpoint)) {
+      throw unavailable('cannot open the embedded store', new Error(`checkpoint must be ${SQLITE_CHECKPOINT.join(' or ')}, got ${String(checkpoint)}`));
     }
     try {
       mkdirSync(dirname(this.options.path), { recursive: true });
@@ -152,6 +167,12 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
       this.heldClaims = new EmbeddedHeldClaims(db);
       this.jobs = new EmbeddedJobs(db);
       this.jobsGroup = new GroupCommit(db);
+      if (checkpoint === 'thread') {
+        this.checkpointer = new Checkpointer(db, {
+          path: this.options.path, synchronous, logger: this.logger,
+          boundBytes: this.options.walBoundBytes, restartBytes: this.options.walRestartBytes, intervalMs: this.options.checkpointIntervalMs,
+        });
+      }
       this.db = db;
     } catch (err) {
       throw unavailable('cannot open the embedded store', err);
@@ -245,7 +266,17 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
     this.jobs = null;
     this.receivers.clear();
     this.sets.clear();
+    // The checkpoint thread ends its pass and closes first; closing the last connection then
+    // checkpoints the rest, as SQLite always does.
+    const checkpointer = this.checkpointer;
+    this.checkpointer = null;
+    await checkpointer?.stop();
     db?.close();
+  }
+
+  /** The checkpoint thread's counters; null when SQLite checkpoints inline. */
+  checkpointStats(): CheckpointStats | null {
+    return this.checkpointer?.current() ?? null;
   }
 
   async sendTo(address: string, bytes: Uint8Array): Promise<void> {

@@ -55,7 +55,7 @@ const SPECS: Record<Scenario, Record<string, Spec>> = {
     targets: { kind: 'targets', def: ['brigade'] }, rate: { kind: 'int', min: 1, max: 20_000, def: 1000 },
     seconds: { kind: 'int', min: 1, max: 600, def: 10 }, warmupSeconds: { kind: 'int', min: 0, max: 60, def: 2 },
     workers: { kind: 'int', min: 1, max: 64, def: 4 }, concurrency: { kind: 'int', min: 1, max: 1000, def: 50 },
-    sqliteSynchronous: { kind: 'choice', of: ['full', 'normal'], def: 'full' },
+    sqliteSynchronous: { kind: 'choice', of: ['full', 'normal'], def: 'full' }, sqliteCheckpoint: { kind: 'choice', of: ['thread', 'inline'], def: 'thread' },
   },
   'jobs-crash': {
     jobs: { kind: 'int', min: 1, max: 1_000_000, def: 100_000 }, seconds: { kind: 'int', min: 1, max: 600, def: 60 },
@@ -130,7 +130,7 @@ Jobs scenarios (docs/jobs.md#benchmarks):
   brigade bench --scenario jobs-slots [--counts 2,10,50] [--modes fixed,scaled,slots] [--separation-ms 250] [--fixed-ms 2*separation]
                 [--seconds 10] [--job-rate 1] [--concurrency 4] [--sim-processes 2]
   brigade bench --scenario jobs-push [--targets brigade] [--rate 1000] [--seconds 10] [--warmup-seconds 2] [--workers 4] [--concurrency 50]
-                [--sqlite-synchronous full|normal]
+                [--sqlite-synchronous full|normal] [--sqlite-checkpoint thread|inline]
   brigade bench --scenario jobs-crash [--jobs 100000] [--seconds 60] [--workers 4] [--concurrency 50] [--kill-every-ms 3000]
                 [--server-kill-share 25] [--lease-ms 2000] [--drain-seconds 120] [--seed 1]
   every scenario: [--out bench/results] [--charts DIR (writes its SVG charts there)] [--label TEXT] [--no-progress]

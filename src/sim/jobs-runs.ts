@@ -12,7 +12,7 @@
 import { Histogram } from './histogram.ts';
 import type { FromJobsWorker, JobsWorkerReport, ToJobsWorker } from './jobs-worker.ts';
 import { startJobsServer, type JobsServer } from './jobs-servers.ts';
-import { LATE_MS, type JobsConn, type JobsTargetName, type SqliteSynchronous, type WorkerSpec } from './jobs-target.ts';
+import { LATE_MS, type JobsConn, type JobsTargetName, type SqliteCheckpoint, type SqliteSynchronous, type WorkerSpec } from './jobs-target.ts';
 import type { LatencySummary } from './histogram.ts';
 import { nodeLoopDelay, type LoopDelay } from './loop-delay.ts';
 import { cpuSeconds, machineBusySeconds, nowMs } from './proc.ts';
@@ -154,7 +154,10 @@ export async function throughputRun(target: JobsTargetName, round: number, o: Th
   }
 }
 
-export interface PushOptions { rate: number; seconds: number; warmupSeconds: number; workers: number; concurrency: number; sqliteSynchronous: SqliteSynchronous }
+export interface PushOptions {
+  rate: number; seconds: number; warmupSeconds: number; workers: number; concurrency: number; sqliteSynchronous: SqliteSynchronous;
+  sqliteCheckpoint: SqliteCheckpoint;
+}
 
 export interface PushRun {
   target: JobsTargetName;
@@ -174,6 +177,8 @@ export interface PushRun {
   /** When the jobs slower than LATE_MS came (lateEpisodes). */
   late: LateEpisodes;
   sqliteSynchronous: SqliteSynchronous | null;
+  /** Who checkpointed the WAL (Brigade embedded only). */
+  sqliteCheckpoint: SqliteCheckpoint | null;
   commands: string[];
 }
 
@@ -232,7 +237,7 @@ export function describeLate(l: LateEpisodes): string {
 }
 
 export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: string) => void): Promise<PushRun> {
-  const server = await startJobsServer(target, { sqliteSynchronous: o.sqliteSynchronous });
+  const server = await startJobsServer(target, { sqliteSynchronous: o.sqliteSynchronous, sqliteCheckpoint: o.sqliteCheckpoint });
   const run = new RunProcesses(server);
   try {
     const workers = await startWorkerProcs(run, target, server.conn, { queue: 'push', concurrency: o.concurrency, mode: 'push' }, o.workers, 1);
@@ -274,7 +279,8 @@ export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: s
       serverCpuPercentOfOneCore: r1((cpu / ((nowMs() - t0) / 1000)) * 100),
       loopDelayMs: { node: nodeDelay, producer: producerReport!.loopDelay, workers: reports.map((r) => r.loopDelay) },
       late: lateEpisodes(reports.map((r) => r.late)),
-      sqliteSynchronous: usesSqlite(target) ? o.sqliteSynchronous : null, commands: server.commands,
+      sqliteSynchronous: usesSqlite(target) ? o.sqliteSynchronous : null,
+      sqliteCheckpoint: target === 'brigade' ? o.sqliteCheckpoint : null, commands: server.commands,
     };
     log(`[${target}] ${o.rate} jobs/s pushed: pick-up p50 ${result.pickupMs.p50} ms, p99 ${result.pickupMs.p99} ms, p99.9 ${result.pickupMs.p999} ms, max ${result.pickupMs.max} ms (${result.handled} jobs); `
       + `event-loop delay p99/max: ${describeLoopDelays(result.loopDelayMs)}; late (> ${LATE_MS} ms): ${describeLate(result.late)}`);

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './child.ts';
 import { LOOP_DELAY_RESOLUTION_MS } from './loop-delay.ts';
-import type { JobsConn, JobsTargetName, SqliteSynchronous } from './jobs-target.ts';
+import type { JobsConn, JobsTargetName, SqliteCheckpoint, SqliteSynchronous } from './jobs-target.ts';
 import { shippedNodeFlags, startBrigade } from './listening.ts';
 import { cmdline } from './proc.ts';
 import { ROOT, startRedisServer, stopProcess } from './servers.ts';
@@ -35,6 +35,8 @@ export interface JobsServerOptions {
   nodeFlags?: string[];
   /** The SQLite targets' synchronous (Brigade embedded: --sqlite-synchronous; plainjob: its connections). Default 'full'. */
   sqliteSynchronous?: SqliteSynchronous;
+  /** Brigade embedded's --sqlite-checkpoint; default: the node's own default. */
+  sqliteCheckpoint?: SqliteCheckpoint;
 }
 
 export async function startJobsServer(target: JobsTargetName, o: JobsServerOptions = {}): Promise<JobsServer> {
@@ -74,6 +76,7 @@ export async function startJobsServer(target: JobsTargetName, o: JobsServerOptio
       '--metrics-loop-lag-ms', String(LOOP_DELAY_RESOLUTION_MS),
       ...(conn.redisUrl ? ['--redis', conn.redisUrl, '--redis-prefix', `jobs-bench-${randomBytes(3).toString('hex')}:`] : []),
       ...(target === 'brigade' ? ['--sqlite-synchronous', o.sqliteSynchronous ?? 'full'] : []),
+      ...(target === 'brigade' && o.sqliteCheckpoint ? ['--sqlite-checkpoint', o.sqliteCheckpoint] : []),
       ...(o.brigadeArgs ?? []),
     ];
     const secrets = ['--data', join(dir, 'data'), '--jobs-producer-key', conn.producerKey, '--jobs-worker-key', conn.workerKey];

@@ -19,6 +19,9 @@ export const LATE_MS = 5;
 /** SQLite's synchronous for the SQLite targets (Brigade's `--sqlite-synchronous`; plainjob's connections). */
 export type SqliteSynchronous = 'full' | 'normal';
 
+/** Who checkpoints Brigade embedded's WAL (`--sqlite-checkpoint`). */
+export type SqliteCheckpoint = 'thread' | 'inline';
+
 /** Where a target's queue lives; set by the coordinator for every process of a run. */
 export interface JobsConn {
   /** Brigade: ws://127.0.0.1:port (the SDK adds /ws). */

@@ -131,6 +131,8 @@ test('Redis shapes: sentinels and master name, cluster nodes, by file, environme
     [['--redis', 'redis://h:1', '--redis-replica-ack-timeout-ms', '0'], /at least 1 ms/],
     [['--sqlite-synchronous', 'off'], /sqliteSynchronous must be full or normal, got "off"/],
     [['--redis', 'redis://h:1', '--sqlite-synchronous', 'normal'], /embedded engine's: with --redis/],
+    [['--sqlite-checkpoint', 'off'], /sqliteCheckpoint must be thread or inline, got "off"/],
+    [['--redis', 'redis://h:1', '--sqlite-checkpoint', 'inline'], /no SQLite file to checkpoint/],
   ] as const) {
     assert.throws(() => loadConfig([...argv], {}), (err: unknown) => err instanceof ConfigError && message.test(err.message), argv.join(' '));
   }
@@ -176,4 +178,11 @@ test('--sqlite-synchronous: full by default, normal when asked (flag or environm
   assert.equal(loadConfig(['--sqlite-synchronous', 'normal'], {}).sqliteSynchronous, 'normal');
   assert.equal(loadConfig([], { BRIGADE_SQLITE_SYNCHRONOUS: 'normal' }).sqliteSynchronous, 'normal');
   assert.equal(loadConfig(['--redis', 'redis://h:1', '--sqlite-synchronous', 'full'], {}).sqliteSynchronous, 'full');
+});
+
+test('--sqlite-checkpoint: thread by default, inline when asked (flag or environment)', () => {
+  assert.equal(loadConfig([], {}).sqliteCheckpoint, 'thread');
+  assert.equal(loadConfig(['--sqlite-checkpoint', 'inline'], {}).sqliteCheckpoint, 'inline');
+  assert.equal(loadConfig([], { BRIGADE_SQLITE_CHECKPOINT: 'inline' }).sqliteCheckpoint, 'inline');
+  assert.equal(loadConfig(['--redis', 'redis://h:1'], {}).sqliteCheckpoint, 'thread');
 });

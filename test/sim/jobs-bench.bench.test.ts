@@ -65,10 +65,11 @@ describe('brigade bench --scenario jobs-*', () => {
   });
 
   it('jobs-push: pick-up latency of every job enqueued after the warm-up', async () => {
-    const { result } = await run(['--scenario', 'jobs-push', '--rate', '40', '--seconds', '2', '--warmup-seconds', '1', '--workers', '1', '--concurrency', '5']);
+    const { result } = await run(['--scenario', 'jobs-push', '--rate', '40', '--seconds', '2', '--warmup-seconds', '1', '--workers', '1', '--concurrency', '5', '--sqlite-checkpoint', 'inline']);
     const [r] = result.runs;
     assert.equal(r.target, 'brigade');
     assert.equal(r.sqliteSynchronous, 'full');
+    assert.equal(r.sqliteCheckpoint, 'inline');
     assert.equal(r.jobs, 80);
     assert.equal(r.handled, 80);
     assert.equal(r.pickupMs.samples, 80);
