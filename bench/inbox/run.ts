@@ -65,7 +65,7 @@ const usage = `usage: node --import tsx bench/inbox/run.ts [options]   (npm run 
   --peer-messages K    messages per peer                                            default 3
   --warmup K           messages per expression before each server's measured window, not counted
                        (Brigade and the peers alike: the JIT's first compiles out of the window)  default 0
-  --lease-ms L         the liveness window, the same for both: Brigade's --inbox-device-lease-ms (devices ack every L/3)
+  --lease-ms L         the liveness window, the same for both: Brigade's --inbox-device-lease-ms (devices ack every 2L/3, as the SDK and as MQTT's keepalive L/1.5)
                        and the MQTT clients' keepalive L/1.5 (a broker drops a client after 1.5 x keepalive)  default 60000
   --seed S             the population's seed                                        default 1
   --sql-db FILE        the SQLite peer's database, kept to be reused by a later run of the same devices and seed
@@ -662,7 +662,7 @@ async function main(): Promise<void> {
 const fmt = (n: unknown) => (typeof n === 'number' ? n.toLocaleString('en-US') : n === null || n === undefined ? '–' : String(n));
 
 function summary(r: Record<string, any>): string {
-  const out: string[] = [`inbox bench ${r.startedAt} — ${r.command}`, `liveness window ${r.options.leaseMs} ms: Brigade's device lease (acks every ${Math.floor(r.options.leaseMs / 3000)} s), MQTT keepalive ${Math.max(1, Math.round(r.options.leaseMs / 1500))} s`];
+  const out: string[] = [`inbox bench ${r.startedAt} — ${r.command}`, `liveness window ${r.options.leaseMs} ms: Brigade's device lease (acks every ${Math.floor((r.options.leaseMs * 2) / 3000)} s), MQTT keepalive ${Math.max(1, Math.round(r.options.leaseMs / 1500))} s`];
   if (r.registration) out.push(`registration: ${fmt(r.registration.devices)} devices in ${r.registration.seconds} s (${r.registration.path}); on every node after ${r.registration.everyNodeHoldsThemAfterSeconds} s`);
   if (r.ram) out.push(`RAM: ${r.ram.perDeviceBytes} bytes per registered device (heap ${r.ram.perDeviceHeapBytes} + array buffers ${r.ram.perDeviceArrayBufferBytes}); ${fmt(r.ram.perLiveMessageBytes)} bytes per live message`);
   if (r.connect) out.push(`connect: ${fmt(r.connect.ok)} devices in ${r1(r.connect.seconds)} s`);

@@ -71,7 +71,7 @@ export const inboxApp: App<InboxOptions> = {
     unackedBytes: { default: 1024 * 1024, help: 'bytes sent to one device and not yet acknowledged, at most; then "more awaiting"', validate: positive('unackedBytes') },
     deviceLeaseMs: {
       default: DEFAULT_LEASE_MS,
-      help: 'a device that neither syncs nor acks for this long stops being pushed to on its node, ms; announced in the sync reply, the SDK acks every third of it',
+      help: 'a device that neither syncs nor acks for this long stops being pushed to on its node, ms; announced in the sync reply, the SDK acks every two thirds of it (MQTT keep-alive ratio)',
       validate: (v) => (Number.isInteger(v) && v >= MIN_LEASE_MS ? null : `deviceLeaseMs must be a whole number of milliseconds, at least ${MIN_LEASE_MS}, got ${v}`),
     },
     maxTitleBytes: { default: 256, help: 'largest message title, bytes of UTF-8', validate: positive('maxTitleBytes') },

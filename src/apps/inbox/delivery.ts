@@ -204,7 +204,9 @@ export class Delivery {
       conn.lastMs = Date.now();
     }
     if (Array.isArray(read)) for (const m of read.slice(0, 1000)) if (typeof m === 'string') this.count(m, 0, 1);
-    return { ok: true, stalled: conn?.stalled ?? false };
+    // No device connected here for this ack (its lease lapsed, or it never synced on this node):
+    // nothing is pushed to it, so it is told to sync, as a stalled one is.
+    return { ok: true, stalled: conn?.stalled ?? true };
   }
 
   private async verify(body: unknown, publisher: Publisher): Promise<string> {
