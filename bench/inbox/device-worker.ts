@@ -2,7 +2,7 @@
  * One device process of the inbox benchmark (forked by bench/inbox/run.ts through the
  * simulator's startWorker): up to ~18,000 devices from its own 127.0.0.x source address, against
  * Brigade (the core WebSocket with the simulator's minimal client, src/sim/raw-ws.ts: hello,
- * sync from a cursor, items as PUSH frames, acks every 20 s as the SDK does), the SQLite peer (plain JSON over
+ * sync from a cursor, items as PUSH frames, acks every 40 s as the SDK does), the SQLite peer (plain JSON over
  * WebSocket) or mosquitto (the `mqtt` npm client, QoS 1, persistent sessions, one topic per group).
  *
  * It records when each device first receives each message (absolute ms on the shared clock), and,
@@ -40,7 +40,7 @@ export interface ConnectSpec {
   /** Brigade: the cursor each device syncs from (null: from nothing). */
   cursor: { epoch: number; seq: number } | null;
   /**
-   * The liveness window, ms, the same for every kind: a Brigade device acks every third of it (the
+   * The liveness window, ms, the same for every kind: a Brigade device acks every two thirds of it (the
    * node's --inbox-device-lease-ms is this), an MQTT client's keepalive is lease / 1.5 (a broker
    * drops a client silent for 1.5 x keepalive).
    */
@@ -223,9 +223,10 @@ async function connectAll(s: ConnectSpec): Promise<void> {
   const n = s.devices.length;
   devices = new Array(n);
   if (s.kind === 'brigade' && ackTimer === null) {
-    // Each device acks every third of its lease (as the SDK does), an equal share of them each
-    // second, from the start: a connect phase can outlast a lease.
-    const every = Math.max(1, Math.floor(s.leaseMs / 3000));
+    // Each device acks every two thirds of its lease (as the SDK does; an MQTT client pings every
+    // keep-alive, lease / 1.5, below), an equal share of them each second, from the start: a connect
+    // phase can outlast a lease.
+    const every = Math.max(1, Math.floor((s.leaseMs * 2) / 3000));
     let round = 0;
     ackTimer = setInterval(() => {
       round = (round + 1) % every;

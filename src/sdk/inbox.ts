@@ -43,9 +43,11 @@ export interface InboxOptions {
   load?(): InboxCursor | null;
   save?(cursor: InboxCursor): void;
   /**
-   * How often the inbox acks while idle (to renew its lease on the node), ms. Default: a third of
-   * the lease the node announces in its sync reply (`leaseMs`, `--inbox-device-lease-ms`), 20 s
-   * until the first reply.
+   * How often the inbox acks while idle (to renew its lease on the node), ms. Default: two thirds
+   * of the lease the node announces in its sync reply (`leaseMs`, `--inbox-device-lease-ms`), 40 s
+   * until the first reply: MQTT's keep-alive ratio (a broker drops a client silent for 1.5 ×
+   * keep-alive). A lease that lapses anyway (a late timer) costs one sync: the next ack's reply
+   * says `stalled` and the inbox syncs from its cursor.
    */
   heartbeatMs?: number;
 }
@@ -57,8 +59,8 @@ type Wire =
   | { kind: 'sync'; epoch: number; seq: number; held: string[] }
   | { kind: 'more'; epoch: number; after: number };
 
-/** The heartbeat until the node announces its lease, ms (a third of the default 60 s lease). */
-const DEFAULT_HEARTBEAT_MS = 20_000;
+/** The heartbeat until the node announces its lease, ms (two thirds of the default 60 s lease). */
+const DEFAULT_HEARTBEAT_MS = 40_000;
 /** The shortest heartbeat a lease makes the SDK keep, ms. */
 const MIN_HEARTBEAT_MS = 100;
 
@@ -110,13 +112,18 @@ export class Inbox implements AsyncIterable<InboxItem> {
     (this.heartbeat as { unref?(): void }).unref?.();
   }
 
-  /** Follows the lease a sync reply announces (unless heartbeatMs was given): an ack every third of it. */
+  /**
+   * Follows the lease a sync reply announces (unless heartbeatMs was given): an ack every two thirds
+   * of it, as an MQTT client pings every keep-alive and its broker waits 1.5 × that. Each ack is a
+   * read, a reply and a write on the node, ~40 µs of its CPU (docs/benchmarks-inbox.md): at a third
+   * of the lease, 10,000 idle devices cost a node and Redis 2–3 % of a core for nothing but acks.
+   */
   private follow(reply: unknown): void {
     const leaseMs = (reply as { leaseMs?: unknown } | null)?.leaseMs;
     if (typeof leaseMs !== 'number' || !(leaseMs >= 1)) return;
     this.leaseMs = leaseMs;
     if (this.options.heartbeatMs !== undefined || this.closed) return;
-    const ms = Math.max(MIN_HEARTBEAT_MS, Math.floor(leaseMs / 3));
+    const ms = Math.max(MIN_HEARTBEAT_MS, Math.floor((leaseMs * 2) / 3));
     if (ms !== this.heartbeatMs) this.startHeartbeat(ms);
   }
 
@@ -190,6 +197,21 @@ export class Inbox implements AsyncIterable<InboxItem> {
     }
   }
 
+  /**
+   * hello, then sync from the cursor, on the same connection: after a lapsed lease the node has
+   * forgotten this connection's hello too (a late ack's reply says `stalled`). The hello's token
+   * is one the node verified before, so it costs no signature check there.
+   */
+  private async resync(): Promise<void> {
+    this.syncing = true;
+    try {
+      await this.client.request('inbox.hello', { token: this.token });
+    } finally {
+      this.syncing = false;
+    }
+    await this.sync(this.cursor.seq);
+  }
+
   /** `resync`: sync from the cursor when the node says it stopped pushing (not after a `more`, which syncs itself). */
   private async ack(resync = true): Promise<void> {
     if (this.closed || !this.client.connected) return;
@@ -197,9 +219,10 @@ export class Inbox implements AsyncIterable<InboxItem> {
     this.unread.clear();
     try {
       const r = await this.client.request<{ stalled?: boolean }>('inbox.ack', { token: this.token, seq: this.cursor.seq, read });
-      // The node stopped pushing to this device (its connection was over the node's byte limit,
-      // or a `more` was lost with it): ask again from the cursor; what it lacks is sent again.
-      if (resync && r?.stalled && !this.closed && !this.syncing) await this.sync(this.cursor.seq);
+      // The node stopped pushing to this device (its connection was over the node's byte limit, a
+      // `more` was lost with it, or its lease lapsed there): ask again from the cursor; what it
+      // lacks is sent again.
+      if (resync && r?.stalled && !this.closed && !this.syncing) await this.resync();
     } catch (err) {
       for (const id of read) this.unread.add(id);
       this.report(err);

@@ -20,7 +20,7 @@ test('inbox bench: a tiny run completes with every part of its report', { timeou
   const dir = mkdtempSync(join(tmpdir(), 'inbox-bench-smoke-'));
   try {
     const args = ['--devices', '400', '--connected', '80', '--messages', '1', '--live-messages', '20', '--storm-rate', '400,200',
-      '--peer-connected', '80', '--peer-messages', '1', '--warmup', '1', '--lease-ms', '3000', '--out', dir, '--svg', join(dir, 'chart.svg'), '--sql-db', join(dir, 'peer.db')];
+      '--peer-connected', '80', '--peer-messages', '1', '--warmup', '1', '--lease-ms', '3000', '--poll-ms', '50', '--out', dir, '--svg', join(dir, 'chart.svg'), '--sql-db', join(dir, 'peer.db')];
     const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
       const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/inbox/run.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
@@ -35,6 +35,7 @@ test('inbox bench: a tiny run completes with every part of its report', { timeou
     assert.equal(r.error, undefined);
     assert.equal(r.registration.devices, 400);
     assert.equal(r.options.leaseMs, 3000, 'the liveness window both peers ran with');
+    assert.equal(r.options.pollMs, 50, 'the coordinator polled at --poll-ms');
     assert.equal(r.connect.ok, 80);
     assert.ok(r.ram.perDeviceBytes > 0 && r.ram.perLiveMessageBytes > 0, JSON.stringify(r.ram));
     // Where the array-buffer bytes are: the device store's columns and pool are among the large buffers.

@@ -137,6 +137,8 @@ export class Delivery {
   /** Each message's items, encoded once per change (a message object is replaced or its seq moves). */
   private readonly encoded = new WeakMap<StoredMessage, Encoded>();
 
+  /** The live pass's frames for the device at hand (pushChanges), reused from device to device. */
+  private readonly scratch: Uint8Array[] = [];
   /** Items not written because the device's connection was over the core's byte limit. */
   overLimit = 0;
   /** Asks for a tick (the app's on-demand tick: app.ts): a device connected, a profile changed, a count came. */
@@ -204,7 +206,9 @@ export class Delivery {
       conn.lastMs = Date.now();
     }
     if (Array.isArray(read)) for (const m of read.slice(0, 1000)) if (typeof m === 'string') this.count(m, 0, 1);
-    return { ok: true, stalled: conn?.stalled ?? false };
+    // No device connected here for this ack (its lease lapsed, or it never synced on this node):
+    // nothing is pushed to it, so it is told to sync, as a stalled one is.
+    return { ok: true, stalled: conn?.stalled ?? true };
   }
 
   private async verify(body: unknown, publisher: Publisher): Promise<string> {
@@ -384,7 +388,9 @@ export class Delivery {
    * connected device is optimized on its own. True when every change was sent.
    */
   private pushChanges(conn: Conn, changes: Change[], index: number): boolean {
-    const out: Uint8Array[] = [];
+    // One array for every device of the pass (nothing awaits in it): not one per device.
+    const out = this.scratch;
+    out.length = 0;
     let last = conn.sentSeq;
     for (let k = 0; k < changes.length; k++) {
       const c = changes[k];
@@ -463,6 +469,9 @@ export class Delivery {
     const changedSince = new Map<number, Change[]>();
     const matchers = new Map<StoredMessage, (index: number) => boolean>();
     const leaseMs = this.options.leaseMs;
+    // Nearly every device was pushed up to the same seq: the last lookup is kept, not repeated.
+    let lastSince = -1;
+    let lastChanged: Change[] = [];
     for (const conn of this.conns.values()) {
       if (nowMs - conn.lastMs > leaseMs) {
         conn.offClose();
@@ -488,10 +497,15 @@ export class Delivery {
       }
       if (conn.sentSeq >= view.version) continue;
       if (index < 0) continue;
-      let changed = changedSince.get(conn.sentSeq);
-      if (changed === undefined) {
-        changed = this.changesAfter(st, conn.sentSeq, devices, matchers);
-        changedSince.set(conn.sentSeq, changed);
+      let changed = lastChanged;
+      if (conn.sentSeq !== lastSince) {
+        let found = changedSince.get(conn.sentSeq);
+        if (found === undefined) {
+          found = this.changesAfter(st, conn.sentSeq, devices, matchers);
+          changedSince.set(conn.sentSeq, found);
+        }
+        lastSince = conn.sentSeq;
+        lastChanged = changed = found;
       }
       if (this.pushChanges(conn, changed, index)) conn.sentSeq = view.version;
     }
