@@ -114,8 +114,14 @@ describe('tracker on one node (embedded engine)', () => {
     a.sendAnswer(offer);
     await b.answer();
     // A sends three signal messages in one burst; B gets them as one message with 3 candidates.
+    // The burst is one TCP write (the socket corked around the three frames), so the node reads it
+    // in one tick: three separate writes may land in two ticks on a loaded machine, and then B
+    // rightly gets two messages.
     const cand = (i: number) => ({ candidate: `candidate:${i} 1 udp 2122260223 127.0.0.1 5000${i} typ host`, sdpMLineIndex: 0, sdpMid: '0' });
+    const socket = (a.client.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    socket.cork();
     for (let i = 0; i < 3; i++) a.client.send({ action: 'signal', info_hash: infoHash, peer_id: a.peerId, to_peer_id: b.peerId, offer_id: offerOfB.offer_id, candidates: [cand(i)] });
+    socket.uncork();
     const sig = await b.client.next((m) => m.action === 'signal');
     assert.deepEqual(sig, { action: 'signal', info_hash: infoHash, peer_id: a.peerId, offer_id: offerOfB.offer_id, candidates: [cand(0), cand(1), cand(2)] });
     // The offerer can signal back (it learnt the link from the answer).
