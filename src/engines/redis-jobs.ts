@@ -85,9 +85,12 @@ export class RedisJobs {
     if (sameOptions(jobs)) {
       // A bulk enqueue's usual case: the options once, then payload and key per job (9 values a job were 2).
       const j = jobs[0]!;
-      args.push('shared', String(j.runAtMs), String(j.priority), String(j.maxAttempts), String(j.backoffMs),
+      // No job with a key: the payloads alone, one value a job.
+      const keyed = jobs.some((job) => job.key !== undefined);
+      args.push(keyed ? 'shared' : 'payloads', String(j.runAtMs), String(j.priority), String(j.maxAttempts), String(j.backoffMs),
         String(j.backoffMaxMs), String(j.timeoutMs), keyTtl(j));
-      for (const job of jobs) args.push(job.payload, job.key ?? '');
+      if (keyed) for (const job of jobs) args.push(job.payload, job.key ?? '');
+      else for (const job of jobs) args.push(job.payload);
     } else {
       args.push('each');
       for (const j of jobs) {
@@ -96,19 +99,27 @@ export class RedisJobs {
       }
     }
     const flat = await c(cmd).brigadeJobsEnqueue(this.base(queue), ...args);
-    const out: EnqueuedJob[] = [];
-    for (let i = 0; i < flat.length; i += 2) out.push({ id: String(flat[i]), created: Number(flat[i + 1]) === 1 });
+    // The last id before the batch, then per job 0 (created: the next id of the sequence) or the id its key named.
+    let seq = Number(flat[0]);
+    const out: EnqueuedJob[] = new Array(flat.length - 1);
+    for (let i = 1; i < flat.length; i++) {
+      const v = flat[i]!;
+      out[i - 1] = v === 0 ? { id: String(++seq), created: true } : { id: String(v), created: false };
+    }
     return out;
   }
 
   async claim(cmd: RedisConn, queue: string, max: number, nowMs: number): Promise<ClaimedJob[]> {
-    const flat = await c(cmd).brigadeJobsClaim(this.base(queue), String(nowMs), String(max),
-      randomBytes(12).toString('base64url'), String(Math.max(max, 100)));
+    const prefix = randomBytes(12).toString('base64url');
+    const flat = await c(cmd).brigadeJobsClaim(this.base(queue), String(nowMs), String(max), prefix, String(Math.max(max, 100)));
     const out: ClaimedJob[] = [];
-    for (let i = 0; i < flat.length; i += 7) {
+    // Per job: id, payload, attempt, maxAttempts, timeoutMs; the lease and its expiry are derived as
+    // the script made them (job i's lease "<prefix>.<i>", expiry now + timeoutMs).
+    for (let i = 0, n = 1; i < flat.length; i += 5, n++) {
+      const timeoutMs = Number(flat[i + 4]);
       out.push({
         id: String(flat[i]), payload: String(flat[i + 1]), attempt: Number(flat[i + 2]), maxAttempts: Number(flat[i + 3]),
-        lease: String(flat[i + 4]), leaseExpiresAtMs: Number(flat[i + 5]), timeoutMs: Number(flat[i + 6]),
+        lease: `${prefix}.${n}`, leaseExpiresAtMs: nowMs + timeoutMs, timeoutMs,
       });
     }
     return out;
@@ -216,8 +227,10 @@ function recordOf(queue: string, id: string, h: Record<string, string>): JobReco
   return {
     queue, id, state: h.state as JobState, payload: h.payload ?? '', priority: num('priority'), runAtMs: num('runAt'),
     attempt: num('attempt'), maxAttempts: num('maxAttempts'), backoffMs: num('backoffMs'), backoffMaxMs: num('backoffMaxMs'),
-    timeoutMs: num('timeoutMs'), createdAtMs: num('createdAt'), leaseExpiresAtMs: num('leaseExpiresAt'),
-    finishedAtMs: num('finishedAt'), result: h.result ?? null, error: h.error ?? null,
+    // A lease's expiry means something only while the job is active (a completion leaves it); a
+    // completed job's absent result is 'null' (the script writes none for it).
+    timeoutMs: num('timeoutMs'), createdAtMs: num('createdAt'), leaseExpiresAtMs: h.state === 'active' ? num('leaseExpiresAt') : 0,
+    finishedAtMs: num('finishedAt'), result: h.result ?? (h.state === 'completed' ? 'null' : null), error: h.error ?? null,
   };
 }
 

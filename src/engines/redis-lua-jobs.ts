@@ -7,7 +7,9 @@
  *   <base>job:<id>     hash    state, payload, priority, runAt, attempt, maxAttempts, backoffMs,
  *                              backoffMaxMs, timeoutMs, createdAt, lease, leaseExpiresAt, finishedAt,
  *                              result, error (attempt, lease, leaseExpiresAt, finishedAt absent
- *                              until first set: read as 0 / '')
+ *                              until first set: read as 0 / ''; lease and leaseExpiresAt mean
+ *                              something only while state is 'active': a completion leaves them
+ *                              as they were; result absent on a completed job: 'null')
  *   <base>waiting      zset    ready jobs; score (1000 - priority) × 2^42 + id: highest priority, then oldest
  *   <base>delayed      zset    jobs whose first run is ahead; score runAt
  *   <base>failed       zset    jobs waiting for a retry after a failed attempt; score runAt
@@ -87,30 +89,37 @@ end
  * ENQUEUE: adds jobs in order.
  *
  * KEYS[1]  the queue's key base
- * ARGV[1]  now, ms;  ARGV[2]  n, the number of jobs;  ARGV[3]  the form: 'each' or 'shared'
+ * ARGV[1]  now, ms;  ARGV[2]  n, the number of jobs;  ARGV[3]  the form: 'each', 'shared' or 'payloads'
  * 'each': then per job, 9 values: payload, runAt, priority, maxAttempts, backoffMs, backoffMaxMs,
  *          timeoutMs, key ('' for none), keyTtlMs
  * 'shared' (every job of the batch has the same options, a bulk enqueue's usual case): then the 7
  *          options once (runAt, priority, maxAttempts, backoffMs, backoffMaxMs, timeoutMs, keyTtlMs),
  *          then per job 2 values: payload, key ('' for none)
+ * 'payloads' (as 'shared', and no job has a key): the 7 options once, then per job 1 value: payload
  *
- * Returns a flat array, per job: id, 1 when created or 0 when its key named a job of the window.
+ * Returns an array of n + 1: the last id given before this batch, then per job 0 when it was created
+ * (its id is the next of the sequence, in order) or the id its key named (a job of the window, not
+ * created). One small value a job, not an id and a flag.
  */
 export const JOBS_ENQUEUE_LUA = MANY_FN + `
 local base = KEYS[1]
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
 local shared = ARGV[3] == 'shared'
-local out = {}
+local bare = ARGV[3] == 'payloads'
 local first = tonumber(redis.call('GET', base .. 'seq') or '0')
+local out = {string.format('%.0f', first)}
 local seq = first
 local waiting = {}
 local payload, runAt, priority, maxAttempts, backoffMs, backoffMaxMs, timeoutMs, key, keyTtl
-if shared then
+if shared or bare then
+  key = ''
   runAt, priority, maxAttempts, backoffMs, backoffMaxMs, timeoutMs, keyTtl = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 end
 for i = 0, n - 1 do
-  if shared then
+  if bare then
+    payload = ARGV[11 + i]
+  elseif shared then
     local a = 11 + i * 2
     payload, key = ARGV[a], ARGV[a + 1]
   else
@@ -122,7 +131,6 @@ for i = 0, n - 1 do
   if key ~= '' then existing = redis.call('GET', base .. 'key:' .. key) end
   if existing then
     out[#out + 1] = existing
-    out[#out + 1] = 0
   else
     seq = seq + 1
     local id = string.format('%.0f', seq)
@@ -139,8 +147,7 @@ for i = 0, n - 1 do
       redis.call('ZADD', base .. 'delayed', runAt, id)
     end
     if key ~= '' then redis.call('SET', base .. 'key:' .. key, id, 'PX', keyTtl) end
-    out[#out + 1] = id
-    out[#out + 1] = 1
+    out[#out + 1] = 0
   end
 end
 -- The batch's new ids and waiting jobs in one call each, not one per job.
@@ -156,7 +163,9 @@ return out
  * ARGV[1]  now, ms;  ARGV[2]  max;  ARGV[3]  lease prefix (random; job i's lease is "<prefix>.<i>");
  * ARGV[4]  most jobs promoted per zset first
  *
- * Returns a flat array, per job: id, payload, attempt, maxAttempts, lease, leaseExpiresAt, timeoutMs.
+ * Returns a flat array, per job: id, payload, attempt, maxAttempts, timeoutMs. The i-th job's (from
+ * 1) lease is "<prefix>.<i>" and its leaseExpiresAt now + timeoutMs: the caller derives both rather
+ * than have them sent back (2 values a job fewer to write and to parse).
  */
 export const JOBS_CLAIM_LUA = PROMOTE_FN + MANY_FN + `
 local base = KEYS[1]
@@ -180,8 +189,6 @@ for k = 1, #popped, 2 do
   out[#out + 1] = f[4]
   out[#out + 1] = attempt
   out[#out + 1] = f[3]
-  out[#out + 1] = lease
-  out[#out + 1] = expires
   out[#out + 1] = f[2]
 end
 -- The claimed jobs' leases in one call, not one per job.
@@ -216,6 +223,10 @@ return tonumber(expires)
  * ARGV[1]  now, ms;  ARGV[2]  n, the number of jobs
  * then per job, 3 values: id, lease, result
  *
+ * A completed job's hash gets state and finishedAt, and result unless it is 'null' (absent reads as
+ * 'null'); lease and leaseExpiresAt are left as they were (no longer current: the state is not
+ * 'active'). Two fields a job, not five: most jobs complete, most results are null.
+ *
  * Returns an array of n: 1 when that job completed, 0 when its lease was not current (nothing recorded).
  */
 export const JOBS_COMPLETE_LUA = CURRENT_FN + MANY_FN + `
@@ -228,8 +239,11 @@ for i = 0, n - 1 do
   local a = 3 + i * 3
   local id = ARGV[a]
   if current(base, id, ARGV[a + 1], now) then
-    redis.call('HSET', base .. 'job:' .. id, 'state', 'completed', 'result', ARGV[a + 2], 'lease', '', 'leaseExpiresAt', 0,
-      'finishedAt', ARGV[1])
+    if ARGV[a + 2] == 'null' then
+      redis.call('HSET', base .. 'job:' .. id, 'state', 'completed', 'finishedAt', ARGV[1])
+    else
+      redis.call('HSET', base .. 'job:' .. id, 'state', 'completed', 'finishedAt', ARGV[1], 'result', ARGV[a + 2])
+    end
     done[#done + 1] = id
     finished[#finished + 1] = ARGV[1]
     finished[#finished + 1] = id

@@ -129,8 +129,24 @@ export class JobsClient {
     return { id: reply.id, created: reply.created };
   }
 
-  /** Enqueues many jobs in one step. */
+  /**
+   * Enqueues many jobs in one step. When they share their options (all but payload and key) they go
+   * as columns, `{payloads, options, keys}`: the server checks the options once and parses no
+   * object per job.
+   */
   async enqueueMany(queue: string, jobs: Array<{ payload: unknown } & EnqueueOptions>): Promise<{ id: string; created: boolean }[]> {
+    const columns = jobColumns(jobs);
+    if (columns) {
+      const reply = await this.client.request<EnqueueColumnsReply>('jobs.enqueue', { key: this.keys.producerKey, queue, ...columns });
+      const out: { id: string; created: boolean }[] = new Array(reply.ids.length);
+      let k = 0;
+      for (let i = 0; i < reply.ids.length; i++) {
+        const existing = reply.existing[k] === i;
+        if (existing) k++;
+        out[i] = { id: reply.ids[i]!, created: !existing };
+      }
+      return out;
+    }
     const reply = await this.client.request<{ jobs: { id: string; created: boolean }[] }>('jobs.enqueue', {
       key: this.keys.producerKey, queue, jobs,
     });
@@ -151,6 +167,47 @@ export async function enqueueHttp(baseUrl: string, producerKey: string, queue: s
   const body = await res.json() as { code?: string; message?: string };
   if (!res.ok) throw new BrigadeError(body.code ?? 'INTERNAL', body.message ?? `HTTP ${res.status}`);
   return body;
+}
+
+/** jobs.enqueue's reply to columns: ids in order, and the indexes of those whose key named an earlier job. */
+interface EnqueueColumnsReply { ids: string[]; existing: number[]; now: number }
+
+const OPTION_NAMES = ['runAt', 'delayMs', 'priority', 'maxAttempts', 'backoff', 'timeoutMs'] as const;
+
+/** Shallow equality of two options' values (backoff may be an object). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  const ak = Object.keys(a), bk = Object.keys(b);
+  return ak.length === bk.length && ak.every((k) => (a as Record<string, unknown>)[k] === (b as Record<string, unknown>)[k]);
+}
+
+/**
+ * A bulk enqueue as columns, `{payloads, options, keys}`, when every job has the first one's options
+ * and no field the columns cannot carry; null otherwise (then it goes as `jobs`, and the server
+ * checks each job alone, unknown fields included).
+ */
+function jobColumns(jobs: ReadonlyArray<{ payload: unknown } & EnqueueOptions>): { payloads: unknown[]; options?: EnqueueOptions; keys?: (string | null)[] } | null {
+  if (jobs.length === 0) return null;
+  const first = jobs[0]! as unknown as Record<string, unknown>;
+  const options: Record<string, unknown> = {};
+  for (const name of OPTION_NAMES) if (first[name] !== undefined) options[name] = first[name];
+  const payloads: unknown[] = new Array(jobs.length);
+  let keys: (string | null)[] | undefined;
+  for (let i = 0; i < jobs.length; i++) {
+    const job = jobs[i]! as unknown as Record<string, unknown>;
+    for (const name in job) {
+      if (name === 'payload' || name === 'key') continue;
+      if (!(OPTION_NAMES as readonly string[]).includes(name)) return null;
+    }
+    for (const name of OPTION_NAMES) if (!sameValue(job[name], first[name])) return null;
+    payloads[i] = job.payload;
+    if (job.key !== undefined) {
+      if (typeof job.key !== 'string') return null;
+      (keys ??= new Array<string | null>(jobs.length).fill(null))[i] = job.key;
+    }
+  }
+  return { payloads, ...(Object.keys(options).length > 0 ? { options: options as EnqueueOptions } : {}), ...(keys ? { keys } : {}) };
 }
 
 type ClaimedJob = ClaimReply['jobs'][number];
@@ -234,8 +291,18 @@ abstract class BaseWorker<P> implements JobsWorker {
     this.completionsScheduled = false;
     while (this.completions.length > 0) {
       const batch = this.completions.splice(0, MAX_COMPLETE_BATCH);
+      // Columns: ids, leases and (unless every one is null) results, no object per job for the
+      // server to parse.
+      const ids: string[] = new Array(batch.length), leases: string[] = new Array(batch.length);
+      let results: unknown[] | undefined;
+      for (let i = 0; i < batch.length; i++) {
+        const c = batch[i]!;
+        ids[i] = c.id;
+        leases[i] = c.lease;
+        if (c.result !== null) (results ??= new Array<unknown>(batch.length).fill(null))[i] = c.result;
+      }
       this.client.request<CompleteManyReply>('jobs.complete_many', {
-        key: this.key, queue: this.queue, jobs: batch, ...this.finishFields(batch.length), compact: true,
+        key: this.key, queue: this.queue, ids, leases, ...(results ? { results } : {}), ...this.finishFields(batch.length), compact: true,
       }).then((reply) => {
         // compact: the indexes of the jobs refused JOBS_LEASE_LOST, in order.
         let k = 0;

@@ -183,7 +183,18 @@ export function runJobsConformance(name: string, make: () => Promise<Engine>, op
         assert.equal(record.result, '{"ok":true}');
         assert.equal(record.finishedAtMs, T0 + 2);
         assert.equal(record.attempt, 1);
+        assert.equal(record.leaseExpiresAtMs, 0, 'a completed job holds no lease');
         assert.deepEqual(await q.jobCounts(queue), { waiting: 0, delayed: 0, active: 0, failed: 0, completed: 1, dead: 0 });
+        // A null result reads back as 'null' (Redis stores none for it), with no lease expiry either.
+        await q.enqueueJobs(queue, [job('q')], T0);
+        const [second] = await q.claimJobs(queue, 1, T0 + 4);
+        assert.equal(second!.leaseExpiresAtMs, T0 + 4 + 30_000);
+        assert.deepEqual(await q.completeJobs(queue, [{ id: second!.id, lease: second!.lease, result: 'null' }], T0 + 5), [true]);
+        const nulled = (await q.getJob(queue, second!.id))!;
+        assert.deepEqual([nulled.state, nulled.result, nulled.leaseExpiresAtMs, nulled.finishedAtMs], ['completed', 'null', 0, T0 + 5]);
+        assert.equal(await q.completeJob(queue, second!.id, second!.lease, '"again"', T0 + 6), false, 'its old lease is not current');
+        assert.equal(await q.heartbeatJob(queue, second!.id, second!.lease, T0 + 6), null);
+        assert.equal((await q.getJob(queue, second!.id))!.result, 'null');
       });
     });
 

@@ -19,7 +19,7 @@ import { MAX_CREDIT, PushDispatcher } from './push.ts';
 import { Slots } from './slots-registry.ts';
 import { JobsStats, registerJobsMetrics } from './stats.ts';
 import type client from 'prom-client';
-import { checkQueue, jsonText, parseJobs, type JobLimits } from './spec.ts';
+import { checkQueue, jsonText, parseJobColumns, parseJobs, type JobLimits } from './spec.ts';
 
 export interface JobsOptions {
   [key: string]: string | number | boolean;
@@ -270,6 +270,20 @@ function enqueueAndOffer(queues: JobQueues, push: PushDispatcher, queue: string,
   return enqueued;
 }
 
+/**
+ * The reply of a column enqueue: `{ids: [each job's id, in order], existing: [indexes of the jobs
+ * whose key named an earlier job: not created], now}`, as text (no object per job).
+ */
+function columnsReply(ids: readonly EnqueuedJob[], now: number): JsonText {
+  let list = '', existing = '';
+  for (let i = 0; i < ids.length; i++) {
+    const j = ids[i]!;
+    list += i === 0 ? JSON.stringify(j.id) : `,${JSON.stringify(j.id)}`;
+    if (!j.created) existing += existing === '' ? String(i) : `,${i}`;
+  }
+  return new JsonText(`{"ids":[${list}],"existing":[${existing}],"now":${now}}`);
+}
+
 function countEnqueued(stats: JobsStats, queue: string, ids: EnqueuedJob[], nowMs: number): void {
   const created = ids.filter((j) => j.created).length;
   if (created > 0) stats.queue(queue).count('enqueued', created, nowMs);
@@ -284,11 +298,11 @@ interface Body { [k: string]: unknown }
 
 /** The fields each request takes; any other is refused (JOBS_BAD_OPTION naming it), so a typo is never ignored. */
 const REQUEST_FIELDS: Record<string, readonly string[]> = {
-  'jobs.enqueue': ['key', 'queue', 'jobs'],
+  'jobs.enqueue': ['key', 'queue', 'jobs', 'payloads', 'options', 'keys'],
   'jobs.claim': ['key', 'queue', 'max'],
   'jobs.heartbeat': ['key', 'queue', 'id', 'lease'],
   'jobs.complete': ['key', 'queue', 'id', 'lease', 'result', 'worker', 'credit'],
-  'jobs.complete_many': ['key', 'queue', 'jobs', 'worker', 'credit', 'compact'],
+  'jobs.complete_many': ['key', 'queue', 'jobs', 'ids', 'leases', 'results', 'worker', 'credit', 'compact'],
   'jobs.fail': ['key', 'queue', 'id', 'lease', 'error', 'worker', 'credit'],
   'jobs.subscribe': ['key', 'queue', 'worker', 'credit'],
   'jobs.credit': ['key', 'queue', 'worker', 'credit'],
@@ -326,6 +340,13 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
     if (!connectionKey(req, body.key, producerKey)) throw new JobsError('JOBS_BAD_KEY', 'give the producer key as `key`');
     const queue = checkQueue(body.queue);
     const now = Date.now();
+    if (body.payloads !== undefined || body.options !== undefined || body.keys !== undefined) {
+      // Columns: {payloads, options, keys} → {ids, existing, now} (docs/jobs.md#producing).
+      const jobs = parseJobColumns(body, now, limits);
+      const ids = await enqueueAndOffer(queues, push, queue, jobs, now);
+      countEnqueued(stats, queue, ids, now);
+      return columnsReply(ids, now);
+    }
     const { jobs, bulk } = parseJobs(body.jobs, now, limits);
     const ids = await enqueueAndOffer(queues, push, queue, jobs, now);
     countEnqueued(stats, queue, ids, now);
@@ -431,10 +452,14 @@ function registerRequests(core: AppCore<JobsOptions>, queues: JobQueues, limits:
 export const MAX_COMPLETE_BATCH = 1000;
 
 /**
- * jobs.complete_many's `jobs`: 1…MAX_COMPLETE_BATCH of `{id, lease, result}`, each checked before
- * anything is recorded (a bad one refuses the whole request, naming it: `jobs[3].lease`).
+ * jobs.complete_many's completions, each checked before anything is recorded (a bad one refuses the
+ * whole request, naming it: `jobs[3].lease`, `leases[3]`). Two forms:
+ * - `jobs`: 1…MAX_COMPLETE_BATCH of `{id, lease, result}`;
+ * - columns (what the SDK sends): `ids` and `leases`, parallel arrays of strings, and `results`, a
+ *   parallel array of results, or absent when every result is null. No object per job to parse.
  */
 function completionsOf(body: Body, maxResultBytes: number): JobCompletion[] {
+  if (body.ids !== undefined || body.leases !== undefined || body.results !== undefined) return completionColumns(body, maxResultBytes);
   const list = body.jobs;
   if (!Array.isArray(list) || list.length < 1 || list.length > MAX_COMPLETE_BATCH) {
     throw new JobsError('JOBS_BAD_OPTION', `is an array of 1-${MAX_COMPLETE_BATCH} {id, lease, result}`, 'jobs');
@@ -452,6 +477,29 @@ function completionsOf(body: Body, maxResultBytes: number): JobCompletion[] {
     const result = o.result === undefined || o.result === null ? 'null' : jsonText(o.result, maxResultBytes, `jobs[${i}].result`);
     return { id, lease, result };
   });
+}
+
+/** jobs.complete_many's columns: `ids`, `leases` (parallel arrays of strings), `results` (optional, parallel). */
+function completionColumns(body: Body, maxResultBytes: number): JobCompletion[] {
+  if (body.jobs !== undefined) throw new JobsError('JOBS_BAD_OPTION', 'give jobs ({id, lease, result} each) or ids and leases, not both', 'jobs');
+  const ids = body.ids, leases = body.leases, results = body.results;
+  if (!Array.isArray(ids) || ids.length < 1 || ids.length > MAX_COMPLETE_BATCH) {
+    throw new JobsError('JOBS_BAD_OPTION', `is an array of 1-${MAX_COMPLETE_BATCH} job ids`, 'ids');
+  }
+  const n = ids.length;
+  if (!Array.isArray(leases) || leases.length !== n) throw new JobsError('JOBS_BAD_OPTION', `is an array of ${n} leases, one per id`, 'leases');
+  if (results !== undefined && (!Array.isArray(results) || results.length !== n)) {
+    throw new JobsError('JOBS_BAD_OPTION', `is an array of ${n} results, one per id, or absent (every result null)`, 'results');
+  }
+  const out: JobCompletion[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const id: unknown = ids[i], lease: unknown = leases[i];
+    if (typeof id !== 'string' || id.length < 1 || id.length > 200) throw new JobsError('JOBS_BAD_OPTION', 'is a string of 1-200 characters', `ids[${i}]`);
+    if (typeof lease !== 'string' || lease.length < 1 || lease.length > 200) throw new JobsError('JOBS_BAD_OPTION', 'is a string of 1-200 characters', `leases[${i}]`);
+    const r: unknown = results === undefined ? null : (results as unknown[])[i];
+    out[i] = { id, lease, result: r === undefined || r === null ? 'null' : jsonText(r, maxResultBytes, `results[${i}]`) };
+  }
+  return out;
 }
 
 /** The credit a request grants (push mode): an integer 0…MAX_CREDIT; absent is 0 unless `required`. */

@@ -41,6 +41,8 @@ export function checkQueue(queue: unknown): string {
 /** The JSON text of a payload or result, refused past the limit. */
 export function jsonText(value: unknown, maxBytes: number, field: string): string {
   const text = JSON.stringify(value === undefined ? null : value);
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: a short text needs no count (most payloads).
+  if (text.length * 3 <= maxBytes) return text;
   const bytes = Buffer.byteLength(text);
   if (bytes > maxBytes) throw new JobsError('JOBS_PAYLOAD_TOO_LARGE', `is ${bytes} bytes as JSON; at most ${maxBytes} are allowed`, field);
   return text;
@@ -118,4 +120,48 @@ export function parseJobs(input: unknown, nowMs: number, limits: JobLimits): { j
     throw new JobsError('JOBS_BAD_OPTION', `a bulk enqueue holds 1 to ${limits.maxBulk} jobs; got ${input.length}`, 'jobs');
   }
   return { jobs: input.map((one, i) => parseJob(one, nowMs, limits, `jobs[${i}].`)), bulk: true };
+}
+
+/**
+ * A column enqueue, `{payloads, options, keys}` (what the SDK sends for a bulk whose jobs share their
+ * options): `payloads` 1…maxBulk, `options` the jobs' shared options (as one job's, without payload
+ * and key; absent: the defaults), `keys` a parallel array of idempotency keys (null for none), or
+ * absent. The options are checked once, not per job.
+ */
+export function parseJobColumns(body: { payloads?: unknown; options?: unknown; keys?: unknown; jobs?: unknown }, nowMs: number, limits: JobLimits): NewJob[] {
+  if (body.jobs !== undefined) throw new JobsError('JOBS_BAD_OPTION', 'give jobs, or payloads (with options and keys), not both', 'jobs');
+  const payloads = body.payloads;
+  if (!Array.isArray(payloads) || payloads.length < 1 || payloads.length > limits.maxBulk) {
+    throw new JobsError('JOBS_BAD_OPTION', `is an array of 1 to ${limits.maxBulk} payloads`, 'payloads');
+  }
+  const n = payloads.length;
+  const options = body.options;
+  if (options !== undefined) {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new JobsError('JOBS_BAD_OPTION', 'is an object {runAt | delayMs, priority, maxAttempts, backoff, timeoutMs}', 'options');
+    }
+    for (const name of ['payload', 'key']) {
+      if (name in options) throw new JobsError('JOBS_BAD_OPTION', `is not a shared option: give ${name === 'payload' ? 'payloads' : 'keys'}`, `options.${name}`);
+    }
+  }
+  const keys = body.keys;
+  if (keys !== undefined && (!Array.isArray(keys) || keys.length !== n)) {
+    throw new JobsError('JOBS_BAD_OPTION', `is an array of ${n} keys (null for none), one per payload, or absent`, 'keys');
+  }
+  const shared = parseJob(options ?? {}, nowMs, limits, 'options.');
+  const out: NewJob[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const job: NewJob = {
+      payload: jsonText(payloads[i], limits.maxPayloadBytes, `payloads[${i}]`), runAtMs: shared.runAtMs, priority: shared.priority,
+      maxAttempts: shared.maxAttempts, backoffMs: shared.backoffMs, backoffMaxMs: shared.backoffMaxMs, timeoutMs: shared.timeoutMs,
+    };
+    const key: unknown = keys === undefined ? null : (keys as unknown[])[i];
+    if (key !== null) {
+      if (typeof key !== 'string' || key.length < 1 || key.length > 200) throw new JobsError('JOBS_BAD_OPTION', 'is a string of 1-200 characters, or null', `keys[${i}]`);
+      job.key = key;
+      job.keyTtlMs = limits.keyWindowMs;
+    }
+    out[i] = job;
+  }
+  return out;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { JOBS_ERRORS, JobsError } from '../../../src/apps/jobs/errors.ts';
 import { groupOffset } from '../../../src/apps/jobs/slots-registry.ts';
-import { checkQueue, parseJob, parseJobs, type JobLimits } from '../../../src/apps/jobs/spec.ts';
+import { checkQueue, jsonText, parseJob, parseJobColumns, parseJobs, type JobLimits } from '../../../src/apps/jobs/spec.ts';
 import { JOBS_ERROR_BLOCK } from '../../../src/sdk/jobs.ts';
 
 const NOW = 1_700_000_000_000;
@@ -58,6 +58,32 @@ describe('jobs: job options', () => {
     const bulk = parseJobs([{ payload: 1 }, { payload: 2 }], NOW, limits);
     assert.equal(bulk.bulk, true);
     assert.deepEqual(bulk.jobs.map((j) => j.payload), ['1', '2']);
+  });
+
+  it('takes columns: payloads with shared options checked once, keys by index', () => {
+    const jobs = parseJobColumns({ payloads: [{ a: 1 }, 'x'], options: { priority: 4, delayMs: 10 }, keys: [null, 'k'] }, NOW, limits);
+    assert.deepEqual(jobs, [
+      { payload: '{"a":1}', runAtMs: NOW + 10, priority: 4, maxAttempts: 3, backoffMs: 1000, backoffMaxMs: 60_000, timeoutMs: 30_000 },
+      { payload: '"x"', runAtMs: NOW + 10, priority: 4, maxAttempts: 3, backoffMs: 1000, backoffMaxMs: 60_000, timeoutMs: 30_000, key: 'k', keyTtlMs: 5000 },
+    ]);
+    assert.deepEqual(parseJobColumns({ payloads: [null] }, NOW, limits), [parseJob({ payload: null }, NOW, limits)]);
+    refusal(() => parseJobColumns({ payloads: [] }, NOW, limits), 'JOBS_BAD_OPTION', 'payloads');
+    refusal(() => parseJobColumns({ payloads: [1, 2, 3, 4] }, NOW, limits), 'JOBS_BAD_OPTION', 'payloads');
+    refusal(() => parseJobColumns({ payloads: [1], jobs: [] }, NOW, limits), 'JOBS_BAD_OPTION', 'jobs');
+    refusal(() => parseJobColumns({ payloads: [1], options: [] }, NOW, limits), 'JOBS_BAD_OPTION', 'options');
+    refusal(() => parseJobColumns({ payloads: [1], options: { payload: 1 } }, NOW, limits), 'JOBS_BAD_OPTION', 'options.payload');
+    refusal(() => parseJobColumns({ payloads: [1], options: { key: 'k' } }, NOW, limits), 'JOBS_BAD_OPTION', 'options.key');
+    refusal(() => parseJobColumns({ payloads: [1], options: { maxAttempts: 0 } }, NOW, limits), 'JOBS_BAD_OPTION', 'options.maxAttempts');
+    refusal(() => parseJobColumns({ payloads: [1, 2], keys: [null] }, NOW, limits), 'JOBS_BAD_OPTION', 'keys');
+    refusal(() => parseJobColumns({ payloads: [1, 2], keys: [null, 'k'.repeat(201)] }, NOW, limits), 'JOBS_BAD_OPTION', 'keys[1]');
+    refusal(() => parseJobColumns({ payloads: [1, 'y'.repeat(100)] }, NOW, limits), 'JOBS_PAYLOAD_TOO_LARGE', 'payloads[1]');
+  });
+
+  it('counts a payload\'s UTF-8 bytes against the limit', () => {
+    assert.equal(jsonText('é'.repeat(49), 100, 'payload'), JSON.stringify('é'.repeat(49)));
+    refusal(() => jsonText('é'.repeat(50), 100, 'payload'), 'JOBS_PAYLOAD_TOO_LARGE', 'payload');
+    assert.equal(jsonText('e'.repeat(98), 100, 'payload').length, 100);
+    refusal(() => jsonText('e'.repeat(99), 100, 'payload'), 'JOBS_PAYLOAD_TOO_LARGE', 'payload');
   });
 
   it('checks queue names', () => {
