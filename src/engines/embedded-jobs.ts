@@ -4,10 +4,19 @@
  * group commit of its event-loop turn, group-commit.ts), so a step commits whole or not at all and
  * survives a restart of the process.
  *
- *   jobs        one row per job; `state` as JobState; indexes for the claim order (waiting by
- *               priority desc, id), due delayed/failed jobs (run_at_ms) and leases (lease_expires_ms)
+ *   jobs        one row per job; `state` as JobState. Its indexes are partial, one per state that
+ *               is queried (waiting: claim order; delayed and failed: run_at_ms; active: lease
+ *               expiry; completed, dead: finished_ms), so a row is in at most one of them and a step
+ *               (enqueue, claim, completion) rewrites one or two index entries, not four: ~half the
+ *               WAL pages per job (docs/benchmarks-jobs.md, Follow-up 7). A query uses one of them
+ *               only when its WHERE holds the index's state term word for word, so every statement
+ *               names its state as a literal, never a bound parameter (prepareJobStatements).
  *   job_queues  queue → the next id
  *   job_keys    (queue, key) → job id until expires_ms (idempotent enqueue)
+ *
+ * The file's `PRAGMA user_version` is the schema's version (JOBS_SCHEMA_VERSION): a file written
+ * before it (version 0: four full indexes with `state` in each key) is migrated when it is opened,
+ * in one transaction: the old indexes dropped, the partial ones built from the rows.
  */
 import { randomBytes } from 'node:crypto';
 import type { Database as SqliteDatabase, Statement, Transaction } from 'better-sqlite3';
@@ -15,6 +24,12 @@ import {
   JOB_STATES, jobBackoffMs,
   type ClaimedJob, type EnqueuedJob, type FailOutcome, type JobCompletion, type JobCounts, type JobRecord, type JobRetention, type JobState, type NewJob,
 } from '../core/engine.ts';
+
+/** The schema version this code writes (the file's user_version). 0: the first schema, full indexes. */
+export const JOBS_SCHEMA_VERSION = 1;
+
+/** The due jobs' state term: the partial index's WHERE and every query on it, word for word. */
+const DUE = `state IN ('delayed', 'failed')`;
 
 export const JOBS_SCHEMA = `
   CREATE TABLE IF NOT EXISTS jobs (
@@ -25,10 +40,11 @@ export const JOBS_SCHEMA = `
     finished_ms INTEGER NOT NULL DEFAULT 0, result TEXT, error TEXT,
     PRIMARY KEY (queue, id)
   );
-  CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (queue, state, priority DESC, id);
-  CREATE INDEX IF NOT EXISTS jobs_due ON jobs (queue, state, run_at_ms);
-  CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (queue, state, lease_expires_ms);
-  CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (queue, state, finished_ms, id);
+  CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (queue, priority DESC, id) WHERE state = 'waiting';
+  CREATE INDEX IF NOT EXISTS jobs_due_at ON jobs (queue, run_at_ms, id) WHERE ${DUE};
+  CREATE INDEX IF NOT EXISTS jobs_active ON jobs (queue, lease_expires_ms, id) WHERE state = 'active';
+  CREATE INDEX IF NOT EXISTS jobs_completed ON jobs (queue, finished_ms, id) WHERE state = 'completed';
+  CREATE INDEX IF NOT EXISTS jobs_dead ON jobs (queue, finished_ms, id) WHERE state = 'dead';
   CREATE TABLE IF NOT EXISTS job_queues (queue TEXT PRIMARY KEY, next_id INTEGER NOT NULL) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS job_keys (
     queue TEXT NOT NULL, key TEXT NOT NULL, id INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
@@ -36,6 +52,89 @@ export const JOBS_SCHEMA = `
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS job_keys_expiry ON job_keys (queue, expires_ms);
 `;
+
+/** Version 0's indexes on jobs (each keyed by queue, state, …), dropped by the migration. */
+const VERSION_0_INDEXES = ['jobs_ready', 'jobs_due', 'jobs_leases', 'jobs_finished'];
+
+/**
+ * Creates the jobs tables, or brings a file written by an older version up to JOBS_SCHEMA_VERSION:
+ * one IMMEDIATE transaction, so a crash midway leaves the old schema whole. A file of a newer
+ * version is left as it is.
+ */
+export function openJobsSchema(db: SqliteDatabase): void {
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version < 1) for (const name of VERSION_0_INDEXES) db.exec(`DROP INDEX IF EXISTS ${name}`);
+    db.exec(JOBS_SCHEMA);
+    if (version < JOBS_SCHEMA_VERSION) db.pragma(`user_version = ${JOBS_SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+/** The state term each state's queries carry (its partial index's WHERE, or one that implies it). */
+function stateTerm(state: JobState): string {
+  return state === 'delayed' || state === 'failed' ? `${DUE} AND state = '${state}'` : `state = '${state}'`;
+}
+
+/** The finished states retention prunes. */
+type FinishedState = 'completed' | 'dead';
+
+/**
+ * Every statement of EmbeddedJobs, prepared on `db` (exported so a test can check each one's query
+ * plan: each reads the jobs table through an index).
+ */
+export function prepareJobStatements(db: SqliteDatabase) {
+  const listOrder: Record<JobState, string> = {
+    waiting: 'priority DESC, id', delayed: 'run_at_ms, id', failed: 'run_at_ms, id', active: 'lease_expires_ms, id',
+    completed: 'finished_ms DESC, id DESC', dead: 'finished_ms DESC, id DESC',
+  };
+  const perState = <S extends JobState>(states: readonly S[], sql: (state: S) => string) =>
+    Object.fromEntries(states.map((state) => [state, db.prepare(sql(state))])) as Record<S, Statement<any[], any>>;
+  const finished: FinishedState[] = ['completed', 'dead'];
+  return {
+    nextId: db.prepare(`INSERT INTO job_queues (queue, next_id) VALUES (?, 2)
+      ON CONFLICT (queue) DO UPDATE SET next_id = next_id + 1 RETURNING next_id - 1 AS id`),
+    keyGet: db.prepare('SELECT id FROM job_keys WHERE queue = ? AND key = ? AND expires_ms > ?'),
+    keyPut: db.prepare('INSERT OR REPLACE INTO job_keys (queue, key, id, expires_ms) VALUES (?, ?, ?, ?)'),
+    keyExpired: db.prepare('SELECT key FROM job_keys WHERE queue = ? AND expires_ms <= ? LIMIT ?').pluck(),
+    keyDelete: db.prepare('DELETE FROM job_keys WHERE queue = ? AND key = ?'),
+    insert: db.prepare(`INSERT INTO jobs (queue, id, state, payload, priority, run_at_ms, attempt, max_attempts,
+      backoff_ms, backoff_max_ms, timeout_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`),
+    promote: db.prepare(`UPDATE jobs SET state = 'waiting' WHERE queue = ? AND id IN (
+      SELECT id FROM jobs WHERE queue = ? AND ${DUE} AND run_at_ms <= ? ORDER BY run_at_ms LIMIT ?)`),
+    ready: db.prepare(`SELECT id, payload, attempt, max_attempts, timeout_ms FROM jobs
+      WHERE queue = ? AND state = 'waiting' ORDER BY priority DESC, id LIMIT ?`),
+    take: db.prepare(`UPDATE jobs SET state = 'active', attempt = attempt + 1, lease = ?, lease_expires_ms = ?
+      WHERE queue = ? AND id = ?`),
+    get: db.prepare('SELECT * FROM jobs WHERE queue = ? AND id = ?'),
+    heartbeat: db.prepare(`UPDATE jobs SET lease_expires_ms = ? + timeout_ms
+      WHERE queue = ? AND id = ? AND state = 'active' AND lease = ? AND lease_expires_ms > ? RETURNING lease_expires_ms`),
+    complete: db.prepare(`UPDATE jobs SET state = 'completed', result = ?, finished_ms = ?, lease = NULL, lease_expires_ms = 0
+      WHERE queue = ? AND id = ? AND state = 'active' AND lease = ? AND lease_expires_ms > ?`),
+    current: db.prepare(`SELECT attempt, max_attempts, backoff_ms, backoff_max_ms FROM jobs
+      WHERE queue = ? AND id = ? AND state = 'active' AND lease = ? AND lease_expires_ms > ?`),
+    retry: db.prepare(`UPDATE jobs SET state = 'failed', run_at_ms = ?, error = ?, lease = NULL, lease_expires_ms = 0
+      WHERE queue = ? AND id = ?`),
+    bury: db.prepare(`UPDATE jobs SET state = 'dead', finished_ms = ?, error = ?, lease = NULL, lease_expires_ms = 0
+      WHERE queue = ? AND id = ?`),
+    expired: db.prepare(`SELECT id, lease FROM jobs WHERE queue = ? AND state = 'active' AND lease_expires_ms <= ?
+      ORDER BY lease_expires_ms LIMIT ?`),
+    // One count per state, each through its state's index (a GROUP BY state would read every row of
+    // the queue); the queue is bound once per state.
+    counts: db.prepare(`SELECT ${JOB_STATES.map((state) =>
+      `(SELECT COUNT(*) FROM jobs WHERE queue = ? AND ${stateTerm(state)}) AS ${state}`).join(', ')}`),
+    queues: db.prepare('SELECT queue FROM job_queues ORDER BY queue'),
+    list: perState(JOB_STATES, (state) =>
+      `SELECT * FROM jobs WHERE queue = ? AND ${stateTerm(state)} ORDER BY ${listOrder[state]} LIMIT ?`),
+    countIn: perState(finished, (state) => `SELECT COUNT(*) AS n FROM jobs WHERE queue = ? AND ${stateTerm(state)}`),
+    pruneOldest: perState(finished, (state) => `DELETE FROM jobs WHERE queue = ? AND id IN (
+      SELECT id FROM jobs WHERE queue = ? AND ${stateTerm(state)} ORDER BY finished_ms, id LIMIT ?)`),
+    pruneBefore: perState(finished, (state) => `DELETE FROM jobs WHERE queue = ? AND id IN (
+      SELECT id FROM jobs WHERE queue = ? AND ${stateTerm(state)} AND finished_ms <= ? ORDER BY finished_ms, id LIMIT ?)`),
+    revive: db.prepare(`UPDATE jobs SET state = 'waiting', run_at_ms = ?, finished_ms = 0, max_attempts = MAX(max_attempts, attempt + 1)
+      WHERE queue = ? AND id = ? AND state = 'dead'`),
+    drop: db.prepare(`DELETE FROM jobs WHERE queue = ? AND id = ? AND state = 'dead'`),
+  };
+}
 
 interface JobRow {
   id: number; state: JobState; payload: string; priority: number; run_at_ms: number; attempt: number;
@@ -51,7 +150,7 @@ export function newLease(): string {
 }
 
 export class EmbeddedJobs {
-  private readonly s: Record<string, Statement<any[], any>>;
+  private readonly s: ReturnType<typeof prepareJobStatements>;
   private readonly enqueueTx: Transaction<(queue: string, jobs: NewJob[], nowMs: number) => EnqueuedJob[]>;
   private readonly claimTx: Transaction<(queue: string, max: number, nowMs: number) => ClaimedJob[]>;
   private readonly failTx: Transaction<(queue: string, id: number, lease: string, error: string, jitter: number, nowMs: number) => FailOutcome | null>;
@@ -59,50 +158,8 @@ export class EmbeddedJobs {
   private readonly pruneTx: Transaction<(queue: string, retention: JobRetention, nowMs: number, limit: number) => number>;
 
   constructor(db: SqliteDatabase) {
-    db.exec(JOBS_SCHEMA);
-    this.s = {
-      nextId: db.prepare(`INSERT INTO job_queues (queue, next_id) VALUES (?, 2)
-        ON CONFLICT (queue) DO UPDATE SET next_id = next_id + 1 RETURNING next_id - 1 AS id`),
-      keyGet: db.prepare('SELECT id FROM job_keys WHERE queue = ? AND key = ? AND expires_ms > ?'),
-      keyPut: db.prepare('INSERT OR REPLACE INTO job_keys (queue, key, id, expires_ms) VALUES (?, ?, ?, ?)'),
-      keyExpired: db.prepare('SELECT key FROM job_keys WHERE queue = ? AND expires_ms <= ? LIMIT ?').pluck(),
-      keyDelete: db.prepare('DELETE FROM job_keys WHERE queue = ? AND key = ?'),
-      insert: db.prepare(`INSERT INTO jobs (queue, id, state, payload, priority, run_at_ms, attempt, max_attempts,
-        backoff_ms, backoff_max_ms, timeout_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`),
-      promote: db.prepare(`UPDATE jobs SET state = 'waiting' WHERE queue = ? AND id IN (
-        SELECT id FROM jobs WHERE queue = ? AND state IN ('delayed', 'failed') AND run_at_ms <= ? ORDER BY run_at_ms LIMIT ?)`),
-      ready: db.prepare(`SELECT id, payload, attempt, max_attempts, timeout_ms FROM jobs
-        WHERE queue = ? AND state = 'waiting' ORDER BY priority DESC, id LIMIT ?`),
-      take: db.prepare(`UPDATE jobs SET state = 'active', attempt = attempt + 1, lease = ?, lease_expires_ms = ?
-        WHERE queue = ? AND id = ?`),
-      get: db.prepare('SELECT * FROM jobs WHERE queue = ? AND id = ?'),
-      heartbeat: db.prepare(`UPDATE jobs SET lease_expires_ms = ? + timeout_ms
-        WHERE queue = ? AND id = ? AND state = 'active' AND lease = ? AND lease_expires_ms > ? RETURNING lease_expires_ms`),
-      complete: db.prepare(`UPDATE jobs SET state = 'completed', result = ?, finished_ms = ?, lease = NULL, lease_expires_ms = 0
-        WHERE queue = ? AND id = ? AND state = 'active' AND lease = ? AND lease_expires_ms > ?`),
-      current: db.prepare(`SELECT attempt, max_attempts, backoff_ms, backoff_max_ms FROM jobs
-        WHERE queue = ? AND id = ? AND state = 'active' AND lease = ? AND lease_expires_ms > ?`),
-      retry: db.prepare(`UPDATE jobs SET state = 'failed', run_at_ms = ?, error = ?, lease = NULL, lease_expires_ms = 0
-        WHERE queue = ? AND id = ?`),
-      bury: db.prepare(`UPDATE jobs SET state = 'dead', finished_ms = ?, error = ?, lease = NULL, lease_expires_ms = 0
-        WHERE queue = ? AND id = ?`),
-      expired: db.prepare(`SELECT id, lease FROM jobs WHERE queue = ? AND state = 'active' AND lease_expires_ms <= ?
-        ORDER BY lease_expires_ms LIMIT ?`),
-      counts: db.prepare('SELECT state, COUNT(*) AS n FROM jobs WHERE queue = ? GROUP BY state'),
-      queues: db.prepare('SELECT queue FROM job_queues ORDER BY queue'),
-      listFinished: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY finished_ms DESC, id DESC LIMIT ?'),
-      listWaiting: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY priority DESC, id LIMIT ?'),
-      listDue: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY run_at_ms, id LIMIT ?'),
-      listActive: db.prepare('SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY lease_expires_ms, id LIMIT ?'),
-      countIn: db.prepare('SELECT COUNT(*) AS n FROM jobs WHERE queue = ? AND state = ?'),
-      pruneOldest: db.prepare(`DELETE FROM jobs WHERE queue = ? AND id IN (
-        SELECT id FROM jobs WHERE queue = ? AND state = ? ORDER BY finished_ms, id LIMIT ?)`),
-      pruneBefore: db.prepare(`DELETE FROM jobs WHERE queue = ? AND id IN (
-        SELECT id FROM jobs WHERE queue = ? AND state = ? AND finished_ms <= ? ORDER BY finished_ms, id LIMIT ?)`),
-      revive: db.prepare(`UPDATE jobs SET state = 'waiting', run_at_ms = ?, finished_ms = 0, max_attempts = MAX(max_attempts, attempt + 1)
-        WHERE queue = ? AND id = ? AND state = 'dead'`),
-      drop: db.prepare(`DELETE FROM jobs WHERE queue = ? AND id = ? AND state = 'dead'`),
-    };
+    openJobsSchema(db);
+    this.s = prepareJobStatements(db);
     this.enqueueTx = db.transaction((queue, jobs, nowMs) => this.enqueueIn(queue, jobs, nowMs));
     this.claimTx = db.transaction((queue, max, nowMs) => this.claimIn(queue, max, nowMs));
     this.failTx = db.transaction((queue, id, lease, error, jitter, nowMs) => this.failIn(queue, id, lease, error, jitter, nowMs, nowMs));
@@ -168,15 +225,12 @@ export class EmbeddedJobs {
   }
 
   counts(queue: string): JobCounts {
-    const counts = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as JobCounts;
-    for (const row of this.s.counts.all(queue) as { state: JobState; n: number }[]) counts[row.state] = row.n;
-    return counts;
+    return this.s.counts.get(JOB_STATES.map(() => queue)) as JobCounts;
   }
 
   list(queue: string, state: JobState, limit: number): JobRecord[] {
-    const statement = state === 'completed' || state === 'dead' ? this.s.listFinished
-      : state === 'waiting' ? this.s.listWaiting : state === 'active' ? this.s.listActive : this.s.listDue;
-    return (statement.all(queue, state, limit) as JobRow[]).map((row) => recordOf(queue, row));
+    const statement = this.s.list[state] as Statement<any[], any> | undefined;
+    return statement ? (statement.all(queue, limit) as JobRow[]).map((row) => recordOf(queue, row)) : [];
   }
 
   prune(queue: string, retention: JobRetention, nowMs: number, limit: number): number {
@@ -250,13 +304,13 @@ export class EmbeddedJobs {
   }
 
   /** Deletes up to `limit` jobs of `state`: first the oldest beyond `maxCount`, then those finished `maxAgeMs` ago or earlier. */
-  private pruneIn(queue: string, state: 'completed' | 'dead', maxAgeMs: number, maxCount: number, nowMs: number, limit: number): number {
+  private pruneIn(queue: string, state: FinishedState, maxAgeMs: number, maxCount: number, nowMs: number, limit: number): number {
     let removed = 0;
     if (maxCount > 0) {
-      const { n } = this.s.countIn.get(queue, state) as { n: number };
-      if (n > maxCount) removed += this.s.pruneOldest.run(queue, queue, state, Math.min(n - maxCount, limit)).changes;
+      const { n } = this.s.countIn[state].get(queue) as { n: number };
+      if (n > maxCount) removed += this.s.pruneOldest[state].run(queue, queue, Math.min(n - maxCount, limit)).changes;
     }
-    if (maxAgeMs > 0 && removed < limit) removed += this.s.pruneBefore.run(queue, queue, state, nowMs - maxAgeMs, limit - removed).changes;
+    if (maxAgeMs > 0 && removed < limit) removed += this.s.pruneBefore[state].run(queue, queue, nowMs - maxAgeMs, limit - removed).changes;
     return removed;
   }
 
