@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { RetentionOptions } from '../../src/core/engine.ts';
@@ -12,9 +10,8 @@ import { BrigadeError } from '../../src/protocol/index.ts';
 import { runAbilitiesConformance } from './abilities-conformance.ts';
 import { runEngineConformance } from './engine-conformance.ts';
 import { runJobsConformance } from './jobs-conformance.ts';
+import { appendUntilKilled, assertAcknowledgedKept } from './crash-run.ts';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const fixture = fileURLToPath(new URL('./fixtures/append-until-killed.ts', import.meta.url));
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -275,48 +272,10 @@ describe('embedded engine', () => {
   for (const synchronous of ['full', 'normal'] as const) it(`keeps every acknowledged event when the process is SIGKILLed mid-stream (synchronous ${synchronous})`, async () => {
     const { path, cleanup } = tempDb();
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', fixture, path, synchronous], {
-        cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const acknowledged: number[] = [];
-      const spawnedAt = Date.now();
-      let firstLineMs = -1;
-      let lastLineMs = -1;
-      let stderr = '';
-      let partial = '';
-      child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-      const exited = new Promise<NodeJS.Signals | number | null>((resolve) => {
-        child.on('exit', (code, signal) => resolve(signal ?? code));
-      });
-      child.stdout.on('data', (chunk: Buffer) => {
-        const lines = (partial + chunk.toString()).split('\n');
-        partial = lines.pop()!;
-        for (const line of lines) acknowledged.push(Number(line));
-        if (firstLineMs < 0) firstLineMs = Date.now() - spawnedAt;
-        lastLineMs = Date.now() - spawnedAt;
-        if (acknowledged.length >= 300 && !child.killed) child.kill('SIGKILL');
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000); // a loaded machine: the fixture's tsx start alone can take many seconds
-      const how = await exited;
-      clearTimeout(timer);
-      assert.equal(how, 'SIGKILL', `child ended otherwise: ${stderr}`);
-      assert.ok(acknowledged.length >= 300, `only ${acknowledged.length} acknowledged before the deadline (first after ${firstLineMs} ms, last after ${lastLineMs} ms): ${stderr}`);
-      assert.deepEqual(acknowledged, acknowledged.map((_, i) => i), 'printed versions are dense');
-
-      const engine = new EmbeddedEngine({ path, retention });
-      await engine.open();
-      try {
-        const info = await engine.info('crash');
-        assert.ok(info.head >= acknowledged.length, `head ${info.head} < ${acknowledged.length} acknowledged`);
-        const stored = await engine.read('crash', 0, info.head);
-        assert.equal(stored.length, info.head, 'no gaps in the log');
-        for (const version of acknowledged) {
-          assert.equal(decoder.decode(stored[version].payload), `crash-${version}`);
-          assert.equal(stored[version].timeMs, version);
-        }
-      } finally {
-        await engine.close();
-      }
+      const run = await appendUntilKilled(path, [synchronous], (acked) => acked.length >= 300);
+      assert.ok(run.acknowledged.length >= 300,
+        `only ${run.acknowledged.length} acknowledged before the deadline (first after ${run.firstLineMs} ms, last after ${run.lastLineMs} ms): ${run.stderr}`);
+      await assertAcknowledgedKept(path, run.acknowledged);
     } finally {
       await cleanup();
     }

@@ -5,22 +5,18 @@
  * close() stops the thread.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
 import { EmbeddedEngine } from '../../src/engines/index.ts';
 import type { EmbeddedEngineOptions } from '../../src/engines/index.ts';
 import type { Checkpointer } from '../../src/engines/sqlite-checkpointer.ts';
 import { eventually } from '../helpers/eventually.ts';
+import { appendUntilKilled, assertAcknowledgedKept } from './crash-run.ts';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const fixture = fileURLToPath(new URL('./fixtures/append-until-killed.ts', import.meta.url));
 const retention = { retainEvents: 1_000_000, keepSnapshots: 1 };
-const decoder = new TextDecoder();
 /** SQLite's default page size plus a WAL frame's header. */
 const FRAME_BYTES = 4096 + 24;
 
@@ -142,43 +138,11 @@ describe('WAL checkpoints (embedded engine)', () => {
     const { path, cleanup } = tempDb();
     try {
       // A pass every 2 ms with a 256 KiB bound: the thread checkpoints and truncates all the time.
-      const child = spawn(process.execPath, ['--import', 'tsx', fixture, path, synchronous, '2'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-      const acknowledged: number[] = [];
-      let checkpoints = 0;
-      let stderr = '';
-      let partial = '';
-      const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
-      const killWhenDue = () => { if (acknowledged.length >= 300 && checkpoints >= 10 && !child.killed) child.kill('SIGKILL'); };
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        const said = [...stderr.matchAll(/checkpoints (\d+)/g)].at(-1);
-        if (said) checkpoints = Number(said[1]);
-        killWhenDue();
-      });
-      child.stdout.on('data', (chunk: Buffer) => {
-        const lines = (partial + chunk.toString()).split('\n');
-        partial = lines.pop()!;
-        for (const line of lines) acknowledged.push(Number(line));
-        killWhenDue();
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000); // a loaded machine: tsx's start alone can take many seconds
-      const how = await exited;
-      clearTimeout(timer);
-      assert.equal(how, 'SIGKILL', `child ended otherwise: ${stderr.slice(-2000)}`);
-      assert.ok(acknowledged.length >= 300 && checkpoints >= 10, `${acknowledged.length} acknowledged, ${checkpoints} checkpoints before the deadline: ${stderr.slice(-2000)}`);
-      assert.deepEqual(acknowledged, acknowledged.map((_, i) => i), 'printed versions are dense');
-
-      const engine = new EmbeddedEngine({ path, retention });
-      await engine.open();
-      try {
-        const info = await engine.info('crash');
-        assert.ok(info.head >= acknowledged.length, `head ${info.head} < ${acknowledged.length} acknowledged`);
-        const stored = await engine.read('crash', 0, info.head);
-        assert.equal(stored.length, info.head, 'no gaps in the log');
-        for (const version of acknowledged) assert.equal(decoder.decode(stored[version]!.payload), `crash-${version}`);
-      } finally {
-        await engine.close();
-      }
+      const checkpointsSaid = (stderr: string) => Number([...stderr.matchAll(/checkpoints (\d+)/g)].at(-1)?.[1] ?? 0);
+      const run = await appendUntilKilled(path, [synchronous, '2'], (acked, stderr) => acked.length >= 300 && checkpointsSaid(stderr) >= 10);
+      assert.ok(run.acknowledged.length >= 300 && checkpointsSaid(run.stderr) >= 10,
+        `${run.acknowledged.length} acknowledged, ${checkpointsSaid(run.stderr)} checkpoints before the deadline: ${run.stderr.slice(-2000)}`);
+      await assertAcknowledgedKept(path, run.acknowledged);
     } finally {
       cleanup();
     }
