@@ -6,40 +6,28 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { WebSocket } from 'ws';
 import { BrigadeClient } from '../../../src/sdk/index.ts';
 import { JobsClient } from '../../../src/sdk/jobs.ts';
 import { eventually } from '../../helpers/eventually.ts';
-import { startRedis, type RedisServer } from '../../helpers/redis-server.ts';
-import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
+import type { ServerProcess } from '../../helpers/server-process.ts';
+import { PRODUCER, WORKER, startJobsServer, type JobsServer } from './fixtures/jobs-server.ts';
 
-const PRODUCER = 'producer-key-for-tests';
-const WORKER = 'worker-key-for-tests';
 
 for (const engine of ['embedded', 'redis'] as const) {
   describe(`jobs dead letters and retention (${engine})`, () => {
-    let redis: RedisServer | null = null;
+    let running: JobsServer | undefined;
     let server: ServerProcess;
     let client: BrigadeClient;
     let jobs: JobsClient;
 
     before(async () => {
-      const args = ['--apps', 'jobs', '--jobs-producer-key', PRODUCER, '--jobs-worker-key', WORKER, '--jobs-tick-ms', '50',
-        '--jobs-keep-completed-ms', '300', '--jobs-keep-dead-count', '2', '--jobs-keep-dead-ms', '0'];
-      if (engine === 'redis') {
-        redis = await startRedis();
-        args.push('--redis', redis.url);
-      }
-      server = await startServer(args);
-      client = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never });
-      await client.ready();
+      running = await startJobsServer(engine, ['--jobs-tick-ms', '50',
+        '--jobs-keep-completed-ms', '300', '--jobs-keep-dead-count', '2', '--jobs-keep-dead-ms', '0']);
+      ({ server, client } = running);
       jobs = new JobsClient(client, { producerKey: PRODUCER, workerKey: WORKER });
     });
     after(async () => {
-      client?.close();
-      await server?.stop();
-      server?.cleanup();
-      await redis?.destroy();
+      await running?.stop();
     });
 
     const get = async (path: string): Promise<{ status: number; body: any }> => {

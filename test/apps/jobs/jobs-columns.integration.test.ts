@@ -6,36 +6,26 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { WebSocket } from 'ws';
 import { BrigadeClient } from '../../../src/sdk/index.ts';
 import { JobsClient } from '../../../src/sdk/jobs.ts';
 import { eventually } from '../../helpers/eventually.ts';
-import { startRedis, type RedisServer } from '../../helpers/redis-server.ts';
-import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
+import type { ServerProcess } from '../../helpers/server-process.ts';
+import { PRODUCER, WORKER, startJobsServer, type JobsServer } from './fixtures/jobs-server.ts';
 
-const PRODUCER = 'producer-key-for-tests';
-const WORKER = 'worker-key-for-tests';
 
 type Claimed = { id: string; lease: string };
 
 for (const engine of ['embedded', 'redis'] as const) {
   describe(`jobs column wire forms (${engine})`, () => {
-    let redis: RedisServer | null = null;
+    let running: JobsServer | undefined;
     let server: ServerProcess;
     let client: BrigadeClient;
     /** What this test's client sent, by kind (the SDK's requests included). */
     const sent: { kind: string; body: Record<string, unknown> }[] = [];
 
     before(async () => {
-      const args = ['--apps', 'jobs', '--jobs-producer-key', PRODUCER, '--jobs-worker-key', WORKER, '--jobs-tick-ms', '50',
-        '--jobs-max-payload-bytes', '20000', '--jobs-max-body-bytes', '100000'];
-      if (engine === 'redis') {
-        redis = await startRedis();
-        args.push('--redis', redis.url);
-      }
-      server = await startServer(args);
-      client = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never });
-      await client.ready();
+      running = await startJobsServer(engine, ['--jobs-tick-ms', '50', '--jobs-max-payload-bytes', '20000', '--jobs-max-body-bytes', '100000']);
+      ({ server, client } = running);
       const request = client.request.bind(client);
       client.request = ((kind: string, body: Record<string, unknown>, options?: never) => {
         sent.push({ kind, body });
@@ -43,10 +33,7 @@ for (const engine of ['embedded', 'redis'] as const) {
       }) as typeof client.request;
     });
     after(async () => {
-      client?.close();
-      await server?.stop();
-      server?.cleanup();
-      await redis?.destroy();
+      await running?.stop();
     });
 
     const get = async (path: string): Promise<any> => (await fetch(`${server.url}${path}`)).json();
