@@ -21,7 +21,7 @@
 //   node scripts/test.mjs                 every lane
 //   node scripts/test.mjs unit bench      only these lanes
 //   TEST_CONCURRENCY_INTEGRATION=1 ...    override a lane's concurrency (UNIT, INTEGRATION, BENCH)
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
@@ -92,18 +92,39 @@ function held() {
 
 /** A lane that runs longer than this is killed and fails (ms); TEST_LANE_TIMEOUT_MS overrides it. */
 const LANE_TIMEOUT_MS = Number(process.env.TEST_LANE_TIMEOUT_MS ?? 25 * 60_000);
+/**
+ * A test file (or one test in it) that runs longer than this fails by its name and the lane goes on
+ * (`--test-timeout`: Node 20 applies it to each file's process as well as to each test, so a file
+ * that never exits, a handle left open, is named rather than holding the lane until LANE_TIMEOUT_MS).
+ * TEST_TIMEOUT_MS overrides it. The longest file runs 40-90 s on CI's machine.
+ */
+const TEST_TIMEOUT_MS = Number(process.env.TEST_TIMEOUT_MS ?? 8 * 60_000);
+
+/** The test files a lane's processes still run (their command lines), for a lane killed by its watchdog. */
+function runningFiles(pgid) {
+  try {
+    const out = execFileSync('ps', ['-o', 'pid=,etimes=,args=', '-g', String(pgid)], { encoding: 'utf8' });
+    return out.split('\n').map((l) => l.trim()).filter((l) => /\.test\.ts/.test(l) && !l.includes('--test-concurrency'));
+  } catch {
+    return [];
+  }
+}
 
 /** Runs one lane, its output to `sink`; resolves with its exit code and TAP counts. */
 function runLane(lane, files, sink, besideOf = null) {
   const concurrency = Number(process.env[`TEST_CONCURRENCY_${lane.name.toUpperCase()}`] ?? lane.concurrency);
-  const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files];
+  const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${TEST_TIMEOUT_MS}`, ...files];
   sink.out(`# lane ${lane.name}: ${files.length} files, ${concurrency} at a time${besideOf ? ` (beside ${besideOf}; its output follows that lane's)` : ''}\n`);
   const started = Date.now();
+  const failures = [];
+  const stuck = [];
   // Its own process group, so a lane that outlives LANE_TIMEOUT_MS (a test file whose process never
   // exits: a handle left open) is killed whole and fails, instead of holding CI until its limit.
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const watchdog = setTimeout(() => {
     sink.err(`# lane ${lane.name} still running after ${Math.round(LANE_TIMEOUT_MS / 1000)} s: killed (a test file that never exits?)\n`);
+    stuck.push(...runningFiles(child.pid));
+    for (const line of stuck) sink.err(`#   still running: ${line}\n`);
     try { process.kill(-child.pid, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
   }, LANE_TIMEOUT_MS);
   child.once('exit', () => clearTimeout(watchdog));
@@ -118,12 +139,14 @@ function runLane(lane, files, sink, besideOf = null) {
     for (const line of lines) {
       const m = /^# (tests|pass|fail|cancelled|skipped|todo) (\d+)$/.exec(line);
       if (m) counts[m[1]] = Number(m[2]);
+      const f = /^\s*not ok \d+ - (.*)$/.exec(line);
+      if (f) failures.push(`${' '.repeat(Math.max(0, line.search(/\S/)))}${f[1]}`);
     }
   });
   return new Promise((resolve) => {
     child.once('exit', (code, signal) => {
       const seconds = Math.round((Date.now() - started) / 100) / 10;
-      resolve({ lane: lane.name, code: code ?? (signal ? 1 : 0), seconds, counts });
+      resolve({ lane: lane.name, code: code ?? (signal ? 1 : 0), seconds, counts, failures, stuck });
     });
   });
 }
@@ -157,6 +180,9 @@ console.log('# lanes');
 for (const r of results) {
   for (const k of Object.keys(total)) total[k] += r.counts[k] ?? 0;
   console.log(`#   ${r.lane}: ${r.code === 0 ? 'ok' : `FAILED (exit ${r.code})`} in ${r.seconds} s; tests ${r.counts.tests ?? '?'}, pass ${r.counts.pass ?? '?'}, fail ${r.counts.fail ?? '?'}`);
+  // Repeated here, at the end, where a CI log's tail shows them: what failed, and what never ended.
+  for (const f of r.failures) console.log(`#     not ok: ${f}`);
+  for (const s of r.stuck) console.log(`#     still running when killed: ${s}`);
 }
 console.log(`# all lanes: tests ${total.tests}, pass ${total.pass}, fail ${total.fail}, cancelled ${total.cancelled}, skipped ${total.skipped}, todo ${total.todo}`);
 process.exitCode = results.every((r) => r.code === 0) ? 0 : 1;

@@ -61,6 +61,12 @@ export interface NodeConfig extends CoreOptions {
    */
   metricsLoopLagMs: number;
   /**
+   * Longest a graceful shutdown (SIGTERM/SIGINT) may take, ms: past it the node logs the step it
+   * was stuck in (an engine that does not answer, a client that never closes) and exits 1, so a
+   * stop always ends and an orchestrator's SIGKILL is never the only way out.
+   */
+  shutdownTimeoutMs: number;
+  /**
    * Replicas that must hold a tick's append before its publishes are acknowledged (WAIT after the
    * append script); 0 = acknowledge once the primary has it (a failover may then lose it).
    */
@@ -142,6 +148,7 @@ export const defaultNodeConfig: NodeConfig = {
   redisCluster: '',
   redisClusterStragglerMs: 0,
   metricsLoopLagMs: 1000,
+  shutdownTimeoutMs: 10_000,
   redisMinReplicasAcked: 0,
   redisReplicaAckTimeoutMs: 1000,
   sqliteSynchronous: 'full',
@@ -329,6 +336,9 @@ function check(config: Config, apps: readonly App<any>[], all: Setting[]): void 
   }
   if (!Number.isInteger(config.metricsLoopLagMs) || config.metricsLoopLagMs < 1 || config.metricsLoopLagMs > 60_000) {
     throw new ConfigError(`metricsLoopLagMs must be a whole number of milliseconds from 1 to 60000, got ${config.metricsLoopLagMs}`);
+  }
+  if (!Number.isInteger(config.shutdownTimeoutMs) || config.shutdownTimeoutMs < 100 || config.shutdownTimeoutMs > 3_600_000) {
+    throw new ConfigError(`shutdownTimeoutMs must be a whole number of milliseconds from 100 to 3600000, got ${config.shutdownTimeoutMs}`);
   }
   if (!Number.isInteger(config.redisClusterStragglerMs)) {
     throw new ConfigError(`redisClusterStragglerMs must be a whole number of milliseconds (0 = half of --tick-ms), got ${config.redisClusterStragglerMs}`);

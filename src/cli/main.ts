@@ -58,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const stop = (signal: string) => {
     running.shutdown(signal).then(() => process.exit(0), (err) => {
-      process.stderr.write(`shutdown failed: ${String(err)}\n`);
+      process.stderr.write(`shutdown failed: ${String((err as Error)?.message ?? err)}\n`);
       process.exit(1);
     });
   };

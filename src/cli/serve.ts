@@ -123,15 +123,26 @@ export async function serve(config: Config): Promise<Running> {
 
   let closing: Promise<void> | null = null;
   const shutdown = (reason: string) => {
-    closing ??= (async () => {
-      logger.info({ reason }, 'shutting down: no new connections, flushing the tick');
-      gateway.stopAccepting();
-      await hub.stop();
-      await gateway.closeClients();
-      await apps.stop(); // after the clients are gone (the tracker's peers left their swarms), before the engine closes
-      await engine.close();
-      logger.info({}, 'shut down');
-    })();
+    let step = 'stop accepting';
+    closing ??= new Promise<void>((resolve, reject) => {
+      // A step that never ends (an engine that does not answer, a close that never completes) must
+      // not keep the process: past --shutdown-timeout-ms the stop fails, naming the step.
+      const deadline = setTimeout(() => reject(new Error(`shutdown did not finish in ${config.shutdownTimeoutMs} ms: stuck at "${step}"`)), config.shutdownTimeoutMs);
+      deadline.unref();
+      (async () => {
+        logger.info({ reason }, 'shutting down: no new connections, flushing the tick');
+        gateway.stopAccepting();
+        step = 'flush the tick';
+        await hub.stop();
+        step = 'close the clients';
+        await gateway.closeClients();
+        step = 'stop the apps';
+        await apps.stop(); // after the clients are gone (the tracker's peers left their swarms), before the engine closes
+        step = 'close the engine';
+        await engine.close();
+        logger.info({}, 'shut down');
+      })().then(() => { clearTimeout(deadline); resolve(); }, (err) => { clearTimeout(deadline); reject(err); });
+    });
     return closing;
   };
   return { gateway, hub, port: address.port, shutdown };

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const cli = fileURLToPath(new URL('../../bin/brigade.js', import.meta.url));
+/** How long stop() waits for the exit after SIGTERM before it kills the process and fails. */
+const STOP_TIMEOUT_MS = 30_000;
 
 export interface ServerProcess {
   proc: ChildProcess;
@@ -19,6 +21,8 @@ export interface ServerProcess {
   adminToken: string;
   /** Lines the server logged (JSON strings). */
   logs: string[];
+  /** What the server wrote to stderr so far. */
+  stderr(): string;
   /** SIGTERM and wait for exit. */
   stop(): Promise<number | null>;
   /** SIGKILL and wait for exit. */
@@ -61,11 +65,21 @@ export async function startServer(args: string[] = [], options: { dataDir?: stri
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   return {
     proc, port, dataDir, adminToken, logs,
+    stderr: () => stderr,
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      return exited;
+      // The node bounds its own shutdown (--shutdown-timeout-ms, 10 s by default); one that outlives
+      // this is killed, and the stop fails with what it printed, rather than hanging the test file.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), STOP_TIMEOUT_MS); });
+      const code = await Promise.race([exited, late]);
+      clearTimeout(timer);
+      if (code !== 'late') return code;
+      proc.kill('SIGKILL');
+      await exited;
+      throw new Error(`server did not exit within ${STOP_TIMEOUT_MS / 1000} s of SIGTERM (killed); stderr: ${stderr.slice(-2000)}; last log lines: ${logs.slice(-5).join('\n')}`);
     },
     async kill() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
