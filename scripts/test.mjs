@@ -123,12 +123,11 @@ function runningFiles(pgid) {
 /** Runs one lane, its output to `sink`; resolves with its exit code and TAP counts. */
 function runLane(lane, files, sink, besideOf = null) {
   const concurrency = Number(process.env[`TEST_CONCURRENCY_${lane.name.toUpperCase()}`] ?? lane.concurrency);
-  const args = ['--import', 'tsx', '--import', './scripts/open-handles.mjs', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${TEST_TIMEOUT_MS}`, ...(FORCE_EXIT ? ['--test-force-exit'] : []), ...files];
+  const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${TEST_TIMEOUT_MS}`, ...(FORCE_EXIT ? ['--test-force-exit'] : []), ...files];
   sink.out(`# lane ${lane.name}: ${files.length} files, ${concurrency} at a time${besideOf ? ` (beside ${besideOf}; its output follows that lane's)` : ''}\n`);
   const started = Date.now();
   const failures = [];
   const stuck = [];
-  const leaks = [];
   // Its own process group, so a lane that outlives LANE_TIMEOUT_MS (a test file whose process never
   // exits: a handle left open) is killed whole and fails, instead of holding CI until its limit.
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -152,14 +151,12 @@ function runLane(lane, files, sink, besideOf = null) {
       if (m) counts[m[1]] = Number(m[2]);
       const f = /^\s*not ok \d+ - (.*)$/.exec(line);
       if (f) failures.push(`${' '.repeat(Math.max(0, line.search(/\S/)))}${f[1]}`);
-      const o = /left open at exit: (.*)$/.exec(line);
-      if (o) leaks.push(o[1]);
     }
   });
   return new Promise((resolve) => {
     child.once('exit', (code, signal) => {
       const seconds = Math.round((Date.now() - started) / 100) / 10;
-      resolve({ lane: lane.name, code: code ?? (signal ? 1 : 0), seconds, counts, failures, stuck, leaks });
+      resolve({ lane: lane.name, code: code ?? (signal ? 1 : 0), seconds, counts, failures, stuck });
     });
   });
 }
@@ -196,7 +193,6 @@ for (const r of results) {
   // Repeated here, at the end, where a CI log's tail shows them: what failed, and what never ended.
   for (const f of r.failures) console.log(`#     not ok: ${f}`);
   for (const s of r.stuck) console.log(`#     still running when killed: ${s}`);
-  for (const l of r.leaks) console.log(`#     left open at exit (the file ended by --test-force-exit): ${l}`);
 }
 console.log(`# all lanes: tests ${total.tests}, pass ${total.pass}, fail ${total.fail}, cancelled ${total.cancelled}, skipped ${total.skipped}, todo ${total.todo}`);
 process.exitCode = results.every((r) => r.code === 0) ? 0 : 1;
