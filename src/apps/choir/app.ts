@@ -222,7 +222,14 @@ export const choirApp: App<ChoirOptions> = {
           pcmFrames.give(done.pcm); // the room copied it into the singer's own-voice ring
         }
       }
-      if (performance.now() - arrived > o.deadlineMs) room.deadlineMisses++;
+      const answered = performance.now();
+      if (answered - arrived > o.deadlineMs) {
+        room.deadlineMisses++;
+        const sentAt = done.rpc?.sentAt ?? arrived, readAt = done.rpc?.readAt ?? answered;
+        room.lateSeconds.queue += (sentAt - arrived) / 1000;
+        room.lateSeconds.codec += (readAt - sentAt) / 1000;
+        room.lateSeconds.reply += (answered - readAt) / 1000;
+      }
       return encodeReply({ clock: room.clock, readPos: f.readPos, song: room.song, voice, codecEpoch: done.epoch, opus: done.opus ?? NO_BYTES });
     });
 
@@ -277,6 +284,10 @@ function registerChoirMetrics(registry: client.Registry, rooms: Map<string, Room
   perRoom('brigade_choir_frames_outside_song_total', 'Voice frames not added: stamped outside the song (before its start, at or past its stop, or between songs)', (r) => r.framesOutsideSong);
   perRoom('brigade_choir_late_frames_total', 'Voice frames added at a position a singer behind had already heard', (r) => r.lateFrames);
   perRoom('brigade_choir_mix_deadline_misses_total', 'Mixes answered later than --choir-deadline-ms after their frame arrived', (r) => r.deadlineMisses);
+  // Where those late mixes' time went (Room.lateSeconds): divide by the misses for a late mix's mean stages.
+  perRoom('brigade_choir_late_mix_queue_seconds_total', 'Sum over the late mixes of frame arrived → its shard RPC sent (batch gathering, lane busy), seconds', (r) => r.lateSeconds.queue);
+  perRoom('brigade_choir_late_mix_codec_seconds_total', 'Sum over the late mixes of the shard RPC\'s round trip (unsharded: the owner\'s codec work), seconds', (r) => r.lateSeconds.codec);
+  perRoom('brigade_choir_late_mix_reply_seconds_total', 'Sum over the late mixes of reply read → mix answered (the owner\'s turn after the RPC), seconds', (r) => r.lateSeconds.reply);
   const cpuLast: number[] = [];
   new client.Counter({
     name: 'brigade_choir_shard_cpu_seconds_total', help: 'CPU seconds used by each codec shard\'s thread (Linux: the thread\'s own clock)', labelNames: ['shard'], registers: [registry],

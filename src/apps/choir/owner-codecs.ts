@@ -54,6 +54,11 @@ export interface FrameCodecResult {
    * decoder (docs/choir.md "Shard restarts"). 0: no codec work in this frame; owner codecs: 1.
    */
   epoch: number;
+  /**
+   * Sharded: when the frame's RPC went out and when its reply was read (performance.now(), ms), so
+   * a late mix's time can be split into queue, codec round trip and what followed; owner codecs: none.
+   */
+  rpc?: { sentAt: number; readAt: number };
 }
 
 /** What the app needs of its codecs: ShardPool (worker threads) or OwnerCodecs (this thread). */

@@ -89,7 +89,7 @@ interface Job {
    * Each item's output, or its own refusal (a bad packet fails its item only), and the codec epoch
    * of the thread that made them (Shard.epoch).
    */
-  resolve(outs: (Uint8Array | BrigadeError)[], epoch: number): void;
+  resolve(outs: (Uint8Array | BrigadeError)[], epoch: number, sentAt: number, readAt: number): void;
   reject(err: Error): void;
 }
 
@@ -330,7 +330,8 @@ class Shard {
       return;
     }
     if (this.inFlight[lane] !== batch) return; // failed meanwhile (the shard died)
-    const seenAt = performance.timeOrigin + performance.now();
+    const readAt = performance.now();
+    const seenAt = performance.timeOrigin + readAt;
     this.inFlight[lane] = null;
     const r = json as { err?: string; msg?: string; cpu?: number; at?: [number, number]; items?: ({ len: number } | { err: string; msg: string })[] };
     if (typeof r.cpu === 'number') this.cpuNow = r.cpu;
@@ -364,7 +365,7 @@ class Shard {
     if (this.options.flushOnReply === false) this.schedule();
     else { this.flush(); this.schedule(); }
     if (results instanceof Error) for (const j of batch) j.reject(results);
-    else batch.forEach((j, k) => j.resolve((results as (Uint8Array | BrigadeError)[][])[k], epoch));
+    else batch.forEach((j, k) => j.resolve((results as (Uint8Array | BrigadeError)[][])[k], epoch, sent, readAt));
   }
 
   /** Adds one round trip's hand-off stages to the figures (epoch ms: the shard's stamps and the owner's). */
@@ -487,8 +488,8 @@ export class ShardPool implements Codecs {
     return shard;
   }
 
-  private job(shard: number, s: number, ops: (CodecOp | FaultOp)[], inputs: Uint8Array[]): Promise<{ outs: (Uint8Array | BrigadeError)[]; epoch: number }> {
-    return new Promise((resolve, reject) => this.shards[shard].call({ s, ops, inputs, queuedAt: performance.now(), resolve: (outs, epoch) => resolve({ outs, epoch }), reject }));
+  private job(shard: number, s: number, ops: (CodecOp | FaultOp)[], inputs: Uint8Array[]): Promise<{ outs: (Uint8Array | BrigadeError)[]; epoch: number; sentAt: number; readAt: number }> {
+    return new Promise((resolve, reject) => this.shards[shard].call({ s, ops, inputs, queuedAt: performance.now(), resolve: (outs, epoch, sentAt, readAt) => resolve({ outs, epoch, sentAt, readAt }), reject }));
   }
 
   /** One op in a shard; an item's refusal rejects. */
@@ -509,13 +510,14 @@ export class ShardPool implements Codecs {
     if (packet) { ops.push(freshDecoder ? 'dec-fresh' : 'dec'); inputs.push(packet); }
     if (mix) { ops.push('enc'); inputs.push(new Uint8Array(mix.buffer, mix.byteOffset, mix.byteLength)); }
     if (ops.length === 0) return { pcm: null, opus: null, epoch: 0 };
-    const { outs, epoch } = await this.job(this.shardOf(singer), singer, ops, inputs);
+    const { outs, epoch, sentAt, readAt } = await this.job(this.shardOf(singer), singer, ops, inputs);
     for (const o of outs) if (o instanceof BrigadeError) throw o;
     const pcmBytes = packet ? (outs[0] as Uint8Array) : null;
     return {
       pcm: pcmBytes ? new Int16Array(pcmBytes.buffer, pcmBytes.byteOffset, pcmBytes.length >> 1) : null,
       opus: mix ? (outs[outs.length - 1] as Uint8Array) : null,
       epoch,
+      rpc: { sentAt, readAt },
     };
   }
 
