@@ -33,6 +33,7 @@ export interface ChoirOptions {
   ownerCodec: number;
   shardSpinUs: number;
   batchMs: number;
+  batchJobs: number;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -57,6 +58,7 @@ export const choirApp: App<ChoirOptions> = {
     deadlineMs: { default: 20, help: 'a mix answered later than this after its frame arrived counts as a deadline miss, ms' },
     shardSpinUs: { default: 0, help: 'how long a codec shard spins on its status word after a reply before it sleeps in Atomics.wait, µs (0: sleeps at once)', validate: (v) => (v <= 5000 ? null : '0..5000') },
     batchMs: { default: 4, help: 'how long a codec shard\'s batch of frames gathers before its RPC goes out, ms (0: as soon as the shard is free); fewer, larger RPCs (fewer thread wake-ups, less CPU per frame) for up to that much more latency', validate: (v) => (v <= 10 ? null : '0..10') },
+    batchJobs: { default: 50, help: 'the most frames one codec shard RPC carries (a full batch goes at once); the shard replies when all of it is coded, so this bounds each frame\'s wait for its batch', validate: (v) => (v >= 1 && v <= 50 ? null : '1..50') },
     claimMs: { default: 5000, help: 'a room\'s claim on its node (engine), renewed every third of it; a room whose node died moves after this, ms', validate: (v) => (v >= 300 ? null : 'at least 300') },
     ownerCodec: { default: 0, help: '1: run every singer\'s Opus codec in the owner thread, no shards (the unsharded baseline of the benchmarks)', validate: (v) => (v === 0 || v === 1 ? null : '0 or 1') },
   },
@@ -65,7 +67,7 @@ export const choirApp: App<ChoirOptions> = {
     const o = core.options;
     if (o.aheadMs >= o.bufferMs) throw new Error('choir: --choir-ahead-ms must be less than --choir-buffer-ms');
     const shardCount = o.shards > 0 ? o.shards : Math.max(1, availableParallelism() - 1);
-    const codecOptions = { count: shardCount, bitrate: o.bitrate, complexity: o.complexity, spinUs: o.shardSpinUs, batchMs: o.batchMs };
+    const codecOptions = { count: shardCount, bitrate: o.bitrate, complexity: o.complexity, spinUs: o.shardSpinUs, batchMs: o.batchMs, batchJobs: o.batchJobs };
     const pool: Codecs = o.ownerCodec === 1 ? new OwnerCodecs(codecOptions) : new ShardPool(codecOptions);
     const rooms = new Map<string, Room & { created: number }>();
     const placement = new RoomPlacement(core, o.claimMs);
@@ -225,10 +227,16 @@ export const choirApp: App<ChoirOptions> = {
       const answered = performance.now();
       if (answered - arrived > o.deadlineMs) {
         room.deadlineMisses++;
-        const sentAt = done.rpc?.sentAt ?? arrived, readAt = done.rpc?.readAt ?? answered;
-        room.lateSeconds.queue += (sentAt - arrived) / 1000;
-        room.lateSeconds.codec += (readAt - sentAt) / 1000;
-        room.lateSeconds.reply += (answered - readAt) / 1000;
+        const rpc = done.rpc, late = room.lateSeconds;
+        const sentAt = rpc?.sentAt ?? arrived, readAt = rpc?.readAt ?? answered;
+        late.queue += (sentAt - arrived) / 1000;
+        late.codec += (readAt - sentAt) / 1000;
+        late.reply += (answered - readAt) / 1000;
+        if (rpc && Number.isFinite(rpc.pickedUpAt)) {
+          late.shardWake += Math.max(0, rpc.pickedUpAt - sentAt) / 1000;
+          late.shardWork += Math.max(0, rpc.readyAt - rpc.pickedUpAt) / 1000;
+          late.ownerWake += Math.max(0, readAt - rpc.readyAt) / 1000;
+        }
       }
       return encodeReply({ clock: room.clock, readPos: f.readPos, song: room.song, voice, codecEpoch: done.epoch, opus: done.opus ?? NO_BYTES });
     });
@@ -287,6 +295,9 @@ function registerChoirMetrics(registry: client.Registry, rooms: Map<string, Room
   // Where those late mixes' time went (Room.lateSeconds): divide by the misses for a late mix's mean stages.
   perRoom('brigade_choir_late_mix_queue_seconds_total', 'Sum over the late mixes of frame arrived → its shard RPC sent (batch gathering, lane busy), seconds', (r) => r.lateSeconds.queue);
   perRoom('brigade_choir_late_mix_codec_seconds_total', 'Sum over the late mixes of the shard RPC\'s round trip (unsharded: the owner\'s codec work), seconds', (r) => r.lateSeconds.codec);
+  perRoom('brigade_choir_late_mix_shard_wake_seconds_total', 'Of the late mixes\' round trips: request stored → the shard picked it up, seconds', (r) => r.lateSeconds.shardWake);
+  perRoom('brigade_choir_late_mix_shard_work_seconds_total', 'Of the late mixes\' round trips: the shard\'s work on their batch, seconds', (r) => r.lateSeconds.shardWork);
+  perRoom('brigade_choir_late_mix_owner_wake_seconds_total', 'Of the late mixes\' round trips: reply ready → the owner read it, seconds', (r) => r.lateSeconds.ownerWake);
   perRoom('brigade_choir_late_mix_reply_seconds_total', 'Sum over the late mixes of reply read → mix answered (the owner\'s turn after the RPC), seconds', (r) => r.lateSeconds.reply);
   const cpuLast: number[] = [];
   new client.Counter({

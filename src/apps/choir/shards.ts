@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { BrigadeError } from '../../protocol/index.ts';
 import { choirError } from './errors.ts';
 import { pcmFrames } from './frame-pool.ts';
-import type { Codecs, FrameCodecResult, ShardFigures } from './owner-codecs.ts';
+import type { Codecs, FrameCodecResult, RpcStamps, ShardFigures } from './owner-codecs.ts';
 import {
   DATA_AT, MAX_DATA_BYTES, readJson, readMessage, RPC_BYTES, RpcError, statusWord, STATUS_CLOSE, STATUS_IDLE, STATUS_REPLY,
   STATUS_REQUEST, writeJsonOver, writeMessage,
@@ -77,6 +77,13 @@ export interface ShardOptions {
    * frame, for up to N ms more on each frame's round trip (docs/choir.md "Hand-off").
    */
   batchMs?: number;
+  /**
+   * The most jobs (frames) one RPC carries (MAX_ITEMS / 2, 50, by default here; the app's
+   * --choir-batch-jobs). A full batch goes at once, gathering or not. It bounds a frame's round
+   * trip: the shard replies to a batch when all of it is coded, so a frame waits for its whole
+   * batch, and the next batch (already on the other lane) for that one too.
+   */
+  batchJobs?: number;
 }
 
 interface Job {
@@ -89,7 +96,7 @@ interface Job {
    * Each item's output, or its own refusal (a bad packet fails its item only), and the codec epoch
    * of the thread that made them (Shard.epoch).
    */
-  resolve(outs: (Uint8Array | BrigadeError)[], epoch: number, sentAt: number, readAt: number): void;
+  resolve(outs: (Uint8Array | BrigadeError)[], epoch: number, rpc: RpcStamps): void;
   reject(err: Error): void;
 }
 
@@ -246,8 +253,12 @@ class Shard {
   private gatherLeftMs(): number {
     const batchMs = this.options.batchMs ?? 0;
     if (batchMs <= 0 || this.queue.length === 0) return 0;
-    if (this.queue.length * 2 >= MAX_ITEMS) return 0; // full: gathering more would not fit in one RPC
+    if (this.queue.length >= this.maxJobs()) return 0; // full: gathering more would not go in one RPC
     return this.queue[0].queuedAt + batchMs - performance.now();
+  }
+
+  private maxJobs(): number {
+    return Math.max(1, Math.min(this.options.batchJobs ?? MAX_ITEMS / 2, MAX_ITEMS / 2));
   }
 
   /** Sends the queue's head (as much as fits) as one RPC, its inputs written into the buffer once. */
@@ -267,7 +278,8 @@ class Shard {
     const batch: Job[] = [];
     let items = 0, inBytes = 0, outBytes = 0;
     let json = '{"items":[';
-    while (this.queue.length > 0) {
+    const maxJobs = this.maxJobs();
+    while (this.queue.length > 0 && batch.length < maxJobs) {
       const j = this.queue[0];
       let jin = 0, jout = 0;
       for (let k = 0; k < j.ops.length; k++) {
@@ -335,7 +347,9 @@ class Shard {
     this.inFlight[lane] = null;
     const r = json as { err?: string; msg?: string; cpu?: number; at?: [number, number]; items?: ({ len: number } | { err: string; msg: string })[] };
     if (typeof r.cpu === 'number') this.cpuNow = r.cpu;
-    if (Array.isArray(r.at) && r.at.length === 2) this.stages(batch, lane, r.at[0], r.at[1], seenAt);
+    const stamped = Array.isArray(r.at) && r.at.length === 2;
+    if (stamped) this.stages(batch, lane, r.at![0], r.at![1], seenAt);
+    const rpc: RpcStamps = { sentAt: sent, pickedUpAt: stamped ? r.at![0] - performance.timeOrigin : Number.NaN, readyAt: stamped ? r.at![1] - performance.timeOrigin : Number.NaN, readAt };
     const itemCount = batch.reduce((a, j) => a + j.ops.length, 0);
     let results: (Uint8Array | BrigadeError)[][] | Error;
     if (r.err || !Array.isArray(r.items) || r.items.length !== itemCount) {
@@ -365,7 +379,7 @@ class Shard {
     if (this.options.flushOnReply === false) this.schedule();
     else { this.flush(); this.schedule(); }
     if (results instanceof Error) for (const j of batch) j.reject(results);
-    else batch.forEach((j, k) => j.resolve((results as (Uint8Array | BrigadeError)[][])[k], epoch, sent, readAt));
+    else batch.forEach((j, k) => j.resolve((results as (Uint8Array | BrigadeError)[][])[k], epoch, rpc));
   }
 
   /** Adds one round trip's hand-off stages to the figures (epoch ms: the shard's stamps and the owner's). */
@@ -488,8 +502,8 @@ export class ShardPool implements Codecs {
     return shard;
   }
 
-  private job(shard: number, s: number, ops: (CodecOp | FaultOp)[], inputs: Uint8Array[]): Promise<{ outs: (Uint8Array | BrigadeError)[]; epoch: number; sentAt: number; readAt: number }> {
-    return new Promise((resolve, reject) => this.shards[shard].call({ s, ops, inputs, queuedAt: performance.now(), resolve: (outs, epoch, sentAt, readAt) => resolve({ outs, epoch, sentAt, readAt }), reject }));
+  private job(shard: number, s: number, ops: (CodecOp | FaultOp)[], inputs: Uint8Array[]): Promise<{ outs: (Uint8Array | BrigadeError)[]; epoch: number; rpc: RpcStamps }> {
+    return new Promise((resolve, reject) => this.shards[shard].call({ s, ops, inputs, queuedAt: performance.now(), resolve: (outs, epoch, rpc) => resolve({ outs, epoch, rpc }), reject }));
   }
 
   /** One op in a shard; an item's refusal rejects. */
@@ -510,14 +524,14 @@ export class ShardPool implements Codecs {
     if (packet) { ops.push(freshDecoder ? 'dec-fresh' : 'dec'); inputs.push(packet); }
     if (mix) { ops.push('enc'); inputs.push(new Uint8Array(mix.buffer, mix.byteOffset, mix.byteLength)); }
     if (ops.length === 0) return { pcm: null, opus: null, epoch: 0 };
-    const { outs, epoch, sentAt, readAt } = await this.job(this.shardOf(singer), singer, ops, inputs);
+    const { outs, epoch, rpc } = await this.job(this.shardOf(singer), singer, ops, inputs);
     for (const o of outs) if (o instanceof BrigadeError) throw o;
     const pcmBytes = packet ? (outs[0] as Uint8Array) : null;
     return {
       pcm: pcmBytes ? new Int16Array(pcmBytes.buffer, pcmBytes.byteOffset, pcmBytes.length >> 1) : null,
       opus: mix ? (outs[outs.length - 1] as Uint8Array) : null,
       epoch,
-      rpc: { sentAt, readAt },
+      rpc,
     };
   }
 
