@@ -77,13 +77,6 @@ export interface ShardOptions {
    * frame, for up to N ms more on each frame's round trip (docs/choir.md "Hand-off").
    */
   batchMs?: number;
-  /**
-   * The most jobs (frames) one RPC carries (MAX_ITEMS / 2, 50, by default here; the app's
-   * --choir-batch-jobs). A full batch goes at once, gathering or not. It bounds a frame's round
-   * trip: the shard replies to a batch when all of it is coded, so a frame waits for its whole
-   * batch, and the next batch (already on the other lane) for that one too.
-   */
-  batchJobs?: number;
 }
 
 interface Job {
@@ -253,12 +246,8 @@ class Shard {
   private gatherLeftMs(): number {
     const batchMs = this.options.batchMs ?? 0;
     if (batchMs <= 0 || this.queue.length === 0) return 0;
-    if (this.queue.length >= this.maxJobs()) return 0; // full: gathering more would not go in one RPC
+    if (this.queue.length * 2 >= MAX_ITEMS) return 0; // full: gathering more would not fit in one RPC
     return this.queue[0].queuedAt + batchMs - performance.now();
-  }
-
-  private maxJobs(): number {
-    return Math.max(1, Math.min(this.options.batchJobs ?? MAX_ITEMS / 2, MAX_ITEMS / 2));
   }
 
   /** Sends the queue's head (as much as fits) as one RPC, its inputs written into the buffer once. */
@@ -278,8 +267,7 @@ class Shard {
     const batch: Job[] = [];
     let items = 0, inBytes = 0, outBytes = 0;
     let json = '{"items":[';
-    const maxJobs = this.maxJobs();
-    while (this.queue.length > 0 && batch.length < maxJobs) {
+    while (this.queue.length > 0) {
       const j = this.queue[0];
       let jin = 0, jout = 0;
       for (let k = 0; k < j.ops.length; k++) {
