@@ -87,8 +87,16 @@ export interface ChoirHooks {
   heard(from: number, to: number): number[];
   /** Positions in [from, to) of the frames the replies said were added in time (not late), ascending. */
   addedFrames(from: number, to: number): number[];
-  /** The room's clock (samples) this page estimates at `epochMs` (ms since 1970: the same scale in every page). */
+  /**
+   * The room's clock (samples) this page estimates at `epochMs` (ms since 1970: the same scale in
+   * every page), through its audio clock: the local frame heard then plus the offset in use.
+   */
   roomClockAt(epochMs: number): number | null;
+  /**
+   * Suspends the page's AudioContext for `pauseMs` and resumes it: the audio clock falls that far
+   * behind wall time, as when a starved audio thread drops buffers. Resolves once resumed.
+   */
+  pauseAudio(pauseMs: number): Promise<void>;
   latencyTest(): Promise<LoopbackResult>;
 }
 
@@ -204,6 +212,20 @@ function heardFrameAt(perfMs: number): number {
 }
 
 /**
+ * The clock offset to use now: the room-against-wall-time estimate mapped through the audio clock
+ * as it is at this moment (web/choir/clock.ts). Called at each use (a reply, a read, the hooks), so
+ * a slip of the audio clock against wall time (a starved audio thread drops buffers) is in the
+ * offset by the next reply; when the offset in use moves, the worklet gets new shifts.
+ */
+function refreshOffset(s: Session): number | null {
+  const before = s.clock.offset;
+  const now = performance.now();
+  const offset = s.clock.offsetFor(heardFrameAt(now), now);
+  if (offset !== before && session === s) sendShifts();
+  return offset;
+}
+
+/**
  * The worklet's shifts from the clock offset: the output at local frame f plays room position
  * f + offset − delay; a microphone sample at local frame f was sung against what was heard
  * `latency` frames earlier, room position f + offset − delay − latency, and goes into the encoder
@@ -228,7 +250,7 @@ function onMicFrame(label: number, pcm: Float32Array<ArrayBuffer>): void {
 
 /** The next position to read the mix at: LEAD_MS ahead of what is heard now, one frame after the last. */
 function nextReadPos(s: Session): number {
-  const offset = s.clock.offset!;
+  const offset = refreshOffset(s)!;
   const hearing = heardFrameAt(performance.now()) + offset - s.joined.delaySamples;
   const want = Math.floor((hearing + ms(LEAD_MS) + CODEC_DELAY_SAMPLES) / FRAME_SAMPLES) * FRAME_SAMPLES;
   // Steady state: one frame after the last. Fallen behind or run ahead (a jump of the offset): catch up.
@@ -264,8 +286,8 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
     if (session !== s || s.client !== client) return;
     const arrived = performance.now();
     const reply = decodeReply(bytes);
-    const before = s.clock.offset;
-    if (s.clock.add({ rttMs: arrived - sentAt, roomClock: reply.clock, localFrame: heardFrameAt(arrived) }) !== before) sendShifts();
+    s.clock.add({ rttMs: arrived - sentAt, roomClock: reply.clock, arrivedMs: arrived });
+    refreshOffset(s);
     // The song's start and stop reach this page within one round trip of any frame.
     if (reply.song !== undefined) learnSong(s, reply.song, reply.clock);
     if (reply.voice === 'added' || reply.voice === 'late') {
@@ -325,7 +347,9 @@ async function join(): Promise<void> {
 /** Joined the first time, or again after a lost connection: the session goes on with the new singer. */
 function onJoined(link: ChoirLink, client: BrigadeClient, joined: Joined, rejoin: boolean, rttMs: number): void {
   const clock = new ClockSync(SAMPLE_RATE);
-  clock.add({ rttMs, roomClock: joined.clock, localFrame: heardFrameAt(performance.now()) });
+  const now = performance.now();
+  clock.add({ rttMs, roomClock: joined.clock, arrivedMs: now });
+  clock.offsetFor(heardFrameAt(now), now);
   const s0 = session;
   if (rejoin && s0?.link === link) {
     // The same room on the same node (the singer before was replaced) keeps its clock and its
@@ -484,9 +508,16 @@ window.addEventListener('pagehide', () => { void leave(); });
   heard: (from, to) => heardLog.read(from, to),
   addedFrames: (from, to) => addedFrames.filter((p) => p >= from && p < to).sort((x, y) => x - y),
   roomClockAt: (epochMs) => {
-    const offset = session?.clock.offset;
-    if (offset === undefined || offset === null || !audio) return null;
+    // The offset as the page would use it now (each use maps it afresh), through the audio clock.
+    const offset = session && audio ? refreshOffset(session) : null;
+    if (offset === null) return null;
     return heardFrameAt(epochMs - performance.timeOrigin) + offset;
+  },
+  pauseAudio: async (pauseMs) => {
+    const a = await ensureAudio();
+    await a.ctx.suspend();
+    await new Promise((r) => setTimeout(r, pauseMs));
+    await a.ctx.resume();
   },
   latencyTest,
 };

@@ -8,8 +8,10 @@
  * processes (choir-worker.ts) joining rooms of --room-size singers, a warm-up, then a window of
  * --seconds in which each singer sends a real Opus frame every 20 ms and receives its mix. A step
  * passes when at least 99.9 % of the frames due in the window got their mix back within the
- * server's deadline (--choir-deadline-ms 20, counted by the server: brigade_choir_frames_total −
- * brigade_choir_mix_deadline_misses_total) and nothing failed; a mode stops at its first failing
+ * server's deadline (--choir-deadline-ms 20): 1 − the slots the singers skipped (their previous
+ * frame unanswered for 20 ms) ÷ due − the mixes the server answered late
+ * (brigade_choir_mix_deadline_misses_total) ÷ the frames it took, each over its own window, and
+ * nothing failed; a mode stops at its first failing
  * step. Measured per step: the server's CPU (all its threads, /proc), the shards' CPU (the new
  * brigade_choir_shard_cpu_seconds_total), so the owner's CPU per singer frame, and the client's
  * round trips and CPU.
@@ -70,7 +72,7 @@ export interface ChoirStep {
   mode: 'owner' | 'sharded';
   singers: number;
   passed: boolean;
-  /** Frames due in the window whose mix the server answered within its deadline. */
+  /** The fraction of slots on time: 1 − slots skipped / due (the singers' count) − mixes late / frames taken (the server's count). */
   onTimeFraction: number;
   due: number;
   serverFrames: number;
@@ -96,6 +98,22 @@ export interface ChoirStep {
   ofCeiling: number;
   clientCores: number;
   voicedFraction: number | null;
+  /**
+   * Whose the lost slots were (docs/choir.md "Which misses are whose"). `late`: the server's late
+   * mixes, their mean time per stage (arrived → RPC sent, the RPC's round trip or the owner's codec,
+   * reply read → answered), ms; `serverLoop` / `singersLoop`: the event-loop delay of the server's
+   * main thread and of the singers' processes in the window, ms (p99, max); `sentBehindLateSend`:
+   * slots sent with the previous frame in flight, less than 20 ms after it (the singers' process
+   * had sent that one late; these were skipped before, and counted as the server's); `sendLag`: how
+   * late the singers sent after their slots' times, ms.
+   */
+  whose: {
+    late: { queueMs: number; codecMs: number; replyMs: number; shardWakeMs: number; shardWorkMs: number; ownerWakeMs: number } | null;
+    serverLoop: { p99: number | null; max: number | null };
+    singersLoop: { p99: number | null; max: number | null };
+    sentBehindLateSend: number;
+    sendLag: { p99: number | null; max: number | null };
+  };
   /**
    * Sharded only (null otherwise): the shard RPCs' stages in the window. A round trip is REQUEST
    * stored → REPLY read by the owner (the codec work and both thread hand-offs); a frame's wait is
@@ -178,11 +196,16 @@ async function scrape(port: number): Promise<Scraped> {
     waitSeconds: sum('brigade_choir_shard_wait_seconds_total'), restarts: sum('brigade_choir_shard_restarts_total'),
     shardWake: sum('brigade_choir_shard_wake_seconds_total'), shardWork: sum('brigade_choir_shard_work_seconds_total'), ownerWake: sum('brigade_choir_shard_owner_wake_seconds_total'),
     backlogRpcs: sum('brigade_choir_shard_backlog_rpcs_total'), backlogGap: sum('brigade_choir_shard_backlog_gap_seconds_total'),
+    lateShardWake: sum('brigade_choir_late_mix_shard_wake_seconds_total'), lateShardWork: sum('brigade_choir_late_mix_shard_work_seconds_total'), lateOwnerWake: sum('brigade_choir_late_mix_owner_wake_seconds_total'),
+    lateQueue: sum('brigade_choir_late_mix_queue_seconds_total'), lateCodec: sum('brigade_choir_late_mix_codec_seconds_total'), lateReply: sum('brigade_choir_late_mix_reply_seconds_total'),
+    // The node's loop-delay gauges since its last scrape (each scrape restarts them), seconds.
+    loopP99: sum('brigade_process_nodejs_eventloop_lag_p99_seconds'), loopMax: sum('brigade_process_nodejs_eventloop_lag_max_seconds'),
   };
 }
 interface Scraped {
   frames: number; misses: number; shardCpu: number; rpcs: number; rpcSeconds: number; jobs: number; waitSeconds: number; restarts: number;
   shardWake: number; shardWork: number; ownerWake: number; backlogRpcs: number; backlogGap: number;
+  lateQueue: number; lateCodec: number; lateShardWake: number; lateShardWork: number; lateOwnerWake: number; lateReply: number; loopP99: number; loopMax: number;
 }
 
 async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers: number, ceilingPerCore: number, log: (s: string) => void): Promise<ChoirStep> {
@@ -195,7 +218,7 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
   try {
     server = await startBrigade(cli, ['serve', '--port', '0', '--host', '127.0.0.1', '--data', data, '--apps', 'choir', '--log-level', 'info',
       '--choir-bitrate', String(o.bitrate), '--choir-complexity', String(o.complexity), '--choir-deadline-ms', String(o.deadlineMs),
-      '--choir-max-singers', String(o.roomSize), ...codec], ROOT, 50, [...shippedNodeFlags(cli), ...serverNodeArgs()]);
+      '--choir-max-singers', String(o.roomSize), '--metrics-loop-lag-ms', '10', ...codec], ROOT, 50, [...shippedNodeFlags(cli), ...serverNodeArgs()]);
     const specs: ChoirSingerSpec[] = Array.from({ length: singers }, (_, i) => ({ room: `bench-${Math.floor(i / o.roomSize)}`, delayMs: (i % o.roomSize) * 100 }));
     const perProc = Math.ceil(singers / o.singerProcesses);
     for (let p = 0; p * perProc < singers; p++) {
@@ -219,16 +242,26 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
     if (fatal) throw new Error(fatal);
     const s: ChoirWorkerStats = reports.map((r) => r.stats).reduce((a, b) => ({
       due: a.due + b.due, sent: a.sent + b.sent, replies: a.replies + b.replies, errors: a.errors + b.errors, skipped: a.skipped + b.skipped,
-      rtt: a.rtt, decoded: a.decoded + b.decoded, voiced: a.voiced + b.voiced, firstErrors: [...a.firstErrors, ...b.firstErrors].slice(0, 5),
+      sentBehindLateSend: a.sentBehindLateSend + b.sentBehindLateSend,
+      rtt: a.rtt, sendLag: a.sendLag, loopDelay: a.loopDelay, decoded: a.decoded + b.decoded, voiced: a.voiced + b.voiced, firstErrors: [...a.firstErrors, ...b.firstErrors].slice(0, 5),
     }));
-    const rtt = new Histogram();
-    for (const r of reports) rtt.add(r.stats.rtt);
+    const rtt = new Histogram(), sendLag = new Histogram();
+    for (const r of reports) { rtt.add(r.stats.rtt); sendLag.add(r.stats.sendLag); }
+    const worst = (k: 'p99' | 'max') => reports.reduce<number | null>((m, r) => (r.stats.loopDelay[k] === null ? m : Math.max(m ?? 0, r.stats.loopDelay[k]!)), null);
+    const lag = sendLag.summary();
+    const perMiss = (seconds: number) => round((seconds / Math.max(1, misses)) * 1000);
     const frames = after.frames - before.frames;
     const misses = after.misses - before.misses;
     const serverCpu = cpu1 - cpu0;
     const shardCpu = after.shardCpu - before.shardCpu;
     const ownerCpu = serverCpu - shardCpu;
-    const onTime = s.due > 0 ? Math.min(frames - misses, s.due) / s.due : 0;
+    // Each side's losses as a rate over its own window: the slots the singers skipped of those due
+    // (their count), the mixes the server answered late of the frames it took (its count). Before,
+    // the server's late mixes were taken from the singers' due count, min(frames − late, due): the
+    // server's window (its two scrapes) runs ~1 % longer than the singers' (reset → report), and
+    // its extra frames hid up to that many late ones (a step of 128 late and 46 skipped in 30,011
+    // due read 100.00 %).
+    const onTime = s.due > 0 && frames > 0 ? Math.max(0, 1 - s.skipped / s.due - misses / frames) : 0;
     const step: ChoirStep = {
       mode, singers, passed: onTime >= 0.999 && s.errors === 0, onTimeFraction: Math.round(onTime * 1e5) / 1e5,
       due: s.due, serverFrames: frames, deadlineMisses: misses, skipped: s.skipped, errors: s.errors, firstErrors: s.firstErrors,
@@ -239,6 +272,16 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
       ofCeiling: round(frames / Math.max(serverCpu, 0.001) / 50 / ceilingPerCore),
       clientCores: round((reports.reduce((a, r) => a + r.cpuSeconds, 0) - clientCpu0) / wall),
       voicedFraction: s.decoded > 0 ? round(s.voiced / s.decoded) : null,
+      whose: {
+        late: misses > 0 ? {
+          queueMs: perMiss(after.lateQueue - before.lateQueue), codecMs: perMiss(after.lateCodec - before.lateCodec), replyMs: perMiss(after.lateReply - before.lateReply),
+          shardWakeMs: perMiss(after.lateShardWake - before.lateShardWake), shardWorkMs: perMiss(after.lateShardWork - before.lateShardWork), ownerWakeMs: perMiss(after.lateOwnerWake - before.lateOwnerWake),
+        } : null,
+        serverLoop: { p99: round(after.loopP99 * 1000), max: round(after.loopMax * 1000) },
+        singersLoop: { p99: worst('p99'), max: worst('max') },
+        sentBehindLateSend: s.sentBehindLateSend,
+        sendLag: { p99: lag.p99, max: lag.max },
+      },
       rpc: mode === 'sharded' && after.rpcs > before.rpcs ? {
         perFrame: round((after.rpcs - before.rpcs) / Math.max(1, frames)),
         framesPerRpc: round((after.jobs - before.jobs) / (after.rpcs - before.rpcs)),
@@ -254,7 +297,10 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
     log(`${mode} ${singers} singers: ${(step.onTimeFraction * 100).toFixed(2)}% on time (${frames}/${s.due} frames, ${misses} late, ${s.skipped} skipped, ${s.errors} errors); `
       + `server ${step.serverCores} cores (owner ${step.ownerCores}, shards ${step.shardCores}), owner ${step.ownerUsPerFrame} µs/frame, server ${step.serverUsPerFrame} µs/frame; ${step.singersPerServerCore} singers per server core = ${(step.ofCeiling * 100).toFixed(0)} % of the ceiling; rtt p50 ${step.rttMs.p50} p99 ${step.rttMs.p99} ms; clients ${step.clientCores} cores`
       + (step.rpc ? `; shard RPCs ${step.rpc.perFrame}/frame (${step.rpc.framesPerRpc} frames each), round trip ${step.rpc.roundTripUs} µs (shard wake ${step.rpc.shardWakeUs} + work ${step.rpc.shardWorkUs} + owner wake ${step.rpc.ownerWakeUs}), `
-        + `gap reply → next request with jobs waiting ${step.rpc.backlogGapUs} µs, wait ${step.rpc.waitUs} µs, ${step.rpc.restarts} restarts` : ''));
+        + `gap reply → next request with jobs waiting ${step.rpc.backlogGapUs} µs, wait ${step.rpc.waitUs} µs, ${step.rpc.restarts} restarts` : '')
+      + `; whose: ${step.whose.late ? `a late mix's ms: queue ${step.whose.late.queueMs} + codec ${step.whose.late.codecMs} (shard wake ${step.whose.late.shardWakeMs} + work ${step.whose.late.shardWorkMs} + owner wake ${step.whose.late.ownerWakeMs}) + reply ${step.whose.late.replyMs}` : 'no late mixes'}, `
+      + `server loop delay p99 ${step.whose.serverLoop.p99} max ${step.whose.serverLoop.max} ms; singers: loop delay p99 ${step.whose.singersLoop.p99} max ${step.whose.singersLoop.max} ms, send lag p99 ${step.whose.sendLag.p99} max ${step.whose.sendLag.max} ms, `
+      + `${s.sentBehindLateSend} sent behind a late send of their own`);
     return step;
   } finally {
     await Promise.all(workers.map((w) => w.stop()));

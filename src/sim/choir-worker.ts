@@ -8,8 +8,16 @@
  * start (50 packets) and replayed in a loop, so a frame costs the client a REQUEST header and a
  * socket write; only one mix in `decodeEvery` is decoded (to check that it carries the others'
  * voice). Singers' 20 ms slots are spread over the period (singer i at i/S of it), like real
- * singers who are not in phase. A singer whose previous frame has no reply yet skips its slot
- * (counted): a real client would not queue audio behind a stalled server either.
+ * singers who are not in phase. A singer whose oldest frame in flight has had no reply for a whole
+ * slot (20 ms since it was sent) skips its slot (counted): a real client would not queue audio
+ * behind a stalled server either.
+ *
+ * What is the server's and what is this process's (docs/choir.md "Which misses are whose"): slots
+ * are sent from the loop's check phase (a 1 ms timer sets an immediate), after its poll phase has
+ * read the replies that arrived, not from the timer itself (after a stall Node runs its timers
+ * before it reads its sockets, and replies already there counted as missing); and a slot that falls
+ * due less than 20 ms after the singer's previous send (this process sent that one late) is sent
+ * too, two frames in flight, as the page does, rather than skipped for the process's own lateness.
  */
 import { createRequire } from 'node:module';
 import { ClientKind, BodyEncoding } from '../protocol/client-frames.ts';
@@ -17,6 +25,7 @@ import { ServerKind } from '../protocol/server-frames.ts';
 import { encodeFrame, decodeReply } from '../apps/choir/wire.ts';
 import { goertzel } from '../apps/choir/dsp.ts';
 import { Histogram } from './histogram.ts';
+import { LoopDelayMonitor } from './loop-delay.ts';
 import { RawWs } from './raw-ws.ts';
 import type { ChoirWorkerIn, ChoirWorkerOut, ChoirWorkerStats } from './choir-messages.ts';
 
@@ -80,8 +89,8 @@ interface Singer {
   /** Read position of frame 0 (samples on the room clock). */
   base: number;
   frame: number;
-  /** performance.now() of the frame in flight, or 0. */
-  inFlightAt: number;
+  /** The frames in flight: request id → performance.now() when sent (replies may come out of order: two shard lanes). */
+  inFlight: Map<number, number>;
   reqId: number;
   slotOffsetMs: number;
   nextAt: number;
@@ -89,12 +98,13 @@ interface Singer {
   failed: (why: string) => void;
 }
 
-function emptyStats(): ChoirWorkerStats & { hist: Histogram } {
-  const hist = new Histogram();
-  return { due: 0, sent: 0, replies: 0, errors: 0, skipped: 0, rtt: hist.toJSON(), decoded: 0, voiced: 0, firstErrors: [], hist };
+function emptyStats(): Omit<ChoirWorkerStats, 'loopDelay'> & { hist: Histogram; lag: Histogram } {
+  const hist = new Histogram(), lag = new Histogram();
+  return { due: 0, sent: 0, replies: 0, errors: 0, skipped: 0, sentBehindLateSend: 0, rtt: hist.toJSON(), sendLag: lag.toJSON(), decoded: 0, voiced: 0, firstErrors: [], hist, lag };
 }
 
 let stats = emptyStats();
+const loopDelay = new LoopDelayMonitor();
 const decoder = new OpusEncoder(48_000, 1);
 
 async function start(url: string, specs: { room: string; delayMs: number }[], decodeEvery: number): Promise<void> {
@@ -106,7 +116,7 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
   // Connect and join a few at a time (a burst of hundreds of handshakes is not what is measured).
   for (let i = 0; i < specs.length; i += 20) {
     await Promise.all(specs.slice(i, i + 20).map((spec, j) => new Promise<void>((resolve, reject) => {
-      const s = { id: 0, key: '', base: 0, frame: 0, inFlightAt: 0, reqId: 1, slotOffsetMs: ((i + j) / specs.length) * PERIOD_MS, nextAt: 0 } as Singer;
+      const s = { id: 0, key: '', base: 0, frame: 0, inFlight: new Map(), reqId: 1, slotOffsetMs: ((i + j) / specs.length) * PERIOD_MS, nextAt: 0 } as Singer;
       s.joined = (r) => {
         s.id = r.singer; s.key = r.key; nodes.add(r.node);
         const delay = Math.round((spec.delayMs * 48_000) / 1000);
@@ -139,10 +149,12 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
         return;
       }
       if (encoding === BodyEncoding.JSON) return; // the reply to the leader's choir.start
-      if (s.inFlightAt > 0) {
+      const id = data.readUInt32LE(1);
+      const sentAt = s.inFlight.get(id);
+      if (sentAt !== undefined) {
+        s.inFlight.delete(id);
         stats.replies++;
-        stats.hist.record(performance.now() - s.inFlightAt);
-        s.inFlightAt = 0;
+        stats.hist.record(performance.now() - sentAt);
       }
       if (decodeEvery > 0 && ++decodeTurn % decodeEvery === 0) {
         const reply = decodeReply(body);
@@ -154,7 +166,7 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
       }
     } else if (data[0] === ServerKind.ERROR) {
       if (s.id === 0) { s.failed(`join refused: ${data.subarray(1).toString('latin1')}`); return; }
-      s.inFlightAt = 0;
+      s.inFlight.delete(data.readUInt32LE(1));
       stats.errors++;
       if (stats.firstErrors.length < 5) stats.firstErrors.push(data.subarray(1).toString('latin1').replace(/[^\x20-\x7e]/g, ' ').trim());
     }
@@ -164,22 +176,30 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
   // Real time: each singer's slot every 20 ms at its offset; a 1 ms timer sends every slot that is due.
   const t0 = performance.now() + 50;
   for (const s of singers) s.nextAt = t0 + s.slotOffsetMs;
-  const tick = () => {
+  // In the check phase, after the poll phase has read the replies that came (see the top).
+  const sendDue = () => {
+    scheduled = false;
     const now = performance.now();
     for (const s of singers) {
       while (s.nextAt <= now) {
+        const dueAt = s.nextAt;
         s.nextAt += PERIOD_MS;
         stats.due++;
-        if (s.inFlightAt > 0) { stats.skipped++; s.frame++; continue; }
+        let oldest = Infinity;
+        for (const at of s.inFlight.values()) oldest = Math.min(oldest, at);
+        if (now - oldest >= PERIOD_MS) { stats.skipped++; s.frame++; continue; } // the server had a whole slot
+        if (s.inFlight.size > 0) stats.sentBehindLateSend++;
         const pos = s.base + s.frame * F;
+        s.inFlight.set(s.reqId, now);
         s.ws.send(requestFrame(s.reqId++, encodeFrame({ singer: s.id, key: s.key, writePos: pos, readPos: pos, opus: packets[s.frame % packets.length] })));
-        s.inFlightAt = now;
+        stats.lag.record(now - dueAt);
         s.frame++;
         stats.sent++;
       }
     }
   };
-  setInterval(tick, 1);
+  let scheduled = false;
+  setInterval(() => { if (!scheduled) { scheduled = true; setImmediate(sendDue); } }, 1);
 }
 
 process.on('message', (m: ChoirWorkerIn) => {
@@ -187,11 +207,11 @@ process.on('message', (m: ChoirWorkerIn) => {
     case 'start':
       start(m.url, m.singers, m.decodeEvery).catch((err) => send({ t: 'error', message: (err as Error).message }));
       break;
-    case 'reset': stats = emptyStats(); break;
+    case 'reset': stats = emptyStats(); loopDelay.reset(); break;
     case 'report': {
-      const { hist, ...rest } = stats;
+      const { hist, lag, ...rest } = stats;
       const u = process.cpuUsage();
-      send({ t: 'stats', stats: { ...rest, rtt: hist.toJSON() }, cpuSeconds: (u.user + u.system) / 1e6 });
+      send({ t: 'stats', stats: { ...rest, rtt: hist.toJSON(), sendLag: lag.toJSON(), loopDelay: loopDelay.summary() }, cpuSeconds: (u.user + u.system) / 1e6 });
       break;
     }
     case 'exit': process.exit(0);

@@ -75,6 +75,7 @@ export function choirHooks(page: Page) {
     addedFrames: (from: number, to: number) => page.evaluate(([x, y]) => (window as unknown as W).__choir!.addedFrames(x, y), [from, to] as const),
     roomClockAt: (epochMs: number) => page.evaluate((t) => (window as unknown as W).__choir!.roomClockAt(t), epochMs),
     latencyTest: () => page.evaluate(() => (window as unknown as W).__choir!.latencyTest()) as Promise<LoopbackResult>,
+    pauseAudio: (pauseMs: number) => page.evaluate((t) => (window as unknown as W).__choir!.pauseAudio(t), pauseMs),
   };
 }
 

@@ -40,6 +40,13 @@ it('runs both modes and writes a result of the right shape', async () => {
     const best = r.best[mode];
     if (best) assert.ok(best.singersPerServerCore > 0 && best.ofCeiling > 0, `${mode}: the best step's ratio to the ceiling`);
   }
+  for (const s of r.steps) {
+    // Whose the lost slots were: the server's late mixes by stage, both sides' loop delays, the singers' own skips.
+    const w = s.whose;
+    assert.ok(w.serverLoop.max !== null && w.serverLoop.max >= 0 && w.singersLoop.max !== null && w.sendLag.max !== null, `${s.mode}: loop delays read: ${JSON.stringify(w)}`);
+    assert.ok(w.sentBehindLateSend >= 0 && w.sentBehindLateSend <= s.due, `${s.mode}: the singers' own late sends: ${JSON.stringify(w)}`);
+    assert.ok(s.deadlineMisses === 0 ? w.late === null : w.late !== null && w.late.queueMs >= 0 && w.late.codecMs >= 0 && w.late.replyMs >= 0, `${s.mode}: late mixes by stage: ${JSON.stringify(w)}`);
+  }
   assert.equal(r.steps[0].rpc, null, 'no shard RPCs unsharded');
   const rpc = r.steps[1].rpc;
   assert.ok(rpc && rpc.perFrame > 0 && rpc.framesPerRpc >= 1 && rpc.roundTripUs > 0 && rpc.restarts === 0, `the shard RPC stages are read from the metrics: ${JSON.stringify(rpc)}`);

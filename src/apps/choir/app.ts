@@ -222,7 +222,20 @@ export const choirApp: App<ChoirOptions> = {
           pcmFrames.give(done.pcm); // the room copied it into the singer's own-voice ring
         }
       }
-      if (performance.now() - arrived > o.deadlineMs) room.deadlineMisses++;
+      const answered = performance.now();
+      if (answered - arrived > o.deadlineMs) {
+        room.deadlineMisses++;
+        const rpc = done.rpc, late = room.lateSeconds;
+        const sentAt = rpc?.sentAt ?? arrived, readAt = rpc?.readAt ?? answered;
+        late.queue += (sentAt - arrived) / 1000;
+        late.codec += (readAt - sentAt) / 1000;
+        late.reply += (answered - readAt) / 1000;
+        if (rpc && Number.isFinite(rpc.pickedUpAt)) {
+          late.shardWake += Math.max(0, rpc.pickedUpAt - sentAt) / 1000;
+          late.shardWork += Math.max(0, rpc.readyAt - rpc.pickedUpAt) / 1000;
+          late.ownerWake += Math.max(0, readAt - rpc.readyAt) / 1000;
+        }
+      }
       return encodeReply({ clock: room.clock, readPos: f.readPos, song: room.song, voice, codecEpoch: done.epoch, opus: done.opus ?? NO_BYTES });
     });
 
@@ -277,6 +290,13 @@ function registerChoirMetrics(registry: client.Registry, rooms: Map<string, Room
   perRoom('brigade_choir_frames_outside_song_total', 'Voice frames not added: stamped outside the song (before its start, at or past its stop, or between songs)', (r) => r.framesOutsideSong);
   perRoom('brigade_choir_late_frames_total', 'Voice frames added at a position a singer behind had already heard', (r) => r.lateFrames);
   perRoom('brigade_choir_mix_deadline_misses_total', 'Mixes answered later than --choir-deadline-ms after their frame arrived', (r) => r.deadlineMisses);
+  // Where those late mixes' time went (Room.lateSeconds): divide by the misses for a late mix's mean stages.
+  perRoom('brigade_choir_late_mix_queue_seconds_total', 'Sum over the late mixes of frame arrived → its shard RPC sent (batch gathering, lane busy), seconds', (r) => r.lateSeconds.queue);
+  perRoom('brigade_choir_late_mix_codec_seconds_total', 'Sum over the late mixes of the shard RPC\'s round trip (unsharded: the owner\'s codec work), seconds', (r) => r.lateSeconds.codec);
+  perRoom('brigade_choir_late_mix_shard_wake_seconds_total', 'Of the late mixes\' round trips: request stored → the shard picked it up, seconds', (r) => r.lateSeconds.shardWake);
+  perRoom('brigade_choir_late_mix_shard_work_seconds_total', 'Of the late mixes\' round trips: the shard\'s work on their batch, seconds', (r) => r.lateSeconds.shardWork);
+  perRoom('brigade_choir_late_mix_owner_wake_seconds_total', 'Of the late mixes\' round trips: reply ready → the owner read it, seconds', (r) => r.lateSeconds.ownerWake);
+  perRoom('brigade_choir_late_mix_reply_seconds_total', 'Sum over the late mixes of reply read → mix answered (the owner\'s turn after the RPC), seconds', (r) => r.lateSeconds.reply);
   const cpuLast: number[] = [];
   new client.Counter({
     name: 'brigade_choir_shard_cpu_seconds_total', help: 'CPU seconds used by each codec shard\'s thread (Linux: the thread\'s own clock)', labelNames: ['shard'], registers: [registry],

@@ -44,6 +44,12 @@ export interface ShardFigures {
   backlogGapSeconds: number;
 }
 
+/**
+ * One shard RPC's times, performance.now() ms: request stored, the shard picked it up, its reply
+ * ready (the shard's stamps, NaN when the reply had none), the owner read it.
+ */
+export interface RpcStamps { sentAt: number; pickedUpAt: number; readyAt: number; readAt: number }
+
 /** One frame's codec outputs: the singer's voice as PCM (null: nothing sung) and their mix as Opus (null: none asked). */
 export interface FrameCodecResult {
   pcm: Int16Array | null;
@@ -54,6 +60,11 @@ export interface FrameCodecResult {
    * decoder (docs/choir.md "Shard restarts"). 0: no codec work in this frame; owner codecs: 1.
    */
   epoch: number;
+  /**
+   * Sharded: when the frame's RPC went out and when its reply was read (performance.now(), ms), so
+   * a late mix's time can be split into queue, codec round trip and what followed; owner codecs: none.
+   */
+  rpc?: RpcStamps;
 }
 
 /** What the app needs of its codecs: ShardPool (worker threads) or OwnerCodecs (this thread). */

@@ -107,6 +107,16 @@ export class Room {
   /** Frames of voice not added: their position was outside the song (or there was no song). */
   framesOutsideSong = 0;
   deadlineMisses = 0;
+  /**
+   * Where the late mixes' time went, summed over them, seconds: `queue` from the frame's arrival to
+   * its shard RPC going out (the batch gathering, a lane busy), `codec` the RPC's round trip or,
+   * unsharded, the owner's own codec work, and `reply` from the reply read to the mix answered (the
+   * owner's turn behind the batch's other jobs and whatever else its loop ran). The round trip
+   * split: `shardWake` (REQUEST stored → the shard picked it up, which includes the shard finishing
+   * the other lane's batch), `shardWork` (its batch's codec work), `ownerWake` (REPLY ready → the
+   * owner read it).
+   */
+  readonly lateSeconds = { queue: 0, codec: 0, reply: 0, shardWake: 0, shardWork: 0, ownerWake: 0 };
   framesIn = 0;
   /** The singers by delay with their reads, for the late-frame check. */
   private readonly late = new LateIndex<Singer>();

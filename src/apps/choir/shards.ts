@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { BrigadeError } from '../../protocol/index.ts';
 import { choirError } from './errors.ts';
 import { pcmFrames } from './frame-pool.ts';
-import type { Codecs, FrameCodecResult, ShardFigures } from './owner-codecs.ts';
+import type { Codecs, FrameCodecResult, RpcStamps, ShardFigures } from './owner-codecs.ts';
 import {
   DATA_AT, MAX_DATA_BYTES, readJson, readMessage, RPC_BYTES, RpcError, statusWord, STATUS_CLOSE, STATUS_IDLE, STATUS_REPLY,
   STATUS_REQUEST, writeJsonOver, writeMessage,
@@ -89,7 +89,7 @@ interface Job {
    * Each item's output, or its own refusal (a bad packet fails its item only), and the codec epoch
    * of the thread that made them (Shard.epoch).
    */
-  resolve(outs: (Uint8Array | BrigadeError)[], epoch: number): void;
+  resolve(outs: (Uint8Array | BrigadeError)[], epoch: number, rpc: RpcStamps): void;
   reject(err: Error): void;
 }
 
@@ -330,11 +330,14 @@ class Shard {
       return;
     }
     if (this.inFlight[lane] !== batch) return; // failed meanwhile (the shard died)
-    const seenAt = performance.timeOrigin + performance.now();
+    const readAt = performance.now();
+    const seenAt = performance.timeOrigin + readAt;
     this.inFlight[lane] = null;
     const r = json as { err?: string; msg?: string; cpu?: number; at?: [number, number]; items?: ({ len: number } | { err: string; msg: string })[] };
     if (typeof r.cpu === 'number') this.cpuNow = r.cpu;
-    if (Array.isArray(r.at) && r.at.length === 2) this.stages(batch, lane, r.at[0], r.at[1], seenAt);
+    const stamped = Array.isArray(r.at) && r.at.length === 2;
+    if (stamped) this.stages(batch, lane, r.at![0], r.at![1], seenAt);
+    const rpc: RpcStamps = { sentAt: sent, pickedUpAt: stamped ? r.at![0] - performance.timeOrigin : Number.NaN, readyAt: stamped ? r.at![1] - performance.timeOrigin : Number.NaN, readAt };
     const itemCount = batch.reduce((a, j) => a + j.ops.length, 0);
     let results: (Uint8Array | BrigadeError)[][] | Error;
     if (r.err || !Array.isArray(r.items) || r.items.length !== itemCount) {
@@ -364,7 +367,7 @@ class Shard {
     if (this.options.flushOnReply === false) this.schedule();
     else { this.flush(); this.schedule(); }
     if (results instanceof Error) for (const j of batch) j.reject(results);
-    else batch.forEach((j, k) => j.resolve((results as (Uint8Array | BrigadeError)[][])[k], epoch));
+    else batch.forEach((j, k) => j.resolve((results as (Uint8Array | BrigadeError)[][])[k], epoch, rpc));
   }
 
   /** Adds one round trip's hand-off stages to the figures (epoch ms: the shard's stamps and the owner's). */
@@ -487,8 +490,8 @@ export class ShardPool implements Codecs {
     return shard;
   }
 
-  private job(shard: number, s: number, ops: (CodecOp | FaultOp)[], inputs: Uint8Array[]): Promise<{ outs: (Uint8Array | BrigadeError)[]; epoch: number }> {
-    return new Promise((resolve, reject) => this.shards[shard].call({ s, ops, inputs, queuedAt: performance.now(), resolve: (outs, epoch) => resolve({ outs, epoch }), reject }));
+  private job(shard: number, s: number, ops: (CodecOp | FaultOp)[], inputs: Uint8Array[]): Promise<{ outs: (Uint8Array | BrigadeError)[]; epoch: number; rpc: RpcStamps }> {
+    return new Promise((resolve, reject) => this.shards[shard].call({ s, ops, inputs, queuedAt: performance.now(), resolve: (outs, epoch, rpc) => resolve({ outs, epoch, rpc }), reject }));
   }
 
   /** One op in a shard; an item's refusal rejects. */
@@ -509,13 +512,14 @@ export class ShardPool implements Codecs {
     if (packet) { ops.push(freshDecoder ? 'dec-fresh' : 'dec'); inputs.push(packet); }
     if (mix) { ops.push('enc'); inputs.push(new Uint8Array(mix.buffer, mix.byteOffset, mix.byteLength)); }
     if (ops.length === 0) return { pcm: null, opus: null, epoch: 0 };
-    const { outs, epoch } = await this.job(this.shardOf(singer), singer, ops, inputs);
+    const { outs, epoch, rpc } = await this.job(this.shardOf(singer), singer, ops, inputs);
     for (const o of outs) if (o instanceof BrigadeError) throw o;
     const pcmBytes = packet ? (outs[0] as Uint8Array) : null;
     return {
       pcm: pcmBytes ? new Int16Array(pcmBytes.buffer, pcmBytes.byteOffset, pcmBytes.length >> 1) : null,
       opus: mix ? (outs[outs.length - 1] as Uint8Array) : null,
       epoch,
+      rpc,
     };
   }
 
