@@ -18,7 +18,7 @@
  * before it (version 0: four full indexes with `state` in each key) is migrated when it is opened,
  * in one transaction: the old indexes dropped, the partial ones built from the rows.
  */
-import { randomBytes } from 'node:crypto';
+import { leasePrefix } from './lease-prefix.ts';
 import type { Database as SqliteDatabase, Statement, Transaction } from 'better-sqlite3';
 import {
   JOB_STATES, jobBackoffMs,
@@ -146,7 +146,7 @@ interface JobRow {
 const KEY_PRUNE_SLACK = 16;
 
 export function newLease(): string {
-  return randomBytes(12).toString('base64url');
+  return leasePrefix();
 }
 
 export class EmbeddedJobs {

@@ -13,6 +13,7 @@
  * of the group is rejected (none of them is on disk).
  */
 import type { Database as SqliteDatabase } from 'better-sqlite3';
+import { flushHeldWritesSoon } from '../util/turn-writes.ts';
 
 interface Pending {
   step: () => unknown;
@@ -60,5 +61,9 @@ export class GroupCommit {
       return;
     }
     group.forEach((p, i) => (outcomes[i]!.ok ? p.resolve(outcomes[i]!.value) : p.reject(outcomes[i]!.value)));
+    // This runs in the check phase: the replies these settle would otherwise be written in the next
+    // loop iteration's. They leave in this turn, after every reaction (an offer to a push worker
+    // goes in the turn its enqueue committed).
+    flushHeldWritesSoon();
   }
 }

@@ -7,7 +7,7 @@
  * outside it: it is another slot; on a cluster, every node's first enqueue to a queue asks that
  * one shard).
  */
-import { randomBytes } from 'node:crypto';
+import { leasePrefix } from './lease-prefix.ts';
 import type { Writable } from 'node:stream';
 import type { RedisConn } from './redis-target.ts';
 import {
@@ -110,7 +110,7 @@ export class RedisJobs {
   }
 
   async claim(cmd: RedisConn, queue: string, max: number, nowMs: number): Promise<ClaimedJob[]> {
-    const prefix = randomBytes(12).toString('base64url');
+    const prefix = leasePrefix();
     const flat = await c(cmd).brigadeJobsClaim(this.base(queue), String(nowMs), String(max), prefix, String(Math.max(max, 100)));
     const out: ClaimedJob[] = [];
     // Per job: id, payload, attempt, maxAttempts, timeoutMs; the lease and its expiry are derived as

@@ -8,6 +8,7 @@
 import type { Sink } from '../core/index.ts';
 import type { LeanSocket } from './lean-ws.ts';
 import { frameBinary, writeWsHeader, wsHeaderSize } from './ws-frame.ts';
+import { setHeldWritesFlusher } from '../util/turn-writes.ts';
 export { frameBinary, writeWsHeader, wsHeaderSize } from './ws-frame.ts';
 
 let lastPayload: Uint8Array | null = null;
@@ -41,6 +42,8 @@ export function flushSinks(): void {
   const list = held.splice(0);
   for (let i = 0; i < list.length; i++) list[i].flush();
 }
+// A group commit's replies leave in the commit's turn, not the next one (src/util/turn-writes.ts).
+setHeldWritesFlusher(flushSinks);
 
 /**
  * A class, not an object literal: the fan-out loop reads `bufferedAmount` and calls `send` on every

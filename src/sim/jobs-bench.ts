@@ -15,7 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { crashRun, type CrashOptions } from './jobs-crash.ts';
-import { describeLate, describeLoopDelays, pushRun, throughputRun, type PushRun, type ThroughputRun } from './jobs-runs.ts';
+import { describeHops, describeLate, describeLoopDelays, pushRun, throughputRun, type PushRun, type ThroughputRun } from './jobs-runs.ts';
 import { panelSvg } from './svg.ts';
 import { slotsExperiment, slotsCharts, type SlotsOptions } from './jobs-slots.ts';
 import { JOBS_TARGETS, type JobsTargetName } from './jobs-target.ts';
@@ -171,7 +171,7 @@ export async function runJobsBench(argv: string[]): Promise<number> {
       for (const target of o.targets as JobsTargetName[]) runs.push(await pushRun(target, o as never, log));
       result = { runs };
       summary = runs.map((r) => `${r.target}: ${r.rate} jobs/s, enqueue → handler start p50 ${r.pickupMs.p50} ms, p99 ${r.pickupMs.p99} ms, `
-        + `p99.9 ${r.pickupMs.p999} ms, max ${r.pickupMs.max} ms; event-loop delay p99/max ${describeLoopDelays(r.loopDelayMs)}; late: ${describeLate(r.late)}`);
+        + `p99.9 ${r.pickupMs.p999} ms, max ${r.pickupMs.max} ms; event-loop delay p99/max ${describeLoopDelays(r.loopDelayMs)}; late: ${describeLate(r.late)}${r.hopsMs ? `; hops p50/p99: ${describeHops(r.hopsMs)}` : ''}`);
     } else if (scenario === 'jobs-slots') {
       const runs = await slotsExperiment(o as unknown as SlotsOptions, log);
       result = { runs };

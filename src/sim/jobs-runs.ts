@@ -15,6 +15,8 @@ import { startJobsServer, type JobsServer } from './jobs-servers.ts';
 import { LATE_MS, type JobsConn, type JobsTargetName, type SqliteCheckpoint, type SqliteSynchronous, type WorkerSpec } from './jobs-target.ts';
 import type { LatencySummary } from './histogram.ts';
 import { nodeLoopDelay, type LoopDelay } from './loop-delay.ts';
+import { simFetch } from './loopback-fetch.ts';
+import { scrapeMetrics } from './prom.ts';
 import { cpuSeconds, machineBusySeconds, nowMs } from './proc.ts';
 import { startWorker, type Worker } from './workers.ts';
 
@@ -96,6 +98,12 @@ export interface ThroughputRun {
   machineBusyCpuSeconds: number;
   serverCounted: string;
   sqliteSynchronous: SqliteSynchronous | null;
+  /**
+   * The Brigade node's traffic per 1,000 jobs during the run, from its /metrics (null for the peers):
+   * WebSocket messages in and out, socket writes (one per socket per loop iteration), push offers
+   * (subscribe replies with jobs).
+   */
+  nodePer1000Jobs: { messagesIn: number; messagesOut: number; socketWrites: number; offers: number } | null;
   commands: string[];
 }
 
@@ -112,6 +120,7 @@ export async function throughputRun(target: JobsTargetName, round: number, o: Th
     const workerPids = workers.map((w) => w.pid);
     const queuePids = server.pids().length > 0 ? server.pids() : [producer.pid, ...workerPids];
     const each0 = server.pids().map((pid) => cpuSeconds(pid) || 0);
+    const m0 = server.httpUrl ? await scrapeMetrics(server.httpUrl).catch(() => null) : null;
     const cpu0 = { server: sumCpu(queuePids), workers: sumCpu(workerPids), producer: sumCpu([producer.pid]), machine: machineBusySeconds() };
     const produced = producer.ask({
       t: 'produce', target, conn: server.conn, spec: { queue: 'bench' }, first: 0, count: o.jobs, batch: o.batch, perSecond: 0, inFlight: o.inFlight, retry: false,
@@ -129,6 +138,8 @@ export async function throughputRun(target: JobsTargetName, round: number, o: Th
     }
     const cpu1 = { server: sumCpu(queuePids), workers: sumCpu(workerPids), producer: sumCpu([producer.pid]), machine: machineBusySeconds() };
     const serverCpuEach = server.pids().map((pid, i) => r3((cpuSeconds(pid) || 0) - each0[i]!));
+    const m1 = m0 && server.httpUrl ? await scrapeMetrics(server.httpUrl).catch(() => null) : null;
+    const per1000 = (name: string) => Math.round(((m1![name] ?? 0) - (m0![name] ?? 0)) / (o.jobs / 1000));
     const p = await produced;
     const lastAt = Math.max(...reports.map((r) => r.lastAt));
     const seconds = (lastAt - p.firstAt) / 1000;
@@ -145,9 +156,14 @@ export async function throughputRun(target: JobsTargetName, round: number, o: Th
       serverCpuSecondsEach: serverCpuEach, workersCpuSeconds: r3(workersCpu), producerCpuSeconds: r3(producerCpu), machineBusyCpuSeconds: r3(cpu1.machine - cpu0.machine),
       sqliteSynchronous: usesSqlite(target) ? o.sqliteSynchronous : null,
       serverCounted: inProcess ? 'producer and worker processes (the queue runs in them)' : target === 'bullmq' ? 'redis-server' : target === 'brigade-redis' ? 'brigade node + redis-server' : 'brigade node',
+      nodePer1000Jobs: m0 && m1 ? {
+        messagesIn: per1000('brigade_messages_in_total'), messagesOut: per1000('brigade_messages_out_total'),
+        socketWrites: per1000('brigade_socket_writes_total'), offers: per1000('brigade_jobs_push_offer_seconds_count'),
+      } : null,
       commands: server.commands,
     };
-    log(`[${target} round ${round}] ${result.jobsPerSecond.toLocaleString('en-US')} jobs/s, ${result.jobsPerServerCpuSecond.toLocaleString('en-US')} jobs per server CPU-second (${result.serverCounted}: ${result.serverCpuSecondsEach.join(' + ') || result.serverCpuSeconds} CPU-s), ${result.jobsPerTotalCpuSecond.toLocaleString('en-US')} per CPU-second of all processes`);
+    log(`[${target} round ${round}] ${result.jobsPerSecond.toLocaleString('en-US')} jobs/s, ${result.jobsPerServerCpuSecond.toLocaleString('en-US')} jobs per server CPU-second (${result.serverCounted}: ${result.serverCpuSecondsEach.join(' + ') || result.serverCpuSeconds} CPU-s), ${result.jobsPerTotalCpuSecond.toLocaleString('en-US')} per CPU-second of all processes`
+      + (result.nodePer1000Jobs ? `; node per 1,000 jobs: ${result.nodePer1000Jobs.messagesIn} messages in, ${result.nodePer1000Jobs.messagesOut} out, ${result.nodePer1000Jobs.socketWrites} socket writes, ${result.nodePer1000Jobs.offers} push offers` : ''));
     return result;
   } finally {
     await run.stop();
@@ -176,6 +192,15 @@ export interface PushRun {
   loopDelayMs: { node: LoopDelay | null; producer: LoopDelay; workers: LoopDelay[] };
   /** When the jobs slower than LATE_MS came (lateEpisodes). */
   late: LateEpisodes;
+  /**
+   * Where the pick-up time went (Brigade; null for the peers): `nodeOffer`, on the node, from the
+   * claim being asked for (the enqueue's request, read) to the offer handed to the worker's
+   * connection, per offer (its brigade_jobs_push_offer_seconds over the window, quantiles
+   * interpolated within its buckets); `toWorker`, enqueue → the offer's frame reaching the worker
+   * process (producer → node → worker, the node's part included); `inWorker`, that frame → handler
+   * start. Of the late jobs: how many spent more than 1 ms in the worker process.
+   */
+  hopsMs: { nodeOffer: BucketQuantiles | null; toWorker: LatencySummary; inWorker: LatencySummary; lateInWorkerOver1Ms: number } | null;
   sqliteSynchronous: SqliteSynchronous | null;
   /** Who checkpointed the WAL (Brigade embedded only). */
   sqliteCheckpoint: SqliteCheckpoint | null;
@@ -202,7 +227,7 @@ export interface LateEpisodes {
 const EPISODE_GAP_MS = 20;
 
 /** Groups the late jobs of every worker process (`lists[i]`: process i's [enqueue time, pick-up ms]) into episodes. */
-export function lateEpisodes(lists: [number, number][][], overMs = LATE_MS): LateEpisodes {
+export function lateEpisodes(lists: ReadonlyArray<ReadonlyArray<readonly [number, number, ...number[]]>>, overMs = LATE_MS): LateEpisodes {
   const all = lists.flatMap((l, w) => l.map(([t, ms]) => ({ t, ms, w }))).sort((a, b) => a.t - b.t);
   const groups: (typeof all)[] = [];
   for (const j of all) {
@@ -231,10 +256,60 @@ export function describeLoopDelays(d: PushRun['loopDelayMs']): string {
   return `${d.node ? `node ${one(d.node)}, ` : ''}producer ${one(d.producer)}, workers ${d.workers.map(one).join(' ')} ms`;
 }
 
+/** `node offer 0.3/1.2 ms (4,000 offers), enqueue → worker frame 0.8/6.1, frame → handler 0.02/0.1 ms; late jobs > 1 ms in the worker: 3`. */
+export function describeHops(h: NonNullable<PushRun['hopsMs']>): string {
+  const node = h.nodeOffer ? `node (claim asked → offer) ${h.nodeOffer.p50}/${h.nodeOffer.p99} ms (${h.nodeOffer.count} offers, mean ${h.nodeOffer.mean}), ` : '';
+  return `${node}enqueue → frame at worker ${h.toWorker.p50}/${h.toWorker.p99} ms, frame → handler ${h.inWorker.p50}/${h.inWorker.p99} ms; late jobs over 1 ms in the worker: ${h.lateInWorkerOver1Ms}`;
+}
+
 /** `212 jobs in 31 episodes (4 one worker, 27 several), median 310 ms apart`. */
 export function describeLate(l: LateEpisodes): string {
   return `${l.jobs} jobs in ${l.episodes} episodes (${l.oneWorker} one worker, ${l.severalWorkers} several), median ${l.medianSpacingMs ?? '-'} ms apart`;
 }
+
+export interface BucketQuantiles { count: number; p50: number | null; p90: number | null; p99: number | null; mean: number | null }
+
+/** A Prometheus histogram's cumulative bucket counts by upper bound (seconds), and its sum, from /metrics. */
+async function scrapeHistogram(httpUrl: string, name: string): Promise<{ buckets: Map<number, number>; sum: number } | null> {
+  const res = await simFetch(`${httpUrl}/metrics`);
+  if (!res.ok) return null;
+  const buckets = new Map<number, number>();
+  let sum = 0;
+  for (const line of (await res.text()).split('\n')) {
+    if (line.startsWith(`${name}_bucket{`)) {
+      const m = /le="([^"]+)"[^}]*\} (\S+)$/.exec(line);
+      if (m) buckets.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+    } else if (line.startsWith(`${name}_sum`)) {
+      sum = Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+  }
+  return buckets.size > 0 ? { buckets, sum } : null;
+}
+
+/** Quantiles (ms) of what a histogram counted between two scrapes, interpolated linearly within each bucket. */
+export function bucketQuantiles(before: { buckets: Map<number, number>; sum: number } | null, after: { buckets: Map<number, number>; sum: number }): BucketQuantiles {
+  const bounds = [...after.buckets.keys()].sort((a, b) => a - b);
+  const cum = bounds.map((b) => after.buckets.get(b)! - (before?.buckets.get(b) ?? 0));
+  const count = cum[cum.length - 1] ?? 0;
+  const q = (p: number): number | null => {
+    if (count === 0) return null;
+    const rank = p * count;
+    for (let i = 0; i < bounds.length; i++) {
+      if (cum[i]! >= rank) {
+        const lo = i === 0 ? 0 : bounds[i - 1]!, hi = Number.isFinite(bounds[i]!) ? bounds[i]! : lo;
+        const below = i === 0 ? 0 : cum[i - 1]!;
+        const inBucket = cum[i]! - below;
+        const v = inBucket > 0 ? lo + ((rank - below) / inBucket) * (hi - lo) : hi;
+        return Math.round(v * 1e5) / 100;
+      }
+    }
+    return null;
+  };
+  const sum = after.sum - (before?.sum ?? 0);
+  return { count, p50: q(0.5), p90: q(0.9), p99: q(0.99), mean: count > 0 ? Math.round((sum / count) * 1e5) / 100 : null };
+}
+
+const OFFER_METRIC = 'brigade_jobs_push_offer_seconds';
 
 export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: string) => void): Promise<PushRun> {
   const server = await startJobsServer(target, { sqliteSynchronous: o.sqliteSynchronous, sqliteCheckpoint: o.sqliteCheckpoint });
@@ -264,26 +339,38 @@ export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: s
     for (const w of [...workers, producer]) w.send({ t: 'reset' });
     // A scrape restarts the node's loop-delay histogram: the one after the window reads just it.
     if (server.httpUrl) await nodeLoopDelay(server.httpUrl);
+    const offers0 = server.httpUrl ? await scrapeHistogram(server.httpUrl, OFFER_METRIC) : null;
     const cpu0 = sumCpu(server.pids());
     const t0 = nowMs();
     const p = await produce(warm, o.seconds);
     await waitHandled(p.enqueued);
     const cpu = sumCpu(server.pids()) - cpu0;
     const nodeDelay = server.httpUrl ? await nodeLoopDelay(server.httpUrl) : null;
+    const offers1 = server.httpUrl ? await scrapeHistogram(server.httpUrl, OFFER_METRIC) : null;
     const reports = await reportsOf(workers, 15_000, true);
     const [producerReport] = await reportsOf([producer]);
     const h = new Histogram();
     for (const r of reports) h.add(r.pickup);
+    const toWorker = new Histogram(), inWorker = new Histogram();
+    for (const r of reports) {
+      toWorker.add(r.toWorker);
+      inWorker.add(r.inWorker);
+    }
+    const lateInWorkerOver1Ms = reports.reduce((s, r) => s + r.late.filter((l) => l[2] > 1).length, 0);
     const result: PushRun = {
       target, rate: o.rate, jobs: p.enqueued, handled: h.count, pickupMs: h.summary(), serverCpuSeconds: r3(cpu),
       serverCpuPercentOfOneCore: r1((cpu / ((nowMs() - t0) / 1000)) * 100),
       loopDelayMs: { node: nodeDelay, producer: producerReport!.loopDelay, workers: reports.map((r) => r.loopDelay) },
       late: lateEpisodes(reports.map((r) => r.late)),
+      hopsMs: toWorker.count > 0 ? {
+        nodeOffer: offers1 ? bucketQuantiles(offers0, offers1) : null, toWorker: toWorker.summary(), inWorker: inWorker.summary(), lateInWorkerOver1Ms,
+      } : null,
       sqliteSynchronous: usesSqlite(target) ? o.sqliteSynchronous : null,
       sqliteCheckpoint: target === 'brigade' ? o.sqliteCheckpoint : null, commands: server.commands,
     };
     log(`[${target}] ${o.rate} jobs/s pushed: pick-up p50 ${result.pickupMs.p50} ms, p99 ${result.pickupMs.p99} ms, p99.9 ${result.pickupMs.p999} ms, max ${result.pickupMs.max} ms (${result.handled} jobs); `
-      + `event-loop delay p99/max: ${describeLoopDelays(result.loopDelayMs)}; late (> ${LATE_MS} ms): ${describeLate(result.late)}`);
+      + `event-loop delay p99/max: ${describeLoopDelays(result.loopDelayMs)}; late (> ${LATE_MS} ms): ${describeLate(result.late)}`
+      + (result.hopsMs ? `; hops p50/p99: ${describeHops(result.hopsMs)}` : ''));
     return result;
   } finally {
     await run.stop();

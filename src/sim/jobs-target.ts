@@ -76,8 +76,11 @@ export interface JobsTarget {
   /** Creates what the queue needs before any worker or producer opens it; optional. */
   prepare?(conn: JobsConn): Promise<void>;
   producer(conn: JobsConn, spec: EnqueueSpec): Promise<JobsProducer>;
-  /** `handler` runs for every job the worker takes; its return resolves the job. */
-  worker(conn: JobsConn, spec: WorkerSpec, handler: (payload: JobPayload, attempt: number) => unknown): Promise<RunningWorker>;
+  /**
+   * `handler` runs for every job the worker takes; its return resolves the job. `frameAt`: when the
+   * frame that brought the job reached this process (simNow), where the adapter can tell (Brigade).
+   */
+  worker(conn: JobsConn, spec: WorkerSpec, handler: (payload: JobPayload, attempt: number, frameAt?: number) => unknown): Promise<RunningWorker>;
 }
 
 export async function loadJobsTarget(name: string): Promise<JobsTarget> {

@@ -28,14 +28,20 @@ export interface JobsWorkerReport {
   polls: number;
   /** Enqueue → handler start, ms. */
   pickup: HistogramJson;
+  /**
+   * The same split where the adapter stamps frames (Brigade): enqueue → the job's frame reaching
+   * this process (producer → node → worker), and that frame → handler start (in this process). Empty otherwise.
+   */
+  toWorker: HistogramJson;
+  inWorker: HistogramJson;
   /** Job numbers handled since the last report (when asked to keep them). */
   numbers: number[];
   /** Handler runs that were not the job's first attempt. */
   retries: number;
   /** This process's event-loop delay since it started or was reset. */
   loopDelay: LoopDelay;
-  /** Jobs picked up later than LATE_MS: [enqueue time on the run's clock, pick-up ms], the first LATE_KEPT. */
-  late: [number, number][];
+  /** Jobs picked up later than LATE_MS: [enqueue time on the run's clock, pick-up ms, of which in this process (frame → handler; -1: not stamped)], the first LATE_KEPT. */
+  late: [number, number, number][];
 }
 
 const LATE_KEPT = 5000;
@@ -57,17 +63,25 @@ process.on('disconnect', () => process.exit(0));
 
 const workers: RunningWorker[] = [];
 const pickup = new Histogram();
+const toWorker = new Histogram();
+const inWorker = new Histogram();
 const loopDelay = new LoopDelayMonitor();
 let handled = 0, firstAt = 0, lastAt = 0, retries = 0;
 let keepNumbers = false;
-let late: [number, number][] = [];
+let late: [number, number, number][] = [];
 let numbers: number[] = [];
 
-function onJob(payload: JobPayload, attempt: number): null {
+function onJob(payload: JobPayload, attempt: number, frameAt?: number): null {
   const now = simNow();
   const ms = now - payload.t;
   pickup.record(ms);
-  if (ms > LATE_MS && late.length < LATE_KEPT) late.push([payload.t, Math.round(ms * 100) / 100]);
+  let here = -1;
+  if (frameAt !== undefined && frameAt >= payload.t) {
+    here = now - frameAt;
+    toWorker.record(frameAt - payload.t);
+    inWorker.record(here);
+  }
+  if (ms > LATE_MS && late.length < LATE_KEPT) late.push([payload.t, Math.round(ms * 100) / 100, Math.round(here * 100) / 100]);
   if (handled === 0) firstAt = now;
   lastAt = now;
   handled++;
@@ -141,12 +155,14 @@ process.on('message', (m: ToJobsWorker) => {
       case 'report': {
         let polls = 0;
         for (const w of workers) polls += w.polls();
-        send({ t: 'report', handled, firstAt, lastAt, polls, pickup: pickup.toJSON(), numbers, retries, loopDelay: loopDelay.summary(), late: m.late ? late : [] });
+        send({ t: 'report', handled, firstAt, lastAt, polls, pickup: pickup.toJSON(), toWorker: toWorker.toJSON(), inWorker: inWorker.toJSON(), numbers, retries, loopDelay: loopDelay.summary(), late: m.late ? late : [] });
         numbers = [];
         return;
       }
       case 'reset':
         pickup.reset();
+        toWorker.reset();
+        inWorker.reset();
         loopDelay.reset();
         late = [];
         handled = 0; firstAt = 0; lastAt = 0; retries = 0; numbers = [];

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { GroupCommit } from '../../src/engines/group-commit.ts';
+import { setHeldWritesFlusher } from '../../src/util/turn-writes.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'group-commit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -80,5 +81,27 @@ describe('GroupCommit', () => {
     assert.equal((db.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n, 1);
     await p;
     db.close();
+  });
+  it('flushes held writes once, in the commit\'s turn, after every reaction the commit settles (not in the next iteration)', async () => {
+    const db = open('turn.db');
+    const group = new GroupCommit(db);
+    const insert = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
+    const order: string[] = [];
+    setHeldWritesFlusher(() => order.push('flush'));
+    try {
+      const a = group.run(() => insert.run('a', 1));
+      const b = group.run(() => insert.run('b', 2));
+      // A reply made three reactions after the commit (engine → app → core), as the offer's is.
+      void a.then(() => undefined).then(() => undefined).then(() => order.push('reply a'));
+      void b.then(() => order.push('reply b'));
+      // Scheduled by the first reaction, inside the commit's check phase: it runs in the next iteration.
+      void a.then(() => setImmediate(() => order.push('next iteration')));
+      await Promise.all([a, b]);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(order, ['reply b', 'reply a', 'flush', 'next iteration']);
+    } finally {
+      setHeldWritesFlusher(null);
+      db.close();
+    }
   });
 });

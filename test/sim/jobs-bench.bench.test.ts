@@ -60,6 +60,13 @@ describe('brigade bench --scenario jobs-*', () => {
       assert.equal(typeof r.serverCounted, 'string');
       // Per server process: Brigade/Redis counts two (node, redis-server), plainjob none (it has no server).
       assert.equal(r.serverCpuSecondsEach.length, { brigade: 1, plainjob: 0, 'brigade-redis': 2, bullmq: 1 }[r.target as string]);
+      // The Brigade node's traffic per 1,000 jobs, off its /metrics; none for the peers.
+      if (r.target.startsWith('brigade')) {
+        assert.deepEqual(Object.keys(r.nodePer1000Jobs).sort(), ['messagesIn', 'messagesOut', 'offers', 'socketWrites']);
+        assert.ok(r.nodePer1000Jobs.offers > 0 && r.nodePer1000Jobs.socketWrites > 0, `${r.target}: push offers and writes counted`);
+      } else {
+        assert.equal(r.nodePer1000Jobs, null);
+      }
     }
     assert.deepEqual(Object.keys(result.byTarget), targets);
   });
@@ -87,6 +94,13 @@ describe('brigade bench --scenario jobs-*', () => {
     assert.equal(r.late.bySecondPhase.reduce((a: number, b: number) => a + b, 0), r.late.jobs);
     assert.equal(r.late.oneWorker + r.late.severalWorkers, r.late.episodes);
     assert.ok(r.late.jobs >= r.late.episodes && r.late.jobs <= 80);
+    // Where the time went: the node's offers (off its histogram), enqueue → the job's frame at the
+    // worker, that frame → handler start, one sample a job for the last two.
+    assert.equal(r.hopsMs.toWorker.samples, 80);
+    assert.equal(r.hopsMs.inWorker.samples, 80);
+    assert.ok(r.hopsMs.nodeOffer.count >= 1 && r.hopsMs.nodeOffer.count <= 80, 'one offer or more, at most one a job');
+    assert.ok(r.hopsMs.nodeOffer.p99 >= r.hopsMs.nodeOffer.p50);
+    assert.ok(r.hopsMs.lateInWorkerOver1Ms <= r.late.jobs);
   });
 
   it('jobs-slots: arrivals, gaps and waits per mode and count, and one chart per mode', async () => {

@@ -31,6 +31,8 @@ interface PushWorker {
   mailbox: Mailbox | null;
   /** Jobs claimed for it while no subscribe was open. */
   held: ClaimedJob[];
+  /** When the claim of the oldest held job was asked for (performance.now()). */
+  heldAskedAt: number;
   cancelClose: () => void;
   gone: boolean;
 }
@@ -54,8 +56,12 @@ interface QueuePush {
 export class PushDispatcher {
   private readonly queues = new Map<string, QueuePush>();
 
+  /**
+   * `onOffer(ms)`: an offer went to a worker `ms` after its claim was asked for (performance.now()
+   * clock; brigade_jobs_push_offer_seconds).
+   */
   constructor(private readonly engine: JobQueues, private readonly statsOf: (queue: string) => QueueStats,
-    private readonly onError: (err: unknown) => void) {}
+    private readonly onError: (err: unknown) => void, private readonly onOffer: (ms: number) => void = () => {}) {}
 
   /**
    * Opens (or reopens) `worker`'s mailbox with `credit` more; resolves with the jobs claimed for it
@@ -66,7 +72,7 @@ export class PushDispatcher {
     const q = this.queueOf(queue);
     let w = q.workers.get(workerId);
     if (!w) {
-      const created: PushWorker = { queue, id: workerId, credit: 0, mailbox: null, held: [], cancelClose: () => {}, gone: false };
+      const created: PushWorker = { queue, id: workerId, credit: 0, mailbox: null, held: [], heldAskedAt: 0, cancelClose: () => {}, gone: false };
       q.workers.set(workerId, created);
       created.cancelClose = onClose(() => this.remove(created));
       w = created;
@@ -79,6 +85,7 @@ export class PushDispatcher {
       if (worker.held.length > 0) {
         const jobs = worker.held;
         worker.held = [];
+        this.onOffer(performance.now() - worker.heldAskedAt);
         resolve(jobs);
         return;
       }
@@ -106,12 +113,12 @@ export class PushDispatcher {
    * Jobs may have become ready in `queue` (`count` of them when known: an enqueue on this node):
    * offer them to its push workers with credit.
    */
-  ready(queue: string, count?: number): void {
-    if (!this.queues.has(queue)) return;
+  ready(queue: string, count?: number): Promise<void> | undefined {
+    if (!this.queues.has(queue)) return undefined;
     // A known count the claim can take in one call: the claim asked for it accounts for these jobs
     // alone, so the queue's drained state does not change for them (see dispatch).
     const exact = count !== undefined && count >= 1 && count <= MAX_CLAIM_PER_CALL;
-    this.dispatch(queue, Math.max(1, Math.min(count ?? MAX_CLAIM_PER_CALL, MAX_CLAIM_PER_CALL)), exact);
+    return this.dispatch(queue, Math.max(1, Math.min(count ?? MAX_CLAIM_PER_CALL, MAX_CLAIM_PER_CALL)), exact);
   }
 
   /** Queues with a push worker that has credit (the tick offers their promoted jobs). */
@@ -170,9 +177,9 @@ export class PushDispatcher {
    * (a completion) claims nothing while the queue is known drained, so completions add no claim steps
    * ahead of the enqueues that follow them.
    */
-  private dispatch(queue: string, readyCount: number, exact = false): void {
+  private dispatch(queue: string, readyCount: number, exact = false): Promise<void> | undefined {
     const q = this.queues.get(queue);
-    if (!q) return;
+    if (!q) return undefined;
     const wasDrained = q.drained;
     if (readyCount > 0 && !exact) {
       q.readyEpoch++;
@@ -198,14 +205,16 @@ export class PushDispatcher {
     q.claiming++;
     const epoch = q.readyEpoch;
     const now = Date.now();
+    const askedAt = performance.now();
     let more = false;
-    void this.engine.claimJobs(queue, want, now).then((jobs) => {
+    // Settles (never rejects) once the claimed jobs were dealt: ready()'s caller may wait for it.
+    const dealt = this.engine.claimJobs(queue, want, now).then((jobs) => {
       q.reserved -= want;
       if (jobs.length > 0) {
         const stats = this.statsOf(queue);
         stats.count('claimed', jobs.length, now);
         stats.count('pushed', jobs.length, now);
-        this.deal(q, jobs);
+        this.deal(q, jobs, askedAt);
       }
       const noReadySince = epoch === q.readyEpoch;
       if (jobs.length < want) {
@@ -235,6 +244,7 @@ export class PushDispatcher {
         this.dispatch(queue, 0);
       }
     });
+    return dealt;
   }
 
   /**
@@ -247,7 +257,7 @@ export class PushDispatcher {
    * jobs over 8 workers of concurrency 50 are 2 replies, not 8 (docs/benchmarks-jobs.md). A worker
    * never gets more than the slots it declared free.
    */
-  private deal(q: QueuePush, jobs: ClaimedJob[]): void {
+  private deal(q: QueuePush, jobs: ClaimedJob[], askedAt: number): void {
     const workers = [...q.workers.values()];
     const n = workers.length;
     let j = 0;
@@ -265,8 +275,10 @@ export class PushDispatcher {
           w.mailbox = null;
           const held = w.held;
           w.held = [];
+          this.onOffer(performance.now() - (held.length > 0 ? w.heldAskedAt : askedAt));
           mailbox(held.length > 0 ? held.concat(list) : list);
         } else {
+          if (w.held.length === 0) w.heldAskedAt = askedAt;
           for (const job of list) w.held.push(job);
         }
       }

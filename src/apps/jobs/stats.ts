@@ -68,8 +68,21 @@ export class QueueStats {
   }
 }
 
+/** Upper bounds of brigade_jobs_push_offer_seconds's buckets, seconds. */
+export const OFFER_BUCKETS = [0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1];
+
 export class JobsStats {
   readonly queues = new Map<string, QueueStats>();
+  /** brigade_jobs_push_offer_seconds, once registered (registerJobsMetrics). */
+  offerSeconds: client.Histogram | null = null;
+
+  /**
+   * One push offer that took `ms` on this node, from the claim being asked for (an enqueue, a
+   * credit, a tick) to the offer handed to the worker's connection (one observation a reply).
+   */
+  offer(ms: number): void {
+    this.offerSeconds?.observe(ms / 1000);
+  }
 
   queue(name: string): QueueStats {
     let q = this.queues.get(name);
@@ -118,6 +131,11 @@ export function registerJobsMetrics(registry: client.Registry, stats: JobsStats,
       },
     });
   }
+  stats.offerSeconds = new client.Histogram({
+    name: 'brigade_jobs_push_offer_seconds',
+    help: 'Push offers (replies to jobs.subscribe with jobs) by their time on this node: from the claim being asked for (an enqueue, a credit, a tick) to the offer handed to the worker\'s connection, the commit included',
+    buckets: OFFER_BUCKETS, registers: [registry],
+  });
   for (const kind of COUNTER_KINDS) {
     const [name, help] = COUNTER_HELP[kind];
     const last = new Map<string, number>();

@@ -8,10 +8,22 @@ import { WebSocket } from 'ws';
 import { BrigadeClient } from '../../sdk/client.ts';
 import { JobsClient } from '../../sdk/jobs.ts';
 import type { JobPayload, JobsConn, JobsTarget } from '../jobs-target.ts';
+import { simNow } from '../protocol.ts';
 
-function connect(conn: JobsConn): BrigadeClient {
+/** When this process's last WebSocket frame arrived (simNow), stamped before the SDK reads it. */
+let frameAt = 0;
+
+/** A ws WebSocket that stamps each frame's arrival first (its listener runs before the SDK's). */
+class StampedWebSocket extends WebSocket {
+  constructor(...args: ConstructorParameters<typeof WebSocket>) {
+    super(...args);
+    this.on('message', () => { frameAt = simNow(); });
+  }
+}
+
+function connect(conn: JobsConn, stamped = false): BrigadeClient {
   if (!conn.wsUrl) throw new Error('brigade needs conn.wsUrl');
-  return new BrigadeClient(`${conn.wsUrl}/ws`, { WebSocket: WebSocket as never, reconnect: { minDelayMs: 50, maxDelayMs: 500 } });
+  return new BrigadeClient(`${conn.wsUrl}/ws`, { WebSocket: (stamped ? StampedWebSocket : WebSocket) as never, reconnect: { minDelayMs: 50, maxDelayMs: 500 } });
 }
 
 export const jobsTarget: JobsTarget = {
@@ -29,10 +41,10 @@ export const jobsTarget: JobsTarget = {
     };
   },
   async worker(conn, spec, handler) {
-    const client = connect(conn);
+    const client = connect(conn, true);
     await client.ready();
     const worker = new JobsClient(client, { workerKey: conn.workerKey }).worker<JobPayload>(
-      spec.queue, ({ payload, attempt }) => handler(payload, attempt),
+      spec.queue, ({ payload, attempt }) => handler(payload, attempt, frameAt),
       { concurrency: spec.concurrency, mode: spec.mode, poll: spec.poll, pollMs: spec.pollMs, workerId: spec.workerId, onError: () => {} },
     );
     return {

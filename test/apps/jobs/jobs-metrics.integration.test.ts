@@ -91,4 +91,31 @@ describe('jobs metrics', () => {
       return true;
     });
   });
+  it('times push offers on the node: brigade_jobs_push_offer_seconds counts one per offer a push worker got', async () => {
+    const read = async (): Promise<{ count: number; buckets: number[] }> => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const count = Number(/^brigade_jobs_push_offer_seconds_count(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? NaN);
+      const buckets = [...text.matchAll(/^brigade_jobs_push_offer_seconds_bucket\{[^}]*\} (\S+)$/gm)].map((m) => Number(m[1]));
+      return { count, buckets };
+    };
+    const before = await read();
+    assert.ok(Number.isFinite(before.count), 'the histogram is exported before any offer');
+    const jobs = new JobsClient(client, { producerKey: PRODUCER, workerKey: WORKER });
+    const seen: number[] = [];
+    const worker = jobs.worker<{ n: number }>('metrics-push', ({ payload }) => { seen.push(payload.n); }, { mode: 'push', concurrency: 1 });
+    try {
+      // One at a time, each enqueued after the last was handled: each goes in an offer of its own.
+      for (let n = 0; n < 3; n++) {
+        await jobs.enqueue('metrics-push', { n });
+        await eventually(() => seen.length === n + 1);
+      }
+    } finally {
+      await worker.stop();
+    }
+    const afterOffers = await read();
+    assert.equal(afterOffers.count - before.count, 3);
+    // Cumulative buckets, the last (+Inf) holding every offer.
+    assert.equal(afterOffers.buckets[afterOffers.buckets.length - 1], afterOffers.count);
+    for (let i = 1; i < afterOffers.buckets.length; i++) assert.ok(afterOffers.buckets[i]! >= afterOffers.buckets[i - 1]!);
+  });
 });
