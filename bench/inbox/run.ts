@@ -342,6 +342,8 @@ export interface DeliveryResult {
   windowSeconds: number;
   deviceProcessesCpuPercentOfOneCore: number;
   otherCpuPercentOfOneCore: number;
+  /** Each server process's share of serverCpuSeconds (Brigade: node 0, node 1, …, redis-server). */
+  serverCpuSecondsEach: number[];
 }
 
 const TITLE = 'Flash sale: 30 % off today only';
@@ -367,6 +369,7 @@ async function deliveryRound(
     }
   }
   const cpu0 = cpuOf(serverPids), gen0 = cpuOf(genPids), busy0 = machineBusySeconds(), w0 = nowMs();
+  const each0 = serverPids.map((p) => cpuSeconds(p) || 0);
   const messages: MessageResult[] = [];
   for (const name of expressions) {
     for (let k = 0; k < count; k++) {
@@ -382,6 +385,7 @@ async function deliveryRound(
   }
   const windowSeconds = (nowMs() - w0) / 1000;
   const serverCpuSeconds = cpuOf(serverPids) - cpu0;
+  const serverCpuSecondsEach = serverPids.map((p, i) => r3((cpuSeconds(p) || 0) - each0[i]));
   // The coordinator's own CPU (small: a publish and a poll every 250 ms) counts as "other".
   const gen = cpuOf(genPids) - gen0;
   const other = machineBusySeconds() - busy0 - serverCpuSeconds - gen;
@@ -389,6 +393,7 @@ async function deliveryRound(
   return {
     target, connected, messages, deliveries, serverCpuSeconds: r3(serverCpuSeconds), deliveriesPerServerCpuSecond: Math.round(deliveries / Math.max(0.01, serverCpuSeconds)),
     windowSeconds: r3(windowSeconds), deviceProcessesCpuPercentOfOneCore: r1((100 * gen) / windowSeconds), otherCpuPercentOfOneCore: r1((100 * other) / windowSeconds),
+    serverCpuSecondsEach,
   };
 }
 
@@ -438,8 +443,11 @@ async function main(): Promise<void> {
     for (let k = 0; k < o.nodes; k++) {
       // INBOX_BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": node flags for every node (profiling).
       const extra = (process.env.INBOX_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-      const flags = [...shippedNodeFlags(cli), ...extra, ...(k === 0 && o.ram ? [`--inspect=127.0.0.1:${inspectPort}`] : [])];
-      const n = await startBrigade(cli, args, ROOT, 50, flags);
+      // INBOX_BENCH_NODE_CLIS="A/bin/brigade.js,B/bin/brigade.js": node k runs the k-th build (an A/B
+      // of two builds in one run, each node's CPU in serverCpuSecondsEach; empty: this checkout's).
+      const nodeCli = (process.env.INBOX_BENCH_NODE_CLIS ?? '').split(',')[k] || cli;
+      const flags = [...shippedNodeFlags(nodeCli), ...extra, ...(k === 0 && o.ram ? [`--inspect=127.0.0.1:${inspectPort}`] : [])];
+      const n = await startBrigade(nodeCli, args, ROOT, 50, flags);
       children.push(n.proc);
       // INBOX_BENCH_SERVER_STDOUT=DIR: each node's stdout to DIR/node-<k>.log (e.g. with --trace-opt --trace-deopt).
       if (process.env.INBOX_BENCH_SERVER_STDOUT) n.proc.stdout!.pipe(createWriteStream(join(process.env.INBOX_BENCH_SERVER_STDOUT, `node-${k}.log`)));

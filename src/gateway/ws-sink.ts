@@ -31,7 +31,12 @@ function framed(payload: Uint8Array): Buffer {
  * small one still goes out at once with it. A close flushes them first (LeanSocket.beforeClose).
  */
 const CORK_BYTES = 16 * 1024;
-const held: WsSink[] = [];
+let held: WsSink[] = [];
+/**
+ * The other list: flushSinks swaps the two instead of copying a fan-out's thousands of sinks into
+ * a new array each time (null while a flush is using it).
+ */
+let spare: WsSink[] | null = [];
 let scheduled = false;
 /** Socket writes made by sinks since start (brigade_socket_writes_total). */
 export const sinkWrites = { total: 0 };
@@ -39,8 +44,15 @@ export const sinkWrites = { total: 0 };
 /** Writes every socket's held frames now. */
 export function flushSinks(): void {
   scheduled = false;
-  const list = held.splice(0);
+  const list = held;
+  if (list.length === 0) return;
+  // Frames held during the flush (a send from a close handler) join the other list, written by the
+  // next flush; a flush re-entered from this one (sendLast) finds no spare and takes a new list.
+  held = spare ?? [];
+  spare = null;
   for (let i = 0; i < list.length; i++) list[i].flush();
+  list.length = 0;
+  spare = list;
 }
 // A group commit's replies leave in the commit's turn, not the next one (src/util/turn-writes.ts).
 setHeldWritesFlusher(flushSinks);

@@ -97,6 +97,8 @@ class Change {
     readonly m: StoredMessage,
     readonly id: string,
     readonly seq: number,
+    /** The seq of the message's publish: a device pushed up to an earlier seq cannot hold it. */
+    readonly createdSeq: number,
     /** The matcher over the registry's indexes, or null when the message is no longer live. */
     readonly test: ((index: number) => boolean) | null,
     readonly expired: boolean,
@@ -263,15 +265,17 @@ export class Delivery {
    * so, so it syncs from its cursor (what it did not get is sent again, nothing is lost).
    */
   private push(conn: Conn, frames: Uint8Array[]): void {
+    const n = frames.length;
+    if (n === 0) return;
     const target = conn.target;
     if (target.closed) return;
     const limit = this.core.limits.maxBufferedBytes;
-    for (let i = 0; i < frames.length; i++) {
+    for (let i = 0; i < n; i++) {
       const frame = frames[i];
       const buffered = target.bufferedAmount;
       if (buffered > 0 && buffered + frame.length > limit) {
         conn.stalled = true;
-        this.overLimit += frames.length - i;
+        this.overLimit += n - i;
         return;
       }
       target.send(frame);
@@ -377,7 +381,7 @@ export class Delivery {
         test = matchers.get(m) ?? null;
         if (test === null) matchers.set(m, (test = devices.matcher(m.expr)));
       }
-      out.push(new Change(m, m.id, m.seq, test, m.status === 'expired'));
+      out.push(new Change(m, m.id, m.seq, m.createdSeq, test, m.status === 'expired'));
     }
     return out.sort((x, y) => x.seq - y.seq);
   }
@@ -391,11 +395,16 @@ export class Delivery {
     // One array for every device of the pass (nothing awaits in it): not one per device.
     const out = this.scratch;
     out.length = 0;
-    let last = conn.sentSeq;
+    const sentSeq = conn.sentSeq;
+    let last = sentSeq;
     for (let k = 0; k < changes.length; k++) {
       const c = changes[k];
-      const had = conn.held.get(c.id);
       const matches = c.test !== null && c.test(index);
+      // A message published after what the device was pushed up to is not held by it, so most of
+      // a fan-out's devices are not looked up in their held Map: a device gets a message only in a
+      // pass or a catch-up that leaves its sentSeq at or past it, or else marks it stalled (a
+      // stalled device is not in the pass).
+      const had = c.createdSeq > sentSeq ? undefined : conn.held.get(c.id);
       let frame: Uint8Array | null = null;
       if (matches) {
         if (had === undefined) frame = c.message ??= this.itemBytes(c.m, 'message');
@@ -472,6 +481,8 @@ export class Delivery {
     // Nearly every device was pushed up to the same seq: the last lookup is kept, not repeated.
     let lastSince = -1;
     let lastChanged: Change[] = [];
+    const oldestKept = Math.min(st.changesSince, view.version);
+    const version = view.version;
     for (const conn of this.conns.values()) {
       if (nowMs - conn.lastMs > leaseMs) {
         conn.offClose();
@@ -491,11 +502,11 @@ export class Delivery {
         if (index < 0) continue;
         revChanged = devices.rev[index] !== conn.rev;
       }
-      if (conn.epoch !== view.epoch || revChanged || conn.sentSeq < Math.min(st.changesSince, view.version)) {
+      if (conn.epoch !== view.epoch || revChanged || conn.sentSeq < oldestKept) {
         catchUps.push(conn);
         continue;
       }
-      if (conn.sentSeq >= view.version) continue;
+      if (conn.sentSeq >= version) continue;
       if (index < 0) continue;
       let changed = lastChanged;
       if (conn.sentSeq !== lastSince) {
@@ -507,7 +518,8 @@ export class Delivery {
         lastSince = conn.sentSeq;
         lastChanged = changed = found;
       }
-      if (this.pushChanges(conn, changed, index)) conn.sentSeq = view.version;
+      // Nothing to test (the log moved by events that change no message, e.g. counts): no call.
+      if (changed.length === 0 || this.pushChanges(conn, changed, index)) conn.sentSeq = version;
     }
     for (const changes of changedSince.values()) for (const c of changes) if (c.delivered > 0) this.count(c.id, c.delivered, 0);
     for (const conn of catchUps) {

@@ -455,12 +455,19 @@ export class DeviceStore {
         return (i) => !arg(i);
       }
       case 'and': {
+        // Plain loops: no callback closure per device tested.
         const args = e.args.map((a) => this.matcher(a));
-        return (i) => args.every((f) => f(i));
+        return (i) => {
+          for (let k = 0; k < args.length; k++) if (!args[k](i)) return false;
+          return true;
+        };
       }
       case 'or': {
         const args = e.args.map((a) => this.matcher(a));
-        return (i) => args.some((f) => f(i));
+        return (i) => {
+          for (let k = 0; k < args.length; k++) if (args[k](i)) return true;
+          return false;
+        };
       }
     }
   }
