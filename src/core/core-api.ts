@@ -14,8 +14,15 @@ export interface ChannelView<S> {
 }
 
 export interface CoreApi {
-  /** Loads the channel if needed (snapshot + tail from the engine) and returns its live state. */
-  view<S>(channel: string): Promise<ChannelView<S>>;
+  /**
+   * Loads the channel if needed (snapshot + tail from the engine) and returns its live state.
+   * `atLeast`: a version this node's own write was acknowledged at (publishInternal's result + its
+   * count); the view waits until the state includes it. Over Redis a node's own batch comes back
+   * through the engine's stream reader, which may answer after the append's ACK: without it, a
+   * read right after a write could miss that write. Bounded: after VIEW_WAIT_MS the state is
+   * returned as it is.
+   */
+  view<S>(channel: string, atLeast?: number): Promise<ChannelView<S>>;
   /**
    * Appends events on the server's behalf, bypassing `validate`; resolves with the first
    * version once committed (they go out to subscribers in the next tick like any event).

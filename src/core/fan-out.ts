@@ -28,6 +28,8 @@ export class FanOut {
    * viewer, and every frame still goes out in version order.
    */
   private held: CommittedBatch[] | null = null;
+  /** Views waiting for a channel to reach a version (whenApplied), by channel. */
+  private waiters = new Map<string, { version: number; resolve: () => void }[]>();
 
   constructor(
     private readonly ctx: CoreContext,
@@ -57,6 +59,11 @@ export class FanOut {
     const queued = this.queue.get(b.channel);
     if (queued) queued.push(b);
     else this.queue.set(b.channel, [b]);
+    // A view waits for this channel: apply now rather than at the next tick.
+    if (this.waiters.has(b.channel)) {
+      this.flush();
+      return;
+    }
     this.queued();
     // Fanned out by this node's next tick, merged with whatever else arrives by then.
   }
@@ -80,6 +87,32 @@ export class FanOut {
   /** True when batches wait for the next tick (of `channel`, when given). */
   hasQueued(channel?: string): boolean {
     return channel === undefined ? this.queue.size > 0 : this.queue.has(channel);
+  }
+
+  /**
+   * Resolves once `channel`'s state includes `version` (a batch of it applied), or after `maxMs`,
+   * or at once when the channel is not loaded; what the caller then reads is the state as it is.
+   */
+  whenApplied(channel: string, version: number, maxMs: number): Promise<void> {
+    const ch = this.registry.get(channel);
+    if (!ch || ch.head >= version) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const list = this.waiters.get(channel) ?? [];
+      const waiter = { version, resolve: () => { clearTimeout(timer); resolve(); } };
+      const timer = setTimeout(() => this.settle(channel, (w) => w === waiter), maxMs);
+      list.push(waiter);
+      this.waiters.set(channel, list);
+    });
+  }
+
+  /** Resolves and removes the waiters of `channel` that `done` picks. */
+  private settle(channel: string, done: (w: { version: number; resolve: () => void }) => boolean): void {
+    const list = this.waiters.get(channel);
+    if (!list) return;
+    const left = list.filter((w) => !done(w));
+    for (const w of list) if (done(w)) w.resolve();
+    if (left.length > 0) this.waiters.set(channel, left);
+    else this.waiters.delete(channel);
   }
 
   /** Forgets `channel`'s queued batches (its log was lost: a snapshot replaces them). */
@@ -133,6 +166,7 @@ export class FanOut {
     observer.batch(payloads.length);
     for (const f of frames) this.fanOut(ch, f.firstVersion, f.frame);
     this.snapshots.maybeStore(ch);
+    if (this.waiters.has(ch.name)) this.settle(ch.name, (w) => w.version <= ch.head);
   }
 
   /** Stops sending to a slow connection and tells it where to resume. */

@@ -48,6 +48,9 @@ export interface HubDeps {
   nodeId?: string;
 }
 
+/** Longest a view waits for a version this node wrote to come back from the engine (CoreApi.view), ms. */
+const VIEW_WAIT_MS = 2000;
+
 export class Hub implements CoreApi, SessionHost {
   readonly options: CoreOptions;
   readonly stats = newStats();
@@ -302,11 +305,16 @@ export class Hub implements CoreApi, SessionHost {
 
   // ---- CoreApi -----------------------------------------------------------------------------
 
-  async view<S>(channel: string): Promise<ChannelView<S>> {
-    const ch = await this.registry.channel(channel);
+  async view<S>(channel: string, atLeast = 0): Promise<ChannelView<S>> {
+    let ch = await this.registry.channel(channel);
     ch.idleSince = 0;
     // Read-your-writes: an acknowledged batch still waiting for its fan-out is applied now.
     if (this.fanOut.hasQueued(channel)) this.fanOut.flush();
+    if (ch.head < atLeast) {
+      // Not here yet (over Redis it comes back through the stream reader): applied on arrival.
+      await this.fanOut.whenApplied(channel, atLeast, VIEW_WAIT_MS);
+      ch = await this.registry.channel(channel);
+    }
     return { epoch: ch.epoch, version: ch.head, state: ch.state as S };
   }
 

@@ -237,6 +237,26 @@ describe('hub', () => {
     await engine.close();
   });
 
+  it('a view asked to include a version it lacks waits until that write is applied, and past its bound returns the state as is', async () => {
+    const { engine, place, hub } = setup();
+    await engine.open();
+    hub.start();
+    const head = (await hub.view('place:main')).version;
+    let settled = false;
+    const waiting = hub.view<CanvasState>('place:main', head + 1).then((v) => { settled = true; return v; });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(settled, false, 'nothing written yet: the view waits');
+    const first = await hub.publishInternal('place:main', [edit(place, 7, 7, 3)], 'admin');
+    const view = await waiting;
+    assert.ok(view.version >= first + 1, `the view includes the write (version ${view.version}, write at ${first})`);
+    assert.equal(view.state.pixels[7 * 100 + 7], 3, 'and its state has it');
+    // A version nobody writes: the view gives up after its bound and returns what it has.
+    const stale = await hub.view<CanvasState>('place:main', view.version + 5);
+    assert.equal(stale.version, view.version);
+    await hub.stop();
+    await engine.close();
+  });
+
   it('unloads idle channels on its own timer', async () => {
     const { engine, hub } = setup(undefined, { channelIdleMs: 20 });
     await engine.open();

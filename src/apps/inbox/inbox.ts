@@ -74,8 +74,9 @@ function unknownDevice(id: string): BrigadeError {
 export class Inbox {
   constructor(private readonly core: AppCore<any>, readonly limits: InboxLimits, private readonly now: () => number = Date.now) {}
 
-  registry(): Promise<{ version: number; state: RegistryState }> {
-    return this.core.channels.view<RegistryState>(REGISTRY_CHANNEL);
+  /** `atLeast`: a registry version this node wrote (a write's result): the view includes it (read-your-writes). */
+  registry(atLeast?: number): Promise<{ version: number; state: RegistryState }> {
+    return this.core.channels.view<RegistryState>(REGISTRY_CHANNEL, atLeast);
   }
 
   /** The messages' world-view; `epoch` is the inbox epoch (inboxEpoch: the log's and the operator's), not the log's alone. */
@@ -130,31 +131,35 @@ export class Inbox {
   }
 
   /** Throws INBOX_UNKNOWN_DEVICE when the registry does not hold `id` (never registered, or forgotten). */
-  async device(id: string): Promise<{ groups: string[]; attributes: Record<string, Value>; lastSeen: number; push: boolean }> {
-    const { state } = await this.registry();
+  async device(id: string, atLeast?: number): Promise<{ groups: string[]; attributes: Record<string, Value>; lastSeen: number; push: boolean }> {
+    const { state } = await this.registry(atLeast);
     const i = state.devices.findHex(id);
     if (i < 0) throw unknownDevice(id);
     return { ...state.devices.profile(i), lastSeen: state.devices.seenSec[i] * 1000, push: state.push.has(id) };
   }
 
-  /** Sets the device's Web Push subscription (checked by the caller: push.ts checkSubscription). */
-  async setPush(id: string, sub: PushSubscriptionData): Promise<void> {
+  /**
+   * Sets the device's Web Push subscription (checked by the caller: push.ts checkSubscription).
+   * Resolves with the registry version that includes it (for device(id, atLeast)).
+   */
+  async setPush(id: string, sub: PushSubscriptionData): Promise<number> {
     await this.mustExist(id);
-    await this.write(REGISTRY_CHANNEL, { t: 'push', id, sub }, 'inbox');
+    return (await this.write(REGISTRY_CHANNEL, { t: 'push', id, sub }, 'inbox')) + 1;
   }
 
   /** Drops the device's Web Push subscription; with `endpoint`, only while it is still that one (a push service said it is gone). */
-  async dropPush(id: string, endpoint?: string): Promise<void> {
-    await this.write(REGISTRY_CHANNEL, { t: 'push', id, sub: null, ...(endpoint === undefined ? {} : { endpoint }) }, 'inbox');
+  async dropPush(id: string, endpoint?: string): Promise<number> {
+    return (await this.write(REGISTRY_CHANNEL, { t: 'push', id, sub: null, ...(endpoint === undefined ? {} : { endpoint }) }, 'inbox')) + 1;
   }
 
-  async updateDevice(id: string, body: unknown): Promise<void> {
+  /** Resolves with the registry version that includes the change (for device(id, atLeast)). */
+  async updateDevice(id: string, body: unknown): Promise<number> {
     await this.mustExist(id);
     const b = body as Record<string, unknown>;
     if (b === null || typeof b !== 'object' || Array.isArray(b)) throw bad('send {"groups"?: [...], "attributes"?: {...}}');
     const g = b.groups === undefined ? undefined : checkGroups(b.groups, this.limits);
     const a = b.attributes === undefined ? undefined : checkAttributes(b.attributes, this.limits);
-    await this.write(REGISTRY_CHANNEL, { t: 'upd', id, g, a, at: this.now() }, 'inbox');
+    return (await this.write(REGISTRY_CHANNEL, { t: 'upd', id, g, a, at: this.now() }, 'inbox')) + 1;
   }
 
   /** A device as expressions see it (a copy of its profile, with its registry revision), or null when unknown. */

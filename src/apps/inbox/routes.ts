@@ -86,22 +86,22 @@ export function inboxRoutes(
     }),
     route('PATCH', /^\/api\/inbox\/devices\/me$/, async (req) => {
       const id = tokens.verify(bearer(req.headers.authorization));
-      await inbox.updateDevice(id, await body(req));
+      const version = await inbox.updateDevice(id, await body(req));
       onDeviceChanged(id);
-      return [200, { id, ...(await inbox.device(id)) }];
+      return [200, { id, ...(await inbox.device(id, version)) }];
     }),
     route('GET', /^\/api\/inbox\/push\/key$/, async () => [200, { publicKey: push.publicKey }]),
     route('PUT', /^\/api\/inbox\/devices\/me\/push$/, async (req) => {
       const id = tokens.verify(bearer(req.headers.authorization));
       await inbox.mustExist(id);
-      await inbox.setPush(id, checkSubscription(await body(req), push.allowHttp));
-      return [200, { id, ...(await inbox.device(id)) }];
+      const version = await inbox.setPush(id, checkSubscription(await body(req), push.allowHttp));
+      return [200, { id, ...(await inbox.device(id, version)) }];
     }),
     route('DELETE', /^\/api\/inbox\/devices\/me\/push$/, async (req) => {
       const id = tokens.verify(bearer(req.headers.authorization));
       await inbox.mustExist(id);
-      await inbox.dropPush(id);
-      return [200, { id, ...(await inbox.device(id)) }];
+      const version = await inbox.dropPush(id);
+      return [200, { id, ...(await inbox.device(id, version)) }];
     }),
     route('POST', /^\/api\/inbox\/expressions\/check$/, async (req) => {
       publisher(req);
