@@ -109,8 +109,11 @@ export class FanOut {
   private settle(channel: string, done: (w: { version: number; resolve: () => void }) => boolean): void {
     const list = this.waiters.get(channel);
     if (!list) return;
-    const left = list.filter((w) => !done(w));
-    for (const w of list) if (done(w)) w.resolve();
+    const left: typeof list = [];
+    for (const w of list) {
+      if (done(w)) w.resolve();
+      else left.push(w);
+    }
     if (left.length > 0) this.waiters.set(channel, left);
     else this.waiters.delete(channel);
   }

@@ -89,6 +89,11 @@ export class Inbox {
     return this.core.channels.publishInternal(channel, [encodeEvent(e)], by);
   }
 
+  /** Writes one registry event; resolves with the registry version that includes it (for device(id, atLeast)). */
+  private async writeRegistry(e: RegistryEvent): Promise<number> {
+    return (await this.write(REGISTRY_CHANNEL, e, 'inbox')) + 1;
+  }
+
   // ---- devices --------------------------------------------------------------------------------
 
   async register(body: unknown): Promise<{ id: string }> {
@@ -144,12 +149,12 @@ export class Inbox {
    */
   async setPush(id: string, sub: PushSubscriptionData): Promise<number> {
     await this.mustExist(id);
-    return (await this.write(REGISTRY_CHANNEL, { t: 'push', id, sub }, 'inbox')) + 1;
+    return this.writeRegistry({ t: 'push', id, sub });
   }
 
   /** Drops the device's Web Push subscription; with `endpoint`, only while it is still that one (a push service said it is gone). */
   async dropPush(id: string, endpoint?: string): Promise<number> {
-    return (await this.write(REGISTRY_CHANNEL, { t: 'push', id, sub: null, ...(endpoint === undefined ? {} : { endpoint }) }, 'inbox')) + 1;
+    return this.writeRegistry({ t: 'push', id, sub: null, ...(endpoint === undefined ? {} : { endpoint }) });
   }
 
   /** Resolves with the registry version that includes the change (for device(id, atLeast)). */
@@ -159,7 +164,7 @@ export class Inbox {
     if (b === null || typeof b !== 'object' || Array.isArray(b)) throw bad('send {"groups"?: [...], "attributes"?: {...}}');
     const g = b.groups === undefined ? undefined : checkGroups(b.groups, this.limits);
     const a = b.attributes === undefined ? undefined : checkAttributes(b.attributes, this.limits);
-    return (await this.write(REGISTRY_CHANNEL, { t: 'upd', id, g, a, at: this.now() }, 'inbox')) + 1;
+    return this.writeRegistry({ t: 'upd', id, g, a, at: this.now() });
   }
 
   /** A device as expressions see it (a copy of its profile, with its registry revision), or null when unknown. */
