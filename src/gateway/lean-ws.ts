@@ -120,12 +120,8 @@ export function acceptLeanUpgrade(req: IncomingMessage, socket: Duplex, head: Bu
 
 const enum State { OPEN, CLOSING, CLOSED }
 
-/**
- * Bits of LeanSocket.flags. QUEUED: bytes went through the stream (socket.write) since its queue was
- * last seen empty; while it is clear, nothing is queued there (every write since went straight to the
- * kernel), so bufferedAmount is 0 without reading the stream's state.
- */
-const enum Flag { CLOSE_SENT = 1, READING = 2, STARTED = 4, QUEUED = 8 }
+/** Bits of LeanSocket.flags. */
+const enum Flag { CLOSE_SENT = 1, READING = 2, STARTED = 4 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
@@ -168,7 +164,7 @@ export class LeanSocket {
   // memory): the options are shared, not copied; the booleans are bits of one number; what the
   // reader keeps between reads is an object of its own, made only when a frame is split or fragmented.
   private state = State.OPEN;
-  /** Flag bits: a close frame sent; frames still read (not after a close frame came in or the reader failed); start() called; bytes queued in the stream. */
+  /** Flag bits: a close frame sent; frames still read (not after a close frame came in or the reader failed); start() called. */
   private flags = Flag.READING;
   private closeTimer: NodeJS.Timeout | null = null;
   private read: ReadState | null = null;
@@ -200,22 +196,9 @@ export class LeanSocket {
     return this.state === State.OPEN;
   }
 
-  /**
-   * Bytes written but not yet taken by the kernel. A fan-out reads it for every connection it
-   * writes to: while nothing went through the stream (QUEUED clear) it is 0 without a look at the
-   * stream's state (two more objects per connection to bring into the cache).
-   */
+  /** Bytes written but not yet taken by the kernel. */
   get bufferedAmount(): number {
-    if ((this.flags & Flag.QUEUED) === 0) return 0;
-    const n = this.socket.writableLength;
-    if (n === 0) this.flags &= ~Flag.QUEUED;
-    return n;
-  }
-
-  /** Writes through the stream (queued behind what it holds, written when the socket drains). */
-  private queue(frames: Buffer): boolean {
-    this.flags |= Flag.QUEUED;
-    return this.socket.write(frames);
+    return this.socket.writableLength;
   }
 
   /**
@@ -235,7 +218,7 @@ export class LeanSocket {
   write(frames: Buffer): boolean {
     if (this.state !== State.OPEN) return false;
     const socket = this.socket;
-    if (this.fd < 0 || ((this.flags & Flag.QUEUED) !== 0 && this.bufferedAmount !== 0) || !socket.writable) return this.queue(frames);
+    if (this.fd < 0 || socket.writableLength !== 0 || !socket.writable) return socket.write(frames);
     let n = 0;
     try {
       n = writeSync(this.fd, frames);
@@ -243,7 +226,7 @@ export class LeanSocket {
       n = 0; // EAGAIN (send buffer full), or an error the stream will meet and report
     }
     if (n === frames.length) return true;
-    return this.queue(n === 0 ? frames : frames.subarray(n));
+    return socket.write(n === 0 ? frames : frames.subarray(n));
   }
 
   /** Starts the close handshake with `code` and `reason` (at most 123 bytes of UTF-8). */
@@ -347,7 +330,7 @@ export class LeanSocket {
           this.handler.onMessage(message, binary);
         }
       } else if (opcode === 9) {
-        if (this.state === State.OPEN) this.queue(controlFrame(0x8a, data.subarray(start, end)));
+        if (this.state === State.OPEN) this.socket.write(controlFrame(0x8a, data.subarray(start, end)));
       } else if (opcode === 8) {
         this.onCloseFrame(data.subarray(start, end));
         return;
@@ -445,7 +428,7 @@ export class LeanSocket {
     this.beforeClose = null;
     before?.flush();
     this.flags |= Flag.CLOSE_SENT;
-    if (this.socket.writable) this.queue(controlFrame(0x88, payload));
+    if (this.socket.writable) this.socket.write(controlFrame(0x88, payload));
   }
 }
 

@@ -26,7 +26,6 @@ import { evaluate } from './expression.ts';
 import type { DeviceRecipient, Inbox } from './inbox.ts';
 import type { DeviceTokens } from './tokens.ts';
 import type { DeviceStore } from './devices.ts';
-import { HeldMessages } from './held.ts';
 import { MESSAGES_CHANNEL, encodeEvent, publicMessage, type MessagesState, type StoredMessage } from './world.ts';
 import './errors.ts';
 
@@ -54,8 +53,8 @@ class Conn {
   /** The messages log is pushed up to here (seq). */
   sentSeq = 0;
   epoch = 0.5;
-  /** What the device holds, as far as this node knows (held.ts). */
-  readonly held = new HeldMessages();
+  /** What the device holds, as far as this node knows: id → seq. */
+  readonly held = new Map<string, number>();
   unacked = 0;
   stalled = false;
   /** The registry revision of the device's profile when last evaluated (-1: re-evaluate). */
@@ -335,14 +334,14 @@ export class Delivery {
     conn.epoch = view.epoch;
     conn.stalled = false;
     const wanted = [...view.state.live.values()].filter((m) => this.matches(m, rec)).sort((a, b) => a.seq - b.seq);
-    // What it held before (createdSeq → [seq, id]); what it holds is rebuilt from what it matches
-    // now, so a message it no longer matches is recalled below.
-    const heldBefore = known ? conn.held.entries() : new Map<number, [number, string]>();
+    // What it held before; what it holds is rebuilt from what it matches now, so a message it no
+    // longer matches (its profile changed) is recalled below.
+    const heldBefore = known ? new Map(conn.held) : new Map<string, number>();
     conn.held.clear();
     let last = from;
     let complete = true;
     for (const m of wanted) {
-      const had = heldBefore.get(m.createdSeq)?.[0];
+      const had = heldBefore.get(m.id);
       const send = known ? had !== m.seq : m.seq > from;
       if (send) {
         const kind = (known ? had !== undefined : m.createdSeq <= from) ? 'edit' : 'message';
@@ -353,17 +352,17 @@ export class Delivery {
         if (had === undefined) this.count(m.id, 1, 0);
         last = m.seq;
       }
-      conn.held.set(m.createdSeq, m.seq, m.id);
+      conn.held.set(m.id, m.seq);
     }
     if (complete) {
       if (known) {
-        for (const [createdSeq, [, id]] of heldBefore) {
-          if (conn.held.seqOf(createdSeq) >= 0) continue;
+        for (const [id] of heldBefore) {
+          if (conn.held.has(id)) continue;
           const gone = view.state.gone.get(id);
           items.push(gone ? this.itemBytes(gone, gone.status === 'expired' ? 'expire' : 'recall') : encodeItem({ kind: 'recall', seq: view.version, message: { id } }));
         }
       }
-      items.push(encodeItem({ kind: 'sync', epoch: view.epoch, seq: view.version, held: conn.held.ids() }));
+      items.push(encodeItem({ kind: 'sync', epoch: view.epoch, seq: view.version, held: [...conn.held.keys()] }));
       conn.sentSeq = view.version;
     }
     this.push(conn, items);
@@ -403,15 +402,15 @@ export class Delivery {
       const c = changes[k];
       const matches = c.test !== null && c.test(index);
       // A message published after what the device was pushed up to is not held by it, so most of
-      // a fan-out's devices are not looked up in what they hold: a device gets a message only in a
+      // a fan-out's devices are not looked up in their held Map: a device gets a message only in a
       // pass or a catch-up that leaves its sentSeq at or past it, or else marks it stalled (a
       // stalled device is not in the pass).
-      const had = c.createdSeq > sentSeq ? -1 : conn.held.seqOf(c.createdSeq);
+      const had = c.createdSeq > sentSeq ? undefined : conn.held.get(c.id);
       let frame: Uint8Array | null = null;
       if (matches) {
-        if (had < 0) frame = c.message ??= this.itemBytes(c.m, 'message');
+        if (had === undefined) frame = c.message ??= this.itemBytes(c.m, 'message');
         else frame = c.edit ??= this.itemBytes(c.m, 'edit');
-      } else if (had >= 0) {
+      } else if (had !== undefined) {
         frame = c.expired ? (c.expire ??= this.itemBytes(c.m, 'expire')) : (c.recall ??= this.itemBytes(c.m, 'recall'));
       }
       if (frame !== null) {
@@ -420,10 +419,10 @@ export class Delivery {
           return false;
         }
         if (matches) {
-          if (had < 0) c.delivered++;
-          conn.held.set(c.createdSeq, c.seq, c.id);
+          if (had === undefined) c.delivered++;
+          conn.held.set(c.id, c.seq);
         } else {
-          conn.held.delete(c.createdSeq);
+          conn.held.delete(c.id);
         }
       }
       last = c.seq;
