@@ -6,7 +6,8 @@
  *   npm run build
  *   node --import tsx bench/inbox/run.ts --devices 1000000 --connected 100000 --nodes 6 --peers none
  *
- * 1. --nodes `brigade serve --apps inbox` processes on one redis-server; N devices registered
+ * 1. --nodes `brigade serve --apps inbox` processes on one redis-server (or, `--engine embedded`,
+ *    one node on its default SQLite engine and no redis-server: one process, as mosquitto); N devices registered
  *    through the bulk route (POST /api/inbox/devices/bulk, 10,000 a request). Each connected device
  *    is an open file of its node, and a process may hold 20,000 here: 100,000 connected needs six
  *    nodes (and six device processes), two hold at most 36,000.
@@ -56,6 +57,8 @@ const usage = `usage: node --import tsx bench/inbox/run.ts [options]   (npm run 
   --devices N          registered devices (1,000 groups, 10 attributes each)       default 100000
   --connected M        connected devices, spread over the nodes                     default 10000
   --nodes K            brigade serve processes on one redis-server                  default 2
+  --engine E           redis (the nodes on one redis-server) or embedded (one node on its default SQLite
+                       engine, no redis-server: one server process, like mosquitto; needs --nodes 1)  default redis
   --messages K         messages per expression in the fan-out                       default 3
   --live-messages L    messages published for the RAM-per-message figure           default 1000 (0: skip)
   --storm-rate R[,R2]  storm connects per second (all workers together; 0: skip); a list runs one storm
@@ -81,6 +84,8 @@ interface Options {
   peers: ('sql' | 'mqtt')[]; peerConnected: number; peerMessages: number; seed: number; sqlDb: string; ram: boolean; out: string; svg: string;
   warmup: number;
   leaseMs: number;
+  /** The cluster backend: one redis-server for the nodes, or none (one node on its embedded SQLite engine). */
+  engine: 'redis' | 'embedded';
   pollMs: number;
 }
 
@@ -88,7 +93,7 @@ function parse(argv: string[]): Options {
   const o: Options = {
     devices: 100_000, connected: 10_000, nodes: 2, messages: 3, liveMessages: 1000, stormRates: [10_000],
     peers: ['sql', 'mqtt'], peerConnected: -1, peerMessages: 3, seed: 1, sqlDb: '', ram: true, out: join(ROOT, 'bench', 'results'), svg: '',
-    warmup: 0, leaseMs: 60_000, pollMs: 250,
+    warmup: 0, leaseMs: 60_000, pollMs: 250, engine: 'redis',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -98,6 +103,7 @@ function parse(argv: string[]): Options {
       case '--devices': o.devices = int(1, 2_000_000); break;
       case '--connected': o.connected = int(1, 200_000); break;
       case '--nodes': o.nodes = int(1, 12); break;
+      case '--engine': { const e = v(); if (e !== 'redis' && e !== 'embedded') throw new Error('--engine: redis or embedded'); o.engine = e; break; }
       case '--messages': o.messages = int(1, 100); break;
       case '--live-messages': o.liveMessages = int(0, 100_000); break;
       case '--storm-rate': {
@@ -122,6 +128,7 @@ function parse(argv: string[]): Options {
     }
   }
   if (o.connected > o.devices) throw new Error('--connected is more than --devices');
+  if (o.engine === 'embedded' && o.nodes !== 1) throw new Error(`--engine embedded serves one process: --nodes must be 1 (is ${o.nodes})`);
   if (o.connected > o.nodes * PER_PROCESS) {
     throw new Error(`${o.connected} connected devices need ${Math.ceil(o.connected / PER_PROCESS)} server processes at ${PER_PROCESS} sockets each (20,000 open files per process; the rest for Redis, the listener, the inspector); --nodes is ${o.nodes}`);
   }
@@ -418,11 +425,16 @@ async function main(): Promise<void> {
   };
   let allWorkers: DeviceWorker[] = [];
   try {
-    // -- Brigade: redis-server and the nodes ----------------------------------------------------
-    const redisPort = await freePort();
-    const redisDir = mkdtempSync(join(tmpdir(), 'inbox-bench-redis-'));
-    dirs.push(redisDir);
-    const redis = (await spawnUntil('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir], /Ready to accept connections/, 15_000)).proc;
+    // -- Brigade: redis-server and the nodes (embedded: one node, no redis-server) ---------------
+    let redis: ChildProcess | null = null;
+    const backend: string[] = [];
+    if (o.engine === 'redis') {
+      const redisPort = await freePort();
+      const redisDir = mkdtempSync(join(tmpdir(), 'inbox-bench-redis-'));
+      dirs.push(redisDir);
+      redis = (await spawnUntil('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir], /Ready to accept connections/, 15_000)).proc;
+      backend.push('--redis', `redis://127.0.0.1:${redisPort}`, '--redis-prefix', `inbox-bench-${randomBytes(3).toString('hex')}:`);
+    }
     const dataDir = mkdtempSync(join(tmpdir(), 'inbox-bench-data-'));
     dirs.push(dataDir);
     const key = randomBytes(18).toString('base64url');
@@ -430,7 +442,7 @@ async function main(): Promise<void> {
     const cli = join(ROOT, 'bin', 'brigade.js');
     const args = [
       'serve', '--host', '127.0.0.1', '--port', '0', '--apps', 'inbox', '--data', dataDir,
-      '--redis', `redis://127.0.0.1:${redisPort}`, '--redis-prefix', `inbox-bench-${randomBytes(3).toString('hex')}:`,
+      ...backend,
       '--identity-secret', identitySecret, '--inbox-device-secret', randomBytes(24).toString('base64url'), '--inbox-publisher-key', key,
       '--inbox-publish-per-second', '0', '--inbox-register-per-minute', '0', '--max-frames-per-second', '0', '--identity-per-minute-per-ip', '0',
       // A registry snapshot is the whole device table: every 10,000 of a million registrations would write 100 of them.
@@ -456,8 +468,8 @@ async function main(): Promise<void> {
     }
     const http = nodes.map((n) => `http://127.0.0.1:${n.port}`);
     const wsUrls = nodes.map((n) => `ws://127.0.0.1:${n.port}`);
-    const serverPids = [...nodes.map((n) => n.pid), redis.pid!];
-    result.servers = { nodes: o.nodes, command: `node ${shippedNodeFlags(cli).join(' ')} bin/brigade.js ${args.filter((a) => !a.startsWith('/tmp')).join(' ')} (secrets random)`.replace(/--inbox-publisher-key \S+|--identity-secret \S+|--inbox-device-secret \S+/g, (m) => m.split(' ')[0] + ' <random>') };
+    const serverPids = [...nodes.map((n) => n.pid), ...(redis ? [redis.pid!] : [])];
+    result.servers = { nodes: o.nodes, engine: o.engine, command: `node ${shippedNodeFlags(cli).join(' ')} bin/brigade.js ${args.filter((a) => !a.startsWith('/tmp')).join(' ')} (secrets random)`.replace(/--inbox-publisher-key \S+|--identity-secret \S+|--inbox-device-secret \S+/g, (m) => m.split(' ')[0] + ' <random>') };
     const api = async (base: string, path: string, body?: unknown) => {
       const res = await simFetch(base + path, {
         method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body),
@@ -497,7 +509,7 @@ async function main(): Promise<void> {
     result.registration = {
       path: 'POST /api/inbox/devices/bulk (publisher key, 10,000 devices a request)', devices: o.devices,
       seconds: r1(registerSeconds), everyNodeHoldsThemAfterSeconds: r1(foldedSeconds), serverCpuSeconds: r1(cpuOf(serverPids) - cpuReg0),
-      rssMB: nodes.map((n) => r1(rssBytes(n.pid) / 2 ** 20)), redisRssMB: r1(rssBytes(redis.pid!) / 2 ** 20),
+      rssMB: nodes.map((n) => r1(rssBytes(n.pid) / 2 ** 20)), redisRssMB: redis ? r1(rssBytes(redis.pid!) / 2 ** 20) : null,
     };
     log(`registered in ${r1(registerSeconds)} s, on every node after ${r1(foldedSeconds)} s`);
     const memDevices = insp ? await insp.memory() : null;
@@ -527,7 +539,7 @@ async function main(): Promise<void> {
       await sleep(3000);
       const seconds = (nowMs() - t0) / 1000;
       result.idle = { seconds: r3(seconds), serverCpuPercentOfOneCore: r1((100 * (cpuOf(serverPids) - c0)) / seconds) };
-      log(`idle: the nodes and redis-server use ${(result.idle as { serverCpuPercentOfOneCore: number }).serverCpuPercentOfOneCore} % of a core`);
+      log(`idle: the servers (nodes${o.engine === 'redis' ? ' and redis-server' : ''}) use ${(result.idle as { serverCpuPercentOfOneCore: number }).serverCpuPercentOfOneCore} % of a core`);
     }
 
     // -- fan-out ---------------------------------------------------------------------------------
@@ -604,7 +616,7 @@ async function main(): Promise<void> {
     await Promise.all(w.workers.map((x) => x.stop()));
     allWorkers = [];
     for (const n of nodes) await stop(n.proc);
-    await stop(redis);
+    if (redis) await stop(redis);
 
     // -- peers -------------------------------------------------------------------------------------
     const peers: DeliveryResult[] = [];

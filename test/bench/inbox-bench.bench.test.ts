@@ -78,6 +78,41 @@ test('inbox bench: a tiny run completes with every part of its report', { timeou
   }
 });
 
+test('inbox bench: --engine embedded runs one node on its SQLite engine with no redis-server, its CPU the only server CPU', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'inbox-bench-embedded-'));
+  try {
+    const args = ['--devices', '300', '--connected', '60', '--nodes', '1', '--engine', 'embedded', '--messages', '1', '--live-messages', '0',
+      '--storm-rate', '0', '--peers', 'none', '--no-ram', '--warmup', '1', '--poll-ms', '25', '--out', dir];
+    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/inbox/run.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout!.on('data', (d: Buffer) => { out += d; });
+      p.stderr!.on('data', (d: Buffer) => { out += d; });
+      p.once('exit', (c) => resolve({ code: c, output: out }));
+    });
+    assert.equal(code, 0, output);
+    const file = readdirSync(dir).find((f) => /^inbox-.*\.json$/.test(f));
+    assert.ok(file, `a result file in ${dir}`);
+    const r = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+    assert.equal(r.error, undefined);
+    assert.equal(r.options.engine, 'embedded');
+    assert.equal(r.servers.engine, 'embedded');
+    assert.doesNotMatch(r.servers.command, /--redis/, 'no Redis behind the node');
+    assert.equal(r.registration.redisRssMB, null, 'no redis-server was started');
+    assert.equal(r.connect.ok, 60);
+    // One server process: its CPU is all of the server CPU.
+    assert.equal(r.fanout.serverCpuSecondsEach.length, 1);
+    for (const m of r.fanout.messages) {
+      assert.ok(m.expected > 0);
+      assert.equal(m.received, m.expected, `${m.expression}: every matching device got it`);
+      assert.equal(m.unexpected, 0);
+      assert.equal(m.duplicates, 0);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('inbox bench: sizes the open-file cap cannot hold and bad storm rates are refused before anything starts', { timeout: 60_000 }, async () => {
   const run = (args: string[]) => new Promise<{ code: number | null; output: string }>((resolve) => {
     const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/inbox/run.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -90,6 +125,13 @@ test('inbox bench: sizes the open-file cap cannot hold and bad storm rates are r
   const five = await run(['--devices', '100000', '--connected', '100000', '--nodes', '5']);
   assert.notEqual(five.code, 0);
   assert.match(five.output, /100000 connected devices need 6 server processes/);
+  // The embedded engine serves one process: two nodes cannot share it.
+  const embedded = await run(['--engine', 'embedded', '--nodes', '2']);
+  assert.notEqual(embedded.code, 0);
+  assert.match(embedded.output, /--engine embedded serves one process: --nodes must be 1/);
+  const engine = await run(['--engine', 'memory']);
+  assert.notEqual(engine.code, 0);
+  assert.match(engine.output, /--engine: redis or embedded/);
   const storm = await run(['--storm-rate', '1000,fast']);
   assert.notEqual(storm.code, 0);
   assert.match(storm.output, /--storm-rate: whole numbers/);

@@ -330,13 +330,14 @@ export class Delivery {
       items.push(encodeItem({ kind: 'reset', epoch: view.epoch }));
       from = 0;
       known = false;
-      conn.held.clear();
     }
     conn.epoch = view.epoch;
     conn.stalled = false;
     const wanted = [...view.state.live.values()].filter((m) => this.matches(m, rec)).sort((a, b) => a.seq - b.seq);
+    // What it held before; what it holds is rebuilt from what it matches now, so a message it no
+    // longer matches (its profile changed) is recalled below.
     const heldBefore = known ? new Map(conn.held) : new Map<string, number>();
-    if (!known) conn.held.clear();
+    conn.held.clear();
     let last = from;
     let complete = true;
     for (const m of wanted) {

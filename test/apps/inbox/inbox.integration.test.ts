@@ -372,3 +372,32 @@ test('after a long idle (the tick sleeps: nothing to do): a publish reaches the 
   it.close();
   c.close();
 });
+
+test('delivery: a connected device whose groups change gets what it now matches and a recall of what it no longer does; an edit then reaches only the new match', async () => {
+  await eventually(async () => (await call('GET', '/api/inbox/messages')).status === 200, { what: 'the bucket refills' });
+  const d = (await call('POST', '/api/inbox/devices', { groups: ['rg-old'] }, null)).json;
+  const opts = { WebSocket: WebSocket as never, reconnect: { minDelayMs: 50, maxDelayMs: 200 } };
+  const c = new BrigadeClient(server.wsUrl, { ...opts, token: await identity() });
+  try {
+    await c.ready();
+    const inbox = c.inbox(d.token);
+    const got: InboxItem[] = [];
+    collect(got, inbox);
+    await eventually(() => inbox.cursor.epoch !== 0, { what: 'synced' });
+    const old = (await call('POST', '/api/inbox/messages', { to: 'group:rg-old', title: 'old' })).json;
+    const fresh = (await call('POST', '/api/inbox/messages', { to: 'group:rg-new', title: 'new' })).json;
+    await eventually(() => got.find((i) => i.kind === 'message' && i.message.id === old.id), { what: 'the old group\'s message' });
+    assert.equal((await call('PATCH', '/api/inbox/devices/me', { groups: ['rg-new'] }, d.token)).status, 200);
+    await eventually(() => got.find((i) => i.kind === 'message' && i.message.id === fresh.id), { what: 'the new group\'s message' });
+    await eventually(() => got.find((i) => i.kind === 'recall' && i.message.id === old.id), { what: 'the recall of the old group\'s message' });
+    await eventually(() => inbox.cursor.held[fresh.id] !== undefined && inbox.cursor.held[old.id] === undefined, { what: 'the cursor holds only the new one' });
+    // The node's view of what the device holds moved too: an edit of the new one is an edit, the old one's edit is not sent.
+    await call('PATCH', `/api/inbox/messages/${old.id}`, { title: 'old, edited' });
+    await call('PATCH', `/api/inbox/messages/${fresh.id}`, { title: 'new, edited' });
+    await eventually(() => got.find((i) => i.kind === 'edit' && i.message.id === fresh.id && i.message.title === 'new, edited'), { what: 'the edit of the new one' });
+    assert.equal(got.filter((i) => i.message.id === old.id && i.kind === 'edit').length, 0, 'no edit of a message the device no longer holds');
+    assert.equal(got.filter((i) => i.message.id === fresh.id && i.kind === 'message').length, 1, 'the new one arrived once');
+  } finally {
+    c.close();
+  }
+});
