@@ -16,22 +16,27 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
+/** Runs bench/inbox/run.ts with `args`, asserts it exits 0, and returns the result file it wrote into `dir`. */
+async function runBench(args: string[], dir: string): Promise<any> {
+  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/inbox/run.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout!.on('data', (d: Buffer) => { out += d; });
+    p.stderr!.on('data', (d: Buffer) => { out += d; });
+    p.once('exit', (c) => resolve({ code: c, output: out }));
+  });
+  assert.equal(code, 0, output);
+  const file = readdirSync(dir).find((f) => /^inbox-.*\.json$/.test(f));
+  assert.ok(file, `a result file in ${dir}`);
+  return JSON.parse(readFileSync(join(dir, file), 'utf8'));
+}
+
 test('inbox bench: a tiny run completes with every part of its report', { timeout: 240_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'inbox-bench-smoke-'));
   try {
     const args = ['--devices', '400', '--connected', '80', '--messages', '1', '--live-messages', '20', '--storm-rate', '400,200',
       '--peer-connected', '80', '--peer-messages', '1', '--warmup', '1', '--lease-ms', '3000', '--poll-ms', '50', '--out', dir, '--svg', join(dir, 'chart.svg'), '--sql-db', join(dir, 'peer.db')];
-    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/inbox/run.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      p.stdout!.on('data', (d: Buffer) => { out += d; });
-      p.stderr!.on('data', (d: Buffer) => { out += d; });
-      p.once('exit', (c) => resolve({ code: c, output: out }));
-    });
-    assert.equal(code, 0, output);
-    const file = readdirSync(dir).find((f) => /^inbox-.*\.json$/.test(f));
-    assert.ok(file, `a result file in ${dir}`);
-    const r = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+    const r = await runBench(args, dir);
     assert.equal(r.error, undefined);
     assert.equal(r.registration.devices, 400);
     assert.equal(r.options.leaseMs, 3000, 'the liveness window both peers ran with');
@@ -83,17 +88,7 @@ test('inbox bench: --engine embedded runs one node on its SQLite engine with no 
   try {
     const args = ['--devices', '300', '--connected', '60', '--nodes', '1', '--engine', 'embedded', '--messages', '1', '--live-messages', '0',
       '--storm-rate', '0', '--peers', 'none', '--no-ram', '--warmup', '1', '--poll-ms', '25', '--out', dir];
-    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/inbox/run.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      p.stdout!.on('data', (d: Buffer) => { out += d; });
-      p.stderr!.on('data', (d: Buffer) => { out += d; });
-      p.once('exit', (c) => resolve({ code: c, output: out }));
-    });
-    assert.equal(code, 0, output);
-    const file = readdirSync(dir).find((f) => /^inbox-.*\.json$/.test(f));
-    assert.ok(file, `a result file in ${dir}`);
-    const r = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+    const r = await runBench(args, dir);
     assert.equal(r.error, undefined);
     assert.equal(r.options.engine, 'embedded');
     assert.equal(r.servers.engine, 'embedded');
