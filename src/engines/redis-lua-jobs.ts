@@ -97,9 +97,10 @@ end
  *          then per job 2 values: payload, key ('' for none)
  * 'payloads' (as 'shared', and no job has a key): the 7 options once, then per job 1 value: payload
  *
- * Returns an array of n + 1: the last id given before this batch, then per job 0 when it was created
- * (its id is the next of the sequence, in order) or the id its key named (a job of the window, not
- * created). One small value a job, not an id and a flag.
+ * Returns the last id given before this batch, then, for each job its key named an earlier job by (a
+ * job of the window, not created), its index in the batch (from 1) and that job's id. Every other job
+ * was created, its id the next of the sequence, in order. A batch without such keys is answered with
+ * one value, not one a job (2026-12-07).
  */
 export const JOBS_ENQUEUE_LUA = MANY_FN + `
 local base = KEYS[1]
@@ -130,6 +131,7 @@ for i = 0, n - 1 do
   local existing = false
   if key ~= '' then existing = redis.call('GET', base .. 'key:' .. key) end
   if existing then
+    out[#out + 1] = i + 1
     out[#out + 1] = existing
   else
     seq = seq + 1
@@ -147,7 +149,6 @@ for i = 0, n - 1 do
       redis.call('ZADD', base .. 'delayed', runAt, id)
     end
     if key ~= '' then redis.call('SET', base .. 'key:' .. key, id, 'PX', keyTtl) end
-    out[#out + 1] = 0
   end
 end
 -- The batch's new ids and waiting jobs in one call each, not one per job.
@@ -163,9 +164,11 @@ return out
  * ARGV[1]  now, ms;  ARGV[2]  max;  ARGV[3]  lease prefix (random; job i's lease is "<prefix>.<i>");
  * ARGV[4]  most jobs promoted per zset first
  *
- * Returns a flat array, per job: id, payload, attempt, maxAttempts, timeoutMs. The i-th job's (from
- * 1) lease is "<prefix>.<i>" and its leaseExpiresAt now + timeoutMs: the caller derives both rather
- * than have them sent back (2 values a job fewer to write and to parse).
+ * Returns {} when no job is ready, else {meta, payload 1, …, payload n}: meta is the jobs' numbers in
+ * one string, per job id, attempt, maxAttempts, timeoutMs, all comma-separated ("7,1,3,30000,8,1,…"),
+ * then each job's payload (any text) as a value of its own: n + 1 values, not 5 a job (2026-12-07).
+ * The i-th job's (from 1) lease is "<prefix>.<i>" and its leaseExpiresAt now + timeoutMs: the
+ * caller derives both rather than have them sent back.
  */
 export const JOBS_CLAIM_LUA = PROMOTE_FN + MANY_FN + `
 local base = KEYS[1]
@@ -173,7 +176,9 @@ local now = tonumber(ARGV[1])
 promote(base, now, tonumber(ARGV[4]))
 -- ZPOPMIN takes the lowest scores (priority, then id) and removes them in one call: {id, score, ...}.
 local popped = redis.call('ZPOPMIN', base .. 'waiting', tonumber(ARGV[2]))
-local out = {}
+if #popped == 0 then return {} end
+local meta = {}
+local out = {''}
 local active = {}
 for k = 1, #popped, 2 do
   local id, i = popped[k], (k + 1) / 2
@@ -185,14 +190,16 @@ for k = 1, #popped, 2 do
   redis.call('HSET', job, 'state', 'active', 'attempt', attempt, 'lease', lease, 'leaseExpiresAt', expires)
   active[#active + 1] = expires
   active[#active + 1] = id
-  out[#out + 1] = id
+  local m = #meta
+  meta[m + 1] = id
+  meta[m + 2] = attempt
+  meta[m + 3] = f[3]
+  meta[m + 4] = f[2]
   out[#out + 1] = f[4]
-  out[#out + 1] = attempt
-  out[#out + 1] = f[3]
-  out[#out + 1] = f[2]
 end
 -- The claimed jobs' leases in one call, not one per job.
 call_many('ZADD', base .. 'active', active)
+out[1] = table.concat(meta, ',')
 return out
 `;
 
@@ -220,36 +227,39 @@ return tonumber(expires)
  * is left as it is, the others complete (one script for a worker's batch of completions).
  *
  * KEYS[1]  the queue's key base
- * ARGV[1]  now, ms;  ARGV[2]  n, the number of jobs
- * then per job, 3 values: id, lease, result
+ * ARGV[1]  now, ms;  ARGV[2]  n, the number of jobs;  ARGV[3]  the jobs' ids and leases in one string,
+ *          "<id> <lease> <id> <lease> …", single spaces (ids are decimal, leases hold no white space:
+ *          the caller sends none that does; such a lease is never current anyway)
+ * ARGV[4..3+n]  each job's result, in order; absent when every result is 'null'
  *
  * A completed job's hash gets state and finishedAt, and result unless it is 'null' (absent reads as
  * 'null'); lease and leaseExpiresAt are left as they were (no longer current: the state is not
  * 'active'). Two fields a job, not five: most jobs complete, most results are null.
  *
- * Returns an array of n: 1 when that job completed, 0 when its lease was not current (nothing recorded).
+ * Returns the indexes (from 1) of the jobs whose lease was not current (nothing recorded for them);
+ * the others completed. Usually empty: one small reply, not one value a job (2026-12-07).
  */
 export const JOBS_COMPLETE_LUA = CURRENT_FN + MANY_FN + `
 local base = KEYS[1]
 local now = tonumber(ARGV[1])
-local n = tonumber(ARGV[2])
+local results = #ARGV > 3
 local out = {}
 local done, finished = {}, {}
-for i = 0, n - 1 do
-  local a = 3 + i * 3
-  local id = ARGV[a]
-  if current(base, id, ARGV[a + 1], now) then
-    if ARGV[a + 2] == 'null' then
+local i = 0
+for id, lease in string.gmatch(ARGV[3], '(%S+) (%S+)') do
+  i = i + 1
+  if current(base, id, lease, now) then
+    local result = results and ARGV[3 + i] or 'null'
+    if result == 'null' then
       redis.call('HSET', base .. 'job:' .. id, 'state', 'completed', 'finishedAt', ARGV[1])
     else
-      redis.call('HSET', base .. 'job:' .. id, 'state', 'completed', 'finishedAt', ARGV[1], 'result', ARGV[a + 2])
+      redis.call('HSET', base .. 'job:' .. id, 'state', 'completed', 'finishedAt', ARGV[1], 'result', result)
     end
     done[#done + 1] = id
     finished[#finished + 1] = ARGV[1]
     finished[#finished + 1] = id
-    out[#out + 1] = 1
   else
-    out[#out + 1] = 0
+    out[#out + 1] = i
   end
 end
 -- The batch's moves from active to completed in one call each, not one per job.
