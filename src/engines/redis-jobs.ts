@@ -252,8 +252,12 @@ function isJobId(id: string): boolean {
   return /^[1-9][0-9]{0,14}$/.test(id);
 }
 
+/** Where each option sits in a job hash's packed `o` (redis-lua-jobs.ts); a field of its own wins. */
+const PACKED: Record<string, number> = { priority: 0, backoffMs: 1, backoffMaxMs: 2, runAt: 3, createdAt: 4 };
+
 function recordOf(queue: string, id: string, h: Record<string, string>): JobRecord {
-  const num = (k: string): number => Number(h[k] ?? 0);
+  const packed = h.o === undefined ? [] : h.o.split(',');
+  const num = (k: string): number => Number(h[k] ?? (PACKED[k] === undefined ? undefined : packed[PACKED[k]!]) ?? 0);
   return {
     queue, id, state: h.state as JobState, payload: h.payload ?? '', priority: num('priority'), runAtMs: num('runAt'),
     attempt: num('attempt'), maxAttempts: num('maxAttempts'), backoffMs: num('backoffMs'), backoffMaxMs: num('backoffMaxMs'),

@@ -4,12 +4,17 @@
  * the queue's key base, and builds the queue's keys from it (all in the `{<queue>}` slot):
  *
  *   <base>seq          string  the last job id given (INCR)
- *   <base>job:<id>     hash    state, payload, priority, runAt, attempt, maxAttempts, backoffMs,
- *                              backoffMaxMs, timeoutMs, createdAt, lease, leaseExpiresAt, finishedAt,
- *                              result, error (attempt, lease, leaseExpiresAt, finishedAt absent
- *                              until first set: read as 0 / ''; lease and leaseExpiresAt mean
- *                              something only while state is 'active': a completion leaves them
- *                              as they were; result absent on a completed job: 'null')
+ *   <base>job:<id>     hash    state, payload, maxAttempts, timeoutMs, o, attempt, lease,
+ *                              leaseExpiresAt, finishedAt, result, error, runAt (attempt, lease,
+ *                              leaseExpiresAt, finishedAt absent until first set: read as 0 / '';
+ *                              lease and leaseExpiresAt mean something only while state is
+ *                              'active': a completion leaves them as they were; result absent on a
+ *                              completed job: 'null'). o: the options no hot step reads, packed
+ *                              in one field, "<priority>,<backoffMs>,<backoffMaxMs>,<runAt>,<createdAt>"
+ *                              (runAt: the first; a retry writes its own runAt field). A field of
+ *                              its own wins over o: a job written before 2026-12-07 has priority,
+ *                              backoffMs, backoffMaxMs, runAt and createdAt as fields and no o, and
+ *                              reads the same (OPTS_FN; recordOf in redis-jobs.ts).
  *   <base>waiting      zset    ready jobs; score (1000 - priority) × 2^42 + id: highest priority, then oldest
  *   <base>delayed      zset    jobs whose first run is ahead; score runAt
  *   <base>failed       zset    jobs waiting for a retry after a failed attempt; score runAt
@@ -23,10 +28,27 @@
  * leaseExpiresAt is after the caller's now.
  */
 
+/**
+ * A job's packed options (the hash's o), each from its own field when the job has one (written
+ * before o was, or since: a retry's runAt). opts(job, a[, b]) returns them as numbers.
+ */
+export const OPTS_FN = `
+local OPT_AT = {priority = 1, backoffMs = 2, backoffMaxMs = 3, runAt = 4, createdAt = 5}
+local function opts(job, a, b)
+  local f
+  if b then f = redis.call('HMGET', job, 'o', a, b) else f = redis.call('HMGET', job, 'o', a) end
+  local packed = {}
+  if f[1] then for v in string.gmatch(f[1], '[^,]+') do packed[#packed + 1] = v end end
+  local x = tonumber(f[2] or packed[OPT_AT[a]])
+  if not b then return x end
+  return x, tonumber(f[3] or packed[OPT_AT[b]])
+end
+`;
+
 /** Shared by CLAIM and PROMOTE: moves up to `limit` due jobs of delayed and failed to waiting. */
-const PROMOTE_FN = `
+const PROMOTE_FN = OPTS_FN + `
 local function score_of(base, id)
-  local prio = tonumber(redis.call('HGET', base .. 'job:' .. id, 'priority'))
+  local prio = opts(base .. 'job:' .. id, 'priority')
   return string.format('%.0f', (1000 - prio) * 4398046511104 + tonumber(id))
 end
 local function promote(base, now, limit)
@@ -48,7 +70,7 @@ end
 const FAIL_FN = `
 local function fail_job(base, id, err, jitter, now)
   local job = base .. 'job:' .. id
-  local f = redis.call('HMGET', job, 'attempt', 'maxAttempts', 'backoffMs', 'backoffMaxMs')
+  local f = redis.call('HMGET', job, 'attempt', 'maxAttempts')
   local attempt, maxAttempts = tonumber(f[1]), tonumber(f[2])
   redis.call('ZREM', base .. 'active', id)
   if attempt >= maxAttempts then
@@ -57,7 +79,8 @@ local function fail_job(base, id, err, jitter, now)
     redis.call('ZADD', base .. 'dead', string.format('%.0f', now), id)
     return {'dead', 0}
   end
-  local full = math.min(tonumber(f[4]), tonumber(f[3]) * 2 ^ (attempt - 1))
+  local backoffMs, backoffMaxMs = opts(job, 'backoffMs', 'backoffMaxMs')
+  local full = math.min(backoffMaxMs, backoffMs * 2 ^ (attempt - 1))
   local runAt = string.format('%.0f', now + math.floor(full / 2 + (jitter * full) / 2))
   redis.call('HSET', job, 'state', 'failed', 'error', err, 'lease', '', 'leaseExpiresAt', 0, 'runAt', runAt)
   redis.call('ZADD', base .. 'failed', runAt, id)
@@ -113,9 +136,12 @@ local out = {string.format('%.0f', first)}
 local seq = first
 local waiting = {}
 local payload, runAt, priority, maxAttempts, backoffMs, backoffMaxMs, timeoutMs, key, keyTtl
+local o, shared_o = nil, false
 if shared or bare then
   key = ''
   runAt, priority, maxAttempts, backoffMs, backoffMaxMs, timeoutMs, keyTtl = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+  o = priority .. ',' .. backoffMs .. ',' .. backoffMaxMs .. ',' .. runAt .. ',' .. ARGV[1]
+  shared_o = true
 end
 for i = 0, n - 1 do
   if bare then
@@ -138,10 +164,11 @@ for i = 0, n - 1 do
     local id = string.format('%.0f', seq)
     local state = 'waiting'
     if tonumber(runAt) > now then state = 'delayed' end
-    -- attempt, lease, leaseExpiresAt and finishedAt start absent (read as 0 / ''): fewer fields to write.
-    redis.call('HSET', base .. 'job:' .. id, 'state', state, 'payload', payload, 'runAt', runAt,
-      'priority', priority, 'maxAttempts', maxAttempts, 'backoffMs', backoffMs,
-      'backoffMaxMs', backoffMaxMs, 'timeoutMs', timeoutMs, 'createdAt', ARGV[1])
+    -- attempt, lease, leaseExpiresAt and finishedAt start absent (read as 0 / ''); the options no
+    -- hot step reads go packed in one field, built once for a batch that shares them: 5 fields, not 9.
+    if not shared_o then o = priority .. ',' .. backoffMs .. ',' .. backoffMaxMs .. ',' .. runAt .. ',' .. ARGV[1] end
+    redis.call('HSET', base .. 'job:' .. id, 'state', state, 'payload', payload, 'maxAttempts', maxAttempts,
+      'timeoutMs', timeoutMs, 'o', o)
     if state == 'waiting' then
       waiting[#waiting + 1] = string.format('%.0f', (1000 - tonumber(priority)) * 4398046511104 + seq)
       waiting[#waiting + 1] = id
@@ -277,7 +304,7 @@ return out
  *
  * Returns {'failed', runAt} or {'dead', 0}, or {} when the lease is not current (nothing recorded).
  */
-export const JOBS_FAIL_LUA = CURRENT_FN + FAIL_FN + `
+export const JOBS_FAIL_LUA = CURRENT_FN + OPTS_FN + FAIL_FN + `
 local base, id = KEYS[1], ARGV[1]
 local now = tonumber(ARGV[5])
 if not current(base, id, ARGV[2], now) then return {} end
@@ -304,7 +331,7 @@ return promote(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
  *
  * Returns how many were reaped.
  */
-export const JOBS_REAP_LUA = FAIL_FN + `
+export const JOBS_REAP_LUA = OPTS_FN + FAIL_FN + `
 local base = KEYS[1]
 local now = tonumber(ARGV[1])
 local ids = redis.call('ZRANGEBYSCORE', base .. 'active', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
