@@ -146,19 +146,19 @@ export class RedisJobs {
   async complete(cmd: RedisConn, queue: string, items: readonly JobCompletion[], nowMs: number): Promise<boolean[]> {
     const ok: boolean[] = new Array(items.length);
     const sent: number[] = [];
-    let pairs = '';
+    const pairs: string[] = [];
     let results = false;
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       ok[i] = false;
       if (!isJobId(item.id) || !LEASE.test(item.lease)) continue;
-      pairs += sent.length === 0 ? `${item.id} ${item.lease}` : ` ${item.id} ${item.lease}`;
+      pairs.push(item.id, item.lease);
       sent.push(i);
       if (item.result !== 'null') results = true;
     }
     if (sent.length === 0) return ok;
     const args = results ? sent.map((i) => items[i]!.result) : [];
-    const lost = await c(cmd).brigadeJobsComplete(this.base(queue), String(nowMs), String(sent.length), pairs, ...args);
+    const lost = await c(cmd).brigadeJobsComplete(this.base(queue), String(nowMs), String(sent.length), pairs.join(' '), ...args);
     for (const i of sent) ok[i] = true;
     // The indexes (from 1, among those sent) of the jobs whose lease was not current.
     for (const k of lost) ok[sent[Number(k) - 1]!] = false;

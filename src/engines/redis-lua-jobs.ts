@@ -90,6 +90,10 @@ end
 
 /** Shared by HEARTBEAT, COMPLETE and FAIL: whether `lease` is the job's current one. */
 const CURRENT_FN = `
+local function current_at(job, lease, now)
+  local f = redis.call('HMGET', job, 'state', 'lease', 'leaseExpiresAt')
+  return f[1] == 'active' and f[2] == lease and tonumber(f[3]) > now
+end
 local function current(base, id, lease, now)
   local f = redis.call('HMGET', base .. 'job:' .. id, 'state', 'lease', 'leaseExpiresAt')
   return f[1] == 'active' and f[2] == lease and tonumber(f[3]) > now
@@ -207,12 +211,18 @@ if #popped == 0 then return {} end
 local meta = {}
 local out = {''}
 local active = {}
+local jobs = base .. 'job:'
+local timeout, expires = nil, nil
 for k = 1, #popped, 2 do
   local id, i = popped[k], (k + 1) / 2
-  local job = base .. 'job:' .. id
+  local job = jobs .. id
   local f = redis.call('HMGET', job, 'attempt', 'timeoutMs', 'maxAttempts', 'payload')
   local attempt = (tonumber(f[1]) or 0) + 1
-  local expires = string.format('%.0f', now + tonumber(f[2]))
+  -- A claim's jobs mostly share their timeout: their expiry written once.
+  if f[2] ~= timeout then
+    timeout = f[2]
+    expires = string.format('%.0f', now + tonumber(timeout))
+  end
   local lease = ARGV[3] .. '.' .. i
   redis.call('HSET', job, 'state', 'active', 'attempt', attempt, 'lease', lease, 'leaseExpiresAt', expires)
   active[#active + 1] = expires
@@ -270,17 +280,19 @@ export const JOBS_COMPLETE_LUA = CURRENT_FN + MANY_FN + `
 local base = KEYS[1]
 local now = tonumber(ARGV[1])
 local results = #ARGV > 3
+local jobs = base .. 'job:'
 local out = {}
 local done, finished = {}, {}
 local i = 0
 for id, lease in string.gmatch(ARGV[3], '(%S+) (%S+)') do
   i = i + 1
-  if current(base, id, lease, now) then
+  local job = jobs .. id
+  if current_at(job, lease, now) then
     local result = results and ARGV[3 + i] or 'null'
     if result == 'null' then
-      redis.call('HSET', base .. 'job:' .. id, 'state', 'completed', 'finishedAt', ARGV[1])
+      redis.call('HSET', job, 'state', 'completed', 'finishedAt', ARGV[1])
     else
-      redis.call('HSET', base .. 'job:' .. id, 'state', 'completed', 'finishedAt', ARGV[1], 'result', result)
+      redis.call('HSET', job, 'state', 'completed', 'finishedAt', ARGV[1], 'result', result)
     end
     done[#done + 1] = id
     finished[#finished + 1] = ARGV[1]

@@ -516,7 +516,7 @@ function completionColumns(body: Body, maxResultBytes: number): JobCompletion[] 
     if (typeof id !== 'string' || id.length < 1 || id.length > 200) throw new JobsError('JOBS_BAD_OPTION', 'is a string of 1-200 characters', `ids[${i}]`);
     if (typeof lease !== 'string' || lease.length < 1 || lease.length > 200) throw new JobsError('JOBS_BAD_OPTION', 'is a string of 1-200 characters', `leases[${i}]`);
     const r: unknown = results === undefined ? null : (results as unknown[])[i];
-    out[i] = { id, lease, result: r === undefined || r === null ? 'null' : jsonText(r, maxResultBytes, `results[${i}]`) };
+    out[i] = { id, lease, result: r === undefined || r === null ? 'null' : jsonText(r, maxResultBytes, 'results', i) };
   }
   return out;
 }
