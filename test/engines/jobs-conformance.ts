@@ -152,6 +152,11 @@ export function runJobsConformance(name: string, make: () => Promise<Engine>, op
         assert.deepEqual([mixed[1]!.id, mixed[3]!.id], [a!.id, d!.id]);
         assert.deepEqual([mixed[2]!.id, mixed[4]!.id], [String(Number(mixed[0]!.id) + 1), String(Number(mixed[0]!.id) + 2)]);
         assert.deepEqual(await Promise.all([0, 2, 4].map(async (i) => (await q.getJob(queue, mixed[i]!.id))!.payload)), ['m1', 'm2', 'm3']);
+        // The same with options that differ job to job.
+        const each = await q.enqueueJobs(queue, [job('e1', { key: 'e1', priority: 1 }), job('dup3', { key: 'm1' }), job('e2', { priority: 2 })], T0 + 9600);
+        assert.deepEqual(each.map((m) => m.created), [true, false, true]);
+        assert.deepEqual([each[1]!.id, each[0]!.id, each[2]!.id], [mixed[0]!.id, String(Number(mixed[4]!.id) + 1), String(Number(mixed[4]!.id) + 2)]);
+        assert.deepEqual([(await q.getJob(queue, each[2]!.id))!.payload, (await q.getJob(queue, each[2]!.id))!.priority], ['e2', 2]);
         // A real clock for the window's end: the engine may expire keys by its own clock (Redis PX).
         const [f] = await q.enqueueJobs(queue, [job('short', { key: 'brief', keyTtlMs: 30 })], Date.now());
         await new Promise((r) => setTimeout(r, 80));
