@@ -21,9 +21,9 @@ import { JOBS_DROP_DEAD_LUA, JOBS_LIST_LUA, JOBS_PRUNE_LUA, JOBS_RETRY_DEAD_LUA 
 
 interface JobCommands {
   brigadeJobsEnqueue(base: string, ...args: string[]): Promise<Array<string | number>>;
-  brigadeJobsClaim(base: string, now: string, max: string, lease: string, promote: string): Promise<Array<string | number>>;
+  brigadeJobsClaim(base: string, now: string, max: string, lease: string, promote: string): Promise<string[]>;
   brigadeJobsHeartbeat(base: string, id: string, lease: string, now: string): Promise<number>;
-  brigadeJobsComplete(base: string, now: string, n: string, ...items: string[]): Promise<number[]>;
+  brigadeJobsComplete(base: string, now: string, n: string, pairs: string, ...results: string[]): Promise<number[]>;
   brigadeJobsFail(base: string, id: string, lease: string, error: string, jitter: string, now: string): Promise<Array<string | number>>;
   brigadeJobsPromote(base: string, now: string, limit: string): Promise<number>;
   brigadeJobsReap(base: string, now: string, jitter: string, limit: string): Promise<number>;
@@ -99,12 +99,16 @@ export class RedisJobs {
       }
     }
     const flat = await c(cmd).brigadeJobsEnqueue(this.base(queue), ...args);
-    // The last id before the batch, then per job 0 (created: the next id of the sequence) or the id its key named.
+    // The last id before the batch, then (index from 1, id) for each job whose key named an earlier
+    // job; every other job was created, its id the next of the sequence.
     let seq = Number(flat[0]);
-    const out: EnqueuedJob[] = new Array(flat.length - 1);
-    for (let i = 1; i < flat.length; i++) {
-      const v = flat[i]!;
-      out[i - 1] = v === 0 ? { id: String(++seq), created: true } : { id: String(v), created: false };
+    let k = 1;
+    const out: EnqueuedJob[] = new Array(jobs.length);
+    for (let i = 0; i < jobs.length; i++) {
+      if (k < flat.length && Number(flat[k]) === i + 1) {
+        out[i] = { id: String(flat[k + 1]), created: false };
+        k += 2;
+      } else out[i] = { id: String(++seq), created: true };
     }
     return out;
   }
@@ -112,15 +116,18 @@ export class RedisJobs {
   async claim(cmd: RedisConn, queue: string, max: number, nowMs: number): Promise<ClaimedJob[]> {
     const prefix = leasePrefix();
     const flat = await c(cmd).brigadeJobsClaim(this.base(queue), String(nowMs), String(max), prefix, String(Math.max(max, 100)));
-    const out: ClaimedJob[] = [];
-    // Per job: id, payload, attempt, maxAttempts, timeoutMs; the lease and its expiry are derived as
-    // the script made them (job i's lease "<prefix>.<i>", expiry now + timeoutMs).
-    for (let i = 0, n = 1; i < flat.length; i += 5, n++) {
-      const timeoutMs = Number(flat[i + 4]);
-      out.push({
-        id: String(flat[i]), payload: String(flat[i + 1]), attempt: Number(flat[i + 2]), maxAttempts: Number(flat[i + 3]),
+    if (flat.length === 0) return [];
+    // {meta, payload 1, …}: meta per job id, attempt, maxAttempts, timeoutMs, comma-separated; the
+    // lease and its expiry are derived as the script made them (job i's lease "<prefix>.<i>", expiry
+    // now + timeoutMs).
+    const meta = String(flat[0]).split(',');
+    const out: ClaimedJob[] = new Array(flat.length - 1);
+    for (let n = 1, m = 0; n < flat.length; n++, m += 4) {
+      const timeoutMs = Number(meta[m + 3]);
+      out[n - 1] = {
+        id: meta[m]!, payload: String(flat[n]), attempt: Number(meta[m + 1]), maxAttempts: Number(meta[m + 2]),
         lease: `${prefix}.${n}`, leaseExpiresAtMs: nowMs + timeoutMs, timeoutMs,
-      });
+      };
     }
     return out;
   }
@@ -130,12 +137,32 @@ export class RedisJobs {
     return expires < 0 ? null : expires;
   }
 
-  /** One script for the batch: one boolean per item. */
+  /**
+   * One script for the batch: one boolean per item. The ids and leases go as one string ("<id>
+   * <lease> …"), the results only when one is not 'null'; an item whose id is not a job id, or whose
+   * lease is empty or holds white space (no lease does: base64url, '.', digits), is not current
+   * whatever Redis holds: false, and not sent.
+   */
   async complete(cmd: RedisConn, queue: string, items: readonly JobCompletion[], nowMs: number): Promise<boolean[]> {
-    const args: string[] = [];
-    for (const item of items) args.push(item.id, item.lease, item.result);
-    const r = await c(cmd).brigadeJobsComplete(this.base(queue), String(nowMs), String(items.length), ...args);
-    return r.map((v) => Number(v) === 1);
+    const ok: boolean[] = new Array(items.length);
+    const sent: number[] = [];
+    const pairs: string[] = [];
+    let results = false;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      ok[i] = false;
+      if (!isJobId(item.id) || !LEASE.test(item.lease)) continue;
+      pairs.push(item.id, item.lease);
+      sent.push(i);
+      if (item.result !== 'null') results = true;
+    }
+    if (sent.length === 0) return ok;
+    const args = results ? sent.map((i) => items[i]!.result) : [];
+    const lost = await c(cmd).brigadeJobsComplete(this.base(queue), String(nowMs), String(sent.length), pairs.join(' '), ...args);
+    for (const i of sent) ok[i] = true;
+    // The indexes (from 1, among those sent) of the jobs whose lease was not current.
+    for (const k of lost) ok[sent[Number(k) - 1]!] = false;
+    return ok;
   }
 
   async fail(cmd: RedisConn, queue: string, id: string, lease: string, error: string, jitter: number, nowMs: number): Promise<FailOutcome | null> {
@@ -218,12 +245,19 @@ function sameOptions(jobs: readonly NewJob[]): boolean {
   return true;
 }
 
+/** A lease the one string can carry: no white space (leases are base64url, ".", the job's index; an empty one is never current). */
+const LEASE = /^\S+$/;
+
 function isJobId(id: string): boolean {
   return /^[1-9][0-9]{0,14}$/.test(id);
 }
 
+/** Where each option sits in a job hash's packed `o` (redis-lua-jobs.ts); a field of its own wins. */
+const PACKED: Record<string, number> = { priority: 0, backoffMs: 1, backoffMaxMs: 2, runAt: 3, createdAt: 4 };
+
 function recordOf(queue: string, id: string, h: Record<string, string>): JobRecord {
-  const num = (k: string): number => Number(h[k] ?? 0);
+  const packed = h.o === undefined ? [] : h.o.split(',');
+  const num = (k: string): number => Number(h[k] ?? (PACKED[k] === undefined ? undefined : packed[PACKED[k]!]) ?? 0);
   return {
     queue, id, state: h.state as JobState, payload: h.payload ?? '', priority: num('priority'), runAtMs: num('runAt'),
     attempt: num('attempt'), maxAttempts: num('maxAttempts'), backoffMs: num('backoffMs'), backoffMaxMs: num('backoffMaxMs'),

@@ -4,6 +4,7 @@
  * retention. One script per atomic step. The keys are those of redis-lua-jobs.ts: every script gets
  * one key, KEYS[1] = `<prefix>jobs:{<queue>}:`, the queue's key base (all in the `{<queue>}` slot).
  */
+import { OPTS_FN } from './redis-lua-jobs.ts';
 
 /**
  * LIST: up to `limit` jobs of one state, each with its whole hash.
@@ -51,15 +52,16 @@ return out
  *
  * Returns 1, or 0 when the job is not dead (nothing changed).
  */
-export const JOBS_RETRY_DEAD_LUA = `
+export const JOBS_RETRY_DEAD_LUA = OPTS_FN + `
 local base, id = KEYS[1], ARGV[1]
 if not redis.call('ZSCORE', base .. 'dead', id) then return 0 end
 local job = base .. 'job:' .. id
-local f = redis.call('HMGET', job, 'attempt', 'maxAttempts', 'priority')
+local f = redis.call('HMGET', job, 'attempt', 'maxAttempts')
+local priority = opts(job, 'priority')
 local maxAttempts = math.max(tonumber(f[2]), tonumber(f[1]) + 1)
 redis.call('HSET', job, 'state', 'waiting', 'runAt', ARGV[2], 'finishedAt', 0, 'maxAttempts', maxAttempts)
 redis.call('ZREM', base .. 'dead', id)
-redis.call('ZADD', base .. 'waiting', string.format('%.0f', (1000 - tonumber(f[3])) * 4398046511104 + tonumber(id)), id)
+redis.call('ZADD', base .. 'waiting', string.format('%.0f', (1000 - priority) * 4398046511104 + tonumber(id)), id)
 return 1
 `;
 

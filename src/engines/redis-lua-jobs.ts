@@ -4,12 +4,17 @@
  * the queue's key base, and builds the queue's keys from it (all in the `{<queue>}` slot):
  *
  *   <base>seq          string  the last job id given (INCR)
- *   <base>job:<id>     hash    state, payload, priority, runAt, attempt, maxAttempts, backoffMs,
- *                              backoffMaxMs, timeoutMs, createdAt, lease, leaseExpiresAt, finishedAt,
- *                              result, error (attempt, lease, leaseExpiresAt, finishedAt absent
- *                              until first set: read as 0 / ''; lease and leaseExpiresAt mean
- *                              something only while state is 'active': a completion leaves them
- *                              as they were; result absent on a completed job: 'null')
+ *   <base>job:<id>     hash    state, payload, maxAttempts, timeoutMs, o, attempt, lease,
+ *                              leaseExpiresAt, finishedAt, result, error, runAt (attempt, lease,
+ *                              leaseExpiresAt, finishedAt absent until first set: read as 0 / '';
+ *                              lease and leaseExpiresAt mean something only while state is
+ *                              'active': a completion leaves them as they were; result absent on a
+ *                              completed job: 'null'). o: the options no hot step reads, packed
+ *                              in one field, "<priority>,<backoffMs>,<backoffMaxMs>,<runAt>,<createdAt>"
+ *                              (runAt: the first; a retry writes its own runAt field). A field of
+ *                              its own wins over o: a job written before 2026-12-07 has priority,
+ *                              backoffMs, backoffMaxMs, runAt and createdAt as fields and no o, and
+ *                              reads the same (OPTS_FN; recordOf in redis-jobs.ts).
  *   <base>waiting      zset    ready jobs; score (1000 - priority) × 2^42 + id: highest priority, then oldest
  *   <base>delayed      zset    jobs whose first run is ahead; score runAt
  *   <base>failed       zset    jobs waiting for a retry after a failed attempt; score runAt
@@ -23,10 +28,27 @@
  * leaseExpiresAt is after the caller's now.
  */
 
+/**
+ * A job's packed options (the hash's o), each from its own field when the job has one (written
+ * before o was, or since: a retry's runAt). opts(job, a[, b]) returns them as numbers.
+ */
+export const OPTS_FN = `
+local OPT_AT = {priority = 1, backoffMs = 2, backoffMaxMs = 3, runAt = 4, createdAt = 5}
+local function opts(job, a, b)
+  local f
+  if b then f = redis.call('HMGET', job, 'o', a, b) else f = redis.call('HMGET', job, 'o', a) end
+  local packed = {}
+  if f[1] then for v in string.gmatch(f[1], '[^,]+') do packed[#packed + 1] = v end end
+  local x = tonumber(f[2] or packed[OPT_AT[a]])
+  if not b then return x end
+  return x, tonumber(f[3] or packed[OPT_AT[b]])
+end
+`;
+
 /** Shared by CLAIM and PROMOTE: moves up to `limit` due jobs of delayed and failed to waiting. */
-const PROMOTE_FN = `
+const PROMOTE_FN = OPTS_FN + `
 local function score_of(base, id)
-  local prio = tonumber(redis.call('HGET', base .. 'job:' .. id, 'priority'))
+  local prio = opts(base .. 'job:' .. id, 'priority')
   return string.format('%.0f', (1000 - prio) * 4398046511104 + tonumber(id))
 end
 local function promote(base, now, limit)
@@ -48,7 +70,7 @@ end
 const FAIL_FN = `
 local function fail_job(base, id, err, jitter, now)
   local job = base .. 'job:' .. id
-  local f = redis.call('HMGET', job, 'attempt', 'maxAttempts', 'backoffMs', 'backoffMaxMs')
+  local f = redis.call('HMGET', job, 'attempt', 'maxAttempts')
   local attempt, maxAttempts = tonumber(f[1]), tonumber(f[2])
   redis.call('ZREM', base .. 'active', id)
   if attempt >= maxAttempts then
@@ -57,7 +79,8 @@ local function fail_job(base, id, err, jitter, now)
     redis.call('ZADD', base .. 'dead', string.format('%.0f', now), id)
     return {'dead', 0}
   end
-  local full = math.min(tonumber(f[4]), tonumber(f[3]) * 2 ^ (attempt - 1))
+  local backoffMs, backoffMaxMs = opts(job, 'backoffMs', 'backoffMaxMs')
+  local full = math.min(backoffMaxMs, backoffMs * 2 ^ (attempt - 1))
   local runAt = string.format('%.0f', now + math.floor(full / 2 + (jitter * full) / 2))
   redis.call('HSET', job, 'state', 'failed', 'error', err, 'lease', '', 'leaseExpiresAt', 0, 'runAt', runAt)
   redis.call('ZADD', base .. 'failed', runAt, id)
@@ -67,6 +90,10 @@ end
 
 /** Shared by HEARTBEAT, COMPLETE and FAIL: whether `lease` is the job's current one. */
 const CURRENT_FN = `
+local function current_at(job, lease, now)
+  local f = redis.call('HMGET', job, 'state', 'lease', 'leaseExpiresAt')
+  return f[1] == 'active' and f[2] == lease and tonumber(f[3]) > now
+end
 local function current(base, id, lease, now)
   local f = redis.call('HMGET', base .. 'job:' .. id, 'state', 'lease', 'leaseExpiresAt')
   return f[1] == 'active' and f[2] == lease and tonumber(f[3]) > now
@@ -97,9 +124,10 @@ end
  *          then per job 2 values: payload, key ('' for none)
  * 'payloads' (as 'shared', and no job has a key): the 7 options once, then per job 1 value: payload
  *
- * Returns an array of n + 1: the last id given before this batch, then per job 0 when it was created
- * (its id is the next of the sequence, in order) or the id its key named (a job of the window, not
- * created). One small value a job, not an id and a flag.
+ * Returns the last id given before this batch, then, for each job its key named an earlier job by (a
+ * job of the window, not created), its index in the batch (from 1) and that job's id. Every other job
+ * was created, its id the next of the sequence, in order. A batch without such keys is answered with
+ * one value, not one a job (2026-12-07).
  */
 export const JOBS_ENQUEUE_LUA = MANY_FN + `
 local base = KEYS[1]
@@ -112,9 +140,12 @@ local out = {string.format('%.0f', first)}
 local seq = first
 local waiting = {}
 local payload, runAt, priority, maxAttempts, backoffMs, backoffMaxMs, timeoutMs, key, keyTtl
+local o, shared_o = nil, false
 if shared or bare then
   key = ''
   runAt, priority, maxAttempts, backoffMs, backoffMaxMs, timeoutMs, keyTtl = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+  o = priority .. ',' .. backoffMs .. ',' .. backoffMaxMs .. ',' .. runAt .. ',' .. ARGV[1]
+  shared_o = true
 end
 for i = 0, n - 1 do
   if bare then
@@ -130,16 +161,18 @@ for i = 0, n - 1 do
   local existing = false
   if key ~= '' then existing = redis.call('GET', base .. 'key:' .. key) end
   if existing then
+    out[#out + 1] = i + 1
     out[#out + 1] = existing
   else
     seq = seq + 1
     local id = string.format('%.0f', seq)
     local state = 'waiting'
     if tonumber(runAt) > now then state = 'delayed' end
-    -- attempt, lease, leaseExpiresAt and finishedAt start absent (read as 0 / ''): fewer fields to write.
-    redis.call('HSET', base .. 'job:' .. id, 'state', state, 'payload', payload, 'runAt', runAt,
-      'priority', priority, 'maxAttempts', maxAttempts, 'backoffMs', backoffMs,
-      'backoffMaxMs', backoffMaxMs, 'timeoutMs', timeoutMs, 'createdAt', ARGV[1])
+    -- attempt, lease, leaseExpiresAt and finishedAt start absent (read as 0 / ''); the options no
+    -- hot step reads go packed in one field, built once for a batch that shares them: 5 fields, not 9.
+    if not shared_o then o = priority .. ',' .. backoffMs .. ',' .. backoffMaxMs .. ',' .. runAt .. ',' .. ARGV[1] end
+    redis.call('HSET', base .. 'job:' .. id, 'state', state, 'payload', payload, 'maxAttempts', maxAttempts,
+      'timeoutMs', timeoutMs, 'o', o)
     if state == 'waiting' then
       waiting[#waiting + 1] = string.format('%.0f', (1000 - tonumber(priority)) * 4398046511104 + seq)
       waiting[#waiting + 1] = id
@@ -147,7 +180,6 @@ for i = 0, n - 1 do
       redis.call('ZADD', base .. 'delayed', runAt, id)
     end
     if key ~= '' then redis.call('SET', base .. 'key:' .. key, id, 'PX', keyTtl) end
-    out[#out + 1] = 0
   end
 end
 -- The batch's new ids and waiting jobs in one call each, not one per job.
@@ -163,9 +195,11 @@ return out
  * ARGV[1]  now, ms;  ARGV[2]  max;  ARGV[3]  lease prefix (random; job i's lease is "<prefix>.<i>");
  * ARGV[4]  most jobs promoted per zset first
  *
- * Returns a flat array, per job: id, payload, attempt, maxAttempts, timeoutMs. The i-th job's (from
- * 1) lease is "<prefix>.<i>" and its leaseExpiresAt now + timeoutMs: the caller derives both rather
- * than have them sent back (2 values a job fewer to write and to parse).
+ * Returns {} when no job is ready, else {meta, payload 1, …, payload n}: meta is the jobs' numbers in
+ * one string, per job id, attempt, maxAttempts, timeoutMs, all comma-separated ("7,1,3,30000,8,1,…"),
+ * then each job's payload (any text) as a value of its own: n + 1 values, not 5 a job (2026-12-07).
+ * The i-th job's (from 1) lease is "<prefix>.<i>" and its leaseExpiresAt now + timeoutMs: the
+ * caller derives both rather than have them sent back.
  */
 export const JOBS_CLAIM_LUA = PROMOTE_FN + MANY_FN + `
 local base = KEYS[1]
@@ -173,26 +207,36 @@ local now = tonumber(ARGV[1])
 promote(base, now, tonumber(ARGV[4]))
 -- ZPOPMIN takes the lowest scores (priority, then id) and removes them in one call: {id, score, ...}.
 local popped = redis.call('ZPOPMIN', base .. 'waiting', tonumber(ARGV[2]))
-local out = {}
+if #popped == 0 then return {} end
+local meta = {}
+local out = {''}
 local active = {}
+local jobs = base .. 'job:'
+local timeout, expires = nil, nil
 for k = 1, #popped, 2 do
   local id, i = popped[k], (k + 1) / 2
-  local job = base .. 'job:' .. id
+  local job = jobs .. id
   local f = redis.call('HMGET', job, 'attempt', 'timeoutMs', 'maxAttempts', 'payload')
   local attempt = (tonumber(f[1]) or 0) + 1
-  local expires = string.format('%.0f', now + tonumber(f[2]))
+  -- A claim's jobs mostly share their timeout: their expiry written once.
+  if f[2] ~= timeout then
+    timeout = f[2]
+    expires = string.format('%.0f', now + tonumber(timeout))
+  end
   local lease = ARGV[3] .. '.' .. i
   redis.call('HSET', job, 'state', 'active', 'attempt', attempt, 'lease', lease, 'leaseExpiresAt', expires)
   active[#active + 1] = expires
   active[#active + 1] = id
-  out[#out + 1] = id
+  local m = #meta
+  meta[m + 1] = id
+  meta[m + 2] = attempt
+  meta[m + 3] = f[3]
+  meta[m + 4] = f[2]
   out[#out + 1] = f[4]
-  out[#out + 1] = attempt
-  out[#out + 1] = f[3]
-  out[#out + 1] = f[2]
 end
 -- The claimed jobs' leases in one call, not one per job.
 call_many('ZADD', base .. 'active', active)
+out[1] = table.concat(meta, ',')
 return out
 `;
 
@@ -220,36 +264,41 @@ return tonumber(expires)
  * is left as it is, the others complete (one script for a worker's batch of completions).
  *
  * KEYS[1]  the queue's key base
- * ARGV[1]  now, ms;  ARGV[2]  n, the number of jobs
- * then per job, 3 values: id, lease, result
+ * ARGV[1]  now, ms;  ARGV[2]  n, the number of jobs;  ARGV[3]  the jobs' ids and leases in one string,
+ *          "<id> <lease> <id> <lease> …", single spaces (ids are decimal, leases hold no white space:
+ *          the caller sends none that does; such a lease is never current anyway)
+ * ARGV[4..3+n]  each job's result, in order; absent when every result is 'null'
  *
  * A completed job's hash gets state and finishedAt, and result unless it is 'null' (absent reads as
  * 'null'); lease and leaseExpiresAt are left as they were (no longer current: the state is not
  * 'active'). Two fields a job, not five: most jobs complete, most results are null.
  *
- * Returns an array of n: 1 when that job completed, 0 when its lease was not current (nothing recorded).
+ * Returns the indexes (from 1) of the jobs whose lease was not current (nothing recorded for them);
+ * the others completed. Usually empty: one small reply, not one value a job (2026-12-07).
  */
 export const JOBS_COMPLETE_LUA = CURRENT_FN + MANY_FN + `
 local base = KEYS[1]
 local now = tonumber(ARGV[1])
-local n = tonumber(ARGV[2])
+local results = #ARGV > 3
+local jobs = base .. 'job:'
 local out = {}
 local done, finished = {}, {}
-for i = 0, n - 1 do
-  local a = 3 + i * 3
-  local id = ARGV[a]
-  if current(base, id, ARGV[a + 1], now) then
-    if ARGV[a + 2] == 'null' then
-      redis.call('HSET', base .. 'job:' .. id, 'state', 'completed', 'finishedAt', ARGV[1])
+local i = 0
+for id, lease in string.gmatch(ARGV[3], '(%S+) (%S+)') do
+  i = i + 1
+  local job = jobs .. id
+  if current_at(job, lease, now) then
+    local result = results and ARGV[3 + i] or 'null'
+    if result == 'null' then
+      redis.call('HSET', job, 'state', 'completed', 'finishedAt', ARGV[1])
     else
-      redis.call('HSET', base .. 'job:' .. id, 'state', 'completed', 'finishedAt', ARGV[1], 'result', ARGV[a + 2])
+      redis.call('HSET', job, 'state', 'completed', 'finishedAt', ARGV[1], 'result', result)
     end
     done[#done + 1] = id
     finished[#finished + 1] = ARGV[1]
     finished[#finished + 1] = id
-    out[#out + 1] = 1
   else
-    out[#out + 1] = 0
+    out[#out + 1] = i
   end
 end
 -- The batch's moves from active to completed in one call each, not one per job.
@@ -267,7 +316,7 @@ return out
  *
  * Returns {'failed', runAt} or {'dead', 0}, or {} when the lease is not current (nothing recorded).
  */
-export const JOBS_FAIL_LUA = CURRENT_FN + FAIL_FN + `
+export const JOBS_FAIL_LUA = CURRENT_FN + OPTS_FN + FAIL_FN + `
 local base, id = KEYS[1], ARGV[1]
 local now = tonumber(ARGV[5])
 if not current(base, id, ARGV[2], now) then return {} end
@@ -294,7 +343,7 @@ return promote(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
  *
  * Returns how many were reaped.
  */
-export const JOBS_REAP_LUA = FAIL_FN + `
+export const JOBS_REAP_LUA = OPTS_FN + FAIL_FN + `
 local base = KEYS[1]
 local now = tonumber(ARGV[1])
 local ids = redis.call('ZRANGEBYSCORE', base .. 'active', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))

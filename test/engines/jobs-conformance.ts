@@ -144,6 +144,19 @@ export function runJobsConformance(name: string, make: () => Promise<Engine>, op
         // Within one call, the second use of a key names the first.
         const [d, e] = await q.enqueueJobs(queue, [job('x', { key: 'k2' }), job('y', { key: 'k2' })], T0);
         assert.deepEqual(e, { id: d!.id, created: false });
+        // Known keys between new jobs: the new ones take the next ids in order, the known name theirs.
+        const mixed = await q.enqueueJobs(queue, [
+          job('m1', { key: 'm1' }), job('dup', { key: 'order-7' }), job('m2', { key: 'm2' }), job('dup2', { key: 'k2' }), job('m3', { key: 'm3' }),
+        ], T0 + 9500);
+        assert.deepEqual(mixed.map((m) => m.created), [true, false, true, false, true]);
+        assert.deepEqual([mixed[1]!.id, mixed[3]!.id], [a!.id, d!.id]);
+        assert.deepEqual([mixed[2]!.id, mixed[4]!.id], [String(Number(mixed[0]!.id) + 1), String(Number(mixed[0]!.id) + 2)]);
+        assert.deepEqual(await Promise.all([0, 2, 4].map(async (i) => (await q.getJob(queue, mixed[i]!.id))!.payload)), ['m1', 'm2', 'm3']);
+        // The same with options that differ job to job.
+        const each = await q.enqueueJobs(queue, [job('e1', { key: 'e1', priority: 1 }), job('dup3', { key: 'm1' }), job('e2', { priority: 2 })], T0 + 9600);
+        assert.deepEqual(each.map((m) => m.created), [true, false, true]);
+        assert.deepEqual([each[1]!.id, each[0]!.id, each[2]!.id], [mixed[0]!.id, String(Number(mixed[4]!.id) + 1), String(Number(mixed[4]!.id) + 2)]);
+        assert.deepEqual([(await q.getJob(queue, each[2]!.id))!.payload, (await q.getJob(queue, each[2]!.id))!.priority], ['e2', 2]);
         // A real clock for the window's end: the engine may expire keys by its own clock (Redis PX).
         const [f] = await q.enqueueJobs(queue, [job('short', { key: 'brief', keyTtlMs: 30 })], Date.now());
         await new Promise((r) => setTimeout(r, 80));
@@ -216,8 +229,13 @@ export function runJobsConformance(name: string, make: () => Promise<Engine>, op
           { id: c!.id, lease: byId.get(c!.id)!.lease, result: '{"n":3}' },
           { id: a!.id, lease: byId.get(a!.id)!.lease, result: '"twice"' },
           { id: '424242', lease: 'x', result: 'null' },
+          // Leases no claim gives (empty, with white space, another job's lease after it) and ids that are not ids.
+          { id: d!.id, lease: '', result: 'null' },
+          { id: d!.id, lease: `${byId.get(d!.id)!.lease} ${byId.get(d!.id)!.lease}`, result: 'null' },
+          { id: `${d!.id} ${byId.get(d!.id)!.lease}`, lease: byId.get(d!.id)!.lease, result: 'null' },
+          { id: 'd', lease: byId.get(d!.id)!.lease, result: 'null' },
         ], T0 + 100_001);
-        assert.deepEqual(outcomes, [true, true, false, true, false, false]);
+        assert.deepEqual(outcomes, [true, true, false, true, false, false, false, false, false, false]);
         assert.equal((await q.getJob(queue, a!.id))!.result, '"ra"');
         assert.equal((await q.getJob(queue, c!.id))!.result, '{"n":3}');
         const stale = (await q.getJob(queue, d!.id))!;

@@ -38,13 +38,13 @@ export function checkQueue(queue: unknown): string {
   return queue;
 }
 
-/** The JSON text of a payload or result, refused past the limit. */
-export function jsonText(value: unknown, maxBytes: number, field: string): string {
+/** The JSON text of a payload or result, refused past the limit; `index`: the field is `<field>[<index>]` (made only for a refusal). */
+export function jsonText(value: unknown, maxBytes: number, field: string, index?: number): string {
   const text = JSON.stringify(value === undefined ? null : value);
   // A UTF-16 code unit is at most 3 bytes of UTF-8: a short text needs no count (most payloads).
   if (text.length * 3 <= maxBytes) return text;
   const bytes = Buffer.byteLength(text);
-  if (bytes > maxBytes) throw new JobsError('JOBS_PAYLOAD_TOO_LARGE', `is ${bytes} bytes as JSON; at most ${maxBytes} are allowed`, field);
+  if (bytes > maxBytes) throw new JobsError('JOBS_PAYLOAD_TOO_LARGE', `is ${bytes} bytes as JSON; at most ${maxBytes} are allowed`, index === undefined ? field : `${field}[${index}]`);
   return text;
 }
 
@@ -152,7 +152,7 @@ export function parseJobColumns(body: { payloads?: unknown; options?: unknown; k
   const out: NewJob[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const job: NewJob = {
-      payload: jsonText(payloads[i], limits.maxPayloadBytes, `payloads[${i}]`), runAtMs: shared.runAtMs, priority: shared.priority,
+      payload: jsonText(payloads[i], limits.maxPayloadBytes, 'payloads', i), runAtMs: shared.runAtMs, priority: shared.priority,
       maxAttempts: shared.maxAttempts, backoffMs: shared.backoffMs, backoffMaxMs: shared.backoffMaxMs, timeoutMs: shared.timeoutMs,
     };
     const key: unknown = keys === undefined ? null : (keys as unknown[])[i];
