@@ -61,6 +61,8 @@ export interface ChoirBenchOptions {
   shardSpinUs: number;
   /** --choir-batch-ms of the server (sharded mode): how long a shard's batch gathers, ms. */
   batchMs: number;
+  /** --choir-poll-replies of the server (sharded mode): 1, look for shard replies at every frame; 0, waitAsync only. */
+  pollReplies: number;
   bitrate: number;
   complexity: number;
   deadlineMs: number;
@@ -159,7 +161,7 @@ const num = (v: string, name: string) => {
 export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
   const o: ChoirBenchOptions = {
     steps: [40, 80, 120, 160, 200, 240, 280], modes: ['owner', 'sharded'], seconds: 6, warmupSeconds: 2, roomSize: 16,
-    singerProcesses: 1, singerNice: 10, shards: 0, shardSpinUs: 0, batchMs: 4, bitrate: 64_000, complexity: 5, deadlineMs: 20, decodeEvery: 50, ceilingSeconds: 3,
+    singerProcesses: 1, singerNice: 10, shards: 0, shardSpinUs: 0, batchMs: 4, pollReplies: 1, bitrate: 64_000, complexity: 5, deadlineMs: 20, decodeEvery: 50, ceilingSeconds: 3,
     handoffSeconds: 0, handoffRounds: 2, handoffRates: [1000, 3000, 5000], out: 'bench/results', chart: '',
   };
   for (let i = 0; i < argv.length; i++) {
@@ -178,6 +180,7 @@ export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
       case '--choir-shards': o.shards = num(v, flag); break;
       case '--choir-shard-spin-us': o.shardSpinUs = num(v, flag); break;
       case '--choir-batch-ms': o.batchMs = num(v, flag); break;
+      case '--choir-poll-replies': o.pollReplies = num(v, flag) > 0 ? 1 : 0; break;
       case '--choir-bitrate': o.bitrate = num(v, flag); break;
       case '--choir-complexity': o.complexity = num(v, flag); break;
       case '--choir-deadline-ms': o.deadlineMs = num(v, flag); break;
@@ -222,7 +225,7 @@ interface Scraped {
 async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers: number, ceilingPerCore: number, log: (s: string) => void): Promise<ChoirStep> {
   const cli = join(ROOT, 'bin/brigade.js');
   const data = mkdtempSync(join(tmpdir(), 'brigade-choir-bench-'));
-  const codec = mode === 'owner' ? ['--choir-owner-codec', '1'] : ['--choir-shards', String(o.shards), '--choir-shard-spin-us', String(o.shardSpinUs), '--choir-batch-ms', String(o.batchMs)];
+  const codec = mode === 'owner' ? ['--choir-owner-codec', '1'] : ['--choir-shards', String(o.shards), '--choir-shard-spin-us', String(o.shardSpinUs), '--choir-batch-ms', String(o.batchMs), '--choir-poll-replies', String(o.pollReplies)];
   let server: StartedBrigade | null = null;
   const workers: Worker<ChoirWorkerIn, ChoirWorkerOut>[] = [];
   let fatal = '';
