@@ -3,7 +3,7 @@
  * stdout), keeping the last log lines for error messages. Shared by the benchmarks.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 
 export interface StartedBrigade {
   proc: ChildProcess;
@@ -47,7 +47,14 @@ export function shippedNodeFlags(cli: string): string[] {
 export async function startBrigade(cli: string, args: string[], cwd: string, keepLines = 50, nodeArgs: string[] = []): Promise<StartedBrigade> {
   const proc = spawn(process.execPath, [...nodeArgs, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
   const logTail: string[] = [];
-  const keep = (line: string) => { logTail.push(line); if (logTail.length > keepLines) logTail.shift(); };
+  // BRIGADE_BENCH_SERVER_LOG=FILE: every line the server prints is appended there too (with
+  // BRIGADE_BENCH_SERVER_NODE_ARGS=--trace-gc, its GC pauses).
+  const logFile = process.env.BRIGADE_BENCH_SERVER_LOG;
+  const keep = (line: string) => {
+    logTail.push(line);
+    if (logTail.length > keepLines) logTail.shift();
+    if (logFile) appendFileSync(logFile, line + '\n');
+  };
   onLines(proc.stderr!, keep);
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`brigade did not start in 20 s:\n${logTail.join('\n')}`)); }, 20_000);

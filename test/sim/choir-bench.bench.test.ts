@@ -2,7 +2,8 @@
  * Smoke test of `brigade bench --scenario choir` at a tiny size: one step per mode (unsharded and
  * sharded) with 4 singers for 1 s, through the built CLI. It asserts the run completes and that
  * its result has the right shape (steps of both modes, the codec-only ceiling, the owner's inner
- * cost, the shard hand-off micro-benchmark's stages, the chart written); never a figure.
+ * cost, the shard hand-off micro-benchmark's stages, the chart written, the singers' processes
+ * at the nice value asked for); never a figure.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -18,7 +19,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 it('runs both modes and writes a result of the right shape', async () => {
   const chart = join(dir, 'choir.svg');
   const run = await bench(['--scenario', 'choir', '--choir-steps', '4', '--seconds', '1', '--warmup', '0.5', '--ceiling-seconds', '0.2',
-    '--room-size', '2', '--choir-shards', '1', '--choir-handoff-seconds', '0.2', '--choir-handoff-rounds', '1', '--choir-handoff-rates', '500',
+    '--room-size', '2', '--singer-nice', '5', '--choir-shards', '1', '--choir-handoff-seconds', '0.2', '--choir-handoff-rounds', '1', '--choir-handoff-rates', '500',
     '--out', dir, '--chart', chart]);
   assert.ok(run.code === 0, `exit ${run.code}: ${run.stderr}\n${run.stdout}`);
   const file = readdirSync(dir).find((f) => f.startsWith('choir-') && f.endsWith('.json'));
@@ -30,6 +31,7 @@ it('runs both modes and writes a result of the right shape', async () => {
     assert.ok(s.due > 0 && s.serverFrames > 0, `${s.mode}: frames were sung and mixed`);
     assert.equal(s.errors, 0, `${s.mode}: ${s.firstErrors.join('; ')}`);
     assert.ok(s.onTimeFraction >= 0 && s.onTimeFraction <= 1);
+    assert.equal(s.singersNice, 5, `${s.mode}: the singers' processes run at the nice asked for`);
   }
   assert.ok(r.steps[1].shardCores > 0, 'the shards\' CPU is read from the metrics');
   for (const s of r.steps) {

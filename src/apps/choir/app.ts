@@ -33,6 +33,7 @@ export interface ChoirOptions {
   ownerCodec: number;
   shardSpinUs: number;
   batchMs: number;
+  pollReplies: number;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -57,6 +58,7 @@ export const choirApp: App<ChoirOptions> = {
     deadlineMs: { default: 20, help: 'a mix answered later than this after its frame arrived counts as a deadline miss, ms' },
     shardSpinUs: { default: 0, help: 'how long a codec shard spins on its status word after a reply before it sleeps in Atomics.wait, µs (0: sleeps at once)', validate: (v) => (v <= 5000 ? null : '0..5000') },
     batchMs: { default: 4, help: 'how long a codec shard\'s batch of frames gathers before its RPC goes out, ms (0: as soon as the shard is free); fewer, larger RPCs (fewer thread wake-ups, less CPU per frame) for up to that much more latency', validate: (v) => (v <= 10 ? null : '0..10') },
+    pollReplies: { default: 1, help: '1: look for the codec shards\' replies at every frame handled, not only when Atomics.waitAsync\'s task comes round on the event loop; 0: waitAsync only', validate: (v) => (v === 0 || v === 1 ? null : '0 or 1') },
     claimMs: { default: 5000, help: 'a room\'s claim on its node (engine), renewed every third of it; a room whose node died moves after this, ms', validate: (v) => (v >= 300 ? null : 'at least 300') },
     ownerCodec: { default: 0, help: '1: run every singer\'s Opus codec in the owner thread, no shards (the unsharded baseline of the benchmarks)', validate: (v) => (v === 0 || v === 1 ? null : '0 or 1') },
   },
@@ -65,7 +67,7 @@ export const choirApp: App<ChoirOptions> = {
     const o = core.options;
     if (o.aheadMs >= o.bufferMs) throw new Error('choir: --choir-ahead-ms must be less than --choir-buffer-ms');
     const shardCount = o.shards > 0 ? o.shards : Math.max(1, availableParallelism() - 1);
-    const codecOptions = { count: shardCount, bitrate: o.bitrate, complexity: o.complexity, spinUs: o.shardSpinUs, batchMs: o.batchMs };
+    const codecOptions = { count: shardCount, bitrate: o.bitrate, complexity: o.complexity, spinUs: o.shardSpinUs, batchMs: o.batchMs, pollReplies: o.pollReplies === 1 };
     const pool: Codecs = o.ownerCodec === 1 ? new OwnerCodecs(codecOptions) : new ShardPool(codecOptions);
     const rooms = new Map<string, Room & { created: number }>();
     const placement = new RoomPlacement(core, o.claimMs);
@@ -182,6 +184,7 @@ export const choirApp: App<ChoirOptions> = {
     core.request('choir.state', (req) => roomOf(body(req).room, false).state());
     core.request('choir.frame', async (req) => {
       const arrived = performance.now();
+      pool.poll(); // a reply already there goes on now, not when waitAsync's task comes round
       const f = decodeFrame(req.body);
       const { room, singer } = singerOf(f.singer, f.key);
       if (f.opus.length > o.maxFrameBytes) throw choirError('CHOIR_FRAME_TOO_LARGE', `an Opus packet is at most ${o.maxFrameBytes} bytes; got ${f.opus.length}`);

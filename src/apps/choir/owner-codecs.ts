@@ -82,6 +82,8 @@ export interface Codecs {
   decode(singer: number, packet: Uint8Array): Promise<Int16Array>;
   encode(singer: number, pcm: Int16Array): Promise<Uint8Array>;
   queueDepth(shard: number): number;
+  /** Reads the shards' replies that are already there, at a frame the owner handles; how many (owner codecs: none). */
+  poll(): number;
   /** CPU seconds each shard's thread has used (index = shard); owner codecs: none. */
   cpuSeconds(): number[];
   /** Each shard's RPC figures (round trips, waits, restarts); owner codecs: none. */
@@ -139,6 +141,7 @@ export class OwnerCodecs implements Codecs {
   }
 
   queueDepth(): number { return 0; }
+  poll(): number { return 0; }
   cpuSeconds(): number[] { return []; }
   figures(): ShardFigures[] { return []; }
   async close(): Promise<void> { this.codecs.clear(); }

@@ -77,6 +77,12 @@ export interface ShardOptions {
    * frame, for up to N ms more on each frame's round trip (docs/choir.md "Hand-off").
    */
   batchMs?: number;
+  /**
+   * Look for replies at every frame the owner handles (`ShardPool.poll`, true by default): a lane
+   * whose REPLY is there is read in that turn, without waiting for Atomics.waitAsync's task to come
+   * round on the event loop (docs/choir.md "Hand-off"). false: waitAsync only, as before.
+   */
+  pollReplies?: boolean;
 }
 
 interface Job {
@@ -139,6 +145,8 @@ class Shard {
   figures: ShardFigures = { rpcs: 0, rpcSeconds: 0, jobs: 0, waitSeconds: 0, restarts: 0, shardWakeSeconds: 0, shardWorkSeconds: 0, ownerWakeSeconds: 0, backlogRpcs: 0, backlogGapSeconds: 0 };
   /** Epoch ms (timeOrigin + now, comparable with the shard's stamps) of this RPC's REQUEST and of the last REPLY's readiness. */
   private requestedAt: number[];
+  /** Each lane's wait for its REPLY, when one is waiting: poll() ends it when it finds the REPLY first. */
+  private waiters: ({ status: Int32Array; resolve(): void } | null)[];
   private lastReplyReadyAt = 0;
   /** CPU seconds of the current thread (from its last reply) and of the threads before it. */
   cpuNow = 0;
@@ -152,6 +160,21 @@ class Shard {
     this.inFlight = this.lanes.map(() => null);
     this.sentAt = this.lanes.map(() => 0);
     this.requestedAt = this.lanes.map(() => 0);
+    this.waiters = this.lanes.map(() => null);
+  }
+
+  /** Ends the wait of every lane whose reply is there (its status moved off REQUEST); how many it ended. */
+  poll(): number {
+    let ended = 0;
+    for (let l = 0; l < this.waiters.length; l++) {
+      const w = this.waiters[l];
+      if (w !== null && Atomics.load(w.status, 0) !== STATUS_REQUEST) {
+        this.waiters[l] = null;
+        w.resolve();
+        ended++;
+      }
+    }
+    return ended;
   }
 
   /** Jobs in the RPCs in flight. */
@@ -408,7 +431,15 @@ class Shard {
     // this buffer is given up (the watchdog or the thread's exit notifies it after replacing it).
     while (Atomics.load(status, 0) === STATUS_REQUEST && sab === this.lanes[lane] && !this.closed) {
       const waited = waitAsync(status, 0, STATUS_REQUEST);
-      if (waited.async) await waited.value;
+      if (!waited.async) continue;
+      if (this.options.pollReplies === false) { await waited.value; continue; }
+      // Whichever comes first: waitAsync's task, or poll() finding the REPLY at a frame the owner
+      // handles (the main thread is busy with sockets; the task waits for its turn of the loop).
+      await new Promise<void>((resolve) => {
+        this.waiters[lane] = { status, resolve };
+        void (waited.value as Promise<string>).then(() => resolve());
+      });
+      this.waiters[lane] = null;
     }
     if (--this.waiting === 0) worker.unref();
     if (sab !== this.lanes[lane] || Atomics.load(status, 0) !== STATUS_REPLY) {
@@ -456,7 +487,10 @@ export class ShardPool implements Codecs {
   private readonly pinned = new Map<number, number>();
   private readonly watchdog: NodeJS.Timeout;
 
+  private readonly pollReplies: boolean;
+
   constructor(options: ShardOptions) {
+    this.pollReplies = options.pollReplies !== false;
     this.shards = Array.from({ length: Math.max(1, options.count) }, (_, i) => new Shard(i, options));
     this.load = this.shards.map(() => 0);
     const every = Math.max(10, Math.min(500, Math.floor((options.timeoutMs ?? 2000) / 4)));
@@ -465,6 +499,17 @@ export class ShardPool implements Codecs {
   }
 
   get size(): number { return this.shards.length; }
+
+  /**
+   * Reads the replies that are already there (see ShardOptions.pollReplies): their waits end now,
+   * and their batches go on in this turn's microtasks. Cheap: a load per lane waiting. Returns how
+   * many waits it ended (0 with pollReplies false).
+   */
+  poll(): number {
+    let ended = 0;
+    if (this.pollReplies) for (const s of this.shards) ended += s.poll();
+    return ended;
+  }
 
   /** Pins a singer to the least-loaded shard for the session. */
   pin(singer: number): number {

@@ -113,4 +113,46 @@ describe('choir codec shards', () => {
       await batched.close();
     }
   });
+
+  it('poll() reads a reply that is there while the owner\'s thread is busy, without a turn of its loop; off, it reads none', async () => {
+    // The owner's thread is kept busy (no turn of the event loop, so Atomics.waitAsync's task never
+    // runs) after each RPC goes out; poll() is what finds the reply. A reply can beat the owner's
+    // waitAsync call (nothing to end then), so several tries, of which at least one must be ended by poll.
+    const s = 40;
+    const shard = pool.pin(s);
+    const busyUntilPolled = () => {
+      const until = Date.now() + 300;
+      let ended = 0;
+      while (ended === 0 && Date.now() < until) ended = pool.poll();
+      return ended;
+    };
+    await pool.call(shard, 'ping', s, new Uint8Array(0)); // its thread started
+    let ended = 0;
+    for (let k = 0; k < 20 && ended === 0; k++) {
+      const p = pool.call(shard, 'ping', s, new Uint8Array([k]));
+      await new Promise((r) => setImmediate(r)); // the RPC goes out in this turn (no --choir-batch-ms here)
+      ended = busyUntilPolled();
+      assert.deepEqual([...(await p)], [k], 'the reply is read and handed out');
+    }
+    assert.equal(ended, 1, 'poll() ended the wait of the lane whose reply was there');
+    const off = new ShardPool({ count: 1, bitrate: 64_000, complexity: 5, timeoutMs: 5000, pollReplies: false });
+    try {
+      off.pin(s);
+      await off.call(0, 'ping', s, new Uint8Array(0)); // its thread started
+      const p = off.call(0, 'ping', s, new Uint8Array([1]));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(busyUntilPolledOn(off), 0, 'with pollReplies false the reply waits for waitAsync');
+      assert.deepEqual([...(await p)], [1]);
+    } finally {
+      await off.close();
+    }
+  });
 });
+
+/** Keeps this thread busy for 300 ms calling `pool.poll()`; what it ended. */
+function busyUntilPolledOn(p: ShardPool): number {
+  const until = Date.now() + 300;
+  let ended = 0;
+  while (Date.now() < until) ended += p.poll();
+  return ended;
+}
