@@ -1,5 +1,5 @@
 /**
- * Group commit for the embedded engine's job steps. With `synchronous = FULL` every commit waits for
+ * Group commit for the embedded engine's job steps and claims (plain and held). With `synchronous = FULL` every commit waits for
  * the disk (an fsync of the WAL: ~0.25 ms on an idle disk here, several ms on a busy one), so one
  * transaction per step capped a queue at a few thousand steps a second whatever the CPU. Instead,
  * the steps asked for during one turn of the event loop run, in the order asked, inside ONE

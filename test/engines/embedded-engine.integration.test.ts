@@ -137,6 +137,38 @@ describe('embedded engine', () => {
     }
   });
 
+  it('commits the claims and held claims of one turn in one transaction, each settled only once committed', async () => {
+    const { path, cleanup } = tempDb();
+    const engine = new EmbeddedEngine({ path, retention });
+    await engine.open();
+    const reader = new Database(path, { readonly: true });
+    const rows = (table: string) => (reader.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    try {
+      const writes = (engine as unknown as { writes: { commits: number } }).writes;
+      const before = writes.commits;
+      // Ten rooms renewed at once, as a choir node does, with a cooldown claim and a release beside them.
+      const held = Array.from({ length: 10 }, (_, i) => engine.holdClaim(`room:${i}`, 'node-a', 5_000));
+      const cooldown = engine.claim('cooldown:alice', 60_000);
+      const released = engine.releaseClaim('room:9', 'node-a');
+      assert.equal(rows('held_claims'), 0, 'nothing written before the turn ends');
+      const results = await Promise.all(held);
+      assert.ok(results.every((r) => r.holder === 'node-a'));
+      assert.equal(await cooldown, 0);
+      assert.equal(await released, true, 'the release ran after the hold asked before it, in the same transaction');
+      assert.equal(writes.commits - before, 1, 'one commit for the turn');
+      assert.equal(rows('held_claims'), 9, 'committed: another connection sees them');
+      assert.equal(rows('claims'), 1);
+      // Another holder is refused, in a turn of its own.
+      const other = await engine.holdClaim('room:0', 'node-b', 5_000);
+      assert.equal(other.holder, 'node-a');
+      assert.equal(writes.commits - before, 2);
+    } finally {
+      reader.close();
+      await engine.close();
+      await cleanup();
+    }
+  });
+
   it('writes every event of an append, in order, whatever its size against the 64-row INSERT (1, 63, 64, 65, 200), repeats skipped', async () => {
     const { path, cleanup } = tempDb();
     const engine = new EmbeddedEngine({ path, retention: { retainEvents: 10_000, keepSnapshots: 2 } });
