@@ -21,6 +21,7 @@
  * The owner's inner cost: the room's write + read (mix, own-voice removal, clipping) per singer
  * frame at several room sizes, in this process (src/apps/choir/room.ts), no codec or transport.
  */
+import { describeWakeFloor, WakeProbe, type WakeFloor } from './wake-probe.ts';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { getPriority, setPriority, tmpdir } from 'node:os';
@@ -125,6 +126,13 @@ export interface ChoirStep {
     singersLoop: { p99: number | null; max: number | null };
     sentBehindLateSend: number;
     sendLag: { p99: number | null; max: number | null };
+    /**
+     * The machine's wake-up floor in the window (src/sim/wake-probe.ts): how late a thread sleeping
+     * 1 ms woke. A mix crosses at least three wake-ups (the server's main thread for the frame,
+     * the shard, the main thread again for the reply), so its 20 ms deadline holds only while
+     * this machine's wake-ups stay well under that.
+     */
+    wakeFloorMs: WakeFloor;
   };
   /**
    * Sharded only (null otherwise): the shard RPCs' stages in the window. A round trip is REQUEST
@@ -254,7 +262,9 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
     const clientCpu0 = (await Promise.all(workers.map((w) => w.ask({ t: 'report' }, 'stats', 10_000)))).reduce((a, r) => a + r.cpuSeconds, 0);
     for (const w of workers) w.send({ t: 'reset' });
     const t0 = performance.now();
+    const probe = new WakeProbe();
     await sleep(o.seconds * 1000);
+    const wakeFloorMs = await probe.stop();
     const reports = await Promise.all(workers.map((w) => w.ask({ t: 'report' }, 'stats', 10_000)));
     const wall = (performance.now() - t0) / 1000;
     const cpu1 = cpuSeconds(server.pid);
@@ -302,6 +312,7 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
         singersLoop: { p99: worst('p99'), max: worst('max') },
         sentBehindLateSend: s.sentBehindLateSend,
         sendLag: { p99: lag.p99, max: lag.max },
+        wakeFloorMs,
       },
       rpc: mode === 'sharded' && after.rpcs > before.rpcs ? {
         perFrame: round((after.rpcs - before.rpcs) / Math.max(1, frames)),
@@ -321,7 +332,7 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
         + `gap reply → next request with jobs waiting ${step.rpc.backlogGapUs} µs, wait ${step.rpc.waitUs} µs, ${step.rpc.restarts} restarts` : '')
       + `; whose: ${step.whose.late ? `a late mix's ms: queue ${step.whose.late.queueMs} + codec ${step.whose.late.codecMs} (shard wake ${step.whose.late.shardWakeMs} + work ${step.whose.late.shardWorkMs} + owner wake ${step.whose.late.ownerWakeMs}) + reply ${step.whose.late.replyMs}` : 'no late mixes'}, `
       + `server loop delay p99 ${step.whose.serverLoop.p99} max ${step.whose.serverLoop.max} ms; singers: loop delay p99 ${step.whose.singersLoop.p99} max ${step.whose.singersLoop.max} ms, send lag p99 ${step.whose.sendLag.p99} max ${step.whose.sendLag.max} ms, `
-      + `${s.sentBehindLateSend} sent behind a late send of their own`);
+      + `${s.sentBehindLateSend} sent behind a late send of their own; ${describeWakeFloor(wakeFloorMs)}`);
     return step;
   } finally {
     await Promise.all(workers.map((w) => w.stop()));

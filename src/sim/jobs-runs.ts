@@ -19,6 +19,7 @@ import { simFetch } from './loopback-fetch.ts';
 import { scrapeMetrics } from './prom.ts';
 import { cpuSeconds, machineBusySeconds, nowMs } from './proc.ts';
 import { startWorker, type Worker } from './workers.ts';
+import { describeWakeFloor, WakeProbe, type WakeFloor } from './wake-probe.ts';
 
 export type JobsProc = Worker<ToJobsWorker, FromJobsWorker>;
 
@@ -190,6 +191,12 @@ export interface PushRun {
    * worker process.
    */
   loopDelayMs: { node: LoopDelay | null; producer: LoopDelay; workers: LoopDelay[] };
+  /**
+   * The machine's wake-up floor during the window (src/sim/wake-probe.ts): how late a thread
+   * sleeping 1 ms woke. A job crosses at least two such wake-ups (the node, the worker; on Redis
+   * also redis-server and the node again), so its pick-up tail cannot be lower than this gives.
+   */
+  wakeFloorMs: WakeFloor;
   /** When the jobs slower than LATE_MS came (lateEpisodes). */
   late: LateEpisodes;
   /**
@@ -342,8 +349,10 @@ export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: s
     const offers0 = server.httpUrl ? await scrapeHistogram(server.httpUrl, OFFER_METRIC) : null;
     const cpu0 = sumCpu(server.pids());
     const t0 = nowMs();
+    const probe = new WakeProbe();
     const p = await produce(warm, o.seconds);
     await waitHandled(p.enqueued);
+    const wakeFloorMs = await probe.stop();
     const cpu = sumCpu(server.pids()) - cpu0;
     const nodeDelay = server.httpUrl ? await nodeLoopDelay(server.httpUrl) : null;
     const offers1 = server.httpUrl ? await scrapeHistogram(server.httpUrl, OFFER_METRIC) : null;
@@ -361,6 +370,7 @@ export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: s
       target, rate: o.rate, jobs: p.enqueued, handled: h.count, pickupMs: h.summary(), serverCpuSeconds: r3(cpu),
       serverCpuPercentOfOneCore: r1((cpu / ((nowMs() - t0) / 1000)) * 100),
       loopDelayMs: { node: nodeDelay, producer: producerReport!.loopDelay, workers: reports.map((r) => r.loopDelay) },
+      wakeFloorMs,
       late: lateEpisodes(reports.map((r) => r.late)),
       hopsMs: toWorker.count > 0 ? {
         nodeOffer: offers1 ? bucketQuantiles(offers0, offers1) : null, toWorker: toWorker.summary(), inWorker: inWorker.summary(), lateInWorkerOver1Ms,
@@ -370,7 +380,7 @@ export async function pushRun(target: JobsTargetName, o: PushOptions, log: (s: s
     };
     log(`[${target}] ${o.rate} jobs/s pushed: pick-up p50 ${result.pickupMs.p50} ms, p99 ${result.pickupMs.p99} ms, p99.9 ${result.pickupMs.p999} ms, max ${result.pickupMs.max} ms (${result.handled} jobs); `
       + `event-loop delay p99/max: ${describeLoopDelays(result.loopDelayMs)}; late (> ${LATE_MS} ms): ${describeLate(result.late)}`
-      + (result.hopsMs ? `; hops p50/p99: ${describeHops(result.hopsMs)}` : ''));
+      + (result.hopsMs ? `; hops p50/p99: ${describeHops(result.hopsMs)}` : '') + `; ${describeWakeFloor(wakeFloorMs)}`);
     return result;
   } finally {
     await run.stop();

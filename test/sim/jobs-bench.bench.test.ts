@@ -88,6 +88,11 @@ describe('brigade bench --scenario jobs-*', () => {
       assert.deepEqual(Object.keys(d).sort(), ['max', 'mean', 'p50', 'p90', 'p99']);
       assert.ok(typeof d.max === 'number' && d.max >= d.p50, 'a max at least the median');
     }
+    // The machine's wake-up floor in the same window: a thread sleeping 1 ms, ~1,000 samples a second over 2 s.
+    assert.equal(r.wakeFloorMs.sleepMs, 1);
+    assert.ok(r.wakeFloorMs.samples > 200, JSON.stringify(r.wakeFloorMs));
+    assert.ok(r.wakeFloorMs.p99 >= r.wakeFloorMs.p50 && r.wakeFloorMs.max >= r.wakeFloorMs.p999);
+    assert.ok(r.wakeFloorMs.over2Ms >= r.wakeFloorMs.over5Ms);
     // The late jobs (over 5 ms) grouped into episodes: every late job in one, counted by phase of the second.
     assert.equal(r.late.overMs, 5);
     assert.equal(r.late.bySecondPhase.length, 10);

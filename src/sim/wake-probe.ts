@@ -1,0 +1,77 @@
+/**
+ * The machine's wake-up floor, measured beside a latency run (as cyclictest does): a worker thread
+ * sleeps 1 ms at a time (`Atomics.wait` with a timeout) and records how late each wake-up came.
+ * Every hop of a latency path (a frame read by another process, a reply picked up by a waiting
+ * thread) is such a wake-up, so a path that crosses k of them cannot have a tail below what the
+ * machine gives one of them while the run loads it. The probe costs ~1,000 wake-ups a second (about
+ * 1 % of a core) and holds no lock the run uses.
+ */
+import { Worker } from 'node:worker_threads';
+
+/** How late the probe's wake-ups came, ms. */
+export interface WakeFloor {
+  samples: number;
+  min: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+  /** The sleep each sample asked for, ms. */
+  sleepMs: number;
+  /** Wake-ups later than 2 and 5 ms. */
+  over2Ms: number;
+  over5Ms: number;
+}
+
+const THREAD = `
+const { parentPort, workerData } = require('node:worker_threads');
+const flag = new Int32Array(workerData.control);
+const late = [];
+const cell = new Int32Array(new SharedArrayBuffer(4));
+while (Atomics.load(flag, 0) === 0) {
+  const t = performance.now();
+  Atomics.wait(cell, 0, 0, workerData.sleepMs);
+  late.push(performance.now() - t - workerData.sleepMs);
+}
+parentPort.postMessage(late);
+`;
+
+/** A running probe; stop() ends it and summarises the lateness of its wake-ups, ms. */
+export class WakeProbe {
+  private readonly control = new SharedArrayBuffer(4);
+  private readonly worker: Worker;
+  private readonly result: Promise<number[]>;
+
+  constructor(private readonly sleepMs = 1) {
+    this.worker = new Worker(THREAD, { eval: true, workerData: { control: this.control, sleepMs } });
+    this.result = new Promise((resolve, reject) => {
+      this.worker.once('message', resolve);
+      this.worker.once('error', reject);
+    });
+  }
+
+  async stop(): Promise<WakeFloor> {
+    Atomics.store(new Int32Array(this.control), 0, 1);
+    const late = (await this.result).sort((a, b) => a - b);
+    await this.worker.terminate();
+    return summarise(late, this.sleepMs);
+  }
+}
+
+/** The summary of sorted lateness samples, ms (two decimals). */
+export function summarise(late: number[], sleepMs: number): WakeFloor {
+  const r2 = (x: number) => Math.round(x * 100) / 100;
+  const q = (p: number) => (late.length ? r2(Math.max(0, late[Math.min(late.length - 1, Math.floor(p * late.length))]!)) : 0);
+  const mean = late.length ? late.reduce((s, x) => s + x, 0) / late.length : 0;
+  return {
+    samples: late.length, min: q(0), p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999),
+    max: late.length ? r2(late[late.length - 1]!) : 0, mean: r2(mean), sleepMs,
+    over2Ms: late.filter((x) => x > 2).length, over5Ms: late.filter((x) => x > 5).length,
+  };
+}
+
+export function describeWakeFloor(w: WakeFloor): string {
+  return `wake-up floor (a thread sleeping ${w.sleepMs} ms, ${w.samples} wake-ups): late p50 ${w.p50}, p99 ${w.p99}, p99.9 ${w.p999}, max ${w.max} ms; ${w.over2Ms} over 2 ms, ${w.over5Ms} over 5 ms`;
+}
