@@ -93,6 +93,7 @@ describe('brigade bench --scenario jobs-*', () => {
     assert.ok(r.wakeFloorMs.samples > 200, JSON.stringify(r.wakeFloorMs));
     assert.ok(r.wakeFloorMs.p99 >= r.wakeFloorMs.p50 && r.wakeFloorMs.max >= r.wakeFloorMs.p999);
     assert.ok(r.wakeFloorMs.over2Ms >= r.wakeFloorMs.over5Ms);
+    assert.ok(r.wakeFloorMs.pathP99[4] >= r.wakeFloorMs.pathP99[2] && r.wakeFloorMs.pathP99[2] >= 0, JSON.stringify(r.wakeFloorMs.pathP99));
     // The late jobs (over 5 ms) grouped into episodes: every late job in one, counted by phase of the second.
     assert.equal(r.late.overMs, 5);
     assert.equal(r.late.bySecondPhase.length, 10);

@@ -22,3 +22,12 @@ test('wake probe: the summary counts the late wake-ups past 2 and 5 ms and reads
   assert.equal(w.max, 6);
   assert.equal(w.min, 0.1);
 });
+
+test('wake probe: a path of k wake-ups collects k times the lateness when every wake-up is as late', () => {
+  const w = summarise(new Array(50).fill(0.5), 1);
+  assert.deepEqual(w.pathP99, { 2: 1, 3: 1.5, 4: 2 });
+  // With a 2 % tail of 10 ms, a 4-wake-up path meets it in ~8 % of its draws: its p99 holds one.
+  const tail = summarise([...new Array(98).fill(0.1), 10, 10].sort((a, b) => a - b), 1);
+  assert.equal(tail.p99, 10);
+  assert.ok(tail.pathP99[4] >= 10 && tail.pathP99[4] < 20, JSON.stringify(tail.pathP99));
+});
