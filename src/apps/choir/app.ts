@@ -15,7 +15,7 @@ import { OwnerCodecs, type Codecs, type ShardFigures } from './owner-codecs.ts';
 import { pcmFrames } from './frame-pool.ts';
 import { RoomPlacement } from './placement.ts';
 import { ShardPool } from './shards.ts';
-import { decodeFrame, encodeReply, type VoiceOutcome } from './wire.ts';
+import { decodeFrame, encodeReply, encodeReplyInPlace, REPLY_HEADER_BYTES, type FrameReply, type VoiceOutcome } from './wire.ts';
 
 export interface ChoirOptions {
   [k: string]: number;
@@ -67,7 +67,10 @@ export const choirApp: App<ChoirOptions> = {
     const o = core.options;
     if (o.aheadMs >= o.bufferMs) throw new Error('choir: --choir-ahead-ms must be less than --choir-buffer-ms');
     const shardCount = o.shards > 0 ? o.shards : Math.max(1, availableParallelism() - 1);
-    const codecOptions = { count: shardCount, bitrate: o.bitrate, complexity: o.complexity, spinUs: o.shardSpinUs, batchMs: o.batchMs, pollReplies: o.pollReplies === 1 };
+    const codecOptions = {
+      count: shardCount, bitrate: o.bitrate, complexity: o.complexity, spinUs: o.shardSpinUs, batchMs: o.batchMs, pollReplies: o.pollReplies === 1,
+      opusHeadroom: REPLY_HEADER_BYTES, // each mix's reply is written around its packet (wire.ts encodeReplyInPlace)
+    };
     const pool: Codecs = o.ownerCodec === 1 ? new OwnerCodecs(codecOptions) : new ShardPool(codecOptions);
     const rooms = new Map<string, Room & { created: number }>();
     const placement = new RoomPlacement(core, o.claimMs);
@@ -239,7 +242,8 @@ export const choirApp: App<ChoirOptions> = {
           late.ownerWake += Math.max(0, readAt - rpc.readyAt) / 1000;
         }
       }
-      return encodeReply({ clock: room.clock, readPos: f.readPos, song: room.song, voice, codecEpoch: done.epoch, opus: done.opus ?? NO_BYTES });
+      const reply: FrameReply = { clock: room.clock, readPos: f.readPos, song: room.song, voice, codecEpoch: done.epoch, opus: done.opus ?? NO_BYTES };
+      return done.opus && (done.opusHeadroom ?? 0) >= REPLY_HEADER_BYTES ? encodeReplyInPlace(reply) : encodeReply(reply);
     });
 
     // A singer who stops sending goes quiet at once (nobody waits for them) and leaves after singerIdleMs.

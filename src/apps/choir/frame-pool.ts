@@ -7,6 +7,11 @@
  * it into the singer's own-voice ring).
  */
 import { FRAME_SAMPLES } from './room.ts';
+import { PCM_FRAME_OFFSET } from './rpc.ts';
+
+const FRAME_BYTES = FRAME_SAMPLES * 2;
+/** Each frame's own ArrayBuffer: the frame at PCM_FRAME_OFFSET in it (rpc.ts: the shard RPC's copies run word-aligned). */
+const FRAME_BUFFER_BYTES = FRAME_BYTES + 8;
 
 /** Frames kept for reuse at most: beyond the frames in flight at once, the rest are left to the GC. */
 const KEEP = 512;
@@ -15,14 +20,15 @@ export class FramePool {
   private readonly free: Int16Array<ArrayBuffer>[] = [];
 
   take(): Int16Array<ArrayBuffer> {
-    return this.free.pop() ?? new Int16Array(FRAME_SAMPLES);
+    return this.free.pop() ?? new Int16Array(new ArrayBuffer(FRAME_BUFFER_BYTES), PCM_FRAME_OFFSET, FRAME_SAMPLES);
   }
 
   /** Gives `frame` back; the caller must hold no other reference to its memory. */
   give(frame: Int16Array | null): void {
-    // Only a frame that is its whole (unshared) buffer: never a view into a larger one.
-    if (frame && frame.length === FRAME_SAMPLES && frame.byteOffset === 0 && frame.buffer instanceof ArrayBuffer
-      && frame.buffer.byteLength === FRAME_SAMPLES * 2 && this.free.length < KEEP) this.free.push(frame as Int16Array<ArrayBuffer>);
+    // Only a frame made as take() makes one (alone in its unshared buffer, at PCM_FRAME_OFFSET):
+    // never a view into a larger one.
+    if (frame && frame.length === FRAME_SAMPLES && frame.byteOffset === PCM_FRAME_OFFSET && frame.buffer instanceof ArrayBuffer
+      && frame.buffer.byteLength === FRAME_BUFFER_BYTES && this.free.length < KEEP) this.free.push(frame as Int16Array<ArrayBuffer>);
   }
 
   get size(): number { return this.free.length; }

@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { choirError } from './errors.ts';
+import { pcmFrames } from './frame-pool.ts';
 
 const require = createRequire(import.meta.url);
 const OPUS_SET_COMPLEXITY = 4010;
@@ -65,6 +66,11 @@ export interface FrameCodecResult {
    * a late mix's time can be split into queue, codec round trip and what followed; owner codecs: none.
    */
   rpc?: RpcStamps;
+  /**
+   * Bytes free in front of `opus` in its own buffer, for the frame reply's header (wire.ts
+   * encodeReplyInPlace: the mix then leaves without another copy); 0 or absent: none.
+   */
+  opusHeadroom?: number;
 }
 
 /** What the app needs of its codecs: ShardPool (worker threads) or OwnerCodecs (this thread). */
@@ -125,8 +131,8 @@ export class OwnerCodecs implements Codecs {
       throw choirError('CHOIR_BAD_OPUS', `the Opus packet did not decode: ${(err as Error).message}`);
     }
     if (out.length !== FRAME_BYTES) throw choirError('CHOIR_BAD_OPUS', `the packet decoded to ${out.length / 2} samples, a frame is 960 (20 ms)`);
-    const pcm = new Int16Array(out.length / 2);
-    new Uint8Array(pcm.buffer).set(out);
+    const pcm = pcmFrames.take(); // given back by the app once the room has added it
+    new Uint8Array(pcm.buffer, pcm.byteOffset, FRAME_BYTES).set(out);
     return pcm;
   }
 

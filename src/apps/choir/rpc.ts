@@ -10,6 +10,12 @@
  *   10,246  4        data length, u32 LE (≤ 204,800)
  *   10,250  204,800  data (PCM Int16 LE or Opus packets, concatenated)
  *
+ * Items in the data are concatenated in order, each starting at a multiple of 8 bytes from DATA_AT
+ * (0–7 bytes of padding after an item whose length is not one; none after the last): a copy
+ * between a SharedArrayBuffer and an ordinary one runs ~7× faster when both sides sit at the same
+ * offset mod 8 (V8 copies shared memory a word at a time only then, byte by byte otherwise), and
+ * the PCM frames on both sides are placed at DATA_AT's offset mod 8 (PCM_FRAME_OFFSET).
+ *
  * The same layout carries requests and replies. Whoever reads a message checks both lengths and
  * parses the JSON before trusting it: a bad message is answered with a typed error, never thrown
  * out of the loop.
@@ -26,6 +32,15 @@ export const DATA_LEN_AT = JSON_AT + MAX_JSON_BYTES;
 export const DATA_AT = DATA_LEN_AT + 4;
 export const MAX_DATA_BYTES = 200 * 1024;
 export const RPC_BYTES = DATA_AT + MAX_DATA_BYTES;
+/** Each item in the data starts at a multiple of this from DATA_AT, bytes. */
+export const ITEM_ALIGN = 8;
+/** Where the next item starts after one ending at `end` (bytes from DATA_AT). */
+export const itemStart = (end: number): number => (end + ITEM_ALIGN - 1) & ~(ITEM_ALIGN - 1);
+/**
+ * The offset mod 8 at which a PCM frame sits in its own ArrayBuffer (the owner's frame pool, the
+ * shard's staging frame): DATA_AT's, so copies to and from an item are word-aligned on both sides.
+ */
+export const PCM_FRAME_OFFSET = DATA_AT % ITEM_ALIGN;
 
 /** A refusal inside the RPC (its code is one of choir's). */
 export class RpcError extends Error {

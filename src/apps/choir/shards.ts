@@ -24,7 +24,7 @@ import { choirError } from './errors.ts';
 import { pcmFrames } from './frame-pool.ts';
 import type { Codecs, FrameCodecResult, RpcStamps, ShardFigures } from './owner-codecs.ts';
 import {
-  DATA_AT, MAX_DATA_BYTES, readJson, readMessage, RPC_BYTES, RpcError, statusWord, STATUS_CLOSE, STATUS_IDLE, STATUS_REPLY,
+  DATA_AT, ITEM_ALIGN, itemStart, MAX_DATA_BYTES, readJson, readMessage, RPC_BYTES, RpcError, statusWord, STATUS_CLOSE, STATUS_IDLE, STATUS_REPLY,
   STATUS_REQUEST, writeJsonOver, writeMessage,
 } from './rpc.ts';
 
@@ -83,6 +83,11 @@ export interface ShardOptions {
    * round on the event loop (docs/choir.md "Hand-off"). false: waitAsync only, as before.
    */
   pollReplies?: boolean;
+  /**
+   * Bytes left free in front of each encoded mix packet in its buffer (FrameCodecResult.opusHeadroom;
+   * the app: its reply header, so the reply is written around the packet without another copy). 0: none.
+   */
+  opusHeadroom?: number;
 }
 
 interface Job {
@@ -97,6 +102,48 @@ interface Job {
    */
   resolve(outs: (Uint8Array | BrigadeError)[], epoch: number, rpc: RpcStamps): void;
   reject(err: Error): void;
+}
+
+/**
+ * A frame's job (ShardPool.frame): decode the singer's packet and/or encode their mix, settled as
+ * the frame's FrameCodecResult. A class: the batch loops read every job's fields in a row, and one
+ * shape keeps those reads monomorphic.
+ */
+class FrameJob implements Job {
+  readonly ops: CodecOp[];
+  readonly inputs: Uint8Array[];
+  readonly queuedAt = performance.now();
+
+  constructor(readonly s: number, private readonly packet: Uint8Array | null, private readonly mix: Int16Array | null, freshDecoder: boolean,
+    private readonly done: (r: FrameCodecResult) => void, readonly reject: (err: Error) => void) {
+    if (packet && mix) {
+      this.ops = [freshDecoder ? 'dec-fresh' : 'dec', 'enc'];
+      this.inputs = [packet, new Uint8Array(mix.buffer, mix.byteOffset, mix.byteLength)];
+    } else if (packet) {
+      this.ops = [freshDecoder ? 'dec-fresh' : 'dec'];
+      this.inputs = [packet];
+    } else {
+      this.ops = ['enc'];
+      this.inputs = [new Uint8Array(mix!.buffer, mix!.byteOffset, mix!.byteLength)];
+    }
+  }
+
+  resolve(outs: (Uint8Array | BrigadeError)[], epoch: number, rpc: RpcStamps): void {
+    for (let k = 0; k < outs.length; k++) {
+      const o = outs[k];
+      if (o instanceof BrigadeError) { this.reject(o); return; }
+    }
+    const pcmBytes = this.packet ? (outs[0] as Uint8Array) : null;
+    const opus = this.mix ? (outs[outs.length - 1] as Uint8Array) : null;
+    this.done({
+      pcm: pcmBytes ? new Int16Array(pcmBytes.buffer, pcmBytes.byteOffset, pcmBytes.length >> 1) : null,
+      opus,
+      epoch,
+      rpc,
+      // exchange() copies each packet into a buffer of its own, from ShardOptions.opusHeadroom on
+      opusHeadroom: opus ? opus.byteOffset : 0,
+    });
+  }
 }
 
 /** Where the worker's entry is: the source file under tsx (tests), the bundle's sibling in dist/. */
@@ -294,9 +341,10 @@ class Shard {
       const j = this.queue[0];
       let jin = 0, jout = 0;
       for (let k = 0; k < j.ops.length; k++) {
-        jin += j.inputs[k].length;
+        // Each item may be padded to the next multiple of ITEM_ALIGN (rpc.ts), on both sides.
+        jin += j.inputs[k].length + ITEM_ALIGN - 1;
         const op = j.ops[k];
-        jout += op === 'dec' || op === 'dec-fresh' ? FRAME_BYTES : op === 'enc' ? MAX_PACKET_BYTES : j.inputs[k].length;
+        jout += (op === 'dec' || op === 'dec-fresh' ? FRAME_BYTES : op === 'enc' ? MAX_PACKET_BYTES : j.inputs[k].length) + ITEM_ALIGN - 1;
       }
       if (batch.length > 0 && (items + j.ops.length > MAX_ITEMS || inBytes + jin > MAX_DATA_BYTES || outBytes + jout > MAX_DATA_BYTES)) break;
       this.queue.shift();
@@ -306,6 +354,7 @@ class Shard {
       }
       for (let k = 0; k < j.ops.length; k++) {
         const input = j.inputs[k];
+        inBytes = itemStart(inBytes);
         bytes.set(input, DATA_AT + inBytes);
         inBytes += input.length;
         json += `${items > 0 ? ',' : ''}{"op":"${j.ops[k]}","s":${j.s},"len":${input.length}}`;
@@ -370,15 +419,21 @@ class Shard {
       // (frame-pool.ts: the app gives it back once the room has added it), the rest by slice (its
       // own aligned ArrayBuffer).
       const bytes = new Uint8Array(sab);
+      const headroom = this.options.opusHeadroom ?? 0;
       let off = DATA_AT, i = 0;
       results = batch.map((j) => j.ops.map((op) => {
         const it = r.items![i++];
         if ('err' in it) return new BrigadeError(it.err as 'CHOIR_BAD_OPUS', it.msg);
+        off = DATA_AT + itemStart(off - DATA_AT);
         let out: Uint8Array;
         if ((op === 'dec' || op === 'dec-fresh') && it.len === FRAME_BYTES) {
           const frame = pcmFrames.take();
           out = new Uint8Array(frame.buffer, frame.byteOffset, FRAME_BYTES);
           out.set(bytes.subarray(off, off + FRAME_BYTES));
+        } else if (op === 'enc' && headroom > 0) {
+          const whole = new Uint8Array(headroom + it.len);
+          whole.set(bytes.subarray(off, off + it.len), headroom);
+          out = whole.subarray(headroom);
         } else out = bytes.slice(off, off + it.len);
         off += it.len;
         return out;
@@ -551,21 +606,13 @@ export class ShardPool implements Codecs {
    * nothing sung; `freshDecoder`: restart the singer's decoder first) and encode `mix` (null: no
    * mix asked). A bad packet rejects with CHOIR_BAD_OPUS.
    */
-  async frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null, freshDecoder = false): Promise<FrameCodecResult> {
-    const ops: CodecOp[] = [];
-    const inputs: Uint8Array[] = [];
-    if (packet) { ops.push(freshDecoder ? 'dec-fresh' : 'dec'); inputs.push(packet); }
-    if (mix) { ops.push('enc'); inputs.push(new Uint8Array(mix.buffer, mix.byteOffset, mix.byteLength)); }
-    if (ops.length === 0) return { pcm: null, opus: null, epoch: 0 };
-    const { outs, epoch, rpc } = await this.job(this.shardOf(singer), singer, ops, inputs);
-    for (const o of outs) if (o instanceof BrigadeError) throw o;
-    const pcmBytes = packet ? (outs[0] as Uint8Array) : null;
-    return {
-      pcm: pcmBytes ? new Int16Array(pcmBytes.buffer, pcmBytes.byteOffset, pcmBytes.length >> 1) : null,
-      opus: mix ? (outs[outs.length - 1] as Uint8Array) : null,
-      epoch,
-      rpc,
-    };
+  frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null, freshDecoder = false): Promise<FrameCodecResult> {
+    if (!packet && !mix) return Promise.resolve({ pcm: null, opus: null, epoch: 0 });
+    const shard = this.pinned.get(singer);
+    if (shard === undefined) return Promise.reject(choirError('CHOIR_NOT_A_SINGER', `singer ${singer} is not pinned to a shard`));
+    // One promise per frame, settled by the job itself (no wrapper promise, closure or result object
+    // per frame: this runs for every frame the owner handles).
+    return new Promise((resolve, reject) => this.shards[shard].call(new FrameJob(singer, packet, mix, freshDecoder, resolve, reject)));
   }
 
   /** Decodes one singer's Opus packet to 960 Int16 samples in their shard. */

@@ -92,7 +92,24 @@ export interface FrameReply {
 
 export function encodeReply(r: FrameReply): Uint8Array {
   const out = new Uint8Array(REPLY_HEADER_BYTES + r.opus.length);
-  const v = new DataView(out.buffer);
+  writeReplyHeader(new DataView(out.buffer), r);
+  out.set(r.opus, REPLY_HEADER_BYTES);
+  return out;
+}
+
+/**
+ * The same reply, its header written into the REPLY_HEADER_BYTES in front of `r.opus`, which must
+ * be free and the packet's own (the codec shards leave them so: FrameCodecResult.opusHeadroom): no
+ * copy of the packet. Returns the reply, a view from the header to the packet's end.
+ */
+export function encodeReplyInPlace(r: FrameReply): Uint8Array {
+  const at = r.opus.byteOffset - REPLY_HEADER_BYTES;
+  if (at < 0) throw new RangeError(`encodeReplyInPlace needs ${REPLY_HEADER_BYTES} bytes in front of the packet; it has ${r.opus.byteOffset}`);
+  writeReplyHeader(new DataView(r.opus.buffer, at, REPLY_HEADER_BYTES), r);
+  return new Uint8Array(r.opus.buffer, at, REPLY_HEADER_BYTES + r.opus.length);
+}
+
+function writeReplyHeader(v: DataView, r: FrameReply): void {
   v.setUint8(0, REPLY_VERSION);
   v.setFloat64(1, r.clock, true);
   v.setFloat64(9, r.readPos, true);
@@ -102,8 +119,6 @@ export function encodeReply(r: FrameReply): Uint8Array {
   v.setFloat64(26, song?.stoppedAt ?? -1, true);
   v.setUint8(34, VOICE_CODES.indexOf(r.voice ?? 'none'));
   v.setUint32(35, r.codecEpoch ?? 0, true);
-  out.set(r.opus, REPLY_HEADER_BYTES);
-  return out;
 }
 
 export function decodeReply(body: Uint8Array): FrameReply {

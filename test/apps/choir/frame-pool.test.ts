@@ -27,7 +27,9 @@ describe('choir frame pool', () => {
     pool.give(new Int16Array(new ArrayBuffer(FRAME_SAMPLES * 4), FRAME_SAMPLES * 2, FRAME_SAMPLES));
     pool.give(new Int16Array(new SharedArrayBuffer(FRAME_SAMPLES * 2)));
     assert.equal(pool.size, 0);
-    pool.give(new Int16Array(FRAME_SAMPLES));
+    pool.give(new Int16Array(FRAME_SAMPLES)); // whole, but not placed as the pool places its frames (rpc.ts PCM_FRAME_OFFSET)
+    assert.equal(pool.size, 0);
+    pool.give(new FramePool().take());
     assert.equal(pool.size, 1);
   });
 });

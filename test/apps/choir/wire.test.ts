@@ -1,7 +1,7 @@
 /** choir's frame codec (src/apps/choir/wire.ts), which the /choir page shares: round trips and refusals. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeFrame, decodeReply, encodeFrame, encodeReply, FRAME_HEADER_BYTES } from '../../../src/apps/choir/wire.ts';
+import { decodeFrame, decodeReply, encodeFrame, encodeReply, encodeReplyInPlace, FRAME_HEADER_BYTES, REPLY_HEADER_BYTES } from '../../../src/apps/choir/wire.ts';
 
 test('a frame round trips: singer, the key as 8 bytes, positions and the packet', () => {
   const opus = new Uint8Array([1, 2, 3]);
@@ -20,6 +20,18 @@ test('a reply round trips, with the song and what became of the voice', () => {
   const stopped = decodeReply(encodeReply({ clock: 5, readPos: 0, song: { startedAt: 1920, stoppedAt: 9600 }, voice: 'outside', opus: new Uint8Array([1, 2]) }));
   assert.deepEqual({ ...stopped, opus: [...stopped.opus] }, { clock: 5, readPos: 0, song: { startedAt: 1920, stoppedAt: 9600 }, voice: 'outside', codecEpoch: 0, opus: [1, 2] });
   assert.equal(decodeReply(encodeReply({ clock: 5, readPos: 0, song: null, voice: 'late', opus: new Uint8Array(0) })).voice, 'late');
+});
+
+test('a reply written in place around its packet is the same bytes, and needs the room in front', () => {
+  const r = { clock: 5, readPos: 960, song: { startedAt: 1920, stoppedAt: 9600 }, voice: 'late' as const, codecEpoch: 3 };
+  const whole = new Uint8Array(REPLY_HEADER_BYTES + 3);
+  whole.set([4, 5, 6], REPLY_HEADER_BYTES);
+  const inPlace = encodeReplyInPlace({ ...r, opus: whole.subarray(REPLY_HEADER_BYTES) });
+  assert.equal(inPlace.buffer, whole.buffer, 'no copy of the packet');
+  assert.deepEqual([...inPlace], [...encodeReply({ ...r, opus: new Uint8Array([4, 5, 6]) })]);
+  const short = new Uint8Array(REPLY_HEADER_BYTES + 2);
+  assert.throws(() => encodeReplyInPlace({ ...r, opus: short.subarray(REPLY_HEADER_BYTES - 1) }), RangeError);
+  assert.deepEqual([...short], new Array(REPLY_HEADER_BYTES + 2).fill(0), 'nothing written when refused');
 });
 
 test('a version 1 reply (a 17-byte header, no song) still decodes', () => {
