@@ -317,7 +317,10 @@ describe('jobs app', () => {
     assert.deepEqual(await slots('w-b').then((r) => [r.index, r.count]), [1, 2]);
     // w-a stops re-joining: after its ttl, w-b is alone again and takes index 0.
     const { ttlMs } = await slots('w-b');
-    const keepAlive = setInterval(() => void slots('w-b'), 500);
+    // The keep-alive's last request is awaited before the test ends: one still in flight when the
+    // client closes would reject after the test (a CI run saw it as an unhandled rejection).
+    let lastKeepAlive: Promise<unknown> = Promise.resolve();
+    const keepAlive = setInterval(() => { lastKeepAlive = slots('w-b'); }, 500);
     try {
       await eventually(async () => {
         const r = await slots('w-b');
@@ -325,6 +328,7 @@ describe('jobs app', () => {
       }, { what: 'w-a expired', timeoutMs: ttlMs + 3000 });
     } finally {
       clearInterval(keepAlive);
+      await lastKeepAlive;
     }
   });
 });
