@@ -325,32 +325,20 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError(`a claim's ttlMs must be a positive number, got ${ttlMs}`);
     this.ready();
     const claims = this.claims!;
-    try {
-      return await this.writes!.run(() => claims.claim(key, ttlMs, Date.now()));
-    } catch (err) {
-      throw unavailable('claiming failed', err);
-    }
+    return this.inTurn('claiming', () => claims.claim(key, ttlMs, Date.now()));
   }
 
   async holdClaim(key: string, holder: string, ttlMs: number): Promise<{ holder: string; ttlMs: number }> {
     checkHeldClaim(holder, ttlMs);
     this.ready();
     const held = this.heldClaims!;
-    try {
-      return await this.writes!.run(() => held.hold(key, holder, ttlMs, Date.now()));
-    } catch (err) {
-      throw unavailable('holding the claim failed', err);
-    }
+    return this.inTurn('holding the claim', () => held.hold(key, holder, ttlMs, Date.now()));
   }
 
   async releaseClaim(key: string, holder: string): Promise<boolean> {
     this.ready();
     const held = this.heldClaims!;
-    try {
-      return await this.writes!.run(() => held.drop(key, holder));
-    } catch (err) {
-      throw unavailable('releasing the claim failed', err);
-    }
+    return this.inTurn('releasing the claim', () => held.drop(key, holder));
   }
 
   async enqueueJobs(queue: string, jobs: NewJob[], nowMs: number): Promise<EnqueuedJob[]> {
@@ -413,12 +401,17 @@ export class EmbeddedEngine implements Engine, DirectMessages, Membership, Claim
     return this.jobStep('listing queues', (j) => j.queueNames());
   }
 
-  /** One job step in this turn's group commit; settles after the commit, as `unavailable` if it failed. */
+  /** One job step in this turn's group commit (inTurn). */
   private async jobStep<T>(what: string, step: (jobs: EmbeddedJobs) => T): Promise<T> {
     this.ready();
     const jobs = this.jobs!;
+    return this.inTurn(what, () => step(jobs));
+  }
+
+  /** `step` in this turn's group commit; settles after the commit, as `unavailable` ("<what> failed") if it failed. */
+  private async inTurn<T>(what: string, step: () => T): Promise<T> {
     try {
-      return await this.writes!.run(() => step(jobs));
+      return await this.writes!.run(step);
     } catch (err) {
       throw unavailable(`${what} failed`, err);
     }
