@@ -7,17 +7,10 @@
  * 1 % of a core) and holds no lock the run uses.
  */
 import { Worker } from 'node:worker_threads';
+import { Histogram, type LatencySummary } from './histogram.ts';
 
-/** How late the probe's wake-ups came, ms. */
-export interface WakeFloor {
-  samples: number;
-  min: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-  mean: number;
+/** How late the probe's wake-ups came, ms (the quantiles as every latency of a report: Histogram). */
+export interface WakeFloor extends LatencySummary {
   /** The sleep each sample asked for, ms. */
   sleepMs: number;
   /** Wake-ups later than 2 and 5 ms. */
@@ -28,7 +21,7 @@ export interface WakeFloor {
    * drawn at random from this window's (20,000 draws; as if the wake-ups were independent). A
    * latency path's p99 cannot be below its k's floor plus its own work.
    */
-  pathP99: { 2: number; 3: number; 4: number };
+  pathP99: { 2: number | null; 3: number | null; 4: number | null };
 }
 
 const THREAD = `
@@ -60,35 +53,32 @@ export class WakeProbe {
 
   async stop(): Promise<WakeFloor> {
     Atomics.store(new Int32Array(this.control), 0, 1);
-    const late = (await this.result).sort((a, b) => a - b);
+    const late = await this.result;
     await this.worker.terminate();
     return summarise(late, this.sleepMs);
   }
 }
 
-/** The summary of sorted lateness samples, ms (two decimals). */
+/** The summary of lateness samples, ms. */
 export function summarise(late: number[], sleepMs: number): WakeFloor {
-  const r2 = (x: number) => Math.round(x * 100) / 100;
-  const q = (p: number) => (late.length ? r2(Math.max(0, late[Math.min(late.length - 1, Math.floor(p * late.length))]!)) : 0);
-  const mean = late.length ? late.reduce((s, x) => s + x, 0) / late.length : 0;
+  const h = new Histogram();
+  for (const x of late) h.record(Math.max(0, x));
   return {
-    samples: late.length, min: q(0), p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999),
-    max: late.length ? r2(late[late.length - 1]!) : 0, mean: r2(mean), sleepMs,
+    ...h.summary(), sleepMs,
     over2Ms: late.filter((x) => x > 2).length, over5Ms: late.filter((x) => x > 5).length,
     pathP99: { 2: pathP99(late, 2), 3: pathP99(late, 3), 4: pathP99(late, 4) },
   };
 }
 
-function pathP99(late: number[], k: number, draws = 20_000): number {
-  if (late.length === 0) return 0;
-  const sums = new Float64Array(draws);
+function pathP99(late: number[], k: number, draws = 20_000): number | null {
+  if (late.length === 0) return null;
+  const sums = new Histogram();
   for (let d = 0; d < draws; d++) {
     let sum = 0;
     for (let i = 0; i < k; i++) sum += Math.max(0, late[Math.floor(Math.random() * late.length)]!);
-    sums[d] = sum;
+    sums.record(sum);
   }
-  sums.sort();
-  return Math.round(sums[Math.floor(0.99 * draws)]! * 100) / 100;
+  return sums.summary().p99;
 }
 
 export function describeWakeFloor(w: WakeFloor): string {

@@ -48,7 +48,7 @@ it('runs both modes and writes a result of the right shape', async () => {
     assert.ok(w.serverLoop.max !== null && w.serverLoop.max >= 0 && w.singersLoop.max !== null && w.sendLag.max !== null, `${s.mode}: loop delays read: ${JSON.stringify(w)}`);
     assert.ok(w.sentBehindLateSend >= 0 && w.sentBehindLateSend <= s.due, `${s.mode}: the singers' own late sends: ${JSON.stringify(w)}`);
     // The machine's wake-up floor in the same window (a thread sleeping 1 ms).
-    assert.ok(w.wakeFloorMs.sleepMs === 1 && w.wakeFloorMs.samples > 100 && w.wakeFloorMs.max >= w.wakeFloorMs.p99, `${s.mode}: wake-up floor: ${JSON.stringify(w.wakeFloorMs)}`);
+    assert.ok(w.wakeFloorMs.sleepMs === 1 && w.wakeFloorMs.samples > 100 && w.wakeFloorMs.max! >= w.wakeFloorMs.p99!, `${s.mode}: wake-up floor: ${JSON.stringify(w.wakeFloorMs)}`);
     assert.ok(s.deadlineMisses === 0 ? w.late === null : w.late !== null && w.late.queueMs >= 0 && w.late.codecMs >= 0 && w.late.replyMs >= 0, `${s.mode}: late mixes by stage: ${JSON.stringify(w)}`);
   }
   assert.equal(r.steps[0].rpc, null, 'no shard RPCs unsharded');
