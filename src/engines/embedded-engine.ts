@@ -23,6 +23,7 @@ import type {
 } from '../core/engine.ts';
 import { PRODUCER_WINDOW } from '../core/engine.ts';
 import { validateStamps } from './stamps.ts';
+import { BOUND } from './sqlite-bound.ts';
 import { BrigadeError } from '../protocol/index.ts';
 import { EmbeddedClaims } from './embedded-claims.ts';
 import { checkHeldClaim, EmbeddedHeldClaims } from './embedded-held-claims.ts';
@@ -580,7 +581,7 @@ function prepare(db: SqliteDatabase): Statements {
     readEvents: db.prepare(
       'SELECT payload, publisher, time_ms FROM events WHERE channel = ? AND version >= ? AND version < ? ORDER BY version'),
     putSnapshot: db.prepare('INSERT OR REPLACE INTO snapshots (channel, version, bytes, time_ms) VALUES (?, ?, ?, ?)'),
-    nthNewestSnapshot: db.prepare('SELECT version FROM snapshots WHERE channel = ? ORDER BY version DESC LIMIT 1 OFFSET ?'),
+    nthNewestSnapshot: db.prepare(`SELECT version FROM snapshots WHERE channel = ? ORDER BY version DESC LIMIT 1 OFFSET ${BOUND}`),
     dropSnapshotsBelow: db.prepare('DELETE FROM snapshots WHERE channel = ? AND version < ?'),
     snapshotBounds: db.prepare(
       'SELECT MIN(version) AS oldestKept, MAX(version) AS newest FROM snapshots WHERE channel = ?'),

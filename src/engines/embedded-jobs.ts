@@ -19,6 +19,7 @@
  * in one transaction: the old indexes dropped, the partial ones built from the rows.
  */
 import { leasePrefix } from './lease-prefix.ts';
+import { BOUND } from './sqlite-bound.ts';
 import type { Database as SqliteDatabase, Statement, Transaction } from 'better-sqlite3';
 import {
   JOB_STATES, jobBackoffMs,
@@ -95,14 +96,14 @@ export function prepareJobStatements(db: SqliteDatabase) {
       ON CONFLICT (queue) DO UPDATE SET next_id = next_id + 1 RETURNING next_id - 1 AS id`),
     keyGet: db.prepare('SELECT id FROM job_keys WHERE queue = ? AND key = ? AND expires_ms > ?'),
     keyPut: db.prepare('INSERT OR REPLACE INTO job_keys (queue, key, id, expires_ms) VALUES (?, ?, ?, ?)'),
-    keyExpired: db.prepare('SELECT key FROM job_keys WHERE queue = ? AND expires_ms <= ? LIMIT ?').pluck(),
+    keyExpired: db.prepare(`SELECT key FROM job_keys WHERE queue = ? AND expires_ms <= ? LIMIT ${BOUND}`).pluck(),
     keyDelete: db.prepare('DELETE FROM job_keys WHERE queue = ? AND key = ?'),
     insert: db.prepare(`INSERT INTO jobs (queue, id, state, payload, priority, run_at_ms, attempt, max_attempts,
       backoff_ms, backoff_max_ms, timeout_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`),
     promote: db.prepare(`UPDATE jobs SET state = 'waiting' WHERE queue = ? AND id IN (
-      SELECT id FROM jobs WHERE queue = ? AND ${DUE} AND run_at_ms <= ? ORDER BY run_at_ms LIMIT ?)`),
+      SELECT id FROM jobs WHERE queue = ? AND ${DUE} AND run_at_ms <= ? ORDER BY run_at_ms LIMIT ${BOUND})`),
     ready: db.prepare(`SELECT id, payload, attempt, max_attempts, timeout_ms FROM jobs
-      WHERE queue = ? AND state = 'waiting' ORDER BY priority DESC, id LIMIT ?`),
+      WHERE queue = ? AND state = 'waiting' ORDER BY priority DESC, id LIMIT ${BOUND}`),
     take: db.prepare(`UPDATE jobs SET state = 'active', attempt = attempt + 1, lease = ?, lease_expires_ms = ?
       WHERE queue = ? AND id = ?`),
     get: db.prepare('SELECT * FROM jobs WHERE queue = ? AND id = ?'),
@@ -117,19 +118,19 @@ export function prepareJobStatements(db: SqliteDatabase) {
     bury: db.prepare(`UPDATE jobs SET state = 'dead', finished_ms = ?, error = ?, lease = NULL, lease_expires_ms = 0
       WHERE queue = ? AND id = ?`),
     expired: db.prepare(`SELECT id, lease FROM jobs WHERE queue = ? AND state = 'active' AND lease_expires_ms <= ?
-      ORDER BY lease_expires_ms LIMIT ?`),
+      ORDER BY lease_expires_ms LIMIT ${BOUND}`),
     // One count per state, each through its state's index (a GROUP BY state would read every row of
     // the queue); the queue is bound once per state.
     counts: db.prepare(`SELECT ${JOB_STATES.map((state) =>
       `(SELECT COUNT(*) FROM jobs WHERE queue = ? AND ${stateTerm(state)}) AS ${state}`).join(', ')}`),
     queues: db.prepare('SELECT queue FROM job_queues ORDER BY queue'),
     list: perState(JOB_STATES, (state) =>
-      `SELECT * FROM jobs WHERE queue = ? AND ${stateTerm(state)} ORDER BY ${listOrder[state]} LIMIT ?`),
+      `SELECT * FROM jobs WHERE queue = ? AND ${stateTerm(state)} ORDER BY ${listOrder[state]} LIMIT ${BOUND}`),
     countIn: perState(finished, (state) => `SELECT COUNT(*) AS n FROM jobs WHERE queue = ? AND ${stateTerm(state)}`),
     pruneOldest: perState(finished, (state) => `DELETE FROM jobs WHERE queue = ? AND id IN (
-      SELECT id FROM jobs WHERE queue = ? AND ${stateTerm(state)} ORDER BY finished_ms, id LIMIT ?)`),
+      SELECT id FROM jobs WHERE queue = ? AND ${stateTerm(state)} ORDER BY finished_ms, id LIMIT ${BOUND})`),
     pruneBefore: perState(finished, (state) => `DELETE FROM jobs WHERE queue = ? AND id IN (
-      SELECT id FROM jobs WHERE queue = ? AND ${stateTerm(state)} AND finished_ms <= ? ORDER BY finished_ms, id LIMIT ?)`),
+      SELECT id FROM jobs WHERE queue = ? AND ${stateTerm(state)} AND finished_ms <= ? ORDER BY finished_ms, id LIMIT ${BOUND})`),
     revive: db.prepare(`UPDATE jobs SET state = 'waiting', run_at_ms = ?, finished_ms = 0, max_attempts = MAX(max_attempts, attempt + 1)
       WHERE queue = ? AND id = ? AND state = 'dead'`),
     drop: db.prepare(`DELETE FROM jobs WHERE queue = ? AND id = ? AND state = 'dead'`),

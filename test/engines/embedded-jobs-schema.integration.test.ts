@@ -4,9 +4,10 @@
  * keep running; and every statement reads the jobs table through an index.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Statement } from 'better-sqlite3';
@@ -174,9 +175,30 @@ describe('embedded jobs schema', () => {
       }
       // No statement sorts in a temporary b-tree: each reads its rows in the order it returns them.
       for (const [name, details] of plans) assert.ok(!details.some((d) => d.includes('TEMP B-TREE')), `${name}: ${details.join(' | ')}`);
+      // No bare `LIMIT ?` / `OFFSET ?`: SQLite plans those with the bound value and prepares the
+      // statement again whenever it is bound (every run under better-sqlite3); src/engines/sqlite-bound.ts.
+      for (const [name, statement] of statements) assert.doesNotMatch(statement.source, /\b(LIMIT|OFFSET)\s+\?/, name);
     } finally {
       db.close();
       cleanup();
     }
+  });
+
+  it('binds no LIMIT or OFFSET as a bare parameter anywhere in src (each would re-prepare its statement on every run)', () => {
+    const offenders: string[] = [];
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (entry.name.endsWith('.ts')) {
+          readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
+            // SQL text only: a comment may quote the form it warns about.
+            if (/\b(LIMIT|OFFSET)\s+\?/.test(line) && !/^\s*(\*|\/\/)/.test(line)) offenders.push(`${path}:${i + 1}: ${line.trim()}`);
+          });
+        }
+      }
+    };
+    walk(fileURLToPath(new URL('../../src', import.meta.url)));
+    assert.deepEqual(offenders, []);
   });
 });
