@@ -15,7 +15,7 @@
  * Tests read state through window.__choir (ChoirHooks), never from the DOM's text.
  */
 import { FRAME_SAMPLES, SAMPLE_RATE, type RoomState } from '../src/apps/choir/room.ts';
-import { decodeReply, encodeFrame } from '../src/apps/choir/wire.ts';
+import { decodeReply, encodeFrame, MIX_LEAD_MS } from '../src/apps/choir/wire.ts';
 import { BrigadeError, type BrigadeClient } from '../src/sdk/index.ts';
 import type { FromWorklet, ToWorklet } from './choir-worklet.ts';
 import { ClockSync } from './choir/clock.ts';
@@ -28,8 +28,6 @@ import { PcmLog } from './choir/pcm-log.ts';
 /** Delay slots: slot n sings n × SLOT_MS behind the room's clock (slot 0 leads). */
 const SLOT_MS = 1000;
 const SLOTS = 8;
-/** How far ahead of hearing it the page asks for the mix, ms: room for the round trip and the decode. */
-const LEAD_MS = 100;
 /** How often the page asks for the room's state (leader, song, singers), ms. */
 const STATE_POLL_MS = 500;
 const ms = (v: number) => Math.round((v * SAMPLE_RATE) / 1000);
@@ -248,11 +246,11 @@ function onMicFrame(label: number, pcm: Float32Array<ArrayBuffer>): void {
   session.encoder.encode(label, pcm);
 }
 
-/** The next position to read the mix at: LEAD_MS ahead of what is heard now, one frame after the last. */
+/** The next position to read the mix at: MIX_LEAD_MS ahead of what is heard now, one frame after the last. */
 function nextReadPos(s: Session): number {
   const offset = refreshOffset(s)!;
   const hearing = heardFrameAt(performance.now()) + offset - s.joined.delaySamples;
-  const want = Math.floor((hearing + ms(LEAD_MS) + CODEC_DELAY_SAMPLES) / FRAME_SAMPLES) * FRAME_SAMPLES;
+  const want = Math.floor((hearing + ms(MIX_LEAD_MS) + CODEC_DELAY_SAMPLES) / FRAME_SAMPLES) * FRAME_SAMPLES;
   // Steady state: one frame after the last. Fallen behind or run ahead (a jump of the offset): catch up.
   if (s.nextRead === null || s.nextRead < want - 2 * FRAME_SAMPLES || s.nextRead > want + 4 * FRAME_SAMPLES) s.nextRead = want;
   const pos = s.nextRead;

@@ -25,14 +25,15 @@ export interface ChoirWorkerStats {
   sent: number;
   replies: number;
   errors: number;
-  /** Frames not sent because the singer's oldest frame in flight had had no reply for 20 ms (the server fell behind). */
-  skipped: number;
   /**
-   * Frames sent with the singer's previous one still in flight, less than 20 ms after it went out:
-   * this process had sent that one late (its loop fell behind), so two slots fell due close
-   * together. Before, these were skipped: the singers' own lateness counted as the server's.
+   * Mixes the page would not have played: replies that came back more than its lead (MIX_LEAD_MS,
+   * 100 ms) after their frame was sent, and frames still unanswered that long after at the report.
    */
-  sentBehindLateSend: number;
+  lateForLead: number;
+  /** Replies that came back more than 20 ms (one frame) after their frame was sent: the bench's stricter rule before 2026-12-07. */
+  repliesOver20Ms: number;
+  /** Frames sent with a previous one of the same singer still in flight (the page sends every frame regardless). */
+  sentWithReplyPending: number;
   /** This process's sends: how late after their slot's time, ms (its timer and loop falling behind). */
   sendLag: HistogramJson;
   /** This process's event-loop delay in the window, ms (loop-delay.ts). */

@@ -43,10 +43,13 @@ it('runs both modes and writes a result of the right shape', async () => {
     if (best) assert.ok(best.singersPerServerCore > 0 && best.ofCeiling > 0, `${mode}: the best step's ratio to the ceiling`);
   }
   for (const s of r.steps) {
-    // Whose the lost slots were: the server's late mixes by stage, both sides' loop delays, the singers' own skips.
+    // Whose the lost slots were: the server's late mixes by stage, both sides' loop delays, the singers' late mixes.
     const w = s.whose;
     assert.ok(w.serverLoop.max !== null && w.serverLoop.max >= 0 && w.singersLoop.max !== null && w.sendLag.max !== null, `${s.mode}: loop delays read: ${JSON.stringify(w)}`);
-    assert.ok(w.sentBehindLateSend >= 0 && w.sentBehindLateSend <= s.due, `${s.mode}: the singers' own late sends: ${JSON.stringify(w)}`);
+    assert.ok(w.sentWithReplyPending >= 0 && w.sentWithReplyPending <= s.due, `${s.mode}: sends with a reply pending: ${JSON.stringify(w)}`);
+    // The singers' count of mixes past the page's lead, and of replies over 20 ms (at least as many).
+    assert.ok(s.lateForLead >= 0 && s.lateForLead <= s.due && s.repliesOver20Ms >= 0 && s.repliesOver20Ms <= s.rttMs.samples, `${s.mode}: ${s.lateForLead} past the lead, ${s.repliesOver20Ms} over 20 ms`);
+    assert.equal(s.repliesOver20Ms > 0, (s.rttMs.max ?? 0) > 20, `${s.mode}: replies over 20 ms agree with the round trips' max ${s.rttMs.max} ms`);
     // The machine's wake-up floor in the same window (a thread sleeping 1 ms).
     assert.ok(w.wakeFloorMs.sleepMs === 1 && w.wakeFloorMs.samples > 100 && w.wakeFloorMs.max! >= w.wakeFloorMs.p99!, `${s.mode}: wake-up floor: ${JSON.stringify(w.wakeFloorMs)}`);
     assert.ok(s.deadlineMisses === 0 ? w.late === null : w.late !== null && w.late.queueMs >= 0 && w.late.codecMs >= 0 && w.late.replyMs >= 0, `${s.mode}: late mixes by stage: ${JSON.stringify(w)}`);

@@ -16,6 +16,14 @@
  */
 import { choirError } from './errors.ts';
 
+/**
+ * How far ahead of hearing it the page (web/choir.ts) asks for the mix, ms: a mix whose reply comes
+ * back within this of its frame being sent is decoded and queued before the page plays it (room for
+ * the round trip and the decode). The benchmark's simulated singers count a mix later than this as
+ * lost, as the page would (src/sim/choir-worker.ts).
+ */
+export const MIX_LEAD_MS = 100;
+
 export const WIRE_VERSION = 1;
 export const FRAME_HEADER_BYTES = 29;
 export const REPLY_VERSION = 3;
