@@ -28,7 +28,7 @@
  *
  * Writes bench/results/inbox-<time>.json and prints a summary; `--svg FILE` draws the chart.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
@@ -363,6 +363,24 @@ const BODY = 'Everything in the spring collection is 30 % off until midnight. Op
 async function deliveryRound(
   target: DeliveryResult['target'], workers: DeviceWorker[], expressions: ExpressionName[], count: number, connected: number, serverPids: number[],
   genPids: number[], publish: (to: string, k: number) => Promise<string>, warmup = 0,
+): Promise<DeliveryResult> {
+  // INBOX_BENCH_PIN="SERVERS/DEVICES", CPU lists for `taskset` (e.g. "0/1"): for this round the
+  // server processes (every thread) run only on SERVERS and the device processes only on DEVICES,
+  // for every target alike; afterwards both go back to every CPU. An experiment on where a
+  // delivery's CPU goes (the servers' share of the cores against the devices'), not the default.
+  const pin = (process.env.INBOX_BENCH_PIN ?? '').split('/');
+  const setCpus = (pids: number[], cpus: string) => { for (const pid of pids) execFileSync('taskset', ['-a', '-cp', cpus, String(pid)], { stdio: 'ignore' }); };
+  if (pin.length === 2) { setCpus(serverPids, pin[0]!); setCpus(genPids, pin[1]!); }
+  try {
+    return await deliveryRoundIn(target, workers, expressions, count, connected, serverPids, genPids, publish, warmup);
+  } finally {
+    if (pin.length === 2) { const all = `0-${machineInfo().cores - 1}`; setCpus(serverPids, all); setCpus(genPids, all); }
+  }
+}
+
+async function deliveryRoundIn(
+  target: DeliveryResult['target'], workers: DeviceWorker[], expressions: ExpressionName[], count: number, connected: number, serverPids: number[],
+  genPids: number[], publish: (to: string, k: number) => Promise<string>, warmup: number,
 ): Promise<DeliveryResult> {
   // Warm-up messages (not counted, before the window): each server's delivery path runs before it
   // is measured, as it would in a server that has been delivering for a while.
