@@ -16,7 +16,7 @@
  * long after (counted at the report): `lateForLead`. The server's own deadline, a mix answered more
  * than 20 ms after its frame arrived, is the server's count (brigade_choir_mix_deadline_misses_total);
  * the replies that took more than 20 ms here are counted too (`repliesOver20Ms`, the stricter rule of
- * the bench before 2026-12-07 11:40 UTC, which skipped a slot when the previous reply was 20 ms late
+ * the bench before 2026-12-07 11:28 UTC, which skipped a slot when the previous reply was 20 ms late
  * although the page never skips; docs/choir.md "The singers as the page sends").
  *
  * Slots are sent from the loop's check phase (a 1 ms timer sets an immediate), after its poll phase
