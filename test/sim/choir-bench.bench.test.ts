@@ -49,7 +49,10 @@ it('runs both modes and writes a result of the right shape', async () => {
     assert.ok(w.sentWithReplyPending >= 0 && w.sentWithReplyPending <= s.due, `${s.mode}: sends with a reply pending: ${JSON.stringify(w)}`);
     // The singers' count of mixes past the page's lead, and of replies over 20 ms (at least as many).
     assert.ok(s.lateForLead >= 0 && s.lateForLead <= s.due && s.repliesOver20Ms >= 0 && s.repliesOver20Ms <= s.rttMs.samples, `${s.mode}: ${s.lateForLead} past the lead, ${s.repliesOver20Ms} over 20 ms`);
-    assert.equal(s.repliesOver20Ms > 0, (s.rttMs.max ?? 0) > 20, `${s.mode}: replies over 20 ms agree with the round trips' max ${s.rttMs.max} ms`);
+    // The round trips' max is rounded to 0.01 ms in the summary: compare each way with that margin.
+    const max = s.rttMs.max ?? 0;
+    if (s.repliesOver20Ms > 0) assert.ok(max >= 20, `${s.mode}: ${s.repliesOver20Ms} replies over 20 ms, the round trips' max ${max} ms`);
+    if (max > 20.01) assert.ok(s.repliesOver20Ms > 0, `${s.mode}: a round trip of ${max} ms counted among the replies over 20 ms`);
     // The machine's wake-up floor in the same window (a thread sleeping 1 ms).
     assert.ok(w.wakeFloorMs.sleepMs === 1 && w.wakeFloorMs.samples > 100 && w.wakeFloorMs.max! >= w.wakeFloorMs.p99!, `${s.mode}: wake-up floor: ${JSON.stringify(w.wakeFloorMs)}`);
     assert.ok(s.deadlineMisses === 0 ? w.late === null : w.late !== null && w.late.queueMs >= 0 && w.late.codecMs >= 0 && w.late.replyMs >= 0, `${s.mode}: late mixes by stage: ${JSON.stringify(w)}`);
