@@ -542,10 +542,7 @@ export class ShardPool implements Codecs {
   private readonly pinned = new Map<number, number>();
   private readonly watchdog: NodeJS.Timeout;
 
-  private readonly pollReplies: boolean;
-
   constructor(options: ShardOptions) {
-    this.pollReplies = options.pollReplies !== false;
     this.shards = Array.from({ length: Math.max(1, options.count) }, (_, i) => new Shard(i, options));
     this.load = this.shards.map(() => 0);
     const every = Math.max(10, Math.min(500, Math.floor((options.timeoutMs ?? 2000) / 4)));
@@ -558,11 +555,11 @@ export class ShardPool implements Codecs {
   /**
    * Reads the replies that are already there (see ShardOptions.pollReplies): their waits end now,
    * and their batches go on in this turn's microtasks. Cheap: a load per lane waiting. Returns how
-   * many waits it ended (0 with pollReplies false).
+   * many waits it ended (0 with pollReplies false: no lane's wait is registered for it then).
    */
   poll(): number {
     let ended = 0;
-    if (this.pollReplies) for (const s of this.shards) ended += s.poll();
+    for (const s of this.shards) ended += s.poll();
     return ended;
   }
 
@@ -608,8 +605,12 @@ export class ShardPool implements Codecs {
    */
   frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null, freshDecoder = false): Promise<FrameCodecResult> {
     if (!packet && !mix) return Promise.resolve({ pcm: null, opus: null, epoch: 0 });
-    const shard = this.pinned.get(singer);
-    if (shard === undefined) return Promise.reject(choirError('CHOIR_NOT_A_SINGER', `singer ${singer} is not pinned to a shard`));
+    let shard: number;
+    try {
+      shard = this.shardOf(singer);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     // One promise per frame, settled by the job itself (no wrapper promise, closure or result object
     // per frame: this runs for every frame the owner handles).
     return new Promise((resolve, reject) => this.shards[shard].call(new FrameJob(singer, packet, mix, freshDecoder, resolve, reject)));
