@@ -145,7 +145,7 @@ describe('inbox page: Web Push in Chromium', () => {
     assert.deepEqual(errors, []);
   });
 
-  test('the page posts a subscription; the node\'s real push payloads, delivered into the worker, show a notification per message: an edit replaces it, a recall closes it; stop drops it', async () => {
+  test('the page posts a subscription; the node\'s real push payloads, delivered into the worker, show a notification per message: an edit replaces it, a recall closes it; stop drops it', async (t) => {
     const h = hooks(device);
     const key = (await call('GET', '/api/inbox/push/key', undefined, null)).json.publicKey;
     assert.equal(key, vapid.publicKey);
@@ -170,31 +170,51 @@ describe('inbox page: Web Push in Chromium', () => {
     const cdp = await profile.newCDPSession(device);
     const registrationId = await workerRegistration(cdp, `${server.url}/inbox`);
     let pushed = 0;
-    /** The stand-in's next payload (what the node pushed), delivered into the worker as the push service would. */
-    async function deliverNext(): Promise<any> {
-      const texts = await eventually(async () => { const t = await standIn.receivedText(sub); return t.length > pushed ? t : false; }, { what: `push ${pushed + 1} at the stand-in`, intervalMs: 50 });
+    type Shown = Awaited<ReturnType<typeof h.notifications>>;
+    /**
+     * The stand-in's next payload (what the node pushed), delivered into the worker as the push
+     * service would, and then what the worker shows once `shows` holds. DevTools' delivery is not
+     * acknowledged by the worker: under load (CI, three files at once) one delivery in a few
+     * hundred runs left no notification. A push service redelivers a push the browser did not take,
+     * so the stand-in delivers the same payload once more after 5 s (the same tag, so a second
+     * notification could not be counted twice); a worker that shows nothing after both fails the test.
+     */
+    async function deliverNext(shows: (n: Shown) => boolean, what: string): Promise<{ payload: any; shown: Shown }> {
+      const texts = await eventually(async () => { const got = await standIn.receivedText(sub); return got.length > pushed ? got : false; }, { what: `push ${pushed + 1} at the stand-in`, intervalMs: 50 });
       assert.equal(texts.length, pushed + 1, 'one push per change');
       const text = texts[pushed++];
+      let last: Shown = [];
+      const wait = async (timeoutMs: number) => eventually(async () => { last = await h.notifications(); return shows(last) ? last : false; }, { what, timeoutMs, intervalMs: 50 });
       await cdp.send('ServiceWorker.deliverPushMessage', { origin: server.url, registrationId, data: text });
-      return JSON.parse(text);
+      let shown: Shown;
+      try {
+        shown = await wait(5_000);
+      } catch {
+        t.diagnostic(`${what}: not shown 5 s after the delivery (the worker's notifications: ${JSON.stringify(last)}); delivered again`);
+        await cdp.send('ServiceWorker.deliverPushMessage', { origin: server.url, registrationId, data: text });
+        shown = await wait(15_000).catch(async (err: Error) => {
+          const held = (await h.held()).map((x) => x.id);
+          throw new Error(`${err.message}; the worker's notifications then: ${JSON.stringify(last)}; the page holds ${JSON.stringify(held)}`);
+        });
+      }
+      return { payload: JSON.parse(text), shown };
     }
 
     const m1 = (await call('POST', '/api/inbox/messages', { to: 'group:p', title: 'Match tonight', body: 'not in the push' })).json;
-    assert.deepEqual(await deliverNext(), { kind: 'message', id: m1.id, seq: m1.seq, title: 'Match tonight' });
-    assert.deepEqual(await eventually(async () => { const n = await h.notifications(); return n.length === 1 ? n : false; }, { what: 'the notification of m1', intervalMs: 50 }),
-      [{ title: 'Match tonight', tag: `inbox:${m1.id}`, data: { id: m1.id, seq: m1.seq, kind: 'message' } }]);
+    const d1 = await deliverNext((n) => n.length === 1, 'the notification of m1');
+    assert.deepEqual(d1.payload, { kind: 'message', id: m1.id, seq: m1.seq, title: 'Match tonight' });
+    assert.deepEqual(d1.shown, [{ title: 'Match tonight', tag: `inbox:${m1.id}`, data: { id: m1.id, seq: m1.seq, kind: 'message' } }]);
 
     // An edit's push replaces the message's notification (same tag).
     const e1 = (await call('PATCH', `/api/inbox/messages/${m1.id}`, { title: 'Match tonight, 21:30' })).json;
-    assert.deepEqual(await deliverNext(), { kind: 'edit', id: m1.id, seq: e1.seq, title: 'Match tonight, 21:30' });
-    await eventually(async () => {
-      assert.deepEqual(await h.notifications(), [{ title: 'Match tonight, 21:30', tag: `inbox:${m1.id}`, data: { id: m1.id, seq: e1.seq, kind: 'edit' } }]);
-      return true;
-    }, { what: 'the edit to replace the notification', intervalMs: 50 });
+    const d2 = await deliverNext((n) => n.length === 1 && n[0].title === 'Match tonight, 21:30', 'the edit to replace the notification');
+    assert.deepEqual(d2.payload, { kind: 'edit', id: m1.id, seq: e1.seq, title: 'Match tonight, 21:30' });
+    assert.deepEqual(d2.shown, [{ title: 'Match tonight, 21:30', tag: `inbox:${m1.id}`, data: { id: m1.id, seq: e1.seq, kind: 'edit' } }]);
 
     const m2 = (await call('POST', '/api/inbox/messages', { to: `device:${deviceId}`, title: 'Just for you' })).json;
-    assert.deepEqual(await deliverNext(), { kind: 'message', id: m2.id, seq: m2.seq, title: 'Just for you' });
-    await eventually(async () => (await h.notifications()).length === 2, { what: 'the notification of m2', intervalMs: 50 });
+    const d3 = await deliverNext((n) => n.length === 2, 'the notification of m2');
+    assert.deepEqual(d3.payload, { kind: 'message', id: m2.id, seq: m2.seq, title: 'Just for you' });
+    assert.deepEqual(d3.shown.map((n) => n.tag).sort(), [`inbox:${m1.id}`, `inbox:${m2.id}`].sort());
     await device.screenshot({ path: join(ARTIFACTS, 'inbox-push-on.png') });
 
     // m1 is recalled while the browser is away (the node pushes no recall); back online, the page
