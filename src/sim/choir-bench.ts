@@ -115,7 +115,10 @@ export interface ChoirStep {
   clientCores: number;
   /** The singers' processes' nice value in the window, read back from their main threads (--singer-nice). */
   singersNice: number;
+  /** Of the mixes the decoding singers got (one in --decode-every, each with someone ahead), the share that carried the voice. */
   voicedFraction: number | null;
+  /** Where those singers sang against their delay (ChoirWorkerStats.positionErrorMs), ms. */
+  positionErrorMs: { min: number; max: number } | null;
   /**
    * Whose the lost slots were (docs/choir.md "Which misses are whose"). `late`: the server's late
    * mixes, their mean time per stage (arrived → RPC sent, the RPC's round trip or the owner's codec,
@@ -277,7 +280,9 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
     const s: ChoirWorkerStats = reports.map((r) => r.stats).reduce((a, b) => ({
       due: a.due + b.due, sent: a.sent + b.sent, replies: a.replies + b.replies, errors: a.errors + b.errors, lateForLead: a.lateForLead + b.lateForLead,
       repliesOver20Ms: a.repliesOver20Ms + b.repliesOver20Ms, sentWithReplyPending: a.sentWithReplyPending + b.sentWithReplyPending,
-      rtt: a.rtt, sendLag: a.sendLag, loopDelay: a.loopDelay, decoded: a.decoded + b.decoded, voiced: a.voiced + b.voiced, firstErrors: [...a.firstErrors, ...b.firstErrors].slice(0, 5),
+      rtt: a.rtt, sendLag: a.sendLag, loopDelay: a.loopDelay, decoded: a.decoded + b.decoded, voiced: a.voiced + b.voiced,
+      positionErrorMs: a.positionErrorMs && b.positionErrorMs ? { min: Math.min(a.positionErrorMs.min, b.positionErrorMs.min), max: Math.max(a.positionErrorMs.max, b.positionErrorMs.max) } : a.positionErrorMs ?? b.positionErrorMs,
+      firstErrors: [...a.firstErrors, ...b.firstErrors].slice(0, 5),
     }));
     const rtt = new Histogram(), sendLag = new Histogram();
     for (const r of reports) { rtt.add(r.stats.rtt); sendLag.add(r.stats.sendLag); }
@@ -308,6 +313,7 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
       clientCores: round((reports.reduce((a, r) => a + r.cpuSeconds, 0) - clientCpu0) / wall),
       singersNice: Math.max(...workers.map((w) => getPriority(w.pid))),
       voicedFraction: s.decoded > 0 ? round(s.voiced / s.decoded) : null,
+      positionErrorMs: s.positionErrorMs ? { min: round(s.positionErrorMs.min), max: round(s.positionErrorMs.max) } : null,
       whose: {
         late: misses > 0 ? {
           queueMs: perMiss(after.lateQueue - before.lateQueue), codecMs: perMiss(after.lateCodec - before.lateCodec), replyMs: perMiss(after.lateReply - before.lateReply),

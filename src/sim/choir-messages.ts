@@ -40,9 +40,15 @@ export interface ChoirWorkerStats {
   loopDelay: LoopDelay;
   /** Send → reply, ms, at the client. */
   rtt: HistogramJson;
-  /** Mixes decoded (one in decodeEvery) and of those, how many carried the other singers' voice. */
+  /** Mixes decoded (those of one singer in decodeEvery, with someone ahead) and of those, how many carried the other singers' voice. */
   decoded: number;
   voiced: number;
+  /**
+   * Where those singers sang: (the reply's room clock − its read position) − (delay + 200 ms), ms,
+   * least and most over their replies: 0 up to the reply's time in flight when each sings its delay
+   * behind the room's clock, as the page does. null: none decoded.
+   */
+  positionErrorMs: { min: number; max: number } | null;
   firstErrors: string[];
 }
 

@@ -6,8 +6,9 @@
  * The client is made cheap so that the server, not the singers, is what the run measures on a
  * 2-core machine: the voice (a 220 Hz vowel-like tone with a vibrato, 1 s) is Opus-encoded ONCE at
  * start (50 packets) and replayed in a loop, so a frame costs the client a REQUEST header and a
- * socket write; only one mix in `decodeEvery` is decoded (to check that it carries the others'
- * voice). Singers' 20 ms slots are spread over the period (singer i at i/S of it), like real
+ * socket write; only one singer in `decodeEvery` (of those with someone ahead) decodes its mixes,
+ * each with its own decoder, to count those that carry the others' voice. Each singer reads and
+ * writes its delay + 200 ms behind the room's clock. Singers' 20 ms slots are spread over the period (singer i at i/S of it), like real
  * singers who are not in phase.
  *
  * As the page does (web/choir.ts), a singer sends every slot, whatever is still in flight, and a mix
@@ -90,9 +91,16 @@ interface Singer {
   ws: RawWs;
   id: number;
   key: string;
-  /** Read position of frame 0 (samples on the room clock). */
+  /** Read position of frame 0 (samples on the room clock), set when sending starts. */
   base: number;
   frame: number;
+  /** The singer's delay behind the room's clock, samples. */
+  delay: number;
+  /** The room's clock in the join reply, and performance.now() when that reply came. */
+  joinClock: number;
+  joinAt: number;
+  /** Its own mix decoder (its mixes, every one, in order), for the voiced count; null: it decodes none. */
+  decoder: Opus | null;
   /** The frames in flight: request id → performance.now() when sent (replies may come out of order: two shard lanes). */
   inFlight: Map<number, number>;
   reqId: number;
@@ -104,14 +112,15 @@ interface Singer {
 
 function emptyStats(): Omit<ChoirWorkerStats, 'loopDelay'> & { hist: Histogram; lag: Histogram } {
   const hist = new Histogram(), lag = new Histogram();
-  return { due: 0, sent: 0, replies: 0, errors: 0, lateForLead: 0, repliesOver20Ms: 0, sentWithReplyPending: 0, rtt: hist.toJSON(), sendLag: lag.toJSON(), decoded: 0, voiced: 0, firstErrors: [], hist, lag };
+  return { due: 0, sent: 0, replies: 0, errors: 0, lateForLead: 0, repliesOver20Ms: 0, sentWithReplyPending: 0, rtt: hist.toJSON(), sendLag: lag.toJSON(), decoded: 0, voiced: 0, positionErrorMs: null, firstErrors: [], hist, lag };
 }
 
 let stats = emptyStats();
 /** Every singer of this process (the report counts their frames still in flight). */
 let allSingers: Singer[] = [];
 const loopDelay = new LoopDelayMonitor();
-const decoder = new OpusEncoder(48_000, 1);
+/** How far behind its slot a singer reads and writes, samples: 200 ms, inside the room's window. */
+const BEHIND_SLOT = 9600;
 
 async function start(url: string, specs: { room: string; delayMs: number }[], decodeEvery: number): Promise<void> {
   const packets = voicePackets();
@@ -119,15 +128,21 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
   const singers: Singer[] = [];
   allSingers = singers;
   const nodes = new Set<string>();
-  let decodeTurn = 0;
+  let decodersLeft = 0;
   // Connect and join a few at a time (a burst of hundreds of handshakes is not what is measured).
   for (let i = 0; i < specs.length; i += 20) {
     await Promise.all(specs.slice(i, i + 20).map((spec, j) => new Promise<void>((resolve, reject) => {
-      const s = { id: 0, key: '', base: 0, frame: 0, inFlight: new Map(), reqId: 1, slotOffsetMs: ((i + j) / specs.length) * PERIOD_MS, nextAt: 0 } as Singer;
+      // One singer in decodeEvery, of those with someone ahead of them (a delay above 0), decodes
+      // every mix it gets with a decoder of its own (a decoder must see its encoder's packets in order).
+      const decodes = decodeEvery > 0 && spec.delayMs > 0 && decodersLeft-- <= 0;
+      if (decodes) decodersLeft = decodeEvery - 1;
+      const s = {
+        id: 0, key: '', base: 0, frame: 0, delay: Math.round((spec.delayMs * 48_000) / 1000), joinClock: 0, joinAt: 0, decoder: decodes ? new OpusEncoder(48_000, 1) : null,
+        inFlight: new Map(), reqId: 1, slotOffsetMs: ((i + j) / specs.length) * PERIOD_MS, nextAt: 0,
+      } as Singer;
       s.joined = (r) => {
         s.id = r.singer; s.key = r.key; nodes.add(r.node);
-        const delay = Math.round((spec.delayMs * 48_000) / 1000);
-        s.base = Math.max(0, Math.floor((r.clock - delay - 9600) / F) * F); // read 200 ms behind the slot: inside the window
+        s.joinClock = r.clock; s.joinAt = performance.now();
         resolve();
       };
       s.failed = (why) => reject(new Error(why));
@@ -166,10 +181,13 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
         if (rtt > PERIOD_MS) stats.repliesOver20Ms++;
         if (rtt > MIX_LEAD_MS) stats.lateForLead++;
       }
-      if (decodeEvery > 0 && ++decodeTurn % decodeEvery === 0) {
+      if (s.decoder) {
         const reply = decodeReply(body);
+        const err = (reply.clock - reply.readPos - s.delay - BEHIND_SLOT) / 48;
+        const pe = stats.positionErrorMs;
+        stats.positionErrorMs = pe ? { min: Math.min(pe.min, err), max: Math.max(pe.max, err) } : { min: err, max: err };
         if (reply.opus.length > 0) {
-          const out = decoder.decode(Buffer.from(reply.opus));
+          const out = s.decoder.decode(Buffer.from(reply.opus));
           stats.decoded++;
           if (goertzel(new Int16Array(out.buffer, out.byteOffset, out.length / 2), VOICE_HZ) > 0.01) stats.voiced++;
         }
@@ -181,11 +199,21 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
       if (stats.firstErrors.length < 5) stats.firstErrors.push(data.subarray(1).toString('latin1').replace(/[^\x20-\x7e]/g, ' ').trim());
     }
   }
-  send({ t: 'joined', singers: singers.length, nodes: [...nodes] });
-
   // Real time: each singer's slot every 20 ms at its offset; a 1 ms timer sends every slot that is due.
-  const t0 = performance.now() + 50;
-  for (const s of singers) s.nextAt = t0 + s.slotOffsetMs;
+  // Each singer reads and writes its delay (+ 200 ms) behind the room's clock, as the page does, so
+  // the singers ahead of it have sung what it hears. A room is made by its first join, its clock
+  // from 0: sending starts once every room's clock has passed its singers' delays (until
+  // 2026-12-07 a position below 0 was taken as 0, and the singers of a young room all sang at the
+  // same position, whatever their delay: most mixes were silent; docs/choir.md "Benchmarks").
+  const clockAt = (s: Singer, t: number) => s.joinClock + ((t - s.joinAt) * 48_000) / 1000;
+  let t0 = performance.now() + 50;
+  for (const s of singers) t0 = Math.max(t0, s.joinAt + ((s.delay + BEHIND_SLOT + F - s.joinClock) * 1000) / 48_000);
+  for (const s of singers) {
+    s.nextAt = t0 + s.slotOffsetMs;
+    s.base = Math.floor((clockAt(s, s.nextAt) - s.delay - BEHIND_SLOT) / F) * F;
+  }
+  // Joined once the singers are singing: the bench's warm-up starts from there.
+  setTimeout(() => send({ t: 'joined', singers: singers.length, nodes: [...nodes] }), Math.max(0, t0 - performance.now()));
   // In the check phase, after the poll phase has read the replies that came (see the top).
   const sendDue = () => {
     scheduled = false;

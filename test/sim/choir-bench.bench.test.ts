@@ -32,6 +32,13 @@ it('runs both modes and writes a result of the right shape', async () => {
     assert.equal(s.errors, 0, `${s.mode}: ${s.firstErrors.join('; ')}`);
     assert.ok(s.onTimeFraction >= 0 && s.onTimeFraction <= 1);
     assert.equal(s.singersNice, 5, `${s.mode}: the singers' processes run at the nice asked for`);
+    // The singer behind (100 ms) hears the one ahead: its mixes carry the voice (a simulator that
+    // put both at one position, as before 2026-12-07 in a young room, read mostly silence).
+    assert.ok(s.voicedFraction !== null && s.voicedFraction >= 0.5, `${s.mode}: the mixes decoded carry the voice ahead: ${s.voicedFraction}`);
+    // It sang its delay (+ 200 ms) behind the room's clock: off by no more than a reply's time in
+    // flight (the clock is the one in the reply) and the estimate of the room's clock at the join.
+    const pe = s.positionErrorMs;
+    assert.ok(pe && pe.min > -25 && pe.max < 60, `${s.mode}: the singer behind sings its delay behind the room's clock: ${JSON.stringify(pe)} ms off`);
   }
   assert.ok(r.steps[1].shardCores > 0, 'the shards\' CPU is read from the metrics');
   for (const s of r.steps) {
