@@ -12,7 +12,7 @@ export interface ChoirSingerSpec {
 
 export type ChoirWorkerIn =
   /** Connect and join every singer at `url` (ws://host:port), then sing until `exit`. */
-  | { t: 'start'; url: string; singers: ChoirSingerSpec[]; decodeEvery: number }
+  | { t: 'start'; url: string; singers: ChoirSingerSpec[]; decodeEvery: number; deadlineMs: number }
   /** Zero the counters (the measured window starts). */
   | { t: 'reset' }
   /** Report the counters since the last reset. */
@@ -30,8 +30,12 @@ export interface ChoirWorkerStats {
    * 100 ms) after their frame was sent, and frames still unanswered that long after at the report.
    */
   lateForLead: number;
-  /** Replies that came back more than 20 ms (one frame) after their frame was sent: the bench's stricter rule before 2026-12-07. */
-  repliesOver20Ms: number;
+  /**
+   * Mixes not back within the deadline (--choir-deadline-ms, 20) of their frame being sent: replies
+   * later than that, and frames still unanswered that long after at the report. The whole path,
+   * the server's socket and event-loop queues included (docs/choir.md "Benchmarks").
+   */
+  lateForDeadline: number;
   /** Frames sent with a previous one of the same singer still in flight (the page sends every frame regardless). */
   sentWithReplyPending: number;
   /** This process's sends: how late after their slot's time, ms (its timer and loop falling behind). */
