@@ -77,6 +77,9 @@ export interface ChoirBenchOptions {
   ceilingSeconds: number;
   /** The ceiling measured again just before each step, seconds (its ratio is taken against it). */
   stepCeilingSeconds: number;
+  /** The transport floor's window, seconds (0: not measured), and its sockets. */
+  floorSeconds: number;
+  floorSockets: number;
   /** The shard hand-off micro-benchmark (choir-handoff.ts): seconds per variant and load, 0: skipped; and its rounds. */
   handoffSeconds: number;
   handoffRounds: number;
@@ -170,6 +173,13 @@ export interface ChoirBenchResult {
   steps: ChoirStep[];
   /** Each mode's largest passing step: singers, the server's cores, singers per server core, and that ÷ the ceiling's singers per core. */
   best: Record<string, { singers: number; serverCores: number; singersPerServerCore: number; ofCeiling: number; ceilingPerCore: number } | null>;
+  /**
+   * The transport floor: the CPU of a process that only answers each singer-sized WebSocket message
+   * (FLOOR_FRAME_BYTES in, FLOOR_REPLY_BYTES out, one per socket per 20 ms) with the \`ws\` library, per
+   * message; and what it leaves of the codec-only ceiling to any server that receives and answers each
+   * 20 ms frame over a WebSocket: codec µs ÷ (codec µs + floor µs). null: not measured.
+   */
+  transportFloor: { sockets: number; serverCores: number; usPerMessage: number; replies: number; boundOfCeiling: number } | null;
   /** The codec-only ceiling at the start of the run (each step's own is ChoirStep.stepCeilingPerCore). */
   ceiling: { framesPerCpuSecond: number; singersPerCore: number; decodeUs: number; encodeUs: number };
   inner: { singersInRoom: number; usPerSingerFrame: number }[];
@@ -185,7 +195,7 @@ const num = (v: string, name: string) => {
 export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
   const o: ChoirBenchOptions = {
     steps: [40, 80, 120, 160, 200, 240, 280], modes: ['owner', 'sharded'], seconds: 6, warmupSeconds: 2, roomSize: 16,
-    singerProcesses: 1, singerNice: 10, shards: 0, shardSpinUs: 0, batchMs: 4, pollReplies: 1, bitrate: 64_000, complexity: 5, deadlineMs: 20, decodeEvery: 50, ceilingSeconds: 3, stepCeilingSeconds: 1,
+    singerProcesses: 1, singerNice: 10, shards: 0, shardSpinUs: 0, batchMs: 4, pollReplies: 1, bitrate: 64_000, complexity: 5, deadlineMs: 20, decodeEvery: 50, ceilingSeconds: 3, stepCeilingSeconds: 1, floorSeconds: 3, floorSockets: 100,
     handoffSeconds: 0, handoffRounds: 2, handoffRates: [1000, 3000, 5000], out: 'bench/results', chart: '',
   };
   for (let i = 0; i < argv.length; i++) {
@@ -211,6 +221,8 @@ export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
       case '--decode-every': o.decodeEvery = num(v, flag); break;
       case '--ceiling-seconds': o.ceilingSeconds = num(v, flag); break;
       case '--step-ceiling-seconds': o.stepCeilingSeconds = num(v, flag); break;
+      case '--floor-seconds': o.floorSeconds = num(v, flag); break;
+      case '--floor-sockets': o.floorSockets = num(v, flag); break;
       case '--choir-handoff-seconds': o.handoffSeconds = num(v, flag); break;
       case '--choir-handoff-rounds': o.handoffRounds = Math.max(1, num(v, flag)); break;
       case '--choir-handoff-rates': o.handoffRates = v.split(',').map((r) => num(r, flag)).filter((r) => r > 0); break;
@@ -417,6 +429,41 @@ function codecCeiling(o: ChoirBenchOptions, seconds = o.ceilingSeconds): ChoirBe
   return { framesPerCpuSecond: Math.round(frames / cpu), singersPerCore: Math.round(frames / cpu / 50), decodeUs: round(usPerFrame * decodeShare), encodeUs: round(usPerFrame * (1 - decodeShare)) };
 }
 
+/** A singer's frame on the wire (REQUEST header, frame header, an 80-byte Opus packet) and its reply (~160 bytes of Opus at 64 kb/s and headers). */
+const FLOOR_FRAME_BYTES = 128;
+const FLOOR_REPLY_BYTES = 208;
+
+/**
+ * The transport floor (ChoirBenchResult.transportFloor): an echo process (choir-worker 'echo') and
+ * a client process ('floor') with `sockets` connections sending as the singers do; the echo
+ * process's CPU over the window, per reply.
+ */
+async function transportFloor(o: ChoirBenchOptions, ceiling: ChoirBenchResult['ceiling'], log: (s: string) => void): Promise<ChoirBenchResult['transportFloor']> {
+  let fatal = '';
+  const server = startWorker<ChoirWorkerIn, ChoirWorkerOut>('choir-worker', (m) => { fatal ||= m; });
+  const client = startWorker<ChoirWorkerIn, ChoirWorkerOut>('choir-worker', (m) => { fatal ||= m; });
+  try {
+    const { port } = await server.ask({ t: 'echo', replyBytes: FLOOR_REPLY_BYTES }, 'echo-listening', 10_000);
+    await client.ask({ t: 'floor', port, sockets: o.floorSockets, frameBytes: FLOOR_FRAME_BYTES }, 'floor-ready', 30_000);
+    if (o.singerNice > 0) niceAll(client.pid, o.singerNice);
+    await sleep(1000);
+    const r0 = (await client.ask({ t: 'report' }, 'floor-stats', 10_000)).replies;
+    const cpu0 = cpuSeconds(server.pid), t0 = performance.now();
+    await sleep(o.floorSeconds * 1000);
+    const cpu1 = cpuSeconds(server.pid), wall = (performance.now() - t0) / 1000;
+    const replies = (await client.ask({ t: 'report' }, 'floor-stats', 10_000)).replies - r0;
+    if (fatal) throw new Error(fatal);
+    const usPerMessage = ((cpu1 - cpu0) / Math.max(1, replies)) * 1e6;
+    const codecUs = 1e6 / ceiling.framesPerCpuSecond;
+    const f = { sockets: o.floorSockets, serverCores: round((cpu1 - cpu0) / wall), usPerMessage: round(usPerMessage), replies, boundOfCeiling: round(codecUs / (codecUs + usPerMessage)) };
+    log(`transport floor (a ws server that only answers ${o.floorSockets} singer-sized sockets every 20 ms): ${f.usPerMessage} µs of CPU per frame in and reply out (${f.serverCores} cores, ${replies} replies); `
+      + `with the ceiling's ${round(codecUs)} µs of codec per frame, no server answering each frame over a WebSocket gets past ${(f.boundOfCeiling * 100).toFixed(0)} % of the codec-only ceiling on this machine`);
+    return f;
+  } finally {
+    await Promise.all([client.stop(), server.stop()]);
+  }
+}
+
 /** The room's own work per singer frame (write + read), no codec, no transport. */
 function innerCost(): ChoirBenchResult['inner'] {
   const out: ChoirBenchResult['inner'] = [];
@@ -476,10 +523,11 @@ export async function runChoirBench(argv: string[]): Promise<number> {
   const log = (s: string) => process.stdout.write(s + '\n');
   const result: ChoirBenchResult = {
     scenario: 'choir', startedAt: new Date().toISOString(), command: `brigade bench ${argv.join(' ')}`, machine: machineInfo(), options: o,
-    steps: [], best: {}, ceiling: codecCeiling(o), inner: innerCost(), handoff: [],
+    steps: [], best: {}, ceiling: codecCeiling(o), inner: innerCost(), handoff: [], transportFloor: null,
   };
   log(`codec-only ceiling: ${result.ceiling.framesPerCpuSecond} frames per CPU-second = ${result.ceiling.singersPerCore} singers per core (decode ${result.ceiling.decodeUs} µs + encode ${result.ceiling.encodeUs} µs)`);
   log(`owner inner cost (write + read per singer frame): ${result.inner.map((i) => `${i.singersInRoom} singers ${i.usPerSingerFrame} µs`).join(', ')}`);
+  if (o.floorSeconds > 0) result.transportFloor = await transportFloor(o, result.ceiling, log);
   if (o.handoffSeconds > 0) result.handoff = await handoffBench(o.handoffSeconds, o.handoffRounds, o.handoffRates, o.bitrate, o.complexity, log);
   let failed = false;
   for (const mode of o.modes) {

@@ -13,6 +13,13 @@ export interface ChoirSingerSpec {
 export type ChoirWorkerIn =
   /** Connect and join every singer at `url` (ws://host:port), then sing until `exit`. */
   | { t: 'start'; url: string; singers: ChoirSingerSpec[]; decodeEvery: number; deadlineMs: number }
+  /**
+   * The transport floor (choir-bench.ts): this process becomes a WebSocket server that answers
+   * every binary message with `replyBytes` and does nothing else.
+   */
+  | { t: 'echo'; replyBytes: number }
+  /** The floor's clients: `sockets` connections to the echo server, each sending `frameBytes` every 20 ms, in phases spread over the period. */
+  | { t: 'floor'; port: number; sockets: number; frameBytes: number }
   /** Zero the counters (the measured window starts). */
   | { t: 'reset' }
   /** Report the counters since the last reset. */
@@ -58,5 +65,9 @@ export interface ChoirWorkerStats {
 
 export type ChoirWorkerOut =
   | { t: 'joined'; singers: number; nodes: string[] }
+  | { t: 'echo-listening'; port: number }
+  | { t: 'floor-ready' }
+  /** The floor clients' replies so far (answer to 'report' in a floor process). */
+  | { t: 'floor-stats'; replies: number }
   | { t: 'stats'; stats: ChoirWorkerStats; cpuSeconds: number }
   | { t: 'error'; message: string };

@@ -240,14 +240,55 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
   setInterval(() => { if (!scheduled) { scheduled = true; setImmediate(sendDue); } }, 1);
 }
 
+/** The transport floor's server: answers every binary message with `replyBytes`, nothing else (the `ws` library, as the core uses). */
+function echo(replyBytes: number): void {
+  const { WebSocketServer } = require('ws') as typeof import('ws');
+  const reply = Buffer.alloc(replyBytes, 1);
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 * 1024 });
+  wss.on('connection', (ws) => ws.on('message', () => ws.send(reply, { binary: true })));
+  wss.on('listening', () => send({ t: 'echo-listening', port: (wss.address() as { port: number }).port }));
+}
+
+/** The transport floor's clients: each socket sends `frameBytes` every 20 ms, as a singer does. */
+let floorReplies = -1;
+function floor(port: number, sockets: number, frameBytes: number): void {
+  floorReplies = 0;
+  const frame = Buffer.alloc(frameBytes, 2);
+  const all: { ws: RawWs; nextAt: number }[] = [];
+  let open = 0;
+  for (let i = 0; i < sockets; i++) {
+    const c = {
+      nextAt: 0,
+      ws: new RawWs({ host: '127.0.0.1', port, path: '/', localAddress: `127.0.0.${2 + (i % 200)}` }, {
+        onOpen: () => { if (++open === sockets) go(); },
+        onMessage: () => { floorReplies++; },
+        onClose: (why) => send({ t: 'error', message: `floor socket closed: ${why}` }),
+      }),
+    };
+    all.push(c);
+  }
+  function go(): void {
+    const t0 = performance.now() + 20;
+    all.forEach((c, i) => { c.nextAt = t0 + (i / sockets) * PERIOD_MS; });
+    setInterval(() => {
+      const now = performance.now();
+      for (const c of all) while (c.nextAt <= now) { c.nextAt += PERIOD_MS; c.ws.send(frame); }
+    }, 1);
+    send({ t: 'floor-ready' });
+  }
+}
+
 process.on('message', (m: ChoirWorkerIn) => {
   switch (m.t) {
+    case 'echo': echo(m.replyBytes); break;
+    case 'floor': floor(m.port, m.sockets, m.frameBytes); break;
     case 'start':
       deadlineMs = m.deadlineMs;
       start(m.url, m.singers, m.decodeEvery).catch((err) => send({ t: 'error', message: (err as Error).message }));
       break;
     case 'reset': stats = emptyStats(); loopDelay.reset(); break;
     case 'report': {
+      if (floorReplies >= 0) { send({ t: 'floor-stats', replies: floorReplies }); break; }
       // A frame still unanswered the page's lead after it was sent is a mix the page would not play.
       const now = performance.now();
       for (const s of allSingers) {
