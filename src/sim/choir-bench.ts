@@ -179,7 +179,11 @@ export interface ChoirBenchResult {
    * message; and what it leaves of the codec-only ceiling to any server that receives and answers each
    * 20 ms frame over a WebSocket: codec µs ÷ (codec µs + floor µs). null: not measured.
    */
-  transportFloor: { sockets: number; serverCores: number; usPerMessage: number; replies: number; boundOfCeiling: number } | null;
+  transportFloor: {
+    sockets: number; serverCores: number; usPerMessage: number; replies: number; boundOfCeiling: number;
+    /** The same bound were a message to carry a longer Opus frame: the codec's µs a frame at that size (1 s of the ceiling's loop), and codec ÷ (codec + floor). */
+    byFrameMs: { frameMs: number; codecUsPerFrame: number; boundOfCeiling: number }[];
+  } | null;
   /** The codec-only ceiling at the start of the run (each step's own is ChoirStep.stepCeilingPerCore). */
   ceiling: { framesPerCpuSecond: number; singersPerCore: number; decodeUs: number; encodeUs: number };
   inner: { singersInRoom: number; usPerSingerFrame: number }[];
@@ -397,10 +401,11 @@ function niceAll(pid: number, nice: number): void {
 const serverNodeArgs = () => (process.env.BRIGADE_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 /** One thread doing only decode + encode per singer frame, same settings: the codec's own limit. */
-function codecCeiling(o: ChoirBenchOptions, seconds = o.ceilingSeconds): ChoirBenchResult['ceiling'] {
+/** `frameSamples`: the Opus frame (960: 20 ms, the page's and the server's; 1920 and 2880 for the transport floor's arithmetic at 40 and 60 ms). */
+function codecCeiling(o: ChoirBenchOptions, seconds = o.ceilingSeconds, frameSamples = 960): ChoirBenchResult['ceiling'] {
   const voice = new OpusEncoder(48_000, 1);
   voice.setBitrate(32_000);
-  const packets = Array.from({ length: 50 }, (_, k) => voice.encode(Buffer.from(tone(220, 960, 0.4, k * 960).buffer)));
+  const packets = Array.from({ length: 50 }, (_, k) => voice.encode(Buffer.from(tone(220, frameSamples, 0.4, k * frameSamples).buffer)));
   const codecs = Array.from({ length: 32 }, () => {
     const c = new OpusEncoder(48_000, 1);
     c.setBitrate(o.bitrate);
@@ -455,9 +460,15 @@ async function transportFloor(o: ChoirBenchOptions, ceiling: ChoirBenchResult['c
     if (fatal) throw new Error(fatal);
     const usPerMessage = ((cpu1 - cpu0) / Math.max(1, replies)) * 1e6;
     const codecUs = 1e6 / ceiling.framesPerCpuSecond;
-    const f = { sockets: o.floorSockets, serverCores: round((cpu1 - cpu0) / wall), usPerMessage: round(usPerMessage), replies, boundOfCeiling: round(codecUs / (codecUs + usPerMessage)) };
+    const byFrameMs = [40, 60].map((frameMs) => {
+      const c = codecCeiling(o, 1, frameMs * 48);
+      const us = 1e6 / c.framesPerCpuSecond;
+      return { frameMs, codecUsPerFrame: round(us), boundOfCeiling: round(us / (us + usPerMessage)) };
+    });
+    const f = { sockets: o.floorSockets, serverCores: round((cpu1 - cpu0) / wall), usPerMessage: round(usPerMessage), replies, boundOfCeiling: round(codecUs / (codecUs + usPerMessage)), byFrameMs };
     log(`transport floor (a ws server that only answers ${o.floorSockets} singer-sized sockets every 20 ms): ${f.usPerMessage} µs of CPU per frame in and reply out (${f.serverCores} cores, ${replies} replies); `
-      + `with the ceiling's ${round(codecUs)} µs of codec per frame, no server answering each frame over a WebSocket gets past ${(f.boundOfCeiling * 100).toFixed(0)} % of the codec-only ceiling on this machine`);
+      + `with the ceiling's ${round(codecUs)} µs of codec per frame, no server answering each frame over a WebSocket gets past ${(f.boundOfCeiling * 100).toFixed(1)} % of the codec-only ceiling on this machine; `
+      + `were each message a longer Opus frame: ${byFrameMs.map((b) => `${b.frameMs} ms (${b.codecUsPerFrame} µs of codec) ${(b.boundOfCeiling * 100).toFixed(1)} %`).join(', ')}`);
     return f;
   } finally {
     await Promise.all([client.stop(), server.stop()]);

@@ -85,6 +85,9 @@ it('runs both modes and writes a result of the right shape', async () => {
   assert.ok(f && f.sockets === 4 && f.replies >= 50 && f.usPerMessage > 0 && f.boundOfCeiling > 0 && f.boundOfCeiling < 1, `transport floor: ${JSON.stringify(f)}`);
   const codecUs = 1e6 / r.ceiling.framesPerCpuSecond;
   assert.ok(Math.abs(f.boundOfCeiling - codecUs / (codecUs + f.usPerMessage)) < 0.002, `the bound is codec ÷ (codec + floor): ${JSON.stringify(f)}`);
+  // The same bound at 40 and 60 ms frames: more codec per message, so a higher bound than at 20 ms.
+  assert.deepEqual(f.byFrameMs.map((b) => b.frameMs), [40, 60]);
+  for (const b of f.byFrameMs) assert.ok(b.codecUsPerFrame > codecUs && b.boundOfCeiling > f.boundOfCeiling && b.boundOfCeiling < 1, `the bound at ${b.frameMs} ms: ${JSON.stringify(f)}`);
   assert.deepEqual(r.inner.map((i) => i.singersInRoom), [4, 16, 64, 256]);
   assert.match(readFileSync(chart, 'utf8'), /^<svg[\s\S]*late mixes per 1,000[\s\S]*% of the codec-only ceiling[\s\S]*<\/svg>$/);
 });
