@@ -175,7 +175,7 @@ export interface ChoirBenchResult {
   best: Record<string, { singers: number; serverCores: number; singersPerServerCore: number; ofCeiling: number; ceilingPerCore: number } | null>;
   /**
    * The transport floor: the CPU of a process that only answers each singer-sized WebSocket message
-   * (FLOOR_FRAME_BYTES in, FLOOR_REPLY_BYTES out, one per socket per 20 ms) with the \`ws\` library, per
+   * (FLOOR_FRAME_BYTES in, FLOOR_REPLY_BYTES out, one per socket per 20 ms) with the `ws` library, per
    * message; and what it leaves of the codec-only ceiling to any server that receives and answers each
    * 20 ms frame over a WebSocket: codec µs ÷ (codec µs + floor µs). null: not measured.
    */

@@ -8,8 +8,8 @@
  * start (50 packets) and replayed in a loop, so a frame costs the client a REQUEST header and a
  * socket write; only one singer in `decodeEvery` (of those with someone ahead) decodes its mixes,
  * each with its own decoder, to count those that carry the others' voice. Each singer reads and
- * writes its delay + 200 ms behind the room's clock. Singers' 20 ms slots are spread over the period (singer i at i/S of it), like real
- * singers who are not in phase.
+ * writes its delay + 200 ms behind the room's clock. Singers' 20 ms slots are spread over the
+ * period (singer i at i/S of it), like real singers who are not in phase.
  *
  * As the page does (web/choir.ts), a singer sends every slot, whatever is still in flight, and a mix
  * counts as lost when its reply comes back more than the page's lead (MIX_LEAD_MS, 100 ms: how far
