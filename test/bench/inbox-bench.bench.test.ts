@@ -34,7 +34,10 @@ async function runBench(args: string[], dir: string): Promise<any> {
 test('inbox bench: a tiny run completes with every part of its report', { timeout: 240_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'inbox-bench-smoke-'));
   try {
-    const args = ['--devices', '400', '--connected', '80', '--messages', '1', '--live-messages', '20', '--storm-rate', '400,200',
+    // 1,000 live messages (~0.9 MB): the RAM-per-message figure is a difference of two heap
+    // readings, and 20 (~17 KB) were within the noise of the storms' freed connections (one CI
+    // run read -3,432 bytes per message, 2026-12-07).
+    const args = ['--devices', '400', '--connected', '80', '--messages', '1', '--live-messages', '1000', '--storm-rate', '400,200',
       '--peer-connected', '80', '--peer-messages', '1', '--warmup', '1', '--lease-ms', '3000', '--poll-ms', '50', '--out', dir, '--svg', join(dir, 'chart.svg'), '--sql-db', join(dir, 'peer.db')];
     const r = await runBench(args, dir);
     assert.equal(r.error, undefined);
