@@ -138,6 +138,8 @@ function publisherConsole(): InboxHooks['publisher'] {
   /** Messages this tab saw leave the live list, with their final state (GET /:id once). */
   const gone = new Map<string, SentMessage>();
   let editing: SentMessage | null = null;
+  /** The table's rows by message id (rowOf). */
+  const rowEls = new Map<string, SentRow>();
 
   function setStatus(el: HTMLElement, msg: string, error = false): void {
     el.textContent = msg;
@@ -292,39 +294,68 @@ function publisherConsole(): InboxHooks['publisher'] {
       td.colSpan = 6;
       tr.append(td);
       ui.sent.replaceChildren(tr);
+      rowEls.clear();
       return;
     }
-    ui.sent.replaceChildren(...all.map((m) => {
+    const trs = all.map((m) => rowOf(m).tr);
+    // The same rows in the same order: the table is left as it is (a row taken out and put back
+    // would lose a press on its buttons too).
+    const same = trs.length === ui.sent.children.length && trs.every((tr, i) => ui.sent.children[i] === tr);
+    if (!same) ui.sent.replaceChildren(...trs);
+    const ids = new Set(all.map((m) => m.id));
+    for (const id of [...rowEls.keys()]) if (!ids.has(id)) rowEls.delete(id);
+  }
+
+  /**
+   * Each message's row, kept across polls (the table is rendered every POLL_MS): a row is rebuilt
+   * only when what it shows changed, and its buttons are made once, acting on the message as it is
+   * now. Rebuilt every second, a button could be replaced between a press and its release, and the
+   * click was lost (the browser fires none when the two land on different elements).
+   */
+  function rowOf(m: SentMessage): SentRow {
+    const shows = JSON.stringify([m.title, m.to, m.status, m.deliverAt, m.expiresAt, m.delivered, m.read]);
+    let row = rowEls.get(m.id);
+    if (!row) {
       const tr = document.createElement('tr');
       tr.dataset.id = m.id;
-      const live = m.status === 'live' || m.status === 'scheduled';
-      if (!live) tr.className = 'gone';
-      const title = document.createElement('td');
-      title.append(text('div', m.title || '(no title)'), text('div', m.id, 'muted mono'));
-      const status = document.createElement('td');
-      const badge = text('span', m.status, 'status');
-      badge.dataset.status = m.status;
-      status.append(badge);
-      if (m.status === 'scheduled' && m.deliverAt) status.append(text('div', time(m.deliverAt), 'muted'));
-      else if (m.expiresAt && live) status.append(text('div', `until ${time(m.expiresAt)}`, 'muted'));
-      const delivered = text('td', String(m.delivered), 'num');
-      delivered.dataset.field = 'delivered';
-      const read = text('td', String(m.read), 'num');
-      read.dataset.field = 'read';
+      const edit = text('button', 'edit', 'small edit') as HTMLButtonElement;
+      edit.type = 'button';
+      edit.addEventListener('click', () => startEditing(row!.m));
+      const del = text('button', 'recall', 'small danger recall') as HTMLButtonElement;
+      del.type = 'button';
+      del.addEventListener('click', () => void recall(row!.m));
       const actions = document.createElement('td');
       actions.className = 'actions';
-      if (live) {
-        const edit = text('button', 'edit', 'small edit') as HTMLButtonElement;
-        edit.type = 'button';
-        edit.addEventListener('click', () => startEditing(m));
-        const del = text('button', 'recall', 'small danger recall') as HTMLButtonElement;
-        del.type = 'button';
-        del.addEventListener('click', () => void recall(m));
-        actions.append(edit, ' ', del);
-      }
-      tr.append(title, text('td', m.to, 'to mono'), status, delivered, read, actions);
-      return tr;
-    }));
+      const cells = Array.from({ length: 5 }, () => document.createElement('td'));
+      tr.append(...cells, actions);
+      row = { tr, m, shows: '', cells, actions, buttons: [edit, ' ', del] };
+      rowEls.set(m.id, row);
+    }
+    row.m = m;
+    if (row.shows === shows) return row;
+    row.shows = shows;
+    const live = m.status === 'live' || m.status === 'scheduled';
+    row.tr.className = live ? '' : 'gone';
+    const title = document.createElement('td');
+    title.append(text('div', m.title || '(no title)'), text('div', m.id, 'muted mono'));
+    const status = document.createElement('td');
+    const badge = text('span', m.status, 'status');
+    badge.dataset.status = m.status;
+    status.append(badge);
+    if (m.status === 'scheduled' && m.deliverAt) status.append(text('div', time(m.deliverAt), 'muted'));
+    else if (m.expiresAt && live) status.append(text('div', `until ${time(m.expiresAt)}`, 'muted'));
+    const delivered = text('td', String(m.delivered), 'num');
+    delivered.dataset.field = 'delivered';
+    const read = text('td', String(m.read), 'num');
+    read.dataset.field = 'read';
+    // The other cells are replaced one by one; the actions cell and its buttons stay the same
+    // elements, only whether the buttons are there changes.
+    const cells = [title, text('td', m.to, 'to mono') as HTMLTableCellElement, status, delivered as HTMLTableCellElement, read as HTMLTableCellElement];
+    cells.forEach((c, i) => row!.cells[i].replaceWith(c));
+    row.cells = cells;
+    if (live && row.actions.childNodes.length === 0) row.actions.append(...row.buttons);
+    if (!live) row.actions.replaceChildren();
+    return row;
   }
 
   let polling = false;
@@ -390,6 +421,9 @@ function publisherConsole(): InboxHooks['publisher'] {
     editing: () => editing?.id ?? null,
   };
 }
+
+/** A message's row in the console's table: its element, the message it shows, and its buttons (made once). */
+interface SentRow { tr: HTMLTableRowElement; m: SentMessage; shows: string; cells: HTMLTableCellElement[]; actions: HTMLTableCellElement; buttons: (HTMLButtonElement | string)[] }
 
 // ---- device pane -----------------------------------------------------------------------------
 

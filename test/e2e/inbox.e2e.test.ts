@@ -30,6 +30,7 @@ function hooks(page: Page) {
     connected: () => page.evaluate(() => (window as unknown as W).__inbox?.device.connected() ?? false),
     held: () => page.evaluate(() => (window as unknown as W).__inbox!.device.messages()) as Promise<HeldMessage[]>,
     events: () => page.evaluate(() => (window as unknown as W).__inbox!.device.events()),
+    editing: () => page.evaluate(() => (window as unknown as W).__inbox!.publisher.editing()),
   };
 }
 
@@ -201,14 +202,37 @@ describe('inbox page: a publisher console and two devices in Chromium', () => {
     assert.equal(await b.getAttribute('#device-state', 'data-state'), 'reconnecting');
     const m5 = await publish(pub, { to: 'group:weather', title: 'Sent while offline' });
     await pub.click(`#sent tr[data-id="${m3.id}"] button.edit`);
+    assert.equal(await p.editing(), m3.id, 'the console is editing message 3');
     await pub.fill('#title', 'Storm warning (upgraded)');
     await pub.click('#send');
-    await eventually(async () => (await p.sent()).find((m) => m.id === m3.id)?.title === 'Storm warning (upgraded)', { what: 'the edit in the console', intervalMs: 50 });
+    await eventually(async () => (await p.sent()).find((m) => m.id === m3.id)?.title === 'Storm warning (upgraded)', { what: 'the edit in the console', intervalMs: 50 })
+      .catch(async (err: Error) => { throw new Error(`${err.message}; the console says: ${JSON.stringify(await pub.textContent('#compose-status'))}, editing ${await p.editing()}`); });
     assert.ok(!(await hb.held()).some((m) => m.id === m5.id), 'nothing reaches an offline page');
     await b.context().setOffline(false);
     await eventually(async () => { const h = await hb.held(); return h.some((m) => m.id === m5.id) && h.find((m) => m.id === m3.id)?.title === 'Storm warning (upgraded)' ? h : false; }, { what: 'B back online: the missed message and the missed edit', timeoutMs: 30_000, intervalMs: 100 });
     assert.deepEqual(titles(await hb.held()), ['Sent while offline', 'Storm warning (upgraded)']);
     await b.screenshot({ path: `${ARTIFACTS}/inbox-device-b-back-online.png`, fullPage: true });
+    assert.deepEqual(errors, []);
+  });
+
+  test('a press on a row\'s button outlasts the table\'s refresh: the row is kept, not rebuilt under it', async () => {
+    const pub = await open();
+    const p = hooks(pub);
+    assert.equal((await pub.goto(`${server.url}/inbox`))?.status(), 200);
+    await pub.fill('#key', readFileSync(join(server.dataDir, 'inbox-publisher-key'), 'utf8').trim());
+    await pub.click('#use-key');
+    await eventually(() => p.ready(), { what: 'the key accepted', intervalMs: 50 });
+    const m = await publish(pub, { to: 'group:pressed', title: 'Held down' });
+    const button = pub.locator(`#sent tr[data-id="${m.id}"] button.edit`);
+    const box = (await button.boundingBox())!;
+    const row = await pub.$(`#sent tr[data-id="${m.id}"]`);
+    // Press, hold past two of the console's polls (every second, each renders the table), release.
+    await pub.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await pub.mouse.down();
+    await pub.waitForTimeout(2500);
+    await pub.mouse.up();
+    assert.equal(await p.editing(), m.id, 'the click reached the edit button');
+    assert.equal(await row!.evaluate((tr) => tr.isConnected), true, 'the same row element is still in the table');
     assert.deepEqual(errors, []);
   });
 
