@@ -61,11 +61,19 @@ function render(o: Overview): void {
   $('throughput').innerHTML = lineChart(o.queues.map((q) => ({ name: q.queue, values: q.series.completed })));
   $('arrivals').innerHTML = lineChart(o.queues.map((q) => ({ name: q.queue, values: q.series.claimRequests.slice(-60) })), 100)
     + arrivalTicks(o.queues, o.now);
-  $('dead').querySelector('tbody')!.innerHTML = o.queues.flatMap((q) => q.dead.map((d) =>
+  const dead = o.queues.flatMap((q) => q.dead.map((d) =>
     `<tr data-dead="${esc(q.queue)}/${esc(d.id)}"><td>${esc(q.queue)}</td><td>${esc(d.id)}</td><td>${d.attempt}/${d.maxAttempts}</td><td>${esc(d.error ?? '')}</td>`
     + `<td><button data-action="retry" data-queue="${esc(q.queue)}" data-id="${esc(d.id)}">retry</button> <button data-action="drop" data-queue="${esc(q.queue)}" data-id="${esc(d.id)}">drop</button></td></tr>`)).join('')
     || '<tr><td colspan="5" class="muted">none</td></tr>';
+  // Rewritten only when it changed: rebuilt every second, a button could be replaced between a
+  // press and its release, and the click was lost (the browser fires none across two elements).
+  if (dead !== deadHtml) {
+    $('dead').querySelector('tbody')!.innerHTML = dead;
+    deadHtml = dead;
+  }
 }
+/** The dead-letter table's HTML as last written (render). */
+let deadHtml = '';
 
 async function refresh(): Promise<void> {
   try {

@@ -68,17 +68,26 @@ describe('jobs dashboard in Chromium', () => {
       if (attempt === 1) throw new Error('first attempt fails');
       return 'ok';
     }, { mode: 'push' });
-    await eventually(async () => (await cell('flaky', 'dead')) === '1', { what: 'the page to show the dead job' });
-    const button = `#dead button[data-action="retry"][data-queue="flaky"][data-id="${id}"]`;
-    await page.waitForSelector(button);
-    mkdirSync('test-artifacts', { recursive: true });
-    await page.screenshot({ path: 'test-artifacts/jobs-dashboard.png', fullPage: true });
-    await page.click(button);
-    await eventually(() => runs === 2, { what: 'the retried job to run again' });
-    await eventually(async () => (await cell('flaky', 'completed')) === '1' && (await cell('flaky', 'dead')) === '0');
-    const record = await (await fetch(`${server.url}/api/jobs/flaky/${id}`)).json() as { state: string; attempt: number };
-    assert.deepEqual([record.state, record.attempt], ['completed', 2]);
-    await worker.stop();
+    try {
+      await eventually(async () => (await cell('flaky', 'dead')) === '1', { what: 'the page to show the dead job' });
+      const button = `#dead button[data-action="retry"][data-queue="flaky"][data-id="${id}"]`;
+      await page.waitForSelector(button);
+      mkdirSync('test-artifacts', { recursive: true });
+      await page.screenshot({ path: 'test-artifacts/jobs-dashboard.png', fullPage: true });
+      // Pressed and held past two of the page's refreshes (every second), then released: the click
+      // reaches the button (a table rebuilt under the press lost it).
+      const box = (await page.locator(button).boundingBox())!;
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await page.mouse.down();
+      await page.waitForTimeout(2500);
+      await page.mouse.up();
+      await eventually(() => runs === 2, { what: 'the retried job to run again' });
+      await eventually(async () => (await cell('flaky', 'completed')) === '1' && (await cell('flaky', 'dead')) === '0');
+      const record = await (await fetch(`${server.url}/api/jobs/flaky/${id}`)).json() as { state: string; attempt: number };
+      assert.deepEqual([record.state, record.attempt], ['completed', 2]);
+    } finally {
+      await worker.stop(); // a failure above must not leave the worker keeping the file's process alive
+    }
     assert.deepEqual(errors, []);
   });
 });
