@@ -50,6 +50,9 @@ function arrivalTicks(queues: QueueView[], now: number): string {
   return `<svg class="chart" viewBox="0 0 ${width} ${height}" width="100%">${marks}</svg>`;
 }
 
+/** The dead-letter table's HTML as last written (render). */
+let deadHtml = '';
+
 function render(o: Overview): void {
   last = o;
   $('updated').textContent = `updated ${new Date(o.now).toLocaleTimeString()}`;
@@ -72,8 +75,6 @@ function render(o: Overview): void {
     deadHtml = dead;
   }
 }
-/** The dead-letter table's HTML as last written (render). */
-let deadHtml = '';
 
 async function refresh(): Promise<void> {
   try {
