@@ -15,7 +15,7 @@
  * Tests read state through window.__choir (ChoirHooks), never from the DOM's text.
  */
 import { FRAME_SAMPLES, SAMPLE_RATE, type RoomState } from '../src/apps/choir/room.ts';
-import { decodeReply, encodeFrame, MIX_LEAD_MS } from '../src/apps/choir/wire.ts';
+import { decodeFramesReply, encodeFrames, MIX_LEAD_MS } from '../src/apps/choir/wire.ts';
 import { BrigadeError, type BrigadeClient } from '../src/sdk/index.ts';
 import type { FromWorklet, ToWorklet } from './choir-worklet.ts';
 import { ClockSync } from './choir/clock.ts';
@@ -131,6 +131,11 @@ interface Session {
   /** The mixes' packets in the order this singer's encoder on the server made them: a missed one restarts the decoder. */
   mixes: PacketSequence;
   nextRead: number | null;
+  /**
+   * The frames encoded since the last message (at most the server's framesPerMessage): their write
+   * positions follow one another; an empty packet is a frame not sung.
+   */
+  pending: { writePos: number; packet: Uint8Array }[];
   poll: ReturnType<typeof setInterval>;
   state: RoomState;
   /** The room clock of the newest word on the song (a reply, a poll, a start or stop): an older one never overrides it. */
@@ -246,63 +251,95 @@ function onMicFrame(label: number, pcm: Float32Array<ArrayBuffer>): void {
   session.encoder.encode(label, pcm);
 }
 
-/** The next position to read the mix at: MIX_LEAD_MS ahead of what is heard now, one frame after the last. */
-function nextReadPos(s: Session): number {
+/** Frames in each message: the server's --choir-frames-per-message, from the join reply (1 from a server that does not say). */
+const framesPerMessage = (s: Session) => Math.max(1, Math.min(30, s.joined.framesPerMessage ?? 1));
+
+/**
+ * Where to read the mix of a message's `n` frames: its first frame MIX_LEAD_MS ahead of what is
+ * heard now, plus the message's other frames (its first frame was encoded that much before it is
+ * sent); one frame after the last message's.
+ */
+function nextReadPos(s: Session, n: number): number {
   const offset = refreshOffset(s)!;
   const hearing = heardFrameAt(performance.now()) + offset - s.joined.delaySamples;
   const want = Math.floor((hearing + ms(MIX_LEAD_MS) + CODEC_DELAY_SAMPLES) / FRAME_SAMPLES) * FRAME_SAMPLES;
   // Steady state: one frame after the last. Fallen behind or run ahead (a jump of the offset): catch up.
-  if (s.nextRead === null || s.nextRead < want - 2 * FRAME_SAMPLES || s.nextRead > want + 4 * FRAME_SAMPLES) s.nextRead = want;
+  if (s.nextRead === null || s.nextRead < want - 2 * FRAME_SAMPLES || s.nextRead > want + (4 + n) * FRAME_SAMPLES) s.nextRead = want;
   const pos = s.nextRead;
-  s.nextRead += FRAME_SAMPLES;
+  s.nextRead += n * FRAME_SAMPLES;
   return pos;
 }
 
-/** An encoded microphone frame: sends it (during a song) with the read of the next mix frame. */
+/**
+ * An encoded microphone frame: kept until the message has the server's frames per message, then
+ * sent (during a song, with the voice) with the reads of as many mix frames. A frame that does not
+ * follow the last one kept sends those first.
+ */
 function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
-  const client = s.client;
-  if (session !== s || !client) return; // rejoining: the frame is dropped
+  if (session !== s || !s.client) { s.pending.length = 0; return; } // rejoining: the frame is dropped
   if (s.clock.offset === null) return;
   const song = s.state.song;
   // Whole frames inside the song only (its start is a frame boundary, its stop need not be).
   const singing = !muteInput.checked && song !== null && writePos >= song.startedAt && (song.stoppedAt === null || writePos + FRAME_SAMPLES <= song.stoppedAt);
-  const readPos = nextReadPos(s);
+  const last = s.pending[s.pending.length - 1];
+  if (last && last.writePos + FRAME_SAMPLES !== writePos) sendPending(s);
+  s.pending.push({ writePos, packet: singing ? packet : new Uint8Array(0) });
+  if (s.pending.length >= framesPerMessage(s)) sendPending(s);
+}
+
+/** Sends the frames kept (web/choir.ts onPacket) as one `choir.frame` message and handles its reply. */
+function sendPending(s: Session): void {
+  const frames = s.pending.splice(0);
+  const client = s.client;
+  if (frames.length === 0 || !client) return;
+  const n = frames.length;
+  const first = frames[0].writePos;
+  const sung = frames.some((f) => f.packet.length > 0);
+  // A young room's clock may not yet have reached this singer's delay: no mix to read then.
+  const readPos = nextReadPos(s, n);
   const mixes = s.mixes;
-  const mixNumber = readPos >= 0 ? mixes.take() : 0;
-  const body = encodeFrame({
+  const mixNumbers = frames.map(() => (readPos >= 0 ? mixes.take() : 0));
+  const body = encodeFrames({
     singer: s.joined.singer, key: s.joined.key,
-    writePos: singing ? writePos : -1, readPos: readPos >= 0 ? readPos : -1,
-    opus: singing ? packet : new Uint8Array(0),
+    writePos: sung ? first : -1, readPos: readPos >= 0 ? readPos : -1,
+    packets: frames.map((f) => f.packet),
   });
   const sentAt = performance.now();
-  stats.framesSent++;
-  if (singing) {
+  stats.framesSent += n;
+  for (const f of frames) {
+    if (f.packet.length === 0) continue;
     stats.voiceFramesSent++;
-    voiceRange = widen(voiceRange, writePos, writePos + FRAME_SAMPLES);
+    voiceRange = widen(voiceRange, f.writePos, f.writePos + FRAME_SAMPLES);
   }
   client.request<Uint8Array>('choir.frame', body, { timeoutMs: 2000 }).then((bytes) => {
     if (session !== s || s.client !== client) return;
     const arrived = performance.now();
-    const reply = decodeReply(bytes);
+    const reply = decodeFramesReply(bytes);
     s.clock.add({ rttMs: arrived - sentAt, roomClock: reply.clock, arrivedMs: arrived });
     refreshOffset(s);
     // The song's start and stop reach this page within one round trip of any frame.
-    if (reply.song !== undefined) learnSong(s, reply.song, reply.clock);
-    if (reply.voice === 'added' || reply.voice === 'late') {
-      stats.voiceFramesAdded++;
-      // Past a known stop, the stop wiped it (its reply came back after the stop's, on the other lane).
-      const stoppedAt = s.state.song?.stoppedAt;
-      if (stoppedAt == null || writePos + FRAME_SAMPLES <= stoppedAt) addedRange = widen(addedRange, writePos, writePos + FRAME_SAMPLES);
+    learnSong(s, reply.song, reply.clock);
+    for (let i = 0; i < reply.voices.length && i < n; i++) {
+      const voice = reply.voices[i];
+      const writePos = first + i * FRAME_SAMPLES;
+      if (voice === 'added' || voice === 'late') {
+        stats.voiceFramesAdded++;
+        // Past a known stop, the stop wiped it (its reply came back after the stop's, on the other lane).
+        const stoppedAt = s.state.song?.stoppedAt;
+        if (stoppedAt == null || writePos + FRAME_SAMPLES <= stoppedAt) addedRange = widen(addedRange, writePos, writePos + FRAME_SAMPLES);
+      }
+      if (voice === 'added') { addedFrames.push(writePos); if (addedFrames.length > 1500) addedFrames.shift(); }
+      else if (voice === 'late') stats.voiceFramesLate++;
+      else if (voice === 'outside') stats.voiceFramesOutside++;
     }
-    if (reply.voice === 'added') { addedFrames.push(writePos); if (addedFrames.length > 1500) addedFrames.shift(); }
-    else if (reply.voice === 'late') stats.voiceFramesLate++;
-    else if (reply.voice === 'outside') stats.voiceFramesOutside++;
-    if (reply.opus.length > 0) {
+    stats.codecEpoch = reply.codecEpoch;
+    for (let i = 0; i < reply.mixes.length && i < n; i++) {
+      const mix = reply.mixes[i];
+      if (mix.length === 0) continue;
       // A mix before it was missed, it is the first, or the server's codec state for this singer
       // started afresh (a new codec epoch: their shard restarted; docs/choir.md "Shard restarts").
-      if (!mixes.follows(mixNumber, reply.codecEpoch)) { s.decoder.restart(); stats.mixDecoderRestarts++; }
-      stats.codecEpoch = reply.codecEpoch ?? null;
-      s.decoder.decode(reply.readPos, reply.opus);
+      if (!mixes.follows(mixNumbers[i], reply.codecEpoch)) { s.decoder.restart(); stats.mixDecoderRestarts++; }
+      s.decoder.decode(reply.readPos + i * FRAME_SAMPLES, mix);
     }
   }, (err: unknown) => { if (s.client === client) countError(err); });
 }
@@ -355,14 +392,14 @@ function onJoined(link: ChoirLink, client: BrigadeClient, joined: Joined, rejoin
     const newRoom = joined.replaced === null || joined.replaced === undefined;
     if (newRoom) forgetPositions();
     // A new singer on the server: a fresh encoder makes its mixes, so the first one restarts the decoder here.
-    Object.assign(s0, { client, joined, clock, nextRead: null, state: joined, songClock: joined.clock, mixes: new PacketSequence() });
+    Object.assign(s0, { client, joined, clock, nextRead: null, pending: [], state: joined, songClock: joined.clock, mixes: new PacketSequence() });
     sendShifts(newRoom);
     render();
     say(`joined ${joined.name} again as singer ${joined.singer} (rejoin ${link.rejoins}${joined.replaced ? '' : ': a new room, the audio before is gone'})`);
     return;
   }
   const s: Session = {
-    link, client, joined, clock, mixes: new PacketSequence(), nextRead: null, state: joined, songClock: joined.clock,
+    link, client, joined, clock, mixes: new PacketSequence(), nextRead: null, pending: [], state: joined, songClock: joined.clock,
     encoder: new OpusFrameEncoder((pos, packet) => onPacket(s, pos, packet), countError),
     decoder: new OpusFrameDecoder(onMixPcm, countError),
     poll: setInterval(() => { pollState(s).catch((err: unknown) => { if (s.client) countError(err); }); }, STATE_POLL_MS),

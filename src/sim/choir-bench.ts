@@ -70,6 +70,8 @@ export interface ChoirBenchOptions {
   batchMs: number;
   /** --choir-poll-replies of the server (sharded mode): 1, look for shard replies at every frame; 0, waitAsync only. */
   pollReplies: number;
+  /** --choir-frames-per-message of the server: 20 ms frames in each singer's message, as the page sends (the singers read it from their join reply). */
+  framesPerMessage: number;
   bitrate: number;
   complexity: number;
   deadlineMs: number;
@@ -175,14 +177,15 @@ export interface ChoirBenchResult {
   best: Record<string, { singers: number; serverCores: number; singersPerServerCore: number; ofCeiling: number; ceilingPerCore: number } | null>;
   /**
    * The transport floor: the CPU of a process that only answers each singer-sized WebSocket message
-   * (FLOOR_FRAME_BYTES in, FLOOR_REPLY_BYTES out, one per socket per 20 ms) with the `ws` library, per
-   * message; and what it leaves of the codec-only ceiling to any server that receives and answers each
-   * 20 ms frame over a WebSocket: codec µs ÷ (codec µs + floor µs). null: not measured.
+   * (a message of the run's frames per message: floorBytes, one per socket per that many 20 ms) with
+   * the `ws` library, per message and per frame; and what it leaves of the codec-only ceiling to
+   * any server that receives and answers singers' messages of that many frames over a WebSocket:
+   * codec µs ÷ (codec µs + floor µs per frame). null: not measured.
    */
   transportFloor: {
-    sockets: number; serverCores: number; usPerMessage: number; replies: number; boundOfCeiling: number;
-    /** The same bound were a message to carry a longer Opus frame: the codec's µs a frame at that size (1 s of the ceiling's loop), and codec ÷ (codec + floor). */
-    byFrameMs: { frameMs: number; codecUsPerFrame: number; boundOfCeiling: number }[];
+    sockets: number; serverCores: number; framesPerMessage: number; usPerMessage: number; usPerFrame: number; replies: number; boundOfCeiling: number;
+    /** One message each way: its bytes (REQUEST and REPLY frames of that many 80-byte voice packets and 160-byte mix packets). */
+    floorBytes: { request: number; reply: number };
   } | null;
   /** The codec-only ceiling at the start of the run (each step's own is ChoirStep.stepCeilingPerCore). */
   ceiling: { framesPerCpuSecond: number; singersPerCore: number; decodeUs: number; encodeUs: number };
@@ -199,7 +202,7 @@ const num = (v: string, name: string) => {
 export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
   const o: ChoirBenchOptions = {
     steps: [40, 80, 120, 160, 200, 240, 280], modes: ['owner', 'sharded'], seconds: 6, warmupSeconds: 2, roomSize: 16,
-    singerProcesses: 1, singerNice: 10, shards: 0, shardSpinUs: 0, batchMs: 4, pollReplies: 1, bitrate: 64_000, complexity: 5, deadlineMs: 20, decodeEvery: 50, ceilingSeconds: 3, stepCeilingSeconds: 1, floorSeconds: 3, floorSockets: 100,
+    singerProcesses: 1, singerNice: 10, shards: 0, shardSpinUs: 0, batchMs: 4, pollReplies: 1, framesPerMessage: 5, bitrate: 64_000, complexity: 5, deadlineMs: 20, decodeEvery: 50, ceilingSeconds: 3, stepCeilingSeconds: 1, floorSeconds: 3, floorSockets: 100,
     handoffSeconds: 0, handoffRounds: 2, handoffRates: [1000, 3000, 5000], out: 'bench/results', chart: '',
   };
   for (let i = 0; i < argv.length; i++) {
@@ -219,6 +222,7 @@ export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
       case '--choir-shard-spin-us': o.shardSpinUs = num(v, flag); break;
       case '--choir-batch-ms': o.batchMs = num(v, flag); break;
       case '--choir-poll-replies': o.pollReplies = num(v, flag) > 0 ? 1 : 0; break;
+      case '--frames-per-message': o.framesPerMessage = Math.min(30, Math.max(1, Math.round(num(v, flag)))); break;
       case '--choir-bitrate': o.bitrate = num(v, flag); break;
       case '--choir-complexity': o.complexity = num(v, flag); break;
       case '--choir-deadline-ms': o.deadlineMs = num(v, flag); break;
@@ -273,7 +277,7 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
   try {
     server = await startBrigade(cli, ['serve', '--port', '0', '--host', '127.0.0.1', '--data', data, '--apps', 'choir', '--log-level', 'info',
       '--choir-bitrate', String(o.bitrate), '--choir-complexity', String(o.complexity), '--choir-deadline-ms', String(o.deadlineMs),
-      '--choir-max-singers', String(o.roomSize), '--metrics-loop-lag-ms', '10', ...codec], ROOT, 50, [...shippedNodeFlags(cli), ...serverNodeArgs()]);
+      '--choir-max-singers', String(o.roomSize), '--choir-frames-per-message', String(o.framesPerMessage), '--metrics-loop-lag-ms', '10', ...codec], ROOT, 50, [...shippedNodeFlags(cli), ...serverNodeArgs()]);
     const specs: ChoirSingerSpec[] = Array.from({ length: singers }, (_, i) => ({ room: `bench-${Math.floor(i / o.roomSize)}`, delayMs: (i % o.roomSize) * 100 }));
     const perProc = Math.ceil(singers / o.singerProcesses);
     for (let p = 0; p * perProc < singers; p++) {
@@ -430,9 +434,12 @@ function codecCeiling(o: ChoirBenchOptions, seconds = o.ceilingSeconds, frameSam
   return { framesPerCpuSecond: Math.round(frames / cpu), singersPerCore: Math.round(frames / cpu / 50), decodeUs: round(usPerFrame * decodeShare), encodeUs: round(usPerFrame * (1 - decodeShare)) };
 }
 
-/** A singer's frame on the wire (REQUEST header, frame header, an 80-byte Opus packet) and its reply (~160 bytes of Opus at 64 kb/s and headers). */
-const FLOOR_FRAME_BYTES = 128;
-const FLOOR_REPLY_BYTES = 208;
+/**
+ * A singer's message on the wire for `k` frames: the REQUEST frame's 18 bytes of header, the
+ * message's 30 and 2 a packet, k 80-byte voice packets; its reply: 6 + 39 bytes of header, 3 a frame,
+ * k mix packets of ~160 bytes (64 kb/s).
+ */
+const floorBytes = (k: number) => ({ request: 18 + 30 + k * (2 + 80), reply: 6 + 39 + k * (3 + 160) });
 
 /**
  * The transport floor (ChoirBenchResult.transportFloor): an echo process (choir-worker 'echo') and
@@ -443,9 +450,11 @@ async function transportFloor(o: ChoirBenchOptions, ceiling: ChoirBenchResult['c
   let fatal = '';
   const server = startWorker<ChoirWorkerIn, ChoirWorkerOut>('choir-worker', (m) => { fatal ||= m; });
   const client = startWorker<ChoirWorkerIn, ChoirWorkerOut>('choir-worker', (m) => { fatal ||= m; });
+  const k = o.framesPerMessage;
+  const bytes = floorBytes(k);
   try {
-    const { port } = await server.ask({ t: 'echo', replyBytes: FLOOR_REPLY_BYTES }, 'echo-listening', 10_000);
-    await client.ask({ t: 'floor', port, sockets: o.floorSockets, frameBytes: FLOOR_FRAME_BYTES }, 'floor-ready', 30_000);
+    const { port } = await server.ask({ t: 'echo', replyBytes: bytes.reply }, 'echo-listening', 10_000);
+    await client.ask({ t: 'floor', port, sockets: o.floorSockets, frameBytes: bytes.request, periodMs: 20 * k }, 'floor-ready', 30_000);
     if (o.singerNice > 0) niceAll(client.pid, o.singerNice);
     await sleep(1000);
     const r0 = (await client.ask({ t: 'report' }, 'floor-stats', 10_000)).replies;
@@ -455,17 +464,11 @@ async function transportFloor(o: ChoirBenchOptions, ceiling: ChoirBenchResult['c
     const replies = (await client.ask({ t: 'report' }, 'floor-stats', 10_000)).replies - r0;
     if (fatal) throw new Error(fatal);
     const usPerMessage = ((cpu1 - cpu0) / Math.max(1, replies)) * 1e6;
-    // What the floor leaves of a ceiling whose codec costs `us` a frame.
-    const bound = (us: number) => round(us / (us + usPerMessage));
+    const usPerFrame = usPerMessage / k;
     const codecUs = 1e6 / ceiling.framesPerCpuSecond;
-    const byFrameMs = [40, 60].map((frameMs) => {
-      const us = 1e6 / codecCeiling(o, 1, frameMs * 48).framesPerCpuSecond;
-      return { frameMs, codecUsPerFrame: round(us), boundOfCeiling: bound(us) };
-    });
-    const f = { sockets: o.floorSockets, serverCores: round((cpu1 - cpu0) / wall), usPerMessage: round(usPerMessage), replies, boundOfCeiling: bound(codecUs), byFrameMs };
-    log(`transport floor (a ws server that only answers ${o.floorSockets} singer-sized sockets every 20 ms): ${f.usPerMessage} µs of CPU per frame in and reply out (${f.serverCores} cores, ${replies} replies); `
-      + `with the ceiling's ${round(codecUs)} µs of codec per frame, no server answering each frame over a WebSocket gets past ${(f.boundOfCeiling * 100).toFixed(1)} % of the codec-only ceiling on this machine; `
-      + `were each message a longer Opus frame: ${byFrameMs.map((b) => `${b.frameMs} ms (${b.codecUsPerFrame} µs of codec) ${(b.boundOfCeiling * 100).toFixed(1)} %`).join(', ')}`);
+    const f = { sockets: o.floorSockets, serverCores: round((cpu1 - cpu0) / wall), framesPerMessage: k, usPerMessage: round(usPerMessage), usPerFrame: round(usPerFrame), replies, boundOfCeiling: round(codecUs / (codecUs + usPerFrame)), floorBytes: bytes };
+    log(`transport floor (a ws server that only answers ${o.floorSockets} singer-sized sockets, a message of ${k} frames every ${20 * k} ms each): ${f.usPerMessage} µs of CPU per message in and reply out, ${f.usPerFrame} µs per frame (${f.serverCores} cores, ${replies} replies); `
+      + `with the ceiling's ${round(codecUs)} µs of codec per frame, no server answering singers' messages of ${k} frames over a WebSocket gets past ${(f.boundOfCeiling * 100).toFixed(1)} % of the codec-only ceiling on this machine`);
     return f;
   } finally {
     await Promise.all([client.stop(), server.stop()]);

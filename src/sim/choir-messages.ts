@@ -18,8 +18,8 @@ export type ChoirWorkerIn =
    * every binary message with `replyBytes` and does nothing else.
    */
   | { t: 'echo'; replyBytes: number }
-  /** The floor's clients: `sockets` connections to the echo server, each sending `frameBytes` every 20 ms, in phases spread over the period. */
-  | { t: 'floor'; port: number; sockets: number; frameBytes: number }
+  /** The floor's clients: `sockets` connections to the echo server, each sending `frameBytes` every `periodMs`, in phases spread over the period. */
+  | { t: 'floor'; port: number; sockets: number; frameBytes: number; periodMs: number }
   /** Zero the counters (the measured window starts). */
   | { t: 'reset' }
   /** Report the counters since the last reset. */

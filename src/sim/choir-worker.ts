@@ -1,15 +1,17 @@
 /**
  * A singer process of `brigade bench --scenario choir`: S simulated singers, one WebSocket each
- * (raw-ws.ts, cheap), each sending one `choir.frame` REQUEST per 20 ms in real time with a real
- * Opus packet of a synthesised voice and receiving their mix.
+ * (raw-ws.ts, cheap), each sending one `choir.frame` REQUEST every k × 20 ms in real time with k
+ * real Opus packets of a synthesised voice and receiving their k mixes (k: the server's
+ * --choir-frames-per-message, from the join reply, as the page sends).
  *
  * The client is made cheap so that the server, not the singers, is what the run measures on a
  * 2-core machine: the voice (a 220 Hz vowel-like tone with a vibrato, 1 s) is Opus-encoded ONCE at
  * start (50 packets) and replayed in a loop, so a frame costs the client a REQUEST header and a
  * socket write; only one singer in `decodeEvery` (of those with someone ahead) decodes its mixes,
  * each with its own decoder, to count those that carry the others' voice. Each singer reads and
- * writes its delay + 200 ms behind the room's clock. Singers' 20 ms slots are spread over the
- * period (singer i at i/S of it), like real singers who are not in phase.
+ * writes its delay + 200 ms + k frames behind the room's clock. Singers' slots are spread over the
+ * period (singer i at i/S of it), like real singers who are not in phase. Every count is in mixes
+ * (frames): a message's k mixes are on time or late together.
  *
  * As the page does (web/choir.ts), a singer sends every slot, whatever is still in flight, and a mix
  * counts as lost when its reply comes back more than the page's lead (MIX_LEAD_MS, 100 ms: how far
@@ -28,7 +30,7 @@
 import { createRequire } from 'node:module';
 import { ClientKind, BodyEncoding } from '../protocol/client-frames.ts';
 import { ServerKind } from '../protocol/server-frames.ts';
-import { encodeFrame, decodeReply, MIX_LEAD_MS } from '../apps/choir/wire.ts';
+import { encodeFrames, decodeFramesReply, MIX_LEAD_MS } from '../apps/choir/wire.ts';
 import { goertzel } from '../apps/choir/dsp.ts';
 import { Histogram } from './histogram.ts';
 import { LoopDelayMonitor } from './loop-delay.ts';
@@ -102,12 +104,16 @@ interface Singer {
   joinAt: number;
   /** Its own mix decoder (its mixes, every one, in order), for the voiced count; null: it decodes none. */
   decoder: Opus | null;
-  /** The frames in flight: request id → performance.now() when sent (replies may come out of order: two shard lanes). */
+  /** The messages in flight: request id → performance.now() when sent (replies may come out of order: two shard lanes). */
   inFlight: Map<number, number>;
+  /** Frames in each of its messages (the server's --choir-frames-per-message, from the join reply, as the page). */
+  k: number;
+  /** How far behind its delay it reads and writes, samples: 200 ms and one message's frames. */
+  behind: number;
   reqId: number;
   slotOffsetMs: number;
   nextAt: number;
-  joined: (r: { singer: number; key: string; clock: number; node: string; leader: number | null }) => void;
+  joined: (r: { singer: number; key: string; clock: number; node: string; leader: number | null; framesPerMessage?: number }) => void;
   failed: (why: string) => void;
 }
 
@@ -122,7 +128,10 @@ let allSingers: Singer[] = [];
 const loopDelay = new LoopDelayMonitor();
 /** A mix later than this after its frame was sent is lost (the bench's --choir-deadline-ms). */
 let deadlineMs = 20;
-/** How far behind its slot a singer reads and writes, samples: 200 ms, inside the room's window. */
+/**
+ * How far behind its slot a singer reads and writes, samples: 200 ms, inside the room's window, and
+ * one message's frames more (the singer ahead sends a frame up to a message's length after it sang it).
+ */
 const BEHIND_SLOT = 9600;
 
 async function start(url: string, specs: { room: string; delayMs: number }[], decodeEvery: number): Promise<void> {
@@ -141,10 +150,13 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
       if (decodes) decodersLeft = decodeEvery - 1;
       const s = {
         id: 0, key: '', base: 0, frame: 0, delay: Math.round((spec.delayMs * 48_000) / 1000), joinClock: 0, joinAt: 0, decoder: decodes ? new OpusEncoder(48_000, 1) : null,
-        inFlight: new Map(), reqId: 1, slotOffsetMs: ((i + j) / specs.length) * PERIOD_MS, nextAt: 0,
+        inFlight: new Map(), reqId: 1, slotOffsetMs: (i + j) / specs.length, nextAt: 0, k: 1, behind: BEHIND_SLOT,
       } as Singer;
       s.joined = (r) => {
         s.id = r.singer; s.key = r.key; nodes.add(r.node);
+        s.k = Math.max(1, r.framesPerMessage ?? 1);
+        s.behind = BEHIND_SLOT + s.k * F;
+        s.slotOffsetMs *= s.k * PERIOD_MS;
         s.joinClock = r.clock; s.joinAt = performance.now();
         resolve();
       };
@@ -177,20 +189,22 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
       const id = data.readUInt32LE(1);
       const sentAt = s.inFlight.get(id);
       if (sentAt !== undefined) {
+        // Counted in mixes: a message's k mixes come back together.
         s.inFlight.delete(id);
-        stats.replies++;
+        stats.replies += s.k;
         const rtt = performance.now() - sentAt;
         stats.hist.record(rtt);
-        if (rtt > deadlineMs) stats.lateForDeadline++;
-        if (rtt > MIX_LEAD_MS) stats.lateForLead++;
+        if (rtt > deadlineMs) stats.lateForDeadline += s.k;
+        if (rtt > MIX_LEAD_MS) stats.lateForLead += s.k;
       }
       if (s.decoder) {
-        const reply = decodeReply(body);
-        const err = (reply.clock - reply.readPos - s.delay - BEHIND_SLOT) / 48;
+        const reply = decodeFramesReply(body);
+        const err = (reply.clock - reply.readPos - s.delay - s.behind) / 48;
         const pe = stats.positionErrorMs;
         stats.positionErrorMs = pe ? { min: Math.min(pe.min, err), max: Math.max(pe.max, err) } : { min: err, max: err };
-        if (reply.opus.length > 0) {
-          const out = s.decoder.decode(Buffer.from(reply.opus));
+        for (const mix of reply.mixes) {
+          if (mix.length === 0) continue;
+          const out = s.decoder.decode(Buffer.from(mix));
           stats.decoded++;
           if (goertzel(new Int16Array(out.buffer, out.byteOffset, out.length / 2), VOICE_HZ) > 0.01) stats.voiced++;
         }
@@ -210,10 +224,10 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
   // same position, whatever their delay: most mixes were silent; docs/choir.md "Benchmarks").
   const clockAt = (s: Singer, t: number) => s.joinClock + ((t - s.joinAt) * 48_000) / 1000;
   let t0 = performance.now() + 50;
-  for (const s of singers) t0 = Math.max(t0, s.joinAt + ((s.delay + BEHIND_SLOT + F - s.joinClock) * 1000) / 48_000);
+  for (const s of singers) t0 = Math.max(t0, s.joinAt + ((s.delay + s.behind + F - s.joinClock) * 1000) / 48_000);
   for (const s of singers) {
     s.nextAt = t0 + s.slotOffsetMs;
-    s.base = Math.floor((clockAt(s, s.nextAt) - s.delay - BEHIND_SLOT) / F) * F;
+    s.base = Math.floor((clockAt(s, s.nextAt) - s.delay - s.behind) / F) * F;
   }
   // Joined once the singers are singing: the bench's warm-up starts from there.
   setTimeout(() => send({ t: 'joined', singers: singers.length, nodes: [...nodes] }), Math.max(0, t0 - performance.now()));
@@ -223,16 +237,19 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
     const now = performance.now();
     for (const s of singers) {
       while (s.nextAt <= now) {
+        // A message every k × 20 ms with the k frames sung since the last (the page's batch).
         const dueAt = s.nextAt;
-        s.nextAt += PERIOD_MS;
-        stats.due++;
+        s.nextAt += PERIOD_MS * s.k;
+        stats.due += s.k;
         if (s.inFlight.size > 0) stats.sentWithReplyPending++;
         const pos = s.base + s.frame * F;
+        const frames: Uint8Array[] = new Array(s.k);
+        for (let j = 0; j < s.k; j++) frames[j] = packets[(s.frame + j) % packets.length];
         s.inFlight.set(s.reqId, now);
-        s.ws.send(requestFrame(s.reqId++, encodeFrame({ singer: s.id, key: s.key, writePos: pos, readPos: pos, opus: packets[s.frame % packets.length] })));
+        s.ws.send(requestFrame(s.reqId++, encodeFrames({ singer: s.id, key: s.key, writePos: pos, readPos: pos, packets: frames })));
         stats.lag.record(now - dueAt);
-        s.frame++;
-        stats.sent++;
+        s.frame += s.k;
+        stats.sent += s.k;
       }
     }
   };
@@ -249,9 +266,9 @@ function echo(replyBytes: number): void {
   wss.on('listening', () => send({ t: 'echo-listening', port: (wss.address() as { port: number }).port }));
 }
 
-/** The transport floor's clients: each socket sends `frameBytes` every 20 ms, as a singer does. */
+/** The transport floor's clients: each socket sends `frameBytes` every `periodMs`, as a singer does. */
 let floorReplies = -1;
-function floor(port: number, sockets: number, frameBytes: number): void {
+function floor(port: number, sockets: number, frameBytes: number, periodMs: number): void {
   floorReplies = 0;
   const frame = Buffer.alloc(frameBytes, 2);
   const all: { ws: RawWs; nextAt: number }[] = [];
@@ -269,10 +286,10 @@ function floor(port: number, sockets: number, frameBytes: number): void {
   }
   function go(): void {
     const t0 = performance.now() + 20;
-    all.forEach((c, i) => { c.nextAt = t0 + (i / sockets) * PERIOD_MS; });
+    all.forEach((c, i) => { c.nextAt = t0 + (i / sockets) * periodMs; });
     setInterval(() => {
       const now = performance.now();
-      for (const c of all) while (c.nextAt <= now) { c.nextAt += PERIOD_MS; c.ws.send(frame); }
+      for (const c of all) while (c.nextAt <= now) { c.nextAt += periodMs; c.ws.send(frame); }
     }, 1);
     send({ t: 'floor-ready' });
   }
@@ -281,7 +298,7 @@ function floor(port: number, sockets: number, frameBytes: number): void {
 process.on('message', (m: ChoirWorkerIn) => {
   switch (m.t) {
     case 'echo': echo(m.replyBytes); break;
-    case 'floor': floor(m.port, m.sockets, m.frameBytes); break;
+    case 'floor': floor(m.port, m.sockets, m.frameBytes, m.periodMs); break;
     case 'start':
       deadlineMs = m.deadlineMs;
       start(m.url, m.singers, m.decodeEvery).catch((err) => send({ t: 'error', message: (err as Error).message }));
@@ -293,8 +310,8 @@ process.on('message', (m: ChoirWorkerIn) => {
       const now = performance.now();
       for (const s of allSingers) {
         for (const at of s.inFlight.values()) {
-          if (now - at > MIX_LEAD_MS) stats.lateForLead++;
-          if (now - at > deadlineMs) stats.lateForDeadline++;
+          if (now - at > MIX_LEAD_MS) stats.lateForLead += s.k;
+          if (now - at > deadlineMs) stats.lateForDeadline += s.k;
         }
       }
       const { hist, lag, ...rest } = stats;

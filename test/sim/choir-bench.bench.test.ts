@@ -18,7 +18,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 it('runs both modes and writes a result of the right shape', async () => {
   const chart = join(dir, 'choir.svg');
-  const run = await bench(['--scenario', 'choir', '--choir-steps', '4', '--seconds', '1', '--warmup', '0.5', '--ceiling-seconds', '0.2', '--step-ceiling-seconds', '0.2', '--floor-seconds', '1', '--floor-sockets', '20',
+  const run = await bench(['--scenario', 'choir', '--choir-steps', '4', '--seconds', '1', '--warmup', '0.5', '--ceiling-seconds', '0.2', '--step-ceiling-seconds', '0.2', '--floor-seconds', '1', '--floor-sockets', '200', '--frames-per-message', '5',
     '--room-size', '2', '--singer-nice', '5', '--choir-shards', '1', '--choir-handoff-seconds', '0.2', '--choir-handoff-rounds', '1', '--choir-handoff-rates', '500',
     '--out', dir, '--chart', chart]);
   assert.ok(run.code === 0, `exit ${run.code}: ${run.stderr}\n${run.stdout}`);
@@ -80,15 +80,15 @@ it('runs both modes and writes a result of the right shape', async () => {
   }
   assert.deepEqual(new Set(r.handoff.map((h) => `${h.lanes} ${h.spinUs} ${h.flushOnReply}`)).size, 4, 'four variants');
   assert.ok(r.ceiling.framesPerCpuSecond > 0 && r.ceiling.singersPerCore > 0);
-  // The transport floor: 20 sockets × 50 a second for 1 s answered, its CPU per reply (/proc counts
-  // CPU in 10 ms ticks: ~1,000 replies are a few ticks), and the bound it leaves.
+  // The transport floor: 200 sockets, a message of 5 frames every 100 ms each, for 1 s answered;
+  // its CPU per reply (/proc counts CPU in 10 ms ticks: ~2,000 replies are a few ticks), per frame,
+  // and the bound it leaves.
   const f = r.transportFloor;
-  assert.ok(f && f.sockets === 20 && f.replies >= 500 && f.usPerMessage > 0 && f.boundOfCeiling > 0 && f.boundOfCeiling < 1, `transport floor: ${JSON.stringify(f)}`);
+  assert.ok(f && f.sockets === 200 && f.framesPerMessage === 5 && f.replies >= 1000 && f.usPerMessage > 0 && f.boundOfCeiling > 0 && f.boundOfCeiling < 1, `transport floor: ${JSON.stringify(f)}`);
+  assert.ok(Math.abs(f.usPerFrame - f.usPerMessage / 5) < 0.02, `a message's floor is shared by its 5 frames: ${JSON.stringify(f)}`);
+  assert.ok(f.floorBytes.request > 5 * 80 && f.floorBytes.reply > 5 * 160, `a message of 5 frames each way: ${JSON.stringify(f)}`);
   const codecUs = 1e6 / r.ceiling.framesPerCpuSecond;
-  assert.ok(Math.abs(f.boundOfCeiling - codecUs / (codecUs + f.usPerMessage)) < 0.002, `the bound is codec ÷ (codec + floor): ${JSON.stringify(f)}`);
-  // The same bound at 40 and 60 ms frames: more codec per message, so a higher bound than at 20 ms.
-  assert.deepEqual(f.byFrameMs.map((b) => b.frameMs), [40, 60]);
-  for (const b of f.byFrameMs) assert.ok(b.codecUsPerFrame > codecUs && b.boundOfCeiling > f.boundOfCeiling && b.boundOfCeiling < 1, `the bound at ${b.frameMs} ms: ${JSON.stringify(f)}`);
+  assert.ok(Math.abs(f.boundOfCeiling - codecUs / (codecUs + f.usPerFrame)) < 0.002, `the bound is codec ÷ (codec + floor per frame): ${JSON.stringify(f)}`);
   assert.deepEqual(r.inner.map((i) => i.singersInRoom), [4, 16, 64, 256]);
   assert.match(readFileSync(chart, 'utf8'), /^<svg[\s\S]*late mixes per 1,000[\s\S]*% of the codec-only ceiling[\s\S]*<\/svg>$/);
 });

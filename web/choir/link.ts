@@ -17,7 +17,11 @@ import { backoffDelayMs, type BackoffOptions } from '../../src/sdk/backoff.ts';
 import { BrigadeClient, BrigadeError, type WebSocketConstructor } from '../../src/sdk/index.ts';
 
 export interface JoinAsk { room: string; name?: string; delayMs: number; gain?: number }
-export interface Joined extends RoomState { singer: number; key: string; shard: number; delaySamples: number; node: string; url: string; replaced?: number | null }
+export interface Joined extends RoomState {
+  singer: number; key: string; shard: number; delaySamples: number; node: string; url: string; replaced?: number | null;
+  /** 20 ms frames the page sends in one message (--choir-frames-per-message); absent from an older server: 1. */
+  framesPerMessage?: number;
+}
 interface Elsewhere { room: string; elsewhere: string; node: string; retryAfterMs: number; take?: boolean }
 
 /** Where the link stands; `attempt` counts the tries since the link was last joined. */

@@ -11,11 +11,11 @@ import type { App, AppRequest } from '../../core/index.ts';
 import { BrigadeError } from '../../protocol/index.ts';
 import { CHOIR_ERRORS, choirError } from './errors.ts';
 import { FRAME_SAMPLES, Room, SAMPLE_RATE, type Singer } from './room.ts';
-import { OwnerCodecs, type Codecs, type ShardFigures } from './owner-codecs.ts';
+import { OwnerCodecs, type Codecs, type FrameCodecResult, type ShardFigures } from './owner-codecs.ts';
 import { pcmFrames } from './frame-pool.ts';
 import { RoomPlacement } from './placement.ts';
 import { ShardPool } from './shards.ts';
-import { decodeFrame, encodeReply, encodeReplyInPlace, REPLY_HEADER_BYTES, type FrameReply, type VoiceOutcome } from './wire.ts';
+import { decodeFrames, encodeFramesReply, encodeReply, encodeReplyInPlace, MAX_FRAMES_PER_MESSAGE, REPLY_HEADER_BYTES, type FrameReply, type VoiceOutcome } from './wire.ts';
 
 export interface ChoirOptions {
   [k: string]: number;
@@ -25,6 +25,8 @@ export interface ChoirOptions {
   aheadMs: number;
   ownWindowMs: number;
   maxFrameBytes: number;
+  maxFramesPerMessage: number;
+  framesPerMessage: number;
   bitrate: number;
   complexity: number;
   singerIdleMs: number;
@@ -38,6 +40,20 @@ export interface ChoirOptions {
 
 const NO_BYTES = new Uint8Array(0);
 const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+/**
+ * Every promise settled, then their values in order, or the first rejection (after all settled: a
+ * frame's pooled PCM is given back only once no shard still reads it).
+ */
+async function settleAll<T>(jobs: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(jobs);
+  const out: T[] = new Array(settled.length);
+  for (let i = 0; i < settled.length; i++) {
+    const r = settled[i];
+    if (r.status === 'rejected') throw r.reason;
+    out[i] = r.value;
+  }
+  return out;
+}
 const wholeFrames = (ms: number) => (Math.round((ms * SAMPLE_RATE) / 1000) % FRAME_SAMPLES === 0 ? null : 'must be a multiple of 20 ms');
 
 export const choirApp: App<ChoirOptions> = {
@@ -52,6 +68,8 @@ export const choirApp: App<ChoirOptions> = {
     aheadMs: { default: 1000, help: 'how far past the room\'s clock a frame may be stamped, ms', validate: wholeFrames },
     ownWindowMs: { default: 5000, help: 'how long each singer\'s own voice is kept to take out of their mix, ms', validate: (v) => (v >= 20 ? null : 'at least 20') },
     maxFrameBytes: { default: 1275, help: 'largest Opus packet accepted for one 20 ms frame, bytes' },
+    maxFramesPerMessage: { default: 30, help: 'most 20 ms frames one choir.frame message may carry (30: 600 ms, the seed\'s batch)', validate: (v) => (v >= 1 && v <= MAX_FRAMES_PER_MESSAGE ? null : `1..${MAX_FRAMES_PER_MESSAGE}`) },
+    framesPerMessage: { default: 5, help: '20 ms frames the /choir page sends in one message (told in each room\'s state; fewer: less latency, more CPU per frame in the server)', validate: (v) => (v >= 1 && v <= MAX_FRAMES_PER_MESSAGE ? null : `1..${MAX_FRAMES_PER_MESSAGE}`) },
     bitrate: { default: 64_000, help: 'Opus bitrate of each mix sent to a singer, bits/s', validate: (v) => (v >= 6000 && v <= 510_000 ? null : '6000..510000') },
     complexity: { default: 5, help: 'Opus encoder complexity 0..10', validate: (v) => (v <= 10 ? null : '0..10') },
     singerIdleMs: { default: 15_000, help: 'a singer who sends nothing this long leaves the room, ms' },
@@ -164,7 +182,7 @@ export const choirApp: App<ChoirOptions> = {
       }
       singers.set(id, { room, singer });
       if (wasLeader) room.leader = id;
-      return { singer: id, key, shard, replaced: replaced?.id ?? null, delaySamples: singer.delaySamples, node: core.nodeId, url: core.publicUrl(), ...room.state() };
+      return { singer: id, key, shard, replaced: replaced?.id ?? null, delaySamples: singer.delaySamples, node: core.nodeId, url: core.publicUrl(), framesPerMessage: o.framesPerMessage, maxFramesPerMessage: o.maxFramesPerMessage, ...room.state() };
     });
     core.request('choir.leave', (req) => {
       const b = body(req);
@@ -188,50 +206,73 @@ export const choirApp: App<ChoirOptions> = {
     core.request('choir.frame', async (req) => {
       const arrived = performance.now();
       pool.poll(); // a reply already there goes on now, not when waitAsync's task comes round
-      const f = decodeFrame(req.body);
+      const f = decodeFrames(req.body);
       const { room, singer } = singerOf(f.singer, f.key);
-      if (f.opus.length > o.maxFrameBytes) throw choirError('CHOIR_FRAME_TOO_LARGE', `an Opus packet is at most ${o.maxFrameBytes} bytes; got ${f.opus.length}`);
-      const sent = f.writePos >= 0 && f.opus.length > 0;
-      // Refuse out-of-window frames before spending codec time on them; a frame outside the song
-      // is not decoded either (counted, not refused: docs/choir.md "Song edges").
-      let voice: VoiceOutcome = 'none';
-      if (sent) {
-        if (f.writePos % FRAME_SAMPLES !== 0) throw choirError('CHOIR_BAD_FRAME', `a write position is a multiple of ${FRAME_SAMPLES}; got ${f.writePos}`);
-        room.checkWindow(f.writePos, FRAME_SAMPLES);
-        if (!room.inSong(f.writePos)) { room.framesOutsideSong++; voice = 'outside'; }
+      const packets = f.packets;
+      const n = packets.length;
+      const several = f.version !== 1;
+      if (n > o.maxFramesPerMessage) throw choirError('CHOIR_FRAME_TOO_LARGE', `a message carries at most ${o.maxFramesPerMessage} frames (--choir-max-frames-per-message); got ${n}`);
+      // Everything is checked before any codec work or any change: a message with one bad frame
+      // changes nothing (its other frames are refused with it, typed, and the singer sends again).
+      const voices: VoiceOutcome[] = new Array(n);
+      const writes: boolean[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const p = packets[i];
+        if (p.length > o.maxFrameBytes) throw choirError('CHOIR_FRAME_TOO_LARGE', `an Opus packet is at most ${o.maxFrameBytes} bytes; got ${p.length}${several ? ` (frame ${i})` : ''}`);
+        voices[i] = 'none';
+        writes[i] = false;
+        if (f.writePos < 0 || p.length === 0) continue;
+        // Refuse out-of-window frames before spending codec time on them; a frame outside the song
+        // is not decoded either (counted, not refused: docs/choir.md "Song edges").
+        const pos = f.writePos + i * FRAME_SAMPLES;
+        if (pos % FRAME_SAMPLES !== 0) throw choirError('CHOIR_BAD_FRAME', `a write position is a multiple of ${FRAME_SAMPLES}; got ${f.writePos}`);
+        room.checkWindow(pos, FRAME_SAMPLES);
+        if (room.inSong(pos)) writes[i] = true;
+        else voices[i] = 'outside';
       }
-      const writes = sent && voice === 'none';
-      // The mix is read now, from what the buffer holds; the frame's decode and the mix's encode
+      for (let i = 0; i < n; i++) if (voices[i] === 'outside') room.framesOutsideSong++;
+      // Each mix is read now, from what the buffer holds; each frame's decode and its mix's encode
       // then go to the singer's shard as one job, batched with the other frames of that shard into
-      // one RPC; the decoded voice is added when it comes back (docs/choir.md, "Batches").
-      const mix = f.readPos >= 0 ? room.read(singer, f.readPos, FRAME_SAMPLES, pcmFrames.take()) : null;
+      // one RPC (a message's frames, in order, in the same RPC when its gathering allows); the
+      // decoded voices are added when they come back (docs/choir.md, "Batches").
       // The singer's encoder coded every frame in order; their decoder here sees only the packets
       // added (none outside the song, none the page did not send). A packet that does not follow
       // the last one decoded restarts the decoder: one that missed packets mis-predicts the band
       // energies of the next ones (a tone came out twice as loud; docs/choir.md).
-      const freshDecoder = writes && singer.nextPacketPos !== f.writePos;
-      if (writes) singer.nextPacketPos = f.writePos + FRAME_SAMPLES;
-      let done;
+      const jobs: Promise<FrameCodecResult>[] = new Array(n);
+      const mixes: (Int16Array | null)[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const pos = f.writePos + i * FRAME_SAMPLES;
+        const mix = f.readPos >= 0 ? room.read(singer, f.readPos + i * FRAME_SAMPLES, FRAME_SAMPLES, pcmFrames.take()) : null;
+        mixes[i] = mix;
+        const freshDecoder = writes[i] && singer.nextPacketPos !== pos;
+        if (writes[i]) singer.nextPacketPos = pos + FRAME_SAMPLES;
+        jobs[i] = pool.frame(singer.id, writes[i] ? packets[i] : null, mix, freshDecoder);
+      }
+      let done: FrameCodecResult[];
       try {
-        done = await pool.frame(singer.id, writes ? f.opus : null, mix, freshDecoder);
+        done = n === 1 ? [await jobs[0]] : await settleAll(jobs);
       } catch (err) {
-        if (writes) singer.nextPacketPos = Number.NaN; // that packet may not have reached the decoder
+        if (writes.includes(true)) singer.nextPacketPos = Number.NaN; // a packet may not have reached the decoder
         throw err;
       } finally {
-        pcmFrames.give(mix); // settled: the shard's RPC copied it, or the owner's codec encoded it
+        for (const mix of mixes) pcmFrames.give(mix); // settled: the shard's RPC copied it, or the owner's codec encoded it
       }
       // Written only if the song still holds it: a stop may have come while the shard decoded.
-      if (done.pcm) {
+      for (let i = 0; i < n; i++) {
+        const pcm = done[i].pcm;
+        if (!pcm) continue;
         try {
-          voice = room.write(singer, f.writePos, done.pcm);
+          voices[i] = room.write(singer, f.writePos + i * FRAME_SAMPLES, pcm);
         } finally {
-          pcmFrames.give(done.pcm); // the room copied it into the singer's own-voice ring
+          pcmFrames.give(pcm); // the room copied it into the singer's own-voice ring
         }
       }
       const answered = performance.now();
+      const last = done[n - 1];
       if (answered - arrived > o.deadlineMs) {
-        room.deadlineMisses++;
-        const rpc = done.rpc, late = room.lateSeconds;
+        room.deadlineMisses += f.readPos >= 0 ? n : 1;
+        const rpc = last.rpc, late = room.lateSeconds;
         const sentAt = rpc?.sentAt ?? arrived, readAt = rpc?.readAt ?? answered;
         late.queue += (sentAt - arrived) / 1000;
         late.codec += (readAt - sentAt) / 1000;
@@ -242,8 +283,15 @@ export const choirApp: App<ChoirOptions> = {
           late.ownerWake += Math.max(0, readAt - rpc.readyAt) / 1000;
         }
       }
-      const reply: FrameReply = { clock: room.clock, readPos: f.readPos, song: room.song, voice, codecEpoch: done.epoch, opus: done.opus ?? NO_BYTES };
-      return done.opus && (done.opusHeadroom ?? 0) >= REPLY_HEADER_BYTES ? encodeReplyInPlace(reply) : encodeReply(reply);
+      let epoch = 0;
+      for (const d of done) if (d.epoch !== 0) epoch = d.epoch;
+      if (several) {
+        const out: Uint8Array[] = new Array(n);
+        for (let i = 0; i < n; i++) out[i] = done[i].opus ?? NO_BYTES;
+        return encodeFramesReply({ clock: room.clock, readPos: f.readPos, song: room.song, codecEpoch: epoch, voices, mixes: out });
+      }
+      const reply: FrameReply = { clock: room.clock, readPos: f.readPos, song: room.song, voice: voices[0], codecEpoch: last.epoch, opus: last.opus ?? NO_BYTES };
+      return last.opus && (last.opusHeadroom ?? 0) >= REPLY_HEADER_BYTES ? encodeReplyInPlace(reply) : encodeReply(reply);
     });
 
     // A singer who stops sending goes quiet at once (nobody waits for them) and leaves after singerIdleMs.

@@ -62,6 +62,81 @@ export function encodeFrame(f: FrameRequest): Uint8Array {
   return out;
 }
 
+/**
+ * Several consecutive 20 ms frames in one message (request version 2): frame i writes at
+ * writePos + 960·i (when writePos ≥ 0 and its packet is not empty) and reads its mix at
+ * readPos + 960·i (when readPos ≥ 0). The seed's client sends 600 ms a request; a message per 20 ms
+ * frame costs a server about as much CPU in its socket, WebSocket and request handling as the
+ * frame's codec work (docs/choir.md "Several frames a message").
+ */
+export interface FramesRequest {
+  singer: number;
+  key: string;
+  writePos: number;
+  readPos: number;
+  /** One Opus packet per frame (empty: nothing sung in that frame); at least one, at most 255. */
+  packets: Uint8Array[];
+}
+/** What the server reads from either version: a version 1 request is one frame. */
+export interface DecodedFrames extends FramesRequest { version: 1 | 2 }
+
+export const FRAMES_WIRE_VERSION = 2;
+/** Version 2's header before the packets' lengths: version 1's 29 bytes and the frame count (u8). */
+export const FRAMES_HEADER_BYTES = 30;
+export const MAX_FRAMES_PER_MESSAGE = 255;
+
+export function encodeFrames(f: FramesRequest): Uint8Array {
+  const n = f.packets.length;
+  if (n < 1 || n > MAX_FRAMES_PER_MESSAGE) throw new RangeError(`a message carries 1..${MAX_FRAMES_PER_MESSAGE} frames, not ${n}`);
+  let bytes = FRAMES_HEADER_BYTES + 2 * n;
+  for (const p of f.packets) bytes += p.length;
+  const out = new Uint8Array(bytes);
+  const v = new DataView(out.buffer);
+  v.setUint8(0, FRAMES_WIRE_VERSION);
+  v.setUint32(1, f.singer, true);
+  out.set(keyBytes(f.key), 5);
+  v.setFloat64(13, f.writePos, true);
+  v.setFloat64(21, f.readPos, true);
+  v.setUint8(29, n);
+  let at = FRAMES_HEADER_BYTES + 2 * n;
+  for (let i = 0; i < n; i++) {
+    const p = f.packets[i];
+    if (p.length > 0xffff) throw new RangeError(`an Opus packet is at most 65535 bytes, not ${p.length}`);
+    v.setUint16(FRAMES_HEADER_BYTES + 2 * i, p.length, true);
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** A request of either version, as frames: the server's reader (a version 1 request is one frame). */
+export function decodeFrames(body: Uint8Array): DecodedFrames {
+  if (body.length >= 1 && body[0] === WIRE_VERSION) {
+    const f = decodeFrame(body);
+    return { version: 1, singer: f.singer, key: f.key, writePos: f.writePos, readPos: f.readPos, packets: [f.opus] };
+  }
+  if (body.length < FRAMES_HEADER_BYTES) throw choirError('CHOIR_BAD_FRAME', `a version ${FRAMES_WIRE_VERSION} message has a ${FRAMES_HEADER_BYTES}-byte header; got ${body.length} bytes`);
+  const v = new DataView(body.buffer, body.byteOffset, body.length);
+  if (v.getUint8(0) !== FRAMES_WIRE_VERSION) throw choirError('CHOIR_BAD_FRAME', `frame version ${v.getUint8(0)}; this server speaks ${WIRE_VERSION} and ${FRAMES_WIRE_VERSION}`);
+  const writePos = v.getFloat64(13, true);
+  const readPos = v.getFloat64(21, true);
+  if (badPosition(writePos)) throw choirError('CHOIR_BAD_FRAME', `the write position is a whole number of samples ≥ 0, or −1; got ${writePos}`);
+  if (badPosition(readPos)) throw choirError('CHOIR_BAD_FRAME', `the read position is a whole number of samples ≥ 0, or −1; got ${readPos}`);
+  const n = v.getUint8(29);
+  if (n === 0) throw choirError('CHOIR_BAD_FRAME', 'a message carries at least one frame; its count is 0');
+  if (body.length < FRAMES_HEADER_BYTES + 2 * n) throw choirError('CHOIR_BAD_FRAME', `${n} frames need ${FRAMES_HEADER_BYTES + 2 * n} header bytes; got ${body.length}`);
+  const packets: Uint8Array[] = new Array(n);
+  let at = FRAMES_HEADER_BYTES + 2 * n;
+  for (let i = 0; i < n; i++) {
+    const len = v.getUint16(FRAMES_HEADER_BYTES + 2 * i, true);
+    if (at + len > body.length) throw choirError('CHOIR_BAD_FRAME', `frame ${i}'s packet (${len} bytes) runs past the message's end (${body.length} bytes)`);
+    packets[i] = body.subarray(at, at + len);
+    at += len;
+  }
+  if (at !== body.length) throw choirError('CHOIR_BAD_FRAME', `${body.length - at} bytes after the last packet`);
+  return { version: 2, singer: v.getUint32(1, true), key: hex8(body, 5), writePos, readPos, packets };
+}
+
 export function decodeFrame(body: Uint8Array): FrameRequest {
   if (body.length < FRAME_HEADER_BYTES) throw choirError('CHOIR_BAD_FRAME', `a frame has a ${FRAME_HEADER_BYTES}-byte header; got ${body.length} bytes`);
   const v = new DataView(body.buffer, body.byteOffset, body.length);
@@ -138,4 +213,72 @@ export function decodeReply(body: Uint8Array): FrameReply {
   const voice = VOICE_CODES[v.getUint8(34)] ?? 'none';
   if (v.getUint8(0) < 3) return { clock, readPos, song, voice, opus: body.subarray(REPLY_V2_HEADER_BYTES) };
   return { clock, readPos, song, voice, codecEpoch: v.getUint32(35, true), opus: body.subarray(REPLY_HEADER_BYTES) };
+}
+
+/** The reply to a version 2 request: one header, then each frame's voice outcome and mix. */
+export interface FramesReply {
+  clock: number;
+  readPos: number;
+  song: SongState;
+  codecEpoch: number;
+  /** Per frame, in the request's order: what became of its voice, and its mix (empty: none asked). */
+  voices: VoiceOutcome[];
+  mixes: Uint8Array[];
+}
+
+export const FRAMES_REPLY_VERSION = 4;
+/** Version 4's header before the per-frame fields: version 3's first 34 bytes, the epoch (u32) and the count (u8). */
+export const FRAMES_REPLY_HEADER_BYTES = 39;
+
+/**
+ * Reply version 4 (little-endian): u8 version (4) | f64 clock | f64 read position | u8 song |
+ * f64 startedAt | f64 stoppedAt | u32 codec epoch | u8 frame count n | n × u8 voice |
+ * n × u16 mix packet length | the mix packets.
+ */
+export function encodeFramesReply(r: FramesReply): Uint8Array {
+  const n = r.voices.length;
+  let bytes = FRAMES_REPLY_HEADER_BYTES + 3 * n;
+  for (const m of r.mixes) bytes += m.length;
+  const out = new Uint8Array(bytes);
+  const v = new DataView(out.buffer);
+  v.setUint8(0, FRAMES_REPLY_VERSION);
+  v.setFloat64(1, r.clock, true);
+  v.setFloat64(9, r.readPos, true);
+  const song = r.song;
+  v.setUint8(17, song === null ? 0 : song.stoppedAt === null ? 1 : 2);
+  v.setFloat64(18, song?.startedAt ?? -1, true);
+  v.setFloat64(26, song?.stoppedAt ?? -1, true);
+  v.setUint32(34, r.codecEpoch, true);
+  v.setUint8(38, n);
+  let at = FRAMES_REPLY_HEADER_BYTES + 3 * n;
+  for (let i = 0; i < n; i++) {
+    out[FRAMES_REPLY_HEADER_BYTES + i] = VOICE_CODES.indexOf(r.voices[i]);
+    const m = r.mixes[i];
+    v.setUint16(FRAMES_REPLY_HEADER_BYTES + n + 2 * i, m.length, true);
+    out.set(m, at);
+    at += m.length;
+  }
+  return out;
+}
+
+/** A reply of any version as frames (versions 1 to 3 are one frame). */
+export function decodeFramesReply(body: Uint8Array): FramesReply {
+  const v = new DataView(body.buffer, body.byteOffset, body.length);
+  if (v.getUint8(0) < FRAMES_REPLY_VERSION) {
+    const r = decodeReply(body);
+    return { clock: r.clock, readPos: r.readPos, song: r.song ?? null, codecEpoch: r.codecEpoch ?? 0, voices: [r.voice ?? 'none'], mixes: [r.opus] };
+  }
+  const state = v.getUint8(17);
+  const song: SongState = state === 0 ? null : { startedAt: v.getFloat64(18, true), stoppedAt: state === 2 ? v.getFloat64(26, true) : null };
+  const n = v.getUint8(38);
+  const voices: VoiceOutcome[] = new Array(n);
+  const mixes: Uint8Array[] = new Array(n);
+  let at = FRAMES_REPLY_HEADER_BYTES + 3 * n;
+  for (let i = 0; i < n; i++) {
+    voices[i] = VOICE_CODES[body[FRAMES_REPLY_HEADER_BYTES + i]] ?? 'none';
+    const len = v.getUint16(FRAMES_REPLY_HEADER_BYTES + n + 2 * i, true);
+    mixes[i] = body.subarray(at, at + len);
+    at += len;
+  }
+  return { clock: v.getFloat64(1, true), readPos: v.getFloat64(9, true), song, codecEpoch: v.getUint32(34, true), voices, mixes };
 }

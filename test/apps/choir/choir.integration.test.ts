@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { BrigadeClient } from '../../../src/sdk/index.ts';
 import '../../../src/apps/choir/errors.ts';
-import { decodeReply, encodeFrame } from '../../../src/apps/choir/wire.ts';
+import { decodeFramesReply, decodeReply, encodeFrame, encodeFrames } from '../../../src/apps/choir/wire.ts';
 import { goertzel, tone } from '../../../src/apps/choir/dsp.ts';
 import { startServer, type ServerProcess } from '../../helpers/server-process.ts';
 
@@ -121,6 +121,54 @@ describe('choir over a real server', () => {
     assert.match(metrics, /brigade_choir_late_frames_total\{room="r1"[^}]*\} \d+\n/);
     assert.match(metrics, /brigade_choir_frames_outside_song_total\{room="r1"[^}]*\} 0\n/, 'every frame was in the song');
     assert.match(metrics, /brigade_choir_mix_deadline_misses_total\{room="r1"[^}]*\} \d+\n/);
+  });
+
+  it('several frames in one message: each added at its position, a mix for each; a bad frame anywhere refuses the message and adds none of it', async () => {
+    const a = await join('r5', 0);
+    const b = await join('r5', 300);
+    assert.equal((a.j as Joined & { framesPerMessage?: number }).framesPerMessage, 5, 'the join reply tells the page its frames per message');
+    await a.client.request('choir.start', { singer: a.j.singer, key: a.j.key });
+    await new Promise((r) => setTimeout(r, 1200));
+    const { clock } = await a.frame(-1, -1, null);
+    const W = Math.floor((clock - 48_000) / F) * F;
+    const frames = async (who: SimSinger, writePos: number, readPos: number, packets: Uint8Array[]) =>
+      decodeFramesReply(await who.client.request<Uint8Array>('choir.frame', encodeFrames({ singer: who.j.singer, key: who.j.key, writePos, readPos, packets })));
+    const framesIn = async () => Number(/brigade_choir_frames_total\{room="r5"[^}]*\} (\d+)/.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1] ?? 0);
+    const sung = (n: number, from: number) => Array.from({ length: n }, (_, i) => new Uint8Array(a.codec.encode(Buffer.from(tone(440, F, 0.5, from + i * F).buffer))));
+
+    // A sings 10 frames of 440 Hz in two messages of 5; no mix asked.
+    for (const at of [W, W + 5 * F]) {
+      const r = await frames(a, at, -1, sung(5, at));
+      assert.deepEqual(r.voices, ['added', 'added', 'added', 'added', 'added']);
+      assert.deepEqual(r.mixes.map((m) => m.length), [0, 0, 0, 0, 0], 'no mix asked, none sent');
+      assert.equal(r.song?.stoppedAt, null);
+    }
+    assert.equal(await framesIn(), 10);
+    // B reads them back in one message of 10, sending nothing: ten mixes, in order, each its frame of the tone.
+    const r = await frames(b, -1, W, Array.from({ length: 10 }, () => new Uint8Array(0)));
+    assert.equal(r.readPos, W);
+    assert.deepEqual(r.voices, new Array(10).fill('none'));
+    assert.equal(r.mixes.length, 10);
+    assert.equal(r.codecEpoch, 1);
+    const heard = r.mixes.map((m) => { const out = b.codec.decode(Buffer.from(m)); return new Int16Array(out.buffer, out.byteOffset, out.length / 2).slice(); });
+    for (let i = 2; i < 10; i++) assert.ok(goertzel(heard[i], 440) > 0.3, `mix ${i} carries A's tone (${goertzel(heard[i], 440)})`);
+
+    // Bad input: the message is refused, typed, and none of its frames is added.
+    const next = W + 10 * F;
+    const garbage = new Uint8Array([0xff, 0xff, 0xff, 1, 2, 3, 0xff]);
+    assert.equal(await codeOf(frames(a, next, -1, [...sung(2, next), garbage, ...sung(2, next + 3 * F)])), 'CHOIR_BAD_OPUS');
+    assert.equal(await codeOf(frames(a, next, -1, [...sung(4, next), new Uint8Array(1300)])), 'CHOIR_FRAME_TOO_LARGE');
+    assert.equal(await codeOf(frames(a, next, -1, Array.from({ length: 31 }, () => new Uint8Array(0)))), 'CHOIR_FRAME_TOO_LARGE', 'more than --choir-max-frames-per-message (30)');
+    // The last of 10 frames past the buffer's end (1 s ahead of the clock), the first inside it.
+    const now = (await a.frame(-1, -1, null)).clock;
+    const edge = Math.floor((now + 48_000) / F) * F - F;
+    assert.equal(await codeOf(frames(a, edge, -1, sung(10, edge))), 'CHOIR_FRAME_AHEAD');
+    const body = encodeFrames({ singer: a.j.singer, key: a.j.key, writePos: next, readPos: -1, packets: sung(3, next) });
+    assert.equal(await codeOf(a.client.request('choir.frame', body.subarray(0, body.length - 1))), 'CHOIR_BAD_FRAME', 'a packet cut short');
+    assert.equal(await framesIn(), 10, 'nothing of a refused message was added');
+    // And the singer goes on: the next message is added whole, its decoder started afresh.
+    assert.deepEqual((await frames(a, next, -1, sung(5, next))).voices, ['added', 'added', 'added', 'added', 'added']);
+    assert.equal(await framesIn(), 15);
   });
 
   it('refuses bad frames with typed errors, and the singer goes on', async () => {

@@ -1,7 +1,10 @@
 /** choir's frame codec (src/apps/choir/wire.ts), which the /choir page shares: round trips and refusals. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeFrame, decodeReply, encodeFrame, encodeReply, encodeReplyInPlace, FRAME_HEADER_BYTES, REPLY_HEADER_BYTES } from '../../../src/apps/choir/wire.ts';
+import {
+  decodeFrame, decodeFrames, decodeFramesReply, decodeReply, encodeFrame, encodeFrames, encodeFramesReply, encodeReply, encodeReplyInPlace, FRAME_HEADER_BYTES, FRAMES_HEADER_BYTES,
+  REPLY_HEADER_BYTES,
+} from '../../../src/apps/choir/wire.ts';
 
 test('a frame round trips: singer, the key as 8 bytes, positions and the packet', () => {
   const opus = new Uint8Array([1, 2, 3]);
@@ -58,4 +61,47 @@ test('a short frame, another version or a position that is not a whole sample co
   assert.throws(() => decodeFrame(v2), { code: 'CHOIR_BAD_FRAME' });
   const half = encodeFrame({ singer: 1, key: '0123456789abcdef', writePos: 0.5, readPos: 0, opus: new Uint8Array(0) });
   assert.throws(() => decodeFrame(half), { code: 'CHOIR_BAD_FRAME' });
+});
+
+test('a message of several frames round trips: positions, and each packet (an empty one: nothing sung in that frame)', () => {
+  const packets = [new Uint8Array([1, 2, 3]), new Uint8Array(0), new Uint8Array([4])];
+  const bytes = encodeFrames({ singer: 9, key: '00ff10a0b1c2d3e4', writePos: 960 * 7, readPos: 960 * 2, packets });
+  assert.equal(bytes.length, FRAMES_HEADER_BYTES + 2 * 3 + 4);
+  const f = decodeFrames(bytes);
+  assert.deepEqual({ ...f, packets: f.packets.map((p) => [...p]) }, { version: 2, singer: 9, key: '00ff10a0b1c2d3e4', writePos: 6720, readPos: 1920, packets: [[1, 2, 3], [], [4]] });
+  // A version 1 frame reads as a message of one.
+  const one = decodeFrames(encodeFrame({ singer: 9, key: '00ff10a0b1c2d3e4', writePos: -1, readPos: 0, opus: new Uint8Array([5]) }));
+  assert.deepEqual({ ...one, packets: one.packets.map((p) => [...p]) }, { version: 1, singer: 9, key: '00ff10a0b1c2d3e4', writePos: -1, readPos: 0, packets: [[5]] });
+  assert.throws(() => encodeFrames({ singer: 1, key: '', writePos: 0, readPos: 0, packets: [] }), RangeError);
+  assert.throws(() => encodeFrames({ singer: 1, key: '', writePos: 0, readPos: 0, packets: new Array(256).fill(new Uint8Array(0)) }), RangeError);
+});
+
+test('a malformed message of several frames is refused, typed: no frames, packets past its end, bytes after them, a bad position, another version', () => {
+  const ok = encodeFrames({ singer: 1, key: '0123456789abcdef', writePos: 0, readPos: 0, packets: [new Uint8Array([1, 2]), new Uint8Array([3])] });
+  assert.equal(decodeFrames(ok).packets.length, 2);
+  const none = ok.slice(0, FRAMES_HEADER_BYTES); none[29] = 0;
+  assert.throws(() => decodeFrames(none), { code: 'CHOIR_BAD_FRAME', message: /at least one frame/ });
+  assert.throws(() => decodeFrames(ok.subarray(0, ok.length - 1)), { code: 'CHOIR_BAD_FRAME', message: /runs past/ });
+  assert.throws(() => decodeFrames(ok.subarray(0, FRAMES_HEADER_BYTES + 1)), { code: 'CHOIR_BAD_FRAME', message: /header bytes/ });
+  assert.throws(() => decodeFrames(new Uint8Array([...ok, 0])), { code: 'CHOIR_BAD_FRAME', message: /after the last packet/ });
+  assert.throws(() => decodeFrames(ok.subarray(0, 12)), { code: 'CHOIR_BAD_FRAME' });
+  const v9 = ok.slice(); v9[0] = 9;
+  assert.throws(() => decodeFrames(v9), { code: 'CHOIR_BAD_FRAME', message: /version 9/ });
+  assert.throws(() => decodeFrames(encodeFrames({ singer: 1, key: '', writePos: 1.5, readPos: 0, packets: [new Uint8Array(0)] })), { code: 'CHOIR_BAD_FRAME' });
+  assert.throws(() => decodeFrames(encodeFrames({ singer: 1, key: '', writePos: 0, readPos: -2, packets: [new Uint8Array(0)] })), { code: 'CHOIR_BAD_FRAME' });
+});
+
+test('the reply to several frames round trips: the song, the epoch, each frame\'s voice and mix; an older reply reads as one frame', () => {
+  const r = decodeFramesReply(encodeFramesReply({
+    clock: 99_000, readPos: 1920, song: { startedAt: 960, stoppedAt: null }, codecEpoch: 2,
+    voices: ['added', 'late', 'outside', 'none'], mixes: [new Uint8Array([1]), new Uint8Array(0), new Uint8Array([2, 3]), new Uint8Array([4])],
+  }));
+  assert.deepEqual({ ...r, mixes: r.mixes.map((m) => [...m]) }, {
+    clock: 99_000, readPos: 1920, song: { startedAt: 960, stoppedAt: null }, codecEpoch: 2,
+    voices: ['added', 'late', 'outside', 'none'], mixes: [[1], [], [2, 3], [4]],
+  });
+  const stopped = decodeFramesReply(encodeFramesReply({ clock: 1, readPos: -1, song: { startedAt: 0, stoppedAt: 4800 }, codecEpoch: 0, voices: ['none'], mixes: [new Uint8Array(0)] }));
+  assert.deepEqual(stopped.song, { startedAt: 0, stoppedAt: 4800 });
+  const v3 = decodeFramesReply(encodeReply({ clock: 5, readPos: 960, song: null, voice: 'added', codecEpoch: 3, opus: new Uint8Array([7]) }));
+  assert.deepEqual({ ...v3, mixes: v3.mixes.map((m) => [...m]) }, { clock: 5, readPos: 960, song: null, codecEpoch: 3, voices: ['added'], mixes: [[7]] });
 });
