@@ -74,6 +74,15 @@ export interface ChoirBenchOptions {
   framesPerMessage: number;
   bitrate: number;
   complexity: number;
+  /**
+   * A mix is on time when its message's reply is back within this of the message being sent (the
+   * pass rule; also the server's --choir-deadline-ms). Default: one message's length, 20 ms × the
+   * frames per message: the reply is back before the singer's next message is due, so the server
+   * keeps pace with every singer (at one frame a message, the 20 ms of the runs before
+   * 2026-12-07's second session). The page asks for its mixes MIX_LEAD_MS (100 ms) ahead of
+   * playing them, plus its message's length, so at 5 frames a message this is also the page's own
+   * deadline.
+   */
   deadlineMs: number;
   decodeEvery: number;
   ceilingSeconds: number;
@@ -202,7 +211,7 @@ const num = (v: string, name: string) => {
 export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
   const o: ChoirBenchOptions = {
     steps: [40, 80, 120, 160, 200, 240, 280], modes: ['owner', 'sharded'], seconds: 6, warmupSeconds: 2, roomSize: 16,
-    singerProcesses: 1, singerNice: 10, shards: 0, shardSpinUs: 0, batchMs: 4, pollReplies: 1, framesPerMessage: 5, bitrate: 64_000, complexity: 5, deadlineMs: 20, decodeEvery: 50, ceilingSeconds: 3, stepCeilingSeconds: 1, floorSeconds: 3, floorSockets: 100,
+    singerProcesses: 1, singerNice: 10, shards: 0, shardSpinUs: 0, batchMs: 4, pollReplies: 1, framesPerMessage: 5, bitrate: 64_000, complexity: 5, deadlineMs: 0, decodeEvery: 50, ceilingSeconds: 3, stepCeilingSeconds: 1, floorSeconds: 3, floorSockets: 100,
     handoffSeconds: 0, handoffRounds: 2, handoffRates: [1000, 3000, 5000], out: 'bench/results', chart: '',
   };
   for (let i = 0; i < argv.length; i++) {
@@ -240,6 +249,7 @@ export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
     }
   }
   if (o.steps.length === 0) throw new Error('--choir-steps needs at least one count of singers');
+  if (o.deadlineMs === 0) o.deadlineMs = 20 * o.framesPerMessage;
   return o;
 }
 

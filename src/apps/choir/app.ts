@@ -15,7 +15,7 @@ import { OwnerCodecs, type Codecs, type FrameCodecResult, type ShardFigures } fr
 import { pcmFrames } from './frame-pool.ts';
 import { RoomPlacement } from './placement.ts';
 import { ShardPool } from './shards.ts';
-import { decodeFrames, encodeFramesReply, encodeReply, encodeReplyInPlace, MAX_FRAMES_PER_MESSAGE, REPLY_HEADER_BYTES, type FrameReply, type VoiceOutcome } from './wire.ts';
+import { decodeFrames, encodeFramesReply, encodeReply, encodeReplyInPlace, REPLY_HEADER_BYTES, type FrameReply, type VoiceOutcome } from './wire.ts';
 
 export interface ChoirOptions {
   [k: string]: number;
@@ -54,6 +54,12 @@ async function settleAll<T>(jobs: Promise<T>[]): Promise<T[]> {
   }
   return out;
 }
+/**
+ * The most frames a message may carry (its codec work is a job a frame, so any count fits the
+ * shards' RPCs; 50 keeps a message's codec work, ~5 ms, from holding its shard's queue much longer
+ * than a batch).
+ */
+const MAX_MESSAGE_FRAMES = 50;
 const wholeFrames = (ms: number) => (Math.round((ms * SAMPLE_RATE) / 1000) % FRAME_SAMPLES === 0 ? null : 'must be a multiple of 20 ms');
 
 export const choirApp: App<ChoirOptions> = {
@@ -68,8 +74,8 @@ export const choirApp: App<ChoirOptions> = {
     aheadMs: { default: 1000, help: 'how far past the room\'s clock a frame may be stamped, ms', validate: wholeFrames },
     ownWindowMs: { default: 5000, help: 'how long each singer\'s own voice is kept to take out of their mix, ms', validate: (v) => (v >= 20 ? null : 'at least 20') },
     maxFrameBytes: { default: 1275, help: 'largest Opus packet accepted for one 20 ms frame, bytes' },
-    maxFramesPerMessage: { default: 30, help: 'most 20 ms frames one choir.frame message may carry (30: 600 ms, the seed\'s batch)', validate: (v) => (v >= 1 && v <= MAX_FRAMES_PER_MESSAGE ? null : `1..${MAX_FRAMES_PER_MESSAGE}`) },
-    framesPerMessage: { default: 5, help: '20 ms frames the /choir page sends in one message (told in each room\'s state; fewer: less latency, more CPU per frame in the server)', validate: (v) => (v >= 1 && v <= MAX_FRAMES_PER_MESSAGE ? null : `1..${MAX_FRAMES_PER_MESSAGE}`) },
+    maxFramesPerMessage: { default: 30, help: 'most 20 ms frames one choir.frame message may carry (30: 600 ms, the seed\'s batch; at most 50)', validate: (v) => (v >= 1 && v <= MAX_MESSAGE_FRAMES ? null : `1..${MAX_MESSAGE_FRAMES}`) },
+    framesPerMessage: { default: 5, help: '20 ms frames the /choir page sends in one message (told in each join reply; fewer: less latency, more CPU per frame in the server)', validate: (v) => (v >= 1 && v <= MAX_MESSAGE_FRAMES ? null : `1..${MAX_MESSAGE_FRAMES}`) },
     bitrate: { default: 64_000, help: 'Opus bitrate of each mix sent to a singer, bits/s', validate: (v) => (v >= 6000 && v <= 510_000 ? null : '6000..510000') },
     complexity: { default: 5, help: 'Opus encoder complexity 0..10', validate: (v) => (v <= 10 ? null : '0..10') },
     singerIdleMs: { default: 15_000, help: 'a singer who sends nothing this long leaves the room, ms' },
@@ -84,6 +90,7 @@ export const choirApp: App<ChoirOptions> = {
   start(core) {
     const o = core.options;
     if (o.aheadMs >= o.bufferMs) throw new Error('choir: --choir-ahead-ms must be less than --choir-buffer-ms');
+    if (o.framesPerMessage > o.maxFramesPerMessage) throw new Error('choir: --choir-frames-per-message must be at most --choir-max-frames-per-message');
     const shardCount = o.shards > 0 ? o.shards : Math.max(1, availableParallelism() - 1);
     const codecOptions = {
       count: shardCount, bitrate: o.bitrate, complexity: o.complexity, spinUs: o.shardSpinUs, batchMs: o.batchMs, pollReplies: o.pollReplies === 1,

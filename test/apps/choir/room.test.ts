@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BrigadeError } from '../../../src/protocol/index.ts';
-import { FRAME_SAMPLES, Room, SAMPLE_RATE, toInt16 } from '../../../src/apps/choir/room.ts';
+import { clipInt16, FRAME_SAMPLES, Room, SAMPLE_RATE, toInt16 } from '../../../src/apps/choir/room.ts';
 import { goertzel, tone } from '../../../src/apps/choir/dsp.ts';
 
 function room(opts: Partial<{ bufferSamples: number; aheadSamples: number; ownWindowSamples: number; maxSingers: number }> = {}) {
@@ -174,5 +174,21 @@ describe('choir room', () => {
     assert.equal(r.write(b, stoppedAt - 3 * FRAME_SAMPLES, tone(660, FRAME_SAMPLES, 0.5)), 'outside');
     assert.equal(r.write(a, next, tone(440, FRAME_SAMPLES, 0.5)), 'added');
     assert.equal(r.framesOutsideSong, 5);
+  });
+});
+
+describe('the read\'s clipping table', () => {
+  it('is toInt16 exactly in the linear part and at full scale, within 1 in the knee, and monotonic', () => {
+    let prev = -Infinity, knee = 0;
+    for (let v = -2; v <= 2; v += 0.00001) {
+      const t = clipInt16(v), exact = toInt16(v);
+      if (Math.abs(v) <= 0.9 || Math.abs(v) >= 1.375) assert.equal(t, exact, `at ${v}`);
+      else { assert.ok(Math.abs(t - exact) <= 1, `at ${v}: ${t} against ${exact}`); if (t !== exact) knee++; }
+      assert.ok(t >= prev, `monotonic at ${v}`);
+      prev = t;
+    }
+    assert.equal(clipInt16(Number.POSITIVE_INFINITY), 32767);
+    assert.equal(clipInt16(-1e9), -32767);
+    assert.ok(knee < 20_000, `off by one at ${knee} of the knee's steps`);
   });
 });
