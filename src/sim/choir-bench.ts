@@ -288,7 +288,11 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
     server = await startBrigade(cli, ['serve', '--port', '0', '--host', '127.0.0.1', '--data', data, '--apps', 'choir', '--log-level', 'info',
       '--choir-bitrate', String(o.bitrate), '--choir-complexity', String(o.complexity), '--choir-deadline-ms', String(o.deadlineMs),
       '--choir-max-singers', String(o.roomSize), '--choir-frames-per-message', String(o.framesPerMessage), '--metrics-loop-lag-ms', '10', ...codec], ROOT, 50, [...shippedNodeFlags(cli), ...serverNodeArgs()]);
-    const specs: ChoirSingerSpec[] = Array.from({ length: singers }, (_, i) => ({ room: `bench-${Math.floor(i / o.roomSize)}`, delayMs: (i % o.roomSize) * 100 }));
+    // A room's singers 100 ms apart, and a message's other frames more: a singer sends a frame up
+    // to a message's length after it sang it, and reads its message's last frame that much early,
+    // so the one behind hears it only if the gap between them covers both and the round trip.
+    const spacingMs = 100 + 20 * (o.framesPerMessage - 1);
+    const specs: ChoirSingerSpec[] = Array.from({ length: singers }, (_, i) => ({ room: `bench-${Math.floor(i / o.roomSize)}`, delayMs: (i % o.roomSize) * spacingMs }));
     const perProc = Math.ceil(singers / o.singerProcesses);
     for (let p = 0; p * perProc < singers; p++) {
       const w = startWorker<ChoirWorkerIn, ChoirWorkerOut>('choir-worker', (m) => { fatal ||= m; });
