@@ -223,38 +223,50 @@ export const choirApp: App<ChoirOptions> = {
       // changes nothing (its other frames are refused with it, typed, and the singer sends again).
       const voices: VoiceOutcome[] = new Array(n);
       const writes: boolean[] = new Array(n);
+      let sung = false;
       for (let i = 0; i < n; i++) {
         const p = packets[i];
         if (p.length > o.maxFrameBytes) throw choirError('CHOIR_FRAME_TOO_LARGE', `an Opus packet is at most ${o.maxFrameBytes} bytes; got ${p.length}${several ? ` (frame ${i})` : ''}`);
+        sung ||= p.length > 0;
+      }
+      if (sung && f.writePos >= 0 && f.writePos % FRAME_SAMPLES !== 0) throw choirError('CHOIR_BAD_FRAME', `a write position is a multiple of ${FRAME_SAMPLES}; got ${f.writePos}`);
+      for (let i = 0; i < n; i++) {
         voices[i] = 'none';
         writes[i] = false;
-        if (f.writePos < 0 || p.length === 0) continue;
+        if (f.writePos < 0 || packets[i].length === 0) continue;
         // Refuse out-of-window frames before spending codec time on them; a frame outside the song
         // is not decoded either (counted, not refused: docs/choir.md "Song edges").
         const pos = f.writePos + i * FRAME_SAMPLES;
-        if (pos % FRAME_SAMPLES !== 0) throw choirError('CHOIR_BAD_FRAME', `a write position is a multiple of ${FRAME_SAMPLES}; got ${f.writePos}`);
         room.checkWindow(pos, FRAME_SAMPLES);
         if (room.inSong(pos)) writes[i] = true;
         else voices[i] = 'outside';
       }
+      // Every mix is read before any codec job goes out: a read refused (a position out of the
+      // window) refuses the message with nothing queued.
+      const mixes: (Int16Array | null)[] = new Array(n).fill(null);
+      if (f.readPos >= 0) {
+        try {
+          for (let i = 0; i < n; i++) mixes[i] = room.read(singer, f.readPos + i * FRAME_SAMPLES, FRAME_SAMPLES, pcmFrames.take());
+        } catch (err) {
+          for (const mix of mixes) pcmFrames.give(mix);
+          throw err;
+        }
+      }
       for (let i = 0; i < n; i++) if (voices[i] === 'outside') room.framesOutsideSong++;
-      // Each mix is read now, from what the buffer holds; each frame's decode and its mix's encode
-      // then go to the singer's shard as one job, batched with the other frames of that shard into
-      // one RPC (a message's frames, in order, in the same RPC when its gathering allows); the
-      // decoded voices are added when they come back (docs/choir.md, "Batches").
+      // The mixes were read now, from what the buffer holds; each frame's decode and its mix's encode
+      // go to the singer's shard as one job, batched with the other frames of that shard into one
+      // RPC (a message's frames, in order, in the same RPC when its gathering allows); the decoded
+      // voices are added when they come back (docs/choir.md, "Batches").
       // The singer's encoder coded every frame in order; their decoder here sees only the packets
       // added (none outside the song, none the page did not send). A packet that does not follow
       // the last one decoded restarts the decoder: one that missed packets mis-predicts the band
       // energies of the next ones (a tone came out twice as loud; docs/choir.md).
       const jobs: Promise<FrameCodecResult>[] = new Array(n);
-      const mixes: (Int16Array | null)[] = new Array(n);
       for (let i = 0; i < n; i++) {
         const pos = f.writePos + i * FRAME_SAMPLES;
-        const mix = f.readPos >= 0 ? room.read(singer, f.readPos + i * FRAME_SAMPLES, FRAME_SAMPLES, pcmFrames.take()) : null;
-        mixes[i] = mix;
         const freshDecoder = writes[i] && singer.nextPacketPos !== pos;
         if (writes[i]) singer.nextPacketPos = pos + FRAME_SAMPLES;
-        jobs[i] = pool.frame(singer.id, writes[i] ? packets[i] : null, mix, freshDecoder);
+        jobs[i] = pool.frame(singer.id, writes[i] ? packets[i] : null, mixes[i], freshDecoder);
       }
       let done: FrameCodecResult[];
       try {

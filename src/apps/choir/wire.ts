@@ -50,14 +50,29 @@ function keyBytes(key: string): Uint8Array {
   return out;
 }
 
-export function encodeFrame(f: FrameRequest): Uint8Array {
-  const out = new Uint8Array(FRAME_HEADER_BYTES + f.opus.length);
+/** The first 29 bytes of a request, either version: version, singer, key, write and read positions. */
+function writeRequestHeader(out: Uint8Array, version: number, f: { singer: number; key: string; writePos: number; readPos: number }): DataView {
   const v = new DataView(out.buffer);
-  v.setUint8(0, WIRE_VERSION);
+  v.setUint8(0, version);
   v.setUint32(1, f.singer, true);
   out.set(keyBytes(f.key), 5);
   v.setFloat64(13, f.writePos, true);
   v.setFloat64(21, f.readPos, true);
+  return v;
+}
+
+/** A request's write and read positions (bytes 13 and 21, either version), refused unless whole sample counts ≥ 0 or −1. */
+function readPositions(v: DataView): { writePos: number; readPos: number } {
+  const writePos = v.getFloat64(13, true);
+  const readPos = v.getFloat64(21, true);
+  if (badPosition(writePos)) throw choirError('CHOIR_BAD_FRAME', `the write position is a whole number of samples ≥ 0, or −1; got ${writePos}`);
+  if (badPosition(readPos)) throw choirError('CHOIR_BAD_FRAME', `the read position is a whole number of samples ≥ 0, or −1; got ${readPos}`);
+  return { writePos, readPos };
+}
+
+export function encodeFrame(f: FrameRequest): Uint8Array {
+  const out = new Uint8Array(FRAME_HEADER_BYTES + f.opus.length);
+  writeRequestHeader(out, WIRE_VERSION, f);
   out.set(f.opus, FRAME_HEADER_BYTES);
   return out;
 }
@@ -91,12 +106,7 @@ export function encodeFrames(f: FramesRequest): Uint8Array {
   let bytes = FRAMES_HEADER_BYTES + 2 * n;
   for (const p of f.packets) bytes += p.length;
   const out = new Uint8Array(bytes);
-  const v = new DataView(out.buffer);
-  v.setUint8(0, FRAMES_WIRE_VERSION);
-  v.setUint32(1, f.singer, true);
-  out.set(keyBytes(f.key), 5);
-  v.setFloat64(13, f.writePos, true);
-  v.setFloat64(21, f.readPos, true);
+  const v = writeRequestHeader(out, FRAMES_WIRE_VERSION, f);
   v.setUint8(29, n);
   let at = FRAMES_HEADER_BYTES + 2 * n;
   for (let i = 0; i < n; i++) {
@@ -118,10 +128,7 @@ export function decodeFrames(body: Uint8Array): DecodedFrames {
   if (body.length < FRAMES_HEADER_BYTES) throw choirError('CHOIR_BAD_FRAME', `a version ${FRAMES_WIRE_VERSION} message has a ${FRAMES_HEADER_BYTES}-byte header; got ${body.length} bytes`);
   const v = new DataView(body.buffer, body.byteOffset, body.length);
   if (v.getUint8(0) !== FRAMES_WIRE_VERSION) throw choirError('CHOIR_BAD_FRAME', `frame version ${v.getUint8(0)}; this server speaks ${WIRE_VERSION} and ${FRAMES_WIRE_VERSION}`);
-  const writePos = v.getFloat64(13, true);
-  const readPos = v.getFloat64(21, true);
-  if (badPosition(writePos)) throw choirError('CHOIR_BAD_FRAME', `the write position is a whole number of samples ≥ 0, or −1; got ${writePos}`);
-  if (badPosition(readPos)) throw choirError('CHOIR_BAD_FRAME', `the read position is a whole number of samples ≥ 0, or −1; got ${readPos}`);
+  const { writePos, readPos } = readPositions(v);
   const n = v.getUint8(29);
   if (n === 0) throw choirError('CHOIR_BAD_FRAME', 'a message carries at least one frame; its count is 0');
   if (body.length < FRAMES_HEADER_BYTES + 2 * n) throw choirError('CHOIR_BAD_FRAME', `${n} frames need ${FRAMES_HEADER_BYTES + 2 * n} header bytes; got ${body.length}`);
@@ -141,10 +148,7 @@ export function decodeFrame(body: Uint8Array): FrameRequest {
   if (body.length < FRAME_HEADER_BYTES) throw choirError('CHOIR_BAD_FRAME', `a frame has a ${FRAME_HEADER_BYTES}-byte header; got ${body.length} bytes`);
   const v = new DataView(body.buffer, body.byteOffset, body.length);
   if (v.getUint8(0) !== WIRE_VERSION) throw choirError('CHOIR_BAD_FRAME', `frame version ${v.getUint8(0)}; this server speaks ${WIRE_VERSION}`);
-  const writePos = v.getFloat64(13, true);
-  const readPos = v.getFloat64(21, true);
-  if (badPosition(writePos)) throw choirError('CHOIR_BAD_FRAME', `the write position is a whole number of samples ≥ 0, or −1; got ${writePos}`);
-  if (badPosition(readPos)) throw choirError('CHOIR_BAD_FRAME', `the read position is a whole number of samples ≥ 0, or −1; got ${readPos}`);
+  const { writePos, readPos } = readPositions(v);
   return { singer: v.getUint32(1, true), key: hex8(body, 5), writePos, readPos, opus: body.subarray(FRAME_HEADER_BYTES) };
 }
 
@@ -192,14 +196,24 @@ export function encodeReplyInPlace(r: FrameReply): Uint8Array {
   return new Uint8Array(r.opus.buffer, at, REPLY_HEADER_BYTES + r.opus.length);
 }
 
-function writeReplyHeader(v: DataView, r: FrameReply): void {
-  v.setUint8(0, REPLY_VERSION);
-  v.setFloat64(1, r.clock, true);
-  v.setFloat64(9, r.readPos, true);
-  const song = r.song ?? null;
+/** The first 34 bytes of a reply, versions 3 and 4: version, clock, read position and the song. */
+function writeReplyStart(v: DataView, version: number, clock: number, readPos: number, song: SongState): void {
+  v.setUint8(0, version);
+  v.setFloat64(1, clock, true);
+  v.setFloat64(9, readPos, true);
   v.setUint8(17, song === null ? 0 : song.stoppedAt === null ? 1 : 2);
   v.setFloat64(18, song?.startedAt ?? -1, true);
   v.setFloat64(26, song?.stoppedAt ?? -1, true);
+}
+
+/** The song of a reply of version 2 or later (bytes 17–33). */
+function readSong(v: DataView): SongState {
+  const state = v.getUint8(17);
+  return state === 0 ? null : { startedAt: v.getFloat64(18, true), stoppedAt: state === 2 ? v.getFloat64(26, true) : null };
+}
+
+function writeReplyHeader(v: DataView, r: FrameReply): void {
+  writeReplyStart(v, REPLY_VERSION, r.clock, r.readPos, r.song ?? null);
   v.setUint8(34, VOICE_CODES.indexOf(r.voice ?? 'none'));
   v.setUint32(35, r.codecEpoch ?? 0, true);
 }
@@ -208,8 +222,7 @@ export function decodeReply(body: Uint8Array): FrameReply {
   const v = new DataView(body.buffer, body.byteOffset, body.length);
   const clock = v.getFloat64(1, true), readPos = v.getFloat64(9, true);
   if (v.getUint8(0) < 2) return { clock, readPos, opus: body.subarray(REPLY_V1_HEADER_BYTES) };
-  const state = v.getUint8(17);
-  const song: SongState = state === 0 ? null : { startedAt: v.getFloat64(18, true), stoppedAt: state === 2 ? v.getFloat64(26, true) : null };
+  const song = readSong(v);
   const voice = VOICE_CODES[v.getUint8(34)] ?? 'none';
   if (v.getUint8(0) < 3) return { clock, readPos, song, voice, opus: body.subarray(REPLY_V2_HEADER_BYTES) };
   return { clock, readPos, song, voice, codecEpoch: v.getUint32(35, true), opus: body.subarray(REPLY_HEADER_BYTES) };
@@ -241,13 +254,7 @@ export function encodeFramesReply(r: FramesReply): Uint8Array {
   for (const m of r.mixes) bytes += m.length;
   const out = new Uint8Array(bytes);
   const v = new DataView(out.buffer);
-  v.setUint8(0, FRAMES_REPLY_VERSION);
-  v.setFloat64(1, r.clock, true);
-  v.setFloat64(9, r.readPos, true);
-  const song = r.song;
-  v.setUint8(17, song === null ? 0 : song.stoppedAt === null ? 1 : 2);
-  v.setFloat64(18, song?.startedAt ?? -1, true);
-  v.setFloat64(26, song?.stoppedAt ?? -1, true);
+  writeReplyStart(v, FRAMES_REPLY_VERSION, r.clock, r.readPos, r.song);
   v.setUint32(34, r.codecEpoch, true);
   v.setUint8(38, n);
   let at = FRAMES_REPLY_HEADER_BYTES + 3 * n;
@@ -268,8 +275,7 @@ export function decodeFramesReply(body: Uint8Array): FramesReply {
     const r = decodeReply(body);
     return { clock: r.clock, readPos: r.readPos, song: r.song ?? null, codecEpoch: r.codecEpoch ?? 0, voices: [r.voice ?? 'none'], mixes: [r.opus] };
   }
-  const state = v.getUint8(17);
-  const song: SongState = state === 0 ? null : { startedAt: v.getFloat64(18, true), stoppedAt: state === 2 ? v.getFloat64(26, true) : null };
+  const song = readSong(v);
   const n = v.getUint8(38);
   const voices: VoiceOutcome[] = new Array(n);
   const mixes: Uint8Array[] = new Array(n);
