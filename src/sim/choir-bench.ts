@@ -39,7 +39,7 @@ import type { ChoirSingerSpec, ChoirWorkerIn, ChoirWorkerOut, ChoirWorkerStats }
 import { handoffBench, type HandoffFigure } from './choir-handoff.ts';
 import { Histogram } from './histogram.ts';
 import { shippedNodeFlags, startBrigade, type StartedBrigade } from './listening.ts';
-import { cpuSeconds, machineInfo } from './proc.ts';
+import { cpuSeconds, machineInfo, threadCpuSeconds } from './proc.ts';
 import { ROOT, stopProcess } from './servers.ts';
 import { esc, panelSvg } from './svg.ts';
 import { startWorker, type Worker } from './workers.ts';
@@ -121,7 +121,10 @@ export interface ChoirStep {
   rttMs: ReturnType<Histogram['summary']>;
   serverCores: number;
   shardCores: number;
+  /** The server's CPU outside its codec shards: its main thread and its other threads (V8's GC helpers, libuv's). */
   ownerCores: number;
+  /** Of ownerCores, the main thread's alone (/proc/<pid>/task/<pid>/stat). */
+  mainThreadCores: number;
   /** Owner-thread CPU per singer frame, µs (sharded: without the codec; owner mode: with it). */
   ownerUsPerFrame: number | null;
   /** Server CPU (all threads) per frame added, µs. */
@@ -309,7 +312,7 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
     await sleep(o.warmupSeconds * 500);
     if (fatal) throw new Error(fatal);
     const before = await scrape(server.port);
-    const cpu0 = cpuSeconds(server.pid);
+    const cpu0 = cpuSeconds(server.pid), main0 = threadCpuSeconds(server.pid);
     const clientCpu0 = (await Promise.all(workers.map((w) => w.ask({ t: 'report' }, 'stats', 10_000)))).reduce((a, r) => a + r.cpuSeconds, 0);
     for (const w of workers) w.send({ t: 'reset' });
     const t0 = performance.now();
@@ -318,7 +321,7 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
     const wakeFloorMs = await probe.stop();
     const reports = await Promise.all(workers.map((w) => w.ask({ t: 'report' }, 'stats', 10_000)));
     const wall = (performance.now() - t0) / 1000;
-    const cpu1 = cpuSeconds(server.pid);
+    const cpu1 = cpuSeconds(server.pid), main1 = threadCpuSeconds(server.pid);
     const after = await scrape(server.port);
     if (fatal) throw new Error(fatal);
     const s: ChoirWorkerStats = reports.map((r) => r.stats).reduce((a, b) => ({
@@ -345,7 +348,7 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
     const step: ChoirStep = {
       mode, singers, passed: onTime >= 0.999 && s.errors === 0, onTimeFraction: Math.round(onTime * 1e5) / 1e5,
       due: s.due, serverFrames: frames, deadlineMisses: misses, lateForLead: s.lateForLead, lateForDeadline: s.lateForDeadline, stepCeilingPerCore: ceilingPerCore, errors: s.errors, firstErrors: s.firstErrors,
-      rttMs: rtt.summary(), serverCores: round(serverCpu / wall), shardCores: round(shardCpu / wall), ownerCores: round(ownerCpu / wall),
+      rttMs: rtt.summary(), serverCores: round(serverCpu / wall), shardCores: round(shardCpu / wall), ownerCores: round(ownerCpu / wall), mainThreadCores: round((main1 - main0) / wall),
       ownerUsPerFrame: frames > 0 ? round((ownerCpu / frames) * 1e6) : null,
       serverUsPerFrame: frames > 0 ? round((serverCpu / frames) * 1e6) : null,
       singersPerServerCore: Math.round(frames / Math.max(serverCpu, 0.001) / 50),
@@ -378,7 +381,7 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
       } : null,
     };
     log(`${mode} ${singers} singers: ${(step.onTimeFraction * 100).toFixed(2)}% on time (${s.lateForDeadline} of ${s.due} mixes not back within ${o.deadlineMs} ms at the singers; ${misses} of ${frames} late by the server's count, ${s.lateForLead} past the page's ${MIX_LEAD_MS} ms lead, ${s.errors} errors); `
-      + `server ${step.serverCores} cores (owner ${step.ownerCores}, shards ${step.shardCores}), owner ${step.ownerUsPerFrame} µs/frame, server ${step.serverUsPerFrame} µs/frame; ${step.singersPerServerCore} singers per server core = ${(step.ofCeiling * 100).toFixed(0)} % of the ceiling measured before it (${ceilingPerCore}); rtt p50 ${step.rttMs.p50} p99 ${step.rttMs.p99} ms; clients ${step.clientCores} cores (nice ${step.singersNice})`
+      + `server ${step.serverCores} cores (owner ${step.ownerCores}: main thread ${step.mainThreadCores}; shards ${step.shardCores}), owner ${step.ownerUsPerFrame} µs/frame, server ${step.serverUsPerFrame} µs/frame; ${step.singersPerServerCore} singers per server core = ${(step.ofCeiling * 100).toFixed(0)} % of the ceiling measured before it (${ceilingPerCore}); rtt p50 ${step.rttMs.p50} p99 ${step.rttMs.p99} ms; clients ${step.clientCores} cores (nice ${step.singersNice})`
       + (step.rpc ? `; shard RPCs ${step.rpc.perFrame}/frame (${step.rpc.framesPerRpc} frames each), round trip ${step.rpc.roundTripUs} µs (shard wake ${step.rpc.shardWakeUs} + work ${step.rpc.shardWorkUs} + owner wake ${step.rpc.ownerWakeUs}), `
         + `gap reply → next request with jobs waiting ${step.rpc.backlogGapUs} µs, wait ${step.rpc.waitUs} µs, ${step.rpc.restarts} restarts` : '')
       + `; whose: ${step.whose.late ? `a late mix's ms: queue ${step.whose.late.queueMs} + codec ${step.whose.late.codecMs} (shard wake ${step.whose.late.shardWakeMs} + work ${step.whose.late.shardWorkMs} + owner wake ${step.whose.late.ownerWakeMs}) + reply ${step.whose.late.replyMs}` : 'no late mixes'}, `

@@ -42,6 +42,7 @@ it('runs both modes and writes a result of the right shape', async () => {
     assert.ok(pe && pe.min > -25 && pe.max < 60, `${s.mode}: the singer behind sings its delay behind the room's clock: ${JSON.stringify(pe)} ms off`);
   }
   assert.ok(r.steps[1].shardCores > 0, 'the shards\' CPU is read from the metrics');
+  for (const s of r.steps) assert.ok(s.mainThreadCores > 0 && s.mainThreadCores <= s.ownerCores + 0.05, `${s.mode}: the main thread's CPU is part of the owner's: ${s.mainThreadCores} of ${s.ownerCores}`);
   for (const s of r.steps) {
     assert.ok(s.serverUsPerFrame !== null && s.serverUsPerFrame > 0, `${s.mode}: server CPU per frame`);
     assert.ok(s.singersPerServerCore > 0 && s.ofCeiling > 0, `${s.mode}: singers per server core against the ceiling`);
