@@ -241,10 +241,12 @@ export const choirApp: App<ChoirOptions> = {
         if (room.inSong(pos)) writes[i] = true;
         else voices[i] = 'outside';
       }
-      // Every mix is read before any codec job goes out: a read refused (a position out of the
-      // window) refuses the message with nothing queued.
+      // Every mix is read before any codec job goes out, and the reads' whole span is checked
+      // first: a read out of the window refuses the message with nothing read (a read moves the
+      // singer's read end, which decides whose later writes are late) and nothing queued.
       const mixes: (Int16Array | null)[] = new Array(n).fill(null);
       if (f.readPos >= 0) {
+        room.checkWindow(f.readPos, n * FRAME_SAMPLES);
         try {
           for (let i = 0; i < n; i++) mixes[i] = room.read(singer, f.readPos + i * FRAME_SAMPLES, FRAME_SAMPLES, pcmFrames.take());
         } catch (err) {

@@ -163,12 +163,13 @@ describe('choir over a real server', () => {
     const now = (await a.frame(-1, -1, null)).clock;
     const edge = Math.floor((now + 48_000) / F) * F - F;
     assert.equal(await codeOf(frames(a, edge, -1, sung(10, edge))), 'CHOIR_FRAME_AHEAD');
-    // Mixes asked past it: refused before any codec work goes out.
+    // Mixes asked past it: refused before any is read (B's reads would make A's next frames late) or any codec work goes out.
     assert.equal(await codeOf(frames(b, -1, edge, Array.from({ length: 10 }, () => new Uint8Array(0)))), 'CHOIR_FRAME_AHEAD');
     const body = encodeFrames({ singer: a.j.singer, key: a.j.key, writePos: next, readPos: -1, packets: sung(3, next) });
     assert.equal(await codeOf(a.client.request('choir.frame', body.subarray(0, body.length - 1))), 'CHOIR_BAD_FRAME', 'a packet cut short');
     assert.equal(await framesIn(), 10, 'nothing of a refused message was added');
-    // And the singer goes on: the next message is added whole, its decoder started afresh.
+    // And the singer goes on: the next message is added whole, its decoder started afresh; not
+    // late: no refused message read anything.
     assert.deepEqual((await frames(a, next, -1, sung(5, next))).voices, ['added', 'added', 'added', 'added', 'added']);
     assert.equal(await framesIn(), 15);
   });
