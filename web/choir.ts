@@ -251,8 +251,8 @@ function onMicFrame(label: number, pcm: Float32Array<ArrayBuffer>): void {
   session.encoder.encode(label, pcm);
 }
 
-/** Frames in each message: the server's --choir-frames-per-message, from the join reply (1 from a server that does not say). */
-const framesPerMessage = (s: Session) => Math.max(1, Math.min(30, s.joined.framesPerMessage ?? 1));
+/** Frames in each message: the server's --choir-frames-per-message, from the join reply (1 from a server that does not say; the server bounds it). */
+const framesPerMessage = (s: Session) => Math.max(1, s.joined.framesPerMessage ?? 1);
 
 /**
  * Where to read the mix of a message's `n` frames: its first frame MIX_LEAD_MS ahead of what is

@@ -234,7 +234,7 @@ export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
       case '--choir-shard-spin-us': o.shardSpinUs = num(v, flag); break;
       case '--choir-batch-ms': o.batchMs = num(v, flag); break;
       case '--choir-poll-replies': o.pollReplies = num(v, flag) > 0 ? 1 : 0; break;
-      case '--frames-per-message': o.framesPerMessage = Math.min(30, Math.max(1, Math.round(num(v, flag)))); break;
+      case '--frames-per-message': o.framesPerMessage = Math.max(1, Math.round(num(v, flag))); break; // the server refuses past its limit (50), typed
       case '--choir-bitrate': o.bitrate = num(v, flag); break;
       case '--choir-complexity': o.complexity = num(v, flag); break;
       case '--choir-deadline-ms': o.deadlineMs = num(v, flag); break;
@@ -418,8 +418,8 @@ function niceAll(pid: number, nice: number): void {
 const serverNodeArgs = () => (process.env.BRIGADE_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 /** One thread doing only decode + encode per singer frame, same settings: the codec's own limit. */
-/** `frameSamples`: the Opus frame (960: 20 ms, the page's and the server's; 1920 and 2880 for the transport floor's arithmetic at 40 and 60 ms). */
-function codecCeiling(o: ChoirBenchOptions, seconds = o.ceilingSeconds, frameSamples = 960): ChoirBenchResult['ceiling'] {
+function codecCeiling(o: ChoirBenchOptions, seconds = o.ceilingSeconds): ChoirBenchResult['ceiling'] {
+  const frameSamples = 960; // 20 ms, the page's and the server's
   const voice = new OpusEncoder(48_000, 1);
   voice.setBitrate(32_000);
   const packets = Array.from({ length: 50 }, (_, k) => voice.encode(Buffer.from(tone(220, frameSamples, 0.4, k * frameSamples).buffer)));
