@@ -11,7 +11,7 @@
  *     labelled f + capture (a room position less the codec's delay; see docs/choir.md "Clock alignment").
  * Out: `{type: 'frame', label, pcm}` for each whole encoder frame of microphone (label a multiple
  * of the frame size; labels only go forward: MicFramer); `{type: 'recorded', from, pcm}` at the end of a click test.
- * In: `{type: 'shifts', play, capture, fresh}` (`fresh`, or a null capture: positions start afresh, a new room), `{type: 'mix', pos, pcm}` (mix samples at room positions
+ * In: `{type: 'shifts', play, capture, fresh, frameSamples}` (`fresh`, or a null capture: positions start afresh, a new room; a new `frameSamples`: the room's frame size, framing starts afresh), `{type: 'mix', pos, pcm}` (mix samples at room positions
  * pos…), `{type: 'clicks', at, click, recordFrom, recordTo}` (a loopback test: play `click` at each
  * local frame in `at`, record the microphone over [recordFrom, recordTo)).
  */
@@ -27,14 +27,14 @@ declare class AudioWorkletProcessor {
 }
 
 export interface ChoirWorkletOptions {
-  /** Samples per encoder frame (960: 20 ms at 48 kHz). */
+  /** Samples per encoder frame at start (960: 20 ms at 48 kHz); a `shifts` message may change it (the room's). */
   frameSamples: number;
   /** Length of the playback ring, samples: how far ahead of playing a mix may arrive. */
   ringSamples: number;
 }
 
 export type ToWorklet =
-  | { type: 'shifts'; play: number | null; capture: number | null; fresh?: boolean }
+  | { type: 'shifts'; play: number | null; capture: number | null; fresh?: boolean; frameSamples?: number }
   | { type: 'mix'; pos: number; pcm: Float32Array }
   | { type: 'clicks'; at: number[]; click: Float32Array; recordFrom: number; recordTo: number };
 
@@ -43,14 +43,13 @@ export type FromWorklet =
   | { type: 'recorded'; from: number; pcm: Float32Array };
 
 class ChoirProcessor extends AudioWorkletProcessor {
-  private readonly frameSamples: number;
   /** The mix, by room position modulo its length; `ringPos` says which position each slot holds. */
   private readonly ring: Float32Array;
   private readonly ringPos: Float64Array;
   private play: number | null = null;
   private capture: number | null = null;
   /** Microphone samples into encoder frames by label. */
-  private readonly framer: MicFramer;
+  private framer: MicFramer;
   /** The microphone's channels averaged, one render quantum (reused: no garbage on the audio thread). */
   private mono = new Float32Array(128);
   private clicks: { at: number[]; click: Float32Array; recordFrom: number; pcm: Float32Array } | null = null;
@@ -58,18 +57,23 @@ class ChoirProcessor extends AudioWorkletProcessor {
   constructor(options: { processorOptions: ChoirWorkletOptions }) {
     super(options);
     const o = options.processorOptions;
-    this.frameSamples = o.frameSamples;
-    this.framer = new MicFramer(o.frameSamples, (label, pcm) => this.port.postMessage({ type: 'frame', label, pcm } satisfies FromWorklet, [pcm.buffer]));
+    this.framer = this.framerOf(o.frameSamples);
     this.ring = new Float32Array(o.ringSamples);
     this.ringPos = new Float64Array(o.ringSamples).fill(-1);
     this.port.onmessage = (e: MessageEvent<ToWorklet>) => this.receive(e.data);
+  }
+
+  private framerOf(frameSamples: number): MicFramer {
+    return new MicFramer(frameSamples, (label, pcm) => this.port.postMessage({ type: 'frame', label, pcm } satisfies FromWorklet, [pcm.buffer]));
   }
 
   private receive(m: ToWorklet): void {
     if (m.type === 'shifts') {
       this.play = m.play;
       this.capture = m.capture;
-      if (m.fresh || m.capture === null) this.framer.reset();
+      // The room's frame (--choir-frame-ms): a framer of another size starts afresh.
+      if (m.frameSamples && m.frameSamples !== this.framer.frameSamples) this.framer = this.framerOf(m.frameSamples);
+      else if (m.fresh || m.capture === null) this.framer.reset();
     } else if (m.type === 'mix') {
       const L = this.ring.length;
       for (let i = 0; i < m.pcm.length; i++) {

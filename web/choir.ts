@@ -39,6 +39,8 @@ export interface ChoirDebugState {
   singer: number | null;
   leader: boolean;
   delaySamples: number | null;
+  /** The room's frame, samples (its --choir-frame-ms), as this page encodes and frames its microphone; null before it joined. */
+  frameSamples: number | null;
   song: RoomState['song'];
   /** Room position − local audio frame (the frame being heard), samples; null before the first reply. */
   offsetSamples: number | null;
@@ -140,6 +142,8 @@ interface Session {
   state: RoomState;
   /** The room clock of the newest word on the song (a reply, a poll, a start or stop): an older one never overrides it. */
   songClock: number;
+  /** Samples in one of the room's frames (its --choir-frame-ms, from the join reply): the encoder's, the worklet's framing and the positions' step. */
+  frameSamples: number;
 }
 let session: Session | null = null;
 let latencySamples = 0;
@@ -241,7 +245,7 @@ function sendShifts(freshPositions = false): void {
   const offset = s?.clock.offset ?? null;
   if (!s || offset === null) return toWorklet({ type: 'shifts', play: null, capture: null });
   const play = offset - s.joined.delaySamples;
-  toWorklet({ type: 'shifts', play, capture: play - latencySamples - CODEC_DELAY_SAMPLES, fresh: freshPositions });
+  toWorklet({ type: 'shifts', play, capture: play - latencySamples - CODEC_DELAY_SAMPLES, fresh: freshPositions, frameSamples: s.frameSamples });
 }
 
 /** A whole microphone frame from the worklet, labelled with its encoder position. */
@@ -262,11 +266,12 @@ const framesPerMessage = (s: Session) => Math.max(1, s.joined.framesPerMessage ?
 function nextReadPos(s: Session, n: number): number {
   const offset = refreshOffset(s)!;
   const hearing = heardFrameAt(performance.now()) + offset - s.joined.delaySamples;
-  const want = Math.floor((hearing + ms(MIX_LEAD_MS) + CODEC_DELAY_SAMPLES) / FRAME_SAMPLES) * FRAME_SAMPLES;
+  const F = s.frameSamples;
+  const want = Math.floor((hearing + ms(MIX_LEAD_MS) + CODEC_DELAY_SAMPLES) / F) * F;
   // Steady state: one frame after the last. Fallen behind or run ahead (a jump of the offset): catch up.
-  if (s.nextRead === null || s.nextRead < want - 2 * FRAME_SAMPLES || s.nextRead > want + (4 + n) * FRAME_SAMPLES) s.nextRead = want;
+  if (s.nextRead === null || s.nextRead < want - 2 * F || s.nextRead > want + (4 + n) * F) s.nextRead = want;
   const pos = s.nextRead;
-  s.nextRead += n * FRAME_SAMPLES;
+  s.nextRead += n * F;
   return pos;
 }
 
@@ -279,10 +284,11 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
   if (session !== s || !s.client) { s.pending.length = 0; return; } // rejoining: the frame is dropped
   if (s.clock.offset === null) return;
   const song = s.state.song;
+  const F = s.frameSamples;
   // Whole frames inside the song only (its start is a frame boundary, its stop need not be).
-  const singing = !muteInput.checked && song !== null && writePos >= song.startedAt && (song.stoppedAt === null || writePos + FRAME_SAMPLES <= song.stoppedAt);
+  const singing = !muteInput.checked && song !== null && writePos >= song.startedAt && (song.stoppedAt === null || writePos + F <= song.stoppedAt);
   const last = s.pending[s.pending.length - 1];
-  if (last && last.writePos + FRAME_SAMPLES !== writePos) sendPending(s);
+  if (last && last.writePos + F !== writePos) sendPending(s);
   s.pending.push({ writePos, packet: singing ? packet : new Uint8Array(0) });
   if (s.pending.length >= framesPerMessage(s)) sendPending(s);
 }
@@ -293,6 +299,7 @@ function sendPending(s: Session): void {
   const client = s.client;
   if (frames.length === 0 || !client) return;
   const n = frames.length;
+  const F = s.frameSamples;
   const first = frames[0].writePos;
   const sung = frames.some((f) => f.packet.length > 0);
   // A young room's clock may not yet have reached this singer's delay: no mix to read then.
@@ -309,7 +316,7 @@ function sendPending(s: Session): void {
   for (const f of frames) {
     if (f.packet.length === 0) continue;
     stats.voiceFramesSent++;
-    voiceRange = widen(voiceRange, f.writePos, f.writePos + FRAME_SAMPLES);
+    voiceRange = widen(voiceRange, f.writePos, f.writePos + F);
   }
   client.request<Uint8Array>('choir.frame', body, { timeoutMs: 2000 }).then((bytes) => {
     if (session !== s || s.client !== client) return;
@@ -321,12 +328,12 @@ function sendPending(s: Session): void {
     learnSong(s, reply.song, reply.clock);
     for (let i = 0; i < reply.voices.length && i < n; i++) {
       const voice = reply.voices[i];
-      const writePos = first + i * FRAME_SAMPLES;
+      const writePos = first + i * F;
       if (voice === 'added' || voice === 'late') {
         stats.voiceFramesAdded++;
         // Past a known stop, the stop wiped it (its reply came back after the stop's, on the other lane).
         const stoppedAt = s.state.song?.stoppedAt;
-        if (stoppedAt == null || writePos + FRAME_SAMPLES <= stoppedAt) addedRange = widen(addedRange, writePos, writePos + FRAME_SAMPLES);
+        if (stoppedAt == null || writePos + F <= stoppedAt) addedRange = widen(addedRange, writePos, writePos + F);
       }
       if (voice === 'added') { addedFrames.push(writePos); if (addedFrames.length > 1500) addedFrames.shift(); }
       else if (voice === 'late') stats.voiceFramesLate++;
@@ -339,7 +346,7 @@ function sendPending(s: Session): void {
       // A mix before it was missed, it is the first, or the server's codec state for this singer
       // started afresh (a new codec epoch: their shard restarted; docs/choir.md "Shard restarts").
       if (!mixes.follows(mixNumbers[i], reply.codecEpoch)) { s.decoder.restart(); stats.mixDecoderRestarts++; }
-      s.decoder.decode(reply.readPos + i * FRAME_SAMPLES, mix);
+      s.decoder.decode(reply.readPos + i * F, mix);
     }
   }, (err: unknown) => { if (s.client === client) countError(err); });
 }
@@ -379,6 +386,9 @@ async function join(): Promise<void> {
   await link.start();
 }
 
+/** The room's frame, samples (its --choir-frame-ms; 20 ms from a server that does not say). */
+const frameSamplesOf = (joined: Joined): number => (Number.isInteger(joined.frameSamples) && joined.frameSamples > 0 ? joined.frameSamples : FRAME_SAMPLES);
+
 /** Joined the first time, or again after a lost connection: the session goes on with the new singer. */
 function onJoined(link: ChoirLink, client: BrigadeClient, joined: Joined, rejoin: boolean, rttMs: number): void {
   const clock = new ClockSync(SAMPLE_RATE);
@@ -393,14 +403,22 @@ function onJoined(link: ChoirLink, client: BrigadeClient, joined: Joined, rejoin
     if (newRoom) forgetPositions();
     // A new singer on the server: a fresh encoder makes its mixes, so the first one restarts the decoder here.
     Object.assign(s0, { client, joined, clock, nextRead: null, pending: [], state: joined, songClock: joined.clock, mixes: new PacketSequence() });
+    const frameSamples = frameSamplesOf(joined);
+    if (frameSamples !== s0.frameSamples) {
+      // A node with another --choir-frame-ms: this page's encoder and framing follow it.
+      s0.encoder.close();
+      s0.encoder = new OpusFrameEncoder(frameSamples, (pos, packet) => onPacket(s0, pos, packet), countError);
+      s0.frameSamples = frameSamples;
+    }
     sendShifts(newRoom);
     render();
     say(`joined ${joined.name} again as singer ${joined.singer} (rejoin ${link.rejoins}${joined.replaced ? '' : ': a new room, the audio before is gone'})`);
     return;
   }
+  const frameSamples = frameSamplesOf(joined);
   const s: Session = {
-    link, client, joined, clock, mixes: new PacketSequence(), nextRead: null, pending: [], state: joined, songClock: joined.clock,
-    encoder: new OpusFrameEncoder((pos, packet) => onPacket(s, pos, packet), countError),
+    link, client, joined, clock, mixes: new PacketSequence(), nextRead: null, pending: [], state: joined, songClock: joined.clock, frameSamples,
+    encoder: new OpusFrameEncoder(frameSamples, (pos, packet) => onPacket(s, pos, packet), countError),
     decoder: new OpusFrameDecoder(onMixPcm, countError),
     poll: setInterval(() => { pollState(s).catch((err: unknown) => { if (s.client) countError(err); }); }, STATE_POLL_MS),
   };
@@ -516,7 +534,7 @@ function debugState(): ChoirDebugState {
   const s = session;
   return {
     joined: s !== null, singer: s?.joined.singer ?? null, leader: s !== null && s.state.leader === s.joined.singer,
-    delaySamples: s?.joined.delaySamples ?? null, song: s?.state.song ?? null, offsetSamples: s?.clock.offset ?? null,
+    delaySamples: s?.joined.delaySamples ?? null, frameSamples: s?.frameSamples ?? null, song: s?.state.song ?? null, offsetSamples: s?.clock.offset ?? null,
     latencySamples, muted: muteInput.checked, minRttMs: s?.clock.minRttMs ?? null, lastRttMs: s?.clock.lastRttMs ?? null,
     ...stats, errors: { ...stats.errors }, sungRange: sungLog.range(), heardRange: heardLog.range(), voiceRange, addedRange,
     link: s?.link.status.state ?? null, rejoins: s?.link.rejoins ?? 0, nodeUrl: s?.joined.url ?? null, linkTrail: [...linkTrail],

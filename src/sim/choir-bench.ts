@@ -6,7 +6,7 @@
  *
  * Per mode, a ramp of steps (--choir-steps 40,80,…): a fresh `brigade serve --apps choir`, singer
  * processes (choir-worker.ts) joining rooms of --room-size singers, a warm-up, then a window of
- * --seconds in which each singer sends a real Opus frame every 20 ms and receives its mix. A step
+ * --seconds in which each singer sends a real Opus frame every 20 ms (--frame-ms), k a message, and receives its mixes. A step
  * passes when at least 99.9 % of the frames due in the window got their mix back at the singer
  * within the deadline of being sent (--choir-deadline-ms, 20; a frame unanswered that long at the
  * report is lost too) and nothing failed (the singers send every slot, as the page does:
@@ -22,7 +22,8 @@
  * round trips and CPU.
  *
  * The codec-only ceiling: one thread doing only each singer's decode + encode (same bitrate and
- * complexity, the voice packets the singers send), frames per CPU-second / 50 = singers per core.
+ * complexity and frame size, the voice packets the singers send), frames per CPU-second / a singer's
+ * frames per second (50 at 20 ms, 16.7 at 60 ms) = singers per core.
  * The owner's inner cost: the room's write + read (mix, own-voice removal, clipping) per singer
  * frame at several room sizes, in this process (src/apps/choir/room.ts), no codec or transport.
  */
@@ -32,7 +33,7 @@ import { createRequire } from 'node:module';
 import { getPriority, setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Room } from '../apps/choir/room.ts';
+import { defaultFramesPerMessage, Room } from '../apps/choir/room.ts';
 import { tone } from '../apps/choir/dsp.ts';
 import { MIX_LEAD_MS } from '../apps/choir/wire.ts';
 import type { ChoirSingerSpec, ChoirWorkerIn, ChoirWorkerOut, ChoirWorkerStats } from './choir-messages.ts';
@@ -70,14 +71,22 @@ export interface ChoirBenchOptions {
   batchMs: number;
   /** --choir-poll-replies of the server (sharded mode): 1, look for shard replies at every frame; 0, waitAsync only. */
   pollReplies: number;
-  /** --choir-frames-per-message of the server: 20 ms frames in each singer's message, as the page sends (the singers read it from their join reply). */
+  /**
+   * --choir-frame-ms of the server (20, 40 or 60): the audio in each Opus frame, for the singers, the
+   * server and the codec-only ceiling alike (the seed's client uses 60 ms).
+   */
+  frameMs: number;
+  /**
+   * --choir-frames-per-message of the server: frames in each singer's message, as the page sends (the
+   * singers read it from their join reply). 0 (the default): about 100 ms, as the server's default (5 at 20 ms, 2 at 60 ms).
+   */
   framesPerMessage: number;
   bitrate: number;
   complexity: number;
   /**
    * A mix is on time when its message's reply is back within this of the message being sent (the
-   * pass rule; also the server's --choir-deadline-ms). Default: one message's length, 20 ms × the
-   * frames per message: the reply is back before the singer's next message is due, so the server
+   * pass rule; also the server's --choir-deadline-ms). Default: one message's length, the frame's
+   * ms × the frames per message: the reply is back before the singer's next message is due, so the server
    * keeps pace with every singer (at one frame a message, the 20 ms of the runs before
    * 2026-12-07's second session). The page asks for its mixes MIX_LEAD_MS (100 ms) ahead of
    * playing them, plus its message's length, so at 5 frames a message this is also the page's own
@@ -132,7 +141,7 @@ export interface ChoirStep {
   /**
    * The issue's figure: singers per server core, and that as a fraction of the codec-only ceiling's
    * singers per core measured in the same run. Counted from the frames the server added per CPU
-   * second ÷ 50: singers ÷ server cores when every frame due was served (a passing step), and not
+   * second ÷ a singer's frames per second (50 at 20 ms): singers ÷ server cores when every frame due was served (a passing step), and not
    * inflated by a failing step whose singers lost frames.
    */
   singersPerServerCore: number;
@@ -189,7 +198,7 @@ export interface ChoirBenchResult {
   best: Record<string, { singers: number; serverCores: number; singersPerServerCore: number; ofCeiling: number; ceilingPerCore: number } | null>;
   /**
    * The transport floor: the CPU of a process that only answers each singer-sized WebSocket message
-   * (a message of the run's frames per message: floorBytes, one per socket per that many 20 ms) with
+   * (a message of the run's frames per message: floorBytes, one per socket per that many frames' ms) with
    * the `ws` library, per message and per frame; and what it leaves of the codec-only ceiling to
    * any server that receives and answers singers' messages of that many frames over a WebSocket:
    * codec µs ÷ (codec µs + floor µs per frame). null: not measured.
@@ -214,7 +223,7 @@ const num = (v: string, name: string) => {
 export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
   const o: ChoirBenchOptions = {
     steps: [40, 80, 120, 160, 200, 240, 280], modes: ['owner', 'sharded'], seconds: 6, warmupSeconds: 2, roomSize: 16,
-    singerProcesses: 1, singerNice: 10, shards: 0, shardSpinUs: 0, batchMs: 4, pollReplies: 1, framesPerMessage: 5, bitrate: 64_000, complexity: 5, deadlineMs: 0, decodeEvery: 50, ceilingSeconds: 3, stepCeilingSeconds: 1, floorSeconds: 3, floorSockets: 200,
+    singerProcesses: 1, singerNice: 10, shards: 0, shardSpinUs: 0, batchMs: 4, pollReplies: 1, frameMs: 20, framesPerMessage: 0, bitrate: 64_000, complexity: 5, deadlineMs: 0, decodeEvery: 50, ceilingSeconds: 3, stepCeilingSeconds: 1, floorSeconds: 3, floorSockets: 200,
     handoffSeconds: 0, handoffRounds: 2, handoffRates: [1000, 3000, 5000], out: 'bench/results', chart: '',
   };
   for (let i = 0; i < argv.length; i++) {
@@ -234,6 +243,7 @@ export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
       case '--choir-shard-spin-us': o.shardSpinUs = num(v, flag); break;
       case '--choir-batch-ms': o.batchMs = num(v, flag); break;
       case '--choir-poll-replies': o.pollReplies = num(v, flag) > 0 ? 1 : 0; break;
+      case '--frame-ms': o.frameMs = num(v, flag); if (![20, 40, 60].includes(o.frameMs)) throw new Error(`${flag}: 20, 40 or 60, got ${v}`); break;
       case '--frames-per-message': o.framesPerMessage = Math.max(1, Math.round(num(v, flag))); break; // the server refuses past its limit (50), typed
       case '--choir-bitrate': o.bitrate = num(v, flag); break;
       case '--choir-complexity': o.complexity = num(v, flag); break;
@@ -252,7 +262,8 @@ export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
     }
   }
   if (o.steps.length === 0) throw new Error('--choir-steps needs at least one count of singers');
-  if (o.deadlineMs === 0) o.deadlineMs = 20 * o.framesPerMessage;
+  if (o.framesPerMessage === 0) o.framesPerMessage = defaultFramesPerMessage(o.frameMs);
+  if (o.deadlineMs === 0) o.deadlineMs = o.frameMs * o.framesPerMessage;
   return o;
 }
 
@@ -290,17 +301,17 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
   try {
     server = await startBrigade(cli, ['serve', '--port', '0', '--host', '127.0.0.1', '--data', data, '--apps', 'choir', '--log-level', 'info',
       '--choir-bitrate', String(o.bitrate), '--choir-complexity', String(o.complexity), '--choir-deadline-ms', String(o.deadlineMs),
-      '--choir-max-singers', String(o.roomSize), '--choir-frames-per-message', String(o.framesPerMessage), '--metrics-loop-lag-ms', '10', ...codec], ROOT, 50, [...shippedNodeFlags(cli), ...serverNodeArgs()]);
+      '--choir-max-singers', String(o.roomSize), '--choir-frame-ms', String(o.frameMs), '--choir-frames-per-message', String(o.framesPerMessage), '--metrics-loop-lag-ms', '10', ...codec], ROOT, 50, [...shippedNodeFlags(cli), ...serverNodeArgs()]);
     // A room's singers 100 ms apart, and a message's other frames more: a singer sends a frame up
     // to a message's length after it sang it, and reads its message's last frame that much early,
     // so the one behind hears it only if the gap between them covers both and the round trip.
-    const spacingMs = 100 + 20 * (o.framesPerMessage - 1);
+    const spacingMs = 100 + o.frameMs * (o.framesPerMessage - 1);
     const specs: ChoirSingerSpec[] = Array.from({ length: singers }, (_, i) => ({ room: `bench-${Math.floor(i / o.roomSize)}`, delayMs: (i % o.roomSize) * spacingMs }));
     const perProc = Math.ceil(singers / o.singerProcesses);
     for (let p = 0; p * perProc < singers; p++) {
       const w = startWorker<ChoirWorkerIn, ChoirWorkerOut>('choir-worker', (m) => { fatal ||= m; });
       workers.push(w);
-      w.send({ t: 'start', url: `ws://127.0.0.1:${server.port}`, singers: specs.slice(p * perProc, (p + 1) * perProc), decodeEvery: o.decodeEvery, deadlineMs: o.deadlineMs });
+      w.send({ t: 'start', url: `ws://127.0.0.1:${server.port}`, singers: specs.slice(p * perProc, (p + 1) * perProc), decodeEvery: o.decodeEvery, deadlineMs: o.deadlineMs, frameSamples: o.frameMs * 48 });
     }
     await Promise.all(workers.map((w) => w.next('joined', 60_000)));
     if (o.singerNice > 0) for (const w of workers) niceAll(w.pid, o.singerNice);
@@ -351,8 +362,8 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
       rttMs: rtt.summary(), serverCores: round(serverCpu / wall), shardCores: round(shardCpu / wall), ownerCores: round(ownerCpu / wall), mainThreadCores: round((main1 - main0) / wall),
       ownerUsPerFrame: frames > 0 ? round((ownerCpu / frames) * 1e6) : null,
       serverUsPerFrame: frames > 0 ? round((serverCpu / frames) * 1e6) : null,
-      singersPerServerCore: Math.round(frames / Math.max(serverCpu, 0.001) / 50),
-      ofCeiling: round(frames / Math.max(serverCpu, 0.001) / 50 / ceilingPerCore),
+      singersPerServerCore: Math.round(frames / Math.max(serverCpu, 0.001) / (1000 / o.frameMs)),
+      ofCeiling: round(frames / Math.max(serverCpu, 0.001) / (1000 / o.frameMs) / ceilingPerCore),
       clientCores: round((reports.reduce((a, r) => a + r.cpuSeconds, 0) - clientCpu0) / wall),
       singersNice: Math.max(...workers.map((w) => getPriority(w.pid))),
       voicedFraction: s.decoded > 0 ? round(s.voiced / s.decoded) : null,
@@ -419,7 +430,8 @@ const serverNodeArgs = () => (process.env.BRIGADE_BENCH_SERVER_NODE_ARGS ?? '').
 
 /** One thread doing only decode + encode per singer frame, same settings: the codec's own limit. */
 function codecCeiling(o: ChoirBenchOptions, seconds = o.ceilingSeconds): ChoirBenchResult['ceiling'] {
-  const frameSamples = 960; // 20 ms, the page's and the server's
+  const frameSamples = o.frameMs * 48; // the server's and the singers' frame (--frame-ms)
+  const perSecond = 1000 / o.frameMs; // a singer's frames per second
   const voice = new OpusEncoder(48_000, 1);
   voice.setBitrate(32_000);
   const packets = Array.from({ length: 50 }, (_, k) => voice.encode(Buffer.from(tone(220, frameSamples, 0.4, k * frameSamples).buffer)));
@@ -448,15 +460,15 @@ function codecCeiling(o: ChoirBenchOptions, seconds = o.ceilingSeconds): ChoirBe
   // CPU per frame, split between decode and encode as their wall times were (a shared machine preempts).
   const usPerFrame = (cpu / frames) * 1e6;
   const decodeShare = decodeMs / (decodeMs + encodeMs);
-  return { framesPerCpuSecond: Math.round(frames / cpu), singersPerCore: Math.round(frames / cpu / 50), decodeUs: round(usPerFrame * decodeShare), encodeUs: round(usPerFrame * (1 - decodeShare)) };
+  return { framesPerCpuSecond: Math.round(frames / cpu), singersPerCore: Math.round(frames / cpu / perSecond), decodeUs: round(usPerFrame * decodeShare), encodeUs: round(usPerFrame * (1 - decodeShare)) };
 }
 
 /**
- * A singer's message on the wire for `k` frames: the REQUEST frame's 18 bytes of header, the
- * message's 30 and 2 a packet, k 80-byte voice packets; its reply: 6 + 39 bytes of header, 3 a frame,
- * k mix packets of ~160 bytes (64 kb/s).
+ * A singer's message on the wire for `k` frames of `frameMs`: the REQUEST frame's 18 bytes of
+ * header, the message's 30 and 2 a packet, k voice packets of ~80 bytes per 20 ms; its reply: 6 + 39
+ * bytes of header, 3 a frame, k mix packets of ~160 bytes per 20 ms (64 kb/s).
  */
-const floorBytes = (k: number) => ({ request: 18 + 30 + k * (2 + 80), reply: 6 + 39 + k * (3 + 160) });
+const floorBytes = (k: number, frameMs: number) => ({ request: 18 + 30 + k * (2 + 4 * frameMs), reply: 6 + 39 + k * (3 + 8 * frameMs) });
 
 /**
  * The transport floor (ChoirBenchResult.transportFloor): an echo process (choir-worker 'echo') and
@@ -468,10 +480,10 @@ async function transportFloor(o: ChoirBenchOptions, ceiling: ChoirBenchResult['c
   const server = startWorker<ChoirWorkerIn, ChoirWorkerOut>('choir-worker', (m) => { fatal ||= m; });
   const client = startWorker<ChoirWorkerIn, ChoirWorkerOut>('choir-worker', (m) => { fatal ||= m; });
   const k = o.framesPerMessage;
-  const bytes = floorBytes(k);
+  const bytes = floorBytes(k, o.frameMs);
   try {
     const { port } = await server.ask({ t: 'echo', replyBytes: bytes.reply }, 'echo-listening', 10_000);
-    await client.ask({ t: 'floor', port, sockets: o.floorSockets, frameBytes: bytes.request, periodMs: 20 * k }, 'floor-ready', 30_000);
+    await client.ask({ t: 'floor', port, sockets: o.floorSockets, frameBytes: bytes.request, periodMs: o.frameMs * k }, 'floor-ready', 30_000);
     if (o.singerNice > 0) niceAll(client.pid, o.singerNice);
     await sleep(1000);
     const r0 = (await client.ask({ t: 'report' }, 'floor-stats', 10_000)).replies;
@@ -484,7 +496,7 @@ async function transportFloor(o: ChoirBenchOptions, ceiling: ChoirBenchResult['c
     const usPerFrame = usPerMessage / k;
     const codecUs = 1e6 / ceiling.framesPerCpuSecond;
     const f = { sockets: o.floorSockets, serverCores: round((cpu1 - cpu0) / wall), framesPerMessage: k, usPerMessage: round(usPerMessage), usPerFrame: round(usPerFrame), replies, boundOfCeiling: round(codecUs / (codecUs + usPerFrame)), floorBytes: bytes };
-    log(`transport floor (a ws server that only answers ${o.floorSockets} singer-sized sockets, a message of ${k} frames every ${20 * k} ms each): ${f.usPerMessage} µs of CPU per message in and reply out, ${f.usPerFrame} µs per frame (${f.serverCores} cores, ${replies} replies); `
+    log(`transport floor (a ws server that only answers ${o.floorSockets} singer-sized sockets, a message of ${k} frames every ${o.frameMs * k} ms each): ${f.usPerMessage} µs of CPU per message in and reply out, ${f.usPerFrame} µs per frame (${f.serverCores} cores, ${replies} replies); `
       + `with the ceiling's ${round(codecUs)} µs of codec per frame, no server answering singers' messages of ${k} frames over a WebSocket gets past ${(f.boundOfCeiling * 100).toFixed(1)} % of the codec-only ceiling on this machine`);
     return f;
   } finally {
@@ -493,23 +505,24 @@ async function transportFloor(o: ChoirBenchOptions, ceiling: ChoirBenchResult['c
 }
 
 /** The room's own work per singer frame (write + read), no codec, no transport. */
-function innerCost(): ChoirBenchResult['inner'] {
+function innerCost(frameMs: number): ChoirBenchResult['inner'] {
   const out: ChoirBenchResult['inner'] = [];
+  const F = frameMs * 48;
   for (const n of [4, 16, 64, 256]) {
     let clock = 48_000 * 10;
-    const room = new Room('inner', { bufferSamples: 48_000 * 60, aheadSamples: 48_000, ownWindowSamples: 48_000 * 5, maxSingers: n, now: () => clock });
+    const room = new Room('inner', { bufferSamples: 48_000 * 60, aheadSamples: 48_000, ownWindowSamples: 48_000 * 5, maxSingers: n, frameSamples: F, now: () => clock });
     const singers = Array.from({ length: n }, (_, i) => room.join(i + 1, 'k', '', (i % 16) * 4800, 1, 0, 0));
     room.start(1, null); // voices are added only during a song: every position written below is in it
     clock += 48_000 * 5;
-    const pcm = tone(220, 960, 0.3);
+    const pcm = tone(220, F, 0.3);
     let ops = 0;
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     for (let k = 0; k < 300 || performance.now() - t0 < 300; k++) {
-      clock += 960;
+      clock += F;
       for (const s of singers) {
         const pos = clock - 96_000 - s.delaySamples;
-        const at = Math.floor(pos / 960) * 960;
+        const at = Math.floor(pos / F) * F;
         room.write(s, at, pcm);
         room.read(s, at);
         ops++;
@@ -555,7 +568,7 @@ export async function runChoirBench(argv: string[]): Promise<number> {
   const log = (s: string) => process.stdout.write(s + '\n');
   const result: ChoirBenchResult = {
     scenario: 'choir', startedAt: new Date().toISOString(), command: `brigade bench ${argv.join(' ')}`, machine: machineInfo(), options: o,
-    steps: [], best: {}, ceiling: codecCeiling(o), inner: innerCost(), handoff: [], transportFloor: null,
+    steps: [], best: {}, ceiling: codecCeiling(o), inner: innerCost(o.frameMs), handoff: [], transportFloor: null,
   };
   log(`codec-only ceiling: ${result.ceiling.framesPerCpuSecond} frames per CPU-second = ${result.ceiling.singersPerCore} singers per core (decode ${result.ceiling.decodeUs} µs + encode ${result.ceiling.encodeUs} µs)`);
   log(`owner inner cost (write + read per singer frame): ${result.inner.map((i) => `${i.singersInRoom} singers ${i.usPerSingerFrame} µs`).join(', ')}`);

@@ -12,7 +12,7 @@ export interface ChoirSingerSpec {
 
 export type ChoirWorkerIn =
   /** Connect and join every singer at `url` (ws://host:port), then sing until `exit`. */
-  | { t: 'start'; url: string; singers: ChoirSingerSpec[]; decodeEvery: number; deadlineMs: number }
+  | { t: 'start'; url: string; singers: ChoirSingerSpec[]; decodeEvery: number; deadlineMs: number; frameSamples?: number }
   /**
    * The transport floor (choir-bench.ts): this process becomes a WebSocket server that answers
    * every binary message with `replyBytes` and does nothing else.

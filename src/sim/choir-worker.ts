@@ -1,6 +1,7 @@
 /**
  * A singer process of `brigade bench --scenario choir`: S simulated singers, one WebSocket each
- * (raw-ws.ts, cheap), each sending one `choir.frame` REQUEST every k × 20 ms in real time with k
+ * (raw-ws.ts, cheap), each sending one `choir.frame` REQUEST every k frames (20 ms each, or the
+ * server's --choir-frame-ms) in real time with k
  * real Opus packets of a synthesised voice and receiving their k mixes (k: the server's
  * --choir-frames-per-message, from the join reply, as the page sends).
  *
@@ -41,13 +42,14 @@ const require = createRequire(import.meta.url);
 interface Opus { encode(pcm: Buffer): Buffer; decode(p: Buffer): Buffer; setBitrate(b: number): void }
 const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: new (r: number, c: number) => Opus };
 
-const F = 960;
-const PERIOD_MS = 20;
+/** Samples in a frame and its ms: the server's --choir-frame-ms, from the bench's start message (checked against the join reply). */
+let F = 960;
+let PERIOD_MS = 20;
 const VOICE_HZ = 220;
 
 const send = (m: ChoirWorkerOut) => process.send!(m);
 
-/** One second of a synthesised voice: 220 Hz with two harmonics and a 5 Hz vibrato, Opus at 32 kb/s. */
+/** 50 frames of a synthesised voice: 220 Hz with two harmonics and a 5 Hz vibrato, Opus at 32 kb/s. */
 function voicePackets(): Uint8Array[] {
   const enc = new OpusEncoder(48_000, 1);
   enc.setBitrate(32_000);
@@ -113,7 +115,7 @@ interface Singer {
   reqId: number;
   slotOffsetMs: number;
   nextAt: number;
-  joined: (r: { singer: number; key: string; clock: number; node: string; leader: number | null; framesPerMessage?: number }) => void;
+  joined: (r: { singer: number; key: string; clock: number; node: string; leader: number | null; framesPerMessage?: number; frameSamples?: number }) => void;
   failed: (why: string) => void;
 }
 
@@ -153,6 +155,7 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
         inFlight: new Map(), reqId: 1, slotOffsetMs: (i + j) / specs.length, nextAt: 0, k: 1, behind: BEHIND_SLOT,
       } as Singer;
       s.joined = (r) => {
+        if ((r.frameSamples ?? 960) !== F) { s.failed(`the server's frame is ${r.frameSamples} samples, the bench's ${F}: --frame-ms must match the server's --choir-frame-ms`); return; }
         s.id = r.singer; s.key = r.key; nodes.add(r.node);
         s.k = Math.max(1, r.framesPerMessage ?? 1);
         s.behind = BEHIND_SLOT + s.k * F;
@@ -216,7 +219,7 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
       if (stats.firstErrors.length < 5) stats.firstErrors.push(data.subarray(1).toString('latin1').replace(/[^\x20-\x7e]/g, ' ').trim());
     }
   }
-  // Real time: each singer's slot every 20 ms at its offset; a 1 ms timer sends every slot that is due.
+  // Real time: each singer's slot every frame (PERIOD_MS) at its offset; a 1 ms timer sends every slot that is due.
   // Each singer reads and writes its delay (+ 200 ms) behind the room's clock, as the page does, so
   // the singers ahead of it have sung what it hears. A room is made by its first join, its clock
   // from 0: sending starts once every room's clock has passed its singers' delays (until
@@ -237,7 +240,7 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
     const now = performance.now();
     for (const s of singers) {
       while (s.nextAt <= now) {
-        // A message every k × 20 ms with the k frames sung since the last (the page's batch).
+        // A message every k frames with the k frames sung since the last (the page's batch).
         const dueAt = s.nextAt;
         s.nextAt += PERIOD_MS * s.k;
         stats.due += s.k;
@@ -301,6 +304,8 @@ process.on('message', (m: ChoirWorkerIn) => {
     case 'floor': floor(m.port, m.sockets, m.frameBytes, m.periodMs); break;
     case 'start':
       deadlineMs = m.deadlineMs;
+      F = m.frameSamples ?? 960;
+      PERIOD_MS = F / 48;
       start(m.url, m.singers, m.decodeEvery).catch((err) => send({ t: 'error', message: (err as Error).message }));
       break;
     case 'reset': stats = emptyStats(); loopDelay.reset(); break;

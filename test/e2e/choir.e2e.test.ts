@@ -12,7 +12,9 @@
  * after it stopped (the server adds no voice outside the song, and its replies say what it added). Also: the two pages' estimates of the room's clock agree, after one
  * page's audio clock fell 100 ms behind wall time; only the leader can
  * start; the click loopback test hears no clicks from a fake microphone (it does not take the tone
- * for them). Needs `npm run build` first (the server serves dist/web).
+ * for them). All of it twice: with the default 20 ms Opus frames, and with 60 ms frames
+ * (`--choir-frame-ms 60`, the seed's client's: the page's encoder, framing and positions follow the
+ * room's frame from its join reply). Needs `npm run build` first (the server serves dist/web).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +29,8 @@ import { BURST_MS, MAX_GAIN, PERIOD_MS, choirHooks as hooks, ms, onsets, openSin
 const TOLERANCE = ms(5);
 const SONG_MS = 3500;
 
-describe('choir page: two singers in Chromium, Opus through WebCodecs', () => {
+for (const frameMs of [20, 60]) describe(`choir page: two singers in Chromium, Opus through WebCodecs (${frameMs} ms frames)`, () => {
+  const F = ms(frameMs);
   let server: ServerProcess;
   let dir: string;
   const browsers: Browser[] = [];
@@ -37,7 +40,7 @@ describe('choir page: two singers in Chromium, Opus through WebCodecs', () => {
     dir = mkdtempSync(join(tmpdir(), 'brigade-choir-e2e-'));
     writeFileSync(join(dir, 'tone.wav'), wav(toneBursts()));
     writeFileSync(join(dir, 'silence.wav'), wav(new Int16Array(ms(PERIOD_MS))));
-    server = await startServer(['--apps', 'choir', '--choir-shards', '1']);
+    server = await startServer(['--apps', 'choir', '--choir-shards', '1', '--choir-frame-ms', String(frameMs)]);
   });
 
   after(async () => {
@@ -59,6 +62,7 @@ describe('choir page: two singers in Chromium, Opus through WebCodecs', () => {
     assert.equal(sa.leader, true, 'the first singer leads');
     assert.equal(sb.leader, false);
     assert.equal(sb.delaySamples! - sa.delaySamples!, ms(1000), 'slot 1 sings 1 s behind slot 0');
+    assert.equal(sa.frameSamples, F, 'the page took the room\'s frame from its join reply');
     assert.equal(await pageB.isDisabled('#start'), true, 'only the leader may start the song');
     // B mutes: it sends no voice during the song, and still hears the mix.
     await pageB.check('#mute');
@@ -116,7 +120,7 @@ describe('choir page: two singers in Chromium, Opus through WebCodecs', () => {
     // whatever A sent before it learnt of the stop; A learns of it in the stop's reply and then
     // keeps capturing but sends no voice.
     const endState = await a.state();
-    assert.equal(stoppedAt % 960, 0, 'the song stops on a frame boundary');
+    assert.equal(stoppedAt % F, 0, 'the song stops on a frame boundary');
     const [addedFrom, addedTo] = endState.addedRange!;
     assert.ok(addedFrom >= startedAt && addedTo <= stoppedAt, `the server added A's voice only inside the song: [${addedFrom}, ${addedTo}) in [${startedAt}, ${stoppedAt})`);
     assert.ok(endState.sungRange![1] - endState.voiceRange![1] > ms(500), `A stopped sending after the stop: voice to ${endState.voiceRange![1]}, microphone to ${endState.sungRange![1]}`);
@@ -126,7 +130,7 @@ describe('choir page: two singers in Chromium, Opus through WebCodecs', () => {
     // leaves a hole B cannot hear: such a burst is not counted.
     const added = new Set(await a.addedFrames(from, to));
     const takenInTime = (p: number) => {
-      for (let f = Math.floor((p - ms(5)) / 960) * 960; f < p + ms(25); f += 960) if (!added.has(f)) return false;
+      for (let f = Math.floor((p - ms(5)) / F) * F; f < p + ms(25); f += F) if (!added.has(f)) return false;
       return true;
     };
     const wholeOnsets = onsets(sungA, threshold).map((x) => x + from).filter((p) => p - ms(5) >= addedFrom && p + ms(BURST_MS) <= addedTo);
@@ -147,9 +151,9 @@ describe('choir page: two singers in Chromium, Opus through WebCodecs', () => {
     // Nowhere else: not in A's own mix, not in B's before the song or after it stopped.
     assert.ok(peak(heardA) < 0.02, `A's own tone is not in A's mix (440 Hz amplitude ${peak(heardA).toFixed(4)})`);
     assert.ok(peak(heardB.subarray(0, song(startedAt))) < 0.02, 'B hears no tone before the song');
-    // After the stop: one frame's margin, as the mix is coded in 20 ms frames and a tone cut inside
+    // After the stop: one frame's margin, as the mix is coded in whole frames and a tone cut inside
     // one spreads codec noise over the rest of it; a voice added past the stop would show here.
-    const quietFrom = song(stoppedAt + 960);
+    const quietFrom = song(stoppedAt + F);
     const leak = peak(heardB.subarray(quietFrom));
     assert.ok(leak < 0.02, `B hears no tone after the song (440 Hz amplitude ${leak.toFixed(4)}; A's voice sent to ${endState.voiceRange![1]}, added to ${addedTo}, stop at ${stoppedAt}, ${endState.voiceFramesOutside} frames outside the song)`);
 

@@ -1,13 +1,13 @@
 /**
- * Opus in the browser through WebCodecs: 48 kHz mono, one 20 ms packet per frame, the settings the
- * server's codec shards use (docs/choir.md). Each output is labelled with the room position of its
- * input from a queue: one 20 ms frame in gives one packet out, one packet in one PCM frame out, in
+ * Opus in the browser through WebCodecs: 48 kHz mono, one packet per frame of the room's size (20,
+ * 40 or 60 ms: the server's --choir-frame-ms), the settings the server's codec shards use (docs/choir.md). Each output is labelled with the room position of its
+ * input from a queue: one frame in gives one packet out, one packet in one PCM frame out, in
  * order. Not from the timestamps: Chromium stamps its outputs with the first input's timestamp
  * plus the frames so far, whatever the later inputs said, so after a jump of positions (the clock
  * estimate moved) they would be off by the jump.
  *
  * Opus delays its audio by its look-ahead, CODEC_DELAY_SAMPLES: what decodes from the packet of
- * frame P is the input of [P − delay, P + 960 − delay). The page compensates (web/choir.ts).
+ * frame P is the input of [P − delay, P + frame − delay). The page compensates (web/choir.ts).
  */
 import { FRAME_SAMPLES, SAMPLE_RATE } from '../../src/apps/choir/room.ts';
 
@@ -17,16 +17,16 @@ export const BITRATE = 64_000;
 
 const toMicros = (pos: number) => Math.round((pos * 1_000_000) / SAMPLE_RATE);
 
-const encoderConfig: AudioEncoderConfig = {
+const encoderConfig = (frameSamples: number): AudioEncoderConfig => ({
   codec: 'opus', sampleRate: SAMPLE_RATE, numberOfChannels: 1, bitrate: BITRATE,
-  opus: { frameDuration: (FRAME_SAMPLES * 1_000_000) / SAMPLE_RATE },
-};
+  opus: { frameDuration: (frameSamples * 1_000_000) / SAMPLE_RATE },
+});
 const decoderConfig: AudioDecoderConfig = { codec: 'opus', sampleRate: SAMPLE_RATE, numberOfChannels: 1 };
 
 /** Whether this browser can encode and decode Opus with WebCodecs; the reason when not. */
 export async function opusSupport(): Promise<string | null> {
   if (typeof AudioEncoder === 'undefined' || typeof AudioDecoder === 'undefined') return 'this browser has no WebCodecs audio (AudioEncoder/AudioDecoder); it needs a secure context (https or localhost)';
-  const [e, d] = await Promise.all([AudioEncoder.isConfigSupported(encoderConfig), AudioDecoder.isConfigSupported(decoderConfig)]);
+  const [e, d] = await Promise.all([AudioEncoder.isConfigSupported(encoderConfig(FRAME_SAMPLES)), AudioDecoder.isConfigSupported(decoderConfig)]);
   if (!e.supported || !d.supported) return 'this browser\'s WebCodecs cannot encode and decode Opus at 48 kHz mono';
   return null;
 }
@@ -40,7 +40,7 @@ export class OpusFrameEncoder {
   private encoder: AudioEncoder;
   private readonly positions: number[] = [];
 
-  constructor(private readonly onPacket: (pos: number, packet: Uint8Array) => void, private readonly onError: (err: Error) => void) {
+  constructor(private readonly frameSamples: number, private readonly onPacket: (pos: number, packet: Uint8Array) => void, private readonly onError: (err: Error) => void) {
     this.encoder = this.open();
   }
 
@@ -57,7 +57,7 @@ export class OpusFrameEncoder {
         this.onError(err);
       },
     });
-    encoder.configure(encoderConfig);
+    encoder.configure(encoderConfig(this.frameSamples));
     return encoder;
   }
 

@@ -10,7 +10,7 @@ import client from 'prom-client';
 import type { App, AppRequest } from '../../core/index.ts';
 import { BrigadeError } from '../../protocol/index.ts';
 import { CHOIR_ERRORS, choirError } from './errors.ts';
-import { FRAME_SAMPLES, Room, SAMPLE_RATE, type Singer } from './room.ts';
+import { defaultFramesPerMessage, FRAME_MS_CHOICES, Room, SAMPLE_RATE, type Singer } from './room.ts';
 import { OwnerCodecs, type Codecs, type FrameCodecResult, type ShardFigures } from './owner-codecs.ts';
 import { pcmFrames } from './frame-pool.ts';
 import { RoomPlacement } from './placement.ts';
@@ -21,6 +21,7 @@ export interface ChoirOptions {
   [k: string]: number;
   shards: number;
   maxSingers: number;
+  frameMs: number;
   bufferMs: number;
   aheadMs: number;
   ownWindowMs: number;
@@ -60,7 +61,9 @@ async function settleAll<T>(jobs: Promise<T>[]): Promise<T[]> {
  * than a batch).
  */
 const MAX_MESSAGE_FRAMES = 50;
-const wholeFrames = (ms: number) => (Math.round((ms * SAMPLE_RATE) / 1000) % FRAME_SAMPLES === 0 ? null : 'must be a multiple of 20 ms');
+/** A duration that is whole 20 ms frames (start() checks the buffer's against --choir-frame-ms too). */
+const wholeFrames = (ms: number) => (Number.isInteger(ms) && ms % 20 === 0 ? null : 'must be a multiple of 20 ms');
+
 
 export const choirApp: App<ChoirOptions> = {
   name: 'choir',
@@ -70,12 +73,17 @@ export const choirApp: App<ChoirOptions> = {
   options: {
     shards: { default: 0, help: 'codec shards (worker threads); 0: cores − 1, at least 1' },
     maxSingers: { default: 64, help: 'singers per room at most', validate: (v) => (v >= 1 ? null : 'at least 1') },
+    frameMs: {
+      default: 20,
+      help: `audio in one Opus frame, ms (${FRAME_MS_CHOICES.join(', ')}): the unit of the voices' writes, the mixes' reads and the codec work; longer frames cost the server less per second of audio (the seed's client uses 60) and add that much to each singer's latency`,
+      validate: (v) => ((FRAME_MS_CHOICES as readonly number[]).includes(v) ? null : FRAME_MS_CHOICES.join(', ')),
+    },
     bufferMs: { default: 60_000, help: 'length of each room\'s circular audio buffer, ms', validate: (v) => (v >= 1000 ? wholeFrames(v) : 'at least 1000') },
     aheadMs: { default: 1000, help: 'how far past the room\'s clock a frame may be stamped, ms', validate: wholeFrames },
     ownWindowMs: { default: 5000, help: 'how long each singer\'s own voice is kept to take out of their mix, ms', validate: (v) => (v >= 20 ? null : 'at least 20') },
-    maxFrameBytes: { default: 1275, help: 'largest Opus packet accepted for one 20 ms frame, bytes' },
-    maxFramesPerMessage: { default: 30, help: 'most 20 ms frames one choir.frame message may carry (30: 600 ms, the seed\'s batch; at most 50)', validate: (v) => (v >= 1 && v <= MAX_MESSAGE_FRAMES ? null : `1..${MAX_MESSAGE_FRAMES}`) },
-    framesPerMessage: { default: 5, help: '20 ms frames the /choir page sends in one message (told in each join reply; fewer: less latency, more CPU per frame in the server)', validate: (v) => (v >= 1 && v <= MAX_MESSAGE_FRAMES ? null : `1..${MAX_MESSAGE_FRAMES}`) },
+    maxFrameBytes: { default: 1275, help: 'largest Opus packet accepted for one frame, bytes' },
+    maxFramesPerMessage: { default: 30, help: 'most frames one choir.frame message may carry (30 at 20 ms: 600 ms, the seed\'s batch; at most 50)', validate: (v) => (v >= 1 && v <= MAX_MESSAGE_FRAMES ? null : `1..${MAX_MESSAGE_FRAMES}`) },
+    framesPerMessage: { default: 0, help: 'frames the /choir page sends in one message (told in each join reply; fewer: less latency, more CPU per frame in the server); 0: about 100 ms (5 at 20 ms, 2 at 60 ms)', validate: (v) => (v >= 0 && v <= MAX_MESSAGE_FRAMES ? null : `0..${MAX_MESSAGE_FRAMES}`) },
     bitrate: { default: 64_000, help: 'Opus bitrate of each mix sent to a singer, bits/s', validate: (v) => (v >= 6000 && v <= 510_000 ? null : '6000..510000') },
     complexity: { default: 5, help: 'Opus encoder complexity 0..10', validate: (v) => (v <= 10 ? null : '0..10') },
     singerIdleMs: { default: 15_000, help: 'a singer who sends nothing this long leaves the room, ms' },
@@ -90,10 +98,14 @@ export const choirApp: App<ChoirOptions> = {
   start(core) {
     const o = core.options;
     if (o.aheadMs >= o.bufferMs) throw new Error('choir: --choir-ahead-ms must be less than --choir-buffer-ms');
-    if (o.framesPerMessage > o.maxFramesPerMessage) throw new Error('choir: --choir-frames-per-message must be at most --choir-max-frames-per-message');
+    const F = Math.round((o.frameMs * SAMPLE_RATE) / 1000);
+    // A frame never wraps round the buffer's end (Room.write and read copy it in one run).
+    if (o.bufferMs % o.frameMs !== 0) throw new Error(`choir: --choir-buffer-ms (${o.bufferMs}) must be a multiple of --choir-frame-ms (${o.frameMs})`);
+    const framesPerMessage = o.framesPerMessage > 0 ? o.framesPerMessage : Math.min(o.maxFramesPerMessage, defaultFramesPerMessage(o.frameMs));
+    if (framesPerMessage > o.maxFramesPerMessage) throw new Error('choir: --choir-frames-per-message must be at most --choir-max-frames-per-message');
     const shardCount = o.shards > 0 ? o.shards : Math.max(1, availableParallelism() - 1);
     const codecOptions = {
-      count: shardCount, bitrate: o.bitrate, complexity: o.complexity, spinUs: o.shardSpinUs, batchMs: o.batchMs, pollReplies: o.pollReplies === 1,
+      count: shardCount, bitrate: o.bitrate, complexity: o.complexity, frameSamples: F, spinUs: o.shardSpinUs, batchMs: o.batchMs, pollReplies: o.pollReplies === 1,
       opusHeadroom: REPLY_HEADER_BYTES, // each mix's reply is written around its packet (wire.ts encodeReplyInPlace)
     };
     const pool: Codecs = o.ownerCodec === 1 ? new OwnerCodecs(codecOptions) : new ShardPool(codecOptions);
@@ -110,7 +122,7 @@ export const choirApp: App<ChoirOptions> = {
         if (!create) throw choirError('CHOIR_BAD_ROOM', `no room ${name}`);
         const created = performance.now();
         room = Object.assign(new Room(name, {
-          bufferSamples: ms(o.bufferMs), aheadSamples: ms(o.aheadMs), ownWindowSamples: ms(o.ownWindowMs), maxSingers: o.maxSingers,
+          bufferSamples: ms(o.bufferMs), aheadSamples: ms(o.aheadMs), ownWindowSamples: ms(o.ownWindowMs), maxSingers: o.maxSingers, frameSamples: F,
           now: () => Math.floor((performance.now() - created) * (SAMPLE_RATE / 1000)),
         }), { created });
         rooms.set(name, room);
@@ -189,7 +201,7 @@ export const choirApp: App<ChoirOptions> = {
       }
       singers.set(id, { room, singer });
       if (wasLeader) room.leader = id;
-      return { singer: id, key, shard, replaced: replaced?.id ?? null, delaySamples: singer.delaySamples, node: core.nodeId, url: core.publicUrl(), framesPerMessage: o.framesPerMessage, maxFramesPerMessage: o.maxFramesPerMessage, ...room.state() };
+      return { singer: id, key, shard, replaced: replaced?.id ?? null, delaySamples: singer.delaySamples, node: core.nodeId, url: core.publicUrl(), framesPerMessage, maxFramesPerMessage: o.maxFramesPerMessage, ...room.state() };
     });
     core.request('choir.leave', (req) => {
       const b = body(req);
@@ -229,15 +241,15 @@ export const choirApp: App<ChoirOptions> = {
         if (p.length > o.maxFrameBytes) throw choirError('CHOIR_FRAME_TOO_LARGE', `an Opus packet is at most ${o.maxFrameBytes} bytes; got ${p.length}${several ? ` (frame ${i})` : ''}`);
         sung ||= p.length > 0;
       }
-      if (sung && f.writePos >= 0 && f.writePos % FRAME_SAMPLES !== 0) throw choirError('CHOIR_BAD_FRAME', `a write position is a multiple of ${FRAME_SAMPLES}; got ${f.writePos}`);
+      if (sung && f.writePos >= 0 && f.writePos % F !== 0) throw choirError('CHOIR_BAD_FRAME', `a write position is a multiple of ${F}; got ${f.writePos}`);
       for (let i = 0; i < n; i++) {
         voices[i] = 'none';
         writes[i] = false;
         if (f.writePos < 0 || packets[i].length === 0) continue;
         // Refuse out-of-window frames before spending codec time on them; a frame outside the song
         // is not decoded either (counted, not refused: docs/choir.md "Song edges").
-        const pos = f.writePos + i * FRAME_SAMPLES;
-        room.checkWindow(pos, FRAME_SAMPLES);
+        const pos = f.writePos + i * F;
+        room.checkWindow(pos, F);
         if (room.inSong(pos)) writes[i] = true;
         else voices[i] = 'outside';
       }
@@ -246,9 +258,9 @@ export const choirApp: App<ChoirOptions> = {
       // singer's read end, which decides whose later writes are late) and nothing queued.
       const mixes: (Int16Array | null)[] = new Array(n).fill(null);
       if (f.readPos >= 0) {
-        room.checkWindow(f.readPos, n * FRAME_SAMPLES);
+        room.checkWindow(f.readPos, n * F);
         try {
-          for (let i = 0; i < n; i++) mixes[i] = room.read(singer, f.readPos + i * FRAME_SAMPLES, FRAME_SAMPLES, pcmFrames.take());
+          for (let i = 0; i < n; i++) mixes[i] = room.read(singer, f.readPos + i * F, F, pcmFrames.take(F));
         } catch (err) {
           for (const mix of mixes) pcmFrames.give(mix);
           throw err;
@@ -265,9 +277,9 @@ export const choirApp: App<ChoirOptions> = {
       // energies of the next ones (a tone came out twice as loud; docs/choir.md).
       const jobs: Promise<FrameCodecResult>[] = new Array(n);
       for (let i = 0; i < n; i++) {
-        const pos = f.writePos + i * FRAME_SAMPLES;
+        const pos = f.writePos + i * F;
         const freshDecoder = writes[i] && singer.nextPacketPos !== pos;
-        if (writes[i]) singer.nextPacketPos = pos + FRAME_SAMPLES;
+        if (writes[i]) singer.nextPacketPos = pos + F;
         jobs[i] = pool.frame(singer.id, writes[i] ? packets[i] : null, mixes[i], freshDecoder);
       }
       let done: FrameCodecResult[];
@@ -284,7 +296,7 @@ export const choirApp: App<ChoirOptions> = {
         const pcm = done[i].pcm;
         if (!pcm) continue;
         try {
-          voices[i] = room.write(singer, f.writePos + i * FRAME_SAMPLES, pcm);
+          voices[i] = room.write(singer, f.writePos + i * F, pcm);
         } finally {
           pcmFrames.give(pcm); // the room copied it into the singer's own-voice ring
         }

@@ -11,7 +11,6 @@ import { pcmFrames } from './frame-pool.ts';
 const require = createRequire(import.meta.url);
 const OPUS_SET_COMPLEXITY = 4010;
 const OPUS_RESET_STATE = 4028;
-const FRAME_BYTES = 1920;
 
 interface OpusCodec {
   encode(pcm: Buffer): Buffer;
@@ -101,8 +100,11 @@ export class OwnerCodecs implements Codecs {
   readonly size = 0;
   private readonly codecs = new Map<number, OpusCodec>();
   private readonly Opus: new (rate: number, channels: number) => OpusCodec;
+  /** Samples in one frame (960: 20 ms; --choir-frame-ms). */
+  private readonly frameSamples: number;
 
-  constructor(private readonly options: { bitrate: number; complexity: number }) {
+  constructor(private readonly options: { bitrate: number; complexity: number; frameSamples?: number }) {
+    this.frameSamples = options.frameSamples ?? 960;
     this.Opus = (require('@discordjs/opus') as { OpusEncoder: new (rate: number, channels: number) => OpusCodec }).OpusEncoder;
   }
 
@@ -130,9 +132,10 @@ export class OwnerCodecs implements Codecs {
     } catch (err) {
       throw choirError('CHOIR_BAD_OPUS', `the Opus packet did not decode: ${(err as Error).message}`);
     }
-    if (out.length !== FRAME_BYTES) throw choirError('CHOIR_BAD_OPUS', `the packet decoded to ${out.length / 2} samples, a frame is 960 (20 ms)`);
-    const pcm = pcmFrames.take(); // given back by the app once the room has added it
-    new Uint8Array(pcm.buffer, pcm.byteOffset, FRAME_BYTES).set(out);
+    const F = this.frameSamples;
+    if (out.length !== F * 2) throw choirError('CHOIR_BAD_OPUS', `the packet decoded to ${out.length / 2} samples, a frame is ${F} (${F / 48} ms)`);
+    const pcm = pcmFrames.take(F); // given back by the app once the room has added it
+    new Uint8Array(pcm.buffer, pcm.byteOffset, F * 2).set(out);
     return pcm;
   }
 

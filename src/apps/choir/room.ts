@@ -25,7 +25,12 @@ import { choirError } from './errors.ts';
 import { LateIndex } from './late-index.ts';
 
 export const SAMPLE_RATE = 48_000;
-export const FRAME_SAMPLES = 960; // 20 ms
+/** The default frame: 20 ms (--choir-frame-ms; a room's own is RoomOptions.frameSamples). */
+export const FRAME_SAMPLES = 960;
+/** The frame durations a room may use, ms: Opus frame sizes that WebCodecs' AudioEncoder also takes. */
+export const FRAME_MS_CHOICES = [20, 40, 60] as const;
+/** Frames in about 100 ms of audio: what the page sends a message when --choir-frames-per-message is 0 (5 at 20 ms, 2 at 60 ms). */
+export const defaultFramesPerMessage = (frameMs: number): number => Math.max(1, Math.round(100 / frameMs));
 
 export interface RoomOptions {
   /** Length of the circular buffer, samples (default 60 s). */
@@ -35,6 +40,11 @@ export interface RoomOptions {
   /** How long each singer's own contributions are kept to take out of their mix, samples. */
   ownWindowSamples: number;
   maxSingers: number;
+  /**
+   * Samples in one frame: each Opus packet's audio, the unit of writes and of the own-voice ring
+   * (FRAME_SAMPLES, 20 ms, when absent; 40 or 60 ms: --choir-frame-ms). It divides bufferSamples.
+   */
+  frameSamples?: number;
   /** The room's clock: samples since the room was created. */
   now(): number;
 }
@@ -65,12 +75,12 @@ export class Singer implements SingerInfo {
   frames = 0;
 
   constructor(readonly id: number, readonly key: string, public name: string, public delaySamples: number,
-    public gain: number, readonly shard: number, ownWindowSamples: number) {
-    const slots = Math.max(1, Math.ceil(ownWindowSamples / FRAME_SAMPLES));
+    public gain: number, readonly shard: number, ownWindowSamples: number, frameSamples = FRAME_SAMPLES) {
+    const slots = Math.max(1, Math.ceil(ownWindowSamples / frameSamples));
     // Touched now (fill), not frame by frame: a fresh typed array this large is lazily mapped zero
     // pages, and each singer's first 5 s of frames paid a page fault per 4 KB in Room.write's copy
     // into it (the profile's costliest line of the owner, ~12 µs per frame at 120 singers).
-    this.own = new Int16Array(slots * FRAME_SAMPLES).fill(0);
+    this.own = new Int16Array(slots * frameSamples).fill(0);
     this.ownFrame = new Float64Array(slots).fill(-1);
     this.ownGain = new Float32Array(slots);
   }
@@ -120,9 +130,15 @@ export class Room {
   framesIn = 0;
   /** The singers by delay with their reads, for the late-frame check. */
   private readonly late = new LateIndex<Singer>();
+  /** Samples in one frame (RoomOptions.frameSamples). */
+  readonly frameSamples: number;
 
   constructor(readonly name: string, readonly options: RoomOptions) {
     if (options.aheadSamples >= options.bufferSamples) throw new Error('aheadSamples must be less than bufferSamples');
+    this.frameSamples = options.frameSamples ?? FRAME_SAMPLES;
+    if (!Number.isSafeInteger(this.frameSamples) || this.frameSamples < 1 || options.bufferSamples % this.frameSamples !== 0) {
+      throw new Error(`a frame (${this.frameSamples} samples) must divide the buffer (${options.bufferSamples})`);
+    }
     this.buffer = new Float32Array(options.bufferSamples);
     this.zeroedTo = options.now() + options.aheadSamples;
   }
@@ -161,7 +177,7 @@ export class Room {
     if (this.singers.size >= this.options.maxSingers) {
       throw choirError('CHOIR_ROOM_FULL', `room ${this.name} has ${this.singers.size} singers, at most ${this.options.maxSingers}`);
     }
-    const singer = new Singer(id, key, name, delaySamples, gain, shard, this.options.ownWindowSamples);
+    const singer = new Singer(id, key, name, delaySamples, gain, shard, this.options.ownWindowSamples, this.frameSamples);
     singer.lastSeenMs = nowMs;
     this.singers.set(id, singer);
     this.late.rebuild(this.singers.values());
@@ -185,7 +201,8 @@ export class Room {
     const clock = this.advance();
     this.buffer.fill(0);
     for (const s of this.singers.values()) s.ownFrame.fill(-1);
-    const at = Math.ceil(clock / FRAME_SAMPLES) * FRAME_SAMPLES;
+    const F = this.frameSamples;
+    const at = Math.ceil(clock / F) * F;
     this.song = { startedAt: at, stoppedAt: null };
     this.metronomeBpm = metronomeBpm;
     return at;
@@ -201,11 +218,12 @@ export class Room {
     const clock = this.advance();
     const song = this.song;
     if (!song || song.stoppedAt !== null) return song?.stoppedAt ?? clock;
-    const at = Math.max(song.startedAt, Math.ceil(clock / FRAME_SAMPLES) * FRAME_SAMPLES);
+    const F = this.frameSamples;
+    const at = Math.max(song.startedAt, Math.ceil(clock / F) * F);
     song.stoppedAt = at;
     const L = this.buffer.length;
     for (let p = at; p < this.zeroedTo; p++) this.buffer[p % L] = 0;
-    const firstFrame = at / FRAME_SAMPLES;
+    const firstFrame = at / F;
     for (const s of this.singers.values()) for (let i = 0; i < s.ownFrame.length; i++) if (s.ownFrame[i] >= firstFrame) s.ownFrame[i] = -1;
     return at;
   }
@@ -213,7 +231,7 @@ export class Room {
   /** Whether the frame at `pos` lies in the song: [startedAt, stoppedAt), or from startedAt while it runs. */
   inSong(pos: number): boolean {
     const song = this.song;
-    return song !== null && pos >= song.startedAt && (song.stoppedAt === null || pos + FRAME_SAMPLES <= song.stoppedAt);
+    return song !== null && pos >= song.startedAt && (song.stoppedAt === null || pos + this.frameSamples <= song.stoppedAt);
   }
 
   private requireLeader(singerId: number, what: string): void {
@@ -221,29 +239,30 @@ export class Room {
   }
 
   /**
-   * Adds one frame of a singer's voice (Int16 PCM, FRAME_SAMPLES long) at `pos`, a multiple of
-   * FRAME_SAMPLES. Writing the same position again replaces the singer's earlier frame there.
+   * Adds one frame of a singer's voice (Int16 PCM, frameSamples long) at `pos`, a multiple of
+   * frameSamples. Writing the same position again replaces the singer's earlier frame there.
    * Returns 'late' when a singer behind this one already read that position, 'outside' (nothing
    * added, counted) when the position is not in the song.
    */
   write(singer: Singer, pos: number, pcm: Int16Array): WriteOutcome {
-    if (pcm.length !== FRAME_SAMPLES) throw choirError('CHOIR_BAD_OPUS', `a frame is ${FRAME_SAMPLES} samples, not ${pcm.length}`);
-    if (pos % FRAME_SAMPLES !== 0) throw choirError('CHOIR_BAD_FRAME', `a write position is a multiple of ${FRAME_SAMPLES}, not ${pos}`);
-    this.checkWindow(pos, FRAME_SAMPLES);
+    const F = this.frameSamples;
+    if (pcm.length !== F) throw choirError('CHOIR_BAD_OPUS', `a frame is ${F} samples, not ${pcm.length}`);
+    if (pos % F !== 0) throw choirError('CHOIR_BAD_FRAME', `a write position is a multiple of ${F}, not ${pos}`);
+    this.checkWindow(pos, F);
     if (!this.inSong(pos)) { this.framesOutsideSong++; return 'outside'; }
     const L = this.buffer.length;
-    const frame = pos / FRAME_SAMPLES;
+    const frame = pos / F;
     const slots = singer.ownFrame.length;
     const slot = frame % slots;
-    const base = slot * FRAME_SAMPLES;
-    const at = (pos % L) | 0; // FRAME_SAMPLES divides L (checked by the app's options), so a frame never wraps; an integer index
+    const base = slot * F;
+    const at = (pos % L) | 0; // a frame divides L (checked by the constructor), so a frame never wraps; an integer index
     const buf = this.buffer;
     if (singer.ownFrame[slot] === frame) {
       const g = singer.ownGain[slot] / 32768;
-      for (let i = 0; i < FRAME_SAMPLES; i++) buf[at + i] -= singer.own[base + i] * g;
+      for (let i = 0; i < F; i++) buf[at + i] -= singer.own[base + i] * g;
     }
     const g = singer.gain / 32768;
-    for (let i = 0; i < FRAME_SAMPLES; i++) buf[at + i] += pcm[i] * g;
+    for (let i = 0; i < F; i++) buf[at + i] += pcm[i] * g;
     singer.own.set(pcm, base);
     singer.ownFrame[slot] = frame;
     singer.ownGain[slot] = singer.gain;
@@ -259,22 +278,23 @@ export class Room {
    * The mix `singer` hears at [pos, pos + n): everyone's voices but their own, plus the metronome,
    * clipped to Int16.
    */
-  read(singer: Singer | null, pos: number, n = FRAME_SAMPLES, out = new Int16Array(n)): Int16Array {
+  read(singer: Singer | null, pos: number, n = this.frameSamples, out = new Int16Array(n)): Int16Array {
+    const F = this.frameSamples;
     this.checkWindow(pos, n);
     const L = this.buffer.length;
     const buf = this.buffer;
-    // By runs that stay within one frame: the buffer is contiguous there (FRAME_SAMPLES divides
+    // By runs that stay within one frame: the buffer is contiguous there (a frame divides
     // its length) and the singer's own voice to take out is one slot or none.
     for (let i = 0; i < n;) {
       const p = pos + i;
-      const frame = Math.floor(p / FRAME_SAMPLES);
-      const into = p - frame * FRAME_SAMPLES;
-      const run = Math.min(n - i, FRAME_SAMPLES - into);
+      const frame = Math.floor(p / F);
+      const into = p - frame * F;
+      const run = Math.min(n - i, F - into);
       const at = (p % L) | 0; // an integer index (a position from the wire is a double)
       let own: Int16Array | null = null, ownAt = 0, g = 0;
       if (singer) {
         const slot = frame % singer.ownFrame.length;
-        if (singer.ownFrame[slot] === frame) { own = singer.own; ownAt = slot * FRAME_SAMPLES + into; g = singer.ownGain[slot] / 32768; }
+        if (singer.ownFrame[slot] === frame) { own = singer.own; ownAt = slot * F + into; g = singer.ownGain[slot] / 32768; }
       }
       // Clipping through CLIP, a table of toInt16 at every Int16 step (branch-free: a loud room's
       // samples go in and out of the knee at random, and the branches of toInt16 cost 3.5× the table).
@@ -309,15 +329,16 @@ export class Room {
     const clickLen = 480; // 10 ms
     const startedAt = this.song!.startedAt;
     const L = this.buffer.length;
+    const F = this.frameSamples;
     for (let i = Math.max(0, startedAt - pos); i < n; i++) {
       const p = pos + i;
       const into = (p - startedAt) % beat;
       if (into >= clickLen) { i += beat - into - 1; continue; } // jump to the next beat
       let v = this.buffer[p % L];
       if (singer) {
-        const frame = Math.floor(p / FRAME_SAMPLES);
+        const frame = Math.floor(p / F);
         const slot = frame % singer.ownFrame.length;
-        if (singer.ownFrame[slot] === frame) v -= singer.own[slot * FRAME_SAMPLES + (p - frame * FRAME_SAMPLES)] * (singer.ownGain[slot] / 32768);
+        if (singer.ownFrame[slot] === frame) v -= singer.own[slot * F + (p - frame * F)] * (singer.ownGain[slot] / 32768);
       }
       v += 0.3 * Math.sin((2 * Math.PI * 1000 * into) / SAMPLE_RATE) * (1 - into / clickLen);
       out[i] = toInt16(v);
@@ -326,7 +347,7 @@ export class Room {
 
   state(): RoomState {
     return {
-      name: this.name, clock: this.advance(), sampleRate: SAMPLE_RATE, frameSamples: FRAME_SAMPLES,
+      name: this.name, clock: this.advance(), sampleRate: SAMPLE_RATE, frameSamples: this.frameSamples,
       bufferSamples: this.buffer.length, leader: this.leader, song: this.song, metronomeBpm: this.metronomeBpm,
       singers: [...this.singers.values()].map((s) => s.info()),
     };

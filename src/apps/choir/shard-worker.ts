@@ -43,12 +43,15 @@ export interface ShardData {
   index: number;
   bitrate: number;
   complexity: number;
+  /** Samples in one frame: what a packet must decode to, what `enc` takes (960: 20 ms; --choir-frame-ms). */
+  frameSamples?: number;
   testFaults?: boolean;
   /** How long the shard checks for the next request after replying before it sleeps in Atomics.wait, µs (0: sleeps at once). */
   spinUs?: number;
 }
 
-const FRAME_BYTES = 960 * 2;
+/** A frame's PCM bytes (ShardData.frameSamples), set at start. */
+let FRAME_BYTES = 960 * 2;
 const CPU_READ_EVERY_MS = 200;
 /** Clock ticks per second of /proc's utime and stime (USER_HZ: 100 on Linux). */
 const USER_HZ = 100;
@@ -70,6 +73,8 @@ const encoder = new TextEncoder();
 
 function main(): void {
   const { lanes, bitrate, complexity, testFaults } = workerData as ShardData;
+  FRAME_BYTES = ((workerData as ShardData).frameSamples ?? 960) * 2;
+  staging = new Uint8Array(FRAME_BYTES + ITEM_ALIGN);
   const spinMs = Math.max(0, (workerData as ShardData).spinUs ?? 0) / 1000;
   /** Until when (performance.now()) the shard spins on the status word instead of sleeping. */
   let spinUntil = 0;
@@ -191,7 +196,7 @@ function handle(json: unknown, data: Uint8Array, bytes: Uint8Array, codecOf: (s:
             continue;
           }
           if (pcm.length !== FRAME_BYTES) {
-            refuse('CHOIR_BAD_OPUS', `the packet decoded to ${pcm.length / 2} samples, a frame is 960 (20 ms)`);
+            refuse('CHOIR_BAD_OPUS', `the packet decoded to ${pcm.length / 2} samples, a frame is ${FRAME_BYTES / 2} (${FRAME_BYTES / 96} ms)`);
             continue;
           }
           result = pcm;
@@ -221,7 +226,7 @@ function handle(json: unknown, data: Uint8Array, bytes: Uint8Array, codecOf: (s:
 }
 
 /** A frame's bytes placed at DATA_AT's offset mod 8 (rpc.ts PCM_FRAME_OFFSET), to go into the shared buffer word-aligned. */
-const staging = new Uint8Array(FRAME_BYTES + ITEM_ALIGN);
+let staging = new Uint8Array(FRAME_BYTES + ITEM_ALIGN);
 
 /**
  * Copies `src` into the shared buffer at `at` (an item's start, at DATA_AT's offset mod 8). The

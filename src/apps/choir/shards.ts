@@ -29,9 +29,8 @@ import {
 } from './rpc.ts';
 
 const MAX_ITEMS = 100;
-const FRAME_BYTES = 1920;
-/** The largest Opus packet (RFC 6716): what an `enc` item may add to the reply's data. */
-const MAX_PACKET_BYTES = 1275;
+/** The largest Opus packet per 20 ms of audio (RFC 6716: 1,275 bytes a frame): what an `enc` item may add to the reply's data. */
+const MAX_PACKET_BYTES_PER_20MS = 1275;
 /** A shard whose thread died before it was ready is not started again sooner than this, ms. */
 const RESPAWN_BACKOFF_MS = 1000;
 
@@ -50,6 +49,8 @@ export interface ShardOptions {
   count: number;
   bitrate: number;
   complexity: number;
+  /** Samples in one frame: a decoded packet's and an encoded mix's (960, 20 ms, when absent; --choir-frame-ms). */
+  frameSamples?: number;
   /** How long a shard may take over one RPC before it is given up on and restarted, ms (2000). */
   timeoutMs?: number;
   /** Serve the fault ops (tests of a shard that dies or hangs). Never set by the app. */
@@ -201,7 +202,14 @@ class Shard {
   /** Resolves once the current worker is loaded and listening (a slow start is not a stuck shard). */
   ready: Promise<void> = Promise.resolve();
 
+  /** A decoded frame's bytes, and the most an encoded one may take (ShardOptions.frameSamples). */
+  private readonly frameBytes: number;
+  private readonly maxPacketBytes: number;
+
   constructor(readonly index: number, private readonly options: ShardOptions) {
+    const frameSamples = options.frameSamples ?? 960;
+    this.frameBytes = frameSamples * 2;
+    this.maxPacketBytes = MAX_PACKET_BYTES_PER_20MS * Math.ceil(frameSamples / 960);
     const n = Math.max(1, Math.min(4, options.lanes ?? 2));
     this.lanes = newLanes(n);
     this.inFlight = this.lanes.map(() => null);
@@ -240,7 +248,7 @@ class Shard {
     this.epoch++;
     const worker = workerFor({
       lanes: this.lanes, index: this.index, bitrate: this.options.bitrate, complexity: this.options.complexity, testFaults: this.options.testFaults === true,
-      spinUs: this.options.spinUs ?? 0,
+      spinUs: this.options.spinUs ?? 0, frameSamples: this.frameBytes / 2,
     });
     this.worker = worker;
     worker.unref();
@@ -344,7 +352,7 @@ class Shard {
         // Each item may be padded to the next multiple of ITEM_ALIGN (rpc.ts), on both sides.
         jin += j.inputs[k].length + ITEM_ALIGN - 1;
         const op = j.ops[k];
-        jout += (op === 'dec' || op === 'dec-fresh' ? FRAME_BYTES : op === 'enc' ? MAX_PACKET_BYTES : j.inputs[k].length) + ITEM_ALIGN - 1;
+        jout += (op === 'dec' || op === 'dec-fresh' ? this.frameBytes : op === 'enc' ? this.maxPacketBytes : j.inputs[k].length) + ITEM_ALIGN - 1;
       }
       if (batch.length > 0 && (items + j.ops.length > MAX_ITEMS || inBytes + jin > MAX_DATA_BYTES || outBytes + jout > MAX_DATA_BYTES)) break;
       this.queue.shift();
@@ -426,10 +434,11 @@ class Shard {
         if ('err' in it) return new BrigadeError(it.err as 'CHOIR_BAD_OPUS', it.msg);
         off = DATA_AT + itemStart(off - DATA_AT);
         let out: Uint8Array;
-        if ((op === 'dec' || op === 'dec-fresh') && it.len === FRAME_BYTES) {
-          const frame = pcmFrames.take();
-          out = new Uint8Array(frame.buffer, frame.byteOffset, FRAME_BYTES);
-          out.set(bytes.subarray(off, off + FRAME_BYTES));
+        const frameBytes = this.frameBytes;
+        if ((op === 'dec' || op === 'dec-fresh') && it.len === frameBytes) {
+          const frame = pcmFrames.take(frameBytes >> 1);
+          out = new Uint8Array(frame.buffer, frame.byteOffset, frameBytes);
+          out.set(bytes.subarray(off, off + frameBytes));
         } else if (op === 'enc' && headroom > 0) {
           const whole = new Uint8Array(headroom + it.len);
           whole.set(bytes.subarray(off, off + it.len), headroom);
@@ -616,12 +625,12 @@ export class ShardPool implements Codecs {
     return new Promise((resolve, reject) => this.shards[shard].call(new FrameJob(singer, packet, mix, freshDecoder, resolve, reject)));
   }
 
-  /** Decodes one singer's Opus packet to 960 Int16 samples in their shard. */
+  /** Decodes one singer's Opus packet to a frame of Int16 samples (ShardOptions.frameSamples) in their shard. */
   async decode(singer: number, packet: Uint8Array): Promise<Int16Array> {
     return (await this.frame(singer, packet, null)).pcm!;
   }
 
-  /** Encodes 960 Int16 samples with the singer's encoder in their shard. */
+  /** Encodes a frame of Int16 samples with the singer's encoder in their shard. */
   async encode(singer: number, pcm: Int16Array): Promise<Uint8Array> {
     return (await this.frame(singer, null, pcm)).opus!;
   }

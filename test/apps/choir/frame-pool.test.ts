@@ -32,4 +32,17 @@ describe('choir frame pool', () => {
     pool.give(new FramePool().take());
     assert.equal(pool.size, 1);
   });
+
+  it('keeps frames of each size apart (a 60 ms room\'s 2,880-sample frames beside 20 ms ones)', () => {
+    const pool = new FramePool();
+    const small = pool.take();
+    const large = pool.take(2880);
+    assert.equal(large.length, 2880);
+    pool.give(large);
+    pool.give(small);
+    assert.equal(pool.size, 2);
+    assert.equal(pool.take(), small, 'a 20 ms frame for a 20 ms take');
+    assert.equal(pool.take(2880), large, 'a 60 ms frame for a 60 ms take');
+    assert.notEqual(pool.take(2880), large, 'none left of that size: a new one');
+  });
 });

@@ -191,4 +191,34 @@ describe('the read\'s clipping table', () => {
     assert.equal(clipInt16(-1e9), -32767);
     assert.ok(knee < 20_000, `off by one at ${knee} of the knee's steps`);
   });
+
+  it('a room of 60 ms frames (--choir-frame-ms 60): writes whole 2,880-sample frames at their multiples, mixes and takes the own voice out by those frames', () => {
+    const F = 2880;
+    let now = 10 * SAMPLE_RATE;
+    const r = new Room('r60', { bufferSamples: 60 * SAMPLE_RATE, aheadSamples: SAMPLE_RATE, ownWindowSamples: 5 * SAMPLE_RATE, maxSingers: 4, frameSamples: F, now: () => now });
+    assert.equal(r.state().frameSamples, F, 'the room state tells the page its frame');
+    const a = r.join(1, 'ka', 'A', 0, 1, 0, 0);
+    const b = r.join(2, 'kb', 'B', 4800, 1, 0, 0);
+    const at = r.start(1, null);
+    assert.equal(at % F, 0, `the song starts on a 60 ms frame boundary (${at})`);
+    now += 2 * SAMPLE_RATE;
+    const T = at + 10 * F;
+    assert.equal(code(() => r.write(a, T, tone(440, FRAME_SAMPLES, 0.5))), 'CHOIR_BAD_OPUS', 'a 20 ms frame is not a frame of this room');
+    assert.equal(code(() => r.write(a, T + FRAME_SAMPLES, tone(440, F, 0.5))), 'CHOIR_BAD_FRAME', 'a multiple of 960 but not of 2,880');
+    assert.equal(r.framesIn, 0, 'the refusals added nothing');
+    assert.equal(r.write(a, T, tone(440, F, 0.5, T)), 'added');
+    const heard = r.read(b, T, F);
+    assert.equal(heard.length, F);
+    assert.ok(Math.abs(goertzel(heard, 440) - 0.5) < 0.02, `B hears the whole 60 ms frame (got ${goertzel(heard, 440)})`);
+    assert.ok(Math.abs(goertzel(heard.subarray(2 * FRAME_SAMPLES), 440) - 0.5) < 0.02, 'its last 20 ms too');
+    assert.ok(goertzel(r.read(a, T, F), 440) < 0.001, 'A does not hear itself, over the whole frame');
+    // A read that straddles two frames takes A's voice out of each part it covers.
+    r.write(a, T + F, tone(440, F, 0.5, T + F));
+    assert.ok(goertzel(r.read(a, T + F / 2, F), 440) < 0.001, 'nor across a frame boundary');
+    assert.ok(goertzel(r.read(b, T + 2 * F, F), 440) < 0.001, 'nothing in the frame after');
+    const stoppedAt = r.stop(1);
+    assert.equal(stoppedAt % F, 0, 'the song stops on a 60 ms frame boundary');
+    assert.throws(() => new Room('odd', { bufferSamples: 60 * SAMPLE_RATE + FRAME_SAMPLES, aheadSamples: SAMPLE_RATE, ownWindowSamples: SAMPLE_RATE, maxSingers: 2, frameSamples: F, now: () => 0 }),
+      /must divide the buffer/, 'a frame that does not divide the buffer would wrap round its end');
+  });
 });
