@@ -91,6 +91,30 @@ it('runs both modes and writes a result of the right shape', async () => {
   assert.ok(f.floorBytes.request > 5 * 80 && f.floorBytes.reply > 5 * 160, `a message of 5 frames each way: ${JSON.stringify(f)}`);
   const codecUs = 1e6 / r.ceiling.framesPerCpuSecond;
   assert.ok(Math.abs(f.boundOfCeiling - codecUs / (codecUs + f.usPerFrame)) < 0.002, `the bound is codec ÷ (codec + floor per frame): ${JSON.stringify(f)}`);
+  const inner16 = r.inner.find((i) => i.singersInRoom === 16)!.usPerSingerFrame;
+  assert.ok(f.boundWithRoom !== null && Math.abs(f.boundWithRoom - codecUs / (codecUs + f.usPerFrame + inner16)) < 0.002 && f.boundWithRoom < f.boundOfCeiling,
+    `the bound with the room's own work is codec ÷ (codec + floor + inner cost at 16 singers): ${JSON.stringify(f)}`);
   assert.deepEqual(r.inner.map((i) => i.singersInRoom), [4, 16, 64, 256]);
   assert.match(readFileSync(chart, 'utf8'), /^<svg[\s\S]*late mixes per 1,000[\s\S]*% of the codec-only ceiling[\s\S]*<\/svg>$/);
+});
+
+it('--frame-ms 60: the singers, the server and the ceiling all use 60 ms frames; a frame size the server does not serve is refused', async () => {
+  const out = mkdtempSync(join(dir, 'f60-'));
+  const run = await bench(['--scenario', 'choir', '--frame-ms', '60', '--choir-modes', 'sharded', '--choir-steps', '4', '--seconds', '1', '--warmup', '0.5', '--ceiling-seconds', '0.2', '--step-ceiling-seconds', '0.2',
+    '--floor-seconds', '0', '--room-size', '2', '--choir-shards', '1', '--out', out]);
+  assert.ok(run.code === 0, `exit ${run.code}: ${run.stderr}\n${run.stdout}`);
+  const file = readdirSync(out).find((f) => f.startsWith('choir-') && f.endsWith('.json'));
+  const r = JSON.parse(readFileSync(join(out, file!), 'utf8')) as ChoirBenchResult;
+  assert.equal(r.options.frameMs, 60);
+  assert.equal(r.options.framesPerMessage, 2, 'about 100 ms a message by default: two 60 ms frames');
+  assert.equal(r.options.deadlineMs, 120, 'one message\'s length: 2 × 60 ms');
+  const s = r.steps[0];
+  assert.equal(s.errors, 0, s.firstErrors.join('; '));
+  // 4 singers for ~1 s at 16.7 frames a second each (60 ms frames), not 50.
+  assert.ok(s.due >= 40 && s.due <= 120, `frames due at 60 ms a frame: ${s.due}`);
+  assert.ok(s.voicedFraction !== null && s.voicedFraction >= 0.5, `the mixes decoded carry the voice ahead: ${s.voicedFraction}`);
+  assert.ok(Math.abs(s.ofCeiling - s.singersPerServerCore / s.stepCeilingPerCore) < 0.02, `the ratio against the 60 ms ceiling: ${JSON.stringify(s)}`);
+  const bad = await bench(['--scenario', 'choir', '--frame-ms', '30', '--out', out]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--frame-ms: 20, 40 or 60, got 30/);
 });
