@@ -555,7 +555,7 @@ export function choirChart(r: ChoirBenchResult): string {
   const bound = r.transportFloor ? r.transportFloor.boundOfCeiling * 100 : null;
   const withRoom = r.transportFloor?.boundWithRoom != null ? r.transportFloor.boundWithRoom * 100 : null;
   return panelSvg({
-    title: `choir on one node (${r.machine.cores} cores, ${r.options.frameMs ?? 20} ms Opus frames, ${r.options.framesPerMessage} a message): mixes later than ${r.options.deadlineMs} ms at the singers, and % of the codec-only ceiling`,
+    title: `choir (${r.machine.cores} cores, ${r.options.frameMs ?? 20} ms frames, ${r.options.framesPerMessage} a message): mixes later than ${r.options.deadlineMs} ms, % of the codec ceiling`,
     leftLabel: 'late mixes per 1,000 (pass: ≤ 1)',
     rightLabel: '% of the codec-only ceiling',
     xLabel: 'singers',

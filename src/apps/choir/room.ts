@@ -283,6 +283,7 @@ export class Room {
     this.checkWindow(pos, n);
     const L = this.buffer.length;
     const buf = this.buffer;
+    const clip = CLIP, round = +CLIP_ROUND;
     // By runs that stay within one frame: the buffer is contiguous there (a frame divides
     // its length) and the singer's own voice to take out is one slot or none.
     for (let i = 0; i < n;) {
@@ -298,15 +299,19 @@ export class Room {
       }
       // Clipping through CLIP, a table of toInt16 at every Int16 step (branch-free: a loud room's
       // samples go in and out of the knee at random, and the branches of toInt16 cost 3.5× the table).
+      // The knee's limit is a literal (KNEE_FULL) and the table and its rounding are locals: in the
+      // bundle this module's constants are mutable module variables (esbuild's lazy init), and a
+      // ternary between one of them and `v` boxed every sample into a HeapNumber (~46 KB of
+      // garbage per 60 ms read; docs/choir.md "60 ms frames: the figures").
       if (own) {
         for (let k = 0; k < run; k++) {
           const v = buf[at + k] - own[ownAt + k] * g;
-          out[i + k] = CLIP[Math.floor((v > KNEE_FULL ? KNEE_FULL : v < -KNEE_FULL ? -KNEE_FULL : v) * 32767 + 0.5) + CLIP_ZERO];
+          out[i + k] = clip[((v > 1.375 ? 1.375 : v < -1.375 ? -1.375 : v) * 32767 + round) | 0];
         }
       } else {
         for (let k = 0; k < run; k++) {
           const v = buf[at + k];
-          out[i + k] = CLIP[Math.floor((v > KNEE_FULL ? KNEE_FULL : v < -KNEE_FULL ? -KNEE_FULL : v) * 32767 + 0.5) + CLIP_ZERO];
+          out[i + k] = clip[((v > 1.375 ? 1.375 : v < -1.375 ? -1.375 : v) * 32767 + round) | 0];
         }
       }
       i += run;
@@ -354,7 +359,7 @@ export class Room {
   }
 }
 
-/** |v| at and past which the knee gives full scale: 0.9 + 0.1 · atanh(1 − 0.5 / 3276.7) ≈ 1.3739, rounded up. */
+/** |v| at and past which the knee gives full scale: 0.9 + 0.1 · atanh(1 − 0.5 / 3276.7) ≈ 1.3739, rounded up (Room.read's loops write it as a literal). */
 const KNEE_FULL = 1.375;
 
 /**
@@ -383,7 +388,13 @@ export function toInt16(v: number): number {
  * frame with it (docs/choir.md "Several frames a message").
  */
 const CLIP_ZERO = Math.ceil(KNEE_FULL * 32767) + 1;
+/**
+ * CLIP_ZERO + 0.5: the table's index is (v · 32767 + CLIP_ROUND) | 0, which is Math.floor(v · 32767 +
+ * 0.5) + CLIP_ZERO for every v in [−KNEE_FULL, KNEE_FULL] (the sum is positive there, so truncation
+ * is floor), an int32 without a call.
+ */
+const CLIP_ROUND = CLIP_ZERO + 0.5;
 const CLIP = new Int16Array(2 * CLIP_ZERO + 1);
 for (let i = 0; i < CLIP.length; i++) CLIP[i] = toInt16((i - CLIP_ZERO) / 32767);
 /** What Room.read's loops compute for one sample (they inline it): toInt16 through CLIP. */
-export const clipInt16 = (v: number): number => CLIP[Math.floor((v > KNEE_FULL ? KNEE_FULL : v < -KNEE_FULL ? -KNEE_FULL : v) * 32767 + 0.5) + CLIP_ZERO];
+export const clipInt16 = (v: number): number => CLIP[((v > KNEE_FULL ? KNEE_FULL : v < -KNEE_FULL ? -KNEE_FULL : v) * 32767 + CLIP_ROUND) | 0];
