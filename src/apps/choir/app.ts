@@ -64,7 +64,6 @@ const MAX_MESSAGE_FRAMES = 50;
 /** A duration that is whole 20 ms frames (start() checks the buffer's against --choir-frame-ms too). */
 const wholeFrames = (ms: number) => (Number.isInteger(ms) && ms % 20 === 0 ? null : 'must be a multiple of 20 ms');
 
-
 export const choirApp: App<ChoirOptions> = {
   name: 'choir',
   description: 'Bucket-brigade group singing: one shared audio buffer per room, Opus codec sharded over worker threads',
