@@ -12,6 +12,7 @@ import { Progress } from './progress.ts';
 import { renderHtml, type BenchResult } from './report.ts';
 import { runTarget, type TargetResult } from './run-target.ts';
 import { jobsBenchUsage, runJobsBench } from './jobs-bench.ts';
+import { runChoirBench } from './choir-bench.ts';
 export type { BenchResult } from './report.ts';
 import type { Target } from './load-protocol.ts';
 
@@ -51,7 +52,7 @@ function summaryLine(t: TargetResult): string {
 
 export async function runBench(argv: string[]): Promise<number> {
   const scenario = argv.indexOf('--scenario');
-  if (scenario >= 0 && argv[scenario + 1] === 'choir') return (await import('./choir-bench.ts')).runChoirBench(argv);
+  if (scenario >= 0 && argv[scenario + 1] === 'choir') return runChoirBench(argv);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(benchUsage + jobsBenchUsage);
     return 0;

@@ -47,7 +47,13 @@ import { startWorker, type Worker } from './workers.ts';
 
 const require = createRequire(import.meta.url);
 interface Opus { encode(pcm: Buffer): Buffer; decode(p: Buffer): Buffer; setBitrate(b: number): void; applyEncoderCTL(c: number, v: number): void }
-const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: new (r: number, c: number) => Opus };
+/**
+ * The native Opus binding, loaded at first use: this module is imported statically by the CLI (a
+ * dynamic import made esbuild wrap it and everything it imports, the server's modules too, in lazy
+ * initialisers: docs/choir.md "60 ms frames, and the mix's read without garbage"), and no other
+ * command should load it.
+ */
+const opusEncoder = (): new (r: number, c: number) => Opus => (require('@discordjs/opus') as { OpusEncoder: new (r: number, c: number) => Opus }).OpusEncoder;
 
 export interface ChoirBenchOptions {
   steps: number[];
@@ -432,11 +438,11 @@ const serverNodeArgs = () => (process.env.BRIGADE_BENCH_SERVER_NODE_ARGS ?? '').
 function codecCeiling(o: ChoirBenchOptions, seconds = o.ceilingSeconds): ChoirBenchResult['ceiling'] {
   const frameSamples = o.frameMs * 48; // the server's and the singers' frame (--frame-ms)
   const perSecond = 1000 / o.frameMs; // a singer's frames per second
-  const voice = new OpusEncoder(48_000, 1);
+  const voice = new (opusEncoder())(48_000, 1);
   voice.setBitrate(32_000);
   const packets = Array.from({ length: 50 }, (_, k) => voice.encode(Buffer.from(tone(220, frameSamples, 0.4, k * frameSamples).buffer)));
   const codecs = Array.from({ length: 32 }, () => {
-    const c = new OpusEncoder(48_000, 1);
+    const c = new (opusEncoder())(48_000, 1);
     c.setBitrate(o.bitrate);
     c.applyEncoderCTL(4010, o.complexity);
     return c;

@@ -20,7 +20,13 @@ import { Histogram } from './histogram.ts';
 
 const require = createRequire(import.meta.url);
 interface Opus { encode(pcm: Buffer): Buffer; setBitrate(b: number): void }
-const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: new (r: number, c: number) => Opus };
+/**
+ * The native Opus binding, loaded at first use: this module is imported statically by the CLI (a
+ * dynamic import made esbuild wrap it and everything it imports, the server's modules too, in lazy
+ * initialisers: docs/choir.md "60 ms frames, and the mix's read without garbage"), and no other
+ * command should load it.
+ */
+const opusEncoder = (): new (r: number, c: number) => Opus => (require('@discordjs/opus') as { OpusEncoder: new (r: number, c: number) => Opus }).OpusEncoder;
 
 export interface HandoffVariant { name: string; lanes: number; spinUs: number; flushOnReply: boolean }
 export interface HandoffFigure {
@@ -62,7 +68,7 @@ async function one(v: HandoffVariant, rate: number, seconds: number, bitrate: nu
   const singers = Math.max(1, Math.round(rate / 50));
   const pool = new ShardPool({ count: 1, bitrate, complexity, lanes: v.lanes, spinUs: v.spinUs, flushOnReply: v.flushOnReply });
   try {
-    const voice = new OpusEncoder(48_000, 1);
+    const voice = new (opusEncoder())(48_000, 1);
     voice.setBitrate(32_000);
     const packets = Array.from({ length: 50 }, (_, k) => new Uint8Array(voice.encode(Buffer.from(tone(220, 960, 0.4, k * 960).buffer))));
     let clock = 48_000 * 10;
