@@ -1,7 +1,7 @@
 // Bundles the server CLI (dist/cli.js), the simulator's worker processes and target adapters
 // (dist/sim, forked and loaded by `brigade bench`) and the web clients (dist/web) with esbuild.
 import { build } from 'esbuild';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 
 /** How every Node bundle is built: ESM for Node 20, npm packages left as imports, with source maps. */
 const nodeBundle = {
@@ -21,18 +21,6 @@ await build({
   entryPoints: { cli: 'src/cli/main.ts', 'choir-shard': 'src/apps/choir/shard-worker.ts' },
   outdir: 'dist',
 });
-
-// No module of the server may be lazily initialised: a dynamic import() of a module in the bundle
-// makes esbuild wrap it and all it imports in `__esm` initialisers, whose top-level constants are
-// then mutable variables, and V8 compiles hot loops over them worse (the choir mix's read boxed a
-// HeapNumber per sample: docs/choir.md "60 ms frames, and the mix's read without garbage").
-for (const out of ['dist/cli.js', 'dist/choir-shard.js']) {
-  const wrapped = [...readFileSync(out, 'utf8').matchAll(/^var (init_\w+) = __esm\(/gm)].map((m) => m[1]);
-  if (wrapped.length > 0) {
-    console.error(`build: ${out} initialises ${wrapped.length} modules lazily (${wrapped.slice(0, 5).join(', ')}…): import them statically, not with import()`);
-    process.exit(1);
-  }
-}
 
 // `brigade bench` forks dist/sim/viewer-worker.js, editor-worker.js and jobs-worker.js, which load the adapter of
 // the target under test, dist/sim/protocols/<name>.js, by name: each is its own entry point.

@@ -142,8 +142,6 @@ interface Session {
   state: RoomState;
   /** The room clock of the newest word on the song (a reply, a poll, a start or stop): an older one never overrides it. */
   songClock: number;
-  /** Samples in one of the room's frames (its --choir-frame-ms, from the join reply): the encoder's, the worklet's framing and the positions' step. */
-  frameSamples: number;
 }
 let session: Session | null = null;
 let latencySamples = 0;
@@ -245,7 +243,7 @@ function sendShifts(freshPositions = false): void {
   const offset = s?.clock.offset ?? null;
   if (!s || offset === null) return toWorklet({ type: 'shifts', play: null, capture: null });
   const play = offset - s.joined.delaySamples;
-  toWorklet({ type: 'shifts', play, capture: play - latencySamples - CODEC_DELAY_SAMPLES, fresh: freshPositions, frameSamples: s.frameSamples });
+  toWorklet({ type: 'shifts', play, capture: play - latencySamples - CODEC_DELAY_SAMPLES, fresh: freshPositions, frameSamples: s.encoder.frameSamples });
 }
 
 /** A whole microphone frame from the worklet, labelled with its encoder position. */
@@ -266,7 +264,7 @@ const framesPerMessage = (s: Session) => Math.max(1, s.joined.framesPerMessage ?
 function nextReadPos(s: Session, n: number): number {
   const offset = refreshOffset(s)!;
   const hearing = heardFrameAt(performance.now()) + offset - s.joined.delaySamples;
-  const F = s.frameSamples;
+  const F = s.encoder.frameSamples; // the room's frame (its --choir-frame-ms, from the join reply)
   const want = Math.floor((hearing + ms(MIX_LEAD_MS) + CODEC_DELAY_SAMPLES) / F) * F;
   // Steady state: one frame after the last. Fallen behind or run ahead (a jump of the offset): catch up.
   if (s.nextRead === null || s.nextRead < want - 2 * F || s.nextRead > want + (4 + n) * F) s.nextRead = want;
@@ -284,7 +282,7 @@ function onPacket(s: Session, writePos: number, packet: Uint8Array): void {
   if (session !== s || !s.client) { s.pending.length = 0; return; } // rejoining: the frame is dropped
   if (s.clock.offset === null) return;
   const song = s.state.song;
-  const F = s.frameSamples;
+  const F = s.encoder.frameSamples; // the room's frame (its --choir-frame-ms, from the join reply)
   // Whole frames inside the song only (its start is a frame boundary, its stop need not be).
   const singing = !muteInput.checked && song !== null && writePos >= song.startedAt && (song.stoppedAt === null || writePos + F <= song.stoppedAt);
   const last = s.pending[s.pending.length - 1];
@@ -299,7 +297,7 @@ function sendPending(s: Session): void {
   const client = s.client;
   if (frames.length === 0 || !client) return;
   const n = frames.length;
-  const F = s.frameSamples;
+  const F = s.encoder.frameSamples; // the room's frame (its --choir-frame-ms, from the join reply)
   const first = frames[0].writePos;
   const sung = frames.some((f) => f.packet.length > 0);
   // A young room's clock may not yet have reached this singer's delay: no mix to read then.
@@ -404,11 +402,10 @@ function onJoined(link: ChoirLink, client: BrigadeClient, joined: Joined, rejoin
     // A new singer on the server: a fresh encoder makes its mixes, so the first one restarts the decoder here.
     Object.assign(s0, { client, joined, clock, nextRead: null, pending: [], state: joined, songClock: joined.clock, mixes: new PacketSequence() });
     const frameSamples = frameSamplesOf(joined);
-    if (frameSamples !== s0.frameSamples) {
+    if (frameSamples !== s0.encoder.frameSamples) {
       // A node with another --choir-frame-ms: this page's encoder and framing follow it.
       s0.encoder.close();
       s0.encoder = new OpusFrameEncoder(frameSamples, (pos, packet) => onPacket(s0, pos, packet), countError);
-      s0.frameSamples = frameSamples;
     }
     sendShifts(newRoom);
     render();
@@ -417,7 +414,7 @@ function onJoined(link: ChoirLink, client: BrigadeClient, joined: Joined, rejoin
   }
   const frameSamples = frameSamplesOf(joined);
   const s: Session = {
-    link, client, joined, clock, mixes: new PacketSequence(), nextRead: null, pending: [], state: joined, songClock: joined.clock, frameSamples,
+    link, client, joined, clock, mixes: new PacketSequence(), nextRead: null, pending: [], state: joined, songClock: joined.clock,
     encoder: new OpusFrameEncoder(frameSamples, (pos, packet) => onPacket(s, pos, packet), countError),
     decoder: new OpusFrameDecoder(onMixPcm, countError),
     poll: setInterval(() => { pollState(s).catch((err: unknown) => { if (s.client) countError(err); }); }, STATE_POLL_MS),
@@ -534,7 +531,7 @@ function debugState(): ChoirDebugState {
   const s = session;
   return {
     joined: s !== null, singer: s?.joined.singer ?? null, leader: s !== null && s.state.leader === s.joined.singer,
-    delaySamples: s?.joined.delaySamples ?? null, frameSamples: s?.frameSamples ?? null, song: s?.state.song ?? null, offsetSamples: s?.clock.offset ?? null,
+    delaySamples: s?.joined.delaySamples ?? null, frameSamples: s?.encoder.frameSamples ?? null, song: s?.state.song ?? null, offsetSamples: s?.clock.offset ?? null,
     latencySamples, muted: muteInput.checked, minRttMs: s?.clock.minRttMs ?? null, lastRttMs: s?.clock.lastRttMs ?? null,
     ...stats, errors: { ...stats.errors }, sungRange: sungLog.range(), heardRange: heardLog.range(), voiceRange, addedRange,
     link: s?.link.status.state ?? null, rejoins: s?.link.rejoins ?? 0, nodeUrl: s?.joined.url ?? null, linkTrail: [...linkTrail],

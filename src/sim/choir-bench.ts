@@ -33,7 +33,7 @@ import { createRequire } from 'node:module';
 import { getPriority, setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { defaultFramesPerMessage, Room } from '../apps/choir/room.ts';
+import { defaultFramesPerMessage, FRAME_MS_CHOICES, Room } from '../apps/choir/room.ts';
 import { tone } from '../apps/choir/dsp.ts';
 import { MIX_LEAD_MS } from '../apps/choir/wire.ts';
 import type { ChoirSingerSpec, ChoirWorkerIn, ChoirWorkerOut, ChoirWorkerStats } from './choir-messages.ts';
@@ -47,12 +47,7 @@ import { startWorker, type Worker } from './workers.ts';
 
 const require = createRequire(import.meta.url);
 interface Opus { encode(pcm: Buffer): Buffer; decode(p: Buffer): Buffer; setBitrate(b: number): void; applyEncoderCTL(c: number, v: number): void }
-/**
- * The native Opus binding, loaded at first use: this module is imported statically by the CLI (a
- * dynamic import made esbuild wrap it and everything it imports, the server's modules too, in lazy
- * initialisers: docs/choir.md "60 ms frames, and the mix's read without garbage"), and no other
- * command should load it.
- */
+/** The native Opus binding, loaded at first use: the CLI imports this module statically, and no other command should load it. */
 const opusEncoder = (): new (r: number, c: number) => Opus => (require('@discordjs/opus') as { OpusEncoder: new (r: number, c: number) => Opus }).OpusEncoder;
 
 export interface ChoirBenchOptions {
@@ -249,7 +244,7 @@ export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
       case '--choir-shard-spin-us': o.shardSpinUs = num(v, flag); break;
       case '--choir-batch-ms': o.batchMs = num(v, flag); break;
       case '--choir-poll-replies': o.pollReplies = num(v, flag) > 0 ? 1 : 0; break;
-      case '--frame-ms': o.frameMs = num(v, flag); if (![20, 40, 60].includes(o.frameMs)) throw new Error(`${flag}: 20, 40 or 60, got ${v}`); break;
+      case '--frame-ms': o.frameMs = num(v, flag); if (!(FRAME_MS_CHOICES as readonly number[]).includes(o.frameMs)) throw new Error(`${flag}: ${FRAME_MS_CHOICES.join(', ')}, got ${v}`); break;
       case '--frames-per-message': o.framesPerMessage = Math.max(1, Math.round(num(v, flag))); break; // the server refuses past its limit (50), typed
       case '--choir-bitrate': o.bitrate = num(v, flag); break;
       case '--choir-complexity': o.complexity = num(v, flag); break;

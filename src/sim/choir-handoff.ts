@@ -20,12 +20,7 @@ import { Histogram } from './histogram.ts';
 
 const require = createRequire(import.meta.url);
 interface Opus { encode(pcm: Buffer): Buffer; setBitrate(b: number): void }
-/**
- * The native Opus binding, loaded at first use: this module is imported statically by the CLI (a
- * dynamic import made esbuild wrap it and everything it imports, the server's modules too, in lazy
- * initialisers: docs/choir.md "60 ms frames, and the mix's read without garbage"), and no other
- * command should load it.
- */
+/** The native Opus binding, loaded at first use: the CLI imports this module statically, and no other command should load it. */
 const opusEncoder = (): new (r: number, c: number) => Opus => (require('@discordjs/opus') as { OpusEncoder: new (r: number, c: number) => Opus }).OpusEncoder;
 
 export interface HandoffVariant { name: string; lanes: number; spinUs: number; flushOnReply: boolean }

@@ -33,6 +33,7 @@ import { ClientKind, BodyEncoding } from '../protocol/client-frames.ts';
 import { ServerKind } from '../protocol/server-frames.ts';
 import { encodeFrames, decodeFramesReply, MIX_LEAD_MS } from '../apps/choir/wire.ts';
 import { goertzel } from '../apps/choir/dsp.ts';
+import { FRAME_SAMPLES } from '../apps/choir/room.ts';
 import { Histogram } from './histogram.ts';
 import { LoopDelayMonitor } from './loop-delay.ts';
 import { RawWs } from './raw-ws.ts';
@@ -43,7 +44,7 @@ interface Opus { encode(pcm: Buffer): Buffer; decode(p: Buffer): Buffer; setBitr
 const { OpusEncoder } = require('@discordjs/opus') as { OpusEncoder: new (r: number, c: number) => Opus };
 
 /** Samples in a frame and its ms: the server's --choir-frame-ms, from the bench's start message (checked against the join reply). */
-let F = 960;
+let F = FRAME_SAMPLES;
 let PERIOD_MS = 20;
 const VOICE_HZ = 220;
 
@@ -155,7 +156,7 @@ async function start(url: string, specs: { room: string; delayMs: number }[], de
         inFlight: new Map(), reqId: 1, slotOffsetMs: (i + j) / specs.length, nextAt: 0, k: 1, behind: BEHIND_SLOT,
       } as Singer;
       s.joined = (r) => {
-        if ((r.frameSamples ?? 960) !== F) { s.failed(`the server's frame is ${r.frameSamples} samples, the bench's ${F}: --frame-ms must match the server's --choir-frame-ms`); return; }
+        if ((r.frameSamples ?? FRAME_SAMPLES) !== F) { s.failed(`the server's frame is ${r.frameSamples} samples, the bench's ${F}: --frame-ms must match the server's --choir-frame-ms`); return; }
         s.id = r.singer; s.key = r.key; nodes.add(r.node);
         s.k = Math.max(1, r.framesPerMessage ?? 1);
         s.behind = BEHIND_SLOT + s.k * F;
@@ -304,7 +305,7 @@ process.on('message', (m: ChoirWorkerIn) => {
     case 'floor': floor(m.port, m.sockets, m.frameBytes, m.periodMs); break;
     case 'start':
       deadlineMs = m.deadlineMs;
-      F = m.frameSamples ?? 960;
+      F = m.frameSamples ?? FRAME_SAMPLES;
       PERIOD_MS = F / 48;
       start(m.url, m.singers, m.decodeEvery).catch((err) => send({ t: 'error', message: (err as Error).message }));
       break;

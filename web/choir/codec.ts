@@ -40,7 +40,7 @@ export class OpusFrameEncoder {
   private encoder: AudioEncoder;
   private readonly positions: number[] = [];
 
-  constructor(private readonly frameSamples: number, private readonly onPacket: (pos: number, packet: Uint8Array) => void, private readonly onError: (err: Error) => void) {
+  constructor(readonly frameSamples: number, private readonly onPacket: (pos: number, packet: Uint8Array) => void, private readonly onError: (err: Error) => void) {
     this.encoder = this.open();
   }
 

@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { choirError } from './errors.ts';
 import { pcmFrames } from './frame-pool.ts';
+import { FRAME_SAMPLES } from './room.ts';
 
 const require = createRequire(import.meta.url);
 const OPUS_SET_COMPLEXITY = 4010;
@@ -104,7 +105,7 @@ export class OwnerCodecs implements Codecs {
   private readonly frameSamples: number;
 
   constructor(private readonly options: { bitrate: number; complexity: number; frameSamples?: number }) {
-    this.frameSamples = options.frameSamples ?? 960;
+    this.frameSamples = options.frameSamples ?? FRAME_SAMPLES;
     this.Opus = (require('@discordjs/opus') as { OpusEncoder: new (rate: number, channels: number) => OpusCodec }).OpusEncoder;
   }
 

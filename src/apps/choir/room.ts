@@ -299,12 +299,11 @@ export class Room {
       }
       // Clipping through CLIP, a table of toInt16 at every Int16 step (branch-free: a loud room's
       // samples go in and out of the knee at random, and the branches of toInt16 cost 3.5× the table).
-      // The knee's limit is a literal (KNEE_FULL) and the table and its rounding are locals: while a
-      // dynamic import() made esbuild initialise this module lazily, its constants were mutable
-      // variables, and a ternary between one of them and `v` boxed every sample into a HeapNumber
-      // (~46 KB of garbage per 60 ms read). scripts/build.mjs now refuses a lazily initialised
-      // module; the loop does not depend on it either way (docs/choir.md "60 ms frames, and the
-      // mix's read without garbage").
+      // The knee's limit is a literal (KNEE_FULL) and the table and its rounding are locals: with
+      // the module's constant in the ternary, V8 (Node 20) kept the sample tagged and boxed every
+      // one into a HeapNumber (~46 KB of garbage per 60 ms read), in the bundle whether or not
+      // the module was initialised lazily (measured both ways: docs/choir.md "60 ms frames, and
+      // the mix's read without garbage").
       if (own) {
         for (let k = 0; k < run; k++) {
           const v = buf[at + k] - own[ownAt + k] * g;

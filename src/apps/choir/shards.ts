@@ -22,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { BrigadeError } from '../../protocol/index.ts';
 import { choirError } from './errors.ts';
 import { pcmFrames } from './frame-pool.ts';
+import { FRAME_SAMPLES } from './room.ts';
 import type { Codecs, FrameCodecResult, RpcStamps, ShardFigures } from './owner-codecs.ts';
 import {
   DATA_AT, ITEM_ALIGN, itemStart, MAX_DATA_BYTES, readJson, readMessage, RPC_BYTES, RpcError, statusWord, STATUS_CLOSE, STATUS_IDLE, STATUS_REPLY,
@@ -207,9 +208,9 @@ class Shard {
   private readonly maxPacketBytes: number;
 
   constructor(readonly index: number, private readonly options: ShardOptions) {
-    const frameSamples = options.frameSamples ?? 960;
+    const frameSamples = options.frameSamples ?? FRAME_SAMPLES;
     this.frameBytes = frameSamples * 2;
-    this.maxPacketBytes = MAX_PACKET_BYTES_PER_20MS * Math.ceil(frameSamples / 960);
+    this.maxPacketBytes = MAX_PACKET_BYTES_PER_20MS * Math.ceil(frameSamples / FRAME_SAMPLES);
     const n = Math.max(1, Math.min(4, options.lanes ?? 2));
     this.lanes = newLanes(n);
     this.inFlight = this.lanes.map(() => null);
