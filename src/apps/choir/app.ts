@@ -11,7 +11,7 @@ import type { App, AppRequest } from '../../core/index.ts';
 import { BrigadeError } from '../../protocol/index.ts';
 import { CHOIR_ERRORS, choirError } from './errors.ts';
 import { defaultFramesPerMessage, FRAME_MS_CHOICES, Room, SAMPLE_RATE, type Singer } from './room.ts';
-import { OwnerCodecs, type Codecs, type FrameCodecResult, type ShardFigures } from './owner-codecs.ts';
+import { OwnerCodecs, type Codecs, type FramesCodecResult, type ShardFigures } from './owner-codecs.ts';
 import { pcmFrames } from './frame-pool.ts';
 import { RoomPlacement } from './placement.ts';
 import { ShardPool } from './shards.ts';
@@ -41,20 +41,6 @@ export interface ChoirOptions {
 
 const NO_BYTES = new Uint8Array(0);
 const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-/**
- * Every promise settled, then their values in order, or the first rejection (after all settled: a
- * frame's pooled PCM is given back only once no shard still reads it).
- */
-async function settleAll<T>(jobs: Promise<T>[]): Promise<T[]> {
-  const settled = await Promise.allSettled(jobs);
-  const out: T[] = new Array(settled.length);
-  for (let i = 0; i < settled.length; i++) {
-    const r = settled[i];
-    if (r.status === 'rejected') throw r.reason;
-    out[i] = r.value;
-  }
-  return out;
-}
 /**
  * The most frames a message may carry (its codec work is a job a frame, so any count fits the
  * shards' RPCs; 50 keeps a message's codec work, ~5 ms, from holding its shard's queue much longer
@@ -274,16 +260,17 @@ export const choirApp: App<ChoirOptions> = {
       // added (none outside the song, none the page did not send). A packet that does not follow
       // the last one decoded restarts the decoder: one that missed packets mis-predicts the band
       // energies of the next ones (a tone came out twice as loud; docs/choir.md).
-      const jobs: Promise<FrameCodecResult>[] = new Array(n);
+      const sent: (Uint8Array | null)[] = new Array(n);
+      const fresh: boolean[] = new Array(n);
       for (let i = 0; i < n; i++) {
         const pos = f.writePos + i * F;
-        const freshDecoder = writes[i] && singer.nextPacketPos !== pos;
+        fresh[i] = writes[i] && singer.nextPacketPos !== pos;
         if (writes[i]) singer.nextPacketPos = pos + F;
-        jobs[i] = pool.frame(singer.id, writes[i] ? packets[i] : null, mixes[i], freshDecoder);
+        sent[i] = writes[i] ? packets[i] : null;
       }
-      let done: FrameCodecResult[];
+      let done: FramesCodecResult;
       try {
-        done = n === 1 ? [await jobs[0]] : await settleAll(jobs);
+        done = await pool.frames(singer.id, sent, mixes, fresh);
       } catch (err) {
         if (writes.includes(true)) singer.nextPacketPos = Number.NaN; // a packet may not have reached the decoder
         throw err;
@@ -292,7 +279,7 @@ export const choirApp: App<ChoirOptions> = {
       }
       // Written only if the song still holds it: a stop may have come while the shard decoded.
       for (let i = 0; i < n; i++) {
-        const pcm = done[i].pcm;
+        const pcm = done.pcm[i];
         if (!pcm) continue;
         try {
           voices[i] = room.write(singer, f.writePos + i * F, pcm);
@@ -301,10 +288,9 @@ export const choirApp: App<ChoirOptions> = {
         }
       }
       const answered = performance.now();
-      const last = done[n - 1];
       if (answered - arrived > o.deadlineMs) {
         room.deadlineMisses += f.readPos >= 0 ? n : 1;
-        const rpc = last.rpc, late = room.lateSeconds;
+        const rpc = done.rpc, late = room.lateSeconds;
         const sentAt = rpc?.sentAt ?? arrived, readAt = rpc?.readAt ?? answered;
         late.queue += (sentAt - arrived) / 1000;
         late.codec += (readAt - sentAt) / 1000;
@@ -315,15 +301,14 @@ export const choirApp: App<ChoirOptions> = {
           late.ownerWake += Math.max(0, readAt - rpc.readyAt) / 1000;
         }
       }
-      let epoch = 0;
-      for (const d of done) if (d.epoch !== 0) epoch = d.epoch;
       if (several) {
         const out: Uint8Array[] = new Array(n);
-        for (let i = 0; i < n; i++) out[i] = done[i].opus ?? NO_BYTES;
-        return encodeFramesReply({ clock: room.clock, readPos: f.readPos, song: room.song, codecEpoch: epoch, voices, mixes: out });
+        for (let i = 0; i < n; i++) out[i] = done.opus[i] ?? NO_BYTES;
+        return encodeFramesReply({ clock: room.clock, readPos: f.readPos, song: room.song, codecEpoch: done.epoch, voices, mixes: out });
       }
-      const reply: FrameReply = { clock: room.clock, readPos: f.readPos, song: room.song, voice: voices[0], codecEpoch: last.epoch, opus: last.opus ?? NO_BYTES };
-      return last.opus && (last.opusHeadroom ?? 0) >= REPLY_HEADER_BYTES ? encodeReplyInPlace(reply) : encodeReply(reply);
+      const opus = done.opus[0];
+      const reply: FrameReply = { clock: room.clock, readPos: f.readPos, song: room.song, voice: voices[0], codecEpoch: done.epoch, opus: opus ?? NO_BYTES };
+      return opus && (done.opusHeadroom ?? 0) >= REPLY_HEADER_BYTES ? encodeReplyInPlace(reply) : encodeReply(reply);
     });
 
     // A singer who stops sending goes quiet at once (nobody waits for them) and leaves after singerIdleMs.

@@ -73,6 +73,19 @@ export interface FrameCodecResult {
   opusHeadroom?: number;
 }
 
+/**
+ * A message's codec outputs, frame by frame (Codecs.frames): `pcm[i]` the voice of frame i (null:
+ * nothing sung there), `opus[i]` its mix (null: none asked). `epoch`, `rpc` and `opusHeadroom` as
+ * in FrameCodecResult, for the message as a whole (its frames travel in one RPC).
+ */
+export interface FramesCodecResult {
+  pcm: (Int16Array | null)[];
+  opus: (Uint8Array | null)[];
+  epoch: number;
+  rpc?: RpcStamps;
+  opusHeadroom?: number;
+}
+
 /** What the app needs of its codecs: ShardPool (worker threads) or OwnerCodecs (this thread). */
 export interface Codecs {
   readonly size: number;
@@ -85,6 +98,12 @@ export interface Codecs {
    * next ones' band energies, up to twice as loud).
    */
   frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null, freshDecoder?: boolean): Promise<FrameCodecResult>;
+  /**
+   * A message's codec work, its frames in order, as one job (one settlement, however many frames:
+   * the hot path's call): frame i decodes `packets[i]` (null: none; `fresh[i]`: restart the decoder
+   * first) and encodes `mixes[i]` (null: none). Any frame's refusal rejects the message.
+   */
+  frames(singer: number, packets: readonly (Uint8Array | null)[], mixes: readonly (Int16Array | null)[], fresh: readonly boolean[]): Promise<FramesCodecResult>;
   decode(singer: number, packet: Uint8Array): Promise<Int16Array>;
   encode(singer: number, pcm: Int16Array): Promise<Uint8Array>;
   queueDepth(shard: number): number;
@@ -126,6 +145,10 @@ export class OwnerCodecs implements Codecs {
   }
 
   async decode(singer: number, packet: Uint8Array, freshDecoder = false): Promise<Int16Array> {
+    return this.decodeNow(singer, packet, freshDecoder);
+  }
+
+  private decodeNow(singer: number, packet: Uint8Array, freshDecoder: boolean): Int16Array {
     let out: Buffer;
     try {
       if (freshDecoder) this.codecOf(singer).applyDecoderCTL(OPUS_RESET_STATE, 0);
@@ -141,12 +164,34 @@ export class OwnerCodecs implements Codecs {
   }
 
   async frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null, freshDecoder = false): Promise<FrameCodecResult> {
-    const pcm = packet ? await this.decode(singer, packet, freshDecoder) : null;
-    const opus = mix ? await this.encode(singer, mix) : null;
+    const pcm = packet ? this.decodeNow(singer, packet, freshDecoder) : null;
+    const opus = mix ? this.encodeNow(singer, mix) : null;
     return { pcm, opus, epoch: pcm || opus ? 1 : 0 }; // nothing here restarts: one epoch
   }
 
+  async frames(singer: number, packets: readonly (Uint8Array | null)[], mixes: readonly (Int16Array | null)[], fresh: readonly boolean[]): Promise<FramesCodecResult> {
+    const n = packets.length;
+    const pcm: (Int16Array | null)[] = new Array(n).fill(null);
+    const opus: (Uint8Array | null)[] = new Array(n).fill(null);
+    let epoch = 0;
+    try {
+      for (let i = 0; i < n; i++) {
+        const packet = packets[i], mix = mixes[i];
+        if (packet) { pcm[i] = this.decodeNow(singer, packet, fresh[i]); epoch = 1; }
+        if (mix) { opus[i] = this.encodeNow(singer, mix); epoch = 1; }
+      }
+    } catch (err) {
+      for (const p of pcm) pcmFrames.give(p); // the message is refused whole: its decoded frames go back
+      throw err;
+    }
+    return { pcm, opus, epoch };
+  }
+
   async encode(singer: number, pcm: Int16Array): Promise<Uint8Array> {
+    return this.encodeNow(singer, pcm);
+  }
+
+  private encodeNow(singer: number, pcm: Int16Array): Uint8Array {
     return new Uint8Array(this.codecOf(singer).encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength)));
   }
 

@@ -120,3 +120,54 @@ export function writeJsonOver(sab: SharedArrayBuffer, json: Uint8Array, dataLen:
   view.setUint16(JSON_LEN_AT, json.length, true);
   view.setUint32(DATA_LEN_AT, dataLen, true);
 }
+
+/**
+ * Writes a JSON text straight into a lane's JSON field, byte by byte (ASCII: the hot path's op
+ * names, numbers and punctuation), with no string built and encoded per RPC. Past the 10 KB field
+ * it writes nothing more and `end` refuses the message, so it never reaches the data's bytes.
+ */
+export class JsonBytes {
+  private bytes: Uint8Array = new Uint8Array(0);
+  private at = 0;
+  private over = false;
+
+  /** Starts a message in `sab`'s JSON field. */
+  begin(sab: SharedArrayBuffer, bytes: Uint8Array): this {
+    if (bytes.buffer !== sab) throw new Error('JsonBytes.begin: bytes is not a view of the lane');
+    this.bytes = bytes;
+    this.at = 0;
+    this.over = false;
+    return this;
+  }
+
+  /** ASCII text, as is (the caller's text is JSON already: no escaping here). */
+  ascii(text: string): this {
+    const n = text.length;
+    if (this.at + n > MAX_JSON_BYTES) { this.over = true; return this; }
+    const b = this.bytes, base = JSON_AT + this.at;
+    for (let i = 0; i < n; i++) b[base + i] = text.charCodeAt(i);
+    this.at += n;
+    return this;
+  }
+
+  /** A whole number ≥ 0 in decimal. */
+  uint(value: number): this {
+    if (!Number.isSafeInteger(value) || value < 0) return this.ascii(JSON.stringify(value));
+    let v = value, digits = 1;
+    for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
+    if (this.at + digits > MAX_JSON_BYTES) { this.over = true; return this; }
+    const b = this.bytes;
+    for (let i = JSON_AT + this.at + digits - 1; i >= JSON_AT + this.at; i--) { b[i] = 48 + (v % 10); v = Math.floor(v / 10); }
+    this.at += digits;
+    return this;
+  }
+
+  /** Ends the message: writes both lengths (its data, `dataLen` bytes, already in place at DATA_AT). */
+  end(sab: SharedArrayBuffer, dataLen: number): void {
+    if (this.over) throw new RpcError('CHOIR_RPC_TOO_LARGE', `JSON is over ${MAX_JSON_BYTES} bytes`);
+    if (dataLen > MAX_DATA_BYTES) throw new RpcError('CHOIR_RPC_TOO_LARGE', `data is ${dataLen} bytes, at most ${MAX_DATA_BYTES}`);
+    const view = new DataView(sab);
+    view.setUint16(JSON_LEN_AT, this.at, true);
+    view.setUint32(DATA_LEN_AT, dataLen, true);
+  }
+}

@@ -23,10 +23,10 @@ import { BrigadeError } from '../../protocol/index.ts';
 import { choirError } from './errors.ts';
 import { pcmFrames } from './frame-pool.ts';
 import { FRAME_SAMPLES } from './room.ts';
-import type { Codecs, FrameCodecResult, RpcStamps, ShardFigures } from './owner-codecs.ts';
+import type { Codecs, FrameCodecResult, FramesCodecResult, RpcStamps, ShardFigures } from './owner-codecs.ts';
 import {
-  DATA_AT, ITEM_ALIGN, itemStart, MAX_DATA_BYTES, readJson, readMessage, RPC_BYTES, RpcError, statusWord, STATUS_CLOSE, STATUS_IDLE, STATUS_REPLY,
-  STATUS_REQUEST, writeJsonOver, writeMessage,
+  DATA_AT, ITEM_ALIGN, itemStart, JsonBytes, MAX_DATA_BYTES, readJson, readMessage, RPC_BYTES, RpcError, statusWord, STATUS_CLOSE, STATUS_IDLE, STATUS_REPLY,
+  STATUS_REQUEST, writeMessage,
 } from './rpc.ts';
 
 const MAX_ITEMS = 100;
@@ -148,6 +148,77 @@ class FrameJob implements Job {
   }
 }
 
+/**
+ * A message's job (ShardPool.frames): its frames' decodes and encodes, in frame order, as the items
+ * of one RPC, settled once as a FramesCodecResult. One job, one promise and one pair of arrays per
+ * message, however many frames it carries (the owner's garbage per frame was the sharded path's
+ * largest cost after the codec: docs/choir.md "One job a message").
+ */
+class FramesJob implements Job {
+  readonly ops: CodecOp[] = [];
+  readonly inputs: Uint8Array[] = [];
+  readonly queuedAt = performance.now();
+
+  constructor(readonly s: number, private readonly packets: readonly (Uint8Array | null)[], private readonly mixes: readonly (Int16Array | null)[],
+    fresh: readonly boolean[], private readonly done: (r: FramesCodecResult) => void, readonly reject: (err: Error) => void) {
+    for (let i = 0; i < packets.length; i++) {
+      const packet = packets[i], mix = mixes[i];
+      if (packet) { this.ops.push(fresh[i] ? 'dec-fresh' : 'dec'); this.inputs.push(packet); }
+      if (mix) { this.ops.push('enc'); this.inputs.push(new Uint8Array(mix.buffer, mix.byteOffset, mix.byteLength)); }
+    }
+  }
+
+  resolve(outs: (Uint8Array | BrigadeError)[], epoch: number, rpc: RpcStamps): void {
+    for (let k = 0; k < outs.length; k++) {
+      const o = outs[k];
+      if (o instanceof BrigadeError) {
+        // The message is refused whole: the frames its other items decoded go back to the pool.
+        for (let m = 0; m < outs.length; m++) {
+          const d = outs[m];
+          if (!(d instanceof BrigadeError) && this.ops[m] !== 'enc') pcmFrames.give(new Int16Array(d.buffer, d.byteOffset, d.length >> 1));
+        }
+        this.reject(o);
+        return;
+      }
+    }
+    const n = this.packets.length;
+    const pcm: (Int16Array | null)[] = new Array(n);
+    const opus: (Uint8Array | null)[] = new Array(n);
+    let k = 0, headroom = 0;
+    for (let i = 0; i < n; i++) {
+      if (this.packets[i]) {
+        const b = outs[k++] as Uint8Array;
+        pcm[i] = new Int16Array(b.buffer, b.byteOffset, b.length >> 1);
+      } else pcm[i] = null;
+      if (this.mixes[i]) {
+        const o = outs[k++] as Uint8Array;
+        opus[i] = o;
+        headroom = o.byteOffset; // exchange() copies each packet into a buffer of its own, from ShardOptions.opusHeadroom on
+      } else opus[i] = null;
+    }
+    this.done({ pcm, opus, epoch, rpc, opusHeadroom: headroom });
+  }
+}
+
+/**
+ * A message sent as several jobs (ShardPool.frames), merged once all have settled: their frames in
+ * order, or the first refusal (after all settled, each part's decoded frames given back).
+ */
+async function settleParts(parts: Promise<FramesCodecResult>[]): Promise<FramesCodecResult> {
+  const settled = await Promise.allSettled(parts);
+  const failed = settled.find((p) => p.status === 'rejected');
+  if (failed) {
+    for (const p of settled) if (p.status === 'fulfilled') for (const pcm of p.value.pcm) pcmFrames.give(pcm);
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  const done = settled.map((p) => (p as PromiseFulfilledResult<FramesCodecResult>).value);
+  const last = done[done.length - 1];
+  return {
+    pcm: done.flatMap((d) => d.pcm), opus: done.flatMap((d) => d.opus),
+    epoch: done.reduce((e, d) => (d.epoch !== 0 ? d.epoch : e), 0), rpc: last.rpc, opusHeadroom: done.find((d) => d.opus.some((o) => o))?.opusHeadroom ?? 0,
+  };
+}
+
 /** Where the worker's entry is: the source file under tsx (tests), the bundle's sibling in dist/. */
 function workerFor(data: unknown): Worker {
   const here = import.meta.url;
@@ -159,7 +230,9 @@ function workerFor(data: unknown): Worker {
   return new Worker(new URL('./choir-shard.js', here), { workerData: data });
 }
 
-const textEncoder = new TextEncoder();
+/** Each op's item up to its singer id, first in the list and after another (flush writes the rest). */
+const OP_JSON_FIRST = Object.fromEntries((['dec', 'dec-fresh', 'enc', 'drop', 'ping', 'exit', 'throw', 'hang'] as const).map((op) => [op, `{"op":"${op}","s":`])) as Record<CodecOp | FaultOp, string>;
+const OP_JSON_NEXT = Object.fromEntries(Object.entries(OP_JSON_FIRST).map(([op, text]) => [op, `,${text}`])) as Record<CodecOp | FaultOp, string>;
 
 type WaitAsync = (a: Int32Array, i: number, v: number) => { async: boolean; value: Promise<string> | string };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
@@ -169,6 +242,9 @@ const newLanes = (n: number) => Array.from({ length: n }, () => new SharedArrayB
 class Shard {
   /** One buffer per lane; replaced as a whole when the thread is. */
   lanes: SharedArrayBuffer[];
+  /** A byte view of each lane (replaced with them). */
+  views: Uint8Array[];
+  private readonly json = new JsonBytes();
   /** Started on the first call: a node whose rooms never sing costs no thread. */
   worker: Worker | null = null;
   queue: Job[] = [];
@@ -213,6 +289,7 @@ class Shard {
     this.maxPacketBytes = MAX_PACKET_BYTES_PER_20MS * Math.ceil(frameSamples / FRAME_SAMPLES);
     const n = Math.max(1, Math.min(4, options.lanes ?? 2));
     this.lanes = newLanes(n);
+    this.views = this.lanes.map((b) => new Uint8Array(b));
     this.inFlight = this.lanes.map(() => null);
     this.sentAt = this.lanes.map(() => 0);
     this.requestedAt = this.lanes.map(() => 0);
@@ -240,6 +317,7 @@ class Shard {
 
   private spawn(): void {
     this.lanes = newLanes(this.lanes.length);
+    this.views = this.lanes.map((b) => new Uint8Array(b));
     this.nextLane = 0;
     this.cpuBefore += this.cpuNow;
     this.cpuNow = 0;
@@ -277,7 +355,7 @@ class Shard {
     this.generation++;
     this.worker = null;
     if (now) this.spawn();
-    else { this.lanes = newLanes(old.length); this.nextLane = 0; }
+    else { this.lanes = newLanes(old.length); this.views = this.lanes.map((b) => new Uint8Array(b)); this.nextLane = 0; }
     void oldWorker?.terminate();
     for (const sab of old) Atomics.notify(statusWord(sab), 0);
     this.schedule();
@@ -342,10 +420,11 @@ class Shard {
     }
     const lane = this.nextLane;
     const sab = this.lanes[lane];
-    const bytes = new Uint8Array(sab);
+    const bytes = this.views[lane];
     const batch: Job[] = [];
     let items = 0, inBytes = 0, outBytes = 0;
-    let json = '{"items":[';
+    // The request's JSON is written straight into the lane (rpc.ts JsonBytes), as its data is.
+    const json = this.json.begin(sab, bytes).ascii('{"items":[');
     while (this.queue.length > 0) {
       const j = this.queue[0];
       let jin = 0, jout = 0;
@@ -366,16 +445,15 @@ class Shard {
         inBytes = itemStart(inBytes);
         bytes.set(input, DATA_AT + inBytes);
         inBytes += input.length;
-        json += `${items > 0 ? ',' : ''}{"op":"${j.ops[k]}","s":${j.s},"len":${input.length}}`;
+        json.ascii(items > 0 ? OP_JSON_NEXT[j.ops[k]] : OP_JSON_FIRST[j.ops[k]]).uint(j.s).ascii(',"len":').uint(input.length).ascii('}');
         items++;
       }
       outBytes += jout;
       batch.push(j);
     }
     if (batch.length === 0) return;
-    json += ']}';
     try {
-      writeJsonOver(sab, textEncoder.encode(json), inBytes);
+      json.ascii(']}').end(sab, inBytes);
     } catch (err) {
       for (const j of batch) j.reject(choirError('CHOIR_RPC_TOO_LARGE', (err as Error).message));
       this.schedule();
@@ -427,27 +505,36 @@ class Shard {
       // Each output is copied out of the shared buffer once: a decoded voice into a pooled frame
       // (frame-pool.ts: the app gives it back once the room has added it), the rest by slice (its
       // own aligned ArrayBuffer).
-      const bytes = new Uint8Array(sab);
+      const bytes = this.views[lane];
       const headroom = this.options.opusHeadroom ?? 0;
+      const frameBytes = this.frameBytes;
+      const items = r.items;
+      const outsOf: (Uint8Array | BrigadeError)[][] = new Array(batch.length);
       let off = DATA_AT, i = 0;
-      results = batch.map((j) => j.ops.map((op) => {
-        const it = r.items![i++];
-        if ('err' in it) return new BrigadeError(it.err as 'CHOIR_BAD_OPUS', it.msg);
-        off = DATA_AT + itemStart(off - DATA_AT);
-        let out: Uint8Array;
-        const frameBytes = this.frameBytes;
-        if ((op === 'dec' || op === 'dec-fresh') && it.len === frameBytes) {
-          const frame = pcmFrames.take(frameBytes >> 1);
-          out = new Uint8Array(frame.buffer, frame.byteOffset, frameBytes);
-          out.set(bytes.subarray(off, off + frameBytes));
-        } else if (op === 'enc' && headroom > 0) {
-          const whole = new Uint8Array(headroom + it.len);
-          whole.set(bytes.subarray(off, off + it.len), headroom);
-          out = whole.subarray(headroom);
-        } else out = bytes.slice(off, off + it.len);
-        off += it.len;
-        return out;
-      }));
+      for (let b = 0; b < batch.length; b++) {
+        const ops = batch[b].ops;
+        const outs: (Uint8Array | BrigadeError)[] = new Array(ops.length);
+        for (let k = 0; k < ops.length; k++) {
+          const it = items[i++];
+          if ('err' in it) { outs[k] = new BrigadeError(it.err as 'CHOIR_BAD_OPUS', it.msg); continue; }
+          off = DATA_AT + itemStart(off - DATA_AT);
+          const op = ops[k];
+          let out: Uint8Array;
+          if ((op === 'dec' || op === 'dec-fresh') && it.len === frameBytes) {
+            const frame = pcmFrames.take(frameBytes >> 1);
+            out = new Uint8Array(frame.buffer, frame.byteOffset, frameBytes);
+            out.set(bytes.subarray(off, off + frameBytes));
+          } else if (op === 'enc' && headroom > 0) {
+            const whole = new Uint8Array(headroom + it.len);
+            whole.set(bytes.subarray(off, off + it.len), headroom);
+            out = whole.subarray(headroom);
+          } else out = bytes.slice(off, off + it.len);
+          off += it.len;
+          outs[k] = out;
+        }
+        outsOf[b] = outs;
+      }
+      results = outsOf;
     }
     Atomics.store(statusWord(sab), 0, STATUS_IDLE);
     // The next batch goes out before this one's jobs go on (their room writes and replies run while
@@ -455,7 +542,7 @@ class Shard {
     if (this.options.flushOnReply === false) this.schedule();
     else { this.flush(); this.schedule(); }
     if (results instanceof Error) for (const j of batch) j.reject(results);
-    else batch.forEach((j, k) => j.resolve((results as (Uint8Array | BrigadeError)[][])[k], epoch, rpc));
+    else for (let b = 0; b < batch.length; b++) batch[b].resolve(results[b], epoch, rpc);
   }
 
   /** Adds one round trip's hand-off stages to the figures (epoch ms: the shard's stamps and the owner's). */
@@ -552,8 +639,14 @@ export class ShardPool implements Codecs {
   private readonly pinned = new Map<number, number>();
   private readonly watchdog: NodeJS.Timeout;
 
+  /** The most frames of a message one job (one RPC) carries: two items a frame, within MAX_ITEMS and the 200 KB each way. */
+  private readonly framesPerJob: number;
+
   constructor(options: ShardOptions) {
     this.shards = Array.from({ length: Math.max(1, options.count) }, (_, i) => new Shard(i, options));
+    const frameSamples = options.frameSamples ?? FRAME_SAMPLES;
+    const perFrame = 2 * frameSamples + MAX_PACKET_BYTES_PER_20MS * Math.ceil(frameSamples / FRAME_SAMPLES) + 2 * (ITEM_ALIGN - 1);
+    this.framesPerJob = Math.max(1, Math.min(MAX_ITEMS >> 1, Math.floor(MAX_DATA_BYTES / perFrame)));
     this.load = this.shards.map(() => 0);
     const every = Math.max(10, Math.min(500, Math.floor((options.timeoutMs ?? 2000) / 4)));
     this.watchdog = setInterval(() => { const now = performance.now(); for (const s of this.shards) s.check(now); }, every);
@@ -624,6 +717,31 @@ export class ShardPool implements Codecs {
     // One promise per frame, settled by the job itself (no wrapper promise, closure or result object
     // per frame: this runs for every frame the owner handles).
     return new Promise((resolve, reject) => this.shards[shard].call(new FrameJob(singer, packet, mix, freshDecoder, resolve, reject)));
+  }
+
+  /**
+   * A message's codec work in the singer's shard as one job (Codecs.frames): its items go in one
+   * RPC, unless they are more than one RPC holds (`framesPerJob`: at 60 ms frames, 21), when the
+   * message goes as several jobs in order and settles once all have.
+   */
+  frames(singer: number, packets: readonly (Uint8Array | null)[], mixes: readonly (Int16Array | null)[], fresh: readonly boolean[]): Promise<FramesCodecResult> {
+    let shard: number;
+    try {
+      shard = this.shardOf(singer);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const n = packets.length;
+    let work = false;
+    for (let i = 0; i < n && !work; i++) work = packets[i] !== null || mixes[i] !== null;
+    if (!work) return Promise.resolve({ pcm: new Array(n).fill(null), opus: new Array(n).fill(null), epoch: 0 });
+    if (n <= this.framesPerJob) return new Promise((resolve, reject) => this.shards[shard].call(new FramesJob(singer, packets, mixes, fresh, resolve, reject)));
+    const parts: Promise<FramesCodecResult>[] = [];
+    for (let at = 0; at < n; at += this.framesPerJob) {
+      const end = Math.min(n, at + this.framesPerJob);
+      parts.push(new Promise((resolve, reject) => this.shards[shard].call(new FramesJob(singer, packets.slice(at, end), mixes.slice(at, end), fresh.slice(at, end), resolve, reject))));
+    }
+    return settleParts(parts);
   }
 
   /** Decodes one singer's Opus packet to a frame of Int16 samples (ShardOptions.frameSamples) in their shard. */

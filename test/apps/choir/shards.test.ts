@@ -114,6 +114,71 @@ describe('choir codec shards', () => {
     }
   });
 
+  it('frames(): a message\'s frames go as one job in one RPC, in order: each voice decoded and each mix encoded where asked', async () => {
+    const s = 30;
+    const shard = pool.pin(s);
+    await pool.call(shard, 'ping', s, new Uint8Array(0)); // its thread started
+    const voice = await Promise.all([440, 660, 880, 550, 770].map((hz, i) => pool.encode(31, tone(hz, 960, 0.5, i * 960)).catch(() => null)));
+    assert.equal(voice.some((v) => v === null), true, 'singer 31 is not pinned: encode refuses');
+    pool.pin(31);
+    const packets = [];
+    for (let i = 0; i < 5; i++) packets.push(await pool.encode(31, tone(440, 960, 0.5, i * 960)));
+    const rpcs = pool.rpcCount(shard);
+    // frame 2 sings nothing; frame 3 asks no mix
+    const sent = [packets[0], packets[1], null, packets[3], packets[4]];
+    const mixes = [tone(330, 960, 0.5), tone(330, 960, 0.5, 960), tone(330, 960, 0.5, 1920), null, tone(330, 960, 0.5, 2880)];
+    const done = await pool.frames(s, sent, mixes, [true, false, false, true, false]);
+    assert.equal(pool.rpcCount(shard) - rpcs, 1, 'one RPC for the message');
+    assert.deepEqual(done.pcm.map((p) => p?.length ?? null), [960, 960, null, 960, 960]);
+    assert.deepEqual(done.opus.map((o) => o !== null), [true, true, true, false, true]);
+    // The voices are the singer's 440 Hz, not the mixes' 330 (a decoder restarted at frame 3 is still warming up: no level asserted).
+    for (const i of [1, 4]) {
+      const v = goertzel(done.pcm[i]!, 440), m = goertzel(done.pcm[i]!, 330);
+      assert.ok(v > 0.1 && v > 5 * m, `frame ${i}'s voice: 440 Hz ${v.toFixed(3)}, 330 Hz ${m.toFixed(3)}`);
+    }
+    assert.ok(done.epoch >= 1);
+    const nothing = await pool.frames(s, [null, null], [null, null], [false, false]);
+    assert.deepEqual([nothing.pcm, nothing.opus, nothing.epoch], [[null, null], [null, null], 0], 'a message with no codec work settles at once');
+    pool.unpin(31);
+  });
+
+  it('frames(): one bad packet refuses the whole message (CHOIR_BAD_OPUS) and its decoded frames go back to the pool', async () => {
+    const { pcmFrames } = await import('../../../src/apps/choir/frame-pool.ts');
+    const s = 32;
+    pool.pin(s);
+    const good = await pool.encode(s, tone(440, 960, 0.5));
+    const free = pcmFrames.size;
+    const refused = await codeOf(pool.frames(s, [good, new Uint8Array([0xff, 0xff, 0xff, 1, 2, 3, 0xff]), good], [null, null, null], [true, false, true]));
+    assert.equal(refused, 'CHOIR_BAD_OPUS');
+    assert.ok(pcmFrames.size >= free + 2, `the two frames decoded are back in the pool (${free} → ${pcmFrames.size})`);
+    const again = await pool.frames(s, [good], [tone(220, 960)], [true]);
+    assert.equal(again.pcm[0]?.length, 960, 'the singer goes on');
+  });
+
+  it('frames(): a message larger than one RPC holds (60 ms frames) goes as several jobs and settles in order', async () => {
+    const big = new ShardPool({ count: 1, bitrate: 32_000, complexity: 5, timeoutMs: 5000, frameSamples: 2880 });
+    try {
+      const s = 40;
+      big.pin(s);
+      const n = 30; // 30 × (5,760 PCM in + 5,760 out + a packet): over 200 KB each way in one RPC
+      const packets: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) packets.push(await big.encode(s, tone(300 + 20 * i, 2880, 0.5, i * 2880)));
+      const rpcs = big.rpcCount(0);
+      const mixes = Array.from({ length: n }, (_, i) => tone(300 + 20 * i, 2880, 0.5, i * 2880));
+      const done = await big.frames(s, packets, mixes, Array.from({ length: n }, (_, i) => i === 0));
+      assert.ok(big.rpcCount(0) - rpcs >= 2, `several RPCs (${big.rpcCount(0) - rpcs})`);
+      assert.equal(done.pcm.length, n);
+      assert.equal(done.opus.filter((o) => o && o.length > 0).length, n, 'every mix encoded');
+      // In order: frame i's voice is its own tone (300 + 20 i Hz), louder there than its neighbour's.
+      for (const i of [5, 20, 29]) {
+        const own = goertzel(done.pcm[i]!, 300 + 20 * i), other = goertzel(done.pcm[i]!, 300 + 20 * (i - 1));
+        assert.ok(own > other, `frame ${i}: its tone ${own.toFixed(3)} over the one before's ${other.toFixed(3)}`);
+      }
+    } finally {
+      await big.close();
+    }
+  });
+
   it('poll() reads a reply that is there while the owner\'s thread is busy, without a turn of its loop; off, it reads none', async () => {
     // The owner's thread is kept busy (no turn of the event loop, so Atomics.waitAsync's task never
     // runs) after each RPC goes out; poll() is what finds the reply. A reply can beat the owner's
