@@ -124,8 +124,15 @@ export interface ChoirStep {
   lateForLead: number;
   /** Mixes the singers did not get within the deadline of sending (ChoirWorkerStats.lateForDeadline): the pass rule. */
   lateForDeadline: number;
-  /** The codec-only ceiling measured just before this step (singers per core), which ofCeiling is taken against. */
+  /** The codec-only ceiling measured just before this step (singers per core). */
   stepCeilingPerCore: number;
+  /**
+   * The ceiling measured just after it (the next step's "before"; null without --step-ceiling-seconds):
+   * ofCeiling is taken against the mean of the two, the machine's speed on both sides of the step.
+   */
+  stepCeilingAfterPerCore: number | null;
+  /** singersPerServerCore ÷ the ceiling before the step alone (what ofCeiling was until session 9). */
+  ofCeilingBefore: number;
   errors: number;
   firstErrors: string[];
   rttMs: ReturnType<Histogram['summary']>;
@@ -365,6 +372,8 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
       serverUsPerFrame: frames > 0 ? round((serverCpu / frames) * 1e6) : null,
       singersPerServerCore: Math.round(frames / Math.max(serverCpu, 0.001) / (1000 / o.frameMs)),
       ofCeiling: round(frames / Math.max(serverCpu, 0.001) / (1000 / o.frameMs) / ceilingPerCore),
+      ofCeilingBefore: round(frames / Math.max(serverCpu, 0.001) / (1000 / o.frameMs) / ceilingPerCore),
+      stepCeilingAfterPerCore: null,
       clientCores: round((reports.reduce((a, r) => a + r.cpuSeconds, 0) - clientCpu0) / wall),
       singersNice: Math.max(...workers.map((w) => getPriority(w.pid))),
       voicedFraction: s.decoded > 0 ? round(s.voiced / s.decoded) : null,
@@ -430,6 +439,12 @@ function niceAll(pid: number, nice: number): void {
 const serverNodeArgs = () => (process.env.BRIGADE_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 /** One thread doing only decode + encode per singer frame, same settings: the codec's own limit. */
+/** Takes a step's ratio against the mean of the ceilings measured before and after it (ChoirStep.stepCeilingAfterPerCore). */
+export function bracketCeiling(step: ChoirStep, after: number): void {
+  step.stepCeilingAfterPerCore = after;
+  step.ofCeiling = round((step.ofCeilingBefore * step.stepCeilingPerCore) / ((step.stepCeilingPerCore + after) / 2));
+}
+
 function codecCeiling(o: ChoirBenchOptions, seconds = o.ceilingSeconds): ChoirBenchResult['ceiling'] {
   const frameSamples = o.frameMs * 48; // the server's and the singers' frame (--frame-ms)
   const perSecond = 1000 / o.frameMs; // a singer's frames per second
@@ -582,23 +597,30 @@ export async function runChoirBench(argv: string[]): Promise<number> {
   let failed = false;
   for (const mode of o.modes) {
     let best: ChoirStep | null = null;
+    // The ceiling on both sides of each step (this machine's speed moves by a quarter within
+    // minutes): before the first, then after each, which is also the next step's "before".
+    let ceilingNow = o.stepCeilingSeconds > 0 ? codecCeiling(o, o.stepCeilingSeconds).singersPerCore : result.ceiling.singersPerCore;
     for (const singers of o.steps) {
       let step: ChoirStep;
       try {
-        // The ceiling again just before the step: this machine's speed moves within minutes.
-        const ceilingNow = o.stepCeilingSeconds > 0 ? codecCeiling(o, o.stepCeilingSeconds).singersPerCore : result.ceiling.singersPerCore;
         step = await runStep(o, mode, singers, ceilingNow, log);
       } catch (err) {
         log(`${mode} ${singers} singers: FAILED: ${(err as Error).message}`);
         failed = true;
         break;
       }
+      if (o.stepCeilingSeconds > 0) {
+        ceilingNow = codecCeiling(o, o.stepCeilingSeconds).singersPerCore;
+        bracketCeiling(step, ceilingNow);
+        log(`${mode} ${singers} singers: the ceiling around the step: ${step.stepCeilingPerCore} before, ${ceilingNow} after; ${step.singersPerServerCore} singers per server core = ${(step.ofCeiling * 100).toFixed(0)} % of their mean`);
+      }
       result.steps.push(step);
       if (!step.passed) break;
       best = step;
     }
-    result.best[mode] = best ? { singers: best.singers, serverCores: best.serverCores, singersPerServerCore: best.singersPerServerCore, ofCeiling: best.ofCeiling, ceilingPerCore: best.stepCeilingPerCore } : null;
-    log(`${mode}: best ${best ? `${best.singers} singers on ${best.serverCores} server cores = ${best.singersPerServerCore} per server core, ${(best.ofCeiling * 100).toFixed(0)} % of the ceiling measured before it, ${best.stepCeilingPerCore}` : 'none passed'}`);
+    const around = (st: ChoirStep) => (st.stepCeilingAfterPerCore === null ? st.stepCeilingPerCore : Math.round((st.stepCeilingPerCore + st.stepCeilingAfterPerCore) / 2));
+    result.best[mode] = best ? { singers: best.singers, serverCores: best.serverCores, singersPerServerCore: best.singersPerServerCore, ofCeiling: best.ofCeiling, ceilingPerCore: around(best) } : null;
+    log(`${mode}: best ${best ? `${best.singers} singers on ${best.serverCores} server cores = ${best.singersPerServerCore} per server core, ${(best.ofCeiling * 100).toFixed(0)} % of the ceiling around it, ${around(best)} (${best.stepCeilingPerCore} before, ${best.stepCeilingAfterPerCore ?? '–'} after)` : 'none passed'}`);
   }
   const dir = resolve(o.out);
   mkdirSync(dir, { recursive: true });
