@@ -164,9 +164,8 @@ export class OwnerCodecs implements Codecs {
   }
 
   async frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null, freshDecoder = false): Promise<FrameCodecResult> {
-    const pcm = packet ? this.decodeNow(singer, packet, freshDecoder) : null;
-    const opus = mix ? this.encodeNow(singer, mix) : null;
-    return { pcm, opus, epoch: pcm || opus ? 1 : 0 }; // nothing here restarts: one epoch
+    const r = await this.frames(singer, [packet], [mix], [freshDecoder]);
+    return { pcm: r.pcm[0], opus: r.opus[0], epoch: r.epoch };
   }
 
   async frames(singer: number, packets: readonly (Uint8Array | null)[], mixes: readonly (Int16Array | null)[], fresh: readonly boolean[]): Promise<FramesCodecResult> {
@@ -184,7 +183,7 @@ export class OwnerCodecs implements Codecs {
       for (const p of pcm) pcmFrames.give(p); // the message is refused whole: its decoded frames go back
       throw err;
     }
-    return { pcm, opus, epoch };
+    return { pcm, opus, epoch }; // nothing here restarts: one epoch (0: no codec work)
   }
 
   async encode(singer: number, pcm: Int16Array): Promise<Uint8Array> {

@@ -107,48 +107,6 @@ interface Job {
 }
 
 /**
- * A frame's job (ShardPool.frame): decode the singer's packet and/or encode their mix, settled as
- * the frame's FrameCodecResult. A class: the batch loops read every job's fields in a row, and one
- * shape keeps those reads monomorphic.
- */
-class FrameJob implements Job {
-  readonly ops: CodecOp[];
-  readonly inputs: Uint8Array[];
-  readonly queuedAt = performance.now();
-
-  constructor(readonly s: number, private readonly packet: Uint8Array | null, private readonly mix: Int16Array | null, freshDecoder: boolean,
-    private readonly done: (r: FrameCodecResult) => void, readonly reject: (err: Error) => void) {
-    if (packet && mix) {
-      this.ops = [freshDecoder ? 'dec-fresh' : 'dec', 'enc'];
-      this.inputs = [packet, new Uint8Array(mix.buffer, mix.byteOffset, mix.byteLength)];
-    } else if (packet) {
-      this.ops = [freshDecoder ? 'dec-fresh' : 'dec'];
-      this.inputs = [packet];
-    } else {
-      this.ops = ['enc'];
-      this.inputs = [new Uint8Array(mix!.buffer, mix!.byteOffset, mix!.byteLength)];
-    }
-  }
-
-  resolve(outs: (Uint8Array | BrigadeError)[], epoch: number, rpc: RpcStamps): void {
-    for (let k = 0; k < outs.length; k++) {
-      const o = outs[k];
-      if (o instanceof BrigadeError) { this.reject(o); return; }
-    }
-    const pcmBytes = this.packet ? (outs[0] as Uint8Array) : null;
-    const opus = this.mix ? (outs[outs.length - 1] as Uint8Array) : null;
-    this.done({
-      pcm: pcmBytes ? new Int16Array(pcmBytes.buffer, pcmBytes.byteOffset, pcmBytes.length >> 1) : null,
-      opus,
-      epoch,
-      rpc,
-      // exchange() copies each packet into a buffer of its own, from ShardOptions.opusHeadroom on
-      opusHeadroom: opus ? opus.byteOffset : 0,
-    });
-  }
-}
-
-/**
  * A message's job (ShardPool.frames): its frames' decodes and encodes, in frame order, as the items
  * of one RPC, settled once as a FramesCodecResult. One job, one promise and one pair of arrays per
  * message, however many frames it carries (the owner's garbage per frame was the sharded path's
@@ -238,6 +196,7 @@ type WaitAsync = (a: Int32Array, i: number, v: number) => { async: boolean; valu
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 const newLanes = (n: number) => Array.from({ length: n }, () => new SharedArrayBuffer(RPC_BYTES));
+const viewsOf = (lanes: SharedArrayBuffer[]) => lanes.map((b) => new Uint8Array(b));
 
 class Shard {
   /** One buffer per lane; replaced as a whole when the thread is. */
@@ -289,7 +248,7 @@ class Shard {
     this.maxPacketBytes = MAX_PACKET_BYTES_PER_20MS * Math.ceil(frameSamples / FRAME_SAMPLES);
     const n = Math.max(1, Math.min(4, options.lanes ?? 2));
     this.lanes = newLanes(n);
-    this.views = this.lanes.map((b) => new Uint8Array(b));
+    this.views = viewsOf(this.lanes);
     this.inFlight = this.lanes.map(() => null);
     this.sentAt = this.lanes.map(() => 0);
     this.requestedAt = this.lanes.map(() => 0);
@@ -317,7 +276,7 @@ class Shard {
 
   private spawn(): void {
     this.lanes = newLanes(this.lanes.length);
-    this.views = this.lanes.map((b) => new Uint8Array(b));
+    this.views = viewsOf(this.lanes);
     this.nextLane = 0;
     this.cpuBefore += this.cpuNow;
     this.cpuNow = 0;
@@ -355,7 +314,7 @@ class Shard {
     this.generation++;
     this.worker = null;
     if (now) this.spawn();
-    else { this.lanes = newLanes(old.length); this.views = this.lanes.map((b) => new Uint8Array(b)); this.nextLane = 0; }
+    else { this.lanes = newLanes(old.length); this.views = viewsOf(this.lanes); this.nextLane = 0; }
     void oldWorker?.terminate();
     for (const sab of old) Atomics.notify(statusWord(sab), 0);
     this.schedule();
@@ -706,17 +665,9 @@ export class ShardPool implements Codecs {
    * nothing sung; `freshDecoder`: restart the singer's decoder first) and encode `mix` (null: no
    * mix asked). A bad packet rejects with CHOIR_BAD_OPUS.
    */
-  frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null, freshDecoder = false): Promise<FrameCodecResult> {
-    if (!packet && !mix) return Promise.resolve({ pcm: null, opus: null, epoch: 0 });
-    let shard: number;
-    try {
-      shard = this.shardOf(singer);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    // One promise per frame, settled by the job itself (no wrapper promise, closure or result object
-    // per frame: this runs for every frame the owner handles).
-    return new Promise((resolve, reject) => this.shards[shard].call(new FrameJob(singer, packet, mix, freshDecoder, resolve, reject)));
+  async frame(singer: number, packet: Uint8Array | null, mix: Int16Array | null, freshDecoder = false): Promise<FrameCodecResult> {
+    const r = await this.frames(singer, [packet], [mix], [freshDecoder]);
+    return { pcm: r.pcm[0], opus: r.opus[0], epoch: r.epoch, rpc: r.rpc, opusHeadroom: r.opusHeadroom };
   }
 
   /**
@@ -725,16 +676,16 @@ export class ShardPool implements Codecs {
    * message goes as several jobs in order and settles once all have.
    */
   frames(singer: number, packets: readonly (Uint8Array | null)[], mixes: readonly (Int16Array | null)[], fresh: readonly boolean[]): Promise<FramesCodecResult> {
+    const n = packets.length;
+    let work = false;
+    for (let i = 0; i < n && !work; i++) work = packets[i] !== null || mixes[i] !== null;
+    if (!work) return Promise.resolve({ pcm: new Array(n).fill(null), opus: new Array(n).fill(null), epoch: 0 });
     let shard: number;
     try {
       shard = this.shardOf(singer);
     } catch (err) {
       return Promise.reject(err);
     }
-    const n = packets.length;
-    let work = false;
-    for (let i = 0; i < n && !work; i++) work = packets[i] !== null || mixes[i] !== null;
-    if (!work) return Promise.resolve({ pcm: new Array(n).fill(null), opus: new Array(n).fill(null), epoch: 0 });
     if (n <= this.framesPerJob) return new Promise((resolve, reject) => this.shards[shard].call(new FramesJob(singer, packets, mixes, fresh, resolve, reject)));
     const parts: Promise<FramesCodecResult>[] = [];
     for (let at = 0; at < n; at += this.framesPerJob) {
