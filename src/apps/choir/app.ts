@@ -397,8 +397,8 @@ function registerChoirMetrics(registry: client.Registry, rooms: Map<string, Room
   };
   figureCounter('brigade_choir_shard_rpcs_total', 'RPCs to each codec shard (one per batch of jobs)', (f) => f.rpcs);
   figureCounter('brigade_choir_shard_rpc_seconds_total', 'Sum of the RPCs\' round trips to each codec shard, seconds', (f) => f.rpcSeconds);
-  figureCounter('brigade_choir_shard_jobs_total', 'Frames (jobs) sent to each codec shard', (f) => f.jobs);
-  figureCounter('brigade_choir_shard_wait_seconds_total', 'Sum of the jobs\' waits in each shard\'s queue before their RPC went out, seconds', (f) => f.waitSeconds);
+  figureCounter('brigade_choir_shard_jobs_total', 'Frames sent to each codec shard (a message\'s frames travel as one job)', (f) => f.jobs);
+  figureCounter('brigade_choir_shard_wait_seconds_total', 'Sum of the frames\' waits in each shard\'s queue before their RPC went out, seconds', (f) => f.waitSeconds);
   figureCounter('brigade_choir_shard_wake_seconds_total', 'Sum over RPCs of REQUEST stored → the shard picks it up (its Atomics.wait wake-up), seconds', (f) => f.shardWakeSeconds);
   figureCounter('brigade_choir_shard_work_seconds_total', 'Sum over RPCs of the shard\'s work: picked up → REPLY ready, seconds', (f) => f.shardWorkSeconds);
   figureCounter('brigade_choir_shard_owner_wake_seconds_total', 'Sum over RPCs of REPLY ready → the owner reads it (Atomics.waitAsync on the event loop), seconds', (f) => f.ownerWakeSeconds);

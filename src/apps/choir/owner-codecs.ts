@@ -26,8 +26,9 @@ export interface ShardFigures {
   rpcs: number;
   /** Sum of the RPCs' round trips (REQUEST stored → the owner reads the REPLY), seconds. */
   rpcSeconds: number;
+  /** Frames sent (a message's frames are one job; the name is the metric's). */
   jobs: number;
-  /** Sum of the jobs' waits in the queue before their RPC went out, seconds. */
+  /** Sum of the frames' waits in the queue before their RPC went out, seconds. */
   waitSeconds: number;
   restarts: number;
   /**

@@ -98,6 +98,8 @@ interface Job {
   inputs: Uint8Array[];
   /** When it was queued (performance.now()), for the wait figures. */
   queuedAt: number;
+  /** The frames it carries (a message's; 1 for a lone op), for the figures, which count frames. */
+  frames: number;
   /**
    * Each item's output, or its own refusal (a bad packet fails its item only), and the codec epoch
    * of the thread that made them (Shard.epoch).
@@ -116,9 +118,11 @@ class FramesJob implements Job {
   readonly ops: CodecOp[] = [];
   readonly inputs: Uint8Array[] = [];
   readonly queuedAt = performance.now();
+  readonly frames: number;
 
   constructor(readonly s: number, private readonly packets: readonly (Uint8Array | null)[], private readonly mixes: readonly (Int16Array | null)[],
     fresh: readonly boolean[], private readonly done: (r: FramesCodecResult) => void, readonly reject: (err: Error) => void) {
+    this.frames = packets.length;
     for (let i = 0; i < packets.length; i++) {
       const packet = packets[i], mix = mixes[i];
       if (packet) { this.ops.push(fresh[i] ? 'dec-fresh' : 'dec'); this.inputs.push(packet); }
@@ -431,8 +435,10 @@ class Shard {
     await this.ready;
     if (this.inFlight[lane] !== batch || generation !== this.generation) return; // the shard died while starting
     const sent = performance.now();
-    for (const j of batch) this.figures.waitSeconds += (sent - j.queuedAt) / 1000;
-    this.figures.jobs += batch.length;
+    for (const j of batch) {
+      this.figures.waitSeconds += (j.frames * (sent - j.queuedAt)) / 1000;
+      this.figures.jobs += j.frames;
+    }
     let json: unknown;
     try {
       await this.roundTrip(lane, sab);
@@ -650,7 +656,7 @@ export class ShardPool implements Codecs {
   }
 
   private job(shard: number, s: number, ops: (CodecOp | FaultOp)[], inputs: Uint8Array[]): Promise<{ outs: (Uint8Array | BrigadeError)[]; epoch: number; rpc: RpcStamps }> {
-    return new Promise((resolve, reject) => this.shards[shard].call({ s, ops, inputs, queuedAt: performance.now(), resolve: (outs, epoch, rpc) => resolve({ outs, epoch, rpc }), reject }));
+    return new Promise((resolve, reject) => this.shards[shard].call({ s, ops, inputs, queuedAt: performance.now(), frames: 1, resolve: (outs, epoch, rpc) => resolve({ outs, epoch, rpc }), reject }));
   }
 
   /** One op in a shard; an item's refusal rejects. */

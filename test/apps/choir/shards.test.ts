@@ -124,11 +124,13 @@ describe('choir codec shards', () => {
     const packets = [];
     for (let i = 0; i < 5; i++) packets.push(await pool.encode(31, tone(440, 960, 0.5, i * 960)));
     const rpcs = pool.rpcCount(shard);
+    const framesBefore = pool.figures()[shard].jobs;
     // frame 2 sings nothing; frame 3 asks no mix
     const sent = [packets[0], packets[1], null, packets[3], packets[4]];
     const mixes = [tone(330, 960, 0.5), tone(330, 960, 0.5, 960), tone(330, 960, 0.5, 1920), null, tone(330, 960, 0.5, 2880)];
     const done = await pool.frames(s, sent, mixes, [true, false, false, true, false]);
     assert.equal(pool.rpcCount(shard) - rpcs, 1, 'one RPC for the message');
+    assert.equal(pool.figures()[shard].jobs - framesBefore, 5, 'the figures count its five frames (brigade_choir_shard_jobs_total)');
     assert.deepEqual(done.pcm.map((p) => p?.length ?? null), [960, 960, null, 960, 960]);
     assert.deepEqual(done.opus.map((o) => o !== null), [true, true, true, false, true]);
     // The voices are the singer's 440 Hz, not the mixes' 330 (a decoder restarted at frame 3 is still warming up: no level asserted).
