@@ -28,7 +28,7 @@
  * frame at several room sizes, in this process (src/apps/choir/room.ts), no codec or transport.
  */
 import { describeWakeFloor, WakeProbe, type WakeFloor } from './wake-probe.ts';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { getPriority, setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -41,6 +41,7 @@ import { handoffBench, type HandoffFigure } from './choir-handoff.ts';
 import { Histogram } from './histogram.ts';
 import { shippedNodeFlags, startBrigade, type StartedBrigade } from './listening.ts';
 import { cpuSeconds, machineInfo, threadCpuSeconds } from './proc.ts';
+import { parseNodeFlags } from './options.ts';
 import { ROOT, stopProcess } from './servers.ts';
 import { esc, panelSvg } from './svg.ts';
 import { startWorker, type Worker } from './workers.ts';
@@ -77,6 +78,12 @@ export interface ChoirBenchOptions {
    * server and the codec-only ceiling alike (the seed's client uses 60 ms).
    */
   frameMs: number;
+  /**
+   * --server-node-options: node flags for the Brigade servers, after the shipped ones on
+   * bin/brigade.js's #! line (a later flag wins: `--max-semi-space-size=16` for a choir node's young
+   * generation, docs/choir.md "The young generation").
+   */
+  serverNodeOptions: string[];
   /**
    * --choir-frames-per-message of the server: frames in each singer's message, as the page sends (the
    * singers read it from their join reply). 0 (the default): about 100 ms, as the server's default (5 at 20 ms, 2 at 60 ms).
@@ -157,6 +164,8 @@ export interface ChoirStep {
   clientCores: number;
   /** The singers' processes' nice value in the window, read back from their main threads (--singer-nice). */
   singersNice: number;
+  /** The node flags the step's server ran with, read from its /proc/<pid>/cmdline (the shipped ones, then --server-node-options). */
+  serverNodeFlags: string[];
   /** Of the mixes the decoding singers got (one in --decode-every, each with someone ahead), the share that carried the voice. */
   voicedFraction: number | null;
   /** Where those singers sang against their delay (ChoirWorkerStats.positionErrorMs), ms. */
@@ -232,11 +241,12 @@ export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
   const o: ChoirBenchOptions = {
     steps: [40, 80, 120, 160, 200, 240, 280], modes: ['owner', 'sharded'], seconds: 6, warmupSeconds: 2, roomSize: 16,
     singerProcesses: 1, singerNice: 10, shards: 0, shardSpinUs: 0, batchMs: 4, pollReplies: 1, frameMs: 20, framesPerMessage: 0, bitrate: 64_000, complexity: 5, deadlineMs: 0, decodeEvery: 50, ceilingSeconds: 3, stepCeilingSeconds: 1, floorSeconds: 3, floorSockets: 200,
-    handoffSeconds: 0, handoffRounds: 2, handoffRates: [1000, 3000, 5000], out: 'bench/results', chart: '',
+    handoffSeconds: 0, handoffRounds: 2, handoffRates: [1000, 3000, 5000], out: 'bench/results', chart: '', serverNodeOptions: [],
   };
   for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split('=', 2);
-    const v = inline ?? argv[++i];
+    const eq = argv[i].indexOf('=');
+    const flag = eq < 0 ? argv[i] : argv[i].slice(0, eq);
+    const v = eq < 0 ? argv[++i] : argv[i].slice(eq + 1);
     if (v === undefined) throw new Error(`${flag} needs a value`);
     switch (flag) {
       case '--scenario': break;
@@ -259,6 +269,7 @@ export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
       case '--decode-every': o.decodeEvery = num(v, flag); break;
       case '--ceiling-seconds': o.ceilingSeconds = num(v, flag); break;
       case '--step-ceiling-seconds': o.stepCeilingSeconds = num(v, flag); break;
+      case '--server-node-options': o.serverNodeOptions = parseNodeFlags(v, flag); break;
       case '--floor-seconds': o.floorSeconds = num(v, flag); break;
       case '--floor-sockets': o.floorSockets = num(v, flag); break;
       case '--choir-handoff-seconds': o.handoffSeconds = num(v, flag); break;
@@ -309,7 +320,7 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
   try {
     server = await startBrigade(cli, ['serve', '--port', '0', '--host', '127.0.0.1', '--data', data, '--apps', 'choir', '--log-level', 'info',
       '--choir-bitrate', String(o.bitrate), '--choir-complexity', String(o.complexity), '--choir-deadline-ms', String(o.deadlineMs),
-      '--choir-max-singers', String(o.roomSize), '--choir-frame-ms', String(o.frameMs), '--choir-frames-per-message', String(o.framesPerMessage), '--metrics-loop-lag-ms', '10', ...codec], ROOT, 50, [...shippedNodeFlags(cli), ...serverNodeArgs()]);
+      '--choir-max-singers', String(o.roomSize), '--choir-frame-ms', String(o.frameMs), '--choir-frames-per-message', String(o.framesPerMessage), '--metrics-loop-lag-ms', '10', ...codec], ROOT, 50, [...shippedNodeFlags(cli), ...o.serverNodeOptions, ...serverNodeArgs()]);
     // A room's singers 100 ms apart, and a message's other frames more: a singer sends a frame up
     // to a message's length after it sang it, and reads its message's last frame that much early,
     // so the one behind hears it only if the gap between them covers both and the round trip.
@@ -376,6 +387,7 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
       stepCeilingAfterPerCore: null,
       clientCores: round((reports.reduce((a, r) => a + r.cpuSeconds, 0) - clientCpu0) / wall),
       singersNice: Math.max(...workers.map((w) => getPriority(w.pid))),
+      serverNodeFlags: nodeFlagsOf(server.pid),
       voicedFraction: s.decoded > 0 ? round(s.voiced / s.decoded) : null,
       positionErrorMs: s.positionErrorMs ? { min: round(s.positionErrorMs.min), max: round(s.positionErrorMs.max) } : null,
       whose: {
@@ -439,6 +451,17 @@ function niceAll(pid: number, nice: number): void {
 const serverNodeArgs = () => (process.env.BRIGADE_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 /** One thread doing only decode + encode per singer frame, same settings: the codec's own limit. */
+/** A Brigade server's node flags: its command line's arguments before bin/brigade.js (Linux /proc; [] elsewhere). */
+function nodeFlagsOf(pid: number): string[] {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(1);
+    const script = argv.findIndex((a) => a.endsWith('brigade.js'));
+    return script < 0 ? argv : argv.slice(0, script);
+  } catch {
+    return [];
+  }
+}
+
 /** Takes a step's ratio against the mean of the ceilings measured before and after it (ChoirStep.stepCeilingAfterPerCore). */
 export function bracketCeiling(step: ChoirStep, after: number): void {
   step.stepCeilingAfterPerCore = after;

@@ -113,6 +113,13 @@ const ALL = new Set<string>([...Object.keys(INTS), ...BOOLS, ...STRINGS, 'editsP
 /** One node flag, with an optional plain value: nothing a shell or node could read as more. */
 const NODE_FLAG = /^--[a-z][a-z0-9-]*(=[\w.,:/+-]+)?$/;
 
+/** `--server-node-options`' value: node flags separated by spaces, each checked (an error names the bad one). */
+export function parseNodeFlags(raw: string, source: string): string[] {
+  const flags = raw.split(/\s+/).filter(Boolean);
+  for (const f of flags) if (!NODE_FLAG.test(f)) throw new Error(`${source} takes node flags like --max-semi-space-size=4, separated by spaces; ${JSON.stringify(f)} is not one`);
+  return flags;
+}
+
 function bad(message: string): never {
   throw new SimOptionError('BENCH_BAD_OPTION', message);
 }
@@ -168,9 +175,11 @@ function setOne(o: BenchOptions, key: Key, raw: string, source: string): void {
       o.fault = raw;
       return;
     case 'serverNodeOptions': {
-      const flags = raw.split(/\s+/).filter(Boolean);
-      for (const f of flags) if (!NODE_FLAG.test(f)) bad(`${source} takes node flags like --max-semi-space-size=4, separated by spaces; ${JSON.stringify(f)} is not one`);
-      o.serverNodeOptions = flags;
+      try {
+        o.serverNodeOptions = parseNodeFlags(raw, source);
+      } catch (err) {
+        bad((err as Error).message);
+      }
       return;
     }
     case 'out': case 'label':

@@ -100,7 +100,7 @@ it('runs both modes and writes a result of the right shape', async () => {
 it('--frame-ms 60: the singers, the server and the ceiling all use 60 ms frames; a frame size the server does not serve is refused', async () => {
   const out = mkdtempSync(join(dir, 'f60-'));
   const run = await bench(['--scenario', 'choir', '--frame-ms', '60', '--choir-modes', 'sharded', '--choir-steps', '4', '--seconds', '1', '--warmup', '0.5', '--ceiling-seconds', '0.2', '--step-ceiling-seconds', '0.2',
-    '--floor-seconds', '0', '--room-size', '2', '--choir-shards', '1', '--out', out]);
+    '--floor-seconds', '0', '--room-size', '2', '--choir-shards', '1', '--server-node-options=--max-semi-space-size=16', '--out', out]);
   assert.ok(run.code === 0, `exit ${run.code}: ${run.stderr}\n${run.stdout}`);
   const file = readdirSync(out).find((f) => f.startsWith('choir-') && f.endsWith('.json'));
   const r = JSON.parse(readFileSync(join(out, file!), 'utf8')) as ChoirBenchResult;
@@ -113,6 +113,11 @@ it('--frame-ms 60: the singers, the server and the ceiling all use 60 ms frames;
   assert.ok(s.due >= 40 && s.due <= 120, `frames due at 60 ms a frame: ${s.due}`);
   assert.ok(s.voicedFraction !== null && s.voicedFraction >= 0.5, `the mixes decoded carry the voice ahead: ${s.voicedFraction}`);
   assert.ok(Math.abs(s.ofCeiling - s.singersPerServerCore / ((s.stepCeilingPerCore + s.stepCeilingAfterPerCore!) / 2)) < 0.02, `the ratio against the 60 ms ceilings around the step: ${JSON.stringify(s)}`);
+  assert.ok(s.serverNodeFlags.includes('--max-semi-space-size=16'), `the server ran with --server-node-options: ${s.serverNodeFlags.join(' ')}`);
+  assert.ok(s.serverNodeFlags.indexOf('--max-semi-space-size=16') > s.serverNodeFlags.indexOf('--max-semi-space-size=4'), 'after the shipped flag, so it wins');
+  const badFlag = await bench(['--scenario', 'choir', '--server-node-options=--max-semi-space-size=16 ;reboot', '--out', out]);
+  assert.equal(badFlag.code, 2);
+  assert.match(badFlag.stderr, /--server-node-options takes node flags/);
   const bad = await bench(['--scenario', 'choir', '--frame-ms', '30', '--out', out]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--frame-ms: 20, 40, 60, got 30/);
