@@ -42,8 +42,8 @@ export interface ChoirOptions {
 const NO_BYTES = new Uint8Array(0);
 const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 /**
- * The most frames a message may carry (its codec work is a job a frame, so any count fits the
- * shards' RPCs; 50 keeps a message's codec work, ~5 ms, from holding its shard's queue much longer
+ * The most frames a message may carry (its codec work is one job, split over RPCs where one does
+ * not hold it, so any count fits the shards' RPCs; 50 keeps a message's codec work, ~5 ms, from holding its shard's queue much longer
  * than a batch).
  */
 const MAX_MESSAGE_FRAMES = 50;

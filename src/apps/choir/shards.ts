@@ -3,8 +3,9 @@
  * lanes (a SharedArrayBuffer each, rpc.ts), one RPC in flight per lane: the next batch is handed
  * over on the other lane while the shard codes this one (docs/choir.md "Hand-off").
  *
- * A frame's codec work is one job: decode the singer's packet and encode the mix the owner has
- * already read for them, two items that always travel in the same RPC. Jobs made while a shard's
+ * A message's codec work is one job (ShardPool.frames): for each of its frames, decode the singer's
+ * packet and encode the mix the owner has already read for them, the items in frame order in the
+ * same RPC (a message larger than one RPC holds goes as several jobs). Jobs made while a shard's
  * RPC is in flight wait in its queue and go together in the next one (up to `MAX_ITEMS` items,
  * within the 10 KB / 200 KB limits; with `batchMs`, a batch also gathers that long from its first
  * job), so the owner pays one round trip per shard per batch, however
