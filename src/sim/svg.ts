@@ -4,7 +4,7 @@
  * bench/chart.ts.
  */
 export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const fmt = (n: number) => (Math.abs(n) >= 1000 ? `${Math.round(n / 1000)}k` : String(Math.round(n * 10) / 10));
+const fmt = (n: number) => (Math.abs(n) >= 1000 ? `${Math.round(n / 100) / 10}k` : String(Math.round(n * 10) / 10)); // 1,250 is 1.3k, not a second 1k
 
 /** Round tick values covering [lo, hi]. */
 function ticks(lo: number, hi: number, want = 5): number[] {
