@@ -87,6 +87,25 @@ export interface FramesCodecResult {
   opusHeadroom?: number;
 }
 
+/**
+ * A message's parts (its frames, or its jobs when it did not fit one RPC) once all have settled:
+ * their values in order, or, if any was refused, the first refusal thrown after the decoded frames
+ * of the others (`pcmOf`) went back to the frame pool: the message is refused whole.
+ */
+export async function settleMessage<T>(parts: Promise<T>[], pcmOf: (part: T) => (Int16Array | null)[]): Promise<T[]> {
+  const settled = await Promise.allSettled(parts);
+  const values: T[] = new Array(settled.length);
+  let failed: PromiseRejectedResult | null = null;
+  for (let i = 0; i < settled.length; i++) {
+    const r = settled[i];
+    if (r.status === 'rejected') failed ??= r;
+    else values[i] = r.value;
+  }
+  if (failed === null) return values;
+  for (const r of settled) if (r.status === 'fulfilled') for (const pcm of pcmOf(r.value)) pcmFrames.give(pcm);
+  throw failed.reason;
+}
+
 /** What the app needs of its codecs: ShardPool (worker threads) or OwnerCodecs (this thread). */
 export interface Codecs {
   readonly size: number;
@@ -176,20 +195,14 @@ export class OwnerCodecs implements Codecs {
     const n = packets.length;
     const jobs: Promise<FrameCodecResult>[] = new Array(n);
     for (let i = 0; i < n; i++) jobs[i] = this.frame(singer, packets[i], mixes[i], fresh[i]);
-    const settled = await Promise.allSettled(jobs);
+    const done = await settleMessage(jobs, (d) => [d.pcm]);
     const pcm: (Int16Array | null)[] = new Array(n);
     const opus: (Uint8Array | null)[] = new Array(n);
-    let epoch = 0, failed: unknown = null;
+    let epoch = 0;
     for (let i = 0; i < n; i++) {
-      const r = settled[i];
-      if (r.status === 'rejected') { failed ??= r.reason; pcm[i] = opus[i] = null; continue; }
-      pcm[i] = r.value.pcm;
-      opus[i] = r.value.opus;
-      if (r.value.epoch !== 0) epoch = r.value.epoch;
-    }
-    if (failed !== null) {
-      for (const p of pcm) pcmFrames.give(p); // the message is refused whole: its decoded frames go back
-      throw failed;
+      pcm[i] = done[i].pcm;
+      opus[i] = done[i].opus;
+      if (done[i].epoch !== 0) epoch = done[i].epoch;
     }
     return { pcm, opus, epoch }; // nothing here restarts: one epoch (0: no codec work)
   }

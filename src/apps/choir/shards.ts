@@ -24,7 +24,7 @@ import { BrigadeError } from '../../protocol/index.ts';
 import { choirError } from './errors.ts';
 import { pcmFrames } from './frame-pool.ts';
 import { FRAME_SAMPLES } from './room.ts';
-import type { Codecs, FrameCodecResult, FramesCodecResult, RpcStamps, ShardFigures } from './owner-codecs.ts';
+import { settleMessage, type Codecs, type FrameCodecResult, type FramesCodecResult, type RpcStamps, type ShardFigures } from './owner-codecs.ts';
 import {
   DATA_AT, ITEM_ALIGN, itemStart, JsonBytes, MAX_DATA_BYTES, readJson, readMessage, RPC_BYTES, RpcError, statusWord, STATUS_CLOSE, STATUS_IDLE, STATUS_REPLY,
   STATUS_REQUEST, writeMessage,
@@ -161,25 +161,6 @@ class FramesJob implements Job {
     }
     this.done({ pcm, opus, epoch, rpc, opusHeadroom: headroom });
   }
-}
-
-/**
- * A message sent as several jobs (ShardPool.frames), merged once all have settled: their frames in
- * order, or the first refusal (after all settled, each part's decoded frames given back).
- */
-async function settleParts(parts: Promise<FramesCodecResult>[]): Promise<FramesCodecResult> {
-  const settled = await Promise.allSettled(parts);
-  const failed = settled.find((p) => p.status === 'rejected');
-  if (failed) {
-    for (const p of settled) if (p.status === 'fulfilled') for (const pcm of p.value.pcm) pcmFrames.give(pcm);
-    throw (failed as PromiseRejectedResult).reason;
-  }
-  const done = settled.map((p) => (p as PromiseFulfilledResult<FramesCodecResult>).value);
-  const last = done[done.length - 1];
-  return {
-    pcm: done.flatMap((d) => d.pcm), opus: done.flatMap((d) => d.opus),
-    epoch: done.reduce((e, d) => (d.epoch !== 0 ? d.epoch : e), 0), rpc: last.rpc, opusHeadroom: done.find((d) => d.opus.some((o) => o))?.opusHeadroom ?? 0,
-  };
 }
 
 /** Where the worker's entry is: the source file under tsx (tests), the bundle's sibling in dist/. */
@@ -699,7 +680,10 @@ export class ShardPool implements Codecs {
       const end = Math.min(n, at + this.framesPerJob);
       parts.push(new Promise((resolve, reject) => this.shards[shard].call(new FramesJob(singer, packets.slice(at, end), mixes.slice(at, end), fresh.slice(at, end), resolve, reject))));
     }
-    return settleParts(parts);
+    return settleMessage(parts, (d) => d.pcm).then((done) => ({
+      pcm: done.flatMap((d) => d.pcm), opus: done.flatMap((d) => d.opus), epoch: done.reduce((e, d) => (d.epoch !== 0 ? d.epoch : e), 0),
+      rpc: done[done.length - 1].rpc, opusHeadroom: done.find((d) => d.opus.some((o) => o))?.opusHeadroom ?? 0,
+    }));
   }
 
   /** Decodes one singer's Opus packet to a frame of Int16 samples (ShardOptions.frameSamples) in their shard. */

@@ -157,6 +157,24 @@ describe('choir codec shards', () => {
     assert.equal(again.pcm[0]?.length, 960, 'the singer goes on');
   });
 
+  it('the owner codecs\' frames(): in order, and one bad packet refuses the message with its decoded frames back in the pool', async () => {
+    const { OwnerCodecs } = await import('../../../src/apps/choir/owner-codecs.ts');
+    const { pcmFrames } = await import('../../../src/apps/choir/frame-pool.ts');
+    const owner = new OwnerCodecs({ bitrate: 64_000, complexity: 5 });
+    try {
+      owner.pin(1);
+      const good = await owner.encode(1, tone(440, 960, 0.5));
+      const done = await owner.frames(1, [good, null], [null, tone(330, 960, 0.5)], [true, false]);
+      assert.deepEqual([done.pcm.map((p) => p?.length ?? null), done.opus.map((o) => o !== null), done.epoch], [[960, null], [false, true], 1]);
+      const free = pcmFrames.size;
+      const refused = await codeOf(owner.frames(1, [good, new Uint8Array([0xff, 0xff, 0xff, 1, 2, 3, 0xff]), good], [null, null, null], [true, false, true]));
+      assert.equal(refused, 'CHOIR_BAD_OPUS');
+      assert.ok(pcmFrames.size >= free + 2, `the two frames decoded are back in the pool (${free} → ${pcmFrames.size})`);
+    } finally {
+      await owner.close();
+    }
+  });
+
   it('frames(): a message larger than one RPC holds (60 ms frames) goes as several jobs and settles in order', async () => {
     const big = new ShardPool({ count: 1, bitrate: 32_000, complexity: 5, timeoutMs: 5000, frameSamples: 2880 });
     try {
