@@ -4,8 +4,9 @@
  * between requests; nothing on the audio path goes through postMessage.
  *
  * Request JSON: `{"items": [{"op": "dec"|"dec-fresh"|"enc"|"drop"|"ping", "s": singerId, "len": bytes}, …]}`
- * with each item's input bytes concatenated in the data, in order. Reply JSON: `{"items": [{"len":
- * bytes} | {"err": CODE, "msg": "…"}, …]}` with the outputs concatenated; or `{"err": CODE, "msg"}`
+ * with each item's input bytes concatenated in the data, in order. Reply JSON: `{"items": [bytes |
+ * {"err": CODE, "msg": "…"}, …]}` (an output's length, or the item's refusal) with the outputs
+ * concatenated; or `{"err": CODE, "msg"}`
  * for a request that could not be read at all. A failing item (a malformed Opus packet) fails alone.
  * Every reply also carries `"cpu"`: this thread's CPU seconds so far (Linux: /proc/thread-self/stat,
  * read at most every 200 ms; elsewhere the time spent handling requests), for the owner's metrics.
@@ -14,7 +15,8 @@
  *
  * Test-only ops, served only when started with `testFaults` (ShardOptions; docs/choir.md): `exit`
  * (process.exit in this thread), `throw` (an error thrown out of the loop), `hang` (the request is
- * taken and never answered). Without it they are unknown ops, refused like any other.
+ * taken and never answered), `lie` (its output's length is past the reply's data). Without it they
+ * are unknown ops, refused like any other.
  *
  * Built as its own entry (dist/choir-shard.js, scripts/build.mjs); the owner loads it by path.
  */
@@ -95,6 +97,12 @@ function main(): void {
   const statuses = lanes.map(statusWord);
   const views = lanes.map((b) => new Uint8Array(b));
   let lane = 0;
+  /**
+   * The request's data, copied out of the lane once per RPC into this one buffer (the outputs are
+   * written over the inputs): no 40–200 KB allocation per RPC, which this isolate's GC then had to
+   * find and sweep.
+   */
+  const inputCopy = new Uint8Array(MAX_DATA_BYTES + ITEM_ALIGN);
   // The one message a shard sends: it is loaded and listening (the owner's RPC timeouts start now).
   parentPort?.postMessage('ready');
   let cpu = threadCpuSeconds() ?? 0;
@@ -123,7 +131,8 @@ function main(): void {
       const { json, dataLen } = readJson(sab);
       // The outputs are written over the inputs: a copy of them first, from DATA_AT's word (rpc.ts:
       // a copy out of shared memory runs a word at a time only when both sides are aligned alike).
-      const input = bytes.slice(DATA_AT - PCM_FRAME_OFFSET, DATA_AT + dataLen).subarray(PCM_FRAME_OFFSET);
+      inputCopy.set(bytes.subarray(DATA_AT - PCM_FRAME_OFFSET, DATA_AT + dataLen));
+      const input = inputCopy.subarray(PCM_FRAME_OFFSET, PCM_FRAME_OFFSET + dataLen);
       const r = handle(json, input, bytes, codecOf, codecs, testFaults === true, status);
       replyJson = r.json;
       replyLen = r.dataLen;
@@ -210,13 +219,14 @@ function handle(json: unknown, data: Uint8Array, bytes: Uint8Array, codecOf: (s:
         case 'exit': if (testFaults) process.exit(3); throw unknownOp(it.op);
         case 'throw': if (testFaults) throw new FaultThrow('a test fault: the shard throws out of its loop'); throw unknownOp(it.op);
         case 'hang': if (testFaults) for (;;) Atomics.wait(status, 0, Atomics.load(status, 0)); throw unknownOp(it.op);
+        case 'lie': if (testFaults) { reply(String(MAX_DATA_BYTES + 1)); continue; } throw unknownOp(it.op);
         default: throw unknownOp(it.op);
       }
       const at = itemStart(outAt);
       if (at + result.length > MAX_DATA_BYTES) throw new RpcError('CHOIR_RPC_TOO_LARGE', 'the reply data would be over 200 KB');
       copyIn(bytes, DATA_AT + at, result);
       outAt = at + result.length;
-      reply(`{"len":${result.length}}`);
+      reply(String(result.length));
     } catch (err) {
       if (err instanceof FaultThrow) throw err;
       refuse(err instanceof RpcError ? err.code : 'CHOIR_RPC_MALFORMED', (err as Error).message);

@@ -43,9 +43,10 @@ const RESPAWN_BACKOFF_MS = 1000;
 export type CodecOp = 'dec' | 'dec-fresh' | 'enc' | 'drop' | 'ping';
 /**
  * Test-only ops, served only by a shard started with `testFaults` (docs/choir.md): the thread
- * exits (`process.exit`), throws out of its loop, or takes the request and never answers.
+ * exits (`process.exit`), throws out of its loop, takes the request and never answers, or answers
+ * with an output length past its reply's data (`lie`).
  */
-export type FaultOp = 'exit' | 'throw' | 'hang';
+export type FaultOp = 'exit' | 'throw' | 'hang' | 'lie';
 
 export interface ShardOptions {
   count: number;
@@ -96,7 +97,8 @@ export interface ShardOptions {
 interface Job {
   s: number;
   ops: (CodecOp | FaultOp)[];
-  inputs: Uint8Array[];
+  /** Each op's input: bytes, or a PCM frame (a mix to encode, copied into the lane as Int16s). */
+  inputs: (Uint8Array | Int16Array)[];
   /** When it was queued (performance.now()), for the wait figures. */
   queuedAt: number;
   /** The frames it carries (a message's; 1 for a lone op), for the figures, which count frames. */
@@ -105,9 +107,12 @@ interface Job {
    * Each item's output, or its own refusal (a bad packet fails its item only), and the codec epoch
    * of the thread that made them (Shard.epoch).
    */
-  resolve(outs: (Uint8Array | BrigadeError)[], epoch: number, rpc: RpcStamps): void;
+  resolve(outs: Output[], epoch: number, rpc: RpcStamps, opusHeadroom: number): void;
   reject(err: Error): void;
 }
+
+/** An item's output: a decoded frame (a pooled one, frame-pool.ts), other bytes, or the item's refusal. */
+type Output = Int16Array | Uint8Array | BrigadeError;
 
 /**
  * A message's job (ShardPool.frames): its frames' decodes and encodes, in frame order, as the items
@@ -117,7 +122,7 @@ interface Job {
  */
 class FramesJob implements Job {
   readonly ops: CodecOp[] = [];
-  readonly inputs: Uint8Array[] = [];
+  readonly inputs: (Uint8Array | Int16Array)[] = [];
   readonly queuedAt = performance.now();
   readonly frames: number;
 
@@ -127,19 +132,16 @@ class FramesJob implements Job {
     for (let i = 0; i < packets.length; i++) {
       const packet = packets[i], mix = mixes[i];
       if (packet) { this.ops.push(fresh[i] ? 'dec-fresh' : 'dec'); this.inputs.push(packet); }
-      if (mix) { this.ops.push('enc'); this.inputs.push(new Uint8Array(mix.buffer, mix.byteOffset, mix.byteLength)); }
+      if (mix) { this.ops.push('enc'); this.inputs.push(mix); }
     }
   }
 
-  resolve(outs: (Uint8Array | BrigadeError)[], epoch: number, rpc: RpcStamps): void {
+  resolve(outs: Output[], epoch: number, rpc: RpcStamps, opusHeadroom: number): void {
     for (let k = 0; k < outs.length; k++) {
       const o = outs[k];
       if (o instanceof BrigadeError) {
         // The message is refused whole: the frames its other items decoded go back to the pool.
-        for (let m = 0; m < outs.length; m++) {
-          const d = outs[m];
-          if (!(d instanceof BrigadeError) && this.ops[m] !== 'enc') pcmFrames.give(new Int16Array(d.buffer, d.byteOffset, d.length >> 1));
-        }
+        for (const d of outs) if (d instanceof Int16Array) pcmFrames.give(d);
         this.reject(o);
         return;
       }
@@ -149,19 +151,18 @@ class FramesJob implements Job {
     const opus: (Uint8Array | null)[] = new Array(n);
     let k = 0, headroom = 0;
     for (let i = 0; i < n; i++) {
-      if (this.packets[i]) {
-        const b = outs[k++] as Uint8Array;
-        pcm[i] = new Int16Array(b.buffer, b.byteOffset, b.length >> 1);
-      } else pcm[i] = null;
+      pcm[i] = this.packets[i] ? (outs[k++] as Int16Array) : null;
       if (this.mixes[i]) {
         const o = outs[k++] as Uint8Array;
         opus[i] = o;
-        headroom = o.byteOffset; // exchange() copies each packet into a buffer of its own, from ShardOptions.opusHeadroom on
+        headroom = opusHeadroom; // free bytes in front of each encoded mix (Shard.outputs)
       } else opus[i] = null;
     }
     this.done({ pcm, opus, epoch, rpc, opusHeadroom: headroom });
   }
 }
+
+const malformedReply = (msg: string) => new BrigadeError('CHOIR_RPC_MALFORMED', `the shard's reply: ${msg}`);
 
 /** Where the worker's entry is: the source file under tsx (tests), the bundle's sibling in dist/. */
 function workerFor(data: unknown): Worker {
@@ -175,20 +176,22 @@ function workerFor(data: unknown): Worker {
 }
 
 /** Each op's item up to its singer id, first in the list and after another (flush writes the rest). */
-const OP_JSON_FIRST = Object.fromEntries((['dec', 'dec-fresh', 'enc', 'drop', 'ping', 'exit', 'throw', 'hang'] as const).map((op) => [op, `{"op":"${op}","s":`])) as Record<CodecOp | FaultOp, string>;
+const OP_JSON_FIRST = Object.fromEntries((['dec', 'dec-fresh', 'enc', 'drop', 'ping', 'exit', 'throw', 'hang', 'lie'] as const).map((op) => [op, `{"op":"${op}","s":`])) as Record<CodecOp | FaultOp, string>;
 const OP_JSON_NEXT = Object.fromEntries(Object.entries(OP_JSON_FIRST).map(([op, text]) => [op, `,${text}`])) as Record<CodecOp | FaultOp, string>;
 
 type WaitAsync = (a: Int32Array, i: number, v: number) => { async: boolean; value: Promise<string> | string };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 const newLanes = (n: number) => Array.from({ length: n }, () => new SharedArrayBuffer(RPC_BYTES));
-const viewsOf = (lanes: SharedArrayBuffer[]) => lanes.map((b) => new Uint8Array(b));
+/** A lane's views: its bytes, and its samples (Int16; RPC_BYTES and DATA_AT are even, and every item starts at an even offset). */
+interface LaneViews { bytes: Uint8Array; samples: Int16Array }
+const viewsOf = (lanes: SharedArrayBuffer[]): LaneViews[] => lanes.map((b) => ({ bytes: new Uint8Array(b), samples: new Int16Array(b) }));
 
 class Shard {
   /** One buffer per lane; replaced as a whole when the thread is. */
   lanes: SharedArrayBuffer[];
-  /** A byte view of each lane (replaced with them). */
-  views: Uint8Array[];
+  /** The views of each lane (replaced with them). */
+  views: LaneViews[];
   private readonly json = new JsonBytes();
   /** Started on the first call: a node whose rooms never sing costs no thread. */
   worker: Worker | null = null;
@@ -365,7 +368,7 @@ class Shard {
     }
     const lane = this.nextLane;
     const sab = this.lanes[lane];
-    const bytes = this.views[lane];
+    const { bytes, samples } = this.views[lane];
     const batch: Job[] = [];
     let items = 0, inBytes = 0, outBytes = 0;
     // The request's JSON is written straight into the lane (rpc.ts JsonBytes), as its data is.
@@ -375,9 +378,9 @@ class Shard {
       let jin = 0, jout = 0;
       for (let k = 0; k < j.ops.length; k++) {
         // Each item may be padded to the next multiple of ITEM_ALIGN (rpc.ts), on both sides.
-        jin += j.inputs[k].length + ITEM_ALIGN - 1;
+        jin += j.inputs[k].byteLength + ITEM_ALIGN - 1;
         const op = j.ops[k];
-        jout += (op === 'dec' || op === 'dec-fresh' ? this.frameBytes : op === 'enc' ? this.maxPacketBytes : j.inputs[k].length) + ITEM_ALIGN - 1;
+        jout += (op === 'dec' || op === 'dec-fresh' ? this.frameBytes : op === 'enc' ? this.maxPacketBytes : j.inputs[k].byteLength) + ITEM_ALIGN - 1;
       }
       if (batch.length > 0 && (items + j.ops.length > MAX_ITEMS || inBytes + jin > MAX_DATA_BYTES || outBytes + jout > MAX_DATA_BYTES)) break;
       this.queue.shift();
@@ -388,9 +391,11 @@ class Shard {
       for (let k = 0; k < j.ops.length; k++) {
         const input = j.inputs[k];
         inBytes = itemStart(inBytes);
-        bytes.set(input, DATA_AT + inBytes);
-        inBytes += input.length;
-        json.ascii(items > 0 ? OP_JSON_NEXT[j.ops[k]] : OP_JSON_FIRST[j.ops[k]]).uint(j.s).ascii(',"len":').uint(input.length).ascii('}');
+        // A mix goes in as samples, with no byte view of it made per frame.
+        if (input instanceof Int16Array) samples.set(input, (DATA_AT + inBytes) >> 1);
+        else bytes.set(input, DATA_AT + inBytes);
+        inBytes += input.byteLength;
+        json.ascii(items > 0 ? OP_JSON_NEXT[j.ops[k]] : OP_JSON_FIRST[j.ops[k]]).uint(j.s).ascii(',"len":').uint(input.byteLength).ascii('}');
         items++;
       }
       outBytes += jout;
@@ -422,9 +427,10 @@ class Shard {
       this.figures.jobs += j.frames;
     }
     let json: unknown;
+    let dataLen = 0;
     try {
       await this.roundTrip(lane, sab);
-      json = readJson(sab).json;
+      ({ json, dataLen } = readJson(sab));
     } catch (err) {
       if (this.inFlight[lane] === batch) {
         this.inFlight[lane] = null;
@@ -439,49 +445,17 @@ class Shard {
     const readAt = performance.now();
     const seenAt = performance.timeOrigin + readAt;
     this.inFlight[lane] = null;
-    const r = json as { err?: string; msg?: string; cpu?: number; at?: [number, number]; items?: ({ len: number } | { err: string; msg: string })[] };
+    const r = json as { err?: string; msg?: string; cpu?: number; at?: [number, number]; items?: (number | { err: string; msg: string })[] };
     if (typeof r.cpu === 'number') this.cpuNow = r.cpu;
     const stamped = Array.isArray(r.at) && r.at.length === 2;
     if (stamped) this.stages(batch, lane, r.at![0], r.at![1], seenAt);
     const rpc: RpcStamps = { sentAt: sent, pickedUpAt: stamped ? r.at![0] - performance.timeOrigin : Number.NaN, readyAt: stamped ? r.at![1] - performance.timeOrigin : Number.NaN, readAt };
     const itemCount = batch.reduce((a, j) => a + j.ops.length, 0);
-    let results: (Uint8Array | BrigadeError)[][] | Error;
+    let results: Output[][] | Error;
     if (r.err || !Array.isArray(r.items) || r.items.length !== itemCount) {
       results = new BrigadeError((r.err as 'CHOIR_RPC_MALFORMED') ?? 'CHOIR_RPC_MALFORMED', r.msg ?? 'the shard\'s reply does not match the request');
     } else {
-      // Each output is copied out of the shared buffer once: a decoded voice into a pooled frame
-      // (frame-pool.ts: the app gives it back once the room has added it), the rest by slice (its
-      // own aligned ArrayBuffer).
-      const bytes = this.views[lane];
-      const headroom = this.options.opusHeadroom ?? 0;
-      const frameBytes = this.frameBytes;
-      const items = r.items;
-      const outsOf: (Uint8Array | BrigadeError)[][] = new Array(batch.length);
-      let off = DATA_AT, i = 0;
-      for (let b = 0; b < batch.length; b++) {
-        const ops = batch[b].ops;
-        const outs: (Uint8Array | BrigadeError)[] = new Array(ops.length);
-        for (let k = 0; k < ops.length; k++) {
-          const it = items[i++];
-          if ('err' in it) { outs[k] = new BrigadeError(it.err as 'CHOIR_BAD_OPUS', it.msg); continue; }
-          off = DATA_AT + itemStart(off - DATA_AT);
-          const op = ops[k];
-          let out: Uint8Array;
-          if ((op === 'dec' || op === 'dec-fresh') && it.len === frameBytes) {
-            const frame = pcmFrames.take(frameBytes >> 1);
-            out = new Uint8Array(frame.buffer, frame.byteOffset, frameBytes);
-            out.set(bytes.subarray(off, off + frameBytes));
-          } else if (op === 'enc' && headroom > 0) {
-            const whole = new Uint8Array(headroom + it.len);
-            whole.set(bytes.subarray(off, off + it.len), headroom);
-            out = whole.subarray(headroom);
-          } else out = bytes.slice(off, off + it.len);
-          off += it.len;
-          outs[k] = out;
-        }
-        outsOf[b] = outs;
-      }
-      results = outsOf;
+      results = this.outputs(batch, r.items, this.views[lane], dataLen);
     }
     Atomics.store(statusWord(sab), 0, STATUS_IDLE);
     // The next batch goes out before this one's jobs go on (their room writes and replies run while
@@ -489,7 +463,59 @@ class Shard {
     if (this.options.flushOnReply === false) this.schedule();
     else { this.flush(); this.schedule(); }
     if (results instanceof Error) for (const j of batch) j.reject(results);
-    else for (let b = 0; b < batch.length; b++) batch[b].resolve(results[b], epoch, rpc);
+    else for (let b = 0; b < batch.length; b++) batch[b].resolve(results[b], epoch, rpc, this.options.opusHeadroom ?? 0);
+  }
+
+  /**
+   * Copies a reply's outputs out of the lane, once each: a decoded voice into a pooled frame
+   * (frame-pool.ts: the app gives it back once the room has added it); the batch's encoded mixes
+   * all into one buffer, each with ShardOptions.opusHeadroom free bytes in front (one allocation
+   * per RPC, not one per frame); anything else by slice. An item's refusal is its output; lengths
+   * that do not fit the reply's data refuse the whole reply (CHOIR_RPC_MALFORMED).
+   */
+  private outputs(batch: Job[], items: (number | { err: string; msg: string })[], { bytes, samples }: LaneViews, dataLen: number): Output[][] | BrigadeError {
+    const headroom = this.options.opusHeadroom ?? 0;
+    const frameBytes = this.frameBytes;
+    const end = DATA_AT + dataLen;
+    // The mixes' sizes first, for their one buffer.
+    let mixBytes = 0, i = 0;
+    for (let b = 0; b < batch.length; b++) {
+      const ops = batch[b].ops;
+      for (let k = 0; k < ops.length; k++, i++) {
+        const it = items[i];
+        if (typeof it === 'number') { if (ops[k] === 'enc') mixBytes += headroom + it; } else if (typeof it?.err !== 'string') return malformedReply('an item is neither a length nor a refusal');
+      }
+    }
+    const mixes = mixBytes > 0 ? new Uint8Array(mixBytes) : null;
+    let mixAt = 0;
+    const outsOf: Output[][] = new Array(batch.length);
+    let off = DATA_AT;
+    i = 0;
+    for (let b = 0; b < batch.length; b++) {
+      const ops = batch[b].ops;
+      const outs: Output[] = new Array(ops.length);
+      for (let k = 0; k < ops.length; k++) {
+        const it = items[i++];
+        if (typeof it !== 'number') { outs[k] = new BrigadeError(it.err as 'CHOIR_BAD_OPUS', String(it.msg)); continue; }
+        off = DATA_AT + itemStart(off - DATA_AT);
+        if (!Number.isSafeInteger(it) || it < 0 || off + it > end) return malformedReply(`an output of ${it} bytes at ${off - DATA_AT} runs past the reply's ${dataLen} bytes of data`);
+        const op = ops[k];
+        let out: Int16Array | Uint8Array;
+        if ((op === 'dec' || op === 'dec-fresh') && it === frameBytes) {
+          out = pcmFrames.take(frameBytes >> 1);
+          out.set(samples.subarray((off >> 1), (off + frameBytes) >> 1));
+        } else if (op === 'enc' && mixes !== null) {
+          mixAt += headroom;
+          mixes.set(bytes.subarray(off, off + it), mixAt);
+          out = mixes.subarray(mixAt, mixAt + it);
+          mixAt += it;
+        } else out = bytes.slice(off, off + it);
+        off += it;
+        outs[k] = out;
+      }
+      outsOf[b] = outs;
+    }
+    return outsOf;
   }
 
   /** Adds one round trip's hand-off stages to the figures (epoch ms: the shard's stamps and the owner's). */
@@ -637,15 +663,15 @@ export class ShardPool implements Codecs {
     return shard;
   }
 
-  private job(shard: number, s: number, ops: (CodecOp | FaultOp)[], inputs: Uint8Array[]): Promise<{ outs: (Uint8Array | BrigadeError)[]; epoch: number; rpc: RpcStamps }> {
-    return new Promise((resolve, reject) => this.shards[shard].call({ s, ops, inputs, queuedAt: performance.now(), frames: 1, resolve: (outs, epoch, rpc) => resolve({ outs, epoch, rpc }), reject }));
-  }
-
-  /** One op in a shard; an item's refusal rejects. */
-  async call(shard: number, op: CodecOp | FaultOp, s: number, input: Uint8Array): Promise<Uint8Array> {
-    const { outs: [out] } = await this.job(shard, s, [op], [input]);
-    if (out instanceof BrigadeError) throw out;
-    return out;
+  /** One op in a shard; an item's refusal rejects. Its output as bytes (a decoded frame too). */
+  call(shard: number, op: CodecOp | FaultOp, s: number, input: Uint8Array): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => this.shards[shard].call({
+      s, ops: [op], inputs: [input], queuedAt: performance.now(), frames: 1, reject,
+      resolve: ([out]) => {
+        if (out instanceof BrigadeError) reject(out);
+        else resolve(out instanceof Int16Array ? new Uint8Array(out.buffer, out.byteOffset, out.byteLength) : out);
+      },
+    }));
   }
 
   /**

@@ -88,11 +88,24 @@ describe('a shard that takes a request and never answers', () => {
   });
 });
 
+describe('a shard whose reply lies about an output\'s length', () => {
+  it('refuses that RPC typed (CHOIR_RPC_MALFORMED), reads nothing past its data, and the shard goes on', async () => {
+    const a = 400;
+    pool.pin(a);
+    const shard = pool.shardOf(a);
+    const restartsBefore = pool.figures()[shard].restarts;
+    assert.equal(await codeOf(pool.call(shard, 'lie', a, new Uint8Array(0))), 'CHOIR_RPC_MALFORMED');
+    assert.ok(await frameOk(a, 0), 'the next frame is coded');
+    assert.equal(pool.figures()[shard].restarts, restartsBefore, 'no restart: the shard itself is fine');
+    pool.unpin(a);
+  });
+});
+
 describe('fault ops without testFaults', () => {
   it('are unknown ops: refused typed, and the shard goes on', async () => {
     const plain = new ShardPool({ count: 1, bitrate: 64_000, complexity: 5, timeoutMs: 5000 });
     try {
-      for (const op of ['exit', 'throw', 'hang'] as const) assert.equal(await codeOf(plain.call(0, op, 1, new Uint8Array(0))), 'CHOIR_RPC_MALFORMED');
+      for (const op of ['exit', 'throw', 'hang', 'lie'] as const) assert.equal(await codeOf(plain.call(0, op, 1, new Uint8Array(0))), 'CHOIR_RPC_MALFORMED');
       assert.deepEqual([...(await plain.call(0, 'ping', 1, new Uint8Array([7])))], [7]);
       assert.equal(plain.figures()[0].restarts, 0);
     } finally {

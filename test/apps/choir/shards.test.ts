@@ -144,6 +144,37 @@ describe('choir codec shards', () => {
     pool.unpin(31);
   });
 
+  it('frames() with opusHeadroom: the message\'s mixes share one buffer, each with that many free bytes in front, and a reply written around one leaves the others whole', async () => {
+    const { encodeReplyInPlace, decodeReply, REPLY_HEADER_BYTES } = await import('../../../src/apps/choir/wire.ts');
+    const roomy = new ShardPool({ count: 1, bitrate: 64_000, complexity: 5, timeoutMs: 5000, opusHeadroom: REPLY_HEADER_BYTES });
+    try {
+      roomy.pin(1);
+      const mixes = [330, 440, 550, 660].map((hz, i) => tone(hz, 960, 0.5, i * 960));
+      const done = await roomy.frames(1, [null, null, null, null], mixes, [false, false, false, false]);
+      assert.equal(done.opusHeadroom, REPLY_HEADER_BYTES);
+      const opus = done.opus.map((o) => o!);
+      const copies = opus.map((o) => o.slice());
+      assert.equal(new Set(opus.map((o) => o.buffer)).size, 1, 'one buffer for the message\'s mixes');
+      for (let i = 0; i < opus.length; i++) {
+        assert.ok(opus[i].byteOffset >= (i === 0 ? 0 : opus[i - 1].byteOffset + opus[i - 1].length) + REPLY_HEADER_BYTES, `mix ${i} has ${REPLY_HEADER_BYTES} free bytes in front`);
+      }
+      const replies = opus.map((o, i) => encodeReplyInPlace({ clock: 1, readPos: i * 960, song: null, voice: 'none', codecEpoch: done.epoch, opus: o }));
+      for (let i = 0; i < opus.length; i++) {
+        const back = decodeReply(replies[i]);
+        assert.equal(back.readPos, i * 960);
+        assert.deepEqual([...back.opus], [...copies[i]], `mix ${i} is whole after every reply was written`);
+      }
+    } finally {
+      await roomy.close();
+    }
+  });
+
+  it('the shard\'s reply gives each item\'s output length as a number', async () => {
+    const raw = await pool.rawRpc(1, enc.encode('{"items":[{"op":"ping","s":1,"len":3},{"op":"ping","s":1,"len":2}]}'), new Uint8Array([1, 2, 3, 0, 0, 0, 0, 0, 4, 5]));
+    assert.deepEqual((raw.json as { items: unknown[] }).items, [3, 2]);
+    assert.deepEqual([...raw.data], [1, 2, 3, 0, 0, 0, 0, 0, 4, 5]);
+  });
+
   it('frames(): one bad packet refuses the whole message (CHOIR_BAD_OPUS) and its decoded frames go back to the pool', async () => {
     const { pcmFrames } = await import('../../../src/apps/choir/frame-pool.ts');
     const s = 32;
