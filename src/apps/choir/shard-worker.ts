@@ -15,8 +15,8 @@
  *
  * Test-only ops, served only when started with `testFaults` (ShardOptions; docs/choir.md): `exit`
  * (process.exit in this thread), `throw` (an error thrown out of the loop), `hang` (the request is
- * taken and never answered), `lie` (its output's length is past the reply's data). Without it they
- * are unknown ops, refused like any other.
+ * taken and never answered), `lie` (its output's length past the reply's data; -1 for an input of
+ * one byte or more). Without it they are unknown ops, refused like any other.
  *
  * Built as its own entry (dist/choir-shard.js, scripts/build.mjs); the owner loads it by path.
  */
@@ -219,7 +219,7 @@ function handle(json: unknown, data: Uint8Array, bytes: Uint8Array, codecOf: (s:
         case 'exit': if (testFaults) process.exit(3); throw unknownOp(it.op);
         case 'throw': if (testFaults) throw new FaultThrow('a test fault: the shard throws out of its loop'); throw unknownOp(it.op);
         case 'hang': if (testFaults) for (;;) Atomics.wait(status, 0, Atomics.load(status, 0)); throw unknownOp(it.op);
-        case 'lie': if (testFaults) { reply(String(MAX_DATA_BYTES + 1)); continue; } throw unknownOp(it.op);
+        case 'lie': if (testFaults) { reply(input.length === 0 ? String(MAX_DATA_BYTES + 1) : '-1'); continue; } throw unknownOp(it.op);
         default: throw unknownOp(it.op);
       }
       const at = itemStart(outAt);

@@ -476,14 +476,21 @@ class Shard {
   private outputs(batch: Job[], items: (number | { err: string; msg: string })[], { bytes, samples }: LaneViews, dataLen: number): Output[][] | BrigadeError {
     const headroom = this.options.opusHeadroom ?? 0;
     const frameBytes = this.frameBytes;
-    const end = DATA_AT + dataLen;
-    // The mixes' sizes first, for their one buffer.
-    let mixBytes = 0, i = 0;
+    // Every item checked first, as the copies below will place it (nothing is copied from a reply
+    // whose lengths do not fit its data), and the mixes' sizes summed for their one buffer.
+    let mixBytes = 0, i = 0, at = 0;
     for (let b = 0; b < batch.length; b++) {
       const ops = batch[b].ops;
       for (let k = 0; k < ops.length; k++, i++) {
         const it = items[i];
-        if (typeof it === 'number') { if (ops[k] === 'enc') mixBytes += headroom + it; } else if (typeof it?.err !== 'string') return malformedReply('an item is neither a length nor a refusal');
+        if (typeof it !== 'number') {
+          if (typeof it?.err !== 'string') return malformedReply('an item is neither a length nor a refusal');
+          continue;
+        }
+        at = itemStart(at);
+        if (!Number.isSafeInteger(it) || it < 0 || at + it > dataLen) return malformedReply(`an output of ${it} bytes at ${at} runs past the reply's ${dataLen} bytes of data`);
+        at += it;
+        if (ops[k] === 'enc') mixBytes += headroom + it;
       }
     }
     const mixes = mixBytes > 0 ? new Uint8Array(mixBytes) : null;
@@ -498,7 +505,6 @@ class Shard {
         const it = items[i++];
         if (typeof it !== 'number') { outs[k] = new BrigadeError(it.err as 'CHOIR_BAD_OPUS', String(it.msg)); continue; }
         off = DATA_AT + itemStart(off - DATA_AT);
-        if (!Number.isSafeInteger(it) || it < 0 || off + it > end) return malformedReply(`an output of ${it} bytes at ${off - DATA_AT} runs past the reply's ${dataLen} bytes of data`);
         const op = ops[k];
         let out: Int16Array | Uint8Array;
         if ((op === 'dec' || op === 'dec-fresh') && it === frameBytes) {

@@ -94,7 +94,8 @@ describe('a shard whose reply lies about an output\'s length', () => {
     pool.pin(a);
     const shard = pool.shardOf(a);
     const restartsBefore = pool.figures()[shard].restarts;
-    assert.equal(await codeOf(pool.call(shard, 'lie', a, new Uint8Array(0))), 'CHOIR_RPC_MALFORMED');
+    assert.equal(await codeOf(pool.call(shard, 'lie', a, new Uint8Array(0))), 'CHOIR_RPC_MALFORMED', 'a length past the data');
+    assert.equal(await codeOf(pool.call(shard, 'lie', a, new Uint8Array(1))), 'CHOIR_RPC_MALFORMED', 'a negative length');
     assert.ok(await frameOk(a, 0), 'the next frame is coded');
     assert.equal(pool.figures()[shard].restarts, restartsBefore, 'no restart: the shard itself is fine');
     pool.unpin(a);
