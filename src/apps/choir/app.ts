@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
 import client from 'prom-client';
 import type { App, AppRequest } from '../../core/index.ts';
 import { BrigadeError } from '../../protocol/index.ts';
@@ -37,6 +38,7 @@ export interface ChoirOptions {
   shardSpinUs: number;
   batchMs: number;
   pollReplies: number;
+  pretenuring: number;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -76,6 +78,7 @@ export const choirApp: App<ChoirOptions> = {
     shardSpinUs: { default: 0, help: 'how long a codec shard spins on its status word after a reply before it sleeps in Atomics.wait, µs (0: sleeps at once)', validate: (v) => (v <= 5000 ? null : '0..5000') },
     batchMs: { default: 4, help: 'how long a codec shard\'s batch of frames gathers before its RPC goes out, ms (0: as soon as the shard is free); fewer, larger RPCs (fewer thread wake-ups, less CPU per frame) for up to that much more latency', validate: (v) => (v <= 10 ? null : '0..10') },
     pollReplies: { default: 1, help: '1: look for the codec shards\' replies at every frame handled, not only when Atomics.waitAsync\'s task comes round on the event loop; 0: waitAsync only', validate: (v) => (v === 0 || v === 1 ? null : '0 or 1') },
+    pretenuring: { default: 0, help: '0: turn V8\'s allocation-site pretenuring off in this process when choir starts (a message\'s short-lived objects were being allocated straight into the old space, and kept what they pointed to alive: half the owner\'s GC; docs/choir.md "Session 10"); 1: leave V8\'s default', validate: (v) => (v === 0 || v === 1 ? null : '0 or 1') },
     claimMs: { default: 5000, help: 'a room\'s claim on its node (engine), renewed every third of it; a room whose node died moves after this, ms', validate: (v) => (v >= 300 ? null : 'at least 300') },
     ownerCodec: { default: 0, help: '1: run every singer\'s Opus codec in the owner thread, no shards (the unsharded baseline of the benchmarks)', validate: (v) => (v === 0 || v === 1 ? null : '0 or 1') },
   },
@@ -83,6 +86,13 @@ export const choirApp: App<ChoirOptions> = {
   start(core) {
     const o = core.options;
     if (o.aheadMs >= o.bufferMs) throw new Error('choir: --choir-ahead-ms must be less than --choir-buffer-ms');
+    if (o.pretenuring === 0) {
+      // V8 reads this flag at each GC, so setting it before the hot path runs works as if node had
+      // started with it; it is process-wide (every app and thread here), which is why it is choir's
+      // option and logged (measured: docs/choir.md "Session 10").
+      setFlagsFromString('--no-allocation-site-pretenuring');
+      core.logger.info({ v8Flag: '--no-allocation-site-pretenuring' }, 'choir: V8 allocation-site pretenuring is off in this process (--choir-pretenuring 1 leaves it on)');
+    }
     const F = Math.round((o.frameMs * SAMPLE_RATE) / 1000);
     // A frame never wraps round the buffer's end (Room.write and read copy it in one run).
     if (o.bufferMs % o.frameMs !== 0) throw new Error(`choir: --choir-buffer-ms (${o.bufferMs}) must be a multiple of --choir-frame-ms (${o.frameMs})`);

@@ -39,9 +39,12 @@ after(async () => {
 for (const mode of ['sharded', 'unsharded'] as const) {
   describe(`choir with 60 ms frames (${mode})`, () => {
     it('mixes, refusals and the join reply follow the room\'s frame', async () => {
+      // The unsharded server also keeps V8's allocation-site pretenuring (--choir-pretenuring 1).
       const server = await startServer(['--apps', 'choir', '--choir-frame-ms', '60', '--choir-buffer-ms', '8040', '--choir-ahead-ms', '1000',
-        ...(mode === 'sharded' ? ['--choir-shards', '1'] : ['--choir-owner-codec', '1'])]);
+        ...(mode === 'sharded' ? ['--choir-shards', '1'] : ['--choir-owner-codec', '1', '--choir-pretenuring', '1'])]);
       servers.push(server);
+      const pretenuringOff = server.logs.some((l) => l.includes('allocation-site pretenuring is off'));
+      assert.equal(pretenuringOff, mode === 'sharded', 'choir turns V8\'s allocation-site pretenuring off unless --choir-pretenuring 1, and says so');
       const join = async (delayMs: number) => {
         const client = new BrigadeClient(server.wsUrl, { WebSocket: WebSocket as never });
         clients.push(client);
