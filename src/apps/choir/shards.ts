@@ -509,7 +509,7 @@ class Shard {
         let out: Int16Array | Uint8Array;
         if ((op === 'dec' || op === 'dec-fresh') && it === frameBytes) {
           out = pcmFrames.take(frameBytes >> 1);
-          out.set(samples.subarray((off >> 1), (off + frameBytes) >> 1));
+          out.set(samples.subarray(off >> 1, (off + frameBytes) >> 1));
         } else if (op === 'enc' && mixes !== null) {
           mixAt += headroom;
           mixes.set(bytes.subarray(off, off + it), mixAt);
