@@ -86,13 +86,6 @@ export const choirApp: App<ChoirOptions> = {
   start(core) {
     const o = core.options;
     if (o.aheadMs >= o.bufferMs) throw new Error('choir: --choir-ahead-ms must be less than --choir-buffer-ms');
-    if (o.pretenuring === 0) {
-      // V8 reads this flag at each GC, so setting it before the hot path runs works as if node had
-      // started with it; it is process-wide (every app and thread here), which is why it is choir's
-      // option and logged (measured: docs/choir.md "Session 10").
-      setFlagsFromString('--no-allocation-site-pretenuring');
-      core.logger.info({ v8Flag: '--no-allocation-site-pretenuring' }, 'choir: V8 allocation-site pretenuring is off in this process (--choir-pretenuring 1 leaves it on)');
-    }
     const F = Math.round((o.frameMs * SAMPLE_RATE) / 1000);
     // A frame never wraps round the buffer's end (Room.write and read copy it in one run).
     if (o.bufferMs % o.frameMs !== 0) throw new Error(`choir: --choir-buffer-ms (${o.bufferMs}) must be a multiple of --choir-frame-ms (${o.frameMs})`);
@@ -103,6 +96,13 @@ export const choirApp: App<ChoirOptions> = {
       count: shardCount, bitrate: o.bitrate, complexity: o.complexity, frameSamples: F, spinUs: o.shardSpinUs, batchMs: o.batchMs, pollReplies: o.pollReplies === 1,
       opusHeadroom: REPLY_HEADER_BYTES, // each mix's reply is written around its packet (wire.ts encodeReplyInPlace)
     };
+    if (o.pretenuring === 0) {
+      // V8 reads this flag at each GC, so setting it after the options are checked (a start refused for them changes nothing) and before the hot path runs works as if node had
+      // started with it; it is process-wide (every app and thread here), which is why it is choir's
+      // option and logged (measured: docs/choir.md "Session 10").
+      setFlagsFromString('--no-allocation-site-pretenuring');
+      core.logger.info({ v8Flag: '--no-allocation-site-pretenuring' }, 'choir: V8 allocation-site pretenuring is off in this process (--choir-pretenuring 1 leaves it on)');
+    }
     const pool: Codecs = o.ownerCodec === 1 ? new OwnerCodecs(codecOptions) : new ShardPool(codecOptions);
     const rooms = new Map<string, Room & { created: number }>();
     const placement = new RoomPlacement(core, o.claimMs);

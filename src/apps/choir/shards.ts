@@ -149,16 +149,13 @@ class FramesJob implements Job {
     const n = this.packets.length;
     const pcm: (Int16Array | null)[] = new Array(n);
     const opus: (Uint8Array | null)[] = new Array(n);
-    let k = 0, headroom = 0;
+    let k = 0;
     for (let i = 0; i < n; i++) {
       pcm[i] = this.packets[i] ? (outs[k++] as Int16Array) : null;
-      if (this.mixes[i]) {
-        const o = outs[k++] as Uint8Array;
-        opus[i] = o;
-        headroom = opusHeadroom; // free bytes in front of each encoded mix (Shard.outputs)
-      } else opus[i] = null;
+      opus[i] = this.mixes[i] ? (outs[k++] as Uint8Array) : null;
     }
-    this.done({ pcm, opus, epoch, rpc, opusHeadroom: headroom });
+    // Free bytes in front of each encoded mix (Shard.outputs).
+    this.done({ pcm, opus, epoch, rpc, opusHeadroom });
   }
 }
 
