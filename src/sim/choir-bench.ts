@@ -153,6 +153,8 @@ export interface ChoirStep {
   ownerUsPerFrame: number | null;
   /** Server CPU (all threads) per frame added, µs. */
   serverUsPerFrame: number | null;
+  /** The codec shards' CPU per frame added, µs (0 unsharded). */
+  shardUsPerFrame: number | null;
   /**
    * The issue's figure: singers per server core, and that as a fraction of the codec-only ceiling's
    * singers per core measured in the same run. Counted from the frames the server added per CPU
@@ -229,6 +231,51 @@ export interface ChoirBenchResult {
   ceiling: { framesPerCpuSecond: number; singersPerCore: number; decodeUs: number; encodeUs: number };
   inner: { singersInRoom: number; usPerSingerFrame: number }[];
   handoff: HandoffFigure[];
+  /** Sharded's best step against the issue's 90 %: what the owner may spend beside the shard, and what it spent (ownerBudget). null: none passed. */
+  ownerBudget: OwnerBudget | null;
+}
+
+/**
+ * Sharded at `target` of the codec-only ceiling, in µs of CPU per frame: the server may spend the
+ * ceiling's codec ÷ target; the shard spent its part, the rest is the owner's budget. What the
+ * owner spent, split into the transport floor (a WebSocket server that only answers the same
+ * messages, this run), the room's mix (write + read at the run's room size, this run), and the
+ * rest (the request's handling, the shard RPC's owner side, GC). A figure, not a rule: the
+ * ceiling codes the ceiling's voice, the server its singers' mixes (a front singer's is silence).
+ */
+export interface OwnerBudget {
+  target: number;
+  ceilingPerCore: number;
+  /** The ceiling's codec CPU per frame, µs: 1e6 ÷ (ceilingPerCore × a singer's frames per second). */
+  ceilingUsPerFrame: number;
+  /** ceilingUsPerFrame ÷ target: all the server may spend per frame. */
+  serverAllowedUs: number;
+  shardUs: number;
+  /** serverAllowedUs − shardUs. */
+  ownerBudgetUs: number;
+  ownerUs: number;
+  floorUs: number | null;
+  mixUs: number | null;
+  /** ownerUs − floorUs − mixUs (null without both). */
+  restUs: number | null;
+}
+
+export function ownerBudget(step: Pick<ChoirStep, 'shardUsPerFrame' | 'ownerUsPerFrame'>, ceilingPerCore: number, frameMs: number,
+  floorUs: number | null, mixUs: number | null, target = 0.9): OwnerBudget | null {
+  if (step.shardUsPerFrame === null || step.ownerUsPerFrame === null || !(ceilingPerCore > 0)) return null;
+  const ceilingUsPerFrame = 1e6 / (ceilingPerCore * (1000 / frameMs));
+  const serverAllowedUs = ceilingUsPerFrame / target;
+  return {
+    target, ceilingPerCore, ceilingUsPerFrame: round(ceilingUsPerFrame), serverAllowedUs: round(serverAllowedUs), shardUs: step.shardUsPerFrame,
+    ownerBudgetUs: round(serverAllowedUs - step.shardUsPerFrame), ownerUs: step.ownerUsPerFrame, floorUs, mixUs,
+    restUs: floorUs === null || mixUs === null ? null : round(step.ownerUsPerFrame - floorUs - mixUs),
+  };
+}
+
+/** The room's mix per singer frame at the room size nearest `roomSize` among those measured. */
+export function mixUsAt(inner: ChoirBenchResult['inner'], roomSize: number): number | null {
+  if (inner.length === 0) return null;
+  return inner.reduce((a, b) => (Math.abs(b.singersInRoom - roomSize) < Math.abs(a.singersInRoom - roomSize) ? b : a)).usPerSingerFrame;
 }
 
 const num = (v: string, name: string) => {
@@ -381,6 +428,7 @@ async function runStep(o: ChoirBenchOptions, mode: 'owner' | 'sharded', singers:
       rttMs: rtt.summary(), serverCores: round(serverCpu / wall), shardCores: round(shardCpu / wall), ownerCores: round(ownerCpu / wall), mainThreadCores: round((main1 - main0) / wall),
       ownerUsPerFrame: frames > 0 ? round((ownerCpu / frames) * 1e6) : null,
       serverUsPerFrame: frames > 0 ? round((serverCpu / frames) * 1e6) : null,
+      shardUsPerFrame: frames > 0 ? round((shardCpu / frames) * 1e6) : null,
       singersPerServerCore: Math.round(frames / Math.max(serverCpu, 0.001) / (1000 / o.frameMs)),
       ofCeiling: round(frames / Math.max(serverCpu, 0.001) / (1000 / o.frameMs) / ceilingPerCore),
       ofCeilingBefore: round(frames / Math.max(serverCpu, 0.001) / (1000 / o.frameMs) / ceilingPerCore),
@@ -611,7 +659,7 @@ export async function runChoirBench(argv: string[]): Promise<number> {
   const log = (s: string) => process.stdout.write(s + '\n');
   const result: ChoirBenchResult = {
     scenario: 'choir', startedAt: new Date().toISOString(), command: `brigade bench ${argv.join(' ')}`, machine: machineInfo(), options: o,
-    steps: [], best: {}, ceiling: codecCeiling(o), inner: innerCost(o.frameMs), handoff: [], transportFloor: null,
+    steps: [], best: {}, ceiling: codecCeiling(o), inner: innerCost(o.frameMs), handoff: [], transportFloor: null, ownerBudget: null,
   };
   log(`codec-only ceiling: ${result.ceiling.framesPerCpuSecond} frames per CPU-second = ${result.ceiling.singersPerCore} singers per core (decode ${result.ceiling.decodeUs} µs + encode ${result.ceiling.encodeUs} µs)`);
   log(`owner inner cost (write + read per singer frame): ${result.inner.map((i) => `${i.singersInRoom} singers ${i.usPerSingerFrame} µs`).join(', ')}`);
@@ -644,6 +692,15 @@ export async function runChoirBench(argv: string[]): Promise<number> {
     const around = (st: ChoirStep) => (st.stepCeilingAfterPerCore === null ? st.stepCeilingPerCore : Math.round((st.stepCeilingPerCore + st.stepCeilingAfterPerCore) / 2));
     result.best[mode] = best ? { singers: best.singers, serverCores: best.serverCores, singersPerServerCore: best.singersPerServerCore, ofCeiling: best.ofCeiling, ceilingPerCore: around(best) } : null;
     log(`${mode}: best ${best ? `${best.singers} singers on ${best.serverCores} server cores = ${best.singersPerServerCore} per server core, ${(best.ofCeiling * 100).toFixed(0)} % of the ceiling around it, ${around(best)} (${best.stepCeilingPerCore} before, ${best.stepCeilingAfterPerCore ?? '–'} after)` : 'none passed'}`);
+    if (mode === 'sharded' && best) {
+      const b = ownerBudget(best, around(best), o.frameMs, result.transportFloor?.usPerFrame ?? null, mixUsAt(result.inner, o.roomSize));
+      result.ownerBudget = b;
+      if (b) {
+        log(`sharded: at ${b.target * 100} % of the ceiling around its best step (${b.ceilingUsPerFrame} µs of codec a frame) the server may spend ${b.serverAllowedUs} µs a frame; the shard spent ${b.shardUs}, `
+          + `which leaves the owner ${b.ownerBudgetUs} µs; it spent ${b.ownerUs}`
+          + (b.restUs === null ? '' : `: the transport floor ${b.floorUs} + the room's mix ${b.mixUs} + the rest (the request's handling, the RPC's owner side, GC) ${b.restUs}`));
+      }
+    }
   }
   const dir = resolve(o.out);
   mkdirSync(dir, { recursive: true });

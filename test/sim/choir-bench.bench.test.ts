@@ -94,6 +94,17 @@ it('runs both modes and writes a result of the right shape', async () => {
   const codecUs = 1e6 / r.ceiling.framesPerCpuSecond;
   assert.ok(Math.abs(f.boundOfCeiling - codecUs / (codecUs + f.usPerFrame)) < 0.002, `the bound is codec ÷ (codec + floor per frame): ${JSON.stringify(f)}`);
   assert.deepEqual(r.inner.map((i) => i.singersInRoom), [4, 16, 64, 256]);
+  // Sharded's owner budget at 90 % of the ceiling around its best step, from this run's figures.
+  for (const s of r.steps) assert.ok(s.shardUsPerFrame !== null && (s.mode === 'owner' ? s.shardUsPerFrame === 0 : s.shardUsPerFrame > 0), `${s.mode}: the shards' CPU per frame: ${s.shardUsPerFrame}`);
+  const sharded = r.best.sharded;
+  const b = r.ownerBudget;
+  if (sharded) {
+    const step = r.steps.find((s) => s.mode === 'sharded' && s.singers === sharded.singers)!;
+    assert.ok(b && b.ceilingPerCore === sharded.ceilingPerCore && b.shardUs === step.shardUsPerFrame && b.ownerUs === step.ownerUsPerFrame, `the budget is the best step's: ${JSON.stringify(b)}`);
+    assert.equal(b.floorUs, f.usPerFrame);
+    assert.equal(b.mixUs, r.inner[0].usPerSingerFrame, 'the mix at the room size nearest the run\'s (2: the 4-singer room)');
+    assert.ok(Math.abs(b.ownerBudgetUs - (b.serverAllowedUs - b.shardUs)) < 0.002 && Math.abs(b.restUs! - (b.ownerUs - b.floorUs! - b.mixUs!)) < 0.002, JSON.stringify(b));
+  } else assert.equal(b, null, 'no budget without a passing sharded step');
   assert.match(readFileSync(chart, 'utf8'), /^<svg[\s\S]*late mixes per 1,000[\s\S]*% of the codec-only ceiling[\s\S]*<\/svg>$/);
 });
 
