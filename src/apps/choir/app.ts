@@ -97,9 +97,10 @@ export const choirApp: App<ChoirOptions> = {
       opusHeadroom: REPLY_HEADER_BYTES, // each mix's reply is written around its packet (wire.ts encodeReplyInPlace)
     };
     if (o.pretenuring === 0) {
-      // V8 reads this flag at each GC, so setting it after the options are checked (a start refused for them changes nothing) and before the hot path runs works as if node had
-      // started with it; it is process-wide (every app and thread here), which is why it is choir's
-      // option and logged (measured: docs/choir.md "Session 10").
+      // V8 reads this flag at each GC, so setting it here, after the options are checked (a start
+      // refused for them changes nothing) and before the hot path runs, works as if node had started
+      // with it; it is process-wide (every app and thread here), which is why it is choir's option
+      // and logged (measured: docs/choir.md "Session 10").
       setFlagsFromString('--no-allocation-site-pretenuring');
       core.logger.info({ v8Flag: '--no-allocation-site-pretenuring' }, 'choir: V8 allocation-site pretenuring is off in this process (--choir-pretenuring 1 leaves it on)');
     }
