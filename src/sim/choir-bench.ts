@@ -8,8 +8,8 @@
  * processes (choir-worker.ts) joining rooms of --room-size singers, a warm-up, then a window of
  * --seconds in which each singer sends a real Opus frame every 20 ms (--frame-ms), k a message, and receives its mixes. A step
  * passes when at least 99.9 % of the frames due in the window got their mix back at the singer
- * within the deadline of being sent (--choir-deadline-ms, 20; a frame unanswered that long at the
- * report is lost too) and nothing failed (the singers send every slot, as the page does:
+ * within the deadline of being sent (--choir-deadline-ms; by default the page's lead, MIX_LEAD_MS, 100
+ * ms; a frame unanswered that long at the report is lost too) and nothing failed (the singers send every slot, as the page does:
  * choir-worker.ts); a mode stops at its first failing step. Counted at the singers since
  * 2026-12-07 13:05 UTC: the server's own count (brigade_choir_mix_deadline_misses_total, from the
  * handler's start) misses the time a frame waits in the socket and the event loop of a saturated
@@ -93,12 +93,11 @@ export interface ChoirBenchOptions {
   complexity: number;
   /**
    * A mix is on time when its message's reply is back within this of the message being sent (the
-   * pass rule; also the server's --choir-deadline-ms). Default: one message's length, the frame's
-   * ms × the frames per message: the reply is back before the singer's next message is due, so the server
-   * keeps pace with every singer (at one frame a message, the 20 ms of the runs before
-   * 2026-12-07's second session). The page asks for its mixes MIX_LEAD_MS (100 ms) ahead of
-   * playing them, plus its message's length, so at 5 frames a message this is also the page's own
-   * deadline.
+   * pass rule; also the server's --choir-deadline-ms). Default: the page's lead, MIX_LEAD_MS (100
+   * ms): the page asks for a message's mixes that far ahead of playing the first of them, whatever
+   * the message's length, so a reply later than that is a mix the page does not have in time. Until
+   * 2026-12-08's session 12 the default was one message's length (100 ms at 5 × 20 ms, 120 at 2 ×
+   * 60 ms): 20 ms looser than the page at 60 ms frames, and far looser at longer messages.
    */
   deadlineMs: number;
   decodeEvery: number;
@@ -329,7 +328,7 @@ export function parseChoirOptions(argv: string[]): ChoirBenchOptions {
   }
   if (o.steps.length === 0) throw new Error('--choir-steps needs at least one count of singers');
   if (o.framesPerMessage === 0) o.framesPerMessage = defaultFramesPerMessage(o.frameMs);
-  if (o.deadlineMs === 0) o.deadlineMs = o.frameMs * o.framesPerMessage;
+  if (o.deadlineMs === 0) o.deadlineMs = MIX_LEAD_MS;
   return o;
 }
 
