@@ -8,9 +8,9 @@
  * processes (choir-worker.ts) joining rooms of --room-size singers, a warm-up, then a window of
  * --seconds in which each singer sends a real Opus frame every 20 ms (--frame-ms), k a message, and receives its mixes. A step
  * passes when at least 99.9 % of the frames due in the window got their mix back at the singer
- * within the deadline of being sent (--choir-deadline-ms; by default the page's lead, MIX_LEAD_MS, 100
- * ms; a frame unanswered that long at the report is lost too) and nothing failed (the singers send every slot, as the page does:
- * choir-worker.ts); a mode stops at its first failing step. Counted at the singers since
+ * within the deadline of being sent (--choir-deadline-ms; by default the page's lead, MIX_LEAD_MS,
+ * 100 ms; a frame unanswered that long at the report is lost too) and nothing failed (the singers
+ * send every slot, as the page does: choir-worker.ts); a mode stops at its first failing step. Counted at the singers since
  * 2026-12-07 13:05 UTC: the server's own count (brigade_choir_mix_deadline_misses_total, from the
  * handler's start) misses the time a frame waits in the socket and the event loop of a saturated
  * owner, and read 100 % on time where the singers got 8 % of their mixes late; it is still

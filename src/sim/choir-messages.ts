@@ -39,8 +39,8 @@ export interface ChoirWorkerStats {
   lateForLead: number;
   /**
    * Mixes not back within the deadline (--choir-deadline-ms; the bench's default is the page's
-   * lead, 100 ms) of their frame being sent: replies
-   * later than that, and frames still unanswered that long after at the report. The whole path,
+   * lead, 100 ms) of their frame being sent: replies later than that, and frames still unanswered
+   * that long after at the report. The whole path,
    * the server's socket and event-loop queues included (docs/choir.md "Benchmarks").
    */
   lateForDeadline: number;

@@ -17,10 +17,10 @@
  * As the page does (web/choir.ts), a singer sends every slot, whatever is still in flight, and a mix
  * counts as lost when its reply comes back more than the page's lead (MIX_LEAD_MS, 100 ms: how far
  * ahead of hearing it the page asks for a mix) after its frame was sent, or has not come back that
- * long after (counted at the report): `lateForLead`. The step's rule is the same by default, or
- * stricter: a mix not back within the deadline (--choir-deadline-ms; the bench's default is the
- * page's lead) of its frame being sent, or unanswered that long at the report, is lost
- * (`lateForDeadline`): the whole path, including the time a frame waits in the
+ * long after (counted at the report): `lateForLead`. The step's rule is the same by default: a mix
+ * not back within the deadline (--choir-deadline-ms, by default the page's lead) of its frame being
+ * sent, or unanswered that long at the report, is lost (`lateForDeadline`): the whole path,
+ * including the time a frame waits in the
  * server's socket and event loop before its handler runs, which the server's own count
  * (brigade_choir_mix_deadline_misses_total, from the handler's start) cannot see
  * (docs/choir.md "Benchmarks").
