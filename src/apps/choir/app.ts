@@ -299,19 +299,7 @@ export const choirApp: App<ChoirOptions> = {
         }
       }
       const answered = performance.now();
-      if (answered - arrived > o.deadlineMs) {
-        room.deadlineMisses += f.readPos >= 0 ? n : 1;
-        const rpc = done.rpc, late = room.lateSeconds;
-        const sentAt = rpc?.sentAt ?? arrived, readAt = rpc?.readAt ?? answered;
-        late.queue += (sentAt - arrived) / 1000;
-        late.codec += (readAt - sentAt) / 1000;
-        late.reply += (answered - readAt) / 1000;
-        if (rpc && Number.isFinite(rpc.pickedUpAt)) {
-          late.shardWake += Math.max(0, rpc.pickedUpAt - sentAt) / 1000;
-          late.shardWork += Math.max(0, rpc.readyAt - rpc.pickedUpAt) / 1000;
-          late.ownerWake += Math.max(0, readAt - rpc.readyAt) / 1000;
-        }
-      }
+      if (answered - arrived > o.deadlineMs) room.noteLate(f.readPos >= 0 ? n : 1, arrived, answered, done.rpc);
       if (several) {
         const out: Uint8Array[] = new Array(n);
         for (let i = 0; i < n; i++) out[i] = done.opus[i] ?? NO_BYTES;

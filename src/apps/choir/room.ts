@@ -127,6 +127,26 @@ export class Room {
    * owner read it).
    */
   readonly lateSeconds = { queue: 0, codec: 0, reply: 0, shardWake: 0, shardWork: 0, ownerWake: 0 };
+
+  /**
+   * Counts `mixes` answered late (a message's, all answered at `answered` after it arrived at
+   * `arrived`, ms) and adds where their time went to `lateSeconds`, once per mix: the sums are over
+   * the late mixes, so that ÷ `deadlineMisses` is a late mix's mean stages whatever the frames a
+   * message. `rpc`: the shard RPC's stamps (none: the owner's own codec, or nothing to code).
+   */
+  noteLate(mixes: number, arrived: number, answered: number, rpc?: { sentAt: number; pickedUpAt: number; readyAt: number; readAt: number }): void {
+    this.deadlineMisses += mixes;
+    const late = this.lateSeconds, k = mixes / 1000;
+    const sentAt = rpc?.sentAt ?? arrived, readAt = rpc?.readAt ?? answered;
+    late.queue += (sentAt - arrived) * k;
+    late.codec += (readAt - sentAt) * k;
+    late.reply += (answered - readAt) * k;
+    if (rpc && Number.isFinite(rpc.pickedUpAt)) {
+      late.shardWake += Math.max(0, rpc.pickedUpAt - sentAt) * k;
+      late.shardWork += Math.max(0, rpc.readyAt - rpc.pickedUpAt) * k;
+      late.ownerWake += Math.max(0, readAt - rpc.readyAt) * k;
+    }
+  }
   framesIn = 0;
   /** The singers by delay with their reads, for the late-frame check. */
   private readonly late = new LateIndex<Singer>();

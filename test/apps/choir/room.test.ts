@@ -175,6 +175,20 @@ describe('choir room', () => {
     assert.equal(r.write(a, next, tone(440, FRAME_SAMPLES, 0.5)), 'added');
     assert.equal(r.framesOutsideSong, 5);
   });
+
+  it('late mixes: a message of n mixes answered late counts n misses and adds each stage once per mix, so a sum ÷ the misses is a late mix\'s mean', () => {
+    const { r } = room();
+    // Five mixes, arrived at 1000 ms: their RPC out at 1010, picked up at 1012, ready at 1042, read at 1045, answered at 1050.
+    r.noteLate(5, 1000, 1050, { sentAt: 1010, pickedUpAt: 1012, readyAt: 1042, readAt: 1045 });
+    assert.equal(r.deadlineMisses, 5);
+    const mean = (k: keyof typeof r.lateSeconds) => (r.lateSeconds[k] / r.deadlineMisses) * 1000;
+    const near = (k: keyof typeof r.lateSeconds, ms: number) => assert.ok(Math.abs(mean(k) - ms) < 1e-9, `${k}: ${mean(k)} ms a late mix, not ${ms}`);
+    near('queue', 10); near('codec', 35); near('reply', 5); near('shardWake', 2); near('shardWork', 30); near('ownerWake', 3);
+    // One frame with no mix asked (counted once), coded in the owner (no RPC stamps): all codec, after a message of 5.
+    r.noteLate(1, 2000, 2060);
+    assert.equal(r.deadlineMisses, 6);
+    near('codec', (35 * 5 + 60) / 6); near('queue', (10 * 5) / 6); near('shardWork', (30 * 5) / 6);
+  });
 });
 
 describe('the read\'s clipping table', () => {
