@@ -10,9 +10,9 @@
  * passes when at least 99.9 % of the frames due in the window got their mix back at the singer
  * within the deadline of being sent (--choir-deadline-ms; by default the page's lead, MIX_LEAD_MS,
  * 100 ms; a frame unanswered that long at the report is lost too) and nothing failed (the singers
- * send every slot, as the page does: choir-worker.ts); a mode stops at its first failing step. Counted at the singers since
- * 2026-12-07 13:05 UTC: the server's own count (brigade_choir_mix_deadline_misses_total, from the
- * handler's start) misses the time a frame waits in the socket and the event loop of a saturated
+ * send every slot, as the page does: choir-worker.ts); a mode stops at its first failing step.
+ * Counted at the singers since 2026-12-07 13:05 UTC: the server's own count
+ * (brigade_choir_mix_deadline_misses_total, from the handler's start) misses the time a frame waits in the socket and the event loop of a saturated
  * owner, and read 100 % on time where the singers got 8 % of their mixes late; it is still
  * reported, with the mixes later than the page's lead (MIX_LEAD_MS). Each step's ratio to the
  * codec-only ceiling is taken against a ceiling measured just before that step

@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { choirError } from './errors.ts';
 import { pcmFrames } from './frame-pool.ts';
-import { FRAME_SAMPLES } from './room.ts';
+import { FRAME_SAMPLES, type RpcStamps } from './room.ts';
 
 const require = createRequire(import.meta.url);
 const OPUS_SET_COMPLEXITY = 4010;
@@ -46,11 +46,7 @@ export interface ShardFigures {
   backlogGapSeconds: number;
 }
 
-/**
- * One shard RPC's times, performance.now() ms: request stored, the shard picked it up, its reply
- * ready (the shard's stamps, NaN when the reply had none), the owner read it.
- */
-export interface RpcStamps { sentAt: number; pickedUpAt: number; readyAt: number; readAt: number }
+export type { RpcStamps };
 
 /** One frame's codec outputs: the singer's voice as PCM (null: nothing sung) and their mix as Opus (null: none asked). */
 export interface FrameCodecResult {

@@ -25,6 +25,13 @@ import { choirError } from './errors.ts';
 import { LateIndex } from './late-index.ts';
 
 export const SAMPLE_RATE = 48_000;
+/**
+ * One shard RPC's times, performance.now() ms: request stored, the shard picked it up, its reply
+ * ready (the shard's stamps, NaN when the reply had none), the owner read it. Defined here, where a
+ * late mix's stages are summed (Room.noteLate); the shards (owner-codecs.ts, shards.ts) stamp them.
+ */
+export interface RpcStamps { sentAt: number; pickedUpAt: number; readyAt: number; readAt: number }
+
 /** The default frame: 20 ms (--choir-frame-ms; a room's own is RoomOptions.frameSamples). */
 export const FRAME_SAMPLES = 960;
 /** The frame durations a room may use, ms: Opus frame sizes that WebCodecs' AudioEncoder also takes. */
@@ -134,7 +141,7 @@ export class Room {
    * the late mixes, so that ÷ `deadlineMisses` is a late mix's mean stages whatever the frames a
    * message. `rpc`: the shard RPC's stamps (none: the owner's own codec, or nothing to code).
    */
-  noteLate(mixes: number, arrived: number, answered: number, rpc?: { sentAt: number; pickedUpAt: number; readyAt: number; readAt: number }): void {
+  noteLate(mixes: number, arrived: number, answered: number, rpc?: RpcStamps): void {
     this.deadlineMisses += mixes;
     const late = this.lateSeconds, k = mixes / 1000;
     const sentAt = rpc?.sentAt ?? arrived, readAt = rpc?.readAt ?? answered;

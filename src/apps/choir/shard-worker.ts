@@ -6,7 +6,8 @@
  * Request JSON: `{"items": [{"op": "dec"|"dec-fresh"|"enc"|"drop"|"ping", "s": singerId, "len": bytes}, …]}`
  * with each item's input bytes concatenated in the data, in order. Reply JSON: `{"items": [bytes |
  * {"err": CODE, "msg": "…"}, …]}` (an output's length, or the item's refusal) with the outputs
- * concatenated; or `{"err": CODE, "msg"}` for a request that could not be read at all. A failing item (a malformed Opus packet) fails alone.
+ * concatenated; or `{"err": CODE, "msg"}` for a request that could not be read at all. A failing
+ * item (a malformed Opus packet) fails alone.
  * Every reply also carries `"cpu"`: this thread's CPU seconds so far (Linux: /proc/thread-self/stat,
  * read at most every 200 ms; elsewhere the time spent handling requests), for the owner's metrics.
  * The request's data is copied out once and the outputs are written straight into the buffer: no
